@@ -1,0 +1,143 @@
+// Flag parsing for every subcommand: a typed flag table per command, --flag value and --flag=value,
+// -h/--help, and one-line InputErrors naming the flag and what it expects (exit code 2 in main.ts).
+
+import { InputError } from '../util/errors.js'
+
+export type FlagSpec =
+  | { type: 'string'; help: string; default?: string; metavar?: string }
+  | { type: 'int'; help: string; default?: number; min?: number; max?: number }
+  | { type: 'number'; help: string; default?: number; min?: number; max?: number }
+  | { type: 'bool'; help: string }
+  | { type: 'enum'; help: string; values: readonly string[]; default?: string }
+  | { type: 'list'; help: string; metavar?: string } // repeatable string flag
+
+export type FlagTable = Record<string, FlagSpec>
+
+type ValueOf<S extends FlagSpec> =
+  S extends { type: 'bool' } ? boolean
+    : S extends { type: 'int' | 'number' } ? number
+      : S extends { type: 'list' } ? string[]
+        : S extends { type: 'enum'; values: readonly (infer V)[] } ? V
+          : string
+
+/** Parsed flags: bool and list flags always present; others present when given or defaulted. */
+export type Flags<F extends FlagTable> = {
+  [K in keyof F]: F[K] extends { type: 'bool' | 'list' } ? ValueOf<F[K]>
+    : F[K] extends { default: unknown } ? ValueOf<F[K]> : ValueOf<F[K]> | undefined
+}
+
+export interface Parsed<F extends FlagTable> {
+  flags: Flags<F>
+  positionals: string[]
+  /** Flags that were given on the command line (as opposed to defaulted). */
+  given: Set<string>
+  help: boolean
+}
+
+/** The --json flag every command that prints results accepts. */
+export const jsonFlag = { type: 'bool', help: 'print results as JSON on stdout' } as const satisfies FlagSpec
+
+/** Parses argv against `table`; `cmd` names the command in error messages (e.g. 'llmts train'). */
+export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: readonly string[]): Parsed<F> {
+  const out: Record<string, unknown> = {}
+  const given = new Set<string>()
+  const positionals: string[] = []
+  let help = false
+  for (const [name, spec] of Object.entries(table)) {
+    if (spec.type === 'bool') out[name] = false
+    else if (spec.type === 'list') out[name] = []
+    else if (spec.default !== undefined) out[name] = spec.default
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--') { positionals.push(...argv.slice(i + 1)); break }
+    if (arg === '-h' || arg === '--help') { help = true; continue }
+    if (!arg.startsWith('--') || arg === '-') {
+      if (arg.startsWith('-') && arg !== '-' && !/^-\d/.test(arg)) {
+        throw new InputError(`${cmd}: unknown flag ${arg} (see ${cmd} --help)`)
+      }
+      positionals.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2)
+    const spec = table[name]
+    if (spec === undefined) throw new InputError(`${cmd}: unknown flag --${name} (see ${cmd} --help)`)
+    given.add(name)
+    if (spec.type === 'bool') {
+      if (eq >= 0) {
+        const v = arg.slice(eq + 1)
+        if (v !== 'true' && v !== 'false') throw new InputError(`${cmd}: --${name} expects true or false, got "${v}"`)
+        out[name] = v === 'true'
+      } else out[name] = true
+      continue
+    }
+    let raw: string
+    if (eq >= 0) raw = arg.slice(eq + 1)
+    else {
+      const next = argv[i + 1]
+      if (next === undefined) throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got nothing`)
+      raw = next
+      i++
+    }
+    const value = convert(cmd, name, spec, raw)
+    if (spec.type === 'list') (out[name] as string[]).push(value as string)
+    else out[name] = value
+  }
+  return { flags: out as Flags<F>, positionals, given, help }
+}
+
+function describe(spec: FlagSpec): string {
+  switch (spec.type) {
+    case 'int': return spec.min !== undefined && spec.min >= 1 ? 'a positive integer'
+      : spec.min === 0 ? 'a non-negative integer' : 'an integer'
+    case 'number': return spec.min !== undefined && spec.min >= 0 ? 'a non-negative number' : 'a number'
+    case 'enum': return `one of ${spec.values.join(', ')}`
+    case 'bool': return 'true or false'
+    default: return 'a value'
+  }
+}
+
+function convert(cmd: string, name: string, spec: FlagSpec, raw: string): string | number {
+  const bad = (): never => { throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got "${raw}"`) }
+  switch (spec.type) {
+    case 'int':
+    case 'number': {
+      const s = raw.replace(/_/g, '')
+      if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) bad()
+      const v = Number(s)
+      if (!Number.isFinite(v) || (spec.type === 'int' && !Number.isSafeInteger(v))) bad()
+      if (spec.min !== undefined && v < spec.min) {
+        throw new InputError(`${cmd}: --${name} expects ${describe(spec)} >= ${spec.min}, got ${raw}`)
+      }
+      if (spec.max !== undefined && v > spec.max) {
+        throw new InputError(`${cmd}: --${name} expects a value <= ${spec.max}, got ${raw}`)
+      }
+      return v
+    }
+    case 'enum':
+      if (!spec.values.includes(raw)) bad()
+      return raw
+    default:
+      if (raw === '') throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got an empty string`)
+      return raw
+  }
+}
+
+/** Help text: usage, summary, then one line per flag with its default. */
+export function formatHelp(cmd: string, usage: string, summary: string, table: FlagTable): string {
+  const rows: [string, string][] = Object.entries(table).map(([name, spec]) => {
+    let left = `--${name}`
+    if (spec.type === 'enum') left += ` ${spec.values.join('|')}`
+    else if (spec.type === 'int' || spec.type === 'number') left += ' N'
+    else if (spec.type === 'string' || spec.type === 'list') left += ` ${spec.metavar ?? 'VALUE'}`
+    let right = spec.help
+    if ('default' in spec && spec.default !== undefined) right += ` (default ${spec.default})`
+    if (spec.type === 'list') right += ' (repeatable)'
+    return [left, right]
+  })
+  rows.push(['-h, --help', 'show this help'])
+  const w = Math.min(34, Math.max(...rows.map(r => r[0].length)) + 2)
+  const lines = rows.map(([l, r]) => `  ${l.padEnd(w)}${l.length >= w ? '\n  ' + ' '.repeat(w) : ''}${r}`)
+  return `usage: ${cmd} ${usage}\n\n${summary}\n\nflags:\n${lines.join('\n')}\n`
+}

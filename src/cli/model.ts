@@ -1,0 +1,28 @@
+// `llmts model`: lists the presets with their parameter counts (padded vocabulary rows excluded).
+
+import { presetDescriptions, presets } from '../config.js'
+import { ParamLayout } from '../model/params.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const flags = { json: jsonFlag }
+
+export const command: Command = {
+  name: 'model',
+  summary: 'list model presets with their parameter counts',
+  usage: '[--json]',
+  flags,
+  async run(argv) {
+    const p = parseArgs('llmts model', flags, argv)
+    if (p.help) { process.stdout.write(formatHelp('llmts model', this.usage, this.summary, flags)); return 0 }
+    const rows = Object.entries(presets).map(([name, c]) => ({
+      name, parameters: new ParamLayout(c).countReal(), layers: c.layers, channels: c.channels,
+      heads: c.heads, kvHeads: c.kvHeads, norm: c.norm, positions: c.positions, mlp: c.mlp, mlpHidden: c.mlpHidden,
+      description: presetDescriptions[name] ?? '',
+    }))
+    if (p.flags.json) { process.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return 0 }
+    process.stdout.write(`${'preset'.padEnd(14)}${'params'.padStart(14)}  description\n`)
+    for (const r of rows) process.stdout.write(`${r.name.padEnd(14)}${r.parameters.toLocaleString('en-US').padStart(14)}  ${r.description}\n`)
+    return 0
+  },
+}

@@ -1,0 +1,160 @@
+// safetensors reader and writer (the format Hugging Face uses for weights): an 8-byte little-endian header
+// length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {string: string}}, then raw
+// little-endian tensor bytes. The reader validates every offset against the file; the writer is atomic.
+
+import { readFileSync } from 'node:fs'
+import { InputError } from '../util/errors.js'
+import { AtomicWriter } from '../util/atomic.js'
+
+export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
+
+const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U16: 2, U8: 1 }
+
+export interface TensorEntry { dtype: Dtype; shape: number[]; bytes: Uint8Array }
+
+export interface SafetensorsFile {
+  path: string
+  tensors: Map<string, TensorEntry>
+  metadata: Record<string, string>
+}
+
+/** Reads and validates a safetensors file; every problem is an InputError naming the file. */
+export function readSafetensors(path: string): SafetensorsFile {
+  let buf: Buffer
+  try { buf = readFileSync(path) } catch (e) {
+    throw new InputError(`safetensors: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
+  }
+  return parseSafetensors(buf, path)
+}
+
+export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile {
+  const bad = (what: string): never => { throw new InputError(`safetensors: ${path}: ${what}`) }
+  if (buf.byteLength < 8) bad(`file is ${buf.byteLength} bytes, too short for a header (truncated?)`)
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const headerLen = Number(dv.getBigUint64(0, true))
+  if (headerLen > buf.byteLength - 8) bad(`header length ${headerLen} exceeds the file size ${buf.byteLength} (truncated or not safetensors)`)
+  let header: unknown
+  try { header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, headerLen).toString('utf8')) } catch {
+    bad('header is not valid JSON (corrupt or not a safetensors file)')
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object')
+  const dataStart = 8 + headerLen
+  const dataLen = buf.byteLength - dataStart
+  const tensors = new Map<string, TensorEntry>()
+  let metadata: Record<string, string> = {}
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('__metadata__ is not an object')
+      metadata = {}
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+        if (typeof v !== 'string') bad(`__metadata__.${k} is not a string`)
+        metadata[k] = v as string
+      }
+      continue
+    }
+    const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown }
+    if (typeof t !== 'object' || t === null) bad(`tensor ${name} has no description`)
+    if (typeof t.dtype !== 'string' || !(t.dtype in BYTES)) bad(`tensor ${name} has unsupported dtype ${JSON.stringify(t.dtype)} (expected one of ${Object.keys(BYTES).join(', ')})`)
+    const dtype = t.dtype as Dtype
+    if (!Array.isArray(t.shape) || !t.shape.every(d => Number.isSafeInteger(d) && d >= 0)) bad(`tensor ${name} has an invalid shape`)
+    const shape = t.shape as number[]
+    const off = t.data_offsets
+    if (!Array.isArray(off) || off.length !== 2 || !off.every(d => Number.isSafeInteger(d) && d >= 0)) bad(`tensor ${name} has invalid data_offsets`)
+    const [begin, end] = off as [number, number]
+    const want = shape.reduce((a, b) => a * b, 1) * BYTES[dtype]
+    if (end < begin || end - begin !== want) bad(`tensor ${name} spans ${end - begin} bytes, its shape [${shape}] ${dtype} needs ${want}`)
+    if (end > dataLen) bad(`tensor ${name} ends at byte ${end}, past the data (${dataLen} bytes; truncated?)`)
+    tensors.set(name, { dtype, shape, bytes: new Uint8Array(buf.buffer, buf.byteOffset + dataStart + begin, end - begin) })
+  }
+  return { path, tensors, metadata }
+}
+
+/** A tensor's values as float32 (F32, BF16 and F16 converted). */
+export function toFloat32(file: SafetensorsFile, name: string): Float32Array {
+  const t = file.tensors.get(name)
+  if (t === undefined) throw new InputError(`safetensors: ${file.path} has no tensor ${name}`)
+  const n = t.bytes.byteLength / BYTES[t.dtype]
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength)
+  const out = new Float32Array(n)
+  switch (t.dtype) {
+    case 'F32': for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true); break
+    case 'BF16': {
+      const u = new Uint32Array(out.buffer)
+      for (let i = 0; i < n; i++) u[i] = dv.getUint16(2 * i, true) << 16
+      break
+    }
+    case 'F16': for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true)); break
+    default: throw new InputError(`safetensors: ${file.path}: tensor ${name} is ${t.dtype}, expected a float type`)
+  }
+  return out
+}
+
+/** A tensor's values as int32 (I32, I64 within range, U16, U8). */
+export function toInt32(file: SafetensorsFile, name: string): Int32Array {
+  const t = file.tensors.get(name)
+  if (t === undefined) throw new InputError(`safetensors: ${file.path} has no tensor ${name}`)
+  const n = t.bytes.byteLength / BYTES[t.dtype]
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength)
+  const out = new Int32Array(n)
+  for (let i = 0; i < n; i++) {
+    switch (t.dtype) {
+      case 'I32': out[i] = dv.getInt32(4 * i, true); break
+      case 'I64': out[i] = Number(dv.getBigInt64(8 * i, true)); break
+      case 'U16': out[i] = dv.getUint16(2 * i, true); break
+      case 'U8': out[i] = dv.getUint8(i); break
+      default: throw new InputError(`safetensors: ${file.path}: tensor ${name} is ${t.dtype}, expected an integer type`)
+    }
+  }
+  return out
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1
+  const e = (h >> 10) & 0x1f
+  const f = h & 0x3ff
+  if (e === 0) return s * f * 2 ** -24
+  if (e === 31) return f ? NaN : s * Infinity
+  return s * (1 + f / 1024) * 2 ** (e - 15)
+}
+
+/** float32 -> bfloat16 bits, round to nearest even (NaN stays NaN). */
+export function floatToBf16(x: Float32Array): Uint16Array {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length)
+  const out = new Uint16Array(x.length)
+  for (let i = 0; i < x.length; i++) {
+    const v = u[i]!
+    if ((v & 0x7fffffff) > 0x7f800000) { out[i] = (v >>> 16) | 0x40; continue }
+    out[i] = (v + 0x7fff + ((v >>> 16) & 1)) >>> 16
+  }
+  return out
+}
+
+export interface WriteTensor { name: string; dtype: Dtype; shape: number[]; data: ArrayBufferView }
+
+/** Writes tensors (in the given order) and string metadata to `path` atomically (temp, fsync, rename). */
+export function writeSafetensors(path: string, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = {}
+  if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata
+  let offset = 0
+  for (const t of tensors) {
+    const want = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype]
+    if (t.data.byteLength !== want) throw new Error(`safetensors: ${t.name} has ${t.data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${want}`)
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + want] }
+    offset += want
+  }
+  let json = JSON.stringify(header)
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8) // align data to 8 bytes
+  const jsonBytes = Buffer.from(json, 'utf8')
+  const len = Buffer.alloc(8)
+  len.writeBigUInt64LE(BigInt(jsonBytes.byteLength))
+  const w = new AtomicWriter(path)
+  try {
+    w.write(len)
+    w.write(jsonBytes)
+    for (const t of tensors) w.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    w.commit()
+  } catch (e) {
+    w.abort()
+    throw e
+  }
+}

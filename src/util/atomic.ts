@@ -1,0 +1,66 @@
+// Atomic file writes: data goes to a temp file beside the target, is fsynced, then renamed over the target,
+// and the directory is fsynced. A reader therefore sees the old file or the complete new one, never a torn one.
+
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { dirname, basename, join } from 'node:path'
+
+/** The temp name used while `path` is being written; never looks like a finished output. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}`)
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r')
+    try { fsyncSync(fd) } finally { closeSync(fd) }
+  } catch { /* some filesystems refuse fsync on directories; the rename is still atomic */ }
+}
+
+/** Writes `chunks` (in order) to `path` atomically. */
+export function writeFileAtomic(path: string, ...chunks: (Uint8Array | string)[]): void {
+  const w = new AtomicWriter(path)
+  try {
+    for (const c of chunks) w.write(c)
+    w.commit()
+  } catch (e) {
+    w.abort()
+    throw e
+  }
+}
+
+/** Streaming atomic writer: write() any number of times, then commit() (or abort() on failure). */
+export class AtomicWriter {
+  readonly tmp: string
+  private fd: number | null
+  bytes = 0
+
+  constructor(readonly path: string) {
+    this.tmp = tempPathFor(path)
+    this.fd = openSync(this.tmp, 'w')
+  }
+
+  write(data: Uint8Array | string): void {
+    if (this.fd === null) throw new Error(`atomic: write to ${this.path} after commit/abort`)
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    let off = 0
+    while (off < buf.byteLength) off += writeSync(this.fd, buf, off, buf.byteLength - off)
+    this.bytes += buf.byteLength
+  }
+
+  commit(): void {
+    if (this.fd === null) throw new Error(`atomic: ${this.path} already closed`)
+    fsyncSync(this.fd)
+    closeSync(this.fd)
+    this.fd = null
+    renameSync(this.tmp, this.path)
+    fsyncDir(dirname(this.path))
+  }
+
+  abort(): void {
+    if (this.fd !== null) {
+      try { closeSync(this.fd) } catch { /* already broken */ }
+      this.fd = null
+    }
+    rmSync(this.tmp, { force: true })
+  }
+}
