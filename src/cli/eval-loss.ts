@@ -1,0 +1,86 @@
+// `llmts eval loss`: mean cross-entropy of a model (preset, config, run/checkpoint or Hugging Face directory)
+// over the first N batches of token shards, read by the DataLoader from the start of the data.
+// A directory of shards is read through its val split when it has one. Result on stdout, progress on stderr.
+
+import { statSync } from 'node:fs'
+import { CpuBackend } from '../backend/cpu/index.js'
+import { DataLoader } from '../data/loader.js'
+import { listShards, readShardHeader } from '../data/shards.js'
+import { evaluateLoss } from '../eval/loss.js'
+import { GPT } from '../model/gpt.js'
+import { resolveModel } from '../model/load.js'
+import { InputError } from '../util/errors.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const CMD = 'llmts eval loss'
+
+const flags = {
+  model: { type: 'string', help: 'preset, config JSON, run/checkpoint directory or Hugging Face directory', metavar: 'MODEL' },
+  'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
+  data: { type: 'string', help: 'token shard, directory of shards (its val split if any) or glob', metavar: 'SHARDS' },
+  'batch-size': { type: 'int', help: 'B: sequences per batch', default: 4, min: 1 },
+  'seq-len': { type: 'int', help: 'T: tokens per sequence (default: the context length, at most 1024)', min: 1 },
+  steps: { type: 'int', help: 'N: batches to average over', default: 10, min: 1 },
+  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
+  json: jsonFlag,
+} as const
+
+/** The shards to evaluate on: a directory's val split when it has one, else everything the spec names. */
+function evalShards(spec: string): string[] {
+  let isDir = false
+  try { isDir = statSync(spec).isDirectory() } catch { /* listShards reports it */ }
+  if (isDir) {
+    const all = listShards(spec)
+    const val = all.filter(p => /(_val_|_val\.bin$|\/val_[^/]*$)/.test(p))
+    return val.length > 0 ? listShards(spec, 'val') : all
+  }
+  return listShards(spec)
+}
+
+/** Progress on stderr: a rewritten line on a terminal, a line every ~10% otherwise. */
+function progressReporter(steps: number): (done: number, loss: number) => void {
+  const tty = process.stderr.isTTY === true
+  const every = Math.max(1, Math.round(steps / 10))
+  return (done, loss) => {
+    const line = `eval loss: batch ${done}/${steps} loss ${loss.toFixed(4)}`
+    if (tty) process.stderr.write(`\r${line}${done === steps ? '\n' : ''}`)
+    else if (done % every === 0 || done === steps) process.stderr.write(`${line}\n`)
+  }
+}
+
+export const command: Command = {
+  name: 'eval loss',
+  summary: 'mean cross-entropy over the first N batches of token shards',
+  usage: '--model PRESET|DIR|CHECKPOINT [--init-from HF_DIR] --data SHARDS [--batch-size B] [--seq-len T] [--steps N] [--json]',
+  flags,
+  async run(argv) {
+    const p = parseArgs(CMD, flags, argv)
+    if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags)); return 0 }
+    if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
+    const f = p.flags
+    if (f.data === undefined) throw new InputError(`${CMD}: --data is required (a token shard, or a directory of shards)`)
+    const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
+    const config = resolved.config
+    const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024), steps = f.steps
+    if (T > config.contextLength) throw new InputError(`${CMD}: --seq-len ${T} exceeds the model's context length ${config.contextLength}`)
+    const files = evalShards(f.data)
+    // the loader reads floor((ntok-1)/(B·T)) batches per shard, then wraps around: never count a batch twice
+    const batches = files.reduce((n, path) => n + Math.floor((readShardHeader(path).tokens - 1) / (B * T)), 0)
+    if (batches < steps) {
+      throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} (lower --steps, --batch-size or --seq-len)`)
+    }
+    const model = new GPT(new CpuBackend(), config, { maxBatch: B, maxSeqLen: T })
+    if (resolved.params !== undefined) model.setParams(resolved.params)
+    else {
+      model.initWeights(f.seed)
+      process.stderr.write(`eval loss: ${resolved.source} has no weights; initialized randomly with seed ${f.seed}\n`)
+    }
+    const loader = new DataLoader({ files, B, T, vocabSize: config.vocabSize })
+    const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps) })
+    const result = { val_loss: valLoss, steps, batch_size: B, seq_len: T, tokens: steps * B * T, model: resolved.source }
+    if (f.json) process.stdout.write(JSON.stringify(result) + '\n')
+    else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} batches of ${B}×${T} tokens (${resolved.source})\n`)
+    return 0
+  },
+}

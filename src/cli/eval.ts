@@ -1,0 +1,35 @@
+// `llmts eval <what>`: dispatches to one module per evaluation (eval-loss.ts, eval-hellaswag.ts), each loaded
+// lazily so `eval loss` never loads the HellaSwag code and its data handling.
+
+import { InputError } from '../util/errors.js'
+import type { Command } from './command.js'
+
+const evaluations: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  loss: { summary: 'mean cross-entropy over the first N batches of token shards', load: () => import('./eval-loss.js') },
+  hellaswag: { summary: 'HellaSwag accuracy (lm-evaluation-harness or llm.c scoring)', load: () => import('./eval-hellaswag.js') },
+}
+
+function help(): string {
+  const w = Math.max(...Object.keys(evaluations).map(k => k.length)) + 2
+  const rows = Object.entries(evaluations).map(([k, e]) => `  ${k.padEnd(w)}${e.summary}`)
+  return `usage: llmts eval <evaluation> [flags]\n\nevaluations:\n${rows.join('\n')}\n\n` +
+    `Run 'llmts eval <evaluation> --help' for its flags.\n`
+}
+
+export const command: Command = {
+  name: 'eval',
+  summary: 'evaluate a model: validation loss (eval loss) or HellaSwag (eval hellaswag)',
+  usage: '<loss|hellaswag> [flags]',
+  flags: {},
+  async run(argv) {
+    const [what, ...rest] = argv
+    if (what === undefined || what === '-h' || what === '--help') {
+      process.stdout.write(help())
+      return what === undefined ? 2 : 0
+    }
+    const e = evaluations[what]
+    if (e === undefined) throw new InputError(`llmts eval: unknown evaluation "${what}" (expected one of ${Object.keys(evaluations).join(', ')})`)
+    const { command: sub } = await e.load()
+    return sub.run(rest)
+  },
+}

@@ -1,0 +1,54 @@
+// `llmts export --format hf`: writes a model as a Hugging Face directory (LlamaForCausalLM for the variant,
+// GPT2LMHeadModel for GPT-2) with the GPT-2 tokenizer files, loadable by transformers without custom code.
+// A preset or config file has no weights: it is exported randomly initialized from --seed (said on stderr).
+
+import { initParams, ParamLayout } from '../model/params.js'
+import { resolveModel } from '../model/load.js'
+import { requireHfFamily } from '../io/hf-config.js'
+import { exportHf } from '../io/hf.js'
+import { InputError } from '../util/errors.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const CMD = 'llmts export'
+
+const flags = {
+  model: { type: 'string', help: 'run or checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
+  format: { type: 'enum', help: 'output format', values: ['hf'], default: 'hf' },
+  out: { type: 'string', help: 'output directory (created if missing; our files in it are replaced)', metavar: 'DIR' },
+  dtype: { type: 'enum', help: 'weight precision in model.safetensors', values: ['bf16', 'f32'], default: 'bf16' },
+  seed: { type: 'int', help: 'initialization seed when the model has no weights (a preset or config)', default: 1337, min: 0 },
+  json: jsonFlag,
+} as const
+
+export const command: Command = {
+  name: 'export',
+  summary: 'export a model as a Hugging Face directory (transformers loads it without custom code)',
+  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR|PRESET --out DIR [--format hf] [--dtype bf16|f32] [--json]',
+  flags,
+  async run(argv) {
+    const p = parseArgs(CMD, flags, argv)
+    if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags)); return 0 }
+    if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
+    const f = p.flags
+    if (f.model === undefined) throw new InputError(`${CMD}: --model is required (a run or checkpoint directory, a Hugging Face directory or a preset)`)
+    if (f.out === undefined) throw new InputError(`${CMD}: --out is required (the directory to write)`)
+    const resolved = resolveModel(f.model)
+    const family = requireHfFamily(resolved.config) // fail before any initialization work
+    let params = resolved.params
+    if (params === undefined) {
+      const layout = new ParamLayout(resolved.config)
+      params = new Float32Array(layout.total)
+      initParams(layout, params, f.seed)
+      process.stderr.write(`export: ${resolved.source} has no weights; exporting a random initialization (seed ${f.seed})\n`)
+    }
+    const files = exportHf(f.out, resolved.config, params, { dtype: f.dtype })
+    const architecture = family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'
+    if (f.json) {
+      process.stdout.write(JSON.stringify({ out: f.out, format: f.format, architecture, dtype: f.dtype, files, model: resolved.source }) + '\n')
+    } else {
+      process.stdout.write(`wrote ${architecture} (${f.dtype}) from ${resolved.source} to ${f.out}: ${files.join(', ')}\n`)
+    }
+    return 0
+  },
+}

@@ -1,0 +1,120 @@
+// Activation buffers of a GPT: allocated once for (maxBatch, maxSeqLen) and viewed at the current (B,T), so
+// N = B·T rows are packed from offset 0. Per-layer activations are one (L, maxN, X) allocation per kind, kept
+// for backward; activation gradients are shared by all layers (backward walks one layer at a time), as llm.c.
+
+import type { Backend, Tensor } from '../backend/backend.js'
+import { headSize, type ModelConfig } from '../config.js'
+
+/** The buffers one transformer block writes. res2/res3 may be the same tensor as the block's input (decode). */
+export interface BlockBuffers {
+  ln1: Tensor               // (N,C)
+  ln1Mean: Tensor | null    // (N), layernorm only
+  ln1Rstd: Tensor           // (N)
+  qkv: Tensor               // (N,QKV), RoPE applied in place
+  atty: Tensor              // (N,NH·HS) attention output before the projection
+  lse: Tensor | null        // (B,NH,T), null in decode (no backward)
+  res2: Tensor              // (N,C) residual stream after attention
+  ln2: Tensor               // (N,C)
+  ln2Mean: Tensor | null    // (N)
+  ln2Rstd: Tensor           // (N)
+  fch: Tensor               // (N,FC) MLP pre-activation, FC = H (gelu) or 2H = [gate|up] (swiglu)
+  fchAct: Tensor            // (N,H)
+  res3: Tensor              // (N,C) block output
+  scratch: Tensor           // (N,C) projection output before its residual add (not kept)
+}
+
+export interface ActViews {
+  B: number
+  T: number
+  encoded: Tensor           // (N,C)
+  blocks: BlockBuffers[]    // one per layer
+  lnf: Tensor               // (N,C)
+  lnfMean: Tensor | null    // (N)
+  lnfRstd: Tensor           // (N)
+  logits: Tensor            // (N,Vp); overwritten by probs (crossEntropyForward) and then dlogits
+  losses: Tensor            // (N)
+}
+
+export interface GradViews {
+  dres: Tensor              // (N,C) gradient of the residual stream
+  dln: Tensor               // (N,C) gradient of a norm's output
+  dqkv: Tensor              // (N,QKV) gradient of the attention input (after RoPE)
+  dqkvPre: Tensor | null    // (N,QKV) gradient before RoPE (rope models)
+  datty: Tensor             // (N,NH·HS)
+  dfch: Tensor              // (N,FC)
+  dfchAct: Tensor           // (N,H)
+}
+
+/** Widths of the per-row buffers of a config. */
+export function rowWidths(c: ModelConfig): { C: number; QKV: number; AH: number; FC: number; H: number } {
+  const HS = headSize(c)
+  return { C: c.channels, QKV: (c.heads + 2 * c.kvHeads) * HS, AH: c.heads * HS,
+    FC: c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden, H: c.mlpHidden }
+}
+
+type Kind = 'encoded' | 'lnf' | 'lnfMean' | 'lnfRstd' | 'logits' | 'losses' | 'scratch' | 'ln1' | 'ln1Mean'
+  | 'ln1Rstd' | 'qkv' | 'atty' | 'lse' | 'res2' | 'ln2' | 'ln2Mean' | 'ln2Rstd' | 'fch' | 'fchAct' | 'res3'
+type GradKind = 'dres' | 'dln' | 'dqkv' | 'dqkvPre' | 'datty' | 'dfch' | 'dfchAct'
+
+export class Activations {
+  private readonly bufs = new Map<Kind, Tensor>()
+  private gradBufs: Map<GradKind, Tensor> | null = null
+  private cached: ActViews | null = null
+  private cachedGrads: { key: string; views: GradViews } | null = null
+  private readonly perRow: Record<Kind, number>
+  private readonly perLayer: Set<Kind>
+
+  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly maxN: number) {
+    const c = config, { C, QKV, AH, FC, H } = rowWidths(c), NH = c.heads
+    const ln = c.norm === 'layernorm' ? 1 : 0
+    // floats per row (per layer for the per-layer kinds); 0 = not needed for this config
+    this.perRow = { encoded: C, lnf: C, lnfMean: ln, lnfRstd: 1, logits: c.paddedVocabSize, losses: 1, scratch: C,
+      ln1: C, ln1Mean: ln, ln1Rstd: 1, qkv: QKV, atty: AH, lse: NH, res2: C, ln2: C, ln2Mean: ln, ln2Rstd: 1,
+      fch: FC, fchAct: H, res3: C }
+    this.perLayer = new Set<Kind>(['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'res2', 'ln2', 'ln2Mean',
+      'ln2Rstd', 'fch', 'fchAct', 'res3'])
+    for (const [kind, w] of Object.entries(this.perRow) as [Kind, number][]) {
+      if (w > 0) this.bufs.set(kind, backend.alloc(maxN * w * (this.perLayer.has(kind) ? c.layers : 1)))
+    }
+  }
+
+  /** Views of every activation for a (B,T) batch (B·T <= maxN). */
+  views(B: number, T: number): ActViews {
+    if (this.cached !== null && this.cached.B === B && this.cached.T === T) return this.cached
+    const N = B * T
+    const get = (kind: Kind, layer = 0): Tensor => {
+      const size = N * this.perRow[kind]
+      return this.backend.view(this.bufs.get(kind)!, layer * size, size)
+    }
+    const opt = (kind: Kind, layer = 0): Tensor | null => this.perRow[kind] > 0 ? get(kind, layer) : null
+    const scratch = get('scratch')
+    const blocks: BlockBuffers[] = []
+    for (let l = 0; l < this.config.layers; l++) {
+      blocks.push({ ln1: get('ln1', l), ln1Mean: opt('ln1Mean', l), ln1Rstd: get('ln1Rstd', l), qkv: get('qkv', l),
+        atty: get('atty', l), lse: get('lse', l), res2: get('res2', l), ln2: get('ln2', l), ln2Mean: opt('ln2Mean', l),
+        ln2Rstd: get('ln2Rstd', l), fch: get('fch', l), fchAct: get('fchAct', l), res3: get('res3', l), scratch })
+    }
+    this.cached = { B, T, encoded: get('encoded'), blocks, lnf: get('lnf'), lnfMean: opt('lnfMean'),
+      lnfRstd: get('lnfRstd'), logits: get('logits'), losses: get('losses') }
+    return this.cached
+  }
+
+  /** Views of the activation-gradient buffers (allocated on the first backward). */
+  gradViews(N: number): GradViews {
+    const { C, QKV, AH, FC, H } = rowWidths(this.config)
+    const widths: Record<GradKind, number> = { dres: C, dln: C, dqkv: QKV,
+      dqkvPre: this.config.positions === 'rope' ? QKV : 0, datty: AH, dfch: FC, dfchAct: H }
+    if (this.gradBufs === null) {
+      this.gradBufs = new Map()
+      for (const [kind, w] of Object.entries(widths) as [GradKind, number][]) {
+        if (w > 0) this.gradBufs.set(kind, this.backend.alloc(this.maxN * w))
+      }
+    }
+    if (this.cachedGrads !== null && this.cachedGrads.key === String(N)) return this.cachedGrads.views
+    const get = (kind: GradKind): Tensor => this.backend.view(this.gradBufs!.get(kind)!, 0, N * widths[kind])
+    const views: GradViews = { dres: get('dres'), dln: get('dln'), dqkv: get('dqkv'),
+      dqkvPre: widths.dqkvPre > 0 ? get('dqkvPre') : null, datty: get('datty'), dfch: get('dfch'), dfchAct: get('dfchAct') }
+    this.cachedGrads = { key: String(N), views }
+    return views
+  }
+}

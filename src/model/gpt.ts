@@ -1,0 +1,320 @@
+// GPT: forward and backward of GPT-2 and the variant, orchestrated op by op over the Backend contract (no
+// autograd). Pre-norm blocks (norm → qkv → RoPE → attention → proj → residual; norm → fc → GELU|SwiGLU →
+// proj → residual), a final norm, logits over the padded vocabulary (the CE op masks padded columns).
+// Backward walks the layers in reverse under the accumulate (+=) convention, zeroing each activation-gradient
+// buffer before its first use. Inference with a key/value cache lives beside it (decode).
+
+import type { Backend, IntTensor, Tensor } from '../backend/backend.js'
+import { headSize, type ModelConfig } from '../config.js'
+import { InputError } from '../util/errors.js'
+import { Activations, rowWidths, type ActViews, type BlockBuffers } from './activations.js'
+import { initParams, ParamLayout } from './params.js'
+import { paramViews, type BlockParams, type ModelParams } from './views.js'
+
+export interface GptOptions { maxBatch: number; maxSeqLen: number }   // activation buffers sized for B<=maxBatch, T<=maxSeqLen
+
+export interface KVCache { readonly B: number; readonly maxLen: number; length: number }
+
+/** What a KVCache really holds: per layer (B,maxLen,QKV) rope'd q|k|v rows, plus decode scratch. */
+interface CacheState extends KVCache {
+  owner: GPT
+  kv: Tensor[]                  // L × (B,maxLen,QKV)
+  scratch: Map<string, Tensor>  // decode activations for up to B·maxLen rows
+  tokens: IntTensor             // (B·maxLen)
+}
+
+/** State of the last forward, needed by backward and the accessors. */
+interface LastForward { B: number; T: number; numValid: number; hasTargets: boolean; backwardDone: boolean }
+
+export class GPT {
+  readonly layout: ParamLayout
+  readonly params: Tensor       // (layout.total) flat, padded vocabulary rows included
+  readonly grads: Tensor        // (layout.total) accumulates across backward() calls until zeroGrad()
+  private readonly p: ModelParams
+  private readonly g: ModelParams
+  private readonly acts: Activations
+  private readonly tokens: IntTensor    // (maxBatch·maxSeqLen)
+  private readonly targets: IntTensor   // (maxBatch·maxSeqLen)
+  private readonly hostTokens: Int32Array
+  private readonly hostTargets: Int32Array
+  private last: LastForward | null = null
+
+  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly opts: GptOptions) {
+    const { maxBatch, maxSeqLen } = opts
+    if (!(Number.isSafeInteger(maxBatch) && maxBatch >= 1 && Number.isSafeInteger(maxSeqLen) && maxSeqLen >= 1)) {
+      throw new InputError(`gpt: maxBatch and maxSeqLen must be positive integers, got ${maxBatch} and ${maxSeqLen}`)
+    }
+    if (maxSeqLen > config.contextLength) {
+      throw new InputError(`gpt: sequence length ${maxSeqLen} exceeds the model's context length ${config.contextLength}`)
+    }
+    this.layout = new ParamLayout(config)
+    this.params = backend.alloc(this.layout.total)
+    this.grads = backend.alloc(this.layout.total)
+    this.p = paramViews(backend, this.layout, this.params)
+    this.g = paramViews(backend, this.layout, this.grads)
+    const maxN = maxBatch * maxSeqLen
+    this.acts = new Activations(backend, config, maxN)
+    this.tokens = backend.allocInt(maxN)
+    this.targets = backend.allocInt(maxN)
+    this.hostTokens = new Int32Array(maxN)
+    this.hostTargets = new Int32Array(maxN)
+  }
+
+  /** Fills params from a seed (initParams) and uploads. */
+  initWeights(seed: number): void {
+    const flat = new Float32Array(this.layout.total)
+    initParams(this.layout, flat, seed)
+    this.backend.upload(this.params, flat)
+  }
+
+  /** Uploads a full flat parameter vector (layout.total). */
+  setParams(flat: Float32Array): void {
+    if (flat.length !== this.layout.total) {
+      throw new InputError(`gpt: parameter vector has ${flat.length} floats, the model needs ${this.layout.total}`)
+    }
+    this.backend.upload(this.params, flat)
+  }
+
+  getParams(): Float32Array { return this.backend.download(this.params) }
+  getGrads(): Float32Array { return this.backend.download(this.grads) }
+  zeroGrad(): void { this.backend.zero(this.grads) }
+
+  /** inputs, targets: (B,T) token ids; targets may be null, entries < 0 are ignored. Returns the mean loss over
+   *  non-ignored targets (NaN without targets, or when every target is ignored). Keeps activations for backward. */
+  forward(inputs: Int32Array, targets: Int32Array | null, B: number, T: number): number {
+    this.checkBatch(B, T)
+    const N = B * T, c = this.config, be = this.backend
+    this.hostTokens.set(this.checkTokens(inputs, N, 'inputs'))
+    be.uploadInt(this.tokens, this.hostTokens)
+    let numValid = 0
+    if (targets !== null) {
+      const t = this.checkTokens(targets, N, 'targets')
+      for (let i = 0; i < N; i++) if (t[i]! >= 0) numValid++
+      this.hostTargets.set(t)
+      be.uploadInt(this.targets, this.hostTargets)
+    }
+    const a = this.acts.views(B, T)
+    be.encoderForward(a.encoded, this.tokens, this.p.wte, this.p.wpe, B, T, c.channels, 0)
+    let residual = a.encoded   // (N,C)
+    for (let l = 0; l < c.layers; l++) {
+      this.blockForward(this.p.blocks[l]!, a.blocks[l]!, residual, B, T, { posStart: 0, kv: null, Tmax: T })
+      residual = a.blocks[l]!.res3
+    }
+    this.normForward(a.lnf, a.lnfMean, a.lnfRstd, residual, this.p.lnfw, this.p.lnfb, N)
+    be.matmulForward(a.logits, a.lnf, this.p.out, null, N, c.channels, c.paddedVocabSize)
+    this.last = { B, T, numValid, hasTargets: targets !== null, backwardDone: false }
+    if (targets === null) return NaN
+    be.crossEntropyForward(a.losses, a.logits, a.logits, this.targets, N, c.vocabSize, c.paddedVocabSize)
+    return numValid > 0 ? be.sum(a.losses) / numValid : NaN
+  }
+
+  /** Per-position losses of the last forward, (B,T) (0 at ignored positions). */
+  lastLosses(): Float32Array {
+    const last = this.requireLast('lastLosses')
+    if (!last.hasTargets) throw new Error('gpt: lastLosses() needs a forward with targets')
+    return this.backend.download(this.acts.views(last.B, last.T).losses)
+  }
+
+  /** Logits of the last forward for the real vocabulary, (B,T,V). Recomputed from the final norm's output
+   *  when the logits buffer already holds probabilities (forward with targets). For tests/eval on small inputs. */
+  lastLogits(): Float32Array {
+    const last = this.requireLast('lastLogits')
+    const a = this.acts.views(last.B, last.T), c = this.config, N = last.B * last.T
+    let padded: Float32Array
+    if (!last.hasTargets) padded = this.backend.download(a.logits)
+    else {
+      const tmp = this.backend.alloc(N * c.paddedVocabSize)   // (N,Vp)
+      this.backend.matmulForward(tmp, a.lnf, this.p.out, null, N, c.channels, c.paddedVocabSize)
+      padded = this.backend.download(tmp)
+      this.backend.free?.(tmp)
+    }
+    return stripPadding(padded, N, c.vocabSize, c.paddedVocabSize)
+  }
+
+  /** Backward of the last forward; accumulates d(scale · meanLoss)/dparam into grads (scale = 1/gradAccum). */
+  backward(scale: number): void {
+    const last = this.requireLast('backward')
+    if (!last.hasTargets) throw new Error('gpt: backward() needs a forward with targets')
+    if (last.backwardDone) throw new Error('gpt: backward() called twice for one forward (the probabilities were consumed)')
+    last.backwardDone = true
+    const { B, T } = last, N = B * T, c = this.config, be = this.backend
+    const a = this.acts.views(B, T), d = this.acts.gradViews(N)
+    const dlossScale = last.numValid > 0 ? scale / last.numValid : 0   // the loss is a mean over valid targets
+    be.crossEntropyBackward(a.logits, a.logits, this.targets, dlossScale, N, c.vocabSize, c.paddedVocabSize)
+    be.zero(d.dln)
+    be.matmulBackward(d.dln, this.g.out, null, a.logits, a.lnf, this.p.out, N, c.channels, c.paddedVocabSize)
+    be.zero(d.dres)
+    const top = c.layers > 0 ? a.blocks[c.layers - 1]!.res3 : a.encoded
+    this.normBackward(d.dres, this.g.lnfw, this.g.lnfb, d.dln, top, this.p.lnfw, a.lnfMean, a.lnfRstd, N)
+    for (let l = c.layers - 1; l >= 0; l--) this.blockBackward(l, a, B, T)
+    be.encoderBackward(this.g.wte, this.g.wpe, d.dres, this.tokens, B, T, c.channels)
+  }
+
+  /** Inference with a key/value cache (B sequences, capacity maxLen <= contextLength). */
+  createCache(B: number, maxLen: number): KVCache {
+    const c = this.config, be = this.backend
+    if (!(Number.isSafeInteger(B) && B >= 1 && Number.isSafeInteger(maxLen) && maxLen >= 1 && maxLen <= c.contextLength)) {
+      throw new InputError(`gpt: cache needs B >= 1 and 1 <= maxLen <= ${c.contextLength}, got B=${B}, maxLen=${maxLen}`)
+    }
+    const { C, QKV, AH, FC, H } = rowWidths(c), rows = B * maxLen
+    const kv: Tensor[] = []
+    for (let l = 0; l < c.layers; l++) kv.push(be.alloc(rows * QKV))
+    const widths: Record<string, number> = { stream: C, ln: C, mean: 1, rstd: 1, qkv: QKV, atty: AH, scratch: C,
+      fch: FC, fchAct: H, last: C, lastNorm: C, logits: c.paddedVocabSize }
+    const scratch = new Map<string, Tensor>()
+    for (const [k, w] of Object.entries(widths)) scratch.set(k, be.alloc(rows * w))
+    const state: CacheState = { B, maxLen, length: 0, owner: this, kv, scratch, tokens: be.allocInt(rows) }
+    return state
+  }
+
+  /** Frees a cache's buffers now (backends with device memory); the cache is unusable afterwards. */
+  releaseCache(cache: KVCache): void {
+    const st = cache as CacheState
+    if (st.owner !== this) throw new Error('gpt: releaseCache() got a cache created by another model')
+    for (const t of [...st.kv, ...st.scratch.values()]) this.backend.free?.(t)
+    this.backend.free?.(st.tokens)
+    st.kv.length = 0
+    st.scratch.clear()
+    st.length = st.maxLen   // any further decode() reports an overflow
+  }
+
+  /** Runs tokens (B,Tq) at positions [cache.length, cache.length+Tq), appends them to the cache and returns
+   *  the logits of the LAST position of each sequence, (B,V) real vocabulary. */
+  decode(cache: KVCache, tokens: Int32Array, B: number, Tq: number): Float32Array {
+    const st = cache as CacheState, c = this.config, be = this.backend
+    if (st.owner !== this) throw new Error('gpt: decode() got a cache created by another model')
+    if (B !== st.B) throw new InputError(`gpt: decode batch ${B} differs from the cache's ${st.B}`)
+    if (!(Number.isSafeInteger(Tq) && Tq >= 1) || st.length + Tq > st.maxLen) {
+      throw new InputError(`gpt: decode of ${Tq} tokens at position ${st.length} overflows the cache (maxLen ${st.maxLen})`)
+    }
+    const N = B * Tq, C = c.channels, posStart = st.length
+    const host = new Int32Array(st.tokens.length)
+    host.set(this.checkTokens(tokens, N, 'tokens'))
+    be.uploadInt(st.tokens, host)
+    const v = (k: string, rowsN: number, w: number): Tensor => be.view(st.scratch.get(k)!, 0, rowsN * w)
+    const { QKV, AH, FC, H } = rowWidths(c)
+    const ln = c.norm === 'layernorm'
+    const stream = v('stream', N, C)
+    const buf: BlockBuffers = { ln1: v('ln', N, C), ln1Mean: ln ? v('mean', N, 1) : null, ln1Rstd: v('rstd', N, 1),
+      qkv: v('qkv', N, QKV), atty: v('atty', N, AH), lse: null, res2: stream, ln2: v('ln', N, C),
+      ln2Mean: ln ? v('mean', N, 1) : null, ln2Rstd: v('rstd', N, 1), fch: v('fch', N, FC), fchAct: v('fchAct', N, H),
+      res3: stream, scratch: v('scratch', N, C) }
+    be.encoderForward(stream, st.tokens, this.p.wte, this.p.wpe, B, Tq, C, posStart)
+    for (let l = 0; l < c.layers; l++) {
+      this.blockForward(this.p.blocks[l]!, buf, stream, B, Tq, { posStart, kv: st.kv[l]!, Tmax: st.maxLen })
+    }
+    const last = v('last', B, C), lastNorm = v('lastNorm', B, C), logits = v('logits', B, c.paddedVocabSize)
+    for (let b = 0; b < B; b++) be.copy(be.view(last, b * C, C), be.view(stream, (b * Tq + Tq - 1) * C, C))
+    this.normForward(lastNorm, ln ? v('mean', B, 1) : null, v('rstd', B, 1), last, this.p.lnfw, this.p.lnfb, B)
+    be.matmulForward(logits, lastNorm, this.p.out, null, B, C, c.paddedVocabSize)
+    st.length += Tq
+    return stripPadding(be.download(logits), B, c.vocabSize, c.paddedVocabSize)
+  }
+
+  // ---- one transformer block -------------------------------------------------------------------------
+
+  /** x = residual + attn(norm1(residual)); out = x + mlp(norm2(x)). With `kv`, the rope'd q|k|v rows are
+   *  appended to the cache at posStart and attention reads the cache (no lse kept). */
+  private blockForward(p: BlockParams, x: BlockBuffers, residual: Tensor, B: number, T: number,
+                       at: { posStart: number; kv: Tensor | null; Tmax: number }): void {
+    const c = this.config, be = this.backend, N = B * T, C = c.channels
+    const NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH, FC, H } = rowWidths(c)
+    this.normForward(x.ln1, x.ln1Mean, x.ln1Rstd, residual, p.ln1w, p.ln1b, N)
+    be.matmulForward(x.qkv, x.ln1, p.qkvw, p.qkvb, N, C, QKV)
+    if (c.positions === 'rope') be.ropeForward(x.qkv, x.qkv, B, T, NH, KVH, HS, c.ropeTheta, at.posStart)
+    if (at.kv === null) be.attentionForward(x.atty, x.lse!, x.qkv, B, T, NH, KVH, HS)
+    else {
+      for (let b = 0; b < B; b++) {
+        be.copy(be.view(at.kv, (b * at.Tmax + at.posStart) * QKV, T * QKV), be.view(x.qkv, b * T * QKV, T * QKV))
+      }
+      be.attentionInference(x.atty, at.kv, B, T, at.posStart, at.Tmax, NH, KVH, HS)
+    }
+    be.matmulForward(x.scratch, x.atty, p.projw, p.projb, N, AH, C)
+    be.residualForward(x.res2, residual, x.scratch, N * C)
+    this.normForward(x.ln2, x.ln2Mean, x.ln2Rstd, x.res2, p.ln2w, p.ln2b, N)
+    be.matmulForward(x.fch, x.ln2, p.fcw, p.fcb, N, C, FC)
+    if (c.mlp === 'swiglu') be.swigluForward(x.fchAct, x.fch, N, H)
+    else be.geluForward(x.fchAct, x.fch, N * H)
+    be.matmulForward(x.scratch, x.fchAct, p.mlpProjw, p.mlpProjb, N, H, C)
+    be.residualForward(x.res3, x.res2, x.scratch, N * C)
+  }
+
+  /** On entry d.dres holds dLoss/d(block output); on exit dLoss/d(block input). */
+  private blockBackward(l: number, a: ActViews, B: number, T: number): void {
+    const c = this.config, be = this.backend, N = B * T, C = c.channels
+    const NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH, FC, H } = rowWidths(c)
+    const p = this.p.blocks[l]!, g = this.g.blocks[l]!, x = a.blocks[l]!, d = this.acts.gradViews(N)
+    const input = l === 0 ? a.encoded : a.blocks[l - 1]!.res3   // (N,C)
+    // MLP branch: res3 = res2 + proj(act(fc(norm2(res2))))
+    be.zero(d.dfchAct)
+    be.matmulBackward(d.dfchAct, g.mlpProjw, g.mlpProjb, d.dres, x.fchAct, p.mlpProjw, N, H, C)
+    be.zero(d.dfch)
+    if (c.mlp === 'swiglu') be.swigluBackward(d.dfch, d.dfchAct, x.fch, N, H)
+    else be.geluBackward(d.dfch, d.dfchAct, x.fch, N * H)
+    be.zero(d.dln)
+    be.matmulBackward(d.dln, g.fcw, g.fcb, d.dfch, x.ln2, p.fcw, N, C, FC)
+    this.normBackward(d.dres, g.ln2w, g.ln2b, d.dln, x.res2, p.ln2w, x.ln2Mean, x.ln2Rstd, N)
+    // attention branch: res2 = input + proj(attention(rope(qkv(norm1(input)))))
+    be.zero(d.datty)
+    be.matmulBackward(d.datty, g.projw, g.projb, d.dres, x.atty, p.projw, N, AH, C)
+    be.zero(d.dqkv)
+    be.attentionBackward(d.dqkv, d.datty, x.qkv, x.atty, x.lse!, B, T, NH, KVH, HS)
+    let dqkv = d.dqkv
+    if (d.dqkvPre !== null) {
+      be.zero(d.dqkvPre)
+      be.ropeBackward(d.dqkvPre, d.dqkv, B, T, NH, KVH, HS, c.ropeTheta, 0)
+      dqkv = d.dqkvPre
+    }
+    be.zero(d.dln)
+    be.matmulBackward(d.dln, g.qkvw, g.qkvb, dqkv, x.ln1, p.qkvw, N, C, QKV)
+    this.normBackward(d.dres, g.ln1w, g.ln1b, d.dln, input, p.ln1w, x.ln1Mean, x.ln1Rstd, N)
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------------
+
+  // out, inp: (N,C)   mean, rstd: (N)   w, b: (C); b and mean are null for RMSNorm
+  private normForward(out: Tensor, mean: Tensor | null, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor | null, N: number): void {
+    const c = this.config
+    if (c.norm === 'layernorm') this.backend.layernormForward(out, mean!, rstd, inp, w, b!, N, c.channels, c.normEps)
+    else this.backend.rmsnormForward(out, rstd, inp, w, N, c.channels, c.normEps)
+  }
+
+  // dinp, dout, inp: (N,C)   dw, db, w: (C)   mean, rstd: (N)
+  private normBackward(dinp: Tensor, dw: Tensor, db: Tensor | null, dout: Tensor, inp: Tensor, w: Tensor,
+                       mean: Tensor | null, rstd: Tensor, N: number): void {
+    const C = this.config.channels
+    if (this.config.norm === 'layernorm') this.backend.layernormBackward(dinp, dw, db!, dout, inp, w, mean!, rstd, N, C)
+    else this.backend.rmsnormBackward(dinp, dw, dout, inp, w, rstd, N, C)
+  }
+
+  private checkBatch(B: number, T: number): void {
+    const { maxBatch, maxSeqLen } = this.opts
+    if (!(Number.isSafeInteger(B) && B >= 1 && B <= maxBatch && Number.isSafeInteger(T) && T >= 1 && T <= maxSeqLen)) {
+      throw new InputError(`gpt: batch ${B}×${T} is outside the buffers' ${maxBatch}×${maxSeqLen} (raise maxBatch/maxSeqLen)`)
+    }
+  }
+
+  /** Token ids must be in [0, V) (targets may also be negative = ignored). */
+  private checkTokens(ids: Int32Array, N: number, what: 'inputs' | 'targets' | 'tokens'): Int32Array {
+    if (ids.length < N) throw new InputError(`gpt: ${what} has ${ids.length} ids, expected ${N}`)
+    const V = this.config.vocabSize, lo = what === 'targets' ? -Infinity : 0
+    for (let i = 0; i < N; i++) {
+      const t = ids[i]!
+      if (t >= V || t < lo) throw new InputError(`gpt: ${what}[${i}] = ${t} is outside the vocabulary [0, ${V})`)
+    }
+    return ids.subarray(0, N)
+  }
+
+  private requireLast(what: string): LastForward {
+    if (this.last === null) throw new Error(`gpt: ${what}() before any forward()`)
+    return this.last
+  }
+}
+
+/** (N,Vp) -> (N,V): drops the padded vocabulary columns. */
+function stripPadding(padded: Float32Array, N: number, V: number, Vp: number): Float32Array {
+  if (V === Vp) return padded
+  const out = new Float32Array(N * V)
+  for (let i = 0; i < N; i++) out.set(padded.subarray(i * Vp, i * Vp + V), i * V)
+  return out
+}

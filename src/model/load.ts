@@ -1,0 +1,86 @@
+// Resolves what `--model` / `--init-from` name into a config and (maybe) weights: a preset, a config JSON file,
+// a Hugging Face directory, or a training run / checkpoint directory. Every command that takes a model calls
+// resolveModel, so the accepted forms and their errors are the same everywhere.
+// Presets and config files carry no weights: the caller initializes them from a seed.
+
+import { readFileSync, statSync, type Stats } from 'node:fs'
+import { join } from 'node:path'
+import { configFromJson, presetConfig, presets, type ModelConfig } from '../config.js'
+import { configFromHfJson } from '../io/hf-config.js'
+import { loadHfDir } from '../io/hf.js'
+import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
+import { InputError } from '../util/errors.js'
+
+export interface ResolvedModel {
+  config: ModelConfig
+  params?: Float32Array   // (layout.total) flat; absent for presets and config files (initialize from a seed)
+  source: string          // what was loaded, for logs: "preset tiny-gpt2", "Hugging Face directory DIR", ...
+}
+
+export interface ResolveOptions {
+  /** A Hugging Face directory whose weights (and architecture) replace those of the model spec. */
+  initFrom?: string
+}
+
+/**
+ * `spec`: a preset name, a config JSON file (ours, or a Hugging Face config.json), a Hugging Face
+ * directory (config.json + model.safetensors), or a run / checkpoint directory (state.json).
+ * With opts.initFrom the weights come from that Hugging Face directory; a spec given beside it must
+ * describe the same architecture (differences are listed in the error).
+ */
+export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}): ResolvedModel {
+  const base = spec === undefined ? undefined : resolveSpec(spec)
+  if (opts.initFrom === undefined) {
+    if (base === undefined) throw new InputError('model: no model given (pass --model PRESET|FILE|DIR or --init-from HF_DIR)')
+    return base
+  }
+  const hf = loadHfDir(opts.initFrom)
+  const loaded: ResolvedModel = { ...hf, source: `Hugging Face directory ${opts.initFrom}` }
+  if (base === undefined) return loaded
+  if (base.params !== undefined) {
+    throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; give a preset or config file with --init-from, or drop one of the two`)
+  }
+  const diffs = diffConfigs(base.config, hf.config)
+  if (diffs.length > 0) {
+    throw new InputError(`model: ${base.source} and --init-from ${opts.initFrom} differ: ${diffs.join(', ')} (drop --model to use the directory's config)`)
+  }
+  return loaded
+}
+
+function resolveSpec(spec: string): ResolvedModel {
+  if (Object.hasOwn(presets, spec)) return { config: presetConfig(spec), source: `preset ${spec}` }
+  let st: Stats
+  try { st = statSync(spec) } catch {
+    throw new InputError(`model: "${spec}" is neither a preset (${Object.keys(presets).join(', ')}) nor an existing file or directory`)
+  }
+  if (st.isDirectory()) {
+    // training output: a run directory (its best or newest checkpoint) or one checkpoint directory
+    if (isCheckpointDir(spec) || isRunDir(spec)) return loadCheckpointModel(spec)
+    if (statOrNull(join(spec, 'config.json'))?.isFile()) {
+      return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}` }
+    }
+    throw new InputError(`model: directory ${spec} is neither a run or checkpoint directory (state.json) nor a Hugging Face directory (config.json)`)
+  }
+  return { config: readConfigFile(spec), source: `config file ${spec}` }
+}
+
+/** A config JSON file: a Hugging Face config.json (has model_type or architectures) or our ModelConfig keys. */
+function readConfigFile(path: string): ModelConfig {
+  let obj: unknown
+  try { obj = JSON.parse(readFileSync(path, 'utf8')) } catch (e) {
+    throw new InputError(`model: ${path} is not a JSON config file: ${(e as Error).message}`)
+  }
+  const o = obj as Record<string, unknown> | null
+  if (typeof o === 'object' && o !== null && ('model_type' in o || 'architectures' in o)) return configFromHfJson(o, path).config
+  return configFromJson(obj, path)
+}
+
+function statOrNull(path: string): Stats | null {
+  try { return statSync(path) } catch { return null }
+}
+
+/** "key a vs b" for every field where two configs differ. */
+export function diffConfigs(a: ModelConfig, b: ModelConfig): string[] {
+  const keys = Object.keys(a) as (keyof ModelConfig)[]
+  return keys.filter(k => a[k] !== b[k]).map(k => `${k} ${a[k]} vs ${b[k]}`)
+}

@@ -1,0 +1,118 @@
+// `llmts eval loss` through the CLI: on a shard whose first batch is exactly the fixture's tokens, the loss must
+// equal the cross-entropy computed in float64 from PyTorch's logits (reference/hf_fixtures.py); over several
+// batches it must be the mean of GPT.forward on the loader's windows; bad inputs exit 2 with one line.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { writeShard } from '../../src/data/shards.js'
+import { loadHfDir } from '../../src/io/hf.js'
+import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
+import { GPT } from '../../src/model/gpt.js'
+import { Rng } from '../../src/util/rng.js'
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const fixture = (name: string): string => resolve(process.cwd(), 'test/fixtures', name)
+const root = mkdtempSync(join(tmpdir(), 'llmts-eval-loss-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+function llmts(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+function evalJson(...args: string[]): { val_loss: number; steps: number; tokens: number } {
+  const r = llmts('eval', 'loss', ...args, '--json')
+  assert.equal(r.code, 0, r.stderr)
+  return JSON.parse(r.stdout)
+}
+
+function randomTokens(n: number, vocab: number, seed: number): number[] {
+  const rng = new Rng(seed)
+  return Array.from({ length: n }, () => Math.floor(rng.uniform() * vocab))
+}
+
+/** float64 mean cross-entropy of (B,T,V) logits against (B,T) targets. */
+function crossEntropy(logits: Float32Array, targets: number[], V: number): number {
+  let sum = 0
+  for (let i = 0; i < targets.length; i++) {
+    const row = logits.subarray(i * V, (i + 1) * V)
+    const max = Math.max(...row)
+    let z = 0
+    for (const x of row) z += Math.exp(x - max)
+    sum += Math.log(z) + max - row[targets[i]!]!
+  }
+  return sum / targets.length
+}
+
+for (const [name, how] of [['hf-llama', '--init-from'], ['hf-gpt2', '--model']] as const) {
+  test(`${name} (${how}): the loss of one batch equals the cross-entropy of PyTorch's logits`, () => {
+    const expected = readSafetensors(join(fixture(name), 'expected_logits.safetensors'))
+    const tokens = [...toInt32(expected, 'tokens')]       // (B=2, T=8) flattened
+    const V = expected.tensors.get('logits')!.shape[2]!
+    const extra = 7                                         // the target of the last position
+    const shard = join(root, `${name}.bin`)
+    writeShard(shard, [...tokens, extra, 1, 2, 3])
+    const want = crossEntropy(toFloat32(expected, 'logits'), [...tokens.slice(1), extra], V)
+    const got = evalJson(how, fixture(name), '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '1')
+    assert.ok(Math.abs(got.val_loss - want) <= 1e-5 * want, `val_loss ${got.val_loss}, expected ${want}`)
+    assert.equal(got.tokens, 16)
+  })
+}
+
+test('N batches: the mean of GPT.forward over the first N windows; a directory is read through its val split', () => {
+  const B = 2, T = 8, steps = 3
+  const dir = join(root, 'shards')
+  mkdirSync(dir)
+  const val = randomTokens(steps * B * T + 5, 96, 1)
+  writeShard(join(dir, 'toy_val_000000.bin'), val)
+  writeShard(join(dir, 'toy_train_000001.bin'), randomTokens(1000, 96, 2))
+  const { config, params } = loadHfDir(fixture('hf-llama'))
+  const model = new GPT(new CpuBackend(), config, { maxBatch: B, maxSeqLen: T })
+  model.setParams(params)
+  let sum = 0
+  for (let k = 0; k < steps; k++) {
+    const w = val.slice(k * B * T, (k + 1) * B * T + 1)
+    sum += model.forward(Int32Array.from(w.slice(0, -1)), Int32Array.from(w.slice(1)), B, T)
+  }
+  const got = evalJson('--init-from', fixture('hf-llama'), '--data', dir, '--batch-size', String(B), '--seq-len', String(T), '--steps', String(steps))
+  assert.ok(Math.abs(got.val_loss - sum / steps) <= 1e-6 * got.val_loss, `val_loss ${got.val_loss}, expected ${sum / steps}`)
+  assert.equal(got.steps, steps)
+})
+
+test('a preset without weights is initialized from --seed: loss near ln(V), the same for the same seed', () => {
+  const shard = join(root, 'gpt2-tokens.bin')
+  writeShard(shard, randomTokens(40, 50257, 3))
+  const args = ['--model', 'tiny-variant', '--data', shard, '--batch-size', '1', '--seq-len', '16', '--steps', '2', '--seed', '5']
+  const a = evalJson(...args), b = evalJson(...args)
+  assert.equal(a.val_loss, b.val_loss)
+  // N(0, 0.02) weights give nearly uniform predictions over 50,257 tokens
+  assert.ok(Math.abs(a.val_loss - Math.log(50257)) < 0.1, `val_loss ${a.val_loss}, expected about ${Math.log(50257)}`)
+})
+
+test('bad inputs exit 2 with one line naming the problem', () => {
+  const shard = join(root, 'small.bin')
+  writeShard(shard, randomTokens(40, 96, 4))
+  const cases: [string[], RegExp][] = [
+    [['--model', 'tiny-gpt2', '--init-from', fixture('hf-gpt2'), '--data', shard], /differ: vocabSize 50257 vs 96/],
+    [['--init-from', fixture('hf-gpt2'), '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '3'], /holds 2 batches .* fewer than --steps 3/],
+    [['--init-from', fixture('hf-gpt2'), '--data', shard, '--seq-len', '64'], /--seq-len 64 exceeds the model's context length 32/],
+    [['--init-from', fixture('hf-gpt2')], /--data is required/],
+    [['--model', 'no-such-model', '--data', shard], /neither a preset .* nor an existing file/],
+    [['--data', shard], /no model given/],
+  ]
+  for (const [args, re] of cases) {
+    const r = llmts('eval', 'loss', ...args)
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, re)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  }
+  const unknown = llmts('eval', 'perplexity')
+  assert.equal(unknown.code, 2)
+  assert.match(unknown.stderr, /unknown evaluation "perplexity"/)
+})

@@ -1,0 +1,192 @@
+// Hugging Face import/export of weights and configs against the fixtures written by reference/hf_fixtures.py
+// (PyTorch, HF tensor names and layouts): export must reproduce the reference's tensors bit for bit, import
+// then export must round-trip exactly, and every malformed directory must fail naming the tensor and shapes.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { presetConfig, type ModelConfig } from '../../src/config.js'
+import { configFromHfJson, hfConfigJson } from '../../src/io/hf-config.js'
+import { exportHf, loadHfDir } from '../../src/io/hf.js'
+import { readSafetensors, writeSafetensors, type WriteTensor } from '../../src/io/safetensors.js'
+import { initParams, ParamLayout } from '../../src/model/params.js'
+import { InputError } from '../../src/util/errors.js'
+
+const fixture = (name: string): string => resolve(process.cwd(), 'test/fixtures', name)
+const FIXTURES = ['hf-llama', 'hf-gpt2', 'hf-llama-bf16']
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-hf-'))
+  t.after(() => rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+/** Copies a fixture, then rewrites its model.safetensors through `edit` (a list of tensors to write). */
+function editedFixture(t: { after(fn: () => void): void }, name: string, edit: (ts: WriteTensor[]) => WriteTensor[]): string {
+  const d = tempDir(t)
+  cpSync(fixture(name), d, { recursive: true })
+  const f = readSafetensors(join(d, 'model.safetensors'))
+  const ts: WriteTensor[] = [...f.tensors].map(([n, e]) => ({ name: n, dtype: e.dtype, shape: e.shape, data: e.bytes.slice() }))
+  writeSafetensors(join(d, 'model.safetensors'), edit(ts), { format: 'pt' })
+  return d
+}
+
+test('import maps config.json to the architecture of each fixture', () => {
+  const llama = loadHfDir(fixture('hf-llama')).config
+  assert.deepEqual(
+    [llama.norm, llama.positions, llama.mlp, llama.heads, llama.kvHeads, llama.mlpHidden, llama.tiedEmbeddings, llama.vocabSize, llama.paddedVocabSize],
+    ['rmsnorm', 'rope', 'swiglu', 4, 2, 64, false, 96, 128])
+  const gpt2 = loadHfDir(fixture('hf-gpt2')).config
+  assert.deepEqual(
+    [gpt2.norm, gpt2.positions, gpt2.mlp, gpt2.kvHeads, gpt2.mlpHidden, gpt2.attnBias, gpt2.mlpBias, gpt2.tiedEmbeddings, gpt2.contextLength],
+    ['layernorm', 'learned', 'gelu', 4, 128, true, true, true, 32])
+})
+
+for (const name of FIXTURES) {
+  test(`${name}: export writes the reference's tensors exactly, and import -> export -> import is the identity`, t => {
+    const { config, params } = loadHfDir(fixture(name))
+    const layout = new ParamLayout(config)
+    const wte = layout.get('wte')
+    const padStart = wte.offset + config.vocabSize * config.channels
+    assert.ok(params.subarray(padStart, wte.offset + wte.size).every(v => v === 0), 'padded vocabulary rows must be zero')
+    const bf16 = name.endsWith('bf16')
+    const out = tempDir(t)
+    exportHf(out, config, params, { dtype: bf16 ? 'bf16' : 'f32', tokenizer: 'none' })
+    const ref = readSafetensors(join(fixture(name), 'model.safetensors'))
+    const ours = readSafetensors(join(out, 'model.safetensors'))
+    assert.deepEqual([...ours.tensors.keys()].sort(), [...ref.tensors.keys()].sort(), 'tensor names')
+    for (const [n, e] of ref.tensors) {
+      const o = ours.tensors.get(n)!
+      assert.deepEqual([o.dtype, o.shape], [e.dtype, e.shape], n)
+      assert.ok(Buffer.from(o.bytes).equals(Buffer.from(e.bytes)), `${n}: bytes differ from the reference`)
+    }
+    assert.equal(ours.metadata['format'], 'pt')
+    const again = loadHfDir(out)
+    assert.deepEqual(again.config, config)
+    assert.ok(Buffer.from(again.params.buffer).equals(Buffer.from(params.buffer)), 'params after a round trip')
+  })
+}
+
+test('bf16 export rounds each weight to the nearest bf16 (relative error <= 2^-8, low 16 bits zero)', t => {
+  const { config, params } = loadHfDir(fixture('hf-llama'))
+  const out = tempDir(t)
+  exportHf(out, config, params, { dtype: 'bf16', tokenizer: 'none' })
+  const back = loadHfDir(out).params
+  let worst = 0, at = -1
+  for (let i = 0; i < params.length; i++) {
+    const err = Math.abs(back[i]! - params[i]!) / Math.max(Math.abs(params[i]!), 1e-30)
+    if (params[i] !== 0 && err > worst) { worst = err; at = i }
+  }
+  assert.ok(worst <= 2 ** -8, `worst relative error ${worst} at ${at}: ${params[at]} -> ${back[at]}`)
+  assert.ok(worst > 2 ** -10, 'bf16 must actually round')
+  assert.ok(new Uint32Array(back.buffer).every(u => (u & 0xffff) === 0), 'every imported value is a bf16 number')
+  assert.equal(readSafetensors(join(out, 'model.safetensors')).tensors.get('model.norm.weight')!.dtype, 'BF16')
+})
+
+test('config.json round-trips every HF-expressible preset and names what HF cannot express', () => {
+  for (const name of ['tiny-gpt2', 'tiny-variant', 'gpt2-124m', 'variant-124m', 'variant-350m']) {
+    const c = presetConfig(name)
+    const json = hfConfigJson(c, 'bf16')
+    assert.deepEqual(configFromHfJson(JSON.parse(JSON.stringify(json)), name).config, c, name)
+    assert.equal(json['vocab_size'], 50257)
+    assert.equal(json['torch_dtype'], 'bfloat16')
+  }
+  const mixed: ModelConfig = { ...presetConfig('tiny-gpt2'), positions: 'rope' }
+  assert.throws(() => hfConfigJson(mixed, 'f32'), /cannot export.*positions=rope/)
+  const gqaGpt2: ModelConfig = { ...presetConfig('tiny-gpt2'), kvHeads: 4 }
+  assert.throws(() => hfConfigJson(gqaGpt2, 'f32'), /grouped-query/)
+  const noBias: ModelConfig = { ...presetConfig('tiny-gpt2'), mlpBias: false }
+  assert.throws(() => exportHf('/nonexistent', noBias, new Float32Array(0), { dtype: 'f32' }), InputError)
+})
+
+test('tied Llama export writes no lm_head; an untied one does', t => {
+  const tied = presetConfig('tiny-variant')
+  const small: ModelConfig = { ...tied, layers: 1, channels: 64, heads: 4, kvHeads: 2, mlpHidden: 128 }
+  for (const tiedEmbeddings of [true, false]) {
+    const c = { ...small, tiedEmbeddings }
+    const layout = new ParamLayout(c)
+    const params = new Float32Array(layout.total)
+    initParams(layout, params, 7)
+    const out = tempDir(t)
+    exportHf(out, c, params, { dtype: 'f32', tokenizer: 'none' })
+    const names = [...readSafetensors(join(out, 'model.safetensors')).tensors.keys()]
+    assert.equal(names.includes('lm_head.weight'), !tiedEmbeddings)
+    assert.deepEqual(readSafetensors(join(out, 'model.safetensors')).tensors.get('model.embed_tokens.weight')!.shape, [50257, 64])
+    assert.ok(Buffer.from(loadHfDir(out).params.buffer).equals(Buffer.from(params.buffer)))
+  }
+})
+
+test('missing, mismatched and unexpected tensors are named with their shapes', t => {
+  const missing = editedFixture(t, 'hf-llama', ts => ts.filter(x => x.name !== 'model.layers.1.mlp.up_proj.weight'))
+  assert.throws(() => loadHfDir(missing), (e: Error) => e instanceof InputError &&
+    /missing tensor model\.layers\.1\.mlp\.up_proj\.weight \(expected shape \[64,32\]\)/.test(e.message))
+  const wrong = editedFixture(t, 'hf-gpt2', ts => ts.map(x => x.name === 'transformer.h.0.attn.c_attn.weight'
+    ? { ...x, shape: [96, 32] } : x))
+  assert.throws(() => loadHfDir(wrong), /tensor transformer\.h\.0\.attn\.c_attn\.weight has shape \[96,32\], expected \[32,96\]/)
+  const extra = editedFixture(t, 'hf-llama', ts => [...ts, { name: 'model.layers.9.foo', dtype: 'F32', shape: [2], data: new Float32Array(2) }])
+  assert.throws(() => loadHfDir(extra), /unexpected tensor model\.layers\.9\.foo with shape \[2\]/)
+  const ints = editedFixture(t, 'hf-llama', ts => ts.map(x => x.name === 'model.norm.weight' ? { ...x, dtype: 'I32' } : x))
+  assert.throws(() => loadHfDir(ints), /model\.norm\.weight is I32, expected a float type/)
+})
+
+test('unsupported configs are refused with the reason', t => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ model_type: 'mistral' }, /unsupported model_type "mistral"/],
+    [{ rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling .* is not supported/],
+    [{ hidden_act: 'gelu' }, /hidden_act "gelu" is not supported/],
+    [{ head_dim: 16 }, /head_dim 16 differs/],
+    [{ rope_parameters: { rope_type: 'yarn', rope_theta: 10000 } }, /rope_parameters .* not supported/],
+    [{ num_key_value_heads: 3 }, /kvHeads \(3\) must divide heads \(4\)/],
+  ]
+  for (const [patch, re] of cases) {
+    const d = tempDir(t)
+    cpSync(fixture('hf-llama'), d, { recursive: true })
+    const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
+    writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, ...patch }))
+    assert.throws(() => loadHfDir(d), (e: Error) => e instanceof InputError && re.test(e.message), JSON.stringify(patch))
+  }
+  assert.throws(() => configFromHfJson({ model_type: 'gpt2', n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu' }, 'x'),
+    /activation_function "gelu" is not supported/)
+})
+
+test('theta from transformers 5 rope_parameters; GPT-2 defaults', () => {
+  const llama = configFromHfJson({ model_type: 'llama', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
+    num_attention_heads: 4, vocab_size: 96, rope_parameters: { rope_type: 'default', rope_theta: 500000 } }, 'x').config
+  assert.deepEqual([llama.ropeTheta, llama.kvHeads, llama.tiedEmbeddings, llama.normEps], [500000, 4, false, 1e-6])
+  const gpt2 = configFromHfJson({ architectures: ['GPT2LMHeadModel'], n_embd: 64, n_layer: 1, n_head: 2 }, 'x').config
+  assert.deepEqual([gpt2.vocabSize, gpt2.paddedVocabSize, gpt2.contextLength, gpt2.mlpHidden, gpt2.tiedEmbeddings], [50257, 50304, 1024, 256, true])
+})
+
+test('sharded checkpoints, base-model names without prefix and ignored buffers load like the single file', t => {
+  const ref = loadHfDir(fixture('hf-gpt2')).params
+  const f = readSafetensors(join(fixture('hf-gpt2'), 'model.safetensors'))
+  const all: WriteTensor[] = [...f.tensors].map(([n, e]) => ({ name: n, dtype: e.dtype, shape: e.shape, data: e.bytes.slice() }))
+  const sharded = tempDir(t)
+  cpSync(join(fixture('hf-gpt2'), 'config.json'), join(sharded, 'config.json'))
+  const half = Math.floor(all.length / 2)
+  const weightMap: Record<string, string> = {}
+  all.forEach((x, i) => { weightMap[x.name] = i < half ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors' })
+  writeSafetensors(join(sharded, 'model-00001-of-00002.safetensors'), all.slice(0, half))
+  writeSafetensors(join(sharded, 'model-00002-of-00002.safetensors'), all.slice(half))
+  writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
+  assert.ok(Buffer.from(loadHfDir(sharded).params.buffer).equals(Buffer.from(ref.buffer)), 'sharded')
+  // GPT2Model.save_pretrained (as the hub's "gpt2") drops "transformer." and keeps the causal-mask buffers
+  const bare = editedFixture(t, 'hf-gpt2', ts => [
+    ...ts.map(x => ({ ...x, name: x.name.replace(/^transformer\./, '') })),
+    { name: 'h.0.attn.bias', dtype: 'F32', shape: [1, 1, 2, 2], data: new Float32Array(4) },
+  ])
+  assert.ok(Buffer.from(loadHfDir(bare).params.buffer).equals(Buffer.from(ref.buffer)), 'prefix-less')
+  // a tied checkpoint that also stores lm_head: transformers ties it, so do we
+  const withHead = editedFixture(t, 'hf-gpt2', ts => [...ts, { ...ts.find(x => x.name === 'transformer.wte.weight')!, name: 'lm_head.weight' }])
+  assert.ok(Buffer.from(loadHfDir(withHead).params.buffer).equals(Buffer.from(ref.buffer)), 'tied with lm_head')
+})
+
+test('a directory without weights or config gives a one-line hint', t => {
+  const d = tempDir(t)
+  assert.throws(() => loadHfDir(d), /cannot read .*config\.json.*expected a Hugging Face model directory/)
+  cpSync(join(fixture('hf-llama'), 'config.json'), join(d, 'config.json'))
+  writeFileSync(join(d, 'pytorch_model.bin'), '')
+  assert.throws(() => loadHfDir(d), /neither model\.safetensors nor .*pytorch_model\.bin is not read/)
+})

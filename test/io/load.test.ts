@@ -1,0 +1,66 @@
+// resolveModel: every form `--model` / `--init-from` accept (preset, our config JSON, an HF config.json, an HF
+// directory, a checkpoint or run directory) resolves to the right config and weights, and the rest fails clearly.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { configFromJson, presetConfig } from '../../src/config.js'
+import { loadHfDir } from '../../src/io/hf.js'
+import { resolveModel } from '../../src/model/load.js'
+import { ParamLayout } from '../../src/model/params.js'
+import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
+import { Rng } from '../../src/util/rng.js'
+
+const fixture = (name: string): string => resolve(process.cwd(), 'test/fixtures', name)
+const root = mkdtempSync(join(tmpdir(), 'llmts-load-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+test('presets and config files resolve to configs without weights', () => {
+  const p = resolveModel('tiny-gpt2')
+  assert.deepEqual([p.config, p.params, p.source], [presetConfig('tiny-gpt2'), undefined, 'preset tiny-gpt2'])
+  const ours = join(root, 'ours.json')
+  writeFileSync(ours, JSON.stringify({ preset: 'tiny-variant', layers: 2 }))
+  assert.equal(resolveModel(ours).config.layers, 2)
+  const hfConfig = resolveModel(join(fixture('hf-llama'), 'config.json'))
+  assert.deepEqual([hfConfig.config, hfConfig.params], [loadHfDir(fixture('hf-llama')).config, undefined])
+})
+
+test('HF directories, checkpoints and run directories resolve with their weights', () => {
+  const hf = resolveModel(fixture('hf-gpt2'))
+  assert.ok(hf.params !== undefined && hf.source.includes('Hugging Face'))
+  const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 16, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }, 'test')
+  const rng = new Rng(5)
+  const params = Float32Array.from({ length: new ParamLayout(config).total }, () => rng.normal())
+  const ck = join(root, 'run', 'checkpoints', checkpointName(2))
+  writeCheckpoint(ck, {
+    modelConfig: config, trainConfig: null, params, optimizer: null,
+    progress: { step: 2, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null },
+  })
+  for (const spec of [ck, join(root, 'run')]) {
+    const r = resolveModel(spec)
+    assert.deepEqual(r.config, config)
+    assert.deepEqual(r.params, params)
+  }
+})
+
+test('--init-from takes the HF weights; a spec beside it must match and must not have weights', () => {
+  const both = resolveModel(join(fixture('hf-llama'), 'config.json'), { initFrom: fixture('hf-llama') })
+  assert.deepEqual(both.params, loadHfDir(fixture('hf-llama')).params)
+  assert.equal(resolveModel(undefined, { initFrom: fixture('hf-gpt2') }).config.norm, 'layernorm')
+  assert.throws(() => resolveModel('tiny-variant', { initFrom: fixture('hf-llama') }),
+    /preset tiny-variant and --init-from .* differ: vocabSize 50257 vs 96, paddedVocabSize 50304 vs 128, contextLength 1024 vs 32/)
+  assert.throws(() => resolveModel(fixture('hf-gpt2'), { initFrom: fixture('hf-gpt2') }), /would replace the weights/)
+})
+
+test('what is not a model fails with a hint', () => {
+  const empty = join(root, 'empty')
+  mkdirSync(empty)
+  assert.throws(() => resolveModel(empty), /neither a run or checkpoint directory \(state\.json\) nor a Hugging Face directory/)
+  assert.throws(() => resolveModel('gpt3-175b'), /"gpt3-175b" is neither a preset \(gpt2-124m, .*\) nor an existing file/)
+  const notJson = join(root, 'x.json')
+  writeFileSync(notJson, '{oops')
+  assert.throws(() => resolveModel(notJson), /x\.json is not a JSON config file/)
+  assert.throws(() => resolveModel(undefined), /no model given/)
+})

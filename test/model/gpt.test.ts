@@ -1,0 +1,135 @@
+// GPT orchestration beyond the golden numbers: KV-cache decoding equals the full forward pass, seeded
+// initialization, parameter counts against the architecture formula (and GPT-2's published 124,439,808),
+// and the errors a caller gets for bad batches and misuse.
+
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { headSize, presetConfig, type ModelConfig } from '../../src/config.js'
+import { GPT } from '../../src/model/gpt.js'
+import { ParamLayout } from '../../src/model/params.js'
+import { InputError } from '../../src/util/errors.js'
+import { assertClose, maxAbs } from './close.js'
+import { loadGolden } from './golden.js'
+
+describe('KV-cache decode', () => {
+  for (const name of ['gpt2', 'variant', 'variant-mqa-bias-untied']) {
+    test(`${name}: prompt, then chunks and single tokens, equal the full forward logits`, () => {
+      const g = loadGolden(name), V = g.config.vocabSize, B = g.B, T = g.T
+      const model = new GPT(new CpuBackend(), g.config, { maxBatch: B, maxSeqLen: T })
+      model.setParams(g.params)
+      model.forward(g.tokens, null, B, T)
+      const full = model.lastLogits()   // (B,T,V)
+      const tol = { atol: 1e-5 * maxAbs(full), rtol: 1e-5 }   // same float32 ops, different summation order
+      const cache = model.createCache(B, T)
+      const steps = [5, 3, 1, 1, 1, 1, 1, 1, 1, 1]   // positions [0,5), [5,8), then one at a time up to T
+      let pos = 0
+      for (const Tq of steps) {
+        const chunk = new Int32Array(B * Tq)
+        for (let b = 0; b < B; b++) chunk.set(g.tokens.subarray(b * T + pos, b * T + pos + Tq), b * Tq)
+        const got = model.decode(cache, chunk, B, Tq)   // (B,V) at position pos + Tq - 1
+        pos += Tq
+        const want = new Float32Array(B * V)
+        for (let b = 0; b < B; b++) want.set(full.subarray((b * T + pos - 1) * V, (b * T + pos) * V), b * V)
+        assertClose(`decode logits at position ${pos - 1}`, got, want, tol)
+      }
+      assert.equal(cache.length, T)
+      assert.throws(() => model.decode(cache, new Int32Array(B), B, 1), InputError)   // the cache is full
+      model.releaseCache(cache)
+      assert.throws(() => model.decode(model.createCache(B + 1, T), new Int32Array(B), B, 1), /differs from the cache/)
+    })
+  }
+})
+
+describe('initialization', () => {
+  const config = loadGolden('variant').config
+  test('the same seed gives the same weights, another seed different ones', () => {
+    const a = new GPT(new CpuBackend(), config, { maxBatch: 1, maxSeqLen: 8 })
+    const b = new GPT(new CpuBackend(), config, { maxBatch: 1, maxSeqLen: 8 })
+    a.initWeights(1234)
+    b.initWeights(1234)
+    assert.deepEqual(a.getParams(), b.getParams())
+    b.initWeights(1235)
+    assert.notDeepEqual(a.getParams(), b.getParams())
+  })
+
+  test('GPT-2 scheme: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), norms 1, padded rows 0', () => {
+    const c: ModelConfig = { ...presetConfig('tiny-gpt2'), vocabSize: 1000, paddedVocabSize: 1024 }   // 4 layers, C=256
+    const m = new GPT(new CpuBackend(), c, { maxBatch: 1, maxSeqLen: 8 })
+    m.initWeights(7)
+    const p = m.getParams()
+    const view = (name: string): Float32Array => { const s = m.layout.get(name); return p.subarray(s.offset, s.offset + s.size) }
+    const std = (x: Float32Array): number => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length)
+    const wte = view('wte')
+    assert.ok(Math.abs(std(wte.subarray(0, c.vocabSize * c.channels)) - 0.02) < 0.0005)
+    assert.ok(wte.subarray(c.vocabSize * c.channels).every(v => v === 0), 'padded vocabulary rows are zero')
+    assert.ok(Math.abs(std(view('h.0.attn.proj.weight')) - 0.02 / Math.sqrt(2 * c.layers)) < 0.0005)
+    assert.ok(view('h.3.ln2.weight').every(v => v === 1) && view('h.3.mlp.fc.bias').every(v => v === 0))
+  })
+})
+
+describe('parameter counts', () => {
+  /** Counted from the architecture, not from ParamLayout: embeddings, per block (norms, qkv, proj, MLP), final norm. */
+  function countFromFormula(c: ModelConfig): number {
+    const C = c.channels, HS = headSize(c), H = c.mlpHidden, normParams = c.norm === 'layernorm' ? 2 * C : C
+    const qkvOut = (c.heads + 2 * c.kvHeads) * HS, fcOut = c.mlp === 'swiglu' ? 2 * H : H
+    const block = 2 * normParams + C * qkvOut + (c.attnBias ? qkvOut : 0) + c.heads * HS * C + (c.attnBias ? C : 0)
+      + C * fcOut + (c.mlpBias ? fcOut : 0) + H * C + (c.mlpBias ? C : 0)
+    const embeddings = c.vocabSize * C * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.contextLength * C : 0)
+    return embeddings + c.layers * block + normParams
+  }
+
+  test('gpt2-124m has GPT-2 small\'s published 124,439,808 parameters', () => {
+    assert.equal(countFromFormula(presetConfig('gpt2-124m')), 124_439_808)
+    assert.equal(new ParamLayout(presetConfig('gpt2-124m')).countReal(), 124_439_808)
+  })
+
+  test('variant-124m has about 116.5M parameters', () => {
+    const n = countFromFormula(presetConfig('variant-124m'))
+    assert.ok(Math.abs(n - 116.5e6) < 0.05e6, `variant-124m: ${n}`)
+    assert.equal(new ParamLayout(presetConfig('variant-124m')).countReal(), n)
+  })
+
+  test('every preset: the layout agrees with the formula; the flat buffer adds only padded rows', () => {
+    for (const name of ['gpt2-350m', 'variant-350m', 'tiny-gpt2', 'tiny-variant']) {
+      const c = presetConfig(name), layout = new ParamLayout(c)
+      assert.equal(layout.countReal(), countFromFormula(c), name)
+      const padded = (c.paddedVocabSize - c.vocabSize) * c.channels * (c.tiedEmbeddings ? 1 : 2)
+      assert.equal(layout.total, countFromFormula(c) + padded, name)
+    }
+  })
+})
+
+describe('misuse and bad input', () => {
+  const g = loadGolden('variant')
+  const make = (): GPT => { const m = new GPT(new CpuBackend(), g.config, { maxBatch: 2, maxSeqLen: 16 }); m.setParams(g.params); return m }
+
+  test('batches beyond the buffers, ids outside the vocabulary, wrong parameter vectors are InputErrors', () => {
+    const m = make()
+    assert.throws(() => m.forward(new Int32Array(3 * 16), null, 3, 16), InputError)
+    assert.throws(() => m.forward(new Int32Array(2 * 17), null, 2, 17), InputError)
+    assert.throws(() => m.forward(Int32Array.from([0, 96]), null, 1, 2), /inputs\[1\] = 96 is outside the vocabulary/)
+    assert.throws(() => m.forward(Int32Array.from([0, 1]), Int32Array.from([1, 200]), 1, 2), InputError)
+    assert.throws(() => m.setParams(new Float32Array(5)), InputError)
+    assert.throws(() => new GPT(new CpuBackend(), g.config, { maxBatch: 1, maxSeqLen: 33 }), /context length 32/)
+  })
+
+  test('backward needs a forward with targets, once', () => {
+    const m = make()
+    assert.throws(() => m.backward(1), /before any forward/)
+    m.forward(g.tokens, null, 2, 16)
+    assert.throws(() => m.backward(1), /needs a forward with targets/)
+    m.forward(g.tokens, g.targets, 2, 16)
+    m.backward(1)
+    assert.throws(() => m.backward(1), /twice/)
+  })
+
+  test('all targets ignored: NaN loss, zero gradient', () => {
+    const m = make()
+    m.zeroGrad()
+    const loss = m.forward(g.tokens, new Int32Array(32).fill(-1), 2, 16)
+    assert.ok(Number.isNaN(loss))
+    m.backward(1)
+    assert.equal(maxAbs(m.getGrads()), 0)
+  })
+})
