@@ -1,0 +1,123 @@
+// `llmts eval hellaswag`: HellaSwag accuracy of a model (run/checkpoint, Hugging Face directory, preset or
+// config) with lm-evaluation-harness scoring (optionally K-shot) or llm.c's. Every number printed names its
+// scoring and shots, since 10-shot and 0-shot scores are not comparable. Progress on stderr, result on stdout.
+
+import cliProgress from 'cli-progress'
+import { loadHellaswag } from '../eval/hellaswag-data.js'
+import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-prompt.js'
+import { longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
+import { GPT } from '../model/gpt.js'
+import { resolveModel } from '../model/load.js'
+import { createBackend } from '../train/device.js'
+import { InputError } from '../util/errors.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const CMD = 'llmts eval hellaswag'
+
+const flags = {
+  model: { type: 'string', help: 'run/checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
+  'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
+  data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into $LLMTS_CACHE or ~/.cache/llmts)', metavar: 'FILE' },
+  'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },
+  limit: { type: 'int', help: 'score only the first N examples', min: 1 },
+  shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },
+  scoring: { type: 'enum', values: hellaswagScorings, default: 'harness', help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
+  'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw', default: DEFAULT_FEWSHOT_SEED, min: 0 },
+  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
+  device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto', help: 'compute backend' },
+  json: jsonFlag,
+} as const
+
+/** "harness scoring, 10-shot": the tag every printed HellaSwag number carries. */
+export function describeScoring(r: { scoring: string; shots: number }): string {
+  return `${r.scoring} scoring, ${r.shots}-shot`
+}
+
+function formatPercent(p: number, se: number): string {
+  return `${(100 * p).toFixed(2)}%${Number.isFinite(se) ? ` ± ${(100 * se).toFixed(2)}` : ''}`
+}
+
+/** One line: "hellaswag (harness scoring, 0-shot, 100 examples): acc_norm 31.00% ± 4.65, acc 29.00% ± 4.56". */
+export function formatHellaswag(r: HellaswagResult): string {
+  return `hellaswag (${describeScoring(r)}, ${r.count} examples): acc_norm ${formatPercent(r.accNorm, r.accNormStderr)}, ` +
+    `acc ${formatPercent(r.acc, r.accStderr)}`
+}
+
+/** Progress on stderr: a bar with the running acc_norm on a terminal, a line every ~10% otherwise. */
+function progressReporter(tag: string): { update: (done: number, total: number, c: { accNorm: number }) => void; stop: () => void } {
+  if (process.stderr.isTTY !== true) {
+    let next = 0
+    return {
+      update(done, total, c) {
+        if (done < next && done !== total) return
+        next = done + Math.max(1, Math.round(total / 10))
+        process.stderr.write(`hellaswag (${tag}): ${done}/${total} examples, acc_norm ${(100 * c.accNorm / done).toFixed(2)}%\n`)
+      },
+      stop() {},
+    }
+  }
+  const bar = new cliProgress.SingleBar({
+    format: `hellaswag (${tag}) {bar} {value}/{total} | acc_norm {accNorm}% | {rate} ex/s | ETA {eta_formatted}`,
+    stream: process.stderr, hideCursor: true, etaBuffer: 50,
+  }, cliProgress.Presets.shades_classic)
+  const t0 = Date.now()
+  let started = false
+  return {
+    update(done, total, c) {
+      const payload = { accNorm: (100 * c.accNorm / done).toFixed(2), rate: (done / Math.max(1e-3, (Date.now() - t0) / 1000)).toFixed(2) }
+      if (!started) { bar.start(total, 0, payload); started = true }
+      bar.update(done, payload)
+    },
+    stop() { if (started) bar.stop() },
+  }
+}
+
+/** The command's body: parses argv, scores, prints; returns the exit code. */
+export async function runHellaswag(argv: string[]): Promise<number> {
+  const p = parseArgs(CMD, flags, argv)
+  if (p.help) { process.stdout.write(formatHelp(CMD, command.usage, command.summary, flags)); return 0 }
+  if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
+  const f = p.flags
+  if (f.scoring === 'llmc' && f.shots > 0) throw new InputError(`${CMD}: --scoring llmc is zero-shot as in llm.c (use --scoring harness for --shots ${f.shots})`)
+  const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
+  const status = (m: string): void => { process.stderr.write(`${m}\n`) }
+  const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}), ...(f.limit !== undefined ? { limit: f.limit } : {}), onStatus: status })
+  const train = f.shots > 0 ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status }) : undefined
+  const config = resolved.config
+  // tokenize first, so the model's activations are sized to the longest prompt rather than the context length
+  const prepared = await prepareHellaswag(examples, { scoring: f.scoring, shots: f.shots, seed: f['fewshot-seed'], ...(train ? { train } : {}) })
+  const maxSeqLen = Math.min(config.contextLength, longestInput(prepared))
+  const model = new GPT(await createBackend(f.device), config, { maxBatch: 4, maxSeqLen })
+  if (resolved.params !== undefined) model.setParams(resolved.params)
+  else {
+    model.initWeights(f.seed)
+    status(`${CMD}: ${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
+  }
+  const tag = describeScoring({ scoring: f.scoring, shots: f.shots })
+  const progress = progressReporter(tag)
+  let result: HellaswagResult
+  try {
+    result = scorePrepared(model, prepared, { scoring: f.scoring, shots: f.shots, onProgress: progress.update })
+  } finally {
+    progress.stop()
+  }
+  if (f.json) {
+    process.stdout.write(JSON.stringify({
+      task: 'hellaswag', scoring: result.scoring, shots: result.shots, count: result.count,
+      acc: result.acc, acc_stderr: result.accStderr, acc_norm: result.accNorm, acc_norm_stderr: result.accNormStderr,
+      fewshot_seed: f.shots > 0 ? f['fewshot-seed'] : null, data: f.data ?? 'hellaswag_val.jsonl (cache)', model: resolved.source,
+    }) + '\n')
+  } else {
+    process.stdout.write(`${formatHellaswag(result)} (${resolved.source})\n`)
+  }
+  return 0
+}
+
+export const command: Command = {
+  name: 'eval hellaswag',
+  summary: 'HellaSwag accuracy (lm-evaluation-harness or llm.c scoring)',
+  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR [--data FILE.jsonl] [--limit N] [--shots K] [--scoring harness|llmc] [--json]',
+  flags,
+  run: runHellaswag,
+}

@@ -1,0 +1,39 @@
+// `llmts plot RUN_DIR... --out FILE.svg|FILE.png`: the runs' curves (training loss, validation loss or
+// HellaSwag acc_norm, against step or tokens) on one chart, labelled by run directory.
+
+import { renderPlot } from '../plot/plot.js'
+import { plotMetrics, plotXs } from '../plot/runs.js'
+import { InputError } from '../util/errors.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const flags = {
+  out: { type: 'string', help: 'output file: .svg or .png', metavar: 'FILE' },
+  metric: { type: 'enum', values: plotMetrics, default: 'loss', help: 'what to plot: training loss, validation loss or HellaSwag acc_norm' },
+  x: { type: 'enum', values: plotXs, default: 'step', help: 'x axis: optimizer step, or tokens (step × totalBatchSize from config.json)' },
+  title: { type: 'string', help: 'chart title (default: "<metric> by <x>")', metavar: 'TEXT' },
+  json: jsonFlag,
+} as const
+
+export const command: Command = {
+  name: 'plot',
+  summary: 'plot the loss (or HellaSwag) curves of several runs on one chart (SVG or PNG)',
+  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens]',
+  flags,
+  async run(argv) {
+    const p = parseArgs('llmts plot', flags, argv)
+    if (p.help) { process.stdout.write(formatHelp('llmts plot', this.usage, this.summary, flags)); return 0 }
+    if (p.positionals.length === 0) throw new InputError('llmts plot: expects one or more RUN_DIR arguments (directories with log.jsonl)')
+    if (p.flags.out === undefined) throw new InputError('llmts plot: --out FILE.svg|FILE.png is required')
+    const summary = await renderPlot(p.positionals, p.flags.out, {
+      metric: p.flags.metric, x: p.flags.x, ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
+    })
+    if (p.flags.json) {
+      process.stdout.write(JSON.stringify({ ...summary, metric: p.flags.metric, x: p.flags.x }) + '\n')
+    } else {
+      const runs = summary.runs.map(r => `${r.label} (${r.points} points)`).join(', ')
+      process.stdout.write(`plot: wrote ${summary.out}: ${p.flags.metric} by ${p.flags.x} for ${runs}\n`)
+    }
+    return 0
+  },
+}

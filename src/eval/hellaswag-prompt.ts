@@ -1,0 +1,134 @@
+// HellaSwag prompts and token rows for the two scorings.
+// harness (lm-evaluation-harness): preprocessed "label: ctx_a Ctx_b" context, " " + preprocessed ending as the
+//   continuation, context and continuation tokenized together and split at the context's token length;
+//   K-shot prompts from the training split, "\n\n"-joined. llmc (llm.c / build-nanogpt): tokens of ctx, then
+//   of " " + ending, tokenized separately, zero-shot. Python string semantics (strip, capitalize, `.`) are kept.
+
+import { Rng } from '../util/rng.js'
+import { InputError } from '../util/errors.js'
+import type { HellaswagExample } from './hellaswag-data.js'
+
+export type HellaswagScoring = 'harness' | 'llmc'
+export const hellaswagScorings: readonly HellaswagScoring[] = ['harness', 'llmc']
+
+/** The harness's few-shot sampling seed (lm-evaluation-harness uses random.Random(1234)). */
+export const DEFAULT_FEWSHOT_SEED = 1234
+
+/** One ending to score: ctx tokens then cont tokens; only cont tokens are scored. */
+export interface ScoreRow {
+  ctx: number[]
+  cont: number[]
+  /** harness: acc_norm divides by the ending's length in code points; absent (llmc): by its scored tokens. */
+  normChars?: number
+}
+
+export interface PromptOptions {
+  scoring: HellaswagScoring
+  shots: number
+  train?: HellaswagExample[]
+  seed?: number
+  encode: (text: string) => number[]
+}
+
+/** Python's str.isspace characters, for a strip() that matches Python's. */
+const PY_SPACE = '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000'
+
+export function pyStrip(s: string): string {
+  let a = 0, b = s.length
+  while (a < b && PY_SPACE.includes(s[a]!)) a++
+  while (b > a && PY_SPACE.includes(s[b - 1]!)) b--
+  return s.slice(a, b)
+}
+
+function pyRstripLength(s: string): number {
+  let b = s.length
+  while (b > 0 && PY_SPACE.includes(s[b - 1]!)) b--
+  return b
+}
+
+/** Title case of one character where it differs from upper case: Latin digraphs (DŽ/Dž/dž -> Dž, ...). */
+const TITLE: Record<string, string> = {
+  '\u01c4': '\u01c5', '\u01c5': '\u01c5', '\u01c6': '\u01c5', '\u01c7': '\u01c8', '\u01c8': '\u01c8', '\u01c9': '\u01c8',
+  '\u01ca': '\u01cb', '\u01cb': '\u01cb', '\u01cc': '\u01cb', '\u01f1': '\u01f2', '\u01f2': '\u01f2', '\u01f3': '\u01f2',
+}
+
+/** Python's str.capitalize: the first code point title-cased ("ß" -> "Ss"), the rest lower-cased. */
+export function capitalize(s: string): string {
+  const first = s.codePointAt(0)
+  if (first === undefined) return s
+  const n = first > 0xffff ? 2 : 1
+  const head = s.slice(0, n)
+  const upper = TITLE[head] ?? head.toUpperCase()
+  const cps = [...upper]
+  const title = cps.length > 1 ? cps[0]! + cps.slice(1).join('').toLowerCase() : upper
+  return title + s.slice(n).toLowerCase()
+}
+
+/** The harness's preprocess: strip, " [title]" -> ". ", drop [...] groups (within a line), "  " -> " ". */
+export function preprocess(text: string): string {
+  let t = pyStrip(text)
+  t = t.replaceAll(' [title]', '. ')
+  t = t.replace(/\[[^\n]*?\]/g, '')   // Python's re `.`: anything but \n (JS's `.` also refuses \r, U+2028/9)
+  return t.replaceAll('  ', ' ')
+}
+
+/** The harness's query: preprocess(activity_label + ": " + ctx_a + " " + capitalize(ctx_b)). */
+export function harnessQuery(ex: HellaswagExample): string {
+  return preprocess(`${ex.activityLabel}: ${ex.ctxA} ${capitalize(ex.ctxB)}`)
+}
+
+export function harnessChoices(ex: HellaswagExample): string[] {
+  return ex.endings.map(preprocess)
+}
+
+/** Indices of the K training examples shown before query number `index` (deterministic per seed and index). */
+export function sampleShots(trainCount: number, shots: number, seed: number, index: number): number[] {
+  if (shots > trainCount) {
+    throw new InputError(`hellaswag: --shots ${shots} needs at least ${shots} training examples, the training data has ${trainCount}`)
+  }
+  const rng = new Rng((Math.imul(seed, 1_000_003) + index) >>> 0)
+  const picked: number[] = []
+  while (picked.length < shots) {
+    const j = rng.int(trainCount)
+    if (!picked.includes(j)) picked.push(j)
+  }
+  return picked
+}
+
+/** The harness context for query number `index`: K solved training examples, "\n\n"-joined, then the query. */
+export function harnessContext(ex: HellaswagExample, index: number, opts: Omit<PromptOptions, 'encode' | 'scoring'>): string {
+  const query = harnessQuery(ex)
+  if (opts.shots === 0) return query
+  if (opts.train === undefined || opts.train.length === 0) throw new InputError('hellaswag: few-shot prompts need training examples (--train-data)')
+  const ids = sampleShots(opts.train.length, opts.shots, opts.seed ?? DEFAULT_FEWSHOT_SEED, index)
+  const solved = ids.map(i => {
+    const t = opts.train![i]!
+    return `${harnessQuery(t)} ${harnessChoices(t)[t.label]!}`
+  })
+  return `${solved.join('\n\n')}\n\n${query}`
+}
+
+/** The harness's _encode_pair: trailing spaces of the context move to the continuation; split at len(ctx tokens). */
+export function encodePair(context: string, continuation: string, encode: (t: string) => number[]): { ctx: number[]; cont: number[] } {
+  return encodeContinuations(context, [continuation], encode)[0]!
+}
+
+/** encodePair for several continuations of one context; the rows share one ctx array. */
+function encodeContinuations(context: string, continuations: string[], encode: (t: string) => number[]): { ctx: number[]; cont: number[] }[] {
+  const keep = pyRstripLength(context)
+  const ctxText = context.slice(0, keep)
+  const ctx = encode(ctxText)
+  return continuations.map(c => ({ ctx, cont: encode(ctxText + context.slice(keep) + c).slice(ctx.length) }))
+}
+
+/** The four rows (one per ending) of query number `index` in the file. */
+export function buildRows(ex: HellaswagExample, index: number, opts: PromptOptions): ScoreRow[] {
+  if (opts.scoring === 'llmc') {
+    if (opts.shots !== 0) throw new InputError('hellaswag: llmc scoring is zero-shot as in llm.c (use --scoring harness for --shots > 0)')
+    const ctx = opts.encode(ex.ctx)
+    return ex.endings.map(e => ({ ctx, cont: opts.encode(` ${e}`) }))
+  }
+  const choices = harnessChoices(ex)
+  const pairs = encodeContinuations(harnessContext(ex, index, opts), choices.map(c => ` ${c}`), opts.encode)
+  return pairs.map((pair, i) => ({ ...pair, normChars: [...choices[i]!].length }))
+}

@@ -1,0 +1,147 @@
+// HellaSwag scoring: the four endings of an example run as one (B=4, T) forward with targets -1 outside the
+// ending, and the per-position losses give each ending's log-likelihood. acc picks the highest summed
+// log-likelihood; acc_norm divides by the ending's length (harness: characters; llmc: tokens, i.e. the lowest
+// mean loss). Rows longer than the context window lose tokens from the left, as in the harness.
+
+import { EOT_TOKEN } from '../config.js'
+import type { GPT } from '../model/gpt.js'
+import { InputError } from '../util/errors.js'
+import type { HellaswagExample } from './hellaswag-data.js'
+import { buildRows, DEFAULT_FEWSHOT_SEED, type HellaswagScoring, type ScoreRow } from './hellaswag-prompt.js'
+
+export interface PrepareOptions {
+  scoring: HellaswagScoring
+  shots: number                               // 0 = zero-shot; > 0 needs `train` (harness scoring only)
+  train?: HellaswagExample[]                  // few-shot source: the training split
+  seed?: number                               // few-shot sampling seed (default 1234)
+  /** GPT-2 BPE by default (src/tokenizer.ts). */
+  encode?: (text: string) => number[]
+}
+
+export interface ScoreOptions {
+  scoring: HellaswagScoring
+  shots: number
+  /** Longest row in tokens (default and maximum: the GPT's maxSeqLen, capped by its context length). */
+  window?: number
+  /** After each example: examples done, total, and how many of them acc and acc_norm got right. */
+  onProgress?: (done: number, total: number, correct: { acc: number; accNorm: number }) => void
+  /** Keep per-example scores in the result (tests, debugging). */
+  keepExamples?: boolean
+}
+
+export type HellaswagOptions = PrepareOptions & ScoreOptions
+
+/** An example's four token rows (one per ending) and its gold label. */
+export interface PreparedExample { rows: ScoreRow[]; label: number }
+
+export interface ExampleScore {
+  label: number
+  scores: number[]        // per ending: summed log-likelihood of the scored tokens
+  normScores: number[]    // per ending: scores / length (harness: characters; llmc: scored tokens)
+  pred: number            // argmax scores (first on ties, like numpy/torch)
+  predNorm: number        // argmax normScores
+}
+
+export interface HellaswagResult {
+  scoring: HellaswagScoring
+  shots: number
+  count: number
+  acc: number
+  accStderr: number       // sample standard error of the mean, as the harness reports (NaN for count 1)
+  accNorm: number
+  accNormStderr: number
+  examples?: ExampleScore[]
+}
+
+/** Scores `examples` (their position in the list seeds their few-shot draw) with `model`: prepare, then score. */
+export async function scoreHellaswag(model: GPT, examples: HellaswagExample[], opts: HellaswagOptions): Promise<HellaswagResult> {
+  return scorePrepared(model, await prepareHellaswag(examples, opts), opts)
+}
+
+/** Tokenizes every example's prompt and endings (the endings of one example share their context array). */
+export async function prepareHellaswag(examples: HellaswagExample[], opts: PrepareOptions): Promise<PreparedExample[]> {
+  const encode = opts.encode ?? (await import('../tokenizer.js')).encode
+  const prompt = { scoring: opts.scoring, shots: opts.shots, seed: opts.seed ?? DEFAULT_FEWSHOT_SEED, encode, ...(opts.train ? { train: opts.train } : {}) }
+  return examples.map((ex, i) => ({ rows: buildRows(ex, i, prompt), label: ex.label }))
+}
+
+/** The longest model input among prepared rows (sequence length minus one), to size a model for them. */
+export function longestInput(prepared: PreparedExample[]): number {
+  let max = 1
+  for (const p of prepared) for (const r of p.rows) max = Math.max(max, r.ctx.length + r.cont.length - 1)
+  return max
+}
+
+/** Runs the model over prepared examples, one (4, T) forward each. */
+export function scorePrepared(model: GPT, prepared: PreparedExample[], opts: ScoreOptions): HellaswagResult {
+  const maxLen = Math.min(model.config.contextLength, model.opts.maxSeqLen)
+  const window = opts.window ?? maxLen
+  if (window > maxLen) throw new InputError(`hellaswag: window ${window} exceeds the model's longest sequence ${maxLen}`)
+  if (model.opts.maxBatch < 4) throw new Error(`hellaswag: the model was built for batches of ${model.opts.maxBatch}; scoring needs 4 (one row per ending)`)
+  if (prepared.length === 0) throw new InputError('hellaswag: no examples to score')
+  const scored: ExampleScore[] = []
+  let acc = 0, accNorm = 0
+  for (let i = 0; i < prepared.length; i++) {
+    const { rows, label } = prepared[i]!
+    const s = scoreRows(model, rows, window, label)
+    acc += s.pred === label ? 1 : 0
+    accNorm += s.predNorm === label ? 1 : 0
+    if (opts.keepExamples) scored.push(s)
+    opts.onProgress?.(i + 1, prepared.length, { acc, accNorm })
+  }
+  const n = prepared.length
+  return {
+    scoring: opts.scoring, shots: opts.shots, count: n,
+    acc: acc / n, accStderr: meanStderr(acc / n, n),
+    accNorm: accNorm / n, accNormStderr: meanStderr(accNorm / n, n),
+    ...(opts.keepExamples ? { examples: scored } : {}),
+  }
+}
+
+/** The harness's mean_stderr of 0/1 outcomes: sample stddev (n-1) / sqrt(n) = sqrt(p(1-p)/(n-1)). */
+export function meanStderr(p: number, n: number): number {
+  return n > 1 ? Math.sqrt(p * (1 - p) / (n - 1)) : NaN
+}
+
+/** Packs rows into (B, T) inputs/targets: row i predicts its cont tokens; everything else is -1. */
+export function packRows(rows: ScoreRow[], window: number): { inputs: Int32Array; targets: Int32Array; T: number; scored: number[] } {
+  // per row: the full sequence ctx ++ cont; inputs are seq[:-1], targets seq[1:], keeping the last `window`
+  const seqs = rows.map(r => r.ctx.concat(r.cont))
+  const lens = seqs.map(s => Math.min(s.length - 1, window))
+  const T = Math.max(...lens)
+  const B = rows.length
+  const inputs = new Int32Array(B * T).fill(EOT_TOKEN)
+  const targets = new Int32Array(B * T).fill(-1)
+  const scored: number[] = []
+  for (let b = 0; b < B; b++) {
+    const seq = seqs[b]!, L = lens[b]!
+    if (rows[b]!.cont.length === 0) throw new Error('hellaswag: an ending produced no tokens to score')
+    const start = seq.length - 1 - L                  // left truncation
+    for (let t = 0; t < L; t++) inputs[b * T + t] = seq[start + t]!
+    const first = Math.max(0, L - rows[b]!.cont.length)
+    for (let t = first; t < L; t++) targets[b * T + t] = seq[start + t + 1]!
+    scored.push(L - first)
+  }
+  return { inputs, targets, T, scored }
+}
+
+function argmax(v: number[]): number {
+  let best = 0
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i
+  return best
+}
+
+/** One forward of the example's rows; per ending the summed log-likelihood of its scored tokens. */
+export function scoreRows(model: GPT, rows: ScoreRow[], window: number, label: number): ExampleScore {
+  const { inputs, targets, T, scored } = packRows(rows, window)
+  const B = rows.length
+  model.forward(inputs, targets, B, T)
+  const losses = model.lastLosses()  // (B, T), 0 where targets are -1
+  const scores = rows.map((_, b) => {
+    let sum = 0
+    for (let t = 0; t < T; t++) if (targets[b * T + t]! >= 0) sum += losses[b * T + t]!
+    return -sum
+  })
+  const normScores = scores.map((s, b) => s / (rows[b]!.normChars ?? scored[b]!))
+  return { label, scores, normScores, pred: argmax(scores), predNorm: argmax(normScores) }
+}

@@ -1,0 +1,106 @@
+// Loss-curve charts: several runs' curves on one chart, one colour per run, drawn with Vega-Lite (compiled
+// to Vega, rendered to SVG headlessly) and rasterized to PNG with resvg. No canvas or browser is needed;
+// PNG text uses the system fonts. The output file is written atomically.
+
+import { mkdirSync } from 'node:fs'
+import { dirname, extname } from 'node:path'
+import { InputError } from '../util/errors.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import { collectSeries, metricKey, type PlotMetric, type PlotX, type RunSeries } from './runs.js'
+
+export interface PlotOptions {
+  metric: PlotMetric
+  x: PlotX
+  title?: string          // default: "<metric> by <x>"
+}
+
+export interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number }[] }
+
+const SERIES_WITH_MARKERS = 60   // below this many points per run, draw a dot at each point
+
+/** Renders the chart of `runDirs` to `out` (.svg or .png), atomically. */
+export async function renderPlot(runDirs: string[], out: string, opts: PlotOptions): Promise<PlotSummary> {
+  const format = outputFormat(out)
+  const series = collectSeries(runDirs, opts.metric, opts.x)
+  for (const s of series) {
+    if (s.points.length === 0) {
+      throw new InputError(`plot: run ${s.label} (${s.dir}) has no "${metricKey[opts.metric]}" values in log.jsonl (try another --metric)`)
+    }
+  }
+  const svg = await renderSvg(buildSpec(series, opts))
+  const bytes = format === 'svg' ? svg : await svgToPng(svg)
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileAtomic(out, bytes)
+  return { out, format, runs: series.map(s => ({ label: s.label, points: s.points.length })) }
+}
+
+/** 'svg' or 'png' from the file name; anything else is an InputError. */
+export function outputFormat(out: string): 'svg' | 'png' {
+  const ext = extname(out).toLowerCase()
+  if (ext === '.svg') return 'svg'
+  if (ext === '.png') return 'png'
+  throw new InputError(`plot: --out ${out} has extension "${ext}", expected .svg or .png`)
+}
+
+/** The y-axis title; HellaSwag names its scoring and shots when the log recorded them. */
+export function metricTitle(metric: PlotMetric, series: RunSeries[]): string {
+  if (metric === 'loss') return 'training loss'
+  if (metric === 'val_loss') return 'validation loss'
+  const tags = series.find(s => s.hellaswag !== undefined)?.hellaswag ?? {}
+  const parts = [tags.scoring !== undefined ? `${tags.scoring} scoring` : '', tags.shots !== undefined ? `${tags.shots}-shot` : '']
+    .filter(p => p !== '')
+  return `HellaSwag acc_norm${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`
+}
+
+/** The Vega-Lite specification: one line per run, coloured and labelled by run; the legend sits inside the
+ *  corner the curves leave empty (top right for falling losses, bottom right for rising accuracy). */
+export function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unknown> {
+  const yTitle = metricTitle(opts.metric, series)
+  const xTitle = opts.x === 'tokens' ? 'tokens' : 'step'
+  const values = series.flatMap(s => s.points.map(p => ({ run: s.label, x: p.x, y: p.y })))
+  const sparse = series.every(s => s.points.length < SERIES_WITH_MARKERS)
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: opts.title ?? `${yTitle} by ${xTitle}`, fontSize: 16 },
+    width: 720,
+    height: 420,
+    background: 'white',
+    padding: 12,
+    data: { values },
+    mark: { type: 'line', strokeWidth: 2, ...(sparse ? { point: true } : {}) },
+    encoding: {
+      x: {
+        field: 'x', type: 'quantitative', title: xTitle,
+        axis: { format: opts.x === 'tokens' ? '~s' : '~d', labelExpr: "datum.value === 0 ? '0' : datum.label", labelFontSize: 12, titleFontSize: 14 },
+      },
+      y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false }, axis: { labelFontSize: 12, titleFontSize: 14 } },
+      color: {
+        field: 'run', type: 'nominal', title: 'run', sort: series.map(s => s.label),
+        legend: { orient: opts.metric === 'hellaswag' ? 'bottom-right' : 'top-right', labelFontSize: 13, titleFontSize: 13, labelLimit: 360, fillColor: 'white', strokeColor: '#ccc', padding: 6 },
+      },
+    },
+  }
+}
+
+/** Compiles Vega-Lite and renders SVG headlessly (libraries loaded on first use). */
+export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+  const [{ compile }, vega] = await Promise.all([import('vega-lite'), import('vega')])
+  const compiled = compile(spec as unknown as Parameters<typeof compile>[0]).spec
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' })
+  try {
+    return await view.toSVG()
+  } finally {
+    view.finalize()
+  }
+}
+
+/** Rasterizes SVG at 2x with resvg; text uses the system's fonts. */
+export async function svgToPng(svg: string): Promise<Uint8Array> {
+  const { Resvg } = await import('@resvg/resvg-js')
+  const r = new Resvg(svg, {
+    background: 'white',
+    fitTo: { mode: 'zoom', value: 2 },
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
+  })
+  return r.render().asPng()
+}

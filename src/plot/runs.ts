@@ -1,0 +1,126 @@
+// Reads training runs for plotting: RUN_DIR/log.jsonl (step, loss, val_loss and hellaswag lines) and, for a
+// tokens x-axis, RUN_DIR/config.json's totalBatchSize (tokens per optimizer step). A torn last line (a run
+// still writing) is skipped; any other unparseable line is an InputError naming the file and line.
+
+import { readFileSync, statSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { InputError } from '../util/errors.js'
+
+export type PlotMetric = 'loss' | 'val_loss' | 'hellaswag'
+export type PlotX = 'step' | 'tokens'
+
+export const plotMetrics: readonly PlotMetric[] = ['loss', 'val_loss', 'hellaswag']
+export const plotXs: readonly PlotX[] = ['step', 'tokens']
+
+/** The log.jsonl key each metric reads. */
+export const metricKey: Record<PlotMetric, string> = {
+  loss: 'loss',
+  val_loss: 'val_loss',
+  hellaswag: 'hellaswag_acc_norm',
+}
+
+export interface RunSeries {
+  label: string                   // shown in the legend: the run directory's name
+  dir: string
+  points: { x: number; y: number }[]
+  /** HellaSwag lines only: the scoring and shots the numbers were computed with (when logged). */
+  hellaswag?: { scoring?: string; shots?: number }
+}
+
+type LogLine = Record<string, unknown>
+
+/** Parses RUN_DIR/log.jsonl into objects; errors name the file and the 1-based line. */
+export function readRunLog(runDir: string): LogLine[] {
+  const path = join(runDir, 'log.jsonl')
+  let text: string
+  try { text = readFileSync(path, 'utf8') } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const hint = code === 'ENOENT' ? (isDir(runDir) ? ' (not a training run directory?)' : ' (no such run directory)') : ''
+    throw new InputError(`plot: cannot read ${path}: ${code ?? String(e)}${hint}`)
+  }
+  const lines = text.split('\n')
+  const out: LogLine[] = []
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return
+    let v: unknown
+    try { v = JSON.parse(line) } catch {
+      const tornLast = i === lines.length - 1 && !text.endsWith('\n')
+      if (tornLast) return
+      throw new InputError(`plot: ${path}:${i + 1} is not valid JSON (expected one JSON object per line)`)
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      throw new InputError(`plot: ${path}:${i + 1} is not a JSON object`)
+    }
+    out.push(v as LogLine)
+  })
+  return out
+}
+
+function isDir(p: string): boolean {
+  try { return statSync(p).isDirectory() } catch { return false }
+}
+
+/** Tokens per optimizer step from RUN_DIR/config.json (top level or one object level down). */
+export function readTokensPerStep(runDir: string): number {
+  const path = join(runDir, 'config.json')
+  let cfg: unknown
+  try { cfg = JSON.parse(readFileSync(path, 'utf8')) } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new InputError(`plot: --x tokens needs ${path}: ${code ?? 'not valid JSON'} (use --x step instead)`)
+  }
+  const found = findKey(cfg, 'totalBatchSize')
+  if (typeof found !== 'number' || !Number.isFinite(found) || found <= 0) {
+    throw new InputError(`plot: ${path} has no positive totalBatchSize (tokens per step), needed for --x tokens (use --x step instead)`)
+  }
+  return found
+}
+
+function findKey(obj: unknown, key: string): unknown {
+  if (typeof obj !== 'object' || obj === null) return undefined
+  const o = obj as Record<string, unknown>
+  if (key in o) return o[key]
+  for (const v of Object.values(o)) {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && key in v) return (v as Record<string, unknown>)[key]
+  }
+  return undefined
+}
+
+/** Legend labels: directory names, widened to parent/name where two runs share a name. */
+export function labelRuns(runDirs: string[]): string[] {
+  const abs = runDirs.map(d => resolve(d))
+  const names = abs.map(d => basename(d))
+  return abs.map((d, i) => {
+    const clash = names.some((n, j) => j !== i && n === names[i])
+    return clash ? `${basename(dirname(d))}/${names[i]}` : names[i]!
+  })
+}
+
+/** One series per run for the metric against step or tokens; later lines for a step replace earlier ones. */
+export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): RunSeries[] {
+  if (runDirs.length === 0) throw new InputError('plot: no run directories given (usage: llmts plot RUN_DIR... --out FILE)')
+  const labels = labelRuns(runDirs)
+  const key = metricKey[metric]
+  return runDirs.map((dir, r) => {
+    const lines = readRunLog(dir)
+    const perStep = x === 'tokens' ? readTokensPerStep(dir) : 1
+    const byStep = new Map<number, number>()
+    const series: RunSeries = { label: labels[r]!, dir, points: [] }
+    for (const line of lines) {
+      const step = line['step'], y = line[key]
+      if (typeof step !== 'number' || typeof y !== 'number' || !Number.isFinite(y)) continue
+      byStep.set(step, y)
+      if (metric === 'hellaswag') series.hellaswag = hellaswagTags(line)
+    }
+    series.points = [...byStep.entries()].sort((a, b) => a[0] - b[0]).map(([s, y]) => ({ x: s * perStep, y }))
+    return series
+  })
+}
+
+function hellaswagTags(line: LogLine): { scoring?: string; shots?: number } {
+  const scoring = line['hellaswag_scoring'] ?? line['scoring']
+  const shots = line['hellaswag_shots'] ?? line['shots']
+  return {
+    ...(typeof scoring === 'string' ? { scoring } : {}),
+    ...(typeof shots === 'number' ? { shots } : {}),
+  }
+}

@@ -1,0 +1,100 @@
+// HellaSwag scoring against reference/hellaswag_reference.py (PyTorch, its own BPE, preprocessing and RNG):
+// per-ending log-likelihoods, predictions, acc/acc_norm and standard errors for harness 0-shot, harness 2-shot
+// (prompts cut from the left to the 64-token window) and llmc 0-shot, on test/fixtures/hellaswag/.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { GPT } from '../../src/model/gpt.js'
+import { encode } from '../../src/tokenizer.js'
+import { readHellaswagFile } from '../../src/eval/hellaswag-data.js'
+import { buildRows, harnessContext, sampleShots, type HellaswagScoring } from '../../src/eval/hellaswag-prompt.js'
+import { scoreHellaswag } from '../../src/eval/hellaswag.js'
+import { HELLASWAG_TEST_CONFIG, HELLASWAG_WEIGHT_SEED, hellaswagTestParams } from './hellaswag-model.js'
+
+const dir = resolve(process.cwd(), 'test/fixtures/hellaswag')
+const val = readHellaswagFile(resolve(dir, 'val.jsonl'))
+const train = readHellaswagFile(resolve(dir, 'train.jsonl'))
+
+interface ExpectedExample {
+  context?: string; shotIndices?: number[]; ctxTokens: number[]; contTokens: number[][]
+  scores: number[]; normScores: number[]; pred: number; predNorm: number; label: number
+}
+interface ExpectedCase {
+  name: string; scoring: HellaswagScoring; shots: number; seed: number; window: number; count: number
+  acc: number; accStderr: number; accNorm: number; accNormStderr: number; examples: ExpectedExample[]
+}
+const expected = JSON.parse(readFileSync(resolve(dir, 'expected.json'), 'utf8')) as {
+  weightSeed: number; config: unknown; minScoreGap: number; cases: ExpectedCase[]
+}
+
+// float32 forward vs float64 reference: measured |error| <= 2.4e-6 on sums of ~10.8-per-token losses (|score| up
+// to ~500); the tolerance is ~10x that, and the fixture's closest two endings differ by more than 10 x ATOL.
+const ATOL = 2e-5, RTOL = 1e-7
+
+function assertClose(actual: number[], want: number[], what: string): void {
+  let worst = -1, worstErr = 0
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(actual[i]! - want[i]!) - (ATOL + RTOL * Math.abs(want[i]!))
+    if (err > worstErr) { worst = i; worstErr = err }
+  }
+  assert.ok(worst < 0, `${what}: ending ${worst} is ${actual[worst]}, reference ${want[worst]}`)
+}
+
+test('fixtures match the reference run: same config, same weight seed, meaningful gaps', () => {
+  assert.deepEqual(expected.config, HELLASWAG_TEST_CONFIG)
+  assert.equal(expected.weightSeed, HELLASWAG_WEIGHT_SEED)
+  assert.ok(expected.minScoreGap > 10 * ATOL, `the reference's closest endings differ by ${expected.minScoreGap}`)
+  assert.equal(val.length, 6)
+  // the fixtures exercise what they claim to: a context with a trailing space and a truncated few-shot prompt
+  const zero = expected.cases.find(c => c.name === 'harness-0shot')!
+  assert.ok(zero.examples.some(e => e.context!.endsWith(' ')), 'one harness context ends with a space')
+  const two = expected.cases.find(c => c.name === 'harness-2shot')!
+  assert.ok(two.examples.every(e => e.ctxTokens.length + e.contTokens[0]!.length > two.window + 1), 'every 2-shot row is cut from the left')
+})
+
+test('prompt construction: harness contexts, few-shot draws and token rows equal the reference', () => {
+  for (const c of expected.cases) {
+    c.examples.forEach((want, i) => {
+      const ex = val[i]!
+      if (c.scoring === 'harness') {
+        assert.equal(harnessContext(ex, i, { shots: c.shots, train, seed: c.seed }), want.context, `${c.name} example ${i} context`)
+        assert.deepEqual(sampleShots(train.length, c.shots, c.seed, i), want.shotIndices)
+      }
+      const rows = buildRows(ex, i, { scoring: c.scoring, shots: c.shots, train, seed: c.seed, encode })
+      for (let e = 0; e < 4; e++) {
+        assert.deepEqual(rows[e]!.ctx, want.ctxTokens, `${c.name} example ${i} ending ${e} context tokens`)
+        assert.deepEqual(rows[e]!.cont, want.contTokens[e], `${c.name} example ${i} ending ${e} continuation tokens`)
+      }
+    })
+  }
+})
+
+test('scores, predictions, acc/acc_norm and standard errors equal the PyTorch reference', async () => {
+  const model = new GPT(new CpuBackend(), HELLASWAG_TEST_CONFIG, { maxBatch: 4, maxSeqLen: HELLASWAG_TEST_CONFIG.contextLength })
+  model.setParams(hellaswagTestParams())
+  for (const c of expected.cases) {
+    let progress = 0
+    const r = await scoreHellaswag(model, val, {
+      scoring: c.scoring, shots: c.shots, train, seed: c.seed, window: c.window, keepExamples: true,
+      onProgress: (done, total) => { progress = done; assert.equal(total, 6) },
+    })
+    assert.equal(progress, 6)
+    assert.equal(r.scoring, c.scoring)
+    assert.equal(r.shots, c.shots)
+    assert.equal(r.count, c.count)
+    r.examples!.forEach((got, i) => {
+      const want = c.examples[i]!
+      assertClose(got.scores, want.scores, `${c.name} example ${i} scores`)
+      assertClose(got.normScores, want.normScores, `${c.name} example ${i} normalized scores`)
+      assert.equal(got.pred, want.pred, `${c.name} example ${i} acc prediction`)
+      assert.equal(got.predNorm, want.predNorm, `${c.name} example ${i} acc_norm prediction`)
+      assert.equal(got.label, want.label)
+    })
+    for (const k of ['acc', 'accStderr', 'accNorm', 'accNormStderr'] as const) {
+      assert.ok(Math.abs(r[k] - c[k]) < 1e-12, `${c.name} ${k}: ${r[k]} vs reference ${c[k]}`)
+    }
+  }
+})

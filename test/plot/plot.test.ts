@@ -1,0 +1,133 @@
+// Plots from fabricated run directories: SVG and PNG files (format, size, labels, axis domains), the
+// series read from log.jsonl/config.json, and one-line InputErrors (exit 2 through the CLI) for bad inputs.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Resvg } from '@resvg/resvg-js'
+import { renderPlot } from '../../src/plot/plot.js'
+import { collectSeries } from '../../src/plot/runs.js'
+import { InputError } from '../../src/util/errors.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-plot-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+/** A run directory with `steps` training lines, val_loss every 10 steps and optional hellaswag lines. */
+function makeRun(name: string, opts: { steps: number; offset: number; totalBatchSize?: number; hellaswag?: boolean; val?: boolean }): string {
+  const dir = join(root, name)
+  mkdirSync(dir, { recursive: true })
+  const lines: string[] = []
+  for (let s = 1; s <= opts.steps; s++) {
+    lines.push(JSON.stringify({ step: s, loss: 11 / Math.sqrt(s) + opts.offset, lr: 1e-3, grad_norm: 1, tokens_per_s: 1000, ms: 5 }))
+    if ((opts.val ?? true) && s % 10 === 0) lines.push(JSON.stringify({ step: s, val_loss: 10 / Math.sqrt(s) + opts.offset }))
+    if (opts.hellaswag && s % 20 === 0) {
+      lines.push(JSON.stringify({ step: s, hellaswag_acc_norm: 0.25 + s / 1000, hellaswag_scoring: 'harness', hellaswag_shots: 10 }))
+    }
+  }
+  writeFileSync(join(dir, 'log.jsonl'), lines.join('\n') + '\n')
+  if (opts.totalBatchSize !== undefined) writeFileSync(join(dir, 'config.json'), JSON.stringify({ totalBatchSize: opts.totalBatchSize, lr: 1e-3 }))
+  return dir
+}
+
+const gpt2 = makeRun('gpt2-run', { steps: 40, offset: 0.3, totalBatchSize: 8192, hellaswag: true })
+const variant = makeRun('variant-run', { steps: 40, offset: 0, totalBatchSize: 8192, hellaswag: true })
+
+function xAxisLabel(svg: string): string {
+  const m = /aria-label="(X-axis[^"]*)"/.exec(svg)
+  assert.ok(m, 'the SVG has an x axis')
+  return m[1]!
+}
+
+test('SVG: parses, names both runs in the legend, titles the axes, one line per run', async () => {
+  const out = join(root, 'loss.svg')
+  const summary = await renderPlot([gpt2, variant], out, { metric: 'loss', x: 'step' })
+  assert.deepEqual(summary.runs, [{ label: 'gpt2-run', points: 40 }, { label: 'variant-run', points: 40 }])
+  const svg = readFileSync(out, 'utf8')
+  assert.ok(svg.startsWith('<svg'), 'file starts with <svg')
+  const parsed = new Resvg(svg) // roxmltree underneath: throws on malformed XML
+  assert.ok(parsed.width > 600 && parsed.height > 400, `size ${parsed.width}x${parsed.height}`)
+  assert.ok(svg.length > 5000, `SVG has ${svg.length} bytes`)
+  assert.match(svg, />gpt2-run</)
+  assert.match(svg, />variant-run</)
+  assert.match(svg, />training loss by step</)
+  assert.equal(svg.match(/aria-roledescription="line mark container"/g)?.length, 2)
+  assert.match(xAxisLabel(svg), /titled 'step' .* from 0 to 40/)
+  assert.deepEqual(readdirSync(root).filter(f => f.includes('.tmp')), [], 'no temp file left behind')
+})
+
+test('PNG: signature, IHDR size twice the SVG size, non-trivial content', async () => {
+  const out = join(root, 'sub', 'dir', 'val.png')
+  await renderPlot([gpt2, variant], out, { metric: 'val_loss', x: 'step' })
+  const png = readFileSync(out)
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+  assert.equal(png.toString('latin1', 12, 16), 'IHDR')
+  const w = png.readUInt32BE(16), h = png.readUInt32BE(20)
+  const svgOut = join(root, 'val.svg')
+  await renderPlot([gpt2, variant], svgOut, { metric: 'val_loss', x: 'step' })
+  const ref = new Resvg(readFileSync(svgOut, 'utf8'))
+  assert.equal(w, 2 * ref.width)
+  assert.equal(h, 2 * ref.height)
+  assert.ok(png.length > 20_000, `PNG has ${png.length} bytes`)
+})
+
+test('--x tokens scales steps by config.json totalBatchSize', async () => {
+  const series = collectSeries([gpt2], 'loss', 'tokens')
+  assert.equal(series[0]!.points.length, 40)
+  assert.deepEqual(series[0]!.points[2], { x: 3 * 8192, y: 11 / Math.sqrt(3) + 0.3 })
+  const out = join(root, 'tokens.svg')
+  await renderPlot([gpt2, variant], out, { metric: 'loss', x: 'tokens' })
+  const svg = readFileSync(out, 'utf8')
+  assert.match(xAxisLabel(svg), /titled 'tokens' .* from 0k? to 3[45]0k/)
+  assert.match(svg, />300k</)
+})
+
+test('val_loss and hellaswag series pick their own lines; hellaswag names scoring and shots', async () => {
+  assert.deepEqual(collectSeries([gpt2], 'val_loss', 'step')[0]!.points.map(p => p.x), [10, 20, 30, 40])
+  const hs = collectSeries([gpt2], 'hellaswag', 'step')[0]!
+  assert.deepEqual(hs.points, [{ x: 20, y: 0.27 }, { x: 40, y: 0.29 }])
+  const out = join(root, 'hs.svg')
+  await renderPlot([gpt2, variant], out, { metric: 'hellaswag', x: 'step' })
+  assert.match(readFileSync(out, 'utf8'), /HellaSwag acc_norm \(harness scoring, 10-shot\)/)
+})
+
+test('duplicate run names are widened to parent/name', () => {
+  const a = makeRun(join('x', 'run'), { steps: 3, offset: 0 })
+  const b = makeRun(join('y', 'run'), { steps: 3, offset: 0 })
+  assert.deepEqual(collectSeries([a, b], 'loss', 'step').map(s => s.label), ['x/run', 'y/run'])
+})
+
+test('a torn last line is skipped; a bad line elsewhere names file and line', () => {
+  const dir = makeRun('torn', { steps: 5, offset: 0 })
+  writeFileSync(join(dir, 'log.jsonl'), readFileSync(join(dir, 'log.jsonl'), 'utf8') + '{"step": 6, "lo')
+  assert.equal(collectSeries([dir], 'loss', 'step')[0]!.points.length, 5)
+  writeFileSync(join(dir, 'log.jsonl'), '{"step": 1, "loss": 2}\nnot json\n{"step": 2, "loss": 1}\n')
+  assert.throws(() => collectSeries([dir], 'loss', 'step'), (e: Error) => e instanceof InputError && /torn[/\\]log\.jsonl:2 is not valid JSON/.test(e.message))
+})
+
+test('bad inputs are InputErrors: missing log, no points, unknown extension, no totalBatchSize', async () => {
+  const isInput = (re: RegExp) => (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n')
+  await assert.rejects(renderPlot([join(root, 'nope')], join(root, 'a.svg'), { metric: 'loss', x: 'step' }), isInput(/log\.jsonl: ENOENT \(no such run directory\)/))
+  const noVal = makeRun('no-val', { steps: 5, offset: 0, val: false })
+  await assert.rejects(renderPlot([gpt2, noVal], join(root, 'b.svg'), { metric: 'val_loss', x: 'step' }), isInput(/no-val .* has no "val_loss" values/))
+  await assert.rejects(renderPlot([gpt2], join(root, 'c.jpg'), { metric: 'loss', x: 'step' }), isInput(/expected \.svg or \.png/))
+  await assert.rejects(renderPlot([noVal], join(root, 'd.svg'), { metric: 'loss', x: 'tokens' }), isInput(/config\.json: ENOENT/))
+  writeFileSync(join(noVal, 'config.json'), '{"lr": 1}')
+  await assert.rejects(renderPlot([noVal], join(root, 'd.svg'), { metric: 'loss', x: 'tokens' }), isInput(/no positive totalBatchSize/))
+  for (const f of ['a.svg', 'b.svg', 'c.jpg', 'd.svg']) assert.equal(existsSync(join(root, f)), false, `${f} not written`)
+})
+
+test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  const ok = spawnSync(process.execPath, [main, 'plot', gpt2, variant, '--out', join(root, 'cli.svg'), '--json'], { encoding: 'utf8' })
+  assert.equal(ok.status, 0, ok.stderr)
+  assert.equal(JSON.parse(ok.stdout).runs.length, 2)
+  for (const args of [[gpt2, '--out', join(root, 'cli.gif')], [join(root, 'missing'), '--out', join(root, 'm.svg')], [gpt2], [gpt2, '--out', join(root, 'x.svg'), '--metric', 'acc']]) {
+    const r = spawnSync(process.execPath, [main, 'plot', ...args], { encoding: 'utf8' })
+    assert.equal(r.status, 2, `exit code for ${args.join(' ')}: ${r.stderr}`)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  }
+})
