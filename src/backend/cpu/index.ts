@@ -1,0 +1,184 @@
+// CpuBackend: the Backend contract on Float32Arrays. A Tensor handle IS a Float32Array (an IntTensor an
+// Int32Array), cast through unknown at this boundary only; views are subarrays sharing memory. Every op
+// checks its buffer lengths (a wrong length is a bug in the caller) and delegates to the op files.
+
+import type { AdamWOptions, Backend, IntTensor, Tensor } from '../backend.js'
+import { adamwUpdate } from './adamw.js'
+import { attentionBackward, attentionForward, attentionInference } from './attention.js'
+import { crossEntropyBackward, crossEntropyForward } from './crossentropy.js'
+import { encoderBackward, encoderForward } from './encoder.js'
+import { geluBackward, geluForward } from './gelu.js'
+import { layernormBackward, layernormForward } from './layernorm.js'
+import { matmulBackward, matmulForward } from './matmul.js'
+import { residualForward } from './residual.js'
+import { rmsnormBackward, rmsnormForward } from './rmsnorm.js'
+import { ropeBackward, ropeForward } from './rope.js'
+import { swigluBackward, swigluForward } from './swiglu.js'
+import { needLength } from './types.js'
+
+const f = (t: Tensor): Float32Array => t as unknown as Float32Array
+const fOrNull = (t: Tensor | null): Float32Array | null => t === null ? null : t as unknown as Float32Array
+const i32 = (t: IntTensor): Int32Array => t as unknown as Int32Array
+const tensor = (a: Float32Array): Tensor => a as unknown as Tensor
+
+/** Checks each [name, tensor, needed length] of an op. */
+function need(op: string, ...args: [string, { length: number } | null, number][]): void {
+  for (const [name, t, n] of args) if (t !== null) needLength(op, name, t, n)
+}
+
+function qkvWidth(NH: number, KVH: number, HS: number): number {
+  if (KVH < 1 || NH % KVH !== 0) throw new Error(`cpu backend: heads ${NH} is not a multiple of kvHeads ${KVH}`)
+  return (NH + 2 * KVH) * HS
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu'
+
+  // ---- memory -------------------------------------------------------------------------------------
+  alloc(n: number): Tensor { return tensor(new Float32Array(n)) }
+  allocInt(n: number): IntTensor { return new Int32Array(n) as unknown as IntTensor }
+  view(t: Tensor, offset: number, length: number): Tensor {
+    if (offset < 0 || length < 0 || offset + length > t.length) {
+      throw new Error(`cpu backend: view [${offset}, ${offset + length}) is outside a tensor of ${t.length}`)
+    }
+    return tensor(f(t).subarray(offset, offset + length))
+  }
+  upload(dst: Tensor, src: Float32Array): void { need('upload', ['dst', dst, src.length]); f(dst).set(src) }
+  uploadInt(dst: IntTensor, src: Int32Array): void { need('uploadInt', ['dst', dst, src.length]); i32(dst).set(src) }
+  download(src: Tensor): Float32Array { return f(src).slice() }
+  zero(t: Tensor): void { f(t).fill(0) }
+  copy(dst: Tensor, src: Tensor): void { need('copy', ['dst', dst, src.length]); f(dst).set(f(src)) }
+  sum(t: Tensor): number {
+    const a = f(t)
+    let s = 0
+    for (let i = 0; i < a.length; i++) s += a[i]!
+    return s
+  }
+  sumSquares(t: Tensor): number {
+    const a = f(t)
+    let s = 0
+    for (let i = 0; i < a.length; i++) { const x = a[i]!; s += x * x }
+    return s
+  }
+
+  // ---- embeddings ---------------------------------------------------------------------------------
+  encoderForward(out: Tensor, tokens: IntTensor, wte: Tensor, wpe: Tensor | null, B: number, T: number, C: number,
+                 posStart: number): void {
+    need('encoderForward', ['out', out, B * T * C], ['tokens', tokens, B * T])
+    encoderForward(f(out), i32(tokens), f(wte), fOrNull(wpe), B, T, C, posStart)
+  }
+  encoderBackward(dwte: Tensor, dwpe: Tensor | null, dout: Tensor, tokens: IntTensor, B: number, T: number, C: number): void {
+    need('encoderBackward', ['dout', dout, B * T * C], ['tokens', tokens, B * T], ['dwpe', dwpe, T * C])
+    encoderBackward(f(dwte), fOrNull(dwpe), f(dout), i32(tokens), B, T, C)
+  }
+
+  // ---- normalization ------------------------------------------------------------------------------
+  layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, bias: Tensor,
+                   N: number, C: number, eps: number): void {
+    need('layernormForward', ['out', out, N * C], ['mean', mean, N], ['rstd', rstd, N], ['inp', inp, N * C],
+      ['weight', weight, C], ['bias', bias, C])
+    layernormForward(f(out), f(mean), f(rstd), f(inp), f(weight), f(bias), N, C, eps)
+  }
+  layernormBackward(dinp: Tensor, dweight: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, weight: Tensor,
+                    mean: Tensor, rstd: Tensor, N: number, C: number): void {
+    need('layernormBackward', ['dinp', dinp, N * C], ['dweight', dweight, C], ['dbias', dbias, C], ['dout', dout, N * C],
+      ['inp', inp, N * C], ['weight', weight, C], ['mean', mean, N], ['rstd', rstd, N])
+    layernormBackward(f(dinp), f(dweight), f(dbias), f(dout), f(inp), f(weight), f(mean), f(rstd), N, C)
+  }
+  rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void {
+    need('rmsnormForward', ['out', out, N * C], ['rstd', rstd, N], ['inp', inp, N * C], ['weight', weight, C])
+    rmsnormForward(f(out), f(rstd), f(inp), f(weight), N, C, eps)
+  }
+  rmsnormBackward(dinp: Tensor, dweight: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor,
+                  N: number, C: number): void {
+    need('rmsnormBackward', ['dinp', dinp, N * C], ['dweight', dweight, C], ['dout', dout, N * C], ['inp', inp, N * C],
+      ['weight', weight, C], ['rstd', rstd, N])
+    rmsnormBackward(f(dinp), f(dweight), f(dout), f(inp), f(weight), f(rstd), N, C)
+  }
+
+  // ---- matmul -------------------------------------------------------------------------------------
+  matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+    need('matmulForward', ['out', out, N * OC], ['inp', inp, N * C], ['weight', weight, OC * C], ['bias', bias, OC])
+    matmulForward(f(out), f(inp), f(weight), fOrNull(bias), N, C, OC)
+  }
+  matmulBackward(dinp: Tensor | null, dweight: Tensor, dbias: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor,
+                 N: number, C: number, OC: number): void {
+    need('matmulBackward', ['dinp', dinp, N * C], ['dweight', dweight, OC * C], ['dbias', dbias, OC],
+      ['dout', dout, N * OC], ['inp', inp, N * C], ['weight', weight, OC * C])
+    matmulBackward(fOrNull(dinp), f(dweight), fOrNull(dbias), f(dout), f(inp), f(weight), N, C, OC)
+  }
+
+  // ---- rotary position embedding ------------------------------------------------------------------
+  ropeForward(out: Tensor, qkv: Tensor, B: number, T: number, NH: number, KVH: number, HS: number,
+              theta: number, posStart: number): void {
+    const n = B * T * qkvWidth(NH, KVH, HS)
+    need('ropeForward', ['out', out, n], ['qkv', qkv, n])
+    ropeForward(f(out), f(qkv), B, T, NH, KVH, HS, theta, posStart)
+  }
+  ropeBackward(dqkv: Tensor, dout: Tensor, B: number, T: number, NH: number, KVH: number, HS: number,
+               theta: number, posStart: number): void {
+    const n = B * T * qkvWidth(NH, KVH, HS)
+    need('ropeBackward', ['dqkv', dqkv, n], ['dout', dout, n])
+    ropeBackward(f(dqkv), f(dout), B, T, NH, KVH, HS, theta, posStart)
+  }
+
+  // ---- attention ----------------------------------------------------------------------------------
+  attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, NH: number, KVH: number, HS: number): void {
+    need('attentionForward', ['out', out, B * T * NH * HS], ['lse', lse, B * NH * T], ['qkv', qkv, B * T * qkvWidth(NH, KVH, HS)])
+    attentionForward(f(out), f(lse), f(qkv), B, T, NH, KVH, HS)
+  }
+  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor,
+                    B: number, T: number, NH: number, KVH: number, HS: number): void {
+    const n = B * T * qkvWidth(NH, KVH, HS)
+    need('attentionBackward', ['dqkv', dqkv, n], ['dout', dout, B * T * NH * HS], ['qkv', qkv, n],
+      ['out', out, B * T * NH * HS], ['lse', lse, B * NH * T])
+    attentionBackward(f(dqkv), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS)
+  }
+  attentionInference(out: Tensor, cache: Tensor, B: number, Tq: number, posStart: number, Tmax: number,
+                     NH: number, KVH: number, HS: number): void {
+    need('attentionInference', ['out', out, B * Tq * NH * HS], ['cache', cache, B * Tmax * qkvWidth(NH, KVH, HS)])
+    attentionInference(f(out), f(cache), B, Tq, posStart, Tmax, NH, KVH, HS)
+  }
+
+  // ---- MLP activations ----------------------------------------------------------------------------
+  geluForward(out: Tensor, inp: Tensor, n: number): void {
+    need('geluForward', ['out', out, n], ['inp', inp, n])
+    geluForward(f(out), f(inp), n)
+  }
+  geluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, n: number): void {
+    need('geluBackward', ['dinp', dinp, n], ['dout', dout, n], ['inp', inp, n])
+    geluBackward(f(dinp), f(dout), f(inp), n)
+  }
+  swigluForward(out: Tensor, inp: Tensor, N: number, H: number): void {
+    need('swigluForward', ['out', out, N * H], ['inp', inp, N * 2 * H])
+    swigluForward(f(out), f(inp), N, H)
+  }
+  swigluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, N: number, H: number): void {
+    need('swigluBackward', ['dinp', dinp, N * 2 * H], ['dout', dout, N * H], ['inp', inp, N * 2 * H])
+    swigluBackward(f(dinp), f(dout), f(inp), N, H)
+  }
+
+  // ---- residual -----------------------------------------------------------------------------------
+  residualForward(out: Tensor, a: Tensor, b: Tensor, n: number): void {
+    need('residualForward', ['out', out, n], ['a', a, n], ['b', b, n])
+    residualForward(f(out), f(a), f(b), n)
+  }
+
+  // ---- classifier ---------------------------------------------------------------------------------
+  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number): void {
+    need('crossEntropyForward', ['losses', losses, N], ['probs', probs, N * Vp], ['logits', logits, N * Vp], ['targets', targets, N])
+    crossEntropyForward(f(losses), f(probs), f(logits), i32(targets), N, V, Vp)
+  }
+  crossEntropyBackward(dlogits: Tensor, probs: Tensor, targets: IntTensor, dlossScale: number, N: number, V: number, Vp: number): void {
+    need('crossEntropyBackward', ['dlogits', dlogits, N * Vp], ['probs', probs, N * Vp], ['targets', targets, N])
+    crossEntropyBackward(f(dlogits), f(probs), i32(targets), dlossScale, N, V, Vp)
+  }
+
+  // ---- optimizer ----------------------------------------------------------------------------------
+  adamwUpdate(params: Tensor, grads: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
+    const n = params.length
+    need('adamwUpdate', ['grads', grads, n], ['m', m, n], ['v', v, n])
+    if (!(opts.step >= 1)) throw new Error(`cpu backend: adamwUpdate: step ${opts.step} must count from 1`)
+    adamwUpdate(f(params), f(grads), f(m), f(v), n, opts)
+  }
+}

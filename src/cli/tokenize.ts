@@ -1,0 +1,79 @@
+// `llmts tokenize FILE`: the GPT-2 ids of a file's text (no end-of-text token added), space-separated or as
+// JSON; `--decode` turns ids (whitespace/comma separated, a JSON array, or an llm.c .bin shard) back into
+// text, written exactly (no added newline) so `tokenize f | tokenize --decode -` reproduces f.
+
+import { readFileSync } from 'node:fs'
+import { decode, encode, VOCAB_SIZE } from '../tokenizer.js'
+import { readShard, SHARD_MAGIC } from '../data/shards.js'
+import { statOrUndefined } from '../data/files.js'
+import { InputError } from '../util/errors.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const flags = {
+  decode: { type: 'bool', help: 'FILE holds token ids (or is a .bin shard): print their text' },
+  'allow-special': { type: 'bool', help: 'encode "<|endoftext|>" in the text as token 50256 (default: ordinary text)' },
+  json: jsonFlag,
+} as const
+
+const summary = 'print the GPT-2 token ids of a file (or decode ids back to text)'
+
+function readInput(file: string): Buffer {
+  if (file === '-') return readFileSync(0)
+  const st = statOrUndefined(file)
+  if (st === undefined) throw new InputError(`llmts tokenize: no such file: ${file}`)
+  if (!st.isFile()) throw new InputError(`llmts tokenize: ${file} is not a file`)
+  return readFileSync(file)
+}
+
+/** Ids from text: a JSON array (or {"ids": [...]}) or integers separated by whitespace and/or commas. */
+export function parseIds(text: string, file: string): number[] {
+  const trimmed = text.trim()
+  let items: unknown[]
+  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
+    let v: unknown
+    try { v = JSON.parse(trimmed) } catch (e) { throw new InputError(`llmts tokenize: ${file}: invalid JSON (${(e as Error).message})`) }
+    const arr = Array.isArray(v) ? v : (v as { ids?: unknown }).ids
+    if (!Array.isArray(arr)) throw new InputError(`llmts tokenize: ${file}: expected a JSON array of ids or {"ids": [...]}`)
+    items = arr
+  } else {
+    items = trimmed === '' ? [] : trimmed.split(/[\s,]+/)
+  }
+  return items.map((item, i) => {
+    const id = typeof item === 'number' ? item : typeof item === 'string' && /^\d+$/.test(item) ? Number(item) : NaN
+    if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) {
+      throw new InputError(`llmts tokenize: ${file}: item ${i + 1} (${JSON.stringify(item)}) is not a token id (expected integers 0..${VOCAB_SIZE - 1})`)
+    }
+    return id
+  })
+}
+
+/** A .bin file is read as a shard (so a bad one gets the shard reader's error); so is anything with the magic. */
+function isShard(file: string, data: Buffer): boolean {
+  return file !== '-' && (file.endsWith('.bin') || (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC))
+}
+
+export const command: Command = {
+  name: 'tokenize',
+  summary,
+  usage: 'FILE [--decode] [--allow-special] [--json]   (FILE "-" reads stdin)',
+  flags,
+  async run(argv) {
+    const p = parseArgs('llmts tokenize', flags, argv)
+    if (p.help) { process.stdout.write(formatHelp('llmts tokenize', this.usage, summary, flags)); return 0 }
+    if (p.positionals.length !== 1) {
+      throw new InputError(`llmts tokenize: expected exactly one FILE, got ${p.positionals.length} (see llmts tokenize --help)`)
+    }
+    const file = p.positionals[0]!
+    const data = readInput(file)
+    if (p.flags.decode) {
+      const ids = isShard(file, data) ? readShard(file) : parseIds(data.toString('utf8'), file)
+      const text = decode(ids)
+      process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, text }) + '\n' : text)
+      return 0
+    }
+    const ids = encode(data.toString('utf8'), { allowSpecial: p.flags['allow-special'] })
+    process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, ids }) + '\n' : ids.join(' ') + '\n')
+    return 0
+  },
+}

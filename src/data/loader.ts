@@ -1,0 +1,157 @@
+// Training batches from sorted token shards with llm.c's semantics. A shard holds floor((ntok-1)/(W·B·T))
+// windows of W·B·T tokens; rank r of W reads tokens [k·W·B·T + r·B·T, +B·T+1) of window k (inputs = the
+// first B·T, targets = the same shifted by one); after the last window it moves to the next shard at 0, and
+// after the last shard back to the first. With shuffle, shard order (per epoch) and window order (per shard)
+// are seeded permutations, identical on every rank. state()/restore() continue bit-exactly.
+
+import { Rng, type RngState } from '../util/rng.js'
+import { InputError } from '../util/errors.js'
+import { readShard, readShardHeader } from './shards.js'
+
+export interface LoaderState {
+  shard: number                                   // index into the shard order of the current epoch
+  pos: number                                     // token offset of the next window in that shard (a multiple of W·B·T)
+  rng?: [number, number, number, number]          // shuffle: RNG state before this shard's window permutation
+  order?: number[]                                // shuffle: shard order of the current epoch
+}
+
+export interface LoaderOptions {
+  files: string[]       // shard paths, in order (listShards sorts them)
+  B: number             // sequences per micro-batch
+  T: number             // tokens per sequence
+  rank?: number         // data-parallel rank r (default 0)
+  worldSize?: number    // W (default 1)
+  shuffle?: boolean     // seeded permutation of shards and windows (default off, as llm.c)
+  seed?: number         // shuffle seed (default 42)
+  vocabSize?: number    // ids are validated against it when a shard is loaded (default 50257)
+}
+
+export class DataLoader {
+  readonly files: string[]
+  readonly B: number
+  readonly T: number
+  readonly rank: number
+  readonly worldSize: number
+  readonly shuffle: boolean
+  private readonly seed: number
+  private readonly vocabSize: number | undefined
+  private readonly windows: number[]          // (files.length) windows per shard
+  private rng: Rng
+  private rngAtLoad: RngState = [0, 0, 0, 0]
+  private order: number[] = []
+  private shardIdx = 0
+  private sample = 0                          // next window (index into perm) in the current shard
+  private perm: Int32Array | null = null      // (windows) shuffled window order
+  private tokens: Uint16Array = new Uint16Array(0)
+  private loadedFile = -1
+
+  constructor(opts: LoaderOptions) {
+    const { B, T } = opts
+    this.rank = opts.rank ?? 0
+    this.worldSize = opts.worldSize ?? 1
+    check(Number.isSafeInteger(B) && B >= 1 && Number.isSafeInteger(T) && T >= 1, `loader: B and T must be positive integers, got B=${B} T=${T}`)
+    check(Number.isSafeInteger(this.worldSize) && this.worldSize >= 1, `loader: worldSize must be a positive integer, got ${this.worldSize}`)
+    check(Number.isSafeInteger(this.rank) && this.rank >= 0 && this.rank < this.worldSize, `loader: rank must be in [0, ${this.worldSize}), got ${this.rank}`)
+    check(opts.files.length > 0, 'loader: no shard files given')
+    this.files = [...opts.files]
+    this.B = B
+    this.T = T
+    this.shuffle = opts.shuffle ?? false
+    this.seed = opts.seed ?? 42
+    this.vocabSize = opts.vocabSize
+    const need = this.worldSize * B * T + 1
+    this.windows = this.files.map(f => {
+      const { tokens } = readShardHeader(f)
+      check(tokens >= need, `loader: ${f} has ${tokens} tokens, fewer than the ${need} that one batch needs ` +
+        `(W·B·T+1 with W=${this.worldSize} B=${B} T=${T}; lower --batch-size/--seq-len or prepare more tokens)`)
+      return Math.floor((tokens - 1) / (this.worldSize * B * T))
+    })
+    this.rng = new Rng(this.seed)
+    this.reset()
+  }
+
+  private get windowTokens(): number {
+    return this.worldSize * this.B * this.T
+  }
+
+  /** Back to the very first batch (the same sequence as a freshly constructed loader). */
+  reset(): void {
+    this.rng = new Rng(this.seed)
+    this.order = this.files.map((_, i) => i)
+    if (this.shuffle) this.rng.shuffle(this.order)
+    this.loadShard(0)
+  }
+
+  private loadShard(shardIdx: number): void {
+    this.shardIdx = shardIdx
+    this.sample = 0
+    const file = this.order[shardIdx]!
+    if (file !== this.loadedFile) {
+      this.tokens = readShard(this.files[file]!, this.vocabSize === undefined ? {} : { vocabSize: this.vocabSize })
+      this.loadedFile = file
+    }
+    this.rngAtLoad = this.rng.state()
+    this.perm = null
+    if (this.shuffle) {
+      const idx = Array.from({ length: this.windows[file]! }, (_, i) => i)
+      this.perm = Int32Array.from(this.rng.shuffle(idx))
+    }
+  }
+
+  private advance(): void {
+    if (this.shardIdx + 1 < this.files.length) { this.loadShard(this.shardIdx + 1); return }
+    if (this.shuffle) this.rng.shuffle(this.order) // a new shard order every epoch
+    this.loadShard(0)
+  }
+
+  /** The next micro-batch: inputs and targets, each (B, T) int32. */
+  next(): { inputs: Int32Array; targets: Int32Array } {
+    if (this.sample >= this.windows[this.order[this.shardIdx]!]!) this.advance()
+    const window = this.perm === null ? this.sample : this.perm[this.sample]!
+    const start = window * this.windowTokens + this.rank * this.B * this.T
+    const n = this.B * this.T
+    const inputs = new Int32Array(n)    // (B, T)
+    const targets = new Int32Array(n)   // (B, T)
+    const src = this.tokens.subarray(start, start + n + 1)
+    inputs.set(src.subarray(0, n))
+    targets.set(src.subarray(1, n + 1))
+    this.sample++
+    return { inputs, targets }
+  }
+
+  /** JSON-serializable position; restore(state) on a loader with the same files and B, T, W continues exactly. */
+  state(): LoaderState {
+    const s: LoaderState = { shard: this.shardIdx, pos: this.sample * this.windowTokens }
+    if (this.shuffle) {
+      s.rng = [...this.rngAtLoad]
+      s.order = [...this.order]
+    }
+    return s
+  }
+
+  restore(s: LoaderState): void {
+    const bad = (why: string): never => {
+      throw new InputError(`loader: cannot restore state ${JSON.stringify(s).slice(0, 200)}: ${why} (checkpoint from other data or other B/T/W?)`)
+    }
+    if (!Number.isSafeInteger(s.shard) || s.shard < 0 || s.shard >= this.files.length) bad(`shard must be in [0, ${this.files.length})`)
+    if (this.shuffle) {
+      const order = s.order
+      if (!Array.isArray(order) || order.length !== this.files.length || [...order].sort((a, b) => a - b).some((v, i) => v !== i)) {
+        bad(`order must be a permutation of 0..${this.files.length - 1}`)
+      }
+      if (!Array.isArray(s.rng) || s.rng.length !== 4 || s.rng.some(v => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) bad('rng must be 4 uint32 words')
+      this.order = [...order!]
+      this.rng = new Rng(s.rng as RngState)
+    } else if (s.order !== undefined || s.rng !== undefined) bad('it is a shuffled state but this loader does not shuffle')
+    const windows = this.windows[this.order[s.shard]!]!
+    if (!Number.isSafeInteger(s.pos) || s.pos < 0 || s.pos % this.windowTokens !== 0 || s.pos / this.windowTokens > windows) {
+      bad(`pos must be a multiple of W·B·T = ${this.windowTokens} and at most ${windows * this.windowTokens}`)
+    }
+    this.loadShard(s.shard)
+    this.sample = s.pos / this.windowTokens
+  }
+}
+
+function check(cond: boolean, message: string): asserts cond {
+  if (!cond) throw new InputError(message)
+}

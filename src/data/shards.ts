@@ -1,0 +1,152 @@
+// llm.c token shards: a header of 256 little-endian int32 (magic 20240520, version 1, token count, zeros),
+// then the tokens as little-endian uint16. Writes are atomic (temp + fsync + rename); the reader checks magic,
+// version, length against the file size and every id against the vocabulary, naming the file and the problem.
+
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { endianness } from 'node:os'
+import { AtomicWriter } from '../util/atomic.js'
+import { InputError } from '../util/errors.js'
+import { VOCAB_SIZE } from '../tokenizer.js'
+import { compare, expandPaths, hasGlob, listDirectory, statOrUndefined } from './files.js'
+
+export const SHARD_MAGIC = 20240520
+export const SHARD_VERSION = 1 // llm.c: 1 = uint16 tokens (GPT-2), 2 = uint32 tokens (Llama 3)
+export const HEADER_INTS = 256
+export const HEADER_BYTES = HEADER_INTS * 4
+export const MAX_SHARD_TOKENS = 2 ** 31 - 1 // the count is an int32
+
+if (endianness() !== 'LE') throw new Error('shards: this code reads and writes shards as little-endian memory')
+
+function header(ntok: number): Uint8Array {
+  const h = new Int32Array(HEADER_INTS) // (256)
+  h[0] = SHARD_MAGIC
+  h[1] = SHARD_VERSION
+  h[2] = ntok
+  return new Uint8Array(h.buffer)
+}
+
+function bytesOf(tokens: Uint16Array): Uint8Array {
+  return new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength)
+}
+
+/** Writes one shard atomically. tokens: (ntok) ids, each < 65536. Chunks are written in order. */
+export function writeShard(path: string, tokens: Uint16Array | number[] | readonly Uint16Array[]): void {
+  const chunks: Uint16Array[] = tokens instanceof Uint16Array ? [tokens]
+    : tokens.length > 0 && tokens[0] instanceof Uint16Array ? (tokens as Uint16Array[])
+      : [Uint16Array.from(tokens as number[], checkU16)]
+  const ntok = chunks.reduce((n, c) => n + c.length, 0)
+  if (ntok > MAX_SHARD_TOKENS) throw new InputError(`shards: ${path} would hold ${ntok} tokens, more than the int32 count allows`)
+  const w = new AtomicWriter(path)
+  try {
+    w.write(header(ntok))
+    for (const c of chunks) w.write(bytesOf(c))
+    w.commit()
+  } catch (e) {
+    w.abort()
+    throw e
+  }
+}
+
+function checkU16(v: number, i: number): number {
+  if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`shards: token ${v} at position ${i} does not fit in uint16`)
+  return v
+}
+
+export interface ShardHeader {
+  path: string
+  tokens: number   // token count from the header, checked against the file size
+}
+
+/** Reads and validates the header of `path` (magic, version, size); does not read the tokens. */
+export function readShardHeader(path: string): ShardHeader {
+  const fd = openShard(path)
+  try {
+    return checkHeader(path, fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function openShard(path: string): number {
+  const st = statOrUndefined(path)
+  if (st === undefined) throw new InputError(`shards: no such file: ${path}`)
+  if (!st.isFile()) throw new InputError(`shards: ${path} is not a file`)
+  return openSync(path, 'r')
+}
+
+function checkHeader(path: string, fd: number): ShardHeader {
+  const size = fstatSync(fd).size
+  if (size < HEADER_BYTES) {
+    throw new InputError(`shards: ${path} is truncated: ${size} bytes, smaller than the ${HEADER_BYTES}-byte header (not an llm.c token shard?)`)
+  }
+  const h = new Int32Array(3)
+  readSync(fd, h, { position: 0 })
+  if (h[0] !== SHARD_MAGIC) {
+    throw new InputError(`shards: ${path} has magic ${h[0]}, expected ${SHARD_MAGIC} (not an llm.c token shard?)`)
+  }
+  if (h[1] !== SHARD_VERSION) {
+    throw new InputError(`shards: ${path} has version ${h[1]}, expected ${SHARD_VERSION} (uint16 GPT-2 tokens; version 2 holds uint32 tokens)`)
+  }
+  const ntok = h[2]!
+  const expected = HEADER_BYTES + 2 * ntok
+  if (ntok < 0 || expected !== size) {
+    throw new InputError(`shards: ${path} header says ${ntok} tokens (${expected} bytes) but the file has ${size} bytes (truncated or corrupted)`)
+  }
+  return { path, tokens: ntok }
+}
+
+/** Reads and validates a whole shard. Returns its (ntok) token ids. */
+export function readShard(path: string, opts: { vocabSize?: number } = {}): Uint16Array {
+  const vocab = opts.vocabSize ?? VOCAB_SIZE
+  const fd = openShard(path)
+  try {
+    const { tokens: ntok } = checkHeader(path, fd)
+    const tokens = new Uint16Array(ntok)
+    let off = 0
+    while (off < tokens.byteLength) {
+      const n = readSync(fd, tokens, { offset: off, length: tokens.byteLength - off, position: HEADER_BYTES + off })
+      if (n === 0) throw new InputError(`shards: ${path} ended early while reading its tokens (truncated?)`)
+      off += n
+    }
+    if (vocab < 65536) {
+      for (let i = 0; i < ntok; i++) {
+        if (tokens[i]! >= vocab) {
+          throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} (corrupted shard or another tokenizer?)`)
+        }
+      }
+    }
+    return tokens
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function isSplit(path: string, split: 'train' | 'val'): boolean {
+  const name = basename(path)
+  return name.endsWith('.bin') && (name.includes(`_${split}_`) || name.endsWith(`_${split}.bin`) || name.startsWith(`${split}_`))
+}
+
+/**
+ * Shard files of a spec: a file (taken as is), a directory (its *.bin files, only those of `split` when
+ * given, e.g. NAME_train_000001.bin or tiny_shakespeare_val.bin), or a glob. Sorted; InputError if none.
+ */
+export function listShards(spec: string, split?: 'train' | 'val'): string[] {
+  const st = statOrUndefined(spec)
+  if (st?.isDirectory()) {
+    const all = listDirectory(spec, { recursive: false }).filter(p => p.endsWith('.bin'))
+    const files = split === undefined ? all : all.filter(p => isSplit(p, split))
+    if (files.length === 0) {
+      const what = split === undefined ? 'shards (*.bin)' : `${split} shards (*_${split}_*.bin)`
+      throw new InputError(`shards: directory ${spec} has no ${what} (prepare them with llmts prepare)`)
+    }
+    return files.sort(compare)
+  }
+  if (st === undefined && !hasGlob(spec)) throw new InputError(`shards: no such file or directory: ${spec}`)
+  return expandPaths([spec], { what: 'shards', accept: () => true, acceptHint: '*.bin' }).sort(compare)
+}
+
+/** Path of shard `index` of split `split` for dataset `name` in `dir` (llm.c's fineweb naming). */
+export function shardPath(dir: string, name: string, split: 'train' | 'val', index: number): string {
+  return join(dir, `${name}_${split}_${String(index).padStart(6, '0')}.bin`)
+}

@@ -1,0 +1,73 @@
+// prepare's file inputs: text files (one document each), JSONL (a string field per line) and Parquet (a
+// string column), given as files, directories (recursive) or globs. Everything checkable before tokenizing
+// is checked up front: missing paths, empty files, directories without usable files, Parquet columns.
+
+import { statSync } from 'node:fs'
+import { basename } from 'node:path'
+import { InputError } from '../../util/errors.js'
+import { expandPaths } from '../files.js'
+import { openParquet, parquetDocuments } from './parquet.js'
+import { documentPieces, type Source, type TextPiece } from './source.js'
+import { jsonlDocuments, textFilePieces } from './text.js'
+
+export type InputKind = 'text' | 'jsonl' | 'parquet'
+
+/** Files a directory contributes; an explicitly named file of any other extension is read as text. */
+export const USABLE_FILES = /\.(txt|text|md|jsonl|ndjson|parquet)$/i
+
+export function kindOf(path: string): InputKind {
+  if (/\.(jsonl|ndjson)$/i.test(path)) return 'jsonl'
+  if (/\.parquet$/i.test(path)) return 'parquet'
+  return 'text'
+}
+
+export interface InputOptions {
+  textColumn?: string   // JSONL field / Parquet column holding the text (default "text")
+}
+
+/** A Source over files, directories and globs; throws InputError for anything wrong before reading text. */
+export async function openInputs(specs: readonly string[], opts: InputOptions = {}): Promise<Source> {
+  if (specs.length === 0) throw new InputError('prepare: no inputs (give files, directories or globs, or --corpus NAME)')
+  const column = opts.textColumn ?? 'text'
+  const files = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p), acceptHint: '.txt, .md, .jsonl or .parquet files' })
+  const sizes: number[] = []
+  for (const f of files) {
+    const st = statSync(f)
+    if (!st.isFile()) throw new InputError(`prepare: ${f} is not a regular file`)
+    if (st.size === 0) throw new InputError(`prepare: ${f} is empty`)
+    sizes.push(st.size)
+  }
+  for (const f of files) if (kindOf(f) === 'parquet') await (await openParquet(f, column)).close()
+  const totalBytes = sizes.reduce((a, b) => a + b, 0)
+  let bytes = 0
+  const names = files.slice(0, 3).map(f => basename(f)).join(', ') + (files.length > 3 ? `, ... (${files.length} files)` : '')
+  return {
+    label: `files: ${names}`,
+    inputs: files,
+    totalBytes,
+    bytesRead: () => bytes,
+    async *pieces(): AsyncGenerator<TextPiece> {
+      let done = 0
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i]!
+        const onBytes = (n: number): void => { bytes = Math.min(bytes + n, done + sizes[i]!) }
+        yield* filePieces(f, column, onBytes)
+        done += sizes[i]!
+        bytes = done
+      }
+    },
+  }
+}
+
+async function* filePieces(path: string, column: string, onBytes: (n: number) => void): AsyncGenerator<TextPiece> {
+  switch (kindOf(path)) {
+    case 'text':
+      yield* textFilePieces(path, onBytes)
+      return
+    case 'jsonl':
+      for await (const doc of jsonlDocuments(path, column, onBytes)) yield* documentPieces(doc)
+      return
+    case 'parquet':
+      for await (const doc of parquetDocuments(await openParquet(path, column), column, onBytes)) yield* documentPieces(doc)
+  }
+}

@@ -1,0 +1,51 @@
+// What prepare reads: a Source is an async stream of text pieces. A document is one piece with newDoc set,
+// optionally followed by continuation pieces (huge documents are cut at token-safe points so they stream and
+// spread over workers without changing a single id). Sources count the input bytes they consumed for the ETA.
+
+import { findSafeCut } from '../../tokenizer.js'
+
+export interface TextPiece {
+  text: string
+  newDoc: boolean        // true: this piece starts a document (prepare puts the end-of-text token before it)
+}
+
+export interface Source {
+  label: string          // one line describing the input, recorded in NAME.json
+  inputs: string[]       // files or corpus names
+  totalBytes?: number    // input size when known (progress ETA)
+  bytesRead(): number    // input bytes consumed so far
+  pieces(): AsyncIterable<TextPiece>
+}
+
+/** Longest piece handed to the tokenizer; longer documents are cut at safe points. */
+export const MAX_PIECE_CHARS = 1 << 18
+
+/** Pieces of one in-memory document: cut into <= maxChars pieces where the cut cannot change the ids. */
+export function* documentPieces(text: string, maxChars = MAX_PIECE_CHARS): Generator<TextPiece> {
+  let newDoc = true
+  let rest = text
+  while (rest.length > maxChars) {
+    const cut = findSafeCut(rest, maxChars)
+    if (cut < 0) break // no whitespace after non-whitespace: keep it whole
+    yield { text: rest.slice(0, cut), newDoc }
+    newDoc = false
+    rest = rest.slice(cut)
+  }
+  yield { text: rest, newDoc }
+}
+
+/** A Source over in-memory documents (built-in corpora, tests). */
+export function documentsSource(label: string, inputs: string[], docs: () => Iterable<string> | AsyncIterable<string>): Source {
+  let bytes = 0
+  return {
+    label,
+    inputs,
+    bytesRead: () => bytes,
+    async *pieces() {
+      for await (const doc of docs()) {
+        yield* documentPieces(doc)
+        bytes += Buffer.byteLength(doc)
+      }
+    },
+  }
+}

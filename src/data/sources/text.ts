@@ -1,0 +1,86 @@
+// Streaming readers for text files (one document per file) and JSONL (one document per line, from a string
+// field). Files are read in 4 MiB chunks, so neither a huge text file nor a huge JSONL file is ever held
+// whole; invalid JSONL lines are InputErrors naming the file and line.
+
+import { open } from 'node:fs/promises'
+import { findSafeCut } from '../../tokenizer.js'
+import { InputError } from '../../util/errors.js'
+import { MAX_PIECE_CHARS, type TextPiece } from './source.js'
+
+const CHUNK_BYTES = 4 << 20
+
+/** Pieces of a text file read as one document (UTF-8; invalid bytes become U+FFFD; a BOM is dropped). */
+export async function* textFilePieces(path: string, onBytes: (n: number) => void): AsyncGenerator<TextPiece> {
+  const fh = await open(path, 'r')
+  const decoder = new TextDecoder('utf-8')
+  const buf = Buffer.allocUnsafe(CHUNK_BYTES)
+  let carry = ''
+  let newDoc = true
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK_BYTES, null)
+      if (bytesRead === 0) break
+      onBytes(bytesRead)
+      carry += decoder.decode(buf.subarray(0, bytesRead), { stream: true })
+      while (carry.length > MAX_PIECE_CHARS) {
+        const cut = findSafeCut(carry, MAX_PIECE_CHARS)
+        if (cut < 0) break // no safe cut yet: keep reading
+        yield { text: carry.slice(0, cut), newDoc }
+        newDoc = false
+        carry = carry.slice(cut)
+      }
+    }
+    carry += decoder.decode()
+    yield { text: carry, newDoc }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Lines of a file (without the newline or a trailing \r), numbered from 1, with the bytes each consumed. */
+export async function* readLines(path: string): AsyncGenerator<{ line: string; lineNo: number; bytes: number }> {
+  const fh = await open(path, 'r')
+  let pending: Buffer = Buffer.alloc(0)
+  let lineNo = 0
+  try {
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+      const { bytesRead } = await fh.read(chunk, 0, CHUNK_BYTES, null)
+      if (bytesRead === 0) break
+      const data = pending.length > 0 ? Buffer.concat([pending, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead)
+      let start = 0
+      for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
+        const end = nl > start && data[nl - 1] === 13 ? nl - 1 : nl
+        yield { line: data.toString('utf8', start, end), lineNo: ++lineNo, bytes: nl + 1 - start }
+        start = nl + 1
+      }
+      pending = data.subarray(start) // chunks are never reused, so no copy is needed
+    }
+    if (pending.length > 0) {
+      const end = pending[pending.length - 1] === 13 ? pending.length - 1 : pending.length
+      yield { line: pending.toString('utf8', 0, end), lineNo: ++lineNo, bytes: pending.length }
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Documents of a JSONL file: the string field `field` of each non-blank line. */
+export async function* jsonlDocuments(path: string, field: string, onBytes: (n: number) => void): AsyncGenerator<string> {
+  for await (const { line, lineNo, bytes } of readLines(path)) {
+    onBytes(bytes)
+    if (line.trim() === '') continue
+    let record: unknown
+    try {
+      record = JSON.parse(lineNo === 1 && line.startsWith('\ufeff') ? line.slice(1) : line)
+    } catch (e) {
+      throw new InputError(`prepare: ${path}:${lineNo}: invalid JSON (${(e as Error).message})`)
+    }
+    const text = typeof record === 'object' && record !== null && !Array.isArray(record) ? (record as Record<string, unknown>)[field] : undefined
+    if (typeof text !== 'string') {
+      const got = text === undefined ? 'no such field' : `a ${text === null ? 'null' : typeof text}`
+      throw new InputError(`prepare: ${path}:${lineNo}: expected an object with a string "${field}" field, got ${got} (pick the field with --text-column)`)
+    }
+    yield text
+  }
+}

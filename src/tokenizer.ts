@@ -1,0 +1,55 @@
+// GPT-2 byte-level BPE (50,257 tokens, <|endoftext|> = 50256) through gpt-tokenizer's r50k_base encoding
+// (pure JS, ids identical to tiktoken's "gpt2"). The literal text "<|endoftext|>" is ordinary text by default;
+// allowSpecial turns it into token 50256. findSafeCut lets callers split huge texts without changing the ids.
+
+import { decode as decodeR50k, encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base'
+
+export const EOT = 50256
+export const VOCAB_SIZE = 50257
+export const EOT_TEXT = '<|endoftext|>'
+export const TOKENIZER_NAME = 'gpt2 (r50k_base via gpt-tokenizer)'
+
+// Nothing is disallowed and nothing is allowed: every special-token string is encoded as plain text
+// (tiktoken's encode_ordinary). The library's default would throw on "<|endoftext|>" in the input.
+const ORDINARY = { disallowedSpecial: new Set<string>() }
+
+/** Token ids of `text` (no end-of-text token added). With allowSpecial, "<|endoftext|>" becomes EOT. */
+export function encode(text: string, opts: { allowSpecial?: boolean } = {}): number[] {
+  if (!opts.allowSpecial || !text.includes(EOT_TEXT)) return encodeR50k(text, ORDINARY)
+  // Split on the special token ourselves, as tiktoken does: gpt-tokenizer 4.0.0's allowedSpecial only
+  // recognises a special token at the very start of the input (its sticky regex never searches further).
+  const out: number[] = []
+  const parts = text.split(EOT_TEXT)
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) out.push(EOT)
+    const ids = encodeR50k(parts[i]!, ORDINARY)
+    for (let j = 0; j < ids.length; j++) out.push(ids[j]!)
+  }
+  return out
+}
+
+/** Text of `ids`; EOT decodes to "<|endoftext|>". Throws a RangeError on an id outside the vocabulary. */
+export function decode(ids: ArrayLike<number>): string {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!
+    if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) {
+      throw new RangeError(`tokenizer: id ${id} at position ${i} is outside the vocabulary 0..${VOCAB_SIZE - 1}`)
+    }
+  }
+  return decodeR50k(Array.from(ids))
+}
+
+const WHITESPACE = /\s/u
+
+/**
+ * An index i in (0, maxChars] where text may be cut so that encode(a) ++ encode(b) == encode(a + b), or -1.
+ * A cut is safe just before a whitespace character that follows a non-whitespace one: no piece of GPT-2's
+ * pre-tokenizer regex contains non-whitespace followed by whitespace, and the regex has no look-behind,
+ * so the pieces on both sides are the same as in the uncut text. Searches backwards from maxChars.
+ */
+export function findSafeCut(text: string, maxChars: number): number {
+  for (let i = Math.min(maxChars, text.length - 1); i > 0; i--) {
+    if (WHITESPACE.test(text[i]!) && !WHITESPACE.test(text[i - 1]!)) return i
+  }
+  return -1
+}

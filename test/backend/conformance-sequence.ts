@@ -1,0 +1,114 @@
+// Conformance of the sequence and loss ops: RoPE (by token position, posStart > 0, in place), causal GQA
+// attention (KVH = NH, NH/2, 1 and groups of 3), attention with a KV cache against the full forward,
+// cross-entropy over a padded vocabulary with ignored targets and aliasing, and AdamW steps.
+
+import { test } from 'node:test'
+import type { Harness } from './harness.js'
+import { loadOpCases, type OpCase } from './opfixtures.js'
+
+export function registerSequenceOps(h: () => Harness): void {
+  for (const c of loadOpCases('rope')) registerRope(h, c)
+  for (const c of loadOpCases('attention')) registerAttention(h, c)
+  for (const c of loadOpCases('crossentropy')) registerCrossEntropy(h, c)
+  for (const c of loadOpCases('adamw')) registerAdamW(h, c)
+}
+
+function registerRope(h: () => Harness, c: OpCase): void {
+  const B = c.n('B'), T = c.n('T'), NH = c.n('NH'), KVH = c.n('KVH'), HS = c.n('HS'), theta = c.n('theta'), pos = c.n('posStart')
+  const n = B * T * (NH + 2 * KVH) * HS
+  const shape = `B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS} theta=${theta} posStart=${pos}`
+  test(`rope forward, separate and in place [${c.name}] (${shape})`, () => {
+    const { be } = h()
+    const out = be.alloc(n)
+    be.ropeForward(out, h().up(c.f32('qkv')), B, T, NH, KVH, HS, theta, pos)
+    h().check('out', out, c.f32('out'))
+    const qkv = h().up(c.f32('qkv'))
+    be.ropeForward(qkv, qkv, B, T, NH, KVH, HS, theta, pos)
+    h().check('out aliasing qkv', qkv, c.f32('out'))
+  })
+  test(`rope backward [${c.name}] (${shape})`, () => {
+    const dqkv = h().prior(n)
+    h().be.ropeBackward(dqkv.t, h().up(c.f32('dout')), B, T, NH, KVH, HS, theta, pos)
+    h().checkGrad('dqkv', dqkv, c.f32('dqkv'))
+  })
+}
+
+function registerAttention(h: () => Harness, c: OpCase): void {
+  const B = c.n('B'), T = c.n('T'), NH = c.n('NH'), KVH = c.n('KVH'), HS = c.n('HS')
+  const QKV = (NH + 2 * KVH) * HS, C = NH * HS
+  const shape = `B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS}`
+  test(`attention forward + backward [${c.name}] (${shape})`, () => {
+    const { be } = h()
+    const out = be.alloc(B * T * C), lse = be.alloc(B * NH * T), qkv = h().up(c.f32('qkv'))
+    be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
+    h().check('out', out, c.f32('out'))
+    h().check('lse', lse, c.f32('lse'))
+    const dqkv = h().prior(B * T * QKV)
+    be.attentionBackward(dqkv.t, h().up(c.f32('dout')), qkv, out, lse, B, T, NH, KVH, HS)
+    // ×4: the gradient is a difference of O(1) terms (dS = P·(dP - D)) summed over keys and over the heads of
+    // a K/V group, and a backend may keep scores and probabilities in float32 (as PyTorch's float32 path does)
+    h().checkGrad('dqkv', dqkv, c.f32('dqkv'), 4)
+  })
+  test(`attentionInference with a KV cache equals the full forward [${c.name}] (${shape})`, () => {
+    const qkv = c.f32('qkv'), want = c.f32('out')
+    // (posStart, Tq) splits; the cache is longer than T and rows at or after posStart+Tq hold NaN
+    const splits: [number, number][] = [[0, T], [0, 1], [2, T - 2], [T - 1, 1], [3, 1]]
+    const Tmax = T + 2
+    for (const [posStart, Tq] of splits) {
+      const cache = new Float32Array(B * Tmax * QKV).fill(NaN)
+      for (let b = 0; b < B; b++) {
+        cache.set(qkv.subarray(b * T * QKV, (b * T + posStart + Tq) * QKV), b * Tmax * QKV)
+      }
+      const expected = new Float32Array(B * Tq * C)
+      for (let b = 0; b < B; b++) {
+        expected.set(want.subarray((b * T + posStart) * C, (b * T + posStart + Tq) * C), b * Tq * C)
+      }
+      const out = h().be.alloc(B * Tq * C)
+      h().be.attentionInference(out, h().up(cache), B, Tq, posStart, Tmax, NH, KVH, HS)
+      h().check(`out of positions [${posStart}, ${posStart + Tq})`, out, expected)
+    }
+  })
+}
+
+function registerCrossEntropy(h: () => Harness, c: OpCase): void {
+  const N = c.n('N'), V = c.n('V'), Vp = c.n('Vp'), scale = c.n('dlossScale')
+  const shape = `N=${N} V=${V} Vp=${Vp}, padded columns hold 50, targets ${Array.from(c.i32('targets')).join(',')}`
+  test(`crossentropy forward [${c.name}] (${shape}), probs separate and aliasing logits`, () => {
+    const { be } = h()
+    const targets = h().upInt(c.i32('targets'))
+    const losses = be.alloc(N), probs = be.alloc(N * Vp)
+    be.crossEntropyForward(losses, probs, h().up(c.f32('logits')), targets, N, V, Vp)
+    h().check('losses', losses, c.f32('losses'))
+    h().check('probs', probs, c.f32('probs'))
+    const inPlace = h().up(c.f32('logits')), losses2 = be.alloc(N)
+    be.crossEntropyForward(losses2, inPlace, inPlace, targets, N, V, Vp)
+    h().check('losses (probs aliasing logits)', losses2, c.f32('losses'))
+    h().check('probs (aliasing logits)', inPlace, c.f32('probs'))
+  })
+  test(`crossentropy backward [${c.name}] (${shape}) overwrites, also aliasing probs`, () => {
+    const { be } = h()
+    const targets = h().upInt(c.i32('targets'))
+    const dlogits = h().up(new Float32Array(N * Vp).fill(7))   // garbage: the op overwrites, never accumulates
+    be.crossEntropyBackward(dlogits, h().up(c.f32('probs')), targets, scale, N, V, Vp)
+    h().check('dlogits', dlogits, c.f32('dlogits'))
+    const probs = h().up(c.f32('probs'))
+    be.crossEntropyBackward(probs, probs, targets, scale, N, V, Vp)
+    h().check('dlogits aliasing probs', probs, c.f32('dlogits'))
+  })
+}
+
+function registerAdamW(h: () => Harness, c: OpCase): void {
+  const n = c.n('n'), steps = c.n('steps')
+  const opts = { lr: c.n('lr'), beta1: c.n('beta1'), beta2: c.n('beta2'), eps: c.n('eps'), weightDecay: c.n('weightDecay'), gradScale: c.n('gradScale') }
+  test(`adamw ${steps} steps [${c.name}] (torch.optim.AdamW: ${JSON.stringify(opts)})`, () => {
+    const { be } = h()
+    const params = h().up(c.f32('params')), grads = be.alloc(n), m = be.alloc(n), v = be.alloc(n)
+    for (let s = 1; s <= steps; s++) {
+      be.upload(grads, c.f32(`grads${s}`))
+      be.adamwUpdate(params, grads, m, v, { ...opts, step: s })
+      h().check(`params after step ${s}`, params, c.f32(`params${s}`))
+      h().check(`m after step ${s}`, m, c.f32(`m${s}`))
+      h().check(`v after step ${s}`, v, c.f32(`v${s}`))
+    }
+  })
+}

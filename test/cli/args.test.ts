@@ -1,0 +1,45 @@
+// Flag errors of src/cli/args.ts through the built binary: unknown flags, bad and missing values, enum and
+// bool values, unknown commands — each one stderr line naming the flag and what it expects, exit code 2.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+
+function llmts(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: process.cwd() })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+test('flag errors: one line naming the flag and what it expects, exit code 2', () => {
+  const cases: [string[], string][] = [
+    [['prepare', '--bogus'], 'llmts prepare: unknown flag --bogus (see llmts prepare --help)'],
+    [['tokenize', 'x', '-q'], 'llmts tokenize: unknown flag -q (see llmts tokenize --help)'],
+    [['prepare', '--val-tokens', 'abc'], 'llmts prepare: --val-tokens expects a non-negative integer, got "abc"'],
+    [['prepare', '--val-tokens=1.5'], 'llmts prepare: --val-tokens expects a non-negative integer, got "1.5"'],
+    [['prepare', '--shard-size', '0'], 'llmts prepare: --shard-size expects a positive integer >= 1, got 0'],
+    [['prepare', '--workers'], 'llmts prepare: --workers expects a non-negative integer, got nothing'],
+    [['prepare', '--corpus', 'bogus'], 'llmts prepare: --corpus expects one of moby-dick, sotu, tinyshakespeare, got "bogus"'],
+    [['prepare', '--json=maybe'], 'llmts prepare: --json expects true or false, got "maybe"'],
+    [['prepare', '--out='], 'llmts prepare: --out expects a value, got an empty string'],
+    [['nope'], 'llmts: unknown command "nope"'],
+  ]
+  for (const [args, message] of cases) {
+    const r = llmts(args)
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.ok(r.stderr.startsWith(message), `${args.join(' ')}: got ${JSON.stringify(r.stderr)}`)
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr)
+    assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/, 'no stack trace')
+  }
+})
+
+test('--help prints usage and flags on stdout, exit code 0', () => {
+  for (const cmd of ['prepare', 'tokenize']) {
+    const r = llmts([cmd, '--help'])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, new RegExp(`^usage: llmts ${cmd} `))
+    assert.match(r.stdout, /--json/)
+  }
+})

@@ -1,0 +1,144 @@
+// prepare end to end (library level): shard contents equal [EOT, ...encode(doc)] per document split into val
+// and train shards, for text, JSONL and Parquet inputs; identical bytes for 0, 1 and 2 workers; huge
+// documents cut without changing ids; llm.c's tinyshakespeare figures; ensureCorpus caching; bad inputs.
+
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parquetWriteFile } from 'hyparquet-writer'
+import { prepare, type PrepareResult } from '../../src/data/prepare.js'
+import { readShard, writeShard } from '../../src/data/shards.js'
+import { ensureCorpus, openCorpus, splitTinyShakespeare } from '../../src/data/sources/corpora.js'
+import { openInputs } from '../../src/data/sources/inputs.js'
+import { MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
+import { encode, EOT } from '../../src/tokenizer.js'
+import { InputError } from '../../src/util/errors.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'llmts-prepare-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+const tinyPath = resolve(process.cwd(), '../shared/data/tinyshakespeare.txt')
+
+/** The expected token stream, built from the tokenizer alone. */
+function stream(docs: string[]): number[] {
+  return docs.flatMap(d => [EOT, ...encode(d)])
+}
+
+function readAll(r: PrepareResult): { val: number[]; train: number[][] } {
+  return { val: r.val.flatMap(p => [...readShard(p)]), train: r.train.map(p => [...readShard(p)]) }
+}
+
+test('text, JSONL and Parquet documents land in val then train shards of shard-size tokens', async () => {
+  const d = join(dir, 'in')
+  mkdirSync(join(d, 'sub'), { recursive: true })
+  const docs = ['First document.\nWith two lines.', 'Second: émoji 🎉 and <|endoftext|> as text', 'third', 'fourth one here', 'fifth, from parquet', 'sixth 中文']
+  writeFileSync(join(d, 'a.txt'), docs[0]!)
+  writeFileSync(join(d, 'sub', 'b.jsonl'), [JSON.stringify({ text: docs[1], id: 1 }), '', JSON.stringify({ text: docs[2] }) + '\r', JSON.stringify({ text: docs[3] })].join('\n') + '\n')
+  parquetWriteFile({ filename: join(d, 'sub', 'c.parquet'), columnData: [{ name: 'id', data: [1, 2], type: 'INT32' }, { name: 'text', data: [docs[4], docs[5]], type: 'STRING' }], rowGroupSize: 1 })
+  writeFileSync(join(d, 'ignored.bin'), 'not a text input')
+  const r = await prepare({ source: await openInputs([d]), outDir: join(dir, 'out1'), name: 'mix', valTokens: 7, shardSize: 10, workers: 1 })
+  const want = stream(docs)
+  const got = readAll(r)
+  assert.deepEqual(got.val, want.slice(0, 7))
+  assert.deepEqual(got.train.flat(), want.slice(7))
+  assert.ok(got.train.slice(0, -1).every(s => s.length === 10) && got.train.at(-1)!.length <= 10)
+  assert.deepEqual(r.train.map(p => p.split('/').pop()), got.train.map((_, i) => `mix_train_${String(i + 1).padStart(6, '0')}.bin`))
+  assert.equal(r.val[0]!.split('/').pop(), 'mix_val_000000.bin')
+  assert.equal(r.documents, 6)
+  const meta = JSON.parse(readFileSync(r.meta, 'utf8'))
+  assert.equal(meta.tokens, want.length)
+  assert.equal(meta.valTokens, 7)
+  assert.deepEqual(meta.inputs.map((p: string) => p.split('/').pop()), ['a.txt', 'b.jsonl', 'c.parquet'])
+})
+
+test('output bytes are identical for 0, 1 and 2 workers (many batches, documents cut into pieces)', async () => {
+  const d = join(dir, 'big')
+  mkdirSync(d)
+  const moby = await openCorpus('moby-dick')
+  const chapters: string[] = []
+  for await (const p of moby.pieces()) chapters.push(p.text)
+  const huge = chapters.join(' ')
+  assert.ok(huge.length > 2 * MAX_PIECE_CHARS, 'a document long enough to be cut')
+  writeFileSync(join(d, 'huge.txt'), huge)
+  writeFileSync(join(d, 'chapters.jsonl'), chapters.map(text => JSON.stringify({ text })).join('\n'))
+  const outs: string[] = []
+  for (const workers of [0, 1, 2]) {
+    const out = join(dir, `w${workers}`)
+    const r = await prepare({ source: await openInputs([d]), outDir: out, name: 'm', valTokens: 1000, shardSize: 250_000, workers })
+    assert.ok(r.train.length >= 3)
+    outs.push(out)
+  }
+  const files = readdirSync(outs[0]!).sort()
+  for (const out of outs.slice(1)) {
+    assert.deepEqual(readdirSync(out).sort(), files)
+    for (const f of files) assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(outs[0]!, f))), `${out}/${f}`)
+  }
+  const all = [...readShard(join(outs[0]!, 'm_val_000000.bin')), ...files.filter(f => f.includes('_train_')).flatMap(f => [...readShard(join(outs[0]!, f))])]
+  assert.deepEqual(all, stream([...chapters, huge]), 'chapters.jsonl sorts before huge.txt; the cut huge document equals one encode')
+})
+
+test('tinyshakespeare corpus reproduces llm.c: 32,768 val and 305,260 train tokens (66,560 and 611,544 bytes)', async t => {
+  if (!existsSync(tinyPath)) { t.skip('../shared/data/tinyshakespeare.txt is absent'); return }
+  const r = await prepare({ source: await openCorpus('tinyshakespeare', { tinyshakespearePath: tinyPath }), outDir: join(dir, 'tiny'), name: 'tiny_shakespeare', workers: 2 })
+  assert.equal(r.valTokens, 32_768)
+  assert.equal(r.trainTokens, 305_260)
+  assert.equal(statSync(r.val[0]!).size, 66_560)
+  assert.equal(statSync(r.train[0]!).size, 611_544)
+  assert.deepEqual(splitTinyShakespeare('a\n\nb\n\n\nc\n\n'), ['a\n\n', 'b\n\n', '\nc\n\n', ''])
+})
+
+test('a second prepare into the same directory removes stale shards; NAME.json lists exactly the files', async () => {
+  const out = join(dir, 'stale')
+  mkdirSync(out)
+  writeShard(join(out, 'x_train_000009.bin'), [1, 2])
+  writeShard(join(out, 'other_train_000009.bin'), [1, 2])
+  const f = join(dir, 'one.txt')
+  writeFileSync(f, 'just a little text for a test')
+  const r = await prepare({ source: await openInputs([f]), outDir: out, name: 'x', valTokens: 2, workers: 0 })
+  assert.deepEqual(readdirSync(out).sort(), ['other_train_000009.bin', 'x.json', 'x_train_000001.bin', 'x_val_000000.bin'])
+  assert.deepEqual(JSON.parse(readFileSync(r.meta, 'utf8')).train, ['x_train_000001.bin'])
+})
+
+test('ensureCorpus prepares once and then reuses the shards', async () => {
+  const out = join(dir, 'cache', 'moby-dick')
+  const a = await ensureCorpus('moby-dick', out, { workers: 1 })
+  assert.equal(a.val.length, 1)
+  assert.equal(a.train.length, 1)
+  const mtime = statSync(a.train[0]!).mtimeMs
+  const b = await ensureCorpus('moby-dick', out)
+  assert.deepEqual(b, a)
+  assert.equal(statSync(b.train[0]!).mtimeMs, mtime, 'not rewritten')
+  const c = await ensureCorpus('moby-dick', out, { valTokens: 1000 })
+  assert.equal(readShard(c.val[0]!).length, 1000, 'a different split is prepared again')
+  await assert.rejects(ensureCorpus('nope'), /unknown corpus "nope"/)
+})
+
+test('bad inputs are one-line InputErrors and leave no shards', async () => {
+  const d = join(dir, 'bad')
+  mkdirSync(join(d, 'nothing'), { recursive: true })
+  writeFileSync(join(d, 'nothing', 'x.bin'), 'x')
+  writeFileSync(join(d, 'empty.txt'), '')
+  writeFileSync(join(d, 'bad.jsonl'), '{"text": "ok"}\n{"text": broken}\n')
+  writeFileSync(join(d, 'nofield.jsonl'), '{"text": "ok"}\n\n{"body": "x"}\n')
+  writeFileSync(join(d, 'small.txt'), 'tiny')
+  writeFileSync(join(d, 'fake.parquet'), 'PAR1 not really')
+  parquetWriteFile({ filename: join(d, 'cols.parquet'), columnData: [{ name: 'body', data: ['a'], type: 'STRING' }, { name: 'n', data: [1], type: 'INT32' }] })
+  const cases: [() => Promise<unknown>, RegExp][] = [
+    [() => openInputs([join(d, 'missing.txt')]), /no such file or directory: .*missing\.txt/],
+    [() => openInputs([join(d, 'empty.txt')]), /empty\.txt is empty/],
+    [() => openInputs([join(d, 'nothing')]), /directory .*nothing has no usable files/],
+    [() => openInputs([join(d, '*.none')]), /no files match/],
+    [() => openInputs([join(d, 'cols.parquet')]), /cols\.parquet has no column "text" \(columns: body, n;/],
+    [() => openInputs([join(d, 'cols.parquet')], { textColumn: 'n' }), /column "n" holds INT32, expected strings/],
+    [() => openInputs([join(d, 'fake.parquet')]), /fake\.parquet is not a readable Parquet file/],
+    [async () => prepare({ source: await openInputs([join(d, 'bad.jsonl')]), outDir: join(d, 'o1'), name: 'b', workers: 0 }), /bad\.jsonl:2: invalid JSON/],
+    [async () => prepare({ source: await openInputs([join(d, 'nofield.jsonl')]), outDir: join(d, 'o2'), name: 'b', workers: 1 }), /nofield\.jsonl:3: expected an object with a string "text" field/],
+    [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o3'), name: 'b', workers: 0 }), /only 2 tokens, all taken by --val-tokens 32768/],
+    [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o4'), name: '../x', workers: 0 }), /--name must be/],
+  ]
+  for (const [run, re] of cases) {
+    await assert.rejects(run, (e: unknown) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'), String(re))
+  }
+  for (const o of ['o1', 'o2', 'o3']) assert.deepEqual(existsSync(join(d, o)) ? readdirSync(join(d, o)).filter(f => f.endsWith('.bin') || f.endsWith('.json')) : [], [], o)
+})

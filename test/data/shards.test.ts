@@ -1,0 +1,72 @@
+// llm.c token shards: byte layout written by hand (header ints, little-endian uint16 tokens), write/read
+// round trip, each validation error naming the file, atomic writes, and listShards' file/dir/glob rules.
+
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { listShards, readShard, readShardHeader, writeShard } from '../../src/data/shards.js'
+import { InputError } from '../../src/util/errors.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'llmts-shards-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A shard built byte by byte from the llm.c spec, independent of writeShard. */
+function handMade(magic: number, version: number, ntok: number, tokens: number[]): Buffer {
+  const b = Buffer.alloc(1024 + 2 * tokens.length)
+  b.writeInt32LE(magic, 0)
+  b.writeInt32LE(version, 4)
+  b.writeInt32LE(ntok, 8)
+  tokens.forEach((t, i) => b.writeUInt16LE(t, 1024 + 2 * i))
+  return b
+}
+
+test('writeShard produces exactly the llm.c bytes and readShard reads them back', () => {
+  const tokens = [50256, 0, 1, 258, 65535 - 15280, 50255]
+  const p = join(dir, 'a.bin')
+  writeShard(p, tokens)
+  assert.deepEqual(readFileSync(p), handMade(20240520, 1, tokens.length, tokens))
+  assert.deepEqual([...readShard(p)], tokens)
+  writeShard(p, [Uint16Array.of(1, 2), Uint16Array.of(3)])
+  assert.deepEqual([...readShard(p)], [1, 2, 3])
+  assert.equal(readShardHeader(p).tokens, 3)
+  writeShard(p, new Uint16Array(0))
+  assert.equal(readShard(p).length, 0)
+  assert.deepEqual(readdirSync(dir).filter(f => f.includes('tmp')), [], 'no temp files left')
+})
+
+test('readShard rejects bad shards with one message naming the file', () => {
+  const cases: [string, Buffer, RegExp][] = [
+    ['short.bin', Buffer.alloc(100), /short\.bin is truncated: 100 bytes/],
+    ['magic.bin', handMade(1234, 1, 2, [1, 2]), /magic\.bin has magic 1234, expected 20240520/],
+    ['version.bin', handMade(20240520, 2, 2, [1, 2]), /version\.bin has version 2, expected 1/],
+    ['trunc.bin', handMade(20240520, 1, 5, [1, 2]), /trunc\.bin header says 5 tokens \(1034 bytes\) but the file has 1028 bytes/],
+    ['long.bin', handMade(20240520, 1, 1, [1, 2]), /long\.bin header says 1 tokens/],
+    ['negative.bin', handMade(20240520, 1, -1, []), /negative\.bin header says -1 tokens/],
+    ['vocab.bin', handMade(20240520, 1, 3, [1, 50257, 2]), /vocab\.bin has token id 50257 at position 1, outside the vocabulary of 50257/],
+  ]
+  for (const [name, bytes, re] of cases) {
+    const p = join(dir, name)
+    writeFileSync(p, bytes)
+    assert.throws(() => readShard(p), (e: unknown) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'), name)
+  }
+  assert.throws(() => readShard(join(dir, 'missing.bin')), /no such file: .*missing\.bin/)
+  assert.deepEqual([...readShard(join(dir, 'vocab.bin'), { vocabSize: 60000 })], [1, 50257, 2])
+})
+
+test('listShards: file, directory with split filter, glob, sorted, errors when empty', () => {
+  const d = join(dir, 'ls')
+  mkdirSync(d)
+  for (const f of ['x_train_000002.bin', 'x_train_000001.bin', 'x_val_000000.bin', 'tiny_shakespeare_val.bin', 'notes.txt']) writeShard(join(d, f), [1])
+  assert.deepEqual(listShards(d, 'train'), ['x_train_000001.bin', 'x_train_000002.bin'].map(f => join(d, f)))
+  assert.deepEqual(listShards(d, 'val'), ['tiny_shakespeare_val.bin', 'x_val_000000.bin'].map(f => join(d, f)))
+  assert.equal(listShards(d).length, 4)
+  assert.deepEqual(listShards(join(d, 'x_*_00000[12].bin')), ['x_train_000001.bin', 'x_train_000002.bin'].map(f => join(d, f)))
+  assert.deepEqual(listShards(join(d, 'x_val_000000.bin'), 'train'), [join(d, 'x_val_000000.bin')])
+  assert.throws(() => listShards(join(d, 'nothing_*.bin')), /no files match .*nothing_\*\.bin/)
+  assert.throws(() => listShards(join(dir, 'nope')), /no such file or directory/)
+  const empty = join(dir, 'empty')
+  mkdirSync(empty)
+  assert.throws(() => listShards(empty, 'train'), /has no train shards/)
+})

@@ -1,0 +1,131 @@
+// The GPT-2 tokenizer: ids equal a from-scratch port of OpenAI's encoder.py run on the original encoder.json
+// and vocab.bpe (../shared/data/gpt2), round trips on tricky strings, the 338,025-token tinyshakespeare figure,
+// <|endoftext|> as ordinary text vs allowSpecial, and token-safe cut points.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { decode, encode, EOT, findSafeCut } from '../../src/tokenizer.js'
+import { Rng } from '../../src/util/rng.js'
+
+const shared = resolve(process.cwd(), '../shared/data')
+const tinyPath = resolve(shared, 'tinyshakespeare.txt')
+
+const tricky = [
+  '', ' ', 'a', 'Hello, world!', "I'm sure they'll've done it — isn't it?",
+  '😀🎉👩‍👩‍👧‍👦 emoji 🇫🇷 flags', '中文字符和日本語のテキスト、한국어', 'e\u0301 a\u0300\u0316 Z\u0351\u0324\u0300 combining',
+  '\u0000\u0001\u0007\b\t\u000b\f\r\u001b\u007f controls', ' '.repeat(1000), '\n\n\n\t \t  \n', 'a    b\n\n  c',
+  '<|endoftext|>', 'x<|endoftext|>y <|endoftext|><|endoftext|>', '<|endoftext', '12345678901234567890 3.14159',
+  '\u00a0\u2003\u3000 unicode spaces\u2028\u2029', 'mixed🙂text中文 with   spaces\r\n', '\ufeffBOM at start',
+]
+
+/** OpenAI's GPT-2 encoder.py, ported: byte -> unicode map, then greedy lowest-rank merges per regex piece. */
+function referenceEncoder(): (text: string) => number[] {
+  const encoder = JSON.parse(readFileSync(resolve(shared, 'gpt2/encoder.json'), 'utf8')) as Record<string, number>
+  const merges = readFileSync(resolve(shared, 'gpt2/vocab.bpe'), 'utf8').split('\n').slice(1).filter(l => l.length > 0)
+  const ranks = new Map(merges.map((m, i) => [m, i]))
+  const bs: number[] = []
+  for (let b = 33; b <= 126; b++) bs.push(b)
+  for (let b = 161; b <= 172; b++) bs.push(b)
+  for (let b = 174; b <= 255; b++) bs.push(b)
+  const byteToChar = new Map<number, string>(bs.map(b => [b, String.fromCharCode(b)]))
+  let n = 0
+  for (let b = 0; b < 256; b++) if (!byteToChar.has(b)) byteToChar.set(b, String.fromCharCode(256 + n++))
+  const pat = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
+  const bpe = (token: string): string[] => {
+    let word = [...token]
+    for (;;) {
+      let best = -1, bestRank = Infinity
+      for (let i = 0; i < word.length - 1; i++) {
+        const r = ranks.get(`${word[i]} ${word[i + 1]}`)
+        if (r !== undefined && r < bestRank) { bestRank = r; best = i }
+      }
+      if (best < 0) return word
+      const [a, b] = [word[best]!, word[best + 1]!]
+      const merged: string[] = []
+      for (let i = 0; i < word.length; i++) {
+        if (i < word.length - 1 && word[i] === a && word[i + 1] === b) { merged.push(a + b); i++ } else merged.push(word[i]!)
+      }
+      word = merged
+    }
+  }
+  return text => {
+    const out: number[] = []
+    for (const [piece] of text.matchAll(pat)) {
+      const mapped = [...Buffer.from(piece, 'utf8')].map(b => byteToChar.get(b)!).join('')
+      for (const t of bpe(mapped)) out.push(encoder[t]!)
+    }
+    return out
+  }
+}
+
+test('ids equal a port of OpenAI encoder.py on the original GPT-2 vocabulary files', t => {
+  if (!existsSync(resolve(shared, 'gpt2/encoder.json'))) { t.skip('../shared/data/gpt2 is absent'); return }
+  const ref = referenceEncoder()
+  for (const s of tricky) assert.deepEqual(encode(s), ref(s), JSON.stringify(s))
+  if (existsSync(tinyPath)) {
+    const text = readFileSync(tinyPath, 'utf8').slice(0, 60_000)
+    assert.deepEqual(encode(text), ref(text))
+  }
+})
+
+test('decode(encode(s)) == s on tricky strings and random code points', () => {
+  for (const s of tricky) assert.equal(decode(encode(s)), s, JSON.stringify(s))
+  const rng = new Rng(7)
+  const ranges: [number, number][] = [[0, 0x7f], [0x80, 0x7ff], [0x800, 0xd7ff], [0xe000, 0xfffd], [0x10000, 0x10ffff]]
+  for (let k = 0; k < 200; k++) {
+    let s = ''
+    const len = 1 + rng.int(40)
+    for (let i = 0; i < len; i++) {
+      const [lo, hi] = ranges[rng.int(ranges.length)]!
+      s += String.fromCodePoint(lo + rng.int(hi - lo + 1))
+    }
+    assert.equal(decode(encode(s)), s, JSON.stringify(s))
+  }
+})
+
+test('tinyshakespeare is 338,025 tokens', t => {
+  if (!existsSync(tinyPath)) { t.skip('../shared/data/tinyshakespeare.txt is absent'); return }
+  const text = readFileSync(tinyPath, 'utf8')
+  const ids = encode(text)
+  assert.equal(ids.length, 338_025)
+  assert.equal(decode(ids), text)
+})
+
+test('"<|endoftext|>" is ordinary text unless allowSpecial', () => {
+  const s = 'a<|endoftext|>b <|endoftext|>'
+  const plain = encode(s)
+  assert.ok(!plain.includes(EOT))
+  assert.equal(decode(plain), s)
+  const special = encode(s, { allowSpecial: true })
+  assert.deepEqual(special, [...encode('a'), EOT, ...encode('b '), EOT])
+  assert.equal(decode(special), s)
+  assert.deepEqual(encode('<|endoftext|>', { allowSpecial: true }), [EOT])
+  assert.deepEqual(encode('no special here', { allowSpecial: true }), encode('no special here'))
+})
+
+test('decode rejects ids outside the vocabulary', () => {
+  assert.throws(() => decode([50257]), /outside the vocabulary/)
+  assert.throws(() => decode([-1]), /outside the vocabulary/)
+  assert.equal(decode([EOT]), '<|endoftext|>')
+})
+
+test('cutting at findSafeCut never changes the ids', () => {
+  const check = (text: string, maxChars: number): void => {
+    const ids: number[] = []
+    let rest = text
+    for (let cut = findSafeCut(rest, maxChars); cut > 0; cut = findSafeCut(rest, maxChars)) {
+      assert.ok(cut <= maxChars)
+      ids.push(...encode(rest.slice(0, cut)))
+      rest = rest.slice(cut)
+    }
+    ids.push(...encode(rest))
+    assert.deepEqual(ids, encode(text), `maxChars ${maxChars}: ${JSON.stringify(text.slice(0, 60))}`)
+  }
+  for (const s of tricky) for (const m of [1, 2, 3, 5, 8]) check(s, m)
+  check("He said:  'tis   the\n\n\nend\t\t of it's  \u00a0 reign.  ", 4)
+  assert.equal(findSafeCut('nowhitespace', 5), -1)
+  assert.equal(findSafeCut('ab cd', 10), 2)
+  if (existsSync(tinyPath)) check(readFileSync(tinyPath, 'utf8').slice(0, 200_000), 97)
+})
