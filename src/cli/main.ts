@@ -10,14 +10,22 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   prepare: () => import('./prepare.js'),
   tokenize: () => import('./tokenize.js'),
   model: () => import('./model.js'),
+  train: () => import('./train.js'),
+  sample: () => import('./sample.js'),
   eval: () => import('./eval.js'),
+  export: () => import('./export.js'),
+  plot: () => import('./plot.js'),
 }
 
 const summaries: Record<string, string> = {
   prepare: 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards',
   tokenize: 'print the GPT-2 token ids of a file (or decode ids back to text)',
   model: 'list model presets with their parameter counts',
-  eval: 'evaluate a model: validation loss (eval loss)',
+  train: 'train a model (AdamW, cosine schedule, checkpoints, exact resume; --default-run is npm start)',
+  sample: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
+  eval: 'evaluate a model: validation loss (eval loss) or HellaSwag accuracy (eval hellaswag)',
+  export: 'export a model as a Hugging Face directory (LlamaForCausalLM or GPT2LMHeadModel + GPT-2 tokenizer)',
+  plot: 'plot the loss (or HellaSwag) curves of several runs on one chart (SVG or PNG)',
 }
 
 function mainHelp(): string {
@@ -49,6 +57,12 @@ function report(e: unknown): number {
   else process.stderr.write(`${err instanceof InputError ? '' : 'llmts: internal error: '}${err.message}\n`)
   return err instanceof InputError ? 2 : 1
 }
+
+// `llmts tokenize big.txt | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0)
+  throw e
+})
 
 main(process.argv.slice(2)).then(
   code => { process.exitCode = code },

@@ -1,0 +1,81 @@
+// `llmts sample`: generates text from a run directory, checkpoint, Hugging Face directory (or a preset with
+// random weights), streaming it to stdout as it is decoded. Uses the key/value cache, so every new token
+// costs one position's forward pass. The prompt is preceded by <|endoftext|>, as documents were in training.
+
+import { GPT2_VOCAB } from '../config.js'
+import { GPT } from '../model/gpt.js'
+import { resolveModel } from '../model/load.js'
+import { decode, encode, EOT } from '../tokenizer.js'
+import { createBackend } from '../train/device.js'
+import { generate, sampleDefaults } from '../train/sample.js'
+import { InputError } from '../util/errors.js'
+import { Rng } from '../util/rng.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import type { Command } from './command.js'
+
+const flags = {
+  model: { type: 'string', help: 'run directory (its best or newest checkpoint), checkpoint, HF directory or preset', metavar: 'PATH' },
+  prompt: { type: 'string', help: 'text to continue (default: start a new document)', metavar: 'TEXT' },
+  'max-tokens': { type: 'int', help: 'tokens to generate', default: sampleDefaults.maxTokens, min: 1 },
+  temperature: { type: 'number', help: 'softmax temperature; 0 = greedy', default: sampleDefaults.temperature, min: 0 },
+  'top-k': { type: 'int', help: 'sample from the k most likely tokens; 0 = all', default: sampleDefaults.topK, min: 0 },
+  'top-p': { type: 'number', help: 'nucleus: the smallest set of tokens with this much probability', default: sampleDefaults.topP, min: 0, max: 1 },
+  seed: { type: 'int', help: 'sampling seed (also initializes a preset\'s random weights)', default: 1337, min: 0 },
+  device: { type: 'enum', help: 'backend', values: ['cpu', 'cuda', 'auto'], default: 'auto' },
+  json: jsonFlag,
+} as const
+
+export const command: Command = {
+  name: 'sample',
+  summary: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
+  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR [--prompt TEXT] [--max-tokens N] [flags]',
+  flags,
+  async run(argv) {
+    const p = parseArgs('llmts sample', flags, argv)
+    if (p.help) { process.stdout.write(formatHelp('llmts sample', this.usage, this.summary, flags)); return 0 }
+    if (p.positionals.length > 0) throw new InputError(`llmts sample: unexpected argument "${p.positionals[0]}" (give the prompt with --prompt)`)
+    if (p.flags.model === undefined) throw new InputError('llmts sample: --model is required (a run directory, checkpoint or HF directory)')
+    if (p.flags['top-p'] === 0) throw new InputError('llmts sample: --top-p must be above 0')
+    const resolved = resolveModel(p.flags.model)
+    const config = resolved.config
+    if (config.vocabSize !== GPT2_VOCAB) {
+      throw new InputError(`llmts sample: ${resolved.source} has a ${config.vocabSize}-token vocabulary; text prompts need GPT-2's ${GPT2_VOCAB}`)
+    }
+    const prompt0 = p.flags.prompt ?? ''
+    const prompt = Int32Array.from([EOT, ...encode(prompt0)])
+    if (prompt.length >= config.contextLength) {
+      throw new InputError(`llmts sample: the prompt is ${prompt.length} tokens, the model's context is ${config.contextLength}`)
+    }
+    const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
+    if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} tokens (the context length is ${config.contextLength})\n`)
+    const model = new GPT(await createBackend(p.flags.device), config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
+    if (resolved.params !== undefined) model.setParams(resolved.params)
+    else {
+      process.stderr.write(`llmts sample: ${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}\n`)
+      model.initWeights(p.flags.seed)
+    }
+    const opts = { maxTokens, temperature: p.flags.temperature, topK: p.flags['top-k'], topP: p.flags['top-p'] }
+    const json = p.flags.json
+    if (!json) process.stdout.write(prompt0)
+    const ids: number[] = []
+    let printed = 0
+    const t0 = performance.now()
+    const out = generate(model, prompt, opts, new Rng(p.flags.seed), token => {
+      ids.push(token)
+      if (json) return
+      const text = decode(ids)
+      if (text.endsWith('\uFFFD')) return   // wait for the rest of a multi-byte character
+      process.stdout.write(text.slice(printed))
+      printed = text.length
+    })
+    const seconds = (performance.now() - t0) / 1000
+    const text = decode(out)
+    if (json) {
+      process.stdout.write(JSON.stringify({ model: resolved.source, prompt: prompt0, text, tokens: [...out], tokensPerS: out.length / seconds }, null, 2) + '\n')
+    } else {
+      process.stdout.write(text.slice(printed) + '\n')
+      process.stderr.write(`llmts sample: ${out.length} tokens in ${seconds.toFixed(1)} s (${(out.length / seconds).toFixed(1)} tokens/s), ${resolved.source}\n`)
+    }
+    return 0
+  },
+}

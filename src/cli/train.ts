@@ -1,0 +1,153 @@
+// `llmts train`: settings from defaults < --config FILE < flags (with --resume, the checkpoint's settings
+// replace the defaults), then the run. A live progress line on a terminal, plain periodic lines otherwise;
+// Ctrl-C stops after the current step with a checkpoint. `--default-run` is `npm start`'s comparison.
+
+import { readFileSync } from 'node:fs'
+import { GPT2_VOCAB } from '../config.js'
+import { decode } from '../tokenizer.js'
+import { trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
+import { readCheckpointTrainConfig } from '../train/checkpoint.js'
+import { resumePoint, trainRun } from '../train/run.js'
+import type { Reporter, StepReport } from '../train/trainer.js'
+import { InputError } from '../util/errors.js'
+import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
+import type { Command } from './command.js'
+import type { DefaultRunFlags } from './default-run.js'
+
+function buildFlags(): FlagTable {
+  const t: FlagTable = {}
+  for (const [key, f] of Object.entries(trainFields)) {
+    const d = trainDefaults[key as keyof TrainConfig]
+    const shown = d === '' ? undefined : d
+    let spec: FlagSpec
+    if (f.kind === 'enum') spec = { type: 'enum', help: f.help, values: f.values, default: shown as string | undefined }
+    else if (f.kind === 'int' || f.kind === 'number') spec = { type: f.kind, help: f.help, default: shown as number, min: f.min, ...(f.kind === 'number' && f.max !== undefined ? { max: f.max } : {}) }
+    else spec = { type: 'string', help: f.help, default: shown as string | undefined, metavar: f.metavar }
+    t[f.flag] = spec
+  }
+  t['config'] = { type: 'string', help: 'JSON file of settings (keys as the flags, e.g. "batch-size"); flags override it', metavar: 'FILE' }
+  t['resume'] = { type: 'bool', help: 'continue the run in --out from its newest checkpoint (bit-exact on CPU)' }
+  t['overwrite'] = { type: 'bool', help: 'start over in an --out that already holds a run' }
+  t['default-run'] = { type: 'bool', help: 'the README\'s main command: tiny-gpt2 vs tiny-variant on a built-in corpus (npm start)' }
+  t['json'] = jsonFlag
+  return t
+}
+
+const flags = buildFlags()
+
+/** defaults (or the resumed checkpoint's settings) < --config file < flags given on the command line. */
+function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>): TrainConfig {
+  let fileCfg: Partial<TrainConfig> = {}
+  const file = p.flags['config'] as string | undefined
+  if (file !== undefined) {
+    let obj: unknown
+    try { obj = JSON.parse(readFileSync(file, 'utf8')) } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      throw new InputError(`train: --config ${file}: ${code ?? `not valid JSON (${(e as Error).message})`}`)
+    }
+    fileCfg = trainConfigFromJson(obj, file)
+  }
+  const given: Partial<TrainConfig> = {}
+  for (const [key, f] of Object.entries(trainFields)) {
+    if (p.given.has(f.flag)) (given as Record<string, unknown>)[key] = p.flags[f.flag]
+  }
+  let base = trainDefaults
+  if (p.flags['resume'] === true) {
+    const out = given.out ?? fileCfg.out
+    if (out === undefined || out === '') throw new InputError('train: --resume needs --out RUN_DIR (the run to continue)')
+    base = readCheckpointTrainConfig(resumePoint(out)) ?? trainDefaults
+  }
+  return { ...base, ...fileCfg, ...given }
+}
+
+function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?'
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60)
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`
+}
+
+export function formatStep(r: StepReport): string {
+  return `step ${r.step}/${r.steps} | loss ${r.loss.toFixed(4)} | lr ${r.lr.toExponential(2)} | norm ${r.grad_norm.toFixed(3)} | ` +
+    `${Math.round(r.tokens_per_s).toLocaleString('en-US')} tok/s | ${r.ms.toFixed(0)} ms | ETA ${formatDuration(r.etaS)}`
+}
+
+/** A live line on a TTY (redrawn in place), else one plain line every ~10 s and at the first and last steps. */
+export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; prefix?: string }): Reporter {
+  const err = process.stderr
+  const pre = opts.prefix ?? ''
+  let live = false, lastPlain = 0
+  const line = (text: string): void => {
+    if (live) { err.write('\r\x1b[K'); live = false }
+    err.write(pre + text + '\n')
+  }
+  return {
+    step(r) {
+      if (opts.tty) { err.write(`\r\x1b[K${pre}${formatStep(r)}`); live = true; if (r.step === r.steps) { err.write('\n'); live = false } return }
+      const now = Date.now()
+      if (r.step === 1 || r.step === r.steps || now - lastPlain >= 10_000) { line(formatStep(r)); lastPlain = now }
+    },
+    val(r) { line(`step ${r.step} | val loss ${r.val_loss.toFixed(4)}${r.best ? ' (best)' : ''}`) },
+    checkpoint(r) { line(`step ${r.step} | checkpoint ${r.path}`) },
+    sample(r) {
+      const text = opts.vocabSize() === GPT2_VOCAB ? JSON.stringify(decode(r.tokens)) : `[${r.tokens.join(' ')}]`
+      line(`step ${r.step} | sample: ${text}`)
+    },
+  }
+}
+
+export const command: Command = {
+  name: 'train',
+  summary: 'train a model (AdamW, warmup + cosine, accumulation, clipping, validation, checkpoints, resume)',
+  usage: '--data SHARDS [--model PRESET|FILE|DIR] [--out RUN_DIR] [flags]   |   --default-run',
+  flags,
+  async run(argv) {
+    const p = parseArgs('llmts train', flags, argv)
+    if (p.help) { process.stdout.write(formatHelp('llmts train', this.usage, this.summary, flags)); return 0 }
+    if (p.positionals.length > 0) throw new InputError(`llmts train: unexpected argument "${p.positionals[0]}" (flags only; see llmts train --help)`)
+    if (p.flags['default-run'] === true) {
+      const { runDefault } = await import('./default-run.js')
+      const given = (f: string): boolean => p.given.has(f)
+      return runDefault({
+        json: p.flags['json'] === true, given: [...p.given].filter(f => f !== 'default-run' && f !== 'json'),
+        steps: given('steps') ? p.flags['steps'] as number : undefined, out: given('out') ? p.flags['out'] as string : undefined,
+        device: given('device') ? p.flags['device'] as DefaultRunFlags['device'] : undefined,
+      })
+    }
+    const cfg = resolveConfig(p)
+    const stop = { requested: false }
+    let vocab = GPT2_VOCAB
+    const onSigint = (): void => {
+      if (stop.requested) process.exit(130)
+      stop.requested = true
+      process.stderr.write('\nllmts train: stopping after this step (with a checkpoint); Ctrl-C again to abort now\n')
+    }
+    process.on('SIGINT', onSigint)
+    try {
+      const reporter = consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
+      const { info, result } = await trainRun(cfg, {
+        resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop,
+        note: line => process.stderr.write(line + '\n'),
+        onStart: i => {
+          vocab = i.modelConfig.vocabSize
+          process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
+            `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.device}, ` +
+            `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}\n`)
+        },
+      })
+      const summary = {
+        runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: result.lastLoss,
+        valLoss: result.lastValLoss, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
+      }
+      if (p.flags['json'] === true) process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
+      else {
+        process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +
+          `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
+          `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)
+      }
+      if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; continue with: llmts train --out ${info.runDir} --resume\n`)
+      return 0
+    } finally {
+      process.off('SIGINT', onSigint)
+    }
+  },
+}

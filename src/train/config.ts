@@ -1,0 +1,155 @@
+// TrainConfig: every training setting with its default (the report's GPT-2 124M run, i.e. llm.c's), the one
+// field table the CLI flags and `--config FILE` JSON are both read through, and validation that turns any
+// inconsistent setting into an InputError before a single buffer is allocated.
+
+import type { ModelConfig } from '../config.js'
+import { InputError } from '../util/errors.js'
+
+export type Device = 'cpu' | 'cuda' | 'auto'
+
+export interface TrainConfig {
+  model: string              // preset, model config JSON, Hugging Face directory, run directory or checkpoint
+  initFrom: string           // '' or a Hugging Face directory / checkpoint whose weights start the run
+  data: string               // train shards: a directory or a glob
+  valData: string            // '' = the `*_val_*` shards beside --data, when there are any
+  batchSize: number
+  seqLen: number
+  totalBatchSize: number
+  steps: number
+  lr: number
+  warmupSteps: number
+  minLrFrac: number
+  weightDecay: number
+  beta1: number
+  beta2: number
+  eps: number
+  gradClip: number
+  seed: number
+  device: Device
+  out: string
+  valEvery: number
+  valSteps: number
+  checkpointEvery: number
+  keepCheckpoints: number
+  sampleEvery: number
+  sampleTokens: number
+}
+
+export const trainDefaults: TrainConfig = {
+  model: 'gpt2-124m',        // what to train
+  initFrom: '',              // start from these weights instead of the seeded initialization
+  data: '',                  // required: made by `llmts prepare`
+  valData: '',               // default: the val shards next to the train shards
+  batchSize: 8,              // B: sequences per micro-batch
+  seqLen: 1024,              // T: tokens per sequence
+  totalBatchSize: 524_288,   // tokens per optimizer step (~0.5M as GPT-3); accumulation = total / (B·T·world)
+  steps: 19_073,             // optimizer steps: 19,073 × 524,288 ≈ 10B tokens, one epoch of FineWeb-10B
+  lr: 1.2e-3,                // peak learning rate, reached after warmupSteps (3× GPT-3's 6e-4, as llm.c)
+  warmupSteps: 715,          // linear warmup (GPT-3: 375M tokens / 524,288)
+  minLrFrac: 0.1,            // cosine decays to 10% of the peak at the last step
+  weightDecay: 0.1,          // decoupled, on matrices and embeddings only
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  gradClip: 1.0,             // global-norm clip of the accumulated gradient; 0 disables
+  seed: 1337,                // weight initialization (and sampling) seed
+  device: 'auto',
+  out: '',                   // default: runs/<model>-<date>
+  valEvery: 250,             // validation loss every N steps (and at the first and last); 0 disables
+  valSteps: 20,              // micro-batches per validation (always from the start of the val data)
+  checkpointEvery: 1000,     // checkpoint every N steps (and at the end); 0 = only at the end
+  keepCheckpoints: 3,        // keep the last K step checkpoints (RUN_DIR/best is kept apart); 0 keeps all
+  sampleEvery: 1000,         // print a sample every N steps; 0 disables
+  sampleTokens: 64,          // length of those samples (at most the context length minus one)
+}
+
+type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number } | { kind: 'number'; min: number; max?: number }
+  | { kind: 'enum'; values: readonly string[] }
+export type TrainField = FieldKind & { flag: string; help: string }
+
+/** One row per setting: its flag name, type and help (the CLI's flag table is built from this). */
+export const trainFields: Record<keyof TrainConfig, TrainField> = {
+  model: { flag: 'model', kind: 'string', metavar: 'SPEC', help: 'preset, config JSON, HF directory, run directory or checkpoint' },
+  initFrom: { flag: 'init-from', kind: 'string', metavar: 'DIR', help: 'start from the weights of an HF directory or checkpoint' },
+  data: { flag: 'data', kind: 'string', metavar: 'SHARDS', help: 'train shards: a directory or a glob (from llmts prepare)' },
+  valData: { flag: 'val-data', kind: 'string', metavar: 'SHARDS', help: 'validation shards (default: the *_val_* shards beside --data)' },
+  batchSize: { flag: 'batch-size', kind: 'int', min: 1, help: 'B: sequences per micro-batch' },
+  seqLen: { flag: 'seq-len', kind: 'int', min: 1, help: 'T: tokens per sequence' },
+  totalBatchSize: { flag: 'total-batch-size', kind: 'int', min: 1, help: 'tokens per optimizer step (gradient accumulation = total / (B·T))' },
+  steps: { flag: 'steps', kind: 'int', min: 1, help: 'optimizer steps' },
+  lr: { flag: 'lr', kind: 'number', min: 0, help: 'peak learning rate' },
+  warmupSteps: { flag: 'warmup-steps', kind: 'int', min: 0, help: 'linear warmup steps' },
+  minLrFrac: { flag: 'min-lr-frac', kind: 'number', min: 0, max: 1, help: 'final learning rate as a fraction of the peak' },
+  weightDecay: { flag: 'weight-decay', kind: 'number', min: 0, help: 'AdamW decoupled weight decay (matrices and embeddings)' },
+  beta1: { flag: 'beta1', kind: 'number', min: 0, max: 0.999999, help: 'AdamW beta1' },
+  beta2: { flag: 'beta2', kind: 'number', min: 0, max: 0.999999999, help: 'AdamW beta2' },
+  eps: { flag: 'eps', kind: 'number', min: 0, help: 'AdamW epsilon' },
+  gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
+  seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
+  device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cpu in this build)' },
+  out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/)' },
+  valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },
+  valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation' },
+  checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
+  keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last K checkpoints (0 keeps all)' },
+  sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },
+  sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
+}
+
+const byFlag = new Map(Object.entries(trainFields).map(([k, f]) => [f.flag, k as keyof TrainConfig]))
+
+/** Reads a --config JSON object (keys as flags, e.g. "batch-size", or as TrainConfig, e.g. "batchSize"). */
+export function trainConfigFromJson(obj: unknown, where: string): Partial<TrainConfig> {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new InputError(`train: ${where} must be a JSON object`)
+  const out: Record<string, unknown> = {}
+  for (const [rawKey, value] of Object.entries(obj as Record<string, unknown>)) {
+    const key = (rawKey in trainFields ? rawKey : byFlag.get(rawKey)) as keyof TrainConfig | undefined
+    if (key === undefined) {
+      throw new InputError(`train: ${where} has unknown key "${rawKey}" (expected one of ${[...byFlag.keys()].join(', ')})`)
+    }
+    out[key] = checkValue(trainFields[key], value, `${where}: "${rawKey}"`)
+  }
+  return out as Partial<TrainConfig>
+}
+
+function checkValue(f: TrainField, v: unknown, where: string): unknown {
+  const bad = (what: string): never => { throw new InputError(`train: ${where} must be ${what}, got ${JSON.stringify(v)}`) }
+  switch (f.kind) {
+    case 'string': if (typeof v !== 'string') bad('a string'); return v
+    case 'enum': if (typeof v !== 'string' || !f.values.includes(v)) bad(`one of ${f.values.join(', ')}`); return v
+    case 'int':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < f.min) bad(f.min >= 1 ? 'a positive integer' : 'a non-negative integer')
+      return v
+    case 'number':
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < f.min || (f.max !== undefined && v > f.max)) {
+        bad(`a number in [${f.min}, ${f.max ?? '∞'}]`)
+      }
+      return v
+  }
+}
+
+/** Micro-batches per optimizer step; InputError when total batch is not a multiple of B·T·world. */
+export function gradAccumSteps(c: TrainConfig, world = 1): number {
+  const perStep = c.batchSize * c.seqLen * world
+  if (c.totalBatchSize % perStep !== 0) {
+    const suggest = Math.max(1, Math.round(c.totalBatchSize / perStep)) * perStep
+    throw new InputError(`train: --total-batch-size ${c.totalBatchSize} is not a multiple of B·T·world = ` +
+      `${c.batchSize}·${c.seqLen}·${world} = ${perStep} (gradient accumulation must be whole; e.g. ${suggest})`)
+  }
+  return c.totalBatchSize / perStep
+}
+
+/** Checks settings against each other and against the model; call before any allocation. */
+export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = 1): void {
+  for (const [key, f] of Object.entries(trainFields)) checkValue(f, c[key as keyof TrainConfig], `--${f.flag}`)
+  if (c.data === '') throw new InputError('train: --data is required (train shards from llmts prepare: a directory or a glob)')
+  gradAccumSteps(c, world)
+  if (c.seqLen > model.contextLength) {
+    throw new InputError(`train: --seq-len ${c.seqLen} exceeds the model's context length ${model.contextLength}`)
+  }
+  if (!(c.lr > 0)) throw new InputError(`train: --lr must be positive, got ${c.lr}`)
+  if (!(c.eps > 0)) throw new InputError(`train: --eps must be positive, got ${c.eps}`)
+  if (c.warmupSteps > c.steps) {
+    throw new InputError(`train: --warmup-steps ${c.warmupSteps} exceeds --steps ${c.steps} (the peak learning rate would never be reached; e.g. --warmup-steps ${Math.ceil(c.steps / 10)})`)
+  }
+}

@@ -1,0 +1,24 @@
+// --device: picks the Backend. cpu is always there; cuda loads src/backend/cuda lazily when this build has it
+// (a clear InputError otherwise); auto is cpu until the CUDA backend can report that a GPU is usable.
+
+import type { Backend } from '../backend/backend.js'
+import { CpuBackend } from '../backend/cpu/index.js'
+import { InputError } from '../util/errors.js'
+import type { Device } from './config.js'
+
+/** The CUDA backend module's expected export (issue 6); probed at run time so this build compiles without it. */
+interface CudaModule { createCudaBackend?: () => Backend | Promise<Backend> }
+
+export async function createBackend(device: Device): Promise<Backend> {
+  if (device === 'cpu' || device === 'auto') return new CpuBackend()
+  let mod: CudaModule
+  try {
+    const path = '../backend/cuda/index.js'   // a variable, so tsc does not require the module to exist
+    mod = await import(path) as CudaModule
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e
+    throw new InputError('device: the CUDA backend is not available in this build (use --device cpu)')
+  }
+  if (mod.createCudaBackend === undefined) throw new InputError('device: the CUDA backend is not available in this build (use --device cpu)')
+  return mod.createCudaBackend()
+}

@@ -1,0 +1,57 @@
+// RUN_DIR/log.jsonl: one JSON object per line — {"step","loss","lr","grad_norm","tokens_per_s","ms"} per
+// optimizer step (step counted from 1) and {"step","val_loss"} per validation. On resume from a checkpoint
+// at step k the lines after k are dropped (rewritten atomically), so the log never holds a step twice.
+
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { writeFileAtomic } from '../util/atomic.js'
+import { InputError } from '../util/errors.js'
+
+export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens_per_s: number; ms: number }
+export interface ValRecord { step: number; val_loss: number }
+export type LogRecord = { step: number } & Record<string, number>
+
+/** Fields that depend on the machine's speed; everything else in the log is deterministic. */
+export const timingFields: readonly string[] = ['tokens_per_s', 'ms']
+
+/** Parses a log.jsonl; a torn last line (a crash mid-write) is ignored, any other bad line is an error. */
+export function readLog(path: string): LogRecord[] {
+  const text = readFileSync(path, 'utf8')
+  const lines = text.split('\n')
+  const out: LogRecord[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim()
+    if (line === '') continue
+    let rec: unknown
+    try { rec = JSON.parse(line) } catch {
+      if (i === lines.length - 1) break
+      throw new InputError(`log: ${path}:${i + 1} is not valid JSON`)
+    }
+    if (typeof rec !== 'object' || rec === null || typeof (rec as LogRecord).step !== 'number') {
+      throw new InputError(`log: ${path}:${i + 1} has no numeric "step"`)
+    }
+    out.push(rec as LogRecord)
+  }
+  return out
+}
+
+export class RunLog {
+  private fd: number
+
+  /** Opens `path` for appending: fresh (truncated) when keepThrough is null, else keeping steps <= keepThrough. */
+  constructor(readonly path: string, opts: { keepThrough: number | null }) {
+    const kept = opts.keepThrough !== null && existsSync(path)
+      ? readLog(path).filter(r => r.step <= opts.keepThrough!)
+      : []
+    writeFileAtomic(path, kept.map(r => JSON.stringify(r) + '\n').join(''))
+    this.fd = openSync(path, 'a')
+  }
+
+  append(rec: LogRecord): void {
+    writeSync(this.fd, JSON.stringify(rec) + '\n')
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd)
+    this.fd = -1
+  }
+}

@@ -1,0 +1,144 @@
+// Sets up one training run from a resolved TrainConfig — the model (fresh, --init-from or the checkpoint being
+// resumed), optimizer, loaders, RNG, RUN_DIR/config.json — and hands it to the trainer. Shared by `llmts train`
+// and the default run. All validation happens before the first large allocation.
+
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ModelConfig } from '../config.js'
+import { DataLoader } from '../data/loader.js'
+import { listShards } from '../data/shards.js'
+import { statOrUndefined } from '../data/files.js'
+import { GPT } from '../model/gpt.js'
+import { diffConfigs, resolveModel } from '../model/load.js'
+import { ParamLayout } from '../model/params.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import { InputError } from '../util/errors.js'
+import { Rng } from '../util/rng.js'
+import { isCheckpointDir, isRunDir, listCheckpoints, loadCheckpointModel, readCheckpoint, type Checkpoint } from './checkpoint.js'
+import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
+import { createBackend } from './device.js'
+import { AdamW } from './optimizer.js'
+import { runTraining, type Reporter, type TrainResult } from './trainer.js'
+
+export interface RunOptions {
+  resume: boolean              // continue from the newest checkpoint in config.out
+  overwrite: boolean           // start over in a run directory that already has a run
+  reporter?: Reporter
+  stop?: { requested: boolean }
+  note?: (line: string) => void   // one-line notices for the user (validation disabled, ...)
+  onStart?: (info: RunInfo) => void   // after setup, before the first step
+}
+
+export interface RunInfo {
+  runDir: string
+  config: TrainConfig
+  modelConfig: ModelConfig
+  modelSource: string
+  parameters: number           // real parameters (padded vocabulary rows excluded)
+  gradAccum: number
+  device: string
+  startStep: number
+}
+
+/** The newest checkpoint directory of a run for --resume; InputError when there is none. */
+export function resumePoint(runDir: string): string {
+  const last = listCheckpoints(runDir).at(-1)
+  if (last === undefined) {
+    throw new InputError(`train: --resume: ${join(runDir, 'checkpoints')} has no checkpoint (start without --resume)`)
+  }
+  return last.path
+}
+
+function readResumePoint(runDir: string): Checkpoint & { path: string } {
+  const path = resumePoint(runDir)
+  return { ...readCheckpoint(path, { withOptimizer: true }), path }
+}
+
+/** Train shards of --data, and the validation shards (--val-data, else the *_val_* shards beside --data). */
+export function resolveShards(c: TrainConfig): { train: string[]; val: string[] | null } {
+  const isDir = (p: string): boolean => statOrUndefined(p)?.isDirectory() === true
+  const train = listShards(c.data, isDir(c.data) ? 'train' : undefined)
+  if (c.valData !== '') return { train, val: listShards(c.valData, isDir(c.valData) ? 'val' : undefined) }
+  if (!isDir(c.data)) return { train, val: null }
+  try { return { train, val: listShards(c.data, 'val') } } catch { return { train, val: null } }
+}
+
+/** The model config and starting weights for a fresh run (--model, optionally --init-from). */
+function resolveStart(c: TrainConfig): { config: ModelConfig; params?: Float32Array; source: string } {
+  if (c.initFrom === '' || !(isCheckpointDir(c.initFrom) || isRunDir(c.initFrom))) {
+    return resolveModel(c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
+  }
+  const ck = loadCheckpointModel(c.initFrom)
+  const base = resolveModel(c.model)
+  const diffs = diffConfigs(base.config, ck.config)
+  if (base.params !== undefined || diffs.length > 0) {
+    throw new InputError(`train: --model ${c.model} and --init-from ${c.initFrom} differ: ${diffs.join(', ') || 'both carry weights'} ` +
+      `(use --model ${c.initFrom} alone to continue from its architecture)`)
+  }
+  return { config: ck.config, params: ck.params, source: `checkpoint ${ck.source}` }
+}
+
+function prepareRunDir(runDir: string, opts: RunOptions): void {
+  const used = ['log.jsonl', 'checkpoints', 'best'].filter(n => existsSync(join(runDir, n)))
+  if (!opts.resume && used.length > 0) {
+    if (!opts.overwrite) {
+      throw new InputError(`train: ${runDir} already holds a run (${used.join(', ')}); pass --resume to continue it, ` +
+        '--overwrite to start over, or another --out')
+    }
+    for (const n of [...used, 'config.json']) rmSync(join(runDir, n), { recursive: true, force: true })
+  }
+  mkdirSync(runDir, { recursive: true })
+}
+
+/** Builds everything from `c` and trains; returns the run's description and the trainer's result. */
+export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info: RunInfo; result: TrainResult }> {
+  const runDir = c.out !== '' ? c.out : join('runs', `${c.model.replace(/[^\w.-]+/g, '_')}-${timestamp()}`)
+  const resumeFrom = opts.resume ? readResumePoint(runDir) : null
+  const was = resumeFrom?.trainConfig
+  if (was != null && (was.model !== c.model || was.initFrom !== c.initFrom)) {
+    throw new InputError(`train: --resume continues ${runDir} with its own model (--model ${was.model}${was.initFrom !== '' ? ` --init-from ${was.initFrom}` : ''}); ` +
+      'drop --model/--init-from, or start a new run with another --out')
+  }
+  const start = resumeFrom !== null
+    ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}` }
+    : resolveStart(c)
+  validateTrainConfig(c, start.config)
+  const shards = resolveShards(c)
+  if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
+  prepareRunDir(runDir, opts)
+  const backend = await createBackend(c.device)
+
+  const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen })
+  if (start.params !== undefined) model.setParams(start.params)
+  else model.initWeights(c.seed)
+  const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })
+  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize }
+  const train = new DataLoader({ files: shards.train, ...loaderOpts })
+  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
+  let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
+  if (resumeFrom !== null) {
+    if (resumeFrom.optimizer !== null) optimizer.setState(resumeFrom.optimizer)
+    train.restore(resumeFrom.progress.loader as ReturnType<DataLoader['state']>)
+    rng = new Rng(resumeFrom.progress.rng)
+  }
+
+  const info: RunInfo = {
+    runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
+    parameters: new ParamLayout(start.config).countReal(), gradAccum: gradAccumSteps(c), device: backend.name,
+    startStep: resumeFrom?.progress.step ?? 0,
+  }
+  writeFileAtomic(join(runDir, 'config.json'), JSON.stringify({
+    model: info.modelConfig, modelSource: info.modelSource, parameters: info.parameters, train: info.config,
+    gradAccum: info.gradAccum, device: info.device, trainShards: shards.train, valShards: shards.val,
+  }, null, 2) + '\n')
+  opts.onStart?.(info)
+  const result = await runTraining({
+    model, optimizer, config: info.config, runDir, train, val, rng, startStep: info.startStep,
+    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop,
+  })
+  return { info, result }
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+}

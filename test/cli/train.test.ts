@@ -1,0 +1,100 @@
+// `llmts train` through the binary: bad settings are one-line errors with exit code 2 before any work;
+// --config FILE with flags overriding it; a short run's files; Ctrl-C (SIGINT) stops with a checkpoint.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { listCheckpoints } from '../../src/train/checkpoint.js'
+import { readLog } from '../../src/train/log.js'
+import { makeToyRun } from '../train/helpers.js'
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const root = mkdtempSync(join(tmpdir(), 'llmts-cli-train-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+const toy = makeToyRun(root)
+
+function llmts(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const small = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4', '--seq-len', '16', '--device', 'cpu']
+
+test('bad settings: exit 2 with one line naming the problem', () => {
+  writeFileSync(join(root, 'bad.json'), JSON.stringify({ 'batch-size': 4, 'learning-rate': 1 }))
+  const cases: [string[], RegExp][] = [
+    [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
+    [[...small, '--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
+    [[...small, '--total-batch-size', '64', '--steps', '5'], /--warmup-steps 715 exceeds --steps 5/],
+    [[...small, '--config', join(root, 'bad.json')], /unknown key "learning-rate"/],
+    [[...small, '--config', join(root, 'missing.json')], /--config .*missing\.json: ENOENT/],
+    [['--data', toy.data, '--model', 'gpt2-999m'], /neither a preset/],
+    [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--data', join(root, 'nope')], /no such file or directory: .*nope/],
+    [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--device', 'cuda', '--out', join(root, 'cuda')],
+      /the CUDA backend is not available in this build|cannot load the NVIDIA driver/],
+    [['--resume'], /--resume needs --out RUN_DIR/],
+    [['--batch-size', '0'], /--batch-size expects a positive integer >= 1, got 0/],
+    [['--lr', 'fast'], /--lr expects a non-negative number, got "fast"/],
+    [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
+  ]
+  for (const [args, re] of cases) {
+    const r = llmts('train', ...args)
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`)
+    assert.match(r.stderr, re)
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
+  }
+})
+
+test('a short run: --config FILE with flags overriding it; log, config.json and checkpoints', () => {
+  const cfg = join(root, 'train.json')
+  writeFileSync(cfg, JSON.stringify({ 'total-batch-size': 128, steps: 99, 'warmup-steps': 1, 'val-every': 2, 'val-steps': 1, lr: 0.003 }))
+  const out = join(root, 'run')
+  const r = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out, '--checkpoint-every', '2', '--json')
+  assert.equal(r.code, 0, r.stderr)
+  const summary = JSON.parse(r.stdout)
+  assert.equal(summary.steps, 4)
+  const log = readLog(join(out, 'log.jsonl'))
+  assert.deepEqual(log.map(l => [l.step, 'loss' in l ? 'loss' : 'val']),
+    [[0, 'val'], [1, 'loss'], [2, 'loss'], [2, 'val'], [3, 'loss'], [4, 'loss'], [4, 'val']])
+  for (const l of log.filter(x => 'loss' in x)) assert.deepEqual(Object.keys(l), ['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'ms'])
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
+  assert.equal(config.train.steps, 4, 'the flag overrides the file')
+  assert.equal(config.train.lr, 0.003, 'the file overrides the default')
+  assert.equal(config.train.batchSize, 4)
+  assert.equal(config.gradAccum, 2)
+  assert.deepEqual(listCheckpoints(out).map(c => c.step), [2, 4])
+  assert.ok(existsSync(join(out, 'best', 'model.safetensors')))
+  const again = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out)
+  assert.equal(again.code, 2)
+  assert.match(again.stderr, /already holds a run/)
+})
+
+test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to resume', async () => {
+  const out = join(root, 'sigint')
+  const child = spawn(process.execPath, [main, 'train', ...small, '--total-batch-size', '64', '--steps', '100000', '--warmup-steps', '1',
+    '--val-every', '0', '--checkpoint-every', '0', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8')
+  const code = await new Promise<number | null>(resolve => {
+    child.stderr.on('data', (d: string) => {
+      stderr += d
+      if (/step 1\/100000/.test(stderr) && !child.killed) child.kill('SIGINT')
+    })
+    child.on('close', c => resolve(c))
+  })
+  assert.equal(code, 0, stderr)
+  assert.match(stderr, /stopped at step (\d+); continue with: llmts train --out .* --resume/)
+  const stopped = Number(/stopped at step (\d+)/.exec(stderr)![1])
+  assert.deepEqual(listCheckpoints(out).map(c => c.step), [stopped])
+  assert.equal(readLog(join(out, 'log.jsonl')).at(-1)!.step, stopped)
+  // --resume takes every setting from the checkpoint; a flag given (here --steps) overrides it
+  const r = llmts('train', '--out', out, '--resume', '--steps', String(stopped + 2), '--json')
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, new RegExp(`resuming at step ${stopped}`))
+  assert.deepEqual(readLog(join(out, 'log.jsonl')).map(l => l.step), Array.from({ length: stopped + 2 }, (_, i) => i + 1))
+  assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).train.batchSize, 4)
+})

@@ -1,0 +1,98 @@
+// Checkpoints: exact round trip of weights, AdamW moments and progress; the checksum catches a corrupted file;
+// a failed write leaves no step_* directory; keep-last-K pruning; RUN_DIR/best; run-directory resolution.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { configFromJson } from '../../src/config.js'
+import { ParamLayout } from '../../src/model/params.js'
+import {
+  checkpointName, listCheckpoints, loadCheckpointModel, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveBest,
+  writeCheckpoint, type Checkpoint,
+} from '../../src/train/checkpoint.js'
+import { trainDefaults } from '../../src/train/config.js'
+import { InputError } from '../../src/util/errors.js'
+import { Rng } from '../../src/util/rng.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-ckpt-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }, 'test')
+const total = new ParamLayout(config).total
+
+function randomCheckpoint(step: number, seed = step): Checkpoint {
+  const rng = new Rng(seed)
+  const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng.normal())
+  return {
+    modelConfig: config, trainConfig: { ...trainDefaults, data: 'd' }, params: arr(),
+    optimizer: { m: arr(), v: arr().map(Math.abs), step },
+    progress: { step, loader: { shard: 1, pos: 4096 }, rng: new Rng(seed + 1).state(), valLoss: 3.5, bestValLoss: 3.25 },
+  }
+}
+
+test('round trip is bit-exact for weights, moments and progress', () => {
+  const dir = join(root, 'rt', 'checkpoints', checkpointName(7))
+  const ck = randomCheckpoint(7)
+  writeCheckpoint(dir, ck)
+  assert.deepEqual(readdirSync(dir).sort(), ['model.safetensors', 'optimizer.safetensors', 'state.json'])
+  const back = readCheckpoint(dir, { withOptimizer: true })
+  assert.deepEqual(back.params, ck.params)
+  assert.deepEqual(back.optimizer, ck.optimizer)
+  assert.deepEqual(back.progress, ck.progress)
+  assert.deepEqual(back.modelConfig, config)
+  assert.deepEqual(back.trainConfig, ck.trainConfig)
+  assert.equal(checkpointName(7), 'step_000007')
+})
+
+test('a corrupted tensor file fails its checksum with a one-line InputError', () => {
+  const dir = join(root, 'corrupt')
+  writeCheckpoint(dir, randomCheckpoint(1))
+  const path = join(dir, 'optimizer.safetensors')
+  const buf = readFileSync(path)
+  buf[buf.length - 3]! ^= 0x40
+  writeFileSync(path, buf)
+  readCheckpoint(dir, { withOptimizer: false })   // the model file is intact
+  assert.throws(() => readCheckpoint(dir, { withOptimizer: true }),
+    (e: Error) => e instanceof InputError && /optimizer\.safetensors fails its checksum/.test(e.message) && !e.message.includes('\n'))
+})
+
+test('a write that fails midway leaves no step directory and no temp directory', () => {
+  const run = join(root, 'fail')
+  const ck = randomCheckpoint(2)
+  ck.optimizer = { ...ck.optimizer!, m: new Float32Array(5) }   // the optimizer file write throws after the model file
+  assert.throws(() => writeCheckpoint(join(run, 'checkpoints', checkpointName(2)), ck))
+  assert.deepEqual(readdirSync(join(run, 'checkpoints')), [])
+  assert.deepEqual(listCheckpoints(run), [])
+})
+
+test('replacing a checkpoint, leftovers of a crash, keep-last-K', () => {
+  const run = join(root, 'keep')
+  for (const s of [1, 2, 3, 4, 5]) writeCheckpoint(join(run, 'checkpoints', checkpointName(s)), randomCheckpoint(s))
+  writeCheckpoint(join(run, 'checkpoints', checkpointName(5)), randomCheckpoint(5, 99))
+  assert.deepEqual(readCheckpoint(join(run, 'checkpoints', 'step_000005'), { withOptimizer: false }).params, randomCheckpoint(5, 99).params)
+  mkdirSync(join(run, 'checkpoints', '.step_000006.tmp-12345'))          // a crash during a write
+  mkdirSync(join(run, 'checkpoints', 'step_000007'))                      // not a checkpoint (no state.json)
+  assert.deepEqual(listCheckpoints(run).map(c => c.step), [1, 2, 3, 4, 5])
+  pruneCheckpoints(run, 2)
+  assert.deepEqual(listCheckpoints(run).map(c => c.step), [4, 5])
+  assert.ok(!existsSync(join(run, 'checkpoints', '.step_000006.tmp-12345')), 'the stale temp directory is removed')
+  pruneCheckpoints(run, 0)
+  assert.deepEqual(listCheckpoints(run).map(c => c.step), [4, 5], 'keep 0 keeps all')
+})
+
+test('best is a complete copy; a run directory resolves to best, else to its newest checkpoint', () => {
+  const run = join(root, 'best')
+  writeCheckpoint(join(run, 'checkpoints', checkpointName(3)), randomCheckpoint(3))
+  writeCheckpoint(join(run, 'checkpoints', checkpointName(6)), randomCheckpoint(6))
+  assert.equal(resolveCheckpointDir(run), join(run, 'checkpoints', 'step_000006'))
+  saveBest(run, join(run, 'checkpoints', 'step_000003'))
+  saveBest(run, join(run, 'checkpoints', 'step_000003'))   // replacing works too
+  assert.equal(resolveCheckpointDir(run), join(run, 'best'))
+  pruneCheckpoints(run, 1)                                   // step 3 goes; best must survive it
+  const m = loadCheckpointModel(run)
+  assert.deepEqual(m.params, randomCheckpoint(3).params)
+  assert.equal(m.source, join(run, 'best'))
+  assert.throws(() => resolveCheckpointDir(join(root, 'nope')), /does not exist/)
+})

@@ -1,0 +1,41 @@
+// TrainConfig: the report's defaults, --config JSON parsing (flag or camelCase keys, typed), and validation
+// errors for inconsistent settings (each an InputError naming the flag and the expectation).
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { presetConfig } from '../../src/config.js'
+import { gradAccumSteps, trainConfigFromJson, trainDefaults, validateTrainConfig } from '../../src/train/config.js'
+import { InputError } from '../../src/util/errors.js'
+
+test('defaults are the report\'s', () => {
+  const d = trainDefaults
+  assert.deepEqual([d.totalBatchSize, d.batchSize, d.seqLen, d.lr, d.warmupSteps, d.steps, d.minLrFrac, d.weightDecay, d.beta1, d.beta2, d.eps, d.gradClip],
+    [524_288, 8, 1024, 1.2e-3, 715, 19_073, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0])
+  assert.equal(gradAccumSteps(d), 64)
+})
+
+test('--config JSON accepts flag names and TrainConfig names, rejects unknown keys and wrong types', () => {
+  assert.deepEqual(trainConfigFromJson({ 'batch-size': 4, seqLen: 64, device: 'cpu' }, 'c.json'), { batchSize: 4, seqLen: 64, device: 'cpu' })
+  assert.throws(() => trainConfigFromJson({ 'batch-sise': 4 }, 'c.json'), (e: Error) => e instanceof InputError && /unknown key "batch-sise"/.test(e.message))
+  assert.throws(() => trainConfigFromJson({ steps: 1.5 }, 'c.json'), /"steps" must be a positive integer, got 1.5/)
+  assert.throws(() => trainConfigFromJson({ lr: '1e-3' }, 'c.json'), /"lr" must be a number/)
+  assert.throws(() => trainConfigFromJson({ device: 'tpu' }, 'c.json'), /must be one of cpu, cuda, auto/)
+  assert.throws(() => trainConfigFromJson([1], 'c.json'), /must be a JSON object/)
+})
+
+test('validation: batch divisibility, context length, warmup, data', () => {
+  const model = presetConfig('tiny-gpt2')
+  const ok = { ...trainDefaults, data: 'x', batchSize: 4, seqLen: 64, totalBatchSize: 512, steps: 10, warmupSteps: 2 }
+  validateTrainConfig(ok, model)
+  assert.equal(gradAccumSteps(ok), 2)
+  const bad = (over: object, re: RegExp): void => {
+    assert.throws(() => validateTrainConfig({ ...ok, ...over }, model), (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'),
+      `expected ${re}`)
+  }
+  bad({ totalBatchSize: 1000 }, /--total-batch-size 1000 is not a multiple of B·T·world = 4·64·1 = 256 .*e\.g\. 1024/)
+  bad({ seqLen: 2048, totalBatchSize: 8192 }, /--seq-len 2048 exceeds the model's context length 1024/)
+  bad({ warmupSteps: 11 }, /--warmup-steps 11 exceeds --steps 10/)
+  bad({ data: '' }, /--data is required/)
+  bad({ beta2: 1 }, /--beta2 must be a number in/)
+  bad({ eps: 0 }, /--eps must be positive/)
+})

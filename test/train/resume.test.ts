@@ -1,0 +1,101 @@
+// Exact resume: a run stopped at step k (with a checkpoint) and resumed to step n logs exactly what an
+// uninterrupted n-step run logs (timing fields aside), and draws the same periodic samples; also the best
+// checkpoint (lowest validation loss), keep-last-K during training, and refusing to reuse a run directory.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readCheckpoint } from '../../src/train/checkpoint.js'
+import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { readLog, timingFields, type LogRecord } from '../../src/train/log.js'
+import { trainRun } from '../../src/train/run.js'
+import type { Reporter } from '../../src/train/trainer.js'
+import { InputError } from '../../src/util/errors.js'
+import { makeToyRun } from './helpers.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-resume-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+const toy = makeToyRun(root)
+
+// 12 steps of 2 micro-batches of 4×16 tokens: 1536 tokens, crossing from the first train shard to the second
+const base: TrainConfig = {
+  ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 4, seqLen: 16, totalBatchSize: 128, steps: 12,
+  lr: 3e-3, warmupSteps: 3, valEvery: 4, valSteps: 2, checkpointEvery: 5, keepCheckpoints: 2, sampleEvery: 3,
+  sampleTokens: 8, device: 'cpu', seed: 5,
+}
+
+function withoutTiming(log: LogRecord[]): LogRecord[] {
+  return log.map(r => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.includes(k))) as LogRecord)
+}
+
+function recorder(stopAt?: number, stop?: { requested: boolean }): { reporter: Reporter; samples: string[] } {
+  const samples: string[] = []
+  return {
+    samples,
+    reporter: {
+      step: r => { if (r.step === stopAt && stop !== undefined) stop.requested = true },
+      sample: r => samples.push(`${r.step}:${[...r.tokens].join(',')}`),
+    },
+  }
+}
+
+test('stop at step 7, resume to 12: the log equals the uninterrupted run bit for bit', async () => {
+  const full = recorder()
+  const a = await trainRun({ ...base, out: join(root, 'full') }, { resume: false, overwrite: false, reporter: full.reporter })
+  assert.equal(a.result.step, 12)
+
+  const stop = { requested: false }
+  const first = recorder(7, stop)
+  const b1 = await trainRun({ ...base, out: join(root, 'split') }, { resume: false, overwrite: false, reporter: first.reporter, stop })
+  assert.equal(b1.result.step, 7)
+  assert.ok(b1.result.interrupted)
+  // checkpoints at 5 (regular) and 7 (the stop); keep 2
+  assert.deepEqual(readdirSync(join(root, 'split', 'checkpoints')).sort(), ['step_000005', 'step_000007'])
+  const second = recorder()
+  const b2 = await trainRun({ ...base, out: join(root, 'split') }, { resume: true, overwrite: false, reporter: second.reporter })
+  assert.equal(b2.info.startStep, 7)
+  assert.equal(b2.result.step, 12)
+
+  const logA = readLog(join(root, 'full', 'log.jsonl')), logB = readLog(join(root, 'split', 'log.jsonl'))
+  assert.equal(logA.filter(r => 'loss' in r).length, 12)
+  assert.deepEqual(withoutTiming(logB), withoutTiming(logA))
+  assert.deepEqual([...first.samples, ...second.samples], full.samples, 'the sampling RNG is restored too')
+  const losses = logA.filter(r => 'loss' in r).map(r => r['loss']!)
+  assert.ok(losses.at(-1)! < losses[0]!, `the loss falls: ${losses[0]} -> ${losses.at(-1)}`)
+})
+
+test('a resumed run after a crash past the checkpoint drops the log lines beyond it', async () => {
+  // the uninterrupted run of the previous test wrote checkpoints 10 and 12 (keep 2); resuming it from 12 is a
+  // no-op, so resume a copy that lost its newest checkpoint: lines 11..12 must be replaced, not duplicated
+  const dir = join(root, 'full')
+  rmSync(join(dir, 'checkpoints', 'step_000012'), { recursive: true })
+  const before = withoutTiming(readLog(join(dir, 'log.jsonl')))
+  await trainRun({ ...base, out: dir }, { resume: true, overwrite: false })
+  assert.deepEqual(withoutTiming(readLog(join(dir, 'log.jsonl'))), before)
+})
+
+test('RUN_DIR/best holds the lowest validation loss; reusing a run directory needs --resume or --overwrite', async () => {
+  const dir = join(root, 'full')
+  const vals = readLog(join(dir, 'log.jsonl')).filter(r => 'val_loss' in r && r.step > 0)
+  const best = readCheckpoint(join(dir, 'best'), { withOptimizer: false })
+  const lowest = vals.reduce((m, r) => r['val_loss']! < m['val_loss']! ? r : m)
+  assert.equal(best.progress.step, lowest.step)
+  assert.equal(best.progress.valLoss, lowest['val_loss'])
+  await assert.rejects(trainRun({ ...base, out: dir }, { resume: false, overwrite: false }),
+    (e: Error) => e instanceof InputError && /already holds a run .*--resume.*--overwrite/.test(e.message))
+  await assert.rejects(trainRun({ ...base, model: 'tiny-gpt2', out: dir }, { resume: true, overwrite: false }),
+    (e: Error) => e instanceof InputError && /--resume continues .* with its own model/.test(e.message))
+  await assert.rejects(trainRun({ ...base, out: join(root, 'empty') }, { resume: true, overwrite: false }),
+    (e: Error) => e instanceof InputError && /has no checkpoint/.test(e.message))
+})
+
+test('--init-from a run directory starts from its best weights (same validation loss before step 1)', async () => {
+  const from = join(root, 'full')
+  const best = readCheckpoint(join(from, 'best'), { withOptimizer: false })
+  const r = await trainRun({ ...base, initFrom: from, steps: 1, warmupSteps: 1, out: join(root, 'init') }, { resume: false, overwrite: false })
+  assert.match(r.info.modelSource, /checkpoint .*best/)
+  const first = readLog(join(root, 'init', 'log.jsonl'))[0]!
+  assert.deepEqual(first, { step: 0, val_loss: best.progress.valLoss })
+})

@@ -1,0 +1,61 @@
+// Sampling: generation with the key/value cache equals generation that recomputes the whole sequence for
+// every token (greedy and seeded temperature/top-k/top-p), and pickToken's filters against direct counting.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { configFromJson } from '../../src/config.js'
+import { GPT } from '../../src/model/gpt.js'
+import { generate, generateUncached, pickToken } from '../../src/train/sample.js'
+import { Rng } from '../../src/util/rng.js'
+import { tinyModelJson } from './helpers.js'
+
+/** A tiny model with weights 10x the usual scale, so its logits are far from uniform (no near-ties). */
+function sharpModel(over: object): GPT {
+  const config = configFromJson({ ...tinyModelJson, ...over }, 'test')
+  const model = new GPT(new CpuBackend(), config, { maxBatch: 1, maxSeqLen: config.contextLength })
+  model.initWeights(3)
+  const p = model.getParams()
+  for (const s of model.layout.specs) if (s.decay) for (let i = s.offset; i < s.offset + s.size; i++) p[i]! *= 10
+  model.setParams(p)
+  return model
+}
+
+const prompt = new Int32Array([5, 17, 42])
+for (const [name, over] of [['variant (rope, GQA)', {}], ['gpt2 (learned positions)', { preset: 'tiny-gpt2', kvHeads: 4, mlpHidden: 128 }]] as const) {
+  test(`cached generation equals uncached generation: ${name}`, () => {
+    const model = sharpModel(over)
+    for (const opts of [
+      { maxTokens: 20, temperature: 0, topK: 0, topP: 1 },
+      { maxTokens: 20, temperature: 1, topK: 0, topP: 1 },
+      { maxTokens: 20, temperature: 0.8, topK: 10, topP: 0.9 },
+    ]) {
+      const cached = generate(model, prompt, opts, new Rng(11))
+      const uncached = generateUncached(model, prompt, opts, new Rng(11))
+      assert.deepEqual([...cached], [...uncached], JSON.stringify(opts))
+      assert.equal(cached.length, 20)
+    }
+    // and up to the context length: 3 prompt tokens + 29 = 32
+    const long = { maxTokens: 100, temperature: 1, topK: 0, topP: 1 }
+    assert.deepEqual([...generate(model, prompt, long, new Rng(2))], [...generateUncached(model, prompt, long, new Rng(2))])
+    assert.equal(generate(model, prompt, long, new Rng(2)).length, 29)
+  })
+}
+
+test('pickToken: greedy, top-k and top-p keep exactly the allowed tokens, with the right frequencies', () => {
+  const logits = Float32Array.from([Math.log(0.5), Math.log(0.25), Math.log(0.15), Math.log(0.1)])
+  assert.equal(pickToken(logits, { maxTokens: 1, temperature: 0, topK: 0, topP: 1 }, new Rng(1)), 0)
+  const counts = (opts: { temperature: number; topK: number; topP: number }): number[] => {
+    const rng = new Rng(9), c = [0, 0, 0, 0]
+    for (let i = 0; i < 20_000; i++) c[pickToken(logits, { maxTokens: 1, ...opts }, rng)]!++
+    return c.map(x => x / 20_000)
+  }
+  const near = (got: number[], want: number[]): void => {
+    got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < 0.015, `token ${i}: ${g.toFixed(3)} vs ${want[i]}`))
+  }
+  near(counts({ temperature: 1, topK: 0, topP: 1 }), [0.5, 0.25, 0.15, 0.1])
+  near(counts({ temperature: 1, topK: 2, topP: 1 }), [2 / 3, 1 / 3, 0, 0])
+  near(counts({ temperature: 1, topK: 0, topP: 0.8 }), [0.5 / 0.9, 0.25 / 0.9, 0.15 / 0.9, 0])   // 0.5+0.25 < 0.8 needs the third
+  // temperature 0.5 squares the probabilities: 0.25, 0.0625, 0.0225, 0.01 (normalized by 0.345)
+  near(counts({ temperature: 0.5, topK: 0, topP: 1 }), [0.25 / 0.345, 0.0625 / 0.345, 0.0225 / 0.345, 0.01 / 0.345])
+})
