@@ -31,7 +31,7 @@ const details = `
 INPUT is a file, a directory (its .txt, .md, .jsonl and .parquet files, recursively) or a quoted glob.
 Text files are one document each; JSONL and Parquet give one document per line/row. Every document
 starts with <|endoftext|> (50256). Output: OUT/NAME_val_000000.bin, OUT/NAME_train_000001.bin, ...
-and OUT/NAME.json (written last). Built-in corpora:${Object.entries(corpora).map(([k, v]) => `\n  ${k.padEnd(17)}${v}`).join('')}
+and OUT/NAME.json (written last). FineWeb from the hub: llmts prepare fineweb --help. Built-in corpora:${Object.entries(corpora).map(([k, v]) => `\n  ${k.padEnd(17)}${v}`).join('')}
 `
 
 function defaultName(inputs: string[]): string {
@@ -46,6 +46,8 @@ export const command: Command = {
   usage: '[INPUT...] [--corpus NAME] --out DIR [flags]',
   flags,
   async run(argv) {
+    // `llmts prepare fineweb ...`: download + tokenize FineWeb (src/data/fineweb/cli.ts has its own flags)
+    if (argv[0] === 'fineweb') return (await import('../data/fineweb/cli.js')).runPrepareFineweb(argv.slice(1))
     const p = parseArgs('llmts prepare', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts prepare', this.usage, summary, flags) + details); return 0 }
     const f = p.flags

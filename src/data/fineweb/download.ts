@@ -1,0 +1,238 @@
+// Resumable, verified, parallel downloads of the manifest's files into the cache. A file grows as FILE.part;
+// every attempt asks for "Range: bytes=HAVE-" so an interrupted file continues where it stopped (a server that
+// ignores Range gets a clean restart). A file counts as complete only when its size matches the listing, its
+// sha256 matches the LFS id (when listed) and hyparquet reads its footer; then it is renamed to its final name.
+
+import { createHash } from 'node:crypto'
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { InputError } from '../../util/errors.js'
+import { openParquet } from '../sources/parquet.js'
+import type { RemoteFile } from './hub.js'
+import { checkStatus, httpDefaults, IdleTimer, RetryableError, requestHeaders, withRetries, type RetryOptions } from './http.js'
+import { RateMeter } from './progress.js'
+
+export interface DownloadProgress {
+  files: number              // complete files
+  totalFiles: number
+  bytes: number              // bytes on disk (complete files + parts)
+  totalBytes: number
+  bytesPerSecond: number     // over the last ~20 s
+  etaSeconds?: number
+  seconds: number
+}
+
+export interface DownloadOptions extends RetryOptions {
+  files: RemoteFile[]
+  urlOf: (file: RemoteFile) => string
+  cacheDir: string            // file.path is stored at cacheDir/file.path
+  workers?: number            // parallel downloads
+  progressIntervalMs?: number // onProgress at least this often while downloading (and at every file's end)
+  onProgress?: (p: DownloadProgress) => void
+}
+
+export const downloadDefaults = {
+  workers: 4,
+  progressIntervalMs: 1000,
+  writeChunkBytes: 1 << 20,  // body bytes are gathered into 1 MB writes
+}
+
+export function localPath(cacheDir: string, file: RemoteFile): string {
+  return join(cacheDir, ...file.path.split('/'))
+}
+
+function sizeOf(path: string): number {
+  try { return statSync(path).size } catch { return 0 }
+}
+
+/** Shared counters of one download run. */
+class Tally {
+  bytes = 0
+  files = 0
+  readonly meter = new RateMeter()
+  private readonly start = performance.now()
+  constructor(readonly totalFiles: number, readonly totalBytes: number) {}
+
+  snapshot(): DownloadProgress {
+    this.meter.add(this.bytes)
+    const bytesPerSecond = this.meter.rate()
+    const etaSeconds = this.files === this.totalFiles ? 0 : this.meter.eta(this.totalBytes - this.bytes)
+    return { files: this.files, totalFiles: this.totalFiles, bytes: this.bytes, totalBytes: this.totalBytes, bytesPerSecond,
+      ...(etaSeconds === undefined ? {} : { etaSeconds }), seconds: (performance.now() - this.start) / 1000 }
+  }
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
+  return h.digest('hex')
+}
+
+/** Throws an InputError unless `path` is `file`: sha256 (when listed) and a readable Parquet footer. */
+export async function verifyFile(path: string, file: RemoteFile, opts: { hash: boolean }): Promise<void> {
+  if (opts.hash && file.sha256 !== undefined) {
+    const got = await sha256Of(path)
+    if (got !== file.sha256) throw new InputError(`fineweb: ${file.path} has sha256 ${got}, the listing says ${file.sha256} (corrupted download or a changed file; it was removed, re-run to fetch it again)`)
+  }
+  try {
+    await (await openParquet(path, 'text')).close()
+  } catch (e) {
+    throw new InputError(`fineweb: ${file.path} (${file.size} bytes as listed) is not a complete Parquet file: ${(e as Error).message.replace(/^prepare: /, '')} (truncated on the server? it was removed, re-run to fetch it again)`)
+  }
+}
+
+/** Parses "bytes START-END/TOTAL" (TOTAL may be "*"). */
+function parseContentRange(v: string | null): { start: number; total?: number } | undefined {
+  const m = v === null ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v.trim())
+  if (m === null) return undefined
+  return { start: Number(m[1]), ...(m[3] === '*' ? {} : { total: Number(m[3]) }) }
+}
+
+/** One GET from byte `have` on, appended to `part`. Returns when the body ends; throws on any failure. */
+async function fetchRest(url: string, file: RemoteFile, part: string, have: number, opts: DownloadOptions,
+                         onBytes: (n: number) => void): Promise<void> {
+  const idle = new IdleTimer(opts.idleTimeoutMs ?? httpDefaults.idleTimeoutMs, opts.signal)
+  let fh: Awaited<ReturnType<typeof open>> | undefined
+  let pending: Uint8Array[] = []
+  let pendingBytes = 0
+  const flush = async (): Promise<void> => {
+    if (fh === undefined || pendingBytes === 0) return
+    await fh.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending))
+    pending = []
+    pendingBytes = 0
+  }
+  try {
+    fh = await open(part, 'a') // opened first: a body cut while we waited for the file would lose what arrived
+    const res = await fetch(url, { headers: requestHeaders(opts, { 'accept-encoding': 'identity', ...(have > 0 ? { range: `bytes=${have}-` } : {}) }), signal: idle.controller.signal })
+    idle.touch()
+    if (res.status === 416) {
+      throw new InputError(`fineweb: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} (file truncated on the server, or a stale manifest: delete manifest.json in the cache)`)
+    }
+    checkStatus(res, url, file.path)
+    const type = res.headers.get('content-type') ?? ''
+    if (/text\/html|application\/json/i.test(type)) {
+      throw new InputError(`fineweb: ${url} answered with ${type}, not file content (a login or error page? check --base-url and HF_TOKEN)`)
+    }
+    let start = 0
+    if (res.status === 206) {
+      const range = parseContentRange(res.headers.get('content-range'))
+      if (range === undefined || range.start !== have) throw new RetryableError(`the server sent range ${res.headers.get('content-range')}, asked for bytes=${have}-`)
+      if (range.total !== undefined && range.total !== file.size) throw sizeMismatch(url, file, range.total)
+      start = have
+    } else {
+      const length = res.headers.get('content-length')
+      if (length !== null && Number(length) !== file.size) throw sizeMismatch(url, file, Number(length))
+      if (have > 0) { // the server ignored Range: start over
+        await fh.truncate(0)
+        onBytes(-have)
+      }
+    }
+    let pos = start
+    for await (const chunk of res.body ?? []) {
+      idle.touch()
+      const c = chunk as Uint8Array
+      if (pos + c.length > file.size) throw sizeMismatch(url, file, pos + c.length)
+      pending.push(c)
+      pendingBytes += c.length
+      pos += c.length
+      onBytes(c.length)
+      if (pendingBytes >= downloadDefaults.writeChunkBytes) await flush()
+    }
+  } catch (e) {
+    throw idle.controller.signal.aborted && !opts.signal?.aborted ? idle.controller.signal.reason : e
+  } finally {
+    idle.dispose()
+    if (fh !== undefined) {
+      await flush() // what arrived before a cut is valid: keep it for the next Range request
+      await fh.close()
+    }
+  }
+}
+
+function sizeMismatch(url: string, file: RemoteFile, got: number): InputError {
+  return new InputError(`fineweb: ${url} is ${got} bytes on the server, the listing says ${file.size} (truncated or changed on the server, or a stale manifest: delete manifest.json in the cache)`)
+}
+
+/** Downloads one file unless it is already complete; see the file header. */
+export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tally: { bytes: number }): Promise<string> {
+  const dest = localPath(opts.cacheDir, file)
+  const onBytes = (n: number): void => { tally.bytes += n }
+  if (existsSync(dest)) {
+    const size = sizeOf(dest)
+    if (size === file.size) {
+      try {
+        await verifyFile(dest, file, { hash: false }) // hashed before it got its final name
+        return dest
+      } catch { /* fall through: fetch it again */ }
+    }
+    rmSync(dest, { force: true })
+    onBytes(-size)
+  }
+  const part = `${dest}.part`
+  mkdirSync(dirname(dest), { recursive: true })
+  const url = opts.urlOf(file)
+  await withRetries(url, file.path, opts, async progressed => {
+    let have = sizeOf(part)
+    if (have > file.size) { rmSync(part); onBytes(-have); have = 0 }
+    if (have < file.size) await fetchRest(url, file, part, have, opts, n => { onBytes(n); if (n > 0) progressed() })
+    const got = sizeOf(part)
+    if (got < file.size) throw new RetryableError(`the response ended at byte ${got} of ${file.size}`)
+  })
+  try {
+    await verifyFile(part, file, { hash: true })
+  } catch (e) {
+    rmSync(part, { force: true })
+    onBytes(-file.size)
+    throw e
+  }
+  renameSync(part, dest)
+  return dest
+}
+
+export interface DownloadRun {
+  ready: Promise<string>[]   // (files.length) resolves with the local path once that file is complete
+  done: Promise<void>        // all files complete; rejects with the first fatal error
+}
+
+/** Downloads all files with `workers` in parallel, in manifest order (so the first files are ready first). */
+export function downloadAll(opts: DownloadOptions): DownloadRun {
+  const files = opts.files
+  const tally = new Tally(files.length, files.reduce((n, f) => n + f.size, 0))
+  for (const f of files) { const p = localPath(opts.cacheDir, f); tally.bytes += existsSync(p) ? sizeOf(p) : sizeOf(`${p}.part`) }
+  const settle = files.map(() => ({ resolve: (_: string) => {}, reject: (_: unknown) => {} }))
+  const ready = files.map((_, i) => new Promise<string>((resolve, reject) => { settle[i] = { resolve, reject } }))
+  for (const r of ready) r.catch(() => { /* the caller sees the error through `done` */ })
+  const abort = new AbortController()
+  const signal = opts.signal === undefined ? abort.signal : AbortSignal.any([opts.signal, abort.signal])
+  const fileOpts: DownloadOptions = { ...opts, signal }
+  const report = (): void => opts.onProgress?.(tally.snapshot())
+  const ticker = setInterval(report, opts.progressIntervalMs ?? downloadDefaults.progressIntervalMs)
+  let next = 0
+  let failure: unknown
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < files.length) {
+      const i = next++
+      try {
+        const path = await downloadFile(files[i]!, fileOpts, tally)
+        tally.files++
+        report()
+        settle[i]!.resolve(path)
+      } catch (e) {
+        failure ??= e
+        abort.abort(e)
+      }
+    }
+  }
+  const n = Math.max(1, Math.min(opts.workers ?? downloadDefaults.workers, files.length))
+  const done = Promise.all(Array.from({ length: n }, worker)).then(() => {
+    clearInterval(ticker)
+    report()
+    if (failure !== undefined) {
+      for (const s of settle) s.reject(failure)
+      throw failure
+    }
+  }, e => { clearInterval(ticker); throw e })
+  done.catch(() => { /* rethrown to whoever awaits `done` */ })
+  return { ready, done }
+}

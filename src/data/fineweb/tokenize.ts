@@ -1,0 +1,317 @@
+// Parquet files -> llm.c shards of exactly shardSize tokens, resumable. The first shard is validation
+// (NAME_val_000000.bin), then NAME_train_000001.bin, ... as llm.c's fineweb.py and as `prepare` with
+// valTokens = shardSize (the bytes are identical). After every shard, OUT/NAME.resume.json records where the
+// next shard starts in the input: (file, row, piece) of a batch start plus tokens to skip. Tokenizing from any
+// piece gives the same ids (documents are tokenized independently), so a re-run keeps every complete shard.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { basename, join, resolve } from 'node:path'
+import { parquetRead } from 'hyparquet'
+import { compressors } from 'hyparquet-compressors'
+import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../../tokenizer.js'
+import { writeFileAtomic } from '../../util/atomic.js'
+import { InputError } from '../../util/errors.js'
+import { TokenizerPool } from '../pool.js'
+import { prepareDefaults } from '../prepare.js'
+import { MAX_SHARD_TOKENS, readShardHeader, shardPath, writeShard } from '../shards.js'
+import { openParquet } from '../sources/parquet.js'
+import { documentPieces, type TextPiece } from '../sources/source.js'
+import { RateMeter } from './progress.js'
+
+export interface ShardInput {
+  label: string                  // stable name recorded in the state and NAME.json (the hub path)
+  size: number                   // bytes, from the listing
+  ready: () => Promise<string>   // the local path once the file is complete (waits for its download)
+}
+
+export interface TokenizeShardsOptions {
+  inputs: ShardInput[]           // in document order
+  outDir: string
+  name: string                   // shard prefix (fineweb, edufineweb)
+  source: string                 // one line for NAME.json
+  shardSize?: number             // tokens per shard (default 100M, as llm.c)
+  workers?: number               // tokenizer threads; 0 tokenizes on the calling thread
+  signal?: AbortSignal
+  onProgress?: (p: ShardsProgress) => void
+}
+
+export interface ShardsProgress {
+  shards: number; tokens: number; documents: number
+  bytes: number; totalBytes: number          // Parquet bytes behind the tokens so far (approximate)
+  tokensPerSecond: number; etaSeconds?: number; seconds: number
+  waitingFor?: string                        // a file still downloading
+}
+
+export interface ShardsResult {
+  outDir: string; meta: string; val: string[]; train: string[]
+  documents: number; tokens: number; shardSize: number
+  resumedShards: number          // complete shards found and kept from an earlier run
+  seconds: number; tokensPerSecond: number; workers: number
+}
+
+/** A point in the input: row `row` of input `file`, piece `piece` of that document (documentPieces). */
+interface Position { file: number; row: number; piece: number }
+
+interface ResumeState {
+  version: 1; name: string; shardSize: number
+  inputs: { label: string; size: number }[]
+  shards: string[]                            // complete shard file names, in order
+  next: Position & { skip: number }           // where shard shards.length starts: skip tokens from there
+  documents: number                           // documents begun before next
+}
+
+const START: ResumeState['next'] = { file: 0, row: 0, piece: 0, skip: 0 }
+
+export function resumePath(outDir: string, name: string): string {
+  return join(outDir, `${name}.resume.json`)
+}
+
+function shardFile(outDir: string, name: string, index: number): string {
+  return shardPath(outDir, name, index === 0 ? 'val' : 'train', index)
+}
+
+/** The saved state if it belongs to these inputs and settings and its shards are intact; else undefined. */
+function loadState(outDir: string, name: string, shardSize: number, inputs: ShardInput[]): ResumeState | undefined {
+  try {
+    const s = JSON.parse(readFileSync(resumePath(outDir, name), 'utf8')) as ResumeState
+    const same = s.version === 1 && s.name === name && s.shardSize === shardSize && s.inputs.length === inputs.length &&
+      s.inputs.every((x, i) => x.label === inputs[i]!.label && x.size === inputs[i]!.size)
+    if (!same) return undefined
+    s.shards.forEach((f, i) => {
+      if (f !== basename(shardFile(outDir, name, i)) || readShardHeader(join(outDir, f)).tokens !== shardSize) throw new Error('shard changed')
+    })
+    return s
+  } catch {
+    return undefined
+  }
+}
+
+/** Pieces from `from` on, each with its position. Reads one row group of the text column at a time. */
+async function* piecesFrom(inputs: ShardInput[], from: Position, counter: { bytes: number; waitingFor?: string }): AsyncGenerator<{ piece: TextPiece; pos: Position }> {
+  for (let i = 0; i < from.file; i++) counter.bytes += inputs[i]!.size
+  for (let f = from.file; f < inputs.length; f++) {
+    counter.waitingFor = inputs[f]!.label
+    const path = await inputs[f]!.ready()
+    counter.waitingFor = undefined
+    const pq = await openParquet(path, 'text')
+    const first = f === from.file ? from.row : 0
+    try {
+      let rowStart = 0
+      for (const group of pq.metadata.row_groups) {
+        const rowEnd = rowStart + Number(group.num_rows)
+        if (rowEnd > first) {
+          const begin = Math.max(rowStart, first)
+          let rows: unknown[][] = []
+          await parquetRead({ file: pq.file, metadata: pq.metadata, columns: ['text'], rowStart: begin, rowEnd, compressors, onComplete: r => { rows = r } })
+          for (let k = 0; k < rows.length; k++) {
+            const text = rows[k]![0]
+            if (typeof text !== 'string') throw new InputError(`fineweb: ${inputs[f]!.label} row ${begin + k} has no text (got ${text === null ? 'null' : typeof text})`)
+            const row = begin + k
+            let piece = 0
+            for (const p of documentPieces(text)) {
+              if (!(f === from.file && row === from.row && piece < from.piece)) yield { piece: p, pos: { file: f, row, piece } }
+              piece++
+            }
+          }
+        }
+        counter.bytes += Number(group.total_compressed_size ?? group.total_byte_size)
+        rowStart = rowEnd
+      }
+    } finally {
+      await pq.close()
+    }
+  }
+}
+
+/** Collects tokens into shards of exactly shardSize; writes each full one and then the resume state. */
+class ShardWriter {
+  private chunks: Uint16Array[] = []
+  private count = 0
+  tokens: number
+
+  constructor(private readonly outDir: string, private readonly opts: TokenizeShardsOptions, private readonly shardSize: number,
+              readonly state: ResumeState) {
+    this.tokens = state.shards.length * shardSize
+  }
+
+  // tokens: (n) ids starting `offset` tokens after position `at`, where `documents` documents had begun
+  add(tokens: Uint16Array, at: Position, offset: number, documents: number): void {
+    let used = 0
+    while (used < tokens.length) {
+      const take = Math.min(this.shardSize - this.count, tokens.length - used)
+      this.chunks.push(tokens.subarray(used, used + take))
+      this.count += take
+      this.tokens += take
+      used += take
+      if (this.count === this.shardSize) this.writeShard({ ...at, skip: offset + used }, documents)
+    }
+  }
+
+  private writeShard(next: ResumeState['next'] | undefined, documents: number): void {
+    const path = shardFile(this.outDir, this.opts.name, this.state.shards.length)
+    writeShard(path, this.chunks)
+    this.chunks = []
+    this.count = 0
+    this.state.shards.push(basename(path))
+    if (next !== undefined) {
+      this.state.next = next
+      this.state.documents = documents
+      writeFileAtomic(resumePath(this.outDir, this.opts.name), JSON.stringify(this.state) + '\n')
+    }
+  }
+
+  /** Writes the last, partial shard. */
+  finish(): void {
+    if (this.count > 0) this.writeShard(undefined, 0)
+  }
+}
+
+interface Batch { tokens: Promise<Uint16Array>; at: Position; documentsBefore: number; documents: number }
+
+/** A tokenized batch, in input order: its ids, where it starts, documents begun before it and up to its end. */
+type BatchSink = (tokens: Uint16Array, at: Position, documentsBefore: number, documentsAfter: number) => void
+
+/**
+ * prepare's batching on positioned pieces: ~batchChars per batch, tokenized on the pool, handed to `onBatch`
+ * in submission order (so nothing depends on the worker count). Returns the document count at the end.
+ */
+async function tokenizeInOrder(pieces: AsyncIterable<{ piece: TextPiece; pos: Position }>, workers: number, documentsBefore: number,
+                               signal: AbortSignal | undefined, onBatch: BatchSink): Promise<number> {
+  const pool = new TokenizerPool(workers, false) // llm.c: encode_ordinary, "<|endoftext|>" in text is text
+  const queue: Batch[] = []
+  const maxInFlight = Math.max(1, workers * prepareDefaults.inFlightPerWorker)
+  let documents = documentsBefore
+  const drainOne = async (): Promise<void> => {
+    const b = queue.shift()!
+    const t = await b.tokens
+    if (signal?.aborted) throw signal.reason
+    onBatch(t, b.at, b.documentsBefore, b.documentsBefore + b.documents)
+  }
+  let texts: string[] = []
+  let newDoc: boolean[] = []
+  let chars = 0
+  let at: Position | undefined
+  let batchDocs = 0
+  const submit = async (): Promise<void> => {
+    const p = pool.submit(texts, newDoc)
+    p.catch(() => { /* awaited in order by drainOne */ })
+    queue.push({ tokens: p, at: at!, documentsBefore: documents - batchDocs, documents: batchDocs })
+    texts = []; newDoc = []; chars = 0; at = undefined; batchDocs = 0
+    while (queue.length >= maxInFlight) await drainOne()
+  }
+  try {
+    for await (const { piece, pos } of pieces) {
+      if (signal?.aborted) throw signal.reason
+      at ??= pos
+      texts.push(piece.text)
+      newDoc.push(piece.newDoc)
+      if (piece.newDoc) { documents++; batchDocs++ }
+      chars += piece.text.length
+      if (chars >= prepareDefaults.batchChars) await submit()
+    }
+    if (texts.length > 0) await submit()
+    while (queue.length > 0) await drainOne()
+  } finally {
+    await pool.close()
+  }
+  return documents
+}
+
+/** Tokenizes the inputs into OUT/NAME_{val,train}_NNNNNN.bin, continuing an interrupted run; see the header. */
+export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<ShardsResult> {
+  const shardSize = opts.shardSize ?? prepareDefaults.shardSize
+  const workers = opts.workers ?? 1
+  if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(`fineweb: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
+  const outDir = resolve(opts.outDir)
+  mkdirSync(outDir, { recursive: true })
+  const metaPath = join(outDir, `${opts.name}.json`)
+  const done = findCompleteOutput(outDir, opts, shardSize)
+  if (done !== undefined) return done
+  rmSync(metaPath, { force: true })
+  const state: ResumeState = loadState(outDir, opts.name, shardSize, opts.inputs) ??
+    { version: 1, name: opts.name, shardSize, inputs: opts.inputs.map(x => ({ label: x.label, size: x.size })), shards: [], next: START, documents: 0 }
+  const resumedShards = state.shards.length
+  const sink = new ShardWriter(outDir, opts, shardSize, state)
+  const counter: { bytes: number; waitingFor?: string } = { bytes: 0 }
+  const totalBytes = opts.inputs.reduce((n, x) => n + x.size, 0)
+  const start = performance.now()
+  const meter = new RateMeter()
+  const startTokens = sink.tokens
+  const rate = (): number => (sink.tokens - startTokens) / Math.max((performance.now() - start) / 1000, 1e-9)
+  let toSkip = state.next.skip // tokens of the first batches already in kept shards
+  const documents = await tokenizeInOrder(piecesFrom(opts.inputs, state.next, counter), workers, state.documents, opts.signal, (t, at, before, after) => {
+    const drop = Math.min(toSkip, t.length)
+    toSkip -= drop
+    sink.add(t.subarray(drop), at, drop, before)
+    meter.add(counter.bytes)
+    const etaSeconds = meter.eta(totalBytes - counter.bytes)
+    opts.onProgress?.({
+      shards: state.shards.length, tokens: sink.tokens, documents: after, bytes: counter.bytes, totalBytes,
+      tokensPerSecond: rate(), seconds: (performance.now() - start) / 1000,
+      ...(etaSeconds === undefined ? {} : { etaSeconds }), ...(counter.waitingFor === undefined ? {} : { waitingFor: counter.waitingFor }),
+    })
+  })
+  if (sink.tokens <= shardSize) {
+    throw new InputError(`fineweb: the input has only ${sink.tokens} tokens, not more than one shard of ${shardSize}: nothing is left for training after the validation shard (lower --shard-size)`)
+  }
+  sink.finish()
+  const result = describeResult(outDir, opts.name, state.shards, { documents, tokens: sink.tokens, shardSize, resumedShards,
+    seconds: (performance.now() - start) / 1000, tokensPerSecond: rate(), workers })
+  removeStaleShards(outDir, opts.name, new Set(state.shards))
+  writeFileAtomic(metaPath, JSON.stringify(outputMeta(result, opts), null, 2) + '\n')
+  rmSync(resumePath(outDir, opts.name), { force: true })
+  return result
+}
+
+type Totals = Pick<ShardsResult, 'documents' | 'tokens' | 'shardSize' | 'resumedShards' | 'seconds' | 'tokensPerSecond' | 'workers'>
+
+function describeResult(outDir: string, name: string, shards: string[], t: Totals): ShardsResult {
+  const paths = shards.map(f => join(outDir, f))
+  return { outDir, meta: join(outDir, `${name}.json`), val: paths.slice(0, 1), train: paths.slice(1), ...t }
+}
+
+/** NAME.json in prepare's layout: the output is complete when it exists. No timestamps, no absolute paths. */
+function outputMeta(r: ShardsResult, opts: TokenizeShardsOptions): object {
+  const rel = (p: string): string => basename(p)
+  const valTokens = Math.min(r.tokens, r.shardSize)
+  return {
+    name: opts.name,
+    format: 'llm.c token shards: 256 int32 header (20240520, 1, token count), then uint16 tokens',
+    tokenizer: { name: TOKENIZER_NAME, vocabSize: VOCAB_SIZE, eot: EOT, eotBeforeEachDocument: true },
+    source: opts.source,
+    inputs: opts.inputs.map(x => x.label),
+    inputBytes: opts.inputs.map(x => x.size),
+    documents: r.documents,
+    tokens: r.tokens,
+    valTokens,
+    trainTokens: r.tokens - valTokens,
+    shardSize: r.shardSize,
+    val: r.val.map(rel),
+    train: r.train.map(rel),
+  }
+}
+
+/** The result of an earlier complete run over the same inputs and settings, with every shard intact. */
+export function findCompleteOutput(outDir: string, opts: Pick<TokenizeShardsOptions, 'name' | 'source' | 'inputs'>, shardSize: number): ShardsResult | undefined {
+  const path = join(outDir, `${opts.name}.json`)
+  if (!existsSync(path)) return undefined
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { source: string; inputs: string[]; inputBytes: number[]; shardSize: number; documents: number; tokens: number; val: string[]; train: string[] }
+    const same = m.source === opts.source && m.shardSize === shardSize && m.inputs.length === opts.inputs.length &&
+      opts.inputs.every((x, i) => m.inputs[i] === x.label && m.inputBytes[i] === x.size)
+    if (!same) return undefined
+    const shards = [...m.val, ...m.train]
+    let tokens = 0
+    for (const f of shards) tokens += readShardHeader(join(outDir, f)).tokens
+    if (tokens !== m.tokens) return undefined
+    return describeResult(outDir, opts.name, shards, { documents: m.documents, tokens, shardSize, resumedShards: shards.length, seconds: 0, tokensPerSecond: 0, workers: 0 })
+  } catch {
+    return undefined
+  }
+}
+
+/** Removes NAME_{train,val}_NNNNNN.bin files left by an earlier, different run into the same directory. */
+function removeStaleShards(outDir: string, name: string, keep: Set<string>): void {
+  const re = new RegExp(`^${name.replace(/[.]/g, '\\.')}_(train|val)_\\d{6}\\.bin$`)
+  for (const f of readdirSync(outDir)) if (re.test(f) && !keep.has(f)) rmSync(join(outDir, f), { force: true })
+}

@@ -1,0 +1,150 @@
+// `prepare fineweb` end to end against a local fault-injecting hub: the shards equal, byte for byte, those
+// `prepare` writes from the same Parquet files (val = first shard) and the token stream built from the
+// tokenizer alone; identical for 0 and 2 workers; a run killed after every single shard still ends with the
+// same bytes (resume points inside a cut document and mid-batch included); complete output is not redone;
+// the disk-space check; the CLI.
+
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runPrepareFineweb } from '../../src/data/fineweb/cli.js'
+import { localPath } from '../../src/data/fineweb/download.js'
+import { prepareFineweb, type FinewebOptions } from '../../src/data/fineweb/fineweb.js'
+import { finewebSpec } from '../../src/data/fineweb/hub.js'
+import { resumePath, tokenizeToShards, type ShardInput } from '../../src/data/fineweb/tokenize.js'
+import { prepare } from '../../src/data/prepare.js'
+import { readShard } from '../../src/data/shards.js'
+import { openCorpus } from '../../src/data/sources/corpora.js'
+import { openInputs } from '../../src/data/sources/inputs.js'
+import { MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
+import { encode, EOT } from '../../src/tokenizer.js'
+import { InputError } from '../../src/util/errors.js'
+import { parquetOf, startFaultServer, type FaultServer, type ServedFile } from '../helpers/http-fault-server.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-fineweb-'))
+const spec = finewebSpec()
+const SHARD = 20_000
+const fast = { backoffMs: 1, maxBackoffMs: 5, maxRetries: 4, idleTimeoutMs: 5000 }
+let docs: string[] = []
+let files: ServedFile[] = []
+let server: FaultServer
+let reference = ''     // prepare's output directory for the same files
+
+before(async () => {
+  const moby = await openCorpus('moby-dick')
+  const chapters: string[] = []
+  for await (const p of moby.pieces()) chapters.push(p.text)
+  const paragraphs = chapters.slice(0, 40).flatMap(c => c.split('\n\n')) // many short documents, some empty
+  const huge = chapters.slice(40, 110).join('\n')                         // one document cut into several pieces
+  assert.ok(huge.length > 2 * MAX_PIECE_CHARS)
+  const parts = [paragraphs.slice(0, 400), [...paragraphs.slice(400, 500), huge, ...paragraphs.slice(500, 700)], paragraphs.slice(700)]
+  assert.ok(parts[2]!.length > 100)
+  docs = parts.flat()
+  files = parts.map((d, i) => ({ path: `${spec.dir}/${String(i).padStart(3, '0')}_00000.parquet`, data: parquetOf(d, 128) }))
+  files[0]!.faults = { status: [500] }
+  files[1]!.faults = { cutAfter: [Math.floor(files[1]!.data.length / 2)] }
+  server = await startFaultServer({ repo: spec.repo, dir: spec.dir, files, lifetimeMs: 120_000 })
+})
+after(async () => {
+  await server?.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+function options(name: string, extra: Partial<FinewebOptions> = {}): FinewebOptions {
+  return { outDir: join(root, name), cacheDir: join(root, 'cache'), baseUrl: server.baseUrl, shardSize: SHARD, workers: 2, downloadWorkers: 2, http: fast, ...extra }
+}
+
+function binFiles(dir: string): string[] {
+  return readdirSync(dir).filter(f => f.endsWith('.bin')).sort()
+}
+
+function assertSameShards(dir: string, want: string): void {
+  assert.deepEqual(binFiles(dir), binFiles(want))
+  for (const f of binFiles(want)) assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(want, f))), `${dir}/${f} differs from ${want}/${f}`)
+}
+
+test('download + tokenize equals prepare of the same files and the tokenizer\'s own stream', async () => {
+  const r = await prepareFineweb(options('full'))
+  const local = files.map(f => localPath(r.cacheDir, { path: f.path, size: 0 }))
+  local.forEach((p, i) => assert.ok(readFileSync(p).equals(files[i]!.data)))
+  assert.equal(server.cdnRequests(files[0]!.path)[0]!.status, 500, 'the 500 was retried')
+  assert.equal(server.cdnRequests(files[1]!.path)[1]!.range?.startsWith('bytes='), true, 'the cut file resumed')
+  reference = join(root, 'reference')
+  await prepare({ source: await openInputs(local), outDir: reference, name: 'fineweb', valTokens: SHARD, shardSize: SHARD, workers: 1 })
+  assertSameShards(join(root, 'full'), reference)
+
+  const stream = docs.flatMap(d => [EOT, ...encode(d)])
+  const s = r.shards!
+  assert.equal(s.tokens, stream.length)
+  assert.equal(s.documents, docs.length)
+  assert.ok(s.train.length >= 8, `${s.train.length} train shards`)
+  assert.deepEqual([...s.val, ...s.train].flatMap(p => [...readShard(p)]), stream)
+  assert.ok([...s.val, ...s.train.slice(0, -1)].every(p => readShard(p).length === SHARD))
+  assert.equal(s.val[0]!.split('/').pop(), 'fineweb_val_000000.bin')
+  assert.equal(s.train[0]!.split('/').pop(), 'fineweb_train_000001.bin')
+  const meta = JSON.parse(readFileSync(join(root, 'full', 'fineweb.json'), 'utf8'))
+  assert.deepEqual(meta.inputs, files.map(f => f.path))
+  assert.equal(meta.valTokens, SHARD)
+  assert.ok(!existsSync(resumePath(join(root, 'full'), 'fineweb')))
+})
+
+test('a second run finds the output complete: no request, no shard rewritten', async () => {
+  const before = server.requests.length
+  const mtimes = binFiles(join(root, 'full')).map(f => statSync(join(root, 'full', f)).mtimeMs)
+  const r = await prepareFineweb(options('full'))
+  assert.equal(server.requests.length, before)
+  assert.equal(r.shards!.resumedShards, mtimes.length)
+  assert.deepEqual(binFiles(join(root, 'full')).map(f => statSync(join(root, 'full', f)).mtimeMs), mtimes)
+})
+
+test('killed after every batch that completes a shard, resumed each time (alternating 0 and 2 workers): the same bytes', async () => {
+  const out = join(root, 'killed')
+  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length, ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
+  const points: { piece: number; skip: number }[] = []
+  let shardTimes: number[] = []
+  let kept = 0
+  for (let run = 0; ; run++) {
+    assert.ok(run < 40, 'bounded: at least one new shard per run')
+    const stop = new AbortController()
+    try {
+      const r = await tokenizeToShards({ inputs, outDir: out, name: 'fineweb', source: 'test', shardSize: SHARD, workers: run % 2 === 0 ? 0 : 2, signal: stop.signal,
+        onProgress: p => { if (p.shards > kept) stop.abort(new Error('killed')) } })
+      assert.equal(r.resumedShards, kept)
+      break
+    } catch (e) {
+      assert.equal((e as Error).message, 'killed')
+    }
+    const state = JSON.parse(readFileSync(resumePath(out, 'fineweb'), 'utf8'))
+    assert.ok(state.shards.length > kept, 'progress in every run')
+    points.push(state.next)
+    const times = state.shards.slice(0, kept).map((f: string) => statSync(join(out, f)).mtimeMs)
+    assert.deepEqual(times, shardTimes, 'complete shards are kept, not rewritten')
+    shardTimes = state.shards.map((f: string) => statSync(join(out, f)).mtimeMs)
+    kept = state.shards.length
+  }
+  assertSameShards(out, reference)
+  assert.ok(points.some(p => p.piece > 0), 'a resume inside a document cut into pieces')
+  assert.ok(points.some(p => p.skip > 0), 'a resume in the middle of a batch')
+})
+
+test('not enough disk space is an InputError before any download', async () => {
+  const before = server.requests.filter(r => r.url.startsWith('/cdn/')).length
+  const tiny = (): { bavail: number; bsize: number } => ({ bavail: 10, bsize: 4096 })
+  await assert.rejects(prepareFineweb(options('nospace', { cacheDir: join(root, 'cache2'), statfs: tiny })),
+    (e: Error) => e instanceof InputError && /not enough disk space on .*need about .* for downloads.*41\.0 kB free/.test(e.message))
+  assert.equal(server.requests.filter(r => r.url.startsWith('/cdn/')).length, before)
+})
+
+test('CLI: flags reach the pipeline; bad flags are one-line InputErrors', async () => {
+  let out = ''
+  const code = await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--out', join(root, 'cli'), '--shard-size', String(SHARD), '--workers', '1', '--json'],
+    { write: (s: string) => { out += s } })
+  assert.equal(code, 0)
+  assert.equal(JSON.parse(out).shards.tokens, docs.flatMap(d => [EOT, ...encode(d)]).length)
+  assertSameShards(join(root, 'cli'), reference)
+  await assert.rejects(runPrepareFineweb(['--size', '7B', '--out', 'x']), /--size expects one of 10B, 100B, got "7B"/)
+  await assert.rejects(runPrepareFineweb(['--base-url', server.baseUrl]), /--out DIR is required/)
+  await assert.rejects(runPrepareFineweb(['--out', 'x', '--base-url', 'ftp://x']), /must be http or https/)
+})

@@ -1,0 +1,169 @@
+// A hub look-alike on 127.0.0.1 for download tests: the tree API listing (paginated with Link headers),
+// /resolve/ URLs that redirect to a "CDN" path with Range support, and per-file faults: connection cuts
+// mid-body, error statuses, a file shorter than listed, a slow body. It records every request (with its Range
+// and Authorization headers) and closes itself after `lifetimeMs` even if a test forgets to.
+
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { parquetWriteBuffer } from 'hyparquet-writer'
+
+/** A FineWeb-like Parquet file: columns text and id, `rowGroupSize` rows per row group. */
+export function parquetOf(docs: string[], rowGroupSize: number): Uint8Array {
+  return new Uint8Array(parquetWriteBuffer({
+    columnData: [
+      { name: 'text', data: docs, type: 'STRING' },
+      { name: 'id', data: docs.map((_, i) => `<urn:uuid:${i}>`), type: 'STRING' },
+    ],
+    rowGroupSize,
+  }))
+}
+
+export interface FileFaults {
+  cutAfter?: number[]        // per CDN request, in order: send this many body bytes, then drop the connection
+  stallAfter?: number[]      // per CDN request, in order: send this many body bytes, then go silent
+  status?: number[]          // per CDN request, in order: answer with this status instead (e.g. 500)
+  servedBytes?: number       // the server's copy holds only the first N bytes (a truncated upload)
+  bytesPerSecond?: number    // throttle the body
+  ignoreRange?: boolean      // answer every request with 200 and the whole file
+}
+
+export interface ServedFile {
+  path: string               // repo path, e.g. sample/10BT/000_00000.parquet
+  data: Uint8Array
+  listedSize?: number        // size in the listing (default data.length)
+  sha256?: string | null     // LFS oid in the listing (default: sha256 of data; null: omitted)
+  faults?: FileFaults
+}
+
+export interface RecordedRequest { url: string; range?: string; authorization?: string; status: number; bodyBytes: number }
+
+export interface FaultServer {
+  baseUrl: string
+  requests: RecordedRequest[]
+  cdnRequests(path: string): RecordedRequest[]
+  close(): Promise<void>
+}
+
+export interface FaultServerOptions {
+  repo: string
+  dir: string
+  files: ServedFile[]
+  pageSize?: number          // listing entries per page (default: one page)
+  listingStatus?: number[]   // per listing request: answer with this status instead
+  lifetimeMs?: number        // hard stop (default 60 s)
+}
+
+function listing(opts: FaultServerOptions): object[] {
+  return opts.files.map(f => {
+    const size = f.listedSize ?? f.data.length
+    const oid = f.sha256 === undefined ? createHash('sha256').update(f.data).digest('hex') : f.sha256
+    return { type: 'file', path: f.path, size, oid: 'f'.repeat(40), ...(oid === null ? {} : { lfs: { oid, size, pointerSize: 134 } }) }
+  }).concat([{ type: 'directory', path: `${opts.dir}/nested`, size: 0, oid: '0'.repeat(40) } as never])
+}
+
+export async function startFaultServer(opts: FaultServerOptions): Promise<FaultServer> {
+  const requests: RecordedRequest[] = []
+  const counters = new Map<string, number>()
+  let listingCalls = 0
+  const treePrefix = `/api/datasets/${opts.repo}/tree/main/${opts.dir}`
+  const resolvePrefix = `/datasets/${opts.repo}/resolve/main/`
+
+  const server = createServer((req, res) => {
+    const rec: RecordedRequest = { url: req.url ?? '', status: 0, bodyBytes: 0,
+      ...(req.headers.range === undefined ? {} : { range: req.headers.range }),
+      ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization }) }
+    requests.push(rec)
+    const send = (status: number, body: string, headers: Record<string, string> = {}): void => {
+      rec.status = status
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body)
+    }
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (url.pathname === treePrefix) {
+      const forced = opts.listingStatus?.[listingCalls++]
+      if (forced !== undefined) { send(forced, '{"error":"injected"}'); return }
+      const all = listing(opts)
+      const size = opts.pageSize ?? all.length
+      const cursor = Number(url.searchParams.get('cursor') ?? 0)
+      const more = cursor + size < all.length
+      send(200, JSON.stringify(all.slice(cursor, cursor + size)), more ? { link: `<${treePrefix}?cursor=${cursor + size}>; rel="next"` } : {})
+      return
+    }
+    if (url.pathname.startsWith(resolvePrefix)) {
+      const path = decodeURIComponent(url.pathname.slice(resolvePrefix.length))
+      if (!opts.files.some(f => f.path === path)) { send(404, '{"error":"Entry not found"}', { 'x-error-code': 'EntryNotFound' }); return }
+      rec.status = 302
+      res.writeHead(302, { location: `/cdn/${encodeURIComponent(path)}?signed=1` }).end()
+      return
+    }
+    if (url.pathname.startsWith('/cdn/')) { serveFile(decodeURIComponent(url.pathname.slice(5)), req, res, rec); return }
+    send(404, '{"error":"not found"}')
+  })
+
+  function serveFile(path: string, req: IncomingMessage, res: ServerResponse, rec: RecordedRequest): void {
+    const file = opts.files.find(f => f.path === path)
+    if (file === undefined) { rec.status = 404; res.writeHead(404).end(); return }
+    const n = counters.get(path) ?? 0
+    counters.set(path, n + 1)
+    const faults = file.faults ?? {}
+    const forced = faults.status?.[n]
+    if (forced !== undefined) { rec.status = forced; res.writeHead(forced, { 'content-type': 'text/plain' }).end('injected'); return }
+    const data = file.data.subarray(0, faults.servedBytes ?? file.data.length)
+    const m = faults.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
+    let start = 0
+    let end = data.length
+    if (m !== null) {
+      start = Number(m[1])
+      end = m[2] ? Math.min(Number(m[2]) + 1, data.length) : data.length
+      if (start >= data.length) { rec.status = 416; res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end(); return }
+      rec.status = 206
+      res.writeHead(206, { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${data.length}`, 'accept-ranges': 'bytes' })
+    } else {
+      rec.status = 200
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length), 'accept-ranges': 'bytes' })
+    }
+    const cut = faults.cutAfter?.[n]
+    const stall = faults.stallAfter?.[n]
+    const stopAt = Math.min(end, start + (cut ?? stall ?? end))
+    writeBody(res, data, start, stopAt, faults.bytesPerSecond, rec, () => {
+      if (stopAt === end) res.end()
+      else if (cut !== undefined) res.socket?.destroy() // the client sees a body shorter than Content-Length
+      // a stall leaves the connection open and silent until the client gives up (or close())
+    })
+  }
+
+  function writeBody(res: ServerResponse, data: Uint8Array, from: number, to: number, bps: number | undefined, rec: RecordedRequest, done: () => void): void {
+    const tickMs = 20
+    const step = bps === undefined ? 64 * 1024 : Math.max(1, Math.round(bps * tickMs / 1000))
+    let pos = from
+    const next = (): void => {
+      if (res.destroyed) return
+      if (pos >= to) { done(); return }
+      const chunk = data.subarray(pos, Math.min(to, pos + step))
+      pos += chunk.length
+      rec.bodyBytes += chunk.length
+      res.write(chunk, () => { if (bps === undefined) next(); else setTimeout(next, tickMs).unref() })
+    }
+    next()
+  }
+
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  let closed: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>(resolve => {
+      clearTimeout(timer)
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+    return closed
+  }
+  const timer = setTimeout(() => { void close() }, opts.lifetimeMs ?? 60_000)
+  timer.unref()
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    requests,
+    cdnRequests: path => requests.filter(r => r.url.startsWith(`/cdn/${encodeURIComponent(path)}`)),
+    close,
+  }
+}
