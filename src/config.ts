@@ -87,14 +87,15 @@ export function validateConfig(c: ModelConfig, where = 'model config'): ModelCon
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) bad(`${k} must be a positive integer, got ${JSON.stringify(v)}`)
   }
   for (const k of ['vocabSize', 'paddedVocabSize', 'contextLength', 'layers', 'channels', 'heads', 'kvHeads', 'mlpHidden'] as const) posInt(k)
+  if (c.layers > 1024) bad(`layers must be at most 1024, got ${c.layers}`)   // the parameter table has entries per layer
   if (c.paddedVocabSize < c.vocabSize) bad(`paddedVocabSize ${c.paddedVocabSize} is below vocabSize ${c.vocabSize}`)
   if (c.channels % c.heads !== 0) bad(`heads (${c.heads}) must divide channels (${c.channels})`)
   if (c.heads % c.kvHeads !== 0) bad(`kvHeads (${c.kvHeads}) must divide heads (${c.heads})`)
   if (c.norm !== 'layernorm' && c.norm !== 'rmsnorm') bad(`norm must be layernorm or rmsnorm, got ${JSON.stringify(c.norm)}`)
   if (c.positions !== 'learned' && c.positions !== 'rope') bad(`positions must be learned or rope, got ${JSON.stringify(c.positions)}`)
   if (c.mlp !== 'gelu' && c.mlp !== 'swiglu') bad(`mlp must be gelu or swiglu, got ${JSON.stringify(c.mlp)}`)
-  if (!(c.normEps > 0)) bad(`normEps must be positive, got ${c.normEps}`)
-  if (!(c.ropeTheta > 0)) bad(`ropeTheta must be positive, got ${c.ropeTheta}`)
+  if (typeof c.normEps !== 'number' || !(c.normEps > 0)) bad(`normEps must be a positive number, got ${JSON.stringify(c.normEps)}`)
+  if (typeof c.ropeTheta !== 'number' || !(c.ropeTheta > 0)) bad(`ropeTheta must be a positive number, got ${JSON.stringify(c.ropeTheta)}`)
   if (c.positions === 'rope' && (c.channels / c.heads) % 2 !== 0) bad(`RoPE needs an even head size, got ${c.channels / c.heads}`)
   for (const k of ['attnBias', 'mlpBias', 'tiedEmbeddings'] as const) {
     if (typeof c[k] !== 'boolean') bad(`${k} must be true or false, got ${JSON.stringify(c[k])}`)
@@ -108,7 +109,10 @@ export function configFromJson(obj: unknown, where: string): ModelConfig {
     throw new InputError(`config: ${where} must be a JSON object`)
   }
   const o = obj as Record<string, unknown>
-  const base = typeof o['preset'] === 'string' ? presetConfig(o['preset']) : presetConfig('gpt2-124m')
+  if (o['preset'] !== undefined && (typeof o['preset'] !== 'string' || !Object.hasOwn(presets, o['preset']))) {
+    throw new InputError(`config: ${where}: unknown model preset ${JSON.stringify(o['preset'])} (expected one of ${Object.keys(presets).join(', ')})`)
+  }
+  const base = presetConfig(typeof o['preset'] === 'string' ? o['preset'] : 'gpt2-124m')
   const known = new Set<string>([...Object.keys(base), 'preset'])
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new InputError(`config: ${where} has unknown key "${k}" (expected ${[...known].join(', ')})`)

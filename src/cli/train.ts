@@ -1,14 +1,18 @@
 // `llmts train`: settings from defaults < --config FILE < flags (with --resume, the checkpoint's settings
 // replace the defaults), then the run. A live progress line on a terminal, plain periodic lines otherwise;
-// Ctrl-C stops after the current step with a checkpoint. `--default-run` is `npm start`'s comparison.
+// Ctrl-C or SIGTERM stops after the current step with a checkpoint (a second Ctrl-C aborts at once).
+// Exit codes: 0 done or stopped, 2 bad input or a full disk, 3 diverged (--on-nan stop). `--default-run` is
+// `npm start`'s comparison.
 
 import { readFileSync } from 'node:fs'
 import { GPT2_VOCAB } from '../config.js'
 import { decode } from '../tokenizer.js'
 import { trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
-import { readCheckpointTrainConfig } from '../train/checkpoint.js'
-import { resumePoint, trainRun } from '../train/run.js'
+import { DivergenceError } from '../train/divergence.js'
+import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
+import { trainRun } from '../train/run.js'
 import type { Reporter, StepReport } from '../train/trainer.js'
+import { OutOfSpaceError } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
@@ -36,7 +40,7 @@ function buildFlags(): FlagTable {
 const flags = buildFlags()
 
 /** defaults (or the resumed checkpoint's settings) < --config file < flags given on the command line. */
-function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>): TrainConfig {
+function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: string) => void): { config: TrainConfig; point: ResumePoint | null } {
   let fileCfg: Partial<TrainConfig> = {}
   const file = p.flags['config'] as string | undefined
   if (file !== undefined) {
@@ -52,12 +56,14 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>): TrainConfig 
     if (p.given.has(f.flag)) (given as Record<string, unknown>)[key] = p.flags[f.flag]
   }
   let base = trainDefaults
+  let point: ResumePoint | null = null
   if (p.flags['resume'] === true) {
     const out = given.out ?? fileCfg.out
     if (out === undefined || out === '') throw new InputError('train: --resume needs --out RUN_DIR (the run to continue)')
-    base = readCheckpointTrainConfig(resumePoint(out)) ?? trainDefaults
+    point = findResumePoint(out, note)
+    base = resumedSettings(point)
   }
-  return { ...base, ...fileCfg, ...given }
+  return { config: { ...base, ...fileCfg, ...given }, point }
 }
 
 function formatDuration(s: number): string {
@@ -87,6 +93,12 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
       if (r.step === 1 || r.step === r.steps || now - lastPlain >= 10_000) { line(formatStep(r)); lastPlain = now }
     },
     val(r) { line(`step ${r.step} | val loss ${r.val_loss.toFixed(4)}${r.best ? ' (best)' : ''}`) },
+    anomaly(r) {
+      const v = r.verdict
+      const what = v.skip === 'nan' ? `loss ${r.loss}, grad norm ${r.grad_norm}: not finite`
+        : `spike: loss ${r.loss.toFixed(4)} (z ${v.lossZ.toFixed(1)}), grad norm ${r.grad_norm.toFixed(3)} (z ${v.gradZ.toFixed(1)})`
+      line(`step ${r.step} | ${what}${v.skip !== null ? '; update skipped' : ''}`)
+    },
     checkpoint(r) { line(`step ${r.step} | checkpoint ${r.path}`) },
     sample(r) {
       const text = opts.vocabSize() === GPT2_VOCAB ? JSON.stringify(decode(r.tokens)) : `[${r.tokens.join(' ')}]`
@@ -113,20 +125,25 @@ export const command: Command = {
         device: given('device') ? p.flags['device'] as DefaultRunFlags['device'] : undefined,
       })
     }
-    const cfg = resolveConfig(p)
+    const note = (line: string): void => { process.stderr.write(line + '\n') }
+    const { config: cfg, point } = resolveConfig(p, note)
     const stop = { requested: false }
     let vocab = GPT2_VOCAB
-    const onSigint = (): void => {
-      if (stop.requested) process.exit(130)
+    // The first SIGINT/SIGTERM asks for a stop; the handlers are then removed, so a second signal terminates the
+    // process at once, even inside a step or a checkpoint write (the last complete checkpoint stays).
+    const onSignal = (signal: NodeJS.Signals): void => {
       stop.requested = true
-      process.stderr.write('\nllmts train: stopping after this step (with a checkpoint); Ctrl-C again to abort now\n')
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      process.stderr.write(`\nllmts train: ${signal}: stopping after this step (with a checkpoint); Ctrl-C again to abort now\n`)
     }
-    process.on('SIGINT', onSigint)
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     try {
       const reporter = consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
       const { info, result } = await trainRun(cfg, {
-        resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop,
-        note: line => process.stderr.write(line + '\n'),
+        resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop, note,
+        ...(point !== null ? { resumeFrom: point } : {}),
         onStart: i => {
           vocab = i.modelConfig.vocabSize
           process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
@@ -146,8 +163,17 @@ export const command: Command = {
       }
       if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; continue with: llmts train --out ${info.runDir} --resume\n`)
       return 0
+    } catch (e) {
+      const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
+      if (e instanceof DivergenceError) {
+        process.stderr.write(`${e.message} (continue with ${resume}, perhaps with a lower --lr or --on-nan skip)\n`)
+        return 3
+      }
+      if (e instanceof OutOfSpaceError) throw new OutOfSpaceError(`${e.message}; the checkpoints already written are intact (free space, then ${resume})`)
+      throw e
     } finally {
-      process.off('SIGINT', onSigint)
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
     }
   },
 }

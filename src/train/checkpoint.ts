@@ -1,7 +1,8 @@
 // Checkpoints: RUN_DIR/checkpoints/step_NNNNNN/ holds model.safetensors (internal parameter names, F32, padded
 // vocabulary rows included), optimizer.safetensors (AdamW m and v, flat) and state.json (step, loader and RNG
 // state, both configs, a SHA-256 of each tensor file verified on load). A checkpoint is written into a temp
-// directory, fsynced and renamed into place, so a directory named step_* is always complete.
+// directory, fsynced and renamed into place, so a directory named step_* is always complete. Leftovers of an
+// interrupted write or swap are cleaned (or renamed back) by the next run; deletions are renames first.
 
 import { createHash } from 'node:crypto'
 import {
@@ -12,26 +13,19 @@ import { basename, dirname, join } from 'node:path'
 import { validateConfig, type ModelConfig } from '../config.js'
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
-import { writeFileAtomic } from '../util/atomic.js'
+import { spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
-import type { RngState } from '../util/rng.js'
+import { DamagedCheckpointError, FORMAT, readStateFile, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import type { TrainConfig } from './config.js'
+import { slowCheckpointStage } from './test-hooks.js'
+
+export { DamagedCheckpointError, type TrainProgress } from './checkpoint-state.js'
 
 export const MODEL_FILE = 'model.safetensors'
 export const OPTIMIZER_FILE = 'optimizer.safetensors'
 export const STATE_FILE = 'state.json'
-const FORMAT = 'llmts-checkpoint'
 
 export interface OptimizerState { m: Float32Array; v: Float32Array; step: number }
-
-/** Everything besides tensors that a bit-exact resume needs. */
-export interface TrainProgress {
-  step: number               // optimizer steps completed
-  loader: unknown            // the train loader's state()
-  rng: RngState              // the trainer's RNG (periodic samples)
-  valLoss: number | null     // validation loss measured at this step, if any
-  bestValLoss: number | null // lowest validation loss of the run so far
-}
 
 export interface Checkpoint {
   modelConfig: ModelConfig
@@ -39,15 +33,6 @@ export interface Checkpoint {
   params: Float32Array              // (layout.total) flat parameters
   optimizer: OptimizerState | null
   progress: TrainProgress
-}
-
-interface StateJson extends TrainProgress {
-  format: typeof FORMAT
-  version: 1
-  modelConfig: ModelConfig
-  trainConfig: TrainConfig | null
-  optimizerStep: number | null
-  files: Record<string, { sha256: string; bytes: number }>
 }
 
 export function checkpointName(step: number): string {
@@ -67,12 +52,14 @@ export function writeCheckpoint(dir: string, ck: Checkpoint): void {
       name: s.name, dtype: 'F32' as const, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.size),
     })), { format: FORMAT, config: JSON.stringify(ck.modelConfig) })
     const files: StateJson['files'] = { [MODEL_FILE]: hashFile(join(tmp, MODEL_FILE)) }
+    slowCheckpointStage()
     if (ck.optimizer !== null) {
       writeSafetensors(join(tmp, OPTIMIZER_FILE), [
         { name: 'm', dtype: 'F32', shape: [layout.total], data: ck.optimizer.m },
         { name: 'v', dtype: 'F32', shape: [layout.total], data: ck.optimizer.v },
       ], { format: FORMAT })
       files[OPTIMIZER_FILE] = hashFile(join(tmp, OPTIMIZER_FILE))
+      slowCheckpointStage()
     }
     const state: StateJson = {
       format: FORMAT, version: 1, ...ck.progress, modelConfig: ck.modelConfig, trainConfig: ck.trainConfig,
@@ -82,7 +69,7 @@ export function writeCheckpoint(dir: string, ck: Checkpoint): void {
     swapInto(tmp, dir)
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true })
-    throw e
+    throw spaceError(e, dir)
   }
 }
 
@@ -92,6 +79,7 @@ function swapInto(tmp: string, dir: string): void {
   const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`)
   const hadOld = existsSync(dir)
   if (hadOld) renameSync(dir, old)
+  slowCheckpointStage()   // the one moment `dir` is missing: removeLeftovers renames `old` back after a crash
   renameSync(tmp, dir)
   fsyncPath(dirname(dir))
   if (hadOld) rmSync(old, { recursive: true, force: true })
@@ -109,69 +97,83 @@ function hashFile(path: string): { sha256: string; bytes: number } {
   return { sha256: createHash('sha256').update(buf).digest('hex'), bytes: buf.byteLength }
 }
 
-/** Reads and verifies a checkpoint; `withOptimizer: false` skips optimizer.safetensors (inference). */
+/** Reads and verifies a checkpoint; `withOptimizer: false` skips optimizer.safetensors (inference).
+ *  Damage (bad state.json, a checksum or tensor mismatch) is a DamagedCheckpointError naming the file. */
 export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): Checkpoint {
-  const state = readState(dir)
-  const modelConfig = validateConfig(state.modelConfig, `${join(dir, STATE_FILE)} modelConfig`)
-  const layout = new ParamLayout(modelConfig)
-  const model = readVerified(dir, MODEL_FILE, state)
-  const params = new Float32Array(layout.total)
-  for (const s of layout.specs) {
-    const t = model.tensors.get(s.name)
-    if (t === undefined) throw new InputError(`checkpoint: ${model.path} has no tensor ${s.name}`)
-    if (t.shape.join(',') !== s.shape.join(',')) {
-      throw new InputError(`checkpoint: ${model.path}: ${s.name} has shape [${t.shape}], the config needs [${s.shape}]`)
-    }
-    params.set(toFloat32(model, s.name), s.offset)
+  const state = readStateFile(join(dir, STATE_FILE))
+  let modelConfig: ModelConfig
+  try { modelConfig = validateConfig({ ...state.modelConfig }, `${join(dir, STATE_FILE)} modelConfig`) } catch (e) {
+    throw new DamagedCheckpointError((e as Error).message)
   }
+  const model = readVerified(dir, MODEL_FILE, state)
+  const params = readParams(model, new ParamLayout(modelConfig))
   let optimizer: OptimizerState | null = null
   if (opts.withOptimizer) {
     if (state.files[OPTIMIZER_FILE] === undefined || state.optimizerStep === null) {
       throw new InputError(`checkpoint: ${dir} has no optimizer state (cannot resume training from it)`)
     }
     const f = readVerified(dir, OPTIMIZER_FILE, state)
-    const m = toFloat32(f, 'm'), v = toFloat32(f, 'v')
-    if (m.length !== layout.total || v.length !== layout.total) {
-      throw new InputError(`checkpoint: ${f.path}: m/v have ${m.length}/${v.length} floats, the config needs ${layout.total}`)
+    for (const name of ['m', 'v']) {
+      const t = f.tensors.get(name)
+      if (t?.dtype !== 'F32' || t.bytes.byteLength !== 4 * params.length) {
+        throw new DamagedCheckpointError(`checkpoint: ${f.path}: "${name}" must be F32 with ${params.length} values (the model's parameter count)`)
+      }
     }
-    optimizer = { m, v, step: state.optimizerStep }
+    optimizer = { m: toFloat32(f, 'm'), v: toFloat32(f, 'v'), step: state.optimizerStep }
   }
-  const { step, loader, rng, valLoss, bestValLoss } = state
-  return { modelConfig, trainConfig: state.trainConfig, params, optimizer, progress: { step, loader, rng, valLoss, bestValLoss } }
+  const { step, loader, rng, valLoss, bestValLoss, guard } = state
+  return {
+    modelConfig, trainConfig: state.trainConfig, params, optimizer,
+    progress: { step, loader, rng, valLoss, bestValLoss, ...(guard !== undefined ? { guard } : {}) },
+  }
+}
+
+/** The flat parameters of `model`, every tensor's presence, dtype and shape checked before allocating. */
+function readParams(model: SafetensorsFile, layout: ParamLayout): Float32Array {
+  for (const s of layout.specs) {
+    const t = model.tensors.get(s.name)
+    if (t === undefined) throw new DamagedCheckpointError(`checkpoint: ${model.path} has no tensor ${s.name}`)
+    if (t.dtype !== 'F32' || t.shape.join(',') !== s.shape.join(',')) {
+      throw new DamagedCheckpointError(`checkpoint: ${model.path}: ${s.name} is ${t.dtype} [${t.shape}], the config needs F32 [${s.shape}]`)
+    }
+  }
+  const params = new Float32Array(layout.total)
+  for (const s of layout.specs) params.set(toFloat32(model, s.name), s.offset)
+  return params
 }
 
 /** The training settings recorded in a checkpoint's state.json (no tensor file is read). */
 export function readCheckpointTrainConfig(dir: string): TrainConfig | null {
-  return readState(dir).trainConfig
+  return readStateFile(join(dir, STATE_FILE)).trainConfig
 }
 
-function readState(dir: string): StateJson {
-  const path = join(dir, STATE_FILE)
-  let state: StateJson
-  try { state = JSON.parse(readFileSync(path, 'utf8')) as StateJson } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new InputError(`checkpoint: cannot read ${path}: ${code ?? 'invalid JSON'} (not a checkpoint directory?)`)
-  }
-  if (state.format !== FORMAT || typeof state.step !== 'number' || typeof state.files !== 'object') {
-    throw new InputError(`checkpoint: ${path} is not an llm.ts checkpoint state (format ${JSON.stringify(state.format)})`)
-  }
-  return state
+/** The step recorded in a checkpoint's state.json, or null when it is unreadable. */
+export function readCheckpointStep(dir: string): number | null {
+  try { return readStateFile(join(dir, STATE_FILE)).step } catch { return null }
 }
 
 function readVerified(dir: string, file: string, state: StateJson): SafetensorsFile {
   const path = join(dir, file)
   const want = state.files[file]
-  if (want === undefined) throw new InputError(`checkpoint: ${join(dir, STATE_FILE)} lists no checksum for ${file}`)
+  if (want === undefined) throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} lists no checksum for ${file}`)
   let buf: Buffer
   try { buf = readFileSync(path) } catch (e) {
-    throw new InputError(`checkpoint: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
+    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
   }
   const got = createHash('sha256').update(buf).digest('hex')
   if (got !== want.sha256 || buf.byteLength !== want.bytes) {
-    throw new InputError(`checkpoint: ${path} fails its checksum (${buf.byteLength} bytes, sha256 ${got.slice(0, 12)}…; ` +
+    throw new DamagedCheckpointError(`checkpoint: ${path} fails its checksum (${buf.byteLength} bytes, sha256 ${got.slice(0, 12)}…; ` +
       `state.json expects ${want.bytes} bytes, ${want.sha256.slice(0, 12)}…) — the file is corrupt or was replaced`)
   }
-  return parseSafetensors(buf, path)
+  try { return parseSafetensors(buf, path) } catch (e) { throw new DamagedCheckpointError((e as Error).message) }
+}
+
+/** Renames a damaged checkpoint to step_N.damaged[-K] (out of listCheckpoints' and pruning's way); the new path. */
+export function moveAsideDamaged(dir: string): string {
+  let aside = `${dir}.damaged`
+  for (let k = 2; existsSync(aside); k++) aside = `${dir}.damaged-${k}`
+  renameSync(dir, aside)
+  return aside
 }
 
 /** The complete step checkpoints of a run, oldest first. */
@@ -184,19 +186,34 @@ export function listCheckpoints(runDir: string): { step: number; path: string }[
     .sort((a, b) => a.step - b.step)
 }
 
-/** Deletes all but the newest `keep` step checkpoints (keep 0 keeps all) and leftovers of interrupted writes. */
+/** Deletes all but the newest `keep` step checkpoints (keep 0 keeps all) after removing leftovers. A deletion
+ *  renames the directory to a temp name first, so a crash midway never leaves a partial step_* behind. */
 export function pruneCheckpoints(runDir: string, keep: number): void {
-  const dir = join(runDir, 'checkpoints')
-  for (const n of existsSync(runDir) ? readdirSync(runDir) : []) {
-    if (/^\.best\.(tmp|old)-\d+$/.test(n)) rmSync(join(runDir, n), { recursive: true, force: true })
-  }
-  if (!existsSync(dir)) return
-  for (const n of readdirSync(dir)) {
-    if (/^\.step_\d+\.(tmp|old)-\d+$/.test(n)) rmSync(join(dir, n), { recursive: true, force: true })
-  }
+  removeLeftovers(runDir)
   if (keep <= 0) return
   const all = listCheckpoints(runDir)
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) rmSync(c.path, { recursive: true, force: true })
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+    const doomed = join(dirname(c.path), `.${basename(c.path)}.del-${process.pid}`)
+    renameSync(c.path, doomed)
+    rmSync(doomed, { recursive: true, force: true })
+  }
+}
+
+/** Cleans what interrupted writes left in RUN_DIR and RUN_DIR/checkpoints: temp directories and files are
+ *  removed; a `.X.old-PID` whose X is missing (a crash between swapInto's two renames) is renamed back to X. */
+export function removeLeftovers(runDir: string): void {
+  const clean = (dir: string, re: RegExp): void => {
+    if (!existsSync(dir)) return
+    for (const n of readdirSync(dir)) {
+      const m = re.exec(n)
+      if (m === null) continue
+      const target = join(dir, m[1]!)
+      if (m[2] === 'old' && !existsSync(target)) renameSync(join(dir, n), target)
+      else rmSync(join(dir, n), { recursive: true, force: true })
+    }
+  }
+  clean(runDir, /^\.(best|log\.jsonl|config\.json)\.(tmp|old)-\d+$/)
+  clean(join(runDir, 'checkpoints'), /^\.(step_\d+)\.(tmp|old|del)-\d+$/)
 }
 
 /** Makes RUN_DIR/best a copy of checkpoint `src` (hard links when possible), atomically. */
@@ -204,11 +221,16 @@ export function saveBest(runDir: string, src: string): void {
   const dir = join(runDir, 'best')
   const tmp = join(runDir, `.best.tmp-${process.pid}`)
   rmSync(tmp, { recursive: true, force: true })
-  mkdirSync(tmp)
-  for (const n of readdirSync(src)) {
-    try { linkSync(join(src, n), join(tmp, n)) } catch { copyFileSync(join(src, n), join(tmp, n)) }
+  try {
+    mkdirSync(tmp)
+    for (const n of readdirSync(src)) {
+      try { linkSync(join(src, n), join(tmp, n)) } catch { copyFileSync(join(src, n), join(tmp, n)) }
+    }
+    swapInto(tmp, dir)
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true })
+    throw spaceError(e, dir)
   }
-  swapInto(tmp, dir)
 }
 
 export function isCheckpointDir(path: string): boolean {

@@ -33,6 +33,8 @@ export interface TrainConfig {
   keepCheckpoints: number
   sampleEvery: number
   sampleTokens: number
+  onNan: 'stop' | 'skip'     // a non-finite loss or gradient norm: stop (exit 3), or skip that step's update
+  skipSpikes: number         // skip the update when the loss or grad-norm z-score exceeds this; 0 = never
 }
 
 export const trainDefaults: TrainConfig = {
@@ -61,6 +63,8 @@ export const trainDefaults: TrainConfig = {
   keepCheckpoints: 3,        // keep the last K step checkpoints (RUN_DIR/best is kept apart); 0 keeps all
   sampleEvery: 1000,         // print a sample every N steps; 0 disables
   sampleTokens: 64,          // length of those samples (at most the context length minus one)
+  onNan: 'stop',             // the weights are never updated with a NaN; stopping keeps the last good checkpoint
+  skipSpikes: 0,             // spikes (z > 5, src/train/outliers.ts) are reported; with Z > 0 also skipped
 }
 
 type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number } | { kind: 'number'; min: number; max?: number }
@@ -94,6 +98,8 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last K checkpoints (0 keeps all)' },
   sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },
   sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
+  onNan: { flag: 'on-nan', kind: 'enum', values: ['stop', 'skip'], help: 'a NaN/infinite loss or grad norm: stop (exit 3) or skip the update' },
+  skipSpikes: { flag: 'skip-spikes', kind: 'number', min: 0, help: 'skip updates whose loss or grad-norm z-score exceeds Z (0: never)' },
 }
 
 const byFlag = new Map(Object.entries(trainFields).map(([k, f]) => [f.flag, k as keyof TrainConfig]))

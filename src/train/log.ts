@@ -2,8 +2,8 @@
 // optimizer step (step counted from 1) and {"step","val_loss"} per validation. On resume from a checkpoint
 // at step k the lines after k are dropped (rewritten atomically), so the log never holds a step twice.
 
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs'
-import { writeFileAtomic } from '../util/atomic.js'
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 
 export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens_per_s: number; ms: number }
@@ -47,7 +47,15 @@ export class RunLog {
   }
 
   append(rec: LogRecord): void {
-    writeSync(this.fd, JSON.stringify(rec) + '\n')
+    const buf = Buffer.from(JSON.stringify(rec) + '\n', 'utf8')
+    try {
+      for (let off = 0; off < buf.byteLength;) off += writeSync(this.fd, buf, off)   // a short write is continued
+    } catch (e) { throw spaceError(e, this.path) }
+  }
+
+  /** Flushes the appended lines to the disk (before a checkpoint, so no logged step can be lost behind it). */
+  sync(): void {
+    try { fsyncSync(this.fd) } catch (e) { throw spaceError(e, this.path) }
   }
 
   close(): void {

@@ -1,8 +1,9 @@
 // Sets up one training run from a resolved TrainConfig — the model (fresh, --init-from or the checkpoint being
 // resumed), optimizer, loaders, RNG, RUN_DIR/config.json — and hands it to the trainer. Shared by `llmts train`
-// and the default run. All validation happens before the first large allocation.
+// and the default run. All validation happens before the first large allocation. --resume: src/train/resume.ts.
 
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
@@ -14,14 +15,16 @@ import { ParamLayout } from '../model/params.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { Rng } from '../util/rng.js'
-import { isCheckpointDir, isRunDir, listCheckpoints, loadCheckpointModel, readCheckpoint, type Checkpoint } from './checkpoint.js'
+import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
 import { createBackend } from './device.js'
 import { AdamW } from './optimizer.js'
+import { findResumePoint, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type Reporter, type TrainResult } from './trainer.js'
 
 export interface RunOptions {
   resume: boolean              // continue from the newest checkpoint in config.out
+  resumeFrom?: ResumePoint     // what --resume continues (found by the caller already); found here if absent
   overwrite: boolean           // start over in a run directory that already has a run
   reporter?: Reporter
   stop?: { requested: boolean }
@@ -38,20 +41,6 @@ export interface RunInfo {
   gradAccum: number
   device: string
   startStep: number
-}
-
-/** The newest checkpoint directory of a run for --resume; InputError when there is none. */
-export function resumePoint(runDir: string): string {
-  const last = listCheckpoints(runDir).at(-1)
-  if (last === undefined) {
-    throw new InputError(`train: --resume: ${join(runDir, 'checkpoints')} has no checkpoint (start without --resume)`)
-  }
-  return last.path
-}
-
-function readResumePoint(runDir: string): Checkpoint & { path: string } {
-  const path = resumePoint(runDir)
-  return { ...readCheckpoint(path, { withOptimizer: true }), path }
 }
 
 /** Train shards of --data, and the validation shards (--val-data, else the *_val_* shards beside --data). */
@@ -78,7 +67,18 @@ function resolveStart(c: TrainConfig): { config: ModelConfig; params?: Float32Ar
   return { config: ck.config, params: ck.params, source: `checkpoint ${ck.source}` }
 }
 
-function prepareRunDir(runDir: string, opts: RunOptions): void {
+/** Refuses a model whose parameters, gradients and AdamW moments alone exceed the machine's memory. */
+function checkMemory(config: ModelConfig, device: string): void {
+  const total = new ParamLayout(config).total
+  const need = total * (device === 'cuda' ? 12 : 16)   // float32 params, grads, m, v (on a GPU: their host copies at checkpoints)
+  if (need > totalmem()) {
+    throw new InputError(`train: the model has ${total.toLocaleString('en-US')} parameters and needs at least ${(need / 2 ** 30).toFixed(1)} GiB ` +
+      `for weights and optimizer state; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB (a smaller --model?)`)
+  }
+}
+
+function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwrite'>): void {
+  removeLeftovers(runDir)
   const used = ['log.jsonl', 'checkpoints', 'best'].filter(n => existsSync(join(runDir, n)))
   if (!opts.resume && used.length > 0) {
     if (!opts.overwrite) {
@@ -93,8 +93,9 @@ function prepareRunDir(runDir: string, opts: RunOptions): void {
 /** Builds everything from `c` and trains; returns the run's description and the trainer's result. */
 export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info: RunInfo; result: TrainResult }> {
   const runDir = c.out !== '' ? c.out : join('runs', `${c.model.replace(/[^\w.-]+/g, '_')}-${timestamp()}`)
-  const resumeFrom = opts.resume ? readResumePoint(runDir) : null
-  const was = resumeFrom?.trainConfig
+  const point = opts.resume ? opts.resumeFrom ?? findResumePoint(runDir, opts.note) : null
+  const resumeFrom = point?.kind === 'checkpoint' ? { ...point.checkpoint, path: point.path } : null
+  const was = point?.kind === 'restart' ? point.config : resumeFrom?.trainConfig
   if (was != null && (was.model !== c.model || was.initFrom !== c.initFrom)) {
     throw new InputError(`train: --resume continues ${runDir} with its own model (--model ${was.model}${was.initFrom !== '' ? ` --init-from ${was.initFrom}` : ''}); ` +
       'drop --model/--init-from, or start a new run with another --out')
@@ -103,10 +104,13 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}` }
     : resolveStart(c)
   validateTrainConfig(c, start.config)
+  checkMemory(start.config, c.device)
   const shards = resolveShards(c)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
-  prepareRunDir(runDir, opts)
+  if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
+  prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
   const backend = await createBackend(c.device)
+  if (point?.kind === 'checkpoint') repairBest(runDir, point)
 
   const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen })
   if (start.params !== undefined) model.setParams(start.params)
@@ -118,7 +122,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
   if (resumeFrom !== null) {
     if (resumeFrom.optimizer !== null) optimizer.setState(resumeFrom.optimizer)
-    train.restore(resumeFrom.progress.loader as ReturnType<DataLoader['state']>)
+    restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path)
     rng = new Rng(resumeFrom.progress.rng)
   }
 
@@ -135,6 +139,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, rng, startStep: info.startStep,
     bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop,
+    ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })
   return { info, result }
 }

@@ -2,19 +2,23 @@
 // before clipping, an AdamW step at the scheduled learning rate, then validation, samples and checkpoints
 // on their schedules. Everything a step depends on (weights, moments, loader and RNG state) is checkpointed,
 // so a resumed run logs exactly what an uninterrupted one would. Reporting goes through callbacks (no printing).
+// A step whose loss or gradient norm is not finite, or (with --skip-spikes) is a spike, is never applied.
 
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { GPT } from '../model/gpt.js'
+import { OutOfSpaceError } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
 import {
-  checkpointName, pruneCheckpoints, saveBest, writeCheckpoint, type Checkpoint, type TrainProgress,
+  checkpointName, listCheckpoints, pruneCheckpoints, saveBest, writeCheckpoint, type Checkpoint, type TrainProgress,
 } from './checkpoint.js'
 import { gradAccumSteps, type TrainConfig } from './config.js'
-import { RunLog, type StepRecord } from './log.js'
+import { checkFiniteParams, DivergenceError, StepGuard, type GuardState, type StepVerdict } from './divergence.js'
+import { RunLog, type LogRecord, type StepRecord } from './log.js'
 import type { AdamW } from './optimizer.js'
 import { generate } from './sample.js'
 import { learningRate } from './schedule.js'
+import { poisonGradAt } from './test-hooks.js'
 
 export interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
 
@@ -33,6 +37,8 @@ export interface Reporter {
   val?(r: { step: number; val_loss: number; best: boolean }): void
   sample?(r: { step: number; tokens: Int32Array }): void
   checkpoint?(r: { step: number; path: string }): void
+  /** A spike (z-score above threshold) or a skipped update. */
+  anomaly?(r: { step: number; loss: number; grad_norm: number; verdict: StepVerdict }): void
 }
 
 export interface TrainerOptions {
@@ -45,6 +51,7 @@ export interface TrainerOptions {
   rng: Rng                     // periodic samples draw from it; checkpointed
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
   bestValLoss: number | null   // from the checkpoint when resuming
+  guard?: GuardState           // the spike detectors' windows, from the checkpoint when resuming
   reporter?: Reporter
   /** Set .requested to stop after the current step (with a checkpoint), e.g. on SIGINT. */
   stop?: { requested: boolean }
@@ -71,8 +78,10 @@ export function evaluateLoss(model: GPT, val: BatchSource, start: unknown, B: nu
   return sum / steps
 }
 
-/** One optimizer step (0-based s): accumulate `accum` micro-batches' gradients, norm, clip, AdamW update. */
-function optimizerStep(o: TrainerOptions, s: number, accum: number): { loss: number; gradNorm: number; lr: number } {
+/** One optimizer step (0-based s): accumulate `accum` micro-batches' gradients, norm, clip, and the AdamW
+ *  update unless the guard skips it (or throws: a non-finite step with --on-nan stop). */
+function optimizerStep(o: TrainerOptions, s: number, accum: number, guard: StepGuard):
+  { loss: number; gradNorm: number; lr: number; verdict: StepVerdict } {
   const c = o.config
   o.model.zeroGrad()
   let lossSum = 0
@@ -81,13 +90,29 @@ function optimizerStep(o: TrainerOptions, s: number, accum: number): { loss: num
     lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen)
     o.model.backward(1 / accum)   // grads accumulate d(mean over micro-batches)/dparam
   }
+  if (poisonGradAt(s + 1)) o.model.backend.upload(o.model.backend.view(o.model.grads, 0, 1), new Float32Array([NaN]))
   const gradNorm = o.optimizer.gradNorm()   // before clipping, as logged
   const lr = learningRate(c, s)
-  o.optimizer.update(lr, { gradClip: c.gradClip, gradNorm })
-  return { loss: lossSum / accum, gradNorm, lr }
+  const loss = lossSum / accum
+  const verdict = guard.check(s + 1, loss, gradNorm)
+  if (verdict.skip === null) o.optimizer.update(lr, { gradClip: c.gradClip, gradNorm })
+  return { loss, gradNorm, lr, verdict }
 }
 
-/** Runs steps startStep+1 .. config.steps; yields to the event loop between steps so signals get through. */
+/** The log line of a step: the record, plus z-scores at a spike and `skipped: 1` when the update was skipped. */
+function stepLine(rec: StepRecord, v: StepVerdict): LogRecord {
+  const line: LogRecord = { ...rec }
+  if (v.spike) { line['loss_z'] = round3(v.lossZ); line['grad_norm_z'] = round3(v.gradZ) }
+  if (v.skip !== null) line['skipped'] = 1
+  return line
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
+
+/** Runs steps startStep+1 .. config.steps; yields to the event loop after each step (before deciding on its
+ *  checkpoint), so a stop requested by a signal during a step ends the run with that step's checkpoint. */
 export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const c = o.config
   const B = c.batchSize, T = c.seqLen
@@ -111,33 +136,44 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   }
   try {
     if (o.startStep === 0) validate(0)
+    const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     for (let s = o.startStep; s < c.steps; s++) {
       const t0 = performance.now()
-      const { loss, gradNorm, lr } = optimizerStep(o, s, accum)
+      const { loss, gradNorm, lr, verdict } = optimizerStep(o, s, accum, guard)
       const ms = performance.now() - t0
       const step = s + 1
       sessionMs += ms
       sessionSteps++
       const rec: StepRecord = { step, loss, lr, grad_norm: gradNorm, tokens_per_s: tokensPerStep / (ms / 1000), ms }
-      log.append({ ...rec })
+      log.append(stepLine(rec, verdict))
       res.step = step
-      res.lastLoss = loss
+      if (Number.isFinite(loss)) res.lastLoss = loss
       o.reporter?.step?.({ ...rec, steps: c.steps, etaS: (c.steps - step) * sessionMs / sessionSteps / 1000 })
+      if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step, loss, grad_norm: gradNorm, verdict })
       const val = validate(step)
       if (c.sampleEvery > 0 && step % c.sampleEvery === 0) {   // drawn even unreported: the RNG stream stays the same
         const tokens = sampleDuringTraining(o.model, o.rng, c.sampleTokens)
         o.reporter?.sample?.({ step, tokens })
       }
+      await new Promise(resolve => setImmediate(resolve))   // signals that came during the step are handled here
       const stopping = o.stop?.requested === true && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
-      saveCheckpoints(o, step, val, res.bestValLoss, { regular })
-      await new Promise(resolve => setImmediate(resolve))
+      if (regular || val?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
+      try {
+        saveCheckpoints(o, step, val, res.bestValLoss, { regular, guard: guard.state() })
+      } catch (e) {
+        throw e instanceof OutOfSpaceError ? new OutOfSpaceError(`train: checkpoint of step ${step} not written: ${e.message}`) : e
+      }
       if (stopping) { res.interrupted = true; break }
     }
     res.trainSeconds = sessionMs / 1000
     res.tokensPerS = sessionSteps > 0 ? tokensPerStep * sessionSteps / (sessionMs / 1000) : 0
     return res
+  } catch (e) {
+    if (!(e instanceof DivergenceError)) throw e
+    const last = listCheckpoints(o.runDir).at(-1)
+    throw new DivergenceError(`${e.message}; ${last !== undefined ? `the last checkpoint, ${last.path}, is kept` : 'no checkpoint was written yet'}`)
   } finally {
     log.close()
   }
@@ -146,13 +182,15 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
 /** A step checkpoint when `regular`; RUN_DIR/best when this step's validation loss is the lowest so far (a hard
  *  link of the step checkpoint when there is one, else the weights alone: best is for evaluation, not resuming). */
 function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null,
-                         bestValLoss: number | null, opts: { regular: boolean }): void {
+                         bestValLoss: number | null, opts: { regular: boolean; guard: GuardState }): void {
   const isBest = val?.best === true
   if (!opts.regular && !isBest) return
-  const progress: TrainProgress = { step, loader: o.train.state(), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss }
-  const ck: Checkpoint = {
-    modelConfig: o.model.config, trainConfig: o.config, params: o.model.getParams(), optimizer: o.optimizer.getState(), progress,
+  const progress: TrainProgress = {
+    step, loader: o.train.state(), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss, guard: opts.guard,
   }
+  const params = o.model.getParams()
+  checkFiniteParams(params, step)
+  const ck: Checkpoint = { modelConfig: o.model.config, trainConfig: o.config, params, optimizer: o.optimizer.getState(), progress }
   if (opts.regular) {
     const dir = join(o.runDir, 'checkpoints', checkpointName(step))
     writeCheckpoint(dir, ck)

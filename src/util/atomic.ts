@@ -1,8 +1,26 @@
 // Atomic file writes: data goes to a temp file beside the target, is fsynced, then renamed over the target,
 // and the directory is fsynced. A reader therefore sees the old file or the complete new one, never a torn one.
+// A full disk or a file-size limit (ENOSPC, EDQUOT, EFBIG) is an OutOfSpaceError: one line, exit code 2.
 
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
+import { InputError } from './errors.js'
+
+/** The disk (or quota, or file-size limit) ran out while writing; a problem of the machine, not a bug. */
+export class OutOfSpaceError extends InputError {
+  override name = 'OutOfSpaceError'
+}
+
+const SPACE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on device (ENOSPC)', EDQUOT: 'disk quota exceeded (EDQUOT)', EFBIG: 'file too large (EFBIG: over the file-size limit)',
+}
+
+/** `e` as an OutOfSpaceError naming `path` when it is one of ENOSPC, EDQUOT, EFBIG; otherwise `e` itself. */
+export function spaceError(e: unknown, path: string): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code
+  if (code === undefined || !(code in SPACE_ERRORS)) return e
+  return new OutOfSpaceError(`cannot write ${path}: ${SPACE_ERRORS[code]}`)
+}
 
 /** The temp name used while `path` is being written; never looks like a finished output. */
 export function tempPathFor(path: string): string {
@@ -24,7 +42,7 @@ export function writeFileAtomic(path: string, ...chunks: (Uint8Array | string)[]
     w.commit()
   } catch (e) {
     w.abort()
-    throw e
+    throw spaceError(e, path)
   }
 }
 
@@ -36,21 +54,25 @@ export class AtomicWriter {
 
   constructor(readonly path: string) {
     this.tmp = tempPathFor(path)
-    this.fd = openSync(this.tmp, 'w')
+    try { this.fd = openSync(this.tmp, 'w') } catch (e) { throw spaceError(e, path) }
   }
 
   write(data: Uint8Array | string): void {
     if (this.fd === null) throw new Error(`atomic: write to ${this.path} after commit/abort`)
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
     let off = 0
-    while (off < buf.byteLength) off += writeSync(this.fd, buf, off, buf.byteLength - off)
+    try {
+      while (off < buf.byteLength) off += writeSync(this.fd, buf, off, buf.byteLength - off)
+    } catch (e) { throw spaceError(e, this.path) }
     this.bytes += buf.byteLength
   }
 
   commit(): void {
     if (this.fd === null) throw new Error(`atomic: ${this.path} already closed`)
-    fsyncSync(this.fd)
-    closeSync(this.fd)
+    try {
+      fsyncSync(this.fd)   // some filesystems report a full disk only here
+      closeSync(this.fd)
+    } catch (e) { throw spaceError(e, this.path) }
     this.fd = null
     renameSync(this.tmp, this.path)
     fsyncDir(dirname(this.path))

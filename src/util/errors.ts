@@ -4,6 +4,11 @@
 
 export class InputError extends Error {
   override name = 'InputError'
+
+  /** Line breaks (e.g. from a JSON.parse message quoting the input) are folded: the message is one line. */
+  constructor(message: string) {
+    super(message.replace(/\s*[\r\n]+\s*/g, ' '))
+  }
 }
 
 /** Throws an InputError unless `cond` holds. Message format: 'module: what, where, expected (hint)'. */

@@ -1,0 +1,76 @@
+// Where `--resume` continues a run: the newest checkpoint that passes verification. A damaged newest one
+// (bad state.json, a checksum mismatch) is renamed to step_N.damaged with a warning and the previous one is
+// tried; if every checkpoint is damaged the resume is refused. A run killed before its first checkpoint
+// (config.json written, no checkpoint) starts over from step 0 with its recorded settings.
+
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { InputError } from '../util/errors.js'
+import {
+  DamagedCheckpointError, listCheckpoints, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers, saveBest,
+  type Checkpoint,
+} from './checkpoint.js'
+import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
+
+export type ResumePoint =
+  | { kind: 'checkpoint'; path: string; checkpoint: Checkpoint }
+  | { kind: 'restart'; config: TrainConfig }   // no checkpoint yet: the settings of RUN_DIR/config.json
+
+/** Finds (and fully verifies) what --resume continues from; notes each damaged checkpoint moved aside. */
+export function findResumePoint(runDir: string, note: (line: string) => void = () => {}): ResumePoint {
+  removeLeftovers(runDir)   // first: a checkpoint caught mid-swap by a crash is renamed back here
+  const checkpoints = listCheckpoints(runDir)
+  const damaged: string[] = []
+  for (const c of checkpoints.reverse()) {
+    try {
+      return { kind: 'checkpoint', path: c.path, checkpoint: readCheckpoint(c.path, { withOptimizer: true }) }
+    } catch (e) {
+      if (!(e instanceof DamagedCheckpointError)) throw e
+      const aside = moveAsideDamaged(c.path)
+      damaged.push(aside)
+      note(`train: warning: --resume skips a damaged checkpoint (${e.message}); moved to ${aside}`)
+    }
+  }
+  if (damaged.length > 0) {
+    throw new InputError(`train: --resume: no intact checkpoint in ${join(runDir, 'checkpoints')} (damaged ones moved to ${damaged.join(', ')}); ` +
+      'start over with --overwrite')
+  }
+  const config = readRunConfig(runDir)
+  if (config === null) throw new InputError(`train: --resume: ${join(runDir, 'checkpoints')} has no checkpoint (start without --resume)`)
+  return { kind: 'restart', config }
+}
+
+/** The train settings of RUN_DIR/config.json (written before the first step), or null when it is absent. */
+function readRunConfig(runDir: string): TrainConfig | null {
+  const path = join(runDir, 'config.json')
+  if (!existsSync(path)) return null
+  let obj: unknown
+  try { obj = JSON.parse(readFileSync(path, 'utf8')) } catch (e) {
+    throw new InputError(`train: --resume: ${path} is not valid JSON (${(e as Error).message}); start over with --overwrite`)
+  }
+  const train = typeof obj === 'object' && obj !== null ? (obj as { train?: unknown }).train : undefined
+  return { ...trainDefaults, ...trainConfigFromJson(train, `${path} "train"`) }
+}
+
+/** The settings a resumed run starts from (before --config and flags): the checkpoint's, else config.json's. */
+export function resumedSettings(point: ResumePoint): TrainConfig {
+  return point.kind === 'restart' ? point.config : point.checkpoint.trainConfig ?? trainDefaults
+}
+
+/** RUN_DIR/best made to match the resumed checkpoint when that checkpoint is the run's best (a crash can land
+ *  between writing a checkpoint and copying it to best/). */
+export function repairBest(runDir: string, point: ResumePoint & { kind: 'checkpoint' }): void {
+  const p = point.checkpoint.progress
+  if (p.step === 0 || p.valLoss === null || p.valLoss !== p.bestValLoss) return
+  if (readCheckpointStep(join(runDir, 'best')) !== p.step) saveBest(runDir, point.path)
+}
+
+/** Restores the train loader's position from a checkpoint; a position that does not fit the data (other
+ *  shards, B or T) is an InputError naming the checkpoint's state.json. */
+export function restoreLoader(loader: { restore(state: never): void }, state: unknown, checkpointDir: string): void {
+  const where = join(checkpointDir, 'state.json')
+  if (state === null) throw new InputError(`train: --resume: ${where} has no data-loader position (not written by llmts train)`)
+  try { loader.restore(state as never) } catch (e) {
+    throw e instanceof InputError ? new InputError(`train: --resume: ${where}: ${e.message}`) : e
+  }
+}

@@ -1,0 +1,119 @@
+// Through the binary: corrupt inputs of every kind give exit code 2 and one stderr line naming the file (no
+// stack trace), and impossible settings are refused before any work starts (no run directory is created,
+// an existing run is left untouched), each with its reason.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parquetWriteBuffer } from 'hyparquet-writer'
+import { writeShard } from '../../src/data/shards.js'
+import { makeToyRun, tinyModelJson } from '../train/helpers.js'
+import { isOneLine, llmts, tempRoot } from './helpers.js'
+
+const root = tempRoot('cli')
+const toy = makeToyRun(root)
+const small = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4', '--seq-len', '16', '--total-batch-size', '64',
+  '--steps', '4', '--warmup-steps', '1', '--val-every', '2', '--val-steps', '1', '--checkpoint-every', '2', '--device', 'cpu']
+
+function expectInputError(args: string[], file: string, re: RegExp): void {
+  const r = llmts(args)
+  assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.stderr}`)
+  assert.ok(isOneLine(r.stderr), `one line, no stack: ${r.stderr}`)
+  assert.ok(r.stderr.includes(file), `names ${file}: ${r.stderr}`)
+  assert.match(r.stderr, re)
+}
+
+test('corrupt inputs through the CLI: exit 2, one line naming the file', { timeout: 120_000 }, () => {
+  // a token shard whose tail is cut off
+  const data = join(root, 'cut')
+  mkdirSync(data)
+  writeShard(join(data, 'x_val_000000.bin'), Array.from({ length: 3000 }, (_, i) => i % 96))
+  writeShard(join(data, 'x_train_000001.bin'), Array.from({ length: 3000 }, (_, i) => i % 96))
+  const shard = join(data, 'x_train_000001.bin')
+  writeFileSync(shard, readFileSync(shard).subarray(0, 4000))
+  expectInputError(['train', ...small, '--data', data, '--out', join(root, 'r1')], shard, /truncated or corrupted/)
+  assert.ok(!existsSync(join(root, 'r1', 'log.jsonl')))
+
+  // a model config that is not JSON (the parser's message quotes several lines of it)
+  const cfg = join(root, 'bad-model.json')
+  writeFileSync(cfg, '{\n "preset": "tiny-gpt2",\n "layers": 2,,\n "heads": 4\n}\n')
+  expectInputError(['train', ...small, '--model', cfg, '--out', join(root, 'r2')], cfg, /is not a JSON config file/)
+  const train = join(root, 'train.json')
+  writeFileSync(train, '{\n "steps": 4\n "lr": 1\n}')
+  expectInputError(['train', ...small, '--config', train, '--out', join(root, 'r3')], train, /not valid JSON/)
+
+  // a Hugging Face directory whose weights file is truncated
+  const hf = join(root, 'hf')
+  cpSync(join(process.cwd(), 'test', 'fixtures', 'hf-llama'), hf, { recursive: true })
+  const weights = join(hf, 'model.safetensors')
+  writeFileSync(weights, readFileSync(weights).subarray(0, 3000))
+  expectInputError(['sample', '--model', hf, '--max-tokens', '2'], weights, /past the data|truncated/)
+
+  // prepare: a JSONL line that is not JSON, a Parquet file with a torn footer
+  const jsonl = join(root, 'docs.jsonl')
+  writeFileSync(jsonl, '{"text": "one"}\n{"text": "two\n{"text": "three"}\n')
+  expectInputError(['prepare', jsonl, '--out', join(root, 'p1'), '--workers', '0'], jsonl, /:2: invalid JSON/)
+  const pq = join(root, 'docs.parquet')
+  const bytes = new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: ['a', 'b'], type: 'STRING' }] }))
+  writeFileSync(pq, bytes.subarray(0, bytes.length - 9))
+  expectInputError(['prepare', pq, '--out', join(root, 'p2'), '--workers', '0'], pq, /not a readable Parquet file/)
+
+  // HellaSwag: a line without endings
+  const hs = join(root, 'hs.jsonl')
+  writeFileSync(hs, '{"ind": 1, "activity_label": "a", "ctx_a": "b", "ctx_b": "c", "label": 0}\n')
+  expectInputError(['eval', 'hellaswag', '--model', toy.modelJson, '--data', hs, '--device', 'cpu'], hs, /"endings" must be an array of 4 strings/)
+})
+
+test('a damaged checkpoint through the CLI: a warning and a resume from the previous one; none intact: exit 2', { timeout: 120_000 }, () => {
+  const run = join(root, 'run')
+  assert.equal(llmts(['train', ...small, '--out', run]).code, 0)
+  const state = join(run, 'checkpoints', 'step_000004', 'state.json')
+  writeFileSync(state, readFileSync(state, 'utf8').replace('"step": 4', '"step": "four"'))
+  const r = llmts(['train', '--out', run, '--resume'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /warning: --resume skips a damaged checkpoint \(checkpoint: .*step_000004\/state\.json: "step" must be a non-negative integer \(damaged checkpoint state\)\); moved to .*step_000004\.damaged/)
+  assert.match(r.stderr, /resuming at step 2/)
+  const opt = join(run, 'checkpoints', 'step_000002', 'optimizer.safetensors')
+  writeFileSync(opt, readFileSync(opt).subarray(1))
+  for (const n of ['step_000004']) writeFileSync(join(run, 'checkpoints', n, 'state.json'), '{')
+  const none = llmts(['train', '--out', run, '--resume'])
+  assert.equal(none.code, 2, none.stderr)
+  assert.match(none.stderr.trim().split('\n').at(-1)!, /^train: --resume: no intact checkpoint in .*; start over with --overwrite$/)
+})
+
+test('impossible settings are refused before any work, with the reason', { timeout: 120_000 }, () => {
+  const model = (over: object): string => {
+    const p = join(root, `m-${Object.keys(over).join('-')}.json`)
+    writeFileSync(p, JSON.stringify({ ...tinyModelJson, ...over }))
+    return p
+  }
+  const out = join(root, 'never')
+  const cases: [string[], RegExp][] = [
+    [['--model', model({ heads: 5 })], /heads \(5\) must divide channels \(32\)/],
+    [['--model', model({ kvHeads: 3 })], /kvHeads \(3\) must divide heads \(4\)/],
+    [['--model', model({ layers: 5000 })], /layers must be at most 1024/],
+    [['--model', model({ preset: 'tiny-gtp2' })], /unknown model preset "tiny-gtp2"/],
+    [['--model', 'gpt2-1b'], /neither a preset .* nor an existing file/],
+    [['--model', model({ layers: 1000, channels: 4096, mlpHidden: 16384 })], /needs at least [\d.]+ GiB for weights and optimizer state; this machine has/],
+    [['--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
+    [['--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
+    [['--on-nan', 'ignore'], /--on-nan expects one of stop, skip/],
+    [['--skip-spikes', '-1'], /--skip-spikes/],
+  ]
+  for (const [over, re] of cases) {
+    const r = llmts(['train', ...small, ...over, '--out', out])
+    assert.equal(r.code, 2, `${over.join(' ')}: exit ${r.code}: ${r.stderr}`)
+    assert.ok(isOneLine(r.stderr), r.stderr)
+    assert.match(r.stderr, re)
+    assert.ok(!existsSync(out), `${over.join(' ')}: refused before creating the run directory`)
+  }
+  // resuming with another model leaves the run untouched
+  const run = join(root, 'run2')
+  assert.equal(llmts(['train', ...small, '--out', run]).code, 0)
+  const log = readFileSync(join(run, 'log.jsonl'))
+  const r = llmts(['train', '--out', run, '--resume', '--model', 'tiny-gpt2'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /--resume continues .* with its own model .*drop --model\/--init-from/)
+  assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
+})

@@ -1,0 +1,81 @@
+// --resume after damage and crashes, in-process: damaged newest checkpoints are moved aside with a warning and
+// the run continues from the newest intact one (ending exactly as the uninterrupted run); with none intact it
+// is refused; a run killed before its first checkpoint starts over; a checkpoint caught between swapInto's two
+// renames is renamed back; best/ is repaired when a crash fell between a checkpoint and its copy to best/.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { cpSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { listCheckpoints, readCheckpoint, saveBest } from '../../src/train/checkpoint.js'
+import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { readLog } from '../../src/train/log.js'
+import { trainRun } from '../../src/train/run.js'
+import { InputError } from '../../src/util/errors.js'
+import { makeToyRun } from '../train/helpers.js'
+import { tempRoot, withoutTiming } from './helpers.js'
+
+const root = tempRoot('resume')
+const toy = makeToyRun(root)
+const base: TrainConfig = {
+  ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 4, seqLen: 16, totalBatchSize: 64, steps: 8, lr: 3e-3,
+  warmupSteps: 1, valEvery: 2, valSteps: 1, checkpointEvery: 2, keepCheckpoints: 3, sampleEvery: 0, device: 'cpu', seed: 9,
+}
+const ref = join(root, 'ref')
+const refLog = (): unknown => withoutTiming(readLog(join(ref, 'log.jsonl')))
+const copyOfRef = (name: string): string => { const d = join(root, name); cpSync(ref, d, { recursive: true }); return d }
+const ck = (run: string, step: number): string => join(run, 'checkpoints', `step_${String(step).padStart(6, '0')}`)
+
+test('setup: the uninterrupted reference run', async () => {
+  const r = await trainRun({ ...base, out: ref }, { resume: false, overwrite: false })
+  assert.equal(r.result.step, 8)
+  assert.deepEqual(listCheckpoints(ref).map(c => c.step), [4, 6, 8])
+})
+
+test('damaged newest checkpoints are moved aside with a warning; the run resumes from the newest intact one', async () => {
+  const run = copyOfRef('damaged')
+  writeFileSync(join(ck(run, 8), 'state.json'), readFileSync(join(ck(run, 8), 'state.json')).subarray(0, 100))   // torn JSON
+  const model = readFileSync(join(ck(run, 6), 'model.safetensors'))
+  model[model.length - 5]! ^= 0x10                                                                                // one flipped bit
+  writeFileSync(join(ck(run, 6), 'model.safetensors'), model)
+  const notes: string[] = []
+  const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
+  assert.equal(r.info.startStep, 4)
+  assert.match(notes[0]!, /^train: warning: --resume skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json is not valid JSON .*\); moved to .*step_000008\.damaged$/)
+  assert.match(notes[1]!, /step_000006\/model\.safetensors fails its checksum .*moved to .*step_000006\.damaged$/)
+  assert.ok(existsSync(`${ck(run, 8)}.damaged`) && existsSync(`${ck(run, 6)}.damaged`), 'kept for inspection')
+  assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
+  assert.ok(readFileSync(join(ck(run, 8), 'model.safetensors')).equals(readFileSync(join(ck(ref, 8), 'model.safetensors'))))
+})
+
+test('no intact checkpoint left: --resume is refused, naming what was moved aside', async () => {
+  const run = copyOfRef('all-damaged')
+  for (const s of [4, 6, 8]) rmSync(join(ck(run, s), 'optimizer.safetensors'))
+  await assert.rejects(trainRun({ ...base, out: run }, { resume: true, overwrite: false }),
+    (e: Error) => e instanceof InputError && /no intact checkpoint in .*checkpoints \(damaged ones moved to .*step_000008\.damaged, .*\); start over with --overwrite/.test(e.message))
+})
+
+test('killed before its first checkpoint: --resume starts the run over from step 0 with its recorded settings', async () => {
+  const run = copyOfRef('no-checkpoint')
+  rmSync(join(run, 'checkpoints'), { recursive: true })
+  rmSync(join(run, 'best'), { recursive: true })
+  const notes: string[] = []
+  const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
+  assert.equal(r.info.startStep, 0)
+  assert.ok(notes.some(n => /stopped before its first checkpoint; starting it over from step 0/.test(n)), notes.join('\n'))
+  assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
+})
+
+test('a checkpoint caught between the two renames of a replacement is renamed back; best/ is repaired', async () => {
+  const run = copyOfRef('mid-swap')
+  renameSync(ck(run, 8), join(run, 'checkpoints', '.step_000008.old-4242'))   // step_000008 itself is missing
+  renameSync(join(run, 'best'), join(run, '.best.tmp-4242'))                   // and best/ was never written
+  saveBest(run, ck(run, 4))                                                   // an older best/ in its place
+  const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false })
+  assert.equal(r.info.startStep, 8, 'resumed from the renamed-back step_000008')
+  assert.ok(!existsSync(join(run, '.best.tmp-4242')) && !existsSync(join(run, 'checkpoints', '.step_000008.old-4242')))
+  const best = readCheckpoint(join(run, 'best'), { withOptimizer: false }).progress
+  const want = readCheckpoint(join(ref, 'best'), { withOptimizer: false }).progress
+  assert.equal(want.step, 8, 'the reference run\'s best is its last validation')
+  assert.deepEqual([best.step, best.valLoss], [want.step, want.valLoss])
+})

@@ -1,0 +1,68 @@
+// SIGINT and SIGTERM: the run finishes its step, writes a checkpoint, exits 0 and prints the --resume command;
+// a second signal terminates at once, even in the middle of that checkpoint's (slowed) write, which then never
+// appears; --resume afterwards starts over (no checkpoint had been written).
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
+import { readLog } from '../../src/train/log.js'
+import { makeToyRun } from '../train/helpers.js'
+import { llmts, start, tempRoot } from './helpers.js'
+
+const root = tempRoot('signals')
+const toy = makeToyRun(root)
+const settings = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4', '--seq-len', '16', '--total-batch-size', '64',
+  '--steps', '100000', '--warmup-steps', '1', '--val-every', '0', '--sample-every', '0', '--device', 'cpu']
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal}: finishes the step, writes a checkpoint, exits 0 and says how to resume`, { timeout: 60_000 }, async () => {
+    const out = join(root, signal)
+    const run = start(['train', ...settings, '--checkpoint-every', '0', '--out', out], {
+      onStderr: (text, child) => { if (/step 1\/100000/.test(text) && !child.killed) child.kill(signal) },
+    })
+    const r = await run.done
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, new RegExp(`${signal}: stopping after this step`))
+    const m = /stopped at step (\d+); continue with: llmts train --out (\S+) --resume/.exec(r.stderr)
+    assert.ok(m !== null, r.stderr)
+    const stopped = Number(m[1])
+    assert.equal(m[2], out)
+    assert.deepEqual(listCheckpoints(out).map(c => c.step), [stopped])
+    assert.equal(readCheckpoint(listCheckpoints(out)[0]!.path, { withOptimizer: true }).progress.step, stopped)
+    assert.equal(readLog(join(out, 'log.jsonl')).at(-1)!.step, stopped, 'no step is logged past the checkpoint')
+    const again = llmts(['train', '--out', out, '--resume', '--steps', String(stopped + 2)])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, new RegExp(`resuming at step ${stopped}`))
+  })
+}
+
+for (const [first, second] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGTERM'], ['SIGTERM', 'SIGINT']] as const) {
+  test(`${first} then ${second}: the second terminates at once, inside the stop checkpoint's write`, { timeout: 60_000 }, async () => {
+    const out = join(root, `${first}-${second}`)
+    let sentAt = 0
+    const run = start(['train', ...settings, '--checkpoint-every', '0', '--out', out], {
+      env: { LLMTS_TEST_SLOW_CHECKPOINT_MS: '1000' },   // the stop checkpoint's write takes 2 s
+      onStderr: (text, child) => {
+        if (/step 1\/100000/.test(text) && sentAt === 0) { sentAt = -1; child.kill(first) }
+        if (text.includes('stopping after this step') && sentAt === -1) {
+          sentAt = -2
+          setTimeout(() => { sentAt = Date.now(); child.kill(second) }, 100)
+        }
+      },
+    })
+    const r = await run.done
+    const latency = Date.now() - sentAt
+    assert.equal(r.signal, second, `exit ${r.code} ${r.signal}: ${r.stderr}`)
+    assert.ok(latency < 1000, `terminated ${latency} ms after the second signal (the write alone takes 2 s)`)
+    assert.ok(readdirSync(join(out, 'checkpoints')).some(n => /^\.step_\d+\.tmp-\d+$/.test(n)), 'it was inside the write')
+    assert.deepEqual(listCheckpoints(out), [], 'the interrupted stop checkpoint never appears')
+    // no checkpoint yet: --resume starts the run over from step 0 with its recorded settings
+    const again = llmts(['train', '--out', out, '--resume', '--steps', '3'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, /stopped before its first checkpoint; starting it over from step 0/)
+    assert.deepEqual(readLog(join(out, 'log.jsonl')).map(l => l.step), [1, 2, 3])
+    assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['step_000003'], 'the leftover of the killed write is gone')
+  })
+}
