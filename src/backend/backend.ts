@@ -18,6 +18,14 @@ export interface Tensor { readonly length: number; readonly __tensor: 'f32' }
 /** An opaque int32 tensor (token ids, targets). */
 export interface IntTensor { readonly length: number; readonly __tensor: 'i32' }
 
+/**
+ * A storage hint for alloc. 'compute': activation-like values (matmul inputs/outputs, their gradients) that a
+ * backend may keep at reduced precision (bf16 on CUDA, with f32 arithmetic inside every op); 'full' (default):
+ * float32 (parameters, optimizer state, statistics, the residual stream). upload/download always speak float32;
+ * the CPU backend ignores the hint.
+ */
+export interface AllocOptions { precision?: 'full' | 'compute' }
+
 export interface AdamWOptions {
   lr: number
   beta1: number
@@ -32,7 +40,7 @@ export interface Backend {
   readonly name: string
 
   // ---- memory -------------------------------------------------------------------------------------
-  alloc(n: number): Tensor                  // zero-filled
+  alloc(n: number, opts?: AllocOptions): Tensor   // zero-filled
   allocInt(n: number): IntTensor            // zero-filled
   view(t: Tensor, offset: number, length: number): Tensor
   upload(dst: Tensor, src: Float32Array): void

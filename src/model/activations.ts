@@ -2,7 +2,7 @@
 // N = B·T rows are packed from offset 0. Per-layer activations are one (L, maxN, X) allocation per kind, kept
 // for backward; activation gradients are shared by all layers (backward walks one layer at a time), as llm.c.
 
-import type { Backend, Tensor } from '../backend/backend.js'
+import type { AllocOptions, Backend, Tensor } from '../backend/backend.js'
 import { headSize, type ModelConfig } from '../config.js'
 
 /** The buffers one transformer block writes. res2/res3 may be the same tensor as the block's input (decode). */
@@ -56,6 +56,12 @@ type Kind = 'encoded' | 'lnf' | 'lnfMean' | 'lnfRstd' | 'logits' | 'losses' | 's
   | 'ln1Rstd' | 'qkv' | 'atty' | 'lse' | 'res2' | 'ln2' | 'ln2Mean' | 'ln2Rstd' | 'fch' | 'fchAct' | 'res3'
 type GradKind = 'dres' | 'dln' | 'dqkv' | 'dqkvPre' | 'datty' | 'dfch' | 'dfchAct'
 
+// Buffers a backend may keep at compute precision (bf16 on CUDA): matmul inputs/outputs and their gradients.
+// The residual stream (encoded, res2, res3, dres), statistics and losses stay float32, as under PyTorch autocast.
+const computeKinds = new Set<Kind | GradKind>(['ln1', 'qkv', 'atty', 'ln2', 'fch', 'fchAct', 'scratch', 'lnf', 'logits',
+  'dln', 'dqkv', 'dqkvPre', 'datty', 'dfch', 'dfchAct'])
+const precision = (kind: Kind | GradKind): AllocOptions => ({ precision: computeKinds.has(kind) ? 'compute' : 'full' })
+
 export class Activations {
   private readonly bufs = new Map<Kind, Tensor>()
   private gradBufs: Map<GradKind, Tensor> | null = null
@@ -74,7 +80,7 @@ export class Activations {
     this.perLayer = new Set<Kind>(['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'res2', 'ln2', 'ln2Mean',
       'ln2Rstd', 'fch', 'fchAct', 'res3'])
     for (const [kind, w] of Object.entries(this.perRow) as [Kind, number][]) {
-      if (w > 0) this.bufs.set(kind, backend.alloc(maxN * w * (this.perLayer.has(kind) ? c.layers : 1)))
+      if (w > 0) this.bufs.set(kind, backend.alloc(maxN * w * (this.perLayer.has(kind) ? c.layers : 1), precision(kind)))
     }
   }
 
@@ -107,7 +113,7 @@ export class Activations {
     if (this.gradBufs === null) {
       this.gradBufs = new Map()
       for (const [kind, w] of Object.entries(widths) as [GradKind, number][]) {
-        if (w > 0) this.gradBufs.set(kind, this.backend.alloc(this.maxN * w))
+        if (w > 0) this.gradBufs.set(kind, this.backend.alloc(this.maxN * w, precision(kind)))
       }
     }
     if (this.cachedGrads !== null && this.cachedGrads.key === String(N)) return this.cachedGrads.views

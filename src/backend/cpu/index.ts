@@ -1,19 +1,14 @@
 // CpuBackend: the Backend contract on Float32Arrays. A Tensor handle IS a Float32Array (an IntTensor an
 // Int32Array), cast through unknown at this boundary only; views are subarrays sharing memory. Every op
-// checks its buffer lengths (a wrong length is a bug in the caller) and delegates to the op files.
+// checks its buffer lengths (a wrong length is a bug in the caller) and delegates to the op files, the hot ones
+// through accel.ts (native BLAS / WebAssembly GEMM, worker threads; tensors then live on SharedArrayBuffers).
 
 import type { AdamWOptions, Backend, IntTensor, Tensor } from '../backend.js'
-import { adamwUpdate } from './adamw.js'
-import { attentionBackward, attentionForward, attentionInference } from './attention.js'
-import { crossEntropyBackward, crossEntropyForward } from './crossentropy.js'
+import { createAccel, type Accel } from './accel.js'
 import { encoderBackward, encoderForward } from './encoder.js'
-import { geluBackward, geluForward } from './gelu.js'
-import { layernormBackward, layernormForward } from './layernorm.js'
+import { withGemm } from './gemm.js'
+import type { CpuOptions } from './kernels.js'
 import { matmulBackward, matmulForward } from './matmul.js'
-import { residualForward } from './residual.js'
-import { rmsnormBackward, rmsnormForward } from './rmsnorm.js'
-import { ropeBackward, ropeForward } from './rope.js'
-import { swigluBackward, swigluForward } from './swiglu.js'
 import { needLength } from './types.js'
 
 const f = (t: Tensor): Float32Array => t as unknown as Float32Array
@@ -31,12 +26,29 @@ function qkvWidth(NH: number, KVH: number, HS: number): number {
   return (NH + 2 * KVH) * HS
 }
 
+export type { CpuOptions } from './kernels.js'
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu'
+  /** Kernels (BLAS, WebAssembly, JS) and threads of this backend (accel.ts, kernels.ts). */
+  readonly accel: Accel
+  private readonly sharedMemory: boolean
 
-  // ---- memory -------------------------------------------------------------------------------------
-  alloc(n: number): Tensor { return tensor(new Float32Array(n)) }
-  allocInt(n: number): IntTensor { return new Int32Array(n) as unknown as IntTensor }
+  constructor(opts: CpuOptions = {}) {
+    this.accel = createAccel(opts)
+    this.sharedMemory = this.accel.pool !== null
+  }
+
+  /** One line for the CLI to print at start: which kernels and threads. */
+  describe(): string { return `cpu backend: ${this.accel.kernels.description}` }
+
+  // ---- memory (on SharedArrayBuffers when worker threads share the work) ------------------------------
+  alloc(n: number): Tensor {
+    return tensor(this.sharedMemory ? new Float32Array(new SharedArrayBuffer(4 * n)) : new Float32Array(n))
+  }
+  allocInt(n: number): IntTensor {
+    return (this.sharedMemory ? new Int32Array(new SharedArrayBuffer(4 * n)) : new Int32Array(n)) as unknown as IntTensor
+  }
   view(t: Tensor, offset: number, length: number): Tensor {
     if (offset < 0 || length < 0 || offset + length > t.length) {
       throw new Error(`cpu backend: view [${offset}, ${offset + length}) is outside a tensor of ${t.length}`)
@@ -77,35 +89,36 @@ export class CpuBackend implements Backend {
                    N: number, C: number, eps: number): void {
     need('layernormForward', ['out', out, N * C], ['mean', mean, N], ['rstd', rstd, N], ['inp', inp, N * C],
       ['weight', weight, C], ['bias', bias, C])
-    layernormForward(f(out), f(mean), f(rstd), f(inp), f(weight), f(bias), N, C, eps)
+    this.accel.layernormForward(f(out), f(mean), f(rstd), f(inp), f(weight), f(bias), N, C, eps)
   }
   layernormBackward(dinp: Tensor, dweight: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, weight: Tensor,
                     mean: Tensor, rstd: Tensor, N: number, C: number): void {
     need('layernormBackward', ['dinp', dinp, N * C], ['dweight', dweight, C], ['dbias', dbias, C], ['dout', dout, N * C],
       ['inp', inp, N * C], ['weight', weight, C], ['mean', mean, N], ['rstd', rstd, N])
-    layernormBackward(f(dinp), f(dweight), f(dbias), f(dout), f(inp), f(weight), f(mean), f(rstd), N, C)
+    this.accel.layernormBackward(f(dinp), f(dweight), f(dbias), f(dout), f(inp), f(weight), f(mean), f(rstd), N, C)
   }
   rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void {
     need('rmsnormForward', ['out', out, N * C], ['rstd', rstd, N], ['inp', inp, N * C], ['weight', weight, C])
-    rmsnormForward(f(out), f(rstd), f(inp), f(weight), N, C, eps)
+    this.accel.rmsnormForward(f(out), f(rstd), f(inp), f(weight), N, C, eps)
   }
   rmsnormBackward(dinp: Tensor, dweight: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor,
                   N: number, C: number): void {
     need('rmsnormBackward', ['dinp', dinp, N * C], ['dweight', dweight, C], ['dout', dout, N * C], ['inp', inp, N * C],
       ['weight', weight, C], ['rstd', rstd, N])
-    rmsnormBackward(f(dinp), f(dweight), f(dout), f(inp), f(weight), f(rstd), N, C)
+    this.accel.rmsnormBackward(f(dinp), f(dweight), f(dout), f(inp), f(weight), f(rstd), N, C)
   }
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
     need('matmulForward', ['out', out, N * OC], ['inp', inp, N * C], ['weight', weight, OC * C], ['bias', bias, OC])
-    matmulForward(f(out), f(inp), f(weight), fOrNull(bias), N, C, OC)
+    withGemm(this.accel.gemm, this.accel.gemmMinWork, () => matmulForward(f(out), f(inp), f(weight), fOrNull(bias), N, C, OC))
   }
   matmulBackward(dinp: Tensor | null, dweight: Tensor, dbias: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor,
                  N: number, C: number, OC: number): void {
     need('matmulBackward', ['dinp', dinp, N * C], ['dweight', dweight, OC * C], ['dbias', dbias, OC],
       ['dout', dout, N * OC], ['inp', inp, N * C], ['weight', weight, OC * C])
-    matmulBackward(fOrNull(dinp), f(dweight), fOrNull(dbias), f(dout), f(inp), f(weight), N, C, OC)
+    withGemm(this.accel.gemm, this.accel.gemmMinWork,
+      () => matmulBackward(fOrNull(dinp), f(dweight), fOrNull(dbias), f(dout), f(inp), f(weight), N, C, OC))
   }
 
   // ---- rotary position embedding ------------------------------------------------------------------
@@ -113,65 +126,65 @@ export class CpuBackend implements Backend {
               theta: number, posStart: number): void {
     const n = B * T * qkvWidth(NH, KVH, HS)
     need('ropeForward', ['out', out, n], ['qkv', qkv, n])
-    ropeForward(f(out), f(qkv), B, T, NH, KVH, HS, theta, posStart)
+    this.accel.ropeForward(f(out), f(qkv), B, T, NH, KVH, HS, theta, posStart)
   }
   ropeBackward(dqkv: Tensor, dout: Tensor, B: number, T: number, NH: number, KVH: number, HS: number,
                theta: number, posStart: number): void {
     const n = B * T * qkvWidth(NH, KVH, HS)
     need('ropeBackward', ['dqkv', dqkv, n], ['dout', dout, n])
-    ropeBackward(f(dqkv), f(dout), B, T, NH, KVH, HS, theta, posStart)
+    this.accel.ropeBackward(f(dqkv), f(dout), B, T, NH, KVH, HS, theta, posStart)
   }
 
   // ---- attention ----------------------------------------------------------------------------------
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, NH: number, KVH: number, HS: number): void {
     need('attentionForward', ['out', out, B * T * NH * HS], ['lse', lse, B * NH * T], ['qkv', qkv, B * T * qkvWidth(NH, KVH, HS)])
-    attentionForward(f(out), f(lse), f(qkv), B, T, NH, KVH, HS)
+    this.accel.attentionForward(f(out), f(lse), f(qkv), B, T, NH, KVH, HS)
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor,
                     B: number, T: number, NH: number, KVH: number, HS: number): void {
     const n = B * T * qkvWidth(NH, KVH, HS)
     need('attentionBackward', ['dqkv', dqkv, n], ['dout', dout, B * T * NH * HS], ['qkv', qkv, n],
       ['out', out, B * T * NH * HS], ['lse', lse, B * NH * T])
-    attentionBackward(f(dqkv), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS)
+    this.accel.attentionBackward(f(dqkv), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS)
   }
   attentionInference(out: Tensor, cache: Tensor, B: number, Tq: number, posStart: number, Tmax: number,
                      NH: number, KVH: number, HS: number): void {
     need('attentionInference', ['out', out, B * Tq * NH * HS], ['cache', cache, B * Tmax * qkvWidth(NH, KVH, HS)])
-    attentionInference(f(out), f(cache), B, Tq, posStart, Tmax, NH, KVH, HS)
+    this.accel.attentionInference(f(out), f(cache), B, Tq, posStart, Tmax, NH, KVH, HS)
   }
 
   // ---- MLP activations ----------------------------------------------------------------------------
   geluForward(out: Tensor, inp: Tensor, n: number): void {
     need('geluForward', ['out', out, n], ['inp', inp, n])
-    geluForward(f(out), f(inp), n)
+    this.accel.geluForward(f(out), f(inp), n)
   }
   geluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, n: number): void {
     need('geluBackward', ['dinp', dinp, n], ['dout', dout, n], ['inp', inp, n])
-    geluBackward(f(dinp), f(dout), f(inp), n)
+    this.accel.geluBackward(f(dinp), f(dout), f(inp), n)
   }
   swigluForward(out: Tensor, inp: Tensor, N: number, H: number): void {
     need('swigluForward', ['out', out, N * H], ['inp', inp, N * 2 * H])
-    swigluForward(f(out), f(inp), N, H)
+    this.accel.swigluForward(f(out), f(inp), N, H)
   }
   swigluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, N: number, H: number): void {
     need('swigluBackward', ['dinp', dinp, N * 2 * H], ['dout', dout, N * H], ['inp', inp, N * 2 * H])
-    swigluBackward(f(dinp), f(dout), f(inp), N, H)
+    this.accel.swigluBackward(f(dinp), f(dout), f(inp), N, H)
   }
 
   // ---- residual -----------------------------------------------------------------------------------
   residualForward(out: Tensor, a: Tensor, b: Tensor, n: number): void {
     need('residualForward', ['out', out, n], ['a', a, n], ['b', b, n])
-    residualForward(f(out), f(a), f(b), n)
+    this.accel.residualForward(f(out), f(a), f(b), n)
   }
 
   // ---- classifier ---------------------------------------------------------------------------------
   crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number): void {
     need('crossEntropyForward', ['losses', losses, N], ['probs', probs, N * Vp], ['logits', logits, N * Vp], ['targets', targets, N])
-    crossEntropyForward(f(losses), f(probs), f(logits), i32(targets), N, V, Vp)
+    this.accel.crossEntropyForward(f(losses), f(probs), f(logits), i32(targets), N, V, Vp)
   }
   crossEntropyBackward(dlogits: Tensor, probs: Tensor, targets: IntTensor, dlossScale: number, N: number, V: number, Vp: number): void {
     need('crossEntropyBackward', ['dlogits', dlogits, N * Vp], ['probs', probs, N * Vp], ['targets', targets, N])
-    crossEntropyBackward(f(dlogits), f(probs), i32(targets), dlossScale, N, V, Vp)
+    this.accel.crossEntropyBackward(f(dlogits), f(probs), i32(targets), dlossScale, N, V, Vp)
   }
 
   // ---- optimizer ----------------------------------------------------------------------------------
@@ -179,6 +192,6 @@ export class CpuBackend implements Backend {
     const n = params.length
     need('adamwUpdate', ['grads', grads, n], ['m', m, n], ['v', v, n])
     if (!(opts.step >= 1)) throw new Error(`cpu backend: adamwUpdate: step ${opts.step} must count from 1`)
-    adamwUpdate(f(params), f(grads), f(m), f(v), n, opts)
+    this.accel.adamwUpdate(f(params), f(grads), f(m), f(v), n, opts)
   }
 }

@@ -1,8 +1,9 @@
 // Matmul in PyTorch Linear layout: out (N,OC) = inp (N,C) · weight (OC,C)ᵀ + bias. Everything is one kernel,
 // gemmNT (out += A·Bᵀ with both operands row-contiguous along the reduction), register-tiled 4×4 with float64
 // accumulators; the backward passes transpose a chunk of one operand into scratch so they reuse that kernel.
-// This file is the one to swap for BLAS/WASM SIMD later: the exported signatures are the contract.
+// float32 work goes first to the backend's fast GEMM (native BLAS / WebAssembly, gemm.ts); this is the reference.
 
+import { tryGemmNT, tryMatmulBackwardProducts, tryMatmulForward } from './gemm.js'
 import type { FloatArray } from './types.js'
 
 const JBLOCK_FLOATS = 64 * 1024   // rows of B per cache block: ~256 KB of float32 stays in L2
@@ -27,6 +28,7 @@ function scratchLike(like: FloatArray, n: number): FloatArray {
  */
 export function gemmNT(out: FloatArray, oOff: number, ldo: number, a: FloatArray, aOff: number, lda: number,
                        b: FloatArray, bOff: number, ldb: number, M: number, NN: number, K: number): void {
+  if (tryGemmNT(out, oOff, ldo, a, aOff, lda, b, bOff, ldb, M, NN, K)) return   // BLAS / WebAssembly (gemm.ts)
   const M4 = M - (M % 4), N4 = NN - (NN % 4)
   const JB = Math.max(4, Math.floor(JBLOCK_FLOATS / Math.max(K, 1)) & ~3)
   for (let jb = 0; jb < N4; jb += JB) {
@@ -97,6 +99,7 @@ export function transposeInto(dst: FloatArray, src: FloatArray, off: number, ld:
 // out: (N,OC)   inp: (N,C)   weight: (OC,C)   bias: (OC) or null
 export function matmulForward(out: FloatArray, inp: FloatArray, weight: FloatArray, bias: FloatArray | null,
                               N: number, C: number, OC: number): void {
+  if (tryMatmulForward(out, inp, weight, bias, N, C, OC)) return
   for (let n = 0; n < N; n++) {
     const o = n * OC
     if (bias === null) out.fill(0, o, o + OC)
@@ -109,8 +112,10 @@ export function matmulForward(out: FloatArray, inp: FloatArray, weight: FloatArr
 export function matmulBackward(dinp: FloatArray | null, dweight: FloatArray, dbias: FloatArray | null,
                                dout: FloatArray, inp: FloatArray, weight: FloatArray,
                                N: number, C: number, OC: number): void {
-  if (dinp !== null) matmulBackwardInput(dinp, dout, weight, N, C, OC)
-  matmulBackwardWeight(dweight, dout, inp, N, C, OC)
+  if (!tryMatmulBackwardProducts(dinp, dweight, dout, inp, weight, N, C, OC)) {
+    if (dinp !== null) matmulBackwardInput(dinp, dout, weight, N, C, OC)
+    matmulBackwardWeight(dweight, dout, inp, N, C, OC)
+  }
   if (dbias !== null) {
     if (biasAcc.length < OC) biasAcc = new Float64Array(OC)
     const acc = biasAcc

@@ -1,0 +1,153 @@
+// GPU training throughput, llm.ts against PyTorch on the same GPU: full training steps (forward + backward +
+// global-norm clip + AdamW) of each model at T=1024, llm.ts on the CUDA backend and the same model in PyTorch
+// (bench/torch_reference.py: bf16 autocast, TF32, torch.compile, SDPA, fused AdamW). Each measurement runs in its
+// own process (a clean GPU). Prints tokens/s, ms/step, MFU (FLOPs/token = 6·N + 12·L·C·T over a bf16 peak that is
+// measured with one large cuBLASLt GEMM, and the device's spec peak) and peak memory; --append records the table.
+// Run: npx tsc && node dist/bench/cuda.js [--runs variant-124m:16,gpt2-124m:16] [--profile] [--append]
+
+import { execFileSync } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { CudaBackend } from '../src/backend/cuda/index.js'
+import { formatHelp, parseArgs } from '../src/cli/args.js'
+import { presetConfig } from '../src/config.js'
+import { GPT } from '../src/model/gpt.js'
+import { ParamLayout } from '../src/model/params.js'
+import { AdamW } from '../src/train/optimizer.js'
+
+const flags = {
+  runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16', help: 'model:B pairs' },
+  seq: { type: 'int', min: 1, default: 1024, help: 'T' },
+  steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
+  warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
+  python: { type: 'string', default: 'python3', help: 'Python with CUDA torch for the reference ("none" skips it)' },
+  profile: { type: 'bool', help: 'also print GPU time per op (CUDA events) for the first run' },
+  'peak-tflops': { type: 'number', min: 0, default: 0, help: 'bf16 peak for MFU (0: measure with a 8192³ GEMM)' },
+  append: { type: 'bool', help: 'append the results to bench/RESULTS.md' },
+  one: { type: 'string', help: 'internal: run one measurement (JSON) and print its result' },
+} as const
+
+interface Result {
+  impl: 'llm.ts' | 'pytorch'; model: string; B: number; T: number; params: number
+  ms_per_step: number; tokens_per_s: number; peak_bytes: number; loss_first: number; loss_last: number
+  device?: string; torch?: string; profile?: { op: string; calls: number; ms: number }[]; error?: string
+}
+
+/** One llm.ts measurement in this process. */
+function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean): Result {
+  const be = new CudaBackend({ profile })
+  const config = presetConfig(model)
+  const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T })
+  gpt.initWeights(1337)
+  const opt = new AdamW(gpt, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 })
+  const N = B * T, data = new Int32Array((warmup + steps) * N + 1)
+  let seed = 2
+  for (let i = 0; i < data.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; data[i] = seed % config.vocabSize }
+  const losses: number[] = []
+  const step = (s: number): void => {
+    gpt.zeroGrad()
+    losses.push(gpt.forward(data.subarray(s * N, s * N + N), data.subarray(s * N + 1, s * N + N + 1), B, T))
+    gpt.backward(1)
+    opt.update(6e-4, { gradClip: 1, gradNorm: opt.gradNorm() })
+  }
+  for (let s = 0; s < warmup; s++) step(s)
+  be.synchronize()
+  be.profiler?.reset()
+  const t0 = performance.now()
+  for (let s = 0; s < steps; s++) step(warmup + s)
+  be.synchronize()
+  const dt = (performance.now() - t0) / 1000 / steps
+  return { impl: 'llm.ts', model, B, T, params: new ParamLayout(config).countReal(), ms_per_step: dt * 1000,
+    tokens_per_s: N / dt, peak_bytes: be.ctx.peakBytes, loss_first: losses[warmup]!, loss_last: losses.at(-1)!,
+    device: be.describe(), profile: be.profiler?.report().map(o => ({ ...o, ms: o.ms / steps, calls: o.calls / steps })) }
+}
+
+/** bf16 TFLOP/s of one 8192×8192×8192 GEMM through the backend (the MFU denominator unless --peak-tflops). */
+function measurePeak(): number {
+  const be = new CudaBackend(), n = 8192
+  const a = be.alloc(n * n, { precision: 'compute' }), w = be.alloc(n * n, { precision: 'compute' }), o = be.alloc(n * n, { precision: 'compute' })
+  for (let i = 0; i < 3; i++) be.matmulForward(o, a, w, null, n, n, n)
+  be.synchronize()
+  const reps = 20, t0 = performance.now()
+  for (let i = 0; i < reps; i++) be.matmulForward(o, a, w, null, n, n, n)
+  be.synchronize()
+  return 2 * n ** 3 * reps / ((performance.now() - t0) / 1000) / 1e12
+}
+
+/** Spec dense bf16 peak by device name (for reference next to the measured one). */
+function specPeak(device: string): number | null {
+  const table: [RegExp, number][] = [[/H100.*PCIe/i, 756], [/H100|H200|GH200/i, 989], [/A100/i, 312], [/L40S/i, 362], [/B200/i, 2250]]
+  return table.find(([re]) => re.test(device))?.[1] ?? null
+}
+
+function runChild(args: string[]): Result {
+  const self = fileURLToPath(import.meta.url)
+  const out = execFileSync(process.execPath, [self, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 })
+  return JSON.parse(out.trim().split('\n').pop()!) as Result
+}
+
+function runTorch(python: string, model: string, B: number, T: number, steps: number, warmup: number): Result {
+  const out = execFileSync(python, [resolve(process.cwd(), 'bench/torch_reference.py'), '--model', model, '--batch', String(B),
+    '--seq', String(T), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  return JSON.parse(out.trim().split('\n').pop()!) as Result
+}
+
+function fmtRow(r: Result, flopsPerToken: number, peak: number): string {
+  if (r.error !== undefined) return `| ${r.model} | ${r.B} | ${r.impl} | failed: ${r.error.slice(0, 80)} | | | |`
+  const mfu = r.tokens_per_s * flopsPerToken / (peak * 1e12) * 100
+  return `| ${r.model} | ${r.B} | ${r.impl} | ${r.tokens_per_s.toFixed(0)} | ${r.ms_per_step.toFixed(1)} | ${mfu.toFixed(1)}% | ${(r.peak_bytes / 2 ** 30).toFixed(2)} |`
+}
+
+function main(): void {
+  const { flags: f, help } = parseArgs('bench/cuda', flags, process.argv.slice(2))
+  if (help) { console.log(formatHelp('node dist/bench/cuda.js', '[flags]', 'llm.ts vs PyTorch GPU training throughput', flags)); return }
+  if (f.one !== undefined) {
+    const o = JSON.parse(f.one) as { model: string; B: number; peak?: boolean; profile?: boolean }
+    const r = o.peak !== undefined ? { peak: o.peak ? measurePeak() : 0, device: new CudaBackend().describe() }
+      : measureOurs(o.model, o.B, f.seq, f.steps, f.warmup, o.profile === true)
+    console.log(JSON.stringify(r))
+    return
+  }
+  const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }
+  const peak = f['peak-tflops'] > 0 ? f['peak-tflops'] : peakRun.peak
+  const spec = specPeak(peakRun.device)
+  console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
+  const lines = ['| model | B | impl | tokens/s | ms/step | MFU | peak GiB |', '|---|---:|---|---:|---:|---:|---:|']
+  const ratios: string[] = [], profiles: string[] = []
+  for (const [i, run] of f.runs.split(',').map(s => s.trim()).entries()) {
+    const [model, b] = run.split(':'), B = Number(b)
+    const config = presetConfig(model!), T = f.seq
+    const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
+    const attempt = (fn: () => Result, impl: Result['impl']): Result => {
+      try { return fn() } catch (e) {
+        return { impl, model: model!, B, T, params: 0, ms_per_step: NaN, tokens_per_s: NaN, peak_bytes: NaN, loss_first: NaN, loss_last: NaN, error: (e as Error).message.split('\n')[0]! }
+      }
+    }
+    const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
+      '--one', JSON.stringify({ model, B, profile: f.profile === true && i === 0 })]), 'llm.ts')
+    const torch = f.python === 'none' ? null : attempt(() => runTorch(f.python, model!, B, T, f.steps, f.warmup), 'pytorch')
+    lines.push(fmtRow(ours, flopsPerToken, peak))
+    if (torch !== null) lines.push(fmtRow(torch, flopsPerToken, peak))
+    if (torch !== null && ours.error === undefined && torch.error === undefined) {
+      ratios.push(`${model} B=${B}: llm.ts/PyTorch = ${(ours.tokens_per_s / torch.tokens_per_s).toFixed(2)}× tokens/s, ` +
+        `${(ours.peak_bytes / torch.peak_bytes).toFixed(2)}× peak memory (losses ${ours.loss_last.toFixed(3)} vs ${torch.loss_last.toFixed(3)})`)
+    }
+    if (ours.profile !== undefined) {
+      profiles.push(`GPU time per training step by op, ${model} B=${B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
+        '| op | calls/step | ms/step |\n|---|---:|---:|\n' + ours.profile.map(p => `| ${p.op} | ${p.calls.toFixed(0)} | ${p.ms.toFixed(2)} |`).join('\n'))
+    }
+    console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}`)
+  }
+  const header = `Device: ${peakRun.device}. MFU over ${peak.toFixed(0)} TFLOP/s bf16 (${f['peak-tflops'] > 0 ? 'given' : 'measured 8192³ cuBLASLt GEMM'}` +
+    `${spec === null ? '' : `; spec dense peak ${spec}`}); FLOPs/token = 6·N + 12·L·C·T, T=${f.seq}; ${f.steps} timed steps after ${f.warmup} warm-up steps.`
+  const report = [header, '', lines.join('\n'), '', ...ratios.map(r => `- ${r}`), '', ...profiles].join('\n')
+  console.log(report)
+  if (f.append) {
+    appendFileSync(resolve(process.cwd(), 'bench/RESULTS.md'), `\n## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — bench/cuda\n\n` +
+      `Command: \`node dist/bench/cuda.js ${process.argv.slice(2).join(' ')}\`\n\n${report}\n`)
+    console.error('bench: appended to bench/RESULTS.md')
+  }
+}
+
+main()

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""PyTorch reference for bench/cuda.ts: the same GPT-2 / variant model trained the fast PyTorch way on one GPU —
+bf16 autocast, TF32 matmuls, torch.compile, scaled_dot_product_attention (causal, grouped-query), fused AdamW —
+with llm.ts's shapes and hyper-parameters (fused qkv and fc Linears, logits over the padded vocabulary with the
+loss over the real one, AdamW lr 6e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on matrices and embeddings,
+gradient clipping at 1.0, loss.item() every step as a training loop logs it). Prints one JSON line.
+
+Run: python3 bench/torch_reference.py --model variant-124m --batch 16 --seq 1024 --steps 10
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    # layers, channels, heads, kv heads, norm, positions, mlp, mlp hidden, biases
+    'gpt2-124m': dict(L=12, C=768, NH=12, KVH=12, norm='layernorm', pos='learned', mlp='gelu', H=3072, bias=True),
+    'gpt2-350m': dict(L=24, C=1024, NH=16, KVH=16, norm='layernorm', pos='learned', mlp='gelu', H=4096, bias=True),
+    'variant-124m': dict(L=12, C=768, NH=12, KVH=6, norm='rmsnorm', pos='rope', mlp='swiglu', H=2048, bias=False),
+    'variant-350m': dict(L=24, C=1024, NH=16, KVH=8, norm='rmsnorm', pos='rope', mlp='swiglu', H=2816, bias=False),
+    'tiny-gpt2': dict(L=4, C=256, NH=8, KVH=8, norm='layernorm', pos='learned', mlp='gelu', H=1024, bias=True),
+    'tiny-variant': dict(L=4, C=256, NH=8, KVH=4, norm='rmsnorm', pos='rope', mlp='swiglu', H=768, bias=False),
+}
+V, VP, MAXT = 50257, 50304, 1024
+
+
+def norm(cfg):
+    return nn.LayerNorm(cfg['C'], eps=1e-5) if cfg['norm'] == 'layernorm' else nn.RMSNorm(cfg['C'], eps=1e-5)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        C, NH, KVH, H, b = cfg['C'], cfg['NH'], cfg['KVH'], cfg['H'], cfg['bias']
+        self.NH, self.KVH, self.HS, self.rope, self.swiglu = NH, KVH, C // NH, cfg['pos'] == 'rope', cfg['mlp'] == 'swiglu'
+        self.ln1, self.ln2 = norm(cfg), norm(cfg)
+        self.qkv = nn.Linear(C, (NH + 2 * KVH) * self.HS, bias=b)
+        self.proj = nn.Linear(NH * self.HS, C, bias=b)
+        self.fc = nn.Linear(C, 2 * H if self.swiglu else H, bias=b)
+        self.mlp_proj = nn.Linear(H, C, bias=b)
+
+    def forward(self, x, cos, sin):
+        B, T, _ = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split([self.NH * self.HS, self.KVH * self.HS, self.KVH * self.HS], dim=-1)
+        q = q.view(B, T, self.NH, self.HS).transpose(1, 2)
+        k = k.view(B, T, self.KVH, self.HS).transpose(1, 2)
+        v = v.view(B, T, self.KVH, self.HS).transpose(1, 2)
+        if self.rope:
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.KVH != self.NH)
+        x = x + self.proj(y.transpose(1, 2).reshape(B, T, self.NH * self.HS))
+        h = self.fc(self.ln2(x))
+        if self.swiglu:
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        else:
+            h = F.gelu(h, approximate='tanh')
+        return x + self.mlp_proj(h)
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg, T):
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(VP, cfg['C'])
+        self.wpe = nn.Embedding(MAXT, cfg['C']) if cfg['pos'] == 'learned' else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg['L']))
+        self.lnf = norm(cfg)
+        HS = cfg['C'] // cfg['NH']
+        inv = 10000.0 ** (-torch.arange(0, HS, 2, dtype=torch.float32) / HS)
+        ang = torch.outer(torch.arange(T, dtype=torch.float32), inv)
+        self.register_buffer('cos', torch.cat((ang, ang), -1).cos(), persistent=False)
+        self.register_buffer('sin', torch.cat((ang, ang), -1).sin(), persistent=False)
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * cfg['L']) if name.endswith('proj.weight') else 0.02
+                nn.init.normal_(p, 0.0, std)
+            elif name.endswith('bias'):
+                nn.init.zeros_(p)
+
+    def forward(self, idx, targets):
+        B, T = idx.shape
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=idx.device))
+        for blk in self.blocks:
+            x = blk(x, self.cos[:T], self.sin[:T])
+        logits = F.linear(self.lnf(x), self.wte.weight)   # tied, over the padded vocabulary
+        return F.cross_entropy(logits[..., :V].float().view(-1, V), targets.view(-1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--model', default='variant-124m', choices=sorted(PRESETS))
+    ap.add_argument('--batch', type=int, default=16)
+    ap.add_argument('--seq', type=int, default=1024)
+    ap.add_argument('--steps', type=int, default=10)
+    ap.add_argument('--warmup', type=int, default=3)
+    ap.add_argument('--no-compile', action='store_true')
+    a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision('high')
+    torch.manual_seed(1)
+    dev = 'cuda'
+    cfg = PRESETS[a.model]
+    model = GPT(cfg, a.seq).to(dev)
+    params = sum(p.numel() for p in model.parameters()) - (VP - V) * cfg['C']
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': no_decay, 'weight_decay': 0.0}],
+                            lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    step_fn = model if a.no_compile else torch.compile(model)
+    g = torch.Generator(device='cpu').manual_seed(2)
+    data = torch.randint(0, V, (a.warmup + a.steps, a.batch, a.seq + 1), generator=g).to(dev)
+
+    def step(i):
+        x, y = data[i, :, :-1], data[i, :, 1:]
+        with torch.autocast(device_type='cuda', dtype=torch.bfloat16):
+            loss = step_fn(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    t0 = time.time()
+    for i in range(a.warmup):
+        step(i)
+    torch.cuda.synchronize()
+    warm_s = time.time() - t0
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.time()
+    losses = [step(a.warmup + i) for i in range(a.steps)]
+    torch.cuda.synchronize()
+    dt = (time.time() - t0) / a.steps
+    print(json.dumps({
+        'impl': 'pytorch', 'model': a.model, 'B': a.batch, 'T': a.seq, 'params': params,
+        'ms_per_step': dt * 1e3, 'tokens_per_s': a.batch * a.seq / dt, 'warmup_s': warm_s,
+        'peak_bytes': torch.cuda.max_memory_allocated(), 'loss_first': losses[0], 'loss_last': losses[-1],
+        'torch': torch.__version__, 'device': torch.cuda.get_device_name(), 'compiled': not a.no_compile,
+    }))
+
+
+if __name__ == '__main__':
+    main()

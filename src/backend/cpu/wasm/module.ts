@@ -1,0 +1,54 @@
+// The compiled WebAssembly kernels (kernels.wat, embedded by scripts/build-wasm.mjs) instantiated once per
+// thread, with a bump layout of scratch regions in its memory. Memory grows on demand; every growth replaces
+// the Float32Array view, so callers take `f32` after reserving.
+
+import { kernelsWasmBase64 } from './kernels-wasm.js'
+
+export interface KernelExports {
+  memory: WebAssembly.Memory
+  gemm_block(ap: number, bp: number, c: number, ldc: number, mc: number, nc: number, kc: number, tmp: number): void
+  pack_a_n(src: number, lda: number, mc: number, kc: number, dst: number): void
+  pack_a_t(src: number, lda: number, mc: number, kc: number, dst: number): void
+  pack_b_n(src: number, ldb: number, nc: number, kc: number, dst: number): void
+  pack_b_t(src: number, ldb: number, nc: number, kc: number, dst: number): void
+  vmax(p: number, n: number): number
+  vexp_sum(p: number, n: number, scale: number, shift: number): number
+  vscale(p: number, n: number, s: number): void
+  gelu_fwd(out: number, x: number, n: number): void
+  gelu_bwd(dx: number, dout: number, x: number, n: number): void
+  swiglu_fwd(out: number, g: number, u: number, n: number): void
+  swiglu_bwd(dg: number, du: number, dout: number, g: number, u: number, n: number): void
+}
+
+export class KernelInstance {
+  readonly x: KernelExports
+  f32: Float32Array
+
+  constructor() {
+    const bytes = Buffer.from(kernelsWasmBase64, 'base64')
+    this.x = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as KernelExports
+    this.f32 = new Float32Array(this.x.memory.buffer)
+  }
+
+  /** Grows memory to hold at least `floats` float32s (from address 0) and refreshes the view. */
+  reserve(floats: number): Float32Array {
+    const need = floats * 4, have = this.x.memory.buffer.byteLength
+    if (need > have) this.x.memory.grow(Math.ceil((need - have) / 65536))
+    if (this.f32.buffer !== this.x.memory.buffer) this.f32 = new Float32Array(this.x.memory.buffer)
+    return this.f32
+  }
+}
+
+let shared: KernelInstance | null | undefined
+
+/** This thread's instance, or null when the engine lacks WebAssembly SIMD. */
+export function kernelInstance(): KernelInstance | null {
+  if (shared === undefined) {
+    try {
+      shared = new KernelInstance()
+    } catch {
+      shared = null
+    }
+  }
+  return shared
+}

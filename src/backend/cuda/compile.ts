@@ -1,0 +1,108 @@
+// NVRTC compilation of one kernel file for the device's architecture (a cubin for sm_XY — sm_90a on Hopper —
+// or, when NVRTC is older than the GPU, PTX for the newest architecture it knows, which the driver JITs), cached
+// on disk by a hash of the source, its headers, the options and the NVRTC version: $LLMTS_CACHE/cuda or
+// ~/.cache/llmts/cuda. Kernel sources are found beside the package's src/ tree (they ship with it).
+
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { writeFileAtomic } from '../../util/atomic.js'
+import { InputError } from '../../util/errors.js'
+import type { Nvrtc } from './ffi.js'
+
+export interface CompileTarget { arch: string; kind: 'cubin' | 'ptx' }
+
+/** What to build for compute capability cc with an NVRTC of `version` that supports `supported` (may be []). */
+export function targetFor(cc: [number, number], version: [number, number], supported: number[]): CompileTarget {
+  const sm = cc[0] * 10 + cc[1]
+  if (sm < 80) throw new InputError(`cuda: the GPU has compute capability ${cc[0]}.${cc[1]}; bf16 training needs 8.0 or newer (Ampere, Ada, Hopper, Blackwell)`)
+  if (supported.length === 0 || supported.includes(sm)) {
+    return { arch: sm === 90 && version[0] >= 12 ? 'sm_90a' : `sm_${sm}`, kind: 'cubin' }
+  }
+  const older = supported.filter(a => a <= sm)
+  if (older.length === 0) throw new InputError(`cuda: NVRTC ${version.join('.')} cannot compile for sm_${sm} or any older architecture`)
+  return { arch: `compute_${Math.max(...older)}`, kind: 'ptx' }
+}
+
+export function nvrtcOptions(t: CompileTarget): string[] {
+  return [`--gpu-architecture=${t.arch}`, '--std=c++17', '-DLLMTS_NVRTC=1']
+}
+
+/** The disk-cache key: everything that changes the compiled image. */
+export function cacheKey(source: string, headers: { name: string; text: string }[], options: string[],
+                         nvrtcVersion: [number, number], kind: string): string {
+  const h = createHash('sha256')
+  h.update(JSON.stringify({ source, headers, options, nvrtc: nvrtcVersion, kind }))
+  return h.digest('hex')
+}
+
+export function defaultCacheDir(env: Record<string, string | undefined> = process.env, home = homedir()): string {
+  const root = env['LLMTS_CACHE'] !== undefined && env['LLMTS_CACHE'] !== '' ? env['LLMTS_CACHE'] : join(home, '.cache', 'llmts')
+  return join(root, 'cuda')
+}
+
+/** The folder of the .cu files: LLMTS_CUDA_KERNELS, or src/backend/cuda/kernels of the package this file is in. */
+export function kernelDir(env: Record<string, string | undefined> = process.env): string {
+  if (env['LLMTS_CUDA_KERNELS']) return resolve(env['LLMTS_CUDA_KERNELS'])
+  const here = dirname(fileURLToPath(import.meta.url))
+  const candidates = [join(here, 'kernels'), resolve(here, '../../../../src/backend/cuda/kernels')]
+  const found = candidates.find(d => existsSync(join(d, 'common.cuh')))
+  if (found === undefined) throw new Error(`cuda: kernel sources not found (looked in ${candidates.join(', ')}; set LLMTS_CUDA_KERNELS)`)
+  return found
+}
+
+export interface Compiler {
+  readonly target: CompileTarget
+  /** The compiled image of a kernel file (with its headers), from the disk cache when it is there. */
+  image(file: string): Uint8Array
+}
+
+export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: string | null): Compiler {
+  return {
+    target,
+    image(file: string): Uint8Array {
+      const source = readFileSync(file, 'utf8')
+      const headers = [{ name: 'common.cuh', text: readFileSync(join(dirname(file), 'common.cuh'), 'utf8') }]
+      const options = nvrtcOptions(target)
+      const key = cacheKey(source, headers, options, nvrtc.version, target.kind)
+      const cached = cacheDir === null ? null : join(cacheDir, `${basename(file, '.cu')}-${target.arch}-${key.slice(0, 16)}.${target.kind}`)
+      if (cached !== null && existsSync(cached)) return readFileSync(cached)
+      const image = compileSource(nvrtc, basename(file), source, headers, options, target.kind)
+      if (cached !== null) {
+        try {
+          mkdirSync(dirname(cached), { recursive: true })
+          writeFileAtomic(cached, image)
+        } catch { /* a read-only cache only costs a recompile next time */ }
+      }
+      return image
+    },
+  }
+}
+
+/** One NVRTC run; a failed compile throws with NVRTC's log (the file name and line of each error). */
+export function compileSource(nvrtc: Nvrtc, name: string, source: string, headers: { name: string; text: string }[],
+                              options: string[], kind: 'cubin' | 'ptx'): Uint8Array {
+  const prog: (bigint | null)[] = [null]
+  nvrtc.call('nvrtcCreateProgram', prog, source, name, headers.length, headers.map(h => h.text), headers.map(h => h.name))
+  try {
+    const rc = nvrtc.raw['nvrtcCompileProgram']!(prog[0], options.length, options) as number
+    if (rc !== 0) {
+      const size = [0]
+      nvrtc.call('nvrtcGetProgramLogSize', prog[0], size)
+      const log = Buffer.alloc(size[0]!)
+      nvrtc.call('nvrtcGetProgramLog', prog[0], log)
+      throw new Error(`cuda: NVRTC could not compile ${name} (${options.join(' ')}):\n${log.toString('utf8').replace(/\0+$/, '')}`)
+    }
+    const sizeFn = kind === 'cubin' ? 'nvrtcGetCUBINSize' : 'nvrtcGetPTXSize'
+    const getFn = kind === 'cubin' ? 'nvrtcGetCUBIN' : 'nvrtcGetPTX'
+    const size = [0]
+    nvrtc.call(sizeFn, prog[0], size)
+    const out = new Uint8Array(size[0]!)
+    nvrtc.call(getFn, prog[0], out)
+    return out
+  } finally {
+    nvrtc.call('nvrtcDestroyProgram', prog)
+  }
+}

@@ -1,0 +1,195 @@
+// CudaBackend: the Backend contract on one NVIDIA GPU. Tensors live in device memory as f32, or as bf16 when
+// allocated with { precision: 'compute' } (activations); upload/download always speak float32. Ops delegate
+// to layers.ts / sequence.ts (kernels in kernels/*.cu, matmuls through cuBLASLt). Everything runs on the legacy
+// default stream, so downloads and sums see every earlier op; `profile` times each op with CUDA events.
+
+import type { AdamWOptions, AllocOptions, Backend, IntTensor, Tensor } from '../backend.js'
+import { openContext, type ContextOptions, type CudaContext } from './context.js'
+import { BLOCK, Kit } from './kit.js'
+import * as L from './layers.js'
+import { asIntTensor, asTensor, bf16ToF32, DeviceTensor, f32ToBf16 } from './memory.js'
+import { SequenceOps } from './sequence.js'
+import { Profiler } from './profile.js'
+
+export interface CudaBackendOptions extends ContextOptions {
+  /** 'mixed' (default): { precision: 'compute' } tensors are bf16; 'f32': every tensor is float32. */
+  storage?: 'mixed' | 'f32'
+  profile?: boolean          // time every op with CUDA events (profiler.report())
+  /** 'auto' (default): tensor-core flash attention for bf16, head size 64/128; 'reference': the simple kernels.
+   *  LLMTS_CUDA_ATTENTION=reference sets it from the environment. */
+  attention?: 'auto' | 'reference'
+}
+
+export class CudaBackend implements Backend {
+  readonly name = 'cuda'
+  readonly ctx: CudaContext
+  readonly profiler: Profiler | null
+  private readonly k: Kit
+  private readonly seq: SequenceOps
+
+  constructor(readonly opts: CudaBackendOptions = {}) {
+    this.ctx = openContext(opts)
+    this.k = new Kit(this.ctx)
+    this.seq = new SequenceOps(this.k, opts.attention ?? (process.env['LLMTS_CUDA_ATTENTION'] === 'reference' ? 'reference' : 'auto'))
+    this.profiler = (opts.profile ?? process.env['LLMTS_CUDA_PROFILE'] === '1') ? new Profiler(this.ctx, this) : null
+  }
+
+  /** One line: device, compute capability, memory, library paths (after first use). */
+  describe(): string {
+    const i = this.ctx.info
+    return `${i.name} (sm_${i.cc[0]}${i.cc[1]}, ${i.sms} SMs, ${(i.totalBytes / 2 ** 30).toFixed(1)} GiB), driver ${i.driverVersion}`
+  }
+
+  /** Compiles (or loads from the cache) every kernel now. */
+  warmup(): void { this.ctx.kernels.compileAll() }
+
+  synchronize(): void { this.ctx.synchronize() }
+
+  // ---- memory -------------------------------------------------------------------------------------------
+
+  alloc(n: number, opts?: AllocOptions): Tensor {
+    const bf16 = opts?.precision === 'compute' && this.opts.storage !== 'f32'
+    const a = this.ctx.alloc(n, bf16 ? 'bf16' : 'f32')
+    return asTensor(new DeviceTensor(a, 0, n))
+  }
+
+  allocInt(n: number): IntTensor { return asIntTensor(new DeviceTensor(this.ctx.alloc(n, 'i32'), 0, n)) }
+
+  view(t_: Tensor, offset: number, length: number): Tensor {
+    const t = this.k.dev('view', 't', t_)
+    if (!(offset >= 0 && length >= 0 && offset + length <= t.length)) {
+      throw new Error(`cuda backend: view [${offset}, ${offset + length}) is outside a tensor of ${t.length}`)
+    }
+    return asTensor(new DeviceTensor(t.alloc, t.offset + offset, length))
+  }
+
+  upload(dst_: Tensor, src: Float32Array): void {
+    const dst = this.k.dev('upload', 'dst', dst_, src.length)
+    this.ctx.htod(dst.ptr, dst.dtype === 'bf16' ? f32ToBf16(src) : src)
+    this.k.wrote(dst)
+  }
+
+  uploadInt(dst_: IntTensor, src: Int32Array): void {
+    const dst = this.k.dev('uploadInt', 'dst', dst_, src.length)
+    if (dst.dtype !== 'i32') throw new Error('cuda backend: uploadInt into a float tensor')
+    this.ctx.htod(dst.ptr, src)
+    this.k.wrote(dst)
+  }
+
+  download(src_: Tensor): Float32Array {
+    const src = this.k.dev('download', 'src', src_)
+    if (src.dtype === 'bf16') {
+      const bits = new Uint16Array(src.length)
+      this.ctx.dtoh(bits, src.ptr)
+      return bf16ToF32(bits)
+    }
+    const out = new Float32Array(src.length)
+    this.ctx.dtoh(out, src.ptr)
+    return out
+  }
+
+  zero(t_: Tensor): void {
+    const t = this.k.dev('zero', 't', t_)
+    this.ctx.memsetZero(t.ptr, t.bytes)
+    this.k.wrote(t)
+  }
+
+  copy(dst_: Tensor, src_: Tensor): void {
+    const src = this.k.dev('copy', 'src', src_), dst = this.k.dev('copy', 'dst', dst_, src.length)
+    if (dst.dtype === src.dtype) this.ctx.dtod(dst.ptr, src.ptr, src.bytes)
+    else this.k.convert(dst.ptr, dst.dtype === 'bf16', src)
+    this.k.wrote(dst)
+  }
+
+  sum(t: Tensor): number { return this.reduce(t, 0) }
+  sumSquares(t: Tensor): number { return this.reduce(t, 1) }
+
+  /** Σ x or Σ x² in float64: per-block float64 partials on the device, summed here. */
+  private reduce(t_: Tensor, square: 0 | 1): number {
+    const t = this.k.dev(square ? 'sumSquares' : 'sum', 't', t_)
+    if (t.length === 0) return 0
+    const G = Math.max(1, Math.min(1024, Math.ceil(t.length / (BLOCK * 8))))
+    const partial = this.ctx.scratch('sum-partial', G * 8)
+    this.k.launch('sum_partial', [G, 1, 1], [BLOCK, 1, 1], 0, [partial, t.ptr, t.length, square, this.k.mask(t)])
+    const host = new Float64Array(G)
+    this.ctx.dtoh(host, partial)
+    let s = 0
+    for (let i = 0; i < G; i++) s += host[i]!
+    return s
+  }
+
+  free(t_: Tensor | IntTensor): void {
+    const t = t_ as unknown as DeviceTensor
+    if (t instanceof DeviceTensor && t.whole) this.ctx.free(t.alloc)
+  }
+
+  // ---- ops ----------------------------------------------------------------------------------------------
+
+  encoderForward(out: Tensor, tokens: IntTensor, wte: Tensor, wpe: Tensor | null, B: number, T: number, C: number, posStart: number): void {
+    L.encoderForward(this.k, out, tokens, wte, wpe, B, T, C, posStart)
+  }
+  encoderBackward(dwte: Tensor, dwpe: Tensor | null, dout: Tensor, tokens: IntTensor, B: number, T: number, C: number): void {
+    L.encoderBackward(this.k, dwte, dwpe, dout, tokens, B, T, C)
+  }
+  layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, N: number, C: number, eps: number): void {
+    L.layernormForward(this.k, out, mean, rstd, inp, weight, bias, N, C, eps)
+  }
+  layernormBackward(dinp: Tensor, dweight: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, mean: Tensor,
+                    rstd: Tensor, N: number, C: number): void {
+    L.layernormBackward(this.k, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C)
+  }
+  rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void {
+    L.rmsnormForward(this.k, out, rstd, inp, weight, N, C, eps)
+  }
+  rmsnormBackward(dinp: Tensor, dweight: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor, N: number, C: number): void {
+    L.rmsnormBackward(this.k, dinp, dweight, dout, inp, weight, rstd, N, C)
+  }
+  matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+    L.matmulForward(this.k, out, inp, weight, bias, N, C, OC)
+  }
+  matmulBackward(dinp: Tensor | null, dweight: Tensor, dbias: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor,
+                 N: number, C: number, OC: number): void {
+    L.matmulBackward(this.k, dinp, dweight, dbias, dout, inp, weight, N, C, OC)
+  }
+  ropeForward(out: Tensor, qkv: Tensor, B: number, T: number, NH: number, KVH: number, HS: number, theta: number, posStart: number): void {
+    this.seq.ropeForward(out, qkv, B, T, NH, KVH, HS, theta, posStart)
+  }
+  ropeBackward(dqkv: Tensor, dout: Tensor, B: number, T: number, NH: number, KVH: number, HS: number, theta: number, posStart: number): void {
+    this.seq.ropeBackward(dqkv, dout, B, T, NH, KVH, HS, theta, posStart)
+  }
+  attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, NH: number, KVH: number, HS: number): void {
+    this.seq.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
+  }
+  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, NH: number,
+                    KVH: number, HS: number): void {
+    this.seq.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS)
+  }
+  attentionInference(out: Tensor, cache: Tensor, B: number, Tq: number, posStart: number, Tmax: number, NH: number,
+                     KVH: number, HS: number): void {
+    this.seq.attentionInference(out, cache, B, Tq, posStart, Tmax, NH, KVH, HS)
+  }
+  geluForward(out: Tensor, inp: Tensor, n: number): void { L.geluForward(this.k, out, inp, n) }
+  geluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, n: number): void { L.geluBackward(this.k, dinp, dout, inp, n) }
+  swigluForward(out: Tensor, inp: Tensor, N: number, H: number): void { L.swigluForward(this.k, out, inp, N, H) }
+  swigluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, N: number, H: number): void { L.swigluBackward(this.k, dinp, dout, inp, N, H) }
+  residualForward(out: Tensor, a: Tensor, b: Tensor, n: number): void { L.residualForward(this.k, out, a, b, n) }
+  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number): void {
+    this.seq.crossEntropyForward(losses, probs, logits, targets, N, V, Vp)
+  }
+  crossEntropyBackward(dlogits: Tensor, probs: Tensor, targets: IntTensor, dlossScale: number, N: number, V: number, Vp: number): void {
+    this.seq.crossEntropyBackward(dlogits, probs, targets, dlossScale, N, V, Vp)
+  }
+  adamwUpdate(params: Tensor, grads: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
+    this.seq.adamwUpdate(params, grads, m, v, opts)
+  }
+}
+
+/** The CUDA backend on device 0 (what `--device cuda` loads); InputError naming what is missing otherwise. */
+export function createCudaBackend(opts: CudaBackendOptions = {}): CudaBackend {
+  return new CudaBackend(opts)
+}
+
+/** Whether a GPU is usable (for `--device auto`), with the reason when not; probing loads the driver only. */
+export function probeCuda(): { ok: true; device: string } | { ok: false; reason: string } {
+  try { return { ok: true, device: new CudaBackend().describe() } } catch (e) { return { ok: false, reason: (e as Error).message } }
+}

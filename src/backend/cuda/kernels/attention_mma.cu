@@ -1,0 +1,272 @@
+// Causal GQA flash attention on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) for head sizes 64
+// and 128 with bf16 q|k|v rows: the fast path of attention.cu's reference kernels. A block owns 64 query (or key)
+// rows, 16 per warp; 64-row tiles of the other side stream through shared memory (rows padded by 16 bytes so
+// ldmatrix is conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer. Backward recomputes
+// the probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks:
+// no atomics, deterministic. Fragment layouts: common.cuh.
+
+#include "common.cuh"
+
+#define FA_ROWS 64     // rows per block and per streamed tile
+#define FA_PAD 8       // bf16 of padding per shared row
+#define FA_LOG2E 1.4426950408889634f
+#define FA_LN2 0.6931471805599453f
+
+/** sh[64][D+PAD] = rows [r0, r0+64) of a (rows, ld) bf16 matrix at `base` (D columns); rows >= rEnd are zero. */
+template <int D>
+__device__ __forceinline__ void fa_load(llm_bf16* sh, const llm_bf16* base, long long ld, int r0, int rEnd) {
+  for (int i = threadIdx.x; i < FA_ROWS * (D / 8); i += blockDim.x) {
+    int r = i / (D / 8), c = (i % (D / 8)) * 8;
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (r0 + r < rEnd) v = *(const uint4*)(base + (long long)(r0 + r) * ld + c);
+    *(uint4*)(sh + r * (D + FA_PAD) + c) = v;
+  }
+}
+
+/** A fragments (16 rows from `row0`, all D columns) of a shared tile: f[kk] covers columns 16kk..16kk+15. */
+template <int D>
+__device__ __forceinline__ void fa_afrags(unsigned (*f)[4], const llm_bf16* sh, int row0) {
+  int lane = threadIdx.x & 31;
+  for (int kk = 0; kk < D / 16; kk++) llm_ldmatrix_x4(f[kk], sh + (row0 + (lane & 15)) * (D + FA_PAD) + kk * 16 + (lane >> 4) * 8);
+}
+
+/** acc[j] (16 x 64, eight n8 tiles) = A (16 x D, fragments) · sh[0..64)ᵀ: sh rows are the 64 columns of the result. */
+template <int D>
+__device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int j = 0; j < 8; j++) for (int e = 0; e < 4; e++) acc[j][e] = 0.f;
+  for (int kk = 0; kk < D / 16; kk++) {
+    for (int jj = 0; jj < 4; jj++) {
+      unsigned b[4];
+      llm_ldmatrix_x4(b, sh + (16 * jj + (m >> 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * kk + (m & 1) * 8);
+      llm_mma_bf16(acc[2 * jj], a[kk], b);
+      llm_mma_bf16(acc[2 * jj + 1], a[kk], b + 2);
+    }
+  }
+}
+
+/** out[t] (16 x D, D/8 n8 tiles) += P (16 x 64, as the C fragments p[8]) · sh (64 x D). */
+template <int D>
+__device__ __forceinline__ void fa_mul_acc(float (*out)[4], const float (*p)[4], const llm_bf16* sh) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int kk = 0; kk < 4; kk++) {
+    unsigned a[4] = { llm_pack2(p[2 * kk][0], p[2 * kk][1]), llm_pack2(p[2 * kk][2], p[2 * kk][3]),
+                      llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), llm_pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
+    for (int nn = 0; nn < D / 16; nn++) {
+      unsigned b[4];
+      llm_ldmatrix_x4_trans(b, sh + (16 * kk + (m & 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * nn + (m >> 1) * 8);
+      llm_mma_bf16(out[2 * nn], a, b);
+      llm_mma_bf16(out[2 * nn + 1], a, b + 2);
+    }
+  }
+}
+
+__device__ __forceinline__ float fa_quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+__device__ __forceinline__ float fa_quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+/** dst[row][col..col+1] (+)= (x, y) in bf16 at a 4-byte-aligned pair. */
+__device__ __forceinline__ void fa_store2(llm_bf16* p, float x, float y, bool accumulate) {
+  if (accumulate) { unsigned old = *(unsigned*)p; x += llm_bf2f((llm_bf16)(old & 0xffffu)); y += llm_bf2f((llm_bf16)(old >> 16)); }
+  *(unsigned*)p = llm_pack2(x, y);
+}
+
+// out: (B,T,NH·D) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (ceil(T/64), NH, B), block 128,
+// dynamic shared 3·64·(D+8)·2 bytes (Q, K, V tiles).
+template <int D>
+__device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale) {
+  extern __shared__ uint4 fa_smem[];
+  llm_bf16* Qs = (llm_bf16*)fa_smem;
+  llm_bf16* Ks = Qs + FA_ROWS * (D + FA_PAD);
+  llm_bf16* Vs = Ks + FA_ROWS * (D + FA_PAD);
+  const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int q0 = blockIdx.x * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
+  const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const float sl2 = scale * FA_LOG2E;
+  fa_load<D>(Qs, seq + h * D, QKV, q0, T);
+  __syncthreads();
+  unsigned qf[D / 16][4];
+  fa_afrags<D>(qf, Qs, warp * 16);
+  float o[D / 8][4], m0 = -LLM_INF, m1 = -LLM_INF, l0 = 0.f, l1 = 0.f;
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) o[t][e] = 0.f;
+  for (int kt = 0; kt <= (int)blockIdx.x; kt++) {
+    __syncthreads();
+    fa_load<D>(Ks, seq + (NH + g) * D, QKV, kt * FA_ROWS, T);
+    fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, kt * FA_ROWS, T);
+    __syncthreads();
+    float s[8][4];
+    fa_mul_bt<D>(s, qf, Ks);
+    float mx0 = -LLM_INF, mx1 = -LLM_INF;
+    for (int j = 0; j < 8; j++) {
+      for (int e = 0; e < 2; e++) {
+        int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
+        s[j][e] = key <= rowA ? s[j][e] * sl2 : -LLM_INF;
+        s[j][2 + e] = key <= rowB ? s[j][2 + e] * sl2 : -LLM_INF;
+        mx0 = fmaxf(mx0, s[j][e]);
+        mx1 = fmaxf(mx1, s[j][2 + e]);
+      }
+    }
+    // every row sees key kt·64 <= its position in every tile it visits, so the maxima are finite
+    float n0 = fmaxf(m0, fa_quad_max(mx0)), n1 = fmaxf(m1, fa_quad_max(mx1));
+    float a0 = exp2f(m0 - n0), a1 = exp2f(m1 - n1);
+    l0 *= a0;
+    l1 *= a1;
+    for (int t = 0; t < D / 8; t++) { o[t][0] *= a0; o[t][1] *= a0; o[t][2] *= a1; o[t][3] *= a1; }
+    for (int j = 0; j < 8; j++) {
+      for (int e = 0; e < 2; e++) {
+        s[j][e] = exp2f(s[j][e] - n0);
+        s[j][2 + e] = exp2f(s[j][2 + e] - n1);
+        l0 += s[j][e];
+        l1 += s[j][2 + e];
+      }
+    }
+    m0 = n0;
+    m1 = n1;
+    fa_mul_acc<D>(o, s, Vs);
+  }
+  l0 = fa_quad_sum(l0);
+  l1 = fa_quad_sum(l1);
+  const int rows[2] = { rowA, rowB };
+  const float inv[2] = { 1.f / l0, 1.f / l1 }, mm[2] = { m0, m1 }, ll[2] = { l0, l1 };
+  for (int r = 0; r < 2; r++) {
+    if (rows[r] >= T) continue;
+    llm_bf16* dst = out + ((long long)b * T + rows[r]) * NH * D + h * D;
+    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, o[t][2 * r] * inv[r], o[t][2 * r + 1] * inv[r], false);
+    if (tq == 0) lse[((long long)b * NH + h) * T + rows[r]] = (mm[r] + log2f(ll[r])) * FA_LN2;
+  }
+}
+
+// dqkv: (B,T,QKV) bf16, q slots +=   dout: (B,T,NH·D) bf16   qkv: (B,T,QKV) bf16   lse, Dd: (B,NH,T) f32
+// grid (ceil(T/64), NH, B), block 128, dynamic shared 2·64·(D+8)·2 bytes (K, V tiles; Q and dO pass through first).
+template <int D>
+__device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
+                                               const float* Dd, int T, int NH, int KVH, float scale) {
+  extern __shared__ uint4 fa_smem[];
+  llm_bf16* Ks = (llm_bf16*)fa_smem;
+  llm_bf16* Vs = Ks + FA_ROWS * (D + FA_PAD);
+  const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int q0 = blockIdx.x * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
+  const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const float sl2 = scale * FA_LOG2E;
+  unsigned qf[D / 16][4], of[D / 16][4];
+  fa_load<D>(Ks, seq + h * D, QKV, q0, T);                                   // Q rows, then dO rows, via Ks
+  fa_load<D>(Vs, dout + (long long)b * T * NH * D + h * D, (long long)NH * D, q0, T);
+  __syncthreads();
+  fa_afrags<D>(qf, Ks, warp * 16);
+  fa_afrags<D>(of, Vs, warp * 16);
+  const long long st = ((long long)b * NH + h) * T;
+  const float L0 = rowA < T ? lse[st + rowA] * FA_LOG2E : 0.f, L1 = rowB < T ? lse[st + rowB] * FA_LOG2E : 0.f;
+  const float D0 = rowA < T ? Dd[st + rowA] : 0.f, D1 = rowB < T ? Dd[st + rowB] : 0.f;
+  float dq[D / 8][4];
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) dq[t][e] = 0.f;
+  for (int kt = 0; kt <= (int)blockIdx.x; kt++) {
+    __syncthreads();
+    fa_load<D>(Ks, seq + (NH + g) * D, QKV, kt * FA_ROWS, T);
+    fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, kt * FA_ROWS, T);
+    __syncthreads();
+    float s[8][4], dp[8][4];
+    fa_mul_bt<D>(s, qf, Ks);    // scores
+    fa_mul_bt<D>(dp, of, Vs);   // dP = dO·Vᵀ
+    for (int j = 0; j < 8; j++) {
+      for (int e = 0; e < 2; e++) {
+        int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
+        float p0 = key <= rowA ? exp2f(s[j][e] * sl2 - L0) : 0.f, p1 = key <= rowB ? exp2f(s[j][2 + e] * sl2 - L1) : 0.f;
+        s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
+        s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
+      }
+    }
+    fa_mul_acc<D>(dq, s, Ks);   // dQ += dS·K
+  }
+  const int rows[2] = { rowA, rowB };
+  for (int r = 0; r < 2; r++) {
+    if (rows[r] >= T) continue;
+    llm_bf16* dst = dqkv + ((long long)b * T + rows[r]) * QKV + h * D;
+    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale, true);
+  }
+}
+
+// dqkv: (B,T,QKV) bf16, k and v slots of K/V head blockIdx.y +=   (other arguments as fa_backward_dq)
+// grid (ceil(T/64), KVH, B), block 128, dynamic shared 4·64·(D+8)·2 + 2·64·4 bytes (K, V, Q, dO tiles, lse, D).
+template <int D>
+__device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
+                                                const float* Dd, int T, int NH, int KVH, float scale) {
+  extern __shared__ uint4 fa_smem[];
+  llm_bf16* Ks = (llm_bf16*)fa_smem;
+  llm_bf16* Vs = Ks + FA_ROWS * (D + FA_PAD);
+  llm_bf16* Qs = Vs + FA_ROWS * (D + FA_PAD);
+  llm_bf16* Os = Qs + FA_ROWS * (D + FA_PAD);
+  float* Ls = (float*)(Os + FA_ROWS * (D + FA_PAD));
+  float* Dsh = Ls + FA_ROWS;
+  const int b = blockIdx.z, g = blockIdx.y, group = NH / KVH, QKV = (NH + 2 * KVH) * D;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int k0 = blockIdx.x * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
+  const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const float sl2 = scale * FA_LOG2E;
+  fa_load<D>(Ks, seq + (NH + g) * D, QKV, k0, T);
+  fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, k0, T);
+  float dk[D / 8][4], dv[D / 8][4];
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) { dk[t][e] = 0.f; dv[t][e] = 0.f; }
+  const int nq = (T + FA_ROWS - 1) / FA_ROWS;
+  for (int h = g * group; h < (g + 1) * group; h++) {
+    const long long st = ((long long)b * NH + h) * T;
+    for (int qt = blockIdx.x; qt < nq; qt++) {
+      __syncthreads();
+      fa_load<D>(Qs, seq + h * D, QKV, qt * FA_ROWS, T);
+      fa_load<D>(Os, dout + (long long)b * T * NH * D + h * D, (long long)NH * D, qt * FA_ROWS, T);
+      for (int i = threadIdx.x; i < FA_ROWS; i += blockDim.x) {
+        int q = qt * FA_ROWS + i;
+        Ls[i] = q < T ? lse[st + q] * FA_LOG2E : 0.f;
+        Dsh[i] = q < T ? Dd[st + q] : 0.f;
+      }
+      __syncthreads();
+      unsigned kf[D / 16][4];
+      float s[8][4], dp[8][4];
+      fa_afrags<D>(kf, Ks, warp * 16);
+      fa_mul_bt<D>(s, kf, Qs);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
+      fa_afrags<D>(kf, Vs, warp * 16);
+      fa_mul_bt<D>(dp, kf, Os);   // dPᵀ = V·dOᵀ
+      for (int j = 0; j < 8; j++) {
+        for (int e = 0; e < 2; e++) {
+          int c = 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
+          float p0 = keyA <= q && q < T ? exp2f(s[j][e] * sl2 - Ls[c]) : 0.f;
+          float p1 = keyB <= q && q < T ? exp2f(s[j][2 + e] * sl2 - Ls[c]) : 0.f;
+          s[j][e] = p0;
+          s[j][2 + e] = p1;
+          dp[j][e] = p0 * (dp[j][e] - Dsh[c]);
+          dp[j][2 + e] = p1 * (dp[j][2 + e] - Dsh[c]);
+        }
+      }
+      fa_mul_acc<D>(dv, s, Os);   // dV += Pᵀ·dO
+      fa_mul_acc<D>(dk, dp, Qs);  // dK += dSᵀ·Q
+    }
+  }
+  const int keys[2] = { keyA, keyB };
+  for (int r = 0; r < 2; r++) {
+    if (keys[r] >= T) continue;
+    llm_bf16* kdst = dqkv + ((long long)b * T + keys[r]) * QKV + (NH + g) * D;
+    llm_bf16* vdst = kdst + KVH * D;
+    for (int t = 0; t < D / 8; t++) {
+      fa_store2(kdst + 8 * t + 2 * tq, dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale, true);
+      fa_store2(vdst + 8 * t + 2 * tq, dv[t][2 * r], dv[t][2 * r + 1], true);
+    }
+  }
+}
+
+#define FA_FWD_PARAMS llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale
+#define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
+#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale
+#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale
+
+extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_FWD_PARAMS) { fa_forward<64>(FA_FWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d64(FA_BWD_PARAMS) { fa_backward_dq<64>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d128(FA_BWD_PARAMS) { fa_backward_dq<128>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) { fa_backward_dkv<64>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) { fa_backward_dkv<128>(FA_BWD_ARGS); }

@@ -1,0 +1,74 @@
+// Fused softmax + cross-entropy over the padded vocabulary (the "classifier"): one block per row computes the
+// max, the sum of exponentials and the loss (log Σ + max - logit[target], never -log of a rounded probability)
+// in f32, then writes the probabilities IN PLACE of the logits (every read of the row happens before the
+// first write). The backward turns them into dlogits in place, so probabilities are stored once.
+
+#include "common.cuh"
+
+// losses: (N)   probs, logits: (N,Vp), probs may alias logits   targets: (N), < 0 = ignored
+// dt bits: 0 losses, 1 probs, 2 logits
+extern "C" __global__ void crossentropy_forward(void* losses, void* probs, const void* logits, const int* targets,
+                                                int N, int V, int Vp, int dt, int vec) {
+  __shared__ float sh[32];
+  __shared__ float targetLogit;
+  int row = blockIdx.x;
+  long long r = (long long)row * Vp;
+  int target = targets[row];
+  float mx = -LLM_INF;
+  for (int j = threadIdx.x * 8; j < V; j += blockDim.x * 8) {
+    float v[8];
+    if (vec && j + 8 <= V) llm_ld8(logits, LLM_BF(2), r + j, v);
+    else for (int k = 0; k < 8; k++) v[k] = j + k < V ? llm_ld(logits, LLM_BF(2), r + j + k) : -LLM_INF;
+    for (int k = 0; k < 8; k++) mx = fmaxf(mx, v[k]);
+  }
+  mx = llm_block_max(mx, sh);
+  float s = 0.f;
+  for (int j = threadIdx.x * 8; j < V; j += blockDim.x * 8) {
+    float v[8];
+    if (vec && j + 8 <= V) llm_ld8(logits, LLM_BF(2), r + j, v);
+    else for (int k = 0; k < 8; k++) v[k] = j + k < V ? llm_ld(logits, LLM_BF(2), r + j + k) : -LLM_INF;
+    for (int k = 0; k < 8; k++) s += expf(v[k] - mx);
+  }
+  if (threadIdx.x == 0) targetLogit = target >= 0 && target < V ? llm_ld(logits, LLM_BF(2), r + target) : 0.f;
+  s = llm_block_sum(s, sh);   // its barriers also order the target read before the writes below
+  if (threadIdx.x == 0) {
+    float loss = target < 0 ? 0.f : target >= V ? LLM_NAN : logf(s) + mx - targetLogit;
+    llm_st(losses, LLM_BF(0), row, loss);
+  }
+  float inv = 1.f / s;
+  for (int j = threadIdx.x * 8; j < Vp; j += blockDim.x * 8) {
+    float v[8];
+    bool full = vec && j + 8 <= Vp;
+    if (full) llm_ld8(logits, LLM_BF(2), r + j, v);
+    else for (int k = 0; k < 8; k++) v[k] = j + k < Vp ? llm_ld(logits, LLM_BF(2), r + j + k) : 0.f;
+    for (int k = 0; k < 8; k++) v[k] = j + k < V ? expf(v[k] - mx) * inv : 0.f;
+    if (full) llm_st8(probs, LLM_BF(1), r + j, v);
+    else for (int k = 0; k < 8 && j + k < Vp; k++) llm_st(probs, LLM_BF(1), r + j + k, v[k]);
+  }
+}
+
+// dlogits, probs: (N,Vp), dlogits may alias probs (OVERWRITTEN)   targets: (N)
+// dlogits = (probs - onehot(target))·scale on real columns, 0 on padded columns and ignored rows.
+// dt bits: 0 dlogits, 1 probs
+extern "C" __global__ void crossentropy_backward(void* dlogits, const void* probs, const int* targets, float scale,
+                                                 int N, int V, int Vp, int dt, int vec) {
+  long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 8;
+  long long n = (long long)N * Vp;
+  if (i >= n) return;
+  if (vec && i + 8 <= n) {   // vec implies Vp % 8 == 0: the 8 columns share one row
+    int row = (int)(i / Vp), col = (int)(i % Vp), target = targets[row];
+    float v[8];
+    llm_ld8(probs, LLM_BF(1), i, v);
+    for (int k = 0; k < 8; k++) {
+      int j = col + k;
+      v[k] = target < 0 || j >= V ? 0.f : (v[k] - (j == target ? 1.f : 0.f)) * scale;
+    }
+    llm_st8(dlogits, LLM_BF(0), i, v);
+    return;
+  }
+  for (long long e = i; e < n && e < i + 8; e++) {
+    int row = (int)(e / Vp), j = (int)(e % Vp), target = targets[row];
+    float p = llm_ld(probs, LLM_BF(1), e);
+    llm_st(dlogits, LLM_BF(0), e, target < 0 || j >= V ? 0.f : (p - (j == target ? 1.f : 0.f)) * scale);
+  }
+}

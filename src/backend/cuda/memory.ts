@@ -1,0 +1,87 @@
+// Device tensors: an Allocation (one cuMemAlloc, f32, bf16 or i32 storage) and DeviceTensor views into it.
+// Each allocation carries a write version; a bf16 "mirror" of an f32 allocation (the weight copy bf16 matmuls
+// read) is valid while its version matches, so weights are converted once per optimizer step, not per use.
+// Host-side f32 <-> bf16 conversion (round to nearest even, NaN kept) lives here too: uploads into bf16 storage.
+
+import type { IntTensor, Tensor } from '../backend.js'
+
+export type DType = 'f32' | 'bf16' | 'i32'
+export const dtypeBytes: Record<DType, number> = { f32: 4, bf16: 2, i32: 4 }
+
+export class Allocation {
+  version = 0                                        // bumped by every write to any part of it
+  mirror: { ptr: number; version: number } | null = null
+  freed = false
+  native: number[] = []                              // device pointers to free with it (itself, its mirror)
+  constructor(readonly ptr: number, readonly length: number, readonly dtype: DType) {}
+  get bytes(): number { return this.length * dtypeBytes[this.dtype] }
+}
+
+/** A Tensor (or IntTensor) handle of the CUDA backend: `length` elements from element `offset` of `alloc`. */
+export class DeviceTensor {
+  declare readonly __tensor: 'f32' | 'i32'
+  constructor(readonly alloc: Allocation, readonly offset: number, readonly length: number) {}
+  get dtype(): DType { return this.alloc.dtype }
+  get ptr(): number { return this.alloc.ptr + this.offset * dtypeBytes[this.alloc.dtype] }
+  get bytes(): number { return this.length * dtypeBytes[this.alloc.dtype] }
+  /** Whole allocation (not a strict view)? Only those can be freed. */
+  get whole(): boolean { return this.offset === 0 && this.length === this.alloc.length }
+}
+
+export function asDevice(t: Tensor | IntTensor, op: string, arg: string): DeviceTensor {
+  if (!(t instanceof DeviceTensor)) throw new Error(`cuda backend: ${op}: ${arg} is not a tensor of the CUDA backend`)
+  if (t.alloc.freed) throw new Error(`cuda backend: ${op}: ${arg} was freed`)
+  return t
+}
+
+export const asTensor = (t: DeviceTensor): Tensor => t as unknown as Tensor
+export const asIntTensor = (t: DeviceTensor): IntTensor => t as unknown as IntTensor
+
+/** Largest power of two (up to 256) dividing a device address: what cuBLASLt and the vector kernels may assume. */
+export function alignmentOf(ptr: number): number {
+  let a = 1
+  while (a < 256 && ptr % (a * 2) === 0) a *= 2
+  return a
+}
+
+// ---- host-side bf16 ---------------------------------------------------------------------------------------
+
+const f32 = new Float32Array(1)
+const u32 = new Uint32Array(f32.buffer)
+
+/** One float32 to bf16 bits, rounding to nearest even (NaN stays a quiet NaN, infinities stay). */
+export function toBf16Bits(x: number): number {
+  f32[0] = x
+  const u = u32[0]!
+  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x007fffff) !== 0) return ((u >>> 16) | 0x0040) & 0xffff
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff
+}
+
+export function fromBf16Bits(h: number): number {
+  u32[0] = (h & 0xffff) << 16
+  return f32[0]!
+}
+
+/** src (n) float32 -> dst (n) bf16 bits, rounding to nearest even. */
+export function f32ToBf16(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  const s = new Uint32Array(src.buffer, src.byteOffset, src.length)
+  for (let i = 0; i < s.length; i++) {
+    const u = s[i]!
+    dst[i] = (u & 0x7f800000) === 0x7f800000 && (u & 0x007fffff) !== 0
+      ? ((u >>> 16) | 0x0040) & 0xffff
+      : ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff
+  }
+  return dst
+}
+
+/** src (n) bf16 bits -> dst (n) float32 (exact). */
+export function bf16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  const d = new Uint32Array(dst.buffer, dst.byteOffset, dst.length)
+  for (let i = 0; i < src.length; i++) d[i] = src[i]! << 16
+  return dst
+}
+
+/** float32 values rounded through bf16 (what a bf16 tensor holds after an upload); for tests and references. */
+export function roundToBf16(src: Float32Array): Float32Array {
+  return bf16ToF32(f32ToBf16(src))
+}

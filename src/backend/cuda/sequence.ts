@@ -1,0 +1,173 @@
+// Launchers of the sequence and loss ops: RoPE (cos/sin tables cached per shape), causal GQA attention (forward,
+// KV-cache inference, backward), the fused classifier (softmax + cross-entropy, then its gradient in place) and
+// AdamW (which refreshes the parameters' bf16 mirror in the same pass, so weights are converted once per step).
+
+import type { AdamWOptions, IntTensor, Tensor } from '../backend.js'
+import { BLOCK, gridFor, type Kit } from './kit.js'
+import type { DeviceTensor } from './memory.js'
+
+const ROPE_TABLES = 16   // cached (T, HS, posStart, theta) tables; decode uses a new posStart each token
+
+export class SequenceOps {
+  private readonly ropeTables = new Map<string, { cos: number; sin: number }>()
+
+  /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply; 'reference': attention.cu always. */
+  constructor(private readonly k: Kit, private readonly attention: 'auto' | 'reference' = 'auto') {}
+
+  /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
+  private fast(HS: number, lse: DeviceTensor | null, ...bf16: DeviceTensor[]): boolean {
+    return this.attention === 'auto' && (HS === 64 || HS === 128) && (lse === null || lse.dtype === 'f32') &&
+      bf16.every(t => t.dtype === 'bf16' && t.ptr % 16 === 0)
+  }
+
+  private static faShared(HS: number, tiles: number, extraBytes = 0): number { return tiles * 64 * (HS + 8) * 2 + extraBytes }
+
+  private qkvWidth(op: string, NH: number, KVH: number, HS: number): number {
+    if (KVH < 1 || NH % KVH !== 0) throw new Error(`cuda backend: ${op}: heads ${NH} is not a multiple of kvHeads ${KVH}`)
+    return (NH + 2 * KVH) * HS
+  }
+
+  /** cos/sin tables (T, HS/2) for positions posStart.., computed in float64 on the device once per shape. */
+  private ropeTable(T: number, HS: number, posStart: number, theta: number): { cos: number; sin: number } {
+    const key = `${T},${HS},${posStart},${theta}`
+    const hit = this.ropeTables.get(key)
+    if (hit !== undefined) return hit
+    if (this.ropeTables.size >= ROPE_TABLES) {
+      const oldest = this.ropeTables.keys().next().value!
+      this.ropeTables.delete(oldest)
+    }
+    const n = T * (HS / 2)
+    const cos = this.k.ctx.alloc(n, 'f32'), sin = this.k.ctx.alloc(n, 'f32')
+    this.k.launch('rope_table', gridFor(n), [BLOCK, 1, 1], 0, [cos.ptr, sin.ptr, T, HS, posStart, theta])
+    const table = { cos: cos.ptr, sin: sin.ptr, keep: [cos, sin] }
+    this.ropeTables.set(key, table)
+    return table
+  }
+
+  /** dst = R·src (transpose 0) or dst += Rᵀ·src (transpose 1) on q and k heads; v copied or added. */
+  private rope(op: string, dst: DeviceTensor, src: DeviceTensor, B: number, T: number, NH: number, KVH: number, HS: number,
+               theta: number, posStart: number, transpose: 0 | 1): void {
+    if (HS % 2 !== 0) throw new Error(`${op}: head size ${HS} must be even`)
+    const QKV = (NH + 2 * KVH) * HS, BT = B * T, tab = this.ropeTable(T, HS, posStart, theta), k = this.k
+    k.launch('rope_rotate', gridFor(BT * (NH + KVH) * (HS / 2)), [BLOCK, 1, 1], 0,
+      [dst.ptr, src.ptr, tab.cos, tab.sin, BT, T, NH + KVH, QKV, HS, transpose, transpose, k.mask(dst, src)])
+    if (transpose === 1 || dst.ptr !== src.ptr) {
+      k.launch('strided_copy', gridFor(BT * KVH * HS), [BLOCK, 1, 1], 0,
+        [dst.ptr, src.ptr, BT, QKV, (NH + KVH) * HS, KVH * HS, transpose, k.mask(dst, src)])
+    }
+    k.wrote(dst)
+  }
+
+  // qkv, out: (B,T,QKV); out may alias qkv
+  ropeForward(out_: Tensor, qkv_: Tensor, B: number, T: number, NH: number, KVH: number, HS: number, theta: number,
+              posStart: number): void {
+    const n = B * T * this.qkvWidth('ropeForward', NH, KVH, HS)
+    const out = this.k.dev('ropeForward', 'out', out_, n), qkv = this.k.dev('ropeForward', 'qkv', qkv_, n)
+    this.rope('ropeForward', out, qkv, B, T, NH, KVH, HS, theta, posStart, 0)
+  }
+
+  // dqkv += Rᵀ·dout on q and k, += dout on v;  dqkv, dout: (B,T,QKV)
+  ropeBackward(dqkv_: Tensor, dout_: Tensor, B: number, T: number, NH: number, KVH: number, HS: number, theta: number,
+               posStart: number): void {
+    const n = B * T * this.qkvWidth('ropeBackward', NH, KVH, HS)
+    const dqkv = this.k.dev('ropeBackward', 'dqkv', dqkv_, n), dout = this.k.dev('ropeBackward', 'dout', dout_, n)
+    this.rope('ropeBackward', dqkv, dout, B, T, NH, KVH, HS, theta, posStart, 1)
+  }
+
+  /** The per-thread dimension count of the reference attention kernels (HS <= 128). */
+  private dpt(op: string, HS: number): number {
+    for (const d of [2, 4, 8, 16, 32]) if (HS <= 4 * d) return d
+    throw new Error(`cuda backend: ${op}: head size ${HS} is above 128, which the CUDA attention kernels do not support`)
+  }
+
+  // out: (B,Tq,NH·HS)   lse: (B,NH,Tq) or null   qkv: (B,Tmax,QKV), queries at rows [posStart, posStart+Tq)
+  private attend(op: string, out: DeviceTensor, lse: DeviceTensor | null, qkv: DeviceTensor, B: number, Tq: number,
+                 posStart: number, Tmax: number, NH: number, KVH: number, HS: number): void {
+    const k = this.k
+    k.launch(`attention_forward_d${this.dpt(op, HS)}`, [Math.ceil(Tq / 32), NH, B], [128, 1, 1], 0,
+      [out.ptr, k.ptr(lse), qkv.ptr, Tq, posStart, Tmax, NH, KVH, HS, 1 / Math.sqrt(HS), k.mask(out, lse, qkv)])
+    k.wrote(out, lse)
+  }
+
+  // qkv: (B,T,QKV)   out: (B,T,NH·HS)   lse: (B,NH,T)
+  attentionForward(out_: Tensor, lse_: Tensor, qkv_: Tensor, B: number, T: number, NH: number, KVH: number, HS: number): void {
+    const op = 'attentionForward', k = this.k
+    const out = k.dev(op, 'out', out_, B * T * NH * HS), lse = k.dev(op, 'lse', lse_, B * NH * T)
+    const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
+    if (this.fast(HS, lse, qkv, out)) {
+      k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 3),
+        [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)])
+      k.wrote(out, lse)
+      return
+    }
+    this.attend(op, out, lse, qkv, B, T, 0, T, NH, KVH, HS)
+  }
+
+  // out: (B,Tq,NH·HS)   cache: (B,Tmax,QKV) holding rope'd rows of positions [0, posStart+Tq)
+  attentionInference(out_: Tensor, cache_: Tensor, B: number, Tq: number, posStart: number, Tmax: number, NH: number,
+                     KVH: number, HS: number): void {
+    const op = 'attentionInference', k = this.k
+    if (posStart + Tq > Tmax) throw new Error(`attentionInference: positions up to ${posStart + Tq} exceed the cache (${Tmax})`)
+    const out = k.dev(op, 'out', out_, B * Tq * NH * HS), cache = k.dev(op, 'cache', cache_, B * Tmax * this.qkvWidth(op, NH, KVH, HS))
+    this.attend(op, out, null, cache, B, Tq, posStart, Tmax, NH, KVH, HS)
+  }
+
+  // dqkv: (B,T,QKV) +=   dout, out: (B,T,NH·HS)   qkv: (B,T,QKV)   lse: (B,NH,T)
+  attentionBackward(dqkv_: Tensor, dout_: Tensor, qkv_: Tensor, out_: Tensor, lse_: Tensor, B: number, T: number,
+                    NH: number, KVH: number, HS: number): void {
+    const op = 'attentionBackward', k = this.k, n = B * T * this.qkvWidth(op, NH, KVH, HS)
+    const dqkv = k.dev(op, 'dqkv', dqkv_, n), dout = k.dev(op, 'dout', dout_, B * T * NH * HS), qkv = k.dev(op, 'qkv', qkv_, n)
+    const out = k.dev(op, 'out', out_, B * T * NH * HS), lse = k.dev(op, 'lse', lse_, B * NH * T)
+    const D = k.ctx.scratch('attention-D', B * NH * T * 4), d = this.dpt(op, HS), scale = 1 / Math.sqrt(HS)
+    k.launch('attention_backward_dot', gridFor(B * NH * T * 32), [BLOCK, 1, 1], 0, [D, dout.ptr, out.ptr, B, T, NH, HS, k.mask(dout, out)])
+    if (this.fast(HS, lse, dqkv, dout, qkv)) {
+      const fa = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, scale]
+      k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 2), fa)
+      k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 4, 2 * 64 * 4), fa)
+      k.wrote(dqkv)
+      return
+    }
+    const args = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, HS, scale, k.mask(dqkv, dout, qkv, lse)]
+    k.launch(`attention_backward_dq_d${d}`, [Math.ceil(T / 32), NH, B], [128, 1, 1], 0, args)
+    k.launch(`attention_backward_dkv_d${d}`, [Math.ceil(T / 32), KVH, B], [128, 1, 1], 0, args)
+    k.wrote(dqkv)
+  }
+
+  // losses: (N)   probs, logits: (N,Vp), probs may alias logits   targets: (N)
+  crossEntropyForward(losses_: Tensor, probs_: Tensor, logits_: Tensor, targets_: IntTensor, N: number, V: number, Vp: number): void {
+    const op = 'crossEntropyForward', k = this.k
+    const losses = k.dev(op, 'losses', losses_, N), probs = k.dev(op, 'probs', probs_, N * Vp)
+    const logits = k.dev(op, 'logits', logits_, N * Vp), targets = k.dev(op, 'targets', targets_, N)
+    const vec = Vp % 8 === 0 ? k.aligned(probs, logits) : 0
+    k.launch('crossentropy_forward', [N, 1, 1], [BLOCK, 1, 1], 0,
+      [losses.ptr, probs.ptr, logits.ptr, targets.ptr, N, V, Vp, k.mask(losses, probs, logits), vec])
+    k.wrote(losses, probs)
+  }
+
+  // dlogits, probs: (N,Vp), dlogits may alias probs (OVERWRITTEN)   targets: (N)
+  crossEntropyBackward(dlogits_: Tensor, probs_: Tensor, targets_: IntTensor, dlossScale: number, N: number, V: number, Vp: number): void {
+    const op = 'crossEntropyBackward', k = this.k
+    const dlogits = k.dev(op, 'dlogits', dlogits_, N * Vp), probs = k.dev(op, 'probs', probs_, N * Vp)
+    const targets = k.dev(op, 'targets', targets_, N)
+    const vec = Vp % 8 === 0 ? k.aligned(dlogits, probs) : 0
+    k.launch('crossentropy_backward', gridFor(Math.ceil(N * Vp / 8)), [BLOCK, 1, 1], 0,
+      [dlogits.ptr, probs.ptr, targets.ptr, dlossScale, N, V, Vp, k.mask(dlogits, probs), vec])
+    k.wrote(dlogits)
+  }
+
+  // params, grads, m, v: (n)
+  adamwUpdate(params_: Tensor, grads_: Tensor, m_: Tensor, v_: Tensor, o: AdamWOptions): void {
+    const op = 'adamwUpdate', k = this.k
+    const params = k.dev(op, 'params', params_), n = params.length
+    const grads = k.dev(op, 'grads', grads_, n), m = k.dev(op, 'm', m_, n), v = k.dev(op, 'v', v_, n)
+    if (!(o.step >= 1)) throw new Error(`cuda backend: adamwUpdate: step ${o.step} must count from 1`)
+    const a = params.alloc, mirrorValid = a.mirror !== null && a.mirror.version === a.version
+    const mirror = mirrorValid ? a.mirror!.ptr + params.offset * 2 : 0
+    const bc1 = 1 - Math.pow(o.beta1, o.step), bc2 = 1 - Math.pow(o.beta2, o.step)
+    k.launch('adamw_update', gridFor(Math.ceil(n / 8)), [BLOCK, 1, 1], 0,
+      [params.ptr, grads.ptr, m.ptr, v.ptr, mirror, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.gradScale, bc1, bc2,
+        k.mask(params, grads, m, v), k.aligned(params, grads, m, v) && (mirror % 16 === 0 ? 1 : 0)])
+    k.wrote(params, m, v)
+    if (mirrorValid) a.mirror!.version = a.version
+  }
+}

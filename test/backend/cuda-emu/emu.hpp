@@ -1,0 +1,62 @@
+// Test tooling, not shipped: just enough of CUDA C++ to run the backend's kernels on the CPU. Every CUDA
+// thread of a block is a fiber (runtime.cpp), so __syncthreads is a barrier, warp shuffles exchange through a
+// per-warp slot array, and __shared__ arrays are statics shared by the block's threads (blocks run one after
+// another). Semantics, not speed: it catches indexing, argument and synchronization bugs before a GPU ever
+// sees the code.
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <vector>
+
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+struct uint4 { unsigned x, y, z, w; } __attribute__((aligned(16)));
+struct float4 { float x, y, z, w; } __attribute__((aligned(16)));
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+
+extern thread_local dim3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+
+inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline float __uint_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline unsigned __float_as_uint(float f) { unsigned i; std::memcpy(&i, &f, 4); return i; }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+
+inline unsigned short emu_f32_to_bf16(float f) {
+  unsigned u = __float_as_uint(f);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0) return (unsigned short)((u >> 16) | 0x40);
+  return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+void __syncthreads();
+void* emu_dynamic_shared();
+double emu_shfl_xor(double v, int laneMask);
+
+/** Warp-collective ldmatrix.x4 (.trans) and mma.sync.m16n8k16 bf16 with the PTX ISA fragment layouts. */
+void emu_ldmatrix_x4(unsigned* r, const void* rowAddress, bool trans);
+void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b);
+
+template <typename T> inline T __shfl_xor_sync(unsigned, T v, int laneMask) { return (T)emu_shfl_xor((double)v, laneMask); }
+
+inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned desired) {
+  std::atomic_ref<unsigned>(*p).compare_exchange_strong(expected, desired);
+  return expected;
+}
+
+/** Runs body once per thread of every block of the grid (blocks in order); checks the grid and block shape. */
+void emu_launch(const char* name, dim3 grid, dim3 block, unsigned sharedBytes, const std::function<void()>& body);

@@ -1,0 +1,229 @@
+// Test tooling, not shipped: a CPU stand-in for libcuda.so.1, libnvrtc and libcublasLt (one library, three
+// names) so the CUDA backend's host code runs end to end without a GPU. Memory is host memory with a guard page
+// after every allocation and every copy range-checked; "NVRTC" builds a kernel file with g++ against emu.hpp
+// (gen.mjs adds one trampoline per kernel that unpacks the argument buffer through a C struct of the declared
+// parameter types, and checks the host packed exactly that many bytes); "cuBLASLt" is a float64 reference GEMM
+// that validates layouts, types, epilogue and the promised pointer alignments.
+
+#include <dlfcn.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Region { uint64_t start; size_t mapped; size_t size; };
+std::map<uint64_t, Region> allocs;   // user base -> region
+std::mutex allocMutex;
+const char* currentKernel = nullptr;
+struct sigaction previousSegv;
+
+int fail(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "emu: %s: %s\n", what, detail.c_str());
+  return 1;   // CUDA_ERROR_INVALID_VALUE
+}
+
+/** The allocation holding [p, p+n), or nullptr. */
+const Region* owner(uint64_t p, size_t n) {
+  std::lock_guard<std::mutex> lk(allocMutex);
+  auto it = allocs.upper_bound(p);
+  if (it == allocs.begin()) return nullptr;
+  --it;
+  if (p < it->first || p + n > it->first + it->second.size) return nullptr;
+  return &it->second;
+}
+
+void onSegv(int sig, siginfo_t* info, void* ctx) {
+  if (currentKernel != nullptr) {
+    std::fprintf(stderr, "emu: kernel %s touched %p outside device memory (out-of-bounds access)\n", currentKernel, info->si_addr);
+    std::abort();
+  }
+  if (previousSegv.sa_flags & SA_SIGINFO) previousSegv.sa_sigaction(sig, info, ctx);
+  else if (previousSegv.sa_handler != SIG_DFL && previousSegv.sa_handler != SIG_IGN) previousSegv.sa_handler(sig);
+  else { signal(sig, SIG_DFL); raise(sig); }
+}
+
+__attribute__((constructor)) void installHandler() {
+  struct sigaction sa {};
+  sa.sa_sigaction = onSegv;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, &previousSegv);
+}
+
+struct Func { void (*tramp)(const void*, size_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned); std::string name; };
+
+}  // namespace
+
+/** For fake-lt.cpp: does [p, p+n) lie inside one allocation? */
+bool emu_in_device_memory(uint64_t p, size_t n) { return owner(p, n) != nullptr; }
+
+extern "C" {
+
+// ---- driver ------------------------------------------------------------------------------------------------
+
+int cuInit(unsigned) { return 0; }
+int cuDriverGetVersion(int* v) { *v = 13000; return 0; }
+int cuDeviceGetCount(int* c) { *c = 1; return 0; }
+int cuDeviceGet(int* d, int ordinal) { if (ordinal != 0) return 101; *d = 0; return 0; }
+int cuDeviceGetName(char* name, int len, int) { std::snprintf(name, len, "llm.ts CPU emulator"); return 0; }
+int cuDeviceGetAttribute(int* v, int attr, int) {
+  *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? 4 : attr == 97 ? 232448 : 0;
+  return 0;
+}
+int cuDeviceTotalMem_v2(size_t* b, int) { *b = size_t(8) << 30; return 0; }
+int cuDevicePrimaryCtxRetain(void** ctx, int) { *ctx = (void*)0x1000; return 0; }
+int cuCtxSetCurrent(void*) { return 0; }
+int cuCtxSynchronize() { return 0; }
+int cuMemGetInfo_v2(size_t* f, size_t* t) { *f = size_t(6) << 30; *t = size_t(8) << 30; return 0; }
+
+int cuMemAlloc_v2(uint64_t* out, size_t bytes) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + 255) / 256 * 256, body = (size + page - 1) / page * page;
+  void* m = mmap(nullptr, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 2;
+  mprotect((char*)m + body, page, PROT_NONE);
+  uint64_t base = (uint64_t)m + (body - size);
+  std::memset((void*)base, 0xcd, size);   // device memory starts as garbage
+  std::lock_guard<std::mutex> lk(allocMutex);
+  allocs[base] = Region{(uint64_t)m, body + page, bytes};
+  *out = base;
+  return 0;
+}
+
+int cuMemFree_v2(uint64_t p) {
+  std::lock_guard<std::mutex> lk(allocMutex);
+  auto it = allocs.find(p);
+  if (it == allocs.end()) return fail("cuMemFree", "not the start of an allocation");
+  munmap((void*)it->second.start, it->second.mapped);
+  allocs.erase(it);
+  return 0;
+}
+
+int cuMemcpyHtoD_v2(uint64_t dst, const void* src, size_t n) {
+  if (!owner(dst, n)) return fail("cuMemcpyHtoD", "destination range outside any allocation");
+  std::memcpy((void*)dst, src, n);
+  return 0;
+}
+int cuMemcpyDtoH_v2(void* dst, uint64_t src, size_t n) {
+  if (!owner(src, n)) return fail("cuMemcpyDtoH", "source range outside any allocation");
+  std::memcpy(dst, (void*)src, n);
+  return 0;
+}
+int cuMemcpyDtoD_v2(uint64_t dst, uint64_t src, size_t n) {
+  if (!owner(dst, n) || !owner(src, n)) return fail("cuMemcpyDtoD", "range outside any allocation");
+  std::memmove((void*)dst, (void*)src, n);
+  return 0;
+}
+int cuMemsetD8_v2(uint64_t dst, unsigned char v, size_t n) {
+  if (!owner(dst, n)) return fail("cuMemsetD8", "range outside any allocation");
+  std::memset((void*)dst, v, n);
+  return 0;
+}
+
+int cuModuleLoadData(void** mod, const void* image) {
+  void* h = dlopen((const char*)image, RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) return fail("cuModuleLoadData", dlerror());
+  *mod = h;
+  return 0;
+}
+int cuModuleGetFunction(void** fn, void* mod, const char* name) {
+  void* t = dlsym(mod, (std::string("llmemu_") + name).c_str());
+  if (t == nullptr) { fail("cuModuleGetFunction", name); return 500; }   // CUDA_ERROR_NOT_FOUND
+  *fn = new Func{(decltype(Func::tramp))t, name};
+  return 0;
+}
+int cuFuncSetAttribute(void*, int attr, int value) { return attr == 8 && value > 232448 ? 1 : 0; }
+
+int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                   unsigned shared, void*, void** params, void** extra) {
+  Func* fn = (Func*)f;
+  if (params != nullptr || extra == nullptr || extra[0] != (void*)1 || extra[2] != (void*)2 || extra[4] != nullptr) {
+    return fail("cuLaunchKernel", fn->name + ": expected extra = {BUFFER_POINTER, buf, BUFFER_SIZE, &size, END}");
+  }
+  currentKernel = fn->name.c_str();
+  static const bool trace = std::getenv("LLMTS_EMU_TRACE") != nullptr;
+  auto t0 = std::chrono::steady_clock::now();
+  fn->tramp(extra[1], *(size_t*)extra[3], gx, gy, gz, bx, by, bz, shared);
+  if (trace) {
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "emu: %s grid %ux%ux%u block %ux%ux%u shared %u: %.1f ms\n", currentKernel, gx, gy, gz, bx, by, bz, shared, ms);
+  }
+  currentKernel = nullptr;
+  return 0;
+}
+
+int cuStreamSynchronize(void*) { return 0; }
+int cuEventCreate(void** e, unsigned) { *e = new double(0); return 0; }
+int cuEventRecord(void* e, void*) {
+  *(double*)e = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return 0;
+}
+int cuEventSynchronize(void*) { return 0; }
+int cuEventElapsedTime(float* ms, void* a, void* b) { *ms = (float)(*(double*)b - *(double*)a); return 0; }
+int cuEventDestroy_v2(void* e) { delete (double*)e; return 0; }
+int cuGetErrorName(int code, const char** s) { *s = code == 0 ? "CUDA_SUCCESS" : code == 1 ? "CUDA_ERROR_INVALID_VALUE" : "CUDA_ERROR_EMULATED"; return 0; }
+int cuGetErrorString(int code, const char** s) { *s = code == 0 ? "no error" : "see the emulator's message on stderr"; return 0; }
+
+// ---- "NVRTC": g++ against emu.hpp --------------------------------------------------------------------------
+
+struct Prog { std::string src, name, log, image; std::vector<std::pair<std::string, std::string>> headers; };
+
+int nvrtcVersion(int* major, int* minor) { *major = 13; *minor = 0; return 0; }
+const char* nvrtcGetErrorString(int r) { return r == 0 ? "NVRTC_SUCCESS" : "NVRTC_ERROR_COMPILATION (emulated)"; }
+int nvrtcGetNumSupportedArchs(int* n) { *n = 1; return 0; }
+int nvrtcGetSupportedArchs(int* a) { a[0] = 90; return 0; }
+
+int nvrtcCreateProgram(Prog** p, const char* src, const char* name, int n, const char** headers, const char** names) {
+  *p = new Prog{src, name, "", "", {}};
+  for (int i = 0; i < n; i++) (*p)->headers.emplace_back(names[i], headers[i]);
+  return 0;
+}
+
+int nvrtcCompileProgram(Prog* p, int, const char**) {
+  const char* dir = std::getenv("LLMTS_EMU_DIR");
+  if (dir == nullptr) { p->log = "LLMTS_EMU_DIR is not set"; return 6; }
+  std::string all = p->src;
+  for (auto& h : p->headers) all += h.first + h.second;
+  std::string stem = p->name.substr(0, p->name.find('.'));
+  std::string build = std::string(dir) + "/build/" + stem + "-" + std::to_string(std::hash<std::string>{}(all));
+  std::string so = build + "/" + stem + ".so";
+  if (access(so.c_str(), R_OK) != 0) {
+    std::system(("mkdir -p '" + build + "'").c_str());
+    std::ofstream(build + "/" + p->name) << p->src;
+    for (auto& h : p->headers) std::ofstream(build + "/" + h.first) << h.second;
+    std::string cmd = "node '" + std::string(dir) + "/gen.mjs' '" + build + "/" + p->name + "' '" + build + "/" + stem + ".emu.cpp' && " +
+      "g++ -std=c++20 -O2 -g -fPIC -shared -fno-strict-aliasing -Wall -Wno-unused-function -DLLMTS_EMU -include '" + dir + "/emu.hpp' " +
+      "-I '" + build + "' '" + build + "/" + stem + ".emu.cpp' -o '" + so + ".tmp' -L '" + dir + "' -lllmtsemu-rt -Wl,-rpath,'" + dir +
+      "' -pthread > '" + build + "/log' 2>&1 && mv '" + so + ".tmp' '" + so + "'";
+    if (std::system(cmd.c_str()) != 0) {
+      std::ifstream in(build + "/log");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      p->log = ss.str();
+      return 6;
+    }
+  }
+  p->image = so;
+  return 0;
+}
+
+int nvrtcGetProgramLogSize(Prog* p, size_t* n) { *n = p->log.size() + 1; return 0; }
+int nvrtcGetProgramLog(Prog* p, char* out) { std::memcpy(out, p->log.c_str(), p->log.size() + 1); return 0; }
+int nvrtcGetCUBINSize(Prog* p, size_t* n) { *n = p->image.size() + 1; return 0; }
+int nvrtcGetCUBIN(Prog* p, char* out) { std::memcpy(out, p->image.c_str(), p->image.size() + 1); return 0; }
+int nvrtcGetPTXSize(Prog* p, size_t* n) { return nvrtcGetCUBINSize(p, n); }
+int nvrtcGetPTX(Prog* p, char* out) { return nvrtcGetCUBIN(p, out); }
+int nvrtcDestroyProgram(Prog** p) { delete *p; *p = nullptr; return 0; }
+
+}  // extern "C"

@@ -1,0 +1,171 @@
+// Host-side logic of the CUDA backend that needs no GPU: library discovery over a fake file system, the
+// missing-library and missing-GPU messages, kernel signatures read from the .cu files and the packing of their
+// arguments (checked against C struct layout rules), host bf16 rounding, NVRTC targets and cache keys.
+
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { test } from 'node:test'
+import { cacheKey, defaultCacheDir, targetFor } from '../../src/backend/cuda/compile.js'
+import { layoutParams, packArgs, paramKind, parseKernels, type KernelSig } from '../../src/backend/cuda/kernels.js'
+import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
+import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
+import { alignmentOf, bf16ToF32, f32ToBf16, fromBf16Bits, toBf16Bits } from '../../src/backend/cuda/memory.js'
+import { InputError } from '../../src/util/errors.js'
+
+const kernelDir = resolve(process.cwd(), 'src/backend/cuda/kernels')
+
+/** A fake file system: a set of files; folders are implied by their paths. */
+function fakeEnv(files: string[], env: Record<string, string> = {}): SearchEnv {
+  const set = new Set(files)
+  return {
+    env, home: '/home/u',
+    exists: (p) => set.has(p),
+    listDir: (dir) => {
+      const prefix = dir.endsWith('/') ? dir : dir + '/'
+      return [...new Set(files.filter(f => f.startsWith(prefix)).map(f => f.slice(prefix.length).split('/')[0]!))]
+    },
+  }
+}
+
+test('discovery: LLMTS_CUDA_LIBS first, then CUDA_HOME, bare sonames, toolkits, then Python wheels', () => {
+  const e = fakeEnv([
+    '/opt/mine/libcublasLt.so.12',
+    '/usr/local/cuda-12.4/lib64/libcublasLt.so.12',
+    '/usr/local/cuda-12.4/lib64/stubs/libcuda.so',
+    '/home/u/venv/lib/python3.11/site-packages/nvidia/cublas/lib/libcublasLt.so.12',
+    '/home/u/venv/lib/python3.11/site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.12',
+    '/home/u/venv/lib/python3.11/site-packages/nvidia/cu13/lib/libnvrtc.so.13',
+  ], { LLMTS_CUDA_LIBS: '/opt/mine', CUDA_HOME: '/usr/local/cuda-12.4', LD_LIBRARY_PATH: '/usr/local/cuda-12.4/lib64/stubs' })
+  assert.deepEqual(candidatePaths('cublasLt', e).slice(0, 3),
+    ['/opt/mine/libcublasLt.so.12', '/usr/local/cuda-12.4/lib64/libcublasLt.so.12', 'libcublasLt.so.13'])
+  const nvrtc = candidatePaths('nvrtc', e)
+  assert.ok(nvrtc.includes('/home/u/venv/lib/python3.11/site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.12'), nvrtc.join('\n'))
+  assert.ok(nvrtc.includes('/home/u/venv/lib/python3.11/site-packages/nvidia/cu13/lib/libnvrtc.so.13'), 'CUDA 13 wheel layout')
+  assert.ok(nvrtc.indexOf('libnvrtc.so.13') < nvrtc.findIndex(p => p.includes('site-packages')), 'the loader cache before wheels')
+  assert.ok(!searchDirs(e).explicit.some(d => d.includes('stubs')), 'toolkit stub folders are never searched')
+  assert.equal(candidatePaths('driver', e)[0], 'libcuda.so.1', 'the driver comes from the loader cache first')
+})
+
+test('discovery: VIRTUAL_ENV and CONDA_PREFIX site-packages; glob expansion', () => {
+  const e = fakeEnv(['/envs/a/lib/python3.12/site-packages/nvidia/cublas/lib/libcublasLt.so.12',
+    '/c/lib/python3.10/site-packages/nvidia/cublas/lib/libcublasLt.so.11'], { VIRTUAL_ENV: '/envs/a', CONDA_PREFIX: '/c' })
+  const c = candidatePaths('cublasLt', e)
+  assert.ok(c.includes('/envs/a/lib/python3.12/site-packages/nvidia/cublas/lib/libcublasLt.so.12'))
+  assert.ok(c.includes('/c/lib/python3.10/site-packages/nvidia/cublas/lib/libcublasLt.so.11'))
+  assert.deepEqual(expandGlob('/envs/*/lib/python3*', e), ['/envs/a/lib/python3.12'])
+})
+
+test('a missing library is one InputError naming it, what was tried and LLMTS_CUDA_LIBS', () => {
+  const e = fakeEnv(['/usr/lib/x86_64-linux-gnu/libcublasLt.so.12'])
+  const err = (() => {
+    try { loadLibrary('cublasLt', p => { throw new Error(`${p}: cannot open shared object file`) }, e) } catch (x) { return x as Error }
+    return null
+  })()
+  assert.ok(err instanceof InputError, 'InputError: the CLI prints one line')
+  assert.match(err.message, /cuBLASLt/)
+  assert.match(err.message, /LLMTS_CUDA_LIBS/)
+  assert.match(err.message, /tried \d+ paths/)
+  assert.ok(!err.message.includes('\n'))
+  const ok = loadLibrary('cublasLt', p => { if (!p.startsWith('/usr/lib/x86_64')) throw new Error('no'); return p }, e)
+  assert.equal(ok.path, '/usr/lib/x86_64-linux-gnu/libcublasLt.so.12')
+})
+
+test('every kernel file parses; kernel names are unique; every parameter type is supported', () => {
+  const files = readdirSync(kernelDir).filter(f => f.endsWith('.cu'))
+  assert.ok(files.length >= 12, `kernel files: ${files.join(', ')}`)
+  const seen = new Map<string, string>()
+  for (const f of files) {
+    const sigs = parseKernels(readFileSync(join(kernelDir, f), 'utf8'), f)
+    assert.ok(sigs.length > 0, `${f} declares no extern "C" kernel`)
+    for (const s of sigs) {
+      assert.ok(!seen.has(s.name), `${s.name} in ${f} and ${seen.get(s.name)}`)
+      seen.set(s.name, f)
+      assert.equal(s.names.length, s.params.length)
+    }
+  }
+  for (const k of ['rmsnorm_forward', 'attention_forward_d16', 'attention_backward_dkv_d32', 'adamw_update', 'convert']) {
+    assert.ok(seen.has(k), `kernel ${k} is missing`)
+  }
+})
+
+test('parameter kinds and C layout: 4-byte ints and floats, 8-byte pointers and long longs aligned to 8', () => {
+  assert.equal(paramKind('const void* qkv'), 'p')
+  assert.equal(paramKind('llm_bf16* mirror'), 'p')
+  assert.equal(paramKind(' long long n'), 'l')
+  assert.equal(paramKind('unsigned int x'), 'i')
+  assert.equal(paramKind('double theta'), 'd')
+  assert.throws(() => paramKind('float4 v'), /unsupported kernel parameter type/)
+  // struct { void*; int; long long; float; float; void*; } -> offsets 0, 8, 16, 24, 28, 32; size 40
+  assert.deepEqual(layoutParams(['p', 'i', 'l', 'f', 'f', 'p']), { offsets: [0, 8, 16, 24, 28, 32], size: 40 })
+  const src = 'extern "C" __global__ void k(float* out, int n, long long m, float s, double d) {}'
+  const sig: KernelSig = parseKernels(src)[0]!
+  const view = new DataView(new ArrayBuffer(64))
+  const size = packArgs(sig, [0x7f0012345600, -3, 2 ** 40 + 5, 0.5, 1 / 3], view)
+  assert.equal(size, 40, 'the double after the float at 24 is aligned up to 32')
+  assert.equal(view.getBigInt64(0, true), 0x7f0012345600n)
+  assert.equal(view.getInt32(8, true), -3)
+  assert.equal(view.getBigInt64(16, true), BigInt(2 ** 40 + 5))
+  assert.equal(view.getFloat32(24, true), 0.5)
+  assert.equal(view.getFloat64(32, true), 1 / 3)
+  assert.throws(() => packArgs(sig, [0, 1, 2], view), /takes 5 arguments \(out, n, m, s, d\), got 3/)
+  assert.throws(() => packArgs(sig, [0.5, 1, 2, 3, 4], view), /argument out = 0.5 is not an integer/)
+})
+
+test('parameter lists given by a #define are expanded (the attention wrappers)', () => {
+  const src = '#define P void* out, const float* x, int n\nextern "C" __global__ void __launch_bounds__(128) k_d2(P) { body<2>(A); }'
+  const [s] = parseKernels(src)
+  assert.equal(s!.name, 'k_d2')
+  assert.deepEqual(s!.params, ['p', 'p', 'i'])
+  assert.deepEqual(s!.names, ['out', 'x', 'n'])
+})
+
+test('host bf16: round to nearest even, exact widening, NaN and infinities kept', () => {
+  assert.equal(fromBf16Bits(toBf16Bits(1)), 1)
+  assert.equal(toBf16Bits(1 + 2 ** -8), 0x3f80, 'a tie rounds to the even mantissa (down)')
+  assert.equal(toBf16Bits(1 + 3 * 2 ** -8), 0x3f82, 'a tie rounds to the even mantissa (up)')
+  assert.equal(toBf16Bits(1 + 2 ** -8 + 2 ** -20), 0x3f81, 'above the tie rounds up')
+  assert.equal(fromBf16Bits(toBf16Bits(Infinity)), Infinity)
+  assert.equal(fromBf16Bits(toBf16Bits(-Infinity)), -Infinity)
+  assert.ok(Number.isNaN(fromBf16Bits(toBf16Bits(NaN))))
+  assert.equal(fromBf16Bits(toBf16Bits(3.4e38)), Infinity, 'above the largest bf16 rounds to infinity')
+  const x = new Float32Array([0.1, -2.5, 1e-30, 65504, -0, 3.14159])
+  const back = bf16ToF32(f32ToBf16(x))
+  for (let i = 0; i < x.length; i++) {
+    assert.ok(Math.abs(back[i]! - x[i]!) <= Math.abs(x[i]!) * 2 ** -9, `${x[i]} -> ${back[i]}`)
+    assert.equal(f32ToBf16(x.subarray(i, i + 1))[0], toBf16Bits(x[i]!), 'bulk and scalar agree')
+  }
+})
+
+test('NVRTC target: sm_90a on Hopper, sm_80 on A100, PTX when NVRTC is older than the GPU, an error below sm_80', () => {
+  assert.deepEqual(targetFor([9, 0], [12, 4], [80, 86, 89, 90]), { arch: 'sm_90a', kind: 'cubin' })
+  assert.deepEqual(targetFor([9, 0], [11, 8], [80, 86, 89, 90]), { arch: 'sm_90', kind: 'cubin' })
+  assert.deepEqual(targetFor([8, 0], [13, 0], []), { arch: 'sm_80', kind: 'cubin' })
+  assert.deepEqual(targetFor([12, 0], [12, 4], [80, 86, 89, 90]), { arch: 'compute_90', kind: 'ptx' })
+  assert.throws(() => targetFor([7, 5], [13, 0], [75, 80]), (e: Error) => e instanceof InputError && /8\.0 or newer/.test(e.message))
+})
+
+test('kernel cache: the key changes with source, headers, options and NVRTC version; folder from LLMTS_CACHE', () => {
+  const h = [{ name: 'common.cuh', text: 'x' }], o = ['--gpu-architecture=sm_90a']
+  const base = cacheKey('src', h, o, [12, 4], 'cubin')
+  assert.equal(base, cacheKey('src', h, o, [12, 4], 'cubin'))
+  assert.notEqual(base, cacheKey('src2', h, o, [12, 4], 'cubin'))
+  assert.notEqual(base, cacheKey('src', [{ name: 'common.cuh', text: 'y' }], o, [12, 4], 'cubin'))
+  assert.notEqual(base, cacheKey('src', h, ['--gpu-architecture=sm_80'], [12, 4], 'cubin'))
+  assert.notEqual(base, cacheKey('src', h, o, [13, 0], 'cubin'))
+  assert.equal(defaultCacheDir({ LLMTS_CACHE: '/data/c' }, '/home/u'), '/data/c/cuda')
+  assert.equal(defaultCacheDir({}, '/home/u'), '/home/u/.cache/llmts/cuda')
+})
+
+test('matmul plans are keyed by shape, types, epilogue and pointer alignment', () => {
+  const g: Gemm = { transA: true, transB: false, m: 96, n: 64, k: 32, a: { ptr: 4096, dtype: 'bf16' }, lda: 32,
+    b: { ptr: 8192, dtype: 'bf16' }, ldb: 32, d: { ptr: 12288, dtype: 'f32' }, ldd: 96, accumulate: false, bias: null }
+  const key = planKey(g, true)
+  assert.equal(planKey({ ...g, a: { ptr: 4096 + 256, dtype: 'bf16' } }, true), key, 'same alignment, same plan')
+  assert.notEqual(planKey({ ...g, a: { ptr: 4096 + 2, dtype: 'bf16' } }, true), key, 'a 2-byte-aligned A needs its own algorithm')
+  assert.notEqual(planKey({ ...g, bias: { ptr: 0, dtype: 'f32' } }, true), key)
+  assert.notEqual(planKey({ ...g, n: 65 }, true), key)
+  assert.equal(alignmentOf(0x1000), 256)
+  assert.equal(alignmentOf(0x1008), 8)
+  assert.match(describeGemm(g), /m=96 n=64 k=32 op\(A\)=T/)
+})

@@ -1,0 +1,240 @@
+// The mixed-precision paths the model takes on CUDA, op by op against the CPU backend: activations stored in
+// bf16 ({ precision: 'compute' }), parameters, gradients and statistics in f32, weights read through their bf16
+// mirror (and that mirror refreshed after uploads and AdamW). The CPU gets the same inputs rounded to bf16, so
+// the differences are bf16 rounding of weights and outputs: 2e-2 of the tensor's largest value, plus 2e-2 relative.
+
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { Backend, Tensor } from '../../src/backend/backend.js'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { CudaBackend } from '../../src/backend/cuda/index.js'
+import { roundToBf16 } from '../../src/backend/cuda/memory.js'
+import { Rng } from '../../src/util/rng.js'
+import { assertClose } from './compare.js'
+
+const rng = new Rng(11)
+function randn(n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = rng.normal() * scale
+  return a
+}
+function maxAbs(a: Float32Array): number { let m = 0; for (const x of a) m = Math.max(m, Math.abs(x)); return m }
+
+/** A tensor on both backends: bf16 on the GPU ('compute') with the CPU holding the bf16-rounded values, or f32. */
+interface Both { g: Tensor; c: Tensor }
+
+class Pair {
+  readonly gpu = new CudaBackend()
+  readonly cpu: Backend = new CpuBackend()
+  act(data: Float32Array): Both {
+    const g = this.gpu.alloc(data.length, { precision: 'compute' }), c = this.cpu.alloc(data.length)
+    this.gpu.upload(g, data)
+    this.cpu.upload(c, roundToBf16(data))
+    return { g, c }
+  }
+  full(data: Float32Array): Both {
+    const g = this.gpu.alloc(data.length), c = this.cpu.alloc(data.length)
+    this.gpu.upload(g, data)
+    this.cpu.upload(c, data)
+    return { g, c }
+  }
+  zeros(n: number, kind: 'act' | 'full'): Both { return kind === 'act' ? this.act(new Float32Array(n)) : this.full(new Float32Array(n)) }
+  /** GPU result vs CPU result; k scales the tolerance (reason at the call). */
+  near(label: string, t: Both, k = 1): void {
+    const want = this.cpu.download(t.c)
+    assertClose(label, this.gpu.download(t.g), want, { rtol: 2e-2 * k, atol: 2e-2 * k * Math.max(maxAbs(want), 1e-6) })
+  }
+}
+
+export function registerMixedPrecisionOps(): void {
+  describe('cuda mixed precision (bf16 activations) against the CPU backend', () => {
+    let pair: Pair | undefined
+    const P = (): Pair => (pair ??= new Pair())
+
+    test('matmul forward/backward: bf16 activations, f32 weights via the mirror, f32 and bf16 dout', () => {
+      const p = P(), N = 64, C = 96, OC = 80
+      const inp = p.act(randn(N * C)), w = p.full(randn(OC * C, 0.1)), bias = p.full(randn(OC)), out = p.zeros(N * OC, 'act')
+      p.gpu.matmulForward(out.g, inp.g, w.g, bias.g, N, C, OC)
+      p.cpu.matmulForward(out.c, inp.c, w.c, bias.c, N, C, OC)
+      p.near('out', out)
+      for (const kind of ['act', 'full'] as const) {
+        const dout = kind === 'act' ? p.act(randn(N * OC)) : p.full(randn(N * OC))
+        const dinp = p.zeros(N * C, 'act'), dw = p.full(randn(OC * C)), db = p.full(randn(OC))
+        p.gpu.matmulBackward(dinp.g, dw.g, db.g, dout.g, inp.g, w.g, N, C, OC)
+        p.cpu.matmulBackward(dinp.c, dw.c, db.c, dout.c, inp.c, w.c, N, C, OC)
+        p.near(`dinp (dout ${kind})`, dinp)
+        p.near(`dweight (dout ${kind}, accumulated onto a prior)`, dw)
+        p.near(`dbias (dout ${kind})`, db)
+      }
+    })
+
+    test('the weight mirror follows uploads and AdamW, also for a misaligned view into a flat buffer', () => {
+      const p = P(), N = 16, C = 40, OC = 24, off = 3   // offset 3: 12-byte-aligned f32, 6-byte-aligned bf16
+      const flat = p.full(randn(off + OC * C + 5, 0.1))
+      const w: Both = { g: p.gpu.view(flat.g, off, OC * C), c: p.cpu.view(flat.c, off, OC * C) }
+      const inp = p.act(randn(N * C)), out = p.zeros(N * OC, 'act')
+      const forward = (label: string): void => {
+        p.gpu.matmulForward(out.g, inp.g, w.g, null, N, C, OC)
+        p.cpu.matmulForward(out.c, inp.c, w.c, null, N, C, OC)
+        p.near(label, out)
+      }
+      forward('out with the first weights')
+      const w2 = randn(OC * C, 0.1)
+      p.gpu.upload(w.g, w2)
+      p.cpu.upload(w.c, w2)
+      forward('out after uploading new weights (mirror refreshed)')
+      const grads = p.full(randn(flat.g.length)), m = p.full(new Float32Array(flat.g.length)), v = p.full(new Float32Array(flat.g.length))
+      const opts = { lr: 0.05, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1, gradScale: 0.7 }
+      p.gpu.adamwUpdate(flat.g, grads.g, m.g, v.g, opts)
+      p.cpu.adamwUpdate(flat.c, grads.c, m.c, v.c, opts)
+      assertClose('params after AdamW', p.gpu.download(flat.g), p.cpu.download(flat.c), { rtol: 1e-5, atol: 1e-6 })
+      forward('out after AdamW (mirror written by the update)')
+      p.gpu.adamwUpdate(p.gpu.view(flat.g, 0, 7), p.gpu.view(grads.g, 0, 7), p.gpu.view(m.g, 0, 7), p.gpu.view(v.g, 0, 7), { ...opts, step: 2 })
+      p.cpu.adamwUpdate(p.cpu.view(flat.c, 0, 7), p.cpu.view(grads.c, 0, 7), p.cpu.view(m.c, 0, 7), p.cpu.view(v.c, 0, 7), { ...opts, step: 2 })
+      forward('out after AdamW on an overlapping segment')
+    })
+
+    for (const C of [96, 33]) {
+      test(`rmsnorm and layernorm: f32 residual in, bf16 out and dout, f32 dinp and dweight (C=${C})`, () => {
+        const p = P(), N = 40
+        const inp = p.full(randn(N * C, 2)), w = p.full(randn(C)), b = p.full(randn(C))
+        const out = p.zeros(N * C, 'act'), mean = p.zeros(N, 'full'), rstd = p.zeros(N, 'full'), dout = p.act(randn(N * C))
+        p.gpu.rmsnormForward(out.g, rstd.g, inp.g, w.g, N, C, 1e-5)
+        p.cpu.rmsnormForward(out.c, rstd.c, inp.c, w.c, N, C, 1e-5)
+        p.near('rmsnorm out', out)
+        p.near('rmsnorm rstd', rstd, 0.01)
+        let dinp = p.full(randn(N * C)), dw = p.full(randn(C))
+        p.gpu.rmsnormBackward(dinp.g, dw.g, dout.g, inp.g, w.g, rstd.g, N, C)
+        p.cpu.rmsnormBackward(dinp.c, dw.c, dout.c, inp.c, w.c, rstd.c, N, C)
+        p.near('rmsnorm dinp', dinp)
+        p.near('rmsnorm dweight', dw)
+        p.gpu.layernormForward(out.g, mean.g, rstd.g, inp.g, w.g, b.g, N, C, 1e-5)
+        p.cpu.layernormForward(out.c, mean.c, rstd.c, inp.c, w.c, b.c, N, C, 1e-5)
+        p.near('layernorm out', out)
+        dinp = p.full(randn(N * C)); dw = p.full(randn(C))
+        const db = p.full(randn(C))
+        p.gpu.layernormBackward(dinp.g, dw.g, db.g, dout.g, inp.g, w.g, mean.g, rstd.g, N, C)
+        p.cpu.layernormBackward(dinp.c, dw.c, db.c, dout.c, inp.c, w.c, mean.c, rstd.c, N, C)
+        p.near('layernorm dinp', dinp)
+        p.near('layernorm dweight', dw)
+        p.near('layernorm dbias', db)
+      })
+    }
+
+    for (const [B, T, NH, KVH, HS] of [[2, 70, 4, 2, 64], [1, 40, 2, 1, 128], [2, 33, 6, 2, 32]] as const) {
+      test(`rope + attention forward/backward in bf16 (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
+        const p = P(), QKV = (NH + 2 * KVH) * HS, n = B * T * QKV
+        const qkv = p.act(randn(n)), out = p.zeros(B * T * NH * HS, 'act'), lse = p.zeros(B * NH * T, 'full')
+        p.gpu.ropeForward(qkv.g, qkv.g, B, T, NH, KVH, HS, 10000, 0)
+        p.cpu.ropeForward(qkv.c, qkv.c, B, T, NH, KVH, HS, 10000, 0)
+        p.near('rope in place', qkv)
+        p.cpu.upload(qkv.c, p.gpu.download(qkv.g))   // continue from identical (bf16) inputs
+        p.gpu.attentionForward(out.g, lse.g, qkv.g, B, T, NH, KVH, HS)
+        p.cpu.attentionForward(out.c, lse.c, qkv.c, B, T, NH, KVH, HS)
+        p.near('attention out', out)
+        p.near('attention lse', lse, 0.1)
+        p.cpu.upload(out.c, p.gpu.download(out.g))
+        const dout = p.act(randn(B * T * NH * HS)), dqkv = p.zeros(n, 'act')
+        p.gpu.attentionBackward(dqkv.g, dout.g, qkv.g, out.g, lse.g, B, T, NH, KVH, HS)
+        p.cpu.attentionBackward(dqkv.c, dout.c, qkv.c, out.c, lse.c, B, T, NH, KVH, HS)
+        p.near('attention dqkv', dqkv, 2)   // ×2: dS = P·(dP - D) differences, summed over a K/V group
+        const dpre = p.zeros(n, 'act')
+        p.cpu.upload(dqkv.c, p.gpu.download(dqkv.g))
+        p.gpu.ropeBackward(dpre.g, dqkv.g, B, T, NH, KVH, HS, 10000, 0)
+        p.cpu.ropeBackward(dpre.c, dqkv.c, B, T, NH, KVH, HS, 10000, 0)
+        p.near('rope backward', dpre)
+      })
+    }
+
+    for (const [B, T, NH, KVH, HS] of [[2, 130, 6, 2, 64], [1, 70, 4, 1, 128], [1, 64, 2, 2, 64]] as const) {
+      test(`tensor-core attention equals the reference kernels (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
+        const fast = P().gpu, ref = new CudaBackend({ attention: 'reference' }), n = B * T * (NH + 2 * KVH) * HS
+        const data = randn(n), dO = randn(B * T * NH * HS)
+        const run = (be: CudaBackend): Float32Array[] => {
+          const qkv = be.alloc(n, { precision: 'compute' }), out = be.alloc(B * T * NH * HS, { precision: 'compute' })
+          const lse = be.alloc(B * NH * T), dout = be.alloc(B * T * NH * HS, { precision: 'compute' })
+          const dqkv = be.alloc(n, { precision: 'compute' })
+          be.upload(qkv, data)
+          be.upload(dout, dO)
+          be.upload(dqkv, new Float32Array(n).fill(0.25))   // a prior: the backward accumulates
+          be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
+          be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS)
+          return [be.download(out), be.download(lse), be.download(dqkv)]
+        }
+        const [a, b] = [run(fast), run(ref)]
+        for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
+          // both round outputs to bf16 (2^-9) after f32 sums in different orders
+          assertClose(`${name} (tensor cores vs reference)`, a[i]!, b[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(b[i]!) })
+        }
+      })
+    }
+
+    test('swiglu, gelu and the residual add with bf16 operands', () => {
+      const p = P(), N = 24, H = 136, n = N * H
+      const inp = p.act(randn(N * 2 * H, 2)), out = p.zeros(n, 'act'), dout = p.act(randn(n)), dinp = p.zeros(N * 2 * H, 'act')
+      p.gpu.swigluForward(out.g, inp.g, N, H); p.cpu.swigluForward(out.c, inp.c, N, H)
+      p.near('swiglu out', out)
+      p.gpu.swigluBackward(dinp.g, dout.g, inp.g, N, H); p.cpu.swigluBackward(dinp.c, dout.c, inp.c, N, H)
+      p.near('swiglu dinp', dinp)
+      const x = p.act(randn(n, 3)), y = p.zeros(n, 'act'), dx = p.zeros(n, 'act')
+      p.gpu.geluForward(y.g, x.g, n); p.cpu.geluForward(y.c, x.c, n)
+      p.near('gelu out', y)
+      p.gpu.geluBackward(dx.g, dout.g, x.g, n); p.cpu.geluBackward(dx.c, dout.c, x.c, n)
+      p.near('gelu dinp', dx)
+      const res = p.full(randn(n)), sum = p.zeros(n, 'full')
+      p.gpu.residualForward(sum.g, res.g, y.g, n); p.cpu.residualForward(sum.c, res.c, y.c, n)
+      p.near('f32 + bf16 residual', sum)
+      p.gpu.residualForward(res.g, res.g, y.g, n); p.cpu.residualForward(res.c, res.c, y.c, n)
+      p.near('residual in place', res)
+    })
+
+    test('classifier: bf16 logits turned into probabilities and then dlogits in place, f32 losses', () => {
+      const p = P(), N = 6, V = 1000, Vp = 1024
+      const logits = p.act(randn(N * Vp, 3)), losses = p.zeros(N, 'full')
+      const targets = new Int32Array([3, 999, -1, 0, 512, 3])
+      const tg = p.gpu.allocInt(N), tc = p.cpu.allocInt(N)
+      p.gpu.uploadInt(tg, targets); p.cpu.uploadInt(tc, targets)
+      p.gpu.crossEntropyForward(losses.g, logits.g, logits.g, tg, N, V, Vp)
+      p.cpu.crossEntropyForward(losses.c, logits.c, logits.c, tc, N, V, Vp)
+      p.near('losses', losses, 0.2)
+      p.near('probabilities', logits)
+      p.cpu.upload(logits.c, p.gpu.download(logits.g))
+      p.gpu.crossEntropyBackward(logits.g, logits.g, tg, 0.25, N, V, Vp)
+      p.cpu.crossEntropyBackward(logits.c, logits.c, tc, 0.25, N, V, Vp)
+      p.near('dlogits', logits)
+    })
+
+    test('embeddings: f32 residual out, f32 gradient of repeated tokens', () => {
+      const p = P(), B = 2, T = 5, C = 64, Vp = 16
+      const wte = p.full(randn(Vp * C)), wpe = p.full(randn(8 * C)), out = p.zeros(B * T * C, 'full')
+      const tokens = new Int32Array([1, 4, 1, 0, 4, 4, 15, 1, 2, 3]), tg = p.gpu.allocInt(B * T), tc = p.cpu.allocInt(B * T)
+      p.gpu.uploadInt(tg, tokens); p.cpu.uploadInt(tc, tokens)
+      p.gpu.encoderForward(out.g, tg, wte.g, wpe.g, B, T, C, 2); p.cpu.encoderForward(out.c, tc, wte.c, wpe.c, B, T, C, 2)
+      p.near('encoded', out, 0.001)
+      const dout = p.full(randn(B * T * C)), dwte = p.full(randn(Vp * C)), dwpe = p.full(randn(8 * C))
+      p.gpu.encoderBackward(dwte.g, dwpe.g, dout.g, tg, B, T, C); p.cpu.encoderBackward(dwte.c, dwpe.c, dout.c, tc, B, T, C)
+      p.near('dwte', dwte, 0.001)
+      p.near('dwpe', dwpe, 0.001)
+    })
+
+    test('bf16 storage: upload rounds, copy converts both ways, zero and sums honour views', () => {
+      const p = P(), data = randn(1000)
+      const a = p.gpu.alloc(1000, { precision: 'compute' }), f = p.gpu.alloc(1000)
+      p.gpu.upload(a, data)
+      const rounded = roundToBf16(data)
+      assert.deepEqual(p.gpu.download(a), rounded)
+      p.gpu.copy(f, a)
+      assert.deepEqual(p.gpu.download(f), rounded)
+      p.gpu.upload(f, data)
+      p.gpu.copy(a, f)
+      assert.deepEqual(p.gpu.download(a), rounded, 'f32 -> bf16 copy rounds to nearest even like the host')
+      let s = 0, q = 0
+      for (const x of rounded) { s += x; q += x * x }
+      assert.ok(Math.abs(p.gpu.sum(a) - s) <= 1e-9 * q, `sum ${p.gpu.sum(a)} vs ${s}`)
+      assert.ok(Math.abs(p.gpu.sumSquares(a) - q) <= 1e-9 * q)
+      p.gpu.zero(p.gpu.view(a, 10, 5))
+      const z = p.gpu.download(a)
+      assert.deepEqual([...z.subarray(9, 16)], [rounded[9], 0, 0, 0, 0, 0, rounded[15]])
+    })
+  })
+}

@@ -1,0 +1,40 @@
+// The CUDA backend on a GPU: the shared op conformance suite twice (float32 storage with full-fp32 matmuls at
+// near-float32 tolerances; the default TF32 matmuls at bf16-appropriate ones), the mixed-precision paths the
+// model really takes (bf16 activations against the CPU backend), and the model itself (PyTorch goldens and a
+// training trajectory against the CPU backend). Without a usable GPU every test is skipped with the reason.
+
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/index.js'
+import { InputError } from '../../src/util/errors.js'
+import { runConformance } from './conformance.js'
+import { registerMixedPrecisionOps } from './cuda-mixed.js'
+import { registerModelChecks } from './cuda-model.js'
+
+/** The first backend, or why there is none (no library, no driver, no GPU: always an InputError). */
+function probe(): { ok: true } | { ok: false; reason: string; error: unknown } {
+  try {
+    new CudaBackend()
+    return { ok: true }
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message, error: e }
+  }
+}
+
+const p = probe()
+if (!p.ok) {
+  test('cuda backend', (t) => t.skip(`no NVIDIA GPU: ${p.reason}`))
+  test('without a GPU the backend fails with one InputError line naming what is missing', () => {
+    assert.ok(p.error instanceof InputError, `expected an InputError, got ${String(p.error)}`)
+    assert.ok(!p.reason.includes('\n'))
+    assert.match(p.reason, /^cuda: /)
+  })
+} else {
+  const make = (o: CudaBackendOptions) => () => new CudaBackend(o)
+  // float32 storage, fp32 (not TF32) matmuls: f32 arithmetic against the float64 reference
+  runConformance('cuda (f32, fp32 matmuls)', make({ storage: 'f32', tf32: false }), { rtol: 1e-4, atol: 1e-5 })
+  // TF32 tensor-core matmuls (10-bit mantissa inputs): 1e-2
+  runConformance('cuda (f32, TF32 matmuls)', make({ storage: 'f32' }), { rtol: 1e-2, atol: 1e-2 })
+  registerMixedPrecisionOps()
+  registerModelChecks()
+}

@@ -1,0 +1,95 @@
+// The WebAssembly path (kernels: 'wasm'): the committed module matches its source, the GEMM against float64
+// loops (every transpose, blocks larger than each cache block), the vectorized exp and the fused softmax +
+// cross-entropy against the float64 JS reference on a GPT-2-sized row, then the conformance suite and model
+// goldens on that path (paths.ts).
+
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { test } from 'node:test'
+import { crossEntropyBackward, crossEntropyForward } from '../../src/backend/cpu/crossentropy.js'
+import { geluBackward, geluForward } from '../../src/backend/cpu/gelu.js'
+import { swigluBackward, swigluForward } from '../../src/backend/cpu/swiglu.js'
+import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWasm } from '../../src/backend/cpu/wasm/activations.js'
+import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from '../../src/backend/cpu/wasm/crossentropy.js'
+import { loadWasmGemm } from '../../src/backend/cpu/wasm/gemm.js'
+import { kernelInstance } from '../../src/backend/cpu/wasm/module.js'
+import { assertClose } from './compare.js'
+import { registerPathSuites } from './paths.js'
+import { checkSgemm } from './sgemm-check.js'
+
+test('wasm: kernels-wasm.ts is what scripts/build-wasm.mjs compiles from kernels.wat', (t) => {
+  if (!existsSync(resolve(process.cwd(), 'node_modules/wabt'))) { t.skip('wabt (devDependency) not installed'); return }
+  execFileSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { cwd: process.cwd(), stdio: 'pipe' })
+})
+
+test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops', () => {
+  const g = loadWasmGemm()
+  assert.ok(g !== null, 'this Node has WebAssembly SIMD')
+  // 130 > MC, 530 > NC, 300 > KC, 2050 > MCH rows of the C chunk
+  checkSgemm(g, [[5, 7, 3], [4, 16, 1], [130, 530, 300], [2050, 5, 3]])
+})
+
+test('wasm: vectorized exp within 2 ulp of Math.exp on [-87, 10], 0 below -87', () => {
+  const k = kernelInstance()!
+  const n = 4099, xs = new Float32Array(n)
+  for (let i = 0; i < n; i++) xs[i] = -87 + (97 * i) / (n - 1)
+  const mem = k.reserve(16 + n)
+  mem.set(xs, 16)
+  const sum = k.x.vexp_sum(16 * 4, n, 1, 0)
+  const got = k.f32.slice(16, 16 + n), want = xs.map(x => Math.exp(x))
+  assertClose('exp', got, Float64Array.from(xs, x => Math.exp(x)), { rtol: 2.5e-7, atol: 0 })
+  assertClose('sum', [sum], [want.reduce((s, x) => s + x, 0)], { rtol: 1e-6, atol: 0 })
+  k.f32.set([-88, -100, -Infinity, -87.5], 16)
+  k.x.vexp_sum(16 * 4, 4, 1, 0)
+  assert.deepEqual(Array.from(k.f32.subarray(16, 20)), [0, 0, 0, 0])
+})
+
+test('wasm: softmax + cross-entropy forward and backward on GPT-2 rows (V = 50257 of 50304) equals the float64 reference', () => {
+  const N = 3, V = 50257, Vp = 50304
+  const logits = new Float32Array(N * Vp)
+  for (let i = 0; i < logits.length; i++) logits[i] = 4 * Math.sin(i * 0.37) + (i % Vp >= V ? 100 : 0)
+  const targets = new Int32Array([7, -1, V - 1])
+  const want = { losses: new Float32Array(N), probs: new Float32Array(N * Vp) }
+  crossEntropyForward(want.losses, want.probs, logits, targets, N, V, Vp)
+  const losses = new Float32Array(N), probs = logits.slice()
+  crossEntropyForwardWasm(kernelInstance()!, losses, probs, probs, targets, N, V, Vp)   // in place, as the model does
+  assertClose('losses', losses, want.losses, { rtol: 1e-6, atol: 1e-6 })
+  assertClose('probs', probs, want.probs, { rtol: 1e-6, atol: 1e-12 })
+  const wantD = new Float32Array(N * Vp)
+  crossEntropyBackward(wantD, want.probs, targets, 0.37, N, V, Vp)
+  crossEntropyBackwardWasm(kernelInstance()!, probs, probs, targets, 0.37, N, V, Vp)   // in place again
+  assertClose('dlogits', probs, wantD, { rtol: 1e-6, atol: 1e-12 })
+})
+
+test('wasm: GELU and SwiGLU over several chunks, odd widths, saturating inputs, against the float64 JS ops', () => {
+  const k = kernelInstance()!
+  const N = 700, H = 37, n = N * 2 * H   // 51,800 elements: four chunks of GELU, rows that straddle SwiGLU's
+  const x = new Float32Array(n), dout = new Float32Array(n), prior = new Float32Array(n)
+  for (let i = 0; i < n; i++) {
+    x[i] = 8 * Math.sin(i * 0.61) * (i % 97 === 0 ? 20 : 1)   // mostly [-8, 8], some ±160 (exp saturates)
+    dout[i] = Math.cos(i * 0.37)
+    prior[i] = Math.sin(i * 1.3)
+  }
+  // float32 evaluation of σ (≈2 ulp) against float64: 2e-6 relative, atol for the values that cancel near 0
+  const tol = { rtol: 2e-6, atol: 1e-6 }
+  const want = new Float32Array(n), got = new Float32Array(n)
+  geluForward(want, x, n)
+  geluForwardWasm(k, got, x, n)
+  assertClose('gelu forward', got, want, tol)
+  const wantD = prior.slice(), gotD = prior.slice()
+  geluBackward(wantD, dout, x, n)
+  geluBackwardWasm(k, gotD, dout, x, n)
+  assertClose('gelu backward (accumulated)', gotD, wantD, tol)
+  const wantS = new Float32Array(N * H), gotS = new Float32Array(N * H)
+  swigluForward(wantS, x, N, H)
+  swigluForwardWasm(k, gotS, x, N, H)
+  assertClose('swiglu forward', gotS, wantS, tol)
+  const wantSD = prior.slice(), gotSD = prior.slice()
+  swigluBackward(wantSD, dout.subarray(0, N * H), x, N, H)
+  swigluBackwardWasm(k, gotSD, dout.subarray(0, N * H), x, N, H)
+  assertClose('swiglu backward (accumulated)', gotSD, wantSD, tol)
+})
+
+registerPathSuites('wasm', 'wasm')
