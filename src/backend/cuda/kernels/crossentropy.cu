@@ -1,7 +1,7 @@
-// Fused softmax + cross-entropy over the padded vocabulary (the "classifier"): one block per row computes the
-// max, the sum of exponentials and the loss (log Σ + max - logit[target], never -log of a rounded probability)
-// in f32, then writes the probabilities IN PLACE of the logits (every read of the row happens before the
-// first write). The backward turns them into dlogits in place, so probabilities are stored once.
+// Fused softmax + cross-entropy over the padded vocabulary (the "classifier"): one block per row reads the row
+// once for the max and the sum of exponentials (online softmax) and the loss (log Σ + max - logit[target], never
+// -log of a rounded probability) in f32, then writes the probabilities IN PLACE of the logits (every read of the
+// row happens before the first write). The backward turns them into dlogits in place: probabilities stored once.
 
 #include "common.cuh"
 
@@ -14,23 +14,20 @@ extern "C" __global__ void crossentropy_forward(void* losses, void* probs, const
   int row = blockIdx.x;
   long long r = (long long)row * Vp;
   int target = targets[row];
-  float mx = -LLM_INF;
+  // one pass for the max and the sum of exponentials (online: the sum is rescaled when the max grows)
+  float mt = -LLM_INF, st = 0.f;
   for (int j = threadIdx.x * 8; j < V; j += blockDim.x * 8) {
     float v[8];
     if (vec && j + 8 <= V) llm_ld8(logits, LLM_BF(2), r + j, v);
     else for (int k = 0; k < 8; k++) v[k] = j + k < V ? llm_ld(logits, LLM_BF(2), r + j + k) : -LLM_INF;
-    for (int k = 0; k < 8; k++) mx = fmaxf(mx, v[k]);
-  }
-  mx = llm_block_max(mx, sh);
-  float s = 0.f;
-  for (int j = threadIdx.x * 8; j < V; j += blockDim.x * 8) {
-    float v[8];
-    if (vec && j + 8 <= V) llm_ld8(logits, LLM_BF(2), r + j, v);
-    else for (int k = 0; k < 8; k++) v[k] = j + k < V ? llm_ld(logits, LLM_BF(2), r + j + k) : -LLM_INF;
-    for (int k = 0; k < 8; k++) s += expf(v[k] - mx);
+    float cm = v[0];
+    for (int k = 1; k < 8; k++) cm = fmaxf(cm, v[k]);
+    if (cm > mt) { st *= expf(mt - cm); mt = cm; }
+    for (int k = 0; k < 8; k++) st += expf(v[k] - mt);
   }
   if (threadIdx.x == 0) targetLogit = target >= 0 && target < V ? llm_ld(logits, LLM_BF(2), r + target) : 0.f;
-  s = llm_block_sum(s, sh);   // its barriers also order the target read before the writes below
+  float mx = llm_block_max(mt, sh);
+  float s = llm_block_sum(mt == -LLM_INF ? 0.f : st * expf(mt - mx), sh);   // barriers: every read precedes the writes
   if (threadIdx.x == 0) {
     float loss = target < 0 ? 0.f : target >= V ? LLM_NAN : logf(s) + mx - targetLogit;
     llm_st(losses, LLM_BF(0), row, loss);
