@@ -63,7 +63,8 @@ function measureTorch(python: string, model: string, B: number, T: number, threa
   if (python === 'none') return null
   try {
     const out = execFileSync(python, [resolve(process.cwd(), 'bench/torch_cpu_reference.py'), '--model', model,
-      '--batch', String(B), '--seq', String(T), '--threads', String(threads), '--steps', String(steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      '--batch', String(B), '--seq', String(T), '--threads', String(threads), '--steps', String(steps)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
     const r = JSON.parse(out.trim().split('\n').pop()!) as { tokens_per_s: number; tokens_per_cpu_s: number; torch: string }
     return { tps: r.tokens_per_s, cpuTps: r.tokens_per_cpu_s, version: r.torch }
   } catch (e) {
@@ -92,7 +93,9 @@ function table(rows: Row[], threads: number): string {
 function machine(): string {
   const model = cpus()[0]?.model ?? 'unknown CPU'
   let load = ''
-  try { load = `, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at start` } catch { /* not Linux */ }
+  try {
+    load = `, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at start`
+  } catch { /* not Linux */ }
   return `${availableParallelism()} cores (nproc), ${model}, Node ${process.version}${load}`
 }
 
@@ -117,8 +120,10 @@ function main(): void {
           `${m.cpuTps.toFixed(0)} per CPU-s (${m.description})`)
       }
       const t = measureTorch(f.python, model, f.batch, f.seq, f.threads, f.steps)
-      if (t !== null) console.error(`bench: ${model} PyTorch round ${r + 1}: ${t.tps.toFixed(0)} tokens/s, ${t.cpuTps.toFixed(0)} per CPU-s`)
-      if (t !== null) torch = bestOf(torch, t)
+      if (t !== null) {
+        console.error(`bench: ${model} PyTorch round ${r + 1}: ${t.tps.toFixed(0)} tokens/s, ${t.cpuTps.toFixed(0)} per CPU-s`)
+        torch = bestOf(torch, t)
+      }
     }
     for (const [path, m] of best) {
       rows.push({ model, path, description: m.description, ours: m, torch, torchVersion: torch?.version ?? '' })
@@ -127,7 +132,8 @@ function main(): void {
   const out = table(rows, f.threads)
   console.log(out)
   if (f.append) {
-    const setup = `B=${f.batch}, T=${f.seq}, best step of ${f.steps} (after a warm-up step) over ${f.rounds} alternating rounds`
+    const setup = `B=${f.batch}, T=${f.seq}, best step of ${f.steps} (after a warm-up step) over ${f.rounds} ` +
+      'alternating rounds'
     appendResults(rows, out, host, setup)
   }
 }

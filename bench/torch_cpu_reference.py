@@ -8,11 +8,29 @@ Run: /usr/bin/python3 bench/torch_cpu_reference.py --model tiny-variant --batch 
 import argparse
 import json
 import math
+import os
+import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+def _threads_from_argv():
+    """--threads must reach the BLAS/OpenMP pools before torch loads them: torch.set_num_threads alone leaves
+    the system OpenBLAS that Debian's torch calls at its default of one thread per core."""
+    for i, a in enumerate(sys.argv):
+        if a == '--threads' and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith('--threads='):
+            return a.split('=', 1)[1]
+    return None
+
+
+if _threads_from_argv() is not None:
+    for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[var] = _threads_from_argv()
+
+import torch  # noqa: E402  (after the thread variables)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 PRESETS = {
     # layers, channels, heads, kv heads, norm, positions, mlp, mlp hidden, biases

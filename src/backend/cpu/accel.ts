@@ -45,6 +45,7 @@ export function createAccel(opts: CpuOptions = {}): Accel {
 export class Accel {
   private readonly ops: Record<string, OpFn>
   private partials: Float32Array = new Float32Array(0)   // per-slice partial sums of spreadWithSums
+  private readonly results = new Float64Array(new SharedArrayBuffer(8 * 64))   // per-slice scalar results
   /** The GEMM of this thread's matmuls: the WebAssembly kernel spread over the pool, else the kernel itself. */
   readonly gemm: Gemm | null
 
@@ -183,6 +184,20 @@ export class Accel {
   swigluBackward(dinp: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number): void {
     this.spread('swigluBackward', N, 1, N * H, [dinp], (n0, n1) => [dinp.subarray(n0 * 2 * H, n1 * 2 * H),
       dout.subarray(n0 * H, n1 * H), inp.subarray(n0 * 2 * H, n1 * 2 * H), n1 - n0, H])
+  }
+
+  /** Σ a² in float64, slices summed on their threads. */
+  sumSquares(a: Float32Array): number {
+    const fn = this.ops['sumSquaresInto']!
+    const split = this.pool !== null && this.big(a.length) && shared(a)
+    const ranges = split ? splitRange(a.length, Math.min(this.threads, this.results.length), 16) : []
+    if (ranges.length < 2) { fn(this.results, 0, a); return this.results[0]! }
+    const tasks: Task[] = ranges.slice(1).map(([lo, hi], i) => ({
+      op: 'sumSquaresInto', args: [this.results, i + 1, a.subarray(lo, hi)] }))
+    this.pool!.run(tasks, () => fn(this.results, 0, a.subarray(ranges[0]![0], ranges[0]![1])))
+    let s = 0
+    for (let i = 0; i < ranges.length; i++) s += this.results[i]!
+    return s
   }
 
   // ---- element-wise ops (ranges aligned to 16 floats = one cache line) --------------------------------------

@@ -66,12 +66,7 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < a.length; i++) s += a[i]!
     return s
   }
-  sumSquares(t: Tensor): number {
-    const a = f(t)
-    let s = 0
-    for (let i = 0; i < a.length; i++) { const x = a[i]!; s += x * x }
-    return s
-  }
+  sumSquares(t: Tensor): number { return this.accel.sumSquares(f(t)) }
 
   // ---- embeddings ---------------------------------------------------------------------------------
   encoderForward(out: Tensor, tokens: IntTensor, wte: Tensor, wpe: Tensor | null, B: number, T: number, C: number,

@@ -3,6 +3,7 @@
 // the wasm versions of the element-wise hot spots (softmax + cross-entropy, GELU, SwiGLU). A task is one op on
 // a slice of the tensors (accel.ts cuts the slices), so every thread runs the same code on its slice.
 
+import type { AdamWOptions } from '../backend.js'
 import { adamwUpdate } from './adamw.js'
 import { attentionBackward, attentionForward, attentionInference } from './attention.js'
 import { crossEntropyBackward, crossEntropyForward } from './crossentropy.js'
@@ -16,6 +17,7 @@ import { swigluBackward, swigluForward } from './swiglu.js'
 import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWasm } from './wasm/activations.js'
 import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from './wasm/crossentropy.js'
 import type { KernelInstance } from './wasm/module.js'
+import { adamwUpdateWasm, sumSquaresWasm } from './wasm/optimizer.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tasks arrive untyped from postMessage
 export type OpFn = (...args: any[]) => void
@@ -59,7 +61,19 @@ export function makeOpTable(k: ThreadKernels): Record<string, OpFn> {
       if (k.simd !== null) swigluBackwardWasm(k.simd, dinp, dout, inp, N, H)
       else swigluBackward(dinp, dout, inp, N, H)
     },
-    adamwUpdate, residualForward,
+    adamwUpdate: (params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, n: number,
+                  opts: AdamWOptions) => {
+      if (k.simd !== null) adamwUpdateWasm(k.simd, params, grads, m, v, n, opts)
+      else adamwUpdate(params, grads, m, v, n, opts)
+    },
+    /** out[i] = Σ a²  (float64): a slice's share of the gradient norm */
+    sumSquaresInto: (out: Float64Array, i: number, a: Float32Array) => {
+      if (k.simd !== null) { out[i] = sumSquaresWasm(k.simd, a); return }
+      let s = 0
+      for (let j = 0; j < a.length; j++) { const x = a[j]!; s += x * x }
+      out[i] = s
+    },
+    residualForward,
     rmsnormForward, rmsnormBackward, layernormForward, layernormBackward, ropeForward, ropeBackward,
   } satisfies Record<string, OpFn>
 }

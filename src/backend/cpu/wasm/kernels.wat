@@ -334,4 +334,48 @@
       (local.set $du (i32.add (local.get $du) (i32.const 16)))
       (local.set $dout (i32.add (local.get $dout) (i32.const 16)))
       (br $l))))
+
+  ;; ---- optimizer ----------------------------------------------------------------------------------------------
+  ;; AdamW (PyTorch semantics, as ../adamw.ts) on flat arrays, n even, in float64 like the reference (two floats
+  ;; at a time, rounded to float32 once when stored):
+  ;; g = grad·gs; m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; p -= lr·((m/bc1) / (sqrt(v/bc2) + eps) + wd·p)
+  (func (export "adamw") (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
+        (param $lr f64) (param $b1 f64) (param $b2 f64) (param $eps f64) (param $wd f64) (param $bc1 f64) (param $bc2 f64) (param $gs f64)
+    (local $end i32) (local $gv v128) (local $mv v128) (local $vv v128) (local $pv v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $gv (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $g))) (f64x2.splat (local.get $gs))))
+      (local.set $mv (f64x2.add (f64x2.mul (f64x2.splat (local.get $b1)) (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $m))))
+        (f64x2.mul (f64x2.splat (f64.sub (f64.const 1) (local.get $b1))) (local.get $gv))))
+      (local.set $vv (f64x2.add (f64x2.mul (f64x2.splat (local.get $b2)) (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $v))))
+        (f64x2.mul (f64x2.mul (f64x2.splat (f64.sub (f64.const 1) (local.get $b2))) (local.get $gv)) (local.get $gv))))
+      (v128.store64_lane 0 (local.get $m) (f32x4.demote_f64x2_zero (local.get $mv)))
+      (v128.store64_lane 0 (local.get $v) (f32x4.demote_f64x2_zero (local.get $vv)))
+      (local.set $pv (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $p))))
+      (v128.store64_lane 0 (local.get $p) (f32x4.demote_f64x2_zero (f64x2.sub (local.get $pv) (f64x2.mul (f64x2.splat (local.get $lr))
+        (f64x2.add
+          (f64x2.div (f64x2.div (local.get $mv) (f64x2.splat (local.get $bc1)))
+            (f64x2.add (f64x2.sqrt (f64x2.div (local.get $vv) (f64x2.splat (local.get $bc2)))) (f64x2.splat (local.get $eps))))
+          (f64x2.mul (f64x2.splat (local.get $wd)) (local.get $pv)))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (local.set $g (i32.add (local.get $g) (i32.const 8)))
+      (local.set $m (i32.add (local.get $m) (i32.const 8)))
+      (local.set $v (i32.add (local.get $v) (i32.const 8)))
+      (br $l))))
+
+  ;; Σ p[i]² in float64 (each square exact), n a multiple of 4
+  (func (export "sumsq") (param $p i32) (param $n i32) (result f64)
+    (local $end i32) (local $x v128) (local $lo v128) (local $hi v128) (local $acc v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $x (v128.load (local.get $p)))
+      (local.set $lo (f64x2.promote_low_f32x4 (local.get $x)))
+      (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))
+      (local.set $acc (f64x2.add (local.get $acc)
+        (f64x2.add (f64x2.mul (local.get $lo) (local.get $lo)) (f64x2.mul (local.get $hi) (local.get $hi)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+    (f64.add (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc))))
 )

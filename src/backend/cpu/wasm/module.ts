@@ -18,6 +18,9 @@ export interface KernelExports {
   gelu_bwd(dx: number, dout: number, x: number, n: number): void
   swiglu_fwd(out: number, g: number, u: number, n: number): void
   swiglu_bwd(dg: number, du: number, dout: number, g: number, u: number, n: number): void
+  adamw(p: number, g: number, m: number, v: number, n: number, lr: number, b1: number, b2: number, eps: number,
+        wd: number, bc1: number, bc2: number, gs: number): void
+  sumsq(p: number, n: number): number
 }
 
 export class KernelInstance {
