@@ -38,6 +38,8 @@ export interface AdamWOptions {
 
 export interface Backend {
   readonly name: string
+  /** One line for humans at start: the device or kernels and threads in use. */
+  describe?(): string
 
   // ---- memory -------------------------------------------------------------------------------------
   alloc(n: number, opts?: AllocOptions): Tensor   // zero-filled

@@ -37,6 +37,12 @@ export interface Parsed<F extends FlagTable> {
 /** The --json flag every command that prints results accepts. */
 export const jsonFlag = { type: 'bool', help: 'print results as JSON on stdout' } as const satisfies FlagSpec
 
+/** --device and --threads, for every command that computes. */
+export const backendFlags = {
+  device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto', help: 'compute backend (auto = cpu for now)' },
+  threads: { type: 'int', min: 0, default: 0, help: 'CPU threads: native BLAS and the worker pool (0 = every core, or $LLMTS_THREADS)' },
+} as const satisfies Record<string, FlagSpec>
+
 /** Parses argv against `table`; `cmd` names the command in error messages (e.g. 'llmts train'). */
 export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: readonly string[]): Parsed<F> {
   const out: Record<string, unknown> = {}

@@ -70,12 +70,13 @@ export interface DefaultRunFlags {
   steps?: number
   out?: string
   device?: 'cpu' | 'cuda' | 'auto'
+  threads?: number
 }
 
 export async function runDefault(opts: DefaultRunFlags): Promise<number> {
-  const unsupported = opts.given.filter(f => !['steps', 'out', 'device'].includes(f))
+  const unsupported = opts.given.filter(f => !['steps', 'out', 'device', 'threads'].includes(f))
   if (unsupported.length > 0) {
-    throw new InputError(`llmts train --default-run: --${unsupported[0]} is not a setting of the default run (it takes --steps, --out, --device; ` +
+    throw new InputError(`llmts train --default-run: --${unsupported[0]} is not a setting of the default run (it takes --steps, --out, --device, --threads; ` +
       'its settings are in src/train/default-run.ts)')
   }
   const outDir = opts.out ?? defaultRun.outDir
@@ -85,7 +86,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   note(`${defaultRun.models.join(' vs ')} on ${defaultRun.corpus}, B=${defaultRun.batchSize} T=${defaultRun.seqLen} ` +
     `x${defaultRun.gradAccum} accumulation, lr ${defaultRun.lr}; runs under ${outDir}/`)
   const r = await runDefaultRun({
-    steps: opts.steps, outDir, device, note,
+    steps: opts.steps, outDir, device, threads: opts.threads, note,
     reporter: model => consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => 50_257, prefix: `[${model}] ` }),
   })
   const [gpt2, variant] = r.outcomes as [ModelOutcome, ModelOutcome]
@@ -112,7 +113,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   writeFileAtomic(join(outDir, 'comparison.json'), JSON.stringify(summary, null, 2) + '\n')
   if (opts.json) { process.stdout.write(JSON.stringify(summary, null, 2) + '\n'); return 0 }
   process.stdout.write(`\n${defaultRun.models.join(' vs ')}: ${r.steps} steps x ${gpt2.info.config.totalBatchSize} tokens = ` +
-    `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.device}\n\n${table(r.outcomes)}\n\n${v}\n\n` +
+    `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.backend}\n\n${table(r.outcomes)}\n\n${v}\n\n` +
     `wrote ${r.outcomes.map(o => o.info.runDir + '/').join(', ')}, ${summary.files.join(', ')} ` +
     `(${summary.totalSeconds.toFixed(0)} s)\n`)
   return 0

@@ -3,14 +3,14 @@
 // A directory of shards is read through its val split when it has one. Result on stdout, progress on stderr.
 
 import { statSync } from 'node:fs'
-import { CpuBackend } from '../backend/cpu/index.js'
 import { DataLoader } from '../data/loader.js'
 import { listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
 import { resolveModel } from '../model/load.js'
+import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
 const CMD = 'llmts eval loss'
@@ -23,6 +23,7 @@ const flags = {
   'seq-len': { type: 'int', help: 'T: tokens per sequence (default: the context length, at most 1024)', min: 1 },
   steps: { type: 'int', help: 'N: batches to average over', default: 10, min: 1 },
   seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
+  ...backendFlags,
   json: jsonFlag,
 } as const
 
@@ -70,7 +71,9 @@ export const command: Command = {
     if (batches < steps) {
       throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} (lower --steps, --batch-size or --seq-len)`)
     }
-    const model = new GPT(new CpuBackend(), config, { maxBatch: B, maxSeqLen: T })
+    const backend = await createBackend(f.device, { threads: f.threads })
+    process.stderr.write(`eval loss: ${describeBackend(backend)}\n`)
+    const model = new GPT(backend, config, { maxBatch: B, maxSeqLen: T })
     if (resolved.params !== undefined) model.setParams(resolved.params)
     else {
       model.initWeights(f.seed)

@@ -6,11 +6,11 @@ import { GPT2_VOCAB } from '../config.js'
 import { GPT } from '../model/gpt.js'
 import { resolveModel } from '../model/load.js'
 import { decode, encode, EOT } from '../tokenizer.js'
-import { createBackend } from '../train/device.js'
+import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
 import { InputError } from '../util/errors.js'
 import { Rng } from '../util/rng.js'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
 const flags = {
@@ -21,7 +21,7 @@ const flags = {
   'top-k': { type: 'int', help: 'sample from the k most likely tokens; 0 = all', default: sampleDefaults.topK, min: 0 },
   'top-p': { type: 'number', help: 'nucleus: the smallest set of tokens with this much probability', default: sampleDefaults.topP, min: 0, max: 1 },
   seed: { type: 'int', help: 'sampling seed (also initializes a preset\'s random weights)', default: 1337, min: 0 },
-  device: { type: 'enum', help: 'backend', values: ['cpu', 'cuda', 'auto'], default: 'auto' },
+  ...backendFlags,
   json: jsonFlag,
 } as const
 
@@ -48,7 +48,9 @@ export const command: Command = {
     }
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
     if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} tokens (the context length is ${config.contextLength})\n`)
-    const model = new GPT(await createBackend(p.flags.device), config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
+    const backend = await createBackend(p.flags.device, { threads: p.flags.threads })
+    process.stderr.write(`llmts sample: ${describeBackend(backend)}\n`)
+    const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
     if (resolved.params !== undefined) model.setParams(resolved.params)
     else {
       process.stderr.write(`llmts sample: ${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}\n`)

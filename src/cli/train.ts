@@ -123,6 +123,7 @@ export const command: Command = {
         json: p.flags['json'] === true, given: [...p.given].filter(f => f !== 'default-run' && f !== 'json'),
         steps: given('steps') ? p.flags['steps'] as number : undefined, out: given('out') ? p.flags['out'] as string : undefined,
         device: given('device') ? p.flags['device'] as DefaultRunFlags['device'] : undefined,
+        threads: given('threads') ? p.flags['threads'] as number : undefined,
       })
     }
     const note = (line: string): void => { process.stderr.write(line + '\n') }
@@ -147,7 +148,7 @@ export const command: Command = {
         onStart: i => {
           vocab = i.modelConfig.vocabSize
           process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
-            `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.device}, ` +
+            `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ` +
             `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}\n`)
         },
       })

@@ -26,6 +26,7 @@ export interface TrainConfig {
   gradClip: number
   seed: number
   device: Device
+  threads: number            // CPU threads (native BLAS and the worker pool); 0 = every core
   out: string
   valEvery: number
   valSteps: number
@@ -56,6 +57,7 @@ export const trainDefaults: TrainConfig = {
   gradClip: 1.0,             // global-norm clip of the accumulated gradient; 0 disables
   seed: 1337,                // weight initialization (and sampling) seed
   device: 'auto',
+  threads: 0,                // every core ($LLMTS_THREADS when set)
   out: '',                   // default: runs/<model>-<date>
   valEvery: 250,             // validation loss every N steps (and at the first and last); 0 disables
   valSteps: 20,              // micro-batches per validation (always from the start of the val data)
@@ -91,6 +93,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cpu in this build)' },
+  threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },
   valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation' },

@@ -39,11 +39,11 @@ export const defaultRun = {
 export interface Calibration { model: string; forwardMs: number; stepMs: number }
 
 /** Times one forward micro-batch and one whole optimizer step of each model (after a warm-up step). */
-export async function calibrate(device: TrainConfig['device']): Promise<Calibration[]> {
+export async function calibrate(device: TrainConfig['device'], threads = 0): Promise<Calibration[]> {
   const out: Calibration[] = []
   const { batchSize: B, seqLen: T, gradAccum } = defaultRun
   for (const name of defaultRun.models) {
-    const model = new GPT(await createBackend(device), presetConfig(name), { maxBatch: B, maxSeqLen: T })
+    const model = new GPT(await createBackend(device, { threads }), presetConfig(name), { maxBatch: B, maxSeqLen: T })
     model.initWeights(defaultRun.seed)
     const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: defaultRun.weightDecay })
     const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % 50_000)
@@ -74,10 +74,11 @@ export function stepsForBudget(cal: Calibration[], budgetS = defaultRun.trainBud
 }
 
 /** The TrainConfig of one model of the default run. */
-export function defaultRunConfig(model: string, data: string, steps: number, outDir: string, device: TrainConfig['device']): TrainConfig {
+export function defaultRunConfig(model: string, data: string, steps: number, outDir: string, device: TrainConfig['device'],
+                                 threads = 0): TrainConfig {
   const d = defaultRun
   return {
-    ...trainDefaults, model, data, device, out: join(outDir, model), steps, seed: d.seed,
+    ...trainDefaults, model, data, device, threads, out: join(outDir, model), steps, seed: d.seed,
     batchSize: d.batchSize, seqLen: d.seqLen, totalBatchSize: d.batchSize * d.seqLen * d.gradAccum,
     lr: d.lr, warmupSteps: Math.max(1, Math.round(d.warmupFrac * steps)), minLrFrac: d.minLrFrac,
     weightDecay: d.weightDecay, gradClip: d.gradClip,
@@ -102,7 +103,7 @@ export interface DefaultRunHooks {
 }
 
 /** Prepares the corpus, calibrates, trains both models; the comparison files are written by the caller. */
-export async function runDefaultRun(opts: { steps?: number; outDir: string; device: TrainConfig['device'] } & DefaultRunHooks):
+export async function runDefaultRun(opts: { steps?: number; outDir: string; device: TrainConfig['device']; threads?: number } & DefaultRunHooks):
   Promise<{ steps: number; calibration: Calibration[] | null; data: string; outcomes: ModelOutcome[] }> {
   const t0 = performance.now()
   const shards = await ensureCorpus(defaultRun.corpus)
@@ -111,14 +112,14 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; devi
   let calibration: Calibration[] | null = null
   let steps = opts.steps
   if (steps === undefined) {
-    calibration = await calibrate(opts.device)
+    calibration = await calibrate(opts.device, opts.threads)
     steps = stepsForBudget(calibration)
     opts.note(`calibration: ${calibration.map(c => `${c.model} ${c.stepMs.toFixed(0)} ms per step`).join(', ')} ` +
       `-> ${steps} steps each to fit ${defaultRun.trainBudgetS} s of training`)
   }
   const outcomes: ModelOutcome[] = []
   for (const model of defaultRun.models) {
-    const cfg = defaultRunConfig(model, data, steps, opts.outDir, opts.device)
+    const cfg = defaultRunConfig(model, data, steps, opts.outDir, opts.device, opts.threads)
     const start = performance.now()
     const { info, result } = await trainRun(cfg, { resume: false, overwrite: true, reporter: opts.reporter(model), note: opts.note })
     const log = readLog(join(info.runDir, 'log.jsonl'))

@@ -1,5 +1,6 @@
-// --device: picks the Backend. cpu is always there; cuda loads src/backend/cuda lazily when this build has it
-// (a clear InputError otherwise); auto is cpu until the CUDA backend can report that a GPU is usable.
+// --device and --threads: pick the Backend. cpu is always there; cuda loads src/backend/cuda lazily when this
+// build has it (a clear InputError otherwise); auto is cpu until the CUDA backend has been verified on a GPU.
+// threads (CPU only): 0 = the backend's default ($LLMTS_THREADS, else every core).
 
 import type { Backend } from '../backend/backend.js'
 import { CpuBackend } from '../backend/cpu/index.js'
@@ -9,8 +10,12 @@ import type { Device } from './config.js'
 /** The CUDA backend module's expected export (issue 6); probed at run time so this build compiles without it. */
 interface CudaModule { createCudaBackend?: () => Backend | Promise<Backend> }
 
-export async function createBackend(device: Device): Promise<Backend> {
-  if (device === 'cpu' || device === 'auto') return new CpuBackend()
+export interface BackendChoice { threads?: number }
+
+export async function createBackend(device: Device, choice: BackendChoice = {}): Promise<Backend> {
+  if (device === 'cpu' || device === 'auto') {
+    return new CpuBackend(choice.threads !== undefined && choice.threads > 0 ? { threads: choice.threads } : {})
+  }
   let mod: CudaModule
   try {
     const path = '../backend/cuda/index.js'   // a variable, so tsc does not require the module to exist
@@ -21,4 +26,9 @@ export async function createBackend(device: Device): Promise<Backend> {
   }
   if (mod.createCudaBackend === undefined) throw new InputError('device: the CUDA backend is not available in this build (use --device cpu)')
   return mod.createCudaBackend()
+}
+
+/** The line a command prints at start: what computes (kernels, threads or GPU). */
+export function describeBackend(b: Backend): string {
+  return b.describe?.() ?? `${b.name} backend`
 }

@@ -17,7 +17,7 @@ import { InputError } from '../util/errors.js'
 import { Rng } from '../util/rng.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
-import { createBackend } from './device.js'
+import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
 import { findResumePoint, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type Reporter, type TrainResult } from './trainer.js'
@@ -39,7 +39,8 @@ export interface RunInfo {
   modelSource: string
   parameters: number           // real parameters (padded vocabulary rows excluded)
   gradAccum: number
-  device: string
+  device: string               // backend name (cpu, cuda)
+  backend: string              // what computes, for humans: kernels and threads, or the GPU
   startStep: number
 }
 
@@ -109,7 +110,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
-  const backend = await createBackend(c.device)
+  const backend = await createBackend(c.device, { threads: c.threads })
   if (point?.kind === 'checkpoint') repairBest(runDir, point)
 
   const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen })
@@ -129,11 +130,12 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const info: RunInfo = {
     runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
     parameters: new ParamLayout(start.config).countReal(), gradAccum: gradAccumSteps(c), device: backend.name,
+    backend: describeBackend(backend),
     startStep: resumeFrom?.progress.step ?? 0,
   }
   writeFileAtomic(join(runDir, 'config.json'), JSON.stringify({
     model: info.modelConfig, modelSource: info.modelSource, parameters: info.parameters, train: info.config,
-    gradAccum: info.gradAccum, device: info.device, trainShards: shards.train, valShards: shards.val,
+    gradAccum: info.gradAccum, device: info.device, backend: info.backend, trainShards: shards.train, valShards: shards.val,
   }, null, 2) + '\n')
   opts.onStart?.(info)
   const result = await runTraining({

@@ -38,6 +38,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
       /the CUDA backend is not available in this build|cannot load the NVIDIA driver/],
     [['--resume'], /--resume needs --out RUN_DIR/],
     [['--batch-size', '0'], /--batch-size expects a positive integer >= 1, got 0/],
+    [['--threads', 'many'], /--threads expects a non-negative integer, got "many"/],
     [['--lr', 'fast'], /--lr expects a non-negative number, got "fast"/],
     [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
   ]
@@ -53,8 +54,9 @@ test('a short run: --config FILE with flags overriding it; log, config.json and 
   const cfg = join(root, 'train.json')
   writeFileSync(cfg, JSON.stringify({ 'total-batch-size': 128, steps: 99, 'warmup-steps': 1, 'val-every': 2, 'val-steps': 1, lr: 0.003 }))
   const out = join(root, 'run')
-  const r = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out, '--checkpoint-every', '2', '--json')
+  const r = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out, '--checkpoint-every', '2', '--threads', '1', '--json')
   assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr.split('\n')[0]!, /, cpu backend: .*1 thread, run directory /, 'the start line names the kernels and --threads')
   const summary = JSON.parse(r.stdout)
   assert.equal(summary.steps, 4)
   const log = readLog(join(out, 'log.jsonl'))
@@ -66,6 +68,8 @@ test('a short run: --config FILE with flags overriding it; log, config.json and 
   assert.equal(config.train.lr, 0.003, 'the file overrides the default')
   assert.equal(config.train.batchSize, 4)
   assert.equal(config.gradAccum, 2)
+  assert.equal(config.train.threads, 1)
+  assert.match(config.backend, /^cpu backend: .*, 1 thread$/)
   assert.deepEqual(listCheckpoints(out).map(c => c.step), [2, 4])
   assert.ok(existsSync(join(out, 'best', 'model.safetensors')))
   const again = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out)
