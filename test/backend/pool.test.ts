@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { splitRange } from '../../src/backend/cpu/accel.js'
-import { WorkerPool } from '../../src/backend/cpu/pool.js'
+import { WorkerPool, workerExecArgv } from '../../src/backend/cpu/pool.js'
+import { spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 test('splitRange: aligned pieces that cover [0, n) once', () => {
   assert.deepEqual(splitRange(100, 2, 16), [[0, 64], [64, 100]])
@@ -40,4 +43,17 @@ test('pool: a task runs on a worker over shared memory; errors come back with th
   } finally {
     pool.close()
   }
+})
+
+test('pool under `node --input-type=module -e`: the workers start (eval flags are not passed to them)', () => {
+  assert.deepEqual(workerExecArgv(['--input-type=module', '-e', 'code', '--max-old-space-size=4096', '-p', 'x']),
+    ['--max-old-space-size=4096'])
+  const code = `import { WorkerPool } from ${JSON.stringify(pathToFileURL(resolve('dist/src/backend/cpu/pool.js')).href)}
+    const pool = new WorkerPool(1, { simd: true, gemm: 'wasm', gemmMinWork: 0 })
+    const out = new Float32Array(new SharedArrayBuffer(4 * 4)), a = new Float32Array(new SharedArrayBuffer(16)).fill(1)
+    pool.run([{ op: 'residualForward', args: [out, a, a, 4] }], () => {})
+    console.log(out.join(','))`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), '2,2,2,2')
 })
