@@ -3,8 +3,9 @@
 
 Everything the TypeScript side does is redone here from the specifications, not from its code: the harness's
 preprocess/capitalize/_encode_pair and few-shot prompt, llm.c's (build-nanogpt's) render_example scoring, a
-small GPT-2 byte-level BPE built from encoder.json + vocab.bpe (no tiktoken), a port of llm.ts's seeded RNG
-(xoshiro128**, for the few-shot draw), and the model's forward pass (reference/torch_reference.py, float64).
+small GPT-2 byte-level BPE built from encoder.json + vocab.bpe (no tiktoken), the harness's few-shot draw with
+Python's own random.Random (lm_eval/api/samplers.py), and the model's forward pass (reference/torch_reference.py,
+float64).
 The harness scores each ending alone, as lm-evaluation-harness does; llmc scores the 4-row masked batch.
 
 Run (Debian's python3-torch):
@@ -15,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import random
 import re
 import struct
 import sys
@@ -117,51 +119,6 @@ class Gpt2Bpe:
         return ids
 
 
-# ---------------------------------------------------------------- llm.ts's Rng (xoshiro128**, splitmix32 seeding)
-M32 = 0xFFFFFFFF
-
-
-def rotl(x, k):
-    return ((x << k) | (x >> (32 - k))) & M32
-
-
-class Rng:
-    def __init__(self, seed):
-        x, self.s = seed & M32, []
-        for _ in range(4):
-            x = (x + 0x9E3779B9) & M32
-            z = x
-            z = ((z ^ (z >> 16)) * 0x85EBCA6B) & M32
-            z = ((z ^ (z >> 13)) * 0xC2B2AE35) & M32
-            self.s.append((z ^ (z >> 16)) & M32)
-        if not any(self.s):
-            self.s[0] = 1
-
-    def next_u32(self):
-        s = self.s
-        result = (rotl((s[1] * 5) & M32, 7) * 9) & M32
-        t = (s[1] << 9) & M32
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 11)
-        return result
-
-    def int(self, n):
-        return math.floor(self.next_u32() / 4294967296 * n)
-
-
-def sample_shots(n_train, k, seed, index):
-    rng, picked = Rng((seed * 1000003 + index) & M32), []
-    while len(picked) < k:
-        j = rng.int(n_train)
-        if j not in picked:
-            picked.append(j)
-    return picked
-
-
 # ---------------------------------------------------------------- lm-evaluation-harness hellaswag task
 def preprocess(text):
     text = text.strip()
@@ -177,13 +134,17 @@ def process_doc(doc):
             'choices': [preprocess(e) for e in doc['endings']], 'gold': int(doc['label'])}
 
 
-def harness_context(doc, index, train, shots, seed):
+def harness_context(doc, rnd, train, shots):
+    """lm_eval ContextSampler.get_context: hellaswag sets neither fewshot_split nor test_split (None == None), so
+    it draws shots + 1 documents with the task's one random.Random, drops the query itself, keeps the first K."""
     query = process_doc(doc)['query']
     if shots == 0:
         return query, []
-    ids = sample_shots(len(train), shots, seed, index)
-    labeled = '\n\n'.join(process_doc(train[i])['query'] + ' ' + process_doc(train[i])['choices'][process_doc(train[i])['gold']]
-                          for i in ids) + '\n\n'
+    drawn = rnd.sample(train, shots + 1)
+    selected = [x for x in drawn if x != doc][:shots]
+    ids = [next(i for i, t in enumerate(train) if t is x) for x in selected]
+    labeled = ''.join(process_doc(x)['query'] + ' ' + process_doc(x)['choices'][process_doc(x)['gold']] + '\n\n'
+                      for x in selected)
     return labeled + query, ids
 
 
@@ -208,8 +169,9 @@ def harness_loglikelihood(model, ctx_enc, cont_enc, window, V):
 
 def score_harness(model, tok, docs, train, shots, seed, window, V):
     out = []
-    for index, doc in enumerate(docs):
-        context, ids = harness_context(doc, index, train, shots, seed)
+    rnd = random.Random(seed)  # simple_evaluate's fewshot_random_seed -> task.set_fewshot_seed; docs in order
+    for doc in docs:
+        context, ids = harness_context(doc, rnd, train, shots)
         choices = process_doc(doc)['choices']
         pairs = [encode_pair(tok, context, ' ' + c) for c in choices]
         lls = [harness_loglikelihood(model, c, k, window, V) for c, k in pairs]

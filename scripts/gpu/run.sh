@@ -2,7 +2,9 @@
 # THE command of a GPU session: unpacks gpu-bundle/ (Node.js, node_modules, dist) where missing, then runs the stages
 # and writes every log to $OUT (default ./gpu-out): env (device, libraries, kernel compile time), tests (the CUDA
 # conformance, mixed-precision, golden and trajectory tests), train (CLI: cuda vs cpu, resume), bench (llm.ts vs
-# PyTorch, appended to bench/RESULTS.md), profile (GPU time per op). Stages keep going after a failure; the exit
+# PyTorch, appended to bench/RESULTS.md), profile (GPU time per op), hf (exports tiny-variant and tiny-gpt2 with
+# `llmts export --format hf` and loads them with transformers: class, tokenizer ids, logits vs ours, generate;
+# reference/hf_load_check.py). Stages keep going after a failure; the exit
 # code is the number of failed stages. Pick stages with STAGES="env tests"; each stage has its own time limit
 # (together they exceed 10 minutes: a session with a 10-minute cap per command runs them in two or three calls).
 # Usage: bash scripts/gpu/run.sh   or, from a bundle: bash gpu-bundle/run.sh   (BENCH_RUNS=model:B,... PYTHON=...)
@@ -14,7 +16,7 @@ if [ -f "$HERE/../../package.json" ] && [ ! -f "$HERE/node.xz" ]; then ROOT=$(cd
 elif [ -f "$BUNDLE/../package.json" ]; then ROOT=$(cd "$BUNDLE/.." && pwd)
 else ROOT=$(cd "$BUNDLE/.." && pwd)/llmts; fi
 OUT=${OUT:-$ROOT/gpu-out}
-STAGES=${STAGES:-env tests train bench profile}
+STAGES=${STAGES:-env tests train bench profile hf}
 mkdir -p "$OUT"
 log() { echo "[run.sh $(date +%H:%M:%S)] $*" | tee -a "$OUT/summary.txt" >&2; }
 
@@ -57,6 +59,14 @@ find_python() {
   echo none
 }
 
+# Python with transformers (the hf stage): $PY when it has it, else the first candidate that imports it
+find_hf_python() {
+  for p in "$PY" ${PYTHON:-} ${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python3} python3 python /opt/*/bin/python3 "$HOME"/*/bin/python3 /usr/bin/python3; do
+    [ -n "$p" ] && [ "$p" != none ] && command -v "$p" > /dev/null 2>&1 && "$p" -c 'import transformers, torch, numpy' 2> /dev/null && { echo "$p"; return; }
+  done
+  echo none
+}
+
 # libraries: the system's CUDA first; the torch wheels' nvidia/*/lib when the system has no cuBLASLt/NVRTC
 find_libs() {
   if ! ldconfig -p 2> /dev/null | grep -q libcublasLt && ! ls /usr/local/cuda/lib64/libcublasLt.so* > /dev/null 2>&1; then
@@ -91,6 +101,22 @@ stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test
 stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
 stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,gpt2-124m:16,variant-350m:16}" --python "$PY" --append
 stage profile 300 node dist/bench/cuda.js --runs variant-124m:16 --python none --profile --steps 5
+# hf: random-init tiny models (seed 1234) exported in f32 and bf16 to $HF_DIR (not $OUT: ~200 MB), our logits
+# dumped by scripts/gpu/hf-logits.mjs, then reference/hf_load_check.py: static checks, transformers on CPU (exact
+# float32), transformers on CUDA. One JSON line per directory in $OUT/hf.txt.
+stage hf 420 bash -c 'set -e; py=$1; dir=$2
+  [ "$py" != none ] || { echo "hf: no python imports transformers, torch and numpy (set PYTHON=/path/to/venv/bin/python3)"; exit 1; }
+  echo "hf: python $py"; rm -rf "$dir"; mkdir -p "$dir"
+  for m in tiny-variant tiny-gpt2; do for d in f32 bf16; do
+    node dist/src/cli/main.js export --model "$m" --seed 1234 --dtype "$d" --out "$dir/$m-$d"; done; done
+  node scripts/gpu/hf-logits.mjs --dist dist --out "$dir/ours.json" "$dir"/tiny-*-*/
+  "$py" reference/hf_load_check.py --logits "$dir/ours.json" --dry-run
+  set +e; rc=0
+  "$py" reference/hf_load_check.py --logits "$dir/ours.json" --device cpu || rc=1
+  if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+    "$py" reference/hf_load_check.py --logits "$dir/ours.json" --device cuda || rc=1
+  else echo "hf: no CUDA device for the cuda pass"; fi
+  exit $rc' _ "$(find_hf_python)" "${HF_DIR:-/tmp/llmts-hf}"
 [ -f "$ROOT/bench/RESULTS.md" ] && cp "$ROOT/bench/RESULTS.md" "$OUT/RESULTS.md"
 log "done: $FAILED failed stage(s); logs in $OUT"
 exit $FAILED

@@ -8,9 +8,9 @@ import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-promp
 import { longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
 import { resolveModel } from '../model/load.js'
-import { createBackend } from '../train/device.js'
+import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
 const CMD = 'llmts eval hellaswag'
@@ -20,12 +20,12 @@ const flags = {
   'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
   data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into $LLMTS_CACHE or ~/.cache/llmts)', metavar: 'FILE' },
   'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },
-  limit: { type: 'int', help: 'score only the first N examples', min: 1 },
+  limit: { type: 'int', help: 'score only the first N examples (their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 1 },
   shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },
   scoring: { type: 'enum', values: hellaswagScorings, default: 'harness', help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
-  'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw', default: DEFAULT_FEWSHOT_SEED, min: 0 },
+  'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed (its default: 1234)', default: DEFAULT_FEWSHOT_SEED, min: 0 },
   seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
-  device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto', help: 'compute backend' },
+  ...backendFlags,
   json: jsonFlag,
 } as const
 
@@ -88,7 +88,9 @@ export async function runHellaswag(argv: string[]): Promise<number> {
   // tokenize first, so the model's activations are sized to the longest prompt rather than the context length
   const prepared = await prepareHellaswag(examples, { scoring: f.scoring, shots: f.shots, seed: f['fewshot-seed'], ...(train ? { train } : {}) })
   const maxSeqLen = Math.min(config.contextLength, longestInput(prepared))
-  const model = new GPT(await createBackend(f.device), config, { maxBatch: 4, maxSeqLen })
+  const backend = await createBackend(f.device, { threads: f.threads })
+  status(`${CMD}: ${describeBackend(backend)}`)
+  const model = new GPT(backend, config, { maxBatch: 4, maxSeqLen })
   if (resolved.params !== undefined) model.setParams(resolved.params)
   else {
     model.initWeights(f.seed)

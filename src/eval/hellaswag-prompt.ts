@@ -1,17 +1,18 @@
 // HellaSwag prompts and token rows for the two scorings.
 // harness (lm-evaluation-harness): preprocessed "label: ctx_a Ctx_b" context, " " + preprocessed ending as the
 //   continuation, context and continuation tokenized together and split at the context's token length;
-//   K-shot prompts from the training split, "\n\n"-joined. llmc (llm.c / build-nanogpt): tokens of ctx, then
-//   of " " + ending, tokenized separately, zero-shot. Python string semantics (strip, capitalize, `.`) are kept.
+//   K-shot prompts from the training split, "\n\n"-joined, drawn exactly as the harness draws them (a port of
+//   Python's random, one generator over the queries in order). llmc (llm.c / build-nanogpt): tokens of ctx,
+//   then of " " + ending, tokenized separately, zero-shot. Python string semantics (strip, capitalize, `.`) are kept.
 
-import { Rng } from '../util/rng.js'
+import { PyRandom } from '../util/pyrandom.js'
 import { InputError } from '../util/errors.js'
 import type { HellaswagExample } from './hellaswag-data.js'
 
 export type HellaswagScoring = 'harness' | 'llmc'
 export const hellaswagScorings: readonly HellaswagScoring[] = ['harness', 'llmc']
 
-/** The harness's few-shot sampling seed (lm-evaluation-harness uses random.Random(1234)). */
+/** The harness's few-shot seed: simple_evaluate's fewshot_random_seed default, i.e. random.Random(1234). */
 export const DEFAULT_FEWSHOT_SEED = 1234
 
 /** One ending to score: ctx tokens then cont tokens; only cont tokens are scored. */
@@ -22,12 +23,11 @@ export interface ScoreRow {
   normChars?: number
 }
 
-export interface PromptOptions {
+export interface RowOptions {
   scoring: HellaswagScoring
-  shots: number
-  train?: HellaswagExample[]
-  seed?: number
   encode: (text: string) => number[]
+  /** The solved training examples shown before the query (drawHarnessShots picks them); none for llmc. */
+  fewshot?: readonly HellaswagExample[]
 }
 
 /** Python's str.isspace characters, for a strip() that matches Python's. */
@@ -81,30 +81,34 @@ export function harnessChoices(ex: HellaswagExample): string[] {
   return ex.endings.map(preprocess)
 }
 
-/** Indices of the K training examples shown before query number `index` (deterministic per seed and index). */
-export function sampleShots(trainCount: number, shots: number, seed: number, index: number): number[] {
-  if (shots > trainCount) {
-    throw new InputError(`hellaswag: --shots ${shots} needs at least ${shots} training examples, the training data has ${trainCount}`)
+/**
+ * The harness's few-shot draws for `queries` in document order (lm_eval/api/samplers.py, ContextSampler):
+ * one random.Random(seed) for the whole task, advanced query by query; each query draws
+ * rnd.sample(train, K + 1) (the hellaswag task sets no fewshot_split and no test_split, and the sampler draws
+ * one extra when the two are equal), drops the query itself if drawn, and keeps the first K. So query i's shots
+ * depend on the draws of queries 0..i-1, and the first N queries get the harness's prompts whatever N is.
+ * Returns, per query, the indices into `train`.
+ */
+export function drawHarnessShots(train: readonly HellaswagExample[], queries: readonly HellaswagExample[], shots: number, seed: number): number[][] {
+  if (shots === 0) return queries.map(() => [])
+  if (shots + 1 > train.length) {
+    throw new InputError(`hellaswag: --shots ${shots} needs at least ${shots + 1} training examples (the harness draws K+1), the training data has ${train.length}`)
   }
-  const rng = new Rng((Math.imul(seed, 1_000_003) + index) >>> 0)
-  const picked: number[] = []
-  while (picked.length < shots) {
-    const j = rng.int(trainCount)
-    if (!picked.includes(j)) picked.push(j)
-  }
-  return picked
+  const rnd = new PyRandom(seed)
+  return queries.map(q => rnd.sampleIndices(train.length, shots + 1).filter(i => !sameExample(train[i]!, q)).slice(0, shots))
 }
 
-/** The harness context for query number `index`: K solved training examples, "\n\n"-joined, then the query. */
-export function harnessContext(ex: HellaswagExample, index: number, opts: Omit<PromptOptions, 'encode' | 'scoring'>): string {
+/** The harness compares documents as dicts; real train and validation documents never compare equal. */
+function sameExample(a: HellaswagExample, b: HellaswagExample): boolean {
+  return a.ind === b.ind && a.ctx === b.ctx && a.label === b.label && a.activityLabel === b.activityLabel &&
+    a.endings.every((e, i) => e === b.endings[i])
+}
+
+/** The harness context: the solved shots ("query gold-ending"), "\n\n"-joined, then "\n\n" and the query. */
+export function harnessContext(ex: HellaswagExample, fewshot: readonly HellaswagExample[] = []): string {
   const query = harnessQuery(ex)
-  if (opts.shots === 0) return query
-  if (opts.train === undefined || opts.train.length === 0) throw new InputError('hellaswag: few-shot prompts need training examples (--train-data)')
-  const ids = sampleShots(opts.train.length, opts.shots, opts.seed ?? DEFAULT_FEWSHOT_SEED, index)
-  const solved = ids.map(i => {
-    const t = opts.train![i]!
-    return `${harnessQuery(t)} ${harnessChoices(t)[t.label]!}`
-  })
+  if (fewshot.length === 0) return query
+  const solved = fewshot.map(t => `${harnessQuery(t)} ${harnessChoices(t)[t.label]!}`)
   return `${solved.join('\n\n')}\n\n${query}`
 }
 
@@ -121,14 +125,15 @@ function encodeContinuations(context: string, continuations: string[], encode: (
   return continuations.map(c => ({ ctx, cont: encode(ctxText + context.slice(keep) + c).slice(ctx.length) }))
 }
 
-/** The four rows (one per ending) of query number `index` in the file. */
-export function buildRows(ex: HellaswagExample, index: number, opts: PromptOptions): ScoreRow[] {
+/** The four rows (one per ending) of a query; `fewshot` holds its solved examples (harness scoring only). */
+export function buildRows(ex: HellaswagExample, opts: RowOptions): ScoreRow[] {
+  const fewshot = opts.fewshot ?? []
   if (opts.scoring === 'llmc') {
-    if (opts.shots !== 0) throw new InputError('hellaswag: llmc scoring is zero-shot as in llm.c (use --scoring harness for --shots > 0)')
+    if (fewshot.length !== 0) throw new InputError('hellaswag: llmc scoring is zero-shot as in llm.c (use --scoring harness for --shots > 0)')
     const ctx = opts.encode(ex.ctx)
     return ex.endings.map(e => ({ ctx, cont: opts.encode(` ${e}`) }))
   }
   const choices = harnessChoices(ex)
-  const pairs = encodeContinuations(harnessContext(ex, index, opts), choices.map(c => ` ${c}`), opts.encode)
+  const pairs = encodeContinuations(harnessContext(ex, fewshot), choices.map(c => ` ${c}`), opts.encode)
   return pairs.map((pair, i) => ({ ...pair, normChars: [...choices[i]!].length }))
 }

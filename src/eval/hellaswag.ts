@@ -7,7 +7,7 @@ import { EOT_TOKEN } from '../config.js'
 import type { GPT } from '../model/gpt.js'
 import { InputError } from '../util/errors.js'
 import type { HellaswagExample } from './hellaswag-data.js'
-import { buildRows, DEFAULT_FEWSHOT_SEED, type HellaswagScoring, type ScoreRow } from './hellaswag-prompt.js'
+import { buildRows, DEFAULT_FEWSHOT_SEED, drawHarnessShots, type HellaswagScoring, type ScoreRow } from './hellaswag-prompt.js'
 
 export interface PrepareOptions {
   scoring: HellaswagScoring
@@ -53,16 +53,22 @@ export interface HellaswagResult {
   examples?: ExampleScore[]
 }
 
-/** Scores `examples` (their position in the list seeds their few-shot draw) with `model`: prepare, then score. */
+/** Scores `examples` with `model`: prepare, then score. Few-shot draws follow the list's order, as the harness's. */
 export async function scoreHellaswag(model: GPT, examples: HellaswagExample[], opts: HellaswagOptions): Promise<HellaswagResult> {
   return scorePrepared(model, await prepareHellaswag(examples, opts), opts)
 }
 
-/** Tokenizes every example's prompt and endings (the endings of one example share their context array). */
+/**
+ * Tokenizes every example's prompt and endings (the endings of one example share their context array).
+ * `examples` must be the evaluation file's first N documents in file order for the harness's few-shot prompts.
+ */
 export async function prepareHellaswag(examples: HellaswagExample[], opts: PrepareOptions): Promise<PreparedExample[]> {
   const encode = opts.encode ?? (await import('../tokenizer.js')).encode
-  const prompt = { scoring: opts.scoring, shots: opts.shots, seed: opts.seed ?? DEFAULT_FEWSHOT_SEED, encode, ...(opts.train ? { train: opts.train } : {}) }
-  return examples.map((ex, i) => ({ rows: buildRows(ex, i, prompt), label: ex.label }))
+  if (opts.shots > 0 && opts.scoring === 'llmc') throw new InputError('hellaswag: llmc scoring is zero-shot as in llm.c (use --scoring harness for --shots > 0)')
+  if (opts.shots > 0 && (opts.train === undefined || opts.train.length === 0)) throw new InputError('hellaswag: few-shot prompts need training examples (--train-data)')
+  const train = opts.train ?? []
+  const draws = drawHarnessShots(train, examples, opts.shots, opts.seed ?? DEFAULT_FEWSHOT_SEED)
+  return examples.map((ex, i) => ({ rows: buildRows(ex, { scoring: opts.scoring, encode, fewshot: draws[i]!.map(j => train[j]!) }), label: ex.label }))
 }
 
 /** The longest model input among prepared rows (sequence length minus one), to size a model for them. */

@@ -1,6 +1,7 @@
 // HellaSwag pieces with hand-checked answers (Python's outputs for the same calls, quoted): preprocess,
-// capitalize, the trailing-space rule of _encode_pair, few-shot draws, row packing with left truncation,
-// JSONL validation (file:line errors), the download cache, and the CLI's errors and output.
+// capitalize, the trailing-space rule of _encode_pair, the harness's few-shot draws (Python's, from
+// test/fixtures/pyrandom.json) and --limit, row packing with left truncation, JSONL validation (file:line
+// errors), the download cache, and the CLI's errors and output.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,7 +12,8 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { encode } from '../../src/tokenizer.js'
 import { ensureHellaswagFile, hellaswagCacheDir, parseHellaswagJsonl, readHellaswagFile } from '../../src/eval/hellaswag-data.js'
-import { buildRows, capitalize, encodePair, preprocess, pyStrip, sampleShots } from '../../src/eval/hellaswag-prompt.js'
+import { buildRows, capitalize, drawHarnessShots, encodePair, preprocess, pyStrip } from '../../src/eval/hellaswag-prompt.js'
+import { prepareHellaswag } from '../../src/eval/hellaswag.js'
 import { meanStderr, packRows } from '../../src/eval/hellaswag.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -41,18 +43,30 @@ test('encodePair moves the context\'s trailing spaces into the continuation and 
   assert.equal(cont[0], encode('  Heat')[0], 'the continuation starts with the moved space')
 })
 
-test('few-shot draws: K distinct training indices, fixed per seed and query, different across queries', () => {
-  const a = sampleShots(1000, 10, 1234, 5)
-  assert.equal(new Set(a).size, 10)
-  assert.ok(a.every(i => Number.isInteger(i) && i >= 0 && i < 1000))
-  assert.deepEqual(sampleShots(1000, 10, 1234, 5), a)
-  assert.notDeepEqual(sampleShots(1000, 10, 1234, 6), a)
-  assert.notDeepEqual(sampleShots(1000, 10, 99, 5), a)
-  assert.deepEqual(sampleShots(3, 3, 1, 0).sort(), [0, 1, 2])
-  assert.throws(() => sampleShots(3, 4, 1, 0), isInput(/--shots 4 needs at least 4 training examples/))
+test('few-shot draws: the harness\'s sequence (Python\'s Random(1234).sample(range(39905), 11) per query, first 10)', () => {
+  // test/fixtures/pyrandom.json holds /usr/bin/python3's draws for HellaSwag's 39,905 training documents
+  const py = JSON.parse(readFileSync(resolve(process.cwd(), 'test/fixtures/pyrandom.json'), 'utf8')) as { harness: { n: number; k: number; draws: number[][] }[] }
+  const eleven = py.harness.find(h => h.k === 11 && h.n === 39_905)!
   const val = readHellaswagFile(join(fixtures, 'val.jsonl'))
-  assert.throws(() => buildRows(val[0]!, 0, { scoring: 'llmc', shots: 1, encode }), isInput(/llmc scoring is zero-shot/))
-  assert.throws(() => buildRows(val[0]!, 0, { scoring: 'harness', shots: 1, encode }), isInput(/need training examples/))
+  const fake = Array.from({ length: 39_905 }, (_, i) => ({ ...val[0]!, ind: 100_000 + i }))
+  const queries = eleven.draws.map((_, i) => val[i % val.length]!)
+  assert.deepEqual(drawHarnessShots(fake, queries, 10, 1234), eleven.draws.map(d => d.slice(0, 10)))
+  // the query itself is dropped if drawn (only possible when the training file holds it), then K are kept
+  const self = drawHarnessShots(val, val, 4, 1234)
+  self.forEach((ids, i) => { assert.equal(ids.length, 4); assert.ok(!ids.includes(i), `query ${i} is not its own shot`) })
+  assert.deepEqual(drawHarnessShots(fake, queries, 0, 1234), queries.map(() => []))
+  assert.throws(() => drawHarnessShots(val.slice(0, 3), val, 3, 1), isInput(/--shots 3 needs at least 4 training examples \(the harness draws K\+1\)/))
+  assert.throws(() => buildRows(val[0]!, { scoring: 'llmc', encode, fewshot: [val[1]!] }), isInput(/llmc scoring is zero-shot/))
+})
+
+test('--limit N gives the first N queries the same prompts as the full run', async () => {
+  const val = readHellaswagFile(join(fixtures, 'val.jsonl'))
+  const train = readHellaswagFile(join(fixtures, 'train.jsonl'))
+  const opts = { scoring: 'harness', shots: 2, train, encode } as const
+  const all = await prepareHellaswag(val, opts)
+  assert.deepEqual(await prepareHellaswag(val.slice(0, 3), opts), all.slice(0, 3))
+  await assert.rejects(prepareHellaswag(val, { scoring: 'harness', shots: 1, encode }), isInput(/need training examples/))
+  await assert.rejects(prepareHellaswag(val, { scoring: 'llmc', shots: 1, train, encode }), isInput(/llmc scoring is zero-shot/))
 })
 
 test('packRows: targets only on the ending, left truncation to the window, padding with ignored targets', () => {

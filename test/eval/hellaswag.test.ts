@@ -1,4 +1,5 @@
-// HellaSwag scoring against reference/hellaswag_reference.py (PyTorch, its own BPE, preprocessing and RNG):
+// HellaSwag scoring against reference/hellaswag_reference.py (PyTorch, its own BPE and preprocessing, Python's
+// random for the harness's few-shot draw):
 // per-ending log-likelihoods, predictions, acc/acc_norm and standard errors for harness 0-shot, harness 2-shot
 // (prompts cut from the left to the 64-token window) and llmc 0-shot, on test/fixtures/hellaswag/.
 
@@ -10,7 +11,7 @@ import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { GPT } from '../../src/model/gpt.js'
 import { encode } from '../../src/tokenizer.js'
 import { readHellaswagFile } from '../../src/eval/hellaswag-data.js'
-import { buildRows, harnessContext, sampleShots, type HellaswagScoring } from '../../src/eval/hellaswag-prompt.js'
+import { buildRows, drawHarnessShots, harnessContext, type HellaswagScoring } from '../../src/eval/hellaswag-prompt.js'
 import { scoreHellaswag } from '../../src/eval/hellaswag.js'
 import { HELLASWAG_TEST_CONFIG, HELLASWAG_WEIGHT_SEED, hellaswagTestParams } from './hellaswag-model.js'
 
@@ -55,15 +56,17 @@ test('fixtures match the reference run: same config, same weight seed, meaningfu
   assert.ok(two.examples.every(e => e.ctxTokens.length + e.contTokens[0]!.length > two.window + 1), 'every 2-shot row is cut from the left')
 })
 
-test('prompt construction: harness contexts, few-shot draws and token rows equal the reference', () => {
+test('prompt construction: harness contexts, few-shot draws (Python\'s random) and token rows equal the reference', () => {
   for (const c of expected.cases) {
+    const draws = drawHarnessShots(train, val, c.shots, c.seed)
     c.examples.forEach((want, i) => {
       const ex = val[i]!
+      const fewshot = draws[i]!.map(j => train[j]!)
       if (c.scoring === 'harness') {
-        assert.equal(harnessContext(ex, i, { shots: c.shots, train, seed: c.seed }), want.context, `${c.name} example ${i} context`)
-        assert.deepEqual(sampleShots(train.length, c.shots, c.seed, i), want.shotIndices)
+        assert.deepEqual(draws[i], want.shotIndices, `${c.name} example ${i} shots`)
+        assert.equal(harnessContext(ex, fewshot), want.context, `${c.name} example ${i} context`)
       }
-      const rows = buildRows(ex, i, { scoring: c.scoring, shots: c.shots, train, seed: c.seed, encode })
+      const rows = buildRows(ex, { scoring: c.scoring, encode, fewshot })
       for (let e = 0; e < 4; e++) {
         assert.deepEqual(rows[e]!.ctx, want.ctxTokens, `${c.name} example ${i} ending ${e} context tokens`)
         assert.deepEqual(rows[e]!.cont, want.contTokens[e], `${c.name} example ${i} ending ${e} continuation tokens`)
