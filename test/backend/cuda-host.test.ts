@@ -45,6 +45,12 @@ test('discovery: LLMTS_CUDA_LIBS first, then CUDA_HOME, bare sonames, toolkits, 
   assert.ok(nvrtc.indexOf('libnvrtc.so.13') < nvrtc.findIndex(p => p.includes('site-packages')), 'the loader cache before wheels')
   assert.ok(!searchDirs(e).explicit.some(d => d.includes('stubs')), 'toolkit stub folders are never searched')
   assert.equal(candidatePaths('driver', e)[0], 'libcuda.so.1', 'the driver comes from the loader cache first')
+  // a CUDA 12 driver cannot run CUDA 13 NVRTC output or cuBLASLt 13: those go last, in the same order
+  const for12 = candidatePaths('nvrtc', e, 12)
+  assert.deepEqual(for12.filter(p => p.includes('.so.13')), nvrtc.filter(p => p.includes('.so.13')))
+  const last12 = for12.map(p => p.includes('.so.12')).lastIndexOf(true)
+  assert.ok(last12 >= 0 && for12.findIndex(p => p.includes('.so.13')) > last12, for12.join('\n'))
+  assert.deepEqual(candidatePaths('nvrtc', e, 13), nvrtc, 'a CUDA 13 driver keeps the newest-first order')
 })
 
 test('discovery: VIRTUAL_ENV and CONDA_PREFIX site-packages; glob expansion', () => {
@@ -98,6 +104,9 @@ test('parameter kinds and C layout: 4-byte ints and floats, 8-byte pointers and 
   assert.throws(() => paramKind('float4 v'), /unsupported kernel parameter type/)
   // struct { void*; int; long long; float; float; void*; } -> offsets 0, 8, 16, 24, 28, 32; size 40
   assert.deepEqual(layoutParams(['p', 'i', 'l', 'f', 'f', 'p']), { offsets: [0, 8, 16, 24, 28, 32], size: 40 })
+  // CU_LAUNCH_PARAM_BUFFER_SIZE is the end of the last parameter: the driver rejects tail padding (16 for (p, i))
+  assert.deepEqual(layoutParams(['p', 'i']), { offsets: [0, 8], size: 12 })
+  assert.equal(layoutParams(['p', 'p', 'p', 'p', 'i', 'i', 'i', 'i', 'i']).size, 52)   // crossentropy_forward
   const src = 'extern "C" __global__ void k(float* out, int n, long long m, float s, double d) {}'
   const sig: KernelSig = parseKernels(src)[0]!
   const view = new DataView(new ArrayBuffer(64))

@@ -128,6 +128,9 @@ export class CudaContext {
 
   // ---- kernels and matmuls ------------------------------------------------------------------------------
 
+  /** The CUDA major version the driver supports (12 for 12040): NVRTC/cuBLASLt of a newer CUDA cannot run on it. */
+  private get cudaMajor(): number { return Math.floor(this.info.driverVersion / 1000) }
+
   /** The NVRTC target of this GPU (loads NVRTC). */
   get compileTarget(): CompileTarget {
     void this.kernels
@@ -136,7 +139,7 @@ export class CudaContext {
 
   get kernels(): KernelRegistry {
     if (this.registry === null) {
-      const nvrtc = loadNvrtc()
+      const nvrtc = loadNvrtc(this.cudaMajor)
       this.libraries['nvrtc'] = `${nvrtc.path} (NVRTC ${nvrtc.version.join('.')})`
       const target = targetFor(this.info.cc, nvrtc.version, nvrtc.supportedArchs())
       const cacheDir = this.opts.cacheDir === undefined ? defaultCacheDir() : this.opts.cacheDir
@@ -153,7 +156,7 @@ export class CudaContext {
 
   get lt(): LtMatmul {
     if (this.matmul === null) {
-      const lt = loadCublasLt()
+      const lt = loadCublasLt(this.cudaMajor)
       this.libraries['cublasLt'] = `${lt.path} (cuBLASLt ${lt.version})`
       this.matmul = new LtMatmul(lt, this.scratch('cublasLt-workspace', WORKSPACE_BYTES), this.opts.tf32 ?? true)
     }

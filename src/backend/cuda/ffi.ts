@@ -88,7 +88,10 @@ export function loadDriver(): Driver {
 export function driverError(call: string, code: number, name: string): Error {
   const msg = `cuda: ${call} failed: ${name}`
   if (code === 100) return new InputError(`${msg}; no NVIDIA GPU is visible (check nvidia-smi, CUDA_VISIBLE_DEVICES)`)
-  if (code === 35 || code === 803) return new InputError(`${msg}; the NVIDIA driver is older than this CUDA needs`)
+  if (code === 34) return new InputError(`${msg}; this libcuda is the toolkit's stub, not the driver (drop .../stubs from LD_LIBRARY_PATH)`)
+  if (code === 222 || code === 803 || code === 804) {   // UNSUPPORTED_PTX_VERSION, SYSTEM_DRIVER_MISMATCH, COMPAT_NOT_SUPPORTED
+    return new InputError(`${msg}; the NVIDIA driver is older than the CUDA libraries in use (update the driver or use NVRTC/cuBLASLt of the driver's CUDA version)`)
+  }
   if (code === 2) return new InputError(`${msg}; the GPU is out of memory (try a smaller --batch-size)`)
   return new Error(msg)
 }
@@ -118,7 +121,8 @@ const nvrtcProtos = [
   'int nvrtcDestroyProgram(_Inout_ nvrtcProgram *prog)',
 ]
 
-export function loadNvrtc(): Nvrtc {
+/** NVRTC; driverMajor: the driver's CUDA major version (an NVRTC no newer than it is preferred). */
+export function loadNvrtc(driverMajor = Infinity): Nvrtc {
   const { lib, path } = loadLibrary('nvrtc', p => {
     // NVRTC dlopens libnvrtc-builtins by soname; loading it first from the same folder makes that succeed
     // for wheel installs whose folder is on no search path.
@@ -128,7 +132,7 @@ export function loadNvrtc(): Nvrtc {
       }
     }
     return koffi.load(p)
-  })
+  }, realSearchEnv(), driverMajor)
   const raw = bind(lib, path, nvrtcProtos)
   const call = (name: string, ...args: unknown[]): void => {
     const rc = raw[name]!(...args) as number
@@ -188,8 +192,8 @@ export function cublasStatusName(status: number, lookup?: (s: number) => string 
   return name ?? ltStatusNames[status] ?? `cublasStatus ${status}`
 }
 
-export function loadCublasLt(): CublasLt {
-  const { lib, path } = loadLibrary('cublasLt', p => koffi.load(p))
+export function loadCublasLt(driverMajor = Infinity): CublasLt {
+  const { lib, path } = loadLibrary('cublasLt', p => koffi.load(p), realSearchEnv(), driverMajor)
   const raw = bind(lib, path, ltProtos)
   const call = (name: string, ...args: unknown[]): void => {
     const rc = raw[name]!(...args) as number

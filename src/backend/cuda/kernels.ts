@@ -43,7 +43,10 @@ export function parseKernels(source: string, file = '<source>'): KernelSig[] {
   return sigs
 }
 
-/** Byte offsets of each parameter with C alignment, and the total size. */
+/**
+ * Byte offsets of each parameter with C alignment, and the total size: the end of the last parameter, WITHOUT
+ * tail padding (the driver rejects a CU_LAUNCH_PARAM_BUFFER_SIZE that counts it, e.g. 16 for (int*, int)).
+ */
 export function layoutParams(params: ParamKind[]): { offsets: number[]; size: number } {
   const offsets: number[] = []
   let at = 0
@@ -53,7 +56,7 @@ export function layoutParams(params: ParamKind[]): { offsets: number[]; size: nu
     offsets.push(at)
     at += n
   }
-  return { offsets, size: Math.ceil(at / 8) * 8 }
+  return { offsets, size: at }
 }
 
 /** Writes args into view per sig (pointers and 64-bit ints as exact integers); returns the byte size. */

@@ -91,17 +91,24 @@ export function searchDirs(e: SearchEnv): { explicit: string[]; standard: string
  * (the dynamic loader's cache: for the driver this is the one matching the kernel module), then existing files
  * in the standard folders and wheels.
  */
-export function candidatePaths(kind: LibKind, e: SearchEnv): string[] {
+export function candidatePaths(kind: LibKind, e: SearchEnv, maxMajor = Infinity): string[] {
   const { explicit, standard } = searchDirs(e)
   const inDirs = (dirs: string[]): string[] =>
     dirs.flatMap(d => libNames[kind].map(n => join(d, n))).filter(p => e.exists(p))
-  return unique([...inDirs(explicit), ...libNames[kind], ...inDirs(standard)])
+  const all = unique([...inDirs(explicit), ...libNames[kind], ...inDirs(standard)])
+  // a CUDA 13 NVRTC/cuBLASLt needs a CUDA 13 driver: libraries no newer than the driver's CUDA come first
+  const fits = (p: string): boolean => Number(/\.so\.(\d+)/.exec(p)?.[1] ?? 0) <= maxMajor
+  return [...all.filter(fits), ...all.filter(p => !fits(p))]
 }
 
-/** Tries each candidate with `open` (koffi.load in the backend); the first that opens wins. */
-export function loadLibrary<L>(kind: LibKind, open: (path: string) => L, e: SearchEnv = realSearchEnv()): { lib: L; path: string } {
+/**
+ * Tries each candidate with `open` (koffi.load in the backend); the first that opens wins. maxMajor: the CUDA
+ * major version of the driver (libraries of a newer CUDA are tried last).
+ */
+export function loadLibrary<L>(kind: LibKind, open: (path: string) => L, e: SearchEnv = realSearchEnv(),
+                               maxMajor = Infinity): { lib: L; path: string } {
   const tried: string[] = []
-  for (const path of candidatePaths(kind, e)) {
+  for (const path of candidatePaths(kind, e, maxMajor)) {
     try { return { lib: open(path), path } } catch (err) {
       tried.push(`${path} (${firstLine((err as Error).message)})`)
     }

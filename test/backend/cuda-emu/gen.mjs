@@ -26,12 +26,14 @@ for (const m of code.matchAll(re)) {
 extern "C" void llmemu_${name}(const void* buf, size_t size, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                                unsigned bz, unsigned shared) {
   struct Args { ${decls.map(d => d + ';').join(' ')} };
-  if (size != (sizeof(Args) + 7) / 8 * 8) {
-    std::fprintf(stderr, "emu: kernel ${name}: the host packed %zu argument bytes, its C parameters take %zu\\n", size, sizeof(Args));
+  Args a;
+  // the real driver wants the end of the last parameter, no tail padding (sizeof(Args) may be larger)
+  size_t need = ${names.length === 0 ? '0' : `(size_t)((const char*)&a.${names.at(-1)} - (const char*)&a) + sizeof a.${names.at(-1)}`};
+  if (size != need) {
+    std::fprintf(stderr, "emu: kernel ${name}: the host packed %zu argument bytes, its C parameters take %zu\\n", size, need);
     std::abort();
   }
-  Args a;
-  std::memcpy((void*)&a, buf, sizeof a);
+  std::memcpy((void*)&a, buf, need);
   emu_launch("${name}", dim3{gx, gy, gz}, dim3{bx, by, bz}, shared, [&] { ${name}(${names.map(n => 'a.' + n).join(', ')}); });
 }`)
 }

@@ -4,6 +4,14 @@
 
 #include "common.cuh"
 
+/** One element's update: m, v and the parameter p, in place. */
+__device__ __forceinline__ void adamw_step(float& p, float g, float& m, float& v, float lr, float beta1, float beta2,
+                                           float eps, float weightDecay, float bc1, float bc2) {
+  m = beta1 * m + (1.f - beta1) * g;
+  v = beta2 * v + (1.f - beta2) * g * g;
+  p = p - lr * ((m / bc1) / (sqrtf(v / bc2) + eps) + weightDecay * p);
+}
+
 // params, grads, m, v: (n)   mirror: (n) bf16 or 0   bc1 = 1 - beta1^t, bc2 = 1 - beta2^t
 // dt bits: 0 params, 1 grads, 2 m, 3 v
 extern "C" __global__ void adamw_update(void* params, const void* grads, void* m, void* v, llm_bf16* mirror,
@@ -11,31 +19,19 @@ extern "C" __global__ void adamw_update(void* params, const void* grads, void* m
                                         float gradScale, float bc1, float bc2, int dt, int vec) {
   long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 8;
   if (i >= n) return;
-  float p[8], g[8], mm[8], vv[8];
-  bool full = vec && i + 8 <= n;
-  int cnt = full ? 8 : (int)(n - i < 8 ? n - i : 8);
-  if (full) {
+  if (vec && i + 8 <= n) {   // constant trip counts: the 8-element arrays stay in registers
+    float p[8], g[8], mm[8], vv[8];
     llm_ld8(params, LLM_BF(0), i, p); llm_ld8(grads, LLM_BF(1), i, g);
     llm_ld8(m, LLM_BF(2), i, mm); llm_ld8(v, LLM_BF(3), i, vv);
-  } else {
-    for (int k = 0; k < cnt; k++) {
-      p[k] = llm_ld(params, LLM_BF(0), i + k); g[k] = llm_ld(grads, LLM_BF(1), i + k);
-      mm[k] = llm_ld(m, LLM_BF(2), i + k); vv[k] = llm_ld(v, LLM_BF(3), i + k);
-    }
-  }
-  for (int k = 0; k < cnt; k++) {
-    float gk = g[k] * gradScale;
-    mm[k] = beta1 * mm[k] + (1.f - beta1) * gk;
-    vv[k] = beta2 * vv[k] + (1.f - beta2) * gk * gk;
-    p[k] = p[k] - lr * ((mm[k] / bc1) / (sqrtf(vv[k] / bc2) + eps) + weightDecay * p[k]);
-  }
-  if (full) {
+    for (int k = 0; k < 8; k++) adamw_step(p[k], g[k] * gradScale, mm[k], vv[k], lr, beta1, beta2, eps, weightDecay, bc1, bc2);
     llm_st8(params, LLM_BF(0), i, p); llm_st8(m, LLM_BF(2), i, mm); llm_st8(v, LLM_BF(3), i, vv);
     if (mirror != 0) llm_st8(mirror, 1, i, p);
-  } else {
-    for (int k = 0; k < cnt; k++) {
-      llm_st(params, LLM_BF(0), i + k, p[k]); llm_st(m, LLM_BF(2), i + k, mm[k]); llm_st(v, LLM_BF(3), i + k, vv[k]);
-      if (mirror != 0) mirror[i + k] = llm_f2bf(p[k]);
-    }
+    return;
+  }
+  for (long long j = i; j < n && j < i + 8; j++) {
+    float p = llm_ld(params, LLM_BF(0), j), mj = llm_ld(m, LLM_BF(2), j), vj = llm_ld(v, LLM_BF(3), j);
+    adamw_step(p, llm_ld(grads, LLM_BF(1), j) * gradScale, mj, vj, lr, beta1, beta2, eps, weightDecay, bc1, bc2);
+    llm_st(params, LLM_BF(0), j, p); llm_st(m, LLM_BF(2), j, mj); llm_st(v, LLM_BF(3), j, vj);
+    if (mirror != 0) mirror[j] = llm_f2bf(p);
   }
 }

@@ -50,6 +50,42 @@ extern "C" __global__ void layernorm_forward(void* out, void* mean, void* rstd, 
   if (lane == 0) { llm_st(mean, LLM_BF(1), row, m); llm_st(rstd, LLM_BF(2), row, r); }
 }
 
+/** One row of layernorm_backward (one warp): dinp += per row, dweight/dbias into the block's shared sums.
+ *  W: elements per load (8 = the 16-byte path), a constant so the per-thread arrays stay in registers. */
+template <int W>
+__device__ __forceinline__ void layernorm_backward_row(void* dinp, const void* dout, const void* inp, const void* weight,
+                                                       int row, int C, float m, float r, float* acc, int dt) {
+  int lane = threadIdx.x & 31;
+  long long x = (long long)row * C;
+  float a = 0.f, b = 0.f;
+  for (int c = lane * W; c < C; c += 32 * W) {
+    float g[W], v[W], w[W];
+    if constexpr (W == 8) { llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v); llm_ld8(weight, LLM_BF(3), c, w); }
+    else { g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c); w[0] = llm_ld(weight, LLM_BF(3), c); }
+    for (int k = 0; k < W; k++) { float dn = g[k] * w[k]; a += dn; b += dn * (v[k] - m) * r; }
+  }
+  a = llm_warp_sum(a) / C;
+  b = llm_warp_sum(b) / C;
+  for (int c = lane * W; c < C; c += 32 * W) {
+    float g[W], v[W], w[W], d[W];
+    if constexpr (W == 8) {
+      llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v);
+      llm_ld8(weight, LLM_BF(3), c, w); llm_ld8(dinp, LLM_BF(0), x + c, d);
+    } else {
+      g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c);
+      w[0] = llm_ld(weight, LLM_BF(3), c); d[0] = llm_ld(dinp, LLM_BF(0), x + c);
+    }
+    for (int k = 0; k < W; k++) {
+      float norm = (v[k] - m) * r;
+      d[k] += (g[k] * w[k] - a - norm * b) * r;
+      atomicAdd(&acc[c + k], norm * g[k]);
+      atomicAdd(&acc[C + c + k], g[k]);
+    }
+    if constexpr (W == 8) llm_st8(dinp, LLM_BF(0), x + c, d);
+    else llm_st(dinp, LLM_BF(0), x + c, d[0]);
+  }
+}
+
 // dinp: (N,C) +=   partial: (gridDim.x, 2C) = per-block [dweight | dbias]   dout, inp: (N,C)   weight: (C)
 // mean, rstd: (N)   dynamic shared memory: 2C floats.   dt bits: 0 dinp, 1 dout, 2 inp, 3 weight, 4 mean, 5 rstd
 extern "C" __global__ void layernorm_backward(void* dinp, float* partial, const void* dout, const void* inp,
@@ -58,38 +94,11 @@ extern "C" __global__ void layernorm_backward(void* dinp, float* partial, const 
   extern __shared__ float acc[];   // [dweight (C) | dbias (C)]
   for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) acc[c] = 0.f;
   __syncthreads();
-  int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  int step = vec ? 256 : 32, width = vec ? 8 : 1;
+  int warps = blockDim.x >> 5;
   for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < N; row += gridDim.x * warps) {
-    long long x = (long long)row * C;
     float m = llm_ld(mean, LLM_BF(4), row), r = llm_ld(rstd, LLM_BF(5), row);
-    float a = 0.f, b = 0.f;
-    for (int c = lane * width; c < C; c += step) {
-      float g[8], v[8], w[8];
-      if (vec) { llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v); llm_ld8(weight, LLM_BF(3), c, w); }
-      else { g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c); w[0] = llm_ld(weight, LLM_BF(3), c); }
-      for (int k = 0; k < width; k++) { float dn = g[k] * w[k]; a += dn; b += dn * (v[k] - m) * r; }
-    }
-    a = llm_warp_sum(a) / C;
-    b = llm_warp_sum(b) / C;
-    for (int c = lane * width; c < C; c += step) {
-      float g[8], v[8], w[8], d[8];
-      if (vec) {
-        llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v);
-        llm_ld8(weight, LLM_BF(3), c, w); llm_ld8(dinp, LLM_BF(0), x + c, d);
-      } else {
-        g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c);
-        w[0] = llm_ld(weight, LLM_BF(3), c); d[0] = llm_ld(dinp, LLM_BF(0), x + c);
-      }
-      for (int k = 0; k < width; k++) {
-        float norm = (v[k] - m) * r;
-        d[k] += (g[k] * w[k] - a - norm * b) * r;
-        atomicAdd(&acc[c + k], norm * g[k]);
-        atomicAdd(&acc[C + c + k], g[k]);
-      }
-      if (vec) llm_st8(dinp, LLM_BF(0), x + c, d);
-      else llm_st(dinp, LLM_BF(0), x + c, d[0]);
-    }
+    if (vec) layernorm_backward_row<8>(dinp, dout, inp, weight, row, C, m, r, acc, dt);
+    else layernorm_backward_row<1>(dinp, dout, inp, weight, row, C, m, r, acc, dt);
   }
   __syncthreads();
   for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) partial[(long long)blockIdx.x * 2 * C + c] = acc[c];

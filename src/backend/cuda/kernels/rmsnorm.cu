@@ -37,6 +37,39 @@ extern "C" __global__ void rmsnorm_forward(void* out, void* rstd, const void* in
   if (lane == 0) llm_st(rstd, LLM_BF(1), row, r);
 }
 
+/** One row of rmsnorm_backward (one warp); W as in layernorm.cu's layernorm_backward_row. */
+template <int W>
+__device__ __forceinline__ void rmsnorm_backward_row(void* dinp, const void* dout, const void* inp, const void* weight,
+                                                     int row, int C, float r, float* acc, int dt) {
+  int lane = threadIdx.x & 31;
+  long long x = (long long)row * C;
+  float dot = 0.f;
+  for (int c = lane * W; c < C; c += 32 * W) {
+    float g[W], v[W], w[W];
+    if constexpr (W == 8) { llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v); llm_ld8(weight, LLM_BF(3), c, w); }
+    else { g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c); w[0] = llm_ld(weight, LLM_BF(3), c); }
+    for (int k = 0; k < W; k++) dot += g[k] * w[k] * v[k] * r;
+  }
+  dot = llm_warp_sum(dot) / C;
+  for (int c = lane * W; c < C; c += 32 * W) {
+    float g[W], v[W], w[W], d[W];
+    if constexpr (W == 8) {
+      llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v);
+      llm_ld8(weight, LLM_BF(3), c, w); llm_ld8(dinp, LLM_BF(0), x + c, d);
+    } else {
+      g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c);
+      w[0] = llm_ld(weight, LLM_BF(3), c); d[0] = llm_ld(dinp, LLM_BF(0), x + c);
+    }
+    for (int k = 0; k < W; k++) {
+      float xhat = v[k] * r;
+      d[k] += (g[k] * w[k] - xhat * dot) * r;
+      atomicAdd(&acc[c + k], g[k] * xhat);
+    }
+    if constexpr (W == 8) llm_st8(dinp, LLM_BF(0), x + c, d);
+    else llm_st(dinp, LLM_BF(0), x + c, d[0]);
+  }
+}
+
 // dinp: (N,C) +=   partial: (gridDim.x, C) per-block dweight   dout, inp: (N,C)   weight: (C)   rstd: (N)
 // dynamic shared memory: C floats.   With xhat = x·rstd, g = dout·weight: dx = rstd·(g - xhat·mean(g·xhat)).
 // dt bits: 0 dinp, 1 dout, 2 inp, 3 weight, 4 rstd
@@ -45,35 +78,11 @@ extern "C" __global__ void rmsnorm_backward(void* dinp, float* partial, const vo
   extern __shared__ float acc[];   // dweight (C)
   for (int c = threadIdx.x; c < C; c += blockDim.x) acc[c] = 0.f;
   __syncthreads();
-  int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  int step = vec ? 256 : 32, width = vec ? 8 : 1;
+  int warps = blockDim.x >> 5;
   for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < N; row += gridDim.x * warps) {
-    long long x = (long long)row * C;
-    float r = llm_ld(rstd, LLM_BF(4), row), dot = 0.f;
-    for (int c = lane * width; c < C; c += step) {
-      float g[8], v[8], w[8];
-      if (vec) { llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v); llm_ld8(weight, LLM_BF(3), c, w); }
-      else { g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c); w[0] = llm_ld(weight, LLM_BF(3), c); }
-      for (int k = 0; k < width; k++) dot += g[k] * w[k] * v[k] * r;
-    }
-    dot = llm_warp_sum(dot) / C;
-    for (int c = lane * width; c < C; c += step) {
-      float g[8], v[8], w[8], d[8];
-      if (vec) {
-        llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v);
-        llm_ld8(weight, LLM_BF(3), c, w); llm_ld8(dinp, LLM_BF(0), x + c, d);
-      } else {
-        g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c);
-        w[0] = llm_ld(weight, LLM_BF(3), c); d[0] = llm_ld(dinp, LLM_BF(0), x + c);
-      }
-      for (int k = 0; k < width; k++) {
-        float xhat = v[k] * r;
-        d[k] += (g[k] * w[k] - xhat * dot) * r;
-        atomicAdd(&acc[c + k], g[k] * xhat);
-      }
-      if (vec) llm_st8(dinp, LLM_BF(0), x + c, d);
-      else llm_st(dinp, LLM_BF(0), x + c, d[0]);
-    }
+    float r = llm_ld(rstd, LLM_BF(4), row);
+    if (vec) rmsnorm_backward_row<8>(dinp, dout, inp, weight, row, C, r, acc, dt);
+    else rmsnorm_backward_row<1>(dinp, dout, inp, weight, row, C, r, acc, dt);
   }
   __syncthreads();
   for (int c = threadIdx.x; c < C; c += blockDim.x) partial[(long long)blockIdx.x * C + c] = acc[c];
