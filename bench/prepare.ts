@@ -1,13 +1,14 @@
 // Benchmark of prepare's throughput, Parquet -> llm.c shards, in tokens/s: `prepare` (src/data/prepare.ts) and
-// the fineweb tokenizer (src/data/fineweb/tokenize.ts) with 1 and 2 workers, plus the two stages alone
-// (Parquet decode on the main thread, GPT-2 encode on one thread) and peak RSS of each run (own child process).
-// Input: ~40 MB of real English (State of the Union addresses, Moby-Dick, tinyshakespeare when present),
-// paragraphs regrouped into ~3 kB documents in a different seeded order per copy, written with hyparquet-writer.
+// the fineweb tokenizer (src/data/fineweb/tokenize.ts) with 1 and 2 workers (each worker reads its own row
+// groups), plus the two stages alone (Parquet decode, GPT-2 encode, one thread each), with tokens per worker,
+// per CPU-second, the scaling over 1 worker and peak RSS of each run (own child process). Input: ~40 MB of real
+// English (State of the Union addresses, Moby-Dick, tinyshakespeare when present), paragraphs regrouped into
+// ~3 kB documents in a different seeded order per copy, 1000 rows per row group (as FineWeb), hyparquet-writer.
 // Run: npx tsc && node dist/bench/prepare.js [--mb 40] [--workers 1,2] [--record]   (--record appends to bench/RESULTS.md)
 
 import { execFileSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { cpus, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +22,7 @@ import { encode } from '../src/tokenizer.js'
 import { Rng } from '../src/util/rng.js'
 
 const SHARD = 1_000_000   // the default 100M would hold 200 MB per shard in memory: add that to the RSS below
+const ROWS_PER_GROUP = 1000
 const dir = join(tmpdir(), 'llmts-bench-prepare')
 
 function englishParagraphs(): string[] {
@@ -71,11 +73,11 @@ function buildDocuments(targetBytes: number): string[] {
 
 function writeInput(mb: number): { path: string; docs: number; textBytes: number } {
   mkdirSync(dir, { recursive: true })
-  const path = join(dir, `english-${mb}mb.parquet`)
+  const path = join(dir, `english-${mb}mb-rg1000.parquet`)
   const docs = buildDocuments(mb * 1e6)
   const textBytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0)
   if (!existsSync(path)) {
-    const buf = parquetWriteBuffer({ columnData: [{ name: 'text', data: docs, type: 'STRING' }], rowGroupSize: 2000 })
+    const buf = parquetWriteBuffer({ columnData: [{ name: 'text', data: docs, type: 'STRING' }], rowGroupSize: ROWS_PER_GROUP })
     writeFileSync(path, new Uint8Array(buf))
   }
   return { path, docs: docs.length, textBytes }
@@ -126,6 +128,21 @@ function measure(kind: string, workers: number, path: string): Measure {
   return { what: kind, workers, ...r }
 }
 
+function tableRows(runs: Measure[]): string[] {
+  const base = new Map(runs.filter(r => r.workers === 1).map(r => [r.what, r.tokens / r.seconds]))
+  return runs.map(r => {
+    const rate = r.tokens / r.seconds
+    const stage = r.what === 'decode' || r.what === 'encode'
+    const unit = r.what === 'decode' ? ' chars/s' : ''
+    const name = r.what === 'decode' ? 'Parquet decode only (1 thread, chars)' : r.what === 'encode' ? 'GPT-2 encode only (1 thread)'
+      : `${r.what} end to end, ${r.workers} worker${r.workers > 1 ? 's' : ''}`
+    const perWorker = stage ? '' : `${(rate / r.workers / 1e6).toFixed(2)}M`
+    const scaling = stage ? '' : `${(rate / base.get(r.what)!).toFixed(2)}x`
+    return `| ${name} | ${r.tokens.toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${(rate / 1e6).toFixed(2)}M${unit} | ${perWorker} | ` +
+      `${(r.tokens / r.cpuSeconds / 1e6).toFixed(2)}M | ${scaling} | ${stage ? '' : `${(100 * r.mainBusy).toFixed(0)}%`} | ${r.peakRssMB.toFixed(0)} |`
+  })
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
   if (args[0] === 'child') { await child(args[1]!, Number(args[2]), args[3]!); return }
@@ -133,25 +150,23 @@ async function main(): Promise<void> {
   const mb = mbFlag >= 0 ? Number(args[mbFlag + 1]) : 40
   const input = writeInput(mb)
   const fileMB = statSync(input.path).size / 1e6
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim()
   const runs: Measure[] = [measure('decode', 0, input.path), measure('encode', 0, input.path)]
   const wFlag = args.indexOf('--workers')
   const workerCounts = wFlag >= 0 ? args[wFlag + 1]!.split(',').map(Number) : [1, 2]
   for (const kind of ['prepare', 'fineweb']) for (const w of workerCounts) runs.push(measure(kind, w, input.path))
-  const machine = `${cpus()[0]?.model.trim() ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the end`
-  const rows = runs.map(r => {
-    const rate = r.tokens / r.seconds
-    const unit = r.what === 'decode' ? 'chars/s' : 'tokens/s'
-    const name = r.what === 'decode' ? 'Parquet decode only (main thread, chars)' : r.what === 'encode' ? 'GPT-2 encode only (1 thread)' : `${r.what} end to end, ${r.workers} worker${r.workers > 1 ? 's' : ''}`
-    return `| ${name} | ${r.tokens.toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${(rate / 1e6).toFixed(2)}M ${unit} | ${(r.tokens / r.cpuSeconds / 1e6).toFixed(2)}M | ${(100 * r.mainBusy).toFixed(0)}% | ${r.peakRssMB.toFixed(0)} |`
-  })
+  const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim()
+  const machine = `${cpus()[0]?.model.trim() ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}`
   const table = [
-    `### prepare throughput, ${new Date().toISOString().slice(0, 10)}`,
+    `### prepare throughput, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `Machine: ${machine}. Input: ${fileMB.toFixed(1)} MB Parquet (snappy, 2000 rows per row group), ${(input.textBytes / 1e6).toFixed(1)} MB of English text in ${input.docs.toLocaleString('en-US')} documents. Shards of ${SHARD.toLocaleString('en-US')} tokens.`,
+    `Machine: ${machine}. /proc/loadavg before: \`${loadBefore}\`, after: \`${loadAfter}\`. Input: ${fileMB.toFixed(1)} MB Parquet ` +
+      `(snappy, ${ROWS_PER_GROUP} rows per row group), ${(input.textBytes / 1e6).toFixed(1)} MB of English text in ${input.docs.toLocaleString('en-US')} documents. ` +
+      `Shards of ${SHARD.toLocaleString('en-US')} tokens. Per worker = tokens/s ÷ workers; per CPU-second counts every thread of the process (main included).`,
     '',
-    '| run | tokens | wall s | rate (wall) | per CPU-second | main thread busy | peak RSS MB |',
-    '|---|---|---|---|---|---|---|',
-    ...rows,
+    '| run | tokens | wall s | tokens/s | per worker | per CPU-second | scaling vs 1 worker | main thread busy | peak RSS MB |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...tableRows(runs),
     '',
   ].join('\n')
   process.stdout.write(table + '\n')

@@ -1,59 +1,78 @@
-// A pool of tokenizer worker threads. submit() sends a batch to the least busy worker and resolves with its
-// tokens; callers keep the promises in submission order, which makes the output independent of the worker
-// count and of timing. With 0 workers batches are tokenized on the calling thread.
+// A pool of tokenizer worker threads. run() queues a task; a worker takes the next one whenever it has fewer
+// than perWorker in hand (pulled, not assigned up front, so a slow task never leaves work stranded behind it).
+// Callers keep the promises in submission order, which makes the output independent of the worker count and of
+// timing. With 0 workers tasks run on the calling thread.
 
 import { Worker } from 'node:worker_threads'
-import { tokenizeBatch, type TokenizeReply, type TokenizeRequest } from './tokenize-worker.js'
+import { InputError } from '../util/errors.js'
+import { runTokenizeTask, type TokenizeResult, type TokenizeTask } from './tokenize-task.js'
+import type { TokenizeReply, TokenizeRequest } from './tokenize-worker.js'
 
-interface Pending { resolve: (t: Uint16Array) => void; reject: (e: Error) => void }
+interface Job { req: TokenizeRequest; resolve: (r: TokenizeResult) => void; reject: (e: Error) => void }
 
-interface Slot { worker: Worker; pending: Map<number, Pending> }
+interface Slot { worker: Worker; jobs: Map<number, Job> }
 
 export class TokenizerPool {
   private readonly slots: Slot[] = []
+  private readonly waiting: Job[] = []
+  private readonly perWorker: number
+  private readonly allowSpecial: boolean
   private nextId = 0
   private failure: Error | null = null
 
-  constructor(readonly workers: number, private readonly allowSpecial: boolean) {
+  constructor(readonly workers: number, opts: { allowSpecial: boolean; perWorker?: number }) {
+    this.allowSpecial = opts.allowSpecial
+    this.perWorker = Math.max(1, opts.perWorker ?? 2)
     for (let i = 0; i < workers; i++) this.slots.push(this.startWorker())
   }
 
   private startWorker(): Slot {
     const worker = new Worker(new URL('./tokenize-worker.js', import.meta.url), { workerData: { llmtsTokenizeWorker: true } })
-    const slot: Slot = { worker, pending: new Map() }
+    const slot: Slot = { worker, jobs: new Map() }
     worker.on('message', (reply: TokenizeReply) => {
-      const p = slot.pending.get(reply.id)
-      if (p === undefined) return
-      slot.pending.delete(reply.id)
-      if ('error' in reply) p.reject(new Error(`prepare: tokenizer worker failed: ${reply.error}`))
-      else p.resolve(reply.tokens)
+      const job = slot.jobs.get(reply.id)
+      if (job === undefined) return
+      slot.jobs.delete(reply.id)
+      if ('error' in reply) job.reject(reply.inputError ? new InputError(reply.error) : new Error(`prepare: tokenizer worker failed: ${reply.error}`))
+      else job.resolve({ tokens: reply.tokens, documents: reply.documents })
+      this.dispatch()
     })
     const fail = (e: Error): void => {
       this.failure ??= e
-      for (const p of slot.pending.values()) p.reject(e)
-      slot.pending.clear()
+      for (const job of [...slot.jobs.values(), ...this.waiting.splice(0)]) job.reject(this.failure)
+      slot.jobs.clear()
     }
     worker.on('error', e => fail(new Error(`prepare: tokenizer worker crashed: ${e.message}`)))
     worker.on('exit', code => { if (code !== 0) fail(new Error(`prepare: tokenizer worker exited with code ${code}`)) })
     return slot
   }
 
-  /** Tokens of the pieces: [EOT if newDoc[i]] ++ encode(texts[i]) for each i, concatenated. */
-  submit(texts: string[], newDoc: boolean[]): Promise<Uint16Array> {
-    const req: TokenizeRequest = { id: this.nextId++, texts, newDoc, allowSpecial: this.allowSpecial }
-    if (this.slots.length === 0) {
-      try { return Promise.resolve(tokenizeBatch(req)) } catch (e) { return Promise.reject(e) }
+  /** Hands waiting jobs to the workers with the fewest in hand, up to perWorker each. */
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      let slot: Slot | undefined
+      for (const s of this.slots) if (s.jobs.size < this.perWorker && (slot === undefined || s.jobs.size < slot.jobs.size)) slot = s
+      if (slot === undefined) return
+      const job = this.waiting.shift()!
+      slot.jobs.set(job.req.id, job)
+      slot.worker.postMessage(job.req)
     }
+  }
+
+  /** The task's tokens and document count. */
+  run(task: TokenizeTask): Promise<TokenizeResult> {
+    if (this.slots.length === 0) return runTokenizeTask(task, this.allowSpecial)
     if (this.failure !== null) return Promise.reject(this.failure)
-    let slot = this.slots[0]!
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s
     return new Promise((resolve, reject) => {
-      slot.pending.set(req.id, { resolve, reject })
-      slot.worker.postMessage(req)
+      this.waiting.push({ req: { id: this.nextId++, task, allowSpecial: this.allowSpecial }, resolve, reject })
+      this.dispatch()
     })
   }
 
   async close(): Promise<void> {
+    const closing = new Error('prepare: the tokenizer pool was closed')
+    for (const job of this.waiting.splice(0)) job.reject(closing)
+    this.failure ??= closing
     await Promise.all(this.slots.map(s => s.worker.terminate()))
     this.slots.length = 0
   }

@@ -1,24 +1,22 @@
-// prepare: Source -> GPT-2 tokens (on worker threads) -> llm.c shards. Pieces are batched in source order,
-// tokenized by a pool, and written in submission order, so the bytes never depend on the worker count.
+// prepare: Source -> GPT-2 tokens (on worker threads, pipeline.ts) -> llm.c shards. Tasks are tokenized by a
+// pool and written in source order, so the bytes never depend on the worker count.
 // Every document gets the end-of-text token in front (as llm.c's fineweb.py). The first valTokens tokens
 // go to OUT/NAME_val_000000.bin, the rest to OUT/NAME_train_%06d.bin (from 000001) of shardSize tokens;
 // OUT/NAME.json, written last, marks the output complete. Every file is written atomically.
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../tokenizer.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
-import { TokenizerPool } from './pool.js'
-import { MAX_SHARD_TOKENS, shardPath, writeShard } from './shards.js'
+import { tokenizeInOrder } from './pipeline.js'
+import { MAX_SHARD_TOKENS, removeStaleShards, shardPath, writeShard } from './shards.js'
 import type { Source } from './sources/source.js'
 
 export const prepareDefaults = {
   valTokens: 32_768,          // first tokens for validation: llm.c's tinyshakespeare split; FineWeb uses a whole shard
   shardSize: 100_000_000,     // tokens per train shard (llm.c's fineweb.py)
-  batchChars: 1 << 18,        // characters per batch sent to a worker
-  inFlightPerWorker: 3,       // batches queued per worker (bounds memory, keeps workers busy)
 }
 
 export interface PrepareOptions {
@@ -136,11 +134,12 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const sink = new ShardSink(outDir, opts.name, valTokens, shardSize)
   let documents = 0
   let tokens = 0
-  await tokenizeInOrder(opts.source, { workers, allowSpecial: opts.allowSpecial ?? false }, (batch, docs, bytes) => {
-    sink.add(batch)
-    documents += docs
-    tokens += batch.length
-    opts.onProgress?.({ documents, tokens, bytes, totalBytes: opts.source.totalBytes, seconds: (performance.now() - start) / 1000 })
+  const source = opts.source
+  await tokenizeInOrder(source.items(), { workers, allowSpecial: opts.allowSpecial ?? false, bytesRead: () => source.bytesRead() }, b => {
+    sink.add(b.tokens)
+    documents += b.documents
+    tokens += b.tokens.length
+    opts.onProgress?.({ documents, tokens, bytes: b.bytes, totalBytes: source.totalBytes, seconds: (performance.now() - start) / 1000 })
   })
   if (documents === 0) throw new InputError(`prepare: ${opts.source.label} holds no documents`)
   sink.finish()
@@ -149,49 +148,9 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     name: opts.name, outDir, meta: metaPath, val: sink.val, train: sink.train, documents, tokens,
     valTokens: tokens - sink.trainTokens, trainTokens: sink.trainTokens, seconds, tokensPerSecond: tokens / seconds, workers,
   }
-  removeStaleShards(outDir, opts.name, new Set([...sink.val, ...sink.train]))
+  removeStaleShards(outDir, opts.name, new Set([...sink.val, ...sink.train].map(p => basename(p))))
   writeFileAtomic(metaPath, JSON.stringify(describeOutput(result, opts.source, shardSize), null, 2) + '\n')
   return result
-}
-
-/**
- * Streams the source's pieces in batches through a pool of `workers` tokenizer threads and hands each
- * batch's tokens (EOT before every document) to onBatch in source order, with its document count and the
- * input bytes read when it was submitted. At most workers·inFlightPerWorker batches are in flight.
- */
-export async function tokenizeInOrder(source: Source, opts: { workers: number; allowSpecial: boolean },
-                                      onBatch: (tokens: Uint16Array, documents: number, bytes: number) => void): Promise<void> {
-  const pool = new TokenizerPool(opts.workers, opts.allowSpecial)
-  const queue: { tokens: Promise<Uint16Array>; documents: number; bytes: number; ready: boolean }[] = []
-  const maxInFlight = Math.max(1, opts.workers * prepareDefaults.inFlightPerWorker)
-  const drainOne = async (): Promise<void> => {
-    const head = queue.shift()!
-    onBatch(await head.tokens, head.documents, head.bytes)
-  }
-  let texts: string[] = []
-  let newDoc: boolean[] = []
-  let chars = 0
-  const submit = async (): Promise<void> => {
-    const entry = { tokens: pool.submit(texts, newDoc), documents: newDoc.filter(d => d).length, bytes: source.bytesRead(), ready: false }
-    entry.tokens.then(() => { entry.ready = true }, () => { /* rejections are awaited, in order, by drainOne */ })
-    queue.push(entry)
-    texts = []
-    newDoc = []
-    chars = 0
-    while (queue.length >= maxInFlight || queue[0]?.ready === true) await drainOne()
-  }
-  try {
-    for await (const piece of source.pieces()) {
-      texts.push(piece.text)
-      newDoc.push(piece.newDoc)
-      chars += piece.text.length
-      if (chars >= prepareDefaults.batchChars) await submit()
-    }
-    if (texts.length > 0) await submit()
-    while (queue.length > 0) await drainOne()
-  } finally {
-    await pool.close()
-  }
 }
 
 /** NAME.json: what was read, how it was tokenized, what was written. Reproducible: no timestamps; shard names relative to OUT. */
@@ -210,14 +169,5 @@ function describeOutput(r: PrepareResult, source: Source, shardSize: number): ob
     shardSize,
     val: r.val.map(rel),
     train: r.train.map(rel),
-  }
-}
-
-/** Removes NAME_{train,val}_NNNNNN.bin files left by an earlier, larger prepare into the same directory. */
-function removeStaleShards(outDir: string, name: string, keep: Set<string>): void {
-  const re = new RegExp(`^${name.replace(/[.]/g, '\\.')}_(train|val)_\\d{6}\\.bin$`)
-  for (const f of readdirSync(outDir)) {
-    const p = join(outDir, f)
-    if (re.test(f) && !keep.has(p)) rmSync(p, { force: true })
   }
 }

@@ -2,7 +2,7 @@
 // then the tokens as little-endian uint16. Writes are atomic (temp + fsync + rename); the reader checks magic,
 // version, length against the file size and every id against the vocabulary, naming the file and the problem.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { endianness } from 'node:os'
 import { AtomicWriter } from '../util/atomic.js'
@@ -149,4 +149,10 @@ export function listShards(spec: string, split?: 'train' | 'val'): string[] {
 /** Path of shard `index` of split `split` for dataset `name` in `dir` (llm.c's fineweb naming). */
 export function shardPath(dir: string, name: string, split: 'train' | 'val', index: number): string {
   return join(dir, `${name}_${split}_${String(index).padStart(6, '0')}.bin`)
+}
+
+/** Removes DIR/NAME_{train,val}_NNNNNN.bin files not named in `keep` (left by an earlier, larger or different run). */
+export function removeStaleShards(dir: string, name: string, keep: Set<string>): void {
+  const re = new RegExp(`^${name.replace(/[.]/g, '\\.')}_(train|val)_\\d{6}\\.bin$`)
+  for (const f of readdirSync(dir)) if (re.test(f) && !keep.has(f)) rmSync(join(dir, f), { force: true })
 }

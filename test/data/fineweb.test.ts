@@ -1,12 +1,12 @@
 // `prepare fineweb` end to end against a local fault-injecting hub: the shards equal, byte for byte, those
 // `prepare` writes from the same Parquet files (val = first shard) and the token stream built from the
 // tokenizer alone; identical for 0 and 2 workers; a run killed after every single shard still ends with the
-// same bytes (resume points inside a cut document and mid-batch included); complete output is not redone;
-// the disk-space check; the CLI.
+// same bytes (resume points mid-task included); a resume point inside a document cut into pieces (as earlier
+// versions wrote them) continues exactly; complete output is not redone; the disk-space check; the CLI.
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runPrepareFineweb } from '../../src/data/fineweb/cli.js'
@@ -18,7 +18,7 @@ import { prepare } from '../../src/data/prepare.js'
 import { readShard } from '../../src/data/shards.js'
 import { openCorpus } from '../../src/data/sources/corpora.js'
 import { openInputs } from '../../src/data/sources/inputs.js'
-import { MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
+import { documentPieces, MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
 import { encode, EOT } from '../../src/tokenizer.js'
 import { InputError } from '../../src/util/errors.js'
 import { parquetOf, startFaultServer, type FaultServer, type ServedFile } from '../helpers/http-fault-server.js'
@@ -125,8 +125,30 @@ test('killed after every batch that completes a shard, resumed each time (altern
     kept = state.shards.length
   }
   assertSameShards(out, reference)
-  assert.ok(points.some(p => p.piece > 0), 'a resume inside a document cut into pieces')
-  assert.ok(points.some(p => p.skip > 0), 'a resume in the middle of a batch')
+  assert.ok(points.some(p => p.skip > 0), 'a resume in the middle of a task')
+})
+
+test('a resume point inside a document cut into pieces continues with the same bytes', async () => {
+  const hugeIndex = 500 // file 1, row 100
+  const pieces = [...documentPieces(docs[hugeIndex]!)]
+  assert.ok(pieces.length >= 3)
+  let at = docs.slice(0, hugeIndex).reduce((n, d) => n + 1 + encode(d).length, 0)
+  const starts = pieces.map((p, i) => { const s = at; at += (i === 0 ? 1 : 0) + encode(p.text).length; return s })
+  const k = Math.ceil((starts[1]! + 1) / SHARD)                 // the first shard boundary inside piece 1 or later
+  const piece = starts.filter(s => s <= k * SHARD).length - 1
+  assert.ok(piece >= 1 && k * SHARD < at, 'the boundary lies inside the cut document')
+  const out = join(root, 'resume-piece')
+  mkdirSync(out)
+  const names = binFiles(reference).sort((a, b) => Number(a.slice(-10, -4)) - Number(b.slice(-10, -4))).slice(0, k)
+  for (const f of names) copyFileSync(join(reference, f), join(out, f))
+  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length, ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
+  const state = { version: 1, name: 'fineweb', shardSize: SHARD, inputs: inputs.map(x => ({ label: x.label, size: x.size })), shards: names,
+    next: { file: 1, row: 100, piece, skip: k * SHARD - starts[piece]! }, documents: hugeIndex + 1 }
+  writeFileSync(resumePath(out, 'fineweb'), JSON.stringify(state))
+  const r = await tokenizeToShards({ inputs, outDir: out, name: 'fineweb', source: 'test', shardSize: SHARD, workers: 2 })
+  assert.equal(r.resumedShards, k)
+  assert.equal(r.documents, docs.length)
+  assertSameShards(out, reference)
 })
 
 test('not enough disk space is an InputError before any download', async () => {

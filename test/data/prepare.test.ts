@@ -1,13 +1,14 @@
 // prepare end to end (library level): shard contents equal [EOT, ...encode(doc)] per document split into val
-// and train shards, for text, JSONL and Parquet inputs; identical bytes for 0, 1 and 2 workers; huge
-// documents cut without changing ids; llm.c's tinyshakespeare figures; ensureCorpus caching; bad inputs.
+// and train shards, for text, JSONL and Parquet inputs; identical bytes for 0, 1, 2 and 3 workers (Parquet row
+// groups merged and split into tasks that the workers read themselves); huge documents cut without changing
+// ids; llm.c's tinyshakespeare figures; ensureCorpus caching; bad inputs, from the main thread or a worker.
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parquetWriteFile } from 'hyparquet-writer'
+import { parquetWriteBuffer, parquetWriteFile } from 'hyparquet-writer'
 import { prepare, type PrepareResult } from '../../src/data/prepare.js'
 import { readShard, writeShard } from '../../src/data/shards.js'
 import { ensureCorpus, openCorpus, splitTinyShakespeare } from '../../src/data/sources/corpora.js'
@@ -15,6 +16,7 @@ import { openInputs } from '../../src/data/sources/inputs.js'
 import { MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
 import { encode, EOT } from '../../src/tokenizer.js'
 import { InputError } from '../../src/util/errors.js'
+import { makeDocs, parquetV1 } from './parquet-fixtures.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'llmts-prepare-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -52,20 +54,23 @@ test('text, JSONL and Parquet documents land in val then train shards of shard-s
   assert.deepEqual(meta.inputs.map((p: string) => p.split('/').pop()), ['a.txt', 'b.jsonl', 'c.parquet'])
 })
 
-test('output bytes are identical for 0, 1 and 2 workers (many batches, documents cut into pieces)', async () => {
+test('output bytes are identical for 0, 1, 2 and 3 workers (many tasks, Parquet groups merged and split, documents cut into pieces)', async () => {
   const d = join(dir, 'big')
   mkdirSync(d)
   const moby = await openCorpus('moby-dick')
   const chapters: string[] = []
   for await (const p of moby.pieces()) chapters.push(p.text)
-  const huge = chapters.join(' ')
+  const huge = chapters.slice(0, 70).join(' ')
+  const rest = chapters.slice(70)
   assert.ok(huge.length > 2 * MAX_PIECE_CHARS, 'a document long enough to be cut')
   writeFileSync(join(d, 'huge.txt'), huge)
-  writeFileSync(join(d, 'chapters.jsonl'), chapters.map(text => JSON.stringify({ text })).join('\n'))
+  writeFileSync(join(d, 'chapters.jsonl'), rest.map(text => JSON.stringify({ text })).join('\n'))
+  const docs = makeDocs(3000, 11)
+  writeFileSync(join(d, 'docs.parquet'), new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: docs, type: 'STRING' }], rowGroupSize: [3, 5, 7, 900, 1, 1200], pageSize: 4096 })))
   const outs: string[] = []
-  for (const workers of [0, 1, 2]) {
+  for (const workers of [0, 1, 2, 3]) {
     const out = join(dir, `w${workers}`)
-    const r = await prepare({ source: await openInputs([d]), outDir: out, name: 'm', valTokens: 1000, shardSize: 250_000, workers })
+    const r = await prepare({ source: await openInputs([d], { sliceBytes: 20_000 }), outDir: out, name: 'm', valTokens: 1000, shardSize: 250_000, workers })
     assert.ok(r.train.length >= 3)
     outs.push(out)
   }
@@ -75,7 +80,7 @@ test('output bytes are identical for 0, 1 and 2 workers (many batches, documents
     for (const f of files) assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(outs[0]!, f))), `${out}/${f}`)
   }
   const all = [...readShard(join(outs[0]!, 'm_val_000000.bin')), ...files.filter(f => f.includes('_train_')).flatMap(f => [...readShard(join(outs[0]!, f))])]
-  assert.deepEqual(all, stream([...chapters, huge]), 'chapters.jsonl sorts before huge.txt; the cut huge document equals one encode')
+  assert.deepEqual(all, stream([...rest, ...docs, huge]), 'files in sorted order; the cut huge document equals one encode')
 })
 
 test('tinyshakespeare corpus reproduces llm.c: 32,768 val and 305,260 train tokens (66,560 and 611,544 bytes)', async t => {
@@ -124,6 +129,9 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
   writeFileSync(join(d, 'small.txt'), 'tiny')
   writeFileSync(join(d, 'fake.parquet'), 'PAR1 not really')
   parquetWriteFile({ filename: join(d, 'cols.parquet'), columnData: [{ name: 'body', data: ['a'], type: 'STRING' }, { name: 'n', data: [1], type: 'INT32' }] })
+  const withNull: (string | null)[] = makeDocs(400, 2)
+  withNull[321] = null
+  writeFileSync(join(d, 'null.parquet'), parquetV1(withNull, { rowGroupSize: 100, pageSize: 1024, nullable: true }))
   const cases: [() => Promise<unknown>, RegExp][] = [
     [() => openInputs([join(d, 'missing.txt')]), /no such file or directory: .*missing\.txt/],
     [() => openInputs([join(d, 'empty.txt')]), /empty\.txt is empty/],
@@ -136,9 +144,10 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
     [async () => prepare({ source: await openInputs([join(d, 'nofield.jsonl')]), outDir: join(d, 'o2'), name: 'b', workers: 1 }), /nofield\.jsonl:3: expected an object with a string "text" field/],
     [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o3'), name: 'b', workers: 0 }), /only 2 tokens, all taken by --val-tokens 32768/],
     [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o4'), name: '../x', workers: 0 }), /--name must be/],
+    [async () => prepare({ source: await openInputs([join(d, 'null.parquet')], { sliceBytes: 1 }), outDir: join(d, 'o5'), name: 'b', workers: 2 }), /null\.parquet: row 321 has no value in column "text", expected a string/],
   ]
   for (const [run, re] of cases) {
     await assert.rejects(run, (e: unknown) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'), String(re))
   }
-  for (const o of ['o1', 'o2', 'o3']) assert.deepEqual(existsSync(join(d, o)) ? readdirSync(join(d, o)).filter(f => f.endsWith('.bin') || f.endsWith('.json')) : [], [], o)
+  for (const o of ['o1', 'o2', 'o3', 'o5']) assert.deepEqual(existsSync(join(d, o)) ? readdirSync(join(d, o)).filter(f => f.endsWith('.bin') || f.endsWith('.json')) : [], [], o)
 })

@@ -1,21 +1,19 @@
 // Parquet files -> llm.c shards of exactly shardSize tokens, resumable. The first shard is validation
 // (NAME_val_000000.bin), then NAME_train_000001.bin, ... as llm.c's fineweb.py and as `prepare` with
-// valTokens = shardSize (the bytes are identical). After every shard, OUT/NAME.resume.json records where the
-// next shard starts in the input: (file, row, piece) of a batch start plus tokens to skip. Tokenizing from any
-// piece gives the same ids (documents are tokenized independently), so a re-run keeps every complete shard.
+// valTokens = shardSize (the bytes are identical). Worker threads read and tokenize Parquet tasks themselves
+// (pipeline.ts). After every shard, OUT/NAME.resume.json records where the next shard starts in the input:
+// (file, row, piece) of a task start plus tokens to skip. Tokenizing from any piece gives the same ids
+// (documents are tokenized independently), so a re-run keeps every complete shard.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { parquetRead } from 'hyparquet'
-import { compressors } from 'hyparquet-compressors'
 import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../../tokenizer.js'
 import { writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
-import { TokenizerPool } from '../pool.js'
+import { tokenizeInOrder, type PipelineItem } from '../pipeline.js'
 import { prepareDefaults } from '../prepare.js'
-import { MAX_SHARD_TOKENS, readShardHeader, shardPath, writeShard } from '../shards.js'
-import { openParquet } from '../sources/parquet.js'
-import { documentPieces, type TextPiece } from '../sources/source.js'
+import { MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, writeShard } from '../shards.js'
+import { openParquet, planParquet } from '../sources/parquet.js'
 import { RateMeter } from './progress.js'
 
 export interface ShardInput {
@@ -86,40 +84,25 @@ function loadState(outDir: string, name: string, shardSize: number, inputs: Shar
   }
 }
 
-/** Pieces from `from` on, each with its position. Reads one row group of the text column at a time. */
-async function* piecesFrom(inputs: ShardInput[], from: Position, counter: { bytes: number; waitingFor?: string }): AsyncGenerator<{ piece: TextPiece; pos: Position }> {
+/** Parquet tasks from `from` on, each tagged with the position it starts at. Waits for each file's download. */
+async function* tasksFrom(inputs: ShardInput[], from: Position, counter: { bytes: number; waitingFor?: string }): AsyncGenerator<PipelineItem<Position>> {
   for (let i = 0; i < from.file; i++) counter.bytes += inputs[i]!.size
   for (let f = from.file; f < inputs.length; f++) {
     counter.waitingFor = inputs[f]!.label
     const path = await inputs[f]!.ready()
     counter.waitingFor = undefined
     const pq = await openParquet(path, 'text')
-    const first = f === from.file ? from.row : 0
+    const start = counter.bytes
     try {
-      let rowStart = 0
-      for (const group of pq.metadata.row_groups) {
-        const rowEnd = rowStart + Number(group.num_rows)
-        if (rowEnd > first) {
-          const begin = Math.max(rowStart, first)
-          let rows: unknown[][] = []
-          await parquetRead({ file: pq.file, metadata: pq.metadata, columns: ['text'], rowStart: begin, rowEnd, compressors, onComplete: r => { rows = r } })
-          for (let k = 0; k < rows.length; k++) {
-            const text = rows[k]![0]
-            if (typeof text !== 'string') throw new InputError(`fineweb: ${inputs[f]!.label} row ${begin + k} has no text (got ${text === null ? 'null' : typeof text})`)
-            const row = begin + k
-            let piece = 0
-            for (const p of documentPieces(text)) {
-              if (!(f === from.file && row === from.row && piece < from.piece)) yield { piece: p, pos: { file: f, row, piece } }
-              piece++
-            }
-          }
-        }
-        counter.bytes += Number(group.total_compressed_size ?? group.total_byte_size)
-        rowStart = rowEnd
+      const resume = f === from.file ? { fromRow: from.row, fromPiece: from.piece } : {}
+      for await (const task of planParquet(pq, 'text', resume)) {
+        counter.bytes += task.bytes
+        yield { parquet: task, at: { file: f, row: task.parts[0]!.rows[0], piece: task.firstPiece } }
       }
     } finally {
       await pq.close()
     }
+    counter.bytes = start + inputs[f]!.size
   }
 }
 
@@ -166,57 +149,6 @@ class ShardWriter {
   }
 }
 
-interface Batch { tokens: Promise<Uint16Array>; at: Position; documentsBefore: number; documents: number }
-
-/** A tokenized batch, in input order: its ids, where it starts, documents begun before it and up to its end. */
-type BatchSink = (tokens: Uint16Array, at: Position, documentsBefore: number, documentsAfter: number) => void
-
-/**
- * prepare's batching on positioned pieces: ~batchChars per batch, tokenized on the pool, handed to `onBatch`
- * in submission order (so nothing depends on the worker count). Returns the document count at the end.
- */
-async function tokenizeInOrder(pieces: AsyncIterable<{ piece: TextPiece; pos: Position }>, workers: number, documentsBefore: number,
-                               signal: AbortSignal | undefined, onBatch: BatchSink): Promise<number> {
-  const pool = new TokenizerPool(workers, false) // llm.c: encode_ordinary, "<|endoftext|>" in text is text
-  const queue: Batch[] = []
-  const maxInFlight = Math.max(1, workers * prepareDefaults.inFlightPerWorker)
-  let documents = documentsBefore
-  const drainOne = async (): Promise<void> => {
-    const b = queue.shift()!
-    const t = await b.tokens
-    if (signal?.aborted) throw signal.reason
-    onBatch(t, b.at, b.documentsBefore, b.documentsBefore + b.documents)
-  }
-  let texts: string[] = []
-  let newDoc: boolean[] = []
-  let chars = 0
-  let at: Position | undefined
-  let batchDocs = 0
-  const submit = async (): Promise<void> => {
-    const p = pool.submit(texts, newDoc)
-    p.catch(() => { /* awaited in order by drainOne */ })
-    queue.push({ tokens: p, at: at!, documentsBefore: documents - batchDocs, documents: batchDocs })
-    texts = []; newDoc = []; chars = 0; at = undefined; batchDocs = 0
-    while (queue.length >= maxInFlight) await drainOne()
-  }
-  try {
-    for await (const { piece, pos } of pieces) {
-      if (signal?.aborted) throw signal.reason
-      at ??= pos
-      texts.push(piece.text)
-      newDoc.push(piece.newDoc)
-      if (piece.newDoc) { documents++; batchDocs++ }
-      chars += piece.text.length
-      if (chars >= prepareDefaults.batchChars) await submit()
-    }
-    if (texts.length > 0) await submit()
-    while (queue.length > 0) await drainOne()
-  } finally {
-    await pool.close()
-  }
-  return documents
-}
-
 /** Tokenizes the inputs into OUT/NAME_{val,train}_NNNNNN.bin, continuing an interrupted run; see the header. */
 export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<ShardsResult> {
   const shardSize = opts.shardSize ?? prepareDefaults.shardSize
@@ -239,14 +171,19 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
   const startTokens = sink.tokens
   const rate = (): number => (sink.tokens - startTokens) / Math.max((performance.now() - start) / 1000, 1e-9)
   let toSkip = state.next.skip // tokens of the first batches already in kept shards
-  const documents = await tokenizeInOrder(piecesFrom(opts.inputs, state.next, counter), workers, state.documents, opts.signal, (t, at, before, after) => {
+  let documents = state.documents
+  const pipeline = { workers, allowSpecial: false, bytesRead: () => counter.bytes, ...(opts.signal === undefined ? {} : { signal: opts.signal }) }
+  await tokenizeInOrder(tasksFrom(opts.inputs, state.next, counter), pipeline, b => { // llm.c: encode_ordinary, "<|endoftext|>" in text is text
+    const t = b.tokens
     const drop = Math.min(toSkip, t.length)
     toSkip -= drop
-    sink.add(t.subarray(drop), at, drop, before)
-    meter.add(counter.bytes)
-    const etaSeconds = meter.eta(totalBytes - counter.bytes)
+    const before = documents
+    documents += b.documents
+    sink.add(t.subarray(drop), b.at!, drop, before)
+    meter.add(b.bytes)
+    const etaSeconds = meter.eta(totalBytes - b.bytes)
     opts.onProgress?.({
-      shards: state.shards.length, tokens: sink.tokens, documents: after, bytes: counter.bytes, totalBytes,
+      shards: state.shards.length, tokens: sink.tokens, documents, bytes: b.bytes, totalBytes,
       tokensPerSecond: rate(), seconds: (performance.now() - start) / 1000,
       ...(etaSeconds === undefined ? {} : { etaSeconds }), ...(counter.waitingFor === undefined ? {} : { waitingFor: counter.waitingFor }),
     })
@@ -308,10 +245,4 @@ export function findCompleteOutput(outDir: string, opts: Pick<TokenizeShardsOpti
   } catch {
     return undefined
   }
-}
-
-/** Removes NAME_{train,val}_NNNNNN.bin files left by an earlier, different run into the same directory. */
-function removeStaleShards(outDir: string, name: string, keep: Set<string>): void {
-  const re = new RegExp(`^${name.replace(/[.]/g, '\\.')}_(train|val)_\\d{6}\\.bin$`)
-  for (const f of readdirSync(outDir)) if (re.test(f) && !keep.has(f)) rmSync(join(outDir, f), { force: true })
 }

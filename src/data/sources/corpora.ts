@@ -11,7 +11,7 @@ import { InputError } from '../../util/errors.js'
 import { Rng } from '../../util/rng.js'
 import { prepare, prepareDefaults, type PrepareProgress } from '../prepare.js'
 import { readShardHeader } from '../shards.js'
-import { documentsSource, type Source } from './source.js'
+import { documentsSource, type TextSource } from './source.js'
 
 export const TINYSHAKESPEARE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
 const TINYSHAKESPEARE_BYTES = 1_115_394
@@ -82,7 +82,7 @@ async function tinyShakespeareText(opts: CorpusOptions): Promise<string> {
 }
 
 /** A Source for a built-in corpus; InputError for an unknown name. */
-export async function openCorpus(name: string, opts: CorpusOptions = {}): Promise<Source> {
+export async function openCorpus(name: string, opts: CorpusOptions = {}): Promise<TextSource> {
   let label: string
   let docs: string[]
   switch (name) {

@@ -1,13 +1,14 @@
 // prepare's file inputs: text files (one document each), JSONL (a string field per line) and Parquet (a
 // string column), given as files, directories (recursive) or globs. Everything checkable before tokenizing
 // is checked up front: missing paths, empty files, directories without usable files, Parquet columns.
+// Text and JSONL are read here and sent as text; Parquet files become tasks that worker threads read themselves.
 
 import { statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { InputError } from '../../util/errors.js'
 import { expandPaths } from '../files.js'
-import { openParquet, parquetDocuments } from './parquet.js'
-import { documentPieces, type Source, type TextPiece } from './source.js'
+import { openParquet, planParquet } from './parquet.js'
+import { documentPieces, type Source, type SourceItem } from './source.js'
 import { jsonlDocuments, textFilePieces } from './text.js'
 
 export type InputKind = 'text' | 'jsonl' | 'parquet'
@@ -23,6 +24,7 @@ export function kindOf(path: string): InputKind {
 
 export interface InputOptions {
   textColumn?: string   // JSONL field / Parquet column holding the text (default "text")
+  sliceBytes?: number   // Parquet column bytes per task (default parquetDefaults.sliceBytes; tests make it small)
 }
 
 /** A Source over files, directories and globs; throws InputError for anything wrong before reading text. */
@@ -46,12 +48,12 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
     inputs: files,
     totalBytes,
     bytesRead: () => bytes,
-    async *pieces(): AsyncGenerator<TextPiece> {
+    async *items(): AsyncGenerator<SourceItem> {
       let done = 0
       for (let i = 0; i < files.length; i++) {
         const f = files[i]!
         const onBytes = (n: number): void => { bytes = Math.min(bytes + n, done + sizes[i]!) }
-        yield* filePieces(f, column, onBytes)
+        yield* fileItems(f, { column, sliceBytes: opts.sliceBytes }, onBytes)
         done += sizes[i]!
         bytes = done
       }
@@ -59,7 +61,8 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
   }
 }
 
-async function* filePieces(path: string, column: string, onBytes: (n: number) => void): AsyncGenerator<TextPiece> {
+async function* fileItems(path: string, opts: { column: string; sliceBytes: number | undefined }, onBytes: (n: number) => void): AsyncGenerator<SourceItem> {
+  const column = opts.column
   switch (kindOf(path)) {
     case 'text':
       yield* textFilePieces(path, onBytes)
@@ -67,7 +70,16 @@ async function* filePieces(path: string, column: string, onBytes: (n: number) =>
     case 'jsonl':
       for await (const doc of jsonlDocuments(path, column, onBytes)) yield* documentPieces(doc)
       return
-    case 'parquet':
-      for await (const doc of parquetDocuments(await openParquet(path, column), column, onBytes)) yield* documentPieces(doc)
+    case 'parquet': {
+      const pq = await openParquet(path, column)
+      try {
+        for await (const task of planParquet(pq, column, opts.sliceBytes === undefined ? {} : { sliceBytes: opts.sliceBytes })) {
+          onBytes(task.bytes) // counted when handed out: progress follows submission, as for text
+          yield { parquet: task }
+        }
+      } finally {
+        await pq.close()
+      }
+    }
   }
 }

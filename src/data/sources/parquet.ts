@@ -1,16 +1,13 @@
 // Parquet documents through hyparquet (+ hyparquet-compressors for zstd, gzip, brotli, lz4): one string
-// column, read one row group at a time so memory stays bounded by the largest row group. The column is
-// checked against the schema before anything is read. Before hyparquet decodes a column chunk its page headers
-// are checked (checkPages: hyparquet loops forever on a v2 header missing a field) and the decompressors refuse
-// a page larger than its chunk (guardedCompressors), so a corrupt file is an error, never a hang.
+// column. planParquet cuts a file into tasks of about sliceBytes of column data, from the footer alone when
+// row groups are small (they are merged) and from page headers when one is large (it is split at page
+// boundaries), so a task, decoded on a worker thread by readTask, reads only its own pages: memory stays
+// bounded by the task size (or the largest page), never by the row group or the file.
 
 import { open, type FileHandle } from 'node:fs/promises'
-import {
-  parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type ColumnChunk, type Compressors, type FileMetaData,
-} from 'hyparquet'
-import { compressors } from 'hyparquet-compressors'
-import { parquetHeader } from 'hyparquet/src/column.js'
+import { parquetMetadataAsync, parquetSchema, type AsyncBuffer, type ColumnMetaData, type FileMetaData, type SchemaTree } from 'hyparquet'
 import { InputError } from '../../util/errors.js'
+import { readPageHeaders, readPart, type ColumnSpec, type ParquetPart } from './parquet-pages.js'
 
 export interface ParquetFile {
   path: string
@@ -18,6 +15,20 @@ export interface ParquetFile {
   metadata: FileMetaData
   rows: number
   close(): Promise<void>
+}
+
+/** A unit of work: rows of one file, in order, as parts of row groups. Plain data (crosses to a worker). */
+export interface ParquetTask {
+  path: string
+  column: string
+  spec: ColumnSpec
+  parts: ParquetPart[]
+  firstPiece: number             // pieces of the first row's document to skip (resuming inside a cut document)
+  bytes: number                  // file bytes this task accounts for (progress)
+}
+
+export const parquetDefaults = {
+  sliceBytes: 2 << 20,           // uncompressed column bytes per task: ~0.5M GPT-2 tokens of English, ~0.2 s of work
 }
 
 async function readFully(fh: FileHandle, out: Uint8Array, position: number): Promise<void> {
@@ -29,34 +40,31 @@ async function readFully(fh: FileHandle, out: Uint8Array, position: number): Pro
   }
 }
 
+/** An AsyncBuffer over an open file of `size` bytes. */
+export function fileBuffer(fh: FileHandle, size: number): AsyncBuffer {
+  return {
+    byteLength: size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const out = new Uint8Array((end ?? size) - start)
+      await readFully(fh, out, start)
+      return out.buffer
+    },
+  }
+}
+
 /** Opens a Parquet file, reads its footer and checks that `column` is a top-level string column. */
 export async function openParquet(path: string, column: string): Promise<ParquetFile> {
   const fh = await open(path, 'r')
   try {
     const { size } = await fh.stat()
-    const file: AsyncBuffer = {
-      byteLength: size,
-      async slice(start: number, end?: number): Promise<ArrayBuffer> {
-        const out = new Uint8Array((end ?? size) - start)
-        await readFully(fh, out, start)
-        return out.buffer
-      },
-    }
+    const file = fileBuffer(fh, size)
     let metadata: FileMetaData
     try {
       metadata = await parquetMetadataAsync(file)
     } catch (e) {
       throw new InputError(`prepare: ${path} is not a readable Parquet file (${(e as Error).message})`)
     }
-    const columns = parquetSchema(metadata).children
-    const col = columns.find(c => c.element.name === column)
-    if (col === undefined) {
-      const names = columns.map(c => c.element.name).join(', ')
-      throw new InputError(`prepare: ${path} has no column "${column}" (columns: ${names}; pick one with --text-column)`)
-    }
-    if (col.element.type !== 'BYTE_ARRAY' || col.children.length > 0) {
-      throw new InputError(`prepare: ${path} column "${column}" holds ${col.element.type ?? 'nested values'}, expected strings (pick another with --text-column)`)
-    }
+    columnOf(path, parquetSchema(metadata), column)
     return { path, file, metadata, rows: Number(metadata.num_rows), close: () => fh.close() }
   } catch (e) {
     await fh.close()
@@ -64,83 +72,154 @@ export async function openParquet(path: string, column: string): Promise<Parquet
   }
 }
 
-/** The decompressors, each refusing a page that claims more uncompressed bytes than `limit` (and, for Snappy,
- *  a page whose stream announces another length). */
-function guardedCompressors(limit: number): Compressors {
-  const out: Compressors = {}
-  for (const [codec, decompress] of Object.entries(compressors) as [keyof Compressors, NonNullable<Compressors[keyof Compressors]>][]) {
-    out[codec] = (input, outputLength) => {
-      if (!(outputLength >= 0 && outputLength <= limit)) throw new Error(`a ${codec} page claims ${outputLength} bytes, more than its column chunk (${limit})`)
-      if (codec === 'SNAPPY' && snappyLength(input) !== outputLength) throw new Error(`a SNAPPY page's length ${outputLength} disagrees with its stream`)
-      return decompress(input, outputLength)
+function columnOf(path: string, schema: SchemaTree, column: string): SchemaTree {
+  const col = schema.children.find(c => c.element.name === column)
+  if (col === undefined) {
+    const names = schema.children.map(c => c.element.name).join(', ')
+    throw new InputError(`prepare: ${path} has no column "${column}" (columns: ${names}; pick one with --text-column)`)
+  }
+  if (col.element.type !== 'BYTE_ARRAY' || col.children.length > 0) {
+    throw new InputError(`prepare: ${path} column "${column}" holds ${col.element.type ?? 'nested values'}, expected strings (pick another with --text-column)`)
+  }
+  return col
+}
+
+function columnSpec(pq: ParquetFile, column: string): ColumnSpec {
+  const schema = parquetSchema(pq.metadata)
+  const col = columnOf(pq.path, schema, column)
+  let largest = 0
+  for (const g of pq.metadata.row_groups) largest = Math.max(largest, Number(chunkMeta(g.columns, column)?.total_uncompressed_size ?? 0))
+  const bare = (t: SchemaTree): SchemaTree => ({ element: t.element, children: [], count: t.count, path: t.path })
+  return { pathInSchema: [column], schemaPath: [bare(schema), bare(col)], type: 'BYTE_ARRAY', limit: Math.min(largest, 2 ** 31) }
+}
+
+function chunkMeta(columns: FileMetaData['row_groups'][number]['columns'], column: string): ColumnMetaData | undefined {
+  return columns.find(c => c.meta_data?.path_in_schema.join('.') === column)?.meta_data
+}
+
+interface Span { start: number; length: number }
+
+function chunkSpan(md: ColumnMetaData): Span {
+  return { start: Number(md.dictionary_page_offset || md.data_page_offset), length: Number(md.total_compressed_size) }
+}
+
+/**
+ * The tasks of a file, in row order, from row `fromRow` (piece `fromPiece` of its document) on. Row groups
+ * under sliceBytes are merged into one task; a larger one is split into tasks of whole pages.
+ */
+export async function* planParquet(pq: ParquetFile, column: string, opts: { sliceBytes?: number; fromRow?: number; fromPiece?: number } = {}): AsyncGenerator<ParquetTask> {
+  const sliceBytes = opts.sliceBytes ?? parquetDefaults.sliceBytes
+  const fromRow = opts.fromRow ?? 0
+  const spec = columnSpec(pq, column)
+  let task: ParquetTask | undefined
+  let taskSize = 0
+  let firstPiece = opts.fromPiece ?? 0
+  const newTask = (): ParquetTask => {
+    const t: ParquetTask = { path: pq.path, column, spec, parts: [], firstPiece, bytes: 0 }
+    firstPiece = 0
+    return t
+  }
+  let groupStart = 0
+  for (const group of pq.metadata.row_groups) {
+    const rows = Number(group.num_rows)
+    const groupEnd = groupStart + rows
+    const groupBytes = Number(group.total_compressed_size ?? group.total_byte_size)
+    if (groupEnd > fromRow && rows > 0) {
+      const md = chunkMeta(group.columns, column)
+      if (md === undefined) throw new InputError(`prepare: ${pq.path}: row group at row ${groupStart} has no column chunk "${column}" (corrupt footer?)`)
+      const size = Number(md.total_uncompressed_size)
+      if (!(size > sliceBytes) || rows === 1) {
+        const span = chunkSpan(md)
+        task ??= newTask()
+        task.parts.push({ ranges: [[span.start, span.start + span.length]], firstRow: groupStart, rows: [Math.max(groupStart, fromRow), groupEnd], codec: md.codec })
+        task.bytes += groupBytes
+        taskSize += size
+        if (taskSize >= sliceBytes) { yield task; task = undefined; taskSize = 0 }
+      } else {
+        if (task !== undefined) { yield task; task = undefined; taskSize = 0 }
+        for (const { part, fraction } of await splitGroup(pq, spec, md, groupStart, rows, sliceBytes)) {
+          if (part.rows[1] <= fromRow) continue
+          part.rows[0] = Math.max(part.rows[0], fromRow)
+          yield { ...newTask(), parts: [part], bytes: Math.round(groupBytes * fraction) }
+        }
+      }
     }
+    groupStart = groupEnd
+  }
+  if (task !== undefined) yield task
+}
+
+/** Parts of whole pages of about sliceBytes each, covering a large row group's `rows` rows. */
+async function splitGroup(pq: ParquetFile, spec: ColumnSpec, md: ColumnMetaData, groupStart: number, rows: number,
+                          sliceBytes: number): Promise<{ part: ParquetPart; fraction: number }[]> {
+  const span = chunkSpan(md)
+  const where = `${pq.path}: rows ${groupStart}..${groupStart + rows - 1}`
+  if (!Number.isSafeInteger(span.start) || !Number.isSafeInteger(span.length) || span.start < 0 || span.length < 0 || span.start + span.length > pq.file.byteLength) {
+    throw new InputError(`prepare: ${where}: column chunk [${span.start}, +${span.length}) lies outside the file`)
+  }
+  let pages
+  try {
+    pages = await readPageHeaders(pq.file, span.start, span.length, spec.limit)
+  } catch (e) {
+    throw new InputError(`prepare: ${where}: cannot read the page headers (${(e as Error).message})`)
+  }
+  const dict = pages[0]?.type === 'DICTIONARY_PAGE' ? pages[0] : undefined
+  const data = pages.filter(p => p.type !== 'DICTIONARY_PAGE')
+  const total = data.reduce((n, p) => n + p.rows, 0)
+  if (total !== rows) throw new InputError(`prepare: ${where}: the pages hold ${total} rows, the footer says ${rows} (corrupt file?)`)
+  const out: { part: ParquetPart; fraction: number }[] = []
+  const perRow = Number(md.total_uncompressed_size) / Math.max(1, rows)
+  let first = 0, row = groupStart, count = 0
+  for (let i = 0; i < data.length; i++) {
+    count += data[i]!.rows
+    if (count * perRow < sliceBytes && i < data.length - 1) continue
+    const pageRange: [number, number] = [data[first]!.start, data[i]!.end]
+    const ranges: [number, number][] = dict === undefined ? [pageRange]
+      : dict.end === pageRange[0] ? [[dict.start, pageRange[1]]] : [[dict.start, dict.end], pageRange]
+    out.push({ part: { ranges, firstRow: row, rows: [row, row + count], codec: md.codec }, fraction: count / rows })
+    row += count
+    first = i + 1
+    count = 0
   }
   return out
 }
 
-/** The uncompressed length a Snappy stream starts with (a varint), or -1. */
-function snappyLength(input: Uint8Array): number {
-  let n = 0
-  for (let i = 0, shift = 1; i < Math.min(5, input.length); i++, shift *= 128) {
-    n += (input[i]! & 0x7f) * shift
-    if (input[i]! < 0x80) return n
-  }
-  return -1
-}
-
-const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
-
-/** Walks the page headers of a column chunk; throws at the first that hyparquet could not decode safely. */
-async function checkPages(file: AsyncBuffer, chunk: ColumnChunk | undefined, limit: number): Promise<void> {
-  const md = chunk?.meta_data
-  if (md === undefined) throw new Error('column chunk without metadata')
-  const start = Number(md.dictionary_page_offset ?? md.data_page_offset), length = Number(md.total_compressed_size)
-  if (!isCount(start) || !isCount(length) || start + length > file.byteLength) throw new Error(`column chunk [${start}, +${length}) lies outside the file`)
-  const view = new DataView(await file.slice(start, start + length))
-  const reader = { view, offset: 0 }
-  while (reader.offset < length) {
-    const h = parquetHeader(reader)
-    const v1 = h.data_page_header, v2 = h.data_page_header_v2, dict = h.dictionary_page_header
-    const ok = h.type !== undefined && isCount(h.compressed_page_size) && isCount(h.uncompressed_page_size) &&
-      h.uncompressed_page_size <= limit && reader.offset + h.compressed_page_size <= length &&
-      (h.type !== 'DATA_PAGE' || (v1 !== undefined && isCount(v1.num_values) && v1.encoding !== undefined)) &&
-      (h.type !== 'DICTIONARY_PAGE' || (dict !== undefined && isCount(dict.num_values) && dict.encoding !== undefined)) &&
-      (h.type !== 'DATA_PAGE_V2' || (v2 !== undefined && isCount(v2.num_values) && isCount(v2.num_nulls) && v2.num_nulls <= v2.num_values &&
-        isCount(v2.num_rows) && v2.encoding !== undefined && isCount(v2.definition_levels_byte_length) &&
-        isCount(v2.repetition_levels_byte_length) &&
-        v2.definition_levels_byte_length + v2.repetition_levels_byte_length <= h.compressed_page_size))
-    if (!ok) throw new Error(`bad page header at byte ${start + reader.offset}`)
-    reader.offset += h.compressed_page_size
+/** The documents of a task's parts, part by part; InputError (naming the file and rows) on anything unreadable. */
+export async function* readTask(file: AsyncBuffer, task: ParquetTask): AsyncGenerator<{ row: number; text: string }> {
+  for (const part of task.parts) {
+    let values: unknown[]
+    try {
+      values = await readPart(file, task.spec, part)
+    } catch (e) {
+      throw new InputError(`prepare: ${task.path}: cannot read rows ${part.rows[0]}..${part.rows[1] - 1} (${(e as Error).message})`)
+    }
+    for (let i = 0; i < values.length; i++) {
+      const text = values[i]
+      if (typeof text !== 'string') {
+        const got = text === null || text === undefined ? 'no value' : `a ${typeof text}`
+        throw new InputError(`prepare: ${task.path}: row ${part.rows[0] + i} has ${got} in column "${task.column}", expected a string`)
+      }
+      yield { row: part.rows[0] + i, text }
+    }
   }
 }
 
-/** Documents of an opened Parquet file, row group by row group. */
-export async function* parquetDocuments(pq: ParquetFile, column: string, onBytes: (n: number) => void): AsyncGenerator<string> {
-  let rowStart = 0
-  let largest = 0
-  for (const g of pq.metadata.row_groups) for (const c of g.columns) largest = Math.max(largest, Number(c.meta_data?.total_uncompressed_size ?? 0))
-  const limit = Math.min(largest, 2 ** 31)
-  const guarded = guardedCompressors(limit)
+/** Opens the task's file, reads its documents, closes it. For worker threads, which get no ParquetFile. */
+export async function* readTaskFile(task: ParquetTask): AsyncGenerator<{ row: number; text: string }> {
+  const fh = await open(task.path, 'r')
   try {
-    for (const group of pq.metadata.row_groups) {
-      const rowEnd = rowStart + Number(group.num_rows)
-      let rows: unknown[][] = []
-      try {
-        const chunk = group.columns.find(c => c.meta_data?.path_in_schema.join('.') === column)
-        await checkPages(pq.file, chunk, limit)
-        await parquetRead({ file: pq.file, metadata: pq.metadata, columns: [column], rowStart, rowEnd, compressors: guarded, onComplete: r => { rows = r } })
-      } catch (e) {
-        throw new InputError(`prepare: ${pq.path}: cannot read rows ${rowStart}..${rowEnd - 1} (${(e as Error).message})`)
-      }
-      for (let i = 0; i < rows.length; i++) {
-        const text = rows[i]![0]
-        if (typeof text !== 'string') {
-          throw new InputError(`prepare: ${pq.path}: row ${rowStart + i} has ${text === null || text === undefined ? 'no value' : `a ${typeof text}`} in column "${column}", expected a string`)
-        }
-        yield text
-      }
-      onBytes(Number(group.total_compressed_size ?? group.total_byte_size))
-      rowStart = rowEnd
+    yield* readTask(fileBuffer(fh, (await fh.stat()).size), task)
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Documents of an opened Parquet file on the calling thread (tests, benchmarks); closes it at the end. */
+export async function* parquetDocuments(pq: ParquetFile, column: string, onBytes: (n: number) => void): AsyncGenerator<string> {
+  try {
+    for await (const task of planParquet(pq, column)) {
+      for await (const { text } of readTask(pq.file, task)) yield text
+      onBytes(task.bytes)
     }
   } finally {
     await pq.close()

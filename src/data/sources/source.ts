@@ -1,19 +1,33 @@
-// What prepare reads: a Source is an async stream of text pieces. A document is one piece with newDoc set,
-// optionally followed by continuation pieces (huge documents are cut at token-safe points so they stream and
-// spread over workers without changing a single id). Sources count the input bytes they consumed for the ETA.
+// What prepare reads: a Source is an async stream of items, each a text piece or a Parquet task (rows that a
+// worker thread reads and decodes itself). A document is one piece with newDoc set, optionally followed by
+// continuation pieces (huge documents are cut at token-safe points so they stream and spread over workers
+// without changing a single id). Sources count the input bytes they consumed for the ETA.
 
 import { findSafeCut } from '../../tokenizer.js'
+import type { ParquetTask } from './parquet.js'
 
 export interface TextPiece {
   text: string
   newDoc: boolean        // true: this piece starts a document (prepare puts the end-of-text token before it)
 }
 
+/** Rows of a Parquet file, read, decoded and tokenized by whichever thread takes the task. */
+export interface ParquetItem {
+  parquet: ParquetTask
+}
+
+export type SourceItem = TextPiece | ParquetItem
+
 export interface Source {
   label: string          // one line describing the input, recorded in NAME.json
   inputs: string[]       // files or corpus names
   totalBytes?: number    // input size when known (progress ETA)
   bytesRead(): number    // input bytes consumed so far
+  items(): AsyncIterable<SourceItem>
+}
+
+/** A Source of text alone (built-in corpora, in-memory documents). */
+export interface TextSource extends Source {
   pieces(): AsyncIterable<TextPiece>
 }
 
@@ -35,17 +49,13 @@ export function* documentPieces(text: string, maxChars = MAX_PIECE_CHARS): Gener
 }
 
 /** A Source over in-memory documents (built-in corpora, tests). */
-export function documentsSource(label: string, inputs: string[], docs: () => Iterable<string> | AsyncIterable<string>): Source {
+export function documentsSource(label: string, inputs: string[], docs: () => Iterable<string> | AsyncIterable<string>): TextSource {
   let bytes = 0
-  return {
-    label,
-    inputs,
-    bytesRead: () => bytes,
-    async *pieces() {
-      for await (const doc of docs()) {
-        yield* documentPieces(doc)
-        bytes += Buffer.byteLength(doc)
-      }
-    },
+  async function* pieces(): AsyncGenerator<TextPiece> {
+    for await (const doc of docs()) {
+      yield* documentPieces(doc)
+      bytes += Buffer.byteLength(doc)
+    }
   }
+  return { label, inputs, bytesRead: () => bytes, pieces, items: pieces }
 }
