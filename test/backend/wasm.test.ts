@@ -18,6 +18,13 @@ import { kernelInstance } from '../../src/backend/cpu/wasm/module.js'
 import { assertClose } from './compare.js'
 import { registerPathSuites } from './paths.js'
 import { checkSgemm } from './sgemm-check.js'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+
+test('a machine without a native BLAS (LLMTS_BLAS=off) gets the WebAssembly path on auto, and says so', () => {
+  const b = new CpuBackend({ kernels: 'auto', blas: 'off', threads: 1 })
+  assert.equal(b.accel.kernels.kind, 'wasm')
+  assert.equal(b.describe(), 'cpu backend: WebAssembly SIMD kernels (no native BLAS found), 1 thread')
+})
 
 test('wasm: kernels-wasm.ts is what scripts/build-wasm.mjs compiles from kernels.wat', (t) => {
   if (!existsSync(resolve(process.cwd(), 'node_modules/wabt'))) { t.skip('wabt (devDependency) not installed'); return }
