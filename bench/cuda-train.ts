@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatHelp, parseArgs } from '../src/cli/args.js'
-import { readLog, type LogRecord } from '../src/train/log.js'
+import { readLog, series, type LogRecord } from '../src/train/log.js'
 
 const flags = {
   out: { type: 'string', default: '/tmp/llmts-cuda-train', help: 'working folder (shards, runs)' },
@@ -44,7 +44,7 @@ function main(): number {
   for (const [name, json] of Object.entries(models)) {
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(json))
     const cpu = train(dir, name, 'cpu', data, f.steps), cuda = train(dir, name, 'cuda', data, f.steps)
-    const pick = (log: LogRecord[], key: string): number[] => log.filter(r => key in r).map(r => r[key]!)
+    const pick = (log: LogRecord[], key: string): number[] => series(log, key).map(p => p.value)
     const [a, b] = [pick(cpu, 'loss'), pick(cuda, 'loss')]
     const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i]!) / Math.abs(x)))
     console.log(`${name}: cpu  ${a.map(x => x.toFixed(4)).join(' ')}\n${name}: cuda ${b.map(x => x.toFixed(4)).join(' ')}`)

@@ -93,6 +93,10 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
       if (r.step === 1 || r.step === r.steps || now - lastPlain >= 10_000) { line(formatStep(r)); lastPlain = now }
     },
     val(r) { line(`step ${r.step} | val loss ${r.val_loss.toFixed(4)}${r.best ? ' (best)' : ''}`) },
+    hellaswag(r) {
+      line(`step ${r.step} | hellaswag (${r.hellaswag_scoring} scoring, ${r.hellaswag_shots}-shot, ${r.hellaswag_count} examples): ` +
+        `acc_norm ${(100 * r.hellaswag_acc_norm).toFixed(2)}%, acc ${(100 * r.hellaswag_acc).toFixed(2)}%`)
+    },
     anomaly(r) {
       const v = r.verdict
       const what = v.skip === 'nan' ? `loss ${r.loss}, grad norm ${r.grad_norm}: not finite`

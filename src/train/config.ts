@@ -36,6 +36,10 @@ export interface TrainConfig {
   sampleTokens: number
   onNan: 'stop' | 'skip'     // a non-finite loss or gradient norm: stop (exit 3), or skip that step's update
   skipSpikes: number         // skip the update when the loss or grad-norm z-score exceeds this; 0 = never
+  hellaswagEvery: number     // HellaSwag (0-shot) every N steps and at the end; 0 = never
+  hellaswagData: string      // '' = the validation JSONL downloaded once into the cache
+  hellaswagLimit: number     // the first N examples; 0 = all 10,042
+  hellaswagScoring: 'harness' | 'llmc'
 }
 
 export const trainDefaults: TrainConfig = {
@@ -67,6 +71,10 @@ export const trainDefaults: TrainConfig = {
   sampleTokens: 64,          // length of those samples (at most the context length minus one)
   onNan: 'stop',             // the weights are never updated with a NaN; stopping keeps the last good checkpoint
   skipSpikes: 0,             // spikes (z > 5, src/train/outliers.ts) are reported; with Z > 0 also skipped
+  hellaswagEvery: 0,         // off: a full HellaSwag pass is 40,168 forward rows
+  hellaswagData: '',
+  hellaswagLimit: 0,
+  hellaswagScoring: 'harness', // lm-evaluation-harness's acc_norm (per character), as the report
 }
 
 type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number } | { kind: 'number'; min: number; max?: number }
@@ -102,6 +110,10 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },
   sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
   onNan: { flag: 'on-nan', kind: 'enum', values: ['stop', 'skip'], help: 'a NaN/infinite loss or grad norm: stop (exit 3) or skip the update' },
+  hellaswagEvery: { flag: 'hellaswag-every', kind: 'int', min: 0, help: 'HellaSwag accuracy (0-shot) every N steps and at the end (0 disables)' },
+  hellaswagData: { flag: 'hellaswag-data', kind: 'string', metavar: 'FILE', help: 'HellaSwag validation JSONL (default: downloaded once into the cache)' },
+  hellaswagLimit: { flag: 'hellaswag-limit', kind: 'int', min: 0, help: 'score the first N HellaSwag examples (0 = all 10,042)' },
+  hellaswagScoring: { flag: 'hellaswag-scoring', kind: 'enum', values: ['harness', 'llmc'], help: 'HellaSwag scoring during training (see llmts eval hellaswag)' },
   skipSpikes: { flag: 'skip-spikes', kind: 'number', min: 0, help: 'skip updates whose loss or grad-norm z-score exceeds Z (0: never)' },
 }
 
@@ -158,6 +170,9 @@ export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = 
   }
   if (!(c.lr > 0)) throw new InputError(`train: --lr must be positive, got ${c.lr}`)
   if (!(c.eps > 0)) throw new InputError(`train: --eps must be positive, got ${c.eps}`)
+  if (c.hellaswagEvery > 0 && c.batchSize < 4) {
+    throw new InputError(`train: --hellaswag-every needs --batch-size >= 4 (an example's four endings are one batch), got ${c.batchSize}`)
+  }
   if (c.warmupSteps > c.steps) {
     throw new InputError(`train: --warmup-steps ${c.warmupSteps} exceeds --steps ${c.steps} (the peak learning rate would never be reached; e.g. --warmup-steps ${Math.ceil(c.steps / 10)})`)
   }

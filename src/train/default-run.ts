@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { presetConfig } from '../config.js'
 import { ensureCorpus } from '../data/sources/corpora.js'
 import { GPT } from '../model/gpt.js'
-import { readLog } from './log.js'
+import { readLog, series } from './log.js'
 import { trainDefaults, type TrainConfig } from './config.js'
 import { createBackend } from './device.js'
 import { AdamW } from './optimizer.js'
@@ -123,8 +123,8 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; devi
     const start = performance.now()
     const { info, result } = await trainRun(cfg, { resume: false, overwrite: true, reporter: opts.reporter(model), note: opts.note })
     const log = readLog(join(info.runDir, 'log.jsonl'))
-    const curve = log.filter(r => r['loss'] !== undefined).map(r => ({ step: r.step, loss: r['loss']! }))
-    const valCurve = log.filter(r => r['val_loss'] !== undefined).map(r => ({ step: r.step, val_loss: r['val_loss']! }))
+    const curve = series(log, 'loss').map(p => ({ step: p.step, loss: p.value }))
+    const valCurve = series(log, 'val_loss').map(p => ({ step: p.step, val_loss: p.value }))
     const tail = curve.slice(-5)
     outcomes.push({
       info, result, wallSeconds: (performance.now() - start) / 1000, curve, valCurve,

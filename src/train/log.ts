@@ -1,5 +1,6 @@
 // RUN_DIR/log.jsonl: one JSON object per line — {"step","loss","lr","grad_norm","tokens_per_s","ms"} per
-// optimizer step (step counted from 1) and {"step","val_loss"} per validation. On resume from a checkpoint
+// optimizer step (step counted from 1), {"step","val_loss"} per validation and {"step","hellaswag_acc_norm",
+// "hellaswag_acc","hellaswag_count","hellaswag_scoring","hellaswag_shots"} per HellaSwag evaluation. On resume from a checkpoint
 // at step k the lines after k are dropped (rewritten atomically), so the log never holds a step twice.
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
@@ -8,7 +9,20 @@ import { InputError } from '../util/errors.js'
 
 export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens_per_s: number; ms: number }
 export interface ValRecord { step: number; val_loss: number }
-export type LogRecord = { step: number } & Record<string, number>
+export type LogRecord = { step: number } & Record<string, number | string>
+
+/** A numeric field of a log line, or undefined when the line has none (or a string there). */
+export function metric(r: LogRecord, key: string): number | undefined {
+  const v = r[key]
+  return typeof v === 'number' ? v : undefined
+}
+
+/** The lines that have numeric `key`, as (step, value) pairs. */
+export function series(log: readonly LogRecord[], key: string): { step: number; value: number }[] {
+  const out: { step: number; value: number }[] = []
+  for (const r of log) { const v = metric(r, key); if (v !== undefined) out.push({ step: r.step, value: v }) }
+  return out
+}
 
 /** Fields that depend on the machine's speed; everything else in the log is deterministic. */
 export const timingFields: readonly string[] = ['tokens_per_s', 'ms']

@@ -5,10 +5,12 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { totalmem } from 'node:os'
 import { join } from 'node:path'
-import type { ModelConfig } from '../config.js'
+import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
 import { listShards } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
+import { loadHellaswag } from '../eval/hellaswag-data.js'
+import { prepareHellaswag } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
 import { diffConfigs, resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
@@ -20,7 +22,7 @@ import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.
 import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
 import { findResumePoint, repairBest, restoreLoader, type ResumePoint } from './resume.js'
-import { runTraining, type Reporter, type TrainResult } from './trainer.js'
+import { runTraining, type HellaswagSchedule, type Reporter, type TrainResult } from './trainer.js'
 
 export interface RunOptions {
   resume: boolean              // continue from the newest checkpoint in config.out
@@ -106,6 +108,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     : resolveStart(c)
   validateTrainConfig(c, start.config)
   checkMemory(start.config, c.device)
+  const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
   const shards = resolveShards(c)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
@@ -140,7 +143,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   opts.onStart?.(info)
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, rng, startStep: info.startStep,
-    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop,
+    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop, hellaswag,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })
   return { info, result }
@@ -148,4 +151,19 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+}
+
+/** --hellaswag-every: the examples, read (or downloaded once) and tokenized before the first step. */
+async function loadHellaswagSchedule(c: TrainConfig, model: ModelConfig, note?: (line: string) => void): Promise<HellaswagSchedule | null> {
+  if (c.hellaswagEvery === 0) return null
+  if (model.vocabSize !== GPT2_VOCAB) {
+    throw new InputError(`train: --hellaswag-every needs GPT-2's ${GPT2_VOCAB}-token vocabulary; the model has ${model.vocabSize}`)
+  }
+  const examples = await loadHellaswag('val', {
+    ...(c.hellaswagData !== '' ? { file: c.hellaswagData } : {}), ...(c.hellaswagLimit > 0 ? { limit: c.hellaswagLimit } : {}),
+    ...(note !== undefined ? { onStatus: note } : {}),
+  })
+  const prepared = await prepareHellaswag(examples, { scoring: c.hellaswagScoring, shots: 0 })
+  note?.(`train: HellaSwag (${c.hellaswagScoring} scoring, 0-shot) on ${prepared.length} examples every ${c.hellaswagEvery} steps`)
+  return { every: c.hellaswagEvery, prepared, scoring: c.hellaswagScoring }
 }

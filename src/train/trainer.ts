@@ -6,6 +6,8 @@
 
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { scorePrepared, type PreparedExample } from '../eval/hellaswag.js'
+import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
 import type { GPT } from '../model/gpt.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
@@ -35,11 +37,21 @@ export interface StepReport extends StepRecord { steps: number; etaS: number }
 export interface Reporter {
   step?(r: StepReport): void
   val?(r: { step: number; val_loss: number; best: boolean }): void
+  hellaswag?(r: HellaswagRecord): void
   sample?(r: { step: number; tokens: Int32Array }): void
   checkpoint?(r: { step: number; path: string }): void
   /** A spike (z-score above threshold) or a skipped update. */
   anomaly?(r: { step: number; loss: number; grad_norm: number; verdict: StepVerdict }): void
 }
+
+/** A HellaSwag evaluation's log line (0-shot during training). */
+export interface HellaswagRecord {
+  step: number; hellaswag_acc_norm: number; hellaswag_acc: number; hellaswag_count: number
+  hellaswag_scoring: HellaswagScoring; hellaswag_shots: number
+}
+
+/** HellaSwag during training: the examples tokenized once at start, scored every `every` steps. */
+export interface HellaswagSchedule { every: number; prepared: PreparedExample[]; scoring: HellaswagScoring }
 
 export interface TrainerOptions {
   model: GPT
@@ -52,6 +64,7 @@ export interface TrainerOptions {
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
   bestValLoss: number | null   // from the checkpoint when resuming
   guard?: GuardState           // the spike detectors' windows, from the checkpoint when resuming
+  hellaswag?: HellaswagSchedule | null
   reporter?: Reporter
   /** Set .requested to stop after the current step (with a checkpoint), e.g. on SIGINT. */
   stop?: { requested: boolean }
@@ -134,8 +147,18 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     res.lastValLoss = valLoss
     return { valLoss, best }
   }
+  const hellaswag = (step: number): void => {
+    const h = o.hellaswag
+    if (h === undefined || h === null || (step % h.every !== 0 && step !== c.steps)) return
+    const r = scorePrepared(o.model, h.prepared, { scoring: h.scoring, shots: 0 })
+    const rec: HellaswagRecord = {
+      step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: r.scoring, hellaswag_shots: 0,
+    }
+    log.append({ ...rec })
+    o.reporter?.hellaswag?.(rec)
+  }
   try {
-    if (o.startStep === 0) validate(0)
+    if (o.startStep === 0) { validate(0); hellaswag(0) }
     const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     for (let s = o.startStep; s < c.steps; s++) {
@@ -152,6 +175,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       o.reporter?.step?.({ ...rec, steps: c.steps, etaS: (c.steps - step) * sessionMs / sessionSteps / 1000 })
       if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step, loss, grad_norm: gradNorm, verdict })
       const val = validate(step)
+      hellaswag(step)
       if (c.sampleEvery > 0 && step % c.sampleEvery === 0) {   // drawn even unreported: the RNG stream stays the same
         const tokens = sampleDuringTraining(o.model, o.rng, c.sampleTokens)
         o.reporter?.sample?.({ step, tokens })

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { GPT } from '../../src/model/gpt.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
-import { readLog } from '../../src/train/log.js'
+import { metric, readLog } from '../../src/train/log.js'
 import { AdamW } from '../../src/train/optimizer.js'
 import { runTraining, type BatchSource } from '../../src/train/trainer.js'
 import { Rng } from '../../src/util/rng.js'
@@ -53,9 +53,9 @@ for (const name of goldenNames()) {
     const log = readLog(join(runDir, 'log.jsonl'))
     assert.deepEqual(log.map(r => r.step), Array.from({ length: tr.steps }, (_, i) => i + 1))
     assert.ok(tr.gradNorms.filter(n => n > tr.gradClip).length >= tr.steps / 2, 'fixture: clipping should be active')
-    assertClose('lr', log.map(r => r['lr']!), tr.lrs, { atol: 0, rtol: 1e-12 })
-    assertClose('loss', log.map(r => r['loss']!), tr.losses, { atol: 0, rtol: 1e-4 })
-    assertClose('grad_norm', log.map(r => r['grad_norm']!), tr.gradNorms, { atol: 0, rtol: 1e-3 })
+    assertClose('lr', log.map(r => metric(r, 'lr')!), tr.lrs, { atol: 0, rtol: 1e-12 })
+    assertClose('loss', log.map(r => metric(r, 'loss')!), tr.losses, { atol: 0, rtol: 1e-4 })
+    assertClose('grad_norm', log.map(r => metric(r, 'grad_norm')!), tr.gradNorms, { atol: 0, rtol: 1e-3 })
     const final = model.getParams()
     for (const spec of model.layout.specs) {
       let sum = 0, sumSq = 0
