@@ -5,6 +5,7 @@
 
 import { Worker } from 'node:worker_threads'
 import { InputError } from '../util/errors.js'
+import { workerExecArgv } from '../util/workers.js'
 import { runTokenizeTask, type TokenizeResult, type TokenizeTask } from './tokenize-task.js'
 import type { TokenizeReply, TokenizeRequest } from './tokenize-worker.js'
 
@@ -27,7 +28,7 @@ export class TokenizerPool {
   }
 
   private startWorker(): Slot {
-    const worker = new Worker(new URL('./tokenize-worker.js', import.meta.url), { workerData: { llmtsTokenizeWorker: true } })
+    const worker = new Worker(new URL('./tokenize-worker.js', import.meta.url), { execArgv: workerExecArgv(), workerData: { llmtsTokenizeWorker: true } })
     const slot: Slot = { worker, jobs: new Map() }
     worker.on('message', (reply: TokenizeReply) => {
       const job = slot.jobs.get(reply.id)

@@ -4,6 +4,7 @@
 // Workers are unref'd (they never keep the process alive) and run the op table of worker.ts.
 
 import { Worker } from 'node:worker_threads'
+import { workerExecArgv } from '../../util/workers.js'
 
 export interface Task { op: string; args: unknown[] }
 
@@ -24,7 +25,7 @@ export class WorkerPool {
   /** size: worker threads (the caller's thread works too, so `size + 1` threads in all). */
   constructor(readonly size: number, setup: WorkerSetup) {
     const url = new URL('./worker.js', import.meta.url)
-    const execArgv = workerExecArgv(process.execArgv)
+    const execArgv = workerExecArgv()
     for (let i = 0; i < size; i++) {
       const w = new Worker(url, { execArgv, workerData: { ...setup, ctl: this.ctl, errorText: this.errorText } })
       w.unref()
@@ -81,18 +82,4 @@ export class WorkerPool {
     for (const w of this.workers) void w.terminate()
     this.workers.length = 0
   }
-}
-
-/** The parent's Node flags minus those that only make sense for the main script: a worker started under
- *  `node --input-type=module -e CODE` would otherwise fail to load, and its error event could never reach a
- *  main thread that is blocked waiting for it. */
-export function workerExecArgv(parent: readonly string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i < parent.length; i++) {
-    const a = parent[i]!
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') { i++; continue }
-    if (a.startsWith('--input-type') || a.startsWith('--eval=') || a.startsWith('--print=')) continue
-    out.push(a)
-  }
-  return out
 }
