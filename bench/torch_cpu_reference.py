@@ -36,6 +36,8 @@ PRESETS = {
     # layers, channels, heads, kv heads, norm, positions, mlp, mlp hidden, biases
     'tiny-gpt2': dict(L=4, C=256, NH=8, KVH=8, norm='layernorm', pos='learned', mlp='gelu', H=1024, bias=True),
     'tiny-variant': dict(L=4, C=256, NH=8, KVH=4, norm='rmsnorm', pos='rope', mlp='swiglu', H=768, bias=False),
+    'gpt2-124m': dict(L=12, C=768, NH=12, KVH=12, norm='layernorm', pos='learned', mlp='gelu', H=3072, bias=True),
+    'variant-124m': dict(L=12, C=768, NH=12, KVH=6, norm='rmsnorm', pos='rope', mlp='swiglu', H=2048, bias=False),
 }
 V, VP, MAXT = 50257, 50304, 1024
 
