@@ -151,3 +151,14 @@ test('hf_load_check.py transformers path (stand-in module): passes on our logits
   assert.equal(ids.status, 1)
   assert.match(ids.out, /tokenizer: tok\(text\) differs from ours at token \d+/)
 })
+
+test('hf_load_check.py with the real transformers (LLMTS_HF_PYTHON, or a python3 that has it): every export loads and matches', t => {
+  const env = process.env['LLMTS_HF_PYTHON']
+  const py = python(env !== undefined && env !== '' ? [env] : ['python3', '/usr/bin/python3'], 'import transformers, torch, numpy')
+  if (py === undefined) { t.skip('no python with transformers, torch and numpy (set LLMTS_HF_PYTHON; the GPU machine runs it as the hf stage)'); return }
+  const r = spawnSync(py, [checker, '--logits', manifestPath, '--device', 'cpu'], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: '' } })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+  const lines = r.stdout.trim().split('\n').map(l => JSON.parse(l) as { class: string; ok: boolean; transformers: string; logits: { rel: number } })
+  assert.deepEqual(lines.map(l => l.class).sort(), ['GPT2LMHeadModel', 'LlamaForCausalLM', 'LlamaForCausalLM'])
+  for (const l of lines) assert.ok(l.ok && l.logits.rel <= 1e-4, JSON.stringify(l))
+})
