@@ -95,7 +95,7 @@ class GPT(nn.Module):
         for blk in self.blocks:
             x = blk(x, self.cos[:T], self.sin[:T])
         logits = F.linear(self.lnf(x), self.wte.weight)   # tied, over the padded vocabulary
-        return F.cross_entropy(logits[..., :V].float().view(-1, V), targets.view(-1))
+        return F.cross_entropy(logits[..., :V].float().reshape(-1, V), targets.reshape(-1))
 
 
 def main():
@@ -106,26 +106,28 @@ def main():
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--no-compile', action='store_true')
+    ap.add_argument('--device', default='cuda', choices=['cuda', 'cpu'], help='cpu: a smoke test of this script only')
     a = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.set_float32_matmul_precision('high')
     torch.manual_seed(1)
-    dev = 'cuda'
+    dev = a.device
+    cuda = dev == 'cuda'
     cfg = PRESETS[a.model]
     model = GPT(cfg, a.seq).to(dev)
     params = sum(p.numel() for p in model.parameters()) - (VP - V) * cfg['C']
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
+                            lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=cuda)
     step_fn = model if a.no_compile else torch.compile(model)
     g = torch.Generator(device='cpu').manual_seed(2)
     data = torch.randint(0, V, (a.warmup + a.steps, a.batch, a.seq + 1), generator=g).to(dev)
 
     def step(i):
         x, y = data[i, :, :-1], data[i, :, 1:]
-        with torch.autocast(device_type='cuda', dtype=torch.bfloat16):
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16):
             loss = step_fn(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -136,18 +138,21 @@ def main():
     t0 = time.time()
     for i in range(a.warmup):
         step(i)
-    torch.cuda.synchronize()
+    if cuda:
+        torch.cuda.synchronize()
     warm_s = time.time() - t0
-    torch.cuda.reset_peak_memory_stats()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
     losses = [step(a.warmup + i) for i in range(a.steps)]
-    torch.cuda.synchronize()
+    if cuda:
+        torch.cuda.synchronize()
     dt = (time.time() - t0) / a.steps
     print(json.dumps({
         'impl': 'pytorch', 'model': a.model, 'B': a.batch, 'T': a.seq, 'params': params,
         'ms_per_step': dt * 1e3, 'tokens_per_s': a.batch * a.seq / dt, 'warmup_s': warm_s,
-        'peak_bytes': torch.cuda.max_memory_allocated(), 'loss_first': losses[0], 'loss_last': losses[-1],
-        'torch': torch.__version__, 'device': torch.cuda.get_device_name(), 'compiled': not a.no_compile,
+        'peak_bytes': torch.cuda.max_memory_allocated() if cuda else 0, 'loss_first': losses[0], 'loss_last': losses[-1],
+        'torch': torch.__version__, 'device': torch.cuda.get_device_name() if cuda else 'cpu', 'compiled': not a.no_compile,
     }))
 
 
