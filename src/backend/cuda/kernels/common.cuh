@@ -103,6 +103,18 @@ __device__ __forceinline__ void llm_st8(void* p, int bf, long long i, const floa
   }
 }
 
+/** v[0..W) = p[i..i+W): W = 8 through llm_ld8 (its alignment rule), W = 1 one element. */
+template <int W> __device__ __forceinline__ void llm_ldw(const void* p, int bf, long long i, float* v) {
+  if constexpr (W == 8) llm_ld8(p, bf, i, v);
+  else v[0] = llm_ld(p, bf, i);
+}
+
+/** p[i..i+W) = v[0..W), as llm_ldw. */
+template <int W> __device__ __forceinline__ void llm_stw(void* p, int bf, long long i, const float* v) {
+  if constexpr (W == 8) llm_st8(p, bf, i, v);
+  else llm_st(p, bf, i, v[0]);
+}
+
 /** p[i] += v atomically (f32 native; bf16 through a compare-and-swap on the enclosing 32-bit word). */
 __device__ __forceinline__ void llm_atomic_add(void* p, int bf, long long i, float v) {
   if (!bf) { atomicAdd((float*)p + i, v); return; }

@@ -60,29 +60,22 @@ __device__ __forceinline__ void layernorm_backward_row(void* dinp, const void* d
   float a = 0.f, b = 0.f;
   for (int c = lane * W; c < C; c += 32 * W) {
     float g[W], v[W], w[W];
-    if constexpr (W == 8) { llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v); llm_ld8(weight, LLM_BF(3), c, w); }
-    else { g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c); w[0] = llm_ld(weight, LLM_BF(3), c); }
+    llm_ldw<W>(dout, LLM_BF(1), x + c, g); llm_ldw<W>(inp, LLM_BF(2), x + c, v); llm_ldw<W>(weight, LLM_BF(3), c, w);
     for (int k = 0; k < W; k++) { float dn = g[k] * w[k]; a += dn; b += dn * (v[k] - m) * r; }
   }
   a = llm_warp_sum(a) / C;
   b = llm_warp_sum(b) / C;
   for (int c = lane * W; c < C; c += 32 * W) {
     float g[W], v[W], w[W], d[W];
-    if constexpr (W == 8) {
-      llm_ld8(dout, LLM_BF(1), x + c, g); llm_ld8(inp, LLM_BF(2), x + c, v);
-      llm_ld8(weight, LLM_BF(3), c, w); llm_ld8(dinp, LLM_BF(0), x + c, d);
-    } else {
-      g[0] = llm_ld(dout, LLM_BF(1), x + c); v[0] = llm_ld(inp, LLM_BF(2), x + c);
-      w[0] = llm_ld(weight, LLM_BF(3), c); d[0] = llm_ld(dinp, LLM_BF(0), x + c);
-    }
+    llm_ldw<W>(dout, LLM_BF(1), x + c, g); llm_ldw<W>(inp, LLM_BF(2), x + c, v);
+    llm_ldw<W>(weight, LLM_BF(3), c, w); llm_ldw<W>(dinp, LLM_BF(0), x + c, d);
     for (int k = 0; k < W; k++) {
       float norm = (v[k] - m) * r;
       d[k] += (g[k] * w[k] - a - norm * b) * r;
       atomicAdd(&acc[c + k], norm * g[k]);
       atomicAdd(&acc[C + c + k], g[k]);
     }
-    if constexpr (W == 8) llm_st8(dinp, LLM_BF(0), x + c, d);
-    else llm_st(dinp, LLM_BF(0), x + c, d[0]);
+    llm_stw<W>(dinp, LLM_BF(0), x + c, d);
   }
 }
 
