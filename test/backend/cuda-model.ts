@@ -10,11 +10,10 @@ import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/index.js'
 import { presetConfig, type ModelConfig } from '../../src/config.js'
 import { GPT } from '../../src/model/gpt.js'
-import { learningRate } from '../../src/train/schedule.js'
 import { AdamW } from '../../src/train/optimizer.js'
 import { Rng } from '../../src/util/rng.js'
 import { assertClose, closeReport, maxAbs } from '../model/close.js'
-import { goldenNames, loadGolden, type Golden } from '../model/golden.js'
+import { goldenNames, loadGolden, trainGolden, type Golden } from '../model/golden.js'
 
 interface Mode { name: string; opts: CudaBackendOptions; k: number }
 // k scales every tolerance: f32 storage differs from the float64 reference by float32 rounding in a different
@@ -28,28 +27,6 @@ function makeModel(be: Backend, g: Golden): GPT {
   const model = new GPT(be, g.config, { maxBatch: g.B, maxSeqLen: g.T })
   model.setParams(g.params)
   return model
-}
-
-/** 10 AdamW steps of the golden trajectory; returns the losses, grad norms and final parameters. */
-function trainGolden(model: GPT, g: Golden): { losses: number[]; norms: number[]; final: Float32Array } {
-  const tr = g.train, BT = g.B * g.T
-  const opt = new AdamW(model, { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weightDecay: tr.weightDecay })
-  const sched = { lr: tr.lr, warmupSteps: tr.warmup, steps: tr.steps, minLrFrac: tr.minLr / tr.lr }
-  const losses: number[] = [], norms: number[] = []
-  for (let s = 0; s < tr.steps; s++) {
-    model.zeroGrad()
-    let loss = 0
-    for (let k = 0; k < tr.accum; k++) {
-      const at = (s * tr.accum + k) * BT
-      loss += model.forward(g.trainTokens.subarray(at, at + BT), g.trainTargets.subarray(at, at + BT), g.B, g.T) / tr.accum
-      model.backward(1 / tr.accum)
-    }
-    const norm = opt.gradNorm()
-    opt.update(learningRate(sched, s), { gradClip: tr.gradClip, gradNorm: norm })
-    losses.push(loss)
-    norms.push(norm)
-  }
-  return { losses, norms, final: model.getParams() }
 }
 
 function registerGolden(mode: Mode, name: string): void {

@@ -7,10 +7,8 @@ import { describe, test } from 'node:test'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { GPT } from '../../src/model/gpt.js'
 import { ParamLayout } from '../../src/model/params.js'
-import { learningRate } from '../../src/train/schedule.js'
-import { AdamW } from '../../src/train/optimizer.js'
 import { assertClose, closeReport, maxAbs } from './close.js'
-import { goldenNames, loadGolden, type Golden } from './golden.js'
+import { goldenNames, loadGolden, trainGolden, type Golden } from './golden.js'
 
 function makeModel(g: Golden): GPT {
   const model = new GPT(new CpuBackend(), g.config, { maxBatch: g.B, maxSeqLen: g.T })
@@ -67,32 +65,15 @@ for (const name of goldenNames()) {
     })
 
     test('10 AdamW steps: losses, grad norms and final parameters', (t) => {
-      const tr = g.train, model = makeModel(g), BT = g.B * g.T
-      const opt = new AdamW(model, { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weightDecay: tr.weightDecay })
-      const sched = { lr: tr.lr, warmupSteps: tr.warmup, steps: tr.steps, minLrFrac: tr.minLr / tr.lr }
-      const losses: number[] = [], norms: number[] = []
-      for (let s = 0; s < tr.steps; s++) {
-        model.zeroGrad()
-        let loss = 0
-        for (let k = 0; k < tr.accum; k++) {
-          const at = (s * tr.accum + k) * BT
-          loss += model.forward(g.trainTokens.subarray(at, at + BT), g.trainTargets.subarray(at, at + BT), g.B, g.T) / tr.accum
-          model.backward(1 / tr.accum)
-        }
-        const lr = learningRate(sched, s)
-        assertClose(`lr[${s}]`, [lr], [tr.lrs[s]!], { atol: 0, rtol: 1e-12 })
-        const norm = opt.gradNorm()
-        opt.update(lr, { gradClip: tr.gradClip, gradNorm: norm })
-        losses.push(loss)
-        norms.push(norm)
-      }
+      const tr = g.train, model = makeModel(g)
+      const { losses, norms, lrs, final } = trainGolden(model, g)
+      assertClose('lrs', lrs, tr.lrs, { atol: 0, rtol: 1e-12 })
       t.diagnostic(`loss diff ${closeReport(losses, tr.losses, { atol: 0, rtol: 0 }).maxAbs.toExponential(2)}, ` +
         `norm diff ${closeReport(norms, tr.gradNorms, { atol: 0, rtol: 0 }).maxAbs.toExponential(2)}`)
       assert.ok(tr.gradNorms.filter(n => n > tr.gradClip).length >= tr.steps / 2, 'fixture: clipping should be active')
       // measured ~1e-7 relative after 10 steps; a weight-decay or clipping mistake moves them by ~1e-4
       assertClose('train losses', losses, tr.losses, { atol: 0, rtol: 1e-5 })
       assertClose('grad norms', norms, tr.gradNorms, { atol: 0, rtol: 1e-4 })
-      const final = model.getParams()
       for (const spec of model.layout.specs) {
         const v = final.subarray(spec.offset, spec.offset + spec.size)
         let sum = 0, sumSq = 0

@@ -6,6 +6,9 @@ import { readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { validateConfig, type ModelConfig } from '../../src/config.js'
 import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
+import type { GPT } from '../../src/model/gpt.js'
+import { AdamW } from '../../src/train/optimizer.js'
+import { learningRate } from '../../src/train/schedule.js'
 
 export interface Trajectory {
   lr: number; minLr: number; warmup: number; steps: number; accum: number; gradClip: number
@@ -49,4 +52,29 @@ export function loadGolden(name: string): Golden {
     trainTokens: toInt32(f, 'train_tokens'), trainTargets: toInt32(f, 'train_targets'),
     paramsFinal: f.tensors.has('params_final') ? toFloat32(f, 'params_final') : null,
   }
+}
+
+/** The golden's 10 AdamW steps (accumulation, clipping, llm.c's schedule) on `model`, any backend: per step the
+ *  mean micro-batch loss, the grad norm before clipping and the learning rate, then the final parameters. */
+export function trainGolden(model: GPT, g: Golden): { losses: number[]; norms: number[]; lrs: number[]; final: Float32Array } {
+  const tr = g.train, BT = g.B * g.T
+  const opt = new AdamW(model, { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weightDecay: tr.weightDecay })
+  const sched = { lr: tr.lr, warmupSteps: tr.warmup, steps: tr.steps, minLrFrac: tr.minLr / tr.lr }
+  const losses: number[] = [], norms: number[] = [], lrs: number[] = []
+  for (let s = 0; s < tr.steps; s++) {
+    model.zeroGrad()
+    let loss = 0
+    for (let k = 0; k < tr.accum; k++) {
+      const at = (s * tr.accum + k) * BT
+      loss += model.forward(g.trainTokens.subarray(at, at + BT), g.trainTargets.subarray(at, at + BT), g.B, g.T) / tr.accum
+      model.backward(1 / tr.accum)
+    }
+    const lr = learningRate(sched, s)
+    const norm = opt.gradNorm()
+    opt.update(lr, { gradClip: tr.gradClip, gradNorm: norm })
+    losses.push(loss)
+    norms.push(norm)
+    lrs.push(lr)
+  }
+  return { losses, norms, lrs, final: model.getParams() }
 }
