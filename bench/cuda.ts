@@ -43,11 +43,13 @@ function measureOurs(model: string, B: number, T: number, steps: number, warmup:
   const opt = new AdamW(gpt, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 })
   const N = B * T, data = new Int32Array((warmup + steps) * N + 1)
   let seed = 2
-  for (let i = 0; i < data.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; data[i] = seed % config.vocabSize }
+  // uniform random tokens, as PyTorch's randint (an exact 32-bit LCG: Math.imul; a float product would lose the low
+  // bits and cycle, giving data the model learns in a few steps); the high bits, the LCG's random ones, pick the token
+  for (let i = 0; i < data.length; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; data[i] = Math.floor(seed / 2 ** 32 * config.vocabSize) }
   const losses: number[] = []
   const step = (s: number): void => {
     gpt.zeroGrad()
-    losses.push(gpt.forward(data.subarray(s * N, s * N + N), data.subarray(s * N + 1, s * N + N + 1), B, T))
+    losses.push(gpt.forward(data.subarray(s * N, s * N + N), data.subarray(s * N + 1, s * N + N + 1), B, T, 1))
     gpt.backward(1)
     opt.update(6e-4, { gradClip: 1, gradNorm: opt.gradNorm() })
   }

@@ -5,7 +5,7 @@
 # PyTorch, appended to bench/RESULTS.md), profile (GPU time per op), hf (exports tiny-variant and tiny-gpt2 with
 # `llmts export --format hf` and loads them with transformers: class, tokenizer ids, logits vs ours, generate;
 # reference/hf_load_check.py). Stages keep going after a failure; the exit
-# code is the number of failed stages. Pick stages with STAGES="env tests"; each stage has its own time limit
+# code is the number of failed stages. Pick stages with STAGES="env tests"; each stage has its own time limit (LIMIT_<stage>=S overrides it)
 # (together they exceed 10 minutes: a session with a 10-minute cap per command runs them in two or three calls).
 # Usage: bash scripts/gpu/run.sh   or, from a bundle: bash gpu-bundle/run.sh   (BENCH_RUNS=model:B,... PYTHON=...)
 set -uo pipefail
@@ -81,6 +81,7 @@ find_libs() {
 FAILED=0
 stage() {   # stage NAME SECONDS command...
   local name=$1 secs=$2; shift 2
+  local override="LIMIT_$name"; secs=${!override:-$secs}   # LIMIT_tests=200 etc. fit several stages in one call
   case " $STAGES " in *" $name "*) ;; *) return 0 ;; esac
   log "stage $name (limit ${secs}s): $*"
   local t0=$SECONDS

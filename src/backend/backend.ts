@@ -10,7 +10,8 @@
 //
 // Gradient convention: every backward op ACCUMULATES (+=) into each gradient it writes (dinp, dweight, ...),
 // as llm.c does; the model zeroes gradient buffers when a new step starts. The one exception is
-// crossEntropyBackward, which overwrites dlogits (it is fused in place over the probabilities).
+// crossEntropyBackward, which overwrites dlogits (it is fused in place over the probabilities), and
+// crossEntropyForward given a dlossScale, which writes those dlogits itself.
 // Buffers are float32 unless typed IntTensor; `out` may alias an input only where stated.
 
 /** An opaque float32 tensor owned by a backend (a view into a larger buffer is a Tensor too). */
@@ -120,7 +121,10 @@ export interface Backend {
   // logits, probs: (N,Vp)   targets: (N)   losses: (N)
   // Softmax over the first V columns only (padded columns get probability 0); losses[i] = -log probs[i, t_i].
   // A target < 0 marks an ignored position: loss 0, gradient 0. probs may alias logits.
-  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number): void
+  // With dlossScale (training's fused classifier) probs receives what crossEntropyBackward would then write,
+  // dlogits = (softmax - onehot(target)) · dlossScale, in the same pass: the probabilities are never stored.
+  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number,
+                      dlossScale?: number): void
   // dlogits = (probs - onehot(target)) · dlossScale on real columns, 0 on padded columns and ignored rows.
   // OVERWRITES dlogits, which may alias probs.
   crossEntropyBackward(dlogits: Tensor, probs: Tensor, targets: IntTensor, dlossScale: number,

@@ -80,7 +80,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
       'its settings are in src/train/default-run.ts)')
   }
   const outDir = opts.out ?? defaultRun.outDir
-  const device = opts.device ?? 'auto'
+  const device = opts.device ?? 'cpu'   // the README's offline CPU demo; --device cuda|auto to use a GPU
   const t0 = performance.now()
   const note = (line: string): void => { process.stderr.write(`default run: ${line}\n`) }
   note(`${defaultRun.models.join(' vs ')} on ${defaultRun.corpus}, B=${defaultRun.batchSize} T=${defaultRun.seqLen} ` +

@@ -24,7 +24,10 @@ interface CacheState extends KVCache {
 }
 
 /** State of the last forward, needed by backward and the accessors. */
-interface LastForward { B: number; T: number; numValid: number; hasTargets: boolean; backwardDone: boolean }
+interface LastForward {
+  B: number; T: number; numValid: number; hasTargets: boolean; backwardDone: boolean
+  fusedScale: number | null   // forward's backwardScale: the classifier's gradient is already in the logits buffer
+}
 
 export class GPT {
   readonly layout: ParamLayout
@@ -80,8 +83,10 @@ export class GPT {
   zeroGrad(): void { this.backend.zero(this.grads) }
 
   /** inputs, targets: (B,T) token ids; targets may be null, entries < 0 are ignored. Returns the mean loss over
-   *  non-ignored targets (NaN without targets, or when every target is ignored). Keeps activations for backward. */
-  forward(inputs: Int32Array, targets: Int32Array | null, B: number, T: number): number {
+   *  non-ignored targets (NaN without targets, or when every target is ignored). Keeps activations for backward.
+   *  backwardScale (training): the scale the following backward() will be called with, so the classifier's
+   *  gradient is computed in the loss pass itself (one pass over the (B,T,V) logits fewer). */
+  forward(inputs: Int32Array, targets: Int32Array | null, B: number, T: number, backwardScale?: number): number {
     this.checkBatch(B, T)
     const N = B * T, c = this.config, be = this.backend
     this.hostTokens.set(this.checkTokens(inputs, N, 'inputs'))
@@ -102,9 +107,11 @@ export class GPT {
     }
     this.normForward(a.lnf, a.lnfMean, a.lnfRstd, residual, this.p.lnfw, this.p.lnfb, N)
     be.matmulForward(a.logits, a.lnf, this.p.out, null, N, c.channels, c.paddedVocabSize)
-    this.last = { B, T, numValid, hasTargets: targets !== null, backwardDone: false }
+    const fused = targets !== null && backwardScale !== undefined
+    this.last = { B, T, numValid, hasTargets: targets !== null, backwardDone: false, fusedScale: fused ? backwardScale : null }
     if (targets === null) return NaN
-    be.crossEntropyForward(a.losses, a.logits, a.logits, this.targets, N, c.vocabSize, c.paddedVocabSize)
+    const dlossScale = !fused ? undefined : numValid > 0 ? backwardScale / numValid : 0   // the loss is a mean over valid targets
+    be.crossEntropyForward(a.losses, a.logits, a.logits, this.targets, N, c.vocabSize, c.paddedVocabSize, dlossScale)
     return numValid > 0 ? be.sum(a.losses) / numValid : NaN
   }
 
@@ -116,7 +123,7 @@ export class GPT {
   }
 
   /** Logits of the last forward for the real vocabulary, (B,T,V). Recomputed from the final norm's output
-   *  when the logits buffer already holds probabilities (forward with targets). For tests/eval on small inputs. */
+   *  when the logits buffer already holds probabilities or dlogits (forward with targets). For tests/eval on small inputs. */
   lastLogits(): Float32Array {
     const last = this.requireLast('lastLogits')
     const a = this.acts.views(last.B, last.T), c = this.config, N = last.B * last.T
@@ -139,8 +146,12 @@ export class GPT {
     last.backwardDone = true
     const { B, T } = last, N = B * T, c = this.config, be = this.backend
     const a = this.acts.views(B, T), d = this.acts.gradViews(N)
-    const dlossScale = last.numValid > 0 ? scale / last.numValid : 0   // the loss is a mean over valid targets
-    be.crossEntropyBackward(a.logits, a.logits, this.targets, dlossScale, N, c.vocabSize, c.paddedVocabSize)
+    if (last.fusedScale === null) {
+      const dlossScale = last.numValid > 0 ? scale / last.numValid : 0   // the loss is a mean over valid targets
+      be.crossEntropyBackward(a.logits, a.logits, this.targets, dlossScale, N, c.vocabSize, c.paddedVocabSize)
+    } else if (scale !== last.fusedScale) {
+      throw new Error(`gpt: backward(${scale}) after forward(..., backwardScale = ${last.fusedScale}): the scales must match`)
+    }
     be.zero(d.dln)
     be.matmulBackward(d.dln, this.g.out, null, a.logits, a.lnf, this.p.out, N, c.channels, c.paddedVocabSize)
     be.zero(d.dres)

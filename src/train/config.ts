@@ -100,7 +100,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   eps: { flag: 'eps', kind: 'number', min: 0, help: 'AdamW epsilon' },
   gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
-  device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cpu in this build)' },
+  device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },

@@ -53,7 +53,7 @@ export async function calibrate(device: TrainConfig['device'], threads = 0): Pro
       model.zeroGrad()
       for (let k = 0; k < gradAccum; k++) {
         const f0 = performance.now()
-        model.forward(tokens, tokens, B, T)
+        model.forward(tokens, tokens, B, T, 1 / gradAccum)
         forwardMs = performance.now() - f0
         model.backward(1 / gradAccum)
       }

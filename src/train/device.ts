@@ -1,5 +1,5 @@
 // --device and --threads: pick the Backend. cpu is always there; cuda loads src/backend/cuda lazily when this
-// build has it (a clear InputError otherwise); auto is cpu until the CUDA backend has been verified on a GPU.
+// build has it (a clear InputError otherwise, e.g. no driver or GPU); auto is cuda when that works, else cpu.
 // threads (CPU only): 0 = the backend's default ($LLMTS_THREADS, else every core).
 
 import type { Backend } from '../backend/backend.js'
@@ -13,9 +13,17 @@ interface CudaModule { createCudaBackend?: () => Backend | Promise<Backend> }
 export interface BackendChoice { threads?: number }
 
 export async function createBackend(device: Device, choice: BackendChoice = {}): Promise<Backend> {
-  if (device === 'cpu' || device === 'auto') {
-    return new CpuBackend(choice.threads !== undefined && choice.threads > 0 ? { threads: choice.threads } : {})
+  const cpu = (): Backend => new CpuBackend(choice.threads !== undefined && choice.threads > 0 ? { threads: choice.threads } : {})
+  if (device === 'cpu') return cpu()
+  if (device === 'auto') {
+    // a machine without a usable NVIDIA GPU (no driver, no device, no CUDA libraries) answers with an InputError:
+    // then the CPU; any other failure of the CUDA backend is a bug and surfaces
+    try { return await createCuda() } catch (e) { if (e instanceof InputError) return cpu(); throw e }
   }
+  return createCuda()
+}
+
+async function createCuda(): Promise<Backend> {
   let mod: CudaModule
   try {
     const path = '../backend/cuda/index.js'   // a variable, so tsc does not require the module to exist

@@ -100,7 +100,7 @@ function optimizerStep(o: TrainerOptions, s: number, accum: number, guard: StepG
   let lossSum = 0
   for (let k = 0; k < accum; k++) {
     const b = o.train.next()
-    lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen)
+    lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen, 1 / accum)   // classifier gradient fused in
     o.model.backward(1 / accum)   // grads accumulate d(mean over micro-batches)/dparam
   }
   if (poisonGradAt(s + 1)) o.model.backend.upload(o.model.backend.view(o.model.grads, 0, 1), new Float32Array([NaN]))

@@ -95,6 +95,18 @@ function registerCrossEntropy(h: () => Harness, c: OpCase): void {
     be.crossEntropyBackward(probs, probs, targets, scale, N, V, Vp)
     h().check('dlogits aliasing probs', probs, c.f32('dlogits'))
   })
+  test(`crossentropy forward with dlossScale [${c.name}] (${shape}): losses, and dlogits in place of probs`, () => {
+    const { be } = h()
+    const targets = h().upInt(c.i32('targets'))
+    const losses = be.alloc(N), dlogits = be.alloc(N * Vp)
+    be.crossEntropyForward(losses, dlogits, h().up(c.f32('logits')), targets, N, V, Vp, scale)
+    h().check('losses', losses, c.f32('losses'))
+    h().check('dlogits', dlogits, c.f32('dlogits'))
+    const inPlace = h().up(c.f32('logits')), losses2 = be.alloc(N)
+    be.crossEntropyForward(losses2, inPlace, inPlace, targets, N, V, Vp, scale)
+    h().check('losses (in place)', losses2, c.f32('losses'))
+    h().check('dlogits (in place of the logits)', inPlace, c.f32('dlogits'))
+  })
 }
 
 function registerAdamW(h: () => Harness, c: OpCase): void {

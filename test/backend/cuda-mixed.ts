@@ -46,6 +46,20 @@ class Pair {
   }
 }
 
+/** One norm's backward on both backends, accumulating onto random priors (dinp stored as `dinp`), compared. */
+function normBackwards(p: Pair, norm: 'rmsnorm' | 'layernorm', dinpKind: 'act' | 'full', N: number, C: number, inp: Both,
+                       w: Both, dout: Both, mean: Both | null, rstd: Both): void {
+  const dinp = dinpKind === 'act' ? p.act(randn(N * C)) : p.full(randn(N * C)), dw = p.full(randn(C)), db = p.full(randn(C))
+  for (const side of ['g', 'c'] as const) {
+    const be = side === 'g' ? p.gpu : p.cpu
+    if (norm === 'rmsnorm') be.rmsnormBackward(dinp[side], dw[side], dout[side], inp[side], w[side], rstd[side], N, C)
+    else be.layernormBackward(dinp[side], dw[side], db[side], dout[side], inp[side], w[side], mean![side], rstd[side], N, C)
+  }
+  p.near(`${norm} dinp (accumulated onto a prior)`, dinp)
+  p.near(`${norm} dweight (accumulated onto a prior)`, dw)
+  if (norm === 'layernorm') p.near('layernorm dbias (accumulated onto a prior)', db)
+}
+
 export function registerMixedPrecisionOps(): void {
   describe('cuda mixed precision (bf16 activations) against the CPU backend', () => {
     let pair: Pair | undefined
@@ -103,21 +117,24 @@ export function registerMixedPrecisionOps(): void {
         p.cpu.rmsnormForward(out.c, rstd.c, inp.c, w.c, N, C, 1e-5)
         p.near('rmsnorm out', out)
         p.near('rmsnorm rstd', rstd, 0.01)
-        let dinp = p.full(randn(N * C)), dw = p.full(randn(C))
-        p.gpu.rmsnormBackward(dinp.g, dw.g, dout.g, inp.g, w.g, rstd.g, N, C)
-        p.cpu.rmsnormBackward(dinp.c, dw.c, dout.c, inp.c, w.c, rstd.c, N, C)
-        p.near('rmsnorm dinp', dinp)
-        p.near('rmsnorm dweight', dw)
+        normBackwards(p, 'rmsnorm', 'full', N, C, inp, w, dout, null, rstd)
         p.gpu.layernormForward(out.g, mean.g, rstd.g, inp.g, w.g, b.g, N, C, 1e-5)
         p.cpu.layernormForward(out.c, mean.c, rstd.c, inp.c, w.c, b.c, N, C, 1e-5)
         p.near('layernorm out', out)
-        dinp = p.full(randn(N * C)); dw = p.full(randn(C))
-        const db = p.full(randn(C))
-        p.gpu.layernormBackward(dinp.g, dw.g, db.g, dout.g, inp.g, w.g, mean.g, rstd.g, N, C)
-        p.cpu.layernormBackward(dinp.c, dw.c, db.c, dout.c, inp.c, w.c, mean.c, rstd.c, N, C)
-        p.near('layernorm dinp', dinp)
-        p.near('layernorm dweight', dw)
-        p.near('layernorm dbias', db)
+        normBackwards(p, 'layernorm', 'full', N, C, inp, w, dout, mean, rstd)
+      })
+    }
+
+    // The norm backward kernels per row width: 768 and 1024 (3 and 4 256-column chunks, 3 held in registers),
+    // 520 (a partial last chunk), 1800 (8 chunks, mostly read twice), 2056 (past the register kernels: the 16-byte
+    // fallback). N = 200 gives every warp several rows, so the per-warp register sums are exercised.
+    for (const C of [768, 1024, 520, 1800, 2056]) {
+      test(`rmsnorm and layernorm backward, bf16 but weights and statistics, several rows a warp (C=${C})`, () => {
+        const p = P(), N = 200
+        const inp = p.act(randn(N * C, 2)), w = p.full(randn(C)), dout = p.act(randn(N * C))
+        const mean = p.full(randn(N, 0.1)), rstd = p.full(randn(N).map(x => 1 + 0.3 * Math.abs(x)))
+        normBackwards(p, 'rmsnorm', 'act', N, C, inp, w, dout, null, rstd)
+        normBackwards(p, 'layernorm', 'act', N, C, inp, w, dout, mean, rstd)
       })
     }
 
@@ -202,6 +219,11 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.crossEntropyBackward(logits.g, logits.g, tg, 0.25, N, V, Vp)
       p.cpu.crossEntropyBackward(logits.c, logits.c, tc, 0.25, N, V, Vp)
       p.near('dlogits', logits)
+      const fused = p.act(randn(N * Vp, 3)), fusedLosses = p.zeros(N, 'full')
+      p.gpu.crossEntropyForward(fusedLosses.g, fused.g, fused.g, tg, N, V, Vp, 0.25)
+      p.cpu.crossEntropyForward(fusedLosses.c, fused.c, fused.c, tc, N, V, Vp, 0.25)
+      p.near('losses (fused classifier)', fusedLosses, 0.2)
+      p.near('dlogits written by the forward (fused classifier)', fused)
     })
 
     test('embeddings: f32 residual out, f32 gradient of repeated tokens', () => {
@@ -215,6 +237,54 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.encoderBackward(dwte.g, dwpe.g, dout.g, tg, B, T, C); p.cpu.encoderBackward(dwte.c, dwpe.c, dout.c, tc, B, T, C)
       p.near('dwte', dwte, 0.001)
       p.near('dwpe', dwpe, 0.001)
+    })
+
+    test('lazy zero: ops that accumulate into a freshly zeroed tensor overwrite it; any other use sees real zeros', () => {
+      const p = P()
+      // destinations full of large garbage, zeroed on both backends: the CPU really zeroes, the GPU defers
+      const zeroed = (n: number): Both => { const t = p.act(randn(n, 100)); p.gpu.zero(t.g); p.cpu.zero(t.c); return t }
+      const N = 24, H = 136, C = 40, OC = 72
+      const inp = p.act(randn(N * 2 * H)), dout = p.act(randn(N * H)), dsw = zeroed(N * 2 * H)
+      p.gpu.swigluBackward(dsw.g, dout.g, inp.g, N, H); p.cpu.swigluBackward(dsw.c, dout.c, inp.c, N, H)
+      p.near('swiglu dinp into a zeroed buffer', dsw)
+      const x = p.act(randn(N * H)), dg = zeroed(N * H)
+      p.gpu.geluBackward(dg.g, dout.g, x.g, N * H); p.cpu.geluBackward(dg.c, dout.c, x.c, N * H)
+      p.near('gelu dinp into a zeroed buffer', dg)
+      const mi = p.act(randn(N * C)), w = p.full(randn(OC * C, 0.1)), dw = p.full(new Float32Array(OC * C)), mo = p.act(randn(N * OC))
+      const dmi = zeroed(N * C)
+      p.gpu.matmulBackward(dmi.g, dw.g, null, mo.g, mi.g, w.g, N, C, OC); p.cpu.matmulBackward(dmi.c, dw.c, null, mo.c, mi.c, w.c, N, C, OC)
+      p.near('matmul dinp into a zeroed buffer', dmi)
+      const [B, T, NH, KVH, HS] = [1, 70, 2, 1, 64], n = B * T * (NH + 2 * KVH) * HS
+      const qkv = p.act(randn(n)), out = p.zeros(B * T * NH * HS, 'act'), lse = p.zeros(B * NH * T, 'full')
+      p.gpu.attentionForward(out.g, lse.g, qkv.g, B, T, NH, KVH, HS); p.cpu.attentionForward(out.c, lse.c, qkv.c, B, T, NH, KVH, HS)
+      p.cpu.upload(out.c, p.gpu.download(out.g))
+      p.cpu.upload(lse.c, p.gpu.download(lse.g))
+      const datt = p.act(randn(B * T * NH * HS)), dqkv = zeroed(n)
+      p.gpu.attentionBackward(dqkv.g, datt.g, qkv.g, out.g, lse.g, B, T, NH, KVH, HS)
+      p.cpu.attentionBackward(dqkv.c, datt.c, qkv.c, out.c, lse.c, B, T, NH, KVH, HS)
+      p.near('attention dqkv into a zeroed buffer', dqkv, 2)
+      const dpre = zeroed(n)
+      p.gpu.ropeBackward(dpre.g, qkv.g, B, T, NH, KVH, HS, 10000, 0); p.cpu.ropeBackward(dpre.c, qkv.c, B, T, NH, KVH, HS, 10000, 0)
+      p.near('rope backward into a zeroed buffer', dpre)
+      // an op that writes fewer elements than the zeroed tensor holds: it accumulates onto real zeros
+      const long = zeroed(N * 2 * H + 16)
+      p.gpu.swigluBackward(long.g, dout.g, inp.g, N, H); p.cpu.swigluBackward(long.c, dout.c, inp.c, N, H)
+      p.near('swiglu into a longer zeroed buffer (its tail stays zero)', long)
+      // a zeroed view, then a different (overlapping) view of the allocation used as an accumulator and read back
+      const data = randn(300, 100), base = p.gpu.alloc(300)
+      p.gpu.upload(base, data)
+      p.gpu.zero(p.gpu.view(base, 100, 100))
+      const inner = p.gpu.view(base, 150, 24 * 2)   // overlaps the zeroed range, not equal to it
+      p.gpu.swigluBackward(inner, p.gpu.view(dout.g, 0, 24), p.gpu.view(inp.g, 0, 48), 1, 24)
+      const got = p.gpu.download(base)
+      assert.deepEqual([...got.subarray(0, 100)], [...data.subarray(0, 100)], 'outside the zeroed range: untouched')
+      assert.deepEqual([...got.subarray(100, 150)], new Array(50).fill(0), 'zeroed range before the view: zeros')
+      assert.deepEqual([...got.subarray(198, 200)], [0, 0], 'zeroed range after the view: zeros')
+      assert.deepEqual([...got.subarray(200)], [...data.subarray(200)])
+      const ref = new CpuBackend(), r = ref.alloc(48), rd = ref.alloc(24), ri = ref.alloc(48)
+      ref.upload(rd, p.gpu.download(dout.g).subarray(0, 24)); ref.upload(ri, p.gpu.download(inp.g).subarray(0, 48))
+      ref.swigluBackward(r, rd, ri, 1, 24)
+      assertClose('accumulated onto the cleared zeros', got.subarray(150, 198), ref.download(r), { rtol: 1e-5, atol: 1e-6 })
     })
 
     test('bf16 storage: upload rounds, copy converts both ways, zero and sums honour views', () => {

@@ -124,6 +124,23 @@ describe('misuse and bad input', () => {
     assert.throws(() => m.backward(1), /twice/)
   })
 
+  test('forward with backwardScale (the fused classifier) gives the same loss and gradients; backward must match it', () => {
+    const a = make(), b = make(), targets = g.targets.slice()
+    targets[3] = -1   // an ignored position: dlossScale divides by the valid count
+    a.zeroGrad(); b.zeroGrad()
+    const la = a.forward(g.tokens, targets, 2, 16), lb = b.forward(g.tokens, targets, 2, 16, 0.5)
+    assert.equal(lb, la)
+    a.backward(0.5); b.backward(0.5)
+    assert.deepEqual(b.getGrads(), a.getGrads())
+    b.forward(g.tokens, targets, 2, 16, 0.5)
+    assert.throws(() => b.backward(0.25), /scales must match/)
+    const all = make()
+    all.zeroGrad()
+    assert.ok(Number.isNaN(all.forward(g.tokens, new Int32Array(32).fill(-1), 2, 16, 1)))
+    all.backward(1)
+    assert.equal(maxAbs(all.getGrads()), 0)
+  })
+
   test('all targets ignored: NaN loss, zero gradient', () => {
     const m = make()
     m.zeroGrad()

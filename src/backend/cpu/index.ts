@@ -173,9 +173,12 @@ export class CpuBackend implements Backend {
   }
 
   // ---- classifier ---------------------------------------------------------------------------------
-  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number): void {
+  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number,
+                      dlossScale?: number): void {
     need('crossEntropyForward', ['losses', losses, N], ['probs', probs, N * Vp], ['logits', logits, N * Vp], ['targets', targets, N])
     this.accel.crossEntropyForward(f(losses), f(probs), f(logits), i32(targets), N, V, Vp)
+    // the fused classifier: on the CPU the same two passes, so the result equals forward + backward exactly
+    if (dlossScale !== undefined) this.accel.crossEntropyBackward(f(probs), f(probs), i32(targets), dlossScale, N, V, Vp)
   }
   crossEntropyBackward(dlogits: Tensor, probs: Tensor, targets: IntTensor, dlossScale: number, N: number, V: number, Vp: number): void {
     need('crossEntropyBackward', ['dlogits', dlogits, N * Vp], ['probs', probs, N * Vp], ['targets', targets, N])

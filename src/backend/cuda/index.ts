@@ -7,7 +7,7 @@ import type { AdamWOptions, AllocOptions, Backend, IntTensor, Tensor } from '../
 import { openContext, type ContextOptions, type CudaContext } from './context.js'
 import { BLOCK, Kit } from './kit.js'
 import * as L from './layers.js'
-import { asIntTensor, asTensor, bf16ToF32, DeviceTensor, f32ToBf16 } from './memory.js'
+import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, type Allocation } from './memory.js'
 import { SequenceOps } from './sequence.js'
 import { Profiler } from './profile.js'
 
@@ -56,7 +56,7 @@ export class CudaBackend implements Backend {
   allocInt(n: number): IntTensor { return asIntTensor(new DeviceTensor(this.ctx.alloc(n, 'i32'), 0, n)) }
 
   view(t_: Tensor, offset: number, length: number): Tensor {
-    const t = this.k.dev('view', 't', t_)
+    const t = asDevice(t_, 'view', 't', 'handle')   // a view reads nothing: pending zeros stay pending
     if (!(offset >= 0 && length >= 0 && offset + length <= t.length)) {
       throw new Error(`cuda backend: view [${offset}, ${offset + length}) is outside a tensor of ${t.length}`)
     }
@@ -88,10 +88,19 @@ export class CudaBackend implements Backend {
     return out
   }
 
+  /** Lazy: the range is recorded (Allocation.pendingZero) and cleared only if something other than an op that
+   *  can overwrite instead of accumulating (Kit.accumulator) touches it first — most zeros of a training step
+   *  (gradient buffers before `+=` ops) then cost nothing. */
   zero(t_: Tensor): void {
-    const t = this.k.dev('zero', 't', t_)
-    this.ctx.memsetZero(t.ptr, t.bytes)
+    const t = asDevice(t_, 'zero', 't', 'handle'), pending = t.alloc.pendingZero
+    if (!pending.some(r => r.offset === t.offset && r.length === t.length)) pending.push({ offset: t.offset, length: t.length })
+    t.alloc.clearPending ??= this.clearZeros
     this.k.wrote(t)
+  }
+
+  private readonly clearZeros = (a: Allocation): void => {
+    const size = dtypeBytes[a.dtype]
+    for (const r of a.pendingZero.splice(0)) this.ctx.memsetZero(a.ptr + r.offset * size, r.length * size)
   }
 
   copy(dst_: Tensor, src_: Tensor): void {
@@ -173,8 +182,9 @@ export class CudaBackend implements Backend {
   swigluForward(out: Tensor, inp: Tensor, N: number, H: number): void { L.swigluForward(this.k, out, inp, N, H) }
   swigluBackward(dinp: Tensor, dout: Tensor, inp: Tensor, N: number, H: number): void { L.swigluBackward(this.k, dinp, dout, inp, N, H) }
   residualForward(out: Tensor, a: Tensor, b: Tensor, n: number): void { L.residualForward(this.k, out, a, b, n) }
-  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number): void {
-    this.seq.crossEntropyForward(losses, probs, logits, targets, N, V, Vp)
+  crossEntropyForward(losses: Tensor, probs: Tensor, logits: Tensor, targets: IntTensor, N: number, V: number, Vp: number,
+                      dlossScale?: number): void {
+    this.seq.crossEntropyForward(losses, probs, logits, targets, N, V, Vp, dlossScale)
   }
   crossEntropyBackward(dlogits: Tensor, probs: Tensor, targets: IntTensor, dlossScale: number, N: number, V: number, Vp: number): void {
     this.seq.crossEntropyBackward(dlogits, probs, targets, dlossScale, N, V, Vp)

@@ -28,6 +28,19 @@ export class Kit {
     return t === null ? null : this.dev(op, arg, t, n)
   }
 
+  /**
+   * An op's `+=` destination, taken after its other arguments: `fresh` when it was zeroed lazily (CudaBackend.zero)
+   * over exactly this range and nothing read it since, so the op may overwrite instead of accumulating (no memset,
+   * no read of zeros). Otherwise pending zeros are cleared and the op accumulates. The op must write all n elements.
+   */
+  accumulator(op: string, arg: string, t: Tensor, n: number): { d: DeviceTensor; fresh: boolean } {
+    const h = asDevice(t, op, arg, 'handle'), pending = h.alloc.pendingZero
+    // fresh only when the op writes every element of the tensor (n === its length)
+    const i = h.length !== n ? -1 : pending.findIndex(r => r.offset === h.offset && r.length === h.length)
+    if (i >= 0) pending.splice(i, 1)
+    return { d: this.dev(op, arg, t, n), fresh: i >= 0 }
+  }
+
   /** Marks tensors as written: bumps their allocation's version, which invalidates a bf16 mirror of it. */
   wrote(...ts: (DeviceTensor | null)[]): void { for (const t of ts) if (t !== null) t.alloc.version++ }
 
@@ -72,6 +85,7 @@ export class Kit {
   /** The bf16 mirror of t's (f32) allocation at t's offset, refreshed if stale. */
   mirror(t: DeviceTensor): number {
     const a = t.alloc
+    if (a.pendingZero.length > 0) a.clearPending!(a)
     if (a.mirror === null) a.mirror = { ptr: this.ctx.allocMirror(a), version: -1 }
     if (a.mirror.version !== a.version) {
       this.convert(a.mirror.ptr, true, new DeviceTensor(a, 0, a.length))

@@ -48,9 +48,18 @@ export function layernormForward(k: Kit, out_: Tensor, mean_: Tensor, rstd_: Ten
   k.wrote(out, mean, rstd)
 }
 
-/** Blocks of the norm backward kernels: enough to fill the GPU, each folding many rows into its partial sums. */
-function normBlocks(k: Kit, N: number): number {
-  return Math.max(1, Math.min(Math.ceil(N / ROWS_PER_BLOCK), 2 * k.ctx.info.sms))
+/** The norm backward kernel for a row width: its 256-column chunks (1..8, each lane's sums in registers) on the
+ *  16-byte path, 0 for the fallback with shared-memory atomics (odd or misaligned rows, or wider than 2048). */
+function normChunks(C: number, vec: number): number {
+  const chunks = Math.ceil(C / 256)
+  return vec === 1 && chunks <= 8 ? chunks : 0
+}
+
+/** Blocks of a norm backward kernel: the blocks that fit on the GPU at once (its __launch_bounds__: 2 per SM, 1
+ *  for layernorm's widest), no more (a second partial wave costs more than it balances), each folding many rows
+ *  into one partial row for the *_backward_finish kernel to sum. */
+function normBlocks(k: Kit, N: number, perSm: number): number {
+  return Math.max(1, Math.min(Math.ceil(N / ROWS_PER_BLOCK), perSm * k.ctx.info.sms))
 }
 
 /** dst (width) += the column sums of partial (G, ld) starting at column `col`. */
@@ -65,12 +74,12 @@ export function layernormBackward(k: Kit, dinp_: Tensor, dweight_: Tensor, dbias
   const dinp = k.dev(op, 'dinp', dinp_, N * C), dw = k.dev(op, 'dweight', dweight_, C), db = k.dev(op, 'dbias', dbias_, C)
   const dout = k.dev(op, 'dout', dout_, N * C), inp = k.dev(op, 'inp', inp_, N * C), w = k.dev(op, 'weight', weight_, C)
   const mean = k.dev(op, 'mean', mean_, N), rstd = k.dev(op, 'rstd', rstd_, N)
-  const G = normBlocks(k, N), partial = k.ctx.scratch('norm-partial', G * 2 * C * 4)
-  const vec = C % 8 === 0 ? k.aligned(dinp, dout, inp, w) : 0
-  k.launch('layernorm_backward', [G, 1, 1], [BLOCK, 1, 1], 2 * C * 4,
-    [dinp.ptr, partial, dout.ptr, inp.ptr, w.ptr, mean.ptr, rstd.ptr, N, C, k.mask(dinp, dout, inp, w, mean, rstd), vec])
-  addPartials(k, dw, partial, G, 2 * C, 0, C)
-  addPartials(k, db, partial, G, 2 * C, C, C)
+  const vec = C % 8 === 0 ? k.aligned(dinp, dout, inp, w) : 0, chunks = normChunks(C, vec)
+  const G = normBlocks(k, N, chunks > 4 ? 1 : 2), partial = k.ctx.scratch('norm-partial', G * 2 * C * 4)
+  const args = [dinp.ptr, partial, dout.ptr, inp.ptr, w.ptr, mean.ptr, rstd.ptr, N, C, k.mask(dinp, dout, inp, w, mean, rstd)]
+  if (chunks > 0) k.launch(`layernorm_backward_c${chunks}`, [G, 1, 1], [BLOCK, 1, 1], C * 4, args)
+  else k.launch('layernorm_backward', [G, 1, 1], [BLOCK, 1, 1], 2 * C * 4, [...args, vec])
+  k.launch('layernorm_backward_finish', [Math.ceil(2 * C / 8), 1, 1], [8, 32, 1], 0, [dw.ptr, db.ptr, partial, G, C, k.mask(dw, db)])
   k.wrote(dinp, dw, db)
 }
 
@@ -92,11 +101,12 @@ export function rmsnormBackward(k: Kit, dinp_: Tensor, dweight_: Tensor, dout_: 
   const op = 'rmsnormBackward'
   const dinp = k.dev(op, 'dinp', dinp_, N * C), dw = k.dev(op, 'dweight', dweight_, C), dout = k.dev(op, 'dout', dout_, N * C)
   const inp = k.dev(op, 'inp', inp_, N * C), w = k.dev(op, 'weight', weight_, C), rstd = k.dev(op, 'rstd', rstd_, N)
-  const G = normBlocks(k, N), partial = k.ctx.scratch('norm-partial', G * C * 4)
-  const vec = C % 8 === 0 ? k.aligned(dinp, dout, inp, w) : 0
-  k.launch('rmsnorm_backward', [G, 1, 1], [BLOCK, 1, 1], C * 4,
-    [dinp.ptr, partial, dout.ptr, inp.ptr, w.ptr, rstd.ptr, N, C, k.mask(dinp, dout, inp, w, rstd), vec])
-  addPartials(k, dw, partial, G, C, 0, C)
+  const vec = C % 8 === 0 ? k.aligned(dinp, dout, inp, w) : 0, chunks = normChunks(C, vec)
+  const G = normBlocks(k, N, 2), partial = k.ctx.scratch('norm-partial', G * C * 4)
+  const args = [dinp.ptr, partial, dout.ptr, inp.ptr, w.ptr, rstd.ptr, N, C, k.mask(dinp, dout, inp, w, rstd)]
+  if (chunks > 0) k.launch(`rmsnorm_backward_c${chunks}`, [G, 1, 1], [BLOCK, 1, 1], C * 4, args)
+  else k.launch('rmsnorm_backward', [G, 1, 1], [BLOCK, 1, 1], C * 4, [...args, vec])
+  k.launch('rmsnorm_backward_finish', [Math.ceil(C / 8), 1, 1], [8, 32, 1], 0, [dw.ptr, partial, G, C, k.mask(dw)])
   k.wrote(dinp, dw)
 }
 
@@ -121,18 +131,19 @@ export function matmulForward(k: Kit, out_: Tensor, inp_: Tensor, weight_: Tenso
   k.wrote(out)
 }
 
-// dinp: (N,C) += or null   dweight: (OC,C) +=   dbias: (OC) += or null   dout: (N,OC)   inp: (N,C)   weight: (OC,C)
+// dinp: (N,C) += (= when freshly zeroed) or null   dweight: (OC,C) +=   dbias: (OC) += or null   dout: (N,OC)   inp: (N,C)   weight: (OC,C)
 export function matmulBackward(k: Kit, dinp_: Tensor | null, dweight_: Tensor, dbias_: Tensor | null, dout_: Tensor,
                                inp_: Tensor, weight_: Tensor, N: number, C: number, OC: number): void {
   const op = 'matmulBackward'
-  const dinp = k.devOrNull(op, 'dinp', dinp_, N * C), dw = k.dev(op, 'dweight', dweight_, OC * C)
+  const dw = k.dev(op, 'dweight', dweight_, OC * C)
   const db = k.devOrNull(op, 'dbias', dbias_, OC), dout = k.dev(op, 'dout', dout_, N * OC)
   const inp = k.dev(op, 'inp', inp_, N * C), w = k.dev(op, 'weight', weight_, OC * C)
+  const acc = dinp_ === null ? null : k.accumulator(op, 'dinp', dinp_, N * C), dinp = acc?.d ?? null
   const t = operandType(dinp, dout, inp, w)
   const dO = { ptr: k.operand(dout, t, 'mm-dout'), dtype: t }
   if (dinp !== null) {   // dinp (C,N) += W (C,OC) · dout (OC,N)
     k.ctx.lt.run({ transA: false, transB: false, m: C, n: N, k: OC, a: { ptr: k.operand(w, t, 'weight'), dtype: t }, lda: C,
-      b: dO, ldb: OC, d: { ptr: dinp.ptr, dtype: dinp.dtype as 'f32' | 'bf16' }, ldd: C, accumulate: true, bias: null })
+      b: dO, ldb: OC, d: { ptr: dinp.ptr, dtype: dinp.dtype as 'f32' | 'bf16' }, ldd: C, accumulate: !acc!.fresh, bias: null })
   }
   // dW (C,OC) += inp (C,N) · dout (OC,N)ᵀ
   k.ctx.lt.run({ transA: false, transB: true, m: C, n: OC, k: N, a: { ptr: k.operand(inp, t, 'mm-inp'), dtype: t }, lda: C,
@@ -153,12 +164,13 @@ export function geluForward(k: Kit, out_: Tensor, inp_: Tensor, n: number): void
   k.wrote(out)
 }
 
-// dinp: (n) +=   dout, inp: (n)
+// dinp: (n) += (= when freshly zeroed)   dout, inp: (n)
 export function geluBackward(k: Kit, dinp_: Tensor, dout_: Tensor, inp_: Tensor, n: number): void {
   const op = 'geluBackward'
-  const dinp = k.dev(op, 'dinp', dinp_, n), dout = k.dev(op, 'dout', dout_, n), inp = k.dev(op, 'inp', inp_, n)
+  const dout = k.dev(op, 'dout', dout_, n), inp = k.dev(op, 'inp', inp_, n)
+  const { d: dinp, fresh } = k.accumulator(op, 'dinp', dinp_, n)
   k.launch('gelu_backward', gridFor(Math.ceil(n / 8)), [BLOCK, 1, 1], 0,
-    [dinp.ptr, dout.ptr, inp.ptr, n, k.mask(dinp, dout, inp), k.aligned(dinp, dout, inp)])
+    [dinp.ptr, dout.ptr, inp.ptr, n, fresh ? 0 : 1, k.mask(dinp, dout, inp), k.aligned(dinp, dout, inp)])
   k.wrote(dinp)
 }
 
@@ -170,13 +182,14 @@ export function swigluForward(k: Kit, out_: Tensor, inp_: Tensor, N: number, H: 
   k.wrote(out)
 }
 
-// dinp: (N,2H) +=   dout: (N,H)   inp: (N,2H)
+// dinp: (N,2H) += (= when freshly zeroed)   dout: (N,H)   inp: (N,2H)
 export function swigluBackward(k: Kit, dinp_: Tensor, dout_: Tensor, inp_: Tensor, N: number, H: number): void {
   const op = 'swigluBackward'
-  const dinp = k.dev(op, 'dinp', dinp_, N * 2 * H), dout = k.dev(op, 'dout', dout_, N * H), inp = k.dev(op, 'inp', inp_, N * 2 * H)
+  const dout = k.dev(op, 'dout', dout_, N * H), inp = k.dev(op, 'inp', inp_, N * 2 * H)
+  const { d: dinp, fresh } = k.accumulator(op, 'dinp', dinp_, N * 2 * H)
   const vec = H % 8 === 0 ? k.aligned(dinp, dout, inp) : 0
   k.launch('swiglu_backward', gridFor(N * Math.ceil(H / 8)), [BLOCK, 1, 1], 0,
-    [dinp.ptr, dout.ptr, inp.ptr, N, H, k.mask(dinp, dout, inp), vec])
+    [dinp.ptr, dout.ptr, inp.ptr, N, H, fresh ? 0 : 1, k.mask(dinp, dout, inp), vec])
   k.wrote(dinp)
 }
 

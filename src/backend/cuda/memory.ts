@@ -13,6 +13,10 @@ export class Allocation {
   mirror: { ptr: number; version: number } | null = null
   freed = false
   native: number[] = []                              // device pointers to free with it (itself, its mirror)
+  /** Ranges zeroed lazily by CudaBackend.zero: an op that accumulates into exactly such a range overwrites it
+   *  instead (Kit.accumulator), and any other use of the allocation first clears them for real (asDevice). */
+  pendingZero: { offset: number; length: number }[] = []
+  clearPending: ((a: Allocation) => void) | null = null
   constructor(readonly ptr: number, readonly length: number, readonly dtype: DType) {}
   get bytes(): number { return this.length * dtypeBytes[this.dtype] }
 }
@@ -28,9 +32,11 @@ export class DeviceTensor {
   get whole(): boolean { return this.offset === 0 && this.length === this.alloc.length }
 }
 
-export function asDevice(t: Tensor | IntTensor, op: string, arg: string): DeviceTensor {
+/** The device tensor behind t; its allocation's pending zeros are cleared first unless `use` is 'handle'. */
+export function asDevice(t: Tensor | IntTensor, op: string, arg: string, use: 'data' | 'handle' = 'data'): DeviceTensor {
   if (!(t instanceof DeviceTensor)) throw new Error(`cuda backend: ${op}: ${arg} is not a tensor of the CUDA backend`)
   if (t.alloc.freed) throw new Error(`cuda backend: ${op}: ${arg} was freed`)
+  if (use === 'data' && t.alloc.pendingZero.length > 0) t.alloc.clearPending!(t.alloc)
   return t
 }
 

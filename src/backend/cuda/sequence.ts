@@ -44,16 +44,16 @@ export class SequenceOps {
     return table
   }
 
-  /** dst = R·src (transpose 0) or dst += Rᵀ·src (transpose 1) on q and k heads; v copied or added. */
+  /** dst = R·src (transpose 0) or dst (+)= Rᵀ·src (transpose 1, += when accumulate) on q and k heads; v copied or added. */
   private rope(op: string, dst: DeviceTensor, src: DeviceTensor, B: number, T: number, NH: number, KVH: number, HS: number,
-               theta: number, posStart: number, transpose: 0 | 1): void {
+               theta: number, posStart: number, transpose: 0 | 1, accumulate: 0 | 1 = transpose): void {
     if (HS % 2 !== 0) throw new Error(`${op}: head size ${HS} must be even`)
     const QKV = (NH + 2 * KVH) * HS, BT = B * T, tab = this.ropeTable(T, HS, posStart, theta), k = this.k
     k.launch('rope_rotate', gridFor(BT * (NH + KVH) * (HS / 2)), [BLOCK, 1, 1], 0,
-      [dst.ptr, src.ptr, tab.cos, tab.sin, BT, T, NH + KVH, QKV, HS, transpose, transpose, k.mask(dst, src)])
+      [dst.ptr, src.ptr, tab.cos, tab.sin, BT, T, NH + KVH, QKV, HS, transpose, accumulate, k.mask(dst, src)])
     if (transpose === 1 || dst.ptr !== src.ptr) {
       k.launch('strided_copy', gridFor(BT * KVH * HS), [BLOCK, 1, 1], 0,
-        [dst.ptr, src.ptr, BT, QKV, (NH + KVH) * HS, KVH * HS, transpose, k.mask(dst, src)])
+        [dst.ptr, src.ptr, BT, QKV, (NH + KVH) * HS, KVH * HS, accumulate, k.mask(dst, src)])
     }
     k.wrote(dst)
   }
@@ -66,12 +66,12 @@ export class SequenceOps {
     this.rope('ropeForward', out, qkv, B, T, NH, KVH, HS, theta, posStart, 0)
   }
 
-  // dqkv += Rᵀ·dout on q and k, += dout on v;  dqkv, dout: (B,T,QKV)
+  // dqkv += Rᵀ·dout on q and k, += dout on v (= when freshly zeroed);  dqkv, dout: (B,T,QKV)
   ropeBackward(dqkv_: Tensor, dout_: Tensor, B: number, T: number, NH: number, KVH: number, HS: number, theta: number,
                posStart: number): void {
     const n = B * T * this.qkvWidth('ropeBackward', NH, KVH, HS)
-    const dqkv = this.k.dev('ropeBackward', 'dqkv', dqkv_, n), dout = this.k.dev('ropeBackward', 'dout', dout_, n)
-    this.rope('ropeBackward', dqkv, dout, B, T, NH, KVH, HS, theta, posStart, 1)
+    const dout = this.k.dev('ropeBackward', 'dout', dout_, n), { d: dqkv, fresh } = this.k.accumulator('ropeBackward', 'dqkv', dqkv_, n)
+    this.rope('ropeBackward', dqkv, dout, B, T, NH, KVH, HS, theta, posStart, 1, fresh ? 0 : 1)
   }
 
   /** The per-thread dimension count of the reference attention kernels (HS <= 128). */
@@ -95,7 +95,7 @@ export class SequenceOps {
     const out = k.dev(op, 'out', out_, B * T * NH * HS), lse = k.dev(op, 'lse', lse_, B * NH * T)
     const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
     if (this.fast(HS, lse, qkv, out)) {
-      k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 3),
+      k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 5),
         [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)])
       k.wrote(out, lse)
       return
@@ -112,21 +112,23 @@ export class SequenceOps {
     this.attend(op, out, null, cache, B, Tq, posStart, Tmax, NH, KVH, HS)
   }
 
-  // dqkv: (B,T,QKV) +=   dout, out: (B,T,NH·HS)   qkv: (B,T,QKV)   lse: (B,NH,T)
+  // dqkv: (B,T,QKV) += (= when freshly zeroed, tensor-core path)   dout, out: (B,T,NH·HS)   qkv: (B,T,QKV)   lse: (B,NH,T)
   attentionBackward(dqkv_: Tensor, dout_: Tensor, qkv_: Tensor, out_: Tensor, lse_: Tensor, B: number, T: number,
                     NH: number, KVH: number, HS: number): void {
     const op = 'attentionBackward', k = this.k, n = B * T * this.qkvWidth(op, NH, KVH, HS)
-    const dqkv = k.dev(op, 'dqkv', dqkv_, n), dout = k.dev(op, 'dout', dout_, B * T * NH * HS), qkv = k.dev(op, 'qkv', qkv_, n)
+    const dout = k.dev(op, 'dout', dout_, B * T * NH * HS), qkv = k.dev(op, 'qkv', qkv_, n)
     const out = k.dev(op, 'out', out_, B * T * NH * HS), lse = k.dev(op, 'lse', lse_, B * NH * T)
+    const { d: dqkv, fresh } = k.accumulator(op, 'dqkv', dqkv_, n)
     const D = k.ctx.scratch('attention-D', B * NH * T * 4), d = this.dpt(op, HS), scale = 1 / Math.sqrt(HS)
     k.launch('attention_backward_dot', gridFor(B * NH * T * 32), [BLOCK, 1, 1], 0, [D, dout.ptr, out.ptr, B, T, NH, HS, k.mask(dout, out)])
     if (this.fast(HS, lse, dqkv, dout, qkv)) {
-      const fa = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, scale]
-      k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 2), fa)
-      k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 4, 2 * 64 * 4), fa)
+      const fa = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, scale, fresh ? 0 : 1]
+      k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+      k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       k.wrote(dqkv)
       return
     }
+    if (fresh) k.ctx.memsetZero(dqkv.ptr, dqkv.bytes)   // the reference kernels only accumulate
     const args = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, HS, scale, k.mask(dqkv, dout, qkv, lse)]
     k.launch(`attention_backward_dq_d${d}`, [Math.ceil(T / 32), NH, B], [128, 1, 1], 0, args)
     k.launch(`attention_backward_dkv_d${d}`, [Math.ceil(T / 32), KVH, B], [128, 1, 1], 0, args)
@@ -134,13 +136,16 @@ export class SequenceOps {
   }
 
   // losses: (N)   probs, logits: (N,Vp), probs may alias logits   targets: (N)
-  crossEntropyForward(losses_: Tensor, probs_: Tensor, logits_: Tensor, targets_: IntTensor, N: number, V: number, Vp: number): void {
+  // with dlossScale, probs receives dlogits = (softmax - onehot)·dlossScale instead (the fused classifier)
+  crossEntropyForward(losses_: Tensor, probs_: Tensor, logits_: Tensor, targets_: IntTensor, N: number, V: number, Vp: number,
+                      dlossScale?: number): void {
     const op = 'crossEntropyForward', k = this.k
     const losses = k.dev(op, 'losses', losses_, N), probs = k.dev(op, 'probs', probs_, N * Vp)
     const logits = k.dev(op, 'logits', logits_, N * Vp), targets = k.dev(op, 'targets', targets_, N)
     const vec = Vp % 8 === 0 ? k.aligned(probs, logits) : 0
     k.launch('crossentropy_forward', [N, 1, 1], [BLOCK, 1, 1], 0,
-      [losses.ptr, probs.ptr, logits.ptr, targets.ptr, N, V, Vp, k.mask(losses, probs, logits), vec])
+      [losses.ptr, probs.ptr, logits.ptr, targets.ptr, N, V, Vp, dlossScale ?? 0, dlossScale === undefined ? 0 : 1,
+        k.mask(losses, probs, logits), vec])
     k.wrote(losses, probs)
   }
 

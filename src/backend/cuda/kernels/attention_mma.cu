@@ -1,9 +1,11 @@
 // Causal GQA flash attention on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) for head sizes 64
 // and 128 with bf16 q|k|v rows: the fast path of attention.cu's reference kernels. A block owns 64 query (or key)
-// rows, 16 per warp; 64-row tiles of the other side stream through shared memory (rows padded by 16 bytes so
-// ldmatrix is conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer. Backward recomputes
-// the probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks:
-// no atomics, deterministic. Fragment layouts: common.cuh.
+// rows, 16 per warp; 64-row tiles of the other side stream through shared memory, double-buffered with cp.async
+// (the next tile is in flight while the tensor cores work on this one; rows padded by 16 bytes so ldmatrix is
+// conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer; the causal mask is applied on
+// the diagonal tile only, and the blocks with the most tiles are scheduled first. Backward recomputes the
+// probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks: no
+// atomics, deterministic. Fragment layouts: common.cuh.
 
 #include "common.cuh"
 
@@ -12,14 +14,15 @@
 #define FA_LOG2E 1.4426950408889634f
 #define FA_LN2 0.6931471805599453f
 
-/** sh[64][D+PAD] = rows [r0, r0+64) of a (rows, ld) bf16 matrix at `base` (D columns); rows >= rEnd are zero. */
+/** Starts copying rows [r0, r0+64) of a (rows, ld) bf16 matrix at `base` (D columns) into sh[64][D+PAD] with
+ *  cp.async (complete after the caller's commit + wait + __syncthreads); rows >= rEnd are zeroed directly. */
 template <int D>
 __device__ __forceinline__ void fa_load(llm_bf16* sh, const llm_bf16* base, long long ld, int r0, int rEnd) {
   for (int i = threadIdx.x; i < FA_ROWS * (D / 8); i += blockDim.x) {
     int r = i / (D / 8), c = (i % (D / 8)) * 8;
-    uint4 v = make_uint4(0u, 0u, 0u, 0u);
-    if (r0 + r < rEnd) v = *(const uint4*)(base + (long long)(r0 + r) * ld + c);
-    *(uint4*)(sh + r * (D + FA_PAD) + c) = v;
+    llm_bf16* dst = sh + r * (D + FA_PAD) + c;
+    if (r0 + r < rEnd) llm_cp_async16(dst, base + (long long)(r0 + r) * ld + c);
+    else *(uint4*)dst = make_uint4(0u, 0u, 0u, 0u);
   }
 }
 
@@ -76,43 +79,71 @@ __device__ __forceinline__ void fa_store2(llm_bf16* p, float x, float y, bool ac
   *(unsigned*)p = llm_pack2(x, y);
 }
 
+/** Step kt of a query block's walk over key tiles 0..last, K/V tiles double-buffered at Ks/Vs + i·2·TILE: starts
+ *  loading tile kt+1 into the other buffer (free: the previous step ended with a barrier), waits for tile kt and
+ *  syncs the block. Returns tile kt's buffer offset. */
+template <int D>
+__device__ __forceinline__ int fa_next_kv(llm_bf16* Ks, llm_bf16* Vs, const llm_bf16* seq, int kt, int last, int NH, int KVH,
+                                          int g, int T) {
+  const int TILE = FA_ROWS * (D + FA_PAD), QKV = (NH + 2 * KVH) * D, cur = (kt & 1) * 2 * TILE;
+  if (kt < last) {
+    fa_load<D>(Ks + (2 * TILE - cur), seq + (NH + g) * D, QKV, (kt + 1) * FA_ROWS, T);
+    fa_load<D>(Vs + (2 * TILE - cur), seq + (NH + KVH + g) * D, QKV, (kt + 1) * FA_ROWS, T);
+    llm_cp_async_commit();
+    llm_cp_async_wait<1>();
+  } else {
+    llm_cp_async_wait<0>();
+  }
+  __syncthreads();
+  return cur;
+}
+
+/** s (16 x 64 scores of rows rowA / rowB = rowA + 8 against keys key0..key0+63, C fragments) *= sl2; keys after
+ *  the row are -inf when `mask` (the diagonal tile); returns the two rows' maxima over this thread's entries. */
+__device__ __forceinline__ void fa_scale_mask(float (*s)[4], float sl2, bool mask, int key0, int rowA, float& mx0, float& mx1) {
+  const int tq = threadIdx.x & 3;
+  mx0 = -LLM_INF;
+  mx1 = -LLM_INF;
+  for (int j = 0; j < 8; j++) {
+    for (int e = 0; e < 2; e++) {
+      int key = key0 + 8 * j + 2 * tq + e;
+      s[j][e] = mask && key > rowA ? -LLM_INF : s[j][e] * sl2;
+      s[j][2 + e] = mask && key > rowA + 8 ? -LLM_INF : s[j][2 + e] * sl2;
+      mx0 = fmaxf(mx0, s[j][e]);
+      mx1 = fmaxf(mx1, s[j][2 + e]);
+    }
+  }
+}
+
 // out: (B,T,NH·D) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (ceil(T/64), NH, B), block 128,
-// dynamic shared 3·64·(D+8)·2 bytes (Q, K, V tiles).
+// dynamic shared 5·64·(D+8)·2 bytes (Q, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale) {
   extern __shared__ uint4 fa_smem[];
+  const int TILE = FA_ROWS * (D + FA_PAD);
   llm_bf16* Qs = (llm_bf16*)fa_smem;
-  llm_bf16* Ks = Qs + FA_ROWS * (D + FA_PAD);
-  llm_bf16* Vs = Ks + FA_ROWS * (D + FA_PAD);
+  llm_bf16* Ks = Qs + TILE;       // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
+  llm_bf16* Vs = Ks + TILE;
+  const int qb = gridDim.x - 1 - blockIdx.x;   // the last query block has the most key tiles: start it first
   const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
-  const int q0 = blockIdx.x * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
+  const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const float sl2 = scale * FA_LOG2E;
   fa_load<D>(Qs, seq + h * D, QKV, q0, T);
-  __syncthreads();
+  fa_load<D>(Ks, seq + (NH + g) * D, QKV, 0, T);
+  fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, 0, T);
+  llm_cp_async_commit();
   unsigned qf[D / 16][4];
-  fa_afrags<D>(qf, Qs, warp * 16);
   float o[D / 8][4], m0 = -LLM_INF, m1 = -LLM_INF, l0 = 0.f, l1 = 0.f;
   for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) o[t][e] = 0.f;
-  for (int kt = 0; kt <= (int)blockIdx.x; kt++) {
-    __syncthreads();
-    fa_load<D>(Ks, seq + (NH + g) * D, QKV, kt * FA_ROWS, T);
-    fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, kt * FA_ROWS, T);
-    __syncthreads();
-    float s[8][4];
-    fa_mul_bt<D>(s, qf, Ks);
-    float mx0 = -LLM_INF, mx1 = -LLM_INF;
-    for (int j = 0; j < 8; j++) {
-      for (int e = 0; e < 2; e++) {
-        int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
-        s[j][e] = key <= rowA ? s[j][e] * sl2 : -LLM_INF;
-        s[j][2 + e] = key <= rowB ? s[j][2 + e] * sl2 : -LLM_INF;
-        mx0 = fmaxf(mx0, s[j][e]);
-        mx1 = fmaxf(mx1, s[j][2 + e]);
-      }
-    }
+  for (int kt = 0; kt <= qb; kt++) {
+    const int cur = fa_next_kv<D>(Ks, Vs, seq, kt, qb, NH, KVH, g, T);
+    if (kt == 0) fa_afrags<D>(qf, Qs, warp * 16);
+    float s[8][4], mx0, mx1;
+    fa_mul_bt<D>(s, qf, Ks + cur);
     // every row sees key kt·64 <= its position in every tile it visits, so the maxima are finite
+    fa_scale_mask(s, sl2, kt == qb, kt * FA_ROWS, rowA, mx0, mx1);
     float n0 = fmaxf(m0, fa_quad_max(mx0)), n1 = fmaxf(m1, fa_quad_max(mx1));
     float a0 = exp2f(m0 - n0), a1 = exp2f(m1 - n1);
     l0 *= a0;
@@ -128,7 +159,8 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
     }
     m0 = n0;
     m1 = n1;
-    fa_mul_acc<D>(o, s, Vs);
+    fa_mul_acc<D>(o, s, Vs + cur);
+    __syncthreads();
   }
   l0 = fa_quad_sum(l0);
   l1 = fa_quad_sum(l1);
@@ -142,110 +174,144 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
   }
 }
 
-// dqkv: (B,T,QKV) bf16, q slots +=   dout: (B,T,NH·D) bf16   qkv: (B,T,QKV) bf16   lse, Dd: (B,NH,T) f32
-// grid (ceil(T/64), NH, B), block 128, dynamic shared 2·64·(D+8)·2 bytes (K, V tiles; Q and dO pass through first).
+// dqkv: (B,T,QKV) bf16, q slots += (= when accumulate is 0)   dout: (B,T,NH·D) bf16   qkv: (B,T,QKV) bf16   lse, Dd: (B,NH,T) f32
+// grid (ceil(T/64), NH, B), block 128, dynamic shared 6·64·(D+8)·2 bytes (Q, dO, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
-                                               const float* Dd, int T, int NH, int KVH, float scale) {
+                                               const float* Dd, int T, int NH, int KVH, float scale, int accumulate) {
   extern __shared__ uint4 fa_smem[];
-  llm_bf16* Ks = (llm_bf16*)fa_smem;
-  llm_bf16* Vs = Ks + FA_ROWS * (D + FA_PAD);
+  const int TILE = FA_ROWS * (D + FA_PAD);
+  llm_bf16* Qs = (llm_bf16*)fa_smem;
+  llm_bf16* Os = Qs + TILE;
+  llm_bf16* Ks = Os + TILE;       // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
+  llm_bf16* Vs = Ks + TILE;
+  const int qb = gridDim.x - 1 - blockIdx.x;   // most key tiles first
   const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
-  const int q0 = blockIdx.x * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
+  const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const float sl2 = scale * FA_LOG2E;
-  unsigned qf[D / 16][4], of[D / 16][4];
-  fa_load<D>(Ks, seq + h * D, QKV, q0, T);                                   // Q rows, then dO rows, via Ks
-  fa_load<D>(Vs, dout + (long long)b * T * NH * D + h * D, (long long)NH * D, q0, T);
-  __syncthreads();
-  fa_afrags<D>(qf, Ks, warp * 16);
-  fa_afrags<D>(of, Vs, warp * 16);
+  fa_load<D>(Qs, seq + h * D, QKV, q0, T);
+  fa_load<D>(Os, dout + (long long)b * T * NH * D + h * D, (long long)NH * D, q0, T);
+  fa_load<D>(Ks, seq + (NH + g) * D, QKV, 0, T);
+  fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, 0, T);
+  llm_cp_async_commit();
   const long long st = ((long long)b * NH + h) * T;
   const float L0 = rowA < T ? lse[st + rowA] * FA_LOG2E : 0.f, L1 = rowB < T ? lse[st + rowB] * FA_LOG2E : 0.f;
   const float D0 = rowA < T ? Dd[st + rowA] : 0.f, D1 = rowB < T ? Dd[st + rowB] : 0.f;
+  unsigned qf[D / 16][4], of[D / 16][4];
   float dq[D / 8][4];
   for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) dq[t][e] = 0.f;
-  for (int kt = 0; kt <= (int)blockIdx.x; kt++) {
-    __syncthreads();
-    fa_load<D>(Ks, seq + (NH + g) * D, QKV, kt * FA_ROWS, T);
-    fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, kt * FA_ROWS, T);
-    __syncthreads();
+  for (int kt = 0; kt <= qb; kt++) {
+    const int cur = fa_next_kv<D>(Ks, Vs, seq, kt, qb, NH, KVH, g, T);
+    if (kt == 0) {
+      fa_afrags<D>(qf, Qs, warp * 16);
+      fa_afrags<D>(of, Os, warp * 16);
+    }
     float s[8][4], dp[8][4];
-    fa_mul_bt<D>(s, qf, Ks);    // scores
-    fa_mul_bt<D>(dp, of, Vs);   // dP = dO·Vᵀ
+    fa_mul_bt<D>(s, qf, Ks + cur);    // scores
+    fa_mul_bt<D>(dp, of, Vs + cur);   // dP = dO·Vᵀ
+    const bool mask = kt == qb;
     for (int j = 0; j < 8; j++) {
       for (int e = 0; e < 2; e++) {
         int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
-        float p0 = key <= rowA ? exp2f(s[j][e] * sl2 - L0) : 0.f, p1 = key <= rowB ? exp2f(s[j][2 + e] * sl2 - L1) : 0.f;
+        float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
+        float p1 = mask && key > rowB ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
         s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
         s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
       }
     }
-    fa_mul_acc<D>(dq, s, Ks);   // dQ += dS·K
+    fa_mul_acc<D>(dq, s, Ks + cur);   // dQ += dS·K
+    __syncthreads();
   }
   const int rows[2] = { rowA, rowB };
   for (int r = 0; r < 2; r++) {
     if (rows[r] >= T) continue;
     llm_bf16* dst = dqkv + ((long long)b * T + rows[r]) * QKV + h * D;
-    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale, true);
+    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale, accumulate);
+  }
+}
+
+/** Starts copying the lse and D values of query rows [q0, q0+64) of one head into Ls/Ds (rows >= T: zero). */
+__device__ __forceinline__ void fa_load_stats(float* Ls, float* Ds, const float* lse, const float* Dd, long long st, int q0, int T) {
+  for (int i = threadIdx.x; i < 2 * FA_ROWS; i += blockDim.x) {
+    int r = i % FA_ROWS, q = q0 + r;
+    float* dst = (i < FA_ROWS ? Ls : Ds) + r;
+    if (q < T) llm_cp_async4(dst, (i < FA_ROWS ? lse : Dd) + st + q);
+    else *dst = 0.f;
   }
 }
 
 // dqkv: (B,T,QKV) bf16, k and v slots of K/V head blockIdx.y +=   (other arguments as fa_backward_dq)
-// grid (ceil(T/64), KVH, B), block 128, dynamic shared 4·64·(D+8)·2 + 2·64·4 bytes (K, V, Q, dO tiles, lse, D).
+// grid (ceil(T/64), KVH, B), block 128, dynamic shared 6·64·(D+8)·2 + 4·64·4 bytes (K, V, two Q and two dO tiles,
+// two lse and two D rows).
 template <int D>
 __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
-                                                const float* Dd, int T, int NH, int KVH, float scale) {
+                                                const float* Dd, int T, int NH, int KVH, float scale, int accumulate) {
   extern __shared__ uint4 fa_smem[];
+  const int TILE = FA_ROWS * (D + FA_PAD);
   llm_bf16* Ks = (llm_bf16*)fa_smem;
-  llm_bf16* Vs = Ks + FA_ROWS * (D + FA_PAD);
-  llm_bf16* Qs = Vs + FA_ROWS * (D + FA_PAD);
-  llm_bf16* Os = Qs + FA_ROWS * (D + FA_PAD);
-  float* Ls = (float*)(Os + FA_ROWS * (D + FA_PAD));
+  llm_bf16* Vs = Ks + TILE;
+  llm_bf16* Qs = Vs + TILE;       // Qs + i·2·TILE, Os + i·2·TILE: buffer i
+  llm_bf16* Os = Qs + TILE;
+  float* Ls = (float*)(Qs + 4 * TILE);   // Ls + i·2·64, Dsh + i·2·64: buffer i
   float* Dsh = Ls + FA_ROWS;
+  // key block 0 has the most query tiles and is scheduled first already
   const int b = blockIdx.z, g = blockIdx.y, group = NH / KVH, QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
-  const int k0 = blockIdx.x * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
+  const int kb = blockIdx.x, k0 = kb * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const llm_bf16* dseq = dout + (long long)b * T * NH * D;
   const float sl2 = scale * FA_LOG2E;
+  const int nq = (T + FA_ROWS - 1) / FA_ROWS, per = nq - kb, iters = group * per;
+  // iteration i: query head g·group + i / per, query tile kb + i % per
   fa_load<D>(Ks, seq + (NH + g) * D, QKV, k0, T);
   fa_load<D>(Vs, seq + (NH + KVH + g) * D, QKV, k0, T);
+  fa_load<D>(Qs, seq + g * group * D, QKV, k0, T);
+  fa_load<D>(Os, dseq + g * group * D, (long long)NH * D, k0, T);
+  fa_load_stats(Ls, Dsh, lse, Dd, ((long long)b * NH + g * group) * T, k0, T);
+  llm_cp_async_commit();
   float dk[D / 8][4], dv[D / 8][4];
   for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) { dk[t][e] = 0.f; dv[t][e] = 0.f; }
-  const int nq = (T + FA_ROWS - 1) / FA_ROWS;
-  for (int h = g * group; h < (g + 1) * group; h++) {
-    const long long st = ((long long)b * NH + h) * T;
-    for (int qt = blockIdx.x; qt < nq; qt++) {
-      __syncthreads();
-      fa_load<D>(Qs, seq + h * D, QKV, qt * FA_ROWS, T);
-      fa_load<D>(Os, dout + (long long)b * T * NH * D + h * D, (long long)NH * D, qt * FA_ROWS, T);
-      for (int i = threadIdx.x; i < FA_ROWS; i += blockDim.x) {
-        int q = qt * FA_ROWS + i;
-        Ls[i] = q < T ? lse[st + q] * FA_LOG2E : 0.f;
-        Dsh[i] = q < T ? Dd[st + q] : 0.f;
-      }
-      __syncthreads();
-      unsigned kf[D / 16][4];
-      float s[8][4], dp[8][4];
-      fa_afrags<D>(kf, Ks, warp * 16);
-      fa_mul_bt<D>(s, kf, Qs);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
-      fa_afrags<D>(kf, Vs, warp * 16);
-      fa_mul_bt<D>(dp, kf, Os);   // dPᵀ = V·dOᵀ
-      for (int j = 0; j < 8; j++) {
-        for (int e = 0; e < 2; e++) {
-          int c = 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
-          float p0 = keyA <= q && q < T ? exp2f(s[j][e] * sl2 - Ls[c]) : 0.f;
-          float p1 = keyB <= q && q < T ? exp2f(s[j][2 + e] * sl2 - Ls[c]) : 0.f;
-          s[j][e] = p0;
-          s[j][2 + e] = p1;
-          dp[j][e] = p0 * (dp[j][e] - Dsh[c]);
-          dp[j][2 + e] = p1 * (dp[j][2 + e] - Dsh[c]);
-        }
-      }
-      fa_mul_acc<D>(dv, s, Os);   // dV += Pᵀ·dO
-      fa_mul_acc<D>(dk, dp, Qs);  // dK += dSᵀ·Q
+  for (int i = 0; i < iters; i++) {
+    const int qt = kb + i % per, buf = i & 1;
+    if (i + 1 < iters) {
+      const int h = g * group + (i + 1) / per, q1 = (kb + (i + 1) % per) * FA_ROWS, nb = buf ^ 1;
+      fa_load<D>(Qs + nb * 2 * TILE, seq + h * D, QKV, q1, T);
+      fa_load<D>(Os + nb * 2 * TILE, dseq + h * D, (long long)NH * D, q1, T);
+      fa_load_stats(Ls + nb * 2 * FA_ROWS, Dsh + nb * 2 * FA_ROWS, lse, Dd, ((long long)b * NH + h) * T, q1, T);
+      llm_cp_async_commit();
+      llm_cp_async_wait<1>();
+    } else {
+      llm_cp_async_wait<0>();
     }
+    __syncthreads();
+    const llm_bf16* Q = Qs + buf * 2 * TILE;
+    const llm_bf16* O = Os + buf * 2 * TILE;
+    const float* L = Ls + buf * 2 * FA_ROWS;
+    const float* Dv = Dsh + buf * 2 * FA_ROWS;
+    unsigned kf[D / 16][4];
+    float s[8][4], dp[8][4];
+    fa_afrags<D>(kf, Ks, warp * 16);
+    fa_mul_bt<D>(s, kf, Q);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
+    fa_afrags<D>(kf, Vs, warp * 16);
+    fa_mul_bt<D>(dp, kf, O);   // dPᵀ = V·dOᵀ
+    const bool mask = qt == kb || qt == nq - 1;   // the diagonal tile, and query rows past T in the last one
+    for (int j = 0; j < 8; j++) {
+      for (int e = 0; e < 2; e++) {
+        int c = 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
+        float lc = L[c] * FA_LOG2E;
+        float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
+        float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
+        s[j][e] = p0;
+        s[j][2 + e] = p1;
+        dp[j][e] = p0 * (dp[j][e] - Dv[c]);
+        dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
+      }
+    }
+    fa_mul_acc<D>(dv, s, O);   // dV += Pᵀ·dO
+    fa_mul_acc<D>(dk, dp, Q);  // dK += dSᵀ·Q
+    __syncthreads();
   }
   const int keys[2] = { keyA, keyB };
   for (int r = 0; r < 2; r++) {
@@ -253,16 +319,16 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
     llm_bf16* kdst = dqkv + ((long long)b * T + keys[r]) * QKV + (NH + g) * D;
     llm_bf16* vdst = kdst + KVH * D;
     for (int t = 0; t < D / 8; t++) {
-      fa_store2(kdst + 8 * t + 2 * tq, dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale, true);
-      fa_store2(vdst + 8 * t + 2 * tq, dv[t][2 * r], dv[t][2 * r + 1], true);
+      fa_store2(kdst + 8 * t + 2 * tq, dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale, accumulate);
+      fa_store2(vdst + 8 * t + 2 * tq, dv[t][2 * r], dv[t][2 * r + 1], accumulate);
     }
   }
 }
 
 #define FA_FWD_PARAMS llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale
 #define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
-#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale
-#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale
+#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate
+#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale, accumulate
 
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_FWD_PARAMS) { fa_forward<64>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }

@@ -59,7 +59,22 @@ __device__ __forceinline__ void llm_mma_bf16(float* d, const unsigned* a, const 
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+/** Asynchronous global -> shared copies (cp.async, sm_80+): 16 bytes (cached in L2 only) or 4 bytes; a thread's
+ *  copies form a group at llm_cp_async_commit, and llm_cp_async_wait<N> waits until at most N groups are pending
+ *  (the block still needs __syncthreads before reading what other threads copied). */
+__device__ __forceinline__ void llm_cp_async16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(llm_smem_addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void llm_cp_async4(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" :: "r"(llm_smem_addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void llm_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void llm_cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
 #else
+__device__ __forceinline__ void llm_cp_async16(void* dst, const void* src) { *(uint4*)dst = *(const uint4*)src; }
+__device__ __forceinline__ void llm_cp_async4(void* dst, const void* src) { *(unsigned*)dst = *(const unsigned*)src; }
+__device__ __forceinline__ void llm_cp_async_commit() {}
+template <int N> __device__ __forceinline__ void llm_cp_async_wait() {}
 __device__ __forceinline__ void llm_ldmatrix_x4(unsigned* r, const void* p) { emu_ldmatrix_x4(r, p, false); }
 __device__ __forceinline__ void llm_ldmatrix_x4_trans(unsigned* r, const void* p) { emu_ldmatrix_x4(r, p, true); }
 __device__ __forceinline__ void llm_mma_bf16(float* d, const unsigned* a, const unsigned* b) { emu_mma_bf16(d, a, b); }
@@ -163,4 +178,50 @@ __device__ __forceinline__ float llm_block_max(float v, float* sh) {
   float m = -LLM_INF;
   for (int i = 0; i < nw; i++) m = fmaxf(m, sh[i]);
   return m;
+}
+
+/** How many of a row's NCH 256-column chunks (8 floats a lane each, 16 registers with their two per-element values)
+ *  a norm backward kernel keeps in registers between its two passes, next to `sums` registers of per-warp
+ *  gradient sums: what fits in about 80 (the rest of 128 is load temporaries; measured on H100, re-reading a
+ *  chunk from L1 beats spilling, holding it beats re-reading). */
+__device__ constexpr int llm_held_chunks(int NCH, int sums) {
+  return (80 - sums) / 16 < 0 ? 0 : (80 - sums) / 16 > NCH ? NCH : (80 - sums) / 16;
+}
+
+/** Σ_g partial[g·ld + j] over g < G (the per-block partial rows of a backward kernel, summed in a fixed order), in
+ *  the threads with threadIdx.y == 0 of a (8, 32) block, j = blockIdx.x·8 + threadIdx.x (< width). sh: 256 floats. */
+__device__ __forceinline__ float llm_sum_partials(const float* partial, int G, int ld, int width, float* sh) {
+  int j = blockIdx.x * 8 + threadIdx.x;
+  float s = 0.f;
+  if (j < width) {
+    for (int g = threadIdx.y; g < G; g += 32) s += partial[(long long)g * ld + j];
+  }
+  sh[threadIdx.y * 8 + threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0) {
+    for (int y = 1; y < 32; y++) s += sh[y * 8 + threadIdx.x];
+  }
+  return s;
+}
+
+/** out[0..C) = the sum over the block's warps of v[j][k], each lane's value for column lane·8 + 256·j + k (the
+ *  16-byte row layout of the norm backward kernels; columns >= C skipped). Warps add in order, so the result is
+ *  deterministic. sh: C floats of shared memory, free on entry; every thread of the block must call this. */
+template <int NCH>
+__device__ __forceinline__ void llm_block_sum_cols8(float* out, const float (*v)[8], int C, float* sh) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int w = 0; w < warps; w++) {
+    if (warp == w) {
+#pragma unroll
+      for (int j = 0; j < NCH; j++) {
+        int c = lane * 8 + 256 * j;
+        if (c >= C) continue;
+#pragma unroll
+        for (int k = 0; k < 8; k++) sh[c + k] = (w == 0 ? 0.f : sh[c + k]) + v[j][k];
+      }
+    }
+    __syncthreads();
+  }
+  for (int c = threadIdx.x; c < C; c += blockDim.x) out[c] = sh[c];
+  __syncthreads();   // sh is free again
 }

@@ -2,13 +2,15 @@
 // once for the max and the sum of exponentials (online softmax) and the loss (log Σ + max - logit[target], never
 // -log of a rounded probability) in f32, then writes the probabilities IN PLACE of the logits (every read of the
 // row happens before the first write). The backward turns them into dlogits in place: probabilities stored once.
+// Training fuses both (grad = 1): the forward's second pass writes dlogits directly, never the probabilities.
 
 #include "common.cuh"
 
 // losses: (N)   probs, logits: (N,Vp), probs may alias logits   targets: (N), < 0 = ignored
+// grad = 1: probs receives dlogits = (probs - onehot(target))·scale instead (0 on padded columns, ignored rows).
 // dt bits: 0 losses, 1 probs, 2 logits
 extern "C" __global__ void crossentropy_forward(void* losses, void* probs, const void* logits, const int* targets,
-                                                int N, int V, int Vp, int dt, int vec) {
+                                                int N, int V, int Vp, float scale, int grad, int dt, int vec) {
   __shared__ float sh[32];
   __shared__ float targetLogit;
   int row = blockIdx.x;
@@ -39,6 +41,7 @@ extern "C" __global__ void crossentropy_forward(void* losses, void* probs, const
     if (full) llm_ld8(logits, LLM_BF(2), r + j, v);
     else for (int k = 0; k < 8; k++) v[k] = j + k < Vp ? llm_ld(logits, LLM_BF(2), r + j + k) : 0.f;
     for (int k = 0; k < 8; k++) v[k] = j + k < V ? expf(v[k] - mx) * inv : 0.f;
+    if (grad) for (int k = 0; k < 8; k++) v[k] = target < 0 ? 0.f : (v[k] - (j + k == target ? 1.f : 0.f)) * scale;
     if (full) llm_st8(probs, LLM_BF(1), r + j, v);
     else for (int k = 0; k < 8 && j + k < Vp; k++) llm_st(probs, LLM_BF(1), r + j + k, v[k]);
   }

@@ -29,21 +29,21 @@ extern "C" __global__ void gelu_forward(void* out, const void* inp, long long n,
   for (long long j = i; j < n && j < i + 8; j++) llm_st(out, LLM_BF(0), j, gelu_value(llm_ld(inp, LLM_BF(1), j)));
 }
 
-// dinp: (n) +=   dout, inp: (n)   dt bits: 0 dinp, 1 dout, 2 inp
-extern "C" __global__ void gelu_backward(void* dinp, const void* dout, const void* inp, long long n, int dt, int vec) {
+// dinp: (n) += (= when accumulate is 0)   dout, inp: (n)   dt bits: 0 dinp, 1 dout, 2 inp
+extern "C" __global__ void gelu_backward(void* dinp, const void* dout, const void* inp, long long n, int accumulate, int dt, int vec) {
   long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 8;
   if (i >= n) return;
   if (vec && i + 8 <= n) {
     float x[8], g[8], d[8];
     llm_ld8(inp, LLM_BF(2), i, x);
     llm_ld8(dout, LLM_BF(1), i, g);
-    llm_ld8(dinp, LLM_BF(0), i, d);
-    for (int k = 0; k < 8; k++) d[k] += gelu_slope(x[k]) * g[k];
+    if (accumulate) llm_ld8(dinp, LLM_BF(0), i, d);
+    for (int k = 0; k < 8; k++) d[k] = (accumulate ? d[k] : 0.f) + gelu_slope(x[k]) * g[k];
     llm_st8(dinp, LLM_BF(0), i, d);
     return;
   }
   for (long long j = i; j < n && j < i + 8; j++) {
-    float d = llm_ld(dinp, LLM_BF(0), j) + gelu_slope(llm_ld(inp, LLM_BF(2), j)) * llm_ld(dout, LLM_BF(1), j);
+    float d = (accumulate ? llm_ld(dinp, LLM_BF(0), j) : 0.f) + gelu_slope(llm_ld(inp, LLM_BF(2), j)) * llm_ld(dout, LLM_BF(1), j);
     llm_st(dinp, LLM_BF(0), j, d);
   }
 }

@@ -1,6 +1,6 @@
 // Memory-level kernels: dtype conversion (f32 <-> bf16), strided column copies, float64 partial sums (sum and
-// sum of squares, finished on the host), and the column sums of per-block partials that the norm and bias
-// backward passes leave behind (finished here so every gradient is ACCUMULATED, never overwritten).
+// sum of squares, finished on the host), and the column sums of per-block partials that the bias-gradient pass
+// leaves behind (finished here so every gradient is ACCUMULATED, never overwritten; the norms have their own).
 
 #include "common.cuh"
 

@@ -27,8 +27,9 @@ extern "C" __global__ void swiglu_forward(void* out, const void* inp, int N, int
   }
 }
 
-// dinp: (N,2H) +=   dout: (N,H)   inp: (N,2H)   dt bits: 0 dinp, 1 dout, 2 inp
-extern "C" __global__ void swiglu_backward(void* dinp, const void* dout, const void* inp, int N, int H, int dt, int vec) {
+// dinp: (N,2H) += (= when accumulate is 0)   dout: (N,H)   inp: (N,2H)   dt bits: 0 dinp, 1 dout, 2 inp
+extern "C" __global__ void swiglu_backward(void* dinp, const void* dout, const void* inp, int N, int H, int accumulate,
+                                           int dt, int vec) {
   int chunks = (H + 7) / 8;
   long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (t >= (long long)N * chunks) return;
@@ -40,12 +41,14 @@ extern "C" __global__ void swiglu_backward(void* dinp, const void* dout, const v
     llm_ld8(inp, LLM_BF(2), gi + j0, g);
     llm_ld8(inp, LLM_BF(2), ui + j0, u);
     llm_ld8(dout, LLM_BF(1), o + j0, d);
-    llm_ld8(dinp, LLM_BF(0), gi + j0, dg);
-    llm_ld8(dinp, LLM_BF(0), ui + j0, du);
+    if (accumulate) {
+      llm_ld8(dinp, LLM_BF(0), gi + j0, dg);
+      llm_ld8(dinp, LLM_BF(0), ui + j0, du);
+    }
     for (int k = 0; k < 8; k++) {
       float s = sigmoid(g[k]);
-      dg[k] += d[k] * u[k] * s * (1.f + g[k] * (1.f - s));
-      du[k] += d[k] * g[k] * s;
+      dg[k] = (accumulate ? dg[k] : 0.f) + d[k] * u[k] * s * (1.f + g[k] * (1.f - s));
+      du[k] = (accumulate ? du[k] : 0.f) + d[k] * g[k] * s;
     }
     llm_st8(dinp, LLM_BF(0), gi + j0, dg);
     llm_st8(dinp, LLM_BF(0), ui + j0, du);
@@ -54,7 +57,8 @@ extern "C" __global__ void swiglu_backward(void* dinp, const void* dout, const v
   for (int j = j0; j < H && j < j0 + 8; j++) {
     float g = llm_ld(inp, LLM_BF(2), gi + j), u = llm_ld(inp, LLM_BF(2), ui + j), d = llm_ld(dout, LLM_BF(1), o + j);
     float s = sigmoid(g);
-    llm_st(dinp, LLM_BF(0), gi + j, llm_ld(dinp, LLM_BF(0), gi + j) + d * u * s * (1.f + g * (1.f - s)));
-    llm_st(dinp, LLM_BF(0), ui + j, llm_ld(dinp, LLM_BF(0), ui + j) + d * g * s);
+    float g0 = accumulate ? llm_ld(dinp, LLM_BF(0), gi + j) : 0.f, u0 = accumulate ? llm_ld(dinp, LLM_BF(0), ui + j) : 0.f;
+    llm_st(dinp, LLM_BF(0), gi + j, g0 + d * u * s * (1.f + g * (1.f - s)));
+    llm_st(dinp, LLM_BF(0), ui + j, u0 + d * g * s);
   }
 }
