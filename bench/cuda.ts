@@ -15,9 +15,11 @@ import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
 import { ParamLayout } from '../src/model/params.js'
 import { AdamW } from '../src/train/optimizer.js'
+import { InputError } from '../src/util/errors.js'
 
 const flags = {
-  runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16', help: 'model:B pairs' },
+  runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
+    help: 'model:B pairs; model:B:recompute runs llm.ts with activation recomputation (compared with the PyTorch run of the same model:B)' },
   seq: { type: 'int', min: 1, default: 1024, help: 'T' },
   steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
   warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
@@ -35,10 +37,11 @@ interface Result {
 }
 
 /** One llm.ts measurement in this process. */
-function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean): Result {
+function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
+                     recompute: boolean): Result {
   const be = new CudaBackend({ profile })
   const config = presetConfig(model)
-  const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T })
+  const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute })
   gpt.initWeights(1337)
   const opt = new AdamW(gpt, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 })
   const N = B * T, data = new Int32Array((warmup + steps) * N + 1)
@@ -105,9 +108,9 @@ function main(): void {
   const { flags: f, help } = parseArgs('bench/cuda', flags, process.argv.slice(2))
   if (help) { console.log(formatHelp('node dist/bench/cuda.js', '[flags]', 'llm.ts vs PyTorch GPU training throughput', flags)); return }
   if (f.one !== undefined) {
-    const o = JSON.parse(f.one) as { model: string; B: number; peak?: boolean; profile?: boolean }
+    const o = JSON.parse(f.one) as { model: string; B: number; peak?: boolean; profile?: boolean; recompute?: boolean }
     const r = o.peak !== undefined ? { peak: o.peak ? measurePeak() : 0, device: new CudaBackend().describe() }
-      : measureOurs(o.model, o.B, f.seq, f.steps, f.warmup, o.profile === true)
+      : measureOurs(o.model, o.B, f.seq, f.steps, f.warmup, o.profile === true, o.recompute === true)
     console.log(JSON.stringify(r))
     return
   }
@@ -116,9 +119,12 @@ function main(): void {
   const spec = specPeak(peakRun.device)
   console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
   const lines = ['| model | B | impl | tokens/s | ms/step | MFU | peak GiB |', '|---|---:|---|---:|---:|---:|---:|']
-  const ratios: string[] = [], profiles: string[] = []
+  const ratios: string[] = [], profiles: string[] = [], torchRuns = new Map<string, Result>()
   for (const [i, run] of f.runs.split(',').map(s => s.trim()).entries()) {
-    const [model, b] = run.split(':'), B = Number(b)
+    const [model, b, mode] = run.split(':'), B = Number(b), recompute = mode === 'recompute'
+    if (!(Number.isSafeInteger(B) && B >= 1) || !(mode === undefined || recompute)) {
+      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B or model:B:recompute`)
+    }
     const config = presetConfig(model!), T = f.seq
     const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
     const attempt = (fn: () => Result, impl: Result['impl']): Result => {
@@ -127,12 +133,15 @@ function main(): void {
       }
     }
     const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
-      '--one', JSON.stringify({ model, B, profile: f.profile === true && i === 0 })]), 'llm.ts')
-    const torch = f.python === 'none' ? null : attempt(() => runTorch(f.python, model!, B, T, f.steps, f.warmup), 'pytorch')
+      '--one', JSON.stringify({ model, B, profile: f.profile === true && i === 0, recompute })]), 'llm.ts')
+    if (recompute) ours.model += ' (recompute)'
+    // PyTorch once per model:B (a recompute row compares with it)
+    const key = `${model}:${B}`, known = torchRuns.get(key)
+    const torch = known ?? (f.python === 'none' ? null : attempt(() => runTorch(f.python, model!, B, T, f.steps, f.warmup), 'pytorch'))
     lines.push(fmtRow(ours, flopsPerToken, peak))
-    if (torch !== null) lines.push(fmtRow(torch, flopsPerToken, peak))
+    if (torch !== null && known === undefined) { lines.push(fmtRow(torch, flopsPerToken, peak)); torchRuns.set(key, torch) }
     if (torch !== null && ours.error === undefined && torch.error === undefined) {
-      ratios.push(`${model} B=${B}: llm.ts/PyTorch = ${(ours.tokens_per_s / torch.tokens_per_s).toFixed(2)}× tokens/s, ` +
+      ratios.push(`${ours.model} B=${B}: llm.ts/PyTorch = ${(ours.tokens_per_s / torch.tokens_per_s).toFixed(2)}× tokens/s, ` +
         `${(ours.peak_bytes / torch.peak_bytes).toFixed(2)}× peak memory (losses ${ours.loss_last.toFixed(3)} vs ${torch.loss_last.toFixed(3)})`)
     }
     if (ours.profile !== undefined) {

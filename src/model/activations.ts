@@ -70,7 +70,9 @@ export class Activations {
   private readonly perRow: Record<Kind, number>
   private readonly perLayer: Set<Kind>
 
-  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly maxN: number) {
+  /** recompute: the norm outputs (ln1, ln2) and the MLP activation (fchAct) are kept for one layer at a time, shared
+   *  by all layers, and the backward recomputes them from the stored inputs and statistics (GPT's `recompute`). */
+  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly maxN: number, recompute = false) {
     const c = config, { C, QKV, AH, FC, H } = rowWidths(c), NH = c.heads
     const ln = c.norm === 'layernorm' ? 1 : 0
     // floats per row (per layer for the per-layer kinds); 0 = not needed for this config
@@ -79,6 +81,7 @@ export class Activations {
       fch: FC, fchAct: H, res3: C }
     this.perLayer = new Set<Kind>(['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'res2', 'ln2', 'ln2Mean',
       'ln2Rstd', 'fch', 'fchAct', 'res3'])
+    if (recompute) for (const k of ['ln1', 'ln2', 'fchAct'] as const) this.perLayer.delete(k)
     for (const [kind, w] of Object.entries(this.perRow) as [Kind, number][]) {
       if (w > 0) this.bufs.set(kind, backend.alloc(maxN * w * (this.perLayer.has(kind) ? c.layers : 1), precision(kind)))
     }
@@ -90,7 +93,7 @@ export class Activations {
     const N = B * T
     const get = (kind: Kind, layer = 0): Tensor => {
       const size = N * this.perRow[kind]
-      return this.backend.view(this.bufs.get(kind)!, layer * size, size)
+      return this.backend.view(this.bufs.get(kind)!, this.perLayer.has(kind) ? layer * size : 0, size)
     }
     const opt = (kind: Kind, layer = 0): Tensor | null => this.perRow[kind] > 0 ? get(kind, layer) : null
     const scratch = get('scratch')

@@ -116,7 +116,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const backend = await createBackend(c.device, { threads: c.threads })
   if (point?.kind === 'checkpoint') repairBest(runDir, point)
 
-  const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen })
+  const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen, recompute: c.recompute === 'on' })
   if (start.params !== undefined) model.setParams(start.params)
   else model.initWeights(c.seed)
   const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })

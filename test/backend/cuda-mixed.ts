@@ -9,6 +9,8 @@ import type { Backend, Tensor } from '../../src/backend/backend.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { roundToBf16 } from '../../src/backend/cuda/memory.js'
+import { GPT } from '../../src/model/gpt.js'
+import { loadGolden } from '../model/golden.js'
 import { Rng } from '../../src/util/rng.js'
 import { assertClose } from './compare.js'
 
@@ -237,6 +239,23 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.encoderBackward(dwte.g, dwpe.g, dout.g, tg, B, T, C); p.cpu.encoderBackward(dwte.c, dwpe.c, dout.c, tc, B, T, C)
       p.near('dwte', dwte, 0.001)
       p.near('dwpe', dwpe, 0.001)
+    })
+
+    test('recompute: norm outputs and MLP activations recomputed in backward give the same loss and gradients', () => {
+      for (const name of ['variant', 'gpt2']) {
+        const g = loadGolden(name), be = P().gpu
+        const run = (recompute: boolean): [number, Float32Array] => {
+          const m = new GPT(be, g.config, { maxBatch: g.B, maxSeqLen: g.T, recompute })
+          m.setParams(g.params)
+          m.zeroGrad()
+          const loss = m.forward(g.tokens, g.targets, g.B, g.T, 1)
+          m.backward(1)
+          return [loss, m.getGrads()]
+        }
+        const [[l0, g0], [l1, g1]] = [run(false), run(true)]
+        assert.equal(l1, l0, `${name}: loss`)
+        assertClose(`${name}: gradients with recompute`, g1, g0, { rtol: 1e-6, atol: 1e-6 * maxAbs(g0) })
+      }
     })
 
     test('lazy zero: ops that accumulate into a freshly zeroed tensor overwrite it; any other use sees real zeros', () => {

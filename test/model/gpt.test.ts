@@ -7,6 +7,7 @@ import { describe, test } from 'node:test'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { headSize, presetConfig, type ModelConfig } from '../../src/config.js'
 import { GPT } from '../../src/model/gpt.js'
+import { rowWidths } from '../../src/model/activations.js'
 import { ParamLayout } from '../../src/model/params.js'
 import { InputError } from '../../src/util/errors.js'
 import { assertClose, maxAbs } from './close.js'
@@ -98,6 +99,31 @@ describe('parameter counts', () => {
       assert.equal(layout.total, countFromFormula(c) + padded, name)
     }
   })
+})
+
+describe('recompute (activation checkpointing of norm outputs and the MLP activation)', () => {
+  for (const name of ['gpt2', 'variant', 'mixed-ln-rope-swiglu', 'mixed-rms-learned-gelu']) {
+    test(`${name}: the same loss and gradients as keeping them, in less memory`, () => {
+      const g = loadGolden(name), c = g.config
+      const counted = (recompute: boolean): { model: GPT; floats: number } => {
+        let floats = 0
+        const be = new CpuBackend()
+        const alloc = be.alloc.bind(be)
+        be.alloc = (n: number) => { floats += n; return alloc(n) }
+        const model = new GPT(be, c, { maxBatch: g.B, maxSeqLen: g.T, recompute })
+        model.setParams(g.params)
+        return { model, floats }
+      }
+      const keep = counted(false), re = counted(true)
+      const N = g.B * g.T, { C, H } = rowWidths(c)
+      for (const m of [keep.model, re.model]) m.zeroGrad()
+      assert.equal(re.model.forward(g.tokens, g.targets, g.B, g.T, 1), keep.model.forward(g.tokens, g.targets, g.B, g.T, 1))
+      keep.model.backward(1); re.model.backward(1)
+      assert.deepEqual(re.model.getGrads(), keep.model.getGrads())
+      // ln1, ln2 (C each) and the MLP activation (H) are held for one layer instead of every layer
+      assert.equal(keep.floats - re.floats, (c.layers - 1) * N * (2 * C + H))
+    })
+  }
 })
 
 describe('misuse and bad input', () => {
