@@ -114,22 +114,26 @@ function main(): void {
     console.log(JSON.stringify(r))
     return
   }
+  const runs = f.runs.split(',').map(s => s.trim()).map(run => {
+    const [model, b, mode] = run.split(':'), B = Number(b), recompute = mode === 'recompute'
+    if (!(Number.isSafeInteger(B) && B >= 1) || !(mode === undefined || recompute)) {
+      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B or model:B:recompute`)
+    }
+    presetConfig(model!)   // an unknown preset fails here, before any GPU work
+    return { run, model: model!, B, recompute }
+  })
   const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }
   const peak = f['peak-tflops'] > 0 ? f['peak-tflops'] : peakRun.peak
   const spec = specPeak(peakRun.device)
   console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
   const lines = ['| model | B | impl | tokens/s | ms/step | MFU | peak GiB |', '|---|---:|---|---:|---:|---:|---:|']
   const ratios: string[] = [], profiles: string[] = [], torchRuns = new Map<string, Result>()
-  for (const [i, run] of f.runs.split(',').map(s => s.trim()).entries()) {
-    const [model, b, mode] = run.split(':'), B = Number(b), recompute = mode === 'recompute'
-    if (!(Number.isSafeInteger(B) && B >= 1) || !(mode === undefined || recompute)) {
-      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B or model:B:recompute`)
-    }
-    const config = presetConfig(model!), T = f.seq
+  for (const [i, { run, model, B, recompute }] of runs.entries()) {
+    const config = presetConfig(model), T = f.seq
     const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
     const attempt = (fn: () => Result, impl: Result['impl']): Result => {
       try { return fn() } catch (e) {
-        return { impl, model: model!, B, T, params: 0, ms_per_step: NaN, tokens_per_s: NaN, peak_bytes: NaN, loss_first: NaN, loss_last: NaN, error: (e as Error).message.split('\n')[0]! }
+        return { impl, model, B, T, params: 0, ms_per_step: NaN, tokens_per_s: NaN, peak_bytes: NaN, loss_first: NaN, loss_last: NaN, error: (e as Error).message.split('\n')[0]! }
       }
     }
     const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
@@ -137,7 +141,7 @@ function main(): void {
     if (recompute) ours.model += ' (recompute)'
     // PyTorch once per model:B (a recompute row compares with it)
     const key = `${model}:${B}`, known = torchRuns.get(key)
-    const torch = known ?? (f.python === 'none' ? null : attempt(() => runTorch(f.python, model!, B, T, f.steps, f.warmup), 'pytorch'))
+    const torch = known ?? (f.python === 'none' ? null : attempt(() => runTorch(f.python, model, B, T, f.steps, f.warmup), 'pytorch'))
     lines.push(fmtRow(ours, flopsPerToken, peak))
     if (torch !== null && known === undefined) { lines.push(fmtRow(torch, flopsPerToken, peak)); torchRuns.set(key, torch) }
     if (torch !== null && ours.error === undefined && torch.error === undefined) {
@@ -161,4 +165,9 @@ function main(): void {
   }
 }
 
-main()
+try { main() } catch (e) {
+  const status = (e as { status?: unknown }).status
+  if (e instanceof InputError) { console.error(e.message); process.exitCode = 2 }   // bad flags or --runs: one line
+  else if (typeof status === 'number') process.exitCode = status   // a measuring child failed; it printed why
+  else throw e
+}

@@ -199,7 +199,8 @@ export function createCudaBackend(opts: CudaBackendOptions = {}): CudaBackend {
   return new CudaBackend(opts)
 }
 
-/** Whether a GPU is usable (for `--device auto`), with the reason when not; probing loads the driver only. */
+/** Whether a GPU is usable, with the reason when not (tests and tools; `--device auto` decides the same way, by
+ *  starting the backend and falling back to the CPU on its InputError). */
 export function probeCuda(): { ok: true; device: string } | { ok: false; reason: string } {
   try { return { ok: true, device: new CudaBackend().describe() } } catch (e) { return { ok: false, reason: (e as Error).message } }
 }
