@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { appendFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CudaBackend } from '../src/backend/cuda/index.js'
+import { CudaBackend, type AttentionMode } from '../src/backend/cuda/index.js'
 import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
@@ -19,7 +19,7 @@ import { InputError } from '../src/util/errors.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
-    help: 'model:B pairs; model:B:recompute runs llm.ts with activation recomputation (compared with the PyTorch run of the same model:B)' },
+    help: 'model:B pairs, each optionally with :recompute (activation recomputation) and/or :atomic-dq (the one-kernel attention backward); those rows are compared with the PyTorch run of the same model:B' },
   seq: { type: 'int', min: 1, default: 1024, help: 'T' },
   steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
   warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
@@ -36,10 +36,14 @@ interface Result {
   device?: string; torch?: string; profile?: { op: string; calls: number; ms: number }[]; error?: string
 }
 
+/** Variants of an llm.ts run (the options of a --runs entry). */
+interface Variant { recompute: boolean; attention: AttentionMode }
+const variantNames = ['recompute', 'atomic-dq'] as const
+
 /** One llm.ts measurement in this process. */
 function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
-                     recompute: boolean): Result {
-  const be = new CudaBackend({ profile })
+                     { recompute, attention }: Variant): Result {
+  const be = new CudaBackend({ profile, attention })
   const config = presetConfig(model)
   const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute })
   gpt.initWeights(1337)
@@ -108,19 +112,20 @@ function main(): void {
   const { flags: f, help } = parseArgs('bench/cuda', flags, process.argv.slice(2))
   if (help) { console.log(formatHelp('node dist/bench/cuda.js', '[flags]', 'llm.ts vs PyTorch GPU training throughput', flags)); return }
   if (f.one !== undefined) {
-    const o = JSON.parse(f.one) as { model: string; B: number; peak?: boolean; profile?: boolean; recompute?: boolean }
+    const o = JSON.parse(f.one) as { model: string; B: number; peak?: boolean; profile?: boolean; variant: Variant }
     const r = o.peak !== undefined ? { peak: o.peak ? measurePeak() : 0, device: new CudaBackend().describe() }
-      : measureOurs(o.model, o.B, f.seq, f.steps, f.warmup, o.profile === true, o.recompute === true)
+      : measureOurs(o.model, o.B, f.seq, f.steps, f.warmup, o.profile === true, o.variant)
     console.log(JSON.stringify(r))
     return
   }
   const runs = f.runs.split(',').map(s => s.trim()).map(run => {
-    const [model, b, mode] = run.split(':'), B = Number(b), recompute = mode === 'recompute'
-    if (!(Number.isSafeInteger(B) && B >= 1) || !(mode === undefined || recompute)) {
-      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B or model:B:recompute`)
+    const [model, b, ...opts] = run.split(':'), B = Number(b)
+    if (!(Number.isSafeInteger(B) && B >= 1) || !opts.every(o => (variantNames as readonly string[]).includes(o))) {
+      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B, optionally followed by :${variantNames.join(' and/or :')}`)
     }
     presetConfig(model!)   // an unknown preset fails here, before any GPU work
-    return { run, model: model!, B, recompute }
+    const variant: Variant = { recompute: opts.includes('recompute'), attention: opts.includes('atomic-dq') ? 'atomic-dq' : 'auto' }
+    return { run, model: model!, B, variant, label: opts.length > 0 ? ` (${opts.join(', ')})` : '' }
   })
   const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }
   const peak = f['peak-tflops'] > 0 ? f['peak-tflops'] : peakRun.peak
@@ -128,7 +133,7 @@ function main(): void {
   console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
   const lines = ['| model | B | impl | tokens/s | ms/step | MFU | peak GiB |', '|---|---:|---|---:|---:|---:|---:|']
   const ratios: string[] = [], profiles: string[] = [], torchRuns = new Map<string, Result>()
-  for (const [i, { run, model, B, recompute }] of runs.entries()) {
+  for (const [i, { run, model, B, variant, label }] of runs.entries()) {
     const config = presetConfig(model), T = f.seq
     const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
     const attempt = (fn: () => Result, impl: Result['impl']): Result => {
@@ -137,9 +142,9 @@ function main(): void {
       }
     }
     const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
-      '--one', JSON.stringify({ model, B, profile: f.profile === true && i === 0, recompute })]), 'llm.ts')
-    if (recompute) ours.model += ' (recompute)'
-    // PyTorch once per model:B (a recompute row compares with it)
+      '--one', JSON.stringify({ model, B, profile: f.profile === true && i === 0, variant })]), 'llm.ts')
+    ours.model += label
+    // PyTorch once per model:B (a variant row compares with it)
     const key = `${model}:${B}`, known = torchRuns.get(key)
     const torch = known ?? (f.python === 'none' ? null : attempt(() => runTorch(f.python, model, B, T, f.steps, f.warmup), 'pytorch'))
     lines.push(fmtRow(ours, flopsPerToken, peak))

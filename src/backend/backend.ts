@@ -73,6 +73,13 @@ export interface Backend {
   rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void
   rmsnormBackward(dinp: Tensor, dweight: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor,
                   N: number, C: number): void
+  // The residual add fused with the next norm: res = a + b, then out = norm(res), in one pass over the rows.
+  // Equals residualForward(res, a, b) followed by the norm's forward on res (the statistics read res as stored).
+  // res, out, a, b: (N,C)   weight, bias: (C)   mean, rstd: (N) saved for backward.   res may alias a or b.
+  residualRmsnormForward(res: Tensor, out: Tensor, rstd: Tensor, a: Tensor, b: Tensor, weight: Tensor,
+                         N: number, C: number, eps: number): void
+  residualLayernormForward(res: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, a: Tensor, b: Tensor, weight: Tensor,
+                           bias: Tensor, N: number, C: number, eps: number): void
 
   // ---- matmul -------------------------------------------------------------------------------------
   // out: (N,OC) = inp: (N,C) · weight: (OC,C)ᵀ + bias: (OC) (bias may be null). PyTorch Linear layout.

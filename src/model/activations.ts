@@ -31,7 +31,7 @@ export interface ActViews {
   lnf: Tensor               // (N,C)
   lnfMean: Tensor | null    // (N)
   lnfRstd: Tensor           // (N)
-  logits: Tensor            // (N,Vp); overwritten by probs (crossEntropyForward) and then dlogits
+  logits: Tensor            // (min(N, logitRows),Vp) one classifier chunk; overwritten by probs (crossEntropyForward) or dlogits
   losses: Tensor            // (N)
 }
 
@@ -52,6 +52,16 @@ export function rowWidths(c: ModelConfig): { C: number; QKV: number; AH: number;
     FC: c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden, H: c.mlpHidden }
 }
 
+/** A logits buffer of at most this many floats (1 GiB in bf16) unless GptOptions.classifierRows says otherwise. */
+const LOGITS_BUDGET = 2 ** 29
+
+/** Rows of each classifier chunk for batches of up to maxN rows: maxN split into the fewest equal chunks whose
+ *  (rows, Vp) logits fit the budget (or `limit` rows). Any N <= maxN then needs chunks of at most this many rows. */
+export function classifierRows(maxN: number, Vp: number, limit?: number): number {
+  const most = Math.max(1, Math.floor(limit ?? LOGITS_BUDGET / Vp))
+  return Math.ceil(maxN / Math.ceil(maxN / most))
+}
+
 type Kind = 'encoded' | 'lnf' | 'lnfMean' | 'lnfRstd' | 'logits' | 'losses' | 'scratch' | 'ln1' | 'ln1Mean'
   | 'ln1Rstd' | 'qkv' | 'atty' | 'lse' | 'res2' | 'ln2' | 'ln2Mean' | 'ln2Rstd' | 'fch' | 'fchAct' | 'res3'
 type GradKind = 'dres' | 'dln' | 'dqkv' | 'dqkvPre' | 'datty' | 'dfch' | 'dfchAct'
@@ -69,10 +79,13 @@ export class Activations {
   private cachedGrads: { key: string; views: GradViews } | null = null
   private readonly perRow: Record<Kind, number>
   private readonly perLayer: Set<Kind>
+  /** Rows of the logits buffer: the classifier runs in chunks of at most this many rows (GPT.classifierChunks). */
+  readonly logitRows: number
 
   /** recompute: the norm outputs (ln1, ln2) and the MLP activation (fchAct) are kept for one layer at a time, shared
    *  by all layers, and the backward recomputes them from the stored inputs and statistics (GPT's `recompute`). */
-  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly maxN: number, recompute = false) {
+  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly maxN: number,
+              opts: { recompute?: boolean; classifierRows?: number } = {}) {
     const c = config, { C, QKV, AH, FC, H } = rowWidths(c), NH = c.heads
     const ln = c.norm === 'layernorm' ? 1 : 0
     // floats per row (per layer for the per-layer kinds); 0 = not needed for this config
@@ -81,9 +94,11 @@ export class Activations {
       fch: FC, fchAct: H, res3: C }
     this.perLayer = new Set<Kind>(['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'res2', 'ln2', 'ln2Mean',
       'ln2Rstd', 'fch', 'fchAct', 'res3'])
-    if (recompute) for (const k of ['ln1', 'ln2', 'fchAct'] as const) this.perLayer.delete(k)
+    if (opts.recompute === true) for (const k of ['ln1', 'ln2', 'fchAct'] as const) this.perLayer.delete(k)
+    this.logitRows = classifierRows(maxN, c.paddedVocabSize, opts.classifierRows)
     for (const [kind, w] of Object.entries(this.perRow) as [Kind, number][]) {
-      if (w > 0) this.bufs.set(kind, backend.alloc(maxN * w * (this.perLayer.has(kind) ? c.layers : 1), precision(kind)))
+      const rows = kind === 'logits' ? this.logitRows : maxN
+      if (w > 0) this.bufs.set(kind, backend.alloc(rows * w * (this.perLayer.has(kind) ? c.layers : 1), precision(kind)))
     }
   }
 
@@ -92,7 +107,7 @@ export class Activations {
     if (this.cached !== null && this.cached.B === B && this.cached.T === T) return this.cached
     const N = B * T
     const get = (kind: Kind, layer = 0): Tensor => {
-      const size = N * this.perRow[kind]
+      const size = (kind === 'logits' ? Math.min(N, this.logitRows) : N) * this.perRow[kind]
       return this.backend.view(this.bufs.get(kind)!, this.perLayer.has(kind) ? layer * size : 0, size)
     }
     const opt = (kind: Kind, layer = 0): Tensor | null => this.perRow[kind] > 0 ? get(kind, layer) : null

@@ -1,6 +1,8 @@
 // GPT: forward and backward of GPT-2 and the variant, orchestrated op by op over the Backend contract (no
 // autograd). Pre-norm blocks (norm → qkv → RoPE → attention → proj → residual; norm → fc → GELU|SwiGLU →
-// proj → residual), a final norm, logits over the padded vocabulary (the CE op masks padded columns).
+// proj → residual), a final norm, logits over the padded vocabulary (the CE op masks padded columns), computed
+// in row chunks so the (N,Vp) logits never exist whole: training turns each chunk into losses, dlogits and its
+// share of the classifier's gradients before the next chunk reuses the buffer.
 // Backward walks the layers in reverse under the accumulate (+=) convention, zeroing each activation-gradient
 // buffer before its first use. Inference with a key/value cache lives beside it (decode).
 
@@ -14,7 +16,12 @@ import { paramViews, type BlockParams, type ModelParams } from './views.js'
 /** Activation buffers sized for B <= maxBatch, T <= maxSeqLen. recompute: keep each layer's norm outputs and MLP
  *  activation only while that layer runs and recompute them in backward (cheap pointwise work; on variant-124m
  *  1.2 GiB less at B=16, T=1024, in exchange for one more norm forward per norm and activation forward per layer). */
-export interface GptOptions { maxBatch: number; maxSeqLen: number; recompute?: boolean }
+export interface GptOptions {
+  maxBatch: number
+  maxSeqLen: number
+  recompute?: boolean
+  classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^29 floats, 1 GiB in bf16)
+}
 
 export interface KVCache { readonly B: number; readonly maxLen: number; length: number }
 
@@ -29,8 +36,14 @@ interface CacheState extends KVCache {
 /** State of the last forward, needed by backward and the accessors. */
 interface LastForward {
   B: number; T: number; numValid: number; hasTargets: boolean; backwardDone: boolean
-  fusedScale: number | null   // forward's backwardScale: the classifier's gradient is already in the logits buffer
+  fusedScale: number | null   // forward's backwardScale: the classifier's backward already ran (grads, dln)
 }
+
+/** A norm's output, statistics and weights: where a block's last residual add also normalizes (null: it only adds). */
+interface NormAt { out: Tensor; mean: Tensor | null; rstd: Tensor; w: Tensor; b: Tensor | null }
+
+/** Rows [r0, r0 + n) of a forward's N rows, the i-th classifier chunk. */
+interface Chunk { i: number; r0: number; n: number }
 
 export class GPT {
   readonly layout: ParamLayout
@@ -40,9 +53,8 @@ export class GPT {
   private readonly g: ModelParams
   private readonly acts: Activations
   private readonly tokens: IntTensor    // (maxBatch·maxSeqLen)
-  private readonly targets: IntTensor   // (maxBatch·maxSeqLen)
+  private readonly targets: IntTensor[] // per classifier chunk (logitRows)
   private readonly hostTokens: Int32Array
-  private readonly hostTargets: Int32Array
   private last: LastForward | null = null
 
   constructor(readonly backend: Backend, readonly config: ModelConfig, readonly opts: GptOptions) {
@@ -59,11 +71,10 @@ export class GPT {
     this.p = paramViews(backend, this.layout, this.params)
     this.g = paramViews(backend, this.layout, this.grads)
     const maxN = maxBatch * maxSeqLen
-    this.acts = new Activations(backend, config, maxN, opts.recompute === true)
+    this.acts = new Activations(backend, config, maxN, opts)
     this.tokens = backend.allocInt(maxN)
-    this.targets = backend.allocInt(maxN)
+    this.targets = Array.from({ length: Math.ceil(maxN / this.acts.logitRows) }, () => backend.allocInt(this.acts.logitRows))
     this.hostTokens = new Int32Array(maxN)
-    this.hostTargets = new Int32Array(maxN)
   }
 
   /** Fills params from a seed (initParams) and uploads. */
@@ -87,8 +98,9 @@ export class GPT {
 
   /** inputs, targets: (B,T) token ids; targets may be null, entries < 0 are ignored. Returns the mean loss over
    *  non-ignored targets (NaN without targets, or when every target is ignored). Keeps activations for backward.
-   *  backwardScale (training): the scale the following backward() will be called with, so the classifier's
-   *  gradient is computed in the loss pass itself (one pass over the (B,T,V) logits fewer). */
+   *  Without targets the logits are left for lastLogits() to compute. backwardScale (training): the scale the
+   *  following backward() will be called with; the classifier's backward then runs here, chunk by chunk, right
+   *  after each chunk's loss (its gradients ACCUMULATE into grads like backward()'s). */
   forward(inputs: Int32Array, targets: Int32Array | null, B: number, T: number, backwardScale?: number): number {
     this.checkBatch(B, T)
     const N = B * T, c = this.config, be = this.backend
@@ -98,24 +110,50 @@ export class GPT {
     if (targets !== null) {
       const t = this.checkTokens(targets, N, 'targets')
       for (let i = 0; i < N; i++) if (t[i]! >= 0) numValid++
-      this.hostTargets.set(t)
-      be.uploadInt(this.targets, this.hostTargets)
+      for (const ch of this.classifierChunks(N)) be.uploadInt(this.targets[ch.i]!, t.subarray(ch.r0, ch.r0 + ch.n))
     }
     const a = this.acts.views(B, T)
     be.encoderForward(a.encoded, this.tokens, this.p.wte, this.p.wpe, B, T, c.channels, 0)
+    // each block's last residual add also computes the next norm (the next block's norm1, or the final norm)
+    const lnf: NormAt = { out: a.lnf, mean: a.lnfMean, rstd: a.lnfRstd, w: this.p.lnfw, b: this.p.lnfb }
+    const norm1 = (l: number): NormAt => {
+      const x = a.blocks[l]!, p = this.p.blocks[l]!
+      return { out: x.ln1, mean: x.ln1Mean, rstd: x.ln1Rstd, w: p.ln1w, b: p.ln1b }
+    }
+    const first = c.layers > 0 ? norm1(0) : lnf
+    this.normForward(first.out, first.mean, first.rstd, a.encoded, first.w, first.b, N)
     let residual = a.encoded   // (N,C)
     for (let l = 0; l < c.layers; l++) {
-      this.blockForward(this.p.blocks[l]!, a.blocks[l]!, residual, B, T, { posStart: 0, kv: null, Tmax: T })
+      const next = l + 1 < c.layers ? norm1(l + 1) : lnf
+      this.blockForward(this.p.blocks[l]!, a.blocks[l]!, residual, B, T, { posStart: 0, kv: null, Tmax: T }, next)
       residual = a.blocks[l]!.res3
     }
-    this.normForward(a.lnf, a.lnfMean, a.lnfRstd, residual, this.p.lnfw, this.p.lnfb, N)
-    be.matmulForward(a.logits, a.lnf, this.p.out, null, N, c.channels, c.paddedVocabSize)
     const fused = targets !== null && backwardScale !== undefined
     this.last = { B, T, numValid, hasTargets: targets !== null, backwardDone: false, fusedScale: fused ? backwardScale : null }
     if (targets === null) return NaN
     const dlossScale = !fused ? undefined : numValid > 0 ? backwardScale / numValid : 0   // the loss is a mean over valid targets
-    be.crossEntropyForward(a.losses, a.logits, a.logits, this.targets, N, c.vocabSize, c.paddedVocabSize, dlossScale)
+    for (const ch of this.classifierChunks(N)) this.classifierChunk(a, ch, dlossScale)
     return numValid > 0 ? be.sum(a.losses) / numValid : NaN
+  }
+
+  /** The classifier of one chunk: logits, then losses; with dlossScale also dlogits and their backward
+   *  (dln rows of the chunk overwritten, dweight of the output matrix accumulated). */
+  private classifierChunk(a: ActViews, ch: Chunk, dlossScale?: number): void {
+    const be = this.backend, C = this.config.channels, V = this.config.vocabSize, Vp = this.config.paddedVocabSize
+    const lnf = be.view(a.lnf, ch.r0 * C, ch.n * C), logits = be.view(a.logits, 0, ch.n * Vp)
+    be.matmulForward(logits, lnf, this.p.out, null, ch.n, C, Vp)
+    be.crossEntropyForward(be.view(a.losses, ch.r0, ch.n), logits, logits, this.targets[ch.i]!, ch.n, V, Vp, dlossScale)
+    if (dlossScale === undefined) return
+    const dln = be.view(this.acts.gradViews(a.B * a.T).dln, ch.r0 * C, ch.n * C)
+    be.zero(dln)
+    be.matmulBackward(dln, this.g.out, null, logits, lnf, this.p.out, ch.n, C, Vp)
+  }
+
+  /** N rows in the fewest equal chunks that fit the logits buffer. */
+  private classifierChunks(N: number): Chunk[] {
+    const count = Math.ceil(N / this.acts.logitRows), rows = Math.ceil(N / count), out: Chunk[] = []
+    for (let i = 0; i < count; i++) out.push({ i, r0: i * rows, n: Math.min(rows, N - i * rows) })
+    return out
   }
 
   /** Per-position losses of the last forward, (B,T) (0 at ignored positions). */
@@ -125,14 +163,16 @@ export class GPT {
     return this.backend.download(this.acts.views(last.B, last.T).losses)
   }
 
-  /** Logits of the last forward for the real vocabulary, (B,T,V). Recomputed from the final norm's output
-   *  when the logits buffer already holds probabilities or dlogits (forward with targets). For tests/eval on small inputs. */
+  /** Logits of the last forward for the real vocabulary, (B,T,V), computed from the final norm's output (in the
+   *  logits buffer after a forward without targets when they fit it, else in a temporary). For tests, sampling. */
   lastLogits(): Float32Array {
     const last = this.requireLast('lastLogits')
     const a = this.acts.views(last.B, last.T), c = this.config, N = last.B * last.T
     let padded: Float32Array
-    if (!last.hasTargets) padded = this.backend.download(a.logits)
-    else {
+    if (!last.hasTargets && N <= this.acts.logitRows) {   // the buffer holds nothing backward needs
+      this.backend.matmulForward(a.logits, a.lnf, this.p.out, null, N, c.channels, c.paddedVocabSize)
+      padded = this.backend.download(a.logits)
+    } else {
       const tmp = this.backend.alloc(N * c.paddedVocabSize)   // (N,Vp)
       this.backend.matmulForward(tmp, a.lnf, this.p.out, null, N, c.channels, c.paddedVocabSize)
       padded = this.backend.download(tmp)
@@ -149,19 +189,26 @@ export class GPT {
     last.backwardDone = true
     const { B, T } = last, N = B * T, c = this.config, be = this.backend
     const a = this.acts.views(B, T), d = this.acts.gradViews(N)
-    if (last.fusedScale === null) {
-      const dlossScale = last.numValid > 0 ? scale / last.numValid : 0   // the loss is a mean over valid targets
-      be.crossEntropyBackward(a.logits, a.logits, this.targets, dlossScale, N, c.vocabSize, c.paddedVocabSize)
-    } else if (scale !== last.fusedScale) {
+    if (last.fusedScale === null) this.classifierBackward(a, scale / Math.max(last.numValid, 1))   // loss = mean over valid targets
+    else if (scale !== last.fusedScale) {
       throw new Error(`gpt: backward(${scale}) after forward(..., backwardScale = ${last.fusedScale}): the scales must match`)
     }
-    be.zero(d.dln)
-    be.matmulBackward(d.dln, this.g.out, null, a.logits, a.lnf, this.p.out, N, c.channels, c.paddedVocabSize)
     be.zero(d.dres)
     const top = c.layers > 0 ? a.blocks[c.layers - 1]!.res3 : a.encoded
     this.normBackward(d.dres, this.g.lnfw, this.g.lnfb, d.dln, top, this.p.lnfw, a.lnfMean, a.lnfRstd, N)
     for (let l = c.layers - 1; l >= 0; l--) this.blockBackward(l, a, B, T)
     be.encoderBackward(this.g.wte, this.g.wpe, d.dres, this.tokens, B, T, c.channels)
+  }
+
+  /** The classifier's backward after a forward without backwardScale: from the probabilities the logits buffer
+   *  holds when one chunk covered the batch, else each chunk's logits recomputed (same values) and differentiated. */
+  private classifierBackward(a: ActViews, dlossScale: number): void {
+    const be = this.backend, c = this.config, N = a.B * a.T, chunks = this.classifierChunks(N)
+    if (chunks.length > 1) { for (const ch of chunks) this.classifierChunk(a, ch, dlossScale); return }
+    const dln = this.acts.gradViews(N).dln
+    be.crossEntropyBackward(a.logits, a.logits, this.targets[0]!, dlossScale, N, c.vocabSize, c.paddedVocabSize)
+    be.zero(dln)
+    be.matmulBackward(dln, this.g.out, null, a.logits, a.lnf, this.p.out, N, c.channels, c.paddedVocabSize)
   }
 
   /** Inference with a key/value cache (B sequences, capacity maxLen <= contextLength). */
@@ -214,8 +261,11 @@ export class GPT {
       ln2Mean: ln ? v('mean', N, 1) : null, ln2Rstd: v('rstd', N, 1), fch: v('fch', N, FC), fchAct: v('fchAct', N, H),
       res3: stream, scratch: v('scratch', N, C) }
     be.encoderForward(stream, st.tokens, this.p.wte, this.p.wpe, B, Tq, C, posStart)
-    for (let l = 0; l < c.layers; l++) {
-      this.blockForward(this.p.blocks[l]!, buf, stream, B, Tq, { posStart, kv: st.kv[l]!, Tmax: st.maxLen })
+    const norm1 = (l: number): NormAt => ({ out: buf.ln1, mean: buf.ln1Mean, rstd: buf.ln1Rstd, w: this.p.blocks[l]!.ln1w, b: this.p.blocks[l]!.ln1b })
+    if (c.layers > 0) this.normForward(buf.ln1, buf.ln1Mean, buf.ln1Rstd, stream, this.p.blocks[0]!.ln1w, this.p.blocks[0]!.ln1b, N)
+    for (let l = 0; l < c.layers; l++) {   // the final norm runs on the last positions only, below
+      const next = l + 1 < c.layers ? norm1(l + 1) : null
+      this.blockForward(this.p.blocks[l]!, buf, stream, B, Tq, { posStart, kv: st.kv[l]!, Tmax: st.maxLen }, next)
     }
     const last = v('last', B, C), lastNorm = v('lastNorm', B, C), logits = v('logits', B, c.paddedVocabSize)
     for (let b = 0; b < B; b++) be.copy(be.view(last, b * C, C), be.view(stream, (b * Tq + Tq - 1) * C, C))
@@ -227,13 +277,13 @@ export class GPT {
 
   // ---- one transformer block -------------------------------------------------------------------------
 
-  /** x = residual + attn(norm1(residual)); out = x + mlp(norm2(x)). With `kv`, the rope'd q|k|v rows are
-   *  appended to the cache at posStart and attention reads the cache (no lse kept). */
+  /** x = residual + attn(norm1(residual)); out = x + mlp(norm2(x)), then next = norm(out) when given (fused with
+   *  the add). On entry x.ln1 already holds norm1(residual) (the previous block's `next`). With `kv`, the rope'd
+   *  q|k|v rows are appended to the cache at posStart and attention reads the cache (no lse kept). */
   private blockForward(p: BlockParams, x: BlockBuffers, residual: Tensor, B: number, T: number,
-                       at: { posStart: number; kv: Tensor | null; Tmax: number }): void {
+                       at: { posStart: number; kv: Tensor | null; Tmax: number }, next: NormAt | null): void {
     const c = this.config, be = this.backend, N = B * T, C = c.channels
     const NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH, FC, H } = rowWidths(c)
-    this.normForward(x.ln1, x.ln1Mean, x.ln1Rstd, residual, p.ln1w, p.ln1b, N)
     be.matmulForward(x.qkv, x.ln1, p.qkvw, p.qkvb, N, C, QKV)
     if (c.positions === 'rope') be.ropeForward(x.qkv, x.qkv, B, T, NH, KVH, HS, c.ropeTheta, at.posStart)
     if (at.kv === null) be.attentionForward(x.atty, x.lse!, x.qkv, B, T, NH, KVH, HS)
@@ -244,13 +294,13 @@ export class GPT {
       be.attentionInference(x.atty, at.kv, B, T, at.posStart, at.Tmax, NH, KVH, HS)
     }
     be.matmulForward(x.scratch, x.atty, p.projw, p.projb, N, AH, C)
-    be.residualForward(x.res2, residual, x.scratch, N * C)
-    this.normForward(x.ln2, x.ln2Mean, x.ln2Rstd, x.res2, p.ln2w, p.ln2b, N)
+    this.residualNormForward(x.res2, residual, x.scratch, { out: x.ln2, mean: x.ln2Mean, rstd: x.ln2Rstd, w: p.ln2w, b: p.ln2b }, N)
     be.matmulForward(x.fch, x.ln2, p.fcw, p.fcb, N, C, FC)
     if (c.mlp === 'swiglu') be.swigluForward(x.fchAct, x.fch, N, H)
     else be.geluForward(x.fchAct, x.fch, N * H)
     be.matmulForward(x.scratch, x.fchAct, p.mlpProjw, p.mlpProjb, N, H, C)
-    be.residualForward(x.res3, x.res2, x.scratch, N * C)
+    if (next === null) be.residualForward(x.res3, x.res2, x.scratch, N * C)
+    else this.residualNormForward(x.res3, x.res2, x.scratch, next, N)
   }
 
   /** On entry d.dres holds dLoss/d(block output); on exit dLoss/d(block input). */
@@ -297,6 +347,13 @@ export class GPT {
     const c = this.config
     if (c.norm === 'layernorm') this.backend.layernormForward(out, mean!, rstd, inp, w, b!, N, c.channels, c.normEps)
     else this.backend.rmsnormForward(out, rstd, inp, w, N, c.channels, c.normEps)
+  }
+
+  // res, a, b: (N,C): res = a + b, then n.out = norm(res) with n's weights and statistics
+  private residualNormForward(res: Tensor, a: Tensor, b: Tensor, n: NormAt, N: number): void {
+    const c = this.config
+    if (c.norm === 'layernorm') this.backend.residualLayernormForward(res, n.out, n.mean!, n.rstd, a, b, n.w, n.b!, N, c.channels, c.normEps)
+    else this.backend.residualRmsnormForward(res, n.out, n.rstd, a, b, n.w, N, c.channels, c.normEps)
   }
 
   // dinp, dout, inp: (N,C)   dw, db, w: (C)   mean, rstd: (N)

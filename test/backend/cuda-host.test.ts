@@ -10,6 +10,7 @@ import { cacheKey, defaultCacheDir, targetFor } from '../../src/backend/cuda/com
 import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type KernelSig, type LaunchDriver } from '../../src/backend/cuda/kernels.js'
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
 import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
+import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { alignmentOf, bf16ToF32, f32ToBf16, fromBf16Bits, toBf16Bits } from '../../src/backend/cuda/memory.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -200,4 +201,16 @@ test('the kernel registry: lazy per-file images, a refused cached image compiled
   assert.throws(() => reg.launch('convert', [1, 1, 1], [256, 1, 1], 0, [1, 2]), /takes 5 arguments/)
   assert.throws(() => reg.launch('no_such_kernel', [1, 1, 1], [32, 1, 1], 0, []), /no kernel named no_such_kernel/)
   assert.throws(() => reg.launch('convert', [1, 70000, 1], [256, 1, 1], 0, [0, 0, 0, 0, 0]), /out of range/)
+})
+
+test('LLMTS_CUDA_ATTENTION is checked before any GPU work: one InputError naming the allowed values', () => {
+  const saved = process.env['LLMTS_CUDA_ATTENTION']
+  process.env['LLMTS_CUDA_ATTENTION'] = 'fast'
+  try {
+    assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError &&
+      /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, reference/.test((e as Error).message))
+  } finally {
+    if (saved === undefined) delete process.env['LLMTS_CUDA_ATTENTION']
+    else process.env['LLMTS_CUDA_ATTENTION'] = saved
+  }
 })

@@ -109,6 +109,32 @@ export function registerModelChecks(): void {
     model.releaseCache(cache)
   })
 
+  test('classifier in 5-row chunks on CUDA: the losses and gradients of one chunk, fused or not', () => {
+    // k: f32 storage differs only in float32 summation order (chunked dweight sums); bf16 logits/dlogits may round
+    // one unit (2^-8) differently when a chunk's GEMM sums in another order
+    for (const { opts, k } of [{ opts: { storage: 'f32', tf32: false } as const, k: 1 }, { opts: {}, k: 1000 }]) {
+      for (const name of ['variant', 'gpt2']) {
+        const g = loadGolden(name), be = new CudaBackend(opts)
+        const run = (classifierRows: number | undefined, scale: number | undefined): [number, Float32Array, Float32Array] => {
+          const m = new GPT(be, g.config, { maxBatch: g.B, maxSeqLen: g.T, classifierRows })
+          m.setParams(g.params)
+          m.zeroGrad()
+          const loss = m.forward(g.tokens, g.targets, g.B, g.T, scale)
+          const losses = m.lastLosses()
+          m.backward(1)
+          return [loss, losses, m.getGrads()]
+        }
+        const [l0, ls0, g0] = run(undefined, 1)
+        for (const scale of [1, undefined]) {
+          const [l1, ls1, g1] = run(5, scale), what = `${name} (${k === 1 ? 'f32' : 'bf16'}, ${scale === undefined ? 'unfused' : 'fused'})`
+          assertClose(`${what}: loss`, [l1], [l0], { atol: 0, rtol: 1e-6 * k })
+          assertClose(`${what}: per-position losses`, ls1, ls0, { atol: 1e-6 * k, rtol: 1e-6 * k })
+          assertClose(`${what}: gradients`, g1, g0, { atol: 1e-5 * k * maxAbs(g0), rtol: 1e-5 * k })
+        }
+      }
+    }
+  })
+
   // on the CPU emulator (cuda-emu.test.ts) these take minutes: only with LLMTS_CUDA_EMU_FULL=1
   const emulated = new CudaBackend().ctx.info.name.includes('emulator') && process.env['LLMTS_CUDA_EMU_FULL'] !== '1'
   for (const base of ['variant-124m', 'gpt2-124m']) {

@@ -9,6 +9,7 @@ import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/ind
 import { InputError } from '../../src/util/errors.js'
 import { runConformance } from './conformance.js'
 import { registerMixedPrecisionOps } from './cuda-mixed.js'
+import { registerMixedSequenceOps } from './cuda-mixed-sequence.js'
 import { registerModelChecks } from './cuda-model.js'
 
 /** The first backend, or why there is none (no library, no driver, no GPU: always an InputError). */
@@ -36,5 +37,6 @@ if (!p.ok) {
   // TF32 tensor-core matmuls (10-bit mantissa inputs): 1e-2
   runConformance('cuda (f32, TF32 matmuls)', make({ storage: 'f32' }), { rtol: 1e-2, atol: 1e-2 })
   registerMixedPrecisionOps()
+  registerMixedSequenceOps()
   registerModelChecks()
 }

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { headSize, presetConfig, type ModelConfig } from '../../src/config.js'
 import { GPT } from '../../src/model/gpt.js'
-import { rowWidths } from '../../src/model/activations.js'
+import { classifierRows, rowWidths } from '../../src/model/activations.js'
 import { ParamLayout } from '../../src/model/params.js'
 import { InputError } from '../../src/util/errors.js'
 import { assertClose, maxAbs } from './close.js'
@@ -101,20 +101,22 @@ describe('parameter counts', () => {
   })
 })
 
+/** A golden's model on a CPU backend that counts the floats it allocates (activations are allocated up front). */
+function countedModel(g: ReturnType<typeof loadGolden>, opts: { recompute?: boolean; classifierRows?: number }): { model: GPT; floats: number } {
+  let floats = 0
+  const be = new CpuBackend()
+  const alloc = be.alloc.bind(be)
+  be.alloc = (n: number) => { floats += n; return alloc(n) }
+  const model = new GPT(be, g.config, { maxBatch: g.B, maxSeqLen: g.T, ...opts })
+  model.setParams(g.params)
+  return { model, floats }
+}
+
 describe('recompute (activation checkpointing of norm outputs and the MLP activation)', () => {
   for (const name of ['gpt2', 'variant', 'mixed-ln-rope-swiglu', 'mixed-rms-learned-gelu']) {
     test(`${name}: the same loss and gradients as keeping them, in less memory`, () => {
       const g = loadGolden(name), c = g.config
-      const counted = (recompute: boolean): { model: GPT; floats: number } => {
-        let floats = 0
-        const be = new CpuBackend()
-        const alloc = be.alloc.bind(be)
-        be.alloc = (n: number) => { floats += n; return alloc(n) }
-        const model = new GPT(be, c, { maxBatch: g.B, maxSeqLen: g.T, recompute })
-        model.setParams(g.params)
-        return { model, floats }
-      }
-      const keep = counted(false), re = counted(true)
+      const keep = countedModel(g, { recompute: false }), re = countedModel(g, { recompute: true })
       const N = g.B * g.T, { C, H } = rowWidths(c)
       for (const m of [keep.model, re.model]) m.zeroGrad()
       assert.equal(re.model.forward(g.tokens, g.targets, g.B, g.T, 1), keep.model.forward(g.tokens, g.targets, g.B, g.T, 1))
@@ -122,6 +124,40 @@ describe('recompute (activation checkpointing of norm outputs and the MLP activa
       assert.deepEqual(re.model.getGrads(), keep.model.getGrads())
       // ln1, ln2 (C each) and the MLP activation (H) are held for one layer instead of every layer
       assert.equal(keep.floats - re.floats, (c.layers - 1) * N * (2 * C + H))
+    })
+  }
+})
+
+describe('classifier in row chunks (the (N,Vp) logits never whole)', () => {
+  test('chunk rows: the fewest equal chunks under the 2^29-float budget, enough for every smaller batch', () => {
+    assert.equal(classifierRows(16 * 1024, 50304), 8192)   // B=16, T=1024: two chunks, 0.77 GiB of bf16 logits
+    assert.equal(classifierRows(8 * 1024, 50304), 8192)    // one chunk: 8192 rows fit the budget (10,672)
+    assert.equal(classifierRows(32 * 1024, 50304), 8192)   // four
+    assert.equal(classifierRows(100, 50304, 7), 7)         // 15 chunks of 7 (the last of 2)
+    for (let N = 1; N <= 100; N++) assert.ok(N / Math.ceil(N / 7) <= 7)
+  })
+
+  for (const name of ['gpt2', 'variant']) {
+    test(`${name}: 5-row chunks give the unchunked losses, logits and gradients, fused or not, in less memory`, () => {
+      const g = loadGolden(name), c = g.config, N = g.B * g.T
+      const whole = countedModel(g, {}), chunked = countedModel(g, { classifierRows: 5 })
+      assert.equal(whole.floats - chunked.floats, (N - 5) * c.paddedVocabSize)   // ceil(32/7) = 5 rows of logits
+      const targets = g.targets.slice()
+      targets[7] = -1   // an ignored position inside a chunk
+      for (const fused of [false, true]) {
+        const scale = fused ? 0.5 : undefined
+        for (const m of [whole.model, chunked.model]) m.zeroGrad()
+        const lw = whole.model.forward(g.tokens, targets, g.B, g.T, scale), lc = chunked.model.forward(g.tokens, targets, g.B, g.T, scale)
+        assert.ok(Math.abs(lc - lw) <= 1e-6 * Math.abs(lw), `loss ${lc} vs ${lw}`)
+        assertClose('per-position losses', chunked.model.lastLosses(), whole.model.lastLosses(), { atol: 1e-6, rtol: 1e-6 })
+        for (const m of [whole.model, chunked.model]) m.backward(0.5)
+        const gw = whole.model.getGrads()
+        // dweight of the classifier summed chunk by chunk: float32 sums in another order
+        assertClose(`gradients (fused: ${fused})`, chunked.model.getGrads(), gw, { atol: 1e-6 * maxAbs(gw), rtol: 1e-5 })
+      }
+      whole.model.forward(g.tokens, null, g.B, g.T); chunked.model.forward(g.tokens, null, g.B, g.T)
+      const want = whole.model.lastLogits()
+      assertClose('logits (computed in a temporary beyond one chunk)', chunked.model.lastLogits(), want, { atol: 1e-6 * maxAbs(want), rtol: 1e-6 })
     })
   }
 })

@@ -102,6 +102,22 @@ export class CpuBackend implements Backend {
       ['weight', weight, C], ['rstd', rstd, N])
     this.accel.rmsnormBackward(f(dinp), f(dweight), f(dout), f(inp), f(weight), f(rstd), N, C)
   }
+  // The fused residual + norm: on the CPU the same two passes, so the results equal the unfused ops bit for bit
+  // (the model's CPU goldens do not depend on which one it calls).
+  residualRmsnormForward(res: Tensor, out: Tensor, rstd: Tensor, a: Tensor, b: Tensor, weight: Tensor,
+                         N: number, C: number, eps: number): void {
+    need('residualRmsnormForward', ['res', res, N * C], ['out', out, N * C], ['rstd', rstd, N], ['a', a, N * C],
+      ['b', b, N * C], ['weight', weight, C])
+    this.accel.residualForward(f(res), f(a), f(b), N * C)
+    this.accel.rmsnormForward(f(out), f(rstd), f(res), f(weight), N, C, eps)
+  }
+  residualLayernormForward(res: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, a: Tensor, b: Tensor, weight: Tensor,
+                           bias: Tensor, N: number, C: number, eps: number): void {
+    need('residualLayernormForward', ['res', res, N * C], ['out', out, N * C], ['mean', mean, N], ['rstd', rstd, N],
+      ['a', a, N * C], ['b', b, N * C], ['weight', weight, C], ['bias', bias, C])
+    this.accel.residualForward(f(res), f(a), f(b), N * C)
+    this.accel.layernormForward(f(out), f(mean), f(rstd), f(res), f(weight), f(bias), N, C, eps)
+  }
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {

@@ -10,7 +10,7 @@ import { LtMatmul, WORKSPACE_BYTES } from './matmul.js'
 import { InputError } from '../../util/errors.js'
 import { Allocation, dtypeBytes, type DType } from './memory.js'
 
-const ATTR_MAJOR = 75, ATTR_MINOR = 76, ATTR_SMS = 16, FUNC_MAX_DYNAMIC_SHARED = 8
+const ATTR_MAJOR = 75, ATTR_MINOR = 76, ATTR_SMS = 16, ATTR_SHARED_OPTIN = 97, FUNC_MAX_DYNAMIC_SHARED = 8
 const ARG_BYTES = 4096
 
 export interface ContextOptions {
@@ -19,7 +19,10 @@ export interface ContextOptions {
   cacheDir?: string | null   // compiled-kernel cache (null: none)
 }
 
-export interface DeviceInfo { name: string; cc: [number, number]; sms: number; totalBytes: number; driverVersion: number }
+export interface DeviceInfo {
+  name: string; cc: [number, number]; sms: number; totalBytes: number; driverVersion: number
+  maxSharedPerBlock: number   // bytes of shared memory one block may use (static + dynamic, after opting in)
+}
 
 export class CudaContext {
   readonly info: DeviceInfo
@@ -53,7 +56,7 @@ export class CudaContext {
     d.call('cuCtxSetCurrent', ctx[0])
     this.libraries['driver'] = driver.path
     this.info = { name: nameBuf.toString('utf8').replace(/\0[\s\S]*$/, ''), cc: [attr(ATTR_MAJOR), attr(ATTR_MINOR)],
-      sms: attr(ATTR_SMS), totalBytes: total[0]!, driverVersion: v[0]! }
+      sms: attr(ATTR_SMS), totalBytes: total[0]!, driverVersion: v[0]!, maxSharedPerBlock: attr(ATTR_SHARED_OPTIN) }
     this.args = allocNative(ARG_BYTES)
     this.extra = allocNative(5 * 8)
     this.sizeBox = allocNative(8)

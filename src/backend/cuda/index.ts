@@ -10,14 +10,27 @@ import * as L from './layers.js'
 import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, type Allocation } from './memory.js'
 import { SequenceOps } from './sequence.js'
 import { Profiler } from './profile.js'
+import { InputError } from '../../util/errors.js'
 
 export interface CudaBackendOptions extends ContextOptions {
   /** 'mixed' (default): { precision: 'compute' } tensors are bf16; 'f32': every tensor is float32. */
   storage?: 'mixed' | 'f32'
   profile?: boolean          // time every op with CUDA events (profiler.report())
-  /** 'auto' (default): tensor-core flash attention for bf16, head size 64/128; 'reference': the simple kernels.
-   *  LLMTS_CUDA_ATTENTION=reference sets it from the environment. */
-  attention?: 'auto' | 'reference'
+  /** 'auto' (default): tensor-core flash attention for bf16, head size 64/128; 'atomic-dq': the same, with dQ
+   *  computed in the dK/dV kernel and summed by f32 atomics (fewer tile products, not deterministic); 'reference':
+   *  the simple kernels. LLMTS_CUDA_ATTENTION sets it from the environment. */
+  attention?: AttentionMode
+}
+
+export type AttentionMode = 'auto' | 'atomic-dq' | 'reference'
+const attentionModes: readonly AttentionMode[] = ['auto', 'atomic-dq', 'reference']
+
+/** LLMTS_CUDA_ATTENTION, checked: unset or empty is 'auto'. */
+function attentionFromEnv(): AttentionMode {
+  const v = process.env['LLMTS_CUDA_ATTENTION'] ?? ''
+  if (v === '') return 'auto'
+  if ((attentionModes as readonly string[]).includes(v)) return v as AttentionMode
+  throw new InputError(`cuda: LLMTS_CUDA_ATTENTION=${v} is not one of ${attentionModes.join(', ')}`)
 }
 
 export class CudaBackend implements Backend {
@@ -28,9 +41,10 @@ export class CudaBackend implements Backend {
   private readonly seq: SequenceOps
 
   constructor(readonly opts: CudaBackendOptions = {}) {
+    const attention = opts.attention ?? attentionFromEnv()   // a bad knob fails before any GPU work
     this.ctx = openContext(opts)
     this.k = new Kit(this.ctx)
-    this.seq = new SequenceOps(this.k, opts.attention ?? (process.env['LLMTS_CUDA_ATTENTION'] === 'reference' ? 'reference' : 'auto'))
+    this.seq = new SequenceOps(this.k, attention)
     this.profiler = (opts.profile ?? process.env['LLMTS_CUDA_PROFILE'] === '1') ? new Profiler(this.ctx, this) : null
   }
 
@@ -152,6 +166,14 @@ export class CudaBackend implements Backend {
   }
   rmsnormBackward(dinp: Tensor, dweight: Tensor, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor, N: number, C: number): void {
     L.rmsnormBackward(this.k, dinp, dweight, dout, inp, weight, rstd, N, C)
+  }
+  residualRmsnormForward(res: Tensor, out: Tensor, rstd: Tensor, a: Tensor, b: Tensor, weight: Tensor,
+                         N: number, C: number, eps: number): void {
+    L.residualRmsnormForward(this.k, res, out, rstd, a, b, weight, N, C, eps)
+  }
+  residualLayernormForward(res: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, a: Tensor, b: Tensor, weight: Tensor,
+                           bias: Tensor, N: number, C: number, eps: number): void {
+    L.residualLayernormForward(this.k, res, out, mean, rstd, a, b, weight, bias, N, C, eps)
   }
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
     L.matmulForward(this.k, out, inp, weight, bias, N, C, OC)

@@ -1,7 +1,8 @@
-// Launchers of the per-row ops: embeddings, layernorm, rmsnorm, matmul (cuBLASLt + the bias-gradient column
-// sum), GELU, SwiGLU, residual. Each checks lengths like the CPU backend, picks the 16-byte path when shapes and
-// pointers allow, and marks what it wrote. Matmul precision: bf16 operands when any tensor involved is stored
-// in bf16 (weights through their mirror), otherwise fp32 operands (TF32 tensor cores unless turned off).
+// Launchers of the per-row ops: embeddings, layernorm, rmsnorm, the residual add fused with either norm, matmul
+// (cuBLASLt + the bias-gradient column sum), GELU, SwiGLU, residual. Each checks lengths like the CPU backend,
+// picks the 16-byte path when shapes and pointers allow, and marks what it wrote. Matmul precision: bf16 operands
+// when any tensor involved is stored in bf16 (weights through their mirror), otherwise fp32 operands (TF32 tensor
+// cores unless turned off).
 
 import type { IntTensor, Tensor } from '../backend.js'
 import { BLOCK, gridFor, type Kit } from './kit.js'
@@ -108,6 +109,44 @@ export function rmsnormBackward(k: Kit, dinp_: Tensor, dweight_: Tensor, dout_: 
   else k.launch('rmsnorm_backward', [G, 1, 1], [BLOCK, 1, 1], C * 4, [...args, vec])
   k.launch('rmsnorm_backward_finish', [Math.ceil(C / 8), 1, 1], [8, 32, 1], 0, [dw.ptr, partial, G, C, k.mask(dw)])
   k.wrote(dinp, dw)
+}
+
+// res, out, a, b: (N,C)   weight: (C)   rstd: (N);  res = a + b, out = rmsnorm(res); res may alias a or b
+export function residualRmsnormForward(k: Kit, res_: Tensor, out_: Tensor, rstd_: Tensor, a_: Tensor, b_: Tensor,
+                                       weight_: Tensor, N: number, C: number, eps: number): void {
+  const op = 'residualRmsnormForward'
+  const res = k.dev(op, 'res', res_, N * C), out = k.dev(op, 'out', out_, N * C), rstd = k.dev(op, 'rstd', rstd_, N)
+  const a = k.dev(op, 'a', a_, N * C), b = k.dev(op, 'b', b_, N * C), w = k.dev(op, 'weight', weight_, C)
+  const chunks = C % 8 === 0 ? normChunks(C, k.aligned(res, out, a, b, w)) : 0
+  if (chunks === 0) {   // odd, misaligned or wider than 2048: the two unfused kernels
+    residualForward(k, res_, a_, b_, N * C)
+    rmsnormForward(k, out_, rstd_, res_, weight_, N, C, eps)
+    return
+  }
+  k.launch(`residual_rmsnorm_forward_c${chunks}`, gridFor(N, ROWS_PER_BLOCK), [BLOCK, 1, 1], 0,
+    [res.ptr, out.ptr, rstd.ptr, a.ptr, b.ptr, w.ptr, N, C, eps, k.mask(res, out, rstd, a, b, w)])
+  k.wrote(res, out, rstd)
+}
+
+// res, out, a, b: (N,C)   weight, bias: (C)   mean, rstd: (N);  res = a + b, out = layernorm(res); res may alias a or b
+export function residualLayernormForward(k: Kit, res_: Tensor, out_: Tensor, mean_: Tensor, rstd_: Tensor,
+                                         a_: Tensor, b_: Tensor, weight_: Tensor, bias_: Tensor,
+                                         N: number, C: number, eps: number): void {
+  const op = 'residualLayernormForward'
+  const res = k.dev(op, 'res', res_, N * C), out = k.dev(op, 'out', out_, N * C)
+  const mean = k.dev(op, 'mean', mean_, N), rstd = k.dev(op, 'rstd', rstd_, N)
+  const a = k.dev(op, 'a', a_, N * C), b = k.dev(op, 'b', b_, N * C)
+  const w = k.dev(op, 'weight', weight_, C), bias = k.dev(op, 'bias', bias_, C)
+  const chunks = C % 8 === 0 ? normChunks(C, k.aligned(res, out, a, b, w, bias)) : 0
+  if (chunks === 0) {
+    residualForward(k, res_, a_, b_, N * C)
+    layernormForward(k, out_, mean_, rstd_, res_, weight_, bias_, N, C, eps)
+    return
+  }
+  k.launch(`residual_layernorm_forward_c${chunks}`, gridFor(N, ROWS_PER_BLOCK), [BLOCK, 1, 1], 0,
+    [res.ptr, out.ptr, mean.ptr, rstd.ptr, a.ptr, b.ptr, w.ptr, bias.ptr, N, C, eps,
+      k.mask(res, out, mean, rstd, a, b, w, bias)])
+  k.wrote(res, out, mean, rstd)
 }
 
 /** bf16 GEMM operands when any of these tensors is stored in bf16, fp32 otherwise. */

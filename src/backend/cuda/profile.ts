@@ -5,9 +5,10 @@
 import type { CudaContext } from './context.js'
 
 export const profiledOps = ['encoderForward', 'encoderBackward', 'layernormForward', 'layernormBackward', 'rmsnormForward',
-  'rmsnormBackward', 'matmulForward', 'matmulBackward', 'ropeForward', 'ropeBackward', 'attentionForward',
-  'attentionBackward', 'attentionInference', 'geluForward', 'geluBackward', 'swigluForward', 'swigluBackward',
-  'residualForward', 'crossEntropyForward', 'crossEntropyBackward', 'adamwUpdate', 'sumSquares', 'sum', 'zero', 'copy'] as const
+  'rmsnormBackward', 'residualRmsnormForward', 'residualLayernormForward', 'matmulForward', 'matmulBackward',
+  'ropeForward', 'ropeBackward', 'attentionForward', 'attentionBackward', 'attentionInference', 'geluForward',
+  'geluBackward', 'swigluForward', 'swigluBackward', 'residualForward', 'crossEntropyForward', 'crossEntropyBackward',
+  'adamwUpdate', 'sumSquares', 'sum', 'zero', 'copy'] as const
 
 export interface OpTime { op: string; calls: number; ms: number }
 

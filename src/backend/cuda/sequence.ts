@@ -4,6 +4,7 @@
 
 import type { AdamWOptions, IntTensor, Tensor } from '../backend.js'
 import { BLOCK, gridFor, type Kit } from './kit.js'
+import type { AttentionMode } from './index.js'
 import type { DeviceTensor } from './memory.js'
 
 const ROPE_TABLES = 16   // cached (T, HS, posStart, theta) tables; decode uses a new posStart each token
@@ -11,12 +12,13 @@ const ROPE_TABLES = 16   // cached (T, HS, posStart, theta) tables; decode uses 
 export class SequenceOps {
   private readonly ropeTables = new Map<string, { cos: number; sin: number }>()
 
-  /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply; 'reference': attention.cu always. */
-  constructor(private readonly k: Kit, private readonly attention: 'auto' | 'reference' = 'auto') {}
+  /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
+   *  backward); 'reference': attention.cu always. */
+  constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto') {}
 
   /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
   private fast(HS: number, lse: DeviceTensor | null, ...bf16: DeviceTensor[]): boolean {
-    return this.attention === 'auto' && (HS === 64 || HS === 128) && (lse === null || lse.dtype === 'f32') &&
+    return this.attention !== 'reference' && (HS === 64 || HS === 128) && (lse === null || lse.dtype === 'f32') &&
       bf16.every(t => t.dtype === 'bf16' && t.ptr % 16 === 0)
   }
 
@@ -44,17 +46,21 @@ export class SequenceOps {
     return table
   }
 
-  /** dst = R·src (transpose 0) or dst (+)= Rᵀ·src (transpose 1, += when accumulate) on q and k heads; v copied or added. */
+  /**
+   * One launch: on the q and k heads dst = R·src ('forward') or dst (+)= Rᵀ·src ('backward', += when accumulate); v
+   * copied or added, except in the in-place forward (v is already in place). 8 pairs a thread (16-byte loads) when
+   * HS/2 % 8 == 0 and every pointer is 16-byte aligned, else one pair a thread.
+   */
   private rope(op: string, dst: DeviceTensor, src: DeviceTensor, B: number, T: number, NH: number, KVH: number, HS: number,
-               theta: number, posStart: number, transpose: 0 | 1, accumulate: 0 | 1 = transpose): void {
+               theta: number, posStart: number, mode: { direction: 'forward' | 'backward'; accumulate: boolean }): void {
     if (HS % 2 !== 0) throw new Error(`${op}: head size ${HS} must be even`)
-    const QKV = (NH + 2 * KVH) * HS, BT = B * T, tab = this.ropeTable(T, HS, posStart, theta), k = this.k
-    k.launch('rope_rotate', gridFor(BT * (NH + KVH) * (HS / 2)), [BLOCK, 1, 1], 0,
-      [dst.ptr, src.ptr, tab.cos, tab.sin, BT, T, NH + KVH, QKV, HS, transpose, accumulate, k.mask(dst, src)])
-    if (transpose === 1 || dst.ptr !== src.ptr) {
-      k.launch('strided_copy', gridFor(BT * KVH * HS), [BLOCK, 1, 1], 0,
-        [dst.ptr, src.ptr, BT, QKV, (NH + KVH) * HS, KVH * HS, accumulate, k.mask(dst, src)])
-    }
+    const QKV = (NH + 2 * KVH) * HS, BT = B * T, heads = NH + KVH, tab = this.ropeTable(T, HS, posStart, theta), k = this.k
+    const vcols = mode.direction === 'backward' || dst.ptr !== src.ptr ? KVH * HS : 0
+    const vec = (HS / 2) % 8 === 0 && QKV % 8 === 0 && k.aligned(dst, src) === 1 && tab.cos % 16 === 0 && tab.sin % 16 === 0
+    const units = BT * (heads * (HS / 2) + vcols) / (vec ? 8 : 1)
+    k.launch('rope_rotate', gridFor(units), [BLOCK, 1, 1], 0,
+      [dst.ptr, src.ptr, tab.cos, tab.sin, BT, T, heads, vcols, QKV, HS, mode.direction === 'backward' ? 1 : 0,
+        mode.accumulate ? 1 : 0, vec ? 1 : 0, k.mask(dst, src)])
     k.wrote(dst)
   }
 
@@ -63,15 +69,16 @@ export class SequenceOps {
               posStart: number): void {
     const n = B * T * this.qkvWidth('ropeForward', NH, KVH, HS)
     const out = this.k.dev('ropeForward', 'out', out_, n), qkv = this.k.dev('ropeForward', 'qkv', qkv_, n)
-    this.rope('ropeForward', out, qkv, B, T, NH, KVH, HS, theta, posStart, 0)
+    this.rope('ropeForward', out, qkv, B, T, NH, KVH, HS, theta, posStart, { direction: 'forward', accumulate: false })
   }
 
-  // dqkv += Rᵀ·dout on q and k, += dout on v (= when freshly zeroed);  dqkv, dout: (B,T,QKV)
+  // dqkv += Rᵀ·dout on q and k, += dout on v (= when freshly zeroed: the launch then writes every element);
+  // dqkv, dout: (B,T,QKV)
   ropeBackward(dqkv_: Tensor, dout_: Tensor, B: number, T: number, NH: number, KVH: number, HS: number, theta: number,
                posStart: number): void {
     const n = B * T * this.qkvWidth('ropeBackward', NH, KVH, HS)
     const dout = this.k.dev('ropeBackward', 'dout', dout_, n), { d: dqkv, fresh } = this.k.accumulator('ropeBackward', 'dqkv', dqkv_, n)
-    this.rope('ropeBackward', dqkv, dout, B, T, NH, KVH, HS, theta, posStart, 1, fresh ? 0 : 1)
+    this.rope('ropeBackward', dqkv, dout, B, T, NH, KVH, HS, theta, posStart, { direction: 'backward', accumulate: !fresh })
   }
 
   /** The per-thread dimension count of the reference attention kernels (HS <= 128). */
@@ -123,6 +130,15 @@ export class SequenceOps {
     k.launch('attention_backward_dot', gridFor(B * NH * T * 32), [BLOCK, 1, 1], 0, [D, dout.ptr, out.ptr, B, T, NH, HS, k.mask(dout, out)])
     if (this.fast(HS, lse, dqkv, dout, qkv)) {
       const fa = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, scale, fresh ? 0 : 1]
+      if (this.attention === 'atomic-dq') {   // dQ summed in f32 by the dK/dV blocks, then moved into dqkv
+        const bytes = B * T * NH * HS * 4, acc = k.ctx.scratch('attention-dq', bytes)
+        k.ctx.memsetZero(acc, bytes)
+        k.launch(`attention_mma_backward_dkvq_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1],
+          SequenceOps.faShared(HS, 6, 4 * 64 * 4 + 64 * 72 * 2), [...fa, acc])
+        k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 8), [BLOCK, 1, 1], 0, [dqkv.ptr, acc, B * T, NH, KVH, HS, fresh ? 0 : 1])
+        k.wrote(dqkv)
+        return
+      }
       k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
       k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       k.wrote(dqkv)
@@ -142,10 +158,18 @@ export class SequenceOps {
     const op = 'crossEntropyForward', k = this.k
     const losses = k.dev(op, 'losses', losses_, N), probs = k.dev(op, 'probs', probs_, N * Vp)
     const logits = k.dev(op, 'logits', logits_, N * Vp), targets = k.dev(op, 'targets', targets_, N)
-    const vec = Vp % 8 === 0 ? k.aligned(probs, logits) : 0
-    k.launch('crossentropy_forward', [N, 1, 1], [BLOCK, 1, 1], 0,
-      [losses.ptr, probs.ptr, logits.ptr, targets.ptr, N, V, Vp, dlossScale ?? 0, dlossScale === undefined ? 0 : 1,
-        k.mask(losses, probs, logits), vec])
+    const vec = Vp % 8 === 0 ? k.aligned(probs, logits) : 0, scale = dlossScale ?? 0, grad = dlossScale === undefined ? 0 : 1
+    // bf16 rows staged in shared memory (one DRAM read of the logits): up to 8 16-byte chunks a thread, 1024 threads,
+    // ceil(V/8)·16 bytes (+ the kernel's 128 static) within the device's per-block limit; else two reads of each row
+    const chunks = Vp / 8, staged = Math.ceil(V / 8) * 16
+    if (vec === 1 && logits.dtype === 'bf16' && probs.dtype === 'bf16' && V <= Vp && chunks <= 8 * 1024 &&
+        staged + 256 <= k.ctx.info.maxSharedPerBlock) {
+      k.launch('crossentropy_forward_staged', [N, 1, 1], [Math.ceil(chunks / 8 / 32) * 32, 1, 1], staged,
+        [losses.ptr, probs.ptr, logits.ptr, targets.ptr, N, V, Vp, scale, grad, k.mask(losses)])
+    } else {
+      k.launch('crossentropy_forward', [N, 1, 1], [BLOCK, 1, 1], 0,
+        [losses.ptr, probs.ptr, logits.ptr, targets.ptr, N, V, Vp, scale, grad, k.mask(losses, probs, logits), vec])
+    }
     k.wrote(losses, probs)
   }
 

@@ -5,7 +5,9 @@
 // conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer; the causal mask is applied on
 // the diagonal tile only, and the blocks with the most tiles are scheduled first. Backward recomputes the
 // probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks: no
-// atomics, deterministic. Fragment layouts: common.cuh.
+// atomics, deterministic. The "atomic-dq" variant computes dQ in the dK/dV kernel instead (five tile products
+// per tile pair instead of seven) and adds it to an f32 buffer with atomics (not deterministic); a last kernel
+// moves it into dqkv. Fragment layouts: common.cuh.
 
 #include "common.cuh"
 
@@ -48,19 +50,38 @@ __device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4
   }
 }
 
+/** out[t] (16 x D, D/8 n8 tiles) += A (16 x 16, fragment) · sh rows 16kk..16kk+15 (16 x D). */
+template <int D>
+__device__ __forceinline__ void fa_mma_rows(float (*out)[4], const unsigned* a, const llm_bf16* sh, int kk) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int nn = 0; nn < D / 16; nn++) {
+    unsigned b[4];
+    llm_ldmatrix_x4_trans(b, sh + (16 * kk + (m & 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * nn + (m >> 1) * 8);
+    llm_mma_bf16(out[2 * nn], a, b);
+    llm_mma_bf16(out[2 * nn + 1], a, b + 2);
+  }
+}
+
 /** out[t] (16 x D, D/8 n8 tiles) += P (16 x 64, as the C fragments p[8]) · sh (64 x D). */
 template <int D>
 __device__ __forceinline__ void fa_mul_acc(float (*out)[4], const float (*p)[4], const llm_bf16* sh) {
-  int lane = threadIdx.x & 31, m = lane >> 3;
   for (int kk = 0; kk < 4; kk++) {
     unsigned a[4] = { llm_pack2(p[2 * kk][0], p[2 * kk][1]), llm_pack2(p[2 * kk][2], p[2 * kk][3]),
                       llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), llm_pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
-    for (int nn = 0; nn < D / 16; nn++) {
-      unsigned b[4];
-      llm_ldmatrix_x4_trans(b, sh + (16 * kk + (m & 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * nn + (m >> 1) * 8);
-      llm_mma_bf16(out[2 * nn], a, b);
-      llm_mma_bf16(out[2 * nn + 1], a, b + 2);
-    }
+    fa_mma_rows<D>(out, a, sh, kk);
+  }
+}
+
+/** out[t] (16 x D) = rows m0..m0+15 of A · sh (64 x D), where A (64 x 64) is stored TRANSPOSED in st[64][64+PAD]
+ *  (ldmatrix .trans turns st's 8x8 blocks into A's fragments). */
+template <int D>
+__device__ __forceinline__ void fa_mul_trans(float (*out)[4], const llm_bf16* st, int m0, const llm_bf16* sh) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) out[t][e] = 0.f;
+  for (int kk = 0; kk < 4; kk++) {
+    unsigned a[4];   // matrices: (rows m0+0..7 | m0+8..15) x (columns 16kk+0..7 | 16kk+8..15), column-major order
+    llm_ldmatrix_x4_trans(a, st + (16 * kk + (m >> 1) * 8 + (lane & 7)) * (FA_ROWS + FA_PAD) + m0 + (m & 1) * 8);
+    fa_mma_rows<D>(out, a, sh, kk);
   }
 }
 
@@ -244,10 +265,12 @@ __device__ __forceinline__ void fa_load_stats(float* Ls, float* Ds, const float*
 
 // dqkv: (B,T,QKV) bf16, k and v slots of K/V head blockIdx.y +=   (other arguments as fa_backward_dq)
 // grid (ceil(T/64), KVH, B), block 128, dynamic shared 6·64·(D+8)·2 + 4·64·4 bytes (K, V, two Q and two dO tiles,
-// two lse and two D rows).
-template <int D>
+// two lse and two D rows), plus 64·72·2 with DQ (the dSᵀ tile).
+// DQ: also dqacc (B,T,NH·D) f32 += scale·dS·K with atomics (attention_dq_finish then moves it into dqkv).
+template <int D, bool DQ>
 __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
-                                                const float* Dd, int T, int NH, int KVH, float scale, int accumulate) {
+                                                const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
+                                                float* dqacc) {
   extern __shared__ uint4 fa_smem[];
   const int TILE = FA_ROWS * (D + FA_PAD);
   llm_bf16* Ks = (llm_bf16*)fa_smem;
@@ -256,6 +279,7 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
   llm_bf16* Os = Qs + TILE;
   float* Ls = (float*)(Qs + 4 * TILE);   // Ls + i·2·64, Dsh + i·2·64: buffer i
   float* Dsh = Ls + FA_ROWS;
+  llm_bf16* dSt = (llm_bf16*)(Ls + 4 * FA_ROWS);   // DQ: dSᵀ (64 keys x 64 queries), row stride 64 + PAD
   // key block 0 has the most query tiles and is scheduled first already
   const int b = blockIdx.z, g = blockIdx.y, group = NH / KVH, QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
@@ -309,9 +333,28 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
         dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
       }
     }
+    if (DQ) {   // dSᵀ to shared memory (bf16, as the products below round it)
+      llm_bf16* row = dSt + (warp * 16 + (lane >> 2)) * (FA_ROWS + FA_PAD) + 2 * tq;
+      for (int j = 0; j < 8; j++) {
+        *(unsigned*)(row + 8 * j) = llm_pack2(dp[j][0], dp[j][1]);
+        *(unsigned*)(row + 8 * (FA_ROWS + FA_PAD) + 8 * j) = llm_pack2(dp[j][2], dp[j][3]);
+      }
+    }
     fa_mul_acc<D>(dv, s, O);   // dV += Pᵀ·dO
     fa_mul_acc<D>(dk, dp, Q);  // dK += dSᵀ·Q
     __syncthreads();
+    if (DQ) {   // dQ rows of this warp (16 queries) += dS·K over the block's 64 keys, added to dqacc
+      const int h = g * group + i / per, qA = qt * FA_ROWS + warp * 16 + (lane >> 2);
+      float dq[D / 8][4];
+      fa_mul_trans<D>(dq, dSt, warp * 16, Ks);
+      for (int r = 0; r < 2; r++) {
+        const int q = qA + 8 * r;
+        if (q >= T) continue;
+        float* dst = dqacc + ((long long)b * T + q) * NH * D + h * D + 2 * tq;
+        for (int t = 0; t < D / 8; t++) { atomicAdd(dst + 8 * t, dq[t][2 * r] * scale); atomicAdd(dst + 8 * t + 1, dq[t][2 * r + 1] * scale); }
+      }
+      __syncthreads();   // dSᵀ is rewritten next iteration
+    }
   }
   const int keys[2] = { keyA, keyB };
   for (int r = 0; r < 2; r++) {
@@ -329,10 +372,25 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
 #define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
 #define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate
 #define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale, accumulate
+#define FA_BWDQ_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, float* dqacc
 
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_FWD_PARAMS) { fa_forward<64>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d64(FA_BWD_PARAMS) { fa_backward_dq<64>(FA_BWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d128(FA_BWD_PARAMS) { fa_backward_dq<128>(FA_BWD_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) { fa_backward_dkv<64>(FA_BWD_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) { fa_backward_dkv<128>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) { fa_backward_dkv<64, false>(FA_BWD_ARGS, nullptr); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) { fa_backward_dkv<128, false>(FA_BWD_ARGS, nullptr); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) { fa_backward_dkv<64, true>(FA_BWD_ARGS, dqacc); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) { fa_backward_dkv<128, true>(FA_BWD_ARGS, dqacc); }
+
+// dqkv: (BT,QKV) bf16, q slots (+)= dqacc: (BT,NH·D) f32 (= when accumulate is 0), 8 elements a thread (D % 8 == 0)
+extern "C" __global__ void attention_dq_finish(llm_bf16* dqkv, const float* dqacc, int BT, int NH, int KVH, int D, int accumulate) {
+  const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 8, w = (long long)NH * D;
+  if (i >= BT * w) return;
+  const long long row = i / w;
+  float v[8], old[8];
+  llm_ld8(dqacc, 0, i, v);
+  llm_bf16* dst = dqkv + row * (NH + 2 * KVH) * D + (i - row * w);
+  if (accumulate) { llm_ld8(dst, 1, 0, old); for (int k = 0; k < 8; k++) v[k] += old[k]; }
+  llm_st8(dst, 1, 0, v);
+}

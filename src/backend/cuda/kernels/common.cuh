@@ -225,3 +225,59 @@ __device__ __forceinline__ void llm_block_sum_cols8(float* out, const float (*v)
   for (int c = threadIdx.x; c < C; c += blockDim.x) out[c] = sh[c];
   __syncthreads();   // sh is free again
 }
+
+/** The 16 (bf16) or 32 (f32) bytes llm_ld8 reads, not yet converted: a kernel that loads a whole row into these
+ *  first has every load in flight at once (a conversion right after each load would wait for it). */
+struct llm_raw8 { uint4 lo, hi; };
+
+__device__ __forceinline__ void llm_ld8_raw(const void* p, int bf, long long i, llm_raw8& r) {
+  if (bf) r.lo = *(const uint4*)((const llm_bf16*)p + i);
+  else { r.lo = *(const uint4*)((const float*)p + i); r.hi = *(const uint4*)((const float*)p + i + 4); }
+}
+
+/** v[0..8) = the values of r (as llm_ld8 would have returned them). */
+__device__ __forceinline__ void llm_unpack8(const llm_raw8& r, int bf, float* v) {
+  if (bf) {
+    const unsigned u[4] = {r.lo.x, r.lo.y, r.lo.z, r.lo.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) { v[2 * k] = __uint_as_float(u[k] << 16); v[2 * k + 1] = __uint_as_float(u[k] & 0xffff0000u); }
+  } else {
+    const unsigned u[8] = {r.lo.x, r.lo.y, r.lo.z, r.lo.w, r.hi.x, r.hi.y, r.hi.z, r.hi.w};
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[k] = __uint_as_float(u[k]);
+  }
+}
+
+/** One warp's row of res = a + b in the 16-byte layout of the norm kernels (lane owns columns lane·8 + 256·j,
+ *  j < NCH; only the last chunk can reach past C, and is skipped there). v[j] receives the sums as res stores
+ *  them (rounded to bf16 when res is bf16): the values a fused norm must read to equal residual_forward followed
+ *  by the norm's forward. Every load is issued before the first use and the first store, and each lane stores
+ *  only what it loaded, so res may alias a or b. */
+template <int NCH>
+__device__ __forceinline__ void llm_residual_row8(void* res, int bfRes, const void* a, int bfA, const void* b, int bfB,
+                                                  long long x, int C, float (*v)[8]) {
+  int lane = threadIdx.x & 31;
+  llm_raw8 ra[NCH], rb[NCH];
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    int c = lane * 8 + 256 * j;
+    if (j == NCH - 1 && c >= C) break;
+    llm_ld8_raw(a, bfA, x + c, ra[j]);
+    llm_ld8_raw(b, bfB, x + c, rb[j]);
+  }
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    int c = lane * 8 + 256 * j;
+    if (j == NCH - 1 && c >= C) break;
+    float y[8];
+    llm_unpack8(ra[j], bfA, v[j]);
+    llm_unpack8(rb[j], bfB, y);
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[j][k] += y[k];
+    llm_st8(res, bfRes, x + c, v[j]);
+    if (bfRes) {
+#pragma unroll
+      for (int k = 0; k < 8; k++) v[j][k] = llm_bf2f(llm_f2bf(v[j][k]));
+    }
+  }
+}

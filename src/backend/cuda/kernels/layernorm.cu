@@ -52,6 +52,62 @@ extern "C" __global__ void layernorm_forward(void* out, void* mean, void* rstd, 
   if (lane == 0) { llm_st(mean, LLM_BF(1), row, m); llm_st(rstd, LLM_BF(2), row, r); }
 }
 
+/** residual_forward + layernorm_forward on one warp's row, as rmsnorm.cu's residual_rmsnorm_forward_vec: a and b
+ *  read once, the row in registers for the mean, the variance and the output, sums in layernorm_forward's order on
+ *  the values res stores (so with f32 res the results equal the two unfused kernels' bit for bit). */
+template <int NCH>
+__device__ __forceinline__ void residual_layernorm_forward_vec(void* res, void* out, void* mean, void* rstd, const void* a,
+                                                               const void* b, const void* weight, const void* bias,
+                                                               int N, int C, float eps, int dt) {
+  int lane = threadIdx.x & 31, row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= N) return;
+  long long x = (long long)row * C;
+  float v[NCH][8];
+  llm_residual_row8<NCH>(res, LLM_BF(0), a, LLM_BF(4), b, LLM_BF(5), x, C, v);
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    if (j == NCH - 1 && lane * 8 + 256 * j >= C) break;   // only the last chunk can reach past C
+#pragma unroll
+    for (int k = 0; k < 8; k++) s += v[j][k];
+  }
+  float m = llm_warp_sum(s) / C, q = 0.f;
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    if (j == NCH - 1 && lane * 8 + 256 * j >= C) break;
+#pragma unroll
+    for (int k = 0; k < 8; k++) q += (v[j][k] - m) * (v[j][k] - m);
+  }
+  float r = 1.f / sqrtf(llm_warp_sum(q) / C + eps);
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    int c = lane * 8 + 256 * j;
+    if (j == NCH - 1 && c >= C) break;
+    float w[8], bb[8];
+    llm_ld8(weight, LLM_BF(6), c, w);
+    llm_ld8(bias, LLM_BF(7), c, bb);
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[j][k] = (v[j][k] - m) * r * w[k] + bb[k];
+    llm_st8(out, LLM_BF(1), x + c, v[j]);
+  }
+  if (lane == 0) { llm_st(mean, LLM_BF(2), row, m); llm_st(rstd, LLM_BF(3), row, r); }
+}
+
+// res = a + b, then out = layernorm(res): res, out, a, b: (N,C)   mean, rstd: (N)   weight, bias: (C)   one warp per row
+// dt bits: 0 res, 1 out, 2 mean, 3 rstd, 4 a, 5 b, 6 weight, 7 bias.   For 256·(NCH-1) < C <= 256·NCH, C % 8 == 0,
+// 16-byte aligned (the host picks the kernel by C; other shapes run residual_forward and layernorm_forward).
+// res may alias a or b.
+#define RES_LN_PARAMS void* res, void* out, void* mean, void* rstd, const void* a, const void* b, const void* weight, const void* bias, int N, int C, float eps, int dt
+#define RES_LN_ARGS res, out, mean, rstd, a, b, weight, bias, N, C, eps, dt
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c1(RES_LN_PARAMS) { residual_layernorm_forward_vec<1>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c2(RES_LN_PARAMS) { residual_layernorm_forward_vec<2>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c3(RES_LN_PARAMS) { residual_layernorm_forward_vec<3>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c4(RES_LN_PARAMS) { residual_layernorm_forward_vec<4>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c5(RES_LN_PARAMS) { residual_layernorm_forward_vec<5>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c6(RES_LN_PARAMS) { residual_layernorm_forward_vec<6>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c7(RES_LN_PARAMS) { residual_layernorm_forward_vec<7>(RES_LN_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_layernorm_forward_c8(RES_LN_PARAMS) { residual_layernorm_forward_vec<8>(RES_LN_ARGS); }
+
 /** One row of the fallback layernorm_backward (one warp): dinp += per row, dweight/dbias into the block's shared sums.
  *  W: elements per load (8 = the 16-byte path), a constant so the per-thread arrays stay in registers. */
 template <int W>

@@ -1,4 +1,4 @@
-// Memory-level kernels: dtype conversion (f32 <-> bf16), strided column copies, float64 partial sums (sum and
+// Memory-level kernels: dtype conversion (f32 <-> bf16), float64 partial sums (sum and
 // sum of squares, finished on the host), and the column sums of per-block partials that the bias-gradient pass
 // leaves behind (finished here so every gradient is ACCUMULATED, never overwritten; the norms have their own).
 
@@ -15,18 +15,6 @@ extern "C" __global__ void convert(void* dst, const void* src, long long n, int 
     return;
   }
   for (long long j = i; j < n && j < i + 8; j++) llm_st(dst, LLM_BF(0), j, llm_ld(src, LLM_BF(1), j));
-}
-
-// dst, src: (rows, ld); columns [col0, col0+ncols) of every row: dst = src (accumulate = 0) or dst += src.
-// dt bits: 0 dst, 1 src
-extern "C" __global__ void strided_copy(void* dst, const void* src, int rows, int ld, int col0, int ncols,
-                                        int accumulate, int dt) {
-  long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= (long long)rows * ncols) return;
-  long long at = (i / ncols) * ld + col0 + i % ncols;
-  float v = llm_ld(src, LLM_BF(1), at);
-  if (accumulate) v += llm_ld(dst, LLM_BF(0), at);
-  llm_st(dst, LLM_BF(0), at, v);
 }
 
 // partial: (gridDim.x) float64 sums of x (square = 0) or x² (square = 1) over a grid-stride share of x: (n).

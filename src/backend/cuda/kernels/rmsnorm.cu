@@ -38,6 +38,52 @@ extern "C" __global__ void rmsnorm_forward(void* out, void* rstd, const void* in
   if (lane == 0) llm_st(rstd, LLM_BF(1), row, r);
 }
 
+/** residual_forward + rmsnorm_forward on one warp's row, for 256·(NCH-1) < C <= 256·NCH on the 16-byte path: a and b
+ *  are read once, the row stays in registers from the add to the output. Sums run in rmsnorm_forward's order on the
+ *  values res stores, so with f32 res the results equal the two unfused kernels' bit for bit. */
+template <int NCH>
+__device__ __forceinline__ void residual_rmsnorm_forward_vec(void* res, void* out, void* rstd, const void* a, const void* b,
+                                                             const void* weight, int N, int C, float eps, int dt) {
+  int lane = threadIdx.x & 31, row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= N) return;
+  long long x = (long long)row * C;
+  float v[NCH][8];
+  llm_residual_row8<NCH>(res, LLM_BF(0), a, LLM_BF(3), b, LLM_BF(4), x, C, v);
+  float q = 0.f;
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    if (j == NCH - 1 && lane * 8 + 256 * j >= C) break;   // only the last chunk can reach past C
+#pragma unroll
+    for (int k = 0; k < 8; k++) q += v[j][k] * v[j][k];
+  }
+  float r = 1.f / sqrtf(llm_warp_sum(q) / C + eps);
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    int c = lane * 8 + 256 * j;
+    if (j == NCH - 1 && c >= C) break;
+    float w[8];
+    llm_ld8(weight, LLM_BF(5), c, w);
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[j][k] = v[j][k] * r * w[k];
+    llm_st8(out, LLM_BF(1), x + c, v[j]);
+  }
+  if (lane == 0) llm_st(rstd, LLM_BF(2), row, r);
+}
+
+// res = a + b, then out = rmsnorm(res): res, out, a, b: (N,C)   rstd: (N)   weight: (C)   one warp per row
+// dt bits: 0 res, 1 out, 2 rstd, 3 a, 4 b, 5 weight.   For 256·(NCH-1) < C <= 256·NCH, C % 8 == 0, 16-byte aligned
+// (the host picks the kernel by C; other shapes run residual_forward and rmsnorm_forward). res may alias a or b.
+#define RES_RMS_PARAMS void* res, void* out, void* rstd, const void* a, const void* b, const void* weight, int N, int C, float eps, int dt
+#define RES_RMS_ARGS res, out, rstd, a, b, weight, N, C, eps, dt
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c1(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<1>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c2(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<2>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c3(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<3>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c4(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<4>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c5(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<5>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c6(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<6>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c7(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<7>(RES_RMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) residual_rmsnorm_forward_c8(RES_RMS_PARAMS) { residual_rmsnorm_forward_vec<8>(RES_RMS_ARGS); }
+
 /** One row of the fallback rmsnorm_backward (one warp); W as in layernorm.cu's layernorm_backward_row. */
 template <int W>
 __device__ __forceinline__ void rmsnorm_backward_row(void* dinp, const void* dout, const void* inp, const void* weight,

@@ -1,0 +1,148 @@
+// The sequence ops on CUDA in mixed precision, against the CPU backend and against each other: RoPE (both launch
+// paths, in place and not, accumulating or into a lazily zeroed buffer), attention (tensor-core kernels, the
+// atomic-dQ backward and the reference kernels) and the classifier (the staged and two-pass kernels, fused or
+// not). Same conventions as cuda-mixed.ts, whose Pair and helpers it shares.
+
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { CudaBackend } from '../../src/backend/cuda/index.js'
+import { assertClose } from './compare.js'
+import { launchedKernels, maxAbs, Pair, randn, type Both } from './cuda-mixed.js'
+
+export function registerMixedSequenceOps(): void {
+  describe('cuda sequence ops (rope, attention, classifier) in mixed precision', () => {
+    let pair: Pair | undefined
+    const P = (): Pair => (pair ??= new Pair())
+
+    for (const [B, T, NH, KVH, HS] of [[2, 70, 4, 2, 64], [1, 40, 2, 1, 128], [2, 33, 6, 2, 32]] as const) {
+      test(`rope + attention forward/backward in bf16 (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
+        const p = P(), QKV = (NH + 2 * KVH) * HS, n = B * T * QKV
+        const qkv = p.act(randn(n)), out = p.zeros(B * T * NH * HS, 'act'), lse = p.zeros(B * NH * T, 'full')
+        p.gpu.ropeForward(qkv.g, qkv.g, B, T, NH, KVH, HS, 10000, 0)
+        p.cpu.ropeForward(qkv.c, qkv.c, B, T, NH, KVH, HS, 10000, 0)
+        p.near('rope in place', qkv)
+        p.cpu.upload(qkv.c, p.gpu.download(qkv.g))   // continue from identical (bf16) inputs
+        p.gpu.attentionForward(out.g, lse.g, qkv.g, B, T, NH, KVH, HS)
+        p.cpu.attentionForward(out.c, lse.c, qkv.c, B, T, NH, KVH, HS)
+        p.near('attention out', out)
+        p.near('attention lse', lse, 0.1)
+        p.cpu.upload(out.c, p.gpu.download(out.g))
+        const dout = p.act(randn(B * T * NH * HS)), dqkv = p.zeros(n, 'act')
+        p.gpu.attentionBackward(dqkv.g, dout.g, qkv.g, out.g, lse.g, B, T, NH, KVH, HS)
+        p.cpu.attentionBackward(dqkv.c, dout.c, qkv.c, out.c, lse.c, B, T, NH, KVH, HS)
+        p.near('attention dqkv', dqkv, 2)   // ×2: dS = P·(dP - D) differences, summed over a K/V group
+        const dpre = p.zeros(n, 'act')
+        p.cpu.upload(dqkv.c, p.gpu.download(dqkv.g))
+        p.gpu.ropeBackward(dpre.g, dqkv.g, B, T, NH, KVH, HS, 10000, 0)
+        p.cpu.ropeBackward(dpre.c, dqkv.c, B, T, NH, KVH, HS, 10000, 0)
+        p.near('rope backward', dpre)
+      })
+    }
+
+    // Both paths of rope.cu's rope_rotate (one launch that also writes v). Vector path (8 pairs a thread) needs
+    // HS/2 % 8 == 0 and 16-byte-aligned pointers: HS=64 at offset 0 takes it (allocations are 256-byte aligned);
+    // HS=6 (HS/2 = 3) takes the scalar path, and so does HS=64 at offset 2 (4 bytes in bf16, 8 in f32: misaligned).
+    // (Checked by breaking rope_apply<8>: only the HS=64 offset 0 case failed.) Outputs start as large garbage, so an
+    // element the kernel skips (v, or anything in the fresh case) fails; the priors catch a path that overwrites.
+    for (const [NH, KVH, HS, off] of [[4, 2, 64, 0], [6, 3, 6, 0], [4, 2, 64, 2]] as const) {
+      test(`rope out of place at posStart 5, backward onto a prior and into a zeroed buffer (HS=${HS} offset ${off})`, () => {
+        const p = P(), B = 2, T = 37, n = B * T * (NH + 2 * KVH) * HS
+        for (const kind of ['act', 'full'] as const) {
+          const make = (scale = 1): Both => {
+            const t = kind === 'act' ? p.act(randn(off + n, scale)) : p.full(randn(off + n, scale))
+            return { g: p.gpu.view(t.g, off, n), c: p.cpu.view(t.c, off, n) }
+          }
+          const qkv = make(), out = make(100), dout = make(), dqkv = make(), fresh = make(100)
+          for (const be of [p.gpu, p.cpu]) {
+            const side = be === p.gpu ? 'g' : 'c', calls = [
+              () => be.ropeForward(out[side], qkv[side], B, T, NH, KVH, HS, 10000, 5),
+              () => be.ropeBackward(dqkv[side], dout[side], B, T, NH, KVH, HS, 10000, 5),
+              () => { be.zero(fresh[side]); be.ropeBackward(fresh[side], dout[side], B, T, NH, KVH, HS, 10000, 5) }]
+            for (const call of calls) {
+              if (be !== p.gpu) { call(); continue }
+              const ran = launchedKernels(p.gpu, call).filter(name => name !== 'rope_table')   // the table: once per shape
+              assert.deepEqual(ran, ['rope_rotate'], 'each rope call is one launch, v included')
+            }
+          }
+          p.near(`${kind}: forward out of place`, out)
+          p.near(`${kind}: forward leaves its input alone`, qkv)
+          p.near(`${kind}: backward accumulated onto a prior`, dqkv)
+          p.near(`${kind}: backward into a zeroed buffer`, fresh)
+        }
+      })
+    }
+
+    for (const [B, T, NH, KVH, HS] of [[2, 130, 6, 2, 64], [1, 70, 4, 1, 128], [1, 64, 2, 2, 64]] as const) {
+      test(`tensor-core attention equals the reference kernels (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
+        const ref = new CudaBackend({ attention: 'reference' }), n = B * T * (NH + 2 * KVH) * HS
+        const data = randn(n), dO = randn(B * T * NH * HS)
+        const run = (be: CudaBackend, dqkvStart: 'prior' | 'zeroed'): Float32Array[] => {
+          const qkv = be.alloc(n, { precision: 'compute' }), out = be.alloc(B * T * NH * HS, { precision: 'compute' })
+          const lse = be.alloc(B * NH * T), dout = be.alloc(B * T * NH * HS, { precision: 'compute' })
+          const dqkv = be.alloc(n, { precision: 'compute' })
+          be.upload(qkv, data)
+          be.upload(dout, dO)
+          // a prior (the backward accumulates), or a lazily zeroed buffer (the backward overwrites)
+          if (dqkvStart === 'prior') be.upload(dqkv, new Float32Array(n).fill(0.25))
+          else be.zero(dqkv)
+          be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
+          be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS)
+          return [be.download(out), be.download(lse), be.download(dqkv)]
+        }
+        for (const mode of ['auto', 'atomic-dq'] as const) {
+          for (const start of ['prior', 'zeroed'] as const) {
+            const [a, b] = [run(new CudaBackend({ attention: mode }), start), run(ref, start)]
+            for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
+              // both round outputs to bf16 (2^-9) after f32 sums in different orders
+              assertClose(`${name} (tensor cores, ${mode}, ${start} dqkv, vs reference)`, a[i]!, b[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(b[i]!) })
+            }
+          }
+        }
+      })
+    }
+
+    /**
+     * The classifier on both backends from the same bf16 logits (row 0's target raised by 12, so p ≈ 1 there): unfused
+     * (probabilities, then dlogits in place) and fused (dlogits written by the forward), each forward checked to run
+     * `kernel` on the GPU. Losses are log Σ + max - logit in f32 on both sides: 1e-4 absolute (-log of a bf16
+     * probability would be off by up to 2^-8), probabilities and dlogits bf16-rounded.
+     */
+    const checkClassifier = (N: number, V: number, Vp: number, targets: Int32Array, kernel: string): void => {
+      const p = P(), data = randn(N * Vp, 3)
+      data[targets[0]!] = data[targets[0]!]! + 12
+      const tg = p.gpu.allocInt(N), tc = p.cpu.allocInt(N), lossTol = { rtol: 0, atol: 1e-4 }
+      p.gpu.uploadInt(tg, targets); p.cpu.uploadInt(tc, targets)
+      for (const dlossScale of [undefined, 0.25]) {
+        const logits = p.act(data), losses = p.zeros(N, 'full'), mode = dlossScale === undefined ? '' : ' (fused classifier)'
+        const ran = launchedKernels(p.gpu, () => p.gpu.crossEntropyForward(losses.g, logits.g, logits.g, tg, N, V, Vp, dlossScale))
+        assert.deepEqual(ran, [kernel])
+        p.cpu.crossEntropyForward(losses.c, logits.c, logits.c, tc, N, V, Vp, dlossScale)
+        assertClose(`losses${mode}`, p.gpu.download(losses.g), p.cpu.download(losses.c), lossTol)
+        if (dlossScale !== undefined) { p.near('dlogits written by the forward (fused classifier)', logits); continue }
+        p.near('probabilities', logits)
+        p.cpu.upload(logits.c, p.gpu.download(logits.g))
+        p.gpu.crossEntropyBackward(logits.g, logits.g, tg, 0.25, N, V, Vp)
+        p.cpu.crossEntropyBackward(logits.c, logits.c, tc, 0.25, N, V, Vp)
+        p.near('dlogits', logits)
+      }
+    }
+
+    test('classifier: bf16 logits turned into probabilities and then dlogits in place, f32 losses', () => {
+      checkClassifier(6, 1000, 1024, new Int32Array([3, 999, -1, 0, 512, 3]), 'crossentropy_forward_staged')
+    })
+
+    test('classifier at the GPT-2 vocabulary (V=50257, Vp=50304): the row staged once in shared memory', () => {
+      const V = 50257, Vp = 50304
+      checkClassifier(4, V, Vp, new Int32Array([7, -1, V - 1, 31337]), 'crossentropy_forward_staged')
+      // a target in the padding (>= V): NaN loss, dlogits = softmax·scale on real columns, 0 on the padded ones
+      const p = P(), logits = p.act(randn(Vp, 3)), losses = p.zeros(1, 'full'), tg = p.gpu.allocInt(1)
+      p.gpu.uploadInt(tg, new Int32Array([V + 1]))
+      p.gpu.crossEntropyForward(losses.g, logits.g, logits.g, tg, 1, V, Vp, 0.25)
+      assert.ok(Number.isNaN(p.gpu.download(losses.g)[0]))
+      const d = p.gpu.download(logits.g)
+      assert.deepEqual([...d.subarray(V)], new Array(Vp - V).fill(0))
+      assert.ok(Math.abs(d.reduce((a, x) => a + x, 0) - 0.25) < 1e-3, 'real columns sum to scale')
+    })
+
+  })
+}
