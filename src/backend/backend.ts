@@ -27,12 +27,34 @@ export interface IntTensor { readonly length: number; readonly __tensor: 'i32' }
  */
 export interface AllocOptions { precision?: 'full' | 'compute' }
 
+/** Elements [offset, offset + length) of a tensor. */
+export interface Span { offset: number; length: number }
+
+/** [0, n) cut at the noDecay spans: each piece with its weight decay. Throws on unsorted, overlapping or out-of-range
+ *  spans (a caller bug). Backends that update piece by piece use it; the rest check with it. */
+export function decayPieces(n: number, noDecay: readonly Span[] | undefined, weightDecay: number): (Span & { weightDecay: number })[] {
+  const out: (Span & { weightDecay: number })[] = []
+  let at = 0
+  for (const s of noDecay ?? []) {
+    if (!(Number.isSafeInteger(s.offset) && Number.isSafeInteger(s.length) && s.offset >= at && s.length >= 0 && s.offset + s.length <= n)) {
+      throw new Error(`adamwUpdate: noDecay span ${JSON.stringify(s)} is unsorted, overlapping or outside [0, ${n})`)
+    }
+    if (s.offset > at) out.push({ offset: at, length: s.offset - at, weightDecay })
+    if (s.length > 0) out.push({ offset: s.offset, length: s.length, weightDecay: 0 })
+    at = s.offset + s.length
+  }
+  if (at < n || n === 0) out.push({ offset: at, length: n - at, weightDecay })
+  return out
+}
+
 export interface AdamWOptions {
   lr: number
   beta1: number
   beta2: number
   eps: number
   weightDecay: number   // decoupled: param -= lr·wd·param (0 for norms and biases)
+  noDecay?: readonly Span[]   // spans of the tensors (sorted, disjoint) updated with weightDecay 0: one call then
+                              // covers a whole flat parameter buffer, norms and biases included
   step: number          // t, counted from 1, for bias correction
   gradScale: number     // gradients are multiplied by this first (global-norm clipping); 1 = none
 }

@@ -1,30 +1,29 @@
 // AdamW over the model's flat parameter buffer, with PyTorch semantics (torch.optim.AdamW + clip_grad_norm_).
-// Moments m and v are flat buffers laid out like the parameters; the update runs once per run of adjacent
-// layout specs sharing a weight-decay flag (matrices and embeddings decay; norms and biases do not).
+// Moments m and v are flat buffers laid out like the parameters; one update call covers the whole buffer, with
+// the layout specs that take no weight decay (norms and biases) passed as spans.
 
-import type { Tensor } from '../backend/backend.js'
+import type { Span, Tensor } from '../backend/backend.js'
 import type { GPT } from '../model/gpt.js'
 import { InputError } from '../util/errors.js'
 
 export interface AdamWConfig { beta1: number; beta2: number; eps: number; weightDecay: number }
 
-/** A contiguous range of the flat buffer with one weight-decay setting. */
-interface Segment { offset: number; size: number; decay: boolean }
 
 export class AdamW {
   readonly m: Tensor    // (layout.total) first moment
   readonly v: Tensor    // (layout.total) second moment
   step = 0              // optimizer steps taken so far (t of the last update)
-  private readonly segments: Segment[] = []
+  private readonly noDecay: Span[] = []   // adjacent specs without weight decay, merged
 
   constructor(readonly model: GPT, readonly cfg: AdamWConfig) {
     const be = model.backend, total = model.layout.total
     this.m = be.alloc(total)
     this.v = be.alloc(total)
     for (const s of model.layout.specs) {
-      const prev = this.segments[this.segments.length - 1]
-      if (prev !== undefined && prev.decay === s.decay && prev.offset + prev.size === s.offset) prev.size += s.size
-      else this.segments.push({ offset: s.offset, size: s.size, decay: s.decay })
+      if (s.decay) continue
+      const prev = this.noDecay[this.noDecay.length - 1]
+      if (prev !== undefined && prev.offset + prev.length === s.offset) prev.length += s.size
+      else this.noDecay.push({ offset: s.offset, length: s.size })
     }
   }
 
@@ -42,13 +41,8 @@ export class AdamW {
     const be = this.model.backend, { params, grads } = this.model
     const gradScale = opts.gradClip > 0 ? Math.min(1, opts.gradClip / (opts.gradNorm + 1e-6)) : 1
     this.step++
-    for (const s of this.segments) {
-      const view = (t: Tensor): Tensor => be.view(t, s.offset, s.size)
-      be.adamwUpdate(view(params), view(grads), view(this.m), view(this.v), {
-        lr, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps,
-        weightDecay: s.decay ? this.cfg.weightDecay : 0, step: this.step, gradScale,
-      })
-    }
+    be.adamwUpdate(params, grads, this.m, this.v, { lr, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps,
+      weightDecay: this.cfg.weightDecay, noDecay: this.noDecay, step: this.step, gradScale })
   }
 
   getState(): { m: Float32Array; v: Float32Array; step: number } {

@@ -2,6 +2,7 @@
 // attention (KVH = NH, NH/2, 1 and groups of 3), attention with a KV cache against the full forward,
 // cross-entropy over a padded vocabulary with ignored targets and aliasing, and AdamW steps.
 
+import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Harness } from './harness.js'
 import { loadOpCases, type OpCase } from './opfixtures.js'
@@ -11,6 +12,7 @@ export function registerSequenceOps(h: () => Harness): void {
   for (const c of loadOpCases('attention')) registerAttention(h, c)
   for (const c of loadOpCases('crossentropy')) registerCrossEntropy(h, c)
   for (const c of loadOpCases('adamw')) registerAdamW(h, c)
+  registerAdamWSpans(h)
 }
 
 function registerRope(h: () => Harness, c: OpCase): void {
@@ -122,5 +124,34 @@ function registerAdamW(h: () => Harness, c: OpCase): void {
       h().check(`m after step ${s}`, m, c.f32(`m${s}`))
       h().check(`v after step ${s}`, v, c.f32(`v${s}`))
     }
+  })
+}
+
+/** AdamW over one buffer whose noDecay spans (inside and across 8-element groups, adjacent, at the end) take no weight
+ *  decay, against the update written out in float64 here; and spans that overlap are a caller error. */
+function registerAdamWSpans(h: () => Harness): void {
+  test('adamw with noDecay spans: one call, weight decay 0 inside the spans (float64 reference)', () => {
+    const { be } = h(), n = 100, lr = 0.01, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weightDecay = 0.5, gradScale = 0.7
+    const noDecay = [{ offset: 3, length: 5 }, { offset: 8, length: 1 }, { offset: 9, length: 2 }, { offset: 40, length: 27 }, { offset: 97, length: 3 }]
+    const wave = (k: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(0.37 * i * k + k))
+    const p = Float64Array.from(wave(1), x => 2 * x), m = new Float64Array(n), v = new Float64Array(n)
+    const params = h().up(Float32Array.from(p)), grads = be.alloc(n), mt = be.alloc(n), vt = be.alloc(n)
+    const free = (i: number): boolean => noDecay.some(s => i >= s.offset && i < s.offset + s.length)
+    for (let step = 1; step <= 2; step++) {
+      const g = wave(step + 1)
+      be.upload(grads, g)
+      be.adamwUpdate(params, grads, mt, vt, { lr, beta1, beta2, eps, weightDecay, noDecay, step, gradScale })
+      for (let i = 0; i < n; i++) {
+        const gi = g[i]! * gradScale, wd = free(i) ? 0 : weightDecay
+        m[i] = beta1 * m[i]! + (1 - beta1) * gi
+        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi
+        p[i] = p[i]! - lr * ((m[i]! / (1 - beta1 ** step)) / (Math.sqrt(v[i]! / (1 - beta2 ** step)) + eps) + wd * p[i]!)
+      }
+      h().check(`params after step ${step}`, params, Float32Array.from(p))
+      h().check(`m after step ${step}`, mt, Float32Array.from(m))
+      h().check(`v after step ${step}`, vt, Float32Array.from(v))
+    }
+    const bad = { lr, beta1, beta2, eps, weightDecay, step: 3, gradScale, noDecay: [{ offset: 5, length: 5 }, { offset: 7, length: 1 }] }
+    assert.throws(() => be.adamwUpdate(params, grads, mt, vt, bad), /unsorted, overlapping or outside/)
   })
 }

@@ -3,7 +3,7 @@
 // checks its buffer lengths (a wrong length is a bug in the caller) and delegates to the op files, the hot ones
 // through accel.ts (native BLAS / WebAssembly GEMM, worker threads; tensors then live on SharedArrayBuffers).
 
-import type { AdamWOptions, Backend, IntTensor, Tensor } from '../backend.js'
+import { decayPieces, type AdamWOptions, type Backend, type IntTensor, type Tensor } from '../backend.js'
 import { createAccel, type Accel } from './accel.js'
 import { encoderBackward, encoderForward } from './encoder.js'
 import { withGemm } from './gemm.js'
@@ -206,6 +206,9 @@ export class CpuBackend implements Backend {
     const n = params.length
     need('adamwUpdate', ['grads', grads, n], ['m', m, n], ['v', v, n])
     if (!(opts.step >= 1)) throw new Error(`cpu backend: adamwUpdate: step ${opts.step} must count from 1`)
-    this.accel.adamwUpdate(f(params), f(grads), f(m), f(v), n, opts)
+    for (const p of decayPieces(n, opts.noDecay, opts.weightDecay)) {
+      const cut = (t: Tensor): Float32Array => f(t).subarray(p.offset, p.offset + p.length)
+      this.accel.adamwUpdate(cut(params), cut(grads), cut(m), cut(v), p.length, { ...opts, weightDecay: p.weightDecay })
+    }
   }
 }

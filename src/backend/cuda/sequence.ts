@@ -2,15 +2,17 @@
 // KV-cache inference, backward), the fused classifier (softmax + cross-entropy, then its gradient in place) and
 // AdamW (which refreshes the parameters' bf16 mirror in the same pass, so weights are converted once per step).
 
-import type { AdamWOptions, IntTensor, Tensor } from '../backend.js'
+import { decayPieces, type AdamWOptions, type IntTensor, type Tensor } from '../backend.js'
 import { BLOCK, gridFor, type Kit } from './kit.js'
 import type { AttentionMode } from './index.js'
 import type { DeviceTensor } from './memory.js'
 
 const ROPE_TABLES = 16   // cached (T, HS, posStart, theta) tables; decode uses a new posStart each token
+const SPAN_TABLES = 8    // cached AdamW no-decay span tables (one per optimizer in practice)
 
 export class SequenceOps {
   private readonly ropeTables = new Map<string, { cos: number; sin: number }>()
+  private readonly spanTables = new Map<string, { ptr: number; count: number; keep: unknown }>()
 
   /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
    *  backward); 'reference': attention.cu always. */
@@ -184,7 +186,25 @@ export class SequenceOps {
     k.wrote(dlogits)
   }
 
-  // params, grads, m, v: (n)
+  /** The no-decay spans as a device table (start, end) of int64, uploaded once per distinct set (the optimizer passes
+   *  the same spans every step). */
+  private decaySpans(n: number, o: AdamWOptions): { ptr: number; count: number } {
+    const pieces = decayPieces(n, o.noDecay, 1).filter(p => p.weightDecay === 0)   // checks the spans too
+    if (pieces.length === 0) return { ptr: 0, count: 0 }
+    const key = pieces.map(p => `${p.offset}+${p.length}`).join(',')
+    let table = this.spanTables.get(key)
+    if (table === undefined) {
+      const host = new BigInt64Array(pieces.flatMap(p => [BigInt(p.offset), BigInt(p.offset + p.length)]))
+      const a = this.k.ctx.alloc(2 * host.length, 'f32')   // 8 bytes per int64
+      this.k.ctx.htod(a.ptr, host)
+      if (this.spanTables.size >= SPAN_TABLES) this.spanTables.delete(this.spanTables.keys().next().value!)
+      table = { ptr: a.ptr, count: pieces.length, keep: a }
+      this.spanTables.set(key, table)
+    }
+    return table
+  }
+
+  // params, grads, m, v: (n)   o.noDecay: spans updated without weight decay
   adamwUpdate(params_: Tensor, grads_: Tensor, m_: Tensor, v_: Tensor, o: AdamWOptions): void {
     const op = 'adamwUpdate', k = this.k
     const params = k.dev(op, 'params', params_), n = params.length
@@ -192,9 +212,10 @@ export class SequenceOps {
     if (!(o.step >= 1)) throw new Error(`cuda backend: adamwUpdate: step ${o.step} must count from 1`)
     const a = params.alloc, mirrorValid = a.mirror !== null && a.mirror.version === a.version
     const mirror = mirrorValid ? a.mirror!.ptr + params.offset * 2 : 0
-    const bc1 = 1 - Math.pow(o.beta1, o.step), bc2 = 1 - Math.pow(o.beta2, o.step)
+    const bc1 = 1 - Math.pow(o.beta1, o.step), bc2 = 1 - Math.pow(o.beta2, o.step), spans = this.decaySpans(n, o)
     k.launch('adamw_update', gridFor(Math.ceil(n / 8)), [BLOCK, 1, 1], 0,
-      [params.ptr, grads.ptr, m.ptr, v.ptr, mirror, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.gradScale, bc1, bc2,
+      [params.ptr, grads.ptr, m.ptr, v.ptr, mirror, spans.ptr, spans.count, n, o.lr, o.beta1, o.beta2, o.eps,
+        o.weightDecay, o.gradScale, bc1, bc2,
         k.mask(params, grads, m, v), k.aligned(params, grads, m, v) && (mirror % 16 === 0 ? 1 : 0)])
     k.wrote(params, m, v)
     if (mirrorValid) a.mirror!.version = a.version
