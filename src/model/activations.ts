@@ -52,8 +52,9 @@ export function rowWidths(c: ModelConfig): { C: number; QKV: number; AH: number;
     FC: c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden, H: c.mlpHidden }
 }
 
-/** A logits buffer of at most this many floats (1 GiB in bf16) unless GptOptions.classifierRows says otherwise. */
-const LOGITS_BUDGET = 2 ** 29
+/** A logits buffer of at most this many floats (512 MiB in bf16) unless GptOptions.classifierRows says otherwise.
+ *  Each further chunk costs one more read-modify-write of the classifier's f32 dweight (~0.05 ms on an H100). */
+const LOGITS_BUDGET = 2 ** 28
 
 /** Rows of each classifier chunk for batches of up to maxN rows: maxN split into the fewest equal chunks whose
  *  (rows, Vp) logits fit the budget (or `limit` rows). Any N <= maxN then needs chunks of at most this many rows. */

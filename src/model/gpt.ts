@@ -20,7 +20,7 @@ export interface GptOptions {
   maxBatch: number
   maxSeqLen: number
   recompute?: boolean
-  classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^29 floats, 1 GiB in bf16)
+  classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^28 floats, 512 MiB in bf16)
 }
 
 export interface KVCache { readonly B: number; readonly maxLen: number; length: number }

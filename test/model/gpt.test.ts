@@ -129,10 +129,11 @@ describe('recompute (activation checkpointing of norm outputs and the MLP activa
 })
 
 describe('classifier in row chunks (the (N,Vp) logits never whole)', () => {
-  test('chunk rows: the fewest equal chunks under the 2^29-float budget, enough for every smaller batch', () => {
-    assert.equal(classifierRows(16 * 1024, 50304), 8192)   // B=16, T=1024: two chunks, 0.77 GiB of bf16 logits
-    assert.equal(classifierRows(8 * 1024, 50304), 8192)    // one chunk: 8192 rows fit the budget (10,672)
-    assert.equal(classifierRows(32 * 1024, 50304), 8192)   // four
+  test('chunk rows: the fewest equal chunks under the 2^28-float budget, enough for every smaller batch', () => {
+    assert.equal(classifierRows(16 * 1024, 50304), 4096)   // B=16, T=1024: four chunks, 0.38 GiB of bf16 logits
+    assert.equal(classifierRows(8 * 1024, 50304), 4096)    // two: 8192 rows exceed the budget (5,336)
+    assert.equal(classifierRows(32 * 1024, 50304), 4682)   // seven
+    assert.equal(classifierRows(5000, 50304), 5000)        // one
     assert.equal(classifierRows(100, 50304, 7), 7)         // 15 chunks of 7 (the last of 2)
     for (let N = 1; N <= 100; N++) assert.ok(N / Math.ceil(N / 7) <= 7)
   })
