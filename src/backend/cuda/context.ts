@@ -10,7 +10,7 @@ import { LtMatmul, WORKSPACE_BYTES } from './matmul.js'
 import { InputError } from '../../util/errors.js'
 import { Allocation, dtypeBytes, type DType } from './memory.js'
 
-const ATTR_MAJOR = 75, ATTR_MINOR = 76, ATTR_SMS = 16, ATTR_SHARED_OPTIN = 97, FUNC_MAX_DYNAMIC_SHARED = 8
+const ATTR_MAJOR = 75, ATTR_MINOR = 76, ATTR_SMS = 16, ATTR_SHARED_OPTIN = 97, FUNC_MAX_DYNAMIC_SHARED = 8, FUNC_PREFERRED_CARVEOUT = 9
 const ARG_BYTES = 4096
 
 export interface ContextOptions {
@@ -171,7 +171,12 @@ export class CudaContext {
     return {
       loadModule: (image) => { const m: (bigint | null)[] = [null]; d.call('cuModuleLoadData', m, image); return m[0]! },
       getFunction: (mod, name) => { const f: (bigint | null)[] = [null]; d.call('cuModuleGetFunction', f, mod, name); return f[0]! },
-      setMaxDynamicShared: (fn, bytes) => d.call('cuFuncSetAttribute', fn, FUNC_MAX_DYNAMIC_SHARED, bytes),
+      setMaxDynamicShared: (fn, bytes) => {
+        d.call('cuFuncSetAttribute', fn, FUNC_MAX_DYNAMIC_SHARED, bytes)
+        // and the largest shared-memory carveout (a hint): the blocks fit an SM as far as registers allow (the staged
+        // classifier needs 2 × 100.5 KB, the attention backward 2-3 × 55-65 KB)
+        d.call('cuFuncSetAttribute', fn, FUNC_PREFERRED_CARVEOUT, 100)
+      },
       launch: (fn, grid, block, sharedBytes, pack) => {
         const size = pack(this.args.view)
         this.sizeBox.view.setBigUint64(0, BigInt(size), true)
