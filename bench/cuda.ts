@@ -19,7 +19,7 @@ import { InputError } from '../src/util/errors.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
-    help: 'model:B pairs, each optionally with :recompute (activation recomputation) and/or :atomic-dq (the one-kernel attention backward); those rows are compared with the PyTorch run of the same model:B' },
+    help: 'model:B pairs, each optionally with :recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), :rows=N (classifier chunk rows); those rows are compared with the PyTorch run of the same model:B' },
   seq: { type: 'int', min: 1, default: 1024, help: 'T' },
   steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
   warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
@@ -37,15 +37,28 @@ interface Result {
 }
 
 /** Variants of an llm.ts run (the options of a --runs entry). */
-interface Variant { recompute: boolean; attention: AttentionMode }
-const variantNames = ['recompute', 'atomic-dq'] as const
+interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number }
+const variantNames = ['recompute', 'atomic-dq', 'rows=N'] as const
+
+/** The variant of a --runs entry's options, or null when one is not recognized. */
+function parseVariant(opts: string[]): Variant | null {
+  const v: Variant = { recompute: false, attention: 'auto' }
+  for (const o of opts) {
+    const rows = /^rows=(\d+)$/.exec(o)
+    if (o === 'recompute') v.recompute = true
+    else if (o === 'atomic-dq') v.attention = 'atomic-dq'
+    else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
+    else return null
+  }
+  return v
+}
 
 /** One llm.ts measurement in this process. */
 function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
-                     { recompute, attention }: Variant): Result {
+                     { recompute, attention, classifierRows }: Variant): Result {
   const be = new CudaBackend({ profile, attention })
   const config = presetConfig(model)
-  const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute })
+  const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute, classifierRows })
   gpt.initWeights(1337)
   const opt = new AdamW(gpt, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 })
   const N = B * T, data = new Int32Array((warmup + steps) * N + 1)
@@ -119,12 +132,11 @@ function main(): void {
     return
   }
   const runs = f.runs.split(',').map(s => s.trim()).map(run => {
-    const [model, b, ...opts] = run.split(':'), B = Number(b)
-    if (!(Number.isSafeInteger(B) && B >= 1) || !opts.every(o => (variantNames as readonly string[]).includes(o))) {
-      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B, optionally followed by :${variantNames.join(' and/or :')}`)
+    const [model, b, ...opts] = run.split(':'), B = Number(b), variant = parseVariant(opts)
+    if (!(Number.isSafeInteger(B) && B >= 1) || variant === null) {
+      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B, optionally followed by any of :${variantNames.join(', :')}`)
     }
     presetConfig(model!)   // an unknown preset fails here, before any GPU work
-    const variant: Variant = { recompute: opts.includes('recompute'), attention: opts.includes('atomic-dq') ? 'atomic-dq' : 'auto' }
     return { run, model: model!, B, variant, label: opts.length > 0 ? ` (${opts.join(', ')})` : '' }
   })
   const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }

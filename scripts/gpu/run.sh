@@ -100,7 +100,7 @@ log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
 stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
 stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test.js dist/test/backend/cuda.test.js
 stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
-stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:atomic-dq,variant-124m:16:recompute,gpt2-124m:16,variant-350m:16}" --python "$PY" --append
+stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:atomic-dq,variant-124m:16:rows=8192,variant-124m:16:recompute,gpt2-124m:16,variant-350m:16}" --python "$PY" --append
 stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16}" --python none --profile --steps 5
 # hf: random-init tiny models (seed 1234) exported in f32 and bf16 to $HF_DIR (not $OUT: ~200 MB), our logits
 # dumped by scripts/gpu/hf-logits.mjs, then reference/hf_load_check.py: static checks, transformers on CPU (exact
