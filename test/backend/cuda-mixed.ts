@@ -8,7 +8,7 @@ import { describe, test } from 'node:test'
 import type { Backend, Tensor } from '../../src/backend/backend.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
-import { roundToBf16 } from '../../src/backend/cuda/memory.js'
+import { DeviceTensor, roundToBf16 } from '../../src/backend/cuda/memory.js'
 import { GPT } from '../../src/model/gpt.js'
 import { loadGolden } from '../model/golden.js'
 import { Rng } from '../../src/util/rng.js'
@@ -294,6 +294,44 @@ export function registerMixedPrecisionOps(): void {
       ref.upload(rd, p.gpu.download(dout.g).subarray(0, 24)); ref.upload(ri, p.gpu.download(inp.g).subarray(0, 48))
       ref.swigluBackward(r, rd, ri, 1, 24)
       assertClose('accumulated onto the cleared zeros', got.subarray(150, 198), ref.download(r), { rtol: 1e-5, atol: 1e-6 })
+      // a view straddling the end of a zeroed range accumulates: the overlap is cleared, the rest stays lazy
+      p.gpu.upload(base, data)
+      p.gpu.zero(p.gpu.view(base, 100, 100))
+      p.gpu.swigluBackward(p.gpu.view(base, 180, 48), p.gpu.view(dout.g, 0, 24), p.gpu.view(inp.g, 0, 48), 1, 24)
+      const straddle = p.gpu.download(base)
+      assert.deepEqual([...straddle.subarray(100, 180)], new Array(80).fill(0), 'the zeroed range before the view: zeros')
+      assertClose('straddling view: accumulated onto zeros', straddle.subarray(180, 200), ref.download(r).subarray(0, 20), { rtol: 1e-5, atol: 1e-6 })
+      const onData = Float32Array.from(ref.download(r).subarray(20), (g, i) => g + data[200 + i]!)
+      assertClose('straddling view: accumulated onto the data past the range', straddle.subarray(200, 228), onData, { rtol: 1e-5, atol: 1e-4 })
+    })
+
+    test('lazy zero of a whole flat gradient buffer (zeroGrad): weight gradients inside it are overwritten, the rest reads as zeros', () => {
+      const p = P(), N = 24, C = 40, OC = 72, total = 2 * OC * C + 3 * C
+      const grads = p.full(randn(total, 100))   // garbage, then zeroed as one range like GPT.zeroGrad
+      p.gpu.zero(grads.g); p.cpu.zero(grads.c)
+      const view = (t: Both, o: number, n: number): Both => ({ g: p.gpu.view(t.g, o, n), c: p.cpu.view(t.c, o, n) })
+      const dw1 = view(grads, 0, OC * C), norm = view(grads, OC * C, C), dw2 = view(grads, OC * C + C, OC * C)
+      const mi = p.act(randn(N * C)), w = p.full(randn(OC * C, 0.1)), mo = p.act(randn(N * OC))
+      const x = p.full(randn(N * C)), rstd = p.full(new Float32Array(N).fill(0.5)), nd = p.act(randn(N * C)), dx = p.zeros(N * C, 'full')
+      const memsets: number[] = [], memset = p.gpu.ctx.memsetZero.bind(p.gpu.ctx)
+      p.gpu.ctx.memsetZero = (dst: number, bytes: number): void => { memsets.push(bytes); memset(dst, bytes) }
+      try {
+        for (const [i, dw] of [dw1, dw2, dw2].entries()) {   // the second dw2 accumulates onto the first
+          const dmi = p.zeros(N * C, 'act')
+          p.gpu.matmulBackward(dmi.g, dw.g, null, mo.g, mi.g, w.g, N, C, OC); p.cpu.matmulBackward(dmi.c, dw.c, null, mo.c, mi.c, w.c, N, C, OC)
+          p.near(`dweight ${i} inside the zeroed buffer`, dw)
+        }
+        assert.deepEqual(memsets, [], 'weight gradients inside the zeroed buffer are overwritten: no memset')
+        p.gpu.rmsnormBackward(dx.g, norm.g, nd.g, x.g, w.g, rstd.g, N, C); p.cpu.rmsnormBackward(dx.c, norm.c, nd.c, x.c, w.c, rstd.c, N, C)
+        assert.deepEqual(memsets, [C * 4], 'an op that only accumulates clears just its own part')
+      } finally { p.gpu.ctx.memsetZero = memset }
+      p.near('norm dweight accumulated onto the cleared zeros', norm)
+      // the bookkeeping: both weight gradients taken out of the range without a memset, the norm's part cleared, the
+      // untouched tail still pending (p.near read only the views above)
+      assert.deepEqual((grads.g as unknown as DeviceTensor).alloc.pendingZero, [{ offset: 2 * OC * C + C, length: 2 * C }])
+      const tail = p.gpu.download(grads.g).subarray(2 * OC * C + C)
+      assert.deepEqual([...tail], new Array(2 * C).fill(0), 'never written: zeros')
+      p.near('the whole buffer', grads)
     })
 
     test('bf16 storage: upload rounds, copy converts both ways, zero and sums honour views', () => {

@@ -7,7 +7,7 @@ import type { AdamWOptions, AllocOptions, Backend, IntTensor, Tensor } from '../
 import { openContext, type ContextOptions, type CudaContext } from './context.js'
 import { BLOCK, Kit } from './kit.js'
 import * as L from './layers.js'
-import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, type Allocation } from './memory.js'
+import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, splitPending, type Allocation } from './memory.js'
 import { SequenceOps } from './sequence.js'
 import { Profiler } from './profile.js'
 import { InputError } from '../../util/errors.js'
@@ -102,9 +102,9 @@ export class CudaBackend implements Backend {
     return out
   }
 
-  /** Lazy: the range is recorded (Allocation.pendingZero) and cleared only if something other than an op that
-   *  can overwrite instead of accumulating (Kit.accumulator) touches it first — most zeros of a training step
-   *  (gradient buffers before `+=` ops) then cost nothing. */
+  /** Lazy: the range is recorded (Allocation.pendingZero) and a part of it is cleared only if something other than
+   *  an op that can overwrite instead of accumulating (Kit.accumulator) touches that part first — most zeros of a
+   *  training step (zeroGrad, gradient buffers before `+=` ops) then cost nothing. */
   zero(t_: Tensor): void {
     const t = asDevice(t_, 'zero', 't', 'handle'), pending = t.alloc.pendingZero
     if (!pending.some(r => r.offset === t.offset && r.length === t.length)) pending.push({ offset: t.offset, length: t.length })
@@ -112,9 +112,9 @@ export class CudaBackend implements Backend {
     this.k.wrote(t)
   }
 
-  private readonly clearZeros = (a: Allocation): void => {
+  private readonly clearZeros = (a: Allocation, offset?: number, length?: number): void => {
     const size = dtypeBytes[a.dtype]
-    for (const r of a.pendingZero.splice(0)) this.ctx.memsetZero(a.ptr + r.offset * size, r.length * size)
+    for (const r of splitPending(a, offset, length)) this.ctx.memsetZero(a.ptr + r.offset * size, r.length * size)
   }
 
   copy(dst_: Tensor, src_: Tensor): void {

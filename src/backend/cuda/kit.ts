@@ -5,7 +5,7 @@
 
 import type { IntTensor, Tensor } from '../backend.js'
 import type { CudaContext } from './context.js'
-import { asDevice, DeviceTensor } from './memory.js'
+import { asDevice, DeviceTensor, takePending } from './memory.js'
 
 export const BLOCK = 256
 
@@ -29,16 +29,16 @@ export class Kit {
   }
 
   /**
-   * An op's `+=` destination, taken after its other arguments: `fresh` when it was zeroed lazily (CudaBackend.zero)
-   * over exactly this range and nothing read it since, so the op may overwrite instead of accumulating (no memset,
-   * no read of zeros). Otherwise pending zeros are cleared and the op accumulates. The op must write all n elements.
+   * An op's `+=` destination, taken after its other arguments: `fresh` when it lies inside a range zeroed lazily
+   * (CudaBackend.zero: a gradient buffer, or zeroGrad's whole flat buffer) that nothing touched since, so the op may
+   * overwrite instead of accumulating (no memset, no read of zeros). Otherwise the pending zeros it overlaps are
+   * cleared and the op accumulates. The op must write all n elements.
    */
   accumulator(op: string, arg: string, t: Tensor, n: number): { d: DeviceTensor; fresh: boolean } {
-    const h = asDevice(t, op, arg, 'handle'), pending = h.alloc.pendingZero
+    const h = asDevice(t, op, arg, 'handle')
     // fresh only when the op writes every element of the tensor (n === its length)
-    const i = h.length !== n ? -1 : pending.findIndex(r => r.offset === h.offset && r.length === h.length)
-    if (i >= 0) pending.splice(i, 1)
-    return { d: this.dev(op, arg, t, n), fresh: i >= 0 }
+    const fresh = h.length === n && takePending(h.alloc, h.offset, h.length)
+    return { d: this.dev(op, arg, t, n), fresh }
   }
 
   /** Marks tensors as written: bumps their allocation's version, which invalidates a bf16 mirror of it. */

@@ -170,14 +170,14 @@ export function matmulForward(k: Kit, out_: Tensor, inp_: Tensor, weight_: Tenso
   k.wrote(out)
 }
 
-// dinp: (N,C) += (= when freshly zeroed) or null   dweight: (OC,C) +=   dbias: (OC) += or null   dout: (N,OC)   inp: (N,C)   weight: (OC,C)
+// dinp: (N,C) += (= when freshly zeroed) or null   dweight: (OC,C) += (= when freshly zeroed)   dbias: (OC) += or null   dout: (N,OC)   inp: (N,C)   weight: (OC,C)
 export function matmulBackward(k: Kit, dinp_: Tensor | null, dweight_: Tensor, dbias_: Tensor | null, dout_: Tensor,
                                inp_: Tensor, weight_: Tensor, N: number, C: number, OC: number): void {
   const op = 'matmulBackward'
-  const dw = k.dev(op, 'dweight', dweight_, OC * C)
   const db = k.devOrNull(op, 'dbias', dbias_, OC), dout = k.dev(op, 'dout', dout_, N * OC)
   const inp = k.dev(op, 'inp', inp_, N * C), w = k.dev(op, 'weight', weight_, OC * C)
   const acc = dinp_ === null ? null : k.accumulator(op, 'dinp', dinp_, N * C), dinp = acc?.d ?? null
+  const { d: dw, fresh: dwFresh } = k.accumulator(op, 'dweight', dweight_, OC * C)   // after zeroGrad: overwritten
   const t = operandType(dinp, dout, inp, w)
   const dO = { ptr: k.operand(dout, t, 'mm-dout'), dtype: t }
   if (dinp !== null) {   // dinp (C,N) += W (C,OC) · dout (OC,N)
@@ -186,7 +186,7 @@ export function matmulBackward(k: Kit, dinp_: Tensor | null, dweight_: Tensor, d
   }
   // dW (C,OC) += inp (C,N) · dout (OC,N)ᵀ
   k.ctx.lt.run({ transA: false, transB: true, m: C, n: OC, k: N, a: { ptr: k.operand(inp, t, 'mm-inp'), dtype: t }, lda: C,
-    b: dO, ldb: OC, d: { ptr: dw.ptr, dtype: dw.dtype as 'f32' | 'bf16' }, ldd: C, accumulate: true, bias: null })
+    b: dO, ldb: OC, d: { ptr: dw.ptr, dtype: dw.dtype as 'f32' | 'bf16' }, ldd: C, accumulate: !dwFresh, bias: null })
   if (db !== null) {
     const G = Math.max(1, Math.min(Math.ceil(N / 64), 256)), rows = Math.ceil(N / G)
     const partial = k.ctx.scratch('bias-partial', G * OC * 4)

@@ -13,10 +13,11 @@ export class Allocation {
   mirror: { ptr: number; version: number } | null = null
   freed = false
   native: number[] = []                              // device pointers to free with it (itself, its mirror)
-  /** Ranges zeroed lazily by CudaBackend.zero: an op that accumulates into exactly such a range overwrites it
-   *  instead (Kit.accumulator), and any other use of the allocation first clears them for real (asDevice). */
+  /** Ranges zeroed lazily by CudaBackend.zero: an op that accumulates into a tensor lying inside such a range
+   *  overwrites it instead (Kit.accumulator; the range keeps the rest), and any other use of a tensor first clears
+   *  the pending zeros it overlaps for real (asDevice; the whole allocation for a bf16 mirror). */
   pendingZero: { offset: number; length: number }[] = []
-  clearPending: ((a: Allocation) => void) | null = null
+  clearPending: ((a: Allocation, offset?: number, length?: number) => void) | null = null
   constructor(readonly ptr: number, readonly length: number, readonly dtype: DType) {}
   get bytes(): number { return this.length * dtypeBytes[this.dtype] }
 }
@@ -36,8 +37,34 @@ export class DeviceTensor {
 export function asDevice(t: Tensor | IntTensor, op: string, arg: string, use: 'data' | 'handle' = 'data'): DeviceTensor {
   if (!(t instanceof DeviceTensor)) throw new Error(`cuda backend: ${op}: ${arg} is not a tensor of the CUDA backend`)
   if (t.alloc.freed) throw new Error(`cuda backend: ${op}: ${arg} was freed`)
-  if (use === 'data' && t.alloc.pendingZero.length > 0) t.alloc.clearPending!(t.alloc)
+  if (use === 'data' && t.alloc.pendingZero.length > 0) t.alloc.clearPending!(t.alloc, t.offset, t.length)
   return t
+}
+
+/** Takes [offset, offset+length) out of the pending zero range that contains it whole (the range keeps what is left
+ *  on either side); false when no range contains it. */
+export function takePending(a: Allocation, offset: number, length: number): boolean {
+  const i = a.pendingZero.findIndex(r => r.offset <= offset && offset + length <= r.offset + r.length)
+  if (i < 0) return false
+  const r = a.pendingZero[i]!, end = offset + length, rEnd = r.offset + r.length
+  const rest = [{ offset: r.offset, length: offset - r.offset }, { offset: end, length: rEnd - end }].filter(x => x.length > 0)
+  a.pendingZero.splice(i, 1, ...rest)
+  return true
+}
+
+/** Takes the parts of the pending zero ranges that overlap [offset, offset+length) out of them; returns those parts
+ *  (to be zeroed for real now). */
+export function splitPending(a: Allocation, offset = 0, length = a.length): { offset: number; length: number }[] {
+  const end = offset + length, hit: { offset: number; length: number }[] = [], keep: { offset: number; length: number }[] = []
+  for (const r of a.pendingZero) {
+    const rEnd = r.offset + r.length, lo = Math.max(r.offset, offset), hi = Math.min(rEnd, end)
+    if (lo >= hi) { keep.push(r); continue }
+    hit.push({ offset: lo, length: hi - lo })
+    if (r.offset < lo) keep.push({ offset: r.offset, length: lo - r.offset })
+    if (hi < rEnd) keep.push({ offset: hi, length: rEnd - hi })
+  }
+  a.pendingZero = keep
+  return hit
 }
 
 export const asTensor = (t: DeviceTensor): Tensor => t as unknown as Tensor
