@@ -27,6 +27,9 @@ export interface IntTensor { readonly length: number; readonly __tensor: 'i32' }
  */
 export interface AllocOptions { precision?: 'full' | 'compute' }
 
+/** The rotation of ropeForward (angle (posStart + t)·theta^(-2i/HS)), for ops that fold it in. */
+export interface RopeArgs { theta: number; posStart: number }
+
 /** Elements [offset, offset + length) of a tensor. */
 export interface Span { offset: number; length: number }
 
@@ -124,9 +127,10 @@ export interface Backend {
   // Causal, scale 1/sqrt(HS); query head h reads K/V head floor(h / (NH/KVH)). Never needs a T×T buffer
   // in the contract (a backend may use one internally).
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, NH: number, KVH: number, HS: number): void
-  // dqkv: (B,T,QKV) accumulated;  dout, out: (B,T,NH·HS)
+  // dqkv: (B,T,QKV) accumulated;  dout, out: (B,T,NH·HS). With rope (the arguments ropeForward got), dqkv receives
+  // the gradient of the q|k|v rows BEFORE RoPE: ropeBackward folded in (a backend may apply it as it stores dq, dk).
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor,
-                    B: number, T: number, NH: number, KVH: number, HS: number): void
+                    B: number, T: number, NH: number, KVH: number, HS: number, rope?: RopeArgs): void
   // Inference with a key/value cache (sampling). cache: (B,Tmax,QKV) holds the rope'd q|k|v rows of positions
   // [0, posStart+Tq); out: (B,Tq,NH·HS) = causal attention of the queries at positions [posStart, posStart+Tq)
   // over keys/values [0, query position]. With posStart = 0 and Tq = Tmax it equals attentionForward.

@@ -38,8 +38,7 @@ export interface ActViews {
 export interface GradViews {
   dres: Tensor              // (N,C) gradient of the residual stream
   dln: Tensor               // (N,C) gradient of a norm's output
-  dqkv: Tensor              // (N,QKV) gradient of the attention input (after RoPE)
-  dqkvPre: Tensor | null    // (N,QKV) gradient before RoPE (rope models)
+  dqkv: Tensor              // (N,QKV) gradient of the q|k|v rows (before RoPE: attentionBackward folds it in)
   datty: Tensor             // (N,NH·HS)
   dfch: Tensor              // (N,FC)
   dfchAct: Tensor           // (N,H)
@@ -65,12 +64,12 @@ export function classifierRows(maxN: number, Vp: number, limit?: number): number
 
 type Kind = 'encoded' | 'lnf' | 'lnfMean' | 'lnfRstd' | 'logits' | 'losses' | 'scratch' | 'ln1' | 'ln1Mean'
   | 'ln1Rstd' | 'qkv' | 'atty' | 'lse' | 'res2' | 'ln2' | 'ln2Mean' | 'ln2Rstd' | 'fch' | 'fchAct' | 'res3'
-type GradKind = 'dres' | 'dln' | 'dqkv' | 'dqkvPre' | 'datty' | 'dfch' | 'dfchAct'
+type GradKind = 'dres' | 'dln' | 'dqkv' | 'datty' | 'dfch' | 'dfchAct'
 
 // Buffers a backend may keep at compute precision (bf16 on CUDA): matmul inputs/outputs and their gradients.
 // The residual stream (encoded, res2, res3, dres), statistics and losses stay float32, as under PyTorch autocast.
 const computeKinds = new Set<Kind | GradKind>(['ln1', 'qkv', 'atty', 'ln2', 'fch', 'fchAct', 'scratch', 'lnf', 'logits',
-  'dln', 'dqkv', 'dqkvPre', 'datty', 'dfch', 'dfchAct'])
+  'dln', 'dqkv', 'datty', 'dfch', 'dfchAct'])
 const precision = (kind: Kind | GradKind): AllocOptions => ({ precision: computeKinds.has(kind) ? 'compute' : 'full' })
 
 export class Activations {
@@ -127,8 +126,7 @@ export class Activations {
   /** Views of the activation-gradient buffers (allocated on the first backward). */
   gradViews(N: number): GradViews {
     const { C, QKV, AH, FC, H } = rowWidths(this.config)
-    const widths: Record<GradKind, number> = { dres: C, dln: C, dqkv: QKV,
-      dqkvPre: this.config.positions === 'rope' ? QKV : 0, datty: AH, dfch: FC, dfchAct: H }
+    const widths: Record<GradKind, number> = { dres: C, dln: C, dqkv: QKV, datty: AH, dfch: FC, dfchAct: H }
     if (this.gradBufs === null) {
       this.gradBufs = new Map()
       for (const [kind, w] of Object.entries(widths) as [GradKind, number][]) {
@@ -137,8 +135,8 @@ export class Activations {
     }
     if (this.cachedGrads !== null && this.cachedGrads.key === String(N)) return this.cachedGrads.views
     const get = (kind: GradKind): Tensor => this.backend.view(this.gradBufs!.get(kind)!, 0, N * widths[kind])
-    const views: GradViews = { dres: get('dres'), dln: get('dln'), dqkv: get('dqkv'),
-      dqkvPre: widths.dqkvPre > 0 ? get('dqkvPre') : null, datty: get('datty'), dfch: get('dfch'), dfchAct: get('dfchAct') }
+    const views: GradViews = { dres: get('dres'), dln: get('dln'), dqkv: get('dqkv'), datty: get('datty'), dfch: get('dfch'),
+      dfchAct: get('dfchAct') }
     this.cachedGrads = { key: String(N), views }
     return views
   }

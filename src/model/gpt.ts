@@ -327,16 +327,11 @@ export class GPT {
     // attention branch: res2 = input + proj(attention(rope(qkv(norm1(input)))))
     be.zero(d.datty)
     be.matmulBackward(d.datty, g.projw, g.projb, d.dres, x.atty, p.projw, N, AH, C)
-    be.zero(d.dqkv)
-    be.attentionBackward(d.dqkv, d.datty, x.qkv, x.atty, x.lse!, B, T, NH, KVH, HS)
-    let dqkv = d.dqkv
-    if (d.dqkvPre !== null) {
-      be.zero(d.dqkvPre)
-      be.ropeBackward(d.dqkvPre, d.dqkv, B, T, NH, KVH, HS, c.ropeTheta, 0)
-      dqkv = d.dqkvPre
-    }
+    be.zero(d.dqkv)   // the gradient before RoPE (ropeBackward folded into the attention backward)
+    const rope = c.positions === 'rope' ? { theta: c.ropeTheta, posStart: 0 } : undefined
+    be.attentionBackward(d.dqkv, d.datty, x.qkv, x.atty, x.lse!, B, T, NH, KVH, HS, rope)
     be.zero(d.dln)
-    be.matmulBackward(d.dln, g.qkvw, g.qkvb, dqkv, x.ln1, p.qkvw, N, C, QKV)
+    be.matmulBackward(d.dln, g.qkvw, g.qkvb, d.dqkv, x.ln1, p.qkvw, N, C, QKV)
     this.normBackward(d.dres, g.ln1w, g.ln1b, d.dln, input, p.ln1w, x.ln1Mean, x.ln1Rstd, N)
   }
 

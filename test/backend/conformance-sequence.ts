@@ -51,6 +51,17 @@ function registerAttention(h: () => Harness, c: OpCase): void {
     // a K/V group, and a backend may keep scores and probabilities in float32 (as PyTorch's float32 path does)
     h().checkGrad('dqkv', dqkv, c.f32('dqkv'), 4)
   })
+  test(`attention backward with RoPE folded in equals attentionBackward, then ropeBackward [${c.name}] (${shape})`, () => {
+    const { be } = h(), rope = { theta: 500, posStart: 3 }, n = B * T * QKV
+    const out = be.alloc(B * T * C), lse = be.alloc(B * NH * T), qkv = h().up(c.f32('qkv')), dout = h().up(c.f32('dout'))
+    be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
+    const after = be.alloc(n), want = h().prior(n)   // the two ops, accumulating onto a prior
+    be.attentionBackward(after, dout, qkv, out, lse, B, T, NH, KVH, HS)
+    be.ropeBackward(want.t, after, B, T, NH, KVH, HS, rope.theta, rope.posStart)
+    const got = h().prior(n)
+    be.attentionBackward(got.t, dout, qkv, out, lse, B, T, NH, KVH, HS, rope)
+    h().check('dqkv before RoPE', got.t, h().down(want.t))
+  })
   test(`attentionInference with a KV cache equals the full forward [${c.name}] (${shape})`, () => {
     const qkv = c.f32('qkv'), want = c.f32('out')
     // (posStart, Tq) splits; the cache is longer than T and rows at or after posStart+Tq hold NaN

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import type { RopeArgs } from '../../src/backend/backend.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { assertClose } from './compare.js'
 import { launchedKernels, maxAbs, Pair, randn, type Both } from './cuda-mixed.js'
@@ -76,7 +77,7 @@ export function registerMixedSequenceOps(): void {
       test(`tensor-core attention equals the reference kernels (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
         const ref = new CudaBackend({ attention: 'reference' }), n = B * T * (NH + 2 * KVH) * HS
         const data = randn(n), dO = randn(B * T * NH * HS)
-        const run = (be: CudaBackend, dqkvStart: 'prior' | 'zeroed'): Float32Array[] => {
+        const run = (be: CudaBackend, dqkvStart: 'prior' | 'zeroed', rope?: RopeArgs): Float32Array[] => {
           const qkv = be.alloc(n, { precision: 'compute' }), out = be.alloc(B * T * NH * HS, { precision: 'compute' })
           const lse = be.alloc(B * NH * T), dout = be.alloc(B * T * NH * HS, { precision: 'compute' })
           const dqkv = be.alloc(n, { precision: 'compute' })
@@ -86,15 +87,20 @@ export function registerMixedSequenceOps(): void {
           if (dqkvStart === 'prior') be.upload(dqkv, new Float32Array(n).fill(0.25))
           else be.zero(dqkv)
           be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
-          be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS)
+          be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope)
           return [be.download(out), be.download(lse), be.download(dqkv)]
         }
-        for (const mode of ['auto', 'atomic-dq'] as const) {
-          for (const start of ['prior', 'zeroed'] as const) {
-            const [a, b] = [run(new CudaBackend({ attention: mode }), start), run(ref, start)]
-            for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
-              // both round outputs to bf16 (2^-9) after f32 sums in different orders
-              assertClose(`${name} (tensor cores, ${mode}, ${start} dqkv, vs reference)`, a[i]!, b[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(b[i]!) })
+        // with rope: dq and dk rotated back as the tensor-core kernels store them, against the reference kernels into a
+        // scratch followed by the rope kernel (each checked against the CPU elsewhere)
+        for (const rope of [undefined, { theta: 10000, posStart: 0 }, { theta: 500, posStart: 7 }]) {
+          for (const mode of ['auto', 'atomic-dq'] as const) {
+            for (const start of ['prior', 'zeroed'] as const) {
+              const [a, b] = [run(new CudaBackend({ attention: mode }), start, rope), run(ref, start, rope)]
+              const what = `tensor cores, ${mode}, ${start} dqkv, ${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
+              for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
+                // both round outputs to bf16 (2^-9) after f32 sums in different orders
+                assertClose(`${name} (${what}, vs reference)`, a[i]!, b[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(b[i]!) })
+              }
             }
           }
         }

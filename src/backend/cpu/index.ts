@@ -3,7 +3,7 @@
 // checks its buffer lengths (a wrong length is a bug in the caller) and delegates to the op files, the hot ones
 // through accel.ts (native BLAS / WebAssembly GEMM, worker threads; tensors then live on SharedArrayBuffers).
 
-import { decayPieces, type AdamWOptions, type Backend, type IntTensor, type Tensor } from '../backend.js'
+import { decayPieces, type AdamWOptions, type Backend, type IntTensor, type RopeArgs, type Tensor } from '../backend.js'
 import { createAccel, type Accel } from './accel.js'
 import { encoderBackward, encoderForward } from './encoder.js'
 import { withGemm } from './gemm.js'
@@ -152,11 +152,14 @@ export class CpuBackend implements Backend {
     this.accel.attentionForward(f(out), f(lse), f(qkv), B, T, NH, KVH, HS)
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor,
-                    B: number, T: number, NH: number, KVH: number, HS: number): void {
+                    B: number, T: number, NH: number, KVH: number, HS: number, rope?: RopeArgs): void {
     const n = B * T * qkvWidth(NH, KVH, HS)
     need('attentionBackward', ['dqkv', dqkv, n], ['dout', dout, B * T * NH * HS], ['qkv', qkv, n],
       ['out', out, B * T * NH * HS], ['lse', lse, B * NH * T])
-    this.accel.attentionBackward(f(dqkv), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS)
+    if (rope === undefined) { this.accel.attentionBackward(f(dqkv), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS); return }
+    const after = this.alloc(n)   // the gradient after RoPE, then rotated back into dqkv: the two ops in sequence
+    this.accel.attentionBackward(f(after), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS)
+    this.ropeBackward(dqkv, after, B, T, NH, KVH, HS, rope.theta, rope.posStart)
   }
   attentionInference(out: Tensor, cache: Tensor, B: number, Tq: number, posStart: number, Tmax: number,
                      NH: number, KVH: number, HS: number): void {

@@ -3,7 +3,7 @@
 // to layers.ts / sequence.ts (kernels in kernels/*.cu, matmuls through cuBLASLt). Everything runs on the legacy
 // default stream, so downloads and sums see every earlier op; `profile` times each op with CUDA events.
 
-import type { AdamWOptions, AllocOptions, Backend, IntTensor, Tensor } from '../backend.js'
+import type { AdamWOptions, AllocOptions, Backend, IntTensor, RopeArgs, Tensor } from '../backend.js'
 import { openContext, type ContextOptions, type CudaContext } from './context.js'
 import { BLOCK, Kit } from './kit.js'
 import * as L from './layers.js'
@@ -192,8 +192,8 @@ export class CudaBackend implements Backend {
     this.seq.attentionForward(out, lse, qkv, B, T, NH, KVH, HS)
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, NH: number,
-                    KVH: number, HS: number): void {
-    this.seq.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS)
+                    KVH: number, HS: number, rope?: RopeArgs): void {
+    this.seq.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope)
   }
   attentionInference(out: Tensor, cache: Tensor, B: number, Tq: number, posStart: number, Tmax: number, NH: number,
                      KVH: number, HS: number): void {

@@ -2,10 +2,10 @@
 // KV-cache inference, backward), the fused classifier (softmax + cross-entropy, then its gradient in place) and
 // AdamW (which refreshes the parameters' bf16 mirror in the same pass, so weights are converted once per step).
 
-import { decayPieces, type AdamWOptions, type IntTensor, type Tensor } from '../backend.js'
+import { decayPieces, type AdamWOptions, type IntTensor, type RopeArgs, type Tensor } from '../backend.js'
 import { BLOCK, gridFor, type Kit } from './kit.js'
 import type { AttentionMode } from './index.js'
-import type { DeviceTensor } from './memory.js'
+import { Allocation, DeviceTensor } from './memory.js'
 
 const ROPE_TABLES = 16   // cached (T, HS, posStart, theta) tables; decode uses a new posStart each token
 const SPAN_TABLES = 8    // cached AdamW no-decay span tables (one per optimizer in practice)
@@ -121,37 +121,44 @@ export class SequenceOps {
     this.attend(op, out, null, cache, B, Tq, posStart, Tmax, NH, KVH, HS)
   }
 
-  // dqkv: (B,T,QKV) += (= when freshly zeroed, tensor-core path)   dout, out: (B,T,NH·HS)   qkv: (B,T,QKV)   lse: (B,NH,T)
+  // dqkv: (B,T,QKV) += (= when freshly zeroed)   dout, out: (B,T,NH·HS)   qkv: (B,T,QKV)   lse: (B,NH,T)
+  // rope: dqkv gets the gradient before RoPE (the tensor-core kernels rotate dq and dk as they store them)
   attentionBackward(dqkv_: Tensor, dout_: Tensor, qkv_: Tensor, out_: Tensor, lse_: Tensor, B: number, T: number,
-                    NH: number, KVH: number, HS: number): void {
+                    NH: number, KVH: number, HS: number, rope?: RopeArgs): void {
     const op = 'attentionBackward', k = this.k, n = B * T * this.qkvWidth(op, NH, KVH, HS)
     const dout = k.dev(op, 'dout', dout_, B * T * NH * HS), qkv = k.dev(op, 'qkv', qkv_, n)
     const out = k.dev(op, 'out', out_, B * T * NH * HS), lse = k.dev(op, 'lse', lse_, B * NH * T)
     const { d: dqkv, fresh } = k.accumulator(op, 'dqkv', dqkv_, n)
-    const D = k.ctx.scratch('attention-D', B * NH * T * 4), d = this.dpt(op, HS), scale = 1 / Math.sqrt(HS)
+    const D = k.ctx.scratch('attention-D', B * NH * T * 4), scale = 1 / Math.sqrt(HS)
     k.launch('attention_backward_dot', gridFor(B * NH * T * 32), [BLOCK, 1, 1], 0, [D, dout.ptr, out.ptr, B, T, NH, HS, k.mask(dout, out)])
     if (this.fast(HS, lse, dqkv, dout, qkv)) {
-      const fa = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, scale, fresh ? 0 : 1]
+      const tab = rope === undefined ? { cos: 0, sin: 0 } : this.ropeTable(T, HS, rope.posStart, rope.theta)
+      const fa = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, scale, fresh ? 0 : 1, tab.cos, tab.sin]
       if (this.attention === 'atomic-dq') {   // dQ summed in f32 by the dK/dV blocks, then moved into dqkv
         const bytes = B * T * NH * HS * 4, acc = k.ctx.scratch('attention-dq', bytes)
         k.ctx.memsetZero(acc, bytes)
         k.launch(`attention_mma_backward_dkvq_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1],
           SequenceOps.faShared(HS, 6, 4 * 64 * 4 + 64 * 72 * 2), [...fa, acc])
-        k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 8), [BLOCK, 1, 1], 0, [dqkv.ptr, acc, B * T, NH, KVH, HS, fresh ? 0 : 1])
-        k.wrote(dqkv)
-        return
+        k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 16), [BLOCK, 1, 1], 0,
+          [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
+      } else {
+        k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+        k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       }
-      k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
-      k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       k.wrote(dqkv)
       return
     }
-    if (fresh) k.ctx.memsetZero(dqkv.ptr, dqkv.bytes)   // the reference kernels only accumulate
-    const args = [dqkv.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, HS, scale, k.mask(dqkv, dout, qkv, lse)]
+    // the reference kernels only accumulate: into dqkv itself, or with rope into a zeroed scratch rotated back into it
+    const into = rope === undefined ? dqkv
+      : new DeviceTensor(new Allocation(k.ctx.scratch('attention-rope', dqkv.bytes), n, dqkv.dtype), 0, n)
+    if (fresh || rope !== undefined) k.ctx.memsetZero(into.ptr, into.bytes)
+    const args = [into.ptr, dout.ptr, qkv.ptr, lse.ptr, D, T, NH, KVH, HS, scale, k.mask(into, dout, qkv, lse)], d = this.dpt(op, HS)
     k.launch(`attention_backward_dq_d${d}`, [Math.ceil(T / 32), NH, B], [128, 1, 1], 0, args)
     k.launch(`attention_backward_dkv_d${d}`, [Math.ceil(T / 32), KVH, B], [128, 1, 1], 0, args)
+    if (rope !== undefined) this.rope(op, dqkv, into, B, T, NH, KVH, HS, rope.theta, rope.posStart, { direction: 'backward', accumulate: !fresh })
     k.wrote(dqkv)
   }
+
 
   // losses: (N)   probs, logits: (N,Vp), probs may alias logits   targets: (N)
   // with dlossScale, probs receives dlogits = (softmax - onehot)·dlossScale instead (the fused classifier)

@@ -7,7 +7,8 @@
 // probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks: no
 // atomics, deterministic. The "atomic-dq" variant computes dQ in the dK/dV kernel instead (five tile products
 // per tile pair instead of seven) and adds it to an f32 buffer with atomics (not deterministic); a last kernel
-// moves it into dqkv. Fragment layouts: common.cuh.
+// moves it into dqkv. Given the RoPE tables, the dq and dk stores apply the transposed rotation (the gradient
+// before RoPE: no separate ropeBackward pass). Fragment layouts: common.cuh.
 
 #include "common.cuh"
 
@@ -98,6 +99,32 @@ __device__ __forceinline__ float fa_quad_max(float v) {
 __device__ __forceinline__ void fa_store2(llm_bf16* p, float x, float y, bool accumulate) {
   if (accumulate) { unsigned old = *(unsigned*)p; x += llm_bf2f((llm_bf16)(old & 0xffffu)); y += llm_bf2f((llm_bf16)(old >> 16)); }
   *(unsigned*)p = llm_pack2(x, y);
+}
+
+/** One row of a q or k gradient (this thread's columns 8t + 2tq + e of the C fragments, c[t][2r + e]) times `mul`,
+ *  stored (+=) at dst; with cosT/sinT (T, D/2) the transposed RoPE rotation of position `pos` is applied first
+ *  (the gradient before RoPE: column i pairs with i + D/2, which this thread also holds, in tile t + D/16). */
+template <int D>
+__device__ __forceinline__ void fa_store_row(llm_bf16* dst, const float (*c)[4], int r, float mul, const float* cosT,
+                                             const float* sinT, int pos, bool accumulate) {
+  const int tq = threadIdx.x & 3;
+  if (cosT == nullptr) {
+    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, c[t][2 * r] * mul, c[t][2 * r + 1] * mul, accumulate);
+    return;
+  }
+  const float* cs = cosT + (long long)pos * (D / 2);
+  const float* sn = sinT + (long long)pos * (D / 2);
+  for (int t = 0; t < D / 16; t++) {
+    const int i = 8 * t + 2 * tq;
+    float lo[2], hi[2];
+    for (int e = 0; e < 2; e++) {
+      float x1 = c[t][2 * r + e] * mul, x2 = c[t + D / 16][2 * r + e] * mul, cv = cs[i + e], sv = sn[i + e];
+      lo[e] = x1 * cv + x2 * sv;   // Rᵀ: (x1, x2) -> (x1 c + x2 s, x2 c - x1 s)
+      hi[e] = x2 * cv - x1 * sv;
+    }
+    fa_store2(dst + i, lo[0], lo[1], accumulate);
+    fa_store2(dst + i + D / 2, hi[0], hi[1], accumulate);
+  }
 }
 
 /** Step kt of a query block's walk over key tiles 0..last, K/V tiles double-buffered at Ks/Vs + i·2·TILE: starts
@@ -199,7 +226,8 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
 // grid (ceil(T/64), NH, B), block 128, dynamic shared 6·64·(D+8)·2 bytes (Q, dO, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
-                                               const float* Dd, int T, int NH, int KVH, float scale, int accumulate) {
+                                               const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
+                                               const float* cosT, const float* sinT) {
   extern __shared__ uint4 fa_smem[];
   const int TILE = FA_ROWS * (D + FA_PAD);
   llm_bf16* Qs = (llm_bf16*)fa_smem;
@@ -246,10 +274,9 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
     __syncthreads();
   }
   const int rows[2] = { rowA, rowB };
+#pragma unroll   // constant r: the accumulators stay in registers
   for (int r = 0; r < 2; r++) {
-    if (rows[r] >= T) continue;
-    llm_bf16* dst = dqkv + ((long long)b * T + rows[r]) * QKV + h * D;
-    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale, accumulate);
+    if (rows[r] < T) fa_store_row<D>(dqkv + ((long long)b * T + rows[r]) * QKV + h * D, dq, r, scale, cosT, sinT, rows[r], accumulate);
   }
 }
 
@@ -270,7 +297,7 @@ __device__ __forceinline__ void fa_load_stats(float* Ls, float* Ds, const float*
 template <int D, bool DQ>
 __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
                                                 const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
-                                                float* dqacc) {
+                                                const float* cosT, const float* sinT, float* dqacc) {
   extern __shared__ uint4 fa_smem[];
   const int TILE = FA_ROWS * (D + FA_PAD);
   llm_bf16* Ks = (llm_bf16*)fa_smem;
@@ -357,22 +384,20 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
     }
   }
   const int keys[2] = { keyA, keyB };
+#pragma unroll   // constant r: the accumulators stay in registers
   for (int r = 0; r < 2; r++) {
     if (keys[r] >= T) continue;
     llm_bf16* kdst = dqkv + ((long long)b * T + keys[r]) * QKV + (NH + g) * D;
-    llm_bf16* vdst = kdst + KVH * D;
-    for (int t = 0; t < D / 8; t++) {
-      fa_store2(kdst + 8 * t + 2 * tq, dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale, accumulate);
-      fa_store2(vdst + 8 * t + 2 * tq, dv[t][2 * r], dv[t][2 * r + 1], accumulate);
-    }
+    fa_store_row<D>(kdst, dk, r, scale, cosT, sinT, keys[r], accumulate);
+    fa_store_row<D>(kdst + KVH * D, dv, r, 1.f, nullptr, nullptr, 0, accumulate);
   }
 }
 
 #define FA_FWD_PARAMS llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale
 #define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
-#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate
-#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale, accumulate
-#define FA_BWDQ_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, float* dqacc
+#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT
+#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale, accumulate, cosT, sinT
+#define FA_BWDQ_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT, float* dqacc
 
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_FWD_PARAMS) { fa_forward<64>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }
@@ -383,14 +408,30 @@ extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d12
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) { fa_backward_dkv<64, true>(FA_BWD_ARGS, dqacc); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) { fa_backward_dkv<128, true>(FA_BWD_ARGS, dqacc); }
 
-// dqkv: (BT,QKV) bf16, q slots (+)= dqacc: (BT,NH·D) f32 (= when accumulate is 0), 8 elements a thread (D % 8 == 0)
-extern "C" __global__ void attention_dq_finish(llm_bf16* dqkv, const float* dqacc, int BT, int NH, int KVH, int D, int accumulate) {
-  const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 8, w = (long long)NH * D;
-  if (i >= BT * w) return;
-  const long long row = i / w;
-  float v[8], old[8];
-  llm_ld8(dqacc, 0, i, v);
-  llm_bf16* dst = dqkv + row * (NH + 2 * KVH) * D + (i - row * w);
-  if (accumulate) { llm_ld8(dst, 1, 0, old); for (int k = 0; k < 8; k++) v[k] += old[k]; }
-  llm_st8(dst, 1, 0, v);
+// dqkv: (BT,QKV) bf16, q slots (+)= dqacc: (BT,NH·D) f32 (= when accumulate is 0); with cosT/sinT (T, D/2) the
+// transposed RoPE rotation of each row's position (row % T) first. 8 pairs (i, i + D/2) a thread (D % 16 == 0).
+extern "C" __global__ void attention_dq_finish(llm_bf16* dqkv, const float* dqacc, const float* cosT, const float* sinT,
+                                               int BT, int T, int NH, int KVH, int D, int accumulate) {
+  const int half = D / 2, per = NH * half / 8;   // units of 8 pairs in a row
+  const long long u = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (u >= (long long)BT * per) return;
+  const long long row = u / per;
+  const int h = (int)(u - row * per) / (half / 8), k = ((int)(u - row * per) % (half / 8)) * 8;
+  const float* src = dqacc + (row * NH + h) * D + k;
+  llm_bf16* dst = dqkv + row * (NH + 2 * KVH) * D + h * D + k;
+  float x1[8], x2[8], c[8], s[8], old[8];
+  llm_ld8(src, 0, 0, x1);
+  llm_ld8(src, 0, half, x2);
+  if (cosT != nullptr) {
+    const long long at = (row % T) * half + k;
+    llm_ld8(cosT, 0, at, c);
+    llm_ld8(sinT, 0, at, s);
+    for (int j = 0; j < 8; j++) { float a = x1[j], b = x2[j]; x1[j] = a * c[j] + b * s[j]; x2[j] = b * c[j] - a * s[j]; }
+  }
+  if (accumulate) {
+    llm_ld8(dst, 1, 0, old); for (int j = 0; j < 8; j++) x1[j] += old[j];
+    llm_ld8(dst, 1, half, old); for (int j = 0; j < 8; j++) x2[j] += old[j];
+  }
+  llm_st8(dst, 1, 0, x1);
+  llm_st8(dst, 1, half, x2);
 }
