@@ -33,6 +33,7 @@ export class CpuBackend implements Backend {
   /** Kernels (BLAS, WebAssembly, JS) and threads of this backend (accel.ts, kernels.ts). */
   readonly accel: Accel
   private readonly sharedMemory: boolean
+  private ropeScratch: Tensor | null = null   // attentionBackward's gradient after RoPE, grown on demand
 
   constructor(opts: CpuOptions = {}) {
     this.accel = createAccel(opts)
@@ -157,7 +158,10 @@ export class CpuBackend implements Backend {
     need('attentionBackward', ['dqkv', dqkv, n], ['dout', dout, B * T * NH * HS], ['qkv', qkv, n],
       ['out', out, B * T * NH * HS], ['lse', lse, B * NH * T])
     if (rope === undefined) { this.accel.attentionBackward(f(dqkv), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS); return }
-    const after = this.alloc(n)   // the gradient after RoPE, then rotated back into dqkv: the two ops in sequence
+    // the gradient after RoPE into a zeroed scratch, then rotated back into dqkv: the two ops in sequence
+    if (this.ropeScratch === null || this.ropeScratch.length < n) this.ropeScratch = this.alloc(n)
+    const after = this.view(this.ropeScratch, 0, n)
+    f(after).fill(0)
     this.accel.attentionBackward(f(after), f(dout), f(qkv), f(lse), B, T, NH, KVH, HS)
     this.ropeBackward(dqkv, after, B, T, NH, KVH, HS, rope.theta, rope.posStart)
   }
