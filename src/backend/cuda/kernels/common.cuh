@@ -281,3 +281,18 @@ __device__ __forceinline__ void llm_residual_row8(void* res, int bfRes, const vo
     }
   }
 }
+
+/** This lane's share of a row sum over what llm_residual_row8 left in v (only the last chunk can reach past C): of
+ *  (v - shift)² when `square`, else of v. Same order as the unfused norm kernels' loops (chunk, then element). */
+template <int NCH>
+__device__ __forceinline__ float llm_row8_sum(const float (*v)[8], int C, float shift, bool square) {
+  int lane = threadIdx.x & 31;
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < NCH; j++) {
+    if (j == NCH - 1 && lane * 8 + 256 * j >= C) break;
+#pragma unroll
+    for (int k = 0; k < 8; k++) { float d = v[j][k] - shift; s += square ? d * d : v[j][k]; }
+  }
+  return s;
+}

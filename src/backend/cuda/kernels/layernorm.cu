@@ -64,21 +64,8 @@ __device__ __forceinline__ void residual_layernorm_forward_vec(void* res, void* 
   long long x = (long long)row * C;
   float v[NCH][8];
   llm_residual_row8<NCH>(res, LLM_BF(0), a, LLM_BF(4), b, LLM_BF(5), x, C, v);
-  float s = 0.f;
-#pragma unroll
-  for (int j = 0; j < NCH; j++) {
-    if (j == NCH - 1 && lane * 8 + 256 * j >= C) break;   // only the last chunk can reach past C
-#pragma unroll
-    for (int k = 0; k < 8; k++) s += v[j][k];
-  }
-  float m = llm_warp_sum(s) / C, q = 0.f;
-#pragma unroll
-  for (int j = 0; j < NCH; j++) {
-    if (j == NCH - 1 && lane * 8 + 256 * j >= C) break;
-#pragma unroll
-    for (int k = 0; k < 8; k++) q += (v[j][k] - m) * (v[j][k] - m);
-  }
-  float r = 1.f / sqrtf(llm_warp_sum(q) / C + eps);
+  float m = llm_warp_sum(llm_row8_sum<NCH>(v, C, 0.f, false)) / C;
+  float r = 1.f / sqrtf(llm_warp_sum(llm_row8_sum<NCH>(v, C, m, true)) / C + eps);
 #pragma unroll
   for (int j = 0; j < NCH; j++) {
     int c = lane * 8 + 256 * j;
