@@ -59,13 +59,13 @@ test('NVRTC (no CUDA headers, as at run time) compiles every kernel', { timeout:
     t.skip(`no NVRTC library (${(e as Error).message.slice(0, 120)})`)
     return
   }
-  const { compileSource, nvrtcOptions, targetFor } = await import('../../src/backend/cuda/compile.js')
+  const { compileSource, nvrtcOptions, readHeaders, targetFor } = await import('../../src/backend/cuda/compile.js')
   const { readFileSync } = await import('node:fs')
   const target = targetFor([9, 0], nvrtc.version, nvrtc.supportedArchs())
   t.diagnostic(`NVRTC ${nvrtc.version.join('.')} from ${nvrtc.path}, target ${target.arch}`)
-  const headers = [{ name: 'common.cuh', text: readFileSync(join(kernelDir, 'common.cuh'), 'utf8') }]
   for (const f of files) {
-    const image = compileSource(nvrtc, f, readFileSync(join(kernelDir, f), 'utf8'), headers, nvrtcOptions(target), target.kind)
+    const source = readFileSync(join(kernelDir, f), 'utf8')
+    const image = compileSource(nvrtc, f, source, readHeaders(kernelDir, source), nvrtcOptions(target), target.kind)
     assert.ok(image.length > 1000, `${f}: ${image.length} bytes`)
   }
 })

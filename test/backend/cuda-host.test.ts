@@ -3,10 +3,11 @@
 // arguments (checked against C struct layout rules), host bf16 rounding, NVRTC targets and cache keys.
 
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { test } from 'node:test'
-import { cacheKey, defaultCacheDir, targetFor } from '../../src/backend/cuda/compile.js'
+import { cacheKey, defaultCacheDir, readHeaders, targetFor } from '../../src/backend/cuda/compile.js'
 import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type KernelSig, type LaunchDriver } from '../../src/backend/cuda/kernels.js'
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
 import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
@@ -213,4 +214,21 @@ test('LLMTS_CUDA_ATTENTION is checked before any GPU work: one InputError naming
     if (saved === undefined) delete process.env['LLMTS_CUDA_ATTENTION']
     else process.env['LLMTS_CUDA_ATTENTION'] = saved
   }
+})
+
+test('kernel headers: the ones a source includes, through other headers, each once, sorted by name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-headers-'))
+  try {
+    writeFileSync(join(dir, 'common.cuh'), '#pragma once\n')
+    writeFileSync(join(dir, 'tiles.cuh'), '#pragma once\n#include "common.cuh"\n')
+    writeFileSync(join(dir, 'unused.cuh'), 'x')
+    const got = readHeaders(dir, '#include "tiles.cuh"\n#include "common.cuh"\nextern "C" __global__ void k() {}')
+    assert.deepEqual(got.map(h => h.name), ['common.cuh', 'tiles.cuh'])
+    assert.equal(got[1]!.text, '#pragma once\n#include "common.cuh"\n')
+    assert.deepEqual(readHeaders(dir, 'no includes'), [])
+  } finally { rmSync(dir, { recursive: true, force: true }) }
+  // every kernel file of the project resolves its headers (attention_mma.cu through attention_mma.cuh)
+  const kdir = resolve(process.cwd(), 'src/backend/cuda/kernels')
+  const names = readHeaders(kdir, readFileSync(join(kdir, 'attention_mma.cu'), 'utf8')).map(h => h.name)
+  assert.deepEqual(names, ['attention_mma.cuh', 'common.cuh'])
 })

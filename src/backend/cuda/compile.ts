@@ -53,6 +53,21 @@ export function kernelDir(env: Record<string, string | undefined> = process.env)
   return found
 }
 
+/** The headers a kernel source includes (`#include "x.cuh"` from its folder, followed through the headers), sorted
+ *  by name: NVRTC gets their text, since it reads no files, and the cache key covers them. */
+export function readHeaders(dir: string, source: string): { name: string; text: string }[] {
+  const found = new Map<string, string>(), todo = [source]
+  while (todo.length > 0) {
+    for (const m of todo.pop()!.matchAll(/^#include "([^"]+)"/gm)) {
+      if (found.has(m[1]!)) continue
+      const text = readFileSync(join(dir, m[1]!), 'utf8')
+      found.set(m[1]!, text)
+      todo.push(text)
+    }
+  }
+  return [...found.keys()].sort().map(name => ({ name, text: found.get(name)! }))
+}
+
 export interface Compiler {
   readonly target: CompileTarget
   /** The compiled image of a kernel file (with its headers), from the disk cache unless `fresh`. */
@@ -64,7 +79,7 @@ export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: st
     target,
     image(file: string, opts = { fresh: false }): Uint8Array {
       const source = readFileSync(file, 'utf8')
-      const headers = [{ name: 'common.cuh', text: readFileSync(join(dirname(file), 'common.cuh'), 'utf8') }]
+      const headers = readHeaders(dirname(file), source)
       const options = nvrtcOptions(target)
       const key = cacheKey(source, headers, options, nvrtc.version, target.kind)
       const cached = cacheDir === null ? null : join(cacheDir, `${basename(file, '.cu')}-${target.arch}-${key.slice(0, 16)}.${target.kind}`)

@@ -1,0 +1,168 @@
+// Tile primitives of the tensor-core flash attention (attention_mma.cu): 64-row tiles of bf16 rows in shared memory
+// (padded by 16 bytes so ldmatrix is conflict-free) loaded with cp.async, mma.sync m16n8k16 products of fragments
+// against them, the online-softmax helpers and the bf16 stores of a warp's gradient rows (with RoPE's transposed
+// rotation when given the tables). Fragment layouts: common.cuh.
+#pragma once
+
+#include "common.cuh"
+
+#define FA_ROWS 64     // rows per block and per streamed tile
+#define FA_PAD 8       // bf16 of padding per shared row
+#define FA_LOG2E 1.4426950408889634f
+#define FA_LN2 0.6931471805599453f
+
+/** Starts copying rows [r0, r0+64) of a (rows, ld) bf16 matrix at `base` (D columns) into sh[64][D+PAD] with
+ *  cp.async (complete after the caller's commit + wait + __syncthreads); rows >= rEnd are zeroed directly. */
+template <int D>
+__device__ __forceinline__ void fa_load(llm_bf16* sh, const llm_bf16* base, long long ld, int r0, int rEnd) {
+  for (int i = threadIdx.x; i < FA_ROWS * (D / 8); i += blockDim.x) {
+    int r = i / (D / 8), c = (i % (D / 8)) * 8;
+    llm_bf16* dst = sh + r * (D + FA_PAD) + c;
+    if (r0 + r < rEnd) llm_cp_async16(dst, base + (long long)(r0 + r) * ld + c);
+    else *(uint4*)dst = make_uint4(0u, 0u, 0u, 0u);
+  }
+}
+
+/** A fragments (16 rows from `row0`, all D columns) of a shared tile: f[kk] covers columns 16kk..16kk+15. */
+template <int D>
+__device__ __forceinline__ void fa_afrags(unsigned (*f)[4], const llm_bf16* sh, int row0) {
+  int lane = threadIdx.x & 31;
+  for (int kk = 0; kk < D / 16; kk++) llm_ldmatrix_x4(f[kk], sh + (row0 + (lane & 15)) * (D + FA_PAD) + kk * 16 + (lane >> 4) * 8);
+}
+
+/** acc[j] (16 x 64, eight n8 tiles) = A (16 x D, fragments) · sh[0..64)ᵀ: sh rows are the 64 columns of the result. */
+template <int D>
+__device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int j = 0; j < 8; j++) for (int e = 0; e < 4; e++) acc[j][e] = 0.f;
+  for (int kk = 0; kk < D / 16; kk++) {
+    for (int jj = 0; jj < 4; jj++) {
+      unsigned b[4];
+      llm_ldmatrix_x4(b, sh + (16 * jj + (m >> 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * kk + (m & 1) * 8);
+      llm_mma_bf16(acc[2 * jj], a[kk], b);
+      llm_mma_bf16(acc[2 * jj + 1], a[kk], b + 2);
+    }
+  }
+}
+
+/** out[t] (16 x D, D/8 n8 tiles) += A (16 x 16, fragment) · sh rows 16kk..16kk+15 (16 x D). */
+template <int D>
+__device__ __forceinline__ void fa_mma_rows(float (*out)[4], const unsigned* a, const llm_bf16* sh, int kk) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int nn = 0; nn < D / 16; nn++) {
+    unsigned b[4];
+    llm_ldmatrix_x4_trans(b, sh + (16 * kk + (m & 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * nn + (m >> 1) * 8);
+    llm_mma_bf16(out[2 * nn], a, b);
+    llm_mma_bf16(out[2 * nn + 1], a, b + 2);
+  }
+}
+
+/** out[t] (16 x D, D/8 n8 tiles) += P (16 x 64, as the C fragments p[8]) · sh (64 x D). */
+template <int D>
+__device__ __forceinline__ void fa_mul_acc(float (*out)[4], const float (*p)[4], const llm_bf16* sh) {
+  for (int kk = 0; kk < 4; kk++) {
+    unsigned a[4] = { llm_pack2(p[2 * kk][0], p[2 * kk][1]), llm_pack2(p[2 * kk][2], p[2 * kk][3]),
+                      llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), llm_pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
+    fa_mma_rows<D>(out, a, sh, kk);
+  }
+}
+
+/** out[t] (16 x D) = rows m0..m0+15 of A · sh (64 x D), where A (64 x 64) is stored TRANSPOSED in st[64][64+PAD]
+ *  (ldmatrix .trans turns st's 8x8 blocks into A's fragments). */
+template <int D>
+__device__ __forceinline__ void fa_mul_trans(float (*out)[4], const llm_bf16* st, int m0, const llm_bf16* sh) {
+  int lane = threadIdx.x & 31, m = lane >> 3;
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) out[t][e] = 0.f;
+  for (int kk = 0; kk < 4; kk++) {
+    unsigned a[4];   // matrices: (rows m0+0..7 | m0+8..15) x (columns 16kk+0..7 | 16kk+8..15), column-major order
+    llm_ldmatrix_x4_trans(a, st + (16 * kk + (m >> 1) * 8 + (lane & 7)) * (FA_ROWS + FA_PAD) + m0 + (m & 1) * 8);
+    fa_mma_rows<D>(out, a, sh, kk);
+  }
+}
+
+__device__ __forceinline__ float fa_quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+__device__ __forceinline__ float fa_quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+/** dst[row][col..col+1] (+)= (x, y) in bf16 at a 4-byte-aligned pair. */
+__device__ __forceinline__ void fa_store2(llm_bf16* p, float x, float y, bool accumulate) {
+  if (accumulate) { unsigned old = *(unsigned*)p; x += llm_bf2f((llm_bf16)(old & 0xffffu)); y += llm_bf2f((llm_bf16)(old >> 16)); }
+  *(unsigned*)p = llm_pack2(x, y);
+}
+
+/** One row of a q or k gradient (this thread's columns 8t + 2tq + e of the C fragments, c[t][2r + e]) times `mul`,
+ *  stored (+=) at dst; with cosT/sinT (T, D/2) the transposed RoPE rotation of position `pos` is applied first
+ *  (the gradient before RoPE: column i pairs with i + D/2, which this thread also holds, in tile t + D/16). */
+template <int D>
+__device__ __forceinline__ void fa_store_row(llm_bf16* dst, const float (*c)[4], int r, float mul, const float* cosT,
+                                             const float* sinT, int pos, bool accumulate) {
+  const int tq = threadIdx.x & 3;
+  if (cosT == nullptr) {
+    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, c[t][2 * r] * mul, c[t][2 * r + 1] * mul, accumulate);
+    return;
+  }
+  const float* cs = cosT + (long long)pos * (D / 2);
+  const float* sn = sinT + (long long)pos * (D / 2);
+  for (int t = 0; t < D / 16; t++) {
+    const int i = 8 * t + 2 * tq;
+    float lo[2], hi[2];
+    for (int e = 0; e < 2; e++) {
+      float x1 = c[t][2 * r + e] * mul, x2 = c[t + D / 16][2 * r + e] * mul, cv = cs[i + e], sv = sn[i + e];
+      lo[e] = x1 * cv + x2 * sv;   // Rᵀ: (x1, x2) -> (x1 c + x2 s, x2 c - x1 s)
+      hi[e] = x2 * cv - x1 * sv;
+    }
+    fa_store2(dst + i, lo[0], lo[1], accumulate);
+    fa_store2(dst + i + D / 2, hi[0], hi[1], accumulate);
+  }
+}
+
+/** Step kt of a query block's walk over key tiles 0..last, K/V tiles double-buffered at Ks/Vs + i·2·TILE: starts
+ *  loading tile kt+1 into the other buffer (free: the previous step ended with a barrier), waits for tile kt and
+ *  syncs the block. Returns tile kt's buffer offset. */
+template <int D>
+__device__ __forceinline__ int fa_next_kv(llm_bf16* Ks, llm_bf16* Vs, const llm_bf16* seq, int kt, int last, int NH, int KVH,
+                                          int g, int T) {
+  const int TILE = FA_ROWS * (D + FA_PAD), QKV = (NH + 2 * KVH) * D, cur = (kt & 1) * 2 * TILE;
+  if (kt < last) {
+    fa_load<D>(Ks + (2 * TILE - cur), seq + (NH + g) * D, QKV, (kt + 1) * FA_ROWS, T);
+    fa_load<D>(Vs + (2 * TILE - cur), seq + (NH + KVH + g) * D, QKV, (kt + 1) * FA_ROWS, T);
+    llm_cp_async_commit();
+    llm_cp_async_wait<1>();
+  } else {
+    llm_cp_async_wait<0>();
+  }
+  __syncthreads();
+  return cur;
+}
+
+/** s (16 x 64 scores of rows rowA / rowB = rowA + 8 against keys key0..key0+63, C fragments) *= sl2; keys after
+ *  the row are -inf when `mask` (the diagonal tile); returns the two rows' maxima over this thread's entries. */
+__device__ __forceinline__ void fa_scale_mask(float (*s)[4], float sl2, bool mask, int key0, int rowA, float& mx0, float& mx1) {
+  const int tq = threadIdx.x & 3;
+  mx0 = -LLM_INF;
+  mx1 = -LLM_INF;
+  for (int j = 0; j < 8; j++) {
+    for (int e = 0; e < 2; e++) {
+      int key = key0 + 8 * j + 2 * tq + e;
+      s[j][e] = mask && key > rowA ? -LLM_INF : s[j][e] * sl2;
+      s[j][2 + e] = mask && key > rowA + 8 ? -LLM_INF : s[j][2 + e] * sl2;
+      mx0 = fmaxf(mx0, s[j][e]);
+      mx1 = fmaxf(mx1, s[j][2 + e]);
+    }
+  }
+}
+
+/** Starts copying the lse and D values of query rows [q0, q0+64) of one head into Ls/Ds (rows >= T: zero). */
+__device__ __forceinline__ void fa_load_stats(float* Ls, float* Ds, const float* lse, const float* Dd, long long st, int q0, int T) {
+  for (int i = threadIdx.x; i < 2 * FA_ROWS; i += blockDim.x) {
+    int r = i % FA_ROWS, q = q0 + r;
+    float* dst = (i < FA_ROWS ? Ls : Ds) + r;
+    if (q < T) llm_cp_async4(dst, (i < FA_ROWS ? lse : Dd) + st + q);
+    else *dst = 0.f;
+  }
+}
