@@ -19,12 +19,12 @@ import { InputError } from '../src/util/errors.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
-    help: 'model:B pairs, each optionally with :recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), :rows=N (classifier chunk rows); those rows are compared with the PyTorch run of the same model:B' },
+    help: 'model:B pairs, each optionally with :recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), :wide (the 128-row attention forward and dQ kernels), :rows=N (classifier chunk rows); those rows are compared with the PyTorch run of the same model:B' },
   seq: { type: 'int', min: 1, default: 1024, help: 'T' },
   steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
   warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
   python: { type: 'string', default: 'python3', help: 'Python with CUDA torch for the reference ("none" skips it)' },
-  profile: { type: 'bool', help: 'also print GPU time per op (CUDA events) for the first run' },
+  profile: { type: 'bool', help: 'also print GPU time per op (CUDA events) for each llm.ts run (its tokens/s then include the events)' },
   'peak-tflops': { type: 'number', min: 0, default: 0, help: 'bf16 peak for MFU (0: measure with a 8192³ GEMM)' },
   append: { type: 'bool', help: 'append the results to bench/RESULTS.md' },
   one: { type: 'string', help: 'internal: run one measurement (JSON) and print its result' },
@@ -37,16 +37,17 @@ interface Result {
 }
 
 /** Variants of an llm.ts run (the options of a --runs entry). */
-interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number }
-const variantNames = ['recompute', 'atomic-dq', 'rows=N'] as const
+interface Variant { recompute: boolean; attention: AttentionMode; attentionRows: 64 | 128; classifierRows?: number }
+const variantNames = ['recompute', 'atomic-dq', 'wide', 'rows=N'] as const
 
 /** The variant of a --runs entry's options, or null when one is not recognized. */
 function parseVariant(opts: string[]): Variant | null {
-  const v: Variant = { recompute: false, attention: 'auto' }
+  const v: Variant = { recompute: false, attention: 'auto', attentionRows: 64 }
   for (const o of opts) {
     const rows = /^rows=(\d+)$/.exec(o)
     if (o === 'recompute') v.recompute = true
     else if (o === 'atomic-dq') v.attention = 'atomic-dq'
+    else if (o === 'wide') v.attentionRows = 128
     else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
     else return null
   }
@@ -55,8 +56,8 @@ function parseVariant(opts: string[]): Variant | null {
 
 /** One llm.ts measurement in this process. */
 function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
-                     { recompute, attention, classifierRows }: Variant): Result {
-  const be = new CudaBackend({ profile, attention })
+                     { recompute, attention, attentionRows, classifierRows }: Variant): Result {
+  const be = new CudaBackend({ profile, attention, attentionRows })
   const config = presetConfig(model)
   const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute, classifierRows })
   gpt.initWeights(1337)
@@ -145,7 +146,7 @@ function main(): void {
   console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
   const lines = ['| model | B | impl | tokens/s | ms/step | MFU | peak GiB |', '|---|---:|---|---:|---:|---:|---:|']
   const ratios: string[] = [], profiles: string[] = [], torchRuns = new Map<string, Result>()
-  for (const [i, { run, model, B, variant, label }] of runs.entries()) {
+  for (const { run, model, B, variant, label } of runs) {
     const config = presetConfig(model), T = f.seq
     const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
     const attempt = (fn: () => Result, impl: Result['impl']): Result => {
@@ -154,7 +155,7 @@ function main(): void {
       }
     }
     const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
-      '--one', JSON.stringify({ model, B, profile: f.profile === true && i === 0, variant })]), 'llm.ts')
+      '--one', JSON.stringify({ model, B, profile: f.profile === true, variant })]), 'llm.ts')
     ours.model += label
     // PyTorch once per model:B (a variant row compares with it)
     const key = `${model}:${B}`, known = torchRuns.get(key)
@@ -166,7 +167,7 @@ function main(): void {
         `${(ours.peak_bytes / torch.peak_bytes).toFixed(2)}× peak memory (losses ${ours.loss_last.toFixed(3)} vs ${torch.loss_last.toFixed(3)})`)
     }
     if (ours.profile !== undefined) {
-      profiles.push(`GPU time per training step by op, ${model} B=${B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
+      profiles.push(`GPU time per training step by op, ${ours.model} B=${B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
         '| op | calls/step | ms/step |\n|---|---:|---:|\n' + ours.profile.map(p => `| ${p.op} | ${p.calls.toFixed(0)} | ${p.ms.toFixed(2)} |`).join('\n'))
     }
     console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}`)

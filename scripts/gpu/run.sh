@@ -4,7 +4,8 @@
 # conformance, mixed-precision, golden and trajectory tests), train (CLI: cuda vs cpu, resume), bench (llm.ts vs
 # PyTorch, appended to bench/RESULTS.md), profile (GPU time per op), hf (exports tiny-variant and tiny-gpt2 with
 # `llmts export --format hf` and loads them with transformers: class, tokenizer ids, logits vs ours, generate;
-# reference/hf_load_check.py). Stages keep going after a failure; the exit
+# reference/hf_load_check.py), and, only when named in STAGES, ncu (Nsight Compute details of the main kernels inside
+# a training step: scripts/gpu/ncu.sh). Stages keep going after a failure; the exit
 # code is the number of failed stages. Pick stages with STAGES="env tests"; each stage has its own time limit (LIMIT_<stage>=S overrides it)
 # (together they exceed 10 minutes: a session with a 10-minute cap per command runs them in two or three calls).
 # Usage: bash scripts/gpu/run.sh   or, from a bundle: bash gpu-bundle/run.sh   (BENCH_RUNS=model:B,... PYTHON=...)
@@ -100,8 +101,9 @@ log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
 stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
 stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test.js dist/test/backend/cuda.test.js
 stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
-stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:atomic-dq,variant-124m:16:rows=8192,variant-124m:16:recompute,gpt2-124m:16,variant-350m:16}" --python "$PY" --append
-stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16}" --python none --profile --steps 5
+stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq,variant-124m:16:wide:atomic-dq,gpt2-124m:16,variant-350m:16,variant-124m:16:rows=8192,variant-124m:16:recompute}" --python "$PY" --append
+stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq}" --python none --profile --steps 5
+stage ncu 540 bash scripts/gpu/ncu.sh
 # hf: random-init tiny models (seed 1234) exported in f32 and bf16 to $HF_DIR (not $OUT: ~200 MB), our logits
 # dumped by scripts/gpu/hf-logits.mjs, then reference/hf_load_check.py: static checks, transformers on CPU (exact
 # float32), transformers on CUDA. One JSON line per directory in $OUT/hf.txt.

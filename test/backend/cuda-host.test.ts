@@ -84,7 +84,8 @@ test('every kernel file parses; kernel names are unique; every parameter type is
   assert.ok(files.length >= 12, `kernel files: ${files.join(', ')}`)
   const seen = new Map<string, string>()
   for (const f of files) {
-    const sigs = parseKernels(readFileSync(join(kernelDir, f), 'utf8'), f)
+    const source = readFileSync(join(kernelDir, f), 'utf8')
+    const sigs = parseKernels(source, f, readHeaders(kernelDir, source).map(h => h.text))
     assert.ok(sigs.length > 0, `${f} declares no extern "C" kernel`)
     for (const s of sigs) {
       assert.ok(!seen.has(s.name), `${s.name} in ${f} and ${seen.get(s.name)}`)
@@ -129,6 +130,10 @@ test('parameter lists given by a #define are expanded (the attention wrappers)',
   assert.equal(s!.name, 'k_d2')
   assert.deepEqual(s!.params, ['p', 'p', 'i'])
   assert.deepEqual(s!.names, ['out', 'x', 'n'])
+  // from an included header's text (attention_mma_wide.cu takes its lists from attention_mma.cuh); unknown: refused
+  const [h] = parseKernels('extern "C" __global__ void k(Q) {}', 'k.cu', ['// lists\n#define Q int n, double* y'])
+  assert.deepEqual([h!.params, h!.names], [['i', 'p'], ['n', 'y']])
+  assert.throws(() => parseKernels('extern "C" __global__ void k(Q) {}'), /unsupported kernel parameter type in "Q"/)
 })
 
 test('host bf16: round to nearest even, exact widening, NaN and infinities kept', () => {
@@ -204,15 +209,18 @@ test('the kernel registry: lazy per-file images, a refused cached image compiled
   assert.throws(() => reg.launch('convert', [1, 70000, 1], [256, 1, 1], 0, [0, 0, 0, 0, 0]), /out of range/)
 })
 
-test('LLMTS_CUDA_ATTENTION is checked before any GPU work: one InputError naming the allowed values', () => {
-  const saved = process.env['LLMTS_CUDA_ATTENTION']
-  process.env['LLMTS_CUDA_ATTENTION'] = 'fast'
-  try {
-    assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError &&
-      /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, reference/.test((e as Error).message))
-  } finally {
-    if (saved === undefined) delete process.env['LLMTS_CUDA_ATTENTION']
-    else process.env['LLMTS_CUDA_ATTENTION'] = saved
+test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_ATTENTION_ROWS are checked before any GPU work: one InputError each', () => {
+  for (const [name, value, message] of [
+    ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, reference/],
+    ['LLMTS_CUDA_ATTENTION_ROWS', '96', /LLMTS_CUDA_ATTENTION_ROWS=96 is not 64 or 128/]] as const) {
+    const saved = process.env[name]
+    process.env[name] = value
+    try {
+      assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError && message.test((e as Error).message))
+    } finally {
+      if (saved === undefined) delete process.env[name]
+      else process.env[name] = saved
+    }
   }
 })
 

@@ -20,6 +20,9 @@ export interface CudaBackendOptions extends ContextOptions {
    *  computed in the dK/dV kernel and summed by f32 atomics (fewer tile products, not deterministic); 'reference':
    *  the simple kernels. LLMTS_CUDA_ATTENTION sets it from the environment. */
   attention?: AttentionMode
+  /** Query rows per block of the tensor-core attention forward and dQ backward: 64 (default), or 128 (the wide
+   *  kernels, two row tiles a warp; head size 64 only, else 64). LLMTS_CUDA_ATTENTION_ROWS sets it from the environment. */
+  attentionRows?: 64 | 128
 }
 
 export type AttentionMode = 'auto' | 'atomic-dq' | 'reference'
@@ -33,6 +36,14 @@ function attentionFromEnv(): AttentionMode {
   throw new InputError(`cuda: LLMTS_CUDA_ATTENTION=${v} is not one of ${attentionModes.join(', ')}`)
 }
 
+/** LLMTS_CUDA_ATTENTION_ROWS, checked: unset or empty is 64. */
+function attentionRowsFromEnv(): 64 | 128 {
+  const v = process.env['LLMTS_CUDA_ATTENTION_ROWS'] ?? ''
+  if (v === '' || v === '64') return 64
+  if (v === '128') return 128
+  throw new InputError(`cuda: LLMTS_CUDA_ATTENTION_ROWS=${v} is not 64 or 128`)
+}
+
 export class CudaBackend implements Backend {
   readonly name = 'cuda'
   readonly ctx: CudaContext
@@ -41,10 +52,11 @@ export class CudaBackend implements Backend {
   private readonly seq: SequenceOps
 
   constructor(readonly opts: CudaBackendOptions = {}) {
-    const attention = opts.attention ?? attentionFromEnv()   // a bad knob fails before any GPU work
+    // a bad knob fails before any GPU work
+    const attention = opts.attention ?? attentionFromEnv(), rows = opts.attentionRows ?? attentionRowsFromEnv()
     this.ctx = openContext(opts)
     this.k = new Kit(this.ctx)
-    this.seq = new SequenceOps(this.k, attention)
+    this.seq = new SequenceOps(this.k, attention, rows)
     this.profiler = (opts.profile ?? process.env['LLMTS_CUDA_PROFILE'] === '1') ? new Profiler(this.ctx, this) : null
   }
 

@@ -5,7 +5,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Compiler } from './compile.js'
+import { readHeaders, type Compiler } from './compile.js'
 
 /** p: pointer (8 bytes), i: 32-bit int, l: 64-bit int, f: float, d: double. */
 export type ParamKind = 'p' | 'i' | 'l' | 'f' | 'd'
@@ -26,11 +26,12 @@ export function paramKind(decl: string): ParamKind {
   }
 }
 
-/** Every `extern "C" __global__ void name(...)` of a source, with single-line #define parameter lists expanded. */
-export function parseKernels(source: string, file = '<source>'): KernelSig[] {
-  const text = source.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '')
-  const macros = new Map<string, string>()
-  for (const m of text.matchAll(/^#define\s+(\w+)\s+(.*)$/gm)) macros.set(m[1]!, m[2]!.trim())
+/** Every `extern "C" __global__ void name(...)` of a source, with single-line #define parameter lists expanded
+ *  (defined in the source or in the texts of the headers it includes). */
+export function parseKernels(source: string, file = '<source>', headers: readonly string[] = []): KernelSig[] {
+  const strip = (t: string): string => t.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '')
+  const text = strip(source), macros = new Map<string, string>()
+  for (const t of [...headers.map(strip), text]) for (const m of t.matchAll(/^#define\s+(\w+)\s+(.*)$/gm)) macros.set(m[1]!, m[2]!.trim())
   const sigs: KernelSig[] = []
   const bounds = '(?:__launch_bounds__\\s*\\([^)]*\\)\\s+)?'
   const re = new RegExp(`extern\\s+"C"\\s+__global__\\s+${bounds}void\\s+${bounds}(\\w+)\\s*\\(([^)]*)\\)`, 'g')
@@ -98,8 +99,8 @@ export class KernelRegistry {
 
   constructor(readonly dir: string, private readonly compiler: Compiler, private readonly driver: LaunchDriver) {
     for (const f of readdirSync(dir).filter(n => n.endsWith('.cu')).sort()) {
-      const file = join(dir, f)
-      for (const s of parseKernels(readFileSync(file, 'utf8'), file)) {
+      const file = join(dir, f), source = readFileSync(file, 'utf8')
+      for (const s of parseKernels(source, file, readHeaders(dir, source).map(h => h.text))) {
         if (this.sigs.has(s.name)) throw new Error(`cuda: kernel ${s.name} is declared in ${this.sigs.get(s.name)!.file} and ${file}`)
         this.sigs.set(s.name, s)
       }

@@ -15,8 +15,9 @@ export class SequenceOps {
   private readonly spanTables = new Map<string, { ptr: number; count: number; keep: unknown }>()
 
   /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
-   *  backward); 'reference': attention.cu always. */
-  constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto') {}
+   *  backward); 'reference': attention.cu always. rows: query rows per block of the forward and the dQ backward (128:
+   *  the wide kernels, head size 64). */
+  constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto', private readonly rows: 64 | 128 = 64) {}
 
   /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
   private fast(HS: number, lse: DeviceTensor | null, ...bf16: DeviceTensor[]): boolean {
@@ -104,8 +105,12 @@ export class SequenceOps {
     const out = k.dev(op, 'out', out_, B * T * NH * HS), lse = k.dev(op, 'lse', lse_, B * NH * T)
     const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
     if (this.fast(HS, lse, qkv, out)) {
-      k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 5),
-        [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)])
+      const args = [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)]
+      if (this.rows === 128 && HS === 64) {   // a 128-row Q tile, two K and two V tiles
+        k.launch('attention_mma_forward_wide_d64', [Math.ceil(T / 128), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), args)
+      } else {
+        k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
+      }
       k.wrote(out, lse)
       return
     }
@@ -142,7 +147,11 @@ export class SequenceOps {
         k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 16), [BLOCK, 1, 1], 0,
           [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
       } else {
-        k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+        if (this.rows === 128 && HS === 64) {   // 128-row Q and dO tiles, two K and two V tiles
+          k.launch('attention_mma_backward_dq_wide_d64', [Math.ceil(T / 128), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 8), fa)
+        } else {
+          k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+        }
         k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       }
       k.wrote(dqkv)

@@ -5,13 +5,25 @@
 // Usage: node gen.mjs kernel.cu out.cpp
 
 import { readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 
 const [src, out] = process.argv.slice(2)
 let text = readFileSync(src, 'utf8')
 text = text.replace(/extern\s+__shared__\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;/g, '$1* $2 = ($1*)emu_dynamic_shared();')
 
-const code = text.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '')
-const macros = new Map([...code.matchAll(/^#define\s+(\w+)\s+(.*)$/gm)].map(m => [m[1], m[2].trim()]))
+const strip = t => t.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '')
+const code = strip(text)
+// parameter-list #defines of the source and of the headers it includes, followed transitively (NVRTC's headers are
+// written beside the source), as kernels.ts reads them
+const headers = new Map(), todo = [code]
+while (todo.length > 0) {
+  for (const m of todo.pop().matchAll(/^#include "([^"]+)"/gm)) {
+    if (headers.has(m[1])) continue
+    headers.set(m[1], strip(readFileSync(join(dirname(src), m[1]), 'utf8')))
+    todo.push(headers.get(m[1]))
+  }
+}
+const macros = new Map([...headers.values(), code].flatMap(t => [...t.matchAll(/^#define\s+(\w+)\s+(.*)$/gm)]).map(m => [m[1], m[2].trim()]))
 const bounds = '(?:__launch_bounds__\\s*\\([^)]*\\)\\s+)?'
 const re = new RegExp(`extern\\s+"C"\\s+__global__\\s+${bounds}void\\s+${bounds}(\\w+)\\s*\\(([^)]*)\\)`, 'g')
 

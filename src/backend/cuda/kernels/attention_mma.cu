@@ -23,8 +23,7 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
   llm_bf16* Vs = Ks + TILE;
   const int qb = gridDim.x - 1 - blockIdx.x;   // the last query block has the most key tiles: start it first
   const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
-  const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
+  const int warp = threadIdx.x >> 5, q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + ((threadIdx.x & 31) >> 2);
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const float sl2 = scale * FA_LOG2E;
   fa_load<D>(Qs, seq + h * D, QKV, q0, T);
@@ -41,34 +40,11 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
     fa_mul_bt<D>(s, qf, Ks + cur);
     // every row sees key kt·64 <= its position in every tile it visits, so the maxima are finite
     fa_scale_mask(s, sl2, kt == qb, kt * FA_ROWS, rowA, mx0, mx1);
-    float n0 = fmaxf(m0, fa_quad_max(mx0)), n1 = fmaxf(m1, fa_quad_max(mx1));
-    float a0 = exp2f(m0 - n0), a1 = exp2f(m1 - n1);
-    l0 *= a0;
-    l1 *= a1;
-    for (int t = 0; t < D / 8; t++) { o[t][0] *= a0; o[t][1] *= a0; o[t][2] *= a1; o[t][3] *= a1; }
-    for (int j = 0; j < 8; j++) {
-      for (int e = 0; e < 2; e++) {
-        s[j][e] = exp2f(s[j][e] - n0);
-        s[j][2 + e] = exp2f(s[j][2 + e] - n1);
-        l0 += s[j][e];
-        l1 += s[j][2 + e];
-      }
-    }
-    m0 = n0;
-    m1 = n1;
+    fa_online<D>(s, o, m0, m1, l0, l1, mx0, mx1);
     fa_mul_acc<D>(o, s, Vs + cur);
     __syncthreads();
   }
-  l0 = fa_quad_sum(l0);
-  l1 = fa_quad_sum(l1);
-  const int rows[2] = { rowA, rowB };
-  const float inv[2] = { 1.f / l0, 1.f / l1 }, mm[2] = { m0, m1 }, ll[2] = { l0, l1 };
-  for (int r = 0; r < 2; r++) {
-    if (rows[r] >= T) continue;
-    llm_bf16* dst = out + ((long long)b * T + rows[r]) * NH * D + h * D;
-    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, o[t][2 * r] * inv[r], o[t][2 * r + 1] * inv[r], false);
-    if (tq == 0) lse[((long long)b * NH + h) * T + rows[r]] = (mm[r] + log2f(ll[r])) * FA_LN2;
-  }
+  fa_store_out<D>(out, lse, o, m0, m1, l0, l1, rowA, b, h, T, NH);
 }
 
 // dqkv: (B,T,QKV) bf16, q slots += (= when accumulate is 0)   dout: (B,T,NH·D) bf16   qkv: (B,T,QKV) bf16   lse, Dd: (B,NH,T) f32
@@ -231,12 +207,6 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
     fa_store_row<D>(kdst + KVH * D, dv, r, 1.f, nullptr, nullptr, 0, accumulate);
   }
 }
-
-#define FA_FWD_PARAMS llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale
-#define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
-#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT
-#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale, accumulate, cosT, sinT
-#define FA_BWDQ_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT, float* dqacc
 
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_FWD_PARAMS) { fa_forward<64>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }

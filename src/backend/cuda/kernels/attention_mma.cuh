@@ -1,7 +1,8 @@
-// Tile primitives of the tensor-core flash attention (attention_mma.cu): 64-row tiles of bf16 rows in shared memory
-// (padded by 16 bytes so ldmatrix is conflict-free) loaded with cp.async, mma.sync m16n8k16 products of fragments
-// against them, the online-softmax helpers and the bf16 stores of a warp's gradient rows (with RoPE's transposed
-// rotation when given the tables). Fragment layouts: common.cuh.
+// Tile primitives of the tensor-core flash attention (attention_mma.cu, attention_mma_wide.cu): 64-row tiles of bf16
+// rows in shared memory (padded by 16 bytes so ldmatrix is conflict-free) loaded with cp.async, mma.sync m16n8k16
+// products of fragments against them (for one or several row tiles a warp), the online-softmax helpers and the bf16
+// stores of a warp's output and gradient rows (with RoPE's transposed rotation when given the tables). Fragment
+// layouts: common.cuh.
 #pragma once
 
 #include "common.cuh"
@@ -30,41 +31,63 @@ __device__ __forceinline__ void fa_afrags(unsigned (*f)[4], const llm_bf16* sh, 
   for (int kk = 0; kk < D / 16; kk++) llm_ldmatrix_x4(f[kk], sh + (row0 + (lane & 15)) * (D + FA_PAD) + kk * 16 + (lane >> 4) * 8);
 }
 
-/** acc[j] (16 x 64, eight n8 tiles) = A (16 x D, fragments) · sh[0..64)ᵀ: sh rows are the 64 columns of the result. */
-template <int D>
-__device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
+/** acc[m][j] (M row tiles of 16 x 8N, N n8 tiles each) = A[m] (16 x D, fragments) · sh[0..8N)ᵀ: sh rows are the 8N
+ *  columns of the result. Each B fragment read from shared memory feeds all M tiles. */
+template <int D, int M, int N = 8>
+__device__ __forceinline__ void fa_mul_bt_m(float (*acc)[N][4], const unsigned (*a)[D / 16][4], const llm_bf16* sh) {
   int lane = threadIdx.x & 31, m = lane >> 3;
-  for (int j = 0; j < 8; j++) for (int e = 0; e < 4; e++) acc[j][e] = 0.f;
+  for (int i = 0; i < M; i++) for (int j = 0; j < N; j++) for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
   for (int kk = 0; kk < D / 16; kk++) {
-    for (int jj = 0; jj < 4; jj++) {
+    for (int jj = 0; jj < N / 2; jj++) {
       unsigned b[4];
       llm_ldmatrix_x4(b, sh + (16 * jj + (m >> 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * kk + (m & 1) * 8);
-      llm_mma_bf16(acc[2 * jj], a[kk], b);
-      llm_mma_bf16(acc[2 * jj + 1], a[kk], b + 2);
+      for (int i = 0; i < M; i++) {
+        llm_mma_bf16(acc[i][2 * jj], a[i][kk], b);
+        llm_mma_bf16(acc[i][2 * jj + 1], a[i][kk], b + 2);
+      }
     }
   }
 }
 
-/** out[t] (16 x D, D/8 n8 tiles) += A (16 x 16, fragment) · sh rows 16kk..16kk+15 (16 x D). */
+/** fa_mul_bt_m for one row tile: acc[j] (16 x 64) = A (16 x D) · sh[0..64)ᵀ. */
 template <int D>
-__device__ __forceinline__ void fa_mma_rows(float (*out)[4], const unsigned* a, const llm_bf16* sh, int kk) {
+__device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
+  fa_mul_bt_m<D, 1>(reinterpret_cast<float (*)[8][4]>(acc), reinterpret_cast<const unsigned (*)[D / 16][4]>(a), sh);
+}
+
+/** out[m][t] (M row tiles of 16 x D, D/8 n8 tiles) += A[m] (16 x 16, fragments) · sh rows 16kk..16kk+15 (16 x D). */
+template <int D, int M>
+__device__ __forceinline__ void fa_mma_rows_m(float (*out)[D / 8][4], const unsigned (*a)[4], const llm_bf16* sh, int kk) {
   int lane = threadIdx.x & 31, m = lane >> 3;
   for (int nn = 0; nn < D / 16; nn++) {
     unsigned b[4];
     llm_ldmatrix_x4_trans(b, sh + (16 * kk + (m & 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * nn + (m >> 1) * 8);
-    llm_mma_bf16(out[2 * nn], a, b);
-    llm_mma_bf16(out[2 * nn + 1], a, b + 2);
+    for (int i = 0; i < M; i++) {
+      llm_mma_bf16(out[i][2 * nn], a[i], b);
+      llm_mma_bf16(out[i][2 * nn + 1], a[i], b + 2);
+    }
   }
 }
 
-/** out[t] (16 x D, D/8 n8 tiles) += P (16 x 64, as the C fragments p[8]) · sh (64 x D). */
+/** out[m][t] (M row tiles of 16 x D) += P[m] (16 x 8N, as the C fragments p[m][N]) · sh (8N x D). */
+template <int D, int M, int N = 8>
+__device__ __forceinline__ void fa_mul_acc_m(float (*out)[D / 8][4], const float (*p)[N][4], const llm_bf16* sh) {
+  for (int kk = 0; kk < N / 2; kk++) {
+    unsigned a[M][4];
+    for (int i = 0; i < M; i++) {
+      a[i][0] = llm_pack2(p[i][2 * kk][0], p[i][2 * kk][1]);
+      a[i][1] = llm_pack2(p[i][2 * kk][2], p[i][2 * kk][3]);
+      a[i][2] = llm_pack2(p[i][2 * kk + 1][0], p[i][2 * kk + 1][1]);
+      a[i][3] = llm_pack2(p[i][2 * kk + 1][2], p[i][2 * kk + 1][3]);
+    }
+    fa_mma_rows_m<D, M>(out, a, sh, kk);
+  }
+}
+
+/** fa_mul_acc_m for one row tile: out[t] (16 x D) += P (16 x 64, p[8]) · sh (64 x D). */
 template <int D>
 __device__ __forceinline__ void fa_mul_acc(float (*out)[4], const float (*p)[4], const llm_bf16* sh) {
-  for (int kk = 0; kk < 4; kk++) {
-    unsigned a[4] = { llm_pack2(p[2 * kk][0], p[2 * kk][1]), llm_pack2(p[2 * kk][2], p[2 * kk][3]),
-                      llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), llm_pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
-    fa_mma_rows<D>(out, a, sh, kk);
-  }
+  fa_mul_acc_m<D, 1>(reinterpret_cast<float (*)[D / 8][4]>(out), reinterpret_cast<const float (*)[8][4]>(p), sh);
 }
 
 /** out[t] (16 x D) = rows m0..m0+15 of A · sh (64 x D), where A (64 x 64) is stored TRANSPOSED in st[64][64+PAD]
@@ -76,7 +99,7 @@ __device__ __forceinline__ void fa_mul_trans(float (*out)[4], const llm_bf16* st
   for (int kk = 0; kk < 4; kk++) {
     unsigned a[4];   // matrices: (rows m0+0..7 | m0+8..15) x (columns 16kk+0..7 | 16kk+8..15), column-major order
     llm_ldmatrix_x4_trans(a, st + (16 * kk + (m >> 1) * 8 + (lane & 7)) * (FA_ROWS + FA_PAD) + m0 + (m & 1) * 8);
-    fa_mma_rows<D>(out, a, sh, kk);
+    fa_mma_rows_m<D, 1>(reinterpret_cast<float (*)[D / 8][4]>(out), &a, sh, kk);
   }
 }
 
@@ -89,10 +112,51 @@ __device__ __forceinline__ float fa_quad_max(float v) {
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
 }
 
+/** One online-softmax step of a row tile (rows A and B = A + 8 of this thread): given the tile's scores s (16 x 8N,
+ *  log2 units, masked) and this thread's maxima mx0/mx1 over them, moves the running maxima m and sums l to the tile,
+ *  rescales o (16 x D) to match and turns s into the probabilities exp2(s - m). */
+template <int D, int N = 8>
+__device__ __forceinline__ void fa_online(float (*s)[4], float (*o)[4], float& m0, float& m1, float& l0, float& l1, float mx0,
+                                          float mx1) {
+  float n0 = fmaxf(m0, fa_quad_max(mx0)), n1 = fmaxf(m1, fa_quad_max(mx1));
+  float a0 = exp2f(m0 - n0), a1 = exp2f(m1 - n1);
+  l0 *= a0;
+  l1 *= a1;
+  for (int t = 0; t < D / 8; t++) { o[t][0] *= a0; o[t][1] *= a0; o[t][2] *= a1; o[t][3] *= a1; }
+  for (int j = 0; j < N; j++) {
+    for (int e = 0; e < 2; e++) {
+      s[j][e] = exp2f(s[j][e] - n0);
+      s[j][2 + e] = exp2f(s[j][2 + e] - n1);
+      l0 += s[j][e];
+      l1 += s[j][2 + e];
+    }
+  }
+  m0 = n0;
+  m1 = n1;
+}
+
 /** dst[row][col..col+1] (+)= (x, y) in bf16 at a 4-byte-aligned pair. */
 __device__ __forceinline__ void fa_store2(llm_bf16* p, float x, float y, bool accumulate) {
   if (accumulate) { unsigned old = *(unsigned*)p; x += llm_bf2f((llm_bf16)(old & 0xffffu)); y += llm_bf2f((llm_bf16)(old >> 16)); }
   *(unsigned*)p = llm_pack2(x, y);
+}
+
+/** The forward's end for one row tile: out rows rowA and rowA + 8 of head h (those below T) = o / l in bf16, and
+ *  their log-sum-exp (natural log) from the running maxima m and the partial sums l (summed over the quad here). */
+template <int D>
+__device__ __forceinline__ void fa_store_out(llm_bf16* out, float* lse, const float (*o)[4], float m0, float m1, float l0,
+                                             float l1, int rowA, int b, int h, int T, int NH) {
+  const int tq = threadIdx.x & 3;
+  l0 = fa_quad_sum(l0);
+  l1 = fa_quad_sum(l1);
+  const int rows[2] = { rowA, rowA + 8 };
+  const float inv[2] = { 1.f / l0, 1.f / l1 }, mm[2] = { m0, m1 }, ll[2] = { l0, l1 };
+  for (int r = 0; r < 2; r++) {
+    if (rows[r] >= T) continue;
+    llm_bf16* dst = out + ((long long)b * T + rows[r]) * NH * D + h * D;
+    for (int t = 0; t < D / 8; t++) fa_store2(dst + 8 * t + 2 * tq, o[t][2 * r] * inv[r], o[t][2 * r + 1] * inv[r], false);
+    if (tq == 0) lse[((long long)b * NH + h) * T + rows[r]] = (mm[r] + log2f(ll[r])) * FA_LN2;
+  }
 }
 
 /** One row of a q or k gradient (this thread's columns 8t + 2tq + e of the C fragments, c[t][2r + e]) times `mul`,
@@ -140,13 +204,14 @@ __device__ __forceinline__ int fa_next_kv(llm_bf16* Ks, llm_bf16* Vs, const llm_
   return cur;
 }
 
-/** s (16 x 64 scores of rows rowA / rowB = rowA + 8 against keys key0..key0+63, C fragments) *= sl2; keys after
+/** s (16 x 8N scores of rows rowA / rowB = rowA + 8 against keys key0..key0+8N-1, C fragments) *= sl2; keys after
  *  the row are -inf when `mask` (the diagonal tile); returns the two rows' maxima over this thread's entries. */
+template <int N = 8>
 __device__ __forceinline__ void fa_scale_mask(float (*s)[4], float sl2, bool mask, int key0, int rowA, float& mx0, float& mx1) {
   const int tq = threadIdx.x & 3;
   mx0 = -LLM_INF;
   mx1 = -LLM_INF;
-  for (int j = 0; j < 8; j++) {
+  for (int j = 0; j < N; j++) {
     for (int e = 0; e < 2; e++) {
       int key = key0 + 8 * j + 2 * tq + e;
       s[j][e] = mask && key > rowA ? -LLM_INF : s[j][e] * sl2;
@@ -166,3 +231,10 @@ __device__ __forceinline__ void fa_load_stats(float* Ls, float* Ds, const float*
     else *dst = 0.f;
   }
 }
+
+// The kernels' parameter lists (attention_mma.cu, attention_mma_wide.cu; kernels.ts reads them from here too).
+#define FA_FWD_PARAMS llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale
+#define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
+#define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT
+#define FA_BWD_ARGS dqkv, dout, qkv, lse, Dd, T, NH, KVH, scale, accumulate, cosT, sinT
+#define FA_BWDQ_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT, float* dqacc
