@@ -212,7 +212,7 @@ test('the kernel registry: lazy per-file images, a refused cached image compiled
 test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_ATTENTION_ROWS are checked before any GPU work: one InputError each', () => {
   for (const [name, value, message] of [
     ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, reference/],
-    ['LLMTS_CUDA_ATTENTION_ROWS', '96', /LLMTS_CUDA_ATTENTION_ROWS=96 is not 64 or 128/]] as const) {
+    ['LLMTS_CUDA_ATTENTION_ROWS', '96', /LLMTS_CUDA_ATTENTION_ROWS=96 is not one of 64, 128/]] as const) {
     const saved = process.env[name]
     process.env[name] = value
     try {

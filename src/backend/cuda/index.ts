@@ -28,20 +28,12 @@ export interface CudaBackendOptions extends ContextOptions {
 export type AttentionMode = 'auto' | 'atomic-dq' | 'reference'
 const attentionModes: readonly AttentionMode[] = ['auto', 'atomic-dq', 'reference']
 
-/** LLMTS_CUDA_ATTENTION, checked: unset or empty is 'auto'. */
-function attentionFromEnv(): AttentionMode {
-  const v = process.env['LLMTS_CUDA_ATTENTION'] ?? ''
-  if (v === '') return 'auto'
-  if ((attentionModes as readonly string[]).includes(v)) return v as AttentionMode
-  throw new InputError(`cuda: LLMTS_CUDA_ATTENTION=${v} is not one of ${attentionModes.join(', ')}`)
-}
-
-/** LLMTS_CUDA_ATTENTION_ROWS, checked: unset or empty is 64. */
-function attentionRowsFromEnv(): 64 | 128 {
-  const v = process.env['LLMTS_CUDA_ATTENTION_ROWS'] ?? ''
-  if (v === '' || v === '64') return 64
-  if (v === '128') return 128
-  throw new InputError(`cuda: LLMTS_CUDA_ATTENTION_ROWS=${v} is not 64 or 128`)
+/** Environment knob `name`, checked against `allowed` (an InputError names them); unset or empty is the first. */
+function envChoice<T extends string>(name: string, allowed: readonly T[]): T {
+  const v = process.env[name] ?? ''
+  if (v === '') return allowed[0]!
+  if ((allowed as readonly string[]).includes(v)) return v as T
+  throw new InputError(`cuda: ${name}=${v} is not one of ${allowed.join(', ')}`)
 }
 
 export class CudaBackend implements Backend {
@@ -53,7 +45,8 @@ export class CudaBackend implements Backend {
 
   constructor(readonly opts: CudaBackendOptions = {}) {
     // a bad knob fails before any GPU work
-    const attention = opts.attention ?? attentionFromEnv(), rows = opts.attentionRows ?? attentionRowsFromEnv()
+    const attention = opts.attention ?? envChoice('LLMTS_CUDA_ATTENTION', attentionModes)
+    const rows = opts.attentionRows ?? (envChoice('LLMTS_CUDA_ATTENTION_ROWS', ['64', '128']) === '128' ? 128 : 64)
     this.ctx = openContext(opts)
     this.k = new Kit(this.ctx)
     this.seq = new SequenceOps(this.k, attention, rows)

@@ -25,6 +25,9 @@ export class SequenceOps {
       bf16.every(t => t.dtype === 'bf16' && t.ptr % 16 === 0)
   }
 
+  /** The wide kernels (attention_mma_wide.cu) run the forward and the dQ backward: asked for, and head size 64. */
+  private wide(HS: number): boolean { return this.rows === 128 && HS === 64 }
+
   private static faShared(HS: number, tiles: number, extraBytes = 0): number { return tiles * 64 * (HS + 8) * 2 + extraBytes }
 
   private qkvWidth(op: string, NH: number, KVH: number, HS: number): number {
@@ -106,7 +109,7 @@ export class SequenceOps {
     const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
     if (this.fast(HS, lse, qkv, out)) {
       const args = [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)]
-      if (this.rows === 128 && HS === 64) {   // a 128-row Q tile, two K and two V tiles
+      if (this.wide(HS)) {   // a 128-row Q tile, two K and two V tiles
         k.launch('attention_mma_forward_wide_d64', [Math.ceil(T / 128), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), args)
       } else {
         k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
@@ -147,11 +150,9 @@ export class SequenceOps {
         k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 16), [BLOCK, 1, 1], 0,
           [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
       } else {
-        if (this.rows === 128 && HS === 64) {   // 128-row Q and dO tiles, two K and two V tiles
+        if (this.wide(HS)) {   // 128-row Q and dO tiles, two K and two V tiles
           k.launch('attention_mma_backward_dq_wide_d64', [Math.ceil(T / 128), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 8), fa)
-        } else {
-          k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
-        }
+        } else k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
         k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       }
       k.wrote(dqkv)
