@@ -4,11 +4,12 @@
 // (the next tile is in flight while the tensor cores work on this one; rows padded by 16 bytes so ldmatrix is
 // conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer; the causal mask is applied on
 // the diagonal tile only, and the blocks with the most tiles are scheduled first. Backward recomputes the
-// probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks: no
-// atomics, deterministic. The "atomic-dq" variant computes dQ in the dK/dV kernel instead (five tile products
-// per tile pair instead of seven) and adds it to an f32 buffer with atomics (not deterministic); a last kernel
-// moves it into dqkv. Given the RoPE tables, the dq and dk stores apply the transposed rotation (the gradient
-// before RoPE: no separate ropeBackward pass). The tile primitives: attention_mma.cuh.
+// probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks (which
+// takes a query tile in two halves at head size 64, for occupancy): no atomics, deterministic. The "atomic-dq"
+// variant computes dQ in the dK/dV kernel instead (five tile products per tile pair instead of seven) and adds it
+// to an f32 buffer with atomics (not deterministic); a last kernel moves it into dqkv. Given the RoPE tables, the
+// dq and dk stores apply the transposed rotation (the gradient before RoPE: no separate ropeBackward pass). The
+// tile primitives: attention_mma.cuh.
 
 #include "attention_mma.cuh"
 
@@ -109,7 +110,9 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
 // grid (ceil(T/64), KVH, B), block 128, dynamic shared 6·64·(D+8)·2 + 4·64·4 bytes (K, V, two Q and two dO tiles,
 // two lse and two D rows), plus 64·72·2 with DQ (the dSᵀ tile).
 // DQ: also dqacc (B,T,NH·D) f32 += scale·dS·K with atomics (attention_dq_finish then moves it into dqkv).
-template <int D, bool DQ>
+// QW: query columns of a tile taken at a time. 32 at head size 64 holds a thread's state in 168 registers (3 blocks
+// an SM; 214 and 224 with DQ at QW = 64: 2 blocks); the products and their order are the same, so are the results.
+template <int D, bool DQ, int QW>
 __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
                                                 const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
                                                 const float* cosT, const float* sinT, float* dqacc) {
@@ -137,8 +140,8 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
   fa_load<D>(Os, dseq + g * group * D, (long long)NH * D, k0, T);
   fa_load_stats(Ls, Dsh, lse, Dd, ((long long)b * NH + g * group) * T, k0, T);
   llm_cp_async_commit();
-  float dk[D / 8][4], dv[D / 8][4];
-  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) { dk[t][e] = 0.f; dv[t][e] = 0.f; }
+  float dk[1][D / 8][4], dv[1][D / 8][4];
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) { dk[0][t][e] = 0.f; dv[0][t][e] = 0.f; }
   for (int i = 0; i < iters; i++) {
     const int qt = kb + i % per, buf = i & 1;
     if (i + 1 < iters) {
@@ -156,34 +159,40 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
     const llm_bf16* O = Os + buf * 2 * TILE;
     const float* L = Ls + buf * 2 * FA_ROWS;
     const float* Dv = Dsh + buf * 2 * FA_ROWS;
-    unsigned kf[D / 16][4];
-    float s[8][4], dp[8][4];
-    fa_afrags<D>(kf, Ks, warp * 16);
-    fa_mul_bt<D>(s, kf, Q);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
-    fa_afrags<D>(kf, Vs, warp * 16);
-    fa_mul_bt<D>(dp, kf, O);   // dPᵀ = V·dOᵀ
     const bool mask = qt == kb || qt == nq - 1;   // the diagonal tile, and query rows past T in the last one
-    for (int j = 0; j < 8; j++) {
-      for (int e = 0; e < 2; e++) {
-        int c = 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
-        float lc = L[c] * FA_LOG2E;
-        float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
-        float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
-        s[j][e] = p0;
-        s[j][2 + e] = p1;
-        dp[j][e] = p0 * (dp[j][e] - Dv[c]);
-        dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
+#pragma unroll
+    for (int part = 0; part < FA_ROWS / QW; part++) {   // query columns c0..c0+QW-1 of the tile
+      const int c0 = part * QW;
+      const llm_bf16* Qp = Q + c0 * (D + FA_PAD);
+      const llm_bf16* Op = O + c0 * (D + FA_PAD);
+      unsigned kf[1][D / 16][4];
+      float s[1][QW / 8][4], dp[1][QW / 8][4];
+      fa_afrags<D>(kf[0], Ks, warp * 16);
+      fa_mul_bt_m<D, 1, QW / 8>(s, kf, Qp);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
+      fa_afrags<D>(kf[0], Vs, warp * 16);
+      fa_mul_bt_m<D, 1, QW / 8>(dp, kf, Op);   // dPᵀ = V·dOᵀ
+      for (int j = 0; j < QW / 8; j++) {
+        for (int e = 0; e < 2; e++) {
+          int c = c0 + 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
+          float lc = L[c] * FA_LOG2E;
+          float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[0][j][e] * sl2 - lc);
+          float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[0][j][2 + e] * sl2 - lc);
+          s[0][j][e] = p0;
+          s[0][j][2 + e] = p1;
+          dp[0][j][e] = p0 * (dp[0][j][e] - Dv[c]);
+          dp[0][j][2 + e] = p1 * (dp[0][j][2 + e] - Dv[c]);
+        }
       }
-    }
-    if (DQ) {   // dSᵀ to shared memory (bf16, as the products below round it)
-      llm_bf16* row = dSt + (warp * 16 + (lane >> 2)) * (FA_ROWS + FA_PAD) + 2 * tq;
-      for (int j = 0; j < 8; j++) {
-        *(unsigned*)(row + 8 * j) = llm_pack2(dp[j][0], dp[j][1]);
-        *(unsigned*)(row + 8 * (FA_ROWS + FA_PAD) + 8 * j) = llm_pack2(dp[j][2], dp[j][3]);
+      if (DQ) {   // dSᵀ to shared memory (bf16, as the products below round it)
+        llm_bf16* row = dSt + (warp * 16 + (lane >> 2)) * (FA_ROWS + FA_PAD) + c0 + 2 * tq;
+        for (int j = 0; j < QW / 8; j++) {
+          *(unsigned*)(row + 8 * j) = llm_pack2(dp[0][j][0], dp[0][j][1]);
+          *(unsigned*)(row + 8 * (FA_ROWS + FA_PAD) + 8 * j) = llm_pack2(dp[0][j][2], dp[0][j][3]);
+        }
       }
+      fa_mul_acc_m<D, 1, QW / 8>(dv, s, Op);   // dV += Pᵀ·dO
+      fa_mul_acc_m<D, 1, QW / 8>(dk, dp, Qp);  // dK += dSᵀ·Q
     }
-    fa_mul_acc<D>(dv, s, O);   // dV += Pᵀ·dO
-    fa_mul_acc<D>(dk, dp, Q);  // dK += dSᵀ·Q
     __syncthreads();
     if (DQ) {   // dQ rows of this warp (16 queries) += dS·K over the block's 64 keys, added to dqacc
       const int h = g * group + i / per, qA = qt * FA_ROWS + warp * 16 + (lane >> 2);
@@ -203,8 +212,8 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
   for (int r = 0; r < 2; r++) {
     if (keys[r] >= T) continue;
     llm_bf16* kdst = dqkv + ((long long)b * T + keys[r]) * QKV + (NH + g) * D;
-    fa_store_row<D>(kdst, dk, r, scale, cosT, sinT, keys[r], accumulate);
-    fa_store_row<D>(kdst + KVH * D, dv, r, 1.f, nullptr, nullptr, 0, accumulate);
+    fa_store_row<D>(kdst, dk[0], r, scale, cosT, sinT, keys[r], accumulate);
+    fa_store_row<D>(kdst + KVH * D, dv[0], r, 1.f, nullptr, nullptr, 0, accumulate);
   }
 }
 
@@ -212,10 +221,10 @@ extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_F
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d64(FA_BWD_PARAMS) { fa_backward_dq<64>(FA_BWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d128(FA_BWD_PARAMS) { fa_backward_dq<128>(FA_BWD_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) { fa_backward_dkv<64, false>(FA_BWD_ARGS, nullptr); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) { fa_backward_dkv<128, false>(FA_BWD_ARGS, nullptr); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) { fa_backward_dkv<64, true>(FA_BWD_ARGS, dqacc); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) { fa_backward_dkv<128, true>(FA_BWD_ARGS, dqacc); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) { fa_backward_dkv<64, false, 32>(FA_BWD_ARGS, nullptr); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) { fa_backward_dkv<128, false, 64>(FA_BWD_ARGS, nullptr); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) { fa_backward_dkv<64, true, 32>(FA_BWD_ARGS, dqacc); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) { fa_backward_dkv<128, true, 64>(FA_BWD_ARGS, dqacc); }
 
 // dqkv: (BT,QKV) bf16, q slots (+)= dqacc: (BT,NH·D) f32 (= when accumulate is 0); with cosT/sinT (T, D/2) the
 // transposed RoPE rotation of each row's position (row % T) first. 8 pairs (i, i + D/2) a thread (D % 16 == 0).
