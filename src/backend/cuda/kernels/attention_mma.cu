@@ -202,7 +202,7 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
         const int q = qA + 8 * r;
         if (q >= T) continue;
         float* dst = dqacc + ((long long)b * T + q) * NH * D + h * D + 2 * tq;
-        for (int t = 0; t < D / 8; t++) { atomicAdd(dst + 8 * t, dq[t][2 * r] * scale); atomicAdd(dst + 8 * t + 1, dq[t][2 * r + 1] * scale); }
+        for (int t = 0; t < D / 8; t++) llm_atomic_add2(dst + 8 * t, dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale);
       }
       __syncthreads();   // dSᵀ is rewritten next iteration
     }

@@ -130,6 +130,16 @@ template <int W> __device__ __forceinline__ void llm_stw(void* p, int bf, long l
   else llm_st(p, bf, i, v[0]);
 }
 
+/** p[0] += x, p[1] += y atomically (f32, p 8-byte aligned): one vector reduction on Hopper (sm_90), two before. */
+__device__ __forceinline__ void llm_atomic_add2(float* p, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && __CUDACC_VER_MAJOR__ >= 12   // float2 atomicAdd: CUDA 12+
+  atomicAdd((float2*)p, make_float2(x, y));
+#else
+  atomicAdd(p, x);
+  atomicAdd(p + 1, y);
+#endif
+}
+
 /** p[i] += v atomically (f32 native; bf16 through a compare-and-swap on the enclosing 32-bit word). */
 __device__ __forceinline__ void llm_atomic_add(void* p, int bf, long long i, float v) {
   if (!bf) { atomicAdd((float*)p + i, v); return; }
