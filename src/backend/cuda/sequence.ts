@@ -110,9 +110,9 @@ export class SequenceOps {
     if (this.fast(HS, lse, qkv, out)) {
       const args = [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)]
       if (this.wide(HS)) {   // a 128-row Q tile, two K and two V tiles
-        k.launch('attention_mma_forward_wide_d64', [Math.ceil(T / 128), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), args)
+        k.launch('attention_mma_forward_wide_d64', [NH, B, Math.ceil(T / 128)], [128, 1, 1], SequenceOps.faShared(HS, 6), args)
       } else {
-        k.launch(`attention_mma_forward_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
+        k.launch(`attention_mma_forward_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
       }
       k.wrote(out, lse)
       return
@@ -145,15 +145,15 @@ export class SequenceOps {
       if (this.attention === 'atomic-dq') {   // dQ summed in f32 by the dK/dV blocks, then moved into dqkv
         const bytes = B * T * NH * HS * 4, acc = k.ctx.scratch('attention-dq', bytes)
         k.ctx.memsetZero(acc, bytes)
-        k.launch(`attention_mma_backward_dkvq_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1],
+        k.launch(`attention_mma_backward_dkvq_d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1],
           SequenceOps.faShared(HS, 6, 4 * 64 * 4 + 64 * 72 * 2), [...fa, acc])
         k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 16), [BLOCK, 1, 1], 0,
           [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
       } else {
         if (this.wide(HS)) {   // 128-row Q and dO tiles, two K and two V tiles
-          k.launch('attention_mma_backward_dq_wide_d64', [Math.ceil(T / 128), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 8), fa)
-        } else k.launch(`attention_mma_backward_dq_d${HS}`, [Math.ceil(T / 64), NH, B], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
-        k.launch(`attention_mma_backward_dkv_d${HS}`, [Math.ceil(T / 64), KVH, B], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
+          k.launch('attention_mma_backward_dq_wide_d64', [NH, B, Math.ceil(T / 128)], [128, 1, 1], SequenceOps.faShared(HS, 8), fa)
+        } else k.launch(`attention_mma_backward_dq_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+        k.launch(`attention_mma_backward_dkv_d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       }
       k.wrote(dqkv)
       return

@@ -3,7 +3,8 @@
 // rows, 16 per warp; 64-row tiles of the other side stream through shared memory, double-buffered with cp.async
 // (the next tile is in flight while the tensor cores work on this one; rows padded by 16 bytes so ldmatrix is
 // conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer; the causal mask is applied on
-// the diagonal tile only, and the blocks with the most tiles are scheduled first. Backward recomputes the
+// the diagonal tile only. The grid is (heads, B, row blocks) and blocks start in launch order (x fastest), so the
+// blocks with the most tiles start first across all heads and none is left for the end. Backward recomputes the
 // probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks (which
 // takes a query tile in two halves at head size 64, for occupancy): no atomics, deterministic. The "atomic-dq"
 // variant computes dQ in the dK/dV kernel instead (five tile products per tile pair instead of seven) and adds it
@@ -13,7 +14,7 @@
 
 #include "attention_mma.cuh"
 
-// out: (B,T,NH·D) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (ceil(T/64), NH, B), block 128,
+// out: (B,T,NH·D) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (NH, B, ceil(T/64)), block 128,
 // dynamic shared 5·64·(D+8)·2 bytes (Q, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale) {
@@ -22,8 +23,8 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
   llm_bf16* Qs = (llm_bf16*)fa_smem;
   llm_bf16* Ks = Qs + TILE;       // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
   llm_bf16* Vs = Ks + TILE;
-  const int qb = gridDim.x - 1 - blockIdx.x;   // the last query block has the most key tiles: start it first
-  const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
+  const int qb = gridDim.z - 1 - blockIdx.z;   // the last query block has the most key tiles: start it first
+  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + ((threadIdx.x & 31) >> 2);
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const float sl2 = scale * FA_LOG2E;
@@ -49,7 +50,7 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
 }
 
 // dqkv: (B,T,QKV) bf16, q slots += (= when accumulate is 0)   dout: (B,T,NH·D) bf16   qkv: (B,T,QKV) bf16   lse, Dd: (B,NH,T) f32
-// grid (ceil(T/64), NH, B), block 128, dynamic shared 6·64·(D+8)·2 bytes (Q, dO, two K and two V tiles).
+// grid (NH, B, ceil(T/64)), block 128, dynamic shared 6·64·(D+8)·2 bytes (Q, dO, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
                                                const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
@@ -60,8 +61,8 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
   llm_bf16* Os = Qs + TILE;
   llm_bf16* Ks = Os + TILE;       // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
   llm_bf16* Vs = Ks + TILE;
-  const int qb = gridDim.x - 1 - blockIdx.x;   // most key tiles first
-  const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
+  const int qb = gridDim.z - 1 - blockIdx.z;   // most key tiles first
+  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
   const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
@@ -106,8 +107,8 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
   }
 }
 
-// dqkv: (B,T,QKV) bf16, k and v slots of K/V head blockIdx.y +=   (other arguments as fa_backward_dq)
-// grid (ceil(T/64), KVH, B), block 128, dynamic shared 6·64·(D+8)·2 + 4·64·4 bytes (K, V, two Q and two dO tiles,
+// dqkv: (B,T,QKV) bf16, k and v slots of K/V head blockIdx.x +=   (other arguments as fa_backward_dq)
+// grid (KVH, B, ceil(T/64)), block 128, dynamic shared 6·64·(D+8)·2 + 4·64·4 bytes (K, V, two Q and two dO tiles,
 // two lse and two D rows), plus 64·72·2 with DQ (the dSᵀ tile).
 // DQ: also dqacc (B,T,NH·D) f32 += scale·dS·K with atomics (attention_dq_finish then moves it into dqkv).
 // QW: query columns of a tile taken at a time. 32 at head size 64 holds a thread's state in 168 registers (3 blocks
@@ -125,10 +126,10 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
   float* Ls = (float*)(Qs + 4 * TILE);   // Ls + i·2·64, Dsh + i·2·64: buffer i
   float* Dsh = Ls + FA_ROWS;
   llm_bf16* dSt = (llm_bf16*)(Ls + 4 * FA_ROWS);   // DQ: dSᵀ (64 keys x 64 queries), row stride 64 + PAD
-  // key block 0 has the most query tiles and is scheduled first already
-  const int b = blockIdx.z, g = blockIdx.y, group = NH / KVH, QKV = (NH + 2 * KVH) * D;
+  // key block 0 has the most query tiles: blockIdx.z = 0 runs first
+  const int b = blockIdx.y, g = blockIdx.x, group = NH / KVH, QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
-  const int kb = blockIdx.x, k0 = kb * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
+  const int kb = blockIdx.z, k0 = kb * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const llm_bf16* dseq = dout + (long long)b * T * NH * D;
   const float sl2 = scale * FA_LOG2E;

@@ -9,7 +9,7 @@
 // in halves of 32 (the scores of both row tiles then take 32 registers, not 64, and three blocks fit an SM at the
 // 168 registers __launch_bounds__ asks for); a half wholly after a warp's rows is skipped by that warp. Head size 64
 // only (at 128 the accumulators would not fit).
-// grid (ceil(T/128), NH, B), block 128, dynamic shared 6·64·(D+8)·2 bytes (the 128-row Q tile, two K and two V tiles).
+// grid (NH, B, ceil(T/128)), block 128, dynamic shared 6·64·(D+8)·2 bytes (the 128-row Q tile, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_forward_wide(llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale) {
   extern __shared__ uint4 fa_smem[];
@@ -17,8 +17,8 @@ __device__ __forceinline__ void fa_forward_wide(llm_bf16* out, float* lse, const
   llm_bf16* Qs = (llm_bf16*)fa_smem;   // 128 rows
   llm_bf16* Ks = Qs + 2 * TILE;        // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
   llm_bf16* Vs = Ks + TILE;
-  const int qb = gridDim.x - 1 - blockIdx.x;   // most key tiles first
-  const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
+  const int qb = gridDim.z - 1 - blockIdx.z;   // most key tiles first
+  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, q0 = qb * 2 * FA_ROWS, w0 = q0 + warp * 32, rowA = w0 + ((threadIdx.x & 31) >> 2);
   const int last = min(2 * qb + 1, (T - 1) / FA_ROWS);   // key tiles up to the block's last row (and T)
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
@@ -66,7 +66,7 @@ __device__ __forceinline__ void fa_forward_wide(llm_bf16* out, float* lse, const
 // The wide dQ kernel: 128 query rows a block, 32 a warp in two row tiles, each key tile taken in two halves of 32
 // keys (so the scores of both row tiles fit the registers beside dQ and the Q and dO fragments): every K and V
 // fragment read from shared memory feeds four products instead of two. Halves wholly after a warp's rows are
-// skipped. Head size 64 only. grid (ceil(T/128), NH, B), block 128, dynamic shared 8·64·(D+8)·2 bytes (128-row Q
+// skipped. Head size 64 only. grid (NH, B, ceil(T/128)), block 128, dynamic shared 8·64·(D+8)·2 bytes (128-row Q
 // and dO tiles, two K and two V tiles).
 template <int D>
 __device__ __forceinline__ void fa_backward_dq_wide(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
@@ -78,8 +78,8 @@ __device__ __forceinline__ void fa_backward_dq_wide(llm_bf16* dqkv, const llm_bf
   llm_bf16* Os = Qs + 2 * TILE;        // 128 rows
   llm_bf16* Ks = Os + 2 * TILE;        // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
   llm_bf16* Vs = Ks + TILE;
-  const int qb = gridDim.x - 1 - blockIdx.x;   // most key tiles first
-  const int b = blockIdx.z, h = blockIdx.y, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
+  const int qb = gridDim.z - 1 - blockIdx.z;   // most key tiles first
+  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
   const int q0 = qb * 2 * FA_ROWS, w0 = q0 + warp * 32, rowA = w0 + (lane >> 2);   // row tile i: rowA + 16i (+8)
   const int last = min(2 * qb + 1, (T - 1) / FA_ROWS);
