@@ -16,6 +16,7 @@ import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
 import { AdamW } from '../src/train/optimizer.js'
 import { writeFileAtomic } from '../src/util/atomic.js'
+import { InputError } from '../src/util/errors.js'
 
 const flags = {
   models: { type: 'string', default: 'tiny-variant,tiny-gpt2', help: 'comma-separated presets' },
@@ -150,4 +151,8 @@ function appendResults(rows: Row[], out: string, host: string, setup: string): v
   console.error('bench: appended to bench/RESULTS.md')
 }
 
-main()
+try { main() } catch (e) {
+  if (!(e instanceof InputError)) throw e
+  console.error(e.message)   // bad flags: one line
+  process.exitCode = 2
+}

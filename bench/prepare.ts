@@ -18,7 +18,9 @@ import { tokenizeToShards } from '../src/data/fineweb/tokenize.js'
 import { prepare } from '../src/data/prepare.js'
 import { openInputs } from '../src/data/sources/inputs.js'
 import { openParquet, parquetDocuments } from '../src/data/sources/parquet.js'
+import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { encode } from '../src/tokenizer.js'
+import { InputError } from '../src/util/errors.js'
 import { Rng } from '../src/util/rng.js'
 
 const SHARD = 1_000_000   // the default 100M would hold 200 MB per shard in memory: add that to the RSS below
@@ -143,17 +145,26 @@ function tableRows(runs: Measure[]): string[] {
   })
 }
 
+const flags = {
+  mb: { type: 'int', min: 1, default: 40, help: 'megabytes of Parquet input to generate' },
+  workers: { type: 'string', default: '1,2', help: 'worker counts to time, comma-separated' },
+  record: { type: 'bool', help: 'append the table to bench/RESULTS.md' },
+} as const
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
   if (args[0] === 'child') { await child(args[1]!, Number(args[2]), args[3]!); return }
-  const mbFlag = args.indexOf('--mb')
-  const mb = mbFlag >= 0 ? Number(args[mbFlag + 1]) : 40
-  const input = writeInput(mb)
+  const { flags: f, help } = parseArgs('bench/prepare', flags, args)
+  if (help) {
+    console.log(formatHelp('node dist/bench/prepare.js', '[flags]', 'prepare throughput (Parquet -> shards), 1 and more workers', flags))
+    return
+  }
+  const workerCounts = f.workers.split(',').map(w => Number(w.trim()))
+  if (workerCounts.some(w => !Number.isSafeInteger(w) || w < 1)) throw new InputError(`bench/prepare: --workers ${f.workers}: expected positive integers separated by commas`)
+  const input = writeInput(f.mb)
   const fileMB = statSync(input.path).size / 1e6
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim()
   const runs: Measure[] = [measure('decode', 0, input.path), measure('encode', 0, input.path)]
-  const wFlag = args.indexOf('--workers')
-  const workerCounts = wFlag >= 0 ? args[wFlag + 1]!.split(',').map(Number) : [1, 2]
   for (const kind of ['prepare', 'fineweb']) for (const w of workerCounts) runs.push(measure(kind, w, input.path))
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim()
   const machine = `${cpus()[0]?.model.trim() ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}`
@@ -170,7 +181,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n')
   process.stdout.write(table + '\n')
-  if (args.includes('--record')) {
+  if (f.record) {
     const path = resolve('bench/RESULTS.md')
     const existing = existsSync(path) ? readFileSync(path, 'utf8') : ''  // re-read just before appending: others append too
     appendFileSync(path, (existing.length === 0 ? '# Benchmark results\n\n' : existing.endsWith('\n\n') ? '' : existing.endsWith('\n') ? '\n' : '\n\n') + table + '\n')
@@ -178,4 +189,8 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+try { await main() } catch (e) {
+  if (!(e instanceof InputError)) throw e
+  console.error(e.message)   // bad flags: one line
+  process.exitCode = 2
+}

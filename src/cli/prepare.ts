@@ -16,7 +16,7 @@ import type { Command } from './command.js'
 const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
   out: { type: 'string', metavar: 'DIR', help: 'output directory (required)' },
-  name: { type: 'string', metavar: 'NAME', help: 'output file prefix (default: the corpus or first input\'s name)' },
+  name: { type: 'string', metavar: 'NAME', help: 'output file prefix (default: the corpus\'s name, the input\'s name when there is one, else data)' },
   'val-tokens': { type: 'int', min: 0, max: MAX_SHARD_TOKENS, default: prepareDefaults.valTokens, help: 'the first N tokens form NAME_val_000000.bin' },
   'shard-size': { type: 'int', min: 1, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per train shard' },
   workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
@@ -28,7 +28,7 @@ const flags = {
 
 const summary = 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards'
 const details = `
-INPUT is a file, a directory (its .txt, .md, .jsonl and .parquet files, recursively) or a quoted glob.
+INPUT is a file, a directory (its .txt, .text, .md, .jsonl, .ndjson and .parquet files, recursively) or a quoted glob.
 Text files are one document each; JSONL and Parquet give one document per line/row. Every document
 starts with <|endoftext|> (50256). Output: OUT/NAME_val_000000.bin, OUT/NAME_train_000001.bin, ...
 and OUT/NAME.json (written last). FineWeb from the hub: llmts prepare fineweb --help. Built-in corpora:${Object.entries(corpora).map(([k, v]) => `\n  ${k.padEnd(17)}${v}`).join('')}

@@ -36,6 +36,7 @@ export interface TrainConfig {
   sampleTokens: number
   onNan: 'stop' | 'skip'     // a non-finite loss or gradient norm: stop (exit 3), or skip that step's update
   skipSpikes: number         // skip the update when the loss or grad-norm z-score exceeds this; 0 = never
+  shuffle: 'off' | 'on'      // a seeded permutation of the train shards each epoch and of each shard's windows
   recompute: 'off' | 'on'    // recompute norm outputs and the MLP activation in backward (GptOptions.recompute)
   hellaswagEvery: number     // HellaSwag (0-shot) every N steps and at the end; 0 = never
   hellaswagData: string      // '' = the validation JSONL downloaded once into the cache
@@ -71,7 +72,8 @@ export const trainDefaults: TrainConfig = {
   sampleEvery: 1000,         // print a sample every N steps; 0 disables
   sampleTokens: 64,          // length of those samples (at most the context length minus one)
   onNan: 'stop',             // the weights are never updated with a NaN; stopping keeps the last good checkpoint
-  skipSpikes: 0,             // spikes (z > 5, src/train/outliers.ts) are reported; with Z > 0 also skipped
+  skipSpikes: 0,             // spikes (z > 5, src/train/divergence.ts) are reported; with Z > 0 also skipped
+  shuffle: 'off',            // in order, as llm.c's default; on: permuted from --seed (resumes exactly)
   recompute: 'off',          // on: less activation memory (1.2 GiB at variant-124m B=16 T=1024), a few % slower
   hellaswagEvery: 0,         // off: a full HellaSwag pass is 40,168 forward rows
   hellaswagData: '',
@@ -117,6 +119,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   hellaswagLimit: { flag: 'hellaswag-limit', kind: 'int', min: 0, help: 'score the first N HellaSwag examples (0 = all 10,042)' },
   hellaswagScoring: { flag: 'hellaswag-scoring', kind: 'enum', values: ['harness', 'llmc'], help: 'HellaSwag scoring during training (see llmts eval hellaswag)' },
   skipSpikes: { flag: 'skip-spikes', kind: 'number', min: 0, help: 'skip updates whose loss or grad-norm z-score exceeds Z (0: never)' },
+  shuffle: { flag: 'shuffle', kind: 'enum', values: ['off', 'on'], help: 'on: permute the train shards every epoch and the batches of each shard (seeded by --seed)' },
   recompute: { flag: 'recompute', kind: 'enum', values: ['off', 'on'], help: 'on: recompute norm outputs and the MLP activation in backward (less memory, same results)' },
 }
 

@@ -121,7 +121,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   else model.initWeights(c.seed)
   const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })
   const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize }
-  const train = new DataLoader({ files: shards.train, ...loaderOpts })
+  const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
   const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
   let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
   if (resumeFrom !== null) {

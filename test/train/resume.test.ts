@@ -41,35 +41,49 @@ function recorder(stopAt?: number, stop?: { requested: boolean }): { reporter: R
   }
 }
 
-test('stop at step 7, resume to 12: the log equals the uninterrupted run bit for bit', async () => {
-  const full = recorder()
-  const a = await trainRun({ ...base, out: join(root, 'full') }, { resume: false, overwrite: false, reporter: full.reporter })
+/** Runs base (with `shuffle`) for 12 steps in one go and as 7 + resume to 12; returns the uninterrupted run's log. */
+async function stopAndResume(shuffle: TrainConfig['shuffle']): Promise<LogRecord[]> {
+  const c = { ...base, shuffle }, full = recorder()
+  const a = await trainRun({ ...c, out: join(root, `full-${shuffle}`) }, { resume: false, overwrite: false, reporter: full.reporter })
   assert.equal(a.result.step, 12)
 
-  const stop = { requested: false }
+  const stop = { requested: false }, split = join(root, `split-${shuffle}`)
   const first = recorder(7, stop)
-  const b1 = await trainRun({ ...base, out: join(root, 'split') }, { resume: false, overwrite: false, reporter: first.reporter, stop })
+  const b1 = await trainRun({ ...c, out: split }, { resume: false, overwrite: false, reporter: first.reporter, stop })
   assert.equal(b1.result.step, 7)
   assert.ok(b1.result.interrupted)
   // checkpoints at 5 (regular) and 7 (the stop); keep 2
-  assert.deepEqual(readdirSync(join(root, 'split', 'checkpoints')).sort(), ['step_000005', 'step_000007'])
+  assert.deepEqual(readdirSync(join(split, 'checkpoints')).sort(), ['step_000005', 'step_000007'])
   const second = recorder()
-  const b2 = await trainRun({ ...base, out: join(root, 'split') }, { resume: true, overwrite: false, reporter: second.reporter })
+  const b2 = await trainRun({ ...c, out: split }, { resume: true, overwrite: false, reporter: second.reporter })
   assert.equal(b2.info.startStep, 7)
   assert.equal(b2.result.step, 12)
 
-  const logA = readLog(join(root, 'full', 'log.jsonl')), logB = readLog(join(root, 'split', 'log.jsonl'))
+  const logA = readLog(join(root, `full-${shuffle}`, 'log.jsonl')), logB = readLog(join(split, 'log.jsonl'))
   assert.equal(logA.filter(r => 'loss' in r).length, 12)
   assert.deepEqual(withoutTiming(logB), withoutTiming(logA))
   assert.deepEqual([...first.samples, ...second.samples], full.samples, 'the sampling RNG is restored too')
   const losses = logA.filter(r => 'loss' in r).map(r => r['loss']!)
   assert.ok(losses.at(-1)! < losses[0]!, `the loss falls: ${losses[0]} -> ${losses.at(-1)}`)
+  return logA
+}
+
+let unshuffled: LogRecord[] = []
+test('stop at step 7, resume to 12: the log equals the uninterrupted run bit for bit', async () => {
+  unshuffled = await stopAndResume('off')
+})
+
+test('--shuffle on: other batches than in order (same first weights), and the resume is still exact', async () => {
+  const shuffled = await stopAndResume('on')
+  const loss = (log: LogRecord[]): number[] => log.filter(r => 'loss' in r).map(r => Number(r['loss']))
+  assert.ok(unshuffled.length > 0, 'the unshuffled run ran first')
+  assert.notDeepEqual(loss(shuffled), loss(unshuffled))
 })
 
 test('a resumed run after a crash past the checkpoint drops the log lines beyond it', async () => {
   // the uninterrupted run of the previous test wrote checkpoints 10 and 12 (keep 2); resuming it from 12 is a
   // no-op, so resume a copy that lost its newest checkpoint: lines 11..12 must be replaced, not duplicated
-  const dir = join(root, 'full')
+  const dir = join(root, 'full-off')
   rmSync(join(dir, 'checkpoints', 'step_000012'), { recursive: true })
   const before = withoutTiming(readLog(join(dir, 'log.jsonl')))
   await trainRun({ ...base, out: dir }, { resume: true, overwrite: false })
@@ -77,7 +91,7 @@ test('a resumed run after a crash past the checkpoint drops the log lines beyond
 })
 
 test('RUN_DIR/best holds the lowest validation loss; reusing a run directory needs --resume or --overwrite', async () => {
-  const dir = join(root, 'full')
+  const dir = join(root, 'full-off')
   const vals = readLog(join(dir, 'log.jsonl')).filter(r => 'val_loss' in r && r.step > 0)
   const best = readCheckpoint(join(dir, 'best'), { withOptimizer: false })
   const lowest = vals.reduce((m, r) => r['val_loss']! < m['val_loss']! ? r : m)
@@ -92,7 +106,7 @@ test('RUN_DIR/best holds the lowest validation loss; reusing a run directory nee
 })
 
 test('--init-from a run directory starts from its best weights (same validation loss before step 1)', async () => {
-  const from = join(root, 'full')
+  const from = join(root, 'full-off')
   const best = readCheckpoint(join(from, 'best'), { withOptimizer: false })
   const r = await trainRun({ ...base, initFrom: from, steps: 1, warmupSteps: 1, out: join(root, 'init') }, { resume: false, overwrite: false })
   assert.match(r.info.modelSource, /checkpoint .*best/)
