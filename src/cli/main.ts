@@ -51,9 +51,20 @@ export async function main(argv: string[]): Promise<number> {
   return command.run(rest)
 }
 
+// A file-system call refused on a user's path (a file where a directory must be, no permission, a read-only disk)
+// is bad input, not a bug: Node's message names the call and the path.
+const PATH_ERRORS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EROFS', 'ENOTEMPTY', 'ENAMETOOLONG', 'ELOOP'])
+
+/** The error as one stderr line; the exit code: 2 for bad input, 1 for anything else. */
 function report(e: unknown): number {
-  const err = e instanceof Error ? e : new Error(String(e))
-  if (process.env['LLMTS_DEBUG']) process.stderr.write(`${err.stack ?? err.message}\n`)
+  let err = e instanceof Error ? e : new Error(String(e))
+  const sys = err as NodeJS.ErrnoException
+  if (!(err instanceof InputError) && sys.syscall !== undefined && PATH_ERRORS.has(sys.code ?? '')) {
+    err = new InputError(`llmts: ${err.message} (check the path, its type and its permissions)`)
+  } else if (err instanceof RangeError && /allocation failed/i.test(err.message)) {
+    err = new InputError(`llmts: out of memory: ${err.message} (a smaller --batch-size or --seq-len?)`)
+  }
+  if (process.env['LLMTS_DEBUG']) process.stderr.write(`${(e as Error).stack ?? err.message}\n`)
   else process.stderr.write(`${err instanceof InputError ? '' : 'llmts: internal error: '}${err.message}\n`)
   return err instanceof InputError ? 2 : 1
 }

@@ -66,6 +66,13 @@ export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile
     if (end > dataLen) bad(`tensor ${name} ends at byte ${end}, past the data (${dataLen} bytes; truncated?)`)
     tensors.set(name, { dtype, shape, bytes: new Uint8Array(buf.buffer, buf.byteOffset + dataStart + begin, end - begin) })
   }
+  // the spec's tensors never share bytes: overlapping spans mean a corrupt or hand-edited header
+  const spans = [...tensors].map(([name, t]) => ({ name, begin: t.bytes.byteOffset - buf.byteOffset - dataStart, size: t.bytes.byteLength }))
+    .filter(t => t.size > 0).sort((a, b) => a.begin - b.begin)
+  for (let i = 1; i < spans.length; i++) {
+    const a = spans[i - 1]!, b = spans[i]!
+    if (b.begin < a.begin + a.size) bad(`tensors ${a.name} and ${b.name} overlap (bytes ${b.begin}..${a.begin + a.size} of the data)`)
+  }
   return { path, tensors, metadata }
 }
 

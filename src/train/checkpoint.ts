@@ -137,6 +137,11 @@ function readParams(model: SafetensorsFile, layout: ParamLayout): Float32Array {
       throw new DamagedCheckpointError(`checkpoint: ${model.path}: ${s.name} is ${t.dtype} [${t.shape}], the config needs F32 [${s.shape}]`)
     }
   }
+  const known = new Set(layout.specs.map(s => s.name)), extra = [...model.tensors.keys()].filter(n => !known.has(n))
+  if (extra.length > 0) {   // a state.json whose config describes a smaller model than the weights do
+    throw new DamagedCheckpointError(`checkpoint: ${model.path} has ${extra.length} tensor(s) the config in state.json does not ` +
+      `describe (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''}); state.json and the weights disagree`)
+  }
   const params = new Float32Array(layout.total)
   for (const s of layout.specs) params.set(toFloat32(model, s.name), s.offset)
   return params

@@ -98,3 +98,28 @@ test('what Hugging Face cannot express, and missing flags, exit 2 with one line'
   }
   assert.ok(!existsSync(join(root, 'x')), 'nothing is written when the export is refused')
 })
+
+test('an --out that is a run or checkpoint directory is refused (its files stay as they were); a file there is exit 2', () => {
+  const config = configFromJson({ preset: 'tiny-gpt2', layers: 1, channels: 32, heads: 4, kvHeads: 4, mlpHidden: 128, contextLength: 16 }, 'test')
+  const params = new Float32Array(new ParamLayout(config).total).fill(0.5)
+  const run = join(root, 'guarded-run'), step = join(run, 'checkpoints', checkpointName(2))
+  writeCheckpoint(step, {
+    modelConfig: config, trainConfig: null, params, optimizer: null,
+    progress: { step: 2, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null },
+  })
+  writeFileSync(join(run, 'config.json'), '{"train": {}}\n')
+  const before = [readFileSync(join(step, 'model.safetensors')), readFileSync(join(run, 'config.json'))]
+  for (const out of [run, step, join(run, 'checkpoints')]) {
+    const r = llmts('export', '--model', run, '--out', out)
+    assert.equal(r.code, 2, `${out}: ${r.stderr}`)
+    assert.match(r.stderr, /is a training run or checkpoint directory/)
+  }
+  assert.deepEqual([readFileSync(join(step, 'model.safetensors')), readFileSync(join(run, 'config.json'))], before)
+  // a new folder inside the run is fine
+  assert.equal(llmts('export', '--model', run, '--out', join(run, 'hf')).code, 0)
+  // a file where the output folder should be: Node's EEXIST, reported as bad input in one line
+  const r = llmts('export', '--model', run, '--out', join(run, 'config.json'))
+  assert.equal(r.code, 2, r.stderr)
+  assert.match(r.stderr, /^llmts: EEXIST: .*config\.json.*check the path/)
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+})

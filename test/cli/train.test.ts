@@ -39,6 +39,10 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [['--resume'], /--resume needs --out RUN_DIR/],
     [['--batch-size', '0'], /--batch-size expects a positive integer >= 1, got 0/],
     [['--threads', 'many'], /--threads expects a non-negative integer, got "many"/],
+    [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--threads', '100000', '--out', join(root, 'threads')],
+      /threads must be an integer in \[1, 1024\], got 100000/],
+    [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--out', join(root, 'bad.json')],
+      /^llmts: ENOTDIR: .*bad\.json.*check the path/],
     [['--lr', 'fast'], /--lr expects a non-negative number, got "fast"/],
     [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
   ]

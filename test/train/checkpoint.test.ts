@@ -58,6 +58,17 @@ test('a corrupted tensor file fails its checksum with a one-line InputError', ()
     (e: Error) => e instanceof InputError && /optimizer\.safetensors fails its checksum/.test(e.message) && !e.message.includes('\n'))
 })
 
+test('a state.json whose model config is smaller than the weights is refused, not silently truncated', () => {
+  const two = configFromJson({ ...config, layers: 2 }, 'test'), n = new ParamLayout(two).total
+  const dir = join(root, 'cfg-mismatch')
+  writeCheckpoint(dir, { ...randomCheckpoint(1), modelConfig: two, params: new Float32Array(n).fill(0.5), optimizer: null })
+  const statePath = join(dir, 'state.json'), state = JSON.parse(readFileSync(statePath, 'utf8')) as { modelConfig: { layers: number } }
+  state.modelConfig.layers = 1   // the tensor files keep their checksums: only the config disagrees
+  writeFileSync(statePath, JSON.stringify(state))
+  assert.throws(() => readCheckpoint(dir, { withOptimizer: false }),
+    (e: Error) => e instanceof InputError && /tensor\(s\) the config in state\.json does not describe \(h\.1\./.test(e.message))
+})
+
 test('a write that fails midway leaves no step directory and no temp directory', () => {
   const run = join(root, 'fail')
   const ck = randomCheckpoint(2)

@@ -12,6 +12,7 @@ import { kernelInstance, type KernelInstance } from './wasm/module.js'
 
 export type KernelChoice = 'auto' | 'blas' | 'wasm' | 'js'
 const CHOICES: readonly string[] = ['auto', 'blas', 'wasm', 'js']
+const MAX_THREADS = 1024   // more is a typo, and each worker costs memory
 
 export interface CpuOptions {
   kernels?: KernelChoice   // default: $LLMTS_KERNELS, else 'auto'
@@ -43,8 +44,8 @@ export function chooseKernels(opts: CpuOptions = {}): KernelPath {
   }
   const envThreads = process.env['LLMTS_THREADS']
   const threads = opts.threads ?? (envThreads !== undefined && envThreads !== '' ? Number(envThreads) : availableParallelism())
-  if (!(Number.isSafeInteger(threads) && threads >= 1)) {
-    throw new InputError(`cpu backend: threads must be a positive integer, got ${opts.threads ?? envThreads}`)
+  if (!(Number.isSafeInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
+    throw new InputError(`cpu backend: threads must be an integer in [1, ${MAX_THREADS}], got ${opts.threads ?? envThreads}`)
   }
   if (choice === 'js') return jsPath('')
   const simd = kernelInstance()

@@ -1,0 +1,43 @@
+// The safetensors reader against files built byte by byte from the format's definition (8-byte little-endian
+// header length, JSON header, raw little-endian data): values and metadata read back, and headers whose tensor
+// spans are impossible (overlapping, wrong size, past the end) refused with an InputError naming the file.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseSafetensors, toFloat32 } from '../../src/io/safetensors.js'
+import { InputError } from '../../src/util/errors.js'
+
+/** A file with the given header and the f32 values as its data. */
+function file(header: Record<string, unknown>, values: number[]): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header))
+  const out = new Uint8Array(8 + json.length + 4 * values.length)
+  const dv = new DataView(out.buffer)
+  dv.setBigUint64(0, BigInt(json.length), true)
+  out.set(json, 8)
+  values.forEach((v, i) => dv.setFloat32(8 + json.length + 4 * i, v, true))
+  return out
+}
+
+test('two F32 tensors and the metadata read back', () => {
+  const f = parseSafetensors(file({
+    __metadata__: { format: 'pt' },
+    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+    b: { dtype: 'F32', shape: [1, 2], data_offsets: [8, 16] },
+  }, [1.5, -2, 3.25, 4]), 'x.safetensors')
+  assert.deepEqual([...toFloat32(f, 'a')], [1.5, -2])
+  assert.deepEqual([...toFloat32(f, 'b')], [3.25, 4])
+  assert.deepEqual(f.metadata, { format: 'pt' })
+})
+
+test('impossible spans are refused, naming the file', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, /tensors a and b overlap/],
+    [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, /tensors a and b overlap/],
+    [{ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, /spans 8 bytes, its shape \[3\] F32 needs 12/],
+    [{ a: { dtype: 'F32', shape: [4], data_offsets: [4, 20] } }, /past the data/],
+  ]
+  for (const [header, re] of cases) {
+    assert.throws(() => parseSafetensors(file(header, [1, 2, 3, 4]), 'bad.safetensors'),
+      (e: unknown) => e instanceof InputError && /bad\.safetensors/.test(e.message) && re.test(e.message), JSON.stringify(header))
+  }
+})
