@@ -141,8 +141,8 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
   fa_load<D>(Os, dseq + g * group * D, (long long)NH * D, k0, T);
   fa_load_stats(Ls, Dsh, lse, Dd, ((long long)b * NH + g * group) * T, k0, T);
   llm_cp_async_commit();
-  float dk[1][D / 8][4], dv[1][D / 8][4];
-  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) { dk[0][t][e] = 0.f; dv[0][t][e] = 0.f; }
+  float dk[D / 8][4], dv[D / 8][4];
+  for (int t = 0; t < D / 8; t++) for (int e = 0; e < 4; e++) { dk[t][e] = 0.f; dv[t][e] = 0.f; }
   for (int i = 0; i < iters; i++) {
     const int qt = kb + i % per, buf = i & 1;
     if (i + 1 < iters) {
@@ -166,33 +166,33 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
       const int c0 = part * QW;
       const llm_bf16* Qp = Q + c0 * (D + FA_PAD);
       const llm_bf16* Op = O + c0 * (D + FA_PAD);
-      unsigned kf[1][D / 16][4];
-      float s[1][QW / 8][4], dp[1][QW / 8][4];
-      fa_afrags<D>(kf[0], Ks, warp * 16);
-      fa_mul_bt_m<D, 1, QW / 8>(s, kf, Qp);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
-      fa_afrags<D>(kf[0], Vs, warp * 16);
-      fa_mul_bt_m<D, 1, QW / 8>(dp, kf, Op);   // dPᵀ = V·dOᵀ
+      unsigned kf[D / 16][4];
+      float s[QW / 8][4], dp[QW / 8][4];
+      fa_afrags<D>(kf, Ks, warp * 16);
+      fa_mul_bt<D, QW / 8>(s, kf, Qp);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
+      fa_afrags<D>(kf, Vs, warp * 16);
+      fa_mul_bt<D, QW / 8>(dp, kf, Op);   // dPᵀ = V·dOᵀ
       for (int j = 0; j < QW / 8; j++) {
         for (int e = 0; e < 2; e++) {
           int c = c0 + 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
           float lc = L[c] * FA_LOG2E;
-          float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[0][j][e] * sl2 - lc);
-          float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[0][j][2 + e] * sl2 - lc);
-          s[0][j][e] = p0;
-          s[0][j][2 + e] = p1;
-          dp[0][j][e] = p0 * (dp[0][j][e] - Dv[c]);
-          dp[0][j][2 + e] = p1 * (dp[0][j][2 + e] - Dv[c]);
+          float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
+          float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
+          s[j][e] = p0;
+          s[j][2 + e] = p1;
+          dp[j][e] = p0 * (dp[j][e] - Dv[c]);
+          dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
         }
       }
       if (DQ) {   // dSᵀ to shared memory (bf16, as the products below round it)
         llm_bf16* row = dSt + (warp * 16 + (lane >> 2)) * (FA_ROWS + FA_PAD) + c0 + 2 * tq;
         for (int j = 0; j < QW / 8; j++) {
-          *(unsigned*)(row + 8 * j) = llm_pack2(dp[0][j][0], dp[0][j][1]);
-          *(unsigned*)(row + 8 * (FA_ROWS + FA_PAD) + 8 * j) = llm_pack2(dp[0][j][2], dp[0][j][3]);
+          *(unsigned*)(row + 8 * j) = llm_pack2(dp[j][0], dp[j][1]);
+          *(unsigned*)(row + 8 * (FA_ROWS + FA_PAD) + 8 * j) = llm_pack2(dp[j][2], dp[j][3]);
         }
       }
-      fa_mul_acc_m<D, 1, QW / 8>(dv, s, Op);   // dV += Pᵀ·dO
-      fa_mul_acc_m<D, 1, QW / 8>(dk, dp, Qp);  // dK += dSᵀ·Q
+      fa_mul_acc<D, QW / 8>(dv, s, Op);   // dV += Pᵀ·dO
+      fa_mul_acc<D, QW / 8>(dk, dp, Qp);  // dK += dSᵀ·Q
     }
     __syncthreads();
     if (DQ) {   // dQ rows of this warp (16 queries) += dS·K over the block's 64 keys, added to dqacc
@@ -213,8 +213,8 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
   for (int r = 0; r < 2; r++) {
     if (keys[r] >= T) continue;
     llm_bf16* kdst = dqkv + ((long long)b * T + keys[r]) * QKV + (NH + g) * D;
-    fa_store_row<D>(kdst, dk[0], r, scale, cosT, sinT, keys[r], accumulate);
-    fa_store_row<D>(kdst + KVH * D, dv[0], r, 1.f, nullptr, nullptr, 0, accumulate);
+    fa_store_row<D>(kdst, dk, r, scale, cosT, sinT, keys[r], accumulate);
+    fa_store_row<D>(kdst + KVH * D, dv, r, 1.f, nullptr, nullptr, 0, accumulate);
   }
 }
 

@@ -49,10 +49,10 @@ __device__ __forceinline__ void fa_mul_bt_m(float (*acc)[N][4], const unsigned (
   }
 }
 
-/** fa_mul_bt_m for one row tile: acc[j] (16 x 64) = A (16 x D) · sh[0..64)ᵀ. */
-template <int D>
+/** fa_mul_bt_m for one row tile: acc[j] (16 x 8N) = A (16 x D) · sh[0..8N)ᵀ. */
+template <int D, int N = 8>
 __device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
-  fa_mul_bt_m<D, 1>(reinterpret_cast<float (*)[8][4]>(acc), reinterpret_cast<const unsigned (*)[D / 16][4]>(a), sh);
+  fa_mul_bt_m<D, 1, N>(reinterpret_cast<float (*)[N][4]>(acc), reinterpret_cast<const unsigned (*)[D / 16][4]>(a), sh);
 }
 
 /** out[m][t] (M row tiles of 16 x D, D/8 n8 tiles) += A[m] (16 x 16, fragments) · sh rows 16kk..16kk+15 (16 x D). */
@@ -84,10 +84,10 @@ __device__ __forceinline__ void fa_mul_acc_m(float (*out)[D / 8][4], const float
   }
 }
 
-/** fa_mul_acc_m for one row tile: out[t] (16 x D) += P (16 x 64, p[8]) · sh (64 x D). */
-template <int D>
+/** fa_mul_acc_m for one row tile: out[t] (16 x D) += P (16 x 8N, p[N]) · sh (8N x D). */
+template <int D, int N = 8>
 __device__ __forceinline__ void fa_mul_acc(float (*out)[4], const float (*p)[4], const llm_bf16* sh) {
-  fa_mul_acc_m<D, 1>(reinterpret_cast<float (*)[D / 8][4]>(out), reinterpret_cast<const float (*)[8][4]>(p), sh);
+  fa_mul_acc_m<D, 1, N>(reinterpret_cast<float (*)[D / 8][4]>(out), reinterpret_cast<const float (*)[N][4]>(p), sh);
 }
 
 /** out[t] (16 x D) = rows m0..m0+15 of A · sh (64 x D), where A (64 x 64) is stored TRANSPOSED in st[64][64+PAD]
