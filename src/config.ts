@@ -2,7 +2,7 @@
 // The variant is GPT-2 with RMSNorm, RoPE, grouped-query attention, SwiGLU and no biases; each switch is
 // independent so any mix can be trained (HF export later names what Hugging Face cannot express).
 
-import { InputError } from './util/errors.js'
+import { InputError, shown } from './util/errors.js'
 
 export interface ModelConfig {
   vocabSize: number           // V: real vocabulary (50,257 for GPT-2's BPE)
@@ -84,21 +84,21 @@ export function validateConfig(c: ModelConfig, where = 'model config'): ModelCon
   const bad = (what: string): never => { throw new InputError(`config: ${where}: ${what}`) }
   const posInt = (k: keyof ModelConfig): void => {
     const v = c[k]
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) bad(`${k} must be a positive integer, got ${JSON.stringify(v)}`)
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) bad(`${k} must be a positive integer, got ${shown(v)}`)
   }
   for (const k of ['vocabSize', 'paddedVocabSize', 'contextLength', 'layers', 'channels', 'heads', 'kvHeads', 'mlpHidden'] as const) posInt(k)
   if (c.layers > 1024) bad(`layers must be at most 1024, got ${c.layers}`)   // the parameter table has entries per layer
   if (c.paddedVocabSize < c.vocabSize) bad(`paddedVocabSize ${c.paddedVocabSize} is below vocabSize ${c.vocabSize}`)
   if (c.channels % c.heads !== 0) bad(`heads (${c.heads}) must divide channels (${c.channels})`)
   if (c.heads % c.kvHeads !== 0) bad(`kvHeads (${c.kvHeads}) must divide heads (${c.heads})`)
-  if (c.norm !== 'layernorm' && c.norm !== 'rmsnorm') bad(`norm must be layernorm or rmsnorm, got ${JSON.stringify(c.norm)}`)
-  if (c.positions !== 'learned' && c.positions !== 'rope') bad(`positions must be learned or rope, got ${JSON.stringify(c.positions)}`)
-  if (c.mlp !== 'gelu' && c.mlp !== 'swiglu') bad(`mlp must be gelu or swiglu, got ${JSON.stringify(c.mlp)}`)
-  if (typeof c.normEps !== 'number' || !(c.normEps > 0)) bad(`normEps must be a positive number, got ${JSON.stringify(c.normEps)}`)
-  if (typeof c.ropeTheta !== 'number' || !(c.ropeTheta > 0)) bad(`ropeTheta must be a positive number, got ${JSON.stringify(c.ropeTheta)}`)
+  if (c.norm !== 'layernorm' && c.norm !== 'rmsnorm') bad(`norm must be layernorm or rmsnorm, got ${shown(c.norm)}`)
+  if (c.positions !== 'learned' && c.positions !== 'rope') bad(`positions must be learned or rope, got ${shown(c.positions)}`)
+  if (c.mlp !== 'gelu' && c.mlp !== 'swiglu') bad(`mlp must be gelu or swiglu, got ${shown(c.mlp)}`)
+  if (typeof c.normEps !== 'number' || !(c.normEps > 0)) bad(`normEps must be a positive number, got ${shown(c.normEps)}`)
+  if (typeof c.ropeTheta !== 'number' || !(c.ropeTheta > 0)) bad(`ropeTheta must be a positive number, got ${shown(c.ropeTheta)}`)
   if (c.positions === 'rope' && (c.channels / c.heads) % 2 !== 0) bad(`RoPE needs an even head size, got ${c.channels / c.heads}`)
   for (const k of ['attnBias', 'mlpBias', 'tiedEmbeddings'] as const) {
-    if (typeof c[k] !== 'boolean') bad(`${k} must be true or false, got ${JSON.stringify(c[k])}`)
+    if (typeof c[k] !== 'boolean') bad(`${k} must be true or false, got ${shown(c[k])}`)
   }
   return c
 }
@@ -110,7 +110,7 @@ export function configFromJson(obj: unknown, where: string): ModelConfig {
   }
   const o = obj as Record<string, unknown>
   if (o['preset'] !== undefined && (typeof o['preset'] !== 'string' || !Object.hasOwn(presets, o['preset']))) {
-    throw new InputError(`config: ${where}: unknown model preset ${JSON.stringify(o['preset'])} (expected one of ${Object.keys(presets).join(', ')})`)
+    throw new InputError(`config: ${where}: unknown model preset ${shown(o['preset'])} (expected one of ${Object.keys(presets).join(', ')})`)
   }
   const base = presetConfig(typeof o['preset'] === 'string' ? o['preset'] : 'gpt2-124m')
   const known = new Set<string>([...Object.keys(base), 'preset'])

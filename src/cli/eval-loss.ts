@@ -67,7 +67,7 @@ export const command: Command = {
     if (T > config.contextLength) throw new InputError(`${CMD}: --seq-len ${T} exceeds the model's context length ${config.contextLength}`)
     const files = evalShards(f.data)
     // the loader reads floor((ntok-1)/(B·T)) batches per shard, then wraps around: never count a batch twice
-    const batches = files.reduce((n, path) => n + Math.floor((readShardHeader(path).tokens - 1) / (B * T)), 0)
+    const batches = files.reduce((n, path) => n + Math.max(0, Math.floor((readShardHeader(path).tokens - 1) / (B * T))), 0)
     if (batches < steps) {
       throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} (lower --steps, --batch-size or --seq-len)`)
     }

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os'
 import { basename, extname } from 'node:path'
 import cliProgress from 'cli-progress'
 import { prepare, prepareDefaults, type PrepareProgress, type PrepareResult } from '../data/prepare.js'
-import { MAX_SHARD_TOKENS } from '../data/shards.js'
+import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
 import { corpora, openCorpus } from '../data/sources/corpora.js'
 import { openInputs } from '../data/sources/inputs.js'
 import { InputError } from '../util/errors.js'
@@ -18,7 +18,7 @@ const flags = {
   out: { type: 'string', metavar: 'DIR', help: 'output directory (required)' },
   name: { type: 'string', metavar: 'NAME', help: 'output file prefix (default: the corpus\'s name, the input\'s name when there is one, else data)' },
   'val-tokens': { type: 'int', min: 0, max: MAX_SHARD_TOKENS, default: prepareDefaults.valTokens, help: 'the first N tokens form NAME_val_000000.bin' },
-  'shard-size': { type: 'int', min: 1, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per train shard' },
+  'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per train shard' },
   workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
   'text-column': { type: 'string', metavar: 'NAME', default: 'text', help: 'JSONL field / Parquet column holding the text' },
   'tinyshakespeare-path': { type: 'string', metavar: 'FILE', help: 'local tinyshakespeare (default ../shared/data/tinyshakespeare.txt, else downloaded)' },

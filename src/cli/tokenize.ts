@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { decode, encode, VOCAB_SIZE } from '../tokenizer.js'
 import { readShard, SHARD_MAGIC } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
@@ -42,7 +42,7 @@ export function parseIds(text: string, file: string): number[] {
   return items.map((item, i) => {
     const id = typeof item === 'number' ? item : typeof item === 'string' && /^\d+$/.test(item) ? Number(item) : NaN
     if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) {
-      throw new InputError(`llmts tokenize: ${file}: item ${i + 1} (${JSON.stringify(item)}) is not a token id (expected integers 0..${VOCAB_SIZE - 1})`)
+      throw new InputError(`llmts tokenize: ${file}: item ${i + 1} (${shown(item)}) is not a token id (expected integers 0..${VOCAB_SIZE - 1})`)
     }
     return id
   })

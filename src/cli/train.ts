@@ -1,6 +1,7 @@
 // `llmts train`: settings from defaults < --config FILE < flags (with --resume, the checkpoint's settings
 // replace the defaults), then the run. A live progress line on a terminal, plain periodic lines otherwise;
-// Ctrl-C or SIGTERM stops after the current step with a checkpoint (a second Ctrl-C aborts at once).
+// Ctrl-C or SIGTERM stops after the current micro-batch with a checkpoint of the last whole step (a second
+// Ctrl-C aborts at once).
 // Exit codes: 0 done or stopped, 2 bad input or a full disk, 3 diverged (--on-nan stop). `--default-run` is
 // `npm start`'s comparison.
 
@@ -57,6 +58,9 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   }
   let base = trainDefaults
   let point: ResumePoint | null = null
+  if (p.flags['resume'] === true && p.flags['overwrite'] === true) {
+    throw new InputError('train: --resume and --overwrite contradict each other (--resume continues the run in --out, --overwrite starts it over); give one')
+  }
   if (p.flags['resume'] === true) {
     const out = given.out ?? fileCfg.out
     if (out === undefined || out === '') throw new InputError('train: --resume needs --out RUN_DIR (the run to continue)')
@@ -140,7 +144,7 @@ export const command: Command = {
       stop.requested = true
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
-      process.stderr.write(`\nllmts train: ${signal}: stopping after this step (with a checkpoint); Ctrl-C again to abort now\n`)
+      process.stderr.write(`\nllmts train: ${signal}: stopping after this micro-batch, with a checkpoint of the last whole step; Ctrl-C again to abort now\n`)
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)

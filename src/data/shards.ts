@@ -15,6 +15,7 @@ export const SHARD_VERSION = 1 // llm.c: 1 = uint16 tokens (GPT-2), 2 = uint32 t
 export const HEADER_INTS = 256
 export const HEADER_BYTES = HEADER_INTS * 4
 export const MAX_SHARD_TOKENS = 2 ** 31 - 1 // the count is an int32
+export const MIN_SHARD_SIZE = 1024           // --shard-size floor: smaller shards are mostly header, and a typo (1 wrote 338k files)
 
 if (endianness() !== 'LE') throw new Error('shards: this code reads and writes shards as little-endian memory')
 

@@ -5,7 +5,7 @@
 
 import { EOT_TOKEN, padVocab, validateConfig, type ModelConfig } from '../config.js'
 import { hfFamily, type HfFamily } from '../model/params.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 
 export type HfDtype = 'bf16' | 'f32'
 
@@ -14,7 +14,7 @@ class JsonFields {
   constructor(readonly o: Record<string, unknown>, readonly where: string) {}
 
   private bad(key: string, expected: string): never {
-    throw new InputError(`hf: ${this.where}: "${key}" must be ${expected}, got ${JSON.stringify(this.o[key])}`)
+    throw new InputError(`hf: ${this.where}: "${key}" must be ${expected}, got ${shown(this.o[key])}`)
   }
 
   int(key: string, fallback?: number): number {
@@ -49,8 +49,9 @@ export function detectHfFamily(o: Record<string, unknown>, where: string): HfFam
   const arch = Array.isArray(o['architectures']) ? o['architectures'][0] : undefined
   if (type === 'llama' || (type === undefined && arch === 'LlamaForCausalLM')) return 'llama'
   if (type === 'gpt2' || (type === undefined && arch === 'GPT2LMHeadModel')) return 'gpt2'
-  const what = type !== undefined ? `model_type ${JSON.stringify(type)}` : `architectures ${JSON.stringify(o['architectures'])}`
-  throw new InputError(`hf: ${where}: unsupported ${what} (llm.ts reads model_type "llama" (LlamaForCausalLM) or "gpt2" (GPT2LMHeadModel))`)
+  const what = type !== undefined ? `unsupported model_type ${shown(type)}`
+    : o['architectures'] === undefined ? 'no model_type or architectures' : `unsupported architectures ${shown(o['architectures'])}`
+  throw new InputError(`hf: ${where}: ${what} (llm.ts reads model_type "llama" (LlamaForCausalLM) or "gpt2" (GPT2LMHeadModel))`)
 }
 
 /** Maps a parsed config.json to a ModelConfig (vocabulary padded to a multiple of 128). */
@@ -68,20 +69,20 @@ function llamaConfig(f: JsonFields): ModelConfig {
   const o = f.o, where = f.where
   const C = f.int('hidden_size'), NH = f.int('num_attention_heads')
   if (f.str('hidden_act', 'silu') !== 'silu') {
-    throw new InputError(`hf: ${where}: hidden_act ${JSON.stringify(o['hidden_act'])} is not supported (the SwiGLU MLP uses silu)`)
+    throw new InputError(`hf: ${where}: hidden_act ${shown(o['hidden_act'])} is not supported (the SwiGLU MLP uses silu)`)
   }
   if (o['head_dim'] !== undefined && o['head_dim'] !== null && o['head_dim'] !== C / NH) {
-    throw new InputError(`hf: ${where}: head_dim ${JSON.stringify(o['head_dim'])} differs from hidden_size/num_attention_heads = ${C / NH} (not supported)`)
+    throw new InputError(`hf: ${where}: head_dim ${shown(o['head_dim'])} differs from hidden_size/num_attention_heads = ${C / NH} (not supported)`)
   }
   if (o['rope_scaling'] !== undefined && o['rope_scaling'] !== null) {
-    throw new InputError(`hf: ${where}: rope_scaling ${JSON.stringify(o['rope_scaling'])} is not supported (plain RoPE only)`)
+    throw new InputError(`hf: ${where}: rope_scaling ${shown(o['rope_scaling'])} is not supported (plain RoPE only)`)
   }
   let ropeTheta = f.num('rope_theta', 10_000)
   const rp = o['rope_parameters'] // transformers >= 5 keeps theta and scaling here
   if (rp !== undefined && rp !== null) {
     const r = rp as Record<string, unknown>
     if (typeof rp !== 'object' || (r['rope_type'] ?? 'default') !== 'default') {
-      throw new InputError(`hf: ${where}: rope_parameters ${JSON.stringify(rp)} is not supported (plain RoPE, rope_type "default", only)`)
+      throw new InputError(`hf: ${where}: rope_parameters ${shown(rp)} is not supported (plain RoPE, rope_type "default", only)`)
     }
     ropeTheta = new JsonFields(r, `${where} rope_parameters`).num('rope_theta', ropeTheta)
   }

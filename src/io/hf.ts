@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { ParamLayout, type HfFamily, type HfPiece, type ParamSpec } from '../model/params.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 import { configFromHfJson, hfConfigJson, hfGenerationConfigJson, requireHfFamily, type HfDtype } from './hf-config.js'
 import { gpt2TokenizerFiles } from './hf-tokenizer.js'
 import { floatToBf16, readSafetensors, toFloat32, writeSafetensors, type SafetensorsFile, type WriteTensor } from './safetensors.js'
@@ -52,7 +52,7 @@ function openWeights(dir: string): Map<string, SafetensorsFile> {
   if (typeof map !== 'object' || map === null) throw new InputError(`hf: ${index} has no "weight_map" object`)
   const shards = new Map<string, SafetensorsFile>()
   for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(`hf: ${index}: bad shard file name for ${name}: ${JSON.stringify(file)}`)
+    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(`hf: ${index}: bad shard file name for ${name}: ${shown(file)}`)
     let shard = shards.get(file)
     if (shard === undefined) { shard = readSafetensors(join(dir, file)); shards.set(file, shard) }
     if (!shard.tensors.has(name)) throw new InputError(`hf: ${index} puts ${name} in ${file}, which has no such tensor`)

@@ -3,7 +3,7 @@
 // little-endian tensor bytes. The reader validates every offset against the file; the writer is atomic.
 
 import { readFileSync } from 'node:fs'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 import { AtomicWriter } from '../util/atomic.js'
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
@@ -54,7 +54,7 @@ export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile
     }
     const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown }
     if (typeof t !== 'object' || t === null) bad(`tensor ${name} has no description`)
-    if (typeof t.dtype !== 'string' || !(t.dtype in BYTES)) bad(`tensor ${name} has unsupported dtype ${JSON.stringify(t.dtype)} (expected one of ${Object.keys(BYTES).join(', ')})`)
+    if (typeof t.dtype !== 'string' || !(t.dtype in BYTES)) bad(`tensor ${name} has unsupported dtype ${shown(t.dtype)} (expected one of ${Object.keys(BYTES).join(', ')})`)
     const dtype = t.dtype as Dtype
     if (!Array.isArray(t.shape) || !t.shape.every(d => Number.isSafeInteger(d) && d >= 0)) bad(`tensor ${name} has an invalid shape`)
     const shape = t.shape as number[]

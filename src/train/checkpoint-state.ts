@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import type { ModelConfig } from '../config.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 import type { RngState } from '../util/rng.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
 import { isGuardState, type GuardState } from './divergence.js'
@@ -51,8 +51,8 @@ export function readStateFile(path: string): StateJson {
   }
   const bad = (what: string): never => { throw new DamagedCheckpointError(`checkpoint: ${path}: ${what} (damaged checkpoint state)`) }
   if (!isObject(s)) return bad('not a JSON object')
-  if (s['format'] !== FORMAT) throw new InputError(`checkpoint: ${path} is not an llm.ts checkpoint state (format ${JSON.stringify(s['format'])})`)
-  if (s['version'] !== 1) throw new InputError(`checkpoint: ${path} has version ${JSON.stringify(s['version'])}; this llm.ts reads version 1`)
+  if (s['format'] !== FORMAT) throw new InputError(`checkpoint: ${path} is not an llm.ts checkpoint state (format ${shown(s['format'])})`)
+  if (s['version'] !== 1) throw new InputError(`checkpoint: ${path} has version ${shown(s['version'])}; this llm.ts reads version 1`)
   if (!isCount(s['step'])) bad('"step" must be a non-negative integer')
   if (!isObject(s['modelConfig'])) bad('"modelConfig" must be an object')
   if (s['loader'] !== null && !isObject(s['loader'])) bad('"loader" must be an object or null')
@@ -65,7 +65,7 @@ export function readStateFile(path: string): StateJson {
   if (!isObject(files)) return bad('"files" must be an object')
   for (const [name, f] of Object.entries(files)) {
     if (!isObject(f) || typeof f['sha256'] !== 'string' || !/^[0-9a-f]{64}$/.test(f['sha256']) || !isCount(f['bytes'])) {
-      bad(`"files".${JSON.stringify(name)} must be {"sha256": 64 hex digits, "bytes": a count}`)
+      bad(`"files".${shown(name)} must be {"sha256": 64 hex digits, "bytes": a count}`)
     }
   }
   let trainConfig: TrainConfig | null = null

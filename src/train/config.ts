@@ -3,7 +3,7 @@
 // inconsistent setting into an InputError before a single buffer is allocated.
 
 import type { ModelConfig } from '../config.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 
 export type Device = 'cpu' | 'cuda' | 'auto'
 
@@ -140,7 +140,7 @@ export function trainConfigFromJson(obj: unknown, where: string): Partial<TrainC
 }
 
 function checkValue(f: TrainField, v: unknown, where: string): unknown {
-  const bad = (what: string): never => { throw new InputError(`train: ${where} must be ${what}, got ${JSON.stringify(v)}`) }
+  const bad = (what: string): never => { throw new InputError(`train: ${where} must be ${what}, got ${shown(v)}`) }
   switch (f.kind) {
     case 'string': if (typeof v !== 'string') bad('a string'); return v
     case 'enum': if (typeof v !== 'string' || !f.values.includes(v)) bad(`one of ${f.values.join(', ')}`); return v
@@ -155,7 +155,11 @@ function checkValue(f: TrainField, v: unknown, where: string): unknown {
   }
 }
 
-/** Micro-batches per optimizer step; InputError when total batch is not a multiple of B·T·world. */
+/** Accumulation beyond this is a typo, not a plan: the paper's 524,288 tokens at B=1, T=64 is 8,192 micro-batches. */
+export const MAX_GRAD_ACCUM = 65_536
+
+/** Micro-batches per optimizer step; InputError when total batch is not a multiple of B·T·world or needs
+ *  more than MAX_GRAD_ACCUM micro-batches. */
 export function gradAccumSteps(c: TrainConfig, world = 1): number {
   const perStep = c.batchSize * c.seqLen * world
   if (c.totalBatchSize % perStep !== 0) {
@@ -163,7 +167,12 @@ export function gradAccumSteps(c: TrainConfig, world = 1): number {
     throw new InputError(`train: --total-batch-size ${c.totalBatchSize} is not a multiple of B·T·world = ` +
       `${c.batchSize}·${c.seqLen}·${world} = ${perStep} (gradient accumulation must be whole; e.g. ${suggest})`)
   }
-  return c.totalBatchSize / perStep
+  const accum = c.totalBatchSize / perStep
+  if (accum > MAX_GRAD_ACCUM) {
+    throw new InputError(`train: --total-batch-size ${c.totalBatchSize} needs ${accum.toLocaleString('en-US')} micro-batches of ` +
+      `${perStep} tokens per step, more than ${MAX_GRAD_ACCUM.toLocaleString('en-US')} (raise --batch-size or lower --total-batch-size)`)
+  }
+  return accum
 }
 
 /** Checks settings against each other and against the model; call before any allocation. */

@@ -66,7 +66,8 @@ export interface TrainerOptions {
   guard?: GuardState           // the spike detectors' windows, from the checkpoint when resuming
   hellaswag?: HellaswagSchedule | null
   reporter?: Reporter
-  /** Set .requested to stop after the current step (with a checkpoint), e.g. on SIGINT. */
+  /** Set .requested (e.g. on SIGINT) to stop at the next micro-batch boundary: a step left unfinished is dropped
+   *  (weights are only updated at its end) and the last whole step is checkpointed. */
   stop?: { requested: boolean }
 }
 
@@ -92,13 +93,18 @@ export function evaluateLoss(model: GPT, val: BatchSource, start: unknown, B: nu
 }
 
 /** One optimizer step (0-based s): accumulate `accum` micro-batches' gradients, norm, clip, and the AdamW
- *  update unless the guard skips it (or throws: a non-finite step with --on-nan stop). */
-function optimizerStep(o: TrainerOptions, s: number, accum: number, guard: StepGuard):
-  { loss: number; gradNorm: number; lr: number; verdict: StepVerdict } {
+ *  update unless the guard skips it (or throws: a non-finite step with --on-nan stop). Between micro-batches it
+ *  yields to the event loop, and answers null, having changed no weights, when a stop was requested there. */
+async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard: StepGuard):
+  Promise<{ loss: number; gradNorm: number; lr: number; verdict: StepVerdict } | null> {
   const c = o.config
   o.model.zeroGrad()
   let lossSum = 0
   for (let k = 0; k < accum; k++) {
+    if (k > 0 && o.stop !== undefined) {
+      await new Promise(resolve => setImmediate(resolve))   // a signal during the micro-batch is handled here
+      if (o.stop.requested) return null
+    }
     const b = o.train.next()
     lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen, 1 / accum)   // classifier gradient fused in
     o.model.backward(1 / accum)   // grads accumulate d(mean over micro-batches)/dparam
@@ -124,8 +130,9 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000
 }
 
-/** Runs steps startStep+1 .. config.steps; yields to the event loop after each step (before deciding on its
- *  checkpoint), so a stop requested by a signal during a step ends the run with that step's checkpoint. */
+/** Runs steps startStep+1 .. config.steps; yields to the event loop after each micro-batch, so a stop requested by
+ *  a signal ends the run within one micro-batch: after a step's last one with that step's checkpoint, after
+ *  another by dropping the unfinished step (its batches are read again on resume) with the last whole step's. */
 export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const c = o.config
   const B = c.batchSize, T = c.seqLen
@@ -162,8 +169,15 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     for (let s = o.startStep; s < c.steps; s++) {
-      const t0 = performance.now()
-      const { loss, gradNorm, lr, verdict } = optimizerStep(o, s, accum, guard)
+      const t0 = performance.now(), stepStart = o.train.state()
+      const done = await optimizerStep(o, s, accum, guard)
+      if (done === null) {
+        o.train.restore(stepStart)
+        saveUnfinished(o, s, res.bestValLoss, guard.state(), log)
+        res.interrupted = true
+        break
+      }
+      const { loss, gradNorm, lr, verdict } = done
       const ms = performance.now() - t0
       const step = s + 1
       sessionMs += ms
@@ -184,11 +198,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       const stopping = o.stop?.requested === true && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
       if (regular || val?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
-      try {
-        saveCheckpoints(o, step, val, res.bestValLoss, { regular, guard: guard.state() })
-      } catch (e) {
-        throw e instanceof OutOfSpaceError ? new OutOfSpaceError(`train: checkpoint of step ${step} not written: ${e.message}`) : e
-      }
+      saveCheckpoints(o, step, val, res.bestValLoss, { regular, guard: guard.state() })
       if (stopping) { res.interrupted = true; break }
     }
     res.trainSeconds = sessionMs / 1000
@@ -215,15 +225,27 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
   const params = o.model.getParams()
   checkFiniteParams(params, step)
   const ck: Checkpoint = { modelConfig: o.model.config, trainConfig: o.config, params, optimizer: o.optimizer.getState(), progress }
-  if (opts.regular) {
-    const dir = join(o.runDir, 'checkpoints', checkpointName(step))
-    writeCheckpoint(dir, ck)
-    pruneCheckpoints(o.runDir, o.config.keepCheckpoints)
-    if (isBest) saveBest(o.runDir, dir)
-    o.reporter?.checkpoint?.({ step, path: dir })
-  } else {
-    writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null })   // for evaluation: weights only
+  try {
+    if (opts.regular) {
+      const dir = join(o.runDir, 'checkpoints', checkpointName(step))
+      writeCheckpoint(dir, ck)
+      pruneCheckpoints(o.runDir, o.config.keepCheckpoints)
+      if (isBest) saveBest(o.runDir, dir)
+      o.reporter?.checkpoint?.({ step, path: dir })
+    } else {
+      writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null })   // for evaluation: weights only
+    }
+  } catch (e) {
+    throw e instanceof OutOfSpaceError ? new OutOfSpaceError(`train: checkpoint of step ${step} not written: ${e.message}`) : e
   }
+}
+
+/** After a dropped step: the checkpoint of the last whole step `step`, unless it has one (a resumed-from or
+ *  regular checkpoint) or is 0 (a run with no checkpoint starts over, identically). */
+function saveUnfinished(o: TrainerOptions, step: number, bestValLoss: number | null, guard: GuardState, log: RunLog): void {
+  if (step === 0 || listCheckpoints(o.runDir).some(ck => ck.step === step)) return
+  log.sync()
+  saveCheckpoints(o, step, null, bestValLoss, { regular: true, guard })
 }
 
 /** A short sample from the end-of-text token (the same RNG stream is checkpointed, so resumes repeat it). */

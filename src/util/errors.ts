@@ -15,3 +15,12 @@ export class InputError extends Error {
 export function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new InputError(message)
 }
+
+/** A user's JSON value as an error message shows it: JSON, except that a number JSON cannot write (1e400 parses
+ *  as Infinity) stays a number, a missing value is "nothing", and a long value is cut at 80 characters. */
+export function shown(v: unknown): string {
+  if (v === undefined) return 'nothing'
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v)
+  const s = JSON.stringify(v) ?? String(v)
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s
+}

@@ -37,6 +37,8 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--device', 'cuda', '--out', join(root, 'cuda')],
       /the CUDA backend is not available in this build|cannot load the NVIDIA driver/],
     [['--resume'], /--resume needs --out RUN_DIR/],
+    [['--resume', '--overwrite', '--out', join(root, 'both')], /--resume and --overwrite contradict each other/],
+    [[...small, '--total-batch-size', String(64 * 65_537)], /needs 65,537 micro-batches of 64 tokens per step, more than 65,536/],
     [['--batch-size', '0'], /--batch-size expects a positive integer >= 1, got 0/],
     [['--threads', 'many'], /--threads expects a non-negative integer, got "many"/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--threads', '100000', '--out', join(root, 'threads')],

@@ -1,6 +1,7 @@
-// SIGINT and SIGTERM: the run finishes its step, writes a checkpoint, exits 0 and prints the --resume command;
-// a second signal terminates at once, even in the middle of that checkpoint's (slowed) write, which then never
-// appears; --resume afterwards starts over (no checkpoint had been written).
+// SIGINT and SIGTERM: the run finishes its micro-batch, writes a checkpoint of the last whole step, exits 0 and
+// prints the --resume command (within a micro-batch, not a step, of a long accumulation); a second signal
+// terminates at once, even in the middle of that checkpoint's (slowed) write, which then never appears; --resume
+// afterwards starts over (no checkpoint had been written).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -24,7 +25,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     })
     const r = await run.done
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stderr, new RegExp(`${signal}: stopping after this step`))
+    assert.match(r.stderr, new RegExp(`${signal}: stopping after this micro-batch`))
     const m = /stopped at step (\d+); continue with: llmts train --out (\S+) --resume/.exec(r.stderr)
     assert.ok(m !== null, r.stderr)
     const stopped = Number(m[1])
@@ -38,6 +39,23 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
+test('SIGTERM during a step of 2,000 micro-batches: drops that step at once and checkpoints the last whole one', { timeout: 120_000 }, async () => {
+  const out = join(root, 'accum')
+  let sentAt = 0
+  const run = start(['train', ...settings, '--total-batch-size', String(64 * 2000), '--checkpoint-every', '0', '--out', out], {
+    onStderr: (text, child) => { if (/step 1\/100000/.test(text) && sentAt === 0) { sentAt = Date.now(); child.kill('SIGTERM') } },
+  })
+  const r = await run.done
+  const latency = Date.now() - sentAt
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /stopped at step 1; continue with/)
+  const log = readLog(join(out, 'log.jsonl'))
+  assert.deepEqual(log.map(l => l.step), [1], 'step 2 was dropped, not finished')
+  const stepMs = Number(log[0]!['ms'])
+  assert.ok(latency < stepMs / 2, `exited ${latency} ms after SIGTERM; a whole step took ${stepMs} ms`)
+  assert.deepEqual(listCheckpoints(out).map(c => c.step), [1])
+})
+
 for (const [first, second] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGTERM'], ['SIGTERM', 'SIGINT']] as const) {
   test(`${first} then ${second}: the second terminates at once, inside the stop checkpoint's write`, { timeout: 60_000 }, async () => {
     const out = join(root, `${first}-${second}`)
@@ -46,7 +64,7 @@ for (const [first, second] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGTERM'], ['S
       env: { LLMTS_TEST_SLOW_CHECKPOINT_MS: '1000' },   // the stop checkpoint's write takes 2 s
       onStderr: (text, child) => {
         if (/step 1\/100000/.test(text) && sentAt === 0) { sentAt = -1; child.kill(first) }
-        if (text.includes('stopping after this step') && sentAt === -1) {
+        if (text.includes('stopping after this micro-batch') && sentAt === -1) {
           sentAt = -2
           setTimeout(() => { sentAt = Date.now(); child.kill(second) }, 100)
         }

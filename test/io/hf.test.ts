@@ -149,6 +149,8 @@ test('unsupported configs are refused with the reason', t => {
   }
   assert.throws(() => configFromHfJson({ model_type: 'gpt2', n_embd: 8, n_layer: 1, n_head: 2, activation_function: 'gelu' }, 'x'),
     /activation_function "gelu" is not supported/)
+  assert.throws(() => configFromHfJson({ n_embd: 8 }, 'x'), /^InputError: hf: x: no model_type or architectures \(llm.ts reads/)
+  assert.throws(() => configFromHfJson({ architectures: ['BertModel'] }, 'x'), /unsupported architectures \["BertModel"\]/)
 })
 
 test('theta from transformers 5 rope_parameters; GPT-2 defaults', () => {

@@ -18,6 +18,7 @@ test('--config JSON accepts flag names and TrainConfig names, rejects unknown ke
   assert.deepEqual(trainConfigFromJson({ 'batch-size': 4, seqLen: 64, device: 'cpu' }, 'c.json'), { batchSize: 4, seqLen: 64, device: 'cpu' })
   assert.throws(() => trainConfigFromJson({ 'batch-sise': 4 }, 'c.json'), (e: Error) => e instanceof InputError && /unknown key "batch-sise"/.test(e.message))
   assert.throws(() => trainConfigFromJson({ steps: 1.5 }, 'c.json'), /"steps" must be a positive integer, got 1.5/)
+  assert.throws(() => trainConfigFromJson(JSON.parse('{"steps": 1e400}'), 'c.json'), /"steps" must be a positive integer, got Infinity$/)
   assert.throws(() => trainConfigFromJson({ lr: '1e-3' }, 'c.json'), /"lr" must be a number/)
   assert.throws(() => trainConfigFromJson({ device: 'tpu' }, 'c.json'), /must be one of cpu, cuda, auto/)
   assert.throws(() => trainConfigFromJson([1], 'c.json'), /must be a JSON object/)

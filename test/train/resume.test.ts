@@ -30,28 +30,40 @@ function withoutTiming(log: LogRecord[]): LogRecord[] {
   return log.map(r => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.includes(k))) as LogRecord)
 }
 
-function recorder(stopAt?: number, stop?: { requested: boolean }): { reporter: Reporter; samples: string[] } {
+/** Records the periodic samples; with `stopAt`, its `stop` is requested as a signal would be: during step 7
+ *  ('step': seen at that step's end) or during the second micro-batch of step 8 ('micro-batch'), counting the
+ *  trainer's polls of stop.requested after step 7 is reported. */
+function recorder(stopAt?: { step: number; during: 'step' | 'micro-batch' }): { reporter: Reporter; samples: string[]; stop: { requested: boolean } } {
   const samples: string[] = []
+  let reported = 0, polls = 0
+  const stop = {
+    get requested(): boolean {
+      if (stopAt !== undefined && reported === stopAt.step) polls++
+      return polls >= (stopAt?.during === 'step' ? 1 : 2)   // poll 1: step 7's end; poll 2: inside step 8
+    },
+  }
   return {
-    samples,
+    samples, stop,
     reporter: {
-      step: r => { if (r.step === stopAt && stop !== undefined) stop.requested = true },
+      step: r => { reported = r.step },
       sample: r => samples.push(`${r.step}:${[...r.tokens].join(',')}`),
     },
   }
 }
 
-/** Runs base (with `shuffle`) for 12 steps in one go and as 7 + resume to 12; returns the uninterrupted run's log. */
-async function stopAndResume(shuffle: TrainConfig['shuffle']): Promise<LogRecord[]> {
+/** Runs base (with `shuffle`) for 12 steps in one go and as 7 + resume to 12, stopped during step 7 or during
+ *  step 8 (which is then dropped); returns the uninterrupted run's log. */
+async function stopAndResume(shuffle: TrainConfig['shuffle'], during: 'step' | 'micro-batch'): Promise<LogRecord[]> {
   const c = { ...base, shuffle }, full = recorder()
   const a = await trainRun({ ...c, out: join(root, `full-${shuffle}`) }, { resume: false, overwrite: false, reporter: full.reporter })
   assert.equal(a.result.step, 12)
 
-  const stop = { requested: false }, split = join(root, `split-${shuffle}`)
-  const first = recorder(7, stop)
-  const b1 = await trainRun({ ...c, out: split }, { resume: false, overwrite: false, reporter: first.reporter, stop })
+  const split = join(root, `split-${shuffle}`)
+  const first = recorder({ step: 7, during })
+  const b1 = await trainRun({ ...c, out: split }, { resume: false, overwrite: false, reporter: first.reporter, stop: first.stop })
   assert.equal(b1.result.step, 7)
   assert.ok(b1.result.interrupted)
+  assert.deepEqual(readLog(join(split, 'log.jsonl')).map(r => r.step).at(-1), 7, 'no line of a dropped step 8')
   // checkpoints at 5 (regular) and 7 (the stop); keep 2
   assert.deepEqual(readdirSync(join(split, 'checkpoints')).sort(), ['step_000005', 'step_000007'])
   const second = recorder()
@@ -70,11 +82,11 @@ async function stopAndResume(shuffle: TrainConfig['shuffle']): Promise<LogRecord
 
 let unshuffled: LogRecord[] = []
 test('stop at step 7, resume to 12: the log equals the uninterrupted run bit for bit', async () => {
-  unshuffled = await stopAndResume('off')
+  unshuffled = await stopAndResume('off', 'step')
 })
 
-test('--shuffle on: other batches than in order (same first weights), and the resume is still exact', async () => {
-  const shuffled = await stopAndResume('on')
+test('--shuffle on, stopped inside step 8 (dropped): other batches than in order, and the resume is still exact', async () => {
+  const shuffled = await stopAndResume('on', 'micro-batch')
   const loss = (log: LogRecord[]): number[] => log.filter(r => 'loss' in r).map(r => Number(r['loss']))
   assert.ok(unshuffled.length > 0, 'the unshuffled run ran first')
   assert.notDeepEqual(loss(shuffled), loss(unshuffled))

@@ -7,7 +7,7 @@ import cliProgress from 'cli-progress'
 import { formatHelp, jsonFlag, parseArgs } from '../../cli/args.js'
 import { InputError } from '../../util/errors.js'
 import { prepareDefaults } from '../prepare.js'
-import { MAX_SHARD_TOKENS } from '../shards.js'
+import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../shards.js'
 import type { DownloadProgress } from './download.js'
 import { prepareFineweb, type FinewebResult } from './fineweb.js'
 import { formatBytes, formatCount, formatDuration } from './progress.js'
@@ -21,7 +21,7 @@ const flags = {
   'download-workers': { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
   'base-url': { type: 'string', metavar: 'URL', help: 'hub or mirror (default $HF_ENDPOINT, else https://huggingface.co)' },
   cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default .cache/llmts/datasets/REPO, or $LLMTS_CACHE/datasets/REPO)' },
-  'shard-size': { type: 'int', min: 1, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per shard; the first shard is validation' },
+  'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per shard; the first shard is validation' },
   'download-only': { type: 'bool', help: 'download and verify the Parquet files, do not tokenize' },
   json: jsonFlag,
 } as const
