@@ -36,7 +36,7 @@ export const command: Command = {
     const f = p.flags
     if (f.model === undefined) throw new InputError(`${CMD}: --model is required (a run or checkpoint directory, a Hugging Face directory or a preset)`)
     if (f.out === undefined) throw new InputError(`${CMD}: --out is required (the directory to write)`)
-    refuseTrainingDir(f.out)
+    refuseTrainingDir(CMD, f.out)
     const resolved = resolveModel(f.model)
     const family = requireHfFamily(resolved.config) // fail before any initialization work
     let params = resolved.params
@@ -57,12 +57,13 @@ export const command: Command = {
   },
 }
 
-/** An export writes model.safetensors and config.json: into a run or checkpoint directory it would replace the
- *  run's own files (a checkpoint's weights would then fail their checksum). A new folder inside a run is fine. */
-function refuseTrainingDir(out: string): void {
+/** An export (or a download) writes model.safetensors and config.json: into a run or checkpoint directory it would
+ *  replace the run's own files (a checkpoint's weights would then fail their checksum). A new folder inside a run
+ *  is fine. */
+export function refuseTrainingDir(cmd: string, out: string): void {
   const inRun = (basename(out) === 'best' || basename(out) === 'checkpoints') && isRunDir(dirname(out))
   if (isCheckpointDir(out) || isRunDir(out) || inRun || existsSync(join(out, 'log.jsonl')) || existsSync(join(out, 'state.json'))) {
-    throw new InputError(`${CMD}: --out ${out} is a training run or checkpoint directory; exporting there would overwrite its files ` +
+    throw new InputError(`${cmd}: --out ${out} is a training run or checkpoint directory; writing there would overwrite its files ` +
       `(choose a new folder, e.g. ${join(out, 'hf')})`)
   }
 }

@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   sample: () => import('./sample.js'),
   eval: () => import('./eval.js'),
   export: () => import('./export.js'),
+  download: () => import('./download.js'),
   plot: () => import('./plot.js'),
 }
 
@@ -25,6 +26,7 @@ const summaries: Record<string, string> = {
   sample: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
   eval: 'evaluate a model: validation loss (eval loss) or HellaSwag accuracy (eval hellaswag)',
   export: 'export a model as a Hugging Face directory (LlamaForCausalLM or GPT2LMHeadModel + GPT-2 tokenizer)',
+  download: 'download a Hugging Face model (Llama or GPT-2 layout) for --model / --init-from',
   plot: 'plot the loss (or HellaSwag) curves of several runs on one chart (SVG or PNG)',
 }
 

@@ -1,4 +1,5 @@
-// A hub look-alike on 127.0.0.1 for download tests: the tree API listing (paginated with Link headers),
+// A hub look-alike on 127.0.0.1 for download tests (a dataset's folder or a model repository's top level): the
+// tree API listing (paginated with Link headers),
 // /resolve/ URLs that redirect to a "CDN" path with Range support, and per-file faults: connection cuts
 // mid-body, error statuses, a file shorter than listed, a slow body. It records every request (with its Range
 // and Authorization headers) and closes itself after `lifetimeMs` even if a test forgets to.
@@ -47,7 +48,9 @@ export interface FaultServer {
 
 export interface FaultServerOptions {
   repo: string
-  dir: string
+  dir: string                // folder listed ('' with kind model: the top level)
+  kind?: 'dataset' | 'model' // URL layout: /api/datasets/REPO/... and /datasets/REPO/resolve/..., or /api/models/REPO/... and /REPO/resolve/...
+  revision?: string          // the only revision served (default main)
   files: ServedFile[]
   pageSize?: number          // listing entries per page (default: one page)
   listingStatus?: number[]   // per listing request: answer with this status instead
@@ -59,15 +62,16 @@ function listing(opts: FaultServerOptions): object[] {
     const size = f.listedSize ?? f.data.length
     const oid = f.sha256 === undefined ? createHash('sha256').update(f.data).digest('hex') : f.sha256
     return { type: 'file', path: f.path, size, oid: 'f'.repeat(40), ...(oid === null ? {} : { lfs: { oid, size, pointerSize: 134 } }) }
-  }).concat([{ type: 'directory', path: `${opts.dir}/nested`, size: 0, oid: '0'.repeat(40) } as never])
+  }).concat([{ type: 'directory', path: opts.dir === '' ? 'nested' : `${opts.dir}/nested`, size: 0, oid: '0'.repeat(40) } as never])
 }
 
 export async function startFaultServer(opts: FaultServerOptions): Promise<FaultServer> {
   const requests: RecordedRequest[] = []
   const counters = new Map<string, number>()
   let listingCalls = 0
-  const treePrefix = `/api/datasets/${opts.repo}/tree/main/${opts.dir}`
-  const resolvePrefix = `/datasets/${opts.repo}/resolve/main/`
+  const rev = encodeURIComponent(opts.revision ?? 'main')
+  const treePrefix = opts.kind === 'model' ? `/api/models/${opts.repo}/tree/${rev}${opts.dir === '' ? '' : `/${opts.dir}`}` : `/api/datasets/${opts.repo}/tree/${rev}/${opts.dir}`
+  const resolvePrefix = opts.kind === 'model' ? `/${opts.repo}/resolve/${rev}/` : `/datasets/${opts.repo}/resolve/${rev}/`
 
   const server = createServer((req, res) => {
     const rec: RecordedRequest = { url: req.url ?? '', status: 0, bodyBytes: 0,
@@ -109,6 +113,7 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
     const forced = faults.status?.[n]
     if (forced !== undefined) { rec.status = forced; res.writeHead(forced, { 'content-type': 'text/plain' }).end('injected'); return }
     const data = file.data.subarray(0, faults.servedBytes ?? file.data.length)
+    const type = path.endsWith('.json') ? 'application/json' : 'application/octet-stream'   // as the hub serves them
     const m = faults.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
     let start = 0
     let end = data.length
@@ -117,10 +122,10 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
       end = m[2] ? Math.min(Number(m[2]) + 1, data.length) : data.length
       if (start >= data.length) { rec.status = 416; res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end(); return }
       rec.status = 206
-      res.writeHead(206, { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${data.length}`, 'accept-ranges': 'bytes' })
+      res.writeHead(206, { 'content-type': type, 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${data.length}`, 'accept-ranges': 'bytes' })
     } else {
       rec.status = 200
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length), 'accept-ranges': 'bytes' })
+      res.writeHead(200, { 'content-type': type, 'content-length': String(data.length), 'accept-ranges': 'bytes' })
     }
     const cut = faults.cutAfter?.[n]
     const stall = faults.stallAfter?.[n]

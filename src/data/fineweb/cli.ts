@@ -3,15 +3,13 @@
 // the first positional is "fineweb"; everything else lives in ../fineweb/*.
 
 import { availableParallelism } from 'node:os'
-import cliProgress from 'cli-progress'
 import { formatHelp, jsonFlag, parseArgs } from '../../cli/args.js'
 import { InputError } from '../../util/errors.js'
 import { prepareDefaults } from '../prepare.js'
 import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../shards.js'
-import type { DownloadProgress } from './download.js'
+import { Display } from './display.js'
 import { prepareFineweb, type FinewebResult } from './fineweb.js'
-import { formatBytes, formatCount, formatDuration } from './progress.js'
-import type { ShardsProgress } from './tokenize.js'
+import { formatBytes } from './progress.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
@@ -78,51 +76,4 @@ function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string
     `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
   stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} documents, ${n(s.tokens)} tokens in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +
     `  ${s.val[0] ?? ''}\n  ${s.train[0] ?? ''}${s.train.length > 1 ? `\n  ... ${s.train.at(-1)}` : ''}\n  ${s.meta}\n`)
-}
-
-/** Download and tokenize progress on stderr. */
-class Display {
-  private readonly tty = process.stderr.isTTY === true
-  private bars: cliProgress.MultiBar | null = null
-  private dl: cliProgress.SingleBar | null = null
-  private tok: cliProgress.SingleBar | null = null
-  private lastLine = { download: -Infinity, tokenize: -Infinity }
-
-  private multibar(): cliProgress.MultiBar {
-    this.bars ??= new cliProgress.MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} {bar} {percentage}% | {text}' },
-      cliProgress.Presets.shades_classic)
-    return this.bars
-  }
-
-  log(line: string): void {
-    if (this.bars !== null) this.bars.log(line + '\n')
-    else process.stderr.write(line + '\n')
-  }
-
-  download(q: DownloadProgress): void {
-    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${formatBytes(q.bytesPerSecond)}/s, ETA ${formatDuration(q.etaSeconds)}`
-    this.show('download', q.bytes, q.totalBytes, q.seconds, text)
-  }
-
-  tokenize(q: ShardsProgress): void {
-    const text = `${q.shards} shards, ${formatCount(q.tokens)} tokens, ${formatCount(q.tokensPerSecond)} tokens/s, ` +
-      (q.waitingFor !== undefined ? `waiting for ${q.waitingFor}` : `ETA ${formatDuration(q.etaSeconds)}`)
-    this.show('tokenize', q.bytes, q.totalBytes, q.seconds, text)
-  }
-
-  private show(label: 'download' | 'tokenize', value: number, total: number, seconds: number, text: string): void {
-    if (this.tty) {
-      const key = label === 'download' ? 'dl' : 'tok'
-      this[key] ??= this.multibar().create(total, 0, { label: label.padEnd(8), text })
-      this[key]!.update(Math.min(value, total), { text })
-    } else if (seconds - this.lastLine[label] >= 10) {
-      this.lastLine[label] = seconds
-      process.stderr.write(`${label}: ${total > 0 ? (100 * value / total).toFixed(0) : 0}% ${text}\n`)
-    }
-  }
-
-  stop(): void {
-    this.bars?.stop()
-    this.bars = null
-  }
 }

@@ -1,7 +1,8 @@
-// Resumable, verified, parallel downloads of the manifest's files into the cache. A file grows as FILE.part;
-// every attempt asks for "Range: bytes=HAVE-" so an interrupted file continues where it stopped (a server that
-// ignores Range gets a clean restart). A file counts as complete only when its size matches the listing, its
-// sha256 matches the LFS id (when listed) and hyparquet reads its footer; then it is renamed to its final name.
+// Resumable, verified, parallel downloads of a hub listing's files (FineWeb's Parquet files, a model's weights).
+// A file grows as FILE.part; every attempt asks for "Range: bytes=HAVE-" so an interrupted file continues where
+// it stopped (a server that ignores Range gets a clean restart). A file counts as complete only when its size
+// matches the listing, its sha256 matches the LFS id (when listed) and its content check passes (by default,
+// hyparquet reads its footer); then it is renamed to its final name.
 
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
@@ -10,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { InputError } from '../../util/errors.js'
 import { openParquet } from '../sources/parquet.js'
 import type { RemoteFile } from './hub.js'
-import { checkStatus, httpDefaults, IdleTimer, RetryableError, requestHeaders, withRetries, type RetryOptions } from './http.js'
+import { checkStatus, httpDefaults, IdleTimer, labelOf, RetryableError, requestHeaders, withRetries, type RetryOptions } from './http.js'
 import { RateMeter } from './progress.js'
 
 export interface DownloadProgress {
@@ -30,6 +31,9 @@ export interface DownloadOptions extends RetryOptions {
   workers?: number            // parallel downloads
   progressIntervalMs?: number // onProgress at least this often while downloading (and at every file's end)
   onProgress?: (p: DownloadProgress) => void
+  /** Throws an InputError unless the file at `path` is whole (default: a readable Parquet footer). */
+  checkContent?: (path: string, file: RemoteFile) => Promise<void>
+  staleHint?: string          // what to do when the server's file disagrees with the listing (default: FineWeb's manifest)
 }
 
 export const downloadDefaults = {
@@ -69,18 +73,24 @@ async function sha256Of(path: string): Promise<string> {
   return h.digest('hex')
 }
 
-/** Throws an InputError unless `path` is `file`: sha256 (when listed) and a readable Parquet footer. */
-export async function verifyFile(path: string, file: RemoteFile, opts: { hash: boolean }): Promise<void> {
+/** Throws an InputError unless `path` is `file`: sha256 (when listed) and its content check. */
+export async function verifyFile(path: string, file: RemoteFile, opts: Pick<DownloadOptions, 'checkContent' | 'label'> & { hash: boolean }): Promise<void> {
   if (opts.hash && file.sha256 !== undefined) {
     const got = await sha256Of(path)
-    if (got !== file.sha256) throw new InputError(`fineweb: ${file.path} has sha256 ${got}, the listing says ${file.sha256} (corrupted download or a changed file; it was removed, re-run to fetch it again)`)
+    if (got !== file.sha256) throw new InputError(`${labelOf(opts)}: ${file.path} has sha256 ${got}, the listing says ${file.sha256} (corrupted download or a changed file; it was removed, re-run to fetch it again)`)
   }
+  await (opts.checkContent ?? checkParquet)(path, file)
+}
+
+async function checkParquet(path: string, file: RemoteFile): Promise<void> {
   try {
     await (await openParquet(path, 'text')).close()
   } catch (e) {
     throw new InputError(`fineweb: ${file.path} (${file.size} bytes as listed) is not a complete Parquet file: ${(e as Error).message.replace(/^prepare: /, '')} (truncated on the server? it was removed, re-run to fetch it again)`)
   }
 }
+
+const MANIFEST_HINT = 'truncated or changed on the server, or a stale manifest: delete manifest.json in the cache'
 
 /** Parses "bytes START-END/TOTAL" (TOTAL may be "*"). */
 function parseContentRange(v: string | null): { start: number; total?: number } | undefined {
@@ -107,22 +117,22 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
     const res = await fetch(url, { headers: requestHeaders(opts, { 'accept-encoding': 'identity', ...(have > 0 ? { range: `bytes=${have}-` } : {}) }), signal: idle.controller.signal })
     idle.touch()
     if (res.status === 416) {
-      throw new InputError(`fineweb: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} (file truncated on the server, or a stale manifest: delete manifest.json in the cache)`)
+      throw new InputError(`${labelOf(opts)}: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} (${opts.staleHint ?? MANIFEST_HINT})`)
     }
-    checkStatus(res, url, file.path)
+    checkStatus(res, url, file.path, opts)
     const type = res.headers.get('content-type') ?? ''
-    if (/text\/html|application\/json/i.test(type)) {
-      throw new InputError(`fineweb: ${url} answered with ${type}, not file content (a login or error page? check --base-url and HF_TOKEN)`)
+    if (/text\/html/i.test(type) || (/application\/json/i.test(type) && !file.path.endsWith('.json'))) {   // an error or login page
+      throw new InputError(`${labelOf(opts)}: ${url} answered with ${type}, not file content (a login or error page? check --base-url and HF_TOKEN)`)
     }
     let start = 0
     if (res.status === 206) {
       const range = parseContentRange(res.headers.get('content-range'))
       if (range === undefined || range.start !== have) throw new RetryableError(`the server sent range ${res.headers.get('content-range')}, asked for bytes=${have}-`)
-      if (range.total !== undefined && range.total !== file.size) throw sizeMismatch(url, file, range.total)
+      if (range.total !== undefined && range.total !== file.size) throw sizeMismatch(url, file, range.total, opts)
       start = have
     } else {
       const length = res.headers.get('content-length')
-      if (length !== null && Number(length) !== file.size) throw sizeMismatch(url, file, Number(length))
+      if (length !== null && Number(length) !== file.size) throw sizeMismatch(url, file, Number(length), opts)
       if (have > 0) { // the server ignored Range: start over
         await fh.truncate(0)
         onBytes(-have)
@@ -132,7 +142,7 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
     for await (const chunk of res.body ?? []) {
       idle.touch()
       const c = chunk as Uint8Array
-      if (pos + c.length > file.size) throw sizeMismatch(url, file, pos + c.length)
+      if (pos + c.length > file.size) throw sizeMismatch(url, file, pos + c.length, opts)
       pending.push(c)
       pendingBytes += c.length
       pos += c.length
@@ -150,8 +160,8 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
   }
 }
 
-function sizeMismatch(url: string, file: RemoteFile, got: number): InputError {
-  return new InputError(`fineweb: ${url} is ${got} bytes on the server, the listing says ${file.size} (truncated or changed on the server, or a stale manifest: delete manifest.json in the cache)`)
+function sizeMismatch(url: string, file: RemoteFile, got: number, opts: DownloadOptions): InputError {
+  return new InputError(`${labelOf(opts)}: ${url} is ${got} bytes on the server, the listing says ${file.size} (${opts.staleHint ?? MANIFEST_HINT})`)
 }
 
 /** Downloads one file unless it is already complete; see the file header. */
@@ -162,7 +172,7 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
     const size = sizeOf(dest)
     if (size === file.size) {
       try {
-        await verifyFile(dest, file, { hash: false }) // hashed before it got its final name
+        await verifyFile(dest, file, { ...opts, hash: false }) // hashed before it got its final name
         return dest
       } catch { /* fall through: fetch it again */ }
     }
@@ -180,7 +190,7 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
     if (got < file.size) throw new RetryableError(`the response ended at byte ${got} of ${file.size}`)
   })
   try {
-    await verifyFile(part, file, { hash: true })
+    await verifyFile(part, file, { ...opts, hash: true })
   } catch (e) {
     rmSync(part, { force: true })
     onBytes(-file.size)

@@ -13,6 +13,8 @@ export interface RetryOptions {
   idleTimeoutMs?: number    // no response or no body bytes for this long: abort the attempt and retry
   signal?: AbortSignal      // cancels everything (Ctrl-C)
   onRetry?: (info: { url: string; attempt: number; reason: string; waitMs: number }) => void
+  label?: string            // the module messages name (default "fineweb")
+  missingHint?: string      // what to check on a 404 (default: FineWeb's --base-url and manifest)
 }
 
 export const httpDefaults = {
@@ -27,14 +29,18 @@ export class RetryableError extends Error {
   constructor(message: string, readonly retryAfterMs?: number) { super(message) }
 }
 
-export const USER_AGENT = 'llmts (llm.c in TypeScript; fineweb downloader)'
+export const USER_AGENT = 'llmts (llm.c in TypeScript; hub downloader)'
 
 export function requestHeaders(opts: RetryOptions, extra: Record<string, string> = {}): Record<string, string> {
   return { 'user-agent': USER_AGENT, ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...extra }
 }
 
+export function labelOf(opts: RetryOptions): string {
+  return opts.label ?? 'fineweb'
+}
+
 /** Throws for a response that is not 2xx: RetryableError for 5xx/408/429, InputError otherwise. */
-export function checkStatus(res: Response, url: string, what: string): void {
+export function checkStatus(res: Response, url: string, what: string, opts: RetryOptions): void {
   if (res.ok) return
   const s = `${res.status}${res.statusText ? ' ' + res.statusText : ''}`
   if (res.status >= 500 || res.status === 408 || res.status === 429) {
@@ -42,11 +48,11 @@ export function checkStatus(res: Response, url: string, what: string): void {
     throw new RetryableError(`HTTP ${s}`, Number.isFinite(after) && after > 0 ? after * 1000 : undefined)
   }
   const hint = res.status === 401 || res.status === 403
-    ? 'access denied: set HF_TOKEN to a Hugging Face token that may read this dataset'
+    ? 'access denied: set HF_TOKEN to a Hugging Face token that may read this repository (a gated one: accept its terms on the hub first)'
     : res.status === 404 || res.status === 410
-      ? 'not there: check --base-url, and delete the manifest in the cache if the dataset changed'
+      ? `not there: ${opts.missingHint ?? 'check --base-url, and delete the manifest in the cache if the dataset changed'}`
       : 'the server refused the request'
-  throw new InputError(`fineweb: GET ${url} (${what}) failed with HTTP ${s} (${hint})`)
+  throw new InputError(`${labelOf(opts)}: GET ${url} (${what}) failed with HTTP ${s} (${hint})`)
 }
 
 /** Milliseconds to wait before attempt `attempt` (1-based): backoff·2^(attempt-1), capped, ±25% jitter. */
@@ -119,7 +125,7 @@ export async function withRetries<T>(url: string, what: string, opts: RetryOptio
       failures = progressed ? 1 : failures + 1
       const reason = e instanceof RetryableError ? e.message : describeNetworkError(e)
       if (failures > max) {
-        throw new InputError(`fineweb: GET ${url} (${what}) failed ${failures} times in a row, last: ${reason} (network down or server failing; re-run to resume)`)
+        throw new InputError(`${labelOf(opts)}: GET ${url} (${what}) failed ${failures} times in a row, last: ${reason} (network down or server failing; re-run to resume)`)
       }
       const waitMs = backoffDelay(failures, opts, e instanceof RetryableError ? e.retryAfterMs : undefined)
       opts.onRetry?.({ url, attempt: failures, reason, waitMs })
@@ -134,7 +140,7 @@ export async function fetchWithRetry(url: string, opts: RetryOptions & { what: s
     const idle = new IdleTimer(opts.idleTimeoutMs ?? httpDefaults.idleTimeoutMs, opts.signal)
     try {
       const res = await fetch(url, { headers: requestHeaders(opts, { accept: 'application/json' }), signal: idle.controller.signal })
-      checkStatus(res, url, opts.what)
+      checkStatus(res, url, opts.what, opts)
       const text = await res.text()
       return { headers: res.headers, json: async () => JSON.parse(text) as unknown }
     } catch (e) {

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
 import { compare } from '../files.js'
-import { fetchWithRetry, httpDefaults, type RetryOptions } from './http.js'
+import { fetchWithRetry, httpDefaults, labelOf, type RetryOptions } from './http.js'
 
 export const DEFAULT_BASE_URL = 'https://huggingface.co'
 export const REVISION = 'main'
@@ -44,11 +44,11 @@ export interface Manifest {
 }
 
 /** The base URL: --base-url, else $HF_ENDPOINT (the hub libraries' mirror variable), else huggingface.co. */
-export function resolveBaseUrl(given?: string): string {
+export function resolveBaseUrl(given?: string, label = 'fineweb'): string {
   const base = given ?? process.env['HF_ENDPOINT'] ?? DEFAULT_BASE_URL
   let url: URL
-  try { url = new URL(base) } catch { throw new InputError(`fineweb: --base-url "${base}" is not a URL (expected e.g. https://huggingface.co)`) }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`fineweb: --base-url "${base}" must be http or https`)
+  try { url = new URL(base) } catch { throw new InputError(`${label}: --base-url "${base}" is not a URL (expected e.g. https://huggingface.co)`) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`${label}: --base-url "${base}" must be http or https`)
   return base.replace(/\/+$/, '')
 }
 
@@ -70,28 +70,36 @@ function nextLink(link: string | null): string | undefined {
   return link?.split(',').map(s => /<([^>]+)>\s*;\s*rel="?next"?/.exec(s)?.[1]).find(u => u !== undefined)
 }
 
-/** The Parquet files of spec.dir from the hub's tree API, following Link rel="next" pages. */
-export async function fetchListing(base: string, spec: DatasetSpec, http: RetryOptions): Promise<RemoteFile[]> {
+/** Every file of a hub tree listing (GET .../tree/REV[/DIR]), following Link rel="next" pages; `label` names
+ *  the module in messages. */
+export async function fetchTree(firstUrl: string, http: RetryOptions): Promise<RemoteFile[]> {
+  const label = labelOf(http)
   const files: RemoteFile[] = []
-  let url: string | undefined = listingUrl(base, spec)
+  let url: string | undefined = firstUrl
   for (let page = 0; url !== undefined; page++) {
-    if (page >= 1000) throw new InputError(`fineweb: the listing at ${listingUrl(base, spec)} has more than 1000 pages (a Link loop?)`)
+    if (page >= 1000) throw new InputError(`${label}: the listing at ${firstUrl} has more than 1000 pages (a Link loop?)`)
     const res = await fetchWithRetry(url, { ...http, what: 'the file listing' })
     let entries: unknown
     try { entries = await res.json() } catch (e) {
-      throw new InputError(`fineweb: the listing at ${url} is not JSON (${(e as Error).message}; wrong --base-url?)`)
+      throw new InputError(`${label}: the listing at ${url} is not JSON (${(e as Error).message}; wrong --base-url?)`)
     }
-    if (!Array.isArray(entries)) throw new InputError(`fineweb: the listing at ${url} is not a JSON array of files (wrong --base-url?)`)
+    if (!Array.isArray(entries)) throw new InputError(`${label}: the listing at ${url} is not a JSON array of files (wrong --base-url?)`)
     for (const e of entries as TreeEntry[]) {
-      if (e.type !== 'file' || typeof e.path !== 'string' || !e.path.endsWith('.parquet')) continue
+      if (e.type !== 'file' || typeof e.path !== 'string') continue
       const size = typeof e.lfs?.size === 'number' ? e.lfs.size : e.size
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InputError(`fineweb: the listing gives no size for ${e.path}`)
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InputError(`${label}: the listing gives no size for ${e.path}`)
       const oid = e.lfs?.oid
       files.push({ path: e.path, size, ...(typeof oid === 'string' && /^[0-9a-f]{64}$/.test(oid) ? { sha256: oid } : {}) })
     }
     const next = nextLink(res.headers.get('link'))
     url = next === undefined ? undefined : new URL(next, url).toString()
   }
+  return files
+}
+
+/** The Parquet files of spec.dir from the hub's tree API, sorted by path. */
+export async function fetchListing(base: string, spec: DatasetSpec, http: RetryOptions): Promise<RemoteFile[]> {
+  const files = (await fetchTree(listingUrl(base, spec), http)).filter(f => f.path.endsWith('.parquet'))
   if (files.length === 0) throw new InputError(`fineweb: ${spec.repo} has no Parquet files under ${spec.dir} (listing ${listingUrl(base, spec)})`)
   return files.sort((a, b) => compare(a.path, b.path))
 }

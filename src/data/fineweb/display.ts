@@ -1,0 +1,54 @@
+// Download and tokenize progress on stderr, for `llmts prepare fineweb` and `llmts download`: cli-progress bars
+// on a terminal, otherwise a plain line per bar every 10 s.
+
+import cliProgress from 'cli-progress'
+import type { DownloadProgress } from './download.js'
+import { formatBytes, formatCount, formatDuration } from './progress.js'
+import type { ShardsProgress } from './tokenize.js'
+
+/** Download and tokenize progress on stderr. */
+export class Display {
+  private readonly tty = process.stderr.isTTY === true
+  private bars: cliProgress.MultiBar | null = null
+  private dl: cliProgress.SingleBar | null = null
+  private tok: cliProgress.SingleBar | null = null
+  private lastLine = { download: -Infinity, tokenize: -Infinity }
+
+  private multibar(): cliProgress.MultiBar {
+    this.bars ??= new cliProgress.MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} {bar} {percentage}% | {text}' },
+      cliProgress.Presets.shades_classic)
+    return this.bars
+  }
+
+  log(line: string): void {
+    if (this.bars !== null) this.bars.log(line + '\n')
+    else process.stderr.write(line + '\n')
+  }
+
+  download(q: DownloadProgress): void {
+    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${formatBytes(q.bytesPerSecond)}/s, ETA ${formatDuration(q.etaSeconds)}`
+    this.show('download', q.bytes, q.totalBytes, q.seconds, text)
+  }
+
+  tokenize(q: ShardsProgress): void {
+    const text = `${q.shards} shards, ${formatCount(q.tokens)} tokens, ${formatCount(q.tokensPerSecond)} tokens/s, ` +
+      (q.waitingFor !== undefined ? `waiting for ${q.waitingFor}` : `ETA ${formatDuration(q.etaSeconds)}`)
+    this.show('tokenize', q.bytes, q.totalBytes, q.seconds, text)
+  }
+
+  private show(label: 'download' | 'tokenize', value: number, total: number, seconds: number, text: string): void {
+    if (this.tty) {
+      const key = label === 'download' ? 'dl' : 'tok'
+      this[key] ??= this.multibar().create(total, 0, { label: label.padEnd(8), text })
+      this[key]!.update(Math.min(value, total), { text })
+    } else if (seconds - this.lastLine[label] >= 10) {
+      this.lastLine[label] = seconds
+      process.stderr.write(`${label}: ${total > 0 ? (100 * value / total).toFixed(0) : 0}% ${text}\n`)
+    }
+  }
+
+  stop(): void {
+    this.bars?.stop()
+    this.bars = null
+  }
+}

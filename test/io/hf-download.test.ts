@@ -1,0 +1,151 @@
+// `llmts download` against a local hub look-alike (test/helpers/http-fault-server.ts, model layout): only the
+// files llm.ts and transformers need are fetched (config.json first), byte for byte, resuming a cut; the
+// directory loads to the same weights as the original; sharded weights; refusals (architecture, no safetensors,
+// no config, a missing repository, a bad name, a corrupt header) before or instead of the big download.
+
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { checkRepoName, downloadHfModel, type ModelDownloadOptions } from '../../src/io/hf-download.js'
+import { loadHfDir } from '../../src/io/hf.js'
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js'
+import { InputError } from '../../src/util/errors.js'
+import { start } from '../faults/helpers.js'
+import { startFaultServer, type FaultServer, type ServedFile } from '../helpers/http-fault-server.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-hf-download-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url))
+const fast = { backoffMs: 1, maxBackoffMs: 5, maxRetries: 4, idleTimeoutMs: 5000 }
+const REPO = 'someone/tiny-gpt2'
+
+function servedDir(dir: string, names: string[]): ServedFile[] {
+  return names.map(n => ({ path: n, data: new Uint8Array(readFileSync(join(dir, n))) }))
+}
+
+let outs = 0
+async function download(files: ServedFile[], opts: Partial<ModelDownloadOptions> & { pageSize?: number } = {}): Promise<{ server: FaultServer; out: string; error: unknown }> {
+  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files, ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
+  const out = join(root, `out${outs++}`)
+  try {
+    const error = await downloadHfModel({ repo: REPO, outDir: out, baseUrl: server.baseUrl, http: fast, workers: 2, ...opts })
+      .then(() => undefined, (e: unknown) => e)
+    return { server, out, error }
+  } finally {
+    await server.close()
+  }
+}
+
+const cdn = (server: FaultServer): string[] => server.requests.filter(r => r.url.startsWith('/cdn/')).map(r => decodeURIComponent(r.url.slice(5).split('?')[0]!))
+
+test('fetches config.json first, then the weights and tokenizer files only; the directory loads as the original', async () => {
+  const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  gpt2[1]!.faults = { cutAfter: [3000] }   // the first weights request is cut: resumed with Range
+  const others: ServedFile[] = [
+    { path: 'tokenizer.json', data: new TextEncoder().encode('{"model": {}}') },
+    { path: 'pytorch_model.bin', data: new Uint8Array(5000).fill(7) },
+    { path: 'README.md', data: new TextEncoder().encode('# a model card'), sha256: null },
+  ]
+  const { server, out, error } = await download([...others, ...gpt2], { token: 'hf_secret', pageSize: 2 })
+  assert.equal(error, undefined)
+  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.safetensors', 'tokenizer.json'])
+  for (const f of [...gpt2, others[0]!]) assert.ok(readFileSync(join(out, f.path)).equals(f.data), `${f.path} byte for byte`)
+  const fetched = cdn(server)
+  assert.equal(fetched[0], 'config.json', 'the architecture is checked before any weight')
+  assert.ok(!fetched.includes('pytorch_model.bin') && !fetched.includes('README.md'), `fetched ${fetched.join(', ')}`)
+  assert.ok(server.requests.some(r => r.range !== undefined && r.url.includes('model.safetensors')), 'the cut file resumed by Range')
+  assert.ok(server.requests.every(r => r.authorization === 'Bearer hf_secret'))
+  const a = loadHfDir(fixture('hf-gpt2')), b = loadHfDir(out)
+  assert.deepEqual(b.config, a.config)
+  assert.ok(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer)))
+})
+
+test('sharded weights: the index first, then every shard it names', async () => {
+  const src = readSafetensors(join(fixture('hf-llama'), 'model.safetensors'))
+  const names = [...src.tensors.keys()].sort()
+  const map: Record<string, string> = {}
+  const halves = [names.slice(0, names.length >> 1), names.slice(names.length >> 1)]
+  halves.forEach((part, i) => {
+    const file = `model-0000${i + 1}-of-00002.safetensors`
+    writeSafetensors(join(root, file), part.map(n => {
+      const t = src.tensors.get(n)!
+      map[n] = file
+      return { name: n, dtype: t.dtype, shape: t.shape, data: t.bytes }
+    }))
+  })
+  writeFileSync(join(root, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }))
+  const files = [...servedDir(fixture('hf-llama'), ['config.json']),
+    ...servedDir(root, ['model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'])]
+  const { server, out, error } = await download(files)
+  assert.equal(error, undefined)
+  assert.deepEqual(cdn(server).slice(0, 2).sort(), ['config.json', 'model.safetensors.index.json'])
+  const a = loadHfDir(fixture('hf-llama')), b = loadHfDir(out)
+  assert.ok(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer)))
+})
+
+test('refusals: another architecture (before the weights), no safetensors, no config.json, a corrupt header', async () => {
+  const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  const config = JSON.parse(new TextDecoder().decode(gpt2[0]!.data)) as Record<string, unknown>
+  const mistral = { path: 'config.json', data: new TextEncoder().encode(JSON.stringify({ ...config, model_type: 'mistral' })) }
+  const cases: [ServedFile[], RegExp, string?][] = [
+    [[mistral, gpt2[1]!], /^hf: someone\/tiny-gpt2\/config\.json: unsupported model_type "mistral"/, 'model.safetensors'],
+    [[gpt2[0]!, { path: 'pytorch_model.bin', data: new Uint8Array(10) }], /has no safetensors weights .*; it holds pytorch_model\.bin, which llm\.ts does not read/],
+    [[gpt2[1]!], /has no config\.json at its top level/],
+    [[gpt2[0]!, { path: 'model.safetensors', data: new Uint8Array(100).fill(255), sha256: null }], /model\.safetensors has a safetensors header of \d+ bytes, past its end \(100 bytes\)/],
+  ]
+  for (const [files, re, neverFetched] of cases) {
+    const { server, error } = await download(files)
+    assert.ok(error instanceof InputError && re.test(error.message), `${String(error)} vs ${re}`)
+    if (neverFetched !== undefined) assert.ok(!cdn(server).includes(neverFetched), `${neverFetched} was not fetched`)
+  }
+  const server = await startFaultServer({ repo: 'other/model', dir: '', kind: 'model', files: [] })
+  try {
+    await assert.rejects(downloadHfModel({ repo: REPO, outDir: join(root, 'missing'), baseUrl: server.baseUrl, http: fast }),
+      /^InputError: download: GET .*\/api\/models\/someone\/tiny-gpt2\/tree\/main \(the file listing\) failed with HTTP 404 .*check the repository name someone\/tiny-gpt2/)
+  } finally {
+    await server.close()
+  }
+  for (const bad of ['', '../etc', 'a/b/c', 'owner/na me', '-x/y']) assert.throws(() => checkRepoName(bad), /is not a Hugging Face model repository name/, bad)
+  for (const good of ['gpt2', 'openai-community/gpt2', 'meta-llama/Llama-3.2-1B', 'a_b/c.d']) checkRepoName(good)
+})
+
+test('llmts download: the CLI fills --out, prints JSON, and refuses bad arguments with one line, exit 2', async () => {
+  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files: servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors']) })
+  try {
+    const out = join(root, 'cli')
+    const r = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl, '--json']).done
+    assert.equal(r.code, 0, r.stderr)
+    const j = JSON.parse(r.stdout) as { repo: string; family: string; files: { path: string }[] }
+    assert.deepEqual([j.repo, j.family, j.files.map(f => f.path)], [REPO, 'gpt2', ['config.json', 'model.safetensors']])
+    assert.match(r.stderr, /GPT2LMHeadModel, 2 layers/)
+    const again = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl]).done
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(cdn(server).filter(p => p === 'model.safetensors').length, 1, 'a second run keeps the complete files')
+    mkdirRun(join(root, 'run'))
+    const bad: [string[], RegExp][] = [
+      [['download'], /which repository\?/],
+      [['download', REPO], /--out DIR is required/],
+      [['download', REPO, 'extra', '--out', out], /unexpected argument "extra"/],
+      [['download', 'not a repo', '--out', out], /is not a Hugging Face model repository name/],
+      [['download', REPO, '--out', join(root, 'run')], /is a training run or checkpoint directory/],
+      [['download', REPO, '--out', out, '--base-url', 'ftp://x'], /--base-url "ftp:\/\/x" must be http or https/],
+    ]
+    for (const [args, re] of bad) {
+      const b = await start(args).done
+      assert.equal(b.code, 2, `${args.join(' ')}: ${b.stderr}`)
+      assert.match(b.stderr, re)
+      assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr)
+    }
+  } finally {
+    await server.close()
+  }
+})
+
+/** A training run's directory, as far as refusing it goes: a log.jsonl. */
+function mkdirRun(dir: string): void {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'log.jsonl'), '')
+}
