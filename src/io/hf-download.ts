@@ -1,14 +1,15 @@
-// A Hugging Face model repository -> a local directory that --model / --init-from read: config.json first (an
-// architecture llm.ts cannot load is refused before any weight is fetched), then the safetensors weights (one
-// file, or an index and its shards) and the tokenizer and generation files when present. Other files
+// A Hugging Face model repository -> a local directory that --model / --init-from read. The revision is pinned to
+// its commit; config.json comes first, into a staging folder (an architecture llm.ts cannot load is refused
+// before any weight is fetched or any file in the directory replaced), then the safetensors weights (one file,
+// or an index and its shards) and the tokenizer and generation files when present. Other files
 // (pytorch_model.bin, TF/Flax/ONNX weights, README) are never fetched. Downloads reuse FineWeb's resumable,
-// sha256-checked machinery, so an interrupted download continues where it stopped when run again.
+// hash-checked machinery; files already in the directory are kept only when their hash is the listing's.
 
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { downloadAll, type DownloadProgress } from '../data/fineweb/download.js'
 import { fetchTree, resolveBaseUrl, type RemoteFile } from '../data/fineweb/hub.js'
-import type { RetryOptions } from '../data/fineweb/http.js'
+import { fetchWithRetry, type RetryOptions } from '../data/fineweb/http.js'
 import type { ModelConfig } from '../config.js'
 import type { HfFamily } from '../model/params.js'
 import { InputError } from '../util/errors.js'
@@ -32,7 +33,7 @@ export interface ModelDownloadOptions {
 }
 
 export interface ModelDownloadResult {
-  repo: string; revision: string; dir: string; family: HfFamily
+  repo: string; revision: string; commit: string; dir: string; family: HfFamily
   files: { path: string; bytes: number }[]
   seconds: number
 }
@@ -55,31 +56,57 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     ...o.http, label: LABEL, ...(token ? { token } : {}),
     missingHint: `check the repository name ${o.repo}, --revision ${revision} and --base-url ${base}`,
   }
-  const rev = encodeURIComponent(revision)
-  const tree = await fetchTree(`${base}/api/models/${o.repo}/tree/${rev}`, { ...http, maxRetries: Math.min(http.maxRetries ?? 10, 3) })
-  const byPath = new Map(tree.map(f => [f.path, f]))
-  const download = (files: RemoteFile[], progress: boolean): Promise<void> => downloadAll({
-    ...http, files, cacheDir: o.outDir, workers: o.workers ?? 4, checkContent,
-    urlOf: f => `${base}/${o.repo}/resolve/${rev}/${f.path.split('/').map(encodeURIComponent).join('/')}`,
+  const quick = { ...http, maxRetries: Math.min(http.maxRetries ?? 10, 3) }   // offline or a typo: fail fast
+  // one commit for every request, so a branch that moves mid-download (or before a resume) cannot mix two
+  const commit = await resolveCommit(`${base}/api/models/${o.repo}/revision/${encodeURIComponent(revision)}`, quick)
+  const byPath = new Map((await fetchTree(`${base}/api/models/${o.repo}/tree/${commit}`, quick)).map(f => [f.path, f]))
+  const config = byPath.get('config.json')
+  if (config === undefined) throw new InputError(`${LABEL}: ${o.repo} has no config.json at its top level (not a transformers model?)`)
+  const single = byPath.get('model.safetensors'), index = byPath.get(INDEX)
+  if (single === undefined && index === undefined) noWeights(o.repo, byPath)
+  if (single === undefined && existsSync(join(o.outDir, 'model.safetensors'))) {
+    throw new InputError(`${LABEL}: ${o.outDir} holds a model.safetensors that ${o.repo} (sharded weights) does not have; ` +
+      'it would be loaded instead of the shards (remove it, or choose another --out)')
+  }
+  const download = (files: RemoteFile[], dir: string, progress: boolean): Promise<void> => downloadAll({
+    ...http, files, cacheDir: dir, workers: o.workers ?? 4, checkContent, rehashExisting: true,
+    urlOf: f => `${base}/${o.repo}/resolve/${commit}/${f.path.split('/').map(encodeURIComponent).join('/')}`,
     staleHint: 'changed on the server during the download? run the command again',
     ...(o.onProgress === undefined || !progress ? {} : { onProgress: o.onProgress }),
   }).done
 
-  const config = byPath.get('config.json')
-  if (config === undefined) throw new InputError(`${LABEL}: ${o.repo} has no config.json at its top level (not a transformers model?)`)
-  const single = byPath.get('model.safetensors'), index = byPath.get(INDEX)
-  const first = [config, ...(single === undefined && index !== undefined ? [index] : [])]
-  await download(first, false)   // small: the architecture (and the shard list) before any weight
-  const parsed = configFromHfJson(JSON.parse(readFileSync(join(o.outDir, 'config.json'), 'utf8')) as unknown, `${o.repo}/config.json`)
-  const weights = single !== undefined ? [single] : index !== undefined ? shardsOf(o.repo, join(o.outDir, INDEX), byPath) : noWeights(o.repo, byPath)
+  // the architecture (and the shard list) is checked in a staging folder, before any weight and before a file
+  // in --out is replaced: a refused repository leaves --out as it was
+  const first = [config, ...(single === undefined ? [index!] : [])]
+  const staging = join(o.outDir, '.llmts-download'), existed = existsSync(o.outDir)
+  rmSync(staging, { recursive: true, force: true })
+  let parsed: ReturnType<typeof configFromHfJson>, weights: RemoteFile[]
+  try {
+    await download(first, staging, false)
+    parsed = configFromHfJson(JSON.parse(readFileSync(join(staging, 'config.json'), 'utf8')) as unknown, `${o.repo}/config.json`)
+    weights = single !== undefined ? [single] : shardsOf(o.repo, join(staging, INDEX), byPath)
+    for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
+  } finally {
+    rmSync(staging, { recursive: true, force: true })
+    if (!existed && existsSync(o.outDir) && readdirSync(o.outDir).length === 0) rmdirSync(o.outDir)   // a refusal leaves no trace
+  }
   const rest = [...weights, ...OPTIONAL_FILES.flatMap(p => byPath.get(p) ?? [])]
   const all = [...first, ...rest]
   o.onListing?.(all, parsed.config, parsed.family)
-  await download(rest, true)
+  await download(rest, o.outDir, true)
   return {
-    repo: o.repo, revision, dir: o.outDir, family: parsed.family,
+    repo: o.repo, revision, commit, dir: o.outDir, family: parsed.family,
     files: all.map(f => ({ path: f.path, bytes: f.size })), seconds: (performance.now() - t0) / 1000,
   }
+}
+
+/** The commit a revision (branch, tag or commit) names: GET /api/models/REPO/revision/REV answers {"sha": ...}. */
+async function resolveCommit(url: string, http: RetryOptions): Promise<string> {
+  const info = await (await fetchWithRetry(url, { ...http, what: 'the revision' })).json().catch(() => undefined) as { sha?: unknown } | undefined
+  if (typeof info?.sha !== 'string' || !/^[0-9a-f]{40}$/.test(info.sha)) {
+    throw new InputError(`${LABEL}: ${url} gave no commit id (expected JSON with a 40-digit "sha"; wrong --base-url?)`)
+  }
+  return info.sha
 }
 
 /** The shard files model.safetensors.index.json names, each of which must be in the listing. */

@@ -168,12 +168,13 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     if (o.startStep === 0) { validate(0); hellaswag(0) }
     const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
+    let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
     for (let s = o.startStep; s < c.steps; s++) {
       const t0 = performance.now(), stepStart = o.train.state()
       const done = await optimizerStep(o, s, accum, guard)
       if (done === null) {
         o.train.restore(stepStart)
-        saveUnfinished(o, s, res.bestValLoss, guard.state(), log)
+        saveUnfinished(o, s, lastVal, res.bestValLoss, guard.state(), log)
         res.interrupted = true
         break
       }
@@ -189,6 +190,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       o.reporter?.step?.({ ...rec, steps: c.steps, etaS: (c.steps - step) * sessionMs / sessionSteps / 1000 })
       if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step, loss, grad_norm: gradNorm, verdict })
       const val = validate(step)
+      lastVal = val
       hellaswag(step)
       if (c.sampleEvery > 0 && step % c.sampleEvery === 0) {   // drawn even unreported: the RNG stream stays the same
         const tokens = sampleDuringTraining(o.model, o.rng, c.sampleTokens)
@@ -242,10 +244,11 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
 
 /** After a dropped step: the checkpoint of the last whole step `step`, unless it has one (a resumed-from or
  *  regular checkpoint) or is 0 (a run with no checkpoint starts over, identically). */
-function saveUnfinished(o: TrainerOptions, step: number, bestValLoss: number | null, guard: GuardState, log: RunLog): void {
+function saveUnfinished(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null, bestValLoss: number | null,
+                        guard: GuardState, log: RunLog): void {
   if (step === 0 || listCheckpoints(o.runDir).some(ck => ck.step === step)) return
   log.sync()
-  saveCheckpoints(o, step, null, bestValLoss, { regular: true, guard })
+  saveCheckpoints(o, step, val, bestValLoss, { regular: true, guard })   // as a regular checkpoint of that step would be
 }
 
 /** A short sample from the end-of-text token (the same RNG stream is checkpointed, so resumes repeat it). */

@@ -50,18 +50,23 @@ export interface FaultServerOptions {
   repo: string
   dir: string                // folder listed ('' with kind model: the top level)
   kind?: 'dataset' | 'model' // URL layout: /api/datasets/REPO/... and /datasets/REPO/resolve/..., or /api/models/REPO/... and /REPO/resolve/...
-  revision?: string          // the only revision served (default main)
+  revision?: string          // the only revision served (default main); a model's is resolved to COMMIT first
   files: ServedFile[]
   pageSize?: number          // listing entries per page (default: one page)
   listingStatus?: number[]   // per listing request: answer with this status instead
   lifetimeMs?: number        // hard stop (default 60 s)
 }
 
+/** The commit a model server's revision resolves to (GET /api/models/REPO/revision/REV). */
+export const COMMIT = '0123456789abcdef0123456789abcdef01234567'
+
 function listing(opts: FaultServerOptions): object[] {
   return opts.files.map(f => {
     const size = f.listedSize ?? f.data.length
     const oid = f.sha256 === undefined ? createHash('sha256').update(f.data).digest('hex') : f.sha256
-    return { type: 'file', path: f.path, size, oid: 'f'.repeat(40), ...(oid === null ? {} : { lfs: { oid, size, pointerSize: 134 } }) }
+    // a file outside LFS is listed with its git blob id (sha1 of "blob SIZE\0" + content); an LFS file's oid is its pointer's
+    const gitOid = createHash('sha1').update(`blob ${f.data.length}\0`).update(f.data).digest('hex')
+    return { type: 'file', path: f.path, size, oid: oid === null ? gitOid : 'f'.repeat(40), ...(oid === null ? {} : { lfs: { oid, size, pointerSize: 134 } }) }
   }).concat([{ type: 'directory', path: opts.dir === '' ? 'nested' : `${opts.dir}/nested`, size: 0, oid: '0'.repeat(40) } as never])
 }
 
@@ -69,9 +74,11 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
   const requests: RecordedRequest[] = []
   const counters = new Map<string, number>()
   let listingCalls = 0
-  const rev = encodeURIComponent(opts.revision ?? 'main')
-  const treePrefix = opts.kind === 'model' ? `/api/models/${opts.repo}/tree/${rev}${opts.dir === '' ? '' : `/${opts.dir}`}` : `/api/datasets/${opts.repo}/tree/${rev}/${opts.dir}`
-  const resolvePrefix = opts.kind === 'model' ? `/${opts.repo}/resolve/${rev}/` : `/datasets/${opts.repo}/resolve/${rev}/`
+  const model = opts.kind === 'model'
+  const rev = model ? COMMIT : encodeURIComponent(opts.revision ?? 'main')
+  const revisionPath = `/api/models/${opts.repo}/revision/${encodeURIComponent(opts.revision ?? 'main')}`
+  const treePrefix = model ? `/api/models/${opts.repo}/tree/${rev}${opts.dir === '' ? '' : `/${opts.dir}`}` : `/api/datasets/${opts.repo}/tree/${rev}/${opts.dir}`
+  const resolvePrefix = model ? `/${opts.repo}/resolve/${rev}/` : `/datasets/${opts.repo}/resolve/${rev}/`
 
   const server = createServer((req, res) => {
     const rec: RecordedRequest = { url: req.url ?? '', status: 0, bodyBytes: 0,
@@ -83,6 +90,7 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body)
     }
     const url = new URL(req.url ?? '/', 'http://x')
+    if (model && url.pathname === revisionPath) { send(200, JSON.stringify({ id: opts.repo, sha: COMMIT, siblings: [] })); return }
     if (url.pathname === treePrefix) {
       const forced = opts.listingStatus?.[listingCalls++]
       if (forced !== undefined) { send(forced, '{"error":"injected"}'); return }
@@ -91,6 +99,10 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
       const cursor = Number(url.searchParams.get('cursor') ?? 0)
       const more = cursor + size < all.length
       send(200, JSON.stringify(all.slice(cursor, cursor + size)), more ? { link: `<${treePrefix}?cursor=${cursor + size}>; rel="next"` } : {})
+      return
+    }
+    if (model && url.pathname.startsWith('/api/models/')) {   // the hub's answer to an anonymous request for a repo it does not show
+      send(401, '{"error":"Repository not found"}', { 'x-error-code': 'RepoNotFound' })
       return
     }
     if (url.pathname.startsWith(resolvePrefix)) {

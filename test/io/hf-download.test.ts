@@ -1,11 +1,12 @@
-// `llmts download` against a local hub look-alike (test/helpers/http-fault-server.ts, model layout): only the
-// files llm.ts and transformers need are fetched (config.json first), byte for byte, resuming a cut; the
-// directory loads to the same weights as the original; sharded weights; refusals (architecture, no safetensors,
-// no config, a missing repository, a bad name, a corrupt header) before or instead of the big download.
+// `llmts download` against a local hub look-alike (test/helpers/http-fault-server.ts, model layout): the revision
+// pinned to its commit; only the files llm.ts and transformers need are fetched (config.json first), byte for
+// byte, resuming a cut; the directory loads to the same weights as the original; sharded weights; files of
+// another model already in --out are replaced, not kept; refusals (architecture, no safetensors, no config, a
+// missing repository, a bad name, a corrupt header) before the big download, leaving --out as it was.
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,7 +15,7 @@ import { loadHfDir } from '../../src/io/hf.js'
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
 import { start } from '../faults/helpers.js'
-import { startFaultServer, type FaultServer, type ServedFile } from '../helpers/http-fault-server.js'
+import { COMMIT, startFaultServer, type FaultServer, type ServedFile } from '../helpers/http-fault-server.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-hf-download-'))
 after(() => rmSync(root, { recursive: true, force: true }))
@@ -27,13 +28,13 @@ function servedDir(dir: string, names: string[]): ServedFile[] {
 }
 
 let outs = 0
-async function download(files: ServedFile[], opts: Partial<ModelDownloadOptions> & { pageSize?: number } = {}): Promise<{ server: FaultServer; out: string; error: unknown }> {
+async function download(files: ServedFile[], opts: Partial<ModelDownloadOptions> & { pageSize?: number } = {}): Promise<{ server: FaultServer; out: string; error: unknown; commit?: string }> {
   const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files, ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
-  const out = join(root, `out${outs++}`)
+  const out = opts.outDir ?? join(root, `out${outs++}`)
   try {
-    const error = await downloadHfModel({ repo: REPO, outDir: out, baseUrl: server.baseUrl, http: fast, workers: 2, ...opts })
-      .then(() => undefined, (e: unknown) => e)
-    return { server, out, error }
+    const r = await downloadHfModel({ repo: REPO, outDir: out, baseUrl: server.baseUrl, http: fast, workers: 2, ...opts })
+      .then(x => ({ commit: x.commit }), (e: unknown) => ({ error: e }))
+    return { server, out, error: undefined, ...r }
   } finally {
     await server.close()
   }
@@ -43,14 +44,16 @@ const cdn = (server: FaultServer): string[] => server.requests.filter(r => r.url
 
 test('fetches config.json first, then the weights and tokenizer files only; the directory loads as the original', async () => {
   const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  gpt2[0]!.sha256 = null                   // outside LFS, as on the hub: checked by its git blob id
   gpt2[1]!.faults = { cutAfter: [3000] }   // the first weights request is cut: resumed with Range
   const others: ServedFile[] = [
     { path: 'tokenizer.json', data: new TextEncoder().encode('{"model": {}}') },
     { path: 'pytorch_model.bin', data: new Uint8Array(5000).fill(7) },
     { path: 'README.md', data: new TextEncoder().encode('# a model card'), sha256: null },
   ]
-  const { server, out, error } = await download([...others, ...gpt2], { token: 'hf_secret', pageSize: 2 })
+  const { server, out, error, commit } = await download([...others, ...gpt2], { token: 'hf_secret', pageSize: 2 })
   assert.equal(error, undefined)
+  assert.equal(commit, COMMIT, 'every file comes from the commit main resolved to (the server serves no other)')
   assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.safetensors', 'tokenizer.json'])
   for (const f of [...gpt2, others[0]!]) assert.ok(readFileSync(join(out, f.path)).equals(f.data), `${f.path} byte for byte`)
   const fetched = cdn(server)
@@ -86,25 +89,52 @@ test('sharded weights: the index first, then every shard it names', async () => 
   assert.ok(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer)))
 })
 
-test('refusals: another architecture (before the weights), no safetensors, no config.json, a corrupt header', async () => {
+test('a folder holding another model: its files are replaced (same sizes, other bytes), a stray single file refused', async () => {
+  const a = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  a[0]!.sha256 = null
+  const first = await download(a)
+  assert.equal(first.error, undefined)
+  // a fine-tune of the same shape: the same sizes, other bytes (a config number and the last weight byte)
+  const text = new TextDecoder().decode(a[0]!.data)
+  const b: ServedFile[] = [
+    { path: 'config.json', data: new TextEncoder().encode(text.replace('"layer_norm_epsilon": 1e-05', '"layer_norm_epsilon": 2e-05')), sha256: null },
+    { path: 'model.safetensors', data: Uint8Array.from(a[1]!.data, (x, i) => i === a[1]!.data.length - 1 ? x ^ 1 : x) },
+  ]
+  assert.ok(b[0]!.data.length === a[0]!.data.length && !Buffer.from(b[0]!.data).equals(a[0]!.data))
+  const second = await download(b, { outDir: first.out })
+  assert.equal(second.error, undefined)
+  for (const f of b) assert.ok(readFileSync(join(first.out, f.path)).equals(f.data), `${f.path} is the new repository's`)
+  assert.deepEqual(cdn(second.server).sort(), ['config.json', 'model.safetensors'])
+  // sharded weights into a folder with a model.safetensors the repository lacks: it would shadow the shards
+  const index = { path: 'model.safetensors.index.json', data: new TextEncoder().encode('{"weight_map": {}}') }
+  const third = await download([b[0]!, index], { outDir: first.out })
+  assert.ok(third.error instanceof InputError && /holds a model\.safetensors that someone\/tiny-gpt2 \(sharded weights\) does not have/.test(third.error.message), String(third.error))
+  assert.deepEqual(cdn(third.server), [], 'refused before any download')
+})
+
+test('refusals: another architecture (before the weights, --out untouched), no safetensors, no config.json, a corrupt header', async () => {
   const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
   const config = JSON.parse(new TextDecoder().decode(gpt2[0]!.data)) as Record<string, unknown>
   const mistral = { path: 'config.json', data: new TextEncoder().encode(JSON.stringify({ ...config, model_type: 'mistral' })) }
-  const cases: [ServedFile[], RegExp, string?][] = [
-    [[mistral, gpt2[1]!], /^hf: someone\/tiny-gpt2\/config\.json: unsupported model_type "mistral"/, 'model.safetensors'],
-    [[gpt2[0]!, { path: 'pytorch_model.bin', data: new Uint8Array(10) }], /has no safetensors weights .*; it holds pytorch_model\.bin, which llm\.ts does not read/],
+  const working = join(root, 'working')
+  cpSync(fixture('hf-llama'), working, { recursive: true })
+  const cases: [ServedFile[], RegExp, string[]?][] = [
+    [[mistral, gpt2[1]!], /^hf: someone\/tiny-gpt2\/config\.json: unsupported model_type "mistral"/, ['model.safetensors']],
+    [[gpt2[0]!, { path: 'pytorch_model.bin', data: new Uint8Array(10) }], /has no safetensors weights .*; it holds pytorch_model\.bin, which llm\.ts does not read/, ['config.json']],
     [[gpt2[1]!], /has no config\.json at its top level/],
     [[gpt2[0]!, { path: 'model.safetensors', data: new Uint8Array(100).fill(255), sha256: null }], /model\.safetensors has a safetensors header of \d+ bytes, past its end \(100 bytes\)/],
   ]
   for (const [files, re, neverFetched] of cases) {
-    const { server, error } = await download(files)
+    const { server, error } = await download(files, neverFetched?.[0] === 'model.safetensors' ? { outDir: working } : {})
     assert.ok(error instanceof InputError && re.test(error.message), `${String(error)} vs ${re}`)
-    if (neverFetched !== undefined) assert.ok(!cdn(server).includes(neverFetched), `${neverFetched} was not fetched`)
+    for (const n of neverFetched ?? []) assert.ok(!cdn(server).includes(n), `${n} was not fetched`)
   }
+  assert.deepEqual(readdirSync(working).sort(), readdirSync(fixture('hf-llama')).sort(), 'the refused download left --out as it was')
+  assert.deepEqual(loadHfDir(working).config, loadHfDir(fixture('hf-llama')).config)
   const server = await startFaultServer({ repo: 'other/model', dir: '', kind: 'model', files: [] })
   try {
     await assert.rejects(downloadHfModel({ repo: REPO, outDir: join(root, 'missing'), baseUrl: server.baseUrl, http: fast }),
-      /^InputError: download: GET .*\/api\/models\/someone\/tiny-gpt2\/tree\/main \(the file listing\) failed with HTTP 404 .*check the repository name someone\/tiny-gpt2/)
+      /^InputError: download: GET .*\/api\/models\/someone\/tiny-gpt2\/revision\/main \(the revision\) failed with HTTP 401 .*not there, or private: check the repository name someone\/tiny-gpt2.*set HF_TOKEN/)
   } finally {
     await server.close()
   }
@@ -118,8 +148,8 @@ test('llmts download: the CLI fills --out, prints JSON, and refuses bad argument
     const out = join(root, 'cli')
     const r = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl, '--json']).done
     assert.equal(r.code, 0, r.stderr)
-    const j = JSON.parse(r.stdout) as { repo: string; family: string; files: { path: string }[] }
-    assert.deepEqual([j.repo, j.family, j.files.map(f => f.path)], [REPO, 'gpt2', ['config.json', 'model.safetensors']])
+    const j = JSON.parse(r.stdout) as { repo: string; commit: string; family: string; files: { path: string }[] }
+    assert.deepEqual([j.repo, j.commit, j.family, j.files.map(f => f.path)], [REPO, COMMIT, 'gpt2', ['config.json', 'model.safetensors']])
     assert.match(r.stderr, /GPT2LMHeadModel, 2 layers/)
     const again = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl]).done
     assert.equal(again.code, 0, again.stderr)

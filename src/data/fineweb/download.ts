@@ -1,8 +1,8 @@
 // Resumable, verified, parallel downloads of a hub listing's files (FineWeb's Parquet files, a model's weights).
 // A file grows as FILE.part; every attempt asks for "Range: bytes=HAVE-" so an interrupted file continues where
 // it stopped (a server that ignores Range gets a clean restart). A file counts as complete only when its size
-// matches the listing, its sha256 matches the LFS id (when listed) and its content check passes (by default,
-// hyparquet reads its footer); then it is renamed to its final name.
+// matches the listing, its hash matches the listing's (the LFS sha256, else the git blob id) and its content
+// check passes (by default, hyparquet reads its footer); then it is renamed to its final name.
 
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
@@ -34,6 +34,7 @@ export interface DownloadOptions extends RetryOptions {
   /** Throws an InputError unless the file at `path` is whole (default: a readable Parquet footer). */
   checkContent?: (path: string, file: RemoteFile) => Promise<void>
   staleHint?: string          // what to do when the server's file disagrees with the listing (default: FineWeb's manifest)
+  rehashExisting?: boolean    // hash a complete file already there before keeping it (a folder the user chose, not our cache)
 }
 
 export const downloadDefaults = {
@@ -67,18 +68,17 @@ class Tally {
   }
 }
 
-async function sha256Of(path: string): Promise<string> {
-  const h = createHash('sha256')
+async function digestOf(path: string, algorithm: 'sha256' | 'sha1', prefix = ''): Promise<string> {
+  const h = createHash(algorithm).update(prefix)
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
   return h.digest('hex')
 }
 
-/** Throws an InputError unless `path` is `file`: sha256 (when listed) and its content check. */
+/** Throws an InputError unless `path` is `file`: its listed hash (when `hash`) and its content check. */
 export async function verifyFile(path: string, file: RemoteFile, opts: Pick<DownloadOptions, 'checkContent' | 'label'> & { hash: boolean }): Promise<void> {
-  if (opts.hash && file.sha256 !== undefined) {
-    const got = await sha256Of(path)
-    if (got !== file.sha256) throw new InputError(`${labelOf(opts)}: ${file.path} has sha256 ${got}, the listing says ${file.sha256} (corrupted download or a changed file; it was removed, re-run to fetch it again)`)
-  }
+  const [what, want, got] = !opts.hash ? [] : file.sha256 !== undefined ? ['sha256', file.sha256, await digestOf(path, 'sha256')]
+    : file.gitOid !== undefined ? ['git blob id', file.gitOid, await digestOf(path, 'sha1', `blob ${file.size}\0`)] : []
+  if (got !== want) throw new InputError(`${labelOf(opts)}: ${file.path} has ${what} ${got}, the listing says ${want} (corrupted download or a changed file; it was removed, re-run to fetch it again)`)
   await (opts.checkContent ?? checkParquet)(path, file)
 }
 
@@ -172,7 +172,7 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
     const size = sizeOf(dest)
     if (size === file.size) {
       try {
-        await verifyFile(dest, file, { ...opts, hash: false }) // hashed before it got its final name
+        await verifyFile(dest, file, { ...opts, hash: opts.rehashExisting === true }) // ours were hashed before they got their final name
         return dest
       } catch { /* fall through: fetch it again */ }
     }

@@ -47,11 +47,12 @@ export function checkStatus(res: Response, url: string, what: string, opts: Retr
     const after = Number(res.headers.get('retry-after'))
     throw new RetryableError(`HTTP ${s}`, Number.isFinite(after) && after > 0 ? after * 1000 : undefined)
   }
-  const hint = res.status === 401 || res.status === 403
-    ? 'access denied: set HF_TOKEN to a Hugging Face token that may read this repository (a gated one: accept its terms on the hub first)'
-    : res.status === 404 || res.status === 410
-      ? `not there: ${opts.missingHint ?? 'check --base-url, and delete the manifest in the cache if the dataset changed'}`
-      : 'the server refused the request'
+  const missing = opts.missingHint ?? 'check --base-url, and delete the manifest in the cache if the dataset changed'
+  const hint = res.status === 401 && /^(Repo|Revision|Entry)NotFound$/.test(res.headers.get('x-error-code') ?? '')
+    ? `not there, or private: ${missing}; for a private or gated repository set HF_TOKEN`   // the hub's answer to an anonymous typo
+    : res.status === 401 || res.status === 403
+      ? 'access denied: set HF_TOKEN to a Hugging Face token that may read this repository (a gated one: accept its terms on the hub first)'
+      : res.status === 404 || res.status === 410 ? `not there: ${missing}` : 'the server refused the request'
   throw new InputError(`${labelOf(opts)}: GET ${url} (${what}) failed with HTTP ${s} (${hint})`)
 }
 

@@ -34,6 +34,7 @@ export interface RemoteFile {
   path: string        // path in the repo, e.g. sample/10BT/000_00000.parquet
   size: number        // bytes, from the listing
   sha256?: string     // the LFS object id (sha256 of the content) when the listing gives one
+  gitOid?: string     // otherwise the git blob id: sha1 of "blob SIZE\0" + the content
 }
 
 export interface Manifest {
@@ -64,7 +65,7 @@ export function manifestPath(cacheDir: string, spec: DatasetSpec): string {
   return join(cacheDir, spec.dir, 'manifest.json')
 }
 
-interface TreeEntry { type?: unknown; path?: unknown; size?: unknown; lfs?: { oid?: unknown; size?: unknown } }
+interface TreeEntry { type?: unknown; path?: unknown; size?: unknown; oid?: unknown; lfs?: { oid?: unknown; size?: unknown } }
 
 function nextLink(link: string | null): string | undefined {
   return link?.split(',').map(s => /<([^>]+)>\s*;\s*rel="?next"?/.exec(s)?.[1]).find(u => u !== undefined)
@@ -89,7 +90,8 @@ export async function fetchTree(firstUrl: string, http: RetryOptions): Promise<R
       const size = typeof e.lfs?.size === 'number' ? e.lfs.size : e.size
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InputError(`${label}: the listing gives no size for ${e.path}`)
       const oid = e.lfs?.oid
-      files.push({ path: e.path, size, ...(typeof oid === 'string' && /^[0-9a-f]{64}$/.test(oid) ? { sha256: oid } : {}) })
+      files.push({ path: e.path, size, ...(typeof oid === 'string' && /^[0-9a-f]{64}$/.test(oid) ? { sha256: oid }
+        : e.lfs === undefined && typeof e.oid === 'string' && /^[0-9a-f]{40}$/.test(e.oid) ? { gitOid: e.oid } : {}) })
     }
     const next = nextLink(res.headers.get('link'))
     url = next === undefined ? undefined : new URL(next, url).toString()
