@@ -58,8 +58,9 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   }
   const quick = { ...http, maxRetries: Math.min(http.maxRetries ?? 10, 3) }   // offline or a typo: fail fast
   // one commit for every request, so a branch that moves mid-download (or before a resume) cannot mix two
-  const commit = await resolveCommit(`${base}/api/models/${o.repo}/revision/${encodeURIComponent(revision)}`, quick)
-  const byPath = new Map((await fetchTree(`${base}/api/models/${o.repo}/tree/${commit}`, quick)).map(f => [f.path, f]))
+  const commit = await resolveCommit(`${base}/api/models/${o.repo}/revision/${encodeURIComponent(revision)}`, revision, quick)
+  const pinned = encodeURIComponent(commit)
+  const byPath = new Map((await fetchTree(`${base}/api/models/${o.repo}/tree/${pinned}`, quick)).map(f => [f.path, f]))
   const config = byPath.get('config.json')
   if (config === undefined) throw new InputError(`${LABEL}: ${o.repo} has no config.json at its top level (not a transformers model?)`)
   const single = byPath.get('model.safetensors'), index = byPath.get(INDEX)
@@ -70,7 +71,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   }
   const download = (files: RemoteFile[], dir: string, progress: boolean): Promise<void> => downloadAll({
     ...http, files, cacheDir: dir, workers: o.workers ?? 4, checkContent, rehashExisting: true,
-    urlOf: f => `${base}/${o.repo}/resolve/${commit}/${f.path.split('/').map(encodeURIComponent).join('/')}`,
+    urlOf: f => `${base}/${o.repo}/resolve/${pinned}/${f.path.split('/').map(encodeURIComponent).join('/')}`,
     staleHint: 'changed on the server during the download? run the command again',
     ...(o.onProgress === undefined || !progress ? {} : { onProgress: o.onProgress }),
   }).done
@@ -100,13 +101,16 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   }
 }
 
-/** The commit a revision (branch, tag or commit) names: GET /api/models/REPO/revision/REV answers {"sha": ...}. */
-async function resolveCommit(url: string, http: RetryOptions): Promise<string> {
-  const info = await (await fetchWithRetry(url, { ...http, what: 'the revision' })).json().catch(() => undefined) as { sha?: unknown } | undefined
-  if (typeof info?.sha !== 'string' || !/^[0-9a-f]{40}$/.test(info.sha)) {
-    throw new InputError(`${LABEL}: ${url} gave no commit id (expected JSON with a 40-digit "sha"; wrong --base-url?)`)
+/** The commit a revision (branch, tag or commit) names: GET /api/models/REPO/revision/REV answers model info
+ *  JSON with its "sha". Info without one (a mirror that trims fields) leaves the revision unpinned. */
+async function resolveCommit(url: string, revision: string, http: RetryOptions): Promise<string> {
+  let info: unknown
+  try { info = await (await fetchWithRetry(url, { ...http, what: 'the revision' })).json() } catch (e) {
+    if (e instanceof InputError) throw e
+    throw new InputError(`${LABEL}: ${url} did not answer JSON (${(e as Error).message}; wrong --base-url?)`)
   }
-  return info.sha
+  const sha = (info as { sha?: unknown } | null)?.sha
+  return typeof sha === 'string' && /^[0-9a-f]{40}$/.test(sha) ? sha : revision
 }
 
 /** The shard files model.safetensors.index.json names, each of which must be in the listing. */

@@ -51,6 +51,7 @@ export interface FaultServerOptions {
   dir: string                // folder listed ('' with kind model: the top level)
   kind?: 'dataset' | 'model' // URL layout: /api/datasets/REPO/... and /datasets/REPO/resolve/..., or /api/models/REPO/... and /REPO/resolve/...
   revision?: string          // the only revision served (default main); a model's is resolved to COMMIT first
+  trimmedInfo?: boolean      // model: revision info without "sha" (a trimming mirror): files are served under the revision name
   files: ServedFile[]
   pageSize?: number          // listing entries per page (default: one page)
   listingStatus?: number[]   // per listing request: answer with this status instead
@@ -75,7 +76,7 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
   const counters = new Map<string, number>()
   let listingCalls = 0
   const model = opts.kind === 'model'
-  const rev = model ? COMMIT : encodeURIComponent(opts.revision ?? 'main')
+  const rev = model && opts.trimmedInfo !== true ? COMMIT : encodeURIComponent(opts.revision ?? 'main')
   const revisionPath = `/api/models/${opts.repo}/revision/${encodeURIComponent(opts.revision ?? 'main')}`
   const treePrefix = model ? `/api/models/${opts.repo}/tree/${rev}${opts.dir === '' ? '' : `/${opts.dir}`}` : `/api/datasets/${opts.repo}/tree/${rev}/${opts.dir}`
   const resolvePrefix = model ? `/${opts.repo}/resolve/${rev}/` : `/datasets/${opts.repo}/resolve/${rev}/`
@@ -90,7 +91,10 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body)
     }
     const url = new URL(req.url ?? '/', 'http://x')
-    if (model && url.pathname === revisionPath) { send(200, JSON.stringify({ id: opts.repo, sha: COMMIT, siblings: [] })); return }
+    if (model && url.pathname === revisionPath) {
+      send(200, JSON.stringify(opts.trimmedInfo === true ? { id: opts.repo } : { id: opts.repo, sha: COMMIT, siblings: [] }))
+      return
+    }
     if (url.pathname === treePrefix) {
       const forced = opts.listingStatus?.[listingCalls++]
       if (forced !== undefined) { send(forced, '{"error":"injected"}'); return }

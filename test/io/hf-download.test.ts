@@ -138,6 +138,15 @@ test('refusals: another architecture (before the weights, --out untouched), no s
   } finally {
     await server.close()
   }
+  // a mirror whose revision info has no "sha": the revision name is used as it is
+  const trimmed = await startFaultServer({ repo: REPO, dir: '', kind: 'model', trimmedInfo: true, revision: 'refs/pr/1', files: servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors']) })
+  try {
+    const r = await downloadHfModel({ repo: REPO, revision: 'refs/pr/1', outDir: join(root, 'trimmed'), baseUrl: trimmed.baseUrl, http: fast })
+    assert.equal(r.commit, 'refs/pr/1')
+    assert.ok(trimmed.requests.some(q => q.url.startsWith(`/${REPO}/resolve/refs%2Fpr%2F1/model.safetensors`)), 'resolved under the encoded revision')
+  } finally {
+    await trimmed.close()
+  }
   for (const bad of ['', '../etc', 'a/b/c', 'owner/na me', '-x/y']) assert.throws(() => checkRepoName(bad), /is not a Hugging Face model repository name/, bad)
   for (const good of ['gpt2', 'openai-community/gpt2', 'meta-llama/Llama-3.2-1B', 'a_b/c.d']) checkRepoName(good)
 })
