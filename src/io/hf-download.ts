@@ -5,7 +5,7 @@
 // (pytorch_model.bin, TF/Flax/ONNX weights, README) are never fetched. Downloads reuse FineWeb's resumable,
 // hash-checked machinery; files already in the directory are kept only when their hash is the listing's.
 
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { downloadAll, type DownloadProgress } from '../data/fineweb/download.js'
 import { fetchTree, resolveBaseUrl, type RemoteFile } from '../data/fineweb/hub.js'
@@ -14,6 +14,8 @@ import type { ModelConfig } from '../config.js'
 import type { HfFamily } from '../model/params.js'
 import { InputError } from '../util/errors.js'
 import { configFromHfJson } from './hf-config.js'
+import { readWeightMap } from './hf.js'
+import { checkSafetensorsFile } from './safetensors.js'
 
 const LABEL = 'download'
 /** Files fetched besides config.json and the weights, when the repository has them. */
@@ -115,11 +117,8 @@ async function resolveCommit(url: string, revision: string, http: RetryOptions):
 
 /** The shard files model.safetensors.index.json names, each of which must be in the listing. */
 function shardsOf(repo: string, indexPath: string, byPath: Map<string, RemoteFile>): RemoteFile[] {
-  const map = (JSON.parse(readFileSync(indexPath, 'utf8')) as { weight_map?: unknown }).weight_map
-  if (typeof map !== 'object' || map === null) throw new InputError(`${LABEL}: ${repo}/${INDEX} has no "weight_map" object`)
-  const names = [...new Set(Object.values(map as Record<string, unknown>))]
-  return names.map(n => {
-    const f = typeof n === 'string' && !n.includes('/') ? byPath.get(n) : undefined
+  return [...new Set(Object.values(readWeightMap(indexPath)))].map(n => {
+    const f = byPath.get(n)
     if (f === undefined) throw new InputError(`${LABEL}: ${repo}/${INDEX} names the shard ${JSON.stringify(n)}, which the repository does not hold`)
     return f
   })
@@ -137,24 +136,6 @@ async function checkContent(path: string, file: RemoteFile): Promise<void> {
   if (file.path.endsWith('.json')) {
     try { JSON.parse(readFileSync(path, 'utf8')) } catch (e) { bad(`is not valid JSON: ${(e as Error).message}`) }
   } else if (file.path.endsWith('.safetensors')) {
-    const size = statSync(path).size
-    const fd = openSync(path, 'r')
-    try {
-      const len = Buffer.alloc(8)
-      if (size < 8 || readSync(fd, len, 0, 8, 0) !== 8) bad(`is ${size} bytes, too short for a safetensors header`)
-      const n = Number(len.readBigUInt64LE(0))
-      if (8 + n > size) bad(`has a safetensors header of ${n} bytes, past its end (${size} bytes)`)
-      const header = Buffer.alloc(n)
-      readSync(fd, header, 0, n, 8)
-      let end = 0
-      try {
-        for (const [k, t] of Object.entries(JSON.parse(header.toString('utf8')) as Record<string, { data_offsets?: number[] }>)) {
-          if (k !== '__metadata__') end = Math.max(end, t.data_offsets?.[1] ?? 0)
-        }
-      } catch (e) { bad(`has a safetensors header that is not valid JSON: ${(e as Error).message}`) }
-      if (8 + n + end !== size) bad(`has tensors ending at byte ${8 + n + end}, the file has ${size}`)
-    } finally {
-      closeSync(fd)
-    }
+    try { checkSafetensorsFile(path) } catch (e) { bad(`is not a whole safetensors file: ${(e as Error).message.replace(/^safetensors: [^:]*: /, '')}`) }
   }
 }

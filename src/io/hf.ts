@@ -45,20 +45,27 @@ function openWeights(dir: string): Map<string, SafetensorsFile> {
     const hint = existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not read: convert it to safetensors)' : ''
     throw new InputError(`hf: ${dir} has neither model.safetensors nor model.safetensors.index.json${hint}`)
   }
-  let map: unknown
-  try { map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map } catch (e) {
-    throw new InputError(`hf: ${index} is not valid JSON: ${(e as Error).message}`)
-  }
-  if (typeof map !== 'object' || map === null) throw new InputError(`hf: ${index} has no "weight_map" object`)
   const shards = new Map<string, SafetensorsFile>()
-  for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(`hf: ${index}: bad shard file name for ${name}: ${shown(file)}`)
+  for (const [name, file] of Object.entries(readWeightMap(index))) {
     let shard = shards.get(file)
     if (shard === undefined) { shard = readSafetensors(join(dir, file)); shards.set(file, shard) }
     if (!shard.tensors.has(name)) throw new InputError(`hf: ${index} puts ${name} in ${file}, which has no such tensor`)
     byName.set(name, shard)
   }
   return byName
+}
+
+/** model.safetensors.index.json's weight_map: tensor name -> shard file name (checked: a plain file name). */
+export function readWeightMap(index: string): Record<string, string> {
+  let map: unknown
+  try { map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map } catch (e) {
+    throw new InputError(`hf: ${index} is not valid JSON: ${(e as Error).message}`)
+  }
+  if (typeof map !== 'object' || map === null) throw new InputError(`hf: ${index} has no "weight_map" object`)
+  for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(`hf: ${index}: bad shard file name for ${name}: ${shown(file)}`)
+  }
+  return map as Record<string, string>
 }
 
 /** The shape a piece has in the HF file: (rows, cols), (cols, rows) for Conv1D, (rows) for vectors. */

@@ -2,7 +2,7 @@
 // length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {string: string}}, then raw
 // little-endian tensor bytes. The reader validates every offset against the file; the writer is atomic.
 
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { InputError, shown } from '../util/errors.js'
 import { AtomicWriter } from '../util/atomic.js'
 
@@ -28,19 +28,53 @@ export function readSafetensors(path: string): SafetensorsFile {
 }
 
 export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile {
-  const bad = (what: string): never => { throw new InputError(`safetensors: ${path}: ${what}`) }
-  if (buf.byteLength < 8) bad(`file is ${buf.byteLength} bytes, too short for a header (truncated?)`)
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  const headerLen = Number(dv.getBigUint64(0, true))
-  if (headerLen > buf.byteLength - 8) bad(`header length ${headerLen} exceeds the file size ${buf.byteLength} (truncated or not safetensors)`)
+  const headerLen = buf.byteLength < 8 ? 0 : Number(dv.getBigUint64(0, true))
+  const { spans, metadata } = parseHeader(buf.subarray(0, Math.min(buf.byteLength, 8 + headerLen)), buf.byteLength, path)
+  const dataStart = 8 + headerLen
+  const tensors = new Map<string, TensorEntry>()
+  for (const t of spans) tensors.set(t.name, { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(dataStart + t.begin, dataStart + t.end) })
+  return { path, tensors, metadata }
+}
+
+/** Checks a safetensors file from its header alone (the header, and that its tensors end exactly at the file's
+ *  end), without reading the data: for files too large to read only to check them. Returns the data's size. */
+export function checkSafetensorsFile(path: string): number {
+  const size = statSync(path).size
+  const fd = openSync(path, 'r')
+  try {
+    const head = Buffer.alloc(Math.min(size, 8))
+    readSync(fd, head, 0, head.length, 0)
+    const headerLen = size < 8 ? 0 : Number(head.readBigUInt64LE(0))
+    const prefix = Buffer.alloc(Math.min(size, 8 + headerLen))
+    readSync(fd, prefix, 0, prefix.length, 0)
+    const { spans } = parseHeader(prefix, size, path)
+    const dataEnd = spans.reduce((m, t) => Math.max(m, t.end), 0)
+    if (8 + headerLen + dataEnd !== size) {
+      throw new InputError(`safetensors: ${path}: the tensors end at byte ${8 + headerLen + dataEnd}, the file has ${size} (truncated or padded?)`)
+    }
+    return dataEnd
+  } finally {
+    closeSync(fd)
+  }
+}
+
+interface Span { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }   // byte offsets in the data
+
+/** Validates the header (`prefix`: the length and the JSON) of a file of `fileBytes` bytes; every problem is an
+ *  InputError naming the file. Tensor spans are checked against their dtype and shape, the data and each other. */
+function parseHeader(prefix: Uint8Array, fileBytes: number, path: string): { spans: Span[]; metadata: Record<string, string> } {
+  const bad = (what: string): never => { throw new InputError(`safetensors: ${path}: ${what}`) }
+  if (fileBytes < 8) bad(`file is ${fileBytes} bytes, too short for a header (truncated?)`)
+  const headerLen = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true))
+  if (headerLen > fileBytes - 8) bad(`header length ${headerLen} exceeds the file size ${fileBytes} (truncated or not safetensors)`)
   let header: unknown
-  try { header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, headerLen).toString('utf8')) } catch {
+  try { header = JSON.parse(Buffer.from(prefix.buffer, prefix.byteOffset + 8, headerLen).toString('utf8')) } catch {
     bad('header is not valid JSON (corrupt or not a safetensors file)')
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object')
-  const dataStart = 8 + headerLen
-  const dataLen = buf.byteLength - dataStart
-  const tensors = new Map<string, TensorEntry>()
+  const dataLen = fileBytes - 8 - headerLen
+  const spans: Span[] = []
   let metadata: Record<string, string> = {}
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -64,16 +98,15 @@ export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile
     const want = shape.reduce((a, b) => a * b, 1) * BYTES[dtype]
     if (end < begin || end - begin !== want) bad(`tensor ${name} spans ${end - begin} bytes, its shape [${shape}] ${dtype} needs ${want}`)
     if (end > dataLen) bad(`tensor ${name} ends at byte ${end}, past the data (${dataLen} bytes; truncated?)`)
-    tensors.set(name, { dtype, shape, bytes: new Uint8Array(buf.buffer, buf.byteOffset + dataStart + begin, end - begin) })
+    spans.push({ name, dtype, shape, begin, end })
   }
   // the spec's tensors never share bytes: overlapping spans mean a corrupt or hand-edited header
-  const spans = [...tensors].map(([name, t]) => ({ name, begin: t.bytes.byteOffset - buf.byteOffset - dataStart, size: t.bytes.byteLength }))
-    .filter(t => t.size > 0).sort((a, b) => a.begin - b.begin)
-  for (let i = 1; i < spans.length; i++) {
-    const a = spans[i - 1]!, b = spans[i]!
-    if (b.begin < a.begin + a.size) bad(`tensors ${a.name} and ${b.name} overlap (bytes ${b.begin}..${a.begin + a.size} of the data)`)
+  const sorted = spans.filter(t => t.end > t.begin).sort((a, b) => a.begin - b.begin)
+  for (let i = 1; i < sorted.length; i++) {
+    const a = sorted[i - 1]!, b = sorted[i]!
+    if (b.begin < a.end) bad(`tensors ${a.name} and ${b.name} overlap (bytes ${b.begin}..${a.end} of the data)`)
   }
-  return { path, tensors, metadata }
+  return { spans, metadata }
 }
 
 /** A tensor's values as float32 (F32, BF16 and F16 converted). */

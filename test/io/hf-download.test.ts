@@ -122,7 +122,7 @@ test('refusals: another architecture (before the weights, --out untouched), no s
     [[mistral, gpt2[1]!], /^hf: someone\/tiny-gpt2\/config\.json: unsupported model_type "mistral"/, ['model.safetensors']],
     [[gpt2[0]!, { path: 'pytorch_model.bin', data: new Uint8Array(10) }], /has no safetensors weights .*; it holds pytorch_model\.bin, which llm\.ts does not read/, ['config.json']],
     [[gpt2[1]!], /has no config\.json at its top level/],
-    [[gpt2[0]!, { path: 'model.safetensors', data: new Uint8Array(100).fill(255), sha256: null }], /model\.safetensors has a safetensors header of \d+ bytes, past its end \(100 bytes\)/],
+    [[gpt2[0]!, { path: 'model.safetensors', data: new Uint8Array(100).fill(255), sha256: null }], /model\.safetensors is not a whole safetensors file: header length \d+ exceeds the file size 100/],
   ]
   for (const [files, re, neverFetched] of cases) {
     const { server, error } = await download(files, neverFetched?.[0] === 'model.safetensors' ? { outDir: working } : {})

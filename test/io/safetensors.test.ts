@@ -4,7 +4,10 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseSafetensors, toFloat32 } from '../../src/io/safetensors.js'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { checkSafetensorsFile, parseSafetensors, toFloat32 } from '../../src/io/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
 
 /** A file with the given header and the f32 values as its data. */
@@ -39,5 +42,24 @@ test('impossible spans are refused, naming the file', () => {
   for (const [header, re] of cases) {
     assert.throws(() => parseSafetensors(file(header, [1, 2, 3, 4]), 'bad.safetensors'),
       (e: unknown) => e instanceof InputError && /bad\.safetensors/.test(e.message) && re.test(e.message), JSON.stringify(header))
+  }
+})
+
+test('checkSafetensorsFile: the header alone, the same refusals, and the tensors must end at the file\'s end', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-st-'))
+  try {
+    const header = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }
+    const good = join(dir, 'good.safetensors'), padded = join(dir, 'padded.safetensors'), short = join(dir, 'short.safetensors')
+    const overlap = join(dir, 'overlap.safetensors')
+    writeFileSync(good, file(header, [1, 2, 3, 4]))
+    writeFileSync(padded, file(header, [1, 2, 3, 4, 5]))
+    writeFileSync(short, file(header, [1, 2, 3]))
+    writeFileSync(overlap, file({ ...header, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, [1, 2, 3, 4]))
+    assert.equal(checkSafetensorsFile(good), 16)
+    assert.throws(() => checkSafetensorsFile(padded), /padded\.safetensors: the tensors end at byte \d+, the file has \d+/)
+    assert.throws(() => checkSafetensorsFile(short), /tensor b ends at byte 16, past the data \(12 bytes/)
+    assert.throws(() => checkSafetensorsFile(overlap), /tensors a and b overlap/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 })
