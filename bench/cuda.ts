@@ -9,17 +9,18 @@ import { execFileSync } from 'node:child_process'
 import { appendFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CudaBackend, type AttentionMode } from '../src/backend/cuda/index.js'
+import { CudaBackend } from '../src/backend/cuda/index.js'
 import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
 import { ParamLayout } from '../src/model/params.js'
 import { AdamW } from '../src/train/optimizer.js'
 import { InputError } from '../src/util/errors.js'
+import { parseRuns, variantHelp, type Variant } from './cuda-runs.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
-    help: 'model:B pairs, each optionally with :recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), :wide (the 128-row attention forward and dQ kernels), :rows=N (classifier chunk rows); those rows are compared with the PyTorch run of the same model:B' },
+    help: `model:B pairs, each optionally with ${variantHelp}; those rows are compared with the PyTorch run of the same model:B` },
   seq: { type: 'int', min: 1, default: 1024, help: 'T' },
   steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
   warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
@@ -34,24 +35,6 @@ interface Result {
   impl: 'llm.ts' | 'pytorch'; model: string; B: number; T: number; params: number
   ms_per_step: number; tokens_per_s: number; peak_bytes: number; loss_first: number; loss_last: number
   device?: string; torch?: string; profile?: { op: string; calls: number; ms: number }[]; error?: string
-}
-
-/** Variants of an llm.ts run (the options of a --runs entry). */
-interface Variant { recompute: boolean; attention: AttentionMode; attentionRows: 64 | 128; classifierRows?: number }
-const variantNames = ['recompute', 'atomic-dq', 'wide', 'rows=N'] as const
-
-/** The variant of a --runs entry's options, or null when one is not recognized. */
-function parseVariant(opts: string[]): Variant | null {
-  const v: Variant = { recompute: false, attention: 'auto', attentionRows: 64 }
-  for (const o of opts) {
-    const rows = /^rows=(\d+)$/.exec(o)
-    if (o === 'recompute') v.recompute = true
-    else if (o === 'atomic-dq') v.attention = 'atomic-dq'
-    else if (o === 'wide') v.attentionRows = 128
-    else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
-    else return null
-  }
-  return v
 }
 
 /** One llm.ts measurement in this process. */
@@ -132,14 +115,7 @@ function main(): void {
     console.log(JSON.stringify(r))
     return
   }
-  const runs = f.runs.split(',').map(s => s.trim()).map(run => {
-    const [model, b, ...opts] = run.split(':'), B = Number(b), variant = parseVariant(opts)
-    if (!(Number.isSafeInteger(B) && B >= 1) || variant === null) {
-      throw new InputError(`bench/cuda: --runs entry "${run}" must be model:B, optionally followed by any of :${variantNames.join(', :')}`)
-    }
-    presetConfig(model!)   // an unknown preset fails here, before any GPU work
-    return { run, model: model!, B, variant, label: opts.length > 0 ? ` (${opts.join(', ')})` : '' }
-  })
+  const runs = parseRuns('bench/cuda', f.runs)
   const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }
   const peak = f['peak-tflops'] > 0 ? f['peak-tflops'] : peakRun.peak
   const spec = specPeak(peakRun.device)

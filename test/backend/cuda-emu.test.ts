@@ -2,54 +2,26 @@
 // libcuda/NVRTC/cuBLASLt; kernels compiled by g++ and run with one fiber per CUDA thread) and runs the GPU test
 // suite (cuda.test.ts) against it in a child process. It exercises the real host code — koffi bindings, argument
 // packing, NVRTC caching, cuBLASLt descriptors, bf16 mirrors — and the real kernel source, not GPU timing or
-// memory-model subtleties. Skipped without g++ on x86-64 Linux, or with LLMTS_CUDA_EMU=0. Build cached in .cache/.
+// memory-model subtleties. A second test plans the GPU memory of a real-size training step (plan mode: nothing
+// touched, no kernel run). Skipped without g++ on x86-64 Linux, or with LLMTS_CUDA_EMU=0. Build cached in .cache/.
 
 import assert from 'node:assert/strict'
-import { execFile, execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { execFile } from 'node:child_process'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { presetConfig } from '../../src/config.js'
+import { rowWidths } from '../../src/model/activations.js'
+import { buildEmulator, emulatorEnv, emulatorSkipReason } from './cuda-emu/build.js'
 
 const run = promisify(execFile)
-const emuSrc = resolve(process.cwd(), 'test/backend/cuda-emu')
-const sources = ['emu.hpp', 'gen.mjs', 'runtime.cpp', 'fake.cpp', 'fake-lt.cpp']
-
-function skipReason(): string | null {
-  if (process.env['LLMTS_CUDA_EMU'] === '0') return 'LLMTS_CUDA_EMU=0'
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `the emulator needs x86-64 Linux (this is ${process.platform}-${process.arch})`
-  try { execFileSync('g++', ['--version'], { stdio: 'ignore' }) } catch { return 'g++ not found' }
-  return null
-}
-
-/** Builds (or reuses) the emulator libraries in .cache/llmts-cuda-emu/<hash of the sources>; returns that folder. */
-function buildEmulator(): string {
-  const hash = createHash('sha256')
-  for (const f of sources) hash.update(readFileSync(join(emuSrc, f)))
-  const dir = resolve(process.cwd(), '.cache/llmts-cuda-emu', hash.digest('hex').slice(0, 16))
-  if (existsSync(join(dir, 'libcuda.so.1'))) return dir
-  const tmp = `${dir}.tmp-${process.pid}`
-  rmSync(tmp, { recursive: true, force: true })
-  mkdirSync(tmp, { recursive: true })
-  for (const f of ['emu.hpp', 'gen.mjs']) copyFileSync(join(emuSrc, f), join(tmp, f))
-  const cxx = ['-std=c++20', '-O2', '-g', '-fPIC', '-shared', '-Wall', '-Werror', '-pthread']
-  execFileSync('g++', [...cxx, '-I', tmp, join(emuSrc, 'runtime.cpp'), '-o', join(tmp, 'libllmtsemu-rt.so')])
-  execFileSync('g++', [...cxx, join(emuSrc, 'fake.cpp'), join(emuSrc, 'fake-lt.cpp'), '-o', join(tmp, 'libllmtsemu.so'), '-ldl'])
-  for (const name of ['libcuda.so.1', 'libnvrtc.so.13', 'libcublasLt.so.13']) symlinkSync('libllmtsemu.so', join(tmp, name))
-  rmSync(dir, { recursive: true, force: true })
-  renameSync(tmp, dir)
-  return dir
-}
 
 test('the CUDA test suite passes on the CPU emulator (host code, kernels, cuBLASLt mapping)', { timeout: 1_200_000 }, async (t) => {
-  const reason = skipReason()
+  const reason = emulatorSkipReason()
   if (reason !== null) { t.skip(reason); return }
   const dir = buildEmulator()
   const suite = fileURLToPath(new URL('./cuda.test.js', import.meta.url))
-  const env: NodeJS.ProcessEnv = { ...process.env, LLMTS_CUDA_LIBS: dir, LLMTS_EMU_DIR: dir, LLMTS_CACHE: join(dir, 'cache') }
-  delete env['NODE_TEST_CONTEXT']   // else the child talks node:test's parent protocol instead of printing TAP
+  const env = emulatorEnv(dir)
   let stdout = ''
   try {
     ({ stdout } = await run(process.execPath, [suite], { env, cwd: process.cwd(), maxBuffer: 64 << 20 }))
@@ -63,3 +35,23 @@ test('the CUDA test suite passes on the CPU emulator (host code, kernels, cuBLAS
   assert.equal(count('fail'), 0)
   assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed: did the suite skip for want of a device?`)
 })
+
+// PyTorch 2.11's peak (torch.cuda.max_memory_allocated) for the same training step on an H100: bench/RESULTS.md,
+// 2026-11-24 19:17 UTC. Plan mode reproduced that session's own GPU peaks to the byte-rounded GiB (8.81, 9.20, 20.81).
+const TORCH_PEAK_VARIANT_124M_B16 = 8.46 * 2 ** 30
+
+test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should',
+  { timeout: 600_000 }, async (t) => {
+    const reason = emulatorSkipReason()
+    if (reason !== null) { t.skip(reason); return }
+    const bench = fileURLToPath(new URL('../../bench/cuda-memory.js', import.meta.url))
+    const { stdout } = await run(process.execPath, [bench, '--runs', 'variant-124m:16,variant-124m:16:recompute', '--json'],
+      { cwd: process.cwd(), maxBuffer: 16 << 20 })
+    const [plain, recompute] = JSON.parse(stdout) as { peak_bytes: number }[]
+    t.diagnostic(`peak ${(plain!.peak_bytes / 2 ** 30).toFixed(3)} GiB, with --recompute ${(recompute!.peak_bytes / 2 ** 30).toFixed(3)} GiB`)
+    assert.ok(plain!.peak_bytes < TORCH_PEAK_VARIANT_124M_B16,
+      `peak ${plain!.peak_bytes} B, PyTorch's is ${TORCH_PEAK_VARIANT_124M_B16.toFixed(0)} B`)
+    // recomputation keeps ln1, ln2 (C each) and the MLP activation (H) of one layer instead of all L, in bf16
+    const c = presetConfig('variant-124m'), { C, H } = rowWidths(c), N = 16 * 1024
+    assert.equal(plain!.peak_bytes - recompute!.peak_bytes, (c.layers - 1) * N * (2 * C + H) * 2)
+  })

@@ -12,6 +12,7 @@
 #include <vector>
 
 bool emu_in_device_memory(uint64_t p, size_t n);
+bool emu_plan_only();
 
 namespace {
 
@@ -133,6 +134,7 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, uint64_t A, Layout* a, ui
   for (int i = 0; i < 4; i++) if (alignmentOf(ptrs[i]) < promised[i]) return bad("pointer less aligned than the preference promised");
   if (!inMemory(a, A) || !inMemory(b, B) || !inMemory(c, C) || !inMemory(dl, D)) return bad("a matrix extends outside device memory");
   if (d->epilogue == 4 && !emu_in_device_memory(d->bias, m * elemBytes(dl->type))) return bad("bias outside device memory");
+  if (emu_plan_only()) return 0;
   bool round = d->compute == 77;
   // op(A) as (m, k) and op(B)ᵀ as (n, k), both row-major float64 (TF32-rounded when asked): dot products of rows
   std::vector<double> opA(m * k), opBt(n * k);

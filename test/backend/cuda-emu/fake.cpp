@@ -69,6 +69,11 @@ struct Func { void (*tramp)(const void*, size_t, unsigned, unsigned, unsigned, u
 /** For fake-lt.cpp: does [p, p+n) lie inside one allocation? */
 bool emu_in_device_memory(uint64_t p, size_t n) { return owner(p, n) != nullptr; }
 
+// LLMTS_EMU_PLAN=1: the memory plan only. Allocations are mapped but never touched (no garbage fill, memsets
+// do nothing), launches and matmuls are checked and then skipped, and the device looks like an H100 (132 SMs,
+// 80 GiB), so the host code allocates exactly what it would there: its peak is the GPU's, at any model size.
+bool emu_plan_only() { static const bool plan = std::getenv("LLMTS_EMU_PLAN") != nullptr; return plan; }
+
 extern "C" {
 
 // ---- driver ------------------------------------------------------------------------------------------------
@@ -79,14 +84,14 @@ int cuDeviceGetCount(int* c) { *c = 1; return 0; }
 int cuDeviceGet(int* d, int ordinal) { if (ordinal != 0) return 101; *d = 0; return 0; }
 int cuDeviceGetName(char* name, int len, int) { std::snprintf(name, len, "llm.ts CPU emulator"); return 0; }
 int cuDeviceGetAttribute(int* v, int attr, int) {
-  *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? 4 : attr == 97 ? 232448 : 0;
+  *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? (emu_plan_only() ? 132 : 4) : attr == 97 ? 232448 : 0;
   return 0;
 }
-int cuDeviceTotalMem_v2(size_t* b, int) { *b = size_t(8) << 30; return 0; }
+int cuDeviceTotalMem_v2(size_t* b, int) { *b = size_t(emu_plan_only() ? 80 : 8) << 30; return 0; }
 int cuDevicePrimaryCtxRetain(void** ctx, int) { *ctx = (void*)0x1000; return 0; }
 int cuCtxSetCurrent(void*) { return 0; }
 int cuCtxSynchronize() { return 0; }
-int cuMemGetInfo_v2(size_t* f, size_t* t) { *f = size_t(6) << 30; *t = size_t(8) << 30; return 0; }
+int cuMemGetInfo_v2(size_t* f, size_t* t) { cuDeviceTotalMem_v2(t, 0); *f = *t / 4 * 3; return 0; }
 
 int cuMemAlloc_v2(uint64_t* out, size_t bytes) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + 255) / 256 * 256, body = (size + page - 1) / page * page;
@@ -94,7 +99,7 @@ int cuMemAlloc_v2(uint64_t* out, size_t bytes) {
   if (m == MAP_FAILED) return 2;
   mprotect((char*)m + body, page, PROT_NONE);
   uint64_t base = (uint64_t)m + (body - size);
-  std::memset((void*)base, 0xcd, size);   // device memory starts as garbage
+  if (!emu_plan_only()) std::memset((void*)base, 0xcd, size);   // device memory starts as garbage
   std::lock_guard<std::mutex> lk(allocMutex);
   allocs[base] = Region{(uint64_t)m, body + page, bytes};
   *out = base;
@@ -127,6 +132,7 @@ int cuMemcpyDtoD_v2(uint64_t dst, uint64_t src, size_t n) {
 }
 int cuMemsetD8_v2(uint64_t dst, unsigned char v, size_t n) {
   if (!owner(dst, n)) return fail("cuMemsetD8", "range outside any allocation");
+  if (emu_plan_only()) return 0;
   std::memset((void*)dst, v, n);
   return 0;
 }
@@ -151,6 +157,7 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
   if (params != nullptr || extra == nullptr || extra[0] != (void*)1 || extra[2] != (void*)2 || extra[4] != nullptr) {
     return fail("cuLaunchKernel", fn->name + ": expected extra = {BUFFER_POINTER, buf, BUFFER_SIZE, &size, END}");
   }
+  if (emu_plan_only()) return 0;
   currentKernel = fn->name.c_str();
   static const bool trace = std::getenv("LLMTS_EMU_TRACE") != nullptr;
   auto t0 = std::chrono::steady_clock::now();

@@ -1,0 +1,67 @@
+// The CUDA backend's GPU memory plan without a GPU: each --runs entry takes two training steps (forward, backward,
+// clip, AdamW) on the CPU emulator in plan mode (LLMTS_EMU_PLAN: allocations are made but never touched, kernels
+// and matmuls are checked and skipped, the device looks like an H100), and its peak is the backend's own
+// accounting, the number bench/cuda reports as "peak GiB" on a real GPU. Needs g++ on x86-64 Linux.
+// Run: npx tsc && node dist/bench/cuda-memory.js [--runs variant-124m:16,variant-124m:16:recompute] [--append] [--json]
+
+import { execFileSync } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { formatHelp, parseArgs } from '../src/cli/args.js'
+import { presetConfig } from '../src/config.js'
+import { ParamLayout } from '../src/model/params.js'
+import { InputError } from '../src/util/errors.js'
+import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../test/backend/cuda-emu/build.js'
+import { parseRuns, variantHelp } from './cuda-runs.js'
+
+const flags = {
+  runs: { type: 'string', default: 'variant-124m:16,variant-124m:16:recompute,gpt2-124m:16,variant-350m:16,variant-124m:32,gpt2-124m:32',
+    help: `model:B pairs, each optionally with ${variantHelp}` },
+  seq: { type: 'int', min: 1, default: 1024, help: 'T' },
+  append: { type: 'bool', help: 'append the table to bench/RESULTS.md' },
+  json: { type: 'bool', help: 'print the results as JSON' },
+} as const
+
+interface Plan { model: string; B: number; T: number; peak_bytes: number; state_bytes: number }
+
+const GiB = 2 ** 30
+
+function main(): number {
+  const { flags: f, help } = parseArgs('bench/cuda-memory', flags, process.argv.slice(2))
+  if (help) { console.log(formatHelp('node dist/bench/cuda-memory.js', '[flags]', 'the CUDA backend\'s peak GPU memory, planned on the CPU emulator', flags)); return 0 }
+  const runs = parseRuns('bench/cuda-memory', f.runs)
+  const reason = emulatorSkipReason()
+  if (reason !== null) throw new InputError(`bench/cuda-memory: the CPU emulator cannot run here: ${reason}`)
+  const env = emulatorEnv(buildEmulator(), { plan: true })
+  const bench = fileURLToPath(new URL('./cuda.js', import.meta.url))
+  const plans: Plan[] = []
+  for (const { run, model, B, variant, label } of runs) {
+    const t0 = performance.now()
+    const out = execFileSync(process.execPath, [bench, '--seq', String(f.seq), '--steps', '1', '--warmup', '1',
+      '--one', JSON.stringify({ model, B, variant })], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 })
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { peak_bytes: number }
+    // f32 weights, gradients and AdamW's two moments over the flat parameter buffer (padding included)
+    const state = 16 * new ParamLayout(presetConfig(model)).total
+    plans.push({ model: model + label, B, T: f.seq, peak_bytes: r.peak_bytes, state_bytes: state })
+    console.error(`bench/cuda-memory: ${run}: peak ${(r.peak_bytes / GiB).toFixed(3)} GiB (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+  }
+  if (f.json) { console.log(JSON.stringify(plans)); return 0 }
+  const rows = plans.map(p => `| ${p.model} | ${p.B} | ${(p.peak_bytes / GiB).toFixed(3)} | ${(p.state_bytes / GiB).toFixed(3)} | ` +
+    `${((p.peak_bytes - p.state_bytes) / GiB).toFixed(3)} |`)
+  const report = [`Planned on the CPU emulator (LLMTS_EMU_PLAN), T=${f.seq}: the peak of the CUDA backend's own allocation accounting ` +
+    'over two training steps, as bench/cuda reports it on a GPU. Fixed state: f32 weights, gradients, AdamW m and v.', '',
+    '| model | B | peak GiB | fixed state GiB | activations, bf16 copies, scratch GiB |', '|---|---:|---:|---:|---:|', ...rows].join('\n')
+  console.log(report)
+  if (f.append) {
+    appendFileSync(resolve(process.cwd(), 'bench/RESULTS.md'), `\n## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — bench/cuda-memory\n\n` +
+      `Command: \`node dist/bench/cuda-memory.js ${process.argv.slice(2).join(' ')}\`\n\n${report}\n`)
+    console.error('bench/cuda-memory: appended to bench/RESULTS.md')
+  }
+  return 0
+}
+
+try { process.exitCode = main() } catch (e) {
+  if (e instanceof InputError) { console.error(e.message); process.exitCode = 2 }
+  else throw e
+}

@@ -1,0 +1,40 @@
+// The --runs list of the GPU benchmarks (bench/cuda, bench/cuda-memory): model:B pairs, each optionally followed by
+// options that pick a variant of the llm.ts run (activation recomputation, attention kernels, classifier chunk).
+
+import type { AttentionMode } from '../src/backend/cuda/index.js'
+import { presetConfig } from '../src/config.js'
+import { InputError } from '../src/util/errors.js'
+
+/** Variants of an llm.ts run (the options of a --runs entry). */
+export interface Variant { recompute: boolean; attention: AttentionMode; attentionRows: 64 | 128; classifierRows?: number }
+export const variantHelp = ':recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), ' +
+  ':wide (the 128-row attention forward and dQ kernels), :rows=N (classifier chunk rows)'
+const variantNames = ['recompute', 'atomic-dq', 'wide', 'rows=N'] as const
+
+export interface Run { run: string; model: string; B: number; variant: Variant; label: string }
+
+/** The variant of a --runs entry's options, or null when one is not recognized. */
+function parseVariant(opts: string[]): Variant | null {
+  const v: Variant = { recompute: false, attention: 'auto', attentionRows: 64 }
+  for (const o of opts) {
+    const rows = /^rows=(\d+)$/.exec(o)
+    if (o === 'recompute') v.recompute = true
+    else if (o === 'atomic-dq') v.attention = 'atomic-dq'
+    else if (o === 'wide') v.attentionRows = 128
+    else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
+    else return null
+  }
+  return v
+}
+
+/** The entries of a --runs flag (`tool` names the benchmark in errors); an unknown preset or option is an InputError. */
+export function parseRuns(tool: string, runs: string): Run[] {
+  return runs.split(',').map(s => s.trim()).map(run => {
+    const [model, b, ...opts] = run.split(':'), B = Number(b), variant = parseVariant(opts)
+    if (!(Number.isSafeInteger(B) && B >= 1) || variant === null) {
+      throw new InputError(`${tool}: --runs entry "${run}" must be model:B, optionally followed by any of :${variantNames.join(', :')}`)
+    }
+    presetConfig(model!)   // an unknown preset fails here, before any GPU work
+    return { run, model: model!, B, variant, label: opts.length > 0 ? ` (${opts.join(', ')})` : '' }
+  })
+}
