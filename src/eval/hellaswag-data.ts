@@ -3,9 +3,9 @@
 // a cache directory ($LLMTS_CACHE/hellaswag or ~/.cache/llmts/hellaswag) when no --data file is given.
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../util/atomic.js'
+import { cacheRoot } from '../util/cache.js'
 import { InputError } from '../util/errors.js'
 
 export interface HellaswagExample {
@@ -79,10 +79,9 @@ export function readHellaswagFile(path: string): HellaswagExample[] {
   return parseHellaswagJsonl(text, path)
 }
 
-/** $LLMTS_CACHE/hellaswag, else ~/.cache/llmts/hellaswag. */
+/** The hellaswag folder of the cache root (util/cache.ts). */
 export function hellaswagCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env['LLMTS_CACHE'] !== undefined && env['LLMTS_CACHE'] !== '' ? env['LLMTS_CACHE'] : join(homedir(), '.cache', 'llmts')
-  return join(base, 'hellaswag')
+  return join(cacheRoot(env), 'hellaswag')
 }
 
 export interface DownloadOptions {

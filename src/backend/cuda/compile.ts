@@ -9,6 +9,7 @@ import { homedir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeFileAtomic } from '../../util/atomic.js'
+import { cacheRoot } from '../../util/cache.js'
 import { InputError } from '../../util/errors.js'
 import type { Nvrtc } from './ffi.js'
 
@@ -39,8 +40,7 @@ export function cacheKey(source: string, headers: { name: string; text: string }
 }
 
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env, home = homedir()): string {
-  const root = env['LLMTS_CACHE'] !== undefined && env['LLMTS_CACHE'] !== '' ? env['LLMTS_CACHE'] : join(home, '.cache', 'llmts')
-  return join(root, 'cuda')
+  return join(cacheRoot(env, home), 'cuda')
 }
 
 /** The folder of the .cu files: LLMTS_CUDA_KERNELS, or src/backend/cuda/kernels of the package this file is in. */

