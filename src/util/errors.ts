@@ -21,6 +21,8 @@ export function check(cond: unknown, message: string): asserts cond {
 export function shown(v: unknown): string {
   if (v === undefined) return 'nothing'
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v)
-  const s = JSON.stringify(v) ?? String(v)
+  // JSON writes Infinity and NaN as null: inside arrays and objects they are marked, then written bare
+  const marked = JSON.stringify(v, (_k, x: unknown) => typeof x === 'number' && !Number.isFinite(x) ? `\u0000${x}` : x)
+  const s = marked?.replace(/"\\u0000(-?Infinity|NaN)"/g, '$1') ?? String(v)
   return s.length > 80 ? `${s.slice(0, 77)}...` : s
 }

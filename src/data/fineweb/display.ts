@@ -26,12 +26,15 @@ export class Display {
   }
 
   download(q: DownloadProgress): void {
-    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${formatBytes(q.bytesPerSecond)}/s, ETA ${formatDuration(q.etaSeconds)}`
+    // the rate needs two samples 0.2 s apart: until then (or for a transfer shorter than that) it is unknown, not 0
+    const rate = q.bytesPerSecond > 0 ? `${formatBytes(q.bytesPerSecond)}/s` : '? B/s'
+    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${rate}, ETA ${formatDuration(q.etaSeconds)}`
     this.show('download', q.bytes, q.totalBytes, q.seconds, text)
   }
 
   tokenize(q: ShardsProgress): void {
-    const text = `${q.shards} shards, ${formatCount(q.tokens)} tokens, ${formatCount(q.tokensPerSecond)} tokens/s, ` +
+    const rate = q.tokensPerSecond > 0 ? formatCount(q.tokensPerSecond) : '?'
+    const text = `${q.shards} shards, ${formatCount(q.tokens)} tokens, ${rate} tokens/s, ` +
       (q.waitingFor !== undefined ? `waiting for ${q.waitingFor}` : `ETA ${formatDuration(q.etaSeconds)}`)
     this.show('tokenize', q.bytes, q.totalBytes, q.seconds, text)
   }

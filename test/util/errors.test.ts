@@ -1,0 +1,20 @@
+// shown(): a user's value as an error message quotes it: as written (JSON), non-finite numbers by name even when
+// nested (JSON would write null), a missing value as "nothing", long values cut at 80 characters.
+
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { shown } from '../../src/util/errors.js'
+
+test('shown() quotes values as the user wrote them', () => {
+  assert.equal(shown(undefined), 'nothing')
+  assert.equal(shown(null), 'null')
+  assert.equal(shown('x'), '"x"')
+  assert.equal(shown(1e400), 'Infinity')
+  assert.equal(shown(-Infinity), '-Infinity')
+  assert.equal(shown(NaN), 'NaN')
+  assert.equal(shown([1, Infinity, -Infinity, NaN]), '[1,Infinity,-Infinity,NaN]')
+  assert.equal(shown({ lr: NaN, b: [1e400] }), '{"lr":NaN,"b":[Infinity]}')
+  const long = shown('a'.repeat(200))
+  assert.equal(long.length, 80)
+  assert.ok(long.endsWith('...'))
+})
