@@ -32,8 +32,13 @@ export function buildEmulator(root = process.cwd()): string {
   execFileSync('g++', [...cxx, '-I', tmp, join(emuSrc, 'runtime.cpp'), '-o', join(tmp, 'libllmtsemu-rt.so')])
   execFileSync('g++', [...cxx, join(emuSrc, 'fake.cpp'), join(emuSrc, 'fake-lt.cpp'), '-o', join(tmp, 'libllmtsemu.so'), '-ldl'])
   for (const name of ['libcuda.so.1', 'libnvrtc.so.13', 'libcublasLt.so.13']) symlinkSync('libllmtsemu.so', join(tmp, name))
-  rmSync(dir, { recursive: true, force: true })
-  renameSync(tmp, dir)
+  if (!existsSync(join(dir, 'libcuda.so.1'))) rmSync(dir, { recursive: true, force: true })   // a broken earlier build
+  // another process may have finished the same build meanwhile: keep its folder (a process using it may load
+  // libcublasLt lazily, and a second copy of the library would not share the first one's allocations)
+  try { renameSync(tmp, dir) } catch (e) {
+    if (!existsSync(join(dir, 'libcuda.so.1'))) throw e
+    rmSync(tmp, { recursive: true, force: true })
+  }
   return dir
 }
 

@@ -62,7 +62,11 @@ __attribute__((constructor)) void installHandler() {
   sigaction(SIGSEGV, &sa, &previousSegv);
 }
 
-struct Func { void (*tramp)(const void*, size_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned); std::string name; };
+struct Func {
+  void (*tramp)(const void*, size_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned);
+  std::string name;
+  unsigned maxDynamicShared = 48 * 1024;   // raised by cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES), as on a GPU
+};
 
 }  // namespace
 
@@ -149,13 +153,32 @@ int cuModuleGetFunction(void** fn, void* mod, const char* name) {
   *fn = new Func{(decltype(Func::tramp))t, name};
   return 0;
 }
-int cuFuncSetAttribute(void*, int attr, int value) { return attr == 8 && value > 232448 ? 1 : 0; }
+int cuFuncSetAttribute(void* f, int attr, int value) {
+  if (attr != 8) return 0;
+  if (value < 0 || value > 232448) return 1;
+  ((Func*)f)->maxDynamicShared = (unsigned)value;
+  return 0;
+}
 
 int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned shared, void*, void** params, void** extra) {
   Func* fn = (Func*)f;
   if (params != nullptr || extra == nullptr || extra[0] != (void*)1 || extra[2] != (void*)2 || extra[4] != nullptr) {
     return fail("cuLaunchKernel", fn->name + ": expected extra = {BUFFER_POINTER, buf, BUFFER_SIZE, &size, END}");
+  }
+  // the launch limits of an sm_90 GPU (CUDA_ERROR_INVALID_VALUE there), checked in plan mode too: a real-size
+  // plan is where a grid outgrows 65535 rows or a block its shared memory
+  if (gx == 0 || gy == 0 || gz == 0 || gx > 2147483647u || gy > 65535 || gz > 65535) {
+    return fail("cuLaunchKernel", fn->name + ": grid " + std::to_string(gx) + "x" + std::to_string(gy) + "x" + std::to_string(gz) +
+                " outside 1..2^31-1 x 1..65535 x 1..65535");
+  }
+  if (bx == 0 || by == 0 || bz == 0 || bx > 1024 || by > 1024 || bz > 64 || (uint64_t)bx * by * bz > 1024) {
+    return fail("cuLaunchKernel", fn->name + ": block " + std::to_string(bx) + "x" + std::to_string(by) + "x" + std::to_string(bz) +
+                " over 1024 threads or its per-dimension limits");
+  }
+  if (shared > fn->maxDynamicShared) {
+    return fail("cuLaunchKernel", fn->name + ": " + std::to_string(shared) + " bytes of dynamic shared memory, the function allows " +
+                std::to_string(fn->maxDynamicShared) + " (cuFuncSetAttribute first)");
   }
   if (emu_plan_only()) return 0;
   currentKernel = fn->name.c_str();
