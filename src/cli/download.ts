@@ -8,7 +8,7 @@ import { downloadHfModel, type ModelDownloadResult } from '../io/hf-download.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
-import { refuseTrainingDir } from './export.js'
+import { refuseTrainingDir } from '../train/checkpoint.js'
 
 const CMD = 'llmts download'
 

@@ -2,13 +2,11 @@
 // GPT2LMHeadModel for GPT-2) with the GPT-2 tokenizer files, loadable by transformers without custom code.
 // A preset or config file has no weights: it is exported randomly initialized from --seed (said on stderr).
 
-import { existsSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
 import { initParams, ParamLayout } from '../model/params.js'
 import { resolveModel } from '../model/load.js'
 import { requireHfFamily } from '../io/hf-config.js'
 import { exportHf } from '../io/hf.js'
-import { isCheckpointDir, isRunDir } from '../train/checkpoint.js'
+import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
@@ -55,15 +53,4 @@ export const command: Command = {
     }
     return 0
   },
-}
-
-/** An export (or a download) writes model.safetensors and config.json: into a run or checkpoint directory it would
- *  replace the run's own files (a checkpoint's weights would then fail their checksum). A new folder inside a run
- *  is fine. */
-export function refuseTrainingDir(cmd: string, out: string): void {
-  const inRun = (basename(out) === 'best' || basename(out) === 'checkpoints') && isRunDir(dirname(out))
-  if (isCheckpointDir(out) || isRunDir(out) || inRun || existsSync(join(out, 'log.jsonl')) || existsSync(join(out, 'state.json'))) {
-    throw new InputError(`${cmd}: --out ${out} is a training run or checkpoint directory; writing there would overwrite its files ` +
-      `(choose a new folder, e.g. ${join(out, 'hf')})`)
-  }
 }

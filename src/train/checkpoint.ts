@@ -246,6 +246,17 @@ export function isRunDir(path: string): boolean {
   return existsSync(join(path, 'checkpoints')) || isCheckpointDir(join(path, 'best'))
 }
 
+/** An export (or a download) writes model.safetensors and config.json: into a run or checkpoint directory it would
+ *  replace the run's own files (a checkpoint's weights would then fail their checksum). A new folder inside a run
+ *  is fine. */
+export function refuseTrainingDir(cmd: string, out: string): void {
+  const inRun = (basename(out) === 'best' || basename(out) === 'checkpoints') && isRunDir(dirname(out))
+  if (isCheckpointDir(out) || isRunDir(out) || inRun || existsSync(join(out, 'log.jsonl')) || existsSync(join(out, 'state.json'))) {
+    throw new InputError(`${cmd}: --out ${out} is a training run or checkpoint directory; writing there would overwrite its files ` +
+      `(choose a new folder, e.g. ${join(out, 'hf')})`)
+  }
+}
+
 /** A checkpoint directory from a checkpoint or run directory (a run: best/, else its newest checkpoint). */
 export function resolveCheckpointDir(path: string): string {
   if (isCheckpointDir(path)) return path
