@@ -1,7 +1,8 @@
 // The CUDA backend's GPU memory plan without a GPU: each --runs entry takes two training steps (forward, backward,
 // clip, AdamW) on the CPU emulator in plan mode (LLMTS_EMU_PLAN: allocations are made but never touched, kernels
 // and matmuls are checked and skipped, the device looks like an H100), and its peak is the backend's own
-// accounting, the number bench/cuda reports as "peak GiB" on a real GPU. Needs g++ on x86-64 Linux.
+// accounting, the number bench/cuda reports as "peak GiB" on a real GPU; a run needing more than 80 GiB is reported
+// as out of memory. Needs g++ on x86-64 Linux.
 // Run: npx tsc && node dist/bench/cuda-memory.js [--runs variant-124m:16,variant-124m:16:recompute] [--append] [--json]
 
 import { execFileSync } from 'node:child_process'
@@ -23,7 +24,7 @@ const flags = {
   json: { type: 'bool', help: 'print the results as JSON' },
 } as const
 
-interface Plan { model: string; B: number; T: number; peak_bytes: number; state_bytes: number }
+interface Plan { model: string; B: number; T: number; peak_bytes: number; state_bytes: number; error?: string }
 
 const GiB = 2 ** 30
 
@@ -38,17 +39,23 @@ function main(): number {
   const plans: Plan[] = []
   for (const { run, model, B, variant, label } of runs) {
     const t0 = performance.now()
-    const out = execFileSync(process.execPath, [bench, '--seq', String(f.seq), '--steps', '1', '--warmup', '1',
-      '--one', JSON.stringify({ model, B, variant })], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 })
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { peak_bytes: number }
     // f32 weights, gradients and AdamW's two moments over the flat parameter buffer (padding included)
-    const state = 16 * new ParamLayout(presetConfig(model)).total
-    plans.push({ model: model + label, B, T: f.seq, peak_bytes: r.peak_bytes, state_bytes: state })
-    console.error(`bench/cuda-memory: ${run}: peak ${(r.peak_bytes / GiB).toFixed(3)} GiB (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+    const plan: Plan = { model: model + label, B, T: f.seq, peak_bytes: NaN, state_bytes: 16 * new ParamLayout(presetConfig(model)).total }
+    try {
+      const out = execFileSync(process.execPath, [bench, '--seq', String(f.seq), '--steps', '1', '--warmup', '1',
+        '--one', JSON.stringify({ model, B, variant })], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 })
+      plan.peak_bytes = (JSON.parse(out.trim().split('\n').pop()!) as { peak_bytes: number }).peak_bytes
+    } catch (e) {
+      const stderr = String((e as { stderr?: unknown }).stderr ?? '')
+      if (!/out of memory/.test(stderr)) { process.stderr.write(stderr); throw e }
+      plan.error = 'out of memory (more than the 80 GiB of an H100)'
+    }
+    plans.push(plan)
+    console.error(`bench/cuda-memory: ${run}: ${plan.error ?? `peak ${(plan.peak_bytes / GiB).toFixed(3)} GiB`} (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
   }
   if (f.json) { console.log(JSON.stringify(plans)); return 0 }
-  const rows = plans.map(p => `| ${p.model} | ${p.B} | ${(p.peak_bytes / GiB).toFixed(3)} | ${(p.state_bytes / GiB).toFixed(3)} | ` +
-    `${((p.peak_bytes - p.state_bytes) / GiB).toFixed(3)} |`)
+  const rows = plans.map(p => p.error !== undefined ? `| ${p.model} | ${p.B} | ${p.error} | ${(p.state_bytes / GiB).toFixed(3)} | |`
+    : `| ${p.model} | ${p.B} | ${(p.peak_bytes / GiB).toFixed(3)} | ${(p.state_bytes / GiB).toFixed(3)} | ${((p.peak_bytes - p.state_bytes) / GiB).toFixed(3)} |`)
   const report = [`Planned on the CPU emulator (LLMTS_EMU_PLAN), T=${f.seq}: the peak of the CUDA backend's own allocation accounting ` +
     'over two training steps, as bench/cuda reports it on a GPU. Fixed state: f32 weights, gradients, AdamW m and v.', '',
     '| model | B | peak GiB | fixed state GiB | activations, bf16 copies, scratch GiB |', '|---|---:|---:|---:|---:|', ...rows].join('\n')

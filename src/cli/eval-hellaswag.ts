@@ -18,7 +18,7 @@ const CMD = 'llmts eval hellaswag'
 const flags = {
   model: { type: 'string', help: 'run/checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
   'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
-  data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: $LLMTS_CACHE, else ~/.cache/llmts)', metavar: 'FILE' },
+  data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: $LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)', metavar: 'FILE' },
   'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },
   limit: { type: 'int', help: 'score only the first N examples (their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 1 },
   shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },

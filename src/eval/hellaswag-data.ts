@@ -1,6 +1,6 @@
 // HellaSwag data: the JSONL format of rowanz/hellaswag (one example per line: ind, activity_label, ctx_a,
 // ctx_b, ctx, endings[4], label), validated line by line, and the public val/train files downloaded once into
-// a cache directory ($LLMTS_CACHE/hellaswag or ~/.cache/llmts/hellaswag) when no --data file is given.
+// the cache's hellaswag/ folder (util/cache.ts: ~/.cache/llmts/hellaswag by default) when no --data file is given.
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'

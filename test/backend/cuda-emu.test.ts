@@ -40,18 +40,20 @@ test('the CUDA test suite passes on the CPU emulator (host code, kernels, cuBLAS
 // 2026-11-24 19:17 UTC. Plan mode reproduced that session's own GPU peaks to the byte-rounded GiB (8.81, 9.20, 20.81).
 const TORCH_PEAK_VARIANT_124M_B16 = 8.46 * 2 ** 30
 
-test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should',
+test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should; over 80 GiB is out of memory',
   { timeout: 600_000 }, async (t) => {
     const reason = emulatorSkipReason()
     if (reason !== null) { t.skip(reason); return }
     const bench = fileURLToPath(new URL('../../bench/cuda-memory.js', import.meta.url))
-    const { stdout } = await run(process.execPath, [bench, '--runs', 'variant-124m:16,variant-124m:16:recompute', '--json'],
+    const { stdout } = await run(process.execPath, [bench, '--runs', 'variant-124m:16,variant-124m:16:recompute,gpt2-124m:256', '--json'],
       { cwd: process.cwd(), maxBuffer: 16 << 20 })
-    const [plain, recompute] = JSON.parse(stdout) as { peak_bytes: number }[]
+    const [plain, recompute, huge] = JSON.parse(stdout) as { peak_bytes: number; error?: string }[]
     t.diagnostic(`peak ${(plain!.peak_bytes / 2 ** 30).toFixed(3)} GiB, with --recompute ${(recompute!.peak_bytes / 2 ** 30).toFixed(3)} GiB`)
     assert.ok(plain!.peak_bytes < TORCH_PEAK_VARIANT_124M_B16,
       `peak ${plain!.peak_bytes} B, PyTorch's is ${TORCH_PEAK_VARIANT_124M_B16.toFixed(0)} B`)
     // recomputation keeps ln1, ln2 (C each) and the MLP activation (H) of one layer instead of all L, in bf16
     const c = presetConfig('variant-124m'), { C, H } = rowWidths(c), N = 16 * 1024
     assert.equal(plain!.peak_bytes - recompute!.peak_bytes, (c.layers - 1) * N * (2 * C + H) * 2)
+    // B=256 needs far more than an H100's 80 GiB: the backend's out-of-memory error, reported as such
+    assert.match(huge!.error ?? 'no error', /out of memory/)
   })

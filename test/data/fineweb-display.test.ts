@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Display } from '../../src/data/fineweb/display.js'
 import type { DownloadProgress } from '../../src/data/fineweb/download.js'
+import { RateMeter } from '../../src/data/fineweb/progress.js'
 
 function captured(fn: () => void): string {
   const write = process.stderr.write.bind(process.stderr), tty = process.stderr.isTTY
@@ -15,16 +16,33 @@ function captured(fn: () => void): string {
   return out
 }
 
-test('download lines: the rate and ETA when known, "?" while unknown, at most one line per 10 s', () => {
+test('download lines: the rate and ETA when known, "?" while unknown, 0 for a stall, at most one line per 10 s', () => {
   const q = (o: Partial<DownloadProgress>): DownloadProgress =>
-    ({ files: 1, totalFiles: 2, bytes: 1_000_000, totalBytes: 4_000_000, bytesPerSecond: 0, seconds: 0, ...o })
+    ({ files: 1, totalFiles: 2, bytes: 1_000_000, totalBytes: 4_000_000, bytesPerSecond: 0, rateKnown: false, seconds: 0, ...o })
   const out = captured(() => {
     const d = new Display()
     d.download(q({ seconds: 0.1 }))
-    d.download(q({ seconds: 5, bytesPerSecond: 2_000_000, etaSeconds: 1.5 }))   // within 10 s of the last line
-    d.download(q({ seconds: 12, bytesPerSecond: 2_000_000, etaSeconds: 1.5 }))
+    d.download(q({ seconds: 5, bytesPerSecond: 2_000_000, rateKnown: true, etaSeconds: 1.5 }))   // within 10 s of the last line
+    d.download(q({ seconds: 12, bytesPerSecond: 2_000_000, rateKnown: true, etaSeconds: 1.5 }))
+    d.download(q({ seconds: 40, rateKnown: true }))   // stalled for the whole window
   }).trim().split('\n')
-  assert.equal(out.length, 2)
+  assert.equal(out.length, 3)
   assert.match(out[0]!, /^download: 25% 1\/2 files, .*, \? B\/s, ETA \?$/)
+  assert.match(out[2]!, /, 0 B\/s, ETA \?$/)
   assert.match(out[1]!, /^download: 25% .*, 2\.00 MB\/s, ETA 2s$/)
+})
+
+test('RateMeter: unknown until two samples 0.2 s apart, then bytes over the window (0 when stalled)', () => {
+  let t = 0
+  const m = new RateMeter(20_000, () => t)
+  m.add(0)
+  t = 100; m.add(500)
+  assert.equal(m.known, false)
+  assert.equal(m.rate(), 0)
+  t = 1000; m.add(2000)
+  assert.equal(m.known, true)
+  assert.equal(m.rate(), 2000)
+  t = 30_000; m.add(2000); t = 50_000; m.add(2000)   // nothing for longer than the window
+  assert.equal(m.known, true)
+  assert.equal(m.rate(), 0)
 })

@@ -1,7 +1,7 @@
 // NVRTC compilation of one kernel file for the device's architecture (a cubin for sm_XY — sm_90a on Hopper —
 // or, when NVRTC is older than the GPU, PTX for the newest architecture it knows, which the driver JITs), cached
-// on disk by a hash of the source, its headers, the options and the NVRTC version: $LLMTS_CACHE/cuda or
-// ~/.cache/llmts/cuda. Kernel sources are found beside the package's src/ tree (they ship with it).
+// on disk by a hash of the source, its headers, the options and the NVRTC version: in the cache's cuda/
+// folder (util/cache.ts: ~/.cache/llmts/cuda by default). Kernel sources are found beside the package's src/ tree (they ship with it).
 
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'

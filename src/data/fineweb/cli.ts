@@ -18,7 +18,7 @@ const flags = {
   workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
   'download-workers': { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
   'base-url': { type: 'string', metavar: 'URL', help: 'hub or mirror (default $HF_ENDPOINT, else https://huggingface.co)' },
-  cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default datasets/REPO in the cache: $LLMTS_CACHE, else ~/.cache/llmts)' },
+  cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default datasets/REPO in the cache: $LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)' },
   'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per shard; the first shard is validation' },
   'download-only': { type: 'bool', help: 'download and verify the Parquet files, do not tokenize' },
   json: jsonFlag,

@@ -27,7 +27,7 @@ export class Display {
 
   download(q: DownloadProgress): void {
     // the rate needs two samples 0.2 s apart: until then (or for a transfer shorter than that) it is unknown, not 0
-    const rate = q.bytesPerSecond > 0 ? `${formatBytes(q.bytesPerSecond)}/s` : '? B/s'
+    const rate = q.rateKnown ? `${formatBytes(q.bytesPerSecond)}/s` : '? B/s'
     const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${rate}, ETA ${formatDuration(q.etaSeconds)}`
     this.show('download', q.bytes, q.totalBytes, q.seconds, text)
   }

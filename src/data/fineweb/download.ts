@@ -20,6 +20,7 @@ export interface DownloadProgress {
   bytes: number              // bytes on disk (complete files + parts)
   totalBytes: number
   bytesPerSecond: number     // over the last ~20 s
+  rateKnown: boolean         // false until the rate has two samples 0.2 s apart (bytesPerSecond is then 0)
   etaSeconds?: number
   seconds: number
 }
@@ -63,7 +64,7 @@ class Tally {
     this.meter.add(this.bytes)
     const bytesPerSecond = this.meter.rate()
     const etaSeconds = this.files === this.totalFiles ? 0 : this.meter.eta(this.totalBytes - this.bytes)
-    return { files: this.files, totalFiles: this.totalFiles, bytes: this.bytes, totalBytes: this.totalBytes, bytesPerSecond,
+    return { files: this.files, totalFiles: this.totalFiles, bytes: this.bytes, totalBytes: this.totalBytes, bytesPerSecond, rateKnown: this.meter.known,
       ...(etaSeconds === undefined ? {} : { etaSeconds }), seconds: (performance.now() - this.start) / 1000 }
   }
 }

@@ -13,6 +13,12 @@ export class RateMeter {
     while (this.samples.length > 2 && t - this.samples[1]!.t > this.windowMs) this.samples.shift()
   }
 
+  /** Whether two samples 0.2 s apart exist (until then rate() is 0 for want of data, not a stall). */
+  get known(): boolean {
+    const a = this.samples[0], b = this.samples[this.samples.length - 1]
+    return a !== undefined && b !== undefined && b.t - a.t >= 200
+  }
+
   /** Units per second over the window; 0 until two samples 0.2 s apart exist. */
   rate(): number {
     const a = this.samples[0]

@@ -20,7 +20,7 @@ const SHUFFLE_SEED = 1337
 
 export interface CorpusOptions {
   tinyshakespearePath?: string   // local copy; default ../shared/data/tinyshakespeare.txt, then the cache, then download
-  cacheDir?: string              // where a download is kept (default .cache/llmts)
+  cacheDir?: string              // where a download is kept (default the cache root, util/cache.ts)
 }
 
 export const corpora: Record<string, string> = {

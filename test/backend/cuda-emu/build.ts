@@ -6,8 +6,11 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const sources = ['emu.hpp', 'gen.mjs', 'runtime.cpp', 'fake.cpp', 'fake-lt.cpp']
+// this file runs as <repository>/dist/test/backend/cuda-emu/build.js
+const repository = fileURLToPath(new URL('../../../../', import.meta.url))
 
 /** Why the emulator cannot run here (null: it can). */
 export function emulatorSkipReason(): string | null {
@@ -18,7 +21,7 @@ export function emulatorSkipReason(): string | null {
 }
 
 /** Builds (or reuses) the emulator libraries under `root` (the repository); returns their folder. */
-export function buildEmulator(root = process.cwd()): string {
+export function buildEmulator(root = repository): string {
   const emuSrc = resolve(root, 'test/backend/cuda-emu')
   const hash = createHash('sha256')
   for (const f of sources) hash.update(readFileSync(join(emuSrc, f)))
@@ -32,14 +35,18 @@ export function buildEmulator(root = process.cwd()): string {
   execFileSync('g++', [...cxx, '-I', tmp, join(emuSrc, 'runtime.cpp'), '-o', join(tmp, 'libllmtsemu-rt.so')])
   execFileSync('g++', [...cxx, join(emuSrc, 'fake.cpp'), join(emuSrc, 'fake-lt.cpp'), '-o', join(tmp, 'libllmtsemu.so'), '-ldl'])
   for (const name of ['libcuda.so.1', 'libnvrtc.so.13', 'libcublasLt.so.13']) symlinkSync('libllmtsemu.so', join(tmp, name))
-  if (!existsSync(join(dir, 'libcuda.so.1'))) rmSync(dir, { recursive: true, force: true })   // a broken earlier build
-  // another process may have finished the same build meanwhile: keep its folder (a process using it may load
-  // libcublasLt lazily, and a second copy of the library would not share the first one's allocations)
-  try { renameSync(tmp, dir) } catch (e) {
-    if (!existsSync(join(dir, 'libcuda.so.1'))) throw e
-    rmSync(tmp, { recursive: true, force: true })
+  // A finished folder is never replaced: another process may have renamed its build into place meanwhile and be
+  // using it (it loads libcublasLt lazily; a second copy of the library would not share the first's allocations).
+  // Only a broken folder (no libcuda.so.1, from an old interrupted build) is moved aside, then the rename retried.
+  for (let attempt = 0; ; attempt++) {
+    try { renameSync(tmp, dir); return dir } catch (e) {
+      if (existsSync(join(dir, 'libcuda.so.1'))) { rmSync(tmp, { recursive: true, force: true }); return dir }
+      if (attempt > 0 || !existsSync(dir)) throw e
+      const aside = `${dir}.broken-${process.pid}`
+      renameSync(dir, aside)
+      rmSync(aside, { recursive: true, force: true })
+    }
   }
-  return dir
 }
 
 /** The environment that runs the CUDA backend on the emulator in `dir` (plan: the memory plan only, no kernels run). */

@@ -26,6 +26,7 @@ namespace {
 
 struct Region { uint64_t start; size_t mapped; size_t size; };
 std::map<uint64_t, Region> allocs;   // user base -> region
+size_t allocated = 0;                // sum of the requested sizes in allocs
 std::mutex allocMutex;
 const char* currentKernel = nullptr;
 struct sigaction previousSegv;
@@ -73,10 +74,14 @@ struct Func {
 /** For fake-lt.cpp: does [p, p+n) lie inside one allocation? */
 bool emu_in_device_memory(uint64_t p, size_t n) { return owner(p, n) != nullptr; }
 
-// LLMTS_EMU_PLAN=1: the memory plan only. Allocations are mapped but never touched (no garbage fill, memsets
-// do nothing), launches and matmuls are checked and then skipped, and the device looks like an H100 (132 SMs,
-// 80 GiB), so the host code allocates exactly what it would there: its peak is the GPU's, at any model size.
-bool emu_plan_only() { static const bool plan = std::getenv("LLMTS_EMU_PLAN") != nullptr; return plan; }
+// LLMTS_EMU_PLAN=1: the memory plan only. Allocations are mapped without reserving host memory and only the
+// host's own copies touch them (no garbage fill, memsets do nothing), launches are checked against the GPU's
+// limits and skipped, matmuls are checked and skipped, and the device looks like an H100 (132 SMs, 80 GiB, more
+// is out of memory), so the host code allocates exactly what it would there: its peak is the GPU's.
+bool emu_plan_only() {
+  static const bool plan = [] { const char* v = std::getenv("LLMTS_EMU_PLAN"); return v != nullptr && std::string(v) == "1"; }();
+  return plan;
+}
 
 extern "C" {
 
@@ -99,13 +104,21 @@ int cuMemGetInfo_v2(size_t* f, size_t* t) { cuDeviceTotalMem_v2(t, 0); *f = *t /
 
 int cuMemAlloc_v2(uint64_t* out, size_t bytes) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + 255) / 256 * 256, body = (size + page - 1) / page * page;
-  void* m = mmap(nullptr, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  size_t total;
+  cuDeviceTotalMem_v2(&total, 0);
+  {
+    std::lock_guard<std::mutex> lk(allocMutex);
+    if (allocated + bytes > total) return 2;   // CUDA_ERROR_OUT_OF_MEMORY, as the GPU would answer
+  }
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | (emu_plan_only() ? MAP_NORESERVE : 0);
+  void* m = mmap(nullptr, body + page, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (m == MAP_FAILED) return 2;
   mprotect((char*)m + body, page, PROT_NONE);
   uint64_t base = (uint64_t)m + (body - size);
   if (!emu_plan_only()) std::memset((void*)base, 0xcd, size);   // device memory starts as garbage
   std::lock_guard<std::mutex> lk(allocMutex);
   allocs[base] = Region{(uint64_t)m, body + page, bytes};
+  allocated += bytes;
   *out = base;
   return 0;
 }
@@ -115,6 +128,7 @@ int cuMemFree_v2(uint64_t p) {
   auto it = allocs.find(p);
   if (it == allocs.end()) return fail("cuMemFree", "not the start of an allocation");
   munmap((void*)it->second.start, it->second.mapped);
+  allocated -= it->second.size;
   allocs.erase(it);
   return 0;
 }
@@ -202,8 +216,14 @@ int cuEventRecord(void* e, void*) {
 int cuEventSynchronize(void*) { return 0; }
 int cuEventElapsedTime(float* ms, void* a, void* b) { *ms = (float)(*(double*)b - *(double*)a); return 0; }
 int cuEventDestroy_v2(void* e) { delete (double*)e; return 0; }
-int cuGetErrorName(int code, const char** s) { *s = code == 0 ? "CUDA_SUCCESS" : code == 1 ? "CUDA_ERROR_INVALID_VALUE" : "CUDA_ERROR_EMULATED"; return 0; }
-int cuGetErrorString(int code, const char** s) { *s = code == 0 ? "no error" : "see the emulator's message on stderr"; return 0; }
+int cuGetErrorName(int code, const char** s) {
+  *s = code == 0 ? "CUDA_SUCCESS" : code == 1 ? "CUDA_ERROR_INVALID_VALUE" : code == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : "CUDA_ERROR_EMULATED";
+  return 0;
+}
+int cuGetErrorString(int code, const char** s) {
+  *s = code == 0 ? "no error" : code == 2 ? "out of memory" : "see the emulator's message on stderr";
+  return 0;
+}
 
 // ---- "NVRTC": g++ against emu.hpp --------------------------------------------------------------------------
 
