@@ -6,7 +6,7 @@
 // Run: npx tsc && node dist/bench/cpu.js [--threads N] [--rounds R] [--append]
 
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { availableParallelism, cpus } from 'node:os'
 import { resolve } from 'node:path'
 import { findBlas } from '../src/backend/cpu/blas.js'
@@ -15,8 +15,8 @@ import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
 import { AdamW } from '../src/train/optimizer.js'
-import { writeFileAtomic } from '../src/util/atomic.js'
 import { InputError } from '../src/util/errors.js'
+import { appendResults, benchCommand } from './results.js'
 
 const flags = {
   models: { type: 'string', default: 'tiny-variant,tiny-gpt2', help: 'comma-separated presets' },
@@ -135,20 +135,15 @@ function main(): void {
   if (f.append) {
     const setup = `B=${f.batch}, T=${f.seq}, best step of ${f.steps} (after a warm-up step) over ${f.rounds} ` +
       'alternating rounds'
-    appendResults(rows, out, host, setup)
+    recordResults(rows, out, host, setup)
   }
 }
 
-/** Adds a dated entry (machine, command, paths, table) to bench/RESULTS.md, rewriting it atomically. */
-function appendResults(rows: Row[], out: string, host: string, setup: string): void {
-  const file = resolve(process.cwd(), 'bench/RESULTS.md')
+/** Adds a dated entry (machine, command, paths, table) to bench/RESULTS.md. */
+function recordResults(rows: Row[], out: string, host: string, setup: string): void {
   const paths = [...new Set(rows.map(r => `${r.path}: ${r.description}`))].map(p => `- ${p}`).join('\n')
   const torchV = rows.find(r => r.torchVersion !== '')?.torchVersion ?? 'not run'
-  const entry = `\n## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — bench/cpu\n\n` +
-    `Machine: ${host}. PyTorch ${torchV}.\n` +
-    `Command: \`node dist/bench/cpu.js ${process.argv.slice(2).join(' ')}\` — ${setup}.\n${paths}\n\n${out}\n`
-  writeFileAtomic(file, existsSync(file) ? readFileSync(file, 'utf8') : '# bench/cpu: recorded results\n', entry)
-  console.error('bench: appended to bench/RESULTS.md')
+  appendResults('cpu', `Machine: ${host}. PyTorch ${torchV}.\nCommand: \`${benchCommand('cpu')}\` — ${setup}.\n${paths}\n\n${out}`)
 }
 
 try { main() } catch (e) {

@@ -1,13 +1,11 @@
 // The CUDA backend's GPU memory plan without a GPU: each --runs entry takes two training steps (forward, backward,
-// clip, AdamW) on the CPU emulator in plan mode (LLMTS_EMU_PLAN: allocations are made but never touched, kernels
+// clip, AdamW) on the CPU emulator in plan mode (LLMTS_EMU_PLAN=1: allocations are made but not filled, launches
 // and matmuls are checked and skipped, the device looks like an H100), and its peak is the backend's own
 // accounting, the number bench/cuda reports as "peak GiB" on a real GPU; a run needing more than 80 GiB is reported
 // as out of memory. Needs g++ on x86-64 Linux.
 // Run: npx tsc && node dist/bench/cuda-memory.js [--runs variant-124m:16,variant-124m:16:recompute] [--append] [--json]
 
 import { execFileSync } from 'node:child_process'
-import { appendFileSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { presetConfig } from '../src/config.js'
@@ -15,6 +13,7 @@ import { ParamLayout } from '../src/model/params.js'
 import { InputError } from '../src/util/errors.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../test/backend/cuda-emu/build.js'
 import { parseRuns, variantHelp } from './cuda-runs.js'
+import { appendResults, benchCommand } from './results.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:16:recompute,gpt2-124m:16,variant-350m:16,variant-124m:32,gpt2-124m:32',
@@ -60,11 +59,7 @@ function main(): number {
     'over two training steps, as bench/cuda reports it on a GPU. Fixed state: f32 weights, gradients, AdamW m and v.', '',
     '| model | B | peak GiB | fixed state GiB | activations, bf16 copies, scratch GiB |', '|---|---:|---:|---:|---:|', ...rows].join('\n')
   console.log(report)
-  if (f.append) {
-    appendFileSync(resolve(process.cwd(), 'bench/RESULTS.md'), `\n## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — bench/cuda-memory\n\n` +
-      `Command: \`node dist/bench/cuda-memory.js ${process.argv.slice(2).join(' ')}\`\n\n${report}\n`)
-    console.error('bench/cuda-memory: appended to bench/RESULTS.md')
-  }
+  if (f.append) appendResults('cuda-memory', `Command: \`${benchCommand('cuda-memory')}\`\n\n${report}`)
   return 0
 }
 

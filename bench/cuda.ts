@@ -6,7 +6,6 @@
 // Run: npx tsc && node dist/bench/cuda.js [--runs variant-124m:16,gpt2-124m:16] [--profile] [--append]
 
 import { execFileSync } from 'node:child_process'
-import { appendFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CudaBackend } from '../src/backend/cuda/index.js'
@@ -17,6 +16,7 @@ import { ParamLayout } from '../src/model/params.js'
 import { AdamW } from '../src/train/optimizer.js'
 import { InputError } from '../src/util/errors.js'
 import { parseRuns, variantHelp, type Variant } from './cuda-runs.js'
+import { appendResults, benchCommand } from './results.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
@@ -152,11 +152,7 @@ function main(): void {
     `${spec === null ? '' : `; spec dense peak ${spec}`}); FLOPs/token = 6·N + 12·L·C·T, T=${f.seq}; ${f.steps} timed steps after ${f.warmup} warm-up steps.`
   const report = [header, '', lines.join('\n'), '', ...ratios.map(r => `- ${r}`), '', ...profiles].join('\n')
   console.log(report)
-  if (f.append) {
-    appendFileSync(resolve(process.cwd(), 'bench/RESULTS.md'), `\n## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — bench/cuda\n\n` +
-      `Command: \`node dist/bench/cuda.js ${process.argv.slice(2).join(' ')}\`\n\n${report}\n`)
-    console.error('bench: appended to bench/RESULTS.md')
-  }
+  if (f.append) appendResults('cuda', `Command: \`${benchCommand('cuda')}\`\n\n${report}`)
 }
 
 try { main() } catch (e) {

@@ -2,8 +2,9 @@
 // libcuda/NVRTC/cuBLASLt; kernels compiled by g++ and run with one fiber per CUDA thread) and runs the GPU test
 // suite (cuda.test.ts) against it in a child process. It exercises the real host code — koffi bindings, argument
 // packing, NVRTC caching, cuBLASLt descriptors, bf16 mirrors — and the real kernel source, not GPU timing or
-// memory-model subtleties. A second test plans the GPU memory of a real-size training step (plan mode: nothing
-// touched, no kernel run). Skipped without g++ on x86-64 Linux, or with LLMTS_CUDA_EMU=0. Build cached in .cache/.
+// memory-model subtleties. A second test plans the GPU memory of a real-size training step (plan mode: memory
+// allocated but not filled, launches checked but not run). Skipped without g++ on x86-64 Linux, or with
+// LLMTS_CUDA_EMU=0. The build is cached in .cache/.
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -37,7 +38,7 @@ test('the CUDA test suite passes on the CPU emulator (host code, kernels, cuBLAS
 })
 
 // PyTorch 2.11's peak (torch.cuda.max_memory_allocated) for the same training step on an H100: bench/RESULTS.md,
-// 2026-11-24 19:17 UTC. Plan mode reproduced that session's own GPU peaks to the byte-rounded GiB (8.81, 9.20, 20.81).
+// 2026-11-24 19:17 UTC. On that session's code plan mode gives its measured GPU peaks to two decimals (8.81, 9.20, 20.81 GiB).
 const TORCH_PEAK_VARIANT_124M_B16 = 8.46 * 2 ** 30
 
 test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should; over 80 GiB is out of memory',
