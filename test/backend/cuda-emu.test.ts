@@ -2,40 +2,65 @@
 // libcuda/NVRTC/cuBLASLt; kernels compiled by g++ and run with one fiber per CUDA thread) and runs the GPU test
 // suite (cuda.test.ts) against it in a child process. It exercises the real host code — koffi bindings, argument
 // packing, NVRTC caching, cuBLASLt descriptors, bf16 mirrors — and the real kernel source, not GPU timing or
-// memory-model subtleties. A second test plans the GPU memory of a real-size training step (plan mode: memory
-// allocated but not filled, launches checked but not run). Skipped without g++ on x86-64 Linux, or with
-// LLMTS_CUDA_EMU=0. The build is cached in .cache/.
+// memory-model subtleties. The suite runs twice, threads and blocks in forward and in reverse order, and both runs
+// must read back the same bits: a race check. A second test plans the GPU memory of a real-size training step
+// (plan mode: memory allocated but not filled, launches checked but not run). Skipped without g++ on x86-64
+// Linux, or with LLMTS_CUDA_EMU=0. The build is cached in .cache/.
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { presetConfig } from '../../src/config.js'
 import { rowWidths } from '../../src/model/activations.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from './cuda-emu/build.js'
+import { firstDifference, readReadings } from './cuda-emu/record.js'
 
 const run = promisify(execFile)
 
-test('the CUDA test suite passes on the CPU emulator (host code, kernels, cuBLASLt mapping)', { timeout: 1_200_000 }, async (t) => {
-  const reason = emulatorSkipReason()
-  if (reason !== null) { t.skip(reason); return }
-  const dir = buildEmulator()
+/** Runs the GPU suite on the emulator under one LLMTS_EMU_SCHEDULE, recording what it read back; returns its TAP output. */
+async function emulatedSuite(dir: string, schedule: string, record: string): Promise<string> {
   const suite = fileURLToPath(new URL('./cuda.test.js', import.meta.url))
-  const env = emulatorEnv(dir)
-  let stdout = ''
+  const env = { ...emulatorEnv(dir), LLMTS_EMU_SCHEDULE: schedule, LLMTS_EMU_RECORD: record }
   try {
-    ({ stdout } = await run(process.execPath, [suite], { env, cwd: process.cwd(), maxBuffer: 64 << 20 }))
+    return (await run(process.execPath, [suite], { env, cwd: process.cwd(), maxBuffer: 64 << 20 })).stdout
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string }
     const failures = (err.stdout ?? '').split('\n').filter(l => /not ok|error:|expected|got /.test(l)).slice(0, 40).join('\n')
-    assert.fail(`the emulated CUDA suite failed:\n${failures}\n${(err.stderr ?? '').slice(-2000)}`)
+    assert.fail(`the emulated CUDA suite (${schedule} schedule) failed:\n${failures}\n${(err.stderr ?? '').slice(-2000)}`)
   }
-  const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(stdout)?.[1] ?? NaN)
-  t.diagnostic(`emulated suite: ${count('pass')} passed, ${count('skipped')} skipped, ${count('fail')} failed`)
-  assert.equal(count('fail'), 0)
-  assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed: did the suite skip for want of a device?`)
-})
+}
+
+test('the CUDA test suite passes on the CPU emulator, with bit-identical results when threads and blocks run in reverse order',
+  { timeout: 1_200_000 }, async (t) => {
+    const reason = emulatorSkipReason()
+    if (reason !== null) { t.skip(reason); return }
+    const dir = buildEmulator()
+    const tmp = mkdtempSync(join(tmpdir(), 'llmts-emu-'))
+    try {
+      const records = [join(tmp, 'forward.jsonl'), join(tmp, 'reverse.jsonl')]
+      // one process per schedule, side by side (each emulator runs on one core)
+      const outputs = await Promise.all([emulatedSuite(dir, 'forward', records[0]!), emulatedSuite(dir, 'reverse', records[1]!)])
+      for (const [i, stdout] of outputs.entries()) {
+        const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(stdout)?.[1] ?? NaN)
+        t.diagnostic(`emulated suite, ${i === 0 ? 'forward' : 'reverse'}: ${count('pass')} passed, ${count('skipped')} skipped, ${count('fail')} failed`)
+        assert.equal(count('fail'), 0)
+        assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed: did the suite skip for want of a device?`)
+      }
+      // A race (a missing __syncthreads, shared or device memory read before anything wrote it, a block reading
+      // another's results) reads different values when the order of threads and blocks, and the garbage, change.
+      const [forward, reverse] = records.map(f => readReadings(readFileSync(f, 'utf8')))
+      t.diagnostic(`${forward!.length} readings compared`)
+      assert.ok(forward!.length >= 1000, `only ${forward!.length} readings recorded`)
+      assert.equal(firstDifference(forward!, reverse!), null)
+    } finally {
+      rmSync(tmp, { recursive: true, force: true })
+    }
+  })
 
 // PyTorch 2.11's peak (torch.cuda.max_memory_allocated) for the same training step on an H100: bench/RESULTS.md,
 // 2026-11-24 19:17 UTC. On that session's code plan mode gives its measured GPU peaks to two decimals (8.81, 9.20, 20.81 GiB).

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/index.js'
 import { InputError } from '../../src/util/errors.js'
+import { recordReadings } from './cuda-emu/record.js'
 import { runConformance } from './conformance.js'
 import { registerMixedPrecisionOps } from './cuda-mixed.js'
 import { registerMixedSequenceOps } from './cuda-mixed-sequence.js'
@@ -21,6 +22,9 @@ function probe(): { ok: true } | { ok: false; reason: string; error: unknown } {
     return { ok: false, reason: (e as Error).message, error: e }
   }
 }
+
+const record = process.env['LLMTS_EMU_RECORD']
+if (record !== undefined && record !== '') recordReadings(record)   // the emulator's race check (cuda-emu.test.ts)
 
 const p = probe()
 if (!p.ok) {

@@ -1,8 +1,9 @@
 // Test tooling, not shipped: just enough of CUDA C++ to run the backend's kernels on the CPU. Every CUDA
 // thread of a block is a fiber (runtime.cpp), so __syncthreads is a barrier, warp shuffles exchange through a
 // per-warp slot array, and __shared__ arrays are statics shared by the block's threads (blocks run one after
-// another). Semantics, not speed: it catches indexing, argument and synchronization bugs before a GPU ever
-// sees the code.
+// another, each finding garbage there). Semantics, not speed: it catches indexing, argument and synchronization
+// bugs before a GPU ever sees the code; LLMTS_EMU_SCHEDULE (runtime.cpp) changes the order threads and blocks
+// run in, so that comparing results across orders finds races.
 #pragma once
 
 #include <atomic>
@@ -44,6 +45,8 @@ inline unsigned short emu_f32_to_bf16(float f) {
 
 void __syncthreads();
 void* emu_dynamic_shared();
+/** A __shared__ array (gen.mjs calls this once per declaration): garbage-filled before every block. */
+bool emu_register_shared(void* p, size_t size);
 double emu_shfl_xor(double v, int laneMask);
 
 /** Warp-collective ldmatrix.x4 (.trans) and mma.sync.m16n8k16 bf16 with the PTX ISA fragment layouts. */
@@ -52,7 +55,10 @@ void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b);
 
 template <typename T> inline T __shfl_xor_sync(unsigned, T v, int laneMask) { return (T)emu_shfl_xor((double)v, laneMask); }
 
-inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+/** Float atomicAdd whose final value does not depend on the order of the adds (runtime.cpp: the addends summed in
+ *  one fixed order), so that a race-free kernel gives the same bits under every LLMTS_EMU_SCHEDULE. */
+float emu_atomic_add(float* p, float v);
+inline float atomicAdd(float* p, float v) { return emu_atomic_add(p, v); }
 inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned desired) {
   std::atomic_ref<unsigned>(*p).compare_exchange_strong(expected, desired);
   return expected;

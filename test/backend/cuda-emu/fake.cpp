@@ -83,6 +83,13 @@ bool emu_plan_only() {
   return plan;
 }
 
+/** The byte fresh device memory holds: another one under a non-default LLMTS_EMU_SCHEDULE (runtime.cpp), so that a
+ *  read of memory nothing wrote differs between the schedules' results. */
+unsigned char emu_garbage() {
+  static const unsigned char g = [] { const char* v = std::getenv("LLMTS_EMU_SCHEDULE"); return v == nullptr || *v == 0 || std::string(v) == "forward" ? 0xcd : 0x5a; }();
+  return g;
+}
+
 extern "C" {
 
 // ---- driver ------------------------------------------------------------------------------------------------
@@ -115,7 +122,7 @@ int cuMemAlloc_v2(uint64_t* out, size_t bytes) {
   if (m == MAP_FAILED) return 2;
   mprotect((char*)m + body, page, PROT_NONE);
   uint64_t base = (uint64_t)m + (body - size);
-  if (!emu_plan_only()) std::memset((void*)base, 0xcd, size);   // device memory starts as garbage
+  if (!emu_plan_only()) std::memset((void*)base, emu_garbage(), size);   // device memory starts as garbage
   std::lock_guard<std::mutex> lk(allocMutex);
   allocs[base] = Region{(uint64_t)m, body + page, bytes};
   allocated += bytes;
@@ -249,20 +256,21 @@ int nvrtcCompileProgram(Prog* p, int, const char**) {
   std::string build = std::string(dir) + "/build/" + stem + "-" + std::to_string(std::hash<std::string>{}(all));
   std::string so = build + "/" + stem + ".so";
   if (access(so.c_str(), R_OK) != 0) {
-    std::system(("mkdir -p '" + build + "'").c_str());
-    std::ofstream(build + "/" + p->name) << p->src;
-    for (auto& h : p->headers) std::ofstream(build + "/" + h.first) << h.second;
-    std::string cmd = "node '" + std::string(dir) + "/gen.mjs' '" + build + "/" + p->name + "' '" + build + "/" + stem + ".emu.cpp' && " +
+    // built in a folder of this process's own, then renamed into place: concurrent processes never share a file
+    std::string work = build + "/work-" + std::to_string(getpid());
+    std::system(("mkdir -p '" + work + "'").c_str());
+    std::ofstream(work + "/" + p->name) << p->src;
+    for (auto& h : p->headers) std::ofstream(work + "/" + h.first) << h.second;
+    std::string cmd = "node '" + std::string(dir) + "/gen.mjs' '" + work + "/" + p->name + "' '" + work + "/" + stem + ".emu.cpp' && " +
       "g++ -std=c++20 -O2 -g -fPIC -shared -fno-strict-aliasing -Wall -Wno-unused-function -DLLMTS_EMU -include '" + dir + "/emu.hpp' " +
-      "-I '" + build + "' '" + build + "/" + stem + ".emu.cpp' -o '" + so + ".tmp' -L '" + dir + "' -lllmtsemu-rt -Wl,-rpath,'" + dir +
-      "' -pthread > '" + build + "/log' 2>&1 && mv '" + so + ".tmp' '" + so + "'";
-    if (std::system(cmd.c_str()) != 0) {
-      std::ifstream in(build + "/log");
-      std::stringstream ss;
-      ss << in.rdbuf();
-      p->log = ss.str();
-      return 6;
-    }
+      "-I '" + work + "' '" + work + "/" + stem + ".emu.cpp' -o '" + work + "/" + stem + ".so' -L '" + dir + "' -lllmtsemu-rt -Wl,-rpath,'" +
+      dir + "' -pthread > '" + work + "/log' 2>&1 && mv '" + work + "/" + stem + ".so' '" + so + "'";
+    int status = std::system(cmd.c_str());
+    std::ifstream in(work + "/log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::system(("rm -rf '" + work + "'").c_str());
+    if (status != 0) { p->log = ss.str(); return 6; }
   }
   p->image = so;
   return 0;

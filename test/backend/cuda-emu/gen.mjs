@@ -1,7 +1,8 @@
 // Test tooling: turns one kernel .cu file into C++ for the CPU emulator (called by fake.cpp's nvrtcCompileProgram).
-// Dynamic shared memory declarations become a pointer to the block's buffer, and each extern "C" kernel gets a
-// trampoline `llmemu_<name>` that copies the launch's argument buffer into a struct of the DECLARED parameter
-// types (the C compiler's layout, independent of the host's packer, which it checks) and runs the grid.
+// Dynamic shared memory declarations become a pointer to the block's buffer, static ones register themselves with
+// the runtime (which garbage-fills both before every block), and each extern "C" kernel gets a trampoline
+// `llmemu_<name>` that copies the launch's argument buffer into a struct of the DECLARED parameter types (the C
+// compiler's layout, independent of the host's packer, which it checks) and runs the grid.
 // Usage: node gen.mjs kernel.cu out.cpp
 
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -10,6 +11,12 @@ import { dirname, join } from 'node:path'
 const [src, out] = process.argv.slice(2)
 let text = readFileSync(src, 'utf8')
 text = text.replace(/extern\s+__shared__\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;/g, '$1* $2 = ($1*)emu_dynamic_shared();')
+// the other __shared__ declarations become statics registered once (runtime.cpp garbage-fills them before each block)
+let registered = 0
+text = text.replace(/__shared__\s+(\w+)\s+([^;]+);/g, (_, type, decls) => {
+  const names = decls.split(',').map(d => /^\s*(\w+)/.exec(d)[1]), flag = `emu_shared_${registered++}`
+  return `static ${type} ${decls}; static const bool ${flag} = ${names.map(n => `emu_register_shared(&${n}, sizeof ${n})`).join(' && ')}; (void)${flag};`
+})
 
 const strip = t => t.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '')
 const code = strip(text)

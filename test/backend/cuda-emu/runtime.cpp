@@ -4,8 +4,18 @@
 // __syncthreads parks a fiber until every live thread of the block is parked there, a warp shuffle parks it
 // until its warp has written its slots. A thread that returns drops out of both (as exited GPU threads do);
 // a block whose live threads wait on different barriers is a deadlock and aborts with the kernel's name.
+//
+// Warps run one at a time: the chosen warp's ready threads each run up to their next barrier or warp op, again and
+// again, until the whole warp waits at __syncthreads (or is done); then the next warp. LLMTS_EMU_SCHEDULE
+// (forward, the default; reverse; shuffle or shuffle:SEED) sets the order of the blocks, of the warps and of the
+// threads inside a warp, and the garbage byte that shared memory holds at the start of every block (fake.cpp uses
+// it for fresh device memory). A kernel without races gives bit-identical results in every order: a missing
+// __syncthreads, a read of memory before anything wrote it, or a block depending on another's results shows up as
+// a difference. Float atomicAdd is made order-independent for that (emu_atomic_add below).
 
+#include <algorithm>
 #include <string>
+#include <unordered_map>
 #include "emu.hpp"
 
 thread_local dim3 threadIdx, blockIdx;
@@ -59,6 +69,54 @@ const std::function<void()>* body = nullptr;
 const char* kernelName = "";
 unsigned current = 0;
 
+enum class Order { Forward, Reverse, Shuffle };
+struct Schedule { Order order = Order::Forward; uint64_t seed = 0x9e3779b97f4a7c15ull; unsigned char garbage = 0xcd; };
+
+const Schedule& schedule() {
+  static const Schedule s = [] {
+    Schedule r;
+    const char* v = std::getenv("LLMTS_EMU_SCHEDULE");
+    std::string text = v == nullptr ? "" : v;
+    if (text == "" || text == "forward") return r;
+    r.garbage = 0x5a;
+    if (text == "reverse") { r.order = Order::Reverse; return r; }
+    if (text == "shuffle" || text.rfind("shuffle:", 0) == 0) {
+      r.order = Order::Shuffle;
+      if (text.size() > 8) r.seed = std::strtoull(text.c_str() + 8, nullptr, 10) * 2 + 1;
+      return r;
+    }
+    std::fprintf(stderr, "emu: LLMTS_EMU_SCHEDULE=%s: expected forward, reverse, shuffle or shuffle:SEED\n", text.c_str());
+    std::abort();
+  }();
+  return s;
+}
+
+uint64_t rngState = 0;
+uint64_t nextRandom() {   // xorshift64*
+  rngState ^= rngState >> 12;
+  rngState ^= rngState << 25;
+  rngState ^= rngState >> 27;
+  return rngState * 0x2545f4914f6cdd1dull;
+}
+
+/** 0..n-1 in the schedule's order (a fresh permutation on every call when shuffling). */
+void ordering(std::vector<unsigned>& out, unsigned n) {
+  out.resize(n);
+  for (unsigned i = 0; i < n; i++) out[i] = schedule().order == Order::Reverse ? n - 1 - i : i;
+  if (schedule().order == Order::Shuffle) {
+    for (unsigned i = n; i > 1; i--) std::swap(out[i - 1], out[nextRandom() % i]);
+  }
+}
+
+// __shared__ arrays (gen.mjs registers each once, at its first use): refilled with garbage before every block, as
+// a block on a GPU finds whatever the previous one left
+std::vector<std::pair<void*, size_t>>& staticShared = *new std::vector<std::pair<void*, size_t>>();
+
+// float atomicAdd targets of the running launch: the value first found there and every addend, summed in one fixed
+// order whatever order the threads came in
+struct Accumulation { float last; float base; std::vector<unsigned> addends; };
+std::unordered_map<float*, Accumulation>& accumulations = *new std::unordered_map<float*, Accumulation>();
+
 void park(State s) {
   fibers[current].state = s;
   emu_switch(&fibers[current].sp, scheduler);
@@ -69,32 +127,32 @@ void entry() {
   park(State::Done);   // never resumed
 }
 
-/** Releases barriers whose participants have all arrived; false when nothing can move (deadlock). */
-bool release(unsigned n) {
-  bool moved = false, anySync = false, allSync = true;
-  for (unsigned i = 0; i < n; i++) {
-    if (fibers[i].state == State::Done) continue;
-    if (fibers[i].state == State::AtSync) anySync = true; else allSync = false;
-  }
-  if (anySync && allSync) {
-    for (unsigned i = 0; i < n; i++) if (fibers[i].state == State::AtSync) fibers[i].state = State::Ready;
-    return true;
-  }
-  for (unsigned w = 0; w < n / 32; w++) {
-    bool any = false, all = true;
+/** The warp to run next: the first in the schedule's order with a ready thread, or whose live threads all wait on a
+ *  warp-collective op (released here); else -1. One warp thus runs on up to its next __syncthreads before another
+ *  starts, the most one warp can run ahead of another on a GPU, and the order says which goes first. */
+int nextWarp(unsigned n) {
+  static std::vector<unsigned> warps;
+  ordering(warps, n / 32);
+  for (unsigned w : warps) {
+    bool ready = false, waiting = false, all = true;
     for (unsigned i = w * 32; i < w * 32 + 32; i++) {
-      if (fibers[i].state == State::Done) continue;
-      if (fibers[i].state == State::AtWarp) any = true; else all = false;
+      State s = fibers[i].state;
+      ready = ready || s == State::Ready;
+      waiting = waiting || s == State::AtWarp;
+      all = all && (s == State::AtWarp || s == State::Done);
     }
-    if (any && all) {
+    if (ready) return (int)w;
+    if (waiting && all) {
       for (unsigned i = w * 32; i < w * 32 + 32; i++) if (fibers[i].state == State::AtWarp) fibers[i].state = State::Ready;
-      moved = true;
+      return (int)w;
     }
   }
-  return moved;
+  return -1;
 }
 
 void runBlock(unsigned n) {
+  std::memset(shared.data(), schedule().garbage, shared.size());
+  for (auto& [p, size] : staticShared) std::memset(p, schedule().garbage, size);
   for (unsigned i = 0; i < n; i++) {
     Fiber& f = fibers[i];
     if (f.stack.empty()) f.stack.resize(kStack);
@@ -107,26 +165,36 @@ void runBlock(unsigned n) {
     f.state = State::Ready;
     f.idx = {i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
   }
+  static std::vector<unsigned> laneOrder;
   for (;;) {
-    for (unsigned i = 0; i < n; i++) {
-      if (fibers[i].state != State::Ready) continue;
-      current = i;
-      threadIdx = fibers[i].idx;
-      emu_switch(&scheduler, fibers[i].sp);
+    int w = nextWarp(n);
+    if (w >= 0) {   // each ready thread of the warp, in the schedule's order, up to its next barrier or warp op
+      ordering(laneOrder, 32);
+      for (unsigned l : laneOrder) {
+        unsigned i = (unsigned)w * 32 + l;
+        if (fibers[i].state != State::Ready) continue;
+        current = i;
+        threadIdx = fibers[i].idx;
+        emu_switch(&scheduler, fibers[i].sp);
+      }
+      continue;
     }
-    bool live = false, ready = false;
+    bool live = false, allSync = true;
     for (unsigned i = 0; i < n; i++) {
-      live = live || fibers[i].state != State::Done;
-      ready = ready || fibers[i].state == State::Ready;
+      if (fibers[i].state == State::Done) continue;
+      live = true;
+      allSync = allSync && fibers[i].state == State::AtSync;
     }
     if (!live) return;
-    if (!ready && !release(n)) {
-      std::string states;
-      for (unsigned i = 0; i < n; i++) states += "RSWD"[(int)fibers[i].state];
-      std::fprintf(stderr, "emu: kernel %s deadlocks in block (%u,%u,%u): live threads wait on different barriers "
-                   "(R ready, S __syncthreads, W warp shuffle, D done): %s\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, states.c_str());
-      std::abort();
+    if (allSync) {
+      for (unsigned i = 0; i < n; i++) if (fibers[i].state == State::AtSync) fibers[i].state = State::Ready;
+      continue;
     }
+    std::string states;
+    for (unsigned i = 0; i < n; i++) states += "RSWD"[(int)fibers[i].state];
+    std::fprintf(stderr, "emu: kernel %s deadlocks in block (%u,%u,%u): live threads wait on different barriers "
+                 "(R ready, S __syncthreads, W warp shuffle, D done): %s\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, states.c_str());
+    std::abort();
   }
 }
 
@@ -135,6 +203,27 @@ void runBlock(unsigned n) {
 void __syncthreads() { park(State::AtSync); }
 
 void* emu_dynamic_shared() { return shared.data(); }
+
+bool emu_register_shared(void* p, size_t size) {
+  std::memset(p, schedule().garbage, size);   // the first thread to get here: no thread has written it yet
+  staticShared.emplace_back(p, size);
+  return true;
+}
+
+float emu_atomic_add(float* p, float v) {
+  float old = *p;
+  auto it = accumulations.find(p);
+  if (it == accumulations.end() || __float_as_uint(it->second.last) != __float_as_uint(old)) {
+    it = accumulations.insert_or_assign(p, Accumulation{old, old, {}}).first;   // a plain store came between: start over
+  }
+  Accumulation& a = it->second;
+  unsigned bits = __float_as_uint(v);
+  a.addends.insert(std::upper_bound(a.addends.begin(), a.addends.end(), bits), bits);
+  long double sum = a.base;
+  for (unsigned b : a.addends) sum += __uint_as_float(b);
+  a.last = *p = (float)sum;
+  return old;
+}
 
 double emu_shfl_xor(double v, int laneMask) {
   unsigned warp = current / 32, lane = current % 32;
@@ -205,13 +294,15 @@ void emu_launch(const char* name, dim3 grid, dim3 shape, unsigned sharedBytes, c
   if (fibers.size() < n) fibers.resize(n);
   slots.assign(n, 0.0);
   lanes.assign(n, Lane{});
-  shared.assign(sharedBytes + 16, 0xcd);   // garbage, as uninitialized shared memory is
-  for (unsigned z = 0; z < grid.z; z++) {
-    for (unsigned y = 0; y < grid.y; y++) {
-      for (unsigned x = 0; x < grid.x; x++) {
-        blockIdx = {x, y, z};
-        runBlock(n);
-      }
-    }
+  shared.assign(sharedBytes + 16, 0);   // refilled with garbage before each block
+  accumulations.clear();
+  if (rngState == 0) rngState = schedule().seed;
+  uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
+  std::vector<unsigned> order;
+  if (schedule().order == Order::Shuffle) ordering(order, (unsigned)blocks);
+  for (uint64_t b = 0; b < blocks; b++) {
+    uint64_t k = schedule().order == Order::Forward ? b : schedule().order == Order::Reverse ? blocks - 1 - b : order[b];
+    blockIdx = {(unsigned)(k % grid.x), (unsigned)(k / grid.x % grid.y), (unsigned)(k / ((uint64_t)grid.x * grid.y))};
+    runBlock(n);
   }
 }

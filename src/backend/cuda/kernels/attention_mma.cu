@@ -205,7 +205,8 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
         float* dst = dqacc + ((long long)b * T + q) * NH * D + h * D + 2 * tq;
         for (int t = 0; t < D / 8; t++) llm_atomic_add2(dst + 8 * t, dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale);
       }
-      __syncthreads();   // dSᵀ is rewritten next iteration
+      // no barrier here: the next iteration rewrites dSᵀ only after its first __syncthreads, and its loads before
+      // that go to the Q/dO buffer this iteration finished reading before the barrier above
     }
   }
   const int keys[2] = { keyA, keyB };
