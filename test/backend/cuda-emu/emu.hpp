@@ -45,6 +45,10 @@ inline unsigned short emu_f32_to_bf16(float f) {
 
 void __syncthreads();
 void* emu_dynamic_shared();
+/** cp.async (global -> shared, 4 or 16 bytes), commit_group and wait_group N, for the calling thread (runtime.cpp). */
+void emu_cp_async(void* dst, const void* src, unsigned size);
+void emu_cp_async_commit();
+void emu_cp_async_wait(unsigned pending);
 /** A __shared__ array (gen.mjs calls this once per declaration): garbage-filled before every block. */
 bool emu_register_shared(void* p, size_t size);
 double emu_shfl_xor(double v, int laneMask);

@@ -9,9 +9,10 @@
 // again, until the whole warp waits at __syncthreads (or is done); then the next warp. LLMTS_EMU_SCHEDULE
 // (forward, the default; reverse; shuffle or shuffle:SEED) sets the order of the blocks, of the warps and of the
 // threads inside a warp, and the garbage byte that shared memory holds at the start of every block (fake.cpp uses
-// it for fresh device memory). A kernel without races gives bit-identical results in every order: a missing
-// __syncthreads, a read of memory before anything wrote it, or a block depending on another's results shows up as
-// a difference. Float atomicAdd is made order-independent for that (emu_atomic_add below).
+// it for fresh device memory), and when cp.async copies land (emu_cp_async). A kernel without races gives
+// bit-identical results in every order: a missing __syncthreads or cp.async wait, a read of memory before anything
+// wrote it, or a block depending on another's results shows up as a difference. Float atomicAdd is made
+// order-independent for that (emu_atomic_add below).
 
 #include <algorithm>
 #include <string>
@@ -51,11 +52,15 @@ namespace {
 
 enum class State { Ready, AtSync, AtWarp, Done };
 
+struct Copy { void* dst; unsigned char bytes[16]; unsigned size; unsigned group; };
+
 struct Fiber {
   void* sp = nullptr;
   std::vector<char> stack;
   State state = State::Ready;
   dim3 idx;
+  std::vector<Copy> copies;   // cp.async copies not landed yet (deferring schedules only)
+  unsigned committed = 0;     // cp.async groups committed so far
 };
 
 constexpr size_t kStack = 256 * 1024;
@@ -124,6 +129,8 @@ void park(State s) {
 
 void entry() {
   (*body)();
+  for (const Copy& c : fibers[current].copies) std::memcpy(c.dst, c.bytes, c.size);   // cp.async copies still in flight
+  fibers[current].copies.clear();
   park(State::Done);   // never resumed
 }
 
@@ -164,6 +171,8 @@ void runBlock(unsigned n) {
     f.sp = sp;
     f.state = State::Ready;
     f.idx = {i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
+    f.copies.clear();
+    f.committed = 0;
   }
   static std::vector<unsigned> laneOrder;
   for (;;) {
@@ -203,6 +212,28 @@ void runBlock(unsigned n) {
 void __syncthreads() { park(State::AtSync); }
 
 void* emu_dynamic_shared() { return shared.data(); }
+
+// cp.async: a copy may land any time from its issue to the wait_group that covers it. The forward schedule lands it
+// at once (so a write into a buffer other threads still read shows); the others hold it back until that wait (so a
+// read of the buffer before the wait shows). The source is read at issue.
+void emu_cp_async(void* dst, const void* src, unsigned size) {
+  if (schedule().order == Order::Forward) { std::memcpy(dst, src, size); return; }
+  Copy c{dst, {}, size, fibers[current].committed};
+  std::memcpy(c.bytes, src, size);
+  fibers[current].copies.push_back(c);
+}
+
+void emu_cp_async_commit() { fibers[current].committed++; }
+
+void emu_cp_async_wait(unsigned pending) {
+  Fiber& f = fibers[current];
+  std::vector<Copy> later;
+  for (const Copy& c : f.copies) {
+    if (c.group + pending < f.committed) std::memcpy(c.dst, c.bytes, c.size);   // in a group older than the newest `pending`
+    else later.push_back(c);
+  }
+  f.copies.swap(later);
+}
 
 bool emu_register_shared(void* p, size_t size) {
   std::memset(p, schedule().garbage, size);   // the first thread to get here: no thread has written it yet

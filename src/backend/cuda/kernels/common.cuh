@@ -71,10 +71,10 @@ __device__ __forceinline__ void llm_cp_async4(void* dst, const void* src) {
 __device__ __forceinline__ void llm_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void llm_cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory"); }
 #else
-__device__ __forceinline__ void llm_cp_async16(void* dst, const void* src) { *(uint4*)dst = *(const uint4*)src; }
-__device__ __forceinline__ void llm_cp_async4(void* dst, const void* src) { *(unsigned*)dst = *(const unsigned*)src; }
-__device__ __forceinline__ void llm_cp_async_commit() {}
-template <int N> __device__ __forceinline__ void llm_cp_async_wait() {}
+__device__ __forceinline__ void llm_cp_async16(void* dst, const void* src) { emu_cp_async(dst, src, 16); }
+__device__ __forceinline__ void llm_cp_async4(void* dst, const void* src) { emu_cp_async(dst, src, 4); }
+__device__ __forceinline__ void llm_cp_async_commit() { emu_cp_async_commit(); }
+template <int N> __device__ __forceinline__ void llm_cp_async_wait() { emu_cp_async_wait(N); }
 __device__ __forceinline__ void llm_ldmatrix_x4(unsigned* r, const void* p) { emu_ldmatrix_x4(r, p, false); }
 __device__ __forceinline__ void llm_ldmatrix_x4_trans(unsigned* r, const void* p) { emu_ldmatrix_x4(r, p, true); }
 __device__ __forceinline__ void llm_mma_bf16(float* d, const unsigned* a, const unsigned* b) { emu_mma_bf16(d, a, b); }
