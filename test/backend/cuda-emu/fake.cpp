@@ -48,7 +48,7 @@ const Region* owner(uint64_t p, size_t n) {
 
 void onSegv(int sig, siginfo_t* info, void* ctx) {
   if (currentKernel != nullptr) {
-    std::fprintf(stderr, "emu: kernel %s touched %p outside device memory (out-of-bounds access)\n", currentKernel, info->si_addr);
+    std::fprintf(stderr, "emu: kernel %s touched %p outside device memory and its dynamic shared memory (out-of-bounds access)\n", currentKernel, info->si_addr);
     std::abort();
   }
   if (previousSegv.sa_flags & SA_SIGINFO) previousSegv.sa_sigaction(sig, info, ctx);

@@ -14,6 +14,8 @@
 // wrote it, or a block depending on another's results shows up as a difference. Float atomicAdd is made
 // order-independent for that (emu_atomic_add below).
 
+#include <sys/mman.h>
+#include <unistd.h>
 #include <algorithm>
 #include <string>
 #include <unordered_map>
@@ -69,7 +71,22 @@ std::vector<Fiber>& fibers = *new std::vector<Fiber>();
 std::vector<double>& slots = *new std::vector<double>();
 struct Lane { const void* p; unsigned a[4], b[2]; };
 std::vector<Lane>& lanes = *new std::vector<Lane>();   // per thread: what a warp-collective op contributed
-std::vector<unsigned char>& shared = *new std::vector<unsigned char>();
+// the launch's dynamic shared memory, its last byte just before an inaccessible page: a kernel that reaches past what
+// the host asked for faults (fake.cpp reports the kernel), as it would on a GPU
+struct SharedMemory { void* map = nullptr; size_t mapped = 0; unsigned char* data = nullptr; size_t size = 0; };
+SharedMemory shared;
+
+void mapShared(size_t bytes) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + 15) / 16 * 16, body = (size + page - 1) / page * page;
+  if (shared.map != nullptr && shared.size == size) return;
+  if (shared.map != nullptr) munmap(shared.map, shared.mapped);
+  shared.mapped = body + page;
+  shared.map = mmap(nullptr, shared.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (shared.map == MAP_FAILED) { std::perror("emu: mmap of shared memory"); std::abort(); }
+  mprotect((char*)shared.map + body, page, PROT_NONE);
+  shared.data = (unsigned char*)shared.map + (body - size);
+  shared.size = size;
+}
 const std::function<void()>* body = nullptr;
 const char* kernelName = "";
 unsigned current = 0;
@@ -158,7 +175,7 @@ int nextWarp(unsigned n) {
 }
 
 void runBlock(unsigned n) {
-  std::memset(shared.data(), schedule().garbage, shared.size());
+  std::memset(shared.data, schedule().garbage, shared.size);
   for (auto& [p, size] : staticShared) std::memset(p, schedule().garbage, size);
   for (unsigned i = 0; i < n; i++) {
     Fiber& f = fibers[i];
@@ -211,7 +228,7 @@ void runBlock(unsigned n) {
 
 void __syncthreads() { park(State::AtSync); }
 
-void* emu_dynamic_shared() { return shared.data(); }
+void* emu_dynamic_shared() { return shared.data; }
 
 // cp.async: a copy may land any time from its issue to the wait_group that covers it. The forward schedule lands it
 // at once (so a write into a buffer other threads still read shows); the others hold it back until that wait (so a
@@ -325,7 +342,7 @@ void emu_launch(const char* name, dim3 grid, dim3 shape, unsigned sharedBytes, c
   if (fibers.size() < n) fibers.resize(n);
   slots.assign(n, 0.0);
   lanes.assign(n, Lane{});
-  shared.assign(sharedBytes + 16, 0);   // refilled with garbage before each block
+  mapShared(sharedBytes);   // filled with garbage before each block
   accumulations.clear();
   if (rngState == 0) rngState = schedule().seed;
   uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
