@@ -51,13 +51,13 @@ void emu_cp_async_commit();
 void emu_cp_async_wait(unsigned pending);
 /** A __shared__ array (gen.mjs calls this once per declaration): garbage-filled before every block. */
 bool emu_register_shared(void* p, size_t size);
-double emu_shfl_xor(double v, int laneMask);
+double emu_shfl_xor(double v, int laneMask, unsigned mask);
 
 /** Warp-collective ldmatrix.x4 (.trans) and mma.sync.m16n8k16 bf16 with the PTX ISA fragment layouts. */
 void emu_ldmatrix_x4(unsigned* r, const void* rowAddress, bool trans);
 void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b);
 
-template <typename T> inline T __shfl_xor_sync(unsigned, T v, int laneMask) { return (T)emu_shfl_xor((double)v, laneMask); }
+template <typename T> inline T __shfl_xor_sync(unsigned mask, T v, int laneMask) { return (T)emu_shfl_xor((double)v, laneMask, mask); }
 
 /** Float atomicAdd whose final value does not depend on the order of the adds (runtime.cpp: the addends summed in
  *  one fixed order), so that a race-free kernel gives the same bits under every LLMTS_EMU_SCHEDULE. */

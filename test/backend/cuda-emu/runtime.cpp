@@ -2,7 +2,7 @@
 // Each CUDA thread of a block is a fiber on ONE OS thread (x86-64 stack switching in a few instructions, not
 // ucontext, whose signal-mask syscall per switch made shuffle-heavy kernels crawl), so runs are deterministic:
 // __syncthreads parks a fiber until every live thread of the block is parked there, a warp shuffle parks it
-// until its warp has written its slots. A thread that returns drops out of both (as exited GPU threads do);
+// until its warp has written its slots (and the meeting is checked as a GPU requires it: checkMeeting). A thread that returns drops out of both (as exited GPU threads do);
 // a block whose live threads wait on different barriers is a deadlock and aborts with the kernel's name.
 //
 // Warps run one at a time: the chosen warp's ready threads each run up to their next barrier or warp op, again and
@@ -69,7 +69,7 @@ constexpr size_t kStack = 256 * 1024;
 void* scheduler = nullptr;
 std::vector<Fiber>& fibers = *new std::vector<Fiber>();
 std::vector<double>& slots = *new std::vector<double>();
-struct Lane { const void* p; unsigned a[4], b[2]; };
+struct Lane { const void* p; unsigned a[4], b[2]; const char* op; int arg; unsigned mask; };
 std::vector<Lane>& lanes = *new std::vector<Lane>();   // per thread: what a warp-collective op contributed
 // the launch's dynamic shared memory, its last byte just before an inaccessible page: a kernel that reaches past what
 // the host asked for faults (fake.cpp reports the kernel), as it would on a GPU
@@ -151,6 +151,24 @@ void entry() {
   park(State::Done);   // never resumed
 }
 
+/** What a GPU requires of a warp-collective op that warp w's live threads all wait at: every lane of the first one's
+ *  mask takes part (none has exited), all of them at the same op (op and argument). */
+void checkMeeting(unsigned w) {
+  const Lane* first = nullptr;
+  for (unsigned l = 0; l < 32 && first == nullptr; l++) if (fibers[w * 32 + l].state == State::AtWarp) first = &lanes[w * 32 + l];
+  for (unsigned l = 0; l < 32; l++) {
+    const Lane& x = lanes[w * 32 + l];
+    bool done = fibers[w * 32 + l].state == State::Done;
+    const char* why = done ? ((first->mask >> l & 1u) != 0 ? "had exited" : nullptr)
+                           : x.op != first->op || x.arg != first->arg || x.mask != first->mask ? "is at another warp op" : nullptr;
+    if (why == nullptr) continue;
+    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), warp %u: lane %u %s when the warp met at %s(%d) with mask 0x%08x; every "
+                 "lane of the mask must take part in the same op\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, w, l, why,
+                 first->op, first->arg, first->mask);
+    std::abort();
+  }
+}
+
 /** The warp to run next: the first in the schedule's order with a ready thread, or whose live threads all wait on a
  *  warp-collective op (released here); else -1. One warp thus runs on up to its next __syncthreads before another
  *  starts, the most one warp can run ahead of another on a GPU, and the order says which goes first. */
@@ -167,6 +185,7 @@ int nextWarp(unsigned n) {
     }
     if (ready) return (int)w;
     if (waiting && all) {
+      checkMeeting(w);
       for (unsigned i = w * 32; i < w * 32 + 32; i++) if (fibers[i].state == State::AtWarp) fibers[i].state = State::Ready;
       return (int)w;
     }
@@ -273,10 +292,18 @@ float emu_atomic_add(float* p, float v) {
   return old;
 }
 
-double emu_shfl_xor(double v, int laneMask) {
+/** Parks the thread at a warp-collective op until its warp is released (nextWarp checks the meeting first). */
+void meet(const char* op, int arg, unsigned mask) {
+  lanes[current].op = op;
+  lanes[current].arg = arg;
+  lanes[current].mask = mask;
+  park(State::AtWarp);
+}
+
+double emu_shfl_xor(double v, int laneMask, unsigned mask) {
   unsigned warp = current / 32, lane = current % 32;
   slots[current] = v;
-  park(State::AtWarp);
+  meet("__shfl_xor_sync", laneMask, mask);
   double r = slots[warp * 32 + (lane ^ (unsigned)laneMask)];
   park(State::AtWarp);
   return r;
@@ -287,7 +314,7 @@ static float bf(unsigned bits16) { return __uint_as_float((bits16 & 0xffffu) << 
 void emu_ldmatrix_x4(unsigned* r, const void* rowAddress, bool trans) {
   unsigned warp = current / 32, lane = current % 32;
   lanes[current].p = rowAddress;
-  park(State::AtWarp);
+  meet("ldmatrix.x4", trans, 0xffffffffu);
   auto at = [&](unsigned m, unsigned row, unsigned col) -> unsigned {   // element (row, col) of matrix m
     return ((const uint16_t*)lanes[warp * 32 + m * 8 + row].p)[col];
   };
@@ -305,7 +332,7 @@ void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
   Lane& me = lanes[current];
   for (int i = 0; i < 4; i++) me.a[i] = a[i];
   for (int i = 0; i < 2; i++) me.b[i] = b[i];
-  park(State::AtWarp);
+  meet("mma.m16n8k16", 0, 0xffffffffu);
   float A[16][16], B[16][8];
   for (unsigned l = 0; l < 32; l++) {
     const Lane& x = lanes[warp * 32 + l];
