@@ -1,41 +1,75 @@
 // The WebAssembly path (kernels: 'wasm'): the committed module matches its source, the GEMM against float64
 // loops (every transpose, blocks larger than each cache block), the vectorized exp and the fused softmax +
 // cross-entropy against the float64 JS reference on a GPT-2-sized row, then the conformance suite and model
-// goldens on that path (paths.ts).
+// goldens on that path (paths.ts). Both builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it.
 
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { crossEntropyBackward, crossEntropyForward } from '../../src/backend/cpu/crossentropy.js'
 import { geluBackward, geluForward } from '../../src/backend/cpu/gelu.js'
 import { swigluBackward, swigluForward } from '../../src/backend/cpu/swiglu.js'
 import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWasm } from '../../src/backend/cpu/wasm/activations.js'
 import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from '../../src/backend/cpu/wasm/crossentropy.js'
 import { loadWasmGemm } from '../../src/backend/cpu/wasm/gemm.js'
-import { kernelInstance } from '../../src/backend/cpu/wasm/module.js'
+import { engineHasRelaxedSimd, KernelInstance, kernelInstance, wasmVariant } from '../../src/backend/cpu/wasm/module.js'
 import { assertClose } from './compare.js'
 import { registerPathSuites } from './paths.js'
 import { checkSgemm } from './sgemm-check.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { InputError } from '../../src/util/errors.js'
 
 test('a machine without a native BLAS (LLMTS_BLAS=off) gets the WebAssembly path on auto, and says so', () => {
   const b = new CpuBackend({ kernels: 'auto', blas: 'off', threads: 1 })
   assert.equal(b.accel.kernels.kind, 'wasm')
-  assert.equal(b.describe(), 'cpu backend: WebAssembly SIMD kernels (no native BLAS found), 1 thread')
+  const fma = engineHasRelaxedSimd() && process.env['LLMTS_WASM_FMA'] !== 'off'
+  assert.equal(b.describe(), `cpu backend: WebAssembly SIMD kernels${fma ? ' with relaxed-SIMD FMA' : ''} (no native BLAS found), 1 thread`)
 })
 
-test('wasm: kernels-wasm.ts is what scripts/build-wasm.mjs compiles from kernels.wat', (t) => {
-  if (!existsSync(resolve(process.cwd(), 'node_modules/wabt'))) { t.skip('wabt (devDependency) not installed'); return }
-  execFileSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { cwd: process.cwd(), stdio: 'pipe' })
+test('wasm: the relaxed-SIMD (FMA) build where the engine has relaxed SIMD, unless LLMTS_WASM_FMA=off; another value is refused', () => {
+  assert.equal(wasmVariant({}), engineHasRelaxedSimd() ? 'fma' : 'simd')
+  assert.equal(wasmVariant({ LLMTS_WASM_FMA: 'off' }), 'simd')
+  const saved = process.env['LLMTS_WASM_FMA']
+  process.env['LLMTS_WASM_FMA'] = 'on'
+  try {
+    assert.throws(() => new CpuBackend({ kernels: 'wasm', threads: 1 }), (e: Error) => e instanceof InputError &&
+      e.message === 'cpu backend: LLMTS_WASM_FMA=on, expected one of auto, off')
+  } finally {
+    if (saved === undefined) delete process.env['LLMTS_WASM_FMA']
+    else process.env['LLMTS_WASM_FMA'] = saved
+  }
 })
 
-test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops', () => {
-  const g = loadWasmGemm()
-  assert.ok(g !== null, 'this Node has WebAssembly SIMD')
-  // 130 > MC, 530 > NC, 300 > KC, 2050 > MCH rows of the C chunk
-  checkSgemm(g, [[5, 7, 3], [4, 16, 1], [130, 530, 300], [2050, 5, 3]])
+// Node 20's engine has relaxed SIMD behind a V8 flag (shipped from Node 22): there this file runs again in a child
+// with the flag on, so both builds pass everything here (the child's first test then expects the FMA build)
+test('wasm: this whole file passes on the relaxed-SIMD (FMA) build too', { timeout: 300_000 }, (t) => {
+  if (engineHasRelaxedSimd()) { t.skip('this engine runs the FMA build already: the tests above were on it'); return }
+  const flag = fileURLToPath(new URL('./relaxed-simd-flag.js', import.meta.url))
+  const env = { ...process.env }
+  delete env['NODE_TEST_CONTEXT']
+  delete env['LLMTS_WASM_FMA']
+  const probe = spawnSync(process.execPath, ['--import', flag, '--input-type=module', '-e',
+    `import { engineHasRelaxedSimd } from '${new URL('../../src/backend/cpu/wasm/module.js', import.meta.url).href}'; process.exit(engineHasRelaxedSimd() ? 0 : 3)`],
+    { env, encoding: 'utf8' })
+  if (probe.status !== 0) { t.skip(`this Node has no relaxed SIMD, even with its V8 flag: ${probe.stderr.trim().split('\n')[0] ?? ''}`); return }
+  const r = spawnSync(process.execPath, ['--import', flag, '--test', fileURLToPath(import.meta.url)], { env, encoding: 'utf8', maxBuffer: 64 << 20 })
+  const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(r.stdout)?.[1] ?? NaN)
+  const failures = r.stdout.split('\n').filter(l => /^\s*not ok|expected|actual/.test(l)).slice(0, 20).join('\n')
+  assert.equal(r.status, 0, `the FMA build failed:\n${failures}\n${r.stderr.slice(-2000)}`)
+  t.diagnostic(`FMA build: ${count('pass')} passed, ${count('skipped')} skipped`)
+  assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed on the FMA build`)
+})
+
+test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops (each build this engine runs)', () => {
+  for (const variant of engineHasRelaxedSimd() ? ['simd', 'fma'] as const : ['simd'] as const) {
+    const g = loadWasmGemm(new KernelInstance(variant))
+    assert.ok(g !== null, 'this Node has WebAssembly SIMD')
+    // 130 > MC, 530 > NC, 300 > KC, 2050 > MCH rows of the C chunk
+    checkSgemm(g, [[5, 7, 3], [4, 16, 1], [130, 530, 300], [2050, 5, 3]])
+  }
 })
 
 test('wasm: vectorized exp within 2 ulp of Math.exp on [-87, 10], 0 below -87', () => {

@@ -1,14 +1,15 @@
 // Which GEMM kernel the CPU backend runs on: native BLAS (found at run time), our WebAssembly SIMD kernel, or
 // the pure-JS reference loops. `auto` takes the first that works in that order; LLMTS_BLAS (auto | off | path)
 // steers the BLAS lookup, so `LLMTS_BLAS=off` gives the WebAssembly path; LLMTS_KERNELS (auto | blas | wasm | js)
-// and LLMTS_THREADS are the defaults of the `kernels` and `threads` options. The choice is made once per backend.
+// and LLMTS_THREADS are the defaults of the `kernels` and `threads` options; LLMTS_WASM_FMA (auto | off) picks the
+// WebAssembly build (wasm/module.ts). The choice is made once per backend.
 
 import { availableParallelism } from 'node:os'
 import { InputError } from '../../util/errors.js'
 import { findBlas } from './blas.js'
 import type { Gemm } from './gemm.js'
 import { loadWasmGemm } from './wasm/gemm.js'
-import { kernelInstance, type KernelInstance } from './wasm/module.js'
+import { kernelInstance, WASM_FMA_SETTINGS, type KernelInstance } from './wasm/module.js'
 
 export type KernelChoice = 'auto' | 'blas' | 'wasm' | 'js'
 const CHOICES: readonly string[] = ['auto', 'blas', 'wasm', 'js']
@@ -47,6 +48,10 @@ export function chooseKernels(opts: CpuOptions = {}): KernelPath {
   if (!(Number.isSafeInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
     throw new InputError(`cpu backend: threads must be an integer in [1, ${MAX_THREADS}], got ${opts.threads ?? envThreads}`)
   }
+  const fma = process.env['LLMTS_WASM_FMA'] ?? 'auto'
+  if (fma !== '' && !WASM_FMA_SETTINGS.includes(fma)) {
+    throw new InputError(`cpu backend: LLMTS_WASM_FMA=${fma}, expected one of ${WASM_FMA_SETTINGS.join(', ')}`)
+  }
   if (choice === 'js') return jsPath('')
   const simd = kernelInstance()
   if (choice === 'auto' || choice === 'blas') {
@@ -66,7 +71,8 @@ export function chooseKernels(opts: CpuOptions = {}): KernelPath {
   const wasm = loadWasmGemm()
   if (wasm !== null) {
     const why = choice === 'auto' ? ' (no native BLAS found)' : ''
-    return { kind: 'wasm', gemm: wasm, simd, threads, description: `WebAssembly SIMD kernels${why}, ${plural(threads)}` }
+    const kernels = simd?.variant === 'fma' ? 'WebAssembly SIMD kernels with relaxed-SIMD FMA' : 'WebAssembly SIMD kernels'
+    return { kind: 'wasm', gemm: wasm, simd, threads, description: `${kernels}${why}, ${plural(threads)}` }
   }
   if (choice === 'wasm') throw new InputError('cpu backend: this JavaScript engine has no WebAssembly SIMD')
   return jsPath(' (no BLAS, no WebAssembly SIMD)')

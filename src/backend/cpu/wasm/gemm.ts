@@ -87,7 +87,6 @@ class WasmGemm implements Gemm {
 }
 
 /** The WebAssembly GEMM, or null when the engine has no WebAssembly SIMD. */
-export function loadWasmGemm(): Gemm | null {
-  const k = kernelInstance()
+export function loadWasmGemm(k: KernelInstance | null = kernelInstance()): Gemm | null {
   return k === null ? null : new WasmGemm(k)
 }

@@ -1,8 +1,26 @@
 // The compiled WebAssembly kernels (kernels.wat, embedded by scripts/build-wasm.mjs) instantiated once per
 // thread, with a bump layout of scratch regions in its memory. Memory grows on demand; every growth replaces
-// the Float32Array view, so callers take `f32` after reserving.
+// the Float32Array view, so callers take `f32` after reserving. Two builds of the module: 'fma', whose GEMM
+// micro-kernel uses relaxed-SIMD multiply-adds (fused on CPUs with FMA), where the engine has relaxed SIMD (Node 22
+// and later) and LLMTS_WASM_FMA is not 'off'; else 'simd'.
 
-import { kernelsWasmBase64 } from './kernels-wasm.js'
+import { kernelsFmaWasmBase64, kernelsWasmBase64 } from './kernels-wasm.js'
+
+export type WasmVariant = 'fma' | 'simd'
+export const WASM_FMA_SETTINGS: readonly string[] = ['auto', 'off']
+
+let fmaValid: boolean | undefined
+
+/** Does this engine take the relaxed-SIMD build? */
+export function engineHasRelaxedSimd(): boolean {
+  fmaValid ??= WebAssembly.validate(Buffer.from(kernelsFmaWasmBase64, 'base64'))
+  return fmaValid
+}
+
+/** The build this thread runs: 'fma' where the engine has relaxed SIMD, unless LLMTS_WASM_FMA=off. */
+export function wasmVariant(env: Record<string, string | undefined> = process.env): WasmVariant {
+  return env['LLMTS_WASM_FMA'] !== 'off' && engineHasRelaxedSimd() ? 'fma' : 'simd'
+}
 
 export interface KernelExports {
   memory: WebAssembly.Memory
@@ -27,8 +45,8 @@ export class KernelInstance {
   readonly x: KernelExports
   f32: Float32Array
 
-  constructor() {
-    const bytes = Buffer.from(kernelsWasmBase64, 'base64')
+  constructor(readonly variant: WasmVariant = wasmVariant()) {
+    const bytes = Buffer.from(variant === 'fma' ? kernelsFmaWasmBase64 : kernelsWasmBase64, 'base64')
     this.x = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as KernelExports
     this.f32 = new Float32Array(this.x.memory.buffer)
   }
