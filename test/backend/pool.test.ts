@@ -26,7 +26,7 @@ test('splitRange: aligned pieces that cover [0, n) once', () => {
 })
 
 test('pool: a task runs on a worker over shared memory; errors come back with their message', () => {
-  const pool = new WorkerPool(1, { simd: true, gemm: 'wasm', gemmMinWork: 0 })
+  const pool = new WorkerPool(1, { simd: 'simd', gemm: 'wasm', gemmMinWork: 0 })
   try {
     const n = 1000
     const sab = (): Float32Array => new Float32Array(new SharedArrayBuffer(4 * n))

@@ -1,7 +1,8 @@
 // The WebAssembly path (kernels: 'wasm'): the committed module matches its source, the GEMM against float64
 // loops (every transpose, blocks larger than each cache block), the vectorized exp and the fused softmax +
 // cross-entropy against the float64 JS reference on a GPT-2-sized row, then the conformance suite and model
-// goldens on that path (paths.ts). Both builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it.
+// goldens on that path (paths.ts). Both builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it: the
+// engine's own pick here, the other in a child run (the last of the first tests).
 
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -22,11 +23,21 @@ import { checkSgemm } from './sgemm-check.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { InputError } from '../../src/util/errors.js'
 
-test('a machine without a native BLAS (LLMTS_BLAS=off) gets the WebAssembly path on auto, and says so', () => {
+// LLMTS_TEST_WASM_BUILD (set by the last test below for its child run): the build this run must be on
+const expected = process.env['LLMTS_TEST_WASM_BUILD']
+
+test('a machine without a native BLAS (LLMTS_BLAS=off) gets the WebAssembly path on auto, and says which build', () => {
   const b = new CpuBackend({ kernels: 'auto', blas: 'off', threads: 1 })
   assert.equal(b.accel.kernels.kind, 'wasm')
-  const fma = engineHasRelaxedSimd() && process.env['LLMTS_WASM_FMA'] !== 'off'
-  assert.equal(b.describe(), `cpu backend: WebAssembly SIMD kernels${fma ? ' with relaxed-SIMD FMA' : ''} (no native BLAS found), 1 thread`)
+  const variant = b.accel.kernels.simd!.variant
+  if (expected !== undefined) assert.equal(variant, expected)
+  assert.equal(variant, engineHasRelaxedSimd() && process.env['LLMTS_WASM_FMA'] !== 'off' ? 'fma' : 'simd')
+  assert.equal(b.describe(), `cpu backend: WebAssembly SIMD kernels${variant === 'fma' ? ' with relaxed-SIMD FMA' : ''} (no native BLAS found), 1 thread`)
+})
+
+test('wasm: kernels-wasm.ts is what scripts/build-wasm.mjs compiles from kernels.wat (both builds)', (t) => {
+  if (!existsSync(resolve(process.cwd(), 'node_modules/wabt'))) { t.skip('wabt (devDependency) not installed'); return }
+  execFileSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { cwd: process.cwd(), stdio: 'pipe' })
 })
 
 test('wasm: the relaxed-SIMD (FMA) build where the engine has relaxed SIMD, unless LLMTS_WASM_FMA=off; another value is refused', () => {
@@ -43,24 +54,35 @@ test('wasm: the relaxed-SIMD (FMA) build where the engine has relaxed SIMD, unle
   }
 })
 
-// Node 20's engine has relaxed SIMD behind a V8 flag (shipped from Node 22): there this file runs again in a child
-// with the flag on, so both builds pass everything here (the child's first test then expects the FMA build)
-test('wasm: this whole file passes on the relaxed-SIMD (FMA) build too', { timeout: 300_000 }, (t) => {
-  if (engineHasRelaxedSimd()) { t.skip('this engine runs the FMA build already: the tests above were on it'); return }
-  const flag = fileURLToPath(new URL('./relaxed-simd-flag.js', import.meta.url))
-  const env = { ...process.env }
+// The other build runs this whole file again in a child: with LLMTS_WASM_FMA=off where the engine has relaxed SIMD
+// (Node 22+), else with relaxed SIMD switched on by its V8 flag (Node 20), so both builds pass every test here.
+test('wasm: this whole file passes on the other build too (plain SIMD, or relaxed-SIMD FMA)', { timeout: 300_000 }, (t) => {
+  if (expected !== undefined) { t.skip('this is the child run'); return }
+  const env: NodeJS.ProcessEnv = { ...process.env }
   delete env['NODE_TEST_CONTEXT']
-  delete env['LLMTS_WASM_FMA']
-  const probe = spawnSync(process.execPath, ['--import', flag, '--input-type=module', '-e',
-    `import { engineHasRelaxedSimd } from '${new URL('../../src/backend/cpu/wasm/module.js', import.meta.url).href}'; process.exit(engineHasRelaxedSimd() ? 0 : 3)`],
-    { env, encoding: 'utf8' })
-  if (probe.status !== 0) { t.skip(`this Node has no relaxed SIMD, even with its V8 flag: ${probe.stderr.trim().split('\n')[0] ?? ''}`); return }
-  const r = spawnSync(process.execPath, ['--import', flag, '--test', fileURLToPath(import.meta.url)], { env, encoding: 'utf8', maxBuffer: 64 << 20 })
+  const args = ['--test', fileURLToPath(import.meta.url)]
+  if (wasmVariant() === 'fma') {
+    env['LLMTS_WASM_FMA'] = 'off'
+    env['LLMTS_TEST_WASM_BUILD'] = 'simd'
+  } else if (process.env['LLMTS_WASM_FMA'] === 'off' && engineHasRelaxedSimd()) {
+    delete env['LLMTS_WASM_FMA']
+    env['LLMTS_TEST_WASM_BUILD'] = 'fma'
+  } else {
+    const flag = fileURLToPath(new URL('./relaxed-simd-flag.js', import.meta.url))
+    const probe = spawnSync(process.execPath, ['--import', flag, '--input-type=module', '-e',
+      `import { engineHasRelaxedSimd } from '${new URL('../../src/backend/cpu/wasm/module.js', import.meta.url).href}'; process.exit(engineHasRelaxedSimd() ? 0 : 3)`],
+      { env, encoding: 'utf8' })
+    if (probe.status !== 0) { t.skip(`this Node has no relaxed SIMD, even with its V8 flag: ${probe.stderr.trim().split('\n')[0] ?? ''}`); return }
+    args.unshift('--import', flag)
+    delete env['LLMTS_WASM_FMA']
+    env['LLMTS_TEST_WASM_BUILD'] = 'fma'
+  }
+  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 64 << 20 })
   const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(r.stdout)?.[1] ?? NaN)
   const failures = r.stdout.split('\n').filter(l => /^\s*not ok|expected|actual/.test(l)).slice(0, 20).join('\n')
-  assert.equal(r.status, 0, `the FMA build failed:\n${failures}\n${r.stderr.slice(-2000)}`)
-  t.diagnostic(`FMA build: ${count('pass')} passed, ${count('skipped')} skipped`)
-  assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed on the FMA build`)
+  assert.equal(r.status, 0, `the ${env['LLMTS_TEST_WASM_BUILD']} build failed:\n${failures}\n${r.stderr.slice(-2000)}`)
+  t.diagnostic(`${env['LLMTS_TEST_WASM_BUILD']} build: ${count('pass')} passed, ${count('skipped')} skipped`)
+  assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed on the ${env['LLMTS_TEST_WASM_BUILD']} build`)
 })
 
 test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops (each build this engine runs)', () => {

@@ -38,7 +38,7 @@ export function createAccel(opts: CpuOptions = {}): Accel {
   const k = chooseKernels(opts)
   const gemmMinWork = opts.minWork?.gemm ?? DEFAULT_MIN_WORK
   const pool = k.kind === 'js' || k.threads < 2 ? null
-    : sharedPool(k.threads - 1, { simd: k.simd !== null, gemm: k.simd !== null ? 'wasm' : 'js', gemmMinWork })
+    : sharedPool(k.threads - 1, { simd: k.simd?.variant ?? null, gemm: k.simd !== null ? 'wasm' : 'js', gemmMinWork })
   return new Accel(k, pool, gemmMinWork, opts.minWork?.split ?? SPLIT_MIN_WORK)
 }
 

@@ -5,11 +5,13 @@
 
 import { Worker } from 'node:worker_threads'
 import { workerExecArgv } from '../../util/workers.js'
+import type { WasmVariant } from './wasm/module.js'
 
 export interface Task { op: string; args: unknown[] }
 
 /** What each worker needs to pick its kernels (same choice as the backend that owns the pool). */
-export interface WorkerSetup { simd: boolean; gemm: 'wasm' | 'js'; gemmMinWork: number }
+/** simd: the WebAssembly build the calling thread runs (workers run the same), null for none. */
+export interface WorkerSetup { simd: WasmVariant | null; gemm: 'wasm' | 'js'; gemmMinWork: number }
 
 const PENDING = 0, READY = 1, FAILED = 2    // control words
 const ERROR_BYTES = 2048

@@ -11,11 +11,8 @@ import { kernelInstance } from './wasm/module.js'
 const PENDING = 0, READY = 1, FAILED = 2
 
 const setup = workerData as WorkerSetup & { ctl: Int32Array; errorText: Uint8Array }
-const ops = makeOpTable({
-  gemm: setup.gemm === 'wasm' ? loadWasmGemm() : null,
-  gemmMinWork: setup.gemmMinWork,
-  simd: setup.simd ? kernelInstance() : null,
-})
+const simd = setup.simd === null ? null : kernelInstance(setup.simd)   // the caller's build, not this thread's own pick
+const ops = makeOpTable({ gemm: setup.gemm === 'wasm' ? loadWasmGemm(simd) : null, gemmMinWork: setup.gemmMinWork, simd })
 
 function fail(e: unknown): void {
   const text = Buffer.from(e instanceof Error ? (e.stack ?? e.message) : String(e)).subarray(0, setup.errorText.length - 1)

@@ -2,9 +2,10 @@
 ;; GEMM: the BLIS scheme. JS copies a block of A and of B into this memory; pack_a_* / pack_b_* reorder them
 ;; into 4-row and 8-column panels (zero-padded), and gemm_block runs the 4×8 f32x4 micro-kernel over every
 ;; (row panel, column panel) pair, accumulating into a row-major C block. 4×8 measured fastest in V8 (37 GFLOP/s
-;; vs 27 for 4×16 and 25 for 6×8: beyond ~11 live v128 values it spills; unrolling k lost too).
+;; vs 27 for 4×16 and 25 for 6×8 on a loaded Node 20: beyond ~11 live v128 values it spills; unrolling k lost too).
 ;; scripts/build-wasm.mjs also builds this module with the micro-kernel's eight f32x4.add(acc, f32x4.mul(a, b))
-;; as f32x4.relaxed_madd (Node 22+: 52-54 GFLOP/s against 41-42 on an AVX2+FMA core): keep them written so.
+;; as f32x4.relaxed_madd: keep them written so. On a quiet AVX2+FMA core in Node 22 the micro-kernel alone gives
+;; 41-42 GFLOP/s plain and 52-54 with relaxed_madd (bench/RESULTS.md, 2026-11-25).
 ;; Softmax helpers: a vectorized exp (range reduction by ln 2, degree-7 Taylor polynomial) with float64 sums.
 ;; All pointers are byte addresses into this memory; sizes and strides count floats.
 (module

@@ -60,16 +60,18 @@ export class KernelInstance {
   }
 }
 
-let shared: KernelInstance | null | undefined
+const instances = new Map<WasmVariant, KernelInstance | null>()
 
-/** This thread's instance, or null when the engine lacks WebAssembly SIMD. */
-export function kernelInstance(): KernelInstance | null {
-  if (shared === undefined) {
+/** This thread's instance of a build (default: wasmVariant()), or null when the engine lacks WebAssembly SIMD. */
+export function kernelInstance(variant: WasmVariant = wasmVariant()): KernelInstance | null {
+  let k = instances.get(variant)
+  if (k === undefined) {
     try {
-      shared = new KernelInstance()
+      k = new KernelInstance(variant)
     } catch {
-      shared = null
+      k = null
     }
+    instances.set(variant, k)
   }
-  return shared
+  return k
 }
