@@ -3,13 +3,14 @@
 // suite (cuda.test.ts) against it in a child process. It exercises the real host code — koffi bindings, argument
 // packing, NVRTC caching, cuBLASLt descriptors, bf16 mirrors — and the real kernel source, not GPU timing or
 // memory-model subtleties. The suite runs twice, threads and blocks in forward and in reverse order, and both runs
-// must read back the same bits: a race check. A second test plans the GPU memory of a real-size training step
+// must read back the same bits: a race check. A second test shows on deliberately broken kernels (cuda-emu/selftest.cu)
+// that the emulator's checks catch what they are for; a third plans the GPU memory of a real-size training step
 // (plan mode: memory allocated but not filled, launches checked but not run). Skipped without g++ on x86-64
 // Linux, or with LLMTS_CUDA_EMU=0. The build is cached in .cache/.
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -43,8 +44,9 @@ test('the CUDA test suite passes on the CPU emulator, with bit-identical results
     const tmp = mkdtempSync(join(tmpdir(), 'llmts-emu-'))
     try {
       const records = [join(tmp, 'forward.jsonl'), join(tmp, 'reverse.jsonl')]
-      // one process per schedule, side by side (each emulator runs on one core)
-      const outputs = await Promise.all([emulatedSuite(dir, 'forward', records[0]!), emulatedSuite(dir, 'reverse', records[1]!)])
+      // one process per schedule, side by side (each emulator runs on one core); both finish before the folder goes
+      const settled = await Promise.allSettled([emulatedSuite(dir, 'forward', records[0]!), emulatedSuite(dir, 'reverse', records[1]!)])
+      const outputs = settled.map(s => { if (s.status === 'rejected') throw s.reason; return s.value })
       for (const [i, stdout] of outputs.entries()) {
         const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(stdout)?.[1] ?? NaN)
         t.diagnostic(`emulated suite, ${i === 0 ? 'forward' : 'reverse'}: ${count('pass')} passed, ${count('skipped')} skipped, ${count('fail')} failed`)
@@ -59,6 +61,47 @@ test('the CUDA test suite passes on the CPU emulator, with bit-identical results
       assert.equal(firstDifference(forward!, reverse!), null)
     } finally {
       rmSync(tmp, { recursive: true, force: true })
+    }
+  })
+
+/** One kernel of cuda-emu/selftest.cu on the emulator under a schedule: its 64 outputs, or the error it stopped with. */
+async function selftest(dir: string, kernels: string, schedule: string, args: string[]): Promise<{ out?: number[]; error?: string }> {
+  const script = fileURLToPath(new URL('./cuda-emu/selftest-run.js', import.meta.url))
+  const env = { ...emulatorEnv(dir), LLMTS_EMU_SCHEDULE: schedule, LLMTS_CUDA_KERNELS: kernels }
+  try {
+    return { out: JSON.parse((await run(process.execPath, [script, ...args], { env })).stdout) as number[] }
+  } catch (e) {
+    return { error: (e as { stderr?: string }).stderr ?? String(e) }
+  }
+}
+
+test('the emulator catches what its checks are for: a race, a missing cp.async wait, an exited lane at a warp op, a shared-memory overrun',
+  { timeout: 600_000 }, async (t) => {
+    const reason = emulatorSkipReason()
+    if (reason !== null) { t.skip(reason); return }
+    const dir = buildEmulator(), kernels = mkdtempSync(join(tmpdir(), 'llmts-emu-selftest-'))
+    try {
+      copyFileSync(fileURLToPath(new URL('../../../test/backend/cuda-emu/selftest.cu', import.meta.url)), join(kernels, 'selftest.cu'))
+      copyFileSync(fileURLToPath(new URL('../../../src/backend/cuda/kernels/common.cuh', import.meta.url)), join(kernels, 'common.cuh'))
+      const neighbours = Array.from({ length: 64 }, (_, i) => (i + 1) % 64 + 1), copied = Array.from({ length: 64 }, (_, i) => i + 0.5)
+      // each buggy kernel reads differently in the two orders; its fixed twin reads the right values in both
+      for (const [kernel, bug, fix, shared, want] of [['selftest_neighbour', '0', '1', '0', neighbours], ['selftest_cp_async', '0', '1', '256', copied]] as const) {
+        const [fb, rb, ff, rf] = await Promise.all([['forward', bug], ['reverse', bug], ['forward', fix], ['reverse', fix]]
+          .map(([schedule, arg]) => selftest(dir, kernels, schedule!, [kernel, arg!, shared])))
+        assert.notDeepEqual(fb!.out, rb!.out, `${kernel} with its bug: the same results in both orders`)
+        assert.deepEqual(ff!.out, want, `${kernel} fixed, forward`)
+        assert.deepEqual(rf!.out, want, `${kernel} fixed, reverse`)
+      }
+      const [exited, whole, page, slack, inside] = await Promise.all([['selftest_warp_sum', '5'], ['selftest_warp_sum', '-1'],
+        ['selftest_store', '64', '256'], ['selftest_store', '62', '250'], ['selftest_store', '61', '250']]
+        .map(args => selftest(dir, kernels, 'forward', args)))
+      assert.match(exited!.error ?? 'no error', /kernel selftest_warp_sum, .*lane 5 had exited when the warp met at __shfl_xor_sync/)
+      assert.deepEqual(whole!.out, new Array(64).fill(32))
+      assert.match(page!.error ?? 'no error', /kernel selftest_store touched .* outside device memory and its dynamic shared memory/)
+      assert.match(slack!.error ?? 'no error', /kernel selftest_store, .*wrote byte 250 of dynamic shared memory, past the 250 bytes/)
+      assert.deepEqual(inside!.out, new Array(64).fill(0))
+    } finally {
+      rmSync(kernels, { recursive: true, force: true })
     }
   })
 

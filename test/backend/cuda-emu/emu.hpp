@@ -1,9 +1,9 @@
 // Test tooling, not shipped: just enough of CUDA C++ to run the backend's kernels on the CPU. Every CUDA
 // thread of a block is a fiber (runtime.cpp), so __syncthreads is a barrier, warp shuffles exchange through a
-// per-warp slot array, and __shared__ arrays are statics shared by the block's threads (blocks run one after
-// another, each finding garbage there). Semantics, not speed: it catches indexing, argument and synchronization
-// bugs before a GPU ever sees the code; LLMTS_EMU_SCHEDULE (runtime.cpp) changes the order threads and blocks
-// run in, so that comparing results across orders finds races.
+// per-warp slot array, and __shared__ arrays become statics (gen.mjs) shared by the block's threads (blocks run one
+// after another, each finding garbage there). Semantics, not speed: it catches indexing, argument and
+// synchronization bugs before a GPU ever sees the code; LLMTS_EMU_SCHEDULE (schedule.hpp, runtime.cpp) changes the
+// order threads and blocks run in, so that comparing results across orders finds races.
 #pragma once
 
 #include <atomic>
@@ -28,7 +28,7 @@ extern dim3 blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__ static
+// no __shared__ here: gen.mjs rewrites every declaration of a kernel file, so one it misses (in a header) fails to compile
 #define __launch_bounds__(...)
 
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
@@ -68,5 +68,5 @@ inline unsigned atomicCAS(unsigned* p, unsigned expected, unsigned desired) {
   return expected;
 }
 
-/** Runs body once per thread of every block of the grid (blocks in order); checks the grid and block shape. */
+/** Runs body once per thread of every block of the grid (blocks in the schedule's order); checks the grid and block shape. */
 void emu_launch(const char* name, dim3 grid, dim3 block, unsigned sharedBytes, const std::function<void()>& body);

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include "schedule.hpp"
 
 namespace {
 
@@ -83,12 +84,9 @@ bool emu_plan_only() {
   return plan;
 }
 
-/** The byte fresh device memory holds: another one under a non-default LLMTS_EMU_SCHEDULE (runtime.cpp), so that a
+/** The byte fresh device memory holds: each LLMTS_EMU_SCHEDULE has its own (schedule.hpp), so that a
  *  read of memory nothing wrote differs between the schedules' results. */
-unsigned char emu_garbage() {
-  static const unsigned char g = [] { const char* v = std::getenv("LLMTS_EMU_SCHEDULE"); return v == nullptr || *v == 0 || std::string(v) == "forward" ? 0xcd : 0x5a; }();
-  return g;
-}
+unsigned char emu_garbage() { return emu_schedule().garbage; }
 
 extern "C" {
 

@@ -1,18 +1,21 @@
 // Test tooling: the thread machinery behind emu.hpp (libllmtsemu-rt.so, linked by every emulated kernel file).
 // Each CUDA thread of a block is a fiber on ONE OS thread (x86-64 stack switching in a few instructions, not
 // ucontext, whose signal-mask syscall per switch made shuffle-heavy kernels crawl), so runs are deterministic:
-// __syncthreads parks a fiber until every live thread of the block is parked there, a warp shuffle parks it
-// until its warp has written its slots (and the meeting is checked as a GPU requires it: checkMeeting). A thread that returns drops out of both (as exited GPU threads do);
-// a block whose live threads wait on different barriers is a deadlock and aborts with the kernel's name.
+// __syncthreads parks a fiber until every live thread of the block is parked there (a thread that returned drops
+// out, as exited GPU threads do), and a warp-collective op (shuffle, ldmatrix, mma) until its warp has arrived there
+// (checkMeeting: a lane its mask names must not have exited). A block whose live threads wait on different
+// barriers is a deadlock and aborts with the kernel's name.
 //
 // Warps run one at a time: the chosen warp's ready threads each run up to their next barrier or warp op, again and
-// again, until the whole warp waits at __syncthreads (or is done); then the next warp. LLMTS_EMU_SCHEDULE
-// (forward, the default; reverse; shuffle or shuffle:SEED) sets the order of the blocks, of the warps and of the
-// threads inside a warp, and the garbage byte that shared memory holds at the start of every block (fake.cpp uses
-// it for fresh device memory), and when cp.async copies land (emu_cp_async). A kernel without races gives
+// again; in the forward and reverse schedules the same warp goes on until it waits at __syncthreads (or is done),
+// then the next; shuffle draws the warp again at every step. LLMTS_EMU_SCHEDULE (schedule.hpp: forward, the
+// default; reverse; shuffle or shuffle:SEED) sets the order of the blocks, of the warps and of the threads inside a
+// warp, the garbage byte that shared memory holds at the start of every block (fake.cpp uses it for fresh device
+// memory), and when cp.async copies land (emu_cp_async). A kernel without races gives
 // bit-identical results in every order: a missing __syncthreads or cp.async wait, a read of memory before anything
 // wrote it, or a block depending on another's results shows up as a difference. Float atomicAdd is made
-// order-independent for that (emu_atomic_add below).
+// order-independent for that (emu_atomic_add below); the compare-and-swap loop of a bf16 atomic add is not, so a
+// test that adds into one bf16 element from several threads would show up as a difference too.
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 #include <string>
 #include <unordered_map>
 #include "emu.hpp"
+#include "schedule.hpp"
 
 thread_local dim3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
@@ -71,13 +75,15 @@ std::vector<Fiber>& fibers = *new std::vector<Fiber>();
 std::vector<double>& slots = *new std::vector<double>();
 struct Lane { const void* p; unsigned a[4], b[2]; const char* op; int arg; unsigned mask; };
 std::vector<Lane>& lanes = *new std::vector<Lane>();   // per thread: what a warp-collective op contributed
-// the launch's dynamic shared memory, its last byte just before an inaccessible page: a kernel that reaches past what
-// the host asked for faults (fake.cpp reports the kernel), as it would on a GPU
-struct SharedMemory { void* map = nullptr; size_t mapped = 0; unsigned char* data = nullptr; size_t size = 0; };
+// the launch's dynamic shared memory: `requested` bytes rounded up to 16 (the start stays 16-byte aligned) right before
+// an inaccessible page, so a kernel that reaches past it faults (fake.cpp names the kernel), as it would on a GPU; a
+// write into the rounding slack is caught after the block (checkSlack), a read of it reads garbage
+struct SharedMemory { void* map = nullptr; size_t mapped = 0; unsigned char* data = nullptr; size_t size = 0, requested = 0; };
 SharedMemory shared;
 
 void mapShared(size_t bytes) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + 15) / 16 * 16, body = (size + page - 1) / page * page;
+  shared.requested = bytes;
   if (shared.map != nullptr && shared.size == size) return;
   if (shared.map != nullptr) munmap(shared.map, shared.mapped);
   shared.mapped = body + page;
@@ -91,27 +97,8 @@ const std::function<void()>* body = nullptr;
 const char* kernelName = "";
 unsigned current = 0;
 
-enum class Order { Forward, Reverse, Shuffle };
-struct Schedule { Order order = Order::Forward; uint64_t seed = 0x9e3779b97f4a7c15ull; unsigned char garbage = 0xcd; };
-
-const Schedule& schedule() {
-  static const Schedule s = [] {
-    Schedule r;
-    const char* v = std::getenv("LLMTS_EMU_SCHEDULE");
-    std::string text = v == nullptr ? "" : v;
-    if (text == "" || text == "forward") return r;
-    r.garbage = 0x5a;
-    if (text == "reverse") { r.order = Order::Reverse; return r; }
-    if (text == "shuffle" || text.rfind("shuffle:", 0) == 0) {
-      r.order = Order::Shuffle;
-      if (text.size() > 8) r.seed = std::strtoull(text.c_str() + 8, nullptr, 10) * 2 + 1;
-      return r;
-    }
-    std::fprintf(stderr, "emu: LLMTS_EMU_SCHEDULE=%s: expected forward, reverse, shuffle or shuffle:SEED\n", text.c_str());
-    std::abort();
-  }();
-  return s;
-}
+const EmuSchedule& schedule() { return emu_schedule(); }
+using Order = EmuOrder;
 
 uint64_t rngState = 0;
 uint64_t nextRandom() {   // xorshift64*
@@ -134,10 +121,12 @@ void ordering(std::vector<unsigned>& out, unsigned n) {
 // a block on a GPU finds whatever the previous one left
 std::vector<std::pair<void*, size_t>>& staticShared = *new std::vector<std::pair<void*, size_t>>();
 
-// float atomicAdd targets of the running launch: the value first found there and every addend, summed in one fixed
-// order whatever order the threads came in
+// float atomicAdd targets: the value first found there and every addend, summed in one fixed order whatever order the
+// threads came in; device memory's for the launch, shared memory's for the block (each block's are its own)
 struct Accumulation { float last; float base; std::vector<unsigned> addends; };
-std::unordered_map<float*, Accumulation>& accumulations = *new std::unordered_map<float*, Accumulation>();
+using Accumulations = std::unordered_map<float*, Accumulation>;
+Accumulations& deviceSums = *new Accumulations();
+Accumulations& sharedSums = *new Accumulations();
 
 void park(State s) {
   fibers[current].state = s;
@@ -157,14 +146,23 @@ void checkMeeting(unsigned w) {
   const Lane* first = nullptr;
   for (unsigned l = 0; l < 32 && first == nullptr; l++) if (fibers[w * 32 + l].state == State::AtWarp) first = &lanes[w * 32 + l];
   for (unsigned l = 0; l < 32; l++) {
+    if ((first->mask >> l & 1u) == 0) continue;
     const Lane& x = lanes[w * 32 + l];
-    bool done = fibers[w * 32 + l].state == State::Done;
-    const char* why = done ? ((first->mask >> l & 1u) != 0 ? "had exited" : nullptr)
-                           : x.op != first->op || x.arg != first->arg || x.mask != first->mask ? "is at another warp op" : nullptr;
+    const char* why = fibers[w * 32 + l].state == State::Done ? "had exited"
+                    : x.op != first->op || x.arg != first->arg || x.mask != first->mask ? "is at another warp op" : nullptr;
     if (why == nullptr) continue;
     std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), warp %u: lane %u %s when the warp met at %s(%d) with mask 0x%08x; every "
                  "lane of the mask must take part in the same op\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, w, l, why,
                  first->op, first->arg, first->mask);
+    std::abort();
+  }
+}
+
+void checkSlack() {
+  for (size_t i = shared.requested; i < shared.size; i++) {
+    if (shared.data[i] == schedule().garbage) continue;
+    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u): wrote byte %zu of dynamic shared memory, past the %zu bytes the launch "
+                 "asked for\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, i, shared.requested);
     std::abort();
   }
 }
@@ -194,6 +192,7 @@ int nextWarp(unsigned n) {
 }
 
 void runBlock(unsigned n) {
+  sharedSums.clear();
   std::memset(shared.data, schedule().garbage, shared.size);
   for (auto& [p, size] : staticShared) std::memset(p, schedule().garbage, size);
   for (unsigned i = 0; i < n; i++) {
@@ -230,7 +229,7 @@ void runBlock(unsigned n) {
       live = true;
       allSync = allSync && fibers[i].state == State::AtSync;
     }
-    if (!live) return;
+    if (!live) { checkSlack(); return; }
     if (allSync) {
       for (unsigned i = 0; i < n; i++) if (fibers[i].state == State::AtSync) fibers[i].state = State::Ready;
       continue;
@@ -238,7 +237,7 @@ void runBlock(unsigned n) {
     std::string states;
     for (unsigned i = 0; i < n; i++) states += "RSWD"[(int)fibers[i].state];
     std::fprintf(stderr, "emu: kernel %s deadlocks in block (%u,%u,%u): live threads wait on different barriers "
-                 "(R ready, S __syncthreads, W warp shuffle, D done): %s\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, states.c_str());
+                 "(R ready, S __syncthreads, W warp op, D done): %s\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, states.c_str());
     std::abort();
   }
 }
@@ -279,9 +278,12 @@ bool emu_register_shared(void* p, size_t size) {
 
 float emu_atomic_add(float* p, float v) {
   float old = *p;
-  auto it = accumulations.find(p);
-  if (it == accumulations.end() || __float_as_uint(it->second.last) != __float_as_uint(old)) {
-    it = accumulations.insert_or_assign(p, Accumulation{old, old, {}}).first;   // a plain store came between: start over
+  bool inShared = (unsigned char*)p >= shared.data && (unsigned char*)p < shared.data + shared.size;
+  for (auto& [q, size] : staticShared) inShared = inShared || ((char*)p >= (char*)q && (char*)p < (char*)q + size);
+  Accumulations& sums = inShared ? sharedSums : deviceSums;
+  auto it = sums.find(p);
+  if (it == sums.end() || __float_as_uint(it->second.last) != __float_as_uint(old)) {
+    it = sums.insert_or_assign(p, Accumulation{old, old, {}}).first;   // a plain store came between: start over
   }
   Accumulation& a = it->second;
   unsigned bits = __float_as_uint(v);
@@ -358,8 +360,10 @@ void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
 
 void emu_launch(const char* name, dim3 grid, dim3 shape, unsigned sharedBytes, const std::function<void()>& fn) {
   unsigned n = shape.x * shape.y * shape.z;
-  if (n == 0 || n > 1024 || n % 32 != 0 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
-    std::fprintf(stderr, "emu: kernel %s launched with grid %ux%ux%u, block %ux%ux%u\n", name, grid.x, grid.y, grid.z, shape.x, shape.y, shape.z);
+  if (n == 0 || n > 1024 || n % 32 != 0 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
+      (uint64_t)grid.x * grid.y * grid.z > 0xffffffffull) {   // blocks past 2^32 - 1: far beyond any emulated test
+    std::fprintf(stderr, "emu: kernel %s launched with grid %ux%ux%u, block %ux%ux%u: expected a block of 32-1024 threads "
+                 "(a multiple of 32) and a grid of 1..2^32-1 blocks\n", name, grid.x, grid.y, grid.z, shape.x, shape.y, shape.z);
     std::abort();
   }
   kernelName = name;
@@ -370,7 +374,7 @@ void emu_launch(const char* name, dim3 grid, dim3 shape, unsigned sharedBytes, c
   slots.assign(n, 0.0);
   lanes.assign(n, Lane{});
   mapShared(sharedBytes);   // filled with garbage before each block
-  accumulations.clear();
+  deviceSums.clear();
   if (rngState == 0) rngState = schedule().seed;
   uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
   std::vector<unsigned> order;

@@ -1,0 +1,35 @@
+// Test tooling: kernels with deliberate bugs (and their fixed twins) for cuda-emu.test.ts, which runs each on the
+// emulator to show that its checks catch them: results that differ between schedules, and aborts.
+
+#include "common.cuh"
+
+// out (64): each thread reads what its neighbour stored in shared memory; without the barrier that is a race
+extern "C" __global__ void selftest_neighbour(float* out, int sync) {
+  __shared__ float s[64];
+  s[threadIdx.x] = (float)(threadIdx.x + 1);
+  if (sync) __syncthreads();
+  out[threadIdx.x] = s[(threadIdx.x + 1) % 64];
+}
+
+// out (64) = in (64) through shared memory by cp.async, with or without waiting for the copies
+extern "C" __global__ void selftest_cp_async(float* out, const float* in, int wait) {
+  extern __shared__ uint4 staged[];
+  if (threadIdx.x < 16) llm_cp_async16(staged + threadIdx.x, in + 4 * threadIdx.x);
+  llm_cp_async_commit();
+  if (wait) llm_cp_async_wait<0>();
+  __syncthreads();
+  out[threadIdx.x] = ((const float*)staged)[threadIdx.x];
+}
+
+// out (64): a warp sum with lane `gone` returned before it (gone < 0: every lane takes part)
+extern "C" __global__ void selftest_warp_sum(float* out, int gone) {
+  if ((int)threadIdx.x == gone) return;
+  out[threadIdx.x] = llm_warp_sum(1.f);
+}
+
+// thread 0 stores to dynamic shared float `at` (the launch asks for a number of bytes of its own)
+extern "C" __global__ void selftest_store(float* out, int at) {
+  extern __shared__ float dyn[];
+  if (threadIdx.x == 0) dyn[at] = 1.f;
+  out[threadIdx.x] = 0.f;
+}
