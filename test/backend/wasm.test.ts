@@ -20,6 +20,7 @@ import { engineHasRelaxedSimd, KernelInstance, kernelInstance, wasmVariant } fro
 import { assertClose } from './compare.js'
 import { registerPathSuites } from './paths.js'
 import { checkSgemm } from './sgemm-check.js'
+import { tapCount, tapFailures } from '../helpers/tap.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -78,11 +79,10 @@ test('wasm: this whole file passes on the other build too (plain SIMD, or relaxe
     env['LLMTS_TEST_WASM_BUILD'] = 'fma'
   }
   const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 64 << 20 })
-  const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(r.stdout)?.[1] ?? NaN)
-  const failures = r.stdout.split('\n').filter(l => /^\s*not ok|expected|actual/.test(l)).slice(0, 20).join('\n')
-  assert.equal(r.status, 0, `the ${env['LLMTS_TEST_WASM_BUILD']} build failed:\n${failures}\n${r.stderr.slice(-2000)}`)
-  t.diagnostic(`${env['LLMTS_TEST_WASM_BUILD']} build: ${count('pass')} passed, ${count('skipped')} skipped`)
-  assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed on the ${env['LLMTS_TEST_WASM_BUILD']} build`)
+  const build = env['LLMTS_TEST_WASM_BUILD'], passed = tapCount(r.stdout, 'pass')
+  assert.equal(r.status, 0, `the ${build} build failed:\n${tapFailures(r.stdout)}\n${r.stderr.slice(-2000)}`)
+  t.diagnostic(`${build} build: ${passed} passed, ${tapCount(r.stdout, 'skipped')} skipped`)
+  assert.ok(passed >= 100, `only ${passed} tests passed on the ${build} build`)
 })
 
 test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops (each build this engine runs)', () => {

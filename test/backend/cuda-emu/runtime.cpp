@@ -108,8 +108,10 @@ uint64_t nextRandom() {   // xorshift64*
   return rngState * 0x2545f4914f6cdd1dull;
 }
 
-/** 0..n-1 in the schedule's order (a fresh permutation on every call when shuffling). */
+/** 0..n-1 in the schedule's order (a fresh permutation on every call when shuffling; forward and reverse fill `out`
+ *  only when n changes, since the scheduler asks at every step). */
 void ordering(std::vector<unsigned>& out, unsigned n) {
+  if (schedule().order != Order::Shuffle && out.size() == n) return;
   out.resize(n);
   for (unsigned i = 0; i < n; i++) out[i] = schedule().order == Order::Reverse ? n - 1 - i : i;
   if (schedule().order == Order::Shuffle) {
