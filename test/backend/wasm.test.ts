@@ -10,10 +10,12 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { attentionBackward, attentionForward } from '../../src/backend/cpu/attention.js'
 import { crossEntropyBackward, crossEntropyForward } from '../../src/backend/cpu/crossentropy.js'
 import { geluBackward, geluForward } from '../../src/backend/cpu/gelu.js'
 import { swigluBackward, swigluForward } from '../../src/backend/cpu/swiglu.js'
 import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWasm } from '../../src/backend/cpu/wasm/activations.js'
+import { attentionBackwardWasm, attentionForwardWasm } from '../../src/backend/cpu/wasm/attention.js'
 import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from '../../src/backend/cpu/wasm/crossentropy.js'
 import { loadWasmGemm } from '../../src/backend/cpu/wasm/gemm.js'
 import { engineHasRelaxedSimd, KernelInstance, kernelInstance, wasmVariant } from '../../src/backend/cpu/wasm/module.js'
@@ -153,6 +155,48 @@ test('wasm: GELU and SwiGLU over several chunks, odd widths, saturating inputs, 
   swigluBackward(wantSD, dout.subarray(0, N * H), x, N, H)
   swigluBackwardWasm(k, gotSD, dout.subarray(0, N * H), x, N, H)
   assertClose('swiglu backward (accumulated)', gotSD, wantSD, tol)
+})
+
+test('wasm: strips_to_panels transposes query strips into key panels and writes no row past r', () => {
+  const k = kernelInstance()!
+  for (const [n, r] of [[13, 5], [16, 8], [9, 12], [1, 1]] as const) {
+    const strips = Math.ceil(r / 8), panels = Math.ceil(n / 8), SRC = 16, DST = SRC + strips * n * 8 + 64
+    const mem = k.reserve(DST + panels * r * 8 + 64)
+    for (let i = 0; i < strips * n * 8 + 64; i++) mem[SRC + i] = i + 1
+    mem.fill(-1, DST, DST + panels * r * 8 + 64)
+    k.x.strips_to_panels(SRC * 4, n, r, DST * 4)
+    for (let kp = 0; kp < panels; kp++) {
+      for (let q = 0; q < r; q++) {
+        for (let kk = 0; kk < 8 && kp * 8 + kk < n; kk++) {
+          const key = kp * 8 + kk, want = Math.floor(q / 8) * n * 8 + key * 8 + (q % 8) + 1
+          assert.equal(mem[DST + kp * r * 8 + q * 8 + kk], want, `n=${n} r=${r}: key ${key} of query ${q}`)
+        }
+      }
+    }
+    assert.ok(mem.subarray(DST + panels * r * 8, DST + panels * r * 8 + 64).every(x => x === -1), `n=${n} r=${r}: written past the last panel`)
+  }
+})
+
+// Shapes the op fixtures (T ≤ 67, HS ≤ 8) do not reach: several 64-query blocks with a ragged last one (T = 130:
+// r = 2), query strips and key panels cut mid-way (T = 45), head sizes of 64 and of 3 (ragged 4-row panels),
+// groups of 1, 2 and 3 query heads per K/V head, and a second sequence. float64 reference on the same inputs.
+test('wasm: attention forward and backward (query strips, softmax kernels) against the float64 JS reference', () => {
+  const k = kernelInstance()!
+  for (const [B, T, NH, KVH, HS] of [[2, 130, 4, 2, 16], [1, 45, 3, 1, 64], [2, 70, 2, 2, 3], [1, 8, 6, 2, 32]] as const) {
+    const QKV = (NH + 2 * KVH) * HS, C = NH * HS
+    const wave = (n: number, f: number, a: number): Float32Array => Float32Array.from({ length: n }, (_, i) => a * Math.sin(i * f + 0.3))
+    const qkv = wave(B * T * QKV, 0.731, 1.7), dout = wave(B * T * C, 0.377, 1), prior = wave(B * T * QKV, 1.3, 0.5)
+    const want = { out: new Float64Array(B * T * C), lse: new Float64Array(B * NH * T), dqkv: Float64Array.from(prior) }
+    attentionForward(want.out, want.lse, Float64Array.from(qkv), B, T, NH, KVH, HS)
+    attentionBackward(want.dqkv, Float64Array.from(dout), Float64Array.from(qkv), want.lse, B, T, NH, KVH, HS)
+    const out = new Float32Array(B * T * C), lse = new Float32Array(B * NH * T), dqkv = prior.slice()
+    attentionForwardWasm(k, out, lse, qkv, B, T, NH, KVH, HS)
+    attentionBackwardWasm(k, dqkv, dout, qkv, Float32Array.from(want.lse), B, T, NH, KVH, HS)
+    const shape = `B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS}`
+    assertClose(`out (${shape})`, out, want.out, { rtol: 1e-5, atol: 2e-6 })
+    assertClose(`lse (${shape})`, lse, want.lse, { rtol: 1e-6, atol: 1e-6 })
+    assertClose(`dqkv (${shape})`, dqkv, want.dqkv, { rtol: 1e-4, atol: 2e-5 })
+  }
 })
 
 registerPathSuites('wasm', 'wasm')

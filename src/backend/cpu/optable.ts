@@ -1,6 +1,6 @@
 // The op table shared by the calling thread and the pool's workers: op name → the op run with this thread's
 // kernels: the reference op functions (their GEMMs inside withGemm), or, where the thread has WebAssembly SIMD,
-// the wasm versions of the element-wise hot spots (softmax + cross-entropy, GELU, SwiGLU). A task is one op on
+// the wasm versions of the hot spots (attention, softmax + cross-entropy, GELU, SwiGLU, AdamW). A task is one op on
 // a slice of the tensors (accel.ts cuts the slices), so every thread runs the same code on its slice.
 
 import type { AdamWOptions } from '../backend.js'
@@ -14,6 +14,7 @@ import { residualForward } from './residual.js'
 import { rmsnormBackward, rmsnormForward } from './rmsnorm.js'
 import { ropeBackward, ropeForward } from './rope.js'
 import { swigluBackward, swigluForward } from './swiglu.js'
+import { attentionBackwardWasm, attentionForwardWasm } from './wasm/attention.js'
 import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWasm } from './wasm/activations.js'
 import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from './wasm/crossentropy.js'
 import type { KernelInstance } from './wasm/module.js'
@@ -32,8 +33,16 @@ export function makeOpTable(k: ThreadKernels): Record<string, OpFn> {
       if (k.gemm === null) throw new Error('sgemm task on a thread without a fast GEMM')
       k.gemm.sgemm(...a)
     },
-    attentionForward: gemmed(attentionForward),
-    attentionBackward: gemmed(attentionBackward),
+    attentionForward: (out: Float32Array, lse: Float32Array, qkv: Float32Array, B: number, T: number, NH: number,
+                       KVH: number, HS: number) => {
+      if (k.simd !== null) attentionForwardWasm(k.simd, out, lse, qkv, B, T, NH, KVH, HS)
+      else gemmed(attentionForward)(out, lse, qkv, B, T, NH, KVH, HS)
+    },
+    attentionBackward: (dqkv: Float32Array, dout: Float32Array, qkv: Float32Array, lse: Float32Array, B: number,
+                        T: number, NH: number, KVH: number, HS: number) => {
+      if (k.simd !== null) attentionBackwardWasm(k.simd, dqkv, dout, qkv, lse, B, T, NH, KVH, HS)
+      else gemmed(attentionBackward)(dqkv, dout, qkv, lse, B, T, NH, KVH, HS)
+    },
     attentionInference: gemmed(attentionInference),
     crossEntropyForward: (losses: Float32Array, probs: Float32Array, logits: Float32Array, targets: Int32Array,
                           N: number, V: number, Vp: number) => {

@@ -39,6 +39,9 @@ export interface KernelExports {
   adamw(p: number, g: number, m: number, v: number, n: number, lr: number, b1: number, b2: number, eps: number,
         wd: number, bc1: number, bc2: number, gs: number): void
   sumsq(p: number, n: number): number
+  attn_softmax_fwd(st: number, n: number, r: number, q0: number, scale: number, pmax: number, psum: number): void
+  attn_softmax_bwd(pt: number, dpt: number, n: number, r: number, q0: number, scale: number, plse: number): void
+  strips_to_panels(src: number, n: number, r: number, dst: number): void
 }
 
 export class KernelInstance {
