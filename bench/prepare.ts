@@ -4,10 +4,10 @@
 // per CPU-second, the scaling over 1 worker and peak RSS of each run (own child process). Input: ~40 MB of real
 // English (State of the Union addresses, Moby-Dick, tinyshakespeare when present), paragraphs regrouped into
 // ~3 kB documents in a different seeded order per copy, 1000 rows per row group (as FineWeb), hyparquet-writer.
-// Run: npx tsc && node dist/bench/prepare.js [--mb 40] [--workers 1,2] [--record]   (--record appends to bench/RESULTS.md)
+// Run: npx tsc && node dist/bench/prepare.js [--mb 40] [--workers 1,2] [--append]   (--append adds an entry to bench/RESULTS.md)
 
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -22,6 +22,7 @@ import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { encode } from '../src/tokenizer.js'
 import { InputError } from '../src/util/errors.js'
 import { Rng } from '../src/util/rng.js'
+import { appendResults, benchCommand } from './results.js'
 
 const SHARD = 1_000_000   // the default 100M would hold 200 MB per shard in memory: add that to the RSS below
 const ROWS_PER_GROUP = 1000
@@ -91,6 +92,14 @@ interface Measure { what: string; workers: number; tokens: number; seconds: numb
 async function child(kind: string, workers: number, path: string): Promise<void> {
   let peak = process.memoryUsage().rss
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 50)
+  try {   // the interval would keep a failed child alive (and its parent waiting) after the error is printed
+    await measureChild(kind, workers, path, () => peak)
+  } finally {
+    clearInterval(sampler)
+  }
+}
+
+async function measureChild(kind: string, workers: number, path: string, sampledPeak: () => number): Promise<void> {
   const out = join(dir, `out-${kind}-${workers}`)
   rmSync(out, { recursive: true, force: true })
   const t0 = performance.now()
@@ -111,13 +120,11 @@ async function child(kind: string, workers: number, path: string): Promise<void>
     const t1 = performance.now()
     const c1 = cpuSeconds()
     for (const d of docs) tokens += encode(d).length + 1
-    process.stdout.write(JSON.stringify({ tokens, seconds: (performance.now() - t1) / 1000, cpuSeconds: cpuSeconds() - c1, peakRssMB: peak / 2 ** 20, mainBusy: 1 }) + '\n')
-    clearInterval(sampler)
+    process.stdout.write(JSON.stringify({ tokens, seconds: (performance.now() - t1) / 1000, cpuSeconds: cpuSeconds() - c1, peakRssMB: sampledPeak() / 2 ** 20, mainBusy: 1 }) + '\n')
     return
   }
   const seconds = (performance.now() - t0) / 1000
-  clearInterval(sampler)
-  peak = Math.max(peak, process.memoryUsage().rss)
+  const peak = Math.max(sampledPeak(), process.memoryUsage().rss)
   rmSync(out, { recursive: true, force: true })
   const mainBusy = performance.eventLoopUtilization(elu0).utilization // share of the time the main thread was busy
   process.stdout.write(JSON.stringify({ tokens, seconds, cpuSeconds: cpuSeconds(), peakRssMB: peak / 2 ** 20, mainBusy }) + '\n')
@@ -125,7 +132,12 @@ async function child(kind: string, workers: number, path: string): Promise<void>
 
 function measure(kind: string, workers: number, path: string): Measure {
   const self = fileURLToPath(import.meta.url)
-  const line = execFileSync(process.execPath, [self, 'child', kind, String(workers), path], { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!
+  let line: string
+  try {
+    line = execFileSync(process.execPath, [self, 'child', kind, String(workers), path], { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!
+  } catch (e) {   // the child printed its own error above
+    throw new InputError(`bench/prepare: the ${kind} run with ${workers} worker(s) failed (exit code ${(e as { status?: number }).status ?? '?'})`)
+  }
   const r = JSON.parse(line) as Omit<Measure, 'what' | 'workers'>
   return { what: kind, workers, ...r }
 }
@@ -146,9 +158,9 @@ function tableRows(runs: Measure[]): string[] {
 }
 
 const flags = {
-  mb: { type: 'int', min: 1, default: 40, help: 'megabytes of Parquet input to generate' },
+  mb: { type: 'int', min: 10, default: 40, help: 'megabytes of Parquet input to generate (10 or more: the runs keep 1M tokens for validation)' },
   workers: { type: 'string', default: '1,2', help: 'worker counts to time, comma-separated' },
-  record: { type: 'bool', help: 'append the table to bench/RESULTS.md' },
+  append: { type: 'bool', help: 'append the results to bench/RESULTS.md' },
 } as const
 
 async function main(): Promise<void> {
@@ -169,7 +181,7 @@ async function main(): Promise<void> {
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim()
   const machine = `${cpus()[0]?.model.trim() ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}`
   const table = [
-    `### prepare throughput, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    `Command: \`${benchCommand('prepare')}\``,
     '',
     `Machine: ${machine}. /proc/loadavg before: \`${loadBefore}\`, after: \`${loadAfter}\`. Input: ${fileMB.toFixed(1)} MB Parquet ` +
       `(snappy, ${ROWS_PER_GROUP} rows per row group), ${(input.textBytes / 1e6).toFixed(1)} MB of English text in ${input.docs.toLocaleString('en-US')} documents. ` +
@@ -178,15 +190,9 @@ async function main(): Promise<void> {
     '| run | tokens | wall s | tokens/s | per worker | per CPU-second | scaling vs 1 worker | main thread busy | peak RSS MB |',
     '|---|---|---|---|---|---|---|---|---|',
     ...tableRows(runs),
-    '',
   ].join('\n')
   process.stdout.write(table + '\n')
-  if (f.record) {
-    const path = resolve('bench/RESULTS.md')
-    const existing = existsSync(path) ? readFileSync(path, 'utf8') : ''  // re-read just before appending: others append too
-    appendFileSync(path, (existing.length === 0 ? '# Benchmark results\n\n' : existing.endsWith('\n\n') ? '' : existing.endsWith('\n') ? '\n' : '\n\n') + table + '\n')
-    process.stdout.write(`appended to ${path}\n`)
-  }
+  if (f.append) appendResults('prepare', table)
 }
 
 try { await main() } catch (e) {
