@@ -27,7 +27,7 @@ namespace {
 
 struct Region { uint64_t start; size_t mapped; size_t size; };
 std::map<uint64_t, Region> allocs;   // user base -> region
-size_t allocated = 0;                // sum of the requested sizes in allocs
+size_t allocated = 0;                // sum of the requested sizes in allocs and of those being mapped
 std::mutex allocMutex;
 const char* currentKernel = nullptr;
 struct sigaction previousSegv;
@@ -111,19 +111,23 @@ int cuMemAlloc_v2(uint64_t* out, size_t bytes) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + 255) / 256 * 256, body = (size + page - 1) / page * page;
   size_t total;
   cuDeviceTotalMem_v2(&total, 0);
-  {
+  {   // the bytes are counted before the mapping, so two threads cannot both pass the check
     std::lock_guard<std::mutex> lk(allocMutex);
     if (allocated + bytes > total) return 2;   // CUDA_ERROR_OUT_OF_MEMORY, as the GPU would answer
+    allocated += bytes;
   }
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | (emu_plan_only() ? MAP_NORESERVE : 0);
   void* m = mmap(nullptr, body + page, PROT_READ | PROT_WRITE, flags, -1, 0);
-  if (m == MAP_FAILED) return 2;
+  if (m == MAP_FAILED) {
+    std::lock_guard<std::mutex> lk(allocMutex);
+    allocated -= bytes;
+    return 2;
+  }
   mprotect((char*)m + body, page, PROT_NONE);
   uint64_t base = (uint64_t)m + (body - size);
   if (!emu_plan_only()) std::memset((void*)base, emu_garbage(), size);   // device memory starts as garbage
   std::lock_guard<std::mutex> lk(allocMutex);
   allocs[base] = Region{(uint64_t)m, body + page, bytes};
-  allocated += bytes;
   *out = base;
   return 0;
 }
