@@ -1,8 +1,9 @@
 // The WebAssembly path (kernels: 'wasm'): the committed module matches its source, the GEMM against float64
-// loops (every transpose, blocks larger than each cache block), the vectorized exp and the fused softmax +
-// cross-entropy against the float64 JS reference on a GPT-2-sized row, then the conformance suite and model
-// goldens on that path (paths.ts). Both builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it: the
-// engine's own pick here, the other in a child run (the last of the first tests).
+// loops (every transpose, blocks larger than each cache block), the vectorized exp, the fused softmax +
+// cross-entropy on a GPT-2-sized row and the attention kernels (several query blocks, ragged strips and panels)
+// against the float64 JS reference, then the conformance suite and model goldens on that path (paths.ts). Both
+// builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it: the engine's own pick here, the other in a
+// child run (the last of the first tests).
 
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
