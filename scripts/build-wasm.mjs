@@ -68,7 +68,7 @@ if (process.argv.includes('--check')) {
     console.error(`build-wasm: ${TARGET} is stale; run node scripts/build-wasm.mjs`)
     process.exit(1)
   }
-  console.log(`build-wasm: ${TARGET} matches ${SOURCE}`)
+  console.log(`build-wasm: ${TARGET} matches ${[SOURCE, ...PARTS].join(' + ')}`)
 } else {
   writeFileSync(resolve(root, TARGET), text)
   console.log(`build-wasm: wrote ${TARGET}`)
