@@ -77,6 +77,12 @@ find_libs() {
       [ -n "$dirs" ] && export LLMTS_CUDA_LIBS="${LLMTS_CUDA_LIBS:+$LLMTS_CUDA_LIBS:}$dirs" && log "LLMTS_CUDA_LIBS=$LLMTS_CUDA_LIBS"
     fi
   fi
+  # NCCL (the GPU suite's one-rank communicator) usually comes only with the torch wheels: its folder alone, last
+  if ! ldconfig -p 2> /dev/null | grep -q libnccl.so.2 && [[ "${LLMTS_CUDA_LIBS:-}" != */nccl/lib* ]]; then
+    local py; py=$(find_python)
+    local nccl; [ "$py" != none ] && nccl=$("$py" -c 'import glob,site,sys; r={*site.getsitepackages(),*[p for p in sys.path if p.endswith("-packages")]}; print(next(iter(sorted(d for x in r for d in glob.glob(x+"/nvidia/nccl/lib"))), ""))' 2> /dev/null)
+    [ -n "${nccl:-}" ] && export LLMTS_CUDA_LIBS="${LLMTS_CUDA_LIBS:+$LLMTS_CUDA_LIBS:}$nccl" && log "NCCL from $nccl"
+  fi
 }
 
 FAILED=0

@@ -62,6 +62,23 @@ export interface AdamWOptions {
   gradScale: number     // gradients are multiplied by this first (global-norm clipping); 1 = none
 }
 
+// ---- data parallelism ----------------------------------------------------------------------------------
+/** How data-parallel ranks share results (src/train/collective.ts has the host implementation, launch.ts the ranks). */
+export interface Collective {
+  readonly rank: number
+  readonly world: number
+  /** t = Σ over ranks of t, in place; every rank ends with the same values. */
+  allReduceSum(t: Tensor): Promise<void>
+  /** Σ over ranks of each of `values` (small: losses, counts, flags), in float64. */
+  sumHost(values: readonly number[]): Promise<number[]>
+  /** Rank 0's bytes on every rank (others pass null). */
+  broadcast(bytes: Uint8Array | null): Promise<Uint8Array>
+  /** For the start line: how tensors are summed (e.g. NCCL and its library). */
+  describe(): string
+  /** Frees what it holds (an NCCL communicator), after a run that ended well; a failed run just exits. */
+  close(): void
+}
+
 export interface Backend {
   readonly name: string
   /** One line for humans at start: the device or kernels and threads in use. */
@@ -79,6 +96,9 @@ export interface Backend {
   sum(t: Tensor): number                    // float64 accumulation on the host side of the result
   sumSquares(t: Tensor): number             // for the global gradient norm
   free?(t: Tensor | IntTensor): void
+  /** A device-side collective for data-parallel ranks (CUDA: NCCL), set up over the host one (which can carry
+   *  its bootstrap bytes); absent: the host collective carries the tensors. */
+  openCollective?(host: Collective): Promise<Collective>
 
   // ---- embeddings ---------------------------------------------------------------------------------
   // out: (B,T,C)   tokens: (B,T)   wte: (Vp,C)   wpe: (maxT,C) or null (RoPE models)

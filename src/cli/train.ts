@@ -8,10 +8,12 @@
 import { readFileSync } from 'node:fs'
 import { GPT2_VOCAB } from '../config.js'
 import { decode } from '../tokenizer.js'
-import { trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
+import { gradAccumSteps, trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
 import { DivergenceError } from '../train/divergence.js'
 import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
-import { trainRun } from '../train/run.js'
+import { HostCollective, rankFromEnv } from '../train/collective.js'
+import { launchRanks } from '../train/launch.js'
+import { defaultRunDir, trainRun } from '../train/run.js'
 import type { Reporter, StepReport } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
@@ -134,8 +136,17 @@ export const command: Command = {
         threads: given('threads') ? p.flags['threads'] as number : undefined,
       })
     }
-    const note = (line: string): void => { process.stderr.write(line + '\n') }
-    const { config: cfg, point } = resolveConfig(p, note)
+    const rank = rankFromEnv()
+    const quiet = rank !== null && rank.rank > 0   // rank 0 speaks for every rank
+    const host = rank !== null ? new HostCollective(rank.rank, rank.world) : undefined
+    if (quiet) await host!.barrier()   // until rank 0 has checked the settings: a bad one is then reported once
+    const note = (line: string): void => { if (!quiet) process.stderr.write(line + '\n') }
+    const { config: cfg, point } = resolveConfig(p, rank === null && (p.flags['nproc'] as number) > 1 ? () => {} : note)
+    if (cfg.nproc > 1 && rank === null) {
+      gradAccumSteps(cfg)   // the commonest mistake, said once here rather than by every rank
+      const args = ['train', ...argv, ...(cfg.out === '' ? ['--out', defaultRunDir(cfg)] : [])]   // one run directory for all ranks
+      return launchRanks({ world: cfg.nproc, script: process.argv[1]!, args })
+    }
     const stop = { requested: false }
     let vocab = GPT2_VOCAB
     // The first SIGINT/SIGTERM asks for a stop; the handlers are then removed, so a second signal terminates the
@@ -144,19 +155,21 @@ export const command: Command = {
       stop.requested = true
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
-      process.stderr.write(`\nllmts train: ${signal}: stopping after this micro-batch, with a checkpoint of the last whole step; Ctrl-C again to abort now\n`)
+      const when = rank === null ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint'
+      if (!quiet) process.stderr.write(`\nllmts train: ${signal}: stopping ${when}; Ctrl-C again to abort now\n`)
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
     try {
-      const reporter = consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
+      const reporter = quiet ? {} : consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
       const { info, result } = await trainRun(cfg, {
         resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop, note,
+        ...(host !== undefined ? { host } : {}),
         ...(point !== null ? { resumeFrom: point } : {}),
         onStart: i => {
           vocab = i.modelConfig.vocabSize
-          process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
-            `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ` +
+          if (!quiet) process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
+            `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ${i.ranks !== null ? `${i.ranks}, ` : ''}` +
             `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}\n`)
         },
       })
@@ -164,6 +177,7 @@ export const command: Command = {
         runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: result.lastLoss,
         valLoss: result.lastValLoss, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
       }
+      if (quiet) return 0
       if (p.flags['json'] === true) process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
       else {
         process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +

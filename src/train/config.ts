@@ -27,6 +27,7 @@ export interface TrainConfig {
   seed: number
   device: Device
   threads: number            // CPU threads (native BLAS and the worker pool); 0 = every core
+  nproc: number              // data-parallel processes (ranks); each reads its own micro-batches
   out: string
   valEvery: number
   valSteps: number
@@ -63,7 +64,8 @@ export const trainDefaults: TrainConfig = {
   gradClip: 1.0,             // global-norm clip of the accumulated gradient; 0 disables
   seed: 1337,                // weight initialization (and sampling) seed
   device: 'auto',
-  threads: 0,                // every core ($LLMTS_THREADS when set)
+  threads: 0,                // every core ($LLMTS_THREADS when set); with --nproc N, the cores / N per rank
+  nproc: 1,                  // N > 1: one rank per GPU (NCCL sums the gradients), or N CPU processes
   out: '',                   // default: runs/<model>-<date>
   valEvery: 250,             // validation loss every N steps (and at the first and last); 0 disables
   valSteps: 20,              // micro-batches per validation (always from the start of the val data)
@@ -93,7 +95,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   valData: { flag: 'val-data', kind: 'string', metavar: 'SHARDS', help: 'validation shards (default: the *_val_* shards beside --data)' },
   batchSize: { flag: 'batch-size', kind: 'int', min: 1, help: 'B: sequences per micro-batch' },
   seqLen: { flag: 'seq-len', kind: 'int', min: 1, help: 'T: tokens per sequence' },
-  totalBatchSize: { flag: 'total-batch-size', kind: 'int', min: 1, help: 'tokens per optimizer step (gradient accumulation = total / (B·T))' },
+  totalBatchSize: { flag: 'total-batch-size', kind: 'int', min: 1, help: 'tokens per optimizer step (gradient accumulation = total / (B·T·nproc))' },
   steps: { flag: 'steps', kind: 'int', min: 1, help: 'optimizer steps' },
   lr: { flag: 'lr', kind: 'number', min: 0, help: 'peak learning rate' },
   warmupSteps: { flag: 'warmup-steps', kind: 'int', min: 0, help: 'linear warmup steps' },
@@ -106,6 +108,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
+  nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },
   valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation' },
@@ -160,7 +163,7 @@ export const MAX_GRAD_ACCUM = 65_536
 
 /** Micro-batches per optimizer step; InputError when total batch is not a multiple of B·T·world or needs
  *  more than MAX_GRAD_ACCUM micro-batches. */
-export function gradAccumSteps(c: TrainConfig, world = 1): number {
+export function gradAccumSteps(c: TrainConfig, world = c.nproc): number {
   const perStep = c.batchSize * c.seqLen * world
   if (c.totalBatchSize % perStep !== 0) {
     const suggest = Math.max(1, Math.round(c.totalBatchSize / perStep)) * perStep
@@ -176,7 +179,7 @@ export function gradAccumSteps(c: TrainConfig, world = 1): number {
 }
 
 /** Checks settings against each other and against the model; call before any allocation. */
-export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = 1): void {
+export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = c.nproc): void {
   for (const [key, f] of Object.entries(trainFields)) checkValue(f, c[key as keyof TrainConfig], `--${f.flag}`)
   if (c.data === '') throw new InputError('train: --data is required (train shards from llmts prepare: a directory or a glob)')
   gradAccumSteps(c, world)

@@ -8,9 +8,12 @@ import { InputError } from '../util/errors.js'
 import type { Device } from './config.js'
 
 /** The CUDA backend module's expected export (issue 6); probed at run time so this build compiles without it. */
-interface CudaModule { createCudaBackend?: () => Backend | Promise<Backend> }
+interface CudaModule { createCudaBackend?: (opts?: { device?: number }) => Backend | Promise<Backend> }
 
-export interface BackendChoice { threads?: number }
+export interface BackendChoice {
+  threads?: number
+  ordinal?: number   // the GPU (default 0); a data-parallel rank uses its own
+}
 
 export async function createBackend(device: Device, choice: BackendChoice = {}): Promise<Backend> {
   const cpu = (): Backend => new CpuBackend(choice.threads !== undefined && choice.threads > 0 ? { threads: choice.threads } : {})
@@ -18,12 +21,12 @@ export async function createBackend(device: Device, choice: BackendChoice = {}):
   if (device === 'auto') {
     // a machine without a usable NVIDIA GPU (no driver, no device, no CUDA libraries) answers with an InputError:
     // then the CPU; any other failure of the CUDA backend is a bug and surfaces
-    try { return await createCuda() } catch (e) { if (e instanceof InputError) return cpu(); throw e }
+    try { return await createCuda(choice.ordinal) } catch (e) { if (e instanceof InputError) return cpu(); throw e }
   }
-  return createCuda()
+  return createCuda(choice.ordinal)
 }
 
-async function createCuda(): Promise<Backend> {
+async function createCuda(ordinal = 0): Promise<Backend> {
   let mod: CudaModule
   try {
     const path = '../backend/cuda/index.js'   // a variable, so tsc does not require the module to exist
@@ -33,7 +36,7 @@ async function createCuda(): Promise<Backend> {
     throw new InputError('device: the CUDA backend is not available in this build (use --device cpu)')
   }
   if (mod.createCudaBackend === undefined) throw new InputError('device: the CUDA backend is not available in this build (use --device cpu)')
-  return mod.createCudaBackend()
+  return mod.createCudaBackend({ device: ordinal })
 }
 
 /** The line a command prints at start: what computes (kernels, threads or GPU). */

@@ -3,8 +3,9 @@
 // and the default run. All validation happens before the first large allocation. --resume: src/train/resume.ts.
 
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { totalmem } from 'node:os'
+import { availableParallelism, totalmem } from 'node:os'
 import { join } from 'node:path'
+import type { Backend } from '../backend/backend.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
 import { listShards } from '../data/shards.js'
@@ -19,6 +20,7 @@ import { InputError } from '../util/errors.js'
 import { Rng } from '../util/rng.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
+import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
 import { findResumePoint, repairBest, restoreLoader, type ResumePoint } from './resume.js'
@@ -32,6 +34,9 @@ export interface RunOptions {
   stop?: { requested: boolean }
   note?: (line: string) => void   // one-line notices for the user (validation disabled, ...)
   onStart?: (info: RunInfo) => void   // after setup, before the first step
+  /** With --nproc: this rank's channel to the launcher. Ranks > 0 have passed one barrier before calling (rank 0
+   *  passes it here once its settings are checked); trainRun adds a second before rank 0 touches RUN_DIR. */
+  host?: HostCollective
 }
 
 export interface RunInfo {
@@ -43,6 +48,7 @@ export interface RunInfo {
   gradAccum: number
   device: string               // backend name (cpu, cuda)
   backend: string              // what computes, for humans: kernels and threads, or the GPU
+  ranks: string | null         // with --nproc: how many ranks and how they sum gradients
   startStep: number
 }
 
@@ -71,9 +77,10 @@ function resolveStart(c: TrainConfig): { config: ModelConfig; params?: Float32Ar
 }
 
 /** Refuses a model whose parameters, gradients and AdamW moments alone exceed the machine's memory. */
-function checkMemory(config: ModelConfig, device: string): void {
+function checkMemory(config: ModelConfig, device: string, ranks: number): void {
   const total = new ParamLayout(config).total
-  const need = total * (device === 'cuda' ? 12 : 16)   // float32 params, grads, m, v (on a GPU: their host copies at checkpoints)
+  // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
+  const need = total * (device === 'cuda' ? 12 : 16 * ranks)
   if (need > totalmem()) {
     throw new InputError(`train: the model has ${total.toLocaleString('en-US')} parameters and needs at least ${(need / 2 ** 30).toFixed(1)} GiB ` +
       `for weights and optimizer state; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB (a smaller --model?)`)
@@ -95,7 +102,7 @@ function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwr
 
 /** Builds everything from `c` and trains; returns the run's description and the trainer's result. */
 export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info: RunInfo; result: TrainResult }> {
-  const runDir = c.out !== '' ? c.out : join('runs', `${c.model.replace(/[^\w.-]+/g, '_')}-${timestamp()}`)
+  const runDir = c.out !== '' ? c.out : defaultRunDir(c)
   const point = opts.resume ? opts.resumeFrom ?? findResumePoint(runDir, opts.note) : null
   const resumeFrom = point?.kind === 'checkpoint' ? { ...point.checkpoint, path: point.path } : null
   const was = point?.kind === 'restart' ? point.config : resumeFrom?.trainConfig
@@ -107,20 +114,30 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}` }
     : resolveStart(c)
   validateTrainConfig(c, start.config)
-  checkMemory(start.config, c.device)
+  const { rank, world } = rankOf(c, opts.host)
+  const collectiveKind = world > 1 ? collectiveChoice() : null
+  checkMemory(start.config, c.device, world)
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
   const shards = resolveShards(c)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
-  prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
-  const backend = await createBackend(c.device, { threads: c.threads })
-  if (point?.kind === 'checkpoint') repairBest(runDir, point)
+  if (opts.host !== undefined) {
+    // rank 0: its settings are good, the others may read theirs (they waited); then, once they have (including what
+    // --resume continues), rank 0 alone prepares RUN_DIR, which may delete a run being started over
+    await opts.host.barrier()
+    if (rank === 0) await opts.host.barrier()
+  }
+  if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
+  const threads = c.threads > 0 || world === 1 || process.env['LLMTS_THREADS'] ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
+  const backend = await createBackend(c.device, { threads, ordinal: rank })
+  if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point)
+  const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
 
   const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen, recompute: c.recompute === 'on' })
   if (start.params !== undefined) model.setParams(start.params)
   else model.initWeights(c.seed)
   const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })
-  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize }
+  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize, rank, worldSize: world }
   const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
   const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
   let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
@@ -133,20 +150,60 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const info: RunInfo = {
     runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
     parameters: new ParamLayout(start.config).countReal(), gradAccum: gradAccumSteps(c), device: backend.name,
-    backend: describeBackend(backend),
+    backend: describeBackend(backend), ranks: collective?.describe() ?? null,
     startStep: resumeFrom?.progress.step ?? 0,
   }
-  writeFileAtomic(join(runDir, 'config.json'), JSON.stringify({
-    model: info.modelConfig, modelSource: info.modelSource, parameters: info.parameters, train: info.config,
-    gradAccum: info.gradAccum, device: info.device, backend: info.backend, trainShards: shards.train, valShards: shards.val,
-  }, null, 2) + '\n')
+  if (rank === 0) {
+    writeFileAtomic(join(runDir, 'config.json'), JSON.stringify({
+      model: info.modelConfig, modelSource: info.modelSource, parameters: info.parameters, train: info.config,
+      gradAccum: info.gradAccum, device: info.device, backend: info.backend, ranks: info.ranks, trainShards: shards.train, valShards: shards.val,
+    }, null, 2) + '\n')
+  }
   opts.onStart?.(info)
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, rng, startStep: info.startStep,
-    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop, hellaswag,
+    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop, hellaswag, collective,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })
+  collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
   return { info, result }
+}
+
+/** This process's rank; --nproc N > 1 runs only as a rank started by the launcher (src/train/launch.ts). */
+function rankOf(c: TrainConfig, host: HostCollective | undefined): { rank: number; world: number } {
+  const r = host ?? null
+  if (r === null && c.nproc === 1) return { rank: 0, world: 1 }
+  if (r === null || r.world !== c.nproc) {
+    throw new Error(`train: --nproc ${c.nproc} but this process is ${r === null ? 'not a launched rank' : `rank ${r.rank} of ${r.world}`} (llmts train starts the ranks itself)`)
+  }
+  return r
+}
+
+/** LLMTS_COLLECTIVE: 'device' (default: the backend's own, NCCL on GPUs) or 'host' (through the launcher). */
+function collectiveChoice(): 'host' | 'device' {
+  const choice = process.env['LLMTS_COLLECTIVE'] ?? ''
+  if (choice !== '' && choice !== 'host' && choice !== 'device') {
+    throw new InputError(`train: LLMTS_COLLECTIVE=${choice} is not one of host, device`)
+  }
+  return choice === 'host' ? 'host' : 'device'
+}
+
+/** The backend's own collective (NCCL on GPUs) unless `kind` is host or it has none; else the launcher's host collective. */
+async function openCollective(backend: Backend, host: HostCollective, kind: 'host' | 'device'): Promise<Collective> {
+  const world = host.world
+  host.attach(backend)
+  const onGpu = (await host.sumHost([backend.name === 'cuda' ? 1 : 0]))[0]!   // --device auto decides per rank
+  if (onGpu !== 0 && onGpu !== world) {
+    throw new InputError(`train: --nproc ${world}: ${onGpu} ranks found a GPU and ${world - onGpu} did not ` +
+      `(one GPU per rank; give --device cpu, or --nproc at most the number of GPUs)`)
+  }
+  if (kind === 'host' || backend.openCollective === undefined) return host
+  return backend.openCollective(host)
+}
+
+/** runs/<model>-<date and time>: where a run without --out goes. */
+export function defaultRunDir(c: TrainConfig): string {
+  return join('runs', `${c.model.replace(/[^\w.-]+/g, '_')}-${timestamp()}`)
 }
 
 function timestamp(): string {

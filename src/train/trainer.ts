@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { scorePrepared, type PreparedExample } from '../eval/hellaswag.js'
 import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
+import type { Collective } from '../backend/backend.js'
 import type { GPT } from '../model/gpt.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
@@ -20,7 +21,7 @@ import { RunLog, type LogRecord, type StepRecord } from './log.js'
 import type { AdamW } from './optimizer.js'
 import { generate } from './sample.js'
 import { learningRate } from './schedule.js'
-import { poisonGradAt } from './test-hooks.js'
+import { crashAt, poisonGradAt } from './test-hooks.js'
 
 export interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
 
@@ -69,6 +70,9 @@ export interface TrainerOptions {
   /** Set .requested (e.g. on SIGINT) to stop at the next micro-batch boundary: a step left unfinished is dropped
    *  (weights are only updated at its end) and the last whole step is checkpointed. */
   stop?: { requested: boolean }
+  /** Data parallelism (--nproc): gradients, losses, HellaSwag counts and the stop request are summed over the
+   *  ranks; rank 0 alone writes the log and checkpoints and draws samples. Absent: one process. */
+  collective?: Collective | null
 }
 
 export interface TrainResult {
@@ -96,26 +100,36 @@ export function evaluateLoss(model: GPT, val: BatchSource, start: unknown, B: nu
  *  update unless the guard skips it (or throws: a non-finite step with --on-nan stop). Between micro-batches it
  *  yields to the event loop, and answers null, having changed no weights, when a stop was requested there. */
 async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard: StepGuard):
-  Promise<{ loss: number; gradNorm: number; lr: number; verdict: StepVerdict } | null> {
+  Promise<{ loss: number; gradNorm: number; lr: number; verdict: StepVerdict; stop: boolean } | null> {
   const c = o.config
+  const coll = o.collective ?? null, world = coll?.world ?? 1
+  const scale = 1 / (accum * world)   // the gradients, summed over micro-batches and ranks, are of the mean loss
+  crashAt(coll?.rank ?? 0, s + 1)
   o.model.zeroGrad()
   let lossSum = 0
   for (let k = 0; k < accum; k++) {
-    if (k > 0 && o.stop !== undefined) {
+    if (k > 0 && o.stop !== undefined && coll === null) {   // ranks agree on a stop at the step's end instead
       await new Promise(resolve => setImmediate(resolve))   // a signal during the micro-batch is handled here
       if (o.stop.requested) return null
     }
     const b = o.train.next()
-    lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen, 1 / accum)   // classifier gradient fused in
-    o.model.backward(1 / accum)   // grads accumulate d(mean over micro-batches)/dparam
+    lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen, scale)   // classifier gradient fused in
+    o.model.backward(scale)   // grads accumulate d(mean over micro-batches)/dparam
+  }
+  let stop = o.stop?.requested === true
+  if (coll !== null) {
+    await coll.allReduceSum(o.model.grads)
+    const [losses, stops] = await coll.sumHost([lossSum, stop ? 1 : 0])
+    lossSum = losses!
+    stop = stops! > 0
   }
   if (poisonGradAt(s + 1)) o.model.backend.upload(o.model.backend.view(o.model.grads, 0, 1), new Float32Array([NaN]))
   const gradNorm = o.optimizer.gradNorm()   // before clipping, as logged
   const lr = learningRate(c, s)
-  const loss = lossSum / accum
+  const loss = lossSum / (accum * world)
   const verdict = guard.check(s + 1, loss, gradNorm)
   if (verdict.skip === null) o.optimizer.update(lr, { gradClip: c.gradClip, gradNorm })
-  return { loss, gradNorm, lr, verdict }
+  return { loss, gradNorm, lr, verdict, stop }
 }
 
 /** The log line of a step: the record, plus z-scores at a spike and `skipped: 1` when the update was skipped. */
@@ -136,17 +150,21 @@ function round3(x: number): number {
 export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const c = o.config
   const B = c.batchSize, T = c.seqLen
-  const accum = gradAccumSteps(c)
-  const tokensPerStep = B * T * accum
-  mkdirSync(o.runDir, { recursive: true })
-  const log = new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
+  const coll = o.collective ?? null, world = coll?.world ?? 1, leader = (coll?.rank ?? 0) === 0
+  const accum = gradAccumSteps(c, world)
+  const tokensPerStep = B * T * accum * world
+  if (leader) mkdirSync(o.runDir, { recursive: true })
+  const log: Pick<RunLog, 'append' | 'sync' | 'close'> = leader
+    ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
+    : { append: () => {}, sync: () => {}, close: () => {} }
   const valStart = o.val?.state()
   const res: TrainResult = {
     step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, bestValLoss: o.bestValLoss, tokensPerS: 0, trainSeconds: 0,
   }
-  const validate = (step: number): { valLoss: number; best: boolean } | null => {
+  const validate = async (step: number): Promise<{ valLoss: number; best: boolean } | null> => {
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
-    const valLoss = evaluateLoss(o.model, o.val, valStart, B, T, c.valSteps)
+    let valLoss = evaluateLoss(o.model, o.val, valStart, B, T, c.valSteps)   // each rank: its own val batches
+    if (coll !== null) valLoss = (await coll.sumHost([valLoss]))[0]! / world
     const best = step > 0 && (res.bestValLoss === null || valLoss < res.bestValLoss)
     if (best) res.bestValLoss = valLoss
     log.append({ step, val_loss: valLoss })
@@ -154,18 +172,18 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     res.lastValLoss = valLoss
     return { valLoss, best }
   }
-  const hellaswag = (step: number): void => {
+  const hellaswag = async (step: number): Promise<void> => {
     const h = o.hellaswag
     if (h === undefined || h === null || (step % h.every !== 0 && step !== c.steps)) return
-    const r = scorePrepared(o.model, h.prepared, { scoring: h.scoring, shots: 0 })
+    const r = await scoreShared(o.model, h, coll)
     const rec: HellaswagRecord = {
-      step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: r.scoring, hellaswag_shots: 0,
+      step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: h.scoring, hellaswag_shots: 0,
     }
     log.append({ ...rec })
     o.reporter?.hellaswag?.(rec)
   }
   try {
-    if (o.startStep === 0) { validate(0); hellaswag(0) }
+    if (o.startStep === 0) { await validate(0); await hellaswag(0) }
     const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
@@ -189,18 +207,18 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       if (Number.isFinite(loss)) res.lastLoss = loss
       o.reporter?.step?.({ ...rec, steps: c.steps, etaS: (c.steps - step) * sessionMs / sessionSteps / 1000 })
       if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step, loss, grad_norm: gradNorm, verdict })
-      const val = validate(step)
+      const val = await validate(step)
       lastVal = val
-      hellaswag(step)
-      if (c.sampleEvery > 0 && step % c.sampleEvery === 0) {   // drawn even unreported: the RNG stream stays the same
+      await hellaswag(step)
+      if (leader && c.sampleEvery > 0 && step % c.sampleEvery === 0) {   // drawn even unreported: the RNG stream stays the same
         const tokens = sampleDuringTraining(o.model, o.rng, c.sampleTokens)
         o.reporter?.sample?.({ step, tokens })
       }
       await new Promise(resolve => setImmediate(resolve))   // signals that came during the step are handled here
-      const stopping = o.stop?.requested === true && step < c.steps
+      const stopping = (coll !== null ? done.stop : o.stop?.requested === true) && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
       if (regular || val?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
-      saveCheckpoints(o, step, val, res.bestValLoss, { regular, guard: guard.state() })
+      if (leader) saveCheckpoints(o, step, val, res.bestValLoss, { regular, guard: guard.state() })
       if (stopping) { res.interrupted = true; break }
     }
     res.trainSeconds = sessionMs / 1000
@@ -213,6 +231,16 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   } finally {
     log.close()
   }
+}
+
+/** HellaSwag accuracy; with ranks, each scores every world-th example and the counts are summed. */
+async function scoreShared(model: GPT, h: HellaswagSchedule, coll: Collective | null): Promise<{ accNorm: number; acc: number; count: number }> {
+  const mine = coll === null ? h.prepared : h.prepared.filter((_, i) => i % coll.world === coll.rank)
+  const r = mine.length > 0 ? scorePrepared(model, mine, { scoring: h.scoring, shots: 0 }) : { accNorm: 0, acc: 0, count: 0 }
+  let counts = [Math.round(r.accNorm * r.count), Math.round(r.acc * r.count), r.count]
+  if (coll !== null) counts = await coll.sumHost(counts)
+  const [accNorm, acc, count] = counts as [number, number, number]
+  return { accNorm: accNorm / count, acc: acc / count, count }
 }
 
 /** A step checkpoint when `regular`; RUN_DIR/best when this step's validation loss is the lowest so far (a hard
@@ -245,7 +273,7 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
 /** After a dropped step: the checkpoint of the last whole step `step`, unless it has one (a resumed-from or
  *  regular checkpoint) or is 0 (a run with no checkpoint starts over, identically). */
 function saveUnfinished(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null, bestValLoss: number | null,
-                        guard: GuardState, log: RunLog): void {
+                        guard: GuardState, log: Pick<RunLog, 'sync'>): void {
   if (step === 0 || listCheckpoints(o.runDir).some(ck => ck.step === step)) return
   log.sync()
   saveCheckpoints(o, step, val, bestValLoss, { regular: true, guard })   // as a regular checkpoint of that step would be

@@ -64,6 +64,16 @@ test('discovery: VIRTUAL_ENV and CONDA_PREFIX site-packages; glob expansion', ()
   assert.deepEqual(expandGlob('/envs/*/lib/python3*', e), ['/envs/a/lib/python3.12'])
 })
 
+test('discovery: NCCL from LLMTS_CUDA_LIBS, the loader cache, then the nvidia-nccl wheel', () => {
+  const wheel = '/home/u/venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2'
+  const e = fakeEnv(['/opt/mine/libnccl.so.2', wheel], { LLMTS_CUDA_LIBS: '/opt/mine', VIRTUAL_ENV: '/home/u/venv' })
+  const c = candidatePaths('nccl', e, 12)
+  assert.deepEqual(c.slice(0, 3), ['/opt/mine/libnccl.so.2', 'libnccl.so.2', 'libnccl.so'], 'NCCL 2 is not a CUDA 2 library: no demotion')
+  assert.ok(c.includes(wheel), c.join('\n'))
+  const err = (() => { try { loadLibrary('nccl', () => { throw new Error('no') }, e) } catch (x) { return x as Error } return null })()
+  assert.match(err?.message ?? 'no error', /NCCL .*pip install nvidia-nccl-cu13/)
+})
+
 test('a missing library is one InputError naming it, what was tried and LLMTS_CUDA_LIBS', () => {
   const e = fakeEnv(['/usr/lib/x86_64-linux-gnu/libcublasLt.so.12'])
   const err = (() => {

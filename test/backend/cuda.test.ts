@@ -1,10 +1,12 @@
 // The CUDA backend on a GPU: the shared op conformance suite twice (float32 storage with full-fp32 matmuls at
 // near-float32 tolerances; the default TF32 matmuls at bf16-appropriate ones), the mixed-precision paths the
 // model really takes (bf16 activations against the CPU backend), and the model itself (PyTorch goldens and a
-// training trajectory against the CPU backend). Without a usable GPU every test is skipped with the reason.
+// training trajectory against the CPU backend), and NCCL's binding on one rank. Without a usable GPU every test
+// is skipped with the reason.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { Collective } from '../../src/backend/backend.js'
 import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/index.js'
 import { InputError } from '../../src/util/errors.js'
 import { recordReadings } from './cuda-emu/record.js'
@@ -43,4 +45,26 @@ if (!p.ok) {
   registerMixedPrecisionOps()
   registerMixedSequenceOps()
   registerModelChecks()
+  test('NCCL on this GPU: a one-rank communicator (the real library\'s binding; ranks on several GPUs need several GPUs)', async (t) => {
+    const backend = new CudaBackend()
+    const one: Collective = {   // the host side of a world of one: nothing to send anywhere
+      rank: 0, world: 1, allReduceSum: async () => {}, sumHost: async v => [...v], broadcast: async b => b!, describe: () => 'one', close: () => {},
+    }
+    let coll: Collective
+    try { coll = await backend.openCollective(one) } catch (e) {
+      if (e instanceof InputError) { t.skip(`NCCL not found: ${e.message}`); return }
+      throw e
+    }
+    assert.match(coll.describe(), /^1 ranks, gradients summed by NCCL \d+\.\d+\.\d+ \(/)
+    const x = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 3)
+    const f32 = backend.alloc(x.length), bf16 = backend.alloc(x.length, { precision: 'compute' })
+    backend.upload(f32, x)
+    backend.upload(bf16, x)
+    const bf16Before = backend.download(bf16)
+    await coll.allReduceSum(f32)
+    await coll.allReduceSum(bf16)
+    assert.deepEqual(backend.download(f32), x, 'the sum over one rank is the tensor itself')
+    assert.deepEqual(backend.download(bf16), bf16Before)
+    coll.close()
+  })
 }

@@ -15,7 +15,7 @@ const opaque = (name: string): void => { koffi.pointer(name, koffi.opaque()) }
 for (const name of ['CUcontext', 'CUmodule', 'CUfunction', 'CUstream', 'CUevent', 'nvrtcProgram', 'LtHandle']) opaque(name)
 
 /** Declares every prototype of `protos` in `lib`; a missing symbol names the library and the function. */
-function bind(lib: ReturnType<typeof koffi.load>, path: string, protos: string[]): Record<string, Fn> {
+export function bind(lib: ReturnType<typeof koffi.load>, path: string, protos: string[]): Record<string, Fn> {
   const out: Record<string, Fn> = {}
   for (const proto of protos) {
     const name = /(\w+)\s*\(/.exec(proto)![1]!
@@ -58,7 +58,9 @@ const driverProtos = [
   'int cuFuncSetAttribute(CUfunction fn, int attrib, int value)',
   'int cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, ' +
     'unsigned int by, unsigned int bz, unsigned int sharedBytes, CUstream stream, void *params, void *extra)',
+  'int cuStreamCreate(_Out_ CUstream *stream, unsigned int flags)',
   'int cuStreamSynchronize(CUstream stream)',
+  'int cuStreamDestroy_v2(CUstream stream)',
   'int cuEventCreate(_Out_ CUevent *event, unsigned int flags)',
   'int cuEventRecord(CUevent event, CUstream stream)',
   'int cuEventSynchronize(CUevent event)',

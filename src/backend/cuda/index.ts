@@ -3,7 +3,7 @@
 // to layers.ts / sequence.ts (kernels in kernels/*.cu, matmuls through cuBLASLt). Everything runs on the legacy
 // default stream, so downloads and sums see every earlier op; `profile` times each op with CUDA events.
 
-import type { AdamWOptions, AllocOptions, Backend, IntTensor, RopeArgs, Tensor } from '../backend.js'
+import type { AdamWOptions, AllocOptions, Backend, Collective, IntTensor, RopeArgs, Tensor } from '../backend.js'
 import { openContext, type ContextOptions, type CudaContext } from './context.js'
 import { BLOCK, Kit } from './kit.js'
 import * as L from './layers.js'
@@ -63,6 +63,12 @@ export class CudaBackend implements Backend {
   warmup(): void { this.ctx.kernels.compileAll() }
 
   synchronize(): void { this.ctx.synchronize() }
+
+  /** NCCL on this GPU for data-parallel ranks (loaded only then: one GPU never needs the library). */
+  async openCollective(host: Collective): Promise<Collective> {
+    const { NcclCollective } = await import('./collective.js')
+    return NcclCollective.open(this.ctx, host)
+  }
 
   // ---- memory -------------------------------------------------------------------------------------------
 

@@ -1,26 +1,30 @@
 // Finding the CUDA libraries at run time (nothing native is built at install): the driver (libcuda.so.1),
-// NVRTC and cuBLASLt, searched in LLMTS_CUDA_LIBS, CUDA_HOME/CUDA_PATH, LD_LIBRARY_PATH, the dynamic loader's
-// own cache (bare sonames), the usual toolkit folders, and the NVIDIA Python wheels' site-packages/nvidia/*/lib
-// (a PyTorch install carries cuBLASLt and NVRTC there). Pure over an injected file system, so it is testable.
+// NVRTC, cuBLASLt and NCCL (multi-GPU training only), searched in LLMTS_CUDA_LIBS, CUDA_HOME/CUDA_PATH,
+// LD_LIBRARY_PATH, the dynamic loader's own cache (bare sonames), the usual toolkit folders, and the NVIDIA Python
+// wheels' site-packages/nvidia/*/lib (a PyTorch install carries cuBLASLt, NVRTC and NCCL there). Pure over an
+// injected file system, so it is testable.
 
 import { existsSync, readdirSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { InputError } from '../../util/errors.js'
 
-export type LibKind = 'driver' | 'nvrtc' | 'cublasLt'
+export type LibKind = 'driver' | 'nvrtc' | 'cublasLt' | 'nccl'
 
 /** Sonames per library, newest first. */
 export const libNames: Record<LibKind, string[]> = {
   driver: ['libcuda.so.1', 'libcuda.so'],
   nvrtc: ['libnvrtc.so.13', 'libnvrtc.so.12', 'libnvrtc.so.11.2', 'libnvrtc.so'],
   cublasLt: ['libcublasLt.so.13', 'libcublasLt.so.12', 'libcublasLt.so.11', 'libcublasLt.so'],
+  nccl: ['libnccl.so.2', 'libnccl.so'],
 }
 
 const describe: Record<LibKind, string> = {
   driver: 'the NVIDIA driver library libcuda.so.1 (is an NVIDIA driver installed? inside a container, run it with --gpus)',
   nvrtc: 'NVRTC (libnvrtc.so.13/12): install the CUDA toolkit or `pip install nvidia-cuda-nvrtc-cu12`',
   cublasLt: 'cuBLASLt (libcublasLt.so.13/12): install the CUDA toolkit or `pip install nvidia-cublas-cu12`',
+  nccl: 'NCCL (libnccl.so.2, needed for training on several GPUs): `pip install nvidia-nccl-cu13` (-cu12 for a CUDA 12 ' +
+    'driver; a PyTorch install carries it) or the libnccl2 package of the CUDA repositories',
 }
 
 /** What discovery reads: the environment and a directory listing (tests pass fakes). */

@@ -1,4 +1,4 @@
-// Builds the CPU emulator of the CUDA libraries (this folder's C++: a stand-in libcuda, NVRTC and cuBLASLt) into
+// Builds the CPU emulator of the CUDA libraries (this folder's C++: a stand-in libcuda, NVRTC, cuBLASLt and NCCL) into
 // .cache/llmts-cuda-emu/<hash of the sources>, once per source change. Shared by the emulated test suite and
 // bench/cuda-memory (the GPU memory plan without a GPU). The environment in emulatorEnv points the backend at it.
 
@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const sources = ['emu.hpp', 'schedule.hpp', 'gen.mjs', 'runtime.cpp', 'fake.cpp', 'fake-lt.cpp']
+const sources = ['emu.hpp', 'schedule.hpp', 'gen.mjs', 'runtime.cpp', 'fake.cpp', 'fake-lt.cpp', 'fake-nccl.cpp']
 // this file runs as <repository>/dist/test/backend/cuda-emu/build.js
 const repository = fileURLToPath(new URL('../../../../', import.meta.url))
 
@@ -35,6 +35,9 @@ export function buildEmulator(root = repository): string {
   execFileSync('g++', [...cxx, '-I', tmp, join(emuSrc, 'runtime.cpp'), '-o', join(tmp, 'libllmtsemu-rt.so')])
   execFileSync('g++', [...cxx, join(emuSrc, 'fake.cpp'), join(emuSrc, 'fake-lt.cpp'), '-o', join(tmp, 'libllmtsemu.so'), '-ldl'])
   for (const name of ['libcuda.so.1', 'libnvrtc.so.13', 'libcublasLt.so.13']) symlinkSync('libllmtsemu.so', join(tmp, name))
+  // NCCL is a library of its own, as it is on a real system; it shares fake.cpp's device memory (the dynamic loader
+  // maps libllmtsemu.so once, whichever name loaded it first)
+  execFileSync('g++', [...cxx, join(emuSrc, 'fake-nccl.cpp'), '-o', join(tmp, 'libnccl.so.2'), '-L', tmp, '-lllmtsemu', '-Wl,-rpath,$ORIGIN'])
   // A finished folder is never replaced: another process may have renamed its build into place meanwhile and be
   // using it (it loads libcublasLt lazily; a second copy of the library would not share the first's allocations).
   // Only a broken folder (no libcuda.so.1, from an old interrupted build) is moved aside, then the rename retried.

@@ -94,8 +94,10 @@ extern "C" {
 
 int cuInit(unsigned) { return 0; }
 int cuDriverGetVersion(int* v) { *v = 13000; return 0; }
-int cuDeviceGetCount(int* c) { *c = 1; return 0; }
-int cuDeviceGet(int* d, int ordinal) { if (ordinal != 0) return 101; *d = 0; return 0; }
+// LLMTS_EMU_DEVICES=N shows N devices (data-parallel ranks each take one); every one is this process's emulator
+static int emu_device_count() { const char* n = std::getenv("LLMTS_EMU_DEVICES"); return n != nullptr && std::atoi(n) > 0 ? std::atoi(n) : 1; }
+int cuDeviceGetCount(int* c) { *c = emu_device_count(); return 0; }
+int cuDeviceGet(int* d, int ordinal) { if (ordinal < 0 || ordinal >= emu_device_count()) return 101; *d = ordinal; return 0; }
 int cuDeviceGetName(char* name, int len, int) { std::snprintf(name, len, "llm.ts CPU emulator"); return 0; }
 int cuDeviceGetAttribute(int* v, int attr, int) {
   *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? (emu_plan_only() ? 132 : 4) : attr == 97 ? 232448 : 0;
@@ -216,7 +218,10 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
   return 0;
 }
 
+// kernels run synchronously, so every stream (NCCL's, fake-nccl.cpp) is already ordered with the default one
+int cuStreamCreate(void** s, unsigned) { *s = new char(0); return 0; }
 int cuStreamSynchronize(void*) { return 0; }
+int cuStreamDestroy_v2(void* s) { delete (char*)s; return 0; }
 int cuEventCreate(void** e, unsigned) { *e = new double(0); return 0; }
 int cuEventRecord(void* e, void*) {
   *(double*)e = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();

@@ -1,0 +1,117 @@
+// `llmts train --nproc N`: this process becomes the launcher of N ranks (child processes running the same
+// command with LLMTS_RANK/LLMTS_WORLD set), as torchrun or mpirun would be. It serves their host collective
+// (src/train/collective.ts), forwards SIGINT/SIGTERM to each rank exactly once per signal (ranks run in their
+// own process groups, so a terminal's Ctrl-C reaches them only through here), shows rank 0's output as it comes
+// and another rank's only when that rank fails first, and when one rank fails stops the others: a peer blocked
+// in a collective would otherwise wait forever.
+
+import { fork, type ChildProcess } from 'node:child_process'
+import { isCollectiveMessage, type LauncherReply, type RankRequest } from './collective.js'
+
+export interface LaunchOptions {
+  world: number
+  script: string               // the CLI's entry file
+  args: string[]               // its arguments (e.g. ['train', ...flags])
+  env?: NodeJS.ProcessEnv
+  graceMs?: number             // after a rank fails, how long the others get to exit before SIGKILL (default 10 s)
+}
+
+const TAIL_BYTES = 64 << 10    // stderr kept per rank > 0, shown when it fails first
+
+/** Sums and broadcasts of the ranks' requests, matched by sequence number; replies once every rank has asked. */
+export class CollectiveHub {
+  private readonly pending = new Map<number, (RankRequest | undefined)[]>()
+  private failed: string | null = null
+
+  constructor(private readonly world: number, private readonly reply: (rank: number, r: LauncherReply) => void) {}
+
+  receive(rank: number, req: RankRequest): void {
+    if (this.failed !== null) { this.reply(rank, { llmts: 'collective', seq: req.seq, error: this.failed }); return }
+    const parts = this.pending.get(req.seq) ?? new Array<RankRequest | undefined>(this.world).fill(undefined)
+    parts[rank] = req
+    this.pending.set(req.seq, parts)
+    if (parts.some(p => p === undefined)) return
+    this.pending.delete(req.seq)
+    let out: LauncherReply
+    try { out = { llmts: 'collective', seq: req.seq, data: combine(parts as RankRequest[]) } } catch (e) {
+      out = { llmts: 'collective', seq: req.seq, error: (e as Error).message }
+    }
+    for (let r = 0; r < this.world; r++) this.reply(r, out)
+  }
+
+  /** Answers every request, waiting or to come, with an error (a rank is gone; its peers must not wait for it). */
+  fail(why: string): void {
+    this.failed = why
+    for (const [seq, parts] of this.pending) {
+      parts.forEach((p, r) => { if (p !== undefined) this.reply(r, { llmts: 'collective', seq, error: why }) })
+    }
+    this.pending.clear()
+  }
+}
+
+/** The reduction of one request from every rank: a sum in rank order (float64), or rank 0's bytes. */
+function combine(parts: RankRequest[]): Float64Array | Float32Array | Uint8Array {
+  const first = parts[0]!
+  parts.forEach((p, r) => {
+    const len = p.data?.length ?? -1, kind = p.data?.constructor.name
+    if (p.op !== first.op || (p.op === 'sum' && (len !== first.data?.length || kind !== first.data?.constructor.name))) {
+      throw new Error(`rank ${r} asked for ${p.op} of ${len} ${kind} values at request ${p.seq}, rank 0 for ${first.op} of ` +
+        `${first.data?.length ?? -1} ${first.data?.constructor.name} (the ranks diverged)`)
+    }
+  })
+  if (first.op === 'broadcast') {
+    if (!(first.data instanceof Uint8Array)) throw new Error('broadcast: rank 0 sent no bytes')
+    return first.data
+  }
+  const acc = new Float64Array(first.data!.length)
+  for (const p of parts) { const d = p.data!; for (let i = 0; i < acc.length; i++) acc[i]! += d[i]! }
+  return first.data instanceof Float32Array ? Float32Array.from(acc) : acc
+}
+
+/** Starts the ranks and waits for them; resolves to the exit code: 0 when all succeeded, else the first failure's. */
+export function launchRanks(o: LaunchOptions): Promise<number> {
+  const children: ChildProcess[] = []
+  const tails: string[] = new Array<string>(o.world).fill('')
+  const alive = new Set<number>()
+  let firstFailure: { rank: number; code: number } | null = null
+  const hub = new CollectiveHub(o.world, (rank, r) => { if (alive.has(rank)) children[rank]!.send(r, undefined, {}, () => {}) })   // a rank exiting meanwhile: nothing to tell
+  const forward = (signal: NodeJS.Signals): void => { for (const r of alive) children[r]!.kill(signal) }
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  for (const s of signals) process.on(s, forward)
+
+  return new Promise<number>((resolve) => {
+    let killTimer: NodeJS.Timeout | null = null
+    const exited = (rank: number, code: number | null, signal: NodeJS.Signals | null): void => {
+      alive.delete(rank)
+      const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)
+      if (status !== 0 && firstFailure === null) {
+        firstFailure = { rank, code: status }
+        if (rank > 0 && tails[rank] !== '') process.stderr.write(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
+        if (rank > 0 && alive.size > 0) {   // rank 0's own error line says enough
+          process.stderr.write(`llmts train: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed (${signal})`}; stopping the other ranks\n`)
+        }
+        hub.fail(`rank ${rank} exited (its error is above)`)   // ranks waiting on the hub fail at once; ranks
+        killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
+      }
+      if (alive.size > 0) return
+      if (killTimer !== null) clearTimeout(killTimer)
+      for (const s of signals) process.off(s, forward)
+      resolve(firstFailure?.code ?? 0)
+    }
+    for (let rank = 0; rank < o.world; rank++) {
+      const child = fork(o.script, o.args, {
+        env: { ...(o.env ?? process.env), LLMTS_RANK: String(rank), LLMTS_WORLD: String(o.world) },
+        serialization: 'advanced', detached: true,
+        stdio: rank === 0 ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
+      })
+      children.push(child)
+      alive.add(rank)
+      child.stderr?.on('data', (d: Buffer) => { tails[rank] = (tails[rank] + d.toString('utf8')).slice(-TAIL_BYTES) })
+      child.on('message', (m: unknown) => {
+        if (isCollectiveMessage(m)) hub.receive(rank, m as RankRequest)
+      })
+      child.on('error', (e) => process.stderr.write(`llmts train: rank ${rank}: ${e.message}\n`))
+      child.on('close', (code, signal) => exited(rank, code, signal))   // after its stderr is drained
+    }
+  })
+}

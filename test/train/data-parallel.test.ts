@@ -1,0 +1,181 @@
+// Data parallelism (`llmts train --nproc N`) on the CPU, through the binary: N ranks with accumulation a log
+// what one process with accumulation N·a logs (the same tokens per step; only the order of float sums differs),
+// validation and HellaSwag split over the ranks give the one-process numbers, Ctrl-C then --resume continues
+// bit-exactly, and a rank that fails stops the others at once with its error shown. The launcher's hub is
+// checked alone too: sums in rank order, broadcasts, mismatched requests. On the CUDA emulator, two ranks sum
+// through NCCL (the emulator's stand-in library; its own test: test/backend/nccl.test.ts) and match one GPU.
+
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
+import { rankFromEnv, type LauncherReply } from '../../src/train/collective.js'
+import { CollectiveHub } from '../../src/train/launch.js'
+import { readLog, timingFields, type LogRecord } from '../../src/train/log.js'
+import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
+import { makeToyRun } from './helpers.js'
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const root = mkdtempSync(join(tmpdir(), 'llmts-dp-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+const toy = makeToyRun(root)
+const common = ['--model', toy.modelJson, '--data', toy.data, '--seq-len', '16', '--batch-size', '4', '--device', 'cpu', '--threads', '1',
+  '--warmup-steps', '1', '--sample-every', '0', '--total-batch-size', '256']
+
+function llmts(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string; ms: number } {
+  const t0 = Date.now()
+  const r = spawnSync(process.execPath, [main, 'train', ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', ...env }, timeout: 120_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 }
+}
+
+const untimed = (log: LogRecord[]): LogRecord[] =>
+  log.map(r => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.includes(k))) as LogRecord)
+
+test('the hub sums in rank order in float64, broadcasts rank 0\'s bytes, and refuses mismatched requests', () => {
+  const got: [number, LauncherReply][] = []
+  const hub = new CollectiveHub(3, (rank, r) => got.push([rank, r]))
+  const parts = [[1e8, 0.5], [1, 0.25], [-1e8, 0.125]]
+  parts.forEach((p, r) => hub.receive(r, { llmts: 'collective', seq: 0, op: 'sum', data: Float32Array.from(p) }))
+  assert.equal(got.length, 3, 'one answer per rank, once all three asked')
+  for (const [, r] of got) assert.deepEqual([...r.data as Float32Array], [1, 0.875])   // float32 in order would give 0
+  got.length = 0
+  hub.receive(1, { llmts: 'collective', seq: 1, op: 'broadcast', data: null })
+  hub.receive(0, { llmts: 'collective', seq: 1, op: 'broadcast', data: Uint8Array.of(7, 8) })
+  assert.equal(got.length, 0)
+  hub.receive(2, { llmts: 'collective', seq: 1, op: 'broadcast', data: null })
+  assert.deepEqual(got.map(([rank, r]) => [rank, [...r.data as Uint8Array]]), [[0, [7, 8]], [1, [7, 8]], [2, [7, 8]]])
+  got.length = 0
+  hub.receive(0, { llmts: 'collective', seq: 2, op: 'sum', data: new Float64Array(2) })
+  hub.receive(1, { llmts: 'collective', seq: 2, op: 'sum', data: new Float64Array(3) })
+  hub.receive(2, { llmts: 'collective', seq: 2, op: 'sum', data: new Float64Array(2) })
+  assert.match(got[0]![1].error ?? '', /rank 1 asked for sum of 3 Float64Array values at request 2, rank 0 for sum of 2/)
+  got.length = 0
+  hub.fail('rank 2 exited')
+  hub.receive(0, { llmts: 'collective', seq: 3, op: 'sum', data: new Float64Array(1) })
+  assert.deepEqual(got.map(([rank, r]) => [rank, r.error]), [[0, 'rank 2 exited']], 'after a failure, requests are refused at once')
+})
+
+test('rankFromEnv reads LLMTS_RANK / LLMTS_WORLD and refuses a rank outside the world', () => {
+  assert.equal(rankFromEnv({}), null)
+  assert.deepEqual(rankFromEnv({ LLMTS_RANK: '1', LLMTS_WORLD: '4' }), { rank: 1, world: 4 })
+  assert.throws(() => rankFromEnv({ LLMTS_RANK: '4', LLMTS_WORLD: '4' }), /LLMTS_RANK=4 LLMTS_WORLD=4 is not a rank/)
+})
+
+test('--nproc 2 logs what one process with twice the accumulation logs, and ends with the same weights', () => {
+  const one = join(root, 'one'), two = join(root, 'two')
+  const steps = ['--steps', '8', '--val-every', '4']
+  const a = llmts([...common, ...steps, '--val-steps', '4', '--out', one])
+  const b = llmts([...common, ...steps, '--val-steps', '2', '--out', two, '--nproc', '2'])
+  assert.equal(a.code, 0, a.stderr)
+  assert.equal(b.code, 0, b.stderr)
+  assert.match(a.stderr, /accumulation 4,/)
+  assert.match(b.stderr, /accumulation 2, .*2 ranks, gradients summed through the launcher/)
+  assert.equal(b.stderr.match(/^step 8\/8/gm)?.length, 1, 'one rank reports')
+  const la = untimed(readLog(join(one, 'log.jsonl'))), lb = untimed(readLog(join(two, 'log.jsonl')))
+  assert.deepEqual(lb.map(r => Object.keys(r)), la.map(r => Object.keys(r)))
+  assert.equal(la.filter(r => 'val_loss' in r).length, 3)
+  la.forEach((r, i) => {
+    for (const k of ['loss', 'grad_norm', 'val_loss'] as const) {
+      if (!(k in r)) continue
+      const x = r[k] as number, y = lb[i]![k] as number
+      // the same tokens and mean: only float32 summation order differs (ranks' partial sums vs one running sum)
+      assert.ok(Math.abs(x - y) <= 1e-6 * Math.abs(x), `step ${r.step} ${k}: one process ${x}, two ranks ${y}`)
+    }
+  })
+  const pa = readCheckpoint(listCheckpoints(one).at(-1)!.path, { withOptimizer: false }).params
+  const pb = readCheckpoint(listCheckpoints(two).at(-1)!.path, { withOptimizer: false }).params
+  let worst = 0
+  for (let i = 0; i < pa.length; i++) worst = Math.max(worst, Math.abs(pa[i]! - pb[i]!))
+  assert.ok(worst < 2e-6, `weights after 8 steps differ by up to ${worst}`)
+})
+
+test('HellaSwag during training is split over the ranks and gives the one-process counts', () => {
+  const gpt2 = join(root, 'gpt2vocab.json')
+  writeFileSync(gpt2, JSON.stringify({ preset: 'tiny-variant', contextLength: 64, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }))
+  const hs = ['--model', gpt2, '--hellaswag-every', '2', '--hellaswag-limit', '5', '--steps', '2', '--val-every', '0',
+    '--hellaswag-data', resolve(process.cwd(), 'test/fixtures/hellaswag/val.jsonl')]
+  const a = llmts([...common, ...hs, '--out', join(root, 'hs1')])
+  const b = llmts([...common, ...hs, '--out', join(root, 'hs2'), '--nproc', '2'])   // 3 examples on rank 0, 2 on rank 1
+  assert.equal(a.code, 0, a.stderr)
+  assert.equal(b.code, 0, b.stderr)
+  const lines = (dir: string): LogRecord[] => readLog(join(dir, 'log.jsonl')).filter(r => 'hellaswag_count' in r)
+  const la = lines(join(root, 'hs1')), lb = lines(join(root, 'hs2'))
+  assert.deepEqual(la.map(r => r.step), [0, 2])
+  assert.equal(lb[0]!['hellaswag_count'], 5)
+  assert.deepEqual(lb[0], la[0], 'step 0 (the same initial weights): the same counts')
+})
+
+test('Ctrl-C stops every rank at the end of a step with a checkpoint; --resume continues bit-exactly', async () => {
+  const args = [...common, '--steps', '300', '--val-every', '50', '--val-steps', '2', '--nproc', '2']
+  const whole = join(root, 'whole'), cut = join(root, 'cut')
+  assert.equal(llmts([...args, '--out', whole]).code, 0)
+  const child = spawn(process.execPath, [main, 'train', ...args, '--out', cut], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+    if (/step 50 \| val loss/.test(stderr) && child.exitCode === null && !child.killed) child.kill('SIGINT')
+  })
+  const code = await new Promise<number | null>(res => child.on('close', c => res(c)))
+  assert.equal(code, 0, stderr)
+  assert.match(stderr, /SIGINT: stopping at the end of this step/)
+  const stopped = listCheckpoints(cut).at(-1)!.step
+  assert.ok(stopped >= 50 && stopped < 300, `stopped at ${stopped}`)
+  const r = llmts(['--out', cut, '--resume'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /resuming at step \d+, .*2 ranks|2 ranks.*resuming at step/)
+  assert.deepEqual(untimed(readLog(join(cut, 'log.jsonl'))), untimed(readLog(join(whole, 'log.jsonl'))))
+})
+
+test('a rank that fails stops the run at once: its error is shown, exit code 1, no rank left waiting', () => {
+  for (const rank of [0, 1]) {
+    const r = llmts([...common, '--steps', '6', '--val-every', '0', '--nproc', '2', '--out', join(root, `crash${rank}`)], { LLMTS_TEST_CRASH: `${rank}:3` })
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`${rank === 1 ? '\\[rank 1\\] ' : ''}llmts: internal error: test hook: rank ${rank} crashes at step 3`))
+    if (rank === 1) assert.match(r.stderr, /rank 1 exited with code 1; stopping the other ranks/)
+    else assert.equal(r.stderr.match(/internal error/g)?.length, 1, `rank 0's error alone: ${r.stderr}`)
+    assert.ok(r.ms < 30_000, `took ${r.ms} ms`)
+  }
+})
+
+test('--nproc: bad settings are one-line errors with exit code 2', () => {
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['--nproc', '0'], {}, /--nproc expects a positive integer >= 1, got 0/],
+    [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {}, /--total-batch-size 256 is not a multiple of B·T·world = 4·16·3 = 192/],
+    [[...common, '--steps', '2', '--nproc', '2', '--out', join(root, 'badenv')], { LLMTS_COLLECTIVE: 'mpi' }, /LLMTS_COLLECTIVE=mpi is not one of host, device/],
+  ]
+  for (const [args, env, re] of cases) {
+    const r = llmts(args, env)
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`)
+    assert.match(r.stderr, re)
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
+  }
+})
+
+test('--device cuda --nproc 2 on the CUDA emulator: NCCL sums the gradients, and the run logs what one GPU logs', async (t) => {
+  const reason = emulatorSkipReason()
+  if (reason !== null) { t.skip(reason); return }
+  const env = { ...emulatorEnv(buildEmulator()), LLMTS_EMU_DEVICES: '2' }
+  const gpu = [...common.filter(a => a !== 'cpu' && a !== '--device'), '--device', 'cuda', '--steps', '3', '--val-every', '3']
+  const one = llmts([...gpu, '--val-steps', '4', '--out', join(root, 'gpu1')], env)
+  const two = llmts([...gpu, '--val-steps', '2', '--out', join(root, 'gpu2'), '--nproc', '2'], env)
+  const host = llmts([...gpu, '--val-steps', '2', '--out', join(root, 'gpu2host'), '--nproc', '2'], { ...env, LLMTS_COLLECTIVE: 'host' })
+  for (const r of [one, two, host]) assert.equal(r.code, 0, r.stderr)
+  assert.match(two.stderr, /2 ranks, gradients summed by NCCL [\d.]+ \(.*libnccl\.so\.2\)/)
+  assert.match(host.stderr, /2 ranks, gradients summed through the launcher/)
+  const l1 = untimed(readLog(join(root, 'gpu1', 'log.jsonl')))
+  for (const dir of ['gpu2', 'gpu2host']) {
+    const l2 = untimed(readLog(join(root, dir, 'log.jsonl')))
+    assert.equal(l2.length, l1.length)
+    l1.forEach((r, i) => {
+      for (const k of ['loss', 'grad_norm', 'val_loss'] as const) {
+        if (!(k in r)) continue
+        const x = r[k] as number, y = l2[i]![k] as number
+        assert.ok(Math.abs(x - y) <= 1e-6 * Math.abs(x), `${dir} step ${r.step} ${k}: one GPU ${x}, two ranks ${y}`)
+      }
+    })
+  }
+})
