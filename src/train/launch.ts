@@ -81,22 +81,37 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let killTimer: NodeJS.Timeout | null = null
-    const exited = (rank: number, code: number | null, signal: NodeJS.Signals | null): void => {
-      alive.delete(rank)
-      const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)
-      if (status !== 0 && firstFailure === null) {
-        firstFailure = { rank, code: status }
-        if (rank > 0 && tails[rank] !== '') process.stderr.write(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
-        if (rank > 0 && alive.size > 0) {   // rank 0's own error line says enough
-          process.stderr.write(`llmts train: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed (${signal})`}; stopping the other ranks\n`)
-        }
-        hub.fail(`rank ${rank} exited (its error is above)`)   // ranks waiting on the hub fail at once; ranks
-        killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
-      }
-      if (alive.size > 0) return
+    let waitForRank0: NodeJS.Timeout | null = null
+    const finish = (): void => {
+      if (alive.size > 0 || waitForRank0 !== null) return
       if (killTimer !== null) clearTimeout(killTimer)
       for (const s of signals) process.off(s, forward)
       resolve(firstFailure?.code ?? 0)
+    }
+    const stopOthers = (rank: number, status: number, why: string): void => {
+      firstFailure = { rank, code: status }
+      if (rank > 0) {   // rank 0's error was shown as it came
+        if (tails[rank] !== '') process.stderr.write(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
+        if (alive.size > 0) process.stderr.write(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
+      }
+      hub.fail(`rank ${rank} exited (its error is above)`)   // ranks waiting on the hub fail at once; ranks
+      killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
+    }
+    const exited = (rank: number, code: number | null, signal: NodeJS.Signals | null): void => {
+      alive.delete(rank)
+      const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)
+      const why = code !== null ? `exited with code ${code}` : `was killed (${signal})`
+      if (status !== 0 && firstFailure === null) {
+        if (rank === 0) {
+          if (waitForRank0 !== null) { clearTimeout(waitForRank0); waitForRank0 = null }
+          stopOthers(0, status, why)
+        } else if (waitForRank0 === null) {
+          // a setting every rank refuses fails them all at once: when rank 0 follows within a second, its error
+          // (already on the terminal) is the one; else this rank's is
+          waitForRank0 = setTimeout(() => { waitForRank0 = null; stopOthers(rank, status, why); finish() }, alive.has(0) ? 1000 : 0)
+        }
+      }
+      finish()
     }
     for (let rank = 0; rank < o.world; rank++) {
       const child = fork(o.script, o.args, {

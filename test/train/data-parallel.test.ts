@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { writeShard } from '../../src/data/shards.js'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { rankFromEnv, type LauncherReply } from '../../src/train/collective.js'
 import { CollectiveHub } from '../../src/train/launch.js'
@@ -142,7 +143,11 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
 })
 
 test('--nproc: bad settings are one-line errors with exit code 2', () => {
+  const tinyVal = join(root, 'tiny_val_000000.bin')
+  writeShard(tinyVal, Array.from({ length: 100 }, (_, i) => i % 96))   // fewer than W·B·T+1 = 129 tokens
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    // every rank refuses it, after the ranks' first barriers: rank 0's error alone is shown
+    [[...common, '--steps', '2', '--nproc', '2', '--val-data', tinyVal, '--out', join(root, 'badval')], {}, /tiny_val_000000\.bin.*W·B·T\+1 with W=2 B=4 T=16/],
     [['--nproc', '0'], {}, /--nproc expects a positive integer >= 1, got 0/],
     [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {}, /--total-batch-size 256 is not a multiple of B·T·world = 4·16·3 = 192/],
     [[...common, '--steps', '2', '--nproc', '2', '--out', join(root, 'badenv')], { LLMTS_COLLECTIVE: 'mpi' }, /LLMTS_COLLECTIVE=mpi is not one of host, device/],
