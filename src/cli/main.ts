@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The llmts binary: dispatches to one module per subcommand and is the only place that sets exit codes.
 // InputError (bad file, flag, config) -> one line on stderr, exit 2; any other error -> one line, exit 1
-// (LLMTS_DEBUG=1 prints the stack).
+// (LLMTS_DEBUG=1 prints the stack); a PeerFailure (a data-parallel rank stopped by another's failure) is printed
+// plain, exit 1.
 
-import { InputError } from '../util/errors.js'
+import { InputError, PeerFailure } from '../util/errors.js'
 import type { Command } from './command.js'
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
@@ -67,7 +68,7 @@ function report(e: unknown): number {
     err = new InputError(`llmts: out of memory: ${err.message} (a smaller --batch-size or --seq-len?)`)
   }
   if (process.env['LLMTS_DEBUG']) process.stderr.write(`${(e as Error).stack ?? err.message}\n`)
-  else process.stderr.write(`${err instanceof InputError ? '' : 'llmts: internal error: '}${err.message}\n`)
+  else process.stderr.write(`${err instanceof InputError || e instanceof PeerFailure ? '' : 'llmts: internal error: '}${err.message}\n`)
   return err instanceof InputError ? 2 : 1
 }
 

@@ -5,6 +5,7 @@
 // It works for any backend (tensors go through download/upload); on GPUs the backend supplies NCCL instead.
 
 import type { Backend, Collective, Tensor } from '../backend/backend.js'
+import { PeerFailure } from '../util/errors.js'
 
 export type { Collective }
 
@@ -24,7 +25,11 @@ export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): { rank: numbe
 
 export type CollectiveOp = 'sum' | 'broadcast'
 export interface RankRequest { llmts: 'collective'; seq: number; op: CollectiveOp; data: Float64Array | Float32Array | Uint8Array | null }
-export interface LauncherReply { llmts: 'collective'; seq: number; data?: Float64Array | Float32Array | Uint8Array; error?: string }
+export interface LauncherReply {
+  llmts: 'collective'; seq: number; data?: Float64Array | Float32Array | Uint8Array
+  error?: string
+  peer?: boolean   // the error is another rank's failure
+}
 
 /** A message of this protocol (either way). */
 export function isCollectiveMessage(m: unknown): boolean {
@@ -46,12 +51,12 @@ export class HostCollective implements Collective {
       const w = this.waiting.get(r.seq)
       if (w === undefined) return
       this.waiting.delete(r.seq)
-      if (r.error !== undefined) w.reject(new Error(`collective: ${r.error}`))
+      if (r.error !== undefined) w.reject(r.peer === true ? new PeerFailure(`collective: ${r.error}`) : new Error(`collective: ${r.error}`))
       else w.resolve(r)
     })
     // the launcher gone means the other ranks are too: nothing left to wait for
     channel.on('disconnect', () => {
-      for (const w of this.waiting.values()) w.reject(new Error('collective: the launcher closed the channel (another rank failed?)'))
+      for (const w of this.waiting.values()) w.reject(new PeerFailure('collective: the launcher closed the channel (another rank failed?)'))
       this.waiting.clear()
     })
     channel.channel?.unref()   // the channel alone does not keep a finished rank alive

@@ -26,7 +26,7 @@ export class CollectiveHub {
   constructor(private readonly world: number, private readonly reply: (rank: number, r: LauncherReply) => void) {}
 
   receive(rank: number, req: RankRequest): void {
-    if (this.failed !== null) { this.reply(rank, { llmts: 'collective', seq: req.seq, error: this.failed }); return }
+    if (this.failed !== null) { this.reply(rank, { llmts: 'collective', seq: req.seq, error: this.failed, peer: true }); return }
     const parts = this.pending.get(req.seq) ?? new Array<RankRequest | undefined>(this.world).fill(undefined)
     parts[rank] = req
     this.pending.set(req.seq, parts)
@@ -43,7 +43,7 @@ export class CollectiveHub {
   fail(why: string): void {
     this.failed = why
     for (const [seq, parts] of this.pending) {
-      parts.forEach((p, r) => { if (p !== undefined) this.reply(r, { llmts: 'collective', seq, error: why }) })
+      parts.forEach((p, r) => { if (p !== undefined) this.reply(r, { llmts: 'collective', seq, error: why, peer: true }) })
     }
     this.pending.clear()
   }

@@ -11,6 +11,12 @@ export class InputError extends Error {
   }
 }
 
+/** A data-parallel rank stopped because another rank failed: that rank's error is the one shown; this one is
+ *  printed without "internal error" (src/train/launch.ts). */
+export class PeerFailure extends Error {
+  override name = 'PeerFailure'
+}
+
 /** Throws an InputError unless `cond` holds. Message format: 'module: what, where, expected (hint)'. */
 export function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new InputError(message)

@@ -57,7 +57,7 @@ test('the hub sums in rank order in float64, broadcasts rank 0\'s bytes, and ref
   got.length = 0
   hub.fail('rank 2 exited')
   hub.receive(0, { llmts: 'collective', seq: 3, op: 'sum', data: new Float64Array(1) })
-  assert.deepEqual(got.map(([rank, r]) => [rank, r.error]), [[0, 'rank 2 exited']], 'after a failure, requests are refused at once')
+  assert.deepEqual(got.map(([rank, r]) => [rank, r.error, r.peer]), [[0, 'rank 2 exited', true]], 'after a failure, requests are refused at once')
 })
 
 test('rankFromEnv reads LLMTS_RANK / LLMTS_WORLD and refuses a rank outside the world', () => {
@@ -136,7 +136,10 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
     const r = llmts([...common, '--steps', '6', '--val-every', '0', '--nproc', '2', '--out', join(root, `crash${rank}`)], { LLMTS_TEST_CRASH: `${rank}:3` })
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, new RegExp(`${rank === 1 ? '\\[rank 1\\] ' : ''}llmts: internal error: test hook: rank ${rank} crashes at step 3`))
-    if (rank === 1) assert.match(r.stderr, /rank 1 exited with code 1; stopping the other ranks/)
+    if (rank === 1) {
+      assert.match(r.stderr, /rank 1 exited with code 1; stopping the other ranks\n/)
+      assert.match(r.stderr, /^collective: rank 1 exited \(its error is above\)$/m, 'rank 0 names the failed rank, not as its own internal error')
+    }
     else assert.equal(r.stderr.match(/internal error/g)?.length, 1, `rank 0's error alone: ${r.stderr}`)
     assert.ok(r.ms < 30_000, `took ${r.ms} ms`)
   }
