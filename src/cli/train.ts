@@ -3,7 +3,8 @@
 // Ctrl-C or SIGTERM stops after the current micro-batch with a checkpoint of the last whole step (a second
 // Ctrl-C aborts at once).
 // Exit codes: 0 done or stopped, 2 bad input or a full disk, 3 diverged (--on-nan stop). `--default-run` is
-// `npm start`'s comparison.
+// `npm start`'s comparison. With --nproc N this process launches N ranks (src/train/launch.ts), each running
+// this same command; rank 0 prints for all of them.
 
 import { readFileSync } from 'node:fs'
 import { GPT2_VOCAB } from '../config.js'

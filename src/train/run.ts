@@ -1,6 +1,7 @@
 // Sets up one training run from a resolved TrainConfig — the model (fresh, --init-from or the checkpoint being
 // resumed), optimizer, loaders, RNG, RUN_DIR/config.json — and hands it to the trainer. Shared by `llmts train`
 // and the default run. All validation happens before the first large allocation. --resume: src/train/resume.ts.
+// As a data-parallel rank (--nproc), it sets up this rank's share: its GPU, its loader offset, its collective.
 
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { availableParallelism, totalmem } from 'node:os'

@@ -3,6 +3,8 @@
 // on their schedules. Everything a step depends on (weights, moments, loader and RNG state) is checkpointed,
 // so a resumed run logs exactly what an uninterrupted one would. Reporting goes through callbacks (no printing).
 // A step whose loss or gradient norm is not finite, or (with --skip-spikes) is a spike, is never applied.
+// With data-parallel ranks (a Collective), each step's gradients are summed over the ranks before the norm, so
+// every rank applies the same update; rank 0 alone writes the log and checkpoints.
 
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
