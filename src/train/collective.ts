@@ -79,7 +79,7 @@ export class HostCollective implements Collective {
       this.channel.channel?.ref()
       const msg: RankRequest = { llmts: 'collective', seq, op, data }
       this.channel.send!(msg, undefined, {}, (e: Error | null) => {
-        if (e !== null) { this.waiting.delete(seq); reject(new Error(`collective: cannot reach the launcher: ${e.message}`)) }
+        if (e !== null) { this.waiting.delete(seq); reject(new PeerFailure(`collective: cannot reach the launcher (gone?): ${e.message}`)) }
       })
     }).finally(() => { if (this.waiting.size === 0) this.channel.channel?.unref() }) as Promise<LauncherReply>
   }
