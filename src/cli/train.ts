@@ -142,7 +142,8 @@ export const command: Command = {
     const host = rank !== null ? new HostCollective(rank.rank, rank.world) : undefined
     if (quiet) await host!.barrier()   // until rank 0 has checked the settings: a bad one is then reported once
     const note = (line: string): void => { if (!quiet) process.stderr.write(line + '\n') }
-    const { config: cfg, point } = resolveConfig(p, rank === null && (p.flags['nproc'] as number) > 1 ? () => {} : note)
+    // the launcher's own notes are shown: a damaged checkpoint found here is moved aside, so no rank sees it again
+    const { config: cfg, point } = resolveConfig(p, note)
     if (cfg.nproc > 1 && rank === null) {
       gradAccumSteps(cfg)   // the commonest mistake, said once here rather than by every rank
       const args = ['train', ...argv, ...(cfg.out === '' ? ['--out', defaultRunDir(cfg)] : [])]   // one run directory for all ranks

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
@@ -129,6 +129,22 @@ test('Ctrl-C stops every rank at the end of a step with a checkpoint; --resume c
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stderr, /resuming at step \d+, .*2 ranks|2 ranks.*resuming at step/)
   assert.deepEqual(untimed(readLog(join(cut, 'log.jsonl'))), untimed(readLog(join(whole, 'log.jsonl'))))
+})
+
+test('--resume with ranks: a damaged checkpoint is reported once (by the launcher, which moves it aside) and skipped', () => {
+  const out = join(root, 'damaged')
+  const args = [...common, '--steps', '4', '--val-every', '0', '--checkpoint-every', '2', '--nproc', '2', '--out', out]
+  assert.equal(llmts(args).code, 0)
+  assert.equal(listCheckpoints(out).at(-1)!.step, 4)
+  for (const nproc of [[], ['--nproc', '2']]) {   // the number of ranks from the checkpoint, or given again
+    const file = join(listCheckpoints(out).at(-1)!.path, 'model.safetensors'), bytes = readFileSync(file)
+    bytes[bytes.length - 1]! ^= 0xff
+    writeFileSync(file, bytes)
+    const r = llmts(['--out', out, '--resume', ...nproc])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr.match(/skips a damaged checkpoint/g)?.length, 1, r.stderr)
+    assert.match(r.stderr, /resuming at step 2,/)
+  }
 })
 
 test('a rank that fails stops the run at once: its error is shown, exit code 1, no rank left waiting', () => {
