@@ -16,7 +16,8 @@ import { writeShard } from '../../src/data/shards.js'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { rankFromEnv, type LauncherReply } from '../../src/train/collective.js'
 import { CollectiveHub } from '../../src/train/launch.js'
-import { readLog, timingFields, type LogRecord } from '../../src/train/log.js'
+import { readLog, type LogRecord } from '../../src/train/log.js'
+import { withoutTiming } from '../faults/helpers.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
 import { makeToyRun } from './helpers.js'
 
@@ -33,8 +34,18 @@ function llmts(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | nu
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 }
 }
 
-const untimed = (log: LogRecord[]): LogRecord[] =>
-  log.map(r => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.includes(k))) as LogRecord)
+
+/** Same records, and each loss, gradient norm and validation loss within 1e-6 relative. */
+function assertLogsClose(a: LogRecord[], b: LogRecord[], what: string): void {
+  assert.deepEqual(b.map(r => Object.keys(r)), a.map(r => Object.keys(r)), what)
+  a.forEach((r, i) => {
+    for (const k of ['loss', 'grad_norm', 'val_loss'] as const) {
+      if (!(k in r)) continue
+      const x = r[k] as number, y = b[i]![k] as number
+      assert.ok(Math.abs(x - y) <= 1e-6 * Math.abs(x), `${what}: step ${r.step} ${k}: ${x} vs ${y}`)
+    }
+  })
+}
 
 test('the hub sums in rank order in float64, broadcasts rank 0\'s bytes, and refuses mismatched requests', () => {
   const got: [number, LauncherReply][] = []
@@ -76,17 +87,9 @@ test('--nproc 2 logs what one process with twice the accumulation logs, and ends
   assert.match(a.stderr, /accumulation 4,/)
   assert.match(b.stderr, /accumulation 2, .*2 ranks, gradients summed through the launcher/)
   assert.equal(b.stderr.match(/^step 8\/8/gm)?.length, 1, 'one rank reports')
-  const la = untimed(readLog(join(one, 'log.jsonl'))), lb = untimed(readLog(join(two, 'log.jsonl')))
-  assert.deepEqual(lb.map(r => Object.keys(r)), la.map(r => Object.keys(r)))
+  const la = withoutTiming(readLog(join(one, 'log.jsonl'))), lb = withoutTiming(readLog(join(two, 'log.jsonl')))
   assert.equal(la.filter(r => 'val_loss' in r).length, 3)
-  la.forEach((r, i) => {
-    for (const k of ['loss', 'grad_norm', 'val_loss'] as const) {
-      if (!(k in r)) continue
-      const x = r[k] as number, y = lb[i]![k] as number
-      // the same tokens and mean: only float32 summation order differs (ranks' partial sums vs one running sum)
-      assert.ok(Math.abs(x - y) <= 1e-6 * Math.abs(x), `step ${r.step} ${k}: one process ${x}, two ranks ${y}`)
-    }
-  })
+  assertLogsClose(la, lb, 'one process, two ranks')   // the same tokens and mean: only the order of float sums differs
   const pa = readCheckpoint(listCheckpoints(one).at(-1)!.path, { withOptimizer: false }).params
   const pb = readCheckpoint(listCheckpoints(two).at(-1)!.path, { withOptimizer: false }).params
   let worst = 0
@@ -128,7 +131,7 @@ test('Ctrl-C stops every rank at the end of a step with a checkpoint; --resume c
   const r = llmts(['--out', cut, '--resume'])
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stderr, /resuming at step \d+, .*2 ranks|2 ranks.*resuming at step/)
-  assert.deepEqual(untimed(readLog(join(cut, 'log.jsonl'))), untimed(readLog(join(whole, 'log.jsonl'))))
+  assert.deepEqual(withoutTiming(readLog(join(cut, 'log.jsonl'))), withoutTiming(readLog(join(whole, 'log.jsonl'))))
 })
 
 test('--resume with ranks: a damaged checkpoint is reported once (by the launcher, which moves it aside) and skipped', () => {
@@ -190,16 +193,9 @@ test('--device cuda --nproc 2 on the CUDA emulator: NCCL sums the gradients, and
   for (const r of [one, two, host]) assert.equal(r.code, 0, r.stderr)
   assert.match(two.stderr, /2 ranks, gradients summed by NCCL [\d.]+ \(.*libnccl\.so\.2\)/)
   assert.match(host.stderr, /2 ranks, gradients summed through the launcher/)
-  const l1 = untimed(readLog(join(root, 'gpu1', 'log.jsonl')))
+  const l1 = withoutTiming(readLog(join(root, 'gpu1', 'log.jsonl')))
   for (const dir of ['gpu2', 'gpu2host']) {
-    const l2 = untimed(readLog(join(root, dir, 'log.jsonl')))
-    assert.equal(l2.length, l1.length)
-    l1.forEach((r, i) => {
-      for (const k of ['loss', 'grad_norm', 'val_loss'] as const) {
-        if (!(k in r)) continue
-        const x = r[k] as number, y = l2[i]![k] as number
-        assert.ok(Math.abs(x - y) <= 1e-6 * Math.abs(x), `${dir} step ${r.step} ${k}: one GPU ${x}, two ranks ${y}`)
-      }
-    })
+    const l2 = withoutTiming(readLog(join(root, dir, 'log.jsonl')))
+    assertLogsClose(l1, l2, `one GPU, two ranks (${dir})`)
   }
 })
