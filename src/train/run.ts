@@ -78,10 +78,10 @@ function resolveStart(c: TrainConfig): { config: ModelConfig; params?: Float32Ar
 }
 
 /** Refuses a model whose parameters, gradients and AdamW moments alone exceed the machine's memory. */
-function checkMemory(config: ModelConfig, device: string, ranks: number): void {
+function checkMemory(config: ModelConfig, backend: string, ranks: number): void {
   const total = new ParamLayout(config).total
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
-  const need = total * (device === 'cuda' ? 12 : 16 * ranks)
+  const need = total * (backend === 'cuda' ? 12 : 16 * ranks)
   if (need > totalmem()) {
     throw new InputError(`train: the model has ${total.toLocaleString('en-US')} parameters and needs at least ${(need / 2 ** 30).toFixed(1)} GiB ` +
       `for weights and optimizer state; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB (a smaller --model?)`)
@@ -117,7 +117,10 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   validateTrainConfig(c, start.config)
   const { rank, world } = rankOf(c, opts.host)
   const collectiveKind = world > 1 ? collectiveChoice() : null
-  checkMemory(start.config, c.device, world)
+  // the backend before the memory check, so --device auto's check knows a CPU from a GPU
+  const threads = c.threads > 0 || world === 1 || process.env['LLMTS_THREADS'] ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
+  const backend = await createBackend(c.device, { threads, ordinal: rank })
+  checkMemory(start.config, backend.name, world)
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
   const shards = resolveShards(c)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
@@ -129,8 +132,6 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     if (rank === 0) await opts.host.barrier()
   }
   if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
-  const threads = c.threads > 0 || world === 1 || process.env['LLMTS_THREADS'] ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
-  const backend = await createBackend(c.device, { threads, ordinal: rank })
   if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point)
   const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
 

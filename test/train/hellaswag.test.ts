@@ -15,9 +15,10 @@ import { GPT } from '../../src/model/gpt.js'
 import { resolveModel } from '../../src/model/load.js'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
-import { readLog, timingFields, type LogRecord } from '../../src/train/log.js'
+import { readLog, type LogRecord } from '../../src/train/log.js'
 import { trainRun } from '../../src/train/run.js'
 import { InputError } from '../../src/util/errors.js'
+import { withoutTiming } from '../faults/helpers.js'
 import { makeToyRun } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-train-hs-'))
@@ -36,8 +37,6 @@ const base: TrainConfig = {
 }
 
 const hsLines = (log: LogRecord[]): LogRecord[] => log.filter(r => 'hellaswag_acc_norm' in r)
-const withoutTiming = (log: LogRecord[]): LogRecord[] =>
-  log.map(r => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.includes(k))) as LogRecord)
 
 async function scoreWeights(params: Float32Array | null, limit: number): Promise<{ acc: number; accNorm: number; count: number }> {
   const config = resolveModel(modelJson).config

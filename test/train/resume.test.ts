@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readCheckpoint } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
-import { readLog, timingFields, type LogRecord } from '../../src/train/log.js'
+import { readLog, type LogRecord } from '../../src/train/log.js'
 import { trainRun } from '../../src/train/run.js'
 import type { Reporter } from '../../src/train/trainer.js'
 import { InputError } from '../../src/util/errors.js'
+import { withoutTiming } from '../faults/helpers.js'
 import { makeToyRun } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-resume-'))
@@ -24,10 +25,6 @@ const base: TrainConfig = {
   ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 4, seqLen: 16, totalBatchSize: 128, steps: 12,
   lr: 3e-3, warmupSteps: 3, valEvery: 4, valSteps: 2, checkpointEvery: 5, keepCheckpoints: 2, sampleEvery: 3,
   sampleTokens: 8, device: 'cpu', seed: 5,
-}
-
-function withoutTiming(log: LogRecord[]): LogRecord[] {
-  return log.map(r => Object.fromEntries(Object.entries(r).filter(([k]) => !timingFields.includes(k))) as LogRecord)
 }
 
 /** Records the periodic samples; with `stopAt`, its `stop` is requested as a signal would be: during step 7
