@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { endianness } from 'node:os'
-import { AtomicWriter } from '../util/atomic.js'
+import { AtomicWriter, removeDeadTemps } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { VOCAB_SIZE } from '../tokenizer.js'
 import { compare, expandPaths, hasGlob, listDirectory, statOrUndefined } from './files.js'
@@ -152,8 +152,10 @@ export function shardPath(dir: string, name: string, split: 'train' | 'val', ind
   return join(dir, `${name}_${split}_${String(index).padStart(6, '0')}.bin`)
 }
 
-/** Removes DIR/NAME_{train,val}_NNNNNN.bin files not named in `keep` (left by an earlier, larger or different run). */
+/** Removes DIR/NAME_{train,val}_NNNNNN.bin files not named in `keep` (left by an earlier, larger or different run),
+ *  and the temp files of NAME's shards and NAME.json that a killed run left. */
 export function removeStaleShards(dir: string, name: string, keep: Set<string>): void {
   const re = new RegExp(`^${name.replace(/[.]/g, '\\.')}_(train|val)_\\d{6}\\.bin$`)
   for (const f of readdirSync(dir)) if (re.test(f) && !keep.has(f)) rmSync(join(dir, f), { force: true })
+  removeDeadTemps(dir, f => re.test(f) || f === `${name}.json`)
 }

@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { ParamLayout, type HfFamily, type HfPiece, type ParamSpec } from '../model/params.js'
-import { writeFileAtomic } from '../util/atomic.js'
+import { removeDeadTemps, writeFilesAtomic, type AtomicWriter } from '../util/atomic.js'
 import { InputError, shown } from '../util/errors.js'
 import { configFromHfJson, hfConfigJson, hfGenerationConfigJson, requireHfFamily, type HfDtype } from './hf-config.js'
 import { gpt2TokenizerFiles } from './hf-tokenizer.js'
-import { floatToBf16, readSafetensors, toFloat32, writeSafetensors, type SafetensorsFile, type WriteTensor } from './safetensors.js'
+import { floatToBf16, readSafetensors, toFloat32, writeSafetensorsTo, type SafetensorsFile, type WriteTensor } from './safetensors.js'
 
 export type { HfDtype } from './hf-config.js'
 
@@ -177,13 +177,18 @@ export function exportHf(dir: string, config: ModelConfig, params: Float32Array,
     dtype: opts.dtype === 'bf16' ? 'BF16' : 'F32',
     data: opts.dtype === 'bf16' ? floatToBf16(t.data) : t.data,
   }))
-  mkdirSync(dir, { recursive: true })
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' })
   const files: Record<string, string> = {
     'config.json': JSON.stringify(hfConfigJson(config, opts.dtype), null, 2) + '\n',
     'generation_config.json': JSON.stringify(hfGenerationConfigJson(), null, 2) + '\n',
     ...(withTokenizer ? gpt2TokenizerFiles({ modelMaxLength: config.contextLength }) : {}),
   }
-  for (const [name, text] of Object.entries(files)) writeFileAtomic(join(dir, name), text)
-  return ['model.safetensors', ...Object.keys(files)]
+  const names = ['model.safetensors', ...Object.keys(files)]
+  mkdirSync(dir, { recursive: true })
+  removeDeadTemps(dir, n => names.includes(n))   // an earlier export killed while writing
+  // all written before any is renamed into place: an interrupted export leaves the previous one whole
+  writeFilesAtomic([
+    { path: join(dir, 'model.safetensors'), write: w => writeSafetensorsTo(w, tensors, { format: 'pt' }) },
+    ...Object.entries(files).map(([name, text]) => ({ path: join(dir, name), write: (w: AtomicWriter) => w.write(text) })),
+  ])
+  return names
 }

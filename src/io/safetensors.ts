@@ -4,7 +4,7 @@
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { InputError, shown } from '../util/errors.js'
-import { AtomicWriter } from '../util/atomic.js'
+import { AtomicWriter, writeFilesAtomic } from '../util/atomic.js'
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
 
@@ -173,6 +173,11 @@ export interface WriteTensor { name: string; dtype: Dtype; shape: number[]; data
 
 /** Writes tensors (in the given order) and string metadata to `path` atomically (temp, fsync, rename). */
 export function writeSafetensors(path: string, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
+  writeFilesAtomic([{ path, write: w => writeSafetensorsTo(w, tensors, metadata) }])
+}
+
+/** The safetensors file of `tensors` into an atomic writer (its owner commits it). */
+export function writeSafetensorsTo(w: AtomicWriter, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
   const header: Record<string, unknown> = {}
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata
   let offset = 0
@@ -187,14 +192,7 @@ export function writeSafetensors(path: string, tensors: WriteTensor[], metadata:
   const jsonBytes = Buffer.from(json, 'utf8')
   const len = Buffer.alloc(8)
   len.writeBigUInt64LE(BigInt(jsonBytes.byteLength))
-  const w = new AtomicWriter(path)
-  try {
-    w.write(len)
-    w.write(jsonBytes)
-    for (const t of tensors) w.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
-    w.commit()
-  } catch (e) {
-    w.abort()
-    throw e
-  }
+  w.write(len)
+  w.write(jsonBytes)
+  for (const t of tensors) w.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
 }

@@ -2,7 +2,7 @@
 // and the directory is fsynced. A reader therefore sees the old file or the complete new one, never a torn one.
 // A full disk or a file-size limit (ENOSPC, EDQUOT, EFBIG) is an OutOfSpaceError: one line, exit code 2.
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 import { InputError } from './errors.js'
 
@@ -27,6 +27,22 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}`)
 }
 
+/** Removes the temp files (tempPathFor) that a killed writer left in `dir`: those whose base name `accept`s and
+ *  whose process is gone (a live one may still be writing it). */
+export function removeDeadTemps(dir: string, accept: (name: string) => boolean): void {
+  let names: string[]
+  try { names = readdirSync(dir) } catch { return }
+  for (const n of names) {
+    const m = /^\.(.+)\.tmp-(\d+)$/.exec(n)
+    if (m !== null && accept(m[1]!) && !isRunning(Number(m[2]))) rmSync(join(dir, n), { recursive: true, force: true })
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true
+  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
 function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r')
@@ -46,10 +62,31 @@ export function writeFileAtomic(path: string, ...chunks: (Uint8Array | string)[]
   }
 }
 
-/** Streaming atomic writer: write() any number of times, then commit() (or abort() on failure). */
+/** Writes several files so that none is renamed into place before every one is complete on disk. A kill while
+ *  writing leaves the old files as they were (and temp files, which removeDeadTemps clears); only a kill during the
+ *  renames themselves, microseconds, can leave old and new files side by side. */
+export function writeFilesAtomic(files: { path: string; write: (w: AtomicWriter) => void }[]): void {
+  const writers: AtomicWriter[] = []
+  try {
+    for (const f of files) {
+      const w = new AtomicWriter(f.path)
+      writers.push(w)
+      f.write(w)
+      w.finish()
+    }
+  } catch (e) {
+    for (const w of writers) w.abort()
+    throw e
+  }
+  for (const w of writers) w.publish()
+}
+
+/** Streaming atomic writer: write() any number of times, then commit() (or abort() on failure); commit() is
+ *  finish() (on disk under the temp name) and publish() (renamed into place). */
 export class AtomicWriter {
   readonly tmp: string
   private fd: number | null
+  private finished = false
   bytes = 0
 
   constructor(readonly path: string) {
@@ -68,12 +105,22 @@ export class AtomicWriter {
   }
 
   commit(): void {
+    this.finish()
+    this.publish()
+  }
+
+  finish(): void {
     if (this.fd === null) throw new Error(`atomic: ${this.path} already closed`)
     try {
       fsyncSync(this.fd)   // some filesystems report a full disk only here
       closeSync(this.fd)
     } catch (e) { throw spaceError(e, this.path) }
     this.fd = null
+    this.finished = true
+  }
+
+  publish(): void {
+    if (!this.finished) throw new Error(`atomic: ${this.path} published before finish()`)
     renameSync(this.tmp, this.path)
     fsyncDir(dirname(this.path))
   }

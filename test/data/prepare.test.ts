@@ -4,6 +4,7 @@
 // ids; llm.c's tinyshakespeare figures; ensureCorpus caching; bad inputs, from the main thread or a worker.
 
 import { after, test } from 'node:test'
+import { spawnSync } from 'node:child_process'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -98,10 +99,14 @@ test('a second prepare into the same directory removes stale shards; NAME.json l
   mkdirSync(out)
   writeShard(join(out, 'x_train_000009.bin'), [1, 2])
   writeShard(join(out, 'other_train_000009.bin'), [1, 2])
+  // temps a killed prepare left (its process is gone) go too; another name's and a live process's stay
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!
+  const kept = [`.other_train_000001.bin.tmp-${dead}`, `.x_train_000002.bin.tmp-${process.ppid}`]
+  for (const n of [`.x_train_000002.bin.tmp-${dead}`, `.x.json.tmp-${dead}`, ...kept]) writeFileSync(join(out, n), 'partial')
   const f = join(dir, 'one.txt')
   writeFileSync(f, 'just a little text for a test')
   const r = await prepare({ source: await openInputs([f]), outDir: out, name: 'x', valTokens: 2, workers: 0 })
-  assert.deepEqual(readdirSync(out).sort(), ['other_train_000009.bin', 'x.json', 'x_train_000001.bin', 'x_val_000000.bin'])
+  assert.deepEqual(readdirSync(out).sort(), [...kept, 'other_train_000009.bin', 'x.json', 'x_train_000001.bin', 'x_val_000000.bin'].sort())
   assert.deepEqual(JSON.parse(readFileSync(r.meta, 'utf8')).train, ['x_train_000001.bin'])
 })
 

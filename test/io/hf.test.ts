@@ -4,7 +4,8 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { presetConfig, type ModelConfig } from '../../src/config.js'
@@ -191,4 +192,35 @@ test('a directory without weights or config gives a one-line hint', t => {
   cpSync(join(fixture('hf-llama'), 'config.json'), join(d, 'config.json'))
   writeFileSync(join(d, 'pytorch_model.bin'), '')
   assert.throws(() => loadHfDir(d), /neither model\.safetensors nor .*pytorch_model\.bin is not read/)
+})
+
+test('an export that fails while writing leaves the previous one whole; temps of killed exports are removed', t => {
+  const small = (family: 'tiny-variant' | 'tiny-gpt2'): { c: ModelConfig; params: Float32Array } => {
+    const c: ModelConfig = { ...presetConfig(family), layers: 1, channels: 64, heads: 4, kvHeads: family === 'tiny-variant' ? 2 : 4 }
+    const layout = new ParamLayout(c)
+    const params = new Float32Array(layout.total)
+    initParams(layout, params, 3)
+    return { c, params }
+  }
+  const out = tempDir(t)
+  const llama = small('tiny-variant'), gpt2 = small('tiny-gpt2')
+  exportHf(out, llama.c, llama.params, { dtype: 'f32' })
+  const before = new Map(readdirSync(out).map(n => [n, readFileSync(join(out, n))]))
+  // the GPT-2 export cannot write its tokenizer.json (its temp name is taken by a directory): nothing is replaced
+  mkdirSync(join(out, `.tokenizer.json.tmp-${process.pid}`))
+  assert.throws(() => exportHf(out, gpt2.c, gpt2.params, { dtype: 'f32' }), /EISDIR|illegal operation on a directory/)
+  rmSync(join(out, `.tokenizer.json.tmp-${process.pid}`), { recursive: true })
+  assert.deepEqual(readdirSync(out).sort(), [...before.keys()].sort(), 'no temp file left')
+  for (const [n, bytes] of before) assert.ok(readFileSync(join(out, n)).equals(bytes), `${n} unchanged`)
+  assert.equal(loadHfDir(out).config.mlp, 'swiglu')
+
+  // a killed export's temps (its process is gone) are removed by the next export; other files and live processes' temps stay
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!
+  for (const n of [`.model.safetensors.tmp-${dead}`, `.config.json.tmp-${dead}`, `.notes.txt.tmp-${dead}`, `.config.json.tmp-${process.ppid}`]) {
+    writeFileSync(join(out, n), 'partial')
+  }
+  exportHf(out, gpt2.c, gpt2.params, { dtype: 'f32' })
+  const hidden = readdirSync(out).filter(n => n.startsWith('.')).sort()
+  assert.deepEqual(hidden, [`.config.json.tmp-${process.ppid}`, `.notes.txt.tmp-${dead}`].sort())
+  assert.equal(loadHfDir(out).config.mlp, 'gelu')
 })
