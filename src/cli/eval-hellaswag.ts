@@ -7,7 +7,7 @@ import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-prompt.js'
 import { longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
-import { resolveModel } from '../model/load.js'
+import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
@@ -81,6 +81,7 @@ export async function runHellaswag(argv: string[]): Promise<number> {
   const f = p.flags
   if (f.scoring === 'llmc' && f.shots > 0) throw new InputError(`${CMD}: --scoring llmc is zero-shot as in llm.c (use --scoring harness for --shots ${f.shots})`)
   const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
+  checkModelFits(CMD, resolved.config, 4, 'its weights')
   const status = (m: string): void => { process.stderr.write(`${m}\n`) }
   const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}), ...(f.limit !== undefined ? { limit: f.limit } : {}), onStatus: status })
   const train = f.shots > 0 ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status }) : undefined

@@ -7,7 +7,7 @@ import { DataLoader } from '../data/loader.js'
 import { listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
-import { resolveModel } from '../model/load.js'
+import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
@@ -62,6 +62,7 @@ export const command: Command = {
     const f = p.flags
     if (f.data === undefined) throw new InputError(`${CMD}: --data is required (a token shard, or a directory of shards)`)
     const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
+    checkModelFits(CMD, resolved.config, 4, 'its weights')
     const config = resolved.config
     const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024), steps = f.steps
     if (T > config.contextLength) throw new InputError(`${CMD}: --seq-len ${T} exceeds the model's context length ${config.contextLength}`)

@@ -3,7 +3,7 @@
 // A preset or config file has no weights: it is exported randomly initialized from --seed (said on stderr).
 
 import { initParams, ParamLayout } from '../model/params.js'
-import { resolveModel } from '../model/load.js'
+import { checkModelFits, resolveModel } from '../model/load.js'
 import { requireHfFamily } from '../io/hf-config.js'
 import { exportHf } from '../io/hf.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
@@ -37,6 +37,7 @@ export const command: Command = {
     refuseTrainingDir(CMD, f.out)
     const resolved = resolveModel(f.model)
     const family = requireHfFamily(resolved.config) // fail before any initialization work
+    checkModelFits(CMD, resolved.config, 4, 'its weights')
     let params = resolved.params
     if (params === undefined) {
       const layout = new ParamLayout(resolved.config)

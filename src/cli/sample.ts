@@ -4,7 +4,7 @@
 
 import { GPT2_VOCAB } from '../config.js'
 import { GPT } from '../model/gpt.js'
-import { resolveModel } from '../model/load.js'
+import { checkModelFits, resolveModel } from '../model/load.js'
 import { decode, encode, EOT } from '../tokenizer.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
@@ -38,6 +38,7 @@ export const command: Command = {
     if (p.flags['top-p'] === 0) throw new InputError('llmts sample: --top-p must be above 0')
     const resolved = resolveModel(p.flags.model)
     const config = resolved.config
+    checkModelFits('llmts sample', resolved.config, 4, 'its weights')
     if (config.vocabSize !== GPT2_VOCAB) {
       throw new InputError(`llmts sample: ${resolved.source} has a ${config.vocabSize}-token vocabulary; text prompts need GPT-2's ${GPT2_VOCAB}`)
     }

@@ -4,11 +4,13 @@
 // Presets and config files carry no weights: the caller initializes them from a seed.
 
 import { readFileSync, statSync, type Stats } from 'node:fs'
+import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { configFromJson, presetConfig, presets, type ModelConfig } from '../config.js'
 import { configFromHfJson } from '../io/hf-config.js'
 import { loadHfDir } from '../io/hf.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
+import { ParamLayout } from './params.js'
 import { InputError } from '../util/errors.js'
 
 export interface ResolvedModel {
@@ -34,6 +36,9 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
     if (base === undefined) throw new InputError('model: no model given (pass --model PRESET|FILE|DIR or --init-from HF_DIR)')
     return base
   }
+  if (isCheckpointDir(opts.initFrom) || isRunDir(opts.initFrom)) {
+    throw new InputError(`model: --init-from takes a Hugging Face directory; ${opts.initFrom} is a run or checkpoint (pass it as --model instead)`)
+  }
   const hf = loadHfDir(opts.initFrom)
   const loaded: ResolvedModel = { ...hf, source: `Hugging Face directory ${opts.initFrom}` }
   if (base === undefined) return loaded
@@ -56,10 +61,16 @@ function resolveSpec(spec: string): ResolvedModel {
   if (st.isDirectory()) {
     // training output: a run directory (its best or newest checkpoint) or one checkpoint directory
     if (isCheckpointDir(spec) || isRunDir(spec)) return loadCheckpointModel(spec)
+    if (statOrNull(join(spec, 'state.json')) !== null) {
+      throw new InputError(`model: ${spec} has a state.json but no model.safetensors (an incomplete or damaged checkpoint; another checkpoint of its run?)`)
+    }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
       return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}` }
     }
     throw new InputError(`model: directory ${spec} is neither a run or checkpoint directory (state.json) nor a Hugging Face directory (config.json)`)
+  }
+  if (/\.(safetensors|bin|pt|pth|ckpt)$/i.test(spec)) {
+    throw new InputError(`model: ${spec} is a weights file; give the directory that holds it (a checkpoint, run or Hugging Face directory)`)
   }
   return { config: readConfigFile(spec), source: `config file ${spec}` }
 }
@@ -68,7 +79,9 @@ function resolveSpec(spec: string): ResolvedModel {
 function readConfigFile(path: string): ModelConfig {
   let obj: unknown
   try { obj = JSON.parse(readFileSync(path, 'utf8')) } catch (e) {
-    throw new InputError(`model: ${path} is not a JSON config file: ${(e as Error).message}`)
+    // JSON.parse quotes the start of the text: a binary file's bytes would reach the terminal
+    const why = (e as Error).message.replace(/[^\x20-\x7e]/g, '?')
+    throw new InputError(`model: ${path} is not a JSON config file: ${why}`)
   }
   const o = obj as Record<string, unknown> | null
   if (typeof o === 'object' && o !== null && ('model_type' in o || 'architectures' in o)) return configFromHfJson(o, path).config
@@ -83,4 +96,19 @@ function statOrNull(path: string): Stats | null {
 export function diffConfigs(a: ModelConfig, b: ModelConfig): string[] {
   const keys = Object.keys(a) as (keyof ModelConfig)[]
   return keys.filter(k => a[k] !== b[k]).map(k => `${k} ${a[k]} vs ${b[k]}`)
+}
+
+/** Largest parameter count the flat float32 buffers hold (a typed array's length limit). */
+export const MAX_PARAMS = 2 ** 32 - 1
+
+/** Refuses, before any allocation, a model this machine cannot hold: `bytesPerParam` bytes for each parameter
+ *  (4 for the weights alone) beyond its memory, or more parameters than one float32 buffer holds. */
+export function checkModelFits(cmd: string, config: ModelConfig, bytesPerParam: number, what: string): void {
+  const total = new ParamLayout(config).total, need = total * bytesPerParam
+  const count = `the model has ${total.toLocaleString('en-US')} parameters`
+  if (need > totalmem()) {
+    throw new InputError(`${cmd}: ${count} and needs at least ${(need / 2 ** 30).toFixed(1)} GiB for ${what}; ` +
+      `this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB (a smaller --model?)`)
+  }
+  if (total > MAX_PARAMS) throw new InputError(`${cmd}: ${count}, more than the ${MAX_PARAMS.toLocaleString('en-US')} llm.ts holds (a smaller --model?)`)
 }

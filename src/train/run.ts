@@ -4,7 +4,7 @@
 // As a data-parallel rank (--nproc), it sets up this rank's share: its GPU, its loader offset, its collective.
 
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { availableParallelism, totalmem } from 'node:os'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import type { Backend } from '../backend/backend.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
@@ -14,7 +14,7 @@ import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { prepareHellaswag } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
-import { diffConfigs, resolveModel } from '../model/load.js'
+import { checkModelFits, diffConfigs, resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
@@ -77,17 +77,6 @@ function resolveStart(c: TrainConfig): { config: ModelConfig; params?: Float32Ar
   return { config: ck.config, params: ck.params, source: `checkpoint ${ck.source}` }
 }
 
-/** Refuses a model whose parameters, gradients and AdamW moments alone exceed the machine's memory. */
-function checkMemory(config: ModelConfig, backend: string, ranks: number): void {
-  const total = new ParamLayout(config).total
-  // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
-  const need = total * (backend === 'cuda' ? 12 : 16 * ranks)
-  if (need > totalmem()) {
-    throw new InputError(`train: the model has ${total.toLocaleString('en-US')} parameters and needs at least ${(need / 2 ** 30).toFixed(1)} GiB ` +
-      `for weights and optimizer state; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB (a smaller --model?)`)
-  }
-}
-
 function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwrite'>): void {
   removeLeftovers(runDir)
   const used = ['log.jsonl', 'checkpoints', 'best'].filter(n => existsSync(join(runDir, n)))
@@ -120,7 +109,8 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // the backend before the memory check, so --device auto's check knows a CPU from a GPU
   const threads = c.threads > 0 || world === 1 || process.env['LLMTS_THREADS'] ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
   const backend = await createBackend(c.device, { threads, ordinal: rank })
-  checkMemory(start.config, backend.name, world)
+  // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
+  checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
   const shards = resolveShards(c)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)

@@ -117,3 +117,17 @@ test('impossible settings are refused before any work, with the reason', { timeo
   assert.match(r.stderr, /--resume continues .* with its own model .*drop --model\/--init-from/)
   assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
 })
+
+test('a model too large for the machine is refused by every command before allocating it', { timeout: 60_000 }, () => {
+  const huge = join(root, 'huge-model.json')
+  writeFileSync(huge, JSON.stringify({ preset: 'tiny-gpt2', contextLength: 1_000_000_000 }))
+  const out = join(root, 'huge-export')
+  for (const args of [['export', '--model', huge, '--out', out], ['sample', '--model', huge], ['eval', 'loss', '--model', huge, '--data', toy.data],
+    ['eval', 'hellaswag', '--model', huge, '--data', join(root, 'absent.jsonl')]]) {
+    const r = llmts(args)
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.stderr}`)
+    assert.ok(isOneLine(r.stderr), r.stderr)
+    assert.match(r.stderr, /the model has [\d,]+ parameters and needs at least [\d.]+ GiB for its weights; this machine has/)
+  }
+  assert.ok(!existsSync(out))
+})

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { configFromJson, presetConfig } from '../../src/config.js'
 import { loadHfDir } from '../../src/io/hf.js'
-import { resolveModel } from '../../src/model/load.js'
+import { checkModelFits, MAX_PARAMS, resolveModel } from '../../src/model/load.js'
 import { ParamLayout } from '../../src/model/params.js'
 import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { Rng } from '../../src/util/rng.js'
@@ -63,4 +63,27 @@ test('what is not a model fails with a hint', () => {
   writeFileSync(notJson, '{oops')
   assert.throws(() => resolveModel(notJson), /x\.json is not a JSON config file/)
   assert.throws(() => resolveModel(undefined), /no model given/)
+  const half = join(root, 'half-checkpoint')
+  mkdirSync(half)
+  writeFileSync(join(half, 'state.json'), '{}')
+  assert.throws(() => resolveModel(half), /half-checkpoint has a state\.json but no model\.safetensors/)
+  const weights = join(root, 'model.safetensors')
+  writeFileSync(weights, Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d]))
+  assert.throws(() => resolveModel(weights), /model\.safetensors is a weights file; give the directory that holds it/)
+  const binary = join(root, 'binary.json')
+  writeFileSync(binary, Buffer.from([0x48, 0, 0, 0, 7, 0x1b, 0x5b, 0x32, 0x4a]))
+  assert.throws(() => resolveModel(binary), (e: Error) => /binary\.json is not a JSON config file/.test(e.message) && !/[\x00-\x1f]/.test(e.message))
+  const run = join(root, 'a-run')
+  mkdirSync(join(run, 'checkpoints'), { recursive: true })
+  assert.throws(() => resolveModel(undefined, { initFrom: run }), /--init-from takes a Hugging Face directory; .*a-run is a run or checkpoint \(pass it as --model instead\)/)
+})
+
+test('a model too large for the machine or for one float32 buffer is refused before any allocation', () => {
+  const huge = { ...presetConfig('tiny-gpt2'), contextLength: 1_000_000_000 }
+  assert.throws(() => checkModelFits('llmts export', huge, 4, 'its weights'),
+    /^InputError: llmts export: the model has [\d,]+ parameters and needs at least [\d.]+ GiB for its weights; this machine has [\d.]+ GiB/)
+  const over = { ...presetConfig('gpt2-124m'), layers: 700 }   // 700 · 7.1M + 39.4M parameters
+  assert.ok(new ParamLayout(over).total > MAX_PARAMS)
+  assert.throws(() => checkModelFits('llmts sample', over, 0, 'its weights'), /llmts sample: the model has [\d,]+ parameters, more than the 4,294,967,295 llm\.ts holds/)
+  checkModelFits('llmts sample', presetConfig('gpt2-124m'), 4, 'its weights')
 })
