@@ -2,7 +2,8 @@
 // (pure JS, ids identical to tiktoken's "gpt2"). The literal text "<|endoftext|>" is ordinary text by default;
 // allowSpecial turns it into token 50256. findSafeCut lets callers split huge texts without changing the ids.
 
-import { decode as decodeR50k, encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base'
+import bpeRanks from 'gpt-tokenizer/bpeRanks/r50k_base'
+import { encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base'
 
 export const EOT = 50256
 export const VOCAB_SIZE = 50257
@@ -28,15 +29,44 @@ export function encode(text: string, opts: { allowSpecial?: boolean } = {}): num
   return out
 }
 
-/** Text of `ids`; EOT decodes to "<|endoftext|>". Throws a RangeError on an id outside the vocabulary. */
+/** Text of `ids`; EOT decodes to "<|endoftext|>". Throws a RangeError on an id outside the vocabulary. Bytes
+ *  that end mid-character decode to U+FFFD. Each call stands alone: gpt-tokenizer 4.0.0's own decode shares one
+ *  streaming TextDecoder between calls, so it holds such trailing bytes back and prepends them to the next call's
+ *  text, and drops a U+FEFF that reaches its decoder first. */
 export function decode(ids: ArrayLike<number>): string {
+  const t = tokenBytes()
+  let n = 0
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!
     if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) {
       throw new RangeError(`tokenizer: id ${id} at position ${i} is outside the vocabulary 0..${VOCAB_SIZE - 1}`)
     }
+    n += t.start[id + 1]! - t.start[id]!
   }
-  return decodeR50k(Array.from(ids))
+  const out = new Uint8Array(n)
+  for (let i = 0, o = 0; i < ids.length; i++) {
+    const id = ids[i]!
+    out.set(t.bytes.subarray(t.start[id]!, t.start[id + 1]!), o)
+    o += t.start[id + 1]! - t.start[id]!
+  }
+  return UTF8.decode(out)
+}
+
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true })
+let table: { bytes: Uint8Array; start: Int32Array } | undefined
+
+/** Every token's bytes, back to back: token i is bytes[start[i], start[i+1]); EOT is "<|endoftext|>". */
+function tokenBytes(): { bytes: Uint8Array; start: Int32Array } {
+  if (table !== undefined) return table
+  const enc = new TextEncoder()
+  const parts = [...(bpeRanks as (string | number[])[]).map(r => typeof r === 'string' ? enc.encode(r) : Uint8Array.from(r)), enc.encode(EOT_TEXT)]
+  if (parts.length !== VOCAB_SIZE) throw new Error(`tokenizer: r50k_base has ${parts.length - 1} ranks, expected ${VOCAB_SIZE - 1}`)
+  const start = new Int32Array(VOCAB_SIZE + 1)
+  parts.forEach((p, i) => { start[i + 1] = start[i]! + p.length })
+  const bytes = new Uint8Array(start[VOCAB_SIZE]!)
+  parts.forEach((p, i) => bytes.set(p, start[i]!))
+  table = { bytes, start }
+  return table
 }
 
 const WHITESPACE = /\s/u

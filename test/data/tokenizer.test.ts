@@ -4,6 +4,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { decode, encode, EOT, findSafeCut } from '../../src/tokenizer.js'
@@ -109,6 +110,17 @@ test('decode rejects ids outside the vocabulary', () => {
   assert.throws(() => decode([50257]), /outside the vocabulary/)
   assert.throws(() => decode([-1]), /outside the vocabulary/)
   assert.equal(decode([EOT]), '<|endoftext|>')
+})
+
+test('each decode stands alone: a cut character is U+FFFD, nothing carries over, U+FEFF is kept', () => {
+  const ids = encode('日本')   // 日 spans two tokens
+  assert.ok(decode(ids.slice(0, 1)).endsWith('\uFFFD'))
+  assert.equal(decode([encode('a')[0]!]), 'a')
+  assert.equal(decode(ids), '日本')
+  // in a fresh process, where gpt-tokenizer's shared decoder dropped it (the first bytes it saw)
+  const tokenizer = new URL('../../src/tokenizer.js', import.meta.url).href
+  const script = `import(${JSON.stringify(tokenizer)}).then(m => process.stdout.write(JSON.stringify(['a\\ufeffb', '\\ufeffx'].map(s => m.decode(m.encode(s))))))`
+  assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })), ['a\ufeffb', '\ufeffx'])
 })
 
 test('cutting at findSafeCut never changes the ids', () => {
