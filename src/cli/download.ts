@@ -9,6 +9,7 @@ import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
+import { checkOutputDir } from '../util/atomic.js'
 
 const CMD = 'llmts download'
 
@@ -42,6 +43,7 @@ export const command: Command = {
     const f = p.flags
     if (f.out === undefined) throw new InputError(`${CMD}: --out DIR is required (where the model's files go)`)
     refuseTrainingDir(CMD, f.out)
+    checkOutputDir(CMD, '--out', f.out)   // before the network
     const stop = new AbortController()
     const onSigint = (): void => stop.abort(new InputError(`download: interrupted; run the same command again to resume`))
     process.once('SIGINT', onSigint)

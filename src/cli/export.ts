@@ -10,6 +10,7 @@ import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { checkOutputDir } from '../util/atomic.js'
 
 const CMD = 'llmts export'
 
@@ -35,6 +36,7 @@ export const command: Command = {
     if (f.model === undefined) throw new InputError(`${CMD}: --model is required (a run or checkpoint directory, a Hugging Face directory or a preset)`)
     if (f.out === undefined) throw new InputError(`${CMD}: --out is required (the directory to write)`)
     refuseTrainingDir(CMD, f.out)
+    checkOutputDir(CMD, '--out', f.out)
     const resolved = resolveModel(f.model)
     const family = requireHfFamily(resolved.config) // fail before any initialization work
     checkModelFits(CMD, resolved.config, 4, 'its weights')

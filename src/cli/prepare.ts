@@ -12,6 +12,7 @@ import { openInputs } from '../data/sources/inputs.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { checkOutputDir } from '../util/atomic.js'
 
 const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
@@ -52,6 +53,7 @@ export const command: Command = {
     if (p.help) { process.stdout.write(formatHelp('llmts prepare', this.usage, summary, flags) + details); return 0 }
     const f = p.flags
     if (f.out === undefined) throw new InputError('llmts prepare: --out DIR is required (where the shards go)')
+    checkOutputDir('llmts prepare', '--out', f.out)
     if (f.corpus !== undefined && p.positionals.length > 0) throw new InputError('llmts prepare: give INPUT files or --corpus NAME, not both')
     if (f.corpus === undefined && p.positionals.length === 0) {
       throw new InputError(`llmts prepare: nothing to prepare (give INPUT files, directories or globs, or --corpus ${Object.keys(corpora).join('|')})`)

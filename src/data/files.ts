@@ -2,8 +2,8 @@
 // filtered by extension) or a glob with *, ?, [...] and ** (Node 20 has no fs.glob). Missing paths and
 // specs that match nothing are InputErrors that name the spec.
 
-import { readdirSync, statSync, type Stats } from 'node:fs'
-import { join, sep } from 'node:path'
+import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs'
+import { join, resolve, sep } from 'node:path'
 import { InputError } from '../util/errors.js'
 
 export function hasGlob(spec: string): boolean {
@@ -106,5 +106,16 @@ export function expandPaths(specs: readonly string[], opts: { what: string; acce
       out.push(...files)
     } else out.push(spec)
   }
-  return [...new Set(out)]
+  // one file named twice (a, ./a, a symlink to it, a folder and a file in it) is read once, where first named
+  const seen = new Set<string>()
+  return out.filter(p => {
+    const key = realpathOrSelf(p)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+function realpathOrSelf(path: string): string {
+  try { return realpathSync(path) } catch { return resolve(path) }
 }

@@ -2,8 +2,8 @@
 // and the directory is fsynced. A reader therefore sees the old file or the complete new one, never a torn one.
 // A full disk or a file-size limit (ENOSPC, EDQUOT, EFBIG) is an OutOfSpaceError: one line, exit code 2.
 
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
-import { dirname, basename, join } from 'node:path'
+import { accessSync, closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { dirname, basename, join, resolve } from 'node:path'
 import { InputError } from './errors.js'
 
 /** The disk (or quota, or file-size limit) ran out while writing; a problem of the machine, not a bug. */
@@ -20,6 +20,23 @@ export function spaceError(e: unknown, path: string): unknown {
   const code = (e as NodeJS.ErrnoException | null)?.code
   if (code === undefined || !(code in SPACE_ERRORS)) return e
   return new OutOfSpaceError(`cannot write ${path}: ${SPACE_ERRORS[code]}`)
+}
+
+/** Refuses, before any slow work, an output directory that cannot be made: `dir` (or its nearest existing
+ *  parent) is not a directory, or is not writable. Creates nothing. */
+export function checkOutputDir(cmd: string, flag: string, dir: string): void {
+  let p = resolve(dir)
+  for (;;) {
+    let st
+    try { st = statSync(p, { throwIfNoEntry: false }) } catch { st = undefined }   // ENOTDIR: a file on the way, found further up
+    if (st !== undefined) {
+      const what = p === resolve(dir) ? dir : `${p} (in ${flag} ${dir})`
+      if (!st.isDirectory()) throw new InputError(`${cmd}: ${what} is not a directory (${flag} expects a directory to write to)`)
+      try { accessSync(p, constants.W_OK) } catch { throw new InputError(`${cmd}: ${what} is not writable (${flag})`) }
+      return
+    }
+    p = dirname(p)
+  }
 }
 
 /** The temp name used while `path` is being written; never looks like a finished output. */

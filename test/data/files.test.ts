@@ -3,7 +3,7 @@
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expandPaths, globFiles, listDirectory } from '../../src/data/files.js'
@@ -38,4 +38,13 @@ test('expandPaths keeps order, filters directories, keeps explicit files, and na
   assert.throws(() => expandPaths([join(dir, '*.none')], opts), /x: no files match .*\*\.none/)
   mkdirSync(join(dir, 'empty'))
   assert.throws(() => expandPaths([join(dir, 'empty')], opts), /x: directory .*empty has no usable files \(expected \.txt files\)/)
+})
+
+test('expandPaths reads a file named twice once: another spelling, a symlink, a folder holding it', () => {
+  const opts = { what: 'x', accept: (p: string) => p.endsWith('.txt'), acceptHint: '.txt files' }
+  symlinkSync(join(dir, 'a.txt'), join(dir, 'link-to-a.txt'))
+  try {
+    assert.deepEqual(rel(expandPaths([join(dir, 'a.txt'), `${dir}/sub/../a.txt`, `${dir}/./a.txt`, join(dir, 'link-to-a.txt')], opts)), ['a.txt'])
+    assert.deepEqual(rel(expandPaths([join(dir, 'sub', 'c.txt'), join(dir, 'sub')], opts)), ['sub/c.txt', 'sub/deep/d.txt'])
+  } finally { rmSync(join(dir, 'link-to-a.txt')) }
 })

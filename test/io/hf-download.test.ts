@@ -171,6 +171,8 @@ test('llmts download: the CLI fills --out, prints JSON, and refuses bad argument
       [['download', 'not a repo', '--out', out], /is not a Hugging Face model repository name/],
       [['download', REPO, '--out', join(root, 'run')], /is a training run or checkpoint directory/],
       [['download', REPO, '--out', out, '--base-url', 'ftp://x'], /--base-url "ftp:\/\/x" must be http or https/],
+      // refused before the network: the port would only time out
+      [['download', REPO, '--out', join(out, 'config.json', 'x'), '--base-url', 'http://192.0.2.1:9'], /config\.json \(in --out .*\) is not a directory/],
     ]
     for (const [args, re] of bad) {
       const b = await start(args).done

@@ -10,6 +10,7 @@ import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../shards.js'
 import { Display } from './display.js'
 import { prepareFineweb, type FinewebResult } from './fineweb.js'
 import { formatBytes } from './progress.js'
+import { checkOutputDir } from '../../util/atomic.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
@@ -42,6 +43,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   if (p.positionals.length > 0) throw new InputError(`${cmd}: unexpected argument "${p.positionals[0]}" (fineweb takes only flags)`)
   const f = p.flags
   if (f.out === undefined) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
+  checkOutputDir(cmd, '--out', f.out)
   const stop = new AbortController()
   const onSigint = (): void => stop.abort(new InputError('fineweb: interrupted; run the same command again to resume'))
   process.once('SIGINT', onSigint)

@@ -3,7 +3,7 @@
 // seed so the validation split is a sample of the whole, not the front matter. tinyshakespeare follows
 // llm.c's dev/data/tinyshakespeare.py: documents split at blank lines, in file order.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { writeFileAtomic } from '../../util/atomic.js'
@@ -57,8 +57,11 @@ export function splitTinyShakespeare(text: string): string[] {
 async function tinyShakespeareText(opts: CorpusOptions): Promise<string> {
   const candidates = opts.tinyshakespearePath !== undefined ? [opts.tinyshakespearePath]
     : [resolve('../shared/data/tinyshakespeare.txt'), join(opts.cacheDir ?? cacheRoot(), 'downloads', 'tinyshakespeare.txt')]
-  for (const p of candidates) if (existsSync(p)) return readFileSync(p, 'utf8')
-  if (opts.tinyshakespearePath !== undefined) throw new InputError(`prepare: no such file: ${opts.tinyshakespearePath} (--tinyshakespeare-path)`)
+  for (const p of candidates) if (statSync(p, { throwIfNoEntry: false })?.isFile() === true) return readFileSync(p, 'utf8')
+  if (opts.tinyshakespearePath !== undefined) {
+    const what = existsSync(opts.tinyshakespearePath) ? 'not a file' : 'no such file'
+    throw new InputError(`prepare: ${what}: ${opts.tinyshakespearePath} (--tinyshakespeare-path expects the text file)`)
+  }
   const target = candidates[candidates.length - 1]!
   let body: string
   try {

@@ -31,7 +31,7 @@ export interface InputOptions {
 export async function openInputs(specs: readonly string[], opts: InputOptions = {}): Promise<Source> {
   if (specs.length === 0) throw new InputError('prepare: no inputs (give files, directories or globs, or --corpus NAME)')
   const column = opts.textColumn ?? 'text'
-  const files = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p), acceptHint: '.txt, .md, .jsonl or .parquet files' })
+  const files = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p), acceptHint: '.txt, .text, .md, .jsonl, .ndjson or .parquet files' })
   const sizes: number[] = []
   for (const f of files) {
     const st = statSync(f)
