@@ -117,9 +117,9 @@ test('an --out that is a run or checkpoint directory is refused (its files stay 
   assert.deepEqual([readFileSync(join(step, 'model.safetensors')), readFileSync(join(run, 'config.json'))], before)
   // a new folder inside the run is fine
   assert.equal(llmts('export', '--model', run, '--out', join(run, 'hf')).code, 0)
-  // a file where the output folder should be: Node's EEXIST, reported as bad input in one line
+  // a file where the output folder should be: refused before any work, in one line
   const r = llmts('export', '--model', run, '--out', join(run, 'config.json'))
   assert.equal(r.code, 2, r.stderr)
-  assert.match(r.stderr, /^llmts: EEXIST: .*config\.json.*check the path/)
+  assert.match(r.stderr, /^llmts export: .*config\.json is not a directory \(--out expects a directory to write to\)/)
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
 })
