@@ -78,6 +78,12 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e
 })
 
+// `llmts train 2>&1 | head`: once the reader of stderr is gone, progress and notes go nowhere and the work goes on
+// (a run that stopped here would lose its steps since the last checkpoint)
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e
+})
+
 main(process.argv.slice(2)).then(
   code => { process.exitCode = code },
   e => { process.exitCode = report(e) },

@@ -36,7 +36,7 @@ function buildFlags(): FlagTable {
   t['config'] = { type: 'string', help: 'JSON file of settings (keys as the flags, e.g. "batch-size"); flags override it', metavar: 'FILE' }
   t['resume'] = { type: 'bool', help: 'continue the run in --out from its newest checkpoint (bit-exact on CPU)' }
   t['overwrite'] = { type: 'bool', help: 'start over in an --out that already holds a run' }
-  t['default-run'] = { type: 'bool', help: 'the README\'s main command: tiny-gpt2 vs tiny-variant on a built-in corpus (npm start)' }
+  t['default-run'] = { type: 'bool', help: 'the README\'s main command: tiny-gpt2 vs tiny-variant on a built-in corpus (npm start; starts OUT/tiny-gpt2 and OUT/tiny-variant over)' }
   t['json'] = jsonFlag
   return t
 }
@@ -191,7 +191,7 @@ export const command: Command = {
     } catch (e) {
       const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
       if (e instanceof DivergenceError) {
-        process.stderr.write(`${e.message} (continue with ${resume}, perhaps with a lower --lr or --on-nan skip)\n`)
+        process.stderr.write(`${e.message} (continue with ${resume}, perhaps with a lower --lr${cfg.onNan === 'skip' ? '' : ' or --on-nan skip'})\n`)
         return 3
       }
       if (e instanceof OutOfSpaceError) throw new OutOfSpaceError(`${e.message}; the checkpoints already written are intact (free space, then ${resume})`)

@@ -89,6 +89,8 @@ export interface DownloadOptions {
   /** Injected in tests; defaults to the global fetch. */
   fetch?: (url: string) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>
   onStatus?: (message: string) => void
+  /** The flag that names a local copy instead, for the offline hint (default --data, or --train-data for train). */
+  fileFlag?: string
 }
 
 /**
@@ -100,7 +102,7 @@ export async function ensureHellaswagFile(split: HellaswagSplit, opts: DownloadO
   const path = join(dir, `hellaswag_${split}.jsonl`)
   if (existsSync(path)) return path
   const url = HELLASWAG_URLS[split]
-  const flag = split === 'val' ? '--data' : '--train-data'
+  const flag = opts.fileFlag ?? (split === 'val' ? '--data' : '--train-data')
   opts.onStatus?.(`hellaswag: downloading ${url} into ${dir}`)
   const doFetch = opts.fetch ?? ((u: string) => fetch(u))
   let text: string

@@ -112,8 +112,13 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
-  const shards = resolveShards(c)
+  const shards = resumedShards(c, runDir, point !== null)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
+  // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
+  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize, rank, worldSize: world }
+  const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
+  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
+  if (resumeFrom !== null) restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   if (opts.host !== undefined) {
     // rank 0: its settings are good, the others may read theirs (they waited); then, once they have (including what
@@ -129,13 +134,9 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   if (start.params !== undefined) model.setParams(start.params)
   else model.initWeights(c.seed)
   const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })
-  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize, rank, worldSize: world }
-  const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
-  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
   let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
   if (resumeFrom !== null) {
     if (resumeFrom.optimizer !== null) optimizer.setState(resumeFrom.optimizer)
-    restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path)
     rng = new Rng(resumeFrom.progress.rng)
   }
 
@@ -159,6 +160,16 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   })
   collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
   return { info, result }
+}
+
+/** The shards; on --resume, a missing data path is named as the run's saved setting (a relative path is read
+ *  from the current directory, which may not be where the run started). */
+function resumedShards(c: TrainConfig, runDir: string, resumed: boolean): ReturnType<typeof resolveShards> {
+  try { return resolveShards(c) } catch (e) {
+    if (!resumed || !(e instanceof InputError)) throw e
+    throw new InputError(`${e.message} (--data ${c.data}${c.valData !== '' ? `, --val-data ${c.valData}` : ''} as ${runDir} saved it, ` +
+      'from the current directory; give --data/--val-data to point at the shards)')
+  }
 }
 
 /** This process's rank; --nproc N > 1 runs only as a rank started by the launcher (src/train/launch.ts). */
@@ -210,7 +221,7 @@ async function loadHellaswagSchedule(c: TrainConfig, model: ModelConfig, note?: 
   }
   const examples = await loadHellaswag('val', {
     ...(c.hellaswagData !== '' ? { file: c.hellaswagData } : {}), ...(c.hellaswagLimit > 0 ? { limit: c.hellaswagLimit } : {}),
-    ...(note !== undefined ? { onStatus: note } : {}),
+    ...(note !== undefined ? { onStatus: note } : {}), fileFlag: '--hellaswag-data',
   })
   const prepared = await prepareHellaswag(examples, { scoring: c.hellaswagScoring, shots: 0 })
   note?.(`train: HellaSwag (${c.hellaswagScoring} scoring, 0-shot) on ${prepared.length} examples every ${c.hellaswagEvery} steps`)

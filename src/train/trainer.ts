@@ -167,7 +167,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
     let valLoss = evaluateLoss(o.model, o.val, valStart, B, T, c.valSteps)   // each rank: its own val batches
     if (coll !== null) valLoss = (await coll.sumHost([valLoss]))[0]! / world
-    const best = step > 0 && (res.bestValLoss === null || valLoss < res.bestValLoss)
+    const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss
     log.append({ step, val_loss: valLoss })
     o.reporter?.val?.({ step, val_loss: valLoss, best })

@@ -104,6 +104,7 @@ test('download: cached once, validated before caching, a clear error offline', a
   const offline = async (): Promise<never> => { throw new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } }) }
   await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: offline }), isInput(/cannot download https:.*hellaswag_val\.jsonl \(ENOTFOUND; offline\?\): pass --data FILE\.jsonl/))
   await assert.rejects(ensureHellaswagFile('train', { cacheDir, fetch: offline }), isInput(/pass --train-data FILE\.jsonl/))
+  await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: offline, fileFlag: '--hellaswag-data' }), isInput(/pass --hellaswag-data FILE\.jsonl/))   // llmts train's flag
   const portal = async () => ({ ok: true, status: 200, text: async () => '<html>login</html>' })
   await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: portal }), isInput(/:1 is not valid JSON/))
   assert.equal(existsSync(join(cacheDir, 'hellaswag_val.jsonl')), false)

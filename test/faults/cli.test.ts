@@ -4,12 +4,14 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import { writeShard } from '../../src/data/shards.js'
 import { makeToyRun, tinyModelJson } from '../train/helpers.js'
-import { isOneLine, llmts, tempRoot } from './helpers.js'
+import { readLog } from '../../src/train/log.js'
+import { isOneLine, llmts, main, start, tempRoot } from './helpers.js'
 
 const root = tempRoot('cli')
 const toy = makeToyRun(root)
@@ -130,4 +132,51 @@ test('a model too large for the machine is refused by every command before alloc
     assert.match(r.stderr, /the model has [\d,]+ parameters and needs at least [\d.]+ GiB for its weights; this machine has/)
   }
   assert.ok(!existsSync(out))
+})
+
+test('--overwrite deletes nothing, and a new run creates nothing, when the settings are refused', { timeout: 60_000 }, () => {
+  const run = join(root, 'kept')
+  assert.equal(llmts(['train', ...small, '--out', run]).code, 0)
+  const before = readdirSync(run).sort()
+  const log = readFileSync(join(run, 'log.jsonl'))
+  for (const over of [['--batch-size', '400', '--seq-len', '32', '--total-batch-size', '12800'], ['--val-data', join(root, 'absent-val')]]) {
+    for (const out of [run, join(root, 'never-made')]) {
+      const r = llmts(['train', ...small, ...over, '--out', out, ...(out === run ? ['--overwrite'] : [])])
+      assert.equal(r.code, 2, `${over.join(' ')}: exit ${r.code}: ${r.stderr}`)
+      assert.ok(isOneLine(r.stderr), r.stderr)
+    }
+    assert.deepEqual(readdirSync(run).sort(), before, `${over.join(' ')}: the run is as it was`)
+    assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
+    assert.ok(!existsSync(join(root, 'never-made')), `${over.join(' ')}: no empty run directory`)
+  }
+})
+
+test('a closed stderr (2>&1 | head) does not stop training', { timeout: 60_000 }, async () => {
+  const out = join(root, 'epipe')
+  const { child, done } = start(['train', ...small, '--out', out], { onStderr: (_, c) => c.stderr!.destroy() })
+  const r = await done
+  assert.equal(child.exitCode ?? r.code, 0, r.stderr)
+  assert.deepEqual(readLog(join(out, 'log.jsonl')).filter(l => 'loss' in l).map(l => l['step']), [1, 2, 3, 4])
+})
+
+test('--resume from another folder names the saved relative --data', { timeout: 60_000 }, () => {
+  const out = join(root, 'rel-run')
+  const rel = relative(process.cwd(), toy.data)
+  assert.equal(llmts(['train', ...small, '--data', rel, '--out', out, '--steps', '2']).code, 0)
+  const elsewhere = join(root, 'elsewhere', 'deeper')
+  mkdirSync(elsewhere, { recursive: true })
+  const r = spawnSync(process.execPath, [main, 'train', '--out', out, '--resume', '--steps', '4'], { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  assert.equal(r.status, 2, r.stderr)
+  assert.ok(isOneLine(r.stderr), r.stderr)
+  assert.match(r.stderr, /as .*rel-run saved it, from the current directory; give --data\/--val-data to point at the shards/)
+})
+
+test('a NaN validation loss is never the best one: no best/ from diverged weights', { timeout: 60_000 }, () => {
+  const out = join(root, 'nan-best')
+  const r = llmts(['train', ...small, '--steps', '12', '--lr', '1e30', '--on-nan', 'skip', '--out', out])
+  assert.equal(r.code, 3, r.stderr)
+  assert.match(r.stderr, /val loss NaN/)
+  assert.doesNotMatch(r.stderr, /NaN \(best\)/)
+  assert.doesNotMatch(r.stderr, /or --on-nan skip/, 'skip is already on')
+  assert.ok(!existsSync(join(out, 'best')))
 })
