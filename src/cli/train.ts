@@ -181,7 +181,10 @@ export const command: Command = {
       }
       if (quiet) return 0
       if (p.flags['json'] === true) process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
-      else {
+      else if (info.startStep >= info.config.steps) {
+        process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +
+          `nothing to do (a larger --steps trains it further)\n`)
+      } else {
         process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +
           `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
           `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)

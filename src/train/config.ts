@@ -131,12 +131,14 @@ const byFlag = new Map(Object.entries(trainFields).map(([k, f]) => [f.flag, k as
 /** Reads a --config JSON object (keys as flags, e.g. "batch-size", or as TrainConfig, e.g. "batchSize"). */
 export function trainConfigFromJson(obj: unknown, where: string): Partial<TrainConfig> {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new InputError(`train: ${where} must be a JSON object`)
-  const out: Record<string, unknown> = {}
+  const out: Record<string, unknown> = {}, seen = new Map<string, string>()
   for (const [rawKey, value] of Object.entries(obj as Record<string, unknown>)) {
     const key = (rawKey in trainFields ? rawKey : byFlag.get(rawKey)) as keyof TrainConfig | undefined
     if (key === undefined) {
       throw new InputError(`train: ${where} has unknown key "${rawKey}" (expected one of ${[...byFlag.keys()].join(', ')})`)
     }
+    if (Object.hasOwn(out, key)) throw new InputError(`train: ${where} gives ${key} twice ("${rawKey}" and "${seen.get(key)}"); keep one`)
+    seen.set(key, rawKey)
     out[key] = checkValue(trainFields[key], value, `${where}: "${rawKey}"`)
   }
   return out as Partial<TrainConfig>

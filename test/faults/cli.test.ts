@@ -180,3 +180,13 @@ test('a NaN validation loss is never the best one: no best/ from diverged weight
   assert.doesNotMatch(r.stderr, /or --on-nan skip/, 'skip is already on')
   assert.ok(!existsSync(join(out, 'best')))
 })
+
+test('resuming a finished run says so and changes nothing', { timeout: 60_000 }, () => {
+  const run = join(root, 'finished')
+  assert.equal(llmts(['train', ...small, '--out', run]).code, 0)
+  const log = readFileSync(join(run, 'log.jsonl'))
+  const r = llmts(['train', '--out', run, '--resume'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /\/finished had already finished at step 4 \(of --steps 4\); nothing to do \(a larger --steps trains it further\)\n$/)
+  assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
+})

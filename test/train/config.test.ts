@@ -17,6 +17,7 @@ test('defaults are the report\'s', () => {
 test('--config JSON accepts flag names and TrainConfig names, rejects unknown keys and wrong types', () => {
   assert.deepEqual(trainConfigFromJson({ 'batch-size': 4, seqLen: 64, device: 'cpu' }, 'c.json'), { batchSize: 4, seqLen: 64, device: 'cpu' })
   assert.throws(() => trainConfigFromJson({ 'batch-sise': 4 }, 'c.json'), (e: Error) => e instanceof InputError && /unknown key "batch-sise"/.test(e.message))
+  assert.throws(() => trainConfigFromJson({ 'batch-size': 4, batchSize: 8 }, 'c.json'), (e: Error) => e instanceof InputError && /c\.json gives batchSize twice \("batchSize" and "batch-size"\); keep one/.test(e.message))
   assert.throws(() => trainConfigFromJson({ steps: 1.5 }, 'c.json'), /"steps" must be a positive integer, got 1.5/)
   assert.throws(() => trainConfigFromJson(JSON.parse('{"steps": 1e400}'), 'c.json'), /"steps" must be a positive integer, got Infinity$/)
   assert.throws(() => trainConfigFromJson({ lr: '1e-3' }, 'c.json'), /"lr" must be a number/)
