@@ -94,7 +94,7 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
         if (tails[rank] !== '') process.stderr.write(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
         if (alive.size > 0) process.stderr.write(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
       }
-      hub.fail(`rank ${rank} exited (its error is above)`)   // ranks waiting on the hub fail at once; ranks
+      hub.fail(`rank ${rank} ${why}${why.startsWith('was killed') ? '' : ' (its error is above)'}`)   // waiting ranks fail at once; ranks
       killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
     }
     const exited = (rank: number, code: number | null, signal: NodeJS.Signals | null): void => {

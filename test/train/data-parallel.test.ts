@@ -157,7 +157,7 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
     assert.match(r.stderr, new RegExp(`${rank === 1 ? '\\[rank 1\\] ' : ''}llmts: internal error: test hook: rank ${rank} crashes at step 3`))
     if (rank === 1) {
       assert.match(r.stderr, /rank 1 exited with code 1; stopping the other ranks\n/)
-      assert.match(r.stderr, /^collective: rank 1 exited \(its error is above\)$/m, 'rank 0 names the failed rank, not as its own internal error')
+      assert.match(r.stderr, /^collective: rank 1 exited with code 1 \(its error is above\)$/m, 'rank 0 names the failed rank, not as its own internal error')
     }
     else assert.equal(r.stderr.match(/internal error/g)?.length, 1, `rank 0's error alone: ${r.stderr}`)
     assert.ok(r.ms < 30_000, `took ${r.ms} ms`)
