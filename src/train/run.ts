@@ -112,7 +112,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
-  const shards = resumedShards(c, runDir, point !== null)
+  const shards = resumedShards(c, runDir, was ?? null)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize, rank, worldSize: world }
@@ -162,11 +162,11 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   return { info, result }
 }
 
-/** The shards; on --resume, a missing data path is named as the run's saved setting (a relative path is read
- *  from the current directory, which may not be where the run started). */
-function resumedShards(c: TrainConfig, runDir: string, resumed: boolean): ReturnType<typeof resolveShards> {
+/** The shards; on --resume, a missing data path the run saved is named as such (a relative path is read from the
+ *  current directory, which may not be where the run started). */
+function resumedShards(c: TrainConfig, runDir: string, saved: TrainConfig | null): ReturnType<typeof resolveShards> {
   try { return resolveShards(c) } catch (e) {
-    if (!resumed || !(e instanceof InputError)) throw e
+    if (saved === null || !(e instanceof InputError) || (saved.data !== c.data && saved.valData !== c.valData)) throw e
     throw new InputError(`${e.message} (--data ${c.data}${c.valData !== '' ? `, --val-data ${c.valData}` : ''} as ${runDir} saved it, ` +
       'from the current directory; give --data/--val-data to point at the shards)')
   }
