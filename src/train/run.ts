@@ -118,7 +118,13 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize, rank, worldSize: world }
   const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
   const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
-  if (resumeFrom !== null) restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path)
+  if (resumeFrom !== null) {
+    try { restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path) } catch (e) {
+      const changed = loaderChanges(resumeFrom.trainConfig, c)
+      if (!(e instanceof InputError) || changed === '') throw e
+      throw new InputError(`${e.message}; this --resume changes ${changed}, which the saved data position depends on (keep the run's value)`)
+    }
+  }
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   if (opts.host !== undefined) {
     // rank 0: its settings are good, the others may read theirs (they waited); then, once they have (including what
@@ -170,6 +176,14 @@ function resumedShards(c: TrainConfig, runDir: string, saved: TrainConfig | null
     throw new InputError(`${e.message} (--data ${c.data}${c.valData !== '' ? `, --val-data ${c.valData}` : ''} as ${runDir} saved it, ` +
       'from the current directory; give --data/--val-data to point at the shards)')
   }
+}
+
+/** The settings the data loader's position depends on that `now` changes from `saved`, as "--flag a → b, ...". */
+function loaderChanges(saved: TrainConfig | null, now: TrainConfig): string {
+  if (saved === null) return ''
+  const flags: [keyof TrainConfig, string][] = [['shuffle', 'shuffle'], ['seed', 'seed'], ['nproc', 'nproc'], ['batchSize', 'batch-size'],
+    ['seqLen', 'seq-len'], ['data', 'data']]
+  return flags.filter(([k]) => saved[k] !== now[k]).map(([k, f]) => `--${f} ${String(saved[k])} → ${String(now[k])}`).join(', ')
 }
 
 /** This process's rank; --nproc N > 1 runs only as a rank started by the launcher (src/train/launch.ts). */

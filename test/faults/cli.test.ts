@@ -190,3 +190,12 @@ test('resuming a finished run says so and changes nothing', { timeout: 60_000 },
   assert.match(r.stdout, /\/finished had already finished at step 4 \(of --steps 4\); nothing to do \(a larger --steps trains it further\)\n$/)
   assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
 })
+
+test('a --resume whose changed setting the saved data position cannot follow names that setting', { timeout: 60_000 }, () => {
+  const run = join(root, 'reshuffled')
+  assert.equal(llmts(['train', ...small, '--out', run, '--steps', '2']).code, 0)
+  const r = llmts(['train', '--out', run, '--resume', '--steps', '4', '--shuffle', 'on'])
+  assert.equal(r.code, 2, r.stderr)
+  assert.ok(isOneLine(r.stderr), r.stderr)
+  assert.match(r.stderr, /step_000002\/state\.json: .*; this --resume changes --shuffle off → on, which the saved data position depends on \(keep the run's value\)/)
+})
