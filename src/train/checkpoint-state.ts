@@ -51,6 +51,7 @@ export function readStateFile(path: string): StateJson {
   }
   const bad = (what: string): never => { throw new DamagedCheckpointError(`checkpoint: ${path}: ${what} (damaged checkpoint state)`) }
   if (!isObject(s)) return bad('not a JSON object')
+  if (s['format'] === undefined) return bad('no "format" key')   // cut or emptied: fall back like any damage
   if (s['format'] !== FORMAT) throw new InputError(`checkpoint: ${path} is not an llm.ts checkpoint state (format ${shown(s['format'])})`)
   if (s['version'] !== 1) throw new InputError(`checkpoint: ${path} has version ${shown(s['version'])}; this llm.ts reads version 1`)
   if (!isCount(s['step'])) bad('"step" must be a non-negative integer')

@@ -12,6 +12,7 @@ import {
   checkpointName, listCheckpoints, loadCheckpointModel, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveBest,
   writeCheckpoint, type Checkpoint,
 } from '../../src/train/checkpoint.js'
+import { DamagedCheckpointError, readStateFile } from '../../src/train/checkpoint-state.js'
 import { trainDefaults } from '../../src/train/config.js'
 import { InputError } from '../../src/util/errors.js'
 import { Rng } from '../../src/util/rng.js'
@@ -106,4 +107,16 @@ test('best is a complete copy; a run directory resolves to best, else to its new
   assert.deepEqual(m.params, randomCheckpoint(3).params)
   assert.equal(m.source, join(run, 'best'))
   assert.throws(() => resolveCheckpointDir(join(root, 'nope')), /does not exist/)
+})
+
+test('a state.json without "format" is a damaged checkpoint (skipped by --resume); another format is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-state-'))
+  try {
+    const path = join(dir, 'state.json')
+    writeFileSync(path, '{}')
+    assert.throws(() => readStateFile(path), (e: Error) => e instanceof DamagedCheckpointError && /no "format" key \(damaged checkpoint state\)/.test(e.message))
+    writeFileSync(path, '{"format": "something-else"}')
+    assert.throws(() => readStateFile(path), (e: Error) => e instanceof InputError && !(e instanceof DamagedCheckpointError) &&
+      /is not an llm\.ts checkpoint state \(format "something-else"\)/.test(e.message))
+  } finally { rmSync(dir, { recursive: true, force: true }) }
 })
