@@ -114,7 +114,8 @@ function convert(cmd: string, name: string, spec: FlagSpec, raw: string): string
       const v = Number(s)
       if (!Number.isFinite(v) || (spec.type === 'int' && !Number.isSafeInteger(v))) bad()
       if (spec.min !== undefined && v < spec.min) {
-        throw new InputError(`${cmd}: --${name} expects ${describe(spec)} >= ${spec.min}, got ${raw}`)
+        const bound = spec.min === 0 || (spec.type === 'int' && spec.min === 1) ? '' : ` >= ${spec.min}`   // else said twice
+        throw new InputError(`${cmd}: --${name} expects ${describe(spec)}${bound}, got ${raw}`)
       }
       if (spec.max !== undefined && v > spec.max) {
         throw new InputError(`${cmd}: --${name} expects a value <= ${spec.max}, got ${raw}`)

@@ -101,7 +101,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   }
   const v = verdict(gpt2, variant, tokens)
   const summary = {
-    corpus: defaultRun.corpus, steps: r.steps, tokensPerModel: tokens, calibration: r.calibration, settings: defaultRun,
+    corpus: defaultRun.corpus, steps: r.steps, tokensPerModel: tokens, calibration: r.calibration, settings: { ...defaultRun, outDir },
     runs: r.outcomes.map(o => ({
       model: o.info.config.model, runDir: o.info.runDir, parameters: o.info.parameters, finalTrainLoss: o.finalTrainLoss,
       finalValLoss: o.finalValLoss, bestValLoss: o.result.bestValLoss, lossSpikes: countSpikes(o.curve), tokensPerS: o.result.tokensPerS,

@@ -23,7 +23,7 @@ const flags = {
   limit: { type: 'int', help: 'score only the first N examples (their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 1 },
   shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },
   scoring: { type: 'enum', values: hellaswagScorings, default: 'harness', help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
-  'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed (its default: 1234)', default: DEFAULT_FEWSHOT_SEED, min: 0 },
+  'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed', default: DEFAULT_FEWSHOT_SEED, min: 0 },
   seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
   ...backendFlags,
   json: jsonFlag,
@@ -40,7 +40,7 @@ function formatPercent(p: number, se: number): string {
 
 /** One line: "hellaswag (harness scoring, 0-shot, 100 examples): acc_norm 31.00% ± 4.65, acc 29.00% ± 4.56". */
 export function formatHellaswag(r: HellaswagResult): string {
-  return `hellaswag (${describeScoring(r)}, ${r.count} examples): acc_norm ${formatPercent(r.accNorm, r.accNormStderr)}, ` +
+  return `hellaswag (${describeScoring(r)}, ${r.count} example${r.count === 1 ? '' : 's'}): acc_norm ${formatPercent(r.accNorm, r.accNormStderr)}, ` +
     `acc ${formatPercent(r.acc, r.accStderr)}`
 }
 

@@ -35,7 +35,7 @@ function mainHelp(): string {
   const w = Math.max(...Object.keys(commands).map(k => k.length)) + 2
   const lines = Object.keys(commands).map(k => `  ${k.padEnd(w)}${summaries[k] ?? ''}`)
   return `usage: llmts <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\n` +
-    `Run 'llmts <command> --help' for the flags of a command.\n`
+    `Run 'llmts <command> --help' for the flags of a command; llmts --version prints the version.\n`
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -74,7 +74,9 @@ function toExample(raw: unknown, where: string): HellaswagExample {
 export function readHellaswagFile(path: string): HellaswagExample[] {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new InputError(`hellaswag: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EISDIR') throw new InputError(`hellaswag: ${path} is a directory (expected a HellaSwag JSONL file)`)
+    throw new InputError(`hellaswag: cannot read ${path}: ${code ?? String(e)}`)
   }
   return parseHellaswagJsonl(text, path)
 }

@@ -109,7 +109,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
   nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
-  out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/)' },
+  out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/; default runs/MODEL-DATE-TIME)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },
   valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation' },
   checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
@@ -121,7 +121,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   hellaswagData: { flag: 'hellaswag-data', kind: 'string', metavar: 'FILE', help: 'HellaSwag validation JSONL (default: downloaded once into the cache)' },
   hellaswagLimit: { flag: 'hellaswag-limit', kind: 'int', min: 0, help: 'score the first N HellaSwag examples (0 = all 10,042)' },
   hellaswagScoring: { flag: 'hellaswag-scoring', kind: 'enum', values: ['harness', 'llmc'], help: 'HellaSwag scoring during training (see llmts eval hellaswag)' },
-  skipSpikes: { flag: 'skip-spikes', kind: 'number', min: 0, help: 'skip updates whose loss or grad-norm z-score exceeds Z (0: never)' },
+  skipSpikes: { flag: 'skip-spikes', kind: 'number', min: 0, help: 'skip updates whose loss or grad-norm z-score exceeds N (0: never)' },
   shuffle: { flag: 'shuffle', kind: 'enum', values: ['off', 'on'], help: 'on: permute the train shards every epoch and the batches of each shard (seeded by --seed)' },
   recompute: { flag: 'recompute', kind: 'enum', values: ['off', 'on'], help: 'on: recompute norm outputs and the MLP activation in backward (less memory, same results)' },
 }

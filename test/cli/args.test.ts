@@ -21,6 +21,7 @@ test('flag errors: one line naming the flag and what it expects, exit code 2', (
     [['prepare', '--val-tokens=1.5'], 'llmts prepare: --val-tokens expects a non-negative integer, got "1.5"'],
     [['prepare', '--shard-size', '0'], 'llmts prepare: --shard-size expects a positive integer >= 1024, got 0'],
     [['prepare', '--shard-size', '1000'], 'llmts prepare: --shard-size expects a positive integer >= 1024, got 1000'],
+    [['eval', 'hellaswag', '--shots', '-1'], 'llmts eval hellaswag: --shots expects a non-negative integer, got -1'],
     [['prepare', '--workers'], 'llmts prepare: --workers expects a non-negative integer, got nothing'],
     [['prepare', '--corpus', 'bogus'], 'llmts prepare: --corpus expects one of moby-dick, sotu, tinyshakespeare, got "bogus"'],
     [['prepare', '--json=maybe'], 'llmts prepare: --json expects true or false, got "maybe"'],

@@ -39,7 +39,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [['--resume'], /--resume needs --out RUN_DIR/],
     [['--resume', '--overwrite', '--out', join(root, 'both')], /--resume and --overwrite contradict each other/],
     [[...small, '--total-batch-size', String(64 * 65_537)], /needs 65,537 micro-batches of 64 tokens per step, more than 65,536/],
-    [['--batch-size', '0'], /--batch-size expects a positive integer >= 1, got 0/],
+    [['--batch-size', '0'], /--batch-size expects a positive integer, got 0/],
     [['--threads', 'many'], /--threads expects a non-negative integer, got "many"/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--threads', '100000', '--out', join(root, 'threads')],
       /threads must be an integer in \[1, 1024\], got 100000/],
@@ -107,4 +107,17 @@ test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to re
   assert.match(r.stderr, new RegExp(`resuming at step ${stopped}`))
   assert.deepEqual(readLog(join(out, 'log.jsonl')).map(l => l.step), Array.from({ length: stopped + 2 }, (_, i) => i + 1))
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).train.batchSize, 4)
+})
+
+test('--default-run --out DIR: both runs, the comparison files and the recorded outDir are DIR', { timeout: 120_000 }, () => {
+  const out = join(root, 'default-run')
+  const r = spawnSync(process.execPath, [main, 'train', '--default-run', '--steps', '2', '--out', out, '--json'],
+    { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  assert.equal(r.status, 0, r.stderr)
+  const summary = JSON.parse(r.stdout) as { steps: number; settings: { outDir: string }; runs: { runDir: string }[]; files: string[] }
+  assert.equal(summary.steps, 2)
+  assert.equal(summary.settings.outDir, out)
+  assert.deepEqual(summary.runs.map(x => x.runDir), [join(out, 'tiny-gpt2'), join(out, 'tiny-variant')])
+  for (const f of summary.files) assert.ok(f.startsWith(out) && existsSync(f), f)
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')), summary)
 })
