@@ -70,7 +70,7 @@ function resolveSpec(spec: string): ResolvedModel {
     throw new InputError(`model: directory ${spec} is neither a run or checkpoint directory (state.json) nor a Hugging Face directory (config.json)`)
   }
   if (/\.(safetensors|bin|pt|pth|ckpt)$/i.test(spec)) {
-    throw new InputError(`model: ${spec} is a weights file; give the directory that holds it (a checkpoint, run or Hugging Face directory)`)
+    throw new InputError(`model: ${spec} is a weights or data file, not a config; give the directory that holds the weights (a checkpoint, run or Hugging Face directory)`)
   }
   return { config: readConfigFile(spec), source: `config file ${spec}` }
 }

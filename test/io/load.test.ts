@@ -69,7 +69,7 @@ test('what is not a model fails with a hint', () => {
   assert.throws(() => resolveModel(half), /half-checkpoint has a state\.json but no model\.safetensors/)
   const weights = join(root, 'model.safetensors')
   writeFileSync(weights, Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d]))
-  assert.throws(() => resolveModel(weights), /model\.safetensors is a weights file; give the directory that holds it/)
+  assert.throws(() => resolveModel(weights), /model\.safetensors is a weights or data file, not a config; give the directory that holds the weights/)
   const binary = join(root, 'binary.json')
   writeFileSync(binary, Buffer.from([0x48, 0, 0, 0, 7, 0x1b, 0x5b, 0x32, 0x4a]))
   assert.throws(() => resolveModel(binary), (e: Error) => /binary\.json is not a JSON config file/.test(e.message) && !/[\x00-\x1f]/.test(e.message))
