@@ -52,6 +52,12 @@ export function decode(ids: ArrayLike<number>): string {
   return UTF8.decode(out)
 }
 
+/** The bytes of token `id` (a view; EOT's are "<|endoftext|>"), for code that works on bytes (the HF export). */
+export function tokenBytesOf(id: number): Uint8Array {
+  const t = tokenBytes()
+  return t.bytes.subarray(t.start[id]!, t.start[id + 1]!)
+}
+
 const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true })
 let table: { bytes: Uint8Array; start: Int32Array } | undefined
 

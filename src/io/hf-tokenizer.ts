@@ -3,10 +3,8 @@
 // Key decision: the merges are recovered from the ranks alone — token r is what BPE makes of its own bytes
 // using only merges ranked below r, which splits it into exactly the two parts of merge number r - 256.
 
-import bpeRanks from 'gpt-tokenizer/bpeRanks/r50k_base'
 import { EOT_TOKEN, GPT2_VOCAB } from '../config.js'
-
-export const EOT_TEXT = '<|endoftext|>'
+import { EOT_TEXT, tokenBytesOf } from '../tokenizer.js'
 
 /** GPT-2's reversible byte -> printable character map (bytes_to_unicode in openai/gpt-2 encoder.py). */
 export function bytesToUnicode(): string[] {
@@ -28,14 +26,11 @@ let cached: Gpt2Vocab | undefined
 export function gpt2Vocab(): Gpt2Vocab {
   if (cached !== undefined) return cached
   const byteChar = bytesToUnicode()
-  const utf8 = new TextEncoder()
-  const tokens = (bpeRanks as (string | number[])[]).map(t => {
-    const bytes = typeof t === 'string' ? utf8.encode(t) : t
+  const tokens = Array.from({ length: GPT2_VOCAB - 1 }, (_, id) => {   // the ranks; EOT is added last
     let s = ''
-    for (const b of bytes) s += byteChar[b]!
+    for (const b of tokenBytesOf(id)) s += byteChar[b]!
     return s
   })
-  if (tokens.length !== GPT2_VOCAB - 1) throw new Error(`hf-tokenizer: r50k_base has ${tokens.length} ranks, expected ${GPT2_VOCAB - 1}`)
   const rank = new Map<string, number>()
   tokens.forEach((t, i) => rank.set(t, i))
   const merges: string[] = []
