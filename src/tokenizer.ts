@@ -5,8 +5,9 @@
 import bpeRanks from 'gpt-tokenizer/bpeRanks/r50k_base'
 import { encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base'
 
-export const EOT = 50256
-export const VOCAB_SIZE = 50257
+// The numbers live in config.ts, which model presets and the HF files read without loading the BPE tables.
+import { EOT_TOKEN as EOT, GPT2_VOCAB as VOCAB_SIZE } from './config.js'
+export { EOT, VOCAB_SIZE }
 export const EOT_TEXT = '<|endoftext|>'
 export const TOKENIZER_NAME = 'gpt2 (r50k_base via gpt-tokenizer)'
 

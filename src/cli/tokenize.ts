@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import { decode, encode, VOCAB_SIZE } from '../tokenizer.js'
-import { readShard, SHARD_MAGIC } from '../data/shards.js'
+import { parseShard, SHARD_MAGIC } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { InputError, shown } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
@@ -48,9 +48,10 @@ export function parseIds(text: string, file: string): number[] {
   })
 }
 
-/** A .bin file is read as a shard (so a bad one gets the shard reader's error); so is anything with the magic. */
+/** A .bin file is read as a shard (so a bad one gets the shard reader's error); so is anything with the magic,
+ * stdin included (the magic's bytes are not UTF-8, so no text of ids starts with them). */
 function isShard(file: string, data: Buffer): boolean {
-  return file !== '-' && (file.endsWith('.bin') || (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC))
+  return file.endsWith('.bin') || (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC)
 }
 
 export const command: Command = {
@@ -67,7 +68,7 @@ export const command: Command = {
     const file = p.positionals[0]!
     const data = readInput(file)
     if (p.flags.decode) {
-      const ids = isShard(file, data) ? readShard(file) : parseIds(data.toString('utf8'), file)
+      const ids = isShard(file, data) ? parseShard(data, file === '-' ? 'stdin' : file) : parseIds(data.toString('utf8'), file)
       const text = decode(ids)
       process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, text }) + '\n' : text)
       return 0

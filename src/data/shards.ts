@@ -77,12 +77,17 @@ function openShard(path: string): number {
 }
 
 function checkHeader(path: string, fd: number): ShardHeader {
+  const h = new Int32Array(3)
   const size = fstatSync(fd).size
+  if (size >= HEADER_BYTES) readSync(fd, h, { position: 0 })
+  return checkHeaderWords(path, h, size)
+}
+
+// h: the header's first three int32 words (magic, version, token count); size: the whole file's bytes
+function checkHeaderWords(path: string, h: Int32Array, size: number): ShardHeader {
   if (size < HEADER_BYTES) {
     throw new InputError(`shards: ${path} is truncated: ${size} bytes, smaller than the ${HEADER_BYTES}-byte header (not an llm.c token shard?)`)
   }
-  const h = new Int32Array(3)
-  readSync(fd, h, { position: 0 })
   if (h[0] !== SHARD_MAGIC) {
     throw new InputError(`shards: ${path} has magic ${h[0]}, expected ${SHARD_MAGIC} (not an llm.c token shard?)`)
   }
@@ -95,6 +100,15 @@ function checkHeader(path: string, fd: number): ShardHeader {
     throw new InputError(`shards: ${path} header says ${ntok} tokens (${expected} bytes) but the file has ${size} bytes (truncated or corrupted)`)
   }
   return { path, tokens: ntok }
+}
+
+function checkTokens(path: string, tokens: Uint16Array, vocab: number): void {
+  if (vocab >= 65536) return
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i]! >= vocab) {
+      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} (corrupted shard or another tokenizer?)`)
+    }
+  }
 }
 
 /** Reads and validates a whole shard. Returns its (ntok) token ids. */
@@ -110,17 +124,23 @@ export function readShard(path: string, opts: { vocabSize?: number } = {}): Uint
       if (n === 0) throw new InputError(`shards: ${path} ended early while reading its tokens (truncated?)`)
       off += n
     }
-    if (vocab < 65536) {
-      for (let i = 0; i < ntok; i++) {
-        if (tokens[i]! >= vocab) {
-          throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} (corrupted shard or another tokenizer?)`)
-        }
-      }
-    }
+    checkTokens(path, tokens, vocab)
     return tokens
   } finally {
     closeSync(fd)
   }
+}
+
+/** A whole shard already in memory (e.g. read from stdin), validated like readShard; `name` names it in errors. */
+export function parseShard(data: Uint8Array, name: string, opts: { vocabSize?: number } = {}): Uint16Array {
+  const h = new Int32Array(3)
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+  if (data.length >= HEADER_BYTES) for (let i = 0; i < 3; i++) h[i] = view.getInt32(4 * i, true)
+  const { tokens: ntok } = checkHeaderWords(name, h, data.length)
+  const tokens = new Uint16Array(ntok)
+  new Uint8Array(tokens.buffer).set(data.subarray(HEADER_BYTES, HEADER_BYTES + 2 * ntok))
+  checkTokens(name, tokens, opts.vocabSize ?? VOCAB_SIZE)
+  return tokens
 }
 
 function isSplit(path: string, split: 'train' | 'val'): boolean {

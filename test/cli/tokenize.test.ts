@@ -16,7 +16,7 @@ const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'llmts-tokenize-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-function llmts(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
+function llmts(args: string[], input?: string | Buffer): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input, cwd: process.cwd() })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -46,6 +46,9 @@ test('tokenize --decode reads llm.c shards', () => {
   const r = llmts(['tokenize', '--decode', p])
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, '<|endoftext|>a shard')
+  const piped = llmts(['tokenize', '--decode', '-'], readFileSync(p))
+  assert.equal(piped.code, 0, piped.stderr)
+  assert.equal(piped.stdout, '<|endoftext|>a shard')
 })
 
 test('bad input: one stderr line, exit code 2', () => {
@@ -61,11 +64,13 @@ test('bad input: one stderr line, exit code 2', () => {
   const v = Buffer.from(good)
   v.writeUInt16LE(50300, 1024 + 2)
   writeFileSync(vocab, v)
-  const cases: [string[], string | undefined, RegExp][] = [
+  const cases: [string[], string | Buffer | undefined, RegExp][] = [
     [['tokenize', join(dir, 'missing.txt')], undefined, /no such file: .*missing\.txt/],
     [['tokenize', '--decode', truncated], undefined, new RegExp(`truncated\\.bin header says ${n} tokens \\(${1024 + 2 * n} bytes\\) but the file has ${1022 + 2 * n} bytes`)],
     [['tokenize', '--decode', magic], undefined, /magic\.bin has magic 7, expected 20240520/],
     [['tokenize', '--decode', vocab], undefined, /vocab\.bin has token id 50300 at position 1, outside the vocabulary of 50257/],
+    [['tokenize', '--decode', '-'], good.subarray(0, good.length - 2), new RegExp(`stdin header says ${n} tokens`)],
+    [['tokenize', '--decode', '-'], v, /stdin has token id 50300 at position 1/],
     [['tokenize', '--decode', '-'], '1 2 x3', /-: item 3 \("x3"\) is not a token id/],
     [['tokenize', '--decode', '-'], '[1, 50257]', /item 2 \(50257\) is not a token id/],
     [['tokenize', '--decode', '-'], '[1, 2', /invalid JSON/],
