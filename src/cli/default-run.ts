@@ -2,11 +2,11 @@
 // then prints the side-by-side table and an honest verdict, and writes the comparison (CSV, JSON, loss-curve
 // charts via `llmts plot`'s renderer) beside the two run directories. Settings: src/train/default-run.ts.
 
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { GPT2_VOCAB } from '../config.js'
 import { renderPlot } from '../plot/plot.js'
 import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-run.js'
-import { writeFileAtomic } from '../util/atomic.js'
+import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { consoleReporter } from './train.js'
 
@@ -80,6 +80,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
       'its settings are in src/train/default-run.ts)')
   }
   const outDir = opts.out ?? defaultRun.outDir
+  checkOutputDir('llmts train --default-run', '--out', outDir)
   const device = opts.device ?? 'cpu'   // the README's offline CPU demo; --device cuda|auto to use a GPU
   const t0 = performance.now()
   const note = (line: string): void => { process.stderr.write(`default run: ${line}\n`) }
@@ -87,11 +88,11 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
     `x${defaultRun.gradAccum} accumulation, lr ${defaultRun.lr}; runs under ${outDir}/`)
   const r = await runDefaultRun({
     steps: opts.steps, outDir, device, threads: opts.threads, note,
-    reporter: model => consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => 50_257, prefix: `[${model}] ` }),
+    reporter: model => consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => GPT2_VOCAB, prefix: `[${model}] ` }),
   })
   const [gpt2, variant] = r.outcomes as [ModelOutcome, ModelOutcome]
   const tokens = r.steps * gpt2.info.config.totalBatchSize
-  mkdirSync(outDir, { recursive: true })
+  makeDirs(outDir)
   writeFileAtomic(join(outDir, 'comparison.csv'), comparisonCsv(r.outcomes))
   const charts: string[] = []
   for (const metric of ['loss', 'val_loss'] as const) {

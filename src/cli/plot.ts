@@ -1,8 +1,10 @@
 // `llmts plot RUN_DIR... --out FILE.svg|FILE.png`: the runs' curves (training loss, validation loss or
 // HellaSwag acc_norm, against step or tokens) on one chart, labelled by run directory.
 
+import { dirname } from 'node:path'
 import { renderPlot } from '../plot/plot.js'
 import { plotMetrics, plotXs } from '../plot/runs.js'
+import { checkOutputDir } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
@@ -25,6 +27,7 @@ export const command: Command = {
     if (p.help) { process.stdout.write(formatHelp('llmts plot', this.usage, this.summary, flags)); return 0 }
     if (p.positionals.length === 0) throw new InputError('llmts plot: expects one or more RUN_DIR arguments (directories with log.jsonl)')
     if (p.flags.out === undefined) throw new InputError('llmts plot: --out FILE.svg|FILE.png is required')
+    checkOutputDir('llmts plot', '--out', dirname(p.flags.out))
     const summary = await renderPlot(p.positionals, p.flags.out, {
       metric: p.flags.metric, x: p.flags.x, ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
     })

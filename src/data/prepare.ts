@@ -4,11 +4,11 @@
 // go to OUT/NAME_val_000000.bin, the rest to OUT/NAME_train_%06d.bin (from 000001) of shardSize tokens;
 // OUT/NAME.json, written last, marks the output complete. Every file is written atomically.
 
-import { mkdirSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../tokenizer.js'
-import { writeFileAtomic } from '../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { tokenizeInOrder } from './pipeline.js'
 import { MAX_SHARD_TOKENS, removeStaleShards, shardPath, writeShard } from './shards.js'
@@ -126,7 +126,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   if (!Number.isSafeInteger(valTokens) || valTokens < 0 || valTokens > MAX_SHARD_TOKENS) throw new InputError(`prepare: valTokens must be in [0, ${MAX_SHARD_TOKENS}], got ${valTokens}`)
   if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(`prepare: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
   const outDir = resolve(opts.outDir)
-  mkdirSync(outDir, { recursive: true })
+  makeDirs(outDir)
   const metaPath = join(outDir, `${opts.name}.json`)
   rmSync(metaPath, { force: true }) // from here on the directory no longer claims to hold a complete output
 

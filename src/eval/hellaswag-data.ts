@@ -2,9 +2,9 @@
 // ctx_b, ctx, endings[4], label), validated line by line, and the public val/train files downloaded once into
 // the cache's hellaswag/ folder (util/cache.ts: ~/.cache/llmts/hellaswag by default) when no --data file is given.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { cacheRoot } from '../util/cache.js'
 import { InputError } from '../util/errors.js'
 
@@ -117,7 +117,7 @@ export async function ensureHellaswagFile(split: HellaswagSplit, opts: DownloadO
     throw new InputError(`hellaswag: cannot download ${url} (${why}; offline?): pass ${flag} FILE.jsonl, or put the file at ${path}`)
   }
   parseHellaswagJsonl(text, url)
-  mkdirSync(dir, { recursive: true })
+  makeDirs(dir)
   writeFileAtomic(path, text)
   return path
 }

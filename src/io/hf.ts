@@ -4,11 +4,11 @@
 // tensor is split by rows, GPT-2 Conv1D weights are stored transposed (in, out). Only real vocabulary rows
 // cross the boundary; padded rows are zero on import.
 
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { ParamLayout, type HfFamily, type HfPiece, type ParamSpec } from '../model/params.js'
-import { removeDeadTemps, writeFilesAtomic, type AtomicWriter } from '../util/atomic.js'
+import { makeDirs, removeDeadTemps, writeFilesAtomic, type AtomicWriter } from '../util/atomic.js'
 import { InputError, shown } from '../util/errors.js'
 import { configFromHfJson, hfConfigJson, hfGenerationConfigJson, requireHfFamily, type HfDtype } from './hf-config.js'
 import { gpt2TokenizerFiles } from './hf-tokenizer.js'
@@ -183,7 +183,7 @@ export function exportHf(dir: string, config: ModelConfig, params: Float32Array,
     ...(withTokenizer ? gpt2TokenizerFiles({ modelMaxLength: config.contextLength }) : {}),
   }
   const names = ['model.safetensors', ...Object.keys(files)]
-  mkdirSync(dir, { recursive: true })
+  makeDirs(dir)
   removeDeadTemps(dir, n => names.includes(n))   // an earlier export killed while writing
   // all written before any is renamed into place: an interrupted export leaves the previous one whole
   writeFilesAtomic([

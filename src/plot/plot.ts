@@ -2,10 +2,9 @@
 // to Vega, rendered to SVG headlessly) and rasterized to PNG with resvg. No canvas or browser is needed;
 // PNG text uses the system fonts. The output file is written atomically.
 
-import { mkdirSync } from 'node:fs'
 import { dirname, extname } from 'node:path'
 import { InputError } from '../util/errors.js'
-import { writeFileAtomic } from '../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { collectSeries, metricKey, type PlotMetric, type PlotX, type RunSeries } from './runs.js'
 
 export interface PlotOptions {
@@ -29,7 +28,7 @@ export async function renderPlot(runDirs: string[], out: string, opts: PlotOptio
   }
   const svg = await renderSvg(buildSpec(series, opts))
   const bytes = format === 'svg' ? svg : await svgToPng(svg)
-  mkdirSync(dirname(out), { recursive: true })
+  makeDirs(dirname(out))
   writeFileAtomic(out, bytes)
   return { out, format, runs: series.map(s => ({ label: s.label, points: s.points.length })) }
 }

@@ -13,7 +13,7 @@ import { basename, dirname, join } from 'node:path'
 import { validateConfig, type ModelConfig } from '../config.js'
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
-import { spaceError, writeFileAtomic } from '../util/atomic.js'
+import { makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { DamagedCheckpointError, FORMAT, readStateFile, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import type { TrainConfig } from './config.js'
@@ -43,7 +43,7 @@ export function checkpointName(step: number): string {
 export function writeCheckpoint(dir: string, ck: Checkpoint): void {
   const layout = new ParamLayout(ck.modelConfig)
   if (ck.params.length !== layout.total) throw new Error(`checkpoint: params have ${ck.params.length} floats, layout needs ${layout.total}`)
-  mkdirSync(dirname(dir), { recursive: true })
+  makeDirs(dirname(dir))
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp)

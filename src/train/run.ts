@@ -3,7 +3,7 @@
 // and the default run. All validation happens before the first large allocation. --resume: src/train/resume.ts.
 // As a data-parallel rank (--nproc), it sets up this rank's share: its GPU, its loader offset, its collective.
 
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import type { Backend } from '../backend/backend.js'
@@ -16,7 +16,7 @@ import { prepareHellaswag } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
 import { checkModelFits, diffConfigs, resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
-import { writeFileAtomic } from '../util/atomic.js'
+import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { Rng } from '../util/rng.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers } from './checkpoint.js'
@@ -87,12 +87,13 @@ function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwr
     }
     for (const n of [...used, 'config.json']) rmSync(join(runDir, n), { recursive: true, force: true })
   }
-  mkdirSync(runDir, { recursive: true })
+  makeDirs(runDir)
 }
 
 /** Builds everything from `c` and trains; returns the run's description and the trainer's result. */
 export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info: RunInfo; result: TrainResult }> {
   const runDir = c.out !== '' ? c.out : defaultRunDir(c)
+  checkOutputDir('train', '--out', runDir)
   const point = opts.resume ? opts.resumeFrom ?? findResumePoint(runDir, opts.note) : null
   const resumeFrom = point?.kind === 'checkpoint' ? { ...point.checkpoint, path: point.path } : null
   const was = point?.kind === 'restart' ? point.config : resumeFrom?.trainConfig

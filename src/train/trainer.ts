@@ -6,13 +6,12 @@
 // With data-parallel ranks (a Collective), each step's gradients are summed over the ranks before the norm, so
 // every rank applies the same update; rank 0 alone writes the log and checkpoints.
 
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { scorePrepared, type PreparedExample } from '../eval/hellaswag.js'
 import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
 import type { Collective } from '../backend/backend.js'
 import type { GPT } from '../model/gpt.js'
-import { OutOfSpaceError } from '../util/atomic.js'
+import { makeDirs, OutOfSpaceError } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
 import {
   checkpointName, listCheckpoints, pruneCheckpoints, saveBest, writeCheckpoint, type Checkpoint, type TrainProgress,
@@ -155,7 +154,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const coll = o.collective ?? null, world = coll?.world ?? 1, leader = (coll?.rank ?? 0) === 0
   const accum = gradAccumSteps(c, world)
   const tokensPerStep = B * T * accum * world
-  if (leader) mkdirSync(o.runDir, { recursive: true })
+  if (leader) makeDirs(o.runDir)
   const log: Pick<RunLog, 'append' | 'sync' | 'close'> = leader
     ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
     : { append: () => {}, sync: () => {}, close: () => {} }

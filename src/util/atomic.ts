@@ -2,7 +2,9 @@
 // and the directory is fsynced. A reader therefore sees the old file or the complete new one, never a torn one.
 // A full disk or a file-size limit (ENOSPC, EDQUOT, EFBIG) is an OutOfSpaceError: one line, exit code 2.
 
-import { accessSync, closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import {
+  accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeSync,
+} from 'node:fs'
 import { dirname, basename, join, resolve } from 'node:path'
 import { InputError } from './errors.js'
 
@@ -23,9 +25,11 @@ export function spaceError(e: unknown, path: string): unknown {
 }
 
 /** Refuses, before any slow work, an output directory that cannot be made: `dir` (or its nearest existing
- *  parent) is not a directory, or is not writable. Creates nothing. */
+ *  parent) is not a directory, or is not writable, or (tried and undone) refuses a new folder, as /proc does
+ *  while passing the access check (Node 20's recursive mkdirSync would then loop forever). Leaves nothing. */
 export function checkOutputDir(cmd: string, flag: string, dir: string): void {
   let p = resolve(dir)
+  let child: string | undefined   // the first missing folder below p
   for (;;) {
     let st
     try { st = statSync(p, { throwIfNoEntry: false }) } catch { st = undefined }   // ENOTDIR: a file on the way, found further up
@@ -33,10 +37,35 @@ export function checkOutputDir(cmd: string, flag: string, dir: string): void {
       const what = p === resolve(dir) ? dir : `${p} (in ${flag} ${dir})`
       if (!st.isDirectory()) throw new InputError(`${cmd}: ${what} is not a directory (${flag} expects a directory to write to)`)
       try { accessSync(p, constants.W_OK) } catch { throw new InputError(`${cmd}: ${what} is not writable (${flag})`) }
+      if (child !== undefined) tryFolder(cmd, flag, dir, child)
       return
     }
+    child = p
     p = dirname(p)
   }
+}
+
+/** mkdir -p without Node 20's recursive mkdirSync, which loops forever where a parent exists but refuses new
+ *  folders with ENOENT (/proc): each missing folder is made in turn, and the first refusal is thrown. */
+export function makeDirs(dir: string): void {
+  const missing: string[] = []
+  for (let p = resolve(dir); statSync(p, { throwIfNoEntry: false }) === undefined; p = dirname(p)) {
+    if (dirname(p) === p) break
+    missing.push(p)
+  }
+  for (const p of missing.reverse()) {
+    try { mkdirSync(p) } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e }
+  }
+}
+
+function tryFolder(cmd: string, flag: string, dir: string, path: string): void {
+  try {
+    mkdirSync(path)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return   // made meanwhile by someone else: usable
+    throw new InputError(`${cmd}: cannot create ${path} (in ${flag} ${dir}): ${(e as Error).message}`)
+  }
+  rmdirSync(path)
 }
 
 /** The temp name used while `path` is being written; never looks like a finished output. */

@@ -44,7 +44,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--threads', '100000', '--out', join(root, 'threads')],
       /threads must be an integer in \[1, 1024\], got 100000/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--out', join(root, 'bad.json')],
-      /^llmts: ENOTDIR: .*bad\.json.*check the path/],
+      /^train: .*bad\.json is not a directory \(--out expects a directory to write to\)/],
     [['--lr', 'fast'], /--lr expects a non-negative number, got "fast"/],
     [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
   ]

@@ -4,11 +4,11 @@
 // folder (util/cache.ts: ~/.cache/llmts/cuda by default). Kernel sources are found beside the package's src/ tree (they ship with it).
 
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeFileAtomic } from '../../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { cacheRoot } from '../../util/cache.js'
 import { InputError } from '../../util/errors.js'
 import type { Nvrtc } from './ffi.js'
@@ -87,7 +87,7 @@ export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: st
       const image = compileSource(nvrtc, basename(file), source, headers, options, target.kind)
       if (cached !== null) {
         try {
-          mkdirSync(dirname(cached), { recursive: true })
+          makeDirs(dirname(cached))
           writeFileAtomic(cached, image)
         } catch { /* a read-only cache only costs a recompile next time */ }
       }

@@ -5,7 +5,7 @@
 // check passes (by default, hyparquet reads its footer); then it is renamed to its final name.
 
 import { createHash } from 'node:crypto'
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { createReadStream, existsSync, renameSync, rmSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { InputError } from '../../util/errors.js'
@@ -13,6 +13,7 @@ import { openParquet } from '../sources/parquet.js'
 import type { RemoteFile } from './hub.js'
 import { checkStatus, httpDefaults, IdleTimer, labelOf, RetryableError, requestHeaders, withRetries, type RetryOptions } from './http.js'
 import { RateMeter } from './progress.js'
+import { makeDirs } from '../../util/atomic.js'
 
 export interface DownloadProgress {
   files: number              // complete files
@@ -181,7 +182,7 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
     onBytes(-size)
   }
   const part = `${dest}.part`
-  mkdirSync(dirname(dest), { recursive: true })
+  makeDirs(dirname(dest))
   const url = opts.urlOf(file)
   await withRetries(url, file.path, opts, async progressed => {
     let have = sizeOf(part)

@@ -2,9 +2,9 @@
 // tree/REV/DIR, paginated by Link headers) and its cached copy, the manifest. Once a manifest exists the
 // listing is never fetched again, so a re-run works offline and always sees the same files in the same order.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { writeFileAtomic } from '../../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
 import { compare } from '../files.js'
 import { fetchWithRetry, httpDefaults, labelOf, type RetryOptions } from './http.js'
@@ -126,7 +126,7 @@ export async function loadManifest(cacheDir: string, spec: DatasetSpec, base: st
   // A few quick retries only: failing here usually means offline or a wrong --base-url, and nothing is lost.
   const files = await fetchListing(base, spec, { ...http, maxRetries: Math.min(http.maxRetries ?? httpDefaults.maxRetries, 3) })
   const manifest: Manifest = { repo: spec.repo, revision: REVISION, dir: spec.dir, files }
-  mkdirSync(dirname(path), { recursive: true })
+  makeDirs(dirname(path))
   writeFileAtomic(path, JSON.stringify(manifest, null, 2) + '\n')
   return { manifest, fromCache: false }
 }

@@ -5,10 +5,10 @@
 // (file, row, piece) of a task start plus tokens to skip. Tokenizing from any piece gives the same ids
 // (documents are tokenized independently), so a re-run keeps every complete shard.
 
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../../tokenizer.js'
-import { writeFileAtomic } from '../../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
 import { tokenizeInOrder, type PipelineItem } from '../pipeline.js'
 import { prepareDefaults } from '../prepare.js'
@@ -155,7 +155,7 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
   const workers = opts.workers ?? 1
   if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(`fineweb: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
   const outDir = resolve(opts.outDir)
-  mkdirSync(outDir, { recursive: true })
+  makeDirs(outDir)
   const metaPath = join(outDir, `${opts.name}.json`)
   const done = findCompleteOutput(outDir, opts, shardSize)
   if (done !== undefined) return done

@@ -3,10 +3,10 @@
 // seed so the validation split is a sample of the whole, not the front matter. tinyshakespeare follows
 // llm.c's dev/data/tinyshakespeare.py: documents split at blank lines, in file order.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
-import { writeFileAtomic } from '../../util/atomic.js'
+import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { cacheRoot } from '../../util/cache.js'
 import { InputError } from '../../util/errors.js'
 import { Rng } from '../../util/rng.js'
@@ -75,7 +75,7 @@ async function tinyShakespeareText(opts: CorpusOptions): Promise<string> {
   if (Buffer.byteLength(body) !== TINYSHAKESPEARE_BYTES) {
     throw new InputError(`prepare: downloaded tinyshakespeare has ${Buffer.byteLength(body)} bytes, expected ${TINYSHAKESPEARE_BYTES} (truncated download?)`)
   }
-  mkdirSync(dirname(target), { recursive: true })
+  makeDirs(dirname(target))
   writeFileAtomic(target, body)
   return body
 }

@@ -1,0 +1,42 @@
+// Output folders: makeDirs (mkdir -p that cannot loop forever) and checkOutputDir (refuses an --out that cannot
+// be made, and leaves nothing behind). The /proc cases run in a child process with a time limit, since Node 20's
+// recursive mkdirSync spins there without returning.
+
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { checkOutputDir, makeDirs } from '../../src/util/atomic.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'llmts-atomic-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+const atomicJs = new URL('../../src/util/atomic.js', import.meta.url).href
+
+test('makeDirs makes every missing folder, accepts existing ones, and throws on a file in the way', () => {
+  const deep = join(dir, 'a', 'b', 'c')
+  makeDirs(deep)
+  assert.ok(statSync(deep).isDirectory())
+  makeDirs(deep)   // already there: nothing to do
+  makeDirs(join(dir, 'a'))
+  writeFileSync(join(dir, 'file'), 'x')
+  assert.throws(() => makeDirs(join(dir, 'file', 'x')), { code: 'ENOTDIR' })
+})
+
+test('checkOutputDir refuses a file on the path and leaves no folder when the path is fine', () => {
+  assert.throws(() => checkOutputDir('cmd', '--out', join(dir, 'file', 'x')), { message: /^cmd: .*file \(in --out .*\) is not a directory/ })
+  const before = readdirSync(dir).sort()
+  checkOutputDir('cmd', '--out', join(dir, 'new', 'deeper'))
+  assert.deepEqual(readdirSync(dir).sort(), before)
+  assert.equal(existsSync(join(dir, 'new')), false)
+})
+
+test('a folder under /proc is refused at once, by makeDirs and by checkOutputDir', { skip: !existsSync('/proc/self') && 'no /proc here' }, () => {
+  for (const call of ['makeDirs("/proc/llmts-test/x")', 'checkOutputDir("cmd", "--out", "/proc/llmts-test/x")']) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { makeDirs, checkOutputDir } from '${atomicJs}'; ` +
+      `try { ${call}; console.log('made') } catch (e) { console.log('refused: ' + e.message) }`], { encoding: 'utf8', timeout: 20_000 })
+    assert.equal(r.error, undefined, `${call}: ${r.error?.message} (it hung)`)
+    assert.match(r.stdout, /^refused: /, `${call}: ${r.stdout}${r.stderr}`)
+  }
+})
