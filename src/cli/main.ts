@@ -4,6 +4,7 @@
 // (LLMTS_DEBUG=1 prints the stack); a PeerFailure (a data-parallel rank stopped by another's failure) is printed
 // plain, exit 1.
 
+import { readFileSync } from 'node:fs'
 import { InputError, PeerFailure } from '../util/errors.js'
 import type { Command } from './command.js'
 
@@ -45,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0
   }
   if (name === '--version') {
-    process.stdout.write('llmts 0.1.0\n')
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+    process.stdout.write(`llmts ${pkg.version}\n`)
     return 0
   }
   const load = commands[name]

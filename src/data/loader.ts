@@ -5,8 +5,21 @@
 // are seeded permutations, identical on every rank. state()/restore() continue bit-exactly.
 
 import { Rng, type RngState } from '../util/rng.js'
-import { InputError } from '../util/errors.js'
+import { check, InputError } from '../util/errors.js'
 import { readShard, readShardHeader } from './shards.js'
+
+export interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
+
+/** Anything that yields (B,T) inputs and their next-token targets; the DataLoader is one. */
+export interface BatchSource {
+  next(): Batch
+}
+
+/** A BatchSource whose position can be saved and restored (what the trainer needs; the DataLoader is one). */
+export interface RestorableSource extends BatchSource {
+  state(): unknown
+  restore(state: unknown): void
+}
 
 export interface LoaderState {
   shard: number                                   // index into the shard order of the current epoch
@@ -105,7 +118,7 @@ export class DataLoader {
   }
 
   /** The next micro-batch: inputs and targets, each (B, T) int32. */
-  next(): { inputs: Int32Array; targets: Int32Array } {
+  next(): Batch {
     if (this.sample >= this.windows[this.order[this.shardIdx]!]!) this.advance()
     const window = this.perm === null ? this.sample : this.perm[this.sample]!
     const start = window * this.windowTokens + this.rank * this.B * this.T
@@ -152,6 +165,3 @@ export class DataLoader {
   }
 }
 
-function check(cond: boolean, message: string): asserts cond {
-  if (!cond) throw new InputError(message)
-}

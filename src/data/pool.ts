@@ -62,7 +62,7 @@ export class TokenizerPool {
 
   /** The task's tokens and document count. */
   run(task: TokenizeTask): Promise<TokenizeResult> {
-    if (this.slots.length === 0) return runTokenizeTask(task, this.allowSpecial)
+    if (this.slots.length === 0) return runTokenizeTask(task, { allowSpecial: this.allowSpecial })
     if (this.failure !== null) return Promise.reject(this.failure)
     return new Promise((resolve, reject) => {
       this.waiting.push({ req: { id: this.nextId++, task, allowSpecial: this.allowSpecial }, resolve, reject })

@@ -44,7 +44,8 @@ class TokenBuffer {
 }
 
 /** Tokens of a task; see the file header. Parquet errors are InputErrors naming the file and rows. */
-export async function runTokenizeTask(task: TokenizeTask, allowSpecial: boolean): Promise<TokenizeResult> {
+export async function runTokenizeTask(task: TokenizeTask, opts: { allowSpecial: boolean }): Promise<TokenizeResult> {
+  const { allowSpecial } = opts
   if (task.kind === 'text') {
     const buf = new TokenBuffer(task.texts.reduce((n, t) => n + (t.length >> 2) + 1, 0))
     let documents = 0
@@ -55,17 +56,17 @@ export async function runTokenizeTask(task: TokenizeTask, allowSpecial: boolean)
     }
     return { tokens: buf.finish(), documents }
   }
-  return tokenizeParquet(task.task, allowSpecial)
+  return tokenizeParquet(task.task, opts)
 }
 
-async function tokenizeParquet(task: ParquetTask, allowSpecial: boolean): Promise<TokenizeResult> {
+async function tokenizeParquet(task: ParquetTask, opts: { allowSpecial: boolean }): Promise<TokenizeResult> {
   const buf = new TokenBuffer(task.parts.reduce((n, p) => n + p.rows[1] - p.rows[0], 0) * 512)
   let documents = 0
   let skip = task.firstPiece // pieces of the first document already in earlier shards
   for await (const { text } of readTaskFile(task)) {
     for (const piece of documentPieces(text)) {
       if (skip > 0) { skip--; continue }
-      buf.addPiece(piece.text, { newDoc: piece.newDoc, allowSpecial })
+      buf.addPiece(piece.text, { newDoc: piece.newDoc, allowSpecial: opts.allowSpecial })
       if (piece.newDoc) documents++
     }
     skip = 0

@@ -20,7 +20,7 @@ export type TokenizeReply =
 if (parentPort !== null && (workerData as { llmtsTokenizeWorker?: boolean } | undefined)?.llmtsTokenizeWorker === true) {
   const port = parentPort
   port.on('message', (req: TokenizeRequest) => {
-    runTokenizeTask(req.task, req.allowSpecial).then(
+    runTokenizeTask(req.task, { allowSpecial: req.allowSpecial }).then(
       r => port.postMessage({ id: req.id, tokens: r.tokens, documents: r.documents } satisfies TokenizeReply, [r.tokens.buffer as ArrayBuffer]),
       (e: unknown) => {
         const inputError = e instanceof InputError

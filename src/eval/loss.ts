@@ -2,12 +2,8 @@
 // reports val loss (the mean of the per-batch mean losses; every batch has B·T targets, so this is also the
 // mean over all targets). Forward only; no gradients are touched.
 
+import type { BatchSource } from '../data/loader.js'
 import type { GPT } from '../model/gpt.js'
-
-/** Anything that yields (B,T) inputs and their next-token targets, e.g. the DataLoader. */
-export interface BatchSource {
-  next(): { inputs: Int32Array; targets: Int32Array }
-}
 
 export interface LossOptions {
   B: number
@@ -15,15 +11,18 @@ export interface LossOptions {
   steps: number
   /** Called after each batch with the number of batches done and that batch's loss. */
   onBatch?: (done: number, loss: number) => void
+  /** A non-finite batch loss: 'throw' (diverged or broken weights; the default), or 'return' it in the mean, for
+   *  the trainer, which has its own policy for a diverged validation. */
+  nonFinite?: 'throw' | 'return'
 }
 
-/** Mean loss over `steps` batches of `source`; throws on a non-finite loss (diverged or broken weights). */
+/** Mean loss over `steps` batches of `source`. */
 export function evaluateLoss(model: GPT, source: BatchSource, opts: LossOptions): number {
   let sum = 0
   for (let i = 0; i < opts.steps; i++) {
     const { inputs, targets } = source.next()
     const loss = model.forward(inputs, targets, opts.B, opts.T)
-    if (!Number.isFinite(loss)) throw new Error(`eval: loss of batch ${i} is ${loss} (diverged weights?)`)
+    if (!Number.isFinite(loss) && opts.nonFinite !== 'return') throw new Error(`eval: loss of batch ${i} is ${loss} (diverged weights?)`)
     sum += loss
     opts.onBatch?.(i + 1, loss)
   }

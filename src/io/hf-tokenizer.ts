@@ -67,15 +67,15 @@ const eotAddedToken = { content: EOT_TEXT, lstrip: false, normalized: true, rstr
 
 /** tokenizer.json in the format of the `tokenizers` library: ByteLevel pre-tokenizer and decoder, BPE model. */
 function tokenizerJson(v: Gpt2Vocab): string {
-  const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean): object =>
-    ({ type: 'ByteLevel', add_prefix_space: addPrefixSpace, trim_offsets: trimOffsets, use_regex: true })
+  const byteLevel = (o: { addPrefixSpace: boolean; trimOffsets: boolean }): object =>
+    ({ type: 'ByteLevel', add_prefix_space: o.addPrefixSpace, trim_offsets: o.trimOffsets, use_regex: true })
   const head = {
     version: '1.0', truncation: null, padding: null,
     added_tokens: [{ id: EOT_TOKEN, ...eotAddedToken }],
     normalizer: null,
-    pre_tokenizer: byteLevel(false, true),
-    post_processor: byteLevel(true, false),
-    decoder: byteLevel(true, true),
+    pre_tokenizer: byteLevel({ addPrefixSpace: false, trimOffsets: true }),
+    post_processor: byteLevel({ addPrefixSpace: true, trimOffsets: false }),
+    decoder: byteLevel({ addPrefixSpace: true, trimOffsets: true }),
   }
   const model = {
     type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',

@@ -47,55 +47,57 @@ export class ParamLayout {
     const C = c.channels, HS = headSize(c), NH = c.heads, KVH = c.kvHeads, H = c.mlpHidden, L = c.layers
     const fam = hfFamily(c).family
     const llama = fam === 'llama', gpt2 = fam === 'gpt2'
-    const whole = (name: string, rows: number, transpose = false): HfPiece[] => [{ name, rowStart: 0, rows, transpose }]
+    // GPT-2 stores its Linear weights transposed (Conv1D); Llama and we store (out, in) rows
+    const whole = (name: string, rows: number): HfPiece[] => [{ name, rowStart: 0, rows, transpose: false }]
+    const conv1d = (name: string, rows: number): HfPiece[] => [{ name, rowStart: 0, rows, transpose: true }]
     const hf = (llamaPieces: HfPiece[], gpt2Pieces: HfPiece[]): HfPiece[] => llama ? llamaPieces : gpt2 ? gpt2Pieces : []
+    const gpt2Only = (pieces: HfPiece[]): HfPiece[] => hf([], pieces)
 
-    this.add('wte', [c.paddedVocabSize, C], 'normal', true,
+    this.add('wte', [c.paddedVocabSize, C], 'normal',
       hf(whole('model.embed_tokens.weight', c.vocabSize), whole('transformer.wte.weight', c.vocabSize)))
-    if (c.positions === 'learned') this.add('wpe', [c.contextLength, C], 'normal', true, hf([], whole('transformer.wpe.weight', c.contextLength)))
+    if (c.positions === 'learned') this.add('wpe', [c.contextLength, C], 'normal', gpt2Only(whole('transformer.wpe.weight', c.contextLength)))
     const qkvRows = (NH + 2 * KVH) * HS
     const fcRows = c.mlp === 'swiglu' ? 2 * H : H
     for (let l = 0; l < L; l++) {
       const p = `h.${l}.`, lp = `model.layers.${l}.`, gp = `transformer.h.${l}.`
-      this.norm(`${p}ln1`, hf(whole(`${lp}input_layernorm.weight`, C), whole(`${gp}ln_1.weight`, C)), `${gp}ln_1.bias`, gpt2)
-      const qkvHf = (suffix: 'weight' | 'bias', t: boolean): HfPiece[] => hf([
+      this.norm(`${p}ln1`, hf(whole(`${lp}input_layernorm.weight`, C), whole(`${gp}ln_1.weight`, C)), gpt2Only(whole(`${gp}ln_1.bias`, C)))
+      const qkvHf = (suffix: 'weight' | 'bias'): HfPiece[] => hf([
         { name: `${lp}self_attn.q_proj.${suffix}`, rowStart: 0, rows: NH * HS, transpose: false },
         { name: `${lp}self_attn.k_proj.${suffix}`, rowStart: NH * HS, rows: KVH * HS, transpose: false },
         { name: `${lp}self_attn.v_proj.${suffix}`, rowStart: (NH + KVH) * HS, rows: KVH * HS, transpose: false },
-      ], whole(`${gp}attn.c_attn.${suffix}`, qkvRows, t))
-      this.add(`${p}attn.qkv.weight`, [qkvRows, C], 'normal', true, qkvHf('weight', true))
-      if (c.attnBias) this.add(`${p}attn.qkv.bias`, [qkvRows], 'zeros', false, qkvHf('bias', false))
-      this.add(`${p}attn.proj.weight`, [C, NH * HS], 'residual', true,
-        hf(whole(`${lp}self_attn.o_proj.weight`, C), whole(`${gp}attn.c_proj.weight`, C, true)))
-      if (c.attnBias) this.add(`${p}attn.proj.bias`, [C], 'zeros', false, hf(whole(`${lp}self_attn.o_proj.bias`, C), whole(`${gp}attn.c_proj.bias`, C)))
-      this.norm(`${p}ln2`, hf(whole(`${lp}post_attention_layernorm.weight`, C), whole(`${gp}ln_2.weight`, C)), `${gp}ln_2.bias`, gpt2)
-      const fcHf = (suffix: 'weight' | 'bias', t: boolean): HfPiece[] => hf([
+      ], (suffix === 'weight' ? conv1d : whole)(`${gp}attn.c_attn.${suffix}`, qkvRows))
+      this.add(`${p}attn.qkv.weight`, [qkvRows, C], 'normal', qkvHf('weight'))
+      if (c.attnBias) this.add(`${p}attn.qkv.bias`, [qkvRows], 'zeros', qkvHf('bias'))
+      this.add(`${p}attn.proj.weight`, [C, NH * HS], 'residual',
+        hf(whole(`${lp}self_attn.o_proj.weight`, C), conv1d(`${gp}attn.c_proj.weight`, C)))
+      if (c.attnBias) this.add(`${p}attn.proj.bias`, [C], 'zeros', hf(whole(`${lp}self_attn.o_proj.bias`, C), whole(`${gp}attn.c_proj.bias`, C)))
+      this.norm(`${p}ln2`, hf(whole(`${lp}post_attention_layernorm.weight`, C), whole(`${gp}ln_2.weight`, C)), gpt2Only(whole(`${gp}ln_2.bias`, C)))
+      const fcHf = (suffix: 'weight' | 'bias'): HfPiece[] => hf([
         { name: `${lp}mlp.gate_proj.${suffix}`, rowStart: 0, rows: H, transpose: false },
         { name: `${lp}mlp.up_proj.${suffix}`, rowStart: H, rows: H, transpose: false },
-      ], whole(`${gp}mlp.c_fc.${suffix}`, fcRows, t))
-      this.add(`${p}mlp.fc.weight`, [fcRows, C], 'normal', true, fcHf('weight', true))
-      if (c.mlpBias) this.add(`${p}mlp.fc.bias`, [fcRows], 'zeros', false, fcHf('bias', false))
-      this.add(`${p}mlp.proj.weight`, [C, H], 'residual', true,
-        hf(whole(`${lp}mlp.down_proj.weight`, C), whole(`${gp}mlp.c_proj.weight`, C, true)))
-      if (c.mlpBias) this.add(`${p}mlp.proj.bias`, [C], 'zeros', false, hf(whole(`${lp}mlp.down_proj.bias`, C), whole(`${gp}mlp.c_proj.bias`, C)))
+      ], (suffix === 'weight' ? conv1d : whole)(`${gp}mlp.c_fc.${suffix}`, fcRows))
+      this.add(`${p}mlp.fc.weight`, [fcRows, C], 'normal', fcHf('weight'))
+      if (c.mlpBias) this.add(`${p}mlp.fc.bias`, [fcRows], 'zeros', fcHf('bias'))
+      this.add(`${p}mlp.proj.weight`, [C, H], 'residual',
+        hf(whole(`${lp}mlp.down_proj.weight`, C), conv1d(`${gp}mlp.c_proj.weight`, C)))
+      if (c.mlpBias) this.add(`${p}mlp.proj.bias`, [C], 'zeros', hf(whole(`${lp}mlp.down_proj.bias`, C), whole(`${gp}mlp.c_proj.bias`, C)))
     }
-    this.norm('lnf', hf(whole('model.norm.weight', C), whole('transformer.ln_f.weight', C)), 'transformer.ln_f.bias', gpt2)
+    this.norm('lnf', hf(whole('model.norm.weight', C), whole('transformer.ln_f.weight', C)), gpt2Only(whole('transformer.ln_f.bias', C)))
     if (!c.tiedEmbeddings) {
-      this.add('lmHead', [c.paddedVocabSize, C], 'normal', true, hf(whole('lm_head.weight', c.vocabSize), whole('lm_head.weight', c.vocabSize)))
+      this.add('lmHead', [c.paddedVocabSize, C], 'normal', hf(whole('lm_head.weight', c.vocabSize), whole('lm_head.weight', c.vocabSize)))
     }
   }
 
-  private norm(prefix: string, weightHf: HfPiece[], gpt2BiasName: string, gpt2: boolean): void {
-    this.add(`${prefix}.weight`, [this.config.channels], 'ones', false, weightHf)
-    if (this.config.norm === 'layernorm') {
-      this.add(`${prefix}.bias`, [this.config.channels], 'zeros', false,
-        gpt2 ? [{ name: gpt2BiasName, rowStart: 0, rows: this.config.channels, transpose: false }] : [])
-    }
+  /** A norm's gain and, for LayerNorm, its bias. */
+  private norm(prefix: string, weightHf: HfPiece[], biasHf: HfPiece[]): void {
+    this.add(`${prefix}.weight`, [this.config.channels], 'ones', weightHf)
+    if (this.config.norm === 'layernorm') this.add(`${prefix}.bias`, [this.config.channels], 'zeros', biasHf)
   }
 
-  private add(name: string, shape: number[], init: Init, decay: boolean, hf: HfPiece[]): void {
+  // Weight decay follows the shape, as in nanoGPT: matrices and embeddings (2-D) decay; biases and norm gains don't.
+  private add(name: string, shape: number[], init: Init, hf: HfPiece[]): void {
     const size = shape.reduce((a, b) => a * b, 1)
-    const spec: ParamSpec = { name, shape, init, decay, offset: this.total, size, hf }
+    const spec: ParamSpec = { name, shape, init, decay: shape.length === 2, offset: this.total, size, hf }
     this.specs.push(spec)
     this.byName.set(name, spec)
     this.total += size

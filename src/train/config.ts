@@ -56,7 +56,7 @@ export const trainDefaults: TrainConfig = {
   steps: 19_073,             // optimizer steps: 19,073 × 524,288 ≈ 10B tokens, one epoch of FineWeb-10B
   lr: 1.2e-3,                // peak learning rate, reached after warmupSteps (3× GPT-3's 6e-4, as llm.c)
   warmupSteps: 715,          // linear warmup (GPT-3: 375M tokens / 524,288)
-  minLrFrac: 0.1,            // cosine decays to 10% of the peak at the last step
+  minLrFrac: 0.1,            // cosine decays towards 10% of the peak (reached one step past the last)
   weightDecay: 0.1,          // decoupled, on matrices and embeddings only
   beta1: 0.9,
   beta2: 0.95,
@@ -99,7 +99,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   steps: { flag: 'steps', kind: 'int', min: 1, help: 'optimizer steps' },
   lr: { flag: 'lr', kind: 'number', min: 0, help: 'peak learning rate' },
   warmupSteps: { flag: 'warmup-steps', kind: 'int', min: 0, help: 'linear warmup steps' },
-  minLrFrac: { flag: 'min-lr-frac', kind: 'number', min: 0, max: 1, help: 'final learning rate as a fraction of the peak' },
+  minLrFrac: { flag: 'min-lr-frac', kind: 'number', min: 0, max: 1, help: 'the cosine\'s floor as a fraction of the peak (the last step is one step short of it)' },
   weightDecay: { flag: 'weight-decay', kind: 'number', min: 0, help: 'AdamW decoupled weight decay (matrices and embeddings)' },
   beta1: { flag: 'beta1', kind: 'number', min: 0, max: 0.999999, help: 'AdamW beta1' },
   beta2: { flag: 'beta2', kind: 'number', min: 0, max: 0.999999999, help: 'AdamW beta2' },

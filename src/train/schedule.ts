@@ -4,7 +4,8 @@
 export interface LrSchedule {
   lr: number            // peak learning rate
   warmupSteps: number   // steps [0, warmupSteps) ramp linearly to lr
-  steps: number         // total optimizer steps; the cosine reaches its minimum at the last step
+  steps: number         // total optimizer steps; the cosine would reach its minimum at step `steps`, so the
+                        // last step (steps − 1) is one short of it, as in llm.c
   minLrFrac: number     // minimum = lr · minLrFrac
 }
 

@@ -7,9 +7,12 @@
 // every rank applies the same update; rank 0 alone writes the log and checkpoints.
 
 import { join } from 'node:path'
+import type { RestorableSource } from '../data/loader.js'
+import { evaluateLoss } from '../eval/loss.js'
 import { scorePrepared, type PreparedExample } from '../eval/hellaswag.js'
 import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
 import type { Collective } from '../backend/backend.js'
+import { EOT_TOKEN, GPT2_VOCAB } from '../config.js'
 import type { GPT } from '../model/gpt.js'
 import { makeDirs, OutOfSpaceError } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
@@ -23,15 +26,6 @@ import type { AdamW } from './optimizer.js'
 import { generate } from './sample.js'
 import { learningRate } from './schedule.js'
 import { crashAt, poisonGradAt } from './test-hooks.js'
-
-export interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
-
-/** What the trainer needs from a data loader (src/data/loader.ts's DataLoader fits). */
-export interface BatchSource {
-  next(): Batch
-  state(): unknown
-  restore(state: unknown): void
-}
 
 export interface StepReport extends StepRecord { steps: number; etaS: number }
 
@@ -60,8 +54,8 @@ export interface TrainerOptions {
   optimizer: AdamW
   config: TrainConfig
   runDir: string
-  train: BatchSource
-  val: BatchSource | null      // restored to its initial state before every validation
+  train: RestorableSource
+  val: RestorableSource | null      // restored to its initial state before every validation
   rng: Rng                     // periodic samples draw from it; checkpointed
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
   bestValLoss: number | null   // from the checkpoint when resuming
@@ -84,17 +78,6 @@ export interface TrainResult {
   bestValLoss: number | null
   tokensPerS: number           // mean over this session's steps (validation and checkpoints excluded)
   trainSeconds: number         // time in training steps this session
-}
-
-/** Mean loss of config.valSteps micro-batches from the start of `val`. */
-export function evaluateLoss(model: GPT, val: BatchSource, start: unknown, B: number, T: number, steps: number): number {
-  val.restore(start)
-  let sum = 0
-  for (let i = 0; i < steps; i++) {
-    const b = val.next()
-    sum += model.forward(b.inputs, b.targets, B, T)
-  }
-  return sum / steps
 }
 
 /** One optimizer step (0-based s): accumulate `accum` micro-batches' gradients, norm, clip, and the AdamW
@@ -164,7 +147,8 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   }
   const validate = async (step: number): Promise<{ valLoss: number; best: boolean } | null> => {
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
-    let valLoss = evaluateLoss(o.model, o.val, valStart, B, T, c.valSteps)   // each rank: its own val batches
+    o.val.restore(valStart)   // every validation reads the same batches: each rank its own
+    let valLoss = evaluateLoss(o.model, o.val, { B, T, steps: c.valSteps, nonFinite: 'return' })
     if (coll !== null) valLoss = (await coll.sumHost([valLoss]))[0]! / world
     const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss
@@ -282,6 +266,7 @@ function saveUnfinished(o: TrainerOptions, step: number, val: { valLoss: number;
 
 /** A short sample from the end-of-text token (the same RNG stream is checkpointed, so resumes repeat it). */
 function sampleDuringTraining(model: GPT, rng: Rng, tokens: number): Int32Array {
-  const eot = new Int32Array([model.config.vocabSize - 1])   // GPT-2's <|endoftext|> is its last token
-  return generate(model, eot, { maxTokens: tokens, temperature: 1, topK: 0, topP: 1 }, rng)
+  const V = model.config.vocabSize
+  const start = new Int32Array([V === GPT2_VOCAB ? EOT_TOKEN : V - 1])   // <|endoftext|>; for another vocabulary, its last id
+  return generate(model, start, { maxTokens: tokens, temperature: 1, topK: 0, topP: 1 }, rng)
 }

@@ -4,6 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -44,4 +45,11 @@ test('--help prints usage and flags on stdout, exit code 0', () => {
     assert.match(r.stdout, new RegExp(`^usage: llmts ${cmd} `))
     assert.match(r.stdout, /--json/)
   }
+})
+
+test('--version prints the version of package.json', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const r = llmts(['--version'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, `llmts ${pkg.version}\n`)
 })

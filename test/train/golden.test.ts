@@ -12,7 +12,8 @@ import { GPT } from '../../src/model/gpt.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
 import { metric, readLog } from '../../src/train/log.js'
 import { AdamW } from '../../src/train/optimizer.js'
-import { runTraining, type BatchSource } from '../../src/train/trainer.js'
+import type { RestorableSource } from '../../src/data/loader.js'
+import { runTraining } from '../../src/train/trainer.js'
 import { Rng } from '../../src/util/rng.js'
 import { assertClose } from '../model/close.js'
 import { goldenNames, loadGolden, type Golden } from '../model/golden.js'
@@ -21,7 +22,7 @@ const root = mkdtempSync(join(tmpdir(), 'llmts-golden-train-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
 /** The fixture's micro-batches in order: (steps, accum, B, T). */
-function fixtureBatches(g: Golden): BatchSource {
+function fixtureBatches(g: Golden): RestorableSource {
   const BT = g.B * g.T
   let i = 0
   return {

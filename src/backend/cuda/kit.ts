@@ -63,9 +63,9 @@ export class Kit {
     this.ctx.launch(name, grid, block, shared, args)
   }
 
-  /** dst = src converted (both `length` elements). */
-  convert(dstPtr: number, dstBf16: boolean, src: DeviceTensor, length = src.length): void {
-    const dt = (dstBf16 ? 1 : 0) | (src.dtype === 'bf16' ? 2 : 0)
+  /** dst (of dtype `to`) = src converted (both `length` elements). */
+  convert(dstPtr: number, to: 'f32' | 'bf16', src: DeviceTensor, length = src.length): void {
+    const dt = (to === 'bf16' ? 1 : 0) | (src.dtype === 'bf16' ? 2 : 0)
     const vec = dstPtr % 16 === 0 && src.ptr % 16 === 0 ? 1 : 0
     this.launch('convert', gridFor(Math.ceil(length / 8)), [BLOCK, 1, 1], 0, [dstPtr, src.ptr, length, dt, vec])
   }
@@ -78,7 +78,7 @@ export class Kit {
     if (t.dtype === want) return t.ptr
     if (role === 'weight' && want === 'bf16') return this.mirror(t)
     const ptr = this.ctx.scratch(role, t.length * (want === 'bf16' ? 2 : 4))
-    this.convert(ptr, want === 'bf16', t)
+    this.convert(ptr, want, t)
     return ptr
   }
 
@@ -88,7 +88,7 @@ export class Kit {
     if (a.pendingZero.length > 0) a.clearPending!(a)
     if (a.mirror === null) a.mirror = { ptr: this.ctx.allocMirror(a), version: -1 }
     if (a.mirror.version !== a.version) {
-      this.convert(a.mirror.ptr, true, new DeviceTensor(a, 0, a.length))
+      this.convert(a.mirror.ptr, 'bf16', new DeviceTensor(a, 0, a.length))
       a.mirror.version = a.version
     }
     return a.mirror.ptr + t.offset * 2
