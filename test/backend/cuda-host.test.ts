@@ -206,6 +206,7 @@ test('the kernel registry: lazy per-file images, a refused cached image compiled
     loadModule: (img) => { if (img[0] === 1) throw new Error('CUDA_ERROR_INVALID_IMAGE'); return 7n },
     getFunction: () => 9n,
     setMaxDynamicShared: () => {},
+    staticShared: () => 0,
     launch: (_fn, grid, _block, _shared, pack) => { launches.push({ grid, size: pack(new DataView(new ArrayBuffer(4096))) }) },
   }
   const reg = new KernelRegistry(kernelDir, compiler, driver)
@@ -217,6 +218,32 @@ test('the kernel registry: lazy per-file images, a refused cached image compiled
   assert.throws(() => reg.launch('convert', [1, 1, 1], [256, 1, 1], 0, [1, 2]), /takes 5 arguments/)
   assert.throws(() => reg.launch('no_such_kernel', [1, 1, 1], [32, 1, 1], 0, []), /no kernel named no_such_kernel/)
   assert.throws(() => reg.launch('convert', [1, 70000, 1], [256, 1, 1], 0, [0, 0, 0, 0, 0]), /out of range/)
+})
+
+test('the kernel registry: the shared-memory opt-in counts static shared memory; a failed launch or sync names its kernel', () => {
+  const optIns: number[] = []
+  let failLaunch = false, failSync = false, syncs = 0
+  const driver: LaunchDriver = {
+    loadModule: () => 7n,
+    getFunction: () => 9n,
+    setMaxDynamicShared: (_fn, bytes) => { optIns.push(bytes) },
+    staticShared: () => 128,   // as crossentropy_forward_staged's sh[32] floats
+    launch: () => { if (failLaunch) throw new Error('cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE') },
+  }
+  const compiler = { target: { arch: 'sm_90a', kind: 'cubin' as const }, image: () => new Uint8Array([1]) }
+  const reg = new KernelRegistry(kernelDir, compiler, driver, () => { syncs++; if (failSync) throw new Error('cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS') })
+  const args = [4096, 8192, 100, 1, 1]
+  reg.launch('convert', [1, 1, 1], [256, 1, 1], 48 * 1024 - 128, args)
+  assert.deepEqual(optIns, [], 'static + dynamic = 48 KB needs no opt-in')
+  reg.launch('convert', [1, 1, 1], [256, 1, 1], 48 * 1024 - 64, args)
+  reg.launch('convert', [1, 1, 1], [256, 1, 1], 48 * 1024 - 100, args)
+  assert.deepEqual(optIns, [48 * 1024 - 64], 'one opt-in once static + dynamic passes 48 KB; smaller launches reuse it')
+  assert.equal(syncs, 3, 'with a sync callback, every launch waits')
+  failLaunch = true
+  assert.throws(() => reg.launch('convert', [2, 1, 1], [256, 1, 1], 0, args),
+    /^Error: cuda: kernel convert \(grid 2×1×1, block 256×1×1, 0 B dynamic shared memory\): cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE$/)
+  failLaunch = false; failSync = true
+  assert.throws(() => reg.launch('convert', [1, 1, 1], [256, 1, 1], 0, args), /cuda: kernel convert .*cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS/)
 })
 
 test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_ATTENTION_ROWS are checked before any GPU work: one InputError each', () => {

@@ -10,13 +10,15 @@ import { LtMatmul, WORKSPACE_BYTES } from './matmul.js'
 import { InputError } from '../../util/errors.js'
 import { Allocation, dtypeBytes, type DType } from './memory.js'
 
-const ATTR_MAJOR = 75, ATTR_MINOR = 76, ATTR_SMS = 16, ATTR_SHARED_OPTIN = 97, FUNC_MAX_DYNAMIC_SHARED = 8, FUNC_PREFERRED_CARVEOUT = 9
+const ATTR_MAJOR = 75, ATTR_MINOR = 76, ATTR_SMS = 16, ATTR_SHARED_OPTIN = 97, FUNC_MAX_DYNAMIC_SHARED = 8, FUNC_PREFERRED_CARVEOUT = 9,
+  FUNC_SHARED_SIZE = 1
 const ARG_BYTES = 4096
 
 export interface ContextOptions {
   device?: number            // ordinal, default 0 (CUDA_VISIBLE_DEVICES applies)
   tf32?: boolean             // TF32 for fp32 matmuls (default true)
   cacheDir?: string | null   // compiled-kernel cache (null: none)
+  syncLaunches?: boolean     // wait for every kernel, so a fault names its kernel (slow; for debugging)
 }
 
 export interface DeviceInfo {
@@ -146,7 +148,8 @@ export class CudaContext {
       this.libraries['nvrtc'] = `${nvrtc.path} (NVRTC ${nvrtc.version.join('.')})`
       const target = targetFor(this.info.cc, nvrtc.version, nvrtc.supportedArchs())
       const cacheDir = this.opts.cacheDir === undefined ? defaultCacheDir() : this.opts.cacheDir
-      this.registry = new KernelRegistry(kernelDir(), createCompiler(nvrtc, target, cacheDir), this.launchDriver())
+      this.registry = new KernelRegistry(kernelDir(), createCompiler(nvrtc, target, cacheDir), this.launchDriver(),
+        this.opts.syncLaunches === true ? () => this.synchronize() : undefined)
       this.target = target
     }
     return this.registry
@@ -177,6 +180,7 @@ export class CudaContext {
         // classifier needs 2 × 100.5 KB, the attention backward 2-3 × 55-65 KB)
         d.call('cuFuncSetAttribute', fn, FUNC_PREFERRED_CARVEOUT, 100)
       },
+      staticShared: (fn) => { const v = [0]; d.call('cuFuncGetAttribute', v, FUNC_SHARED_SIZE, fn); return v[0]! },
       launch: (fn, grid, block, sharedBytes, pack) => {
         const size = pack(this.args.view)
         this.sizeBox.view.setBigUint64(0, BigInt(size), true)

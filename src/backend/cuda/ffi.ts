@@ -56,6 +56,7 @@ const driverProtos = [
   'int cuModuleLoadData(_Out_ CUmodule *module, const void *image)',
   'int cuModuleGetFunction(_Out_ CUfunction *fn, CUmodule module, const char *name)',
   'int cuFuncSetAttribute(CUfunction fn, int attrib, int value)',
+  'int cuFuncGetAttribute(_Out_ int *value, int attrib, CUfunction fn)',
   'int cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, ' +
     'unsigned int by, unsigned int bz, unsigned int sharedBytes, CUstream stream, void *params, void *extra)',
   'int cuStreamCreate(_Out_ CUstream *stream, unsigned int flags)',

@@ -47,7 +47,8 @@ export class CudaBackend implements Backend {
     // a bad knob fails before any GPU work
     const attention = opts.attention ?? envChoice('LLMTS_CUDA_ATTENTION', attentionModes)
     const rows = opts.attentionRows ?? (envChoice('LLMTS_CUDA_ATTENTION_ROWS', ['64', '128']) === '128' ? 128 : 64)
-    this.ctx = openContext(opts)
+    const syncLaunches = opts.syncLaunches ?? envChoice('LLMTS_CUDA_SYNC', ['0', '1']) === '1'
+    this.ctx = openContext({ ...opts, syncLaunches })
     this.k = new Kit(this.ctx)
     this.seq = new SequenceOps(this.k, attention, rows)
     this.profiler = (opts.profile ?? process.env['LLMTS_CUDA_PROFILE'] === '1') ? new Profiler(this.ctx, this) : null

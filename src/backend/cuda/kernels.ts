@@ -87,6 +87,7 @@ export interface LaunchDriver {
   loadModule(image: Uint8Array): bigint
   getFunction(module: bigint, name: string): bigint
   setMaxDynamicShared(fn: bigint, bytes: number): void
+  staticShared(fn: bigint): number   // bytes of the kernel's own __shared__ arrays
   launch(fn: bigint, grid: [number, number, number], block: [number, number, number], sharedBytes: number,
          args: (view: DataView) => number): void
 }
@@ -97,7 +98,10 @@ export class KernelRegistry {
   private readonly modules = new Map<string, bigint>()
   private readonly functions = new Map<string, { fn: bigint; sig: KernelSig; maxShared: number }>()
 
-  constructor(readonly dir: string, private readonly compiler: Compiler, private readonly driver: LaunchDriver) {
+  /** With `sync`, every launch waits for its kernel (LLMTS_CUDA_SYNC=1): a fault is then reported by the kernel
+   *  that caused it, not by the next call that happens to synchronize. */
+  constructor(readonly dir: string, private readonly compiler: Compiler, private readonly driver: LaunchDriver,
+              private readonly sync?: () => void) {
     for (const f of readdirSync(dir).filter(n => n.endsWith('.cu')).sort()) {
       const file = join(dir, f), source = readFileSync(file, 'utf8')
       for (const s of parseKernels(source, file, readHeaders(dir, source).map(h => h.text))) {
@@ -113,14 +117,20 @@ export class KernelRegistry {
   launch(name: string, grid: [number, number, number], block: [number, number, number], sharedBytes: number,
          args: readonly number[]): void {
     const k = this.lookup(name)
-    if (sharedBytes > 48 * 1024 && sharedBytes > k.maxShared) {
+    if (sharedBytes > k.maxShared) {   // past what needs no opt-in: 48 KB less the kernel's static shared memory
       this.driver.setMaxDynamicShared(k.fn, sharedBytes)
       k.maxShared = sharedBytes
     }
     if (grid.some(g => !(g >= 1)) || grid[1] > 65535 || grid[2] > 65535) {
       throw new Error(`cuda: kernel ${name} launch grid ${grid.join('×')} is out of range`)
     }
-    this.driver.launch(k.fn, grid, block, sharedBytes, view => packArgs(k.sig, args, view))
+    try {
+      this.driver.launch(k.fn, grid, block, sharedBytes, view => packArgs(k.sig, args, view))
+      this.sync?.()
+    } catch (e) {
+      const where = `grid ${grid.join('×')}, block ${block.join('×')}, ${sharedBytes} B dynamic shared memory`
+      throw new Error(`cuda: kernel ${name} (${where}): ${(e as Error).message}`, { cause: e })
+    }
   }
 
   /** Compiles every kernel file now (the first training step otherwise pays for it). */
@@ -140,7 +150,8 @@ export class KernelRegistry {
       }
       this.modules.set(sig.file, mod)
     }
-    const entry = { fn: this.driver.getFunction(mod, name), sig, maxShared: 48 * 1024 }
+    const fn = this.driver.getFunction(mod, name)
+    const entry = { fn, sig, maxShared: 48 * 1024 - this.driver.staticShared(fn) }
     this.functions.set(name, entry)
     return entry
   }

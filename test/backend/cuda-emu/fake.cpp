@@ -185,6 +185,12 @@ int cuFuncSetAttribute(void* f, int attr, int value) {
   return 0;
 }
 
+// static shared memory is not modelled (the emulator's __shared__ arrays are per file, not per kernel): 0 bytes
+int cuFuncGetAttribute(int* value, int, void*) {
+  *value = 0;
+  return 0;
+}
+
 int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned shared, void*, void** params, void** extra) {
   Func* fn = (Func*)f;
