@@ -146,7 +146,9 @@ function main(): void {
       profiles.push(`GPU time per training step by op, ${ours.model} B=${B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
         '| op | calls/step | ms/step |\n|---|---:|---:|\n' + ours.profile.map(p => `| ${p.op} | ${p.calls.toFixed(0)} | ${p.ms.toFixed(2)} |`).join('\n'))
     }
-    console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}`)
+    // the row at once (a stage cut short by its time limit still leaves every finished row in its log)
+    console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}` +
+      `${ours.error === undefined ? '' : ` (error: ${ours.error})`}\n  ${lines.slice(-(torch !== null && known === undefined ? 2 : 1)).join('\n  ')}`)
   }
   const header = `Device: ${peakRun.device}. MFU over ${peak.toFixed(0)} TFLOP/s bf16 (${f['peak-tflops'] > 0 ? 'given' : 'measured 8192³ cuBLASLt GEMM'}` +
     `${spec === null ? '' : `; spec dense peak ${spec}`}); FLOPs/token = 6·N + 12·L·C·T, T=${f.seq}; ${f.steps} timed steps after ${f.warmup} warm-up steps.`

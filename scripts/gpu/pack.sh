@@ -29,6 +29,9 @@ APP="$WORK/app"
 mkdir -p "$APP"
 npx tsc -p tsconfig.json --outDir "$APP/dist" || echo "pack: tsc reported errors (it still emitted); check them" >&2
 test -f "$APP/dist/src/cli/main.js" -a -f "$APP/dist/src/backend/cuda/index.js"
+# the sources dist/ was built from (run.sh refuses it beside a checkout whose .ts files differ: stale host code with
+# current kernels could pass arguments the kernels no longer take)
+find src test bench -name '*.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16 > "$APP/dist/sources.sha256"
 
 if [ -f "$WORK/node.xz" ]; then
   echo "pack: reusing Node.js $(cat "$WORK/node-version.txt")" >&2

@@ -50,6 +50,13 @@ unpack() {
     untar_xz "$BUNDLE/llmts.tar.xz" "$ROOT" dist
   fi
   log "dist/ built $(date -r "$ROOT/dist/src/backend/cuda/index.js" '+%F %T' 2>/dev/null)"
+  if [ -f "$ROOT/dist/sources.sha256" ] && [ -f "$ROOT/src/cli/main.ts" ]; then
+    local now; now=$(cd "$ROOT" && find src test bench -name '*.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+    if [ "$now" != "$(cat "$ROOT/dist/sources.sha256")" ] && [ "${ALLOW_STALE_DIST:-0}" != 1 ]; then
+      log "STALE dist/: built from other .ts sources than this checkout's; run bash scripts/gpu/pack.sh (or npx tsc and carry dist) first, or set ALLOW_STALE_DIST=1"
+      exit 90
+    fi
+  fi
 }
 
 # Python with CUDA torch: $PYTHON, else the first python that imports torch with a GPU

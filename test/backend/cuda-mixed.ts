@@ -99,6 +99,10 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.matmulForward(out.g, inp.g, w.g, bias.g, N, C, OC)
       p.cpu.matmulForward(out.c, inp.c, w.c, bias.c, N, C, OC)
       p.near('out', out)
+      const flat = p.full(randn(OC + 3)), shifted: Both = { g: p.gpu.view(flat.g, 3, OC), c: p.cpu.view(flat.c, 3, OC) }
+      p.gpu.matmulForward(out.g, inp.g, w.g, shifted.g, N, C, OC)   // a bias 12-byte aligned in f32, 6 in its bf16 mirror
+      p.cpu.matmulForward(out.c, inp.c, w.c, shifted.c, N, C, OC)
+      p.near('out with a misaligned bias', out)
       for (const kind of ['act', 'full'] as const) {
         const dout = kind === 'act' ? p.act(randn(N * OC)) : p.full(randn(N * OC))
         const dinp = p.zeros(N * C, 'act'), dw = p.full(randn(OC * C)), db = p.full(randn(OC))

@@ -161,7 +161,12 @@ export function matmulForward(k: Kit, out_: Tensor, inp_: Tensor, weight_: Tenso
   const out = k.dev(op, 'out', out_, N * OC), inp = k.dev(op, 'inp', inp_, N * C), w = k.dev(op, 'weight', weight_, OC * C)
   const bias = k.devOrNull(op, 'bias', bias_, OC)
   const t = operandType(out, inp, w)
-  const biasPtr = bias === null ? 0 : out.dtype === 'bf16' ? k.operand(bias, 'bf16', 'weight') : k.operand(bias, 'f32', 'mm-bias')
+  let biasPtr = bias === null ? 0 : out.dtype === 'bf16' ? k.operand(bias, 'bf16', 'weight') : k.operand(bias, 'f32', 'mm-bias')
+  if (biasPtr % 16 !== 0) {   // cuBLASLt's bias epilogue faults on a bias less than 16-byte aligned: an aligned copy
+    const bytes = OC * (out.dtype === 'bf16' ? 2 : 4), aligned = k.ctx.scratch('mm-bias-aligned', bytes)
+    k.ctx.dtod(aligned, biasPtr, bytes)
+    biasPtr = aligned
+  }
   k.ctx.lt.run({ transA: true, transB: false, m: OC, n: N, k: C,
     a: { ptr: k.operand(w, t, 'weight'), dtype: t }, lda: C,
     b: { ptr: k.operand(inp, t, 'mm-inp'), dtype: t }, ldb: C,

@@ -134,6 +134,8 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, uint64_t A, Layout* a, ui
   for (int i = 0; i < 4; i++) if (alignmentOf(ptrs[i]) < promised[i]) return bad("pointer less aligned than the preference promised");
   if (!inMemory(a, A) || !inMemory(b, B) || !inMemory(c, C) || !inMemory(dl, D)) return bad("a matrix extends outside device memory");
   if (d->epilogue == 4 && !emu_in_device_memory(d->bias, m * elemBytes(dl->type))) return bad("bias outside device memory");
+  // a real GPU faults on a bias epilogue with a bias less than 16-byte aligned (seen on A100 by other projects)
+  if (d->epilogue == 4 && alignmentOf(d->bias) < 16) return bad("bias pointer less than 16-byte aligned");
   if (emu_plan_only()) return 0;
   bool round = d->compute == 77;
   // op(A) as (m, k) and op(B)ᵀ as (n, k), both row-major float64 (TF32-rounded when asked): dot products of rows
