@@ -2,8 +2,8 @@
 // that --model and --init-from read, e.g. GPT-2 124M as the baseline of `llmts eval hellaswag`. Resumable: the
 // same command continues an interrupted download and keeps the files already complete.
 
-import { Display } from '../data/fineweb/display.js'
-import { formatBytes } from '../data/fineweb/progress.js'
+import { Display } from './display.js'
+import { formatBytes } from '../util/progress.js'
 import { downloadHfModel, type ModelDownloadResult } from '../io/hf-download.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'

@@ -47,8 +47,8 @@ export const command: Command = {
   usage: '[INPUT...] [--corpus NAME] --out DIR [flags]',
   flags,
   async run(argv) {
-    // `llmts prepare fineweb ...`: download + tokenize FineWeb (src/data/fineweb/cli.ts has its own flags)
-    if (argv[0] === 'fineweb') return (await import('../data/fineweb/cli.js')).runPrepareFineweb(argv.slice(1))
+    // `llmts prepare fineweb ...`: download + tokenize FineWeb (src/cli/prepare-fineweb.ts has its own flags)
+    if (argv[0] === 'fineweb') return (await import('./prepare-fineweb.js')).runPrepareFineweb(argv.slice(1))
     const p = parseArgs('llmts prepare', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts prepare', this.usage, summary, flags) + details); return 0 }
     const f = p.flags

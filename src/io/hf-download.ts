@@ -7,9 +7,9 @@
 
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { downloadAll, type DownloadProgress } from '../data/fineweb/download.js'
-import { fetchTree, resolveBaseUrl, type RemoteFile } from '../data/fineweb/hub.js'
-import { fetchWithRetry, type RetryOptions } from '../data/fineweb/http.js'
+import { downloadAll, type DownloadProgress } from './hub/download.js'
+import { fetchTree, resolveBaseUrl, type RemoteFile } from './hub/hub.js'
+import { fetchWithRetry, type RetryOptions } from './hub/http.js'
 import type { ModelConfig } from '../config.js'
 import type { HfFamily } from '../model/params.js'
 import { InputError } from '../util/errors.js'

@@ -8,11 +8,23 @@ import { availableParallelism } from 'node:os'
 import { cacheRoot } from '../../util/cache.js'
 import { InputError } from '../../util/errors.js'
 import { prepareDefaults } from '../prepare.js'
-import { downloadAll, localPath, type DownloadProgress } from './download.js'
-import { fileUrl, finewebSpec, loadManifest, resolveBaseUrl, type DatasetSpec, type Manifest, type SampleSize } from './hub.js'
-import type { RetryOptions } from './http.js'
-import { formatBytes } from './progress.js'
+import { downloadAll, localPath, type DownloadProgress } from '../../io/hub/download.js'
+import { fileUrl, loadManifest, resolveBaseUrl, type DatasetSpec, type Manifest } from '../../io/hub/hub.js'
+import type { RetryOptions } from '../../io/hub/http.js'
+import { formatBytes } from '../../util/progress.js'
 import { findCompleteOutput, tokenizeToShards, type ShardInput, type ShardsProgress, type ShardsResult } from './tokenize.js'
+
+export type SampleSize = '10B' | '100B'
+
+/** llm.c's two FineWeb datasets: sample/10BT or sample/100BT of fineweb or fineweb-edu. */
+export function finewebSpec(opts: { edu?: boolean; size?: SampleSize } = {}): DatasetSpec {
+  const size = opts.size ?? '10B'
+  return {
+    repo: opts.edu === true ? 'HuggingFaceFW/fineweb-edu' : 'HuggingFaceFW/fineweb',
+    dir: `sample/${size}T`,
+    name: opts.edu === true ? 'edufineweb' : 'fineweb',
+  }
+}
 
 export interface FinewebOptions {
   edu?: boolean

@@ -14,7 +14,7 @@ import { tokenizeInOrder, type PipelineItem } from '../pipeline.js'
 import { prepareDefaults } from '../prepare.js'
 import { MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, writeShard } from '../shards.js'
 import { openParquet, planParquet } from '../sources/parquet.js'
-import { RateMeter } from './progress.js'
+import { RateMeter } from '../../util/progress.js'
 
 export interface ShardInput {
   label: string                  // stable name recorded in the state and NAME.json (the hub path)

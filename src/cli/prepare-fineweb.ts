@@ -1,16 +1,16 @@
 // `llmts prepare fineweb`: flags, progress (two cli-progress bars on a terminal, a line every 10 s otherwise),
 // Ctrl-C (stops cleanly; the same command resumes) and the summary. src/cli/prepare.ts hands over argv when
-// the first positional is "fineweb"; everything else lives in ../fineweb/*.
+// the first positional is "fineweb"; the work lives in src/data/fineweb/ and src/io/hub/.
 
 import { availableParallelism } from 'node:os'
-import { formatHelp, jsonFlag, parseArgs } from '../../cli/args.js'
-import { InputError } from '../../util/errors.js'
-import { prepareDefaults } from '../prepare.js'
-import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../shards.js'
+import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { InputError } from '../util/errors.js'
+import { prepareDefaults } from '../data/prepare.js'
+import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
 import { Display } from './display.js'
-import { prepareFineweb, type FinewebResult } from './fineweb.js'
-import { formatBytes } from './progress.js'
-import { checkOutputDir } from '../../util/atomic.js'
+import { prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
+import { formatBytes } from '../util/progress.js'
+import { checkOutputDir } from '../util/atomic.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },

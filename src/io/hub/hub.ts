@@ -1,12 +1,12 @@
-// The Hugging Face hub side of FineWeb: which dataset and folder, the file listing (GET /api/datasets/REPO/
-// tree/REV/DIR, paginated by Link headers) and its cached copy, the manifest. Once a manifest exists the
+// The Hugging Face hub: a dataset folder's file listing (GET /api/datasets/REPO/tree/REV/DIR, paginated by Link
+// headers) and its cached copy, the manifest (FineWeb's, and the model downloads' tree listing). Once a manifest exists the
 // listing is never fetched again, so a re-run works offline and always sees the same files in the same order.
 
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
-import { compare } from '../files.js'
+import { compare } from '../../data/files.js'
 import { fetchWithRetry, httpDefaults, labelOf, type RetryOptions } from './http.js'
 
 export const DEFAULT_BASE_URL = 'https://huggingface.co'
@@ -16,18 +16,6 @@ export interface DatasetSpec {
   repo: string       // e.g. HuggingFaceFW/fineweb
   dir: string        // folder in the repo, e.g. sample/10BT
   name: string       // shard file prefix, as llm.c's fineweb.py: fineweb or edufineweb
-}
-
-export type SampleSize = '10B' | '100B'
-
-/** llm.c's two FineWeb datasets: sample/10BT or sample/100BT of fineweb or fineweb-edu. */
-export function finewebSpec(opts: { edu?: boolean; size?: SampleSize } = {}): DatasetSpec {
-  const size = opts.size ?? '10B'
-  return {
-    repo: opts.edu === true ? 'HuggingFaceFW/fineweb-edu' : 'HuggingFaceFW/fineweb',
-    dir: `sample/${size}T`,
-    name: opts.edu === true ? 'edufineweb' : 'fineweb',
-  }
 }
 
 export interface RemoteFile {

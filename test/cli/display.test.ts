@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Display } from '../../src/data/fineweb/display.js'
-import type { DownloadProgress } from '../../src/data/fineweb/download.js'
-import { RateMeter } from '../../src/data/fineweb/progress.js'
+import { Display } from '../../src/cli/display.js'
+import type { DownloadProgress } from '../../src/io/hub/download.js'
+import { RateMeter } from '../../src/util/progress.js'
 
 function captured(fn: () => void): string {
   const write = process.stderr.write.bind(process.stderr), tty = process.stderr.isTTY

@@ -1,16 +1,18 @@
-// FineWeb downloads against a local fault-injecting hub (test/helpers/http-fault-server.ts): listing with
-// pagination and HF_TOKEN, redirects, a connection cut mid-file resumed by Range (not restarted), 500s retried,
-// 404 a clear error, truncated files detected (by size and by the Parquet footer), a slow server's progress,
-// manifest reuse. Every downloaded file is compared byte for byte with what the server holds.
+// Hub downloads (FineWeb's listing and files) against a local fault-injecting hub
+// (test/helpers/http-fault-server.ts): listing with pagination and HF_TOKEN, redirects, a connection cut mid-file
+// resumed by Range (not restarted), 500s retried, 404 a clear error, truncated files detected (by size and by the
+// Parquet footer), a slow server's progress, manifest reuse. Every downloaded file is compared byte for byte with
+// what the server holds.
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { downloadAll, localPath, type DownloadProgress } from '../../src/data/fineweb/download.js'
-import { fileUrl, finewebSpec, loadManifest, manifestPath, type RemoteFile } from '../../src/data/fineweb/hub.js'
-import type { RetryOptions } from '../../src/data/fineweb/http.js'
+import { downloadAll, localPath, type DownloadProgress } from '../../src/io/hub/download.js'
+import { finewebSpec } from '../../src/data/fineweb/fineweb.js'
+import { fileUrl, loadManifest, manifestPath, type RemoteFile } from '../../src/io/hub/hub.js'
+import type { RetryOptions } from '../../src/io/hub/http.js'
 import { InputError } from '../../src/util/errors.js'
 import { parquetOf, startFaultServer, type ServedFile } from '../helpers/http-fault-server.js'
 

@@ -1,5 +1,5 @@
 // Rate and ETA over a sliding window (so a stall or a speed-up shows within seconds, not averaged over hours),
-// and the human formats the fineweb CLI prints: bytes, counts, durations.
+// and the human formats progress lines print: bytes, counts, durations.
 
 export class RateMeter {
   private samples: { t: number; v: number }[] = []

@@ -9,10 +9,10 @@ import { createReadStream, existsSync, renameSync, rmSync, statSync } from 'node
 import { open } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { InputError } from '../../util/errors.js'
-import { openParquet } from '../sources/parquet.js'
+import { openParquet } from '../../data/sources/parquet.js'
 import type { RemoteFile } from './hub.js'
 import { checkStatus, httpDefaults, IdleTimer, labelOf, RetryableError, requestHeaders, withRetries, type RetryOptions } from './http.js'
-import { RateMeter } from './progress.js'
+import { RateMeter } from '../../util/progress.js'
 import { makeDirs } from '../../util/atomic.js'
 
 export interface DownloadProgress {

@@ -2,9 +2,9 @@
 // on a terminal, otherwise a plain line per bar every 10 s.
 
 import cliProgress from 'cli-progress'
-import type { DownloadProgress } from './download.js'
-import { formatBytes, formatCount, formatDuration } from './progress.js'
-import type { ShardsProgress } from './tokenize.js'
+import type { DownloadProgress } from '../io/hub/download.js'
+import { formatBytes, formatCount, formatDuration } from '../util/progress.js'
+import type { ShardsProgress } from '../data/fineweb/tokenize.js'
 
 /** Download and tokenize progress on stderr. */
 export class Display {
