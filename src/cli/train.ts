@@ -14,8 +14,8 @@ import { DivergenceError } from '../train/divergence.js'
 import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
 import { HostCollective, rankFromEnv } from '../train/collective.js'
 import { launchRanks } from '../train/launch.js'
-import { defaultRunDir, trainRun } from '../train/run.js'
-import type { Reporter, StepReport } from '../train/trainer.js'
+import { defaultRunDir, trainRun, type RunInfo } from '../train/run.js'
+import type { Reporter, StepReport, TrainResult } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
@@ -151,17 +151,8 @@ export const command: Command = {
     }
     const stop = { requested: false }
     let vocab = GPT2_VOCAB
-    // The first SIGINT/SIGTERM asks for a stop; the handlers are then removed, so a second signal terminates the
-    // process at once, even inside a step or a checkpoint write (the last complete checkpoint stays).
-    const onSignal = (signal: NodeJS.Signals): void => {
-      stop.requested = true
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      const when = rank === null ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint'
-      if (!quiet) process.stderr.write(`\nllmts train: ${signal}: stopping ${when}; Ctrl-C again to abort now\n`)
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    const onSignal = stopOnSignal(stop, { quiet, when: rank === null
+      ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint' })
     try {
       const reporter = quiet ? {} : consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
       const { info, result } = await trainRun(cfg, {
@@ -175,21 +166,7 @@ export const command: Command = {
             `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}\n`)
         },
       })
-      const summary = {
-        runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: result.lastLoss,
-        valLoss: result.lastValLoss, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
-      }
-      if (quiet) return 0
-      if (p.flags['json'] === true) process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
-      else if (info.startStep >= info.config.steps) {
-        process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +
-          `nothing to do (a larger --steps trains it further)\n`)
-      } else {
-        process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +
-          `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
-          `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)
-      }
-      if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; continue with: llmts train --out ${info.runDir} --resume\n`)
+      if (!quiet) printSummary(info, result, { json: p.flags['json'] === true })
       return 0
     } catch (e) {
       const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
@@ -204,4 +181,37 @@ export const command: Command = {
       process.off('SIGTERM', onSignal)
     }
   },
+}
+
+/** The first SIGINT/SIGTERM asks for a stop; the handlers are then removed, so a second signal terminates the
+ *  process at once, even inside a step or a checkpoint write (the last complete checkpoint stays). Returns the
+ *  handler, for the caller to remove when training ends. */
+function stopOnSignal(stop: { requested: boolean }, o: { quiet: boolean; when: string }): (signal: NodeJS.Signals) => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stop.requested = true
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (!o.quiet) process.stderr.write(`\nllmts train: ${signal}: stopping ${o.when}; Ctrl-C again to abort now\n`)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return onSignal
+}
+
+/** The run's outcome on stdout (one JSON object with --json), and how to continue a stopped run on stderr. */
+function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }): void {
+  if (o.json) {
+    process.stdout.write(JSON.stringify({
+      runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: result.lastLoss,
+      valLoss: result.lastValLoss, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
+    }, null, 2) + '\n')
+  } else if (info.startStep >= info.config.steps) {
+    process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +
+      `nothing to do (a larger --steps trains it further)\n`)
+  } else {
+    process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +
+      `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
+      `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)
+  }
+  if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; continue with: llmts train --out ${info.runDir} --resume\n`)
 }

@@ -19,7 +19,7 @@ import { ParamLayout } from '../model/params.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { Rng } from '../util/rng.js'
-import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers } from './checkpoint.js'
+import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers, type Checkpoint } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
@@ -63,7 +63,7 @@ export function resolveShards(c: TrainConfig): { train: string[]; val: string[] 
 }
 
 /** The model config and starting weights for a fresh run (--model, optionally --init-from). */
-function resolveStart(c: TrainConfig): { config: ModelConfig; params?: Float32Array; source: string } {
+function resolveStart(c: TrainConfig): Start {
   if (c.initFrom === '' || !(isCheckpointDir(c.initFrom) || isRunDir(c.initFrom))) {
     return resolveModel(c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
   }
@@ -90,20 +90,15 @@ function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwr
   makeDirs(runDir)
 }
 
+type Resumed = Checkpoint & { path: string }
+type Start = { config: ModelConfig; params?: Float32Array; source: string }
+type Shards = ReturnType<typeof resolveShards>
+
 /** Builds everything from `c` and trains; returns the run's description and the trainer's result. */
 export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info: RunInfo; result: TrainResult }> {
   const runDir = c.out !== '' ? c.out : defaultRunDir(c)
   checkOutputDir('train', '--out', runDir)
-  const point = opts.resume ? opts.resumeFrom ?? findResumePoint(runDir, opts.note) : null
-  const resumeFrom = point?.kind === 'checkpoint' ? { ...point.checkpoint, path: point.path } : null
-  const was = point?.kind === 'restart' ? point.config : resumeFrom?.trainConfig
-  if (was != null && (was.model !== c.model || was.initFrom !== c.initFrom)) {
-    throw new InputError(`train: --resume continues ${runDir} with its own model (--model ${was.model}${was.initFrom !== '' ? ` --init-from ${was.initFrom}` : ''}); ` +
-      'drop --model/--init-from, or start a new run with another --out')
-  }
-  const start = resumeFrom !== null
-    ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}` }
-    : resolveStart(c)
+  const { point, resumeFrom, was, start } = runStart(c, opts, runDir)
   validateTrainConfig(c, start.config)
   const { rank, world } = rankOf(c, opts.host)
   const collectiveKind = world > 1 ? collectiveChoice() : null
@@ -113,19 +108,10 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
-  const shards = resumedShards(c, runDir, was ?? null)
+  const shards = resumedShards(c, runDir, was)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
-  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: start.config.vocabSize, rank, worldSize: world }
-  const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
-  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
-  if (resumeFrom !== null) {
-    try { restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path) } catch (e) {
-      const changed = loaderChanges(resumeFrom.trainConfig, c)
-      if (!(e instanceof InputError) || changed === '') throw e
-      throw new InputError(`${e.message}; this --resume changes ${changed}, which the saved data position depends on (keep the run's value)`)
-    }
-  }
+  const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   if (opts.host !== undefined) {
     // rank 0: its settings are good, the others may read theirs (they waited); then, once they have (including what
@@ -136,16 +122,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
   if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point)
   const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
-
-  const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen, recompute: c.recompute === 'on' })
-  if (start.params !== undefined) model.setParams(start.params)
-  else model.initWeights(c.seed)
-  const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })
-  let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
-  if (resumeFrom !== null) {
-    if (resumeFrom.optimizer !== null) optimizer.setState(resumeFrom.optimizer)
-    rng = new Rng(resumeFrom.progress.rng)
-  }
+  const { model, optimizer, rng } = buildModel(backend, c, start, resumeFrom)
 
   const info: RunInfo = {
     runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
@@ -153,12 +130,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     backend: describeBackend(backend), ranks: collective?.describe() ?? null,
     startStep: resumeFrom?.progress.step ?? 0,
   }
-  if (rank === 0) {
-    writeFileAtomic(join(runDir, 'config.json'), JSON.stringify({
-      model: info.modelConfig, modelSource: info.modelSource, parameters: info.parameters, train: info.config,
-      gradAccum: info.gradAccum, device: info.device, backend: info.backend, ranks: info.ranks, trainShards: shards.train, valShards: shards.val,
-    }, null, 2) + '\n')
-  }
+  if (rank === 0) writeRunConfig(info, shards)
   opts.onStart?.(info)
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, rng, startStep: info.startStep,
@@ -169,9 +141,65 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   return { info, result }
 }
 
+/** What the run starts from: on --resume its checkpoint (or, stopped before one, its saved settings), else the
+ *  model that --model / --init-from name. A resume keeps the run's own model. */
+function runStart(c: TrainConfig, opts: RunOptions, runDir: string):
+  { point: ResumePoint | null; resumeFrom: Resumed | null; was: TrainConfig | null; start: Start } {
+  const point = opts.resume ? opts.resumeFrom ?? findResumePoint(runDir, opts.note) : null
+  const resumeFrom = point?.kind === 'checkpoint' ? { ...point.checkpoint, path: point.path } : null
+  const was = (point?.kind === 'restart' ? point.config : resumeFrom?.trainConfig) ?? null
+  if (was !== null && (was.model !== c.model || was.initFrom !== c.initFrom)) {
+    throw new InputError(`train: --resume continues ${runDir} with its own model (--model ${was.model}${was.initFrom !== '' ? ` --init-from ${was.initFrom}` : ''}); ` +
+      'drop --model/--init-from, or start a new run with another --out')
+  }
+  const start = resumeFrom !== null
+    ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}` }
+    : resolveStart(c)
+  return { point, resumeFrom, was, start }
+}
+
+/** This rank's train and val loaders; on --resume the train loader continues where the checkpoint left it. */
+function buildLoaders(c: TrainConfig, model: ModelConfig, shards: Shards, r: { rank: number; world: number }, resumeFrom: Resumed | null):
+  { train: DataLoader; val: DataLoader | null } {
+  const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: model.vocabSize, rank: r.rank, worldSize: r.world }
+  const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
+  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
+  if (resumeFrom !== null) {
+    try { restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path) } catch (e) {
+      const changed = loaderChanges(resumeFrom.trainConfig, c)
+      if (!(e instanceof InputError) || changed === '') throw e
+      throw new InputError(`${e.message}; this --resume changes ${changed}, which the saved data position depends on (keep the run's value)`)
+    }
+  }
+  return { train, val }
+}
+
+/** The model (its weights from the start point, else initialized from --seed), AdamW and the sampling RNG, with the
+ *  checkpoint's optimizer moments and RNG state on --resume. */
+function buildModel(backend: Backend, c: TrainConfig, start: Start, resumeFrom: Resumed | null): { model: GPT; optimizer: AdamW; rng: Rng } {
+  const model = new GPT(backend, start.config, { maxBatch: c.batchSize, maxSeqLen: c.seqLen, recompute: c.recompute === 'on' })
+  if (start.params !== undefined) model.setParams(start.params)
+  else model.initWeights(c.seed)
+  const optimizer = new AdamW(model, { beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay })
+  let rng = new Rng(c.seed ^ 0x5a3c_e11d)   // sampling stream, independent of the initialization's
+  if (resumeFrom !== null) {
+    if (resumeFrom.optimizer !== null) optimizer.setState(resumeFrom.optimizer)
+    rng = new Rng(resumeFrom.progress.rng)
+  }
+  return { model, optimizer, rng }
+}
+
+/** RUN_DIR/config.json: the model, the settings and where they came from, the device and the shards read. */
+function writeRunConfig(info: RunInfo, shards: Shards): void {
+  writeFileAtomic(join(info.runDir, 'config.json'), JSON.stringify({
+    model: info.modelConfig, modelSource: info.modelSource, parameters: info.parameters, train: info.config,
+    gradAccum: info.gradAccum, device: info.device, backend: info.backend, ranks: info.ranks, trainShards: shards.train, valShards: shards.val,
+  }, null, 2) + '\n')
+}
+
 /** The shards; on --resume, a missing data path the run saved is named as such (a relative path is read from the
  *  current directory, which may not be where the run started). */
-function resumedShards(c: TrainConfig, runDir: string, saved: TrainConfig | null): ReturnType<typeof resolveShards> {
+function resumedShards(c: TrainConfig, runDir: string, saved: TrainConfig | null): Shards {
   try { return resolveShards(c) } catch (e) {
     if (saved === null || !(e instanceof InputError) || (saved.data !== c.data && saved.valData !== c.valData)) throw e
     throw new InputError(`${e.message} (--data ${c.data}${c.valData !== '' ? `, --val-data ${c.valData}` : ''} as ${runDir} saved it, ` +

@@ -128,47 +128,62 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000
 }
 
+type LogSink = Pick<RunLog, 'append' | 'sync' | 'close'>
+
+/** Validation and HellaSwag at their steps (and at the last), logged, reported and kept in the result. */
+class Evaluations {
+  private readonly valStart: unknown   // every validation reads the same batches: each rank its own
+  private readonly coll: Collective | null
+
+  constructor(private readonly o: TrainerOptions, private readonly log: LogSink, private readonly res: TrainResult) {
+    this.valStart = o.val?.state()
+    this.coll = o.collective ?? null
+  }
+
+  async validate(step: number): Promise<{ valLoss: number; best: boolean } | null> {
+    const { o, res } = this, c = o.config
+    if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
+    o.val.restore(this.valStart)
+    let valLoss = evaluateLoss(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: c.valSteps, nonFinite: 'return' })
+    if (this.coll !== null) valLoss = (await this.coll.sumHost([valLoss]))[0]! / this.coll.world
+    const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
+    if (best) res.bestValLoss = valLoss
+    this.log.append({ step, val_loss: valLoss })
+    o.reporter?.val?.({ step, val_loss: valLoss, best })
+    res.lastValLoss = valLoss
+    return { valLoss, best }
+  }
+
+  async hellaswag(step: number): Promise<void> {
+    const h = this.o.hellaswag
+    if (h === undefined || h === null || (step % h.every !== 0 && step !== this.o.config.steps)) return
+    const r = await scoreShared(this.o.model, h, this.coll)
+    const rec: HellaswagRecord = {
+      step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: h.scoring, hellaswag_shots: 0,
+    }
+    this.log.append({ ...rec })
+    this.o.reporter?.hellaswag?.(rec)
+  }
+}
+
 /** Runs steps startStep+1 .. config.steps; yields to the event loop after each micro-batch, so a stop requested by
  *  a signal ends the run within one micro-batch: after a step's last one with that step's checkpoint, after
  *  another by dropping the unfinished step (its batches are read again on resume) with the last whole step's. */
 export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const c = o.config
-  const B = c.batchSize, T = c.seqLen
   const coll = o.collective ?? null, world = coll?.world ?? 1, leader = (coll?.rank ?? 0) === 0
   const accum = gradAccumSteps(c, world)
-  const tokensPerStep = B * T * accum * world
+  const tokensPerStep = c.batchSize * c.seqLen * accum * world
   if (leader) makeDirs(o.runDir)
-  const log: Pick<RunLog, 'append' | 'sync' | 'close'> = leader
+  const log: LogSink = leader
     ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
     : { append: () => {}, sync: () => {}, close: () => {} }
-  const valStart = o.val?.state()
   const res: TrainResult = {
     step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, bestValLoss: o.bestValLoss, tokensPerS: 0, trainSeconds: 0,
   }
-  const validate = async (step: number): Promise<{ valLoss: number; best: boolean } | null> => {
-    if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
-    o.val.restore(valStart)   // every validation reads the same batches: each rank its own
-    let valLoss = evaluateLoss(o.model, o.val, { B, T, steps: c.valSteps, nonFinite: 'return' })
-    if (coll !== null) valLoss = (await coll.sumHost([valLoss]))[0]! / world
-    const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
-    if (best) res.bestValLoss = valLoss
-    log.append({ step, val_loss: valLoss })
-    o.reporter?.val?.({ step, val_loss: valLoss, best })
-    res.lastValLoss = valLoss
-    return { valLoss, best }
-  }
-  const hellaswag = async (step: number): Promise<void> => {
-    const h = o.hellaswag
-    if (h === undefined || h === null || (step % h.every !== 0 && step !== c.steps)) return
-    const r = await scoreShared(o.model, h, coll)
-    const rec: HellaswagRecord = {
-      step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: h.scoring, hellaswag_shots: 0,
-    }
-    log.append({ ...rec })
-    o.reporter?.hellaswag?.(rec)
-  }
+  const evals = new Evaluations(o, log, res)
   try {
-    if (o.startStep === 0) { await validate(0); await hellaswag(0) }
+    if (o.startStep === 0) { await evals.validate(0); await evals.hellaswag(0) }
     const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
@@ -181,29 +196,21 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
         res.interrupted = true
         break
       }
-      const { loss, gradNorm, lr, verdict } = done
-      const ms = performance.now() - t0
-      const step = s + 1
+      const ms = performance.now() - t0, step = s + 1
       sessionMs += ms
       sessionSteps++
-      const rec: StepRecord = { step, loss, lr, grad_norm: gradNorm, tokens_per_s: tokensPerStep / (ms / 1000), ms }
-      log.append(stepLine(rec, verdict))
-      res.step = step
-      if (Number.isFinite(loss)) res.lastLoss = loss
-      o.reporter?.step?.({ ...rec, steps: c.steps, etaS: (c.steps - step) * sessionMs / sessionSteps / 1000 })
-      if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step, loss, grad_norm: gradNorm, verdict })
-      const val = await validate(step)
-      lastVal = val
-      await hellaswag(step)
+      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens_per_s: tokensPerStep / (ms / 1000), ms }
+      recordStep(o, log, res, rec, done.verdict, (c.steps - step) * sessionMs / sessionSteps / 1000)
+      lastVal = await evals.validate(step)
+      await evals.hellaswag(step)
       if (leader && c.sampleEvery > 0 && step % c.sampleEvery === 0) {   // drawn even unreported: the RNG stream stays the same
-        const tokens = sampleDuringTraining(o.model, o.rng, c.sampleTokens)
-        o.reporter?.sample?.({ step, tokens })
+        o.reporter?.sample?.({ step, tokens: sampleDuringTraining(o.model, o.rng, c.sampleTokens) })
       }
       await new Promise(resolve => setImmediate(resolve))   // signals that came during the step are handled here
       const stopping = (coll !== null ? done.stop : o.stop?.requested === true) && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
-      if (regular || val?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
-      if (leader) saveCheckpoints(o, step, val, res.bestValLoss, { regular, guard: guard.state() })
+      if (regular || lastVal?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
+      if (leader) saveCheckpoints(o, step, lastVal, res.bestValLoss, { regular, guard: guard.state() })
       if (stopping) { res.interrupted = true; break }
     }
     res.trainSeconds = sessionMs / 1000
@@ -216,6 +223,15 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   } finally {
     log.close()
   }
+}
+
+/** A finished step: its log line, the result's step and last finite loss, the progress report and any anomaly. */
+function recordStep(o: TrainerOptions, log: LogSink, res: TrainResult, rec: StepRecord, verdict: StepVerdict, etaS: number): void {
+  log.append(stepLine(rec, verdict))
+  res.step = rec.step
+  if (Number.isFinite(rec.loss)) res.lastLoss = rec.loss
+  o.reporter?.step?.({ ...rec, steps: o.config.steps, etaS })
+  if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step: rec.step, loss: rec.loss, grad_norm: rec.grad_norm, verdict })
 }
 
 /** HellaSwag accuracy; with ranks, each scores every world-th example and the counts are summed. */
