@@ -147,7 +147,7 @@ export const command: Command = {
     if (cfg.nproc > 1 && rank === null) {
       gradAccumSteps(cfg)   // the commonest mistake, said once here rather than by every rank
       const args = ['train', ...argv, ...(cfg.out === '' ? ['--out', defaultRunDir(cfg)] : [])]   // one run directory for all ranks
-      return launchRanks({ world: cfg.nproc, script: process.argv[1]!, args })
+      return launchRanks({ world: cfg.nproc, script: process.argv[1]!, args, report: text => process.stderr.write(text) })
     }
     const stop = { requested: false }
     let vocab = GPT2_VOCAB

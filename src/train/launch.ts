@@ -14,6 +14,8 @@ export interface LaunchOptions {
   args: string[]               // its arguments (e.g. ['train', ...flags])
   env?: NodeJS.ProcessEnv
   graceMs?: number             // after a rank fails, how long the others get to exit before SIGKILL (default 10 s)
+  /** Where the launcher's own lines go (a failed rank's kept stderr, why the others are stopped); the CLI's stderr. */
+  report: (text: string) => void
 }
 
 const TAIL_BYTES = 64 << 10    // stderr kept per rank > 0, shown when it fails first
@@ -91,8 +93,8 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
     const stopOthers = (rank: number, status: number, why: string): void => {
       firstFailure = { rank, code: status }
       if (rank > 0) {   // rank 0's error was shown as it came
-        if (tails[rank] !== '') process.stderr.write(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
-        if (alive.size > 0) process.stderr.write(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
+        if (tails[rank] !== '') o.report(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
+        if (alive.size > 0) o.report(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
       }
       hub.fail(`rank ${rank} ${why}${why.startsWith('was killed') ? '' : ' (its error is above)'}`)   // waiting ranks fail at once; ranks
       killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
@@ -114,19 +116,30 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
       finish()
     }
     for (let rank = 0; rank < o.world; rank++) {
-      const child = fork(o.script, o.args, {
-        env: { ...(o.env ?? process.env), LLMTS_RANK: String(rank), LLMTS_WORLD: String(o.world) },
-        serialization: 'advanced', detached: true,
-        stdio: rank === 0 ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
+      const child = startRank(o, rank, {
+        stderr: d => { tails[rank] = (tails[rank] + d).slice(-TAIL_BYTES) },
+        message: m => hub.receive(rank, m),
+        close: (code, signal) => exited(rank, code, signal),
       })
       children.push(child)
       alive.add(rank)
-      child.stderr?.on('data', (d: Buffer) => { tails[rank] = (tails[rank] + d.toString('utf8')).slice(-TAIL_BYTES) })
-      child.on('message', (m: unknown) => {
-        if (isCollectiveMessage(m)) hub.receive(rank, m as RankRequest)
-      })
-      child.on('error', (e) => process.stderr.write(`llmts train: rank ${rank}: ${e.message}\n`))
-      child.on('close', (code, signal) => exited(rank, code, signal))   // after its stderr is drained
     }
   })
+}
+
+/** Forks rank `rank` in its own process group: rank 0's output goes to the terminal as it comes, another rank's
+ *  stderr to `on.stderr` (kept for when it fails first). `on.close` comes after its stderr is drained. */
+function startRank(o: LaunchOptions, rank: number, on: {
+  stderr: (text: string) => void; message: (m: RankRequest) => void; close: (code: number | null, signal: NodeJS.Signals | null) => void
+}): ChildProcess {
+  const child = fork(o.script, o.args, {
+    env: { ...(o.env ?? process.env), LLMTS_RANK: String(rank), LLMTS_WORLD: String(o.world) },
+    serialization: 'advanced', detached: true,
+    stdio: rank === 0 ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
+  })
+  child.stderr?.on('data', (d: Buffer) => on.stderr(d.toString('utf8')))
+  child.on('message', (m: unknown) => { if (isCollectiveMessage(m)) on.message(m as RankRequest) })
+  child.on('error', (e) => o.report(`llmts train: rank ${rank}: ${e.message}\n`))
+  child.on('close', on.close)
+  return child
 }
