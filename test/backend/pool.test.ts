@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { splitRange } from '../../src/backend/cpu/accel.js'
+import type { OpName } from '../../src/backend/cpu/optable.js'
 import { WorkerPool } from '../../src/backend/cpu/pool.js'
 import { workerExecArgv } from '../../src/util/workers.js'
 import { spawnSync } from 'node:child_process'
@@ -38,7 +39,7 @@ test('pool: a task runs on a worker over shared memory; errors come back with th
     assert.equal(out[499], 0, 'the worker wrote only its slice')
     assert.equal(out[500], 1500)
     assert.equal(out[999], 2997)
-    assert.throws(() => pool.run([{ op: 'noSuchOp', args: [] }], () => {}), /cpu backend worker: .*unknown op noSuchOp/)
+    assert.throws(() => pool.run([{ op: 'noSuchOp' as OpName, args: [] }], () => {}), /cpu backend worker: .*unknown op noSuchOp/)
     assert.throws(() => pool.run([{ op: 'residualForward', args: [out, a, b, n] }], () => { throw new Error('local failure') }), /local failure/)
     pool.run([{ op: 'residualForward', args: [out, a, b, 10] }], () => {})   // still usable afterwards
   } finally {

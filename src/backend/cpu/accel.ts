@@ -6,7 +6,7 @@
 import type { AdamWOptions } from '../backend.js'
 import { DEFAULT_MIN_WORK, type Gemm, type Trans } from './gemm.js'
 import { chooseKernels, type CpuOptions, type KernelPath } from './kernels.js'
-import { makeOpTable, type OpFn } from './optable.js'
+import { makeOpTable, type OpFn, type OpName, type OpTable } from './optable.js'
 import { WorkerPool, type Task, type WorkerSetup } from './pool.js'
 
 const SPLIT_MIN_WORK = 32 * 1024    // elements (multiply-adds / 64 for GEMMs) below which an op stays on one thread
@@ -43,7 +43,7 @@ export function createAccel(opts: CpuOptions = {}): Accel {
 }
 
 export class Accel {
-  private readonly ops: Record<string, OpFn>
+  private readonly ops: OpTable
   private partials: Float32Array = new Float32Array(0)   // per-slice partial sums of spreadWithSums
   private readonly results = new Float64Array(new SharedArrayBuffer(8 * 64))   // per-slice scalar results
   /** The GEMM of this thread's matmuls: the WebAssembly kernel spread over the pool, else the kernel itself. */
@@ -63,9 +63,9 @@ export class Accel {
   get threads(): number { return this.pool === null ? 1 : this.pool.size + 1 }
 
   /** Runs op on slices of [0, n) (aligned) across threads, or whole here; slice(lo, hi) builds a task's args. */
-  private spread(op: string, n: number, align: number, work: number, outs: (Arr | null)[],
-                 slice: (lo: number, hi: number) => unknown[]): void {
-    const fn = this.ops[op]!
+  private spread<K extends OpName>(op: K, n: number, align: number, work: number, outs: (Arr | null)[],
+                                   slice: (lo: number, hi: number) => Parameters<OpTable[K]>): void {
+    const fn: OpFn = this.ops[op]
     if (this.pool === null || !this.big(work) || !shared(...outs)) { fn(...slice(0, n)); return }
     const ranges = splitRange(n, this.threads, align)
     if (ranges.length < 2) { fn(...slice(0, n)); return }
@@ -78,9 +78,9 @@ export class Accel {
    * spread() for ops that also ACCUMULATE into small per-column tensors (a norm's dweight, dbias): slice 0 adds
    * into `sums` directly, every other slice into a zeroed private partial (shared memory), added in afterwards.
    */
-  private spreadWithSums(op: string, n: number, work: number, outs: Arr[], sums: Float32Array[],
-                         slice: (lo: number, hi: number, sums: Float32Array[]) => unknown[]): void {
-    const fn = this.ops[op]!
+  private spreadWithSums<K extends OpName>(op: K, n: number, work: number, outs: Arr[], sums: Float32Array[],
+                                           slice: (lo: number, hi: number, sums: Float32Array[]) => Parameters<OpTable[K]>): void {
+    const fn: OpFn = this.ops[op]
     const ranges = this.pool === null || !this.big(work) || !shared(...outs) ? [] : splitRange(n, this.threads)
     if (ranges.length < 2) { fn(...slice(0, n, sums)); return }
     const width = sums.reduce((w, t) => w + t.length, 0), total = (ranges.length - 1) * width

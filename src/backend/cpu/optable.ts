@@ -25,7 +25,11 @@ export type OpFn = (...args: any[]) => void
 
 export interface ThreadKernels { gemm: Gemm | null; gemmMinWork: number; simd: KernelInstance | null }
 
-export function makeOpTable(k: ThreadKernels): Record<string, OpFn> {
+/** The ops by name, each with its own parameter types (a task's args are checked against them in accel.ts). */
+export type OpTable = ReturnType<typeof makeOpTable>
+export type OpName = keyof OpTable
+
+export function makeOpTable(k: ThreadKernels) {   // its type is OpTable: the object's own, so names and args are checked
   const gemmed = <A extends unknown[]>(fn: (...a: A) => void) =>
     (...a: A): void => withGemm(k.gemm, k.gemmMinWork, () => fn(...a))
   return {

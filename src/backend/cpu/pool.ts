@@ -5,9 +5,10 @@
 
 import { Worker } from 'node:worker_threads'
 import { workerExecArgv } from '../../util/workers.js'
+import type { OpName } from './optable.js'
 import type { WasmVariant } from './wasm/module.js'
 
-export interface Task { op: string; args: unknown[] }
+export interface Task { op: OpName; args: unknown[] }
 
 /** What each worker needs to pick its kernels (same choice as the backend that owns the pool). */
 /** simd: the WebAssembly build the calling thread runs (workers run the same), null for none. */

@@ -3,7 +3,7 @@
 // FAILED set with the message in the shared error buffer).
 
 import { parentPort, workerData } from 'node:worker_threads'
-import { makeOpTable } from './optable.js'
+import { makeOpTable, type OpFn } from './optable.js'
 import type { Task, WorkerSetup } from './pool.js'
 import { loadWasmGemm } from './wasm/gemm.js'
 import { kernelInstance } from './wasm/module.js'
@@ -24,7 +24,7 @@ function fail(e: unknown): void {
 
 parentPort!.on('message', (task: Task) => {
   try {
-    const fn = ops[task.op]
+    const fn: OpFn | undefined = (ops as Record<string, OpFn>)[task.op]   // a message is untyped: checked here
     if (fn === undefined) throw new Error(`unknown op ${task.op}`)
     fn(...task.args)
   } catch (e) {
