@@ -2,6 +2,8 @@
 // a Hugging Face directory, or a training run / checkpoint directory. Every command that takes a model calls
 // resolveModel, so the accepted forms and their errors are the same everywhere.
 // Presets and config files carry no weights: the caller initializes them from a seed.
+// Run and checkpoint folders are read through src/train/checkpoint.ts, the one place model/ depends on train/:
+// the checkpoint format belongs with the trainer that writes it, and every command resolves --model here.
 
 import { readFileSync, statSync, type Stats } from 'node:fs'
 import { totalmem } from 'node:os'
