@@ -65,7 +65,7 @@ function tryFolder(cmd: string, flag: string, dir: string, path: string): void {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return   // made meanwhile by someone else: usable
     throw new InputError(`${cmd}: cannot create ${path} (in ${flag} ${dir}): ${(e as Error).message}`)
   }
-  rmdirSync(path)
+  try { rmdirSync(path) } catch { /* another process put something in it meanwhile: it stays, and is usable */ }
 }
 
 /** The temp name used while `path` is being written; never looks like a finished output. */
