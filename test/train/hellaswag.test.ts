@@ -4,13 +4,14 @@
 // settings are InputErrors before any work.
 
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { readHellaswagFile } from '../../src/eval/hellaswag-data.js'
 import { scoreHellaswag } from '../../src/eval/hellaswag.js'
+import { exportHf } from '../../src/io/hf.js'
 import { GPT } from '../../src/model/gpt.js'
 import { resolveModel } from '../../src/model/load.js'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
@@ -18,6 +19,7 @@ import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
 import { readLog, type LogRecord } from '../../src/train/log.js'
 import { trainRun } from '../../src/train/run.js'
 import { InputError } from '../../src/util/errors.js'
+import { HELLASWAG_TEST_CONFIG, hellaswagTestParams } from '../eval/hellaswag-model.js'
 import { withoutTiming } from '../faults/helpers.js'
 import { makeToyRun } from './helpers.js'
 
@@ -79,6 +81,23 @@ test('--hellaswag-limit, and a resumed run logs the same HellaSwag lines', async
   const a = readLog(join(full, 'log.jsonl')), b = readLog(join(resumed, 'log.jsonl'))
   assert.ok(hsLines(a).every(l => l['hellaswag_count'] === 3))
   assert.deepEqual(withoutTiming(b), withoutTiming(a))
+})
+
+test('the logged acc and acc_norm are the PyTorch reference\'s for the reference weights (llmc scoring: 1/3 and 1/2)', async () => {
+  // the HellaSwag tests' tiny GPT-2 with its seeded weights, given to the trainer as a Hugging Face folder; step 0 is
+  // scored before any update, so its line must carry reference/hellaswag_reference.py's numbers, each in its field
+  const hf = join(root, 'hs-model')
+  exportHf(hf, HELLASWAG_TEST_CONFIG, hellaswagTestParams(), { dtype: 'f32' })
+  const want = (JSON.parse(readFileSync(resolve(process.cwd(), 'test/fixtures/hellaswag/expected.json'), 'utf8')) as
+    { cases: { name: string; acc: number; accNorm: number; window: number }[] }).cases.find(c => c.name === 'llmc-0shot')!
+  assert.notEqual(want.acc, want.accNorm, 'the case tells the two apart')
+  const out = join(root, 'reference-weights')
+  await trainRun({ ...base, model: hf, seqLen: want.window, totalBatchSize: 4 * want.window, steps: 1, hellaswagEvery: 1, hellaswagScoring: 'llmc', out },
+    { resume: false, overwrite: false })
+  const first = hsLines(readLog(join(out, 'log.jsonl')))[0]!
+  assert.equal(first.step, 0)
+  assert.ok(Math.abs((first['hellaswag_acc'] as number) - want.acc) < 1e-12, `acc ${first['hellaswag_acc']}, reference ${want.acc}`)
+  assert.ok(Math.abs((first['hellaswag_acc_norm'] as number) - want.accNorm) < 1e-12, `acc_norm ${first['hellaswag_acc_norm']}, reference ${want.accNorm}`)
 })
 
 test('--hellaswag-every: bad settings are InputErrors before training', async () => {

@@ -1,0 +1,70 @@
+// Validation during training: which shards are train and which are val (a directory's NAME_train_* and NAME_val_*
+// splits, never mixed), the steps it runs at (every --val-every and always the last), and the logged val loss
+// against an independent computation: the step's checkpoint on a fresh CPU model over the val shard's file, read
+// by its own loader.
+
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import { test } from 'node:test'
+import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { DataLoader } from '../../src/data/loader.js'
+import { readShard } from '../../src/data/shards.js'
+import { GPT } from '../../src/model/gpt.js'
+import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
+import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { readLog } from '../../src/train/log.js'
+import { resolveShards, trainRun } from '../../src/train/run.js'
+import { makeToyRun } from './helpers.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-validation-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+const toy = makeToyRun(root)
+
+const base: TrainConfig = {
+  ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 4, seqLen: 16, totalBatchSize: 64, steps: 7,
+  lr: 3e-3, warmupSteps: 2, valEvery: 3, valSteps: 3, checkpointEvery: 0, sampleEvery: 0, device: 'cpu', threads: 1, seed: 9,
+}
+
+test('a shard directory: training reads exactly its train split, validation exactly its val split', () => {
+  const s = resolveShards(base)
+  assert.deepEqual(s.train.map(f => basename(f)), ['toy_train_000000.bin', 'toy_train_000001.bin'])
+  assert.deepEqual(s.val?.map(f => basename(f)), ['toy_val_000000.bin'])
+  const one = join(toy.data, 'toy_train_000001.bin')
+  assert.deepEqual(resolveShards({ ...base, data: one }), { train: [one], val: null }, 'a single file has no val split beside it')
+  const val = join(toy.data, 'toy_val_000000.bin')
+  assert.deepEqual(resolveShards({ ...base, data: one, valData: val }), { train: [one], val: [val] })
+})
+
+test('validation at step 0, every --val-every and the last step; its loss is the val shard\'s, recomputed independently', async () => {
+  const out = join(root, 'run')
+  const { result } = await trainRun({ ...base, out }, { resume: false, overwrite: false })
+  const vals = readLog(join(out, 'log.jsonl')).filter(r => 'val_loss' in r)
+  assert.deepEqual(vals.map(r => r.step), [0, 3, 6, 7], '7 is not a multiple of 3 but is the last step')
+  assert.equal(result.lastValLoss, vals.at(-1)!['val_loss'])
+
+  // the final checkpoint's weights on a fresh model, over the first valSteps batches of the val file itself
+  const last = listCheckpoints(out).at(-1)!
+  assert.equal(last.step, 7)
+  const ck = readCheckpoint(last.path, { withOptimizer: false })
+  const model = new GPT(new CpuBackend({ threads: 1 }), ck.modelConfig, { maxBatch: base.batchSize, maxSeqLen: base.seqLen })
+  model.setParams(ck.params)
+  const loader = new DataLoader({ files: [join(toy.data, 'toy_val_000000.bin')], B: base.batchSize, T: base.seqLen, vocabSize: 96 })
+  let sum = 0
+  for (let i = 0; i < base.valSteps; i++) {
+    const b = loader.next()
+    sum += model.forward(b.inputs, b.targets, base.batchSize, base.seqLen)
+  }
+  const want = sum / base.valSteps, got = vals.at(-1)!['val_loss'] as number
+  assert.ok(Math.abs(got - want) <= 1e-6 * Math.abs(want), `logged val loss ${got}, recomputed ${want}`)
+  // and the same weights over the first train shard give another number: the log did not read training data
+  const trainLoader = new DataLoader({ files: [join(toy.data, 'toy_train_000000.bin')], B: base.batchSize, T: base.seqLen, vocabSize: 96 })
+  let trainSum = 0
+  for (let i = 0; i < base.valSteps; i++) {
+    const b = trainLoader.next()
+    trainSum += model.forward(b.inputs, b.targets, base.batchSize, base.seqLen)
+  }
+  assert.notEqual(trainSum / base.valSteps, got)
+  assert.ok(readShard(join(toy.data, 'toy_val_000000.bin')).length >= base.valSteps * base.batchSize * base.seqLen + 1)
+})
