@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Rng } from '../../src/util/rng.js'
 import { DataLoader, type LoaderState } from '../../src/data/loader.js'
 import { writeShard } from '../../src/data/shards.js'
 import { InputError } from '../../src/util/errors.js'
@@ -83,6 +84,22 @@ test('shuffle: deterministic per seed, different from the plain order, each epoc
   const plain = starts(new DataLoader({ files, B: 2, T: 3 }), epoch)
   assert.notDeepEqual(a.slice(0, epoch), plain)
   for (let e = 0; e < 3; e++) assert.deepEqual([...a.slice(e * epoch, (e + 1) * epoch)].sort((x, y) => x - y), [...plain].sort((x, y) => x - y), `epoch ${e}`)
+})
+
+test('shuffle follows its spec: shard order drawn at start and again each epoch, each shard\'s windows drawn at load', () => {
+  // the header's rule, driven by hand with the same seeded Rng: shards (first tokens 0, 1000, 2000) hold 2, 2
+  // and 4 windows of 6 tokens
+  const first = [0, 1000, 2000], windows = [2, 2, 4], rng = new Rng(11)
+  const want: number[] = [], epochStarts: number[] = []
+  const order = rng.shuffle([0, 1, 2])
+  for (let e = 0; e < 10; e++) {
+    epochStarts.push(order[0]!)
+    for (const f of order) for (const w of rng.shuffle(range(0, windows[f]!))) want.push(first[f]! + 6 * w)
+    rng.shuffle(order)
+  }
+  const l = new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 11 })
+  assert.deepEqual(batches(l, want.length).map(b => b.inputs[0]!), want)
+  assert.ok(new Set(epochStarts).size > 1, 'over 10 epochs the first shard changes')
 })
 
 test('loader errors are InputErrors naming the problem', () => {

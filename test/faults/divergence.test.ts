@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { writeShard } from '../../src/data/shards.js'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
-import { OUTLIER_MIN_COUNT, OUTLIER_WINDOW, OutlierDetector } from '../../src/train/divergence.js'
+import { DivergenceError, OUTLIER_MIN_COUNT, OUTLIER_WINDOW, OutlierDetector, StepGuard } from '../../src/train/divergence.js'
 import { metric, readLog, type LogRecord } from '../../src/train/log.js'
 import { trainRun } from '../../src/train/run.js'
 import type { StepVerdict } from '../../src/train/divergence.js'
@@ -76,6 +76,28 @@ test('z-scores: hand-computed values, the warm-up count, the window length, skip
   assert.equal(d.state().length, OUTLIER_WINDOW)
   assert.equal(d.score(9), 0, 'a constant window has std 0: z is 0')
   assert.deepEqual(new OutlierDetector(d.state()).state(), d.state())
+})
+
+test('StepGuard: a skipped spike stays out of the window, so the same spike is skipped again with the same z-scores', () => {
+  const g = new StepGuard({ onNan: 'stop', skipSpikes: 5 })
+  // 40 steady steps alternating 2.0 and 2.2 (loss) and 1.0 and 1.2 (grad norm): mean 2.1 / 1.1, std 0.1 each
+  for (let s = 1; s <= 40; s++) assert.equal(g.check(s, s % 2 === 0 ? 2.0 : 2.2, s % 2 === 0 ? 1.0 : 1.2).skip, null)
+  const first = g.check(41, 3.1, 1.1), second = g.check(42, 3.1, 1.1)
+  assert.equal(first.skip, 'spike')
+  assert.ok(Math.abs(first.lossZ - 10) < 1e-9 && Math.abs(first.gradZ) < 1e-9, `z (3.1 - 2.1) / 0.1 = 10: got ${first.lossZ}, ${first.gradZ}`)
+  assert.equal(second.skip, 'spike', 'the first spike did not widen the yardstick')
+  assert.equal(second.lossZ, first.lossZ)
+  assert.equal(g.state().loss.length, 40)
+})
+
+test('StepGuard with --on-nan skip: a non-finite step is skipped; only 8 in a row give up, a finite step resets the count', () => {
+  const g = new StepGuard({ onNan: 'skip', skipSpikes: 0 })
+  for (let s = 1; s <= 40; s += 2) {   // 20 non-finite steps, never two in a row
+    assert.equal(g.check(s, NaN, NaN).skip, 'nan')
+    assert.equal(g.check(s + 1, 2, 1).skip, null)
+  }
+  for (let s = 41; s < 48; s++) assert.equal(g.check(s, 2, Infinity).skip, 'nan')
+  assert.throws(() => g.check(48, NaN, 1), (e: unknown) => e instanceof DivergenceError && /8 non-finite steps in a row/.test(e.message))
 })
 
 /** Shards of a chain over tokens 0..63 (vocabulary 96), with the window of step `spikeStep` (accumulation 1,

@@ -36,7 +36,10 @@ test('validation: batch divisibility, context length, warmup, data', () => {
   }
   bad({ totalBatchSize: 1000 }, /--total-batch-size 1000 is not a multiple of B·T·world = 4·64·1 = 256 .*e\.g\. 1024/)
   bad({ seqLen: 2048, totalBatchSize: 8192 }, /--seq-len 2048 exceeds the model's context length 1024/)
+  bad({ seqLen: model.contextLength + 1, totalBatchSize: 4 * (model.contextLength + 1) }, /--seq-len 1025 exceeds the model's context length 1024/)
+  validateTrainConfig({ ...ok, seqLen: model.contextLength, totalBatchSize: 4 * model.contextLength }, model)   // the whole window
   bad({ warmupSteps: 11 }, /--warmup-steps 11 exceeds --steps 10/)
+  validateTrainConfig({ ...ok, warmupSteps: 10 }, model)   // the peak is reached at the last step
   bad({ data: '' }, /--data is required/)
   bad({ beta2: 1 }, /--beta2 must be a number in/)
   bad({ eps: 0 }, /--eps must be positive/)
