@@ -48,6 +48,11 @@ export function checkOutputDir(cmd: string, flag: string, dir: string): void {
 /** mkdir -p without Node 20's recursive mkdirSync, which loops forever where a parent exists but refuses new
  *  folders with ENOENT (/proc): each missing folder is made in turn, and the first refusal is thrown. */
 export function makeDirs(dir: string): void {
+  const target = resolve(dir), st = statSync(target, { throwIfNoEntry: false })
+  if (st !== undefined) {
+    if (st.isDirectory()) return
+    throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${target}'`), { code: 'EEXIST', path: target })   // as mkdirSync says it
+  }
   const missing: string[] = []
   for (let p = resolve(dir); statSync(p, { throwIfNoEntry: false }) === undefined; p = dirname(p)) {
     if (dirname(p) === p) break

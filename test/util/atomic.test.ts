@@ -22,6 +22,7 @@ test('makeDirs makes every missing folder, accepts existing ones, and throws on 
   makeDirs(join(dir, 'a'))
   writeFileSync(join(dir, 'file'), 'x')
   assert.throws(() => makeDirs(join(dir, 'file', 'x')), { code: 'ENOTDIR' })
+  assert.throws(() => makeDirs(join(dir, 'file')), { code: 'EEXIST' }, 'a file where the folder should be')
 })
 
 test('checkOutputDir refuses a file on the path and leaves no folder when the path is fine', () => {
