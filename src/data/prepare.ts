@@ -2,16 +2,15 @@
 // pool and written in source order, so the bytes never depend on the worker count.
 // Every document gets the end-of-text token in front (as llm.c's fineweb.py). The first valTokens tokens
 // go to OUT/NAME_val_000000.bin, the rest to OUT/NAME_train_%06d.bin (from 000001) of shardSize tokens;
-// OUT/NAME.json, written last, marks the output complete. Every file is written atomically.
+// OUT/NAME.json, written last, marks the output complete (OUT/NAME.incomplete meanwhile). Files are written atomically.
 
-import { rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../tokenizer.js'
-import { makeDirs, writeFileAtomic } from '../util/atomic.js'
+import { makeDirs } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { tokenizeInOrder } from './pipeline.js'
-import { MAX_SHARD_TOKENS, removeStaleShards, shardPath, writeShard } from './shards.js'
+import { beginOutput, completeOutput, MAX_SHARD_TOKENS, removeStaleShards, shardPath, writeShard } from './shards.js'
 import type { Source } from './sources/source.js'
 
 export const prepareDefaults = {
@@ -84,10 +83,16 @@ class ShardSink {
     }
   }
 
+  /** Writes one shard; before the first, the directory stops claiming to hold a complete output (beginOutput). */
+  private write(path: string, chunks: Uint16Array[]): void {
+    if (this.val.length + this.train.length === 0) beginOutput(this.outDir, this.name)
+    writeShard(path, chunks)
+  }
+
   private writeVal(): void {
     if (this.valTokens === 0 || this.val.length > 0) return
     const path = shardPath(this.outDir, this.name, 'val', 0)
-    writeShard(path, this.valChunks)
+    this.write(path, this.valChunks)
     this.val.push(path)
     this.valChunks = []
   }
@@ -95,7 +100,7 @@ class ShardSink {
   private flushTrain(): void {
     this.writeVal() // only once there is train data, so a too-small corpus leaves no shards behind
     const path = shardPath(this.outDir, this.name, 'train', this.train.length + 1)
-    writeShard(path, this.chunks)
+    this.write(path, this.chunks)
     this.train.push(path)
     this.chunks = []
     this.count = 0
@@ -128,7 +133,6 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const outDir = resolve(opts.outDir)
   makeDirs(outDir)
   const metaPath = join(outDir, `${opts.name}.json`)
-  rmSync(metaPath, { force: true }) // from here on the directory no longer claims to hold a complete output
 
   const start = performance.now()
   const sink = new ShardSink(outDir, opts.name, valTokens, shardSize)
@@ -149,7 +153,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     valTokens: tokens - sink.trainTokens, trainTokens: sink.trainTokens, seconds, tokensPerSecond: tokens / seconds, workers,
   }
   removeStaleShards(outDir, opts.name, new Set([...sink.val, ...sink.train].map(p => basename(p))))
-  writeFileAtomic(metaPath, JSON.stringify(describeOutput(result, opts.source, shardSize), null, 2) + '\n')
+  completeOutput(outDir, opts.name, describeOutput(result, opts.source, shardSize))
   return result
 }
 

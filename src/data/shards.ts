@@ -2,10 +2,10 @@
 // then the tokens as little-endian uint16. Writes are atomic (temp + fsync + rename); the reader checks magic,
 // version, length against the file size and every id against the vocabulary, naming the file and the problem.
 
-import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs'
-import { basename, join } from 'node:path'
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { endianness } from 'node:os'
-import { AtomicWriter, removeDeadTemps } from '../util/atomic.js'
+import { AtomicWriter, removeDeadTemps, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { VOCAB_SIZE } from '../tokenizer.js'
 import { compare, expandPaths, hasGlob, listDirectory, statOrUndefined } from './files.js'
@@ -161,10 +161,39 @@ export function listShards(spec: string, split?: 'train' | 'val'): string[] {
       const what = split === undefined ? 'shards (*.bin)' : `${split} shards (*_${split}_*.bin)`
       throw new InputError(`shards: directory ${spec} has no ${what} (prepare them with llmts prepare)`)
     }
-    return files.sort(compare)
+    return refuseUnfinished(files.sort(compare))
   }
   if (st === undefined && !hasGlob(spec)) throw new InputError(`shards: no such file or directory: ${spec}`)
-  return expandPaths([spec], { what: 'shards', accept: () => true, acceptHint: '*.bin' }).sort(compare)
+  return refuseUnfinished(expandPaths([spec], { what: 'shards', accept: () => true, acceptHint: '*.bin' }).sort(compare))
+}
+
+/** InputError if a file is a shard of an output `llmts prepare` has not finished: DIR/NAME.incomplete, no DIR/NAME.json. */
+function refuseUnfinished(files: string[]): string[] {
+  const seen = new Set<string>()
+  for (const f of files) {
+    const m = /^(.+)_(?:train|val)_\d{6}\.bin$/.exec(basename(f))
+    if (m === null || seen.has(join(dirname(f), m[1]!))) continue
+    const prefix = join(dirname(f), m[1]!)
+    seen.add(prefix)
+    if (existsSync(`${prefix}.incomplete`) && !existsSync(`${prefix}.json`)) {
+      throw new InputError(`shards: ${f} is part of an unfinished llmts prepare (${prefix}.incomplete exists, ` +
+        `${m[1]}.json does not): re-run that prepare to finish it, or delete the .incomplete file to use the shards as they are`)
+    }
+  }
+  return files
+}
+
+/** Starts (re)writing NAME's shards in `dir`: NAME.incomplete first, then NAME.json (the completion record) goes, so
+ *  listShards refuses the mix of old and new shards a failed or running prepare leaves. */
+export function beginOutput(dir: string, name: string): void {
+  writeFileAtomic(join(dir, `${name}.incomplete`), `llmts prepare is writing ${name}_*.bin here; they are complete once ${name}.json exists\n`)
+  rmSync(join(dir, `${name}.json`), { force: true })
+}
+
+/** Ends it: NAME.json (`meta`) is written, then NAME.incomplete goes. */
+export function completeOutput(dir: string, name: string, meta: object): void {
+  writeFileAtomic(join(dir, `${name}.json`), JSON.stringify(meta, null, 2) + '\n')
+  rmSync(join(dir, `${name}.incomplete`), { force: true })
 }
 
 /** Path of shard `index` of split `split` for dataset `name` in `dir` (llm.c's fineweb naming). */
@@ -173,9 +202,9 @@ export function shardPath(dir: string, name: string, split: 'train' | 'val', ind
 }
 
 /** Removes DIR/NAME_{train,val}_NNNNNN.bin files not named in `keep` (left by an earlier, larger or different run),
- *  and the temp files of NAME's shards and NAME.json that a killed run left. */
+ *  and the temp files of NAME's shards, NAME.json and NAME.incomplete that a killed run left. */
 export function removeStaleShards(dir: string, name: string, keep: Set<string>): void {
   const re = new RegExp(`^${name.replace(/[.]/g, '\\.')}_(train|val)_\\d{6}\\.bin$`)
   for (const f of readdirSync(dir)) if (re.test(f) && !keep.has(f)) rmSync(join(dir, f), { force: true })
-  removeDeadTemps(dir, f => re.test(f) || f === `${name}.json`)
+  removeDeadTemps(dir, f => re.test(f) || f === `${name}.json` || f === `${name}.incomplete`)
 }

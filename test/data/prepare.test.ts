@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parquetWriteBuffer, parquetWriteFile } from 'hyparquet-writer'
 import { prepare, type PrepareResult } from '../../src/data/prepare.js'
-import { readShard, writeShard } from '../../src/data/shards.js'
+import { listShards, readShard, writeShard } from '../../src/data/shards.js'
 import { ensureCorpus, openCorpus, splitTinyShakespeare } from '../../src/data/sources/corpora.js'
 import { openInputs } from '../../src/data/sources/inputs.js'
-import { MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
+import { documentsSource, MAX_PIECE_CHARS, type TextSource } from '../../src/data/sources/source.js'
 import { encode, EOT } from '../../src/tokenizer.js'
 import { InputError } from '../../src/util/errors.js'
 import { makeDocs, parquetV1 } from './parquet-fixtures.js'
@@ -102,12 +102,41 @@ test('a second prepare into the same directory removes stale shards; NAME.json l
   // temps a killed prepare left (its process is gone) go too; another name's and a live process's stay
   const dead = spawnSync(process.execPath, ['-e', '']).pid!
   const kept = [`.other_train_000001.bin.tmp-${dead}`, `.x_train_000002.bin.tmp-${process.ppid}`]
-  for (const n of [`.x_train_000002.bin.tmp-${dead}`, `.x.json.tmp-${dead}`, ...kept]) writeFileSync(join(out, n), 'partial')
+  for (const n of [`.x_train_000002.bin.tmp-${dead}`, `.x.json.tmp-${dead}`, `.x.incomplete.tmp-${dead}`, ...kept]) writeFileSync(join(out, n), 'partial')
   const f = join(dir, 'one.txt')
   writeFileSync(f, 'just a little text for a test')
   const r = await prepare({ source: await openInputs([f]), outDir: out, name: 'x', valTokens: 2, workers: 0 })
   assert.deepEqual(readdirSync(out).sort(), [...kept, 'other_train_000009.bin', 'x.json', 'x_train_000001.bin', 'x_val_000000.bin'].sort())
   assert.deepEqual(JSON.parse(readFileSync(r.meta, 'utf8')).train, ['x_train_000001.bin'])
+})
+
+test('a failed prepare: before any shard, the old output stays complete; after one, NAME.incomplete until a re-run', async () => {
+  const out = join(dir, 'midway')
+  // 40 documents of ~16K characters: the pipeline hands on ~256K-character batches, so shards are written before doc 30
+  const docs = Array.from({ length: 40 }, (_, i) => Array.from({ length: 4000 }, (_, j) => `w${(i * j) % 97}`).join(' '))
+  const failing = (failAt: number): TextSource => documentsSource('test docs', ['mem'], function* () {
+    for (const [i, d] of docs.entries()) {
+      if (i === failAt) throw new Error('source failed')
+      yield d
+    }
+  })
+  const opts = { outDir: out, name: 'm', valTokens: 1000, shardSize: 20_000, workers: 0 }
+  await prepare({ source: failing(-1), ...opts })
+  const complete = new Map(readdirSync(out).map(f => [f, readFileSync(join(out, f))]))
+  assert.ok(complete.has('m.json') && !complete.has('m.incomplete'), 'a complete prepare removes its marker')
+
+  await assert.rejects(prepare({ source: failing(0), ...opts }), /source failed/)
+  assert.deepEqual(new Map(readdirSync(out).map(f => [f, readFileSync(join(out, f))])), complete, 'nothing written, nothing lost')
+
+  await assert.rejects(prepare({ source: failing(30), ...opts }), /source failed/)
+  assert.ok(existsSync(join(out, 'm.incomplete')) && !existsSync(join(out, 'm.json')))
+  const rewritten = readdirSync(out).filter(f => f.endsWith('.bin') && !readFileSync(join(out, f)).equals(complete.get(f)!))
+  assert.ok(rewritten.length === 0, 'the same documents give the same shards')
+  assert.throws(() => listShards(out, 'train'), /is part of an unfinished llmts prepare/)
+  assert.throws(() => listShards(out, 'val'), /is part of an unfinished llmts prepare/)
+  const r = await prepare({ source: failing(-1), ...opts })
+  assert.deepEqual(listShards(out, 'train'), r.train)
+  assert.deepEqual(readdirSync(out).filter(f => !f.endsWith('.bin')), ['m.json'])
 })
 
 test('ensureCorpus prepares once and then reuses the shards', async () => {

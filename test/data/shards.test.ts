@@ -70,3 +70,21 @@ test('listShards: file, directory with split filter, glob, sorted, errors when e
   mkdirSync(empty)
   assert.throws(() => listShards(empty, 'train'), /has no train shards/)
 })
+
+test('listShards refuses the shards of an unfinished prepare (NAME.incomplete without NAME.json), however they are named', () => {
+  const d = join(dir, 'unfinished')
+  mkdirSync(d)
+  for (const f of ['a_train_000001.bin', 'a_val_000000.bin', 'b_train_000001.bin', 'llmc_shakespeare_val.bin']) writeShard(join(d, f), [1])
+  writeFileSync(join(d, 'a.incomplete'), 'being written')
+  const refused = new RegExp(`shards: ${d}/a_(train_000001|val_000000)\\.bin is part of an unfinished llmts prepare \\(${d}/a\\.incomplete exists, a\\.json does not\\)`)
+  for (const spec of [d, join(d, 'a_train_000001.bin'), join(d, '*_train_*.bin')]) {
+    assert.throws(() => listShards(spec, 'train'), (e: Error) => e instanceof InputError && refused.test(e.message), spec)
+  }
+  assert.throws(() => listShards(d, 'val'), refused)
+  // another name's shards and a foreign (llm.c-named) shard are not affected
+  assert.deepEqual(listShards(join(d, 'b_*.bin')), [join(d, 'b_train_000001.bin')])
+  assert.deepEqual(listShards(join(d, 'llmc_shakespeare_val.bin')), [join(d, 'llmc_shakespeare_val.bin')])
+  // a.json, written last by prepare, marks the output complete even if the marker was left (killed between the two)
+  writeFileSync(join(d, 'a.json'), '{}')
+  assert.equal(listShards(d, 'train').length, 2)
+})

@@ -47,7 +47,7 @@ test('a checkpoint write hits the file-size limit: exit 2, one line, earlier che
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), withoutTiming(readLog(join(ref, 'log.jsonl'))))
 })
 
-test('a shard write hits the file-size limit: exit 2, one line, old shards whole, no NAME.json claiming completeness', { timeout: 60_000 }, () => {
+test('a shard write hits the file-size limit: exit 2, one line, old shards whole, no NAME.json, training refuses the shards', { timeout: 60_000 }, () => {
   const out = join(root, 'shards')
   const text = (seed: number): string => Array.from({ length: 3000 }, (_, i) => `word${(i * seed) % 997} and more`).join(' ')
   writeFileSync(join(root, 'a.txt'), text(7))
@@ -70,6 +70,11 @@ test('a shard write hits the file-size limit: exit 2, one line, old shards whole
     readShard(join(out, n))
   }
   readShard(join(out, 'c_val_000000.bin'))
+  // the new val shard beside the old train shards: training refuses the mix
+  const t = llmts(['train', '--data', out, '--model', 'tiny-gpt2', '--steps', '1', '--warmup-steps', '1', '--out', join(root, 'unfinished-run')])
+  assert.equal(t.code, 2, t.stderr)
+  assert.ok(isOneLine(t.stderr), t.stderr)
+  assert.match(t.stderr, /c_train_000001\.bin is part of an unfinished llmts prepare \(.*c\.incomplete exists, c\.json does not\)/)
 })
 
 test('ENOSPC (a temp path planted as a symlink to /dev/full): OutOfSpaceError naming the file, no temp left', t => {

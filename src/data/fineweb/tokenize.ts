@@ -12,7 +12,7 @@ import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
 import { tokenizeInOrder, type PipelineItem } from '../pipeline.js'
 import { prepareDefaults } from '../prepare.js'
-import { MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, writeShard } from '../shards.js'
+import { beginOutput, completeOutput, MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, writeShard } from '../shards.js'
 import { openParquet, planParquet } from '../sources/parquet.js'
 import { RateMeter } from '../../util/progress.js'
 
@@ -110,6 +110,7 @@ async function* tasksFrom(inputs: ShardInput[], from: Position, counter: { bytes
 class ShardWriter {
   private chunks: Uint16Array[] = []
   private count = 0
+  private begun = false // NAME.json stays until the first shard is written: a run failing before that loses nothing
   tokens: number
 
   constructor(private readonly outDir: string, private readonly opts: TokenizeShardsOptions, private readonly shardSize: number,
@@ -132,6 +133,8 @@ class ShardWriter {
 
   private writeShard(next: ResumeState['next'] | undefined, documents: number): void {
     const path = shardFile(this.outDir, this.opts.name, this.state.shards.length)
+    if (!this.begun) beginOutput(this.outDir, this.opts.name)
+    this.begun = true
     writeShard(path, this.chunks)
     this.chunks = []
     this.count = 0
@@ -156,10 +159,8 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
   if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(`fineweb: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
   const outDir = resolve(opts.outDir)
   makeDirs(outDir)
-  const metaPath = join(outDir, `${opts.name}.json`)
   const done = findCompleteOutput(outDir, opts, shardSize)
   if (done !== undefined) return done
-  rmSync(metaPath, { force: true })
   const state: ResumeState = loadState(outDir, opts.name, shardSize, opts.inputs) ??
     { version: 1, name: opts.name, shardSize, inputs: opts.inputs.map(x => ({ label: x.label, size: x.size })), shards: [], next: START, documents: 0 }
   const resumedShards = state.shards.length
@@ -195,7 +196,7 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
   const result = describeResult(outDir, opts.name, state.shards, { documents, tokens: sink.tokens, shardSize, resumedShards,
     seconds: (performance.now() - start) / 1000, tokensPerSecond: rate(), workers })
   removeStaleShards(outDir, opts.name, new Set(state.shards))
-  writeFileAtomic(metaPath, JSON.stringify(outputMeta(result, opts), null, 2) + '\n')
+  completeOutput(outDir, opts.name, outputMeta(result, opts))
   rmSync(resumePath(outDir, opts.name), { force: true })
   return result
 }
