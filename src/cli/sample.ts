@@ -60,25 +60,38 @@ export const command: Command = {
     const opts = { maxTokens, temperature: p.flags.temperature, topK: p.flags['top-k'], topP: p.flags['top-p'] }
     const json = p.flags.json
     if (!json) process.stdout.write(prompt0)
-    const ids: number[] = []
-    let printed = 0
+    const stream = new TextStream(s => process.stdout.write(s))
     const t0 = performance.now()
-    const out = generate(model, prompt, opts, new Rng(p.flags.seed), token => {
-      ids.push(token)
-      if (json) return
-      const text = decode(ids)
-      if (text.endsWith('\uFFFD')) return   // wait for the rest of a multi-byte character
-      process.stdout.write(text.slice(printed))
-      printed = text.length
-    })
+    const out = generate(model, prompt, opts, new Rng(p.flags.seed), token => { if (!json) stream.push(token) })
     const seconds = (performance.now() - t0) / 1000
-    const text = decode(out)
     if (json) {
-      process.stdout.write(JSON.stringify({ model: resolved.source, prompt: prompt0, text, tokens: [...out], tokensPerS: out.length / seconds }, null, 2) + '\n')
+      process.stdout.write(JSON.stringify({ model: resolved.source, prompt: prompt0, text: decode(out), tokens: [...out],
+        tokensPerS: out.length / seconds }, null, 2) + '\n')
     } else {
-      process.stdout.write(text.slice(printed) + '\n')
+      stream.end()
       process.stderr.write(`llmts sample: ${out.length} tokens in ${seconds.toFixed(1)} s (${(out.length / seconds).toFixed(1)} tokens/s), ${resolved.source}\n`)
     }
     return 0
   },
+}
+
+/** Writes decoded text as tokens arrive, holding back a trailing incomplete UTF-8 character until its last byte. */
+export class TextStream {
+  private readonly ids: number[] = []
+  private printed = 0     // characters of decode(ids) written so far
+
+  constructor(private readonly write: (text: string) => void) {}
+
+  push(token: number): void {
+    this.ids.push(token)
+    const text = decode(this.ids)
+    if (text.endsWith('\uFFFD')) return   // wait for the rest of a multi-byte character
+    this.write(text.slice(this.printed))
+    this.printed = text.length
+  }
+
+  /** Writes what is held back (an unfinished character shows as U+FFFD) and a newline. */
+  end(): void {
+    this.write(decode(this.ids).slice(this.printed) + '\n')
+  }
 }

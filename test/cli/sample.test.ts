@@ -14,6 +14,7 @@ import { configFromJson } from '../../src/config.js'
 import { GPT } from '../../src/model/gpt.js'
 import { decode, encode, EOT } from '../../src/tokenizer.js'
 import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
+import { TextStream } from '../../src/cli/sample.js'
 import { generate } from '../../src/train/sample.js'
 import { Rng } from '../../src/util/rng.js'
 import { makeToyRun } from '../train/helpers.js'
@@ -50,6 +51,55 @@ test('greedy sampling from a run directory equals the library\'s cached generati
   const streamed = llmts('--model', runDir, '--prompt', 'Call me Ishmael.', '--max-tokens', '8', '--temperature', '0')
   assert.equal(streamed.code, 0, streamed.stderr)
   assert.equal(streamed.stdout, 'Call me Ishmael.' + decode(want) + '\n')
+})
+
+test('seeded sampling with --temperature, --top-k and --top-p equals the library\'s generation with those options', () => {
+  const r = llmts('--model', runDir, '--prompt', 'Call me', '--max-tokens', '16', '--temperature', '1.5', '--top-k', '5',
+    '--top-p', '0.9', '--seed', '3', '--json')
+  assert.equal(r.code, 0, r.stderr)
+  const opts = { maxTokens: 16, temperature: 1.5, topK: 5, topP: 0.9 }
+  const prompt = Int32Array.from([EOT, ...encode('Call me')])
+  const want = [...generate(model, prompt, opts, new Rng(3))]
+  assert.deepEqual(JSON.parse(r.stdout).tokens, want)
+  // each flag, the seed and the leading <|endoftext|> change this sample, so none of them can be dropped unnoticed
+  for (const [what, other] of [
+    ['--top-k', generate(model, prompt, { ...opts, topK: 0 }, new Rng(3))],
+    ['--top-p', generate(model, prompt, { ...opts, topP: 1 }, new Rng(3))],
+    ['--temperature', generate(model, prompt, { ...opts, temperature: 1 }, new Rng(3))],
+    ['--seed', generate(model, prompt, opts, new Rng(4))],
+    ['<|endoftext|>', generate(model, prompt.subarray(1), opts, new Rng(3))],
+  ] as const) assert.notDeepEqual([...other], want, `${what} makes no difference to this sample`)
+})
+
+test('the context length caps --max-tokens (with a notice); a prompt that fills the context is refused', () => {
+  const words = (n: number): string => ' a'.repeat(n)   // n tokens; with <|endoftext|>, n + 1
+  assert.equal(encode(words(62)).length, 62)
+  const r = llmts('--model', runDir, '--prompt', words(52), '--max-tokens', '1000', '--temperature', '0', '--json')
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).tokens.length, 64 - 53)
+  assert.match(r.stderr, /generating 11 tokens \(the context length is 64\)/)
+  const last = llmts('--model', runDir, '--prompt', words(62), '--max-tokens', '5', '--temperature', '0', '--json')
+  assert.equal(last.code, 0, last.stderr)
+  assert.equal(JSON.parse(last.stdout).tokens.length, 1)
+  const full = llmts('--model', runDir, '--prompt', words(63))
+  assert.equal(full.code, 2, full.stderr)
+  assert.match(full.stderr, /^llmts sample: the prompt is 64 tokens, the model's context is 64\n$/)
+})
+
+test('streamed text holds back a split multi-byte character until its last byte, and flushes an unfinished one at the end', () => {
+  const ids = encode('日本語 €')   // GPT-2 byte-level tokens: each CJK character is split over two tokens
+  assert.ok(ids.some((_, i) => decode(ids.slice(0, i + 1)).endsWith('\uFFFD')), 'the fixture splits a character')
+  const chunks: string[] = []
+  const stream = new TextStream(s => chunks.push(s))
+  for (const id of ids) stream.push(id)
+  stream.end()
+  assert.ok(chunks.every(c => !c.includes('\uFFFD')), JSON.stringify(chunks))
+  assert.equal(chunks.join(''), '日本語 €\n')
+  const cut: string[] = []
+  const unfinished = new TextStream(s => cut.push(s))
+  for (const id of ids.slice(0, 3)) unfinished.push(id)   // 日 and the first byte(s) of 本
+  unfinished.end()
+  assert.deepEqual(cut, ['日', '\uFFFD\n'])
 })
 
 test('a seed fixes the sample; another seed changes it', () => {

@@ -58,4 +58,19 @@ test('pickToken: greedy, top-k and top-p keep exactly the allowed tokens, with t
   near(counts({ temperature: 1, topK: 0, topP: 0.8 }), [0.5 / 0.9, 0.25 / 0.9, 0.15 / 0.9, 0])   // 0.5+0.25 < 0.8 needs the third
   // temperature 0.5 squares the probabilities: 0.25, 0.0625, 0.0225, 0.01 (normalized by 0.345)
   near(counts({ temperature: 0.5, topK: 0, topP: 1 }), [0.25 / 0.345, 0.0625 / 0.345, 0.0225 / 0.345, 0.01 / 0.345])
+  near(counts({ temperature: 1, topK: 0, topP: 0.95 }), [0.5, 0.25, 0.15, 0.1])   // 0.9 < 0.95: the nucleus is every token
+})
+
+test('pickToken: top-k and top-p take the most likely tokens wherever they are in the vocabulary', () => {
+  const logits = Float32Array.from([Math.log(0.1), Math.log(0.5), Math.log(0.15), Math.log(0.25)])
+  const counts = (opts: { topK: number; topP: number }): number[] => {
+    const rng = new Rng(5), c = [0, 0, 0, 0]
+    for (let i = 0; i < 20_000; i++) c[pickToken(logits, { maxTokens: 1, temperature: 1, ...opts }, rng)]!++
+    return c.map(x => x / 20_000)
+  }
+  const near = (got: number[], want: number[]): void => {
+    got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < 0.015, `token ${i}: ${g.toFixed(3)} vs ${want[i]}`))
+  }
+  near(counts({ topK: 2, topP: 1 }), [0, 2 / 3, 0, 1 / 3])
+  near(counts({ topK: 0, topP: 0.8 }), [0, 0.5 / 0.9, 0.15 / 0.9, 0.25 / 0.9])   // 0.5 + 0.25 < 0.8: 0.15 joins
 })
