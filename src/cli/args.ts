@@ -39,7 +39,8 @@ export const jsonFlag = { type: 'bool', help: 'print results as JSON on stdout' 
 
 /** --device and --threads, for every command that computes. */
 export const backendFlags = {
-  device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto', help: 'compute backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
+  device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto',
+    help: 'compute backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   threads: { type: 'int', min: 0, default: 0, help: 'CPU threads: native BLAS and the worker pool (0 = every core, or $LLMTS_THREADS)' },
 } as const satisfies Record<string, FlagSpec>
 

@@ -76,7 +76,8 @@ export interface DefaultRunFlags {
 export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   const unsupported = opts.given.filter(f => !['steps', 'out', 'device', 'threads'].includes(f))
   if (unsupported.length > 0) {
-    throw new InputError(`llmts train --default-run: --${unsupported[0]} is not a setting of the default run (it takes --steps, --out, --device, --threads; ` +
+    throw new InputError(`llmts train --default-run: --${unsupported[0]} is not a setting of the default run ` +
+      `(it takes --steps, --out, --device, --threads; ` +
       'its settings are in src/train/default-run.ts)')
   }
   const outDir = opts.out ?? defaultRun.outDir
@@ -97,7 +98,8 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   const charts: string[] = []
   for (const metric of ['loss', 'val_loss'] as const) {
     const out = join(outDir, `${metric}.svg`)
-    await renderPlot(r.outcomes.map(o => o.info.runDir), out, { metric, x: 'step', title: `${metric === 'loss' ? 'training' : 'validation'} loss, ${defaultRun.corpus}` })
+    await renderPlot(r.outcomes.map(o => o.info.runDir), out,
+      { metric, x: 'step', title: `${metric === 'loss' ? 'training' : 'validation'} loss, ${defaultRun.corpus}` })
     charts.push(out)
   }
   const v = verdict(gpt2, variant, tokens)

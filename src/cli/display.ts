@@ -15,7 +15,8 @@ export class Display {
   private lastLine = { download: -Infinity, tokenize: -Infinity }
 
   private multibar(): cliProgress.MultiBar {
-    this.bars ??= new cliProgress.MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} {bar} {percentage}% | {text}' },
+    this.bars ??= new cliProgress.MultiBar(
+      { stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} {bar} {percentage}% | {text}' },
       cliProgress.Presets.shades_classic)
     return this.bars
   }
@@ -28,7 +29,8 @@ export class Display {
   download(q: DownloadProgress): void {
     // the rate needs two samples 0.2 s apart: until then (or for a transfer shorter than that) it is unknown, not 0
     const rate = q.rateKnown ? `${formatBytes(q.bytesPerSecond)}/s` : '? B/s'
-    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ${rate}, ETA ${formatDuration(q.etaSeconds)}`
+    const text = `${q.files}/${q.totalFiles} files, ${formatBytes(q.bytes)} of ${formatBytes(q.totalBytes)}, ` +
+      `${rate}, ETA ${formatDuration(q.etaSeconds)}`
     this.show('download', q.bytes, q.totalBytes, q.seconds, text)
   }
 

@@ -52,7 +52,8 @@ export const command: Command = {
     try {
       result = await downloadHfModel({
         repo, revision: f.revision, outDir: f.out, workers: f.workers, ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }),
-        http: { signal: stop.signal, onRetry: r => display.log(`download: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
+        http: { signal: stop.signal,
+          onRetry: r => display.log(`download: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
         onListing: (files, config, family) => display.log(`download: ${repo} (${family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'}, ` +
           `${config.layers} layers, d=${config.channels}): ${files.length} files, ${formatBytes(files.reduce((n, x) => n + x.size, 0))}`),
         onProgress: q => display.download(q),

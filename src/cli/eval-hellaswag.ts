@@ -18,11 +18,14 @@ const CMD = 'llmts eval hellaswag'
 const flags = {
   model: { type: 'string', help: 'run/checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
   'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
-  data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: $LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)', metavar: 'FILE' },
+  data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: ' +
+    '$LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)', metavar: 'FILE' },
   'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },
-  limit: { type: 'int', help: 'score only the first N examples (their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 1 },
+  limit: { type: 'int', help: 'score only the first N examples ' +
+    '(their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 1 },
   shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },
-  scoring: { type: 'enum', values: hellaswagScorings, default: 'harness', help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
+  scoring: { type: 'enum', values: hellaswagScorings, default: 'harness',
+    help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
   'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed', default: DEFAULT_FEWSHOT_SEED, min: 0 },
   seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
   ...backendFlags,
@@ -79,12 +82,16 @@ export async function runHellaswag(argv: string[]): Promise<number> {
   if (p.help) { process.stdout.write(formatHelp(CMD, command.usage, command.summary, flags)); return 0 }
   if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
   const f = p.flags
-  if (f.scoring === 'llmc' && f.shots > 0) throw new InputError(`${CMD}: --scoring llmc is zero-shot as in llm.c (use --scoring harness for --shots ${f.shots})`)
+  if (f.scoring === 'llmc' && f.shots > 0) throw new InputError(`${CMD}: --scoring llmc is zero-shot as in llm.c ` +
+    `(use --scoring harness for --shots ${f.shots})`)
   const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
   checkModelFits(CMD, resolved.config, 4, 'its weights')
   const status = (m: string): void => { process.stderr.write(`${m}\n`) }
-  const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}), ...(f.limit !== undefined ? { limit: f.limit } : {}), onStatus: status })
-  const train = f.shots > 0 ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status }) : undefined
+  const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}),
+    ...(f.limit !== undefined ? { limit: f.limit } : {}), onStatus: status })
+  const train = f.shots > 0
+    ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status })
+    : undefined
   const config = resolved.config
   // tokenize first, so the model's activations are sized to the longest prompt rather than the context length
   const prepared = await prepareHellaswag(examples, { scoring: f.scoring, shots: f.shots, seed: f['fewshot-seed'], ...(train ? { train } : {}) })

@@ -70,7 +70,8 @@ export const command: Command = {
     // the loader reads floor((ntok-1)/(B·T)) batches per shard, then wraps around: never count a batch twice
     const batches = files.reduce((n, path) => n + Math.max(0, Math.floor((readShardHeader(path).tokens - 1) / (B * T))), 0)
     if (batches < steps) {
-      throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} (lower --steps, --batch-size or --seq-len)`)
+      throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} ` +
+        `(lower --steps, --batch-size or --seq-len)`)
     }
     const backend = await createBackend(f.device, { threads: f.threads })
     process.stderr.write(`eval loss: ${describeBackend(backend)}\n`)

@@ -33,7 +33,8 @@ export const command: Command = {
     if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags)); return 0 }
     if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
     const f = p.flags
-    if (f.model === undefined) throw new InputError(`${CMD}: --model is required (a run or checkpoint directory, a Hugging Face directory or a preset)`)
+    if (f.model === undefined) throw new InputError(`${CMD}: --model is required ` +
+      `(a run or checkpoint directory, a Hugging Face directory or a preset)`)
     if (f.out === undefined) throw new InputError(`${CMD}: --out is required (the directory to write)`)
     refuseTrainingDir(CMD, f.out)
     checkOutputDir(CMD, '--out', f.out)

@@ -67,7 +67,8 @@ function report(e: unknown): number {
   if (!(err instanceof InputError) && sys.syscall !== undefined && PATH_ERRORS.has(sys.code ?? '')) {
     err = new InputError(`llmts: ${err.message} (check the path, its type and its permissions)`)
   } else if (err instanceof RangeError && /allocation failed/i.test(err.message)) {
-    err = new InputError(`llmts: out of memory: ${err.message} (the model and its buffers at these settings do not fit; a smaller model, batch or sequence length?)`)
+    err = new InputError(`llmts: out of memory: ${err.message} ` +
+      `(the model and its buffers at these settings do not fit; a smaller model, batch or sequence length?)`)
   }
   if (process.env['LLMTS_DEBUG']) process.stderr.write(`${(e as Error).stack ?? err.message}\n`)
   else process.stderr.write(`${err instanceof InputError || e instanceof PeerFailure ? '' : 'llmts: internal error: '}${err.message}\n`)

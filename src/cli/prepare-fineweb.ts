@@ -19,8 +19,10 @@ const flags = {
   workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
   'download-workers': { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
   'base-url': { type: 'string', metavar: 'URL', help: 'hub or mirror (default $HF_ENDPOINT, else https://huggingface.co)' },
-  cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default datasets/REPO in the cache: $LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)' },
-  'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per shard; the first shard is validation' },
+  cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default datasets/REPO in the cache: ' +
+    '$LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)' },
+  'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize,
+    help: 'tokens per shard; the first shard is validation' },
   'download-only': { type: 'bool', help: 'download and verify the Parquet files, do not tokenize' },
   json: jsonFlag,
 } as const
@@ -55,8 +57,9 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
       shardSize: f['shard-size'], downloadOnly: f['download-only'], signal: stop.signal,
       ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }), ...(f.cache === undefined ? {} : { cacheDir: f.cache }),
       http: { onRetry: r => display.log(`fineweb: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
-      onManifest: (m, info) => display.log(`fineweb: ${m.repo} ${m.dir}: ${m.files.length} files, ${formatBytes(m.files.reduce((n, x) => n + x.size, 0))} ` +
-        `(${info.fromCache ? 'manifest from the cache' : 'listed from the hub'}) in ${info.cacheDir}; disk: need ~${formatBytes(info.needBytes)}, ${formatBytes(info.freeBytes)} free`),
+      onManifest: (m, info) => display.log(`fineweb: ${m.repo} ${m.dir}: ${m.files.length} files, ` +
+        `${formatBytes(m.files.reduce((n, x) => n + x.size, 0))} (${info.fromCache ? 'manifest from the cache' : 'listed from the hub'}) ` +
+        `in ${info.cacheDir}; disk: need ~${formatBytes(info.needBytes)}, ${formatBytes(info.freeBytes)} free`),
       onDownloadProgress: q => display.download(q),
       onTokenizeProgress: q => display.tokenize(q),
     })
@@ -75,7 +78,9 @@ function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string
   if (s === undefined) return
   const n = (x: number): string => x.toLocaleString('en-US')
   const how = s.resumedShards === s.val.length + s.train.length ? 'already complete' :
-    `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
-  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} documents, ${n(s.tokens)} tokens in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +
+    `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers` +
+    `${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
+  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} documents, ${n(s.tokens)} tokens ` +
+    `in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +
     `  ${s.val[0] ?? ''}\n  ${s.train[0] ?? ''}${s.train.length > 1 ? `\n  ... ${s.train.at(-1)}` : ''}\n  ${s.meta}\n`)
 }

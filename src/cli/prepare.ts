@@ -18,11 +18,13 @@ const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
   out: { type: 'string', metavar: 'DIR', help: 'output directory (required)' },
   name: { type: 'string', metavar: 'NAME', help: 'output file prefix (default: the corpus\'s name, the input\'s name when there is one, else data)' },
-  'val-tokens': { type: 'int', min: 0, max: MAX_SHARD_TOKENS, default: prepareDefaults.valTokens, help: 'the first N tokens form NAME_val_000000.bin' },
+  'val-tokens': { type: 'int', min: 0, max: MAX_SHARD_TOKENS, default: prepareDefaults.valTokens,
+    help: 'the first N tokens form NAME_val_000000.bin' },
   'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per train shard' },
   workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
   'text-column': { type: 'string', metavar: 'NAME', default: 'text', help: 'JSONL field / Parquet column holding the text' },
-  'tinyshakespeare-path': { type: 'string', metavar: 'FILE', help: 'local tinyshakespeare (default ../shared/data/tinyshakespeare.txt, else downloaded)' },
+  'tinyshakespeare-path': { type: 'string', metavar: 'FILE',
+    help: 'local tinyshakespeare (default ../shared/data/tinyshakespeare.txt, else downloaded)' },
   'allow-special': { type: 'bool', help: 'treat "<|endoftext|>" in the text as the end-of-text token (default: ordinary text)' },
   json: jsonFlag,
 } as const
@@ -32,7 +34,8 @@ const details = `
 INPUT is a file, a directory (its .txt, .text, .md, .jsonl, .ndjson and .parquet files, recursively) or a quoted glob.
 Text files are one document each; JSONL and Parquet give one document per line/row. Every document
 starts with <|endoftext|> (50256). Output: OUT/NAME_val_000000.bin, OUT/NAME_train_000001.bin, ...
-and OUT/NAME.json (written last). FineWeb from the hub: llmts prepare fineweb --help. Built-in corpora:${Object.entries(corpora).map(([k, v]) => `\n  ${k.padEnd(17)}${v}`).join('')}
+and OUT/NAME.json (written last). FineWeb from the hub: llmts prepare fineweb --help. Built-in corpora:${
+  Object.entries(corpora).map(([k, v]) => `\n  ${k.padEnd(17)}${v}`).join('')}
 `
 
 function defaultName(inputs: string[]): string {
@@ -56,7 +59,8 @@ export const command: Command = {
     checkOutputDir('llmts prepare', '--out', f.out)
     if (f.corpus !== undefined && p.positionals.length > 0) throw new InputError('llmts prepare: give INPUT files or --corpus NAME, not both')
     if (f.corpus === undefined && p.positionals.length === 0) {
-      throw new InputError(`llmts prepare: nothing to prepare (give INPUT files, directories or globs, or --corpus ${Object.keys(corpora).join('|')})`)
+      throw new InputError(`llmts prepare: nothing to prepare ` +
+        `(give INPUT files, directories or globs, or --corpus ${Object.keys(corpora).join('|')})`)
     }
     const source = f.corpus !== undefined
       ? await openCorpus(f.corpus, f['tinyshakespeare-path'] === undefined ? {} : { tinyshakespearePath: f['tinyshakespeare-path'] })

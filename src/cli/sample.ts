@@ -48,7 +48,8 @@ export const command: Command = {
       throw new InputError(`llmts sample: the prompt is ${prompt.length} tokens, the model's context is ${config.contextLength}`)
     }
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
-    if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} tokens (the context length is ${config.contextLength})\n`)
+    if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} tokens ` +
+      `(the context length is ${config.contextLength})\n`)
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads })
     process.stderr.write(`llmts sample: ${describeBackend(backend)}\n`)
     const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
@@ -69,7 +70,8 @@ export const command: Command = {
         tokensPerS: out.length / seconds }, null, 2) + '\n')
     } else {
       stream.end()
-      process.stderr.write(`llmts sample: ${out.length} tokens in ${seconds.toFixed(1)} s (${(out.length / seconds).toFixed(1)} tokens/s), ${resolved.source}\n`)
+      process.stderr.write(`llmts sample: ${out.length} tokens in ${seconds.toFixed(1)} s ` +
+        `(${(out.length / seconds).toFixed(1)} tokens/s), ${resolved.source}\n`)
     }
     return 0
   },

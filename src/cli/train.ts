@@ -29,14 +29,16 @@ function buildFlags(): FlagTable {
     const shown = d === '' ? undefined : d
     let spec: FlagSpec
     if (f.kind === 'enum') spec = { type: 'enum', help: f.help, values: f.values, default: shown as string | undefined }
-    else if (f.kind === 'int' || f.kind === 'number') spec = { type: f.kind, help: f.help, default: shown as number, min: f.min, ...(f.kind === 'number' && f.max !== undefined ? { max: f.max } : {}) }
+    else if (f.kind === 'int' || f.kind === 'number') spec = { type: f.kind, help: f.help, default: shown as number, min: f.min,
+      ...(f.kind === 'number' && f.max !== undefined ? { max: f.max } : {}) }
     else spec = { type: 'string', help: f.help, default: shown as string | undefined, metavar: f.metavar }
     t[f.flag] = spec
   }
   t['config'] = { type: 'string', help: 'JSON file of settings (keys as the flags, e.g. "batch-size"); flags override it', metavar: 'FILE' }
   t['resume'] = { type: 'bool', help: 'continue the run in --out from its newest checkpoint (bit-exact on CPU)' }
   t['overwrite'] = { type: 'bool', help: 'start over in an --out that already holds a run' }
-  t['default-run'] = { type: 'bool', help: 'the README\'s main command: tiny-gpt2 vs tiny-variant on a built-in corpus (npm start; starts OUT/tiny-gpt2 and OUT/tiny-variant over)' }
+  t['default-run'] = { type: 'bool', help: 'the README\'s main command: tiny-gpt2 vs tiny-variant on a built-in corpus ' +
+    '(npm start; starts OUT/tiny-gpt2 and OUT/tiny-variant over)' }
   t['json'] = jsonFlag
   return t
 }
@@ -62,7 +64,8 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   let base = trainDefaults
   let point: ResumePoint | null = null
   if (p.flags['resume'] === true && p.flags['overwrite'] === true) {
-    throw new InputError('train: --resume and --overwrite contradict each other (--resume continues the run in --out, --overwrite starts it over); give one')
+    throw new InputError('train: --resume and --overwrite contradict each other ' +
+      '(--resume continues the run in --out, --overwrite starts it over); give one')
   }
   if (p.flags['resume'] === true) {
     const out = given.out ?? fileCfg.out
@@ -107,7 +110,8 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
     anomaly(r) {
       const v = r.verdict
       const what = v.skip === 'nan' ? `loss ${r.loss}, grad norm ${r.grad_norm}: not finite`
-        : `spike (${v.gradZ > v.lossZ ? 'grad norm' : 'loss'}): loss ${r.loss.toFixed(4)} (z ${v.lossZ.toFixed(1)}), grad norm ${r.grad_norm.toFixed(3)} (z ${v.gradZ.toFixed(1)})`
+        : `spike (${v.gradZ > v.lossZ ? 'grad norm' : 'loss'}): loss ${r.loss.toFixed(4)} (z ${v.lossZ.toFixed(1)}), ` +
+          `grad norm ${r.grad_norm.toFixed(3)} (z ${v.gradZ.toFixed(1)})`
       line(`step ${r.step} | ${what}${v.skip !== null ? '; update skipped' : ''}`)
     },
     checkpoint(r) { line(`step ${r.step} | checkpoint ${r.path}`) },
@@ -174,7 +178,8 @@ export const command: Command = {
         process.stderr.write(`${e.message} (continue with ${resume}, perhaps with a lower --lr${cfg.onNan === 'skip' ? '' : ' or --on-nan skip'})\n`)
         return 3
       }
-      if (e instanceof OutOfSpaceError) throw new OutOfSpaceError(`${e.message}; the checkpoints already written are intact (free space, then ${resume})`)
+      if (e instanceof OutOfSpaceError) throw new OutOfSpaceError(`${e.message}; the checkpoints already written are intact ` +
+        `(free space, then ${resume})`)
       throw e
     } finally {
       process.off('SIGINT', onSignal)
@@ -213,5 +218,6 @@ function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }):
       `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
       `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)
   }
-  if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; continue with: llmts train --out ${info.runDir} --resume\n`)
+  if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; ` +
+    `continue with: llmts train --out ${info.runDir} --resume\n`)
 }

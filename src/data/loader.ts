@@ -64,7 +64,8 @@ export class DataLoader {
     this.worldSize = opts.worldSize ?? 1
     check(Number.isSafeInteger(B) && B >= 1 && Number.isSafeInteger(T) && T >= 1, `loader: B and T must be positive integers, got B=${B} T=${T}`)
     check(Number.isSafeInteger(this.worldSize) && this.worldSize >= 1, `loader: worldSize must be a positive integer, got ${this.worldSize}`)
-    check(Number.isSafeInteger(this.rank) && this.rank >= 0 && this.rank < this.worldSize, `loader: rank must be in [0, ${this.worldSize}), got ${this.rank}`)
+    check(Number.isSafeInteger(this.rank) && this.rank >= 0 && this.rank < this.worldSize,
+      `loader: rank must be in [0, ${this.worldSize}), got ${this.rank}`)
     check(opts.files.length > 0, 'loader: no shard files given')
     this.files = [...opts.files]
     this.B = B
@@ -152,7 +153,8 @@ export class DataLoader {
       if (!Array.isArray(order) || order.length !== this.files.length || [...order].sort((a, b) => a - b).some((v, i) => v !== i)) {
         bad(`order must be a permutation of 0..${this.files.length - 1}`)
       }
-      if (!Array.isArray(s.rng) || s.rng.length !== 4 || s.rng.some(v => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) bad('rng must be 4 uint32 words')
+      if (!Array.isArray(s.rng) || s.rng.length !== 4 ||
+          s.rng.some(v => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) bad('rng must be 4 uint32 words')
       this.order = [...order!]
       this.rng = new Rng(s.rng as RngState)
     } else if (s.order !== undefined || s.rng !== undefined) bad('it is a shuffled state but this loader does not shuffle')

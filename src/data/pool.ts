@@ -28,7 +28,8 @@ export class TokenizerPool {
   }
 
   private startWorker(): Slot {
-    const worker = new Worker(new URL('./tokenize-worker.js', import.meta.url), { execArgv: workerExecArgv(), workerData: { llmtsTokenizeWorker: true } })
+    const worker = new Worker(new URL('./tokenize-worker.js', import.meta.url),
+      { execArgv: workerExecArgv(), workerData: { llmtsTokenizeWorker: true } })
     const slot: Slot = { worker, jobs: new Map() }
     worker.on('message', (reply: TokenizeReply) => {
       const job = slot.jobs.get(reply.id)

@@ -128,8 +128,10 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const shardSize = opts.shardSize ?? prepareDefaults.shardSize
   const workers = opts.workers ?? availableParallelism()
   checkName(opts.name)
-  if (!Number.isSafeInteger(valTokens) || valTokens < 0 || valTokens > MAX_SHARD_TOKENS) throw new InputError(`prepare: valTokens must be in [0, ${MAX_SHARD_TOKENS}], got ${valTokens}`)
-  if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(`prepare: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
+  if (!Number.isSafeInteger(valTokens) || valTokens < 0 || valTokens > MAX_SHARD_TOKENS) throw new InputError(
+    `prepare: valTokens must be in [0, ${MAX_SHARD_TOKENS}], got ${valTokens}`)
+  if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(
+    `prepare: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
   const outDir = resolve(opts.outDir)
   makeDirs(outDir)
   const metaPath = join(outDir, `${opts.name}.json`)

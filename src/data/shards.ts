@@ -106,7 +106,8 @@ function checkTokens(path: string, tokens: Uint16Array, vocab: number): void {
   if (vocab >= 65536) return
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i]! >= vocab) {
-      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} (corrupted shard or another tokenizer?)`)
+      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} ` +
+        `(corrupted shard or another tokenizer?)`)
     }
   }
 }

@@ -126,7 +126,8 @@ export async function ensureHellaswagFile(split: HellaswagSplit, opts: DownloadO
  * Examples of a split: from `file` when given, else from the cache (downloaded once). `limit` keeps the first N.
  * This is what `llmts eval hellaswag` and training's --hellaswag-every use.
  */
-export async function loadHellaswag(split: HellaswagSplit, opts: { file?: string; limit?: number } & DownloadOptions = {}): Promise<HellaswagExample[]> {
+export async function loadHellaswag(split: HellaswagSplit,
+                                    opts: { file?: string; limit?: number } & DownloadOptions = {}): Promise<HellaswagExample[]> {
   const path = opts.file ?? await ensureHellaswagFile(split, opts)
   const all = readHellaswagFile(path)
   return opts.limit !== undefined ? all.slice(0, opts.limit) : all

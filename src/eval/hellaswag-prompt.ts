@@ -31,7 +31,8 @@ export interface RowOptions {
 }
 
 /** Python's str.isspace characters, for a strip() that matches Python's. */
-const PY_SPACE = '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000'
+const PY_SPACE = '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a' +
+  '\u2028\u2029\u202f\u205f\u3000'
 
 export function pyStrip(s: string): string {
   let a = 0, b = s.length
@@ -92,7 +93,8 @@ export function harnessChoices(ex: HellaswagExample): string[] {
 export function drawHarnessShots(train: readonly HellaswagExample[], queries: readonly HellaswagExample[], shots: number, seed: number): number[][] {
   if (shots === 0) return queries.map(() => [])
   if (shots + 1 > train.length) {
-    throw new InputError(`hellaswag: --shots ${shots} needs at least ${shots + 1} training examples (the harness draws K+1), the training data has ${train.length}`)
+    throw new InputError(`hellaswag: --shots ${shots} needs at least ${shots + 1} training examples (the harness draws K+1), ` +
+      `the training data has ${train.length}`)
   }
   const rnd = new PyRandom(seed)
   return queries.map(q => rnd.sampleIndices(train.length, shots + 1).filter(i => !sameExample(train[i]!, q)).slice(0, shots))

@@ -64,11 +64,14 @@ export async function scoreHellaswag(model: GPT, examples: HellaswagExample[], o
  */
 export async function prepareHellaswag(examples: HellaswagExample[], opts: PrepareOptions): Promise<PreparedExample[]> {
   const encode = opts.encode ?? (await import('../tokenizer.js')).encode
-  if (opts.shots > 0 && opts.scoring === 'llmc') throw new InputError('hellaswag: llmc scoring is zero-shot as in llm.c (use --scoring harness for --shots > 0)')
-  if (opts.shots > 0 && (opts.train === undefined || opts.train.length === 0)) throw new InputError('hellaswag: few-shot prompts need training examples (--train-data)')
+  if (opts.shots > 0 && opts.scoring === 'llmc') throw new InputError(
+    'hellaswag: llmc scoring is zero-shot as in llm.c (use --scoring harness for --shots > 0)')
+  if (opts.shots > 0 && (opts.train === undefined || opts.train.length === 0)) throw new InputError(
+    'hellaswag: few-shot prompts need training examples (--train-data)')
   const train = opts.train ?? []
   const draws = drawHarnessShots(train, examples, opts.shots, opts.seed ?? DEFAULT_FEWSHOT_SEED)
-  return examples.map((ex, i) => ({ rows: buildRows(ex, { scoring: opts.scoring, encode, fewshot: draws[i]!.map(j => train[j]!) }), label: ex.label }))
+  return examples.map((ex, i) => ({ rows: buildRows(ex, { scoring: opts.scoring, encode, fewshot: draws[i]!.map(j => train[j]!) }),
+    label: ex.label }))
 }
 
 /** The longest model input among prepared rows (sequence length minus one), to size a model for them. */
@@ -83,7 +86,8 @@ export function scorePrepared(model: GPT, prepared: PreparedExample[], opts: Sco
   const maxLen = Math.min(model.config.contextLength, model.opts.maxSeqLen)
   const window = opts.window ?? maxLen
   if (window > maxLen) throw new InputError(`hellaswag: window ${window} exceeds the model's longest sequence ${maxLen}`)
-  if (model.opts.maxBatch < 4) throw new Error(`hellaswag: the model was built for batches of ${model.opts.maxBatch}; scoring needs 4 (one row per ending)`)
+  if (model.opts.maxBatch < 4) throw new Error(
+    `hellaswag: the model was built for batches of ${model.opts.maxBatch}; scoring needs 4 (one row per ending)`)
   if (prepared.length === 0) throw new InputError('hellaswag: no examples to score')
   const scored: ExampleScore[] = []
   let acc = 0, accNorm = 0

@@ -19,7 +19,8 @@ import { checkSafetensorsFile } from './safetensors.js'
 
 const LABEL = 'download'
 /** Files fetched besides config.json and the weights, when the repository has them. */
-export const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json']
+export const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
+  'special_tokens_map.json']
 const INDEX = 'model.safetensors.index.json'
 
 export interface ModelDownloadOptions {
@@ -132,10 +133,14 @@ function noWeights(repo: string, byPath: Map<string, RemoteFile>): never {
 
 /** A fetched file is whole: JSON parses; a safetensors header parses and its data ends at the file's end. */
 async function checkContent(path: string, file: RemoteFile): Promise<void> {
-  const bad = (what: string): never => { throw new InputError(`${LABEL}: ${file.path} ${what} (it was removed, run the command again to fetch it again)`) }
+  const bad = (what: string): never => {
+    throw new InputError(`${LABEL}: ${file.path} ${what} (it was removed, run the command again to fetch it again)`)
+  }
   if (file.path.endsWith('.json')) {
     try { JSON.parse(readFileSync(path, 'utf8')) } catch (e) { bad(`is not valid JSON: ${(e as Error).message}`) }
   } else if (file.path.endsWith('.safetensors')) {
-    try { checkSafetensorsFile(path) } catch (e) { bad(`is not a whole safetensors file: ${(e as Error).message.replace(/^safetensors: [^:]*: /, '')}`) }
+    try { checkSafetensorsFile(path) } catch (e) {
+      bad(`is not a whole safetensors file: ${(e as Error).message.replace(/^safetensors: [^:]*: /, '')}`)
+    }
   }
 }

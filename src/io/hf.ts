@@ -63,7 +63,8 @@ export function readWeightMap(index: string): Record<string, string> {
   }
   if (typeof map !== 'object' || map === null) throw new InputError(`hf: ${index} has no "weight_map" object`)
   for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(`hf: ${index}: bad shard file name for ${name}: ${shown(file)}`)
+    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(
+      `hf: ${index}: bad shard file name for ${name}: ${shown(file)}`)
   }
   return map as Record<string, string>
 }
@@ -170,7 +171,8 @@ export interface ExportOptions {
 export function exportHf(dir: string, config: ModelConfig, params: Float32Array, opts: ExportOptions): string[] {
   const withTokenizer = (opts.tokenizer ?? 'gpt2') === 'gpt2'
   if (withTokenizer && config.vocabSize < GPT2_VOCAB) {
-    throw new InputError(`hf: vocabulary of ${config.vocabSize} tokens is smaller than GPT-2's ${GPT2_VOCAB}, so the GPT-2 tokenizer files would not fit it`)
+    throw new InputError(`hf: vocabulary of ${config.vocabSize} tokens is smaller than GPT-2's ${GPT2_VOCAB}, ` +
+      `so the GPT-2 tokenizer files would not fit it`)
   }
   const tensors: WriteTensor[] = hfTensors(config, params).map(t => ({
     name: t.name, shape: t.shape,

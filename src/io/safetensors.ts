@@ -88,7 +88,8 @@ function parseHeader(prefix: Uint8Array, fileBytes: number, path: string): { spa
     }
     const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown }
     if (typeof t !== 'object' || t === null) bad(`tensor ${name} has no description`)
-    if (typeof t.dtype !== 'string' || !(t.dtype in BYTES)) bad(`tensor ${name} has unsupported dtype ${shown(t.dtype)} (expected one of ${Object.keys(BYTES).join(', ')})`)
+    if (typeof t.dtype !== 'string' || !(t.dtype in BYTES)) bad(`tensor ${name} has unsupported dtype ${shown(t.dtype)} ` +
+      `(expected one of ${Object.keys(BYTES).join(', ')})`)
     const dtype = t.dtype as Dtype
     if (!Array.isArray(t.shape) || !t.shape.every(d => Number.isSafeInteger(d) && d >= 0)) bad(`tensor ${name} has an invalid shape`)
     const shape = t.shape as number[]
@@ -183,7 +184,8 @@ export function writeSafetensorsTo(w: AtomicWriter, tensors: WriteTensor[], meta
   let offset = 0
   for (const t of tensors) {
     const want = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype]
-    if (t.data.byteLength !== want) throw new Error(`safetensors: ${t.name} has ${t.data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${want}`)
+    if (t.data.byteLength !== want) throw new Error(`safetensors: ${t.name} has ${t.data.byteLength} bytes, ` +
+      `shape [${t.shape}] ${t.dtype} needs ${want}`)
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + want] }
     offset += want
   }

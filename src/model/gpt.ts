@@ -261,7 +261,8 @@ export class GPT {
       ln2Mean: ln ? v('mean', N, 1) : null, ln2Rstd: v('rstd', N, 1), fch: v('fch', N, FC), fchAct: v('fchAct', N, H),
       res3: stream, scratch: v('scratch', N, C) }
     be.encoderForward(stream, st.tokens, this.p.wte, this.p.wpe, B, Tq, C, posStart)
-    const norm1 = (l: number): NormAt => ({ out: buf.ln1, mean: buf.ln1Mean, rstd: buf.ln1Rstd, w: this.p.blocks[l]!.ln1w, b: this.p.blocks[l]!.ln1b })
+    const norm1 = (l: number): NormAt => ({ out: buf.ln1, mean: buf.ln1Mean, rstd: buf.ln1Rstd,
+      w: this.p.blocks[l]!.ln1w, b: this.p.blocks[l]!.ln1b })
     if (c.layers > 0) this.normForward(buf.ln1, buf.ln1Mean, buf.ln1Rstd, stream, this.p.blocks[0]!.ln1w, this.p.blocks[0]!.ln1b, N)
     for (let l = 0; l < c.layers; l++) {   // the final norm runs on the last positions only, below
       const next = l + 1 < c.layers ? norm1(l + 1) : null

@@ -45,11 +45,13 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
   const loaded: ResolvedModel = { ...hf, source: `Hugging Face directory ${opts.initFrom}` }
   if (base === undefined) return loaded
   if (base.params !== undefined) {
-    throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; give a preset or config file with --init-from, or drop one of the two`)
+    throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; ` +
+      `give a preset or config file with --init-from, or drop one of the two`)
   }
   const diffs = diffConfigs(base.config, hf.config)
   if (diffs.length > 0) {
-    throw new InputError(`model: ${base.source} and --init-from ${opts.initFrom} differ: ${diffs.join(', ')} (drop --model to use the directory's config)`)
+    throw new InputError(`model: ${base.source} and --init-from ${opts.initFrom} differ: ${diffs.join(', ')} ` +
+      `(drop --model to use the directory's config)`)
   }
   return loaded
 }
@@ -64,7 +66,8 @@ function resolveSpec(spec: string): ResolvedModel {
     // training output: a run directory (its best or newest checkpoint) or one checkpoint directory
     if (isCheckpointDir(spec) || isRunDir(spec)) return loadCheckpointModel(spec)
     if (statOrNull(join(spec, 'state.json')) !== null) {
-      throw new InputError(`model: ${spec} has a state.json but no model.safetensors (an incomplete or damaged checkpoint; another checkpoint of its run?)`)
+      throw new InputError(`model: ${spec} has a state.json but no model.safetensors ` +
+        `(an incomplete or damaged checkpoint; another checkpoint of its run?)`)
     }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
       return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}` }
@@ -72,7 +75,8 @@ function resolveSpec(spec: string): ResolvedModel {
     throw new InputError(`model: directory ${spec} is neither a run or checkpoint directory (state.json) nor a Hugging Face directory (config.json)`)
   }
   if (/\.(safetensors|bin|pt|pth|ckpt)$/i.test(spec)) {
-    throw new InputError(`model: ${spec} is a weights or data file, not a config; give the directory that holds the weights (a checkpoint, run or Hugging Face directory)`)
+    throw new InputError(`model: ${spec} is a weights or data file, not a config; ` +
+      `give the directory that holds the weights (a checkpoint, run or Hugging Face directory)`)
   }
   return { config: readConfigFile(spec), source: `config file ${spec}` }
 }
@@ -112,5 +116,6 @@ export function checkModelFits(cmd: string, config: ModelConfig, bytesPerParam: 
     throw new InputError(`${cmd}: ${count} and needs at least ${(need / 2 ** 30).toFixed(1)} GiB for ${what}; ` +
       `this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB (a smaller --model?)`)
   }
-  if (total > MAX_PARAMS) throw new InputError(`${cmd}: ${count}, more than the ${MAX_PARAMS.toLocaleString('en-US')} llm.ts holds (a smaller --model?)`)
+  if (total > MAX_PARAMS) throw new InputError(`${cmd}: ${count}, more than the ${MAX_PARAMS.toLocaleString('en-US')} llm.ts holds ` +
+    `(a smaller --model?)`)
 }

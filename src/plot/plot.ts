@@ -75,7 +75,8 @@ export function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string
       y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false }, axis: { labelFontSize: 12, titleFontSize: 14 } },
       color: {
         field: 'run', type: 'nominal', title: 'run', sort: series.map(s => s.label),
-        legend: { orient: opts.metric === 'hellaswag' ? 'bottom-right' : 'top-right', labelFontSize: 13, titleFontSize: 13, labelLimit: 360, fillColor: 'white', strokeColor: '#ccc', padding: 6 },
+        legend: { orient: opts.metric === 'hellaswag' ? 'bottom-right' : 'top-right', labelFontSize: 13, titleFontSize: 13,
+          labelLimit: 360, fillColor: 'white', strokeColor: '#ccc', padding: 6 },
       },
     },
   }

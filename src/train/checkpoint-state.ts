@@ -43,7 +43,8 @@ const isLoss = (x: unknown): boolean => x === null || (typeof x === 'number' && 
 export function readStateFile(path: string): StateJson {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (not a checkpoint directory?)`)
+    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)} ` +
+      `(not a checkpoint directory?)`)
   }
   let s: unknown
   try { s = JSON.parse(text) } catch {

@@ -99,7 +99,8 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   steps: { flag: 'steps', kind: 'int', min: 1, help: 'optimizer steps' },
   lr: { flag: 'lr', kind: 'number', min: 0, help: 'peak learning rate' },
   warmupSteps: { flag: 'warmup-steps', kind: 'int', min: 0, help: 'linear warmup steps' },
-  minLrFrac: { flag: 'min-lr-frac', kind: 'number', min: 0, max: 1, help: 'the cosine\'s floor as a fraction of the peak (the last step is one step short of it)' },
+  minLrFrac: { flag: 'min-lr-frac', kind: 'number', min: 0, max: 1,
+    help: 'the cosine\'s floor as a fraction of the peak (the last step is one step short of it)' },
   weightDecay: { flag: 'weight-decay', kind: 'number', min: 0, help: 'AdamW decoupled weight decay (matrices and embeddings)' },
   beta1: { flag: 'beta1', kind: 'number', min: 0, max: 0.999999, help: 'AdamW beta1' },
   beta2: { flag: 'beta2', kind: 'number', min: 0, max: 0.999999999, help: 'AdamW beta2' },
@@ -109,7 +110,8 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
   nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
-  out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR', help: 'run directory (log.jsonl, config.json, checkpoints/, best/; default runs/MODEL-DATE-TIME)' },
+  out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR',
+    help: 'run directory (log.jsonl, config.json, checkpoints/, best/; default runs/MODEL-DATE-TIME)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },
   valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation' },
   checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
@@ -118,12 +120,16 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
   onNan: { flag: 'on-nan', kind: 'enum', values: ['stop', 'skip'], help: 'a NaN/infinite loss or grad norm: stop (exit 3) or skip the update' },
   hellaswagEvery: { flag: 'hellaswag-every', kind: 'int', min: 0, help: 'HellaSwag accuracy (0-shot) every N steps and at the end (0 disables)' },
-  hellaswagData: { flag: 'hellaswag-data', kind: 'string', metavar: 'FILE', help: 'HellaSwag validation JSONL (default: downloaded once into the cache)' },
+  hellaswagData: { flag: 'hellaswag-data', kind: 'string', metavar: 'FILE',
+    help: 'HellaSwag validation JSONL (default: downloaded once into the cache)' },
   hellaswagLimit: { flag: 'hellaswag-limit', kind: 'int', min: 0, help: 'score the first N HellaSwag examples (0 = all 10,042)' },
-  hellaswagScoring: { flag: 'hellaswag-scoring', kind: 'enum', values: ['harness', 'llmc'], help: 'HellaSwag scoring during training (see llmts eval hellaswag)' },
+  hellaswagScoring: { flag: 'hellaswag-scoring', kind: 'enum', values: ['harness', 'llmc'],
+    help: 'HellaSwag scoring during training (see llmts eval hellaswag)' },
   skipSpikes: { flag: 'skip-spikes', kind: 'number', min: 0, help: 'skip updates whose loss or grad-norm z-score exceeds N (0: never)' },
-  shuffle: { flag: 'shuffle', kind: 'enum', values: ['off', 'on'], help: 'on: permute the train shards every epoch and the batches of each shard (seeded by --seed)' },
-  recompute: { flag: 'recompute', kind: 'enum', values: ['off', 'on'], help: 'on: recompute norm outputs and the MLP activation in backward (less memory, same results)' },
+  shuffle: { flag: 'shuffle', kind: 'enum', values: ['off', 'on'],
+    help: 'on: permute the train shards every epoch and the batches of each shard (seeded by --seed)' },
+  recompute: { flag: 'recompute', kind: 'enum', values: ['off', 'on'],
+    help: 'on: recompute norm outputs and the MLP activation in backward (less memory, same results)' },
 }
 
 const byFlag = new Map(Object.entries(trainFields).map(([k, f]) => [f.flag, k as keyof TrainConfig]))
@@ -194,6 +200,7 @@ export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = 
     throw new InputError(`train: --hellaswag-every needs --batch-size >= 4 (an example's four endings are one batch), got ${c.batchSize}`)
   }
   if (c.warmupSteps > c.steps) {
-    throw new InputError(`train: --warmup-steps ${c.warmupSteps} exceeds --steps ${c.steps} (the peak learning rate would never be reached; e.g. --warmup-steps ${Math.ceil(c.steps / 10)})`)
+    throw new InputError(`train: --warmup-steps ${c.warmupSteps} exceeds --steps ${c.steps} ` +
+      `(the peak learning rate would never be reached; e.g. --warmup-steps ${Math.ceil(c.steps / 10)})`)
   }
 }

@@ -108,7 +108,8 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; devi
   const t0 = performance.now()
   const shards = await ensureCorpus(defaultRun.corpus)
   const data = join(shards.train[0]!, '..')
-  opts.note(`corpus ${defaultRun.corpus}: ${shards.train.length} train + ${shards.val.length} val shard(s) in ${data} (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+  opts.note(`corpus ${defaultRun.corpus}: ${shards.train.length} train + ${shards.val.length} val shard(s) in ${data} ` +
+    `(${((performance.now() - t0) / 1000).toFixed(1)} s)`)
   let calibration: Calibration[] | null = null
   let steps = opts.steps
   if (steps === undefined) {

@@ -76,7 +76,9 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
   const tails: string[] = new Array<string>(o.world).fill('')
   const alive = new Set<number>()
   let firstFailure: { rank: number; code: number } | null = null
-  const hub = new CollectiveHub(o.world, (rank, r) => { if (alive.has(rank)) children[rank]!.send(r, undefined, {}, () => {}) })   // a rank exiting meanwhile: nothing to tell
+  const hub = new CollectiveHub(o.world, (rank, r) => {
+    if (alive.has(rank)) children[rank]!.send(r, undefined, {}, () => {})   // a rank exiting meanwhile: nothing to tell
+  })
   const forward = (signal: NodeJS.Signals): void => { for (const r of alive) children[r]!.kill(signal) }
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const s of signals) process.on(s, forward)

@@ -53,7 +53,8 @@ export class AdamW {
   setState(s: { m: Float32Array; v: Float32Array; step: number }): void {
     const total = this.model.layout.total
     if (s.m.length !== total || s.v.length !== total) {
-      throw new InputError(`optimizer: state has ${s.m.length}/${s.v.length} floats for m/v, the model has ${total} parameters (checkpoint of another model?)`)
+      throw new InputError(`optimizer: state has ${s.m.length}/${s.v.length} floats for m/v, ` +
+        `the model has ${total} parameters (checkpoint of another model?)`)
     }
     const be = this.model.backend
     be.upload(this.m, s.m)

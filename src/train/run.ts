@@ -149,7 +149,8 @@ function runStart(c: TrainConfig, opts: RunOptions, runDir: string):
   const resumeFrom = point?.kind === 'checkpoint' ? { ...point.checkpoint, path: point.path } : null
   const was = (point?.kind === 'restart' ? point.config : resumeFrom?.trainConfig) ?? null
   if (was !== null && (was.model !== c.model || was.initFrom !== c.initFrom)) {
-    throw new InputError(`train: --resume continues ${runDir} with its own model (--model ${was.model}${was.initFrom !== '' ? ` --init-from ${was.initFrom}` : ''}); ` +
+    throw new InputError(`train: --resume continues ${runDir} with its own model ` +
+      `(--model ${was.model}${was.initFrom !== '' ? ` --init-from ${was.initFrom}` : ''}); ` +
       'drop --model/--init-from, or start a new run with another --out')
   }
   const start = resumeFrom !== null
@@ -220,7 +221,8 @@ function rankOf(c: TrainConfig, host: HostCollective | undefined): { rank: numbe
   const r = host ?? null
   if (r === null && c.nproc === 1) return { rank: 0, world: 1 }
   if (r === null || r.world !== c.nproc) {
-    throw new Error(`train: --nproc ${c.nproc} but this process is ${r === null ? 'not a launched rank' : `rank ${r.rank} of ${r.world}`} (llmts train starts the ranks itself)`)
+    throw new Error(`train: --nproc ${c.nproc} but this process is ${r === null ? 'not a launched rank' : `rank ${r.rank} of ${r.world}`} ` +
+      `(llmts train starts the ranks itself)`)
   }
   return r
 }

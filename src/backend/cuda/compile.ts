@@ -18,7 +18,8 @@ export interface CompileTarget { arch: string; kind: 'cubin' | 'ptx' }
 /** What to build for compute capability cc with an NVRTC of `version` that supports `supported` (may be []). */
 export function targetFor(cc: [number, number], version: [number, number], supported: number[]): CompileTarget {
   const sm = cc[0] * 10 + cc[1]
-  if (sm < 80) throw new InputError(`cuda: the GPU has compute capability ${cc[0]}.${cc[1]}; bf16 training needs 8.0 or newer (Ampere, Ada, Hopper, Blackwell)`)
+  if (sm < 80) throw new InputError(`cuda: the GPU has compute capability ${cc[0]}.${cc[1]}; ` +
+    `bf16 training needs 8.0 or newer (Ampere, Ada, Hopper, Blackwell)`)
   if (supported.length === 0 || supported.includes(sm)) {
     return { arch: sm === 90 && version[0] >= 12 ? 'sm_90a' : `sm_${sm}`, kind: 'cubin' }
   }

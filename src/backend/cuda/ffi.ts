@@ -93,7 +93,8 @@ export function driverError(call: string, code: number, name: string): Error {
   if (code === 100) return new InputError(`${msg}; no NVIDIA GPU is visible (check nvidia-smi, CUDA_VISIBLE_DEVICES)`)
   if (code === 34) return new InputError(`${msg}; this libcuda is the toolkit's stub, not the driver (drop .../stubs from LD_LIBRARY_PATH)`)
   if (code === 222 || code === 803 || code === 804) {   // UNSUPPORTED_PTX_VERSION, SYSTEM_DRIVER_MISMATCH, COMPAT_NOT_SUPPORTED
-    return new InputError(`${msg}; the NVIDIA driver is older than the CUDA libraries in use (update the driver or use NVRTC/cuBLASLt of the driver's CUDA version)`)
+    return new InputError(`${msg}; the NVIDIA driver is older than the CUDA libraries in use ` +
+      `(update the driver or use NVRTC/cuBLASLt of the driver's CUDA version)`)
   }
   if (code === 2) return new InputError(`${msg}; the GPU is out of memory (try a smaller --batch-size)`)
   return new Error(msg)

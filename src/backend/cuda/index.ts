@@ -132,7 +132,8 @@ export class CudaBackend implements Backend {
   copy(dst_: Tensor, src_: Tensor): void {
     const src = this.k.dev('copy', 'src', src_), dst = this.k.dev('copy', 'dst', dst_, src.length)
     if (dst.dtype === src.dtype) this.ctx.dtod(dst.ptr, src.ptr, src.bytes)
-    else if (dst.dtype === 'i32' || src.dtype === 'i32') throw new Error(`cuda backend: copy: converts only between f32 and bf16, not ${src.dtype} to ${dst.dtype}`)
+    else if (dst.dtype === 'i32' || src.dtype === 'i32') throw new Error(
+      `cuda backend: copy: converts only between f32 and bf16, not ${src.dtype} to ${dst.dtype}`)
     else this.k.convert(dst.ptr, dst.dtype, src)
     this.k.wrote(dst)
   }

@@ -74,7 +74,8 @@ export function packArgs(sig: KernelSig, args: readonly number[], view: DataView
       if (!Number.isSafeInteger(v)) throw new Error(`cuda: kernel ${sig.name} argument ${sig.names[i]} = ${v} is not an integer`)
       view.setBigInt64(o, BigInt(v), true)
     } else if (k === 'i') {
-      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 32) throw new Error(`cuda: kernel ${sig.name} argument ${sig.names[i]} = ${v} is not a 32-bit integer`)
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 32) throw new Error(
+        `cuda: kernel ${sig.name} argument ${sig.names[i]} = ${v} is not a 32-bit integer`)
       view.setInt32(o, v | 0, true)
     } else if (k === 'f') view.setFloat32(o, v, true)
     else view.setFloat64(o, v, true)

@@ -175,7 +175,8 @@ export function matmulForward(k: Kit, out_: Tensor, inp_: Tensor, weight_: Tenso
   k.wrote(out)
 }
 
-// dinp: (N,C) += (= when freshly zeroed) or null   dweight: (OC,C) += (= when freshly zeroed)   dbias: (OC) += or null   dout: (N,OC)   inp: (N,C)   weight: (OC,C)
+// dinp: (N,C) += (= when freshly zeroed) or null   dweight: (OC,C) += (= when freshly zeroed)   dbias: (OC) += or null
+// dout: (N,OC)   inp: (N,C)   weight: (OC,C)
 export function matmulBackward(k: Kit, dinp_: Tensor | null, dweight_: Tensor, dbias_: Tensor | null, dout_: Tensor,
                                inp_: Tensor, weight_: Tensor, N: number, C: number, OC: number): void {
   const op = 'matmulBackward'

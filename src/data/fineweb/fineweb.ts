@@ -69,7 +69,8 @@ function existingDir(path: string): string {
 export interface SpaceNeed { dir: string; bytes: number; what: string }
 
 /** Throws an InputError when a filesystem lacks the space its needs add up to. */
-export function checkDiskSpace(needs: SpaceNeed[], statfs: (path: string) => { bavail: number; bsize: number } = statfsSync): { needBytes: number; freeBytes: number } {
+export function checkDiskSpace(needs: SpaceNeed[], statfs: (path: string) => { bavail: number; bsize: number } = statfsSync):
+  { needBytes: number; freeBytes: number } {
   const byDevice = new Map<number, { dir: string; bytes: number; what: string[] }>()
   for (const n of needs) {
     const dir = existingDir(n.dir)
@@ -87,7 +88,8 @@ export function checkDiskSpace(needs: SpaceNeed[], statfs: (path: string) => { b
     needBytes += e.bytes
     freeBytes = Math.min(freeBytes, free)
     if (free < e.bytes) {
-      throw new InputError(`fineweb: not enough disk space on ${e.dir}: need about ${formatBytes(e.bytes)} (${e.what.join(', ')}), ${formatBytes(free)} free (free some space, or put --cache/--out on a bigger disk)`)
+      throw new InputError(`fineweb: not enough disk space on ${e.dir}: need about ${formatBytes(e.bytes)} (${e.what.join(', ')}), ` +
+        `${formatBytes(free)} free (free some space, or put --cache/--out on a bigger disk)`)
     }
   }
   return { needBytes, freeBytes }
@@ -117,11 +119,13 @@ export async function prepareFineweb(opts: FinewebOptions): Promise<FinewebResul
   const outDir = resolve(opts.outDir)
   const shardSize = opts.shardSize ?? prepareDefaults.shardSize
   const token = opts.token ?? (process.env['HF_TOKEN'] || undefined)
-  const http: RetryOptions = { ...opts.http, ...(token === undefined ? {} : { token }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) }
+  const http: RetryOptions = { ...opts.http, ...(token === undefined ? {} : { token }),
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }) }
   const { manifest, fromCache } = await loadManifest(cacheDir, spec, base, http)
   const source = `${spec.repo} ${spec.dir} (hub revision ${manifest.revision})`
   const files = manifest.files.map(f => localPath(cacheDir, f))
-  const inputsOf = (ready: (i: number) => Promise<string>): ShardInput[] => manifest.files.map((f, i) => ({ label: f.path, size: f.size, ready: () => ready(i) }))
+  const inputsOf = (ready: (i: number) => Promise<string>): ShardInput[] =>
+    manifest.files.map((f, i) => ({ label: f.path, size: f.size, ready: () => ready(i) }))
   if (opts.downloadOnly !== true) {
     const done = findCompleteOutput(outDir, { name: spec.name, source, inputs: inputsOf(async i => files[i]!) }, shardSize)
     if (done !== undefined) return { spec, cacheDir, files, shards: done }

@@ -85,7 +85,8 @@ function loadState(outDir: string, name: string, shardSize: number, inputs: Shar
 }
 
 /** Parquet tasks from `from` on, each tagged with the position it starts at. Waits for each file's download. */
-async function* tasksFrom(inputs: ShardInput[], from: Position, counter: { bytes: number; waitingFor?: string }): AsyncGenerator<PipelineItem<Position>> {
+async function* tasksFrom(inputs: ShardInput[], from: Position,
+                          counter: { bytes: number; waitingFor?: string }): AsyncGenerator<PipelineItem<Position>> {
   for (let i = 0; i < from.file; i++) counter.bytes += inputs[i]!.size
   for (let f = from.file; f < inputs.length; f++) {
     counter.waitingFor = inputs[f]!.label
@@ -156,13 +157,15 @@ class ShardWriter {
 export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<ShardsResult> {
   const shardSize = opts.shardSize ?? prepareDefaults.shardSize
   const workers = opts.workers ?? 1
-  if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(`fineweb: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
+  if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(
+    `fineweb: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
   const outDir = resolve(opts.outDir)
   makeDirs(outDir)
   const done = findCompleteOutput(outDir, opts, shardSize)
   if (done !== undefined) return done
   const state: ResumeState = loadState(outDir, opts.name, shardSize, opts.inputs) ??
-    { version: 1, name: opts.name, shardSize, inputs: opts.inputs.map(x => ({ label: x.label, size: x.size })), shards: [], next: START, documents: 0 }
+    { version: 1, name: opts.name, shardSize, inputs: opts.inputs.map(x => ({ label: x.label, size: x.size })), shards: [],
+      next: START, documents: 0 }
   const resumedShards = state.shards.length
   const sink = new ShardWriter(outDir, opts, shardSize, state)
   const counter: { bytes: number; waitingFor?: string } = { bytes: 0 }
@@ -190,7 +193,8 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
     })
   })
   if (sink.tokens <= shardSize) {
-    throw new InputError(`fineweb: the input has only ${sink.tokens} tokens, not more than one shard of ${shardSize}: nothing is left for training after the validation shard (lower --shard-size)`)
+    throw new InputError(`fineweb: the input has only ${sink.tokens} tokens, not more than one shard of ${shardSize}: ` +
+      `nothing is left for training after the validation shard (lower --shard-size)`)
   }
   sink.finish()
   const result = describeResult(outDir, opts.name, state.shards, { documents, tokens: sink.tokens, shardSize, resumedShards,
@@ -230,11 +234,13 @@ function outputMeta(r: ShardsResult, opts: TokenizeShardsOptions): object {
 }
 
 /** The result of an earlier complete run over the same inputs and settings, with every shard intact. */
-export function findCompleteOutput(outDir: string, opts: Pick<TokenizeShardsOptions, 'name' | 'source' | 'inputs'>, shardSize: number): ShardsResult | undefined {
+export function findCompleteOutput(outDir: string, opts: Pick<TokenizeShardsOptions, 'name' | 'source' | 'inputs'>,
+                                   shardSize: number): ShardsResult | undefined {
   const path = join(outDir, `${opts.name}.json`)
   if (!existsSync(path)) return undefined
   try {
-    const m = JSON.parse(readFileSync(path, 'utf8')) as { source: string; inputs: string[]; inputBytes: number[]; shardSize: number; documents: number; tokens: number; val: string[]; train: string[] }
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { source: string; inputs: string[]; inputBytes: number[]; shardSize: number;
+      documents: number; tokens: number; val: string[]; train: string[] }
     const same = m.source === opts.source && m.shardSize === shardSize && m.inputs.length === opts.inputs.length &&
       opts.inputs.every((x, i) => m.inputs[i] === x.label && m.inputBytes[i] === x.size)
     if (!same) return undefined
@@ -242,7 +248,8 @@ export function findCompleteOutput(outDir: string, opts: Pick<TokenizeShardsOpti
     let tokens = 0
     for (const f of shards) tokens += readShardHeader(join(outDir, f)).tokens
     if (tokens !== m.tokens) return undefined
-    return describeResult(outDir, opts.name, shards, { documents: m.documents, tokens, shardSize, resumedShards: shards.length, seconds: 0, tokensPerSecond: 0, workers: 0 })
+    return describeResult(outDir, opts.name, shards,
+      { documents: m.documents, tokens, shardSize, resumedShards: shards.length, seconds: 0, tokensPerSecond: 0, workers: 0 })
   } catch {
     return undefined
   }

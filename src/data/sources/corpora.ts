@@ -73,7 +73,8 @@ async function tinyShakespeareText(opts: CorpusOptions): Promise<string> {
       `(${(e as Error).message}; offline?); pass --tinyshakespeare-path FILE`)
   }
   if (Buffer.byteLength(body) !== TINYSHAKESPEARE_BYTES) {
-    throw new InputError(`prepare: downloaded tinyshakespeare has ${Buffer.byteLength(body)} bytes, expected ${TINYSHAKESPEARE_BYTES} (truncated download?)`)
+    throw new InputError(`prepare: downloaded tinyshakespeare has ${Buffer.byteLength(body)} bytes, ` +
+      `expected ${TINYSHAKESPEARE_BYTES} (truncated download?)`)
   }
   makeDirs(dirname(target))
   writeFileAtomic(target, body)

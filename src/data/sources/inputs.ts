@@ -31,7 +31,8 @@ export interface InputOptions {
 export async function openInputs(specs: readonly string[], opts: InputOptions = {}): Promise<Source> {
   if (specs.length === 0) throw new InputError('prepare: no inputs (give files, directories or globs, or --corpus NAME)')
   const column = opts.textColumn ?? 'text'
-  const files = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p), acceptHint: '.txt, .text, .md, .jsonl, .ndjson or .parquet files' })
+  const files = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p),
+    acceptHint: '.txt, .text, .md, .jsonl, .ndjson or .parquet files' })
   const sizes: number[] = []
   for (const f of files) {
     const st = statSync(f)
@@ -61,7 +62,8 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
   }
 }
 
-async function* fileItems(path: string, opts: { column: string; sliceBytes: number | undefined }, onBytes: (n: number) => void): AsyncGenerator<SourceItem> {
+async function* fileItems(path: string, opts: { column: string; sliceBytes: number | undefined },
+                          onBytes: (n: number) => void): AsyncGenerator<SourceItem> {
   const column = opts.column
   switch (kindOf(path)) {
     case 'text':

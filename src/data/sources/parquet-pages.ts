@@ -99,8 +99,10 @@ function guardedCompressors(limit: number): Compressors {
   const out: Compressors = {}
   for (const [codec, decompress] of Object.entries(compressors) as [keyof Compressors, NonNullable<Compressors[keyof Compressors]>][]) {
     out[codec] = (input, outputLength) => {
-      if (!(outputLength >= 0 && outputLength <= limit)) throw new Error(`a ${codec} page claims ${outputLength} bytes, more than its column chunk (${limit})`)
-      if (codec === 'SNAPPY' && snappyLength(input) !== outputLength) throw new Error(`a SNAPPY page's length ${outputLength} disagrees with its stream`)
+      if (!(outputLength >= 0 && outputLength <= limit)) throw new Error(
+        `a ${codec} page claims ${outputLength} bytes, more than its column chunk (${limit})`)
+      if (codec === 'SNAPPY' && snappyLength(input) !== outputLength) throw new Error(
+        `a SNAPPY page's length ${outputLength} disagrees with its stream`)
       return decompress(input, outputLength)
     }
   }
@@ -121,7 +123,8 @@ function snappyLength(input: Uint8Array): number {
 async function readRanges(file: AsyncBuffer, ranges: [number, number][]): Promise<Uint8Array> {
   let total = 0
   for (const [s, e] of ranges) {
-    if (!isCount(s) || !isCount(e) || e < s || e > file.byteLength) throw new Error(`byte range [${s}, ${e}) lies outside the file (${file.byteLength} bytes)`)
+    if (!isCount(s) || !isCount(e) || e < s || e > file.byteLength) throw new Error(
+      `byte range [${s}, ${e}) lies outside the file (${file.byteLength} bytes)`)
     total += e - s
   }
   if (ranges.length === 1) return new Uint8Array(await file.slice(ranges[0]![0], ranges[0]![1]))

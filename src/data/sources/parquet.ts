@@ -79,7 +79,8 @@ function columnOf(path: string, schema: SchemaTree, column: string): SchemaTree 
     throw new InputError(`prepare: ${path} has no column "${column}" (columns: ${names}; pick one with --text-column)`)
   }
   if (col.element.type !== 'BYTE_ARRAY' || col.children.length > 0) {
-    throw new InputError(`prepare: ${path} column "${column}" holds ${col.element.type ?? 'nested values'}, expected strings (pick another with --text-column)`)
+    throw new InputError(`prepare: ${path} column "${column}" holds ${col.element.type ?? 'nested values'}, ` +
+      `expected strings (pick another with --text-column)`)
   }
   return col
 }
@@ -107,7 +108,8 @@ function chunkSpan(md: ColumnMetaData): Span {
  * The tasks of a file, in row order, from row `fromRow` (piece `fromPiece` of its document) on. Row groups
  * under sliceBytes are merged into one task; a larger one is split into tasks of whole pages.
  */
-export async function* planParquet(pq: ParquetFile, column: string, opts: { sliceBytes?: number; fromRow?: number; fromPiece?: number } = {}): AsyncGenerator<ParquetTask> {
+export async function* planParquet(pq: ParquetFile, column: string,
+                                   opts: { sliceBytes?: number; fromRow?: number; fromPiece?: number } = {}): AsyncGenerator<ParquetTask> {
   const sliceBytes = opts.sliceBytes ?? parquetDefaults.sliceBytes
   const fromRow = opts.fromRow ?? 0
   const spec = columnSpec(pq, column)
@@ -126,12 +128,14 @@ export async function* planParquet(pq: ParquetFile, column: string, opts: { slic
     const groupBytes = Number(group.total_compressed_size ?? group.total_byte_size)
     if (groupEnd > fromRow && rows > 0) {
       const md = chunkMeta(group.columns, column)
-      if (md === undefined) throw new InputError(`prepare: ${pq.path}: row group at row ${groupStart} has no column chunk "${column}" (corrupt footer?)`)
+      if (md === undefined) throw new InputError(`prepare: ${pq.path}: row group at row ${groupStart} ` +
+        `has no column chunk "${column}" (corrupt footer?)`)
       const size = Number(md.total_uncompressed_size)
       if (!(size > sliceBytes) || rows === 1) {
         const span = chunkSpan(md)
         task ??= newTask()
-        task.parts.push({ ranges: [[span.start, span.start + span.length]], firstRow: groupStart, rows: [Math.max(groupStart, fromRow), groupEnd], codec: md.codec })
+        task.parts.push({ ranges: [[span.start, span.start + span.length]], firstRow: groupStart,
+          rows: [Math.max(groupStart, fromRow), groupEnd], codec: md.codec })
         task.bytes += groupBytes
         taskSize += size
         if (taskSize >= sliceBytes) { yield task; task = undefined; taskSize = 0 }
@@ -154,7 +158,8 @@ async function splitGroup(pq: ParquetFile, spec: ColumnSpec, md: ColumnMetaData,
                           sliceBytes: number): Promise<{ part: ParquetPart; fraction: number }[]> {
   const span = chunkSpan(md)
   const where = `${pq.path}: rows ${groupStart}..${groupStart + rows - 1}`
-  if (!Number.isSafeInteger(span.start) || !Number.isSafeInteger(span.length) || span.start < 0 || span.length < 0 || span.start + span.length > pq.file.byteLength) {
+  if (!Number.isSafeInteger(span.start) || !Number.isSafeInteger(span.length) || span.start < 0 || span.length < 0 ||
+      span.start + span.length > pq.file.byteLength) {
     throw new InputError(`prepare: ${where}: column chunk [${span.start}, +${span.length}) lies outside the file`)
   }
   let pages

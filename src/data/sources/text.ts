@@ -84,7 +84,8 @@ export async function* jsonlDocuments(path: string, field: string, onBytes: (n: 
     const text = typeof record === 'object' && record !== null && !Array.isArray(record) ? (record as Record<string, unknown>)[field] : undefined
     if (typeof text !== 'string') {
       const got = text === undefined ? 'no such field' : `a ${text === null ? 'null' : typeof text}`
-      throw new InputError(`prepare: ${path}:${lineNo}: expected an object with a string "${field}" field, got ${got} (pick the field with --text-column)`)
+      throw new InputError(`prepare: ${path}:${lineNo}: expected an object with a string "${field}" field, got ${got} ` +
+        `(pick the field with --text-column)`)
     }
     yield text
   }

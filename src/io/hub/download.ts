@@ -65,8 +65,8 @@ class Tally {
     this.meter.add(this.bytes)
     const bytesPerSecond = this.meter.rate()
     const etaSeconds = this.files === this.totalFiles ? 0 : this.meter.eta(this.totalBytes - this.bytes)
-    return { files: this.files, totalFiles: this.totalFiles, bytes: this.bytes, totalBytes: this.totalBytes, bytesPerSecond, rateKnown: this.meter.known,
-      ...(etaSeconds === undefined ? {} : { etaSeconds }), seconds: (performance.now() - this.start) / 1000 }
+    return { files: this.files, totalFiles: this.totalFiles, bytes: this.bytes, totalBytes: this.totalBytes, bytesPerSecond,
+      rateKnown: this.meter.known, ...(etaSeconds === undefined ? {} : { etaSeconds }), seconds: (performance.now() - this.start) / 1000 }
   }
 }
 
@@ -77,10 +77,12 @@ async function digestOf(path: string, algorithm: 'sha256' | 'sha1', prefix = '')
 }
 
 /** Throws an InputError unless `path` is `file`: its listed hash (when `hash`) and its content check. */
-export async function verifyFile(path: string, file: RemoteFile, opts: Pick<DownloadOptions, 'checkContent' | 'label'> & { hash: boolean }): Promise<void> {
+export async function verifyFile(path: string, file: RemoteFile,
+                                 opts: Pick<DownloadOptions, 'checkContent' | 'label'> & { hash: boolean }): Promise<void> {
   const [what, want, got] = !opts.hash ? [] : file.sha256 !== undefined ? ['sha256', file.sha256, await digestOf(path, 'sha256')]
     : file.gitOid !== undefined ? ['git blob id', file.gitOid, await digestOf(path, 'sha1', `blob ${file.size}\0`)] : []
-  if (got !== want) throw new InputError(`${labelOf(opts)}: ${file.path} has ${what} ${got}, the listing says ${want} (corrupted download or a changed file; it was removed, re-run to fetch it again)`)
+  if (got !== want) throw new InputError(`${labelOf(opts)}: ${file.path} has ${what} ${got}, the listing says ${want} ` +
+    `(corrupted download or a changed file; it was removed, re-run to fetch it again)`)
   await (opts.checkContent ?? checkParquet)(path, file)
 }
 
@@ -88,7 +90,8 @@ async function checkParquet(path: string, file: RemoteFile): Promise<void> {
   try {
     await (await openParquet(path, 'text')).close()
   } catch (e) {
-    throw new InputError(`fineweb: ${file.path} (${file.size} bytes as listed) is not a complete Parquet file: ${(e as Error).message.replace(/^prepare: /, '')} (truncated on the server? it was removed, re-run to fetch it again)`)
+    throw new InputError(`fineweb: ${file.path} (${file.size} bytes as listed) is not a complete Parquet file: ` +
+      `${(e as Error).message.replace(/^prepare: /, '')} (truncated on the server? it was removed, re-run to fetch it again)`)
   }
 }
 
@@ -116,10 +119,14 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
   }
   try {
     fh = await open(part, 'a') // opened first: a body cut while we waited for the file would lose what arrived
-    const res = await fetch(url, { headers: requestHeaders(opts, { 'accept-encoding': 'identity', ...(have > 0 ? { range: `bytes=${have}-` } : {}) }), signal: idle.controller.signal })
+    const res = await fetch(url, {
+      headers: requestHeaders(opts, { 'accept-encoding': 'identity', ...(have > 0 ? { range: `bytes=${have}-` } : {}) }),
+      signal: idle.controller.signal
+    })
     idle.touch()
     if (res.status === 416) {
-      throw new InputError(`${labelOf(opts)}: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} (${opts.staleHint ?? MANIFEST_HINT})`)
+      throw new InputError(`${labelOf(opts)}: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} ` +
+        `(${opts.staleHint ?? MANIFEST_HINT})`)
     }
     checkStatus(res, url, file.path, opts)
     const type = res.headers.get('content-type') ?? ''
@@ -129,7 +136,8 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
     let start = 0
     if (res.status === 206) {
       const range = parseContentRange(res.headers.get('content-range'))
-      if (range === undefined || range.start !== have) throw new RetryableError(`the server sent range ${res.headers.get('content-range')}, asked for bytes=${have}-`)
+      if (range === undefined || range.start !== have) throw new RetryableError(
+        `the server sent range ${res.headers.get('content-range')}, asked for bytes=${have}-`)
       if (range.total !== undefined && range.total !== file.size) throw sizeMismatch(url, file, range.total, opts)
       start = have
     } else {

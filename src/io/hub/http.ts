@@ -126,7 +126,8 @@ export async function withRetries<T>(url: string, what: string, opts: RetryOptio
       failures = progressed ? 1 : failures + 1
       const reason = e instanceof RetryableError ? e.message : describeNetworkError(e)
       if (failures > max) {
-        throw new InputError(`${labelOf(opts)}: GET ${url} (${what}) failed ${failures} times in a row, last: ${reason} (network down or server failing; re-run to resume)`)
+        throw new InputError(`${labelOf(opts)}: GET ${url} (${what}) failed ${failures} times in a row, last: ${reason} ` +
+          `(network down or server failing; re-run to resume)`)
       }
       const waitMs = backoffDelay(failures, opts, e instanceof RetryableError ? e.retryAfterMs : undefined)
       opts.onRetry?.({ url, attempt: failures, reason, waitMs })

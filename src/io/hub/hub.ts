@@ -76,7 +76,8 @@ export async function fetchTree(firstUrl: string, http: RetryOptions): Promise<R
     for (const e of entries as TreeEntry[]) {
       if (e.type !== 'file' || typeof e.path !== 'string') continue
       const size = typeof e.lfs?.size === 'number' ? e.lfs.size : e.size
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InputError(`${label}: the listing gives no size for ${e.path}`)
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InputError(
+        `${label}: the listing gives no size for ${e.path}`)
       const oid = e.lfs?.oid
       files.push({ path: e.path, size, ...(typeof oid === 'string' && /^[0-9a-f]{64}$/.test(oid) ? { sha256: oid }
         : e.lfs === undefined && typeof e.oid === 'string' && /^[0-9a-f]{40}$/.test(e.oid) ? { gitOid: e.oid } : {}) })
@@ -102,12 +103,14 @@ function readManifest(path: string, spec: DatasetSpec): Manifest | undefined {
   }
   const ok = m.repo === spec.repo && m.dir === spec.dir && Array.isArray(m.files) && m.files.length > 0 &&
     m.files.every(f => typeof f.path === 'string' && Number.isSafeInteger(f.size))
-  if (!ok) throw new InputError(`fineweb: the manifest ${path} is not for ${spec.repo} ${spec.dir} or is malformed (delete it to list the files again)`)
+  if (!ok) throw new InputError(`fineweb: the manifest ${path} is not for ${spec.repo} ${spec.dir} or is malformed ` +
+    `(delete it to list the files again)`)
   return m
 }
 
 /** The manifest in the cache, or the hub's listing saved as the manifest. */
-export async function loadManifest(cacheDir: string, spec: DatasetSpec, base: string, http: RetryOptions): Promise<{ manifest: Manifest; fromCache: boolean }> {
+export async function loadManifest(cacheDir: string, spec: DatasetSpec, base: string,
+                                   http: RetryOptions): Promise<{ manifest: Manifest; fromCache: boolean }> {
   const path = manifestPath(cacheDir, spec)
   const cached = readManifest(path, spec)
   if (cached !== undefined) return { manifest: cached, fromCache: true }

@@ -223,10 +223,14 @@ extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_F
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d64(FA_BWD_PARAMS) { fa_backward_dq<64>(FA_BWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d128(FA_BWD_PARAMS) { fa_backward_dq<128>(FA_BWD_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) { fa_backward_dkv<64, false, 32>(FA_BWD_ARGS, nullptr); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) { fa_backward_dkv<128, false, 64>(FA_BWD_ARGS, nullptr); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) { fa_backward_dkv<64, true, 32>(FA_BWD_ARGS, dqacc); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) { fa_backward_dkv<128, true, 64>(FA_BWD_ARGS, dqacc); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) {
+  fa_backward_dkv<64, false, 32>(FA_BWD_ARGS, nullptr); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) {
+  fa_backward_dkv<128, false, 64>(FA_BWD_ARGS, nullptr); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) {
+  fa_backward_dkv<64, true, 32>(FA_BWD_ARGS, dqacc); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) {
+  fa_backward_dkv<128, true, 64>(FA_BWD_ARGS, dqacc); }
 
 // dqkv: (BT,QKV) bf16, q slots (+)= dqacc: (BT,NH·D) f32 (= when accumulate is 0); with cosT/sinT (T, D/2) the
 // transposed RoPE rotation of each row's position (row % T) first. 8 pairs (i, i + D/2) a thread (D % 16 == 0).
