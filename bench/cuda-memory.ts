@@ -29,7 +29,10 @@ const GiB = 2 ** 30
 
 function main(): number {
   const { flags: f, help } = parseArgs('bench/cuda-memory', flags, process.argv.slice(2))
-  if (help) { console.log(formatHelp('node dist/bench/cuda-memory.js', '[flags]', 'the CUDA backend\'s peak GPU memory, planned on the CPU emulator', flags)); return 0 }
+  if (help) {
+    console.log(formatHelp('node dist/bench/cuda-memory.js', '[flags]',
+      'the CUDA backend\'s peak GPU memory, planned on the CPU emulator', flags)); return 0
+  }
   const runs = parseRuns('bench/cuda-memory', f.runs)
   const reason = emulatorSkipReason()
   if (reason !== null) throw new InputError(`bench/cuda-memory: the CPU emulator cannot run here: ${reason}`)
@@ -53,11 +56,14 @@ function main(): number {
       plan.error = 'out of memory (more than the 80 GiB of an H100)'
     }
     plans.push(plan)
-    console.error(`bench/cuda-memory: ${run}: ${plan.error ?? `peak ${(plan.peak_bytes / GiB).toFixed(3)} GiB, host ${plan.host_ms_per_step.toFixed(1)} ms/step`} (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+    console.error(`bench/cuda-memory: ${run}: ` +
+      `${plan.error ?? `peak ${(plan.peak_bytes / GiB).toFixed(3)} GiB, host ${plan.host_ms_per_step.toFixed(1)} ms/step`} ` +
+      `(${((performance.now() - t0) / 1000).toFixed(1)} s)`)
   }
   if (f.json) { console.log(JSON.stringify(plans)); return 0 }
   const rows = plans.map(p => p.error !== undefined ? `| ${p.model} | ${p.B} | ${p.error} | ${(p.state_bytes / GiB).toFixed(3)} | | |`
-    : `| ${p.model} | ${p.B} | ${(p.peak_bytes / GiB).toFixed(3)} | ${(p.state_bytes / GiB).toFixed(3)} | ${((p.peak_bytes - p.state_bytes) / GiB).toFixed(3)} | ` +
+    : `| ${p.model} | ${p.B} | ${(p.peak_bytes / GiB).toFixed(3)} | ${(p.state_bytes / GiB).toFixed(3)} | ` +
+      `${((p.peak_bytes - p.state_bytes) / GiB).toFixed(3)} | ` +
       `${p.host_ms_per_step.toFixed(1)} |`)
   const report = [`Planned on the CPU emulator (LLMTS_EMU_PLAN), T=${f.seq}: the peak of the CUDA backend's own allocation accounting ` +
     'over six training steps, as bench/cuda reports it on a GPU. Fixed state: f32 weights, gradients, AdamW m and v. ' +

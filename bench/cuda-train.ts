@@ -48,7 +48,8 @@ function main(): number {
     const [a, b] = [pick(cpu, 'loss'), pick(cuda, 'loss')]
     const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i]!) / Math.abs(x)))
     console.log(`${name}: cpu  ${a.map(x => x.toFixed(4)).join(' ')}\n${name}: cuda ${b.map(x => x.toFixed(4)).join(' ')}`)
-    console.log(`${name}: val cpu ${pick(cpu, 'val_loss').map(x => x.toFixed(4)).join(' ')} cuda ${pick(cuda, 'val_loss').map(x => x.toFixed(4)).join(' ')}`)
+    console.log(`${name}: val cpu ${pick(cpu, 'val_loss').map(x => x.toFixed(4)).join(' ')} ` +
+      `cuda ${pick(cuda, 'val_loss').map(x => x.toFixed(4)).join(' ')}`)
     console.log(`${name}: worst relative loss difference ${worst.toExponential(2)} (tolerance ${f.tolerance})`)
     if (!(worst <= f.tolerance) || a.length !== f.steps || b.length !== f.steps) ok = false
     // resume on CUDA from the step-(steps/2) checkpoint of a copy of the CUDA run: the rest must repeat exactly
@@ -60,7 +61,8 @@ function main(): number {
     llmts(['train', '--resume', '--out', copy])
     const c = pick(readLog(join(copy, 'log.jsonl')), 'loss')
     const resumeWorst = Math.max(...b.slice(half).map((x, i) => Math.abs(x - c[half + i]!) / Math.abs(x)))
-    console.log(`${name}: resumed from step ${half}: ${c.slice(half).map(x => x.toFixed(4)).join(' ')} (worst difference ${resumeWorst.toExponential(2)})`)
+    console.log(`${name}: resumed from step ${half}: ${c.slice(half).map(x => x.toFixed(4)).join(' ')} ` +
+      `(worst difference ${resumeWorst.toExponential(2)})`)
     if (!(resumeWorst <= 1e-3)) ok = false
   }
   console.log(ok ? 'cuda-train: OK' : 'cuda-train: MISMATCH')

@@ -49,7 +49,9 @@ function measureOurs(model: string, B: number, T: number, steps: number, warmup:
   let seed = 2
   // uniform random tokens, as PyTorch's randint (an exact 32-bit LCG: Math.imul; a float product would lose the low
   // bits and cycle, giving data the model learns in a few steps); the high bits, the LCG's random ones, pick the token
-  for (let i = 0; i < data.length; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; data[i] = Math.floor(seed / 2 ** 32 * config.vocabSize) }
+  for (let i = 0; i < data.length; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; data[i] = Math.floor(seed / 2 ** 32 * config.vocabSize)
+  }
   const losses: number[] = []
   const step = (s: number): void => {
     gpt.zeroGrad()
@@ -102,7 +104,8 @@ function runTorch(python: string, model: string, B: number, T: number, steps: nu
 function fmtRow(r: Result, flopsPerToken: number, peak: number): string {
   if (r.error !== undefined) return `| ${r.model} | ${r.B} | ${r.impl} | failed: ${r.error.slice(0, 80)} | | | |`
   const mfu = r.tokens_per_s * flopsPerToken / (peak * 1e12) * 100
-  return `| ${r.model} | ${r.B} | ${r.impl} | ${r.tokens_per_s.toFixed(0)} | ${r.ms_per_step.toFixed(1)} | ${mfu.toFixed(1)}% | ${(r.peak_bytes / 2 ** 30).toFixed(2)} |`
+  return `| ${r.model} | ${r.B} | ${r.impl} | ${r.tokens_per_s.toFixed(0)} | ${r.ms_per_step.toFixed(1)} | ${mfu.toFixed(1)}% | ` +
+    `${(r.peak_bytes / 2 ** 30).toFixed(2)} |`
 }
 
 function main(): void {
@@ -127,7 +130,8 @@ function main(): void {
     const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
     const attempt = (fn: () => Result, impl: Result['impl']): Result => {
       try { return fn() } catch (e) {
-        return { impl, model, B, T, params: 0, ms_per_step: NaN, tokens_per_s: NaN, peak_bytes: NaN, loss_first: NaN, loss_last: NaN, error: (e as Error).message.split('\n')[0]! }
+        return { impl, model, B, T, params: 0, ms_per_step: NaN, tokens_per_s: NaN, peak_bytes: NaN, loss_first: NaN, loss_last: NaN,
+          error: (e as Error).message.split('\n')[0]! }
       }
     }
     const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
@@ -144,14 +148,18 @@ function main(): void {
     }
     if (ours.profile !== undefined) {
       profiles.push(`GPU time per training step by op, ${ours.model} B=${B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
-        '| op | calls/step | ms/step |\n|---|---:|---:|\n' + ours.profile.map(p => `| ${p.op} | ${p.calls.toFixed(0)} | ${p.ms.toFixed(2)} |`).join('\n'))
+        '| op | calls/step | ms/step |\n|---|---:|---:|\n' +
+        ours.profile.map(p => `| ${p.op} | ${p.calls.toFixed(0)} | ${p.ms.toFixed(2)} |`).join('\n'))
     }
     // the row at once (a stage cut short by its time limit still leaves every finished row in its log)
-    console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}` +
+    console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s` +
+      `${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}` +
       `${ours.error === undefined ? '' : ` (error: ${ours.error})`}\n  ${lines.slice(-(torch !== null && known === undefined ? 2 : 1)).join('\n  ')}`)
   }
-  const header = `Device: ${peakRun.device}. MFU over ${peak.toFixed(0)} TFLOP/s bf16 (${f['peak-tflops'] > 0 ? 'given' : 'measured 8192³ cuBLASLt GEMM'}` +
-    `${spec === null ? '' : `; spec dense peak ${spec}`}); FLOPs/token = 6·N + 12·L·C·T, T=${f.seq}; ${f.steps} timed steps after ${f.warmup} warm-up steps.`
+  const header = `Device: ${peakRun.device}. MFU over ${peak.toFixed(0)} TFLOP/s bf16 ` +
+    `(${f['peak-tflops'] > 0 ? 'given' : 'measured 8192³ cuBLASLt GEMM'}` +
+    `${spec === null ? '' : `; spec dense peak ${spec}`}); FLOPs/token = 6·N + 12·L·C·T, T=${f.seq}; ` +
+    `${f.steps} timed steps after ${f.warmup} warm-up steps.`
   const report = [header, '', lines.join('\n'), '', ...ratios.map(r => `- ${r}`), '', ...profiles].join('\n')
   console.log(report)
   if (f.append) appendResults('cuda', `Command: \`${benchCommand('cuda')}\`\n\n${report}`)

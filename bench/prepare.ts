@@ -111,7 +111,8 @@ async function measureChild(kind: string, workers: number, path: string, sampled
     tokens = (await prepare({ source: await openInputs([path]), outDir: out, name: 'bench', valTokens: SHARD, shardSize: SHARD, workers })).tokens
   } else if (kind === 'fineweb') {
     const size = statSync(path).size
-    tokens = (await tokenizeToShards({ inputs: [{ label: 'bench.parquet', size, ready: async () => path }], outDir: out, name: 'bench', source: 'bench', shardSize: SHARD, workers })).tokens
+    tokens = (await tokenizeToShards({ inputs: [{ label: 'bench.parquet', size, ready: async () => path }], outDir: out, name: 'bench',
+      source: 'bench', shardSize: SHARD, workers })).tokens
   } else if (kind === 'decode') {
     for await (const doc of parquetDocuments(await openParquet(path, 'text'), 'text', () => {})) tokens += doc.length // characters
   } else if (kind === 'encode') {
@@ -120,7 +121,8 @@ async function measureChild(kind: string, workers: number, path: string, sampled
     const t1 = performance.now()
     const c1 = cpuSeconds()
     for (const d of docs) tokens += encode(d).length + 1
-    process.stdout.write(JSON.stringify({ tokens, seconds: (performance.now() - t1) / 1000, cpuSeconds: cpuSeconds() - c1, peakRssMB: sampledPeak() / 2 ** 20, mainBusy: 1 }) + '\n')
+    process.stdout.write(JSON.stringify({ tokens, seconds: (performance.now() - t1) / 1000, cpuSeconds: cpuSeconds() - c1,
+      peakRssMB: sampledPeak() / 2 ** 20, mainBusy: 1 }) + '\n')
     return
   }
   const seconds = (performance.now() - t0) / 1000
@@ -134,7 +136,8 @@ function measure(kind: string, workers: number, path: string): Measure {
   const self = fileURLToPath(import.meta.url)
   let line: string
   try {
-    line = execFileSync(process.execPath, [self, 'child', kind, String(workers), path], { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!
+    line = execFileSync(process.execPath, [self, 'child', kind, String(workers), path],
+      { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!
   } catch (e) {   // the child printed its own error above
     throw new InputError(`bench/prepare: the ${kind} run with ${workers} worker(s) failed (exit code ${(e as { status?: number }).status ?? '?'})`)
   }
@@ -153,7 +156,8 @@ function tableRows(runs: Measure[]): string[] {
     const perWorker = stage ? '' : `${(rate / r.workers / 1e6).toFixed(2)}M`
     const scaling = stage ? '' : `${(rate / base.get(r.what)!).toFixed(2)}x`
     return `| ${name} | ${r.tokens.toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${(rate / 1e6).toFixed(2)}M${unit} | ${perWorker} | ` +
-      `${(r.tokens / r.cpuSeconds / 1e6).toFixed(2)}M | ${scaling} | ${stage ? '' : `${(100 * r.mainBusy).toFixed(0)}%`} | ${r.peakRssMB.toFixed(0)} |`
+      `${(r.tokens / r.cpuSeconds / 1e6).toFixed(2)}M | ${scaling} | ${stage ? '' : `${(100 * r.mainBusy).toFixed(0)}%`} | ` +
+      `${r.peakRssMB.toFixed(0)} |`
   })
 }
 
@@ -172,7 +176,8 @@ async function main(): Promise<void> {
     return
   }
   const workerCounts = f.workers.split(',').map(w => Number(w.trim()))
-  if (workerCounts.some(w => !Number.isSafeInteger(w) || w < 1)) throw new InputError(`bench/prepare: --workers ${f.workers}: expected positive integers separated by commas`)
+  if (workerCounts.some(w => !Number.isSafeInteger(w) || w < 1)) throw new InputError(
+    `bench/prepare: --workers ${f.workers}: expected positive integers separated by commas`)
   const input = writeInput(f.mb)
   const fileMB = statSync(input.path).size / 1e6
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim()
@@ -184,8 +189,10 @@ async function main(): Promise<void> {
     `Command: \`${benchCommand('prepare')}\``,
     '',
     `Machine: ${machine}. /proc/loadavg before: \`${loadBefore}\`, after: \`${loadAfter}\`. Input: ${fileMB.toFixed(1)} MB Parquet ` +
-      `(snappy, ${ROWS_PER_GROUP} rows per row group), ${(input.textBytes / 1e6).toFixed(1)} MB of English text in ${input.docs.toLocaleString('en-US')} documents. ` +
-      `Shards of ${SHARD.toLocaleString('en-US')} tokens. Per worker = tokens/s ÷ workers; per CPU-second counts every thread of the process (main included).`,
+      `(snappy, ${ROWS_PER_GROUP} rows per row group), ${(input.textBytes / 1e6).toFixed(1)} MB of English text ` +
+      `in ${input.docs.toLocaleString('en-US')} documents. ` +
+      `Shards of ${SHARD.toLocaleString('en-US')} tokens. Per worker = tokens/s ÷ workers; ` +
+      `per CPU-second counts every thread of the process (main included).`,
     '',
     '| run | tokens | wall s | tokens/s | per worker | per CPU-second | scaling vs 1 worker | main thread busy | peak RSS MB |',
     '|---|---|---|---|---|---|---|---|---|',
