@@ -124,7 +124,8 @@ function registerCrossEntropy(h: () => Harness, c: OpCase): void {
 
 function registerAdamW(h: () => Harness, c: OpCase): void {
   const n = c.n('n'), steps = c.n('steps')
-  const opts = { lr: c.n('lr'), beta1: c.n('beta1'), beta2: c.n('beta2'), eps: c.n('eps'), weightDecay: c.n('weightDecay'), gradScale: c.n('gradScale') }
+  const opts = { lr: c.n('lr'), beta1: c.n('beta1'), beta2: c.n('beta2'), eps: c.n('eps'), weightDecay: c.n('weightDecay'),
+    gradScale: c.n('gradScale') }
   test(`adamw ${steps} steps [${c.name}] (torch.optim.AdamW: ${JSON.stringify(opts)})`, () => {
     const { be } = h()
     const params = h().up(c.f32('params')), grads = be.alloc(n), m = be.alloc(n), v = be.alloc(n)
@@ -143,7 +144,8 @@ function registerAdamW(h: () => Harness, c: OpCase): void {
 function registerAdamWSpans(h: () => Harness): void {
   test('adamw with noDecay spans: one call, weight decay 0 inside the spans (float64 reference)', () => {
     const { be } = h(), n = 100, lr = 0.01, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weightDecay = 0.5, gradScale = 0.7
-    const noDecay = [{ offset: 3, length: 5 }, { offset: 8, length: 1 }, { offset: 9, length: 2 }, { offset: 40, length: 27 }, { offset: 97, length: 3 }]
+    const noDecay = [{ offset: 3, length: 5 }, { offset: 8, length: 1 }, { offset: 9, length: 2 }, { offset: 40, length: 27 },
+      { offset: 97, length: 3 }]
     const wave = (k: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(0.37 * i * k + k))
     const p = Float64Array.from(wave(1), x => 2 * x), m = new Float64Array(n), v = new Float64Array(n)
     const params = h().up(Float32Array.from(p)), grads = be.alloc(n), mt = be.alloc(n), vt = be.alloc(n)

@@ -16,7 +16,9 @@ const kernelDir = resolve(process.cwd(), 'src/backend/cuda/kernels')
 const files = readdirSync(kernelDir).filter(f => f.endsWith('.cu')).sort()
 
 function nvccVersion(): string | null {
-  try { return execFileSync('nvcc', ['--version'], { encoding: 'utf8' }).split('\n').find(l => l.includes('release')) ?? 'nvcc' } catch { return null }
+  try {
+    return execFileSync('nvcc', ['--version'], { encoding: 'utf8' }).split('\n').find(l => l.includes('release')) ?? 'nvcc'
+  } catch { return null }
 }
 
 /** Runs jobs with at most `width` in flight; resolves to each job's error message (or null). */

@@ -49,7 +49,8 @@ test('the CUDA test suite passes on the CPU emulator, with bit-identical results
       const outputs = settled.map(s => { if (s.status === 'rejected') throw s.reason; return s.value })
       for (const [i, stdout] of outputs.entries()) {
         const count = (k: 'pass' | 'fail' | 'skipped'): number => tapCount(stdout, k)
-        t.diagnostic(`emulated suite, ${i === 0 ? 'forward' : 'reverse'}: ${count('pass')} passed, ${count('skipped')} skipped, ${count('fail')} failed`)
+        t.diagnostic(`emulated suite, ${i === 0 ? 'forward' : 'reverse'}: ${count('pass')} passed, ${count('skipped')} skipped, ` +
+          `${count('fail')} failed`)
         assert.equal(count('fail'), 0)
         assert.ok(count('pass') >= 100, `only ${count('pass')} tests passed: did the suite skip for want of a device?`)
       }
@@ -85,7 +86,8 @@ test('the emulator catches what its checks are for: a race, a missing cp.async w
       copyFileSync(fileURLToPath(new URL('../../../src/backend/cuda/kernels/common.cuh', import.meta.url)), join(kernels, 'common.cuh'))
       const neighbours = Array.from({ length: 64 }, (_, i) => (i + 1) % 64 + 1), copied = Array.from({ length: 64 }, (_, i) => i + 0.5)
       // each buggy kernel reads differently in the two orders; its fixed twin reads the right values in both
-      for (const [kernel, bug, fix, shared, want] of [['selftest_neighbour', '0', '1', '0', neighbours], ['selftest_cp_async', '0', '1', '256', copied]] as const) {
+      for (const [kernel, bug, fix, shared, want] of [['selftest_neighbour', '0', '1', '0', neighbours],
+        ['selftest_cp_async', '0', '1', '256', copied]] as const) {
         const [fb, rb, ff, rf] = await Promise.all([['forward', bug], ['reverse', bug], ['forward', fix], ['reverse', fix]]
           .map(([schedule, arg]) => selftest(dir, kernels, schedule!, [kernel, arg!, shared])))
         assert.notDeepEqual(fb!.out, rb!.out, `${kernel} with its bug: the same results in both orders`)
@@ -109,7 +111,8 @@ test('the emulator catches what its checks are for: a race, a missing cp.async w
 // 2026-11-24 19:17 UTC. On that session's code plan mode gives its measured GPU peaks to two decimals (8.81, 9.20, 20.81 GiB).
 const TORCH_PEAK_VARIANT_124M_B16 = 8.46 * 2 ** 30
 
-test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should; over 80 GiB is out of memory',
+test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should; ' +
+  'over 80 GiB is out of memory',
   { timeout: 600_000 }, async (t) => {
     const reason = emulatorSkipReason()
     if (reason !== null) { t.skip(reason); return }

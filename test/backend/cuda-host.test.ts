@@ -200,7 +200,9 @@ test('the kernel registry: lazy per-file images, a refused cached image compiled
   const images: string[] = [], launches: { grid: number[]; size: number }[] = []
   const compiler = {
     target: { arch: 'sm_90a', kind: 'cubin' as const },
-    image: (file: string, o?: { fresh: boolean }) => { images.push(basename(file) + (o?.fresh ? ' fresh' : '')); return new Uint8Array([o?.fresh ? 2 : 1]) },
+    image: (file: string, o?: { fresh: boolean }) => {
+      images.push(basename(file) + (o?.fresh ? ' fresh' : '')); return new Uint8Array([o?.fresh ? 2 : 1])
+    },
   }
   const driver: LaunchDriver = {
     loadModule: (img) => { if (img[0] === 1) throw new Error('CUDA_ERROR_INVALID_IMAGE'); return 7n },
@@ -231,7 +233,9 @@ test('the kernel registry: the shared-memory opt-in counts static shared memory;
     launch: () => { if (failLaunch) throw new Error('cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE') },
   }
   const compiler = { target: { arch: 'sm_90a', kind: 'cubin' as const }, image: () => new Uint8Array([1]) }
-  const reg = new KernelRegistry(kernelDir, compiler, driver, () => { syncs++; if (failSync) throw new Error('cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS') })
+  const reg = new KernelRegistry(kernelDir, compiler, driver, () => {
+    syncs++; if (failSync) throw new Error('cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS')
+  })
   const args = [4096, 8192, 100, 1, 1]
   reg.launch('convert', [1, 1, 1], [256, 1, 1], 48 * 1024 - 128, args)
   assert.deepEqual(optIns, [], 'static + dynamic = 48 KB needs no opt-in')
@@ -243,7 +247,8 @@ test('the kernel registry: the shared-memory opt-in counts static shared memory;
   assert.throws(() => reg.launch('convert', [2, 1, 1], [256, 1, 1], 0, args),
     /^Error: cuda: kernel convert \(grid 2×1×1, block 256×1×1, 0 B dynamic shared memory\): cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE$/)
   failLaunch = false; failSync = true
-  assert.throws(() => reg.launch('convert', [1, 1, 1], [256, 1, 1], 0, args), /cuda: kernel convert .*cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS/)
+  assert.throws(() => reg.launch('convert', [1, 1, 1], [256, 1, 1], 0, args),
+    /cuda: kernel convert .*cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS/)
 })
 
 test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_ATTENTION_ROWS are checked before any GPU work: one InputError each', () => {

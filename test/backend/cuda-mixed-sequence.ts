@@ -90,7 +90,8 @@ export function registerMixedSequenceOps(): void {
           if (dqkvStart === 'prior') be.upload(dqkv, new Float32Array(n).fill(0.25))
           else be.zero(dqkv)
           const fwd = launchedKernels(be, () => be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS))
-          if (be !== ref) assert.deepEqual(fwd, [HS === 64 && be.opts.attentionRows === 128 ? 'attention_mma_forward_wide_d64' : `attention_mma_forward_d${HS}`])
+          if (be !== ref) assert.deepEqual(fwd,
+            [HS === 64 && be.opts.attentionRows === 128 ? 'attention_mma_forward_wide_d64' : `attention_mma_forward_d${HS}`])
           const bwd = launchedKernels(be, () => be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope))
           if (be !== ref && be.opts.attention === 'auto') {
             assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma_backward_dq')),
@@ -104,7 +105,8 @@ export function registerMixedSequenceOps(): void {
           for (const [mode, rows] of [['auto', 64], ['atomic-dq', 64], ['auto', 128]] as const) {
             for (const start of ['prior', 'zeroed'] as const) {
               const [a, b] = [run(new CudaBackend({ attention: mode, attentionRows: rows }), start, rope), run(ref, start, rope)]
-              const what = `tensor cores, ${mode}, ${rows} rows, ${start} dqkv, ${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
+              const what = `tensor cores, ${mode}, ${rows} rows, ${start} dqkv, ` +
+                `${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
               for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
                 // both round outputs to bf16 (2^-9) after f32 sums in different orders
                 assertClose(`${name} (${what}, vs reference)`, a[i]!, b[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(b[i]!) })

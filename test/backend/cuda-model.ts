@@ -36,7 +36,8 @@ function registerGolden(mode: Mode, name: string): void {
       const model = makeModel(new CudaBackend(mode.opts), g)
       const loss = model.forward(g.tokens, g.targets, g.B, g.T)
       const logits = model.lastLogits()
-      t.diagnostic(`logits max|diff| ${closeReport(logits, g.logits, { atol: 0, rtol: 0 }).maxAbs.toExponential(2)} of max|ref| ${maxAbs(g.logits).toExponential(2)}`)
+      t.diagnostic(`logits max|diff| ${closeReport(logits, g.logits, { atol: 0, rtol: 0 }).maxAbs.toExponential(2)} ` +
+        `of max|ref| ${maxAbs(g.logits).toExponential(2)}`)
       assertClose('logits', logits, g.logits, { atol: 1e-5 * k * maxAbs(g.logits), rtol: 1e-5 * k })
       assertClose('loss', [loss], [g.loss], { atol: 0, rtol: 1e-5 * k })
     })

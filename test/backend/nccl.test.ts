@@ -28,7 +28,8 @@ async function runRanks(dir: string, tmp: string, world: number): Promise<RankRe
   const env = { ...emulatorEnv(dir), TMPDIR: tmp, LLMTS_EMU_NCCL_TIMEOUT_S: '120' }
   const rank = async (r: number): Promise<RankResult> => {
     try {
-      const { stdout } = await run(process.execPath, [script, 'reduce', idFile, String(world), String(r)], { env, signal: abort.signal, maxBuffer: 16 << 20 })
+      const { stdout } = await run(process.execPath, [script, 'reduce', idFile, String(world), String(r)],
+        { env, signal: abort.signal, maxBuffer: 16 << 20 })
       return JSON.parse(stdout) as RankResult
     } catch (e) {
       abort.abort()

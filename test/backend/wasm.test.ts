@@ -36,7 +36,8 @@ test('a machine without a native BLAS (LLMTS_BLAS=off) gets the WebAssembly path
   const variant = b.accel.kernels.simd!.variant
   if (expected !== undefined) assert.equal(variant, expected)
   assert.equal(variant, engineHasRelaxedSimd() && process.env['LLMTS_WASM_FMA'] !== 'off' ? 'fma' : 'simd')
-  assert.equal(b.describe(), `cpu backend: WebAssembly SIMD kernels${variant === 'fma' ? ' with relaxed-SIMD FMA' : ''} (no native BLAS found), 1 thread`)
+  assert.equal(b.describe(),
+    `cpu backend: WebAssembly SIMD kernels${variant === 'fma' ? ' with relaxed-SIMD FMA' : ''} (no native BLAS found), 1 thread`)
 })
 
 test('wasm: kernels-wasm.ts is what scripts/build-wasm.mjs compiles from kernels.wat (both builds)', (t) => {
@@ -74,7 +75,8 @@ test('wasm: this whole file passes on the other build too (plain SIMD, or relaxe
   } else {
     const flag = fileURLToPath(new URL('./relaxed-simd-flag.js', import.meta.url))
     const probe = spawnSync(process.execPath, ['--import', flag, '--input-type=module', '-e',
-      `import { engineHasRelaxedSimd } from '${new URL('../../src/backend/cpu/wasm/module.js', import.meta.url).href}'; process.exit(engineHasRelaxedSimd() ? 0 : 3)`],
+      `import { engineHasRelaxedSimd } from '${new URL('../../src/backend/cpu/wasm/module.js', import.meta.url).href}'; ` +
+      `process.exit(engineHasRelaxedSimd() ? 0 : 3)`],
       { env, encoding: 'utf8' })
     if (probe.status !== 0) { t.skip(`this Node has no relaxed SIMD, even with its V8 flag: ${probe.stderr.trim().split('\n')[0] ?? ''}`); return }
     args.unshift('--import', flag)

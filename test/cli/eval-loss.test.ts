@@ -101,7 +101,8 @@ test('bad inputs exit 2 with one line naming the problem', () => {
   writeShard(empty, new Uint16Array(0))
   const cases: [string[], RegExp][] = [
     [['--model', 'tiny-gpt2', '--init-from', fixture('hf-gpt2'), '--data', shard], /differ: vocabSize 50257 vs 96/],
-    [['--init-from', fixture('hf-gpt2'), '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '3'], /holds 2 batches .* fewer than --steps 3/],
+    [['--init-from', fixture('hf-gpt2'), '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '3'],
+      /holds 2 batches .* fewer than --steps 3/],
     [['--init-from', fixture('hf-gpt2'), '--data', empty], /holds 0 batches .* fewer than --steps 10/],
     [['--init-from', fixture('hf-gpt2'), '--data', shard, '--seq-len', '64'], /--seq-len 64 exceeds the model's context length 32/],
     [['--init-from', fixture('hf-gpt2')], /--data is required/],

@@ -56,7 +56,8 @@ test('bad input: one stderr line, exit code 2, no shards', () => {
   const cases: [string[], RegExp][] = [
     [['prepare', join(d, 'missing.txt'), '--out', out], /no such file or directory: .*missing\.txt/],
     [['prepare', join(d, 'empty.txt'), '--out', out], /empty\.txt is empty/],
-    [['prepare', join(d, 'unusable'), '--out', out], /directory .*unusable has no usable files \(expected \.txt, \.text, \.md, \.jsonl, \.ndjson or \.parquet files\)/],
+    [['prepare', join(d, 'unusable'), '--out', out],
+      /directory .*unusable has no usable files \(expected \.txt, \.text, \.md, \.jsonl, \.ndjson or \.parquet files\)/],
     [['prepare', join(d, 'p.parquet'), '--out', out], /p\.parquet has no column "text" \(columns: content; pick one with --text-column\)/],
     [['prepare', join(d, 'lines.jsonl'), '--out', out, '--workers', '0'], /lines\.jsonl:3: invalid JSON/],
     [['prepare', join(d, 'short.txt'), '--out', out], /only 2 tokens, all taken by --val-tokens 32768/],
@@ -64,8 +65,10 @@ test('bad input: one stderr line, exit code 2, no shards', () => {
     [['prepare', '--out', out], /nothing to prepare/],
     [['prepare', join(d, 'short.txt'), '--corpus', 'sotu', '--out', out], /not both/],
     [['prepare', '--corpus', 'tinyshakespeare', '--tinyshakespeare-path', join(d, 'nope.txt'), '--out', out], /no such file: .*nope\.txt/],
-    [['prepare', '--corpus', 'tinyshakespeare', '--tinyshakespeare-path', d, '--out', out], /not a file: .* \(--tinyshakespeare-path expects the text file\)/],
-    [['prepare', join(d, 'short.txt'), '--out', join(d, 'short.txt', 'x')], /short\.txt \(in --out .*\) is not a directory \(--out expects a directory to write to\)/],
+    [['prepare', '--corpus', 'tinyshakespeare', '--tinyshakespeare-path', d, '--out', out],
+      /not a file: .* \(--tinyshakespeare-path expects the text file\)/],
+    [['prepare', join(d, 'short.txt'), '--out', join(d, 'short.txt', 'x')],
+      /short\.txt \(in --out .*\) is not a directory \(--out expects a directory to write to\)/],
   ]
   for (const [args, re] of cases) {
     const r = llmts(args)

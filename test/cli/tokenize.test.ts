@@ -66,7 +66,8 @@ test('bad input: one stderr line, exit code 2', () => {
   writeFileSync(vocab, v)
   const cases: [string[], string | Buffer | undefined, RegExp][] = [
     [['tokenize', join(dir, 'missing.txt')], undefined, /no such file: .*missing\.txt/],
-    [['tokenize', '--decode', truncated], undefined, new RegExp(`truncated\\.bin header says ${n} tokens \\(${1024 + 2 * n} bytes\\) but the file has ${1022 + 2 * n} bytes`)],
+    [['tokenize', '--decode', truncated], undefined,
+      new RegExp(`truncated\\.bin header says ${n} tokens \\(${1024 + 2 * n} bytes\\) but the file has ${1022 + 2 * n} bytes`)],
     [['tokenize', '--decode', magic], undefined, /magic\.bin has magic 7, expected 20240520/],
     [['tokenize', '--decode', vocab], undefined, /vocab\.bin has token id 50300 at position 1, outside the vocabulary of 50257/],
     [['tokenize', '--decode', '-'], good.subarray(0, good.length - 2), new RegExp(`stdin header says ${n} tokens`)],

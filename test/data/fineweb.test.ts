@@ -52,7 +52,8 @@ after(async () => {
 })
 
 function options(name: string, extra: Partial<FinewebOptions> = {}): FinewebOptions {
-  return { outDir: join(root, name), cacheDir: join(root, 'cache'), baseUrl: server.baseUrl, shardSize: SHARD, workers: 2, downloadWorkers: 2, http: fast, ...extra }
+  return { outDir: join(root, name), cacheDir: join(root, 'cache'), baseUrl: server.baseUrl, shardSize: SHARD, workers: 2,
+    downloadWorkers: 2, http: fast, ...extra }
 }
 
 function binFiles(dir: string): string[] {
@@ -100,7 +101,8 @@ test('a second run finds the output complete: no request, no shard rewritten', a
 
 test('killed after every batch that completes a shard, resumed each time (alternating 0 and 2 workers): the same bytes', async () => {
   const out = join(root, 'killed')
-  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length, ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
+  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length,
+    ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
   const points: { piece: number; skip: number }[] = []
   let shardTimes: number[] = []
   let kept = 0
@@ -108,7 +110,8 @@ test('killed after every batch that completes a shard, resumed each time (altern
     assert.ok(run < 40, 'bounded: at least one new shard per run')
     const stop = new AbortController()
     try {
-      const r = await tokenizeToShards({ inputs, outDir: out, name: 'fineweb', source: 'test', shardSize: SHARD, workers: run % 2 === 0 ? 0 : 2, signal: stop.signal,
+      const r = await tokenizeToShards({ inputs, outDir: out, name: 'fineweb', source: 'test', shardSize: SHARD,
+        workers: run % 2 === 0 ? 0 : 2, signal: stop.signal,
         onProgress: p => { if (p.shards > kept) stop.abort(new Error('killed')) } })
       assert.equal(r.resumedShards, kept)
       break
@@ -140,7 +143,8 @@ test('a resume point inside a document cut into pieces continues with the same b
   mkdirSync(out)
   const names = binFiles(reference).sort((a, b) => Number(a.slice(-10, -4)) - Number(b.slice(-10, -4))).slice(0, k)
   for (const f of names) copyFileSync(join(reference, f), join(out, f))
-  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length, ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
+  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length,
+    ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
   const state = { version: 1, name: 'fineweb', shardSize: SHARD, inputs: inputs.map(x => ({ label: x.label, size: x.size })), shards: names,
     next: { file: 1, row: 100, piece, skip: k * SHARD - starts[piece]! }, documents: hugeIndex + 1 }
   writeFileSync(resumePath(out, 'fineweb'), JSON.stringify(state))
@@ -160,7 +164,8 @@ test('not enough disk space is an InputError before any download', async () => {
 
 test('CLI: flags reach the pipeline; bad flags are one-line InputErrors', async () => {
   let out = ''
-  const code = await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--out', join(root, 'cli'), '--shard-size', String(SHARD), '--workers', '1', '--json'],
+  const code = await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--out', join(root, 'cli'),
+    '--shard-size', String(SHARD), '--workers', '1', '--json'],
     { write: (s: string) => { out += s } })
   assert.equal(code, 0)
   assert.equal(JSON.parse(out).shards.tokens, docs.flatMap(d => [EOT, ...encode(d)]).length)

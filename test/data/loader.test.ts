@@ -48,7 +48,8 @@ test('data-parallel striding: rank r starts at r·B·T and advances W·B·T; ran
   const W = 3, B = 1, T = 2
   const ranks = (): DataLoader[] => range(0, W).map(rank => new DataLoader({ files, B, T, rank, worldSize: W }))
   // rank 1 of 3, written out: shard 0 windows of 6 at 0, 6 -> reads at 2, 8; shard 1 (2 windows) -> 1002, 1008; shard 2 (4 windows)
-  assert.deepEqual(batches(ranks()[1]!, 10).map(b => b.inputs), [[2, 3], [8, 9], [1002, 1003], [1008, 1009], [2002, 2003], [2008, 2009], [2014, 2015], [2020, 2021], [2, 3], [8, 9]])
+  assert.deepEqual(batches(ranks()[1]!, 10).map(b => b.inputs),
+    [[2, 3], [8, 9], [1002, 1003], [1008, 1009], [2002, 2003], [2008, 2009], [2014, 2015], [2020, 2021], [2, 3], [8, 9]])
   // together the W ranks read exactly what one loader with B·W rows reads
   const single = new DataLoader({ files, B: B * W, T })
   const all = ranks()
@@ -83,7 +84,8 @@ test('shuffle: deterministic per seed, different from the plain order, each epoc
   assert.notDeepEqual(starts(new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 2 }), 3 * epoch), a)
   const plain = starts(new DataLoader({ files, B: 2, T: 3 }), epoch)
   assert.notDeepEqual(a.slice(0, epoch), plain)
-  for (let e = 0; e < 3; e++) assert.deepEqual([...a.slice(e * epoch, (e + 1) * epoch)].sort((x, y) => x - y), [...plain].sort((x, y) => x - y), `epoch ${e}`)
+  for (let e = 0; e < 3; e++) assert.deepEqual([...a.slice(e * epoch, (e + 1) * epoch)].sort((x, y) => x - y),
+    [...plain].sort((x, y) => x - y), `epoch ${e}`)
 })
 
 test('shuffle follows its spec: shard order drawn at start and again each epoch, each shard\'s windows drawn at load', () => {

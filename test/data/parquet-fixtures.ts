@@ -1,5 +1,6 @@
 // Test fixtures for Parquet: varied seeded documents (makeDocs), and files with version-1 data pages
-// (DATA_PAGE), as pyarrow writes by default (FineWeb's files) and hyparquet-writer never does (parquetV1). A file is written by hyparquet-writer with v2 pages, then each page
+// (DATA_PAGE), as pyarrow writes by default (FineWeb's files) and hyparquet-writer never does (parquetV1).
+// A file is written by hyparquet-writer with v2 pages, then each page
 // of the text column is re-framed as v1: for a required column the bytes after the header are the same; for an
 // optional, uncompressed one the definition levels get v1's 4-byte length prefix. The footer is rewritten.
 

@@ -26,8 +26,11 @@ const fewDistinct = (docs: string[]): string[] => docs.map((_, i) => `value ${(i
 const GROUPS = [3, 5, 7, 600, 2, 1, 900]   // small groups (merged), large ones (split), then 900 each
 const PAGE = 4096
 const variants: Variant[] = [
-  { name: 'v2 snappy', bytes: d => new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'id', data: d.map((_, i) => i), type: 'INT32' }, { name: 'text', data: d, type: 'STRING' }], rowGroupSize: GROUPS, pageSize: PAGE })) },
-  { name: 'v2 dictionary', docs: fewDistinct, bytes: d => new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: d, type: 'STRING', encoding: 'RLE_DICTIONARY' }], rowGroupSize: GROUPS, pageSize: 64 })) },
+  { name: 'v2 snappy', bytes: d => new Uint8Array(parquetWriteBuffer({
+    columnData: [{ name: 'id', data: d.map((_, i) => i), type: 'INT32' }, { name: 'text', data: d, type: 'STRING' }],
+    rowGroupSize: GROUPS, pageSize: PAGE })) },
+  { name: 'v2 dictionary', docs: fewDistinct, bytes: d => new Uint8Array(parquetWriteBuffer({
+    columnData: [{ name: 'text', data: d, type: 'STRING', encoding: 'RLE_DICTIONARY' }], rowGroupSize: GROUPS, pageSize: 64 })) },
   { name: 'v1 required snappy', bytes: d => parquetV1(d, { rowGroupSize: 600, pageSize: PAGE, nullable: false }) },
   { name: 'v1 optional uncompressed', bytes: d => parquetV1(d, { rowGroupSize: 600, pageSize: PAGE, nullable: true }) },
 ]
@@ -117,7 +120,8 @@ test('a null text and a corrupt page are InputErrors naming the file and the row
   const nulls = join(dir, 'nulls.parquet')
   writeFileSync(nulls, parquetV1(docs, { rowGroupSize: 800, pageSize: PAGE, nullable: true }))
   const isOneLine = (re: RegExp) => (e: unknown) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n')
-  await assert.rejects(docsOf(nulls, await tasksOf(nulls, { sliceBytes: 10_000 })), isOneLine(/nulls\.parquet: row 523 has no value in column "text", expected a string/))
+  await assert.rejects(docsOf(nulls, await tasksOf(nulls, { sliceBytes: 10_000 })),
+    isOneLine(/nulls\.parquet: row 523 has no value in column "text", expected a string/))
 
   const good = parquetV1(makeDocs(800, 6), { rowGroupSize: 800, pageSize: PAGE, nullable: false })
   const goodPath = join(dir, 'good.parquet')
@@ -128,7 +132,8 @@ test('a null text and a corrupt page are InputErrors naming the file and the row
   const corrupt = join(dir, 'corrupt.parquet')
   writeFileSync(corrupt, bad)
   // split: the page headers are read when planning; whole: the pages are checked when the task is read
-  await assert.rejects(tasksOf(corrupt, { sliceBytes: 10_000 }), isOneLine(/corrupt\.parquet: rows 0\.\.799: cannot read the page headers \(.* at byte \d+\)/))
+  await assert.rejects(tasksOf(corrupt, { sliceBytes: 10_000 }),
+    isOneLine(/corrupt\.parquet: rows 0\.\.799: cannot read the page headers \(.* at byte \d+\)/))
   const whole = await tasksOf(corrupt, { sliceBytes: 1 << 30 })
   await assert.rejects(docsOf(corrupt, whole), isOneLine(/corrupt\.parquet: cannot read rows 0\.\.799 \(.* at byte \d+\)/))
 })

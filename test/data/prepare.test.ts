@@ -35,10 +35,13 @@ function readAll(r: PrepareResult): { val: number[]; train: number[][] } {
 test('text, JSONL and Parquet documents land in val then train shards of shard-size tokens', async () => {
   const d = join(dir, 'in')
   mkdirSync(join(d, 'sub'), { recursive: true })
-  const docs = ['First document.\nWith two lines.', 'Second: émoji 🎉 and <|endoftext|> as text', 'third', 'fourth one here', 'fifth, from parquet', 'sixth 中文']
+  const docs = ['First document.\nWith two lines.', 'Second: émoji 🎉 and <|endoftext|> as text', 'third', 'fourth one here',
+    'fifth, from parquet', 'sixth 中文']
   writeFileSync(join(d, 'a.txt'), docs[0]!)
-  writeFileSync(join(d, 'sub', 'b.jsonl'), [JSON.stringify({ text: docs[1], id: 1 }), '', JSON.stringify({ text: docs[2] }) + '\r', JSON.stringify({ text: docs[3] })].join('\n') + '\n')
-  parquetWriteFile({ filename: join(d, 'sub', 'c.parquet'), columnData: [{ name: 'id', data: [1, 2], type: 'INT32' }, { name: 'text', data: [docs[4], docs[5]], type: 'STRING' }], rowGroupSize: 1 })
+  writeFileSync(join(d, 'sub', 'b.jsonl'), [JSON.stringify({ text: docs[1], id: 1 }), '', JSON.stringify({ text: docs[2] }) + '\r',
+    JSON.stringify({ text: docs[3] })].join('\n') + '\n')
+  parquetWriteFile({ filename: join(d, 'sub', 'c.parquet'), columnData: [{ name: 'id', data: [1, 2], type: 'INT32' },
+    { name: 'text', data: [docs[4], docs[5]], type: 'STRING' }], rowGroupSize: 1 })
   writeFileSync(join(d, 'ignored.bin'), 'not a text input')
   const r = await prepare({ source: await openInputs([d]), outDir: join(dir, 'out1'), name: 'mix', valTokens: 7, shardSize: 10, workers: 1 })
   const want = stream(docs)
@@ -67,11 +70,13 @@ test('output bytes are identical for 0, 1, 2 and 3 workers (many tasks, Parquet 
   writeFileSync(join(d, 'huge.txt'), huge)
   writeFileSync(join(d, 'chapters.jsonl'), rest.map(text => JSON.stringify({ text })).join('\n'))
   const docs = makeDocs(3000, 11)
-  writeFileSync(join(d, 'docs.parquet'), new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: docs, type: 'STRING' }], rowGroupSize: [3, 5, 7, 900, 1, 1200], pageSize: 4096 })))
+  writeFileSync(join(d, 'docs.parquet'), new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: docs, type: 'STRING' }],
+    rowGroupSize: [3, 5, 7, 900, 1, 1200], pageSize: 4096 })))
   const outs: string[] = []
   for (const workers of [0, 1, 2, 3]) {
     const out = join(dir, `w${workers}`)
-    const r = await prepare({ source: await openInputs([d], { sliceBytes: 20_000 }), outDir: out, name: 'm', valTokens: 1000, shardSize: 250_000, workers })
+    const r = await prepare({ source: await openInputs([d], { sliceBytes: 20_000 }), outDir: out, name: 'm', valTokens: 1000,
+      shardSize: 250_000, workers })
     assert.ok(r.train.length >= 3)
     outs.push(out)
   }
@@ -80,13 +85,15 @@ test('output bytes are identical for 0, 1, 2 and 3 workers (many tasks, Parquet 
     assert.deepEqual(readdirSync(out).sort(), files)
     for (const f of files) assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(outs[0]!, f))), `${out}/${f}`)
   }
-  const all = [...readShard(join(outs[0]!, 'm_val_000000.bin')), ...files.filter(f => f.includes('_train_')).flatMap(f => [...readShard(join(outs[0]!, f))])]
+  const all = [...readShard(join(outs[0]!, 'm_val_000000.bin')),
+    ...files.filter(f => f.includes('_train_')).flatMap(f => [...readShard(join(outs[0]!, f))])]
   assert.deepEqual(all, stream([...rest, ...docs, huge]), 'files in sorted order; the cut huge document equals one encode')
 })
 
 test('tinyshakespeare corpus reproduces llm.c: 32,768 val and 305,260 train tokens (66,560 and 611,544 bytes)', async t => {
   if (!existsSync(tinyPath)) { t.skip('../shared/data/tinyshakespeare.txt is absent'); return }
-  const r = await prepare({ source: await openCorpus('tinyshakespeare', { tinyshakespearePath: tinyPath }), outDir: join(dir, 'tiny'), name: 'tiny_shakespeare', workers: 2 })
+  const r = await prepare({ source: await openCorpus('tinyshakespeare', { tinyshakespearePath: tinyPath }), outDir: join(dir, 'tiny'),
+    name: 'tiny_shakespeare', workers: 2 })
   assert.equal(r.valTokens, 32_768)
   assert.equal(r.trainTokens, 305_260)
   assert.equal(statSync(r.val[0]!).size, 66_560)
@@ -162,7 +169,8 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
   writeFileSync(join(d, 'nofield.jsonl'), '{"text": "ok"}\n\n{"body": "x"}\n')
   writeFileSync(join(d, 'small.txt'), 'tiny')
   writeFileSync(join(d, 'fake.parquet'), 'PAR1 not really')
-  parquetWriteFile({ filename: join(d, 'cols.parquet'), columnData: [{ name: 'body', data: ['a'], type: 'STRING' }, { name: 'n', data: [1], type: 'INT32' }] })
+  parquetWriteFile({ filename: join(d, 'cols.parquet'),
+    columnData: [{ name: 'body', data: ['a'], type: 'STRING' }, { name: 'n', data: [1], type: 'INT32' }] })
   const withNull: (string | null)[] = makeDocs(400, 2)
   withNull[321] = null
   writeFileSync(join(d, 'null.parquet'), parquetV1(withNull, { rowGroupSize: 100, pageSize: 1024, nullable: true }))
@@ -174,14 +182,19 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
     [() => openInputs([join(d, 'cols.parquet')]), /cols\.parquet has no column "text" \(columns: body, n;/],
     [() => openInputs([join(d, 'cols.parquet')], { textColumn: 'n' }), /column "n" holds INT32, expected strings/],
     [() => openInputs([join(d, 'fake.parquet')]), /fake\.parquet is not a readable Parquet file/],
-    [async () => prepare({ source: await openInputs([join(d, 'bad.jsonl')]), outDir: join(d, 'o1'), name: 'b', workers: 0 }), /bad\.jsonl:2: invalid JSON/],
-    [async () => prepare({ source: await openInputs([join(d, 'nofield.jsonl')]), outDir: join(d, 'o2'), name: 'b', workers: 1 }), /nofield\.jsonl:3: expected an object with a string "text" field/],
-    [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o3'), name: 'b', workers: 0 }), /only 2 tokens, all taken by --val-tokens 32768/],
+    [async () => prepare({ source: await openInputs([join(d, 'bad.jsonl')]), outDir: join(d, 'o1'), name: 'b', workers: 0 }),
+      /bad\.jsonl:2: invalid JSON/],
+    [async () => prepare({ source: await openInputs([join(d, 'nofield.jsonl')]), outDir: join(d, 'o2'), name: 'b', workers: 1 }),
+      /nofield\.jsonl:3: expected an object with a string "text" field/],
+    [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o3'), name: 'b', workers: 0 }),
+      /only 2 tokens, all taken by --val-tokens 32768/],
     [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o4'), name: '../x', workers: 0 }), /--name must be/],
-    [async () => prepare({ source: await openInputs([join(d, 'null.parquet')], { sliceBytes: 1 }), outDir: join(d, 'o5'), name: 'b', workers: 2 }), /null\.parquet: row 321 has no value in column "text", expected a string/],
+    [async () => prepare({ source: await openInputs([join(d, 'null.parquet')], { sliceBytes: 1 }), outDir: join(d, 'o5'), name: 'b',
+      workers: 2 }), /null\.parquet: row 321 has no value in column "text", expected a string/],
   ]
   for (const [run, re] of cases) {
     await assert.rejects(run, (e: unknown) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'), String(re))
   }
-  for (const o of ['o1', 'o2', 'o3', 'o5']) assert.deepEqual(existsSync(join(d, o)) ? readdirSync(join(d, o)).filter(f => f.endsWith('.bin') || f.endsWith('.json')) : [], [], o)
+  for (const o of ['o1', 'o2', 'o3', 'o5']) assert.deepEqual(
+    existsSync(join(d, o)) ? readdirSync(join(d, o)).filter(f => f.endsWith('.bin') || f.endsWith('.json')) : [], [], o)
 })

@@ -58,7 +58,8 @@ test('readShard rejects bad shards with one message naming the file', () => {
 test('listShards: file, directory with split filter, glob, sorted, errors when empty', () => {
   const d = join(dir, 'ls')
   mkdirSync(d)
-  for (const f of ['x_train_000002.bin', 'x_train_000001.bin', 'x_val_000000.bin', 'tiny_shakespeare_val.bin', 'notes.txt']) writeShard(join(d, f), [1])
+  for (const f of ['x_train_000002.bin', 'x_train_000001.bin', 'x_val_000000.bin', 'tiny_shakespeare_val.bin', 'notes.txt'])
+    writeShard(join(d, f), [1])
   assert.deepEqual(listShards(d, 'train'), ['x_train_000001.bin', 'x_train_000002.bin'].map(f => join(d, f)))
   assert.deepEqual(listShards(d, 'val'), ['tiny_shakespeare_val.bin', 'x_val_000000.bin'].map(f => join(d, f)))
   assert.equal(listShards(d).length, 4)

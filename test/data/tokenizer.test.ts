@@ -119,7 +119,8 @@ test('each decode stands alone: a cut character is U+FFFD, nothing carries over,
   assert.equal(decode(ids), '日本')
   // in a fresh process, where gpt-tokenizer's shared decoder dropped it (the first bytes it saw)
   const tokenizer = new URL('../../src/tokenizer.js', import.meta.url).href
-  const script = `import(${JSON.stringify(tokenizer)}).then(m => process.stdout.write(JSON.stringify(['a\\ufeffb', '\\ufeffx'].map(s => m.decode(m.encode(s))))))`
+  const script = `import(${JSON.stringify(tokenizer)}).then(m => process.stdout.write(` +
+    `JSON.stringify(['a\\ufeffb', '\\ufeffx'].map(s => m.decode(m.encode(s))))))`
   assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })), ['a\ufeffb', '\ufeffx'])
 })
 

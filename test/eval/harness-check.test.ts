@@ -30,7 +30,8 @@ test('lm-evaluation-harness hellaswag (0- and 2-shot) equals ours on an exported
     const data = ['--data', join(fixtures, 'val.jsonl'), '--train-data', join(fixtures, 'train.jsonl'), '--shots', shots]
     const s = spawnSync(process.execPath, ['scripts/hellaswag-scores.mjs', '--model', hf, ...data, '--out', ours], { encoding: 'utf8' })
     assert.equal(s.status, 0, s.stderr)
-    const h: SpawnSyncReturns<string> = spawnSync(py, ['reference/hellaswag_harness_check.py', '--hf', hf, ...data, '--ours', ours], { encoding: 'utf8' })
+    const h: SpawnSyncReturns<string> = spawnSync(py, ['reference/hellaswag_harness_check.py', '--hf', hf, ...data, '--ours', ours],
+      { encoding: 'utf8' })
     const line = JSON.parse(h.stdout.trim().split('\n').pop()!) as { ok: boolean; docs: number; errors: string[] }
     assert.equal(h.status, 0, `${shots}-shot: ${line.errors.join('; ')}`)
     assert.ok(line.ok && line.docs === 6)

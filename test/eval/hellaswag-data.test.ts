@@ -45,7 +45,8 @@ test('encodePair moves the context\'s trailing spaces into the continuation and 
 
 test('few-shot draws: the harness\'s sequence (Python\'s Random(1234).sample(range(39905), 11) per query, first 10)', () => {
   // test/fixtures/pyrandom.json holds /usr/bin/python3's draws for HellaSwag's 39,905 training documents
-  const py = JSON.parse(readFileSync(resolve(process.cwd(), 'test/fixtures/pyrandom.json'), 'utf8')) as { harness: { n: number; k: number; draws: number[][] }[] }
+  const py = JSON.parse(readFileSync(resolve(process.cwd(), 'test/fixtures/pyrandom.json'), 'utf8')) as
+    { harness: { n: number; k: number; draws: number[][] }[] }
   const eleven = py.harness.find(h => h.k === 11 && h.n === 39_905)!
   const val = readHellaswagFile(join(fixtures, 'val.jsonl'))
   const fake = Array.from({ length: 39_905 }, (_, i) => ({ ...val[0]!, ind: 100_000 + i }))
@@ -55,7 +56,8 @@ test('few-shot draws: the harness\'s sequence (Python\'s Random(1234).sample(ran
   const self = drawHarnessShots(val, val, 4, 1234)
   self.forEach((ids, i) => { assert.equal(ids.length, 4); assert.ok(!ids.includes(i), `query ${i} is not its own shot`) })
   assert.deepEqual(drawHarnessShots(fake, queries, 0, 1234), queries.map(() => []))
-  assert.throws(() => drawHarnessShots(val.slice(0, 3), val, 3, 1), isInput(/--shots 3 needs at least 4 training examples \(the harness draws K\+1\)/))
+  assert.throws(() => drawHarnessShots(val.slice(0, 3), val, 3, 1),
+    isInput(/--shots 3 needs at least 4 training examples \(the harness draws K\+1\)/))
   assert.throws(() => buildRows(val[0]!, { scoring: 'llmc', encode, fewshot: [val[1]!] }), isInput(/llmc scoring is zero-shot/))
 })
 
@@ -102,9 +104,11 @@ test('download: cached once, validated before caching, a clear error offline', a
   assert.equal(hellaswagCacheDir({ LLMTS_CACHE: '/c' }), join('/c', 'hellaswag'))
   const cacheDir = join(root, 'cache')
   const offline = async (): Promise<never> => { throw new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } }) }
-  await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: offline }), isInput(/cannot download https:.*hellaswag_val\.jsonl \(ENOTFOUND; offline\?\): pass --data FILE\.jsonl/))
+  await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: offline }),
+    isInput(/cannot download https:.*hellaswag_val\.jsonl \(ENOTFOUND; offline\?\): pass --data FILE\.jsonl/))
   await assert.rejects(ensureHellaswagFile('train', { cacheDir, fetch: offline }), isInput(/pass --train-data FILE\.jsonl/))
-  await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: offline, fileFlag: '--hellaswag-data' }), isInput(/pass --hellaswag-data FILE\.jsonl/))   // llmts train's flag
+  await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: offline, fileFlag: '--hellaswag-data' }),
+    isInput(/pass --hellaswag-data FILE\.jsonl/))   // llmts train's flag
   const portal = async () => ({ ok: true, status: 200, text: async () => '<html>login</html>' })
   await assert.rejects(ensureHellaswagFile('val', { cacheDir, fetch: portal }), isInput(/:1 is not valid JSON/))
   assert.equal(existsSync(join(cacheDir, 'hellaswag_val.jsonl')), false)
@@ -119,10 +123,12 @@ test('download: cached once, validated before caching, a clear error offline', a
 
 test('CLI: JSON result names scoring and shots and equals the reference; bad data -> one line, exit 2', () => {
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-  const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')) as { config: object; weightSeed: number; cases: { name: string; acc: number; accNorm: number }[] }
+  const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')) as
+    { config: object; weightSeed: number; cases: { name: string; acc: number; accNorm: number }[] }
   const cfg = join(root, 'tiny.json')
   writeFileSync(cfg, JSON.stringify(expected.config))   // no weights: initialized from --seed, as the fixture's weights were
-  const run = (...args: string[]) => spawnSync(process.execPath, [main, 'eval', 'hellaswag', '--model', cfg, '--seed', String(expected.weightSeed), '--device', 'cpu', ...args], { encoding: 'utf8' })
+  const run = (...args: string[]) => spawnSync(process.execPath,
+    [main, 'eval', 'hellaswag', '--model', cfg, '--seed', String(expected.weightSeed), '--device', 'cpu', ...args], { encoding: 'utf8' })
   const r = run('--data', join(fixtures, 'val.jsonl'), '--scoring', 'llmc', '--json')
   assert.equal(r.status, 0, r.stderr)
   const out = JSON.parse(r.stdout) as Record<string, unknown>
@@ -133,7 +139,8 @@ test('CLI: JSON result names scoring and shots and equals the reference; bad dat
   assert.match(human.stdout, /^hellaswag \(harness scoring, 2-shot, 2 examples\): acc_norm [\d.]+% ± [\d.]+, acc [\d.]+% ± [\d.]+/)
   const bad = join(root, 'cli-bad.jsonl')
   writeFileSync(bad, '{"ind": 1}\n')
-  for (const args of [['--data', bad], ['--data', join(fixtures, 'val.jsonl'), '--scoring', 'llmc', '--shots', '1'], ['--data', join(fixtures, 'val.jsonl'), '--shots', '-1']]) {
+  for (const args of [['--data', bad], ['--data', join(fixtures, 'val.jsonl'), '--scoring', 'llmc', '--shots', '1'],
+    ['--data', join(fixtures, 'val.jsonl'), '--shots', '-1']]) {
     const e = run(...args)
     assert.equal(e.status, 2, `exit code for ${args.join(' ')}: ${e.stderr}`)
     assert.equal(e.stderr.trim().split('\n').length, 1, e.stderr)

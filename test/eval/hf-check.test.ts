@@ -31,9 +31,11 @@ const gpt2: ModelConfig = {
   norm: 'layernorm', normEps: 1e-5, positions: 'learned', ropeTheta: 10_000, mlp: 'gelu', mlpHidden: 128,
   attnBias: true, mlpBias: true, tiedEmbeddings: true,
 }
-const llama: ModelConfig = { ...gpt2, kvHeads: 2, norm: 'rmsnorm', positions: 'rope', mlp: 'swiglu', mlpHidden: 128, attnBias: false, mlpBias: false, tiedEmbeddings: false }
+const llama: ModelConfig = { ...gpt2, kvHeads: 2, norm: 'rmsnorm', positions: 'rope', mlp: 'swiglu', mlpHidden: 128, attnBias: false,
+  mlpBias: false, tiedEmbeddings: false }
 
-interface Manifest { text: string; ids: number[]; models: { dir: string; architecture: string; shape: [number, number]; logits: string; argmaxLast: number }[] }
+interface Manifest { text: string; ids: number[];
+  models: { dir: string; architecture: string; shape: [number, number]; logits: string; argmaxLast: number }[] }
 
 /** Exports the two configs (f32, and the variant in bf16 too) with the CLI, then runs hf-logits.mjs on them. */
 function setup(): { dirs: Record<string, string>; manifestPath: string; manifest: Manifest } {
@@ -42,7 +44,8 @@ function setup(): { dirs: Record<string, string>; manifestPath: string; manifest
     const cfgPath = join(root, `${name}.json`)
     writeFileSync(cfgPath, JSON.stringify(cfg))
     dirs[name] = join(root, name)
-    const r = spawnSync(process.execPath, [main, 'export', '--model', cfgPath, '--seed', String(SEED), '--dtype', dtype, '--out', dirs[name]!], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath,
+      [main, 'export', '--model', cfgPath, '--seed', String(SEED), '--dtype', dtype, '--out', dirs[name]!], { encoding: 'utf8' })
     assert.equal(r.status, 0, r.stderr)
   }
   const manifestPath = join(root, 'logits', 'ours.json')
@@ -155,7 +158,9 @@ test('hf_load_check.py transformers path (stand-in module): passes on our logits
 test('hf_load_check.py with the real transformers (LLMTS_HF_PYTHON, or a python3 that has it): every export loads and matches', t => {
   const env = process.env['LLMTS_HF_PYTHON']
   const py = python(env !== undefined && env !== '' ? [env] : ['python3', '/usr/bin/python3'], 'import transformers, torch, numpy')
-  if (py === undefined) { t.skip('no python with transformers, torch and numpy (set LLMTS_HF_PYTHON; the GPU machine runs it as the hf stage)'); return }
+  if (py === undefined) {
+    t.skip('no python with transformers, torch and numpy (set LLMTS_HF_PYTHON; the GPU machine runs it as the hf stage)'); return
+  }
   const r = spawnSync(py, [checker, '--logits', manifestPath, '--device', 'cpu'], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: '' } })
   assert.equal(r.status, 0, r.stdout + r.stderr)
   const lines = r.stdout.trim().split('\n').map(l => JSON.parse(l) as { class: string; ok: boolean; transformers: string; logits: { rel: number } })

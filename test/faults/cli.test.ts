@@ -97,7 +97,8 @@ test('impossible settings are refused before any work, with the reason', { timeo
     [['--model', model({ layers: 5000 })], /layers must be at most 1024/],
     [['--model', model({ preset: 'tiny-gtp2' })], /unknown model preset "tiny-gtp2"/],
     [['--model', 'gpt2-1b'], /neither a preset .* nor an existing file/],
-    [['--model', model({ layers: 1000, channels: 4096, mlpHidden: 16384 })], /needs at least [\d.]+ GiB for weights and optimizer state; this machine has/],
+    [['--model', model({ layers: 1000, channels: 4096, mlpHidden: 16384 })],
+      /needs at least [\d.]+ GiB for weights and optimizer state; this machine has/],
     [['--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
     [['--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
     [['--on-nan', 'ignore'], /--on-nan expects one of stop, skip/],
@@ -165,7 +166,8 @@ test('--resume from another folder names the saved relative --data', { timeout: 
   assert.equal(llmts(['train', ...small, '--data', rel, '--out', out, '--steps', '2']).code, 0)
   const elsewhere = join(root, 'elsewhere', 'deeper')
   mkdirSync(elsewhere, { recursive: true })
-  const r = spawnSync(process.execPath, [main, 'train', '--out', out, '--resume', '--steps', '4'], { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  const r = spawnSync(process.execPath, [main, 'train', '--out', out, '--resume', '--steps', '4'],
+    { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
   assert.equal(r.status, 2, r.stderr)
   assert.ok(isOneLine(r.stderr), r.stderr)
   assert.match(r.stderr, /as .*rel-run saved it, from the current directory; give --data\/--val-data to point at the shards/)
@@ -197,5 +199,6 @@ test('a --resume whose changed setting the saved data position cannot follow nam
   const r = llmts(['train', '--out', run, '--resume', '--steps', '4', '--shuffle', 'on'])
   assert.equal(r.code, 2, r.stderr)
   assert.ok(isOneLine(r.stderr), r.stderr)
-  assert.match(r.stderr, /step_000002\/state\.json: .*; this --resume changes --shuffle off → on, which the saved data position depends on \(keep the run's value\)/)
+  assert.match(r.stderr,
+    /step_000002\/state\.json: .*; this --resume changes --shuffle off → on, which the saved data position depends on \(keep the run's value\)/)
 })

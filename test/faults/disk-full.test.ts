@@ -21,7 +21,8 @@ const settings = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', 
   '--steps', '8', '--warmup-steps', '1', '--val-every', '4', '--val-steps', '1', '--checkpoint-every', '2', '--sample-every', '0', '--device', 'cpu']
 const hidden = (dir: string): string[] => existsSync(dir) ? readdirSync(dir).filter(n => n.startsWith('.')) : []
 
-test('a checkpoint write hits the file-size limit: exit 2, one line, earlier checkpoints intact; --resume then completes', { timeout: 60_000 }, () => {
+test('a checkpoint write hits the file-size limit: exit 2, one line, earlier checkpoints intact; --resume then completes',
+  { timeout: 60_000 }, () => {
   const ref = join(root, 'ref'), run = join(root, 'full')
   const r0 = llmts(['train', ...settings, '--out', ref])
   assert.equal(r0.code, 0, r0.stderr)
@@ -83,7 +84,8 @@ test('ENOSPC (a temp path planted as a symlink to /dev/full): OutOfSpaceError na
   mkdirSync(dir)
   const cases: [string, () => void][] = [
     [join(dir, 'x_train_000001.bin'), () => writeShard(join(dir, 'x_train_000001.bin'), [1, 2, 3])],
-    [join(dir, 'w.safetensors'), () => writeSafetensors(join(dir, 'w.safetensors'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(2) }])],
+    [join(dir, 'w.safetensors'),
+      () => writeSafetensors(join(dir, 'w.safetensors'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(2) }])],
   ]
   for (const [path, write] of cases) {
     symlinkSync('/dev/full', tempPathFor(path))

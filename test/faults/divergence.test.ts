@@ -59,7 +59,8 @@ test('a real blow-up (--lr 1e30) stops with exit 3; with --on-nan skip it gives 
   const stop = llmts(['train', ...settings, '--lr', '1e30', '--out', join(root, 'boom')])
   assert.equal(stop.code, 3, stop.stderr)
   assert.match(stop.stderr.trim().split('\n').at(-1)!, /^train: step \d+: (loss .* is not finite|parameter \d+ is .* after the update)/)
-  const skip = llmts(['train', ...settings, '--steps', '30', '--lr', '1e30', '--on-nan', 'skip', '--checkpoint-every', '0', '--out', join(root, 'boom-skip')])
+  const skip = llmts(['train', ...settings, '--steps', '30', '--lr', '1e30', '--on-nan', 'skip', '--checkpoint-every', '0',
+    '--out', join(root, 'boom-skip')])
   assert.equal(skip.code, 3, skip.stderr)
   assert.match(skip.stderr, /8 non-finite steps in a row \(--on-nan skip gives up\)/)
 })
@@ -136,7 +137,8 @@ test('a loss spike is reported (z in the log), skipped with --skip-spikes, and s
 
   // stop at 150 (the detector's window goes into the checkpoint), resume: the spike at 190 is scored as before
   const stop = { requested: false }
-  await trainRun({ ...c, out: join(root, 'spike-resume') }, { resume: false, overwrite: false, stop, reporter: { step: r => { if (r.step === 150) stop.requested = true } } })
+  await trainRun({ ...c, out: join(root, 'spike-resume') },
+    { resume: false, overwrite: false, stop, reporter: { step: r => { if (r.step === 150) stop.requested = true } } })
   await trainRun({ ...c, out: join(root, 'spike-resume') }, { resume: true, overwrite: false })
   assert.deepEqual(withoutTiming(readLog(join(root, 'spike-resume', 'log.jsonl'))), withoutTiming(readLog(join(root, 'spike-report', 'log.jsonl'))))
 })

@@ -86,7 +86,8 @@ test('fuzz: safetensors (bytes and header JSON), reading every tensor', { timeou
 })
 
 test('fuzz: checkpoints (state.json bytes and JSON, tensor files, a missing file); changed tensors never pass', { timeout: 120_000 }, async t => {
-  const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }, 'test')
+  const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4,
+    kvHeads: 2, mlpHidden: 64 }, 'test')
   const total = new ParamLayout(config).total
   const rng0 = new Rng(3)
   const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng0.normal())
@@ -94,13 +95,15 @@ test('fuzz: checkpoints (state.json bytes and JSON, tensor files, a missing file
   writeCheckpoint(good, {
     modelConfig: config, trainConfig: { ...trainDefaults, data: toy.data, batchSize: 4, seqLen: 16 }, params: arr(),
     optimizer: { m: arr(), v: arr().map(Math.abs), step: 9 },
-    progress: { step: 9, loader: { shard: 1, pos: 576 }, rng: new Rng(4).state(), valLoss: 3.5, bestValLoss: 3.25, guard: { loss: [4, 3.9], gradNorm: [1, 0.9] } },
+    progress: { step: 9, loader: { shard: 1, pos: 576 }, rng: new Rng(4).state(), valLoss: 3.5, bestValLoss: 3.25,
+      guard: { loss: [4, 3.9], gradNorm: [1, 0.9] } },
   })
   const files = ['state.json', 'model.safetensors', 'optimizer.safetensors']
   const orig = new Map(files.map(f => [f, readFileSync(join(good, f))]))
   cpSync(good, dir, { recursive: true })
   let touched = files[0]!   // the file the previous case changed, restored before the next
-  const loader = new DataLoader({ files: [join(toy.data, 'toy_train_000000.bin'), join(toy.data, 'toy_train_000001.bin')], B: 4, T: 16, vocabSize: 96 })
+  const loader = new DataLoader({ files: [join(toy.data, 'toy_train_000000.bin'), join(toy.data, 'toy_train_000001.bin')],
+    B: 4, T: 16, vocabSize: 96 })
   const s = await fuzz({
     name: 'checkpoints', cases: 2000, seed: 303, path: dir,
     make: rng => {

@@ -58,7 +58,8 @@ test('fuzz: Hugging Face config.json (LlamaForCausalLM and GPT2LMHeadModel)', { 
   const dir = join(root, 'hf')
   mkdirSync(dir)
   const path = join(dir, 'config.json')
-  const bases = ['hf-llama', 'hf-gpt2'].map(d => JSON.parse(readFileSync(join(process.cwd(), 'test', 'fixtures', d, 'config.json'), 'utf8')) as unknown)
+  const bases = ['hf-llama', 'hf-gpt2'].map(d =>
+    JSON.parse(readFileSync(join(process.cwd(), 'test', 'fixtures', d, 'config.json'), 'utf8')) as unknown)
   const s = await fuzz({
     name: 'config.json (HF)', cases: 2000, seed: 707, path,
     make: (rng, i) => { const m = mutateDoc(bases[i % 2], rng); writeFileSync(path, m.bytes); return { input: null, how: m.how } },
@@ -69,7 +70,8 @@ test('fuzz: Hugging Face config.json (LlamaForCausalLM and GPT2LMHeadModel)', { 
 
 test('fuzz: prepare\'s JSONL (every document of the file)', { timeout: 120_000 }, async t => {
   const path = join(root, 'docs.jsonl')
-  const lines = Array.from({ length: 25 }, (_, i) => ({ text: `document ${i}: ${'the whale '.repeat(i % 5)}\u00e9\u{1F40B}`, id: i, meta: { url: `u${i}` } }))
+  const lines = Array.from({ length: 25 }, (_, i) =>
+    ({ text: `document ${i}: ${'the whale '.repeat(i % 5)}\u00e9\u{1F40B}`, id: i, meta: { url: `u${i}` } }))
   const s = await fuzz({
     name: 'JSONL (prepare)', cases: 2000, seed: 808, path,
     make: rng => { const m = mutateLines(lines, rng); writeFileSync(path, m.bytes); return { input: null, how: m.how } },
@@ -80,7 +82,8 @@ test('fuzz: prepare\'s JSONL (every document of the file)', { timeout: 120_000 }
 
 test('fuzz: HellaSwag JSONL', { timeout: 120_000 }, async t => {
   const path = join(root, 'hellaswag_val.jsonl')
-  const lines = readFileSync(join(process.cwd(), 'test', 'fixtures', 'hellaswag', 'val.jsonl'), 'utf8').trim().split('\n').map(l => JSON.parse(l) as unknown)
+  const lines = readFileSync(join(process.cwd(), 'test', 'fixtures', 'hellaswag', 'val.jsonl'), 'utf8').trim().split('\n')
+    .map(l => JSON.parse(l) as unknown)
   const s = await fuzz({
     name: 'JSONL (HellaSwag)', cases: 2000, seed: 909, path,
     make: rng => { const m = mutateLines(lines, rng); return { input: Buffer.from(m.bytes).toString('utf8'), how: m.how } },
@@ -91,7 +94,8 @@ test('fuzz: HellaSwag JSONL', { timeout: 120_000 }, async t => {
 
 test('fuzz: a run\'s log.jsonl (read when resuming)', { timeout: 120_000 }, async t => {
   const path = join(root, 'log.jsonl')
-  const lines = Array.from({ length: 20 }, (_, i) => i % 5 === 0 ? { step: i, val_loss: 4 - i / 10 } : { step: i, loss: 4 - i / 9, lr: 1e-3, grad_norm: 0.5, tokens_per_s: 900, ms: 70 })
+  const lines = Array.from({ length: 20 }, (_, i) => i % 5 === 0 ? { step: i, val_loss: 4 - i / 10 }
+    : { step: i, loss: 4 - i / 9, lr: 1e-3, grad_norm: 0.5, tokens_per_s: 900, ms: 70 })
   const s = await fuzz({
     name: 'log.jsonl', cases: 1000, seed: 1010, path,
     make: rng => { const m = mutateLines(lines, rng); writeFileSync(path, m.bytes); return { input: null, how: m.how } },
@@ -102,7 +106,8 @@ test('fuzz: a run\'s log.jsonl (read when resuming)', { timeout: 120_000 }, asyn
 
 test('fuzz: llmts train --config JSON', { timeout: 120_000 }, async t => {
   const path = join(root, 'train.json')
-  const base = { 'batch-size': 4, seqLen: 64, 'total-batch-size': 512, steps: 10, lr: 3e-3, device: 'cpu', data: 'x', 'on-nan': 'skip', 'skip-spikes': 4 }
+  const base = { 'batch-size': 4, seqLen: 64, 'total-batch-size': 512, steps: 10, lr: 3e-3, device: 'cpu', data: 'x', 'on-nan': 'skip',
+    'skip-spikes': 4 }
   const s = await fuzz({
     name: 'train --config', cases: 1000, seed: 1111, path,
     make: rng => { const m = mutateJson(base, rng); return { input: m.value, how: m.how } },

@@ -32,7 +32,9 @@ export function mutateBytes(src: Uint8Array, rng: Rng, hot: [number, number] = [
       const ins = Uint8Array.from({ length: n }, () => rng.uniform() < 0.5 ? SPECIAL_BYTES[rng.int(SPECIAL_BYTES.length)]! : rng.int(256))
       return { bytes: concat(b.subarray(0, p), ins, b.subarray(p)), how: `insert ${n} at ${p}` }
     }
-    case 4: { const p = pos(b.length), n = 1 + rng.int(64); return { bytes: concat(b.subarray(0, p), b.subarray(p + n)), how: `delete ${n} at ${p}` } }
+    case 4: {
+      const p = pos(b.length), n = 1 + rng.int(64); return { bytes: concat(b.subarray(0, p), b.subarray(p + n)), how: `delete ${n} at ${p}` }
+    }
     default: {
       const p = pos(b.length), n = 1 + rng.int(256)
       return { bytes: concat(b.subarray(0, p), b.subarray(p, p + n), b.subarray(p)), how: `duplicate ${n} at ${p}` }
@@ -60,7 +62,8 @@ function replacement(old: unknown, rng: Rng): unknown {
 }
 
 /** Every (container, key) in a JSON value, the root's holder included. */
-function slots(v: unknown, holder: Record<string | number, unknown>, key: string | number, out: [Record<string | number, unknown>, string | number][]): void {
+function slots(v: unknown, holder: Record<string | number, unknown>, key: string | number,
+               out: [Record<string | number, unknown>, string | number][]): void {
   out.push([holder, key])
   if (typeof v === 'object' && v !== null) {
     for (const [k, c] of Object.entries(v)) slots(c, v as Record<string, unknown>, Array.isArray(v) ? Number(k) : k, out)
@@ -112,7 +115,8 @@ export async function fuzz<I>(o: {
       stats.returned++
     } catch (e) {
       const err = e as Error
-      if (!(e instanceof InputError)) failures.push(`case ${i} (${how}): ${err.name}: ${err.message}\n${err.stack?.split('\n').slice(1, 4).join('\n')}`)
+      if (!(e instanceof InputError)) failures.push(`case ${i} (${how}): ${err.name}: ${err.message}\n` +
+        `${err.stack?.split('\n').slice(1, 4).join('\n')}`)
       else if (!err.message.includes(o.path)) failures.push(`case ${i} (${how}): message does not name ${o.path}: ${err.message}`)
       else if (err.message.includes('\n')) failures.push(`case ${i} (${how}): message has several lines: ${JSON.stringify(err.message)}`)
       else stats.inputErrors++

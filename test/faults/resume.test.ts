@@ -52,7 +52,8 @@ test('no intact checkpoint left: --resume is refused, naming what was moved asid
   const run = copyOfRef('all-damaged')
   for (const s of [4, 6, 8]) rmSync(join(ck(run, s), 'optimizer.safetensors'))
   await assert.rejects(trainRun({ ...base, out: run }, { resume: true, overwrite: false }),
-    (e: Error) => e instanceof InputError && /no intact checkpoint in .*checkpoints \(damaged ones moved to .*step_000008\.damaged, .*\); start over with --overwrite/.test(e.message))
+    (e: Error) => e instanceof InputError &&
+      /no intact checkpoint in .*checkpoints \(damaged ones moved to .*step_000008\.damaged, .*\); start over with --overwrite/.test(e.message))
 })
 
 test('killed before its first checkpoint: --resume starts the run over from step 0 with its recorded settings', async () => {

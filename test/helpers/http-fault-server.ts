@@ -67,7 +67,8 @@ function listing(opts: FaultServerOptions): object[] {
     const oid = f.sha256 === undefined ? createHash('sha256').update(f.data).digest('hex') : f.sha256
     // a file outside LFS is listed with its git blob id (sha1 of "blob SIZE\0" + content); an LFS file's oid is its pointer's
     const gitOid = createHash('sha1').update(`blob ${f.data.length}\0`).update(f.data).digest('hex')
-    return { type: 'file', path: f.path, size, oid: oid === null ? gitOid : 'f'.repeat(40), ...(oid === null ? {} : { lfs: { oid, size, pointerSize: 134 } }) }
+    return { type: 'file', path: f.path, size, oid: oid === null ? gitOid : 'f'.repeat(40),
+      ...(oid === null ? {} : { lfs: { oid, size, pointerSize: 134 } }) }
   }).concat([{ type: 'directory', path: opts.dir === '' ? 'nested' : `${opts.dir}/nested`, size: 0, oid: '0'.repeat(40) } as never])
 }
 
@@ -78,7 +79,8 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
   const model = opts.kind === 'model'
   const rev = model && opts.trimmedInfo !== true ? COMMIT : encodeURIComponent(opts.revision ?? 'main')
   const revisionPath = `/api/models/${opts.repo}/revision/${encodeURIComponent(opts.revision ?? 'main')}`
-  const treePrefix = model ? `/api/models/${opts.repo}/tree/${rev}${opts.dir === '' ? '' : `/${opts.dir}`}` : `/api/datasets/${opts.repo}/tree/${rev}/${opts.dir}`
+  const treePrefix = model ? `/api/models/${opts.repo}/tree/${rev}${opts.dir === '' ? '' : `/${opts.dir}`}`
+    : `/api/datasets/${opts.repo}/tree/${rev}/${opts.dir}`
   const resolvePrefix = model ? `/${opts.repo}/resolve/${rev}/` : `/datasets/${opts.repo}/resolve/${rev}/`
 
   const server = createServer((req, res) => {
@@ -138,7 +140,8 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
       end = m[2] ? Math.min(Number(m[2]) + 1, data.length) : data.length
       if (start >= data.length) { rec.status = 416; res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end(); return }
       rec.status = 206
-      res.writeHead(206, { 'content-type': type, 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${data.length}`, 'accept-ranges': 'bytes' })
+      res.writeHead(206, { 'content-type': type, 'content-length': String(end - start),
+        'content-range': `bytes ${start}-${end - 1}/${data.length}`, 'accept-ranges': 'bytes' })
     } else {
       rec.status = 200
       res.writeHead(200, { 'content-type': type, 'content-length': String(data.length), 'accept-ranges': 'bytes' })
@@ -153,7 +156,8 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
     })
   }
 
-  function writeBody(res: ServerResponse, data: Uint8Array, from: number, to: number, bps: number | undefined, rec: RecordedRequest, done: () => void): void {
+  function writeBody(res: ServerResponse, data: Uint8Array, from: number, to: number, bps: number | undefined, rec: RecordedRequest,
+                     done: () => void): void {
     const tickMs = 20
     const step = bps === undefined ? 64 * 1024 : Math.max(1, Math.round(bps * tickMs / 1000))
     let pos = from

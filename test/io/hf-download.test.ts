@@ -28,8 +28,10 @@ function servedDir(dir: string, names: string[]): ServedFile[] {
 }
 
 let outs = 0
-async function download(files: ServedFile[], opts: Partial<ModelDownloadOptions> & { pageSize?: number } = {}): Promise<{ server: FaultServer; out: string; error: unknown; commit?: string }> {
-  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files, ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
+async function download(files: ServedFile[], opts: Partial<ModelDownloadOptions> & { pageSize?: number } = {}):
+  Promise<{ server: FaultServer; out: string; error: unknown; commit?: string }> {
+  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files,
+    ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
   const out = opts.outDir ?? join(root, `out${outs++}`)
   try {
     const r = await downloadHfModel({ repo: REPO, outDir: out, baseUrl: server.baseUrl, http: fast, workers: 2, ...opts })
@@ -40,7 +42,8 @@ async function download(files: ServedFile[], opts: Partial<ModelDownloadOptions>
   }
 }
 
-const cdn = (server: FaultServer): string[] => server.requests.filter(r => r.url.startsWith('/cdn/')).map(r => decodeURIComponent(r.url.slice(5).split('?')[0]!))
+const cdn = (server: FaultServer): string[] => server.requests.filter(r => r.url.startsWith('/cdn/'))
+  .map(r => decodeURIComponent(r.url.slice(5).split('?')[0]!))
 
 test('fetches config.json first, then the weights and tokenizer files only; the directory loads as the original', async () => {
   const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
@@ -108,7 +111,8 @@ test('a folder holding another model: its files are replaced (same sizes, other 
   // sharded weights into a folder with a model.safetensors the repository lacks: it would shadow the shards
   const index = { path: 'model.safetensors.index.json', data: new TextEncoder().encode('{"weight_map": {}}') }
   const third = await download([b[0]!, index], { outDir: first.out })
-  assert.ok(third.error instanceof InputError && /holds a model\.safetensors that someone\/tiny-gpt2 \(sharded weights\) does not have/.test(third.error.message), String(third.error))
+  assert.ok(third.error instanceof InputError &&
+    /holds a model\.safetensors that someone\/tiny-gpt2 \(sharded weights\) does not have/.test(third.error.message), String(third.error))
   assert.deepEqual(cdn(third.server), [], 'refused before any download')
 })
 
@@ -120,9 +124,11 @@ test('refusals: another architecture (before the weights, --out untouched), no s
   cpSync(fixture('hf-llama'), working, { recursive: true })
   const cases: [ServedFile[], RegExp, string[]?][] = [
     [[mistral, gpt2[1]!], /^hf: someone\/tiny-gpt2\/config\.json: unsupported model_type "mistral"/, ['model.safetensors']],
-    [[gpt2[0]!, { path: 'pytorch_model.bin', data: new Uint8Array(10) }], /has no safetensors weights .*; it holds pytorch_model\.bin, which llm\.ts does not read/, ['config.json']],
+    [[gpt2[0]!, { path: 'pytorch_model.bin', data: new Uint8Array(10) }],
+      /has no safetensors weights .*; it holds pytorch_model\.bin, which llm\.ts does not read/, ['config.json']],
     [[gpt2[1]!], /has no config\.json at its top level/],
-    [[gpt2[0]!, { path: 'model.safetensors', data: new Uint8Array(100).fill(255), sha256: null }], /model\.safetensors is not a whole safetensors file: header length \d+ exceeds the file size 100/],
+    [[gpt2[0]!, { path: 'model.safetensors', data: new Uint8Array(100).fill(255), sha256: null }],
+      /model\.safetensors is not a whole safetensors file: header length \d+ exceeds the file size 100/],
   ]
   for (const [files, re, neverFetched] of cases) {
     const { server, error } = await download(files, neverFetched?.[0] === 'model.safetensors' ? { outDir: working } : {})
@@ -139,7 +145,8 @@ test('refusals: another architecture (before the weights, --out untouched), no s
     await server.close()
   }
   // a mirror whose revision info has no "sha": the revision name is used as it is
-  const trimmed = await startFaultServer({ repo: REPO, dir: '', kind: 'model', trimmedInfo: true, revision: 'refs/pr/1', files: servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors']) })
+  const trimmed = await startFaultServer({ repo: REPO, dir: '', kind: 'model', trimmedInfo: true, revision: 'refs/pr/1',
+    files: servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors']) })
   try {
     const r = await downloadHfModel({ repo: REPO, revision: 'refs/pr/1', outDir: join(root, 'trimmed'), baseUrl: trimmed.baseUrl, http: fast })
     assert.equal(r.commit, 'refs/pr/1')
@@ -147,12 +154,14 @@ test('refusals: another architecture (before the weights, --out untouched), no s
   } finally {
     await trimmed.close()
   }
-  for (const bad of ['', '../etc', 'a/b/c', 'owner/na me', '-x/y']) assert.throws(() => checkRepoName(bad), /is not a Hugging Face model repository name/, bad)
+  for (const bad of ['', '../etc', 'a/b/c', 'owner/na me', '-x/y']) assert.throws(() => checkRepoName(bad),
+    /is not a Hugging Face model repository name/, bad)
   for (const good of ['gpt2', 'openai-community/gpt2', 'meta-llama/Llama-3.2-1B', 'a_b/c.d']) checkRepoName(good)
 })
 
 test('llmts download: the CLI fills --out, prints JSON, and refuses bad arguments with one line, exit 2', async () => {
-  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files: servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors']) })
+  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model',
+    files: servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors']) })
   try {
     const out = join(root, 'cli')
     const r = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl, '--json']).done
@@ -172,7 +181,8 @@ test('llmts download: the CLI fills --out, prints JSON, and refuses bad argument
       [['download', REPO, '--out', join(root, 'run')], /is a training run or checkpoint directory/],
       [['download', REPO, '--out', out, '--base-url', 'ftp://x'], /--base-url "ftp:\/\/x" must be http or https/],
       // refused before the network: the port would only time out
-      [['download', REPO, '--out', join(out, 'config.json', 'x'), '--base-url', 'http://192.0.2.1:9'], /config\.json \(in --out .*\) is not a directory/],
+      [['download', REPO, '--out', join(out, 'config.json', 'x'), '--base-url', 'http://192.0.2.1:9'],
+        /config\.json \(in --out .*\) is not a directory/],
     ]
     for (const [args, re] of bad) {
       const b = await start(args).done

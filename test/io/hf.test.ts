@@ -37,7 +37,8 @@ function editedFixture(t: { after(fn: () => void): void }, name: string, edit: (
 test('import maps config.json to the architecture of each fixture', () => {
   const llama = loadHfDir(fixture('hf-llama')).config
   assert.deepEqual(
-    [llama.norm, llama.positions, llama.mlp, llama.heads, llama.kvHeads, llama.mlpHidden, llama.tiedEmbeddings, llama.vocabSize, llama.paddedVocabSize],
+    [llama.norm, llama.positions, llama.mlp, llama.heads, llama.kvHeads, llama.mlpHidden, llama.tiedEmbeddings, llama.vocabSize,
+      llama.paddedVocabSize],
     ['rmsnorm', 'rope', 'swiglu', 4, 2, 64, false, 96, 128])
   const gpt2 = loadHfDir(fixture('hf-gpt2')).config
   assert.deepEqual(

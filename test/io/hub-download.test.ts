@@ -29,14 +29,17 @@ function served(n: number, rows = 300): ServedFile[] {
 }
 
 let dirs = 0
-async function download(files: ServedFile[], opts: { token?: string; workers?: number; onProgress?: (p: DownloadProgress) => void; progressIntervalMs?: number; pageSize?: number } = {}) {
-  const server = await startFaultServer({ repo: spec.repo, dir: spec.dir, files, ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
+async function download(files: ServedFile[], opts: { token?: string; workers?: number; onProgress?: (p: DownloadProgress) => void;
+  progressIntervalMs?: number; pageSize?: number } = {}) {
+  const server = await startFaultServer({ repo: spec.repo, dir: spec.dir, files,
+    ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
   const cacheDir = join(root, `c${dirs++}`)
   try {
     const http = { ...fast, ...(opts.token === undefined ? {} : { token: opts.token }) }
     const { manifest } = await loadManifest(cacheDir, spec, server.baseUrl, http)
     const run = downloadAll({ ...http, files: manifest.files, cacheDir, urlOf: (f: RemoteFile) => fileUrl(server.baseUrl, spec, f.path),
-      workers: opts.workers ?? 2, progressIntervalMs: opts.progressIntervalMs ?? 1000, ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }) })
+      workers: opts.workers ?? 2, progressIntervalMs: opts.progressIntervalMs ?? 1000,
+      ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }) })
     const error = await run.done.then(() => undefined, (e: unknown) => e)
     return { server, cacheDir, manifest, error }
   } finally {
@@ -125,7 +128,8 @@ test('a listing 5xx is retried; a 404 for a file is one clear error with no retr
     assert.equal(manifest.files.length, 2)
     const missing: RemoteFile = { path: `${spec.dir}/999_00000.parquet`, size: 10 }
     const run = downloadAll({ ...fast, files: [missing], cacheDir: join(root, 'l404'), urlOf: f => fileUrl(server.baseUrl, spec, f.path) })
-    await assert.rejects(run.done, (e: Error) => e instanceof InputError && /HTTP 404 .*999_00000\.parquet|999_00000\.parquet.*HTTP 404/.test(e.message))
+    await assert.rejects(run.done,
+      (e: Error) => e instanceof InputError && /HTTP 404 .*999_00000\.parquet|999_00000\.parquet.*HTTP 404/.test(e.message))
     assert.equal(server.requests.filter(r => r.url.includes('999_00000')).length, 1)
   } finally {
     await server.close()

@@ -30,7 +30,8 @@ test('presets and config files resolve to configs without weights', () => {
 test('HF directories, checkpoints and run directories resolve with their weights', () => {
   const hf = resolveModel(fixture('hf-gpt2'))
   assert.ok(hf.params !== undefined && hf.source.includes('Hugging Face'))
-  const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 16, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }, 'test')
+  const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 16, layers: 1, channels: 32, heads: 4,
+    kvHeads: 2, mlpHidden: 64 }, 'test')
   const rng = new Rng(5)
   const params = Float32Array.from({ length: new ParamLayout(config).total }, () => rng.normal())
   const ck = join(root, 'run', 'checkpoints', checkpointName(2))
@@ -75,7 +76,8 @@ test('what is not a model fails with a hint', () => {
   assert.throws(() => resolveModel(binary), (e: Error) => /binary\.json is not a JSON config file/.test(e.message) && !/[\x00-\x1f]/.test(e.message))
   const run = join(root, 'a-run')
   mkdirSync(join(run, 'checkpoints'), { recursive: true })
-  assert.throws(() => resolveModel(undefined, { initFrom: run }), /--init-from takes a Hugging Face directory; .*a-run is a run or checkpoint \(pass it as --model instead\)/)
+  assert.throws(() => resolveModel(undefined, { initFrom: run }),
+    /--init-from takes a Hugging Face directory; .*a-run is a run or checkpoint \(pass it as --model instead\)/)
 })
 
 test('a model too large for the machine or for one float32 buffer is refused before any allocation', () => {
@@ -84,6 +86,7 @@ test('a model too large for the machine or for one float32 buffer is refused bef
     /^InputError: llmts export: the model has [\d,]+ parameters and needs at least [\d.]+ GiB for its weights; this machine has [\d.]+ GiB/)
   const over = { ...presetConfig('gpt2-124m'), layers: 700 }   // 700 · 7.1M + 39.4M parameters
   assert.ok(new ParamLayout(over).total > MAX_PARAMS)
-  assert.throws(() => checkModelFits('llmts sample', over, 0, 'its weights'), /llmts sample: the model has [\d,]+ parameters, more than the 4,294,967,295 llm\.ts holds/)
+  assert.throws(() => checkModelFits('llmts sample', over, 0, 'its weights'),
+    /llmts sample: the model has [\d,]+ parameters, more than the 4,294,967,295 llm\.ts holds/)
   checkModelFits('llmts sample', presetConfig('gpt2-124m'), 4, 'its weights')
 })

@@ -105,14 +105,17 @@ test('a torn last line is skipped; a bad line elsewhere names file and line', ()
   writeFileSync(join(dir, 'log.jsonl'), readFileSync(join(dir, 'log.jsonl'), 'utf8') + '{"step": 6, "lo')
   assert.equal(collectSeries([dir], 'loss', 'step')[0]!.points.length, 5)
   writeFileSync(join(dir, 'log.jsonl'), '{"step": 1, "loss": 2}\nnot json\n{"step": 2, "loss": 1}\n')
-  assert.throws(() => collectSeries([dir], 'loss', 'step'), (e: Error) => e instanceof InputError && /torn[/\\]log\.jsonl:2 is not valid JSON/.test(e.message))
+  assert.throws(() => collectSeries([dir], 'loss', 'step'),
+    (e: Error) => e instanceof InputError && /torn[/\\]log\.jsonl:2 is not valid JSON/.test(e.message))
 })
 
 test('bad inputs are InputErrors: missing log, no points, unknown extension, no totalBatchSize', async () => {
   const isInput = (re: RegExp) => (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n')
-  await assert.rejects(renderPlot([join(root, 'nope')], join(root, 'a.svg'), { metric: 'loss', x: 'step' }), isInput(/log\.jsonl: ENOENT \(no such run directory\)/))
+  await assert.rejects(renderPlot([join(root, 'nope')], join(root, 'a.svg'), { metric: 'loss', x: 'step' }),
+    isInput(/log\.jsonl: ENOENT \(no such run directory\)/))
   const noVal = makeRun('no-val', { steps: 5, offset: 0, val: false })
-  await assert.rejects(renderPlot([gpt2, noVal], join(root, 'b.svg'), { metric: 'val_loss', x: 'step' }), isInput(/no-val .* has no "val_loss" values/))
+  await assert.rejects(renderPlot([gpt2, noVal], join(root, 'b.svg'), { metric: 'val_loss', x: 'step' }),
+    isInput(/no-val .* has no "val_loss" values/))
   await assert.rejects(renderPlot([gpt2], join(root, 'c.jpg'), { metric: 'loss', x: 'step' }), isInput(/expected \.svg or \.png/))
   await assert.rejects(renderPlot([noVal], join(root, 'd.svg'), { metric: 'loss', x: 'tokens' }), isInput(/config\.json: ENOENT/))
   writeFileSync(join(noVal, 'config.json'), '{"lr": 1}')
@@ -125,7 +128,8 @@ test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
   const ok = spawnSync(process.execPath, [main, 'plot', gpt2, variant, '--out', join(root, 'cli.svg'), '--json'], { encoding: 'utf8' })
   assert.equal(ok.status, 0, ok.stderr)
   assert.equal(JSON.parse(ok.stdout).runs.length, 2)
-  for (const args of [[gpt2, '--out', join(root, 'cli.gif')], [join(root, 'missing'), '--out', join(root, 'm.svg')], [gpt2], [gpt2, '--out', join(root, 'x.svg'), '--metric', 'acc']]) {
+  for (const args of [[gpt2, '--out', join(root, 'cli.gif')], [join(root, 'missing'), '--out', join(root, 'm.svg')], [gpt2],
+    [gpt2, '--out', join(root, 'x.svg'), '--metric', 'acc']]) {
     const r = spawnSync(process.execPath, [main, 'plot', ...args], { encoding: 'utf8' })
     assert.equal(r.status, 2, `exit code for ${args.join(' ')}: ${r.stderr}`)
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)

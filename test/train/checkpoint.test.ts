@@ -20,7 +20,8 @@ import { Rng } from '../../src/util/rng.js'
 const root = mkdtempSync(join(tmpdir(), 'llmts-ckpt-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
-const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }, 'test')
+const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4,
+  kvHeads: 2, mlpHidden: 64 }, 'test')
 const total = new ParamLayout(config).total
 
 function randomCheckpoint(step: number, seed = step): Checkpoint {
@@ -114,7 +115,8 @@ test('a state.json without "format" is a damaged checkpoint (skipped by --resume
   try {
     const path = join(dir, 'state.json')
     writeFileSync(path, '{}')
-    assert.throws(() => readStateFile(path), (e: Error) => e instanceof DamagedCheckpointError && /no "format" key \(damaged checkpoint state\)/.test(e.message))
+    assert.throws(() => readStateFile(path),
+      (e: Error) => e instanceof DamagedCheckpointError && /no "format" key \(damaged checkpoint state\)/.test(e.message))
     writeFileSync(path, '{"format": "something-else"}')
     assert.throws(() => readStateFile(path), (e: Error) => e instanceof InputError && !(e instanceof DamagedCheckpointError) &&
       /is not an llm\.ts checkpoint state \(format "something-else"\)/.test(e.message))

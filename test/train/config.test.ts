@@ -9,15 +9,18 @@ import { InputError } from '../../src/util/errors.js'
 
 test('defaults are the report\'s', () => {
   const d = trainDefaults
-  assert.deepEqual([d.totalBatchSize, d.batchSize, d.seqLen, d.lr, d.warmupSteps, d.steps, d.minLrFrac, d.weightDecay, d.beta1, d.beta2, d.eps, d.gradClip],
+  assert.deepEqual([d.totalBatchSize, d.batchSize, d.seqLen, d.lr, d.warmupSteps, d.steps, d.minLrFrac, d.weightDecay,
+    d.beta1, d.beta2, d.eps, d.gradClip],
     [524_288, 8, 1024, 1.2e-3, 715, 19_073, 0.1, 0.1, 0.9, 0.95, 1e-8, 1.0])
   assert.equal(gradAccumSteps(d), 64)
 })
 
 test('--config JSON accepts flag names and TrainConfig names, rejects unknown keys and wrong types', () => {
   assert.deepEqual(trainConfigFromJson({ 'batch-size': 4, seqLen: 64, device: 'cpu' }, 'c.json'), { batchSize: 4, seqLen: 64, device: 'cpu' })
-  assert.throws(() => trainConfigFromJson({ 'batch-sise': 4 }, 'c.json'), (e: Error) => e instanceof InputError && /unknown key "batch-sise"/.test(e.message))
-  assert.throws(() => trainConfigFromJson({ 'batch-size': 4, batchSize: 8 }, 'c.json'), (e: Error) => e instanceof InputError && /c\.json gives batchSize twice \("batchSize" and "batch-size"\); keep one/.test(e.message))
+  assert.throws(() => trainConfigFromJson({ 'batch-sise': 4 }, 'c.json'),
+    (e: Error) => e instanceof InputError && /unknown key "batch-sise"/.test(e.message))
+  assert.throws(() => trainConfigFromJson({ 'batch-size': 4, batchSize: 8 }, 'c.json'),
+    (e: Error) => e instanceof InputError && /c\.json gives batchSize twice \("batchSize" and "batch-size"\); keep one/.test(e.message))
   assert.throws(() => trainConfigFromJson({ steps: 1.5 }, 'c.json'), /"steps" must be a positive integer, got 1.5/)
   assert.throws(() => trainConfigFromJson(JSON.parse('{"steps": 1e400}'), 'c.json'), /"steps" must be a positive integer, got Infinity$/)
   assert.throws(() => trainConfigFromJson({ lr: '1e-3' }, 'c.json'), /"lr" must be a number/)
@@ -31,7 +34,8 @@ test('validation: batch divisibility, context length, warmup, data', () => {
   validateTrainConfig(ok, model)
   assert.equal(gradAccumSteps(ok), 2)
   const bad = (over: object, re: RegExp): void => {
-    assert.throws(() => validateTrainConfig({ ...ok, ...over }, model), (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'),
+    assert.throws(() => validateTrainConfig({ ...ok, ...over }, model),
+      (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'),
       `expected ${re}`)
   }
   bad({ totalBatchSize: 1000 }, /--total-batch-size 1000 is not a multiple of B·T·world = 4·64·1 = 256 .*e\.g\. 1024/)

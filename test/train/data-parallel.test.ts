@@ -30,7 +30,8 @@ const common = ['--model', toy.modelJson, '--data', toy.data, '--seq-len', '16',
 
 function llmts(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string; ms: number } {
   const t0 = Date.now()
-  const r = spawnSync(process.execPath, [main, 'train', ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', ...env }, timeout: 120_000 })
+  const r = spawnSync(process.execPath, [main, 'train', ...args],
+    { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', ...env }, timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 }
 }
 
@@ -152,12 +153,14 @@ test('--resume with ranks: a damaged checkpoint is reported once (by the launche
 
 test('a rank that fails stops the run at once: its error is shown, exit code 1, no rank left waiting', () => {
   for (const rank of [0, 1]) {
-    const r = llmts([...common, '--steps', '6', '--val-every', '0', '--nproc', '2', '--out', join(root, `crash${rank}`)], { LLMTS_TEST_CRASH: `${rank}:3` })
+    const r = llmts([...common, '--steps', '6', '--val-every', '0', '--nproc', '2', '--out', join(root, `crash${rank}`)],
+      { LLMTS_TEST_CRASH: `${rank}:3` })
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, new RegExp(`${rank === 1 ? '\\[rank 1\\] ' : ''}llmts: internal error: test hook: rank ${rank} crashes at step 3`))
     if (rank === 1) {
       assert.match(r.stderr, /rank 1 exited with code 1; stopping the other ranks\n/)
-      assert.match(r.stderr, /^collective: rank 1 exited with code 1 \(its error is above\)$/m, 'rank 0 names the failed rank, not as its own internal error')
+      assert.match(r.stderr, /^collective: rank 1 exited with code 1 \(its error is above\)$/m,
+        'rank 0 names the failed rank, not as its own internal error')
     }
     else assert.equal(r.stderr.match(/internal error/g)?.length, 1, `rank 0's error alone: ${r.stderr}`)
     assert.ok(r.ms < 30_000, `took ${r.ms} ms`)
@@ -169,10 +172,13 @@ test('--nproc: bad settings are one-line errors with exit code 2', () => {
   writeShard(tinyVal, Array.from({ length: 100 }, (_, i) => i % 96))   // fewer than W·B·T+1 = 129 tokens
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     // every rank refuses it, after the ranks' first barriers: rank 0's error alone is shown
-    [[...common, '--steps', '2', '--nproc', '2', '--val-data', tinyVal, '--out', join(root, 'badval')], {}, /tiny_val_000000\.bin.*W·B·T\+1 with W=2 B=4 T=16/],
+    [[...common, '--steps', '2', '--nproc', '2', '--val-data', tinyVal, '--out', join(root, 'badval')], {},
+      /tiny_val_000000\.bin.*W·B·T\+1 with W=2 B=4 T=16/],
     [['--nproc', '0'], {}, /--nproc expects a positive integer, got 0/],
-    [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {}, /--total-batch-size 256 is not a multiple of B·T·world = 4·16·3 = 192/],
-    [[...common, '--steps', '2', '--nproc', '2', '--out', join(root, 'badenv')], { LLMTS_COLLECTIVE: 'mpi' }, /LLMTS_COLLECTIVE=mpi is not one of host, device/],
+    [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {},
+      /--total-batch-size 256 is not a multiple of B·T·world = 4·16·3 = 192/],
+    [[...common, '--steps', '2', '--nproc', '2', '--out', join(root, 'badenv')], { LLMTS_COLLECTIVE: 'mpi' },
+      /LLMTS_COLLECTIVE=mpi is not one of host, device/],
   ]
   for (const [args, env, re] of cases) {
     const r = llmts(args, env)

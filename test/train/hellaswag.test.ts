@@ -57,7 +57,8 @@ test('--hellaswag-every: lines at step 0, every N and the last step, equal to sc
   assert.deepEqual(lines.map(l => l.step), [0, 2, 4, 5])
   assert.deepEqual(seen, [0, 2, 4, 5], 'the reporter hears each one')
   for (const l of lines) {
-    assert.deepEqual(Object.keys(l).sort(), ['hellaswag_acc', 'hellaswag_acc_norm', 'hellaswag_count', 'hellaswag_scoring', 'hellaswag_shots', 'step'])
+    assert.deepEqual(Object.keys(l).sort(),
+      ['hellaswag_acc', 'hellaswag_acc_norm', 'hellaswag_count', 'hellaswag_scoring', 'hellaswag_shots', 'step'])
     assert.equal(l['hellaswag_count'], 6)
     assert.equal(l['hellaswag_scoring'], 'harness')
     assert.equal(l['hellaswag_shots'], 0)
@@ -76,7 +77,8 @@ test('--hellaswag-limit, and a resumed run logs the same HellaSwag lines', async
   const c = { ...base, hellaswagLimit: 3 }
   await trainRun({ ...c, out: full }, { resume: false, overwrite: false })
   const stop = { requested: false }
-  await trainRun({ ...c, out: resumed }, { resume: false, overwrite: false, stop, reporter: { step: r => { if (r.step === 3) stop.requested = true } } })
+  await trainRun({ ...c, out: resumed },
+    { resume: false, overwrite: false, stop, reporter: { step: r => { if (r.step === 3) stop.requested = true } } })
   await trainRun({ ...c, out: resumed }, { resume: true, overwrite: false })
   const a = readLog(join(full, 'log.jsonl')), b = readLog(join(resumed, 'log.jsonl'))
   assert.ok(hsLines(a).every(l => l['hellaswag_count'] === 3))
@@ -92,12 +94,14 @@ test('the logged acc and acc_norm are the PyTorch reference\'s for the reference
     { cases: { name: string; acc: number; accNorm: number; window: number }[] }).cases.find(c => c.name === 'llmc-0shot')!
   assert.notEqual(want.acc, want.accNorm, 'the case tells the two apart')
   const out = join(root, 'reference-weights')
-  await trainRun({ ...base, model: hf, seqLen: want.window, totalBatchSize: 4 * want.window, steps: 1, hellaswagEvery: 1, hellaswagScoring: 'llmc', out },
+  await trainRun({ ...base, model: hf, seqLen: want.window, totalBatchSize: 4 * want.window, steps: 1, hellaswagEvery: 1,
+    hellaswagScoring: 'llmc', out },
     { resume: false, overwrite: false })
   const first = hsLines(readLog(join(out, 'log.jsonl')))[0]!
   assert.equal(first.step, 0)
   assert.ok(Math.abs((first['hellaswag_acc'] as number) - want.acc) < 1e-12, `acc ${first['hellaswag_acc']}, reference ${want.acc}`)
-  assert.ok(Math.abs((first['hellaswag_acc_norm'] as number) - want.accNorm) < 1e-12, `acc_norm ${first['hellaswag_acc_norm']}, reference ${want.accNorm}`)
+  assert.ok(Math.abs((first['hellaswag_acc_norm'] as number) - want.accNorm) < 1e-12,
+    `acc_norm ${first['hellaswag_acc_norm']}, reference ${want.accNorm}`)
 })
 
 test('--hellaswag-every: bad settings are InputErrors before training', async () => {

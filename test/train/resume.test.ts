@@ -30,7 +30,8 @@ const base: TrainConfig = {
 /** Records the periodic samples; with `stopAt`, its `stop` is requested as a signal would be: during step 7
  *  ('step': seen at that step's end) or during the second micro-batch of step 8 ('micro-batch'), counting the
  *  trainer's polls of stop.requested after step 7 is reported. */
-function recorder(stopAt?: { step: number; during: 'step' | 'micro-batch' }): { reporter: Reporter; samples: string[]; stop: { requested: boolean } } {
+function recorder(stopAt?: { step: number; during: 'step' | 'micro-batch' }):
+  { reporter: Reporter; samples: string[]; stop: { requested: boolean } } {
   const samples: string[] = []
   let reported = 0, polls = 0
   const stop = {

@@ -22,7 +22,8 @@ function sharpModel(over: object): GPT {
 }
 
 const prompt = new Int32Array([5, 17, 42])
-for (const [name, over] of [['variant (rope, GQA)', {}], ['gpt2 (learned positions)', { preset: 'tiny-gpt2', kvHeads: 4, mlpHidden: 128 }]] as const) {
+for (const [name, over] of [['variant (rope, GQA)', {}],
+  ['gpt2 (learned positions)', { preset: 'tiny-gpt2', kvHeads: 4, mlpHidden: 128 }]] as const) {
   test(`cached generation equals uncached generation: ${name}`, () => {
     const model = sharpModel(over)
     for (const opts of [

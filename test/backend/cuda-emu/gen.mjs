@@ -15,7 +15,8 @@ text = text.replace(/extern\s+__shared__\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;/g, '$1* $
 let registered = 0
 text = text.replace(/__shared__\s+(\w+)\s+([^;]+);/g, (_, type, decls) => {
   const names = decls.split(',').map(d => /^\s*(\w+)/.exec(d)[1]), flag = `emu_shared_${registered++}`
-  return `static ${type} ${decls}; static const bool ${flag} = ${names.map(n => `emu_register_shared(&${n}, sizeof ${n})`).join(' && ')}; (void)${flag};`
+  return `static ${type} ${decls}; static const bool ${flag} = ` +
+    `${names.map(n => `emu_register_shared(&${n}, sizeof ${n})`).join(' && ')}; (void)${flag};`
 })
 
 const strip = t => t.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '')
