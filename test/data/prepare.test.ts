@@ -109,7 +109,8 @@ test('a second prepare into the same directory removes stale shards; NAME.json l
   // temps a killed prepare left (its process is gone) go too; another name's and a live process's stay
   const dead = spawnSync(process.execPath, ['-e', '']).pid!
   const kept = [`.other_train_000001.bin.tmp-${dead}`, `.x_train_000002.bin.tmp-${process.ppid}`]
-  for (const n of [`.x_train_000002.bin.tmp-${dead}`, `.x.json.tmp-${dead}`, `.x.incomplete.tmp-${dead}`, ...kept]) writeFileSync(join(out, n), 'partial')
+  const deadTemps = [`.x_train_000002.bin.tmp-${dead}`, `.x.json.tmp-${dead}`, `.x.incomplete.tmp-${dead}`]
+  for (const n of [...deadTemps, ...kept]) writeFileSync(join(out, n), 'partial')
   const f = join(dir, 'one.txt')
   writeFileSync(f, 'just a little text for a test')
   const r = await prepare({ source: await openInputs([f]), outDir: out, name: 'x', valTokens: 2, workers: 0 })

@@ -77,7 +77,8 @@ test('listShards refuses the shards of an unfinished prepare (NAME.incomplete wi
   mkdirSync(d)
   for (const f of ['a_train_000001.bin', 'a_val_000000.bin', 'b_train_000001.bin', 'llmc_shakespeare_val.bin']) writeShard(join(d, f), [1])
   writeFileSync(join(d, 'a.incomplete'), 'being written')
-  const refused = new RegExp(`shards: ${d}/a_(train_000001|val_000000)\\.bin is part of an unfinished llmts prepare \\(${d}/a\\.incomplete exists, a\\.json does not\\)`)
+  const refused = new RegExp(`shards: ${d}/a_(train_000001|val_000000)\\.bin is part of an unfinished llmts prepare ` +
+    `\\(${d}/a\\.incomplete exists, a\\.json does not\\)`)
   for (const spec of [d, join(d, 'a_train_000001.bin'), join(d, '*_train_*.bin')]) {
     assert.throws(() => listShards(spec, 'train'), (e: Error) => e instanceof InputError && refused.test(e.message), spec)
   }

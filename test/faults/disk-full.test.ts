@@ -48,7 +48,8 @@ test('a checkpoint write hits the file-size limit: exit 2, one line, earlier che
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), withoutTiming(readLog(join(ref, 'log.jsonl'))))
 })
 
-test('a shard write hits the file-size limit: exit 2, one line, old shards whole, no NAME.json, training refuses the shards', { timeout: 60_000 }, () => {
+test('a shard write hits the file-size limit: exit 2, one line, old shards whole, no NAME.json, training refuses the shards',
+  { timeout: 60_000 }, () => {
   const out = join(root, 'shards')
   const text = (seed: number): string => Array.from({ length: 3000 }, (_, i) => `word${(i * seed) % 997} and more`).join(' ')
   writeFileSync(join(root, 'a.txt'), text(7))
