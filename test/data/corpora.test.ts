@@ -25,8 +25,12 @@ test('moby-dick and sotu come from their npm packages, shuffled with a fixed see
   assert.ok(moby.some(d => d.startsWith('CHAPTER 1. Loomings.')))
   assert.notEqual(moby[0]!.slice(0, 20), 'CHAPTER 1. Loomings.', 'shuffled')
   assert.deepEqual(await texts('moby-dick'), moby, 'same order every time')
+  // the order of seed 1337 (it decides the validation split, so a changed seed or shuffle would change every run)
+  assert.deepEqual(moby.slice(0, 3).map(d => d.split('\n')[0]), ['CHAPTER 44. The Chart.', 'CONTENTS', 'CHAPTER 77. The Great Heidelburgh Tun.'])
   const sotu = await texts('sotu')
   assert.equal(sotu.length, 233)
+  assert.deepEqual(sotu.slice(0, 3).map(d => d.slice(0, 40)), ['Mr. Speaker, Mr. Vice President, Members', 'Please, everybody, have a seat. Mr. Spea',
+    'Fellow-Citizens of the Senate and of the'])
   assert.ok(sotu.every(d => d.length > 1000))
   await assert.rejects(openCorpus('nope'), /unknown corpus "nope" \(expected one of moby-dick, sotu, tinyshakespeare\)/)
 })

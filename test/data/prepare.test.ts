@@ -32,16 +32,17 @@ function readAll(r: PrepareResult): { val: number[]; train: number[][] } {
   return { val: r.val.flatMap(p => [...readShard(p)]), train: r.train.map(p => [...readShard(p)]) }
 }
 
-test('text, JSONL and Parquet documents land in val then train shards of shard-size tokens', async () => {
+test('text, JSONL, NDJSON and Parquet documents land in val then train shards of shard-size tokens', async () => {
   const d = join(dir, 'in')
   mkdirSync(join(d, 'sub'), { recursive: true })
   const docs = ['First document.\nWith two lines.', 'Second: émoji 🎉 and <|endoftext|> as text', 'third', 'fourth one here',
-    'fifth, from parquet', 'sixth 中文']
+    'fifth, from parquet', 'sixth 中文', 'seventh, NDJSON is JSONL', 'eighth']
   writeFileSync(join(d, 'a.txt'), docs[0]!)
   writeFileSync(join(d, 'sub', 'b.jsonl'), [JSON.stringify({ text: docs[1], id: 1 }), '', JSON.stringify({ text: docs[2] }) + '\r',
     JSON.stringify({ text: docs[3] })].join('\n') + '\n')
   parquetWriteFile({ filename: join(d, 'sub', 'c.parquet'), columnData: [{ name: 'id', data: [1, 2], type: 'INT32' },
     { name: 'text', data: [docs[4], docs[5]], type: 'STRING' }], rowGroupSize: 1 })
+  writeFileSync(join(d, 'sub', 'd.ndjson'), [JSON.stringify({ text: docs[6] }), JSON.stringify({ text: docs[7] })].join('\n'))
   writeFileSync(join(d, 'ignored.bin'), 'not a text input')
   const r = await prepare({ source: await openInputs([d]), outDir: join(dir, 'out1'), name: 'mix', valTokens: 7, shardSize: 10, workers: 1 })
   const want = stream(docs)
@@ -51,11 +52,11 @@ test('text, JSONL and Parquet documents land in val then train shards of shard-s
   assert.ok(got.train.slice(0, -1).every(s => s.length === 10) && got.train.at(-1)!.length <= 10)
   assert.deepEqual(r.train.map(p => p.split('/').pop()), got.train.map((_, i) => `mix_train_${String(i + 1).padStart(6, '0')}.bin`))
   assert.equal(r.val[0]!.split('/').pop(), 'mix_val_000000.bin')
-  assert.equal(r.documents, 6)
+  assert.equal(r.documents, 8)
   const meta = JSON.parse(readFileSync(r.meta, 'utf8'))
   assert.equal(meta.tokens, want.length)
   assert.equal(meta.valTokens, 7)
-  assert.deepEqual(meta.inputs.map((p: string) => p.split('/').pop()), ['a.txt', 'b.jsonl', 'c.parquet'])
+  assert.deepEqual(meta.inputs.map((p: string) => p.split('/').pop()), ['a.txt', 'b.jsonl', 'c.parquet', 'd.ndjson'])
 })
 
 test('output bytes are identical for 0, 1, 2 and 3 workers (many tasks, Parquet groups merged and split, documents cut into pieces)', async () => {
