@@ -182,6 +182,16 @@ test('sharded checkpoints, base-model names without prefix and ignored buffers l
     { name: 'h.0.attn.bias', dtype: 'F32', shape: [1, 1, 2, 2], data: new Float32Array(4) },
   ])
   assert.ok(Buffer.from(loadHfDir(bare).params.buffer).equals(Buffer.from(ref.buffer)), 'prefix-less')
+  // older GPT-2 checkpoints also keep attn.masked_bias; older Llama ones a RoPE buffer per layer; LlamaModel saves drop "model."
+  const masked = editedFixture(t, 'hf-gpt2',
+    ts => [...ts, { name: 'transformer.h.0.attn.masked_bias', dtype: 'F32', shape: [], data: new Float32Array(1) }])
+  assert.ok(Buffer.from(loadHfDir(masked).params.buffer).equals(Buffer.from(ref.buffer)), 'masked_bias')
+  const llamaRef = loadHfDir(fixture('hf-llama-bf16')).params
+  const llamaBare = editedFixture(t, 'hf-llama-bf16', ts => [
+    ...ts.map(x => ({ ...x, name: x.name.replace(/^model\./, '') })),
+    { name: 'layers.0.self_attn.rotary_emb.inv_freq', dtype: 'F32', shape: [4], data: new Float32Array(4) },
+  ])
+  assert.ok(Buffer.from(loadHfDir(llamaBare).params.buffer).equals(Buffer.from(llamaRef.buffer)), 'LlamaModel layout with inv_freq')
   // a tied checkpoint that also stores lm_head: transformers ties it, so do we
   const withHead = editedFixture(t, 'hf-gpt2', ts => [...ts, { ...ts.find(x => x.name === 'transformer.wte.weight')!, name: 'lm_head.weight' }])
   assert.ok(Buffer.from(loadHfDir(withHead).params.buffer).equals(Buffer.from(ref.buffer)), 'tied with lm_head')
