@@ -55,6 +55,16 @@ test('readShard rejects bad shards with one message naming the file', () => {
   assert.deepEqual([...readShard(join(dir, 'vocab.bin'), { vocabSize: 60000 })], [1, 50257, 2])
 })
 
+test('writeShard refuses ids that do not fit in uint16 and leaves no file', () => {
+  const p = join(dir, 'range.bin')
+  for (const bad of [65536, -1, 1.5, NaN]) {
+    assert.throws(() => writeShard(p, [7, bad]), new RegExp(`token ${bad} at position 1 does not fit in uint16`), String(bad))
+    assert.deepEqual(readdirSync(dir).filter(f => f.includes('range')), [], String(bad))
+  }
+  writeShard(p, [0, 65535])
+  assert.deepEqual([...readShard(p, { vocabSize: 65536 })], [0, 65535])
+})
+
 test('listShards: file, directory with split filter, glob, sorted, errors when empty', () => {
   const d = join(dir, 'ls')
   mkdirSync(d)
@@ -63,6 +73,11 @@ test('listShards: file, directory with split filter, glob, sorted, errors when e
   assert.deepEqual(listShards(d, 'train'), ['x_train_000001.bin', 'x_train_000002.bin'].map(f => join(d, f)))
   assert.deepEqual(listShards(d, 'val'), ['tiny_shakespeare_val.bin', 'x_val_000000.bin'].map(f => join(d, f)))
   assert.equal(listShards(d).length, 4)
+  const bare = join(dir, 'ls-bare')   // shards named without a dataset prefix: train_000001.bin, val_000000.bin
+  mkdirSync(bare)
+  for (const f of ['train_000001.bin', 'val_000000.bin', 'trainer.bin']) writeShard(join(bare, f), [1])
+  assert.deepEqual(listShards(bare, 'train'), [join(bare, 'train_000001.bin')])
+  assert.deepEqual(listShards(bare, 'val'), [join(bare, 'val_000000.bin')])
   assert.deepEqual(listShards(join(d, 'x_*_00000[12].bin')), ['x_train_000001.bin', 'x_train_000002.bin'].map(f => join(d, f)))
   assert.deepEqual(listShards(join(d, 'x_val_000000.bin'), 'train'), [join(d, 'x_val_000000.bin')])
   assert.throws(() => listShards(join(d, 'nothing_*.bin')), /no files match .*nothing_\*\.bin/)
