@@ -9,7 +9,8 @@ text, our GPT-2 token ids of it, and per directory our config and float32 logits
     files describe GPT-2's 50,257-token BPE; our logits file has the right size.
   transformers (skipped by --dry-run): AutoModelForCausalLM / AutoTokenizer.from_pretrained(dir) without
     trust_remote_code; the class is the expected one; the tokenizer gives our ids (with and without special
-    tokens) and decodes them back to the text; the float32 logits equal ours (max |diff| / max |ours| <= --rtol);
+    tokens) and decodes them back to the text, <|endoftext|> is its eos/bos and dropped by skip_special_tokens, and
+    tokenizer.json read alone by the tokenizers library agrees; the float32 logits equal ours (max |diff| / max |ours| <= --rtol);
     greedy generate() runs and its first token is a top logit of ours.
 Prints one JSON line per directory; exits 1 if any check failed, 2 on bad arguments.
 
@@ -207,6 +208,21 @@ def check_transformers(d, entry, manifest, logits_dir, args, errors):
             errors.append(f'tokenizer: {what} differs from ours at token {first} ({list(got)[first:first + 3]} vs {ids[first:first + 3]})')
     if tok.decode(ids) != text:
         errors.append(f'tokenizer: decode(our ids) is {tok.decode(ids)!r}, not the text')
+    # <|endoftext|> is GPT-2's one special token: eos/bos, one id, and dropped by skip_special_tokens
+    if (tok.eos_token_id, tok.bos_token_id, tok.convert_tokens_to_ids('<|endoftext|>')) != (EOT, EOT, EOT):
+        errors.append(f'tokenizer: eos/bos/<|endoftext|> ids are {tok.eos_token_id}/{tok.bos_token_id}/'
+                      f'{tok.convert_tokens_to_ids("<|endoftext|>")}, expected {EOT}')
+    if tok.decode([EOT] + ids + [EOT], skip_special_tokens=True) != text:
+        errors.append('tokenizer: decode(skip_special_tokens=True) keeps <|endoftext|> (not marked special)')
+    try:  # tokenizer.json alone, as Rust servers read it (the `tokenizers` library, no tokenizer_config.json)
+        from tokenizers import Tokenizer
+        raw = Tokenizer.from_file(os.path.join(d, 'tokenizer.json'))
+        if raw.encode(text).ids != ids:
+            errors.append('tokenizer.json: the tokenizers library gives other ids than ours')
+        if raw.decode([EOT] + ids, skip_special_tokens=True) != text:
+            errors.append('tokenizer.json: <|endoftext|> is not a special added token for the tokenizers library')
+    except ImportError:
+        info['tokenizers'] = 'not installed'
     model = AutoModelForCausalLM.from_pretrained(d, **load_kwargs(transformers, torch)).to(args.device).eval()
     info['class'] = type(model).__name__
     if info['class'] != entry['architecture']:

@@ -35,6 +35,20 @@ test('vocab.json has 50,257 distinct ids in order, merges.txt 50,000 merges, tok
   assert.equal(JSON.parse(files['special_tokens_map.json']!).eos_token, '<|endoftext|>')
 })
 
+test('the settings that change ids or decoding are those of the hub\'s gpt2 tokenizer files', () => {
+  // Behaviour checked with transformers 5.17 and tokenizers 0.23 by reference/hf_load_check.py: add_prefix_space true
+  // changes the first id of every text; special false keeps <|endoftext|> in decode(skip_special_tokens=True).
+  const eot = { content: '<|endoftext|>', lstrip: false, normalized: true, rstrip: false, single_word: false, special: true }
+  const tj = JSON.parse(files['tokenizer.json']!)
+  assert.deepEqual(tj.added_tokens, [{ id: 50256, ...eot }])
+  assert.deepEqual(tj.pre_tokenizer, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true })
+  assert.deepEqual(tj.decoder, { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true })
+  assert.equal(tj.normalizer, null)
+  const cfg = JSON.parse(files['tokenizer_config.json']!)
+  assert.deepEqual([cfg.add_prefix_space, cfg.add_bos_token, cfg.bos_token, cfg.unk_token], [false, false, '<|endoftext|>', '<|endoftext|>'])
+  assert.deepEqual(cfg.added_tokens_decoder, { 50256: eot })
+})
+
 test('vocab.json and merges.txt equal OpenAI\'s GPT-2 encoder.json and vocab.bpe', t => {
   const dir = resolve(process.cwd(), '../shared/data/gpt2')
   if (!existsSync(resolve(dir, 'encoder.json'))) { t.skip(`${dir} is absent`); return }
