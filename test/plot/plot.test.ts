@@ -17,7 +17,8 @@ const root = mkdtempSync(join(tmpdir(), 'llmts-plot-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
 /** A run directory with `steps` training lines, val_loss every 10 steps and optional hellaswag lines. */
-function makeRun(name: string, opts: { steps: number; offset: number; totalBatchSize?: number; hellaswag?: boolean; val?: boolean }): string {
+function makeRun(name: string,
+                 opts: { steps: number; offset: number; totalBatchSize?: number; flat?: boolean; hellaswag?: boolean; val?: boolean }): string {
   const dir = join(root, name)
   mkdirSync(dir, { recursive: true })
   const lines: string[] = []
@@ -29,12 +30,16 @@ function makeRun(name: string, opts: { steps: number; offset: number; totalBatch
     }
   }
   writeFileSync(join(dir, 'log.jsonl'), lines.join('\n') + '\n')
-  if (opts.totalBatchSize !== undefined) writeFileSync(join(dir, 'config.json'), JSON.stringify({ totalBatchSize: opts.totalBatchSize, lr: 1e-3 }))
+  // config.json as llmts train writes it (the train config one level down), or flat (opts.flat)
+  const train = { totalBatchSize: opts.totalBatchSize, lr: 1e-3 }
+  if (opts.totalBatchSize !== undefined) {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(opts.flat === true ? train : { model: { layers: 2 }, train, gradAccum: 1 }))
+  }
   return dir
 }
 
 const gpt2 = makeRun('gpt2-run', { steps: 40, offset: 0.3, totalBatchSize: 8192, hellaswag: true })
-const variant = makeRun('variant-run', { steps: 40, offset: 0, totalBatchSize: 8192, hellaswag: true })
+const variant = makeRun('variant-run', { steps: 40, offset: 0, totalBatchSize: 4096, flat: true, hellaswag: true })
 
 function xAxisLabel(svg: string): string {
   const m = /aria-label="(X-axis[^"]*)"/.exec(svg)
@@ -78,6 +83,7 @@ test('--x tokens scales steps by config.json totalBatchSize', async () => {
   const series = collectSeries([gpt2], 'loss', 'tokens')
   assert.equal(series[0]!.points.length, 40)
   assert.deepEqual(series[0]!.points[2], { x: 3 * 8192, y: 11 / Math.sqrt(3) + 0.3 })
+  assert.deepEqual(collectSeries([variant], 'loss', 'tokens')[0]!.points[2], { x: 3 * 4096, y: 11 / Math.sqrt(3) })
   const out = join(root, 'tokens.svg')
   await renderPlot([gpt2, variant], out, { metric: 'loss', x: 'tokens' })
   const svg = readFileSync(out, 'utf8')
@@ -104,9 +110,18 @@ test('a torn last line is skipped; a bad line elsewhere names file and line', ()
   const dir = makeRun('torn', { steps: 5, offset: 0 })
   writeFileSync(join(dir, 'log.jsonl'), readFileSync(join(dir, 'log.jsonl'), 'utf8') + '{"step": 6, "lo')
   assert.equal(collectSeries([dir], 'loss', 'step')[0]!.points.length, 5)
-  writeFileSync(join(dir, 'log.jsonl'), '{"step": 1, "loss": 2}\nnot json\n{"step": 2, "loss": 1}\n')
-  assert.throws(() => collectSeries([dir], 'loss', 'step'),
-    (e: Error) => e instanceof InputError && /torn[/\\]log\.jsonl:2 is not valid JSON/.test(e.message))
+  for (const end of ['\n', '']) {   // a bad line that is not the last one, with and without a final newline
+    writeFileSync(join(dir, 'log.jsonl'), '{"step": 1, "loss": 2}\nnot json\n{"step": 2, "loss": 1}' + end)
+    assert.throws(() => collectSeries([dir], 'loss', 'step'),
+      (e: Error) => e instanceof InputError && /torn[/\\]log\.jsonl:2 is not valid JSON/.test(e.message), JSON.stringify(end))
+  }
+})
+
+test('a step logged twice (a resumed run redoes it) plots the later value', () => {
+  const dir = makeRun('resumed', { steps: 0, offset: 0 })
+  const lines = [[1, 5], [2, 4], [3, 3.5], [2, 3.9], [3, 3.4], [4, 3]].map(([step, loss]) => JSON.stringify({ step, loss }))
+  writeFileSync(join(dir, 'log.jsonl'), lines.join('\n') + '\n')
+  assert.deepEqual(collectSeries([dir], 'loss', 'step')[0]!.points, [{ x: 1, y: 5 }, { x: 2, y: 3.9 }, { x: 3, y: 3.4 }, { x: 4, y: 3 }])
 })
 
 test('bad inputs are InputErrors: missing log, no points, unknown extension, no totalBatchSize', async () => {
