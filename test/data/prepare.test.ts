@@ -102,6 +102,21 @@ test('tinyshakespeare corpus reproduces llm.c: 32,768 val and 305,260 train toke
   assert.deepEqual(splitTinyShakespeare('a\n\nb\n\n\nc\n\n'), ['a\n\n', 'b\n\n', '\nc\n\n', ''])
 })
 
+test('--val-tokens 0 writes no val shard; a last train shard of one token is kept', async () => {
+  const docs = ['one small document', 'and a second one, a little longer than the first']
+  const want = stream(docs)
+  const f = join(dir, 'noval.jsonl')
+  writeFileSync(f, docs.map(text => JSON.stringify({ text })).join('\n'))
+  const out = join(dir, 'noval')
+  const r = await prepare({ source: await openInputs([f]), outDir: out, name: 'nv', valTokens: 0, shardSize: want.length - 1, workers: 0 })
+  assert.deepEqual(r.val, [])
+  assert.deepEqual(r.train.map(p => readShard(p).length), [want.length - 1, 1])
+  assert.deepEqual(r.train.flatMap(p => [...readShard(p)]), want)
+  assert.deepEqual(readdirSync(out).sort(), ['nv.json', 'nv_train_000001.bin', 'nv_train_000002.bin'])
+  const meta = JSON.parse(readFileSync(r.meta, 'utf8'))
+  assert.deepEqual([meta.val, meta.valTokens, meta.trainTokens, meta.tokens], [[], 0, want.length, want.length])
+})
+
 test('a second prepare into the same directory removes stale shards; NAME.json lists exactly the files', async () => {
   const out = join(dir, 'stale')
   mkdirSync(out)
