@@ -1,6 +1,7 @@
 // `llmts eval loss` through the CLI: on a shard whose first batch is exactly the fixture's tokens, the loss must
 // equal the cross-entropy computed in float64 from PyTorch's logits (reference/hf_fixtures.py); over several
-// batches it must be the mean of GPT.forward on the loader's windows; bad inputs exit 2 with one line.
+// batches it must be the mean of GPT.forward on the loader's windows (a preset's from initWeights(--seed)); a
+// non-finite loss is an error; bad inputs exit 2 with one line.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,7 +11,9 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
-import { writeShard } from '../../src/data/shards.js'
+import { presetConfig } from '../../src/config.js'
+import { readShard, writeShard } from '../../src/data/shards.js'
+import { evaluateLoss } from '../../src/eval/loss.js'
 import { loadHfDir } from '../../src/io/hf.js'
 import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
 import { GPT } from '../../src/model/gpt.js'
@@ -93,17 +96,45 @@ test('a preset without weights is initialized from --seed: loss near ln(V), the 
   assert.equal(a.val_loss, b.val_loss)
   // N(0, 0.02) weights give nearly uniform predictions over 50,257 tokens
   assert.ok(Math.abs(a.val_loss - Math.log(50257)) < 0.1, `val_loss ${a.val_loss}, expected about ${Math.log(50257)}`)
+  // the weights are those of initWeights(--seed): the same loss computed here, and another seed gives another loss
+  const tokens = [...readShard(shard)]
+  const model = new GPT(new CpuBackend(), presetConfig('tiny-variant'), { maxBatch: 1, maxSeqLen: 16 })
+  model.initWeights(5)
+  let sum = 0
+  for (let k = 0; k < 2; k++) {
+    const w = tokens.slice(k * 16, (k + 1) * 16 + 1)
+    sum += model.forward(Int32Array.from(w.slice(0, -1)), Int32Array.from(w.slice(1)), 1, 16)
+  }
+  assert.ok(Math.abs(a.val_loss - sum / 2) <= 1e-6 * a.val_loss, `val_loss ${a.val_loss}, initWeights(5) gives ${sum / 2}`)
+  assert.notEqual(evalJson(...args.slice(0, -1), '6').val_loss, a.val_loss)
+})
+
+test('a non-finite loss is an error by default; the trainer\'s option returns it', () => {
+  const { config, params } = loadHfDir(fixture('hf-llama'))
+  params[0] = NaN   // one embedding value of token 0
+  const model = new GPT(new CpuBackend(), config, { maxBatch: 1, maxSeqLen: 8 })
+  model.setParams(params)
+  const source = { next: () => ({ inputs: new Int32Array(8), targets: new Int32Array(8).fill(1) }) }
+  assert.throws(() => evaluateLoss(model, source, { B: 1, T: 8, steps: 2 }), /eval: loss of batch 0 is NaN/)
+  assert.ok(Number.isNaN(evaluateLoss(model, source, { B: 1, T: 8, steps: 2, nonFinite: 'return' })))
 })
 
 test('bad inputs exit 2 with one line naming the problem', () => {
   const shard = join(root, 'small.bin'), empty = join(root, 'empty.bin')
   writeShard(shard, randomTokens(40, 96, 4))
   writeShard(empty, new Uint16Array(0))
+  const exact = join(root, 'exact.bin'), plusOne = join(root, 'plus-one.bin')
+  writeShard(exact, randomTokens(48, 96, 4))
+  writeShard(plusOne, randomTokens(49, 96, 4))
+  assert.equal(evalJson('--init-from', fixture('hf-gpt2'), '--data', plusOne, '--batch-size', '2', '--seq-len', '8', '--steps', '3').steps, 3)
   const cases: [string[], RegExp][] = [
     [['--model', 'tiny-gpt2', '--init-from', fixture('hf-gpt2'), '--data', shard], /differ: vocabSize 50257 vs 96/],
     [['--init-from', fixture('hf-gpt2'), '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '3'],
       /holds 2 batches .* fewer than --steps 3/],
     [['--init-from', fixture('hf-gpt2'), '--data', empty], /holds 0 batches .* fewer than --steps 10/],
+    // 48 = 3·B·T tokens hold only 2 batches with targets (the loader needs B·T + 1 per batch)
+    [['--init-from', fixture('hf-gpt2'), '--data', exact, '--batch-size', '2', '--seq-len', '8', '--steps', '3'],
+      /holds 2 batches .* fewer than --steps 3/],
     [['--init-from', fixture('hf-gpt2'), '--data', shard, '--seq-len', '64'], /--seq-len 64 exceeds the model's context length 32/],
     [['--init-from', fixture('hf-gpt2')], /--data is required/],
     [['--model', 'no-such-model', '--data', shard], /neither a preset .* nor an existing file/],
