@@ -63,8 +63,9 @@ export function readWeightMap(index: string): Record<string, string> {
   }
   if (typeof map !== 'object' || map === null) throw new InputError(`hf: ${index} has no "weight_map" object`)
   for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new InputError(
-      `hf: ${index}: bad shard file name for ${name}: ${shown(file)}`)
+    // a plain name in the same folder: no path (nothing read or downloaded outside it), not '.', '..' or ''
+    if (typeof file !== 'string' || /[/\\]/.test(file) || ['', '.', '..'].includes(file)) throw new InputError(
+      `hf: ${index}: bad shard file name for ${name}: ${shown(file)} (expected a file name beside the index)`)
   }
   return map as Record<string, string>
 }

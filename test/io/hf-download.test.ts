@@ -92,6 +92,18 @@ test('sharded weights: the index first, then every shard it names', async () => 
   assert.ok(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer)))
 })
 
+test('an index naming a shard outside the folder is refused before any shard is fetched', async () => {
+  for (const [i, bad] of ['../model.safetensors', 'sub/x.safetensors', '..\\x.safetensors', '..'].entries()) {
+    const index = { path: 'model.safetensors.index.json', data: new TextEncoder().encode(JSON.stringify({ weight_map: { w: bad } })) }
+    const outDir = join(root, `outside${i}`, 'out')
+    const { server, out, error } = await download([...servedDir(fixture('hf-llama'), ['config.json']), index], { outDir })
+    assert.ok(error instanceof InputError && error.message.includes(`bad shard file name for w: "${bad.replace(/\\/g, '\\\\')}"`),
+      `${bad}: ${String(error)}`)
+    assert.deepEqual(cdn(server).sort(), ['config.json', 'model.safetensors.index.json'], bad)
+    assert.deepEqual(readdirSync(join(out, '..')).filter(f => f !== 'out'), [], `${bad}: nothing written beside --out`)
+  }
+})
+
 test('a folder holding another model: its files are replaced (same sizes, other bytes), a stray single file refused', async () => {
   const a = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
   a[0]!.sha256 = null

@@ -176,6 +176,11 @@ test('sharded checkpoints, base-model names without prefix and ignored buffers l
   writeSafetensors(join(sharded, 'model-00002-of-00002.safetensors'), all.slice(half))
   writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
   assert.ok(Buffer.from(loadHfDir(sharded).params.buffer).equals(Buffer.from(ref.buffer)), 'sharded')
+  for (const bad of ['../model-00001-of-00002.safetensors', 'sub/x.safetensors', '..']) {   // shard names must stay in the folder
+    writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...weightMap, [all[0]!.name]: bad } }))
+    assert.throws(() => loadHfDir(sharded), (e: Error) => e instanceof InputError && e.message.includes('bad shard file name'), bad)
+  }
+  writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
   // GPT2Model.save_pretrained (as the hub's "gpt2") drops "transformer." and keeps the causal-mask buffers
   const bare = editedFixture(t, 'hf-gpt2', ts => [
     ...ts.map(x => ({ ...x, name: x.name.replace(/^transformer\./, '') })),
