@@ -32,12 +32,14 @@ test('two F32 tensors and the metadata read back', () => {
   assert.deepEqual(f.metadata, { format: 'pt' })
 })
 
-test('impossible spans are refused, naming the file', () => {
+test('impossible spans and non-string metadata are refused, naming the file', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, /tensors a and b overlap/],
     [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, /tensors a and b overlap/],
     [{ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, /spans 8 bytes, its shape \[3\] F32 needs 12/],
     [{ a: { dtype: 'F32', shape: [4], data_offsets: [4, 20] } }, /past the data/],
+    [{ __metadata__: { n: 1 } }, /__metadata__\.n is not a string/],
+    [{ __metadata__: ['x'] }, /__metadata__ is not an object/],
   ]
   for (const [header, re] of cases) {
     assert.throws(() => parseSafetensors(file(header, [1, 2, 3, 4]), 'bad.safetensors'),

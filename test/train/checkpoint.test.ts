@@ -1,12 +1,15 @@
 // Checkpoints: exact round trip of weights, AdamW moments and progress; the checksum catches a corrupted file;
-// a failed write leaves no step_* directory; keep-last-K pruning; RUN_DIR/best; run-directory resolution.
+// a failed write leaves no step_* directory; keep-last-K pruning; RUN_DIR/best; run-directory resolution;
+// damage that passes the checksums (rewritten files) caught by the content checks; 7-digit step names.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { configFromJson } from '../../src/config.js'
+import { readSafetensors, writeSafetensors, type WriteTensor } from '../../src/io/safetensors.js'
 import { ParamLayout } from '../../src/model/params.js'
 import {
   checkpointName, listCheckpoints, loadCheckpointModel, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveBest,
@@ -121,4 +124,59 @@ test('a state.json without "format" is a damaged checkpoint (skipped by --resume
     assert.throws(() => readStateFile(path), (e: Error) => e instanceof InputError && !(e instanceof DamagedCheckpointError) &&
       /is not an llm\.ts checkpoint state \(format "something-else"\)/.test(e.message))
   } finally { rmSync(dir, { recursive: true, force: true }) }
+})
+
+/** Rewrites dir/file with `edit` applied to its tensors and records the new file's hash in state.json: damage that
+ *  passes the checksum, so only the content checks can catch it. */
+function rewriteConsistently(dir: string, file: string, edit: (ts: WriteTensor[]) => WriteTensor[]): void {
+  const f = readSafetensors(join(dir, file))
+  writeSafetensors(join(dir, file), edit([...f.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.bytes }))))
+  const bytes = readFileSync(join(dir, file))
+  editState(dir, st => { st.files[file] = { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length } })
+}
+
+function editState(dir: string, edit: (st: { files: Record<string, unknown> } & Record<string, unknown>) => void): void {
+  const path = join(dir, 'state.json'), st = JSON.parse(readFileSync(path, 'utf8'))
+  edit(st)
+  writeFileSync(path, JSON.stringify(st))
+}
+
+test('damage that passes the checksums: a transposed tensor, short moments, out-of-range RNG words, another version', () => {
+  const fresh = (name: string): string => {
+    const dir = join(root, 'consistent', name)
+    writeCheckpoint(dir, randomCheckpoint(3))
+    return dir
+  }
+  const damaged = (dir: string, re: RegExp): void => assert.throws(() => readCheckpoint(dir, { withOptimizer: true }),
+    (e: Error) => e instanceof DamagedCheckpointError && re.test(e.message), re.source)
+
+  const transposed = fresh('transposed')   // same bytes, shape [C, V] instead of [V, C]
+  rewriteConsistently(transposed, 'model.safetensors', ts => ts.map(t => t.name === 'wte' ? { ...t, shape: [...t.shape].reverse() } : t))
+  damaged(transposed, /wte is F32 \[32,128\], the config needs F32 \[128,32\]/)
+
+  const short = fresh('short')
+  rewriteConsistently(short, 'optimizer.safetensors', ts => ts.map(t => t.name === 'v' ? { ...t, shape: [4], data: new Float32Array(4) } : t))
+  damaged(short, new RegExp(`"v" must be F32 with ${total} values`))
+
+  for (const rng of [[1, 2, 3, 2 ** 32], [1, 2, 3, -1], [1, 2, 3, 1.5], [1, 2, 3]]) {
+    const dir = fresh('rng')
+    editState(dir, st => { st['rng'] = rng })
+    damaged(dir, /"rng" must be 4 uint32 words/)
+  }
+  for (const version of [2, 0, undefined]) {
+    const dir = fresh('version')
+    editState(dir, st => { st['version'] = version })
+    assert.throws(() => readCheckpoint(dir, { withOptimizer: true }), (e: Error) => e instanceof InputError &&
+      !(e instanceof DamagedCheckpointError) && /has version .*; this llm\.ts reads version 1/.test(e.message), String(version))
+  }
+})
+
+test('checkpoints order by step past 999,999 (7-digit names)', () => {
+  const run = join(root, 'many-steps')
+  for (const step of [999_999, 1_000_000, 20]) writeCheckpoint(join(run, 'checkpoints', checkpointName(step)), randomCheckpoint(step))
+  assert.equal(checkpointName(1_000_000), 'step_1000000')
+  assert.deepEqual(listCheckpoints(run).map(c => c.step), [20, 999_999, 1_000_000])
+  assert.equal(resolveCheckpointDir(run), join(run, 'checkpoints', 'step_1000000'))
+  pruneCheckpoints(run, 1)
+  assert.deepEqual(listCheckpoints(run).map(c => c.step), [1_000_000])
 })
