@@ -47,6 +47,9 @@ test('a run directory exports as GPT2LMHeadModel (f32) and imports back to the s
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
   assert.deepEqual([cfg.architectures, cfg.model_type, cfg.n_embd, cfg.n_layer, cfg.vocab_size, cfg.eos_token_id, cfg.torch_dtype],
     [['GPT2LMHeadModel'], 'gpt2', 32, 1, 50257, 50256, 'float32'])
+  // the tokenizer's limit is the model's context (16 here), as in the hub's gpt2 (1024 both)
+  const tok = JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8'))
+  assert.deepEqual([cfg.n_positions, tok.model_max_length], [16, 16])
   const back = loadHfDir(out)
   assert.deepEqual(back.config, config)
   // padded vocabulary rows never leave the model: they come back as zeros, everything else bit-exact

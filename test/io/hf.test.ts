@@ -161,6 +161,7 @@ test('theta from transformers 5 rope_parameters; GPT-2 defaults', () => {
   assert.deepEqual([llama.ropeTheta, llama.kvHeads, llama.tiedEmbeddings, llama.normEps], [500000, 4, false, 1e-6])
   const gpt2 = configFromHfJson({ architectures: ['GPT2LMHeadModel'], n_embd: 64, n_layer: 1, n_head: 2 }, 'x').config
   assert.deepEqual([gpt2.vocabSize, gpt2.paddedVocabSize, gpt2.contextLength, gpt2.mlpHidden, gpt2.tiedEmbeddings], [50257, 50304, 1024, 256, true])
+  assert.equal(gpt2.normEps, 1e-5)   // GPT2Config's layer_norm_epsilon default
   // older GPT-2 configs give the context as n_ctx only; n_positions wins when both are there
   const nctx = (o: object): number => configFromHfJson({ model_type: 'gpt2', n_embd: 64, n_layer: 1, n_head: 2, ...o }, 'x').config.contextLength
   assert.deepEqual([nctx({ n_ctx: 256 }), nctx({ n_ctx: 256, n_positions: 512 })], [256, 512])

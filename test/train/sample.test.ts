@@ -60,6 +60,10 @@ test('pickToken: greedy, top-k and top-p keep exactly the allowed tokens, with t
   // temperature 0.5 squares the probabilities: 0.25, 0.0625, 0.0225, 0.01 (normalized by 0.345)
   near(counts({ temperature: 0.5, topK: 0, topP: 1 }), [0.25 / 0.345, 0.0625 / 0.345, 0.0225 / 0.345, 0.01 / 0.345])
   near(counts({ temperature: 1, topK: 0, topP: 0.95 }), [0.5, 0.25, 0.15, 0.1])   // 0.9 < 0.95: the nucleus is every token
+  // greedy ties go to the lowest id, as torch.argmax and transformers' greedy search
+  const tied = Float32Array.from([1, 3, 3, 0])
+  assert.equal(pickToken(tied, { maxTokens: 1, temperature: 0, topK: 0, topP: 1 }, new Rng(1)), 1)
+  assert.equal(pickToken(tied, { maxTokens: 1, temperature: 1, topK: 1, topP: 1 }, new Rng(1)), 1)
 })
 
 test('pickToken: top-k and top-p take the most likely tokens wherever they are in the vocabulary', () => {
