@@ -162,6 +162,11 @@ test('theta from transformers 5 rope_parameters; GPT-2 defaults', () => {
   const gpt2 = configFromHfJson({ architectures: ['GPT2LMHeadModel'], n_embd: 64, n_layer: 1, n_head: 2 }, 'x').config
   assert.deepEqual([gpt2.vocabSize, gpt2.paddedVocabSize, gpt2.contextLength, gpt2.mlpHidden, gpt2.tiedEmbeddings], [50257, 50304, 1024, 256, true])
   assert.equal(gpt2.normEps, 1e-5)   // GPT2Config's layer_norm_epsilon default
+  // transformers' two names for GELU with the tanh approximation
+  for (const act of ['gelu_new', 'gelu_pytorch_tanh']) {
+    const c = configFromHfJson({ model_type: 'gpt2', n_embd: 64, n_layer: 1, n_head: 2, activation_function: act }, 'x').config
+    assert.equal(c.mlp, 'gelu', act)
+  }
   // older GPT-2 configs give the context as n_ctx only; n_positions wins when both are there
   const nctx = (o: object): number => configFromHfJson({ model_type: 'gpt2', n_embd: 64, n_layer: 1, n_head: 2, ...o }, 'x').config.contextLength
   assert.deepEqual([nctx({ n_ctx: 256 }), nctx({ n_ctx: 256, n_positions: 512 })], [256, 512])
@@ -178,6 +183,11 @@ test('sharded checkpoints, base-model names without prefix and ignored buffers l
   all.forEach((x, i) => { weightMap[x.name] = i < half ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors' })
   writeSafetensors(join(sharded, 'model-00001-of-00002.safetensors'), all.slice(0, half))
   writeSafetensors(join(sharded, 'model-00002-of-00002.safetensors'), all.slice(half))
+  writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
+  const wrongShard = { ...weightMap, [all[0]!.name]: 'model-00002-of-00002.safetensors' }   // the index points at the other shard
+  writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ weight_map: wrongShard }))
+  assert.throws(() => loadHfDir(sharded), (e: Error) => e instanceof InputError &&
+    e.message.includes(`puts ${all[0]!.name} in model-00002-of-00002.safetensors, which has no such tensor`))
   writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
   assert.ok(Buffer.from(loadHfDir(sharded).params.buffer).equals(Buffer.from(ref.buffer)), 'sharded')
   for (const bad of ['../model-00001-of-00002.safetensors', 'sub/x.safetensors', '..']) {   // shard names must stay in the folder
