@@ -72,6 +72,10 @@ test('our writer: data 8-byte aligned for every header length, header length in 
         new RegExp(`safetensors: w has ${values.byteLength} bytes, shape \\[2\\] F32 needs 8`))
       assert.ok(!existsSync(bad))
     }
+    const twice = join(dir, 'twice.safetensors')   // JSON keeps one of two equal keys: the other tensor would be lost
+    assert.throws(() => writeSafetensors(twice, [{ name: 'w', dtype: 'F32', shape: [2], data }, { name: 'w', dtype: 'F32', shape: [2], data }]),
+      /two tensors are named w/)
+    assert.ok(!existsSync(twice))
     assert.deepEqual(readdirSync(dir).filter(n => n.startsWith('.')), [], 'no temp file left')
   } finally {
     rmSync(dir, { recursive: true, force: true })
