@@ -12,7 +12,7 @@ import { configFromJson } from '../../src/config.js'
 import { readSafetensors, writeSafetensors, type WriteTensor } from '../../src/io/safetensors.js'
 import { ParamLayout } from '../../src/model/params.js'
 import {
-  checkpointName, listCheckpoints, loadCheckpointModel, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveBest,
+  checkpointName, listCheckpoints, loadCheckpointModel, moveAsideDamaged, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveBest,
   writeCheckpoint, type Checkpoint,
 } from '../../src/train/checkpoint.js'
 import { DamagedCheckpointError, readStateFile } from '../../src/train/checkpoint-state.js'
@@ -163,12 +163,27 @@ test('damage that passes the checksums: a transposed tensor, short moments, out-
     editState(dir, st => { st['rng'] = rng })
     damaged(dir, /"rng" must be 4 uint32 words/)
   }
+  for (const guard of [{ loss: [1, 'x'], gradNorm: [] }, { loss: [1] }, { loss: [null], gradNorm: [2] }, [1, 2]]) {
+    const dir = fresh('guard')
+    editState(dir, st => { st['guard'] = guard })
+    damaged(dir, /"guard" must hold two arrays of finite numbers/)
+  }
   for (const version of [2, 0, undefined]) {
     const dir = fresh('version')
     editState(dir, st => { st['version'] = version })
     assert.throws(() => readCheckpoint(dir, { withOptimizer: true }), (e: Error) => e instanceof InputError &&
       !(e instanceof DamagedCheckpointError) && /has version .*; this llm\.ts reads version 1/.test(e.message), String(version))
   }
+})
+
+test('a damaged checkpoint moved aside twice keeps both copies (step_N.damaged, step_N.damaged-2)', () => {
+  const run = join(root, 'aside'), dir = join(run, 'checkpoints', checkpointName(5))
+  for (const want of ['step_000005.damaged', 'step_000005.damaged-2']) {
+    writeCheckpoint(dir, randomCheckpoint(5))
+    assert.equal(moveAsideDamaged(dir), join(run, 'checkpoints', want))
+  }
+  assert.deepEqual(readdirSync(join(run, 'checkpoints')).sort(), ['step_000005.damaged', 'step_000005.damaged-2'])
+  assert.deepEqual(listCheckpoints(run), [])
 })
 
 test('checkpoints order by step past 999,999 (7-digit names)', () => {
