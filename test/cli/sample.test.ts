@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
-import { configFromJson } from '../../src/config.js'
+import { configFromJson, presetConfig } from '../../src/config.js'
 import { GPT } from '../../src/model/gpt.js'
 import { decode, encode, EOT } from '../../src/tokenizer.js'
 import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
@@ -100,6 +100,22 @@ test('streamed text holds back a split multi-byte character until its last byte,
   for (const id of ids.slice(0, 3)) unfinished.push(id)   // 日 and the first byte(s) of 本
   unfinished.end()
   assert.deepEqual(cut, ['日', '\uFFFD\n'])
+})
+
+test('a preset without weights samples from initWeights(--seed)', () => {
+  const r = llmts('--model', 'tiny-variant', '--prompt', 'Hi', '--max-tokens', '6', '--temperature', '0', '--seed', '6', '--json')
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /no weights; using random weights from --seed 6/)
+  const preset = new GPT(new CpuBackend(), presetConfig('tiny-variant'), { maxBatch: 1, maxSeqLen: 64 })
+  preset.initWeights(6)
+  const prompt = Int32Array.from([EOT, ...encode('Hi')])
+  const greedy = { maxTokens: 6, temperature: 0, topK: 0, topP: 1 }
+  const want = [...generate(preset, prompt, greedy, new Rng(0))]
+  assert.deepEqual(JSON.parse(r.stdout).tokens, want)
+  for (const other of [5, 1337]) {   // 1337: the default seed; 5 and 1337 happen to agree with each other here
+    preset.initWeights(other)
+    assert.notDeepEqual([...generate(preset, prompt, greedy, new Rng(0))], want, `seed ${other} gives other weights`)
+  }
 })
 
 test('a seed fixes the sample; another seed changes it', () => {
