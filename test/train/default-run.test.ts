@@ -16,6 +16,13 @@ test('both models get valid configs with the same tokens and schedule', () => {
   assert.deepEqual(restA, restB)
   assert.equal(a!.warmupSteps, 4)
   assert.equal(a!.valEvery, Math.ceil(40 / defaultRun.valTimes))
+  // validations (step 0, every valEvery, the last step) stay within stepsForBudget's valTimes + 1, whatever the steps
+  for (const steps of [10, 37, 50, 61, 200]) {
+    const c = defaultRunConfig('tiny-gpt2', 'data', steps, 'runs/x', 'cpu')
+    const at = new Set([0, steps])
+    for (let s = c.valEvery; s < steps; s += c.valEvery) at.add(s)
+    assert.ok(at.size <= defaultRun.valTimes + 1, `${steps} steps: ${at.size} validations (valEvery ${c.valEvery})`)
+  }
 })
 
 test('steps fit the budget: steps·(step time)·margin + validations <= budget, clamped', () => {
@@ -32,6 +39,8 @@ test('the verdict names the direction honestly', () => {
   assert.match(verdict(o(7.5), o(7.2), 1000), /variant converged faster .* 7\.200 vs 7\.500/)
   assert.match(verdict(o(7.2), o(7.5), 1000), /did NOT converge faster .* 7\.500 vs 7\.200/)
   assert.match(verdict(o(7.2), o(7.205), 1000), /no clear difference/)
+  assert.match(verdict(o(7.205), o(7.2), 1000), /no clear difference/)
+  for (const [a, b] of [[NaN, 7.2], [7.2, NaN], [Infinity, 7.2]]) assert.match(verdict(o(a!), o(b!), 1000), /no validation loss to compare/)
 })
 
 test('loss spikes: a step more than 2 nats above the previous one', () => {
