@@ -102,12 +102,14 @@ test('tinyshakespeare corpus reproduces llm.c: 32,768 val and 305,260 train toke
   assert.deepEqual(splitTinyShakespeare('a\n\nb\n\n\nc\n\n'), ['a\n\n', 'b\n\n', '\nc\n\n', ''])
 })
 
-test('--val-tokens 0 writes no val shard; a last train shard of one token is kept', async () => {
+test('--val-tokens 0 writes no val shard (and removes an old one); a last train shard of one token is kept', async () => {
   const docs = ['one small document', 'and a second one, a little longer than the first']
   const want = stream(docs)
   const f = join(dir, 'noval.jsonl')
   writeFileSync(f, docs.map(text => JSON.stringify({ text })).join('\n'))
   const out = join(dir, 'noval')
+  mkdirSync(out)
+  writeShard(join(out, 'nv_val_000000.bin'), [1, 2, 3])   // an earlier prepare's val shard: stale now
   const r = await prepare({ source: await openInputs([f]), outDir: out, name: 'nv', valTokens: 0, shardSize: want.length - 1, workers: 0 })
   assert.deepEqual(r.val, [])
   assert.deepEqual(r.train.map(p => readShard(p).length), [want.length - 1, 1])
@@ -205,7 +207,10 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
       /nofield\.jsonl:3: expected an object with a string "text" field/],
     [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o3'), name: 'b', workers: 0 }),
       /only 2 tokens, all taken by --val-tokens 32768/],
-    [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o4'), name: '../x', workers: 0 }), /--name must be/],
+    ...['../x', '.x', '-x', '..', ''].map(name => [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o4'),
+      name, workers: 0 }), /--name must be/] as [() => Promise<unknown>, RegExp]),
+    ...[0, -1, 1.5].map(shardSize => [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o6'),
+      name: 'b', shardSize, workers: 0 }), /shardSize must be in \[1, /] as [() => Promise<unknown>, RegExp]),
     [async () => prepare({ source: await openInputs([join(d, 'null.parquet')], { sliceBytes: 1 }), outDir: join(d, 'o5'), name: 'b',
       workers: 2 }), /null\.parquet: row 321 has no value in column "text", expected a string/],
   ]
