@@ -38,6 +38,9 @@ test('tokenize prints the ids; --json and --allow-special; --decode round-trips 
   assert.equal(back.stdout, text)
   assert.equal(llmts(['tokenize', '--decode', '-'], JSON.stringify(encode(text))).stdout, text)
   assert.deepEqual(JSON.parse(llmts(['tokenize', '--decode', '-', '--json'], '15496, 995').stdout), { tokens: 2, text: 'Hello world' })
+  // tokenize --json's own output decodes back (the {"ids": [...]} form), and JSON after blank lines is still JSON
+  assert.equal(llmts(['tokenize', '--decode', '-'], llmts(['tokenize', file, '--json']).stdout).stdout, text)
+  assert.equal(llmts(['tokenize', '--decode', '-'], '\n  [15496, 995]\n').stdout, 'Hello world')
 })
 
 test('tokenize --decode reads llm.c shards', () => {
