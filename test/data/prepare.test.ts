@@ -42,7 +42,8 @@ test('text, JSONL, NDJSON and Parquet documents land in val then train shards of
     JSON.stringify({ text: docs[3] })].join('\n') + '\n')
   parquetWriteFile({ filename: join(d, 'sub', 'c.parquet'), columnData: [{ name: 'id', data: [1, 2], type: 'INT32' },
     { name: 'text', data: [docs[4], docs[5]], type: 'STRING' }], rowGroupSize: 1 })
-  writeFileSync(join(d, 'sub', 'd.ndjson'), [JSON.stringify({ text: docs[6] }), JSON.stringify({ text: docs[7] })].join('\n'))
+  // with a byte-order mark, as some Windows tools write one
+  writeFileSync(join(d, 'sub', 'd.ndjson'), '\ufeff' + [JSON.stringify({ text: docs[6] }), JSON.stringify({ text: docs[7] })].join('\n'))
   writeFileSync(join(d, 'ignored.bin'), 'not a text input')
   const r = await prepare({ source: await openInputs([d]), outDir: join(dir, 'out1'), name: 'mix', valTokens: 7, shardSize: 10, workers: 1 })
   const want = stream(docs)
