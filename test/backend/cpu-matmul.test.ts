@@ -31,9 +31,12 @@ for (const [N, C, OC] of SHAPES) {
     const want = naive(inp, w, bias, dout, N, C, OC)
     for (const [type, make, tol] of [['f64', (a: Float64Array) => Float64Array.from(a), { rtol: 1e-12, atol: 1e-12 }],
                                      ['f32', (a: Float64Array) => Float32Array.from(a), { rtol: 1e-5, atol: 1e-5 }]] as const) {
-      const out = make(new Float64Array(N * OC))
+      const out = make(new Float64Array(N * OC).fill(NaN))   // forward overwrites whatever the buffer held
       matmulForward(out, make(inp), make(w), make(bias), N, C, OC)
       assertClose(`${type} out`, out, want.out, tol)
+      const noBias = make(new Float64Array(N * OC).fill(NaN))
+      matmulForward(noBias, make(inp), make(w), null, N, C, OC)
+      assertClose(`${type} out without bias`, noBias, want.out.map((v, i) => v - bias[i % OC]!), tol)
       const pI = rand(N * C), pW = rand(OC * C), pB = rand(OC)
       const dinp = make(pI), dw = make(pW), db = make(pB)
       matmulBackward(dinp, dw, db, make(dout), make(inp), make(w), N, C, OC)
