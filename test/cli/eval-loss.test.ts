@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,7 +29,7 @@ function llmts(...args: string[]): { code: number | null; stdout: string; stderr
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-function evalJson(...args: string[]): { val_loss: number; steps: number; tokens: number } {
+function evalJson(...args: string[]): { val_loss: number; steps: number; tokens: number; seq_len: number } {
   const r = llmts('eval', 'loss', ...args, '--json')
   assert.equal(r.code, 0, r.stderr)
   return JSON.parse(r.stdout)
@@ -107,6 +107,14 @@ test('a preset without weights is initialized from --seed: loss near ln(V), the 
   }
   assert.ok(Math.abs(a.val_loss - sum / 2) <= 1e-6 * a.val_loss, `val_loss ${a.val_loss}, initWeights(5) gives ${sum / 2}`)
   assert.notEqual(evalJson(...args.slice(0, -1), '6').val_loss, a.val_loss)
+})
+
+test('without --seq-len, T is the context length up to 1024 (llm.c\'s and the report\'s)', () => {
+  const file = join(root, 'long-context.json')
+  writeFileSync(file, JSON.stringify({ preset: 'tiny-variant', contextLength: 2048 }))
+  const shard = join(root, 'long.bin')
+  writeShard(shard, randomTokens(1100, 50257, 6))
+  assert.equal(evalJson('--model', file, '--data', shard, '--batch-size', '1', '--steps', '1').seq_len, 1024)
 })
 
 test('a non-finite loss is an error by default; the trainer\'s option returns it', () => {
