@@ -73,6 +73,7 @@ test('PNG: signature, IHDR size twice the SVG size, non-trivial content', async 
   const w = png.readUInt32BE(16), h = png.readUInt32BE(20)
   const svgOut = join(root, 'val.svg')
   await renderPlot([gpt2, variant], svgOut, { metric: 'val_loss', x: 'step' })
+  assert.match(readFileSync(svgOut, 'utf8'), /validation loss/, 'the y axis names the metric')
   const ref = new Resvg(readFileSync(svgOut, 'utf8'))
   assert.equal(w, 2 * ref.width)
   assert.equal(h, 2 * ref.height)
