@@ -172,13 +172,13 @@ export function listShards(spec: string, split?: 'train' | 'val'): string[] {
 function refuseUnfinished(files: string[]): string[] {
   const seen = new Set<string>()
   for (const f of files) {
-    const m = /^(.+)_(?:train|val)_\d{6}\.bin$/.exec(basename(f))
-    if (m === null || seen.has(join(dirname(f), m[1]!))) continue
-    const prefix = join(dirname(f), m[1]!)
+    const name = /^(.+)_(?:train|val)_\d{6}\.bin$/.exec(basename(f))?.[1]
+    const prefix = name === undefined ? undefined : join(dirname(f), name)
+    if (prefix === undefined || seen.has(prefix)) continue
     seen.add(prefix)
     if (existsSync(`${prefix}.incomplete`) && !existsSync(`${prefix}.json`)) {
       throw new InputError(`shards: ${f} is part of an unfinished llmts prepare (${prefix}.incomplete exists, ` +
-        `${m[1]}.json does not): re-run that prepare to finish it, or delete the .incomplete file to use the shards as they are`)
+        `${name}.json does not): re-run that prepare to finish it, or delete the .incomplete file to use the shards as they are`)
     }
   }
   return files
@@ -187,7 +187,8 @@ function refuseUnfinished(files: string[]): string[] {
 /** Starts (re)writing NAME's shards in `dir`: NAME.incomplete first, then NAME.json (the completion record) goes, so
  *  listShards refuses the mix of old and new shards a failed or running prepare leaves. */
 export function beginOutput(dir: string, name: string): void {
-  writeFileAtomic(join(dir, `${name}.incomplete`), `llmts prepare is writing ${name}_*.bin here; they are complete once ${name}.json exists\n`)
+  writeFileAtomic(join(dir, `${name}.incomplete`),
+    `llmts prepare is writing ${name}_*.bin here; they are complete once ${name}.json exists\n`)
   rmSync(join(dir, `${name}.json`), { force: true })
 }
 
