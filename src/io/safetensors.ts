@@ -183,6 +183,7 @@ export function writeSafetensorsTo(w: AtomicWriter, tensors: WriteTensor[], meta
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata
   let offset = 0
   for (const t of tensors) {
+    if (t.name === '__metadata__') throw new Error('safetensors: a tensor cannot be named __metadata__ (the header\'s metadata key)')
     if (t.name in header) throw new Error(`safetensors: two tensors are named ${t.name} (a file holds one tensor per name)`)
     const want = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype]
     if (t.data.byteLength !== want) throw new Error(`safetensors: ${t.name} has ${t.data.byteLength} bytes, ` +

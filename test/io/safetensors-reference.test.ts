@@ -76,6 +76,7 @@ test('our writer: data 8-byte aligned for every header length, header length in 
     assert.throws(() => writeSafetensors(twice, [{ name: 'w', dtype: 'F32', shape: [2], data }, { name: 'w', dtype: 'F32', shape: [2], data }]),
       /two tensors are named w/)
     assert.ok(!existsSync(twice))
+    assert.throws(() => writeSafetensors(twice, [{ name: '__metadata__', dtype: 'F32', shape: [2], data }]), /a tensor cannot be named __metadata__/)
     assert.deepEqual(readdirSync(dir).filter(n => n.startsWith('.')), [], 'no temp file left')
   } finally {
     rmSync(dir, { recursive: true, force: true })
