@@ -7,7 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { test } from 'node:test'
-import { cacheKey, defaultCacheDir, readHeaders, targetFor } from '../../src/backend/cuda/compile.js'
+import { cacheKey, createCompiler, defaultCacheDir, readHeaders, targetFor } from '../../src/backend/cuda/compile.js'
+import type { Nvrtc } from '../../src/backend/cuda/ffi.js'
 import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type KernelSig, type LaunchDriver } from '../../src/backend/cuda/kernels.js'
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
 import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
@@ -181,6 +182,50 @@ test('kernel cache: the key changes with source, headers, options and NVRTC vers
   assert.notEqual(base, cacheKey('src', h, o, [13, 0], 'cubin'))
   assert.equal(defaultCacheDir({ LLMTS_CACHE: '/data/c' }, '/home/u'), '/data/c/cuda')
   assert.equal(defaultCacheDir({}, '/home/u'), '/home/u/.cache/llmts/cuda')
+})
+
+/** An NVRTC stand-in whose "image" is the source and the header texts it was given; counts compiles. */
+function fakeNvrtc(version: [number, number]): { nvrtc: Nvrtc; compiles: string[] } {
+  const compiles: string[] = []
+  let image = ''
+  const nvrtc: Nvrtc = {
+    path: 'fake', version, supportedArchs: () => [], raw: { nvrtcCompileProgram: () => 0 } as unknown as Nvrtc['raw'],
+    call(name: string, ...args: unknown[]): void {
+      if (name === 'nvrtcCreateProgram') {
+        (args[0] as unknown[])[0] = 1n
+        image = [args[1], ...(args[4] as string[])].join('|')
+        compiles.push(args[2] as string)
+      }
+      if (name === 'nvrtcGetCUBINSize') (args[1] as number[])[0] = Buffer.byteLength(image)
+      if (name === 'nvrtcGetCUBIN') Buffer.from(image).copy(args[1] as Uint8Array)
+    },
+  }
+  return { nvrtc, compiles }
+}
+
+test('kernel cache on disk: a changed header, another NVRTC or fresh: true compiles again; otherwise the cached image', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-cu-cache-'))
+  try {
+    const file = join(dir, 'k.cu'), header = join(dir, 'common.cuh'), cache = join(dir, 'cache')
+    writeFileSync(file, '#include "common.cuh"\nkernel body')
+    writeFileSync(header, 'header v1')
+    const target = { arch: 'sm_90a', kind: 'cubin' } as const
+    const a = fakeNvrtc([13, 0]), compiler = createCompiler(a.nvrtc, target, cache)
+    const text = (img: Uint8Array): string => Buffer.from(img).toString()
+    assert.equal(text(compiler.image(file)), '#include "common.cuh"\nkernel body|header v1')
+    assert.equal(text(compiler.image(file)), '#include "common.cuh"\nkernel body|header v1')
+    assert.equal(a.compiles.length, 1, 'the second call reads the cache')
+    writeFileSync(header, 'header v2')   // only the header changed: a cached image of v1 would be stale
+    assert.equal(text(compiler.image(file)), '#include "common.cuh"\nkernel body|header v2')
+    assert.equal(a.compiles.length, 2)
+    compiler.image(file, { fresh: true })
+    assert.equal(a.compiles.length, 3, 'fresh: true ignores the cache')
+    const b = fakeNvrtc([13, 1])
+    createCompiler(b.nvrtc, target, cache).image(file)
+    assert.equal(b.compiles.length, 1, 'another NVRTC version compiles its own image')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('matmul plans are keyed by shape, types, epilogue and pointer alignment', () => {
