@@ -22,6 +22,10 @@ export function registerMixedSequenceOps(): void {
         p.gpu.ropeForward(qkv.g, qkv.g, B, T, NH, KVH, HS, 10000, 0)
         p.cpu.ropeForward(qkv.c, qkv.c, B, T, NH, KVH, HS, 10000, 0)
         p.near('rope in place', qkv)
+        const other = p.zeros(n, 'act')   // same shape, another theta: its own cos/sin table
+        p.gpu.ropeForward(other.g, qkv.g, B, T, NH, KVH, HS, 500000, 0)
+        p.cpu.ropeForward(other.c, qkv.c, B, T, NH, KVH, HS, 500000, 0)
+        p.near('rope with theta 500000 after 10000', other)
         p.cpu.upload(qkv.c, p.gpu.download(qkv.g))   // continue from identical (bf16) inputs
         p.gpu.attentionForward(out.g, lse.g, qkv.g, B, T, NH, KVH, HS)
         p.cpu.attentionForward(out.c, lse.c, qkv.c, B, T, NH, KVH, HS)

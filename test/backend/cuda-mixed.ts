@@ -138,6 +138,24 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.adamwUpdate(p.gpu.view(flat.g, 0, 7), p.gpu.view(grads.g, 0, 7), p.gpu.view(m.g, 0, 7), p.gpu.view(v.g, 0, 7), { ...opts, step: 2 })
       p.cpu.adamwUpdate(p.cpu.view(flat.c, 0, 7), p.cpu.view(grads.c, 0, 7), p.cpu.view(m.c, 0, 7), p.cpu.view(v.c, 0, 7), { ...opts, step: 2 })
       forward('out after AdamW on an overlapping segment')
+      // a segment at an offset writes the mirror at that offset
+      const seg = (be: Backend, t: { flat: Tensor; grads: Tensor; m: Tensor; v: Tensor }, step: number): void =>
+        be.adamwUpdate(be.view(t.flat, 5, 20), be.view(t.grads, 5, 20), be.view(t.m, 5, 20), be.view(t.v, 5, 20), { ...opts, step })
+      seg(p.gpu, { flat: flat.g, grads: grads.g, m: m.g, v: v.g }, 3)
+      seg(p.cpu, { flat: flat.c, grads: grads.c, m: m.c, v: v.c }, 3)
+      forward('out after AdamW on a segment at offset 5')
+      // a stale mirror (new weights uploaded) stays stale through AdamW on a segment: the next matmul refreshes all of it
+      const w3 = randn(OC * C, 0.1)
+      p.gpu.upload(w.g, w3)
+      p.cpu.upload(w.c, w3)
+      seg(p.gpu, { flat: flat.g, grads: grads.g, m: m.g, v: v.g }, 4)
+      seg(p.cpu, { flat: flat.c, grads: grads.c, m: m.c, v: v.c }, 4)
+      forward('out after an upload and AdamW on a segment')
+      // a copy into the weights invalidates the mirror too
+      const src = p.full(randn(OC * C, 0.1))
+      p.gpu.copy(w.g, src.g)
+      p.cpu.copy(w.c, src.c)
+      forward('out after copying new weights in')
     })
 
     for (const C of [96, 33]) {
