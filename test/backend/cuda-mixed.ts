@@ -103,6 +103,10 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.matmulForward(out.g, inp.g, w.g, shifted.g, N, C, OC)   // a bias 12-byte aligned in f32, 6 in its bf16 mirror
       p.cpu.matmulForward(out.c, inp.c, w.c, shifted.c, N, C, OC)
       p.near('out with a misaligned bias', out)
+      const inp32 = p.full(randn(N * C)), out32 = p.zeros(N * OC, 'full')   // all f32 (TF32): the 12-byte-aligned f32 bias itself
+      p.gpu.matmulForward(out32.g, inp32.g, w.g, shifted.g, N, C, OC)
+      p.cpu.matmulForward(out32.c, inp32.c, w.c, shifted.c, N, C, OC)
+      p.near('f32 out with a misaligned f32 bias', out32)
       for (const kind of ['act', 'full'] as const) {
         const dout = kind === 'act' ? p.act(randn(N * OC)) : p.full(randn(N * OC))
         const dinp = p.zeros(N * C, 'act'), dw = p.full(randn(OC * C)), db = p.full(randn(OC))
@@ -138,12 +142,12 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.adamwUpdate(p.gpu.view(flat.g, 0, 7), p.gpu.view(grads.g, 0, 7), p.gpu.view(m.g, 0, 7), p.gpu.view(v.g, 0, 7), { ...opts, step: 2 })
       p.cpu.adamwUpdate(p.cpu.view(flat.c, 0, 7), p.cpu.view(grads.c, 0, 7), p.cpu.view(m.c, 0, 7), p.cpu.view(v.c, 0, 7), { ...opts, step: 2 })
       forward('out after AdamW on an overlapping segment')
-      // a segment at an offset writes the mirror at that offset
+      // a segment at an offset writes the mirror at that offset (4: 16-byte-aligned f32, 8-byte-aligned bf16 mirror)
       const seg = (be: Backend, t: { flat: Tensor; grads: Tensor; m: Tensor; v: Tensor }, step: number): void =>
-        be.adamwUpdate(be.view(t.flat, 5, 20), be.view(t.grads, 5, 20), be.view(t.m, 5, 20), be.view(t.v, 5, 20), { ...opts, step })
+        be.adamwUpdate(be.view(t.flat, 4, 20), be.view(t.grads, 4, 20), be.view(t.m, 4, 20), be.view(t.v, 4, 20), { ...opts, step })
       seg(p.gpu, { flat: flat.g, grads: grads.g, m: m.g, v: v.g }, 3)
       seg(p.cpu, { flat: flat.c, grads: grads.c, m: m.c, v: v.c }, 3)
-      forward('out after AdamW on a segment at offset 5')
+      forward('out after AdamW on a segment at offset 4')
       // a stale mirror (new weights uploaded) stays stale through AdamW on a segment: the next matmul refreshes all of it
       const w3 = randn(OC * C, 0.1)
       p.gpu.upload(w.g, w3)
@@ -156,6 +160,9 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.copy(w.g, src.g)
       p.cpu.copy(w.c, src.c)
       forward('out after copying new weights in')
+      p.gpu.zero(w.g)   // the backend zeroes lazily: the mirror must see the zeros
+      p.cpu.zero(w.c)
+      forward('out after zeroing the weights')
     })
 
     for (const C of [96, 33]) {
