@@ -149,13 +149,15 @@ function registerAdamWSpans(h: () => Harness): void {
     const wave = (k: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(0.37 * i * k + k))
     const p = Float64Array.from(wave(1), x => 2 * x), m = new Float64Array(n), v = new Float64Array(n)
     const params = h().up(Float32Array.from(p)), grads = be.alloc(n), mt = be.alloc(n), vt = be.alloc(n)
-    const free = (i: number): boolean => noDecay.some(s => i >= s.offset && i < s.offset + s.length)
-    for (let step = 1; step <= 2; step++) {
+    // step 3 moves every span by one: as many spans as before, other elements (a backend caching spans must notice)
+    const spansAt = (step: number): typeof noDecay => step < 3 ? noDecay : noDecay.map(s => ({ offset: s.offset - 1, length: s.length }))
+    const free = (i: number, step: number): boolean => spansAt(step).some(s => i >= s.offset && i < s.offset + s.length)
+    for (let step = 1; step <= 3; step++) {
       const g = wave(step + 1)
       be.upload(grads, g)
-      be.adamwUpdate(params, grads, mt, vt, { lr, beta1, beta2, eps, weightDecay, noDecay, step, gradScale })
+      be.adamwUpdate(params, grads, mt, vt, { lr, beta1, beta2, eps, weightDecay, noDecay: spansAt(step), step, gradScale })
       for (let i = 0; i < n; i++) {
-        const gi = g[i]! * gradScale, wd = free(i) ? 0 : weightDecay
+        const gi = g[i]! * gradScale, wd = free(i, step) ? 0 : weightDecay
         m[i] = beta1 * m[i]! + (1 - beta1) * gi
         v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi
         p[i] = p[i]! - lr * ((m[i]! / (1 - beta1 ** step)) / (Math.sqrt(v[i]! / (1 - beta2 ** step)) + eps) + wd * p[i]!)
@@ -164,7 +166,7 @@ function registerAdamWSpans(h: () => Harness): void {
       h().check(`m after step ${step}`, mt, Float32Array.from(m))
       h().check(`v after step ${step}`, vt, Float32Array.from(v))
     }
-    const bad = { lr, beta1, beta2, eps, weightDecay, step: 3, gradScale, noDecay: [{ offset: 5, length: 5 }, { offset: 7, length: 1 }] }
+    const bad = { lr, beta1, beta2, eps, weightDecay, step: 4, gradScale, noDecay: [{ offset: 5, length: 5 }, { offset: 7, length: 1 }] }
     assert.throws(() => be.adamwUpdate(params, grads, mt, vt, bad), /unsorted, overlapping or outside/)
   })
 }

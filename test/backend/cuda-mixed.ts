@@ -116,6 +116,15 @@ export function registerMixedPrecisionOps(): void {
         p.near(`dweight (dout ${kind}, accumulated onto a prior)`, dw)
         p.near(`dbias (dout ${kind})`, db)
       }
+      // f32 inp and dout converted to bf16 side by side (a bf16 dinp asks for bf16 operands); N = 130 is no multiple
+      // of the bias-gradient kernel's row groups
+      const N2 = 130, inp2 = p.full(randn(N2 * C)), dout2 = p.full(randn(N2 * OC))
+      const dinp2 = p.zeros(N2 * C, 'act'), dw2 = p.full(randn(OC * C)), db2 = p.full(randn(OC))
+      p.gpu.matmulBackward(dinp2.g, dw2.g, db2.g, dout2.g, inp2.g, w.g, N2, C, OC)
+      p.cpu.matmulBackward(dinp2.c, dw2.c, db2.c, dout2.c, inp2.c, w.c, N2, C, OC)
+      p.near('dinp (f32 inp and dout, N=130)', dinp2)
+      p.near('dweight (f32 inp and dout, N=130)', dw2)
+      p.near('dbias (N=130)', db2)
     })
 
     test('the weight mirror follows uploads and AdamW, also for a misaligned view into a flat buffer', () => {
