@@ -343,6 +343,15 @@ export function registerMixedPrecisionOps(): void {
       assertClose('straddling view: accumulated onto the data past the range', straddle.subarray(200, 228), onData, { rtol: 1e-5, atol: 1e-4 })
     })
 
+    test('a scratch slot that grows gives its old buffer back (device memory in use grows by the difference only)', () => {
+      const ctx = P().gpu.ctx
+      ctx.scratch('test-grow', 4096)
+      const before = ctx.bytesInUse
+      assert.equal(ctx.scratch('test-grow', 2048), ctx.scratch('test-grow', 4096), 'a smaller request reuses the buffer')
+      ctx.scratch('test-grow', 65536)
+      assert.equal(ctx.bytesInUse - before, 65536 - 4096)
+    })
+
     test('lazy zero of a whole flat gradient buffer (zeroGrad): weight gradients inside it are overwritten, the rest reads as zeros', () => {
       const p = P(), N = 24, C = 40, OC = 72, total = 2 * OC * C + 3 * C
       const grads = p.full(randn(total, 100))   // garbage, then zeroed as one range like GPT.zeroGrad
