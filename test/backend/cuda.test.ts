@@ -11,6 +11,7 @@ import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/ind
 import { InputError } from '../../src/util/errors.js'
 import { recordReadings } from './cuda-emu/record.js'
 import { runConformance } from './conformance.js'
+import { registerMixedMemory } from './cuda-mixed-memory.js'
 import { registerMixedPrecisionOps } from './cuda-mixed.js'
 import { registerMixedSequenceOps } from './cuda-mixed-sequence.js'
 import { registerModelChecks } from './cuda-model.js'
@@ -43,6 +44,7 @@ if (!p.ok) {
   // TF32 tensor-core matmuls (10-bit mantissa inputs): 1e-2
   runConformance('cuda (f32, TF32 matmuls)', make({ storage: 'f32' }), { rtol: 1e-2, atol: 1e-2 })
   registerMixedPrecisionOps()
+  registerMixedMemory()
   registerMixedSequenceOps()
   registerModelChecks()
   test('NCCL on this GPU: a one-rank communicator (the real library\'s binding; ranks on several GPUs need several GPUs)', async (t) => {
