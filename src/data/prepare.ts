@@ -10,7 +10,7 @@ import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../tokenizer.js'
 import { makeDirs } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { tokenizeInOrder } from './pipeline.js'
-import { beginOutput, completeOutput, MAX_SHARD_TOKENS, removeStaleShards, shardPath, writeShard } from './shards.js'
+import { MAX_SHARD_TOKENS, removeStaleShards, shardPath, ShardOutput } from './shards.js'
 import type { Source } from './sources/source.js'
 
 export const prepareDefaults = {
@@ -61,9 +61,12 @@ class ShardSink {
   private chunks: Uint16Array[] = []
   private count = 0
   trainTokens = 0
+  readonly output: ShardOutput
 
   constructor(private readonly outDir: string, private readonly name: string,
-              private readonly valTokens: number, private readonly shardSize: number) {}
+              private readonly valTokens: number, private readonly shardSize: number) {
+    this.output = new ShardOutput(outDir, name)
+  }
 
   add(tokens: Uint16Array): void { // (n)
     let t = tokens
@@ -83,16 +86,10 @@ class ShardSink {
     }
   }
 
-  /** Writes one shard; before the first, the directory stops claiming to hold a complete output (beginOutput). */
-  private write(path: string, chunks: Uint16Array[]): void {
-    if (this.val.length + this.train.length === 0) beginOutput(this.outDir, this.name)
-    writeShard(path, chunks)
-  }
-
   private writeVal(): void {
     if (this.valTokens === 0 || this.val.length > 0) return
     const path = shardPath(this.outDir, this.name, 'val', 0)
-    this.write(path, this.valChunks)
+    this.output.write(path, this.valChunks)
     this.val.push(path)
     this.valChunks = []
   }
@@ -100,7 +97,7 @@ class ShardSink {
   private flushTrain(): void {
     this.writeVal() // only once there is train data, so a too-small corpus leaves no shards behind
     const path = shardPath(this.outDir, this.name, 'train', this.train.length + 1)
-    this.write(path, this.chunks)
+    this.output.write(path, this.chunks)
     this.train.push(path)
     this.chunks = []
     this.count = 0
@@ -155,7 +152,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     valTokens: tokens - sink.trainTokens, trainTokens: sink.trainTokens, seconds, tokensPerSecond: tokens / seconds, workers,
   }
   removeStaleShards(outDir, opts.name, new Set([...sink.val, ...sink.train].map(p => basename(p))))
-  completeOutput(outDir, opts.name, describeOutput(result, opts.source, shardSize))
+  sink.output.complete(describeOutput(result, opts.source, shardSize))
   return result
 }
 

@@ -184,18 +184,28 @@ function refuseUnfinished(files: string[]): string[] {
   return files
 }
 
-/** Starts (re)writing NAME's shards in `dir`: NAME.incomplete first, then NAME.json (the completion record) goes, so
- *  listShards refuses the mix of old and new shards a failed or running prepare leaves. */
-export function beginOutput(dir: string, name: string): void {
-  writeFileAtomic(join(dir, `${name}.incomplete`),
-    `llmts prepare is writing ${name}_*.bin here; they are complete once ${name}.json exists\n`)
-  rmSync(join(dir, `${name}.json`), { force: true })
-}
+/** The shards of dataset NAME in `dir`, written as one output. Before the first shard NAME.incomplete appears and
+ *  NAME.json (the completion record) goes, so a run that fails before writing anything leaves the old output whole;
+ *  complete() writes NAME.json, then removes the marker. listShards refuses shards whose marker has no NAME.json. */
+export class ShardOutput {
+  private begun = false
 
-/** Ends it: NAME.json (`meta`) is written, then NAME.incomplete goes. */
-export function completeOutput(dir: string, name: string, meta: object): void {
-  writeFileAtomic(join(dir, `${name}.json`), JSON.stringify(meta, null, 2) + '\n')
-  rmSync(join(dir, `${name}.incomplete`), { force: true })
+  constructor(readonly dir: string, readonly name: string) {}
+
+  write(path: string, tokens: readonly Uint16Array[]): void {
+    if (!this.begun) {
+      writeFileAtomic(join(this.dir, `${this.name}.incomplete`),
+        `llmts prepare is writing ${this.name}_*.bin here; they are complete once ${this.name}.json exists\n`)
+      rmSync(join(this.dir, `${this.name}.json`), { force: true })
+      this.begun = true
+    }
+    writeShard(path, tokens)
+  }
+
+  complete(meta: object): void {
+    writeFileAtomic(join(this.dir, `${this.name}.json`), JSON.stringify(meta, null, 2) + '\n')
+    rmSync(join(this.dir, `${this.name}.incomplete`), { force: true })
+  }
 }
 
 /** Path of shard `index` of split `split` for dataset `name` in `dir` (llm.c's fineweb naming). */

@@ -12,7 +12,7 @@ import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
 import { tokenizeInOrder, type PipelineItem } from '../pipeline.js'
 import { prepareDefaults } from '../prepare.js'
-import { beginOutput, completeOutput, MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, writeShard } from '../shards.js'
+import { MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, ShardOutput } from '../shards.js'
 import { openParquet, planParquet } from '../sources/parquet.js'
 import { RateMeter } from '../../util/progress.js'
 
@@ -111,12 +111,13 @@ async function* tasksFrom(inputs: ShardInput[], from: Position,
 class ShardWriter {
   private chunks: Uint16Array[] = []
   private count = 0
-  private begun = false // NAME.json stays until the first shard is written: a run failing before that loses nothing
+  readonly output: ShardOutput
   tokens: number
 
   constructor(private readonly outDir: string, private readonly opts: TokenizeShardsOptions, private readonly shardSize: number,
               readonly state: ResumeState) {
     this.tokens = state.shards.length * shardSize
+    this.output = new ShardOutput(outDir, opts.name)
   }
 
   // tokens: (n) ids starting `offset` tokens after position `at`, where `documents` documents had begun
@@ -134,9 +135,7 @@ class ShardWriter {
 
   private writeShard(next: ResumeState['next'] | undefined, documents: number): void {
     const path = shardFile(this.outDir, this.opts.name, this.state.shards.length)
-    if (!this.begun) beginOutput(this.outDir, this.opts.name)
-    this.begun = true
-    writeShard(path, this.chunks)
+    this.output.write(path, this.chunks)
     this.chunks = []
     this.count = 0
     this.state.shards.push(basename(path))
@@ -200,7 +199,7 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
   const result = describeResult(outDir, opts.name, state.shards, { documents, tokens: sink.tokens, shardSize, resumedShards,
     seconds: (performance.now() - start) / 1000, tokensPerSecond: rate(), workers })
   removeStaleShards(outDir, opts.name, new Set(state.shards))
-  completeOutput(outDir, opts.name, outputMeta(result, opts))
+  sink.output.complete(outputMeta(result, opts))
   rmSync(resumePath(outDir, opts.name), { force: true })
   return result
 }
