@@ -40,6 +40,16 @@ function randomTokens(n: number, vocab: number, seed: number): number[] {
   return Array.from({ length: n }, () => Math.floor(rng.uniform() * vocab))
 }
 
+/** The mean of GPT.forward over the first `steps` windows of B·T + 1 tokens (the loader's batches, no wrap). */
+function meanForward(model: GPT, tokens: number[], B: number, T: number, steps: number): number {
+  let sum = 0
+  for (let k = 0; k < steps; k++) {
+    const w = tokens.slice(k * B * T, (k + 1) * B * T + 1)
+    sum += model.forward(Int32Array.from(w.slice(0, -1)), Int32Array.from(w.slice(1)), B, T)
+  }
+  return sum / steps
+}
+
 /** float64 mean cross-entropy of (B,T,V) logits against (B,T) targets. */
 function crossEntropy(logits: Float32Array, targets: number[], V: number): number {
   let sum = 0
@@ -78,13 +88,9 @@ test('N batches: the mean of GPT.forward over the first N windows; a directory i
   const { config, params } = loadHfDir(fixture('hf-llama'))
   const model = new GPT(new CpuBackend(), config, { maxBatch: B, maxSeqLen: T })
   model.setParams(params)
-  let sum = 0
-  for (let k = 0; k < steps; k++) {
-    const w = val.slice(k * B * T, (k + 1) * B * T + 1)
-    sum += model.forward(Int32Array.from(w.slice(0, -1)), Int32Array.from(w.slice(1)), B, T)
-  }
+  const want = meanForward(model, val, B, T, steps)
   const got = evalJson('--init-from', fixture('hf-llama'), '--data', dir, '--batch-size', String(B), '--seq-len', String(T), '--steps', String(steps))
-  assert.ok(Math.abs(got.val_loss - sum / steps) <= 1e-6 * got.val_loss, `val_loss ${got.val_loss}, expected ${sum / steps}`)
+  assert.ok(Math.abs(got.val_loss - want) <= 1e-6 * got.val_loss, `val_loss ${got.val_loss}, expected ${want}`)
   assert.equal(got.steps, steps)
 })
 
@@ -100,12 +106,8 @@ test('a preset without weights is initialized from --seed: loss near ln(V), the 
   const tokens = [...readShard(shard)]
   const model = new GPT(new CpuBackend(), presetConfig('tiny-variant'), { maxBatch: 1, maxSeqLen: 16 })
   model.initWeights(5)
-  let sum = 0
-  for (let k = 0; k < 2; k++) {
-    const w = tokens.slice(k * 16, (k + 1) * 16 + 1)
-    sum += model.forward(Int32Array.from(w.slice(0, -1)), Int32Array.from(w.slice(1)), 1, 16)
-  }
-  assert.ok(Math.abs(a.val_loss - sum / 2) <= 1e-6 * a.val_loss, `val_loss ${a.val_loss}, initWeights(5) gives ${sum / 2}`)
+  const want = meanForward(model, tokens, 1, 16, 2)
+  assert.ok(Math.abs(a.val_loss - want) <= 1e-6 * a.val_loss, `val_loss ${a.val_loss}, initWeights(5) gives ${want}`)
   assert.notEqual(evalJson(...args.slice(0, -1), '6').val_loss, a.val_loss)
 })
 
