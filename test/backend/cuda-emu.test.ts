@@ -76,7 +76,8 @@ async function selftest(dir: string, kernels: string, schedule: string, args: st
   }
 }
 
-test('the emulator catches what its checks are for: a race, a missing cp.async wait, an exited lane at a warp op, a shared-memory overrun',
+test('the emulator catches what its checks are for: a race, a missing cp.async wait, an exited lane at a warp op, a shared-memory ' +
+  'overrun, a misaligned vector access, a store past an allocation',
   { timeout: 600_000 }, async (t) => {
     const reason = emulatorSkipReason()
     if (reason !== null) { t.skip(reason); return }
@@ -102,6 +103,19 @@ test('the emulator catches what its checks are for: a race, a missing cp.async w
       assert.match(page!.error ?? 'no error', /kernel selftest_store touched .* outside device memory and its dynamic shared memory/)
       assert.match(slack!.error ?? 'no error', /kernel selftest_store, .*wrote byte 250 of dynamic shared memory, past the 250 bytes/)
       assert.deepEqual(inside!.out, new Array(64).fill(0))
+      // a GPU faults on a vector access off its alignment, where x86 just reads: every kernel cast is checked
+      const [load, misload, copy, miscopy] = await Promise.all([['selftest_load8', '4'], ['selftest_load8', '2'],
+        ['selftest_cp_async_from', '8', '16'], ['selftest_cp_async_from', '1', '16']].map(args => selftest(dir, kernels, 'forward', args)))
+      const at = (from: number, n: number): number[] => [...Array.from({ length: n }, (_, i) => from + i + 0.5), ...new Array(64 - n).fill(0)]
+      assert.deepEqual(load!.out, at(4, 8))
+      assert.match(misload!.error ?? 'no error', /kernel selftest_load8, .* cast to const float4\* is not 16-byte aligned/)
+      assert.deepEqual(copy!.out, at(8, 4))
+      assert.match(miscopy!.error ?? 'no error', /kernel selftest_cp_async_from, .*cp\.async of 16 bytes .* not both 16-byte aligned/)
+      // a store just past an allocation's end, short of the guard page (allocations are rounded up to 256 bytes)
+      const [last, past] = await Promise.all([['selftest_past_end', '60'], ['selftest_past_end', '61']]
+        .map(args => selftest(dir, kernels, 'forward', args)))
+      assert.deepEqual(last!.out, new Array(64).fill(0))
+      assert.match(past!.error ?? 'no error', /kernel selftest_past_end wrote byte 244 of the 244-byte allocation at 0x[0-9a-f]+, past its end/)
     } finally {
       rmSync(kernels, { recursive: true, force: true })
     }

@@ -77,6 +77,33 @@ export function registerMixedSequenceOps(): void {
       })
     }
 
+    // The tensor-core kernels load q|k|v, dout and store out, dqkv 16 bytes at a time (cp.async, vector stores): a bf16
+    // tensor off a 16-byte boundary (a view at an odd element) must send the op to the reference kernels. Each of the
+    // two forward and three backward tensors misaligned in turn, against the CPU (the emulator aborts on a misaligned
+    // 16-byte access, as a GPU faults).
+    test('attention on bf16 views off a 16-byte boundary takes the reference kernels (each tensor in turn)', () => {
+      const p = P(), B = 1, T = 40, NH = 2, KVH = 1, HS = 64, n = B * T * (NH + 2 * KVH) * HS, m = B * T * NH * HS
+      for (const odd of ['qkv', 'out', 'dout', 'dqkv'] as const) {
+        const make = (name: string, count: number): Both => {
+          const off = name === odd ? 1 : 0, t = p.act(randn(off + count))
+          return { g: p.gpu.view(t.g, off, count), c: p.cpu.view(t.c, off, count) }
+        }
+        const qkv = make('qkv', n), out = make('out', m), lse = p.zeros(B * NH * T, 'full')
+        const dout = make('dout', m), dqkv = make('dqkv', n)
+        p.gpu.zero(dqkv.g); p.cpu.zero(dqkv.c)
+        const fwd = launchedKernels(p.gpu, () => p.gpu.attentionForward(out.g, lse.g, qkv.g, B, T, NH, KVH, HS))
+        p.cpu.attentionForward(out.c, lse.c, qkv.c, B, T, NH, KVH, HS)
+        p.near(`attention out (${odd} misaligned)`, out)
+        p.cpu.upload(out.c, p.gpu.download(out.g))
+        const bwd = launchedKernels(p.gpu, () => p.gpu.attentionBackward(dqkv.g, dout.g, qkv.g, out.g, lse.g, B, T, NH, KVH, HS))
+        p.cpu.attentionBackward(dqkv.c, dout.c, qkv.c, out.c, lse.c, B, T, NH, KVH, HS)
+        p.near(`attention dqkv (${odd} misaligned)`, dqkv, 2)
+        const tensorCores = (names: string[]): boolean => names.some(name => name.startsWith('attention_mma'))
+        assert.equal(tensorCores(fwd), odd === 'dout' || odd === 'dqkv', `forward kernels with ${odd} misaligned: ${fwd.join(', ')}`)
+        assert.equal(tensorCores(bwd), odd === 'out', `backward kernels with ${odd} misaligned: ${bwd.join(', ')}`)
+      }
+    })
+
     // The wide kernels (128 rows; HS=64): at T=130 the second block has two real rows and in the first block warps 0-1
     // skip key tile 1 (the dQ kernel: halves of it); at T=200 the second block's warps reach the diagonal in key tiles
     // 2 and 3, and a warp's rows end mid-tile (T=200 = 3·64 + 8).

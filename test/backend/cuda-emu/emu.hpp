@@ -2,7 +2,8 @@
 // thread of a block is a fiber (runtime.cpp), so __syncthreads is a barrier, warp shuffles exchange through a
 // per-warp slot array, and __shared__ arrays become statics (gen.mjs) shared by the block's threads (blocks run one
 // after another, each finding garbage there). Semantics, not speed: it catches indexing, argument and
-// synchronization bugs before a GPU ever sees the code; LLMTS_EMU_SCHEDULE (schedule.hpp, runtime.cpp) changes the
+// synchronization bugs before a GPU ever sees the code (and misaligned pointers, which x86 forgives and a GPU does
+// not); LLMTS_EMU_SCHEDULE (schedule.hpp, runtime.cpp) changes the
 // order threads and blocks run in, so that comparing results across orders finds races.
 #pragma once
 
@@ -41,6 +42,14 @@ inline unsigned short emu_f32_to_bf16(float f) {
   unsigned u = __float_as_uint(f);
   if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0) return (unsigned short)((u >> 16) | 0x40);
   return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/** A kernel's cast to T* (gen.mjs rewrites every one): aborts, naming the kernel, unless p is aligned for T. */
+[[noreturn]] void emu_misaligned(const char* type, const void* p, size_t alignment);
+template <typename T, typename P> inline T* emu_cast(P p, const char* type) {
+  T* q = (T*)p;
+  if ((uintptr_t)q % alignof(T) != 0) emu_misaligned(type, (const void*)q, alignof(T));
+  return q;
 }
 
 void __syncthreads();

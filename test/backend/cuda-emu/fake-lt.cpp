@@ -1,8 +1,9 @@
 // Test tooling, not shipped: the cuBLASLt part of the CPU stand-in (see fake.cpp). Descriptors record their
 // attributes; the heuristic checks what real cuBLASLt would refuse (mixed A/B types, fp32 operands into a bf16
-// output, inconsistent shapes) and stores the pointer alignments the caller promised; the matmul checks those
-// promises and every matrix's extent against device memory, then computes in float64 (TF32 rounding of the
-// inputs when asked), adds beta·C and the bias, and stores D as f32 or bf16 (round to nearest even).
+// output, inconsistent shapes) and returns an algo holding the pointer alignments and workspace the caller promised;
+// the matmul checks those promises, the algo's integrity, the workspace's and every matrix's extent against device
+// memory, then computes in float64 (TF32 rounding of the inputs when asked), adds beta·C and the bias, and stores D
+// as f32 or bf16 (round to nearest even).
 
 #include <cmath>
 #include <cstdint>
@@ -71,6 +72,28 @@ int check(const Desc* d, const Layout* a, const Layout* b, const Layout* c, cons
   return 0;
 }
 
+/** What this cuBLASLt keeps in the 64-byte cublasLtMatmulAlgo_t: the promised alignments, the workspace the algorithm
+ *  may use, whose descriptors it was chosen for, and a checksum (an algo copied short or altered fails it). */
+struct Algo {
+  unsigned align[4];
+  uint64_t workspace, operands, unused[3], check;
+  uint64_t sum() const {
+    uint64_t h = 0x9e3779b97f4a7c15ull, words[7];
+    std::memcpy(words, this, sizeof words);
+    for (uint64_t w : words) h = (h ^ w) * 0x100000001b3ull;
+    return h;
+  }
+};
+static_assert(sizeof(Algo) == 64);
+
+uint64_t fingerprint(const Desc* d, const Layout* a, const Layout* b, const Layout* c, const Layout* dl) {
+  uint64_t h = 0;
+  for (const void* p : {(const void*)d, (const void*)a, (const void*)b, (const void*)c, (const void*)dl}) {
+    h = (h ^ (uint64_t)p) * 0x100000001b3ull;
+  }
+  return h;
+}
+
 bool inMemory(const Layout* l, uint64_t p) {
   return emu_in_device_memory(p, ((l->cols - 1) * (uint64_t)l->ld + l->rows) * elemBytes(l->type));
 }
@@ -119,19 +142,32 @@ int cublasLtMatmulAlgoGetHeuristic(void*, Desc* d, Layout* a, Layout* b, Layout*
   if (int s = check(d, a, b, c, dl, m, n, k)) return s;
   if (requested < 1) return bad("no algorithm requested");
   std::memset(results, 0, 96);
-  std::memcpy(results, p->align, sizeof p->align);   // the algo remembers the promised alignments
+  Algo algo{};
+  std::memcpy(algo.align, p->align, sizeof p->align);
+  algo.workspace = p->workspace;   // the worst case: an algorithm may use all the workspace it was allowed
+  algo.operands = fingerprint(d, a, b, c, dl);
+  algo.check = algo.sum();
+  std::memcpy(results, &algo, sizeof algo);
+  std::memcpy(results + 64, &algo.workspace, 8);   // the result's workspaceSize
   *returned = 1;
   return 0;
 }
 
 int cublasLtMatmul(void*, Desc* d, const float* alpha, uint64_t A, Layout* a, uint64_t B, Layout* b, const float* beta,
-                   uint64_t C, Layout* c, uint64_t D, Layout* dl, const unsigned char* algo, uint64_t, size_t, void*) {
+                   uint64_t C, Layout* c, uint64_t D, Layout* dl, const unsigned char* algoBytes, uint64_t workspace,
+                   size_t workspaceBytes, void*) {
   uint64_t m, n, k;
   if (int s = check(d, a, b, c, dl, m, n, k)) return s;
-  unsigned promised[4];
-  std::memcpy(promised, algo, sizeof promised);
+  Algo algo;
+  std::memcpy(&algo, algoBytes, sizeof algo);
+  if (algo.check != algo.sum()) return bad("the algo is not the 64 bytes a heuristic returned");
+  if (algo.operands != fingerprint(d, a, b, c, dl)) return bad("the algo was returned for other descriptors or layouts");
+  if (workspaceBytes < algo.workspace) {
+    return bad("workspace of " + std::to_string(workspaceBytes) + " bytes, the algorithm may use " + std::to_string(algo.workspace));
+  }
+  if (workspaceBytes > 0 && !emu_in_device_memory(workspace, workspaceBytes)) return bad("the workspace extends outside device memory");
   const uint64_t ptrs[4] = {A, B, C, D};
-  for (int i = 0; i < 4; i++) if (alignmentOf(ptrs[i]) < promised[i]) return bad("pointer less aligned than the preference promised");
+  for (int i = 0; i < 4; i++) if (alignmentOf(ptrs[i]) < algo.align[i]) return bad("pointer less aligned than the preference promised");
   if (!inMemory(a, A) || !inMemory(b, B) || !inMemory(c, C) || !inMemory(dl, D)) return bad("a matrix extends outside device memory");
   if (d->epilogue == 4 && !emu_in_device_memory(d->bias, m * elemBytes(dl->type))) return bad("bias outside device memory");
   // a real GPU faults on a bias epilogue with a bias less than 16-byte aligned (seen on A100 by other projects)

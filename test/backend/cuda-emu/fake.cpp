@@ -1,6 +1,7 @@
 // Test tooling, not shipped: a CPU stand-in for libcuda.so.1, libnvrtc and libcublasLt (one library, three
 // names) so the CUDA backend's host code runs end to end without a GPU. Memory is host memory with a guard page
-// after every allocation and every copy range-checked; "NVRTC" builds a kernel file with g++ against emu.hpp
+// after every allocation (a kernel's writes into the rounding before it are found after the launch) and every copy
+// range-checked; "NVRTC" builds a kernel file with g++ against emu.hpp
 // (gen.mjs adds one trampoline per kernel that unpacks the argument buffer through a C struct of the declared
 // parameter types, and checks the host packed exactly that many bytes); "cuBLASLt" is a float64 reference GEMM
 // that validates layouts, types, epilogue and the promised pointer alignments.
@@ -22,6 +23,8 @@
 #include <string>
 #include <vector>
 #include "schedule.hpp"
+
+unsigned char emu_garbage();
 
 namespace {
 
@@ -62,6 +65,20 @@ __attribute__((constructor)) void installHandler() {
   sa.sa_sigaction = onSegv;
   sa.sa_flags = SA_SIGINFO;
   sigaction(SIGSEGV, &sa, &previousSegv);
+}
+
+/** Aborts, naming the kernel, when it wrote past the end of an allocation into the rounding to 256 bytes before the
+ *  guard page (cuMemAlloc fills those bytes with garbage; only a kernel can reach them, copies are range-checked). */
+void checkSlack(const std::string& kernel) {
+  std::lock_guard<std::mutex> lk(allocMutex);
+  for (auto& [base, r] : allocs) {
+    for (size_t i = r.size; i < (r.size + 255) / 256 * 256; i++) {
+      if (((const unsigned char*)base)[i] == emu_garbage()) continue;
+      std::fprintf(stderr, "emu: kernel %s wrote byte %zu of the %zu-byte allocation at 0x%llx, past its end\n", kernel.c_str(), i,
+                   r.size, (unsigned long long)base);
+      std::abort();
+    }
+  }
 }
 
 struct Func {
@@ -216,6 +233,7 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
   static const bool trace = std::getenv("LLMTS_EMU_TRACE") != nullptr;
   auto t0 = std::chrono::steady_clock::now();
   fn->tramp(extra[1], *(size_t*)extra[3], gx, gy, gz, bx, by, bz, shared);
+  checkSlack(fn->name);
   if (trace) {
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "emu: %s grid %ux%ux%u block %ux%ux%u shared %u: %.1f ms\n", currentKernel, gx, gy, gz, bx, by, bz, shared, ms);

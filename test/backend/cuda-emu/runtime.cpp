@@ -248,12 +248,23 @@ void runBlock(unsigned n) {
 
 void __syncthreads() { park(State::AtSync); }
 
+void emu_misaligned(const char* type, const void* p, size_t alignment) {
+  std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: %p cast to %s is not %zu-byte aligned (a GPU faults on the "
+               "access)\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current, p, type, alignment);
+  std::abort();
+}
+
 void* emu_dynamic_shared() { return shared.data; }
 
 // cp.async: a copy may land any time from its issue to the wait_group that covers it. The forward schedule lands it
 // at once (so a write into a buffer other threads still read shows); the others hold it back until that wait (so a
 // read of the buffer before the wait shows). The source is read at issue.
 void emu_cp_async(void* dst, const void* src, unsigned size) {
+  if ((uintptr_t)dst % size != 0 || (uintptr_t)src % size != 0) {
+    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: cp.async of %u bytes from %p to %p, not both %u-byte "
+                 "aligned\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current, size, src, dst, size);
+    std::abort();
+  }
   if (schedule().order == Order::Forward) { std::memcpy(dst, src, size); return; }
   Copy c{dst, {}, size, fibers[current].committed};
   std::memcpy(c.bytes, src, size);
@@ -317,6 +328,11 @@ static float bf(unsigned bits16) { return __uint_as_float((bits16 & 0xffffu) << 
 
 void emu_ldmatrix_x4(unsigned* r, const void* rowAddress, bool trans) {
   unsigned warp = current / 32, lane = current % 32;
+  if ((uintptr_t)rowAddress % 16 != 0) {
+    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: ldmatrix row address %p is not 16-byte aligned\n",
+                 kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current, rowAddress);
+    std::abort();
+  }
   lanes[current].p = rowAddress;
   meet("ldmatrix.x4", trans, 0xffffffffu);
   auto at = [&](unsigned m, unsigned row, unsigned col) -> unsigned {   // element (row, col) of matrix m

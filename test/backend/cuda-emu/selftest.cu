@@ -33,3 +33,25 @@ extern "C" __global__ void selftest_store(float* out, int at) {
   if (threadIdx.x == 0) dyn[at] = 1.f;
   out[threadIdx.x] = 0.f;
 }
+
+// out[0..8) = in[at..at+8) by llm_ld8's 16-byte loads (`at` a multiple of 4 floats, else misaligned); the rest 0
+extern "C" __global__ void selftest_load8(float* out, const float* in, int at) {
+  if (threadIdx.x == 0) llm_ld8(in, 0, at, out);
+  else if (threadIdx.x >= 8) out[threadIdx.x] = 0.f;
+}
+
+// out[0..4) = in[at..at+4) through shared memory by one 16-byte cp.async (misaligned unless `at` is a multiple of 4)
+extern "C" __global__ void selftest_cp_async_from(float* out, const float* in, int at) {
+  extern __shared__ float staged4[];
+  if (threadIdx.x == 0) llm_cp_async16(staged4, in + at);
+  llm_cp_async_commit();
+  llm_cp_async_wait<0>();
+  __syncthreads();
+  out[threadIdx.x] = threadIdx.x < 4 ? staged4[threadIdx.x] : 0.f;
+}
+
+// thread 0 stores to in[at] (selftest-run allocates 61 floats for this kernel: 244 bytes, rounded up to 256)
+extern "C" __global__ void selftest_past_end(float* out, float* in, int at) {
+  if (threadIdx.x == 0) in[at] = 1.f;
+  out[threadIdx.x] = 0.f;
+}
