@@ -1,12 +1,13 @@
 // Device memory state in mixed precision, against the CPU backend: the bf16 mirror of f32 weights follows every
 // write (uploads, AdamW on the whole buffer or a segment, copies, zeroes); lazy zeros are overwritten by ops that
-// accumulate and seen as real zeros by everything else; scratch slots give back what they outgrow; bf16 storage
-// rounds on upload and converts on copy.
+// accumulate and seen as real zeros by everything else; scratch slots give back what they outgrow, and the sums'
+// partials fit theirs; bf16 storage rounds on upload and converts on copy.
 
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { Backend, Tensor } from '../../src/backend/backend.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
+import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { DeviceTensor, roundToBf16 } from '../../src/backend/cuda/memory.js'
 import { assertClose } from './compare.js'
 import { Pair, randn, type Both } from './cuda-mixed.js'
@@ -127,6 +128,22 @@ export function registerMixedMemory(): void {
       assert.equal(ctx.scratch('test-grow', 2048), ctx.scratch('test-grow', 4096), 'a smaller request reuses the buffer')
       ctx.scratch('test-grow', 65536)
       assert.equal(ctx.bytesInUse - before, 65536 - 4096)
+    })
+
+    // sum and sumSquares write one float64 partial per block (2048 elements each) into the 'sum-partial' scratch, which
+    // is at least 1024 bytes (128 partials): 301 blocks write past a scratch sized for fewer (the emulator's guard page)
+    test('sum and sumSquares over 301 blocks of partials equal a float64 host sum', () => {
+      const be = new CudaBackend(), n = 300 * 2048 + 100, data = randn(n)   // a fresh backend: its scratch not yet grown
+      const t = be.alloc(n)
+      be.upload(t, data)
+      let s = 0, q = 0, abs = 0
+      for (const x of data) { s += x; q += x * x; abs += Math.abs(x) }
+      // both sides sum exact terms (a float's square is exact in float64) in float64, in different orders: each is within
+      // (n-1)·2^-53·Σ|term| of the exact sum (float32 accumulation misses this by ~40× for the sum, ~3·10^4× for squares)
+      const tol = (terms: number): number => 2 * n * 2 ** -53 * terms
+      const sum = be.sum(t), squares = be.sumSquares(t)
+      assert.ok(Math.abs(sum - s) <= tol(abs), `sum ${sum}, expected ${s}`)
+      assert.ok(Math.abs(squares - q) <= tol(q), `sumSquares ${squares}, expected ${q}`)
     })
 
     test('lazy zero of a whole flat gradient buffer (zeroGrad): weight gradients inside it are overwritten, the rest reads as zeros', () => {
