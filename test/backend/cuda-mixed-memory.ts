@@ -1,7 +1,7 @@
 // Device memory state in mixed precision, against the CPU backend: the bf16 mirror of f32 weights follows every
 // write (uploads, AdamW on the whole buffer or a segment, copies, zeroes); lazy zeros are overwritten by ops that
 // accumulate and seen as real zeros by everything else; scratch slots give back what they outgrow, and the sums'
-// partials fit theirs; bf16 storage rounds on upload and converts on copy.
+// partials fit theirs; freeing a view keeps its base; bf16 storage rounds on upload and converts on copy.
 
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
@@ -144,6 +144,21 @@ export function registerMixedMemory(): void {
       const sum = be.sum(t), squares = be.sumSquares(t)
       assert.ok(Math.abs(sum - s) <= tol(abs), `sum ${sum}, expected ${s}`)
       assert.ok(Math.abs(squares - q) <= tol(q), `sumSquares ${squares}, expected ${q}`)
+    })
+
+    // free() gives back whole allocations only: freeing a view (a slice of a flat buffer) must leave the buffer usable
+    test('free of a strict view is ignored: the base keeps its memory and data; freeing the base gives it back', () => {
+      const be = P().gpu, data = randn(300), base = be.alloc(300), out = be.alloc(300)
+      be.upload(base, data)
+      const used = be.ctx.bytesInUse
+      be.free(be.view(base, 10, 100))
+      assert.equal(be.ctx.bytesInUse, used, 'no device memory given back')
+      assert.deepEqual(be.download(base), data)
+      be.residualForward(out, base, base, 300)
+      assert.deepEqual(be.download(out), data.map(x => 2 * x), 'the base still works as an op input (x + x is exact)')
+      be.free(base)
+      assert.equal(be.ctx.bytesInUse, used - 300 * 4)
+      assert.throws(() => be.download(base), /download: src was freed/)
     })
 
     test('lazy zero of a whole flat gradient buffer (zeroGrad): weight gradients inside it are overwritten, the rest reads as zeros', () => {
