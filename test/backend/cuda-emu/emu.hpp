@@ -1,10 +1,8 @@
-// Test tooling, not shipped: just enough of CUDA C++ to run the backend's kernels on the CPU. Every CUDA
-// thread of a block is a fiber (runtime.cpp), so __syncthreads is a barrier, warp shuffles exchange through a
-// per-warp slot array, and __shared__ arrays become statics (gen.mjs) shared by the block's threads (blocks run one
-// after another, each finding garbage there). Semantics, not speed: it catches indexing, argument and
-// synchronization bugs before a GPU ever sees the code (and misaligned pointers, which x86 forgives and a GPU does
-// not); LLMTS_EMU_SCHEDULE (schedule.hpp, runtime.cpp) changes the
-// order threads and blocks run in, so that comparing results across orders finds races.
+// Test tooling, not shipped: just enough of CUDA C++ to run the backend's kernels on the CPU, one fiber per CUDA
+// thread (runtime.cpp): __syncthreads is a barrier, warp ops meet in per-warp slots, __shared__ arrays become statics
+// (gen.mjs). Semantics, not speed: it catches indexing, argument, alignment and synchronization bugs before a GPU
+// sees the code; LLMTS_EMU_SCHEDULE (schedule.hpp) changes the order threads and blocks run in, so comparing
+// results across orders finds races.
 #pragma once
 
 #include <atomic>

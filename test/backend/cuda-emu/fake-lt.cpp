@@ -1,9 +1,8 @@
-// Test tooling, not shipped: the cuBLASLt part of the CPU stand-in (see fake.cpp). Descriptors record their
-// attributes; the heuristic checks what real cuBLASLt would refuse (mixed A/B types, fp32 operands into a bf16
-// output, inconsistent shapes) and returns an algo holding the pointer alignments and workspace the caller promised;
-// the matmul checks those promises, the algo's integrity, the workspace's and every matrix's extent against device
-// memory, then computes in float64 (TF32 rounding of the inputs when asked), adds beta·C and the bias, and stores D
-// as f32 or bf16 (round to nearest even).
+// Test tooling, not shipped: the cuBLASLt part of the CPU stand-in (see fake.cpp). The heuristic refuses what real
+// cuBLASLt would (mixed A/B types, f32 operands into a bf16 D, shapes that do not chain) and returns an algo holding
+// the promised alignments and workspace; the matmul checks those promises, the algo's integrity, and every extent
+// against device memory, then computes in float64 (TF32-rounded inputs when asked), adds beta·C and the bias, and
+// stores D as f32 or bf16 (round to nearest even).
 
 #include <cmath>
 #include <cstdint>
@@ -103,7 +102,9 @@ bool inMemory(const Layout* l, uint64_t p) {
 extern "C" {
 
 size_t cublasLtGetVersion() { return 130000; }
-const char* cublasLtGetStatusName(int s) { return s == 0 ? "CUBLAS_STATUS_SUCCESS" : s == 7 ? "CUBLAS_STATUS_INVALID_VALUE" : "CUBLAS_STATUS_EMULATED"; }
+const char* cublasLtGetStatusName(int s) {
+  return s == 0 ? "CUBLAS_STATUS_SUCCESS" : s == 7 ? "CUBLAS_STATUS_INVALID_VALUE" : "CUBLAS_STATUS_EMULATED";
+}
 int cublasLtCreate(void** h) { *h = (void*)0x2000; return 0; }
 
 int cublasLtMatmulDescCreate(Desc** d, int compute, int scale) {

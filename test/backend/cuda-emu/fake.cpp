@@ -1,10 +1,8 @@
-// Test tooling, not shipped: a CPU stand-in for libcuda.so.1, libnvrtc and libcublasLt (one library, three
-// names) so the CUDA backend's host code runs end to end without a GPU. Memory is host memory with a guard page
-// after every allocation (a kernel's writes into the rounding before it are found after the launch) and every copy
-// range-checked; "NVRTC" builds a kernel file with g++ against emu.hpp
-// (gen.mjs adds one trampoline per kernel that unpacks the argument buffer through a C struct of the declared
-// parameter types, and checks the host packed exactly that many bytes); "cuBLASLt" is a float64 reference GEMM
-// that validates layouts, types, epilogue and the promised pointer alignments.
+// Test tooling, not shipped: a CPU stand-in for libcuda.so.1, libnvrtc and libcublasLt (one library, three names),
+// so the CUDA backend's host code runs end to end without a GPU. Device memory is host memory ending at a guard page
+// (writes into the rounding before it are found after each kernel), copies are range-checked, "NVRTC" builds a
+// kernel file with g++ against emu.hpp (through gen.mjs), and "cuBLASLt" (fake-lt.cpp) is a float64 reference GEMM
+// that checks what the real one would refuse.
 
 #include <dlfcn.h>
 #include <signal.h>
@@ -52,7 +50,8 @@ const Region* owner(uint64_t p, size_t n) {
 
 void onSegv(int sig, siginfo_t* info, void* ctx) {
   if (currentKernel != nullptr) {
-    std::fprintf(stderr, "emu: kernel %s touched %p outside device memory and its dynamic shared memory (out-of-bounds access)\n", currentKernel, info->si_addr);
+    std::fprintf(stderr, "emu: kernel %s touched %p outside device memory and its dynamic shared memory (out-of-bounds access)\n",
+                 currentKernel, info->si_addr);
     std::abort();
   }
   if (previousSegv.sa_flags & SA_SIGINFO) previousSegv.sa_sigaction(sig, info, ctx);

@@ -1,9 +1,7 @@
-// Test tooling: turns one kernel .cu file into C++ for the CPU emulator (called by fake.cpp's nvrtcCompileProgram).
-// Dynamic shared memory declarations become a pointer to the block's buffer, static ones register themselves with
-// the runtime (which garbage-fills both before every block), and each extern "C" kernel gets a trampoline
-// `llmemu_<name>` that copies the launch's argument buffer into a struct of the DECLARED parameter types (the C
-// compiler's layout, independent of the host's packer, which it checks) and runs the grid. Pointer casts, in the
-// file and in the headers it includes, are checked for alignment (below).
+// Test tooling: turns one kernel .cu file into C++ for the CPU emulator (fake.cpp's nvrtcCompileProgram runs it).
+// __shared__ declarations become the runtime's garbage-filled buffers, pointer casts become alignment-checked ones,
+// and each extern "C" kernel gets a trampoline `llmemu_<name>` that unpacks the launch's argument buffer through a
+// struct of the DECLARED parameter types (the C compiler's layout, not the host packer's, whose size it checks).
 // Usage: node gen.mjs kernel.cu out.cpp
 
 import { readFileSync, writeFileSync } from 'node:fs'

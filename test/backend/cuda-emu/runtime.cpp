@@ -1,21 +1,8 @@
-// Test tooling: the thread machinery behind emu.hpp (libllmtsemu-rt.so, linked by every emulated kernel file).
-// Each CUDA thread of a block is a fiber on ONE OS thread (x86-64 stack switching in a few instructions, not
-// ucontext, whose signal-mask syscall per switch made shuffle-heavy kernels crawl), so runs are deterministic:
-// __syncthreads parks a fiber until every live thread of the block is parked there (a thread that returned drops
-// out, as exited GPU threads do), and a warp-collective op (shuffle, ldmatrix, mma) until its warp has arrived there
-// (checkMeeting: a lane its mask names must not have exited). A block whose live threads wait on different
-// barriers is a deadlock and aborts with the kernel's name.
-//
-// Warps run one at a time: the chosen warp's ready threads each run up to their next barrier or warp op, again and
-// again; in the forward and reverse schedules the same warp goes on until it waits at __syncthreads (or is done),
-// then the next; shuffle draws the warp again at every step. LLMTS_EMU_SCHEDULE (schedule.hpp: forward, the
-// default; reverse; shuffle or shuffle:SEED) sets the order of the blocks, of the warps and of the threads inside a
-// warp, the garbage byte that shared memory holds at the start of every block (fake.cpp uses it for fresh device
-// memory), and when cp.async copies land (emu_cp_async). A kernel without races gives
-// bit-identical results in every order: a missing __syncthreads or cp.async wait, a read of memory before anything
-// wrote it, or a block depending on another's results shows up as a difference. Float atomicAdd is made
-// order-independent for that (emu_atomic_add below); the compare-and-swap loop of a bf16 atomic add is not, so a
-// test that adds into one bf16 element from several threads would show up as a difference too.
+// Test tooling: the thread machinery behind emu.hpp (libllmtsemu-rt.so, linked by every emulated kernel file). Each
+// CUDA thread of a block is a fiber on ONE OS thread (x86-64 stack switching in a few instructions; ucontext's
+// signal-mask syscall per switch made shuffle-heavy kernels crawl), so runs are deterministic, and the order that
+// LLMTS_EMU_SCHEDULE picks (blocks, warps, threads, when cp.async copies land) is the only thing that varies: a
+// race-free kernel gives bit-identical results under every schedule.
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -56,6 +43,17 @@ extern "C" void emu_switch(void** from, void* to);
 
 namespace {
 
+// Barriers: __syncthreads parks a fiber until every live thread of the block is parked there (a thread that returned
+// drops out, as exited GPU threads do), and a warp-collective op (shuffle, ldmatrix, mma) until its warp has arrived
+// there (checkMeeting: a lane its mask names must not have exited); live threads waiting on different barriers are a
+// deadlock and abort with the kernel's name. Warps run one at a time: the chosen warp's ready threads each run up to
+// their next barrier or warp op, again and again; in the forward and reverse schedules the same warp goes on until it
+// waits at __syncthreads (or is done), then the next; shuffle draws the warp again at every step. Each schedule has
+// its garbage byte for shared memory at the start of every block (and fresh device memory, fake.cpp). A missing
+// __syncthreads or cp.async wait, a read of memory before anything wrote it, or a block depending on another's
+// results shows up as a difference between schedules. Float atomicAdd is made order-independent for that
+// (emu_atomic_add); the compare-and-swap loop of a bf16 atomic add is not, so adding into one bf16 element from
+// several threads would show up as a difference too.
 enum class State { Ready, AtSync, AtWarp, Done };
 
 struct Copy { void* dst; unsigned char bytes[16]; unsigned size; unsigned group; };
