@@ -75,6 +75,10 @@ export function registerMixedMemory(): void {
       const x = p.act(randn(N * H)), dg = zeroed(N * H)
       p.gpu.geluBackward(dg.g, dout.g, x.g, N * H); p.cpu.geluBackward(dg.c, dout.c, x.c, N * H)
       p.near('gelu dinp into a zeroed buffer', dg)
+      const dg47 = zeroed(47)   // 47 = 5·8 + 7: the last 7 on the scalar path
+      p.gpu.geluBackward(dg47.g, p.gpu.view(dout.g, 0, 47), p.gpu.view(x.g, 0, 47), 47)
+      p.cpu.geluBackward(dg47.c, p.cpu.view(dout.c, 0, 47), p.cpu.view(x.c, 0, 47), 47)
+      p.near('gelu dinp into a zeroed buffer of 47', dg47)
       const mi = p.act(randn(N * C)), w = p.full(randn(OC * C, 0.1)), dw = p.full(new Float32Array(OC * C)), mo = p.act(randn(N * OC))
       const dmi = zeroed(N * C)
       p.gpu.matmulBackward(dmi.g, dw.g, null, mo.g, mi.g, w.g, N, C, OC); p.cpu.matmulBackward(dmi.c, dw.c, null, mo.c, mi.c, w.c, N, C, OC)

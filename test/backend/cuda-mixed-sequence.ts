@@ -117,9 +117,9 @@ export function registerMixedSequenceOps(): void {
           const dqkv = be.alloc(n, { precision: 'compute' })
           be.upload(qkv, data)
           be.upload(dout, dO)
-          // a prior (the backward accumulates), or a lazily zeroed buffer (the backward overwrites)
-          if (dqkvStart === 'prior') be.upload(dqkv, new Float32Array(n).fill(0.25))
-          else be.zero(dqkv)
+          // a prior (the backward accumulates), or garbage lazily zeroed (the backward must overwrite it)
+          be.upload(dqkv, new Float32Array(n).fill(dqkvStart === 'prior' ? 0.25 : 1000))
+          if (dqkvStart === 'zeroed') be.zero(dqkv)
           const fwd = launchedKernels(be, () => be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS))
           if (be !== ref) assert.deepEqual(fwd,
             [HS === 64 && be.opts.attentionRows === 128 ? 'attention_mma_forward_wide_d64' : `attention_mma_forward_d${HS}`])
@@ -189,6 +189,33 @@ export function registerMixedSequenceOps(): void {
       const d = p.gpu.download(logits.g)
       assert.deepEqual([...d.subarray(V)], new Array(Vp - V).fill(0))
       assert.ok(Math.abs(d.reduce((a, x) => a + x, 0) - 0.25) < 1e-3, 'real columns sum to scale')
+    })
+
+    // The two-pass kernel (crossentropy_forward): its scalar path (Vp not a multiple of 8), and in f32 a target in the
+    // padding, fused: padded columns 0, as the staged kernel and the backward write them. The backward must not trust
+    // the padded columns of its input (0.5 there): 0 on padded columns and ignored rows, on both of its paths.
+    test('classifier: the two-pass kernel\'s scalar path, a target in the padding, padded probabilities', () => {
+      checkClassifier(3, 5, 7, new Int32Array([2, -1, 4]), 'crossentropy_forward')
+      const p = P(), V = 10, Vp = 16, logits = p.full(randn(Vp, 3)), losses = p.zeros(1, 'full'), tg = p.gpu.allocInt(1)
+      p.gpu.uploadInt(tg, new Int32Array([12]))
+      assert.deepEqual(launchedKernels(p.gpu, () => p.gpu.crossEntropyForward(losses.g, logits.g, logits.g, tg, 1, V, Vp, 0.25)),
+        ['crossentropy_forward'])
+      assert.ok(Number.isNaN(p.gpu.download(losses.g)[0]))
+      const d = p.gpu.download(logits.g)
+      assert.deepEqual([...d.subarray(V)], new Array(Vp - V).fill(0))
+      assert.ok(Math.abs(d.reduce((a, x) => a + x, 0) - 0.25) < 1e-6, 'real columns sum to scale')
+      for (const W of [16, 15]) {
+        const N = 4, targets = new Int32Array([3, -1, 9, 0]), probs = new Float32Array(N * W).fill(0.5)
+        for (let r = 0; r < N; r++) probs.set(new Float32Array(V).fill(0.1), r * W)
+        const pr = p.full(probs), dl = p.full(randn(N * W, 100)), tgN = p.gpu.allocInt(N), tc = p.cpu.allocInt(N)
+        p.gpu.uploadInt(tgN, targets); p.cpu.uploadInt(tc, targets)
+        p.gpu.crossEntropyBackward(dl.g, pr.g, tgN, 0.5, N, V, W)
+        p.cpu.crossEntropyBackward(dl.c, pr.c, tc, 0.5, N, V, W)
+        const got = p.gpu.download(dl.g)
+        assertClose(`dlogits (Vp=${W})`, got, p.cpu.download(dl.c), { rtol: 0, atol: 1e-7 })
+        for (let r = 0; r < N; r++) assert.deepEqual([...got.subarray(r * W + V, r * W + W)], new Array(W - V).fill(0), `row ${r} padding`)
+        assert.deepEqual([...got.subarray(W, 2 * W)], new Array(W).fill(0), 'the ignored row')
+      }
     })
 
   })

@@ -157,6 +157,26 @@ export function registerMixedPrecisionOps(): void {
       })
     }
 
+    // The backward kernels fold rows into one partial row per block, as many blocks as fit the GPU at once (2 an SM;
+    // 1 for C > 1024 rows in layernorm): on a 40-SM device (the emulator's LLMTS_EMU_SMS; a real GPU has its own SMs,
+    // an H100 132) 400 rows give 50 partials, more than one 32-row pass of the *_backward_finish sum.
+    test('rmsnorm and layernorm backward with 50 partial rows to sum (C=768 and the odd C=33)', () => {
+      const saved = process.env['LLMTS_EMU_SMS']
+      process.env['LLMTS_EMU_SMS'] = '40'
+      let p: Pair
+      try { p = new Pair() } finally {
+        if (saved === undefined) delete process.env['LLMTS_EMU_SMS']
+        else process.env['LLMTS_EMU_SMS'] = saved
+      }
+      assert.ok(p.gpu.ctx.info.sms >= 25, `${p.gpu.ctx.info.sms} SMs`)
+      for (const C of [768, 33]) {
+        const N = 400, inp = p.act(randn(N * C, 2)), w = p.full(randn(C)), dout = p.act(randn(N * C))
+        const mean = p.full(randn(N, 0.1)), rstd = p.full(randn(N).map(x => 1 + 0.3 * Math.abs(x)))
+        normBackwards(p, 'rmsnorm', 'act', N, C, inp, w, dout, null, rstd)
+        normBackwards(p, 'layernorm', 'act', N, C, inp, w, dout, mean, rstd)
+      }
+    })
+
     test('swiglu, gelu and the residual add with bf16 operands', () => {
       const p = P(), N = 24, H = 136, n = N * H
       const inp = p.act(randn(N * 2 * H, 2)), out = p.zeros(n, 'act'), dout = p.act(randn(n)), dinp = p.zeros(N * 2 * H, 'act')
@@ -220,6 +240,34 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.encoderBackward(dwte.g, dwpe.g, dout.g, tg, B, T, C); p.cpu.encoderBackward(dwte.c, dwpe.c, dout.c, tc, B, T, C)
       p.near('dwte', dwte, 0.001)
       p.near('dwpe', dwpe, 0.001)
+      // a bf16 dwte: the compare-and-swap atomic add on the 32-bit word holding both halves (C odd: both halves of a
+      // word belong to different rows' channels); the repeated tokens add 3 values a channel, each rounded to bf16
+      const C2 = 5, dout2 = p.full(randn(B * T * C2)), dwte2 = p.act(randn(Vp * C2))
+      p.gpu.encoderBackward(dwte2.g, null, dout2.g, tg, B, T, C2); p.cpu.encoderBackward(dwte2.c, null, dout2.c, tc, B, T, C2)
+      p.near('bf16 dwte (compare-and-swap adds)', dwte2)
+    })
+
+    // An out-of-range token id (negative or >= Vp) gives a NaN row (the CUDA kernels' contract; the CPU backend
+    // refuses it) on both the 8-wide (C=8) and the scalar path, and adds nothing to dwte
+    test('embeddings: a token outside 0..Vp-1 gives a NaN row and no gradient', () => {
+      const be = P().gpu, Vp = 16, tokens = new Int32Array([0, Vp, -1, Vp + 3, 15]), t = be.allocInt(5)
+      be.uploadInt(t, tokens)
+      for (const C of [5, 8]) {
+        const table = randn(Vp * C), wte = be.alloc(Vp * C), out = be.alloc(5 * C), dwte = be.alloc(Vp * C)
+        be.upload(wte, table)
+        be.encoderForward(out, t, wte, null, 1, 5, C, 0)
+        const rows = be.download(out)
+        for (const [r, tok] of tokens.entries()) {
+          const want = tok >= 0 && tok < Vp ? [...table.subarray(tok * C, tok * C + C)] : new Array(C).fill(NaN)
+          assert.deepEqual([...rows.subarray(r * C, r * C + C)], want, `C=${C} row ${r} (token ${tok})`)
+        }
+        be.upload(dwte, new Float32Array(Vp * C))
+        be.upload(out, new Float32Array(5 * C).fill(1))
+        be.encoderBackward(dwte, null, out, t, 1, 5, C)
+        const grad = be.download(dwte), want = new Float32Array(Vp * C)
+        want.fill(1, 0, C); want.fill(1, 15 * C, 16 * C)
+        assert.deepEqual(grad, want, `C=${C}: only tokens 0 and 15 receive gradient`)
+      }
     })
 
     test('recompute: norm outputs and MLP activations recomputed in backward give the same loss and gradients', () => {

@@ -115,8 +115,11 @@ static int emu_device_count() { const char* n = std::getenv("LLMTS_EMU_DEVICES")
 int cuDeviceGetCount(int* c) { *c = emu_device_count(); return 0; }
 int cuDeviceGet(int* d, int ordinal) { if (ordinal < 0 || ordinal >= emu_device_count()) return 101; *d = ordinal; return 0; }
 int cuDeviceGetName(char* name, int len, int) { std::snprintf(name, len, "llm.ts CPU emulator"); return 0; }
+// LLMTS_EMU_SMS=N shows N multiprocessors (default 4, an H100's 132 in plan mode): kernels sized by the SM count
+// then launch as many blocks as on a GPU that large
+static int emu_sms() { const char* n = std::getenv("LLMTS_EMU_SMS"); return n != nullptr && std::atoi(n) > 0 ? std::atoi(n) : 4; }
 int cuDeviceGetAttribute(int* v, int attr, int) {
-  *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? (emu_plan_only() ? 132 : 4) : attr == 97 ? 232448 : 0;
+  *v = attr == 75 ? 9 : attr == 76 ? 0 : attr == 16 ? (emu_plan_only() ? 132 : emu_sms()) : attr == 97 ? 232448 : 0;
   return 0;
 }
 int cuDeviceTotalMem_v2(size_t* b, int) { *b = size_t(emu_plan_only() ? 80 : 8) << 30; return 0; }

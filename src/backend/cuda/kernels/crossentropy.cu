@@ -42,7 +42,7 @@ extern "C" __global__ void crossentropy_forward(void* losses, void* probs, const
     if (full) llm_ld8(logits, LLM_BF(2), r + j, v);
     else for (int k = 0; k < 8; k++) v[k] = j + k < Vp ? llm_ld(logits, LLM_BF(2), r + j + k) : 0.f;
     for (int k = 0; k < 8; k++) v[k] = j + k < V ? expf(v[k] - mx) * inv : 0.f;
-    if (grad) for (int k = 0; k < 8; k++) v[k] = target < 0 ? 0.f : (v[k] - (j + k == target ? 1.f : 0.f)) * scale;
+    if (grad) for (int k = 0; k < 8; k++) v[k] = target < 0 || j + k >= V ? 0.f : (v[k] - (j + k == target ? 1.f : 0.f)) * scale;
     if (full) llm_st8(probs, LLM_BF(1), r + j, v);
     else for (int k = 0; k < 8 && j + k < Vp; k++) llm_st(probs, LLM_BF(1), r + j + k, v[k]);
   }
