@@ -240,10 +240,13 @@ export function registerMixedPrecisionOps(): void {
       p.gpu.encoderBackward(dwte.g, dwpe.g, dout.g, tg, B, T, C); p.cpu.encoderBackward(dwte.c, dwpe.c, dout.c, tc, B, T, C)
       p.near('dwte', dwte, 0.001)
       p.near('dwpe', dwpe, 0.001)
-      // a bf16 dwte: the compare-and-swap atomic add on the 32-bit word holding both halves (C odd: both halves of a
-      // word belong to different rows' channels); the repeated tokens add 3 values a channel, each rounded to bf16
+      // a bf16 dwte: the compare-and-swap atomic add on the 32-bit word holding two elements, which threads of
+      // neighbouring channels (and, C odd, of neighbouring tokens' rows) update at once. Distinct tokens: bf16 adds
+      // into one element in a thread order the GPU does not fix would round differently from run to run
       const C2 = 5, dout2 = p.full(randn(B * T * C2)), dwte2 = p.act(randn(Vp * C2))
-      p.gpu.encoderBackward(dwte2.g, null, dout2.g, tg, B, T, C2); p.cpu.encoderBackward(dwte2.c, null, dout2.c, tc, B, T, C2)
+      const distinct = new Int32Array([3, 7, 1, 0, 12, 5, 15, 2, 9, 4]), dg = p.gpu.allocInt(B * T), dc = p.cpu.allocInt(B * T)
+      p.gpu.uploadInt(dg, distinct); p.cpu.uploadInt(dc, distinct)
+      p.gpu.encoderBackward(dwte2.g, null, dout2.g, dg, B, T, C2); p.cpu.encoderBackward(dwte2.c, null, dout2.c, dc, B, T, C2)
       p.near('bf16 dwte (compare-and-swap adds)', dwte2)
     })
 
