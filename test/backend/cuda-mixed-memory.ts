@@ -148,6 +148,12 @@ export function registerMixedMemory(): void {
       const sum = be.sum(t), squares = be.sumSquares(t)
       assert.ok(Math.abs(sum - s) <= tol(abs), `sum ${sum}, expected ${s}`)
       assert.ok(Math.abs(squares - q) <= tol(q), `sumSquares ${squares}, expected ${q}`)
+      // each element widened to float64 before it is squared: (1 + 2^-12)^2 needs 25 bits (a float square would drop
+      // the 2^-24), and n of them sum exactly in float64
+      const x = 1 + 2 ** -12, ones = be.alloc(1000)
+      be.upload(ones, new Float32Array(1000).fill(x))
+      assert.equal(be.sumSquares(ones), 1000 * x * x)
+      assert.equal(be.sum(ones), 1000 * x)
     })
 
     // free() gives back whole allocations only: freeing a view (a slice of a flat buffer) must leave the buffer usable

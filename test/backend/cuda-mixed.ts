@@ -177,6 +177,25 @@ export function registerMixedPrecisionOps(): void {
       }
     })
 
+    // f32 statistics that survive a large mean (the centered variance; E[x²] - m² in f32 loses it at mean 1000) and
+    // RoPE at position 10^6 (angles in float64: a float angle is off by up to 0.06 rad there), f32 against the CPU
+    test('layernorm of rows with mean 1000 and RoPE at position 10^6, in f32', () => {
+      const p = P(), tight = (label: string, t: Both): void =>
+        assertClose(label, p.gpu.download(t.g), p.cpu.download(t.c), { rtol: 1e-4, atol: 1e-4 * maxAbs(p.cpu.download(t.c)) })
+      for (const C of [64, 33]) {   // the 16-byte and the scalar path
+        const N = 6, inp = p.full(randn(N * C).map(v => 1000 + v)), w = p.full(randn(C)), b = p.full(randn(C))
+        const out = p.zeros(N * C, 'full'), mean = p.zeros(N, 'full'), rstd = p.zeros(N, 'full')
+        for (const [be, s] of [[p.gpu, 'g'], [p.cpu, 'c']] as const) {
+          be.layernormForward(out[s], mean[s], rstd[s], inp[s], w[s], b[s], N, C, 1e-5)
+        }
+        tight(`layernorm out (C=${C})`, out); tight(`layernorm rstd (C=${C})`, rstd); tight(`layernorm mean (C=${C})`, mean)
+      }
+      const [B, T, NH, KVH, HS] = [1, 3, 2, 1, 64], qkv = p.full(randn(B * T * (NH + 2 * KVH) * HS)), rot = p.zeros(qkv.c.length, 'full')
+      p.gpu.ropeForward(rot.g, qkv.g, B, T, NH, KVH, HS, 10000, 1_000_000)
+      p.cpu.ropeForward(rot.c, qkv.c, B, T, NH, KVH, HS, 10000, 1_000_000)
+      tight('rope at position 10^6', rot)
+    })
+
     test('swiglu, gelu and the residual add with bf16 operands', () => {
       const p = P(), N = 24, H = 136, n = N * H
       const inp = p.act(randn(N * 2 * H, 2)), out = p.zeros(n, 'act'), dout = p.act(randn(n)), dinp = p.zeros(N * 2 * H, 'act')
