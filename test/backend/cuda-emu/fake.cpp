@@ -69,10 +69,11 @@ __attribute__((constructor)) void installHandler() {
 /** Aborts, naming the kernel, when it wrote past the end of an allocation into the rounding to 256 bytes before the
  *  guard page (cuMemAlloc fills those bytes with garbage; only a kernel can reach them, copies are range-checked). */
 void checkSlack(const std::string& kernel) {
+  const unsigned char garbage = emu_garbage();
   std::lock_guard<std::mutex> lk(allocMutex);
   for (auto& [base, r] : allocs) {
     for (size_t i = r.size; i < (r.size + 255) / 256 * 256; i++) {
-      if (((const unsigned char*)base)[i] == emu_garbage()) continue;
+      if (((const unsigned char*)base)[i] == garbage) continue;
       std::fprintf(stderr, "emu: kernel %s wrote byte %zu of the %zu-byte allocation at 0x%llx, past its end\n", kernel.c_str(), i,
                    r.size, (unsigned long long)base);
       std::abort();

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cstdarg>
 #include <string>
 #include <unordered_map>
 #include "emu.hpp"
@@ -246,10 +247,19 @@ void runBlock(unsigned n) {
 
 void __syncthreads() { park(State::AtSync); }
 
-void emu_misaligned(const char* type, const void* p, size_t alignment) {
-  std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: %p cast to %s is not %zu-byte aligned (a GPU faults on the "
-               "access)\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current, p, type, alignment);
+/** Stops the run with "emu: kernel K, block (x,y,z), thread i: " and the printf-formatted message. */
+[[noreturn]] __attribute__((format(printf, 1, 2))) static void threadFault(const char* format, ...) {
+  std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: ", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current);
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+  std::fputc('\n', stderr);
   std::abort();
+}
+
+void emu_misaligned(const char* type, const void* p, size_t alignment) {
+  threadFault("%p cast to %s is not %zu-byte aligned (a GPU faults on the access)", p, type, alignment);
 }
 
 void* emu_dynamic_shared() { return shared.data; }
@@ -259,9 +269,7 @@ void* emu_dynamic_shared() { return shared.data; }
 // read of the buffer before the wait shows). The source is read at issue.
 void emu_cp_async(void* dst, const void* src, unsigned size) {
   if ((uintptr_t)dst % size != 0 || (uintptr_t)src % size != 0) {
-    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: cp.async of %u bytes from %p to %p, not both %u-byte "
-                 "aligned\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current, size, src, dst, size);
-    std::abort();
+    threadFault("cp.async of %u bytes from %p to %p, not both %u-byte aligned", size, src, dst, size);
   }
   if (schedule().order == Order::Forward) { std::memcpy(dst, src, size); return; }
   Copy c{dst, {}, size, fibers[current].committed};
@@ -326,11 +334,7 @@ static float bf(unsigned bits16) { return __uint_as_float((bits16 & 0xffffu) << 
 
 void emu_ldmatrix_x4(unsigned* r, const void* rowAddress, bool trans) {
   unsigned warp = current / 32, lane = current % 32;
-  if ((uintptr_t)rowAddress % 16 != 0) {
-    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: ldmatrix row address %p is not 16-byte aligned\n",
-                 kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current, rowAddress);
-    std::abort();
-  }
+  if ((uintptr_t)rowAddress % 16 != 0) threadFault("ldmatrix row address %p is not 16-byte aligned", rowAddress);
   lanes[current].p = rowAddress;
   meet("ldmatrix.x4", trans, 0xffffffffu);
   auto at = [&](unsigned m, unsigned row, unsigned col) -> unsigned {   // element (row, col) of matrix m
