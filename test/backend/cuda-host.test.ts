@@ -15,6 +15,7 @@ import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.
 import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { alignmentOf, bf16ToF32, f32ToBf16, fromBf16Bits, toBf16Bits } from '../../src/backend/cuda/memory.js'
 import { InputError } from '../../src/util/errors.js'
+import { withEnv } from '../helpers/env.js'
 
 const kernelDir = resolve(process.cwd(), 'src/backend/cuda/kernels')
 
@@ -300,14 +301,8 @@ test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_ATTENTION_ROWS are checked before any 
   for (const [name, value, message] of [
     ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, reference/],
     ['LLMTS_CUDA_ATTENTION_ROWS', '96', /LLMTS_CUDA_ATTENTION_ROWS=96 is not one of 64, 128/]] as const) {
-    const saved = process.env[name]
-    process.env[name] = value
-    try {
-      assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError && message.test((e as Error).message))
-    } finally {
-      if (saved === undefined) delete process.env[name]
-      else process.env[name] = saved
-    }
+    withEnv({ [name]: value }, () =>
+      assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError && message.test((e as Error).message)))
   }
 })
 

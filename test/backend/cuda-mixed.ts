@@ -13,6 +13,7 @@ import { GPT } from '../../src/model/gpt.js'
 import { loadGolden } from '../model/golden.js'
 import { Rng } from '../../src/util/rng.js'
 import { assertClose } from './compare.js'
+import { withEnv } from '../helpers/env.js'
 
 const rng = new Rng(11)
 export function randn(n: number, scale = 1): Float32Array {
@@ -161,13 +162,7 @@ export function registerMixedPrecisionOps(): void {
     // 1 for C > 1024 rows in layernorm): on a 40-SM device (the emulator's LLMTS_EMU_SMS; a real GPU has its own SMs,
     // an H100 132) 400 rows give 50 partials, more than one 32-row pass of the *_backward_finish sum.
     test('rmsnorm and layernorm backward with 50 partial rows to sum (C=768 and the odd C=33)', () => {
-      const saved = process.env['LLMTS_EMU_SMS']
-      process.env['LLMTS_EMU_SMS'] = '40'
-      let p: Pair
-      try { p = new Pair() } finally {
-        if (saved === undefined) delete process.env['LLMTS_EMU_SMS']
-        else process.env['LLMTS_EMU_SMS'] = saved
-      }
+      const p = withEnv({ LLMTS_EMU_SMS: '40' }, () => new Pair())
       assert.ok(p.gpu.ctx.info.sms >= 25, `${p.gpu.ctx.info.sms} SMs`)
       for (const C of [768, 33]) {
         const N = 400, inp = p.act(randn(N * C, 2)), w = p.full(randn(C)), dout = p.act(randn(N * C))

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
+import { withEnv } from '../helpers/env.js'
 import { randn } from './cuda-mixed.js'
 
 /** Runs a fixed mix of ops on `be`: what they wrote and returned. */
@@ -45,16 +46,10 @@ export function registerProfiler(): void {
   })
 
   test('profiler: off by default, on with LLMTS_CUDA_PROFILE=1, and the option wins over the environment', () => {
-    const saved = process.env['LLMTS_CUDA_PROFILE']
-    try {
-      delete process.env['LLMTS_CUDA_PROFILE']
-      assert.equal(new CudaBackend().profiler, null)
-      process.env['LLMTS_CUDA_PROFILE'] = '1'
+    withEnv({ LLMTS_CUDA_PROFILE: undefined }, () => assert.equal(new CudaBackend().profiler, null))
+    withEnv({ LLMTS_CUDA_PROFILE: '1' }, () => {
       assert.notEqual(new CudaBackend().profiler, null)
       assert.equal(new CudaBackend({ profile: false }).profiler, null)
-    } finally {
-      if (saved === undefined) delete process.env['LLMTS_CUDA_PROFILE']
-      else process.env['LLMTS_CUDA_PROFILE'] = saved
-    }
+    })
   })
 }

@@ -44,6 +44,22 @@ if (!p.ok) {
   runConformance('cuda (f32, fp32 matmuls)', make({ storage: 'f32', tf32: false }), { rtol: 1e-4, atol: 1e-5 })
   // TF32 tensor-core matmuls (10-bit mantissa inputs): 1e-2
   runConformance('cuda (f32, TF32 matmuls)', make({ storage: 'f32' }), { rtol: 1e-2, atol: 1e-2 })
+  test('f32 matmuls are TF32 by default (inputs keep 10 mantissa bits), fp32 with tf32: false', (t) => {
+    // every product is (1 + 2^-12)·1: exact in fp32 (64 of them sum to 64 + 2^-6), 1 once rounded to TF32
+    const C = 64, x = 1 + 2 ** -12
+    const run = (be: CudaBackend): Float32Array => {
+      const inp = be.alloc(C * C), w = be.alloc(C * C), out = be.alloc(C * C)
+      be.upload(inp, new Float32Array(C * C).fill(x))
+      be.upload(w, new Float32Array(C * C).fill(1))
+      be.matmulForward(out, inp, w, null, C, C, C)
+      return be.download(out)
+    }
+    assert.deepEqual(run(new CudaBackend({ storage: 'f32', tf32: false })), new Float32Array(C * C).fill(C * x))
+    const byDefault = new CudaBackend({ storage: 'f32' }), got = run(byDefault)
+    // FAST_TF32 lets cuBLASLt use TF32 but does not oblige it: strict on the emulator, which always rounds
+    if (byDefault.ctx.info.name.includes('emulator')) assert.deepEqual(got, new Float32Array(C * C).fill(C))
+    else t.diagnostic(`default f32 matmul on this GPU: ${got[0]} (TF32: ${C}, fp32: ${C * x})`)
+  })
   registerMixedPrecisionOps()
   registerMixedMemory()
   registerMixedSequenceOps()

@@ -26,6 +26,7 @@ import { checkSgemm } from './sgemm-check.js'
 import { tapCount, tapFailures } from '../helpers/tap.js'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { InputError } from '../../src/util/errors.js'
+import { withEnv } from '../helpers/env.js'
 
 // LLMTS_TEST_WASM_BUILD (set by the last test below for its child run): the build this run must be on
 const expected = process.env['LLMTS_TEST_WASM_BUILD']
@@ -48,15 +49,9 @@ test('wasm: kernels-wasm.ts is what scripts/build-wasm.mjs compiles from kernels
 test('wasm: the relaxed-SIMD (FMA) build where the engine has relaxed SIMD, unless LLMTS_WASM_FMA=off; another value is refused', () => {
   assert.equal(wasmVariant({}), engineHasRelaxedSimd() ? 'fma' : 'simd')
   assert.equal(wasmVariant({ LLMTS_WASM_FMA: 'off' }), 'simd')
-  const saved = process.env['LLMTS_WASM_FMA']
-  process.env['LLMTS_WASM_FMA'] = 'on'
-  try {
+  withEnv({ LLMTS_WASM_FMA: 'on' }, () =>
     assert.throws(() => new CpuBackend({ kernels: 'wasm', threads: 1 }), (e: Error) => e instanceof InputError &&
-      e.message === 'cpu backend: LLMTS_WASM_FMA=on, expected one of auto, off')
-  } finally {
-    if (saved === undefined) delete process.env['LLMTS_WASM_FMA']
-    else process.env['LLMTS_WASM_FMA'] = saved
-  }
+      e.message === 'cpu backend: LLMTS_WASM_FMA=on, expected one of auto, off'))
 })
 
 // The other build runs this whole file again in a child: with LLMTS_WASM_FMA=off where the engine has relaxed SIMD
