@@ -37,10 +37,12 @@ export interface Parsed<F extends FlagTable> {
 /** The --json flag every command that prints results accepts. */
 export const jsonFlag = { type: 'bool', help: 'print results as JSON on stdout' } as const satisfies FlagSpec
 
-/** --device and --threads, for every command that computes. */
+/** --device, --precision and --threads, for every command that computes. */
 export const backendFlags = {
   device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto',
     help: 'compute backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
+  precision: { type: 'enum', values: ['auto', 'bf16', 'tf32', 'fp32'], default: 'auto',
+    help: 'GPU compute: bf16 (auto), tf32 (fp32 tensors, TF32 matmuls) or fp32; the CPU computes in fp32' },
   threads: { type: 'int', min: 0, default: 0, help: 'CPU threads: native BLAS and the worker pool (0 = every core, or $LLMTS_THREADS)' },
 } as const satisfies Record<string, FlagSpec>
 

@@ -96,7 +96,7 @@ export async function runHellaswag(argv: string[]): Promise<number> {
   // tokenize first, so the model's activations are sized to the longest prompt rather than the context length
   const prepared = await prepareHellaswag(examples, { scoring: f.scoring, shots: f.shots, seed: f['fewshot-seed'], ...(train ? { train } : {}) })
   const maxSeqLen = Math.min(config.contextLength, longestInput(prepared))
-  const backend = await createBackend(f.device, { threads: f.threads })
+  const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
   status(`${CMD}: ${describeBackend(backend)}`)
   const model = new GPT(backend, config, { maxBatch: 4, maxSeqLen })
   if (resolved.params !== undefined) model.setParams(resolved.params)

@@ -73,7 +73,7 @@ export const command: Command = {
       throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} ` +
         `(lower --steps, --batch-size or --seq-len)`)
     }
-    const backend = await createBackend(f.device, { threads: f.threads })
+    const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
     process.stderr.write(`eval loss: ${describeBackend(backend)}\n`)
     const model = new GPT(backend, config, { maxBatch: B, maxSeqLen: T })
     if (resolved.params !== undefined) model.setParams(resolved.params)

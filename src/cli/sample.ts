@@ -50,7 +50,7 @@ export const command: Command = {
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
     if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} tokens ` +
       `(the context length is ${config.contextLength})\n`)
-    const backend = await createBackend(p.flags.device, { threads: p.flags.threads })
+    const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
     process.stderr.write(`llmts sample: ${describeBackend(backend)}\n`)
     const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
     if (resolved.params !== undefined) model.setParams(resolved.params)

@@ -6,6 +6,8 @@ import type { ModelConfig } from '../config.js'
 import { InputError, shown } from '../util/errors.js'
 
 export type Device = 'cpu' | 'cuda' | 'auto'
+/** auto: bf16 on a GPU, fp32 on the CPU (which always computes in fp32); tf32: fp32 tensors with TF32 matmuls. */
+export type Precision = 'auto' | 'bf16' | 'tf32' | 'fp32'
 
 export interface TrainConfig {
   model: string              // preset, model config JSON, Hugging Face directory, run directory or checkpoint
@@ -26,6 +28,7 @@ export interface TrainConfig {
   gradClip: number
   seed: number
   device: Device
+  precision: Precision
   threads: number            // CPU threads (native BLAS and the worker pool); 0 = every core
   nproc: number              // data-parallel processes (ranks); each reads its own micro-batches
   out: string
@@ -64,6 +67,7 @@ export const trainDefaults: TrainConfig = {
   gradClip: 1.0,             // global-norm clip of the accumulated gradient; 0 disables
   seed: 1337,                // weight initialization (and sampling) seed
   device: 'auto',
+  precision: 'auto',         // GPU: bf16 activations and matmuls, fp32 weights and AdamW state (llm.c's mixed precision)
   threads: 0,                // every core ($LLMTS_THREADS when set); with --nproc N, the cores / N per rank
   nproc: 1,                  // N > 1: one rank per GPU (NCCL sums the gradients), or N CPU processes
   out: '',                   // default: runs/<model>-<date>
@@ -108,6 +112,8 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
+  precision: { flag: 'precision', kind: 'enum', values: ['auto', 'bf16', 'tf32', 'fp32'],
+    help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) or fp32; the CPU computes in fp32' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
   nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR',
