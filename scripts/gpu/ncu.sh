@@ -18,8 +18,8 @@ for spec in ${NCU_KERNELS:-$DEFAULT}; do
   run=${spec%%=*}
   for kernel in $(echo "${spec#*=}" | tr ',' ' '); do
     echo "=== $kernel ($run)"
-    # --launch-skip 2: each kernel's third launch is profiled (AdamW's: the third step's). ncu locks the clocks at base: read its pages for what
-    # bounds a kernel, and run.sh's bench and profile stages for its time.
+    # --launch-skip 2: each kernel's third launch is profiled (AdamW's: the third step's). ncu locks the clocks at
+    # base: read its pages for what bounds a kernel, and run.sh's bench and profile stages for its time.
     # shellcheck disable=SC2086
     "$NCU" --target-processes all --kernel-name "$kernel" --launch-skip 2 --launch-count 1 $SECTIONS --print-units base \
       node dist/bench/cuda.js --runs "$run" --python none --steps 2 --warmup 1 --peak-tflops 1 2>&1 |
