@@ -1,8 +1,7 @@
-// CPU training throughput, llm.ts against PyTorch: full training steps (forward + backward + AdamW) of
-// tiny-variant and tiny-gpt2 at B=8, T=256 with GPT + CpuBackend on each available kernel path (native BLAS,
-// WebAssembly only), and the same model in PyTorch float32 at the same thread count (torch_cpu_reference.py).
-// Prints tokens/s and the ratio, and tokens per CPU-second (every thread of the process; steadier than wall time
-// on a shared machine, but it counts PyTorch's OpenMP spin-waits); --append adds a dated entry to bench/RESULTS.md.
+// CPU training throughput, llm.ts against PyTorch: full training steps (forward + backward + AdamW) of tiny-variant
+// and tiny-gpt2 at B=8, T=256 with GPT + CpuBackend on each available kernel path (native BLAS, WebAssembly), and the
+// same model in PyTorch float32 at the same thread count (torch_cpu_reference.py). Prints tokens/s, the ratio and
+// tokens per CPU-second; --append adds a dated entry to bench/RESULTS.md.
 // Run: npx tsc && node dist/bench/cpu.js [--threads N] [--rounds R] [--append]
 
 import { execFileSync } from 'node:child_process'
@@ -30,7 +29,8 @@ const flags = {
   append: { type: 'bool', help: 'append the results to bench/RESULTS.md' },
 } as const
 
-/** Throughput: tokens per wall second and per CPU second (all threads), each the best of the steps timed. */
+/** Throughput: tokens per wall second and per CPU second (all threads), each the best of the steps timed. Per CPU
+ *  second is steadier than wall time on a shared machine, but it counts PyTorch's OpenMP spin-waits. */
 interface Speed { tps: number; cpuTps: number }
 interface Row { model: string; path: string; description: string; ours: Speed; torch: Speed | null; torchVersion: string }
 

@@ -1,8 +1,6 @@
-// The CUDA backend's GPU memory plan without a GPU: each --runs entry takes six training steps (forward, backward,
-// clip, AdamW) on the CPU emulator in plan mode (LLMTS_EMU_PLAN=1: allocations are made but not filled, launches
-// and matmuls are checked and skipped, the device looks like an H100), and its peak is the backend's own
-// accounting, the number bench/cuda reports as "peak GiB" on a real GPU; a run needing more than 80 GiB is reported
-// as out of memory. Needs g++ on x86-64 Linux.
+// The CUDA backend's GPU memory plan without a GPU: each --runs entry takes six training steps on the CPU emulator in
+// plan mode, and its peak is the backend's own accounting, the number bench/cuda reports as "peak GiB" on a real
+// GPU; a run needing more than 80 GiB is reported as out of memory. Needs g++ on x86-64 Linux.
 // Run: npx tsc && node dist/bench/cuda-memory.js [--runs variant-124m:16,variant-124m:16:recompute] [--append] [--json]
 
 import { execFileSync } from 'node:child_process'
@@ -36,6 +34,8 @@ function main(): number {
   const runs = parseRuns('bench/cuda-memory', f.runs)
   const reason = emulatorSkipReason()
   if (reason !== null) throw new InputError(`bench/cuda-memory: the CPU emulator cannot run here: ${reason}`)
+  // plan mode (LLMTS_EMU_PLAN=1): allocations are made but not filled, launches and matmuls are checked and skipped,
+  // and the device looks like an H100
   const env = emulatorEnv(buildEmulator(), { plan: true })
   const bench = fileURLToPath(new URL('./cuda.js', import.meta.url))
   const plans: Plan[] = []

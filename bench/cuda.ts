@@ -1,8 +1,6 @@
 // GPU training throughput, llm.ts against PyTorch on the same GPU: full training steps (forward + backward +
-// global-norm clip + AdamW) of each model at T=1024, llm.ts on the CUDA backend and the same model in PyTorch
-// (bench/torch_reference.py: bf16 autocast, TF32, torch.compile, SDPA, fused AdamW). Each measurement runs in its
-// own process (a clean GPU). Prints tokens/s, ms/step, MFU (FLOPs/token = 6·N + 12·L·C·T over a bf16 peak that is
-// measured with one large cuBLASLt GEMM, and the device's spec peak) and peak memory; --append records the table.
+// global-norm clip + AdamW) at T=1024, llm.ts on the CUDA backend and the same model in PyTorch. Each measurement
+// runs in its own process (a clean GPU). Prints tokens/s, ms/step, MFU and peak memory; --append records the table.
 // Run: npx tsc && node dist/bench/cuda.js [--runs variant-124m:16,gpt2-124m:16] [--profile] [--append]
 
 import { execFileSync } from 'node:child_process'
@@ -83,7 +81,8 @@ function measurePeak(): number {
   return 2 * n ** 3 * reps / ((performance.now() - t0) / 1000) / 1e12
 }
 
-/** Spec dense bf16 peak by device name (for reference next to the measured one). */
+/** Spec dense bf16 peak by device name (for reference next to the measured one). MFU: FLOPs/token = 6·N + 12·L·C·T
+ *  over the measured (or given) bf16 peak. */
 function specPeak(device: string): number | null {
   const table: [RegExp, number][] = [[/H100.*PCIe/i, 756], [/H100|H200|GH200/i, 989], [/A100/i, 312], [/L40S/i, 362], [/B200/i, 2250]]
   return table.find(([re]) => re.test(device))?.[1] ?? null
@@ -95,6 +94,7 @@ function runChild(args: string[]): Result {
   return JSON.parse(out.trim().split('\n').pop()!) as Result
 }
 
+// bench/torch_reference.py: bf16 autocast, TF32, torch.compile, SDPA, fused AdamW
 function runTorch(python: string, model: string, B: number, T: number, steps: number, warmup: number): Result {
   const out = execFileSync(python, [resolve(process.cwd(), 'bench/torch_reference.py'), '--model', model, '--batch', String(B),
     '--seq', String(T), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })

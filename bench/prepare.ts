@@ -1,10 +1,8 @@
-// Benchmark of prepare's throughput, Parquet -> llm.c shards, in tokens/s: `prepare` (src/data/prepare.ts) and
-// the fineweb tokenizer (src/data/fineweb/tokenize.ts) with 1 and 2 workers (each worker reads its own row
-// groups), plus the two stages alone (Parquet decode, GPT-2 encode, one thread each), with tokens per worker,
-// per CPU-second, the scaling over 1 worker and peak RSS of each run (own child process). Input: ~40 MB of real
-// English (State of the Union addresses, Moby-Dick, tinyshakespeare when present), paragraphs regrouped into
-// ~3 kB documents in a different seeded order per copy, 1000 rows per row group (as FineWeb), hyparquet-writer.
-// Run: npx tsc && node dist/bench/prepare.js [--mb 40] [--workers 1,2] [--append]   (--append adds an entry to bench/RESULTS.md)
+// Benchmark of prepare's throughput, Parquet -> llm.c shards, in tokens/s: `prepare` (src/data/prepare.ts) and the
+// fineweb tokenizer (src/data/fineweb/tokenize.ts) with 1 and 2 workers, plus the two stages alone (Parquet decode,
+// GPT-2 encode). Each run is its own child process, so its CPU time and peak RSS are its own. Input: ~40 MB of real
+// English regrouped into FineWeb-like documents. Run: npx tsc && node dist/bench/prepare.js [--mb 40] [--workers 1,2]
+// [--append]   (--append adds an entry to bench/RESULTS.md)
 
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -25,9 +23,11 @@ import { Rng } from '../src/util/rng.js'
 import { appendResults, benchCommand } from './results.js'
 
 const SHARD = 1_000_000   // the default 100M would hold 200 MB per shard in memory: add that to the RSS below
+// rows per row group, as FineWeb's; each worker reads its own row groups
 const ROWS_PER_GROUP = 1000
 const dir = join(tmpdir(), 'llmts-bench-prepare')
 
+/** The corpus: State of the Union addresses, Moby-Dick and tinyshakespeare when present, as paragraphs. */
 function englishParagraphs(): string[] {
   const require = createRequire(import.meta.url)
   const dataDir = (pkg: string): string => join(require.resolve(`${pkg}/package.json`), '..', 'data')
@@ -55,7 +55,7 @@ function splitLong(p: string): string[] {
   return out
 }
 
-/** Documents of ~3 kB (FineWeb's mean is about 3 kB): each copy of the corpus regrouped in a new order. */
+/** Documents of ~3 kB (FineWeb's mean is about 3 kB): each copy of the corpus regrouped in a new seeded order. */
 function buildDocuments(targetBytes: number): string[] {
   const paras = englishParagraphs()
   const docs: string[] = []
@@ -74,6 +74,7 @@ function buildDocuments(targetBytes: number): string[] {
   return docs
 }
 
+/** The input Parquet file (hyparquet-writer), written once per size. */
 function writeInput(mb: number): { path: string; docs: number; textBytes: number } {
   mkdirSync(dir, { recursive: true })
   const path = join(dir, `english-${mb}mb-rg1000.parquet`)
@@ -181,6 +182,7 @@ async function main(): Promise<void> {
   const input = writeInput(f.mb)
   const fileMB = statSync(input.path).size / 1e6
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim()
+  // the two stages alone (one thread each), then the whole pipeline with each worker count
   const runs: Measure[] = [measure('decode', 0, input.path), measure('encode', 0, input.path)]
   for (const kind of ['prepare', 'fineweb']) for (const w of workerCounts) runs.push(measure(kind, w, input.path))
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim()

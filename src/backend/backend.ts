@@ -1,18 +1,11 @@
-// The Backend contract: memory plus every forward/backward op the model needs. The model orchestrates ops
-// in order (no general autograd); a backend owns where tensors live (CPU Float32Array, CUDA device memory).
-//
+// The Backend contract: memory plus every forward/backward op, called in order by the model (no autograd); a
+// backend owns where tensors live. Buffers are float32 unless IntTensor; `out` aliases an input only where stated.
 // Shape glossary (used in every shape comment of the project):
 //   B = batch (sequences per micro-batch)   T = time (tokens per sequence)   N = rows, usually B·T
 //   C = channels (model width)              OC = output channels of a matmul
 //   NH = query heads   KVH = key/value heads (NH % KVH == 0)   HS = head size (C / NH)
 //   QKV = (NH + 2·KVH)·HS, the fused q|k|v row: q heads, then k heads, then v heads
 //   H = MLP hidden size   V = vocabulary   Vp = padded vocabulary (multiple of 128)   L = layers
-//
-// Gradient convention: every backward op ACCUMULATES (+=) into each gradient it writes (dinp, dweight, ...),
-// as llm.c does; the model zeroes gradient buffers when a new step starts. The one exception is
-// crossEntropyBackward, which overwrites dlogits (it is fused in place over the probabilities), and
-// crossEntropyForward given a dlossScale, which writes those dlogits itself.
-// Buffers are float32 unless typed IntTensor; `out` may alias an input only where stated.
 
 /** An opaque float32 tensor owned by a backend (a view into a larger buffer is a Tensor too). */
 export interface Tensor { readonly length: number; readonly __tensor: 'f32' }
@@ -79,6 +72,9 @@ export interface Collective {
   close(): void
 }
 
+// Gradient convention (llm.c's): every backward op ACCUMULATES (+=) into each gradient it writes (dinp, dweight,
+// ...); the model zeroes gradient buffers when a step starts. Exceptions: crossEntropyBackward overwrites dlogits,
+// and so does crossEntropyForward given a dlossScale.
 export interface Backend {
   readonly name: string
   /** One line for humans at start: the device or kernels and threads in use. */

@@ -1,10 +1,7 @@
-// `llmts train`: settings from defaults < --config FILE < flags (with --resume, the checkpoint's settings
-// replace the defaults), then the run. A live progress line on a terminal, plain periodic lines otherwise;
-// Ctrl-C or SIGTERM stops after the current micro-batch with a checkpoint of the last whole step (a second
-// Ctrl-C aborts at once).
-// Exit codes: 0 done or stopped, 2 bad input or a full disk, 3 diverged (--on-nan stop). `--default-run` is
-// `npm start`'s comparison. With --nproc N this process launches N ranks (src/train/launch.ts), each running
-// this same command; rank 0 prints for all of them.
+// `llmts train`: settings from defaults < --config FILE < flags (with --resume, the checkpoint's settings replace
+// the defaults), then the run. Ctrl-C or SIGTERM stops after the current micro-batch with a checkpoint of the last
+// whole step (a second Ctrl-C aborts at once). Exit codes: 0 done or stopped, 2 bad input or a full disk, 3 diverged
+// (--on-nan stop). With --nproc N this process launches N ranks (src/train/launch.ts), each running this command.
 
 import { readFileSync } from 'node:fs'
 import { GPT2_VOCAB } from '../config.js'
@@ -131,6 +128,7 @@ export const command: Command = {
     const p = parseArgs('llmts train', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts train', this.usage, this.summary, flags)); return 0 }
     if (p.positionals.length > 0) throw new InputError(`llmts train: unexpected argument "${p.positionals[0]}" (flags only; see llmts train --help)`)
+    // --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path
     if (p.flags['default-run'] === true) {
       const { runDefault } = await import('./default-run.js')
       const given = (f: string): boolean => p.given.has(f)

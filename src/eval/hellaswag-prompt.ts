@@ -1,9 +1,7 @@
-// HellaSwag prompts and token rows for the two scorings.
-// harness (lm-evaluation-harness): preprocessed "label: ctx_a Ctx_b" context, " " + preprocessed ending as the
-//   continuation, context and continuation tokenized together and split at the context's token length;
-//   K-shot prompts from the training split, "\n\n"-joined, drawn exactly as the harness draws them (a port of
-//   Python's random, one generator over the queries in order). llmc (llm.c / build-nanogpt): tokens of ctx,
-//   then of " " + ending, tokenized separately, zero-shot. Python string semantics (strip, capitalize, `.`) are kept.
+// HellaSwag prompts and token rows for the two scorings. harness (lm-evaluation-harness): preprocessed context and
+// ending tokenized together and split at the context's token length, K-shot prompts drawn exactly as the harness
+// draws them (a port of Python's random). llmc (llm.c / build-nanogpt): ctx and " " + ending tokenized separately,
+// zero-shot. Python string semantics (strip, capitalize, `.`) are kept, so the tokens are the reference's.
 
 import { PyRandom } from '../util/pyrandom.js'
 import { InputError } from '../util/errors.js'
@@ -127,7 +125,10 @@ function encodeContinuations(context: string, continuations: string[], encode: (
   return continuations.map(c => ({ ctx, cont: encode(ctxText + context.slice(keep) + c).slice(ctx.length) }))
 }
 
-/** The four rows (one per ending) of a query; `fewshot` holds its solved examples (harness scoring only). */
+/** The four rows (one per ending) of a query; `fewshot` holds its solved examples (harness scoring only).
+ *  harness: context "label: ctx_a Ctx_b" preprocessed, continuation " " + preprocessed ending; shots from the
+ *  training split, one generator over the queries in order (drawHarnessShots). llmc: tokens of ctx, then of
+ *  " " + ending. */
 export function buildRows(ex: HellaswagExample, opts: RowOptions): ScoreRow[] {
   const fewshot = opts.fewshot ?? []
   if (opts.scoring === 'llmc') {

@@ -1,9 +1,7 @@
-// A Hugging Face model repository -> a local directory that --model / --init-from read. The revision is pinned to
-// its commit; config.json comes first, into a staging folder (an architecture llm.ts cannot load is refused
-// before any weight is fetched or any file in the directory replaced), then the safetensors weights (one file,
-// or an index and its shards) and the tokenizer and generation files when present. Other files
-// (pytorch_model.bin, TF/Flax/ONNX weights, README) are never fetched. Downloads reuse FineWeb's resumable,
-// hash-checked machinery; files already in the directory are kept only when their hash is the listing's.
+// A Hugging Face model repository -> a local directory that --model / --init-from read: config.json, the safetensors
+// weights (one file, or an index and its shards) and the tokenizer and generation files when present; other weights
+// (pytorch_model.bin, TF/Flax/ONNX) and README are never fetched. The revision is pinned to its commit, and an
+// architecture llm.ts cannot load is refused before any weight is fetched or any file in the directory replaced.
 
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -72,6 +70,8 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     throw new InputError(`${LABEL}: ${o.outDir} holds a model.safetensors that ${o.repo} (sharded weights) does not have; ` +
       'it would be loaded instead of the shards (remove it, or choose another --out)')
   }
+  // FineWeb's resumable, hash-checked machinery: a file already in the directory is kept only when its hash is the
+  // listing's
   const download = (files: RemoteFile[], dir: string, progress: boolean): Promise<void> => downloadAll({
     ...http, files, cacheDir: dir, workers: o.workers ?? 4, checkContent, rehashExisting: true,
     urlOf: f => `${base}/${o.repo}/resolve/${pinned}/${f.path.split('/').map(encodeURIComponent).join('/')}`,

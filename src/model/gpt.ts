@@ -1,10 +1,7 @@
-// GPT: forward and backward of GPT-2 and the variant, orchestrated op by op over the Backend contract (no
-// autograd). Pre-norm blocks (norm → qkv → RoPE → attention → proj → residual; norm → fc → GELU|SwiGLU →
-// proj → residual), a final norm, logits over the padded vocabulary (the CE op masks padded columns), computed
-// in row chunks so the (N,Vp) logits never exist whole: training turns each chunk into losses, dlogits and its
-// share of the classifier's gradients before the next chunk reuses the buffer.
-// Backward walks the layers in reverse under the accumulate (+=) convention, zeroing each activation-gradient
-// buffer before its first use. Inference with a key/value cache lives beside it (decode).
+// GPT: forward and backward of GPT-2 and the variant, orchestrated op by op over the Backend contract (no autograd):
+// pre-norm blocks, a final norm, then logits over the padded vocabulary computed in row chunks, so the (N,Vp) logits
+// never exist whole. Backward walks the layers in reverse under the accumulate (+=) convention. Inference with a
+// key/value cache lives beside it (decode).
 
 import type { Backend, IntTensor, Tensor } from '../backend/backend.js'
 import { headSize, type ModelConfig } from '../config.js'
@@ -137,7 +134,8 @@ export class GPT {
   }
 
   /** The classifier of one chunk: logits, then losses; with dlossScale also dlogits and their backward
-   *  (dln rows of the chunk overwritten, dweight of the output matrix accumulated). */
+   *  (dln rows of the chunk overwritten, dweight of the output matrix accumulated), all before the next chunk
+   *  reuses the logits buffer. */
   private classifierChunk(a: ActViews, ch: Chunk, dlossScale?: number): void {
     const be = this.backend, C = this.config.channels, V = this.config.vocabSize, Vp = this.config.paddedVocabSize
     const lnf = be.view(a.lnf, ch.r0 * C, ch.n * C), logits = be.view(a.logits, 0, ch.n * Vp)
@@ -304,7 +302,8 @@ export class GPT {
     else this.residualNormForward(x.res3, x.res2, x.scratch, next, N)
   }
 
-  /** On entry d.dres holds dLoss/d(block output); on exit dLoss/d(block input). */
+  /** On entry d.dres holds dLoss/d(block output); on exit dLoss/d(block input). Backward ops accumulate, so each
+   *  activation-gradient buffer is zeroed before its first use. */
   private blockBackward(l: number, a: ActViews, B: number, T: number): void {
     const c = this.config, be = this.backend, N = B * T, C = c.channels
     const NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH, FC, H } = rowWidths(c)

@@ -1,9 +1,7 @@
-// Resolves what `--model` / `--init-from` name into a config and (maybe) weights: a preset, a config JSON file,
-// a Hugging Face directory, or a training run / checkpoint directory. Every command that takes a model calls
-// resolveModel, so the accepted forms and their errors are the same everywhere.
-// Presets and config files carry no weights: the caller initializes them from a seed.
-// Run and checkpoint folders are read through src/train/checkpoint.ts, the one place model/ depends on train/:
-// the checkpoint format belongs with the trainer that writes it, and every command resolves --model here.
+// Resolves what `--model` / `--init-from` name into a config and (maybe) weights: a preset, a config JSON file, a
+// Hugging Face directory, or a training run / checkpoint directory. Every command that takes a model calls
+// resolveModel, so the accepted forms and their errors are the same everywhere. Presets and config files carry no
+// weights: the caller initializes them from a seed.
 
 import { readFileSync, statSync, type Stats } from 'node:fs'
 import { totalmem } from 'node:os'
@@ -11,6 +9,8 @@ import { join } from 'node:path'
 import { configFromJson, presetConfig, presets, type ModelConfig } from '../config.js'
 import { configFromHfJson } from '../io/hf-config.js'
 import { loadHfDir } from '../io/hf.js'
+// the one place model/ depends on train/: the checkpoint format belongs with the trainer that writes it, and every
+// command resolves --model here
 import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
 import { ParamLayout } from './params.js'
 import { InputError } from '../util/errors.js'

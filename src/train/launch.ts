@@ -1,9 +1,7 @@
-// `llmts train --nproc N`: this process becomes the launcher of N ranks (child processes running the same
-// command with LLMTS_RANK/LLMTS_WORLD set), as torchrun or mpirun would be. It serves their host collective
-// (src/train/collective.ts), forwards SIGINT/SIGTERM to each rank exactly once per signal (ranks run in their
-// own process groups, so a terminal's Ctrl-C reaches them only through here), shows rank 0's output as it comes
-// and another rank's only when that rank fails first, and when one rank fails stops the others: a peer blocked
-// in a collective would otherwise wait forever.
+// `llmts train --nproc N`: this process becomes the launcher of N ranks (child processes running the same command
+// with LLMTS_RANK/LLMTS_WORLD set), as torchrun or mpirun would be. It serves their host collective
+// (src/train/collective.ts), forwards signals to them, and when one rank fails stops the others: a peer blocked in a
+// collective would otherwise wait forever.
 
 import { fork, type ChildProcess } from 'node:child_process'
 import { isCollectiveMessage, type LauncherReply, type RankRequest } from './collective.js'
@@ -79,6 +77,8 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
   const hub = new CollectiveHub(o.world, (rank, r) => {
     if (alive.has(rank)) children[rank]!.send(r, undefined, {}, () => {})   // a rank exiting meanwhile: nothing to tell
   })
+  // each signal goes to each rank exactly once: ranks run in their own process groups, so a terminal's Ctrl-C
+  // reaches them only through here
   const forward = (signal: NodeJS.Signals): void => { for (const r of alive) children[r]!.kill(signal) }
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const s of signals) process.on(s, forward)

@@ -1,10 +1,7 @@
-// The training loop: gradient accumulation over micro-batches (loss = their mean), the global gradient norm
-// before clipping, an AdamW step at the scheduled learning rate, then validation, samples and checkpoints
-// on their schedules. Everything a step depends on (weights, moments, loader and RNG state) is checkpointed,
-// so a resumed run logs exactly what an uninterrupted one would. Reporting goes through callbacks (no printing).
-// A step whose loss or gradient norm is not finite, or (with --skip-spikes) is a spike, is never applied.
-// With data-parallel ranks (a Collective), each step's gradients are summed over the ranks before the norm, so
-// every rank applies the same update; rank 0 alone writes the log and checkpoints.
+// The training loop: gradient accumulation over micro-batches (loss = their mean), the global gradient norm before
+// clipping, an AdamW step at the scheduled learning rate, then validation, samples and checkpoints on their
+// schedules. Everything a step depends on (weights, moments, loader and RNG state) is checkpointed, so a resumed run
+// logs exactly what an uninterrupted one would. Reporting goes through callbacks (no printing).
 
 import { join } from 'node:path'
 import type { RestorableSource } from '../data/loader.js'
@@ -101,6 +98,7 @@ async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard:
     o.model.backward(scale)   // grads accumulate d(mean over micro-batches)/dparam
   }
   let stop = o.stop?.requested === true
+  // data parallel: gradients are summed over the ranks before the norm, so every rank applies the same update
   if (coll !== null) {
     await coll.allReduceSum(o.model.grads)
     const [losses, stops] = await coll.sumHost([lossSum, stop ? 1 : 0])
@@ -111,6 +109,7 @@ async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard:
   const gradNorm = o.optimizer.gradNorm()   // before clipping, as logged
   const lr = learningRate(c, s)
   const loss = lossSum / (accum * world)
+  // a step whose loss or gradient norm is not finite, or (with --skip-spikes) is a spike, is never applied
   const verdict = guard.check(s + 1, loss, gradNorm)
   if (verdict.skip === null) o.optimizer.update(lr, { gradClip: c.gradClip, gradNorm })
   return { loss, gradNorm, lr, verdict, stop }

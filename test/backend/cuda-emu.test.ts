@@ -1,12 +1,7 @@
 // The CUDA backend end to end without a GPU: builds the CPU emulator of test/backend/cuda-emu (a stand-in
-// libcuda/NVRTC/cuBLASLt; kernels compiled by g++ and run with one fiber per CUDA thread) and runs the GPU test
-// suite (cuda.test.ts) against it in a child process. It exercises the real host code — koffi bindings, argument
-// packing, NVRTC caching, cuBLASLt descriptors, bf16 mirrors — and the real kernel source, not GPU timing or
-// memory-model subtleties. The suite runs twice, threads and blocks in forward and in reverse order, and both runs
-// must read back the same bits: a race check. A second test shows on deliberately broken kernels (cuda-emu/selftest.cu)
-// that the emulator's checks catch what they are for; a third plans the GPU memory of a real-size training step
-// (plan mode: memory allocated but not filled, launches checked but not run). Skipped without g++ on x86-64
-// Linux, or with LLMTS_CUDA_EMU=0. The build is cached in .cache/.
+// libcuda/NVRTC/cuBLASLt; kernels compiled by g++, one fiber per CUDA thread) and runs the GPU test suite
+// (cuda.test.ts) on it in child processes: the real host code and kernel source, not GPU timing or memory-model
+// subtleties. Skipped without g++ on x86-64 Linux, or with LLMTS_CUDA_EMU=0. The build is cached in .cache/.
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -36,6 +31,8 @@ async function emulatedSuite(dir: string, schedule: string, record: string): Pro
   }
 }
 
+// The host code this exercises: koffi bindings, argument packing, NVRTC caching, cuBLASLt descriptors, bf16 mirrors.
+// Running the suite in both orders and comparing every reading is the race check.
 test('the CUDA test suite passes on the CPU emulator, with bit-identical results when threads and blocks run in reverse order',
   { timeout: 1_200_000 }, async (t) => {
     const reason = emulatorSkipReason()
@@ -76,6 +73,7 @@ async function selftest(dir: string, kernels: string, schedule: string, args: st
   }
 }
 
+// Deliberately broken kernels (cuda-emu/selftest.cu) show that each emulator check catches what it is for.
 test('the emulator catches what its checks are for: a race, a missing cp.async wait, an exited lane at a warp op, a shared-memory ' +
   'overrun, a misaligned vector access, a store past an allocation',
   { timeout: 600_000 }, async (t) => {
@@ -125,6 +123,8 @@ test('the emulator catches what its checks are for: a race, a missing cp.async w
 // 2026-11-24 19:17 UTC. On that session's code plan mode gives its measured GPU peaks to two decimals (8.81, 9.20, 20.81 GiB).
 const TORCH_PEAK_VARIANT_124M_B16 = 8.46 * 2 ** 30
 
+// Plan mode (bench/cuda-memory.ts): memory allocated but not filled, launches checked but not run, so a real-size
+// training step's GPU memory is measured without a GPU.
 test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below PyTorch; --recompute frees what it should; ' +
   'over 80 GiB is out of memory',
   { timeout: 600_000 }, async (t) => {

@@ -1,9 +1,7 @@
-// The WebAssembly path (kernels: 'wasm'): the committed module matches its source, the GEMM against float64
-// loops (every transpose, blocks larger than each cache block), the vectorized exp, the fused softmax +
-// cross-entropy on a GPT-2-sized row and the attention kernels (several query blocks, ragged strips and panels)
-// against the float64 JS reference, then the conformance suite and model goldens on that path (paths.ts). Both
-// builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it: the engine's own pick here, the other in a
-// child run (the last of the first tests).
+// The WebAssembly path (kernels: 'wasm'): the committed module matches its source; the GEMM, exp, softmax +
+// cross-entropy, activations and attention kernels match float64 references; then the conformance suite and model
+// goldens run on that path (paths.ts). Both builds of the module (plain SIMD, relaxed-SIMD FMA) run all of it: the
+// engine's own pick here, the other in a child run.
 
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -180,6 +178,7 @@ test('wasm: strips_to_panels transposes query strips into key panels and writes 
 // groups of 1, 2 and 3 query heads per K/V head, and a second sequence. float64 reference on the same inputs.
 test('wasm: attention forward and backward (query strips, softmax kernels) against the float64 JS reference', () => {
   const k = kernelInstance()!
+  // several query blocks (T > 64), ragged strips and panels (T and HS not multiples of the block sizes)
   for (const [B, T, NH, KVH, HS] of [[2, 130, 4, 2, 16], [1, 45, 3, 1, 64], [2, 70, 2, 2, 3], [1, 8, 6, 2, 32]] as const) {
     const QKV = (NH + 2 * KVH) * HS, C = NH * HS
     const wave = (n: number, f: number, a: number): Float32Array => Float32Array.from({ length: n }, (_, i) => a * Math.sin(i * f + 0.3))
@@ -197,4 +196,5 @@ test('wasm: attention forward and backward (query strips, softmax kernels) again
   }
 })
 
+// the conformance suite and the model goldens, on the WebAssembly path
 registerPathSuites('wasm', 'wasm')

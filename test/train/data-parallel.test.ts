@@ -1,9 +1,7 @@
-// Data parallelism (`llmts train --nproc N`) on the CPU, through the binary: N ranks with accumulation a log
-// what one process with accumulation N·a logs (the same tokens per step; only the order of float sums differs),
-// validation and HellaSwag split over the ranks give the one-process numbers, Ctrl-C then --resume continues
-// bit-exactly, and a rank that fails stops the others at once with its error shown. The launcher's hub is
-// checked alone too: sums in rank order, broadcasts, mismatched requests. On the CUDA emulator, two ranks sum
-// through NCCL (the emulator's stand-in library; its own test: test/backend/nccl.test.ts) and match one GPU.
+// Data parallelism (`llmts train --nproc N`) through the binary, on the CPU and on the CUDA emulator: N ranks with
+// accumulation a log what one process with accumulation N·a logs (the same tokens per step; only the order of float
+// sums differs), validation and HellaSwag included; the ranks stop, resume and fail together. The launcher's hub is
+// checked alone too.
 
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -188,6 +186,7 @@ test('--nproc: bad settings are one-line errors with exit code 2', () => {
   }
 })
 
+// NCCL here is the emulator's stand-in library (its own test: test/backend/nccl.test.ts)
 test('--device cuda --nproc 2 on the CUDA emulator: NCCL sums the gradients, and the run logs what one GPU logs', async (t) => {
   const reason = emulatorSkipReason()
   if (reason !== null) { t.skip(reason); return }

@@ -1,9 +1,8 @@
 // Parquet files -> llm.c shards of exactly shardSize tokens, resumable. The first shard is validation
 // (NAME_val_000000.bin), then NAME_train_000001.bin, ... as llm.c's fineweb.py and as `prepare` with
 // valTokens = shardSize (the bytes are identical). Worker threads read and tokenize Parquet tasks themselves
-// (pipeline.ts). After every shard, OUT/NAME.resume.json records where the next shard starts in the input:
-// (file, row, piece) of a task start plus tokens to skip. Tokenizing from any piece gives the same ids
-// (documents are tokenized independently), so a re-run keeps every complete shard.
+// (pipeline.ts); after every shard, OUT/NAME.resume.json records where the next one starts, so a re-run keeps every
+// complete shard.
 
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
@@ -50,6 +49,8 @@ export interface ShardsResult {
 /** A point in the input: row `row` of input `file`, piece `piece` of that document (documentPieces). */
 interface Position { file: number; row: number; piece: number }
 
+// OUT/NAME.resume.json: `next` is the (file, row, piece) of a task start plus tokens to skip. Documents are tokenized
+// independently, so tokenizing from any piece gives the same ids as the uninterrupted run.
 interface ResumeState {
   version: 1; name: string; shardSize: number
   inputs: { label: string; size: number }[]

@@ -1,9 +1,7 @@
 // Causal GQA attention, forward and backward, on the WebAssembly kernels: the same contract as ../attention.ts
-// (blocks of QB queries, only the log-sum-exp saved), but each sequence's qkv (and dout) is copied into module
-// memory once and everything after runs there: K and V packed once per K/V head, scores made by gemm_block as
-// query strips (attention.wat), softmax and its backward vectorized over 8 queries, and the products over keys
-// read the strips as they are. Products that come out transposed (Oᵀ, dQᵀ, dKᵀ, dVᵀ) are turned back by the JS
-// loops that move results out, O(T·HS) per head next to the O(T²·HS) products.
+// (blocks of QB queries, only the log-sum-exp saved), but each sequence's qkv (and dout) is copied into module memory
+// once and everything after runs there: K and V packed once per K/V head, scores made by gemm_block as query strips
+// (attention.wat), softmax and its backward vectorized over 8 queries.
 
 import type { KernelInstance } from './module.js'
 
@@ -51,7 +49,9 @@ function strips(k: KernelInstance, L: Layout, dst: number, a: number, src: numbe
   for (let j = 0; j < r; j += 8) k.x.gemm_block(a * 4, (L.XB + j * HS) * 4, (dst + j * n) * 4, 8, n, 8, HS, L.TMP * 4)
 }
 
-/** OT (HS, r) = (A panels of Mᵀ at a, (HS, T) panel stride T)[:, :n] · (query strips at b) */
+/** OT (HS, r) = (A panels of Mᵀ at a, (HS, T) panel stride T)[:, :n] · (query strips at b). The products over keys
+ *  read the strips as they are, so their results come out transposed (Oᵀ, dQᵀ, dKᵀ, dVᵀ): the JS loops that move
+ *  results out turn them back, O(T·HS) per head next to the O(T²·HS) products. */
 function transposedProduct(k: KernelInstance, L: Layout, a: number, b: number, r: number, n: number, T: number, HS: number): void {
   k.f32.fill(0, L.OT, L.OT + HS * r)
   for (let i = 0; i < HS; i += 4) {

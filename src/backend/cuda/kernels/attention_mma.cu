@@ -1,21 +1,16 @@
-// Causal GQA flash attention on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) for head sizes 64
-// and 128 with bf16 q|k|v rows: the fast path of attention.cu's reference kernels. A block owns 64 query (or key)
-// rows, 16 per warp; 64-row tiles of the other side stream through shared memory, double-buffered with cp.async
-// (the next tile is in flight while the tensor cores work on this one; rows padded by 16 bytes so ldmatrix is
-// conflict-free). Scores stay in registers (log2 units, exp2), never a T×T buffer; the causal mask is applied on
-// the diagonal tile only. The grid is (heads, B, row blocks) and blocks start in launch order (x fastest), so the
-// blocks with the most tiles start first across all heads and none is left for the end. Backward recomputes the
-// probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and dK/dV over key blocks (which
-// takes a query tile in two halves at head size 64, for occupancy): no atomics, deterministic. The "atomic-dq"
-// variant computes dQ in the dK/dV kernel instead (five tile products per tile pair instead of seven) and adds it
-// to an f32 buffer with atomics (not deterministic); a last kernel moves it into dqkv. Given the RoPE tables, the
-// dq and dk stores apply the transposed rotation (the gradient before RoPE: no separate ropeBackward pass). The
-// tile primitives: attention_mma.cuh.
+// Causal GQA flash attention on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) for head sizes 64 and 128:
+// the fast path of attention.cu's reference kernels. Scores stay in registers (log2 units, exp2), never a T×T
+// buffer; backward recomputes the probabilities from the saved log-sum-exp in two kernels, dQ over query blocks and
+// dK/dV over key blocks: no atomics, deterministic (the "atomic-dq" variant trades that for speed). Tile primitives:
+// attention_mma.cuh.
 
 #include "attention_mma.cuh"
 
 // out: (B,T,NH·D) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (NH, B, ceil(T/64)), block 128,
 // dynamic shared 5·64·(D+8)·2 bytes (Q, two K and two V tiles).
+// A block owns 64 query rows, 16 per warp; 64-row K/V tiles stream through shared memory, double-buffered with
+// cp.async (the next tile is in flight while the tensor cores work on this one); the causal mask is applied on the
+// diagonal tile only.
 template <int D>
 __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale) {
   extern __shared__ uint4 fa_smem[];
@@ -23,6 +18,7 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
   llm_bf16* Qs = (llm_bf16*)fa_smem;
   llm_bf16* Ks = Qs + TILE;       // Ks + i·2·TILE, Vs + i·2·TILE: buffer i
   llm_bf16* Vs = Ks + TILE;
+  // blocks start in launch order (x fastest): reversing z starts the longest blocks of every head first, none last
   const int qb = gridDim.z - 1 - blockIdx.z;   // the last query block has the most key tiles: start it first
   const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
   const int warp = threadIdx.x >> 5, q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + ((threadIdx.x & 31) >> 2);
@@ -51,6 +47,8 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
 
 // dqkv: (B,T,QKV) bf16, q slots += (= when accumulate is 0)   dout: (B,T,NH·D) bf16   qkv: (B,T,QKV) bf16   lse, Dd: (B,NH,T) f32
 // grid (NH, B, ceil(T/64)), block 128, dynamic shared 6·64·(D+8)·2 bytes (Q, dO, two K and two V tiles).
+// Given the RoPE tables cosT/sinT, the dq (and fa_backward_dkv's dk) stores apply the transposed rotation: dqkv gets
+// the gradient before RoPE, with no separate ropeBackward pass.
 template <int D>
 __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
                                                const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
@@ -109,8 +107,10 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
 
 // dqkv: (B,T,QKV) bf16, k and v slots of K/V head blockIdx.x +=   (other arguments as fa_backward_dq)
 // grid (KVH, B, ceil(T/64)), block 128, dynamic shared 6·64·(D+8)·2 + 4·64·4 bytes (K, V, two Q and two dO tiles,
-// two lse and two D rows), plus 64·72·2 with DQ (the dSᵀ tile).
-// DQ: also dqacc (B,T,NH·D) f32 += scale·dS·K with atomics (attention_dq_finish then moves it into dqkv).
+// two lse and two D rows), plus 64·72·2 with DQ (the dSᵀ tile). A block owns 64 key rows, 16 per warp; the query
+// tiles of every query head of its K/V head stream through shared memory, double-buffered with cp.async.
+// DQ (the "atomic-dq" variant): also dqacc (B,T,NH·D) f32 += scale·dS·K with atomics (attention_dq_finish then
+// moves it into dqkv): five tile products per tile pair instead of seven, but the sums are not deterministic.
 // QW: query columns of a tile taken at a time. 32 at head size 64 holds a thread's state in 168 registers (3 blocks
 // an SM; 214 and 224 with DQ at QW = 64: 2 blocks); the products and their order are the same, so are the results.
 template <int D, bool DQ, int QW>

@@ -1,13 +1,13 @@
-// Tile primitives of the tensor-core flash attention (attention_mma.cu, attention_mma_wide.cu): 64-row tiles of bf16
-// rows in shared memory (padded by 16 bytes so ldmatrix is conflict-free) loaded with cp.async, mma.sync m16n8k16
-// products of fragments against them (for one or several row tiles a warp), the online-softmax helpers and the bf16
-// stores of a warp's output and gradient rows (with RoPE's transposed rotation when given the tables). Fragment
-// layouts: common.cuh.
+// Tile primitives of the tensor-core flash attention (attention_mma.cu, attention_mma_wide.cu): 64-row bf16 tiles
+// in shared memory loaded with cp.async, mma.sync m16n8k16 products of fragments against them (one or several row
+// tiles a warp), the online-softmax helpers, and the bf16 stores of a warp's output and gradient rows (with RoPE's
+// transposed rotation when given the tables). Fragment layouts: common.cuh.
 #pragma once
 
 #include "common.cuh"
 
 #define FA_ROWS 64     // rows per block and per streamed tile
+// 16 bytes of padding per shared row: the rows' banks shift, so ldmatrix reads are conflict-free
 #define FA_PAD 8       // bf16 of padding per shared row
 #define FA_LOG2E 1.4426950408889634f
 #define FA_LN2 0.6931471805599453f

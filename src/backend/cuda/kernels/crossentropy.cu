@@ -1,12 +1,11 @@
 // Fused softmax + cross-entropy over the padded vocabulary (the "classifier"): the loss is log Σ + max - logit[target]
 // in f32, never -log of a rounded probability; the probabilities are written IN PLACE of the logits (which
 // crossentropy_backward turns into dlogits in place), or in training (grad = 1) dlogits = (softmax - onehot)·scale
-// directly, so no probability is ever stored. Two forward kernels:
-// crossentropy_forward_staged (bf16 rows that fit shared memory) copies its row from DRAM ONCE into shared memory and
-// runs every pass from there; crossentropy_forward (any dtype, any Vp) reads the row twice (max+sum, then the writes).
+// directly, so no probability is ever stored.
 
 #include "common.cuh"
 
+// The general forward (any dtype, any Vp): reads the row twice (max+sum, then the writes).
 // losses: (N)   probs, logits: (N,Vp), probs may alias logits   targets: (N), < 0 = ignored
 // grad = 1: probs receives dlogits = (probs - onehot(target))·scale instead (0 on padded columns, ignored rows).
 // dt bits: 0 losses, 1 probs, 2 logits
@@ -75,6 +74,8 @@ extern "C" __global__ void crossentropy_backward(void* dlogits, const void* prob
 }
 
 // ---- the row-resident forward: one DRAM read of the row -------------------------------------------------------
+// crossentropy_forward_staged, for bf16 rows that fit shared memory: copies its row from DRAM ONCE into shared memory
+// and runs every pass from there.
 // Each thread owns the 16-byte chunks c = threadIdx.x + k·blockDim.x (k < CE_CHUNKS) of its row: it issues all its
 // cp.async copies at once (one commit group each), folds every chunk into its own max and sum of exponentials as soon
 // as that chunk lands, and later reads back and writes only its own chunks; the one cross-thread read (the target
