@@ -70,7 +70,10 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
     point = findResumePoint(out, note)
     base = resumedSettings(point)
   }
-  return { config: { ...base, ...fileCfg, ...given }, point }
+  const config = { ...base, ...fileCfg, ...given }
+  // --init-from alone trains the architecture it holds: the gpt2-124m default applies only without it
+  if (point === null && config.initFrom !== '' && given.model === undefined && fileCfg.model === undefined) config.model = ''
+  return { config, point }
 }
 
 function formatDuration(s: number): string {

@@ -10,7 +10,8 @@ export type Device = 'cpu' | 'cuda' | 'auto'
 export type Precision = 'auto' | 'bf16' | 'tf32' | 'fp32'
 
 export interface TrainConfig {
-  model: string              // preset, model config JSON, Hugging Face directory, run directory or checkpoint
+  model: string              // preset, model config JSON, Hugging Face directory, run directory or checkpoint; '' with
+                             // initFrom: that directory's architecture
   initFrom: string           // '' or a Hugging Face directory / checkpoint whose weights start the run
   data: string               // train shards: a directory or a glob
   valData: string            // '' = the `*_val_*` shards beside --data, when there are any

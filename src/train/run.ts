@@ -5,7 +5,7 @@
 
 import { existsSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import type { Backend } from '../backend/backend.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
@@ -65,12 +65,12 @@ export function resolveShards(c: TrainConfig): { train: string[]; val: string[] 
 /** The model config and starting weights for a fresh run (--model, optionally --init-from). */
 function resolveStart(c: TrainConfig): Start {
   if (c.initFrom === '' || !(isCheckpointDir(c.initFrom) || isRunDir(c.initFrom))) {
-    return resolveModel(c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
+    return resolveModel(c.model === '' ? undefined : c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
   }
   const ck = loadCheckpointModel(c.initFrom)
-  const base = resolveModel(c.model)
-  const diffs = diffConfigs(base.config, ck.config)
-  if (base.params !== undefined || diffs.length > 0) {
+  const base = c.model === '' ? null : resolveModel(c.model)
+  const diffs = base === null ? [] : diffConfigs(base.config, ck.config)
+  if (base !== null && (base.params !== undefined || diffs.length > 0)) {
     throw new InputError(`train: --model ${c.model} and --init-from ${c.initFrom} differ: ${diffs.join(', ') || 'both carry weights'} ` +
       `(use --model ${c.initFrom} alone to continue from its architecture)`)
   }
@@ -251,7 +251,8 @@ async function openCollective(backend: Backend, host: HostCollective, kind: 'hos
 
 /** runs/<model>-<date and time>: where a run without --out goes. */
 export function defaultRunDir(c: TrainConfig): string {
-  return join('runs', `${c.model.replace(/[^\w.-]+/g, '_')}-${timestamp()}`)
+  const name = c.model !== '' ? c.model : basename(resolve(c.initFrom))
+  return join('runs', `${name.replace(/[^\w.-]+/g, '_')}-${timestamp()}`)
 }
 
 function timestamp(): string {

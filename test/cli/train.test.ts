@@ -87,6 +87,28 @@ test('a short run: --config FILE with flags overriding it; log, config.json and 
   assert.match(again.stderr, /already holds a run/)
 })
 
+test('--init-from alone (a run directory or a Hugging Face export) trains the architecture it holds, not the default', () => {
+  // the run of the test above (the toy model), and tiny-variant exported from its seeded initialization
+  const from = join(root, 'run'), hf = join(root, 'tiny-variant-hf')
+  const exp = spawnSync(process.execPath, [main, 'export', '--model', 'tiny-variant', '--out', hf], { encoding: 'utf8' })
+  assert.equal(exp.status, 0, exp.stderr)
+  const rest = ['--data', toy.data, '--batch-size', '4', '--seq-len', '16', '--total-batch-size', '64', '--steps', '1',
+    '--warmup-steps', '1', '--val-steps', '1', '--device', 'cpu', '--threads', '1']
+  for (const [dir, source, layers, vocab] of [[from, /^checkpoint .*best/, 2, 96], [hf, /^Hugging Face directory /, 4, 50257]] as const) {
+    const out = join(root, `init-${vocab}`)
+    const r = llmts('train', '--init-from', dir, ...rest, '--out', out)
+    assert.equal(r.code, 0, r.stderr)
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
+    assert.match(config.modelSource, source)
+    assert.deepEqual([config.model.layers, config.model.vocabSize], [layers, vocab])
+    assert.equal(config.train.model, '', 'no --model given: the directory\'s own')
+  }
+  // a --model beside it must still agree with it
+  const r = llmts('train', '--init-from', hf, '--model', 'gpt2-124m', ...rest, '--out', join(root, 'init-mismatch'))
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /preset gpt2-124m and --init-from .* differ: layers 12 vs 4/)
+})
+
 test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to resume', async () => {
   const out = join(root, 'sigint')
   const child = spawn(process.execPath, [main, 'train', ...small, '--total-batch-size', '64', '--steps', '100000', '--warmup-steps', '1',
