@@ -204,19 +204,24 @@ function stopOnSignal(stop: { requested: boolean }, o: { quiet: boolean; when: s
   return onSignal
 }
 
+/** A value for JSON, where NaN and infinities have no spelling: null. */
+const finite = (x: number | null): number | null => x !== null && Number.isFinite(x) ? x : null
+
 /** The run's outcome on stdout (one JSON object with --json), and how to continue a stopped run on stderr. */
 function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }): void {
   if (o.json) {
     process.stdout.write(JSON.stringify({
-      runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: result.lastLoss,
-      valLoss: result.lastValLoss, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
+      runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: finite(result.lastLoss),
+      valLoss: finite(result.lastValLoss), skippedUpdates: result.skippedUpdates, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
     }, null, 2) + '\n')
   } else if (info.startStep >= info.config.steps) {
     process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +
       `nothing to do (a larger --steps trains it further)\n`)
   } else {
+    const skipped = result.skippedUpdates, ran = result.step - info.startStep
     process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +
       `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
+      `${skipped > 0 ? `, ${skipped} of ${ran} updates skipped` : ''}` +
       `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)
   }
   if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; ` +

@@ -70,8 +70,9 @@ export interface TrainerOptions {
 export interface TrainResult {
   step: number                 // optimizer steps completed
   interrupted: boolean
-  lastLoss: number | null
+  lastLoss: number | null      // the last step's (NaN when it was not finite)
   lastValLoss: number | null
+  skippedUpdates: number       // steps of this session whose update was skipped (--on-nan skip, --skip-spikes)
   bestValLoss: number | null
   tokensPerS: number           // mean over this session's steps (validation and checkpoints excluded)
   trainSeconds: number         // time in training steps this session
@@ -178,7 +179,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
     : { append: () => {}, sync: () => {}, close: () => {} }
   const res: TrainResult = {
-    step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, bestValLoss: o.bestValLoss, tokensPerS: 0, trainSeconds: 0,
+    step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, skippedUpdates: 0, bestValLoss: o.bestValLoss, tokensPerS: 0, trainSeconds: 0,
   }
   const evals = new Evaluations(o, log, res)
   try {
@@ -224,11 +225,12 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   }
 }
 
-/** A finished step: its log line, the result's step and last finite loss, the progress report and any anomaly. */
+/** A finished step: its log line, the result's step, loss and skip count, the progress report and any anomaly. */
 function recordStep(o: TrainerOptions, log: LogSink, res: TrainResult, rec: StepRecord, verdict: StepVerdict, etaS: number): void {
   log.append(stepLine(rec, verdict))
   res.step = rec.step
-  if (Number.isFinite(rec.loss)) res.lastLoss = rec.loss
+  res.lastLoss = rec.loss
+  if (verdict.skip !== null) res.skippedUpdates++
   o.reporter?.step?.({ ...rec, steps: o.config.steps, etaS })
   if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step: rec.step, loss: rec.loss, grad_norm: rec.grad_norm, verdict })
 }

@@ -53,6 +53,19 @@ test('--on-nan skip: the poisoned updates are skipped and logged, training goes 
   const final = readCheckpoint(listCheckpoints(out).at(-1)!.path, { withOptimizer: true })
   assert.equal(final.optimizer!.step, 8, 'AdamW took 8 of 10 steps')
   assert.ok(final.params.every(Number.isFinite))
+  assert.match(r.stdout, /^finished at step 10: loss [\d.]+, val loss [\d.]+ \(best [\d.]+\), 2 of 10 updates skipped, /)
+})
+
+test('--on-nan skip: a run ending in non-finite steps says so in its summary (the last loss, not an earlier finite one)', { timeout: 60_000 }, () => {
+  // --lr 1e30: step 1's update blows the weights up, and every later step is skipped (6 steps: fewer than 8 in a row)
+  const r = llmts(['train', ...settings, '--steps', '6', '--lr', '1e30', '--val-every', '3', '--on-nan', 'skip', '--json',
+    '--out', join(root, 'boom-skip-6')])
+  assert.equal(r.code, 0, r.stderr)
+  const summary = JSON.parse(r.stdout) as Record<string, unknown>
+  assert.deepEqual([summary['steps'], summary['loss'], summary['valLoss'], summary['skippedUpdates']], [6, null, null, 5])
+  const human = llmts(['train', ...settings, '--steps', '6', '--lr', '1e30', '--val-every', '3', '--on-nan', 'skip',
+    '--out', join(root, 'boom-skip-6h')])
+  assert.match(human.stdout, /^finished at step 6: loss NaN, val loss NaN \(best -\), 5 of 6 updates skipped, /)
 })
 
 test('a real blow-up (--lr 1e30) stops with exit 3; with --on-nan skip it gives up after 8 non-finite steps in a row', { timeout: 60_000 }, () => {
