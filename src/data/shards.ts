@@ -168,6 +168,20 @@ export function listShards(spec: string, split?: 'train' | 'val'): string[] {
   return refuseUnfinished(expandPaths([spec], { what: 'shards', accept: () => true, acceptHint: '*.bin' }).sort(compare))
 }
 
+/** The validation shards beside train shards given as files or a glob: NAME_val_*.bin in the folder of each
+ *  NAME_train_NNNNNN.bin (the names llmts prepare and llm.c write); null when there are none. */
+export function valShardsBeside(train: readonly string[]): string[] | null {
+  const found = new Set<string>()
+  for (const dir of new Set(train.map(f => dirname(f)))) {
+    const names = new Set(train.filter(f => dirname(f) === dir).map(f => /^(.+)_train_\d+\.bin$/.exec(basename(f))?.[1]))
+    for (const f of listDirectory(dir, { recursive: false })) {
+      const name = /^(.+)_val_\d+\.bin$/.exec(basename(f))?.[1]
+      if (name !== undefined && names.has(name)) found.add(f)
+    }
+  }
+  return found.size === 0 ? null : refuseUnfinished([...found].sort(compare))
+}
+
 /** InputError if a file is a shard of an output `llmts prepare` has not finished: DIR/NAME.incomplete, no DIR/NAME.json. */
 function refuseUnfinished(files: string[]): string[] {
   const seen = new Set<string>()

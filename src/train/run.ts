@@ -9,7 +9,7 @@ import { basename, join, resolve } from 'node:path'
 import type { Backend } from '../backend/backend.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
-import { listShards } from '../data/shards.js'
+import { listShards, valShardsBeside } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { prepareHellaswag } from '../eval/hellaswag.js'
@@ -53,13 +53,22 @@ export interface RunInfo {
   startStep: number
 }
 
-/** Train shards of --data, and the validation shards (--val-data, else the *_val_* shards beside --data). */
+/** Train shards of --data, and the validation shards (--val-data, else the *_val_* shards beside --data: its
+ *  directory's, or those of the datasets its files belong to). No shard may be in both. */
 export function resolveShards(c: TrainConfig): { train: string[]; val: string[] | null } {
   const isDir = (p: string): boolean => statOrUndefined(p)?.isDirectory() === true
   const train = listShards(c.data, isDir(c.data) ? 'train' : undefined)
-  if (c.valData !== '') return { train, val: listShards(c.valData, isDir(c.valData) ? 'val' : undefined) }
-  if (!isDir(c.data)) return { train, val: null }
-  try { return { train, val: listShards(c.data, 'val') } } catch { return { train, val: null } }
+  let val: string[] | null
+  if (c.valData !== '') val = listShards(c.valData, isDir(c.valData) ? 'val' : undefined)
+  else if (!isDir(c.data)) val = valShardsBeside(train)
+  else try { val = listShards(c.data, 'val') } catch { val = null }
+  const both = val?.find(f => train.includes(f))
+  if (both !== undefined) {
+    throw new InputError(`train: ${both} is both a train shard (--data ${c.data}) and a validation shard ` +
+      `(${c.valData !== '' ? `--val-data ${c.valData}` : 'the *_val_* shards beside --data'}); give --data the train shards only, ` +
+      'e.g. DIR/*_train_*.bin or the directory')
+  }
+  return { train, val }
 }
 
 /** The model config and starting weights for a fresh run (--model, optionally --init-from). */

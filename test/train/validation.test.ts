@@ -4,7 +4,7 @@
 // by its own loader.
 
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { test } from 'node:test'
@@ -16,6 +16,7 @@ import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
 import { readLog } from '../../src/train/log.js'
 import { resolveShards, trainRun } from '../../src/train/run.js'
+import { InputError } from '../../src/util/errors.js'
 import { makeToyRun } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-validation-'))
@@ -27,14 +28,23 @@ const base: TrainConfig = {
   lr: 3e-3, warmupSteps: 2, valEvery: 3, valSteps: 3, checkpointEvery: 0, sampleEvery: 0, device: 'cpu', threads: 1, seed: 9,
 }
 
-test('a shard directory: training reads exactly its train split, validation exactly its val split', () => {
+test('shards: a directory\'s train and val splits; a file or glob takes its dataset\'s val shards; no shard in both', () => {
   const s = resolveShards(base)
   assert.deepEqual(s.train.map(f => basename(f)), ['toy_train_000000.bin', 'toy_train_000001.bin'])
   assert.deepEqual(s.val?.map(f => basename(f)), ['toy_val_000000.bin'])
-  const one = join(toy.data, 'toy_train_000001.bin')
-  assert.deepEqual(resolveShards({ ...base, data: one }), { train: [one], val: null }, 'a single file has no val split beside it')
-  const val = join(toy.data, 'toy_val_000000.bin')
+  const one = join(toy.data, 'toy_train_000001.bin'), val = join(toy.data, 'toy_val_000000.bin')
+  assert.deepEqual(resolveShards({ ...base, data: one }), { train: [one], val: [val] }, 'a file: the val shards of its dataset')
+  assert.deepEqual(resolveShards({ ...base, data: join(toy.data, '*_train_*.bin') }), { train: [join(toy.data, 'toy_train_000000.bin'), one], val: [val] })
   assert.deepEqual(resolveShards({ ...base, data: one, valData: val }), { train: [one], val: [val] })
+  const other = join(root, 'other')   // another dataset's val shard beside it is not this one's
+  mkdirSync(other)
+  copyFileSync(one, join(other, 'a_train_000001.bin'))
+  copyFileSync(val, join(other, 'b_val_000000.bin'))
+  assert.deepEqual(resolveShards({ ...base, data: join(other, 'a_train_000001.bin') }).val, null)
+  for (const [c, re] of [[{ data: join(toy.data, '*.bin') }, /toy_val_000000\.bin is both a train shard .* and a validation shard \(the \*_val_\* shards beside --data\)/],
+    [{ data: toy.data, valData: one }, /toy_train_000001\.bin is both a train shard .* and a validation shard \(--val-data /]] as const) {
+    assert.throws(() => resolveShards({ ...base, ...c }), (e: Error) => e instanceof InputError && re.test(e.message))
+  }
 })
 
 test('validation at step 0, every --val-every and the last step; its loss is the val shard\'s, recomputed independently', async () => {
