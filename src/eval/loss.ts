@@ -19,12 +19,26 @@ export interface LossOptions {
 /** Mean loss over `steps` batches of `source`. */
 export function evaluateLoss(model: GPT, source: BatchSource, opts: LossOptions): number {
   let sum = 0
+  for (const loss of batchLosses(model, source, opts)) sum += loss
+  return sum / opts.steps
+}
+
+/** evaluateLoss, yielding to the event loop after every batch (the trainer: a signal is handled within a batch). */
+export async function evaluateLossYielding(model: GPT, source: BatchSource, opts: LossOptions): Promise<number> {
+  let sum = 0
+  for (const loss of batchLosses(model, source, opts)) {
+    sum += loss
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  return sum / opts.steps
+}
+
+function* batchLosses(model: GPT, source: BatchSource, opts: LossOptions): Generator<number> {
   for (let i = 0; i < opts.steps; i++) {
     const { inputs, targets } = source.next()
     const loss = model.forward(inputs, targets, opts.B, opts.T)
     if (!Number.isFinite(loss) && opts.nonFinite !== 'return') throw new Error(`eval: loss of batch ${i} is ${loss} (diverged weights?)`)
-    sum += loss
     opts.onBatch?.(i + 1, loss)
+    yield loss
   }
-  return sum / opts.steps
 }

@@ -5,7 +5,7 @@
 
 import { join } from 'node:path'
 import type { RestorableSource } from '../data/loader.js'
-import { evaluateLoss } from '../eval/loss.js'
+import { evaluateLossYielding } from '../eval/loss.js'
 import { scorePrepared, type PreparedExample } from '../eval/hellaswag.js'
 import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
 import type { Collective } from '../backend/backend.js'
@@ -90,7 +90,9 @@ async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard:
   o.model.zeroGrad()
   let lossSum = 0
   for (let k = 0; k < accum; k++) {
-    if (k > 0 && o.stop !== undefined && coll === null) {   // ranks agree on a stop at the step's end instead
+    // before every micro-batch but the first of a step (the step before checked at its end), and before the session's
+    // first (a signal during the validation before step 1); ranks agree on a stop at the step's end instead
+    if ((k > 0 || s === o.startStep) && o.stop !== undefined && coll === null) {
       await new Promise(resolve => setImmediate(resolve))   // a signal during the micro-batch is handled here
       if (o.stop.requested) return null
     }
@@ -144,7 +146,7 @@ class Evaluations {
     const { o, res } = this, c = o.config
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
     o.val.restore(this.valStart)
-    let valLoss = evaluateLoss(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: c.valSteps, nonFinite: 'return' })
+    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: c.valSteps, nonFinite: 'return' })
     if (this.coll !== null) valLoss = (await this.coll.sumHost([valLoss]))[0]! / this.coll.world
     const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss
@@ -238,8 +240,12 @@ function recordStep(o: TrainerOptions, log: LogSink, res: TrainResult, rec: Step
 /** HellaSwag accuracy; with ranks, each scores every world-th example and the counts are summed. */
 async function scoreShared(model: GPT, h: HellaswagSchedule, coll: Collective | null): Promise<{ accNorm: number; acc: number; count: number }> {
   const mine = coll === null ? h.prepared : h.prepared.filter((_, i) => i % coll.world === coll.rank)
-  const r = mine.length > 0 ? scorePrepared(model, mine, { scoring: h.scoring, shots: 0 }) : { accNorm: 0, acc: 0, count: 0 }
-  let counts = [Math.round(r.accNorm * r.count), Math.round(r.acc * r.count), r.count]
+  let counts = [0, 0, 0]
+  for (let i = 0; i < mine.length; i += 4) {   // 4 examples at a time, yielding to the event loop (signals) between
+    const r = scorePrepared(model, mine.slice(i, i + 4), { scoring: h.scoring, shots: 0 })
+    counts = [counts[0]! + Math.round(r.accNorm * r.count), counts[1]! + Math.round(r.acc * r.count), counts[2]! + r.count]
+    await new Promise(resolve => setImmediate(resolve))
+  }
   if (coll !== null) counts = await coll.sumHost(counts)
   const [accNorm, acc, count] = counts as [number, number, number]
   return { accNorm: accNorm / count, acc: acc / count, count }

@@ -84,3 +84,35 @@ for (const [first, second] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGTERM'], ['S
     assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['step_000003'], 'the leftover of the killed write is gone')
   })
 }
+
+/** Starts a run whose validation before step 1 takes seconds (`valSteps` batches) and sends `signals` to it: the
+ *  first 300 ms after the start line, each next one 100 ms after the stop message. */
+function duringValidation(out: string, valSteps: number, signals: number): ReturnType<typeof start> & { firstAt: () => number } {
+  let sent = 0, firstAt = 0
+  const run = start(['train', ...settings, '--steps', '2', '--val-every', '1', '--val-steps', String(valSteps), '--out', out], {
+    onStderr: (text, child) => {
+      if (sent === 0 && /run directory/.test(text)) { sent = 1; setTimeout(() => { firstAt = Date.now(); child.kill('SIGINT') }, 300) }
+      if (sent === 1 && signals > 1 && text.includes('stopping after this micro-batch')) { sent = 2; setTimeout(() => child.kill('SIGINT'), 100) }
+    },
+  })
+  return { ...run, firstAt: () => firstAt }
+}
+
+test('SIGINT twice during a long validation: the first is seen within a batch, the second terminates at once', { timeout: 60_000 }, async () => {
+  // 20,000 validation batches take ~10 s; the validation yields to the event loop after each (as a step's micro-batches do)
+  const run = duringValidation(join(root, 'validation-twice'), 20_000, 2)
+  const r = await run.done
+  const latency = Date.now() - run.firstAt()
+  assert.equal(r.signal, 'SIGINT', `exit ${r.code} ${r.signal}: ${r.stderr}`)
+  assert.ok(latency < 3000, `terminated ${latency} ms after the first signal (the validation alone takes ~10 s)`)
+  assert.ok(!r.stderr.includes('val loss'), 'still inside the step-0 validation')
+})
+
+test('SIGINT during the validation before step 1: it finishes, and the run stops at step 0 without training', { timeout: 60_000 }, async () => {
+  const out = join(root, 'validation-once')
+  const r = await duringValidation(out, 3000, 1).done
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /stopped at step 0; continue with/)
+  assert.deepEqual(readLog(join(out, 'log.jsonl')).map(l => [l.step, 'val_loss' in l]), [[0, true]], 'step 1 never ran')
+  assert.deepEqual(listCheckpoints(out), [])
+})
