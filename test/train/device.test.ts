@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -14,6 +14,7 @@ import { createBackend, describeBackend } from '../../src/train/device.js'
 import { metric, readLog } from '../../src/train/log.js'
 import { InputError } from '../../src/util/errors.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
+import { withEnv } from '../helpers/env.js'
 import { makeToyRun } from './helpers.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -34,6 +35,17 @@ test('--device auto: cuda when a GPU is usable, else cpu', async () => {
 test('--device cuda without a usable GPU: one InputError saying what is missing', async (t) => {
   if (gpu.ok) { t.skip(`a GPU is usable here (${gpu.device})`); return }
   await assert.rejects(createBackend('cuda'), (e: Error) => e instanceof InputError && !e.message.includes('\n'))
+})
+
+test('$LLMTS_THREADS when --threads is 0: a count, 0 or unset for every core, anything else refused naming the variable', async () => {
+  const every = availableParallelism()
+  const described = async (v: string | undefined): Promise<string> => describeBackend(await withEnv({ LLMTS_THREADS: v }, () => createBackend('cpu')))
+  assert.match(await described('1'), /, 1 thread$/)
+  for (const v of ['0', undefined]) assert.match(await described(v), new RegExp(`, ${every} threads?$`))
+  for (const v of ['abc', '2000', '-1']) {
+    await assert.rejects(withEnv({ LLMTS_THREADS: v }, () => createBackend('cpu')), (e: Error) => e instanceof InputError &&
+      e.message === `cpu backend: LLMTS_THREADS=${v}, expected an integer in [0, 1024] (0: every core)`)
+  }
 })
 
 test('--precision bf16 or tf32 on the CPU: one InputError; fp32 and auto are the CPU backend', async () => {

@@ -43,10 +43,12 @@ export function chooseKernels(opts: CpuOptions = {}): KernelPath {
   if (!CHOICES.includes(choice)) {
     throw new InputError(`cpu backend: LLMTS_KERNELS=${choice}, expected one of ${CHOICES.join(', ')}`)
   }
-  const envThreads = process.env['LLMTS_THREADS']
-  const threads = opts.threads ?? (envThreads !== undefined && envThreads !== '' ? Number(envThreads) : availableParallelism())
+  const envThreads = process.env['LLMTS_THREADS'] ?? ''
+  const fromEnv = opts.threads === undefined && envThreads !== '' && envThreads !== '0'   // 0, like --threads 0: every core
+  const threads = opts.threads ?? (fromEnv ? Number(envThreads) : availableParallelism())
   if (!(Number.isSafeInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
-    throw new InputError(`cpu backend: threads must be an integer in [1, ${MAX_THREADS}], got ${opts.threads ?? envThreads}`)
+    throw new InputError(fromEnv ? `cpu backend: LLMTS_THREADS=${envThreads}, expected an integer in [0, ${MAX_THREADS}] (0: every core)`
+      : `cpu backend: threads must be an integer in [1, ${MAX_THREADS}], got ${opts.threads}`)
   }
   const fma = process.env['LLMTS_WASM_FMA'] ?? 'auto'
   if (fma !== '' && !WASM_FMA_SETTINGS.includes(fma)) {
