@@ -54,6 +54,26 @@ function isShard(file: string, data: Buffer): boolean {
   return file.endsWith('.bin') || (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC)
 }
 
+/** The text to encode: UTF-8, and not a token shard (whose ids --decode prints). */
+function textOf(file: string, data: Buffer): string {
+  const where = file === '-' ? 'stdin' : file
+  if (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC) {
+    throw new InputError(`llmts tokenize: ${where} is a token shard, not text (its text: llmts tokenize --decode ${file})`)
+  }
+  try { return new TextDecoder('utf-8', { fatal: true }).decode(data) } catch {
+    const bad = firstInvalidUtf8(data)
+    throw new InputError(`llmts tokenize: ${where} is not UTF-8 text (invalid byte 0x${data[bad]!.toString(16)} at offset ${bad})`)
+  }
+}
+
+/** Offset of the first byte that does not decode as UTF-8 (found by halving; data has one). */
+function firstInvalidUtf8(data: Buffer): number {
+  const ok = (n: number): boolean => { try { new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(0, n), { stream: true }); return true } catch { return false } }
+  let lo = 0, hi = data.length   // ok(lo), !ok(hi)... a prefix cut inside a character streams fine
+  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (ok(mid)) lo = mid; else hi = mid }
+  return lo
+}
+
 export const command: Command = {
   name: 'tokenize',
   summary,
@@ -73,7 +93,7 @@ export const command: Command = {
       process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, text }) + '\n' : text)
       return 0
     }
-    const ids = encode(data.toString('utf8'), { allowSpecial: p.flags['allow-special'] })
+    const ids = encode(textOf(file, data), { allowSpecial: p.flags['allow-special'] })
     process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, ids }) + '\n' : ids.join(' ') + '\n')
     return 0
   },

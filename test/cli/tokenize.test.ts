@@ -78,6 +78,8 @@ test('bad input: one stderr line, exit code 2', () => {
     [['tokenize', '--decode', '-'], '1 2 x3', /-: item 3 \("x3"\) is not a token id/],
     [['tokenize', '--decode', '-'], '[1, 50257]', /item 2 \(50257\) is not a token id/],
     [['tokenize', '--decode', '-'], '[1, 2', /invalid JSON/],
+    [['tokenize', join(dir, 'ok.bin')], undefined, /ok\.bin is a token shard, not text \(its text: llmts tokenize --decode .*ok\.bin\)/],
+    [['tokenize', '-'], Buffer.from([0x61, 0x62, 0xc3, 0xa9, 0x20, 0xff, 0x61]), /stdin is not UTF-8 text \(invalid byte 0xff at offset 5\)/],
     [['tokenize', file, file], undefined, /expected exactly one FILE, got 2/],
     [['tokenize'], undefined, /expected exactly one FILE, got 0/],
   ]
