@@ -64,7 +64,7 @@ export const command: Command = {
     }
     const source = f.corpus !== undefined
       ? await openCorpus(f.corpus, f['tinyshakespeare-path'] === undefined ? {} : { tinyshakespearePath: f['tinyshakespeare-path'] })
-      : await openInputs(p.positionals, { textColumn: f['text-column'] })
+      : await openInputs(p.positionals, { textColumn: f['text-column'], note: line => process.stderr.write(`${line}\n`) })
     const progress = new ProgressDisplay()
     let result: PrepareResult
     try {

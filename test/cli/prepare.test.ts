@@ -55,7 +55,7 @@ test('bad input: one stderr line, exit code 2, no shards', () => {
   const out = join(d, 'out')
   const cases: [string[], RegExp][] = [
     [['prepare', join(d, 'missing.txt'), '--out', out], /no such file or directory: .*missing\.txt/],
-    [['prepare', join(d, 'empty.txt'), '--out', out], /empty\.txt is empty/],
+    [['prepare', join(d, 'empty.txt'), '--out', out], /every input file is empty \(.*empty\.txt\)/],
     [['prepare', join(d, 'unusable'), '--out', out],
       /directory .*unusable has no usable files \(expected \.txt, \.text, \.md, \.jsonl, \.ndjson or \.parquet files\)/],
     [['prepare', join(d, 'p.parquet'), '--out', out], /p\.parquet has no column "text" \(columns: content; pick one with --text-column\)/],

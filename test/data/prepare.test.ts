@@ -180,6 +180,20 @@ test('ensureCorpus prepares once and then reuses the shards', async () => {
   await assert.rejects(ensureCorpus('nope'), /unknown corpus "nope"/)
 })
 
+test('empty files among the inputs are skipped with a note; only empty files is an error', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-empty-'))
+  writeFileSync(join(d, 'a.txt'), 'a document')
+  writeFileSync(join(d, 'b.md'), '')
+  writeFileSync(join(d, 'c.txt'), '')
+  const notes: string[] = []
+  const source = await openInputs([d], { note: line => notes.push(line) })
+  assert.deepEqual(source.inputs, [join(d, 'a.txt')])
+  assert.deepEqual(notes, [`prepare: skipping 2 empty files: ${join(d, 'b.md')}, ${join(d, 'c.txt')}`])
+  const r = await prepare({ source, outDir: join(d, 'out'), name: 'e', valTokens: 0, workers: 0 })
+  assert.equal(r.documents, 1)
+  rmSync(d, { recursive: true, force: true })
+})
+
 test('bad inputs are one-line InputErrors and leave no shards', async () => {
   const d = join(dir, 'bad')
   mkdirSync(join(d, 'nothing'), { recursive: true })
@@ -196,7 +210,7 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
   writeFileSync(join(d, 'null.parquet'), parquetV1(withNull, { rowGroupSize: 100, pageSize: 1024, nullable: true }))
   const cases: [() => Promise<unknown>, RegExp][] = [
     [() => openInputs([join(d, 'missing.txt')]), /no such file or directory: .*missing\.txt/],
-    [() => openInputs([join(d, 'empty.txt')]), /empty\.txt is empty/],
+    [() => openInputs([join(d, 'empty.txt')]), /every input file is empty \(.*empty\.txt\)/],
     [() => openInputs([join(d, 'nothing')]), /directory .*nothing has no usable files/],
     [() => openInputs([join(d, '*.none')]), /no files match/],
     [() => openInputs([join(d, 'cols.parquet')]), /cols\.parquet has no column "text" \(columns: body, n;/],

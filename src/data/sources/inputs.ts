@@ -1,6 +1,6 @@
 // prepare's file inputs: text files (one document each), JSONL (a string field per line) and Parquet (a
 // string column), given as files, directories (recursive) or globs. Everything checkable before tokenizing
-// is checked up front: missing paths, empty files, directories without usable files, Parquet columns.
+// is checked up front: missing paths, directories without usable files, Parquet columns. Empty files are skipped.
 // Text and JSONL are read here and sent as text; Parquet files become tasks that worker threads read themselves.
 
 import { statSync } from 'node:fs'
@@ -25,21 +25,26 @@ export function kindOf(path: string): InputKind {
 export interface InputOptions {
   textColumn?: string   // JSONL field / Parquet column holding the text (default "text")
   sliceBytes?: number   // Parquet column bytes per task (default parquetDefaults.sliceBytes; tests make it small)
+  note?: (line: string) => void   // told which empty files were skipped
 }
 
 /** A Source over files, directories and globs; throws InputError for anything wrong before reading text. */
 export async function openInputs(specs: readonly string[], opts: InputOptions = {}): Promise<Source> {
   if (specs.length === 0) throw new InputError('prepare: no inputs (give files, directories or globs, or --corpus NAME)')
   const column = opts.textColumn ?? 'text'
-  const files = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p),
+  const found = expandPaths(specs, { what: 'prepare', accept: p => USABLE_FILES.test(p),
     acceptHint: '.txt, .text, .md, .jsonl, .ndjson or .parquet files' })
-  const sizes: number[] = []
-  for (const f of files) {
+  const files: string[] = [], sizes: number[] = [], empty: string[] = []
+  for (const f of found) {
     const st = statSync(f)
     if (!st.isFile()) throw new InputError(`prepare: ${f} is not a regular file`)
-    if (st.size === 0) throw new InputError(`prepare: ${f} is empty`)
+    if (st.size === 0) { empty.push(f); continue }   // an empty placeholder in a crawled folder is no document
+    files.push(f)
     sizes.push(st.size)
   }
+  const listed = (fs: string[]): string => fs.slice(0, 3).join(', ') + (fs.length > 3 ? `, ... (${fs.length} files)` : '')
+  if (files.length === 0) throw new InputError(`prepare: every input file is empty (${listed(empty)})`)
+  if (empty.length > 0) opts.note?.(`prepare: skipping ${empty.length} empty file${empty.length > 1 ? 's' : ''}: ${listed(empty)}`)
   for (const f of files) if (kindOf(f) === 'parquet') await (await openParquet(f, column)).close()
   const totalBytes = sizes.reduce((a, b) => a + b, 0)
   let bytes = 0
