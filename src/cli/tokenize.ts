@@ -66,11 +66,14 @@ function textOf(file: string, data: Buffer): string {
   }
 }
 
-/** Offset of the first byte that does not decode as UTF-8 (found by halving; data has one). */
+/** Offset of the first byte that does not decode as UTF-8 (data holds one): the longest prefix that decodes as the
+ *  start of a stream (a prefix cut inside a character does) ends there. */
 function firstInvalidUtf8(data: Buffer): number {
-  const ok = (n: number): boolean => { try { new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(0, n), { stream: true }); return true } catch { return false } }
-  let lo = 0, hi = data.length   // ok(lo), !ok(hi)... a prefix cut inside a character streams fine
-  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (ok(mid)) lo = mid; else hi = mid }
+  const decodes = (n: number): boolean => {
+    try { new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(0, n), { stream: true }); return true } catch { return false }
+  }
+  let lo = 0, hi = data.length
+  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (decodes(mid)) lo = mid; else hi = mid }
   return lo
 }
 

@@ -212,7 +212,8 @@ function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }):
   if (o.json) {
     process.stdout.write(JSON.stringify({
       runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: finite(result.lastLoss),
-      valLoss: finite(result.lastValLoss), skippedUpdates: result.skippedUpdates, bestValLoss: result.bestValLoss, tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
+      valLoss: finite(result.lastValLoss), skippedUpdates: result.skippedUpdates, bestValLoss: result.bestValLoss,
+      tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
     }, null, 2) + '\n')
   } else if (info.startStep >= info.config.steps) {
     process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +

@@ -114,7 +114,8 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   precision: { flag: 'precision', kind: 'enum', values: ['auto', 'bf16', 'tf32', 'fp32'],
-    help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) or fp32; the CPU computes in fp32' },
+    help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) ' +
+      'or fp32; the CPU computes in fp32' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
   nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR',

@@ -181,7 +181,8 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
     : { append: () => {}, sync: () => {}, close: () => {} }
   const res: TrainResult = {
-    step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, skippedUpdates: 0, bestValLoss: o.bestValLoss, tokensPerS: 0, trainSeconds: 0,
+    step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, skippedUpdates: 0, bestValLoss: o.bestValLoss,
+    tokensPerS: 0, trainSeconds: 0,
   }
   const evals = new Evaluations(o, log, res)
   try {

@@ -47,7 +47,8 @@ export function chooseKernels(opts: CpuOptions = {}): KernelPath {
   const fromEnv = opts.threads === undefined && envThreads !== '' && envThreads !== '0'   // 0, like --threads 0: every core
   const threads = opts.threads ?? (fromEnv ? Number(envThreads) : availableParallelism())
   if (!(Number.isSafeInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
-    throw new InputError(fromEnv ? `cpu backend: LLMTS_THREADS=${envThreads}, expected an integer in [0, ${MAX_THREADS}] (0: every core)`
+    throw new InputError(fromEnv
+      ? `cpu backend: LLMTS_THREADS=${envThreads}, expected an integer in [0, ${MAX_THREADS}] (0: every core)`
       : `cpu backend: threads must be an integer in [1, ${MAX_THREADS}], got ${opts.threads}`)
   }
   const fma = process.env['LLMTS_WASM_FMA'] ?? 'auto'

@@ -57,8 +57,9 @@ export class CudaBackend implements Backend {
   /** One line: device, compute capability, memory, library paths (after first use). */
   describe(): string {
     const i = this.ctx.info
-    const precision = this.opts.storage === 'f32' ? (this.opts.tf32 === false ? 'fp32' : 'fp32 tensors, TF32 matmuls') : 'bf16 mixed precision'
-    return `${i.name} (sm_${i.cc[0]}${i.cc[1]}, ${i.sms} SMs, ${(i.totalBytes / 2 ** 30).toFixed(1)} GiB), driver ${i.driverVersion}, ${precision}`
+    const precision = this.opts.storage !== 'f32' ? 'bf16 mixed precision' : this.opts.tf32 === false ? 'fp32' : 'fp32 tensors, TF32 matmuls'
+    return `${i.name} (sm_${i.cc[0]}${i.cc[1]}, ${i.sms} SMs, ${(i.totalBytes / 2 ** 30).toFixed(1)} GiB), ` +
+      `driver ${i.driverVersion}, ${precision}`
   }
 
   /** Compiles (or loads from the cache) every kernel now. */
