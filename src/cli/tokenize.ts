@@ -60,7 +60,7 @@ function textOf(file: string, data: Buffer): string {
   if (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC) {
     throw new InputError(`llmts tokenize: ${where} is a token shard, not text (its text: llmts tokenize --decode ${file})`)
   }
-  try { return new TextDecoder('utf-8', { fatal: true }).decode(data) } catch {
+  try { return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data) } catch {   // a BOM stays text
     const bad = firstInvalidUtf8(data)
     throw new InputError(`llmts tokenize: ${where} is not UTF-8 text (invalid byte 0x${data[bad]!.toString(16)} at offset ${bad})`)
   }

@@ -21,7 +21,7 @@ function llmts(args: string[], input?: string | Buffer): { code: number | null; 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-const text = 'Hello <|endoftext|> wörld 🎉\n\n  spaces\ttab\n'
+const text = '\ufeffHello <|endoftext|> wörld 🎉\n\n  spaces\ttab\n'   // a BOM first: kept, as every other character
 const file = join(dir, 'in.txt')
 writeFileSync(file, text)
 
