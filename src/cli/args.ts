@@ -1,6 +1,7 @@
 // Flag parsing for every subcommand: a typed flag table per command, --flag value and --flag=value,
 // -h/--help, and one-line InputErrors naming the flag and what it expects (exit code 2 in main.ts).
 
+import { precisions } from '../train/config.js'
 import { InputError } from '../util/errors.js'
 
 export type FlagSpec =
@@ -41,7 +42,7 @@ export const jsonFlag = { type: 'bool', help: 'print results as JSON on stdout' 
 export const backendFlags = {
   device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto',
     help: 'compute backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
-  precision: { type: 'enum', values: ['auto', 'bf16', 'tf32', 'fp32'], default: 'auto',
+  precision: { type: 'enum', values: precisions, default: 'auto',
     help: 'GPU compute: bf16 (auto), tf32 (fp32 tensors, TF32 matmuls) or fp32; the CPU computes in fp32' },
   threads: { type: 'int', min: 0, default: 0, help: 'CPU threads: native BLAS and the worker pool (0 = every core, or $LLMTS_THREADS)' },
 } as const satisfies Record<string, FlagSpec>

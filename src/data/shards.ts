@@ -171,22 +171,32 @@ export function listShards(spec: string, split?: 'train' | 'val'): string[] {
 /** The validation shards beside train shards given as files or a glob: NAME_val_*.bin in the folder of each
  *  NAME_train_NNNNNN.bin (the names llmts prepare and llm.c write); null when there are none. */
 export function valShardsBeside(train: readonly string[]): string[] | null {
+  const names = new Map<string, Set<string>>()   // folder -> the datasets of its train shards
+  for (const f of train) {
+    const n = shardName(f)
+    if (n?.split === 'train') names.set(dirname(f), (names.get(dirname(f)) ?? new Set<string>()).add(n.name))
+  }
   const found = new Set<string>()
-  for (const dir of new Set(train.map(f => dirname(f)))) {
-    const names = new Set(train.filter(f => dirname(f) === dir).map(f => /^(.+)_train_\d+\.bin$/.exec(basename(f))?.[1]))
+  for (const [dir, datasets] of names) {
     for (const f of listDirectory(dir, { recursive: false })) {
-      const name = /^(.+)_val_\d+\.bin$/.exec(basename(f))?.[1]
-      if (name !== undefined && names.has(name)) found.add(f)
+      const n = shardName(f)
+      if (n?.split === 'val' && datasets.has(n.name)) found.add(f)
     }
   }
   return found.size === 0 ? null : refuseUnfinished([...found].sort(compare))
+}
+
+/** NAME and split of a NAME_{train,val}_NNNNNN.bin shard (the names llmts prepare and llm.c write). */
+function shardName(path: string): { name: string; split: 'train' | 'val' } | undefined {
+  const m = /^(.+)_(train|val)_\d+\.bin$/.exec(basename(path))
+  return m === null ? undefined : { name: m[1]!, split: m[2] as 'train' | 'val' }
 }
 
 /** InputError if a file is a shard of an output `llmts prepare` has not finished: DIR/NAME.incomplete, no DIR/NAME.json. */
 function refuseUnfinished(files: string[]): string[] {
   const seen = new Set<string>()
   for (const f of files) {
-    const name = /^(.+)_(?:train|val)_\d{6}\.bin$/.exec(basename(f))?.[1]
+    const name = shardName(f)?.name
     const prefix = name === undefined ? undefined : join(dirname(f), name)
     if (prefix === undefined || seen.has(prefix)) continue
     seen.add(prefix)

@@ -7,7 +7,8 @@ import { InputError, shown } from '../util/errors.js'
 
 export type Device = 'cpu' | 'cuda' | 'auto'
 /** auto: bf16 on a GPU, fp32 on the CPU (which always computes in fp32); tf32: fp32 tensors with TF32 matmuls. */
-export type Precision = 'auto' | 'bf16' | 'tf32' | 'fp32'
+export const precisions = ['auto', 'bf16', 'tf32', 'fp32'] as const
+export type Precision = typeof precisions[number]
 
 export interface TrainConfig {
   model: string              // preset, model config JSON, Hugging Face directory, run directory or checkpoint; '' with
@@ -113,7 +114,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
   seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
-  precision: { flag: 'precision', kind: 'enum', values: ['auto', 'bf16', 'tf32', 'fp32'],
+  precision: { flag: 'precision', kind: 'enum', values: precisions,
     help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) ' +
       'or fp32; the CPU computes in fp32' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },

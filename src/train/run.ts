@@ -7,6 +7,7 @@ import { existsSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import type { Backend } from '../backend/backend.js'
+import { threadsFromEnv } from '../backend/cpu/kernels.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
 import { listShards, valShardsBeside } from '../data/shards.js'
@@ -112,8 +113,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const { rank, world } = rankOf(c, opts.host)
   const collectiveKind = world > 1 ? collectiveChoice() : null
   // the backend before the memory check, so --device auto's check knows a CPU from a GPU
-  const envThreads = (process.env['LLMTS_THREADS'] ?? '0') !== '0' && process.env['LLMTS_THREADS'] !== ''
-  const threads = c.threads > 0 || world === 1 || envThreads ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
+  const threads = c.threads > 0 || world === 1 || threadsFromEnv() ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
   const backend = await createBackend(c.device, { threads, ordinal: rank, precision: c.precision })
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')

@@ -38,13 +38,19 @@ function jsPath(why: string): KernelPath {
   return { kind: 'js', gemm: null, simd: null, threads: 1, description: `pure JavaScript kernels${why}, 1 thread` }
 }
 
+/** Whether $LLMTS_THREADS sets a thread count: unset, empty and 0 (as --threads 0) mean every core. */
+export function threadsFromEnv(): boolean {
+  const v = process.env['LLMTS_THREADS'] ?? ''
+  return v !== '' && v !== '0'
+}
+
 export function chooseKernels(opts: CpuOptions = {}): KernelPath {
   const choice = opts.kernels ?? process.env['LLMTS_KERNELS'] ?? 'auto'
   if (!CHOICES.includes(choice)) {
     throw new InputError(`cpu backend: LLMTS_KERNELS=${choice}, expected one of ${CHOICES.join(', ')}`)
   }
   const envThreads = process.env['LLMTS_THREADS'] ?? ''
-  const fromEnv = opts.threads === undefined && envThreads !== '' && envThreads !== '0'   // 0, like --threads 0: every core
+  const fromEnv = opts.threads === undefined && threadsFromEnv()
   const threads = opts.threads ?? (fromEnv ? Number(envThreads) : availableParallelism())
   if (!(Number.isSafeInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
     throw new InputError(fromEnv
