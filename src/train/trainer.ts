@@ -136,6 +136,8 @@ type LogSink = Pick<RunLog, 'append' | 'sync' | 'close'>
 class Evaluations {
   private readonly valStart: unknown   // every validation reads the same batches: each rank its own
   private readonly coll: Collective | null
+  /** Ranks: a stop requested on some rank during an evaluation, agreed on in that evaluation's sum (see `sum`). */
+  stopAgreed = false
 
   constructor(private readonly o: TrainerOptions, private readonly log: LogSink, private readonly res: TrainResult) {
     this.valStart = o.val?.state()
@@ -147,7 +149,7 @@ class Evaluations {
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
     o.val.restore(this.valStart)
     let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: c.valSteps, nonFinite: 'return' })
-    if (this.coll !== null) valLoss = (await this.coll.sumHost([valLoss]))[0]! / this.coll.world
+    if (this.coll !== null) valLoss = (await this.sum(this.coll, [valLoss]))[0]! / this.coll.world
     const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss
     this.log.append({ step, val_loss: valLoss })
@@ -159,12 +161,35 @@ class Evaluations {
   async hellaswag(step: number): Promise<void> {
     const h = this.o.hellaswag
     if (h === undefined || h === null || (step % h.every !== 0 && step !== this.o.config.steps)) return
-    const r = await scoreShared(this.o.model, h, this.coll)
+    const r = await this.score(h)
     const rec: HellaswagRecord = {
       step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: h.scoring, hellaswag_shots: 0,
     }
     this.log.append({ ...rec })
     this.o.reporter?.hellaswag?.(rec)
+  }
+
+  /** HellaSwag accuracy; with ranks, each scores every world-th example and the counts are summed. */
+  private async score(h: HellaswagSchedule): Promise<{ accNorm: number; acc: number; count: number }> {
+    const coll = this.coll
+    const mine = coll === null ? h.prepared : h.prepared.filter((_, i) => i % coll.world === coll.rank)
+    let counts = [0, 0, 0]
+    for (let i = 0; i < mine.length; i += 4) {   // 4 examples at a time, yielding to the event loop (signals) between
+      const r = scorePrepared(this.o.model, mine.slice(i, i + 4), { scoring: h.scoring, shots: 0 })
+      counts = [counts[0]! + Math.round(r.accNorm * r.count), counts[1]! + Math.round(r.acc * r.count), counts[2]! + r.count]
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    if (coll !== null) counts = await this.sum(coll, counts)
+    const [accNorm, acc, count] = counts as [number, number, number]
+    return { accNorm: accNorm / count, acc: acc / count, count }
+  }
+
+  /** `values` summed over the ranks, with this rank's stop request summed beside them: a stop asked for during a
+   *  long evaluation is agreed on there, so the ranks stop after it instead of training one more step. */
+  private async sum(coll: Collective, values: number[]): Promise<number[]> {
+    const sums = await coll.sumHost([...values, this.o.stop?.requested === true ? 1 : 0])
+    if (sums.at(-1)! > 0) this.stopAgreed = true
+    return sums.slice(0, -1)
   }
 }
 
@@ -186,11 +211,15 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   }
   const evals = new Evaluations(o, log, res)
   try {
-    if (o.startStep === 0) { await evals.validate(0); await evals.hellaswag(0) }
+    if (o.startStep === 0) {
+      await evals.validate(0)
+      await evals.hellaswag(0)
+      res.interrupted = evals.stopAgreed   // ranks: stopped during them (one process stops before its first micro-batch)
+    }
     const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
-    for (let s = o.startStep; s < c.steps; s++) {
+    for (let s = o.startStep; s < c.steps && !res.interrupted; s++) {
       const t0 = performance.now(), stepStart = o.train.state()
       const done = await optimizerStep(o, s, accum, guard)
       if (done === null) {
@@ -210,7 +239,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
         o.reporter?.sample?.({ step, tokens: sampleDuringTraining(o.model, o.rng, c.sampleTokens) })
       }
       await new Promise(resolve => setImmediate(resolve))   // signals that came during the step are handled here
-      const stopping = (coll !== null ? done.stop : o.stop?.requested === true) && step < c.steps
+      const stopping = (coll !== null ? done.stop || evals.stopAgreed : o.stop?.requested === true) && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
       if (regular || lastVal?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
       if (leader) saveCheckpoints(o, step, lastVal, res.bestValLoss, { regular, guard: guard.state() })
@@ -236,20 +265,6 @@ function recordStep(o: TrainerOptions, log: LogSink, res: TrainResult, rec: Step
   if (verdict.skip !== null) res.skippedUpdates++
   o.reporter?.step?.({ ...rec, steps: o.config.steps, etaS })
   if (verdict.spike || verdict.skip !== null) o.reporter?.anomaly?.({ step: rec.step, loss: rec.loss, grad_norm: rec.grad_norm, verdict })
-}
-
-/** HellaSwag accuracy; with ranks, each scores every world-th example and the counts are summed. */
-async function scoreShared(model: GPT, h: HellaswagSchedule, coll: Collective | null): Promise<{ accNorm: number; acc: number; count: number }> {
-  const mine = coll === null ? h.prepared : h.prepared.filter((_, i) => i % coll.world === coll.rank)
-  let counts = [0, 0, 0]
-  for (let i = 0; i < mine.length; i += 4) {   // 4 examples at a time, yielding to the event loop (signals) between
-    const r = scorePrepared(model, mine.slice(i, i + 4), { scoring: h.scoring, shots: 0 })
-    counts = [counts[0]! + Math.round(r.accNorm * r.count), counts[1]! + Math.round(r.acc * r.count), counts[2]! + r.count]
-    await new Promise(resolve => setImmediate(resolve))
-  }
-  if (coll !== null) counts = await coll.sumHost(counts)
-  const [accNorm, acc, count] = counts as [number, number, number]
-  return { accNorm: accNorm / count, acc: acc / count, count }
 }
 
 /** A step checkpoint when `regular`; RUN_DIR/best when this step's validation loss is the lowest so far (a hard

@@ -133,6 +133,29 @@ test('Ctrl-C stops every rank at the end of a step with a checkpoint; --resume c
   assert.deepEqual(withoutTiming(readLog(join(cut, 'log.jsonl'))), withoutTiming(readLog(join(whole, 'log.jsonl'))))
 })
 
+test('Ctrl-C during a long validation with ranks: agreed on in its sum, so they stop after it, not a step later', async () => {
+  // the validation before step 1 takes seconds (3,000 batches a rank); the signal comes 300 ms after the start line
+  for (const [name, steps] of [['val0', 2], ['val3', 4]] as const) {
+    const out = join(root, name)
+    const args = [...common, '--steps', String(steps), '--val-every', '3', '--val-steps', '3000', '--nproc', '2', '--out', out]
+    const child = spawn(process.execPath, [main, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = '', sent = false
+    // in the validation before step 1, or step 3's (steps 2 and 3 take milliseconds, a validation seconds)
+    const inValidation = name === 'val0' ? /run directory/ : /step 1\/4/
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      if (!sent && inValidation.test(stderr)) { sent = true; setTimeout(() => child.kill('SIGINT'), 300) }
+    })
+    const code = await new Promise<number | null>(res => child.on('close', c => res(c)))
+    assert.equal(code, 0, stderr)
+    const stopAt = name === 'val0' ? 0 : 3
+    assert.match(stderr, new RegExp(`stopped at step ${stopAt}; continue with`))
+    const log = readLog(join(out, 'log.jsonl'))
+    assert.deepEqual(log.at(-1), { step: stopAt, val_loss: log.at(-1)!['val_loss'] }, `the run ends with step ${stopAt}'s validation`)
+    assert.deepEqual(listCheckpoints(out).map(ck => ck.step), stopAt === 0 ? [] : [3])
+  }
+})
+
 test('--resume with ranks: a damaged checkpoint is reported once (by the launcher, which moves it aside) and skipped', () => {
   const out = join(root, 'damaged')
   const args = [...common, '--steps', '4', '--val-every', '0', '--checkpoint-every', '2', '--nproc', '2', '--out', out]
