@@ -27,6 +27,9 @@ export interface ScoreOptions {
   onProgress?: (done: number, total: number, correct: { acc: number; accNorm: number }) => void
   /** Keep per-example scores in the result (tests, debugging). */
   keepExamples?: boolean
+  /** An example with a non-finite log-likelihood (diverged or broken weights): 'throw' (the default), or count it
+   *  'wrong', for the trainer, which logs a diverged model's HellaSwag as it logs its validation loss. */
+  nonFinite?: 'throw' | 'wrong'
 }
 
 export type HellaswagOptions = PrepareOptions & ScoreOptions
@@ -38,7 +41,7 @@ export interface ExampleScore {
   label: number
   scores: number[]        // per ending: summed log-likelihood of the scored tokens
   normScores: number[]    // per ending: scores / length (harness: characters; llmc: scored tokens)
-  pred: number            // argmax scores (first on ties, like numpy/torch)
+  pred: number            // argmax scores (first on ties, like numpy/torch); -1 for non-finite scores counted wrong
   predNorm: number        // argmax normScores
 }
 
@@ -94,6 +97,14 @@ export function scorePrepared(model: GPT, prepared: PreparedExample[], opts: Sco
   for (let i = 0; i < prepared.length; i++) {
     const { rows, label } = prepared[i]!
     const s = scoreRows(model, rows, window, label)
+    // every comparison with NaN is false: an argmax over NaN scores would pick an ending, and count it, at random
+    if (!s.scores.every(Number.isFinite)) {
+      if (opts.nonFinite !== 'wrong') {
+        throw new InputError(`hellaswag: example ${i}: the model's log-likelihoods of its endings are ${s.scores.join(', ')} ` +
+          `(its weights are diverged or broken; expected finite numbers)`)
+      }
+      s.pred = s.predNorm = -1
+    }
     acc += s.pred === label ? 1 : 0
     accNorm += s.predNorm === label ? 1 : 0
     if (opts.keepExamples) scored.push(s)

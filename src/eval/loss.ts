@@ -4,6 +4,7 @@
 
 import type { BatchSource } from '../data/loader.js'
 import type { GPT } from '../model/gpt.js'
+import { InputError } from '../util/errors.js'
 
 export interface LossOptions {
   B: number
@@ -37,7 +38,9 @@ function* batchLosses(model: GPT, source: BatchSource, opts: LossOptions): Gener
   for (let i = 0; i < opts.steps; i++) {
     const { inputs, targets } = source.next()
     const loss = model.forward(inputs, targets, opts.B, opts.T)
-    if (!Number.isFinite(loss) && opts.nonFinite !== 'return') throw new Error(`eval: loss of batch ${i} is ${loss} (diverged weights?)`)
+    if (!Number.isFinite(loss) && opts.nonFinite !== 'return') {
+      throw new InputError(`eval: the model's loss on batch ${i} is ${loss} (its weights are diverged or broken; expected a finite loss)`)
+    }
     opts.onBatch?.(i + 1, loss)
     yield loss
   }

@@ -87,41 +87,57 @@ function lookupName(files: Map<string, SafetensorsFile>, name: string): string |
 /**
  * Imports a Hugging Face directory: config.json mapped to a ModelConfig and the weights as one flat
  * float32 buffer in our layout (layout.total floats, padded vocabulary rows zero).
- * Missing, unexpected or mismatched tensors -> one InputError naming each (up to 5) with both shapes.
+ * Missing, unexpected or mismatched tensors -> one InputError naming each (up to 5) with both shapes; a NaN or
+ * infinite weight -> one naming the tensor and index.
  */
 export function loadHfDir(dir: string): { config: ModelConfig; params: Float32Array } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`hf: ${dir} is not a directory`)
   const { config } = readHfConfig(dir)
   const layout = new ParamLayout(config)
   const files = openWeights(dir)
-  const params = new Float32Array(layout.total)
-  const used = new Set<string>()
+  // every name and shape is checked before the buffer is allocated: config.json's sizes are only trusted once the
+  // tensors agree with them (a corrupt size would otherwise ask for a buffer of any length)
+  const found: { spec: ParamSpec; piece: HfPiece; name: string }[] = []
   const problems: string[] = []
   for (const spec of layout.specs) {
     for (const piece of spec.hf) {
       const want = hfShape(spec, piece)
       const name = lookupName(files, piece.name)
       if (name === undefined) { problems.push(`missing tensor ${piece.name} (expected shape [${want}])`); continue }
-      used.add(name)
-      const entry = files.get(name)!.tensors.get(name)!
-      if (entry.shape.join(',') !== want.join(',')) {
-        problems.push(`tensor ${name} has shape [${entry.shape}], expected [${want}]`)
-        continue
-      }
-      copyPieceIn(params, spec, piece, toFloat32(files.get(name)!, name))
+      const shape = files.get(name)!.tensors.get(name)!.shape
+      if (shape.join(',') !== want.join(',')) problems.push(`tensor ${name} has shape [${shape}], config.json implies [${want}]`)
+      else found.push({ spec, piece, name })
     }
   }
+  const used = new Set(found.map(f => f.name))
   for (const name of files.keys()) {
     if (used.has(name) || IGNORED.test(name)) continue
     // tied checkpoints sometimes also store the output layer; transformers ties it, and so do we
     if (config.tiedEmbeddings && name === 'lm_head.weight') continue
     problems.push(`unexpected tensor ${name} with shape [${files.get(name)!.tensors.get(name)!.shape}]`)
   }
-  if (problems.length > 0) {
-    const more = problems.length > 5 ? `; and ${problems.length - 5} more` : ''
-    throw new InputError(`hf: ${dir}: ${problems.slice(0, 5).join('; ')}${more}`)
+  refuse(dir, problems)
+  const params = new Float32Array(layout.total)
+  for (const { spec, piece, name } of found) {
+    const values = toFloat32(files.get(name)!, name)
+    const bad = firstNonFinite(values)
+    if (bad >= 0) problems.push(`tensor ${name} holds ${values[bad]} at index ${bad} (weights must be finite)`)
+    else copyPieceIn(params, spec, piece, values)
   }
+  refuse(dir, problems)
   return { config, params }
+}
+
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return i
+  return -1
+}
+
+/** One InputError naming up to 5 of `problems` (none: nothing thrown). */
+function refuse(dir: string, problems: string[]): void {
+  if (problems.length === 0) return
+  const more = problems.length > 5 ? `; and ${problems.length - 5} more` : ''
+  throw new InputError(`hf: ${dir}: ${problems.slice(0, 5).join('; ')}${more}`)
 }
 
 // params: the flat buffer   src: the HF tensor, (rows, cols) or (cols, rows) when piece.transpose

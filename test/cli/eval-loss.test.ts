@@ -14,6 +14,7 @@ import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { presetConfig } from '../../src/config.js'
 import { readShard, writeShard } from '../../src/data/shards.js'
 import { evaluateLoss } from '../../src/eval/loss.js'
+import { InputError } from '../../src/util/errors.js'
 import { loadHfDir } from '../../src/io/hf.js'
 import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
 import { GPT } from '../../src/model/gpt.js'
@@ -119,13 +120,14 @@ test('without --seq-len, T is the context length up to 1024 (llm.c\'s and the re
   assert.equal(evalJson('--model', file, '--data', shard, '--batch-size', '1', '--steps', '1').seq_len, 1024)
 })
 
-test('a non-finite loss is an error by default; the trainer\'s option returns it', () => {
+test('a non-finite loss is refused as bad input (the model\'s weights) by default; the trainer\'s option returns it', () => {
   const { config, params } = loadHfDir(fixture('hf-llama'))
   params[0] = NaN   // one embedding value of token 0
   const model = new GPT(new CpuBackend(), config, { maxBatch: 1, maxSeqLen: 8 })
   model.setParams(params)
   const source = { next: () => ({ inputs: new Int32Array(8), targets: new Int32Array(8).fill(1) }) }
-  assert.throws(() => evaluateLoss(model, source, { B: 1, T: 8, steps: 2 }), /eval: loss of batch 0 is NaN/)
+  assert.throws(() => evaluateLoss(model, source, { B: 1, T: 8, steps: 2 }), (e: Error) => e instanceof InputError &&
+    /eval: the model's loss on batch 0 is NaN \(its weights are diverged or broken/.test(e.message))
   assert.ok(Number.isNaN(evaluateLoss(model, source, { B: 1, T: 8, steps: 2, nonFinite: 'return' })))
 })
 

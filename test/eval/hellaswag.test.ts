@@ -13,6 +13,7 @@ import { encode } from '../../src/tokenizer.js'
 import { readHellaswagFile } from '../../src/eval/hellaswag-data.js'
 import { buildRows, drawHarnessShots, harnessContext, type HellaswagScoring } from '../../src/eval/hellaswag-prompt.js'
 import { scoreHellaswag } from '../../src/eval/hellaswag.js'
+import { InputError } from '../../src/util/errors.js'
 import { HELLASWAG_TEST_CONFIG, HELLASWAG_WEIGHT_SEED, hellaswagTestParams } from './hellaswag-model.js'
 
 const dir = resolve(process.cwd(), 'test/fixtures/hellaswag')
@@ -100,4 +101,15 @@ test('scores, predictions, acc/acc_norm and standard errors equal the PyTorch re
       assert.ok(Math.abs(r[k] - c[k]) < 1e-12, `${c.name} ${k}: ${r[k]} vs reference ${c[k]}`)
     }
   }
+})
+
+test('non-finite log-likelihoods are refused (an argmax over NaN would count an ending at random), or counted wrong', async () => {
+  const model = new GPT(new CpuBackend(), HELLASWAG_TEST_CONFIG, { maxBatch: 4, maxSeqLen: HELLASWAG_TEST_CONFIG.contextLength })
+  model.setParams(hellaswagTestParams().fill(NaN))   // diverged weights: every score NaN
+  await assert.rejects(scoreHellaswag(model, val, { scoring: 'harness', shots: 0 }),
+    (e: Error) => e instanceof InputError && /example 0: the model's log-likelihoods of its endings are NaN, NaN, NaN, NaN/.test(e.message))
+  const r = await scoreHellaswag(model, val, { scoring: 'harness', shots: 0, nonFinite: 'wrong', keepExamples: true })
+  assert.equal(r.count, 6)
+  assert.deepEqual([r.acc, r.accNorm], [0, 0])
+  assert.ok(r.examples!.every(x => x.pred === -1 && x.predNorm === -1))
 })

@@ -126,11 +126,47 @@ test('missing, mismatched and unexpected tensors are named with their shapes', t
     /missing tensor model\.layers\.1\.mlp\.up_proj\.weight \(expected shape \[64,32\]\)/.test(e.message))
   const wrong = editedFixture(t, 'hf-gpt2', ts => ts.map(x => x.name === 'transformer.h.0.attn.c_attn.weight'
     ? { ...x, shape: [96, 32] } : x))
-  assert.throws(() => loadHfDir(wrong), /tensor transformer\.h\.0\.attn\.c_attn\.weight has shape \[96,32\], expected \[32,96\]/)
+  assert.throws(() => loadHfDir(wrong), /tensor transformer\.h\.0\.attn\.c_attn\.weight has shape \[96,32\], config\.json implies \[32,96\]/)
   const extra = editedFixture(t, 'hf-llama', ts => [...ts, { name: 'model.layers.9.foo', dtype: 'F32', shape: [2], data: new Float32Array(2) }])
   assert.throws(() => loadHfDir(extra), /unexpected tensor model\.layers\.9\.foo with shape \[2\]/)
   const ints = editedFixture(t, 'hf-llama', ts => ts.map(x => x.name === 'model.norm.weight' ? { ...x, dtype: 'I32' } : x))
   assert.throws(() => loadHfDir(ints), /model\.norm\.weight is I32, expected a float type/)
+})
+
+test('sizes in config.json that its tensors do not have are refused before any allocation', t => {
+  // each would ask for a buffer of billions of floats (a RangeError, "internal error") if trusted before the shapes
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['hf-gpt2', { n_positions: 2e9 }, /tensor transformer\.wpe\.weight has shape \[32,32\], config\.json implies \[2000000000,32\]/],
+    ['hf-gpt2', { n_embd: 2e9 }, /tensor transformer\.wte\.weight has shape \[96,32\], config\.json implies \[96,2000000000\]/],
+    ['hf-llama', { vocab_size: 2e9 }, /tensor model\.embed_tokens\.weight has shape \[96,32\], config\.json implies \[2000000000,32\]/],
+    ['hf-llama', { intermediate_size: 2e9 }, /tensor model\.layers\.0\.mlp\.gate_proj\.weight has shape \[64,32\], config\.json implies/],
+  ]
+  for (const [name, edit, want] of cases) {
+    const d = tempDir(t)
+    cpSync(fixture(name), d, { recursive: true })
+    const path = join(d, 'config.json')
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...edit }))
+    assert.throws(() => loadHfDir(d), (e: Error) => e instanceof InputError && want.test(e.message), JSON.stringify(edit))
+  }
+})
+
+test('a NaN or infinite weight is refused, naming the tensor and index', t => {
+  const poison = (tensor: string, index: number, value: number) => (ts: WriteTensor[]): WriteTensor[] => ts.map(x => {
+    if (x.name !== tensor) return x
+    const bytes = Uint8Array.from(x.data as Uint8Array), view = new DataView(bytes.buffer)   // a copy of its own
+    if (x.dtype === 'F32') view.setFloat32(index * 4, value, true)
+    else view.setUint16(index * 2, new Uint32Array(new Float32Array([value]).buffer)[0]! >>> 16, true)   // bf16: the high half
+    return { ...x, data: bytes }
+  })
+  const cases: [string, string, number, number, RegExp][] = [
+    ['hf-gpt2', 'transformer.wpe.weight', 0, NaN, /tensor transformer\.wpe\.weight holds NaN at index 0 \(weights must be finite\)/],
+    ['hf-llama', 'model.norm.weight', 5, Infinity, /tensor model\.norm\.weight holds Infinity at index 5/],
+    ['hf-llama-bf16', 'model.layers.1.self_attn.k_proj.weight', 17, -Infinity, /k_proj\.weight holds -Infinity at index 17/],
+  ]
+  for (const [name, tensor, index, value, want] of cases) {
+    const d = editedFixture(t, name, poison(tensor, index, value))
+    assert.throws(() => loadHfDir(d), (e: Error) => e instanceof InputError && want.test(e.message), `${name} ${tensor}`)
+  }
 })
 
 test('unsupported configs are refused with the reason', t => {
