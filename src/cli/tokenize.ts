@@ -66,15 +66,20 @@ function textOf(file: string, data: Buffer): string {
   }
 }
 
-/** Offset of the first byte that does not decode as UTF-8 (data holds one): the longest prefix that decodes as the
- *  start of a stream (a prefix cut inside a character does) ends there. */
+/** Offset of the first byte that does not decode as UTF-8 (data holds one), or of the lead byte of the first
+ *  sequence cut short. The longest prefix that decodes as the start of a stream (a prefix cut inside a character
+ *  does) ends at the offending byte; when it ends inside a character, that character's lead byte is the culprit. */
 function firstInvalidUtf8(data: Buffer): number {
   const decodes = (n: number): boolean => {
     try { new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(0, n), { stream: true }); return true } catch { return false }
   }
   let lo = 0, hi = data.length
   while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (decodes(mid)) lo = mid; else hi = mid }
-  return lo
+  let lead = lo - 1
+  while (lead >= 0 && lead > lo - 4 && (data[lead]! & 0xc0) === 0x80) lead--   // back over continuation bytes
+  const b = lead >= 0 ? data[lead]! : 0
+  const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
+  return lo - lead < length ? lead : lo
 }
 
 export const command: Command = {

@@ -80,6 +80,11 @@ test('bad input: one stderr line, exit code 2', () => {
     [['tokenize', '--decode', '-'], '[1, 2', /invalid JSON/],
     [['tokenize', join(dir, 'ok.bin')], undefined, /ok\.bin is a token shard, not text \(its text: llmts tokenize --decode .*ok\.bin\)/],
     [['tokenize', '-'], Buffer.from([0x61, 0x62, 0xc3, 0xa9, 0x20, 0xff, 0x61]), /stdin is not UTF-8 text \(invalid byte 0xff at offset 5\)/],
+    // the lead byte of a sequence cut short is named, not the byte after it (as Python's decode does)
+    [['tokenize', '-'], Buffer.from('caf\xe9 x', 'latin1'), /stdin is not UTF-8 text \(invalid byte 0xe9 at offset 3\)/],
+    [['tokenize', '-'], Buffer.from([0x61, 0x62, 0xe2, 0x82]), /invalid byte 0xe2 at offset 2\)/],
+    [['tokenize', '-'], Buffer.from([0x61, 0xc3, 0xa9, 0xff]), /invalid byte 0xff at offset 3\)/],
+    [['tokenize', '-'], Buffer.from([0x61, 0x80]), /invalid byte 0x80 at offset 1\)/],
     [['tokenize', file, file], undefined, /expected exactly one FILE, got 2/],
     [['tokenize'], undefined, /expected exactly one FILE, got 0/],
   ]
