@@ -194,6 +194,22 @@ test('empty files among the inputs are skipped with a note; only empty files is 
   rmSync(d, { recursive: true, force: true })
 })
 
+test('bytes that are not UTF-8 are read as U+FFFD, with a note per file naming the count', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-latin1-'))
+  writeFileSync(join(d, 'a.txt'), Buffer.from('caf\xe9 na\xefve, \xa9 2024', 'latin1'))   // Latin-1: three bad bytes
+  writeFileSync(join(d, 'b.txt'), 'plain UTF-8: café, and a real \ufffd')
+  writeFileSync(join(d, 'c.jsonl'), Buffer.concat([Buffer.from('{"text": "a\xff"}\n', 'latin1'), Buffer.from('{"text": "ok"}\n')]))
+  const notes: string[] = []
+  const source = await openInputs([d], { note: line => notes.push(line) })
+  const r = await prepare({ source, outDir: join(d, 'out'), name: 'l', valTokens: 0, workers: 0 })
+  assert.equal(r.documents, 4)
+  assert.deepEqual(notes, [
+    `prepare: ${join(d, 'a.txt')}: 3 invalid UTF-8 sequences read as U+FFFD (is the file in another encoding?)`,
+    `prepare: ${join(d, 'c.jsonl')}: 1 invalid UTF-8 sequence read as U+FFFD (is the file in another encoding?)`,
+  ])
+  rmSync(d, { recursive: true, force: true })
+})
+
 test('bad inputs are one-line InputErrors and leave no shards', async () => {
   const d = join(dir, 'bad')
   mkdirSync(join(d, 'nothing'), { recursive: true })

@@ -9,7 +9,7 @@ import { InputError } from '../../util/errors.js'
 import { expandPaths } from '../files.js'
 import { openParquet, planParquet } from './parquet.js'
 import { documentPieces, type Source, type SourceItem } from './source.js'
-import { jsonlDocuments, textFilePieces } from './text.js'
+import { jsonlDocuments, Replacements, textFilePieces } from './text.js'
 
 export type InputKind = 'text' | 'jsonl' | 'parquet'
 
@@ -25,7 +25,7 @@ export function kindOf(path: string): InputKind {
 export interface InputOptions {
   textColumn?: string   // JSONL field / Parquet column holding the text (default "text")
   sliceBytes?: number   // Parquet column bytes per task (default parquetDefaults.sliceBytes; tests make it small)
-  note?: (line: string) => void   // told which empty files were skipped
+  note?: (line: string) => void   // told which empty files were skipped, and of bytes that were not UTF-8
 }
 
 /** A Source over files, directories and globs; throws InputError for anything wrong before reading text. */
@@ -59,7 +59,12 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
       for (let i = 0; i < files.length; i++) {
         const f = files[i]!
         const onBytes = (n: number): void => { bytes = Math.min(bytes + n, done + sizes[i]!) }
-        yield* fileItems(f, { column, sliceBytes: opts.sliceBytes }, onBytes)
+        const replaced = new Replacements()
+        yield* fileItems(f, { column, sliceBytes: opts.sliceBytes, replaced }, onBytes)
+        if (replaced.count > 0) {   // as crawled corpora are read: kept, but the user may have the wrong encoding
+          opts.note?.(`prepare: ${f}: ${replaced.count.toLocaleString('en-US')} invalid UTF-8 sequence${replaced.count > 1 ? 's' : ''} ` +
+            `read as U+FFFD (is the file in another encoding?)`)
+        }
         done += sizes[i]!
         bytes = done
       }
@@ -67,15 +72,15 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
   }
 }
 
-async function* fileItems(path: string, opts: { column: string; sliceBytes: number | undefined },
+async function* fileItems(path: string, opts: { column: string; sliceBytes: number | undefined; replaced: Replacements },
                           onBytes: (n: number) => void): AsyncGenerator<SourceItem> {
   const column = opts.column
   switch (kindOf(path)) {
     case 'text':
-      yield* textFilePieces(path, onBytes)
+      yield* textFilePieces(path, onBytes, opts.replaced)
       return
     case 'jsonl':
-      for await (const doc of jsonlDocuments(path, column, onBytes)) yield* documentPieces(doc)
+      for await (const doc of jsonlDocuments(path, column, onBytes, opts.replaced)) yield* documentPieces(doc)
       return
     case 'parquet': {
       const pq = await openParquet(path, column)
