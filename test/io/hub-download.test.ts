@@ -184,6 +184,15 @@ test('a server that ignores Range restarts the file cleanly', async () => {
   assert.deepEqual(server.cdnRequests(files[0]!.path).map(r => r.status), [200, 200])
 })
 
+test('a server that ignores Range and cuts every response at the same byte: given up after the retries, not forever', async () => {
+  const files = served(1, 2000)
+  files[0]!.faults = { cutAfter: Array(50).fill(5000), ignoreRange: true }   // 5,000 bytes each time, from byte 0
+  const { server, error } = await download(files)
+  assert.ok(error instanceof InputError, String(error))
+  assert.match((error as Error).message, /failed 5 times in a row, last: /)
+  assert.equal(server.cdnRequests(files[0]!.path).length, 1 + fast.maxRetries!, 'the first try, then maxRetries more')
+})
+
 test('a slow server: progress keeps updating with bytes, rate and ETA while the file downloads', async () => {
   const files = served(1, 600)
   const size = files[0]!.data.length

@@ -192,10 +192,19 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
   const part = `${dest}.part`
   makeDirs(dirname(dest))
   const url = opts.urlOf(file)
+  // progress, which restarts the retry count, is a part file longer than ever before: a server that ignores Range
+  // and cuts every response at the same byte restarts from 0 each time and never gets further
+  let furthest = sizeOf(part)
   await withRetries(url, file.path, opts, async progressed => {
     let have = sizeOf(part)
     if (have > file.size) { rmSync(part); onBytes(-have); have = 0 }
-    if (have < file.size) await fetchRest(url, file, part, have, opts, n => { onBytes(n); if (n > 0) progressed() })
+    let at = have
+    const grew = (n: number): void => {
+      onBytes(n)
+      at += n
+      if (at > furthest) { furthest = at; progressed() }
+    }
+    if (have < file.size) await fetchRest(url, file, part, have, opts, grew)
     const got = sizeOf(part)
     if (got < file.size) throw new RetryableError(`the response ended at byte ${got} of ${file.size}`)
   })
