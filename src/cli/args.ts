@@ -47,8 +47,10 @@ export const backendFlags = {
   threads: { type: 'int', min: 0, default: 0, help: 'CPU threads: native BLAS and the worker pool (0 = every core, or $LLMTS_THREADS)' },
 } as const satisfies Record<string, FlagSpec>
 
-/** Parses argv against `table`; `cmd` names the command in error messages (e.g. 'llmts train'). */
-export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: readonly string[]): Parsed<F> {
+/** Parses argv against `table`; `cmd` names the command in error messages (e.g. 'llmts train'); `warn` gets a
+ *  line for each flag given again with another value (default: stderr). */
+export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: readonly string[],
+                                               warn: (line: string) => void = line => process.stderr.write(`${line}\n`)): Parsed<F> {
   const out: Record<string, unknown> = {}
   const given = new Set<string>()
   const positionals: string[] = []
@@ -73,13 +75,19 @@ export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: read
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2)
     const spec = table[name]
     if (spec === undefined) throw new InputError(`${cmd}: unknown flag --${name} (see ${cmd} --help)`)
-    given.add(name)
+    // the same flag twice with different values: the last wins, as with argparse (defaults in a script, then an
+    // override), but not without a word (--data a --data b reads b alone)
+    const once = (value: unknown): void => {
+      if (given.has(name) && out[name] !== value) warn(`${cmd}: --${name} given twice (${String(out[name])}, then ${String(value)}); using ${String(value)}`)
+      given.add(name)
+      out[name] = value
+    }
     if (spec.type === 'bool') {
       if (eq >= 0) {
         const v = arg.slice(eq + 1)
         if (v !== 'true' && v !== 'false') throw new InputError(`${cmd}: --${name} expects true or false, got "${v}"`)
-        out[name] = v === 'true'
-      } else out[name] = true
+        once(v === 'true')
+      } else once(true)
       continue
     }
     let raw: string
@@ -91,8 +99,7 @@ export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: read
       i++
     }
     const value = convert(cmd, name, spec, raw)
-    if (spec.type === 'list') (out[name] as string[]).push(value as string)
-    else out[name] = value
+    if (spec.type === 'list') { given.add(name); (out[name] as string[]).push(value as string) } else once(value)
   }
   return { flags: out as Flags<F>, positionals, given, help }
 }

@@ -38,6 +38,21 @@ test('flag errors: one line naming the flag and what it expects, exit code 2', (
   }
 })
 
+test('a flag given twice: the last value wins (as with argparse), with a line on stderr when they differ', () => {
+  const same = llmts(['model', '--json', '--json=true'])
+  assert.equal(same.code, 0, same.stderr)
+  assert.equal(same.stderr, '')
+  const json = llmts(['model', '--json=false', '--json'])
+  assert.equal(json.code, 0, json.stderr)
+  assert.equal(json.stderr, 'llmts model: --json given twice (false, then true); using true\n')
+  assert.doesNotThrow(() => JSON.parse(json.stdout), 'the last value, --json, was used')
+  const r = llmts(['prepare', '--val-tokens', '5', '--val-tokens', 'x'])   // each value is still checked
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /^llmts prepare: --val-tokens expects a non-negative integer, got "x"\n$/)
+  const special = llmts(['tokenize', '--allow-special', '--decode', '--allow-special=false', '-'])
+  assert.match(special.stderr, /^llmts tokenize: --allow-special given twice \(true, then false\); using false\n/)
+})
+
 test('--help prints usage and flags on stdout, exit code 0', () => {
   for (const cmd of ['prepare', 'tokenize']) {
     const r = llmts([cmd, '--help'])

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { listCheckpoints } from '../../src/train/checkpoint.js'
 import { readLog } from '../../src/train/log.js'
 import { makeToyRun } from '../train/helpers.js'
+import { lastWins } from '../helpers/args.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'llmts-cli-train-'))
@@ -18,7 +19,7 @@ process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 const toy = makeToyRun(root)
 
 function llmts(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  const r = spawnSync(process.execPath, [main, ...lastWins(args)], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -111,8 +112,8 @@ test('--init-from alone (a run directory or a Hugging Face export) trains the ar
 
 test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to resume', async () => {
   const out = join(root, 'sigint')
-  const child = spawn(process.execPath, [main, 'train', ...small, '--total-batch-size', '64', '--steps', '100000', '--warmup-steps', '1',
-    '--val-every', '0', '--checkpoint-every', '0', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [main, 'train', ...lastWins([...small, '--total-batch-size', '64', '--steps', '100000', '--warmup-steps', '1',
+    '--val-every', '0', '--checkpoint-every', '0', '--out', out])], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8')
   const code = await new Promise<number | null>(resolve => {

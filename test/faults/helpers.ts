@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { timingFields, type LogRecord } from '../../src/train/log.js'
+import { lastWins } from '../helpers/args.js'
 
 export const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
@@ -24,7 +25,7 @@ const quietEnv = (env: Record<string, string>): NodeJS.ProcessEnv => ({ ...proce
 
 /** Runs `llmts ARGS` to completion (bounded by timeoutMs). */
 export function llmts(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Result {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: quietEnv(opts.env ?? {}), timeout: opts.timeoutMs ?? 60_000 })
+  const r = spawnSync(process.execPath, [main, ...lastWins(args)], { encoding: 'utf8', env: quietEnv(opts.env ?? {}), timeout: opts.timeoutMs ?? 60_000 })
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -38,7 +39,7 @@ export function bash(script: string, opts: { env?: Record<string, string>; timeo
 /** A running `llmts ARGS` whose stderr is collected; `onStderr` sees the text so far after each chunk. */
 export function start(args: string[], opts: { env?: Record<string, string>; onStderr?: (text: string, child: ChildProcess) => void } = {}):
   { child: ChildProcess; done: Promise<Result> } {
-  const child = spawn(process.execPath, [main, ...args], { env: quietEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [main, ...lastWins(args)], { env: quietEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = '', stderr = ''
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; opts.onStderr?.(stderr, child) })

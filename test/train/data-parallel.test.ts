@@ -18,6 +18,7 @@ import { readLog, type LogRecord } from '../../src/train/log.js'
 import { withoutTiming } from '../faults/helpers.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
 import { makeToyRun } from './helpers.js'
+import { lastWins } from '../helpers/args.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'llmts-dp-'))
@@ -28,7 +29,7 @@ const common = ['--model', toy.modelJson, '--data', toy.data, '--seq-len', '16',
 
 function llmts(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string; ms: number } {
   const t0 = Date.now()
-  const r = spawnSync(process.execPath, [main, 'train', ...args],
+  const r = spawnSync(process.execPath, [main, 'train', ...lastWins(args)],
     { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', ...env }, timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 }
 }
@@ -116,7 +117,7 @@ test('Ctrl-C stops every rank at the end of a step with a checkpoint; --resume c
   const args = [...common, '--steps', '300', '--val-every', '50', '--val-steps', '2', '--nproc', '2']
   const whole = join(root, 'whole'), cut = join(root, 'cut')
   assert.equal(llmts([...args, '--out', whole]).code, 0)
-  const child = spawn(process.execPath, [main, 'train', ...args, '--out', cut], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [main, 'train', ...lastWins([...args, '--out', cut])], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString()
@@ -138,7 +139,7 @@ test('Ctrl-C during a long validation with ranks: agreed on in its sum, so they 
   for (const [name, steps] of [['val0', 2], ['val3', 4]] as const) {
     const out = join(root, name)
     const args = [...common, '--steps', String(steps), '--val-every', '3', '--val-steps', '3000', '--nproc', '2', '--out', out]
-    const child = spawn(process.execPath, [main, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [main, 'train', ...lastWins(args)], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = '', sent = false
     // in the validation before step 1, or step 3's (steps 2 and 3 take milliseconds, a validation seconds)
     const inValidation = name === 'val0' ? /run directory/ : /step 1\/4/
