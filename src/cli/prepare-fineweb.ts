@@ -11,12 +11,14 @@ import { Display } from './display.js'
 import { prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
 import { formatBytes } from '../util/progress.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { tokenizerWorkers } from '../data/pool.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
   size: { type: 'enum', values: ['10B', '100B'], default: '10B', help: 'the sample: sample/10BT or sample/100BT' },
   out: { type: 'string', metavar: 'DIR', help: 'output directory for the shards (required)' },
-  workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
+  workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(),
+    help: 'tokenizer threads, at most one per core (0: tokenize on the main thread)' },
   'download-workers': { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
   'base-url': { type: 'string', metavar: 'URL', help: 'hub or mirror (default $HF_ENDPOINT, else https://huggingface.co)' },
   cache: { type: 'string', metavar: 'DIR', help: 'where the Parquet files go (default datasets/REPO in the cache: ' +
@@ -53,7 +55,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   let result: FinewebResult
   try {
     result = await prepareFineweb({
-      edu: f.edu, size: f.size as '10B' | '100B', outDir: f.out, workers: f.workers, downloadWorkers: f['download-workers'],
+      edu: f.edu, size: f.size as '10B' | '100B', outDir: f.out, workers: tokenizerWorkers(f.workers), downloadWorkers: f['download-workers'],
       shardSize: f['shard-size'], downloadOnly: f['download-only'], signal: stop.signal,
       ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }), ...(f.cache === undefined ? {} : { cacheDir: f.cache }),
       http: { onRetry: r => display.log(`fineweb: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },

@@ -13,6 +13,7 @@ import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { tokenizerWorkers } from '../data/pool.js'
 
 const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
@@ -21,7 +22,8 @@ const flags = {
   'val-tokens': { type: 'int', min: 0, max: MAX_SHARD_TOKENS, default: prepareDefaults.valTokens,
     help: 'the first N tokens form NAME_val_000000.bin' },
   'shard-size': { type: 'int', min: MIN_SHARD_SIZE, max: MAX_SHARD_TOKENS, default: prepareDefaults.shardSize, help: 'tokens per train shard' },
-  workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(), help: 'tokenizer threads (0: tokenize on the main thread)' },
+  workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(),
+    help: 'tokenizer threads, at most one per core (0: tokenize on the main thread)' },
   'text-column': { type: 'string', metavar: 'NAME', default: 'text', help: 'JSONL field / Parquet column holding the text' },
   'tinyshakespeare-path': { type: 'string', metavar: 'FILE',
     help: 'local tinyshakespeare (default ../shared/data/tinyshakespeare.txt, else downloaded)' },
@@ -70,7 +72,7 @@ export const command: Command = {
     try {
       result = await prepare({
         source, outDir: f.out, name: f.name ?? f.corpus ?? defaultName(p.positionals), valTokens: f['val-tokens'],
-        shardSize: f['shard-size'], workers: f.workers, allowSpecial: f['allow-special'], onProgress: q => progress.update(q),
+        shardSize: f['shard-size'], workers: tokenizerWorkers(f.workers), allowSpecial: f['allow-special'], onProgress: q => progress.update(q),
       })
     } finally {
       progress.stop()

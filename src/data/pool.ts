@@ -3,6 +3,7 @@
 // Callers keep the promises in submission order, which makes the output independent of the worker count and of
 // timing. With 0 workers tasks run on the calling thread.
 
+import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { InputError } from '../util/errors.js'
 import { workerExecArgv } from '../util/workers.js'
@@ -12,6 +13,12 @@ import type { TokenizeReply, TokenizeRequest } from './tokenize-worker.js'
 interface Job { req: TokenizeRequest; resolve: (r: TokenizeResult) => void; reject: (e: Error) => void }
 
 interface Slot { worker: Worker; jobs: Map<number, Job> }
+
+/** The tokenizer threads to start for a request of `n`: at most one per core (the work is CPU-bound, and each
+ *  thread holds its own tokenizer: --workers 1000 asked for 1,000 of them and over 13 GB). */
+export function tokenizerWorkers(n: number): number {
+  return Math.min(n, availableParallelism())
+}
 
 export class TokenizerPool {
   private readonly slots: Slot[] = []

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { parquetWriteFile } from 'hyparquet-writer'
 import { readShard } from '../../src/data/shards.js'
 import { encode, EOT } from '../../src/tokenizer.js'
+import { availableParallelism } from 'node:os'
 
 const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'llmts-cli-prepare-'))
@@ -35,6 +36,11 @@ test('prepare files with --json: result on stdout, shards on disk', () => {
   const want = [EOT, ...encode('The first document.'), EOT, ...encode('The second one.')]
   assert.deepEqual([...readShard(res.val[0]), ...readShard(res.train[0])], want)
   assert.deepEqual(readdirSync(join(dir, 'out')).sort(), ['docs.json', 'docs_train_000001.bin', 'docs_val_000000.bin'])
+  // more workers than cores: one per core is started (each holds a tokenizer), and the result is the same
+  const many = llmts(['prepare', d, '--out', join(dir, 'out-many'), '--val-tokens', '3', '--workers', '1000', '--json'])
+  assert.equal(many.code, 0, many.stderr)
+  assert.equal(JSON.parse(many.stdout).workers, availableParallelism())
+  assert.deepEqual([...readShard(JSON.parse(many.stdout).train[0])], [...readShard(res.train[0])])
 })
 
 test('prepare --corpus moby-dick works offline and prints a summary', () => {
