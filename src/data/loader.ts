@@ -84,6 +84,11 @@ export class DataLoader {
     this.reset()
   }
 
+  /** Batches this rank reads in one pass over the files, before the data wraps around. */
+  get batchesPerPass(): number {
+    return this.windows.reduce((a, b) => a + b, 0)
+  }
+
   private get windowTokens(): number {
     return this.worldSize * this.B * this.T
   }

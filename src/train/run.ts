@@ -122,6 +122,12 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
+  // validation never counts a batch twice: when the val shards hold fewer batches than --val-steps, it reads those
+  const valSteps = Math.min(c.valSteps, val?.batchesPerPass ?? c.valSteps)
+  if (valSteps < c.valSteps && c.valEvery > 0) {
+    opts.note?.(`train: the validation shards hold ${valSteps} batch${valSteps > 1 ? 'es' : ''} of B·T = ${c.batchSize}·${c.seqLen} tokens` +
+      `${world > 1 ? ' per rank' : ''}; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
+  }
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   if (opts.host !== undefined) {
     // rank 0: its settings are good, the others may read theirs (they waited); then, once they have (including what
@@ -143,7 +149,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   if (rank === 0) writeRunConfig(info, shards)
   opts.onStart?.(info)
   const result = await runTraining({
-    model, optimizer, config: info.config, runDir, train, val, rng, startStep: info.startStep,
+    model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
     bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop, hellaswag, collective,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })

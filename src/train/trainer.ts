@@ -53,6 +53,7 @@ export interface TrainerOptions {
   runDir: string
   train: RestorableSource
   val: RestorableSource | null      // restored to its initial state before every validation
+  valSteps?: number                  // batches per validation (default config.valSteps; fewer when val holds fewer)
   rng: Rng                     // periodic samples draw from it; checkpointed
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
   bestValLoss: number | null   // from the checkpoint when resuming
@@ -148,7 +149,7 @@ class Evaluations {
     const { o, res } = this, c = o.config
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
     o.val.restore(this.valStart)
-    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: c.valSteps, nonFinite: 'return' })
+    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: o.valSteps ?? c.valSteps, nonFinite: 'return' })
     if (this.coll !== null) valLoss = (await this.sum(this.coll, [valLoss]))[0]! / this.coll.world
     const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss

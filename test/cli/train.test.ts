@@ -148,3 +148,16 @@ test('--default-run --out DIR: both runs, the comparison files and the recorded 
   for (const f of summary.files) assert.ok(f.startsWith(out) && existsSync(f), f)
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')), summary)
 })
+
+test('--val-steps beyond the validation shards: each validation reads the batches there are, none twice, and says so', () => {
+  // toy_val_000000.bin: 2,000 tokens = floor(1999 / (4·16)) = 31 batches of B·T
+  const base = [...small, '--total-batch-size', '64', '--steps', '1', '--warmup-steps', '1', '--val-every', '1']
+  const capped = llmts('train', ...base, '--val-steps', '45', '--out', join(root, 'val45'))
+  const exact = llmts('train', ...base, '--val-steps', '31', '--out', join(root, 'val31'))
+  assert.equal(capped.code, 0, capped.stderr)
+  assert.equal(exact.code, 0, exact.stderr)
+  assert.match(capped.stderr, /train: the validation shards hold 31 batches of B·T = 4·16 tokens; each validation reads those instead of --val-steps 45\n/)
+  assert.doesNotMatch(exact.stderr, /validation shards hold/)
+  const val = (dir: string): unknown[] => readLog(join(root, dir, 'log.jsonl')).filter(r => 'val_loss' in r).map(r => r['val_loss'])
+  assert.deepEqual(val('val45'), val('val31'))
+})
