@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { readLog } from '../../src/train/log.js'
-import { makeToyRun } from '../train/helpers.js'
+import { longValData, makeToyRun } from '../train/helpers.js'
 import { llmts, start, tempRoot } from './helpers.js'
 
 const root = tempRoot('signals')
@@ -89,7 +89,8 @@ for (const [first, second] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGTERM'], ['S
  *  first 300 ms after the start line, each next one 100 ms after the stop message. */
 function duringValidation(out: string, valSteps: number, signals: number): ReturnType<typeof start> & { firstAt: () => number } {
   let sent = 0, firstAt = 0
-  const run = start(['train', ...settings, '--steps', '2', '--val-every', '1', '--val-steps', String(valSteps), '--out', out], {
+  const val = longValData(root, `val${valSteps}`, valSteps, 4 * 16)
+  const run = start(['train', ...settings, '--steps', '2', '--val-every', '1', '--val-steps', String(valSteps), '--val-data', val, '--out', out], {
     onStderr: (text, child) => {
       if (sent === 0 && /run directory/.test(text)) { sent = 1; setTimeout(() => { firstAt = Date.now(); child.kill('SIGINT') }, 300) }
       if (sent === 1 && signals > 1 && text.includes('stopping after this micro-batch')) { sent = 2; setTimeout(() => child.kill('SIGINT'), 100) }

@@ -17,7 +17,7 @@ import { CollectiveHub } from '../../src/train/launch.js'
 import { readLog, type LogRecord } from '../../src/train/log.js'
 import { withoutTiming } from '../faults/helpers.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
-import { makeToyRun } from './helpers.js'
+import { longValData, makeToyRun } from './helpers.js'
 import { lastWins } from '../helpers/args.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -136,9 +136,10 @@ test('Ctrl-C stops every rank at the end of a step with a checkpoint; --resume c
 
 test('Ctrl-C during a long validation with ranks: agreed on in its sum, so they stop after it, not a step later', async () => {
   // the validation before step 1 takes seconds (3,000 batches a rank); the signal comes 300 ms after the start line
+  const longVal = longValData(root, 'long-val', 3000 * 2, 4 * 16)   // 3,000 batches for each of the 2 ranks
   for (const [name, steps] of [['val0', 2], ['val3', 4]] as const) {
     const out = join(root, name)
-    const args = [...common, '--steps', String(steps), '--val-every', '3', '--val-steps', '3000', '--nproc', '2', '--out', out]
+    const args = [...common, '--steps', String(steps), '--val-every', '3', '--val-steps', '3000', '--val-data', longVal, '--nproc', '2', '--out', out]
     const child = spawn(process.execPath, [main, 'train', ...lastWins(args)], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = '', sent = false
     // in the validation before step 1, or step 3's (steps 2 and 3 take milliseconds, a validation seconds)

@@ -28,3 +28,12 @@ export function makeToyRun(dir: string, tokens = 6000): { modelJson: string; dat
   writeFileSync(modelJson, JSON.stringify(tinyModelJson))
   return { modelJson, data }
 }
+
+/** Writes DIR/NAME/toy_val_000000.bin with `batches` batches of B·T tokens (+1) for --val-data: a validation long
+ *  enough to be interrupted (it reads at most the batches its shards hold). */
+export function longValData(dir: string, name: string, batches: number, BT: number): string {
+  const out = join(dir, name)
+  mkdirSync(out, { recursive: true })
+  writeShard(join(out, 'toy_val_000000.bin'), Uint16Array.from({ length: batches * BT + 1 }, (_, i) => (i * 37) % 96))
+  return out
+}
