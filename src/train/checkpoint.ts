@@ -260,8 +260,14 @@ export function refuseTrainingDir(cmd: string, out: string): void {
 /** A checkpoint directory from a checkpoint or run directory (a run: best/, else its newest checkpoint). */
 export function resolveCheckpointDir(path: string): string {
   if (isCheckpointDir(path)) return path
-  if (isCheckpointDir(join(path, 'best'))) return join(path, 'best')
+  const best = join(path, 'best')
+  if (isCheckpointDir(best)) return best
   const last = listCheckpoints(path).at(-1)
+  if (existsSync(best)) {   // written whole by a rename: a part missing is damage, and the newest is not the best
+    const missing = [STATE_FILE, MODEL_FILE].filter(f => !existsSync(join(best, f))).join(' and ')
+    throw new InputError(`checkpoint: ${best} has no ${missing} (damaged); give the checkpoint to use` +
+      `${last !== undefined ? `, e.g. the newest, ${last.path}` : ''}`)
+  }
   if (last !== undefined) return last.path
   const what = existsSync(path) && statSync(path).isDirectory() ? 'has no checkpoint' : 'does not exist'
   throw new InputError(`checkpoint: ${path} ${what} (expected a run directory or RUN_DIR/checkpoints/step_N)`)

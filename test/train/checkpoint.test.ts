@@ -4,7 +4,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -111,6 +111,15 @@ test('best is a complete copy; a run directory resolves to best, else to its new
   assert.deepEqual(m.params, randomCheckpoint(3).params)
   assert.equal(m.source, join(run, 'best'))
   assert.throws(() => resolveCheckpointDir(join(root, 'nope')), /does not exist/)
+  // a best/ with a part missing is refused, naming it: the newest checkpoint (step 6) is not the best (step 3)
+  for (const file of ['model.safetensors', 'state.json']) {
+    const damaged = join(root, `best-without-${file}`)
+    cpSync(run, damaged, { recursive: true })
+    rmSync(join(damaged, 'best', file))
+    assert.throws(() => loadCheckpointModel(damaged), (e: Error) => e instanceof InputError &&
+      e.message === `checkpoint: ${join(damaged, 'best')} has no ${file} (damaged); give the checkpoint to use, ` +
+        `e.g. the newest, ${join(damaged, 'checkpoints', 'step_000006')}`)
+  }
 })
 
 test('a state.json without "format" is a damaged checkpoint (skipped by --resume); another format is refused', () => {
