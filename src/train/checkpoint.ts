@@ -101,6 +101,10 @@ function hashFile(path: string): { sha256: string; bytes: number } {
  *  Damage (bad state.json, a checksum or tensor mismatch) is a DamagedCheckpointError naming the file. */
 export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): Checkpoint {
   const state = readStateFile(join(dir, STATE_FILE))
+  const named = /^step_(\d+)$/.exec(basename(dir))   // a copy under another step's name: resume and pruning go by the name
+  if (named !== null && Number(named[1]) !== state.step) {
+    throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} says step ${state.step}, the directory name step ${Number(named[1])}`)
+  }
   let modelConfig: ModelConfig
   try { modelConfig = validateConfig({ ...state.modelConfig }, `${join(dir, STATE_FILE)} modelConfig`) } catch (e) {
     throw new DamagedCheckpointError((e as Error).message)
@@ -189,6 +193,15 @@ export function listCheckpoints(runDir: string): { step: number; path: string }[
     .filter(n => /^step_\d+$/.test(n) && existsSync(join(dir, n, STATE_FILE)))
     .map(n => ({ step: Number(n.slice(5)), path: join(dir, n) }))
     .sort((a, b) => a.step - b.step)
+}
+
+/** step_N directories without a state.json: checkpoints are written whole by a rename, so these are damaged. */
+export function listStateless(runDir: string): string[] {
+  const dir = join(runDir, 'checkpoints')
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { withFileTypes: true })
+    .filter(e => e.isDirectory() && /^step_\d+$/.test(e.name) && !existsSync(join(dir, e.name, STATE_FILE)))
+    .map(e => join(dir, e.name))
 }
 
 /** Deletes all but the newest `keep` step checkpoints (keep 0 keeps all) after removing leftovers. A deletion

@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../util/errors.js'
 import {
-  DamagedCheckpointError, listCheckpoints, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers, saveBest,
-  type Checkpoint,
+  DamagedCheckpointError, listCheckpoints, listStateless, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers,
+  saveBest, STATE_FILE, type Checkpoint,
 } from './checkpoint.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
 
@@ -19,8 +19,12 @@ export type ResumePoint =
 /** Finds (and fully verifies) what --resume continues from; notes each damaged checkpoint moved aside. */
 export function findResumePoint(runDir: string, note: (line: string) => void = () => {}): ResumePoint {
   removeLeftovers(runDir)   // first: a checkpoint caught mid-swap by a crash is renamed back here
-  const checkpoints = listCheckpoints(runDir)
   const damaged: string[] = []
+  for (const path of listStateless(runDir)) {   // not listed as checkpoints, and the step would be written over
+    damaged.push(moveAsideDamaged(path))
+    note(`train: warning: --resume skips a damaged checkpoint (${path} has no ${STATE_FILE}); moved to ${damaged.at(-1)!}`)
+  }
+  const checkpoints = listCheckpoints(runDir)
   for (const c of checkpoints.reverse()) {
     try {
       return { kind: 'checkpoint', path: c.path, checkpoint: readCheckpoint(c.path, { withOptimizer: true }) }

@@ -48,6 +48,19 @@ test('damaged newest checkpoints are moved aside with a warning; the run resumes
   assert.ok(readFileSync(join(ck(run, 8), 'model.safetensors')).equals(readFileSync(join(ck(ref, 8), 'model.safetensors'))))
 })
 
+test('a step_N without its state.json, or holding another step\'s checkpoint, is damage: moved aside, not skipped', async () => {
+  const run = copyOfRef('mislabelled')
+  rmSync(join(ck(run, 8), 'state.json'))                     // was invisible, then overwritten by the retrained step 8
+  rmSync(ck(run, 6), { recursive: true })
+  cpSync(ck(run, 4), ck(run, 6), { recursive: true })        // step_000006 holds step 4
+  const notes: string[] = []
+  const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
+  assert.equal(r.info.startStep, 4)
+  assert.match(notes[0]!, /skips a damaged checkpoint \(.*step_000008 has no state\.json\); moved to .*step_000008\.damaged$/)
+  assert.match(notes[1]!, /skips a damaged checkpoint \(checkpoint: .*step_000006\/state\.json says step 4, the directory name step 6\); moved to .*step_000006\.damaged$/)
+  assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
+})
+
 test('no intact checkpoint left: --resume is refused, naming what was moved aside', async () => {
   const run = copyOfRef('all-damaged')
   for (const s of [4, 6, 8]) rmSync(join(ck(run, s), 'optimizer.safetensors'))
