@@ -89,6 +89,12 @@ test('--nproc 2 logs what one process with twice the accumulation logs, and ends
   assert.equal(b.stderr.match(/^step 8\/8/gm)?.length, 1, 'one rank reports')
   const la = withoutTiming(readLog(join(one, 'log.jsonl'))), lb = withoutTiming(readLog(join(two, 'log.jsonl')))
   assert.equal(la.filter(r => 'val_loss' in r).length, 3)
+  for (const dir of [one, two]) {   // the throughput counts every rank's tokens: tokens_per_s · ms = the 256-token step
+    for (const r of readLog(join(dir, 'log.jsonl')).filter(r => 'tokens_per_s' in r)) {
+      const tokens = (r['tokens_per_s'] as number) * (r['ms'] as number) / 1000
+      assert.ok(Math.abs(tokens - 256) < 1e-6 * 256, `${dir} step ${r.step}: ${tokens} tokens`)
+    }
+  }
   assertLogsClose(la, lb, 'one process, two ranks')   // the same tokens and mean: only the order of float sums differs
   const pa = readCheckpoint(listCheckpoints(one).at(-1)!.path, { withOptimizer: false }).params
   const pb = readCheckpoint(listCheckpoints(two).at(-1)!.path, { withOptimizer: false }).params
