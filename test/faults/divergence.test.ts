@@ -102,6 +102,10 @@ test('StepGuard: a skipped spike stays out of the window, so the same spike is s
   assert.equal(second.skip, 'spike', 'the first spike did not widen the yardstick')
   assert.equal(second.lossZ, first.lossZ)
   assert.equal(g.state().loss.length, 40)
+  // a gradient-norm spike alone (the loss steady) is a spike too
+  const grad = g.check(43, 2.1, 2.1)
+  assert.equal(grad.skip, 'spike')
+  assert.ok(Math.abs(grad.gradZ - 10) < 1e-9 && Math.abs(grad.lossZ) < 1e-9, `grad z (2.1 - 1.1) / 0.1 = 10: got ${grad.gradZ}, ${grad.lossZ}`)
 })
 
 test('StepGuard with --on-nan skip: a non-finite step is skipped; only 8 in a row give up, a finite step resets the count', () => {
