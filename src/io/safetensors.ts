@@ -48,12 +48,8 @@ export function checkSafetensorsFile(path: string): number {
     const headerLen = size < 8 ? 0 : Number(head.readBigUInt64LE(0))
     const prefix = Buffer.alloc(Math.min(size, 8 + headerLen))
     readSync(fd, prefix, 0, prefix.length, 0)
-    const { spans } = parseHeader(prefix, size, path)
-    const dataEnd = spans.reduce((m, t) => Math.max(m, t.end), 0)
-    if (8 + headerLen + dataEnd !== size) {
-      throw new InputError(`safetensors: ${path}: the tensors end at byte ${8 + headerLen + dataEnd}, the file has ${size} (truncated or padded?)`)
-    }
-    return dataEnd
+    parseHeader(prefix, size, path)   // the tensors fill the data exactly
+    return size - 8 - headerLen
   } finally {
     closeSync(fd)
   }
@@ -101,12 +97,16 @@ function parseHeader(prefix: Uint8Array, fileBytes: number, path: string): { spa
     if (end > dataLen) bad(`tensor ${name} ends at byte ${end}, past the data (${dataLen} bytes; truncated?)`)
     spans.push({ name, dtype, shape, begin, end })
   }
-  // the spec's tensors never share bytes: overlapping spans mean a corrupt or hand-edited header
+  // as the reference library requires: the tensors fill the data exactly, with no overlap (a corrupt or hand-edited
+  // header), gap or bytes after the last (a file concatenated or written over by another tool)
   const sorted = spans.filter(t => t.end > t.begin).sort((a, b) => a.begin - b.begin)
-  for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1]!, b = sorted[i]!
-    if (b.begin < a.end) bad(`tensors ${a.name} and ${b.name} overlap (bytes ${b.begin}..${a.end} of the data)`)
+  let at = 0
+  for (const [i, t] of sorted.entries()) {
+    if (t.begin < at) bad(`tensors ${sorted[i - 1]!.name} and ${t.name} overlap (bytes ${t.begin}..${at} of the data)`)
+    if (t.begin > at) bad(`bytes ${at}..${t.begin} of the data, before tensor ${t.name}, belong to no tensor`)
+    at = t.end
   }
+  if (at < dataLen) bad(`the tensors end at byte ${at} of the data, the file has ${dataLen - at} more (padded or concatenated?)`)
   return { spans, metadata }
 }
 

@@ -38,6 +38,11 @@ test('impossible spans and non-string metadata are refused, naming the file', ()
     [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, /tensors a and b overlap/],
     [{ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, /spans 8 bytes, its shape \[3\] F32 needs 12/],
     [{ a: { dtype: 'F32', shape: [4], data_offsets: [4, 20] } }, /past the data/],
+    // the tensors must fill the data: no gap before or between them, nothing after them (the reference library's rule)
+    [{ a: { dtype: 'F32', shape: [3], data_offsets: [4, 16] } }, /bytes 0\.\.4 of the data, before tensor a, belong to no tensor/],
+    [{ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } },
+      /bytes 4\.\.8 of the data, before tensor b, belong to no tensor/],
+    [{ a: { dtype: 'F32', shape: [3], data_offsets: [0, 12] } }, /the tensors end at byte 12 of the data, the file has 4 more/],
     [{ __metadata__: { n: 1 } }, /__metadata__\.n is not a string/],
     [{ __metadata__: ['x'] }, /__metadata__ is not an object/],
   ]
@@ -58,7 +63,7 @@ test('checkSafetensorsFile: the header alone, the same refusals, and the tensors
     writeFileSync(short, file(header, [1, 2, 3]))
     writeFileSync(overlap, file({ ...header, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, [1, 2, 3, 4]))
     assert.equal(checkSafetensorsFile(good), 16)
-    assert.throws(() => checkSafetensorsFile(padded), /padded\.safetensors: the tensors end at byte \d+, the file has \d+/)
+    assert.throws(() => checkSafetensorsFile(padded), /padded\.safetensors: the tensors end at byte 16 of the data, the file has 4 more \(padded or concatenated\?\)/)
     assert.throws(() => checkSafetensorsFile(short), /tensor b ends at byte 16, past the data \(12 bytes/)
     assert.throws(() => checkSafetensorsFile(overlap), /tensors a and b overlap/)
   } finally {
