@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { listCheckpoints, readCheckpoint, saveBest } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
 import { readLog } from '../../src/train/log.js'
+import { repairBest } from '../../src/train/resume.js'
 import { trainRun } from '../../src/train/run.js'
 import { InputError } from '../../src/util/errors.js'
 import { makeToyRun } from '../train/helpers.js'
@@ -59,6 +60,18 @@ test('a step_N without its state.json, or holding another step\'s checkpoint, is
   assert.match(notes[0]!, /skips a damaged checkpoint \(.*step_000008 has no state\.json\); moved to .*step_000008\.damaged$/)
   assert.match(notes[1]!, /skips a damaged checkpoint \(checkpoint: .*step_000006\/state\.json says step 4, the directory name step 6\); moved to .*step_000006\.damaged$/)
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
+})
+
+test('repairBest copies the resumed checkpoint to best/ only when it is the best one', () => {
+  const run = copyOfRef('not-best')
+  saveBest(run, ck(run, 4))
+  const at6 = readCheckpoint(ck(run, 6), { withOptimizer: false })
+  const point = (valLoss: number) => ({ kind: 'checkpoint' as const, path: ck(run, 6),
+    checkpoint: { ...at6, progress: { ...at6.progress, valLoss, bestValLoss: 1 } } })
+  repairBest(run, point(1.5))   // step 6's validation was worse than the best: best/ stays step 4's
+  assert.equal(readCheckpoint(join(run, 'best'), { withOptimizer: false }).progress.step, 4)
+  repairBest(run, point(1))     // it was the best (a crash came before its copy to best/): repaired
+  assert.equal(readCheckpoint(join(run, 'best'), { withOptimizer: false }).progress.step, 6)
 })
 
 test('no intact checkpoint left: --resume is refused, naming what was moved aside', async () => {
