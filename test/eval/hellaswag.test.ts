@@ -113,3 +113,14 @@ test('non-finite log-likelihoods are refused (an argmax over NaN would count an 
   assert.deepEqual([r.acc, r.accNorm], [0, 0])
   assert.ok(r.examples!.every(x => x.pred === -1 && x.predNorm === -1))
 })
+
+test('tied scores go to the first ending, as numpy\'s and torch\'s argmax do (the harness and llm.c)', async () => {
+  const model = new GPT(new CpuBackend(), HELLASWAG_TEST_CONFIG, { maxBatch: 4, maxSeqLen: HELLASWAG_TEST_CONFIG.contextLength })
+  model.setParams(hellaswagTestParams())
+  const same = { ...val[0]!, endings: Array(4).fill(val[0]!.endings[0]!), label: 3 }   // four equal endings: four equal scores
+  for (const scoring of ['harness', 'llmc'] as const) {
+    const r = await scoreHellaswag(model, [same], { scoring, shots: 0, keepExamples: true })
+    assert.equal(new Set(r.examples![0]!.scores).size, 1, 'the scores tie')
+    assert.deepEqual([r.examples![0]!.pred, r.examples![0]!.predNorm], [0, 0], scoring)
+  }
+})
