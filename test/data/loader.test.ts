@@ -45,19 +45,25 @@ test('exact batch sequence across shard boundaries and back to the first shard (
 })
 
 test('data-parallel striding: rank r starts at r·B·T and advances W·B·T; ranks switch shards together', () => {
-  const W = 3, B = 1, T = 2
-  const ranks = (): DataLoader[] => range(0, W).map(rank => new DataLoader({ files, B, T, rank, worldSize: W }))
-  // rank 1 of 3, written out: shard 0 windows of 6 at 0, 6 -> reads at 2, 8; shard 1 (2 windows) -> 1002, 1008; shard 2 (4 windows)
-  assert.deepEqual(batches(ranks()[1]!, 10).map(b => b.inputs),
-    [[2, 3], [8, 9], [1002, 1003], [1008, 1009], [2002, 2003], [2008, 2009], [2014, 2015], [2020, 2021], [2, 3], [8, 9]])
-  // together the W ranks read exactly what one loader with B·W rows reads
-  const single = new DataLoader({ files, B: B * W, T })
-  const all = ranks()
-  for (let step = 0; step < 25; step++) {
-    const want = single.next()
-    const got = all.map(r => r.next())
-    assert.deepEqual(got.flatMap(g => [...g.inputs]), [...want.inputs], `step ${step}`)
-    assert.deepEqual(got.flatMap(g => [...g.targets]), [...want.targets], `step ${step}`)
+  const cases: { W: number; B: number; T: number; rank1: number[][] }[] = [
+    // rank 1 of 3, B=1: shard 0 windows of 6 at 0, 6 -> reads at 2, 8; shard 1 (2 windows) -> 1002, 1008; shard 2 (4 windows)
+    { W: 3, B: 1, T: 2, rank1: [[2, 3], [8, 9], [1002, 1003], [1008, 1009], [2002, 2003], [2008, 2009], [2014, 2015], [2020, 2021], [2, 3]] },
+    // rank 1 of 2, B=2 (the offset is r·B·T, not r·T): windows of 8: shard 0 at 0, 8; shard 1 at 0; shard 2 at 0, 8, 16
+    { W: 2, B: 2, T: 2, rank1: [[4, 5, 6, 7], [12, 13, 14, 15], [1004, 1005, 1006, 1007], [2004, 2005, 2006, 2007],
+      [2012, 2013, 2014, 2015], [2020, 2021, 2022, 2023], [4, 5, 6, 7]] },
+  ]
+  for (const { W, B, T, rank1 } of cases) {
+    const ranks = (): DataLoader[] => range(0, W).map(rank => new DataLoader({ files, B, T, rank, worldSize: W }))
+    assert.deepEqual(batches(ranks()[1]!, rank1.length).map(b => b.inputs), rank1, `W=${W} B=${B}`)
+    // together the W ranks read exactly what one loader with B·W rows reads
+    const single = new DataLoader({ files, B: B * W, T })
+    const all = ranks()
+    for (let step = 0; step < 25; step++) {
+      const want = single.next()
+      const got = all.map(r => r.next())
+      assert.deepEqual(got.flatMap(g => [...g.inputs]), [...want.inputs], `W=${W} B=${B} step ${step}`)
+      assert.deepEqual(got.flatMap(g => [...g.targets]), [...want.targets], `W=${W} B=${B} step ${step}`)
+    }
   }
 })
 
