@@ -113,8 +113,11 @@ test('tied Llama export writes no lm_head; an untied one does', t => {
     initParams(layout, params, 7)
     const out = tempDir(t)
     exportHf(out, c, params, { dtype: 'f32', tokenizer: 'none' })
-    const names = [...readSafetensors(join(out, 'model.safetensors')).tensors.keys()]
+    const tensors = readSafetensors(join(out, 'model.safetensors')).tensors, names = [...tensors.keys()]
     assert.equal(names.includes('lm_head.weight'), !tiedEmbeddings)
+    // the parameter count we report is what transformers counts: the exported tensors (real vocabulary rows only)
+    const exported = [...tensors.values()].reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0)
+    assert.equal(layout.countReal(), exported, `tied ${tiedEmbeddings}`)
     assert.deepEqual(readSafetensors(join(out, 'model.safetensors')).tensors.get('model.embed_tokens.weight')!.shape, [50257, 64])
     assert.ok(Buffer.from(loadHfDir(out).params.buffer).equals(Buffer.from(params.buffer)))
   }
