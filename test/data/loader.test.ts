@@ -92,6 +92,10 @@ test('shuffle: deterministic per seed, different from the plain order, each epoc
   assert.notDeepEqual(a.slice(0, epoch), plain)
   for (let e = 0; e < 3; e++) assert.deepEqual([...a.slice(e * epoch, (e + 1) * epoch)].sort((x, y) => x - y),
     [...plain].sort((x, y) => x - y), `epoch ${e}`)
+  const used = new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 1 })   // reset() is a fresh loader, shuffle included
+  starts(used, epoch + 3)
+  used.reset()
+  assert.deepEqual(starts(used, 3 * epoch), a)
 })
 
 test('shuffle follows its spec: shard order drawn at start and again each epoch, each shard\'s windows drawn at load', () => {
