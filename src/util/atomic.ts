@@ -24,6 +24,20 @@ export function spaceError(e: unknown, path: string): unknown {
   return new OutOfSpaceError(`cannot write ${path}: ${SPACE_ERRORS[code]}`)
 }
 
+/** `e` as one line naming `path`, not the temp file beside it that the call was about (`EACCES … '/sys/.x.svg.tmp-15017'`),
+ *  when the destination is a directory or its folder cannot be written; a full disk as spaceError; otherwise `e`. */
+function writeError(e: unknown, path: string, tmp?: string): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code
+  if (code === 'EISDIR') {   // at the open, the temp file's name is taken by a directory; at the rename, the destination's
+    return new InputError(`cannot write ${path}: ${tmp !== undefined ? `the temp file beside it, ${tmp},` : 'it'} is a directory`)
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new InputError(`cannot write ${path}: ${code} (its folder ${dirname(path)} is not writable)`)
+  }
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new InputError(`cannot write ${path}: ${code} (${dirname(path)} is not a folder)`)
+  return spaceError(e, path)
+}
+
 /** Refuses, before any slow work, an output directory that cannot be made: `dir` (or its nearest existing
  *  parent) is not a directory, or is not writable, or (tried and undone) refuses a new folder, as /proc does
  *  while passing the access check (Node 20's recursive mkdirSync would then loop forever). Leaves nothing. */
@@ -142,7 +156,7 @@ export class AtomicWriter {
 
   constructor(readonly path: string) {
     this.tmp = tempPathFor(path)
-    try { this.fd = openSync(this.tmp, 'w') } catch (e) { throw spaceError(e, path) }
+    try { this.fd = openSync(this.tmp, 'w') } catch (e) { throw writeError(e, path, this.tmp) }
   }
 
   write(data: Uint8Array | string): void {
@@ -172,7 +186,7 @@ export class AtomicWriter {
 
   publish(): void {
     if (!this.finished) throw new Error(`atomic: ${this.path} published before finish()`)
-    renameSync(this.tmp, this.path)
+    try { renameSync(this.tmp, this.path) } catch (e) { throw writeError(e, this.path) }
     fsyncDir(dirname(this.path))
   }
 

@@ -4,11 +4,12 @@
 
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { checkOutputDir, makeDirs } from '../../src/util/atomic.js'
+import { checkOutputDir, makeDirs, writeFileAtomic } from '../../src/util/atomic.js'
+import { InputError } from '../../src/util/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'llmts-atomic-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -39,5 +40,24 @@ test('a folder under /proc is refused at once, by makeDirs and by checkOutputDir
       `try { ${call}; console.log('made') } catch (e) { console.log('refused: ' + e.message) }`], { encoding: 'utf8', timeout: 20_000 })
     assert.equal(r.error, undefined, `${call}: ${r.error?.message} (it hung)`)
     assert.match(r.stdout, /^refused: /, `${call}: ${r.stdout}${r.stderr}`)
+  }
+})
+
+test('a refused write names its destination, not the temp file beside it, and leaves no temp file', () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-atomic-dest-'))
+  try {
+    mkdirSync(join(d, 'plot.svg'))
+    writeFileSync(join(d, 'file'), 'x')
+    const cases: [string, RegExp][] = [
+      [join(d, 'plot.svg'), /^cannot write .*plot\.svg: it is a directory$/],   // at the rename
+      [join(d, 'file', 'x.svg'), /^cannot write .*file\/x\.svg: ENOTDIR \(.*file is not a folder\)$/],     // at the open
+    ]
+    for (const [path, re] of cases) {
+      assert.throws(() => writeFileAtomic(path, 'data'), (e: Error) => e instanceof InputError && re.test(e.message), path)
+    }
+    assert.deepEqual(readdirSync(d).sort(), ['file', 'plot.svg'], 'no temp file left')
+    assert.deepEqual(readdirSync(join(d, 'plot.svg')), [])
+  } finally {
+    rmSync(d, { recursive: true, force: true })
   }
 })
