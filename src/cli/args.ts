@@ -78,7 +78,9 @@ export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: read
     // the same flag twice with different values: the last wins, as with argparse (defaults in a script, then an
     // override), but not without a word (--data a --data b reads b alone)
     const once = (value: unknown): void => {
-      if (given.has(name) && out[name] !== value) warn(`${cmd}: --${name} given twice (${String(out[name])}, then ${String(value)}); using ${String(value)}`)
+      if (given.has(name) && out[name] !== value) {
+        warn(`${cmd}: --${name} given twice (${String(out[name])}, then ${String(value)}); using ${String(value)}`)
+      }
       given.add(name)
       out[name] = value
     }

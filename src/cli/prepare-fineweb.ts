@@ -55,7 +55,8 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   let result: FinewebResult
   try {
     result = await prepareFineweb({
-      edu: f.edu, size: f.size as '10B' | '100B', outDir: f.out, workers: tokenizerWorkers(f.workers), downloadWorkers: f['download-workers'],
+      edu: f.edu, size: f.size as '10B' | '100B', outDir: f.out, workers: tokenizerWorkers(f.workers),
+      downloadWorkers: f['download-workers'],
       shardSize: f['shard-size'], downloadOnly: f['download-only'], signal: stop.signal,
       ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }), ...(f.cache === undefined ? {} : { cacheDir: f.cache }),
       http: { onRetry: r => display.log(`fineweb: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },

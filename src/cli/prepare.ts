@@ -72,7 +72,8 @@ export const command: Command = {
     try {
       result = await prepare({
         source, outDir: f.out, name: f.name ?? f.corpus ?? defaultName(p.positionals), valTokens: f['val-tokens'],
-        shardSize: f['shard-size'], workers: tokenizerWorkers(f.workers), allowSpecial: f['allow-special'], onProgress: q => progress.update(q),
+        shardSize: f['shard-size'], workers: tokenizerWorkers(f.workers), allowSpecial: f['allow-special'],
+        onProgress: q => progress.update(q),
       })
     } finally {
       progress.stop()

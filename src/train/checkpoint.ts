@@ -103,7 +103,8 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
   const state = readStateFile(join(dir, STATE_FILE))
   const named = /^step_(\d+)$/.exec(basename(dir))   // a copy under another step's name: resume and pruning go by the name
   if (named !== null && Number(named[1]) !== state.step) {
-    throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} says step ${state.step}, the directory name step ${Number(named[1])}`)
+    throw new DamagedCheckpointError(
+      `checkpoint: ${join(dir, STATE_FILE)} says step ${state.step}, the directory name step ${Number(named[1])}`)
   }
   let modelConfig: ModelConfig
   try { modelConfig = validateConfig({ ...state.modelConfig }, `${join(dir, STATE_FILE)} modelConfig`) } catch (e) {

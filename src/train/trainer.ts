@@ -149,7 +149,8 @@ class Evaluations {
     const { o, res } = this, c = o.config
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
     o.val.restore(this.valStart)
-    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps: o.valSteps ?? c.valSteps, nonFinite: 'return' })
+    const steps = o.valSteps ?? c.valSteps
+    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps, nonFinite: 'return' })
     if (this.coll !== null) valLoss = (await this.sum(this.coll, [valLoss]))[0]! / this.coll.world
     const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss

@@ -34,7 +34,9 @@ function writeError(e: unknown, path: string, tmp?: string): unknown {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new InputError(`cannot write ${path}: ${code} (its folder ${dirname(path)} is not writable)`)
   }
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new InputError(`cannot write ${path}: ${code} (${dirname(path)} is not a folder)`)
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new InputError(`cannot write ${path}: ${code} (${dirname(path)} is not an existing folder)`)
+  }
   return spaceError(e, path)
 }
 

@@ -50,7 +50,7 @@ test('a refused write names its destination, not the temp file beside it, and le
     writeFileSync(join(d, 'file'), 'x')
     const cases: [string, RegExp][] = [
       [join(d, 'plot.svg'), /^cannot write .*plot\.svg: it is a directory$/],   // at the rename
-      [join(d, 'file', 'x.svg'), /^cannot write .*file\/x\.svg: ENOTDIR \(.*file is not a folder\)$/],     // at the open
+      [join(d, 'file', 'x.svg'), /^cannot write .*file\/x\.svg: ENOTDIR \(.*file is not an existing folder\)$/],     // at the open
     ]
     for (const [path, re] of cases) {
       assert.throws(() => writeFileAtomic(path, 'data'), (e: Error) => e instanceof InputError && re.test(e.message), path)
