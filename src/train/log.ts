@@ -29,7 +29,12 @@ export const timingFields: readonly string[] = ['tokens_per_s', 'ms']
 
 /** Parses a log.jsonl; a torn last line (a crash mid-write) is ignored, any other bad line is an error. */
 export function readLog(path: string): LogRecord[] {
-  const text = readFileSync(path, 'utf8')
+  let text: string
+  try { text = readFileSync(path, 'utf8') } catch (e) {   // EISDIR's message names no path
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== 'EISDIR') throw e
+    throw new InputError(`log: ${path} is a directory (expected the run's log file)`)
+  }
   const lines = text.split('\n')
   const out: LogRecord[] = []
   for (let i = 0; i < lines.length; i++) {

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { listCheckpoints, readCheckpoint, saveBest } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
@@ -72,6 +72,14 @@ test('repairBest copies the resumed checkpoint to best/ only when it is the best
   assert.equal(readCheckpoint(join(run, 'best'), { withOptimizer: false }).progress.step, 4)
   repairBest(run, point(1))     // it was the best (a crash came before its copy to best/): repaired
   assert.equal(readCheckpoint(join(run, 'best'), { withOptimizer: false }).progress.step, 6)
+})
+
+test('a log.jsonl that is a directory is refused naming it (Node\'s EISDIR names no path)', async () => {
+  const run = copyOfRef('log-dir')
+  rmSync(join(run, 'log.jsonl'))
+  mkdirSync(join(run, 'log.jsonl'))
+  await assert.rejects(trainRun({ ...base, out: run }, { resume: true, overwrite: false }),
+    (e: Error) => e instanceof InputError && e.message === `log: ${join(run, 'log.jsonl')} is a directory (expected the run's log file)`)
 })
 
 test('no intact checkpoint left: --resume is refused, naming what was moved aside', async () => {
