@@ -48,7 +48,7 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   const file = p.flags['config'] as string | undefined
   if (file !== undefined) {
     let obj: unknown
-    try { obj = JSON.parse(readFileSync(file, 'utf8')) } catch (e) {
+    try { obj = JSON.parse(readFileSync(file, 'utf8').replace(/^\ufeff/, '')) } catch (e) {   // a BOM (some editors) is no error
       const code = (e as NodeJS.ErrnoException).code
       throw new InputError(`train: --config ${file}: ${code ?? `not valid JSON (${(e as Error).message})`}`)
     }

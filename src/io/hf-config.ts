@@ -71,6 +71,7 @@ function llamaConfig(f: JsonFields): ModelConfig {
   if (f.str('hidden_act', 'silu') !== 'silu') {
     throw new InputError(`hf: ${where}: hidden_act ${shown(o['hidden_act'])} is not supported (the SwiGLU MLP uses silu)`)
   }
+  if (C % NH !== 0) throw new InputError(`hf: ${where}: num_attention_heads ${NH} does not divide hidden_size ${C}`)
   if (o['head_dim'] !== undefined && o['head_dim'] !== null && o['head_dim'] !== C / NH) {
     throw new InputError(`hf: ${where}: head_dim ${shown(o['head_dim'])} differs from hidden_size/num_attention_heads = ${C / NH} (not supported)`)
   }

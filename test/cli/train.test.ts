@@ -63,7 +63,8 @@ test('bad settings: exit 2 with one line naming the problem', () => {
 
 test('a short run: --config FILE with flags overriding it; log, config.json and checkpoints', () => {
   const cfg = join(root, 'train.json')
-  writeFileSync(cfg, JSON.stringify({ 'total-batch-size': 128, steps: 99, 'warmup-steps': 1, 'val-every': 2, 'val-steps': 1, lr: 0.003 }))
+  // saved with a BOM, as some editors do
+  writeFileSync(cfg, '\ufeff' + JSON.stringify({ 'total-batch-size': 128, steps: 99, 'warmup-steps': 1, 'val-every': 2, 'val-steps': 1, lr: 0.003 }))
   const out = join(root, 'run')
   const r = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out, '--checkpoint-every', '2', '--threads', '1', '--json')
   assert.equal(r.code, 0, r.stderr)
