@@ -3,7 +3,7 @@
 // A directory of shards is read through its val split when it has one. Result on stdout, progress on stderr.
 
 import { statSync } from 'node:fs'
-import { DataLoader } from '../data/loader.js'
+import { batchesIn, DataLoader } from '../data/loader.js'
 import { listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
@@ -67,8 +67,8 @@ export const command: Command = {
     const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024), steps = f.steps
     if (T > config.contextLength) throw new InputError(`${CMD}: --seq-len ${T} exceeds the model's context length ${config.contextLength}`)
     const files = evalShards(f.data)
-    // the loader reads floor((ntok-1)/(B·T)) batches per shard, then wraps around: never count a batch twice
-    const batches = files.reduce((n, path) => n + Math.max(0, Math.floor((readShardHeader(path).tokens - 1) / (B * T))), 0)
+    // the loader reads batchesIn(tokens, B·T) batches per shard, then wraps around: never count a batch twice
+    const batches = files.reduce((n, path) => n + batchesIn(readShardHeader(path).tokens, B * T), 0)
     if (batches < steps) {
       throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} ` +
         `(lower --steps, --batch-size or --seq-len)`)

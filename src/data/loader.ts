@@ -15,6 +15,11 @@ export interface BatchSource {
   next(): Batch
 }
 
+/** Windows of `windowTokens` (W·B·T) a shard of `tokens` tokens holds: each needs one more token, the last target. */
+export function batchesIn(tokens: number, windowTokens: number): number {
+  return Math.max(0, Math.floor((tokens - 1) / windowTokens))
+}
+
 /** A BatchSource whose position can be saved and restored (what the trainer needs; the DataLoader is one). */
 export interface RestorableSource extends BatchSource {
   state(): unknown
@@ -78,13 +83,13 @@ export class DataLoader {
       const { tokens } = readShardHeader(f)
       check(tokens >= need, `loader: ${f} has ${tokens} tokens, fewer than the ${need} that one batch needs ` +
         `(W·B·T+1 with W=${this.worldSize} B=${B} T=${T}; lower --batch-size/--seq-len or prepare more tokens)`)
-      return Math.floor((tokens - 1) / (this.worldSize * B * T))
+      return batchesIn(tokens, this.worldSize * B * T)
     })
     this.rng = new Rng(this.seed)
     this.reset()
   }
 
-  /** Batches this rank reads in one pass over the files, before the data wraps around. */
+  /** Batches this rank reads in one pass over the files, before the data wraps around (its windows). */
   get batchesPerPass(): number {
     return this.windows.reduce((a, b) => a + b, 0)
   }

@@ -14,8 +14,9 @@ interface Job { req: TokenizeRequest; resolve: (r: TokenizeResult) => void; reje
 
 interface Slot { worker: Worker; jobs: Map<number, Job> }
 
-/** The tokenizer threads to start for a request of `n`: at most one per core (the work is CPU-bound, and each
- *  thread holds its own tokenizer: --workers 1000 asked for 1,000 of them and over 13 GB). */
+/** The tokenizer threads to start for a user's --workers `n`: at most one per core (the work is CPU-bound, and each
+ *  thread holds its own tokenizer: --workers 1000 asked for 1,000 of them and over 13 GB). The CLIs apply it; the
+ *  pool itself starts what it is given, so tests can run more workers than the machine has cores. */
 export function tokenizerWorkers(n: number): number {
   return Math.min(n, availableParallelism())
 }
