@@ -15,6 +15,7 @@ import { defaultRunDir, trainRun, type RunInfo } from '../train/run.js'
 import type { Reporter, StepReport, TrainResult } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
+import { refuseDuplicateKey } from '../util/json.js'
 import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
 import type { DefaultRunFlags } from './default-run.js'
@@ -47,11 +48,12 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   let fileCfg: Partial<TrainConfig> = {}
   const file = p.flags['config'] as string | undefined
   if (file !== undefined) {
-    let obj: unknown
-    try { obj = JSON.parse(readFileSync(file, 'utf8').replace(/^\ufeff/, '')) } catch (e) {   // a BOM (some editors) is no error
+    let obj: unknown, text = ''
+    try { text = readFileSync(file, 'utf8').replace(/^\ufeff/, ''); obj = JSON.parse(text) } catch (e) {   // a BOM (some editors) is no error
       const code = (e as NodeJS.ErrnoException).code
       throw new InputError(`train: --config ${file}: ${code ?? `not valid JSON (${(e as Error).message})`}`)
     }
+    refuseDuplicateKey(text, `train: --config ${file}`)
     fileCfg = trainConfigFromJson(obj, file)
   }
   const given: Partial<TrainConfig> = {}

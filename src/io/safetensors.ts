@@ -62,8 +62,9 @@ interface Span { name: string; dtype: Dtype; shape: number[]; begin: number; end
 function parseHeader(prefix: Uint8Array, fileBytes: number, path: string): { spans: Span[]; metadata: Record<string, string> } {
   const bad = (what: string): never => { throw new InputError(`safetensors: ${path}: ${what}`) }
   if (fileBytes < 8) bad(`file is ${fileBytes} bytes, too short for a header (truncated?)`)
-  const headerLen = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true))
-  if (headerLen > fileBytes - 8) bad(`header length ${headerLen} exceeds the file size ${fileBytes} (truncated or not safetensors)`)
+  const stated = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true)   // a u64: shown exactly
+  if (stated > BigInt(fileBytes - 8)) bad(`header length ${stated} exceeds the file size ${fileBytes} (truncated or not safetensors)`)
+  const headerLen = Number(stated)
   let header: unknown
   try { header = JSON.parse(Buffer.from(prefix.buffer, prefix.byteOffset + 8, headerLen).toString('utf8')) } catch {
     bad('header is not valid JSON (corrupt or not a safetensors file)')

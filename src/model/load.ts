@@ -14,6 +14,7 @@ import { loadHfDir } from '../io/hf.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
 import { ParamLayout } from './params.js'
 import { InputError } from '../util/errors.js'
+import { refuseDuplicateKey } from '../util/json.js'
 
 export interface ResolvedModel {
   config: ModelConfig
@@ -83,12 +84,13 @@ function resolveSpec(spec: string): ResolvedModel {
 
 /** A config JSON file: a Hugging Face config.json (has model_type or architectures) or our ModelConfig keys. */
 function readConfigFile(path: string): ModelConfig {
-  let obj: unknown
-  try { obj = JSON.parse(readFileSync(path, 'utf8')) } catch (e) {
+  let obj: unknown, text = ''
+  try { text = readFileSync(path, 'utf8'); obj = JSON.parse(text) } catch (e) {
     // JSON.parse quotes the start of the text: a binary file's bytes would reach the terminal
     const why = (e as Error).message.replace(/[^\x20-\x7e]/g, '?')
     throw new InputError(`model: ${path} is not a JSON config file: ${why}`)
   }
+  refuseDuplicateKey(text, `model: ${path}`)
   const o = obj as Record<string, unknown> | null
   if (typeof o === 'object' && o !== null && ('model_type' in o || 'architectures' in o)) return configFromHfJson(o, path).config
   return configFromJson(obj, path)

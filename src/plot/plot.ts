@@ -13,7 +13,7 @@ export interface PlotOptions {
   title?: string          // default: "<metric> by <x>"
 }
 
-export interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number }[] }
+export interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }
 
 const SERIES_WITH_MARKERS = 60   // below this many points per run, draw a dot at each point
 
@@ -23,14 +23,15 @@ export async function renderPlot(runDirs: string[], out: string, opts: PlotOptio
   const series = collectSeries(runDirs, opts.metric, opts.x)
   for (const s of series) {
     if (s.points.length === 0) {
-      throw new InputError(`plot: run ${s.label} (${s.dir}) has no "${metricKey[opts.metric]}" values in log.jsonl (try another --metric)`)
+      const why = s.nonFinite > 0 ? ` other than ${s.nonFinite} non-finite ones` : ''
+      throw new InputError(`plot: run ${s.label} (${s.dir}) has no "${metricKey[opts.metric]}" values${why} in log.jsonl (try another --metric)`)
     }
   }
   const svg = await renderSvg(buildSpec(series, opts))
   const bytes = format === 'svg' ? svg : await svgToPng(svg)
   makeDirs(dirname(out))
   writeFileAtomic(out, bytes)
-  return { out, format, runs: series.map(s => ({ label: s.label, points: s.points.length })) }
+  return { out, format, runs: series.map(s => ({ label: s.label, points: s.points.length, nonFinite: s.nonFinite })) }
 }
 
 /** 'svg' or 'png' from the file name; anything else is an InputError. */

@@ -1,10 +1,13 @@
 // Reads training runs for plotting: RUN_DIR/log.jsonl (step, loss, val_loss and hellaswag lines) and, for a
 // tokens x-axis, RUN_DIR/config.json's totalBatchSize (tokens per optimizer step). A torn last line (a run
-// still writing) is skipped; any other unparseable line is an InputError naming the file and line.
+// still writing) is skipped; any other unparseable line is an InputError naming the file and line. A value
+// logged as null (JSON's NaN/Inf: a diverged step or validation) is left out and counted; any other value
+// that is not a number is an InputError naming the file and step.
 
 import { readFileSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { InputError } from '../util/errors.js'
+import { readLog, type LogRecord } from '../train/log.js'
+import { InputError, shown } from '../util/errors.js'
 
 export type PlotMetric = 'loss' | 'val_loss' | 'hellaswag'
 export type PlotX = 'step' | 'tokens'
@@ -23,37 +26,21 @@ export interface RunSeries {
   label: string                   // shown in the legend: the run directory's name
   dir: string
   points: { x: number; y: number }[]
+  /** Steps whose value was null or infinite (a NaN/Inf loss), left out of the points. */
+  nonFinite: number
   /** HellaSwag lines only: the scoring and shots the numbers were computed with (when logged). */
   hellaswag?: { scoring?: string; shots?: number }
 }
 
-type LogLine = Record<string, unknown>
-
-/** Parses RUN_DIR/log.jsonl into objects; errors name the file and the 1-based line. */
-export function readRunLog(runDir: string): LogLine[] {
+/** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors name the file and the 1-based line. */
+export function readRunLog(runDir: string): LogRecord[] {
   const path = join(runDir, 'log.jsonl')
-  let text: string
-  try { text = readFileSync(path, 'utf8') } catch (e) {
+  try { return readLog(path) } catch (e) {
+    if (e instanceof InputError) throw new InputError(`plot: ${e.message}`)
     const code = (e as NodeJS.ErrnoException).code
     const hint = code === 'ENOENT' ? (isDir(runDir) ? ' (not a training run directory?)' : ' (no such run directory)') : ''
     throw new InputError(`plot: cannot read ${path}: ${code ?? String(e)}${hint}`)
   }
-  const lines = text.split('\n')
-  const out: LogLine[] = []
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return
-    let v: unknown
-    try { v = JSON.parse(line) } catch {
-      const tornLast = i === lines.length - 1 && !text.endsWith('\n')
-      if (tornLast) return
-      throw new InputError(`plot: ${path}:${i + 1} is not valid JSON (expected one JSON object per line)`)
-    }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-      throw new InputError(`plot: ${path}:${i + 1} is not a JSON object`)
-    }
-    out.push(v as LogLine)
-  })
-  return out
 }
 
 function isDir(p: string): boolean {
@@ -103,20 +90,25 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
   return runDirs.map((dir, r) => {
     const lines = readRunLog(dir)
     const perStep = x === 'tokens' ? readTokensPerStep(dir) : 1
-    const byStep = new Map<number, number>()
-    const series: RunSeries = { label: labels[r]!, dir, points: [] }
+    const byStep = new Map<number, number | null>()   // null: a non-finite value
+    const series: RunSeries = { label: labels[r]!, dir, points: [], nonFinite: 0 }
     for (const line of lines) {
-      const step = line['step'], y = line[key]
-      if (typeof step !== 'number' || typeof y !== 'number' || !Number.isFinite(y)) continue
-      byStep.set(step, y)
+      const y: unknown = line[key]
+      if (y === undefined) continue
+      if (y !== null && typeof y !== 'number') {
+        throw new InputError(`plot: ${join(dir, 'log.jsonl')}: step ${line.step} has "${key}": ${shown(y)}, expected a number`)
+      }
+      byStep.set(line.step, y !== null && Number.isFinite(y) ? y : null)
       if (metric === 'hellaswag') series.hellaswag = hellaswagTags(line)
     }
-    series.points = [...byStep.entries()].sort((a, b) => a[0] - b[0]).map(([s, y]) => ({ x: s * perStep, y }))
+    const steps = [...byStep.entries()].sort((a, b) => a[0] - b[0])
+    series.points = steps.flatMap(([s, y]) => (y === null ? [] : [{ x: s * perStep, y }]))
+    series.nonFinite = steps.length - series.points.length
     return series
   })
 }
 
-function hellaswagTags(line: LogLine): { scoring?: string; shots?: number } {
+function hellaswagTags(line: LogRecord): { scoring?: string; shots?: number } {
   const scoring = line['hellaswag_scoring'] ?? line['scoring']
   const shots = line['hellaswag_shots'] ?? line['shots']
   return {

@@ -5,7 +5,7 @@
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { spaceError, writeFileAtomic } from '../util/atomic.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 
 export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens_per_s: number; ms: number }
 export interface ValRecord { step: number; val_loss: number }
@@ -27,7 +27,8 @@ export function series(log: readonly LogRecord[], key: string): { step: number; 
 /** Fields that depend on the machine's speed; everything else in the log is deterministic. */
 export const timingFields: readonly string[] = ['tokens_per_s', 'ms']
 
-/** Parses a log.jsonl; a torn last line (a crash mid-write) is ignored, any other bad line is an error. */
+/** Parses a log.jsonl; a torn last line (a crash mid-write) is ignored, any other bad line (not JSON, not an object,
+ *  no non-negative integer "step") is an InputError naming the file and line. */
 export function readLog(path: string): LogRecord[] {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {   // EISDIR's message names no path
@@ -45,8 +46,10 @@ export function readLog(path: string): LogRecord[] {
       if (i === lines.length - 1) break
       throw new InputError(`log: ${path}:${i + 1} is not valid JSON`)
     }
-    if (typeof rec !== 'object' || rec === null || typeof (rec as LogRecord).step !== 'number') {
-      throw new InputError(`log: ${path}:${i + 1} has no numeric "step"`)
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new InputError(`log: ${path}:${i + 1} is not a JSON object`)
+    const step = (rec as Record<string, unknown>)['step']
+    if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) {
+      throw new InputError(`log: ${path}:${i + 1} has "step": ${shown(step)}, expected a non-negative integer`)
     }
     out.push(rec as LogRecord)
   }

@@ -11,6 +11,7 @@ import {
   saveBest, STATE_FILE, type Checkpoint,
 } from './checkpoint.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
+import { readLog } from './log.js'
 
 export type ResumePoint =
   | { kind: 'checkpoint'; path: string; checkpoint: Checkpoint }
@@ -27,7 +28,9 @@ export function findResumePoint(runDir: string, note: (line: string) => void = (
   const checkpoints = listCheckpoints(runDir)
   for (const c of checkpoints.reverse()) {
     try {
-      return { kind: 'checkpoint', path: c.path, checkpoint: readCheckpoint(c.path, { withOptimizer: true }) }
+      const checkpoint = readCheckpoint(c.path, { withOptimizer: true })
+      noteMissingLog(runDir, checkpoint.progress.step, note)
+      return { kind: 'checkpoint', path: c.path, checkpoint }
     } catch (e) {
       if (!(e instanceof DamagedCheckpointError)) throw e
       const aside = moveAsideDamaged(c.path)
@@ -42,6 +45,16 @@ export function findResumePoint(runDir: string, note: (line: string) => void = (
   const config = readRunConfig(runDir)
   if (config === null) throw new InputError(`train: --resume: ${join(runDir, 'checkpoints')} has no checkpoint (start without --resume)`)
   return { kind: 'restart', config }
+}
+
+/** Notes a log.jsonl that lacks the resumed step's line (deleted, emptied, cut short): the resumed log would
+ *  start at step+1 without a word, and plots of the run would silently lack the missing steps. */
+function noteMissingLog(runDir: string, step: number, note: (line: string) => void): void {
+  const path = join(runDir, 'log.jsonl')
+  const lines = existsSync(path) ? readLog(path) : []
+  if (lines.some(l => l.step === step && 'loss' in l)) return
+  note(`train: note: ${path} has no line for the resumed step ${step} (deleted, emptied or cut short?); ` +
+    `new lines start at step ${step + 1}`)
 }
 
 /** The train settings of RUN_DIR/config.json (written before the first step), or null when it is absent. */

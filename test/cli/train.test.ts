@@ -27,12 +27,14 @@ const small = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4'
 
 test('bad settings: exit 2 with one line naming the problem', () => {
   writeFileSync(join(root, 'bad.json'), JSON.stringify({ 'batch-size': 4, 'learning-rate': 1 }))
+  writeFileSync(join(root, 'twice.json'), '{\n  "lr": 0.1,\n  "steps": 5,\n  "lr": 0.2\n}\n')
   const cases: [string[], RegExp][] = [
     [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
     [[...small, '--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
     [[...small, '--total-batch-size', '64', '--steps', '5'], /--warmup-steps 715 exceeds --steps 5/],
     [[...small, '--config', join(root, 'bad.json')], /unknown key "learning-rate"/],
     [[...small, '--config', join(root, 'missing.json')], /--config .*missing\.json: ENOENT/],
+    [[...small, '--config', join(root, 'twice.json')], /--config .*twice\.json: key "lr" appears twice in one object \(lines 2 and 4\)/],
     [['--data', toy.data, '--model', 'gpt2-999m'], /neither a preset/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--data', join(root, 'nope')],
       /no such file or directory: .*nope/],

@@ -44,6 +44,7 @@ test('damaged newest checkpoints are moved aside with a warning; the run resumes
   assert.equal(r.info.startStep, 4)
   assert.match(notes[0]!, /^train: warning: --resume skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json is not valid JSON .*\); moved to .*step_000008\.damaged$/)
   assert.match(notes[1]!, /step_000006\/model\.safetensors fails its checksum .*moved to .*step_000006\.damaged$/)
+  assert.equal(notes.length, 2, 'an intact log gets no note')
   assert.ok(existsSync(`${ck(run, 8)}.damaged`) && existsSync(`${ck(run, 6)}.damaged`), 'kept for inspection')
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
   assert.ok(readFileSync(join(ck(run, 8), 'model.safetensors')).equals(readFileSync(join(ck(ref, 8), 'model.safetensors'))))
@@ -60,6 +61,21 @@ test('a step_N without its state.json, or holding another step\'s checkpoint, is
   assert.match(notes[0]!, /skips a damaged checkpoint \(.*step_000008 has no state\.json\); moved to .*step_000008\.damaged$/)
   assert.match(notes[1]!, /skips a damaged checkpoint \(checkpoint: .*step_000006\/state\.json says step 4, the directory name step 6\); moved to .*step_000006\.damaged$/)
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
+})
+
+test('a log.jsonl deleted or emptied before --resume gets a note; the log goes on from the next step', async () => {
+  for (const how of ['deleted', 'emptied', 'cut']) {
+    const run = copyOfRef(`log-${how}`)
+    const log = join(run, 'log.jsonl')
+    if (how === 'deleted') rmSync(log)
+    else writeFileSync(log, how === 'emptied' ? '' : readLog(log).filter(l => l.step < 8).map(l => JSON.stringify(l) + '\n').join(''))
+    const notes: string[] = []
+    const r = await trainRun({ ...base, out: run, steps: 9 }, { resume: true, overwrite: false, note: n => notes.push(n) })
+    assert.equal(r.info.startStep, 8)
+    assert.deepEqual(notes, [`train: note: ${log} has no line for the resumed step 8 (deleted, emptied or cut short?); ` +
+      'new lines start at step 9'], how)
+    assert.equal(readLog(log).filter(l => l.step > 7)[0]?.step, 9, how)
+  }
 })
 
 test('repairBest copies the resumed checkpoint to best/ only when it is the best one', () => {

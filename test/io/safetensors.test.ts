@@ -66,6 +66,13 @@ test('checkSafetensorsFile: the header alone, the same refusals, and the tensors
     assert.throws(() => checkSafetensorsFile(padded), /padded\.safetensors: the tensors end at byte 16 of the data, the file has 4 more \(padded or concatenated\?\)/)
     assert.throws(() => checkSafetensorsFile(short), /tensor b ends at byte 16, past the data \(12 bytes/)
     assert.throws(() => checkSafetensorsFile(overlap), /tensors a and b overlap/)
+    const huge = join(dir, 'huge.safetensors')   // a u64 header length above 2^53 is printed exactly, not via a double
+    const bytes = Buffer.from(file(header, [1, 2, 3, 4]))
+    bytes.writeBigUInt64LE(2n ** 63n + 1n, 0)
+    writeFileSync(huge, bytes)
+    for (const read of [() => checkSafetensorsFile(huge), () => parseSafetensors(bytes, huge)]) {
+      assert.throws(read, /huge\.safetensors: header length 9223372036854775809 exceeds the file size \d+ \(truncated or not safetensors\)/)
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

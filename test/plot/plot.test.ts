@@ -50,7 +50,7 @@ function xAxisLabel(svg: string): string {
 test('SVG: parses, names both runs in the legend, titles the axes, one line per run', async () => {
   const out = join(root, 'loss.svg')
   const summary = await renderPlot([gpt2, variant], out, { metric: 'loss', x: 'step' })
-  assert.deepEqual(summary.runs, [{ label: 'gpt2-run', points: 40 }, { label: 'variant-run', points: 40 }])
+  assert.deepEqual(summary.runs, [{ label: 'gpt2-run', points: 40, nonFinite: 0 }, { label: 'variant-run', points: 40, nonFinite: 0 }])
   const svg = readFileSync(out, 'utf8')
   assert.ok(svg.startsWith('<svg'), 'file starts with <svg')
   const parsed = new Resvg(svg) // roxmltree underneath: throws on malformed XML
@@ -123,6 +123,33 @@ test('a step logged twice (a resumed run redoes it) plots the later value', () =
   const lines = [[1, 5], [2, 4], [3, 3.5], [2, 3.9], [3, 3.4], [4, 3]].map(([step, loss]) => JSON.stringify({ step, loss }))
   writeFileSync(join(dir, 'log.jsonl'), lines.join('\n') + '\n')
   assert.deepEqual(collectSeries([dir], 'loss', 'step')[0]!.points, [{ x: 1, y: 5 }, { x: 2, y: 3.9 }, { x: 3, y: 3.4 }, { x: 4, y: 3 }])
+})
+
+test('null (a NaN loss) is left out and counted; a string value or a bad step is an InputError naming where', async () => {
+  const dir = makeRun('nulls', { steps: 0, offset: 0 })
+  const write = (lines: unknown[]): void => writeFileSync(join(dir, 'log.jsonl'), lines.map(l => JSON.stringify(l)).join('\n') + '\n')
+  write([{ step: 1, loss: 3 }, { step: 2, loss: null }, { step: 3, loss: 2 }, { step: 4, loss: null }, { step: 4, loss: 1.5 }])
+  writeFileSync(join(dir, 'log.jsonl'), '{"step": 5, "loss": 1e999}\n', { flag: 'a' })   // JSON.parse reads Infinity
+  const [s] = collectSeries([dir], 'loss', 'step')
+  assert.deepEqual(s!.points, [{ x: 1, y: 3 }, { x: 3, y: 2 }, { x: 4, y: 1.5 }], 'step 4 was redone with a finite loss')
+  assert.equal(s!.nonFinite, 2)
+  const isInput = (re: RegExp) => (e: Error) => e instanceof InputError && re.test(e.message)
+  write([{ step: 1, loss: 3 }, { step: 2, loss: '2.5' }])
+  assert.throws(() => collectSeries([dir], 'loss', 'step'), isInput(/nulls[/\\]log\.jsonl: step 2 has "loss": "2\.5", expected a number/))
+  for (const step of [-1, 1.5, '3', null]) {
+    write([{ step: 1, loss: 3 }, { step, loss: 2 }])
+    assert.throws(() => collectSeries([dir], 'loss', 'step'),
+      isInput(new RegExp(`log\\.jsonl:2 has "step": ${JSON.stringify(step)}, expected a non-negative integer`)), String(step))
+  }
+  write([{ step: 1, loss: null }, { step: 2, loss: null }])
+  await assert.rejects(renderPlot([dir], join(root, 'n.svg'), { metric: 'loss', x: 'step' }),
+    isInput(/has no "loss" values other than 2 non-finite ones/))
+  write([{ step: 1, loss: 3 }, { step: 2, loss: null }, { step: 3, loss: 2 }])
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  const r = spawnSync(process.execPath, [main, 'plot', dir, '--out', join(root, 'n.svg'), '--json'], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.deepEqual(JSON.parse(r.stdout).runs, [{ label: 'nulls', points: 2, nonFinite: 1 }])
+  assert.match(r.stderr, /run nulls: 1 steps logged a non-finite loss \(null in log\.jsonl\); left out/)
 })
 
 test('bad inputs are InputErrors: missing log, no points, unknown extension, no totalBatchSize', async () => {
