@@ -106,8 +106,9 @@ function checkTokens(path: string, tokens: Uint16Array, vocab: number): void {
   if (vocab >= 65536) return
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i]! >= vocab) {
-      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} ` +
-        `(corrupted shard or another tokenizer?)`)
+      const hint = vocab === VOCAB_SIZE ? 'corrupted shard or another tokenizer?'
+        : `corrupted shard, another tokenizer, or a model whose vocabSize ${vocab} is too small for these shards?`
+      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} (${hint})`)
     }
   }
 }

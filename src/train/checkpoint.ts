@@ -97,6 +97,17 @@ function hashFile(path: string): { sha256: string; bytes: number } {
   return { sha256: createHash('sha256').update(buf).digest('hex'), bytes: buf.byteLength }
 }
 
+/** What every run's settings satisfied when it saved them: state.json's train settings against its model. A
+ *  hand-edited or damaged state.json that breaks this is damage, named here, not a later error blaming flags. */
+function checkSettingsFit(c: TrainConfig, model: ModelConfig, path: string): void {
+  const bad = (what: string): never => { throw new DamagedCheckpointError(`checkpoint: ${path}: ${what} (damaged checkpoint state)`) }
+  if (c.seqLen > model.contextLength) bad(`trainConfig seqLen ${c.seqLen} exceeds modelConfig contextLength ${model.contextLength}`)
+  const perStep = c.batchSize * c.seqLen * c.nproc
+  if (c.totalBatchSize % perStep !== 0) {
+    bad(`trainConfig totalBatchSize ${c.totalBatchSize} is not a multiple of batchSize·seqLen·nproc = ${perStep}`)
+  }
+}
+
 /** Reads and verifies a checkpoint; `withOptimizer: false` skips optimizer.safetensors (inference).
  *  Damage (bad state.json, a checksum or tensor mismatch) is a DamagedCheckpointError naming the file. */
 export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): Checkpoint {
@@ -110,6 +121,7 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
   try { modelConfig = validateConfig({ ...state.modelConfig }, `${join(dir, STATE_FILE)} modelConfig`) } catch (e) {
     throw new DamagedCheckpointError((e as Error).message)
   }
+  if (state.trainConfig !== null) checkSettingsFit(state.trainConfig, modelConfig, join(dir, STATE_FILE))
   const model = readVerified(dir, MODEL_FILE, state)
   const params = readParams(model, new ParamLayout(modelConfig))
   let optimizer: OptimizerState | null = null

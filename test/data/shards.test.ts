@@ -53,6 +53,9 @@ test('readShard rejects bad shards with one message naming the file', () => {
   }
   assert.throws(() => readShard(join(dir, 'missing.bin')), /no such file: .*missing\.bin/)
   assert.deepEqual([...readShard(join(dir, 'vocab.bin'), { vocabSize: 60000 })], [1, 50257, 2])
+  assert.throws(() => readShard(join(dir, 'vocab.bin')), /50257 \(corrupted shard or another tokenizer\?\)$/)
+  assert.throws(() => readShard(join(dir, 'vocab.bin'), { vocabSize: 100 }),   // a model's vocabulary, not GPT-2's
+    /id 50257 at position 1, outside the vocabulary of 100 \(corrupted shard, another tokenizer, or a model whose vocabSize 100 is too small/)
 })
 
 test('writeShard refuses ids that do not fit in uint16 and leaves no file', () => {

@@ -31,7 +31,7 @@ function randomCheckpoint(step: number, seed = step): Checkpoint {
   const rng = new Rng(seed)
   const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng.normal())
   return {
-    modelConfig: config, trainConfig: { ...trainDefaults, data: 'd' }, params: arr(),
+    modelConfig: config, trainConfig: { ...trainDefaults, data: 'd', seqLen: 32 }, params: arr(),
     optimizer: { m: arr(), v: arr().map(Math.abs), step },
     progress: { step, loader: { shard: 1, pos: 4096 }, rng: new Rng(seed + 1).state(), valLoss: 3.5, bestValLoss: 3.25 },
   }

@@ -67,7 +67,7 @@ test('a checkpoint replacing an older one: the old one is moved aside, and remov
     const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4,
       kvHeads: 2, mlpHidden: 64 }, 'test')
     const params = new Float32Array(new ParamLayout(config).total).fill(0.5)
-    const ck: Checkpoint = { modelConfig: config, trainConfig: { ...trainDefaults, data: 'd' }, params, optimizer: null,
+    const ck: Checkpoint = { modelConfig: config, trainConfig: { ...trainDefaults, data: 'd', seqLen: 32 }, params, optimizer: null,
       progress: { step: 4, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null } }
     const target = join(dir, 'run', 'checkpoints', checkpointName(4)), name = `run/checkpoints/${checkpointName(4)}`
     writeCheckpoint(target, ck)
