@@ -1,9 +1,10 @@
-// GPT-2 byte-level BPE (50,257 tokens, <|endoftext|> = 50256) through gpt-tokenizer's r50k_base encoding
-// (pure JS, ids identical to tiktoken's "gpt2"). The literal text "<|endoftext|>" is ordinary text by default;
-// allowSpecial turns it into token 50256. findSafeCut lets callers split huge texts without changing the ids.
+// GPT-2 byte-level BPE (50,257 tokens, <|endoftext|> = 50256): gpt-tokenizer's r50k_base ranks and BPE core with
+// GPT-2's own pre-tokenizer pattern, so the ids equal tiktoken's "gpt2" and OpenAI's encoder.py. The literal text
+// "<|endoftext|>" is ordinary text by default; allowSpecial turns it into token 50256. findSafeCut lets callers
+// split huge texts without changing the ids.
 
+import { BytePairEncodingCore } from 'gpt-tokenizer/BytePairEncodingCore'
 import bpeRanks from 'gpt-tokenizer/bpeRanks/r50k_base'
-import { encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base'
 
 // The numbers live in config.ts, which model presets and the HF files read without loading the BPE tables.
 import { EOT_TOKEN as EOT, GPT2_VOCAB as VOCAB_SIZE } from './config.js'
@@ -11,20 +12,30 @@ export { EOT, VOCAB_SIZE }
 export const EOT_TEXT = '<|endoftext|>'
 export const TOKENIZER_NAME = 'gpt2 (r50k_base via gpt-tokenizer)'
 
-// Nothing is disallowed and nothing is allowed: every special-token string is encoded as plain text
-// (tiktoken's encode_ordinary). The library's default would throw on "<|endoftext|>" in the input.
-const ORDINARY = { disallowedSpecial: new Set<string>() }
+/** GPT-2's pre-tokenizer pattern with its `\s` spelled as Unicode White_Space, as Python's regex module (encoder.py)
+ *  and tiktoken's Rust regex read it. JavaScript's `\s` differs in two code points: it counts U+FEFF as space and
+ *  not U+0085, so gpt-tokenizer's own copy of the pattern gives other ids for text holding them. */
+export const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu
+
+let core: BytePairEncodingCore | undefined
+const NONE = new Set<string>()   // no special token is recognised: "<|endoftext|>" is text (tiktoken's encode_ordinary)
+
+function bpe(): BytePairEncodingCore {
+  core ??= new BytePairEncodingCore({
+    bytePairRankDecoder: bpeRanks, tokenSplitRegex: GPT2_SPLIT, specialTokensEncoder: new Map([[EOT_TEXT, EOT]]),
+  })
+  return core
+}
 
 /** Token ids of `text` (no end-of-text token added). With allowSpecial, "<|endoftext|>" becomes EOT. */
 export function encode(text: string, opts: { allowSpecial?: boolean } = {}): number[] {
-  if (!opts.allowSpecial || !text.includes(EOT_TEXT)) return encodeR50k(text, ORDINARY)
-  // Split on the special token ourselves, as tiktoken does: gpt-tokenizer 4.0.0's allowedSpecial only
-  // recognises a special token at the very start of the input (its sticky regex never searches further).
+  if (!opts.allowSpecial || !text.includes(EOT_TEXT)) return bpe().encodeNative(text, NONE)
+  // Split on the special token ourselves, as tiktoken does.
   const out: number[] = []
   const parts = text.split(EOT_TEXT)
   for (let i = 0; i < parts.length; i++) {
     if (i > 0) out.push(EOT)
-    const ids = encodeR50k(parts[i]!, ORDINARY)
+    const ids = bpe().encodeNative(parts[i]!, NONE)
     for (let j = 0; j < ids.length; j++) out.push(ids[j]!)
   }
   return out
@@ -76,7 +87,7 @@ function tokenBytes(): { bytes: Uint8Array; start: Int32Array } {
   return table
 }
 
-const WHITESPACE = /\s/u
+const WHITESPACE = /\p{White_Space}/u   // GPT2_SPLIT's whitespace
 
 /**
  * An index i in (0, maxChars] where text may be cut so that encode(a) ++ encode(b) == encode(a + b), or -1.

@@ -10,6 +10,7 @@ import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
+import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
@@ -27,7 +28,7 @@ const flags = {
   scoring: { type: 'enum', values: hellaswagScorings, default: 'harness',
     help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
   'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed', default: DEFAULT_FEWSHOT_SEED, min: 0 },
-  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
+  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0, max: MAX_SEED },
   ...backendFlags,
   json: jsonFlag,
 } as const

@@ -10,6 +10,7 @@ import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
+import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
@@ -22,7 +23,7 @@ const flags = {
   'batch-size': { type: 'int', help: 'B: sequences per batch', default: 4, min: 1 },
   'seq-len': { type: 'int', help: 'T: tokens per sequence (default: the context length, at most 1024)', min: 1 },
   steps: { type: 'int', help: 'N: batches to average over', default: 10, min: 1 },
-  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0 },
+  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0, max: MAX_SEED },
   ...backendFlags,
   json: jsonFlag,
 } as const

@@ -8,6 +8,7 @@ import { requireHfFamily } from '../io/hf-config.js'
 import { exportHf } from '../io/hf.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
+import { MAX_SEED } from '../util/rng.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
@@ -19,7 +20,7 @@ const flags = {
   format: { type: 'enum', help: 'output format', values: ['hf'], default: 'hf' },
   out: { type: 'string', help: 'output directory (created if missing; our files in it are replaced)', metavar: 'DIR' },
   dtype: { type: 'enum', help: 'weight precision in model.safetensors', values: ['bf16', 'f32'], default: 'bf16' },
-  seed: { type: 'int', help: 'initialization seed when the model has no weights (a preset or config)', default: 1337, min: 0 },
+  seed: { type: 'int', help: 'initialization seed when the model has no weights (a preset or config)', default: 1337, min: 0, max: MAX_SEED },
   json: jsonFlag,
 } as const
 

@@ -9,7 +9,7 @@ import { decode, encode, EOT } from '../tokenizer.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
 import { InputError } from '../util/errors.js'
-import { Rng } from '../util/rng.js'
+import { MAX_SEED, Rng } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 
@@ -20,7 +20,7 @@ const flags = {
   temperature: { type: 'number', help: 'softmax temperature; 0 = greedy', default: sampleDefaults.temperature, min: 0 },
   'top-k': { type: 'int', help: 'sample from the k most likely tokens; 0 = all', default: sampleDefaults.topK, min: 0 },
   'top-p': { type: 'number', help: 'nucleus: the smallest set of tokens with this much probability', default: sampleDefaults.topP, min: 0, max: 1 },
-  seed: { type: 'int', help: 'sampling seed (also initializes a preset\'s random weights)', default: 1337, min: 0 },
+  seed: { type: 'int', help: 'sampling seed (also initializes a preset\'s random weights)', default: 1337, min: 0, max: MAX_SEED },
   ...backendFlags,
   json: jsonFlag,
 } as const

@@ -28,7 +28,7 @@ function buildFlags(): FlagTable {
     let spec: FlagSpec
     if (f.kind === 'enum') spec = { type: 'enum', help: f.help, values: f.values, default: shown as string | undefined }
     else if (f.kind === 'int' || f.kind === 'number') spec = { type: f.kind, help: f.help, default: shown as number, min: f.min,
-      ...(f.kind === 'number' && f.max !== undefined ? { max: f.max } : {}) }
+      ...(f.max !== undefined ? { max: f.max } : {}) }
     else spec = { type: 'string', help: f.help, default: shown as string | undefined, metavar: f.metavar }
     t[f.flag] = spec
   }

@@ -4,6 +4,7 @@
 
 import type { ModelConfig } from '../config.js'
 import { InputError, shown } from '../util/errors.js'
+import { MAX_SEED } from '../util/rng.js'
 
 export type Device = 'cpu' | 'cuda' | 'auto'
 /** auto: bf16 on a GPU, fp32 on the CPU (which always computes in fp32); tf32: fp32 tensors with TF32 matmuls. */
@@ -89,7 +90,7 @@ export const trainDefaults: TrainConfig = {
   hellaswagScoring: 'harness', // lm-evaluation-harness's acc_norm (per character), as the report
 }
 
-type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number } | { kind: 'number'; min: number; max?: number }
+type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number; max?: number } | { kind: 'number'; min: number; max?: number }
   | { kind: 'enum'; values: readonly string[] }
 export type TrainField = FieldKind & { flag: string; help: string }
 
@@ -112,7 +113,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   beta2: { flag: 'beta2', kind: 'number', min: 0, max: 0.999999999, help: 'AdamW beta2' },
   eps: { flag: 'eps', kind: 'number', min: 0, help: 'AdamW epsilon' },
   gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
-  seed: { flag: 'seed', kind: 'int', min: 0, help: 'seed of the initialization and samples' },
+  seed: { flag: 'seed', kind: 'int', min: 0, max: MAX_SEED, help: 'seed of the initialization and samples' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   precision: { flag: 'precision', kind: 'enum', values: precisions,
     help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) ' +
@@ -166,6 +167,7 @@ function checkValue(f: TrainField, v: unknown, where: string): unknown {
     case 'enum': if (typeof v !== 'string' || !f.values.includes(v)) bad(`one of ${f.values.join(', ')}`); return v
     case 'int':
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < f.min) bad(f.min >= 1 ? 'a positive integer' : 'a non-negative integer')
+      if (f.max !== undefined && (v as number) > f.max) bad(`an integer <= ${f.max}`)
       return v
     case 'number':
       if (typeof v !== 'number' || !Number.isFinite(v) || v < f.min || (f.max !== undefined && v > f.max)) {

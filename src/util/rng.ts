@@ -4,6 +4,10 @@
 
 export type RngState = [number, number, number, number]
 
+/** The largest seed: a seed is 32 bits (splitmix32 expands it), so --seed flags stop here rather than letting
+ *  seeds 2^32 apart give the same stream. */
+export const MAX_SEED = 0xffff_ffff
+
 export class Rng {
   private s: Uint32Array
 

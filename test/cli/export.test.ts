@@ -92,6 +92,7 @@ test('what Hugging Face cannot express, and missing flags, exit 2 with one line'
     [['--model', 'tiny-gpt2'], /--out is required/],
     [['--out', join(root, 'x')], /--model is required/],
     [['--model', 'tiny-gpt2', '--out', join(root, 'x'), '--format', 'onnx'], /--format expects one of hf/],
+    [['--model', 'tiny-gpt2', '--out', join(root, 'x'), '--seed', String(2 ** 32)], /--seed expects a value <= 4294967295/],
   ]
   for (const [args, re] of cases) {
     const r = llmts('export', ...args)

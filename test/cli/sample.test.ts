@@ -134,6 +134,7 @@ test('bad requests: exit 2, one line', () => {
     [['--model', runDir, '--top-p', '0'], /--top-p must be above 0/],
     [['--model', runDir, '--temperature', '-1'], /--temperature expects a non-negative number/],
     [['--model', runDir, 'hello'], /unexpected argument "hello"/],
+    [['--model', runDir, '--seed', '4294967303'], /--seed expects a value <= 4294967295, got 4294967303/],   // 7 + 2^32: was seed 7
   ]
   for (const [args, re] of cases) {
     const r = llmts(...args)

@@ -27,6 +27,7 @@ const small = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4'
 
 test('bad settings: exit 2 with one line naming the problem', () => {
   writeFileSync(join(root, 'bad.json'), JSON.stringify({ 'batch-size': 4, 'learning-rate': 1 }))
+  writeFileSync(join(root, 'seed.json'), JSON.stringify({ seed: 2 ** 32 }))
   writeFileSync(join(root, 'twice.json'), '{\n  "lr": 0.1,\n  "steps": 5,\n  "lr": 0.2\n}\n')
   const cases: [string[], RegExp][] = [
     [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
@@ -53,6 +54,8 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--out', join(root, 'bad.json')],
       /^train: .*bad\.json is not a directory \(--out expects a directory to write to\)/],
     [['--lr', 'fast'], /--lr expects a non-negative number, got "fast"/],
+    [['--seed', '4294967296'], /--seed expects a value <= 4294967295, got 4294967296/],
+    [[...small, '--config', join(root, 'seed.json')], /seed.json: "seed" must be an integer <= 4294967295, got 4294967296/],
     [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
   ]
   for (const [args, re] of cases) {

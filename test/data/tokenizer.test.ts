@@ -19,6 +19,7 @@ const tricky = [
   '\u0000\u0001\u0007\b\t\u000b\f\r\u001b\u007f controls', ' '.repeat(1000), '\n\n\n\t \t  \n', 'a    b\n\n  c',
   '<|endoftext|>', 'x<|endoftext|>y <|endoftext|><|endoftext|>', '<|endoftext', '12345678901234567890 3.14159',
   '\u00a0\u2003\u3000 unicode spaces\u2028\u2029', 'mixed🙂text中文 with   spaces\r\n', '\ufeffBOM at start',
+  'a \ufeffb \ufeff\ufeff c', "\ufeff's x", ' \x85t\x85\x85 u', 'fs\x1cgs\x1d \u180e\u200b zw',
 ]
 
 /** OpenAI's GPT-2 encoder.py, ported: byte -> unicode map, then greedy lowest-rank merges per regex piece. */
@@ -33,7 +34,9 @@ function referenceEncoder(): (text: string) => number[] {
   const byteToChar = new Map<number, string>(bs.map(b => [b, String.fromCharCode(b)]))
   let n = 0
   for (let b = 0; b < 256; b++) if (!byteToChar.has(b)) byteToChar.set(b, String.fromCharCode(256 + n++))
-  const pat = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
+  // encoder.py's pattern; its \s as Python's regex module reads it (Unicode White_Space), not as JavaScript does
+  const ws = '\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000'
+  const pat = new RegExp(`'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${ws}\\p{L}\\p{N}]+|[${ws}]+(?![^${ws}])|[${ws}]+`, 'gu')
   const bpe = (token: string): string[] => {
     let word = [...token]
     for (;;) {
@@ -69,6 +72,16 @@ test('ids equal a port of OpenAI encoder.py on the original GPT-2 vocabulary fil
     const text = readFileSync(tinyPath, 'utf8').slice(0, 60_000)
     assert.deepEqual(encode(text), ref(text))
   }
+})
+
+test('ids equal those of encoder.py run by Python\'s regex module (fixture: U+FEFF, U+0085 and other contested spaces)', () => {
+  // made by reference/gpt2_bpe_fixtures.py; JavaScript's own \s (U+FEFF is space, U+0085 is not) gets 41 of them wrong
+  const fixture = JSON.parse(readFileSync(new URL('../../../test/fixtures/gpt2-bpe.json', import.meta.url), 'utf8')) as
+    { cases: [string, number[]][] }
+  assert.ok(fixture.cases.length > 100)
+  for (const [s, ids] of fixture.cases) assert.deepEqual(encode(s), ids, JSON.stringify(s))
+  assert.deepEqual(fixture.cases[0], ['a \ufeffb', [64, 27332, 119, 123, 65]])
+  assert.deepEqual(fixture.cases[2], [' \x85t', [220, 126, 227, 83]])
 })
 
 test('decode(encode(s)) == s on tricky strings and random code points', () => {
@@ -136,7 +149,9 @@ test('cutting at findSafeCut never changes the ids', () => {
     ids.push(...encode(rest))
     assert.deepEqual(ids, encode(text), `maxChars ${maxChars}: ${JSON.stringify(text.slice(0, 60))}`)
   }
-  for (const s of tricky) for (const m of [1, 2, 3, 5, 8]) check(s, m)
+  // U+0085 is space and U+FEFF is not: a cut JavaScript's \s would allow before the U+FEFF here changes the ids
+  const contested = ['a \ufeff b\ufeff\ufeff c', 'x\x85\x85y \x85 z\u180e w', 'a\x85  b.\ufeff\ufeff c', ' \x85\ufeffa \x85\ufeff.']
+  for (const s of [...tricky, ...contested]) for (const m of [1, 2, 3, 5, 8]) check(s, m)
   check("He said:  'tis   the\n\n\nend\t\t of it's  \u00a0 reign.  ", 4)
   assert.equal(findSafeCut('nowhitespace', 5), -1)
   assert.equal(findSafeCut('ab cd', 10), 2)
