@@ -42,23 +42,37 @@ export function outputFormat(out: string): 'svg' | 'png' {
   throw new InputError(`plot: --out ${out} has extension "${ext}", expected .svg or .png`)
 }
 
-/** The y-axis title; HellaSwag names its scoring and shots when the log recorded them. */
+/** The y-axis title; HellaSwag names its scoring and shots when every run logged the same ones. */
 export function metricTitle(metric: PlotMetric, series: RunSeries[]): string {
   if (metric === 'loss') return 'training loss'
   if (metric === 'val_loss') return 'validation loss'
-  const tags = series.find(s => s.hellaswag !== undefined)?.hellaswag ?? {}
-  const parts = [tags.scoring !== undefined ? `${tags.scoring} scoring` : '', tags.shots !== undefined ? `${tags.shots}-shot` : '']
-    .filter(p => p !== '')
-  return `HellaSwag acc_norm${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`
+  const tags = sharedHellaswagTags(series)
+  return `HellaSwag acc_norm${tags !== undefined && tags !== '' ? ` (${tags})` : ''}`
 }
 
-/** The Vega-Lite specification: one line per run, coloured and labelled by run; the legend sits inside the
- *  corner the curves leave empty (top right for falling losses, bottom right for rising accuracy). */
+/** The HellaSwag tags all runs share, or undefined when they differ (each legend entry then names its own). */
+function sharedHellaswagTags(series: RunSeries[]): string | undefined {
+  const all = new Set(series.map(s => s.hellaswag ?? ''))
+  return all.size === 1 ? [...all][0] : undefined
+}
+
+/** Legend entries: run labels, with each run's HellaSwag tags when the runs' tags differ (one title cannot say). */
+function legendLabels(series: RunSeries[], metric: PlotMetric): string[] {
+  const own = metric === 'hellaswag' && sharedHellaswagTags(series) === undefined
+  return series.map(s => (own && s.hellaswag ? `${s.label} (${s.hellaswag})` : s.label))
+}
+
+/** The Vega-Lite specification: one line per run, coloured and labelled by run, with a dot per point for runs of
+ *  fewer than SERIES_WITH_MARKERS points (a run of one point is a dot, not an invisible line); the legend sits
+ *  inside the corner the curves leave empty (top right for falling losses, bottom right for rising accuracy). */
 export function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unknown> {
   const yTitle = metricTitle(opts.metric, series)
   const xTitle = opts.x === 'tokens' ? 'tokens' : 'step'
-  const values = series.flatMap(s => s.points.map(p => ({ run: s.label, x: p.x, y: p.y })))
-  const sparse = series.every(s => s.points.length < SERIES_WITH_MARKERS)
+  const labels = legendLabels(series, opts.metric)
+  const values = series.flatMap((s, i) => {
+    const dots = s.points.length < SERIES_WITH_MARKERS
+    return s.points.map(p => ({ run: labels[i]!, x: p.x, y: p.y, dots }))
+  })
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: opts.title ?? `${yTitle} by ${xTitle}`, fontSize: 16 },
@@ -67,17 +81,23 @@ export function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string
     background: 'white',
     padding: 12,
     data: { values },
-    mark: { type: 'line', strokeWidth: 2, ...(sparse ? { point: true } : {}) },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 2 } },
+      { mark: { type: 'point', filled: true, size: 30 }, transform: [{ filter: 'datum.dots' }] },
+    ],
     encoding: {
       x: {
         field: 'x', type: 'quantitative', title: xTitle,
-        axis: { format: opts.x === 'tokens' ? '~s' : '~d', labelExpr: "datum.value === 0 ? '0' : datum.label", labelFontSize: 12, titleFontSize: 14 },
+        axis: {
+          format: opts.x === 'tokens' ? '~s' : '~d', ...(opts.x === 'step' ? { tickMinStep: 1 } : {}),   // no half steps
+          labelExpr: "datum.value === 0 ? '0' : datum.label", labelFontSize: 12, titleFontSize: 14,
+        },
       },
       y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false }, axis: { labelFontSize: 12, titleFontSize: 14 } },
       color: {
-        field: 'run', type: 'nominal', title: 'run', sort: series.map(s => s.label),
+        field: 'run', type: 'nominal', title: 'run', sort: labels,
         legend: { orient: opts.metric === 'hellaswag' ? 'bottom-right' : 'top-right', labelFontSize: 13, titleFontSize: 13,
-          labelLimit: 360, fillColor: 'white', strokeColor: '#ccc', padding: 6 },
+          labelLimit: 0 /* never cut a label */, fillColor: 'white', strokeColor: '#ccc', padding: 6 },
       },
     },
   }

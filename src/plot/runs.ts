@@ -5,7 +5,7 @@
 // that is not a number is an InputError naming the file and step.
 
 import { readFileSync, statSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { join, resolve, sep } from 'node:path'
 import { readLog, type LogRecord } from '../train/log.js'
 import { InputError, shown } from '../util/errors.js'
 
@@ -28,8 +28,9 @@ export interface RunSeries {
   points: { x: number; y: number }[]
   /** Steps whose value was null or infinite (a NaN/Inf loss), left out of the points. */
   nonFinite: number
-  /** HellaSwag lines only: the scoring and shots the numbers were computed with (when logged). */
-  hellaswag?: { scoring?: string; shots?: number }
+  /** HellaSwag lines only: how the numbers were computed ("harness scoring, 10-shot"), when logged; "mixed
+   *  scorings" when the run's lines disagree (a resumed run that changed --hellaswag-scoring or shots). */
+  hellaswag?: string
 }
 
 /** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors name the file and the 1-based line. */
@@ -72,13 +73,20 @@ function findKey(obj: unknown, key: string): unknown {
   return undefined
 }
 
-/** Legend labels: directory names, widened to parent/name where two runs share a name. */
+/** Legend labels: directory names, widened (parent/name, grandparent/parent/name, ...) until each run's is its own.
+ *  The same directory given twice is an InputError: its two series would be drawn as one line. */
 export function labelRuns(runDirs: string[]): string[] {
   const abs = runDirs.map(d => resolve(d))
-  const names = abs.map(d => basename(d))
-  return abs.map((d, i) => {
-    const clash = names.some((n, j) => j !== i && n === names[i])
-    return clash ? `${basename(dirname(d))}/${names[i]}` : names[i]!
+  abs.forEach((d, i) => {
+    const j = abs.indexOf(d)
+    if (j !== i) throw new InputError(`plot: run directory ${runDirs[i]} is given twice (also as ${runDirs[j]}); give each run once`)
+  })
+  const parts = abs.map(d => d.split(sep).filter(p => p !== ''))
+  const tail = (p: string[], n: number): string => p.slice(-n).join('/')
+  return parts.map((p, i) => {
+    let n = 1
+    while (n < p.length && parts.some((q, j) => j !== i && tail(q, n) === tail(p, n))) n++
+    return tail(p, n)
   })
 }
 
@@ -92,6 +100,7 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
     const perStep = x === 'tokens' ? readTokensPerStep(dir) : 1
     const byStep = new Map<number, number | null>()   // null: a non-finite value
     const series: RunSeries = { label: labels[r]!, dir, points: [], nonFinite: 0 }
+    const tags = new Set<string>()
     for (const line of lines) {
       const y: unknown = line[key]
       if (y === undefined) continue
@@ -99,20 +108,20 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
         throw new InputError(`plot: ${join(dir, 'log.jsonl')}: step ${line.step} has "${key}": ${shown(y)}, expected a number`)
       }
       byStep.set(line.step, y !== null && Number.isFinite(y) ? y : null)
-      if (metric === 'hellaswag') series.hellaswag = hellaswagTags(line)
+      if (metric === 'hellaswag') tags.add(hellaswagTags(line))
     }
     const steps = [...byStep.entries()].sort((a, b) => a[0] - b[0])
     series.points = steps.flatMap(([s, y]) => (y === null ? [] : [{ x: s * perStep, y }]))
     series.nonFinite = steps.length - series.points.length
+    if (tags.size > 0) series.hellaswag = tags.size === 1 ? [...tags][0]! : 'mixed scorings'
     return series
   })
 }
 
-function hellaswagTags(line: LogRecord): { scoring?: string; shots?: number } {
+/** "harness scoring, 10-shot" from a HellaSwag line's tags (either may be missing; "" when both are). */
+function hellaswagTags(line: LogRecord): string {
   const scoring = line['hellaswag_scoring'] ?? line['scoring']
   const shots = line['hellaswag_shots'] ?? line['shots']
-  return {
-    ...(typeof scoring === 'string' ? { scoring } : {}),
-    ...(typeof shots === 'number' ? { shots } : {}),
-  }
+  return [typeof scoring === 'string' ? `${scoring} scoring` : '', typeof shots === 'number' ? `${shots}-shot` : '']
+    .filter(p => p !== '').join(', ')
 }

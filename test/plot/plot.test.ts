@@ -101,10 +101,52 @@ test('val_loss and hellaswag series pick their own lines; hellaswag names scorin
   assert.match(readFileSync(out, 'utf8'), /HellaSwag acc_norm \(harness scoring, 10-shot\)/)
 })
 
-test('duplicate run names are widened to parent/name', () => {
+test('run names are widened until each is its own (parent/name, ...); a run given twice is refused', () => {
   const a = makeRun(join('x', 'run'), { steps: 3, offset: 0 })
   const b = makeRun(join('y', 'run'), { steps: 3, offset: 0 })
-  assert.deepEqual(collectSeries([a, b], 'loss', 'step').map(s => s.label), ['x/run', 'y/run'])
+  const c = makeRun(join('sweep1', 'runs', 'lr'), { steps: 3, offset: 0 })
+  const d = makeRun(join('sweep2', 'runs', 'lr'), { steps: 3, offset: 0 })
+  assert.deepEqual(collectSeries([a, b, c, d, gpt2], 'loss', 'step').map(s => s.label),
+    ['x/run', 'y/run', 'sweep1/runs/lr', 'sweep2/runs/lr', 'gpt2-run'])
+  assert.throws(() => collectSeries([gpt2, variant, `${gpt2}/.`], 'loss', 'step'),
+    (e: Error) => e instanceof InputError && /run directory .*gpt2-run[/\\]\. is given twice \(also as .*gpt2-run\)/.test(e.message))
+})
+
+/** The x axis's tick labels, in order (the SVG text between the axis's aria-label and its title). */
+function xTicks(svg: string): string[] {
+  const from = svg.indexOf('aria-label="X-axis')
+  const texts = [...svg.slice(from).matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map(m => m[1]!)
+  return texts.slice(0, texts.indexOf('step'))
+}
+
+test('short runs: integer steps only on the x axis; a one-point run next to a long one is a visible dot', async () => {
+  const short = makeRun('eight', { steps: 8, offset: 0 }), one = makeRun('one', { steps: 0, offset: 0 })
+  await renderPlot([short], join(root, 'eight.svg'), { metric: 'loss', x: 'step' })
+  const ticks = xTicks(readFileSync(join(root, 'eight.svg'), 'utf8'))
+  assert.ok(ticks.length >= 4, ticks.join(' '))
+  assert.deepEqual(ticks, [...new Set(ticks)], `each tick is its own step: ${ticks.join(' ')}`)
+  for (const t of ticks) assert.match(t, /^\d+$/)
+  writeFileSync(join(one, 'log.jsonl'), JSON.stringify({ step: 20, loss: 7.5 }) + '\n')
+  const long = makeRun('long', { steps: 100, offset: 0 })
+  await renderPlot([long, one], join(root, 'long-one.svg'), { metric: 'loss', x: 'step' })
+  const svg = readFileSync(join(root, 'long-one.svg'), 'utf8')
+  const dots = [...svg.matchAll(/aria-roledescription="point"[^>]*aria-label="([^"]*)"|aria-label="([^"]*)"[^>]*aria-roledescription="point"/g)]
+  assert.equal(dots.length, 1, 'one dot: the one-point run (the 100-point run gets none)')
+  assert.match(dots[0]![1] ?? dots[0]![2]!, /step: 20; training loss: 7\.5; run: one/)
+})
+
+test('HellaSwag runs with different scorings: the title names none, each legend entry its own', async () => {
+  const llmc = makeRun('llmc-run', { steps: 0, offset: 0 })
+  const line = (step: number, scoring: string): string =>
+    JSON.stringify({ step, hellaswag_acc_norm: 0.3, hellaswag_scoring: scoring, hellaswag_shots: 0 }) + '\n'
+  writeFileSync(join(llmc, 'log.jsonl'), line(10, 'llmc') + line(20, 'llmc'))
+  await renderPlot([gpt2, llmc], join(root, 'mixed.svg'), { metric: 'hellaswag', x: 'step' })
+  const svg = readFileSync(join(root, 'mixed.svg'), 'utf8')
+  assert.match(svg, />HellaSwag acc_norm by step</)
+  assert.match(svg, />gpt2-run \(harness scoring, 10-shot\)</)
+  assert.match(svg, />llmc-run \(llmc scoring, 0-shot\)</)
+  writeFileSync(join(llmc, 'log.jsonl'), line(10, 'llmc') + line(20, 'harness'))   // resumed with another scoring
+  assert.equal(collectSeries([llmc], 'hellaswag', 'step')[0]!.hellaswag, 'mixed scorings')
 })
 
 test('a torn last line is skipped; a bad line elsewhere names file and line', () => {
