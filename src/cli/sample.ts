@@ -1,6 +1,7 @@
 // `llmts sample`: generates text from a run directory, checkpoint, Hugging Face directory (or a preset with
 // random weights), streaming it to stdout as it is decoded. Uses the key/value cache, so every new token
-// costs one position's forward pass. The prompt is preceded by <|endoftext|>, as documents were in training.
+// costs one position's forward pass. The prompt is preceded by <|endoftext|>, as documents were in training, and
+// generation stops at the next one (the document's end) unless --ignore-eot.
 
 import { GPT2_VOCAB } from '../config.js'
 import { GPT } from '../model/gpt.js'
@@ -20,6 +21,8 @@ const flags = {
   temperature: { type: 'number', help: 'softmax temperature; 0 = greedy', default: sampleDefaults.temperature, min: 0 },
   'top-k': { type: 'int', help: 'sample from the k most likely tokens; 0 = all', default: sampleDefaults.topK, min: 0 },
   'top-p': { type: 'number', help: 'nucleus: the smallest set of tokens with this much probability', default: sampleDefaults.topP, min: 0, max: 1 },
+  'ignore-eot': { type: 'bool', help: 'go on past <|endoftext|> (printed as such) up to --max-tokens, as llm.c and nanoGPT do; ' +
+    'by default generation stops there, as Hugging Face generate() stops at eos_token_id' },
   seed: { type: 'int', help: 'sampling seed (also initializes a preset\'s random weights)', default: 1337, min: 0, max: MAX_SEED },
   ...backendFlags,
   json: jsonFlag,
@@ -58,20 +61,25 @@ export const command: Command = {
       process.stderr.write(`llmts sample: ${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}\n`)
       model.initWeights(p.flags.seed)
     }
-    const opts = { maxTokens, temperature: p.flags.temperature, topK: p.flags['top-k'], topP: p.flags['top-p'] }
+    const opts = {
+      maxTokens, temperature: p.flags.temperature, topK: p.flags['top-k'], topP: p.flags['top-p'],
+      ...(p.flags['ignore-eot'] ? {} : { stopAt: EOT }),
+    }
     const json = p.flags.json
     if (!json) process.stdout.write(prompt0)
     const stream = new TextStream(s => process.stdout.write(s))
     const t0 = performance.now()
     const out = generate(model, prompt, opts, new Rng(p.flags.seed), token => { if (!json) stream.push(token) })
     const seconds = (performance.now() - t0) / 1000
+    const stop = out.length < maxTokens ? 'eot' : 'max-tokens'   // generated tokens / s counts the <|endoftext|> drawn
+    const rate = (out.length + (stop === 'eot' ? 1 : 0)) / seconds
     if (json) {
-      process.stdout.write(JSON.stringify({ model: resolved.source, prompt: prompt0, text: decode(out), tokens: [...out],
-        tokensPerS: out.length / seconds }, null, 2) + '\n')
+      process.stdout.write(JSON.stringify({ model: resolved.source, prompt: prompt0, text: decode(out), tokens: [...out], stop,
+        tokensPerS: rate }, null, 2) + '\n')
     } else {
       stream.end()
-      process.stderr.write(`llmts sample: ${out.length} tokens in ${seconds.toFixed(1)} s ` +
-        `(${(out.length / seconds).toFixed(1)} tokens/s), ${resolved.source}\n`)
+      process.stderr.write(`llmts sample: ${out.length} tokens${stop === 'eot' ? ', stopped at <|endoftext|>' : ''} in ` +
+        `${seconds.toFixed(1)} s (${rate.toFixed(1)} tokens/s), ${resolved.source}\n`)
     }
     return 0
   },

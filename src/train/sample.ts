@@ -10,6 +10,9 @@ export interface SampleOptions {
   temperature: number   // 0 = greedy (argmax)
   topK: number          // keep the k most likely tokens; 0 = all
   topP: number          // keep the smallest set whose probability reaches p; 1 = all
+  /** Stop when this token is drawn (it is not returned): the end of the document, as Hugging Face's generate()
+   *  stops at eos_token_id. Absent: always opts.maxTokens tokens (llm.c's and nanoGPT's samples). */
+  stopAt?: number
 }
 
 export const sampleDefaults: SampleOptions = { maxTokens: 256, temperature: 0.8, topK: 200, topP: 1 }
@@ -50,7 +53,8 @@ function argmax(x: Float32Array): number {
   return best
 }
 
-/** Generates up to opts.maxTokens tokens after `prompt` (1..context tokens) with the KV cache. */
+/** Generates up to opts.maxTokens tokens after `prompt` (1..context tokens) with the KV cache; fewer when
+ *  opts.stopAt is drawn. */
 export function generate(model: GPT, prompt: Int32Array, opts: SampleOptions, rng: Rng,
                          onToken?: (token: number) => void): Int32Array {
   const n = Math.min(opts.maxTokens, model.config.contextLength - prompt.length)
@@ -60,6 +64,7 @@ export function generate(model: GPT, prompt: Int32Array, opts: SampleOptions, rn
   let logits = model.decode(cache, prompt, 1, prompt.length)
   for (let i = 0; i < n; i++) {
     out[i] = pickToken(logits, opts, rng)
+    if (out[i] === opts.stopAt) return out.slice(0, i)
     onToken?.(out[i]!)
     if (i + 1 < n) logits = model.decode(cache, out.subarray(i, i + 1), 1, 1)
   }
@@ -77,6 +82,7 @@ export function generateUncached(model: GPT, prompt: Int32Array, opts: SampleOpt
     model.forward(seq.subarray(0, T), null, 1, T)
     const logits = model.lastLogits().slice((T - 1) * V, T * V)
     seq[T] = pickToken(logits, opts, rng)
+    if (seq[T] === opts.stopAt) return seq.slice(prompt.length, T)
   }
   return seq.slice(prompt.length)
 }

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { configFromJson, presetConfig } from '../../src/config.js'
 import { GPT } from '../../src/model/gpt.js'
+import { ParamLayout } from '../../src/model/params.js'
 import { decode, encode, EOT } from '../../src/tokenizer.js'
 import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { TextStream } from '../../src/cli/sample.js'
@@ -45,7 +46,7 @@ test('greedy sampling from a run directory equals the library\'s cached generati
   assert.equal(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   const prompt = Int32Array.from([EOT, ...encode('Call me Ishmael.')])
-  const want = generate(model, prompt, { maxTokens: 8, temperature: 0, topK: 0, topP: 1 }, new Rng(0))
+  const want = generate(model, prompt, { maxTokens: 8, temperature: 0, topK: 0, topP: 1, stopAt: EOT }, new Rng(0))
   assert.deepEqual(out.tokens, [...want])
   assert.equal(out.text, decode(want))
   const streamed = llmts('--model', runDir, '--prompt', 'Call me Ishmael.', '--max-tokens', '8', '--temperature', '0')
@@ -57,7 +58,7 @@ test('seeded sampling with --temperature, --top-k and --top-p equals the library
   const r = llmts('--model', runDir, '--prompt', 'Call me', '--max-tokens', '16', '--temperature', '1.5', '--top-k', '5',
     '--top-p', '0.9', '--seed', '3', '--json')
   assert.equal(r.code, 0, r.stderr)
-  const opts = { maxTokens: 16, temperature: 1.5, topK: 5, topP: 0.9 }
+  const opts = { maxTokens: 16, temperature: 1.5, topK: 5, topP: 0.9, stopAt: EOT }
   const prompt = Int32Array.from([EOT, ...encode('Call me')])
   const want = [...generate(model, prompt, opts, new Rng(3))]
   assert.deepEqual(JSON.parse(r.stdout).tokens, want)
@@ -69,6 +70,42 @@ test('seeded sampling with --temperature, --top-k and --top-p equals the library
     ['--seed', generate(model, prompt, opts, new Rng(4))],
     ['<|endoftext|>', generate(model, prompt.subarray(1), opts, new Rng(3))],
   ] as const) assert.notDeepEqual([...other], want, `${what} makes no difference to this sample`)
+})
+
+test('generation stops at <|endoftext|> (Hugging Face generate()\'s eos_token_id) unless --ignore-eot', () => {
+  // a copy of the model whose output row for <|endoftext|> is 4x that of a token greedy decoding picks: somewhere in
+  // the first tokens greedy decoding then draws <|endoftext|> (searched, and asserted below)
+  const wte = new ParamLayout(config).byName.get('wte')!, C = config.channels
+  const prompt = Int32Array.from([EOT, ...encode('Call me')])
+  const greedy = { maxTokens: 12, temperature: 0, topK: 0, topP: 1 }
+  const copy = new GPT(new CpuBackend(), config, { maxBatch: 1, maxSeqLen: 64 })
+  let full: number[] = []
+  for (const t of generate(model, prompt, greedy, new Rng(0))) {
+    const q = Float32Array.from(p)
+    for (let c = 0; c < C; c++) q[wte.offset + EOT * C + c] = 4 * p[wte.offset + t * C + c]!
+    copy.setParams(q)
+    full = [...generate(copy, prompt, greedy, new Rng(0))]
+    if (full.indexOf(EOT) > 0) {
+      writeCheckpoint(join(root, 'eot', 'checkpoints', checkpointName(1)), {
+        modelConfig: config, trainConfig: null, params: q, optimizer: null,
+        progress: { step: 1, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null },
+      })
+      break
+    }
+  }
+  const at = full.indexOf(EOT)
+  assert.ok(at > 0, `a model that draws <|endoftext|> after the first token: ${full}`)
+  const args = ['--model', join(root, 'eot'), '--prompt', 'Call me', '--max-tokens', '12', '--temperature', '0']
+  const stopped = JSON.parse(llmts(...args, '--json').stdout)
+  assert.deepEqual(stopped.tokens, full.slice(0, at))
+  assert.equal(stopped.stop, 'eot')
+  const streamed = llmts(...args)
+  assert.equal(streamed.stdout, 'Call me' + decode(full.slice(0, at)) + '\n')
+  assert.match(streamed.stderr, new RegExp(`${at} tokens, stopped at <\\|endoftext\\|> in`))
+  const on = JSON.parse(llmts(...args, '--ignore-eot', '--json').stdout)
+  assert.deepEqual(on.tokens, full)
+  assert.equal(on.stop, 'max-tokens')
+  assert.match(llmts(...args, '--ignore-eot').stdout, /<\|endoftext\|>/)
 })
 
 test('the context length caps --max-tokens (with a notice); a prompt that fills the context is refused', () => {

@@ -40,6 +40,11 @@ for (const [name, over] of [['variant (rope, GQA)', {}],
     const long = { maxTokens: 100, temperature: 1, topK: 0, topP: 1 }
     assert.deepEqual([...generate(model, prompt, long, new Rng(2))], [...generateUncached(model, prompt, long, new Rng(2))])
     assert.equal(generate(model, prompt, long, new Rng(2)).length, 29)
+    // stopAt: both stop before the first such token drawn (a token of the unstopped sample), returning what came before
+    const all = [...generate(model, prompt, long, new Rng(2))], stop = all[7]!
+    const stopped = { ...long, stopAt: stop }
+    assert.deepEqual([...generate(model, prompt, stopped, new Rng(2))], all.slice(0, all.indexOf(stop)))
+    assert.deepEqual([...generateUncached(model, prompt, stopped, new Rng(2))], all.slice(0, all.indexOf(stop)))
   })
 }
 
