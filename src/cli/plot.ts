@@ -31,8 +31,11 @@ export const command: Command = {
     const summary = await renderPlot(p.positionals, p.flags.out, {
       metric: p.flags.metric, x: p.flags.x, ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
     })
-    for (const r of summary.runs) {
-      if (r.nonFinite > 0) process.stderr.write(`plot: note: run ${r.label}: ${r.nonFinite} steps logged a non-finite ${p.flags.metric} (null in log.jsonl); left out\n`)
+    for (const { label, nonFinite: n } of summary.runs) {
+      if (n > 0) {
+        process.stderr.write(`plot: note: run ${label}: ${n} step${n === 1 ? '' : 's'} logged a non-finite ${p.flags.metric} ` +
+          '(null in log.jsonl); left out\n')
+      }
     }
     if (p.flags.json) {
       process.stdout.write(JSON.stringify({ ...summary, metric: p.flags.metric, x: p.flags.x }) + '\n')

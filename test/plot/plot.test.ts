@@ -191,7 +191,7 @@ test('null (a NaN loss) is left out and counted; a string value or a bad step is
   const r = spawnSync(process.execPath, [main, 'plot', dir, '--out', join(root, 'n.svg'), '--json'], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(JSON.parse(r.stdout).runs, [{ label: 'nulls', points: 2, nonFinite: 1 }])
-  assert.match(r.stderr, /run nulls: 1 steps logged a non-finite loss \(null in log\.jsonl\); left out/)
+  assert.match(r.stderr, /run nulls: 1 step logged a non-finite loss \(null in log\.jsonl\); left out/)
 })
 
 test('bad inputs are InputErrors: missing log, no points, unknown extension, no totalBatchSize', async () => {
