@@ -27,6 +27,8 @@ export interface FileFaults {
   servedBytes?: number       // the server's copy holds only the first N bytes (a truncated upload)
   bytesPerSecond?: number    // throttle the body
   ignoreRange?: boolean      // answer every request with 200 and the whole file
+  rangeFromZero?: boolean[]  // per CDN request, in order: answer a Range request with the bytes from 0 (and say so)
+  contentType?: string       // serve the body as this type (e.g. text/html: a login page)
 }
 
 export interface ServedFile {
@@ -131,12 +133,12 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
     const forced = faults.status?.[n]
     if (forced !== undefined) { rec.status = forced; res.writeHead(forced, { 'content-type': 'text/plain' }).end('injected'); return }
     const data = file.data.subarray(0, faults.servedBytes ?? file.data.length)
-    const type = path.endsWith('.json') ? 'application/json' : 'application/octet-stream'   // as the hub serves them
+    const type = faults.contentType ?? (path.endsWith('.json') ? 'application/json' : 'application/octet-stream')   // as the hub
     const m = faults.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
     let start = 0
     let end = data.length
     if (m !== null) {
-      start = Number(m[1])
+      start = faults.rangeFromZero?.[n] === true ? 0 : Number(m[1])
       end = m[2] ? Math.min(Number(m[2]) + 1, data.length) : data.length
       if (start >= data.length) { rec.status = 416; res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end(); return }
       rec.status = 206

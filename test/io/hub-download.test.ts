@@ -193,6 +193,21 @@ test('a server that ignores Range and cuts every response at the same byte: give
   assert.equal(server.cdnRequests(files[0]!.path).length, 1 + fast.maxRetries!, 'the first try, then maxRetries more')
 })
 
+test('a 206 from another offset than asked is retried, never appended; an HTML page instead of the file is refused', async () => {
+  const files = served(1, 2000)
+  const size = files[0]!.data.length
+  files[0]!.faults = { cutAfter: [Math.floor(size / 3)], rangeFromZero: [false, true] }   // cut, then a resume answered from byte 0
+  const { server, cacheDir, error } = await download(files)
+  assert.equal(error, undefined)
+  assertSameBytes(cacheDir, files[0]!)
+  assert.deepEqual(server.cdnRequests(files[0]!.path).map(r => r.status), [200, 206, 206])
+  const page = served(1, 2000)
+  page[0]!.faults = { contentType: 'text/html; charset=utf-8' }
+  const html = await download(page)
+  assert.ok(html.error instanceof InputError, String(html.error))
+  assert.match((html.error as Error).message, /answered with text\/html; charset=utf-8, not file content \(a login or error page\?/)
+})
+
 test('a slow server: progress keeps updating with bytes, rate and ETA while the file downloads', async () => {
   const files = served(1, 600)
   const size = files[0]!.data.length

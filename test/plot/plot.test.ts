@@ -178,6 +178,10 @@ test('null (a NaN loss) is left out and counted; a string value or a bad step is
   const isInput = (re: RegExp) => (e: Error) => e instanceof InputError && re.test(e.message)
   write([{ step: 1, loss: 3 }, { step: 2, loss: '2.5' }])
   assert.throws(() => collectSeries([dir], 'loss', 'step'), isInput(/nulls[/\\]log\.jsonl: step 2 has "loss": "2\.5", expected a number/))
+  for (const line of ['null', '[1]', '42']) {   // JSON, but not an object: was an internal error (exit 1)
+    writeFileSync(join(dir, 'log.jsonl'), `{"step": 1, "loss": 3}\n${line}\n`)
+    assert.throws(() => collectSeries([dir], 'loss', 'step'), isInput(/nulls[/\\]log\.jsonl:2 is not a JSON object/), line)
+  }
   for (const step of [-1, 1.5, '3', null]) {
     write([{ step: 1, loss: 3 }, { step, loss: 2 }])
     assert.throws(() => collectSeries([dir], 'loss', 'step'),
@@ -210,9 +214,15 @@ test('bad inputs are InputErrors: missing log, no points, unknown extension, no 
 
 test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-  const ok = spawnSync(process.execPath, [main, 'plot', gpt2, variant, '--out', join(root, 'cli.svg'), '--json'], { encoding: 'utf8' })
+  const ok = spawnSync(process.execPath, [main, 'plot', gpt2, variant, '--out', join(root, 'cli.svg'), '--json', '--title', 'My <runs>'],
+    { encoding: 'utf8' })
   assert.equal(ok.status, 0, ok.stderr)
-  assert.equal(JSON.parse(ok.stdout).runs.length, 2)
+  assert.deepEqual(JSON.parse(ok.stdout), { out: join(root, 'cli.svg'), format: 'svg', metric: 'loss', x: 'step',
+    runs: [{ label: 'gpt2-run', points: 40, nonFinite: 0 }, { label: 'variant-run', points: 40, nonFinite: 0 }] })
+  assert.match(readFileSync(join(root, 'cli.svg'), 'utf8'), />My &lt;runs&gt;</, '--title is the chart title')
+  const line = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', join(root, 'cli.png'), '--metric', 'val_loss', '--x', 'tokens'],
+    { encoding: 'utf8' })
+  assert.equal(line.stdout, `plot: wrote ${join(root, 'cli.png')}: val_loss by tokens for gpt2-run (4 points)\n`)
   for (const args of [[gpt2, '--out', join(root, 'cli.gif')], [join(root, 'missing'), '--out', join(root, 'm.svg')], [gpt2],
     [gpt2, '--out', join(root, 'x.svg'), '--metric', 'acc']]) {
     const r = spawnSync(process.execPath, [main, 'plot', ...args], { encoding: 'utf8' })
