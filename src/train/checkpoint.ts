@@ -16,7 +16,7 @@ import { ParamLayout } from '../model/params.js'
 import { makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { DamagedCheckpointError, FORMAT, readStateFile, type StateJson, type TrainProgress } from './checkpoint-state.js'
-import type { TrainConfig } from './config.js'
+import { validateTrainConfig, type TrainConfig } from './config.js'
 import { slowCheckpointStage } from './test-hooks.js'
 
 export { DamagedCheckpointError, type TrainProgress } from './checkpoint-state.js'
@@ -97,14 +97,14 @@ function hashFile(path: string): { sha256: string; bytes: number } {
   return { sha256: createHash('sha256').update(buf).digest('hex'), bytes: buf.byteLength }
 }
 
-/** What every run's settings satisfied when it saved them: state.json's train settings against its model. A
- *  hand-edited or damaged state.json that breaks this is damage, named here, not a later error blaming flags. */
+/** What every run's settings satisfied when it saved them (run.ts validates before the first step): state.json's
+ *  train settings against its model. A hand-edited or damaged state.json that breaks this is damage, named here,
+ *  not a later error blaming flags the user never gave. */
 function checkSettingsFit(c: TrainConfig, model: ModelConfig, path: string): void {
-  const bad = (what: string): never => { throw new DamagedCheckpointError(`checkpoint: ${path}: ${what} (damaged checkpoint state)`) }
-  if (c.seqLen > model.contextLength) bad(`trainConfig seqLen ${c.seqLen} exceeds modelConfig contextLength ${model.contextLength}`)
-  const perStep = c.batchSize * c.seqLen * c.nproc
-  if (c.totalBatchSize % perStep !== 0) {
-    bad(`trainConfig totalBatchSize ${c.totalBatchSize} is not a multiple of batchSize·seqLen·nproc = ${perStep}`)
+  try { validateTrainConfig(c, model) } catch (e) {
+    if (!(e instanceof InputError)) throw e
+    throw new DamagedCheckpointError(`checkpoint: ${path}: its trainConfig does not fit its modelConfig: ` +
+      `${e.message.replace(/^train: /, '')} (damaged checkpoint state)`)
   }
 }
 

@@ -65,24 +65,24 @@ test('a step_N without its state.json, or holding another step\'s checkpoint, is
 
 test('train settings in state.json that do not fit its model are damage: named, moved aside, resumed from before', async () => {
   const run = copyOfRef('misfit'), ranks = copyOfRef('misfit-ranks')
-  const edit = (step: number, key: string, value: number, dir = run): void => {
+  const edit = (step: number, key: string, value: number, dir = run, part = 'trainConfig'): void => {
     const path = join(ck(dir, step), 'state.json')
     const st = JSON.parse(readFileSync(path, 'utf8'))
-    st.trainConfig[key] = value
+    st[part][key] = value
     writeFileSync(path, JSON.stringify(st))
   }
-  edit(8, 'seqLen', 4096)          // the toy model's context is 32
+  edit(8, 'contextLength', 8, run, 'modelConfig')   // seqLen is 16 (RoPE: no tensor depends on the context)
   edit(6, 'totalBatchSize', 100)   // B·T = 64
   const notes: string[] = []
   const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
   assert.equal(r.info.startStep, 4)
-  assert.match(notes[0]!, /skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json: trainConfig seqLen 4096 exceeds modelConfig contextLength 32 /)
-  assert.match(notes[1]!, /step_000006\/state\.json: trainConfig totalBatchSize 100 is not a multiple of batchSize·seqLen·nproc = 64 /)
+  assert.match(notes[0]!, /skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json: its trainConfig does not fit its modelConfig: --seq-len 16 exceeds the model's context length 8 /)
+  assert.match(notes[1]!, /step_000006\/state\.json: .*: --total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64 /)
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
   edit(8, 'nproc', 3, ranks)       // 3 ranks cannot share 64 tokens of 4·16
   notes.length = 0
   assert.equal((await trainRun({ ...base, out: ranks }, { resume: true, overwrite: false, note: n => notes.push(n) })).info.startStep, 6)
-  assert.match(notes[0]!, /step_000008\/state\.json: trainConfig totalBatchSize 64 is not a multiple of batchSize·seqLen·nproc = 192 /)
+  assert.match(notes[0]!, /step_000008\/state\.json: .*: --total-batch-size 64 is not a multiple of B·T·world = 4·16·3 = 192 /)
 })
 
 test('a log.jsonl deleted or emptied before --resume gets a note; the log goes on from the next step', async () => {
