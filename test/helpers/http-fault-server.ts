@@ -1,8 +1,8 @@
 // A hub look-alike on 127.0.0.1 for download tests (a dataset's folder or a model repository's top level): the
-// tree API listing (paginated with Link headers),
-// /resolve/ URLs that redirect to a "CDN" path with Range support, and per-file faults: connection cuts
-// mid-body, error statuses, a file shorter than listed, a slow body. It records every request (with its Range
-// and Authorization headers) and closes itself after `lifetimeMs` even if a test forgets to.
+// tree API listing (paginated with Link headers), /resolve/ URLs that redirect to a "CDN" path with Range support,
+// and per-file faults: connection cuts mid-body, error statuses (with Retry-After), a file shorter than listed, a
+// slow body. It records every request (with its Range and Authorization headers) and closes itself after
+// `lifetimeMs` even if a test forgets to.
 
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -24,6 +24,7 @@ export interface FileFaults {
   cutAfter?: number[]        // per CDN request, in order: send this many body bytes, then drop the connection
   stallAfter?: number[]      // per CDN request, in order: send this many body bytes, then go silent
   status?: number[]          // per CDN request, in order: answer with this status instead (e.g. 500)
+  retryAfter?: (string | undefined)[]  // per CDN request, in order: the Retry-After header sent with that forced status
   servedBytes?: number       // the server's copy holds only the first N bytes (a truncated upload)
   bytesPerSecond?: number    // throttle the body
   ignoreRange?: boolean      // answer every request with 200 and the whole file
@@ -131,7 +132,12 @@ export async function startFaultServer(opts: FaultServerOptions): Promise<FaultS
     counters.set(path, n + 1)
     const faults = file.faults ?? {}
     const forced = faults.status?.[n]
-    if (forced !== undefined) { rec.status = forced; res.writeHead(forced, { 'content-type': 'text/plain' }).end('injected'); return }
+    if (forced !== undefined) {
+      const after = faults.retryAfter?.[n]
+      rec.status = forced
+      res.writeHead(forced, { 'content-type': 'text/plain', ...(after === undefined ? {} : { 'retry-after': after }) }).end('injected')
+      return
+    }
     const data = file.data.subarray(0, faults.servedBytes ?? file.data.length)
     const type = faults.contentType ?? (path.endsWith('.json') ? 'application/json' : 'application/octet-stream')   // as the hub
     const m = faults.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')

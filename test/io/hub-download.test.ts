@@ -1,14 +1,15 @@
 // Hub downloads (FineWeb's listing and files) against a local fault-injecting hub
 // (test/helpers/http-fault-server.ts): listing with pagination and HF_TOKEN, redirects, a connection cut mid-file
-// resumed by Range (not restarted), 500s retried, 404 a clear error, truncated files detected (by size and by the
-// Parquet footer), a slow server's progress, manifest reuse. Every downloaded file is compared byte for byte with
-// what the server holds.
+// resumed by Range (not restarted), however often it is cut if each try brings new bytes; 500s and 429s retried
+// (Retry-After in seconds), 401/403/404 clear errors; truncated files detected (by size, by a resume's
+// Content-Range total or 416, and by the Parquet footer), a slow server's progress, manifest reuse. Every
+// downloaded file is compared byte for byte with what the server holds.
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { downloadAll, localPath, type DownloadProgress } from '../../src/io/hub/download.js'
 import { finewebSpec } from '../../src/data/fineweb/fineweb.js'
 import { fileUrl, loadManifest, manifestPath, type RemoteFile } from '../../src/io/hub/hub.js'
@@ -30,13 +31,18 @@ function served(n: number, rows = 300): ServedFile[] {
 
 let dirs = 0
 async function download(files: ServedFile[], opts: { token?: string; workers?: number; onProgress?: (p: DownloadProgress) => void;
-  progressIntervalMs?: number; pageSize?: number } = {}) {
+  progressIntervalMs?: number; pageSize?: number; http?: RetryOptions; parts?: Map<ServedFile, number> } = {}) {
   const server = await startFaultServer({ repo: spec.repo, dir: spec.dir, files,
     ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
   const cacheDir = join(root, `c${dirs++}`)
   try {
-    const http = { ...fast, ...(opts.token === undefined ? {} : { token: opts.token }) }
+    const http = { ...fast, ...opts.http, ...(opts.token === undefined ? {} : { token: opts.token }) }
     const { manifest } = await loadManifest(cacheDir, spec, server.baseUrl, http)
+    for (const [f, n] of opts.parts ?? []) {   // left by an earlier run: the first n bytes as FILE.part
+      const part = `${localPath(cacheDir, { path: f.path, size: 0 })}.part`
+      mkdirSync(dirname(part), { recursive: true })
+      writeFileSync(part, f.data.subarray(0, n))
+    }
     const run = downloadAll({ ...http, files: manifest.files, cacheDir, urlOf: (f: RemoteFile) => fileUrl(server.baseUrl, spec, f.path),
       workers: opts.workers ?? 2, progressIntervalMs: opts.progressIntervalMs ?? 1000,
       ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }) })
@@ -118,6 +124,65 @@ test('500s are retried with backoff; a server that keeps failing gives up after 
   assert.match((failed.error as Error).message, /failed 5 times in a row, last: HTTP 500/)
   assert.equal(failed.server.cdnRequests(bad[0]!.path).length, 5, 'maxRetries 4: 5 attempts')
   assert.ok(performance.now() - t0 < 5000)
+})
+
+test('429 is retried after its Retry-After, read as seconds; the next wait is the backoff again', async () => {
+  const files = served(1)
+  files[0]!.faults = { status: [429, 429], retryAfter: ['1', undefined] }
+  const waits: { attempt: number; reason: string; waitMs: number }[] = []
+  const http: RetryOptions = { backoffMs: 1, maxBackoffMs: 2000, onRetry: r => waits.push(r) }
+  const { server, cacheDir, error } = await download(files, { http })
+  assert.equal(error, undefined)
+  assert.deepEqual(server.cdnRequests(files[0]!.path).map(r => r.status), [429, 429, 200])
+  assertSameBytes(cacheDir, files[0]!)
+  assert.equal(waits.length, 2)
+  assert.deepEqual(waits.map(w => [w.attempt, w.reason]), [[1, 'HTTP 429 Too Many Requests'], [2, 'HTTP 429 Too Many Requests']])
+  assert.equal(waits[0]!.waitMs, 1000, 'Retry-After: 1 is one second (the backoff alone would be ~1 ms)')
+  assert.ok(waits[1]!.waitMs >= 1.5 && waits[1]!.waitMs <= 2.5, `no Retry-After: 2 ms ±25%, got ${waits[1]!.waitMs}`)
+})
+
+test('401 and 403 are not retried and say to set HF_TOKEN', async () => {
+  for (const [status, text] of [[401, 'Unauthorized'], [403, 'Forbidden']] as const) {
+    const files = served(1)
+    files[0]!.faults = { status: [status] }
+    const { server, error } = await download(files)
+    assert.ok(error instanceof InputError, String(error))
+    assert.match(error.message, new RegExp(`failed with HTTP ${status} ${text} \\(access denied: set HF_TOKEN to a Hugging Face token`))
+    assert.equal(server.cdnRequests(files[0]!.path).length, 1, `${status}: one request`)
+  }
+})
+
+test('a connection cut after new bytes more often than maxRetries still completes: progress resets the count', async () => {
+  const files = served(1, 2000)
+  const size = files[0]!.data.length
+  const cuts = 2 * (fast.maxRetries! + 1)   // 10 cuts in a row; each one brings new bytes
+  const step = Math.floor(size / (cuts + 2))
+  files[0]!.faults = { cutAfter: Array(cuts).fill(step) }
+  const { server, cacheDir, error } = await download(files)
+  assert.equal(error, undefined)
+  assertSameBytes(cacheDir, files[0]!)
+  const reqs = server.cdnRequests(files[0]!.path)
+  assert.deepEqual(reqs.map(r => r.range), Array.from({ length: cuts + 1 }, (_, i) => i === 0 ? undefined : `bytes=${i * step}-`))
+  assert.equal(reqs.reduce((n, r) => n + r.bodyBytes, 0), size, 'every byte sent exactly once')
+})
+
+test('a resume against a server whose file is now shorter than listed: its Content-Range total, or its 416, is named', async () => {
+  const files = served(1, 2000)
+  const size = files[0]!.data.length
+  files[0]!.faults = { servedBytes: size - 1000 }
+  const hint = '(truncated or changed on the server, or a stale manifest: delete manifest.json in the cache)'
+  // a .part shorter than the server's copy: the 206's "bytes HAVE-END/TOTAL" disagrees with the listing
+  const shorter = await download(files, { parts: new Map([[files[0]!, 5000]]) })
+  assert.ok(shorter.error instanceof InputError, String(shorter.error))
+  assert.ok(shorter.error.message.endsWith(`.parquet is ${size - 1000} bytes on the server, the listing says ${size} ${hint}`),
+    shorter.error.message)
+  assert.deepEqual(shorter.server.cdnRequests(files[0]!.path).map(r => [r.range, r.status]), [['bytes=5000-', 206]])
+  // a .part longer than the server's copy (but not than the listing): the server answers 416
+  const longer = await download(files, { parts: new Map([[files[0]!, size - 500]]) })
+  assert.ok(longer.error instanceof InputError, String(longer.error))
+  assert.ok(longer.error.message.endsWith(`.parquet: the server has no bytes after ${size - 500}, but the listing says ${size} ${hint}`),
+    longer.error.message)
+  assert.deepEqual(longer.server.cdnRequests(files[0]!.path).map(r => [r.range, r.status]), [[`bytes=${size - 500}-`, 416]])
 })
 
 test('a listing 5xx is retried; a 404 for a file is one clear error with no retries', async () => {
