@@ -2,11 +2,12 @@
 // pinned to its commit; only the files llm.ts and transformers need are fetched (config.json first), byte for
 // byte, resuming a cut; the directory loads to the same weights as the original; sharded weights; files of
 // another model already in --out are replaced, not kept; refusals (architecture, no safetensors, no config, a
-// missing repository, a bad name, a corrupt header) before the big download, leaving --out as it was.
+// missing repository, a bad name, a corrupt header, a .json that does not parse) before the big download, leaving
+// --out as it was (a new --out not created).
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -169,6 +170,32 @@ test('refusals: another architecture (before the weights, --out untouched), no s
   for (const bad of ['', '../etc', 'a/b/c', 'owner/na me', '-x/y']) assert.throws(() => checkRepoName(bad),
     /is not a Hugging Face model repository name/, bad)
   for (const good of ['gpt2', 'openai-community/gpt2', 'meta-llama/Llama-3.2-1B', 'a_b/c.d']) checkRepoName(good)
+})
+
+test('a refused download into a new --out leaves no folder behind; one into an existing folder leaves it', async () => {
+  const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  const config = JSON.parse(new TextDecoder().decode(gpt2[0]!.data)) as Record<string, unknown>
+  const mistral = { path: 'config.json', data: new TextEncoder().encode(JSON.stringify({ ...config, model_type: 'mistral' })) }
+  const fresh = await download([mistral, gpt2[1]!])
+  assert.ok(fresh.error instanceof InputError && /unsupported model_type "mistral"/.test(fresh.error.message), String(fresh.error))
+  assert.ok(!existsSync(fresh.out), `${fresh.out} was created for the staging folder and must be gone`)
+  const empty = join(root, 'empty-out')
+  mkdirSync(empty)
+  const kept = await download([mistral, gpt2[1]!], { outDir: empty })
+  assert.ok(kept.error instanceof InputError, String(kept.error))
+  assert.deepEqual(readdirSync(empty), [], 'the folder the user made is kept, and empty')
+})
+
+test('a fetched .json that does not parse (cut short on the server) is refused and removed', async () => {
+  const gpt2 = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  const cut = (f: ServedFile): ServedFile => ({ path: f.path, data: f.data.subarray(0, f.data.length >> 1) })   // listed as served
+  const tokenizer: ServedFile = { path: 'tokenizer.json', data: new TextEncoder().encode('{"model": {"vocab": {"a": 0, "b": 1}}}') }
+  for (const [files, name] of [[[gpt2[0]!, gpt2[1]!, cut(tokenizer)], 'tokenizer.json'], [[cut(gpt2[0]!), gpt2[1]!], 'config.json']] as const) {
+    const { out, error } = await download([...files])
+    assert.ok(error instanceof InputError, `${name}: ${String(error)}`)
+    assert.match(error.message, new RegExp(`^download: ${name.replace('.', '\\.')} is not valid JSON: .* \\(it was removed, run the command again`))
+    for (const p of [name, `${name}.part`, join('.llmts-download', name)]) assert.ok(!existsSync(join(out, p)), `${p} was removed`)
+  }
 })
 
 test('llmts download: the CLI fills --out, prints JSON, and refuses bad arguments with one line, exit 2', async () => {
