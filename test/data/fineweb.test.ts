@@ -2,7 +2,8 @@
 // `prepare` writes from the same Parquet files (val = first shard) and the token stream built from the
 // tokenizer alone; identical for 0 and 2 workers; a run killed after every single shard still ends with the
 // same bytes (resume points mid-task included); a resume point inside a document cut into pieces (as earlier
-// versions wrote them) continues exactly; complete output is not redone; the disk-space check; the CLI.
+// versions wrote them) continues exactly; complete output is not redone; the disk-space check (which counts the
+// bytes already downloaded); the CLI.
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -160,6 +161,25 @@ test('not enough disk space is an InputError before any download', async () => {
   await assert.rejects(prepareFineweb(options('nospace', { cacheDir: join(root, 'cache2'), statfs: tiny })),
     (e: Error) => e instanceof InputError && /not enough disk space on .*need about .* for downloads.*41\.0 kB free/.test(e.message))
   assert.equal(server.requests.filter(r => r.url.startsWith('/cdn/')).length, before)
+})
+
+test('the disk-space check counts what is already downloaded: a resume needs only the rest', async () => {
+  const cacheDir = join(root, 'cache3')
+  const [done, half] = [files[0]!, files[1]!]
+  const at = (f: ServedFile): string => localPath(cacheDir, { path: f.path, size: 0 })
+  mkdirSync(join(at(done), '..'), { recursive: true })
+  writeFileSync(at(done), done.data)                                   // complete
+  writeFileSync(`${at(half)}.part`, half.data.subarray(0, 10_000))    // 10,000 bytes of the second file
+  const rest = files.reduce((n, f) => n + f.data.length, 0) - done.data.length - 10_000
+  let seen: { needBytes: number; freeBytes: number } | undefined
+  const exact = (): { bavail: number; bsize: number } => ({ bavail: rest, bsize: 1 })   // free: exactly the rest
+  const from = server.requests.length
+  await prepareFineweb(options('resume-space', { cacheDir, downloadOnly: true, statfs: exact, onManifest: (_, i) => { seen = i } }))
+  assert.deepEqual(seen && [seen.needBytes, seen.freeBytes], [rest, rest])
+  for (const f of files) assert.ok(readFileSync(at(f)).equals(f.data), `${f.path} downloaded intact`)
+  const fetched = server.requests.slice(from).filter(r => r.url.startsWith('/cdn/') && r.status < 300)
+  assert.deepEqual(fetched.map(r => [decodeURIComponent(r.url.slice(5).split('?')[0]!), r.range]),
+    [[half.path, 'bytes=10000-'], [files[2]!.path, undefined]], 'only the rest was fetched')
 })
 
 test('CLI: flags reach the pipeline; bad flags are one-line InputErrors', async () => {
