@@ -4,7 +4,7 @@
 // architecture llm.ts cannot load is refused before any weight is fetched or any file in the directory replaced.
 
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { downloadAll, type DownloadProgress } from './hub/download.js'
 import { fetchTree, resolveBaseUrl, type RemoteFile } from './hub/hub.js'
 import { fetchWithRetry, type RetryOptions } from './hub/http.js'
@@ -82,7 +82,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   // the architecture (and the shard list) is checked in a staging folder, before any weight and before a file
   // in --out is replaced: a refused repository leaves --out as it was
   const first = [config, ...(single === undefined ? [index!] : [])]
-  const staging = join(o.outDir, '.llmts-download'), existed = existsSync(o.outDir)
+  const staging = join(o.outDir, '.llmts-download'), created = newFolders(o.outDir)
   rmSync(staging, { recursive: true, force: true })
   let parsed: ReturnType<typeof configFromHfJson>, weights: RemoteFile[]
   try {
@@ -92,7 +92,9 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
   } finally {
     rmSync(staging, { recursive: true, force: true })
-    if (!existed && existsSync(o.outDir) && readdirSync(o.outDir).length === 0) rmdirSync(o.outDir)   // a refusal leaves no trace
+    for (const d of created) {   // a refusal leaves no trace: the folders this call made, if still empty, innermost first
+      if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d)
+    }
   }
   const rest = [...weights, ...OPTIONAL_FILES.flatMap(p => byPath.get(p) ?? [])]
   const all = [...first, ...rest]
@@ -102,6 +104,13 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     repo: o.repo, revision, commit, dir: o.outDir, family: parsed.family,
     files: all.map(f => ({ path: f.path, bytes: f.size })), seconds: (performance.now() - t0) / 1000,
   }
+}
+
+/** The folders that creating `dir` would make, innermost first (none when it exists). */
+function newFolders(dir: string): string[] {
+  const out: string[] = []
+  for (let p = resolve(dir); !existsSync(p) && dirname(p) !== p; p = dirname(p)) out.push(p)
+  return out
 }
 
 /** The commit a revision (branch, tag or commit) names: GET /api/models/REPO/revision/REV answers model info
