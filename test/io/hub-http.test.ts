@@ -1,11 +1,11 @@
-// The hub's retry policy (src/io/hub/http.ts) on its own: which statuses are retried, Retry-After read as seconds,
-// the 401/403 hint, and backoffDelay's numbers (backoff·2^(attempt-1), ±25% jitter, capped at maxBackoffMs, a
-// longer Retry-After honoured up to the cap), computed by hand with Math.random pinned. The same rules against a
-// server are in hub-download.test.ts.
+// The hub's retry policy (src/io/hub/http.ts) on its own: which statuses are retried, Retry-After as seconds or
+// an HTTP-date, the 401/403 hint, and backoffDelay's numbers (backoff·2^(attempt-1), ±25% jitter, capped at
+// maxBackoffMs, a longer Retry-After honoured up to the cap), computed by hand with Math.random pinned. The same
+// rules against a server are in hub-download.test.ts.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { backoffDelay, checkStatus, RetryableError, type RetryOptions } from '../../src/io/hub/http.js'
+import { backoffDelay, checkStatus, parseRetryAfter, RetryableError, type RetryOptions } from '../../src/io/hub/http.js'
 import { InputError } from '../../src/util/errors.js'
 
 const url = 'https://hub.example/x.parquet'
@@ -57,4 +57,12 @@ test('backoffDelay: a Retry-After longer than the backoff is waited out, up to m
   assert.equal(backoffDelay(1, opts, 2000), 2000)
   assert.equal(backoffDelay(1, opts, 3_600_000), 10_000, 'an hour asked for, the cap waited')
   assert.equal(backoffDelay(1, { backoffMs: 4000, maxBackoffMs: 10_000 }, 2000), 4000, 'the longer of the two')
+})
+
+test('parseRetryAfter: delay-seconds or an HTTP-date (RFC 9110), nothing for a past date or garbage', () => {
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0)
+  assert.equal(parseRetryAfter('120', now), 120_000)
+  assert.equal(parseRetryAfter(' 3 ', now), 3000)
+  assert.equal(parseRetryAfter('Wed, 25 Nov 2026 12:00:30 GMT', now), 30_000)
+  for (const h of [null, '', '0', '-5', 'soon', 'Wed, 25 Nov 2026 11:59:00 GMT']) assert.equal(parseRetryAfter(h, now), undefined, String(h))
 })

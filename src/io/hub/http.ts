@@ -44,8 +44,7 @@ export function checkStatus(res: Response, url: string, what: string, opts: Retr
   if (res.ok) return
   const s = `${res.status}${res.statusText ? ' ' + res.statusText : ''}`
   if (res.status >= 500 || res.status === 408 || res.status === 429) {
-    const after = Number(res.headers.get('retry-after'))
-    throw new RetryableError(`HTTP ${s}`, Number.isFinite(after) && after > 0 ? after * 1000 : undefined)
+    throw new RetryableError(`HTTP ${s}`, parseRetryAfter(res.headers.get('retry-after')))
   }
   const missing = opts.missingHint ?? 'check --base-url, and delete the manifest in the cache if the dataset changed'
   const hint = res.status === 401 && /^(Repo|Revision|Entry)NotFound$/.test(res.headers.get('x-error-code') ?? '')
@@ -54,6 +53,14 @@ export function checkStatus(res: Response, url: string, what: string, opts: Retr
       ? 'access denied: set HF_TOKEN to a Hugging Face token that may read this repository (a gated one: accept its terms on the hub first)'
       : res.status === 404 || res.status === 410 ? `not there: ${missing}` : 'the server refused the request'
   throw new InputError(`${labelOf(opts)}: GET ${url} (${what}) failed with HTTP ${s} (${hint})`)
+}
+
+/** A Retry-After header in milliseconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent,
+ *  unreadable or not in the future. */
+export function parseRetryAfter(header: string | null, now = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined
+  const ms = /^\s*\d+\s*$/.test(header) ? Number(header) * 1000 : Date.parse(header) - now
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined
 }
 
 /** Milliseconds to wait before attempt `attempt` (1-based): backoff·2^(attempt-1), capped, ±25% jitter. */
