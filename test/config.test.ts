@@ -3,7 +3,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { configFromJson, presetConfig, presets, swigluHidden, validateConfig } from '../src/config.js'
+import { configFromJson, presetConfig, presets, swigluHidden, validateConfig, type ModelConfig } from '../src/config.js'
 import { ParamLayout, hfFamily, initParams } from '../src/model/params.js'
 import { InputError } from '../src/util/errors.js'
 
@@ -44,6 +44,33 @@ test('bad configs are refused with the reason', () => {
   assert.throws(() => configFromJson([], 'x.json'), /must be a JSON object/)
   const small = configFromJson({ preset: 'tiny-gpt2', vocabSize: 96 }, 'x.json')
   assert.equal(small.paddedVocabSize, 128)
+})
+
+test('RoPE needs an even head size; at most 1024 layers', () => {
+  const v = presetConfig('tiny-variant'), g = presetConfig('tiny-gpt2')
+  // 264 / 8 = 33: odd, so RoPE's (even, odd) pairs do not fit; learned positions do not care
+  assert.throws(() => validateConfig({ ...v, channels: 264 }), (e: Error) => e instanceof InputError && /RoPE needs an even head size, got 33/.test(e.message))
+  validateConfig({ ...g, channels: 264 })
+  assert.throws(() => validateConfig({ ...g, layers: 1025 }), (e: Error) => e instanceof InputError && /layers must be at most 1024, got 1025/.test(e.message))
+  validateConfig({ ...g, layers: 1024 })
+})
+
+test('derived sizes: K/V heads keep the preset\'s grouping, the MLP width follows channels and MLP type', () => {
+  const cfg = (o: Record<string, unknown>): ModelConfig => configFromJson(o, 'x.json')
+  // variant-124m groups 12 heads over 6 K/V heads (2 per K/V head); tiny-variant 8 over 4; GPT-2 has one per head
+  assert.equal(cfg({ preset: 'variant-124m', heads: 24 }).kvHeads, 12)
+  assert.equal(cfg({ preset: 'tiny-variant', heads: 4 }).kvHeads, 2)
+  assert.equal(cfg({ preset: 'tiny-variant', heads: 2 }).kvHeads, 1)
+  assert.equal(cfg({ preset: 'tiny-gpt2', heads: 4 }).kvHeads, 4)
+  assert.equal(cfg({ preset: 'variant-124m', heads: 24, kvHeads: 24 }).kvHeads, 24, 'given, not derived')
+  // GELU: 4·C. SwiGLU: the report's 2/3·4·C rounded up to a multiple of 128: C=128 → 341.3 → 384,
+  // C=320 → 853.3 → 896, C=768 → 2048 (variant-124m's width)
+  assert.equal(cfg({ preset: 'tiny-gpt2', channels: 128, heads: 4 }).mlpHidden, 512)
+  assert.equal(cfg({ preset: 'tiny-variant', channels: 128, heads: 4 }).mlpHidden, 384)
+  assert.equal(cfg({ preset: 'tiny-variant', channels: 320, heads: 4 }).mlpHidden, 896)
+  assert.equal(cfg({ mlp: 'swiglu' }).mlpHidden, 2048, 'gpt2-124m with a SwiGLU MLP')
+  assert.equal(cfg({ preset: 'tiny-variant', mlp: 'gelu' }).mlpHidden, 1024)
+  assert.equal(cfg({ preset: 'tiny-variant', channels: 128, heads: 4, mlpHidden: 100 }).mlpHidden, 100, 'given, not derived')
 })
 
 test('the layout covers the flat buffer exactly once, in order', () => {

@@ -6,7 +6,7 @@
 import { after, test } from 'node:test'
 import { spawnSync } from 'node:child_process'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parquetWriteBuffer, parquetWriteFile } from 'hyparquet-writer'
@@ -166,7 +166,7 @@ test('a failed prepare: before any shard, the old output stays complete; after o
   assert.deepEqual(readdirSync(out).filter(f => !f.endsWith('.bin')), ['m.json'])
 })
 
-test('ensureCorpus prepares once and then reuses the shards', async () => {
+test('ensureCorpus prepares once, reuses the shards, and prepares again when a shard is truncated or missing', async () => {
   const out = join(dir, 'cache', 'moby-dick')
   const a = await ensureCorpus('moby-dick', out, { workers: 1 })
   assert.equal(a.val.length, 1)
@@ -177,6 +177,17 @@ test('ensureCorpus prepares once and then reuses the shards', async () => {
   assert.equal(statSync(b.train[0]!).mtimeMs, mtime, 'not rewritten')
   const c = await ensureCorpus('moby-dick', out, { valTokens: 1000 })
   assert.equal(readShard(c.val[0]!).length, 1000, 'a different split is prepared again')
+  // a cached shard that is truncated, or gone, makes the cache stale: the corpus is prepared again, byte for byte
+  const trainBytes = readFileSync(c.train[0]!)
+  const valBytes = readFileSync(c.val[0]!)
+  truncateSync(c.train[0]!, trainBytes.length - 2)
+  const d = await ensureCorpus('moby-dick', out, { valTokens: 1000 })
+  assert.deepEqual(d, c)
+  assert.ok(readFileSync(d.train[0]!).equals(trainBytes), 'a truncated train shard is written again')
+  rmSync(d.val[0]!)
+  const e = await ensureCorpus('moby-dick', out, { valTokens: 1000 })
+  assert.deepEqual(e, c)
+  assert.ok(existsSync(e.val[0]!) && readFileSync(e.val[0]!).equals(valBytes), 'a deleted val shard is written again')
   await assert.rejects(ensureCorpus('nope'), /unknown corpus "nope"/)
 })
 

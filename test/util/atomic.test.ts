@@ -1,14 +1,14 @@
 // Output folders: makeDirs (mkdir -p that cannot loop forever) and checkOutputDir (refuses an --out that cannot
-// be made, and leaves nothing behind). The /proc cases run in a child process with a time limit, since Node 20's
+// be made, and leaves nothing behind); removeDeadTemps clears only the temp files of writers that are gone. The /proc cases run in a child process with a time limit, since Node 20's
 // recursive mkdirSync spins there without returning.
 
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { checkOutputDir, makeDirs, writeFileAtomic } from '../../src/util/atomic.js'
+import { checkOutputDir, makeDirs, removeDeadTemps, writeFileAtomic } from '../../src/util/atomic.js'
 import { InputError } from '../../src/util/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'llmts-atomic-'))
@@ -58,6 +58,22 @@ test('a refused write names its destination, not the temp file beside it, and le
     assert.deepEqual(readdirSync(d).sort(), ['file', 'plot.svg'], 'no temp file left')
     assert.deepEqual(readdirSync(join(d, 'plot.svg')), [])
   } finally {
+    rmSync(d, { recursive: true, force: true })
+  }
+})
+
+test("removeDeadTemps removes a dead writer's temp file and keeps a live writer's", () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-atomic-temps-'))
+  const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+  try {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid   // exited and reaped: no such process now
+    assert.ok(live.pid !== undefined && dead !== undefined)
+    const names = [`.x.bin.tmp-${live.pid}`, `.x.bin.tmp-${dead}`, `.x.bin.tmp-${process.pid}`, `.other.json.tmp-${dead}`, 'x.bin']
+    for (const n of names) writeFileSync(join(d, n), 'x')
+    removeDeadTemps(d, name => name.endsWith('.bin'))
+    assert.deepEqual(readdirSync(d).sort(), [`.other.json.tmp-${dead}`, `.x.bin.tmp-${live.pid}`, `.x.bin.tmp-${process.pid}`, 'x.bin'].sort())
+  } finally {
+    live.kill()
     rmSync(d, { recursive: true, force: true })
   }
 })

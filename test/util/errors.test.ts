@@ -1,9 +1,10 @@
 // shown(): a user's value as an error message quotes it: as written (JSON), non-finite numbers by name even when
-// nested (JSON would write null), a missing value as "nothing", long values cut at 80 characters.
+// nested (JSON would write null), a missing value as "nothing", long values cut at 80 characters. InputError's
+// message is one line: the CLI prints it as one.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { shown } from '../../src/util/errors.js'
+import { InputError, shown } from '../../src/util/errors.js'
 
 test('shown() quotes values as the user wrote them', () => {
   assert.equal(shown(undefined), 'nothing')
@@ -17,4 +18,11 @@ test('shown() quotes values as the user wrote them', () => {
   const long = shown('a'.repeat(200))
   assert.equal(long.length, 80)
   assert.ok(long.endsWith('...'))
+})
+
+test('InputError folds line breaks and the spaces around them into one space', () => {
+  assert.equal(new InputError('a\n  b').message, 'a b')
+  assert.equal(new InputError('x: bad JSON\r\n    {"lr": }\n\n  ^ here').message, 'x: bad JSON {"lr": } ^ here')
+  assert.equal(new InputError('one line, as given').message, 'one line, as given')
+  assert.equal(new InputError('a\nb').name, 'InputError')
 })
