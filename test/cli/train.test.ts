@@ -142,7 +142,7 @@ test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to re
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).train.batchSize, 4)
 })
 
-test('--default-run --out DIR: both runs, the comparison files and the recorded outDir are DIR', { timeout: 120_000 }, () => {
+test('--default-run --out DIR: both runs, the recorded outDir, and comparison.csv, tokensPerModel and the charts from the runs\' own logs', { timeout: 120_000 }, () => {
   const out = join(root, 'default-run')
   const r = spawnSync(process.execPath, [main, 'train', '--default-run', '--steps', '2', '--out', out, '--json'],
     { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
@@ -153,7 +153,38 @@ test('--default-run --out DIR: both runs, the comparison files and the recorded 
   assert.deepEqual(summary.runs.map(x => x.runDir), [join(out, 'tiny-gpt2'), join(out, 'tiny-variant')])
   for (const f of summary.files) assert.ok(f.startsWith(out) && existsSync(f), f)
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')), summary)
+  checkDefaultRunFiles(out, r.stdout)
 })
+
+/** What --default-run wrote, against each run's own log.jsonl and config.json. */
+function checkDefaultRunFiles(out: string, stdout: string): void {
+  const summary = JSON.parse(stdout) as { steps: number; tokensPerModel: number }
+  const models = ['tiny-gpt2', 'tiny-variant']
+  const logs = models.map(m => readLog(join(out, m, 'log.jsonl')))
+  // tokens per model: optimizer steps × tokens per step, as each run recorded them
+  for (const [i, m] of models.entries()) {
+    const cfg = JSON.parse(readFileSync(join(out, m, 'config.json'), 'utf8')) as { train: { totalBatchSize: number } }
+    const lastStep = Math.max(...logs[i]!.filter(l => 'loss' in l).map(l => l.step))
+    assert.equal(lastStep, summary.steps, m)
+    assert.equal(summary.tokensPerModel, summary.steps * cfg.train.totalBatchSize, m)
+  }
+  // comparison.csv: step, then per model its training and validation loss, each cell the log's number as written
+  const csv = readFileSync(join(out, 'comparison.csv'), 'utf8').trimEnd().split('\n').map(l => l.split(','))
+  assert.deepEqual(csv[0], ['step', 'tiny-gpt2_loss', 'tiny-gpt2_val_loss', 'tiny-variant_loss', 'tiny-variant_val_loss'])
+  const steps = [...new Set(logs.flatMap(log => log.filter(l => 'loss' in l || 'val_loss' in l).map(l => l.step)))].sort((a, b) => a - b)
+  const cell = (i: number, step: number, key: string): string => {
+    const v = logs[i]!.find(l => l.step === step && key in l)?.[key]
+    return v === undefined ? '' : JSON.stringify(v)
+  }
+  assert.deepEqual(csv.slice(1), steps.map(s => [String(s), ...models.flatMap((_, i) => [cell(i, s, 'loss'), cell(i, s, 'val_loss')])]))
+  assert.ok(csv.slice(1).some(row => row[2] !== '') && csv.slice(1).some(row => row[1] !== ''), 'both kinds of loss present')
+  // the charts: loss.svg plots training loss, val_loss.svg validation loss (the y-axis title names the metric)
+  const svg = (name: string): string => readFileSync(join(out, name), 'utf8')
+  assert.match(svg('loss.svg'), />training loss</)
+  assert.doesNotMatch(svg('loss.svg'), />validation loss</)
+  assert.match(svg('val_loss.svg'), />validation loss</)
+  assert.doesNotMatch(svg('val_loss.svg'), />training loss</)
+}
 
 test('--val-steps beyond the validation shards: each validation reads the batches there are, none twice, and says so', () => {
   // toy_val_000000.bin: 2,000 tokens = floor(1999 / (4·16)) = 31 batches of B·T

@@ -121,7 +121,7 @@ test('download: cached once, validated before caching, a clear error offline', a
   assert.equal(calls, 1)
 })
 
-test('CLI: JSON result names scoring and shots and equals the reference; bad data -> one line, exit 2', () => {
+test('CLI: JSON result names scoring, shots and the few-shot seed (null at 0-shot) and equals the reference; bad data -> one line, exit 2', () => {
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
   const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')) as
     { config: object; weightSeed: number; cases: { name: string; acc: number; accNorm: number }[] }
@@ -134,6 +134,12 @@ test('CLI: JSON result names scoring and shots and equals the reference; bad dat
   const out = JSON.parse(r.stdout) as Record<string, unknown>
   const want = expected.cases.find(c => c.name === 'llmc-0shot')!
   assert.deepEqual([out['scoring'], out['shots'], out['count'], out['acc'], out['acc_norm']], ['llmc', 0, 6, want.acc, want.accNorm])
+  assert.equal(out['fewshot_seed'], null, 'zero-shot: no few-shot draw, so no seed (null, not the default)')
+  const few = run('--data', join(fixtures, 'val.jsonl'), '--train-data', join(fixtures, 'train.jsonl'), '--shots', '2', '--limit', '1',
+    '--fewshot-seed', '7', '--json')
+  assert.equal(few.status, 0, few.stderr)
+  const fewOut = JSON.parse(few.stdout) as Record<string, unknown>
+  assert.deepEqual([fewOut['scoring'], fewOut['shots'], fewOut['count'], fewOut['fewshot_seed']], ['harness', 2, 1, 7])
   const human = run('--data', join(fixtures, 'val.jsonl'), '--train-data', join(fixtures, 'train.jsonl'), '--shots', '2', '--limit', '2')
   assert.equal(human.status, 0, human.stderr)
   assert.match(human.stdout, /^hellaswag \(harness scoring, 2-shot, 2 examples\): acc_norm [\d.]+% ± [\d.]+, acc [\d.]+% ± [\d.]+/)
