@@ -1,6 +1,7 @@
 // Output folders: makeDirs (mkdir -p that cannot loop forever) and checkOutputDir (refuses an --out that cannot
-// be made, and leaves nothing behind); removeDeadTemps clears only the temp files of writers that are gone. The /proc cases run in a child process with a time limit, since Node 20's
-// recursive mkdirSync spins there without returning.
+// be made, and leaves nothing behind); removeDeadTemps clears only the temp files of writers that are gone. The
+// /proc cases run in a child process with a time limit, since Node 20's recursive mkdirSync spins there without
+// returning.
 
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
