@@ -15,6 +15,7 @@ import { defaultRunDir, trainRun, type RunInfo } from '../train/run.js'
 import type { Reporter, StepReport, TrainResult } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
+import { formatDuration } from '../util/progress.js'
 import { refuseDuplicateKey } from '../util/json.js'
 import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
@@ -76,12 +77,6 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   // --init-from alone trains the architecture it holds: the gpt2-124m default applies only without it
   if (point === null && config.initFrom !== '' && given.model === undefined && fileCfg.model === undefined) config.model = ''
   return { config, point }
-}
-
-function formatDuration(s: number): string {
-  if (!Number.isFinite(s)) return '?'
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60)
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`
 }
 
 export function formatStep(r: StepReport): string {

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { formatStep } from '../../src/cli/train.js'
 import { listCheckpoints } from '../../src/train/checkpoint.js'
 import { readLog } from '../../src/train/log.js'
 import { makeToyRun } from '../train/helpers.js'
@@ -197,4 +198,23 @@ test('--val-steps beyond the validation shards: each validation reads the batche
   assert.doesNotMatch(exact.stderr, /validation shards hold/)
   const val = (dir: string): unknown[] => readLog(join(root, dir, 'log.jsonl')).filter(r => 'val_loss' in r).map(r => r['val_loss'])
   assert.deepEqual(val('val45'), val('val31'))
+})
+
+test('--json without validation (--val-every 0): valLoss and bestValLoss are null, not left out', () => {
+  const r = llmts('train', ...small, '--total-batch-size', '64', '--steps', '1', '--warmup-steps', '1', '--val-every', '0',
+    '--checkpoint-every', '0', '--out', join(root, 'no-val'), '--json')
+  assert.equal(r.code, 0, r.stderr)
+  const summary = JSON.parse(r.stdout)
+  assert.deepEqual(Object.keys(summary).sort(),
+    ['bestValLoss', 'interrupted', 'loss', 'runDir', 'skippedUpdates', 'steps', 'tokensPerS', 'trainSeconds', 'valLoss'])
+  assert.deepEqual([summary.valLoss, summary.bestValLoss, summary.steps, summary.interrupted], [null, null, 1, false])
+  assert.ok(Number.isFinite(summary.loss) && summary.loss > 0, `loss ${summary.loss}`)
+})
+
+test('the step line: fixed decimals, thousands separators, the ETA in s, m+s or h+m (rounded to the second first)', () => {
+  const r = { step: 3, steps: 10, loss: 2.345678, lr: 0.0006, grad_norm: 1.23456, tokens_per_s: 12345.6, ms: 41.7, etaS: 75 }
+  assert.equal(formatStep(r), 'step 3/10 | loss 2.3457 | lr 6.00e-4 | norm 1.235 | 12,346 tok/s | 42 ms | ETA 1m15s')
+  const eta = (etaS: number): string => formatStep({ ...r, etaS }).replace(/^.* \| ETA /, '')
+  assert.deepEqual([7, 59.4, 59.6, 119.7, 3725, 7199.9, NaN, Infinity].map(eta),
+    ['7s', '59s', '1m00s', '2m00s', '1h02m', '2h00m', '?', '?'])
 })
