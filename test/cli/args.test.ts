@@ -1,11 +1,13 @@
 // Flag errors of src/cli/args.ts through the built binary: unknown flags, bad and missing values, enum and
 // bool values, unknown commands — each one stderr line naming the flag and what it expects, exit code 2.
+// Then parseArgs and formatHelp directly: '--', number grammar, min/max bounds, defaults in the help.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { formatHelp, jsonFlag, parseArgs, type FlagTable, type Parsed } from '../../src/cli/args.js'
 
 const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
@@ -24,6 +26,8 @@ test('flag errors: one line naming the flag and what it expects, exit code 2', (
     [['prepare', '--shard-size', '1000'], 'llmts prepare: --shard-size expects a positive integer >= 1024, got 1000'],
     [['eval', 'hellaswag', '--shots', '-1'], 'llmts eval hellaswag: --shots expects a non-negative integer, got -1'],
     [['prepare', '--workers'], 'llmts prepare: --workers expects a non-negative integer, got nothing'],
+    [['prepare', '--workers', '2000'], 'llmts prepare: --workers expects a value <= 1024, got 2000'],
+    [['prepare', '--val-tokens', '0x10'], 'llmts prepare: --val-tokens expects a non-negative integer, got "0x10"'],
     [['prepare', '--corpus', 'bogus'], 'llmts prepare: --corpus expects one of moby-dick, sotu, tinyshakespeare, got "bogus"'],
     [['prepare', '--json=maybe'], 'llmts prepare: --json expects true or false, got "maybe"'],
     [['prepare', '--out='], 'llmts prepare: --out expects a value, got an empty string'],
@@ -67,4 +71,49 @@ test('--version prints the version of package.json', () => {
   const r = llmts(['--version'])
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, `llmts ${pkg.version}\n`)
+})
+
+// parseArgs and formatHelp themselves, on a table of their own (no command's flags, so these hold whatever
+// the commands declare)
+const table = {
+  count: { type: 'int', min: 0, max: 1000, default: 7, help: 'an int' },
+  temp: { type: 'number', min: 0, help: 'a number' },
+  frac: { type: 'number', min: 0, max: 1, default: 0.5, help: 'a fraction' },
+  json: jsonFlag,
+} as const satisfies FlagTable
+const parse = (argv: string[]): Parsed<typeof table> => parseArgs('t', table, argv, () => {})
+
+test('parseArgs: "--" ends the flags; what follows is positional even when it looks like a flag', () => {
+  const p = parseArgs('t', table, ['a', '--', '--json', '-q', '--count=3'])
+  assert.deepEqual(p.positionals, ['a', '--json', '-q', '--count=3'])
+  assert.equal(p.flags.json, false)
+  assert.equal(p.flags.count, 7)
+  assert.deepEqual([...p.given], [])
+})
+
+test('parseArgs numbers: "_" digit separators, and only decimal literals (no hex, no spaces)', () => {
+  assert.equal(parse(['--count', '1_000']).flags.count, 1000)
+  assert.equal(parse(['--temp=1_0.2_5']).flags.temp, 10.25)
+  for (const raw of ['0x10', ' 5', '5 ', '0b1', 'Infinity', '1e', '']) {
+    assert.throws(() => parse(['--count', raw]), { message: `t: --count expects a non-negative integer, got "${raw}"` })
+  }
+})
+
+test('parseArgs bounds: a fraction below the minimum and any value above the maximum are refused', () => {
+  assert.throws(() => parse(['--temp', '-0.5']), { message: 't: --temp expects a non-negative number, got -0.5' })
+  assert.throws(() => parse(['--frac', '-0.25']), { message: 't: --frac expects a non-negative number, got -0.25' })
+  assert.equal(parse(['--temp', '0']).flags.temp, 0)
+  assert.throws(() => parse(['--frac', '1.5']), { message: 't: --frac expects a value <= 1, got 1.5' })
+  assert.throws(() => parse(['--count', '1001']), { message: 't: --count expects a value <= 1000, got 1001' })
+  assert.equal(parse(['--count', '1000']).flags.count, 1000)
+  assert.equal(parse(['--frac', '1']).flags.frac, 1)
+})
+
+test('formatHelp: each flag with its default, when it has one', () => {
+  const lines = formatHelp('t', 'ARGS', 'a summary', table).split('\n')
+  const row = (flag: string): string => lines.find(l => l.trimStart().startsWith(flag)) ?? ''
+  assert.match(row('--count N'), /an int \(default 7\)$/)
+  assert.match(row('--frac N'), /a fraction \(default 0\.5\)$/)
+  assert.match(row('--temp N'), /a number$/)
+  assert.match(row('--json'), /print results as JSON on stdout$/)
 })

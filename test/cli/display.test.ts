@@ -1,10 +1,12 @@
 // The progress lines of `llmts prepare fineweb` and `llmts download` off a terminal: one line per bar every 10 s,
-// and an unknown rate (under two samples 0.2 s apart, as in a short transfer) printed as unknown, not as 0.
+// and an unknown rate (under two samples 0.2 s apart, as in a short transfer) printed as unknown, not as 0;
+// a tokenize line says what it waits for in place of an ETA.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Display } from '../../src/cli/display.js'
 import type { DownloadProgress } from '../../src/io/hub/download.js'
+import type { ShardsProgress } from '../../src/data/fineweb/tokenize.js'
 import { RateMeter } from '../../src/util/progress.js'
 
 function captured(fn: () => void): string {
@@ -45,4 +47,20 @@ test('RateMeter: unknown until two samples 0.2 s apart, then bytes over the wind
   t = 30_000; m.add(2000); t = 50_000; m.add(2000)   // nothing for longer than the window
   assert.equal(m.known, true)
   assert.equal(m.rate(), 0)
+})
+
+test('tokenize lines: "?" tokens/s at rate 0, "waiting for" a download in place of the ETA', () => {
+  const q = (o: Partial<ShardsProgress>): ShardsProgress =>
+    ({ shards: 2, tokens: 1_500_000, documents: 10, bytes: 500, totalBytes: 1000, tokensPerSecond: 0, seconds: 0, ...o })
+  const out = captured(() => {
+    const d = new Display()
+    d.tokenize(q({ waitingFor: 'train-00001.parquet' }))
+    d.tokenize(q({ seconds: 10, tokensPerSecond: 25_000, etaSeconds: 75 }))
+    d.tokenize(q({ seconds: 20, tokensPerSecond: 25_000, waitingFor: 'train-00002.parquet' }))
+  }).trim().split('\n')
+  assert.deepEqual(out, [
+    'tokenize: 50% 2 shards, 1.50M tokens, ? tokens/s, waiting for train-00001.parquet',
+    'tokenize: 50% 2 shards, 1.50M tokens, 25.0k tokens/s, ETA 1m15s',
+    'tokenize: 50% 2 shards, 1.50M tokens, 25.0k tokens/s, waiting for train-00002.parquet',
+  ])
 })

@@ -95,6 +95,25 @@ test('N batches: the mean of GPT.forward over the first N windows; a directory i
   assert.equal(got.steps, steps)
 })
 
+test('the human line gives val_loss to 6 decimals; off a terminal, progress every 10% of the batches', () => {
+  const B = 1, T = 8, steps = 20
+  const shard = join(root, 'twenty.bin')
+  const tokens = randomTokens(steps * B * T + 1, 96, 7)
+  writeShard(shard, tokens)
+  const r = llmts('eval', 'loss', '--init-from', fixture('hf-llama'), '--data', shard, '--batch-size', String(B), '--seq-len', String(T),
+    '--steps', String(steps))
+  assert.equal(r.code, 0, r.stderr)
+  const m = /^val_loss (\d+\.\d{6}) over 20 batches of 1×8 tokens \(.*\)\n$/.exec(r.stdout)
+  assert.ok(m, r.stdout)
+  const { config, params } = loadHfDir(fixture('hf-llama'))
+  const model = new GPT(new CpuBackend(), config, { maxBatch: B, maxSeqLen: T })
+  model.setParams(params)
+  const want = meanForward(model, tokens, B, T, steps)
+  assert.ok(Math.abs(Number(m[1]) - want) <= 5e-7 + 1e-6 * want, `printed ${m[1]}, expected ${want}`)
+  const batches = [...r.stderr.matchAll(/^eval loss: batch (\d+)\/20 loss \d+\.\d{4}$/gm)].map(b => Number(b[1]))
+  assert.deepEqual(batches, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20], r.stderr)
+})
+
 test('a preset without weights is initialized from --seed: loss near ln(V), the same for the same seed', () => {
   const shard = join(root, 'gpt2-tokens.bin')
   writeShard(shard, randomTokens(40, 50257, 3))

@@ -41,8 +41,8 @@ test('a run directory exports as GPT2LMHeadModel (f32) and imports back to the s
   const r = llmts('export', '--model', run, '--format', 'hf', '--out', out, '--dtype', 'f32', '--json')
   assert.equal(r.code, 0, r.stderr)
   const res = JSON.parse(r.stdout)
-  assert.equal(res.architecture, 'GPT2LMHeadModel')
-  assert.deepEqual([...res.files].sort(), HF_FILES)
+  assert.deepEqual({ ...res, files: [...res.files].sort() }, { out, format: 'hf', architecture: 'GPT2LMHeadModel', dtype: 'f32',
+    files: HF_FILES, model: join(run, 'checkpoints', checkpointName(4)) })   // model: the checkpoint the run resolved to
   for (const f of HF_FILES) assert.ok(existsSync(join(out, f)), f)
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
   assert.deepEqual([cfg.architectures, cfg.model_type, cfg.n_embd, cfg.n_layer, cfg.vocab_size, cfg.eos_token_id, cfg.torch_dtype],

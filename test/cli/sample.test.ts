@@ -72,6 +72,28 @@ test('seeded sampling with --temperature, --top-k and --top-p equals the library
   ] as const) assert.notDeepEqual([...other], want, `${what} makes no difference to this sample`)
 })
 
+test('--json: text is decode(tokens) exactly (its leading and trailing whitespace kept), tokensPerS in tokens per second', () => {
+  // a prompt whose greedy continuation starts or ends with whitespace (searched, and asserted below)
+  const greedy = { maxTokens: 8, temperature: 0, topK: 0, topP: 1, stopAt: EOT }
+  const prompts = ['Call me Ishmael.', 'Hi', 'The', 'Once upon a time', 'Hello,', 'It was', '1.', 'A', 'So', 'Yes']
+  const prompt = prompts.find(q => {
+    const text = decode(generate(model, Int32Array.from([EOT, ...encode(q)]), greedy, new Rng(0)))
+    return text !== text.trim()
+  })
+  assert.ok(prompt !== undefined, 'a prompt whose continuation has whitespace at an end')
+  const t0 = performance.now()
+  const r = llmts('--model', runDir, '--prompt', prompt, '--max-tokens', '8', '--temperature', '0', '--json')
+  const wallS = (performance.now() - t0) / 1000   // the whole process: more than the generation alone
+  assert.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.deepEqual(Object.keys(out).sort(), ['model', 'prompt', 'stop', 'text', 'tokens', 'tokensPerS'])
+  assert.equal(out.prompt, prompt)
+  assert.notEqual(out.text, out.text.trim(), 'the fixture exercises whitespace at an end')
+  assert.equal(out.text, decode(out.tokens))
+  const generated = out.tokens.length + (out.stop === 'eot' ? 1 : 0)   // a drawn <|endoftext|> counts
+  assert.ok(generated > 0 && out.tokensPerS >= generated / wallS, `tokensPerS ${out.tokensPerS}, ${generated} tokens in ${wallS} s wall`)
+})
+
 test('generation stops at <|endoftext|> (Hugging Face generate()\'s eos_token_id) unless --ignore-eot', () => {
   // a copy of the model whose output row for <|endoftext|> is 4x that of a token greedy decoding picks: somewhere in
   // the first tokens greedy decoding then draws <|endoftext|> (searched, and asserted below)
@@ -170,6 +192,8 @@ test('bad requests: exit 2, one line', () => {
     [['--model', toy.modelJson], /96-token vocabulary; text prompts need GPT-2's 50257/],
     [['--model', runDir, '--top-p', '0'], /--top-p must be above 0/],
     [['--model', runDir, '--temperature', '-1'], /--temperature expects a non-negative number/],
+    [['--model', runDir, '--temperature', '-0.5'], /--temperature expects a non-negative number, got -0.5$/m],
+    [['--model', runDir, '--top-p', '1.5'], /--top-p expects a value <= 1, got 1\.5$/m],
     [['--model', runDir, 'hello'], /unexpected argument "hello"/],
     [['--model', runDir, '--seed', '4294967303'], /--seed expects a value <= 4294967295, got 4294967303/],   // 7 + 2^32: was seed 7
   ]

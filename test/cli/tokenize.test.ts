@@ -87,6 +87,8 @@ test('bad input: one stderr line, exit code 2', () => {
     [['tokenize', '-'], Buffer.from([0x61, 0x80]), /invalid byte 0x80 at offset 1\)/],
     [['tokenize', file, file], undefined, /expected exactly one FILE, got 2/],
     [['tokenize'], undefined, /expected exactly one FILE, got 0/],
+    [['tokenize', dir], undefined, /^llmts tokenize: .*llmts-tokenize-\w+ is not a file\n$/],   // not EISDIR, exit 1
+    [['tokenize', '--decode', dir], undefined, /^llmts tokenize: .*llmts-tokenize-\w+ is not a file\n$/],
   ]
   for (const [args, input, re] of cases) {
     const r = llmts(args, input)

@@ -1,4 +1,4 @@
-// Plots from fabricated run directories: SVG and PNG files (format, size, labels, axis domains), the
+// Plots from fabricated run directories: SVG and PNG files (format, size, labels, axis domains, legend), the
 // series read from log.jsonl/config.json, and one-line InputErrors (exit 2 through the CLI) for bad inputs.
 
 import { test } from 'node:test'
@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Resvg } from '@resvg/resvg-js'
-import { renderPlot } from '../../src/plot/plot.js'
+import { outputFormat, renderPlot } from '../../src/plot/plot.js'
 import { collectSeries } from '../../src/plot/runs.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -209,6 +209,8 @@ test('bad inputs are InputErrors: missing log, no points, unknown extension, no 
   await assert.rejects(renderPlot([noVal], join(root, 'd.svg'), { metric: 'loss', x: 'tokens' }), isInput(/config\.json: ENOENT/))
   writeFileSync(join(noVal, 'config.json'), '{"lr": 1}')
   await assert.rejects(renderPlot([noVal], join(root, 'd.svg'), { metric: 'loss', x: 'tokens' }), isInput(/no positive totalBatchSize/))
+  writeFileSync(join(noVal, 'config.json'), '{"train": {"totalBatchSize": 0}}')   // every x would be 0
+  await assert.rejects(renderPlot([noVal], join(root, 'd.svg'), { metric: 'loss', x: 'tokens' }), isInput(/no positive totalBatchSize/))
   for (const f of ['a.svg', 'b.svg', 'c.jpg', 'd.svg']) assert.equal(existsSync(join(root, f)), false, `${f} not written`)
 })
 
@@ -229,4 +231,50 @@ test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
     assert.equal(r.status, 2, `exit code for ${args.join(' ')}: ${r.stderr}`)
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
   }
+})
+
+test('the format comes from the extension, in any case', () => {
+  assert.equal(outputFormat('a.SVG'), 'svg')
+  assert.equal(outputFormat(join(root, 'b.PNG')), 'png')
+  assert.equal(outputFormat('c.Png'), 'png')
+  assert.throws(() => outputFormat('d.svg.txt'), (e: Error) => e instanceof InputError && /extension "\.txt", expected \.svg or \.png/.test(e.message))
+})
+
+test('CLI: --out under a regular file -> exit 2, one line saying it is not a directory', () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  const file = join(root, 'a-file')
+  writeFileSync(file, 'x')
+  const r = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', join(file, 'x.svg')], { encoding: 'utf8' })
+  assert.equal(r.status, 2, r.stderr)
+  assert.match(r.stderr, /^llmts plot: .*a-file.* is not a directory \(--out expects a directory to write to\)\n$/)
+})
+
+/** The [low, high] of the y axis, from its aria-label ("... with values from 1 to 12"). */
+function yDomain(svg: string): [number, number] {
+  const m = /aria-label="Y-axis[^"]* with values from ([-\d.]+) to ([-\d.]+)"/.exec(svg)
+  assert.ok(m, 'the SVG has a y axis')
+  return [Number(m[1]), Number(m[2])]
+}
+
+/** The legend's entries in order (its aria-label) and its top-left corner (the first translate inside it). */
+function legend(svg: string): { entries: string[]; x: number; y: number } {
+  const m = /aria-roledescription="legend" aria-label="[^"]* values: ([^"]*)"><g transform="translate\(([\d.]+),([\d.]+)\)"/.exec(svg)
+  assert.ok(m, 'the SVG has a legend')
+  return { entries: m[1]!.split(', '), x: Number(m[2]), y: Number(m[3]) }
+}
+
+test('layout: the y axis spans the values (not from 0), legend in input order, top right for losses, bottom right for HellaSwag', async () => {
+  const zeta = makeRun('zeta', { steps: 40, offset: 0, hellaswag: true }), alpha = makeRun('alpha', { steps: 40, offset: 0.5, hellaswag: true })
+  await renderPlot([zeta, alpha], join(root, 'layout.svg'), { metric: 'loss', x: 'step' })
+  const svg = readFileSync(join(root, 'layout.svg'), 'utf8')
+  const [low, high] = yDomain(svg)
+  const lowest = 11 / Math.sqrt(40), highest = 11 + 0.5   // zeta's step 40, alpha's step 1
+  assert.ok(low > 0 && low <= lowest && high >= highest && high < 2 * highest, `y from ${low} to ${high}`)
+  const top = legend(svg)
+  assert.deepEqual(top.entries, ['zeta', 'alpha'], 'the order the runs were given, not sorted')
+  await renderPlot([zeta, alpha], join(root, 'layout-hs.svg'), { metric: 'hellaswag', x: 'step' })
+  const bottom = legend(readFileSync(join(root, 'layout-hs.svg'), 'utf8'))
+  const height = 420   // buildSpec's plot height
+  assert.ok(top.y < height / 4 && bottom.y > height / 2, `legend top at y=${top.y} (loss), ${bottom.y} (hellaswag)`)
+  assert.ok(top.x > 720 / 2 && bottom.x > 720 / 2, 'both on the right')
 })
