@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { join, relative, resolve, sep } from 'node:path'
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import { writeShard } from '../../src/data/shards.js'
 import { makeToyRun, tinyModelJson } from '../train/helpers.js'
@@ -164,8 +164,10 @@ test('--resume from another folder names the saved relative --data', { timeout: 
   const out = join(root, 'rel-run')
   const rel = relative(process.cwd(), toy.data)
   assert.equal(llmts(['train', ...small, '--data', rel, '--out', out, '--steps', '2']).code, 0)
-  const elsewhere = join(root, 'elsewhere', 'deeper')
+  // deeper than the current directory, so the saved path's leading '..'s cannot climb to / and find the shards again
+  const elsewhere = join(root, 'elsewhere', ...process.cwd().split(sep).filter(Boolean).map((_, i) => `d${i}`))
   mkdirSync(elsewhere, { recursive: true })
+  assert.notEqual(resolve(elsewhere, rel), resolve(toy.data), 'the relative --data must not resolve from elsewhere')
   const r = spawnSync(process.execPath, [main, 'train', '--out', out, '--resume', '--steps', '4'],
     { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
   assert.equal(r.status, 2, r.stderr)
