@@ -14,7 +14,7 @@ import { launchRanks } from '../train/launch.js'
 import { defaultRunDir, trainRun, type RunInfo } from '../train/run.js'
 import type { Reporter, StepReport, TrainResult } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
-import { InputError } from '../util/errors.js'
+import { fsReason, InputError } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
 import { formatDuration } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
@@ -50,9 +50,11 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   const file = p.flags['config'] as string | undefined
   if (file !== undefined) {
     let obj: unknown, text = ''
-    try { text = readFileSync(file, 'utf8').replace(/^\ufeff/, ''); obj = JSON.parse(text) } catch (e) {   // a BOM (some editors) is no error
-      const code = (e as NodeJS.ErrnoException).code
-      throw new InputError(`train: --config ${file}: ${code ?? `not valid JSON (${(e as Error).message})`}`)
+    try { text = readFileSync(file, 'utf8').replace(/^\ufeff/, '') } catch (e) {   // a BOM (some editors) is no error
+      throw new InputError(`train: --config ${file}: ${fsReason(e)} (expected a JSON file of settings)`)
+    }
+    try { obj = JSON.parse(text) } catch (e) {
+      throw new InputError(`train: --config ${file}: not valid JSON (${(e as Error).message})`)
     }
     refuseDuplicateKey(text, `train: --config ${file}`)
     fileCfg = trainConfigFromJson(obj, file)

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { cacheRoot } from '../util/cache.js'
-import { InputError } from '../util/errors.js'
+import { fsReason, InputError } from '../util/errors.js'
 
 export interface HellaswagExample {
   ind: number              // the dataset's own example id
@@ -76,7 +76,7 @@ export function readHellaswagFile(path: string): HellaswagExample[] {
   try { text = readFileSync(path, 'utf8') } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'EISDIR') throw new InputError(`hellaswag: ${path} is a directory (expected a HellaSwag JSONL file)`)
-    throw new InputError(`hellaswag: cannot read ${path}: ${code ?? String(e)}`)
+    throw new InputError(`hellaswag: cannot read ${path}: ${fsReason(e)}`)
   }
   return parseHellaswagJsonl(text, path)
 }

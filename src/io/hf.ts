@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { ParamLayout, type HfFamily, type HfPiece, type ParamSpec } from '../model/params.js'
 import { makeDirs, removeDeadTemps, writeFilesAtomic, type AtomicWriter } from '../util/atomic.js'
-import { InputError, shown } from '../util/errors.js'
+import { fsReason, InputError, shown } from '../util/errors.js'
 import { configFromHfJson, hfConfigJson, hfGenerationConfigJson, requireHfFamily, type HfDtype } from './hf-config.js'
 import { gpt2TokenizerFiles } from './hf-tokenizer.js'
 import { floatToBf16, readSafetensors, toFloat32, writeSafetensorsTo, type SafetensorsFile, type WriteTensor } from './safetensors.js'
@@ -24,7 +24,7 @@ export function readHfConfig(dir: string): { config: ModelConfig; family: HfFami
   const path = join(dir, 'config.json')
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new InputError(`hf: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (expected a Hugging Face model directory)`)
+    throw new InputError(`hf: cannot read ${path}: ${fsReason(e)} (expected a Hugging Face model directory)`)
   }
   let obj: unknown
   try { obj = JSON.parse(text) } catch (e) { throw new InputError(`hf: ${path} is not valid JSON: ${(e as Error).message}`) }

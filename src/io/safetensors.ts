@@ -3,7 +3,7 @@
 // little-endian tensor bytes. The reader validates every offset against the file; the writer is atomic.
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
-import { InputError, shown } from '../util/errors.js'
+import { fsReason, InputError, shown } from '../util/errors.js'
 import { AtomicWriter, writeFilesAtomic } from '../util/atomic.js'
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
@@ -22,7 +22,7 @@ export interface SafetensorsFile {
 export function readSafetensors(path: string): SafetensorsFile {
   let buf: Buffer
   try { buf = readFileSync(path) } catch (e) {
-    throw new InputError(`safetensors: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
+    throw new InputError(`safetensors: cannot read ${path}: ${fsReason(e)}`)
   }
   return parseSafetensors(buf, path)
 }

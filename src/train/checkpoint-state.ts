@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import type { ModelConfig } from '../config.js'
-import { InputError, shown } from '../util/errors.js'
+import { fsReason, InputError, shown } from '../util/errors.js'
 import type { RngState } from '../util/rng.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
 import { isGuardState, type GuardState } from './divergence.js'
@@ -43,7 +43,7 @@ const isLoss = (x: unknown): boolean => x === null || (typeof x === 'number' && 
 export function readStateFile(path: string): StateJson {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)} ` +
+    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${fsReason(e)} ` +
       `(not a checkpoint directory?)`)
   }
   let s: unknown

@@ -14,7 +14,7 @@ import { validateConfig, type ModelConfig } from '../config.js'
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
 import { makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
-import { InputError } from '../util/errors.js'
+import { fsReason, InputError } from '../util/errors.js'
 import { DamagedCheckpointError, FORMAT, readStateFile, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import { validateTrainConfig, type TrainConfig } from './config.js'
 import { slowCheckpointStage } from './test-hooks.js'
@@ -180,7 +180,7 @@ function readVerified(dir: string, file: string, state: StateJson): SafetensorsF
   if (want === undefined) throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} lists no checksum for ${file}`)
   let buf: Buffer
   try { buf = readFileSync(path) } catch (e) {
-    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)
+    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${fsReason(e)}`)
   }
   const got = createHash('sha256').update(buf).digest('hex')
   if (got !== want.sha256 || buf.byteLength !== want.bytes) {

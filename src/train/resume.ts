@@ -3,8 +3,8 @@
 // tried; if every checkpoint is damaged the resume is refused. A run killed before its first checkpoint
 // (config.json written, no checkpoint) starts over from step 0 with its recorded settings.
 
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { InputError } from '../util/errors.js'
 import {
   DamagedCheckpointError, listCheckpoints, listStateless, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers,
@@ -19,6 +19,10 @@ export type ResumePoint =
 
 /** Finds (and fully verifies) what --resume continues from; notes each damaged checkpoint moved aside. */
 export function findResumePoint(runDir: string, note: (line: string) => void = () => {}): ResumePoint {
+  const st = statSync(runDir, { throwIfNoEntry: false })
+  if (st === undefined) throw new InputError(`train: --resume: ${runDir} does not exist (start without --resume to begin a run there)`)
+  if (!st.isDirectory()) throw new InputError(`train: --resume: ${runDir} is not a directory (--out takes a run directory)`)
+  refuseModelDir(runDir, '--resume: ')
   removeLeftovers(runDir)   // first: a checkpoint caught mid-swap by a crash is renamed back here
   const damaged: string[] = []
   for (const path of listStateless(runDir)) {   // not listed as checkpoints, and the step would be written over
@@ -43,8 +47,21 @@ export function findResumePoint(runDir: string, note: (line: string) => void = (
       'start over with --overwrite')
   }
   const config = readRunConfig(runDir)
-  if (config === null) throw new InputError(`train: --resume: ${join(runDir, 'checkpoints')} has no checkpoint (start without --resume)`)
+  if (config === null) {
+    throw new InputError(`train: --resume: ${runDir} holds no run (no config.json, no checkpoint); start without --resume to begin one`)
+  }
   return { kind: 'restart', config }
+}
+
+/** Refuses a checkpoint or a Hugging Face directory (a model.safetensors or state.json at its top) given as a run
+ *  directory: a run there would mix its files with the model's, and --resume would read the model's config.json. */
+export function refuseModelDir(runDir: string, context = ''): void {
+  const found = [STATE_FILE, 'model.safetensors'].find(f => existsSync(join(runDir, f)))
+  if (found === undefined) return
+  const parent = dirname(runDir), run = basename(parent) === 'checkpoints' ? dirname(parent) : parent
+  const what = existsSync(join(runDir, STATE_FILE)) ? `a checkpoint (it has ${STATE_FILE}); --out takes its run directory, ${run}` :
+    `a model directory (it has ${found}), not a run; give another --out (the model goes in --model or --init-from)`
+  throw new InputError(`train: ${context}${runDir} is ${what}`)
 }
 
 /** Notes a log.jsonl that lacks the resumed step's line (deleted, emptied, cut short): the resumed log would

@@ -25,7 +25,7 @@ import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
-import { findResumePoint, repairBest, restoreLoader, type ResumePoint } from './resume.js'
+import { findResumePoint, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type HellaswagSchedule, type Reporter, type TrainResult } from './trainer.js'
 
 export interface RunOptions {
@@ -88,6 +88,7 @@ function resolveStart(c: TrainConfig): Start {
 }
 
 function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwrite'>): void {
+  refuseModelDir(runDir)
   removeLeftovers(runDir)
   const used = ['log.jsonl', 'checkpoints', 'best'].filter(n => existsSync(join(runDir, n)))
   if (!opts.resume && used.length > 0) {

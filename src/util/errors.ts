@@ -32,3 +32,15 @@ export function shown(v: unknown): string {
   const s = marked?.replace(/"\\u0000(-?Infinity|NaN)"/g, '$1') ?? String(v)
   return s.length > 80 ? `${s.slice(0, 77)}...` : s
 }
+
+/** Why a file could not be read, in words with Node's code: "no such file (ENOENT)", "a directory, not a file
+ *  (EISDIR)"; an error without a code gives its message. */
+export function fsReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | null)?.code
+  const words: Record<string, string> = {
+    ENOENT: 'no such file', EISDIR: 'a directory, not a file', ENOTDIR: 'a part of the path is a file, not a folder',
+    EACCES: 'permission denied', EPERM: 'permission denied', ELOOP: 'too many symbolic links', ENAMETOOLONG: 'name too long',
+  }
+  if (code === undefined) return e instanceof Error ? e.message : String(e)
+  return words[code] === undefined ? code : `${words[code]} (${code})`
+}

@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,7 +35,8 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, '--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
     [[...small, '--total-batch-size', '64', '--steps', '5'], /--warmup-steps 715 exceeds --steps 5/],
     [[...small, '--config', join(root, 'bad.json')], /unknown key "learning-rate"/],
-    [[...small, '--config', join(root, 'missing.json')], /--config .*missing\.json: ENOENT/],
+    [[...small, '--config', join(root, 'missing.json')], /--config .*missing\.json: no such file \(ENOENT\) \(expected a JSON file of settings\)$/m],
+    [[...small, '--config', root], /--config .*: a directory, not a file \(EISDIR\) \(expected a JSON file of settings\)$/m],
     [[...small, '--config', join(root, 'twice.json')], /--config .*twice\.json: key "lr" appears twice in one object \(lines 2 and 4\)/],
     [['--data', toy.data, '--model', 'gpt2-999m'], /neither a preset/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--data', join(root, 'nope')],
@@ -65,6 +66,33 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     assert.match(r.stderr, re)
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
   }
+})
+
+test('--out that is no run: missing, a file, an empty folder, a checkpoint, a model directory -> one line naming it', () => {
+  const ckpt = join(root, 'other-run', 'checkpoints', 'step_000002'), best = join(root, 'other-run', 'best'), hf = join(root, 'hf-like')
+  for (const d of [ckpt, best, hf, join(root, 'empty-dir')]) mkdirSync(d, { recursive: true })
+  for (const d of [ckpt, best]) writeFileSync(join(d, 'state.json'), '{}')
+  writeFileSync(join(hf, 'model.safetensors'), '')
+  writeFileSync(join(hf, 'config.json'), '{"model_type": "llama"}')
+  const run = [...small, '--total-batch-size', '64', '--steps', '2', '--warmup-steps', '1']
+  const cases: [string[], RegExp][] = [
+    [['--resume', '--out', join(root, 'no-such-run')], /^train: --resume: .*no-such-run does not exist \(start without --resume to begin a run there\)$/m],
+    [['--resume', '--out', toy.modelJson], /^train: --resume: .*\.json is not a directory \(--out takes a run directory\)$/m],
+    [['--resume', '--out', join(root, 'empty-dir')], /^train: --resume: .*empty-dir holds no run \(no config\.json, no checkpoint\); start without --resume/m],
+    [['--resume', '--out', ckpt], new RegExp(`^train: --resume: .*step_000002 is a checkpoint \\(it has state\\.json\\); --out takes its run directory, ${join(root, 'other-run')}$`, 'm')],
+    [['--resume', '--out', best], new RegExp(`^train: --resume: .*best is a checkpoint .*; --out takes its run directory, ${join(root, 'other-run')}$`, 'm')],
+    [['--resume', '--out', hf], /^train: --resume: .*hf-like is a model directory \(it has model\.safetensors\), not a run; give another --out/m],
+    [[...run, '--out', hf], /^train: .*hf-like is a model directory \(it has model\.safetensors\), not a run/m],
+    [[...run, '--out', ckpt, '--overwrite'], /^train: .*step_000002 is a checkpoint \(it has state\.json\); --out takes its run directory/m],
+  ]
+  for (const [args, re] of cases) {
+    const r = llmts('train', ...args)
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`)
+    assert.match(r.stderr, re)
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
+  }
+  assert.deepEqual(readdirSync(ckpt), ['state.json'], 'nothing written into the checkpoint')
+  assert.deepEqual(readdirSync(hf).sort(), ['config.json', 'model.safetensors'], 'nor into the model directory')
 })
 
 test('a short run: --config FILE with flags overriding it; log, config.json and checkpoints', () => {

@@ -97,7 +97,7 @@ test('JSONL validation: errors name the file and line', () => {
   for (const [o, re] of cases) assert.throws(() => parseHellaswagJsonl(JSON.stringify(o), 'x.jsonl'), isInput(re))
   assert.equal(parseHellaswagJsonl(JSON.stringify({ ...obj, label: '2' }), 'x.jsonl')[0]!.label, 2)
   assert.throws(() => parseHellaswagJsonl('\n\n', 'empty.jsonl'), isInput(/empty\.jsonl has no examples/))
-  assert.throws(() => readHellaswagFile(join(root, 'missing.jsonl')), isInput(/cannot read .*missing\.jsonl: ENOENT/))
+  assert.throws(() => readHellaswagFile(join(root, 'missing.jsonl')), isInput(/cannot read .*missing\.jsonl: no such file \(ENOENT\)$/))
 })
 
 test('download: cached once, validated before caching, a clear error offline', async () => {

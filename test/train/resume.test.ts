@@ -112,7 +112,7 @@ test('RUN_DIR/best holds the lowest validation loss; reusing a run directory nee
   await assert.rejects(trainRun({ ...base, model: 'tiny-gpt2', out: dir }, { resume: true, overwrite: false }),
     (e: Error) => e instanceof InputError && /--resume continues .* with its own model/.test(e.message))
   await assert.rejects(trainRun({ ...base, out: join(root, 'empty') }, { resume: true, overwrite: false }),
-    (e: Error) => e instanceof InputError && /has no checkpoint/.test(e.message))
+    (e: Error) => e instanceof InputError && /empty does not exist \(start without --resume/.test(e.message))
 })
 
 test('--init-from a run directory starts from its best weights (same validation loss before step 1)', async () => {
