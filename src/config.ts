@@ -108,14 +108,19 @@ export function configFromJson(obj: unknown, where: string): ModelConfig {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     throw new InputError(`config: ${where} must be a JSON object`)
   }
-  const o = obj as Record<string, unknown>
-  if (o['preset'] !== undefined && (typeof o['preset'] !== 'string' || !Object.hasOwn(presets, o['preset']))) {
-    throw new InputError(`config: ${where}: unknown model preset ${shown(o['preset'])} (expected one of ${Object.keys(presets).join(', ')})`)
+  const raw = obj as Record<string, unknown>
+  if (raw['preset'] !== undefined && (typeof raw['preset'] !== 'string' || !Object.hasOwn(presets, raw['preset']))) {
+    throw new InputError(`config: ${where}: unknown model preset ${shown(raw['preset'])} (expected one of ${Object.keys(presets).join(', ')})`)
   }
-  const base = presetConfig(typeof o['preset'] === 'string' ? o['preset'] : 'gpt2-124m')
+  const base = presetConfig(typeof raw['preset'] === 'string' ? raw['preset'] : 'gpt2-124m')
   const known = new Set<string>([...Object.keys(base), 'preset'])
-  for (const k of Object.keys(o)) {
-    if (!known.has(k)) throw new InputError(`config: ${where} has unknown key "${k}" (expected ${[...known].join(', ')})`)
+  const o: Record<string, unknown> = {}, spelled = new Map<string, string>()
+  for (const [k, v] of Object.entries(raw)) {
+    const key = known.has(k) ? k : k.replace(/_([a-z])/g, (_m, ch: string) => ch.toUpperCase())   // kv_heads, as `llmts model --json` prints it
+    if (!known.has(key)) throw new InputError(`config: ${where} has unknown key "${k}" (expected ${[...known].join(', ')})`)
+    if (spelled.has(key)) throw new InputError(`config: ${where} gives ${key} twice ("${spelled.get(key)}" and "${k}"); keep one`)
+    spelled.set(key, k)
+    o[key] = v
   }
   const c = { ...base, ...o } as ModelConfig & { preset?: string }
   delete c.preset

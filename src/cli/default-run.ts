@@ -9,6 +9,7 @@ import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-r
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { consoleReporter } from './train.js'
+import { jsonText, printJson } from './output.js'
 
 const SAME = 0.01   // val-loss differences below this are called a tie
 const SPIKE = 2     // a step whose training loss exceeds the previous step's by this much (nats) is a spike
@@ -22,16 +23,16 @@ export function countSpikes(curve: { loss: number }[]): number {
 export function verdict(gpt2: ModelOutcome, variant: ModelOutcome, tokens: number): string {
   const a = gpt2.finalValLoss, b = variant.finalValLoss
   const scale = `after ${tokens.toLocaleString('en-US')} training tokens each`
-  if (!Number.isFinite(a) || !Number.isFinite(b)) return 'verdict: no validation loss to compare (validation data missing?)'
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return 'no validation loss to compare (validation data missing?)'
   if (b < a - SAME) {
-    return `verdict: the variant converged faster at this scale: validation loss ${b.toFixed(3)} vs ${a.toFixed(3)} for GPT-2 ${scale}.`
+    return `the variant converged faster at this scale: validation loss ${b.toFixed(3)} vs ${a.toFixed(3)} for GPT-2 ${scale}.`
   }
   if (b > a + SAME) {
-    return `verdict: the variant did NOT converge faster at this scale: validation loss ${b.toFixed(3)} vs ${a.toFixed(3)} for GPT-2 ${scale}. ` +
-      'The report\'s gap was measured after billions of tokens; a few thousand tokens on a CPU mostly measure how fast each ' +
-      'model learns unigram and bigram statistics.'
+    return `the variant did NOT converge faster at this scale: validation loss ${b.toFixed(3)} vs ${a.toFixed(3)} for GPT-2 ${scale}. ` +
+      `The report's gap was measured after billions of tokens; ${tokens.toLocaleString('en-US')} tokens mostly measure how fast ` +
+      'each model learns unigram and bigram statistics.'
   }
-  return `verdict: no clear difference at this scale: validation loss ${b.toFixed(3)} (variant) vs ${a.toFixed(3)} (GPT-2) ${scale}.`
+  return `no clear difference at this scale: validation loss ${b.toFixed(3)} (variant) vs ${a.toFixed(3)} (GPT-2) ${scale}.`
 }
 
 function table(outcomes: ModelOutcome[]): string {
@@ -107,16 +108,16 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
     corpus: defaultRun.corpus, steps: r.steps, tokensPerModel: tokens, calibration: r.calibration, settings: { ...defaultRun, outDir },
     runs: r.outcomes.map(o => ({
       model: o.info.config.model, runDir: o.info.runDir, parameters: o.info.parameters, finalTrainLoss: o.finalTrainLoss,
-      finalValLoss: o.finalValLoss, bestValLoss: o.result.bestValLoss, lossSpikes: countSpikes(o.curve), tokensPerS: o.result.tokensPerS,
+      finalValLoss: o.finalValLoss, bestValLoss: o.result.bestValLoss, lossSpikes: countSpikes(o.curve), tokensPerSecond: o.result.tokensPerS,
       seconds: o.wallSeconds,
     })),
     verdict: v, files: [join(outDir, 'comparison.csv'), join(outDir, 'comparison.json'), ...charts],
     totalSeconds: (performance.now() - t0) / 1000,
   }
-  writeFileAtomic(join(outDir, 'comparison.json'), JSON.stringify(summary, null, 2) + '\n')
-  if (opts.json) { process.stdout.write(JSON.stringify(summary, null, 2) + '\n'); return 0 }
+  writeFileAtomic(join(outDir, 'comparison.json'), jsonText(summary, 2))
+  if (opts.json) { printJson(summary); return 0 }
   process.stdout.write(`\n${defaultRun.models.join(' vs ')}: ${r.steps} steps x ${gpt2.info.config.totalBatchSize} tokens = ` +
-    `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.backend}\n\n${table(r.outcomes)}\n\n${v}\n\n` +
+    `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.backend}\n\n${table(r.outcomes)}\n\nverdict: ${v}\n\n` +
     `wrote ${r.outcomes.map(o => o.info.runDir + '/').join(', ')}, ${summary.files.join(', ')} ` +
     `(${summary.totalSeconds.toFixed(0)} s)\n`)
   return 0

@@ -10,6 +10,7 @@ import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { printJson } from './output.js'
 
 const CMD = 'llmts download'
 
@@ -62,7 +63,7 @@ export const command: Command = {
       display.stop()
       process.removeListener('SIGINT', onSigint)
     }
-    if (f.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+    if (f.json) printJson(result)
     else {
       process.stdout.write(`downloaded ${result.repo}@${result.revision} into ${result.dir}: ${result.files.map(x => x.path).join(', ')} ` +
         `(${formatBytes(result.files.reduce((n, x) => n + x.bytes, 0))}, ${result.seconds.toFixed(1)} s); use it with --model ${result.dir}\n`)

@@ -13,6 +13,7 @@ import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { printJson } from './output.js'
 
 const CMD = 'llmts eval hellaswag'
 
@@ -114,11 +115,11 @@ export async function runHellaswag(argv: string[]): Promise<number> {
     progress.stop()
   }
   if (f.json) {
-    process.stdout.write(JSON.stringify({
+    printJson({
       task: 'hellaswag', scoring: result.scoring, shots: result.shots, count: result.count,
-      acc: result.acc, acc_stderr: result.accStderr, acc_norm: result.accNorm, acc_norm_stderr: result.accNormStderr,
-      fewshot_seed: f.shots > 0 ? f['fewshot-seed'] : null, data: f.data ?? 'hellaswag_val.jsonl (cache)', model: resolved.source,
-    }) + '\n')
+      acc: result.acc, accStderr: result.accStderr, accNorm: result.accNorm, accNormStderr: result.accNormStderr,
+      fewshotSeed: f.shots > 0 ? f['fewshot-seed'] : null, data: f.data ?? 'hellaswag_val.jsonl (cache)', model: resolved.path,
+    })
   } else {
     process.stdout.write(`${formatHellaswag(result)} (${resolved.source})\n`)
   }

@@ -13,6 +13,7 @@ import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { printJson } from './output.js'
 
 const CMD = 'llmts eval loss'
 
@@ -84,8 +85,8 @@ export const command: Command = {
     }
     const loader = new DataLoader({ files, B, T, vocabSize: config.vocabSize })
     const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps) })
-    const result = { val_loss: valLoss, steps, batch_size: B, seq_len: T, tokens: steps * B * T, model: resolved.source }
-    if (f.json) process.stdout.write(JSON.stringify(result) + '\n')
+    const result = { valLoss, steps, batchSize: B, seqLen: T, tokens: steps * B * T, model: resolved.path }
+    if (f.json) printJson(result)
     else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} batches of ${B}×${T} tokens (${resolved.source})\n`)
     return 0
   },

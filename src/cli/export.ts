@@ -12,6 +12,7 @@ import { MAX_SEED } from '../util/rng.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { printJson } from './output.js'
 
 const CMD = 'llmts export'
 
@@ -52,7 +53,7 @@ export const command: Command = {
     const files = exportHf(f.out, resolved.config, params, { dtype: f.dtype })
     const architecture = family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'
     if (f.json) {
-      process.stdout.write(JSON.stringify({ out: f.out, format: f.format, architecture, dtype: f.dtype, files, model: resolved.source }) + '\n')
+      printJson({ out: f.out, format: f.format, architecture, dtype: f.dtype, files, model: resolved.path })
     } else {
       process.stdout.write(`wrote ${architecture} (${f.dtype}) from ${resolved.source} to ${f.out}: ${files.join(', ')}\n`)
     }

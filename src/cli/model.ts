@@ -5,6 +5,7 @@ import { ParamLayout } from '../model/params.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { InputError } from '../util/errors.js'
+import { printJson } from './output.js'
 
 const flags = { json: jsonFlag }
 
@@ -22,7 +23,7 @@ export const command: Command = {
       heads: c.heads, kvHeads: c.kvHeads, norm: c.norm, positions: c.positions, mlp: c.mlp, mlpHidden: c.mlpHidden,
       description: presetDescriptions[name] ?? '',
     }))
-    if (p.flags.json) { process.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return 0 }
+    if (p.flags.json) { printJson(rows); return 0 }
     process.stdout.write(`${'preset'.padEnd(14)}${'params'.padStart(14)}  description\n`)
     for (const r of rows) process.stdout.write(`${r.name.padEnd(14)}${r.parameters.toLocaleString('en-US').padStart(14)}  ${r.description}\n`)
     return 0

@@ -8,6 +8,7 @@ import { checkOutputDir } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { printJson } from './output.js'
 
 const flags = {
   out: { type: 'string', help: 'output file: .svg or .png', metavar: 'FILE' },
@@ -38,7 +39,7 @@ export const command: Command = {
       }
     }
     if (p.flags.json) {
-      process.stdout.write(JSON.stringify({ ...summary, metric: p.flags.metric, x: p.flags.x }) + '\n')
+      printJson({ ...summary, metric: p.flags.metric, x: p.flags.x })
     } else {
       const runs = summary.runs.map(r => `${r.label} (${r.points} points)`).join(', ')
       process.stdout.write(`plot: wrote ${summary.out}: ${p.flags.metric} by ${p.flags.x} for ${runs}\n`)

@@ -12,6 +12,7 @@ import { prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
 import { formatBytes } from '../util/progress.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { tokenizerWorkers } from '../data/pool.js'
+import { jsonText } from './output.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
@@ -75,7 +76,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
 }
 
 function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string): unknown }): void {
-  if (json) { stdout.write(JSON.stringify(r, null, 2) + '\n'); return }
+  if (json) { stdout.write(jsonText(r)); return }
   stdout.write(`fineweb: ${r.files.length} Parquet files in ${r.cacheDir}\n`)
   const s = r.shards
   if (s === undefined) return

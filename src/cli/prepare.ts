@@ -14,6 +14,7 @@ import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { tokenizerWorkers } from '../data/pool.js'
+import { printJson } from './output.js'
 
 const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
@@ -78,7 +79,7 @@ export const command: Command = {
     } finally {
       progress.stop()
     }
-    if (f.json) { process.stdout.write(JSON.stringify(result, null, 2) + '\n'); return 0 }
+    if (f.json) { printJson(result); return 0 }
     const n = (x: number): string => x.toLocaleString('en-US')
     process.stdout.write(`prepared ${result.name}: ${n(result.documents)} documents, ${n(result.tokens)} tokens ` +
       `(val ${n(result.valTokens)}, train ${n(result.trainTokens)}) in ${result.seconds.toFixed(1)} s ` +

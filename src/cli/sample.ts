@@ -13,6 +13,7 @@ import { InputError } from '../util/errors.js'
 import { MAX_SEED, Rng } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { printJson } from './output.js'
 
 const flags = {
   model: { type: 'string', help: 'run directory (its best or newest checkpoint), checkpoint, HF directory or preset', metavar: 'PATH' },
@@ -74,8 +75,8 @@ export const command: Command = {
     const stop = out.length < maxTokens ? 'eot' : 'max-tokens'   // generated tokens / s counts the <|endoftext|> drawn
     const rate = (out.length + (stop === 'eot' ? 1 : 0)) / seconds
     if (json) {
-      process.stdout.write(JSON.stringify({ model: resolved.source, prompt: prompt0, text: decode(out), tokens: [...out], stop,
-        tokensPerS: rate }, null, 2) + '\n')
+      printJson({ model: resolved.path, prompt: prompt0, text: decode(out), tokens: out.length, ids: [...out], stop,
+        tokensPerSecond: rate })
     } else {
       stream.end()
       process.stderr.write(`llmts sample: ${out.length} tokens${stop === 'eot' ? ', stopped at <|endoftext|>' : ''} in ` +

@@ -9,6 +9,7 @@ import { statOrUndefined } from '../data/files.js'
 import { InputError, shown } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { printJson } from './output.js'
 
 const flags = {
   decode: { type: 'bool', help: 'FILE holds token ids (or is a .bin shard): print their text' },
@@ -98,11 +99,13 @@ export const command: Command = {
     if (p.flags.decode) {
       const ids = isShard(file, data) ? parseShard(data, file === '-' ? 'stdin' : file) : parseIds(data.toString('utf8'), file)
       const text = decode(ids)
-      process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, text }) + '\n' : text)
+      if (p.flags.json) printJson({ tokens: ids.length, text })
+      else process.stdout.write(text)
       return 0
     }
     const ids = encode(textOf(file, data), { allowSpecial: p.flags['allow-special'] })
-    process.stdout.write(p.flags.json ? JSON.stringify({ tokens: ids.length, ids }) + '\n' : ids.join(' ') + '\n')
+    if (p.flags.json) printJson({ tokens: ids.length, ids })
+    else process.stdout.write(ids.join(' ') + '\n')
     return 0
   },
 }

@@ -20,6 +20,7 @@ import { formatDuration } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
 import type { DefaultRunFlags } from './default-run.js'
+import { printJson } from './output.js'
 
 function buildFlags(): FlagTable {
   const t: FlagTable = {}
@@ -209,11 +210,11 @@ const finite = (x: number | null): number | null => x !== null && Number.isFinit
 /** The run's outcome on stdout (one JSON object with --json), and how to continue a stopped run on stderr. */
 function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }): void {
   if (o.json) {
-    process.stdout.write(JSON.stringify({
+    printJson({
       runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: finite(result.lastLoss),
       valLoss: finite(result.lastValLoss), skippedUpdates: result.skippedUpdates, bestValLoss: result.bestValLoss,
-      tokensPerS: result.tokensPerS, trainSeconds: result.trainSeconds,
-    }, null, 2) + '\n')
+      tokensPerSecond: result.tokensPerS, trainSeconds: result.trainSeconds,
+    })
   } else if (info.startStep >= info.config.steps) {
     process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +
       `nothing to do (a larger --steps trains it further)\n`)

@@ -20,6 +20,7 @@ export interface ResolvedModel {
   config: ModelConfig
   params?: Float32Array   // (layout.total) flat; absent for presets and config files (initialize from a seed)
   source: string          // what was loaded, for logs: "preset tiny-gpt2", "Hugging Face directory DIR", ...
+  path: string            // the same as a --model value (a preset's name, a file or directory; a run's checkpoint), for JSON
 }
 
 export interface ResolveOptions {
@@ -43,7 +44,7 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
     throw new InputError(`model: --init-from takes a Hugging Face directory; ${opts.initFrom} is a run or checkpoint (pass it as --model instead)`)
   }
   const hf = loadHfDir(opts.initFrom)
-  const loaded: ResolvedModel = { ...hf, source: `Hugging Face directory ${opts.initFrom}` }
+  const loaded: ResolvedModel = { ...hf, source: `Hugging Face directory ${opts.initFrom}`, path: opts.initFrom }
   if (base === undefined) return loaded
   if (base.params !== undefined) {
     throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; ` +
@@ -58,20 +59,23 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
 }
 
 function resolveSpec(spec: string): ResolvedModel {
-  if (Object.hasOwn(presets, spec)) return { config: presetConfig(spec), source: `preset ${spec}` }
+  if (Object.hasOwn(presets, spec)) return { config: presetConfig(spec), source: `preset ${spec}`, path: spec }
   let st: Stats
   try { st = statSync(spec) } catch {
     throw new InputError(`model: "${spec}" is neither a preset (${Object.keys(presets).join(', ')}) nor an existing file or directory`)
   }
   if (st.isDirectory()) {
     // training output: a run directory (its best or newest checkpoint) or one checkpoint directory
-    if (isCheckpointDir(spec) || isRunDir(spec)) return loadCheckpointModel(spec)
+    if (isCheckpointDir(spec) || isRunDir(spec)) {
+      const ck = loadCheckpointModel(spec)
+      return { ...ck, path: ck.source }
+    }
     if (statOrNull(join(spec, 'state.json')) !== null) {
       throw new InputError(`model: ${spec} has a state.json but no model.safetensors ` +
         `(an incomplete or damaged checkpoint; another checkpoint of its run?)`)
     }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
-      return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}` }
+      return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}`, path: spec }
     }
     throw new InputError(`model: directory ${spec} is neither a run or checkpoint directory (state.json) nor a Hugging Face directory (config.json)`)
   }
@@ -79,7 +83,7 @@ function resolveSpec(spec: string): ResolvedModel {
     throw new InputError(`model: ${spec} is a weights or data file, not a config; ` +
       `give the directory that holds the weights (a checkpoint, run or Hugging Face directory)`)
   }
-  return { config: readConfigFile(spec), source: `config file ${spec}` }
+  return { config: readConfigFile(spec), source: `config file ${spec}`, path: spec }
 }
 
 /** A config JSON file: a Hugging Face config.json (has model_type or architectures) or our ModelConfig keys. */

@@ -22,7 +22,8 @@ export const defaultRun = {
   seqLen: 64,                   // T: short sequences; the cost per token is dominated by the 50,304-row classifier
   gradAccum: 2,                 // micro-batches per step: 512 tokens per optimizer step
   lr: 6e-4,                     // peak; at 2e-3 tiny-gpt2 spikes (matched step for step by PyTorch: real instability)
-  warmupFrac: 0.1,              // warmup = 10% of the steps
+  warmupFrac: 0.1,              // warmup = 10% of the steps,
+  minWarmup: 20,                //   but at least 1/(1-beta2) steps (warmupFor)
   minLrFrac: 0.1,
   weightDecay: 0.1,
   gradClip: 1.0,
@@ -73,6 +74,12 @@ export function stepsForBudget(cal: Calibration[], budgetS = defaultRun.trainBud
   return Math.max(defaultRun.minSteps, Math.min(defaultRun.maxSteps, steps))
 }
 
+/** Warmup steps for a run of `steps`: 10% of it, but at least 1/(1-β2) = 20 steps, the span over which AdamW's
+ *  second-moment estimate settles (a shorter ramp let tiny-gpt2 spike in an 81-step run), and at most half the run. */
+export function warmupFor(steps: number): number {
+  return Math.max(1, Math.min(Math.floor(steps / 2), Math.max(defaultRun.minWarmup, Math.round(defaultRun.warmupFrac * steps))))
+}
+
 /** The TrainConfig of one model of the default run. */
 export function defaultRunConfig(model: string, data: string, steps: number, outDir: string, device: TrainConfig['device'],
                                  threads = 0): TrainConfig {
@@ -80,7 +87,7 @@ export function defaultRunConfig(model: string, data: string, steps: number, out
   return {
     ...trainDefaults, model, data, device, threads, out: join(outDir, model), steps, seed: d.seed,
     batchSize: d.batchSize, seqLen: d.seqLen, totalBatchSize: d.batchSize * d.seqLen * d.gradAccum,
-    lr: d.lr, warmupSteps: Math.max(1, Math.round(d.warmupFrac * steps)), minLrFrac: d.minLrFrac,
+    lr: d.lr, warmupSteps: warmupFor(steps), minLrFrac: d.minLrFrac,
     weightDecay: d.weightDecay, gradClip: d.gradClip,
     valEvery: Math.max(1, Math.ceil(steps / d.valTimes)), valSteps: d.valSteps,
     checkpointEvery: 0, keepCheckpoints: 1, sampleEvery: 0,

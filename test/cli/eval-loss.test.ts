@@ -30,7 +30,7 @@ function llmts(...args: string[]): { code: number | null; stdout: string; stderr
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-function evalJson(...args: string[]): { val_loss: number; steps: number; tokens: number; seq_len: number } {
+function evalJson(...args: string[]): { val_loss: number; steps: number; tokens: number; seq_len: number; batch_size: number; model: string } {
   const r = llmts('eval', 'loss', ...args, '--json')
   assert.equal(r.code, 0, r.stderr)
   return JSON.parse(r.stdout)
@@ -120,6 +120,7 @@ test('a preset without weights is initialized from --seed: loss near ln(V), the 
   const args = ['--model', 'tiny-variant', '--data', shard, '--batch-size', '1', '--seq-len', '16', '--steps', '2', '--seed', '5']
   const a = evalJson(...args), b = evalJson(...args)
   assert.equal(a.val_loss, b.val_loss)
+  assert.deepEqual([a.model, a.steps, a.batch_size, a.seq_len, a.tokens], ['tiny-variant', 2, 1, 16, 32], 'model: the --model value')
   // N(0, 0.02) weights give nearly uniform predictions over 50,257 tokens
   assert.ok(Math.abs(a.val_loss - Math.log(50257)) < 0.1, `val_loss ${a.val_loss}, expected about ${Math.log(50257)}`)
   // the weights are those of initWeights(--seed): the same loss computed here, and another seed gives another loss

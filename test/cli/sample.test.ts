@@ -47,7 +47,8 @@ test('greedy sampling from a run directory equals the library\'s cached generati
   const out = JSON.parse(r.stdout)
   const prompt = Int32Array.from([EOT, ...encode('Call me Ishmael.')])
   const want = generate(model, prompt, { maxTokens: 8, temperature: 0, topK: 0, topP: 1, stopAt: EOT }, new Rng(0))
-  assert.deepEqual(out.tokens, [...want])
+  assert.deepEqual(out.ids, [...want])
+  assert.equal(out.model, join(runDir, 'checkpoints', checkpointName(3)), 'model: the checkpoint the run resolved to, a --model value')
   assert.equal(out.text, decode(want))
   const streamed = llmts('--model', runDir, '--prompt', 'Call me Ishmael.', '--max-tokens', '8', '--temperature', '0')
   assert.equal(streamed.code, 0, streamed.stderr)
@@ -61,7 +62,7 @@ test('seeded sampling with --temperature, --top-k and --top-p equals the library
   const opts = { maxTokens: 16, temperature: 1.5, topK: 5, topP: 0.9, stopAt: EOT }
   const prompt = Int32Array.from([EOT, ...encode('Call me')])
   const want = [...generate(model, prompt, opts, new Rng(3))]
-  assert.deepEqual(JSON.parse(r.stdout).tokens, want)
+  assert.deepEqual(JSON.parse(r.stdout).ids, want)
   // each flag, the seed and the leading <|endoftext|> change this sample, so none of them can be dropped unnoticed
   for (const [what, other] of [
     ['--top-k', generate(model, prompt, { ...opts, topK: 0 }, new Rng(3))],
@@ -72,7 +73,7 @@ test('seeded sampling with --temperature, --top-k and --top-p equals the library
   ] as const) assert.notDeepEqual([...other], want, `${what} makes no difference to this sample`)
 })
 
-test('--json: text is decode(tokens) exactly (its leading and trailing whitespace kept), tokensPerS in tokens per second', () => {
+test('--json: text is decode(ids) exactly (its leading and trailing whitespace kept), tokens_per_second in tokens per second', () => {
   // a prompt whose greedy continuation starts or ends with whitespace (searched, and asserted below)
   const greedy = { maxTokens: 8, temperature: 0, topK: 0, topP: 1, stopAt: EOT }
   const prompts = ['Call me Ishmael.', 'Hi', 'The', 'Once upon a time', 'Hello,', 'It was', '1.', 'A', 'So', 'Yes']
@@ -86,12 +87,13 @@ test('--json: text is decode(tokens) exactly (its leading and trailing whitespac
   const wallS = (performance.now() - t0) / 1000   // the whole process: more than the generation alone
   assert.equal(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
-  assert.deepEqual(Object.keys(out).sort(), ['model', 'prompt', 'stop', 'text', 'tokens', 'tokensPerS'])
+  assert.deepEqual(Object.keys(out).sort(), ['ids', 'model', 'prompt', 'stop', 'text', 'tokens', 'tokens_per_second'])
   assert.equal(out.prompt, prompt)
   assert.notEqual(out.text, out.text.trim(), 'the fixture exercises whitespace at an end')
-  assert.equal(out.text, decode(out.tokens))
-  const generated = out.tokens.length + (out.stop === 'eot' ? 1 : 0)   // a drawn <|endoftext|> counts
-  assert.ok(generated > 0 && out.tokensPerS >= generated / wallS, `tokensPerS ${out.tokensPerS}, ${generated} tokens in ${wallS} s wall`)
+  assert.equal(out.text, decode(out.ids))
+  assert.equal(out.tokens, out.ids.length)
+  const generated = out.ids.length + (out.stop === 'eot' ? 1 : 0)   // a drawn <|endoftext|> counts
+  assert.ok(generated > 0 && out.tokens_per_second >= generated / wallS, `tokens_per_second ${out.tokens_per_second}, ${generated} tokens in ${wallS} s wall`)
 })
 
 test('generation stops at <|endoftext|> (Hugging Face generate()\'s eos_token_id) unless --ignore-eot', () => {
@@ -119,13 +121,13 @@ test('generation stops at <|endoftext|> (Hugging Face generate()\'s eos_token_id
   assert.ok(at > 0, `a model that draws <|endoftext|> after the first token: ${full}`)
   const args = ['--model', join(root, 'eot'), '--prompt', 'Call me', '--max-tokens', '12', '--temperature', '0']
   const stopped = JSON.parse(llmts(...args, '--json').stdout)
-  assert.deepEqual(stopped.tokens, full.slice(0, at))
+  assert.deepEqual(stopped.ids, full.slice(0, at))
   assert.equal(stopped.stop, 'eot')
   const streamed = llmts(...args)
   assert.equal(streamed.stdout, 'Call me' + decode(full.slice(0, at)) + '\n')
   assert.match(streamed.stderr, new RegExp(`${at} tokens, stopped at <\\|endoftext\\|> in`))
   const on = JSON.parse(llmts(...args, '--ignore-eot', '--json').stdout)
-  assert.deepEqual(on.tokens, full)
+  assert.deepEqual(on.ids, full)
   assert.equal(on.stop, 'max-tokens')
   assert.match(llmts(...args, '--ignore-eot').stdout, /<\|endoftext\|>/)
 })
@@ -135,11 +137,11 @@ test('the context length caps --max-tokens (with a notice); a prompt that fills 
   assert.equal(encode(words(62)).length, 62)
   const r = llmts('--model', runDir, '--prompt', words(52), '--max-tokens', '1000', '--temperature', '0', '--json')
   assert.equal(r.code, 0, r.stderr)
-  assert.equal(JSON.parse(r.stdout).tokens.length, 64 - 53)
+  assert.equal(JSON.parse(r.stdout).ids.length, 64 - 53)
   assert.match(r.stderr, /generating 11 tokens \(the context length is 64\)/)
   const last = llmts('--model', runDir, '--prompt', words(62), '--max-tokens', '5', '--temperature', '0', '--json')
   assert.equal(last.code, 0, last.stderr)
-  assert.equal(JSON.parse(last.stdout).tokens.length, 1)
+  assert.equal(JSON.parse(last.stdout).ids.length, 1)
   const full = llmts('--model', runDir, '--prompt', words(63))
   assert.equal(full.code, 2, full.stderr)
   assert.match(full.stderr, /^llmts sample: the prompt is 64 tokens, the model's context is 64\n$/)
@@ -170,7 +172,7 @@ test('a preset without weights samples from initWeights(--seed)', () => {
   const prompt = Int32Array.from([EOT, ...encode('Hi')])
   const greedy = { maxTokens: 6, temperature: 0, topK: 0, topP: 1 }
   const want = [...generate(preset, prompt, greedy, new Rng(0))]
-  assert.deepEqual(JSON.parse(r.stdout).tokens, want)
+  assert.deepEqual(JSON.parse(r.stdout).ids, want)
   for (const other of [5, 1337]) {   // 1337: the default seed; 5 and 1337 happen to agree with each other here
     preset.initWeights(other)
     assert.notDeepEqual([...generate(preset, prompt, greedy, new Rng(0))], want, `seed ${other} gives other weights`)
@@ -179,7 +181,7 @@ test('a preset without weights samples from initWeights(--seed)', () => {
 
 test('a seed fixes the sample; another seed changes it', () => {
   const run = (seed: string): number[] => JSON.parse(llmts('--model', runDir, '--max-tokens', '12', '--temperature', '1.5', '--top-k', '0',
-    '--seed', seed, '--json').stdout).tokens
+    '--seed', seed, '--json').stdout).ids
   assert.deepEqual(run('3'), run('3'))
   assert.notDeepEqual(run('3'), run('4'))
 })

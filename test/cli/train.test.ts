@@ -171,15 +171,15 @@ test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to re
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).train.batchSize, 4)
 })
 
-test('--default-run --out DIR: both runs, the recorded outDir, and comparison.csv, tokensPerModel and the charts from the runs\' own logs', { timeout: 120_000 }, () => {
+test('--default-run --out DIR: both runs, the recorded outDir, and comparison.csv, tokens_per_model and the charts from the runs\' own logs', { timeout: 120_000 }, () => {
   const out = join(root, 'default-run')
   const r = spawnSync(process.execPath, [main, 'train', '--default-run', '--steps', '2', '--out', out, '--json'],
     { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
   assert.equal(r.status, 0, r.stderr)
-  const summary = JSON.parse(r.stdout) as { steps: number; settings: { outDir: string }; runs: { runDir: string }[]; files: string[] }
+  const summary = JSON.parse(r.stdout) as { steps: number; settings: { out_dir: string }; runs: { run_dir: string }[]; files: string[] }
   assert.equal(summary.steps, 2)
-  assert.equal(summary.settings.outDir, out)
-  assert.deepEqual(summary.runs.map(x => x.runDir), [join(out, 'tiny-gpt2'), join(out, 'tiny-variant')])
+  assert.equal(summary.settings.out_dir, out)
+  assert.deepEqual(summary.runs.map(x => x.run_dir), [join(out, 'tiny-gpt2'), join(out, 'tiny-variant')])
   for (const f of summary.files) assert.ok(f.startsWith(out) && existsSync(f), f)
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')), summary)
   checkDefaultRunFiles(out, r.stdout)
@@ -187,7 +187,7 @@ test('--default-run --out DIR: both runs, the recorded outDir, and comparison.cs
 
 /** What --default-run wrote, against each run's own log.jsonl and config.json. */
 function checkDefaultRunFiles(out: string, stdout: string): void {
-  const summary = JSON.parse(stdout) as { steps: number; tokensPerModel: number }
+  const summary = JSON.parse(stdout) as { steps: number; tokens_per_model: number }
   const models = ['tiny-gpt2', 'tiny-variant']
   const logs = models.map(m => readLog(join(out, m, 'log.jsonl')))
   // tokens per model: optimizer steps × tokens per step, as each run recorded them
@@ -195,7 +195,7 @@ function checkDefaultRunFiles(out: string, stdout: string): void {
     const cfg = JSON.parse(readFileSync(join(out, m, 'config.json'), 'utf8')) as { train: { totalBatchSize: number } }
     const lastStep = Math.max(...logs[i]!.filter(l => 'loss' in l).map(l => l.step))
     assert.equal(lastStep, summary.steps, m)
-    assert.equal(summary.tokensPerModel, summary.steps * cfg.train.totalBatchSize, m)
+    assert.equal(summary.tokens_per_model, summary.steps * cfg.train.totalBatchSize, m)
   }
   // comparison.csv: step, then per model its training and validation loss, each cell the log's number as written
   const csv = readFileSync(join(out, 'comparison.csv'), 'utf8').trimEnd().split('\n').map(l => l.split(','))
@@ -228,14 +228,14 @@ test('--val-steps beyond the validation shards: each validation reads the batche
   assert.deepEqual(val('val45'), val('val31'))
 })
 
-test('--json without validation (--val-every 0): valLoss and bestValLoss are null, not left out', () => {
+test('--json without validation (--val-every 0): val_loss and best_val_loss are null, not left out', () => {
   const r = llmts('train', ...small, '--total-batch-size', '64', '--steps', '1', '--warmup-steps', '1', '--val-every', '0',
     '--checkpoint-every', '0', '--out', join(root, 'no-val'), '--json')
   assert.equal(r.code, 0, r.stderr)
   const summary = JSON.parse(r.stdout)
   assert.deepEqual(Object.keys(summary).sort(),
-    ['bestValLoss', 'interrupted', 'loss', 'runDir', 'skippedUpdates', 'steps', 'tokensPerS', 'trainSeconds', 'valLoss'])
-  assert.deepEqual([summary.valLoss, summary.bestValLoss, summary.steps, summary.interrupted], [null, null, 1, false])
+    ['best_val_loss', 'interrupted', 'loss', 'run_dir', 'skipped_updates', 'steps', 'tokens_per_second', 'train_seconds', 'val_loss'])
+  assert.deepEqual([summary.val_loss, summary.best_val_loss, summary.steps, summary.interrupted], [null, null, 1, false])
   assert.ok(Number.isFinite(summary.loss) && summary.loss > 0, `loss ${summary.loss}`)
 })
 

@@ -62,7 +62,7 @@ test('--on-nan skip: a run ending in non-finite steps says so in its summary (th
     '--out', join(root, 'boom-skip-6')])
   assert.equal(r.code, 0, r.stderr)
   const summary = JSON.parse(r.stdout) as Record<string, unknown>
-  assert.deepEqual([summary['steps'], summary['loss'], summary['valLoss'], summary['skippedUpdates']], [6, null, null, 5])
+  assert.deepEqual([summary['steps'], summary['loss'], summary['val_loss'], summary['skipped_updates']], [6, null, null, 5])
   const human = llmts(['train', ...settings, '--steps', '6', '--lr', '1e30', '--val-every', '3', '--on-nan', 'skip',
     '--out', join(root, 'boom-skip-6h')])
   assert.match(human.stdout, /^finished at step 6: loss NaN, val loss NaN \(best -\), 5 of 6 updates skipped, /)

@@ -194,7 +194,7 @@ test('null (a NaN loss) is left out and counted; a string value or a bad step is
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
   const r = spawnSync(process.execPath, [main, 'plot', dir, '--out', join(root, 'n.svg'), '--json'], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
-  assert.deepEqual(JSON.parse(r.stdout).runs, [{ label: 'nulls', points: 2, nonFinite: 1 }])
+  assert.deepEqual(JSON.parse(r.stdout).runs, [{ label: 'nulls', points: 2, non_finite: 1 }])
   assert.match(r.stderr, /run nulls: 1 step logged a non-finite loss \(null in log\.jsonl\); left out/)
 })
 
@@ -220,7 +220,7 @@ test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
     { encoding: 'utf8' })
   assert.equal(ok.status, 0, ok.stderr)
   assert.deepEqual(JSON.parse(ok.stdout), { out: join(root, 'cli.svg'), format: 'svg', metric: 'loss', x: 'step',
-    runs: [{ label: 'gpt2-run', points: 40, nonFinite: 0 }, { label: 'variant-run', points: 40, nonFinite: 0 }] })
+    runs: [{ label: 'gpt2-run', points: 40, non_finite: 0 }, { label: 'variant-run', points: 40, non_finite: 0 }] })
   assert.match(readFileSync(join(root, 'cli.svg'), 'utf8'), />My &lt;runs&gt;</, '--title is the chart title')
   const line = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', join(root, 'cli.png'), '--metric', 'val_loss', '--x', 'tokens'],
     { encoding: 'utf8' })

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { presetConfig } from '../../src/config.js'
 import { countSpikes, verdict } from '../../src/cli/default-run.js'
 import { gradAccumSteps, validateTrainConfig } from '../../src/train/config.js'
-import { defaultRun, defaultRunConfig, stepsForBudget, type ModelOutcome } from '../../src/train/default-run.js'
+import { defaultRun, defaultRunConfig, stepsForBudget, warmupFor, type ModelOutcome } from '../../src/train/default-run.js'
 
 test('both models get valid configs with the same tokens and schedule', () => {
   const [a, b] = defaultRun.models.map(m => defaultRunConfig(m, 'data', 40, 'runs/x', 'cpu'))
@@ -14,7 +14,9 @@ test('both models get valid configs with the same tokens and schedule', () => {
   assert.equal(gradAccumSteps(a!), defaultRun.gradAccum)
   const { model: _m, out: _o, ...restA } = a!, { model: _n, out: _p, ...restB } = b!
   assert.deepEqual(restA, restB)
-  assert.equal(a!.warmupSteps, 4)
+  assert.equal(a!.warmupSteps, 20)
+  // warmup: 10% of the steps, at least 1/(1-0.95) = 20 (AdamW's second moment settles), at most half the run
+  assert.deepEqual([10, 30, 40, 81, 200, 300].map(warmupFor), [5, 15, 20, 20, 20, 30])
   assert.equal(a!.valEvery, Math.ceil(40 / defaultRun.valTimes))
   // validations (step 0, every valEvery, the last step) stay within stepsForBudget's valTimes + 1, whatever the steps
   for (const steps of [10, 37, 50, 61, 200]) {
@@ -38,6 +40,8 @@ test('the verdict names the direction honestly', () => {
   const o = (v: number): ModelOutcome => ({ finalValLoss: v } as ModelOutcome)
   assert.match(verdict(o(7.5), o(7.2), 1000), /variant converged faster .* 7\.200 vs 7\.500/)
   assert.match(verdict(o(7.2), o(7.5), 1000), /did NOT converge faster .* 7\.500 vs 7\.200/)
+  assert.match(verdict(o(7.2), o(7.5), 41_472), /; 41,472 tokens mostly measure how fast/)
+  assert.doesNotMatch(verdict(o(7.5), o(7.2), 1000), /^verdict/, 'the label is the printout\'s, not the JSON value\'s')
   assert.match(verdict(o(7.2), o(7.205), 1000), /no clear difference/)
   assert.match(verdict(o(7.205), o(7.2), 1000), /no clear difference/)
   for (const [a, b] of [[NaN, 7.2], [7.2, NaN], [Infinity, 7.2]]) assert.match(verdict(o(a!), o(b!), 1000), /no validation loss to compare/)
