@@ -32,13 +32,13 @@ const flags = {
 export const command: Command = {
   name: 'sample',
   summary: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
-  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR [--prompt TEXT] [--max-tokens N] [flags]',
+  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR|PRESET|CONFIG [--prompt TEXT] [--max-tokens N] [flags]',
   flags,
   async run(argv) {
     const p = parseArgs('llmts sample', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts sample', this.usage, this.summary, flags)); return 0 }
     if (p.positionals.length > 0) throw new InputError(`llmts sample: unexpected argument "${p.positionals[0]}" (give the prompt with --prompt)`)
-    if (p.flags.model === undefined) throw new InputError('llmts sample: --model is required (a run directory, checkpoint or HF directory)')
+    if (p.flags.model === undefined) throw new InputError('llmts sample: --model is required (a run directory, checkpoint, HF directory, preset or config JSON)')
     if (p.flags['top-p'] === 0) throw new InputError('llmts sample: --top-p must be above 0')
     const resolved = resolveModel(p.flags.model)
     const config = resolved.config

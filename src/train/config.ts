@@ -15,7 +15,7 @@ export interface TrainConfig {
   model: string              // preset, model config JSON, Hugging Face directory, run directory or checkpoint; '' with
                              // initFrom: that directory's architecture
   initFrom: string           // '' or a Hugging Face directory / checkpoint whose weights start the run
-  data: string               // train shards: a directory or a glob
+  data: string               // train shards: a directory, a shard file or a glob
   valData: string            // '' = the `*_val_*` shards beside --data, when there are any
   batchSize: number
   seqLen: number
@@ -97,8 +97,8 @@ export type TrainField = FieldKind & { flag: string; help: string }
 /** One row per setting: its flag name, type and help (the CLI's flag table is built from this). */
 export const trainFields: Record<keyof TrainConfig, TrainField> = {
   model: { flag: 'model', kind: 'string', metavar: 'SPEC', help: 'preset, config JSON, HF directory, run directory or checkpoint' },
-  initFrom: { flag: 'init-from', kind: 'string', metavar: 'DIR', help: 'start from the weights of an HF directory or checkpoint' },
-  data: { flag: 'data', kind: 'string', metavar: 'SHARDS', help: 'train shards: a directory or a glob (from llmts prepare)' },
+  initFrom: { flag: 'init-from', kind: 'string', metavar: 'DIR', help: 'start from the weights of an HF directory, run (its best) or checkpoint; without --model, its architecture too' },
+  data: { flag: 'data', kind: 'string', metavar: 'SHARDS', help: 'train shards (from llmts prepare): a directory (its *_train_* shards), a shard file or a glob' },
   valData: { flag: 'val-data', kind: 'string', metavar: 'SHARDS', help: 'validation shards (default: the *_val_* shards beside --data)' },
   batchSize: { flag: 'batch-size', kind: 'int', min: 1, help: 'B: sequences per micro-batch' },
   seqLen: { flag: 'seq-len', kind: 'int', min: 1, help: 'T: tokens per sequence' },
@@ -122,14 +122,14 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR',
     help: 'run directory (log.jsonl, config.json, checkpoints/, best/; default runs/MODEL-DATE-TIME)' },
-  valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation every N steps (0 disables)' },
+  valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation before step 1, every N steps and at the end (0 disables)' },
   valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation' },
   checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
-  keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last K checkpoints (0 keeps all)' },
+  keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last N checkpoints (0 keeps all)' },
   sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },
   sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
   onNan: { flag: 'on-nan', kind: 'enum', values: ['stop', 'skip'], help: 'a NaN/infinite loss or grad norm: stop (exit 3) or skip the update' },
-  hellaswagEvery: { flag: 'hellaswag-every', kind: 'int', min: 0, help: 'HellaSwag accuracy (0-shot) every N steps and at the end (0 disables)' },
+  hellaswagEvery: { flag: 'hellaswag-every', kind: 'int', min: 0, help: 'HellaSwag accuracy (0-shot) before step 1, every N steps and at the end (0 disables)' },
   hellaswagData: { flag: 'hellaswag-data', kind: 'string', metavar: 'FILE',
     help: 'HellaSwag validation JSONL (default: downloaded once into the cache)' },
   hellaswagLimit: { flag: 'hellaswag-limit', kind: 'int', min: 0, help: 'score the first N HellaSwag examples (0 = all 10,042)' },
@@ -200,7 +200,7 @@ export function gradAccumSteps(c: TrainConfig, world = c.nproc): number {
 /** Checks settings against each other and against the model; call before any allocation. */
 export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = c.nproc): void {
   for (const [key, f] of Object.entries(trainFields)) checkValue(f, c[key as keyof TrainConfig], `--${f.flag}`)
-  if (c.data === '') throw new InputError('train: --data is required (train shards from llmts prepare: a directory or a glob)')
+  if (c.data === '') throw new InputError('train: --data is required (train shards from llmts prepare: a directory, a shard file or a glob)')
   gradAccumSteps(c, world)
   if (c.seqLen > model.contextLength) {
     throw new InputError(`train: --seq-len ${c.seqLen} exceeds the model's context length ${model.contextLength}`)

@@ -1,11 +1,13 @@
 // The hub's retry policy (src/io/hub/http.ts) on its own: which statuses are retried, Retry-After as seconds or
 // an HTTP-date, the 401/403 hint, and backoffDelay's numbers (backoff·2^(attempt-1), ±25% jitter, capped at
 // maxBackoffMs, a longer Retry-After honoured up to the cap), computed by hand with Math.random pinned. The same
-// rules against a server are in hub-download.test.ts.
+// rules against a server are in hub-download.test.ts. Also the base URL: --base-url, else $HF_ENDPOINT, each named
+// in its own refusal.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { backoffDelay, checkStatus, parseRetryAfter, RetryableError, type RetryOptions } from '../../src/io/hub/http.js'
+import { resolveBaseUrl } from '../../src/io/hub/hub.js'
 import { InputError } from '../../src/util/errors.js'
 
 const url = 'https://hub.example/x.parquet'
@@ -65,4 +67,23 @@ test('parseRetryAfter: delay-seconds or an HTTP-date (RFC 9110), nothing for a p
   assert.equal(parseRetryAfter(' 3 ', now), 3000)
   assert.equal(parseRetryAfter('Wed, 25 Nov 2026 12:00:30 GMT', now), 30_000)
   for (const h of [null, '', '0', '-5', 'soon', 'Wed, 25 Nov 2026 11:59:00 GMT']) assert.equal(parseRetryAfter(h, now), undefined, String(h))
+})
+
+test('resolveBaseUrl: --base-url, else $HF_ENDPOINT (empty is unset), else the hub; a bad value names where it came from', (t) => {
+  const saved = process.env['HF_ENDPOINT']
+  t.after(() => { if (saved === undefined) delete process.env['HF_ENDPOINT']; else process.env['HF_ENDPOINT'] = saved })
+  delete process.env['HF_ENDPOINT']
+  assert.equal(resolveBaseUrl(), 'https://huggingface.co')
+  assert.equal(resolveBaseUrl('http://127.0.0.1:8080/'), 'http://127.0.0.1:8080')
+  process.env['HF_ENDPOINT'] = ''
+  assert.equal(resolveBaseUrl(), 'https://huggingface.co')
+  process.env['HF_ENDPOINT'] = 'https://mirror.example/'
+  assert.equal(resolveBaseUrl(), 'https://mirror.example')
+  assert.equal(resolveBaseUrl('https://hub.example'), 'https://hub.example', 'the flag wins')
+  const refused = (f: () => unknown, message: string): void => assert.throws(f, (e: Error) => e instanceof InputError && e.message === message)
+  process.env['HF_ENDPOINT'] = 'notaurl'
+  refused(() => resolveBaseUrl(undefined, 'download'), 'download: $HF_ENDPOINT="notaurl" is not a URL (expected e.g. https://huggingface.co)')
+  refused(() => resolveBaseUrl('ftp://x', 'download'), 'download: --base-url "ftp://x" must be http or https')
+  process.env['HF_ENDPOINT'] = 'ftp://x'
+  refused(() => resolveBaseUrl(), 'fineweb: $HF_ENDPOINT="ftp://x" must be http or https')
 })

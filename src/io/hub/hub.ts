@@ -34,10 +34,12 @@ export interface Manifest {
 
 /** The base URL: --base-url, else $HF_ENDPOINT (the hub libraries' mirror variable), else huggingface.co. */
 export function resolveBaseUrl(given?: string, label = 'fineweb'): string {
-  const base = given ?? process.env['HF_ENDPOINT'] ?? DEFAULT_BASE_URL
+  const env = process.env['HF_ENDPOINT'] || undefined   // set but empty: unset
+  const base = given ?? env ?? DEFAULT_BASE_URL
+  const what = given !== undefined ? `--base-url "${base}"` : `$HF_ENDPOINT="${base}"`   // the user gave one or the other
   let url: URL
-  try { url = new URL(base) } catch { throw new InputError(`${label}: --base-url "${base}" is not a URL (expected e.g. https://huggingface.co)`) }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`${label}: --base-url "${base}" must be http or https`)
+  try { url = new URL(base) } catch { throw new InputError(`${label}: ${what} is not a URL (expected e.g. https://huggingface.co)`) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`${label}: ${what} must be http or https`)
   return base.replace(/\/+$/, '')
 }
 
