@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../tokenizer.js'
-import { makeDirs } from '../util/atomic.js'
+import { makeDirs, newFolders, removeEmptyFolders } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { tokenizeInOrder } from './pipeline.js'
 import { MAX_SHARD_TOKENS, removeStaleShards, shardPath, ShardOutput } from './shards.js'
@@ -105,7 +105,7 @@ class ShardSink {
 
   finish(): void {
     if (this.trainTokens === 0) {
-      throw new InputError(`prepare: the input has only ${this.valCount} tokens, all taken by --val-tokens ${this.valTokens}; ` +
+      throw new InputError(`prepare: the input has only ${this.valCount.toLocaleString('en-US')} tokens, all taken by --val-tokens ${this.valTokens}; ` +
         'nothing is left for training (lower --val-tokens)')
     }
     if (this.count > 0) this.flushTrain()
@@ -129,8 +129,19 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     `prepare: valTokens must be in [0, ${MAX_SHARD_TOKENS}], got ${valTokens}`)
   if (!Number.isSafeInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_TOKENS) throw new InputError(
     `prepare: shardSize must be in [1, ${MAX_SHARD_TOKENS}], got ${shardSize}`)
-  const outDir = resolve(opts.outDir)
+  const outDir = resolve(opts.outDir), created = newFolders(outDir)
   makeDirs(outDir)
+  try {
+    return await prepareInto(outDir, opts, { valTokens, shardSize, workers })
+  } catch (e) {
+    removeEmptyFolders(created)   // a refused input leaves no new, empty --out behind
+    throw e
+  }
+}
+
+async function prepareInto(outDir: string, opts: PrepareOptions, s: { valTokens: number; shardSize: number; workers: number }):
+  Promise<PrepareResult> {
+  const { valTokens, shardSize, workers } = s
   const metaPath = join(outDir, `${opts.name}.json`)
 
   const start = performance.now()

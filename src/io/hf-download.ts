@@ -3,13 +3,14 @@
 // (pytorch_model.bin, TF/Flax/ONNX) and README are never fetched. The revision is pinned to its commit, and an
 // architecture llm.ts cannot load is refused before any weight is fetched or any file in the directory replaced.
 
-import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { downloadAll, type DownloadProgress } from './hub/download.js'
 import { fetchTree, resolveBaseUrl, type RemoteFile } from './hub/hub.js'
 import { fetchWithRetry, type RetryOptions } from './hub/http.js'
 import type { ModelConfig } from '../config.js'
 import type { HfFamily } from '../model/params.js'
+import { newFolders, removeEmptyFolders } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { configFromHfJson } from './hf-config.js'
 import { readWeightMap } from './hf.js'
@@ -92,9 +93,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
   } finally {
     rmSync(staging, { recursive: true, force: true })
-    for (const d of created) {   // a refusal leaves no trace: the folders this call made, if still empty, innermost first
-      if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d)
-    }
+    removeEmptyFolders(created)   // a refusal leaves no trace
   }
   const rest = [...weights, ...OPTIONAL_FILES.flatMap(p => byPath.get(p) ?? [])]
   const all = [...first, ...rest]
@@ -104,13 +103,6 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     repo: o.repo, revision, commit, dir: o.outDir, family: parsed.family,
     files: all.map(f => ({ path: f.path, bytes: f.size })), seconds: (performance.now() - t0) / 1000,
   }
-}
-
-/** The folders that creating `dir` would make, innermost first (none when it exists). */
-function newFolders(dir: string): string[] {
-  const out: string[] = []
-  for (let p = resolve(dir); !existsSync(p) && dirname(p) !== p; p = dirname(p)) out.push(p)
-  return out
 }
 
 /** The commit a revision (branch, tag or commit) names: GET /api/models/REPO/revision/REV answers model info

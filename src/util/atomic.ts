@@ -3,7 +3,7 @@
 // A full disk or a file-size limit (ENOSPC, EDQUOT, EFBIG) is an OutOfSpaceError: one line, exit code 2.
 
 import {
-  accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeSync,
+  accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeSync,
 } from 'node:fs'
 import { dirname, basename, join, resolve } from 'node:path'
 import { InputError } from './errors.js'
@@ -38,6 +38,21 @@ function writeError(e: unknown, path: string, tmp?: string): unknown {
     return new InputError(`cannot write ${path}: ${code} (${dirname(path)} is not an existing folder)`)
   }
   return spaceError(e, path)
+}
+
+/** The folders that making `dir` would create, innermost first (none when it exists): what a refused command
+ *  removes again with removeEmptyFolders, so that it leaves no trace. */
+export function newFolders(dir: string): string[] {
+  const out: string[] = []
+  for (let p = resolve(dir); !existsSync(p) && dirname(p) !== p; p = dirname(p)) out.push(p)
+  return out
+}
+
+/** Removes each of `folders` (innermost first) that exists and is empty; a folder that holds anything stays. */
+export function removeEmptyFolders(folders: readonly string[]): void {
+  for (const d of folders) {
+    try { if (readdirSync(d).length === 0) rmdirSync(d) } catch { /* gone already, or not ours to judge */ }
+  }
 }
 
 /** Refuses, before any slow work, an output directory that cannot be made: `dir` (or its nearest existing
