@@ -4,7 +4,7 @@
 
 import { statSync } from 'node:fs'
 import { batchesIn, DataLoader } from '../data/loader.js'
-import { listShards, readShardHeader } from '../data/shards.js'
+import { isSplit, listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
@@ -33,12 +33,13 @@ const flags = {
 function evalShards(spec: string): string[] {
   let isDir = false
   try { isDir = statSync(spec).isDirectory() } catch { /* listShards reports it */ }
-  if (isDir) {
-    const all = listShards(spec)
-    const val = all.filter(p => /(_val_|_val\.bin$|\/val_[^/]*$)/.test(p))
-    return val.length > 0 ? listShards(spec, 'val') : all
+  const all = listShards(spec), val = all.filter(p => isSplit(p, 'val'))
+  if (val.length === 0 || val.length === all.length) return all
+  if (!isDir) {   // a glob that matched both splits: its train shards sort first and would pass for validation data
+    process.stderr.write(`${CMD}: ${spec} matches train and validation shards; evaluating the ${val.length} validation ` +
+      `shard${val.length === 1 ? '' : 's'} (*_val_*), as for a directory\n`)
   }
-  return listShards(spec)
+  return val
 }
 
 /** Progress on stderr: a rewritten line on a terminal, a line every ~10% otherwise. */
@@ -87,7 +88,7 @@ export const command: Command = {
     const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps) })
     const result = { valLoss, steps, batchSize: B, seqLen: T, tokens: steps * B * T, model: resolved.path }
     if (f.json) printJson(result)
-    else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} batches of ${B}×${T} tokens (${resolved.source})\n`)
+    else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} batch${steps === 1 ? '' : 'es'} of ${B}×${T} tokens (${resolved.source})\n`)
     return 0
   },
 }

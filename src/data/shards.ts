@@ -145,7 +145,7 @@ export function parseShard(data: Uint8Array, name: string, opts: { vocabSize?: n
   return tokens
 }
 
-function isSplit(path: string, split: 'train' | 'val'): boolean {
+export function isSplit(path: string, split: 'train' | 'val'): boolean {
   const name = basename(path)
   return name.endsWith('.bin') && (name.includes(`_${split}_`) || name.endsWith(`_${split}.bin`) || name.startsWith(`${split}_`))
 }

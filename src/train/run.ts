@@ -10,7 +10,7 @@ import type { Backend } from '../backend/backend.js'
 import { threadsFromEnv } from '../backend/cpu/kernels.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
-import { listShards, valShardsBeside } from '../data/shards.js'
+import { isSplit, listShards, valShardsBeside } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { prepareHellaswag } from '../eval/hellaswag.js'
@@ -59,15 +59,21 @@ export interface RunInfo {
 export function resolveShards(c: TrainConfig): { train: string[]; val: string[] | null } {
   const isDir = (p: string): boolean => statOrUndefined(p)?.isDirectory() === true
   const train = listShards(c.data, isDir(c.data) ? 'train' : undefined)
+  if (train.every(f => isSplit(f, 'val') && !isSplit(f, 'train'))) {
+    throw new InputError(`train: --data ${c.data} names only validation shards (*_val_*); give it the train shards ` +
+      '(the directory, or its *_train_* files), and the validation ones to --val-data if they are not beside them')
+  }
   let val: string[] | null
   if (c.valData !== '') val = listShards(c.valData, isDir(c.valData) ? 'val' : undefined)
   else if (!isDir(c.data)) val = valShardsBeside(train)
   else try { val = listShards(c.data, 'val') } catch { val = null }
   const both = val?.find(f => train.includes(f))
   if (both !== undefined) {
+    const fix = c.valData !== '' && isSplit(both, 'train')   // a train shard in --val-data: that flag is the mistake
+      ? 'give --val-data the validation shards only, e.g. DIR/*_val_*.bin'
+      : 'give --data the train shards only, e.g. DIR/*_train_*.bin or the directory'
     throw new InputError(`train: ${both} is both a train shard (--data ${c.data}) and a validation shard ` +
-      `(${c.valData !== '' ? `--val-data ${c.valData}` : 'the *_val_* shards beside --data'}); give --data the train shards only, ` +
-      'e.g. DIR/*_train_*.bin or the directory')
+      `(${c.valData !== '' ? `--val-data ${c.valData}` : 'the *_val_* shards beside --data'}); ${fix}`)
   }
   return { train, val }
 }

@@ -182,3 +182,21 @@ test('bad inputs exit 2 with one line naming the problem', () => {
   assert.equal(unknown.code, 2)
   assert.match(unknown.stderr, /unknown evaluation "perplexity"/)
 })
+
+test('a glob matching train and validation shards evaluates the validation ones, with a note; a directory its val split', () => {
+  const d = join(root, 'both-splits')
+  mkdirSync(d)
+  writeShard(join(d, 'd_train_000001.bin'), randomTokens(40, 50257, 11))   // sorts first: it must not pass for val data
+  writeShard(join(d, 'd_val_000000.bin'), randomTokens(40, 50257, 12))
+  const args = ['--model', 'tiny-variant', '--batch-size', '1', '--seq-len', '16', '--steps', '1', '--seed', '5']
+  const val = evalJson(...args, '--data', join(d, 'd_val_000000.bin')).val_loss
+  const train = evalJson(...args, '--data', join(d, 'd_train_000001.bin')).val_loss
+  assert.notEqual(val, train, 'the two shards give different losses')
+  const r = llmts('eval', 'loss', ...args, '--data', join(d, '*.bin'), '--json')
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).val_loss, val)
+  assert.match(r.stderr, /^llmts eval loss: .*\*\.bin matches train and validation shards; evaluating the 1 validation shard \(\*_val_\*\), as for a directory$/m)
+  const dir = llmts('eval', 'loss', ...args, '--data', d, '--json')
+  assert.equal(JSON.parse(dir.stdout).val_loss, val)
+  assert.doesNotMatch(dir.stderr, /matches train and validation/, 'a directory is documented to mean its val split')
+})

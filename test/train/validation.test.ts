@@ -41,8 +41,14 @@ test('shards: a directory\'s train and val splits; a file or glob takes its data
   copyFileSync(one, join(other, 'a_train_000001.bin'))
   copyFileSync(val, join(other, 'b_val_000000.bin'))
   assert.deepEqual(resolveShards({ ...base, data: join(other, 'a_train_000001.bin') }).val, null)
-  for (const [c, re] of [[{ data: join(toy.data, '*.bin') }, /toy_val_000000\.bin is both a train shard .* and a validation shard \(the \*_val_\* shards beside --data\)/],
-    [{ data: toy.data, valData: one }, /toy_train_000001\.bin is both a train shard .* and a validation shard \(--val-data /]] as const) {
+  for (const [c, re] of [
+    [{ data: join(toy.data, '*.bin') },
+      /toy_val_000000\.bin is both a train shard .* and a validation shard \(the \*_val_\* shards beside --data\); give --data the train shards only/],
+    [{ data: toy.data, valData: one },
+      /toy_train_000001\.bin is both a train shard .* and a validation shard \(--val-data .*\); give --val-data the validation shards only/],
+    [{ data: val }, /--data .*toy_val_000000\.bin names only validation shards \(\*_val_\*\); give it the train shards/],
+    [{ data: join(toy.data, '*_val_*') }, /--data .*\*_val_\* names only validation shards/],
+  ] as const) {
     assert.throws(() => resolveShards({ ...base, ...c }), (e: Error) => e instanceof InputError && re.test(e.message))
   }
 })
