@@ -157,7 +157,8 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   opts.onStart?.(info)
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
-    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, reporter: opts.reporter, stop: opts.stop, hellaswag, collective,
+    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained: resumeFrom === null && start.params !== undefined,
+    reporter: opts.reporter, stop: opts.stop, hellaswag, collective,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })
   collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway

@@ -57,6 +57,7 @@ export interface TrainerOptions {
   rng: Rng                     // periodic samples draw from it; checkpointed
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
   bestValLoss: number | null   // from the checkpoint when resuming
+  pretrained?: boolean         // step 0's weights were given (--init-from, a --model with weights): its validation can be the best
   guard?: GuardState           // the spike detectors' windows, from the checkpoint when resuming
   hellaswag?: HellaswagSchedule | null
   reporter?: Reporter
@@ -152,7 +153,8 @@ class Evaluations {
     const steps = o.valSteps ?? c.valSteps
     let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps, nonFinite: 'return' })
     if (this.coll !== null) valLoss = (await this.sum(this.coll, [valLoss]))[0]! / this.coll.world
-    const best = step > 0 && Number.isFinite(valLoss) && (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
+    const best = (step > 0 || o.pretrained === true) && Number.isFinite(valLoss) &&   // random weights at step 0 are no candidate
+      (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss
     this.log.append({ step, val_loss: valLoss })
     o.reporter?.val?.({ step, val_loss: valLoss, best })
@@ -213,12 +215,16 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   }
   const evals = new Evaluations(o, log, res)
   try {
+    const guard = new StepGuard(c, o.guard)
     if (o.startStep === 0) {
-      await evals.validate(0)
+      const first = await evals.validate(0)
+      if (leader && first?.best === true) {   // given weights better than any later ones stay in best/
+        log.sync()
+        saveCheckpoints(o, 0, first, res.bestValLoss, { regular: false, guard: guard.state() })
+      }
       await evals.hellaswag(0)
       res.interrupted = evals.stopAgreed   // ranks: stopped during them (one process stops before its first micro-batch)
     }
-    const guard = new StepGuard(c, o.guard)
     let sessionMs = 0, sessionSteps = 0
     let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
     for (let s = o.startStep; s < c.steps && !res.interrupted; s++) {

@@ -123,3 +123,24 @@ test('--init-from a run directory starts from its best weights (same validation 
   const first = readLog(join(root, 'init', 'log.jsonl'))[0]!
   assert.deepEqual(first, { step: 0, val_loss: best.progress.valLoss })
 })
+
+test('--init-from: the given weights are a candidate for best/; a run that only makes them worse keeps them there', async () => {
+  const from = join(root, 'full-off')
+  const start = readCheckpoint(join(from, 'best'), { withOptimizer: false })
+  // lr 1: every update makes the validation loss worse than the starting weights'
+  const worse = { ...base, initFrom: from, steps: 3, warmupSteps: 1, lr: 1, valEvery: 1, checkpointEvery: 0, sampleEvery: 0 }
+  const out = join(root, 'init-worse')
+  const r = await trainRun({ ...worse, out }, { resume: false, overwrite: false })
+  const vals = readLog(join(out, 'log.jsonl')).filter(l => 'val_loss' in l)
+  assert.equal(vals[0]!.step, 0)
+  assert.ok(vals.slice(1).every(l => l['val_loss']! > vals[0]!['val_loss']!), `every later validation is worse: ${JSON.stringify(vals)}`)
+  assert.equal(r.result.bestValLoss, vals[0]!['val_loss'])
+  const best = readCheckpoint(join(out, 'best'), { withOptimizer: false })
+  assert.equal(best.progress.step, 0)
+  assert.deepEqual(best.params, start.params, 'best/ holds the weights the run started from')
+  // from scratch, step 0's random weights are no candidate: best/ is a later step even when step 0 was lower
+  const scratch = join(root, 'scratch-worse')
+  const s = await trainRun({ ...worse, initFrom: '', out: scratch }, { resume: false, overwrite: false })
+  assert.notEqual(readCheckpoint(join(scratch, 'best'), { withOptimizer: false }).progress.step, 0)
+  assert.ok(s.result.bestValLoss !== null)
+})
