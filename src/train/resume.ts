@@ -59,7 +59,7 @@ export function refuseModelDir(runDir: string, context = ''): void {
   const found = [STATE_FILE, 'model.safetensors'].find(f => existsSync(join(runDir, f)))
   if (found === undefined) return
   const parent = dirname(runDir), run = basename(parent) === 'checkpoints' ? dirname(parent) : parent
-  const what = existsSync(join(runDir, STATE_FILE)) ? `a checkpoint (it has ${STATE_FILE}); --out takes its run directory, ${run}` :
+  const what = found === STATE_FILE ? `a checkpoint (it has ${STATE_FILE}); --out takes its run directory, ${run}` :
     `a model directory (it has ${found}), not a run; give another --out (the model goes in --model or --init-from)`
   throw new InputError(`train: ${context}${runDir} is ${what}`)
 }
