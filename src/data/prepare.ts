@@ -10,7 +10,7 @@ import { EOT, TOKENIZER_NAME, VOCAB_SIZE } from '../tokenizer.js'
 import { makeDirs, newFolders, removeEmptyFolders } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { tokenizeInOrder } from './pipeline.js'
-import { MAX_SHARD_TOKENS, removeStaleShards, shardPath, ShardOutput } from './shards.js'
+import { MAX_SHARD_TOKENS, removeStaleShards, SHARD_FORMAT, shardPath, ShardOutput } from './shards.js'
 import type { Source } from './sources/source.js'
 
 export const prepareDefaults = {
@@ -172,7 +172,7 @@ function describeOutput(r: PrepareResult, source: Source, shardSize: number): ob
   const rel = (p: string): string => p.slice(r.outDir.length + 1)
   return {
     name: r.name,
-    format: 'llm.c token shards: 256 int32 header (20240520, 1, token count), then uint16 tokens',
+    format: SHARD_FORMAT,
     tokenizer: { name: TOKENIZER_NAME, vocabSize: VOCAB_SIZE, eot: EOT, eotBeforeEachDocument: true },
     source: source.label,
     inputs: source.inputs,

@@ -2,7 +2,7 @@
 // then the tokens as little-endian uint16. Writes are atomic (temp + fsync + rename); the reader checks magic,
 // version, length against the file size and every id against the vocabulary, naming the file and the problem.
 
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { endianness } from 'node:os'
 import { AtomicWriter, removeDeadTemps, writeFileAtomic } from '../util/atomic.js'
@@ -212,10 +212,24 @@ function refuseUnfinished(files: string[]): string[] {
 /** The shards of dataset NAME in `dir`, written as one output. Before the first shard NAME.incomplete appears and
  *  NAME.json (the completion record) goes, so a run that fails before writing anything leaves the old output whole;
  *  complete() writes NAME.json, then removes the marker. listShards refuses shards whose marker has no NAME.json. */
+/** The `format` of every NAME.json that llmts prepare writes: how a record of ours is told from another file. */
+export const SHARD_FORMAT = 'llm.c token shards: 256 int32 header (20240520, 1, token count), then uint16 tokens'
+
 export class ShardOutput {
   private begun = false
 
-  constructor(readonly dir: string, readonly name: string) {}
+  /** Refuses a DIR/NAME.json that prepare did not write (`--name config` into a run or Hugging Face directory
+   *  would replace its config.json). */
+  constructor(readonly dir: string, readonly name: string) {
+    const record = join(dir, `${name}.json`)
+    if (!existsSync(record)) return
+    let format: unknown
+    try { format = (JSON.parse(readFileSync(record, 'utf8')) as { format?: unknown } | null)?.format } catch { /* not ours either */ }
+    if (format !== SHARD_FORMAT) {
+      throw new InputError(`prepare: ${record} exists and is not an llmts prepare record (a model's or run's file?); ` +
+        `the shards' record would replace it: choose another --name or --out`)
+    }
+  }
 
   write(path: string, tokens: readonly Uint16Array[]): void {
     if (!this.begun) {

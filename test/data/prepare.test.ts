@@ -137,6 +137,28 @@ test('a second prepare into the same directory removes stale shards; NAME.json l
   assert.deepEqual(JSON.parse(readFileSync(r.meta, 'utf8')).train, ['x_train_000001.bin'])
 })
 
+test('NAME.json that prepare did not write (a run\'s or a model\'s config.json) is refused, untouched; its own is replaced', async () => {
+  const out = join(dir, 'holds-config')
+  mkdirSync(out)
+  const config = '{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}\n'
+  writeFileSync(join(out, 'config.json'), config)
+  writeFileSync(join(out, 'broken.json'), '{"format": ')
+  const f = join(dir, 'config.txt')
+  writeFileSync(f, 'a text whose default name would be config, and then some more words for training')
+  for (const name of ['config', 'broken']) {
+    await assert.rejects(prepare({ source: await openInputs([f]), outDir: out, name, valTokens: 2, workers: 0 }),
+      (e: Error) => e instanceof InputError && e.message ===
+        `prepare: ${join(out, name)}.json exists and is not an llmts prepare record (a model's or run's file?); ` +
+        'the shards\' record would replace it: choose another --name or --out')
+  }
+  assert.deepEqual(readdirSync(out).sort(), ['broken.json', 'config.json'], 'nothing written')
+  assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), config)
+  const first = await prepare({ source: await openInputs([f]), outDir: out, name: 'text', valTokens: 2, workers: 0 })
+  const again = await prepare({ source: await openInputs([f]), outDir: out, name: 'text', valTokens: 3, workers: 0 })
+  assert.equal(again.meta, first.meta)
+  assert.equal(JSON.parse(readFileSync(again.meta, 'utf8')).valTokens, 3, 'a record of ours is replaced')
+})
+
 test('a failed prepare: before any shard, the old output stays complete; after one, NAME.incomplete until a re-run', async () => {
   const out = join(dir, 'midway')
   // 40 documents of ~16K characters: the pipeline hands on ~256K-character batches, so shards are written before doc 30

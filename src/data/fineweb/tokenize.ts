@@ -11,7 +11,7 @@ import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { InputError } from '../../util/errors.js'
 import { tokenizeInOrder, type PipelineItem } from '../pipeline.js'
 import { prepareDefaults } from '../prepare.js'
-import { MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, shardPath, ShardOutput } from '../shards.js'
+import { MAX_SHARD_TOKENS, readShardHeader, removeStaleShards, SHARD_FORMAT, shardPath, ShardOutput } from '../shards.js'
 import { openParquet, planParquet } from '../sources/parquet.js'
 import { RateMeter } from '../../util/progress.js'
 
@@ -218,7 +218,7 @@ function outputMeta(r: ShardsResult, opts: TokenizeShardsOptions): object {
   const valTokens = Math.min(r.tokens, r.shardSize)
   return {
     name: opts.name,
-    format: 'llm.c token shards: 256 int32 header (20240520, 1, token count), then uint16 tokens',
+    format: SHARD_FORMAT,
     tokenizer: { name: TOKENIZER_NAME, vocabSize: VOCAB_SIZE, eot: EOT, eotBeforeEachDocument: true },
     source: opts.source,
     inputs: opts.inputs.map(x => x.label),
