@@ -1,6 +1,7 @@
 // Flag parsing for every subcommand: a typed flag table per command, --flag value and --flag=value,
 // -h/--help, and one-line InputErrors naming the flag and what it expects (exit code 2 in main.ts).
 
+import { existsSync } from 'node:fs'
 import { precisions } from '../train/config.js'
 import { InputError } from '../util/errors.js'
 
@@ -160,4 +161,13 @@ export function formatHelp(cmd: string, usage: string, summary: string, table: F
   const w = Math.min(34, Math.max(...rows.map(r => r[0].length)) + 2)
   const lines = rows.map(([l, r]) => `  ${l.padEnd(w)}${l.length >= w ? '\n  ' + ' '.repeat(w) : ''}${r}`)
   return `usage: ${cmd} ${usage}\n\n${summary}\n\nflags:\n${lines.join('\n')}\n`
+}
+
+/** Refuses arguments a command that takes only flags was given. One that names an existing path is most likely a
+ *  glob the shell expanded before llmts saw it (`--data dir/*.bin` unquoted): the hint says to quote it. */
+export function refuseArguments(cmd: string, positionals: readonly string[], hint: string): void {
+  const extra = positionals[0]
+  if (extra === undefined) return
+  const glob = existsSync(extra) ? `; a path here is usually an unquoted glob the shell expanded: quote it, e.g. --data 'DIR/*.bin'` : ''
+  throw new InputError(`${cmd}: unexpected argument "${extra}" (${hint}${glob})`)
 }

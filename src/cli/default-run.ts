@@ -88,10 +88,21 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   const note = (line: string): void => { process.stderr.write(`default run: ${line}\n`) }
   note(`${defaultRun.models.join(' vs ')} on ${defaultRun.corpus}, B=${defaultRun.batchSize} T=${defaultRun.seqLen} ` +
     `x${defaultRun.gradAccum} accumulation, lr ${defaultRun.lr}; runs under ${outDir}/`)
-  const r = await runDefaultRun({
-    steps: opts.steps, outDir, device, threads: opts.threads, note,
-    reporter: model => consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => GPT2_VOCAB, prefix: `[${model}] ` }),
-  })
+  // Ctrl-C: no checkpoint to keep (the next default run starts both runs over), but say so before exit code 130
+  const onSigint = (): void => {
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}default run: interrupted; nothing to resume (the next one starts over)\n`)
+    process.exit(130)
+  }
+  process.once('SIGINT', onSigint)
+  let r: Awaited<ReturnType<typeof runDefaultRun>>
+  try {
+    r = await runDefaultRun({
+      steps: opts.steps, outDir, device, threads: opts.threads, note,
+      reporter: model => consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => GPT2_VOCAB, prefix: `[${model}] ` }),
+    })
+  } finally {
+    process.off('SIGINT', onSigint)
+  }
   const [gpt2, variant] = r.outcomes as [ModelOutcome, ModelOutcome]
   const tokens = r.steps * gpt2.info.config.totalBatchSize
   makeDirs(outDir)
@@ -116,7 +127,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   }
   writeFileAtomic(join(outDir, 'comparison.json'), jsonText(summary, 2))
   if (opts.json) { printJson(summary); return 0 }
-  process.stdout.write(`\n${defaultRun.models.join(' vs ')}: ${r.steps} steps x ${gpt2.info.config.totalBatchSize} tokens = ` +
+  process.stdout.write(`${process.stdout.isTTY ? '\n' : ''}${defaultRun.models.join(' vs ')}: ${r.steps} steps x ${gpt2.info.config.totalBatchSize} tokens = ` +
     `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.backend}\n\n${table(r.outcomes)}\n\nverdict: ${v}\n\n` +
     `wrote ${r.outcomes.map(o => o.info.runDir + '/').join(', ')}, ${summary.files.join(', ')} ` +
     `(${summary.totalSeconds.toFixed(0)} s)\n`)

@@ -23,8 +23,8 @@ const flags = {
   data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: ' +
     '$LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)', metavar: 'FILE' },
   'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },
-  limit: { type: 'int', help: 'score only the first N examples ' +
-    '(their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 1 },
+  limit: { type: 'int', help: 'score only the first N examples, 0 = all ' +
+    '(their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 0 },
   shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },
   scoring: { type: 'enum', values: hellaswagScorings, default: 'harness',
     help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
@@ -90,7 +90,10 @@ export async function runHellaswag(argv: string[]): Promise<number> {
   checkModelFits(CMD, resolved.config, 4, 'its weights')
   const status = (m: string): void => { process.stderr.write(`${m}\n`) }
   const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}),
-    ...(f.limit !== undefined ? { limit: f.limit } : {}), onStatus: status })
+    ...(f.limit !== undefined && f.limit > 0 ? { limit: f.limit } : {}), onStatus: status })
+  if (f.limit !== undefined && f.limit > examples.length) {
+    status(`${CMD}: note: --limit ${f.limit} is more than the ${examples.length} examples there are; scoring them all`)
+  }
   const train = f.shots > 0
     ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status })
     : undefined

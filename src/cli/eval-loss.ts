@@ -11,7 +11,7 @@ import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
-import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
 
@@ -61,7 +61,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)
     if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags)); return 0 }
-    if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
+    refuseArguments(CMD, p.positionals, 'flags only; see llmts eval loss --help')
     const f = p.flags
     if (f.data === undefined) throw new InputError(`${CMD}: --data is required (a token shard, or a directory of shards)`)
     const resolved = resolveModel(f.model, { initFrom: f['init-from'] })

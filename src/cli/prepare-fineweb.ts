@@ -84,7 +84,7 @@ function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string
   const how = s.resumedShards === s.val.length + s.train.length ? 'already complete' :
     `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers` +
     `${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
-  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} documents, ${n(s.tokens)} tokens ` +
+  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} document${s.documents === 1 ? '' : 's'}, ${n(s.tokens)} tokens ` +
     `in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +
     `  ${s.val[0] ?? ''}\n  ${s.train[0] ?? ''}${s.train.length > 1 ? `\n  ... ${s.train.at(-1)}` : ''}\n  ${s.meta}\n`)
 }

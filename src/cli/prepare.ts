@@ -81,7 +81,7 @@ export const command: Command = {
     }
     if (f.json) { printJson(result); return 0 }
     const n = (x: number): string => x.toLocaleString('en-US')
-    process.stdout.write(`prepared ${result.name}: ${n(result.documents)} documents, ${n(result.tokens)} tokens ` +
+    process.stdout.write(`prepared ${result.name}: ${n(result.documents)} document${result.documents === 1 ? '' : 's'}, ${n(result.tokens)} tokens ` +
       `(val ${n(result.valTokens)}, train ${n(result.trainTokens)}) in ${result.seconds.toFixed(1)} s ` +
       `(${n(Math.round(result.tokensPerSecond))} tokens/s, ${result.workers} workers)\n`)
     for (const file of [...result.val, ...result.train, result.meta]) process.stdout.write(`  ${file}\n`)

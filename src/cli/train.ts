@@ -17,7 +17,7 @@ import { OutOfSpaceError } from '../util/atomic.js'
 import { fsReason, InputError } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
 import { formatDuration } from '../util/progress.js'
-import { formatHelp, jsonFlag, parseArgs, type FlagSpec, type FlagTable } from './args.js'
+import { formatHelp, jsonFlag, parseArgs, refuseArguments, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
 import type { DefaultRunFlags } from './default-run.js'
 import { printJson } from './output.js'
@@ -130,7 +130,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs('llmts train', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts train', this.usage, this.summary, flags)); return 0 }
-    if (p.positionals.length > 0) throw new InputError(`llmts train: unexpected argument "${p.positionals[0]}" (flags only; see llmts train --help)`)
+    refuseArguments('llmts train', p.positionals, 'flags only; see llmts train --help')
     // --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path
     if (p.flags['default-run'] === true) {
       const { runDefault } = await import('./default-run.js')
@@ -197,7 +197,8 @@ function stopOnSignal(stop: { requested: boolean }, o: { quiet: boolean; when: s
     stop.requested = true
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
-    if (!o.quiet) process.stderr.write(`\nllmts train: ${signal}: stopping ${o.when}; Ctrl-C again to abort now\n`)
+    const end = process.stderr.isTTY ? '\n' : ''   // ends a live progress line
+    if (!o.quiet) process.stderr.write(`${end}llmts train: ${signal}: stopping ${o.when}; Ctrl-C again to abort now\n`)
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

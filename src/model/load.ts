@@ -3,7 +3,7 @@
 // resolveModel, so the accepted forms and their errors are the same everywhere. Presets and config files carry no
 // weights: the caller initializes them from a seed.
 
-import { readFileSync, statSync, type Stats } from 'node:fs'
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { configFromJson, presetConfig, presets, type ModelConfig } from '../config.js'
@@ -77,7 +77,9 @@ function resolveSpec(spec: string): ResolvedModel {
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
       return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}`, path: spec }
     }
-    throw new InputError(`model: directory ${spec} is neither a run or checkpoint directory (state.json) nor a Hugging Face directory (config.json)`)
+    const shards = readdirSync(spec).some(f => f.endsWith('.bin')) ? '; it holds token shards (*.bin): those go in --data' : ''
+    throw new InputError(`model: directory ${spec} is neither a run directory (checkpoints/, best/), a checkpoint (state.json) ` +
+      `nor a Hugging Face directory (config.json)${shards}`)
   }
   if (/\.(safetensors|bin|pt|pth|ckpt)$/i.test(spec)) {
     throw new InputError(`model: ${spec} is a weights or data file, not a config; ` +

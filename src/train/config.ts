@@ -201,10 +201,10 @@ export function gradAccumSteps(c: TrainConfig, world = c.nproc): number {
 export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = c.nproc): void {
   for (const [key, f] of Object.entries(trainFields)) checkValue(f, c[key as keyof TrainConfig], `--${f.flag}`)
   if (c.data === '') throw new InputError('train: --data is required (train shards from llmts prepare: a directory, a shard file or a glob)')
-  gradAccumSteps(c, world)
-  if (c.seqLen > model.contextLength) {
+  if (c.seqLen > model.contextLength) {   // first: the total batch's hint below would suggest a multiple of this T
     throw new InputError(`train: --seq-len ${c.seqLen} exceeds the model's context length ${model.contextLength}`)
   }
+  gradAccumSteps(c, world)
   if (!(c.lr > 0)) throw new InputError(`train: --lr must be positive, got ${c.lr}`)
   if (!(c.eps > 0)) throw new InputError(`train: --eps must be positive, got ${c.eps}`)
   if (c.hellaswagEvery > 0 && c.batchSize < 4) {

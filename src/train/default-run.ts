@@ -115,7 +115,8 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; devi
   const t0 = performance.now()
   const shards = await ensureCorpus(defaultRun.corpus)
   const data = join(shards.train[0]!, '..')
-  opts.note(`corpus ${defaultRun.corpus}: ${shards.train.length} train + ${shards.val.length} val shard(s) in ${data} ` +
+  const shardsOf = (n: number): string => `${n} shard${n === 1 ? '' : 's'}`
+  opts.note(`corpus ${defaultRun.corpus}: ${shardsOf(shards.train.length)} of train, ${shardsOf(shards.val.length)} of val in ${data} ` +
     `(${((performance.now() - t0) / 1000).toFixed(1)} s)`)
   let calibration: Calibration[] | null = null
   let steps = opts.steps

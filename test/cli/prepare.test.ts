@@ -41,6 +41,9 @@ test('prepare files with --json: result on stdout, shards on disk', () => {
   assert.equal(many.code, 0, many.stderr)
   assert.equal(JSON.parse(many.stdout).workers, availableParallelism())
   assert.deepEqual([...readShard(JSON.parse(many.stdout).train[0])], [...readShard(res.train[0])])
+  const one = llmts(['prepare', join(d, '1.txt'), '--out', join(dir, 'out-one'), '--val-tokens', '1'])
+  assert.equal(one.code, 0, one.stderr)
+  assert.match(one.stdout, /^prepared 1: 1 document, \d+ tokens /, 'one document, not "1 documents"')
 })
 
 test('prepare --corpus moby-dick works offline and prints a summary', () => {

@@ -33,6 +33,9 @@ test('bad settings: exit 2 with one line naming the problem', () => {
   const cases: [string[], RegExp][] = [
     [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
     [[...small, '--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
+    [[...small, '--seq-len', '64', '--total-batch-size', '100'], /--seq-len 64 exceeds the model's context length 32/],   // not the batch's hint first
+    [[...small, 'stray'], /^llmts train: unexpected argument "stray" \(flags only; see llmts train --help\)$/m],
+    [[...small, toy.modelJson], /unexpected argument ".*" \(flags only; see llmts train --help; a path here is usually an unquoted glob the shell expanded: quote it, e\.g\. --data 'DIR\/\*\.bin'\)$/m],
     [[...small, '--total-batch-size', '64', '--steps', '5'], /--warmup-steps 715 exceeds --steps 5/],
     [[...small, '--config', join(root, 'bad.json')], /unknown key "learning-rate"/],
     [[...small, '--config', join(root, 'missing.json')], /--config .*missing\.json: no such file \(ENOENT\) \(expected a JSON file of settings\)$/m],

@@ -135,6 +135,12 @@ test('CLI: JSON result names scoring, shots and the few-shot seed (null at 0-sho
   const want = expected.cases.find(c => c.name === 'llmc-0shot')!
   assert.deepEqual([out['scoring'], out['shots'], out['count'], out['acc'], out['acc_norm']], ['llmc', 0, 6, want.acc, want.accNorm])
   assert.equal(out['fewshot_seed'], null, 'zero-shot: no few-shot draw, so no seed (null, not the default)')
+  for (const limit of ['0', '100']) {   // 0 is all, as train's --hellaswag-limit; more than there are is all, with a note
+    const all = run('--data', join(fixtures, 'val.jsonl'), '--scoring', 'llmc', '--limit', limit, '--json')
+    assert.equal(all.status, 0, all.stderr)
+    assert.deepEqual(JSON.parse(all.stdout), out, `--limit ${limit}`)
+    assert.equal(/--limit 100 is more than the 6 examples there are; scoring them all/.test(all.stderr), limit === '100', all.stderr)
+  }
   const few = run('--data', join(fixtures, 'val.jsonl'), '--train-data', join(fixtures, 'train.jsonl'), '--shots', '2', '--limit', '1',
     '--fewshot-seed', '7', '--json')
   assert.equal(few.status, 0, few.stderr)

@@ -1,7 +1,7 @@
 // SIGINT and SIGTERM: the run finishes its micro-batch, writes a checkpoint of the last whole step, exits 0 and
 // prints the --resume command (within a micro-batch, not a step, of a long accumulation); a second signal
 // terminates at once, even in the middle of that checkpoint's (slowed) write, which then never appears; --resume
-// afterwards starts over (no checkpoint had been written).
+// afterwards starts over (no checkpoint had been written). The default run has no checkpoint: Ctrl-C says so, exit 130.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -25,7 +25,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     })
     const r = await run.done
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stderr, new RegExp(`${signal}: stopping after this micro-batch`))
+    assert.match(r.stderr, new RegExp(`(^|\n)llmts train: ${signal}: stopping after this micro-batch`))
+    assert.doesNotMatch(r.stderr, /\n\n/, 'off a terminal, no blank line (it ends a live progress line on one)')
     const m = /stopped at step (\d+); continue with: llmts train --out (\S+) --resume/.exec(r.stderr)
     assert.ok(m !== null, r.stderr)
     const stopped = Number(m[1])
@@ -116,4 +117,14 @@ test('SIGINT during the validation before step 1: it finishes, and the run stops
   assert.match(r.stderr, /stopped at step 0; continue with/)
   assert.deepEqual(readLog(join(out, 'log.jsonl')).map(l => [l.step, 'val_loss' in l]), [[0, true]], 'step 1 never ran')
   assert.deepEqual(listCheckpoints(out), [])
+})
+
+test('--default-run: Ctrl-C says there is nothing to resume and exits 130', { timeout: 120_000 }, async () => {
+  const run = start(['train', '--default-run', '--steps', '50', '--out', join(root, 'default')], {
+    onStderr: (text, child) => { if (/\[tiny-gpt2\] step 1\/50/.test(text) && !child.killed) child.kill('SIGINT') },
+  })
+  const r = await run.done
+  assert.equal(r.code, 130, r.stderr)
+  assert.match(r.stderr, /\ndefault run: interrupted; nothing to resume \(the next one starts over\)\n$/)
+  assert.equal(r.stdout, '')
 })

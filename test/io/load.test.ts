@@ -11,6 +11,7 @@ import { loadHfDir } from '../../src/io/hf.js'
 import { checkModelFits, MAX_PARAMS, resolveModel } from '../../src/model/load.js'
 import { ParamLayout } from '../../src/model/params.js'
 import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
+import { InputError } from '../../src/util/errors.js'
 import { Rng } from '../../src/util/rng.js'
 
 const fixture = (name: string): string => resolve(process.cwd(), 'test/fixtures', name)
@@ -58,7 +59,12 @@ test('--init-from takes the HF weights; a spec beside it must match and must not
 test('what is not a model fails with a hint', () => {
   const empty = join(root, 'empty')
   mkdirSync(empty)
-  assert.throws(() => resolveModel(empty), /neither a run or checkpoint directory \(state\.json\) nor a Hugging Face directory/)
+  assert.throws(() => resolveModel(empty), (e: Error) => e instanceof InputError && e.message ===
+    `model: directory ${empty} is neither a run directory (checkpoints/, best/), a checkpoint (state.json) nor a Hugging Face directory (config.json)`)
+  const shards = join(root, 'shards')
+  mkdirSync(shards)
+  writeFileSync(join(shards, 'x_val_000000.bin'), '')
+  assert.throws(() => resolveModel(shards), /nor a Hugging Face directory \(config\.json\); it holds token shards \(\*\.bin\): those go in --data$/)
   assert.throws(() => resolveModel('gpt3-175b'), /"gpt3-175b" is neither a preset \(gpt2-124m, .*\) nor an existing file/)
   const notJson = join(root, 'x.json')
   writeFileSync(notJson, '{oops')
