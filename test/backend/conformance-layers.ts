@@ -78,9 +78,10 @@ function registerRmsnorm(h: () => Harness, c: OpCase): void {
 
 function registerMatmul(h: () => Harness, c: OpCase): void {
   const N = c.n('N'), C = c.n('C'), OC = c.n('OC'), hasBias = c.dims['bias'] === true
-  test(`matmul forward + backward [${c.name}] (N=${N} C=${C} OC=${OC}${hasBias ? ', bias' : ''})`, () => {
+  test(`matmul forward (overwrites out) + backward [${c.name}] (N=${N} C=${C} OC=${OC}${hasBias ? ', bias' : ''})`, () => {
     const { be } = h()
-    const out = be.alloc(N * OC), inp = h().up(c.f32('inp')), w = h().up(c.f32('weight'))
+    const out = h().up(new Float32Array(N * OC).fill(7))   // garbage: the forward overwrites, bias or not
+    const inp = h().up(c.f32('inp')), w = h().up(c.f32('weight'))
     const bias = hasBias ? h().up(c.f32('bias')) : null
     be.matmulForward(out, inp, w, bias, N, C, OC)
     h().check('out', out, c.f32('out'))

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { Tensor } from '../../src/backend/backend.js'
 import type { Harness } from './harness.js'
 import { loadOpCases, type OpCase } from './opfixtures.js'
 
@@ -98,14 +99,25 @@ function registerCrossEntropy(h: () => Harness, c: OpCase): void {
     h().check('losses (probs aliasing logits)', losses2, c.f32('losses'))
     h().check('probs (aliasing logits)', inPlace, c.f32('probs'))
   })
-  test(`crossentropy backward [${c.name}] (${shape}) overwrites, also aliasing probs`, () => {
+  test(`crossentropy backward [${c.name}] (${shape}) overwrites, also aliasing probs; 0 on padded columns`, () => {
     const { be } = h()
     const targets = h().upInt(c.i32('targets'))
+    // probs holding 0.5 past V (not probabilities): dlogits is still exactly 0 there, the contract, whatever probs holds
+    const probsIn = c.f32('probs')
+    for (let r = 0; r < N; r++) probsIn.fill(0.5, r * Vp + V, (r + 1) * Vp)
+    const padded = (label: string, t: Tensor): void => {
+      const got = be.download(t)
+      for (let i = 0; i < N * Vp; i++) {
+        if (i % Vp >= V) assert.equal(got[i], 0, `${label}: row ${Math.floor(i / Vp)}, padded column ${i % Vp}`)
+      }
+    }
     const dlogits = h().up(new Float32Array(N * Vp).fill(7))   // garbage: the op overwrites, never accumulates
-    be.crossEntropyBackward(dlogits, h().up(c.f32('probs')), targets, scale, N, V, Vp)
+    be.crossEntropyBackward(dlogits, h().up(probsIn), targets, scale, N, V, Vp)
+    padded('dlogits', dlogits)
     h().check('dlogits', dlogits, c.f32('dlogits'))
-    const probs = h().up(c.f32('probs'))
+    const probs = h().up(probsIn)
     be.crossEntropyBackward(probs, probs, targets, scale, N, V, Vp)
+    padded('dlogits aliasing probs', probs)
     h().check('dlogits aliasing probs', probs, c.f32('dlogits'))
   })
   test(`crossentropy forward with dlossScale [${c.name}] (${shape}): losses, and dlogits in place of probs`, () => {
@@ -149,10 +161,13 @@ function registerAdamWSpans(h: () => Harness): void {
     const wave = (k: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(0.37 * i * k + k))
     const p = Float64Array.from(wave(1), x => 2 * x), m = new Float64Array(n), v = new Float64Array(n)
     const params = h().up(Float32Array.from(p)), grads = be.alloc(n), mt = be.alloc(n), vt = be.alloc(n)
-    // step 3 moves every span by one: as many spans as before, other elements (a backend caching spans must notice)
-    const spansAt = (step: number): typeof noDecay => step < 3 ? noDecay : noDecay.map(s => ({ offset: s.offset - 1, length: s.length }))
+    // step 3 moves every span by one: as many spans as before, other elements; step 4 keeps step 3's offsets with
+    // other lengths (a backend caching span tables must notice both)
+    const moved = noDecay.map(s => ({ offset: s.offset - 1, length: s.length }))
+    const resized = moved.map((s, i) => ({ offset: s.offset, length: [4, 1, 1, 20, 4][i]! }))
+    const spansAt = (step: number): typeof noDecay => step < 3 ? noDecay : step === 3 ? moved : resized
     const free = (i: number, step: number): boolean => spansAt(step).some(s => i >= s.offset && i < s.offset + s.length)
-    for (let step = 1; step <= 3; step++) {
+    for (let step = 1; step <= 4; step++) {
       const g = wave(step + 1)
       be.upload(grads, g)
       be.adamwUpdate(params, grads, mt, vt, { lr, beta1, beta2, eps, weightDecay, noDecay: spansAt(step), step, gradScale })
@@ -166,7 +181,7 @@ function registerAdamWSpans(h: () => Harness): void {
       h().check(`m after step ${step}`, mt, Float32Array.from(m))
       h().check(`v after step ${step}`, vt, Float32Array.from(v))
     }
-    const bad = { lr, beta1, beta2, eps, weightDecay, step: 4, gradScale, noDecay: [{ offset: 5, length: 5 }, { offset: 7, length: 1 }] }
+    const bad = { lr, beta1, beta2, eps, weightDecay, step: 5, gradScale, noDecay: [{ offset: 5, length: 5 }, { offset: 7, length: 1 }] }
     assert.throws(() => be.adamwUpdate(params, grads, mt, vt, bad), /unsorted, overlapping or outside/)
   })
 }

@@ -163,6 +163,16 @@ test('host bf16: round to nearest even, exact widening, NaN and infinities kept'
     assert.ok(Math.abs(back[i]! - x[i]!) <= Math.abs(x[i]!) * 2 ** -9, `${x[i]} -> ${back[i]}`)
     assert.equal(f32ToBf16(x.subarray(i, i + 1))[0], toBf16Bits(x[i]!), 'bulk and scalar agree')
   }
+  // the bulk path (uploads) on its own, against bits worked out by hand: ties to the even mantissa (down from
+  // 0x3f80|8000, up from 0x3f81|8000), negated; just above a tie; infinities; NaNs quiet with their sign; and the
+  // largest float32, which is past the largest bf16 by more than half a step: infinity
+  const bits = new Uint32Array([0x3f808000, 0x3f818000, 0xbf808000, 0xbf818000, 0x3f808001, 0x7f800000, 0xff800000,
+    0x7fc00000, 0x7f800001, 0xff800001, 0x7f7fffff])
+  const want = [0x3f80, 0x3f82, 0xbf80, 0xbf82, 0x3f81, 0x7f80, 0xff80, 0x7fc0, 0x7fc0, 0xffc0, 0x7f80]
+  const hex = (a: ArrayLike<number>): string[] => Array.from(a, v => v.toString(16))
+  assert.deepEqual(hex(f32ToBf16(new Float32Array(bits.buffer))), hex(want))
+  assert.equal(new Float32Array(bits.buffer)[0], 1 + 2 ** -8)
+  assert.equal(new Float32Array(bits.buffer)[1], 1 + 3 * 2 ** -8)
 })
 
 test('NVRTC target: sm_90a on Hopper, sm_80 on A100, PTX when NVRTC is older than the GPU, an error below sm_80', () => {

@@ -219,5 +219,24 @@ export function registerMixedMemory(): void {
       const z = p.gpu.download(a)
       assert.deepEqual([...z.subarray(9, 16)], [rounded[9], 0, 0, 0, 0, 0, rounded[15]])
     })
+
+    // Every other convert writes to a whole tensor, scratch or a mirror (16-byte aligned); a copy into a view need not
+    // be: f32 at element 1 (4 bytes in) or bf16 at 2. The 8-wide conversion would store misaligned there.
+    test('copy converting f32 <-> bf16 into a view off a 16-byte boundary: values converted, nothing around it written', () => {
+      const p = P(), n = 20, data = randn(n), rounded = roundToBf16(data)
+      for (const to of ['f32', 'bf16'] as const) {
+        const [srcPrecision, dstPrecision] = to === 'f32' ? ['compute', 'full'] as const : ['full', 'compute'] as const
+        const src = p.gpu.alloc(n, { precision: srcPrecision })    // a whole allocation: aligned
+        p.gpu.upload(src, data)
+        for (const off of [1, 2, 3]) {
+          const around = randn(n + 8), dst = p.gpu.alloc(n + 8, { precision: dstPrecision })
+          p.gpu.upload(dst, around)
+          p.gpu.copy(p.gpu.view(dst, off, n), src)
+          const want = to === 'bf16' ? roundToBf16(around) : around
+          want.set(rounded, off)
+          assert.deepEqual(p.gpu.download(dst), want, `${to === 'f32' ? 'bf16 -> f32' : 'f32 -> bf16'} at element ${off}`)
+        }
+      }
+    })
   })
 }

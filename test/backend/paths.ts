@@ -1,7 +1,9 @@
 // What every fast CPU path (native BLAS, WebAssembly) must pass, registered once per path: the op conformance
 // suite with the fast kernels forced on even for the fixtures' tiny shapes, the same with every op split across
-// two threads, and the PyTorch model goldens (forward logits/loss, every parameter's gradient) on that path.
+// two threads and across three (two worker slices, each with its own partial sums), a check that those backends
+// really have their workers, and the PyTorch model goldens (forward logits/loss, every parameter's gradient).
 
+import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { CpuBackend, type CpuOptions } from '../../src/backend/cpu/index.js'
 import { GPT } from '../../src/model/gpt.js'
@@ -15,7 +17,33 @@ export function registerPathSuites(name: string, kernels: CpuOptions['kernels'])
   const tol = { rtol: 1e-5, atol: 5e-6 }
   runConformance(`cpu/${name}`, () => new CpuBackend({ kernels, threads: 1, minWork: { gemm: 0 } }), tol)
   runConformance(`cpu/${name}, 2 threads`, () => new CpuBackend({ kernels, threads: 2, minWork: { gemm: 0, split: 0 } }), tol)
+  // at 2 threads there is one worker slice; a bug in how several worker slices share state shows only from 3
+  runConformance(`cpu/${name}, 3 threads`, () => new CpuBackend({ kernels, threads: 3, minWork: { gemm: 0, split: 0 } }), tol)
+  registerThreadChecks(name, kernels)
   registerGoldens(name, { kernels, threads: 2, minWork: { gemm: 0, split: 0 } })
+}
+
+/** The threaded suites above split their ops: a `threads: n` backend has n - 1 workers, and a row op over n rows runs
+ *  one slice on each of them (counted at the shared pool's run(); one thread would pass every suite unnoticed). */
+function registerThreadChecks(name: string, kernels: CpuOptions['kernels']): void {
+  test(`cpu/${name}: 2 and 3 threads mean 1 and 2 workers, each running a slice of an op`, () => {
+    for (const threads of [2, 3]) {
+      const be = new CpuBackend({ kernels, threads, minWork: { gemm: 0, split: 0 } })
+      const pool = be.accel.pool
+      assert.equal(be.accel.threads, threads)
+      assert.ok(pool !== null, `threads: ${threads} has no worker pool`)
+      assert.equal(pool.size, threads - 1)
+      const slices: number[] = [], run = pool.run
+      pool.run = (tasks, local) => { slices.push(tasks.length); run.call(pool, tasks, local) }
+      const N = threads, C = 4, out = be.alloc(N * C), rstd = be.alloc(N), inp = be.alloc(N * C), w = be.alloc(C)
+      try {
+        be.rmsnormForward(out, rstd, inp, w, N, C, 1e-5)
+      } finally {
+        pool.run = run
+      }
+      assert.deepEqual(slices, [threads - 1], `threads: ${threads}: tasks handed to the workers per op`)
+    }
+  })
 }
 
 /** The model goldens of test/model/golden.test.ts (same tolerances, measured there) on one path. */
