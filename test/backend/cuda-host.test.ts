@@ -13,7 +13,7 @@ import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type K
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
 import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
-import { alignmentOf, bf16ToF32, f32ToBf16, fromBf16Bits, toBf16Bits } from '../../src/backend/cuda/memory.js'
+import { alignmentOf, Allocation, bf16ToF32, f32ToBf16, fromBf16Bits, takePending, toBf16Bits } from '../../src/backend/cuda/memory.js'
 import { InputError } from '../../src/util/errors.js'
 import { withEnv } from '../helpers/env.js'
 
@@ -244,12 +244,27 @@ test('matmul plans are keyed by shape, types, epilogue and pointer alignment', (
     b: { ptr: 8192, dtype: 'bf16' }, ldb: 32, d: { ptr: 12288, dtype: 'f32' }, ldd: 96, accumulate: false, bias: null }
   const key = planKey(g, true)
   assert.equal(planKey({ ...g, a: { ptr: 4096 + 256, dtype: 'bf16' } }, true), key, 'same alignment, same plan')
-  assert.notEqual(planKey({ ...g, a: { ptr: 4096 + 2, dtype: 'bf16' } }, true), key, 'a 2-byte-aligned A needs its own algorithm')
+  for (const op of ['a', 'b', 'd'] as const) {   // cuBLASLt's algorithm choice depends on each operand's alignment
+    assert.notEqual(planKey({ ...g, [op]: { ...g[op], ptr: g[op].ptr + 2 } }, true), key, `a 2-byte-aligned ${op} needs its own algorithm`)
+  }
   assert.notEqual(planKey({ ...g, bias: { ptr: 0, dtype: 'f32' } }, true), key)
   assert.notEqual(planKey({ ...g, n: 65 }, true), key)
   assert.equal(alignmentOf(0x1000), 256)
   assert.equal(alignmentOf(0x1008), 8)
   assert.match(describeGemm(g), /m=96 n=64 k=32 op\(A\)=T/)
+})
+
+test('takePending: only a range that holds [offset, offset+length) whole gives it up, keeping what lies either side', () => {
+  const a = new Allocation(0, 100, 'f32')
+  a.pendingZero = [{ offset: 10, length: 20 }, { offset: 50, length: 10 }]
+  assert.equal(takePending(a, 25, 10), false, 'runs past the end of [10, 30)')
+  assert.equal(takePending(a, 5, 10), false, 'starts before it')
+  assert.equal(takePending(a, 30, 5), false, 'between the ranges')
+  assert.deepEqual(a.pendingZero, [{ offset: 10, length: 20 }, { offset: 50, length: 10 }], 'a refusal changes nothing')
+  assert.equal(takePending(a, 15, 5), true)
+  assert.deepEqual(a.pendingZero, [{ offset: 10, length: 5 }, { offset: 20, length: 10 }, { offset: 50, length: 10 }])
+  assert.equal(takePending(a, 50, 10), true, 'a whole range')
+  assert.deepEqual(a.pendingZero, [{ offset: 10, length: 5 }, { offset: 20, length: 10 }])
 })
 
 test('the kernel registry: lazy per-file images, a refused cached image compiled afresh once, checked launches', () => {
