@@ -45,6 +45,18 @@ function buildFlags(): FlagTable {
 
 const flags = buildFlags()
 
+/** One note per setting a --resume changes (a lower --lr after a spike is a use; a silent one reads as the run's own):
+ *  config.json then records the new value, which holds from the resumed step on. */
+function noteResumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint, note: (line: string) => void): void {
+  const from = point.kind === 'checkpoint' ? point.checkpoint.progress.step : 0
+  // extending or moving a run is expected; another model is refused later
+  const quiet = new Set<keyof TrainConfig>(['out', 'steps', 'threads', 'device', 'precision', 'model', 'initFrom'])
+  for (const [key, f] of Object.entries(trainFields) as [keyof TrainConfig, (typeof trainFields)[keyof TrainConfig]][]) {
+    if (quiet.has(key) || was[key] === now[key]) continue
+    note(`train: note: --resume with --${f.flag} ${String(now[key])} (the run had ${String(was[key])}), from step ${from}`)
+  }
+}
+
 /** defaults (or the resumed checkpoint's settings) < --config file < flags given on the command line. */
 function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: string) => void): { config: TrainConfig; point: ResumePoint | null } {
   let fileCfg: Partial<TrainConfig> = {}
@@ -77,6 +89,7 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
     base = resumedSettings(point)
   }
   const config = { ...base, ...fileCfg, ...given }
+  if (point !== null) noteResumeChanges(base, config, point, note)
   // --init-from alone trains the architecture it holds: the gpt2-124m default applies only without it
   if (point === null && config.initFrom !== '' && given.model === undefined && fileCfg.model === undefined) config.model = ''
   return { config, point }

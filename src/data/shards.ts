@@ -89,7 +89,10 @@ function checkHeaderWords(path: string, h: Int32Array, size: number): ShardHeade
     throw new InputError(`shards: ${path} is truncated: ${size} bytes, smaller than the ${HEADER_BYTES}-byte header (not an llm.c token shard?)`)
   }
   if (h[0] !== SHARD_MAGIC) {
-    throw new InputError(`shards: ${path} has magic ${h[0]}, expected ${SHARD_MAGIC} (not an llm.c token shard?)`)
+    // text where a shard should be is the likely mistake: raw text given as --data
+    const text = new Uint8Array(h.buffer, h.byteOffset, 12).every(b => b === 9 || b === 10 || b === 13 || b >= 32)
+    throw new InputError(`shards: ${path} has magic ${h[0]}, expected ${SHARD_MAGIC} ` +
+      (text ? `(it looks like text: make token shards of it with llmts prepare ${path} --out DIR)` : '(not an llm.c token shard?)'))
   }
   if (h[1] !== SHARD_VERSION) {
     throw new InputError(`shards: ${path} has version ${h[1]}, expected ${SHARD_VERSION} (uint16 GPT-2 tokens; version 2 holds uint32 tokens)`)

@@ -39,7 +39,9 @@ test('writeShard produces exactly the llm.c bytes and readShard reads them back'
 test('readShard rejects bad shards with one message naming the file', () => {
   const cases: [string, Buffer, RegExp][] = [
     ['short.bin', Buffer.alloc(100), /short\.bin is truncated: 100 bytes/],
-    ['magic.bin', handMade(1234, 1, 2, [1, 2]), /magic\.bin has magic 1234, expected 20240520/],
+    ['magic.bin', handMade(1234, 1, 2, [1, 2]), /magic\.bin has magic 1234, expected 20240520 \(not an llm\.c token shard\?\)$/],
+    ['text.txt', Buffer.from('First Citizen:\nBefore we proceed any further, hear me speak.\n'.repeat(30)),
+      /text\.txt has magic \d+, expected 20240520 \(it looks like text: make token shards of it with llmts prepare .*text\.txt --out DIR\)$/],
     ['version.bin', handMade(20240520, 2, 2, [1, 2]), /version\.bin has version 2, expected 1/],
     ['trunc.bin', handMade(20240520, 1, 5, [1, 2]), /trunc\.bin header says 5 tokens \(1034 bytes\) but the file has 1028 bytes/],
     ['long.bin', handMade(20240520, 1, 1, [1, 2]), /long\.bin header says 1 tokens/],

@@ -185,7 +185,7 @@ test('a NaN validation loss is never the best one: no best/ from diverged weight
   assert.ok(!existsSync(join(out, 'best')))
 })
 
-test('resuming a finished run says so and changes nothing', { timeout: 60_000 }, () => {
+test('resuming a finished run says so and changes nothing; --resume notes each setting it changes', { timeout: 60_000 }, () => {
   const run = join(root, 'finished')
   assert.equal(llmts(['train', ...small, '--out', run]).code, 0)
   const log = readFileSync(join(run, 'log.jsonl'))
@@ -193,6 +193,14 @@ test('resuming a finished run says so and changes nothing', { timeout: 60_000 },
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /\/finished had already finished at step 4 \(of --steps 4\); nothing to do \(a larger --steps trains it further\)\n$/)
   assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
+  assert.doesNotMatch(r.stderr, /--resume with/, 'nothing changed, nothing noted')
+  // a changed setting is noted (from the resumed step on); extending with --steps is not
+  const more = llmts(['train', '--out', run, '--resume', '--steps', '6', '--lr', '0.0123', '--val-every', '1'])
+  assert.equal(more.code, 0, more.stderr)
+  const notes = more.stderr.split('\n').filter(l => l.includes('--resume with'))
+  assert.equal(notes.length, 2, more.stderr)
+  assert.match(notes[0]!, /^train: note: --resume with --lr 0\.0123 \(the run had [\d.e-]+\), from step 4$/)
+  assert.match(notes[1]!, /^train: note: --resume with --val-every 1 \(the run had 2\), from step 4$/)
 })
 
 test('a --resume whose changed setting the saved data position cannot follow names that setting', { timeout: 60_000 }, () => {
