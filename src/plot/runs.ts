@@ -97,7 +97,12 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
   const key = metricKey[metric]
   return runDirs.map((dir, r) => {
     const lines = readRunLog(dir)
-    const perStep = x === 'tokens' ? readTokensPerStep(dir) : 1
+    // --x tokens: the count each step line logged (right across a resume that changed the batch size), else, for logs
+    // of older versions, the step times config.json's totalBatchSize
+    const logged = new Map<number, number>()
+    if (x === 'tokens') for (const line of lines) if (typeof line['tokens'] === 'number' && 'loss' in line) logged.set(line.step, line['tokens'])
+    let perStep: number | undefined
+    const xOf = (step: number): number => x === 'step' || step === 0 ? step : logged.get(step) ?? step * (perStep ??= readTokensPerStep(dir))
     const byStep = new Map<number, number | null>()   // null: a non-finite value
     const series: RunSeries = { label: labels[r]!, dir, points: [], nonFinite: 0 }
     const tags = new Set<string>()
@@ -111,7 +116,7 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
       if (metric === 'hellaswag') tags.add(hellaswagTags(line))
     }
     const steps = [...byStep.entries()].sort((a, b) => a[0] - b[0])
-    series.points = steps.flatMap(([s, y]) => (y === null ? [] : [{ x: s * perStep, y }]))
+    series.points = steps.flatMap(([s, y]) => (y === null ? [] : [{ x: xOf(s), y }]))
     series.nonFinite = steps.length - series.points.length
     if (tags.size > 0) series.hellaswag = tags.size === 1 ? [...tags][0]! : 'mixed scorings'
     return series

@@ -24,6 +24,7 @@ export interface TrainProgress {
   valLoss: number | null     // validation loss measured at this step, if any
   bestValLoss: number | null // lowest validation loss of the run so far
   guard?: GuardState         // spike detectors' windows (absent in checkpoints of older versions)
+  tokens?: number            // tokens trained through this step (absent in older versions: step × total batch)
 }
 
 export interface StateJson extends TrainProgress {
@@ -63,6 +64,7 @@ export function readStateFile(path: string): StateJson {
   if (!isLoss(s['valLoss']) || !isLoss(s['bestValLoss'])) bad('"valLoss" and "bestValLoss" must be numbers or null')
   if (s['optimizerStep'] !== null && !isCount(s['optimizerStep'])) bad('"optimizerStep" must be a non-negative integer or null')
   if (s['guard'] !== undefined && !isGuardState(s['guard'])) bad('"guard" must hold two arrays of finite numbers')
+  if (s['tokens'] !== undefined && !isCount(s['tokens'])) bad('"tokens" must be a non-negative integer')
   const files = s['files']
   if (!isObject(files)) return bad('"files" must be an object')
   for (const [name, f] of Object.entries(files)) {

@@ -138,10 +138,10 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
     }
     optimizer = { m: toFloat32(f, 'm'), v: toFloat32(f, 'v'), step: state.optimizerStep }
   }
-  const { step, loader, rng, valLoss, bestValLoss, guard } = state
+  const { step, loader, rng, valLoss, bestValLoss, guard, tokens } = state
   return {
     modelConfig, trainConfig: state.trainConfig, params, optimizer,
-    progress: { step, loader, rng, valLoss, bestValLoss, ...(guard !== undefined ? { guard } : {}) },
+    progress: { step, loader, rng, valLoss, bestValLoss, ...(guard !== undefined ? { guard } : {}), ...(tokens !== undefined ? { tokens } : {}) },
   }
 }
 

@@ -7,7 +7,8 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } f
 import { spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError, shown } from '../util/errors.js'
 
-export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens_per_s: number; ms: number }
+// tokens: trained through this step, over the whole run (a resume that changes the batch size keeps counting right)
+export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_s: number; ms: number }
 export interface ValRecord { step: number; val_loss: number }
 export type LogRecord = { step: number } & Record<string, number | string>
 

@@ -158,6 +158,9 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
     bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained: resumeFrom === null && start.params !== undefined,
+    // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
+    startTokens: resumeFrom === null ? 0
+      : resumeFrom.progress.tokens ?? resumeFrom.progress.step * (resumeFrom.trainConfig?.totalBatchSize ?? c.totalBatchSize),
     reporter: opts.reporter, stop: opts.stop, hellaswag, collective,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })

@@ -57,6 +57,7 @@ export interface TrainerOptions {
   rng: Rng                     // periodic samples draw from it; checkpointed
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
   bestValLoss: number | null   // from the checkpoint when resuming
+  startTokens?: number         // tokens trained before startStep (the checkpoint's; default startStep × this total batch)
   pretrained?: boolean         // step 0's weights were given (--init-from, a --model with weights): its validation can be the best
   guard?: GuardState           // the spike detectors' windows, from the checkpoint when resuming
   hellaswag?: HellaswagSchedule | null
@@ -214,13 +215,14 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     tokensPerS: 0, trainSeconds: 0,
   }
   const evals = new Evaluations(o, log, res)
+  let tokens = o.startTokens ?? o.startStep * tokensPerStep   // trained through the last whole step
   try {
     const guard = new StepGuard(c, o.guard)
     if (o.startStep === 0) {
       const first = await evals.validate(0)
       if (leader && first?.best === true) {   // given weights better than any later ones stay in best/
         log.sync()
-        saveCheckpoints(o, 0, first, res.bestValLoss, { regular: false, guard: guard.state() })
+        saveCheckpoints(o, 0, first, res.bestValLoss, { regular: false, guard: guard.state(), tokens })
       }
       await evals.hellaswag(0)
       res.interrupted = evals.stopAgreed   // ranks: stopped during them (one process stops before its first micro-batch)
@@ -232,14 +234,15 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       const done = await optimizerStep(o, s, accum, guard)
       if (done === null) {
         o.train.restore(stepStart)
-        saveUnfinished(o, s, lastVal, res.bestValLoss, guard.state(), log)
+        saveUnfinished(o, s, lastVal, res.bestValLoss, { guard: guard.state(), tokens }, log)
         res.interrupted = true
         break
       }
       const ms = performance.now() - t0, step = s + 1
       sessionMs += ms
       sessionSteps++
-      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens_per_s: tokensPerStep / (ms / 1000), ms }
+      tokens += tokensPerStep
+      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens, tokens_per_s: tokensPerStep / (ms / 1000), ms }
       recordStep(o, log, res, rec, done.verdict, (c.steps - step) * sessionMs / sessionSteps / 1000)
       lastVal = await evals.validate(step)
       await evals.hellaswag(step)
@@ -250,7 +253,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       const stopping = (coll !== null ? done.stop || evals.stopAgreed : o.stop?.requested === true) && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
       if (regular || lastVal?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
-      if (leader) saveCheckpoints(o, step, lastVal, res.bestValLoss, { regular, guard: guard.state() })
+      if (leader) saveCheckpoints(o, step, lastVal, res.bestValLoss, { regular, guard: guard.state(), tokens })
       if (stopping) { res.interrupted = true; break }
     }
     res.trainSeconds = sessionMs / 1000
@@ -278,11 +281,11 @@ function recordStep(o: TrainerOptions, log: LogSink, res: TrainResult, rec: Step
 /** A step checkpoint when `regular`; RUN_DIR/best when this step's validation loss is the lowest so far (a hard
  *  link of the step checkpoint when there is one, else the weights alone: best is for evaluation, not resuming). */
 function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null,
-                         bestValLoss: number | null, opts: { regular: boolean; guard: GuardState }): void {
+                         bestValLoss: number | null, opts: { regular: boolean; guard: GuardState; tokens: number }): void {
   const isBest = val?.best === true
   if (!opts.regular && !isBest) return
   const progress: TrainProgress = {
-    step, loader: o.train.state(), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss, guard: opts.guard,
+    step, loader: o.train.state(), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss, guard: opts.guard, tokens: opts.tokens,
   }
   const params = o.model.getParams()
   checkFiniteParams(params, step)
@@ -305,10 +308,10 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
 /** After a dropped step: the checkpoint of the last whole step `step`, unless it has one (a resumed-from or
  *  regular checkpoint) or is 0 (a run with no checkpoint starts over, identically). */
 function saveUnfinished(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null, bestValLoss: number | null,
-                        guard: GuardState, log: Pick<RunLog, 'sync'>): void {
+                        at: { guard: GuardState; tokens: number }, log: Pick<RunLog, 'sync'>): void {
   if (step === 0 || listCheckpoints(o.runDir).some(ck => ck.step === step)) return
   log.sync()
-  saveCheckpoints(o, step, val, bestValLoss, { regular: true, guard })   // as a regular checkpoint of that step would be
+  saveCheckpoints(o, step, val, bestValLoss, { regular: true, ...at })   // as a regular checkpoint of that step would be
 }
 
 /** A short sample from the end-of-text token (the same RNG stream is checkpointed, so resumes repeat it). */

@@ -111,7 +111,10 @@ test('a short run: --config FILE with flags overriding it; log, config.json and 
   const log = readLog(join(out, 'log.jsonl'))
   assert.deepEqual(log.map(l => [l.step, 'loss' in l ? 'loss' : 'val']),
     [[0, 'val'], [1, 'loss'], [2, 'loss'], [2, 'val'], [3, 'loss'], [4, 'loss'], [4, 'val']])
-  for (const l of log.filter(x => 'loss' in x)) assert.deepEqual(Object.keys(l), ['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'ms'])
+  for (const l of log.filter(x => 'loss' in x)) {
+    assert.deepEqual(Object.keys(l), ['step', 'loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_s', 'ms'])
+    assert.equal(l['tokens'], l.step * 128, 'tokens trained so far: step × --total-batch-size')
+  }
   const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
   assert.equal(config.train.steps, 4, 'the flag overrides the file')
   assert.equal(config.train.lr, 0.003, 'the file overrides the default')
@@ -243,7 +246,7 @@ test('--json without validation (--val-every 0): val_loss and best_val_loss are 
 })
 
 test('the step line: fixed decimals, thousands separators, the ETA in s, m+s or h+m (rounded to the second first)', () => {
-  const r = { step: 3, steps: 10, loss: 2.345678, lr: 0.0006, grad_norm: 1.23456, tokens_per_s: 12345.6, ms: 41.7, etaS: 75 }
+  const r = { step: 3, steps: 10, loss: 2.345678, lr: 0.0006, grad_norm: 1.23456, tokens: 192, tokens_per_s: 12345.6, ms: 41.7, etaS: 75 }
   assert.equal(formatStep(r), 'step 3/10 | loss 2.3457 | lr 6.00e-4 | norm 1.235 | 12,346 tok/s | 42 ms | ETA 1m15s')
   const eta = (etaS: number): string => formatStep({ ...r, etaS }).replace(/^.* \| ETA /, '')
   assert.deepEqual([7, 59.4, 59.6, 119.7, 3725, 7199.9, NaN, Infinity].map(eta),

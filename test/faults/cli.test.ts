@@ -201,6 +201,12 @@ test('resuming a finished run says so and changes nothing; --resume notes each s
   assert.equal(notes.length, 2, more.stderr)
   assert.match(notes[0]!, /^train: note: --resume with --lr 0\.0123 \(the run had [\d.e-]+\), from step 4$/)
   assert.match(notes[1]!, /^train: note: --resume with --val-every 1 \(the run had 2\), from step 4$/)
+  // each step line counts the tokens trained so far, across a resume that doubles the total batch
+  const bigger = llmts(['train', '--out', run, '--resume', '--steps', '8', '--total-batch-size', '128'])
+  assert.equal(bigger.code, 0, bigger.stderr)
+  assert.match(bigger.stderr, /--resume with --total-batch-size 128 \(the run had 64\), from step 6/)
+  const tokens = readLog(join(run, 'log.jsonl')).filter(l => 'loss' in l).map(l => [l.step, l['tokens']])
+  assert.deepEqual(tokens, [[1, 64], [2, 128], [3, 192], [4, 256], [5, 320], [6, 384], [7, 512], [8, 640]])
 })
 
 test('a --resume whose changed setting the saved data position cannot follow names that setting', { timeout: 60_000 }, () => {

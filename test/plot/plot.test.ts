@@ -278,3 +278,17 @@ test('layout: the y axis spans the values (not from 0), legend in input order, t
   assert.ok(top.y < height / 4 && bottom.y > height / 2, `legend top at y=${top.y} (loss), ${bottom.y} (hellaswag)`)
   assert.ok(top.x > 720 / 2 && bottom.x > 720 / 2, 'both on the right')
 })
+
+test('--x tokens takes the tokens each step line logged (a resume changed the batch), else step × totalBatchSize', () => {
+  const dir = join(root, 'resized')
+  mkdirSync(dir, { recursive: true })
+  // steps 1-2 at 100 tokens a step, then a resume at 400: config.json holds only the last value
+  const tokens = [0, 100, 200, 600, 1000]
+  const lines = [1, 2, 3, 4].flatMap(s => [{ step: s, loss: 5 - s, tokens: tokens[s] }, ...(s % 2 === 0 ? [{ step: s, val_loss: 6 - s }] : [])])
+  writeFileSync(join(dir, 'log.jsonl'), [{ step: 0, val_loss: 7 }, ...lines].map(l => JSON.stringify(l)).join('\n') + '\n')
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ train: { totalBatchSize: 400 } }))
+  const xs = (metric: 'loss' | 'val_loss'): number[] => collectSeries([dir], metric, 'tokens')[0]!.points.map(p => p.x)
+  assert.deepEqual(xs('loss'), [100, 200, 600, 1000])
+  assert.deepEqual(xs('val_loss'), [0, 200, 1000], 'a validation at step s is placed at that step\'s tokens')
+  assert.deepEqual(collectSeries([gpt2], 'loss', 'tokens')[0]!.points.slice(0, 2).map(p => p.x), [8192, 16384], 'no tokens logged')
+})
