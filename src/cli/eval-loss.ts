@@ -67,11 +67,17 @@ export const command: Command = {
     const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
     checkModelFits(CMD, resolved.config, 4, 'its weights')
     const config = resolved.config
-    const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024), steps = f.steps
+    const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024)
+    let steps = f.steps
     if (T > config.contextLength) throw new InputError(`${CMD}: --seq-len ${T} exceeds the model's context length ${config.contextLength}`)
     const files = evalShards(f.data)
     // the loader reads batchesIn(tokens, B·T) batches per shard, then wraps around: never count a batch twice
     const batches = files.reduce((n, path) => n + batchesIn(readShardHeader(path).tokens, B * T), 0)
+    if (batches < steps && !p.given.has('steps') && batches > 0) {   // the default 10 on a small split: all there is
+      process.stderr.write(`${CMD}: note: ${f.data} holds ${batches} batch${batches === 1 ? '' : 'es'} of B ${B} × T ${T} tokens; ` +
+        `evaluating ${batches === 1 ? 'it' : 'all of them'} (--steps defaults to 10)\n`)
+      steps = batches
+    }
     if (batches < steps) {
       throw new InputError(`${CMD}: ${f.data} holds ${batches} batches of B ${B} × T ${T} tokens, fewer than --steps ${steps} ` +
         `(lower --steps, --batch-size or --seq-len)`)

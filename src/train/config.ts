@@ -186,7 +186,7 @@ export function gradAccumSteps(c: TrainConfig, world = c.nproc): number {
   const perStep = c.batchSize * c.seqLen * world
   if (c.totalBatchSize % perStep !== 0) {
     const suggest = Math.max(1, Math.round(c.totalBatchSize / perStep)) * perStep
-    throw new InputError(`train: --total-batch-size ${c.totalBatchSize} is not a multiple of B·T·world = ` +
+    throw new InputError(`train: --total-batch-size ${c.totalBatchSize} is not a multiple of --batch-size × --seq-len × --nproc = ` +
       `${c.batchSize}·${c.seqLen}·${world} = ${perStep} (gradient accumulation must be whole; e.g. ${suggest})`)
   }
   const accum = c.totalBatchSize / perStep

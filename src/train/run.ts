@@ -126,9 +126,15 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
   const shards = resumedShards(c, runDir, was)
-  if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
+  if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
+  const epoch = train.batchesPerPass * c.batchSize * c.seqLen * world   // tokens of one pass over the train shards
+  if (rank === 0 && c.totalBatchSize > epoch) {   // the report's 524,288 default on a small corpus: long, silent steps
+    opts.note?.(`train: note: one step (--total-batch-size ${c.totalBatchSize.toLocaleString('en-US')}) is more than the ` +
+      `${epoch.toLocaleString('en-US')} tokens of a pass over the train shards, ${gradAccumSteps(c, world).toLocaleString('en-US')} ` +
+      'micro-batches a step; for a small corpus, a smaller --total-batch-size')
+  }
   // validation never counts a batch twice: when the val shards hold fewer batches than --val-steps, it reads those
   const valSteps = Math.min(c.valSteps, val?.batchesPerPass ?? c.valSteps)
   if (valSteps < c.valSteps && c.valEvery > 0) {

@@ -196,6 +196,15 @@ test('a glob matching train and validation shards evaluates the validation ones,
   assert.equal(r.code, 0, r.stderr)
   assert.equal(JSON.parse(r.stdout).val_loss, val)
   assert.match(r.stderr, /^llmts eval loss: .*\*\.bin matches train and validation shards; evaluating the 1 validation shard \(\*_val_\*\), as for a directory$/m)
+  // without --steps, a split smaller than the default 10 batches is evaluated whole, with a note; --steps 10 is refused
+  const noSteps = ['--model', 'tiny-variant', '--batch-size', '1', '--seq-len', '16', '--seed', '5']
+  const all = llmts('eval', 'loss', ...noSteps, '--data', join(d, 'd_val_000000.bin'), '--json')
+  assert.equal(all.code, 0, all.stderr)
+  assert.equal(JSON.parse(all.stdout).steps, 2)
+  assert.match(all.stderr, /note: .*d_val_000000\.bin holds 2 batches of B 1 × T 16 tokens; evaluating all of them \(--steps defaults to 10\)/)
+  const ten = llmts('eval', 'loss', ...noSteps, '--steps', '10', '--data', join(d, 'd_val_000000.bin'))
+  assert.equal(ten.code, 2)
+  assert.match(ten.stderr, /holds 2 batches of B 1 × T 16 tokens, fewer than --steps 10/)
   const dir = llmts('eval', 'loss', ...args, '--data', d, '--json')
   assert.equal(JSON.parse(dir.stdout).val_loss, val)
   assert.doesNotMatch(dir.stderr, /matches train and validation/, 'a directory is documented to mean its val split')

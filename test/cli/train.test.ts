@@ -31,7 +31,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
   writeFileSync(join(root, 'seed.json'), JSON.stringify({ seed: 2 ** 32 }))
   writeFileSync(join(root, 'twice.json'), '{\n  "lr": 0.1,\n  "steps": 5,\n  "lr": 0.2\n}\n')
   const cases: [string[], RegExp][] = [
-    [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
+    [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·1 = 64/],
     [[...small, '--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
     [[...small, '--seq-len', '64', '--total-batch-size', '100'], /--seq-len 64 exceeds the model's context length 32/],   // not the batch's hint first
     [[...small, 'stray'], /^llmts train: unexpected argument "stray" \(flags only; see llmts train --help\)$/m],
@@ -251,4 +251,16 @@ test('the step line: fixed decimals, thousands separators, the ETA in s, m+s or 
   const eta = (etaS: number): string => formatStep({ ...r, etaS }).replace(/^.* \| ETA /, '')
   assert.deepEqual([7, 59.4, 59.6, 119.7, 3725, 7199.9, NaN, Infinity].map(eta),
     ['7s', '59s', '1m00s', '2m00s', '1h02m', '2h00m', '?', '?'])
+})
+
+test('a step of more tokens than a pass over the train shards gets a note (the 524,288 default on a small corpus)', () => {
+  // toy: two train shards of 3,000 tokens: 2 × 46 batches of 4×16 = 5,888 tokens a pass
+  const r = llmts('train', ...small, '--total-batch-size', '6400', '--steps', '1', '--warmup-steps', '1', '--val-every', '0',
+    '--out', join(root, 'epoch-step'))
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stderr, /^train: note: one step \(--total-batch-size 6,400\) is more than the 5,888 tokens of a pass over the train shards, 100 micro-batches a step; for a small corpus, a smaller --total-batch-size$/m)
+  const fits = llmts('train', ...small, '--total-batch-size', '5888', '--steps', '1', '--warmup-steps', '1', '--val-every', '0',
+    '--out', join(root, 'epoch-fits'))
+  assert.equal(fits.code, 0, fits.stderr)
+  assert.doesNotMatch(fits.stderr, /one step/)
 })

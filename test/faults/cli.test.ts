@@ -99,7 +99,7 @@ test('impossible settings are refused before any work, with the reason', { timeo
     [['--model', 'gpt2-1b'], /neither a preset .* nor an existing file/],
     [['--model', model({ layers: 1000, channels: 4096, mlpHidden: 16384 })],
       /needs at least [\d.]+ GiB for weights and optimizer state; this machine has/],
-    [['--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64/],
+    [['--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·1 = 64/],
     [['--seq-len', '64', '--total-batch-size', '256'], /--seq-len 64 exceeds the model's context length 32/],
     [['--on-nan', 'ignore'], /--on-nan expects one of stop, skip/],
     [['--skip-spikes', '-1'], /--skip-spikes/],

@@ -77,12 +77,12 @@ test('train settings in state.json that do not fit its model are damage: named, 
   const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
   assert.equal(r.info.startStep, 4)
   assert.match(notes[0]!, /skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json: its trainConfig does not fit its modelConfig: --seq-len 16 exceeds the model's context length 8 /)
-  assert.match(notes[1]!, /step_000006\/state\.json: .*: --total-batch-size 100 is not a multiple of B·T·world = 4·16·1 = 64 /)
+  assert.match(notes[1]!, /step_000006\/state\.json: .*: --total-batch-size 100 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·1 = 64 /)
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
   edit(8, 'nproc', 3, ranks)       // 3 ranks cannot share 64 tokens of 4·16
   notes.length = 0
   assert.equal((await trainRun({ ...base, out: ranks }, { resume: true, overwrite: false, note: n => notes.push(n) })).info.startStep, 6)
-  assert.match(notes[0]!, /step_000008\/state\.json: .*: --total-batch-size 64 is not a multiple of B·T·world = 4·16·3 = 192 /)
+  assert.match(notes[0]!, /step_000008\/state\.json: .*: --total-batch-size 64 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·3 = 192 /)
 })
 
 test('a log.jsonl deleted or emptied before --resume gets a note; the log goes on from the next step', async () => {

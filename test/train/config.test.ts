@@ -38,7 +38,7 @@ test('validation: batch divisibility, context length, warmup, data', () => {
       (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'),
       `expected ${re}`)
   }
-  bad({ totalBatchSize: 1000 }, /--total-batch-size 1000 is not a multiple of B·T·world = 4·64·1 = 256 .*e\.g\. 1024/)
+  bad({ totalBatchSize: 1000 }, /--total-batch-size 1000 is not a multiple of --batch-size × --seq-len × --nproc = 4·64·1 = 256 .*e\.g\. 1024/)
   bad({ seqLen: 2048, totalBatchSize: 8192 }, /--seq-len 2048 exceeds the model's context length 1024/)
   bad({ seqLen: model.contextLength + 1, totalBatchSize: 4 * (model.contextLength + 1) }, /--seq-len 1025 exceeds the model's context length 1024/)
   validateTrainConfig({ ...ok, seqLen: model.contextLength, totalBatchSize: 4 * model.contextLength }, model)   // the whole window

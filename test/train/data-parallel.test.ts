@@ -205,7 +205,7 @@ test('--nproc: bad settings are one-line errors with exit code 2', () => {
       /tiny_val_000000\.bin.*W·B·T\+1 with W=2 B=4 T=16/],
     [['--nproc', '0'], {}, /--nproc expects a positive integer, got 0/],
     [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {},
-      /--total-batch-size 256 is not a multiple of B·T·world = 4·16·3 = 192/],
+      /--total-batch-size 256 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·3 = 192/],
     [[...common, '--steps', '2', '--nproc', '2', '--out', join(root, 'badenv')], { LLMTS_COLLECTIVE: 'mpi' },
       /LLMTS_COLLECTIVE=mpi is not one of host, device/],
   ]
