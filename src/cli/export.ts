@@ -20,7 +20,8 @@ const flags = {
   model: { type: 'string', help: 'run or checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
   format: { type: 'enum', help: 'output format', values: ['hf'], default: 'hf' },
   out: { type: 'string', help: 'output directory (created if missing; our files in it are replaced)', metavar: 'DIR' },
-  dtype: { type: 'enum', help: 'weight precision in model.safetensors', values: ['bf16', 'f32'], default: 'bf16' },
+  dtype: { type: 'enum', help: 'weight precision in model.safetensors (fp32: f32, as --precision spells it)', values: ['bf16', 'f32', 'fp32'],
+    default: 'bf16' },
   seed: { type: 'int', help: 'initialization seed when the model has no weights (a preset or config)', default: 1337, min: 0, max: MAX_SEED },
   json: jsonFlag,
 } as const
@@ -50,12 +51,13 @@ export const command: Command = {
       initParams(layout, params, f.seed)
       process.stderr.write(`export: ${resolved.source} has no weights; exporting a random initialization (seed ${f.seed})\n`)
     }
-    const files = exportHf(f.out, resolved.config, params, { dtype: f.dtype })
+    const dtype = f.dtype === 'fp32' ? 'f32' : f.dtype
+    const files = exportHf(f.out, resolved.config, params, { dtype })
     const architecture = family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'
     if (f.json) {
-      printJson({ out: f.out, format: f.format, architecture, dtype: f.dtype, files, model: resolved.path })
+      printJson({ out: f.out, format: f.format, architecture, dtype, files, model: resolved.path })
     } else {
-      process.stdout.write(`wrote ${architecture} (${f.dtype}) from ${resolved.source} to ${f.out}: ${files.join(', ')}\n`)
+      process.stdout.write(`wrote ${architecture} (${dtype}) from ${resolved.source} to ${f.out}: ${files.join(', ')}\n`)
     }
     return 0
   },

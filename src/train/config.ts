@@ -147,9 +147,15 @@ const byFlag = new Map(Object.entries(trainFields).map(([k, f]) => [f.flag, k as
 /** Reads a --config JSON object (keys as flags, e.g. "batch-size", or as TrainConfig, e.g. "batchSize"). */
 export function trainConfigFromJson(obj: unknown, where: string): Partial<TrainConfig> {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new InputError(`train: ${where} must be a JSON object`)
+  const run = (obj as Record<string, unknown>)['train']
+  if (typeof run === 'object' && run !== null) {
+    throw new InputError(`train: ${where} looks like a run's config.json (its settings are under "train"): continue that run ` +
+      'with --resume --out RUN, or copy its "train" settings into a file of their own')
+  }
   const out: Record<string, unknown> = {}, seen = new Map<string, string>()
   for (const [rawKey, value] of Object.entries(obj as Record<string, unknown>)) {
-    const key = (rawKey in trainFields ? rawKey : byFlag.get(rawKey)) as keyof TrainConfig | undefined
+    // a TrainConfig name (batchSize), a flag name (batch-size), or snake_case (batch_size, as --json prints)
+    const key = (rawKey in trainFields ? rawKey : byFlag.get(rawKey) ?? byFlag.get(rawKey.replace(/_/g, '-'))) as keyof TrainConfig | undefined
     if (key === undefined) {
       throw new InputError(`train: ${where} has unknown key "${rawKey}" (expected one of ${[...byFlag.keys()].join(', ')})`)
     }

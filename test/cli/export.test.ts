@@ -38,7 +38,7 @@ test('a run directory exports as GPT2LMHeadModel (f32) and imports back to the s
     progress: { step: 4, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null },
   })
   const out = join(root, 'gpt2-out')
-  const r = llmts('export', '--model', run, '--format', 'hf', '--out', out, '--dtype', 'f32', '--json')
+  const r = llmts('export', '--model', run, '--format', 'hf', '--out', out, '--dtype', 'fp32', '--json')   // fp32: --precision's spelling of f32
   assert.equal(r.code, 0, r.stderr)
   const res = JSON.parse(r.stdout)
   assert.deepEqual({ ...res, files: [...res.files].sort() }, { out, format: 'hf', architecture: 'GPT2LMHeadModel', dtype: 'f32',

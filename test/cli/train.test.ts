@@ -28,6 +28,7 @@ const small = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4'
 
 test('bad settings: exit 2 with one line naming the problem', () => {
   writeFileSync(join(root, 'bad.json'), JSON.stringify({ 'batch-size': 4, 'learning-rate': 1 }))
+  writeFileSync(join(root, 'run-config.json'), JSON.stringify({ model: { layers: 2 }, train: { batchSize: 4 } }))
   writeFileSync(join(root, 'seed.json'), JSON.stringify({ seed: 2 ** 32 }))
   writeFileSync(join(root, 'twice.json'), '{\n  "lr": 0.1,\n  "steps": 5,\n  "lr": 0.2\n}\n')
   const cases: [string[], RegExp][] = [
@@ -38,6 +39,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, toy.modelJson], /unexpected argument ".*" \(flags only; see llmts train --help; a path here is usually an unquoted glob the shell expanded: quote it, e\.g\. --data 'DIR\/\*\.bin'\)$/m],
     [[...small, '--total-batch-size', '64', '--steps', '5'], /--warmup-steps 715 exceeds --steps 5/],
     [[...small, '--config', join(root, 'bad.json')], /unknown key "learning-rate"/],
+    [[...small, '--config', join(root, 'run-config.json')], /run-config\.json looks like a run's config\.json \(its settings are under "train"\): continue that run with --resume --out RUN/],
     [[...small, '--config', join(root, 'missing.json')], /--config .*missing\.json: no such file \(ENOENT\) \(expected a JSON file of settings\)$/m],
     [[...small, '--config', root], /--config .*: a directory, not a file \(EISDIR\) \(expected a JSON file of settings\)$/m],
     [[...small, '--config', join(root, 'twice.json')], /--config .*twice\.json: key "lr" appears twice in one object \(lines 2 and 4\)/],

@@ -17,6 +17,9 @@ test('defaults are the report\'s', () => {
 
 test('--config JSON accepts flag names and TrainConfig names, rejects unknown keys and wrong types', () => {
   assert.deepEqual(trainConfigFromJson({ 'batch-size': 4, seqLen: 64, device: 'cpu' }, 'c.json'), { batchSize: 4, seqLen: 64, device: 'cpu' })
+  assert.deepEqual(trainConfigFromJson({ batch_size: 4, total_batch_size: 256, lr: 1 }, 'c.json'), { batchSize: 4, totalBatchSize: 256, lr: 1 },
+    'snake_case, as --json prints')
+  assert.throws(() => trainConfigFromJson({ batch_size: 4, 'batch-size': 8 }, 'c.json'), /gives batchSize twice/)
   assert.throws(() => trainConfigFromJson({ 'batch-sise': 4 }, 'c.json'),
     (e: Error) => e instanceof InputError && /unknown key "batch-sise"/.test(e.message))
   assert.throws(() => trainConfigFromJson({ 'batch-size': 4, batchSize: 8 }, 'c.json'),
