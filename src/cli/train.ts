@@ -46,19 +46,23 @@ function buildFlags(): FlagTable {
 const flags = buildFlags()
 
 /** One note per setting a --resume changes (a lower --lr after a spike is a use; a silent one reads as the run's own):
- *  config.json then records the new value, which holds from the resumed step on. */
-function noteResumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint, note: (line: string) => void): void {
+ *  config.json then records the new value, which holds from the resumed step on. Shown once the run starts (a
+ *  refused resume shows only its error). */
+function resumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint): string[] {
+  const notes: string[] = []
   const from = point.kind === 'checkpoint' ? point.checkpoint.progress.step : 0
   // extending or moving a run is expected; another model is refused later
   const quiet = new Set<keyof TrainConfig>(['out', 'steps', 'threads', 'device', 'precision', 'model', 'initFrom'])
   for (const [key, f] of Object.entries(trainFields) as [keyof TrainConfig, (typeof trainFields)[keyof TrainConfig]][]) {
     if (quiet.has(key) || was[key] === now[key]) continue
-    note(`train: note: --resume with --${f.flag} ${String(now[key])} (the run had ${String(was[key])}), from step ${from}`)
+    notes.push(`train: note: --resume with --${f.flag} ${String(now[key])} (the run had ${String(was[key])}), from step ${from}`)
   }
+  return notes
 }
 
 /** defaults (or the resumed checkpoint's settings) < --config file < flags given on the command line. */
-function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: string) => void): { config: TrainConfig; point: ResumePoint | null } {
+function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: string) => void):
+  { config: TrainConfig; point: ResumePoint | null; changes: string[] } {
   let fileCfg: Partial<TrainConfig> = {}
   const file = p.flags['config'] as string | undefined
   if (file !== undefined) {
@@ -89,10 +93,10 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
     base = resumedSettings(point)
   }
   const config = { ...base, ...fileCfg, ...given }
-  if (point !== null) noteResumeChanges(base, config, point, note)
+  const changes = point !== null ? resumeChanges(base, config, point) : []
   // --init-from alone trains the architecture it holds: the gpt2-124m default applies only without it
   if (point === null && config.initFrom !== '' && given.model === undefined && fileCfg.model === undefined) config.model = ''
-  return { config, point }
+  return { config, point, changes }
 }
 
 export function formatStep(r: StepReport): string {
@@ -161,7 +165,7 @@ export const command: Command = {
     if (quiet) await host!.barrier()   // until rank 0 has checked the settings: a bad one is then reported once
     const note = (line: string): void => { if (!quiet) process.stderr.write(line + '\n') }
     // the launcher's own notes are shown: a damaged checkpoint found here is moved aside, so no rank sees it again
-    const { config: cfg, point } = resolveConfig(p, note)
+    const { config: cfg, point, changes } = resolveConfig(p, note)
     if (cfg.nproc > 1 && rank === null) {
       gradAccumSteps(cfg)   // the commonest mistake, said once here rather than by every rank
       const args = ['train', ...argv, ...(cfg.out === '' ? ['--out', defaultRunDir(cfg)] : [])]   // one run directory for all ranks
@@ -179,6 +183,7 @@ export const command: Command = {
         ...(point !== null ? { resumeFrom: point } : {}),
         onStart: i => {
           vocab = i.modelConfig.vocabSize
+          for (const line of changes) note(line)
           if (!quiet) process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
             `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ${i.ranks !== null ? `${i.ranks}, ` : ''}` +
             `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}\n`)
