@@ -163,11 +163,14 @@ export function formatHelp(cmd: string, usage: string, summary: string, table: F
   return `usage: ${cmd} ${usage}\n\n${summary}\n\nflags:\n${lines.join('\n')}\n`
 }
 
-/** Refuses arguments a command that takes only flags was given. One that names an existing path is most likely a
- *  glob the shell expanded before llmts saw it (`--data dir/*.bin` unquoted): the hint says to quote it. */
-export function refuseArguments(cmd: string, positionals: readonly string[], hint: string): void {
-  const extra = positionals[0]
-  if (extra === undefined) return
-  const glob = existsSync(extra) ? `; a path here is usually an unquoted glob the shell expanded: quote it, e.g. --data 'DIR/*.bin'` : ''
-  throw new InputError(`${cmd}: unexpected argument "${extra}" (${hint}${glob})`)
+/** Refuses arguments a command does not take (`extra`: those beyond the ones it takes). Where a flag takes globs
+ *  (`globFlag`), an argument that names an existing path is most likely a glob the shell expanded before llmts saw
+ *  it (`--data dir/*.bin` unquoted): the hint says to quote it. */
+export function refuseArguments(cmd: string, extra: readonly string[], o: { hint?: string; globFlag?: string } = {}): void {
+  const first = extra[0]
+  if (first === undefined) return
+  const glob = o.globFlag !== undefined && existsSync(first)
+    ? `a path here is usually an unquoted glob the shell expanded: quote it, e.g. ${o.globFlag} 'DIR/*.bin'` : undefined
+  const why = [o.hint, glob].filter(x => x !== undefined).join('; ')
+  throw new InputError(`${cmd}: unexpected argument "${first}"${why === '' ? '' : ` (${why})`}`)
 }

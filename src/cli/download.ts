@@ -6,7 +6,7 @@ import { Display } from './display.js'
 import { formatBytes } from '../util/progress.js'
 import { downloadHfModel, type ModelDownloadResult } from '../io/hf-download.js'
 import { InputError } from '../util/errors.js'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { checkOutputDir } from '../util/atomic.js'
@@ -38,9 +38,9 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)
     if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags) + details); return 0 }
-    const [repo, extra] = p.positionals
+    const repo = p.positionals[0]
     if (repo === undefined) throw new InputError(`${CMD}: which repository? (e.g. ${CMD} openai-community/gpt2 --out hf/gpt2)`)
-    if (extra !== undefined) throw new InputError(`${CMD}: unexpected argument "${extra}" (one repository at a time)`)
+    refuseArguments(CMD, p.positionals.slice(1), { hint: 'one repository at a time' })
     const f = p.flags
     if (f.out === undefined) throw new InputError(`${CMD}: --out DIR is required (where the model's files go)`)
     refuseTrainingDir(CMD, f.out)

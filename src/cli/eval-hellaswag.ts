@@ -10,8 +10,9 @@ import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
+import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
-import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
 
@@ -45,7 +46,7 @@ function formatPercent(p: number, se: number): string {
 
 /** One line: "hellaswag (harness scoring, 0-shot, 100 examples): acc_norm 31.00% ± 4.65, acc 29.00% ± 4.56". */
 export function formatHellaswag(r: HellaswagResult): string {
-  return `hellaswag (${describeScoring(r)}, ${r.count} example${r.count === 1 ? '' : 's'}): acc_norm ${formatPercent(r.accNorm, r.accNormStderr)}, ` +
+  return `hellaswag (${describeScoring(r)}, ${r.count} ${plural(r.count, 'example')}): acc_norm ${formatPercent(r.accNorm, r.accNormStderr)}, ` +
     `acc ${formatPercent(r.acc, r.accStderr)}`
 }
 
@@ -82,7 +83,7 @@ function progressReporter(tag: string): { update: (done: number, total: number, 
 export async function runHellaswag(argv: string[]): Promise<number> {
   const p = parseArgs(CMD, flags, argv)
   if (p.help) { process.stdout.write(formatHelp(CMD, command.usage, command.summary, flags)); return 0 }
-  if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
+  refuseArguments(CMD, p.positionals)
   const f = p.flags
   if (f.scoring === 'llmc' && f.shots > 0) throw new InputError(`${CMD}: --scoring llmc is zero-shot as in llm.c ` +
     `(use --scoring harness for --shots ${f.shots})`)

@@ -10,6 +10,7 @@ import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
+import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
@@ -37,7 +38,7 @@ function evalShards(spec: string): string[] {
   if (val.length === 0 || val.length === all.length) return all
   if (!isDir) {   // a glob that matched both splits: its train shards sort first and would pass for validation data
     process.stderr.write(`${CMD}: ${spec} matches train and validation shards; evaluating the ${val.length} validation ` +
-      `shard${val.length === 1 ? '' : 's'} (*_val_*), as for a directory\n`)
+      `${plural(val.length, 'shard')} (*_val_*), as for a directory\n`)
   }
   return val
 }
@@ -61,7 +62,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)
     if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags)); return 0 }
-    refuseArguments(CMD, p.positionals, 'flags only; see llmts eval loss --help')
+    refuseArguments(CMD, p.positionals, { hint: 'flags only; see llmts eval loss --help', globFlag: '--data' })
     const f = p.flags
     if (f.data === undefined) throw new InputError(`${CMD}: --data is required (a token shard, or a directory of shards)`)
     const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
@@ -74,7 +75,7 @@ export const command: Command = {
     // the loader reads batchesIn(tokens, B·T) batches per shard, then wraps around: never count a batch twice
     const batches = files.reduce((n, path) => n + batchesIn(readShardHeader(path).tokens, B * T), 0)
     if (batches < steps && !p.given.has('steps') && batches > 0) {   // the default 10 on a small split: all there is
-      process.stderr.write(`${CMD}: note: ${f.data} holds ${batches} batch${batches === 1 ? '' : 'es'} of B ${B} × T ${T} tokens; ` +
+      process.stderr.write(`${CMD}: note: ${f.data} holds ${batches} ${plural(batches, 'batch', 'batches')} of B ${B} × T ${T} tokens; ` +
         `evaluating ${batches === 1 ? 'it' : 'all of them'} (--steps defaults to 10)\n`)
       steps = batches
     }
@@ -94,7 +95,7 @@ export const command: Command = {
     const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps) })
     const result = { valLoss, steps, batchSize: B, seqLen: T, tokens: steps * B * T, model: resolved.path }
     if (f.json) printJson(result)
-    else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} batch${steps === 1 ? '' : 'es'} of ${B}×${T} tokens (${resolved.source})\n`)
+    else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} ${plural(steps, 'batch', 'batches')} of ${B}×${T} tokens (${resolved.source})\n`)
     return 0
   },
 }

@@ -9,7 +9,7 @@ import { exportHf } from '../io/hf.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { printJson } from './output.js'
@@ -34,7 +34,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)
     if (p.help) { process.stdout.write(formatHelp(CMD, this.usage, this.summary, flags)); return 0 }
-    if (p.positionals.length > 0) throw new InputError(`${CMD}: unexpected argument "${p.positionals[0]}"`)
+    refuseArguments(CMD, p.positionals)
     const f = p.flags
     if (f.model === undefined) throw new InputError(`${CMD}: --model is required ` +
       `(a run or checkpoint directory, a Hugging Face directory or a preset)`)

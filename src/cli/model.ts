@@ -2,7 +2,7 @@
 
 import { presetDescriptions, presets } from '../config.js'
 import { ParamLayout } from '../model/params.js'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { InputError } from '../util/errors.js'
 import { printJson } from './output.js'
@@ -17,7 +17,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs('llmts model', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts model', this.usage, this.summary, flags)); return 0 }
-    if (p.positionals.length > 0) throw new InputError(`llmts model: unexpected argument "${p.positionals[0]}" (flags only: --json)`)
+    refuseArguments('llmts model', p.positionals, { hint: 'flags only: --json' })
     const rows = Object.entries(presets).map(([name, c]) => ({
       name, parameters: new ParamLayout(c).countReal(), layers: c.layers, channels: c.channels,
       heads: c.heads, kvHeads: c.kvHeads, norm: c.norm, positions: c.positions, mlp: c.mlp, mlpHidden: c.mlpHidden,

@@ -6,6 +6,7 @@ import { renderPlot } from '../plot/plot.js'
 import { plotMetrics, plotXs } from '../plot/runs.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
+import { plural } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
@@ -34,7 +35,7 @@ export const command: Command = {
     })
     for (const { label, nonFinite: n } of summary.runs) {
       if (n > 0) {
-        process.stderr.write(`plot: note: run ${label}: ${n} step${n === 1 ? '' : 's'} logged a non-finite ${p.flags.metric} ` +
+        process.stderr.write(`plot: note: run ${label}: ${n} ${plural(n, 'step')} logged a non-finite ${p.flags.metric} ` +
           '(null in log.jsonl); left out\n')
       }
     }

@@ -3,13 +3,13 @@
 // the first positional is "fineweb"; the work lives in src/data/fineweb/ and src/io/hub/.
 
 import { availableParallelism } from 'node:os'
-import { formatHelp, jsonFlag, parseArgs } from './args.js'
+import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import { InputError } from '../util/errors.js'
 import { prepareDefaults } from '../data/prepare.js'
 import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
 import { Display } from './display.js'
 import { prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
-import { formatBytes } from '../util/progress.js'
+import { formatBytes, plural } from '../util/progress.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { tokenizerWorkers } from '../data/pool.js'
 import { jsonText } from './output.js'
@@ -45,7 +45,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   const cmd = 'llmts prepare fineweb'
   const p = parseArgs(cmd, flags, argv)
   if (p.help) { stdout.write(formatHelp(cmd, finewebUsage.replace(/^fineweb /, ''), summary, flags) + details); return 0 }
-  if (p.positionals.length > 0) throw new InputError(`${cmd}: unexpected argument "${p.positionals[0]}" (fineweb takes only flags)`)
+  refuseArguments(cmd, p.positionals, { hint: 'fineweb takes only flags' })
   const f = p.flags
   if (f.out === undefined) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
   checkOutputDir(cmd, '--out', f.out)
@@ -84,7 +84,7 @@ function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string
   const how = s.resumedShards === s.val.length + s.train.length ? 'already complete' :
     `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers` +
     `${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
-  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} document${s.documents === 1 ? '' : 's'}, ${n(s.tokens)} tokens ` +
+  stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} ${plural(s.documents, 'document')}, ${n(s.tokens)} tokens ` +
     `in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +
     `  ${s.val[0] ?? ''}\n  ${s.train[0] ?? ''}${s.train.length > 1 ? `\n  ... ${s.train.at(-1)}` : ''}\n  ${s.meta}\n`)
 }

@@ -13,6 +13,7 @@ import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { plural } from '../util/progress.js'
 import { tokenizerWorkers } from '../data/pool.js'
 import { printJson } from './output.js'
 
@@ -81,7 +82,7 @@ export const command: Command = {
     }
     if (f.json) { printJson(result); return 0 }
     const n = (x: number): string => x.toLocaleString('en-US')
-    process.stdout.write(`prepared ${result.name}: ${n(result.documents)} document${result.documents === 1 ? '' : 's'}, ${n(result.tokens)} tokens ` +
+    process.stdout.write(`prepared ${result.name}: ${n(result.documents)} ${plural(result.documents, 'document')}, ${n(result.tokens)} tokens ` +
       `(val ${n(result.valTokens)}, train ${n(result.trainTokens)}) in ${result.seconds.toFixed(1)} s ` +
       `(${n(Math.round(result.tokensPerSecond))} tokens/s, ${result.workers} workers)\n`)
     for (const file of [...result.val, ...result.train, result.meta]) process.stdout.write(`  ${file}\n`)

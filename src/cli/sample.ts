@@ -11,7 +11,7 @@ import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED, Rng } from '../util/rng.js'
-import { backendFlags, formatHelp, jsonFlag, parseArgs } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
 
@@ -37,7 +37,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs('llmts sample', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts sample', this.usage, this.summary, flags)); return 0 }
-    if (p.positionals.length > 0) throw new InputError(`llmts sample: unexpected argument "${p.positionals[0]}" (give the prompt with --prompt)`)
+    refuseArguments('llmts sample', p.positionals, { hint: 'give the prompt with --prompt' })
     if (p.flags.model === undefined) throw new InputError('llmts sample: --model is required (a run directory, checkpoint, HF directory, preset or config JSON)')
     if (p.flags['top-p'] === 0) throw new InputError('llmts sample: --top-p must be above 0')
     const resolved = resolveModel(p.flags.model)

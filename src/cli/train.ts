@@ -147,7 +147,7 @@ export const command: Command = {
   async run(argv) {
     const p = parseArgs('llmts train', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts train', this.usage, this.summary, flags)); return 0 }
-    refuseArguments('llmts train', p.positionals, 'flags only; see llmts train --help')
+    refuseArguments('llmts train', p.positionals, { hint: 'flags only; see llmts train --help', globFlag: '--data' })
     // --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path
     if (p.flags['default-run'] === true) {
       const { runDefault } = await import('./default-run.js')

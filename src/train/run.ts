@@ -19,6 +19,7 @@ import { checkModelFits, diffConfigs, resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
+import { plural } from '../util/progress.js'
 import { Rng } from '../util/rng.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers, type Checkpoint } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
@@ -138,7 +139,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // validation never counts a batch twice: when the val shards hold fewer batches than --val-steps, it reads those
   const valSteps = Math.min(c.valSteps, val?.batchesPerPass ?? c.valSteps)
   if (valSteps < c.valSteps && c.valEvery > 0) {
-    opts.note?.(`train: the validation shards hold ${valSteps} batch${valSteps > 1 ? 'es' : ''} of B·T = ${c.batchSize}·${c.seqLen} tokens` +
+    opts.note?.(`train: the validation shards hold ${valSteps} ${plural(valSteps, 'batch', 'batches')} of B·T = ${c.batchSize}·${c.seqLen} tokens` +
       `${world > 1 ? ' per rank' : ''}; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
   }
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)

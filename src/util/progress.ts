@@ -53,3 +53,9 @@ export function formatDuration(seconds: number | undefined): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
   return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`
 }
+
+/** The noun for a count: plural(1, 'batch', 'batches') is 'batch', plural(2, 'step') is 'steps'. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return n === 1 ? one : many
+}
+

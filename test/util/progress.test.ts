@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { formatCount, formatDuration, RateMeter } from '../../src/util/progress.js'
+import { formatCount, formatDuration, plural, RateMeter } from '../../src/util/progress.js'
 
 test('RateMeter.eta: undefined while the rate is unknown or 0, else remaining / rate', () => {
   let t = 0
@@ -40,4 +40,9 @@ test('formatCount: plain below 1000, then k, M and G', () => {
   assert.equal(formatCount(9999), '10.0k')
   assert.equal(formatCount(2_500_000), '2.50M')
   assert.equal(formatCount(1.234e9), '1.23G')
+})
+
+test('plural: the noun for a count, one only for exactly 1', () => {
+  assert.deepEqual([0, 1, 2].map(n => plural(n, 'step')), ['steps', 'step', 'steps'])
+  assert.deepEqual([1, 7].map(n => plural(n, 'batch', 'batches')), ['batch', 'batches'])
 })
