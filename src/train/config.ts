@@ -123,7 +123,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR',
     help: 'run directory (log.jsonl, config.json, checkpoints/, best/; default runs/MODEL-DATE-TIME)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation before step 1, every N steps and at the end (0 disables)' },
-  valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation (per rank with --nproc: N·nproc batches in all)' },
+  valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation (the same ones whatever --nproc: split over the ranks)' },
   checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
   keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last N checkpoints (0 keeps all)' },
   sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },

@@ -140,7 +140,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const valSteps = Math.min(c.valSteps, val?.batchesPerPass ?? c.valSteps)
   if (valSteps < c.valSteps && c.valEvery > 0) {
     opts.note?.(`train: the validation shards hold ${valSteps} ${plural(valSteps, 'batch', 'batches')} of B·T = ${c.batchSize}·${c.seqLen} tokens` +
-      `${world > 1 ? ' per rank' : ''}; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
+      `; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
   }
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   if (opts.host !== undefined) {
@@ -198,7 +198,8 @@ function buildLoaders(c: TrainConfig, model: ModelConfig, shards: Shards, r: { r
   { train: DataLoader; val: DataLoader | null } {
   const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: model.vocabSize, rank: r.rank, worldSize: r.world }
   const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
-  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts })
+  // every rank reads the whole validation stream, as one process does, and evaluates its share of the batches
+  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts, rank: 0, worldSize: 1 })
   if (resumeFrom !== null) {
     try { restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path) } catch (e) {
       const changed = loaderChanges(resumeFrom.trainConfig, c)

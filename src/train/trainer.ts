@@ -137,7 +137,7 @@ type LogSink = Pick<RunLog, 'append' | 'sync' | 'close'>
 
 /** Validation and HellaSwag at their steps (and at the last), logged, reported and kept in the result. */
 class Evaluations {
-  private readonly valStart: unknown   // every validation reads the same batches: each rank its own
+  private readonly valStart: unknown   // every validation reads the same batches
   private readonly coll: Collective | null
   /** Ranks: a stop requested on some rank during an evaluation, agreed on in that evaluation's sum (see `sum`). */
   stopAgreed = false
@@ -152,8 +152,10 @@ class Evaluations {
     if (o.val === null || c.valEvery === 0 || (step % c.valEvery !== 0 && step !== c.steps)) return null
     o.val.restore(this.valStart)
     const steps = o.valSteps ?? c.valSteps
-    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps, nonFinite: 'return' })
-    if (this.coll !== null) valLoss = (await this.sum(this.coll, [valLoss]))[0]! / this.coll.world
+    // ranks: each evaluates every world-th of the same batches one process reads, and the shares are summed
+    const part = this.coll === null ? undefined : { index: this.coll.rank, count: this.coll.world }
+    let valLoss = await evaluateLossYielding(o.model, o.val, { B: c.batchSize, T: c.seqLen, steps, nonFinite: 'return', ...(part ? { part } : {}) })
+    if (this.coll !== null) valLoss = (await this.sum(this.coll, [valLoss]))[0]!
     const best = (step > 0 || o.pretrained === true) && Number.isFinite(valLoss) &&   // random weights at step 0 are no candidate
       (res.bestValLoss === null || valLoss < res.bestValLoss)   // a NaN or Inf never
     if (best) res.bestValLoss = valLoss

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { presetConfig } from '../../src/config.js'
+import { DataLoader } from '../../src/data/loader.js'
 import { readShard, writeShard } from '../../src/data/shards.js'
 import { evaluateLoss } from '../../src/eval/loss.js'
 import { InputError } from '../../src/util/errors.js'
@@ -138,6 +139,27 @@ test('without --seq-len, T is the context length up to 1024 (llm.c\'s and the re
   const shard = join(root, 'long.bin')
   writeShard(shard, randomTokens(1100, 50257, 6))
   assert.equal(evalJson('--model', file, '--data', shard, '--batch-size', '1', '--steps', '1').seq_len, 1024)
+})
+
+test('ranks: each evaluates every count-th of the batches one process reads, and the shares sum to its mean', () => {
+  const B = 2, T = 8, steps = 5
+  const tokens = randomTokens(steps * B * T + 3, 96, 4)
+  const file = join(root, 'parts_val_000000.bin')
+  writeShard(file, tokens)
+  const { config, params } = loadHfDir(fixture('hf-llama'))
+  const model = new GPT(new CpuBackend(), config, { maxBatch: B, maxSeqLen: T })
+  model.setParams(params)
+  const batch = (k: number): number => meanForward(model, tokens.slice(k * B * T), B, T, 1)
+  const share = (index: number, count: number): number =>
+    evaluateLoss(model, new DataLoader({ files: [file], B, T }), { B, T, steps, part: { index, count } })
+  // rank 1 of 2 evaluates batches 1 and 3 (of 0..4); rank 2 of 3 batch 2 alone
+  assert.ok(Math.abs(share(1, 2) - (batch(1) + batch(3)) / steps) <= 1e-7)
+  assert.ok(Math.abs(share(2, 3) - batch(2) / steps) <= 1e-7)
+  const want = meanForward(model, tokens, B, T, steps)
+  for (const count of [2, 3]) {
+    const sum = Array.from({ length: count }, (_, r) => share(r, count)).reduce((a, b) => a + b)
+    assert.ok(Math.abs(sum - want) <= 1e-6 * want, `${count} ranks: ${sum} vs ${want}`)
+  }
 })
 
 test('a non-finite loss is refused as bad input (the model\'s weights) by default; the trainer\'s option returns it', () => {

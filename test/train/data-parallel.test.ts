@@ -79,9 +79,10 @@ test('rankFromEnv reads LLMTS_RANK / LLMTS_WORLD and refuses a rank outside the 
 
 test('--nproc 2 logs what one process with twice the accumulation logs, and ends with the same weights', () => {
   const one = join(root, 'one'), two = join(root, 'two')
-  const steps = ['--steps', '8', '--val-every', '4']
-  const a = llmts([...common, ...steps, '--val-steps', '4', '--out', one])
-  const b = llmts([...common, ...steps, '--val-steps', '2', '--out', two, '--nproc', '2'])
+  // 3 validation batches: rank 0 evaluates batches 0 and 2, rank 1 batch 1, of the 3 that one process reads
+  const steps = ['--steps', '8', '--val-every', '4', '--val-steps', '3']
+  const a = llmts([...common, ...steps, '--out', one])
+  const b = llmts([...common, ...steps, '--out', two, '--nproc', '2'])
   assert.equal(a.code, 0, a.stderr)
   assert.equal(b.code, 0, b.stderr)
   assert.match(a.stderr, /accumulation 4,/)
@@ -198,11 +199,11 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
 
 test('--nproc: bad settings are one-line errors with exit code 2', () => {
   const tinyVal = join(root, 'tiny_val_000000.bin')
-  writeShard(tinyVal, Array.from({ length: 100 }, (_, i) => i % 96))   // fewer than W·B·T+1 = 129 tokens
+  writeShard(tinyVal, Array.from({ length: 60 }, (_, i) => i % 96))   // fewer than B·T+1 = 65 tokens (all ranks read it all)
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     // every rank refuses it, after the ranks' first barriers: rank 0's error alone is shown
     [[...common, '--steps', '2', '--nproc', '2', '--val-data', tinyVal, '--out', join(root, 'badval')], {},
-      /tiny_val_000000\.bin.*W·B·T\+1 with W=2 B=4 T=16/],
+      /tiny_val_000000\.bin has 60 tokens.*W·B·T\+1 with W=1 B=4 T=16/],
     [['--nproc', '0'], {}, /--nproc expects a positive integer, got 0/],
     [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {},
       /--total-batch-size 256 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·3 = 192/],
@@ -224,8 +225,8 @@ test('--device cuda --nproc 2 on the CUDA emulator: NCCL sums the gradients, and
   const env = { ...emulatorEnv(buildEmulator()), LLMTS_EMU_DEVICES: '2' }
   const gpu = [...common.filter(a => a !== 'cpu' && a !== '--device'), '--device', 'cuda', '--steps', '3', '--val-every', '3']
   const one = llmts([...gpu, '--val-steps', '4', '--out', join(root, 'gpu1')], env)
-  const two = llmts([...gpu, '--val-steps', '2', '--out', join(root, 'gpu2'), '--nproc', '2'], env)
-  const host = llmts([...gpu, '--val-steps', '2', '--out', join(root, 'gpu2host'), '--nproc', '2'], { ...env, LLMTS_COLLECTIVE: 'host' })
+  const two = llmts([...gpu, '--val-steps', '4', '--out', join(root, 'gpu2'), '--nproc', '2'], env)
+  const host = llmts([...gpu, '--val-steps', '4', '--out', join(root, 'gpu2host'), '--nproc', '2'], { ...env, LLMTS_COLLECTIVE: 'host' })
   for (const r of [one, two, host]) assert.equal(r.code, 0, r.stderr)
   assert.match(two.stderr, /2 ranks, gradients summed by NCCL [\d.]+ \(.*libnccl\.so\.2\)/)
   assert.match(host.stderr, /2 ranks, gradients summed through the launcher/)
