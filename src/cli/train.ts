@@ -1,7 +1,8 @@
 // `llmts train`: settings from defaults < --config FILE < flags (with --resume, the checkpoint's settings replace
 // the defaults), then the run. Ctrl-C or SIGTERM stops after the current micro-batch with a checkpoint of the last
-// whole step (a second Ctrl-C aborts at once). Exit codes: 0 done or stopped, 2 bad input or a full disk, 3 diverged
-// (--on-nan stop). With --nproc N this process launches N ranks (src/train/launch.ts), each running this command.
+// whole step (a second Ctrl-C aborts at once). Exit codes: 0 done, 2 bad input or a full disk, 3 diverged
+// (--on-nan stop), 130 or 143 stopped by SIGINT or SIGTERM (checkpointed). With --nproc N this process launches N
+// ranks (src/train/launch.ts), each running this command.
 
 import { readFileSync } from 'node:fs'
 import { GPT2_VOCAB } from '../config.js'
@@ -10,7 +11,7 @@ import { gradAccumSteps, trainConfigFromJson, trainDefaults, trainFields, type T
 import { DivergenceError } from '../train/divergence.js'
 import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
 import { HostCollective, rankFromEnv } from '../train/collective.js'
-import { launchRanks } from '../train/launch.js'
+import { launchRanks, stoppedExitCode } from '../train/launch.js'
 import { defaultRunDir, trainRun, type RunInfo } from '../train/run.js'
 import type { Reporter, StepReport, TrainResult } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
@@ -141,7 +142,9 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
 
 export const command: Command = {
   name: 'train',
-  summary: 'train a model (AdamW, warmup + cosine, accumulation, clipping, validation, checkpoints, resume)',
+  summary: 'train a model (AdamW, warmup + cosine, accumulation, clipping, validation, checkpoints, resume)\n' +
+    'Ctrl-C or SIGTERM stops after the micro-batch with a checkpoint; exit codes: 0 done, 2 bad input, 3 diverged, ' +
+    '130/143 stopped (SIGINT/SIGTERM)',
   usage: '--data SHARDS [--model PRESET|FILE|DIR] [--out RUN_DIR] [flags]   |   --default-run',
   flags,
   async run(argv) {
@@ -171,7 +174,7 @@ export const command: Command = {
       const args = ['train', ...argv, ...(cfg.out === '' ? ['--out', defaultRunDir(cfg)] : [])]   // one run directory for all ranks
       return launchRanks({ world: cfg.nproc, script: process.argv[1]!, args, report: text => process.stderr.write(text) })
     }
-    const stop = { requested: false }
+    const stop: Stop = { requested: false, signal: null }
     let vocab = GPT2_VOCAB
     const onSignal = stopOnSignal(stop, { quiet, when: rank === null
       ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint' })
@@ -190,7 +193,8 @@ export const command: Command = {
         },
       })
       if (!quiet) printSummary(info, result, { json: p.flags['json'] === true })
-      return 0
+      // a stop agreed on with the other ranks comes from the launcher's signal, which every rank received
+      return result.interrupted ? stoppedExitCode(stop.signal ?? 'SIGINT') : 0
     } catch (e) {
       const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
       if (e instanceof DivergenceError) {
@@ -207,12 +211,15 @@ export const command: Command = {
   },
 }
 
+type Stop = { requested: boolean; signal: NodeJS.Signals | null }
+
 /** The first SIGINT/SIGTERM asks for a stop; the handlers are then removed, so a second signal terminates the
  *  process at once, even inside a step or a checkpoint write (the last complete checkpoint stays). Returns the
  *  handler, for the caller to remove when training ends. */
-function stopOnSignal(stop: { requested: boolean }, o: { quiet: boolean; when: string }): (signal: NodeJS.Signals) => void {
+function stopOnSignal(stop: Stop, o: { quiet: boolean; when: string }): (signal: NodeJS.Signals) => void {
   const onSignal = (signal: NodeJS.Signals): void => {
     stop.requested = true
+    stop.signal = signal
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     const end = process.stderr.isTTY ? '\n' : ''   // ends a live progress line

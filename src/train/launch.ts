@@ -4,6 +4,7 @@
 // collective would otherwise wait forever.
 
 import { fork, type ChildProcess } from 'node:child_process'
+import { constants } from 'node:os'
 import { isCollectiveMessage, type LauncherReply, type RankRequest } from './collective.js'
 
 export interface LaunchOptions {
@@ -17,6 +18,13 @@ export interface LaunchOptions {
 }
 
 const TAIL_BYTES = 64 << 10    // stderr kept per rank > 0, shown when it fails first
+
+/** The exit code of a run stopped by a signal after checkpointing: the shell's 128 + signal number (130 for
+ *  SIGINT, 143 for SIGTERM), so `llmts train … && llmts export …` does not go on with a half-trained model. */
+export function stoppedExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal]
+}
+const STOPPED_CODES = new Set([stoppedExitCode('SIGINT'), stoppedExitCode('SIGTERM')])   // a rank that stopped cleanly
 
 /** Sums and broadcasts of the ranks' requests, matched by sequence number; replies once every rank has asked. */
 export class CollectiveHub {
@@ -74,6 +82,7 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
   const tails: string[] = new Array<string>(o.world).fill('')
   const alive = new Set<number>()
   let firstFailure: { rank: number; code: number } | null = null
+  let stopped = 0   // rank 0's exit code when the ranks stopped on a signal
   const hub = new CollectiveHub(o.world, (rank, r) => {
     if (alive.has(rank)) children[rank]!.send(r, undefined, {}, () => {})   // a rank exiting meanwhile: nothing to tell
   })
@@ -90,7 +99,7 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
       if (alive.size > 0 || waitForRank0 !== null) return
       if (killTimer !== null) clearTimeout(killTimer)
       for (const s of signals) process.off(s, forward)
-      resolve(firstFailure?.code ?? 0)
+      resolve(firstFailure?.code ?? stopped)
     }
     const stopOthers = (rank: number, status: number, why: string): void => {
       firstFailure = { rank, code: status }
@@ -105,7 +114,9 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
       alive.delete(rank)
       const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)
       const why = code !== null ? `exited with code ${code}` : `was killed (${signal})`
-      if (status !== 0 && firstFailure === null) {
+      if (code !== null && STOPPED_CODES.has(code)) {   // stopped with its checkpoint, as asked: no failure
+        if (rank === 0) stopped = code
+      } else if (status !== 0 && firstFailure === null) {
         if (rank === 0) {
           if (waitForRank0 !== null) { clearTimeout(waitForRank0); waitForRank0 = null }
           stopOthers(0, status, why)

@@ -153,7 +153,7 @@ test('--init-from alone (a run directory or a Hugging Face export) trains the ar
   assert.match(r.stderr, /preset gpt2-124m and --init-from .* differ: layers 12 vs 4/)
 })
 
-test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to resume', async () => {
+test('SIGINT: finishes the step, writes a checkpoint, says how to resume and exits 130', async () => {
   const out = join(root, 'sigint')
   const child = spawn(process.execPath, [main, 'train', ...lastWins([...small, '--total-batch-size', '64', '--steps', '100000', '--warmup-steps', '1',
     '--val-every', '0', '--checkpoint-every', '0', '--out', out])], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -166,7 +166,7 @@ test('SIGINT: finishes the step, writes a checkpoint, exits 0 and says how to re
     })
     child.on('close', c => resolve(c))
   })
-  assert.equal(code, 0, stderr)
+  assert.equal(code, 130, stderr)
   assert.match(stderr, /stopped at step (\d+); continue with: llmts train --out .* --resume/)
   const stopped = Number(/stopped at step (\d+)/.exec(stderr)![1])
   assert.deepEqual(listCheckpoints(out).map(c => c.step), [stopped])

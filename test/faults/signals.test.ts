@@ -1,5 +1,5 @@
-// SIGINT and SIGTERM: the run finishes its micro-batch, writes a checkpoint of the last whole step, exits 0 and
-// prints the --resume command (within a micro-batch, not a step, of a long accumulation); a second signal
+// SIGINT and SIGTERM: the run finishes its micro-batch, writes a checkpoint of the last whole step, prints the
+// --resume command and exits 130 or 143 (128 + the signal's number, as the shell reports a process it killed) (within a micro-batch, not a step, of a long accumulation); a second signal
 // terminates at once, even in the middle of that checkpoint's (slowed) write, which then never appears; --resume
 // afterwards starts over (no checkpoint had been written). The default run has no checkpoint: Ctrl-C says so, exit 130.
 
@@ -18,13 +18,13 @@ const settings = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', 
   '--steps', '100000', '--warmup-steps', '1', '--val-every', '0', '--sample-every', '0', '--device', 'cpu']
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`${signal}: finishes the step, writes a checkpoint, exits 0 and says how to resume`, { timeout: 60_000 }, async () => {
+  test(`${signal}: finishes the step, writes a checkpoint, says how to resume and exits 128 + its number`, { timeout: 60_000 }, async () => {
     const out = join(root, signal)
     const run = start(['train', ...settings, '--checkpoint-every', '0', '--out', out], {
       onStderr: (text, child) => { if (/step 1\/100000/.test(text) && !child.killed) child.kill(signal) },
     })
     const r = await run.done
-    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.code, { SIGINT: 130, SIGTERM: 143 }[signal], r.stderr)
     assert.match(r.stderr, new RegExp(`(^|\n)llmts train: ${signal}: stopping after this micro-batch`))
     assert.doesNotMatch(r.stderr, /\n\n/, 'off a terminal, no blank line (it ends a live progress line on one)')
     const m = /stopped at step (\d+); continue with: llmts train --out (\S+) --resume/.exec(r.stderr)
@@ -48,7 +48,7 @@ test('SIGTERM during a step of 2,000 micro-batches: drops that step at once and 
   })
   const r = await run.done
   const latency = Date.now() - sentAt
-  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.code, 143, r.stderr)
   assert.match(r.stderr, /stopped at step 1; continue with/)
   const log = readLog(join(out, 'log.jsonl'))
   assert.deepEqual(log.map(l => l.step), [1], 'step 2 was dropped, not finished')
@@ -113,7 +113,7 @@ test('SIGINT twice during a long validation: the first is seen within a batch, t
 test('SIGINT during the validation before step 1: it finishes, and the run stops at step 0 without training', { timeout: 60_000 }, async () => {
   const out = join(root, 'validation-once')
   const r = await duringValidation(out, 3000, 1).done
-  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.code, 130, r.stderr)
   assert.match(r.stderr, /stopped at step 0; continue with/)
   assert.deepEqual(readLog(join(out, 'log.jsonl')).map(l => [l.step, 'val_loss' in l]), [[0, true]], 'step 1 never ran')
   assert.deepEqual(listCheckpoints(out), [])
