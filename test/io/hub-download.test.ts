@@ -7,7 +7,7 @@
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { downloadAll, localPath, type DownloadProgress } from '../../src/io/hub/download.js'
@@ -15,6 +15,7 @@ import { finewebSpec } from '../../src/data/fineweb/fineweb.js'
 import { fileUrl, loadManifest, manifestPath, type RemoteFile } from '../../src/io/hub/hub.js'
 import type { RetryOptions } from '../../src/io/hub/http.js'
 import { InputError } from '../../src/util/errors.js'
+import { OutOfSpaceError } from '../../src/util/atomic.js'
 import { parquetOf, startFaultServer, type ServedFile } from '../helpers/http-fault-server.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-fineweb-dl-'))
@@ -31,7 +32,8 @@ function served(n: number, rows = 300): ServedFile[] {
 
 let dirs = 0
 async function download(files: ServedFile[], opts: { token?: string; workers?: number; onProgress?: (p: DownloadProgress) => void;
-  progressIntervalMs?: number; pageSize?: number; http?: RetryOptions; parts?: Map<ServedFile, number> } = {}) {
+  progressIntervalMs?: number; pageSize?: number; http?: RetryOptions; parts?: Map<ServedFile, number>;
+  before?: (cacheDir: string) => void } = {}) {
   const server = await startFaultServer({ repo: spec.repo, dir: spec.dir, files,
     ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) })
   const cacheDir = join(root, `c${dirs++}`)
@@ -43,6 +45,7 @@ async function download(files: ServedFile[], opts: { token?: string; workers?: n
       mkdirSync(dirname(part), { recursive: true })
       writeFileSync(part, f.data.subarray(0, n))
     }
+    opts.before?.(cacheDir)
     const run = downloadAll({ ...http, files: manifest.files, cacheDir, urlOf: (f: RemoteFile) => fileUrl(server.baseUrl, spec, f.path),
       workers: opts.workers ?? 2, progressIntervalMs: opts.progressIntervalMs ?? 1000,
       ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }) })
@@ -289,4 +292,18 @@ test('a slow server: progress keeps updating with bytes, rate and ETA while the 
   assert.ok(late.bytesPerSecond > 0 && late.etaSeconds !== undefined && late.totalBytes === size)
   assert.equal(seen.at(-1)!.files, 1)
   assert.equal(seen.at(-1)!.bytes, size)
+})
+
+test('a full disk while a file downloads (its .part planted as a link to /dev/full): one line naming the file, not a crash', async t => {
+  if (!existsSync('/dev/full')) { t.skip('no /dev/full on this system'); return }
+  const files = served(1)
+  let part = ''
+  const { error } = await download(files, { before: cacheDir => {
+    part = `${localPath(cacheDir, { path: files[0]!.path, size: 0 })}.part`
+    mkdirSync(dirname(part), { recursive: true })
+    symlinkSync('/dev/full', part)
+  } })
+  assert.ok(error instanceof OutOfSpaceError, `got ${String(error)}`)   // an InputError: exit 2, one line
+  assert.equal(error.message, `fineweb: cannot write ${part}: no space left on device (ENOSPC); the bytes so far are kept ` +
+    '(free some space, then run the same command again to resume)')
 })

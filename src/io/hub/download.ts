@@ -13,7 +13,7 @@ import { openParquet } from '../../data/sources/parquet.js'
 import type { RemoteFile } from './hub.js'
 import { checkStatus, httpDefaults, IdleTimer, labelOf, RetryableError, requestHeaders, withRetries, type RetryOptions } from './http.js'
 import { RateMeter } from '../../util/progress.js'
-import { makeDirs } from '../../util/atomic.js'
+import { makeDirs, OutOfSpaceError, spaceError } from '../../util/atomic.js'
 
 export interface DownloadProgress {
   files: number              // complete files
@@ -174,6 +174,14 @@ function sizeMismatch(url: string, file: RemoteFile, got: number, opts: Download
   return new InputError(`${labelOf(opts)}: ${url} is ${got} bytes on the server, the listing says ${file.size} (${opts.staleHint ?? MANIFEST_HINT})`)
 }
 
+/** A full disk (or quota, or file-size limit) while appending to `part`: one line and exit 2, not a crash; the
+ *  bytes that arrived stay in `part` for the next run's Range request. Any other error is returned as it is. */
+function outOfSpace(e: unknown, part: string, opts: DownloadOptions): unknown {
+  const err = spaceError(e, part)
+  return err instanceof OutOfSpaceError ? new OutOfSpaceError(`${labelOf(opts)}: ${err.message}; the bytes so far are kept ` +
+    '(free some space, then run the same command again to resume)') : err
+}
+
 /** Downloads one file unless it is already complete; see the file header. */
 export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tally: { bytes: number }): Promise<string> {
   const dest = localPath(opts.cacheDir, file)
@@ -204,7 +212,9 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
       at += n
       if (at > furthest) { furthest = at; progressed() }
     }
-    if (have < file.size) await fetchRest(url, file, part, have, opts, grew)
+    if (have < file.size) {
+      try { await fetchRest(url, file, part, have, opts, grew) } catch (e) { throw outOfSpace(e, part, opts) }
+    }
     const got = sizeOf(part)
     if (got < file.size) throw new RetryableError(`the response ended at byte ${got} of ${file.size}`)
   })
