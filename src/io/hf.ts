@@ -42,7 +42,10 @@ function openWeights(dir: string): Map<string, SafetensorsFile> {
     return byName
   }
   if (!existsSync(index)) {
-    const hint = existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not read: convert it to safetensors)' : ''
+    // a .part file is what an interrupted `llmts download` leaves; pytorch_model.bin is what older repositories hold
+    const hint = existsSync(`${single}.part`) || existsSync(`${index}.part`)
+      ? ' (its weights are an unfinished download, a .part file: run the same llmts download again to finish it)'
+      : existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not read: convert it to safetensors)' : ''
     throw new InputError(`hf: ${dir} has neither model.safetensors nor model.safetensors.index.json${hint}`)
   }
   const shards = new Map<string, SafetensorsFile>()

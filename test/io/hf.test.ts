@@ -256,12 +256,15 @@ test('sharded checkpoints, base-model names without prefix and ignored buffers l
   assert.ok(Buffer.from(loadHfDir(withHead).params.buffer).equals(Buffer.from(ref.buffer)), 'tied with lm_head')
 })
 
-test('a directory without weights or config gives a one-line hint', t => {
+test('a directory without weights or config gives a one-line hint (an unfinished download says so)', t => {
   const d = tempDir(t)
   assert.throws(() => loadHfDir(d), /cannot read .*config\.json.*expected a Hugging Face model directory/)
   cpSync(join(fixture('hf-llama'), 'config.json'), join(d, 'config.json'))
   writeFileSync(join(d, 'pytorch_model.bin'), '')
   assert.throws(() => loadHfDir(d), /neither model\.safetensors nor .*pytorch_model\.bin is not read/)
+  writeFileSync(join(d, 'model.safetensors.part'), 'x')   // what an interrupted llmts download leaves
+  assert.throws(() => loadHfDir(d), { message: `hf: ${d} has neither model.safetensors nor model.safetensors.index.json ` +
+    '(its weights are an unfinished download, a .part file: run the same llmts download again to finish it)' })
 })
 
 test('an export that fails while writing leaves the previous one whole; temps of killed exports are removed', t => {
