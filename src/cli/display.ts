@@ -13,6 +13,7 @@ export class Display {
   private dl: cliProgress.SingleBar | null = null
   private tok: cliProgress.SingleBar | null = null
   private lastLine = { download: -Infinity, tokenize: -Infinity }
+  private unprinted: { download?: string; tokenize?: string } = {}   // the latest line of each bar, when not yet printed
 
   private multibar(): cliProgress.MultiBar {
     this.bars ??= new cliProgress.MultiBar(
@@ -46,14 +47,21 @@ export class Display {
       const key = label === 'download' ? 'dl' : 'tok'
       this[key] ??= this.multibar().create(total, 0, { label: label.padEnd(8), text })
       this[key]!.update(Math.min(value, total), { text })
-    } else if (seconds - this.lastLine[label] >= 10) {
+    } else {
+      const line = `${label}: ${total > 0 ? (100 * value / total).toFixed(0) : 0}% ${text}\n`
+      if (seconds - this.lastLine[label] < 10) { this.unprinted[label] = line; return }
       this.lastLine[label] = seconds
-      process.stderr.write(`${label}: ${total > 0 ? (100 * value / total).toFixed(0) : 0}% ${text}\n`)
+      delete this.unprinted[label]
+      process.stderr.write(line)
     }
   }
 
+  /** Ends the bars; off a terminal, prints each bar's last state if its line is not out yet (a log would otherwise
+   *  end at "1/7 files" or "25%" for a run that finished). */
   stop(): void {
     this.bars?.stop()
     this.bars = null
+    for (const line of Object.values(this.unprinted)) process.stderr.write(line)
+    this.unprinted = {}
   }
 }

@@ -1,6 +1,6 @@
 // The progress lines of `llmts prepare fineweb` and `llmts download` off a terminal: one line per bar every 10 s,
 // and an unknown rate (under two samples 0.2 s apart, as in a short transfer) printed as unknown, not as 0;
-// a tokenize line says what it waits for in place of an ETA.
+// a tokenize line says what it waits for in place of an ETA; the last state is printed when the display stops.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -63,4 +63,20 @@ test('tokenize lines: "?" tokens/s at rate 0, "waiting for" a download in place 
     'tokenize: 50% 2 shards, 1.50M tokens, 25.0k tokens/s, ETA 1m15s',
     'tokenize: 50% 2 shards, 1.50M tokens, 25.0k tokens/s, waiting for train-00002.parquet',
   ])
+})
+
+test('stop() prints each bar\'s last state when its line was held back by the 10 s limit, and nothing twice', () => {
+  const q = (files: number, seconds: number): DownloadProgress =>
+    ({ files, totalFiles: 4, bytes: files * 1000, totalBytes: 4000, bytesPerSecond: 0, rateKnown: false, seconds })
+  const out = captured(() => {
+    const d = new Display()
+    d.download(q(1, 0))
+    d.download(q(3, 1))
+    d.download(q(4, 2))   // the end of a short transfer: held back, printed by stop()
+    d.stop()
+    d.stop()
+  }).trim().split('\n')
+  assert.deepEqual(out, ['download: 25% 1/4 files, 1.00 kB of 4.00 kB, ? B/s, ETA ?', 'download: 100% 4/4 files, 4.00 kB of 4.00 kB, ? B/s, ETA ?'])
+  const printed = captured(() => { const d = new Display(); d.download(q(4, 0)); d.stop() }).trim().split('\n')
+  assert.equal(printed.length, 1, 'a state already printed is not printed again')
 })
