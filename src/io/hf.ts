@@ -41,17 +41,22 @@ function openWeights(dir: string): Map<string, SafetensorsFile> {
     for (const name of f.tensors.keys()) byName.set(name, f)
     return byName
   }
+  // a .part file is what an interrupted `llmts download` leaves; pytorch_model.bin is what older repositories hold
+  const unfinished = ' (its weights are an unfinished download, a .part file: run the same llmts download again to finish it)'
   if (!existsSync(index)) {
-    // a .part file is what an interrupted `llmts download` leaves; pytorch_model.bin is what older repositories hold
-    const hint = existsSync(`${single}.part`) || existsSync(`${index}.part`)
-      ? ' (its weights are an unfinished download, a .part file: run the same llmts download again to finish it)'
+    const hint = existsSync(`${single}.part`) || existsSync(`${index}.part`) ? unfinished
       : existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not read: convert it to safetensors)' : ''
     throw new InputError(`hf: ${dir} has neither model.safetensors nor model.safetensors.index.json${hint}`)
   }
   const shards = new Map<string, SafetensorsFile>()
   for (const [name, file] of Object.entries(readWeightMap(index))) {
     let shard = shards.get(file)
-    if (shard === undefined) { shard = readSafetensors(join(dir, file)); shards.set(file, shard) }
+    if (shard === undefined) {
+      const path = join(dir, file)
+      if (!existsSync(path) && existsSync(`${path}.part`)) throw new InputError(`hf: ${index} names ${file}, which is missing${unfinished}`)
+      shard = readSafetensors(path)
+      shards.set(file, shard)
+    }
     if (!shard.tensors.has(name)) throw new InputError(`hf: ${index} puts ${name} in ${file}, which has no such tensor`)
     byName.set(name, shard)
   }
