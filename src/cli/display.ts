@@ -3,7 +3,7 @@
 
 import cliProgress from 'cli-progress'
 import type { DownloadProgress } from '../io/hub/download.js'
-import { formatBytes, formatCount, formatDuration } from '../util/progress.js'
+import { formatBytes, formatCount, formatDuration, plural } from '../util/progress.js'
 import type { ShardsProgress } from '../data/fineweb/tokenize.js'
 
 /** Download and tokenize progress on stderr. */
@@ -37,7 +37,7 @@ export class Display {
 
   tokenize(q: ShardsProgress): void {
     const rate = q.tokensPerSecond > 0 ? formatCount(q.tokensPerSecond) : '?'
-    const text = `${q.shards} shards, ${formatCount(q.tokens)} tokens, ${rate} tokens/s, ` +
+    const text = `${q.shards} ${plural(q.shards, 'shard')}, ${formatCount(q.tokens)} tokens, ${rate} tokens/s, ` +
       (q.waitingFor !== undefined ? `waiting for ${q.waitingFor}` : `ETA ${formatDuration(q.etaSeconds)}`)
     this.show('tokenize', q.bytes, q.totalBytes, q.seconds, text)
   }

@@ -82,7 +82,7 @@ function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string
   if (s === undefined) return
   const n = (x: number): string => x.toLocaleString('en-US')
   const how = s.resumedShards === s.val.length + s.train.length ? 'already complete' :
-    `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} workers` +
+    `${s.seconds.toFixed(1)} s, ${n(Math.round(s.tokensPerSecond))} tokens/s with ${s.workers} ${plural(s.workers, 'worker')}` +
     `${s.resumedShards > 0 ? `, ${s.resumedShards} shards kept from an earlier run` : ''}`
   stdout.write(`prepared ${r.spec.name}: ${n(s.documents)} ${plural(s.documents, 'document')}, ${n(s.tokens)} tokens ` +
     `in ${s.val.length} val + ${s.train.length} train shards (${how})\n` +

@@ -57,11 +57,13 @@ test('tokenize lines: "?" tokens/s at rate 0, "waiting for" a download in place 
     d.tokenize(q({ waitingFor: 'train-00001.parquet' }))
     d.tokenize(q({ seconds: 10, tokensPerSecond: 25_000, etaSeconds: 75 }))
     d.tokenize(q({ seconds: 20, tokensPerSecond: 25_000, waitingFor: 'train-00002.parquet' }))
+    d.tokenize(q({ seconds: 30, shards: 1, tokensPerSecond: 25_000, etaSeconds: 75 }))
   }).trim().split('\n')
   assert.deepEqual(out, [
     'tokenize: 50% 2 shards, 1.50M tokens, ? tokens/s, waiting for train-00001.parquet',
     'tokenize: 50% 2 shards, 1.50M tokens, 25.0k tokens/s, ETA 1m15s',
     'tokenize: 50% 2 shards, 1.50M tokens, 25.0k tokens/s, waiting for train-00002.parquet',
+    'tokenize: 50% 1 shard, 1.50M tokens, 25.0k tokens/s, ETA 1m15s',
   ])
 })
 

@@ -190,6 +190,10 @@ test('CLI: flags reach the pipeline; bad flags are one-line InputErrors', async 
   assert.equal(code, 0)
   assert.equal(JSON.parse(out).shards.tokens, docs.flatMap(d => [EOT, ...encode(d)]).length)
   assertSameShards(join(root, 'cli'), reference)
+  let text = ''   // the human summary counts its nouns ("1 workers" before)
+  await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--out', join(root, 'cli-text'),
+    '--shard-size', String(SHARD), '--workers', '1'], { write: (s: string) => { text += s } })
+  assert.match(text, / tokens\/s with 1 worker\)\n/)
   await assert.rejects(runPrepareFineweb(['--size', '7B', '--out', 'x']), /--size expects one of 10B, 100B, got "7B"/)
   await assert.rejects(runPrepareFineweb(['--base-url', server.baseUrl]), /--out DIR is required/)
   await assert.rejects(runPrepareFineweb(['--out', 'x', '--base-url', 'ftp://x']), /must be http or https/)
