@@ -5,7 +5,7 @@
 import { initParams, ParamLayout } from '../model/params.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { requireHfFamily } from '../io/hf-config.js'
-import { exportHf } from '../io/hf.js'
+import { exportHf, requireGpt2Vocab } from '../io/hf.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
@@ -43,6 +43,7 @@ export const command: Command = {
     checkOutputDir(CMD, '--out', f.out)
     const resolved = resolveModel(f.model)
     const family = requireHfFamily(resolved.config) // fail before any initialization work
+    requireGpt2Vocab(resolved.config)
     checkModelFits(CMD, resolved.config, 4, 'its weights')
     let params = resolved.params
     if (params === undefined) {

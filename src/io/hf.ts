@@ -188,6 +188,14 @@ export interface ExportOptions {
   tokenizer?: 'gpt2' | 'none'   // GPT-2 tokenizer files (default); 'none' for tiny test vocabularies
 }
 
+/** Refuses a model whose vocabulary the GPT-2 tokenizer files (50257 tokens) do not fit. */
+export function requireGpt2Vocab(config: ModelConfig): void {
+  if (config.vocabSize < GPT2_VOCAB) {
+    throw new InputError(`hf: vocabulary of ${config.vocabSize} tokens is smaller than GPT-2's ${GPT2_VOCAB}, ` +
+      `so the GPT-2 tokenizer files would not fit it`)
+  }
+}
+
 /**
  * Writes a directory transformers loads with AutoModelForCausalLM / AutoTokenizer.from_pretrained:
  * config.json, generation_config.json, model.safetensors and the GPT-2 tokenizer files, each atomically.
@@ -195,10 +203,7 @@ export interface ExportOptions {
  */
 export function exportHf(dir: string, config: ModelConfig, params: Float32Array, opts: ExportOptions): string[] {
   const withTokenizer = (opts.tokenizer ?? 'gpt2') === 'gpt2'
-  if (withTokenizer && config.vocabSize < GPT2_VOCAB) {
-    throw new InputError(`hf: vocabulary of ${config.vocabSize} tokens is smaller than GPT-2's ${GPT2_VOCAB}, ` +
-      `so the GPT-2 tokenizer files would not fit it`)
-  }
+  if (withTokenizer) requireGpt2Vocab(config)
   const tensors: WriteTensor[] = hfTensors(config, params).map(t => ({
     name: t.name, shape: t.shape,
     dtype: opts.dtype === 'bf16' ? 'BF16' : 'F32',
