@@ -166,7 +166,7 @@ export function listShards(spec: string, split?: 'train' | 'val'): string[] {
       const what = split === undefined ? 'shards (*.bin)' : `${split} shards (*_${split}_*.bin)`
       throw new InputError(`shards: directory ${spec} has no ${what} (prepare them with llmts prepare)`)
     }
-    return refuseUnfinished(files.sort(compare))
+    return refuseMixed(spec, refuseUnfinished(files.sort(compare)), split)
   }
   if (st === undefined && !hasGlob(spec)) throw new InputError(`shards: no such file or directory: ${spec}`)
   return refuseUnfinished(expandPaths([spec], { what: 'shards', accept: () => true, acceptHint: '*.bin' }).sort(compare))
@@ -188,6 +188,18 @@ export function valShardsBeside(train: readonly string[]): string[] | null {
     }
   }
   return found.size === 0 ? null : refuseUnfinished([...found].sort(compare))
+}
+
+/** InputError if a directory's shards belong to more than one dataset (NAME_train_*.bin of two NAMEs: prepare
+ *  fineweb and --edu, or two --name values, into one --out), which would be mixed without a word; a glob that
+ *  matches both still mixes them on purpose. */
+function refuseMixed(dir: string, files: string[], split: 'train' | 'val' | undefined): string[] {
+  const names = [...new Set(files.map(f => shardName(f)?.name).filter(n => n !== undefined))].sort(compare)
+  if (names.length > 1) {
+    throw new InputError(`shards: directory ${dir} holds the shards of ${names.length} datasets (${names.join(', ')}); ` +
+      `name one with a glob, e.g. '${join(dir, `${names[0]}_${split ?? '*'}_*.bin`)}'`)
+  }
+  return files
 }
 
 /** NAME and split of a NAME_{train,val}_NNNNNN.bin shard (the names llmts prepare and llm.c write). */

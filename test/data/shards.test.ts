@@ -108,5 +108,23 @@ test('listShards refuses the shards of an unfinished prepare (NAME.incomplete wi
   assert.deepEqual(listShards(join(d, 'llmc_shakespeare_val.bin')), [join(d, 'llmc_shakespeare_val.bin')])
   // a.json, written last by prepare, marks the output complete even if the marker was left (killed between the two)
   writeFileSync(join(d, 'a.json'), '{}')
-  assert.equal(listShards(d, 'train').length, 2)
+  assert.equal(listShards(join(d, '*_train_*.bin'), 'train').length, 2)
+})
+
+test('listShards refuses a directory holding two datasets (they would be mixed unsaid); a glob mixes them on purpose', () => {
+  const d = join(dir, 'two-datasets')   // prepare fineweb, then prepare fineweb --edu, into one --out
+  mkdirSync(d)
+  for (const f of ['fineweb_val_000000.bin', 'fineweb_train_000001.bin', 'edu_fineweb_val_000000.bin', 'edu_fineweb_train_000001.bin',
+    'edu_fineweb_train_000002.bin']) writeShard(join(d, f), [1])
+  for (const split of ['train', 'val', undefined] as const) {
+    assert.throws(() => listShards(d, split), (e: Error) => e instanceof InputError && e.message ===
+      `shards: directory ${d} holds the shards of 2 datasets (edu_fineweb, fineweb); name one with a glob, ` +
+      `e.g. '${join(d, `edu_fineweb_${split ?? '*'}_*.bin`)}'`, String(split))
+  }
+  assert.deepEqual(listShards(join(d, 'edu_fineweb_train_*.bin'), 'train'), ['1', '2'].map(k => join(d, `edu_fineweb_train_00000${k}.bin`)))
+  assert.equal(listShards(join(d, '*_train_*.bin'), 'train').length, 3)
+  const one = join(dir, 'one-dataset')   // one dataset beside a file of another naming: no refusal
+  mkdirSync(one)
+  for (const f of ['x_train_000001.bin', 'x_val_000000.bin', 'tiny_shakespeare_val.bin']) writeShard(join(one, f), [1])
+  assert.equal(listShards(one).length, 3)
 })
