@@ -88,7 +88,8 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
   })
   // each signal goes to each rank exactly once: ranks run in their own process groups, so a terminal's Ctrl-C
   // reaches them only through here
-  const forward = (signal: NodeJS.Signals): void => { for (const r of alive) children[r]!.kill(signal) }
+  const forwarded = new Set<NodeJS.Signals>()   // a rank they kill is the user's doing: no failure to explain
+  const forward = (signal: NodeJS.Signals): void => { forwarded.add(signal); for (const r of alive) children[r]!.kill(signal) }
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const s of signals) process.on(s, forward)
 
@@ -101,29 +102,29 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
       for (const s of signals) process.off(s, forward)
       resolve(firstFailure?.code ?? stopped)
     }
-    const stopOthers = (rank: number, status: number, why: string): void => {
+    const stopOthers = (rank: number, status: number, why: string, signal: NodeJS.Signals | null): void => {
       firstFailure = { rank, code: status }
-      if (rank > 0) {   // rank 0's error was shown as it came
-        if (tails[rank] !== '') o.report(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))
-        if (alive.size > 0) o.report(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
-      }
-      hub.fail(`rank ${rank} ${why}${why.startsWith('was killed') ? '' : ' (its error is above)'}`)   // waiting ranks fail at once; ranks
+      if (rank > 0 && tails[rank] !== '') o.report(tails[rank]!.replace(/^(?=.)/gm, `[rank ${rank}] `))   // rank 0's came as it was written
+      // rank 0 killed by a signal from elsewhere (the OOM killer, a SIGKILL) wrote no error: else the run ends in silence
+      const unexplained = rank > 0 || (signal !== null && !forwarded.has(signal))
+      if (unexplained && alive.size > 0) o.report(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
+      hub.fail(`rank ${rank} ${why}${signal !== null ? '' : ' (its error is above)'}`)   // waiting ranks fail at once; ranks
       killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
     }
     const exited = (rank: number, code: number | null, signal: NodeJS.Signals | null): void => {
       alive.delete(rank)
-      const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)
+      const status = code ?? 128 + (signal !== null ? constants.signals[signal] : 15)   // as a shell reports it: SIGINT 130
       const why = code !== null ? `exited with code ${code}` : `was killed (${signal})`
       if (code !== null && STOPPED_CODES.has(code)) {   // stopped with its checkpoint, as asked: no failure
         if (rank === 0) stopped = code
       } else if (status !== 0 && firstFailure === null) {
         if (rank === 0) {
           if (waitForRank0 !== null) { clearTimeout(waitForRank0); waitForRank0 = null }
-          stopOthers(0, status, why)
+          stopOthers(0, status, why, signal)
         } else if (waitForRank0 === null) {
           // a setting every rank refuses fails them all at once: when rank 0 follows within a second, its error
           // (already on the terminal) is the one; else this rank's is
-          waitForRank0 = setTimeout(() => { waitForRank0 = null; stopOthers(rank, status, why); finish() }, alive.has(0) ? 1000 : 0)
+          waitForRank0 = setTimeout(() => { waitForRank0 = null; stopOthers(rank, status, why, signal); finish() }, alive.has(0) ? 1000 : 0)
         }
       }
       finish()

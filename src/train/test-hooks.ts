@@ -2,7 +2,8 @@
 // that they also reach a spawned `llmts train`. Unset (always, outside tests) they cost one env lookup.
 //   LLMTS_TEST_SLOW_CHECKPOINT_MS=N   sleep N ms at each stage of a checkpoint write, so a kill lands inside it
 //   LLMTS_TEST_NAN_GRAD_STEPS=4,9     poison the gradient with a NaN at these steps (counted from 1)
-//   LLMTS_TEST_CRASH=RANK:STEP        the data-parallel rank RANK throws at the start of step STEP (from 1)
+//   LLMTS_TEST_CRASH=RANK:STEP        the data-parallel rank RANK throws at the start of step STEP (from 1);
+//   LLMTS_TEST_CRASH=RANK:STEP:SIGNAL or kills itself with SIGNAL there (the OOM killer's SIGKILL leaves no error)
 
 /** Sleeps (blocking) at a stage of a checkpoint write when LLMTS_TEST_SLOW_CHECKPOINT_MS is set. */
 export function slowCheckpointStage(): void {
@@ -19,5 +20,8 @@ export function poisonGradAt(step: number): boolean {
 /** Throws when LLMTS_TEST_CRASH names this rank and step (a rank failing while its peers wait in a collective). */
 export function crashAt(rank: number, step: number): void {
   const v = process.env['LLMTS_TEST_CRASH']
-  if (v !== undefined && v === `${rank}:${step}`) throw new Error(`test hook: rank ${rank} crashes at step ${step} (LLMTS_TEST_CRASH)`)
+  if (v === undefined || !`${v}:`.startsWith(`${rank}:${step}:`)) return
+  const signal = v.split(':')[2]
+  if (signal !== undefined) process.kill(process.pid, signal as NodeJS.Signals)
+  else throw new Error(`test hook: rank ${rank} crashes at step ${step} (LLMTS_TEST_CRASH)`)
 }

@@ -94,10 +94,11 @@ async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard:
   let lossSum = 0
   for (let k = 0; k < accum; k++) {
     // before every micro-batch but the first of a step (the step before checked at its end), and before the session's
-    // first (a signal during the validation before step 1); ranks agree on a stop at the step's end instead
-    if ((k > 0 || s === o.startStep) && o.stop !== undefined && coll === null) {
+    // first (a signal during the validation before step 1); ranks agree on a stop at the step's end instead, but
+    // handle the signal here too: else it waits for the step's sums (read too late) and a second one is lost
+    if ((k > 0 || s === o.startStep) && o.stop !== undefined) {
       await new Promise(resolve => setImmediate(resolve))   // a signal during the micro-batch is handled here
-      if (o.stop.requested) return null
+      if (o.stop.requested && coll === null) return null
     }
     const b = o.train.next()
     lossSum += o.model.forward(b.inputs, b.targets, c.batchSize, c.seqLen, scale)   // classifier gradient fused in
@@ -107,7 +108,8 @@ async function optimizerStep(o: TrainerOptions, s: number, accum: number, guard:
   // data parallel: gradients are summed over the ranks before the norm, so every rank applies the same update
   if (coll !== null) {
     await coll.allReduceSum(o.model.grads)
-    const [losses, stops] = await coll.sumHost([lossSum, stop ? 1 : 0])
+    // the stop flag as it is now: a signal handled while the gradients were summed stops this step, not the next
+    const [losses, stops] = await coll.sumHost([lossSum, o.stop?.requested === true ? 1 : 0])
     lossSum = losses!
     stop = stops! > 0
   }

@@ -200,6 +200,43 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
   }
 })
 
+test('a rank killed by a signal: the launcher names it (rank 0 too, which writes no error) and exits as the shell would', () => {
+  for (const [rank, signal, code] of [[0, 'SIGKILL', 137], [1, 'SIGHUP', 129]] as const) {
+    const out = join(root, `killed${rank}`)
+    const r = llmts([...common, '--steps', '6', '--val-every', '0', '--checkpoint-every', '2', '--nproc', '2', '--out', out],
+      { LLMTS_TEST_CRASH: `${rank}:3:${signal}` })
+    assert.equal(r.code, code, r.stderr)
+    assert.match(r.stderr, new RegExp(`^llmts train: rank ${rank} was killed \\(${signal}\\); stopping the other ranks$`, 'm'))
+    assert.deepEqual(listCheckpoints(out).map(ck => ck.step), [2], 'the checkpoint before it, whole')
+  }
+})
+
+test('a signal during a long step with ranks stops after that step, and a second one ends the run at once', async () => {
+  // 1,000 micro-batches a rank: a step takes seconds, and each signal comes while the ranks compute (300 ms apart)
+  const args = [...common, '--steps', '3', '--val-every', '0', '--checkpoint-every', '0', '--total-batch-size', String(64 * 2000), '--nproc', '2']
+  for (const signals of [['SIGINT'], ['SIGTERM', 'SIGINT']] as const) {
+    const out = join(root, `long-${signals.join('-')}`)
+    const child = spawn(process.execPath, [main, 'train', ...lastWins([...args, '--out', out])], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = '', sent = false
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      if (sent || !/run directory/.test(stderr)) return
+      sent = true
+      signals.forEach((s, i) => setTimeout(() => child.kill(s), 300 * (i + 1)))
+    })
+    const code = await new Promise<number | null>(res => child.on('close', c => res(c)))
+    if (signals.length === 1) {
+      assert.equal(code, 0, stderr)
+      assert.match(stderr, /stopped at step 1; continue with/, 'the step the signal came in, not the one after')
+      assert.deepEqual(listCheckpoints(out).map(ck => ck.step), [1])
+    } else {
+      assert.equal(code, 130, `the second signal (SIGINT) ends the ranks, and the launcher exits as they did: ${stderr}`)
+      assert.deepEqual(listCheckpoints(out), [])
+      assert.doesNotMatch(stderr, /stopping the other ranks/, 'the user stopped them: nothing to explain')
+    }
+  }
+})
+
 test('--nproc: bad settings are one-line errors with exit code 2', () => {
   const tinyVal = join(root, 'tiny_val_000000.bin')
   writeShard(tinyVal, Array.from({ length: 60 }, (_, i) => i % 96))   // fewer than B·T+1 = 65 tokens (all ranks read it all)
