@@ -148,7 +148,8 @@ export const command: Command = {
   usage: '--data SHARDS [--model PRESET|FILE|DIR] [--out RUN_DIR] [flags]   |   --default-run',
   flags,
   async run(argv) {
-    const p = parseArgs('llmts train', flags, argv)
+    // a launched rank parses the launcher's command line again: its notes (a flag given twice) were shown already
+    const p = parseArgs('llmts train', flags, argv, line => { if (process.env['LLMTS_RANK'] === undefined) process.stderr.write(`${line}\n`) })
     if (p.help) { process.stdout.write(formatHelp('llmts train', this.usage, this.summary, flags)); return 0 }
     refuseArguments('llmts train', p.positionals, { hint: 'flags only; see llmts train --help', globFlag: '--data' })
     // --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path

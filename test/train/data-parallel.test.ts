@@ -237,6 +237,14 @@ test('a signal during a long step with ranks stops after that step, and a second
   }
 })
 
+test('--nproc: a flag given twice is noted once (by the launcher, not again by rank 0)', () => {
+  const args = [...common, '--steps', '1', '--steps', '2', '--val-every', '0', '--nproc', '2', '--out', join(root, 'twice')]
+  const r = spawnSync(process.execPath, [main, 'train', ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stderr.match(/--steps given twice \(1, then 2\); using 2/g)?.length, 1, r.stderr)
+  assert.match(r.stdout, /finished at step 2/)
+})
+
 test('--nproc: bad settings are one-line errors with exit code 2', () => {
   const tinyVal = join(root, 'tiny_val_000000.bin')
   writeShard(tinyVal, Array.from({ length: 60 }, (_, i) => i % 96))   // fewer than B·T+1 = 65 tokens (all ranks read it all)
