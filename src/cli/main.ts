@@ -2,7 +2,7 @@
 // The llmts binary: dispatches to one module per subcommand and is the only place that sets exit codes.
 // InputError (bad file, flag, config) -> one line on stderr, exit 2; any other error -> one line, exit 1
 // (LLMTS_DEBUG=1 prints the stack); a PeerFailure (a data-parallel rank stopped by another's failure) is printed
-// plain, exit 1.
+// without "internal error", exit 1. Every error line starts `llmts COMMAND: ` (errorLine), added here only.
 
 import { readFileSync } from 'node:fs'
 import { InputError, PeerFailure } from '../util/errors.js'
@@ -39,7 +39,13 @@ function mainHelp(): string {
     `Run 'llmts <command> --help' for the flags of a command; llmts --version prints the version.\n`
 }
 
+/** Runs the command; an error becomes one line on stderr and the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  const typed: string[] = []   // the command as typed, once known: ['train'], ['eval', 'loss']
+  try { return await dispatch(argv, typed) } catch (e) { return report(e, typed) }
+}
+
+async function dispatch(argv: string[], typed: string[]): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(mainHelp())
@@ -51,8 +57,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   const load = commands[name]
-  if (load === undefined) throw new InputError(`llmts: unknown command "${name}" (expected one of ${Object.keys(commands).join(', ')})`)
+  if (load === undefined) throw new InputError(`unknown command "${name}" (expected one of ${Object.keys(commands).join(', ')})`)
+  typed.push(name)
   const { command } = await load()
+  if (rest[0] !== undefined && command.subcommands?.includes(rest[0]) === true) typed.push(rest[0])
   return command.run(rest)
 }
 
@@ -60,19 +68,32 @@ export async function main(argv: string[]): Promise<number> {
 // is bad input, not a bug: Node's message names the call and the path.
 const PATH_ERRORS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EROFS', 'ENOTEMPTY', 'ENAMETOOLONG', 'ELOOP'])
 
-/** The error as one stderr line; the exit code: 2 for bad input, 1 for anything else. */
-function report(e: unknown): number {
+/** The error as one stderr line; the exit code: 2 for bad input (3 for a diverged run), 1 for anything else. */
+function report(e: unknown, typed: string[]): number {
   let err = e instanceof Error ? e : new Error(String(e))
   const sys = err as NodeJS.ErrnoException
   if (!(err instanceof InputError) && sys.syscall !== undefined && PATH_ERRORS.has(sys.code ?? '')) {
-    err = new InputError(`llmts: ${err.message} (check the path, its type and its permissions)`)
+    err = new InputError(`${err.message} (check the path, its type and its permissions)`)
   } else if (err instanceof RangeError && /allocation failed/i.test(err.message)) {
-    err = new InputError(`llmts: out of memory: ${err.message} ` +
+    err = new InputError(`out of memory: ${err.message} ` +
       `(the model and its buffers at these settings do not fit; a smaller model, batch or sequence length?)`)
   }
   if (process.env['LLMTS_DEBUG']) process.stderr.write(`${(e as Error).stack ?? err.message}\n`)
-  else process.stderr.write(`${err instanceof InputError || e instanceof PeerFailure ? '' : 'llmts: internal error: '}${err.message}\n`)
-  return err instanceof InputError ? 2 : 1
+  else process.stderr.write(`${errorLine(err.message, typed, err instanceof InputError || e instanceof PeerFailure ? '' : 'internal error: ')}\n`)
+  return err instanceof InputError ? err.exitCode : 1
+}
+
+const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** `llmts COMMAND: ` (`llmts: ` before a command is known), then `kind` ('internal error: ' or ''), then the
+ *  message without a leading tag that only repeats the command: `train: `, `llmts train: `, `llmts train
+ *  --default-run: `, `eval: ` or `eval loss: ` in eval loss, `hellaswag: ` in eval hellaswag, `llmts: `. A deeper
+ *  module's tag (`shards: `, `hf: `) stays: it says which part found the problem. */
+function errorLine(message: string, typed: readonly string[], kind = ''): string {
+  const own = typed.length === 0 ? [] : [typed.join(' '), typed[0]!, typed.at(-1)!]
+  const command = own.length === 0 ? '(?!)' : `(${own.map(escaped).join('|')})( --[a-z-]+)?`
+  const tag = new RegExp(`^(llmts( ${command})?|${command}): `)
+  return `${['llmts', ...typed].join(' ')}: ${kind}${message.replace(tag, '')}`
 }
 
 // `llmts tokenize big.txt | head` closes our stdout early: that is the reader's choice, not an error.
@@ -87,7 +108,4 @@ process.stderr.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') throw e
 })
 
-main(process.argv.slice(2)).then(
-  code => { process.exitCode = code },
-  e => { process.exitCode = report(e) },
-)
+main(process.argv.slice(2)).then(code => { process.exitCode = code })

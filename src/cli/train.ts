@@ -199,8 +199,7 @@ export const command: Command = {
     } catch (e) {
       const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
       if (e instanceof DivergenceError) {
-        process.stderr.write(`${e.message} (continue with ${resume}, perhaps with a lower --lr${cfg.onNan === 'skip' ? '' : ' or --on-nan skip'})\n`)
-        return 3
+        throw new DivergenceError(`${e.message} (continue with ${resume}, perhaps with a lower --lr${cfg.onNan === 'skip' ? '' : ' or --on-nan skip'})`)
       }
       if (e instanceof OutOfSpaceError) throw new OutOfSpaceError(`${e.message}; the checkpoints already written are intact ` +
         `(free space, then ${resume})`)

@@ -15,6 +15,7 @@ export const MAX_CONSECUTIVE_NAN = 8  // --on-nan skip gives up after this many 
 /** Training diverged (non-finite loss, gradient or weights); the CLI exits with code 3. */
 export class DivergenceError extends InputError {
   override name = 'DivergenceError'
+  override readonly exitCode = 3
 }
 
 export class OutlierDetector {

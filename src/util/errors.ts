@@ -4,6 +4,7 @@
 
 export class InputError extends Error {
   override name = 'InputError'
+  readonly exitCode: number = 2   // the CLI's; a subclass may differ (DivergenceError: 3)
 
   /** Line breaks (e.g. from a JSON.parse message quoting the input) are folded: the message is one line. */
   constructor(message: string) {

@@ -49,7 +49,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--device', 'cuda', '--out', join(root, 'cuda')],
       /the CUDA backend is not available in this build|cannot load the NVIDIA driver/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--precision', 'bf16', '--out', join(root, 'bf16')],
-      /^device: --precision bf16 needs an NVIDIA GPU \(the CPU backend computes in fp32; give --precision fp32 or auto\)$/m],
+      /^llmts train: device: --precision bf16 needs an NVIDIA GPU \(the CPU backend computes in fp32; give --precision fp32 or auto\)$/m],
     [['--precision', 'half'], /--precision expects one of auto, bf16, tf32, fp32, got "half"/],
     [['--resume'], /--resume needs --out RUN_DIR/],
     [['--resume', '--overwrite', '--out', join(root, 'both')], /--resume and --overwrite contradict each other/],
@@ -59,7 +59,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--threads', '100000', '--out', join(root, 'threads')],
       /threads must be an integer in \[1, 1024\], got 100000/],
     [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--out', join(root, 'bad.json')],
-      /^train: .*bad\.json is not a directory \(--out expects a directory to write to\)/],
+      /^llmts train: .*bad\.json is not a directory \(--out expects a directory to write to\)/],
     [['--lr', 'fast'], /--lr expects a non-negative number, got "fast"/],
     [['--seed', '4294967296'], /--seed expects a value <= 4294967295, got 4294967296/],
     [[...small, '--config', join(root, 'seed.json')], /seed.json: "seed" must be an integer <= 4294967295, got 4294967296/],
@@ -81,14 +81,14 @@ test('--out that is no run: missing, a file, an empty folder, a checkpoint, a mo
   writeFileSync(join(hf, 'config.json'), '{"model_type": "llama"}')
   const run = [...small, '--total-batch-size', '64', '--steps', '2', '--warmup-steps', '1']
   const cases: [string[], RegExp][] = [
-    [['--resume', '--out', join(root, 'no-such-run')], /^train: --resume: .*no-such-run does not exist \(start without --resume to begin a run there\)$/m],
-    [['--resume', '--out', toy.modelJson], /^train: --resume: .*\.json is not a directory \(--out takes a run directory\)$/m],
-    [['--resume', '--out', join(root, 'empty-dir')], /^train: --resume: .*empty-dir holds no run \(no config\.json, no checkpoint\); start without --resume/m],
-    [['--resume', '--out', ckpt], new RegExp(`^train: --resume: .*step_000002 is a checkpoint \\(it has state\\.json\\); --out takes its run directory, ${join(root, 'other-run')}$`, 'm')],
-    [['--resume', '--out', best], new RegExp(`^train: --resume: .*best is a checkpoint .*; --out takes its run directory, ${join(root, 'other-run')}$`, 'm')],
-    [['--resume', '--out', hf], /^train: --resume: .*hf-like is a model directory \(it has model\.safetensors\), not a run; give another --out/m],
-    [[...run, '--out', hf], /^train: .*hf-like is a model directory \(it has model\.safetensors\), not a run/m],
-    [[...run, '--out', ckpt, '--overwrite'], /^train: .*step_000002 is a checkpoint \(it has state\.json\); --out takes its run directory/m],
+    [['--resume', '--out', join(root, 'no-such-run')], /^llmts train: --resume: .*no-such-run does not exist \(start without --resume to begin a run there\)$/m],
+    [['--resume', '--out', toy.modelJson], /^llmts train: --resume: .*\.json is not a directory \(--out takes a run directory\)$/m],
+    [['--resume', '--out', join(root, 'empty-dir')], /^llmts train: --resume: .*empty-dir holds no run \(no config\.json, no checkpoint\); start without --resume/m],
+    [['--resume', '--out', ckpt], new RegExp(`^llmts train: --resume: .*step_000002 is a checkpoint \\(it has state\\.json\\); --out takes its run directory, ${join(root, 'other-run')}$`, 'm')],
+    [['--resume', '--out', best], new RegExp(`^llmts train: --resume: .*best is a checkpoint .*; --out takes its run directory, ${join(root, 'other-run')}$`, 'm')],
+    [['--resume', '--out', hf], /^llmts train: --resume: .*hf-like is a model directory \(it has model\.safetensors\), not a run; give another --out/m],
+    [[...run, '--out', hf], /^llmts train: .*hf-like is a model directory \(it has model\.safetensors\), not a run/m],
+    [[...run, '--out', ckpt, '--overwrite'], /^llmts train: .*step_000002 is a checkpoint \(it has state\.json\); --out takes its run directory/m],
   ]
   for (const [args, re] of cases) {
     const r = llmts('train', ...args)

@@ -81,7 +81,7 @@ test('a damaged checkpoint through the CLI: a warning and a resume from the prev
   for (const n of ['step_000004']) writeFileSync(join(run, 'checkpoints', n, 'state.json'), '{')
   const none = llmts(['train', '--out', run, '--resume'])
   assert.equal(none.code, 2, none.stderr)
-  assert.match(none.stderr.trim().split('\n').at(-1)!, /^train: --resume: no intact checkpoint in .*; start over with --overwrite$/)
+  assert.match(none.stderr.trim().split('\n').at(-1)!, /^llmts train: --resume: no intact checkpoint in .*; start over with --overwrite$/)
 })
 
 test('impossible settings are refused before any work, with the reason', { timeout: 120_000 }, () => {

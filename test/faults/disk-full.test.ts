@@ -37,7 +37,7 @@ test('a checkpoint write hits the file-size limit: exit 2, one line, earlier che
   const r = bash(`ulimit -f ${limitKb}; exec "$LLMTS_NODE" "$LLMTS_MAIN" train --out "${run}" --resume`)
   assert.equal(r.code, 2, `exit ${r.code} ${r.signal}: ${r.stderr}`)
   const last = r.stderr.trim().split('\n').at(-1)!
-  assert.match(last, /^train: checkpoint of step 6 not written: cannot write .*optimizer\.safetensors: file too large \(EFBIG: over the file-size limit\); the checkpoints already written are intact \(free space, then llmts train --out .* --resume\)$/)
+  assert.match(last, /^llmts train: checkpoint of step 6 not written: cannot write .*optimizer\.safetensors: file too large \(EFBIG: over the file-size limit\); the checkpoints already written are intact \(free space, then llmts train --out .* --resume\)$/)
   assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace')
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [4], 'no step_000006 appears')
   for (const c of listCheckpoints(run)) readCheckpoint(c.path, { withOptimizer: true })

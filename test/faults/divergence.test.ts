@@ -31,7 +31,7 @@ test('--on-nan stop (the default): exit 3, one line, the last checkpoint kept an
   const r = llmts(['train', ...settings, '--out', out], { env: { LLMTS_TEST_NAN_GRAD_STEPS: '5' } })
   assert.equal(r.code, 3, r.stderr)
   const last = r.stderr.trim().split('\n').at(-1)!
-  assert.match(last, /^train: step 5: loss [\d.]+, gradient norm NaN is not finite; stopped before updating the weights; the last checkpoint, .*step_000004, is kept \(continue with llmts train --out .* --resume, perhaps with a lower --lr or --on-nan skip\)$/)
+  assert.match(last, /^llmts train: step 5: loss [\d.]+, gradient norm NaN is not finite; stopped before updating the weights; the last checkpoint, .*step_000004, is kept \(continue with llmts train --out .* --resume, perhaps with a lower --lr or --on-nan skip\)$/)
   assert.ok(!/\n\s+at /.test(r.stderr))
   assert.deepEqual(listCheckpoints(out).map(c => c.step), [2, 4])
   assert.ok(readCheckpoint(listCheckpoints(out)[1]!.path, { withOptimizer: true }).params.every(Number.isFinite))
@@ -71,7 +71,7 @@ test('--on-nan skip: a run ending in non-finite steps says so in its summary (th
 test('a real blow-up (--lr 1e30) stops with exit 3; with --on-nan skip it gives up after 8 non-finite steps in a row', { timeout: 60_000 }, () => {
   const stop = llmts(['train', ...settings, '--lr', '1e30', '--out', join(root, 'boom')])
   assert.equal(stop.code, 3, stop.stderr)
-  assert.match(stop.stderr.trim().split('\n').at(-1)!, /^train: step \d+: (loss .* is not finite|parameter \d+ is .* after the update)/)
+  assert.match(stop.stderr.trim().split('\n').at(-1)!, /^llmts train: step \d+: (loss .* is not finite|parameter \d+ is .* after the update)/)
   const skip = llmts(['train', ...settings, '--steps', '30', '--lr', '1e30', '--on-nan', 'skip', '--checkpoint-every', '0',
     '--out', join(root, 'boom-skip')])
   assert.equal(skip.code, 3, skip.stderr)

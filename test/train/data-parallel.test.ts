@@ -189,10 +189,10 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
     const r = llmts([...common, '--steps', '6', '--val-every', '0', '--nproc', '2', '--out', join(root, `crash${rank}`)],
       { LLMTS_TEST_CRASH: `${rank}:3` })
     assert.equal(r.code, 1, r.stderr)
-    assert.match(r.stderr, new RegExp(`${rank === 1 ? '\\[rank 1\\] ' : ''}llmts: internal error: test hook: rank ${rank} crashes at step 3`))
+    assert.match(r.stderr, new RegExp(`^${rank === 1 ? '\\[rank 1\\] ' : ''}llmts train: internal error: test hook: rank ${rank} crashes at step 3 \\(LLMTS_TEST_CRASH\\)$`, 'm'))
     if (rank === 1) {
       assert.match(r.stderr, /rank 1 exited with code 1; stopping the other ranks\n/)
-      assert.match(r.stderr, /^collective: rank 1 exited with code 1 \(its error is above\)$/m,
+      assert.match(r.stderr, /^llmts train: collective: rank 1 exited with code 1 \(its error is above\)$/m,
         'rank 0 names the failed rank, not as its own internal error')
     }
     else assert.equal(r.stderr.match(/internal error/g)?.length, 1, `rank 0's error alone: ${r.stderr}`)

@@ -1,0 +1,64 @@
+// The error line of every command starts `llmts COMMAND: ` (the command as typed; `llmts: ` before one is known),
+// once: a tag that repeats the command (`train: `, `llmts train --default-run: `, `hellaswag: ` in eval
+// hellaswag) is replaced, a deeper module's tag (`shards: `) stays after it. The messages are the modules' own;
+// the internal-error and multi-rank lines are checked in test/train/data-parallel.test.ts.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const root = mkdtempSync(join(tmpdir(), 'llmts-errors-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+const llmts = (args: string[]) =>
+  spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+
+/** Asserts that `args` exits `code` with exactly `line` on stderr, whose command tag is not repeated after it. */
+function expectLine(args: string[], line: string, code = 2): void {
+  const r = llmts(args)
+  assert.equal(r.status, code, `${args.join(' ')}: ${r.stderr}`)
+  assert.equal(r.stderr, `${line}\n`)
+  const words = line.slice(0, line.indexOf(': ')).split(' ').slice(1)   // 'llmts eval loss' -> eval, loss
+  const after = line.slice(line.indexOf(': ') + 2)
+  for (const tag of ['llmts', words.join(' '), ...words].filter(t => t !== '')) {
+    assert.ok(!after.startsWith(`${tag}: `) && !after.startsWith(`${tag} --`), `${tag} repeated: ${line}`)
+  }
+}
+
+test('a flag error and a config-layer error of one command share the prefix `llmts train: `', () => {
+  // the flag parser's message was "llmts train: ...", the config check's "train: ..."
+  expectLine(['train', '--precision', 'half'], 'llmts train: --precision expects one of auto, bf16, tf32, fp32, got "half"')
+  expectLine(['train', '--steps', '5'],
+    'llmts train: --data is required (train shards from llmts prepare: a directory, a shard file or a glob)')
+  // was "llmts train --default-run: ..."
+  expectLine(['train', '--default-run', '--lr', '1'], 'llmts train: --lr is not a setting of the default run ' +
+    '(it takes --steps, --out, --device, --threads; its settings are in src/train/default-run.ts)')
+})
+
+test('an error from deep code keeps its module tag after the command: `llmts eval loss: shards: `', () => {
+  const shard = join(root, 'bad_val_000000.bin')
+  writeFileSync(shard, Buffer.alloc(1024 + 8))   // a header of zeros: magic 0
+  const r = llmts(['eval', 'loss', '--model', 'tiny-gpt2', '--data', shard])
+  assert.equal(r.status, 2, r.stderr)
+  assert.match(r.stderr, /^llmts eval loss: shards: \S+bad_val_000000\.bin has magic 0, expected 20240520 .*\n$/)
+  expectLine(['train', '--data', root, '--steps', '2', '--warmup-steps', '1'],
+    `llmts train: shards: directory ${root} has no train shards (*_train_*.bin) (prepare them with llmts prepare)`)
+})
+
+test('a module tag that only repeats the command is the command\'s: eval hellaswag, plot', () => {
+  const missing = join(root, 'missing.jsonl')
+  expectLine(['eval', 'hellaswag', '--model', 'tiny-gpt2', '--data', missing],   // was "hellaswag: cannot read ..."
+    `llmts eval hellaswag: cannot read ${missing}: no such file (ENOENT)`)
+  expectLine(['plot'], 'llmts plot: expects one or more RUN_DIR arguments (directories with log.jsonl)')
+})
+
+test('before a command is known the prefix is `llmts: `; an unknown evaluation is `llmts eval: `', () => {
+  expectLine(['bogus'],
+    'llmts: unknown command "bogus" (expected one of prepare, tokenize, model, train, sample, eval, export, download, plot)')
+  expectLine(['eval', 'bogus'], 'llmts eval: unknown evaluation "bogus" (expected one of loss, hellaswag)')
+})
