@@ -13,7 +13,7 @@ import type { HfFamily } from '../model/params.js'
 import { newFolders, removeEmptyFolders } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { configFromHfJson } from './hf-config.js'
-import { readWeightMap } from './hf.js'
+import { DOWNLOAD_STAGING, readWeightMap } from './hf.js'
 import { checkSafetensorsFile } from './safetensors.js'
 
 const LABEL = 'download'
@@ -83,22 +83,28 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   // the architecture (and the shard list) is checked in a staging folder, before any weight and before a file
   // in --out is replaced: a refused repository leaves --out as it was
   const first = [config, ...(single === undefined ? [index!] : [])]
-  const staging = join(o.outDir, '.llmts-download'), created = newFolders(o.outDir)
+  const staging = join(o.outDir, DOWNLOAD_STAGING), created = newFolders(o.outDir)
   rmSync(staging, { recursive: true, force: true })
   let parsed: ReturnType<typeof configFromHfJson>, weights: RemoteFile[]
   try {
     await download(first, staging, false)
     parsed = configFromHfJson(JSON.parse(readFileSync(join(staging, 'config.json'), 'utf8')) as unknown, `${o.repo}/config.json`)
     weights = single !== undefined ? [single] : shardsOf(o.repo, join(staging, INDEX), byPath)
-    for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
-  } finally {
+  } catch (e) {
     rmSync(staging, { recursive: true, force: true })
     removeEmptyFolders(created)   // a refusal leaves no trace
+    throw e
   }
+  // until the weights are in, --out has no config.json: another model's there would describe the new weights, and
+  // the new one, moved in first, the old weights (the same shapes load silently); the staging folder left meanwhile
+  // tells a reader of --out that it is an unfinished download (src/model/load.ts)
+  for (const f of first) rmSync(join(o.outDir, f.path), { force: true })
   const rest = [...weights, ...OPTIONAL_FILES.flatMap(p => byPath.get(p) ?? [])]
   const all = [...first, ...rest]
   o.onListing?.(all, parsed.config, parsed.family)
   await download(rest, o.outDir, true)
+  for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
+  rmSync(staging, { recursive: true, force: true })
   return {
     repo: o.repo, revision, commit, dir: o.outDir, family: parsed.family,
     files: all.map(f => ({ path: f.path, bytes: f.size })), seconds: (performance.now() - t0) / 1000,

@@ -19,6 +19,10 @@ export type { HfDtype } from './hf-config.js'
 /** Tensors transformers keeps in checkpoints that carry no weights (causal-mask and RoPE buffers). */
 const IGNORED = /(^|\.)(attn\.bias|attn\.masked_bias|rotary_emb\.inv_freq)$/
 
+/** The folder in a directory `llmts download` fills where config.json waits for the weights: present only while
+ *  the download is unfinished (src/io/hf-download.ts). */
+export const DOWNLOAD_STAGING = '.llmts-download'
+
 /** Reads and maps dir/config.json (no weights). */
 export function readHfConfig(dir: string): { config: ModelConfig; family: HfFamily } {
   const path = join(dir, 'config.json')

@@ -8,7 +8,7 @@ import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { configFromJson, presetConfig, presets, type ModelConfig } from '../config.js'
 import { configFromHfJson } from '../io/hf-config.js'
-import { loadHfDir } from '../io/hf.js'
+import { DOWNLOAD_STAGING, loadHfDir } from '../io/hf.js'
 // the one place model/ depends on train/: the checkpoint format belongs with the trainer that writes it, and every
 // command resolves --model here
 import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
@@ -76,6 +76,10 @@ function resolveSpec(spec: string): ResolvedModel {
     }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
       return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}`, path: spec }
+    }
+    if (statOrNull(join(spec, DOWNLOAD_STAGING)) !== null) {
+      throw new InputError(`model: ${spec} is an unfinished llmts download (its config.json comes last, after the weights): ` +
+        'run the same llmts download again to finish it')
     }
     const shards = readdirSync(spec).some(f => f.endsWith('.bin')) ? '; it holds token shards (*.bin): those go in --data' : ''
     throw new InputError(`model: directory ${spec} is neither a run directory (checkpoints/, best/), a checkpoint (state.json) ` +

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { checkRepoName, downloadHfModel, type ModelDownloadOptions } from '../../src/io/hf-download.js'
 import { loadHfDir } from '../../src/io/hf.js'
+import { resolveModel } from '../../src/model/load.js'
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
 import { start } from '../faults/helpers.js'
@@ -127,6 +128,30 @@ test('a folder holding another model: its files are replaced (same sizes, other 
   assert.ok(third.error instanceof InputError &&
     /holds a model\.safetensors that someone\/tiny-gpt2 \(sharded weights\) does not have/.test(third.error.message), String(third.error))
   assert.deepEqual(cdn(third.server), [], 'refused before any download')
+})
+
+test('a download over another model that stops in the weights leaves no config.json beside them; the rerun finishes', async () => {
+  const a = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  const first = await download(a)
+  assert.equal(first.error, undefined)
+  // a fine-tune of the same shape (other config values, other last weight byte) whose weights fail to arrive
+  const text = new TextDecoder().decode(a[0]!.data).replace('"layer_norm_epsilon": 1e-05', '"layer_norm_epsilon": 2e-05')
+  const weights = Uint8Array.from(a[1]!.data, (x, i) => i === a[1]!.data.length - 1 ? x ^ 1 : x)
+  const b = (faults: ServedFile['faults']): ServedFile[] => [{ path: 'config.json', data: new TextEncoder().encode(text) },
+    { path: 'model.safetensors', data: weights, ...(faults ? { faults } : {}) }]
+  const cut = await download(b({ status: Array<number>(20).fill(500) }), { outDir: first.out })
+  assert.ok(cut.error !== undefined, 'the weights never arrived')
+  // neither config describes the weights there: none is, and the folder says why
+  assert.ok(!existsSync(join(first.out, 'config.json')))
+  assert.throws(() => resolveModel(first.out), (e: Error) => e instanceof InputError &&
+    e.message === `model: ${first.out} is an unfinished llmts download (its config.json comes last, after the weights): ` +
+    'run the same llmts download again to finish it')
+  const rerun = await download(b(undefined), { outDir: first.out })
+  assert.equal(rerun.error, undefined)
+  assert.ok(readFileSync(join(first.out, 'config.json')).equals(new TextEncoder().encode(text)))
+  assert.ok(readFileSync(join(first.out, 'model.safetensors')).equals(weights))
+  assert.ok(!readdirSync(first.out).includes('.llmts-download'), 'the staging folder goes once the download is whole')
+  assert.equal(resolveModel(first.out).config.normEps, 2e-5)
 })
 
 test('refusals: another architecture (before the weights, --out untouched), no safetensors, no config.json, a corrupt header', async () => {
