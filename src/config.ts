@@ -103,6 +103,10 @@ export function validateConfig(c: ModelConfig, where = 'model config'): ModelCon
   return c
 }
 
+/** Keys of a `llmts model --json` entry that describe a model rather than set it: a config file may carry them
+ *  (the entry saved as a file is a config); "parameters" must then match the count (checked by the loader). */
+export const describingKeys: readonly string[] = ['name', 'parameters', 'description']
+
 /** Builds a config from a partial JSON object on top of a base (a preset or GPT-2 124M). */
 export function configFromJson(obj: unknown, where: string): ModelConfig {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
@@ -116,8 +120,12 @@ export function configFromJson(obj: unknown, where: string): ModelConfig {
   const known = new Set<string>([...Object.keys(base), 'preset'])
   const o: Record<string, unknown> = {}, spelled = new Map<string, string>()
   for (const [k, v] of Object.entries(raw)) {
+    if (describingKeys.includes(k)) continue   // a `llmts model --json` entry; load.ts checks its "parameters"
     const key = known.has(k) ? k : k.replace(/_([a-z])/g, (_m, ch: string) => ch.toUpperCase())   // kv_heads, as `llmts model --json` prints it
-    if (!known.has(key)) throw new InputError(`config: ${where} has unknown key "${k}" (expected ${[...known].join(', ')})`)
+    if (!known.has(key)) {
+      const keys = [...known, ...describingKeys].map(x => x.replace(/[A-Z]/g, ch => `_${ch.toLowerCase()}`))
+      throw new InputError(`config: ${where} has unknown key "${k}" (expected one of ${keys.join(', ')}; camelCase works too)`)
+    }
     if (spelled.has(key)) throw new InputError(`config: ${where} gives ${key} twice ("${spelled.get(key)}" and "${k}"); keep one`)
     spelled.set(key, k)
     o[key] = v

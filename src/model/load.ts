@@ -13,7 +13,7 @@ import { DOWNLOAD_STAGING, loadHfDir } from '../io/hf.js'
 // command resolves --model here
 import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
 import { ParamLayout } from './params.js'
-import { InputError } from '../util/errors.js'
+import { InputError, shown } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
 
 export interface ResolvedModel {
@@ -103,7 +103,20 @@ function readConfigFile(path: string): ModelConfig {
   refuseDuplicateKey(text, `model: ${path}`)
   const o = obj as Record<string, unknown> | null
   if (typeof o === 'object' && o !== null && ('model_type' in o || 'architectures' in o)) return configFromHfJson(o, path).config
-  return configFromJson(obj, path)
+  return checkParameterClaim(configFromJson(obj, path), o as Record<string, unknown>, path)
+}
+
+/** A `llmts model --json` entry saved as a config says its size in "parameters": an edited file must not claim
+ *  a size its settings do not make (the count excludes padded vocabulary rows, as `llmts model` does). */
+function checkParameterClaim(config: ModelConfig, o: Record<string, unknown>, path: string): ModelConfig {
+  const claim = o['parameters']
+  if (claim === undefined) return config
+  const count = new ParamLayout(config).countReal()
+  if (claim !== count) {
+    throw new InputError(`config: ${path} says "parameters": ${shown(claim)}, but its settings make a model of ` +
+      `${count} parameters (correct "parameters" or delete it)`)
+  }
+  return config
 }
 
 function statOrNull(path: string): Stats | null {

@@ -1,13 +1,22 @@
 // `llmts model`: the preset table, checked against GPT-2's published parameter counts (Hugging Face's gpt2 and
-// gpt2-medium, tied embeddings: 124,439,808 and 354,823,168), and its refusal of stray arguments.
+// gpt2-medium, tied embeddings: 124,439,808 and 354,823,168), its refusal of stray arguments, and its --json
+// entries read back as `--model` config files.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { presetConfig } from '../../src/config.js'
+import { resolveModel } from '../../src/model/load.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-const llmts = (...args: string[]) => spawnSync(process.execPath, [main, 'model', ...args], { encoding: 'utf8' })
+const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' })
+const llmts = (...args: string[]) => run('model', ...args)
+const root = mkdtempSync(join(tmpdir(), 'llmts-model-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
 test('--json lists the presets; the GPT-2 sizes match the published counts', () => {
   const r = llmts('--json')
@@ -24,4 +33,38 @@ test('a stray argument exits 2 with one line', () => {
   assert.equal(r.status, 2)
   assert.match(r.stderr, /^llmts model: unexpected argument "extra"/)
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+})
+
+test('a --json entry saved as a file is a --model config; an edited size must agree with "parameters"', () => {
+  const entries = JSON.parse(llmts('--json').stdout) as Record<string, unknown>[]
+  const entry = entries.find(e => e.name === 'tiny-variant')!
+  const file = (name: string, o: Record<string, unknown>): string => {
+    const path = join(root, name)
+    writeFileSync(path, JSON.stringify(o))
+    return path
+  }
+  // the entry as printed (no "preset" key) is the preset itself, biases and all
+  assert.deepEqual(resolveModel(file('asis.json', entry)).config, presetConfig('tiny-variant'))
+  // two layers fewer: 2 × 786,944 parameters per block (norms 2·256, q/k/v 512·256, proj 256·256, SwiGLU 3·768·256)
+  const two = { ...presetConfig('tiny-variant'), layers: 2 }
+  const recounted = file('recounted.json', { ...entry, layers: 2, parameters: 16_013_824 - 2 * 786_944 })
+  assert.deepEqual(resolveModel(recounted).config, two)
+  const { parameters: _p, ...rest } = entry
+  const uncounted = file('uncounted.json', { ...rest, layers: 2 })
+  const r = run('sample', '--model', uncounted, '--max-tokens', '2', '--json')
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal((JSON.parse(r.stdout) as { tokens: number }).tokens, 2)
+  const claimed = file('claimed.json', { ...entry, layers: 2 })
+  const bad = run('sample', '--model', claimed, '--max-tokens', '2')
+  assert.equal(bad.status, 2)
+  assert.equal(bad.stderr, `config: ${claimed} says "parameters": 16013824, but its settings make a model of 14439936 parameters ` +
+    '(correct "parameters" or delete it)\n')
+})
+
+test('an unknown key is refused with the accepted keys in snake_case, as --json prints them', () => {
+  const path = join(root, 'typo.json')
+  writeFileSync(path, JSON.stringify({ preset: 'tiny-variant', kv_head: 2 }))
+  const r = run('sample', '--model', path)
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /has unknown key "kv_head" \(expected one of vocab_size, padded_vocab_size, context_length, .*kv_heads, .*tied_embeddings, preset, name, parameters, description; camelCase works too\)\n$/)
 })
