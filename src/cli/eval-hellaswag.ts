@@ -20,7 +20,7 @@ const CMD = 'llmts eval hellaswag'
 
 const flags = {
   model: { type: 'string', help: 'run/checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
-  'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
+  'init-from': { type: 'string', help: 'weights (and, without --model, architecture) from an HF directory, run (its best) or checkpoint', metavar: 'DIR' },
   data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: ' +
     '$LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)', metavar: 'FILE' },
   'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },

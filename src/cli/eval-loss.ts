@@ -20,7 +20,7 @@ const CMD = 'llmts eval loss'
 
 const flags = {
   model: { type: 'string', help: 'preset, config JSON, run/checkpoint directory or Hugging Face directory', metavar: 'MODEL' },
-  'init-from': { type: 'string', help: 'Hugging Face directory to load the weights from', metavar: 'DIR' },
+  'init-from': { type: 'string', help: 'weights (and, without --model, architecture) from an HF directory, run (its best) or checkpoint', metavar: 'DIR' },
   data: { type: 'string', help: 'token shard, directory of shards (its val split if any) or glob', metavar: 'SHARDS' },
   'batch-size': { type: 'int', help: 'B: sequences per batch', default: 4, min: 1 },
   'seq-len': { type: 'int', help: 'T: tokens per sequence (default: the context length, at most 1024)', min: 1 },
@@ -57,7 +57,7 @@ function progressReporter(steps: number): (done: number, loss: number) => void {
 export const command: Command = {
   name: 'eval loss',
   summary: 'mean cross-entropy over the first N batches of token shards',
-  usage: '--model PRESET|DIR|CHECKPOINT [--init-from HF_DIR] --data SHARDS [--batch-size B] [--seq-len T] [--steps N] [--json]',
+  usage: '--model PRESET|DIR|CHECKPOINT [--init-from DIR] --data SHARDS [--batch-size B] [--seq-len T] [--steps N] [--json]',
   flags,
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)

@@ -24,38 +24,43 @@ export interface ResolvedModel {
 }
 
 export interface ResolveOptions {
-  /** A Hugging Face directory whose weights (and architecture) replace those of the model spec. */
+  /** A Hugging Face, run or checkpoint directory whose weights (and architecture) replace those of the model spec. */
   initFrom?: string
 }
 
 /**
  * `spec`: a preset name, a config JSON file (ours, or a Hugging Face config.json), a Hugging Face
  * directory (config.json + model.safetensors), or a run / checkpoint directory (state.json).
- * With opts.initFrom the weights come from that Hugging Face directory; a spec given beside it must
- * describe the same architecture (differences are listed in the error).
+ * With opts.initFrom the weights come from that Hugging Face, run or checkpoint directory; a spec given beside it
+ * must describe the same architecture (differences are listed in the error) and carry no weights of its own.
  */
 export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}): ResolvedModel {
   const base = spec === undefined ? undefined : resolveSpec(spec)
   if (opts.initFrom === undefined) {
-    if (base === undefined) throw new InputError('model: no model given (pass --model PRESET|FILE|DIR or --init-from HF_DIR)')
+    if (base === undefined) throw new InputError('model: no model given (pass --model PRESET|FILE|DIR or --init-from DIR)')
     return base
   }
-  if (isCheckpointDir(opts.initFrom) || isRunDir(opts.initFrom)) {
-    throw new InputError(`model: --init-from takes a Hugging Face directory; ${opts.initFrom} is a run or checkpoint (pass it as --model instead)`)
-  }
-  const hf = loadHfDir(opts.initFrom)
-  const loaded: ResolvedModel = { ...hf, source: `Hugging Face directory ${opts.initFrom}`, path: opts.initFrom }
+  const loaded = resolveWeightsDir(opts.initFrom)
   if (base === undefined) return loaded
   if (base.params !== undefined) {
     throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; ` +
       `give a preset or config file with --init-from, or drop one of the two`)
   }
-  const diffs = diffConfigs(base.config, hf.config)
+  const diffs = diffConfigs(base.config, loaded.config)
   if (diffs.length > 0) {
     throw new InputError(`model: ${base.source} and --init-from ${opts.initFrom} differ: ${diffs.join(', ')} ` +
       `(drop --model to use the directory's config)`)
   }
   return loaded
+}
+
+/** What --init-from names: a run (its best or newest checkpoint), a checkpoint or a Hugging Face directory. */
+function resolveWeightsDir(dir: string): ResolvedModel {
+  if (isCheckpointDir(dir) || isRunDir(dir)) {
+    const ck = loadCheckpointModel(dir)
+    return { ...ck, source: `checkpoint ${ck.source}`, path: ck.source }
+  }
+  return { ...loadHfDir(dir), source: `Hugging Face directory ${dir}`, path: dir }
 }
 
 function resolveSpec(spec: string): ResolvedModel {

@@ -15,13 +15,13 @@ import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { prepareHellaswag } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, diffConfigs, resolveModel } from '../model/load.js'
+import { checkModelFits, resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { plural } from '../util/progress.js'
 import { Rng } from '../util/rng.js'
-import { isCheckpointDir, isRunDir, loadCheckpointModel, removeLeftovers, type Checkpoint } from './checkpoint.js'
+import { removeLeftovers, type Checkpoint } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
@@ -81,17 +81,7 @@ export function resolveShards(c: TrainConfig): { train: string[]; val: string[] 
 
 /** The model config and starting weights for a fresh run (--model, optionally --init-from). */
 function resolveStart(c: TrainConfig): Start {
-  if (c.initFrom === '' || !(isCheckpointDir(c.initFrom) || isRunDir(c.initFrom))) {
-    return resolveModel(c.model === '' ? undefined : c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
-  }
-  const ck = loadCheckpointModel(c.initFrom)
-  const base = c.model === '' ? null : resolveModel(c.model)
-  const diffs = base === null ? [] : diffConfigs(base.config, ck.config)
-  if (base !== null && (base.params !== undefined || diffs.length > 0)) {
-    throw new InputError(`train: --model ${c.model} and --init-from ${c.initFrom} differ: ${diffs.join(', ') || 'both carry weights'} ` +
-      `(use --model ${c.initFrom} alone to continue from its architecture)`)
-  }
-  return { config: ck.config, params: ck.params, source: `checkpoint ${ck.source}` }
+  return resolveModel(c.model === '' ? undefined : c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
 }
 
 function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwrite'>): void {

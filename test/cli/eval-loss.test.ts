@@ -19,6 +19,7 @@ import { InputError } from '../../src/util/errors.js'
 import { loadHfDir } from '../../src/io/hf.js'
 import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
 import { GPT } from '../../src/model/gpt.js'
+import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { Rng } from '../../src/util/rng.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -94,6 +95,25 @@ test('N batches: the mean of GPT.forward over the first N windows; a directory i
   const got = evalJson('--init-from', fixture('hf-llama'), '--data', dir, '--batch-size', String(B), '--seq-len', String(T), '--steps', String(steps))
   assert.ok(Math.abs(got.val_loss - want) <= 1e-6 * got.val_loss, `val_loss ${got.val_loss}, expected ${want}`)
   assert.equal(got.steps, steps)
+})
+
+test('--init-from takes a run or checkpoint directory, as train\'s does: the same loss as the same weights from HF', () => {
+  const B = 2, T = 8, steps = 2
+  const shard = join(root, 'init-run.bin')
+  writeShard(shard, randomTokens(steps * B * T + 1, 96, 9))
+  const { config, params } = loadHfDir(fixture('hf-llama'))
+  const run = join(root, 'init-run')
+  writeCheckpoint(join(run, 'checkpoints', checkpointName(3)), {
+    modelConfig: config, trainConfig: null, params, optimizer: null,
+    progress: { step: 3, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null },
+  })
+  const flags = ['--data', shard, '--batch-size', String(B), '--seq-len', String(T), '--steps', String(steps)]
+  const want = evalJson('--init-from', fixture('hf-llama'), ...flags).val_loss
+  for (const dir of [run, join(run, 'checkpoints', checkpointName(3))]) {
+    const got = evalJson('--init-from', dir, ...flags)
+    assert.equal(got.val_loss, want, dir)
+    assert.equal(got.model, join(run, 'checkpoints', checkpointName(3)))
+  }
 })
 
 test('the human line gives val_loss to 6 decimals; off a terminal, progress every 10% of the batches', () => {

@@ -44,6 +44,13 @@ test('HF directories, checkpoints and run directories resolve with their weights
     const r = resolveModel(spec)
     assert.deepEqual(r.config, config)
     assert.deepEqual(r.params, params)
+    // --init-from takes what train's does: the same weights, and a weightless spec beside it must match
+    const init = resolveModel(undefined, { initFrom: spec })
+    assert.deepEqual([init.config, init.params, init.path], [config, params, ck])
+    const same = join(root, 'same.json')
+    writeFileSync(same, JSON.stringify(config))
+    assert.deepEqual(resolveModel(same, { initFrom: spec }).params, params)
+    assert.throws(() => resolveModel('tiny-variant', { initFrom: spec }), /preset tiny-variant and --init-from .* differ: vocabSize 50257 vs 96/)
   }
 })
 
@@ -83,10 +90,6 @@ test('what is not a model fails with a hint', () => {
   const binary = join(root, 'binary.json')
   writeFileSync(binary, Buffer.from([0x48, 0, 0, 0, 7, 0x1b, 0x5b, 0x32, 0x4a]))
   assert.throws(() => resolveModel(binary), (e: Error) => /binary\.json is not a JSON config file/.test(e.message) && !/[\x00-\x1f]/.test(e.message))
-  const run = join(root, 'a-run')
-  mkdirSync(join(run, 'checkpoints'), { recursive: true })
-  assert.throws(() => resolveModel(undefined, { initFrom: run }),
-    /--init-from takes a Hugging Face directory; .*a-run is a run or checkpoint \(pass it as --model instead\)/)
 })
 
 test('a model too large for the machine or for one float32 buffer is refused before any allocation', () => {
