@@ -39,6 +39,12 @@ export interface Parsed<F extends FlagTable> {
 /** The --json flag every command that prints results accepts. */
 export const jsonFlag = { type: 'bool', help: 'print results as JSON on stdout' } as const satisfies FlagSpec
 
+/** --model, for every command that reads a model: what src/model/load.ts resolveModel takes, in the usage line's
+ *  words (MODEL_FORMS) and the flag line's, so the two say the same. */
+export const MODEL_FORMS = 'RUN_DIR|CHECKPOINT|HF_DIR|PRESET|CONFIG'
+export const modelFlag = { type: 'string', metavar: 'MODEL',
+  help: 'run directory (its best, else newest checkpoint), checkpoint, Hugging Face directory, preset or config JSON' } as const satisfies FlagSpec
+
 /** --device, --precision and --threads, for every command that computes. */
 export const backendFlags = {
   device: { type: 'enum', values: ['cpu', 'cuda', 'auto'], default: 'auto',

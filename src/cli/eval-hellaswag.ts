@@ -12,14 +12,14 @@ import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
-import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
 
 const CMD = 'llmts eval hellaswag'
 
 const flags = {
-  model: { type: 'string', help: 'run/checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
+  model: modelFlag,
   'init-from': { type: 'string', help: 'weights (and, without --model, architecture) from an HF directory, run (its best) or checkpoint', metavar: 'DIR' },
   data: { type: 'string', help: 'HellaSwag validation JSONL (default: downloaded once into hellaswag/ in the cache: ' +
     '$LLMTS_CACHE, else $XDG_CACHE_HOME/llmts, else ~/.cache/llmts)', metavar: 'FILE' },
@@ -133,7 +133,7 @@ export async function runHellaswag(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'eval hellaswag',
   summary: 'HellaSwag accuracy (lm-evaluation-harness or llm.c scoring)',
-  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR [--data FILE.jsonl] [--limit N] [--shots K] [--scoring harness|llmc] [--json]',
+  usage: `--model ${MODEL_FORMS} [--init-from DIR] [--data FILE.jsonl] [--limit N] [--shots K] [--scoring harness|llmc] [--json]`,
   flags,
   run: runHellaswag,
 }

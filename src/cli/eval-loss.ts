@@ -12,14 +12,14 @@ import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
-import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
 
 const CMD = 'llmts eval loss'
 
 const flags = {
-  model: { type: 'string', help: 'preset, config JSON, run/checkpoint directory or Hugging Face directory', metavar: 'MODEL' },
+  model: modelFlag,
   'init-from': { type: 'string', help: 'weights (and, without --model, architecture) from an HF directory, run (its best) or checkpoint', metavar: 'DIR' },
   data: { type: 'string', help: 'token shard, directory of shards (its val split if any) or glob', metavar: 'SHARDS' },
   'batch-size': { type: 'int', help: 'B: sequences per batch', default: 4, min: 1 },
@@ -57,7 +57,7 @@ function progressReporter(steps: number): (done: number, loss: number) => void {
 export const command: Command = {
   name: 'eval loss',
   summary: 'mean cross-entropy over the first N batches of token shards',
-  usage: '--model PRESET|DIR|CHECKPOINT [--init-from DIR] --data SHARDS [--batch-size B] [--seq-len T] [--steps N] [--json]',
+  usage: `--model ${MODEL_FORMS} [--init-from DIR] --data SHARDS [--batch-size B] [--seq-len T] [--steps N] [--json]`,
   flags,
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)

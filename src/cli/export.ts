@@ -9,7 +9,7 @@ import { exportHf, requireGpt2Vocab } from '../io/hf.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
-import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
+import { formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { printJson } from './output.js'
@@ -17,7 +17,7 @@ import { printJson } from './output.js'
 const CMD = 'llmts export'
 
 const flags = {
-  model: { type: 'string', help: 'run or checkpoint directory, Hugging Face directory, preset or config JSON', metavar: 'MODEL' },
+  model: modelFlag,
   format: { type: 'enum', help: 'output format', values: ['hf'], default: 'hf' },
   out: { type: 'string', help: 'output directory (created if missing; our files in it are replaced)', metavar: 'DIR' },
   dtype: { type: 'enum', help: 'weight precision in model.safetensors (fp32: f32, as --precision spells it)', values: ['bf16', 'f32', 'fp32'],
@@ -29,7 +29,7 @@ const flags = {
 export const command: Command = {
   name: 'export',
   summary: 'export a model as a Hugging Face directory (transformers loads it without custom code)',
-  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR|PRESET --out DIR [--format hf] [--dtype bf16|f32] [--json]',
+  usage: `--model ${MODEL_FORMS} --out DIR [--format hf] [--dtype bf16|f32] [--json]`,
   flags,
   async run(argv) {
     const p = parseArgs(CMD, flags, argv)
@@ -37,7 +37,7 @@ export const command: Command = {
     refuseArguments(CMD, p.positionals)
     const f = p.flags
     if (f.model === undefined) throw new InputError(`${CMD}: --model is required ` +
-      `(a run or checkpoint directory, a Hugging Face directory or a preset)`)
+      `(a run or checkpoint directory, a Hugging Face directory, a preset or a config JSON)`)
     if (f.out === undefined) throw new InputError(`${CMD}: --out is required (the directory to write)`)
     refuseTrainingDir(CMD, f.out)
     checkOutputDir(CMD, '--out', f.out)

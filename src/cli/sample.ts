@@ -11,12 +11,12 @@ import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED, Rng } from '../util/rng.js'
-import { backendFlags, formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
+import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { printJson } from './output.js'
 
 const flags = {
-  model: { type: 'string', help: 'run directory (its best or newest checkpoint), checkpoint, HF directory or preset', metavar: 'PATH' },
+  model: modelFlag,
   prompt: { type: 'string', help: 'text to continue (default: start a new document)', metavar: 'TEXT' },
   'max-tokens': { type: 'int', help: 'tokens to generate', default: sampleDefaults.maxTokens, min: 1 },
   temperature: { type: 'number', help: 'softmax temperature; 0 = greedy', default: sampleDefaults.temperature, min: 0 },
@@ -32,7 +32,7 @@ const flags = {
 export const command: Command = {
   name: 'sample',
   summary: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
-  usage: '--model RUN_DIR|CHECKPOINT|HF_DIR|PRESET|CONFIG [--prompt TEXT] [--max-tokens N] [flags]',
+  usage: `--model ${MODEL_FORMS} [--prompt TEXT] [--max-tokens N] [flags]`,
   flags,
   async run(argv) {
     const p = parseArgs('llmts sample', flags, argv)
