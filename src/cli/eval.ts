@@ -29,6 +29,10 @@ export const command: Command = {
       return what === undefined ? 2 : 0
     }
     const e = evaluations[what]
+    const names = Object.keys(evaluations).join('|')
+    if (e === undefined && what.startsWith('-')) {   // `llmts eval --model runs/b ...`: the evaluation was left out
+      throw new InputError(`llmts eval: the evaluation comes first, got "${what}" (usage: llmts eval ${names} --model MODEL ...)`)
+    }
     if (e === undefined) throw new InputError(`llmts eval: unknown evaluation "${what}" (expected one of ${Object.keys(evaluations).join(', ')})`)
     const { command: sub } = await e.load()
     return sub.run(rest)

@@ -223,6 +223,10 @@ test('bad inputs exit 2 with one line naming the problem', () => {
   const unknown = llmts('eval', 'perplexity')
   assert.equal(unknown.code, 2)
   assert.match(unknown.stderr, /unknown evaluation "perplexity"/)
+  const flagFirst = llmts('eval', '--model', 'tiny-gpt2', '--data', shard)
+  assert.equal(flagFirst.code, 2)
+  assert.match(flagFirst.stderr, /llmts eval: the evaluation comes first, got "--model" \(usage: llmts eval loss\|hellaswag --model MODEL \.\.\.\)\n$/)
+  assert.equal(flagFirst.stderr.trim().split('\n').length, 1)
 })
 
 test('a glob matching train and validation shards evaluates the validation ones, with a note; a directory its val split', () => {

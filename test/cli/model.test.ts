@@ -57,8 +57,9 @@ test('a --json entry saved as a file is a --model config; an edited size must ag
   const claimed = file('claimed.json', { ...entry, layers: 2 })
   const bad = run('sample', '--model', claimed, '--max-tokens', '2')
   assert.equal(bad.status, 2)
-  assert.equal(bad.stderr, `config: ${claimed} says "parameters": 16013824, but its settings make a model of 14439936 parameters ` +
-    '(correct "parameters" or delete it)\n')
+  assert.ok(bad.stderr.endsWith(`config: ${claimed} says "parameters": 16013824, but its settings make a model of 14439936 parameters ` +
+    '(correct "parameters" or delete it)\n'), bad.stderr)
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr)
 })
 
 test('an unknown key is refused with the accepted keys in snake_case, as --json prints them', () => {
