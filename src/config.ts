@@ -64,7 +64,7 @@ export const presets: Record<string, ModelConfig> = {
 export const presetDescriptions: Record<string, string> = {
   'gpt2-124m': 'GPT-2 small: LayerNorm, learned positions, GELU MLP, biases',
   'gpt2-350m': 'GPT-2 medium',
-  'variant-124m': 'the report\'s variant: RMSNorm, RoPE, GQA (6 K/V heads), SwiGLU 2048, no biases',
+  'variant-124m': 'GPT-2 variant, Llama-style: RMSNorm, RoPE, GQA (6 K/V heads), SwiGLU 2048, no biases',
   'variant-350m': 'the variant at 350M: 16 heads, 8 K/V heads, SwiGLU 2816',
   'tiny-gpt2': 'CPU-sized GPT-2: 4 layers, 256 wide, 8 heads',
   'tiny-variant': 'CPU-sized variant: 4 layers, 256 wide, 8 heads, 4 K/V heads, SwiGLU 768',

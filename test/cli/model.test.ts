@@ -69,3 +69,10 @@ test('an unknown key is refused with the accepted keys in snake_case, as --json 
   assert.equal(r.status, 2)
   assert.match(r.stderr, /has unknown key "kv_head" \(expected one of vocab_size, padded_vocab_size, context_length, .*kv_heads, .*tied_embeddings, preset, name, parameters, description; camelCase works too\)\n$/)
 })
+
+test('the table describes each preset in its own words (no unnamed "report")', () => {
+  const r = llmts()
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /^variant-124m +116,473,344  GPT-2 variant, Llama-style: RMSNorm, RoPE, GQA \(6 K\/V heads\), SwiGLU 2048, no biases$/m)
+  assert.doesNotMatch(r.stdout, /report/)
+})
