@@ -7,7 +7,7 @@ import { basename, extname } from 'node:path'
 import cliProgress from 'cli-progress'
 import { prepare, prepareDefaults, type PrepareProgress, type PrepareResult } from '../data/prepare.js'
 import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
-import { corpora, openCorpus } from '../data/sources/corpora.js'
+import { corpora, openCorpus, sharedTinyShakespeare } from '../data/sources/corpora.js'
 import { openInputs } from '../data/sources/inputs.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
@@ -28,7 +28,8 @@ const flags = {
     help: 'tokenizer threads, at most one per core (0: tokenize on the main thread)' },
   'text-column': { type: 'string', metavar: 'NAME', default: 'text', help: 'JSONL field / Parquet column holding the text' },
   'tinyshakespeare-path': { type: 'string', metavar: 'FILE',
-    help: 'local tinyshakespeare (default ../shared/data/tinyshakespeare.txt, else downloaded)' },
+    help: `local tinyshakespeare (default ${sharedTinyShakespeare()}, i.e. ../shared/data beside the llm.ts checkout; ` +
+      'else the cache\'s downloads/, else downloaded once there)' },
   'allow-special': { type: 'bool', help: 'treat "<|endoftext|>" in the text as the end-of-text token (default: ordinary text)' },
   json: jsonFlag,
 } as const

@@ -5,12 +5,13 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parquetWriteFile } from 'hyparquet-writer'
 import { readShard } from '../../src/data/shards.js'
+import { sharedTinyShakespeare } from '../../src/data/sources/corpora.js'
 import { encode, EOT } from '../../src/tokenizer.js'
 import { availableParallelism } from 'node:os'
 
@@ -51,6 +52,26 @@ test('prepare --corpus moby-dick works offline and prints a summary', () => {
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /^prepared moby-dick: 139 documents, [\d,]+ tokens \(val 32,768, train [\d,]+\)/)
   assert.ok(existsSync(join(dir, 'moby', 'moby-dick.json')))
+})
+
+test('--corpus tinyshakespeare finds ../shared beside the checkout from any working directory, offline', t => {
+  const shared = sharedTinyShakespeare()
+  if (!existsSync(shared)) { t.skip(`${shared} is absent`); return }
+  const work = join(dir, 'elsewhere')
+  mkdirSync(work)
+  // no network (fetch fails) and an empty cache: only the shared copy can answer
+  const offline = 'data:text/javascript,globalThis.fetch=async()=>{throw new TypeError("offline (test)")}'
+  const r = spawnSync(process.execPath, ['--import', offline, bin, 'prepare', '--corpus', 'tinyshakespeare', '--out', 'ts', '--json'],
+    { encoding: 'utf8', cwd: work, env: { ...process.env, LLMTS_CACHE: join(work, 'cache') } })
+  assert.equal(r.status, 0, r.stderr)
+  const viaPath = llmts(['prepare', '--corpus', 'tinyshakespeare', '--tinyshakespeare-path', shared, '--out', join(dir, 'ts-path'), '--json'])
+  assert.equal(viaPath.code, 0, viaPath.stderr)
+  for (const f of ['tinyshakespeare_val_000000.bin', 'tinyshakespeare_train_000001.bin']) {
+    assert.ok(readFileSync(join(work, 'ts', f)).equals(readFileSync(join(dir, 'ts-path', f))), f)
+  }
+  assert.ok(!existsSync(join(work, 'cache', 'downloads')), 'nothing downloaded')
+  const help = llmts(['prepare', '--help']).stdout
+  assert.ok(help.includes(`(default ${shared}, i.e. ../shared/data beside the llm.ts checkout;`), help)
 })
 
 test('bad input: one stderr line, exit code 2, no shards', () => {

@@ -41,21 +41,21 @@ test('tinyshakespeare download: offline and truncated are clear errors; a full d
   const work = join(dir, 'cwd')
   rmSync(work, { recursive: true, force: true })
   mkdirSync(work)
-  process.chdir(work) // so ../shared/data/tinyshakespeare.txt is not found
+  process.chdir(work)
   const calls: string[] = []
   try {
     globalThis.fetch = (async (url: string) => { calls.push(url); throw new TypeError('fetch failed') }) as typeof fetch
-    await assert.rejects(openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache') }), (e: unknown) =>
+    await assert.rejects(openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache'), sharedPath: join(work, 'no-shared.txt') }), (e: unknown) =>
       e instanceof InputError && /downloading .*input\.txt failed \(fetch failed; offline\?\); pass --tinyshakespeare-path FILE/.test(e.message))
     assert.deepEqual(calls, [TINYSHAKESPEARE_URL])
     globalThis.fetch = (async () => new Response('First Citizen:\n')) as typeof fetch
-    await assert.rejects(openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache') }), /has 15 bytes, expected 1115394 \(truncated download\?\)/)
+    await assert.rejects(openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache'), sharedPath: join(work, 'no-shared.txt') }), /has 15 bytes, expected 1115394 \(truncated download\?\)/)
     if (!existsSync(tinyPath)) { t.skip('../shared/data/tinyshakespeare.txt is absent (needed as the served body)'); return }
     const body = readFileSync(tinyPath, 'utf8')
     let served = 0
     globalThis.fetch = (async () => { served++; return new Response(body) }) as typeof fetch
-    const a = await openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache') })
-    const b = await openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache') })
+    const a = await openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache'), sharedPath: join(work, 'no-shared.txt') })
+    const b = await openCorpus('tinyshakespeare', { cacheDir: join(work, 'cache'), sharedPath: join(work, 'no-shared.txt') })
     assert.equal(served, 1, 'downloaded once, then read from the cache')
     assert.equal(a.totalBytes, 1_115_394)
     assert.equal(b.totalBytes, 1_115_394)

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path'
 import { makeDirs, writeFileAtomic } from '../../util/atomic.js'
 import { cacheRoot } from '../../util/cache.js'
 import { InputError } from '../../util/errors.js'
+import { packageRoot } from '../../util/package.js'
 import { Rng } from '../../util/rng.js'
 import { prepare, prepareDefaults, type PrepareProgress } from '../prepare.js'
 import { readShardHeader } from '../shards.js'
@@ -19,8 +20,15 @@ const TINYSHAKESPEARE_BYTES = 1_115_394
 const SHUFFLE_SEED = 1337
 
 export interface CorpusOptions {
-  tinyshakespearePath?: string   // local copy; default ../shared/data/tinyshakespeare.txt, then the cache, then download
+  tinyshakespearePath?: string   // local copy; default sharedTinyShakespeare(), then the cache, then download
   cacheDir?: string              // where a download is kept (default the cache root, util/cache.ts)
+  sharedPath?: string            // the shared copy looked for first (default sharedTinyShakespeare()); for tests
+}
+
+/** PACKAGE/../shared/data/tinyshakespeare.txt: the shared data folder beside the llm.ts checkout, wherever the
+ *  command runs from (a cwd-relative ../shared looked elsewhere from any other directory). */
+export function sharedTinyShakespeare(): string {
+  return resolve(packageRoot(), '..', 'shared', 'data', 'tinyshakespeare.txt')
 }
 
 export const corpora: Record<string, string> = {
@@ -56,7 +64,7 @@ export function splitTinyShakespeare(text: string): string[] {
 
 async function tinyShakespeareText(opts: CorpusOptions): Promise<string> {
   const candidates = opts.tinyshakespearePath !== undefined ? [opts.tinyshakespearePath]
-    : [resolve('../shared/data/tinyshakespeare.txt'), join(opts.cacheDir ?? cacheRoot(), 'downloads', 'tinyshakespeare.txt')]
+    : [opts.sharedPath ?? sharedTinyShakespeare(), join(opts.cacheDir ?? cacheRoot(), 'downloads', 'tinyshakespeare.txt')]
   for (const p of candidates) if (statSync(p, { throwIfNoEntry: false })?.isFile() === true) return readFileSync(p, 'utf8')
   if (opts.tinyshakespearePath !== undefined) {
     const what = existsSync(opts.tinyshakespearePath) ? 'not a file' : 'no such file'
