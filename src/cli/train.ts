@@ -236,9 +236,12 @@ const finite = (x: number | null): number | null => x !== null && Number.isFinit
 /** The run's outcome on stdout (one JSON object with --json), and how to continue a stopped run on stderr. */
 function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }): void {
   if (o.json) {
+    // the last HellaSwag score under log.jsonl's keys, its step as hellaswag_step (steps is the run's)
+    const { step: hellaswagStep, ...hellaswag } = result.lastHellaswag ?? {}
     printJson({
-      runDir: info.runDir, steps: result.step, interrupted: result.interrupted, loss: finite(result.lastLoss),
+      runDir: info.runDir, model: info.runDir, steps: result.step, interrupted: result.interrupted, loss: finite(result.lastLoss),
       valLoss: finite(result.lastValLoss), skippedUpdates: result.skippedUpdates, bestValLoss: result.bestValLoss,
+      ...(result.lastHellaswag !== null ? { hellaswagStep, ...hellaswag } : {}),
       tokensPerSecond: result.tokensPerS, trainSeconds: result.trainSeconds,
     })
   } else if (info.startStep >= info.config.steps) {

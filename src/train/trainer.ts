@@ -79,6 +79,7 @@ export interface TrainResult {
   bestValLoss: number | null
   tokensPerS: number           // mean over this session's steps (validation and checkpoints excluded)
   trainSeconds: number         // time in training steps this session
+  lastHellaswag: HellaswagRecord | null   // this session's last HellaSwag score, as logged
 }
 
 /** One optimizer step (0-based s): accumulate `accum` micro-batches' gradients, norm, clip, and the AdamW
@@ -175,6 +176,7 @@ class Evaluations {
       step, hellaswag_acc_norm: r.accNorm, hellaswag_acc: r.acc, hellaswag_count: r.count, hellaswag_scoring: h.scoring, hellaswag_shots: 0,
     }
     this.log.append({ ...rec })
+    this.res.lastHellaswag = rec
     this.o.reporter?.hellaswag?.(rec)
   }
 
@@ -216,7 +218,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     : { append: () => {}, sync: () => {}, close: () => {} }
   const res: TrainResult = {
     step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, skippedUpdates: 0, bestValLoss: o.bestValLoss,
-    tokensPerS: 0, trainSeconds: 0,
+    tokensPerS: 0, trainSeconds: 0, lastHellaswag: null,
   }
   const evals = new Evaluations(o, log, res)
   let tokens = o.startTokens ?? o.startStep * tokensPerStep   // trained through the last whole step

@@ -110,6 +110,8 @@ test('a short run: --config FILE with flags overriding it; log, config.json and 
   assert.match(r.stderr.split('\n')[0]!, /, cpu backend: .*1 thread, run directory /, 'the start line names the kernels and --threads')
   const summary = JSON.parse(r.stdout)
   assert.equal(summary.steps, 4)
+  assert.equal(summary.model, out, 'the value --model takes for the trained model: the run directory')
+  assert.ok(!Object.keys(summary).some(k => k.startsWith('hellaswag')), 'no HellaSwag keys without --hellaswag-every')
   const log = readLog(join(out, 'log.jsonl'))
   assert.deepEqual(log.map(l => [l.step, 'loss' in l ? 'loss' : 'val']),
     [[0, 'val'], [1, 'loss'], [2, 'loss'], [2, 'val'], [3, 'loss'], [4, 'loss'], [4, 'val']])
@@ -242,7 +244,7 @@ test('--json without validation (--val-every 0): val_loss and best_val_loss are 
   assert.equal(r.code, 0, r.stderr)
   const summary = JSON.parse(r.stdout)
   assert.deepEqual(Object.keys(summary).sort(),
-    ['best_val_loss', 'interrupted', 'loss', 'run_dir', 'skipped_updates', 'steps', 'tokens_per_second', 'train_seconds', 'val_loss'])
+    ['best_val_loss', 'interrupted', 'loss', 'model', 'run_dir', 'skipped_updates', 'steps', 'tokens_per_second', 'train_seconds', 'val_loss'])
   assert.deepEqual([summary.val_loss, summary.best_val_loss, summary.steps, summary.interrupted], [null, null, 1, false])
   assert.ok(Number.isFinite(summary.loss) && summary.loss > 0, `loss ${summary.loss}`)
 })
@@ -265,4 +267,23 @@ test('a step of more tokens than a pass over the train shards gets a note (the 5
     '--out', join(root, 'epoch-fits'))
   assert.equal(fits.code, 0, fits.stderr)
   assert.doesNotMatch(fits.stderr, /one step/)
+})
+
+test('--json with --hellaswag-every: the summary has the last HellaSwag line of log.jsonl, its step as hellaswag_step', () => {
+  // a GPT-2-vocabulary model (HellaSwag is text); the toy shards' ids are valid GPT-2 ids
+  const model = join(root, 'gpt2vocab.json')
+  writeFileSync(model, JSON.stringify({ preset: 'tiny-variant', contextLength: 64, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }))
+  const out = join(root, 'hellaswag-json')
+  const hs = join(process.cwd(), 'test/fixtures/hellaswag/val.jsonl')
+  const r = llmts('train', ...small, '--model', model, '--total-batch-size', '64', '--steps', '3', '--warmup-steps', '1', '--val-every', '0',
+    '--hellaswag-every', '2', '--hellaswag-data', hs, '--threads', '1', '--out', out, '--json')
+  assert.equal(r.code, 0, r.stderr)
+  const summary = JSON.parse(r.stdout) as Record<string, unknown>
+  const lines = readLog(join(out, 'log.jsonl')).filter(l => 'hellaswag_acc_norm' in l)
+  assert.deepEqual(lines.map(l => l.step), [0, 2, 3])
+  const { step, ...last } = lines.at(-1)!
+  assert.equal(summary['hellaswag_step'], step)
+  for (const [k, v] of Object.entries(last)) assert.equal(summary[k], v, k)
+  assert.equal(summary['hellaswag_count'], 6)
+  assert.equal(summary['model'], out)
 })
