@@ -17,7 +17,7 @@ import { jsonText } from './output.js'
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
   size: { type: 'enum', values: ['10B', '100B'], default: '10B', help: 'the sample: sample/10BT or sample/100BT' },
-  out: { type: 'string', metavar: 'DIR', help: 'output directory for the shards (required)' },
+  out: { type: 'string', metavar: 'DIR', help: 'output directory for the shards (required, but with --download-only)' },
   workers: { type: 'int', min: 0, max: 1024, default: availableParallelism(),
     help: 'tokenizer threads, at most one per core (0: tokenize on the main thread)' },
   'download-workers': { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
@@ -47,8 +47,8 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   if (p.help) { stdout.write(formatHelp(cmd, finewebUsage.replace(/^fineweb /, ''), summary, flags) + details); return 0 }
   refuseArguments(cmd, p.positionals, { hint: 'fineweb takes only flags' })
   const f = p.flags
-  if (f.out === undefined) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
-  checkOutputDir(cmd, '--out', f.out)
+  if (f.out === undefined && !f['download-only']) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
+  if (f.out !== undefined) checkOutputDir(cmd, '--out', f.out)
   const stop = new AbortController()
   const onSigint = (): void => stop.abort(new InputError('fineweb: interrupted; run the same command again to resume'))
   process.once('SIGINT', onSigint)
@@ -56,7 +56,8 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   let result: FinewebResult
   try {
     result = await prepareFineweb({
-      edu: f.edu, size: f.size as '10B' | '100B', outDir: f.out, workers: tokenizerWorkers(f.workers),
+      edu: f.edu, size: f.size as '10B' | '100B', workers: tokenizerWorkers(f.workers),
+      outDir: f.out ?? '.',   // --download-only writes no shards
       downloadWorkers: f['download-workers'],
       shardSize: f['shard-size'], downloadOnly: f['download-only'], signal: stop.signal,
       ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }), ...(f.cache === undefined ? {} : { cacheDir: f.cache }),
@@ -66,6 +67,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
         `in ${info.cacheDir}; disk: need ~${formatBytes(info.needBytes)}, ${formatBytes(info.freeBytes)} free`),
       onDownloadProgress: q => display.download(q),
       onTokenizeProgress: q => display.tokenize(q),
+      onNote: line => display.log(line),
     })
   } finally {
     display.stop()

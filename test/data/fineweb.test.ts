@@ -15,7 +15,7 @@ import { localPath } from '../../src/io/hub/download.js'
 import { finewebSpec, prepareFineweb, type FinewebOptions } from '../../src/data/fineweb/fineweb.js'
 import { resumePath, tokenizeToShards, type ShardInput } from '../../src/data/fineweb/tokenize.js'
 import { prepare } from '../../src/data/prepare.js'
-import { readShard } from '../../src/data/shards.js'
+import { readShard, readShardHeader } from '../../src/data/shards.js'
 import { openCorpus } from '../../src/data/sources/corpora.js'
 import { openInputs } from '../../src/data/sources/inputs.js'
 import { documentPieces, MAX_PIECE_CHARS } from '../../src/data/sources/source.js'
@@ -155,6 +155,25 @@ test('a resume point inside a document cut into pieces continues with the same b
   assertSameShards(out, reference)
 })
 
+test('an unfinished run resumed with another --shard-size is made again, with a note saying why', async () => {
+  const out = join(root, 'other-size')
+  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length,
+    ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
+  const stop = new AbortController(), notes: string[] = []
+  const run = (shardSize: number, signal?: AbortSignal): ReturnType<typeof tokenizeToShards> => tokenizeToShards({ inputs, outDir: out,
+    name: 'fineweb', source: 'test', shardSize, workers: 0, onNote: n => notes.push(n), ...(signal ? { signal } : {}),
+    onProgress: p => { if (p.shards >= 2) stop.abort(new Error('killed')) } })
+  await assert.rejects(run(SHARD, stop.signal), /killed/)
+  const kept = JSON.parse(readFileSync(resumePath(out, 'fineweb'), 'utf8')).shards.length
+  assert.ok(kept >= 2)
+  assert.deepEqual(notes, [], 'no note while nothing is dropped')
+  const r = await run(2 * SHARD)
+  assert.equal(r.resumedShards, 0)
+  assert.deepEqual(notes, [`fineweb: ${resumePath(out, 'fineweb')} is an unfinished run with --shard-size ${SHARD}; its ${kept} shards ` +
+    `are made again with --shard-size ${2 * SHARD} (give --shard-size ${SHARD} to continue it instead)`])
+  assert.equal(readShardHeader(r.val[0]!).tokens, 2 * SHARD)
+})
+
 test('not enough disk space is an InputError before any download', async () => {
   const before = server.requests.filter(r => r.url.startsWith('/cdn/')).length
   const tiny = (): { bavail: number; bsize: number } => ({ bavail: 10, bsize: 4096 })
@@ -196,5 +215,9 @@ test('CLI: flags reach the pipeline; bad flags are one-line InputErrors', async 
   assert.match(text, / tokens\/s with 1 worker\)\n/)
   await assert.rejects(runPrepareFineweb(['--size', '7B', '--out', 'x']), /--size expects one of 10B, 100B, got "7B"/)
   await assert.rejects(runPrepareFineweb(['--base-url', server.baseUrl]), /--out DIR is required/)
+  let listed = ''   // --download-only needs no --out: it writes no shards
+  assert.equal(await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--download-only'],
+    { write: (s: string) => { listed += s } }), 0)
+  assert.equal(listed, `fineweb: ${files.length} Parquet files in ${join(root, 'cache')}\n`)
   await assert.rejects(runPrepareFineweb(['--out', 'x', '--base-url', 'ftp://x']), /must be http or https/)
 })

@@ -43,6 +43,7 @@ export interface FinewebOptions {
   onManifest?: (m: Manifest, info: { fromCache: boolean; cacheDir: string; needBytes: number; freeBytes: number }) => void
   onDownloadProgress?: (p: DownloadProgress) => void
   onTokenizeProgress?: (p: ShardsProgress) => void
+  onNote?: (line: string) => void
   statfs?: (path: string) => { bavail: number; bsize: number }   // tests
 }
 
@@ -150,6 +151,7 @@ export async function prepareFineweb(opts: FinewebOptions): Promise<FinewebResul
       inputs: inputsOf(i => run.ready[i]!), outDir, name: spec.name, source, shardSize, signal,
       workers: opts.workers ?? availableParallelism(),
       ...(opts.onTokenizeProgress === undefined ? {} : { onProgress: opts.onTokenizeProgress }),
+      ...(opts.onNote === undefined ? {} : { onNote: opts.onNote }),
     })
     await run.done
     return { spec, cacheDir, files, shards }

@@ -30,6 +30,7 @@ export interface TokenizeShardsOptions {
   workers?: number               // tokenizer threads; 0 tokenizes on the calling thread
   signal?: AbortSignal
   onProgress?: (p: ShardsProgress) => void
+  onNote?: (line: string) => void   // an unfinished run's shards not kept, and why
 }
 
 export interface ShardsProgress {
@@ -70,12 +71,18 @@ function shardFile(outDir: string, name: string, index: number): string {
 }
 
 /** The saved state if it belongs to these inputs and settings and its shards are intact; else undefined. */
-function loadState(outDir: string, name: string, shardSize: number, inputs: ShardInput[]): ResumeState | undefined {
+function loadState(outDir: string, name: string, shardSize: number, inputs: ShardInput[],
+                   note: (line: string) => void): ResumeState | undefined {
   try {
     const s = JSON.parse(readFileSync(resumePath(outDir, name), 'utf8')) as ResumeState
-    const same = s.version === 1 && s.name === name && s.shardSize === shardSize && s.inputs.length === inputs.length &&
+    const same = s.version === 1 && s.name === name && s.inputs.length === inputs.length &&
       s.inputs.every((x, i) => x.label === inputs[i]!.label && x.size === inputs[i]!.size)
     if (!same) return undefined
+    if (s.shardSize !== shardSize) {   // the same data cut otherwise: its shards would not continue
+      note(`fineweb: ${resumePath(outDir, name)} is an unfinished run with --shard-size ${s.shardSize}; its ${s.shards.length} ` +
+        `shards are made again with --shard-size ${shardSize} (give --shard-size ${s.shardSize} to continue it instead)`)
+      return undefined
+    }
     s.shards.forEach((f, i) => {
       if (f !== basename(shardFile(outDir, name, i)) || readShardHeader(join(outDir, f)).tokens !== shardSize) throw new Error('shard changed')
     })
@@ -163,7 +170,7 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
   makeDirs(outDir)
   const done = findCompleteOutput(outDir, opts, shardSize)
   if (done !== undefined) return done
-  const state: ResumeState = loadState(outDir, opts.name, shardSize, opts.inputs) ??
+  const state: ResumeState = loadState(outDir, opts.name, shardSize, opts.inputs, opts.onNote ?? (() => {})) ??
     { version: 1, name: opts.name, shardSize, inputs: opts.inputs.map(x => ({ label: x.label, size: x.size })), shards: [],
       next: START, documents: 0 }
   const resumedShards = state.shards.length
