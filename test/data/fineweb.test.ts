@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { runPrepareFineweb } from '../../src/cli/prepare-fineweb.js'
 import { localPath } from '../../src/io/hub/download.js'
 import { finewebSpec, prepareFineweb, type FinewebOptions } from '../../src/data/fineweb/fineweb.js'
-import { resumePath, tokenizeToShards, type ShardInput } from '../../src/data/fineweb/tokenize.js'
+import { resumePath, tokenizeToShards, type ShardInput, type ShardsProgress } from '../../src/data/fineweb/tokenize.js'
 import { prepare } from '../../src/data/prepare.js'
 import { readShard, readShardHeader } from '../../src/data/shards.js'
 import { openCorpus } from '../../src/data/sources/corpora.js'
@@ -67,7 +67,8 @@ function assertSameShards(dir: string, want: string): void {
 }
 
 test('download + tokenize equals prepare of the same files and the tokenizer\'s own stream', async () => {
-  const r = await prepareFineweb(options('full'))
+  let last: ShardsProgress | undefined
+  const r = await prepareFineweb(options('full', { onTokenizeProgress: p => { last = p } }))
   const local = files.map(f => localPath(r.cacheDir, { path: f.path, size: 0 }))
   local.forEach((p, i) => assert.ok(readFileSync(p).equals(files[i]!.data)))
   assert.equal(server.cdnRequests(files[0]!.path)[0]!.status, 500, 'the 500 was retried')
@@ -89,6 +90,8 @@ test('download + tokenize equals prepare of the same files and the tokenizer\'s 
   assert.deepEqual(meta.inputs, files.map(f => f.path))
   assert.equal(meta.valTokens, SHARD)
   assert.ok(!existsSync(resumePath(join(root, 'full'), 'fineweb')))
+  // the last progress report is the end state: every shard, the short last one included
+  assert.deepEqual([last?.shards, last?.tokens, last?.bytes], [s.val.length + s.train.length, stream.length, last?.totalBytes])
 })
 
 test('a second run finds the output complete: no request, no shard rewritten', async () => {

@@ -294,6 +294,21 @@ test('a slow server: progress keeps updating with bytes, rate and ETA while the 
   assert.equal(seen.at(-1)!.bytes, size)
 })
 
+test('files already complete count from the first progress report, as their bytes do', async () => {
+  const files = served(3)
+  const seen: DownloadProgress[] = []
+  const { error } = await download(files, { workers: 1, onProgress: p => seen.push(p), before: cacheDir => {
+    for (const f of files.slice(0, 2)) {   // the first two complete from an earlier run
+      const p = localPath(cacheDir, { path: f.path, size: 0 })
+      mkdirSync(dirname(p), { recursive: true })
+      writeFileSync(p, f.data)
+    }
+  } })
+  assert.equal(error, undefined)
+  assert.deepEqual([...new Set(seen.map(p => p.files))], [2, 3], 'never "0/3" or "1/3" with two files there')
+  assert.equal(seen[0]!.bytes, files[0]!.data.length + files[1]!.data.length)
+})
+
 test('a full disk while a file downloads (its .part planted as a link to /dev/full): one line naming the file, not a crash', async t => {
   if (!existsSync('/dev/full')) { t.skip('no /dev/full on this system'); return }
   const files = served(1)

@@ -204,6 +204,9 @@ export async function tokenizeToShards(opts: TokenizeShardsOptions): Promise<Sha
       `nothing is left for training after the validation shard (lower --shard-size)`)
   }
   sink.finish()
+  // the last report counts the short last shard too (the per-batch ones came before it was written)
+  opts.onProgress?.({ shards: state.shards.length, tokens: sink.tokens, documents, bytes: totalBytes, totalBytes,
+    tokensPerSecond: rate(), seconds: (performance.now() - start) / 1000, etaSeconds: 0 })
   const result = describeResult(outDir, opts.name, state.shards, { documents, tokens: sink.tokens, shardSize, resumedShards,
     seconds: (performance.now() - start) / 1000, tokensPerSecond: rate(), workers })
   removeStaleShards(outDir, opts.name, new Set(state.shards))

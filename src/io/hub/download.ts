@@ -238,7 +238,13 @@ export interface DownloadRun {
 export function downloadAll(opts: DownloadOptions): DownloadRun {
   const files = opts.files
   const tally = new Tally(files.length, files.reduce((n, f) => n + f.size, 0))
-  for (const f of files) { const p = localPath(opts.cacheDir, f); tally.bytes += existsSync(p) ? sizeOf(p) : sizeOf(`${p}.part`) }
+  // files already there count from the first report, as their bytes do (a rerun said "1/7 files" at 100%)
+  const present = files.map(f => {
+    const p = localPath(opts.cacheDir, f), have = existsSync(p) ? sizeOf(p) : -1
+    tally.bytes += have >= 0 ? have : sizeOf(`${p}.part`)
+    return have === f.size
+  })
+  tally.files = present.filter(x => x).length
   const settle = files.map(() => ({ resolve: (_: string) => {}, reject: (_: unknown) => {} }))
   const ready = files.map((_, i) => new Promise<string>((resolve, reject) => { settle[i] = { resolve, reject } }))
   for (const r of ready) r.catch(() => { /* the caller sees the error through `done` */ })
@@ -254,7 +260,7 @@ export function downloadAll(opts: DownloadOptions): DownloadRun {
       const i = next++
       try {
         const path = await downloadFile(files[i]!, fileOpts, tally)
-        tally.files++
+        if (!present[i]) tally.files++
         report()
         settle[i]!.resolve(path)
       } catch (e) {
