@@ -213,9 +213,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const accum = gradAccumSteps(c, world)
   const tokensPerStep = c.batchSize * c.seqLen * accum * world
   if (leader) makeDirs(o.runDir)
-  const log: LogSink = leader
-    ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
-    : { append: () => {}, sync: () => {}, close: () => {} }
+  const log = openLog(o, leader)
   const res: TrainResult = {
     step: o.startStep, interrupted: false, lastLoss: null, lastValLoss: null, skippedUpdates: 0, bestValLoss: o.bestValLoss,
     tokensPerS: 0, trainSeconds: 0, lastHellaswag: null,
@@ -224,15 +222,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   let tokens = o.startTokens ?? o.startStep * tokensPerStep   // trained through the last whole step
   try {
     const guard = new StepGuard(c, o.guard)
-    if (o.startStep === 0) {
-      const first = await evals.validate(0)
-      if (leader && first?.best === true) {   // given weights better than any later ones stay in best/
-        log.sync()
-        saveCheckpoints(o, 0, first, res.bestValLoss, { regular: false, guard: guard.state(), tokens })
-      }
-      await evals.hellaswag(0)
-      res.interrupted = evals.stopAgreed   // ranks: stopped during them (one process stops before its first micro-batch)
-    }
+    if (o.startStep === 0) res.interrupted = await evaluateStart(o, evals, log, res, { leader, guard, tokens })
     let sessionMs = 0, sessionSteps = 0
     let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
     for (let s = o.startStep; s < c.steps && !res.interrupted; s++) {
@@ -272,6 +262,28 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   } finally {
     log.close()
   }
+}
+
+/** log.jsonl, written by rank 0 alone (the other ranks' lines are dropped): a fresh run's starts empty, a resumed
+ *  run's keeps the lines through its start step and drops those of the steps it trains again. */
+function openLog(o: TrainerOptions, leader: boolean): LogSink {
+  return leader
+    ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
+    : { append: () => {}, sync: () => {}, close: () => {} }
+}
+
+/** A fresh run's validation and HellaSwag of its step-0 weights, before step 1. Given weights (--init-from, a --model
+ *  with weights) that validate best are saved to best/ now: better than any later ones, they must stay there.
+ *  Answers whether the ranks agreed on a stop during them (one process stops before its first micro-batch). */
+async function evaluateStart(o: TrainerOptions, evals: Evaluations, log: LogSink, res: TrainResult,
+                             at: { leader: boolean; guard: StepGuard; tokens: number }): Promise<boolean> {
+  const first = await evals.validate(0)
+  if (at.leader && first?.best === true) {
+    log.sync()
+    saveCheckpoints(o, 0, first, res.bestValLoss, { regular: false, guard: at.guard.state(), tokens: at.tokens })
+  }
+  await evals.hellaswag(0)
+  return evals.stopAgreed
 }
 
 /** A finished step: its log line, the result's step, loss and skip count, the progress report and any anomaly. */
