@@ -124,29 +124,10 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
       signal: idle.controller.signal
     })
     idle.touch()
-    if (res.status === 416) {
-      throw new InputError(`${labelOf(opts)}: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} ` +
-        `(${opts.staleHint ?? MANIFEST_HINT})`)
-    }
-    checkStatus(res, url, file.path, opts)
-    const type = res.headers.get('content-type') ?? ''
-    if (/text\/html/i.test(type) || (/application\/json/i.test(type) && !file.path.endsWith('.json'))) {   // an error or login page
-      throw new InputError(`${labelOf(opts)}: ${url} answered with ${type}, not file content (a login or error page? check --base-url and HF_TOKEN)`)
-    }
-    let start = 0
-    if (res.status === 206) {
-      const range = parseContentRange(res.headers.get('content-range'))
-      if (range === undefined || range.start !== have) throw new RetryableError(
-        `the server sent range ${res.headers.get('content-range')}, asked for bytes=${have}-`)
-      if (range.total !== undefined && range.total !== file.size) throw sizeMismatch(url, file, range.total, opts)
-      start = have
-    } else {
-      const length = res.headers.get('content-length')
-      if (length !== null && Number(length) !== file.size) throw sizeMismatch(url, file, Number(length), opts)
-      if (have > 0) { // the server ignored Range: start over
-        await fh.truncate(0)
-        onBytes(-have)
-      }
+    const start = bodyStart(res, url, file, have, opts)
+    if (start === 0 && have > 0) { // the server ignored Range: start over
+      await fh.truncate(0)
+      onBytes(-have)
     }
     let pos = start
     for await (const chunk of res.body ?? []) {
@@ -168,6 +149,31 @@ async function fetchRest(url: string, file: RemoteFile, part: string, have: numb
       await fh.close()
     }
   }
+}
+
+/** Checks the answer to a request from byte `have` on (its status, that it is file content, its range or length
+ *  against the listing) before any of its body is kept; answers the byte its body starts at: `have` for a 206 that
+ *  continues the part, 0 for the whole file. Throws, having changed nothing, on an answer to refuse or retry. */
+function bodyStart(res: Response, url: string, file: RemoteFile, have: number, opts: DownloadOptions): number {
+  if (res.status === 416) {
+    throw new InputError(`${labelOf(opts)}: ${url}: the server has no bytes after ${have}, but the listing says ${file.size} ` +
+      `(${opts.staleHint ?? MANIFEST_HINT})`)
+  }
+  checkStatus(res, url, file.path, opts)
+  const type = res.headers.get('content-type') ?? ''
+  if (/text\/html/i.test(type) || (/application\/json/i.test(type) && !file.path.endsWith('.json'))) {   // an error or login page
+    throw new InputError(`${labelOf(opts)}: ${url} answered with ${type}, not file content (a login or error page? check --base-url and HF_TOKEN)`)
+  }
+  if (res.status === 206) {
+    const range = parseContentRange(res.headers.get('content-range'))
+    if (range === undefined || range.start !== have) throw new RetryableError(
+      `the server sent range ${res.headers.get('content-range')}, asked for bytes=${have}-`)
+    if (range.total !== undefined && range.total !== file.size) throw sizeMismatch(url, file, range.total, opts)
+    return have
+  }
+  const length = res.headers.get('content-length')
+  if (length !== null && Number(length) !== file.size) throw sizeMismatch(url, file, Number(length), opts)
+  return 0
 }
 
 function sizeMismatch(url: string, file: RemoteFile, got: number, opts: DownloadOptions): InputError {
