@@ -86,12 +86,7 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
   const hub = new CollectiveHub(o.world, (rank, r) => {
     if (alive.has(rank)) children[rank]!.send(r, undefined, {}, () => {})   // a rank exiting meanwhile: nothing to tell
   })
-  // each signal goes to each rank exactly once: ranks run in their own process groups, so a terminal's Ctrl-C
-  // reaches them only through here
-  const forwarded = new Set<NodeJS.Signals>()   // a rank they kill is the user's doing: no failure to explain
-  const forward = (signal: NodeJS.Signals): void => { forwarded.add(signal); for (const r of alive) children[r]!.kill(signal) }
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-  for (const s of signals) process.on(s, forward)
+  const { forward, forwarded, detach } = forwardSignals(children, alive)
 
   return new Promise<number>((resolve) => {
     let killTimer: NodeJS.Timeout | null = null
@@ -99,7 +94,7 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
     const finish = (): void => {
       if (alive.size > 0 || waitForRank0 !== null) return
       if (killTimer !== null) clearTimeout(killTimer)
-      for (const s of signals) process.off(s, forward)
+      detach()
       resolve(firstFailure?.code ?? stopped)
     }
     const stopOthers = (rank: number, status: number, why: string, signal: NodeJS.Signals | null): void => {
@@ -139,6 +134,18 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
       alive.add(rank)
     }
   })
+}
+
+/** Forwards SIGINT, SIGTERM and SIGHUP to the live ranks, each signal to each rank exactly once: ranks run in their
+ *  own process groups, so a terminal's Ctrl-C reaches them only through here. `forwarded` holds the signals sent
+ *  (a rank they kill is the user's doing: no failure to explain); `detach` removes the handlers. */
+function forwardSignals(children: ChildProcess[], alive: Set<number>):
+  { forward: (signal: NodeJS.Signals) => void; forwarded: Set<NodeJS.Signals>; detach: () => void } {
+  const forwarded = new Set<NodeJS.Signals>()
+  const forward = (signal: NodeJS.Signals): void => { forwarded.add(signal); for (const r of alive) children[r]!.kill(signal) }
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  for (const s of signals) process.on(s, forward)
+  return { forward, forwarded, detach: () => { for (const s of signals) process.off(s, forward) } }
 }
 
 /** Forks rank `rank` in its own process group: rank 0's output goes to the terminal as it comes, another rank's
