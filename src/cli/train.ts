@@ -152,17 +152,7 @@ export const command: Command = {
     const p = parseArgs('llmts train', flags, argv, line => { if (process.env['LLMTS_RANK'] === undefined) process.stderr.write(`${line}\n`) })
     if (p.help) { process.stdout.write(formatHelp('llmts train', this.usage, this.summary, flags)); return 0 }
     refuseArguments('llmts train', p.positionals, { hint: 'flags only; see llmts train --help', globFlag: '--data' })
-    // --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path
-    if (p.flags['default-run'] === true) {
-      const { runDefault } = await import('./default-run.js')
-      const given = (f: string): boolean => p.given.has(f)
-      return runDefault({
-        json: p.flags['json'] === true, given: [...p.given].filter(f => f !== 'default-run' && f !== 'json'),
-        steps: given('steps') ? p.flags['steps'] as number : undefined, out: given('out') ? p.flags['out'] as string : undefined,
-        device: given('device') ? p.flags['device'] as DefaultRunFlags['device'] : undefined,
-        threads: given('threads') ? p.flags['threads'] as number : undefined,
-      })
-    }
+    if (p.flags['default-run'] === true) return startDefaultRun(p)
     const rank = rankFromEnv()
     const quiet = rank !== null && rank.rank > 0   // rank 0 speaks for every rank
     const host = rank !== null ? new HostCollective(rank.rank, rank.world) : undefined
@@ -197,18 +187,37 @@ export const command: Command = {
       // a stop agreed on with the other ranks comes from the launcher's signal, which every rank received
       return result.interrupted ? stoppedExitCode(stop.signal ?? 'SIGINT') : 0
     } catch (e) {
-      const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
-      if (e instanceof DivergenceError) {
-        throw new DivergenceError(`${e.message} (continue with ${resume}, perhaps with a lower --lr${cfg.onNan === 'skip' ? '' : ' or --on-nan skip'})`)
-      }
-      if (e instanceof OutOfSpaceError) throw new OutOfSpaceError(`${e.message}; the checkpoints already written are intact ` +
-        `(free space, then ${resume})`)
-      throw e
+      throw howToContinue(e, cfg)
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     }
   },
+}
+
+/** --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path. It gets the values of
+ *  the flags given (not their defaults) and their names: it refuses any but --steps, --out, --device, --threads. */
+async function startDefaultRun(p: ReturnType<typeof parseArgs<FlagTable>>): Promise<number> {
+  const { runDefault } = await import('./default-run.js')
+  const given = (f: string): boolean => p.given.has(f)
+  return runDefault({
+    json: p.flags['json'] === true, given: [...p.given].filter(f => f !== 'default-run' && f !== 'json'),
+    steps: given('steps') ? p.flags['steps'] as number : undefined, out: given('out') ? p.flags['out'] as string : undefined,
+    device: given('device') ? p.flags['device'] as DefaultRunFlags['device'] : undefined,
+    threads: given('threads') ? p.flags['threads'] as number : undefined,
+  })
+}
+
+/** A run that diverged or filled the disk left its checkpoints: the error, rethrown, says how to continue the run
+ *  (--resume, and for a divergence what to change). Any other error is returned as it is. */
+function howToContinue(e: unknown, cfg: TrainConfig): unknown {
+  const resume = `llmts train --out ${cfg.out !== '' ? cfg.out : 'RUN_DIR'} --resume`
+  if (e instanceof DivergenceError) {
+    return new DivergenceError(`${e.message} (continue with ${resume}, perhaps with a lower --lr${cfg.onNan === 'skip' ? '' : ' or --on-nan skip'})`)
+  }
+  if (e instanceof OutOfSpaceError) return new OutOfSpaceError(`${e.message}; the checkpoints already written are intact ` +
+    `(free space, then ${resume})`)
+  return e
 }
 
 type Stop = { requested: boolean; signal: NodeJS.Signals | null }
