@@ -120,27 +120,9 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
-  const epoch = train.batchesPerPass * c.batchSize * c.seqLen * world   // tokens of one pass over the train shards
-  if (rank === 0 && c.totalBatchSize > epoch) {   // the report's 524,288 default on a small corpus: long, silent steps
-    opts.note?.(`train: note: one step (--total-batch-size ${c.totalBatchSize.toLocaleString('en-US')}) is more than the ` +
-      `${epoch.toLocaleString('en-US')} tokens of a pass over the train shards, ${gradAccumSteps(c, world).toLocaleString('en-US')} ` +
-      'micro-batches a step; for a small corpus, a smaller --total-batch-size')
-  }
-  // validation never counts a batch twice: when the val shards hold fewer batches than --val-steps, it reads those
-  const valSteps = Math.min(c.valSteps, val?.batchesPerPass ?? c.valSteps)
-  if (valSteps < c.valSteps && c.valEvery > 0) {
-    opts.note?.(`train: the validation shards hold ${valSteps} ${plural(valSteps, 'batch', 'batches')} of B·T = ${c.batchSize}·${c.seqLen} tokens` +
-      `; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
-  }
+  const valSteps = noteDataSizes(c, { train, val }, { rank, world }, opts.note)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
-  if (opts.host !== undefined) {
-    // rank 0: its settings are good, the others may read theirs (they waited); then, once they have (including what
-    // --resume continues), rank 0 alone prepares RUN_DIR, which may delete a run being started over
-    await opts.host.barrier()
-    if (rank === 0) await opts.host.barrier()
-  }
-  if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
-  if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point)
+  await prepareRunDirOnce(runDir, rank, point, opts)
   const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
   const { model, optimizer, rng } = buildModel(backend, c, start, resumeFrom)
 
@@ -163,6 +145,37 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   })
   collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
   return { info, result }
+}
+
+/** What the shards' sizes mean for the run, said before it starts: a step longer than a pass over the train shards
+ *  (rank 0 says so), validation shards holding fewer batches than --val-steps. Answers the batches per validation:
+ *  no more than the val shards hold, so validation never counts a batch twice. */
+function noteDataSizes(c: TrainConfig, loaders: { train: DataLoader; val: DataLoader | null }, r: { rank: number; world: number },
+                       note?: (line: string) => void): number {
+  const epoch = loaders.train.batchesPerPass * c.batchSize * c.seqLen * r.world   // tokens of one pass over the train shards
+  if (r.rank === 0 && c.totalBatchSize > epoch) {   // the report's 524,288 default on a small corpus: long, silent steps
+    note?.(`train: note: one step (--total-batch-size ${c.totalBatchSize.toLocaleString('en-US')}) is more than the ` +
+      `${epoch.toLocaleString('en-US')} tokens of a pass over the train shards, ${gradAccumSteps(c, r.world).toLocaleString('en-US')} ` +
+      'micro-batches a step; for a small corpus, a smaller --total-batch-size')
+  }
+  const valSteps = Math.min(c.valSteps, loaders.val?.batchesPerPass ?? c.valSteps)
+  if (valSteps < c.valSteps && c.valEvery > 0) {
+    note?.(`train: the validation shards hold ${valSteps} ${plural(valSteps, 'batch', 'batches')} of B·T = ${c.batchSize}·${c.seqLen} tokens` +
+      `; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
+  }
+  return valSteps
+}
+
+/** RUN_DIR is prepared (which may delete a run being started over) by rank 0 alone, and with ranks only once each has
+ *  read what it needs there. Rank 0 passes a first barrier once its settings are good (the others waited at it
+ *  before trainRun, and may now read theirs, including what --resume continues), then a second once they have. */
+async function prepareRunDirOnce(runDir: string, rank: number, point: ResumePoint | null, opts: RunOptions): Promise<void> {
+  if (opts.host !== undefined) {
+    await opts.host.barrier()
+    if (rank === 0) await opts.host.barrier()
+  }
+  if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
+  if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point)
 }
 
 /** What the run starts from: on --resume its checkpoint (or, stopped before one, its saved settings), else the
