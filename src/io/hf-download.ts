@@ -63,14 +63,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   const commit = await resolveCommit(`${base}/api/models/${o.repo}/revision/${encodeURIComponent(revision)}`, revision, quick)
   const pinned = encodeURIComponent(commit)
   const byPath = new Map((await fetchTree(`${base}/api/models/${o.repo}/tree/${pinned}`, quick)).map(f => [f.path, f]))
-  const config = byPath.get('config.json')
-  if (config === undefined) throw new InputError(`${LABEL}: ${o.repo} has no config.json at its top level (not a transformers model?)`)
-  const single = byPath.get('model.safetensors'), index = byPath.get(INDEX)
-  if (single === undefined && index === undefined) noWeights(o.repo, byPath)
-  if (single === undefined && existsSync(join(o.outDir, 'model.safetensors'))) {
-    throw new InputError(`${LABEL}: ${o.outDir} holds a model.safetensors that ${o.repo} (sharded weights) does not have; ` +
-      'it would be loaded instead of the shards (remove it, or choose another --out)')
-  }
+  const { config, single, index } = checkListing(o, byPath)
   // FineWeb's resumable, hash-checked machinery: a file already in the directory is kept only when its hash is the
   // listing's
   const download = (files: RemoteFile[], dir: string, progress: boolean): Promise<void> => downloadAll({
@@ -109,6 +102,22 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
     repo: o.repo, revision, commit, dir: o.outDir, family: parsed.family,
     files: all.map(f => ({ path: f.path, bytes: f.size })), seconds: (performance.now() - t0) / 1000,
   }
+}
+
+/** The listing's config.json and weights (model.safetensors, else the shard index), refused before anything is
+ *  fetched when either is missing, or when sharded weights would go to an --out whose model.safetensors (not the
+ *  repository's) would be loaded instead of them. */
+function checkListing(o: ModelDownloadOptions, byPath: Map<string, RemoteFile>):
+  { config: RemoteFile; single: RemoteFile | undefined; index: RemoteFile | undefined } {
+  const config = byPath.get('config.json')
+  if (config === undefined) throw new InputError(`${LABEL}: ${o.repo} has no config.json at its top level (not a transformers model?)`)
+  const single = byPath.get('model.safetensors'), index = byPath.get(INDEX)
+  if (single === undefined && index === undefined) noWeights(o.repo, byPath)
+  if (single === undefined && existsSync(join(o.outDir, 'model.safetensors'))) {
+    throw new InputError(`${LABEL}: ${o.outDir} holds a model.safetensors that ${o.repo} (sharded weights) does not have; ` +
+      'it would be loaded instead of the shards (remove it, or choose another --out)')
+  }
+  return { config, single, index }
 }
 
 /** The commit a revision (branch, tag or commit) names: GET /api/models/REPO/revision/REV answers model info
