@@ -29,15 +29,44 @@ function bpe(): BytePairEncodingCore {
 
 /** Token ids of `text` (no end-of-text token added). With allowSpecial, "<|endoftext|>" becomes EOT. */
 export function encode(text: string, opts: { allowSpecial?: boolean } = {}): number[] {
-  if (!opts.allowSpecial || !text.includes(EOT_TEXT)) return bpe().encodeNative(text, NONE)
+  if (!opts.allowSpecial || !text.includes(EOT_TEXT)) return encodeOrdinary(text)
   // Split on the special token ourselves, as tiktoken does.
   const out: number[] = []
   const parts = text.split(EOT_TEXT)
   for (let i = 0; i < parts.length; i++) {
     if (i > 0) out.push(EOT)
-    const ids = bpe().encodeNative(parts[i]!, NONE)
+    const ids = encodeOrdinary(parts[i]!)
     for (let j = 0; j < ids.length; j++) out.push(ids[j]!)
   }
+  return out
+}
+
+// gpt-tokenizer merges a piece as tiktoken does, rescanning every pair after each merge: quadratic in the piece's
+// length (a 200,000-letter run took 76 s). Pieces of at least LONG_PIECE characters go to mergeLong instead, which
+// makes the same merges in O(n log n); text without such a piece (almost all) goes to the library whole.
+const LONG_PIECE = 256
+const MAY_HOLD_LONG = new RegExp(`\\P{White_Space}{${LONG_PIECE - 1},}|\\p{White_Space}{${LONG_PIECE},}`, 'u')
+
+function encodeOrdinary(text: string): number[] {
+  if (!MAY_HOLD_LONG.test(text)) return bpe().encodeNative(text, NONE)
+  // The short pieces between long ones go to the library as one text, cut at piece boundaries: its split of them is
+  // the same, but for a whitespace piece just before a long one. That piece may be the last character of a run (the
+  // pattern leaves it to the next piece, here a non-space one that cannot take it), and the run cut off there
+  // would be one piece alone; so it is encoded on its own.
+  const out: number[] = []
+  const add = (part: string): void => { if (part !== '') for (const id of bpe().encodeNative(part, NONE)) out.push(id) }
+  let from = 0, last = { index: 0, text: '' }
+  for (const m of text.matchAll(GPT2_SPLIT)) {
+    if (m[0].length >= LONG_PIECE) {
+      const ws = last.text !== '' && last.index >= from && !/\P{White_Space}/u.test(last.text)
+      add(text.slice(from, ws ? last.index : m.index))
+      if (ws) add(last.text)
+      for (const id of mergeLong(UTF8_ENCODER.encode(m[0]))) out.push(id)
+      from = m.index + m[0].length
+    }
+    last = { index: m.index, text: m[0] }
+  }
+  add(text.slice(from))
   return out
 }
 
@@ -85,6 +114,92 @@ function tokenBytes(): { bytes: Uint8Array; start: Int32Array } {
   parts.forEach((p, i) => bytes.set(p, start[i]!))
   table = { bytes, start }
   return table
+}
+
+const UTF8_ENCODER = new TextEncoder()
+let rankOfBytes: Map<string, number> | undefined
+
+/** The rank (token id) of `piece`'s bytes [s, e), or Infinity when they are no token. */
+function rankOf(piece: Uint8Array, s: number, e: number): number {
+  if (rankOfBytes === undefined) {
+    const t = tokenBytes()
+    rankOfBytes = new Map()
+    for (let id = 0; id < VOCAB_SIZE - 1; id++) rankOfBytes.set(String.fromCharCode(...t.bytes.subarray(t.start[id]!, t.start[id + 1]!)), id)
+  }
+  return rankOfBytes.get(String.fromCharCode(...piece.subarray(s, e))) ?? Infinity
+}
+
+/**
+ * Byte-pair merges of one piece, in the library's order: always the pair of lowest rank, the leftmost of equal
+ * ones. The parts are a linked list over byte offsets (next[s]: the start of the part after the one at s), and
+ * the candidate pairs a heap keyed rank·2^32 + start; an entry is stale once its left part is merged away or
+ * its pair no longer ends where it did (part boundaries only disappear, so a stale entry never becomes current).
+ */
+function mergeLong(piece: Uint8Array): number[] {
+  const n = piece.length
+  const next = Int32Array.from({ length: n + 1 }, (_, i) => i + 1), prev = Int32Array.from({ length: n + 1 }, (_, i) => i - 1)
+  const heap = new PairHeap()
+  const pairEnd = (s: number): number => next[s]! < n ? next[next[s]!]! : -1
+  const offer = (s: number): void => {
+    const e = pairEnd(s)
+    if (e < 0) return
+    const rank = rankOf(piece, s, e)
+    if (rank !== Infinity) heap.push(rank * 2 ** 32 + s, e)
+  }
+  for (let s = 0; s < n - 1; s++) offer(s)
+  while (heap.size > 0) {
+    const { key, end } = heap.pop()
+    const s = key % 2 ** 32
+    if (prev[s] === -2 || pairEnd(s) !== end) continue   // stale
+    const mid = next[s]!
+    prev[mid] = -2   // merged into s
+    next[s] = end
+    if (end < n) prev[end] = s
+    if (prev[s]! >= 0) offer(prev[s]!)
+    offer(s)
+  }
+  const ids: number[] = []
+  for (let s = 0; s < n; s = next[s]!) ids.push(rankOf(piece, s, next[s]!))
+  return ids
+}
+
+/** A binary min-heap of (key, end) pairs. */
+class PairHeap {
+  private keys: number[] = []
+  private ends: number[] = []
+  get size(): number { return this.keys.length }
+
+  push(key: number, end: number): void {
+    const { keys, ends } = this
+    let i = keys.length
+    keys.push(key); ends.push(end)
+    while (i > 0) {
+      const up = (i - 1) >> 1
+      if (keys[up]! <= key) break
+      keys[i] = keys[up]!; ends[i] = ends[up]!
+      i = up
+    }
+    keys[i] = key; ends[i] = end
+  }
+
+  pop(): { key: number; end: number } {
+    const { keys, ends } = this
+    const top = { key: keys[0]!, end: ends[0]! }
+    const key = keys.pop()!, end = ends.pop()!
+    if (keys.length === 0) return top
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1
+      let m = l
+      if (l >= keys.length) break
+      if (r < keys.length && keys[r]! < keys[l]!) m = r
+      if (keys[m]! >= key) break
+      keys[i] = keys[m]!; ends[i] = ends[m]!
+      i = m
+    }
+    keys[i] = key; ends[i] = end
+    return top
+  }
 }
 
 const WHITESPACE = /\p{White_Space}/u   // GPT2_SPLIT's whitespace

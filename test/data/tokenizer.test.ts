@@ -1,13 +1,16 @@
 // The GPT-2 tokenizer: ids equal a from-scratch port of OpenAI's encoder.py run on the original encoder.json
-// and vocab.bpe (../shared/data/gpt2), round trips on tricky strings, the 338,025-token tinyshakespeare figure,
-// <|endoftext|> as ordinary text vs allowSpecial, and token-safe cut points.
+// and vocab.bpe (../shared/data/gpt2), long pieces (our own merge) equal to the library's merge, round trips on
+// tricky strings, the 338,025-token tinyshakespeare figure, <|endoftext|> as ordinary text vs allowSpecial, and
+// token-safe cut points.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { decode, encode, EOT, findSafeCut } from '../../src/tokenizer.js'
+import { BytePairEncodingCore } from 'gpt-tokenizer/BytePairEncodingCore'
+import bpeRanks from 'gpt-tokenizer/bpeRanks/r50k_base'
+import { decode, encode, EOT, findSafeCut, GPT2_SPLIT } from '../../src/tokenizer.js'
 import { Rng } from '../../src/util/rng.js'
 
 const shared = resolve(process.cwd(), '../shared/data')
@@ -82,6 +85,34 @@ test('ids equal those of encoder.py run by Python\'s regex module (fixture: U+FE
   for (const [s, ids] of fixture.cases) assert.deepEqual(encode(s), ids, JSON.stringify(s))
   assert.deepEqual(fixture.cases[0], ['a \ufeffb', [64, 27332, 119, 123, 65]])
   assert.deepEqual(fixture.cases[2], [' \x85t', [220, 126, 227, 83]])
+})
+
+test('pieces of 256+ characters (merged in O(n log n)) get the ids of the library\'s own merge and of encoder.py', t => {
+  // texts of runs from small alphabets: long letter, digit, symbol and whitespace pieces among short ones
+  const alphabets = ['ab', 'abcdefghij', 'the quick brown fox', '0123456789', '😀é漢字', '!!..--', ' \n\t', 'aé 😀1!', 'aaaa b']
+  const lib = new BytePairEncodingCore({ bytePairRankDecoder: bpeRanks, tokenSplitRegex: GPT2_SPLIT, specialTokensEncoder: new Map() })
+  const ref = existsSync(resolve(shared, 'gpt2/encoder.json')) ? referenceEncoder() : null
+  const rng = new Rng(11)
+  let long = 0
+  for (let k = 0; k < 80; k++) {
+    let text = ''
+    for (let p = 1 + rng.int(5); p > 0; p--) {
+      const a = [...alphabets[rng.int(alphabets.length)]!]
+      const len = rng.int(2) === 0 ? rng.int(20) : 250 + rng.int(700)
+      for (let i = 0; i < len; i++) text += a[rng.int(a.length)]
+    }
+    long += [...text.matchAll(GPT2_SPLIT)].filter(m => m[0].length >= 256).length
+    const ids = encode(text)
+    assert.deepEqual(ids, lib.encodeNative(text, new Set()), JSON.stringify(text.slice(0, 60)))
+    if (ref !== null) assert.deepEqual(ids, ref(text), JSON.stringify(text.slice(0, 60)))
+  }
+  assert.ok(long >= 40, `${long} long pieces`)
+  if (ref === null) t.diagnostic('../shared/data/gpt2 is absent: compared with the library only')
+  // the library's merge takes ~20 s on 100,000 letters (quadratic); this one well under a second
+  const t0 = performance.now()
+  const run = 'a'.repeat(100_000) + ' ' + '0'.repeat(50_000)
+  assert.equal(decode(encode(run)), run)
+  assert.ok(performance.now() - t0 < 5000, `${(performance.now() - t0).toFixed(0)} ms for 150,000 characters in two pieces`)
 })
 
 test('decode(encode(s)) == s on tricky strings and random code points', () => {
