@@ -46,8 +46,10 @@ function batches(onBatch: (i: number) => void): RestorableSource {
   }
 }
 
-async function stoppedAt(name: string, when: 'micro-batch' | 'gradient sum'): Promise<number[]> {
+/** The steps logged, and stop.requested as each micro-batch was read. */
+async function stoppedAt(name: string, when: 'micro-batch' | 'gradient sum'): Promise<{ steps: number[]; seen: boolean[] }> {
   const stop = { requested: false }
+  const seen: boolean[] = []
   const signal = (): void => { setImmediate(() => { stop.requested = true }) }   // the handler runs at the next turn
   const config: TrainConfig = { ...trainDefaults, batchSize: B, seqLen: T, totalBatchSize: B * T * accum, steps: 4, warmupSteps: 1,
     valEvery: 0, sampleEvery: 0, checkpointEvery: 0, nproc: 1, out: join(root, name) }
@@ -55,16 +57,22 @@ async function stoppedAt(name: string, when: 'micro-batch' | 'gradient sum'): Pr
   model.initWeights(1)
   const res = await runTraining({
     model, optimizer: new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 }), config, runDir: config.out,
-    train: batches(i => { if (when === 'micro-batch' && i === 1) signal() }),   // step 1's second micro-batch
+    train: batches(i => { seen.push(stop.requested); if (when === 'micro-batch' && i === 1) signal() }),   // step 1's second micro-batch
     val: null, rng: new Rng(1), startStep: 0, bestValLoss: null, stop,
     collective: oneRank(() => { if (when === 'gradient sum') signal() }),   // step 1's gradient sum
   })
   assert.equal(res.interrupted, true)
-  return readLog(join(config.out, 'log.jsonl')).map(r => r.step)
+  return { steps: readLog(join(config.out, 'log.jsonl')).map(r => r.step), seen }
 }
 
 for (const when of ['micro-batch', 'gradient sum'] as const) {
   test(`ranks: a signal handled during a step's ${when} stops the run after that step, not the next`, async () => {
-    assert.deepEqual(await stoppedAt(when.replace(' ', '-'), when), [1])
+    assert.deepEqual((await stoppedAt(when.replace(' ', '-'), when)).steps, [1])
   })
 }
+
+test('ranks: a signal during a micro-batch is handled before the next one, not at the step\'s sums', async () => {
+  // handled late (after a long step's last micro-batch), a second signal meanwhile would be lost, not end the rank
+  const { seen } = await stoppedAt('handled-at-once', 'micro-batch')
+  assert.deepEqual(seen.slice(0, 4), [false, false, true, true], 'stop.requested as step 1\'s micro-batches are read')
+})
