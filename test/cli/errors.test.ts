@@ -6,10 +6,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { writeShard } from '../../src/data/shards.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'llmts-errors-'))
@@ -61,4 +62,22 @@ test('before a command is known the prefix is `llmts: `; an unknown evaluation i
   expectLine(['bogus'],
     'llmts: unknown command "bogus" (expected one of prepare, tokenize, model, train, sample, eval, export, download, plot)')
   expectLine(['eval', 'bogus'], 'llmts eval: unknown evaluation "bogus" (expected one of loss, hellaswag)')
+})
+
+test('in eval loss, the loss module\'s `eval: ` tag repeats the first word of the command: it is dropped', () => {
+  // the Llama fixture with every weight 1e38 (finite, as the loader requires; the activations overflow): the loss
+  // check (src/eval/loss.ts) throws "eval: the model's loss ..."
+  const dir = join(root, 'nan-llama'), fixture = join(process.cwd(), 'test/fixtures/hf-llama')
+  mkdirSync(dir)
+  copyFileSync(join(fixture, 'config.json'), join(dir, 'config.json'))
+  const st = readFileSync(join(fixture, 'model.safetensors'))
+  const data = 8 + Number(st.readBigUInt64LE(0))   // the data after the header: F32 values
+  for (let at = data; at < st.length; at += 4) st.writeFloatLE(1e38, at)
+  writeFileSync(join(dir, 'model.safetensors'), st)
+  const shard = join(root, 'nan_val_000000.bin')
+  writeShard(shard, new Uint16Array(64).map((_, i) => i % 96))
+  const r = llmts(['eval', 'loss', '--model', dir, '--data', shard, '--batch-size', '1', '--seq-len', '8', '--steps', '1'])
+  assert.equal(r.status, 2, r.stderr)
+  assert.equal(r.stderr.split('\n').at(-2),   // after the backend line
+    'llmts eval loss: the model\'s loss on batch 0 is NaN (its weights are diverged or broken; expected a finite loss)')
 })
