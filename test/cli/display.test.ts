@@ -81,4 +81,7 @@ test('stop() prints each bar\'s last state when its line was held back by the 10
   assert.deepEqual(out, ['download: 25% 1/4 files, 1.00 kB of 4.00 kB, ? B/s, ETA ?', 'download: 100% 4/4 files, 4.00 kB of 4.00 kB, ? B/s, ETA ?'])
   const printed = captured(() => { const d = new Display(); d.download(q(4, 0)); d.stop() }).trim().split('\n')
   assert.equal(printed.length, 1, 'a state already printed is not printed again')
+  // a line held back, then overtaken by one printed 10 s on: stop() has nothing left to print (not the stale one)
+  const overtaken = captured(() => { const d = new Display(); d.download(q(1, 0)); d.download(q(2, 1)); d.download(q(4, 11)); d.stop() })
+  assert.deepEqual(overtaken.trim().split('\n').map(l => l.split(' files')[0]), ['download: 25% 1/4', 'download: 100% 4/4'])
 })
