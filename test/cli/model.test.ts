@@ -54,6 +54,8 @@ test('a --json entry saved as a file is a --model config; an edited size must ag
   const r = run('sample', '--model', uncounted, '--max-tokens', '2', '--json')
   assert.equal(r.status, 0, r.stderr)
   assert.equal((JSON.parse(r.stdout) as { tokens: number }).tokens, 2)
+  // the padded vocabulary is not printed: it follows an edited vocab_size (1000 -> 1024, the next multiple of 128)
+  assert.equal(resolveModel(file('vocab.json', { ...rest, vocab_size: 1000 })).config.paddedVocabSize, 1024)
   const claimed = file('claimed.json', { ...entry, layers: 2 })
   const bad = run('sample', '--model', claimed, '--max-tokens', '2')
   assert.equal(bad.status, 2)
