@@ -88,9 +88,12 @@ test('what Hugging Face cannot express, and missing flags, exit 2 with one line'
   writeFileSync(gqa, JSON.stringify({ preset: 'tiny-gpt2', kvHeads: 2 }))
   const small = join(root, 'small-vocab.json')   // refused before the "exporting a random initialization" line
   writeFileSync(small, JSON.stringify({ preset: 'tiny-gpt2', layers: 1, vocabSize: 1000 }))
+  const oneShort = join(root, 'vocab-one-short.json')   // the boundary: one token fewer than the tokenizer files hold
+  writeFileSync(oneShort, JSON.stringify({ preset: 'tiny-gpt2', layers: 1, vocabSize: 50256 }))
   const cases: [string[], RegExp][] = [
     [['--model', mixed, '--out', join(root, 'x')], /cannot export .*positions=rope.*neither Llama/],
     [['--model', small, '--out', join(root, 'x')], /vocabulary of 1000 tokens is smaller than GPT-2's 50257/],
+    [['--model', oneShort, '--out', join(root, 'x')], /vocabulary of 50256 tokens is smaller than GPT-2's 50257/],
     [['--model', gqa, '--out', join(root, 'x')], /GPT2LMHeadModel has no grouped-query attention/],
     [['--model', 'tiny-gpt2'], /--out is required/],
     [['--out', join(root, 'x')], /--model is required/],
