@@ -265,7 +265,11 @@ test('a directory without weights or config gives a one-line hint (an unfinished
   writeFileSync(join(d, 'model.safetensors.part'), 'x')   // what an interrupted llmts download leaves
   assert.throws(() => loadHfDir(d), { message: `hf: ${d} has neither model.safetensors nor model.safetensors.index.json ` +
     '(its weights are an unfinished download, a .part file: run the same llmts download again to finish it)' })
-  rmSync(join(d, 'model.safetensors.part'))   // sharded: the index is there, a shard is still a .part
+  rmSync(join(d, 'model.safetensors.part'))
+  writeFileSync(join(d, 'model.safetensors.index.json.part'), 'x')   // the index cut short
+  assert.throws(() => loadHfDir(d), { message: `hf: ${d} has neither model.safetensors nor model.safetensors.index.json ` +
+    '(its weights are an unfinished download, a .part file: run the same llmts download again to finish it)' })
+  rmSync(join(d, 'model.safetensors.index.json.part'))   // sharded: the index is there, a shard is still a .part
   const index = join(d, 'model.safetensors.index.json')
   writeFileSync(index, JSON.stringify({ weight_map: { 'model.norm.weight': 'model-00001-of-00002.safetensors' } }))
   writeFileSync(join(d, 'model-00001-of-00002.safetensors.part'), 'x')
