@@ -224,3 +224,20 @@ test('CLI: flags reach the pipeline; bad flags are one-line InputErrors', async 
   assert.equal(listed, `fineweb: ${files.length} Parquet files in ${join(root, 'cache')}\n`)
   await assert.rejects(runPrepareFineweb(['--out', 'x', '--base-url', 'ftp://x']), /must be http or https/)
 })
+
+test('CLI: the note that an unfinished run with another --shard-size is made again reaches stderr', async () => {
+  const out = join(root, 'cli-other-size')
+  const inputs: ShardInput[] = files.map(f => ({ label: f.path, size: f.data.length,
+    ready: async () => localPath(join(root, 'cache'), { path: f.path, size: 0 }) }))
+  const stop = new AbortController()
+  await assert.rejects(tokenizeToShards({ inputs, outDir: out, name: 'fineweb', source: 'test', shardSize: SHARD, workers: 0,
+    signal: stop.signal, onProgress: p => { if (p.shards >= 2) stop.abort(new Error('killed')) } }), /killed/)
+  let stderr = ''
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((s: string) => { stderr += s; return true }) as typeof process.stderr.write
+  try {
+    assert.equal(await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--out', out,
+      '--shard-size', String(2 * SHARD), '--workers', '0', '--json'], { write: () => {} }), 0)
+  } finally { process.stderr.write = write }
+  assert.match(stderr, new RegExp(`^fineweb: .+ is an unfinished run with --shard-size ${SHARD}; .+ made again with --shard-size ${2 * SHARD} `, 'm'))
+})
