@@ -104,6 +104,19 @@ test('--nproc 2 logs what one process with twice the accumulation logs, and ends
   assert.ok(worst < 2e-6, `weights after 8 steps differ by up to ${worst}`)
 })
 
+test('--val-steps beyond the validation shards with ranks: the note and validation losses of one process', () => {
+  const args = [...common, '--steps', '1', '--val-every', '1', '--val-steps', '100000']
+  const a = llmts([...args, '--out', join(root, 'capped1')])
+  const b = llmts([...args, '--out', join(root, 'capped2'), '--nproc', '2'])
+  assert.equal(a.code, 0, a.stderr)
+  assert.equal(b.code, 0, b.stderr)
+  const note = (stderr: string): string | undefined => /^train: the validation shards hold .*$/m.exec(stderr)?.[0]
+  assert.ok(note(a.stderr) !== undefined, a.stderr)
+  assert.equal(note(b.stderr), note(a.stderr), 'every rank reads the batches one process reads: no "per rank"')
+  assertLogsClose(withoutTiming(readLog(join(root, 'capped1', 'log.jsonl'))), withoutTiming(readLog(join(root, 'capped2', 'log.jsonl'))),
+    'capped validation')
+})
+
 test('HellaSwag during training is split over the ranks and gives the one-process counts', () => {
   const gpt2 = join(root, 'gpt2vocab.json')
   writeFileSync(gpt2, JSON.stringify({ preset: 'tiny-variant', contextLength: 64, layers: 1, channels: 32, heads: 4, kvHeads: 2, mlpHidden: 64 }))
@@ -209,6 +222,22 @@ test('a rank killed by a signal: the launcher names it (rank 0 too, which writes
     assert.match(r.stderr, new RegExp(`^llmts train: rank ${rank} was killed \\(${signal}\\); stopping the other ranks$`, 'm'))
     assert.deepEqual(listCheckpoints(out).map(ck => ck.step), [2], 'the checkpoint before it, whole')
   }
+})
+
+test('SIGTERM stops the ranks with a checkpoint, and the launcher exits 143 as they did (not 130)', async () => {
+  const out = join(root, 'sigterm')
+  const args = [...common, '--steps', '100000', '--val-every', '0', '--checkpoint-every', '0', '--nproc', '2', '--out', out]
+  const child = spawn(process.execPath, [main, 'train', ...lastWins(args)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = '', sent = false
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+    if (!sent && /run directory/.test(stderr)) { sent = true; setTimeout(() => child.kill('SIGTERM'), 300) }
+  })
+  const code = await new Promise<number | null>(res => child.on('close', c => res(c)))
+  assert.equal(code, 143, stderr)
+  assert.match(stderr, /SIGTERM: stopping at the end of this step/)
+  assert.doesNotMatch(stderr, /stopping the other ranks|exited with code/)
+  assert.equal(listCheckpoints(out).length, 1, 'the stop\'s checkpoint')
 })
 
 // (which step a single signal stops at: test/train/rank-stop.test.ts, without timing)
