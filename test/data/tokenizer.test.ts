@@ -108,6 +108,10 @@ test('pieces of 256+ characters (merged in O(n log n)) get the ids of the librar
   }
   assert.ok(long >= 40, `${long} long pieces`)
   if (ref === null) t.diagnostic('../shared/data/gpt2 is absent: compared with the library only')
+  // a whitespace run of 200,000: the library's encodeNative overflowed the call stack (push(...ids) of one piece)
+  const short = lib.encodeNative(' '.repeat(1000) + 'x', new Set())
+  assert.deepEqual(short.slice(0, -1), Array<number>(999).fill(220))
+  assert.deepEqual(encode(' '.repeat(200_000) + 'x'), [...Array<number>(199_999).fill(220), short.at(-1)!])
   // the library's merge takes ~20 s on 100,000 letters (quadratic); this one well under a second
   const t0 = performance.now()
   const run = 'a'.repeat(100_000) + ' ' + '0'.repeat(50_000)
