@@ -84,3 +84,31 @@ test('pickToken: top-k and top-p take the most likely tokens wherever they are i
   near(counts({ topK: 2, topP: 1 }), [0, 2 / 3, 0, 1 / 3])
   near(counts({ topK: 0, topP: 0.8 }), [0, 0.5 / 0.9, 0.15 / 0.9, 0.25 / 0.9])   // 0.5 + 0.25 < 0.8: 0.15 joins
 })
+
+/** pickToken as first written: every id sorted by descending logit (stable: ties by id), then top-k, top-p. */
+function pickTokenBySort(logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): number {
+  const ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!)
+  if (o.topK > 0) ids.length = Math.min(ids.length, o.topK)
+  const probs = ids.map(i => Math.exp((logits[i]! - logits[ids[0]!]!) / o.temperature))
+  let total = probs.reduce((a, b) => a + b, 0), keep = ids.length
+  if (o.topP < 1) { let cum = 0; for (keep = 0; cum < o.topP * total; keep++) cum += probs[keep]!; total = cum }
+  let u = rng.uniform() * total
+  for (let j = 0; j < keep; j++) { u -= probs[j]!; if (u < 0) return ids[j]! }
+  return ids[keep - 1]!
+}
+
+test('pickToken draws what sorting every id draws (ties by id), and sorts only the kept ids, not the vocabulary', () => {
+  const V = 50_257, init = new Rng(3), logits = new Float32Array(V)
+  for (let i = 0; i < V; i++) logits[i] = Math.round(init.uniform() * 40) / 4   // 161 values: ties everywhere
+  logits[17] = -0; logits[40_000] = 0
+  const sort = Array.prototype.sort, sorted: number[] = []
+  Array.prototype.sort = function (this: unknown[], cmp?: (a: unknown, b: unknown) => number) { sorted.push(this.length); return sort.call(this, cmp) } as typeof sort
+  let got: number[]
+  const cases = [{ topK: 200, topP: 1 }, { topK: 50, topP: 0.5 }, { topK: 0, topP: 0.01 }, { topK: 3000, topP: 1 }]
+  try {
+    got = cases.flatMap(o => { const r = new Rng(11); return Array.from({ length: 30 }, () => pickToken(logits, { maxTokens: 1, temperature: 0.7, ...o }, r)) })
+  } finally { Array.prototype.sort = sort }
+  const want = cases.flatMap(o => { const r = new Rng(11); return Array.from({ length: 30 }, () => pickTokenBySort(logits, { temperature: 0.7, ...o }, r)) })
+  assert.deepEqual(got, want)
+  assert.ok(Math.max(...sorted) <= 3000, `sorted arrays of up to ${Math.max(...sorted)} ids (the vocabulary is ${V})`)
+})
