@@ -42,7 +42,7 @@ export const command: Command = {
     if (p.flags.json) {
       printJson({ ...summary, metric: p.flags.metric, x: p.flags.x })
     } else {
-      const runs = summary.runs.map(r => `${r.label} (${r.points} points)`).join(', ')
+      const runs = summary.runs.map(r => `${r.label} (${r.points} ${plural(r.points, 'point')})`).join(', ')
       process.stdout.write(`plot: wrote ${summary.out}: ${p.flags.metric} by ${p.flags.x} for ${runs}\n`)
     }
     return 0

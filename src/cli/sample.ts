@@ -10,6 +10,7 @@ import { decode, encode, EOT } from '../tokenizer.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
 import { InputError } from '../util/errors.js'
+import { plural } from '../util/progress.js'
 import { MAX_SEED, Rng } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
@@ -48,11 +49,13 @@ export const command: Command = {
     }
     const prompt0 = p.flags.prompt ?? ''
     const prompt = Int32Array.from([EOT, ...encode(prompt0)])
-    if (prompt.length >= config.contextLength) {
-      throw new InputError(`llmts sample: the prompt is ${prompt.length} tokens, the model's context is ${config.contextLength}`)
+    if (prompt.length >= config.contextLength) {   // the count the user can act on is the text's, not with our EOT
+      throw new InputError(`llmts sample: the prompt is ${prompt.length - 1} tokens (${prompt.length} with the <|endoftext|> ` +
+        `put before it), which leaves no room to generate in the model's ${config.contextLength}-token context ` +
+        `(expected at most ${config.contextLength - 2} tokens of prompt)`)
     }
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
-    if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} tokens ` +
+    if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} ${plural(maxTokens, 'token')} ` +
       `(the context length is ${config.contextLength})\n`)
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
     process.stderr.write(`llmts sample: ${describeBackend(backend)}\n`)
@@ -79,7 +82,7 @@ export const command: Command = {
         tokensPerSecond: rate })
     } else {
       stream.end()
-      process.stderr.write(`llmts sample: ${out.length} tokens${stop === 'eot' ? ', stopped at <|endoftext|>' : ''} in ` +
+      process.stderr.write(`llmts sample: ${out.length} ${plural(out.length, 'token')}${stop === 'eot' ? ', stopped at <|endoftext|>' : ''} in ` +
         `${seconds.toFixed(1)} s (${rate.toFixed(1)} tokens/s), ${resolved.source}\n`)
     }
     return 0

@@ -125,7 +125,7 @@ test('generation stops at <|endoftext|> (Hugging Face generate()\'s eos_token_id
   assert.equal(stopped.stop, 'eot')
   const streamed = llmts(...args)
   assert.equal(streamed.stdout, 'Call me' + decode(full.slice(0, at)) + '\n')
-  assert.match(streamed.stderr, new RegExp(`${at} tokens, stopped at <\\|endoftext\\|> in`))
+  assert.match(streamed.stderr, new RegExp(`${at} ${at === 1 ? 'token' : 'tokens'}, stopped at <\\|endoftext\\|> in`))
   const on = JSON.parse(llmts(...args, '--ignore-eot', '--json').stdout)
   assert.deepEqual(on.ids, full)
   assert.equal(on.stop, 'max-tokens')
@@ -142,9 +142,12 @@ test('the context length caps --max-tokens (with a notice); a prompt that fills 
   const last = llmts('--model', runDir, '--prompt', words(62), '--max-tokens', '5', '--temperature', '0', '--json')
   assert.equal(last.code, 0, last.stderr)
   assert.equal(JSON.parse(last.stdout).ids.length, 1)
+  const plain = llmts('--model', runDir, '--prompt', words(62), '--max-tokens', '5', '--temperature', '0')
+  assert.match(plain.stderr, /: generating 1 token \(the context length is 64\)\n[^]*: 1 token in /)
   const full = llmts('--model', runDir, '--prompt', words(63))
   assert.equal(full.code, 2, full.stderr)
-  assert.match(full.stderr, /^llmts sample: the prompt is 64 tokens, the model's context is 64\n$/)
+  assert.equal(full.stderr, "llmts sample: the prompt is 63 tokens (64 with the <|endoftext|> put before it), which leaves " +
+    "no room to generate in the model's 64-token context (expected at most 62 tokens of prompt)\n")
 })
 
 test('streamed text holds back a split multi-byte character until its last byte, and flushes an unfinished one at the end', () => {

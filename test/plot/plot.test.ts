@@ -225,6 +225,9 @@ test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
   const line = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', join(root, 'cli.png'), '--metric', 'val_loss', '--x', 'tokens'],
     { encoding: 'utf8' })
   assert.equal(line.stdout, `plot: wrote ${join(root, 'cli.png')}: val_loss by tokens for gpt2-run (4 points)\n`)
+  const single = makeRun('single', { steps: 1, offset: 0, val: false })
+  const one = spawnSync(process.execPath, [main, 'plot', single, '--out', join(root, 'single.svg')], { encoding: 'utf8' })
+  assert.equal(one.stdout, `plot: wrote ${join(root, 'single.svg')}: loss by step for single (1 point)\n`)
   for (const args of [[gpt2, '--out', join(root, 'cli.gif')], [join(root, 'missing'), '--out', join(root, 'm.svg')], [gpt2],
     [gpt2, '--out', join(root, 'x.svg'), '--metric', 'acc']]) {
     const r = spawnSync(process.execPath, [main, 'plot', ...args], { encoding: 'utf8' })
