@@ -6,7 +6,7 @@ import { precisions } from '../train/config.js'
 import { InputError } from '../util/errors.js'
 
 export type FlagSpec =
-  | { type: 'string'; help: string; default?: string; metavar?: string }
+  | { type: 'string'; help: string; default?: string; metavar?: string; allowEmpty?: boolean }   // "" is refused unless allowEmpty
   | { type: 'int'; help: string; default?: number; min?: number; max?: number }
   | { type: 'number'; help: string; default?: number; min?: number; max?: number }
   | { type: 'bool'; help: string }
@@ -146,7 +146,7 @@ function convert(cmd: string, name: string, spec: FlagSpec, raw: string): string
       if (!spec.values.includes(raw)) bad()
       return raw
     default:
-      if (raw === '') throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got an empty string`)
+      if (raw === '' && !(spec.type === 'string' && spec.allowEmpty === true)) throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got an empty string`)
       return raw
   }
 }

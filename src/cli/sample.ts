@@ -18,7 +18,7 @@ import { printJson } from './output.js'
 
 const flags = {
   model: modelFlag,
-  prompt: { type: 'string', help: 'text to continue (default: start a new document)', metavar: 'TEXT' },
+  prompt: { type: 'string', help: 'text to continue (default or "": start a new document)', metavar: 'TEXT', allowEmpty: true },
   'max-tokens': { type: 'int', help: 'tokens to generate', default: sampleDefaults.maxTokens, min: 1 },
   temperature: { type: 'number', help: 'softmax temperature; 0 = greedy', default: sampleDefaults.temperature, min: 0 },
   'top-k': { type: 'int', help: 'sample from the k most likely tokens; 0 = all', default: sampleDefaults.topK, min: 0 },

@@ -182,6 +182,18 @@ test('a preset without weights samples from initWeights(--seed)', () => {
   }
 })
 
+test('--prompt "" is the default: a new document (not refused as an empty value)', () => {
+  const ids = (...args: string[]): number[] => {
+    const r = llmts('--model', runDir, '--max-tokens', '6', '--temperature', '0', '--json', ...args)
+    assert.equal(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout).ids
+  }
+  const want = [...generate(model, Int32Array.from([EOT]), { maxTokens: 6, temperature: 0, topK: 0, topP: 1, stopAt: EOT }, new Rng(0))]
+  assert.deepEqual(ids(), want)
+  assert.deepEqual(ids('--prompt', ''), want)
+  assert.deepEqual(ids('--prompt='), want)
+})
+
 test('a seed fixes the sample; another seed changes it', () => {
   const run = (seed: string): number[] => JSON.parse(llmts('--model', runDir, '--max-tokens', '12', '--temperature', '1.5', '--top-k', '0',
     '--seed', seed, '--json').stdout).ids
