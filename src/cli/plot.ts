@@ -15,7 +15,7 @@ const flags = {
   out: { type: 'string', help: 'output file: .svg or .png', metavar: 'FILE' },
   metric: { type: 'enum', values: plotMetrics, default: 'loss', help: 'what to plot: training loss, validation loss or HellaSwag acc_norm' },
   x: { type: 'enum', values: plotXs, default: 'step', help: 'x axis: optimizer step, or tokens (step × totalBatchSize from config.json)' },
-  title: { type: 'string', help: 'chart title (default: "<metric> by <x>")', metavar: 'TEXT' },
+  title: { type: 'string', help: 'chart title (default: the y axis\'s title by x, e.g. "validation loss by tokens")', metavar: 'TEXT' },
   json: jsonFlag,
 } as const
 

@@ -10,7 +10,7 @@ import { collectSeries, metricKey, type PlotMetric, type PlotX, type RunSeries }
 export interface PlotOptions {
   metric: PlotMetric
   x: PlotX
-  title?: string          // default: "<metric> by <x>"
+  title?: string          // default: "<y axis title> by <x>" ("validation loss by tokens")
 }
 
 export interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }

@@ -236,6 +236,17 @@ test('CLI: writes the chart; bad input -> one line on stderr, exit 2', () => {
   }
 })
 
+test('--help gives the default title as the chart has it', () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  const help = spawnSync(process.execPath, [main, 'plot', '--help'], { encoding: 'utf8' }).stdout
+  const example = /--title TEXT .*e\.g\. "([^"]+)"/.exec(help)
+  assert.ok(example, help)
+  const r = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', join(root, 'title.svg'), '--metric', 'val_loss', '--x', 'tokens'],
+    { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(readFileSync(join(root, 'title.svg'), 'utf8'), new RegExp(`aria-label="Title text '${example[1]}'"`))
+})
+
 test('the format comes from the extension, in any case', () => {
   assert.equal(outputFormat('a.SVG'), 'svg')
   assert.equal(outputFormat(join(root, 'b.PNG')), 'png')
