@@ -23,7 +23,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
 const summaries: Record<string, string> = {
   prepare: 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards',
   tokenize: 'print the GPT-2 token ids of a file (or decode ids back to text)',
-  model: 'list model presets with their parameter counts',
+  model: 'list the model presets, or describe one model, with parameter counts',
   train: 'train a model (AdamW, cosine schedule, checkpoints, exact resume; --default-run is npm start)',
   sample: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
   eval: 'evaluate a model: validation loss (eval loss) or HellaSwag accuracy (eval hellaswag)',

@@ -1,32 +1,39 @@
-// `llmts model`: lists the presets with their parameter counts (padded vocabulary rows excluded); --json gives
-// each preset's every setting, so one entry saved as a file is a config `--model` accepts.
+// `llmts model [MODEL]`: the presets, or the model MODEL names (anything --model takes), with parameter counts
+// (padded vocabulary rows excluded); --json prints one line per model with every setting, so a line saved as a
+// file is a config `--model` accepts.
 
-import { presetDescriptions, presets } from '../config.js'
+import { presetDescriptions, presets, type ModelConfig } from '../config.js'
+import { resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
-import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
+import { formatHelp, jsonFlag, MODEL_FORMS, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
-import { InputError } from '../util/errors.js'
 import { printJson } from './output.js'
 
 const flags = { json: jsonFlag }
 
+/** One model's row: its name, count, every setting (the padded vocabulary follows vocab_size) and description. */
+function row(name: string, c: ModelConfig, description: string): Record<string, unknown> & { name: string; parameters: number } {
+  const { paddedVocabSize: _padded, ...settings } = c
+  return { name, parameters: new ParamLayout(c).countReal(), ...settings, description }
+}
+
 export const command: Command = {
   name: 'model',
-  summary: 'list model presets with their parameter counts',
-  usage: '[--json]',
+  summary: 'list the model presets, or describe one model, with parameter counts',
+  usage: `[${MODEL_FORMS}] [--json]`,
   flags,
   async run(argv) {
     const p = parseArgs('llmts model', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts model', this.usage, this.summary, flags)); return 0 }
-    refuseArguments('llmts model', p.positionals, { hint: 'flags only: --json' })
-    // every setting (the padded vocabulary follows vocab_size), so an entry saved as a file is a --model config
-    const rows = Object.entries(presets).map(([name, c]) => {
-      const { paddedVocabSize: _padded, ...settings } = c
-      return { name, parameters: new ParamLayout(c).countReal(), ...settings, description: presetDescriptions[name] ?? '' }
-    })
-    if (p.flags.json) { printJson(rows); return 0 }
-    process.stdout.write(`${'preset'.padEnd(14)}${'params'.padStart(14)}  description\n`)
-    for (const r of rows) process.stdout.write(`${r.name.padEnd(14)}${r.parameters.toLocaleString('en-US').padStart(14)}  ${r.description}\n`)
+    const [spec, ...extra] = p.positionals
+    refuseArguments('llmts model', extra, { hint: 'one model at most' })
+    const rows = spec === undefined
+      ? Object.entries(presets).map(([name, c]) => row(name, c, presetDescriptions[name] ?? ''))
+      : [(m => row(spec, m.config, presetDescriptions[spec] ?? m.source))(resolveModel(spec))]
+    if (p.flags.json) { for (const r of rows) printJson(r); return 0 }
+    const w = Math.max(14, ...rows.map(r => r.name.length + 2))
+    process.stdout.write(`${(spec === undefined ? 'preset' : 'model').padEnd(w)}${'params'.padStart(14)}  description\n`)
+    for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}${r.parameters.toLocaleString('en-US').padStart(14)}  ${r.description}\n`)
     return 0
   },
 }

@@ -49,7 +49,7 @@ test('a flag given twice: the last value wins (as with argparse), with a line on
   const json = llmts(['model', '--json=false', '--json'])
   assert.equal(json.code, 0, json.stderr)
   assert.equal(json.stderr, 'llmts model: --json given twice (false, then true); using true\n')
-  assert.doesNotThrow(() => JSON.parse(json.stdout), 'the last value, --json, was used')
+  assert.doesNotThrow(() => json.stdout.trimEnd().split('\n').map(l => JSON.parse(l)), 'the last value, --json, was used')
   const r = llmts(['prepare', '--val-tokens', '5', '--val-tokens', 'x'])   // each value is still checked
   assert.equal(r.code, 2)
   assert.match(r.stderr, /^llmts prepare: --val-tokens expects a non-negative integer, got "x"\n$/)

@@ -21,22 +21,44 @@ process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 test('--json lists the presets; the GPT-2 sizes match the published counts', () => {
   const r = llmts('--json')
   assert.equal(r.status, 0, r.stderr)
-  const rows = JSON.parse(r.stdout) as { name: string; parameters: number }[]
+  const lines = r.stdout.trimEnd().split('\n')   // JSON Lines: one preset a line
+  assert.equal(lines.length, 6)
+  const rows = lines.map(l => JSON.parse(l) as { name: string; parameters: number })
   const count = (name: string): number | undefined => rows.find(x => x.name === name)?.parameters
   assert.equal(count('gpt2-124m'), 124_439_808)
   assert.equal(count('gpt2-350m'), 354_823_168)
   for (const name of ['variant-124m', 'variant-350m', 'tiny-gpt2', 'tiny-variant']) assert.ok(count(name)! > 0, name)
 })
 
-test('a stray argument exits 2 with one line', () => {
-  const r = llmts('extra')
-  assert.equal(r.status, 2)
-  assert.match(r.stderr, /^llmts model: unexpected argument "extra"/)
-  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+test('a second argument, or one that is no model, exits 2 with one line', () => {
+  for (const [args, re] of [[['tiny-gpt2', 'extra'], /^llmts model: unexpected argument "extra" \(one model at most\)/],
+    [['extra'], /^llmts model: .*extra/]] as const) {
+    const r = llmts(...args)
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, re)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  }
+})
+
+test('llmts model MODEL describes one model: a config file\'s count before any training, as --json a config again', () => {
+  const path = join(root, 'six.json')   // tiny-variant at 6 layers: 2 blocks of 786,944 more (see the test below)
+  writeFileSync(path, JSON.stringify({ preset: 'tiny-variant', layers: 6 }))
+  const r = llmts(path)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +17,587,712  config file `, 'm'))
+  const json = llmts(path, '--json')
+  const entry = JSON.parse(json.stdout) as Record<string, unknown>
+  assert.equal(json.stdout.split('\n').length, 2, 'one line')
+  assert.deepEqual([entry['name'], entry['parameters'], entry['layers']], [path, 16_013_824 + 2 * 786_944, 6])
+  const again = join(root, 'again.json')
+  writeFileSync(again, json.stdout)
+  assert.deepEqual(resolveModel(again).config, { ...presetConfig('tiny-variant'), layers: 6 })
+  const preset = JSON.parse(llmts('gpt2-124m', '--json').stdout) as Record<string, unknown>
+  assert.deepEqual([preset['parameters'], preset['description']], [124_439_808, 'GPT-2 small: LayerNorm, learned positions, GELU MLP, biases'])
 })
 
 test('a --json entry saved as a file is a --model config; an edited size must agree with "parameters"', () => {
-  const entries = JSON.parse(llmts('--json').stdout) as Record<string, unknown>[]
+  const entries = llmts('--json').stdout.trimEnd().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
   const entry = entries.find(e => e.name === 'tiny-variant')!
   const file = (name: string, o: Record<string, unknown>): string => {
     const path = join(root, name)
