@@ -9,7 +9,7 @@ import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-r
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { consoleReporter } from './train.js'
-import { jsonText, printJson } from './output.js'
+import { commandLine, jsonText, printJson, stderrNotes } from './output.js'
 
 const SAME = 0.01   // val-loss differences below this are called a tie
 const SPIKE = 2     // a step whose training loss exceeds the previous step's by this much (nats) is a spike
@@ -85,12 +85,12 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   checkOutputDir('llmts train --default-run', '--out', outDir)
   const device = opts.device ?? 'cpu'   // the README's offline CPU demo; --device cuda|auto to use a GPU
   const t0 = performance.now()
-  const note = (line: string): void => { process.stderr.write(`default run: ${line}\n`) }
+  const note = stderrNotes(['train'])   // its trainRun notes too (`train: note: ...` -> `llmts train: note: ...`)
   note(`${defaultRun.models.join(' vs ')} on ${defaultRun.corpus}, B=${defaultRun.batchSize} T=${defaultRun.seqLen} ` +
     `x${defaultRun.gradAccum} accumulation, lr ${defaultRun.lr}; runs under ${outDir}/`)
   // Ctrl-C: no checkpoint to keep (the next default run starts both runs over), but say so before exit code 130
   const onSigint = (): void => {
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}default run: interrupted; nothing to resume (the next one starts over)\n`)
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${commandLine(['train'], 'interrupted; nothing to resume (the next default run starts over)')}\n`)
     process.exit(130)
   }
   process.once('SIGINT', onSigint)

@@ -10,7 +10,7 @@ import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { checkOutputDir } from '../util/atomic.js'
-import { printJson } from './output.js'
+import { commandLine, printJson } from './output.js'
 
 const CMD = 'llmts download'
 
@@ -54,9 +54,9 @@ export const command: Command = {
       result = await downloadHfModel({
         repo, revision: f.revision, outDir: f.out, workers: f.workers, ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }),
         http: { signal: stop.signal,
-          onRetry: r => display.log(`download: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
-        onListing: (files, config, family) => display.log(`download: ${repo} (${family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'}, ` +
-          `${config.layers} layers, d=${config.channels}): ${files.length} files, ${formatBytes(files.reduce((n, x) => n + x.size, 0))}`),
+          onRetry: r => display.log(commandLine(['download'], `${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`)) },
+        onListing: (files, config, family) => display.log(commandLine(['download'], `${repo} (${family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'}, ` +
+          `${config.layers} layers, d=${config.channels}): ${files.length} files, ${formatBytes(files.reduce((n, x) => n + x.size, 0))}`)),
         onProgress: q => display.download(q),
       })
     } finally {

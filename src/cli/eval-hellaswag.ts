@@ -14,7 +14,7 @@ import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval hellaswag'
 
@@ -89,11 +89,11 @@ export async function runHellaswag(argv: string[]): Promise<number> {
     `(use --scoring harness for --shots ${f.shots})`)
   const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
   checkModelFits(CMD, resolved.config, 4, 'its weights')
-  const status = (m: string): void => { process.stderr.write(`${m}\n`) }
+  const status = stderrNotes(['eval', 'hellaswag'])   // `hellaswag: downloading ...` -> `llmts eval hellaswag: downloading ...`
   const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}),
     ...(f.limit !== undefined && f.limit > 0 ? { limit: f.limit } : {}), onStatus: status })
   if (f.limit !== undefined && f.limit > examples.length) {
-    status(`${CMD}: note: --limit ${f.limit} is more than the ${examples.length} examples there are; scoring them all`)
+    status(`note: --limit ${f.limit} is more than the ${examples.length} examples there are; scoring them all`)
   }
   const train = f.shots > 0
     ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status })
@@ -103,12 +103,12 @@ export async function runHellaswag(argv: string[]): Promise<number> {
   const prepared = await prepareHellaswag(examples, { scoring: f.scoring, shots: f.shots, seed: f['fewshot-seed'], ...(train ? { train } : {}) })
   const maxSeqLen = Math.min(config.contextLength, longestInput(prepared))
   const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
-  status(`${CMD}: ${describeBackend(backend)}`)
+  status(describeBackend(backend))
   const model = new GPT(backend, config, { maxBatch: 4, maxSeqLen })
   if (resolved.params !== undefined) model.setParams(resolved.params)
   else {
     model.initWeights(f.seed)
-    status(`${CMD}: ${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
+    status(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
   }
   const tag = describeScoring({ scoring: f.scoring, shots: f.shots })
   const progress = progressReporter(tag)

@@ -14,9 +14,10 @@ import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval loss'
+const note = stderrNotes(['eval', 'loss'])
 
 const flags = {
   model: modelFlag,
@@ -37,8 +38,8 @@ function evalShards(spec: string): string[] {
   const all = listShards(spec), val = all.filter(p => isSplit(p, 'val'))
   if (val.length === 0 || val.length === all.length) return all
   if (!isDir) {   // a glob that matched both splits: its train shards sort first and would pass for validation data
-    process.stderr.write(`${CMD}: ${spec} matches train and validation shards; evaluating the ${val.length} validation ` +
-      `${plural(val.length, 'shard')} (*_val_*), as for a directory\n`)
+    note(`${spec} matches train and validation shards; evaluating the ${val.length} validation ` +
+      `${plural(val.length, 'shard')} (*_val_*), as for a directory`)
   }
   return val
 }
@@ -75,8 +76,8 @@ export const command: Command = {
     // the loader reads batchesIn(tokens, B·T) batches per shard, then wraps around: never count a batch twice
     const batches = files.reduce((n, path) => n + batchesIn(readShardHeader(path).tokens, B * T), 0)
     if (batches < steps && !p.given.has('steps') && batches > 0) {   // the default 10 on a small split: all there is
-      process.stderr.write(`${CMD}: note: ${f.data} holds ${batches} ${plural(batches, 'batch', 'batches')} of B ${B} × T ${T} tokens; ` +
-        `evaluating ${batches === 1 ? 'it' : 'all of them'} (--steps defaults to 10)\n`)
+      note(`note: ${f.data} holds ${batches} ${plural(batches, 'batch', 'batches')} of B ${B} × T ${T} tokens; ` +
+        `evaluating ${batches === 1 ? 'it' : 'all of them'} (--steps defaults to 10)`)
       steps = batches
     }
     if (batches < steps) {
@@ -84,12 +85,12 @@ export const command: Command = {
         `(lower --steps, --batch-size or --seq-len)`)
     }
     const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
-    process.stderr.write(`eval loss: ${describeBackend(backend)}\n`)
+    note(describeBackend(backend))
     const model = new GPT(backend, config, { maxBatch: B, maxSeqLen: T })
     if (resolved.params !== undefined) model.setParams(resolved.params)
     else {
       model.initWeights(f.seed)
-      process.stderr.write(`eval loss: ${resolved.source} has no weights; initialized randomly with seed ${f.seed}\n`)
+      note(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
     }
     const loader = new DataLoader({ files, B, T, vocabSize: config.vocabSize })
     const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps) })

@@ -12,7 +12,7 @@ import { MAX_SEED } from '../util/rng.js'
 import { formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts export'
 
@@ -50,7 +50,7 @@ export const command: Command = {
       const layout = new ParamLayout(resolved.config)
       params = new Float32Array(layout.total)
       initParams(layout, params, f.seed)
-      process.stderr.write(`export: ${resolved.source} has no weights; exporting a random initialization (seed ${f.seed})\n`)
+      stderrNotes(['export'])(`${resolved.source} has no weights; exporting a random initialization (seed ${f.seed})`)
     }
     const dtype = f.dtype === 'fp32' ? 'f32' : f.dtype
     const files = exportHf(f.out, resolved.config, params, { dtype })

@@ -2,11 +2,12 @@
 // The llmts binary: dispatches to one module per subcommand and is the only place that sets exit codes.
 // InputError (bad file, flag, config) -> one line on stderr, exit 2; any other error -> one line, exit 1
 // (LLMTS_DEBUG=1 prints the stack); a PeerFailure (a data-parallel rank stopped by another's failure) is printed
-// without "internal error", exit 1. Every error line starts `llmts COMMAND: ` (errorLine), added here only.
+// without "internal error", exit 1. Every error line starts `llmts COMMAND: ` (commandLine, as notes do), added here only.
 
 import { readFileSync } from 'node:fs'
 import { InputError, PeerFailure } from '../util/errors.js'
 import type { Command } from './command.js'
+import { commandLine } from './output.js'
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   prepare: () => import('./prepare.js'),
@@ -79,21 +80,8 @@ function report(e: unknown, typed: string[]): number {
       `(the model and its buffers at these settings do not fit; a smaller model, batch or sequence length?)`)
   }
   if (process.env['LLMTS_DEBUG']) process.stderr.write(`${(e as Error).stack ?? err.message}\n`)
-  else process.stderr.write(`${errorLine(err.message, typed, err instanceof InputError || e instanceof PeerFailure ? '' : 'internal error: ')}\n`)
+  else process.stderr.write(`${commandLine(typed, err.message, err instanceof InputError || e instanceof PeerFailure ? '' : 'internal error: ')}\n`)
   return err instanceof InputError ? err.exitCode : 1
-}
-
-const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
-/** `llmts COMMAND: ` (`llmts: ` before a command is known), then `kind` ('internal error: ' or ''), then the
- *  message without a leading tag that only repeats the command: `train: `, `llmts train: `, `llmts train
- *  --default-run: `, `eval: ` or `eval loss: ` in eval loss, `hellaswag: ` in eval hellaswag, `llmts: `. A deeper
- *  module's tag (`shards: `, `hf: `) stays: it says which part found the problem. */
-function errorLine(message: string, typed: readonly string[], kind = ''): string {
-  const own = typed.length === 0 ? [] : [typed.join(' '), typed[0]!, typed.at(-1)!]
-  const command = own.length === 0 ? '(?!)' : `(${own.map(escaped).join('|')})( --[a-z-]+)?`
-  const tag = new RegExp(`^(llmts( ${command})?|${command}): `)
-  return `${['llmts', ...typed].join(' ')}: ${kind}${message.replace(tag, '')}`
 }
 
 // `llmts tokenize big.txt | head` closes our stdout early: that is the reader's choice, not an error.

@@ -1,4 +1,5 @@
-// Results on stdout with --json: one line of JSON per result (a script can read it as JSON Lines), keys in
+// Lines for humans: every error, note and warning on stderr starts `llmts COMMAND: ` (commandLine). Results on
+// stdout with --json: one line of JSON per result (a script can read it as JSON Lines), keys in
 // snake_case whatever the TypeScript names (tokensPerSecond -> tokens_per_second), as in log.jsonl, Hugging Face
 // files and lm-evaluation-harness results. Keys that are data (file or model names) have no capitals and pass as
 // they are.
@@ -22,4 +23,26 @@ export function jsonText(value: unknown, space?: number): string {
 /** Writes jsonText(value) to stdout: one line. */
 export function printJson(value: unknown): void {
   process.stdout.write(jsonText(value))
+}
+
+const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** `llmts COMMAND: ` (the command as typed; `llmts: ` before one is known), then `kind` ('internal error: ' or ''),
+ *  then the message without the leading tags that only repeat the command: `train: `, `llmts train: `, `llmts train
+ *  --default-run: `, `eval: ` or `eval loss: ` in eval loss, `hellaswag: ` in eval hellaswag, `fineweb: ` in prepare
+ *  fineweb, `llmts: `; all of them (`train: ` in a default run's note). A deeper module's tag (`shards: `, `hf: `)
+ *  stays: it says which part found the problem; so do the words `note: ` and `warning: `. */
+export function commandLine(typed: readonly string[], message: string, kind = ''): string {
+  const own = typed.length === 0 ? [] : [typed.join(' '), typed[0]!, typed.at(-1)!]
+  const command = own.length === 0 ? '(?!)' : `(${own.map(escaped).join('|')})( --[a-z-]+)?`
+  const tag = new RegExp(`^(llmts( ${command})?|${command}): `)
+  let text = message
+  for (let m = tag.exec(text); m !== null; m = tag.exec(text)) text = text.slice(m[0].length)
+  return `${['llmts', ...typed].join(' ')}: ${kind}${text}`
+}
+
+/** A command's notes and warnings: each line on stderr as commandLine writes it; none when `quiet` (a data-parallel
+ *  rank other than 0: rank 0 speaks for all). */
+export function stderrNotes(typed: readonly string[], o: { quiet?: boolean } = {}): (line: string) => void {
+  return line => { if (o.quiet !== true) process.stderr.write(`${commandLine(typed, line)}\n`) }
 }

@@ -9,7 +9,7 @@ import { InputError } from '../util/errors.js'
 import { plural } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
 
 const flags = {
   out: { type: 'string', help: 'output file: .svg or .png', metavar: 'FILE' },
@@ -33,11 +33,9 @@ export const command: Command = {
     const summary = await renderPlot(p.positionals, p.flags.out, {
       metric: p.flags.metric, x: p.flags.x, ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
     })
+    const note = stderrNotes(['plot'])
     for (const { label, nonFinite: n } of summary.runs) {
-      if (n > 0) {
-        process.stderr.write(`plot: note: run ${label}: ${n} ${plural(n, 'step')} logged a non-finite ${p.flags.metric} ` +
-          '(null in log.jsonl); left out\n')
-      }
+      if (n > 0) note(`note: run ${label}: ${n} ${plural(n, 'step')} logged a non-finite ${p.flags.metric} (null in log.jsonl); left out`)
     }
     if (p.flags.json) {
       printJson({ ...summary, metric: p.flags.metric, x: p.flags.x })

@@ -12,7 +12,7 @@ import { prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
 import { formatBytes, plural } from '../util/progress.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { tokenizerWorkers } from '../data/pool.js'
-import { jsonText } from './output.js'
+import { commandLine, jsonText } from './output.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
@@ -53,6 +53,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   const onSigint = (): void => stop.abort(new InputError('fineweb: interrupted; run the same command again to resume'))
   process.once('SIGINT', onSigint)
   const display = new Display()
+  const note = (line: string): void => display.log(commandLine(['prepare', 'fineweb'], line))   // `fineweb: ` goes
   let result: FinewebResult
   try {
     result = await prepareFineweb({
@@ -61,13 +62,13 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
       downloadWorkers: f['download-workers'],
       shardSize: f['shard-size'], downloadOnly: f['download-only'], signal: stop.signal,
       ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }), ...(f.cache === undefined ? {} : { cacheDir: f.cache }),
-      http: { onRetry: r => display.log(`fineweb: ${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
-      onManifest: (m, info) => display.log(`fineweb: ${m.repo} ${m.dir}: ${m.files.length} files, ` +
+      http: { onRetry: r => note(`${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`) },
+      onManifest: (m, info) => note(`${m.repo} ${m.dir}: ${m.files.length} files, ` +
         `${formatBytes(m.files.reduce((n, x) => n + x.size, 0))} (${info.fromCache ? 'manifest from the cache' : 'listed from the hub'}) ` +
         `in ${info.cacheDir}; disk: need ~${formatBytes(info.needBytes)}, ${formatBytes(info.freeBytes)} free`),
       onDownloadProgress: q => display.download(q),
       onTokenizeProgress: q => display.tokenize(q),
-      onNote: line => display.log(line),
+      onNote: note,
     })
   } finally {
     display.stop()

@@ -15,7 +15,7 @@ import type { Command } from './command.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { plural } from '../util/progress.js'
 import { tokenizerWorkers } from '../data/pool.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
 
 const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
@@ -54,6 +54,7 @@ export const command: Command = {
   summary,
   usage: '[INPUT...] [--corpus NAME] --out DIR [flags]',
   flags,
+  subcommands: ['fineweb'],   // its lines name it: `llmts prepare fineweb: `
   async run(argv) {
     // `llmts prepare fineweb ...`: download + tokenize FineWeb (src/cli/prepare-fineweb.ts has its own flags)
     if (argv[0] === 'fineweb') return (await import('./prepare-fineweb.js')).runPrepareFineweb(argv.slice(1))
@@ -69,7 +70,7 @@ export const command: Command = {
     }
     const source = f.corpus !== undefined
       ? await openCorpus(f.corpus, f['tinyshakespeare-path'] === undefined ? {} : { tinyshakespearePath: f['tinyshakespeare-path'] })
-      : await openInputs(p.positionals, { textColumn: f['text-column'], note: line => process.stderr.write(`${line}\n`) })
+      : await openInputs(p.positionals, { textColumn: f['text-column'], note: stderrNotes(['prepare']) })
     const progress = new ProgressDisplay()
     let result: PrepareResult
     try {

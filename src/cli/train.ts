@@ -21,7 +21,7 @@ import { formatDuration } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
 import type { DefaultRunFlags } from './default-run.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
 
 function buildFlags(): FlagTable {
   const t: FlagTable = {}
@@ -157,7 +157,7 @@ export const command: Command = {
     const quiet = rank !== null && rank.rank > 0   // rank 0 speaks for every rank
     const host = rank !== null ? new HostCollective(rank.rank, rank.world) : undefined
     if (quiet) await host!.barrier()   // until rank 0 has checked the settings: a bad one is then reported once
-    const note = (line: string): void => { if (!quiet) process.stderr.write(line + '\n') }
+    const note = stderrNotes(['train'], { quiet })   // `llmts train: ` for the library's `train: note: ...`
     // the launcher's own notes are shown: a damaged checkpoint found here is moved aside, so no rank sees it again
     const { config: cfg, point, changes } = resolveConfig(p, note)
     if (cfg.nproc > 1 && rank === null) {

@@ -1,7 +1,8 @@
 // The error line of every command starts `llmts COMMAND: ` (the command as typed; `llmts: ` before one is known),
 // once: a tag that repeats the command (`train: `, `llmts train --default-run: `, `hellaswag: ` in eval
 // hellaswag) is replaced, a deeper module's tag (`shards: `) stays after it. The messages are the modules' own;
-// the internal-error and multi-rank lines are checked in test/train/data-parallel.test.ts.
+// the internal-error and multi-rank lines are checked in test/train/data-parallel.test.ts. Notes and warnings on
+// stderr start the same way (commandLine in src/cli/output.ts).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -58,6 +59,11 @@ test('a module tag that only repeats the command is the command\'s: eval hellasw
   expectLine(['plot'], 'llmts plot: expects one or more RUN_DIR arguments (directories with log.jsonl)')
 })
 
+test('prepare fineweb is named as typed, once: `llmts prepare fineweb: `', () => {
+  // was "llmts prepare: llmts prepare fineweb: --workers ..."
+  expectLine(['prepare', 'fineweb', '--workers', 'x'], 'llmts prepare fineweb: --workers expects a non-negative integer, got "x"')
+})
+
 test('before a command is known the prefix is `llmts: `; an unknown evaluation is `llmts eval: `', () => {
   expectLine(['bogus'],
     'llmts: unknown command "bogus" (expected one of prepare, tokenize, model, train, sample, eval, export, download, plot)')
@@ -80,4 +86,23 @@ test('in eval loss, the loss module\'s `eval: ` tag repeats the first word of th
   assert.equal(r.status, 2, r.stderr)
   assert.equal(r.stderr.split('\n').at(-2),   // after the backend line
     'llmts eval loss: the model\'s loss on batch 0 is NaN (its weights are diverged or broken; expected a finite loss)')
+})
+
+test('notes and warnings share the prefix: train\'s validation-cap note, plot\'s non-finite note', () => {
+  // the library's note read "train: the validation shards ...", plot's "plot: note: run ..."
+  const data = join(root, 'notes')
+  mkdirSync(data)
+  writeShard(join(data, 'n_val_000000.bin'), new Uint16Array(200).map((_, i) => i % 96))   // floor(199 / (2·16)) = 6 batches
+  writeShard(join(data, 'n_train_000001.bin'), new Uint16Array(2000).map((_, i) => (7 * i) % 96))
+  const run = join(root, 'notes-run')
+  const t = llmts(['train', '--data', join(data, 'n_train_000001.bin'), '--val-data', join(data, 'n_val_000000.bin'), '--model', 'tiny-gpt2',
+    '--steps', '1', '--warmup-steps', '1', '--batch-size', '2', '--seq-len', '16', '--total-batch-size', '32',
+    '--val-every', '1', '--val-steps', '100', '--threads', '1', '--out', run])
+  assert.equal(t.status, 0, t.stderr)
+  assert.equal(t.stderr.split('\n')[0],
+    'llmts train: the validation shards hold 6 batches of B·T = 2·16 tokens; each validation reads those instead of --val-steps 100')
+  writeFileSync(join(run, 'log.jsonl'), '{"step": 1, "loss": 3}\n{"step": 2, "loss": null}\n{"step": 3, "loss": 2}\n')
+  const p = llmts(['plot', run, '--out', join(root, 'notes.svg')])
+  assert.equal(p.status, 0, p.stderr)
+  assert.equal(p.stderr, 'llmts plot: note: run notes-run: 1 step logged a non-finite loss (null in log.jsonl); left out\n')
 })

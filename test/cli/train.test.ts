@@ -232,7 +232,7 @@ test('--val-steps beyond the validation shards: each validation reads the batche
   const exact = llmts('train', ...base, '--val-steps', '31', '--out', join(root, 'val31'))
   assert.equal(capped.code, 0, capped.stderr)
   assert.equal(exact.code, 0, exact.stderr)
-  assert.match(capped.stderr, /train: the validation shards hold 31 batches of B·T = 4·16 tokens; each validation reads those instead of --val-steps 45\n/)
+  assert.match(capped.stderr, /^llmts train: the validation shards hold 31 batches of B·T = 4·16 tokens; each validation reads those instead of --val-steps 45\n/m)
   assert.doesNotMatch(exact.stderr, /validation shards hold/)
   const val = (dir: string): unknown[] => readLog(join(root, dir, 'log.jsonl')).filter(r => 'val_loss' in r).map(r => r['val_loss'])
   assert.deepEqual(val('val45'), val('val31'))
@@ -262,7 +262,7 @@ test('a step of more tokens than a pass over the train shards gets a note (the 5
   const r = llmts('train', ...small, '--total-batch-size', '6400', '--steps', '1', '--warmup-steps', '1', '--val-every', '0',
     '--out', join(root, 'epoch-step'))
   assert.equal(r.code, 0, r.stderr)
-  assert.match(r.stderr, /^train: note: one step \(--total-batch-size 6,400\) is more than the 5,888 tokens of a pass over the train shards, 100 micro-batches a step; for a small corpus, a smaller --total-batch-size$/m)
+  assert.match(r.stderr, /^llmts train: note: one step \(--total-batch-size 6,400\) is more than the 5,888 tokens of a pass over the train shards, 100 micro-batches a step; for a small corpus, a smaller --total-batch-size$/m)
   const fits = llmts('train', ...small, '--total-batch-size', '5888', '--steps', '1', '--warmup-steps', '1', '--val-every', '0',
     '--out', join(root, 'epoch-fits'))
   assert.equal(fits.code, 0, fits.stderr)

@@ -239,5 +239,5 @@ test('CLI: the note that an unfinished run with another --shard-size is made aga
     assert.equal(await runPrepareFineweb(['--base-url', server.baseUrl, '--cache', join(root, 'cache'), '--out', out,
       '--shard-size', String(2 * SHARD), '--workers', '0', '--json'], { write: () => {} }), 0)
   } finally { process.stderr.write = write }
-  assert.match(stderr, new RegExp(`^fineweb: .+ is an unfinished run with --shard-size ${SHARD}; .+ made again with --shard-size ${2 * SHARD} `, 'm'))
+  assert.match(stderr, new RegExp(`^llmts prepare fineweb: .+ is an unfinished run with --shard-size ${SHARD}; .+ made again with --shard-size ${2 * SHARD} `, 'm'))
 })

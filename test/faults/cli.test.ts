@@ -199,8 +199,8 @@ test('resuming a finished run says so and changes nothing; --resume notes each s
   assert.equal(more.code, 0, more.stderr)
   const notes = more.stderr.split('\n').filter(l => l.includes('--resume with'))
   assert.equal(notes.length, 2, more.stderr)
-  assert.match(notes[0]!, /^train: note: --resume with --lr 0\.0123 \(the run had [\d.e-]+\), from step 4$/)
-  assert.match(notes[1]!, /^train: note: --resume with --val-every 1 \(the run had 2\), from step 4$/)
+  assert.match(notes[0]!, /^llmts train: note: --resume with --lr 0\.0123 \(the run had [\d.e-]+\), from step 4$/)
+  assert.match(notes[1]!, /^llmts train: note: --resume with --val-every 1 \(the run had 2\), from step 4$/)
   // each step line counts the tokens trained so far, across a resume that doubles the total batch
   const bigger = llmts(['train', '--out', run, '--resume', '--steps', '8', '--total-batch-size', '128'])
   assert.equal(bigger.code, 0, bigger.stderr)

@@ -125,6 +125,6 @@ test('--default-run: Ctrl-C says there is nothing to resume and exits 130', { ti
   })
   const r = await run.done
   assert.equal(r.code, 130, r.stderr)
-  assert.match(r.stderr, /\ndefault run: interrupted; nothing to resume \(the next one starts over\)\n$/)
+  assert.match(r.stderr, /\nllmts train: interrupted; nothing to resume \(the next default run starts over\)\n$/)
   assert.equal(r.stdout, '')
 })

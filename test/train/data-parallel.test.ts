@@ -110,7 +110,7 @@ test('--val-steps beyond the validation shards with ranks: the note and validati
   const b = llmts([...args, '--out', join(root, 'capped2'), '--nproc', '2'])
   assert.equal(a.code, 0, a.stderr)
   assert.equal(b.code, 0, b.stderr)
-  const note = (stderr: string): string | undefined => /^train: the validation shards hold .*$/m.exec(stderr)?.[0]
+  const note = (stderr: string): string | undefined => /^llmts train: the validation shards hold .*$/m.exec(stderr)?.[0]
   assert.ok(note(a.stderr) !== undefined, a.stderr)
   assert.equal(note(b.stderr), note(a.stderr), 'every rank reads the batches one process reads: no "per rank"')
   assertLogsClose(withoutTiming(readLog(join(root, 'capped1', 'log.jsonl'))), withoutTiming(readLog(join(root, 'capped2', 'log.jsonl'))),
