@@ -97,7 +97,8 @@ export const command: Command = {
     const file = p.positionals[0]!
     const data = readInput(file)
     if (p.flags.decode) {
-      const ids = isShard(file, data) ? parseShard(data, file === '-' ? 'stdin' : file) : parseIds(data.toString('utf8'), file)
+      const where = file === '-' ? 'stdin' : file   // as the encoding errors name it
+      const ids = isShard(file, data) ? parseShard(data, where) : parseIds(data.toString('utf8'), where)
       const text = decode(ids)
       if (p.flags.json) printJson({ tokens: ids.length, text })
       else process.stdout.write(text)

@@ -75,7 +75,7 @@ test('bad input: one stderr line, exit code 2', () => {
     [['tokenize', '--decode', vocab], undefined, /vocab\.bin has token id 50300 at position 1, outside the vocabulary of 50257/],
     [['tokenize', '--decode', '-'], good.subarray(0, good.length - 2), new RegExp(`stdin header says ${n} tokens`)],
     [['tokenize', '--decode', '-'], v, /stdin has token id 50300 at position 1/],
-    [['tokenize', '--decode', '-'], '1 2 x3', /-: item 3 \("x3"\) is not a token id/],
+    [['tokenize', '--decode', '-'], '1 2 x3', /^llmts tokenize: stdin: item 3 \("x3"\) is not a token id/],
     [['tokenize', '--decode', '-'], '[1, 50257]', /item 2 \(50257\) is not a token id/],
     [['tokenize', '--decode', '-'], '[1, 2', /invalid JSON/],
     [['tokenize', join(dir, 'ok.bin')], undefined, /ok\.bin is a token shard, not text \(its text: llmts tokenize --decode .*ok\.bin\)/],
