@@ -75,8 +75,9 @@ export const command: Command = {
     const t0 = performance.now()
     const out = generate(model, prompt, opts, new Rng(p.flags.seed), token => { if (!json) stream.push(token) })
     const seconds = (performance.now() - t0) / 1000
-    const stop = out.length < maxTokens ? 'eot' : 'max-tokens'   // generated tokens / s counts the <|endoftext|> drawn
-    const rate = (out.length + (stop === 'eot' ? 1 : 0)) / seconds
+    // what ended it: the <|endoftext|> drawn, --max-tokens, or the context (--max-tokens was cut to fit it)
+    const stop = out.length < maxTokens ? 'eot' : maxTokens < p.flags['max-tokens'] ? 'context' : 'max-tokens'
+    const rate = (out.length + (stop === 'eot' ? 1 : 0)) / seconds   // generated tokens / s counts the <|endoftext|> drawn
     if (json) {
       printJson({ model: resolved.path, prompt: prompt0, text: decode(out), tokens: out.length, ids: [...out], stop,
         tokensPerSecond: rate })

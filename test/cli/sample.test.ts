@@ -137,7 +137,7 @@ test('the context length caps --max-tokens (with a notice); a prompt that fills 
   assert.equal(encode(words(62)).length, 62)
   const r = llmts('--model', runDir, '--prompt', words(52), '--max-tokens', '1000', '--temperature', '0', '--json')
   assert.equal(r.code, 0, r.stderr)
-  assert.equal(JSON.parse(r.stdout).ids.length, 64 - 53)
+  assert.deepEqual([JSON.parse(r.stdout).ids.length, JSON.parse(r.stdout).stop], [64 - 53, 'context'])
   assert.match(r.stderr, /generating 11 tokens \(the context length is 64\)/)
   const last = llmts('--model', runDir, '--prompt', words(62), '--max-tokens', '5', '--temperature', '0', '--json')
   assert.equal(last.code, 0, last.stderr)
