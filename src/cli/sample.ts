@@ -14,7 +14,9 @@ import { plural } from '../util/progress.js'
 import { MAX_SEED, Rng } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
-import { printJson } from './output.js'
+import { printJson, stderrNotes } from './output.js'
+
+const note = stderrNotes(['sample'])
 
 const flags = {
   model: modelFlag,
@@ -55,14 +57,13 @@ export const command: Command = {
         `(expected at most ${config.contextLength - 2} tokens of prompt)`)
     }
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
-    if (maxTokens < p.flags['max-tokens']) process.stderr.write(`llmts sample: generating ${maxTokens} ${plural(maxTokens, 'token')} ` +
-      `(the context length is ${config.contextLength})\n`)
+    if (maxTokens < p.flags['max-tokens']) note(`generating ${maxTokens} ${plural(maxTokens, 'token')} (the context length is ${config.contextLength})`)
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
-    process.stderr.write(`llmts sample: ${describeBackend(backend)}\n`)
+    note(describeBackend(backend))
     const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
     if (resolved.params !== undefined) model.setParams(resolved.params)
     else {
-      process.stderr.write(`llmts sample: ${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}\n`)
+      note(`${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}`)
       model.initWeights(p.flags.seed)
     }
     const opts = {
@@ -83,8 +84,8 @@ export const command: Command = {
         tokensPerSecond: rate })
     } else {
       stream.end()
-      process.stderr.write(`llmts sample: ${out.length} ${plural(out.length, 'token')}${stop === 'eot' ? ', stopped at <|endoftext|>' : ''} in ` +
-        `${seconds.toFixed(1)} s (${rate.toFixed(1)} tokens/s), ${resolved.source}\n`)
+      note(`${out.length} ${plural(out.length, 'token')}${stop === 'eot' ? ', stopped at <|endoftext|>' : ''} in ` +
+        `${seconds.toFixed(1)} s (${rate.toFixed(1)} tokens/s), ${resolved.source}`)
     }
     return 0
   },

@@ -178,9 +178,9 @@ export const command: Command = {
         onStart: i => {
           vocab = i.modelConfig.vocabSize
           for (const line of changes) note(line)
-          if (!quiet) process.stderr.write(`llmts train: ${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
+          note(`${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
             `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ${i.ranks !== null ? `${i.ranks}, ` : ''}` +
-            `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}\n`)
+            `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}`)
         },
       })
       if (!quiet) printSummary(info, result, { json: p.flags['json'] === true })
