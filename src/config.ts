@@ -3,6 +3,7 @@
 // independent so any mix can be trained (HF export later names what Hugging Face cannot express).
 
 import { InputError, shown } from './util/errors.js'
+import { camelCase, snakeCase } from './util/json.js'
 
 export interface ModelConfig {
   vocabSize: number           // V: real vocabulary (50,257 for GPT-2's BPE)
@@ -121,9 +122,9 @@ export function configFromJson(obj: unknown, where: string): ModelConfig {
   const o: Record<string, unknown> = {}, spelled = new Map<string, string>()
   for (const [k, v] of Object.entries(raw)) {
     if (describingKeys.includes(k)) continue   // a `llmts model --json` entry; load.ts checks its "parameters"
-    const key = known.has(k) ? k : k.replace(/_([a-z])/g, (_m, ch: string) => ch.toUpperCase())   // kv_heads, as `llmts model --json` prints it
+    const key = known.has(k) ? k : camelCase(k)   // kv_heads, as `llmts model --json` prints it
     if (!known.has(key)) {
-      const keys = [...known, ...describingKeys].map(x => x.replace(/[A-Z]/g, ch => `_${ch.toLowerCase()}`))
+      const keys = [...known, ...describingKeys].map(snakeCase)
       throw new InputError(`config: ${where} has unknown key "${k}" (expected one of ${keys.join(', ')}; camelCase works too)`)
     }
     if (spelled.has(key)) throw new InputError(`config: ${where} gives ${key} twice ("${spelled.get(key)}" and "${k}"); keep one`)

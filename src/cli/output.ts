@@ -4,10 +4,7 @@
 // files and lm-evaluation-harness results. Keys that are data (file or model names) have no capitals and pass as
 // they are.
 
-/** camelCase -> snake_case (runDir -> run_dir, nonFinite -> non_finite); other keys unchanged. */
-export function snakeCase(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
-}
+import { snakeCase } from '../util/json.js'
 
 function snakeKeys(_key: string, value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value

@@ -1,5 +1,6 @@
-// Duplicate keys in a JSON object. JSON.parse keeps the last of two equal keys without a word; in a config file a
-// user wrote, the first one is then silently ignored. This scan over text JSON.parse has accepted finds them.
+// JSON keys. Duplicate keys in an object: JSON.parse keeps the last of two equal keys without a word; in a config
+// file a user wrote, the first one is then silently ignored. This scan over text JSON.parse has accepted finds them.
+// And the two spellings of a key: camelCase (TypeScript) and snake_case (--json output, log.jsonl, HF files).
 
 import { InputError } from './errors.js'
 
@@ -46,4 +47,14 @@ export function refuseDuplicateKey(text: string, where: string): void {
     throw new InputError(`${where}: key "${dup.key}" appears twice in one object (lines ${dup.lines[0]} and ${dup.lines[1]}); ` +
       'expected each key once')
   }
+}
+
+/** camelCase -> snake_case (runDir -> run_dir, nonFinite -> non_finite); other keys unchanged. */
+export function snakeCase(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
+}
+
+/** snake_case -> camelCase (kv_heads -> kvHeads); other keys unchanged. */
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z])/g, (_m, ch: string) => ch.toUpperCase())
 }

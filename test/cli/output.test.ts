@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { jsonText, snakeCase } from '../../src/cli/output.js'
+import { jsonText } from '../../src/cli/output.js'
+import { snakeCase } from '../../src/util/json.js'
 import { configFromJson, presetConfig } from '../../src/config.js'
 import { InputError } from '../../src/util/errors.js'
 
