@@ -19,7 +19,7 @@ import { refuseDuplicateKey } from '../util/json.js'
 export interface ResolvedModel {
   config: ModelConfig
   params?: Float32Array   // (layout.total) flat; absent for presets and config files (initialize from a seed)
-  source: string          // what was loaded, for logs: "preset tiny-gpt2", "Hugging Face directory DIR", ...
+  source: string          // what was loaded, for logs: "preset tiny-gpt2", "checkpoint DIR", "Hugging Face directory DIR", ...
   path: string            // the same as a --model value (a preset's name, a file or directory; a run's checkpoint), for JSON
 }
 
@@ -56,10 +56,16 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
 
 /** What --init-from names: a run (its best or newest checkpoint), a checkpoint or a Hugging Face directory. */
 function resolveWeightsDir(dir: string): ResolvedModel {
-  if (isCheckpointDir(dir) || isRunDir(dir)) {
-    const ck = loadCheckpointModel(dir)
-    return { ...ck, source: `checkpoint ${ck.source}`, path: ck.source }
-  }
+  return isCheckpointDir(dir) || isRunDir(dir) ? checkpointModel(dir) : hfDirModel(dir)
+}
+
+// one builder per directory form, shared by --model and --init-from: the same directory gets the same label either way
+function checkpointModel(dir: string): ResolvedModel {
+  const ck = loadCheckpointModel(dir)
+  return { ...ck, source: `checkpoint ${ck.source}`, path: ck.source }
+}
+
+function hfDirModel(dir: string): ResolvedModel {
   return { ...loadHfDir(dir), source: `Hugging Face directory ${dir}`, path: dir }
 }
 
@@ -71,16 +77,13 @@ function resolveSpec(spec: string): ResolvedModel {
   }
   if (st.isDirectory()) {
     // training output: a run directory (its best or newest checkpoint) or one checkpoint directory
-    if (isCheckpointDir(spec) || isRunDir(spec)) {
-      const ck = loadCheckpointModel(spec)
-      return { ...ck, path: ck.source }
-    }
+    if (isCheckpointDir(spec) || isRunDir(spec)) return checkpointModel(spec)
     if (statOrNull(join(spec, 'state.json')) !== null) {
       throw new InputError(`model: ${spec} has a state.json but no model.safetensors ` +
         `(an incomplete or damaged checkpoint; another checkpoint of its run?)`)
     }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
-      return { ...loadHfDir(spec), source: `Hugging Face directory ${spec}`, path: spec }
+      return hfDirModel(spec)
     }
     if (statOrNull(join(spec, DOWNLOAD_STAGING)) !== null) {
       throw new InputError(`model: ${spec} is an unfinished llmts download (its config.json comes last, after the weights): ` +

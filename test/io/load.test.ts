@@ -30,7 +30,9 @@ test('presets and config files resolve to configs without weights', () => {
 
 test('HF directories, checkpoints and run directories resolve with their weights', () => {
   const hf = resolveModel(fixture('hf-gpt2'))
-  assert.ok(hf.params !== undefined && hf.source.includes('Hugging Face'))
+  assert.ok(hf.params !== undefined)
+  assert.deepEqual([hf.source, resolveModel(undefined, { initFrom: fixture('hf-gpt2') }).source],
+    Array(2).fill(`Hugging Face directory ${fixture('hf-gpt2')}`))
   const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 16, layers: 1, channels: 32, heads: 4,
     kvHeads: 2, mlpHidden: 64 }, 'test')
   const rng = new Rng(5)
@@ -47,6 +49,8 @@ test('HF directories, checkpoints and run directories resolve with their weights
     // --init-from takes what train's does: the same weights, and a weightless spec beside it must match
     const init = resolveModel(undefined, { initFrom: spec })
     assert.deepEqual([init.config, init.params, init.path], [config, params, ck])
+    // the logs' label: the same checkpoint gets the same words whichever flag named it
+    assert.deepEqual([r.source, init.source], [`checkpoint ${ck}`, `checkpoint ${ck}`], spec)
     const same = join(root, 'same.json')
     writeFileSync(same, JSON.stringify(config))
     assert.deepEqual(resolveModel(same, { initFrom: spec }).params, params)
