@@ -1,9 +1,12 @@
 // Atomic file writes: data goes to a temp file beside the target, is fsynced, then renamed over the target,
 // and the directory is fsynced. A reader therefore sees the old file or the complete new one, never a torn one.
+// A target that is a symbolic link is written through (as cp or a shell's > do): the temp file goes beside the
+// file it points to and replaces that one, and the link stays a link.
 // A full disk or a file-size limit (ENOSPC, EDQUOT, EFBIG) is an OutOfSpaceError: one line, exit code 2.
 
 import {
-  accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeSync,
+  accessSync, closeSync, constants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync,
+  statSync, writeSync,
 } from 'node:fs'
 import { dirname, basename, join, resolve } from 'node:path'
 import { InputError } from './errors.js'
@@ -26,18 +29,32 @@ export function spaceError(e: unknown, path: string): unknown {
 
 /** `e` as one line naming `path`, not the temp file beside it that the call was about (`EACCES … '/sys/.x.svg.tmp-15017'`),
  *  when the destination is a directory or its folder cannot be written; a full disk as spaceError; otherwise `e`. */
-function writeError(e: unknown, path: string, tmp?: string): unknown {
+function writeError(e: unknown, path: string, target: string, tmp?: string): unknown {
   const code = (e as NodeJS.ErrnoException | null)?.code
+  const what = target === path ? path : `${path} (a symbolic link to ${target})`
   if (code === 'EISDIR') {   // at the open, the temp file's name is taken by a directory; at the rename, the destination's
-    return new InputError(`cannot write ${path}: ${tmp !== undefined ? `the temp file beside it, ${tmp},` : 'it'} is a directory`)
+    return new InputError(`cannot write ${what}: ${tmp !== undefined ? `the temp file beside it, ${tmp},` : 'it'} is a directory`)
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new InputError(`cannot write ${path}: ${code} (its folder ${dirname(path)} is not writable)`)
+    return new InputError(`cannot write ${what}: ${code} (its folder ${dirname(target)} is not writable)`)
   }
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new InputError(`cannot write ${path}: ${code} (${dirname(path)} is not an existing folder)`)
+    return new InputError(`cannot write ${what}: ${code} (${dirname(target)} is not an existing folder)`)
   }
   return spaceError(e, path)
+}
+
+/** The file that writing `path` replaces: the end of its chain of symbolic links (which may not exist yet: a
+ *  dangling link is written where it points), else `path` itself. */
+export function writeTarget(path: string): string {
+  let p = path
+  for (let hops = 0; hops < 40; hops++) {   // 40: Linux's limit before ELOOP
+    let isLink: boolean
+    try { isLink = lstatSync(p).isSymbolicLink() } catch { return p }
+    if (!isLink) return p
+    p = resolve(dirname(p), readlinkSync(p))
+  }
+  throw new InputError(`cannot write ${path}: too many levels of symbolic links (a loop?)`)
 }
 
 /** The folders that making `dir` would create, innermost first (none when it exists): what a refused command
@@ -167,13 +184,15 @@ export function writeFilesAtomic(files: { path: string; write: (w: AtomicWriter)
  *  finish() (on disk under the temp name) and publish() (renamed into place). */
 export class AtomicWriter {
   readonly tmp: string
+  private readonly target: string   // path, or the file its symbolic link points to: what the rename replaces
   private fd: number | null
   private finished = false
   bytes = 0
 
   constructor(readonly path: string) {
-    this.tmp = tempPathFor(path)
-    try { this.fd = openSync(this.tmp, 'w') } catch (e) { throw writeError(e, path, this.tmp) }
+    this.target = writeTarget(path)
+    this.tmp = tempPathFor(this.target)
+    try { this.fd = openSync(this.tmp, 'w') } catch (e) { throw writeError(e, path, this.target, this.tmp) }
   }
 
   write(data: Uint8Array | string): void {
@@ -203,8 +222,8 @@ export class AtomicWriter {
 
   publish(): void {
     if (!this.finished) throw new Error(`atomic: ${this.path} published before finish()`)
-    try { renameSync(this.tmp, this.path) } catch (e) { throw writeError(e, this.path) }
-    fsyncDir(dirname(this.path))
+    try { renameSync(this.tmp, this.target) } catch (e) { throw writeError(e, this.path, this.target) }
+    fsyncDir(dirname(this.target))
   }
 
   abort(): void {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync, lstatSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -261,6 +261,22 @@ test('CLI: --out under a regular file -> exit 2, one line saying it is not a dir
   const r = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', join(file, 'x.svg')], { encoding: 'utf8' })
   assert.equal(r.status, 2, r.stderr)
   assert.match(r.stderr, /^llmts plot: .*a-file.* is not a directory \(--out expects a directory to write to\)\n$/)
+})
+
+test('CLI: --out a symbolic link writes the file it points to and keeps the link; a link into a missing folder is exit 2', () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  const real = join(root, 'real.svg'), link = join(root, 'link.svg'), broken = join(root, 'broken.svg')
+  writeFileSync(real, 'old')
+  symlinkSync('real.svg', link)
+  symlinkSync(join(root, 'no-such-folder', 'x.svg'), broken)
+  const r = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', link], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link')
+  assert.match(readFileSync(real, 'utf8'), /^<svg /, 'its target holds the chart')
+  const bad = spawnSync(process.execPath, [main, 'plot', gpt2, '--out', broken], { encoding: 'utf8' })
+  assert.equal(bad.status, 2, bad.stderr)
+  assert.match(bad.stderr, /^llmts plot: cannot write .*broken\.svg \(a symbolic link to .*no-such-folder\/x\.svg\): ENOENT \(.*no-such-folder is not an existing folder\)\n$/)
+  assert.ok(lstatSync(broken).isSymbolicLink())
 })
 
 /** The [low, high] of the y axis, from its aria-label ("... with values from 1 to 12"). */

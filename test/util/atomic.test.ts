@@ -5,11 +5,13 @@
 
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { checkOutputDir, makeDirs, removeDeadTemps, writeFileAtomic } from '../../src/util/atomic.js'
+import { checkOutputDir, makeDirs, removeDeadTemps, writeFileAtomic, writeTarget } from '../../src/util/atomic.js'
 import { InputError } from '../../src/util/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'llmts-atomic-'))
@@ -75,6 +77,44 @@ test("removeDeadTemps removes a dead writer's temp file and keeps a live writer'
     assert.deepEqual(readdirSync(d).sort(), [`.other.json.tmp-${dead}`, `.x.bin.tmp-${live.pid}`, `.x.bin.tmp-${process.pid}`, 'x.bin'].sort())
   } finally {
     live.kill()
+    rmSync(d, { recursive: true, force: true })
+  }
+})
+
+test('a symbolic link is written through, as cp does: its target gets the data, the link stays; a dangling one is made', () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-atomic-link-'))
+  try {
+    mkdirSync(join(d, 'real'))
+    writeFileSync(join(d, 'real', 'plot.svg'), 'old')
+    symlinkSync('real/plot.svg', join(d, 'link.svg'))        // relative to the link's folder
+    symlinkSync(join(d, 'link.svg'), join(d, 'chain.svg'))   // a link to a link
+    symlinkSync('real/new.svg', join(d, 'dangling.svg'))
+    writeFileAtomic(join(d, 'chain.svg'), 'new')
+    writeFileAtomic(join(d, 'dangling.svg'), 'made')
+    for (const [link, to] of [['link.svg', 'real/plot.svg'], ['chain.svg', join(d, 'link.svg')], ['dangling.svg', 'real/new.svg']]) {
+      assert.ok(lstatSync(join(d, link)).isSymbolicLink(), `${link} is still a link`)
+      assert.equal(readlinkSync(join(d, link)), to)
+    }
+    assert.deepEqual([readFileSync(join(d, 'real', 'plot.svg'), 'utf8'), readFileSync(join(d, 'real', 'new.svg'), 'utf8')], ['new', 'made'])
+    assert.deepEqual(readdirSync(join(d, 'real')).sort(), ['new.svg', 'plot.svg'], 'no temp file left')
+    assert.equal(writeTarget(join(d, 'real', 'plot.svg')), join(d, 'real', 'plot.svg'), 'a regular file is its own target')
+  } finally {
+    rmSync(d, { recursive: true, force: true })
+  }
+})
+
+test('a link into a missing folder, or a loop of links, is a one-line InputError; nothing is written', () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-atomic-badlink-'))
+  try {
+    symlinkSync(join(d, 'gone', 'x.svg'), join(d, 'nowhere.svg'))
+    symlinkSync(join(d, 'b.svg'), join(d, 'a.svg'))
+    symlinkSync(join(d, 'a.svg'), join(d, 'b.svg'))
+    assert.throws(() => writeFileAtomic(join(d, 'nowhere.svg'), 'x'), (e: Error) => e instanceof InputError && e.message ===
+      `cannot write ${join(d, 'nowhere.svg')} (a symbolic link to ${join(d, 'gone', 'x.svg')}): ENOENT (${join(d, 'gone')} is not an existing folder)`)
+    assert.throws(() => writeFileAtomic(join(d, 'a.svg'), 'x'), (e: Error) => e instanceof InputError &&
+      e.message === `cannot write ${join(d, 'a.svg')}: too many levels of symbolic links (a loop?)`)
+    assert.deepEqual(readdirSync(d).sort(), ['a.svg', 'b.svg', 'nowhere.svg'])
+  } finally {
     rmSync(d, { recursive: true, force: true })
   }
 })
