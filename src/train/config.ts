@@ -92,6 +92,9 @@ export const trainDefaults: TrainConfig = {
 
 type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number; max?: number } | { kind: 'number'; min: number; max?: number }
   | { kind: 'enum'; values: readonly string[] }
+/** Most ranks one launcher forks (each a Node process of its own): more is a typo; the same bound as --threads. */
+export const MAX_NPROC = 1024
+
 export type TrainField = FieldKind & { flag: string; help: string }
 
 /** One row per setting: its flag name, type and help (the CLI's flag table is built from this). */
@@ -119,7 +122,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
     help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) ' +
       'or fp32; the CPU computes in fp32' },
   threads: { flag: 'threads', kind: 'int', min: 0, help: 'CPU threads (0 = every core, or $LLMTS_THREADS)' },
-  nproc: { flag: 'nproc', kind: 'int', min: 1, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
+  nproc: { flag: 'nproc', kind: 'int', min: 1, max: MAX_NPROC, help: 'data-parallel processes: one per GPU (NCCL), or CPU processes (gradients summed)' },
   out: { flag: 'out', kind: 'string', metavar: 'RUN_DIR',
     help: 'run directory (log.jsonl, config.json, checkpoints/, best/; default runs/MODEL-DATE-TIME)' },
   valEvery: { flag: 'val-every', kind: 'int', min: 0, help: 'validation before step 1, every N steps and at the end (0 disables)' },

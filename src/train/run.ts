@@ -7,6 +7,7 @@ import { existsSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import type { Backend } from '../backend/backend.js'
+import { CpuBackend } from '../backend/cpu/index.js'
 import { threadsFromEnv } from '../backend/cpu/kernels.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
 import { DataLoader } from '../data/loader.js'
@@ -113,6 +114,10 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // the backend before the memory check, so --device auto's check knows a CPU from a GPU
   const threads = c.threads > 0 || world === 1 || threadsFromEnv() ? c.threads : Math.max(1, Math.floor(availableParallelism() / world))
   const backend = await createBackend(c.device, { threads, ordinal: rank, precision: c.precision })
+  if (backend instanceof CpuBackend) {
+    const shared = sharedCoresNote(world, backend.accel.kernels.threads, availableParallelism())
+    if (shared !== null) opts.note?.(shared)
+  }
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
@@ -252,6 +257,16 @@ function loaderChanges(saved: TrainConfig | null, now: TrainConfig): string {
   const flags: [keyof TrainConfig, string][] = [['shuffle', 'shuffle'], ['seed', 'seed'], ['nproc', 'nproc'], ['batchSize', 'batch-size'],
     ['seqLen', 'seq-len'], ['data', 'data']]
   return flags.filter(([k]) => saved[k] !== now[k]).map(([k, f]) => `--${f} ${String(saved[k])} → ${String(now[k])}`).join(', ')
+}
+
+/** What --nproc N on the CPU does when its ranks' threads outnumber the cores (every rank runs at least one): the
+ *  ranks take turns on the cores rather than each having its own. null when every thread has a core. */
+export function sharedCoresNote(world: number, threadsPerRank: number, cores: number): string | null {
+  if (world === 1 || world * threadsPerRank <= cores) return null
+  const fix = threadsPerRank === 1 ? `--nproc ${cores} or fewer gives each rank a core of its own`
+    : `--nproc × --threads at most ${cores} gives each thread a core of its own`
+  return `train: --nproc ${world} on ${cores} ${plural(cores, 'core')}: ${world} ranks of ${threadsPerRank} ` +
+    `${plural(threadsPerRank, 'thread')} share them (${fix})`
 }
 
 /** This process's rank; --nproc N > 1 runs only as a rank started by the launcher (src/train/launch.ts). */

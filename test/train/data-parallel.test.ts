@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +15,7 @@ import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { rankFromEnv, type LauncherReply } from '../../src/train/collective.js'
 import { CollectiveHub } from '../../src/train/launch.js'
 import { readLog, type LogRecord } from '../../src/train/log.js'
+import { sharedCoresNote } from '../../src/train/run.js'
 import { withoutTiming } from '../faults/helpers.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
 import { longValData, makeToyRun } from './helpers.js'
@@ -268,6 +269,21 @@ test('--nproc: a flag given twice is noted once (by the launcher, not again by r
   assert.match(r.stdout, /finished at step 2/)
 })
 
+test('--nproc with more threads than cores: a note says the ranks share them and what gives each its own', () => {
+  assert.equal(sharedCoresNote(8, 1, 2), 'train: --nproc 8 on 2 cores: 8 ranks of 1 thread share them ' +
+    '(--nproc 2 or fewer gives each rank a core of its own)')
+  assert.equal(sharedCoresNote(2, 3, 1), 'train: --nproc 2 on 1 core: 2 ranks of 3 threads share them ' +
+    '(--nproc × --threads at most 1 gives each thread a core of its own)')
+  assert.deepEqual([sharedCoresNote(2, 1, 2), sharedCoresNote(4, 4, 16), sharedCoresNote(1, 8, 2)], [null, null, null],
+    'a core per thread, or one process (whose --threads is its own business)')
+  // through the binary: --threads = every core makes 2 ranks too many on any machine; rank 0 alone says it
+  const cores = availableParallelism()
+  const r = llmts([...common, '--steps', '1', '--val-every', '0', '--nproc', '2', '--threads', String(cores), '--out', join(root, 'shared')])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stderr.split('\n').filter(l => l.startsWith('llmts train: --nproc 2 on')).length, 1, r.stderr)
+  assert.ok(r.stderr.includes(`llmts ${sharedCoresNote(2, cores, cores)}\n`), r.stderr)
+})
+
 test('--nproc: bad settings are one-line errors with exit code 2', () => {
   const tinyVal = join(root, 'tiny_val_000000.bin')
   writeShard(tinyVal, Array.from({ length: 60 }, (_, i) => i % 96))   // fewer than B·T+1 = 65 tokens (all ranks read it all)
@@ -276,6 +292,7 @@ test('--nproc: bad settings are one-line errors with exit code 2', () => {
     [[...common, '--steps', '2', '--nproc', '2', '--val-data', tinyVal, '--out', join(root, 'badval')], {},
       /tiny_val_000000\.bin has 60 tokens.*W·B·T\+1 with W=1 B=4 T=16/],
     [['--nproc', '0'], {}, /--nproc expects a positive integer, got 0/],
+    [['--nproc', '1025'], {}, /^llmts train: --nproc expects a value <= 1024, got 1025$/m],   // 1025 processes would be forked
     [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {},
       /--total-batch-size 256 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·3 = 192/],
     [[...common, '--steps', '2', '--nproc', '2', '--out', join(root, 'badenv')], { LLMTS_COLLECTIVE: 'mpi' },
