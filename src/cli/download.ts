@@ -3,8 +3,8 @@
 // same command continues an interrupted download and keeps the files already complete.
 
 import { Display } from './display.js'
-import { formatBytes } from '../util/progress.js'
-import { downloadHfModel, type ModelDownloadResult } from '../io/hf-download.js'
+import { formatBytes, plural } from '../util/progress.js'
+import { downloadHfModel, type ModelDownloadResult, type ModelListing } from '../io/hf-download.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
@@ -55,8 +55,7 @@ export const command: Command = {
         repo, revision: f.revision, outDir: f.out, workers: f.workers, ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }),
         http: { signal: stop.signal,
           onRetry: r => display.log(commandLine(['download'], `${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`)) },
-        onListing: (files, config, family) => display.log(commandLine(['download'], `${repo} (${family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'}, ` +
-          `${config.layers} layers, d=${config.channels}): ${files.length} files, ${formatBytes(files.reduce((n, x) => n + x.size, 0))}`)),
+        onListing: l => display.log(commandLine(['download'], listingLine(repo, l))),
         onProgress: q => display.download(q),
       })
     } finally {
@@ -70,4 +69,12 @@ export const command: Command = {
     }
     return 0
   },
+}
+
+/** "REPO (GPT2LMHeadModel, 12 layers, d=768): config.json read, then 7 files, 551 MB": the count and bytes are the
+ *  progress's (config.json, and a shard index, came first, apart). */
+function listingLine(repo: string, l: ModelListing): string {
+  const arch = l.family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'
+  return `${repo} (${arch}, ${l.config.layers} layers, d=${l.config.channels}): ${l.read.map(x => x.path).join(' and ')} read, ` +
+    `then ${l.rest.length} ${plural(l.rest.length, 'file')}, ${formatBytes(l.rest.reduce((n, x) => n + x.size, 0))}`
 }

@@ -30,9 +30,12 @@ export interface ModelDownloadOptions {
   token?: string              // default $HF_TOKEN
   workers?: number            // files downloaded in parallel
   http?: RetryOptions         // retry policy, signal, onRetry
-  onListing?: (files: RemoteFile[], config: ModelConfig, family: HfFamily) => void   // the files to fetch
+  onListing?: (l: ModelListing) => void
   onProgress?: (p: DownloadProgress) => void
 }
+
+/** What onListing gets once config.json (and a shard index) are read: those, and the files onProgress then counts. */
+export interface ModelListing { read: RemoteFile[]; rest: RemoteFile[]; config: ModelConfig; family: HfFamily }
 
 export interface ModelDownloadResult {
   repo: string; revision: string; commit: string; dir: string; family: HfFamily
@@ -94,7 +97,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   for (const f of first) rmSync(join(o.outDir, f.path), { force: true })
   const rest = [...weights, ...OPTIONAL_FILES.flatMap(p => byPath.get(p) ?? [])]
   const all = [...first, ...rest]
-  o.onListing?.(all, parsed.config, parsed.family)
+  o.onListing?.({ read: first, rest, config: parsed.config, family: parsed.family })
   await download(rest, o.outDir, true)
   for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
   rmSync(staging, { recursive: true, force: true })

@@ -7,15 +7,16 @@
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkRepoName, downloadHfModel, type ModelDownloadOptions } from '../../src/io/hf-download.js'
+import { checkRepoName, downloadHfModel, type ModelDownloadOptions, type ModelListing } from '../../src/io/hf-download.js'
 import { loadHfDir } from '../../src/io/hf.js'
 import { resolveModel } from '../../src/model/load.js'
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
+import { formatBytes } from '../../src/util/progress.js'
 import { start } from '../faults/helpers.js'
 import { COMMIT, startFaultServer, type FaultServer, type ServedFile } from '../helpers/http-fault-server.js'
 
@@ -87,9 +88,13 @@ test('sharded weights: the index first, then every shard it names', async () => 
   writeFileSync(join(root, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }))
   const files = [...servedDir(fixture('hf-llama'), ['config.json']),
     ...servedDir(root, ['model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'])]
-  const { server, out, error } = await download(files)
+  let listing: ModelListing | undefined, totalFiles = -1
+  const { server, out, error } = await download(files, { onListing: l => { listing = l }, onProgress: q => { totalFiles = q.totalFiles } })
   assert.equal(error, undefined)
   assert.deepEqual(cdn(server).slice(0, 2).sort(), ['config.json', 'model.safetensors.index.json'])
+  // the listing's two parts: what came first, and the files the progress counts (config.json is not among them)
+  assert.deepEqual([listing!.read.map(f => f.path), listing!.rest.map(f => f.path).sort(), totalFiles],
+    [['config.json', 'model.safetensors.index.json'], ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'], 2])
   const a = loadHfDir(fixture('hf-llama')), b = loadHfDir(out)
   assert.ok(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer)))
 })
@@ -232,7 +237,10 @@ test('llmts download: the CLI fills --out, prints JSON, and refuses bad argument
     assert.equal(r.code, 0, r.stderr)
     const j = JSON.parse(r.stdout) as { repo: string; commit: string; family: string; files: { path: string }[] }
     assert.deepEqual([j.repo, j.commit, j.family, j.files.map(f => f.path)], [REPO, COMMIT, 'gpt2', ['config.json', 'model.safetensors']])
-    assert.match(r.stderr, /GPT2LMHeadModel, 2 layers/)
+    // the listing counts what the progress counts: model.safetensors, after config.json
+    const bytes = statSync(join(fixture('hf-gpt2'), 'model.safetensors')).size
+    assert.match(r.stderr, new RegExp(`GPT2LMHeadModel, 2 layers, d=\\d+\\): config\\.json read, then 1 file, ${formatBytes(bytes)}\n`))
+    assert.match(r.stderr, /^download: 100% 1\/1 files, /m)
     const again = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl]).done
     assert.equal(again.code, 0, again.stderr)
     assert.equal(cdn(server).filter(p => p === 'model.safetensors').length, 1, 'a second run keeps the complete files')
