@@ -69,11 +69,14 @@ function openWeights(dir: string): Map<string, SafetensorsFile> {
 
 /** model.safetensors.index.json's weight_map: tensor name -> shard file name (checked: a plain file name). */
 export function readWeightMap(index: string): Record<string, string> {
-  let map: unknown
-  try { map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map } catch (e) {
+  let obj: unknown
+  try { obj = JSON.parse(readFileSync(index, 'utf8')) } catch (e) {
     throw new InputError(`hf: ${index} is not valid JSON: ${(e as Error).message}`)
   }
-  if (typeof map !== 'object' || map === null) throw new InputError(`hf: ${index} has no "weight_map" object`)
+  // valid JSON of another shape (null, an array) has no weight_map either: not a TypeError called invalid JSON
+  const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v)
+  const map = isObject(obj) ? (obj as { weight_map?: unknown }).weight_map : undefined
+  if (!isObject(map)) throw new InputError(`hf: ${index} has no "weight_map" object (tensor name -> shard file), got ${shown(map)}`)
   for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
     // a plain name in the same folder: no path (nothing read or downloaded outside it), not '.', '..' or ''
     if (typeof file !== 'string' || /[/\\]/.test(file) || ['', '.', '..'].includes(file)) throw new InputError(
@@ -110,18 +113,21 @@ export function loadHfDir(dir: string): { config: ModelConfig; params: Float32Ar
   // every name and shape is checked before the buffer is allocated: config.json's sizes are only trusted once the
   // tensors agree with them (a corrupt size would otherwise ask for a buffer of any length)
   const found: { spec: ParamSpec; piece: HfPiece; name: string }[] = []
-  const problems: string[] = []
+  const problems: string[] = [], mismatched: string[] = []
   for (const spec of layout.specs) {
     for (const piece of spec.hf) {
       const want = hfShape(spec, piece)
       const name = lookupName(files, piece.name)
       if (name === undefined) { problems.push(`missing tensor ${piece.name} (expected shape [${want}])`); continue }
       const shape = files.get(name)!.tensors.get(name)!.shape
-      if (shape.join(',') !== want.join(',')) problems.push(`tensor ${name} has shape [${shape}], config.json implies [${want}]`)
-      else found.push({ spec, piece, name })
+      if (shape.join(',') !== want.join(',')) {
+        problems.push(`tensor ${name} has shape [${shape}], config.json implies [${want}]`)
+        mismatched.push(name)
+      } else found.push({ spec, piece, name })
     }
   }
-  const used = new Set(found.map(f => f.name))
+  // a tensor whose shape is wrong is named once, as mismatched, not again as unexpected
+  const used = new Set([...found.map(f => f.name), ...mismatched])
   for (const name of files.keys()) {
     if (used.has(name) || IGNORED.test(name)) continue
     // tied checkpoints sometimes also store the output layer; transformers ties it, and so do we

@@ -129,7 +129,9 @@ test('missing, mismatched and unexpected tensors are named with their shapes', t
     /missing tensor model\.layers\.1\.mlp\.up_proj\.weight \(expected shape \[64,32\]\)/.test(e.message))
   const wrong = editedFixture(t, 'hf-gpt2', ts => ts.map(x => x.name === 'transformer.h.0.attn.c_attn.weight'
     ? { ...x, shape: [96, 32] } : x))
-  assert.throws(() => loadHfDir(wrong), /tensor transformer\.h\.0\.attn\.c_attn\.weight has shape \[96,32\], config\.json implies \[32,96\]/)
+  // named once, as mismatched: not a second time as an unexpected tensor
+  assert.throws(() => loadHfDir(wrong), { message: `hf: ${wrong}: tensor transformer.h.0.attn.c_attn.weight has shape [96,32], ` +
+    'config.json implies [32,96]' })
   const extra = editedFixture(t, 'hf-llama', ts => [...ts, { name: 'model.layers.9.foo', dtype: 'F32', shape: [2], data: new Float32Array(2) }])
   assert.throws(() => loadHfDir(extra), /unexpected tensor model\.layers\.9\.foo with shape \[2\]/)
   const ints = editedFixture(t, 'hf-llama', ts => ts.map(x => x.name === 'model.norm.weight' ? { ...x, dtype: 'I32' } : x))
@@ -233,6 +235,13 @@ test('sharded checkpoints, base-model names without prefix and ignored buffers l
   for (const bad of ['../model-00001-of-00002.safetensors', 'sub/x.safetensors', '..']) {   // shard names must stay in the folder
     writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...weightMap, [all[0]!.name]: bad } }))
     assert.throws(() => loadHfDir(sharded), (e: Error) => e instanceof InputError && e.message.includes('bad shard file name'), bad)
+  }
+  // an index that is valid JSON without a weight_map object: named as such (null read as a TypeError called it invalid JSON;
+  // an array read as an empty map reported every tensor missing)
+  const index = join(sharded, 'model.safetensors.index.json')
+  for (const [text, got] of [['null', 'nothing'], ['{"weight_map": []}', '[]'], ['[1]', 'nothing']]) {
+    writeFileSync(index, text)
+    assert.throws(() => loadHfDir(sharded), { message: `hf: ${index} has no "weight_map" object (tensor name -> shard file), got ${got}` }, text)
   }
   writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
   // GPT2Model.save_pretrained (as the hub's "gpt2") drops "transformer." and keeps the causal-mask buffers
