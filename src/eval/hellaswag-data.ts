@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { cacheRoot } from '../util/cache.js'
-import { fsReason, InputError } from '../util/errors.js'
+import { fsReason, InputError, shown } from '../util/errors.js'
 
 export interface HellaswagExample {
   ind: number              // the dataset's own example id
@@ -50,7 +50,7 @@ function toExample(raw: unknown, where: string): HellaswagExample {
   const o = raw as Record<string, unknown>
   const str = (k: string): string => {
     const v = o[k]
-    if (typeof v !== 'string') bad(`"${k}" must be a string, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`)
+    if (typeof v !== 'string') bad(`"${k}" must be a string, got ${shown(v)}`)   // shown: a long value is cut
     return v as string
   }
   const endings = o['endings']
@@ -59,7 +59,7 @@ function toExample(raw: unknown, where: string): HellaswagExample {
   }
   const label = typeof o['label'] === 'string' && /^\d+$/.test(o['label']) ? Number(o['label']) : o['label']
   if (typeof label !== 'number' || !Number.isInteger(label) || label < 0 || label > 3) {
-    bad(`"label" must be 0..3, got ${label === undefined ? 'nothing (the test split has no labels)' : JSON.stringify(label)}`)
+    bad(`"label" must be 0..3, got ${label === undefined ? 'nothing (the test split has no labels)' : shown(label)}`)
   }
   const ctxA = str('ctx_a'), ctxB = str('ctx_b')
   const ctx = o['ctx'] === undefined ? (ctxB === '' ? ctxA : `${ctxA} ${ctxB}`) : str('ctx')

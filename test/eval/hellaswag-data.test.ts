@@ -93,8 +93,13 @@ test('JSONL validation: errors name the file and line', () => {
     [{ ...obj, label: undefined }, /:1: "label" must be 0\.\.3, got nothing \(the test split has no labels\)/],
     [{ ...obj, label: 7 }, /"label" must be 0\.\.3, got 7/],
     [{ ...obj, ctx_b: 3 }, /"ctx_b" must be a string, got 3/],
+    // a long value is cut (the whole of it made the one line as long as the value)
+    [{ ...obj, ctx_a: ['x'.repeat(10_000)] }, /"ctx_a" must be a string, got \["x{75}\.\.\. \(not a HellaSwag JSONL line\?\)$/],
   ]
   for (const [o, re] of cases) assert.throws(() => parseHellaswagJsonl(JSON.stringify(o), 'x.jsonl'), isInput(re))
+  // a label of 1e400 parses as Infinity, which JSON.stringify wrote as null: shown as itself
+  assert.throws(() => parseHellaswagJsonl(JSON.stringify({ ...obj, label: 0 }).replace('"label":0', '"label":1e400'), 'x.jsonl'),
+    isInput(/"label" must be 0\.\.3, got Infinity \(/))
   assert.equal(parseHellaswagJsonl(JSON.stringify({ ...obj, label: '2' }), 'x.jsonl')[0]!.label, 2)
   assert.throws(() => parseHellaswagJsonl('\n\n', 'empty.jsonl'), isInput(/empty\.jsonl has no examples/))
   assert.throws(() => readHellaswagFile(join(root, 'missing.jsonl')), isInput(/cannot read .*missing\.jsonl: no such file \(ENOENT\)$/))
