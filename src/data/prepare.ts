@@ -155,7 +155,10 @@ async function prepareInto(outDir: string, opts: PrepareOptions, s: { valTokens:
     tokens += b.tokens.length
     opts.onProgress?.({ documents, tokens, bytes: b.bytes, totalBytes: source.totalBytes, seconds: (performance.now() - start) / 1000 })
   })
-  if (documents === 0) throw new InputError(`prepare: ${opts.source.label} holds no documents`)
+  if (documents === 0) {   // the inputs by path (the label names files by base name, for NAME.json)
+    const ins = opts.source.inputs, listed = ins.slice(0, 3).join(', ') + (ins.length > 3 ? `, ... (${ins.length} inputs)` : '')
+    throw new InputError(`prepare: ${listed} hold${ins.length === 1 ? 's' : ''} no documents (only blank lines, or no rows?)`)
+  }
   sink.finish()
   const seconds = (performance.now() - start) / 1000
   const result: PrepareResult = {

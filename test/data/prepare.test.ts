@@ -250,6 +250,9 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
   writeFileSync(join(d, 'empty.txt'), '')
   writeFileSync(join(d, 'bad.jsonl'), '{"text": "ok"}\n{"text": broken}\n')
   writeFileSync(join(d, 'nofield.jsonl'), '{"text": "ok"}\n\n{"body": "x"}\n')
+  writeFileSync(join(d, 'array.jsonl'), '{"text": "ok"}\n["x"]\n')
+  writeFileSync(join(d, 'null.jsonl'), 'null\n')
+  writeFileSync(join(d, 'blank.jsonl'), '\n  \n\n')
   writeFileSync(join(d, 'small.txt'), 'tiny')
   writeFileSync(join(d, 'fake.parquet'), 'PAR1 not really')
   parquetWriteFile({ filename: join(d, 'cols.parquet'),
@@ -268,7 +271,15 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
     [async () => prepare({ source: await openInputs([join(d, 'bad.jsonl')]), outDir: join(d, 'o1'), name: 'b', workers: 0 }),
       /bad\.jsonl:2: invalid JSON/],
     [async () => prepare({ source: await openInputs([join(d, 'nofield.jsonl')]), outDir: join(d, 'o2'), name: 'b', workers: 1 }),
-      /nofield\.jsonl:3: expected an object with a string "text" field/],
+      /nofield\.jsonl:3: expected an object with a string "text" field, got no such field/],
+    // a line that is not an object is named for what it is, not as an object without the field
+    [async () => prepare({ source: await openInputs([join(d, 'array.jsonl')]), outDir: join(d, 'o7'), name: 'b', workers: 0 }),
+      /array\.jsonl:2: expected an object with a string "text" field, got an array \(/],
+    [async () => prepare({ source: await openInputs([join(d, 'null.jsonl')]), outDir: join(d, 'o7'), name: 'b', workers: 0 }),
+      /null\.jsonl:1: expected an object with a string "text" field, got null \(/],
+    // named by its path (the label "files: blank.jsonl" has only the base name)
+    [async () => prepare({ source: await openInputs([join(d, 'blank.jsonl')]), outDir: join(d, 'o7'), name: 'b', workers: 0 }),
+      new RegExp(`^prepare: ${join(d, 'blank.jsonl').replace(/[.]/g, '\\.')} holds no documents \\(only blank lines, or no rows\\?\\)$`)],
     [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o3'), name: 'b', workers: 0 }),
       /only 2 tokens, all taken by --val-tokens 32768/],
     ...['../x', '.x', '-x', '..', ''].map(name => [async () => prepare({ source: await openInputs([join(d, 'small.txt')]), outDir: join(d, 'o4'),
@@ -281,6 +292,6 @@ test('bad inputs are one-line InputErrors and leave no shards', async () => {
   for (const [run, re] of cases) {
     await assert.rejects(run, (e: unknown) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n'), String(re))
   }
-  for (const o of ['o1', 'o2', 'o3', 'o5']) assert.deepEqual(
+  for (const o of ['o1', 'o2', 'o3', 'o5', 'o7']) assert.deepEqual(
     existsSync(join(d, o)) ? readdirSync(join(d, o)).filter(f => f.endsWith('.bin') || f.endsWith('.json')) : [], [], o)
 })

@@ -116,9 +116,12 @@ export async function* jsonlDocuments(path: string, field: string, onBytes: (n: 
     } catch (e) {
       throw new InputError(`prepare: ${path}:${lineNo}: invalid JSON (${(e as Error).message})`)
     }
-    const text = typeof record === 'object' && record !== null && !Array.isArray(record) ? (record as Record<string, unknown>)[field] : undefined
+    const isObject = typeof record === 'object' && record !== null && !Array.isArray(record)
+    const text = isObject ? (record as Record<string, unknown>)[field] : undefined
     if (typeof text !== 'string') {
-      const got = text === undefined ? 'no such field' : `a ${text === null ? 'null' : typeof text}`
+      // a line that is no object has no field to pick: say what it is instead
+      const got = !isObject ? (record === null ? 'null' : Array.isArray(record) ? 'an array' : `a ${typeof record}`)
+        : text === undefined ? 'no such field' : `a ${text === null ? 'null' : typeof text}`
       throw new InputError(`prepare: ${path}:${lineNo}: expected an object with a string "${field}" field, got ${got} ` +
         `(pick the field with --text-column)`)
     }
