@@ -99,8 +99,7 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
     const lines = readRunLog(dir)
     // --x tokens: the count each step line logged (right across a resume that changed the batch size), else, for logs
     // of older versions, the step times config.json's totalBatchSize
-    const logged = new Map<number, number>()
-    if (x === 'tokens') for (const line of lines) if (typeof line['tokens'] === 'number' && 'loss' in line) logged.set(line.step, line['tokens'])
+    const logged = x === 'tokens' ? loggedTokens(lines, dir) : new Map<number, number>()
     let perStep: number | undefined
     const xOf = (step: number): number => x === 'step' || step === 0 ? step : logged.get(step) ?? step * (perStep ??= readTokensPerStep(dir))
     const byStep = new Map<number, number | null>()   // null: a non-finite value
@@ -121,6 +120,21 @@ export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): 
     if (tags.size > 0) series.hellaswag = tags.size === 1 ? [...tags][0]! : 'mixed scorings'
     return series
   })
+}
+
+/** step -> the tokens its step line logged; a damaged count (negative, a string) is an InputError naming the step
+ *  rather than a point drawn at x = -5 or silently placed at step × totalBatchSize. */
+function loggedTokens(lines: LogRecord[], dir: string): Map<number, number> {
+  const logged = new Map<number, number>()
+  for (const line of lines) {
+    const t: unknown = line['tokens']
+    if (t === undefined || !('loss' in line)) continue
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
+      throw new InputError(`plot: ${join(dir, 'log.jsonl')}: step ${line.step} has "tokens": ${shown(t)}, expected a non-negative number`)
+    }
+    logged.set(line.step, t)
+  }
+  return logged
 }
 
 /** "harness scoring, 10-shot" from a HellaSwag line's tags (either may be missing; "" when both are). */

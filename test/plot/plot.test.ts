@@ -321,4 +321,11 @@ test('--x tokens takes the tokens each step line logged (a resume changed the ba
   assert.deepEqual(xs('loss'), [100, 200, 600, 1000])
   assert.deepEqual(xs('val_loss'), [0, 200, 1000], 'a validation at step s is placed at that step\'s tokens')
   assert.deepEqual(collectSeries([gpt2], 'loss', 'tokens')[0]!.points.slice(0, 2).map(p => p.x), [8192, 16384], 'no tokens logged')
+  // a damaged count is refused naming the step (-5 was drawn at x = -5; "x" was silently replaced by step × 400)
+  for (const [bad, shownAs] of [[-5, '-5'], ['x', '"x"'], [null, 'null']] as const) {
+    writeFileSync(join(dir, 'log.jsonl'), JSON.stringify({ step: 1, loss: 4, tokens: 100 }) + '\n' +
+      JSON.stringify({ step: 2, loss: 3, tokens: bad }) + '\n')
+    const want = new RegExp(`resized/log\\.jsonl: step 2 has "tokens": ${shownAs}, expected a non-negative number$`)
+    assert.throws(() => xs('loss'), (e: Error) => e instanceof InputError && want.test(e.message), shownAs)
+  }
 })
