@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { InputError, PeerFailure } from '../util/errors.js'
 import type { Command } from './command.js'
-import { commandLine } from './output.js'
+import { commandLine, oneLine } from './output.js'
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   prepare: () => import('./prepare.js'),
@@ -80,7 +80,7 @@ function report(e: unknown, typed: string[]): number {
       `(the model and its buffers at these settings do not fit; a smaller model, batch or sequence length?)`)
   }
   if (process.env['LLMTS_DEBUG']) process.stderr.write(`${(e as Error).stack ?? err.message}\n`)
-  else process.stderr.write(`${commandLine(typed, err.message, err instanceof InputError || e instanceof PeerFailure ? '' : 'internal error: ')}\n`)
+  else process.stderr.write(`${oneLine(commandLine(typed, err.message, err instanceof InputError || e instanceof PeerFailure ? '' : 'internal error: '))}\n`)
   return err instanceof InputError ? err.exitCode : 1
 }
 

@@ -22,6 +22,13 @@ export function printJson(value: unknown): void {
   process.stdout.write(jsonText(value))
 }
 
+/** `text` safe to print as one terminal line: line breaks and tabs become spaces, other control characters (C0, DEL,
+ *  C1) '?'. An error may quote a user's file (JSON.parse quotes the bytes near the fault): a binary file's escape
+ *  sequences would otherwise reach the terminal (clear it, ring it) and a newline would break the one-line rule. */
+export function oneLine(text: string): string {
+  return text.replace(/[\t\n\r]/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+}
+
 const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** `llmts COMMAND: ` (the command as typed; `llmts: ` before one is known), then `kind` ('internal error: ' or ''),

@@ -52,6 +52,19 @@ test('an error from deep code keeps its module tag after the command: `llmts eva
     `llmts train: shards: directory ${root} has no train shards (*_train_*.bin) (prepare them with llmts prepare)`)
 })
 
+test('an error that quotes a user\'s bytes is still one line without control characters', () => {
+  // a path holding a newline: the error was two lines
+  expectLine(['train', '--data', 'no\nsuch\tdir', '--steps', '2', '--warmup-steps', '1'],
+    'llmts train: shards: no such file or directory: no such dir')
+  // JSON.parse quotes the bytes near the fault: a binary --config's escape sequences reached the terminal (clear, bell)
+  const config = join(root, 'binary.json')
+  writeFileSync(config, '\x1b[2J\x07boom')
+  const r = llmts(['train', '--config', config])
+  assert.equal(r.status, 2, r.stderr)
+  assert.ok(r.stderr.startsWith(`llmts train: --config ${config}: not valid JSON (`) && r.stderr.includes('?[2J?boom'), r.stderr)
+  assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(r.stderr.slice(0, -1)) && r.stderr.endsWith('\n'), JSON.stringify(r.stderr))
+})
+
 test('a module tag that only repeats the command is the command\'s: eval hellaswag, plot', () => {
   const missing = join(root, 'missing.jsonl')
   expectLine(['eval', 'hellaswag', '--model', 'tiny-gpt2', '--data', missing],   // was "hellaswag: cannot read ..."
