@@ -48,5 +48,5 @@ export function commandLine(typed: readonly string[], message: string, kind = ''
 /** A command's notes and warnings: each line on stderr as commandLine writes it; none when `quiet` (a data-parallel
  *  rank other than 0: rank 0 speaks for all). */
 export function stderrNotes(typed: readonly string[], o: { quiet?: boolean } = {}): (line: string) => void {
-  return line => { if (o.quiet !== true) process.stderr.write(`${commandLine(typed, line)}\n`) }
+  return line => { if (o.quiet !== true) process.stderr.write(`${oneLine(commandLine(typed, line))}\n`) }
 }

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { jsonText } from '../../src/cli/output.js'
+import { jsonText, stderrNotes } from '../../src/cli/output.js'
 import { snakeCase } from '../../src/util/json.js'
 import { configFromJson, presetConfig } from '../../src/config.js'
 import { InputError } from '../../src/util/errors.js'
@@ -29,4 +29,12 @@ test('a model config accepts the snake_case keys `llmts model --json` prints; on
   assert.throws(() => configFromJson({ kvHeads: 2, kv_heads: 2 }, 'x.json'),
     (e: Error) => e instanceof InputError && e.message === 'config: x.json gives kvHeads twice ("kvHeads" and "kv_heads"); keep one')
   assert.throws(() => configFromJson({ kv_head: 2 }, 'x.json'), (e: Error) => e instanceof InputError && /unknown key "kv_head"/.test(e.message))
+})
+
+test('stderrNotes: a note naming a user\'s path is one line without control characters, as errors are', () => {
+  const lines: string[] = []
+  const write = process.stderr.write
+  process.stderr.write = ((s: string) => { lines.push(s); return true }) as typeof process.stderr.write
+  try { stderrNotes(['prepare'])('reading a\nb\t\x1b[2Jc.txt') } finally { process.stderr.write = write }
+  assert.deepEqual(lines, ['llmts prepare: reading a b ?[2Jc.txt\n'])
 })
