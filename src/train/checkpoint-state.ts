@@ -16,6 +16,18 @@ export class DamagedCheckpointError extends InputError {
   override name = 'DamagedCheckpointError'
 }
 
+/** A checkpoint file this user may not read (copied by another user, or a root-owned container's run) is no
+ *  damage: --resume must not move it aside and roll back to an older checkpoint. An InputError with the fix; any
+ *  other read failure is damage. */
+export function unreadableError(path: string, e: unknown, hint = ''): InputError {
+  const code = (e as NodeJS.ErrnoException | null)?.code
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new InputError(`checkpoint: cannot read ${path}: ${fsReason(e)}; the checkpoint is not damaged: give this user ` +
+      'read access to it (chmod/chown), then run again')
+  }
+  return new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${fsReason(e)}${hint}`)
+}
+
 /** Everything besides tensors that a bit-exact resume needs. */
 export interface TrainProgress {
   step: number               // optimizer steps completed
@@ -43,10 +55,7 @@ const isLoss = (x: unknown): boolean => x === null || (typeof x === 'number' && 
 /** Reads and checks `path` (a state.json); the train settings are completed with today's defaults. */
 export function readStateFile(path: string): StateJson {
   let text: string
-  try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${fsReason(e)} ` +
-      `(not a checkpoint directory?)`)
-  }
+  try { text = readFileSync(path, 'utf8') } catch (e) { throw unreadableError(path, e, ' (not a checkpoint directory?)') }
   let s: unknown
   try { s = JSON.parse(text) } catch {
     throw new DamagedCheckpointError(`checkpoint: ${path} is not valid JSON (damaged checkpoint state)`)

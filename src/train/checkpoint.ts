@@ -14,8 +14,8 @@ import { validateConfig, type ModelConfig } from '../config.js'
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
 import { makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
-import { fsReason, InputError } from '../util/errors.js'
-import { DamagedCheckpointError, FORMAT, readStateFile, type StateJson, type TrainProgress } from './checkpoint-state.js'
+import { InputError } from '../util/errors.js'
+import { DamagedCheckpointError, FORMAT, readStateFile, unreadableError, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import { validateTrainConfig, type TrainConfig } from './config.js'
 import { slowCheckpointStage } from './test-hooks.js'
 
@@ -179,9 +179,7 @@ function readVerified(dir: string, file: string, state: StateJson): SafetensorsF
   const want = state.files[file]
   if (want === undefined) throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} lists no checksum for ${file}`)
   let buf: Buffer
-  try { buf = readFileSync(path) } catch (e) {
-    throw new DamagedCheckpointError(`checkpoint: cannot read ${path}: ${fsReason(e)}`)
-  }
+  try { buf = readFileSync(path) } catch (e) { throw unreadableError(path, e) }
   const got = createHash('sha256').update(buf).digest('hex')
   if (got !== want.sha256 || buf.byteLength !== want.bytes) {
     throw new DamagedCheckpointError(`checkpoint: ${path} fails its checksum (${buf.byteLength} bytes, sha256 ${got.slice(0, 12)}…; ` +
@@ -203,7 +201,7 @@ export function listCheckpoints(runDir: string): { step: number; path: string }[
   const dir = join(runDir, 'checkpoints')
   if (!existsSync(dir)) return []
   return readdirSync(dir)
-    .filter(n => /^step_\d+$/.test(n) && existsSync(join(dir, n, STATE_FILE)))
+    .filter(n => /^step_\d+$/.test(n) && hasStateFile(join(dir, n)))
     .map(n => ({ step: Number(n.slice(5)), path: join(dir, n) }))
     .sort((a, b) => a.step - b.step)
 }
@@ -213,8 +211,18 @@ export function listStateless(runDir: string): string[] {
   const dir = join(runDir, 'checkpoints')
   if (!existsSync(dir)) return []
   return readdirSync(dir, { withFileTypes: true })
-    .filter(e => e.isDirectory() && /^step_\d+$/.test(e.name) && !existsSync(join(dir, e.name, STATE_FILE)))
+    .filter(e => e.isDirectory() && /^step_\d+$/.test(e.name) && !hasStateFile(join(dir, e.name)))
     .map(e => join(dir, e.name))
+}
+
+/** Whether checkpoint directory `dir` has a state.json; one this user may not look into is an InputError (existsSync
+ *  would say no, and --resume would move an intact checkpoint aside as damaged). */
+function hasStateFile(dir: string): boolean {
+  try { statSync(join(dir, STATE_FILE)); return true } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false
+    throw unreadableError(join(dir, STATE_FILE), e)
+  }
 }
 
 /** Deletes all but the newest `keep` step checkpoints (keep 0 keeps all) after removing leftovers. A deletion

@@ -5,7 +5,8 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { listCheckpoints, readCheckpoint, saveBest } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
@@ -14,7 +15,7 @@ import { repairBest } from '../../src/train/resume.js'
 import { trainRun } from '../../src/train/run.js'
 import { InputError } from '../../src/util/errors.js'
 import { makeToyRun } from '../train/helpers.js'
-import { tempRoot, withoutTiming } from './helpers.js'
+import { isOneLine, main, tempRoot, withoutTiming } from './helpers.js'
 
 const root = tempRoot('resume')
 const toy = makeToyRun(root)
@@ -151,4 +152,32 @@ test('a checkpoint caught between the two renames of a replacement is renamed ba
   const want = readCheckpoint(join(ref, 'best'), { withOptimizer: false }).progress
   assert.equal(want.step, 8, 'the reference run\'s best is its last validation')
   assert.deepEqual([best.step, best.valLoss], [want.step, want.valLoss])
+})
+
+test('a checkpoint file this user may not read is refused, not moved aside as damaged (no roll-back to an older one)', () => {
+  // root reads every file: as root, the run is handed to nobody (65534) with one root-only part, and resumed as nobody
+  const root0 = process.getuid?.() === 0, nobody = 65534
+  if (root0) chmodSync(root, 0o755)
+  const parts: [string, (run: string) => string][] = [
+    ['state.json', run => join(ck(run, 8), 'state.json')],
+    ['model.safetensors', run => join(ck(run, 8), 'model.safetensors')],
+    ['a step directory', run => ck(run, 8)],
+  ]
+  for (const [what, part] of parts) {
+    const run = copyOfRef(`unreadable-${what.replace(/ /g, '-')}`), locked = part(run)
+    if (root0) {
+      for (const p of [run, ...readdirSync(run, { recursive: true, encoding: 'utf8' }).map(n => join(run, n))]) chownSync(p, nobody, nobody)
+      chownSync(locked, 0, 0)
+    }
+    chmodSync(locked, 0)
+    const log = readFileSync(join(run, 'log.jsonl'))
+    const r = spawnSync(process.execPath, [main, 'train', '--out', run, '--resume', '--steps', '9'],
+      { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' }, ...(root0 ? { uid: nobody, gid: nobody } : {}) })
+    assert.equal(r.status, 2, `${what}: ${r.stderr}`)
+    assert.ok(isOneLine(r.stderr), r.stderr)
+    assert.match(r.stderr, new RegExp(`cannot read ${join(ck(run, 8), '')}.*permission denied \\(EACCES\\); the checkpoint is not damaged`), what)
+    assert.deepEqual(readdirSync(join(run, 'checkpoints')).sort(), ['step_000004', 'step_000006', 'step_000008'], `${what}: nothing moved aside`)
+    assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log), `${what}: the log is untouched`)
+    chmodSync(locked, 0o755)   // the temp root's removal at exit reads it
+  }
 })
