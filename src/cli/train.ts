@@ -56,9 +56,18 @@ function resumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint): 
   const quiet = new Set<keyof TrainConfig>(['out', 'steps', 'threads', 'device', 'precision', 'model', 'initFrom'])
   for (const [key, f] of Object.entries(trainFields) as [keyof TrainConfig, (typeof trainFields)[keyof TrainConfig]][]) {
     if (quiet.has(key) || was[key] === now[key]) continue
-    notes.push(`train: note: --resume with --${f.flag} ${String(now[key])} (the run had ${String(was[key])}), from step ${from}`)
+    const shown = (v: unknown): string => v === '' ? 'none given' : String(v)   // --val-data '': the *_val_* shards beside --data
+    notes.push(`train: note: --resume with --${f.flag} ${shown(now[key])} (the run had ${shown(was[key])}), from step ${from}`)
   }
   return notes
+}
+
+/** A resumed run has drawn its initial weights from its seed, and its data order and sampling streams continue from
+ *  the checkpoint's RNG states: another --seed would change nothing, while config.json recorded it as the run's. */
+function refuseSeedChange(was: number, now: number): void {
+  if (was === now) return
+  throw new InputError(`train: --resume with --seed ${now}: the run's seed ${was} drew its initial weights, and its data order ` +
+    'and samples continue from the checkpoint\'s RNG states, so another seed would change nothing (drop --seed, or start a new run)')
 }
 
 /** defaults (or the resumed checkpoint's settings) < --config file < flags given on the command line. */
@@ -94,6 +103,7 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
     base = resumedSettings(point)
   }
   const config = { ...base, ...fileCfg, ...given }
+  if (point?.kind === 'checkpoint') refuseSeedChange(base.seed, config.seed)
   const changes = point !== null ? resumeChanges(base, config, point) : []
   // --init-from alone trains the architecture it holds: the gpt2-124m default applies only without it
   if (point === null && config.initFrom !== '' && given.model === undefined && fileCfg.model === undefined) config.model = ''

@@ -218,3 +218,17 @@ test('a --resume whose changed setting the saved data position cannot follow nam
   assert.match(r.stderr,
     /step_000002\/state\.json: .*; this --resume changes --shuffle off → on, which the saved data position depends on \(keep the run's value\)/)
 })
+
+test('--resume refuses another --seed, which nothing would use; a setting the run left empty is noted as none given', { timeout: 60_000 }, () => {
+  const run = join(root, 'reseeded')
+  assert.equal(llmts(['train', ...small, '--out', run, '--steps', '2']).code, 0)
+  const config = readFileSync(join(run, 'config.json')), log = readFileSync(join(run, 'log.jsonl'))
+  const r = llmts(['train', '--out', run, '--resume', '--steps', '4', '--seed', '5'])
+  assert.equal(r.code, 2, r.stderr)
+  assert.ok(isOneLine(r.stderr), r.stderr)
+  assert.match(r.stderr, /^llmts train: --resume with --seed 5: the run's seed 1337 drew its initial weights, .*\(drop --seed, or start a new run\)$/m)
+  assert.ok(readFileSync(join(run, 'config.json')).equals(config) && readFileSync(join(run, 'log.jsonl')).equals(log), 'the run is untouched')
+  const v = llmts(['train', '--out', run, '--resume', '--steps', '3', '--val-data', toy.data])
+  assert.equal(v.code, 0, v.stderr)
+  assert.match(v.stderr, /^llmts train: note: --resume with --val-data \S+ \(the run had none given\), from step 2$/m)
+})
