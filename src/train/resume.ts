@@ -86,6 +86,20 @@ function readRunConfig(runDir: string): TrainConfig | null {
   return { ...trainDefaults, ...trainConfigFromJson(train, `${path} "train"`) }
 }
 
+/** Notes train shards that differ from those RUN_DIR/config.json recorded when --data did not change: the saved
+ *  position (a shard index and an offset) then points into other data, e.g. after `llmts prepare` wrote the folder
+ *  again or shards were added or removed. A note, not an error: the run can go on, and changing the data is a use. */
+export function noteShardChange(runDir: string, train: string[], note: (line: string) => void): void {
+  let recorded: unknown
+  try { recorded = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { trainShards?: unknown }).trainShards } catch { return }
+  if (!Array.isArray(recorded) || recorded.join('\n') === train.join('\n')) return
+  const gone = recorded.filter(f => !train.includes(f)), added = train.filter(f => !recorded.includes(f))
+  const list = (fs: unknown[]): string => `${fs.slice(0, 2).join(', ')}${fs.length > 2 ? ', …' : ''}`
+  note(`train: note: --resume: the train shards are not those ${join(runDir, 'config.json')} recorded (${recorded.length} then, ` +
+    `${train.length} now${gone.length > 0 ? `; gone: ${list(gone)}` : ''}${added.length > 0 ? `; new: ${list(added)}` : ''}` +
+    `${gone.length + added.length === 0 ? '; in another order' : ''}); the saved data position now points into other data`)
+}
+
 /** The settings a resumed run starts from (before --config and flags): the checkpoint's, else config.json's. */
 export function resumedSettings(point: ResumePoint): TrainConfig {
   return point.kind === 'restart' ? point.config : point.checkpoint.trainConfig ?? trainDefaults

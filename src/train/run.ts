@@ -27,7 +27,7 @@ import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
-import { findResumePoint, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
+import { findResumePoint, noteShardChange, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type HellaswagSchedule, type Reporter, type TrainResult } from './trainer.js'
 
 export interface RunOptions {
@@ -122,6 +122,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
   const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
   const shards = resumedShards(c, runDir, was)
+  if (resumeFrom !== null && was?.data === c.data && rank === 0) noteShardChange(runDir, shards.train, opts.note ?? (() => {}))
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeShard } from '../../src/data/shards.js'
 import { listCheckpoints, readCheckpoint, saveBest } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
 import { readLog } from '../../src/train/log.js'
@@ -180,4 +181,16 @@ test('a checkpoint file this user may not read is refused, not moved aside as da
     assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log), `${what}: the log is untouched`)
     chmodSync(locked, 0o755)   // the temp root's removal at exit reads it
   }
+})
+
+test('train shards that changed under the same --data since the run recorded them get a note on --resume', async () => {
+  const run = copyOfRef('reshard'), added = join(toy.data, 'toy_train_000002.bin')
+  writeShard(added, Array.from({ length: 3000 }, (_, i) => i % 96))   // e.g. `llmts prepare` wrote more shards there
+  try {
+    const notes: string[] = []
+    const r = await trainRun({ ...base, out: run, steps: 9 }, { resume: true, overwrite: false, note: n => notes.push(n) })
+    assert.equal(r.info.startStep, 8)
+    assert.deepEqual(notes, [`train: note: --resume: the train shards are not those ${join(run, 'config.json')} recorded (2 then, 3 now; ` +
+      `new: ${added}); the saved data position now points into other data`])
+  } finally { rmSync(added) }
 })
