@@ -9,6 +9,7 @@ import { GPT2_VOCAB } from '../config.js'
 import { decode } from '../tokenizer.js'
 import { gradAccumSteps, trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
 import { DivergenceError } from '../train/divergence.js'
+import { learningRate } from '../train/schedule.js'
 import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
 import { HostCollective, rankFromEnv } from '../train/collective.js'
 import { launchRanks, stoppedExitCode } from '../train/launch.js'
@@ -54,12 +55,21 @@ function resumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint): 
   const from = point.kind === 'checkpoint' ? point.checkpoint.progress.step : 0
   // extending or moving a run is expected; another model is refused later
   const quiet = new Set<keyof TrainConfig>(['out', 'steps', 'threads', 'device', 'precision', 'model', 'initFrom'])
+  if (point.kind === 'checkpoint' && was.steps !== now.steps && from < now.steps) notes.push(stepsChange(was, now, from))
   for (const [key, f] of Object.entries(trainFields) as [keyof TrainConfig, (typeof trainFields)[keyof TrainConfig]][]) {
     if (quiet.has(key) || was[key] === now[key]) continue
     const shown = (v: unknown): string => v === '' ? 'none given' : String(v)   // --val-data '': the *_val_* shards beside --data
     notes.push(`train: note: --resume with --${f.flag} ${shown(now[key])} (the run had ${shown(was[key])}), from step ${from}`)
   }
   return notes
+}
+
+/** --steps is also the cosine's length: a longer run raises the learning rate of the next step (a finished run's is
+ *  the minimum), which llm.c does without a word and nanoGPT (lr_decay_iters apart from max_iters) does not do. */
+function stepsChange(was: TrainConfig, now: TrainConfig, from: number): string {
+  const lr = (c: TrainConfig): string => learningRate(c, from).toExponential(2)
+  return `train: note: --resume with --steps ${now.steps} (the run had ${was.steps}), from step ${from}: the cosine now decays ` +
+    `over ${now.steps} steps, so step ${from + 1}'s learning rate is ${lr(now)} (${lr({ ...now, steps: was.steps })} with --steps ${was.steps})`
 }
 
 /** A resumed run has drawn its initial weights from its seed, and its data order and sampling streams continue from

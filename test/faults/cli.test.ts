@@ -194,13 +194,18 @@ test('resuming a finished run says so and changes nothing; --resume notes each s
   assert.match(r.stdout, /\/finished had already finished at step 4 \(of --steps 4\); nothing to do \(a larger --steps trains it further\)\n$/)
   assert.ok(readFileSync(join(run, 'log.jsonl')).equals(log))
   assert.doesNotMatch(r.stderr, /--resume with/, 'nothing changed, nothing noted')
-  // a changed setting is noted (from the resumed step on); extending with --steps is not
+  // a changed setting is noted (from the resumed step on); extending with --steps with the learning rate it moves:
+  // step 5 (s = 4) of 6 after a warmup of 1 is at 3/5 of the cosine, 0.1·lr + ½(1 + cos 0.6π)·0.9·lr = 5.05e-3 for lr
+  // 0.0123, where the 4-step schedule had reached its minimum, 1.23e-3
   const more = llmts(['train', '--out', run, '--resume', '--steps', '6', '--lr', '0.0123', '--val-every', '1'])
   assert.equal(more.code, 0, more.stderr)
   const notes = more.stderr.split('\n').filter(l => l.includes('--resume with'))
-  assert.equal(notes.length, 2, more.stderr)
-  assert.match(notes[0]!, /^llmts train: note: --resume with --lr 0\.0123 \(the run had [\d.e-]+\), from step 4$/)
-  assert.match(notes[1]!, /^llmts train: note: --resume with --val-every 1 \(the run had 2\), from step 4$/)
+  assert.equal(notes.length, 3, more.stderr)
+  assert.equal(notes[0]!, 'llmts train: note: --resume with --steps 6 (the run had 4), from step 4: the cosine now decays over 6 steps, ' +
+    "so step 5's learning rate is 5.05e-3 (1.23e-3 with --steps 4)")
+  assert.match(notes[1]!, /^llmts train: note: --resume with --lr 0\.0123 \(the run had [\d.e-]+\), from step 4$/)
+  assert.match(notes[2]!, /^llmts train: note: --resume with --val-every 1 \(the run had 2\), from step 4$/)
+  assert.equal(Number(readLog(join(run, 'log.jsonl')).find(l => l.step === 5 && 'lr' in l)?.['lr']).toExponential(2), '5.05e-3', 'the rate step 5 used')
   // each step line counts the tokens trained so far, across a resume that doubles the total batch
   const bigger = llmts(['train', '--out', run, '--resume', '--steps', '8', '--total-batch-size', '128'])
   assert.equal(bigger.code, 0, bigger.stderr)
