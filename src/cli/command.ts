@@ -8,7 +8,8 @@ export interface Command {
   summary: string           // one line, shown in `llmts --help`
   usage: string             // after `llmts <name> `
   flags: FlagTable
-  subcommands?: readonly string[]   // eval's evaluations, prepare fineweb: error lines name the one typed (`llmts eval loss: `)
+  /** eval's evaluations, prepare fineweb, each loaded on use: error lines name the one typed (`llmts eval loss: `) */
+  subcommands?: Record<string, () => Promise<{ command: Command }>>
   /** Runs with raw argv (after the subcommand name); returns the exit code. */
   run(argv: string[]): Promise<number>
 }

@@ -21,7 +21,7 @@ export const command: Command = {
   summary: 'evaluate a model: validation loss (eval loss) or HellaSwag (eval hellaswag)',
   usage: '<loss|hellaswag> [flags]',
   flags: {},
-  subcommands: Object.keys(evaluations),
+  subcommands: Object.fromEntries(Object.entries(evaluations).map(([k, e]) => [k, e.load])),
   async run(argv) {
     const [what, ...rest] = argv
     if (what === undefined || what === '-h' || what === '--help') {

@@ -6,20 +6,8 @@
 
 import { readFileSync } from 'node:fs'
 import { InputError, PeerFailure } from '../util/errors.js'
-import type { Command } from './command.js'
+import { commands } from './commands.js'
 import { commandLine, oneLine } from './output.js'
-
-const commands: Record<string, () => Promise<{ command: Command }>> = {
-  prepare: () => import('./prepare.js'),
-  tokenize: () => import('./tokenize.js'),
-  model: () => import('./model.js'),
-  train: () => import('./train.js'),
-  sample: () => import('./sample.js'),
-  eval: () => import('./eval.js'),
-  export: () => import('./export.js'),
-  download: () => import('./download.js'),
-  plot: () => import('./plot.js'),
-}
 
 const summaries: Record<string, string> = {
   prepare: 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards',
@@ -61,7 +49,7 @@ async function dispatch(argv: string[], typed: string[]): Promise<number> {
   if (load === undefined) throw new InputError(`unknown command "${name}" (expected one of ${Object.keys(commands).join(', ')})`)
   typed.push(name)
   const { command } = await load()
-  if (rest[0] !== undefined && command.subcommands?.includes(rest[0]) === true) typed.push(rest[0])
+  if (rest[0] !== undefined && command.subcommands !== undefined && Object.hasOwn(command.subcommands, rest[0])) typed.push(rest[0])
   return command.run(rest)
 }
 

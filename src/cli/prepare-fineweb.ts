@@ -13,6 +13,7 @@ import { formatBytes, plural } from '../util/progress.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { tokenizerWorkers } from '../data/pool.js'
 import { commandLine, jsonText } from './output.js'
+import type { Command } from './command.js'
 
 const flags = {
   edu: { type: 'bool', help: 'HuggingFaceFW/fineweb-edu instead of HuggingFaceFW/fineweb (shards named edufineweb_*)' },
@@ -30,7 +31,6 @@ const flags = {
   json: jsonFlag,
 } as const
 
-export const finewebUsage = 'fineweb [--edu] [--size 10B|100B] --out DIR [flags]'
 const summary = 'download a FineWeb sample from the Hugging Face hub (resumable) and tokenize it into llm.c shards'
 const details = `
 Downloads HuggingFaceFW/fineweb (or fineweb-edu) sample/10BT or sample/100BT: the file list is saved as
@@ -40,11 +40,19 @@ Tokenization starts while later files download. Output as llm.c: OUT/NAME_val_00
 OUT/NAME_train_000001.bin, ... and OUT/NAME.json (written last). Interrupted runs resume: run the same command.
 `
 
+export const command: Command = {
+  name: 'prepare fineweb',
+  summary,
+  usage: '[--edu] [--size 10B|100B] --out DIR [flags]',
+  flags,
+  run: argv => runPrepareFineweb(argv),
+}
+
 /** Runs `llmts prepare fineweb ...` (argv after "fineweb"); returns the exit code. Results go to `stdout`. */
 export async function runPrepareFineweb(argv: string[], stdout: { write(s: string): unknown } = process.stdout): Promise<number> {
   const cmd = 'llmts prepare fineweb'
   const p = parseArgs(cmd, flags, argv)
-  if (p.help) { stdout.write(formatHelp(cmd, finewebUsage.replace(/^fineweb /, ''), summary, flags) + details); return 0 }
+  if (p.help) { stdout.write(formatHelp(cmd, command.usage, summary, flags) + details); return 0 }
   refuseArguments(cmd, p.positionals, { hint: 'fineweb takes only flags' })
   const f = p.flags
   if (f.out === undefined && !f['download-only']) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)

@@ -54,10 +54,10 @@ export const command: Command = {
   summary,
   usage: '[INPUT...] [--corpus NAME] --out DIR [flags]',
   flags,
-  subcommands: ['fineweb'],   // its lines name it: `llmts prepare fineweb: `
+  subcommands: { fineweb: () => import('./prepare-fineweb.js') },   // its lines name it: `llmts prepare fineweb: `
   async run(argv) {
     // `llmts prepare fineweb ...`: download + tokenize FineWeb (src/cli/prepare-fineweb.ts has its own flags)
-    if (argv[0] === 'fineweb') return (await import('./prepare-fineweb.js')).runPrepareFineweb(argv.slice(1))
+    if (argv[0] === 'fineweb') return (await this.subcommands!['fineweb']!()).command.run(argv.slice(1))
     const p = parseArgs('llmts prepare', flags, argv)
     if (p.help) { process.stdout.write(formatHelp('llmts prepare', this.usage, summary, flags) + details); return 0 }
     const f = p.flags
