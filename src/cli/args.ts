@@ -80,7 +80,7 @@ export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: read
     }
     const eq = arg.indexOf('=')
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2)
-    const spec = table[name]
+    const spec = Object.hasOwn(table, name) ? table[name] : undefined   // --constructor is no flag
     if (spec === undefined) throw new InputError(`${cmd}: unknown flag --${name} (see ${cmd} --help)`)
     // the same flag twice with different values: the last wins, as with argparse (defaults in a script, then an
     // override), but not without a word (--data a --data b reads b alone)

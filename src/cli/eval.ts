@@ -28,7 +28,7 @@ export const command: Command = {
       process.stdout.write(help())
       return what === undefined ? 2 : 0
     }
-    const e = evaluations[what]
+    const e = Object.hasOwn(evaluations, what) ? evaluations[what] : undefined   // not `constructor`
     const names = Object.keys(evaluations).join('|')
     if (e === undefined && what.startsWith('-')) {   // `llmts eval --model runs/b ...`: the evaluation was left out
       throw new InputError(`llmts eval: the evaluation comes first, got "${what}" (usage: llmts eval ${names} --model MODEL ...)`)

@@ -45,7 +45,7 @@ async function dispatch(argv: string[], typed: string[]): Promise<number> {
     process.stdout.write(`llmts ${pkg.version}\n`)
     return 0
   }
-  const load = commands[name]
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined   // not `llmts toString`: Object's own
   if (load === undefined) throw new InputError(`unknown command "${name}" (expected one of ${Object.keys(commands).join(', ')})`)
   typed.push(name)
   const { command } = await load()

@@ -32,6 +32,11 @@ test('flag errors: one line naming the flag and what it expects, exit code 2', (
     [['prepare', '--json=maybe'], 'llmts prepare: --json expects true or false, got "maybe"'],
     [['prepare', '--out='], 'llmts prepare: --out expects a value, got an empty string'],
     [['nope'], 'llmts: unknown command "nope"'],
+    // names every object has (Object.prototype's) are not commands, evaluations or flags
+    [['toString'], 'llmts: unknown command "toString"'],
+    [['eval', 'constructor'], 'llmts eval: unknown evaluation "constructor"'],
+    [['prepare', '--constructor=1'], 'llmts prepare: unknown flag --constructor'],
+    [['prepare', '--toString'], 'llmts prepare: unknown flag --toString'],
   ]
   for (const [args, message] of cases) {
     const r = llmts(args)
