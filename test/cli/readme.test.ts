@@ -5,7 +5,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { commands } from '../../src/cli/commands.js'
 import type { Command } from '../../src/cli/command.js'
@@ -164,4 +164,30 @@ test('README: the flags in a command\'s flag table ("| flag | …") are flags of
   }
   assert.ok(rows >= 40, `found only ${rows} flags in README.md's flag tables: the parser no longer reads them`)
   assert.deepEqual(problems, [], problems.join('\n'))
+})
+
+/** The text of every file under `dir` whose name ends with one of `exts`. */
+function texts(dir: string, exts: string[]): { path: string; text: string }[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter(name => exts.some(x => name.endsWith(x)))
+    .map(name => ({ path: join(dir, name), text: readFileSync(join(dir, name), 'utf8') }))
+}
+
+test('README: every LLMTS_* variable the code reads is documented, and every one the README names exists', () => {
+  const root = packageRoot()
+  const text = readme()
+  const documented = new Set(text.match(/LLMTS_[A-Z0-9_]+/g) ?? [])
+  // a name in quotes in src/ is one the code reads from (or sets in) the environment; macros (-DLLMTS_NVRTC) are not
+  const read = new Map<string, string>()
+  for (const { path, text: src } of texts(join(root, 'src'), ['.ts'])) {
+    for (const m of src.matchAll(/['"`](LLMTS_[A-Z0-9_]+)['"`]/g)) read.set(m[1]!, path.slice(root.length + 1))
+  }
+  assert.ok(read.size >= 10, `found only ${read.size} LLMTS_ variables in src/: the pattern no longer matches`)
+  const undocumented = [...read].filter(([name]) => !documented.has(name)).map(([name, path]) => `${name} (read in ${path})`)
+  assert.deepEqual(undocumented, [], `README.md does not name ${undocumented.join(', ')}`)
+  // tests, benchmarks and scripts read some (the CUDA emulator's, the Python checks'): any mention there counts
+  const code = ['src', 'test', 'bench', 'scripts', 'reference'].flatMap(d => texts(join(root, d), ['.ts', '.mjs', '.py', '.sh', '.cu', '.cuh', '.c']))
+    .map(f => f.text).join('\n')
+  const unknown = [...documented].filter(name => !new RegExp(`${name}(?![A-Z0-9_])`).test(code))
+  assert.deepEqual(unknown, [], `README.md names variables no code reads: ${unknown.join(', ')}`)
 })
