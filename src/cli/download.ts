@@ -8,6 +8,7 @@ import { downloadHfModel, type ModelDownloadResult, type ModelListing } from '..
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { commandLine, printJson } from './output.js'
@@ -32,7 +33,7 @@ an interrupted download continues where it stopped when the command is run again
 
 export const command: Command = {
   name: 'download',
-  summary: 'download a Hugging Face model (Llama or GPT-2 layout, safetensors) for --model / --init-from',
+  summary: summaries.download,
   usage: 'REPO --out DIR [--revision REV] [--base-url URL] [--workers N] [--json]',
   flags,
   async run(argv) {

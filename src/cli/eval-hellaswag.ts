@@ -14,6 +14,7 @@ import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval hellaswag'
@@ -26,7 +27,7 @@ const flags = {
   'train-data': { type: 'string', help: 'HellaSwag training JSONL for few-shot examples (default: downloaded like --data)', metavar: 'FILE' },
   limit: { type: 'int', help: 'score only the first N examples, 0 = all ' +
     '(their few-shot prompts are the full run\'s, as with the harness\'s --limit)', min: 0 },
-  shots: { type: 'int', help: 'K: solved training examples before each query (harness scoring only)', default: 0, min: 0 },
+  shots: { type: 'int', help: 'solved training examples before each query (harness scoring only)', default: 0, min: 0 },
   scoring: { type: 'enum', values: hellaswagScorings, default: 'harness',
     help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
   'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed', default: DEFAULT_FEWSHOT_SEED, min: 0 },
@@ -132,8 +133,8 @@ export async function runHellaswag(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'eval hellaswag',
-  summary: 'HellaSwag accuracy (lm-evaluation-harness or llm.c scoring)',
-  usage: `--model ${MODEL_FORMS} [--init-from DIR] [--data FILE.jsonl] [--limit N] [--shots K] [--scoring harness|llmc] [--json]`,
+  summary: summaries.evalHellaswag,
+  usage: `--model ${MODEL_FORMS} [--init-from DIR] [--data FILE.jsonl] [--limit N] [--shots N] [--scoring harness|llmc] [--json]`,
   flags,
   run: runHellaswag,
 }

@@ -14,6 +14,7 @@ import { plural } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval loss'
@@ -57,7 +58,7 @@ function progressReporter(steps: number): (done: number, loss: number) => void {
 
 export const command: Command = {
   name: 'eval loss',
-  summary: 'mean cross-entropy over the first N batches of token shards',
+  summary: summaries.evalLoss,
   usage: `--model ${MODEL_FORMS} [--init-from DIR] --data SHARDS [--batch-size B] [--seq-len T] [--steps N] [--json]`,
   flags,
   async run(argv) {

@@ -3,10 +3,11 @@
 
 import { InputError } from '../util/errors.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 
 const evaluations: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
-  loss: { summary: 'mean cross-entropy over the first N batches of token shards', load: () => import('./eval-loss.js') },
-  hellaswag: { summary: 'HellaSwag accuracy (lm-evaluation-harness or llm.c scoring)', load: () => import('./eval-hellaswag.js') },
+  loss: { summary: summaries.evalLoss, load: () => import('./eval-loss.js') },
+  hellaswag: { summary: summaries.evalHellaswag, load: () => import('./eval-hellaswag.js') },
 }
 
 function help(): string {
@@ -18,7 +19,7 @@ function help(): string {
 
 export const command: Command = {
   name: 'eval',
-  summary: 'evaluate a model: validation loss (eval loss) or HellaSwag (eval hellaswag)',
+  summary: summaries.eval,
   usage: '<loss|hellaswag> [flags]',
   flags: {},
   subcommands: Object.fromEntries(Object.entries(evaluations).map(([k, e]) => [k, e.load])),

@@ -11,6 +11,7 @@ import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
 import { formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { printJson, stderrNotes } from './output.js'
 
@@ -28,7 +29,7 @@ const flags = {
 
 export const command: Command = {
   name: 'export',
-  summary: 'export a model as a Hugging Face directory (transformers loads it without custom code)',
+  summary: summaries.export,
   usage: `--model ${MODEL_FORMS} --out DIR [--format hf] [--dtype bf16|f32] [--json]`,
   flags,
   async run(argv) {

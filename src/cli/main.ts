@@ -6,24 +6,12 @@
 
 import { readFileSync } from 'node:fs'
 import { InputError, PeerFailure } from '../util/errors.js'
-import { commands } from './commands.js'
+import { commands, summaries } from './commands.js'
 import { commandLine, oneLine } from './output.js'
-
-const summaries: Record<string, string> = {
-  prepare: 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards',
-  tokenize: 'print the GPT-2 token ids of a file (or decode ids back to text)',
-  model: 'list the model presets, or describe one model, with parameter counts',
-  train: 'train a model (AdamW, cosine schedule, checkpoints, exact resume; --default-run is npm start)',
-  sample: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
-  eval: 'evaluate a model: validation loss (eval loss) or HellaSwag accuracy (eval hellaswag)',
-  export: 'export a model as a Hugging Face directory (LlamaForCausalLM or GPT2LMHeadModel + GPT-2 tokenizer)',
-  download: 'download a Hugging Face model (Llama or GPT-2 layout) for --model / --init-from',
-  plot: 'plot the loss (or HellaSwag) curves of several runs on one chart (SVG or PNG)',
-}
 
 function mainHelp(): string {
   const w = Math.max(...Object.keys(commands).map(k => k.length)) + 2
-  const lines = Object.keys(commands).map(k => `  ${k.padEnd(w)}${summaries[k] ?? ''}`)
+  const lines = Object.keys(commands).map(k => `  ${k.padEnd(w)}${summaries[k as keyof typeof summaries]}`)
   return `usage: llmts <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\n` +
     `Run 'llmts <command> --help' for the flags of a command; llmts --version prints the version.\n`
 }

@@ -7,6 +7,7 @@ import { resolveModel } from '../model/load.js'
 import { ParamLayout } from '../model/params.js'
 import { formatHelp, jsonFlag, MODEL_FORMS, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { printJson } from './output.js'
 
 const flags = { json: jsonFlag }
@@ -19,7 +20,7 @@ function row(name: string, c: ModelConfig, description: string): Record<string, 
 
 export const command: Command = {
   name: 'model',
-  summary: 'list the model presets, or describe one model, with parameter counts',
+  summary: summaries.model,
   usage: `[${MODEL_FORMS}] [--json]`,
   flags,
   async run(argv) {

@@ -9,6 +9,7 @@ import { InputError } from '../util/errors.js'
 import { plural } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { printJson, stderrNotes } from './output.js'
 
 const flags = {
@@ -21,7 +22,7 @@ const flags = {
 
 export const command: Command = {
   name: 'plot',
-  summary: 'plot the loss (or HellaSwag) curves of several runs on one chart (SVG or PNG)',
+  summary: summaries.plot,
   usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens]',
   flags,
   async run(argv) {

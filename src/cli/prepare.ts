@@ -12,6 +12,7 @@ import { openInputs } from '../data/sources/inputs.js'
 import { InputError } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { plural } from '../util/progress.js'
 import { tokenizerWorkers } from '../data/pool.js'
@@ -34,7 +35,7 @@ const flags = {
   json: jsonFlag,
 } as const
 
-const summary = 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards'
+const summary = summaries.prepare
 const details = `
 INPUT is a file, a directory (its .txt, .text, .md, .jsonl, .ndjson and .parquet files, recursively) or a quoted glob.
 Text files are one document each; JSONL and Parquet give one document per line/row. Every document

@@ -14,6 +14,7 @@ import { plural } from '../util/progress.js'
 import { MAX_SEED, Rng } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { printJson, stderrNotes } from './output.js'
 
 const note = stderrNotes(['sample'])
@@ -34,7 +35,7 @@ const flags = {
 
 export const command: Command = {
   name: 'sample',
-  summary: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
+  summary: summaries.sample,
   usage: `--model ${MODEL_FORMS} [--prompt TEXT] [--max-tokens N] [flags]`,
   flags,
   async run(argv) {

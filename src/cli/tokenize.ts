@@ -9,6 +9,7 @@ import { statOrUndefined } from '../data/files.js'
 import { InputError, shown } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import { printJson } from './output.js'
 
 const flags = {
@@ -17,7 +18,7 @@ const flags = {
   json: jsonFlag,
 } as const
 
-const summary = 'print the GPT-2 token ids of a file (or decode ids back to text)'
+const summary = summaries.tokenize
 
 function readInput(file: string): Buffer {
   if (file === '-') return readFileSync(0)

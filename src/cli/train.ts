@@ -21,6 +21,7 @@ import { refuseDuplicateKey } from '../util/json.js'
 import { formatDuration } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
+import { summaries } from './commands.js'
 import type { DefaultRunFlags } from './default-run.js'
 import { printJson, stderrNotes } from './output.js'
 
@@ -162,7 +163,7 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
 
 export const command: Command = {
   name: 'train',
-  summary: 'train a model (AdamW, warmup + cosine, accumulation, clipping, validation, checkpoints, resume)\n' +
+  summary: `${summaries.train}\n` +
     'Ctrl-C or SIGTERM stops after the micro-batch with a checkpoint; exit codes: 0 done, 2 bad input, 3 diverged, ' +
     '130/143 stopped (SIGINT/SIGTERM)',
   usage: '--data SHARDS [--model PRESET|FILE|DIR] [--out RUN_DIR] [flags]   |   --default-run',
