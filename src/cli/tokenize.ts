@@ -95,6 +95,9 @@ export const command: Command = {
     if (p.positionals.length !== 1) {
       throw new InputError(`llmts tokenize: expected exactly one FILE, got ${p.positionals.length} (see llmts tokenize --help)`)
     }
+    if (p.flags.decode && p.flags['allow-special']) {
+      throw new InputError('llmts tokenize: --allow-special is for encoding text; --decode always prints token 50256 as <|endoftext|>')
+    }
     const file = p.positionals[0]!
     const data = readInput(file)
     if (p.flags.decode) {

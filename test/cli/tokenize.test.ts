@@ -89,6 +89,8 @@ test('bad input: one stderr line, exit code 2', () => {
     [['tokenize'], undefined, /expected exactly one FILE, got 0/],
     [['tokenize', dir], undefined, /^llmts tokenize: .*llmts-tokenize-\w+ is not a file\n$/],   // not EISDIR, exit 1
     [['tokenize', '--decode', dir], undefined, /^llmts tokenize: .*llmts-tokenize-\w+ is not a file\n$/],
+    // decoding always prints token 50256 as <|endoftext|>: the encoding flag would be a silent no-op
+    [['tokenize', '--decode', '--allow-special', '-'], '50256', /^llmts tokenize: --allow-special is for encoding text; --decode always prints token 50256 as <\|endoftext\|>\n$/],
   ]
   for (const [args, input, re] of cases) {
     const r = llmts(args, input)
