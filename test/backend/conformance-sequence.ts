@@ -14,6 +14,7 @@ export function registerSequenceOps(h: () => Harness): void {
   for (const c of loadOpCases('crossentropy')) registerCrossEntropy(h, c)
   for (const c of loadOpCases('adamw')) registerAdamW(h, c)
   registerAdamWSpans(h)
+  registerAdamWEps(h)
 }
 
 function registerRope(h: () => Harness, c: OpCase): void {
@@ -183,5 +184,18 @@ function registerAdamWSpans(h: () => Harness): void {
     }
     const bad = { lr, beta1, beta2, eps, weightDecay, step: 5, gradScale, noDecay: [{ offset: 5, length: 5 }, { offset: 7, length: 1 }] }
     assert.throws(() => be.adamwUpdate(params, grads, mt, vt, bad), /unsorted, overlapping or outside/)
+  })
+}
+
+/** Gradients the size of eps, where the fixtures' O(1) gradients cannot tell where eps goes: at step 1 with zero moments
+ *  m̂ = g and v̂ = g², so torch's update is lr·g / (|g| + eps) — with |g| = eps·{1, 3, 1/3} that is lr·{1/2, 3/4, 1/4}.
+ *  (eps inside the sqrt would give lr·g/1e-4, another eps lr·g/|g|). gradScale halves the stored gradients first. */
+function registerAdamWEps(h: () => Harness): void {
+  test('adamw with gradients of the size of eps: eps is added to sqrt(v̂), after gradScale (hand-computed step 1)', () => {
+    const { be } = h(), eps = 1e-8, lr = 1e-2
+    const params = h().up(new Float32Array(4)), m = be.alloc(4), v = be.alloc(4)
+    const grads = h().up(Float32Array.from([2, 6, 2 / 3, -2], x => x * eps))
+    be.adamwUpdate(params, grads, m, v, { lr, beta1: 0.9, beta2: 0.95, eps, weightDecay: 0, step: 1, gradScale: 0.5 })
+    h().check('params after step 1', params, Float32Array.from([-1 / 2, -3 / 4, -1 / 4, 1 / 2], x => x * lr))
   })
 }
