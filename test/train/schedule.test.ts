@@ -41,3 +41,10 @@ test('warmup is monotone up, decay monotone down', () => {
   for (let s = 0; s < 715; s++) { const v = learningRate(report, s); assert.ok(v > prev); prev = v }
   for (let s = 716; s < 19_073; s += 97) { const v = learningRate(report, s); assert.ok(v < prev, `step ${s}`); prev = v }
 })
+
+// inside a run s < steps; the clamp documented in schedule.ts holds a caller past the end at the minimum instead of
+// climbing back up the cosine
+test('past the last step the rate stays at the minimum', () => {
+  for (const step of [19_073, 19_074, 40_000]) close(learningRate(report, step), 1.2e-4, `report, step ${step}`)
+  close(learningRate({ lr: 3e-4, warmupSteps: 20, steps: 21, minLrFrac: 0.5 }, 21), 1.5e-4, 'one decay step, step 21')
+})
