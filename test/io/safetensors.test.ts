@@ -52,6 +52,20 @@ test('impossible spans and non-string metadata are refused, naming the file', ()
   }
 })
 
+// each check at its exact boundary: U8 tensors make one-byte overlaps and remainders possible
+test('one byte of overlap, one byte after the tensors, a header length one byte past the file: all refused', () => {
+  const refused = (buf: Uint8Array, re: RegExp): void => {
+    assert.throws(() => parseSafetensors(buf, 'edge.safetensors'),
+      (e: unknown) => e instanceof InputError && /edge\.safetensors/.test(e.message) && re.test(e.message))
+  }
+  refused(file({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [5], data_offsets: [3, 8] } }, [1, 2]),
+    /tensors a and b overlap \(bytes 3\.\.4 of the data\)/)
+  refused(file({ a: { dtype: 'U8', shape: [7], data_offsets: [0, 7] } }, [1, 2]), /the tensors end at byte 7 of the data, the file has 1 more/)
+  const long = file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, [1])
+  new DataView(long.buffer).setBigUint64(0, BigInt(long.length - 8 + 1), true)
+  refused(long, new RegExp(`header length ${long.length - 7} exceeds the file size ${long.length} `))
+})
+
 test('checkSafetensorsFile: the header alone, the same refusals, and the tensors must end at the file\'s end', () => {
   const dir = mkdtempSync(join(tmpdir(), 'llmts-st-'))
   try {
