@@ -95,6 +95,12 @@ test('config.json round-trips every HF-expressible preset and names what HF cann
     assert.equal(json['vocab_size'], 50257)
     assert.equal(json['torch_dtype'], 'bfloat16')
   }
+  // every value config.json carries, away from the presets' (all 1e-5, theta 10,000, tied): each must come back
+  for (const c of [{ ...presetConfig('tiny-gpt2'), normEps: 1e-6, contextLength: 77, mlpHidden: 320, tiedEmbeddings: false },
+    { ...presetConfig('tiny-variant'), normEps: 1e-6, ropeTheta: 500_000, kvHeads: 2, contextLength: 300, tiedEmbeddings: false }]) {
+    const json = JSON.parse(JSON.stringify(hfConfigJson(c, 'f32')))
+    assert.deepEqual(configFromHfJson(json, 'edited').config, c)
+  }
   const mixed: ModelConfig = { ...presetConfig('tiny-gpt2'), positions: 'rope' }
   assert.throws(() => hfConfigJson(mixed, 'f32'), /cannot export.*positions=rope/)
   const gqaGpt2: ModelConfig = { ...presetConfig('tiny-gpt2'), kvHeads: 4 }
@@ -136,6 +142,14 @@ test('missing, mismatched and unexpected tensors are named with their shapes', t
   assert.throws(() => loadHfDir(extra), /unexpected tensor model\.layers\.9\.foo with shape \[2\]/)
   const ints = editedFixture(t, 'hf-llama', ts => ts.map(x => x.name === 'model.norm.weight' ? { ...x, dtype: 'I32' } : x))
   assert.throws(() => loadHfDir(ints), /model\.norm\.weight is I32, expected a float type/)
+  // the message names 5 problems and counts the rest: 6 missing -> '; and 1 more', 5 -> no count
+  const six = ['q_proj', 'k_proj', 'v_proj', 'o_proj'].map(n => `model.layers.1.self_attn.${n}.weight`)
+    .concat(['gate_proj', 'up_proj'].map(n => `model.layers.1.mlp.${n}.weight`))
+  for (const n of [6, 5]) {
+    const dir = editedFixture(t, 'hf-llama', ts => ts.filter(x => !six.slice(0, n).includes(x.name)))
+    assert.throws(() => loadHfDir(dir), (e: Error) => (e.message.match(/missing tensor/g) ?? []).length === 5 &&
+      e.message.endsWith(n === 6 ? '; and 1 more' : ')'), `${n} missing`)
+  }
 })
 
 test('sizes in config.json that its tensors do not have are refused before any allocation', t => {
