@@ -72,6 +72,14 @@ test('a state.json whose model config is smaller than the weights is refused, no
   writeFileSync(statePath, JSON.stringify(state))
   assert.throws(() => readCheckpoint(dir, { withOptimizer: false }),
     (e: Error) => e instanceof InputError && /tensor\(s\) the config in state\.json does not describe \(h\.1\./.test(e.message))
+  // one tensor too many: untied weights under a state.json that says tied would drop lmHead and decode with wte
+  const untied = configFromJson({ ...config, tiedEmbeddings: false }, 'test'), one = join(root, 'cfg-tied')
+  writeCheckpoint(one, { ...randomCheckpoint(1), modelConfig: untied, params: new Float32Array(new ParamLayout(untied).total), optimizer: null })
+  const tied = JSON.parse(readFileSync(join(one, 'state.json'), 'utf8')) as { modelConfig: { tiedEmbeddings: boolean } }
+  tied.modelConfig.tiedEmbeddings = true
+  writeFileSync(join(one, 'state.json'), JSON.stringify(tied))
+  assert.throws(() => readCheckpoint(one, { withOptimizer: false }),
+    (e: Error) => e instanceof InputError && /has 1 tensor\(s\) the config in state\.json does not describe \(lmHead\)/.test(e.message))
 })
 
 test('a write that fails midway leaves no step directory and no temp directory', () => {
