@@ -158,7 +158,7 @@ function editState(dir: string, edit: (st: { files: Record<string, unknown> } & 
   writeFileSync(path, JSON.stringify(st))
 }
 
-test('damage that passes the checksums: a transposed tensor, short moments, out-of-range RNG words, another version', () => {
+test('damage that passes the checksums: a transposed tensor, short moments, out-of-range RNG words, mistyped counts, an infinite loss, another version', () => {
   const fresh = (name: string): string => {
     const dir = join(root, 'consistent', name)
     writeCheckpoint(dir, randomCheckpoint(3))
@@ -185,6 +185,17 @@ test('damage that passes the checksums: a transposed tensor, short moments, out-
     editState(dir, st => { st['guard'] = guard })
     damaged(dir, /"guard" must hold two arrays of finite numbers/)
   }
+  // fields a resume uses as numbers: a string step would make the optimizer's t "31", a string count "5001…"
+  for (const [field, value, re] of [['optimizerStep', '3', /"optimizerStep" must be a non-negative integer or null/],
+    ['optimizerStep', -1, /"optimizerStep"/], ['tokens', 1.5, /"tokens" must be a non-negative integer/], ['tokens', '9', /"tokens"/]] as const) {
+    const dir = fresh('fields')
+    editState(dir, st => { st[field] = value })
+    damaged(dir, re)
+  }
+  const huge = fresh('infinite')   // JSON has no Infinity, but 1e999 parses to it
+  editState(huge, st => { st['valLoss'] = 7 })
+  writeFileSync(join(huge, 'state.json'), readFileSync(join(huge, 'state.json'), 'utf8').replace('"valLoss":7', '"valLoss":1e999'))
+  damaged(huge, /"valLoss" and "bestValLoss" must be numbers or null/)
   for (const version of [2, 0, undefined]) {
     const dir = fresh('version')
     editState(dir, st => { st['version'] = version })
