@@ -23,7 +23,7 @@ type ValueOf<S extends FlagSpec> =
           : string
 
 /** Parsed flags: bool and list flags always present; others present when given or defaulted. */
-export type Flags<F extends FlagTable> = {
+type Flags<F extends FlagTable> = {
   [K in keyof F]: F[K] extends { type: 'bool' | 'list' } ? ValueOf<F[K]>
     : F[K] extends { default: unknown } ? ValueOf<F[K]> : ValueOf<F[K]> | undefined
 }

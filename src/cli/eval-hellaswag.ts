@@ -37,7 +37,7 @@ const flags = {
 } as const
 
 /** "harness scoring, 10-shot": the tag every printed HellaSwag number carries. */
-export function describeScoring(r: { scoring: string; shots: number }): string {
+function describeScoring(r: { scoring: string; shots: number }): string {
   return `${r.scoring} scoring, ${r.shots}-shot`
 }
 
@@ -46,7 +46,7 @@ function formatPercent(p: number, se: number): string {
 }
 
 /** One line: "hellaswag (harness scoring, 0-shot, 100 examples): acc_norm 31.00% ± 4.65, acc 29.00% ± 4.56". */
-export function formatHellaswag(r: HellaswagResult): string {
+function formatHellaswag(r: HellaswagResult): string {
   return `hellaswag (${describeScoring(r)}, ${r.count} ${plural(r.count, 'example')}): acc_norm ${formatPercent(r.accNorm, r.accNormStderr)}, ` +
     `acc ${formatPercent(r.acc, r.accStderr)}`
 }
@@ -81,7 +81,7 @@ function progressReporter(tag: string): { update: (done: number, total: number, 
 }
 
 /** The command's body: parses argv, scores, prints; returns the exit code. */
-export async function runHellaswag(argv: string[]): Promise<number> {
+async function runHellaswag(argv: string[]): Promise<number> {
   const p = parseArgs(CMD, flags, argv)
   if (p.help) { process.stdout.write(formatHelp(CMD, command.usage, command.summary, flags)); return 0 }
   refuseArguments(CMD, p.positionals)

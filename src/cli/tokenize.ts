@@ -29,7 +29,7 @@ function readInput(file: string): Buffer {
 }
 
 /** Ids from text: a JSON array (or {"ids": [...]}) or integers separated by whitespace and/or commas. */
-export function parseIds(text: string, file: string): number[] {
+function parseIds(text: string, file: string): number[] {
   const trimmed = text.trim()
   let items: unknown[]
   if (trimmed.startsWith('[') || trimmed.startsWith('{')) {

@@ -8,7 +8,7 @@ import { Rng, type RngState } from '../util/rng.js'
 import { check, InputError } from '../util/errors.js'
 import { readShard, readShardHeader } from './shards.js'
 
-export interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
+interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
 
 /** Anything that yields (B,T) inputs and their next-token targets; the DataLoader is one. */
 export interface BatchSource {
@@ -33,7 +33,7 @@ export interface LoaderState {
   order?: number[]                                // shuffle: shard order of the current epoch
 }
 
-export interface LoaderOptions {
+interface LoaderOptions {
   files: string[]       // shard paths, in order (listShards sorts them)
   B: number             // sequences per micro-batch
   T: number             // tokens per sequence

@@ -8,7 +8,7 @@ import { TokenizerPool } from './pool.js'
 import type { TokenizeResult, TokenizeTask } from './tokenize-task.js'
 import type { SourceItem } from './sources/source.js'
 
-export const pipelineDefaults = {
+const pipelineDefaults = {
   batchChars: 1 << 18,        // characters of text pieces per task
   perWorker: 2,               // tasks a worker holds at once: one running, one being read
   alivePerWorker: 4,          // tasks in existence per worker (the rest: done, waiting for an earlier one)
@@ -17,14 +17,14 @@ export const pipelineDefaults = {
 /** A source item, optionally tagged with where it lies in the input (fineweb's resume points). */
 export type PipelineItem<P> = SourceItem & { at?: P }
 
-export interface TokenBatch<P> {
+interface TokenBatch<P> {
   tokens: Uint16Array         // (n) ids, EOT before every document begun in the batch
   documents: number           // documents begun in the batch
   bytes: number               // bytesRead() when the batch was submitted
   at: P | undefined           // tag of the batch's first item
 }
 
-export interface PipelineOptions {
+interface PipelineOptions {
   workers: number             // 0: tokenize on the calling thread
   allowSpecial: boolean
   bytesRead?: () => number

@@ -18,7 +18,7 @@ export const prepareDefaults = {
   shardSize: 100_000_000,     // tokens per train shard (llm.c's fineweb.py)
 }
 
-export interface PrepareOptions {
+interface PrepareOptions {
   source: Source
   outDir: string
   name: string                // output file prefix: [A-Za-z0-9._-]+
@@ -113,7 +113,7 @@ class ShardSink {
   }
 }
 
-export function checkName(name: string): void {
+function checkName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
     throw new InputError(`prepare: --name must be letters, digits, '.', '_' or '-' (starting with a letter or digit), got "${name}"`)
   }

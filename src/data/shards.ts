@@ -11,9 +11,9 @@ import { VOCAB_SIZE } from '../tokenizer.js'
 import { compare, expandPaths, hasGlob, listDirectory, statOrUndefined } from './files.js'
 
 export const SHARD_MAGIC = 20240520
-export const SHARD_VERSION = 1 // llm.c: 1 = uint16 tokens (GPT-2), 2 = uint32 tokens (Llama 3)
-export const HEADER_INTS = 256
-export const HEADER_BYTES = HEADER_INTS * 4
+const SHARD_VERSION = 1 // llm.c: 1 = uint16 tokens (GPT-2), 2 = uint32 tokens (Llama 3)
+const HEADER_INTS = 256
+const HEADER_BYTES = HEADER_INTS * 4
 export const MAX_SHARD_TOKENS = 2 ** 31 - 1 // the count is an int32
 export const MIN_SHARD_SIZE = 1024           // --shard-size floor: smaller shards are mostly header, and a typo (1 wrote 338k files)
 
@@ -54,7 +54,7 @@ function checkU16(v: number, i: number): number {
   return v
 }
 
-export interface ShardHeader {
+interface ShardHeader {
   path: string
   tokens: number   // token count from the header, checked against the file size
 }

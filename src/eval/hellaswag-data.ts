@@ -19,9 +19,9 @@ export interface HellaswagExample {
   sourceId?: string
 }
 
-export type HellaswagSplit = 'val' | 'train'
+type HellaswagSplit = 'val' | 'train'
 
-export const HELLASWAG_URLS: Record<HellaswagSplit, string> = {
+const HELLASWAG_URLS: Record<HellaswagSplit, string> = {
   val: 'https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl',
   train: 'https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_train.jsonl',
 }
@@ -86,7 +86,7 @@ export function hellaswagCacheDir(env: NodeJS.ProcessEnv = process.env): string 
   return join(cacheRoot(env), 'hellaswag')
 }
 
-export interface DownloadOptions {
+interface DownloadOptions {
   cacheDir?: string
   /** Injected in tests; defaults to the global fetch. */
   fetch?: (url: string) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>

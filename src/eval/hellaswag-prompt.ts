@@ -21,7 +21,7 @@ export interface ScoreRow {
   normChars?: number
 }
 
-export interface RowOptions {
+interface RowOptions {
   scoring: HellaswagScoring
   encode: (text: string) => number[]
   /** The solved training examples shown before the query (drawHarnessShots picks them); none for llmc. */
@@ -72,11 +72,11 @@ export function preprocess(text: string): string {
 }
 
 /** The harness's query: preprocess(activity_label + ": " + ctx_a + " " + capitalize(ctx_b)). */
-export function harnessQuery(ex: HellaswagExample): string {
+function harnessQuery(ex: HellaswagExample): string {
   return preprocess(`${ex.activityLabel}: ${ex.ctxA} ${capitalize(ex.ctxB)}`)
 }
 
-export function harnessChoices(ex: HellaswagExample): string[] {
+function harnessChoices(ex: HellaswagExample): string[] {
   return ex.endings.map(preprocess)
 }
 

@@ -9,7 +9,7 @@ import { InputError } from '../util/errors.js'
 import type { HellaswagExample } from './hellaswag-data.js'
 import { buildRows, DEFAULT_FEWSHOT_SEED, drawHarnessShots, type HellaswagScoring, type ScoreRow } from './hellaswag-prompt.js'
 
-export interface PrepareOptions {
+interface PrepareOptions {
   scoring: HellaswagScoring
   shots: number                               // 0 = zero-shot; > 0 needs `train` (harness scoring only)
   train?: HellaswagExample[]                  // few-shot source: the training split
@@ -18,7 +18,7 @@ export interface PrepareOptions {
   encode?: (text: string) => number[]
 }
 
-export interface ScoreOptions {
+interface ScoreOptions {
   scoring: HellaswagScoring
   shots: number
   /** Longest row in tokens (default and maximum: the GPT's maxSeqLen, capped by its context length). */
@@ -32,12 +32,12 @@ export interface ScoreOptions {
   nonFinite?: 'throw' | 'wrong'
 }
 
-export type HellaswagOptions = PrepareOptions & ScoreOptions
+type HellaswagOptions = PrepareOptions & ScoreOptions
 
 /** An example's four token rows (one per ending) and its gold label. */
 export interface PreparedExample { rows: ScoreRow[]; label: number }
 
-export interface ExampleScore {
+interface ExampleScore {
   label: number
   scores: number[]        // per ending: summed log-likelihood of the scored tokens
   normScores: number[]    // per ending: scores / length (harness: characters; llmc: scored tokens)
@@ -153,7 +153,7 @@ function argmax(v: number[]): number {
 }
 
 /** One forward of the example's rows; per ending the summed log-likelihood of its scored tokens. */
-export function scoreRows(model: GPT, rows: ScoreRow[], window: number, label: number): ExampleScore {
+function scoreRows(model: GPT, rows: ScoreRow[], window: number, label: number): ExampleScore {
   const { inputs, targets, T, scored } = packRows(rows, window)
   const B = rows.length
   model.forward(inputs, targets, B, T)

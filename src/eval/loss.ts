@@ -6,7 +6,7 @@ import type { BatchSource } from '../data/loader.js'
 import type { GPT } from '../model/gpt.js'
 import { InputError } from '../util/errors.js'
 
-export interface LossOptions {
+interface LossOptions {
   B: number
   T: number
   steps: number

@@ -44,7 +44,7 @@ class JsonFields {
 }
 
 /** The architecture a config.json describes: model_type first, then architectures[0]. */
-export function detectHfFamily(o: Record<string, unknown>, where: string): HfFamily {
+function detectHfFamily(o: Record<string, unknown>, where: string): HfFamily {
   const type = o['model_type']
   const arch = Array.isArray(o['architectures']) ? o['architectures'][0] : undefined
   if (type === 'llama' || (type === undefined && arch === 'LlamaForCausalLM')) return 'llama'

@@ -18,7 +18,7 @@ import { checkSafetensorsFile } from './safetensors.js'
 
 const LABEL = 'download'
 /** Files fetched besides config.json and the weights, when the repository has them. */
-export const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
+const OPTIONAL_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
   'special_tokens_map.json']
 const INDEX = 'model.safetensors.index.json'
 

@@ -7,7 +7,7 @@ import { EOT_TOKEN, GPT2_VOCAB } from '../config.js'
 import { EOT_TEXT, tokenBytesOf } from '../tokenizer.js'
 
 /** GPT-2's reversible byte -> printable character map (bytes_to_unicode in openai/gpt-2 encoder.py). */
-export function bytesToUnicode(): string[] {
+function bytesToUnicode(): string[] {
   const table: string[] = new Array(256)
   const printable = (b: number): boolean => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff)
   let n = 0
@@ -15,7 +15,7 @@ export function bytesToUnicode(): string[] {
   return table
 }
 
-export interface Gpt2Vocab {
+interface Gpt2Vocab {
   tokens: string[]   // (V): id -> byte-level string, EOT_TEXT last
   merges: string[]   // (V - 257): "left right", merge i makes token 256 + i
 }
@@ -23,7 +23,7 @@ export interface Gpt2Vocab {
 let cached: Gpt2Vocab | undefined
 
 /** The GPT-2 vocabulary (50,257 byte-level strings) and its 50,000 merges, in rank order. */
-export function gpt2Vocab(): Gpt2Vocab {
+function gpt2Vocab(): Gpt2Vocab {
   if (cached !== undefined) return cached
   const byteChar = bytesToUnicode()
   const tokens = Array.from({ length: GPT2_VOCAB - 1 }, (_, id) => {   // the ranks; EOT is added last

@@ -182,7 +182,7 @@ function copyPieceOut(params: Float32Array, spec: ParamSpec, piece: HfPiece): Fl
 }
 
 /** The HF tensors of a flat parameter buffer, in table order, as float32. */
-export function hfTensors(config: ModelConfig, params: Float32Array): { name: string; shape: number[]; data: Float32Array }[] {
+function hfTensors(config: ModelConfig, params: Float32Array): { name: string; shape: number[]; data: Float32Array }[] {
   requireHfFamily(config)
   const layout = new ParamLayout(config)
   if (params.length !== layout.total) throw new Error(`hf: parameter buffer has ${params.length} floats, the layout needs ${layout.total}`)
@@ -193,7 +193,7 @@ export function hfTensors(config: ModelConfig, params: Float32Array): { name: st
   return out
 }
 
-export interface ExportOptions {
+interface ExportOptions {
   dtype: HfDtype
   tokenizer?: 'gpt2' | 'none'   // GPT-2 tokenizer files (default); 'none' for tiny test vocabularies
 }

@@ -6,11 +6,11 @@ import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { fsReason, InputError, shown } from '../util/errors.js'
 import { AtomicWriter, writeFilesAtomic } from '../util/atomic.js'
 
-export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
+type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
 
 const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U16: 2, U8: 1 }
 
-export interface TensorEntry { dtype: Dtype; shape: number[]; bytes: Uint8Array }
+interface TensorEntry { dtype: Dtype; shape: number[]; bytes: Uint8Array }
 
 export interface SafetensorsFile {
   path: string

@@ -35,7 +35,7 @@ export interface ActViews {
   losses: Tensor            // (N)
 }
 
-export interface GradViews {
+interface GradViews {
   dres: Tensor              // (N,C) gradient of the residual stream
   dln: Tensor               // (N,C) gradient of a norm's output
   dqkv: Tensor              // (N,QKV) gradient of the q|k|v rows (before RoPE: attentionBackward folds it in)

@@ -13,14 +13,14 @@ import { paramViews, type BlockParams, type ModelParams } from './views.js'
 /** Activation buffers sized for B <= maxBatch, T <= maxSeqLen. recompute: keep each layer's norm outputs and MLP
  *  activation only while that layer runs and recompute them in backward (cheap pointwise work; on variant-124m
  *  1.2 GiB less at B=16, T=1024, in exchange for one more norm forward per norm and activation forward per layer). */
-export interface GptOptions {
+interface GptOptions {
   maxBatch: number
   maxSeqLen: number
   recompute?: boolean
   classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^28 floats, 512 MiB in bf16)
 }
 
-export interface KVCache { readonly B: number; readonly maxLen: number; length: number }
+interface KVCache { readonly B: number; readonly maxLen: number; length: number }
 
 /** What a KVCache really holds: per layer (B,maxLen,QKV) rope'd q|k|v rows, plus decode scratch. */
 interface CacheState extends KVCache {

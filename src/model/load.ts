@@ -16,14 +16,14 @@ import { ParamLayout } from './params.js'
 import { InputError, shown } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
 
-export interface ResolvedModel {
+interface ResolvedModel {
   config: ModelConfig
   params?: Float32Array   // (layout.total) flat; absent for presets and config files (initialize from a seed)
   source: string          // what was loaded, for logs: "preset tiny-gpt2", "checkpoint DIR", "Hugging Face directory DIR", ...
   path: string            // the same as a --model value (a preset's name, a file or directory; a run's checkpoint), for JSON
 }
 
-export interface ResolveOptions {
+interface ResolveOptions {
   /** A Hugging Face, run or checkpoint directory whose weights (and architecture) replace those of the model spec. */
   initFrom?: string
 }
@@ -132,7 +132,7 @@ function statOrNull(path: string): Stats | null {
 }
 
 /** "key a vs b" for every field where two configs differ. */
-export function diffConfigs(a: ModelConfig, b: ModelConfig): string[] {
+function diffConfigs(a: ModelConfig, b: ModelConfig): string[] {
   const keys = Object.keys(a) as (keyof ModelConfig)[]
   return keys.filter(k => a[k] !== b[k]).map(k => `${k} ${a[k]} vs ${b[k]}`)
 }

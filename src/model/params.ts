@@ -6,7 +6,7 @@
 import { headSize, type ModelConfig } from '../config.js'
 import { Rng } from '../util/rng.js'
 
-export type Init = 'normal' | 'residual' | 'ones' | 'zeros'
+type Init = 'normal' | 'residual' | 'ones' | 'zeros'
 
 /** One Hugging Face tensor made from rows [rowStart, rowStart+rows) of a parameter (transposed for Conv1D). */
 export interface HfPiece { name: string; rowStart: number; rows: number; transpose: boolean }

@@ -7,13 +7,13 @@ import { InputError } from '../util/errors.js'
 import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { collectSeries, metricKey, type PlotMetric, type PlotX, type RunSeries } from './runs.js'
 
-export interface PlotOptions {
+interface PlotOptions {
   metric: PlotMetric
   x: PlotX
   title?: string          // default: "<y axis title> by <x>" ("validation loss by tokens")
 }
 
-export interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }
+interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }
 
 const SERIES_WITH_MARKERS = 60   // below this many points per run, draw a dot at each point
 
@@ -43,7 +43,7 @@ export function outputFormat(out: string): 'svg' | 'png' {
 }
 
 /** The y-axis title; HellaSwag names its scoring and shots when every run logged the same ones. */
-export function metricTitle(metric: PlotMetric, series: RunSeries[]): string {
+function metricTitle(metric: PlotMetric, series: RunSeries[]): string {
   if (metric === 'loss') return 'training loss'
   if (metric === 'val_loss') return 'validation loss'
   const tags = sharedHellaswagTags(series)
@@ -65,7 +65,7 @@ function legendLabels(series: RunSeries[], metric: PlotMetric): string[] {
 /** The Vega-Lite specification: one line per run, coloured and labelled by run, with a dot per point for runs of
  *  fewer than SERIES_WITH_MARKERS points (a run of one point is a dot, not an invisible line); the legend sits
  *  inside the corner the curves leave empty (top right for falling losses, bottom right for rising accuracy). */
-export function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unknown> {
+function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unknown> {
   const yTitle = metricTitle(opts.metric, series)
   const xTitle = opts.x === 'tokens' ? 'tokens' : 'step'
   const labels = legendLabels(series, opts.metric)
@@ -104,7 +104,7 @@ export function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string
 }
 
 /** Compiles Vega-Lite and renders SVG headlessly (libraries loaded on first use). */
-export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+async function renderSvg(spec: Record<string, unknown>): Promise<string> {
   const [{ compile }, vega] = await Promise.all([import('vega-lite'), import('vega')])
   const compiled = compile(spec as unknown as Parameters<typeof compile>[0]).spec
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' })
@@ -116,7 +116,7 @@ export async function renderSvg(spec: Record<string, unknown>): Promise<string> 
 }
 
 /** Rasterizes SVG at 2x with resvg; text uses the system's fonts. */
-export async function svgToPng(svg: string): Promise<Uint8Array> {
+async function svgToPng(svg: string): Promise<Uint8Array> {
   const { Resvg } = await import('@resvg/resvg-js')
   const r = new Resvg(svg, {
     background: 'white',

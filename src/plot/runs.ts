@@ -34,7 +34,7 @@ export interface RunSeries {
 }
 
 /** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors name the file and the 1-based line. */
-export function readRunLog(runDir: string): LogRecord[] {
+function readRunLog(runDir: string): LogRecord[] {
   const path = join(runDir, 'log.jsonl')
   try { return readLog(path) } catch (e) {
     if (e instanceof InputError) throw new InputError(`plot: ${e.message}`)
@@ -49,7 +49,7 @@ function isDir(p: string): boolean {
 }
 
 /** Tokens per optimizer step from RUN_DIR/config.json (top level or one object level down). */
-export function readTokensPerStep(runDir: string): number {
+function readTokensPerStep(runDir: string): number {
   const path = join(runDir, 'config.json')
   let cfg: unknown
   try { cfg = JSON.parse(readFileSync(path, 'utf8')) } catch (e) {
@@ -75,7 +75,7 @@ function findKey(obj: unknown, key: string): unknown {
 
 /** Legend labels: directory names, widened (parent/name, grandparent/parent/name, ...) until each run's is its own.
  *  The same directory given twice is an InputError: its two series would be drawn as one line. */
-export function labelRuns(runDirs: string[]): string[] {
+function labelRuns(runDirs: string[]): string[] {
   const abs = runDirs.map(d => resolve(d))
   abs.forEach((d, i) => {
     const j = abs.indexOf(d)

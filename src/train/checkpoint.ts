@@ -22,10 +22,10 @@ import { slowCheckpointStage } from './test-hooks.js'
 export { DamagedCheckpointError, type TrainProgress } from './checkpoint-state.js'
 
 export const MODEL_FILE = 'model.safetensors'
-export const OPTIMIZER_FILE = 'optimizer.safetensors'
+const OPTIMIZER_FILE = 'optimizer.safetensors'
 export const STATE_FILE = 'state.json'
 
-export interface OptimizerState { m: Float32Array; v: Float32Array; step: number }
+interface OptimizerState { m: Float32Array; v: Float32Array; step: number }
 
 export interface Checkpoint {
   modelConfig: ModelConfig
@@ -162,11 +162,6 @@ function readParams(model: SafetensorsFile, layout: ParamLayout): Float32Array {
   const params = new Float32Array(layout.total)
   for (const s of layout.specs) params.set(toFloat32(model, s.name), s.offset)
   return params
-}
-
-/** The training settings recorded in a checkpoint's state.json (no tensor file is read). */
-export function readCheckpointTrainConfig(dir: string): TrainConfig | null {
-  return readStateFile(join(dir, STATE_FILE)).trainConfig
 }
 
 /** The step recorded in a checkpoint's state.json, or null when it is unreadable. */

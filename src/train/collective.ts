@@ -23,7 +23,7 @@ export function rankFromEnv(env: NodeJS.ProcessEnv = process.env): { rank: numbe
 
 // ---- the launcher protocol (one message type each way; seq orders a rank's requests) --------------------------
 
-export type CollectiveOp = 'sum' | 'broadcast'
+type CollectiveOp = 'sum' | 'broadcast'
 export interface RankRequest { llmts: 'collective'; seq: number; op: CollectiveOp; data: Float64Array | Float32Array | Uint8Array | null }
 export interface LauncherReply {
   llmts: 'collective'; seq: number; data?: Float64Array | Float32Array | Uint8Array

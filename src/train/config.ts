@@ -93,9 +93,9 @@ export const trainDefaults: TrainConfig = {
 type FieldKind = { kind: 'string'; metavar: string } | { kind: 'int'; min: number; max?: number } | { kind: 'number'; min: number; max?: number }
   | { kind: 'enum'; values: readonly string[] }
 /** Most ranks one launcher forks (each a Node process of its own): more is a typo; the same bound as --threads. */
-export const MAX_NPROC = 1024
+const MAX_NPROC = 1024
 
-export type TrainField = FieldKind & { flag: string; help: string }
+type TrainField = FieldKind & { flag: string; help: string }
 
 /** One row per setting: its flag name, type and help (the CLI's flag table is built from this). */
 export const trainFields: Record<keyof TrainConfig, TrainField> = {
@@ -187,7 +187,7 @@ function checkValue(f: TrainField, v: unknown, where: string): unknown {
 }
 
 /** Accumulation beyond this is a typo, not a plan: the paper's 524,288 tokens at B=1, T=64 is 8,192 micro-batches. */
-export const MAX_GRAD_ACCUM = 65_536
+const MAX_GRAD_ACCUM = 65_536
 
 /** Micro-batches per optimizer step; InputError when total batch is not a multiple of B·T·world or needs
  *  more than MAX_GRAD_ACCUM micro-batches. */

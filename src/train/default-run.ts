@@ -38,10 +38,10 @@ export const defaultRun = {
   maxSteps: 200,                // 102,400 tokens per model: where a faster backend stops (and saves time)
 }
 
-export interface Calibration { model: string; forwardMs: number; stepMs: number }
+interface Calibration { model: string; forwardMs: number; stepMs: number }
 
 /** Times one forward micro-batch and one whole optimizer step of each model (after a warm-up step). */
-export async function calibrate(device: TrainConfig['device'], threads = 0): Promise<Calibration[]> {
+async function calibrate(device: TrainConfig['device'], threads = 0): Promise<Calibration[]> {
   const out: Calibration[] = []
   const { batchSize: B, seqLen: T, gradAccum } = defaultRun
   for (const name of defaultRun.models) {
@@ -105,7 +105,7 @@ export interface ModelOutcome {
   valCurve: { step: number; val_loss: number }[]
 }
 
-export interface DefaultRunHooks {
+interface DefaultRunHooks {
   note(line: string): void
   reporter(model: string): Reporter
 }

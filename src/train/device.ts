@@ -13,7 +13,7 @@ interface CudaModule {
   createCudaBackend?: (opts?: { device?: number; storage?: 'mixed' | 'f32'; tf32?: boolean }) => Backend | Promise<Backend>
 }
 
-export interface BackendChoice {
+interface BackendChoice {
   threads?: number
   ordinal?: number   // the GPU (default 0); a data-parallel rank uses its own
   precision?: Precision

@@ -9,8 +9,8 @@ import type { TrainConfig } from './config.js'
 
 export const OUTLIER_WINDOW = 128
 export const OUTLIER_MIN_COUNT = 32
-export const SPIKE_REPORT_Z = 5       // z-scores above this are reported even when nothing is skipped
-export const MAX_CONSECUTIVE_NAN = 8  // --on-nan skip gives up after this many non-finite steps in a row
+const SPIKE_REPORT_Z = 5       // z-scores above this are reported even when nothing is skipped
+const MAX_CONSECUTIVE_NAN = 8  // --on-nan skip gives up after this many non-finite steps in a row
 
 /** Training diverged (non-finite loss, gradient or weights); the CLI exits with code 3. */
 export class DivergenceError extends InputError {

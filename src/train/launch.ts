@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { constants } from 'node:os'
 import { isCollectiveMessage, type LauncherReply, type RankRequest } from './collective.js'
 
-export interface LaunchOptions {
+interface LaunchOptions {
   world: number
   script: string               // the CLI's entry file
   args: string[]               // its arguments (e.g. ['train', ...flags])

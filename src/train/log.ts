@@ -9,7 +9,6 @@ import { InputError, shown } from '../util/errors.js'
 
 // tokens: trained through this step, over the whole run (a resume that changes the batch size keeps counting right)
 export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_s: number; ms: number }
-export interface ValRecord { step: number; val_loss: number }
 export type LogRecord = { step: number } & Record<string, number | string>
 
 /** A numeric field of a log line, or undefined when the line has none (or a string there). */

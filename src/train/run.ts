@@ -30,7 +30,7 @@ import { AdamW } from './optimizer.js'
 import { findResumePoint, noteShardChange, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type HellaswagSchedule, type Reporter, type TrainResult } from './trainer.js'
 
-export interface RunOptions {
+interface RunOptions {
   resume: boolean              // continue from the newest checkpoint in config.out
   resumeFrom?: ResumePoint     // what --resume continues (found by the caller already); found here if absent
   overwrite: boolean           // start over in a run directory that already has a run

@@ -5,7 +5,7 @@
 import type { GPT } from '../model/gpt.js'
 import type { Rng } from '../util/rng.js'
 
-export interface SampleOptions {
+interface SampleOptions {
   maxTokens: number     // tokens to generate after the prompt
   temperature: number   // 0 = greedy (argmax)
   topK: number          // keep the k most likely tokens; 0 = all

@@ -1,7 +1,7 @@
 // The learning-rate schedule of llm.c: linear warmup to the peak, then cosine decay to minLrFrac · peak.
 // Steps are counted from 0 (the first optimizer step uses learningRate(s, 0)); computed in float64.
 
-export interface LrSchedule {
+interface LrSchedule {
   lr: number            // peak learning rate
   warmupSteps: number   // steps [0, warmupSteps) ramp linearly to lr
   steps: number         // total optimizer steps; the cosine would reach its minimum at step `steps`, so the

@@ -38,7 +38,7 @@ export interface Reporter {
 }
 
 /** A HellaSwag evaluation's log line (0-shot during training). */
-export interface HellaswagRecord {
+interface HellaswagRecord {
   step: number; hellaswag_acc_norm: number; hellaswag_acc: number; hellaswag_count: number
   hellaswag_scoring: HellaswagScoring; hellaswag_shots: number
 }
@@ -46,7 +46,7 @@ export interface HellaswagRecord {
 /** HellaSwag during training: the examples tokenized once at start, scored every `every` steps. */
 export interface HellaswagSchedule { every: number; prepared: PreparedExample[]; scoring: HellaswagScoring }
 
-export interface TrainerOptions {
+interface TrainerOptions {
   model: GPT
   optimizer: AdamW
   config: TrainConfig

@@ -4,7 +4,7 @@
 
 import { InputError } from './errors.js'
 
-export interface DuplicateKey {
+interface DuplicateKey {
   key: string
   /** 1-based lines of the first and the second occurrence. */
   lines: [number, number]

@@ -16,7 +16,7 @@ import { trainRun } from '../../src/train/run.js'
 import type { StepVerdict } from '../../src/train/divergence.js'
 import { Rng } from '../../src/util/rng.js'
 import { makeToyRun, tinyModelJson } from '../train/helpers.js'
-import { isOneLine, llmts, tempRoot, withoutTiming } from './helpers.js'
+import { llmts, tempRoot, withoutTiming } from './helpers.js'
 
 const root = tempRoot('diverge')
 const toy = makeToyRun(root)

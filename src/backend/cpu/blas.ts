@@ -12,7 +12,7 @@ import { InputError } from '../../util/errors.js'
 /** 'N': the operand as stored (row-major); 'T': its transpose. */
 export type Trans = 'N' | 'T'
 
-export interface Blas {
+interface Blas {
   readonly vendor: string           // 'OpenBLAS 0.3.21 ...', 'BLIS 0.9.0', 'MKL', 'Accelerate', ...
   readonly path: string             // the file actually loaded (or the name given to the loader)
   /** Threads the library uses (null when it has no setter we know of). */

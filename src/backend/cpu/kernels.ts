@@ -11,7 +11,7 @@ import type { Gemm } from './gemm.js'
 import { loadWasmGemm } from './wasm/gemm.js'
 import { kernelInstance, WASM_FMA_SETTINGS, type KernelInstance } from './wasm/module.js'
 
-export type KernelChoice = 'auto' | 'blas' | 'wasm' | 'js'
+type KernelChoice = 'auto' | 'blas' | 'wasm' | 'js'
 const CHOICES: readonly string[] = ['auto', 'blas', 'wasm', 'js']
 const MAX_THREADS = 1024   // more is a typo, and each worker costs memory
 

@@ -23,7 +23,7 @@ import { adamwUpdateWasm, sumSquaresWasm } from './wasm/optimizer.js'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tasks arrive untyped from postMessage
 export type OpFn = (...args: any[]) => void
 
-export interface ThreadKernels { gemm: Gemm | null; gemmMinWork: number; simd: KernelInstance | null }
+interface ThreadKernels { gemm: Gemm | null; gemmMinWork: number; simd: KernelInstance | null }
 
 /** The ops by name, each with its own parameter types (a task's args are checked against them in accel.ts). */
 export type OpTable = ReturnType<typeof makeOpTable>

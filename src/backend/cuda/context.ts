@@ -21,7 +21,7 @@ export interface ContextOptions {
   syncLaunches?: boolean     // wait for every kernel, so a fault names its kernel (slow; for debugging)
 }
 
-export interface DeviceInfo {
+interface DeviceInfo {
   name: string; cc: [number, number]; sms: number; totalBytes: number; driverVersion: number
   maxSharedPerBlock: number   // bytes of shared memory one block may use (static + dynamic, after opting in)
 }

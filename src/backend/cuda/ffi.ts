@@ -88,7 +88,7 @@ export function loadDriver(): Driver {
 }
 
 /** The error of a failed driver call: missing GPU and out-of-memory are the user's situation (InputError). */
-export function driverError(call: string, code: number, name: string): Error {
+function driverError(call: string, code: number, name: string): Error {
   const msg = `cuda: ${call} failed: ${name}`
   if (code === 100) return new InputError(`${msg}; no NVIDIA GPU is visible (check nvidia-smi, CUDA_VISIBLE_DEVICES)`)
   if (code === 34) return new InputError(`${msg}; this libcuda is the toolkit's stub, not the driver (drop .../stubs from LD_LIBRARY_PATH)`)
@@ -190,7 +190,7 @@ const ltStatusNames: Record<number, string> = {
 }
 
 /** A cuBLAS status as a name (the library's own name when it can give one). */
-export function cublasStatusName(status: number, lookup?: (s: number) => string | null): string {
+function cublasStatusName(status: number, lookup?: (s: number) => string | null): string {
   let name: string | null = null
   try { name = lookup?.(status) ?? null } catch { name = null }
   return name ?? ltStatusNames[status] ?? `cublasStatus ${status}`

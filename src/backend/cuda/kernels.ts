@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { readHeaders, type Compiler } from './compile.js'
 
 /** p: pointer (8 bytes), i: 32-bit int, l: 64-bit int, f: float, d: double. */
-export type ParamKind = 'p' | 'i' | 'l' | 'f' | 'd'
+type ParamKind = 'p' | 'i' | 'l' | 'f' | 'd'
 export interface KernelSig { name: string; file: string; params: ParamKind[]; names: string[] }
 
 const paramBytes: Record<ParamKind, number> = { p: 8, i: 4, l: 8, f: 4, d: 8 }

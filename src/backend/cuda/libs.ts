@@ -9,10 +9,10 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { InputError } from '../../util/errors.js'
 
-export type LibKind = 'driver' | 'nvrtc' | 'cublasLt' | 'nccl'
+type LibKind = 'driver' | 'nvrtc' | 'cublasLt' | 'nccl'
 
 /** Sonames per library, newest first. */
-export const libNames: Record<LibKind, string[]> = {
+const libNames: Record<LibKind, string[]> = {
   driver: ['libcuda.so.1', 'libcuda.so'],
   nvrtc: ['libnvrtc.so.13', 'libnvrtc.so.12', 'libnvrtc.so.11.2', 'libnvrtc.so'],
   cublasLt: ['libcublasLt.so.13', 'libcublasLt.so.12', 'libcublasLt.so.11', 'libcublasLt.so'],
@@ -57,7 +57,7 @@ export function expandGlob(pattern: string, e: SearchEnv): string[] {
 }
 
 /** Python site-packages folders that may hold NVIDIA wheels (venvs, conda, pyenv, user and system installs). */
-export function sitePackagesDirs(e: SearchEnv): string[] {
+function sitePackagesDirs(e: SearchEnv): string[] {
   const env = e.env, h = e.home
   const prefixes = [env['VIRTUAL_ENV'], env['CONDA_PREFIX'], '/opt/conda', '/usr/local', '/usr', join(h, '.local')]
   const patterns: string[] = []

@@ -6,7 +6,7 @@
 import type { CublasLt } from './ffi.js'
 import { alignmentOf } from './memory.js'
 
-export interface Operand { ptr: number; dtype: 'f32' | 'bf16' }
+interface Operand { ptr: number; dtype: 'f32' | 'bf16' }
 
 /** D (m,n) = op(A)·op(B) (+ D if accumulate) (+ bias (m) broadcast over columns); all column-major. */
 export interface Gemm {

@@ -9,7 +9,7 @@ import { bind, type Driver, type Handle } from './ffi.js'
 import { loadLibrary } from './libs.js'
 
 /** Bytes of an ncclUniqueId: made on rank 0, handed to every other rank by the caller. */
-export const NCCL_ID_BYTES = 128
+const NCCL_ID_BYTES = 128
 
 koffi.pointer('ncclComm', koffi.opaque())
 // typedef struct { char internal[128]; } ncclUniqueId; ncclCommInitRank takes it by value

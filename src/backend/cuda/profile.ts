@@ -4,13 +4,13 @@
 
 import type { CudaContext } from './context.js'
 
-export const profiledOps = ['encoderForward', 'encoderBackward', 'layernormForward', 'layernormBackward', 'rmsnormForward',
+const profiledOps = ['encoderForward', 'encoderBackward', 'layernormForward', 'layernormBackward', 'rmsnormForward',
   'rmsnormBackward', 'residualRmsnormForward', 'residualLayernormForward', 'matmulForward', 'matmulBackward',
   'ropeForward', 'ropeBackward', 'attentionForward', 'attentionBackward', 'attentionInference', 'geluForward',
   'geluBackward', 'swigluForward', 'swigluBackward', 'residualForward', 'crossEntropyForward', 'crossEntropyBackward',
   'adamwUpdate', 'sumSquares', 'sum', 'zero', 'copy'] as const
 
-export interface OpTime { op: string; calls: number; ms: number }
+interface OpTime { op: string; calls: number; ms: number }
 
 export class Profiler {
   private pending: { op: string; start: bigint; end: bigint }[] = []

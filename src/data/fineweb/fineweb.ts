@@ -14,7 +14,7 @@ import type { RetryOptions } from '../../io/hub/http.js'
 import { formatBytes } from '../../util/progress.js'
 import { findCompleteOutput, tokenizeToShards, type ShardInput, type ShardsProgress, type ShardsResult } from './tokenize.js'
 
-export type SampleSize = '10B' | '100B'
+type SampleSize = '10B' | '100B'
 
 /** llm.c's two FineWeb datasets: sample/10BT or sample/100BT of fineweb or fineweb-edu. */
 export function finewebSpec(opts: { edu?: boolean; size?: SampleSize } = {}): DatasetSpec {
@@ -55,7 +55,7 @@ export interface FinewebResult {
 }
 
 /** Shard bytes per Parquet byte: FineWeb is 15T GPT-2 tokens in 44 TB of Parquet, 2 bytes per token; +10%. */
-export const SHARD_BYTES_PER_PARQUET_BYTE = 0.75
+const SHARD_BYTES_PER_PARQUET_BYTE = 0.75
 
 function sizeOf(path: string): number {
   try { return statSync(path).size } catch { return 0 }
@@ -67,10 +67,10 @@ function existingDir(path: string): string {
   return p
 }
 
-export interface SpaceNeed { dir: string; bytes: number; what: string }
+interface SpaceNeed { dir: string; bytes: number; what: string }
 
 /** Throws an InputError when a filesystem lacks the space its needs add up to. */
-export function checkDiskSpace(needs: SpaceNeed[], statfs: (path: string) => { bavail: number; bsize: number } = statfsSync):
+function checkDiskSpace(needs: SpaceNeed[], statfs: (path: string) => { bavail: number; bsize: number } = statfsSync):
   { needBytes: number; freeBytes: number } {
   const byDevice = new Map<number, { dir: string; bytes: number; what: string[] }>()
   for (const n of needs) {

@@ -21,7 +21,7 @@ export interface ShardInput {
   ready: () => Promise<string>   // the local path once the file is complete (waits for its download)
 }
 
-export interface TokenizeShardsOptions {
+interface TokenizeShardsOptions {
   inputs: ShardInput[]           // in document order
   outDir: string
   name: string                   // shard prefix (fineweb, edufineweb)

@@ -19,7 +19,7 @@ export const TINYSHAKESPEARE_URL = 'https://raw.githubusercontent.com/karpathy/c
 const TINYSHAKESPEARE_BYTES = 1_115_394
 const SHUFFLE_SEED = 1337
 
-export interface CorpusOptions {
+interface CorpusOptions {
   tinyshakespearePath?: string   // local copy; default sharedTinyShakespeare(), then the cache, then download
   cacheDir?: string              // where a download is kept (default the cache root, util/cache.ts)
   sharedPath?: string            // the shared copy looked for first (default sharedTinyShakespeare()); for tests
@@ -113,7 +113,7 @@ export async function openCorpus(name: string, opts: CorpusOptions = {}): Promis
   return { ...src, totalBytes: docs.reduce((n, d) => n + Buffer.byteLength(d), 0) }
 }
 
-export interface EnsureCorpusOptions extends CorpusOptions {
+interface EnsureCorpusOptions extends CorpusOptions {
   valTokens?: number                          // default prepareDefaults.valTokens
   workers?: number                            // default: all cores
   onProgress?: (p: PrepareProgress) => void

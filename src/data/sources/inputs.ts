@@ -11,18 +11,18 @@ import { openParquet, planParquet } from './parquet.js'
 import { documentPieces, type Source, type SourceItem } from './source.js'
 import { jsonlDocuments, Replacements, textFilePieces } from './text.js'
 
-export type InputKind = 'text' | 'jsonl' | 'parquet'
+type InputKind = 'text' | 'jsonl' | 'parquet'
 
 /** Files a directory contributes; an explicitly named file of any other extension is read as text. */
-export const USABLE_FILES = /\.(txt|text|md|jsonl|ndjson|parquet)$/i
+const USABLE_FILES = /\.(txt|text|md|jsonl|ndjson|parquet)$/i
 
-export function kindOf(path: string): InputKind {
+function kindOf(path: string): InputKind {
   if (/\.(jsonl|ndjson)$/i.test(path)) return 'jsonl'
   if (/\.parquet$/i.test(path)) return 'parquet'
   return 'text'
 }
 
-export interface InputOptions {
+interface InputOptions {
   textColumn?: string   // JSONL field / Parquet column holding the text (default "text")
   sliceBytes?: number   // Parquet column bytes per task (default parquetDefaults.sliceBytes; tests make it small)
   note?: (line: string) => void   // told which empty files were skipped, and of bytes that were not UTF-8

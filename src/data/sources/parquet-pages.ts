@@ -25,7 +25,7 @@ export interface ParquetPart {
   codec: CompressionCodec
 }
 
-export interface PageInfo {
+interface PageInfo {
   start: number; end: number     // bytes of header + page
   type: PageHeader['type']
   rows: number                   // rows of a data page (0 for a dictionary page)

@@ -9,7 +9,7 @@ import { parquetMetadataAsync, parquetSchema, type AsyncBuffer, type ColumnMetaD
 import { InputError } from '../../util/errors.js'
 import { readPageHeaders, readPart, type ColumnSpec, type ParquetPart } from './parquet-pages.js'
 
-export interface ParquetFile {
+interface ParquetFile {
   path: string
   file: AsyncBuffer
   metadata: FileMetaData
@@ -27,7 +27,7 @@ export interface ParquetTask {
   bytes: number                  // file bytes this task accounts for (progress)
 }
 
-export const parquetDefaults = {
+const parquetDefaults = {
   sliceBytes: 2 << 20,           // uncompressed column bytes per task: ~0.5M GPT-2 tokens of English, ~0.2 s of work
 }
 
@@ -41,7 +41,7 @@ async function readFully(fh: FileHandle, out: Uint8Array, position: number): Pro
 }
 
 /** An AsyncBuffer over an open file of `size` bytes. */
-export function fileBuffer(fh: FileHandle, size: number): AsyncBuffer {
+function fileBuffer(fh: FileHandle, size: number): AsyncBuffer {
   return {
     byteLength: size,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {

@@ -12,7 +12,7 @@ export interface TextPiece {
 }
 
 /** Rows of a Parquet file, read, decoded and tokenized by whichever thread takes the task. */
-export interface ParquetItem {
+interface ParquetItem {
   parquet: ParquetTask
 }
 

@@ -26,7 +26,7 @@ export interface DownloadProgress {
   seconds: number
 }
 
-export interface DownloadOptions extends RetryOptions {
+interface DownloadOptions extends RetryOptions {
   files: RemoteFile[]
   urlOf: (file: RemoteFile) => string
   cacheDir: string            // file.path is stored at cacheDir/file.path
@@ -39,7 +39,7 @@ export interface DownloadOptions extends RetryOptions {
   rehashExisting?: boolean    // hash a complete file already there before keeping it (a folder the user chose, not our cache)
 }
 
-export const downloadDefaults = {
+const downloadDefaults = {
   workers: 4,
   progressIntervalMs: 1000,
   writeChunkBytes: 1 << 20,  // body bytes are gathered into 1 MB writes
@@ -77,7 +77,7 @@ async function digestOf(path: string, algorithm: 'sha256' | 'sha1', prefix = '')
 }
 
 /** Throws an InputError unless `path` is `file`: its listed hash (when `hash`) and its content check. */
-export async function verifyFile(path: string, file: RemoteFile,
+async function verifyFile(path: string, file: RemoteFile,
                                  opts: Pick<DownloadOptions, 'checkContent' | 'label'> & { hash: boolean }): Promise<void> {
   const [what, want, got] = !opts.hash ? [] : file.sha256 !== undefined ? ['sha256', file.sha256, await digestOf(path, 'sha256')]
     : file.gitOid !== undefined ? ['git blob id', file.gitOid, await digestOf(path, 'sha1', `blob ${file.size}\0`)] : []
@@ -189,7 +189,7 @@ function outOfSpace(e: unknown, part: string, opts: DownloadOptions): unknown {
 }
 
 /** Downloads one file unless it is already complete; see the file header. */
-export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tally: { bytes: number }): Promise<string> {
+async function downloadFile(file: RemoteFile, opts: DownloadOptions, tally: { bytes: number }): Promise<string> {
   const dest = localPath(opts.cacheDir, file)
   const onBytes = (n: number): void => { tally.bytes += n }
   if (existsSync(dest)) {
@@ -235,7 +235,7 @@ export async function downloadFile(file: RemoteFile, opts: DownloadOptions, tall
   return dest
 }
 
-export interface DownloadRun {
+interface DownloadRun {
   ready: Promise<string>[]   // (files.length) resolves with the local path once that file is complete
   done: Promise<void>        // all files complete; rejects with the first fatal error
 }

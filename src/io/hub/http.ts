@@ -29,7 +29,7 @@ export class RetryableError extends Error {
   constructor(message: string, readonly retryAfterMs?: number) { super(message) }
 }
 
-export const USER_AGENT = 'llmts (llm.c in TypeScript; hub downloader)'
+const USER_AGENT = 'llmts (llm.c in TypeScript; hub downloader)'
 
 export function requestHeaders(opts: RetryOptions, extra: Record<string, string> = {}): Record<string, string> {
   return { 'user-agent': USER_AGENT, ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...extra }
@@ -72,7 +72,7 @@ export function backoffDelay(attempt: number, opts: RetryOptions, retryAfterMs?:
   return Math.min(cap, Math.max(wait, retryAfterMs ?? 0))
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) { reject(signal.reason); return }
     const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
@@ -82,14 +82,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Why a fetch or body read threw, in a few words (undici hides the socket error in `cause`). */
-export function describeNetworkError(e: unknown): string {
+function describeNetworkError(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } }
   const cause = err.cause?.code ?? err.cause?.message
   return cause ? `${err.message} (${cause})` : err.message
 }
 
 /** undici reports connection failures as TypeError('fetch failed') and a cut body as TypeError('terminated'). */
-export function isNetworkError(e: unknown): boolean {
+function isNetworkError(e: unknown): boolean {
   return e instanceof TypeError && ('cause' in e || /fetch failed|terminated|socket|other side closed/i.test(e.message))
 }
 

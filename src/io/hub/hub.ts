@@ -9,8 +9,8 @@ import { InputError } from '../../util/errors.js'
 import { compare } from '../../data/files.js'
 import { fetchWithRetry, httpDefaults, labelOf, type RetryOptions } from './http.js'
 
-export const DEFAULT_BASE_URL = 'https://huggingface.co'
-export const REVISION = 'main'
+const DEFAULT_BASE_URL = 'https://huggingface.co'
+const REVISION = 'main'
 
 export interface DatasetSpec {
   repo: string       // e.g. HuggingFaceFW/fineweb
@@ -43,7 +43,7 @@ export function resolveBaseUrl(given?: string, label = 'fineweb'): string {
   return base.replace(/\/+$/, '')
 }
 
-export function listingUrl(base: string, spec: DatasetSpec): string {
+function listingUrl(base: string, spec: DatasetSpec): string {
   return `${base}/api/datasets/${spec.repo}/tree/${REVISION}/${spec.dir}`
 }
 
@@ -91,7 +91,7 @@ export async function fetchTree(firstUrl: string, http: RetryOptions): Promise<R
 }
 
 /** The Parquet files of spec.dir from the hub's tree API, sorted by path. */
-export async function fetchListing(base: string, spec: DatasetSpec, http: RetryOptions): Promise<RemoteFile[]> {
+async function fetchListing(base: string, spec: DatasetSpec, http: RetryOptions): Promise<RemoteFile[]> {
   const files = (await fetchTree(listingUrl(base, spec), http)).filter(f => f.path.endsWith('.parquet'))
   if (files.length === 0) throw new InputError(`fineweb: ${spec.repo} has no Parquet files under ${spec.dir} (listing ${listingUrl(base, spec)})`)
   return files.sort((a, b) => compare(a.path, b.path))

@@ -22,7 +22,7 @@ export function wasmVariant(env: Record<string, string | undefined> = process.en
   return env['LLMTS_WASM_FMA'] !== 'off' && engineHasRelaxedSimd() ? 'fma' : 'simd'
 }
 
-export interface KernelExports {
+interface KernelExports {
   memory: WebAssembly.Memory
   gemm_block(ap: number, bp: number, c: number, ldc: number, mc: number, nc: number, kc: number, tmp: number): void
   pack_a_n(src: number, lda: number, mc: number, kc: number, dst: number): void
