@@ -137,14 +137,14 @@ export function readShard(path: string, opts: { vocabSize?: number } = {}): Uint
 }
 
 /** A whole shard already in memory (e.g. read from stdin), validated like readShard; `name` names it in errors. */
-export function parseShard(data: Uint8Array, name: string, opts: { vocabSize?: number } = {}): Uint16Array {
+export function parseShard(data: Uint8Array, name: string): Uint16Array {
   const h = new Int32Array(3)
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
   if (data.length >= HEADER_BYTES) for (let i = 0; i < 3; i++) h[i] = view.getInt32(4 * i, true)
   const { tokens: ntok } = checkHeaderWords(name, h, data.length)
   const tokens = new Uint16Array(ntok)
   new Uint8Array(tokens.buffer).set(data.subarray(HEADER_BYTES, HEADER_BYTES + 2 * ntok))
-  checkTokens(name, tokens, opts.vocabSize ?? VOCAB_SIZE)
+  checkTokens(name, tokens, VOCAB_SIZE)
   return tokens
 }
 

@@ -11,13 +11,12 @@ interface LaunchOptions {
   world: number
   script: string               // the CLI's entry file
   args: string[]               // its arguments (e.g. ['train', ...flags])
-  env?: NodeJS.ProcessEnv
-  graceMs?: number             // after a rank fails, how long the others get to exit before SIGKILL (default 10 s)
   /** Where the launcher's own lines go (a failed rank's kept stderr, why the others are stopped); the CLI's stderr. */
   report: (text: string) => void
 }
 
 const TAIL_BYTES = 64 << 10    // stderr kept per rank > 0, shown when it fails first
+const GRACE_MS = 10_000        // after a rank fails, how long the others get to exit before SIGKILL
 
 /** The exit code of a run stopped by a signal after checkpointing: the shell's 128 + signal number (130 for
  *  SIGINT, 143 for SIGTERM), so `llmts train … && llmts export …` does not go on with a half-trained model. */
@@ -104,7 +103,7 @@ export function launchRanks(o: LaunchOptions): Promise<number> {
       const unexplained = rank > 0 || (signal !== null && !forwarded.has(signal))
       if (unexplained && alive.size > 0) o.report(`llmts train: rank ${rank} ${why}; stopping the other ranks\n`)
       hub.fail(`rank ${rank} ${why}${signal !== null ? '' : ' (its error is above)'}`)   // waiting ranks fail at once; ranks
-      killTimer = setTimeout(() => forward('SIGKILL'), o.graceMs ?? 10_000)   // blocked in NCCL are killed
+      killTimer = setTimeout(() => forward('SIGKILL'), GRACE_MS)   // blocked in NCCL are killed
     }
     const exited = (rank: number, code: number | null, signal: NodeJS.Signals | null): void => {
       alive.delete(rank)
@@ -154,7 +153,7 @@ function startRank(o: LaunchOptions, rank: number, on: {
   stderr: (text: string) => void; message: (m: RankRequest) => void; close: (code: number | null, signal: NodeJS.Signals | null) => void
 }): ChildProcess {
   const child = fork(o.script, o.args, {
-    env: { ...(o.env ?? process.env), LLMTS_RANK: String(rank), LLMTS_WORLD: String(o.world) },
+    env: { ...process.env, LLMTS_RANK: String(rank), LLMTS_WORLD: String(o.world) },
     serialization: 'advanced', detached: true,
     stdio: rank === 0 ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
   })

@@ -75,7 +75,7 @@ export interface Compiler {
   image(file: string, opts?: { fresh: boolean }): Uint8Array
 }
 
-export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: string | null): Compiler {
+export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: string): Compiler {
   return {
     target,
     image(file: string, opts = { fresh: false }): Uint8Array {
@@ -83,15 +83,13 @@ export function createCompiler(nvrtc: Nvrtc, target: CompileTarget, cacheDir: st
       const headers = readHeaders(dirname(file), source)
       const options = nvrtcOptions(target)
       const key = cacheKey(source, headers, options, nvrtc.version, target.kind)
-      const cached = cacheDir === null ? null : join(cacheDir, `${basename(file, '.cu')}-${target.arch}-${key.slice(0, 16)}.${target.kind}`)
-      if (cached !== null && !opts.fresh && existsSync(cached)) return readFileSync(cached)
+      const cached = join(cacheDir, `${basename(file, '.cu')}-${target.arch}-${key.slice(0, 16)}.${target.kind}`)
+      if (!opts.fresh && existsSync(cached)) return readFileSync(cached)
       const image = compileSource(nvrtc, basename(file), source, headers, options, target.kind)
-      if (cached !== null) {
-        try {
-          makeDirs(dirname(cached))
-          writeFileAtomic(cached, image)
-        } catch { /* a read-only cache only costs a recompile next time */ }
-      }
+      try {
+        makeDirs(dirname(cached))
+        writeFileAtomic(cached, image)
+      } catch { /* a read-only cache only costs a recompile next time */ }
       return image
     },
   }

@@ -17,7 +17,6 @@ const ARG_BYTES = 4096
 export interface ContextOptions {
   device?: number            // ordinal, default 0 (CUDA_VISIBLE_DEVICES applies)
   tf32?: boolean             // TF32 for fp32 matmuls (default true)
-  cacheDir?: string | null   // compiled-kernel cache (null: none)
   syncLaunches?: boolean     // wait for every kernel, so a fault names its kernel (slow; for debugging)
 }
 
@@ -147,8 +146,7 @@ export class CudaContext {
       const nvrtc = loadNvrtc(this.cudaMajor)
       this.libraries['nvrtc'] = `${nvrtc.path} (NVRTC ${nvrtc.version.join('.')})`
       const target = targetFor(this.info.cc, nvrtc.version, nvrtc.supportedArchs())
-      const cacheDir = this.opts.cacheDir === undefined ? defaultCacheDir() : this.opts.cacheDir
-      this.registry = new KernelRegistry(kernelDir(), createCompiler(nvrtc, target, cacheDir), this.launchDriver(),
+      this.registry = new KernelRegistry(kernelDir(), createCompiler(nvrtc, target, defaultCacheDir()), this.launchDriver(),
         this.opts.syncLaunches === true ? () => this.synchronize() : undefined)
       this.target = target
     }
