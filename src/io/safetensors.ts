@@ -111,12 +111,16 @@ function parseHeader(prefix: Uint8Array, fileBytes: number, path: string): { spa
   return { spans, metadata }
 }
 
-/** A tensor's values as float32 (F32, BF16 and F16 converted). */
-export function toFloat32(file: SafetensorsFile, name: string): Float32Array {
+/** A tensor's entry, element count and a DataView over its bytes; InputError when the file has no such tensor. */
+function tensorView(file: SafetensorsFile, name: string): { t: TensorEntry; n: number; dv: DataView } {
   const t = file.tensors.get(name)
   if (t === undefined) throw new InputError(`safetensors: ${file.path} has no tensor ${name}`)
-  const n = t.bytes.byteLength / BYTES[t.dtype]
-  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength)
+  return { t, n: t.bytes.byteLength / BYTES[t.dtype], dv: new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength) }
+}
+
+/** A tensor's values as float32 (F32, BF16 and F16 converted). */
+export function toFloat32(file: SafetensorsFile, name: string): Float32Array {
+  const { t, n, dv } = tensorView(file, name)
   const out = new Float32Array(n)
   switch (t.dtype) {
     case 'F32': for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true); break
@@ -133,10 +137,7 @@ export function toFloat32(file: SafetensorsFile, name: string): Float32Array {
 
 /** A tensor's values as int32 (I32, I64 within range, U16, U8). */
 export function toInt32(file: SafetensorsFile, name: string): Int32Array {
-  const t = file.tensors.get(name)
-  if (t === undefined) throw new InputError(`safetensors: ${file.path} has no tensor ${name}`)
-  const n = t.bytes.byteLength / BYTES[t.dtype]
-  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength)
+  const { t, n, dv } = tensorView(file, name)
   const out = new Int32Array(n)
   for (let i = 0; i < n; i++) {
     switch (t.dtype) {

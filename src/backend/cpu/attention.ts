@@ -64,31 +64,27 @@ function attendHead(out: FloatArray, outOff: number, ldo: number, lse: FloatArra
 // out: (B,T,NH·HS)   lse: (B,NH,T)   qkv: (B,T,QKV)
 export function attentionForward(out: FloatArray, lse: FloatArray, qkv: FloatArray, B: number, T: number,
                                  NH: number, KVH: number, HS: number): void {
-  const QKV = (NH + 2 * KVH) * HS, group = NH / KVH, C = NH * HS
-  const Vt = scratch(2, qkv, HS * T)
-  for (let b = 0; b < B; b++) {
-    for (let g = 0; g < KVH; g++) {
-      transposeInto(Vt, qkv, b * T * QKV + (NH + KVH + g) * HS, QKV, T, HS)
-      for (let h = g * group; h < (g + 1) * group; h++) {
-        const r = headRows(qkv, b * T * QKV, h, g, NH, KVH, HS)
-        attendHead(out, b * T * C + h * HS, C, lse, (b * NH + h) * T, r, Vt, T, 0, T, HS)
-      }
-    }
-  }
+  attendAll(out, lse, qkv, B, T, 0, T, NH, KVH, HS)
 }
 
 // out: (B,Tq,NH·HS)   cache: (B,Tmax,QKV) holding rope'd rows of positions [0, posStart+Tq); later rows unread
 export function attentionInference(out: FloatArray, cache: FloatArray, B: number, Tq: number, posStart: number,
                                    Tmax: number, NH: number, KVH: number, HS: number): void {
   if (posStart + Tq > Tmax) throw new Error(`attentionInference: positions up to ${posStart + Tq} exceed the cache (${Tmax})`)
+  attendAll(out, null, cache, B, Tq, posStart, Tmax, NH, KVH, HS)
+}
+
+// out: (B,Tq,NH·HS)   lse: (B,NH,Tq) or null   src: (B,Tbuf,QKV); queries at positions [posStart, posStart+Tq)
+function attendAll(out: FloatArray, lse: FloatArray | null, src: FloatArray, B: number, Tq: number, posStart: number,
+                   Tbuf: number, NH: number, KVH: number, HS: number): void {
   const QKV = (NH + 2 * KVH) * HS, group = NH / KVH, C = NH * HS, nk = posStart + Tq
-  const Vt = scratch(2, cache, HS * nk)
+  const Vt = scratch(2, src, HS * nk)
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < KVH; g++) {
-      transposeInto(Vt, cache, b * Tmax * QKV + (NH + KVH + g) * HS, QKV, nk, HS)
+      transposeInto(Vt, src, b * Tbuf * QKV + (NH + KVH + g) * HS, QKV, nk, HS)
       for (let h = g * group; h < (g + 1) * group; h++) {
-        const r = headRows(cache, b * Tmax * QKV, h, g, NH, KVH, HS)
-        attendHead(out, b * Tq * C + h * HS, C, null, 0, r, Vt, nk, posStart, Tq, HS)
+        const r = headRows(src, b * Tbuf * QKV, h, g, NH, KVH, HS)
+        attendHead(out, b * Tq * C + h * HS, C, lse, (b * NH + h) * Tq, r, Vt, nk, posStart, Tq, HS)
       }
     }
   }
