@@ -6,14 +6,14 @@
 
 import { createHash } from 'node:crypto'
 import {
-  closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync,
+  copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync,
   renameSync, rmSync, statSync,
 } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { validateConfig, type ModelConfig } from '../config.js'
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
-import { makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
+import { fsyncDir, makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { DamagedCheckpointError, FORMAT, readStateFile, unreadableError, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import { validateTrainConfig, type TrainConfig } from './config.js'
@@ -75,21 +75,14 @@ export function writeCheckpoint(dir: string, ck: Checkpoint): void {
 
 /** Renames the finished directory `tmp` to `dir` (moving an old `dir` aside first) and fsyncs the parent. */
 function swapInto(tmp: string, dir: string): void {
-  fsyncPath(tmp)
+  fsyncDir(tmp)
   const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`)
   const hadOld = existsSync(dir)
   if (hadOld) renameSync(dir, old)
   slowCheckpointStage()   // the one moment `dir` is missing: removeLeftovers renames `old` back after a crash
   renameSync(tmp, dir)
-  fsyncPath(dirname(dir))
+  fsyncDir(dirname(dir))
   if (hadOld) rmSync(old, { recursive: true, force: true })
-}
-
-function fsyncPath(path: string): void {
-  try {
-    const fd = openSync(path, 'r')
-    try { fsyncSync(fd) } finally { closeSync(fd) }
-  } catch { /* some filesystems refuse fsync on directories; rename is still atomic */ }
 }
 
 function hashFile(path: string): { sha256: string; bytes: number } {

@@ -142,7 +142,8 @@ function isRunning(pid: number): boolean {
   try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
-function fsyncDir(dir: string): void {
+/** fsync of a directory (after a rename in it), where the filesystem allows it. */
+export function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r')
     try { fsyncSync(fd) } finally { closeSync(fd) }
