@@ -32,53 +32,24 @@ export type OpName = keyof OpTable
 export function makeOpTable(k: ThreadKernels) {   // its type is OpTable: the object's own, so names and args are checked
   const gemmed = <A extends unknown[]>(fn: (...a: A) => void) =>
     (...a: A): void => withGemm(k.gemm, k.gemmMinWork, () => fn(...a))
+  // the wasm kernel where this thread has SIMD, else the reference op; the task's args are the wasm kernel's
+  const simdOr = <A extends unknown[]>(wasm: (simd: KernelInstance, ...a: A) => void, ref: (...a: NoInfer<A>) => void) =>
+    (...a: A): void => { if (k.simd !== null) wasm(k.simd, ...a); else ref(...a) }
   return {
     sgemm: (...a: Parameters<Gemm['sgemm']>) => {
       if (k.gemm === null) throw new Error('sgemm task on a thread without a fast GEMM')
       k.gemm.sgemm(...a)
     },
-    attentionForward: (out: Float32Array, lse: Float32Array, qkv: Float32Array, B: number, T: number, NH: number,
-                       KVH: number, HS: number) => {
-      if (k.simd !== null) attentionForwardWasm(k.simd, out, lse, qkv, B, T, NH, KVH, HS)
-      else gemmed(attentionForward)(out, lse, qkv, B, T, NH, KVH, HS)
-    },
-    attentionBackward: (dqkv: Float32Array, dout: Float32Array, qkv: Float32Array, lse: Float32Array, B: number,
-                        T: number, NH: number, KVH: number, HS: number) => {
-      if (k.simd !== null) attentionBackwardWasm(k.simd, dqkv, dout, qkv, lse, B, T, NH, KVH, HS)
-      else gemmed(attentionBackward)(dqkv, dout, qkv, lse, B, T, NH, KVH, HS)
-    },
+    attentionForward: simdOr(attentionForwardWasm, gemmed(attentionForward)),
+    attentionBackward: simdOr(attentionBackwardWasm, gemmed(attentionBackward)),
     attentionInference: gemmed(attentionInference),
-    crossEntropyForward: (losses: Float32Array, probs: Float32Array, logits: Float32Array, targets: Int32Array,
-                          N: number, V: number, Vp: number) => {
-      if (k.simd !== null) crossEntropyForwardWasm(k.simd, losses, probs, logits, targets, N, V, Vp)
-      else crossEntropyForward(losses, probs, logits, targets, N, V, Vp)
-    },
-    crossEntropyBackward: (dlogits: Float32Array, probs: Float32Array, targets: Int32Array, dlossScale: number,
-                           N: number, V: number, Vp: number) => {
-      if (k.simd !== null) crossEntropyBackwardWasm(k.simd, dlogits, probs, targets, dlossScale, N, V, Vp)
-      else crossEntropyBackward(dlogits, probs, targets, dlossScale, N, V, Vp)
-    },
-    geluForward: (out: Float32Array, inp: Float32Array, n: number) => {
-      if (k.simd !== null) geluForwardWasm(k.simd, out, inp, n)
-      else geluForward(out, inp, n)
-    },
-    geluBackward: (dinp: Float32Array, dout: Float32Array, inp: Float32Array, n: number) => {
-      if (k.simd !== null) geluBackwardWasm(k.simd, dinp, dout, inp, n)
-      else geluBackward(dinp, dout, inp, n)
-    },
-    swigluForward: (out: Float32Array, inp: Float32Array, N: number, H: number) => {
-      if (k.simd !== null) swigluForwardWasm(k.simd, out, inp, N, H)
-      else swigluForward(out, inp, N, H)
-    },
-    swigluBackward: (dinp: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number) => {
-      if (k.simd !== null) swigluBackwardWasm(k.simd, dinp, dout, inp, N, H)
-      else swigluBackward(dinp, dout, inp, N, H)
-    },
-    adamwUpdate: (params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, n: number,
-                  opts: AdamWOptions) => {
-      if (k.simd !== null) adamwUpdateWasm(k.simd, params, grads, m, v, n, opts)
-      else adamwUpdate(params, grads, m, v, n, opts)
-    },
+    crossEntropyForward: simdOr(crossEntropyForwardWasm, crossEntropyForward),
+    crossEntropyBackward: simdOr(crossEntropyBackwardWasm, crossEntropyBackward),
+    geluForward: simdOr(geluForwardWasm, geluForward),
+    geluBackward: simdOr(geluBackwardWasm, geluBackward),
+    swigluForward: simdOr(swigluForwardWasm, swigluForward),
+    swigluBackward: simdOr(swigluBackwardWasm, swigluBackward),
+    adamwUpdate: simdOr(adamwUpdateWasm, adamwUpdate),
     /** out[i] = Σ a²  (float64): a slice's share of the gradient norm */
     sumSquaresInto: (out: Float64Array, i: number, a: Float32Array) => {
       if (k.simd !== null) { out[i] = sumSquaresWasm(k.simd, a); return }
