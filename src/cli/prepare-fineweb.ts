@@ -82,12 +82,12 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
     display.stop()
     process.removeListener('SIGINT', onSigint)
   }
-  printSummary(result, f.json, stdout)
+  printSummary(result, { json: f.json }, stdout)
   return 0
 }
 
-function printSummary(r: FinewebResult, json: boolean, stdout: { write(s: string): unknown }): void {
-  if (json) { stdout.write(jsonText(r)); return }
+function printSummary(r: FinewebResult, opts: { json: boolean }, stdout: { write(s: string): unknown }): void {
+  if (opts.json) { stdout.write(jsonText(r)); return }
   stdout.write(`fineweb: ${r.files.length} Parquet files in ${r.cacheDir}\n`)
   const s = r.shards
   if (s === undefined) return

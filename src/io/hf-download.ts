@@ -69,11 +69,11 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   const { config, single, index } = checkListing(o, byPath)
   // FineWeb's resumable, hash-checked machinery: a file already in the directory is kept only when its hash is the
   // listing's
-  const download = (files: RemoteFile[], dir: string, progress: boolean): Promise<void> => downloadAll({
+  const download = (files: RemoteFile[], dir: string, opts: { progress: boolean }): Promise<void> => downloadAll({
     ...http, files, cacheDir: dir, workers: o.workers ?? 4, checkContent, rehashExisting: true,
     urlOf: f => `${base}/${o.repo}/resolve/${pinned}/${f.path.split('/').map(encodeURIComponent).join('/')}`,
     staleHint: 'changed on the server during the download? run the command again',
-    ...(o.onProgress === undefined || !progress ? {} : { onProgress: o.onProgress }),
+    ...(o.onProgress === undefined || !opts.progress ? {} : { onProgress: o.onProgress }),
   }).done
 
   // the architecture (and the shard list) is checked in a staging folder, before any weight and before a file
@@ -83,7 +83,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   rmSync(staging, { recursive: true, force: true })
   let parsed: ReturnType<typeof configFromHfJson>, weights: RemoteFile[]
   try {
-    await download(first, staging, false)
+    await download(first, staging, { progress: false })
     parsed = configFromHfJson(JSON.parse(readFileSync(join(staging, 'config.json'), 'utf8')) as unknown, `${o.repo}/config.json`)
     weights = single !== undefined ? [single] : shardsOf(o.repo, join(staging, INDEX), byPath)
   } catch (e) {
@@ -98,7 +98,7 @@ export async function downloadHfModel(o: ModelDownloadOptions): Promise<ModelDow
   const rest = [...weights, ...OPTIONAL_FILES.flatMap(p => byPath.get(p) ?? [])]
   const all = [...first, ...rest]
   o.onListing?.({ read: first, rest, config: parsed.config, family: parsed.family })
-  await download(rest, o.outDir, true)
+  await download(rest, o.outDir, { progress: true })
   for (const f of first) renameSync(join(staging, f.path), join(o.outDir, f.path))
   rmSync(staging, { recursive: true, force: true })
   return {
