@@ -17,6 +17,7 @@ import { geluBackwardWasm, geluForwardWasm, swigluBackwardWasm, swigluForwardWas
 import { attentionBackwardWasm, attentionForwardWasm } from '../../src/backend/cpu/wasm/attention.js'
 import { crossEntropyBackwardWasm, crossEntropyForwardWasm } from '../../src/backend/cpu/wasm/crossentropy.js'
 import { loadWasmGemm } from '../../src/backend/cpu/wasm/gemm.js'
+import { makeOpTable } from '../../src/backend/cpu/optable.js'
 import { engineHasRelaxedSimd, KernelInstance, kernelInstance, wasmVariant } from '../../src/backend/cpu/wasm/module.js'
 import { assertClose } from './compare.js'
 import { registerPathSuites } from './paths.js'
@@ -151,6 +152,27 @@ test('wasm: GELU and SwiGLU over several chunks, odd widths, saturating inputs, 
   swigluBackward(wantSD, dout.subarray(0, N * H), x, N, H)
   swigluBackwardWasm(k, gotSD, dout.subarray(0, N * H), x, N, H)
   assertClose('swiglu backward (accumulated)', gotSD, wantSD, tol)
+})
+
+test('wasm: the op table runs the wasm kernel on a thread with SIMD and the JS op on one without (bit for bit)', () => {
+  const k = kernelInstance()!
+  const N = 64, H = 33, n = N * 2 * H
+  const x = Float32Array.from({ length: n }, (_, i) => 6 * Math.sin(i * 0.61))
+  const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength)
+  const run = (f: (out: Float32Array) => void, len: number): Buffer => { const out = new Float32Array(len); f(out); return bits(out) }
+  const simd = makeOpTable({ gemm: null, gemmMinWork: 0, simd: k }), plain = makeOpTable({ gemm: null, gemmMinWork: 0, simd: null })
+  const cases = [
+    { op: 'geluForward', len: n, table: (t: typeof simd) => (o: Float32Array) => t.geluForward(o, x, n),
+      wasm: (o: Float32Array) => geluForwardWasm(k, o, x, n), js: (o: Float32Array) => geluForward(o, x, n) },
+    { op: 'swigluForward', len: N * H, table: (t: typeof simd) => (o: Float32Array) => t.swigluForward(o, x, N, H),
+      wasm: (o: Float32Array) => swigluForwardWasm(k, o, x, N, H), js: (o: Float32Array) => swigluForward(o, x, N, H) },
+  ]
+  for (const c of cases) {
+    const wasm = run(c.wasm, c.len), js = run(c.js, c.len)
+    assert.ok(!wasm.equals(js), `${c.op}: the two kernels must differ somewhere for this check to tell them apart`)
+    assert.ok(run(c.table(simd), c.len).equals(wasm), `${c.op}: a SIMD thread's table must run the wasm kernel`)
+    assert.ok(run(c.table(plain), c.len).equals(js), `${c.op}: a thread without SIMD must run the JS op`)
+  }
 })
 
 test('wasm: strips_to_panels transposes query strips into key panels and writes no row past r', () => {
