@@ -63,11 +63,11 @@ export class Kit {
     this.ctx.launch(name, grid, block, shared, args)
   }
 
-  /** dst (of dtype `to`) = src converted (both `length` elements). */
-  convert(dstPtr: number, to: 'f32' | 'bf16', src: DeviceTensor, length = src.length): void {
+  /** dst (of dtype `to`) = src converted (both src.length elements). */
+  convert(dstPtr: number, to: 'f32' | 'bf16', src: DeviceTensor): void {
     const dt = (to === 'bf16' ? 1 : 0) | (src.dtype === 'bf16' ? 2 : 0)
     const vec = dstPtr % 16 === 0 && src.ptr % 16 === 0 ? 1 : 0
-    this.launch('convert', gridFor(Math.ceil(length / 8)), [BLOCK, 1, 1], 0, [dstPtr, src.ptr, length, dt, vec])
+    this.launch('convert', gridFor(Math.ceil(src.length / 8)), [BLOCK, 1, 1], 0, [dstPtr, src.ptr, src.length, dt, vec])
   }
 
   /**
