@@ -13,6 +13,7 @@ import { formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArgument
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { lockOutput } from '../util/lock.js'
 import { printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts export'
@@ -42,25 +43,31 @@ export const command: Command = {
     if (f.out === undefined) throw new InputError(`${CMD}: --out is required (the directory to write)`)
     refuseTrainingDir(CMD, f.out)
     checkOutputDir(CMD, '--out', f.out)
-    const resolved = resolveModel(f.model)
-    const family = requireHfFamily(resolved.config) // fail before any initialization work
-    requireGpt2Vocab(resolved.config)
-    checkModelFits(CMD, resolved.config, 4, 'its weights')
-    let params = resolved.params
-    if (params === undefined) {
-      const layout = new ParamLayout(resolved.config)
-      params = new Float32Array(layout.total)
-      initParams(layout, params, f.seed)
-      stderrNotes(['export'])(`${resolved.source} has no weights; exporting a random initialization (seed ${f.seed})`)
-    }
-    const dtype = f.dtype === 'fp32' ? 'f32' : f.dtype
-    const files = exportHf(f.out, resolved.config, params, { dtype })
-    const architecture = family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'
-    if (f.json) {
-      printJson({ out: f.out, format: f.format, architecture, dtype, files, model: resolved.path })
-    } else {
-      process.stdout.write(`wrote ${architecture} (${dtype}) from ${resolved.source} to ${f.out}: ${files.join(', ')}\n`)
-    }
-    return 0
+    // two exports into one folder would interleave their files' renames: the second is refused, before any work
+    const lock = lockOutput(f.out, { command: CMD, flag: '--out', note: stderrNotes(['export']) })
+    try { return exportModel(f.model, f.out, f) } finally { lock.release() }
   },
+}
+
+function exportModel(model: string, out: string, f: { seed: number; dtype: 'bf16' | 'f32' | 'fp32'; json: boolean; format: string }): number {
+  const resolved = resolveModel(model)
+  const family = requireHfFamily(resolved.config) // fail before any initialization work
+  requireGpt2Vocab(resolved.config)
+  checkModelFits(CMD, resolved.config, 4, 'its weights')
+  let params = resolved.params
+  if (params === undefined) {
+    const layout = new ParamLayout(resolved.config)
+    params = new Float32Array(layout.total)
+    initParams(layout, params, f.seed)
+    stderrNotes(['export'])(`${resolved.source} has no weights; exporting a random initialization (seed ${f.seed})`)
+  }
+  const dtype = f.dtype === 'fp32' ? 'f32' : f.dtype
+  const files = exportHf(out, resolved.config, params, { dtype })
+  const architecture = family === 'llama' ? 'LlamaForCausalLM' : 'GPT2LMHeadModel'
+  if (f.json) {
+    printJson({ out, format: f.format, architecture, dtype, files, model: resolved.path })
+  } else {
+    process.stdout.write(`wrote ${architecture} (${dtype}) from ${resolved.source} to ${out}: ${files.join(', ')}\n`)
+  }
+  return 0
 }

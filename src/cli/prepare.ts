@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os'
 import { basename, extname } from 'node:path'
 import cliProgress from 'cli-progress'
-import { prepare, prepareDefaults, type PrepareProgress, type PrepareResult } from '../data/prepare.js'
+import { checkName, prepare, prepareDefaults, type PrepareProgress, type PrepareResult } from '../data/prepare.js'
 import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
 import { corpora, openCorpus, sharedTinyShakespeare } from '../data/sources/corpora.js'
 import { openInputs } from '../data/sources/inputs.js'
@@ -14,6 +14,7 @@ import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import { checkOutputDir } from '../util/atomic.js'
+import { lockOutput } from '../util/lock.js'
 import { plural } from '../util/progress.js'
 import { tokenizerWorkers } from '../data/pool.js'
 import { printJson, stderrNotes } from './output.js'
@@ -69,28 +70,38 @@ export const command: Command = {
       throw new InputError(`llmts prepare: nothing to prepare ` +
         `(give INPUT files, directories or globs, or --corpus ${Object.keys(corpora).join('|')})`)
     }
-    const source = f.corpus !== undefined
-      ? await openCorpus(f.corpus, f['tinyshakespeare-path'] === undefined ? {} : { tinyshakespearePath: f['tinyshakespeare-path'] })
-      : await openInputs(p.positionals, { textColumn: f['text-column'], note: stderrNotes(['prepare']) })
-    const progress = new ProgressDisplay()
-    let result: PrepareResult
-    try {
-      result = await prepare({
-        source, outDir: f.out, name: f.name ?? f.corpus ?? defaultName(p.positionals), valTokens: f['val-tokens'],
-        shardSize: f['shard-size'], workers: tokenizerWorkers(f.workers), allowSpecial: f['allow-special'],
-        onProgress: q => progress.update(q),
-      })
-    } finally {
-      progress.stop()
-    }
-    if (f.json) { printJson(result); return 0 }
-    const n = (x: number): string => x.toLocaleString('en-US')
-    process.stdout.write(`prepared ${result.name}: ${n(result.documents)} ${plural(result.documents, 'document')}, ${n(result.tokens)} tokens ` +
-      `(val ${n(result.valTokens)}, train ${n(result.trainTokens)}) in ${result.seconds.toFixed(1)} s ` +
-      `(${n(Math.round(result.tokensPerSecond))} tokens/s, ${result.workers} workers)\n`)
-    for (const file of [...result.val, ...result.train, result.meta]) process.stdout.write(`  ${file}\n`)
-    return 0
+    const name = f.name ?? f.corpus ?? defaultName(p.positionals)
+    checkName(name)
+    // two prepares of one NAME into one folder would mix their shards: the second is refused (other names may share it)
+    const lock = lockOutput(f.out, { command: 'llmts prepare', flag: '--out', note: stderrNotes(['prepare']), name: `.${name}.lock` })
+    try { return await run(f, p.positionals, name) } finally { lock.release() }
   },
+}
+
+type PrepareFlags = ReturnType<typeof parseArgs<typeof flags>>['flags']
+
+async function run(f: PrepareFlags, inputs: string[], name: string): Promise<number> {
+  const source = f.corpus !== undefined
+    ? await openCorpus(f.corpus, f['tinyshakespeare-path'] === undefined ? {} : { tinyshakespearePath: f['tinyshakespeare-path'] })
+    : await openInputs(inputs, { textColumn: f['text-column'], note: stderrNotes(['prepare']) })
+  const progress = new ProgressDisplay()
+  let result: PrepareResult
+  try {
+    result = await prepare({
+      source, outDir: f.out!, name, valTokens: f['val-tokens'],
+      shardSize: f['shard-size'], workers: tokenizerWorkers(f.workers), allowSpecial: f['allow-special'],
+      onProgress: q => progress.update(q),
+    })
+  } finally {
+    progress.stop()
+  }
+  if (f.json) { printJson(result); return 0 }
+  const n = (x: number): string => x.toLocaleString('en-US')
+  process.stdout.write(`prepared ${result.name}: ${n(result.documents)} ${plural(result.documents, 'document')}, ${n(result.tokens)} tokens ` +
+    `(val ${n(result.valTokens)}, train ${n(result.trainTokens)}) in ${result.seconds.toFixed(1)} s ` +
+    `(${n(Math.round(result.tokensPerSecond))} tokens/s, ${result.workers} workers)\n`)
+  for (const file of [...result.val, ...result.train, result.meta]) process.stdout.write(`  ${file}\n`)
+  return 0
 }
 
 /** Progress on stderr: a bar on a terminal, a plain line every 10 s otherwise. */

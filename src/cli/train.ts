@@ -4,7 +4,7 @@
 // (--on-nan stop), 130 or 143 stopped by SIGINT or SIGTERM (checkpointed). With --nproc N this process launches N
 // ranks (src/train/launch.ts), each running this command.
 
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { GPT2_VOCAB } from '../config.js'
 import { decode } from '../tokenizer.js'
 import { gradAccumSteps, trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
@@ -18,6 +18,7 @@ import type { Reporter, StepReport, TrainResult } from '../train/trainer.js'
 import { OutOfSpaceError } from '../util/atomic.js'
 import { fsReason, InputError } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
+import { lockOutput, type Lock } from '../util/lock.js'
 import { formatDuration } from '../util/progress.js'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments, type FlagSpec, type FlagTable } from './args.js'
 import type { Command } from './command.js'
@@ -82,7 +83,7 @@ function refuseSeedChange(was: number, now: number): void {
 }
 
 /** defaults (or the resumed checkpoint's settings) < --config file < flags given on the command line. */
-function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: string) => void):
+function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: string) => void, lock: (out: string) => void):
   { config: TrainConfig; point: ResumePoint | null; changes: string[] } {
   let fileCfg: Partial<TrainConfig> = {}
   const file = p.flags['config'] as string | undefined
@@ -110,6 +111,9 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   if (p.flags['resume'] === true) {
     const out = given.out ?? fileCfg.out
     if (out === undefined || out === '') throw new InputError('train: --resume needs --out RUN_DIR (the run to continue)')
+    // before its checkpoints are looked at (a live run's half-written one is no damaged one); a folder that is
+    // missing holds no run, as findResumePoint says
+    if (statSync(out, { throwIfNoEntry: false })?.isDirectory() === true) lock(out)
     point = findResumePoint(out, note)
     base = resumedSettings(point)
   }
@@ -179,41 +183,54 @@ export const command: Command = {
     const host = rank !== null ? new HostCollective(rank.rank, rank.world) : undefined
     if (quiet) await host!.barrier()   // until rank 0 has checked the settings: a bad one is then reported once
     const note = stderrNotes(['train'], { quiet })   // `llmts train: ` for the library's `train: note: ...`
-    // the launcher's own notes are shown: a damaged checkpoint found here is moved aside, so no rank sees it again
-    const { config: cfg, point, changes } = resolveConfig(p, note)
-    if (cfg.nproc > 1 && rank === null) {
-      gradAccumSteps(cfg)   // the commonest mistake, said once here rather than by every rank
-      const args = ['train', ...argv, ...(cfg.out === '' ? ['--out', defaultRunDir(cfg)] : [])]   // one run directory for all ranks
-      return launchRanks({ world: cfg.nproc, script: process.argv[1]!, args, report: text => process.stderr.write(text) })
-    }
-    const stop: Stop = { requested: false, signal: null }
-    let vocab = GPT2_VOCAB
-    const onSignal = stopOnSignal(stop, { quiet, when: rank === null
-      ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint' })
-    try {
-      const reporter = quiet ? {} : consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
-      const { info, result } = await trainRun(cfg, {
-        resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop, note,
-        ...(host !== undefined ? { host } : {}),
-        ...(point !== null ? { resumeFrom: point } : {}),
-        onStart: i => {
-          vocab = i.modelConfig.vocabSize
-          for (const line of changes) note(line)
-          note(`${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
-            `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ${i.ranks !== null ? `${i.ranks}, ` : ''}` +
-            `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}`)
-        },
-      })
-      if (!quiet) printSummary(info, result, { json: p.flags['json'] === true })
-      // a stop agreed on with the other ranks comes from the launcher's signal, which every rank received
-      return result.interrupted ? stoppedExitCode(stop.signal ?? 'SIGINT') : 0
-    } catch (e) {
-      throw howToContinue(e, cfg)
-    } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    }
+    // one process writes a run directory: this one (or the launcher, for its ranks) holds RUN_DIR/.lock
+    let lock: Lock | undefined
+    const lockRun = (out: string): void => { if (rank === null) lock ??= lockOutput(out, { command: 'llmts train', flag: '--out', note }) }
+    try { return await train(argv, p, { rank, quiet, host, note, lockRun }) } finally { lock?.release() }
   },
+}
+
+type Parsed = ReturnType<typeof parseArgs<FlagTable>>
+type Context = { rank: ReturnType<typeof rankFromEnv>; quiet: boolean; host: HostCollective | undefined; note: (line: string) => void;
+  lockRun: (out: string) => void }
+
+async function train(argv: string[], p: Parsed, { rank, quiet, host, note, lockRun }: Context): Promise<number> {
+  // the launcher's own notes are shown: a damaged checkpoint found here is moved aside, so no rank sees it again
+  const { config: cfg, point, changes } = resolveConfig(p, note, lockRun)
+  if (cfg.out === '') cfg.out = defaultRunDir(cfg)   // decided once: the launcher's ranks get it as --out
+  lockRun(cfg.out)
+  if (cfg.nproc > 1 && rank === null) {
+    gradAccumSteps(cfg)   // the commonest mistake, said once here rather than by every rank
+    const args = ['train', ...argv, ...(p.given.has('out') ? [] : ['--out', cfg.out])]   // one run directory for all ranks
+    return launchRanks({ world: cfg.nproc, script: process.argv[1]!, args, report: text => process.stderr.write(text) })
+  }
+  const stop: Stop = { requested: false, signal: null }
+  let vocab = GPT2_VOCAB
+  const onSignal = stopOnSignal(stop, { quiet, when: rank === null
+    ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint' })
+  try {
+    const reporter = quiet ? {} : consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
+    const { info, result } = await trainRun(cfg, {
+      resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop, note,
+      ...(host !== undefined ? { host } : {}),
+      ...(point !== null ? { resumeFrom: point } : {}),
+      onStart: i => {
+        vocab = i.modelConfig.vocabSize
+        for (const line of changes) note(line)
+        note(`${i.modelSource}, ${i.parameters.toLocaleString('en-US')} parameters, ` +
+          `B=${i.config.batchSize} T=${i.config.seqLen} accumulation ${i.gradAccum}, ${i.backend}, ${i.ranks !== null ? `${i.ranks}, ` : ''}` +
+          `${i.startStep > 0 ? `resuming at step ${i.startStep}, ` : ''}run directory ${i.runDir}`)
+      },
+    })
+    if (!quiet) printSummary(info, result, { json: p.flags['json'] === true })
+    // a stop agreed on with the other ranks comes from the launcher's signal, which every rank received
+    return result.interrupted ? stoppedExitCode(stop.signal ?? 'SIGINT') : 0
+  } catch (e) {
+    throw howToContinue(e, cfg)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
 }
 
 /** --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path. It gets the values of

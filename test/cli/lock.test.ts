@@ -1,0 +1,64 @@
+// Two commands on one output: while a live process holds OUT/.lock, train (with or without --resume), prepare
+// (of the same NAME) and export into it are refused with one line naming that process, exit 2, and change nothing.
+// The holder here is this test process (alive, never an llmts), so nothing depends on timing.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { makeToyRun } from '../train/helpers.js'
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const root = mkdtempSync(join(tmpdir(), 'llmts-cli-lock-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+const toy = makeToyRun(root)
+
+function llmts(...args: string[]): { code: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
+  return { code: r.status, stderr: r.stderr }
+}
+
+/** A folder whose `name` lock this (live) process holds, as a running llmts would. */
+function held(dir: string, name = '.lock'): string {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, name), JSON.stringify({ pid: process.pid, host: hostname(), command: 'llmts train' }) + '\n')
+  return dir
+}
+
+const refused = (r: { code: number | null; stderr: string }, dir: string, name = '.lock'): void => {
+  assert.equal(r.code, 2, r.stderr)
+  assert.equal(r.stderr, `${r.stderr.split(':')[0]}: ${dir} is in use by llmts train (pid ${process.pid}) (lock file ${join(dir, name)}; ` +
+    'wait for it to finish, or remove the lock file if no such process runs)\n')
+}
+
+const train = ['--model', toy.modelJson, '--data', toy.data, '--batch-size', '4', '--seq-len', '16', '--total-batch-size', '64',
+  '--steps', '2', '--warmup-steps', '1', '--device', 'cpu', '--threads', '1']
+
+test('train --resume into a run another process writes: refused before its checkpoints are looked at', () => {
+  const run = held(join(root, 'run'))
+  const writing = join(run, 'checkpoints', 'step_000004')   // no state.json yet: its writer is not done
+  mkdirSync(writing, { recursive: true })
+  refused(llmts('train', ...train, '--out', run, '--resume'), run)
+  assert.deepEqual(readdirSync(join(run, 'checkpoints')), ['step_000004'])   // not moved aside as damaged
+  refused(llmts('train', ...train, '--out', run, '--overwrite'), run)
+  assert.equal(existsSync(writing), true)
+})
+
+test('train, prepare (same NAME) and export into a folder in use are refused; prepare of another NAME is not', () => {
+  const fresh = held(join(root, 'fresh'))
+  refused(llmts('train', ...train, '--out', fresh), fresh)
+  assert.deepEqual(readdirSync(fresh), ['.lock'])
+  const data = held(join(root, 'data-out'), '.moby-dick.lock')
+  refused(llmts('prepare', '--corpus', 'moby-dick', '--out', data, '--workers', '0'), data, '.moby-dick.lock')
+  assert.deepEqual(readdirSync(data), ['.moby-dick.lock'])
+  writeFileSync(join(root, 'tiny.txt'), 'To be, or not to be.\n')
+  const other = llmts('prepare', join(root, 'tiny.txt'), '--name', 'other', '--out', data, '--val-tokens', '4', '--workers', '0')
+  assert.equal(other.code, 0, other.stderr)
+  assert.deepEqual(readdirSync(data).sort(), ['.moby-dick.lock', 'other.json', 'other_train_000001.bin', 'other_val_000000.bin'])
+  const hf = held(join(root, 'hf'))
+  refused(llmts('export', '--model', 'tiny-gpt2', '--out', hf), hf)
+  assert.deepEqual(readdirSync(hf), ['.lock'])
+})

@@ -1,0 +1,51 @@
+// lockOutput: a lock held by a live process refuses (naming its pid), one left by a dead process is taken over
+// with a note, another host's is refused whatever its pid, and release() leaves no trace of the lock.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { InputError } from '../../src/util/errors.js'
+import { lockOutput } from '../../src/util/lock.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-lock-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+const holder = (pid: number, host = hostname()): string => JSON.stringify({ pid, host, command: 'llmts train' }) + '\n'
+/** The pid of a process that has exited (a reused pid within the test is vanishingly unlikely). */
+const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!
+
+test('a lock held by a live process is refused, naming it; the lock file is left as it was', () => {
+  const dir = join(root, 'live')
+  lockOutput(dir, { command: 'llmts train', flag: '--out', note: () => {} })   // made by this (live) process
+  const before = readFileSync(join(dir, '.lock'), 'utf8')
+  assert.deepEqual(JSON.parse(before), { pid: process.pid, host: hostname(), command: 'llmts train' })
+  assert.throws(() => lockOutput(dir, { command: 'llmts export', flag: '--out', note: () => {} }),
+    (e: Error) => e instanceof InputError &&
+      e.message === `llmts export: ${dir} is in use by llmts train (pid ${process.pid}) (lock file ${join(dir, '.lock')}; ` +
+        'wait for it to finish, or remove the lock file if no such process runs)')
+  assert.equal(readFileSync(join(dir, '.lock'), 'utf8'), before)
+})
+
+test('a lock left by a dead process is taken over with a note, and released without a trace', () => {
+  const dir = join(root, 'stale', 'run')
+  lockOutput(dir, { command: 'x', flag: '--out', note: () => {} }).release()   // makes the folders, then removes them
+  assert.equal(existsSync(join(root, 'stale')), false)
+  const notes: string[] = []
+  const pid = deadPid()
+  writeFileSync(join(root, 'dead.lock'), holder(pid))
+  const lock = lockOutput(root, { command: 'llmts prepare', flag: '--out', note: l => notes.push(l), name: 'dead.lock' })
+  assert.deepEqual(notes, [`note: took over the lock file ${join(root, 'dead.lock')} of llmts train (pid ${pid}), which is no longer running`])
+  assert.equal(JSON.parse(readFileSync(lock.path, 'utf8')).pid, process.pid)
+  lock.release()
+  assert.equal(existsSync(lock.path), false)
+  assert.equal(existsSync(root), true)   // a folder that existed before stays
+})
+
+test("another host's lock is refused even when its pid is not running here", () => {
+  writeFileSync(join(root, 'far.lock'), holder(deadPid(), 'elsewhere'))
+  assert.throws(() => lockOutput(root, { command: 'llmts train', flag: '--out', note: () => {}, name: 'far.lock' }),
+    /in use by llmts train \(pid \d+ on elsewhere\)/)
+})
