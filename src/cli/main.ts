@@ -5,7 +5,7 @@
 // without "internal error", exit 1. Every error line starts `llmts COMMAND: ` (commandLine, as notes do), added here only.
 
 import { readFileSync } from 'node:fs'
-import { InputError, PeerFailure } from '../util/errors.js'
+import { fsReason, InputError, PeerFailure } from '../util/errors.js'
 import { commands, summaries } from './commands.js'
 import { commandLine, oneLine } from './output.js'
 
@@ -19,8 +19,11 @@ function mainHelp(): string {
 /** Runs the command; an error becomes one line on stderr and the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const typed: string[] = []   // the command as typed, once known: ['train'], ['eval', 'loss']
+  running = typed
   try { return await dispatch(argv, typed) } catch (e) { return report(e, typed) }
 }
+
+let running: readonly string[] = []   // main's command as typed, for the stdout error's line
 
 async function dispatch(argv: string[], typed: string[]): Promise<number> {
   const [name, ...rest] = argv
@@ -60,16 +63,17 @@ function report(e: unknown, typed: string[]): number {
   return err instanceof InputError ? err.exitCode : 1
 }
 
-// `llmts tokenize big.txt | head` closes our stdout early: that is the reader's choice, not an error.
+// `llmts tokenize big.txt | head` closes our stdout early: that is the reader's choice, not an error. Any other
+// failure to write it (`> /dev/full`: ENOSPC; EIO) loses the results: one line on stderr and exit 2, as a full disk
+// elsewhere, not a stack trace.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0)
-  throw e
+  process.stderr.write(`${oneLine(commandLine(running, `cannot write the output to stdout: ${fsReason(e)}`))}\n`)
+  process.exit(2)
 })
 
-// `llmts train 2>&1 | head`: once the reader of stderr is gone, progress and notes go nowhere and the work goes on
-// (a run that stopped here would lose its steps since the last checkpoint)
-process.stderr.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e
-})
+// `llmts train 2>&1 | head`, `2> /dev/full`: once stderr cannot be written, progress and notes go nowhere and the
+// work goes on (a run that stopped here would lose its steps since the last checkpoint); the exit code still tells
+process.stderr.on('error', () => {})
 
 main(process.argv.slice(2)).then(code => { process.exitCode = code })

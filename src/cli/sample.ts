@@ -75,7 +75,17 @@ export const command: Command = {
     if (!json) process.stdout.write(prompt0)
     const stream = new TextStream(s => process.stdout.write(s))
     const t0 = performance.now()
-    const out = generate(model, prompt, opts, new Rng(p.flags.seed), token => { if (!json) stream.push(token) })
+    let out: Int32Array
+    try {
+      out = generate(model, prompt, opts, new Rng(p.flags.seed), token => {
+        // `| head -1`: a reader gone (or a full disk) is seen here; main's stdout handler then ends the process
+        if (process.stdout.errored !== null) throw stdoutGone
+        if (!json) stream.push(token)
+      })
+    } catch (e) {
+      if (e === stdoutGone) return 0
+      throw e
+    }
     const seconds = (performance.now() - t0) / 1000
     // what ended it: the <|endoftext|> drawn, --max-tokens, or the context (--max-tokens was cut to fit it)
     const stop = out.length < maxTokens ? 'eot' : maxTokens < p.flags['max-tokens'] ? 'context' : 'max-tokens'
@@ -91,6 +101,9 @@ export const command: Command = {
     return 0
   },
 }
+
+/** Thrown out of generate() once stdout has failed: the tokens still to come would go nowhere. */
+const stdoutGone = new Error('stdout closed')
 
 /** Writes decoded text as tokens arrive, holding back a trailing incomplete UTF-8 character until its last byte. */
 export class TextStream {

@@ -41,6 +41,7 @@ export function fsReason(e: unknown): string {
   const words: Record<string, string> = {
     ENOENT: 'no such file', EISDIR: 'a directory, not a file', ENOTDIR: 'a part of the path is a file, not a folder',
     EACCES: 'permission denied', EPERM: 'permission denied', ELOOP: 'too many symbolic links', ENAMETOOLONG: 'name too long',
+    ENOSPC: 'no space left on device', EIO: 'input/output error',
   }
   if (code === undefined) return e instanceof Error ? e.message : String(e)
   return words[code] === undefined ? code : `${words[code]} (${code})`
