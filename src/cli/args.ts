@@ -104,6 +104,12 @@ export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: read
     else {
       const next = argv[i + 1]
       if (next === undefined) throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got nothing`)
+      // `--out --workers 2`: the value was forgotten; taking the next flag (or a mistyped one) as it would blame the 2
+      // for being stray. A single dash is a value, as with getopt (`--out -x`; `--seed -1` gets its own message)
+      if (next === '-h' || (next.startsWith('--') && next.length > 2)) {
+        throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got the flag ${next} ` +
+          `(a value that starts with '-' is given as --${name}=VALUE)`)
+      }
       raw = next
       i++
     }

@@ -31,6 +31,10 @@ test('flag errors: one line naming the flag and what it expects, exit code 2', (
     [['prepare', '--corpus', 'bogus'], 'llmts prepare: --corpus expects one of moby-dick, sotu, tinyshakespeare, got "bogus"'],
     [['prepare', '--json=maybe'], 'llmts prepare: --json expects true or false, got "maybe"'],
     [['prepare', '--out='], 'llmts prepare: --out expects a value, got an empty string'],
+    // a forgotten value: the next flag is not taken for it (the stray 2 would be blamed instead)
+    [['prepare', '--corpus', 'sotu', '--out', '--workers', '2'],
+      "llmts prepare: --out expects a value, got the flag --workers (a value that starts with '-' is given as --out=VALUE)"],
+    [['prepare', '--name', '--json=true'], "llmts prepare: --name expects a value, got the flag --json=true (a value that starts"],
     [['nope'], 'llmts: unknown command "nope"'],
     // names every object has (Object.prototype's) are not commands, evaluations or flags
     [['toString'], 'llmts: unknown command "toString"'],
@@ -94,6 +98,15 @@ test('parseArgs: "--" ends the flags; what follows is positional even when it lo
   assert.equal(p.flags.json, false)
   assert.equal(p.flags.count, 7)
   assert.deepEqual([...p.given], [])
+})
+
+test('parseArgs: a value starting with a dash is taken after =, and bare unless it starts with -- (a forgotten value)', () => {
+  const t = { out: { type: 'string', help: 'a path' }, json: jsonFlag } as const satisfies FlagTable
+  assert.equal(parseArgs('t', t, ['--out', '-x']).flags.out, '-x')   // as getopt: a dash alone is no flag of ours
+  assert.throws(() => parseArgs('t', t, ['--out', '--jsno']), /got the flag --jsno/)   // a misspelt flag too
+  assert.equal(parseArgs('t', t, ['--out=--json']).flags.out, '--json')
+  assert.throws(() => parseArgs('t', t, ['--out', '--json']), /^InputError: t: --out expects a value, got the flag --json/)
+  assert.throws(() => parseArgs('t', t, ['--out', '-h']), /got the flag -h/)
 })
 
 test('parseArgs numbers: "_" digit separators, and only decimal literals (no hex, no spaces)', () => {
