@@ -15,7 +15,7 @@ import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
-import { printJson, stderrNotes } from './output.js'
+import { fitLine, printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval loss'
 const note = stderrNotes(['eval', 'loss'])
@@ -46,12 +46,12 @@ function evalShards(spec: string): string[] {
 }
 
 /** Progress on stderr: a rewritten line on a terminal, a line every ~10% otherwise. */
-function progressReporter(steps: number): (done: number, loss: number) => void {
+export function progressReporter(steps: number): (done: number, loss: number) => void {
   const tty = process.stderr.isTTY === true
   const every = Math.max(1, Math.round(steps / 10))
   return (done, loss) => {
     const line = `eval loss: batch ${done}/${steps} loss ${loss.toFixed(4)}`
-    if (tty) process.stderr.write(`\r${line}${done === steps ? '\n' : ''}`)
+    if (tty) process.stderr.write(`\r\x1b[K${done === steps ? `${line}\n` : fitLine(line, process.stderr.columns)}`)
     else if (done % every === 0 || done === steps) process.stderr.write(`${line}\n`)
   }
 }

@@ -50,3 +50,10 @@ export function commandLine(typed: readonly string[], message: string, kind = ''
 export function stderrNotes(typed: readonly string[], o: { quiet?: boolean } = {}): (line: string) => void {
   return line => { if (o.quiet !== true) process.stderr.write(`${oneLine(commandLine(typed, line))}\n`) }
 }
+
+/** `text` cut to fit one row of a terminal `columns` wide (undefined: unknown, not cut), for a line redrawn in place
+ *  with '\r': a wrapped one would leave its first rows behind at each redraw (a narrow window, COLUMNS=40). */
+export function fitLine(text: string, columns: number | undefined): string {
+  if (columns === undefined || columns <= 1 || text.length < columns) return text
+  return text.slice(0, columns - 1)   // the last column: some terminals wrap at once when it is written
+}

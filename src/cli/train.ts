@@ -24,7 +24,7 @@ import { formatHelp, jsonFlag, parseArgs, refuseArguments, type FlagSpec, type F
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import type { DefaultRunFlags } from './default-run.js'
-import { printJson, stderrNotes } from './output.js'
+import { fitLine, printJson, stderrNotes } from './output.js'
 
 function buildFlags(): FlagTable {
   const t: FlagTable = {}
@@ -141,7 +141,12 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
   }
   return {
     step(r) {
-      if (opts.tty) { err.write(`\r\x1b[K${pre}${formatStep(r)}`); live = true; if (r.step === r.steps) { err.write('\n'); live = false } return }
+      if (opts.tty) {
+        err.write(`\r\x1b[K${fitLine(pre + formatStep(r), err.columns)}`)
+        live = true
+        if (r.step === r.steps) { err.write(`\r\x1b[K${pre}${formatStep(r)}\n`); live = false }   // the last one whole
+        return
+      }
       const now = Date.now()
       if (r.step === 1 || r.step === r.steps || now - lastPlain >= 10_000) { line(formatStep(r)); lastPlain = now }
     },
