@@ -16,6 +16,8 @@ export interface Lock { path: string; release(): void }
 
 const held = new Set<Lock>()
 process.on('exit', () => { for (const l of held) l.release() })
+// No signal handler removes it: one would delay Ctrl-C until synchronous work (an export, a tokenizer on the main
+// thread) returns to the event loop. A lock left by a signal is taken over, with a note, by the next command.
 
 export interface LockOptions {
   command: string                  // who holds it, as errors name it: 'llmts train'
