@@ -5,7 +5,7 @@
 import { Display } from './display.js'
 import { formatBytes, plural } from '../util/progress.js'
 import { downloadHfModel, type ModelDownloadResult, type ModelListing } from '../io/hf-download.js'
-import { InputError } from '../util/errors.js'
+import { InputError, Interrupted } from '../util/errors.js'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
@@ -47,7 +47,7 @@ export const command: Command = {
     refuseTrainingDir(CMD, f.out)
     checkOutputDir(CMD, '--out', f.out)   // before the network
     const stop = new AbortController()
-    const onSigint = (): void => stop.abort(new InputError(`download: interrupted; run the same command again to resume`))
+    const onSigint = (): void => stop.abort(new Interrupted(`download: interrupted; run the same command again to resume`))
     process.once('SIGINT', onSigint)
     const display = new Display()
     let result: ModelDownloadResult

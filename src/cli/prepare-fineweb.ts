@@ -4,7 +4,7 @@
 
 import { availableParallelism } from 'node:os'
 import { formatHelp, jsonFlag, parseArgs, refuseArguments } from './args.js'
-import { InputError } from '../util/errors.js'
+import { InputError, Interrupted } from '../util/errors.js'
 import { prepareDefaults } from '../data/prepare.js'
 import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
 import { Display } from './display.js'
@@ -58,7 +58,7 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   if (f.out === undefined && !f['download-only']) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
   if (f.out !== undefined) checkOutputDir(cmd, '--out', f.out)
   const stop = new AbortController()
-  const onSigint = (): void => stop.abort(new InputError('fineweb: interrupted; run the same command again to resume'))
+  const onSigint = (): void => stop.abort(new Interrupted('fineweb: interrupted; run the same command again to resume'))
   process.once('SIGINT', onSigint)
   const display = new Display()
   const note = (line: string): void => display.log(commandLine(['prepare', 'fineweb'], line))   // `fineweb: ` goes

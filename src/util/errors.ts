@@ -12,6 +12,13 @@ export class InputError extends Error {
   }
 }
 
+/** A command stopped by Ctrl-C that says how to go on (a download: run it again): exit code 130, as a process
+ *  ended by SIGINT, so that `llmts download … && llmts train …` does not go on. */
+export class Interrupted extends InputError {
+  override name = 'Interrupted'
+  override readonly exitCode = 130
+}
+
 /** A data-parallel rank stopped because another rank failed: that rank's error is the one shown; this one is
  *  printed without "internal error" (src/train/launch.ts). */
 export class PeerFailure extends Error {

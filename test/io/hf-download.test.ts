@@ -272,3 +272,21 @@ function mkdirRun(dir: string): void {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'log.jsonl'), '')
 }
+
+test('llmts download: Ctrl-C during the weights ends with exit 130 and one line; no model.safetensors under its name', async () => {
+  const files = servedDir(fixture('hf-gpt2'), ['config.json', 'model.safetensors'])
+  files[1]!.faults = { bytesPerSecond: 4000 }   // 120 kB: half a minute, time enough to be interrupted
+  const server = await startFaultServer({ repo: REPO, dir: '', kind: 'model', files })
+  try {
+    const out = join(root, 'interrupted')
+    let sent = false
+    const r = await start(['download', REPO, '--out', out, '--base-url', server.baseUrl], {
+      onStderr: (text, child) => { if (!sent && text.includes('config.json read')) { sent = true; child.kill('SIGINT') } },
+    }).done
+    assert.equal(r.code, 130, r.stderr)   // as a process ended by SIGINT: scripts see it did not finish
+    assert.match(r.stderr, /^llmts download: interrupted; run the same command again to resume$/m)
+    assert.equal(existsSync(join(out, 'model.safetensors')), false)
+  } finally {
+    await server.close()
+  }
+})
