@@ -11,7 +11,8 @@ import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { checkOutputDir } from '../util/atomic.js'
-import { commandLine, printJson } from './output.js'
+import { lockOutput } from '../util/lock.js'
+import { commandLine, printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts download'
 
@@ -22,6 +23,8 @@ const flags = {
   workers: { type: 'int', min: 1, max: 64, default: 4, help: 'files downloaded in parallel' },
   json: jsonFlag,
 } as const
+
+type DownloadFlags = ReturnType<typeof parseArgs<typeof flags>>['flags']
 
 const details = `
 Fetches config.json first and refuses an architecture llm.ts does not read before any weight is downloaded;
@@ -46,30 +49,36 @@ export const command: Command = {
     if (f.out === undefined) throw new InputError(`${CMD}: --out DIR is required (where the model's files go)`)
     refuseTrainingDir(CMD, f.out)
     checkOutputDir(CMD, '--out', f.out)   // before the network
-    const stop = new AbortController()
-    const onSigint = (): void => stop.abort(new Interrupted(`download: interrupted; run the same command again to resume`))
-    process.once('SIGINT', onSigint)
-    const display = new Display()
-    let result: ModelDownloadResult
-    try {
-      result = await downloadHfModel({
-        repo, revision: f.revision, outDir: f.out, workers: f.workers, ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }),
-        http: { signal: stop.signal,
-          onRetry: r => display.log(commandLine(['download'], `${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`)) },
-        onListing: l => display.log(commandLine(['download'], listingLine(repo, l))),
-        onProgress: q => display.download(q),
-      })
-    } finally {
-      display.stop()
-      process.removeListener('SIGINT', onSigint)
-    }
-    if (f.json) printJson(result)
-    else {
-      process.stdout.write(`downloaded ${result.repo}@${result.revision} into ${result.dir}: ${result.files.map(x => x.path).join(', ')} ` +
-        `(${formatBytes(result.files.reduce((n, x) => n + x.bytes, 0))}, ${result.seconds.toFixed(1)} s); use it with --model ${result.dir}\n`)
-    }
-    return 0
+    // two downloads into one folder would share its staging files: the second is refused
+    const lock = lockOutput(f.out, { command: CMD, flag: '--out', note: stderrNotes(['download']) })
+    try { return await download(repo, f.out, f) } finally { lock.release() }
   },
+}
+
+async function download(repo: string, out: string, f: DownloadFlags): Promise<number> {
+  const stop = new AbortController()
+  const onSigint = (): void => stop.abort(new Interrupted(`download: interrupted; run the same command again to resume`))
+  process.once('SIGINT', onSigint)
+  const display = new Display()
+  let result: ModelDownloadResult
+  try {
+    result = await downloadHfModel({
+      repo, revision: f.revision, outDir: out, workers: f.workers, ...(f['base-url'] === undefined ? {} : { baseUrl: f['base-url'] }),
+      http: { signal: stop.signal,
+        onRetry: r => display.log(commandLine(['download'], `${r.reason} on ${r.url}; retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)} s`)) },
+      onListing: l => display.log(commandLine(['download'], listingLine(repo, l))),
+      onProgress: q => display.download(q),
+    })
+  } finally {
+    display.stop()
+    process.removeListener('SIGINT', onSigint)
+  }
+  if (f.json) printJson(result)
+  else {
+    process.stdout.write(`downloaded ${result.repo}@${result.revision} into ${result.dir}: ${result.files.map(x => x.path).join(', ')} ` +
+      `(${formatBytes(result.files.reduce((n, x) => n + x.bytes, 0))}, ${result.seconds.toFixed(1)} s); use it with --model ${result.dir}\n`)
+  }
+  return 0
 }
 
 /** "REPO (GPT2LMHeadModel, 12 layers, d=768): config.json read, then 7 files, 551 MB": the count and bytes are the

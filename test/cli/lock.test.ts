@@ -1,5 +1,5 @@
 // Two commands on one output: while a live process holds OUT/.lock, train (with or without --resume), prepare
-// (of the same NAME) and export into it are refused with one line naming that process, exit 2, and change nothing.
+// (of the same NAME), export and download into it are refused with one line naming that process, exit 2, and change nothing.
 // The holder here is this test process (alive, never an llmts), so nothing depends on timing.
 
 import { test } from 'node:test'
@@ -47,7 +47,7 @@ test('train --resume into a run another process writes: refused before its check
   assert.equal(existsSync(writing), true)
 })
 
-test('train, prepare (same NAME) and export into a folder in use are refused; prepare of another NAME is not', () => {
+test('train, prepare (same NAME), export and download into a folder in use are refused; prepare of another NAME is not', () => {
   const fresh = held(join(root, 'fresh'))
   refused(llmts('train', ...train, '--out', fresh), fresh)
   assert.deepEqual(readdirSync(fresh), ['.lock'])
@@ -60,5 +60,8 @@ test('train, prepare (same NAME) and export into a folder in use are refused; pr
   assert.deepEqual(readdirSync(data).sort(), ['.moby-dick.lock', 'other.json', 'other_train_000001.bin', 'other_val_000000.bin'])
   const hf = held(join(root, 'hf'))
   refused(llmts('export', '--model', 'tiny-gpt2', '--out', hf), hf)
+  assert.deepEqual(readdirSync(hf), ['.lock'])
+  // before the network: this address would only time out
+  refused(llmts('download', 'someone/model', '--out', hf, '--base-url', 'http://192.0.2.1:9'), hf)
   assert.deepEqual(readdirSync(hf), ['.lock'])
 })
