@@ -9,7 +9,7 @@ import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-r
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { consoleReporter } from './train.js'
-import { commandLine, jsonText, printJson, stderrNotes } from './output.js'
+import { commandLine, jsonText, liveProgress, printJson, stderrNotes } from './output.js'
 
 const SAME = 0.01   // val-loss differences below this are called a tie
 const SPIKE = 2     // a step whose training loss exceeds the previous step's by this much (nats) is a spike
@@ -90,7 +90,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
     `x${defaultRun.gradAccum} accumulation, lr ${defaultRun.lr}; runs under ${outDir}/`)
   // Ctrl-C: no checkpoint to keep (the next default run starts both runs over), but say so before exit code 130
   const onSigint = (): void => {
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${commandLine(['train'], 'interrupted; nothing to resume (the next default run starts over)')}\n`)
+    process.stderr.write(`${liveProgress() ? '\n' : ''}${commandLine(['train'], 'interrupted; nothing to resume (the next default run starts over)')}\n`)
     process.exit(130)
   }
   process.once('SIGINT', onSigint)
@@ -98,7 +98,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   try {
     r = await runDefaultRun({
       steps: opts.steps, outDir, device, threads: opts.threads, note,
-      reporter: model => consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => GPT2_VOCAB, prefix: `[${model}] ` }),
+      reporter: model => consoleReporter({ tty: liveProgress(), vocabSize: () => GPT2_VOCAB, prefix: `[${model}] ` }),
     })
   } finally {
     process.off('SIGINT', onSigint)

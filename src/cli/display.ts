@@ -5,10 +5,11 @@ import cliProgress from 'cli-progress'
 import type { DownloadProgress } from '../io/hub/download.js'
 import { formatBytes, formatCount, formatDuration, plural } from '../util/progress.js'
 import type { ShardsProgress } from '../data/fineweb/tokenize.js'
+import { liveProgress } from './output.js'
 
 /** Download and tokenize progress on stderr. */
 export class Display {
-  private readonly tty = process.stderr.isTTY === true
+  private readonly tty = liveProgress()
   private bars: cliProgress.MultiBar | null = null
   private dl: cliProgress.SingleBar | null = null
   private tok: cliProgress.SingleBar | null = null

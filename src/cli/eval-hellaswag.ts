@@ -15,7 +15,7 @@ import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
-import { printJson, stderrNotes } from './output.js'
+import { liveProgress, printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval hellaswag'
 
@@ -53,7 +53,7 @@ function formatHellaswag(r: HellaswagResult): string {
 
 /** Progress on stderr: a bar with the running acc_norm on a terminal, a line every ~10% otherwise. */
 function progressReporter(tag: string): { update: (done: number, total: number, c: { accNorm: number }) => void; stop: () => void } {
-  if (process.stderr.isTTY !== true) {
+  if (!liveProgress()) {
     let next = 0
     return {
       update(done, total, c) {

@@ -15,7 +15,7 @@ import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
-import { fitLine, printJson, stderrNotes } from './output.js'
+import { fitLine, liveProgress, printJson, stderrNotes } from './output.js'
 
 const CMD = 'llmts eval loss'
 const note = stderrNotes(['eval', 'loss'])
@@ -47,7 +47,7 @@ function evalShards(spec: string): string[] {
 
 /** Progress on stderr: a rewritten line on a terminal, a line every ~10% otherwise. */
 export function progressReporter(steps: number): (done: number, loss: number) => void {
-  const tty = process.stderr.isTTY === true
+  const tty = liveProgress()
   const every = Math.max(1, Math.round(steps / 10))
   return (done, loss) => {
     const line = `eval loss: batch ${done}/${steps} loss ${loss.toFixed(4)}`

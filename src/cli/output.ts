@@ -57,3 +57,9 @@ export function fitLine(text: string, columns: number | undefined): string {
   if (columns === undefined || columns <= 1 || text.length < columns) return text
   return text.slice(0, columns - 1)   // the last column: some terminals wrap at once when it is written
 }
+
+/** Whether progress may be drawn live on stderr (redrawn lines, bars, escape codes): a terminal, and not a dumb one
+ *  (TERM=dumb: Emacs shells, some CI logs show the escape codes as text). Otherwise plain lines. */
+export function liveProgress(env: Record<string, string | undefined> = process.env): boolean {
+  return process.stderr.isTTY === true && env['TERM'] !== 'dumb'
+}

@@ -17,7 +17,7 @@ import { checkOutputDir } from '../util/atomic.js'
 import { lockOutput } from '../util/lock.js'
 import { plural } from '../util/progress.js'
 import { tokenizerWorkers } from '../data/pool.js'
-import { printJson, stderrNotes } from './output.js'
+import { liveProgress, printJson, stderrNotes } from './output.js'
 
 const flags = {
   corpus: { type: 'enum', values: Object.keys(corpora), help: 'a built-in corpus instead of INPUT files' },
@@ -112,7 +112,7 @@ class ProgressDisplay {
   update(q: PrepareProgress): void {
     const rate = q.seconds > 0 ? q.tokens / q.seconds : 0
     const payload = { docs: fmt(q.documents), toks: fmt(q.tokens), rate: fmt(rate) }
-    if (process.stderr.isTTY) {
+    if (liveProgress()) {
       if (this.bar === null) {
         const format = q.totalBytes !== undefined
           ? '{bar} {percentage}% | {docs} docs | {toks} tokens | {rate} tok/s | ETA {eta_formatted}'

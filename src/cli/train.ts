@@ -24,7 +24,7 @@ import { formatHelp, jsonFlag, parseArgs, refuseArguments, type FlagSpec, type F
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import type { DefaultRunFlags } from './default-run.js'
-import { fitLine, printJson, stderrNotes } from './output.js'
+import { fitLine, liveProgress, printJson, stderrNotes } from './output.js'
 
 function buildFlags(): FlagTable {
   const t: FlagTable = {}
@@ -214,7 +214,7 @@ async function train(argv: string[], p: Parsed, { rank, quiet, host, note, lockR
   const onSignal = stopOnSignal(stop, { quiet, when: rank === null
     ? 'after this micro-batch, with a checkpoint of the last whole step' : 'at the end of this step, with its checkpoint' })
   try {
-    const reporter = quiet ? {} : consoleReporter({ tty: process.stderr.isTTY === true, vocabSize: () => vocab })
+    const reporter = quiet ? {} : consoleReporter({ tty: liveProgress(), vocabSize: () => vocab })
     const { info, result } = await trainRun(cfg, {
       resume: p.flags['resume'] === true, overwrite: p.flags['overwrite'] === true, reporter, stop, note,
       ...(host !== undefined ? { host } : {}),
@@ -274,7 +274,7 @@ function stopOnSignal(stop: Stop, o: { quiet: boolean; when: string }): (signal:
     stop.signal = signal
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
-    const end = process.stderr.isTTY ? '\n' : ''   // ends a live progress line
+    const end = liveProgress() ? '\n' : ''   // ends a live progress line
     if (!o.quiet) process.stderr.write(`${end}llmts train: ${signal}: stopping ${o.when}; Ctrl-C again to abort now\n`)
   }
   process.on('SIGINT', onSignal)

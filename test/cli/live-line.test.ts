@@ -1,10 +1,10 @@
 // A line redrawn in place on a terminal ('\r', then the line) must fit one row: a wrapped one leaves its first rows
 // behind at every redraw. fitLine cuts to columns − 1; train's live step line uses it (the last step is printed whole,
-// as it stays on screen).
+// as it stays on screen). TERM=dumb gets plain lines.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { fitLine } from '../../src/cli/output.js'
+import { fitLine, liveProgress } from '../../src/cli/output.js'
 import { progressReporter } from '../../src/cli/eval-loss.js'
 import { consoleReporter, formatStep } from '../../src/cli/train.js'
 import type { StepReport } from '../../src/train/trainer.js'
@@ -57,4 +57,17 @@ test('train on a terminal 20 columns wide: the live line fits a row, the last st
 test('eval loss on a terminal 20 columns wide: each redraw clears the row and fits it; the last is whole', () => {
   const out = onTerminal(20, () => { const p = progressReporter(2); p(1, 3.25); p(2, 3.5) })
   assert.equal(out, '\r\x1b[Keval loss: batch 1/\r\x1b[Keval loss: batch 2/2 loss 3.5000\n')
+})
+
+test('TERM=dumb: a terminal that cannot redraw gets plain lines, no escape codes', () => {
+  const term = process.env['TERM']
+  process.env['TERM'] = 'dumb'
+  try {
+    const out = onTerminal(80, () => { const p = progressReporter(2); p(1, 3.25); p(2, 3.5) })
+    assert.equal(out, 'eval loss: batch 1/2 loss 3.2500\neval loss: batch 2/2 loss 3.5000\n')
+  } finally {
+    if (term === undefined) delete process.env['TERM']
+    else process.env['TERM'] = term
+  }
+  assert.equal(liveProgress({ TERM: 'dumb' }), false)
 })
