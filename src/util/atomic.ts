@@ -38,6 +38,11 @@ function writeError(e: unknown, path: string, target: string, tmp?: string): unk
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new InputError(`cannot write ${what}: ${code} (its folder ${dirname(target)} is not writable)`)
   }
+  if (code === 'ENAMETOOLONG') {   // the temp name is the longer one: a name that fits alone may not with it
+    const long = tmp ?? target
+    return new InputError(`cannot write ${what}: its name is too long (ENAMETOOLONG; the temp name written first, ${basename(long)}, ` +
+      `counts ${Buffer.byteLength(basename(long))} bytes, over the file system's limit, usually 255)`)
+  }
   if (code === 'ENOENT' || code === 'ENOTDIR') {
     return new InputError(`cannot write ${what}: ${code} (${dirname(target)} is not an existing folder)`)
   }

@@ -54,6 +54,9 @@ test('a refused write names its destination, not the temp file beside it, and le
     const cases: [string, RegExp][] = [
       [join(d, 'plot.svg'), /^cannot write .*plot\.svg: it is a directory$/],   // at the rename
       [join(d, 'file', 'x.svg'), /^cannot write .*file\/x\.svg: ENOTDIR \(.*file is not an existing folder\)$/],     // at the open
+      // 250 bytes fit a file system's 255, not with the temp name's dot and .tmp-PID: the message names the output
+      [join(d, `${'a'.repeat(246)}.svg`), new RegExp(`^cannot write .*/a{246}\\.svg: its name is too long \\(ENAMETOOLONG; the temp ` +
+        `name written first, \\.a{246}\\.svg\\.tmp-${process.pid}, counts \\d+ bytes, over the file system's limit, usually 255\\)$`)],
     ]
     for (const [path, re] of cases) {
       assert.throws(() => writeFileAtomic(path, 'data'), (e: Error) => e instanceof InputError && re.test(e.message), path)
