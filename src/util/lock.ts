@@ -2,6 +2,8 @@
 // beside a live run, two exports into one folder): the second is refused naming the first's pid. The file holds
 // {pid, host, command}; it is removed at exit; one left by a process that is gone (SIGKILL, a crash) is taken over
 // with a note. Node has no flock: the file's exclusive creation is the lock, and liveness is a signal 0 to its pid.
+// Left open: two commands taking over one stale lock in the same instant may both hold it; a dead holder's pid reused
+// by an unrelated process keeps the lock held (the error says to remove the file then).
 
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
