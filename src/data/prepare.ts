@@ -113,7 +113,7 @@ class ShardSink {
   }
 }
 
-function checkName(name: string): void {
+export function checkName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
     throw new InputError(`prepare: --name must be letters, digits, '.', '_' or '-' (starting with a letter or digit), got "${name}"`)
   }
