@@ -93,6 +93,16 @@ test('wasm: sgemm on offset views, every transpose, beyond every block size, aga
   }
 })
 
+// The packs transpose 4 rows × 4 k at a time and finish element by element: K below 4, K % 4 != 0 inside and after
+// a 256-deep block (258), K a multiple of 4, with complete and ragged 4-row (A) and 8-column (B) panels.
+test('wasm: sgemm where the packs\' 4×4 transposes meet ragged edges, against float64 loops (each build)', () => {
+  for (const variant of engineHasRelaxedSimd() ? ['simd', 'fma'] as const : ['simd'] as const) {
+    const g = loadWasmGemm(new KernelInstance(variant))
+    assert.ok(g !== null, 'this Node has WebAssembly SIMD')
+    checkSgemm(g, [[1, 1, 1], [4, 8, 4], [9, 13, 6], [8, 16, 7], [3, 5, 2], [12, 17, 258], [6, 9, 5]])
+  }
+})
+
 test('wasm: vectorized exp within 2 ulp of Math.exp on [-87, 10], 0 below -87', () => {
   const k = kernelInstance()!
   const n = 4099, xs = new Float32Array(n)

@@ -96,22 +96,7 @@
   ;; ---- packing ---------------------------------------------------------------------------------------------
   ;; pack_a_n: A stored (mc, kc) row-major with row stride lda → panels of 4 rows, each (kc × 4), zero-padded.
   (func (export "pack_a_n") (param $src i32) (param $lda i32) (param $mc i32) (param $kc i32) (param $dst i32)
-    (local $i i32) (local $k i32) (local $r i32) (local $row i32)
-    (loop $il
-      (local.set $k (i32.const 0))
-      (loop $kl
-        (local.set $r (i32.const 0))
-        (loop $rl
-          (local.set $row (i32.add (local.get $i) (local.get $r)))
-          (f32.store (local.get $dst)
-            (if (result f32) (i32.lt_s (local.get $row) (local.get $mc))
-              (then (f32.load (i32.add (local.get $src)
-                (i32.shl (i32.add (i32.mul (local.get $row) (local.get $lda)) (local.get $k)) (i32.const 2)))))
-              (else (f32.const 0))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-          (br_if $rl (i32.lt_s (local.tee $r (i32.add (local.get $r) (i32.const 1))) (i32.const 4))))
-        (br_if $kl (i32.lt_s (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $kc))))
-      (br_if $il (i32.lt_s (local.tee $i (i32.add (local.get $i) (i32.const 4))) (local.get $mc)))))
+    (call $pack_rows (local.get $src) (local.get $lda) (local.get $mc) (local.get $kc) (local.get $dst) (i32.const 4)))
 
   ;; pack_a_t: A stored transposed, (kc, mc) row-major with row stride lda → the same panels as pack_a_n.
   (func (export "pack_a_t") (param $src i32) (param $lda i32) (param $mc i32) (param $kc i32) (param $dst i32)
@@ -123,22 +108,73 @@
 
   ;; pack_b_t: B stored transposed, (nc, kc) row-major with row stride ldb → the same panels as pack_b_n.
   (func (export "pack_b_t") (param $src i32) (param $ldb i32) (param $nc i32) (param $kc i32) (param $dst i32)
-    (local $j i32) (local $k i32) (local $q i32) (local $col i32)
+    (call $pack_rows (local.get $src) (local.get $ldb) (local.get $nc) (local.get $kc) (local.get $dst) (i32.const 8)))
+
+  ;; (n, kc) row-major, stride ld → panels of w rows (w = 4 or 8), each (kc × w), k-major: a transpose. Complete
+  ;; panels go 4 rows × 4 k at a time through $tr4 (whole vectors; 4-5× the element loop), the last kc % 4
+  ;; columns and a ragged last panel element by element, zero-padded.
+  (func $pack_rows (param $src i32) (param $ld i32) (param $n i32) (param $kc i32) (param $dst i32) (param $w i32)
+    (local $j i32) (local $k i32) (local $k4 i32) (local $r i32) (local $ldb i32) (local $wb i32) (local $row i32)
+    (local $s i32) (local $d i32)
+    (local.set $ldb (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $wb (i32.shl (local.get $w) (i32.const 2)))
+    (local.set $k4 (i32.and (local.get $kc) (i32.const -4)))
     (loop $jl
       (local.set $k (i32.const 0))
-      (loop $kl
-        (local.set $q (i32.const 0))
-        (loop $ql
-          (local.set $col (i32.add (local.get $j) (local.get $q)))
-          (f32.store (local.get $dst)
-            (if (result f32) (i32.lt_s (local.get $col) (local.get $nc))
+      (if (i32.le_s (i32.add (local.get $j) (local.get $w)) (local.get $n))
+        (then
+          (local.set $r (i32.const 0))
+          (loop $rl   ;; rows j+r .. j+r+3 of this panel → floats r .. r+3 of each k's w
+            (local.set $s (i32.add (local.get $src) (i32.mul (i32.add (local.get $j) (local.get $r)) (local.get $ldb))))
+            (local.set $d (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+            (local.set $k (i32.const 0))
+            (block $kdone (loop $kl
+              (br_if $kdone (i32.ge_s (local.get $k) (local.get $k4)))
+              (call $tr4 (local.get $s) (local.get $ldb) (local.get $d) (local.get $wb))
+              (local.set $s (i32.add (local.get $s) (i32.const 16)))
+              (local.set $d (i32.add (local.get $d) (i32.shl (local.get $wb) (i32.const 2))))
+              (local.set $k (i32.add (local.get $k) (i32.const 4)))
+              (br $kl)))
+            (br_if $rl (i32.lt_s (local.tee $r (i32.add (local.get $r) (i32.const 4))) (local.get $w))))))
+      ;; what is left: k from $k (k4 for a complete panel, else 0) to kc, element by element
+      (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $k) (local.get $wb))))
+      (block $tdone (loop $kl
+        (br_if $tdone (i32.ge_s (local.get $k) (local.get $kc)))
+        (local.set $r (i32.const 0))
+        (loop $rl
+          (local.set $row (i32.add (local.get $j) (local.get $r)))
+          (f32.store (local.get $d)
+            (if (result f32) (i32.lt_s (local.get $row) (local.get $n))
               (then (f32.load (i32.add (local.get $src)
-                (i32.shl (i32.add (i32.mul (local.get $col) (local.get $ldb)) (local.get $k)) (i32.const 2)))))
+                (i32.add (i32.mul (local.get $row) (local.get $ldb)) (i32.shl (local.get $k) (i32.const 2))))))
               (else (f32.const 0))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-          (br_if $ql (i32.lt_s (local.tee $q (i32.add (local.get $q) (i32.const 1))) (i32.const 8))))
-        (br_if $kl (i32.lt_s (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $kc))))
-      (br_if $jl (i32.lt_s (local.tee $j (i32.add (local.get $j) (i32.const 8))) (local.get $nc)))))
+          (local.set $d (i32.add (local.get $d) (i32.const 4)))
+          (br_if $rl (i32.lt_s (local.tee $r (i32.add (local.get $r) (i32.const 1))) (local.get $w))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (local.get $wb))))
+      (br_if $jl (i32.lt_s (local.tee $j (i32.add (local.get $j) (local.get $w))) (local.get $n)))))
+
+  ;; 4 × 4 transpose: rows s, s + ld, s + 2ld, s + 3ld (4 floats each) → columns at d, d + dld, d + 2dld, d + 3dld
+  ;; (ld, dld in bytes). The shuffles are SSE's unpcklps / unpckhps / movlhps / movhlps.
+  (func $tr4 (param $s i32) (param $ld i32) (param $d i32) (param $dld i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128)
+    (local $t2 v128) (local $t3 v128)
+    (local.set $r0 (v128.load (local.get $s)))
+    (local.set $r1 (v128.load (local.tee $s (i32.add (local.get $s) (local.get $ld)))))
+    (local.set $r2 (v128.load (local.tee $s (i32.add (local.get $s) (local.get $ld)))))
+    (local.set $r3 (v128.load (i32.add (local.get $s) (local.get $ld))))
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+    (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (v128.store (local.tee $d (i32.add (local.get $d) (local.get $dld)))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (v128.store (local.tee $d (i32.add (local.get $d) (local.get $dld)))
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (v128.store (i32.add (local.get $d) (local.get $dld))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))
 
   ;; (kc, n) row-major, stride ld → panels of w columns (w = 4 or 8), each (kc × w): whole vectors when the
   ;; panel is complete, element by element with zero padding on the ragged last panel.
