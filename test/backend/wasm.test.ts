@@ -53,8 +53,8 @@ test('wasm: the relaxed-SIMD (FMA) build where the engine has relaxed SIMD, unle
       e.message === 'cpu backend: LLMTS_WASM_FMA=on, expected one of auto, off'))
 })
 
-// The other build runs this whole file again in a child: with LLMTS_WASM_FMA=off where the engine has relaxed SIMD
-// (Node 22+), else with relaxed SIMD switched on by its V8 flag (Node 20), so both builds pass every test here.
+// The other build runs this whole file again in a child: with LLMTS_WASM_FMA=off where the engine takes the FMA
+// build (Node 22+, and Node 20 with the V8 flag module.ts switches on), else the FMA build where this run had it off.
 test('wasm: this whole file passes on the other build too (plain SIMD, or relaxed-SIMD FMA)', { timeout: 300_000 }, (t) => {
   if (expected !== undefined) { t.skip('this is the child run'); return }
   const env: NodeJS.ProcessEnv = { ...process.env }
@@ -67,21 +67,29 @@ test('wasm: this whole file passes on the other build too (plain SIMD, or relaxe
     delete env['LLMTS_WASM_FMA']
     env['LLMTS_TEST_WASM_BUILD'] = 'fma'
   } else {
-    const flag = fileURLToPath(new URL('./relaxed-simd-flag.js', import.meta.url))
-    const probe = spawnSync(process.execPath, ['--import', flag, '--input-type=module', '-e',
-      `import { engineHasRelaxedSimd } from '${new URL('../../src/backend/cpu/wasm/module.js', import.meta.url).href}'; ` +
-      `process.exit(engineHasRelaxedSimd() ? 0 : 3)`],
-      { env, encoding: 'utf8' })
-    if (probe.status !== 0) { t.skip(`this Node has no relaxed SIMD, even with its V8 flag: ${probe.stderr.trim().split('\n')[0] ?? ''}`); return }
-    args.unshift('--import', flag)
-    delete env['LLMTS_WASM_FMA']
-    env['LLMTS_TEST_WASM_BUILD'] = 'fma'
+    t.skip('this Node has no relaxed SIMD, even with its V8 flag')
+    return
   }
   const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 64 << 20 })
   const build = env['LLMTS_TEST_WASM_BUILD'], passed = tapCount(r.stdout, 'pass')
   assert.equal(r.status, 0, `the ${build} build failed:\n${tapFailures(r.stdout)}\n${r.stderr.slice(-2000)}`)
   t.diagnostic(`${build} build: ${passed} passed, ${tapCount(r.stdout, 'skipped')} skipped`)
   assert.ok(passed >= 100, `only ${passed} tests passed on the ${build} build`)
+})
+
+// Node 20 validates relaxed SIMD only with --experimental-wasm-relaxed-simd: a child started without it must still
+// get the FMA build (module.ts switches the flag on), wherever a child started with it validates the FMA module.
+test('wasm: an engine with relaxed SIMD only behind its V8 flag (Node 20) gets the FMA build without it', (t) => {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  delete env['LLMTS_WASM_FMA']
+  const url = (p: string): string => new URL(`../../src/backend/cpu/wasm/${p}`, import.meta.url).href
+  const probe = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e',
+    `import { kernelsFmaWasmBase64 as b } from '${url('kernels-wasm.js')}'; ` +
+    `process.exit(WebAssembly.validate(Buffer.from(b, 'base64')) ? 0 : 3)`], { env, encoding: 'utf8' })
+  if (probe.status !== 0) { t.skip(`no relaxed SIMD in this Node, even with its V8 flag: ${probe.stderr.trim()}`); return }
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `import { wasmVariant } from '${url('module.js')}'; console.log(wasmVariant())`], { env, encoding: 'utf8' })
+  assert.equal(r.stdout.trim(), 'fma', r.stderr)
 })
 
 test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops (each build this engine runs)', () => {

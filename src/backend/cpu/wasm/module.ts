@@ -2,8 +2,10 @@
 // thread, with a bump layout of scratch regions in its memory. Memory grows on demand; every growth replaces
 // the Float32Array view, so callers take `f32` after reserving. Two builds of the module: 'fma', whose GEMM
 // micro-kernel uses relaxed-SIMD multiply-adds (fused on CPUs with FMA), where the engine has relaxed SIMD (Node 22
-// and later) and LLMTS_WASM_FMA is not 'off'; else 'simd'.
+// and later; Node 20 has it complete behind a V8 flag, which engineHasRelaxedSimd switches on) and LLMTS_WASM_FMA
+// is not 'off'; else 'simd'.
 
+import { setFlagsFromString } from 'node:v8'
 import { kernelsFmaWasmBase64, kernelsWasmBase64 } from './kernels-wasm.js'
 
 export type WasmVariant = 'fma' | 'simd'
@@ -11,9 +13,20 @@ export const WASM_FMA_SETTINGS: readonly string[] = ['auto', 'off']
 
 let fmaValid: boolean | undefined
 
-/** Does this engine take the relaxed-SIMD build? */
+/**
+ * Does this engine take the relaxed-SIMD build? Where it does not, V8's --experimental-wasm-relaxed-simd is switched
+ * on first (Node 20: the feature is complete there, shipped unflagged from V8 11.4; the FMA build is ~1.25× the
+ * plain one, bench/RESULTS.md 2026-11-26). V8 flags are process-wide: worker threads started later see it too.
+ */
 export function engineHasRelaxedSimd(): boolean {
-  fmaValid ??= WebAssembly.validate(Buffer.from(kernelsFmaWasmBase64, 'base64'))
+  if (fmaValid === undefined) {
+    const bytes = Buffer.from(kernelsFmaWasmBase64, 'base64')
+    fmaValid = WebAssembly.validate(bytes)
+    if (!fmaValid) {
+      setFlagsFromString('--experimental-wasm-relaxed-simd')
+      fmaValid = WebAssembly.validate(bytes)
+    }
+  }
   return fmaValid
 }
 
