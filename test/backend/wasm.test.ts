@@ -79,7 +79,7 @@ test('wasm: this whole file passes on the other build too (plain SIMD, or relaxe
 
 // Node 20 validates relaxed SIMD only with --experimental-wasm-relaxed-simd: a child started without it must still
 // get the FMA build (module.ts switches the flag on), wherever a child started with it validates the FMA module.
-test('wasm: an engine with relaxed SIMD only behind its V8 flag (Node 20) gets the FMA build without it', (t) => {
+test('wasm: an engine with relaxed SIMD only behind its V8 flag (Node 20) gets the FMA build without it, also when named', (t) => {
   const env: NodeJS.ProcessEnv = { ...process.env }
   delete env['LLMTS_WASM_FMA']
   const url = (p: string): string => new URL(`../../src/backend/cpu/wasm/${p}`, import.meta.url).href
@@ -90,6 +90,10 @@ test('wasm: an engine with relaxed SIMD only behind its V8 flag (Node 20) gets t
   const r = spawnSync(process.execPath, ['--input-type=module', '-e',
     `import { wasmVariant } from '${url('module.js')}'; console.log(wasmVariant())`], { env, encoding: 'utf8' })
   assert.equal(r.stdout.trim(), 'fma', r.stderr)
+  // a worker thread is handed its build by name: the FMA one must instantiate in a fresh process as well
+  const w = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `import { KernelInstance } from '${url('module.js')}'; console.log(new KernelInstance('fma').variant)`], { env, encoding: 'utf8' })
+  assert.equal(w.stdout.trim(), 'fma', w.stderr)
 })
 
 test('wasm: sgemm on offset views, every transpose, beyond every block size, against float64 loops (each build this engine runs)', () => {

@@ -62,6 +62,7 @@ export class KernelInstance {
   f32: Float32Array
 
   constructor(readonly variant: WasmVariant = wasmVariant()) {
+    if (variant === 'fma') engineHasRelaxedSimd()   // switches on the V8 flag where needed (a worker asked for 'fma')
     const bytes = Buffer.from(variant === 'fma' ? kernelsFmaWasmBase64 : kernelsWasmBase64, 'base64')
     this.x = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as KernelExports
     this.f32 = new Float32Array(this.x.memory.buffer)
