@@ -100,8 +100,8 @@ test('wasm: sgemm on offset views, every transpose, beyond every block size, aga
   for (const variant of engineHasRelaxedSimd() ? ['simd', 'fma'] as const : ['simd'] as const) {
     const g = loadWasmGemm(new KernelInstance(variant))
     assert.ok(g !== null, 'this Node has WebAssembly SIMD')
-    // 130 > MC, 530 > NC, 300 > KC, 2050 > MCH rows of the C chunk
-    checkSgemm(g, [[5, 7, 3], [4, 16, 1], [130, 530, 300], [2050, 5, 3]])
+    // 130 > MC, 530 > NC, 300 > KC, 2300 > KB rows of B packed at once (C blocks go out and back in)
+    checkSgemm(g, [[5, 7, 3], [4, 16, 1], [130, 530, 300], [2050, 5, 3], [20, 9, 2300]])
   }
 })
 
