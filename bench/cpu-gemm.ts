@@ -1,7 +1,8 @@
 // Benchmark of the WebAssembly sgemm alone (src/backend/cpu/wasm/gemm.ts) at the tiny models' training shapes
 // (B·T = 2048 rows, C = 256): each matmul's forward (NT) and backward (NN for dinp, TN for dweight) form, the
 // classifier over the padded GPT-2 vocabulary included. Copies into module memory and packing count.
-// Run: npm run build && node dist/bench/cpu-gemm.js [--reps N] [--filter TEXT]   (one thread; best of N, default 3)
+// Run: npm run build && node dist/bench/cpu-gemm.js [--reps N] [--filter a,b]   (one thread; best of N, default 3;
+// --filter keeps the products whose name contains one of the comma-separated texts)
 
 import { parseArgs } from 'node:util'
 import { loadWasmGemm } from '../src/backend/cpu/wasm/gemm.js'
@@ -27,7 +28,7 @@ const rand = (n: number): Float32Array => Float32Array.from({ length: n }, () =>
 // GFLOP/s per wall-clock second, and per CPU second of this process: on a shared machine the second is the steadier
 console.log(`wasm build: ${wasmVariant()}\n\n| product | form | M×N×K | ms | GFLOP/s | GFLOP/CPU-s |\n|---|---|---|---:|---:|---:|`)
 for (const [name, ta, tb, M, N, K] of shapes) {
-  if (!name.includes(values.filter)) continue
+  if (!values.filter.split(',').some(f => name.includes(f))) continue
   const a = rand(M * K), b = rand(K * N), c = new Float32Array(M * N)
   const lda = ta === 'N' ? K : M, ldb = tb === 'N' ? N : K
   let ms = Infinity, cpuMs = Infinity
