@@ -8,9 +8,9 @@ import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 
 const SOURCE = 'src/backend/cpu/wasm/kernels.wat'
-// The module is kernels.wat with attention.wat's functions spliced in before its closing parenthesis (one memory,
-// shared helpers).
-const PARTS = ['src/backend/cpu/wasm/attention.wat']   // functions only, spliced into SOURCE's module
+// The module is kernels.wat with gemm.wat's and attention.wat's functions spliced in before its closing parenthesis
+// (one memory, shared helpers).
+const PARTS = ['src/backend/cpu/wasm/gemm.wat', 'src/backend/cpu/wasm/attention.wat']   // functions only
 const TARGET = 'src/backend/cpu/wasm/kernels-wasm.ts'
 
 // the micro-kernel's accumulations, acc += a·b, as written in kernels.wat (8 of them). The FMA build turns them into
@@ -25,7 +25,7 @@ async function compile(root, fma) {
   text = text.slice(0, end) + PARTS.map(p => readFileSync(resolve(root, p), 'utf8')).join('\n') + text.slice(end)
   if (fma) {
     const count = text.match(MULTIPLY_ADD)?.length ?? 0
-    if (count !== 8) throw new Error(`build-wasm: expected the micro-kernel's 8 multiply-adds in ${SOURCE}, found ${count}`)
+    if (count !== 8) throw new Error(`build-wasm: expected the micro-kernel's 8 multiply-adds in ${PARTS[0]}, found ${count}`)
     text = text.replace(MULTIPLY_ADD, '(f32x4.relaxed_madd (local.get $a) (local.get $2) (local.get $1))')
   }
   const mod = wabt.parseWat(SOURCE, text, { simd: true, relaxed_simd: fma })
