@@ -1,9 +1,9 @@
 // The compiled WebAssembly kernels (kernels.wat + gemm.wat + attention.wat, embedded by scripts/build-wasm.mjs)
-// instantiated once per thread, with a bump layout of scratch regions in its memory. Memory grows on demand; every growth replaces
-// the Float32Array view, so callers take `f32` after reserving. Two builds of the module: 'fma', whose GEMM
-// micro-kernel uses relaxed-SIMD multiply-adds (fused on CPUs with FMA), where the engine has relaxed SIMD (Node 22
-// and later; Node 20 has it complete behind a V8 flag, which engineHasRelaxedSimd switches on) and LLMTS_WASM_FMA
-// is not 'off'; else 'simd'.
+// instantiated once per thread, with a bump layout of scratch regions in its memory. Memory grows on demand; every
+// growth replaces the Float32Array view, so callers take `f32` after reserving. Two builds of the module: 'fma',
+// whose GEMM micro-kernel uses relaxed-SIMD multiply-adds (fused on CPUs with FMA), where the engine has relaxed SIMD
+// (Node 22 and later; Node 20 has it complete behind a V8 flag, which engineHasRelaxedSimd switches on) and
+// LLMTS_WASM_FMA is not 'off'; else 'simd'.
 
 import { setFlagsFromString } from 'node:v8'
 import { kernelsFmaWasmBase64, kernelsWasmBase64 } from './kernels-wasm.js'
