@@ -72,6 +72,8 @@ function llamaConfig(f: JsonFields): ModelConfig {
     throw new InputError(`hf: ${where}: hidden_act ${shown(o['hidden_act'])} is not supported (the SwiGLU MLP uses silu)`)
   }
   if (C % NH !== 0) throw new InputError(`hf: ${where}: num_attention_heads ${NH} does not divide hidden_size ${C}`)
+  const KVH = f.int('num_key_value_heads', NH)   // named here by its key: validateConfig would say kvHeads
+  if (NH % KVH !== 0) throw new InputError(`hf: ${where}: num_key_value_heads ${KVH} does not divide num_attention_heads ${NH}`)
   if (o['head_dim'] !== undefined && o['head_dim'] !== null && o['head_dim'] !== C / NH) {
     throw new InputError(`hf: ${where}: head_dim ${shown(o['head_dim'])} differs from hidden_size/num_attention_heads = ${C / NH} (not supported)`)
   }
@@ -90,7 +92,7 @@ function llamaConfig(f: JsonFields): ModelConfig {
   const V = f.int('vocab_size')
   return {
     vocabSize: V, paddedVocabSize: padVocab(V), contextLength: f.int('max_position_embeddings', 2048),
-    layers: f.int('num_hidden_layers'), channels: C, heads: NH, kvHeads: f.int('num_key_value_heads', NH),
+    layers: f.int('num_hidden_layers'), channels: C, heads: NH, kvHeads: KVH,
     norm: 'rmsnorm', normEps: f.num('rms_norm_eps', 1e-6), positions: 'rope', ropeTheta,
     mlp: 'swiglu', mlpHidden: f.int('intermediate_size'),
     attnBias: f.bool('attention_bias', false), mlpBias: f.bool('mlp_bias', false),
