@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeDirs, writeFileAtomic } from '../util/atomic.js'
+import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { cacheRoot } from '../util/cache.js'
 import { fsReason, InputError, shown } from '../util/errors.js'
 
@@ -105,6 +105,8 @@ export async function ensureHellaswagFile(split: HellaswagSplit, opts: DownloadO
   if (existsSync(path)) return path
   const url = HELLASWAG_URLS[split]
   const flag = opts.fileFlag ?? (split === 'val' ? '--data' : '--train-data')
+  // a cache that cannot hold the file is said first: the offline hint below would name a place it cannot go
+  checkOutputDir('hellaswag', 'the cache folder', dir)
   opts.onStatus?.(`hellaswag: downloading ${url} into ${dir}`)
   const doFetch = opts.fetch ?? ((u: string) => fetch(u))
   let text: string

@@ -124,6 +124,12 @@ test('download: cached once, validated before caching, a clear error offline', a
   assert.equal(readFileSync(path, 'utf8'), body)
   assert.equal(await ensureHellaswagFile('val', { cacheDir, fetch: online }), path)
   assert.equal(calls, 1)
+  // a cache under a file ($LLMTS_CACHE=a-file/c): said before any download, not as "put the file at" that place
+  const file = join(root, 'a-file')
+  writeFileSync(file, '')
+  await assert.rejects(ensureHellaswagFile('val', { cacheDir: join(file, 'c', 'hellaswag'), fetch: online }),
+    isInput(/^hellaswag: .*a-file \(in the cache folder .*a-file\/c\/hellaswag\) is not a directory/))
+  assert.equal(calls, 1, 'no download into a cache that cannot hold it')
 })
 
 test('CLI: JSON result names scoring, shots and the few-shot seed (null at 0-shot) and equals the reference; bad data -> one line, exit 2', () => {
