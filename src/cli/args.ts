@@ -99,24 +99,23 @@ export function parseArgs<F extends FlagTable>(cmd: string, table: F, argv: read
       } else once(true)
       continue
     }
-    let raw: string
-    if (eq >= 0) raw = arg.slice(eq + 1)
-    else {
-      const next = argv[i + 1]
-      if (next === undefined) throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got nothing`)
-      // `--out --workers 2`: the value was forgotten; taking the next flag (or a mistyped one) as it would blame the 2
-      // for being stray. A single dash is a value, as with getopt (`--out -x`; `--seed -1` gets its own message)
-      if (next === '-h' || (next.startsWith('--') && next.length > 2)) {
-        throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got the flag ${next} ` +
-          `(a value that starts with '-' is given as --${name}=VALUE)`)
-      }
-      raw = next
-      i++
-    }
+    const raw = eq >= 0 ? arg.slice(eq + 1) : separateValue(cmd, name, spec, argv[++i])
     const value = convert(cmd, name, spec, raw)
     if (spec.type === 'list') { given.add(name); (out[name] as string[]).push(value as string) } else once(value)
   }
   return { flags: out as Flags<F>, positionals, given, help }
+}
+
+/** The value given as the next argument (`--out DIR`). `--out --workers 2`: the value was forgotten; taking the next
+ *  flag (or a mistyped one) as it would blame the 2 for being stray. A single dash is a value, as with getopt
+ *  (`--out -x`; `--seed -1` gets its own message). */
+function separateValue(cmd: string, name: string, spec: FlagSpec, next: string | undefined): string {
+  if (next === undefined) throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got nothing`)
+  if (next === '-h' || (next.startsWith('--') && next.length > 2)) {
+    throw new InputError(`${cmd}: --${name} expects ${describe(spec)}, got the flag ${next} ` +
+      `(a value that starts with '-' is given as --${name}=VALUE)`)
+  }
+  return next
 }
 
 function describe(spec: FlagSpec): string {

@@ -51,12 +51,7 @@ export const command: Command = {
       throw new InputError(`llmts sample: ${resolved.source} has a ${config.vocabSize}-token vocabulary; text prompts need GPT-2's ${GPT2_VOCAB}`)
     }
     const prompt0 = p.flags.prompt ?? ''
-    const prompt = Int32Array.from([EOT, ...encode(prompt0)])
-    if (prompt.length >= config.contextLength) {   // the count the user can act on is the text's, not with our EOT
-      throw new InputError(`llmts sample: the prompt is ${prompt.length - 1} tokens (${prompt.length} with the <|endoftext|> ` +
-        `put before it), which leaves no room to generate in the model's ${config.contextLength}-token context ` +
-        `(expected at most ${config.contextLength - 2} tokens of prompt)`)
-    }
+    const prompt = promptTokens(prompt0, config.contextLength)
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)
     if (maxTokens < p.flags['max-tokens']) note(`generating ${maxTokens} ${plural(maxTokens, 'token')} (the context length is ${config.contextLength})`)
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
@@ -100,6 +95,17 @@ export const command: Command = {
     }
     return 0
   },
+}
+
+/** <|endoftext|> then the prompt's tokens, leaving room in the context for at least one generated token. */
+function promptTokens(text: string, contextLength: number): Int32Array {
+  const prompt = Int32Array.from([EOT, ...encode(text)])
+  if (prompt.length >= contextLength) {   // the count the user can act on is the text's, not with our EOT
+    throw new InputError(`llmts sample: the prompt is ${prompt.length - 1} tokens (${prompt.length} with the <|endoftext|> ` +
+      `put before it), which leaves no room to generate in the model's ${contextLength}-token context ` +
+      `(expected at most ${contextLength - 2} tokens of prompt)`)
+  }
+  return prompt
 }
 
 /** Thrown out of generate() once stdout has failed: the tokens still to come would go nowhere. */
