@@ -8,11 +8,12 @@ import { InputError, Interrupted } from '../util/errors.js'
 import { prepareDefaults } from '../data/prepare.js'
 import { MAX_SHARD_TOKENS, MIN_SHARD_SIZE } from '../data/shards.js'
 import { Display } from './display.js'
-import { prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
+import { finewebSpec, prepareFineweb, type FinewebResult } from '../data/fineweb/fineweb.js'
 import { formatBytes, plural } from '../util/progress.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { tokenizerWorkers } from '../data/pool.js'
-import { commandLine, jsonText } from './output.js'
+import { commandLine, jsonText, stderrNotes } from './output.js'
+import { lockOutput } from '../util/lock.js'
 import type { Command } from './command.js'
 
 const flags = {
@@ -57,6 +58,15 @@ export async function runPrepareFineweb(argv: string[], stdout: { write(s: strin
   const f = p.flags
   if (f.out === undefined && !f['download-only']) throw new InputError(`${cmd}: --out DIR is required (where the shards go)`)
   if (f.out !== undefined) checkOutputDir(cmd, '--out', f.out)
+  // as llmts prepare: two runs writing one dataset's shards into one folder are refused (another dataset may share it)
+  const lock = f.out === undefined || f['download-only'] ? undefined
+    : lockOutput(f.out, { command: cmd, flag: '--out', note: stderrNotes(['prepare', 'fineweb']), name: `.${finewebSpec({ edu: f.edu }).name}.lock` })
+  try { return await fetchAndTokenize(f, stdout) } finally { lock?.release() }
+}
+
+type FinewebFlags = ReturnType<typeof parseArgs<typeof flags>>['flags']
+
+async function fetchAndTokenize(f: FinewebFlags, stdout: { write(s: string): unknown }): Promise<number> {
   const stop = new AbortController()
   const onSigint = (): void => stop.abort(new Interrupted('fineweb: interrupted; run the same command again to resume'))
   process.once('SIGINT', onSigint)

@@ -58,6 +58,11 @@ test('train, prepare (same NAME), export and download into a folder in use are r
   const other = llmts('prepare', join(root, 'tiny.txt'), '--name', 'other', '--out', data, '--val-tokens', '4', '--workers', '0')
   assert.equal(other.code, 0, other.stderr)
   assert.deepEqual(readdirSync(data).sort(), ['.moby-dick.lock', 'other.json', 'other_train_000001.bin', 'other_val_000000.bin'])
+  // prepare fineweb: the same rule, its lock named after the dataset (before the network: this address would time out)
+  const web = held(join(root, 'web-out'), '.edufineweb.lock')
+  refused(llmts('prepare', 'fineweb', '--edu', '--out', web, '--cache', join(root, 'cache'), '--base-url', 'http://192.0.2.1:9'),
+    web, '.edufineweb.lock')
+  assert.deepEqual(readdirSync(web), ['.edufineweb.lock'])
   const hf = held(join(root, 'hf'))
   refused(llmts('export', '--model', 'tiny-gpt2', '--out', hf), hf)
   assert.deepEqual(readdirSync(hf), ['.lock'])
