@@ -8,6 +8,7 @@ import { renderPlot } from '../plot/plot.js'
 import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-run.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
+import { lockOutput } from '../util/lock.js'
 import { consoleReporter } from './train.js'
 import { commandLine, jsonText, liveProgress, printJson, stderrNotes } from './output.js'
 
@@ -83,6 +84,12 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   }
   const outDir = opts.out ?? defaultRun.outDir
   checkOutputDir('llmts train --default-run', '--out', outDir)
+  // two default runs at once would train into the same run folders: the second is refused, as train is
+  const lock = lockOutput(outDir, { command: 'llmts train --default-run', flag: '--out', note: stderrNotes(['train']) })
+  try { return await compareModels(opts, outDir) } finally { lock.release() }
+}
+
+async function compareModels(opts: DefaultRunFlags, outDir: string): Promise<number> {
   const device = opts.device ?? 'cpu'   // the README's offline CPU demo; --device cuda|auto to use a GPU
   const t0 = performance.now()
   const note = stderrNotes(['train'])   // its trainRun notes too (`train: note: ...` -> `llmts train: note: ...`)

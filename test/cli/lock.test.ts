@@ -51,6 +51,8 @@ test('train, prepare (same NAME), export and download into a folder in use are r
   const fresh = held(join(root, 'fresh'))
   refused(llmts('train', ...train, '--out', fresh), fresh)
   assert.deepEqual(readdirSync(fresh), ['.lock'])
+  refused(llmts('train', '--default-run', '--steps', '2', '--out', fresh), fresh)   // npm start twice at once
+  assert.deepEqual(readdirSync(fresh), ['.lock'])
   const data = held(join(root, 'data-out'), '.moby-dick.lock')
   refused(llmts('prepare', '--corpus', 'moby-dick', '--out', data, '--workers', '0'), data, '.moby-dick.lock')
   assert.deepEqual(readdirSync(data), ['.moby-dick.lock'])
