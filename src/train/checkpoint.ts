@@ -157,9 +157,9 @@ function readParams(model: SafetensorsFile, layout: ParamLayout): Float32Array {
   return params
 }
 
-/** The step recorded in a checkpoint's state.json, or null when it is unreadable. */
-export function readCheckpointStep(dir: string): number | null {
-  try { return readStateFile(join(dir, STATE_FILE)).step } catch { return null }
+/** The step and validation loss recorded in a checkpoint's state.json, or null when it is unreadable. */
+export function readStepAndLoss(dir: string): { step: number; valLoss: number | null } | null {
+  try { const s = readStateFile(join(dir, STATE_FILE)); return { step: s.step, valLoss: s.valLoss } } catch { return null }
 }
 
 function readVerified(dir: string, file: string, state: StateJson): SafetensorsFile {
@@ -239,13 +239,17 @@ export function removeLeftovers(runDir: string): void {
       else rmSync(join(dir, n), { recursive: true, force: true })
     }
   }
-  clean(runDir, /^\.(best|log\.jsonl|config\.json)\.(tmp|old)-\d+$/)
+  clean(runDir, /^\.(best|\.best-committed|log\.jsonl|config\.json)\.(tmp|old)-\d+$/)
   clean(join(runDir, 'checkpoints'), /^\.(step_\d+)\.(tmp|old|del)-\d+$/)
 }
 
-/** Makes RUN_DIR/best a copy of checkpoint `src` (hard links when possible), atomically. */
-export function saveBest(runDir: string, src: string): void {
-  const dir = join(runDir, 'best')
+/** RUN_DIR/.best-committed: while best/ holds a step after the newest checkpoint (a validation between checkpoints),
+ *  the best as of that checkpoint, which a resume from it must put back (repairBest); absent otherwise. */
+export const COMMITTED_BEST = '.best-committed'
+
+/** Makes RUN_DIR/best (or `to`) a copy of checkpoint `src` (hard links when possible), atomically. */
+export function saveBest(runDir: string, src: string, to: 'best' | typeof COMMITTED_BEST = 'best'): void {
+  const dir = join(runDir, to)
   const tmp = join(runDir, `.best.tmp-${process.pid}`)
   rmSync(tmp, { recursive: true, force: true })
   try {
@@ -258,6 +262,15 @@ export function saveBest(runDir: string, src: string): void {
     rmSync(tmp, { recursive: true, force: true })
     throw spaceError(e, dir)
   }
+}
+
+/** Removes RUN_DIR/best or .best-committed, renamed to a temp name first (as pruning does): never left half-deleted. */
+export function removeRunEntry(runDir: string, name: 'best' | typeof COMMITTED_BEST): void {
+  const dir = join(runDir, name)
+  if (!existsSync(dir)) return
+  const doomed = join(runDir, `.${name}.tmp-${process.pid}`)
+  renameSync(dir, doomed)
+  rmSync(doomed, { recursive: true, force: true })
 }
 
 export function isCheckpointDir(path: string): boolean {

@@ -7,8 +7,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { InputError } from '../util/errors.js'
 import {
-  DamagedCheckpointError, listCheckpoints, listStateless, MODEL_FILE, moveAsideDamaged, readCheckpoint, readCheckpointStep, removeLeftovers,
-  saveBest, STATE_FILE, type Checkpoint,
+  COMMITTED_BEST, DamagedCheckpointError, listCheckpoints, listStateless, MODEL_FILE, moveAsideDamaged, readCheckpoint,
+  readStepAndLoss, removeLeftovers, removeRunEntry, saveBest, STATE_FILE, type Checkpoint,
 } from './checkpoint.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
 import { readLog } from './log.js'
@@ -105,12 +105,28 @@ export function resumedSettings(point: ResumePoint): TrainConfig {
   return point.kind === 'restart' ? point.config : point.checkpoint.trainConfig ?? trainDefaults
 }
 
-/** RUN_DIR/best made to match the resumed checkpoint when that checkpoint is the run's best (a crash can land
- *  between writing a checkpoint and copying it to best/). */
-export function repairBest(runDir: string, point: ResumePoint & { kind: 'checkpoint' }): void {
-  const p = point.checkpoint.progress
-  if (p.step === 0 || p.valLoss === null || p.valLoss !== p.bestValLoss) return
-  if (readCheckpointStep(join(runDir, 'best')) !== p.step) saveBest(runDir, point.path)
+/** RUN_DIR/best made to hold the best as of the resumed checkpoint. The steps after it are trained again, so a
+ *  best/ from them (a kill, or a stop on a NaN, before the next checkpoint) goes, and the checkpoint's best comes
+ *  back from .best-committed or a step checkpoint; a crash between a checkpoint and its copy to best/ is repaired. */
+export function repairBest(runDir: string, point: ResumePoint & { kind: 'checkpoint' }, note: (line: string) => void = () => {}): void {
+  const p = point.checkpoint.progress, best = join(runDir, 'best'), had = readStepAndLoss(best)
+  const isBest = (m: { step: number; valLoss: number | null } | null): boolean =>
+    m !== null && m.step <= p.step && m.valLoss !== null && m.valLoss === p.bestValLoss
+  if (!isBest(had)) {
+    const candidates = [join(runDir, COMMITTED_BEST), ...listCheckpoints(runDir).reverse().map(c => c.path)]
+    const src = isBest(p) ? point.path : candidates.find(dir => isBest(readStepAndLoss(dir)))
+    const later = had !== null && had.step > p.step   // from the steps this resume trains again
+    if (src !== undefined) saveBest(runDir, src)
+    else if (later) removeRunEntry(runDir, 'best')
+    if (later) {
+      const now = src !== undefined ? `best/ is step ${readStepAndLoss(best)!.step}'s again (val loss ${p.bestValLoss!.toFixed(4)})`
+        : p.bestValLoss === null ? 'the run had no best validation loss then' : `no copy of its best as of then (val loss ` +
+          `${p.bestValLoss.toFixed(4)}) is left, so it has no best/ until a validation beats that`
+      note(`train: note: --resume drops best/ of step ${had.step} (val loss ${had.valLoss?.toFixed(4) ?? '-'}), after the resumed ` +
+        `step ${p.step}; ${now}`)
+    }
+  }
+  removeRunEntry(runDir, COMMITTED_BEST)
 }
 
 /** Restores the train loader's position from a checkpoint; a position that does not fit the data (other

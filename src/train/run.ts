@@ -22,7 +22,7 @@ import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { plural } from '../util/progress.js'
 import { Rng } from '../util/rng.js'
-import { removeLeftovers, type Checkpoint } from './checkpoint.js'
+import { COMMITTED_BEST, removeLeftovers, type Checkpoint } from './checkpoint.js'
 import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.js'
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
@@ -94,7 +94,7 @@ function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwr
       throw new InputError(`train: ${runDir} already holds a run (${used.join(', ')}); pass --resume to continue it, ` +
         '--overwrite to start over, or another --out')
     }
-    for (const n of [...used, 'config.json']) rmSync(join(runDir, n), { recursive: true, force: true })
+    for (const n of [...used, 'config.json', COMMITTED_BEST]) rmSync(join(runDir, n), { recursive: true, force: true })
   }
   makeDirs(runDir)
 }
@@ -181,7 +181,7 @@ async function prepareRunDirOnce(runDir: string, rank: number, point: ResumePoin
     if (rank === 0) await opts.host.barrier()
   }
   if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
-  if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point)
+  if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point, opts.note)
 }
 
 /** What the run starts from: on --resume its checkpoint (or, stopped before one, its saved settings), else the

@@ -3,6 +3,7 @@
 // schedules. Everything a step depends on (weights, moments, loader and RNG state) is checkpointed, so a resumed run
 // logs exactly what an uninterrupted one would. Reporting goes through callbacks (no printing).
 
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RestorableSource } from '../data/loader.js'
 import { evaluateLossYielding } from '../eval/loss.js'
@@ -14,7 +15,8 @@ import type { GPT } from '../model/gpt.js'
 import { makeDirs, OutOfSpaceError } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
 import {
-  checkpointName, listCheckpoints, pruneCheckpoints, saveBest, writeCheckpoint, type Checkpoint, type TrainProgress,
+  checkpointName, COMMITTED_BEST, listCheckpoints, pruneCheckpoints, removeRunEntry, saveBest, writeCheckpoint, type Checkpoint,
+  type TrainProgress,
 } from './checkpoint.js'
 import { gradAccumSteps, type TrainConfig } from './config.js'
 import { checkFiniteParams, DivergenceError, StepGuard, type GuardState, type StepVerdict } from './divergence.js'
@@ -314,8 +316,11 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
       writeCheckpoint(dir, ck)
       pruneCheckpoints(o.runDir, o.config.keepCheckpoints)
       if (isBest) saveBest(o.runDir, dir)
+      removeRunEntry(o.runDir, COMMITTED_BEST)   // best/ is now the best as of the newest checkpoint
       o.reporter?.checkpoint?.({ step, path: dir })
     } else {
+      // a resume from the newest checkpoint trains this step again: it needs that checkpoint's best back
+      if (!existsSync(join(o.runDir, COMMITTED_BEST)) && existsSync(join(o.runDir, 'best'))) saveBest(o.runDir, join(o.runDir, 'best'), COMMITTED_BEST)
       writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null })   // for evaluation: weights only
     }
   } catch (e) {

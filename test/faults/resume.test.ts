@@ -46,7 +46,9 @@ test('damaged newest checkpoints are moved aside with a warning; the run resumes
   assert.equal(r.info.startStep, 4)
   assert.match(notes[0]!, /^train: warning: --resume skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json is not valid JSON .*\); moved to .*step_000008\.damaged$/)
   assert.match(notes[1]!, /step_000006\/model\.safetensors fails its checksum .*moved to .*step_000006\.damaged$/)
-  assert.equal(notes.length, 2, 'an intact log gets no note')
+  // best/ was step 8's: the steps after 4 are trained again, and best/ holds the best of the run until then
+  assert.match(notes[2]!, /^train: note: --resume drops best\/ of step 8 \(val loss [\d.]+\), after the resumed step 4; best\/ is step 4's again \(val loss [\d.]+\)$/)
+  assert.equal(notes.length, 3, 'an intact log gets no note')
   assert.ok(existsSync(`${ck(run, 8)}.damaged`) && existsSync(`${ck(run, 6)}.damaged`), 'kept for inspection')
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
   assert.ok(readFileSync(join(ck(run, 8), 'model.safetensors')).equals(readFileSync(join(ck(ref, 8), 'model.safetensors'))))
