@@ -34,7 +34,8 @@ test('a checkpoint write hits the file-size limit: exit 2, one line, earlier che
   const limitKb = Math.ceil((modelBytes + optBytes) / 2 / 1024)   // fits the model file, not the optimizer's
   assert.ok(limitKb * 1024 > modelBytes && limitKb * 1024 < optBytes)
 
-  const r = bash(`ulimit -f ${limitKb}; exec "$LLMTS_NODE" "$LLMTS_MAIN" train --out "${run}" --resume`)
+  // --keep-checkpoints 1: step 4's is the one the resume needs, and must not be pruned before step 6's is whole
+  const r = bash(`ulimit -f ${limitKb}; exec "$LLMTS_NODE" "$LLMTS_MAIN" train --out "${run}" --resume --keep-checkpoints 1`)
   assert.equal(r.code, 2, `exit ${r.code} ${r.signal}: ${r.stderr}`)
   const last = r.stderr.trim().split('\n').at(-1)!
   assert.match(last, /^llmts train: checkpoint of step 6 not written: cannot write .*optimizer\.safetensors: file too large \(EFBIG: over the file-size limit\); the checkpoints already written are intact \(free space, then llmts train --out .* --resume\)$/)
