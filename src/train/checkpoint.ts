@@ -43,11 +43,7 @@ export function checkpointName(step: number): string {
 export function writeCheckpoint(dir: string, ck: Checkpoint): void {
   const layout = new ParamLayout(ck.modelConfig)
   if (ck.params.length !== layout.total) throw new Error(`checkpoint: params have ${ck.params.length} floats, layout needs ${layout.total}`)
-  makeDirs(dirname(dir))
-  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
-  rmSync(tmp, { recursive: true, force: true })
-  mkdirSync(tmp)
-  try {
+  writeDirAtomic(dir, tmp => {
     writeSafetensors(join(tmp, MODEL_FILE), layout.specs.map(s => ({
       name: s.name, dtype: 'F32' as const, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.size),
     })), { format: FORMAT, config: JSON.stringify(ck.modelConfig) })
@@ -66,6 +62,18 @@ export function writeCheckpoint(dir: string, ck: Checkpoint): void {
       optimizerStep: ck.optimizer?.step ?? null, files,
     }
     writeFileAtomic(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n')
+  })
+}
+
+/** Makes directory `dir` whole or not at all: `fill` writes into a fresh temp directory beside it, which then
+ *  replaces `dir`; on a failure the temp directory goes, and a full disk is an OutOfSpaceError naming `dir`. */
+function writeDirAtomic(dir: string, fill: (tmp: string) => void): void {
+  makeDirs(dirname(dir))
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
+  rmSync(tmp, { recursive: true, force: true })
+  try {
+    mkdirSync(tmp)
+    fill(tmp)
     swapInto(tmp, dir)
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true })
@@ -249,19 +257,11 @@ export const COMMITTED_BEST = '.best-committed'
 
 /** Makes RUN_DIR/best (or `to`) a copy of checkpoint `src` (hard links when possible), atomically. */
 export function saveBest(runDir: string, src: string, to: 'best' | typeof COMMITTED_BEST = 'best'): void {
-  const dir = join(runDir, to)
-  const tmp = join(runDir, `.best.tmp-${process.pid}`)
-  rmSync(tmp, { recursive: true, force: true })
-  try {
-    mkdirSync(tmp)
+  writeDirAtomic(join(runDir, to), tmp => {
     for (const n of readdirSync(src)) {
       try { linkSync(join(src, n), join(tmp, n)) } catch { copyFileSync(join(src, n), join(tmp, n)) }
     }
-    swapInto(tmp, dir)
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true })
-    throw spaceError(e, dir)
-  }
+  })
 }
 
 /** Removes RUN_DIR/best or .best-committed, renamed to a temp name first (as pruning does): never left half-deleted. */
