@@ -61,8 +61,9 @@ function resolveWeightsDir(dir: string): ResolvedModel {
 
 // one builder per directory form, shared by --model and --init-from: the same directory gets the same label either way
 function checkpointModel(dir: string): ResolvedModel {
-  const ck = loadCheckpointModel(dir)
-  return { ...ck, source: `checkpoint ${ck.source}`, path: ck.source }
+  // the step says which one a run directory chose: best/ is often not the last step
+  const { step, ...ck } = loadCheckpointModel(dir)
+  return { ...ck, source: `checkpoint ${ck.source} (step ${step})`, path: ck.source }
 }
 
 function hfDirModel(dir: string): ResolvedModel {

@@ -309,8 +309,8 @@ export function resolveCheckpointDir(path: string): string {
 }
 
 /** Model config and flat parameters of a run directory or checkpoint (no optimizer state). */
-export function loadCheckpointModel(path: string): { config: ModelConfig; params: Float32Array; source: string } {
+export function loadCheckpointModel(path: string): { config: ModelConfig; params: Float32Array; source: string; step: number } {
   const dir = resolveCheckpointDir(path)
   const ck = readCheckpoint(dir, { withOptimizer: false })
-  return { config: ck.modelConfig, params: ck.params, source: dir }
+  return { config: ck.modelConfig, params: ck.params, source: dir, step: ck.progress.step }
 }

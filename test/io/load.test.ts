@@ -50,7 +50,7 @@ test('HF directories, checkpoints and run directories resolve with their weights
     const init = resolveModel(undefined, { initFrom: spec })
     assert.deepEqual([init.config, init.params, init.path], [config, params, ck])
     // the logs' label: the same checkpoint gets the same words whichever flag named it
-    assert.deepEqual([r.source, init.source], [`checkpoint ${ck}`, `checkpoint ${ck}`], spec)
+    assert.deepEqual([r.source, init.source], [`checkpoint ${ck} (step 2)`, `checkpoint ${ck} (step 2)`], spec)
     const same = join(root, 'same.json')
     writeFileSync(same, JSON.stringify(config))
     assert.deepEqual(resolveModel(same, { initFrom: spec }).params, params)
