@@ -24,10 +24,10 @@ const base: TrainConfig = {
 }
 
 /** Trains `c` with a NaN gradient at `nanStep` (the run stops there, exit 3 in the CLI, keeping its last checkpoint). */
-async function stoppedAt(c: TrainConfig, nanStep: number): Promise<void> {
+async function stoppedAt(c: TrainConfig, nanStep: number, overwrite = false): Promise<void> {
   process.env['LLMTS_TEST_NAN_GRAD_STEPS'] = String(nanStep)
   try {
-    await assert.rejects(trainRun(c, { resume: false, overwrite: false }), DivergenceError)
+    await assert.rejects(trainRun(c, { resume: false, overwrite }), DivergenceError)
   } finally { delete process.env['LLMTS_TEST_NAN_GRAD_STEPS'] }
 }
 
@@ -44,6 +44,9 @@ test('a resume from before best/\'s step puts back the best as of its checkpoint
   assert.equal(discarded.step, 6)
   assert.ok(discarded.valLoss! < lowestVal(at3).val_loss, 'step 6 validated better than step 3')
   cpSync(run, old, { recursive: true })
+  cpSync(run, join(root, 'over'), { recursive: true })
+  await stoppedAt({ ...base, out: join(root, 'over') }, 1, true)   // --overwrite, stopped before writing anything
+  assert.ok(!existsSync(join(root, 'over', '.best-committed')), '--overwrite removes the old run\'s copy with its best/')
   const notes: string[] = []
   // a higher --lr: the retrained steps validate worse than step 3 (else best/ would be replaced by them anyway)
   const r = await trainRun({ ...base, out: run, lr: 0.1 }, { resume: true, overwrite: false, note: n => notes.push(n) })
