@@ -320,7 +320,8 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
       o.reporter?.checkpoint?.({ step, path: dir })
     } else {
       // a resume from the newest checkpoint trains this step again: it needs that checkpoint's best back
-      if (!existsSync(join(o.runDir, COMMITTED_BEST)) && existsSync(join(o.runDir, 'best'))) saveBest(o.runDir, join(o.runDir, 'best'), COMMITTED_BEST)
+      const best = join(o.runDir, 'best')
+      if (!existsSync(join(o.runDir, COMMITTED_BEST)) && existsSync(best)) saveBest(o.runDir, best, COMMITTED_BEST)
       writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null })   // for evaluation: weights only
     }
   } catch (e) {
