@@ -1,5 +1,5 @@
 // The native-BLAS path (kernels: 'blas'): the binding itself (all four transposes on subarray views, whose
-// offsets must reach the C side, against float64 loops), describe(), a bad LLMTS_BLAS, then the conformance
+// offsets must reach the C side, against float64 loops; one-row products, which go to sgemv, too), describe(), a bad LLMTS_BLAS, then the conformance
 // suite and model goldens on that path (paths.ts). Honours LLMTS_BLAS; skips cleanly when no BLAS library is
 // found or LLMTS_BLAS=off (CI installs libopenblas0-pthread to run it).
 
@@ -21,6 +21,10 @@ if (blas === null) {
     checkSgemm(blas)
     const shared = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(4 * n))
     checkSgemm(blas, [[9, 11, 13]], shared)
+  })
+
+  test('blas: one-row products (the cblas_sgemv route) on offset views, every transpose, beta 0 and 1', () => {
+    checkSgemm(blas, [[1, 1, 1], [1, 53, 300], [1, 70, 7], [1, 5, 257]])
   })
 
   test('blas: describe() names the library and the thread count', () => {

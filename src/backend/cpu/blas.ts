@@ -1,6 +1,7 @@
 // Native BLAS through the koffi FFI: finds OpenBLAS, BLIS, MKL or Apple Accelerate at run time and calls
 // cblas_sgemm directly on Float32Array memory (koffi passes a typed array as a pointer to its first element,
-// subarray offsets included; nothing is copied). LLMTS_BLAS = auto | off | /path/to/lib picks the library;
+// subarray offsets included; nothing is copied). One-row products (sampling's decode) go to cblas_sgemv: OpenBLAS's
+// sgemm packs the whole weight for M = 1, 4-6x slower than its gemv (bench/inference). LLMTS_BLAS = auto | off | /path/to/lib picks the library;
 // auto only accepts a generic libblas.so.3 when it is really a tuned vendor build (reference BLAS is slower
 // than our WebAssembly kernel).
 
@@ -110,6 +111,8 @@ function tryLoad(koffi: Koffi, name: string, how: { explicit: boolean }): Blas |
   const fn = optionalFunc(lib, 'void cblas_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha, ' +
     'const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)')
   if (fn === null) return null
+  const gemv = optionalFunc(lib, 'void cblas_sgemv(int order, int ta, int M, int N, float alpha, const float *A, int lda, ' +
+    'const float *X, int incx, float beta, float *Y, int incy)')
   const probe = probeVendor(lib, name) ?? (how.explicit ? { vendor: 'BLAS', setThreads: null, getThreads: null } : null)
   if (probe === null) return null
   const at = (x: Float32Array, off: number): Float32Array => off === 0 ? x : x.subarray(off)
@@ -125,6 +128,12 @@ function tryLoad(koffi: Koffi, name: string, how: { explicit: boolean }): Blas |
     },
     sgemm(ta, tb, M, N, K, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc) {
       if (M === 0 || N === 0) return
+      if (M === 1 && K > 0 && gemv !== null) {   // c (1,N) = op(B)ᵀ·a, with a's K values lda apart when ta = 'T'
+        const [rows, cols] = tb === 'T' ? [N, K] : [K, N]
+        gemv(ROW_MAJOR, tb === 'T' ? NO_TRANS : TRANS, rows, cols, 1, at(b, bOff), ldb, at(a, aOff), ta === 'N' ? 1 : lda,
+          beta, at(c, cOff), 1)
+        return
+      }
       fn(ROW_MAJOR, ta === 'N' ? NO_TRANS : TRANS, tb === 'N' ? NO_TRANS : TRANS, M, N, K, 1,
         at(a, aOff), lda, at(b, bOff), ldb, beta, at(c, cOff), ldc)
     },
