@@ -100,12 +100,13 @@ async function runHellaswag(argv: string[]): Promise<number> {
     ? await loadHellaswag('train', { ...(f['train-data'] !== undefined ? { file: f['train-data'] } : {}), onStatus: status })
     : undefined
   const config = resolved.config
-  // tokenize first, so the model's activations are sized to the longest prompt rather than the context length
+  // tokenize first, so the cache is sized to the longest prompt rather than the context length
   const prepared = await prepareHellaswag(examples, { scoring: f.scoring, shots: f.shots, seed: f['fewshot-seed'], ...(train ? { train } : {}) })
   const maxSeqLen = Math.min(config.contextLength, longestInput(prepared))
   const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
   status(describeBackend(backend))
-  const model = new GPT(backend, config, { maxBatch: 4, maxSeqLen })
+  // scoring runs through a key/value cache of its own: the forward's (training) buffers are never used
+  const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1 })
   if (resolved.params !== undefined) model.setParams(resolved.params)
   else {
     model.initWeights(f.seed)
@@ -115,7 +116,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
   const progress = progressReporter(tag)
   let result: HellaswagResult
   try {
-    result = scorePrepared(model, prepared, { scoring: f.scoring, shots: f.shots, onProgress: progress.update })
+    result = scorePrepared(model, prepared, { scoring: f.scoring, shots: f.shots, window: maxSeqLen, onProgress: progress.update })
   } finally {
     progress.stop()
   }

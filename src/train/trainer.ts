@@ -188,7 +188,8 @@ class Evaluations {
     const mine = coll === null ? h.prepared : h.prepared.filter((_, i) => i % coll.world === coll.rank)
     let counts = [0, 0, 0]
     for (let i = 0; i < mine.length; i += 4) {   // 4 examples at a time, yielding to the event loop (signals) between
-      const r = scorePrepared(this.o.model, mine.slice(i, i + 4), { scoring: h.scoring, shots: 0, nonFinite: 'wrong' })
+      // 'forward': the training model's own buffers, rather than a cache's beside them (GPU memory)
+      const r = scorePrepared(this.o.model, mine.slice(i, i + 4), { scoring: h.scoring, shots: 0, nonFinite: 'wrong', method: 'forward' })
       counts = [counts[0]! + Math.round(r.accNorm * r.count), counts[1]! + Math.round(r.acc * r.count), counts[2]! + r.count]
       await new Promise(resolve => setImmediate(resolve))
     }
