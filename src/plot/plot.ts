@@ -5,6 +5,7 @@
 import { dirname, extname } from 'node:path'
 import { InputError } from '../util/errors.js'
 import { makeDirs, writeFileAtomic } from '../util/atomic.js'
+import { downsampleColumns } from './downsample.js'
 import { collectSeries, metricKey, type PlotMetric, type PlotX, type RunSeries } from './runs.js'
 
 interface PlotOptions {
@@ -16,6 +17,7 @@ interface PlotOptions {
 interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }
 
 const SERIES_WITH_MARKERS = 60   // below this many points per run, draw a dot at each point
+const WIDTH = 720, HEIGHT = 420   // the plot area in SVG pixels (the PNG is drawn at 2x)
 
 /** Renders the chart of `runDirs` to `out` (.svg or .png), atomically. */
 export async function renderPlot(runDirs: string[], out: string, opts: PlotOptions): Promise<PlotSummary> {
@@ -69,15 +71,17 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
   const yTitle = metricTitle(opts.metric, series)
   const xTitle = opts.x === 'tokens' ? 'tokens' : 'step'
   const labels = legendLabels(series, opts.metric)
+  // one x range for all runs: a run half as long gets half the columns, as it gets half the width
+  const x0 = Math.min(...series.map(s => s.points[0]!.x)), x1 = Math.max(...series.map(s => s.points.at(-1)!.x))
   const values = series.flatMap((s, i) => {
     const dots = s.points.length < SERIES_WITH_MARKERS
-    return s.points.map(p => ({ run: labels[i]!, x: p.x, y: p.y, dots }))
+    return downsampleColumns(s.points, x0, x1, WIDTH).map(p => ({ run: labels[i]!, x: p.x, y: p.y, dots }))
   })
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: opts.title ?? `${yTitle} by ${xTitle}`, fontSize: 16 },
-    width: 720,
-    height: 420,
+    width: WIDTH,
+    height: HEIGHT,
     background: 'white',
     padding: 12,
     data: { values },

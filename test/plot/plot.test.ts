@@ -309,6 +309,21 @@ test('layout: the y axis spans the values (not from 0), legend in input order, t
   assert.ok(top.x > 720 / 2 && bottom.x > 720 / 2, 'both on the right')
 })
 
+test('long runs are drawn from at most 4 points per pixel column, keeping each column\'s extremes', async () => {
+  const dir = join(root, 'long'), steps = 20_000
+  mkdirSync(dir, { recursive: true })
+  const loss = (s: number): number => (s === 12_345 ? 20 : s === 17_001 ? 0.5 : 3 + 8 / Math.sqrt(s) + (s % 7) / 20)
+  writeFileSync(join(dir, 'log.jsonl'), Array.from({ length: steps }, (_, i) => JSON.stringify({ step: i + 1, loss: loss(i + 1) }) + '\n').join(''))
+  const summary = await renderPlot([dir], join(root, 'long.svg'), { metric: 'loss', x: 'step' })
+  assert.equal(summary.runs[0]!.points, steps, 'the summary counts the logged points')
+  const svg = readFileSync(join(root, 'long.svg'), 'utf8')
+  const path = /aria-roledescription="line mark" d="([^"]*)"/.exec(svg)?.[1] ?? ''
+  const vertices = path.split(/[ML]/).length - 1
+  assert.ok(vertices > 720 && vertices <= 4 * 720, `${vertices} vertices for 720 columns`)
+  const [low, high] = yDomain(svg)
+  assert.ok(low <= 0.5 && high >= 20, `the one-step spike (20) and dip (0.5) are kept: y from ${low} to ${high}`)
+})
+
 test('--x tokens takes the tokens each step line logged (a resume changed the batch), else step × totalBatchSize', () => {
   const dir = join(root, 'resized')
   mkdirSync(dir, { recursive: true })
