@@ -6,7 +6,7 @@
 
 import { readFileSync, statSync } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
-import { readLog, type LogRecord } from '../train/log.js'
+import { readLog, survivingLines, type LogRecord } from '../train/log.js'
 import { InputError, shown } from '../util/errors.js'
 
 export type PlotMetric = 'loss' | 'val_loss' | 'hellaswag'
@@ -90,13 +90,14 @@ function labelRuns(runDirs: string[]): string[] {
   })
 }
 
-/** One series per run for the metric against step or tokens; later lines for a step replace earlier ones. */
+/** One series per run for the metric against step or tokens: the branch that survived each rewind, and of two lines
+ *  for one step (with no rewind between), the later. */
 export function collectSeries(runDirs: string[], metric: PlotMetric, x: PlotX): RunSeries[] {
   if (runDirs.length === 0) throw new InputError('plot: no run directories given (usage: llmts plot RUN_DIR... --out FILE)')
   const labels = labelRuns(runDirs)
   const key = metricKey[metric]
   return runDirs.map((dir, r) => {
-    const lines = readRunLog(dir)
+    const lines = survivingLines(readRunLog(dir))   // a rewound log: the surviving branch only
     // --x tokens: the count each step line logged (right across a resume that changed the batch size), else, for logs
     // of older versions, the step times config.json's totalBatchSize
     const logged = x === 'tokens' ? loggedTokens(lines, dir) : new Map<number, number>()

@@ -24,6 +24,25 @@ export function series(log: readonly LogRecord[], key: string): { step: number; 
   return out
 }
 
+/** The lines of the branch that survived each rewind, in order: a line for an earlier step than the last kept one, or
+ *  a step line for a step already stepped, starts a new branch from that step, and the earlier branch's lines from
+ *  that step on are dropped (as TensorBoard purges the steps a restarted run redoes). RunLog drops the resumed-over
+ *  lines itself, so only logs joined by hand or written by other trainers step back. */
+export function survivingLines(log: readonly LogRecord[]): LogRecord[] {
+  const out: LogRecord[] = []
+  let stepped = -1   // the step of the last step line kept
+  for (const r of log) {
+    if (r.step < (out.at(-1)?.step ?? -1) || ('loss' in r && r.step <= stepped)) {
+      while (out.length > 0 && out.at(-1)!.step >= r.step) out.pop()
+      stepped = -1
+      for (let i = out.length - 1; i >= 0 && stepped < 0; i--) if ('loss' in out[i]!) stepped = out[i]!.step
+    }
+    out.push(r)
+    if ('loss' in r) stepped = r.step
+  }
+  return out
+}
+
 /** Fields that depend on the machine's speed; everything else in the log is deterministic. */
 export const timingFields: readonly string[] = ['tokens_per_s', 'ms']
 

@@ -167,6 +167,27 @@ test('a step logged twice (a resumed run redoes it) plots the later value', () =
   assert.deepEqual(collectSeries([dir], 'loss', 'step')[0]!.points, [{ x: 1, y: 5 }, { x: 2, y: 3.9 }, { x: 3, y: 3.4 }, { x: 4, y: 3 }])
 })
 
+test('a log that steps back (a resume from an earlier checkpoint) plots only the surviving branch', () => {
+  const dir = makeRun('rewound', { steps: 0, offset: 0 })
+  // branch A: steps 1-6, validated at 3 and 6; then a resume from step 3's checkpoint: steps 4-5 again, validated at 5
+  const a = [[1, 5], [2, 4], [3, 3.5], [4, 3.3], [5, 3.2], [6, 3.1]], b = [[4, 3.25], [5, 3.15]]
+  const line = ([step, loss]: number[]): string => JSON.stringify({ step, loss, tokens: step! * 10 })
+  const val = (step: number, v: number): string => JSON.stringify({ step, val_loss: v })
+  const log = [...a.slice(0, 3).map(line), val(3, 3.6), ...a.slice(3).map(line), val(6, 3.2), ...b.map(line), val(5, 3.4)]
+  writeFileSync(join(dir, 'log.jsonl'), log.join('\n') + '\n')
+  // by hand: A's steps 1-3 and its validation at 3, then B's 4-5 and its validation at 5; A's 4-6 and 6's validation are gone
+  assert.deepEqual(collectSeries([dir], 'loss', 'step')[0]!.points, [[1, 5], [2, 4], [3, 3.5], [4, 3.25], [5, 3.15]].map(([x, y]) => ({ x, y })))
+  assert.deepEqual(collectSeries([dir], 'val_loss', 'tokens')[0]!.points, [{ x: 30, y: 3.6 }, { x: 50, y: 3.4 }])
+  // B redoes A's last step (a resume from step 2) and stops before validating it: A's validation of step 3 is gone
+  writeFileSync(join(dir, 'log.jsonl'), [...a.slice(0, 3).map(line), val(3, 3.6), line([3, 3.45])].join('\n') + '\n')
+  assert.deepEqual(collectSeries([dir], 'loss', 'step')[0]!.points.map(p => p.y), [5, 4, 3.45])
+  assert.deepEqual(collectSeries([dir], 'val_loss', 'step')[0]!.points, [])
+  // a restart from step 0 (its validation line is the first to step back): nothing of A is left
+  writeFileSync(join(dir, 'log.jsonl'), [val(0, 11), ...a.map(line), val(0, 10.9), line([1, 4.9]), line([2, 3.8])].join('\n') + '\n')
+  assert.deepEqual(collectSeries([dir], 'loss', 'step')[0]!.points, [{ x: 1, y: 4.9 }, { x: 2, y: 3.8 }])
+  assert.deepEqual(collectSeries([dir], 'val_loss', 'step')[0]!.points, [{ x: 0, y: 10.9 }])
+})
+
 test('null (a NaN loss) is left out and counted; a string value or a bad step is an InputError naming where', async () => {
   const dir = makeRun('nulls', { steps: 0, offset: 0 })
   const write = (lines: unknown[]): void => writeFileSync(join(dir, 'log.jsonl'), lines.map(l => JSON.stringify(l)).join('\n') + '\n')
