@@ -2,7 +2,7 @@
 // HellaSwag acc_norm, against step or tokens) on one chart, labelled by run directory.
 
 import { dirname } from 'node:path'
-import { renderPlot } from '../plot/plot.js'
+import { PLOT_COLOURS, renderPlot } from '../plot/plot.js'
 import { plotMetrics, plotXs } from '../plot/runs.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
@@ -37,6 +37,11 @@ export const command: Command = {
     const note = stderrNotes(['plot'])
     for (const { label, nonFinite: n } of summary.runs) {
       if (n > 0) note(`note: run ${label}: ${n} ${plural(n, 'step')} logged a non-finite ${p.flags.metric} (null in log.jsonl); left out`)
+    }
+    const n = summary.runs.length
+    if (n > PLOT_COLOURS) {
+      note(`note: ${n} runs but ${PLOT_COLOURS} colours: from run ${PLOT_COLOURS + 1} on the colours repeat (run ${PLOT_COLOURS + 1} has run 1's); ` +
+        `plot at most ${PLOT_COLOURS} runs per chart to tell each apart`)
     }
     if (p.flags.json) {
       printJson({ ...summary, metric: p.flags.metric, x: p.flags.x })

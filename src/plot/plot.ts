@@ -18,6 +18,9 @@ interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: strin
 
 const SERIES_WITH_MARKERS = 60   // below this many points per run, draw a dot at each point
 const WIDTH = 720, HEIGHT = 420   // the plot area in SVG pixels (the PNG is drawn at 2x)
+export const PLOT_COLOURS = 20   // distinct line colours: Vega's tableau10, or tableau20 beyond 10 runs
+// a legend of more entries or a longer label than these would cover a third of the plot: it goes outside, on the right
+const LEGEND_INSIDE = { entries: 6, chars: 32 }
 
 /** Renders the chart of `runDirs` to `out` (.svg or .png), atomically. */
 export async function renderPlot(runDirs: string[], out: string, opts: PlotOptions): Promise<PlotSummary> {
@@ -65,8 +68,7 @@ function legendLabels(series: RunSeries[], metric: PlotMetric): string[] {
 }
 
 /** The Vega-Lite specification: one line per run, coloured and labelled by run, with a dot per point for runs of
- *  fewer than SERIES_WITH_MARKERS points (a run of one point is a dot, not an invisible line); the legend sits
- *  inside the corner the curves leave empty (top right for falling losses, bottom right for rising accuracy). */
+ *  fewer than SERIES_WITH_MARKERS points (a run of one point is a dot, not an invisible line). */
 function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unknown> {
   const yTitle = metricTitle(opts.metric, series)
   const xTitle = opts.x === 'tokens' ? 'tokens' : 'step'
@@ -100,11 +102,20 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
       y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false }, axis: { labelFontSize: 12, titleFontSize: 14 } },
       color: {
         field: 'run', type: 'nominal', title: 'run', sort: labels,
-        legend: { orient: opts.metric === 'hellaswag' ? 'bottom-right' : 'top-right', labelFontSize: 13, titleFontSize: 13,
+        ...(labels.length > 10 ? { scale: { scheme: 'tableau20' } } : {}),   // the default's 10 colours would repeat
+        legend: { orient: legendOrient(labels, opts.metric), labelFontSize: 13, titleFontSize: 13,
           labelLimit: 0 /* never cut a label */, fillColor: 'white', strokeColor: '#ccc', padding: 6 },
       },
     },
   }
+}
+
+/** Inside the corner the curves leave empty (top right for falling losses, bottom right for rising accuracy) when the
+ *  legend is small; outside on the right when it would hide the curves (many runs, long names: a name is never cut,
+ *  since runs' names often differ only at the end). */
+function legendOrient(labels: string[], metric: PlotMetric): string {
+  const small = labels.length <= LEGEND_INSIDE.entries && Math.max(...labels.map(l => l.length)) <= LEGEND_INSIDE.chars
+  return !small ? 'right' : metric === 'hellaswag' ? 'bottom-right' : 'top-right'
 }
 
 /** Compiles Vega-Lite and renders SVG headlessly (libraries loaded on first use). */
