@@ -17,13 +17,15 @@ const flags = {
   metric: { type: 'enum', values: plotMetrics, default: 'loss', help: 'what to plot: training loss, validation loss or HellaSwag acc_norm' },
   x: { type: 'enum', values: plotXs, default: 'step', help: 'x axis: optimizer step, or tokens (step × totalBatchSize from config.json)' },
   title: { type: 'string', help: 'chart title (default: the y axis\'s title by x, e.g. "validation loss by tokens")', metavar: 'TEXT' },
+  'y-scale': { type: 'enum', values: ['linear', 'log'], default: 'linear', help: 'y axis: linear, or log (more room for the end of a falling loss; values must be above 0)' },
+  'y-max': { type: 'number', help: 'the y axis\'s top; higher values are clipped (the first steps\' loss of ~11 squeezes the end of the curves)' },
   json: jsonFlag,
 } as const
 
 export const command: Command = {
   name: 'plot',
   summary: summaries.plot,
-  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens]',
+  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens] [--y-scale linear|log] [--y-max Y]',
   flags,
   async run(argv) {
     const p = parseArgs('llmts plot', flags, argv)
@@ -32,7 +34,8 @@ export const command: Command = {
     if (p.flags.out === undefined) throw new InputError('llmts plot: --out FILE.svg|FILE.png is required')
     checkOutputDir('llmts plot', '--out', dirname(p.flags.out))
     const summary = await renderPlot(p.positionals, p.flags.out, {
-      metric: p.flags.metric, x: p.flags.x, ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
+      metric: p.flags.metric, x: p.flags.x, yScale: p.flags['y-scale'], ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
+      ...(p.flags['y-max'] !== undefined ? { yMax: p.flags['y-max'] } : {}),
     })
     const note = stderrNotes(['plot'])
     for (const { label, nonFinite: n } of summary.runs) {

@@ -12,6 +12,8 @@ interface PlotOptions {
   metric: PlotMetric
   x: PlotX
   title?: string          // default: "<y axis title> by <x>" ("validation loss by tokens")
+  yScale?: 'linear' | 'log'
+  yMax?: number           // the y axis's top; higher values are clipped (default: the highest value)
 }
 
 interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }
@@ -32,11 +34,24 @@ export async function renderPlot(runDirs: string[], out: string, opts: PlotOptio
       throw new InputError(`plot: run ${s.label} (${s.dir}) has no "${metricKey[opts.metric]}" values${why} in log.jsonl (try another --metric)`)
     }
   }
+  checkYAxis(series, opts)
   const svg = await renderSvg(buildSpec(series, opts))
   const bytes = format === 'svg' ? svg : await svgToPng(svg)
   makeDirs(dirname(out))
   writeFileAtomic(out, bytes)
   return { out, format, runs: series.map(s => ({ label: s.label, points: s.points.length, nonFinite: s.nonFinite })) }
+}
+
+/** A log axis needs values > 0; a --y-max at or below every value would leave an empty chart. */
+function checkYAxis(series: RunSeries[], opts: PlotOptions): void {
+  const lowest = series.map(s => ({ s, p: s.points.reduce((a, b) => (b.y < a.y ? b : a)) })).reduce((a, b) => (b.p.y < a.p.y ? b : a))
+  const at = `run ${lowest.s.label}'s ${opts.x} ${lowest.p.x}`
+  if (opts.yScale === 'log' && lowest.p.y <= 0) {
+    throw new InputError(`plot: --y-scale log needs values above 0, but ${at} has ${metricKey[opts.metric]} ${lowest.p.y} (use --y-scale linear)`)
+  }
+  if (opts.yMax !== undefined && opts.yMax <= lowest.p.y) {
+    throw new InputError(`plot: --y-max ${opts.yMax} is at or below every value (the lowest, ${lowest.p.y}, is ${at}); expected a larger one`)
+  }
 }
 
 /** 'svg' or 'png' from the file name; anything else is an InputError. */
@@ -87,9 +102,9 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
     background: 'white',
     padding: 12,
     data: { values },
-    layer: [
-      { mark: { type: 'line', strokeWidth: 2 } },
-      { mark: { type: 'point', filled: true, size: 30 }, transform: [{ filter: 'datum.dots' }] },
+    layer: [   // clipped to the plot: --y-max cuts the curves
+      { mark: { type: 'line', strokeWidth: 2, clip: true } },
+      { mark: { type: 'point', filled: true, size: 30, clip: true }, transform: [{ filter: 'datum.dots' }] },
     ],
     encoding: {
       x: {
@@ -99,7 +114,7 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
           labelExpr: "datum.value === 0 ? '0' : datum.label", labelFontSize: 12, titleFontSize: 14,
         },
       },
-      y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false }, axis: { labelFontSize: 12, titleFontSize: 14 } },
+      y: { field: 'y', type: 'quantitative', title: yTitle, scale: yScale(opts), axis: { labelFontSize: 12, titleFontSize: 14 } },
       color: {
         field: 'run', type: 'nominal', title: 'run', sort: labels,
         ...(labels.length > 10 ? { scale: { scheme: 'tableau20' } } : {}),   // the default's 10 colours would repeat
@@ -108,6 +123,13 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
       },
     },
   }
+}
+
+/** The y scale: from the values (not from 0), linear or log, up to --y-max when given. */
+function yScale(opts: PlotOptions): Record<string, unknown> {
+  const top = opts.yMax !== undefined ? { domainMax: opts.yMax } : {}
+  // log: the values' own range; rounding it out to powers of 10 would put 3 to 11 between 1 and 100
+  return opts.yScale === 'log' ? { type: 'log', nice: false, ...top } : { zero: false, ...top }
 }
 
 /** Inside the corner the curves leave empty (top right for falling losses, bottom right for rising accuracy) when the

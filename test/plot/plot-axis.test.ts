@@ -1,0 +1,58 @@
+// --y-scale log and --y-max: the y axis's range against the values written into the log, and the refusals.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { renderPlot } from '../../src/plot/plot.js'
+import { InputError } from '../../src/util/errors.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-plot-axis-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+/** A run whose step s logs loss(s), for s = 1..40. */
+function makeRun(name: string, loss: (s: number) => number): string {
+  const dir = join(root, name)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'log.jsonl'), Array.from({ length: 40 }, (_, i) => JSON.stringify({ step: i + 1, loss: loss(i + 1) }) + '\n').join(''))
+  return dir
+}
+
+/** The y axis's scale kind and range, as the SVG's aria-label says them. */
+function yAxis(svg: string): { scale: string; from: number; to: number } {
+  const m = /aria-label="Y-axis[^"]* for a (\w+) scale with values from ([-\d.]+) to ([-\d.]+)"/.exec(svg)
+  assert.ok(m, 'the SVG has a y axis')
+  return { scale: m[1]!, from: Number(m[2]), to: Number(m[3]) }
+}
+
+// losses from 11.25 (a's step 1) down to 3.1 (b's step 40)
+const a = makeRun('a', s => 3.25 + 8 / s), b = makeRun('b', s => 3.1 + 8 / s)
+
+test('--y-scale log spans exactly the lowest to the highest value, not the powers of 10 around them', async () => {
+  await renderPlot([a, b], join(root, 'log.svg'), { metric: 'loss', x: 'step', yScale: 'log' })
+  const y = yAxis(readFileSync(join(root, 'log.svg'), 'utf8'))
+  assert.equal(y.scale, 'log')
+  assert.ok(Math.abs(y.from - (3.1 + 8 / 40)) < 1e-9 && Math.abs(y.to - 11.25) < 1e-9, `y from ${y.from} to ${y.to}`)
+})
+
+test('--y-max cuts the axis there and clips the curves', async () => {
+  await renderPlot([a, b], join(root, 'max.svg'), { metric: 'loss', x: 'step', yMax: 4 })
+  const svg = readFileSync(join(root, 'max.svg'), 'utf8')
+  const y = yAxis(svg)
+  assert.equal(y.scale, 'linear')
+  assert.ok(y.to === 4 && y.from <= 3.3, `y from ${y.from} to ${y.to}`)
+  const clip = /clip-path="url\(#(clip\d+)\)" role="graphics-object" aria-roledescription="line mark container"/.exec(svg)?.[1]
+  assert.ok(clip !== undefined, 'the lines have a clip path')
+  assert.match(svg, new RegExp(`<clipPath id="${clip}"><rect x="0" y="0" width="720" height="420"/>`), 'the plot area')
+})
+
+test('a value at or below 0 on a log axis, and a --y-max below every value, are InputErrors naming run and step', async () => {
+  const zero = makeRun('zero', s => (s === 17 ? 0 : 3 + 1 / s))
+  const isInput = (re: RegExp) => (e: Error) => e instanceof InputError && re.test(e.message)
+  await assert.rejects(renderPlot([a, zero], join(root, 'z.svg'), { metric: 'loss', x: 'step', yScale: 'log' }),
+    isInput(/--y-scale log needs values above 0, but run zero's step 17 has loss 0 \(use --y-scale linear\)/))
+  await assert.rejects(renderPlot([a, b], join(root, 'm.svg'), { metric: 'loss', x: 'step', yMax: 3 }),
+    isInput(/--y-max 3 is at or below every value \(the lowest, 3\.30*\d*, is run b's step 40\)/))
+  assert.equal(existsSync(join(root, 'z.svg')) || existsSync(join(root, 'm.svg')), false, 'nothing written')
+})
