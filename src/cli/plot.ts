@@ -19,13 +19,14 @@ const flags = {
   title: { type: 'string', help: 'chart title (default: the y axis\'s title by x, e.g. "validation loss by tokens")', metavar: 'TEXT' },
   'y-scale': { type: 'enum', values: ['linear', 'log'], default: 'linear', help: 'y axis: linear, or log (more room for the end of a falling loss; values must be above 0)' },
   'y-max': { type: 'number', help: 'the y axis\'s top; higher values are clipped (the first steps\' loss of ~11 squeezes the end of the curves)' },
+  smooth: { type: 'number', default: 0, min: 0, max: 0.999, help: 'smoothing weight as TensorBoard\'s (a debiased moving average; 0.9 for noisy training losses), 0 = none' },
   json: jsonFlag,
 } as const
 
 export const command: Command = {
   name: 'plot',
   summary: summaries.plot,
-  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens] [--y-scale linear|log] [--y-max Y]',
+  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens] [--y-scale linear|log] [--y-max Y] [--smooth W]',
   flags,
   async run(argv) {
     const p = parseArgs('llmts plot', flags, argv)
@@ -35,7 +36,7 @@ export const command: Command = {
     checkOutputDir('llmts plot', '--out', dirname(p.flags.out))
     const summary = await renderPlot(p.positionals, p.flags.out, {
       metric: p.flags.metric, x: p.flags.x, yScale: p.flags['y-scale'], ...(p.flags.title !== undefined ? { title: p.flags.title } : {}),
-      ...(p.flags['y-max'] !== undefined ? { yMax: p.flags['y-max'] } : {}),
+      smooth: p.flags.smooth, ...(p.flags['y-max'] !== undefined ? { yMax: p.flags['y-max'] } : {}),
     })
     const note = stderrNotes(['plot'])
     for (const { label, nonFinite: n } of summary.runs) {

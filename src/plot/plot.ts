@@ -6,6 +6,7 @@ import { dirname, extname } from 'node:path'
 import { InputError } from '../util/errors.js'
 import { makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { downsampleColumns } from './downsample.js'
+import { smoothPoints } from './smooth.js'
 import { collectSeries, metricKey, type PlotMetric, type PlotX, type RunSeries } from './runs.js'
 
 interface PlotOptions {
@@ -14,6 +15,7 @@ interface PlotOptions {
   title?: string          // default: "<y axis title> by <x>" ("validation loss by tokens")
   yScale?: 'linear' | 'log'
   yMax?: number           // the y axis's top; higher values are clipped (default: the highest value)
+  smooth?: number         // TensorBoard's smoothing weight, 0 (none) to < 1
 }
 
 interface PlotSummary { out: string; format: 'svg' | 'png'; runs: { label: string; points: number; nonFinite: number }[] }
@@ -92,7 +94,8 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
   const x0 = Math.min(...series.map(s => s.points[0]!.x)), x1 = Math.max(...series.map(s => s.points.at(-1)!.x))
   const values = series.flatMap((s, i) => {
     const dots = s.points.length < SERIES_WITH_MARKERS
-    return downsampleColumns(s.points, x0, x1, WIDTH).map(p => ({ run: labels[i]!, x: p.x, y: p.y, dots }))
+    const curve = smoothPoints(s.points, opts.smooth ?? 0)   // smoothed first: a column's extremes are the smoothed curve's
+    return downsampleColumns(curve, x0, x1, WIDTH).map(p => ({ run: labels[i]!, x: p.x, y: p.y, dots }))
   })
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

@@ -1,4 +1,4 @@
-// --y-scale log and --y-max: the y axis's range against the values written into the log, and the refusals.
+// --y-scale log, --y-max and --smooth: the y axis's range against values computed by hand, and the refusals.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { renderPlot } from '../../src/plot/plot.js'
+import { smoothPoints } from '../../src/plot/smooth.js'
 import { InputError } from '../../src/util/errors.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-plot-axis-'))
@@ -55,4 +56,17 @@ test('a value at or below 0 on a log axis, and a --y-max below every value, are 
   await assert.rejects(renderPlot([a, b], join(root, 'm.svg'), { metric: 'loss', x: 'step', yMax: 3 }),
     isInput(/--y-max 3 is at or below every value \(the lowest, 3\.30*\d*, is run b's step 40\)/))
   assert.equal(existsSync(join(root, 'z.svg')) || existsSync(join(root, 'm.svg')), false, 'nothing written')
+})
+
+test('--smooth: TensorBoard\'s debiased moving average, by hand for 1, 2, 3 at weight 0.5: 1, 5/3, 17/7', async () => {
+  // EMA 0.5, 1.25, 2.125 divided by the debias factors 1 - 0.5^k: 0.5, 0.75, 0.875
+  assert.deepEqual(smoothPoints([1, 2, 3].map((y, i) => ({ x: i, y })), 0.5).map(p => p.y), [1, 5 / 3, 17 / 7])
+  const raw = [{ x: 1, y: 4 }, { x: 2, y: 2 }]
+  assert.equal(smoothPoints(raw, 0), raw, 'weight 0: unchanged')
+  const dir = join(root, 'smooth')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'log.jsonl'), [1, 2, 3].map((loss, i) => JSON.stringify({ step: i + 1, loss }) + '\n').join(''))
+  await renderPlot([dir], join(root, 'smooth.svg'), { metric: 'loss', x: 'step', yScale: 'log', smooth: 0.5 })
+  const y = yAxis(readFileSync(join(root, 'smooth.svg'), 'utf8'))
+  assert.ok(y.from === 1 && Math.abs(y.to - 17 / 7) < 1e-9, `the chart's y from ${y.from} to ${y.to}, expected 1 to 17/7 = ${17 / 7}`)
 })
