@@ -50,9 +50,17 @@ export const command: Command = {
     if (p.flags.json) {
       printJson({ ...summary, metric: p.flags.metric, x: p.flags.x })
     } else {
-      const runs = summary.runs.map(r => `${r.label} (${r.points} ${plural(r.points, 'point')})`).join(', ')
-      process.stdout.write(`plot: wrote ${summary.out}: ${p.flags.metric} by ${p.flags.x} for ${runs}\n`)
+      process.stdout.write(`plot: wrote ${summary.out}: ${p.flags.metric} by ${p.flags.x} for ${describeRuns(summary.runs)}\n`)
     }
     return 0
   },
+}
+
+const LISTED_RUNS = 4   // more are counted, not named: twenty long run names made one line of ~1,700 characters
+
+/** "a (40 points), b (12 points)", or for many runs "20 runs (19073 to 100000 points per run; --json lists each)". */
+function describeRuns(runs: { label: string; points: number }[]): string {
+  if (runs.length <= LISTED_RUNS) return runs.map(r => `${r.label} (${r.points} ${plural(r.points, 'point')})`).join(', ')
+  const counts = runs.map(r => r.points), lo = Math.min(...counts), hi = Math.max(...counts)
+  return `${runs.length} runs (${lo === hi ? lo : `${lo} to ${hi}`} ${plural(hi, 'point')} per run; --json lists each)`
 }

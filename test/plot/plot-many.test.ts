@@ -13,12 +13,12 @@ import { renderPlot } from '../../src/plot/plot.js'
 const root = mkdtempSync(join(tmpdir(), 'llmts-plot-many-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
-/** `n` run directories of 30 steps each, named by `name(i)`. */
-function makeRuns(n: number, name: (i: number) => string): string[] {
+/** `n` run directories of `steps(i)` steps each (default 30), named by `name(i)`. */
+function makeRuns(n: number, name: (i: number) => string, steps = (_: number): number => 30): string[] {
   return Array.from({ length: n }, (_, i) => {
     const dir = join(root, name(i))
     mkdirSync(dir, { recursive: true })
-    const lines = Array.from({ length: 30 }, (_, s) => JSON.stringify({ step: s + 1, loss: 3 + i / 10 + 5 / (s + 1) }))
+    const lines = Array.from({ length: steps(i) }, (_, s) => JSON.stringify({ step: s + 1, loss: 3 + i / 10 + 5 / (s + 1) }))
     writeFileSync(join(dir, 'log.jsonl'), lines.join('\n') + '\n')
     return dir
   })
@@ -59,11 +59,12 @@ test('two runs: inside the plot with short names, outside with long ones, never 
   assert.match(svg, />gpt2-124m-lr6e-4-warmup715-seed1-fineweb10B-edu</, 'the whole name')
 })
 
-test('CLI: more runs than colours is said on stderr', () => {
+test('CLI: more runs than colours is said on stderr; many runs are counted on stdout, not named', () => {
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-  const runs = makeRuns(21, i => `c${i}`)
+  const runs = makeRuns(21, i => `c${i}`, i => 30 + i)
   const r = spawnSync(process.execPath, [main, 'plot', ...runs, '--out', join(root, 'many.svg')], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout, `plot: wrote ${join(root, 'many.svg')}: loss by step for 21 runs (30 to 50 points per run; --json lists each)\n`)
   assert.match(r.stderr, /^llmts plot: note: 21 runs but 20 colours: from run 21 on the colours repeat \(run 21 has run 1's\)/m)
   const colours = lineColours(readFileSync(join(root, 'many.svg'), 'utf8'))
   assert.equal(new Set(colours).size, 20)
