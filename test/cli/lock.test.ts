@@ -1,5 +1,6 @@
 // Two commands on one output: while a live process holds OUT/.lock, train (with or without --resume), prepare
 // (of the same NAME), export and download into it are refused with one line naming that process, exit 2, and change nothing.
+// prepare fineweb's cache folder is held only while files are fetched into it: a complete cache is shared.
 // The holder here is this test process (alive, never an llmts), so nothing depends on timing.
 
 import { test } from 'node:test'
@@ -10,6 +11,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeToyRun } from '../train/helpers.js'
+import { parquetOf } from '../helpers/http-fault-server.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'llmts-cli-lock-'))
@@ -71,4 +73,24 @@ test('train, prepare (same NAME), export and download into a folder in use are r
   // before the network: this address would only time out
   refused(llmts('download', 'someone/model', '--out', hf, '--base-url', 'http://192.0.2.1:9'), hf)
   assert.deepEqual(readdirSync(hf), ['.lock'])
+})
+
+test('prepare fineweb: a cache another process downloads into is refused; a complete cache is read beside it', () => {
+  const cache = join(root, 'fw-cache'), dir = join(cache, 'sample', '10BT')
+  const data = parquetOf(Array.from({ length: 120 }, (_, i) => `To be, or not to be, that is question ${i}.`), 64)   // > 1 shard of 1024
+  const file = { path: 'sample/10BT/000_00000.parquet', size: data.length }
+  held(dir, '.download.lock')
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ repo: 'HuggingFaceFW/fineweb', revision: 'main', dir: 'sample/10BT', files: [file] }))
+  const net = ['--cache', cache, '--base-url', 'http://192.0.2.1:9']   // never reached: the manifest is cached
+  // the file is missing: both would append to its .part
+  refused(llmts('prepare', 'fineweb', '--download-only', ...net), dir, '.download.lock')
+  refused(llmts('prepare', 'fineweb', '--out', join(root, 'fw-out'), ...net), dir, '.download.lock')
+  assert.deepEqual(readdirSync(dir).sort(), ['.download.lock', 'manifest.json'])
+  // complete (files get their final name only once verified): nothing to fetch, nothing to lock
+  writeFileSync(join(dir, '000_00000.parquet'), data)
+  const only = llmts('prepare', 'fineweb', '--download-only', ...net)
+  assert.equal(only.code, 0, only.stderr)
+  const full = llmts('prepare', 'fineweb', '--out', join(root, 'fw-out'), '--shard-size', '1024', '--workers', '0', ...net)
+  assert.equal(full.code, 0, full.stderr)
+  assert.ok(existsSync(join(root, 'fw-out', 'fineweb.json')))
 })

@@ -71,6 +71,7 @@ test('download + tokenize equals prepare of the same files and the tokenizer\'s 
   const r = await prepareFineweb(options('full', { onTokenizeProgress: p => { last = p } }))
   const local = files.map(f => localPath(r.cacheDir, { path: f.path, size: 0 }))
   local.forEach((p, i) => assert.ok(readFileSync(p).equals(files[i]!.data)))
+  assert.equal(existsSync(join(r.cacheDir, spec.dir, '.download.lock')), false, 'the cache lock is released')
   assert.equal(server.cdnRequests(files[0]!.path)[0]!.status, 500, 'the 500 was retried')
   assert.equal(server.cdnRequests(files[1]!.path)[1]!.range?.startsWith('bytes='), true, 'the cut file resumed')
   reference = join(root, 'reference')

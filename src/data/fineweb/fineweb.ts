@@ -12,6 +12,7 @@ import { downloadAll, localPath, type DownloadProgress } from '../../io/hub/down
 import { fileUrl, loadManifest, resolveBaseUrl, type DatasetSpec, type Manifest } from '../../io/hub/hub.js'
 import type { RetryOptions } from '../../io/hub/http.js'
 import { formatBytes } from '../../util/progress.js'
+import { lockOutput, type Lock } from '../../util/lock.js'
 import { findCompleteOutput, tokenizeToShards, type ShardInput, type ShardsProgress, type ShardsResult } from './tokenize.js'
 
 type SampleSize = '10B' | '100B'
@@ -112,6 +113,17 @@ function spaceNeeds(manifest: Manifest, cacheDir: string, outDir: string, name: 
   return needs
 }
 
+/** Takes CACHE/DIR/.download.lock when a file of `manifest` is still to be fetched: two processes fetching into one
+ *  cache append to the same FILE.part (each from the length it saw), and the first to verify it finds a corrupted
+ *  download. A cache whose files are all there (each was verified before it got its final name) is only read:
+ *  no lock, so any number of full prepares may tokenize from it while one holds the lock elsewhere. */
+function lockDownloads(cacheDir: string, spec: DatasetSpec, manifest: Manifest, onNote?: (line: string) => void): Lock | undefined {
+  if (manifest.files.every(f => sizeOf(localPath(cacheDir, f)) === f.size)) return undefined
+  return lockOutput(join(cacheDir, spec.dir), {
+    command: 'llmts prepare fineweb', flag: '--cache', name: '.download.lock', note: onNote ?? (() => {}),
+  })
+}
+
 /** Downloads (resuming) and tokenizes (resuming) a FineWeb sample; see the file header. */
 export async function prepareFineweb(opts: FinewebOptions): Promise<FinewebResult> {
   const spec = finewebSpec({ ...(opts.edu === undefined ? {} : { edu: opts.edu }), ...(opts.size === undefined ? {} : { size: opts.size }) })
@@ -131,8 +143,11 @@ export async function prepareFineweb(opts: FinewebOptions): Promise<FinewebResul
     const done = findCompleteOutput(outDir, { name: spec.name, source, inputs: inputsOf(async i => files[i]!) }, shardSize)
     if (done !== undefined) return { spec, cacheDir, files, shards: done }
   }
-  const space = checkDiskSpace(spaceNeeds(manifest, cacheDir, outDir, spec.name, shardSize, opts.downloadOnly === true), opts.statfs)
-  opts.onManifest?.(manifest, { fromCache, cacheDir, ...space })
+  const lock = lockDownloads(cacheDir, spec, manifest, opts.onNote)
+  try {
+    const space = checkDiskSpace(spaceNeeds(manifest, cacheDir, outDir, spec.name, shardSize, opts.downloadOnly === true), opts.statfs)
+    opts.onManifest?.(manifest, { fromCache, cacheDir, ...space })
+  } catch (e) { lock?.release(); throw e }
 
   const stop = new AbortController()
   const signal = opts.signal === undefined ? stop.signal : AbortSignal.any([opts.signal, stop.signal])
@@ -142,6 +157,7 @@ export async function prepareFineweb(opts: FinewebOptions): Promise<FinewebResul
     ...(opts.progressIntervalMs === undefined ? {} : { progressIntervalMs: opts.progressIntervalMs }),
     ...(opts.onDownloadProgress === undefined ? {} : { onProgress: opts.onDownloadProgress }),
   })
+  run.done.then(() => lock?.release(), () => lock?.release())   // the cache is free again while tokenization goes on
   if (opts.downloadOnly === true) {
     await run.done
     return { spec, cacheDir, files }
