@@ -205,13 +205,13 @@ class PairHeap {
 const WHITESPACE = /\p{White_Space}/u   // GPT2_SPLIT's whitespace
 
 /**
- * An index i in (0, maxChars] where text may be cut so that encode(a) ++ encode(b) == encode(a + b), or -1.
- * A cut is safe just before a whitespace character that follows a non-whitespace one: no piece of GPT-2's
- * pre-tokenizer regex contains non-whitespace followed by whitespace, and the regex has no look-behind,
- * so the pieces on both sides are the same as in the uncut text. Searches backwards from maxChars.
+ * An index i in [minChars, maxChars] (minChars >= 1) where text may be cut so that encode(a) ++ encode(b) ==
+ * encode(a + b), or -1. A cut is safe just before a whitespace character that follows a non-whitespace one: no
+ * piece of GPT-2's pre-tokenizer regex contains non-whitespace followed by whitespace, and the regex has no
+ * look-behind, so the pieces on both sides are the same as in the uncut text. Searches backwards from maxChars.
  */
-export function findSafeCut(text: string, maxChars: number): number {
-  for (let i = Math.min(maxChars, text.length - 1); i > 0; i--) {
+export function findSafeCut(text: string, maxChars: number, minChars = 1): number {
+  for (let i = Math.min(maxChars, text.length - 1); i >= Math.max(1, minChars); i--) {
     if (WHITESPACE.test(text[i]!) && !WHITESPACE.test(text[i - 1]!)) return i
   }
   return -1

@@ -1,9 +1,10 @@
 // `llmts tokenize FILE`: the GPT-2 ids of a file's text (no end-of-text token added), space-separated or as
-// JSON; `--decode` turns ids (whitespace/comma separated, a JSON array, or an llm.c .bin shard) back into
-// text, written exactly (no added newline) so `tokenize f | tokenize --decode -` reproduces f.
+// JSON, encoded and printed a piece at a time (tokenize-stream.ts); `--decode` turns ids (whitespace/comma
+// separated, a JSON array, or an llm.c .bin shard) back into text, written exactly (no added newline) so
+// `tokenize f | tokenize --decode -` reproduces f.
 
 import { readFileSync } from 'node:fs'
-import { decode, encode, VOCAB_SIZE } from '../tokenizer.js'
+import { decode, VOCAB_SIZE } from '../tokenizer.js'
 import { parseShard, SHARD_MAGIC } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { InputError, shown } from '../util/errors.js'
@@ -11,6 +12,7 @@ import { formatHelp, jsonFlag, parseArgs } from './args.js'
 import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import { printJson } from './output.js'
+import { printFileIds } from './tokenize-stream.js'
 
 const flags = {
   decode: { type: 'bool', help: 'FILE holds token ids (or is a .bin shard): print their text' },
@@ -22,10 +24,14 @@ const summary = summaries.tokenize
 
 function readInput(file: string): Buffer {
   if (file === '-') return readFileSync(0)
+  checkFile(file)
+  return readFileSync(file)
+}
+
+function checkFile(file: string): void {
   const st = statOrUndefined(file)
   if (st === undefined) throw new InputError(`llmts tokenize: no such file: ${file}`)
   if (!st.isFile()) throw new InputError(`llmts tokenize: ${file} is not a file`)
-  return readFileSync(file)
 }
 
 /** Ids from text: a JSON array (or {"ids": [...]}) or integers separated by whitespace and/or commas. */
@@ -56,34 +62,6 @@ function isShard(file: string, data: Buffer): boolean {
   return file.endsWith('.bin') || (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC)
 }
 
-/** The text to encode: UTF-8, and not a token shard (whose ids --decode prints). */
-function textOf(file: string, data: Buffer): string {
-  const where = file === '-' ? 'stdin' : file
-  if (data.length >= 4 && data.readInt32LE(0) === SHARD_MAGIC) {
-    throw new InputError(`llmts tokenize: ${where} is a token shard, not text (its text: llmts tokenize --decode ${file})`)
-  }
-  try { return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data) } catch {   // a BOM stays text
-    const bad = firstInvalidUtf8(data)
-    throw new InputError(`llmts tokenize: ${where} is not UTF-8 text (invalid byte 0x${data[bad]!.toString(16)} at offset ${bad})`)
-  }
-}
-
-/** Offset of the first byte that does not decode as UTF-8 (data holds one), or of the lead byte of the first
- *  sequence cut short. The longest prefix that decodes as the start of a stream (a prefix cut inside a character
- *  does) ends at the offending byte; when it ends inside a character, that character's lead byte is the culprit. */
-function firstInvalidUtf8(data: Buffer): number {
-  const decodes = (n: number): boolean => {
-    try { new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(0, n), { stream: true }); return true } catch { return false }
-  }
-  let lo = 0, hi = data.length
-  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (decodes(mid)) lo = mid; else hi = mid }
-  let lead = lo - 1
-  while (lead >= 0 && lead > lo - 4 && (data[lead]! & 0xc0) === 0x80) lead--   // back over continuation bytes
-  const b = lead >= 0 ? data[lead]! : 0
-  const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
-  return lo - lead < length ? lead : lo
-}
-
 export const command: Command = {
   name: 'tokenize',
   summary,
@@ -99,18 +77,17 @@ export const command: Command = {
       throw new InputError('llmts tokenize: --allow-special is for encoding text; --decode always prints token 50256 as <|endoftext|>')
     }
     const file = p.positionals[0]!
-    const data = readInput(file)
-    if (p.flags.decode) {
-      const where = file === '-' ? 'stdin' : file   // as the encoding errors name it
-      const ids = isShard(file, data) ? parseShard(data, where) : parseIds(data.toString('utf8'), where)
-      const text = decode(ids)
-      if (p.flags.json) printJson({ tokens: ids.length, text })
-      else process.stdout.write(text)
+    if (!p.flags.decode) {
+      if (file !== '-') checkFile(file)
+      await printFileIds(file, { allowSpecial: p.flags['allow-special'], json: p.flags.json })
       return 0
     }
-    const ids = encode(textOf(file, data), { allowSpecial: p.flags['allow-special'] })
-    if (p.flags.json) printJson({ tokens: ids.length, ids })
-    else process.stdout.write(ids.join(' ') + '\n')
+    const data = readInput(file)
+    const where = file === '-' ? 'stdin' : file   // as the encoding errors name it
+    const ids = isShard(file, data) ? parseShard(data, where) : parseIds(data.toString('utf8'), where)
+    const text = decode(ids)
+    if (p.flags.json) printJson({ tokens: ids.length, text })
+    else process.stdout.write(text)
     return 0
   },
 }
