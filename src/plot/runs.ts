@@ -1,12 +1,12 @@
 // Reads training runs for plotting: RUN_DIR/log.jsonl (step, loss, val_loss and hellaswag lines) and, for a
 // tokens x-axis, RUN_DIR/config.json's totalBatchSize (tokens per optimizer step). A torn last line (a run
-// still writing) is skipped; any other unparseable line is an InputError naming the file and line. A value
-// logged as null (JSON's NaN/Inf: a diverged step or validation) is left out and counted; any other value
-// that is not a number is an InputError naming the file and step.
+// still writing) is skipped, unless it is the only one; any other unparseable line is an InputError naming the
+// file and line. A value logged as null (JSON's NaN/Inf: a diverged step or validation) is left out and counted;
+// any other value that is not a number is an InputError naming the file and step.
 
 import { readFileSync, statSync } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
-import { readLog, survivingLines, type LogRecord } from '../train/log.js'
+import { readLogWithTorn, survivingLines, type LogRecord } from '../train/log.js'
 import { InputError, shown } from '../util/errors.js'
 
 export type PlotMetric = 'loss' | 'val_loss' | 'hellaswag'
@@ -33,15 +33,23 @@ export interface RunSeries {
   hellaswag?: string
 }
 
-/** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors name the file and the 1-based line. */
+/** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors name the file and the 1-based line. A torn last line
+ *  is a live run's step being written, and is skipped; when it is the only line, nothing could be plotted, and the
+ *  error says why rather than "no loss values". */
 function readRunLog(runDir: string): LogRecord[] {
   const path = join(runDir, 'log.jsonl')
-  try { return readLog(path) } catch (e) {
+  let log: ReturnType<typeof readLogWithTorn>
+  try { log = readLogWithTorn(path) } catch (e) {
     if (e instanceof InputError) throw new InputError(`plot: ${e.message}`)
     const code = (e as NodeJS.ErrnoException).code
     const hint = code === 'ENOENT' ? (isDir(runDir) ? ' (not a training run directory?)' : ' (no such run directory)') : ''
     throw new InputError(`plot: cannot read ${path}: ${code ?? String(e)}${hint}`)
   }
+  if (log.records.length > 0 || log.torn === undefined) return log.records
+  const what = `its only line, ${shown(log.torn)}, has no newline and`
+  throw new InputError(log.torn.startsWith('{')
+    ? `plot: ${path}: ${what} is not complete JSON (a run still writing its first step? try again once it has logged one)`
+    : `plot: ${path}: ${what} is not JSON (expected one JSON object per line: not a training run's log?)`)
 }
 
 function isDir(p: string): boolean {

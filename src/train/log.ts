@@ -49,6 +49,12 @@ export const timingFields: readonly string[] = ['tokens_per_s', 'ms']
 /** Parses a log.jsonl; a torn last line (a crash mid-write) is ignored, any other bad line (not JSON, not an object,
  *  no non-negative integer "step") is an InputError naming the file and line. */
 export function readLog(path: string): LogRecord[] {
+  return readLogWithTorn(path).records
+}
+
+/** readLog's records, and the torn last line it skipped (trimmed; undefined when there is none), for a reader that
+ *  must tell a log still being written from a file that is no log at all. */
+export function readLogWithTorn(path: string): { records: LogRecord[]; torn: string | undefined } {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {   // EISDIR's message names no path
     const code = (e as NodeJS.ErrnoException).code
@@ -62,7 +68,7 @@ export function readLog(path: string): LogRecord[] {
     if (line === '') continue
     let rec: unknown
     try { rec = JSON.parse(line) } catch {
-      if (i === lines.length - 1) break
+      if (i === lines.length - 1) return { records: out, torn: line }
       throw new InputError(`log: ${path}:${i + 1} is not valid JSON`)
     }
     if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new InputError(`log: ${path}:${i + 1} is not a JSON object`)
@@ -72,7 +78,7 @@ export function readLog(path: string): LogRecord[] {
     }
     out.push(rec as LogRecord)
   }
-  return out
+  return { records: out, torn: undefined }
 }
 
 export class RunLog {

@@ -160,6 +160,28 @@ test('a torn last line is skipped; a bad line elsewhere names file and line', ()
   }
 })
 
+test('a torn line that is the only one is said: not JSON (no training log), or a first step still being written', () => {
+  const dir = makeRun('only-torn', { steps: 0, offset: 0 })
+  const log = join(dir, 'log.jsonl')
+  const throwsWith = (content: string, re: RegExp): void => {
+    writeFileSync(log, content)
+    assert.throws(() => collectSeries([dir], 'loss', 'step'), (e: Error) => e instanceof InputError && re.test(e.message), content)
+  }
+  const where = log.replace(/[\\/.]/g, c => `\\${c}`)
+  throwsWith('garbage here', new RegExp(`^plot: ${where}: its only line, "garbage here", has no newline and is not JSON \\(`))
+  throwsWith('\n\n  garbage', /its only line, "garbage", has no newline and is not JSON/)
+  throwsWith('{"step": 1, "lo', /its only line, "\{\\"step\\": 1, \\"lo", has no newline and is not complete JSON \(a run still writing its first step\?/)
+  writeFileSync(log, '')   // a run that has logged nothing yet: no values, as before
+  assert.equal(collectSeries([dir], 'loss', 'step')[0]!.points.length, 0)
+  writeFileSync(log, '{"step": 1, "loss": 2}\ngarbage')   // a live run's last line: skipped, as before
+  assert.equal(collectSeries([dir], 'loss', 'step')[0]!.points.length, 1)
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  writeFileSync(log, 'garbage here')
+  const r = spawnSync(process.execPath, [main, 'plot', dir, '--out', join(root, 'torn.svg')], { encoding: 'utf8' })
+  assert.equal(r.status, 2, r.stderr)
+  assert.match(r.stderr, /^llmts plot: .*log\.jsonl: its only line, "garbage here", has no newline and is not JSON \(expected one JSON object per line: not a training run's log\?\)\n$/)
+})
+
 test('a step logged twice (a resumed run redoes it) plots the later value', () => {
   const dir = makeRun('resumed', { steps: 0, offset: 0 })
   const lines = [[1, 5], [2, 4], [3, 3.5], [2, 3.9], [3, 3.4], [4, 3]].map(([step, loss]) => JSON.stringify({ step, loss }))
