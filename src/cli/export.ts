@@ -24,7 +24,7 @@ const flags = {
   out: { type: 'string', help: 'output directory (created if missing; our files in it are replaced)', metavar: 'DIR' },
   dtype: { type: 'enum', help: 'weight precision in model.safetensors (fp32: f32, as --precision spells it)', values: ['bf16', 'f32', 'fp32'],
     default: 'bf16' },
-  seed: { type: 'int', help: 'initialization seed when the model has no weights (a preset or config)', default: 1337, min: 0, max: MAX_SEED },
+  seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0, max: MAX_SEED },
   json: jsonFlag,
 } as const
 

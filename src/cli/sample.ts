@@ -28,7 +28,7 @@ const flags = {
   'top-p': { type: 'number', help: 'nucleus: the smallest set of tokens with this much probability', default: sampleDefaults.topP, min: 0, max: 1 },
   'ignore-eot': { type: 'bool', help: 'go on past <|endoftext|> (printed as such) up to --max-tokens, as llm.c and nanoGPT do; ' +
     'by default generation stops there, as Hugging Face generate() stops at eos_token_id' },
-  seed: { type: 'int', help: 'sampling seed (also initializes a preset\'s random weights)', default: 1337, min: 0, max: MAX_SEED },
+  seed: { type: 'int', help: 'sampling seed; also the weight initialization seed for a preset or config without weights', default: 1337, min: 0, max: MAX_SEED },
   ...backendFlags,
   json: jsonFlag,
 } as const

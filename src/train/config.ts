@@ -116,7 +116,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   beta2: { flag: 'beta2', kind: 'number', min: 0, max: 0.999999999, help: 'AdamW beta2' },
   eps: { flag: 'eps', kind: 'number', min: 0, help: 'AdamW epsilon' },
   gradClip: { flag: 'grad-clip', kind: 'number', min: 0, help: 'global gradient-norm clip (0 disables)' },
-  seed: { flag: 'seed', kind: 'int', min: 0, max: MAX_SEED, help: 'seed of the initialization and samples' },
+  seed: { flag: 'seed', kind: 'int', min: 0, max: MAX_SEED, help: 'seed of the weight initialization, the periodic samples and the --shuffle on data order' },
   device: { flag: 'device', kind: 'enum', values: ['cpu', 'cuda', 'auto'], help: 'backend (auto = cuda when an NVIDIA GPU is usable, else cpu)' },
   precision: { flag: 'precision', kind: 'enum', values: precisions,
     help: 'GPU compute: bf16 (auto: bf16 activations and matmuls, fp32 weights), tf32 (fp32 tensors, TF32 matmuls) ' +

@@ -191,3 +191,17 @@ test('README: every LLMTS_* variable the code reads is documented, and every one
   const unknown = [...documented].filter(name => !new RegExp(`${name}(?![A-Z0-9_])`).test(code))
   assert.deepEqual(unknown, [], `README.md names variables no code reads: ${unknown.join(', ')}`)
 })
+
+test('--seed has one help text where it means the same (the weights of a model that has none); train and sample say what else it seeds', async () => {
+  const help = new Map<string, string>()
+  for (const [path, c] of await commandTree()) {
+    const seed = (c.flags as Record<string, { help?: string }>)['seed']
+    if (seed?.help !== undefined) help.set(path, seed.help)
+  }
+  const init = 'weight initialization seed for a preset or config without weights'
+  assert.deepEqual(Object.fromEntries(help), {
+    train: 'seed of the weight initialization, the periodic samples and the --shuffle on data order',
+    sample: `sampling seed; also the ${init}`,
+    export: init, 'eval loss': init, 'eval hellaswag': init,
+  })
+})
