@@ -141,3 +141,11 @@ export class Activations {
     return views
   }
 }
+
+/** (N,Vp) -> (N,V): drops the padded vocabulary columns. */
+export function stripPadding(padded: Float32Array, N: number, V: number, Vp: number): Float32Array {
+  if (V === Vp) return padded
+  const out = new Float32Array(N * V)
+  for (let i = 0; i < N; i++) out.set(padded.subarray(i * Vp, i * Vp + V), i * V)
+  return out
+}

@@ -1,14 +1,17 @@
 // GPT: forward and backward of GPT-2 and the variant, orchestrated op by op over the Backend contract (no autograd):
 // pre-norm blocks, a final norm, then logits over the padded vocabulary computed in row chunks, so the (N,Vp) logits
 // never exist whole. Backward walks the layers in reverse under the accumulate (+=) convention. Inference with a
-// key/value cache lives beside it (decode).
+// key/value cache is decode.ts's (the GPT's decode methods delegate to it).
 
 import type { Backend, IntTensor, Tensor } from '../backend/backend.js'
 import { headSize, type ModelConfig } from '../config.js'
 import { InputError } from '../util/errors.js'
-import { Activations, rowWidths, type ActViews, type BlockBuffers } from './activations.js'
+import { Activations, rowWidths, stripPadding, type ActViews, type BlockBuffers } from './activations.js'
+import { CacheDecoder, type KVCache } from './decode.js'
 import { initParams, ParamLayout } from './params.js'
 import { paramViews, type BlockParams, type ModelParams } from './views.js'
+
+export type { KVCache } from './decode.js'
 
 /** Activation buffers sized for B <= maxBatch, T <= maxSeqLen. recompute: keep each layer's norm outputs and MLP
  *  activation only while that layer runs and recompute them in backward (cheap pointwise work; on variant-124m
@@ -20,22 +23,6 @@ interface GptOptions {
   classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^28 floats, 512 MiB in bf16)
 }
 
-export interface KVCache { readonly B: number; readonly maxLen: number; length: number }
-
-/** What a KVCache really holds: per layer (B,maxLen,QKV) rope'd q|k|v rows, plus decode scratch. */
-interface CacheState extends KVCache {
-  owner: GPT
-  kv: Tensor[]                  // L × (B,maxLen,QKV)
-  scratch: Map<string, Tensor>  // decode activations for up to B·maxLen rows; logits for logitRows rows
-  tokens: IntTensor             // (B·maxLen)
-  logitRows: number             // rows of the logits scratch: decodeLosses' classifier chunk
-  targets: IntTensor[]          // per classifier chunk (logitRows)
-}
-
-/** Rows of a cache's logits scratch: decode needs B, decodeLosses chunks of up to 256 (a (B·maxLen,Vp) buffer
- *  was 200 MiB at gpt2-124m's 1024 positions, for B rows used). */
-const CACHE_LOGIT_ROWS = 256
-
 /** State of the last forward, needed by backward and the accessors. */
 interface LastForward {
   B: number; T: number; numValid: number; hasTargets: boolean; backwardDone: boolean
@@ -43,7 +30,11 @@ interface LastForward {
 }
 
 /** A norm's output, statistics and weights: where a block's last residual add also normalizes (null: it only adds). */
-interface NormAt { out: Tensor; mean: Tensor | null; rstd: Tensor; w: Tensor; b: Tensor | null }
+export interface NormAt { out: Tensor; mean: Tensor | null; rstd: Tensor; w: Tensor; b: Tensor | null }
+
+/** Where a block's attention reads: its own (B,T) rows (kv null, training), or a cache of Tmax positions per
+ *  sequence that the rows join at posStart (decode). */
+export interface BlockAt { posStart: number; kv: Tensor | null; Tmax: number }
 
 /** Rows [r0, r0 + n) of a forward's N rows, the i-th classifier chunk. */
 interface Chunk { i: number; r0: number; n: number }
@@ -58,6 +49,7 @@ export class GPT {
   private readonly tokens: IntTensor    // (maxBatch·maxSeqLen)
   private readonly targets: IntTensor[] // per classifier chunk (logitRows)
   private readonly hostTokens: Int32Array
+  private readonly decoder: CacheDecoder
   private last: LastForward | null = null
 
   constructor(readonly backend: Backend, readonly config: ModelConfig, readonly opts: GptOptions) {
@@ -78,6 +70,8 @@ export class GPT {
     this.tokens = backend.allocInt(maxN)
     this.targets = Array.from({ length: Math.ceil(maxN / this.acts.logitRows) }, () => backend.allocInt(this.acts.logitRows))
     this.hostTokens = new Int32Array(maxN)
+    this.decoder = new CacheDecoder({ backend, config, params: this.p, blockForward: this.blockForward.bind(this),
+      normForward: this.normForward.bind(this), checkTokens: this.checkTokens.bind(this) })
   }
 
   /** Fills params from a seed (initParams) and uploads. */
@@ -215,119 +209,15 @@ export class GPT {
     be.matmulBackward(dln, this.g.out, null, a.logits, a.lnf, this.p.out, N, c.channels, c.paddedVocabSize)
   }
 
-  /** Inference with a key/value cache (B sequences, capacity maxLen <= contextLength). */
-  createCache(B: number, maxLen: number): KVCache {
-    const c = this.config, be = this.backend
-    if (!(Number.isSafeInteger(B) && B >= 1 && Number.isSafeInteger(maxLen) && maxLen >= 1 && maxLen <= c.contextLength)) {
-      throw new InputError(`gpt: cache needs B >= 1 and 1 <= maxLen <= ${c.contextLength}, got B=${B}, maxLen=${maxLen}`)
-    }
-    const { C, QKV, AH, FC, H } = rowWidths(c), rows = B * maxLen
-    const kv: Tensor[] = []
-    for (let l = 0; l < c.layers; l++) kv.push(be.alloc(rows * QKV))
-    const widths: Record<string, number> = { stream: C, ln: C, mean: 1, rstd: 1, qkv: QKV, atty: AH, scratch: C,
-      fch: FC, fchAct: H, last: C, lastNorm: C, losses: 1 }
-    const scratch = new Map<string, Tensor>()
-    for (const [k, w] of Object.entries(widths)) scratch.set(k, be.alloc(rows * w))
-    const logitRows = Math.min(rows, Math.max(B, CACHE_LOGIT_ROWS))
-    scratch.set('logits', be.alloc(logitRows * c.paddedVocabSize))
-    const targets = Array.from({ length: Math.ceil(rows / logitRows) }, () => be.allocInt(logitRows))
-    const state: CacheState = { B, maxLen, length: 0, owner: this, kv, scratch, tokens: be.allocInt(rows), logitRows, targets }
-    return state
-  }
+  // ---- inference with a key/value cache: decode.ts (a cache has buffers of its own) ---------------------
 
-  /** Frees a cache's buffers now (backends with device memory); the cache is unusable afterwards. */
-  releaseCache(cache: KVCache): void {
-    const st = cache as CacheState
-    if (st.owner !== this) throw new Error('gpt: releaseCache() got a cache created by another model')
-    for (const t of [...st.kv, ...st.scratch.values()]) this.backend.free?.(t)
-    for (const t of [st.tokens, ...st.targets]) this.backend.free?.(t)
-    st.kv.length = 0
-    st.scratch.clear()
-    st.length = st.maxLen   // any further decode() reports an overflow
-  }
-
-  /** Runs tokens (B,Tq) at positions [cache.length, cache.length+Tq), appends them to the cache and returns
-   *  the logits of the LAST position of each sequence, (B,V) real vocabulary. */
-  decode(cache: KVCache, tokens: Int32Array, B: number, Tq: number): Float32Array {
-    const st = this.cacheState(cache, 'decode', B), c = this.config, be = this.backend, C = c.channels
-    const stream = this.decodeBlocks(st, tokens, B, Tq)
-    const v = (k: string, w: number): Tensor => be.view(st.scratch.get(k)!, 0, B * w)
-    const last = v('last', C), lastNorm = v('lastNorm', C), logits = v('logits', c.paddedVocabSize)
-    for (let b = 0; b < B; b++) be.copy(be.view(last, b * C, C), be.view(stream, (b * Tq + Tq - 1) * C, C))
-    this.normForward(lastNorm, c.norm === 'layernorm' ? v('mean', 1) : null, v('rstd', 1), last, this.p.lnfw, this.p.lnfb, B)
-    be.matmulForward(logits, lastNorm, this.p.out, null, B, C, c.paddedVocabSize)
-    return stripPadding(be.download(logits), B, c.vocabSize, c.paddedVocabSize)
-  }
-
-  /** decode() that scores every position instead: targets (B,Tq), entries < 0 ignored; returns the per-position
-   *  losses (B,Tq), 0 at ignored positions, as lastLosses() after a forward over the whole sequences. */
+  createCache(B: number, maxLen: number): KVCache { return this.decoder.createCache(B, maxLen) }
+  releaseCache(cache: KVCache): void { this.decoder.releaseCache(cache) }
+  decode(cache: KVCache, tokens: Int32Array, B: number, Tq: number): Float32Array { return this.decoder.decode(cache, tokens, B, Tq) }
   decodeLosses(cache: KVCache, tokens: Int32Array, targets: Int32Array, B: number, Tq: number): Float32Array {
-    const st = this.cacheState(cache, 'decodeLosses', B), c = this.config, be = this.backend, C = c.channels, N = B * Tq
-    const t = this.checkTokens(targets, N, 'targets')
-    const stream = this.decodeBlocks(st, tokens, B, Tq)
-    const v = (k: string, rows: number, w: number): Tensor => be.view(st.scratch.get(k)!, 0, rows * w)
-    const lnf = v('ln', N, C), losses = v('losses', N, 1)
-    this.normForward(lnf, c.norm === 'layernorm' ? v('mean', N, 1) : null, v('rstd', N, 1), stream, this.p.lnfw, this.p.lnfb, N)
-    for (let i = 0, r0 = 0; r0 < N; i++, r0 += st.logitRows) {   // the classifier in chunks of the logits scratch
-      const n = Math.min(st.logitRows, N - r0), logits = v('logits', n, c.paddedVocabSize)
-      const chunk = new Int32Array(st.logitRows).fill(-1)
-      chunk.set(t.subarray(r0, r0 + n))
-      be.uploadInt(st.targets[i]!, chunk)
-      be.matmulForward(logits, be.view(lnf, r0 * C, n * C), this.p.out, null, n, C, c.paddedVocabSize)
-      be.crossEntropyForward(be.view(losses, r0, n), logits, logits, st.targets[i]!, n, c.vocabSize, c.paddedVocabSize)
-    }
-    return be.download(losses)
+    return this.decoder.decodeLosses(cache, tokens, targets, B, Tq)
   }
-
-  /** Runs tokens (Tq) at [cache.length, cache.length+Tq) for sequence 0 only, then copies their keys and values to
-   *  every other sequence: a prefix all B share, computed once (HellaSwag's context, before its four endings). */
-  decodeShared(cache: KVCache, tokens: Int32Array, Tq: number): void {
-    const st = this.cacheState(cache, 'decodeShared', cache.B), be = this.backend, { QKV } = rowWidths(this.config)
-    const posStart = st.length
-    this.decodeBlocks(st, tokens, 1, Tq)   // sequence 0 is the cache's first maxLen rows: a B=1 cache's layout
-    for (const kv of st.kv) {
-      const src = be.view(kv, posStart * QKV, Tq * QKV)
-      for (let b = 1; b < st.B; b++) be.copy(be.view(kv, (b * st.maxLen + posStart) * QKV, Tq * QKV), src)
-    }
-  }
-
-  private cacheState(cache: KVCache, what: string, B: number): CacheState {
-    const st = cache as CacheState
-    if (st.owner !== this) throw new Error(`gpt: ${what}() got a cache created by another model`)
-    if (B !== st.B) throw new InputError(`gpt: ${what} batch ${B} differs from the cache's ${st.B}`)
-    return st
-  }
-
-  /** The blocks of a cached forward: tokens (B,Tq) (B <= st.B: sequences 0..B-1) appended to the cache; returns the
-   *  last block's output stream (B·Tq,C), before the final norm. */
-  private decodeBlocks(st: CacheState, tokens: Int32Array, B: number, Tq: number): Tensor {
-    const c = this.config, be = this.backend
-    if (!(Number.isSafeInteger(Tq) && Tq >= 1) || st.length + Tq > st.maxLen) {
-      throw new InputError(`gpt: decode of ${Tq} tokens at position ${st.length} overflows the cache (maxLen ${st.maxLen})`)
-    }
-    const N = B * Tq, C = c.channels, posStart = st.length
-    const host = new Int32Array(st.tokens.length)
-    host.set(this.checkTokens(tokens, N, 'tokens'))
-    be.uploadInt(st.tokens, host)
-    const v = (k: string, w: number): Tensor => be.view(st.scratch.get(k)!, 0, N * w)
-    const { QKV, AH, FC, H } = rowWidths(c)
-    const ln = c.norm === 'layernorm'
-    const stream = v('stream', C)
-    const buf: BlockBuffers = { ln1: v('ln', C), ln1Mean: ln ? v('mean', 1) : null, ln1Rstd: v('rstd', 1),
-      qkv: v('qkv', QKV), atty: v('atty', AH), lse: null, res2: stream, ln2: v('ln', C),
-      ln2Mean: ln ? v('mean', 1) : null, ln2Rstd: v('rstd', 1), fch: v('fch', FC), fchAct: v('fchAct', H),
-      res3: stream, scratch: v('scratch', C) }
-    be.encoderForward(stream, st.tokens, this.p.wte, this.p.wpe, B, Tq, C, posStart)
-    const norm1 = (l: number): NormAt => ({ out: buf.ln1, mean: buf.ln1Mean, rstd: buf.ln1Rstd,
-      w: this.p.blocks[l]!.ln1w, b: this.p.blocks[l]!.ln1b })
-    if (c.layers > 0) this.normForward(buf.ln1, buf.ln1Mean, buf.ln1Rstd, stream, this.p.blocks[0]!.ln1w, this.p.blocks[0]!.ln1b, N)
-    for (let l = 0; l < c.layers; l++) {   // the final norm is the caller's
-      const next = l + 1 < c.layers ? norm1(l + 1) : null
-      this.blockForward(this.p.blocks[l]!, buf, stream, B, Tq, { posStart, kv: st.kv[l]!, Tmax: st.maxLen }, next)
-    }
-    st.length += Tq
-    return stream
-  }
+  decodeShared(cache: KVCache, tokens: Int32Array, Tq: number): void { this.decoder.decodeShared(cache, tokens, Tq) }
 
   // ---- one transformer block -------------------------------------------------------------------------
 
@@ -335,7 +225,7 @@ export class GPT {
    *  the add). On entry x.ln1 already holds norm1(residual) (the previous block's `next`). With `kv`, the rope'd
    *  q|k|v rows are appended to the cache at posStart and attention reads the cache (no lse kept). */
   private blockForward(p: BlockParams, x: BlockBuffers, residual: Tensor, B: number, T: number,
-                       at: { posStart: number; kv: Tensor | null; Tmax: number }, next: NormAt | null): void {
+                       at: BlockAt, next: NormAt | null): void {
     const c = this.config, be = this.backend, N = B * T, C = c.channels
     const NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH, FC, H } = rowWidths(c)
     be.matmulForward(x.qkv, x.ln1, p.qkvw, p.qkvb, N, C, QKV)
@@ -436,12 +326,4 @@ export class GPT {
     if (this.last === null) throw new Error(`gpt: ${what}() before any forward()`)
     return this.last
   }
-}
-
-/** (N,Vp) -> (N,V): drops the padded vocabulary columns. */
-function stripPadding(padded: Float32Array, N: number, V: number, Vp: number): Float32Array {
-  if (V === Vp) return padded
-  const out = new Float32Array(N * V)
-  for (let i = 0; i < N; i++) out.set(padded.subarray(i * Vp, i * Vp + V), i * V)
-  return out
 }
