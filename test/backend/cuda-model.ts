@@ -110,6 +110,36 @@ export function registerModelChecks(): void {
     model.releaseCache(cache)
   })
 
+  test('HellaSwag\'s path on CUDA: a shared prefix (decodeShared), then every row\'s rest scored (decodeLosses), gives one ' +
+    'forward\'s per-position losses', (t) => {
+    // 12 rows of 32 whose first 8 tokens agree and have no targets (a context); the rest, 12·24 = 288 rows, is more
+    // than the cache's 256-row logits scratch: two classifier chunks. k: f32 storage differs from the forward in
+    // float32 summation order only; mixed precision's forward rounds matmul inputs/outputs to bf16 (2^-9 relative),
+    // the cache's scratch is f32 (measured on the emulator: equal in f32, max|diff| 1.8e-3 in bf16)
+    const B = 12, T = 32, P = 8, rng = new Rng(5)
+    for (const { opts, k } of [{ opts: { storage: 'f32', tf32: false } as const, k: 1 }, { opts: {}, k: 1000 }]) {
+      for (const name of ['variant', 'gpt2']) {
+        const g = loadGolden(name), V = g.config.vocabSize, what = `${name} (${k === 1 ? 'f32' : 'bf16'})`
+        const model = new GPT(new CudaBackend(opts), g.config, { maxBatch: B, maxSeqLen: T })
+        model.setParams(g.params)
+        const inputs = Int32Array.from({ length: B * T }, (_, i) => i % T < P ? (i % T) * 7 % V : rng.int(V))
+        const targets = Int32Array.from({ length: B * T }, (_, i) => i % T < P || i % 5 === 0 ? -1 : rng.int(V))
+        model.forward(inputs, targets, B, T)
+        const full = model.lastLosses(), cache = model.createCache(B, T)
+        model.decodeShared(cache, inputs.subarray(0, P), P)
+        const rest = (x: Int32Array | Float32Array): Float32Array => Float32Array.from({ length: B * (T - P) },
+          (_, i) => x[Math.floor(i / (T - P)) * T + P + i % (T - P)]!)
+        const got = model.decodeLosses(cache, Int32Array.from(rest(inputs)), Int32Array.from(rest(targets)), B, T - P)
+        model.releaseCache(cache)
+        assert.equal(cache.length, cache.maxLen)
+        const ignored = rest(targets).reduce((n, t, i) => t < 0 ? (assert.equal(got[i], 0, `${what}: ignored ${i}`), n + 1) : n, 0)
+        assert.ok(ignored > 0 && ignored < got.length)
+        t.diagnostic(`${what}: max|diff| ${closeReport(got, rest(full), { atol: 0, rtol: 0 }).maxAbs.toExponential(2)}`)
+        assertClose(`${what}: losses after the shared prefix`, got, rest(full), { atol: 1e-5 * k, rtol: 1e-5 * k })
+      }
+    }
+  })
+
   test('classifier in 5-row chunks on CUDA: the losses and gradients of one chunk, fused or not', () => {
     // k: f32 storage differs only in float32 summation order (chunked dweight sums); bf16 logits/dlogits may round
     // one unit (2^-8) differently when a chunk's GEMM sums in another order
