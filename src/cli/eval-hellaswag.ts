@@ -106,7 +106,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
   const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
   status(describeBackend(backend))
   // scoring runs through a key/value cache of its own: the forward's (training) buffers are never used
-  const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1 })
+  const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1, mode: 'inference' })
   if (resolved.params !== undefined) model.setParams(resolved.params)
   else {
     model.initWeights(f.seed)

@@ -87,7 +87,7 @@ export const command: Command = {
     }
     const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
     note(describeBackend(backend))
-    const model = new GPT(backend, config, { maxBatch: B, maxSeqLen: T })
+    const model = new GPT(backend, config, { maxBatch: B, maxSeqLen: T, mode: 'inference' })
     if (resolved.params !== undefined) model.setParams(resolved.params)
     else {
       model.initWeights(f.seed)

@@ -56,7 +56,7 @@ export const command: Command = {
     if (maxTokens < p.flags['max-tokens']) note(`generating ${maxTokens} ${plural(maxTokens, 'token')} (the context length is ${config.contextLength})`)
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
     note(describeBackend(backend))
-    const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens })
+    const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens, mode: 'inference' })
     if (resolved.params !== undefined) model.setParams(resolved.params)
     else {
       note(`${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}`)

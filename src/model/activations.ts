@@ -1,6 +1,7 @@
 // Activation buffers of a GPT: allocated once for (maxBatch, maxSeqLen) and viewed at the current (B,T), so
 // N = B·T rows are packed from offset 0. Per-layer activations are one (L, maxN, X) allocation per kind, kept
-// for backward; activation gradients are shared by all layers (backward walks one layer at a time), as llm.c.
+// for backward (inference: one layer's, shared by all); activation gradients are shared by all layers (backward
+// walks one layer at a time), as llm.c.
 
 import type { AllocOptions, Backend, Tensor } from '../backend/backend.js'
 import { headSize, type ModelConfig } from '../config.js'
@@ -83,9 +84,11 @@ export class Activations {
   readonly logitRows: number
 
   /** recompute: the norm outputs (ln1, ln2) and the MLP activation (fchAct) are kept for one layer at a time, shared
-   *  by all layers, and the backward recomputes them from the stored inputs and statistics (GPT's `recompute`). */
+   *  by all layers, and the backward recomputes them from the stored inputs and statistics (GPT's `recompute`).
+   *  mode 'inference': every kind is kept for one layer at a time (no backward reads them; a layer reads only its
+   *  input, the previous layer's res3, and writes res2 before res3, so sharing changes no value). */
   constructor(readonly backend: Backend, readonly config: ModelConfig, readonly maxN: number,
-              opts: { recompute?: boolean; classifierRows?: number } = {}) {
+              opts: { recompute?: boolean; classifierRows?: number; mode?: 'train' | 'inference' } = {}) {
     const c = config, { C, QKV, AH, FC, H } = rowWidths(c), NH = c.heads
     const ln = c.norm === 'layernorm' ? 1 : 0
     // floats per row (per layer for the per-layer kinds); 0 = not needed for this config
@@ -95,6 +98,7 @@ export class Activations {
     this.perLayer = new Set<Kind>(['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'res2', 'ln2', 'ln2Mean',
       'ln2Rstd', 'fch', 'fchAct', 'res3'])
     if (opts.recompute === true) for (const k of ['ln1', 'ln2', 'fchAct'] as const) this.perLayer.delete(k)
+    if (opts.mode === 'inference') this.perLayer.clear()
     this.logitRows = classifierRows(maxN, c.paddedVocabSize, opts.classifierRows)
     for (const [kind, w] of Object.entries(this.perRow) as [Kind, number][]) {
       const rows = kind === 'logits' ? this.logitRows : maxN

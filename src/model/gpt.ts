@@ -15,11 +15,15 @@ export type { KVCache } from './decode.js'
 
 /** Activation buffers sized for B <= maxBatch, T <= maxSeqLen. recompute: keep each layer's norm outputs and MLP
  *  activation only while that layer runs and recompute them in backward (cheap pointwise work; on variant-124m
- *  1.2 GiB less at B=16, T=1024, in exchange for one more norm forward per norm and activation forward per layer). */
+ *  1.2 GiB less at B=16, T=1024, in exchange for one more norm forward per norm and activation forward per layer).
+ *  mode 'inference' (evaluation): no backward, so one layer's activations shared by all layers and no gradient
+ *  buffer (gpt2-124m at B=4, T=1024: 2.4 GB of per-layer activations less); the forward is the same ops on the
+ *  same values, its losses bit-identical to training mode's. */
 interface GptOptions {
   maxBatch: number
   maxSeqLen: number
   recompute?: boolean
+  mode?: 'train' | 'inference'   // default 'train'
   classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^28 floats, 512 MiB in bf16)
 }
 
@@ -42,9 +46,8 @@ interface Chunk { i: number; r0: number; n: number }
 export class GPT {
   readonly layout: ParamLayout
   readonly params: Tensor       // (layout.total) flat, padded vocabulary rows included
-  readonly grads: Tensor        // (layout.total) accumulates across backward() calls until zeroGrad()
   private readonly p: ModelParams
-  private readonly g: ModelParams
+  private readonly gradBuf: { flat: Tensor; views: ModelParams } | null   // null in inference mode
   private readonly acts: Activations
   private readonly tokens: IntTensor    // (maxBatch·maxSeqLen)
   private readonly targets: IntTensor[] // per classifier chunk (logitRows)
@@ -62,9 +65,10 @@ export class GPT {
     }
     this.layout = new ParamLayout(config)
     this.params = backend.alloc(this.layout.total)
-    this.grads = backend.alloc(this.layout.total)
     this.p = paramViews(backend, this.layout, this.params)
-    this.g = paramViews(backend, this.layout, this.grads)
+    const training = (opts.mode ?? 'train') === 'train'
+    const grads = training ? backend.alloc(this.layout.total) : null
+    this.gradBuf = grads === null ? null : { flat: grads, views: paramViews(backend, this.layout, grads) }
     const maxN = maxBatch * maxSeqLen
     this.acts = new Activations(backend, config, maxN, opts)
     this.tokens = backend.allocInt(maxN)
@@ -90,6 +94,10 @@ export class GPT {
   }
 
   getParams(): Float32Array { return this.backend.download(this.params) }
+  /** (layout.total) accumulates across backward() calls until zeroGrad(); a training-mode model's only. */
+  get grads(): Tensor { return this.training('grads').flat }
+  private get g(): ModelParams { return this.training('backward').views }
+
   getGrads(): Float32Array { return this.backend.download(this.grads) }
   zeroGrad(): void { this.backend.zero(this.grads) }
 
@@ -100,6 +108,7 @@ export class GPT {
    *  after each chunk's loss (its gradients ACCUMULATE into grads like backward()'s). */
   forward(inputs: Int32Array, targets: Int32Array | null, B: number, T: number, backwardScale?: number): number {
     this.checkBatch(B, T)
+    if (backwardScale !== undefined) this.training('forward(..., backwardScale)')
     const N = B * T, c = this.config, be = this.backend
     this.hostTokens.set(this.checkTokens(inputs, N, 'inputs'))
     be.uploadInt(this.tokens, this.hostTokens)
@@ -182,6 +191,7 @@ export class GPT {
   /** Backward of the last forward; accumulates d(scale · meanLoss)/dparam into grads (scale = 1/gradAccum). */
   backward(scale: number): void {
     const last = this.requireLast('backward')
+    this.training('backward()')
     if (!last.hasTargets) throw new Error('gpt: backward() needs a forward with targets')
     if (last.backwardDone) throw new Error('gpt: backward() called twice for one forward (the probabilities were consumed)')
     last.backwardDone = true
@@ -320,6 +330,11 @@ export class GPT {
       if (t >= V || t < lo) throw new InputError(`gpt: ${what}[${i}] = ${t} is outside the vocabulary [0, ${V})`)
     }
     return ids.subarray(0, N)
+  }
+
+  private training(what: string): { flat: Tensor; views: ModelParams } {
+    if (this.gradBuf === null) throw new Error(`gpt: ${what} of a model built for inference (it keeps no gradients)`)
+    return this.gradBuf
   }
 
   private requireLast(what: string): LastForward {

@@ -140,6 +140,23 @@ export function registerModelChecks(): void {
     }
   })
 
+  test('inference mode on CUDA (eval: one layer\'s activations, shared by all): the training forward\'s losses bit for bit', () => {
+    for (const opts of [{ storage: 'f32', tf32: false } as const, {}]) {
+      for (const name of ['variant', 'gpt2']) {
+        const g = loadGolden(name), be = new CudaBackend(opts)
+        const run = (mode: 'train' | 'inference'): [number, Float32Array] => {
+          const m = new GPT(be, g.config, { maxBatch: g.B, maxSeqLen: g.T, mode })
+          m.setParams(g.params)
+          return [m.forward(g.tokens, g.targets, g.B, g.T), m.lastLosses()]
+        }
+        const [loss, losses] = run('train'), what = `${name} (${opts.storage ?? 'bf16'})`
+        const [infLoss, infLosses] = run('inference')
+        assert.equal(infLoss, loss, `${what}: loss`)
+        assert.deepEqual(infLosses, losses, `${what}: per-position losses`)
+      }
+    }
+  })
+
   test('classifier in 5-row chunks on CUDA: the losses and gradients of one chunk, fused or not', () => {
     // k: f32 storage differs only in float32 summation order (chunked dweight sums); bf16 logits/dlogits may round
     // one unit (2^-8) differently when a chunk's GEMM sums in another order

@@ -102,7 +102,7 @@ describe('parameter counts', () => {
 })
 
 /** A golden's model on a CPU backend that counts the floats it allocates (activations are allocated up front). */
-function countedModel(g: ReturnType<typeof loadGolden>, opts: { recompute?: boolean; classifierRows?: number }): { model: GPT; floats: number } {
+function countedModel(g: ReturnType<typeof loadGolden>, opts: { recompute?: boolean; classifierRows?: number; mode?: 'train' | 'inference' }): { model: GPT; floats: number } {
   let floats = 0
   const be = new CpuBackend()
   const alloc = be.alloc.bind(be)
@@ -124,6 +124,30 @@ describe('recompute (activation checkpointing of norm outputs and the MLP activa
       assert.deepEqual(re.model.getGrads(), keep.model.getGrads())
       // ln1, ln2 (C each) and the MLP activation (H) are held for one layer instead of every layer
       assert.equal(keep.floats - re.floats, (c.layers - 1) * N * (2 * C + H))
+    })
+  }
+})
+
+describe('inference mode (evaluation: no backward, one layer\'s activations)', () => {
+  for (const name of ['gpt2', 'variant', 'mixed-ln-rope-swiglu', 'mixed-rms-learned-gelu']) {
+    test(`${name}: the training forward's losses and logits bit for bit, without per-layer activations or gradients`, () => {
+      const g = loadGolden(name), c = g.config
+      const train = countedModel(g, {}), inf = countedModel(g, { mode: 'inference' })
+      for (const [B, T] of [[g.B, g.T], [1, g.T / 2], [g.B, g.T]] as const) {   // other shapes between, then back
+        const tokens = g.tokens.subarray(0, B * T), targets = g.targets.subarray(0, B * T)
+        assert.equal(inf.model.forward(tokens, targets, B, T), train.model.forward(tokens, targets, B, T))
+        assert.deepEqual(inf.model.lastLosses(), train.model.lastLosses())
+        inf.model.forward(tokens, null, B, T); train.model.forward(tokens, null, B, T)
+        assert.deepEqual(inf.model.lastLogits(), train.model.lastLogits())
+      }
+      // every per-layer kind (ln1, its mean and rstd, qkv, atty, lse, res2, ln2, its mean and rstd, fch, fchAct, res3)
+      // is held for one layer instead of L, and there is no gradient vector
+      const N = g.B * g.T, { C, QKV, AH, FC, H } = rowWidths(c), stats = c.norm === 'layernorm' ? 2 : 1
+      const perLayer = 4 * C + QKV + AH + c.heads + FC + H + 2 * stats
+      assert.equal(train.floats - inf.floats, new ParamLayout(c).total + (c.layers - 1) * N * perLayer)
+      assert.throws(() => inf.model.backward(1), /gpt: backward\(\) of a model built for inference/)
+      assert.throws(() => inf.model.forward(g.tokens, g.targets, g.B, g.T, 1), /forward\(\.\.\., backwardScale\) of a model built for inference/)
+      assert.throws(() => inf.model.zeroGrad(), /gpt: grads of a model built for inference/)
     })
   }
 })
