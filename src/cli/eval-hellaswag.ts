@@ -10,7 +10,7 @@ import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
-import { plural } from '../util/progress.js'
+import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
@@ -51,15 +51,21 @@ function formatHellaswag(r: HellaswagResult): string {
     `acc ${formatPercent(r.acc, r.accStderr)}`
 }
 
-/** Progress on stderr: a bar with the running acc_norm on a terminal, a line every ~10% otherwise. */
-function progressReporter(tag: string): { update: (done: number, total: number, c: { accNorm: number }) => void; stop: () => void } {
+/** Progress on stderr: a bar with the running acc_norm, rate and ETA on a terminal; otherwise plain lines at the first
+ *  and last examples and every ~10 s, with the rate and ETA over RateMeter's window from the reporter's creation. */
+export function progressReporter(tag: string, opts: { now?: () => number } = {}):
+    { update: (done: number, total: number, c: { accNorm: number }) => void; stop: () => void } {
   if (!liveProgress()) {
-    let next = 0
+    const now = opts.now ?? (() => performance.now())
+    const meter = new RateMeter(20_000, now), plain = new PlainLines(10_000, now)
+    meter.add(0)
     return {
       update(done, total, c) {
-        if (done < next && done !== total) return
-        next = done + Math.max(1, Math.round(total / 10))
-        process.stderr.write(`hellaswag (${tag}): ${done}/${total} examples, acc_norm ${(100 * c.accNorm / done).toFixed(2)}%\n`)
+        meter.add(done)
+        if (!plain.due(done, total)) return
+        const rate = meter.known ? meter.rate().toFixed(2) : '?'
+        process.stderr.write(`hellaswag (${tag}): ${done}/${total} examples, acc_norm ${(100 * c.accNorm / done).toFixed(2)}%, ` +
+          `${rate} ex/s, ETA ${formatDuration(done === total ? 0 : meter.eta(total - done))}\n`)
       },
       stop() {},
     }

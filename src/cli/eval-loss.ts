@@ -10,7 +10,7 @@ import { GPT } from '../model/gpt.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
-import { plural } from '../util/progress.js'
+import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
 import { MAX_SEED } from '../util/rng.js'
 import { backendFlags, formatHelp, jsonFlag, MODEL_FORMS, modelFlag, parseArgs, refuseArguments } from './args.js'
 import type { Command } from './command.js'
@@ -45,14 +45,20 @@ function evalShards(spec: string): string[] {
   return val
 }
 
-/** Progress on stderr: a rewritten line on a terminal, a line every ~10% otherwise. */
-export function progressReporter(steps: number): (done: number, loss: number) => void {
-  const tty = liveProgress()
-  const every = Math.max(1, Math.round(steps / 10))
+/** Progress on stderr with tokens/s and the ETA (over RateMeter's window, from the reporter's creation): a rewritten
+ *  line on a terminal, else plain lines at the first and last batches and every ~10 s, as train's. */
+export function progressReporter(steps: number, opts: { tokensPerBatch: number; now?: () => number }):
+    (done: number, loss: number) => void {
+  const tty = liveProgress(), now = opts.now ?? (() => performance.now())
+  const meter = new RateMeter(20_000, now), plain = new PlainLines(10_000, now)
+  meter.add(0)
   return (done, loss) => {
-    const line = `eval loss: batch ${done}/${steps} loss ${loss.toFixed(4)}`
+    meter.add(done * opts.tokensPerBatch)
+    const rate = meter.known ? Math.round(meter.rate()).toLocaleString('en-US') : '?'
+    const line = `eval loss: batch ${done}/${steps} loss ${loss.toFixed(4)} | ${rate} tok/s | ` +
+      `ETA ${formatDuration(done === steps ? 0 : meter.eta((steps - done) * opts.tokensPerBatch))}`
     if (tty) process.stderr.write(`\r\x1b[K${done === steps ? `${line}\n` : fitLine(line, process.stderr.columns)}`)
-    else if (done % every === 0 || done === steps) process.stderr.write(`${line}\n`)
+    else if (plain.due(done, steps)) process.stderr.write(`${line}\n`)
   }
 }
 
@@ -94,7 +100,7 @@ export const command: Command = {
       note(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
     }
     const loader = new DataLoader({ files, B, T, vocabSize: config.vocabSize })
-    const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps) })
+    const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps, { tokensPerBatch: B * T }) })
     const result = { valLoss, steps, batchSize: B, seqLen: T, tokens: steps * B * T, model: resolved.path }
     if (f.json) printJson(result)
     else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} ${plural(steps, 'batch', 'batches')} of ${B}×${T} tokens (${resolved.source})\n`)

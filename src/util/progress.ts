@@ -34,6 +34,21 @@ export class RateMeter {
   }
 }
 
+/** When a plain progress line (stderr off a terminal) is due: at the first and last units of work and every ~10 s
+ *  between, as train's and prepare's (a line per 10% would be 18 minutes apart in a 3-hour HellaSwag run). */
+export class PlainLines {
+  private last = -Infinity
+
+  constructor(private readonly everyMs = 10_000, private readonly now: () => number = () => performance.now()) {}
+
+  due(done: number, total: number): boolean {
+    const t = this.now()
+    if (done !== 1 && done !== total && t - this.last < this.everyMs) return false
+    this.last = t
+    return true
+  }
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB']
   let i = 0

@@ -54,17 +54,25 @@ test('train on a terminal 20 columns wide: the live line fits a row, the last st
   assert.match(last!, /^step 2\/2 \| loss 10\.5000 .* ETA 7s\n$/)
 })
 
+/** eval loss's reporter for 2 batches of 8 tokens, one a second: 8 tok/s, ETA 1 s after the first. */
+const evalLines = (): void => {
+  let t = 0
+  const p = progressReporter(2, { tokensPerBatch: 8, now: () => t })
+  t = 1000; p(1, 3.25)
+  t = 2000; p(2, 3.5)
+}
+
 test('eval loss on a terminal 20 columns wide: each redraw clears the row and fits it; the last is whole', () => {
-  const out = onTerminal(20, () => { const p = progressReporter(2); p(1, 3.25); p(2, 3.5) })
-  assert.equal(out, '\r\x1b[Keval loss: batch 1/\r\x1b[Keval loss: batch 2/2 loss 3.5000\n')
+  const out = onTerminal(20, evalLines)
+  assert.equal(out, '\r\x1b[Keval loss: batch 1/\r\x1b[Keval loss: batch 2/2 loss 3.5000 | 8 tok/s | ETA 0s\n')
 })
 
 test('TERM=dumb: a terminal that cannot redraw gets plain lines, no escape codes', () => {
   const term = process.env['TERM']
   process.env['TERM'] = 'dumb'
   try {
-    const out = onTerminal(80, () => { const p = progressReporter(2); p(1, 3.25); p(2, 3.5) })
-    assert.equal(out, 'eval loss: batch 1/2 loss 3.2500\neval loss: batch 2/2 loss 3.5000\n')
+    const out = onTerminal(80, evalLines)
+    assert.equal(out, 'eval loss: batch 1/2 loss 3.2500 | 8 tok/s | ETA 1s\neval loss: batch 2/2 loss 3.5000 | 8 tok/s | ETA 0s\n')
   } finally {
     if (term === undefined) delete process.env['TERM']
     else process.env['TERM'] = term
