@@ -7,7 +7,7 @@ import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-prompt.js'
 import { longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, resolveModel } from '../model/load.js'
+import { checkModelFits, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
@@ -94,7 +94,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
   const f = p.flags
   if (f.scoring === 'llmc' && f.shots > 0) throw new InputError(`${CMD}: --scoring llmc is zero-shot as in llm.c ` +
     `(use --scoring harness for --shots ${f.shots})`)
-  const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
+  const resolved = resolveModel(f.model, { initFrom: f['init-from'], check: m => requireGpt2Tokenizer(CMD, m, 'HellaSwag\'s texts') })
   checkModelFits(CMD, resolved.config, 4, 'its weights')
   const status = stderrNotes(['eval', 'hellaswag'])   // `hellaswag: downloading ...` -> `llmts eval hellaswag: downloading ...`
   const examples = await loadHellaswag('val', { ...(f.data !== undefined ? { file: f.data } : {}),

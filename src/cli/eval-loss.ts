@@ -7,7 +7,7 @@ import { batchesIn, DataLoader } from '../data/loader.js'
 import { isSplit, listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, resolveModel } from '../model/load.js'
+import { checkModelFits, resolveModel, tokenizerNote } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
@@ -75,6 +75,8 @@ export const command: Command = {
     if (f.data === undefined) throw new InputError(`${CMD}: --data is required (a token shard, or a directory of shards)`)
     const resolved = resolveModel(f.model, { initFrom: f['init-from'] })
     checkModelFits(CMD, resolved.config, 4, 'its weights')
+    const differs = tokenizerNote(CMD, resolved)
+    if (differs !== null) note(differs)
     const config = resolved.config
     const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024)
     let steps = f.steps

@@ -6,6 +6,7 @@ import { initParams, ParamLayout } from '../model/params.js'
 import { checkModelFits, resolveModel } from '../model/load.js'
 import { requireHfFamily } from '../io/hf-config.js'
 import { exportHf, requireGpt2Vocab } from '../io/hf.js'
+import type { HfTokenizer } from '../io/hf-tokenizer-check.js'
 import { refuseTrainingDir } from '../train/checkpoint.js'
 import { InputError } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
@@ -50,7 +51,7 @@ export const command: Command = {
 }
 
 function exportModel(model: string, out: string, f: { seed: number; dtype: 'bf16' | 'f32' | 'fp32'; json: boolean; format: string }): number {
-  const resolved = resolveModel(model)
+  const resolved = resolveModel(model, { check: requireGpt2Files })
   const family = requireHfFamily(resolved.config) // fail before any initialization work
   requireGpt2Vocab(resolved.config)
   checkModelFits(CMD, resolved.config, 4, 'its weights')
@@ -70,4 +71,12 @@ function exportModel(model: string, out: string, f: { seed: number; dtype: 'bf16
     process.stdout.write(`wrote ${architecture} (${dtype}) from ${resolved.source} to ${out}: ${files.join(', ')}\n`)
   }
   return 0
+}
+
+/** The export writes GPT-2's tokenizer files beside the weights: a model read with another tokenizer would be
+ *  loaded by transformers with the wrong one, silently. */
+function requireGpt2Files(m: { source: string; tokenizer: HfTokenizer | null }): void {
+  if (m.tokenizer === null || m.tokenizer.gpt2) return
+  throw new InputError(`${CMD}: ${m.source} has a tokenizer other than GPT-2's (${m.tokenizer.what}); llmts export writes ` +
+    `GPT-2's tokenizer files beside the weights, which would not match them`)
 }

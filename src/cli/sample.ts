@@ -3,9 +3,8 @@
 // costs one position's forward pass. The prompt is preceded by <|endoftext|>, as documents were in training, and
 // generation stops at the next one (the document's end) unless --ignore-eot.
 
-import { GPT2_VOCAB } from '../config.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, resolveModel } from '../model/load.js'
+import { checkModelFits, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { decode, encode, EOT } from '../tokenizer.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
@@ -44,12 +43,9 @@ export const command: Command = {
     refuseArguments('llmts sample', p.positionals, { hint: 'give the prompt with --prompt' })
     if (p.flags.model === undefined) throw new InputError('llmts sample: --model is required (a run directory, checkpoint, HF directory, preset or config JSON)')
     if (p.flags['top-p'] === 0) throw new InputError('llmts sample: --top-p must be above 0')
-    const resolved = resolveModel(p.flags.model)
+    const resolved = resolveModel(p.flags.model, { check: m => requireGpt2Tokenizer('llmts sample', m, 'text prompts') })
     const config = resolved.config
     checkModelFits('llmts sample', resolved.config, 4, 'its weights')
-    if (config.vocabSize !== GPT2_VOCAB) {
-      throw new InputError(`llmts sample: ${resolved.source} has a ${config.vocabSize}-token vocabulary; text prompts need GPT-2's ${GPT2_VOCAB}`)
-    }
     const prompt0 = p.flags.prompt ?? ''
     const prompt = promptTokens(prompt0, config.contextLength)
     const maxTokens = Math.min(p.flags['max-tokens'], config.contextLength - prompt.length)

@@ -21,25 +21,35 @@ interface Gpt2Vocab {
 }
 
 let cached: Gpt2Vocab | undefined
+let cachedTokens: string[] | undefined
 
-/** The GPT-2 vocabulary (50,257 byte-level strings) and its 50,000 merges, in rank order. */
-function gpt2Vocab(): Gpt2Vocab {
-  if (cached !== undefined) return cached
+/** GPT-2's 50,257 tokens as vocab.json spells them (byte-level strings), in id order, EOT_TEXT last. Cheap beside
+ *  the merges: readers that only compare vocabularies (src/io/hf-tokenizer-check.ts) need this alone. */
+export function gpt2VocabTokens(): readonly string[] {
+  if (cachedTokens !== undefined) return cachedTokens
   const byteChar = bytesToUnicode()
   const tokens = Array.from({ length: GPT2_VOCAB - 1 }, (_, id) => {   // the ranks; EOT is added last
     let s = ''
     for (const b of tokenBytesOf(id)) s += byteChar[b]!
     return s
   })
+  tokens.push(EOT_TEXT)
+  cachedTokens = tokens
+  return tokens
+}
+
+/** The GPT-2 vocabulary (50,257 byte-level strings) and its 50,000 merges, in rank order. */
+function gpt2Vocab(): Gpt2Vocab {
+  if (cached !== undefined) return cached
+  const tokens = [...gpt2VocabTokens()]
   const rank = new Map<string, number>()
-  tokens.forEach((t, i) => rank.set(t, i))
+  tokens.forEach((t, i) => { if (i < tokens.length - 1) rank.set(t, i) })   // the ranks, EOT aside
   const merges: string[] = []
-  for (let r = 256; r < tokens.length; r++) {
+  for (let r = 256; r < tokens.length - 1; r++) {   // EOT (last) is no merge
     const parts = bpeBelow(tokens[r]!, rank, r)
     if (parts.length !== 2) throw new Error(`hf-tokenizer: token ${r} splits into ${parts.length} parts below its rank, expected 2`)
     merges.push(`${parts[0]} ${parts[1]}`)
   }
-  tokens.push(EOT_TEXT)
   cached = { tokens, merges }
   return cached
 }

@@ -6,9 +6,10 @@
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { totalmem } from 'node:os'
 import { join } from 'node:path'
-import { configFromJson, presetConfig, presets, type ModelConfig } from '../config.js'
+import { configFromJson, GPT2_VOCAB, presetConfig, presets, type ModelConfig } from '../config.js'
 import { configFromHfJson } from '../io/hf-config.js'
-import { DOWNLOAD_STAGING, loadHfDir } from '../io/hf.js'
+import { readHfTokenizer, type HfTokenizer } from '../io/hf-tokenizer-check.js'
+import { DOWNLOAD_STAGING, loadHfDir, readHfConfig } from '../io/hf.js'
 // the one place model/ depends on train/: the checkpoint format belongs with the trainer that writes it, and every
 // command resolves --model here
 import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
@@ -21,12 +22,19 @@ interface ResolvedModel {
   params?: Float32Array   // (layout.total) flat; absent for presets and config files (initialize from a seed)
   source: string          // what was loaded, for logs: "preset tiny-gpt2", "checkpoint DIR", "Hugging Face directory DIR", ...
   path: string            // the same as a --model value (a preset's name, a file or directory; a run's checkpoint), for JSON
+  tokenizer: HfTokenizer | null   // what a Hugging Face directory's tokenizer files say; null: none (our forms hold
+                                  // GPT-2 ids), and the vocabulary size decides
 }
 
 interface ResolveOptions {
   /** A Hugging Face, run or checkpoint directory whose weights (and architecture) replace those of the model spec. */
   initFrom?: string
+  /** Called with the model before its weights are read (a Hugging Face directory's: from config.json and its
+   *  tokenizer files), and again with the result: a refusal here costs no weight loading. */
+  check?: (m: ModelInfo) => void
 }
+
+type ModelInfo = Pick<ResolvedModel, 'config' | 'source' | 'tokenizer'>
 
 /**
  * `spec`: a preset name, a config JSON file (ours, or a Hugging Face config.json), a Hugging Face
@@ -35,12 +43,18 @@ interface ResolveOptions {
  * must describe the same architecture (differences are listed in the error) and carry no weights of its own.
  */
 export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}): ResolvedModel {
-  const base = spec === undefined ? undefined : resolveSpec(spec)
+  const m = resolveBoth(spec, opts)
+  opts.check?.(m)
+  return m
+}
+
+function resolveBoth(spec: string | undefined, opts: ResolveOptions): ResolvedModel {
+  const base = spec === undefined ? undefined : resolveSpec(spec, opts.check)
   if (opts.initFrom === undefined) {
     if (base === undefined) throw new InputError('model: no model given (pass --model PRESET|FILE|DIR or --init-from DIR)')
     return base
   }
-  const loaded = resolveWeightsDir(opts.initFrom)
+  const loaded = resolveWeightsDir(opts.initFrom, opts.check)
   if (base === undefined) return loaded
   if (base.params !== undefined) {
     throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; ` +
@@ -55,23 +69,48 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
 }
 
 /** What --init-from names: a run (its best or newest checkpoint), a checkpoint or a Hugging Face directory. */
-function resolveWeightsDir(dir: string): ResolvedModel {
-  return isCheckpointDir(dir) || isRunDir(dir) ? checkpointModel(dir) : hfDirModel(dir)
+function resolveWeightsDir(dir: string, check: ResolveOptions['check']): ResolvedModel {
+  return isCheckpointDir(dir) || isRunDir(dir) ? checkpointModel(dir) : hfDirModel(dir, check)
 }
 
 // one builder per directory form, shared by --model and --init-from: the same directory gets the same label either way
 function checkpointModel(dir: string): ResolvedModel {
   // the step says which one a run directory chose: best/ is often not the last step
   const { step, ...ck } = loadCheckpointModel(dir)
-  return { ...ck, source: `checkpoint ${ck.source} (step ${step})`, path: ck.source }
+  return { ...ck, source: `checkpoint ${ck.source} (step ${step})`, path: ck.source, tokenizer: null }
 }
 
-function hfDirModel(dir: string): ResolvedModel {
-  return { ...loadHfDir(dir), source: `Hugging Face directory ${dir}`, path: dir }
+function hfDirModel(dir: string, check: ResolveOptions['check']): ResolvedModel {
+  const source = `Hugging Face directory ${dir}`
+  if (!statOrNull(dir)?.isDirectory()) return { ...loadHfDir(dir), source, path: dir, tokenizer: null }   // loadHfDir refuses it
+  const { config } = readHfConfig(dir)
+  const tokenizer = readHfTokenizer(dir, config.vocabSize)
+  check?.({ config, source, tokenizer })
+  return { ...loadHfDir(dir), source, path: dir, tokenizer }
 }
 
-function resolveSpec(spec: string): ResolvedModel {
-  if (Object.hasOwn(presets, spec)) return { config: presetConfig(spec), source: `preset ${spec}`, path: spec }
+/** Refuses a model whose token ids are not GPT-2's, for a command that turns text into ids or ids into text with
+ *  GPT-2's BPE (`needs`: what of it does, e.g. "text prompts"). */
+export function requireGpt2Tokenizer(cmd: string, m: ModelInfo, needs: string): void {
+  if (m.tokenizer !== null && !m.tokenizer.gpt2) {
+    throw new InputError(`${cmd}: ${m.source} has a tokenizer other than GPT-2's (${m.tokenizer.what}); ` +
+      `llm.ts tokenizes with GPT-2's BPE only, and this model's token ids mean other text`)
+  }
+  if (m.config.vocabSize !== GPT2_VOCAB) {
+    throw new InputError(`${cmd}: ${m.source} has a ${m.config.vocabSize}-token vocabulary; ${needs} need GPT-2's ${GPT2_VOCAB}`)
+  }
+}
+
+/** For commands that read token shards (GPT-2 ids): a note when the model's tokenizer is another, else null.
+ *  Whether its vocabulary holds the shards' ids the loader checks, shard by shard. */
+export function tokenizerNote(cmd: string, m: Pick<ResolvedModel, 'source' | 'tokenizer'>): string | null {
+  if (m.tokenizer === null || m.tokenizer.gpt2) return null
+  return `${cmd}: note: ${m.source} has a tokenizer other than GPT-2's (${m.tokenizer.what}); the shards hold GPT-2 ids ` +
+    '(llmts prepare), which are not the tokens this model was trained on'
+}
+
+function resolveSpec(spec: string, check: ResolveOptions['check']): ResolvedModel {
+  if (Object.hasOwn(presets, spec)) return { config: presetConfig(spec), source: `preset ${spec}`, path: spec, tokenizer: null }
   let st: Stats
   try { st = statSync(spec) } catch {
     throw new InputError(`model: "${spec}" is neither a preset (${Object.keys(presets).join(', ')}) nor an existing file or directory`)
@@ -84,7 +123,7 @@ function resolveSpec(spec: string): ResolvedModel {
         `(an incomplete or damaged checkpoint; another checkpoint of its run?)`)
     }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
-      return hfDirModel(spec)
+      return hfDirModel(spec, check)
     }
     if (statOrNull(join(spec, DOWNLOAD_STAGING)) !== null) {
       throw new InputError(`model: ${spec} is an unfinished llmts download (its config.json comes last, after the weights): ` +
@@ -98,7 +137,7 @@ function resolveSpec(spec: string): ResolvedModel {
     throw new InputError(`model: ${spec} is a weights or data file, not a config; ` +
       `give the directory that holds the weights (a checkpoint, run or Hugging Face directory)`)
   }
-  return { config: readConfigFile(spec), source: `config file ${spec}`, path: spec }
+  return { config: readConfigFile(spec), source: `config file ${spec}`, path: spec, tokenizer: null }
 }
 
 /** A config JSON file: a Hugging Face config.json (has model_type or architectures) or our ModelConfig keys. */

@@ -16,7 +16,8 @@ import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { prepareHellaswag } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, resolveModel } from '../model/load.js'
+import { checkModelFits, requireGpt2Tokenizer, resolveModel, tokenizerNote } from '../model/load.js'
+import type { HfTokenizer } from '../io/hf-tokenizer-check.js'
 import { ParamLayout } from '../model/params.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
@@ -100,7 +101,7 @@ function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwr
 }
 
 type Resumed = Checkpoint & { path: string }
-type Start = { config: ModelConfig; params?: Float32Array; source: string }
+type Start = { config: ModelConfig; params?: Float32Array; source: string; tokenizer: HfTokenizer | null }
 type Shards = ReturnType<typeof resolveShards>
 
 /** Builds everything from `c` and trains; returns the run's description and the trainer's result. */
@@ -120,7 +121,9 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   }
   // float32 params, grads, m, v per CPU rank (on GPUs: rank 0's host copies at checkpoints)
   checkModelFits('train', start.config, backend.name === 'cuda' ? 12 : 16 * world, 'weights and optimizer state')
-  const hellaswag = await loadHellaswagSchedule(c, start.config, opts.note)
+  const hellaswag = await loadHellaswagSchedule(c, start, opts.note)
+  const differs = tokenizerNote('train', start)
+  if (differs !== null && rank === 0) opts.note?.(`${differs}; samples are decoded as GPT-2 ids, as the shards are`)
   const shards = resumedShards(c, runDir, was)
   if (resumeFrom !== null && was?.data === c.data && rank === 0) noteShardChange(runDir, shards.train, opts.note ?? (() => {}))
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
@@ -197,7 +200,7 @@ function runStart(c: TrainConfig, opts: RunOptions, runDir: string):
       'drop --model/--init-from, or start a new run with another --out')
   }
   const start = resumeFrom !== null
-    ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}` }
+    ? { config: resumeFrom.modelConfig, params: resumeFrom.params, source: `checkpoint ${resumeFrom.path}`, tokenizer: null }
     : resolveStart(c)
   return { point, resumeFrom, was, start }
 }
@@ -314,11 +317,12 @@ function timestamp(): string {
 }
 
 /** --hellaswag-every: the examples, read (or downloaded once) and tokenized before the first step. */
-async function loadHellaswagSchedule(c: TrainConfig, model: ModelConfig, note?: (line: string) => void): Promise<HellaswagSchedule | null> {
+async function loadHellaswagSchedule(c: TrainConfig, start: Start, note?: (line: string) => void): Promise<HellaswagSchedule | null> {
   if (c.hellaswagEvery === 0) return null
-  if (model.vocabSize !== GPT2_VOCAB) {
-    throw new InputError(`train: --hellaswag-every needs GPT-2's ${GPT2_VOCAB}-token vocabulary; the model has ${model.vocabSize}`)
+  if (start.config.vocabSize !== GPT2_VOCAB) {
+    throw new InputError(`train: --hellaswag-every needs GPT-2's ${GPT2_VOCAB}-token vocabulary; the model has ${start.config.vocabSize}`)
   }
+  requireGpt2Tokenizer('train', start, '--hellaswag-every\'s texts')
   const examples = await loadHellaswag('val', {
     ...(c.hellaswagData !== '' ? { file: c.hellaswagData } : {}), ...(c.hellaswagLimit > 0 ? { limit: c.hellaswagLimit } : {}),
     ...(note !== undefined ? { onStatus: note } : {}), fileFlag: '--hellaswag-data',

@@ -50,7 +50,8 @@ test('corrupt inputs through the CLI: exit 2, one line naming the file', { timeo
   cpSync(join(process.cwd(), 'test', 'fixtures', 'hf-llama'), hf, { recursive: true })
   const weights = join(hf, 'model.safetensors')
   writeFileSync(weights, readFileSync(weights).subarray(0, 3000))
-  expectInputError(['sample', '--model', hf, '--max-tokens', '2'], weights, /past the data|truncated/)
+  // (eval loss reads the weights; sample refuses this 96-token vocabulary from config.json, before them)
+  expectInputError(['eval', 'loss', '--model', hf, '--data', toy.data], weights, /past the data|truncated/)
 
   // prepare: a JSONL line that is not JSON, a Parquet file with a torn footer
   const jsonl = join(root, 'docs.jsonl')
@@ -64,7 +65,8 @@ test('corrupt inputs through the CLI: exit 2, one line naming the file', { timeo
   // HellaSwag: a line without endings
   const hs = join(root, 'hs.jsonl')
   writeFileSync(hs, '{"ind": 1, "activity_label": "a", "ctx_a": "b", "ctx_b": "c", "label": 0}\n')
-  expectInputError(['eval', 'hellaswag', '--model', toy.modelJson, '--data', hs, '--device', 'cpu'], hs, /"endings" must be an array of 4 strings/)
+  // (a GPT-2-vocabulary preset: the toy model's 96 tokens are refused before the data is read)
+  expectInputError(['eval', 'hellaswag', '--model', 'tiny-gpt2', '--data', hs, '--device', 'cpu'], hs, /"endings" must be an array of 4 strings/)
 })
 
 test('a damaged checkpoint through the CLI: a warning and a resume from the previous one; none intact: exit 2', { timeout: 120_000 }, () => {
