@@ -121,6 +121,13 @@ test('a GPT-2 vocabulary with one entry changed is refused (tokenizer.json, or v
     assert.equal(r.stderr, `llmts sample: Hugging Face directory ${dir} has a tokenizer other than GPT-2's ` +
       `(${file} tokens, not GPT-2's, GPT2Tokenizer); llm.ts tokenizes with GPT-2's BPE only, and this model's token ids mean other text\n`)
   }
+  const shard = join(root, 'few.bin')
+  writeShard(shard, Array.from({ length: 40 }, (_, i) => i))
+  const t = llmts('train', '--init-from', tokJson, '--data', shard, '--out', join(root, 'run-hs'), '--steps', '1', '--batch-size', '4',
+    '--seq-len', '8', '--total-batch-size', '32', '--warmup-steps', '0', '--hellaswag-every', '1', '--hellaswag-data', hellaswag, '--device', 'cpu')
+  assert.deepEqual([t.code, t.stderr], [2, `llmts train: Hugging Face directory ${tokJson} has a tokenizer other than GPT-2's ` +
+    `(tokenizer.json: BPE, 50,257 tokens, not GPT-2's, GPT2Tokenizer); llm.ts tokenizes with GPT-2's BPE only, and this model's ` +
+    'token ids mean other text\n'])
   // export would put GPT-2's tokenizer files beside a model read with another tokenizer
   for (const [dir, what] of [[tokJson, "tokenizer.json: BPE, 50,257 tokens, not GPT-2's, GPT2Tokenizer"],
     [llama, 'tokenizer.json: BPE, 32,000 tokens, LlamaTokenizerFast']] as const) {
