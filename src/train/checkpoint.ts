@@ -14,7 +14,7 @@ import { validateConfig, type ModelConfig } from '../config.js'
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
 import { fsyncDir, makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
-import { InputError } from '../util/errors.js'
+import { fsReason, InputError } from '../util/errors.js'
 import { DamagedCheckpointError, FORMAT, readStateFile, unreadableError, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import { validateTrainConfig, type TrainConfig } from './config.js'
 import { slowCheckpointStage } from './test-hooks.js'
@@ -39,8 +39,12 @@ export function checkpointName(step: number): string {
   return `step_${String(step).padStart(6, '0')}`
 }
 
-/** Writes a checkpoint directory atomically (replacing an existing one of the same name). */
-export function writeCheckpoint(dir: string, ck: Checkpoint): void {
+/** Where deletions that are housekeeping report a failure (an old checkpoint, a replaced copy, a leftover): what the
+ *  run needs is durable by then, so a folder that cannot be deleted (read-only, another user's file) is a warning. */
+export type Warn = (line: string) => void
+
+/** Writes a checkpoint directory atomically (replacing an existing one of the same name; see swapInto for `warn`). */
+export function writeCheckpoint(dir: string, ck: Checkpoint, warn?: Warn): void {
   const layout = new ParamLayout(ck.modelConfig)
   if (ck.params.length !== layout.total) throw new Error(`checkpoint: params have ${ck.params.length} floats, layout needs ${layout.total}`)
   writeDirAtomic(dir, tmp => {
@@ -62,27 +66,28 @@ export function writeCheckpoint(dir: string, ck: Checkpoint): void {
       optimizerStep: ck.optimizer?.step ?? null, files,
     }
     writeFileAtomic(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n')
-  })
+  }, warn)
 }
 
 /** Makes directory `dir` whole or not at all: `fill` writes into a fresh temp directory beside it, which then
  *  replaces `dir`; on a failure the temp directory goes, and a full disk is an OutOfSpaceError naming `dir`. */
-function writeDirAtomic(dir: string, fill: (tmp: string) => void): void {
+function writeDirAtomic(dir: string, fill: (tmp: string) => void, warn: Warn | undefined): void {
   makeDirs(dirname(dir))
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
   rmSync(tmp, { recursive: true, force: true })
   try {
     mkdirSync(tmp)
     fill(tmp)
-    swapInto(tmp, dir)
+    swapInto(tmp, dir, warn)
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true })
     throw spaceError(e, dir)
   }
 }
 
-/** Renames the finished directory `tmp` to `dir` (moving an old `dir` aside first) and fsyncs the parent. */
-function swapInto(tmp: string, dir: string): void {
+/** Renames the finished directory `tmp` to `dir` (moving an old `dir` aside first) and fsyncs the parent. The old
+ *  one's deletion failing is a warning when `warn` is given (`dir` is whole by then), else thrown. */
+function swapInto(tmp: string, dir: string, warn: Warn | undefined): void {
   fsyncDir(tmp)
   const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`)
   const hadOld = existsSync(dir)
@@ -90,7 +95,30 @@ function swapInto(tmp: string, dir: string): void {
   slowCheckpointStage()   // the one moment `dir` is missing: removeLeftovers renames `old` back after a crash
   renameSync(tmp, dir)
   fsyncDir(dirname(dir))
-  if (hadOld) rmSync(old, { recursive: true, force: true })
+  if (hadOld) removeOrWarn(old, `the replaced ${dir}`, warn)
+}
+
+const warned = new Set<string>()   // a leftover that stays is met again at every checkpoint: one warning per process
+
+/** Deletes `path` (what `what` names); a failure goes to `warn`, once per path, naming what is left, or is thrown
+ *  when no `warn` is given. */
+function removeOrWarn(path: string, what: string, warn: Warn | undefined): void {
+  try { rmSync(path, { recursive: true, force: true }) } catch (e) {
+    if (warn === undefined) throw e
+    warnOnce(warn, path, `could not delete ${what}: ${failure(e, path)}; ${path} is left (delete it by hand), the run goes on`)
+  }
+}
+
+function warnOnce(warn: Warn, path: string, line: string): void {
+  if (warned.has(path)) return
+  warned.add(path)
+  warn(`train: warning: ${line}`)
+}
+
+/** An fs error's reason and, when it is not `path` itself, the file it failed on (a file inside a folder). */
+function failure(e: unknown, path: string): string {
+  const at = (e as NodeJS.ErrnoException).path
+  return `${fsReason(e)}${at !== undefined && at !== path ? ` at ${at}` : ''}`
 }
 
 function hashFile(path: string): { sha256: string; bytes: number } {
@@ -222,21 +250,27 @@ function hasStateFile(dir: string): boolean {
 }
 
 /** Deletes all but the newest `keep` step checkpoints (keep 0 keeps all) after removing leftovers. A deletion
- *  renames the directory to a temp name first, so a crash midway never leaves a partial step_* behind. */
-export function pruneCheckpoints(runDir: string, keep: number): void {
-  removeLeftovers(runDir)
+ *  renames the directory to a temp name first, so a crash midway never leaves a partial step_* behind. It runs
+ *  after the new checkpoint is durable: one that cannot be deleted is a warning (`warn`), not a failed run. */
+export function pruneCheckpoints(runDir: string, keep: number, warn: Warn): void {
+  removeLeftovers(runDir, warn)
   if (keep <= 0) return
   const all = listCheckpoints(runDir)
   for (const c of all.slice(0, Math.max(0, all.length - keep))) {
     const doomed = join(dirname(c.path), `.${basename(c.path)}.del-${process.pid}`)
-    renameSync(c.path, doomed)
-    rmSync(doomed, { recursive: true, force: true })
+    const what = `the old checkpoint ${c.path} (--keep-checkpoints ${keep})`
+    try { renameSync(c.path, doomed) } catch (e) {   // kept as it is, a checkpoint still
+      warnOnce(warn, c.path, `could not delete ${what}: ${failure(e, c.path)}; it is kept, the run goes on`)
+      continue
+    }
+    removeOrWarn(doomed, what, warn)
   }
 }
 
 /** Cleans what interrupted writes left in RUN_DIR and RUN_DIR/checkpoints: temp directories and files are
- *  removed; a `.X.old-PID` whose X is missing (a crash between swapInto's two renames) is renamed back to X. */
-export function removeLeftovers(runDir: string): void {
+ *  removed (one that cannot be is a warning); a `.X.old-PID` whose X is missing (a crash between swapInto's two
+ *  renames) is renamed back to X. */
+export function removeLeftovers(runDir: string, warn: Warn): void {
   const clean = (dir: string, re: RegExp): void => {
     if (!existsSync(dir)) return
     for (const n of readdirSync(dir)) {
@@ -244,7 +278,7 @@ export function removeLeftovers(runDir: string): void {
       if (m === null) continue
       const target = join(dir, m[1]!)
       if (m[2] === 'old' && !existsSync(target)) renameSync(join(dir, n), target)
-      else rmSync(join(dir, n), { recursive: true, force: true })
+      else removeOrWarn(join(dir, n), 'a leftover of an interrupted write or deletion', warn)
     }
   }
   clean(runDir, /^\.(best|\.best-committed|log\.jsonl|config\.json)\.(tmp|old)-\d+$/)
@@ -256,21 +290,22 @@ export function removeLeftovers(runDir: string): void {
 export const COMMITTED_BEST = '.best-committed'
 
 /** Makes RUN_DIR/best (or `to`) a copy of checkpoint `src` (hard links when possible), atomically. */
-export function saveBest(runDir: string, src: string, to: 'best' | typeof COMMITTED_BEST = 'best'): void {
-  writeDirAtomic(join(runDir, to), tmp => {
+export function saveBest(runDir: string, src: string, opts: { to?: 'best' | typeof COMMITTED_BEST; warn?: Warn } = {}): void {
+  writeDirAtomic(join(runDir, opts.to ?? 'best'), tmp => {
     for (const n of readdirSync(src)) {
       try { linkSync(join(src, n), join(tmp, n)) } catch { copyFileSync(join(src, n), join(tmp, n)) }
     }
-  })
+  }, opts.warn)
 }
 
-/** Removes RUN_DIR/best or .best-committed, renamed to a temp name first (as pruning does): never left half-deleted. */
-export function removeRunEntry(runDir: string, name: 'best' | typeof COMMITTED_BEST): void {
+/** Removes RUN_DIR/best or .best-committed, renamed to a temp name first (as pruning does): never left half-deleted.
+ *  Once renamed it is gone for the run, so a deletion that fails then is a warning. */
+export function removeRunEntry(runDir: string, name: 'best' | typeof COMMITTED_BEST, warn: Warn): void {
   const dir = join(runDir, name)
   if (!existsSync(dir)) return
   const doomed = join(runDir, `.${name}.tmp-${process.pid}`)
   renameSync(dir, doomed)
-  rmSync(doomed, { recursive: true, force: true })
+  removeOrWarn(doomed, dir, warn)
 }
 
 export function isCheckpointDir(path: string): boolean {

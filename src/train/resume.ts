@@ -23,7 +23,7 @@ export function findResumePoint(runDir: string, note: (line: string) => void = (
   if (st === undefined) throw new InputError(`train: --resume: ${runDir} does not exist (start without --resume to begin a run there)`)
   if (!st.isDirectory()) throw new InputError(`train: --resume: ${runDir} is not a directory (--out takes a run directory)`)
   refuseModelDir(runDir, '--resume: ')
-  removeLeftovers(runDir)   // first: a checkpoint caught mid-swap by a crash is renamed back here
+  removeLeftovers(runDir, note)   // first: a checkpoint caught mid-swap by a crash is renamed back here
   const damaged: string[] = []
   for (const path of listStateless(runDir)) {   // not listed as checkpoints, and the step would be written over
     damaged.push(moveAsideDamaged(path))
@@ -116,8 +116,8 @@ export function repairBest(runDir: string, point: ResumePoint & { kind: 'checkpo
     const candidates = [join(runDir, COMMITTED_BEST), ...listCheckpoints(runDir).reverse().map(c => c.path)]
     const src = isBest(p) ? point.path : candidates.find(dir => isBest(readStepAndLoss(dir)))
     const later = had !== null && had.step > p.step   // from the steps this resume trains again
-    if (src !== undefined) saveBest(runDir, src)
-    else if (later) removeRunEntry(runDir, 'best')
+    if (src !== undefined) saveBest(runDir, src, { warn: note })
+    else if (later) removeRunEntry(runDir, 'best', note)
     if (later) {
       const now = src !== undefined ? `best/ is step ${readStepAndLoss(best)!.step}'s again (val loss ${p.bestValLoss!.toFixed(4)})`
         : p.bestValLoss === null ? 'the run had no best validation loss then' : `no copy of its best as of then (val loss ` +
@@ -126,7 +126,7 @@ export function repairBest(runDir: string, point: ResumePoint & { kind: 'checkpo
         `step ${p.step}; ${now}`)
     }
   }
-  removeRunEntry(runDir, COMMITTED_BEST)
+  removeRunEntry(runDir, COMMITTED_BEST, note)
 }
 
 /** Restores the train loader's position from a checkpoint; a position that does not fit the data (other

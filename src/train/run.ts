@@ -86,9 +86,9 @@ function resolveStart(c: TrainConfig): Start {
   return resolveModel(c.model === '' ? undefined : c.model, c.initFrom === '' ? {} : { initFrom: c.initFrom })
 }
 
-function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwrite'>): void {
+function prepareRunDir(runDir: string, opts: Pick<RunOptions, 'resume' | 'overwrite' | 'note'>): void {
   refuseModelDir(runDir)
-  removeLeftovers(runDir)
+  removeLeftovers(runDir, opts.note ?? (() => {}))
   const used = ['log.jsonl', 'checkpoints', 'best'].filter(n => existsSync(join(runDir, n)))
   if (!opts.resume && used.length > 0) {
     if (!opts.overwrite) {
@@ -149,7 +149,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
     startTokens: resumeFrom === null ? 0
       : resumeFrom.progress.tokens ?? resumeFrom.progress.step * (resumeFrom.trainConfig?.totalBatchSize ?? c.totalBatchSize),
-    reporter: opts.reporter, stop: opts.stop, hellaswag, collective,
+    reporter: opts.reporter, note: opts.note, stop: opts.stop, hellaswag, collective,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
   })
   collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
@@ -183,7 +183,7 @@ async function prepareRunDirOnce(runDir: string, rank: number, point: ResumePoin
     await opts.host.barrier()
     if (rank === 0) await opts.host.barrier()
   }
-  if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true } : opts)
+  if (rank === 0) prepareRunDir(runDir, point?.kind === 'restart' ? { resume: false, overwrite: true, note: opts.note } : opts)
   if (rank === 0 && point?.kind === 'checkpoint') repairBest(runDir, point, opts.note)
 }
 

@@ -64,6 +64,7 @@ interface TrainerOptions {
   guard?: GuardState           // the spike detectors' windows, from the checkpoint when resuming
   hellaswag?: HellaswagSchedule | null
   reporter?: Reporter
+  note?: (line: string) => void   // warnings of housekeeping that failed (an old checkpoint that cannot be deleted)
   /** Set .requested (e.g. on SIGINT) to stop at the next micro-batch boundary: a step left unfinished is dropped
    *  (weights are only updated at its end) and the last whole step is checkpointed. */
   stop?: { requested: boolean }
@@ -311,19 +312,20 @@ function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number
   const params = o.model.getParams()
   checkFiniteParams(params, step)
   const ck: Checkpoint = { modelConfig: o.model.config, trainConfig: o.config, params, optimizer: o.optimizer.getState(), progress }
+  const warn = o.note ?? (() => {})
   try {
     if (opts.regular) {
       const dir = join(o.runDir, 'checkpoints', checkpointName(step))
-      writeCheckpoint(dir, ck)
-      pruneCheckpoints(o.runDir, o.config.keepCheckpoints)
-      if (isBest) saveBest(o.runDir, dir)
-      removeRunEntry(o.runDir, COMMITTED_BEST)   // best/ is now the best as of the newest checkpoint
+      writeCheckpoint(dir, ck, warn)
+      pruneCheckpoints(o.runDir, o.config.keepCheckpoints, warn)
+      if (isBest) saveBest(o.runDir, dir, { warn })
+      removeRunEntry(o.runDir, COMMITTED_BEST, warn)   // best/ is now the best as of the newest checkpoint
       o.reporter?.checkpoint?.({ step, path: dir })
     } else {
       // a resume from the newest checkpoint trains this step again: it needs that checkpoint's best back
       const best = join(o.runDir, 'best')
-      if (!existsSync(join(o.runDir, COMMITTED_BEST)) && existsSync(best)) saveBest(o.runDir, best, COMMITTED_BEST)
-      writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null })   // for evaluation: weights only
+      if (!existsSync(join(o.runDir, COMMITTED_BEST)) && existsSync(best)) saveBest(o.runDir, best, { to: COMMITTED_BEST, warn })
+      writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null }, warn)   // for evaluation: weights only
     }
   } catch (e) {
     throw e instanceof OutOfSpaceError ? new OutOfSpaceError(`train: checkpoint of step ${step} not written: ${e.message}`) : e

@@ -3,7 +3,7 @@
 // collected output, and the log comparison that ignores timing fields.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -55,4 +55,19 @@ export function withoutTiming(log: LogRecord[]): LogRecord[] {
 export function isOneLine(stderr: string): boolean {
   const lines = stderr.trim().split('\n')
   return lines.length === 1 && lines[0] !== '' && !/\n\s+at /.test(stderr) && !/internal error/.test(stderr)
+}
+
+/** Root ignores file permissions, so a test of EACCES run as root hands its run directory to user nobody (65534) and
+ *  spawns `llmts` as nobody. Answers the spawn options (none when not root), or why the test must skip: nobody cannot
+ *  read the build (a checkout under a private folder; mktemp -d is 0700). `root` is opened to nobody. */
+export function asNobody(root: string): { spawn: { uid?: number; gid?: number }; give(dir: string): void } | string {
+  if (process.getuid?.() !== 0) return { spawn: {}, give: () => {} }
+  const nobody = 65534
+  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(main)})`], { uid: nobody, gid: nobody })
+  if (probe.status !== 0) return `user nobody cannot read ${main} (a private parent folder); run as root, the test needs it`
+  chmodSync(root, 0o755)
+  const give = (dir: string): void => {
+    for (const p of [dir, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map(n => join(dir, n))]) chownSync(p, nobody, nobody)
+  }
+  return { spawn: { uid: nobody, gid: nobody }, give }
 }

@@ -99,10 +99,10 @@ test('replacing a checkpoint, leftovers of a crash, keep-last-K', () => {
   mkdirSync(join(run, 'checkpoints', '.step_000006.tmp-12345'))          // a crash during a write
   mkdirSync(join(run, 'checkpoints', 'step_000007'))                      // not a checkpoint (no state.json)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [1, 2, 3, 4, 5])
-  pruneCheckpoints(run, 2)
+  pruneCheckpoints(run, 2, assert.fail)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [4, 5])
   assert.ok(!existsSync(join(run, 'checkpoints', '.step_000006.tmp-12345')), 'the stale temp directory is removed')
-  pruneCheckpoints(run, 0)
+  pruneCheckpoints(run, 0, assert.fail)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [4, 5], 'keep 0 keeps all')
 })
 
@@ -114,7 +114,7 @@ test('best is a complete copy; a run directory resolves to best, else to its new
   saveBest(run, join(run, 'checkpoints', 'step_000003'))
   saveBest(run, join(run, 'checkpoints', 'step_000003'))   // replacing works too
   assert.equal(resolveCheckpointDir(run), join(run, 'best'))
-  pruneCheckpoints(run, 1)                                   // step 3 goes; best must survive it
+  pruneCheckpoints(run, 1, assert.fail)                      // step 3 goes; best must survive it
   const m = loadCheckpointModel(run)
   assert.deepEqual(m.params, randomCheckpoint(3).params)
   assert.equal(m.source, join(run, 'best'))
@@ -220,6 +220,6 @@ test('checkpoints order by step past 999,999 (7-digit names)', () => {
   assert.equal(checkpointName(1_000_000), 'step_1000000')
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [20, 999_999, 1_000_000])
   assert.equal(resolveCheckpointDir(run), join(run, 'checkpoints', 'step_1000000'))
-  pruneCheckpoints(run, 1)
+  pruneCheckpoints(run, 1, assert.fail)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [1_000_000])
 })

@@ -1,0 +1,60 @@
+// Housekeeping in a run directory that fails: deleting an old checkpoint (--keep-checkpoints) or a leftover comes after
+// what the run needs is durable, so a folder that cannot be deleted (read-only, another user's files) is a one-line
+// warning naming what is left, and the run goes on, then and at every later resume.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { chmodSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { readCheckpoint } from '../../src/train/checkpoint.js'
+import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { readLog } from '../../src/train/log.js'
+import { trainRun } from '../../src/train/run.js'
+import { makeToyRun } from '../train/helpers.js'
+import { asNobody, main, tempRoot } from './helpers.js'
+
+const root = tempRoot('housekeeping')
+const toy = makeToyRun(root)
+const base: TrainConfig = {
+  ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 4, seqLen: 16, totalBatchSize: 64, steps: 2, lr: 3e-3,
+  warmupSteps: 1, valEvery: 2, valSteps: 1, checkpointEvery: 2, keepCheckpoints: 1, sampleEvery: 0, device: 'cpu',
+}
+const ck = (run: string, step: number): string => join(run, 'checkpoints', `step_${String(step).padStart(6, '0')}`)
+
+test('an old checkpoint that cannot be deleted is a warning: the run goes on, best/ follows, later resumes work', async t => {
+  const user = asNobody(root)
+  if (typeof user === 'string') { t.skip(user); return }
+  const run = join(root, 'run')
+  await trainRun({ ...base, out: run }, { resume: false, overwrite: false })
+  user.give(run)
+  chmodSync(ck(run, 2), 0o555)   // its files cannot be unlinked (a user protecting a checkpoint, another user's copy)
+  const resume = (steps: number): SpawnSyncReturns<string> => spawnSync(process.execPath, [main, 'train', '--out', run, '--resume',
+    '--steps', String(steps)], { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' }, ...user.spawn })
+  try {
+    const r = resume(4)
+    assert.equal(r.status, 0, r.stderr)
+    const left = readdirSync(join(run, 'checkpoints')).find(n => n.startsWith('.step_000002.del-'))
+    assert.ok(left !== undefined, 'renamed away, then its deletion failed')
+    const warning = `llmts train: warning: could not delete the old checkpoint ${ck(run, 2)} (--keep-checkpoints 1): permission denied ` +
+      `(EACCES) at ${join(run, 'checkpoints', left)}/`
+    assert.ok(r.stderr.split('\n').some(l => l.startsWith(warning) && l.endsWith(`; ${join(run, 'checkpoints', left)} is left ` +
+      '(delete it by hand), the run goes on')), r.stderr)
+    assert.deepEqual(readdirSync(join(run, 'checkpoints')).filter(n => n.startsWith('step_')), ['step_000004'])
+    // the step after the prune: step 4 validated best, so best/ is its checkpoint (it stayed step 2's before the fix)
+    const vals = readLog(join(run, 'log.jsonl')).filter(l => l.step > 0 && 'val_loss' in l) as unknown as { step: number; val_loss: number }[]
+    assert.deepEqual(vals.map(l => l.step), [2, 4])
+    assert.ok(vals[1]!.val_loss < vals[0]!.val_loss, 'step 4 is the best')
+    assert.equal(readCheckpoint(join(run, 'best'), { withOptimizer: false }).progress.step, 4)
+
+    const again = resume(6)   // the leftover is met again at startup: a warning, not a refusal
+    assert.equal(again.status, 0, again.stderr)
+    assert.match(again.stderr, new RegExp(`warning: could not delete a leftover of an interrupted write or deletion: permission denied ` +
+      `\\(EACCES\\) at ${join(run, 'checkpoints', left)}/.*; ${join(run, 'checkpoints', left)} is left`))
+    assert.equal(again.stderr.split('\n').filter(l => l.includes(left)).length, 1, 'once, not at every checkpoint')
+    assert.deepEqual(readdirSync(join(run, 'checkpoints')).filter(n => n.startsWith('step_')), ['step_000006'])
+  } finally {   // the temp root's removal at exit must get into it
+    const left = readdirSync(join(run, 'checkpoints')).find(n => n.startsWith('.step_000002'))
+    if (left !== undefined) chmodSync(join(run, 'checkpoints', left), 0o755)
+  }
+})
