@@ -6,7 +6,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { writeShard } from '../../src/data/shards.js'
 import { listCheckpoints, readCheckpoint, saveBest } from '../../src/train/checkpoint.js'
@@ -15,6 +17,7 @@ import { readLog } from '../../src/train/log.js'
 import { repairBest } from '../../src/train/resume.js'
 import { trainRun } from '../../src/train/run.js'
 import { InputError } from '../../src/util/errors.js'
+import { formatBytes } from '../../src/util/progress.js'
 import { makeToyRun } from '../train/helpers.js'
 import { isOneLine, main, tempRoot, withoutTiming } from './helpers.js'
 
@@ -44,8 +47,14 @@ test('damaged newest checkpoints are moved aside with a warning; the run resumes
   const notes: string[] = []
   const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
   assert.equal(r.info.startStep, 4)
-  assert.match(notes[0]!, /^train: warning: --resume skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json is not valid JSON .*\); moved to .*step_000008\.damaged$/)
-  assert.match(notes[1]!, /step_000006\/model\.safetensors fails its checksum .*moved to .*step_000006\.damaged$/)
+  assert.match(notes[0]!, /^train: warning: --resume skips a damaged checkpoint \(checkpoint: .*step_000008\/state\.json is not valid JSON .*\); moved to /)
+  assert.match(notes[1]!, /step_000006\/model\.safetensors fails its checksum .*moved to /)
+  // kept, never pruned: the note says what it costs (1.49 GB at gpt2-124m) and that deleting it is the user's call
+  for (const [i, step] of [[0, 8], [1, 6]] as const) {
+    const aside = `${ck(run, step)}.damaged`, bytes = readdirSync(aside).reduce((sum, n) => sum + statSync(join(aside, n)).size, 0)
+    assert.ok(bytes > 3 * 4 * 21_664, 'weights and both moments of the toy model\'s 21,664 parameters')
+    assert.ok(notes[i]!.endsWith(`; moved to ${aside} (${formatBytes(bytes)}, kept for inspection and never pruned: delete it when done)`), notes[i])
+  }
   // best/ was step 8's: the steps after 4 are trained again, and best/ holds the best of the run until then
   assert.match(notes[2]!, /^train: note: --resume drops best\/ of step 8 \(val loss [\d.]+\), after the resumed step 4; best\/ is step 4's again \(val loss [\d.]+\)$/)
   assert.equal(notes.length, 3, 'an intact log gets no note')
@@ -62,8 +71,8 @@ test('a step_N without its state.json, or holding another step\'s checkpoint, is
   const notes: string[] = []
   const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
   assert.equal(r.info.startStep, 4)
-  assert.match(notes[0]!, /skips a damaged checkpoint \(.*step_000008 has no state\.json\); moved to .*step_000008\.damaged$/)
-  assert.match(notes[1]!, /skips a damaged checkpoint \(checkpoint: .*step_000006\/state\.json says step 4, the directory name step 6\); moved to .*step_000006\.damaged$/)
+  assert.match(notes[0]!, /skips a damaged checkpoint \(.*step_000008 has no state\.json\); moved to .*step_000008\.damaged \(/)
+  assert.match(notes[1]!, /skips a damaged checkpoint \(checkpoint: .*step_000006\/state\.json says step 4, the directory name step 6\); moved to .*step_000006\.damaged \(/)
   assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
 })
 
