@@ -116,6 +116,24 @@ export function noteShardChange(runDir: string, train: string[], note: (line: st
     `${gone.length + added.length === 0 ? '; in another order' : ''}); the saved data position now points into other data`)
 }
 
+/** Notes a resume whose validation reads other tokens than the run's did (--val-steps, --batch-size, --seq-len, other
+ *  val shards): allowed, as nanoGPT's eval_iters and llm.c's val_max_steps may change, but the val losses after it are
+ *  then not comparable with those before, nor with the best so far, which best/ still keeps until a lower one. */
+export function noteValidationChange(runDir: string, was: TrainConfig, now: TrainConfig, val: string[] | null,
+                                     from: { step: number; bestValLoss: number | null }, note: (line: string) => void): void {
+  if (val === null || now.valEvery <= 0) return
+  const causes = ([['valSteps', 'val-steps'], ['batchSize', 'batch-size'], ['seqLen', 'seq-len']] as const)
+    .filter(([k]) => was[k] !== now[k]).map(([k, f]) => `--${f} ${was[k]} → ${now[k]}`)
+  let recorded: unknown
+  try { recorded = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { valShards?: unknown }).valShards } catch { /* none */ }
+  const otherShards = Array.isArray(recorded) ? recorded.join('\n') !== val.join('\n') : was.valData !== now.valData || was.data !== now.data
+  if (otherShards) causes.push('other validation shards')
+  if (causes.length === 0) return
+  note(`train: note: --resume: validation reads other tokens after the resumed step ${from.step} (${causes.join(', ')}), so its ` +
+    `val losses are not comparable with those logged before` + (from.bestValLoss === null ? '' : `, nor with the best so far ` +
+    `(${from.bestValLoss.toFixed(4)}, in best/), which best/ keeps until one of them is lower`))
+}
+
 /** The settings a resumed run starts from (before --config and flags): the checkpoint's, else config.json's. */
 export function resumedSettings(point: ResumePoint): TrainConfig {
   return point.kind === 'restart' ? point.config : point.checkpoint.trainConfig ?? trainDefaults

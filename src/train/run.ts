@@ -28,7 +28,7 @@ import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
-import { findResumePoint, noteShardChange, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
+import { findResumePoint, noteShardChange, noteValidationChange, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type HellaswagSchedule, type Reporter, type TrainResult } from './trainer.js'
 
 interface RunOptions {
@@ -125,7 +125,10 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const differs = tokenizerNote('train', start)
   if (differs !== null && rank === 0) opts.note?.(`${differs}; samples are decoded as GPT-2 ids, as the shards are`)
   const shards = resumedShards(c, runDir, was)
-  if (resumeFrom !== null && was?.data === c.data && rank === 0) noteShardChange(runDir, shards.train, opts.note ?? (() => {}))
+  if (resumeFrom !== null && was !== null && rank === 0) {
+    if (was.data === c.data) noteShardChange(runDir, shards.train, opts.note ?? (() => {}))
+    noteValidationChange(runDir, was, c, shards.val, resumeFrom.progress, opts.note ?? (() => {}))
+  }
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)

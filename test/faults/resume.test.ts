@@ -18,7 +18,7 @@ import { repairBest } from '../../src/train/resume.js'
 import { trainRun } from '../../src/train/run.js'
 import { InputError } from '../../src/util/errors.js'
 import { formatBytes } from '../../src/util/progress.js'
-import { makeToyRun } from '../train/helpers.js'
+import { longValData, makeToyRun } from '../train/helpers.js'
 import { isOneLine, main, tempRoot, withoutTiming } from './helpers.js'
 
 const root = tempRoot('resume')
@@ -209,4 +209,23 @@ test('train shards that changed under the same --data since the run recorded the
     assert.deepEqual(notes, [`train: note: --resume: the train shards are not those ${join(run, 'config.json')} recorded (2 then, 3 now; ` +
       `new: ${added}); the saved data position now points into other data`])
   } finally { rmSync(added) }
+})
+
+test('a resume whose validation reads other tokens says its val losses are not comparable with the earlier ones nor the best', async () => {
+  const best = readCheckpoint(ck(ref, 8), { withOptimizer: false }).progress.bestValLoss!
+  const other = longValData(root, 'other-val', 4, 4 * 16)
+  const cases: [string, Partial<TrainConfig>, string | null][] = [
+    ['more batches', { valSteps: 3 }, '--val-steps 1 → 3'],
+    ['other shards and a shorter context', { valData: other, seqLen: 8 }, '--seq-len 16 → 8, other validation shards'],
+    ['the same shards named by --val-data', { valData: toy.data }, null],   // the *_val_* shards beside --data, as before
+    ['another total batch', { totalBatchSize: 128 }, null],                 // training changes, validation does not
+  ]
+  for (const [what, change, causes] of cases) {
+    const run = copyOfRef(`val-${what.replace(/ /g, '-')}`), notes: string[] = []
+    await trainRun({ ...base, out: run, steps: 10, ...change }, { resume: true, overwrite: false, note: n => notes.push(n) })
+    const said = notes.filter(n => n.includes('validation reads other tokens'))
+    assert.deepEqual(said, causes === null ? [] : [`train: note: --resume: validation reads other tokens after the resumed step 8 ` +
+      `(${causes}), so its val losses are not comparable with those logged before, nor with the best so far (${best.toFixed(4)}, ` +
+      'in best/), which best/ keeps until one of them is lower'], what)
+  }
 })
