@@ -15,7 +15,7 @@ import { printJson, stderrNotes } from './output.js'
 const flags = {
   out: { type: 'string', help: 'output file: .svg or .png', metavar: 'FILE' },
   metric: { type: 'enum', values: plotMetrics, default: 'loss', help: 'what to plot: training loss, validation loss or HellaSwag acc_norm' },
-  x: { type: 'enum', values: plotXs, default: 'step', help: 'x axis: optimizer step, or tokens (step × totalBatchSize from config.json)' },
+  x: { type: 'enum', values: plotXs, default: 'step', help: 'x axis: optimizer step, or tokens trained (the log\'s count; older logs: step × config.json\'s totalBatchSize)' },
   title: { type: 'string', help: 'chart title (default: the y axis\'s title by x, e.g. "validation loss by tokens")', metavar: 'TEXT' },
   'y-scale': { type: 'enum', values: ['linear', 'log'], default: 'linear', help: 'y axis: linear, or log (more room for the end of a falling loss; values must be above 0)' },
   'y-max': { type: 'number', help: 'the y axis\'s top; higher values are clipped (the first steps\' loss of ~11 squeezes the end of the curves)' },

@@ -157,7 +157,7 @@ export function consoleReporter(opts: { tty: boolean; vocabSize: () => number; p
     },
     anomaly(r) {
       const v = r.verdict
-      const what = v.skip === 'nan' ? `loss ${r.loss}, grad norm ${r.grad_norm}: not finite`
+      const what = v.skip === 'nan' ? `loss ${r.loss.toFixed(4)}, grad norm ${r.grad_norm.toFixed(3)}: not finite`
         : `spike (${v.gradZ > v.lossZ ? 'grad norm' : 'loss'}): loss ${r.loss.toFixed(4)} (z ${v.lossZ.toFixed(1)}), ` +
           `grad norm ${r.grad_norm.toFixed(3)} (z ${v.gradZ.toFixed(1)})`
       line(`step ${r.step} | ${what}${v.skip !== null ? '; update skipped' : ''}`)

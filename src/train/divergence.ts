@@ -80,7 +80,7 @@ export class StepGuard {
   check(step: number, loss: number, gradNorm: number): StepVerdict {
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       this.nanRun++
-      const what = `step ${step}: loss ${loss}, gradient norm ${gradNorm}`
+      const what = `step ${step}: loss ${loss.toFixed(4)}, gradient norm ${gradNorm.toFixed(3)}`   // as the step lines (NaN stays NaN)
       if (this.c.onNan === 'stop') throw new DivergenceError(`train: ${what} is not finite; stopped before updating the weights`)
       if (this.nanRun >= MAX_CONSECUTIVE_NAN) {
         throw new DivergenceError(`train: ${what}: ${this.nanRun} non-finite steps in a row (--on-nan skip gives up)`)

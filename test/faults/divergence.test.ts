@@ -31,7 +31,7 @@ test('--on-nan stop (the default): exit 3, one line, the last checkpoint kept an
   const r = llmts(['train', ...settings, '--out', out], { env: { LLMTS_TEST_NAN_GRAD_STEPS: '5' } })
   assert.equal(r.code, 3, r.stderr)
   const last = r.stderr.trim().split('\n').at(-1)!
-  assert.match(last, /^llmts train: step 5: loss [\d.]+, gradient norm NaN is not finite; stopped before updating the weights; the last checkpoint, .*step_000004, is kept \(continue with llmts train --out .* --resume, perhaps with a lower --lr or --on-nan skip\)$/)
+  assert.match(last, /^llmts train: step 5: loss \d+\.\d{4}, gradient norm NaN is not finite; stopped before updating the weights; the last checkpoint, .*step_000004, is kept \(continue with llmts train --out .* --resume, perhaps with a lower --lr or --on-nan skip\)$/)
   assert.ok(!/\n\s+at /.test(r.stderr))
   assert.deepEqual(listCheckpoints(out).map(c => c.step), [2, 4])
   assert.ok(readCheckpoint(listCheckpoints(out)[1]!.path, { withOptimizer: true }).params.every(Number.isFinite))
@@ -45,7 +45,7 @@ test('--on-nan skip: the poisoned updates are skipped and logged, training goes 
   const out = join(root, 'nan-skip')
   const r = llmts(['train', ...settings, '--on-nan', 'skip', '--out', out], { env: { LLMTS_TEST_NAN_GRAD_STEPS: '3,7' } })
   assert.equal(r.code, 0, r.stderr)
-  assert.match(r.stderr, /step 3 \| loss [\d.]+, grad norm NaN: not finite; update skipped/)
+  assert.match(r.stderr, /step 3 \| loss \d+\.\d{4}, grad norm NaN: not finite; update skipped/)
   const log = losses(readLog(join(out, 'log.jsonl')))
   assert.deepEqual(log.filter(l => l['skipped'] === 1).map(l => l.step), [3, 7])
   assert.ok(log.every(l => Number.isFinite(l['loss'])), 'a NaN never reached the weights (every later loss is finite)')
