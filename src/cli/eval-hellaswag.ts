@@ -64,8 +64,8 @@ export function progressReporter(tag: string, opts: { now?: () => number } = {})
         meter.add(done)
         if (!plain.due(done, total)) return
         const rate = meter.known ? meter.rate().toFixed(2) : '?'
-        process.stderr.write(`hellaswag (${tag}): ${done}/${total} examples, acc_norm ${(100 * c.accNorm / done).toFixed(2)}%, ` +
-          `${rate} ex/s, ETA ${formatDuration(done === total ? 0 : meter.eta(total - done))}\n`)
+        process.stderr.write(`hellaswag (${tag}): ${done}/${total} examples | acc_norm ${(100 * c.accNorm / done).toFixed(2)}% | ` +
+          `${rate} ex/s | ETA ${formatDuration(done === total ? 0 : meter.eta(total - done))}\n`)
       },
       stop() {},
     }

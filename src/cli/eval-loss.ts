@@ -55,7 +55,7 @@ export function progressReporter(steps: number, opts: { tokensPerBatch: number; 
   return (done, loss) => {
     meter.add(done * opts.tokensPerBatch)
     const rate = meter.known ? Math.round(meter.rate()).toLocaleString('en-US') : '?'
-    const line = `eval loss: batch ${done}/${steps} loss ${loss.toFixed(4)} | ${rate} tok/s | ` +
+    const line = `eval loss: batch ${done}/${steps} | loss ${loss.toFixed(4)} | ${rate} tok/s | ` +
       `ETA ${formatDuration(done === steps ? 0 : meter.eta((steps - done) * opts.tokensPerBatch))}`
     if (tty) process.stderr.write(`\r\x1b[K${done === steps ? `${line}\n` : fitLine(line, process.stderr.columns)}`)
     else if (plain.due(done, steps)) process.stderr.write(`${line}\n`)

@@ -64,7 +64,7 @@ const evalLines = (): void => {
 
 test('eval loss on a terminal 20 columns wide: each redraw clears the row and fits it; the last is whole', () => {
   const out = onTerminal(20, evalLines)
-  assert.equal(out, '\r\x1b[Keval loss: batch 1/\r\x1b[Keval loss: batch 2/2 loss 3.5000 | 8 tok/s | ETA 0s\n')
+  assert.equal(out, '\r\x1b[Keval loss: batch 1/\r\x1b[Keval loss: batch 2/2 | loss 3.5000 | 8 tok/s | ETA 0s\n')
 })
 
 test('TERM=dumb: a terminal that cannot redraw gets plain lines, no escape codes', () => {
@@ -72,7 +72,7 @@ test('TERM=dumb: a terminal that cannot redraw gets plain lines, no escape codes
   process.env['TERM'] = 'dumb'
   try {
     const out = onTerminal(80, evalLines)
-    assert.equal(out, 'eval loss: batch 1/2 loss 3.2500 | 8 tok/s | ETA 1s\neval loss: batch 2/2 loss 3.5000 | 8 tok/s | ETA 0s\n')
+    assert.equal(out, 'eval loss: batch 1/2 | loss 3.2500 | 8 tok/s | ETA 1s\neval loss: batch 2/2 | loss 3.5000 | 8 tok/s | ETA 0s\n')
   } finally {
     if (term === undefined) delete process.env['TERM']
     else process.env['TERM'] = term

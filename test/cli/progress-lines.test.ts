@@ -1,6 +1,6 @@
 // Progress off a terminal (a log, CI): eval loss's and HellaSwag's plain lines come at the first and last units of
 // work and every ~10 s between, as train's, and carry the rate and ETA over RateMeter's window (values computed by
-// hand from a fake clock).
+// hand from a fake clock); their fields are separated by ' | ', as train's step lines and the bars are.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -28,9 +28,9 @@ test('eval loss off a terminal: the first and last batches and one ~10 s on, eac
     for (const [at, done] of [[1500, 1], [3000, 2], [11_000, 3], [12_000, 4], [20_000, 5]] as const) { t = at; p(done, 3) }
   })
   assert.deepEqual(lines, [
-    'eval loss: batch 1/5 loss 3.0000 | 683 tok/s | ETA 6s',   // 1024 tokens in 1.5 s; 4096 left
-    'eval loss: batch 4/5 loss 3.0000 | 341 tok/s | ETA 3s',   // 10.5 s after the first line: 4096 in 12 s; 1024 left
-    'eval loss: batch 5/5 loss 3.0000 | 256 tok/s | ETA 0s',   // the last: 5120 in 20 s
+    'eval loss: batch 1/5 | loss 3.0000 | 683 tok/s | ETA 6s',   // 1024 tokens in 1.5 s; 4096 left
+    'eval loss: batch 4/5 | loss 3.0000 | 341 tok/s | ETA 3s',   // 10.5 s after the first line: 4096 in 12 s; 1024 left
+    'eval loss: batch 5/5 | loss 3.0000 | 256 tok/s | ETA 0s',   // the last: 5120 in 20 s
   ])
 })
 
@@ -45,9 +45,9 @@ test('HellaSwag off a terminal: the first and last examples and one ~10 s on, ea
     p.stop()
   })
   assert.deepEqual(lines, [
-    'hellaswag (harness scoring, 0-shot): 1/100 examples, acc_norm 100.00%, 0.50 ex/s, ETA 3m18s',   // 99 at 0.5/s
-    'hellaswag (harness scoring, 0-shot): 3/100 examples, acc_norm 66.67%, 0.24 ex/s, ETA 6m44s',    // 97 at 3/12.5 s
+    'hellaswag (harness scoring, 0-shot): 1/100 examples | acc_norm 100.00% | 0.50 ex/s | ETA 3m18s',   // 99 at 0.5/s
+    'hellaswag (harness scoring, 0-shot): 3/100 examples | acc_norm 66.67% | 0.24 ex/s | ETA 6m44s',    // 97 at 3/12.5 s
     // the 20 s window keeps the samples from 12.5 s: 97 examples in 387.5 s
-    'hellaswag (harness scoring, 0-shot): 100/100 examples, acc_norm 40.00%, 0.25 ex/s, ETA 0s',
+    'hellaswag (harness scoring, 0-shot): 100/100 examples | acc_norm 40.00% | 0.25 ex/s | ETA 0s',
   ])
 })
