@@ -49,11 +49,22 @@ function checkYAxis(series: RunSeries[], opts: PlotOptions): void {
   const lowest = series.map(s => ({ s, p: s.points.reduce((a, b) => (b.y < a.y ? b : a)) })).reduce((a, b) => (b.p.y < a.p.y ? b : a))
   const at = `run ${lowest.s.label}'s ${opts.x} ${lowest.p.x}`
   if (opts.yScale === 'log' && lowest.p.y <= 0) {
-    throw new InputError(`plot: --y-scale log needs values above 0, but ${at} has ${metricKey[opts.metric]} ${lowest.p.y} (use --y-scale linear)`)
+    throw new InputError(`plot: --y-scale log needs values above 0, but ${at} has ${metricKey[opts.metric]} ${formatValue(lowest.p.y)} (use --y-scale linear)`)
   }
   if (opts.yMax !== undefined && opts.yMax <= lowest.p.y) {
-    throw new InputError(`plot: --y-max ${opts.yMax} is at or below every value (the lowest, ${lowest.p.y}, is ${at}); expected a larger one`)
+    throw new InputError(`plot: --y-max ${opts.yMax} is at or below every value (the lowest, ${formatValue(lowest.p.y, opts.yMax)}, is ${at}); ` +
+      'expected a larger one')
   }
+}
+
+/** A logged value for a message: 4 decimals as the step lines' loss, trailing zeros dropped (3.3, not
+ *  3.3000000000000003); 3 significant digits below 1e-4, which 4 decimals would show as 0; more decimals while the
+ *  rounded value would read below `atLeast` (a lowest value shown under the --y-max it refutes). */
+export function formatValue(y: number, atLeast = -Infinity): string {
+  if (y !== 0 && Math.abs(y) < 1e-4) return String(Number(y.toPrecision(3)))
+  let digits = 4
+  while (digits < 17 && Number(y.toFixed(digits)) < atLeast) digits++
+  return String(Number(y.toFixed(digits)))
 }
 
 /** 'svg' or 'png' from the file name; anything else is an InputError. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { renderPlot } from '../../src/plot/plot.js'
+import { formatValue, renderPlot } from '../../src/plot/plot.js'
 import { smoothPoints } from '../../src/plot/smooth.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -54,8 +54,19 @@ test('a value at or below 0 on a log axis, and a --y-max below every value, are 
   await assert.rejects(renderPlot([a, zero], join(root, 'z.svg'), { metric: 'loss', x: 'step', yScale: 'log' }),
     isInput(/--y-scale log needs values above 0, but run zero's step 17 has loss 0 \(use --y-scale linear\)/))
   await assert.rejects(renderPlot([a, b], join(root, 'm.svg'), { metric: 'loss', x: 'step', yMax: 3 }),
-    isInput(/--y-max 3 is at or below every value \(the lowest, 3\.30*\d*, is run b's step 40\)/))
+    isInput(/--y-max 3 is at or below every value \(the lowest, 3\.3, is run b's step 40\)/))   // 3.1 + 8/40 = 3.3000000000000003
   assert.equal(existsSync(join(root, 'z.svg')) || existsSync(join(root, 'm.svg')), false, 'nothing written')
+})
+
+test('values in messages: 4 decimals as the step lines\' loss, 3 significant digits below 1e-4, never shown under --y-max', async () => {
+  assert.equal(formatValue(Math.fround(3.2817459)), '3.2817')   // a float32 loss, 3.2817459106445312 as a double
+  assert.equal(formatValue(11), '11')
+  assert.equal(formatValue(0), '0')
+  assert.equal(formatValue(-1.234567e-7), '-1.23e-7')   // not -0.0000: the log axis refuses it for being below 0
+  assert.equal(formatValue(3.281746, 3.28174), '3.28175')   // 3.2817 would read as below the --y-max it is above
+  const f32 = makeRun('f32', s => Math.fround(3.2817459 + 1 / s))
+  await assert.rejects(renderPlot([f32], join(root, 'f.svg'), { metric: 'loss', x: 'step', yScale: 'log', yMax: 3.2 }),
+    (e: Error) => e instanceof InputError && e.message.includes("(the lowest, 3.3067, is run f32's step 40)"))
 })
 
 test('--smooth: TensorBoard\'s debiased moving average, by hand for 1, 2, 3 at weight 0.5: 1, 5/3, 17/7', async () => {
