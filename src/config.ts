@@ -106,7 +106,7 @@ export function validateConfig(c: ModelConfig, where = 'model config'): ModelCon
 
 /** Keys of a `llmts model --json` entry that describe a model rather than set it: a config file may carry them
  *  (the entry saved as a file is a config); "parameters" must then match the count (checked by the loader). */
-const describingKeys: readonly string[] = ['name', 'parameters', 'description']
+const describingKeys: readonly string[] = ['name', 'parameters', 'description', 'tokenizer']
 
 /** Builds a config from a partial JSON object on top of a base (a preset or GPT-2 124M). */
 export function configFromJson(obj: unknown, where: string): ModelConfig {

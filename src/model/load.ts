@@ -24,6 +24,7 @@ interface ResolvedModel {
   path: string            // the same as a --model value (a preset's name, a file or directory; a run's checkpoint), for JSON
   tokenizer: HfTokenizer | null   // what a Hugging Face directory's tokenizer files say; null: none (our forms hold
                                   // GPT-2 ids), and the vocabulary size decides
+  hfDir?: true                    // a Hugging Face directory: `tokenizer` is what its files say (null: it has none)
 }
 
 interface ResolveOptions {
@@ -86,7 +87,7 @@ function hfDirModel(dir: string, check: ResolveOptions['check']): ResolvedModel 
   const { config } = readHfConfig(dir)
   const tokenizer = readHfTokenizer(dir, config.vocabSize)
   check?.({ config, source, tokenizer })
-  return { ...loadHfDir(dir), source, path: dir, tokenizer }
+  return { ...loadHfDir(dir), source, path: dir, tokenizer, hfDir: true }
 }
 
 /** Refuses a model whose token ids are not GPT-2's, for a command that turns text into ids or ids into text with

@@ -1,6 +1,6 @@
 // `llmts model`: the preset table, checked against GPT-2's published parameter counts (Hugging Face's gpt2 and
-// gpt2-medium, tied embeddings: 124,439,808 and 354,823,168), its refusal of stray arguments, and its --json
-// entries read back as `--model` config files.
+// gpt2-medium, tied embeddings: 124,439,808 and 354,823,168), its refusal of stray arguments, its --json
+// entries read back as `--model` config files, and the tokenizer a Hugging Face directory's files say.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,8 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { presetConfig } from '../../src/config.js'
+import { configFromJson, presetConfig } from '../../src/config.js'
+import { exportHf } from '../../src/io/hf.js'
 import { resolveModel } from '../../src/model/load.js'
+import { initParams, ParamLayout } from '../../src/model/params.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' })
@@ -91,7 +93,7 @@ test('an unknown key is refused with the accepted keys in snake_case, as --json 
   writeFileSync(path, JSON.stringify({ preset: 'tiny-variant', kv_head: 2 }))
   const r = run('sample', '--model', path)
   assert.equal(r.status, 2)
-  assert.match(r.stderr, /has unknown key "kv_head" \(expected one of vocab_size, padded_vocab_size, context_length, .*kv_heads, .*tied_embeddings, preset, name, parameters, description; camelCase works too\)\n$/)
+  assert.match(r.stderr, /has unknown key "kv_head" \(expected one of vocab_size, padded_vocab_size, context_length, .*kv_heads, .*tied_embeddings, preset, name, parameters, description, tokenizer; camelCase works too\)\n$/)
 })
 
 test('the table describes each preset in its own words (no unnamed "report")', () => {
@@ -99,4 +101,35 @@ test('the table describes each preset in its own words (no unnamed "report")', (
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /^variant-124m +116,473,344  GPT-2 variant, Llama-style: RMSNorm, RoPE, GQA \(6 K\/V heads\), SwiGLU 2048, no biases$/m)
   assert.doesNotMatch(r.stdout, /report/)
+})
+
+/** A one-layer GPT-2 exported as a Hugging Face directory, with GPT-2's tokenizer files or none. */
+function hfDir(name: string, tokenizer: 'gpt2' | 'none'): string {
+  const config = configFromJson({ preset: 'tiny-gpt2', contextLength: 16, layers: 1, channels: 16, heads: 2, mlpHidden: 32 }, 'test')
+  const layout = new ParamLayout(config), params = new Float32Array(layout.total)
+  initParams(layout, params, 1)
+  const dir = join(root, name)
+  exportHf(dir, config, params, { dtype: 'f32', tokenizer })
+  return dir
+}
+
+test('a Hugging Face directory: the tokenizer its files say, on a line of its own and as --json "tokenizer"', () => {
+  const gpt2 = hfDir('hf-gpt2', 'gpt2'), none = hfDir('hf-none', 'none'), other = hfDir('hf-other', 'none')
+  writeFileSync(join(other, 'tokenizer.json'), JSON.stringify({ model: { type: 'Unigram', vocab: [['<unk>', 0], ['▁a', -1]] } }))
+  writeFileSync(join(other, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'T5TokenizerFast' }))
+  for (const [dir, said] of [[gpt2, 'tokenizer.json: GPT-2\'s 50,257 tokens'],
+    [none, 'none in the directory (vocab_size 50257: GPT-2 ids assumed)'],
+    [other, 'tokenizer.json: Unigram, 2 tokens, T5TokenizerFast']] as const) {
+    const r = llmts(dir)
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.split('\n')[2], `tokenizer: ${said}`, r.stdout)
+    const entry = JSON.parse(llmts(dir, '--json').stdout) as Record<string, unknown>
+    assert.equal(entry['tokenizer'], said)
+  }
+  // the entry is still a config (its "tokenizer" describes, as "description" does); our own forms have no such key
+  const saved = join(root, 'hf-entry.json')
+  writeFileSync(saved, llmts(gpt2, '--json').stdout)
+  assert.deepEqual(resolveModel(saved).config, resolveModel(gpt2).config)
+  assert.equal('tokenizer' in (JSON.parse(llmts('tiny-gpt2', '--json').stdout) as object), false)
+  assert.doesNotMatch(llmts('tiny-gpt2').stdout, /tokenizer/)
 })
