@@ -84,11 +84,11 @@ export function readLogWithTorn(path: string): { records: LogRecord[]; torn: str
 export class RunLog {
   private fd: number
 
-  /** Opens `path` for appending: fresh (truncated) when keepThrough is null, else keeping steps <= keepThrough. */
-  constructor(readonly path: string, opts: { keepThrough: number | null }) {
-    const kept = opts.keepThrough !== null && existsSync(path)
-      ? readLog(path).filter(r => r.step <= opts.keepThrough!)
-      : []
+  /** Opens `path` for appending: fresh (truncated) when keepThrough is null, else keeping steps <= keepThrough of
+   *  `read` (its records as a caller read them already: --resume's, so a 100,000-step log is parsed once) or of the file. */
+  constructor(readonly path: string, opts: { keepThrough: number | null; read?: readonly LogRecord[] }) {
+    const kept = opts.keepThrough === null ? []
+      : (opts.read ?? (existsSync(path) ? readLog(path) : [])).filter(r => r.step <= opts.keepThrough!)
     writeFileAtomic(path, kept.map(r => JSON.stringify(r) + '\n').join(''))
     this.fd = openSync(path, 'a')
   }

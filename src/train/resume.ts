@@ -12,10 +12,11 @@ import {
   readStepAndLoss, removeLeftovers, removeRunEntry, saveBest, STATE_FILE, type Checkpoint,
 } from './checkpoint.js'
 import { trainConfigFromJson, trainDefaults, type TrainConfig } from './config.js'
-import { readLog } from './log.js'
+import { readLog, type LogRecord } from './log.js'
 
 export type ResumePoint =
-  | { kind: 'checkpoint'; path: string; checkpoint: Checkpoint }
+  // log: log.jsonl's records as noteMissingLog read them, kept so the trainer does not parse a long log a second time
+  | { kind: 'checkpoint'; path: string; checkpoint: Checkpoint; log?: LogRecord[] }
   | { kind: 'restart'; config: TrainConfig }   // no checkpoint yet: the settings of RUN_DIR/config.json
 
 /** Finds (and fully verifies) what --resume continues from; notes each damaged checkpoint moved aside. */
@@ -34,8 +35,8 @@ export function findResumePoint(runDir: string, note: (line: string) => void = (
   for (const c of checkpoints.reverse()) {
     try {
       const checkpoint = readCheckpoint(c.path, { withOptimizer: true })
-      noteMissingLog(runDir, checkpoint.progress.step, note)
-      return { kind: 'checkpoint', path: c.path, checkpoint }
+      const log = noteMissingLog(runDir, checkpoint.progress.step, note)
+      return { kind: 'checkpoint', path: c.path, checkpoint, log }
     } catch (e) {
       if (!(e instanceof DamagedCheckpointError)) throw e
       const aside = moveAsideDamaged(c.path)
@@ -81,13 +82,14 @@ export function refuseModelDir(runDir: string, context = ''): void {
 }
 
 /** Notes a log.jsonl that lacks the resumed step's line (deleted, emptied, cut short): the resumed log would
- *  start at step+1 without a word, and plots of the run would silently lack the missing steps. */
-function noteMissingLog(runDir: string, step: number, note: (line: string) => void): void {
+ *  start at step+1 without a word, and plots of the run would silently lack the missing steps. Returns the records. */
+function noteMissingLog(runDir: string, step: number, note: (line: string) => void): LogRecord[] {
   const path = join(runDir, 'log.jsonl')
   const lines = existsSync(path) ? readLog(path) : []
-  if (lines.some(l => l.step === step && 'loss' in l)) return
+  if (lines.some(l => l.step === step && 'loss' in l)) return lines
   note(`train: note: ${path} has no line for the resumed step ${step} (deleted, emptied or cut short?); ` +
     `new lines start at step ${step + 1}`)
+  return lines
 }
 
 /** The train settings of RUN_DIR/config.json (written before the first step), or null when it is absent. */

@@ -154,6 +154,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
       : resumeFrom.progress.tokens ?? resumeFrom.progress.step * (resumeFrom.trainConfig?.totalBatchSize ?? c.totalBatchSize),
     reporter: opts.reporter, note: opts.note, stop: opts.stop, hellaswag, collective,
     ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
+    ...(point?.kind === 'checkpoint' && point.log !== undefined ? { resumedLog: point.log } : {}),
   })
   collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
   return { info, result }

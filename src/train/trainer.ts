@@ -58,6 +58,7 @@ interface TrainerOptions {
   valSteps?: number                  // batches per validation (default config.valSteps; fewer when val holds fewer)
   rng: Rng                     // periodic samples draw from it; checkpointed
   startStep: number            // optimizer steps already done (the checkpoint's step when resuming)
+  resumedLog?: LogRecord[]     // log.jsonl's records as --resume read them (else the log is read again to rewrite it)
   bestValLoss: number | null   // from the checkpoint when resuming
   startTokens?: number         // tokens trained before startStep (the checkpoint's; default startStep × this total batch)
   pretrained?: boolean         // step 0's weights were given (--init-from, a --model with weights): its validation can be the best
@@ -272,7 +273,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
  *  run's keeps the lines through its start step and drops those of the steps it trains again. */
 function openLog(o: TrainerOptions, leader: boolean): LogSink {
   return leader
-    ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null })
+    ? new RunLog(join(o.runDir, 'log.jsonl'), { keepThrough: o.startStep > 0 ? o.startStep : null, read: o.resumedLog })
     : { append: () => {}, sync: () => {}, close: () => {} }
 }
 
