@@ -15,7 +15,7 @@ import type { Command } from './command.js'
 import { summaries } from './commands.js'
 import { checkOutputDir } from '../util/atomic.js'
 import { lockOutput } from '../util/lock.js'
-import { plural } from '../util/progress.js'
+import { formatCount, formatDuration, plural } from '../util/progress.js'
 import { tokenizerWorkers } from '../data/pool.js'
 import { liveProgress, printJson, stderrNotes } from './output.js'
 
@@ -111,7 +111,7 @@ class ProgressDisplay {
 
   update(q: PrepareProgress): void {
     const rate = q.seconds > 0 ? q.tokens / q.seconds : 0
-    const payload = { docs: fmt(q.documents), toks: fmt(q.tokens), rate: fmt(rate) }
+    const payload = { docs: formatCount(q.documents), toks: formatCount(q.tokens), rate: formatCount(rate) }
     if (liveProgress()) {
       if (this.bar === null) {
         const format = q.totalBytes !== undefined
@@ -123,9 +123,7 @@ class ProgressDisplay {
       this.bar.update(q.totalBytes !== undefined ? Math.min(q.bytes, q.totalBytes) : 0, payload)
     } else if (q.seconds - this.lastLine >= 10) {
       this.lastLine = q.seconds
-      const pct = q.totalBytes ? ` ${(100 * q.bytes / q.totalBytes).toFixed(0)}%` : ''
-      const eta = q.totalBytes && q.bytes > 0 ? ` ETA ${Math.round(q.seconds * (q.totalBytes - q.bytes) / q.bytes)}s` : ''
-      process.stderr.write(`prepare:${pct} ${payload.docs} docs, ${payload.toks} tokens, ${payload.rate} tokens/s${eta}\n`)
+      process.stderr.write(plainLine(q) + '\n')
     }
   }
 
@@ -135,6 +133,12 @@ class ProgressDisplay {
   }
 }
 
-function fmt(x: number): string {
-  return x >= 1e9 ? `${(x / 1e9).toFixed(2)}G` : x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : String(Math.round(x))
+/** prepare's progress off a terminal, its fields as the bar's (' | '): percent and ETA by input bytes when they are
+ *  known (the ETA at the run's average rate so far). */
+export function plainLine(q: PrepareProgress): string {
+  const rate = q.seconds > 0 ? q.tokens / q.seconds : 0
+  const known = q.totalBytes !== undefined && q.totalBytes > 0
+  const pct = known ? `${(100 * q.bytes / q.totalBytes!).toFixed(0)}% | ` : ''
+  const eta = known && q.bytes > 0 ? ` | ETA ${formatDuration(q.seconds * (q.totalBytes! - q.bytes) / q.bytes)}` : ''
+  return `prepare: ${pct}${formatCount(q.documents)} docs | ${formatCount(q.tokens)} tokens | ${formatCount(rate)} tok/s${eta}`
 }

@@ -1,11 +1,12 @@
 // Progress off a terminal (a log, CI): eval loss's and HellaSwag's plain lines come at the first and last units of
 // work and every ~10 s between, as train's, and carry the rate and ETA over RateMeter's window (values computed by
-// hand from a fake clock); their fields are separated by ' | ', as train's step lines and the bars are.
+// hand from a fake clock); their fields are separated by ' | ', as train's step lines and the bars are; so are prepare's.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { progressReporter as hellaswagProgress } from '../../src/cli/eval-hellaswag.js'
 import { progressReporter as lossProgress } from '../../src/cli/eval-loss.js'
+import { plainLine as prepareLine } from '../../src/cli/prepare.js'
 
 /** What `draw` writes to stderr when it is not a terminal. */
 function offTerminal(draw: () => void): string[] {
@@ -50,4 +51,12 @@ test('HellaSwag off a terminal: the first and last examples and one ~10 s on, ea
     // the 20 s window keeps the samples from 12.5 s: 97 examples in 387.5 s
     'hellaswag (harness scoring, 0-shot): 100/100 examples | acc_norm 40.00% | 0.25 ex/s | ETA 0s',
   ])
+})
+
+test("prepare off a terminal: percent and ETA by input bytes, fields separated as its bar's", () => {
+  // 2.5 of 10 MB read in 30 s: 25%, and 7.5 MB more at that rate is 90 s
+  assert.equal(prepareLine({ documents: 1234, tokens: 3_450_000, bytes: 2_500_000, totalBytes: 10_000_000, seconds: 30 }),
+    'prepare: 25% | 1.2k docs | 3.45M tokens | 115.0k tok/s | ETA 1m30s')
+  // stdin: no total, so neither percent nor ETA
+  assert.equal(prepareLine({ documents: 12, tokens: 900, bytes: 5000, seconds: 3 }), 'prepare: 12 docs | 900 tokens | 300 tok/s')
 })
