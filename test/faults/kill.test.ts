@@ -51,24 +51,35 @@ function leftovers(runDir: string): string[] {
 }
 
 /** Launches the run (or resumes it once it has a config.json, as a user would) and SIGKILLs it after `delayMs`
- *  from spawn ('time') or from its first checkpoint line ('event'). */
-async function launchAndKill(plan: Plan, dir: string, mode: 'time' | 'event', delayMs: number): Promise<Result> {
+ *  from spawn ('time') or from the plan's event ('event'), or, once the event came, at the first moment best/ is
+ *  ahead of the newest checkpoint ('ahead': polled every 2 ms; a random delay alone hits that window by chance only,
+ *  as the best/ write takes most of the delays' range on a loaded machine). */
+async function launchAndKill(plan: Plan, dir: string, mode: 'time' | 'event' | 'ahead', delayMs: number): Promise<Result> {
   const cmd = existsSync(join(dir, 'config.json')) ? ['train', '--out', dir, '--resume'] : ['train', ...settings(plan), '--out', dir]
   let armed = false
-  const arm = (kill: () => void): void => { if (!armed) { armed = true; setTimeout(kill, delayMs) } }
+  const arm = (kill: () => void): void => {
+    if (armed) return
+    armed = true
+    if (mode !== 'ahead') { setTimeout(kill, delayMs); return }
+    const poll = setInterval(() => { if (bestAhead(dir)) { clearInterval(poll); kill() } }, 2)
+    void run.done.then(() => clearInterval(poll))
+  }
   const run = start(cmd, {
     env: { LLMTS_TEST_SLOW_CHECKPOINT_MS: '25' },
-    onStderr: (text, child) => { if (mode === 'event' && plan.armedBy(text)) arm(() => child.kill('SIGKILL')) },
+    onStderr: (text, child) => { if (mode !== 'time' && plan.armedBy(text)) arm(() => child.kill('SIGKILL')) },
   })
   if (mode === 'time') arm(() => run.child.kill('SIGKILL'))
   return run.done
 }
 
-/** Whether a validation between checkpoints has moved best/ past the newest checkpoint. */
+/** Whether a validation between checkpoints has moved best/ past the newest checkpoint (false while a write swaps
+ *  either in: the poll of 'ahead' kills reads them while the run writes). */
 function bestAhead(dir: string): boolean {
-  const last = listCheckpoints(dir).at(-1)
-  if (last === undefined || !existsSync(join(dir, 'best', 'state.json'))) return false
-  return readCheckpoint(join(dir, 'best'), { withOptimizer: false }).progress.step > last.step
+  try {
+    const last = listCheckpoints(dir).at(-1)
+    if (last === undefined || !existsSync(join(dir, 'best', 'state.json'))) return false
+    return readCheckpoint(join(dir, 'best'), { withOptimizer: false }).progress.step > last.step
+  } catch { return false }
 }
 
 /** best/ as the next --resume makes it (repaired on a copy): the lowest val loss the log has from step 1 to the resumed
@@ -92,11 +103,11 @@ function checkBestOnResume(dir: string, copy: string): void {
 const plans: Plan[] = [
   { name: 'a checkpoint every step', kills: 20, steps: 40, valEvery: 5, checkpointEvery: 1, armedBy: text => /\| checkpoint /.test(text),
     delayMs: 150, minMidWrite: 5, minAhead: 0 },
-  // validations at even steps, checkpoints every third: a kill up to 120 ms after a best at step 2, 4, 8, ... lands in
-  // its best/ write (.best-committed/ is made first), the next step or checkpoint write (best/ ahead), or after; at
-  // 300 ms a run on this 2-core machine once had a single kill with best/ ahead, at 120 ms 2 to 4 in three runs
+  // validations at even steps, checkpoints every third: a kill up to 300 ms after a best at step 2, 4, 8, ... lands in
+  // its best/ write (.best-committed/ is made first), the next step or checkpoint write (best/ ahead), or after;
+  // 'ahead' kills wait for best/ to be ahead
   { name: 'checkpoints sparser than validations', kills: 12, steps: 30, valEvery: 2, checkpointEvery: 3, armedBy: bestBetweenCheckpoints(3),
-    delayMs: 120, minMidWrite: 1, minAhead: 1 },
+    delayMs: 300, minMidWrite: 1, minAhead: 1 },
 ]
 
 for (const plan of plans) {
@@ -119,7 +130,8 @@ async function killAndResume(plan: Plan, diagnostic: (line: string) => void): Pr
     assert.ok(attempt < 3 * KILLS, `too many launches without a kill landing (${kills} kills)`)
     // the first two land in startup or the first steps (before any checkpoint); then 1 in 4 at a random time
     // after spawn, the rest at a random moment after the session's first checkpoint (mostly inside a write)
-    const mode = attempt < 2 || rng.uniform() < 0.25 ? 'time' : 'event'
+    // (with minAhead, half the event kills wait for best/ to be ahead of the newest checkpoint)
+    const mode = attempt < 2 || rng.uniform() < 0.25 ? 'time' : plan.minAhead > 0 && rng.uniform() < 0.5 ? 'ahead' : 'event'
     const r = await launchAndKill(plan, dir, mode, mode === 'time' ? (attempt < 2 ? 200 : 0) + rng.uniform() * 500 : rng.uniform() * plan.delayMs)
     collectSamples(r.stderr, samples)
     if (r.signal !== 'SIGKILL') {
