@@ -1,8 +1,9 @@
 // safetensors reader and writer (the format Hugging Face uses for weights): an 8-byte little-endian header
 // length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {string: string}}, then raw
-// little-endian tensor bytes. The reader validates every offset against the file; the writer is atomic.
+// little-endian tensor bytes. The reader validates every offset against the file; readSafetensorsInto streams a
+// file of any size into arrays the caller owns (no copy of the file in memory); the writer is atomic.
 
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { fsReason, InputError, shown } from '../util/errors.js'
 import { AtomicWriter, writeFilesAtomic } from '../util/atomic.js'
 
@@ -52,6 +53,59 @@ export function checkSafetensorsFile(path: string): number {
     return size - 8 - headerLen
   } finally {
     closeSync(fd)
+  }
+}
+
+/** A tensor as the header describes it (its bytes not read). */
+export interface TensorInfo { dtype: Dtype; shape: number[] }
+
+const CHUNK = 16 * 2 ** 20          // bytes per read while streaming: large reads, while the chunk is still warm to hash
+const MAX_HEADER = 100_000_000      // the reference library's limit: a larger stated length is damage, not a header to allocate
+
+/** Reads a safetensors file straight into memory the caller owns, for files too large to hold twice or to read in one
+ *  call (a Buffer read stops at 2 GiB): `place` gets every tensor's validated description and returns, per name, the
+ *  bytes that receive it (its exact size; a tensor not named is read and dropped). Every byte of the file goes to
+ *  `onBytes` in file order (a checksum). Header problems are InputErrors naming the file; fs errors are thrown as is. */
+export function readSafetensorsInto(path: string, place: (tensors: Map<string, TensorInfo>, metadata: Record<string, string>) => Map<string, Uint8Array>,
+                                    onBytes: (chunk: Uint8Array) => void = () => {}): void {
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const head = Buffer.alloc(Math.min(size, 8))
+    readFully(fd, head, 0, path)
+    const stated = size < 8 ? 0 : Number(head.readBigUInt64LE(0))
+    if (stated > MAX_HEADER && stated <= size - 8) {
+      throw new InputError(`safetensors: ${path}: header length ${stated} exceeds the format's ${MAX_HEADER} bytes (corrupt or not safetensors)`)
+    }
+    const prefix = Buffer.alloc(Math.min(size, 8 + stated))
+    readFully(fd, prefix, 0, path)
+    const { spans, metadata } = parseHeader(prefix, size, path)
+    const into = place(new Map(spans.map(t => [t.name, { dtype: t.dtype, shape: t.shape }])), metadata)
+    onBytes(prefix)
+    let scratch: Uint8Array | null = null
+    for (const t of spans.sort((a, b) => a.begin - b.begin)) {   // parseHeader checked: no gaps, no overlap, to the end
+      const dest = into.get(t.name)
+      if (dest !== undefined && dest.byteLength !== t.end - t.begin) {
+        throw new Error(`safetensors: ${t.name} needs ${t.end - t.begin} bytes, given ${dest.byteLength}`)
+      }
+      for (let at = 0; at < t.end - t.begin; at += CHUNK) {
+        const n = Math.min(CHUNK, t.end - t.begin - at)
+        const view = dest !== undefined ? dest.subarray(at, at + n) : (scratch ??= new Uint8Array(CHUNK)).subarray(0, n)
+        readFully(fd, view, prefix.byteLength + t.begin + at, path)
+        onBytes(view)
+      }
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Fills `buf` from `position`; a file that ends first (shortened while being read) is an InputError. */
+function readFully(fd: number, buf: Uint8Array, position: number, path: string): void {
+  for (let off = 0; off < buf.byteLength;) {
+    const n = readSync(fd, buf, off, buf.byteLength - off, position + off)
+    if (n === 0) throw new InputError(`safetensors: ${path} ended at byte ${position + off} while being read (truncated meanwhile?)`)
+    off += n
   }
 }
 
@@ -180,7 +234,7 @@ export function writeSafetensors(path: string, tensors: WriteTensor[], metadata:
 }
 
 /** The safetensors file of `tensors` into an atomic writer (its owner commits it). */
-export function writeSafetensorsTo(w: AtomicWriter, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
+export function writeSafetensorsTo(w: Pick<AtomicWriter, 'write'>, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
   const header: Record<string, unknown> = {}
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata
   let offset = 0

@@ -6,14 +6,14 @@
 
 import { createHash } from 'node:crypto'
 import {
-  copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync,
+  closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readSync,
   renameSync, rmSync, statSync,
 } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { validateConfig, type ModelConfig } from '../config.js'
-import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../io/safetensors.js'
+import { readSafetensorsInto, writeSafetensorsTo, type TensorInfo, type WriteTensor } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
-import { fsyncDir, makeDirs, spaceError, writeFileAtomic } from '../util/atomic.js'
+import { fsyncDir, makeDirs, spaceError, writeFileAtomic, writeFilesAtomic } from '../util/atomic.js'
 import { fsReason, InputError } from '../util/errors.js'
 import { DamagedCheckpointError, FORMAT, readStateFile, unreadableError, type StateJson, type TrainProgress } from './checkpoint-state.js'
 import { validateTrainConfig, type TrainConfig } from './config.js'
@@ -48,17 +48,17 @@ export function writeCheckpoint(dir: string, ck: Checkpoint, warn?: Warn): void 
   const layout = new ParamLayout(ck.modelConfig)
   if (ck.params.length !== layout.total) throw new Error(`checkpoint: params have ${ck.params.length} floats, layout needs ${layout.total}`)
   writeDirAtomic(dir, tmp => {
-    writeSafetensors(join(tmp, MODEL_FILE), layout.specs.map(s => ({
-      name: s.name, dtype: 'F32' as const, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.size),
-    })), { format: FORMAT, config: JSON.stringify(ck.modelConfig) })
-    const files: StateJson['files'] = { [MODEL_FILE]: hashFile(join(tmp, MODEL_FILE)) }
+    const files: StateJson['files'] = {
+      [MODEL_FILE]: writeHashed(join(tmp, MODEL_FILE), layout.specs.map(s => ({
+        name: s.name, dtype: 'F32' as const, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.size),
+      })), { format: FORMAT, config: JSON.stringify(ck.modelConfig) }),
+    }
     slowCheckpointStage()
     if (ck.optimizer !== null) {
-      writeSafetensors(join(tmp, OPTIMIZER_FILE), [
+      files[OPTIMIZER_FILE] = writeHashed(join(tmp, OPTIMIZER_FILE), [
         { name: 'm', dtype: 'F32', shape: [layout.total], data: ck.optimizer.m },
         { name: 'v', dtype: 'F32', shape: [layout.total], data: ck.optimizer.v },
       ], { format: FORMAT })
-      files[OPTIMIZER_FILE] = hashFile(join(tmp, OPTIMIZER_FILE))
       slowCheckpointStage()
     }
     const state: StateJson = {
@@ -121,9 +121,28 @@ function failure(e: unknown, path: string): string {
   return `${fsReason(e)}${at !== undefined && at !== path ? ` at ${at}` : ''}`
 }
 
-function hashFile(path: string): { sha256: string; bytes: number } {
-  const buf = readFileSync(path)
-  return { sha256: createHash('sha256').update(buf).digest('hex'), bytes: buf.byteLength }
+type FileSum = { sha256: string; bytes: number }
+
+/** Writes a safetensors file atomically, hashing its bytes on their way to the disk: the file is not read back (a
+ *  350M model's optimizer.safetensors, 2.8 GB, is over the 2 GiB one read returns, and a read back held it all). */
+function writeHashed(path: string, tensors: WriteTensor[], metadata: Record<string, string>): FileSum {
+  const hash = createHash('sha256')
+  let bytes = 0
+  writeFilesAtomic([{ path, write: w => writeSafetensorsTo({
+    write: data => { hash.update(data); bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength; w.write(data) },
+  }, tensors, metadata) }])
+  return { sha256: hash.digest('hex'), bytes }
+}
+
+/** SHA-256 and size of a file, read in chunks (any size, little memory). */
+function hashFile(path: string): FileSum {
+  const hash = createHash('sha256'), chunk = Buffer.alloc(16 * 2 ** 20)
+  const fd = openSync(path, 'r')
+  let bytes = 0
+  try {
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, bytes)) > 0; bytes += n) hash.update(chunk.subarray(0, n))
+  } finally { closeSync(fd) }
+  return { sha256: hash.digest('hex'), bytes }
 }
 
 /** What every run's settings satisfied when it saved them (run.ts validates before the first step): state.json's
@@ -151,21 +170,26 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
     throw new DamagedCheckpointError((e as Error).message)
   }
   if (state.trainConfig !== null) checkSettingsFit(state.trainConfig, modelConfig, join(dir, STATE_FILE))
-  const model = readVerified(dir, MODEL_FILE, state)
-  const params = readParams(model, new ParamLayout(modelConfig))
+  const layout = new ParamLayout(modelConfig)
+  const params = new Float32Array(layout.total)
+  readVerified(dir, MODEL_FILE, state, tensors => placeParams(tensors, layout, params, join(dir, MODEL_FILE)))
   let optimizer: OptimizerState | null = null
   if (opts.withOptimizer) {
     if (state.files[OPTIMIZER_FILE] === undefined || state.optimizerStep === null) {
       throw new InputError(`checkpoint: ${dir} has no optimizer state (cannot resume training from it)`)
     }
-    const f = readVerified(dir, OPTIMIZER_FILE, state)
-    for (const name of ['m', 'v']) {
-      const t = f.tensors.get(name)
-      if (t?.dtype !== 'F32' || t.bytes.byteLength !== 4 * params.length) {
-        throw new DamagedCheckpointError(`checkpoint: ${f.path}: "${name}" must be F32 with ${params.length} values (the model's parameter count)`)
+    const path = join(dir, OPTIMIZER_FILE)
+    const m = new Float32Array(params.length), v = new Float32Array(params.length)
+    readVerified(dir, OPTIMIZER_FILE, state, tensors => {
+      for (const name of ['m', 'v']) {
+        const t = tensors.get(name)
+        if (t?.dtype !== 'F32' || t.shape.reduce((a, b) => a * b, 1) !== params.length) {
+          throw new DamagedCheckpointError(`checkpoint: ${path}: "${name}" must be F32 with ${params.length} values (the model's parameter count)`)
+        }
       }
-    }
-    optimizer = { m: toFloat32(f, 'm'), v: toFloat32(f, 'v'), step: state.optimizerStep }
+      return new Map([['m', bytesOf(m)], ['v', bytesOf(v)]])
+    })
+    optimizer = { m, v, step: state.optimizerStep }
   }
   const { step, loader, rng, valLoss, bestValLoss, guard, tokens } = state
   return {
@@ -174,23 +198,27 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
   }
 }
 
-/** The flat parameters of `model`, every tensor's presence, dtype and shape checked before allocating. */
-function readParams(model: SafetensorsFile, layout: ParamLayout): Float32Array {
+/** Where each tensor of model.safetensors goes in `params` (flat, layout.total): every tensor's presence, dtype and
+ *  shape checked first, and no tensor the layout does not have. */
+function placeParams(tensors: Map<string, TensorInfo>, layout: ParamLayout, params: Float32Array, path: string): Map<string, Uint8Array> {
   for (const s of layout.specs) {
-    const t = model.tensors.get(s.name)
-    if (t === undefined) throw new DamagedCheckpointError(`checkpoint: ${model.path} has no tensor ${s.name}`)
+    const t = tensors.get(s.name)
+    if (t === undefined) throw new DamagedCheckpointError(`checkpoint: ${path} has no tensor ${s.name}`)
     if (t.dtype !== 'F32' || t.shape.join(',') !== s.shape.join(',')) {
-      throw new DamagedCheckpointError(`checkpoint: ${model.path}: ${s.name} is ${t.dtype} [${t.shape}], the config needs F32 [${s.shape}]`)
+      throw new DamagedCheckpointError(`checkpoint: ${path}: ${s.name} is ${t.dtype} [${t.shape}], the config needs F32 [${s.shape}]`)
     }
   }
-  const known = new Set(layout.specs.map(s => s.name)), extra = [...model.tensors.keys()].filter(n => !known.has(n))
+  const known = new Set(layout.specs.map(s => s.name)), extra = [...tensors.keys()].filter(n => !known.has(n))
   if (extra.length > 0) {   // a state.json whose config describes a smaller model than the weights do
-    throw new DamagedCheckpointError(`checkpoint: ${model.path} has ${extra.length} tensor(s) the config in state.json does not ` +
+    throw new DamagedCheckpointError(`checkpoint: ${path} has ${extra.length} tensor(s) the config in state.json does not ` +
       `describe (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''}); state.json and the weights disagree`)
   }
-  const params = new Float32Array(layout.total)
-  for (const s of layout.specs) params.set(toFloat32(model, s.name), s.offset)
-  return params
+  return new Map(layout.specs.map(s => [s.name, bytesOf(params.subarray(s.offset, s.offset + s.size))]))
+}
+
+// the file's little-endian F32 bytes are the array's own on this little-endian host (shards.ts refuses any other)
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 }
 
 /** The step and validation loss recorded in a checkpoint's state.json, or null when it is unreadable. */
@@ -198,18 +226,30 @@ export function readStepAndLoss(dir: string): { step: number; valLoss: number | 
   try { const s = readStateFile(join(dir, STATE_FILE)); return { step: s.step, valLoss: s.valLoss } } catch { return null }
 }
 
-function readVerified(dir: string, file: string, state: StateJson): SafetensorsFile {
+/** Reads `file` of checkpoint `dir` into the arrays `place` returns (after checking the header against what they
+ *  need), hashing each byte as it goes by: one pass, no copy of the file in memory. A checksum mismatch is the
+ *  error whenever there is one, before any problem of the content (a damaged file is best named by its checksum). */
+function readVerified(dir: string, file: string, state: StateJson, place: (tensors: Map<string, TensorInfo>) => Map<string, Uint8Array>): void {
   const path = join(dir, file)
   const want = state.files[file]
   if (want === undefined) throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} lists no checksum for ${file}`)
-  let buf: Buffer
-  try { buf = readFileSync(path) } catch (e) { throw unreadableError(path, e) }
-  const got = createHash('sha256').update(buf).digest('hex')
-  if (got !== want.sha256 || buf.byteLength !== want.bytes) {
-    throw new DamagedCheckpointError(`checkpoint: ${path} fails its checksum (${buf.byteLength} bytes, sha256 ${got.slice(0, 12)}…; ` +
+  const hash = createHash('sha256')
+  let bytes = 0
+  try {
+    readSafetensorsInto(path, place, chunk => { hash.update(chunk); bytes += chunk.byteLength })
+  } catch (e) {
+    if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw unreadableError(path, e)
+    checkSum(path, want, hashFile(path))
+    throw e instanceof DamagedCheckpointError ? e : new DamagedCheckpointError((e as Error).message)
+  }
+  checkSum(path, want, { sha256: hash.digest('hex'), bytes })
+}
+
+function checkSum(path: string, want: FileSum, got: FileSum): void {
+  if (got.sha256 !== want.sha256 || got.bytes !== want.bytes) {
+    throw new DamagedCheckpointError(`checkpoint: ${path} fails its checksum (${got.bytes} bytes, sha256 ${got.sha256.slice(0, 12)}…; ` +
       `state.json expects ${want.bytes} bytes, ${want.sha256.slice(0, 12)}…) — the file is corrupt or was replaced`)
   }
-  try { return parseSafetensors(buf, path) } catch (e) { throw new DamagedCheckpointError((e as Error).message) }
 }
 
 /** Renames a damaged checkpoint to step_N.damaged[-K] (out of listCheckpoints' and pruning's way); the new path. */

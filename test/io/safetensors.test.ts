@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checkSafetensorsFile, parseSafetensors, toFloat32 } from '../../src/io/safetensors.js'
+import { checkSafetensorsFile, parseSafetensors, readSafetensorsInto, toFloat32 } from '../../src/io/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
 
 /** A file with the given header and the f32 values as its data. */
@@ -90,4 +90,29 @@ test('checkSafetensorsFile: the header alone, the same refusals, and the tensors
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('readSafetensorsInto: tensors into the caller\'s bytes (stored out of name order), one not asked for skipped; every byte of the file passes onBytes in order', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-st-into-'))
+  try {
+    const bytes = file({
+      __metadata__: { format: 'pt' },
+      b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      c: { dtype: 'F32', shape: [1], data_offsets: [16, 20] },
+    }, [1.5, -2, 3.25, 4, 7])
+    const path = join(dir, 'x.safetensors')
+    writeFileSync(path, bytes)
+    const a = new Float32Array(2), b = new Float32Array(2), seen: number[] = []
+    readSafetensorsInto(path, (tensors, metadata) => {
+      assert.deepEqual([...tensors.keys()].sort(), ['a', 'b', 'c'])
+      assert.deepEqual(tensors.get('b'), { dtype: 'F32', shape: [2] })
+      assert.deepEqual(metadata, { format: 'pt' })
+      return new Map([['a', new Uint8Array(a.buffer)], ['b', new Uint8Array(b.buffer)]])
+    }, chunk => seen.push(...chunk))
+    assert.deepEqual([...a, ...b], [1.5, -2, 3.25, 4])
+    assert.deepEqual(seen, [...bytes])
+    writeFileSync(path, bytes.subarray(0, bytes.length - 1))   // one byte short: the header no longer fits the file
+    assert.throws(() => readSafetensorsInto(path, () => new Map()), (e: Error) => e instanceof InputError && e.message.includes(path))
+  } finally { rmSync(dir, { recursive: true, force: true }) }
 })

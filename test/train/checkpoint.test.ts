@@ -63,6 +63,17 @@ test('a corrupted tensor file fails its checksum with a one-line InputError', ()
     (e: Error) => e instanceof InputError && /optimizer\.safetensors fails its checksum/.test(e.message) && !e.message.includes('\n'))
 })
 
+test('a header damaged too is named by the checksum, before what the header says (streamed read)', () => {
+  const dir = join(root, 'corrupt-header')
+  writeCheckpoint(dir, randomCheckpoint(1))
+  const path = join(dir, 'model.safetensors')
+  const buf = readFileSync(path)
+  buf[5] = 0x7f   // the header length: now past the end of the file
+  writeFileSync(path, buf)
+  assert.throws(() => readCheckpoint(dir, { withOptimizer: false }),
+    (e: Error) => e instanceof DamagedCheckpointError && /model\.safetensors fails its checksum \(\d+ bytes, sha256 [0-9a-f]{12}…/.test(e.message))
+})
+
 test('a state.json whose model config is smaller than the weights is refused, not silently truncated', () => {
   const two = configFromJson({ ...config, layers: 2 }, 'test'), n = new ParamLayout(two).total
   const dir = join(root, 'cfg-mismatch')

@@ -1,0 +1,39 @@
+// Child of checkpoint-memory.test.ts: writes or reads one checkpoint in a fresh process and prints, as JSON, how
+// far the stage raised the peak RSS above the RSS it started from, and the SHA-256 of the weights and moments.
+// Usage: node checkpoint-memory-child.js write|read DIR
+
+import { createHash } from 'node:crypto'
+import { configFromJson } from '../../src/config.js'
+import { ParamLayout } from '../../src/model/params.js'
+import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js'
+import { Rng } from '../../src/util/rng.js'
+
+// ~14M floats: a 56 MB model file and a 112 MB optimizer file, its wte (51 MB) over the reader's 16 MiB chunk
+export const memoryConfig = configFromJson({ preset: 'gpt2-124m', layers: 1, channels: 256, heads: 4 }, 'test')
+
+const sha = (a: Float32Array): string => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex')
+
+function random(n: number, rng: Rng): Float32Array {
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = rng.nextU32() / 2 ** 32 - 0.5
+  return a
+}
+
+function main(stage: string, dir: string): void {
+  let arrays: () => Float32Array[]
+  if (stage === 'write') {
+    const rng = new Rng(7), total = new ParamLayout(memoryConfig).total
+    const [params, m, v] = [random(total, rng), random(total, rng), random(total, rng)]
+    const ck = { modelConfig: memoryConfig, trainConfig: null, params: params!, optimizer: { m: m!, v: v!, step: 3 },
+      progress: { step: 3, loader: null, rng: [1, 2, 3, 4] as [number, number, number, number], valLoss: null, bestValLoss: null } }
+    arrays = () => { writeCheckpoint(dir, ck); return [params!, m!, v!] }
+  } else {
+    arrays = () => { const ck = readCheckpoint(dir, { withOptimizer: true }); return [ck.params, ck.optimizer!.m, ck.optimizer!.v] }
+  }
+  const before = process.memoryUsage().rss
+  const out = arrays()
+  const extraMiB = (process.resourceUsage().maxRSS * 1024 - before) / 2 ** 20
+  console.log(JSON.stringify({ extraMiB, sha256: out.map(sha) }))
+}
+
+if (process.argv[2] !== undefined) main(process.argv[2], process.argv[3]!)

@@ -1,0 +1,42 @@
+// Checkpoint I/O holds no whole file in memory: a write hashes its bytes on their way to the disk (no read back),
+// a read streams each file into the final arrays while hashing it. Measured in a child process (its peak RSS is its
+// own) on a ~14M-parameter checkpoint whose optimizer file is 112 MB: a whole-file buffer would show as that much.
+// The arrays read back and the checksums are compared with the arrays written and the files' bytes.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ParamLayout } from '../../src/model/params.js'
+import { memoryConfig } from './checkpoint-memory-child.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-ckpt-mem-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+const child = fileURLToPath(new URL('./checkpoint-memory-child.js', import.meta.url))
+
+function stage(name: 'write' | 'read', dir: string): { extraMiB: number; sha256: string[] } {
+  return JSON.parse(execFileSync(process.execPath, [child, name, dir], { encoding: 'utf8' })) as { extraMiB: number; sha256: string[] }
+}
+
+test('a checkpoint is written and read without a whole-file buffer, bit-exact, with the files\' true checksums', () => {
+  const dir = join(root, 'step_000003')
+  const floatMiB = new ParamLayout(memoryConfig).total * 4 / 2 ** 20   // one array: params, m or v (~54 MiB)
+  const written = stage('write', dir)
+  // reading optimizer.safetensors (2 arrays) back to hash it would add 2 × floatMiB
+  assert.ok(written.extraMiB < floatMiB / 2, `writeCheckpoint raised the peak RSS by ${written.extraMiB.toFixed(0)} MiB ` +
+    `(limit ${(floatMiB / 2).toFixed(0)}; the optimizer file is ${(2 * floatMiB).toFixed(0)} MiB)`)
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { files: Record<string, { sha256: string; bytes: number }> }
+  for (const [file, sum] of Object.entries(state.files)) {
+    const bytes = readFileSync(join(dir, file))
+    assert.deepEqual(sum, { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength }, file)
+  }
+  const read = stage('read', dir)
+  assert.deepEqual(read.sha256, written.sha256)   // params, m, v
+  // the three arrays themselves, and a margin; a whole-file buffer of the optimizer file is 2 × floatMiB more
+  assert.ok(read.extraMiB < 3 * floatMiB + floatMiB / 2, `readCheckpoint raised the peak RSS by ${read.extraMiB.toFixed(0)} MiB ` +
+    `(limit ${(3.5 * floatMiB).toFixed(0)}: the arrays are ${(3 * floatMiB).toFixed(0)} MiB)`)
+})
