@@ -168,12 +168,12 @@ function copyPieceIn(params: Float32Array, spec: ParamSpec, piece: HfPiece, src:
   }
 }
 
-// returns the HF tensor of a piece: (rows, cols), or (cols, rows) when piece.transpose
+// returns the HF tensor of a piece: (rows, cols), a view of params, or (cols, rows) when piece.transpose, a copy
 function copyPieceOut(params: Float32Array, spec: ParamSpec, piece: HfPiece): Float32Array {
   const cols = spec.shape.length === 1 ? 1 : spec.shape[1]!
   const base = spec.offset + piece.rowStart * cols
   const rowsView = params.subarray(base, base + piece.rows * cols)
-  if (!piece.transpose) return rowsView.slice()
+  if (!piece.transpose) return rowsView   // only read, by the writer
   const out = new Float32Array(piece.rows * cols)
   for (let r = 0; r < piece.rows; r++) {
     for (let c = 0; c < cols; c++) out[c * piece.rows + r] = rowsView[r * cols + c]!
@@ -181,14 +181,15 @@ function copyPieceOut(params: Float32Array, spec: ParamSpec, piece: HfPiece): Fl
   return out
 }
 
-/** The HF tensors of a flat parameter buffer, in table order, as float32. */
-function hfTensors(config: ModelConfig, params: Float32Array): { name: string; shape: number[]; data: Float32Array }[] {
+/** The HF tensors of a flat parameter buffer, in table order, as float32; each made when `data` is called (the
+ *  writer calls it as it reaches the tensor, so an export holds one converted tensor at a time). */
+function hfTensors(config: ModelConfig, params: Float32Array): { name: string; shape: number[]; data: () => Float32Array }[] {
   requireHfFamily(config)
   const layout = new ParamLayout(config)
   if (params.length !== layout.total) throw new Error(`hf: parameter buffer has ${params.length} floats, the layout needs ${layout.total}`)
-  const out: { name: string; shape: number[]; data: Float32Array }[] = []
+  const out: { name: string; shape: number[]; data: () => Float32Array }[] = []
   for (const spec of layout.specs) {
-    for (const piece of spec.hf) out.push({ name: piece.name, shape: hfShape(spec, piece), data: copyPieceOut(params, spec, piece) })
+    for (const piece of spec.hf) out.push({ name: piece.name, shape: hfShape(spec, piece), data: () => copyPieceOut(params, spec, piece) })
   }
   return out
 }
@@ -217,7 +218,7 @@ export function exportHf(dir: string, config: ModelConfig, params: Float32Array,
   const tensors: WriteTensor[] = hfTensors(config, params).map(t => ({
     name: t.name, shape: t.shape,
     dtype: opts.dtype === 'bf16' ? 'BF16' : 'F32',
-    data: opts.dtype === 'bf16' ? floatToBf16(t.data) : t.data,
+    data: opts.dtype === 'bf16' ? () => floatToBf16(t.data()) : t.data,
   }))
   const files: Record<string, string> = {
     'config.json': JSON.stringify(hfConfigJson(config, opts.dtype), null, 2) + '\n',

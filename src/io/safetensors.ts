@@ -226,7 +226,9 @@ export function floatToBf16(x: Float32Array): Uint16Array {
   return out
 }
 
-export interface WriteTensor { name: string; dtype: Dtype; shape: number[]; data: ArrayBufferView }
+/** `data` may be a function that makes the bytes when the writer reaches the tensor: a writer of converted tensors
+ *  (transposed, bf16) then holds one at a time, not a converted copy of the whole model. */
+export interface WriteTensor { name: string; dtype: Dtype; shape: number[]; data: ArrayBufferView | (() => ArrayBufferView) }
 
 /** Writes tensors (in the given order) and string metadata to `path` atomically (temp, fsync, rename). */
 export function writeSafetensors(path: string, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
@@ -242,8 +244,7 @@ export function writeSafetensorsTo(w: Pick<AtomicWriter, 'write'>, tensors: Writ
     if (t.name === '__metadata__') throw new Error('safetensors: a tensor cannot be named __metadata__ (the header\'s metadata key)')
     if (t.name in header) throw new Error(`safetensors: two tensors are named ${t.name} (a file holds one tensor per name)`)
     const want = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype]
-    if (t.data.byteLength !== want) throw new Error(`safetensors: ${t.name} has ${t.data.byteLength} bytes, ` +
-      `shape [${t.shape}] ${t.dtype} needs ${want}`)
+    if (typeof t.data !== 'function') checkBytes(t, t.data, want)
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + want] }
     offset += want
   }
@@ -254,5 +255,13 @@ export function writeSafetensorsTo(w: Pick<AtomicWriter, 'write'>, tensors: Writ
   len.writeBigUInt64LE(BigInt(jsonBytes.byteLength))
   w.write(len)
   w.write(jsonBytes)
-  for (const t of tensors) w.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+  for (const t of tensors) {
+    const data = typeof t.data === 'function' ? checkBytes(t, t.data(), t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype]) : t.data
+    w.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+  }
+}
+
+function checkBytes(t: WriteTensor, data: ArrayBufferView, want: number): ArrayBufferView {
+  if (data.byteLength !== want) throw new Error(`safetensors: ${t.name} has ${data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${want}`)
+  return data
 }

@@ -1,9 +1,10 @@
-// Child of checkpoint-memory.test.ts: writes or reads one checkpoint in a fresh process and prints, as JSON, how
-// far the stage raised the peak RSS above the RSS it started from, and the SHA-256 of the weights and moments.
-// Usage: node checkpoint-memory-child.js write|read DIR
+// Child of file-memory.test.ts: writes or reads one checkpoint, or exports a Hugging Face directory, in a fresh
+// process and prints, as JSON, how far the stage raised the peak RSS above the RSS it started from, and the SHA-256
+// of the weights (and moments). Usage: node file-memory-child.js write|read|export-bf16|export-f32 DIR
 
 import { createHash } from 'node:crypto'
 import { configFromJson } from '../../src/config.js'
+import { exportHf } from '../../src/io/hf.js'
 import { ParamLayout } from '../../src/model/params.js'
 import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { Rng } from '../../src/util/rng.js'
@@ -27,6 +28,11 @@ function main(stage: string, dir: string): void {
     const ck = { modelConfig: memoryConfig, trainConfig: null, params: params!, optimizer: { m: m!, v: v!, step: 3 },
       progress: { step: 3, loader: null, rng: [1, 2, 3, 4] as [number, number, number, number], valLoss: null, bestValLoss: null } }
     arrays = () => { writeCheckpoint(dir, ck); return [params!, m!, v!] }
+  } else if (stage.startsWith('export')) {
+    const layout = new ParamLayout(memoryConfig), params = random(layout.total, new Rng(7))
+    const wte = layout.specs.find(s => s.name === 'wte')!   // padded vocabulary rows are not exported: zero, as import makes them
+    params.fill(0, wte.offset + memoryConfig.vocabSize * memoryConfig.channels, wte.offset + wte.size)
+    arrays = () => { exportHf(dir, memoryConfig, params, { dtype: stage === 'export-bf16' ? 'bf16' : 'f32', tokenizer: 'none' }); return [params] }
   } else {
     arrays = () => { const ck = readCheckpoint(dir, { withOptimizer: true }); return [ck.params, ck.optimizer!.m, ck.optimizer!.v] }
   }
