@@ -136,7 +136,9 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
   await prepareRunDirOnce(runDir, rank, point, opts)
   const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
+  const pretrained = resumeFrom === null && start.params !== undefined
   const { model, optimizer, rng } = buildModel(backend, c, start, resumeFrom)
+  releaseStartArrays(start, resumeFrom, point)
 
   const info: RunInfo = {
     runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
@@ -148,7 +150,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   opts.onStart?.(info)
   const result = await runTraining({
     model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
-    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained: resumeFrom === null && start.params !== undefined,
+    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained,
     // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
     startTokens: resumeFrom === null ? 0
       : resumeFrom.progress.tokens ?? resumeFrom.progress.step * (resumeFrom.trainConfig?.totalBatchSize ?? c.totalBatchSize),
@@ -239,6 +241,16 @@ function buildModel(backend: Backend, c: TrainConfig, start: Start, resumeFrom: 
     rng = new Rng(resumeFrom.progress.rng)
   }
   return { model, optimizer, rng }
+}
+
+/** The model and optimizer hold their own copies now: drops the arrays the run started from (a resumed checkpoint's
+ *  weights and moments, 1.4 GiB at gpt2-124m), which this frame and the CLI's, suspended in the training loop, would
+ *  otherwise keep for the whole run. Only the arrays go: the checkpoint's progress is still read. */
+function releaseStartArrays(start: Start, resumed: Resumed | null, point: ResumePoint | null): void {
+  delete start.params
+  for (const ck of [resumed, point?.kind === 'checkpoint' ? point.checkpoint : null]) {
+    if (ck !== null) { ck.params = new Float32Array(0); ck.optimizer = null }
+  }
 }
 
 /** RUN_DIR/config.json: the model, the settings and where they came from, the device and the shards read. */
