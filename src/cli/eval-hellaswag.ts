@@ -7,7 +7,7 @@ import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-prompt.js'
 import { longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
+import { checkModelFits, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
@@ -113,8 +113,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
   status(describeBackend(backend))
   // scoring runs through a key/value cache of its own: the forward's (training) buffers are never used
   const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1, mode: 'inference' })
-  if (resolved.params !== undefined) model.setParams(resolved.params)
-  else {
+  if (!moveWeightsInto(model, resolved)) {
     model.initWeights(f.seed)
     status(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
   }

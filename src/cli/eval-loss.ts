@@ -7,7 +7,7 @@ import { batchesIn, DataLoader } from '../data/loader.js'
 import { isSplit, listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, resolveModel, tokenizerNote } from '../model/load.js'
+import { checkModelFits, moveWeightsInto, resolveModel, tokenizerNote } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
@@ -96,8 +96,7 @@ export const command: Command = {
     const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
     note(describeBackend(backend))
     const model = new GPT(backend, config, { maxBatch: B, maxSeqLen: T, mode: 'inference' })
-    if (resolved.params !== undefined) model.setParams(resolved.params)
-    else {
+    if (!moveWeightsInto(model, resolved)) {
       model.initWeights(f.seed)
       note(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
     }

@@ -4,7 +4,7 @@
 // generation stops at the next one (the document's end) unless --ignore-eot.
 
 import { GPT } from '../model/gpt.js'
-import { checkModelFits, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
+import { checkModelFits, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { decode, encode, EOT } from '../tokenizer.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
@@ -53,8 +53,7 @@ export const command: Command = {
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
     note(describeBackend(backend))
     const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens, mode: 'inference' })
-    if (resolved.params !== undefined) model.setParams(resolved.params)
-    else {
+    if (!moveWeightsInto(model, resolved)) {
       note(`${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}`)
       model.initWeights(p.flags.seed)
     }

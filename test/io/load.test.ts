@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { configFromJson, presetConfig } from '../../src/config.js'
 import { loadHfDir } from '../../src/io/hf.js'
-import { checkModelFits, MAX_PARAMS, resolveModel } from '../../src/model/load.js'
+import { checkModelFits, MAX_PARAMS, moveWeightsInto, resolveModel } from '../../src/model/load.js'
 import { ParamLayout } from '../../src/model/params.js'
 import { checkpointName, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { InputError } from '../../src/util/errors.js'
@@ -105,4 +105,19 @@ test('a model too large for the machine or for one float32 buffer is refused bef
   assert.throws(() => checkModelFits('llmts sample', over, 0, 'its weights'),
     /llmts sample: the model has [\d,]+ parameters, more than the 4,294,967,295 llm\.ts holds/)
   checkModelFits('llmts sample', presetConfig('gpt2-124m'), 4, 'its weights')
+})
+
+test('moveWeightsInto gives the model the checkpoint\'s weights and drops the resolved array (one copy, not two, while a command runs)', () => {
+  const config = configFromJson({ preset: 'tiny-gpt2', vocabSize: 96, contextLength: 16, layers: 1, channels: 32, heads: 4 }, 'test')
+  const rng = new Rng(9)
+  const params = Float32Array.from({ length: new ParamLayout(config).total }, () => rng.normal())
+  const ck = join(root, 'move', checkpointName(1))
+  writeCheckpoint(ck, { modelConfig: config, trainConfig: null, params, optimizer: null,
+    progress: { step: 1, loader: null, rng: new Rng(1).state(), valLoss: null, bestValLoss: null } })
+  const m = resolveModel(ck), given: Float32Array[] = []
+  assert.equal(moveWeightsInto({ setParams: p => given.push(p.slice()) }, m), true)
+  assert.deepEqual(given, [params])
+  assert.equal(m.params, undefined)
+  assert.equal(m.source, `checkpoint ${ck} (step 1)`)   // the labels stay
+  assert.equal(moveWeightsInto({ setParams: () => assert.fail('a preset has no weights') }, resolveModel('tiny-gpt2')), false)
 })
