@@ -132,7 +132,7 @@ test('the human line gives val_loss to 6 decimals; off a terminal, progress at t
   const want = meanForward(model, tokens, B, T, steps)
   assert.ok(Math.abs(Number(m[1]) - want) <= 5e-7 + 1e-6 * want, `printed ${m[1]}, expected ${want}`)
   // off a terminal: the first and last batches (and one every ~10 s, none in a run this short), with rate and ETA
-  const batches = [...r.stderr.matchAll(/^eval loss: batch (\d+)\/20 loss \d+\.\d{4} \| ([\d,]+|\?) tok\/s \| ETA (\d+s|\?)$/gm)]
+  const batches = [...r.stderr.matchAll(/^eval loss: batch (\d+)\/20 \| loss \d+\.\d{4} \| ([\d,]+|\?) tok\/s \| ETA (\d+s|\?)$/gm)]
   assert.deepEqual([batches[0]?.[1], batches.at(-1)?.[1], batches.at(-1)?.[3]], ['1', '20', '0s'], r.stderr)
 })
 
