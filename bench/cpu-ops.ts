@@ -4,6 +4,7 @@
 
 import { CpuBackend } from '../src/backend/cpu/index.js'
 import type { Tensor } from '../src/backend/backend.js'
+import { bestMs } from './timing.js'
 
 const be = new CpuBackend()
 const rand = (n: number): Tensor => {
@@ -14,15 +15,10 @@ const rand = (n: number): Tensor => {
   return t
 }
 
+/** Best ms of `reps` runs after one warm-up run (first-call costs: kernel compiles, page faults). */
 function best(f: () => void, reps = 3): number {
   f()
-  let ms = Infinity
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now()
-    f()
-    ms = Math.min(ms, performance.now() - t0)
-  }
-  return ms
+  return bestMs(reps, f)
 }
 
 const rows: [string, number, number][] = []   // [name, ms, GFLOP]

@@ -14,6 +14,7 @@ import { scorePrepared, type PreparedExample } from '../src/eval/hellaswag.js'
 import { GPT } from '../src/model/gpt.js'
 import { InputError } from '../src/util/errors.js'
 import { appendResults, benchCommand } from './results.js'
+import { bestMs } from './timing.js'
 
 const flags = {
   model: { type: 'string', default: 'gpt2-124m', help: 'preset' },
@@ -27,16 +28,6 @@ const flags = {
 
 const ids = (n: number, salt: number): number[] => Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104_729) % 50_257)
 
-/** Best milliseconds of fn over `times` runs. */
-function best(times: number, fn: () => void): number {
-  let ms = Infinity
-  for (let r = 0; r < times; r++) {
-    const t0 = performance.now()
-    fn()
-    ms = Math.min(ms, performance.now() - t0)
-  }
-  return ms
-}
 
 function sampleTable(gpt: GPT, contexts: number[], tokens: number): string {
   const lines = ['| prompt tokens | prompt decode ms (first token) | ms / generated token | tokens/s |', '|---:|---:|---:|---:|']
@@ -45,7 +36,7 @@ function sampleTable(gpt: GPT, contexts: number[], tokens: number): string {
     const t0 = performance.now()
     gpt.decode(cache, Int32Array.from(ids(L, 1)), 1, L)
     const first = performance.now() - t0
-    const per = best(tokens, () => gpt.decode(cache, Int32Array.of(cache.length % 50_257), 1, 1))
+    const per = bestMs(tokens, () => gpt.decode(cache, Int32Array.of(cache.length % 50_257), 1, 1))
     gpt.releaseCache(cache)
     lines.push(`| ${L} | ${first.toFixed(0)} | ${per.toFixed(1)} | ${(1000 / per).toFixed(1)} |`)
     console.error(`bench: sample after ${L} tokens: ${per.toFixed(1)} ms/token`)
@@ -59,7 +50,7 @@ function hellaswagTable(gpt: GPT, shapes: [number, number][], rounds: number): s
     const ctx = ids(lc, 2)
     const example: PreparedExample = { rows: [0, 1, 2, 3].map(e => ({ ctx, cont: ids(le, 3 + e) })), label: 0 }
     const time = (method: 'forward' | 'shared-prefix'): number =>
-      best(rounds, () => scorePrepared(gpt, [example], { scoring: 'llmc', shots: 0, method }))
+      bestMs(rounds, () => scorePrepared(gpt, [example], { scoring: 'llmc', shots: 0, method }))
     const full = time('forward'), shared = time('shared-prefix')
     lines.push(`| ${lc} × ${le} | ${full.toFixed(0)} | ${4 * (lc + le - 1)} | ${shared.toFixed(0)} | ${lc - 1 + 4 * le} | ` +
       `${(full / shared).toFixed(2)}× |`)
