@@ -12,7 +12,8 @@ import { makeDirs, removeDeadTemps, writeFilesAtomic, type AtomicWriter } from '
 import { fsReason, InputError, shown } from '../util/errors.js'
 import { configFromHfJson, hfConfigJson, hfGenerationConfigJson, requireHfFamily, type HfDtype } from './hf-config.js'
 import { gpt2TokenizerFiles } from './hf-tokenizer.js'
-import { floatToBf16, readSafetensors, toFloat32, writeSafetensorsTo, type SafetensorsFile, type WriteTensor } from './safetensors.js'
+import { decodeFloats, floatToBf16, isFloat, readSafetensorsHeader, readSafetensorsInto, writeSafetensorsTo, type TensorInfo,
+  type TensorSink, type WriteTensor } from './safetensors.js'
 
 export type { HfDtype } from './hf-config.js'
 
@@ -35,14 +36,16 @@ export function readHfConfig(dir: string): { config: ModelConfig; family: HfFami
   return configFromHfJson(obj, path)
 }
 
-/** Opens model.safetensors, or every shard named by model.safetensors.index.json; name -> file. */
-function openWeights(dir: string): Map<string, SafetensorsFile> {
+/** A tensor of the weights as its file's header describes it (the data not read). */
+interface WeightEntry extends TensorInfo { path: string }
+
+/** The headers of model.safetensors, or of every shard named by model.safetensors.index.json; name -> tensor. */
+function openWeights(dir: string): Map<string, WeightEntry> {
   const single = join(dir, 'model.safetensors')
   const index = join(dir, 'model.safetensors.index.json')
-  const byName = new Map<string, SafetensorsFile>()
+  const byName = new Map<string, WeightEntry>()
   if (existsSync(single)) {
-    const f = readSafetensors(single)
-    for (const name of f.tensors.keys()) byName.set(name, f)
+    for (const [name, t] of readSafetensorsHeader(single).tensors) byName.set(name, { ...t, path: single })
     return byName
   }
   // a .part file is what an interrupted `llmts download` leaves; pytorch_model.bin is what older repositories hold
@@ -52,17 +55,18 @@ function openWeights(dir: string): Map<string, SafetensorsFile> {
       : existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not read: convert it to safetensors)' : ''
     throw new InputError(`hf: ${dir} has neither model.safetensors nor model.safetensors.index.json${hint}`)
   }
-  const shards = new Map<string, SafetensorsFile>()
+  const shards = new Map<string, Map<string, TensorInfo>>()
   for (const [name, file] of Object.entries(readWeightMap(index))) {
+    const path = join(dir, file)
     let shard = shards.get(file)
     if (shard === undefined) {
-      const path = join(dir, file)
       if (!existsSync(path) && existsSync(`${path}.part`)) throw new InputError(`hf: ${index} names ${file}, which is missing${unfinished}`)
-      shard = readSafetensors(path)
+      shard = readSafetensorsHeader(path).tensors
       shards.set(file, shard)
     }
-    if (!shard.tensors.has(name)) throw new InputError(`hf: ${index} puts ${name} in ${file}, which has no such tensor`)
-    byName.set(name, shard)
+    const t = shard.get(name)
+    if (t === undefined) throw new InputError(`hf: ${index} puts ${name} in ${file}, which has no such tensor`)
+    byName.set(name, { ...t, path })
   }
   return byName
 }
@@ -93,7 +97,7 @@ function hfShape(spec: ParamSpec, piece: HfPiece): number[] {
 }
 
 /** Looks a tensor up by its full name, or without the base-model prefix (GPT2Model / LlamaModel saves). */
-function lookupName(files: Map<string, SafetensorsFile>, name: string): string | undefined {
+function lookupName(files: Map<string, WeightEntry>, name: string): string | undefined {
   if (files.has(name)) return name
   const bare = name.replace(/^(transformer|model)\./, '')
   return bare !== name && files.has(bare) ? bare : undefined
@@ -101,11 +105,13 @@ function lookupName(files: Map<string, SafetensorsFile>, name: string): string |
 
 /**
  * Imports a Hugging Face directory: config.json mapped to a ModelConfig and the weights as one flat
- * float32 buffer in our layout (layout.total floats, padded vocabulary rows zero).
+ * float32 buffer in our layout (layout.total floats, padded vocabulary rows zero). Each file is streamed, a chunk
+ * (opts.chunkBytes, default 16 MiB) at a time, straight into its place in the buffer: no whole-file buffer, so files
+ * of any size load.
  * Missing, unexpected or mismatched tensors -> one InputError naming each (up to 5) with both shapes; a NaN or
  * infinite weight -> one naming the tensor and index.
  */
-export function loadHfDir(dir: string): { config: ModelConfig; params: Float32Array } {
+export function loadHfDir(dir: string, opts: { chunkBytes?: number } = {}): { config: ModelConfig; params: Float32Array } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`hf: ${dir} is not a directory`)
   const { config } = readHfConfig(dir)
   const layout = new ParamLayout(config)
@@ -119,7 +125,7 @@ export function loadHfDir(dir: string): { config: ModelConfig; params: Float32Ar
       const want = hfShape(spec, piece)
       const name = lookupName(files, piece.name)
       if (name === undefined) { problems.push(`missing tensor ${piece.name} (expected shape [${want}])`); continue }
-      const shape = files.get(name)!.tensors.get(name)!.shape
+      const shape = files.get(name)!.shape
       if (shape.join(',') !== want.join(',')) {
         problems.push(`tensor ${name} has shape [${shape}], config.json implies [${want}]`)
         mismatched.push(name)
@@ -132,18 +138,65 @@ export function loadHfDir(dir: string): { config: ModelConfig; params: Float32Ar
     if (used.has(name) || IGNORED.test(name)) continue
     // tied checkpoints sometimes also store the output layer; transformers ties it, and so do we
     if (config.tiedEmbeddings && name === 'lm_head.weight') continue
-    problems.push(`unexpected tensor ${name} with shape [${files.get(name)!.tensors.get(name)!.shape}]`)
+    problems.push(`unexpected tensor ${name} with shape [${files.get(name)!.shape}]`)
   }
   refuse(dir, problems)
   const params = new Float32Array(layout.total)
-  for (const { spec, piece, name } of found) {
-    const values = toFloat32(files.get(name)!, name)
-    const bad = firstNonFinite(values)
-    if (bad >= 0) problems.push(`tensor ${name} holds ${values[bad]} at index ${bad} (weights must be finite)`)
-    else copyPieceIn(params, spec, piece, values)
+  for (const path of new Set(found.map(f => files.get(f.name)!.path))) {
+    const here = found.filter(f => files.get(f.name)!.path === path)
+    readSafetensorsInto(path, tensors => new Map(here.map(f => [f.name, pieceSink(params, f, files.get(f.name)!, tensors.get(f.name), problems)])),
+      undefined, opts)
+    for (const { spec, piece, name } of here) {   // those read as they are (f32, untransposed) are checked once in place
+      if (files.get(name)!.dtype !== 'F32' || piece.transpose) continue
+      const values = pieceRows(params, spec, piece), bad = firstNonFinite(values)
+      if (bad >= 0) problems.push(`tensor ${name} holds ${values[bad]} at index ${bad} (weights must be finite)`)
+    }
   }
   refuse(dir, problems)
   return { config, params }
+}
+
+/** Where a tensor's chunks go: decoded to float32 into the piece's place in `params` (transposed there for GPT-2's Conv1D
+ *  layout); a non-finite value is added to `problems` once per tensor. `was`: the tensor as the header checked before
+ *  said, `now`: as the file says while it is read. */
+function pieceSink(params: Float32Array, f: { spec: ParamSpec; piece: HfPiece; name: string }, was: WeightEntry,
+                   now: TensorInfo | undefined, problems: string[]): TensorSink {
+  const { spec, piece, name } = f, path = was.path
+  // a file replaced since its header was checked is not read as if it were the same
+  if (now === undefined || now.dtype !== was.dtype || now.shape.join(',') !== was.shape.join(',')) {
+    throw new InputError(`hf: ${path} changed while being read (tensor ${name} is no longer ${was.dtype} [${was.shape}])`)
+  }
+  if (!isFloat(now.dtype)) throw new InputError(`safetensors: ${path}: tensor ${name} is ${now.dtype}, expected a float type`)
+  const rows = pieceRows(params, spec, piece)
+  if (now.dtype === 'F32' && !piece.transpose) return new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)   // read in place
+  const dtype = now.dtype, size = now.dtype === 'F32' ? 4 : 2
+  const cols = spec.shape.length === 1 ? 1 : spec.shape[1]!
+  let scratch: Float32Array | null = null, bad = false
+  return (chunk, at) => {
+    const first = at / size, n = chunk.byteLength / size
+    // (rows, cols) in both: the chunk decodes in place; (cols, rows) in the file: through scratch, then scattered
+    const out = piece.transpose ? (scratch ??= new Float32Array(n)).subarray(0, n) : rows.subarray(first, first + n)
+    decodeFloats(dtype, chunk, out)
+    const i = bad ? -1 : firstNonFinite(out)
+    if (i >= 0) { bad = true; problems.push(`tensor ${name} holds ${out[i]} at index ${first + i} (weights must be finite)`) }
+    if (piece.transpose) scatterTransposed(rows, piece.rows, cols, first, out)
+  }
+}
+
+/** A piece's (rows, cols) in the flat buffer, a view. */
+function pieceRows(params: Float32Array, spec: ParamSpec, piece: HfPiece): Float32Array {
+  const cols = spec.shape.length === 1 ? 1 : spec.shape[1]!
+  const base = spec.offset + piece.rowStart * cols
+  return params.subarray(base, base + piece.rows * cols)
+}
+
+// dest: the piece, (rows, cols)   src: elements first.. of the HF tensor, (cols, rows)
+function scatterTransposed(dest: Float32Array, rows: number, cols: number, first: number, src: Float32Array): void {
+  let c = Math.floor(first / rows), r = first - c * rows
+  for (let i = 0; i < src.length; i++) {
+    dest[r * cols + c] = src[i]!
+    if (++r === rows) { r = 0; c++ }
+  }
 }
 
 function firstNonFinite(a: Float32Array): number {
@@ -158,21 +211,10 @@ function refuse(dir: string, problems: string[]): void {
   throw new InputError(`hf: ${dir}: ${problems.slice(0, 5).join('; ')}${more}`)
 }
 
-// params: the flat buffer   src: the HF tensor, (rows, cols) or (cols, rows) when piece.transpose
-function copyPieceIn(params: Float32Array, spec: ParamSpec, piece: HfPiece, src: Float32Array): void {
-  const cols = spec.shape.length === 1 ? 1 : spec.shape[1]!
-  const base = spec.offset + piece.rowStart * cols
-  if (!piece.transpose) { params.set(src, base); return }
-  for (let c = 0; c < cols; c++) {
-    for (let r = 0; r < piece.rows; r++) params[base + r * cols + c] = src[c * piece.rows + r]!
-  }
-}
-
 // returns the HF tensor of a piece: (rows, cols), a view of params, or (cols, rows) when piece.transpose, a copy
 function copyPieceOut(params: Float32Array, spec: ParamSpec, piece: HfPiece): Float32Array {
   const cols = spec.shape.length === 1 ? 1 : spec.shape[1]!
-  const base = spec.offset + piece.rowStart * cols
-  const rowsView = params.subarray(base, base + piece.rows * cols)
+  const rowsView = pieceRows(params, spec, piece)
   if (!piece.transpose) return rowsView   // only read, by the writer
   const out = new Float32Array(piece.rows * cols)
   for (let r = 0; r < piece.rows; r++) {

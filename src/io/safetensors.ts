@@ -3,11 +3,11 @@
 // little-endian tensor bytes. The reader validates every offset against the file; readSafetensorsInto streams a
 // file of any size into arrays the caller owns (no copy of the file in memory); the writer is atomic.
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { fsReason, InputError, shown } from '../util/errors.js'
 import { AtomicWriter, writeFilesAtomic } from '../util/atomic.js'
 
-type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
+export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
 
 const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U16: 2, U8: 1 }
 
@@ -41,16 +41,10 @@ export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile
 /** Checks a safetensors file from its header alone (the header, and that its tensors end exactly at the file's
  *  end), without reading the data: for files too large to read only to check them. Returns the data's size. */
 export function checkSafetensorsFile(path: string): number {
-  const size = statSync(path).size
   const fd = openSync(path, 'r')
   try {
-    const head = Buffer.alloc(Math.min(size, 8))
-    readSync(fd, head, 0, head.length, 0)
-    const headerLen = size < 8 ? 0 : Number(head.readBigUInt64LE(0))
-    const prefix = Buffer.alloc(Math.min(size, 8 + headerLen))
-    readSync(fd, prefix, 0, prefix.length, 0)
-    parseHeader(prefix, size, path)   // the tensors fill the data exactly
-    return size - 8 - headerLen
+    const size = fstatSync(fd).size
+    return size - readHeader(fd, size, path).prefix.byteLength
   } finally {
     closeSync(fd)
   }
@@ -59,40 +53,69 @@ export function checkSafetensorsFile(path: string): number {
 /** A tensor as the header describes it (its bytes not read). */
 export interface TensorInfo { dtype: Dtype; shape: number[] }
 
+/** A safetensors file's validated header alone (the data not read); every problem, fs errors included, is an
+ *  InputError naming the file. */
+export function readSafetensorsHeader(path: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+  let fd: number
+  try { fd = openSync(path, 'r') } catch (e) { throw new InputError(`safetensors: cannot read ${path}: ${fsReason(e)}`) }
+  try {
+    const { spans, metadata } = readHeader(fd, fstatSync(fd).size, path)
+    return { tensors: new Map(spans.map(t => [t.name, { dtype: t.dtype, shape: t.shape }])), metadata }
+  } catch (e) {
+    throw e instanceof InputError ? e : new InputError(`safetensors: cannot read ${path}: ${fsReason(e)}`)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 const CHUNK = 16 * 2 ** 20          // bytes per read while streaming: large reads, while the chunk is still warm to hash
 const MAX_HEADER = 100_000_000      // the reference library's limit: a larger stated length is damage, not a header to allocate
 
+/** Reads the 8-byte length and the JSON header of an open file of `size` bytes and validates them. */
+function readHeader(fd: number, size: number, path: string): { prefix: Buffer; spans: Span[]; metadata: Record<string, string> } {
+  const head = Buffer.alloc(Math.min(size, 8))
+  readFully(fd, head, 0, path)
+  const stated = size < 8 ? 0 : Number(head.readBigUInt64LE(0))
+  if (stated > MAX_HEADER && stated <= size - 8) {
+    throw new InputError(`safetensors: ${path}: header length ${stated} exceeds the format's ${MAX_HEADER} bytes (corrupt or not safetensors)`)
+  }
+  const prefix = Buffer.alloc(Math.min(size, 8 + stated))
+  readFully(fd, prefix, 0, path)
+  return { prefix, ...parseHeader(prefix, size, path) }
+}
+
+/** Where `readSafetensorsInto` puts a tensor: bytes of its exact size, or a function given each chunk of it (whole
+ *  elements) with the chunk's byte offset in the tensor, for a caller that converts as it goes (valid during the call). */
+export type TensorSink = Uint8Array | ((chunk: Uint8Array, at: number) => void)
+
 /** Reads a safetensors file straight into memory the caller owns, for files too large to hold twice or to read in one
- *  call (a Buffer read stops at 2 GiB): `place` gets every tensor's validated description and returns, per name, the
- *  bytes that receive it (its exact size; a tensor not named is read and dropped). Every byte of the file goes to
- *  `onBytes` in file order (a checksum). Header problems are InputErrors naming the file; fs errors are thrown as is. */
-export function readSafetensorsInto(path: string, place: (tensors: Map<string, TensorInfo>, metadata: Record<string, string>) => Map<string, Uint8Array>,
-                                    onBytes: (chunk: Uint8Array) => void = () => {}): void {
+ *  call (a Buffer read stops at 2 GiB): `place` gets every tensor's validated description and returns, per name, where
+ *  it goes (a tensor not named is skipped, or read and dropped when `onBytes` is given). Every byte of the file goes to
+ *  `onBytes` in file order (a checksum). No read is larger than the header or opts.chunkBytes (a multiple of 8, so a
+ *  chunk holds whole elements; default 16 MiB). Header problems are InputErrors naming the file; fs errors are thrown
+ *  as is. */
+export function readSafetensorsInto(path: string, place: (tensors: Map<string, TensorInfo>, metadata: Record<string, string>) => Map<string, TensorSink>,
+                                    onBytes?: (chunk: Uint8Array) => void, opts: { chunkBytes?: number } = {}): void {
+  const chunk = opts.chunkBytes ?? CHUNK
+  if (!(Number.isSafeInteger(chunk) && chunk > 0 && chunk % 8 === 0)) throw new Error(`safetensors: chunkBytes ${chunk} is not a positive multiple of 8`)
   const fd = openSync(path, 'r')
   try {
-    const size = fstatSync(fd).size
-    const head = Buffer.alloc(Math.min(size, 8))
-    readFully(fd, head, 0, path)
-    const stated = size < 8 ? 0 : Number(head.readBigUInt64LE(0))
-    if (stated > MAX_HEADER && stated <= size - 8) {
-      throw new InputError(`safetensors: ${path}: header length ${stated} exceeds the format's ${MAX_HEADER} bytes (corrupt or not safetensors)`)
-    }
-    const prefix = Buffer.alloc(Math.min(size, 8 + stated))
-    readFully(fd, prefix, 0, path)
-    const { spans, metadata } = parseHeader(prefix, size, path)
+    const { prefix, spans, metadata } = readHeader(fd, fstatSync(fd).size, path)
     const into = place(new Map(spans.map(t => [t.name, { dtype: t.dtype, shape: t.shape }])), metadata)
-    onBytes(prefix)
+    onBytes?.(prefix)
     let scratch: Uint8Array | null = null
     for (const t of spans.sort((a, b) => a.begin - b.begin)) {   // parseHeader checked: no gaps, no overlap, to the end
       const dest = into.get(t.name)
-      if (dest !== undefined && dest.byteLength !== t.end - t.begin) {
+      if (dest === undefined && onBytes === undefined) continue
+      if (dest instanceof Uint8Array && dest.byteLength !== t.end - t.begin) {
         throw new Error(`safetensors: ${t.name} needs ${t.end - t.begin} bytes, given ${dest.byteLength}`)
       }
-      for (let at = 0; at < t.end - t.begin; at += CHUNK) {
-        const n = Math.min(CHUNK, t.end - t.begin - at)
-        const view = dest !== undefined ? dest.subarray(at, at + n) : (scratch ??= new Uint8Array(CHUNK)).subarray(0, n)
+      for (let at = 0; at < t.end - t.begin; at += chunk) {
+        const n = Math.min(chunk, t.end - t.begin - at)
+        const view = dest instanceof Uint8Array ? dest.subarray(at, at + n) : (scratch ??= new Uint8Array(chunk)).subarray(0, n)
         readFully(fd, view, prefix.byteLength + t.begin + at, path)
-        onBytes(view)
+        onBytes?.(view)
+        if (typeof dest === 'function') dest(view, at)
       }
     }
   } finally {
@@ -174,19 +197,30 @@ function tensorView(file: SafetensorsFile, name: string): { t: TensorEntry; n: n
 
 /** A tensor's values as float32 (F32, BF16 and F16 converted). */
 export function toFloat32(file: SafetensorsFile, name: string): Float32Array {
-  const { t, n, dv } = tensorView(file, name)
+  const { t, n } = tensorView(file, name)
+  if (!isFloat(t.dtype)) throw new InputError(`safetensors: ${file.path}: tensor ${name} is ${t.dtype}, expected a float type`)
   const out = new Float32Array(n)
-  switch (t.dtype) {
-    case 'F32': for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true); break
+  decodeFloats(t.dtype, t.bytes, out)
+  return out
+}
+
+export function isFloat(dtype: Dtype): dtype is 'F32' | 'BF16' | 'F16' { return dtype === 'F32' || dtype === 'BF16' || dtype === 'F16' }
+
+/** Decodes whole elements of a float tensor's little-endian bytes into out[0 .. bytes / element size). */
+export function decodeFloats(dtype: 'F32' | 'BF16' | 'F16', bytes: Uint8Array, out: Float32Array): void {
+  const n = bytes.byteLength / BYTES[dtype], dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  switch (dtype) {
+    case 'F32':
+      if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n))
+      else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true)
+      break
     case 'BF16': {
-      const u = new Uint32Array(out.buffer)
+      const u = new Uint32Array(out.buffer, out.byteOffset, n)
       for (let i = 0; i < n; i++) u[i] = dv.getUint16(2 * i, true) << 16
       break
     }
     case 'F16': for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true)); break
-    default: throw new InputError(`safetensors: ${file.path}: tensor ${name} is ${t.dtype}, expected a float type`)
   }
-  return out
 }
 
 /** A tensor's values as int32 (I32, I64 within range, U16, U8). */

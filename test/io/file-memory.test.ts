@@ -2,13 +2,14 @@
 // disk (no read back), a read streams each file into the final arrays while hashing it, an export converts one
 // tensor at a time. Measured in a child process (its peak RSS is its own) on a ~14M-parameter model (56 MB of
 // weights, a 112 MB optimizer file): a whole-file buffer or a converted copy of the model would show as that much.
-// The arrays read back and the checksums are compared with the arrays written and the files' bytes.
+// The arrays read back and the checksums are compared with the arrays written and the files' bytes. A Hugging Face
+// import streams each tensor into its place in the weights: no whole-file buffer, no read over the 16 MiB chunk.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,8 +22,9 @@ const floatMiB = new ParamLayout(memoryConfig).total * 4 / 2 ** 20   // one arra
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 const child = fileURLToPath(new URL('./file-memory-child.js', import.meta.url))
 
-function stage(name: 'write' | 'read' | 'export-bf16' | 'export-f32', dir: string): { extraMiB: number; sha256: string[] } {
-  return JSON.parse(execFileSync(process.execPath, [child, name, dir], { encoding: 'utf8' })) as { extraMiB: number; sha256: string[] }
+interface Stage { extraMiB: number; sha256: string[]; maxRead: number }
+function stage(name: 'write' | 'read' | 'export-bf16' | 'export-f32' | 'import', dir: string): Stage {
+  return JSON.parse(execFileSync(process.execPath, [child, name, dir], { encoding: 'utf8' })) as Stage
 }
 
 test('a checkpoint is written and read without a whole-file buffer, bit-exact, with the files\' true checksums', () => {
@@ -57,4 +59,18 @@ test('an export converts one tensor at a time: no converted copy of the model be
       assert.equal(createHash('sha256').update(new Uint8Array(back.buffer)).digest('hex'), sha256[0])
     }
   }
+})
+
+test('a Hugging Face import streams the file into the weights: no whole-file buffer, no read over 16 MiB, the exported weights back', () => {
+  const dir = join(root, 'hf-import')
+  const exported = stage('export-f32', dir)
+  const fileMiB = statSync(join(dir, 'model.safetensors')).size / 2 ** 20
+  const { extraMiB, sha256, maxRead } = stage('import', dir)
+  // the weights' array itself and a margin; before, readFileSync held the whole file beside it (fileMiB more) and
+  // read it in one call, refused past 2 GiB
+  const limit = floatMiB + fileMiB / 2
+  assert.ok(extraMiB < limit, `loadHfDir raised the peak RSS by ${extraMiB.toFixed(0)} MiB (limit ${limit.toFixed(0)}; the file is ` +
+    `${fileMiB.toFixed(0)} MiB)`)
+  assert.ok(maxRead <= 16 * 2 ** 20, `loadHfDir made a read of ${maxRead} bytes, over the 16 MiB chunk (the file is ${fileMiB.toFixed(0)} MiB)`)
+  assert.deepEqual(sha256, exported.sha256)
 })
