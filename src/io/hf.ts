@@ -39,6 +39,9 @@ export function readHfConfig(dir: string): { config: ModelConfig; family: HfFami
 /** A tensor of the weights as its file's header describes it (the data not read). */
 interface WeightEntry extends TensorInfo { path: string }
 
+/** A piece of the parameter table and the tensor of the files that holds it. */
+interface Found { spec: ParamSpec; piece: HfPiece; name: string }
+
 /** The headers of model.safetensors, or of every shard named by model.safetensors.index.json; name -> tensor. */
 function openWeights(dir: string): Map<string, WeightEntry> {
   const single = join(dir, 'model.safetensors')
@@ -112,36 +115,8 @@ function lookupName(files: Map<string, WeightEntry>, name: string): string | und
  * infinite weight -> one naming the tensor and index.
  */
 export function loadHfDir(dir: string, opts: { chunkBytes?: number } = {}): { config: ModelConfig; params: Float32Array } {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`hf: ${dir} is not a directory`)
-  const { config } = readHfConfig(dir)
-  const layout = new ParamLayout(config)
-  const files = openWeights(dir)
-  // every name and shape is checked before the buffer is allocated: config.json's sizes are only trusted once the
-  // tensors agree with them (a corrupt size would otherwise ask for a buffer of any length)
-  const found: { spec: ParamSpec; piece: HfPiece; name: string }[] = []
-  const problems: string[] = [], mismatched: string[] = []
-  for (const spec of layout.specs) {
-    for (const piece of spec.hf) {
-      const want = hfShape(spec, piece)
-      const name = lookupName(files, piece.name)
-      if (name === undefined) { problems.push(`missing tensor ${piece.name} (expected shape [${want}])`); continue }
-      const shape = files.get(name)!.shape
-      if (shape.join(',') !== want.join(',')) {
-        problems.push(`tensor ${name} has shape [${shape}], config.json implies [${want}]`)
-        mismatched.push(name)
-      } else found.push({ spec, piece, name })
-    }
-  }
-  // a tensor whose shape is wrong is named once, as mismatched, not again as unexpected
-  const used = new Set([...found.map(f => f.name), ...mismatched])
-  for (const name of files.keys()) {
-    if (used.has(name) || IGNORED.test(name)) continue
-    // tied checkpoints sometimes also store the output layer; transformers ties it, and so do we
-    if (config.tiedEmbeddings && name === 'lm_head.weight') continue
-    problems.push(`unexpected tensor ${name} with shape [${files.get(name)!.shape}]`)
-  }
-  refuse(dir, problems)
-  const params = new Float32Array(layout.total)
+  const { config, layout, files, found } = checkHfDir(dir)
+  const params = new Float32Array(layout.total), problems: string[] = []
   for (const path of new Set(found.map(f => files.get(f.name)!.path))) {
     const here = found.filter(f => files.get(f.name)!.path === path)
     readSafetensorsInto(path, tensors => new Map(here.map(f => [f.name, pieceSink(params, f, files.get(f.name)!, tensors.get(f.name), problems)])),
@@ -156,17 +131,54 @@ export function loadHfDir(dir: string, opts: { chunkBytes?: number } = {}): { co
   return { config, params }
 }
 
+/** What a Hugging Face directory holds, checked from config.json and the weights' headers alone (their data not read):
+ *  the same InputErrors as loadHfDir for a missing, unexpected or mis-shaped tensor. */
+export function checkHfDir(dir: string): { config: ModelConfig; layout: ParamLayout; files: Map<string, WeightEntry>; found: Found[] } {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`hf: ${dir} is not a directory`)
+  const { config } = readHfConfig(dir)
+  const layout = new ParamLayout(config)
+  const files = openWeights(dir)
+  // every name and shape is checked before the buffer is allocated: config.json's sizes are only trusted once the
+  // tensors agree with them (a corrupt size would otherwise ask for a buffer of any length)
+  const found: Found[] = []
+  const problems: string[] = [], mismatched: string[] = []
+  for (const spec of layout.specs) {
+    for (const piece of spec.hf) {
+      const want = hfShape(spec, piece)
+      const name = lookupName(files, piece.name)
+      if (name === undefined) { problems.push(`missing tensor ${piece.name} (expected shape [${want}])`); continue }
+      const { shape, dtype } = files.get(name)!
+      if (shape.join(',') !== want.join(',')) {
+        problems.push(`tensor ${name} has shape [${shape}], config.json implies [${want}]`)
+        mismatched.push(name)
+      } else if (!isFloat(dtype)) {
+        problems.push(`tensor ${name} is ${dtype}, expected a float type (F32, BF16 or F16)`)
+        mismatched.push(name)
+      } else found.push({ spec, piece, name })
+    }
+  }
+  // a tensor whose shape is wrong is named once, as mismatched, not again as unexpected
+  const used = new Set([...found.map(f => f.name), ...mismatched])
+  for (const name of files.keys()) {
+    if (used.has(name) || IGNORED.test(name)) continue
+    // tied checkpoints sometimes also store the output layer; transformers ties it, and so do we
+    if (config.tiedEmbeddings && name === 'lm_head.weight') continue
+    problems.push(`unexpected tensor ${name} with shape [${files.get(name)!.shape}]`)
+  }
+  refuse(dir, problems)
+  return { config, layout, files, found }
+}
+
 /** Where a tensor's chunks go: decoded to float32 into the piece's place in `params` (transposed there for GPT-2's Conv1D
  *  layout); a non-finite value is added to `problems` once per tensor. `was`: the tensor as the header checked before
  *  said, `now`: as the file says while it is read. */
-function pieceSink(params: Float32Array, f: { spec: ParamSpec; piece: HfPiece; name: string }, was: WeightEntry,
+function pieceSink(params: Float32Array, f: Found, was: WeightEntry,
                    now: TensorInfo | undefined, problems: string[]): TensorSink {
   const { spec, piece, name } = f, path = was.path
   // a file replaced since its header was checked is not read as if it were the same
-  if (now === undefined || now.dtype !== was.dtype || now.shape.join(',') !== was.shape.join(',')) {
+  if (now === undefined || !isFloat(now.dtype) || now.dtype !== was.dtype || now.shape.join(',') !== was.shape.join(',')) {
     throw new InputError(`hf: ${path} changed while being read (tensor ${name} is no longer ${was.dtype} [${was.shape}])`)
   }
-  if (!isFloat(now.dtype)) throw new InputError(`safetensors: ${path}: tensor ${name} is ${now.dtype}, expected a float type`)
   const rows = pieceRows(params, spec, piece)
   if (now.dtype === 'F32' && !piece.transpose) return new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)   // read in place
   const dtype = now.dtype, size = now.dtype === 'F32' ? 4 : 2

@@ -9,10 +9,10 @@ import { join } from 'node:path'
 import { configFromJson, GPT2_VOCAB, presetConfig, presets, type ModelConfig } from '../config.js'
 import { configFromHfJson } from '../io/hf-config.js'
 import { readHfTokenizer, type HfTokenizer } from '../io/hf-tokenizer-check.js'
-import { DOWNLOAD_STAGING, loadHfDir, readHfConfig } from '../io/hf.js'
+import { checkHfDir, DOWNLOAD_STAGING, loadHfDir, readHfConfig } from '../io/hf.js'
 // the one place model/ depends on train/: the checkpoint format belongs with the trainer that writes it, and every
 // command resolves --model here
-import { isCheckpointDir, isRunDir, loadCheckpointModel } from '../train/checkpoint.js'
+import { describeCheckpoint, isCheckpointDir, isRunDir, loadCheckpointModel, resolveCheckpointDir } from '../train/checkpoint.js'
 import { ParamLayout } from './params.js'
 import { InputError, shown } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
@@ -33,6 +33,9 @@ interface ResolveOptions {
   /** Called with the model before its weights are read (a Hugging Face directory's: from config.json and its
    *  tokenizer files), and again with the result: a refusal here costs no weight loading. */
   check?: (m: ModelInfo) => void
+  /** 'header': the weights are not read, only their files' headers checked against the config (and a checkpoint's
+   *  file size against state.json): a description (`llmts model`) without the cost of the weights. Default 'read'. */
+  weights?: 'read' | 'header'
 }
 
 type ModelInfo = Pick<ResolvedModel, 'config' | 'source' | 'tokenizer'>
@@ -50,12 +53,12 @@ export function resolveModel(spec: string | undefined, opts: ResolveOptions = {}
 }
 
 function resolveBoth(spec: string | undefined, opts: ResolveOptions): ResolvedModel {
-  const base = spec === undefined ? undefined : resolveSpec(spec, opts.check)
+  const base = spec === undefined ? undefined : resolveSpec(spec, opts)
   if (opts.initFrom === undefined) {
     if (base === undefined) throw new InputError('model: no model given (pass --model PRESET|FILE|DIR or --init-from DIR)')
     return base
   }
-  const loaded = resolveWeightsDir(opts.initFrom, opts.check)
+  const loaded = resolveWeightsDir(opts.initFrom, opts)
   if (base === undefined) return loaded
   if (base.params !== undefined) {
     throw new InputError(`model: --init-from ${opts.initFrom} would replace the weights of ${base.source}; ` +
@@ -70,24 +73,27 @@ function resolveBoth(spec: string | undefined, opts: ResolveOptions): ResolvedMo
 }
 
 /** What --init-from names: a run (its best or newest checkpoint), a checkpoint or a Hugging Face directory. */
-function resolveWeightsDir(dir: string, check: ResolveOptions['check']): ResolvedModel {
-  return isCheckpointDir(dir) || isRunDir(dir) ? checkpointModel(dir) : hfDirModel(dir, check)
+function resolveWeightsDir(dir: string, opts: ResolveOptions): ResolvedModel {
+  return isCheckpointDir(dir) || isRunDir(dir) ? checkpointModel(dir, opts) : hfDirModel(dir, opts)
 }
 
 // one builder per directory form, shared by --model and --init-from: the same directory gets the same label either way
-function checkpointModel(dir: string): ResolvedModel {
+function checkpointModel(path: string, opts: ResolveOptions): ResolvedModel {
   // the step says which one a run directory chose: best/ is often not the last step
-  const { step, ...ck } = loadCheckpointModel(dir)
+  const { step, ...ck } = opts.weights === 'header'
+    ? (dir => ({ ...describeCheckpoint(dir), source: dir }))(resolveCheckpointDir(path))
+    : loadCheckpointModel(path)
   return { ...ck, source: `checkpoint ${ck.source} (step ${step})`, path: ck.source, tokenizer: null }
 }
 
-function hfDirModel(dir: string, check: ResolveOptions['check']): ResolvedModel {
+function hfDirModel(dir: string, opts: ResolveOptions): ResolvedModel {
   const source = `Hugging Face directory ${dir}`
-  if (!statOrNull(dir)?.isDirectory()) return { ...loadHfDir(dir), source, path: dir, tokenizer: null }   // loadHfDir refuses it
+  const load = (): { config: ModelConfig; params?: Float32Array } => opts.weights === 'header' ? { config: checkHfDir(dir).config } : loadHfDir(dir)
+  if (!statOrNull(dir)?.isDirectory()) return { ...load(), source, path: dir, tokenizer: null }   // which refuses it
   const { config } = readHfConfig(dir)
   const tokenizer = readHfTokenizer(dir, config.vocabSize)
-  check?.({ config, source, tokenizer })
-  return { ...loadHfDir(dir), source, path: dir, tokenizer, hfDir: true }
+  opts.check?.({ config, source, tokenizer })
+  return { ...load(), source, path: dir, tokenizer, hfDir: true }
 }
 
 /** Uploads the resolved weights into `model` and drops the resolved array: the model holds its own copy, and a command
@@ -120,7 +126,7 @@ export function tokenizerNote(cmd: string, m: Pick<ResolvedModel, 'source' | 'to
     '(llmts prepare), which are not the tokens this model was trained on'
 }
 
-function resolveSpec(spec: string, check: ResolveOptions['check']): ResolvedModel {
+function resolveSpec(spec: string, opts: ResolveOptions): ResolvedModel {
   if (Object.hasOwn(presets, spec)) return { config: presetConfig(spec), source: `preset ${spec}`, path: spec, tokenizer: null }
   let st: Stats
   try { st = statSync(spec) } catch {
@@ -128,13 +134,13 @@ function resolveSpec(spec: string, check: ResolveOptions['check']): ResolvedMode
   }
   if (st.isDirectory()) {
     // training output: a run directory (its best or newest checkpoint) or one checkpoint directory
-    if (isCheckpointDir(spec) || isRunDir(spec)) return checkpointModel(spec)
+    if (isCheckpointDir(spec) || isRunDir(spec)) return checkpointModel(spec, opts)
     if (statOrNull(join(spec, 'state.json')) !== null) {
       throw new InputError(`model: ${spec} has a state.json but no model.safetensors ` +
         `(an incomplete or damaged checkpoint; another checkpoint of its run?)`)
     }
     if (statOrNull(join(spec, 'config.json'))?.isFile()) {
-      return hfDirModel(spec, check)
+      return hfDirModel(spec, opts)
     }
     if (statOrNull(join(spec, DOWNLOAD_STAGING)) !== null) {
       throw new InputError(`model: ${spec} is an unfinished llmts download (its config.json comes last, after the weights): ` +

@@ -11,7 +11,7 @@ import {
 } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { validateConfig, type ModelConfig } from '../config.js'
-import { readSafetensorsInto, writeSafetensorsTo, type TensorInfo, type WriteTensor } from '../io/safetensors.js'
+import { readSafetensorsHeader, readSafetensorsInto, writeSafetensorsTo, type TensorInfo, type WriteTensor } from '../io/safetensors.js'
 import { ParamLayout } from '../model/params.js'
 import { fsyncDir, makeDirs, spaceError, writeFileAtomic, writeFilesAtomic } from '../util/atomic.js'
 import { fsReason, InputError } from '../util/errors.js'
@@ -159,17 +159,7 @@ function checkSettingsFit(c: TrainConfig, model: ModelConfig, path: string): voi
 /** Reads and verifies a checkpoint; `withOptimizer: false` skips optimizer.safetensors (inference).
  *  Damage (bad state.json, a checksum or tensor mismatch) is a DamagedCheckpointError naming the file. */
 export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): Checkpoint {
-  const state = readStateFile(join(dir, STATE_FILE))
-  const named = /^step_(\d+)$/.exec(basename(dir))   // a copy under another step's name: resume and pruning go by the name
-  if (named !== null && Number(named[1]) !== state.step) {
-    throw new DamagedCheckpointError(
-      `checkpoint: ${join(dir, STATE_FILE)} says step ${state.step}, the directory name step ${Number(named[1])}`)
-  }
-  let modelConfig: ModelConfig
-  try { modelConfig = validateConfig({ ...state.modelConfig }, `${join(dir, STATE_FILE)} modelConfig`) } catch (e) {
-    throw new DamagedCheckpointError((e as Error).message)
-  }
-  if (state.trainConfig !== null) checkSettingsFit(state.trainConfig, modelConfig, join(dir, STATE_FILE))
+  const { state, modelConfig } = readCheckedState(dir)
   const layout = new ParamLayout(modelConfig)
   const params = new Float32Array(layout.total)
   readVerified(dir, MODEL_FILE, state, tensors => placeParams(tensors, layout, params, join(dir, MODEL_FILE)))
@@ -198,9 +188,41 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
   }
 }
 
+/** state.json of checkpoint `dir`, checked: its step against the directory's name, its configs valid and agreeing. */
+function readCheckedState(dir: string): { state: StateJson; modelConfig: ModelConfig } {
+  const state = readStateFile(join(dir, STATE_FILE))
+  const named = /^step_(\d+)$/.exec(basename(dir))   // a copy under another step's name: resume and pruning go by the name
+  if (named !== null && Number(named[1]) !== state.step) {
+    throw new DamagedCheckpointError(
+      `checkpoint: ${join(dir, STATE_FILE)} says step ${state.step}, the directory name step ${Number(named[1])}`)
+  }
+  let modelConfig: ModelConfig
+  try { modelConfig = validateConfig({ ...state.modelConfig }, `${join(dir, STATE_FILE)} modelConfig`) } catch (e) {
+    throw new DamagedCheckpointError((e as Error).message)
+  }
+  if (state.trainConfig !== null) checkSettingsFit(state.trainConfig, modelConfig, join(dir, STATE_FILE))
+  return { state, modelConfig }
+}
+
+/** What a checkpoint is, without reading its weights (`llmts model`): state.json checked as readCheckpoint checks it,
+ *  model.safetensors's header against its config and the file's size against state.json's; the checksum, which
+ *  needs every byte, is left to the commands that read them. */
+export function describeCheckpoint(dir: string): { config: ModelConfig; step: number } {
+  const { state, modelConfig } = readCheckedState(dir)
+  const path = join(dir, MODEL_FILE), want = state.files[MODEL_FILE]
+  if (want === undefined) throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)} lists no checksum for ${MODEL_FILE}`)
+  const { tensors } = readSafetensorsHeader(path)   // its problems (unreadable, a bad header) are InputErrors naming it
+  const bytes = statSync(path).size
+  if (bytes !== want.bytes) {
+    throw new DamagedCheckpointError(`checkpoint: ${path} is ${bytes} bytes, state.json expects ${want.bytes} (truncated or replaced)`)
+  }
+  placeParams(tensors, new ParamLayout(modelConfig), null, path)
+  return { config: modelConfig, step: state.step }
+}
+
 /** Where each tensor of model.safetensors goes in `params` (flat, layout.total): every tensor's presence, dtype and
- *  shape checked first, and no tensor the layout does not have. */
-function placeParams(tensors: Map<string, TensorInfo>, layout: ParamLayout, params: Float32Array, path: string): Map<string, Uint8Array> {
+ *  shape checked first, and no tensor the layout does not have (params null: only checked). */
+function placeParams(tensors: Map<string, TensorInfo>, layout: ParamLayout, params: Float32Array | null, path: string): Map<string, Uint8Array> {
   for (const s of layout.specs) {
     const t = tensors.get(s.name)
     if (t === undefined) throw new DamagedCheckpointError(`checkpoint: ${path} has no tensor ${s.name}`)
@@ -213,6 +235,7 @@ function placeParams(tensors: Map<string, TensorInfo>, layout: ParamLayout, para
     throw new DamagedCheckpointError(`checkpoint: ${path} has ${extra.length} tensor(s) the config in state.json does not ` +
       `describe (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''}); state.json and the weights disagree`)
   }
+  if (params === null) return new Map()   // only checked
   return new Map(layout.specs.map(s => [s.name, bytesOf(params.subarray(s.offset, s.offset + s.size))]))
 }
 
