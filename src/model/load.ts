@@ -12,7 +12,8 @@ import { readHfTokenizer, type HfTokenizer } from '../io/hf-tokenizer-check.js'
 import { checkHfDir, DOWNLOAD_STAGING, loadHfDir, readHfConfig } from '../io/hf.js'
 // the one place model/ depends on train/: the checkpoint format belongs with the trainer that writes it, and every
 // command resolves --model here
-import { describeCheckpoint, isCheckpointDir, isRunDir, loadCheckpointModel, resolveCheckpointDir } from '../train/checkpoint.js'
+import { describeCheckpoint } from '../train/checkpoint.js'
+import { isCheckpointDir, isRunDir, loadCheckpointModel, resolveCheckpointDir } from '../train/checkpoint-dirs.js'
 import { ParamLayout } from './params.js'
 import { InputError, shown } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'

@@ -12,9 +12,9 @@ import { configFromJson } from '../../src/config.js'
 import { readSafetensors, writeSafetensors, type WriteTensor } from '../../src/io/safetensors.js'
 import { ParamLayout } from '../../src/model/params.js'
 import {
-  checkpointName, listCheckpoints, loadCheckpointModel, moveAsideDamaged, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveBest,
-  writeCheckpoint, type Checkpoint,
+  checkpointName, listCheckpoints, moveAsideDamaged, pruneCheckpoints, readCheckpoint, saveBest, writeCheckpoint, type Checkpoint,
 } from '../../src/train/checkpoint.js'
+import { loadCheckpointModel, resolveCheckpointDir } from '../../src/train/checkpoint-dirs.js'
 import { DamagedCheckpointError, readStateFile } from '../../src/train/checkpoint-state.js'
 import { trainDefaults } from '../../src/train/config.js'
 import { InputError } from '../../src/util/errors.js'
