@@ -102,6 +102,7 @@ export const command: Command = {
     }
     const loader = new DataLoader({ files, B, T, vocabSize: config.vocabSize })
     const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps, { tokensPerBatch: B * T }) })
+    loader.close()
     const result = { valLoss, steps, batchSize: B, seqLen: T, tokens: steps * B * T, model: resolved.path }
     if (f.json) printJson(result)
     else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} ${plural(steps, 'batch', 'batches')} of ${B}×${T} tokens (${resolved.source})\n`)

@@ -2,11 +2,15 @@
 // windows of W·B·T tokens; rank r of W reads tokens [k·W·B·T + r·B·T, +B·T+1) of window k (inputs = the
 // first B·T, targets = the same shifted by one); after the last window it moves to the next shard at 0, and
 // after the last shard back to the first. With shuffle, shard order (per epoch) and window order (per shard)
-// are seeded permutations, identical on every rank. state()/restore() continue bit-exactly.
+// are seeded permutations, identical on every rank. state()/restore() continue bit-exactly. Each batch is one
+// positioned read of its B·T+1 tokens from the open shard (llm.c's fseek + fread), so a rank holds one window, not
+// the shard; the state also fingerprints every shard, for a resume to tell changed data.
 
+import { basename } from 'node:path'
 import { Rng, type RngState } from '../util/rng.js'
 import { check, InputError } from '../util/errors.js'
-import { readShard, readShardHeader } from './shards.js'
+import { readShardHeader } from './shards.js'
+import { ShardReader, shardChange, shardPrint, type ShardPrint } from './shard-reader.js'
 
 interface Batch { inputs: Int32Array; targets: Int32Array }   // (B,T) each
 
@@ -31,6 +35,7 @@ export interface LoaderState {
   pos: number                                     // token offset of the next window in that shard (a multiple of W·B·T)
   rng?: [number, number, number, number]          // shuffle: RNG state before this shard's window permutation
   order?: number[]                                // shuffle: shard order of the current epoch
+  shards?: ShardPrint[]                           // every file's fingerprint, in files order (absent before fingerprints)
 }
 
 interface LoaderOptions {
@@ -60,8 +65,8 @@ export class DataLoader {
   private shardIdx = 0
   private sample = 0                          // next window (index into perm) in the current shard
   private perm: Int32Array | null = null      // (windows) shuffled window order
-  private tokens: Uint16Array = new Uint16Array(0)
-  private loadedFile = -1
+  private reader: ShardReader | null = null    // the current shard, open
+  private prints: ShardPrint[] | null = null   // (files.length) computed at the first state() or shardChanges()
 
   constructor(opts: LoaderOptions) {
     const { B, T } = opts
@@ -87,6 +92,8 @@ export class DataLoader {
     })
     this.rng = new Rng(this.seed)
     this.reset()
+    // the first batch's ids are checked now, so shards of another tokenizer are refused before a run touches --out
+    this.readWindow(this.perm === null ? 0 : this.perm[0]!)
   }
 
   /** Batches this rank reads in one pass over the files, before the data wraps around (its windows). */
@@ -110,9 +117,10 @@ export class DataLoader {
     this.shardIdx = shardIdx
     this.sample = 0
     const file = this.order[shardIdx]!
-    if (file !== this.loadedFile) {
-      this.tokens = readShard(this.files[file]!, this.vocabSize === undefined ? {} : { vocabSize: this.vocabSize })
-      this.loadedFile = file
+    if (this.reader?.path !== this.files[file]) {
+      this.reader?.close()
+      this.reader = null   // not left closed if the next one fails to open
+      this.reader = new ShardReader(this.files[file]!, this.vocabSize)
     }
     this.rngAtLoad = this.rng.state()
     this.perm = null
@@ -131,16 +139,45 @@ export class DataLoader {
   /** The next micro-batch: inputs and targets, each (B, T) int32. */
   next(): Batch {
     if (this.sample >= this.windows[this.order[this.shardIdx]!]!) this.advance()
-    const window = this.perm === null ? this.sample : this.perm[this.sample]!
-    const start = window * this.windowTokens + this.rank * this.B * this.T
+    const src = this.readWindow(this.perm === null ? this.sample : this.perm[this.sample]!)
     const n = this.B * this.T
     const inputs = new Int32Array(n)    // (B, T)
     const targets = new Int32Array(n)   // (B, T)
-    const src = this.tokens.subarray(start, start + n + 1)
     inputs.set(src.subarray(0, n))
     targets.set(src.subarray(1, n + 1))
     this.sample++
     return { inputs, targets }
+  }
+
+  // (B·T+1) this rank's tokens of window `window` of the current shard, reopened after close()
+  private readWindow(window: number): Uint16Array {
+    this.reader ??= new ShardReader(this.files[this.order[this.shardIdx]!]!, this.vocabSize)
+    return this.reader.read(window * this.windowTokens + this.rank * this.B * this.T, this.B * this.T + 1)
+  }
+
+  /** Closes the open shard; a later next() opens it again. */
+  close(): void {
+    this.reader?.close()
+    this.reader = null
+  }
+
+  private fingerprints(): ShardPrint[] {
+    this.prints ??= this.files.map(shardPrint)
+    return this.prints
+  }
+
+  /** The shards whose size or sampled bytes differ from those `s` recorded under the same name, each said in a few
+   *  words; none for a state without fingerprints (checkpoints older than them). */
+  shardChanges(s: LoaderState): string[] {
+    if (s.shards === undefined) return []
+    const now = new Map(this.files.map((f, i) => [basename(f), i]))
+    const out: string[] = []
+    for (const was of s.shards) {
+      const i = now.get(was.name)
+      const change = i === undefined ? null : shardChange(was, this.fingerprints()[i]!)
+      if (change !== null) out.push(change)
+    }
+    return out
   }
 
   /** JSON-serializable position; restore(state) on a loader with the same files and B, T, W continues exactly. */
@@ -150,6 +187,7 @@ export class DataLoader {
       s.rng = [...this.rngAtLoad]
       s.order = [...this.order]
     }
+    s.shards = this.fingerprints()   // shared, not copied: state() is taken every step
     return s
   }
 
@@ -168,6 +206,9 @@ export class DataLoader {
       this.order = [...order!]
       this.rng = new Rng(s.rng as RngState)
     } else if (s.order !== undefined || s.rng !== undefined) bad('it is a shuffled state but this loader does not shuffle')
+    if (s.shards !== undefined && (!Array.isArray(s.shards) || !s.shards.every(isShardPrint))) {
+      bad('shards must be a list of {"name", "bytes", "sample"}')
+    }
     const windows = this.windows[this.order[s.shard]!]!
     if (!Number.isSafeInteger(s.pos) || s.pos < 0 || s.pos % this.windowTokens !== 0 || s.pos / this.windowTokens > windows) {
       bad(`pos must be a multiple of W·B·T = ${this.windowTokens} and at most ${windows * this.windowTokens}`)
@@ -177,3 +218,7 @@ export class DataLoader {
   }
 }
 
+function isShardPrint(p: unknown): p is ShardPrint {
+  const o = p as Partial<ShardPrint> | null
+  return typeof o === 'object' && o !== null && typeof o.name === 'string' && Number.isSafeInteger(o.bytes) && typeof o.sample === 'string'
+}

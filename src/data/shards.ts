@@ -15,6 +15,7 @@ const SHARD_VERSION = 1 // llm.c: 1 = uint16 tokens (GPT-2), 2 = uint32 tokens (
 const HEADER_INTS = 256
 const HEADER_BYTES = HEADER_INTS * 4
 export const MAX_SHARD_TOKENS = 2 ** 31 - 1 // the count is an int32
+export const SHARD_HEADER_BYTES = HEADER_BYTES
 export const MIN_SHARD_SIZE = 1024           // --shard-size floor: smaller shards are mostly header, and a typo (1 wrote 338k files)
 
 if (endianness() !== 'LE') throw new Error('shards: this code reads and writes shards as little-endian memory')
@@ -69,14 +70,14 @@ export function readShardHeader(path: string): ShardHeader {
   }
 }
 
-function openShard(path: string): number {
+export function openShard(path: string): number {
   const st = statOrUndefined(path)
   if (st === undefined) throw new InputError(`shards: no such file: ${path}`)
   if (!st.isFile()) throw new InputError(`shards: ${path} is not a file`)
   return openSync(path, 'r')
 }
 
-function checkHeader(path: string, fd: number): ShardHeader {
+export function checkHeader(path: string, fd: number): ShardHeader {
   const h = new Int32Array(3)
   const size = fstatSync(fd).size
   if (size >= HEADER_BYTES) readSync(fd, h, { position: 0 })
@@ -105,13 +106,14 @@ function checkHeaderWords(path: string, h: Int32Array, size: number): ShardHeade
   return { path, tokens: ntok }
 }
 
-function checkTokens(path: string, tokens: Uint16Array, vocab: number): void {
+/** InputError at the first id >= vocab; tokens: (n) ids read from token `offset` of the shard (named in the error). */
+export function checkTokens(path: string, tokens: Uint16Array, vocab: number, offset = 0): void {
   if (vocab >= 65536) return
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i]! >= vocab) {
       const hint = vocab === VOCAB_SIZE ? 'corrupted shard or another tokenizer?'
         : `corrupted shard, another tokenizer, or a model whose vocabSize ${vocab} is too small for these shards?`
-      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${i}, outside the vocabulary of ${vocab} (${hint})`)
+      throw new InputError(`shards: ${path} has token id ${tokens[i]} at position ${offset + i}, outside the vocabulary of ${vocab} (${hint})`)
     }
   }
 }

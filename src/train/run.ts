@@ -148,16 +148,22 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   }
   if (rank === 0) writeRunConfig(info, shards)
   opts.onStart?.(info)
-  const result = await runTraining({
-    model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
-    bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained,
-    // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
-    startTokens: resumeFrom === null ? 0
-      : resumeFrom.progress.tokens ?? resumeFrom.progress.step * (resumeFrom.trainConfig?.totalBatchSize ?? c.totalBatchSize),
-    reporter: opts.reporter, note: opts.note, stop: opts.stop, hellaswag, collective,
-    ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
-    ...(point?.kind === 'checkpoint' && point.log !== undefined ? { resumedLog: point.log } : {}),
-  })
+  let result: TrainResult
+  try {
+    result = await runTraining({
+      model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
+      bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained,
+      // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
+      startTokens: resumeFrom === null ? 0
+        : resumeFrom.progress.tokens ?? resumeFrom.progress.step * (resumeFrom.trainConfig?.totalBatchSize ?? c.totalBatchSize),
+      reporter: opts.reporter, note: opts.note, stop: opts.stop, hellaswag, collective,
+      ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
+      ...(point?.kind === 'checkpoint' && point.log !== undefined ? { resumedLog: point.log } : {}),
+    })
+  } finally {
+    train.close()   // the open shards
+    val?.close()
+  }
   collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
   return { info, result }
 }
