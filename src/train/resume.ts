@@ -118,6 +118,17 @@ export function noteShardChange(runDir: string, train: string[], note: (line: st
     `${gone.length + added.length === 0 ? '; in another order' : ''}); the saved data position now points into other data`)
 }
 
+/** Warns of train shards whose contents changed under the same name since the checkpoint (the loader state's
+ *  fingerprints: size and sampled bytes). A warning, not an error, as for shards added or removed: llm.c's resume goes on
+ *  with whatever data it is given, training on new data is a use, and a refusal would leave the run no way to go on;
+ *  but unlike a changed list, same names look like the same data, so this is said loudly. */
+export function noteShardContents(changes: string[], checkpointDir: string, note: (line: string) => void): void {
+  if (changes.length === 0) return
+  const more = changes.length > 1 ? `; and ${changes.length - 1} more changed` : ''
+  note(`train: warning: --resume: a train shard is not the one ${join(checkpointDir, 'state.json')} was trained on: ` +
+    `${changes[0]}${more}; the run goes on with the data it is given now, no longer the same stream (put the old shards back to continue it)`)
+}
+
 /** Notes a resume whose validation reads other tokens than the run's did (--val-steps, --batch-size, --seq-len, other
  *  val shards): allowed, as nanoGPT's eval_iters and llm.c's val_max_steps may change, but the val losses after it are
  *  then not comparable with those before, nor with the best so far, which best/ still keeps until a lower one. */

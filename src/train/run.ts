@@ -10,7 +10,7 @@ import type { Backend } from '../backend/backend.js'
 import { CpuBackend } from '../backend/cpu/index.js'
 import { threadsFromEnv } from '../backend/cpu/kernels.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
-import { DataLoader } from '../data/loader.js'
+import { DataLoader, type LoaderState } from '../data/loader.js'
 import { isSplit, listShards, valShardsBeside } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
@@ -28,7 +28,7 @@ import { gradAccumSteps, validateTrainConfig, type TrainConfig } from './config.
 import type { Collective, HostCollective } from './collective.js'
 import { createBackend, describeBackend } from './device.js'
 import { AdamW } from './optimizer.js'
-import { findResumePoint, noteShardChange, noteValidationChange, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
+import { findResumePoint, noteShardChange, noteShardContents, noteValidationChange, refuseModelDir, repairBest, restoreLoader, type ResumePoint } from './resume.js'
 import { runTraining, type HellaswagSchedule, type Reporter, type TrainResult } from './trainer.js'
 
 interface RunOptions {
@@ -131,6 +131,9 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   }
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
+  if (resumeFrom !== null && rank === 0) {
+    noteShardContents(train.shardChanges(resumeFrom.progress.loader as LoaderState), resumeFrom.path, opts.note ?? (() => {}))
+  }
   if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   const valSteps = noteDataSizes(c, { train, val }, { rank, world }, opts.note)
   if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)

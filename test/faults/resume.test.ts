@@ -6,6 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import {
   chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs'
@@ -209,6 +210,39 @@ test('train shards that changed under the same --data since the run recorded the
     assert.deepEqual(notes, [`train: note: --resume: the train shards are not those ${join(run, 'config.json')} recorded (2 then, 3 now; ` +
       `new: ${added}); the saved data position now points into other data`])
   } finally { rmSync(added) }
+})
+
+test('a train shard rewritten under its name since the checkpoint gets a warning on --resume, naming it and how it changed', async () => {
+  const run = copyOfRef('rewritten'), shard = join(toy.data, 'toy_train_000001.bin'), was = readFileSync(shard)
+  const changed = Buffer.from(was)
+  changed[changed.length - 2]! ^= 1   // the last token's id, still under the toy's 96: same size, other contents
+  const sample = (b: Buffer): string => createHash('sha256').update(b).digest('hex').slice(0, 16)   // the whole file: < 192 KiB
+  writeFileSync(shard, changed)
+  try {
+    const notes: string[] = []
+    const r = await trainRun({ ...base, out: run, steps: 9 }, { resume: true, overwrite: false, note: n => notes.push(n) })
+    assert.equal(r.info.startStep, 8)
+    assert.deepEqual(notes, [`train: warning: --resume: a train shard is not the one ${join(ck(run, 8), 'state.json')} was trained on: ` +
+      `toy_train_000001.bin has other contents (same size; sampled sha256 ${sample(changed)}, ${sample(was)} then); the run goes on ` +
+      'with the data it is given now, no longer the same stream (put the old shards back to continue it)'])
+  } finally { writeFileSync(shard, was) }
+})
+
+test('a checkpoint from before the shard fingerprints resumes as before, to the uninterrupted run\'s end, and records them', async () => {
+  const run = copyOfRef('unprinted'), state = join(ck(run, 4), 'state.json')
+  rmSync(ck(run, 6), { recursive: true })
+  rmSync(ck(run, 8), { recursive: true })
+  const json = JSON.parse(readFileSync(state, 'utf8')) as { loader: { shards?: unknown } }
+  assert.ok(Array.isArray(json.loader.shards), 'checkpoints record the fingerprints')
+  delete json.loader.shards
+  writeFileSync(state, JSON.stringify(json))
+  const notes: string[] = []
+  const r = await trainRun({ ...base, out: run }, { resume: true, overwrite: false, note: n => notes.push(n) })
+  assert.equal(r.info.startStep, 4)
+  assert.deepEqual(notes.filter(n => n.includes('train shard')), [])
+  assert.deepEqual(withoutTiming(readLog(join(run, 'log.jsonl'))), refLog())
+  const now = JSON.parse(readFileSync(join(ck(run, 8), 'state.json'), 'utf8')) as { loader: { shards?: { name: string }[] } }
+  assert.deepEqual(now.loader.shards?.map(p => p.name), ['toy_train_000000.bin', 'toy_train_000001.bin'])
 })
 
 test('a resume whose validation reads other tokens says its val losses are not comparable with the earlier ones nor the best', async () => {
