@@ -73,8 +73,7 @@ export function writeCheckpoint(dir: string, ck: Checkpoint, warn?: Warn): void 
  *  replaces `dir`; on a failure the temp directory goes, and a full disk is an OutOfSpaceError naming `dir`. */
 function writeDirAtomic(dir: string, fill: (tmp: string) => void, warn: Warn | undefined): void {
   makeDirs(dirname(dir))
-  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
-  rmSync(tmp, { recursive: true, force: true })
+  const tmp = asideName(dir, 'tmp')
   try {
     mkdirSync(tmp)
     fill(tmp)
@@ -89,13 +88,22 @@ function writeDirAtomic(dir: string, fill: (tmp: string) => void, warn: Warn | u
  *  one's deletion failing is a warning when `warn` is given (`dir` is whole by then), else thrown. */
 function swapInto(tmp: string, dir: string, warn: Warn | undefined): void {
   fsyncDir(tmp)
-  const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`)
+  const old = asideName(dir, 'old')
   const hadOld = existsSync(dir)
   if (hadOld) renameSync(dir, old)
   slowCheckpointStage()   // the one moment `dir` is missing: removeLeftovers renames `old` back after a crash
   renameSync(tmp, dir)
   fsyncDir(dirname(dir))
   if (hadOld) removeOrWarn(old, `the replaced ${dir}`, warn)
+}
+
+/** A free name beside `path` for its temp copy or for moving it aside: `.NAME.KIND-PID`, or `-2`, `-3`... after it
+ *  when taken (by a leftover this process could not delete: a rename onto it would fail, and the run with it). */
+function asideName(path: string, kind: 'tmp' | 'old' | 'del'): string {
+  const first = join(dirname(path), `.${basename(path)}.${kind}-${process.pid}`)
+  let name = first
+  for (let n = 2; existsSync(name); n++) name = `${first}-${n}`
+  return name
 }
 
 const warned = new Set<string>()   // a leftover that stays is met again at every checkpoint: one warning per process
@@ -320,7 +328,7 @@ export function pruneCheckpoints(runDir: string, keep: number, warn: Warn): void
   if (keep <= 0) return
   const all = listCheckpoints(runDir)
   for (const c of all.slice(0, Math.max(0, all.length - keep))) {
-    const doomed = join(dirname(c.path), `.${basename(c.path)}.del-${process.pid}`)
+    const doomed = asideName(c.path, 'del')
     const what = `the old checkpoint ${c.path} (--keep-checkpoints ${keep})`
     try { renameSync(c.path, doomed) } catch (e) {   // kept as it is, a checkpoint still
       warnOnce(warn, c.path, `could not delete ${what}: ${failure(e, c.path)}; it is kept, the run goes on`)
@@ -344,8 +352,8 @@ export function removeLeftovers(runDir: string, warn: Warn): void {
       else removeOrWarn(join(dir, n), 'a leftover of an interrupted write or deletion', warn)
     }
   }
-  clean(runDir, /^\.(best|\.best-committed|log\.jsonl|config\.json)\.(tmp|old)-\d+$/)
-  clean(join(runDir, 'checkpoints'), /^\.(step_\d+)\.(tmp|old|del)-\d+$/)
+  clean(runDir, /^\.(best|\.best-committed|log\.jsonl|config\.json)\.(tmp|old|del)-\d+(-\d+)?$/)
+  clean(join(runDir, 'checkpoints'), /^\.(step_\d+)\.(tmp|old|del)-\d+(-\d+)?$/)
 }
 
 /** RUN_DIR/.best-committed: while best/ holds a step after the newest checkpoint (a validation between checkpoints),
@@ -366,7 +374,7 @@ export function saveBest(runDir: string, src: string, opts: { to?: 'best' | type
 export function removeRunEntry(runDir: string, name: 'best' | typeof COMMITTED_BEST, warn: Warn): void {
   const dir = join(runDir, name)
   if (!existsSync(dir)) return
-  const doomed = join(runDir, `.${name}.tmp-${process.pid}`)
+  const doomed = asideName(dir, 'del')   // not writeDirAtomic's temp name: a leftover there would fail the next write
   renameSync(dir, doomed)
   removeOrWarn(doomed, dir, warn)
 }
