@@ -9,6 +9,7 @@ import { encode, findSafeCut } from '../tokenizer.js'
 import { MAX_PIECE_CHARS } from '../data/sources/source.js'
 import { SHARD_MAGIC } from '../data/shards.js'
 import { InputError } from '../util/errors.js'
+import { characterEnd, firstInvalidUtf8 } from '../util/utf8.js'
 import { printJson } from './output.js'
 
 const READ_BYTES = 1 << 18
@@ -81,37 +82,9 @@ function refuseShard(file: string, head: Buffer): void {
   }
 }
 
-/** The length of `b` without a character cut short at its end (its bytes belong to the next chunk). */
-function characterEnd(b: Buffer): number {
-  for (let k = 1; k <= Math.min(3, b.length); k++) {
-    const byte = b[b.length - k]!
-    if (byte < 0x80) return b.length
-    if (byte < 0xc0) continue   // a continuation byte: look further back for its lead
-    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2
-    return length > k ? b.length - k : b.length
-  }
-  return b.length
-}
-
 /** `part` (starting on a character boundary, `offset` bytes into the input) as text; a BOM stays text. */
 function textOf(part: Buffer, offset: number, where: string): string {
   if (isUtf8(part)) return part.toString('utf8')   // one byte per character where it can: the tokenizer runs faster
   const bad = offset + firstInvalidUtf8(part)
   throw new InputError(`llmts tokenize: ${where} is not UTF-8 text (invalid byte 0x${part[bad - offset]!.toString(16)} at offset ${bad})`)
-}
-
-/** Offset of the first byte that does not decode as UTF-8 (data holds one), or of the lead byte of the first
- *  sequence cut short. The longest prefix that decodes as the start of a stream (a prefix cut inside a character
- *  does) ends at the offending byte; when it ends inside a character, that character's lead byte is the culprit. */
-function firstInvalidUtf8(data: Buffer): number {
-  const decodes = (n: number): boolean => {
-    try { new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(0, n), { stream: true }); return true } catch { return false }
-  }
-  let lo = 0, hi = data.length
-  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (decodes(mid)) lo = mid; else hi = mid }
-  let lead = lo - 1
-  while (lead >= 0 && lead > lo - 4 && (data[lead]! & 0xc0) === 0x80) lead--   // back over continuation bytes
-  const b = lead >= 0 ? data[lead]! : 0
-  const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
-  return lo - lead < length ? lead : lo
 }

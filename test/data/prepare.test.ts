@@ -227,7 +227,7 @@ test('empty files among the inputs are skipped with a note; only empty files is 
   rmSync(d, { recursive: true, force: true })
 })
 
-test('bytes that are not UTF-8 are read as U+FFFD, with a note per file naming the count', async () => {
+test('bytes that are not UTF-8 are read as U+FFFD, with a note per file naming the count and the first bad byte', async () => {
   const d = mkdtempSync(join(tmpdir(), 'llmts-latin1-'))
   writeFileSync(join(d, 'a.txt'), Buffer.from('caf\xe9 na\xefve, \xa9 2024', 'latin1'))   // Latin-1: three bad bytes
   writeFileSync(join(d, 'b.txt'), 'plain UTF-8: café, and a real \ufffd')
@@ -237,9 +237,12 @@ test('bytes that are not UTF-8 are read as U+FFFD, with a note per file naming t
   const r = await prepare({ source, outDir: join(d, 'out'), name: 'l', valTokens: 0, workers: 0 })
   assert.equal(r.documents, 4)
   assert.deepEqual(notes, [
-    `prepare: ${join(d, 'a.txt')}: 3 invalid UTF-8 sequences read as U+FFFD (is the file in another encoding?)`,
-    `prepare: ${join(d, 'c.jsonl')}: 1 invalid UTF-8 sequence read as U+FFFD (is the file in another encoding?)`,
+    `prepare: ${join(d, 'a.txt')}: 3 invalid UTF-8 sequences read as U+FFFD, the first at byte 3 (is the file in another encoding?)`,
+    `prepare: ${join(d, 'c.jsonl')}: 1 invalid UTF-8 sequence read as U+FFFD, the first at byte 11 (is the file in another encoding?)`,
   ])
+  // the tokens are those of the text with U+FFFD for each bad byte, as before the note
+  const docs = ['caf\ufffd na\ufffdve, \ufffd 2024', 'plain UTF-8: café, and a real \ufffd', 'a\ufffd', 'ok']
+  assert.deepEqual(Array.from(readShard(join(d, 'out', 'l_train_000001.bin'))), docs.flatMap(t => [EOT, ...encode(t)]))
   rmSync(d, { recursive: true, force: true })
 })
 

@@ -20,7 +20,19 @@ async function decodeFile(bytes: Uint8Array, wantReplaced?: number): Promise<str
   const replaced = new Replacements()
   for await (const p of textFilePieces(path, () => {}, replaced)) text += p.text
   if (wantReplaced !== undefined) assert.equal(replaced.count, wantReplaced, 'replacement characters counted')
+  assert.equal(replaced.first, firstReplaced(Buffer.from(bytes)), 'the first bad byte')
   return text
+}
+
+/** The truth for the first byte that is not UTF-8: where the whole file's decoding puts its first U+FFFD that the
+ *  file does not spell (the text before it decoded as it is, so it encodes back to the bytes before that byte). */
+function firstReplaced(bytes: Buffer): number | null {
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
+  for (let i = text.indexOf('\ufffd'); i >= 0; i = text.indexOf('\ufffd', i + 1)) {
+    const at = Buffer.byteLength(text.slice(0, i))
+    if (!(bytes[at] === 0xef && bytes[at + 1] === 0xbf && bytes[at + 2] === 0xbd)) return at
+  }
+  return null
 }
 
 /** The truth for a file read whole: U+FFFD in its decoding less those it spells (EF BF BD). */
@@ -36,8 +48,9 @@ test('small files: BOM dropped, invalid bytes become U+FFFD as TextDecoder decod
     Uint8Array.from([0x61, 0xff, 0x62, 0xc3, 0x28, 0xe2, 0x82, 0x20, 0xf0, 0x9f, 0x99]),   // bad, overlong, truncated
     Uint8Array.from([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf, 0x41]),                           // only the first BOM goes
     new Uint8Array(0),
+    Uint8Array.from([0x61, 0x62, 0xe2, 0x82]),                                             // only a character cut by the end
   ]
-  const replaced = [0, 4, 0, 0]   // 0xff; 0xc3 before '('; 0xe2 0x82 before ' '; 0xf0 0x9f 0x99 at the end
+  const replaced = [0, 4, 0, 0, 1]   // 0xff; 0xc3 before '('; 0xe2 0x82 before ' '; 0xf0 0x9f 0x99 at the end
   for (const [i, bytes] of cases.entries()) assert.equal(await decodeFile(bytes, replaced[i]), new TextDecoder('utf-8').decode(bytes))
   assert.equal(await decodeFile(Buffer.from('a\ufffdb\ufffd'), 0), 'a\ufffdb\ufffd')   // spelled by the file: not counted
 })
@@ -74,4 +87,5 @@ test('JSONL lines: replacements counted per file, a spelled U+FFFD not', async (
   for await (const l of readLines(path, replaced)) lines.push(l.line)
   assert.deepEqual(lines, [line('caf\u00e9 \ufffd').trimEnd(), '{"text": "caf\ufffd \ufffd"}'])
   assert.equal(replaced.count, 2)
+  assert.equal(replaced.first, Buffer.byteLength(line('caf\u00e9 \ufffd') + '{"text": "caf'), 'the 0xe9 of the second line')
 })

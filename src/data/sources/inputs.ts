@@ -63,7 +63,7 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
         yield* fileItems(f, { column, sliceBytes: opts.sliceBytes, replaced }, onBytes)
         if (replaced.count > 0) {   // as crawled corpora are read: kept, but the user may have the wrong encoding
           opts.note?.(`prepare: ${f}: ${replaced.count.toLocaleString('en-US')} invalid UTF-8 sequence${replaced.count > 1 ? 's' : ''} ` +
-            `read as U+FFFD (is the file in another encoding?)`)
+            `read as U+FFFD, the first at byte ${replaced.first} (is the file in another encoding?)`)
         }
         done += sizes[i]!
         bytes = done

@@ -2,22 +2,35 @@
 // field). Files are read in 4 MiB chunks, so neither a huge text file nor a huge JSONL file is ever held
 // whole; invalid JSONL lines are InputErrors naming the file and line.
 
+import { isUtf8 } from 'node:buffer'
 import { open } from 'node:fs/promises'
 import { StringDecoder } from 'node:string_decoder'
 import { findSafeCut } from '../../tokenizer.js'
 import { InputError } from '../../util/errors.js'
+import { characterEnd, firstInvalidUtf8 } from '../../util/utf8.js'
 import { MAX_PIECE_CHARS, type TextPiece } from './source.js'
 
 const CHUNK_BYTES = 4 << 20
 
 /** Counts the U+FFFD that decoding put in for bytes that are not UTF-8: those in the decoded text less those the
- *  file itself spells (EF BF BD, which may straddle two chunks). Feed it every byte of the file in order. */
+ *  file itself spells (EF BF BD, which may straddle two chunks), and finds the first such byte's offset (to look at
+ *  with `xxd -s`). Feed it every byte of the file in order. */
 export class Replacements {
   count = 0
   private last = [-1, -1]   // the two bytes before the next chunk
+  private offset = 0        // bytes fed so far
+  private firstBad: number | null = null
+  private cut: Uint8Array = new Uint8Array(0)   // a character cut short at the end of the bytes fed so far
+
+  /** The offset of the first byte that is not UTF-8 (or the lead byte of the first sequence cut short). */
+  get first(): number | null {
+    return this.firstBad ?? (this.cut.length > 0 ? this.offset - this.cut.length : null)   // a file ending inside a character
+  }
 
   bytes(b: Uint8Array): void {
     if (b.length === 0) return
+    if (this.firstBad === null) this.findFirst(b)
+    this.offset += b.length
     const [x, y] = this.last as [number, number]
     if (b.length >= 2 && y === 0xef && b[0] === 0xbf && b[1] === 0xbd) this.count--
     if (b.length >= 1 && x === 0xef && y === 0xbf && b[0] === 0xbd) this.count--
@@ -25,6 +38,13 @@ export class Replacements {
       if (b[i + 1] === 0xbf && b[i + 2] === 0xbd) this.count--
     }
     this.last = b.length >= 2 ? [b[b.length - 2]!, b[b.length - 1]!] : [y, b[0]!]
+  }
+
+  private findFirst(b: Uint8Array): void {
+    const data = this.cut.length === 0 ? b : Buffer.concat([this.cut, b])
+    const end = characterEnd(data), part = data.subarray(0, end)
+    if (isUtf8(part)) this.cut = Uint8Array.from(data.subarray(end))   // a copy: the reader reuses its chunk buffer
+    else this.firstBad = this.offset - this.cut.length + firstInvalidUtf8(part)
   }
 
   text(s: string): void {
