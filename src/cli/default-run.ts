@@ -5,7 +5,9 @@
 import { join } from 'node:path'
 import { GPT2_VOCAB } from '../config.js'
 import { renderPlot } from '../plot/plot.js'
+import type { Precision } from '../train/config.js'
 import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-run.js'
+import { refuseCpuPrecision } from '../train/device.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { lockOutput } from '../util/lock.js'
@@ -73,15 +75,17 @@ export interface DefaultRunFlags {
   out?: string
   device?: 'cpu' | 'cuda' | 'auto'
   threads?: number
+  precision?: Precision
 }
 
 export async function runDefault(opts: DefaultRunFlags): Promise<number> {
-  const unsupported = opts.given.filter(f => !['steps', 'out', 'device', 'threads'].includes(f))
+  const unsupported = opts.given.filter(f => !['steps', 'out', 'device', 'threads', 'precision'].includes(f))
   if (unsupported.length > 0) {
     throw new InputError(`llmts train --default-run: --${unsupported[0]} is not a setting of the default run ` +
-      `(it takes --steps, --out, --device, --threads; ` +
+      `(it takes --steps, --out, --device, --threads, --precision; ` +
       'its settings are in src/train/default-run.ts)')
   }
+  if ((opts.device ?? 'cpu') === 'cpu') refuseCpuPrecision(opts.precision ?? 'auto')   // before the corpus and the notes
   const outDir = opts.out ?? defaultRun.outDir
   checkOutputDir('llmts train --default-run', '--out', outDir)
   // two default runs at once would train into the same run folders: the second is refused, as train is
@@ -104,7 +108,7 @@ async function compareModels(opts: DefaultRunFlags, outDir: string): Promise<num
   let r: Awaited<ReturnType<typeof runDefaultRun>>
   try {
     r = await runDefaultRun({
-      steps: opts.steps, outDir, device, threads: opts.threads, note,
+      steps: opts.steps, outDir, on: { device, threads: opts.threads, precision: opts.precision }, note,
       reporter: model => consoleReporter({ tty: liveProgress(), vocabSize: () => GPT2_VOCAB, prefix: `[${model}] ` }),
     })
   } finally {

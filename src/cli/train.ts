@@ -239,7 +239,8 @@ async function train(argv: string[], p: Parsed, { rank, quiet, host, note, lockR
 }
 
 /** --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path. It gets the values of
- *  the flags given (not their defaults) and their names: it refuses any but --steps, --out, --device, --threads. */
+ *  the flags given (not their defaults) and their names: it refuses any but --steps, --out, --device, --threads,
+ *  --precision. */
 async function startDefaultRun(p: ReturnType<typeof parseArgs<FlagTable>>): Promise<number> {
   const { runDefault } = await import('./default-run.js')
   const given = (f: string): boolean => p.given.has(f)
@@ -248,6 +249,7 @@ async function startDefaultRun(p: ReturnType<typeof parseArgs<FlagTable>>): Prom
     steps: given('steps') ? p.flags['steps'] as number : undefined, out: given('out') ? p.flags['out'] as string : undefined,
     device: given('device') ? p.flags['device'] as DefaultRunFlags['device'] : undefined,
     threads: given('threads') ? p.flags['threads'] as number : undefined,
+    precision: given('precision') ? p.flags['precision'] as DefaultRunFlags['precision'] : undefined,
   })
 }
 

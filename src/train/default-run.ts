@@ -8,7 +8,7 @@ import { presetConfig } from '../config.js'
 import { ensureCorpus } from '../data/sources/corpora.js'
 import { GPT } from '../model/gpt.js'
 import { readLog, series } from './log.js'
-import { trainDefaults, type TrainConfig } from './config.js'
+import { trainDefaults, type Precision, type TrainConfig } from './config.js'
 import { createBackend } from './device.js'
 import { AdamW } from './optimizer.js'
 import { trainRun, type RunInfo } from './run.js'
@@ -40,12 +40,16 @@ export const defaultRun = {
 
 interface Calibration { model: string; forwardMs: number; stepMs: number }
 
+/** Where the default run computes: the machine's choice (--device, --threads, --precision), not the experiment's. */
+export interface DefaultRunBackend { device: TrainConfig['device']; threads?: number; precision?: Precision }
+
 /** Times one forward micro-batch and one whole optimizer step of each model (after a warm-up step). */
-async function calibrate(device: TrainConfig['device'], threads = 0): Promise<Calibration[]> {
+async function calibrate(on: DefaultRunBackend): Promise<Calibration[]> {
   const out: Calibration[] = []
   const { batchSize: B, seqLen: T, gradAccum } = defaultRun
   for (const name of defaultRun.models) {
-    const model = new GPT(await createBackend(device, { threads }), presetConfig(name), { maxBatch: B, maxSeqLen: T })
+    const backend = await createBackend(on.device, { threads: on.threads ?? 0, precision: on.precision ?? 'auto' })
+    const model = new GPT(backend, presetConfig(name), { maxBatch: B, maxSeqLen: T })
     model.initWeights(defaultRun.seed)
     const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: defaultRun.weightDecay })
     const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % 50_000)
@@ -82,11 +86,11 @@ export function warmupFor(steps: number): number {
 }
 
 /** The TrainConfig of one model of the default run. */
-export function defaultRunConfig(model: string, data: string, steps: number, outDir: string, device: TrainConfig['device'],
-                                 threads = 0): TrainConfig {
+export function defaultRunConfig(model: string, data: string, steps: number, outDir: string, on: DefaultRunBackend): TrainConfig {
   const d = defaultRun
   return {
-    ...trainDefaults, model, data, device, threads, out: join(outDir, model), steps, seed: d.seed,
+    ...trainDefaults, model, data, device: on.device, threads: on.threads ?? 0, precision: on.precision ?? trainDefaults.precision,
+    out: join(outDir, model), steps, seed: d.seed,
     batchSize: d.batchSize, seqLen: d.seqLen, totalBatchSize: d.batchSize * d.seqLen * d.gradAccum,
     lr: d.lr, warmupSteps: warmupFor(steps), minLrFrac: d.minLrFrac,
     weightDecay: d.weightDecay, gradClip: d.gradClip,
@@ -111,7 +115,7 @@ interface DefaultRunHooks {
 }
 
 /** Prepares the corpus, calibrates, trains both models; the comparison files are written by the caller. */
-export async function runDefaultRun(opts: { steps?: number; outDir: string; device: TrainConfig['device']; threads?: number } & DefaultRunHooks):
+export async function runDefaultRun(opts: { steps?: number; outDir: string; on: DefaultRunBackend } & DefaultRunHooks):
   Promise<{ steps: number; calibration: Calibration[] | null; data: string; outcomes: ModelOutcome[] }> {
   const t0 = performance.now()
   const shards = await ensureCorpus(defaultRun.corpus)
@@ -122,14 +126,14 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; devi
   let calibration: Calibration[] | null = null
   let steps = opts.steps
   if (steps === undefined) {
-    calibration = await calibrate(opts.device, opts.threads)
+    calibration = await calibrate(opts.on)
     steps = stepsForBudget(calibration)
     opts.note(`calibration: ${calibration.map(c => `${c.model} ${c.stepMs.toFixed(0)} ms per step`).join(', ')} ` +
       `-> ${steps} steps each to fit ${defaultRun.trainBudgetS} s of training`)
   }
   const outcomes: ModelOutcome[] = []
   for (const model of defaultRun.models) {
-    const cfg = defaultRunConfig(model, data, steps, opts.outDir, opts.device, opts.threads)
+    const cfg = defaultRunConfig(model, data, steps, opts.outDir, opts.on)
     const start = performance.now()
     const { info, result } = await trainRun(cfg, { resume: false, overwrite: true, reporter: opts.reporter(model), note: opts.note })
     const log = readLog(join(info.runDir, 'log.jsonl'))

@@ -22,10 +22,7 @@ interface BackendChoice {
 export async function createBackend(device: Device, choice: BackendChoice = {}): Promise<Backend> {
   const precision = choice.precision ?? 'auto'
   const cpu = (why = ''): Backend => {
-    if (precision === 'bf16' || precision === 'tf32') {
-      throw new InputError(`device: --precision ${precision} needs an NVIDIA GPU${why} (the CPU backend computes in fp32; ` +
-        'give --precision fp32 or auto)')
-    }
+    refuseCpuPrecision(precision, why)
     return new CpuBackend(choice.threads !== undefined && choice.threads > 0 ? { threads: choice.threads } : {})
   }
   if (device === 'cpu') return cpu()
@@ -38,6 +35,14 @@ export async function createBackend(device: Device, choice: BackendChoice = {}):
     }
   }
   return createCuda(choice.ordinal, precision)
+}
+
+/** An InputError for a GPU-only --precision on the CPU (`why`: how the CPU was chosen, when not by --device cpu). */
+export function refuseCpuPrecision(precision: Precision, why = ''): void {
+  if (precision === 'bf16' || precision === 'tf32') {
+    throw new InputError(`device: --precision ${precision} needs an NVIDIA GPU${why} (the CPU backend computes in fp32; ` +
+      'give --precision fp32 or auto)')
+  }
 }
 
 async function createCuda(ordinal = 0, precision: Precision = 'auto'): Promise<Backend> {

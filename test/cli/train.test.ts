@@ -64,6 +64,8 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [['--seed', '4294967296'], /--seed expects a value <= 4294967295, got 4294967296/],
     [[...small, '--config', join(root, 'seed.json')], /seed.json: "seed" must be an integer <= 4294967295, got 4294967296/],
     [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
+    [['--default-run', '--precision', 'tf32', '--out', join(root, 'default-tf32')],   // refused before the corpus is prepared
+      /^llmts train: device: --precision tf32 needs an NVIDIA GPU \(the CPU backend computes in fp32; give --precision fp32 or auto\)$/m],
   ]
   for (const [args, re] of cases) {
     const r = llmts('train', ...args)
@@ -183,7 +185,7 @@ test('SIGINT: finishes the step, writes a checkpoint, says how to resume and exi
 
 test('--default-run --out DIR: both runs, the recorded outDir, and comparison.csv, tokens_per_model and the charts from the runs\' own logs', { timeout: 120_000 }, () => {
   const out = join(root, 'default-run')
-  const r = spawnSync(process.execPath, [main, 'train', '--default-run', '--steps', '2', '--out', out, '--json'],
+  const r = spawnSync(process.execPath, [main, 'train', '--default-run', '--steps', '2', '--out', out, '--precision', 'fp32', '--json'],
     { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' } })
   assert.equal(r.status, 0, r.stderr)
   const summary = JSON.parse(r.stdout) as { steps: number; settings: { out_dir: string }; runs: { run_dir: string }[]; files: string[] }
@@ -193,6 +195,9 @@ test('--default-run --out DIR: both runs, the recorded outDir, and comparison.cs
   for (const f of summary.files) assert.ok(f.startsWith(out) && existsSync(f), f)
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')), summary)
   checkDefaultRunFiles(out, r.stdout)
+  for (const m of ['tiny-gpt2', 'tiny-variant']) {   // --precision reaches both runs (fp32 is the CPU's own: accepted)
+    assert.equal((JSON.parse(readFileSync(join(out, m, 'config.json'), 'utf8')) as { train: { precision: string } }).train.precision, 'fp32')
+  }
 })
 
 /** What --default-run wrote, against each run's own log.jsonl and config.json. */

@@ -9,7 +9,7 @@ import { gradAccumSteps, validateTrainConfig } from '../../src/train/config.js'
 import { defaultRun, defaultRunConfig, stepsForBudget, warmupFor, type ModelOutcome } from '../../src/train/default-run.js'
 
 test('both models get valid configs with the same tokens and schedule', () => {
-  const [a, b] = defaultRun.models.map(m => defaultRunConfig(m, 'data', 40, 'runs/x', 'cpu'))
+  const [a, b] = defaultRun.models.map(m => defaultRunConfig(m, 'data', 40, 'runs/x', { device: 'cpu' }))
   for (const c of [a!, b!]) validateTrainConfig(c, presetConfig(c.model))
   assert.equal(gradAccumSteps(a!), defaultRun.gradAccum)
   const { model: _m, out: _o, ...restA } = a!, { model: _n, out: _p, ...restB } = b!
@@ -20,7 +20,7 @@ test('both models get valid configs with the same tokens and schedule', () => {
   assert.equal(a!.valEvery, Math.ceil(40 / defaultRun.valTimes))
   // validations (step 0, every valEvery, the last step) stay within stepsForBudget's valTimes + 1, whatever the steps
   for (const steps of [10, 37, 50, 61, 200]) {
-    const c = defaultRunConfig('tiny-gpt2', 'data', steps, 'runs/x', 'cpu')
+    const c = defaultRunConfig('tiny-gpt2', 'data', steps, 'runs/x', { device: 'cpu' })
     const at = new Set([0, steps])
     for (let s = c.valEvery; s < steps; s += c.valEvery) at.add(s)
     assert.ok(at.size <= defaultRun.valTimes + 1, `${steps} steps: ${at.size} validations (valEvery ${c.valEvery})`)
