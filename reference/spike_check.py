@@ -31,7 +31,8 @@ const imp = p => import(`${process.cwd()}/${dist}/src/${p}`)
 const { CpuBackend } = await imp('backend/cpu/index.js'), { GPT } = await imp('model/gpt.js')
 const { AdamW } = await imp('train/optimizer.js'), { learningRate } = await imp('train/schedule.js')
 const { DataLoader } = await imp('data/loader.js'), { presetConfig } = await imp('config.js')
-const { ensureCorpus } = await imp('data/sources/corpora.js'), { writeSafetensors } = await imp('io/safetensors.js')
+const { ensureCorpus } = await imp('data/sources/corpora.js'), { writeSafetensorsTo } = await imp('io/safetensors.js')
+const { writeFilesAtomic } = await imp('util/atomic.js')
 const { defaultRun: d } = await imp('train/default-run.js')
 const B = d.batchSize, T = d.seqLen, accum = d.gradAccum, S = +steps, BT = B * T
 const cfg = presetConfig(model), shards = await ensureCorpus(d.corpus)
@@ -57,13 +58,13 @@ for (let s = 0; s < S; s++) {
   losses.push(loss); norms.push(norm)
   process.stderr.write(`ours step ${s + 1}: loss ${loss.toFixed(4)} norm ${norm.toFixed(3)}\n`)
 }
-writeSafetensors(out, [
+writeFilesAtomic([{ path: out, write: w => writeSafetensorsTo(w, [
   { name: 'params', dtype: 'F32', shape: [params.length], data: params },
   { name: 'tokens', dtype: 'I32', shape: [S, accum, B, T], data: xs },
   { name: 'targets', dtype: 'I32', shape: [S, accum, B, T], data: ys },
 ], { config: JSON.stringify(cfg), layout: JSON.stringify(gpt.layout.specs.map(s => [s.name, s.shape, s.offset])),
      train: JSON.stringify({ ...sch, accum, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: d.weightDecay,
-                             gradClip: d.gradClip, losses, norms }) })
+                             gradClip: d.gradClip, losses, norms }) }) }])
 process.exit(0)
 """
 

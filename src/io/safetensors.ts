@@ -3,40 +3,13 @@
 // little-endian tensor bytes. The reader validates every offset against the file; readSafetensorsInto streams a
 // file of any size into arrays the caller owns (no copy of the file in memory); the writer is atomic.
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { fsReason, InputError, shown } from '../util/errors.js'
-import { AtomicWriter, writeFilesAtomic } from '../util/atomic.js'
+import type { AtomicWriter } from '../util/atomic.js'
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U16' | 'U8'
 
 const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U16: 2, U8: 1 }
-
-interface TensorEntry { dtype: Dtype; shape: number[]; bytes: Uint8Array }
-
-export interface SafetensorsFile {
-  path: string
-  tensors: Map<string, TensorEntry>
-  metadata: Record<string, string>
-}
-
-/** Reads and validates a safetensors file; every problem is an InputError naming the file. */
-export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer
-  try { buf = readFileSync(path) } catch (e) {
-    throw new InputError(`safetensors: cannot read ${path}: ${fsReason(e)}`)
-  }
-  return parseSafetensors(buf, path)
-}
-
-export function parseSafetensors(buf: Uint8Array, path: string): SafetensorsFile {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  const headerLen = buf.byteLength < 8 ? 0 : Number(dv.getBigUint64(0, true))
-  const { spans, metadata } = parseHeader(buf.subarray(0, Math.min(buf.byteLength, 8 + headerLen)), buf.byteLength, path)
-  const dataStart = 8 + headerLen
-  const tensors = new Map<string, TensorEntry>()
-  for (const t of spans) tensors.set(t.name, { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(dataStart + t.begin, dataStart + t.end) })
-  return { path, tensors, metadata }
-}
 
 /** Checks a safetensors file from its header alone (the header, and that its tensors end exactly at the file's
  *  end), without reading the data: for files too large to read only to check them. Returns the data's size. */
@@ -188,22 +161,6 @@ function parseHeader(prefix: Uint8Array, fileBytes: number, path: string): { spa
   return { spans, metadata }
 }
 
-/** A tensor's entry, element count and a DataView over its bytes; InputError when the file has no such tensor. */
-function tensorView(file: SafetensorsFile, name: string): { t: TensorEntry; n: number; dv: DataView } {
-  const t = file.tensors.get(name)
-  if (t === undefined) throw new InputError(`safetensors: ${file.path} has no tensor ${name}`)
-  return { t, n: t.bytes.byteLength / BYTES[t.dtype], dv: new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength) }
-}
-
-/** A tensor's values as float32 (F32, BF16 and F16 converted). */
-export function toFloat32(file: SafetensorsFile, name: string): Float32Array {
-  const { t, n } = tensorView(file, name)
-  if (!isFloat(t.dtype)) throw new InputError(`safetensors: ${file.path}: tensor ${name} is ${t.dtype}, expected a float type`)
-  const out = new Float32Array(n)
-  decodeFloats(t.dtype, t.bytes, out)
-  return out
-}
-
 export function isFloat(dtype: Dtype): dtype is 'F32' | 'BF16' | 'F16' { return dtype === 'F32' || dtype === 'BF16' || dtype === 'F16' }
 
 /** Decodes whole elements of a float tensor's little-endian bytes into out[0 .. bytes / element size). */
@@ -221,22 +178,6 @@ export function decodeFloats(dtype: 'F32' | 'BF16' | 'F16', bytes: Uint8Array, o
     }
     case 'F16': for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true)); break
   }
-}
-
-/** A tensor's values as int32 (I32, I64 within range, U16, U8). */
-export function toInt32(file: SafetensorsFile, name: string): Int32Array {
-  const { t, n, dv } = tensorView(file, name)
-  const out = new Int32Array(n)
-  for (let i = 0; i < n; i++) {
-    switch (t.dtype) {
-      case 'I32': out[i] = dv.getInt32(4 * i, true); break
-      case 'I64': out[i] = Number(dv.getBigInt64(8 * i, true)); break
-      case 'U16': out[i] = dv.getUint16(2 * i, true); break
-      case 'U8': out[i] = dv.getUint8(i); break
-      default: throw new InputError(`safetensors: ${file.path}: tensor ${name} is ${t.dtype}, expected an integer type`)
-    }
-  }
-  return out
 }
 
 function halfToFloat(h: number): number {
@@ -263,11 +204,6 @@ export function floatToBf16(x: Float32Array): Uint16Array {
 /** `data` may be a function that makes the bytes when the writer reaches the tensor: a writer of converted tensors
  *  (transposed, bf16) then holds one at a time, not a converted copy of the whole model. */
 export interface WriteTensor { name: string; dtype: Dtype; shape: number[]; data: ArrayBufferView | (() => ArrayBufferView) }
-
-/** Writes tensors (in the given order) and string metadata to `path` atomically (temp, fsync, rename). */
-export function writeSafetensors(path: string, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {
-  writeFilesAtomic([{ path, write: w => writeSafetensorsTo(w, tensors, metadata) }])
-}
 
 /** The safetensors file of `tensors` into an atomic writer (its owner commits it). */
 export function writeSafetensorsTo(w: Pick<AtomicWriter, 'write'>, tensors: WriteTensor[], metadata: Record<string, string> = {}): void {

@@ -2,7 +2,7 @@
 // __metadata__.cases lists each case's dims; tensors are named "<case>.<tensor>".
 
 import { resolve } from 'node:path'
-import { readSafetensors, toFloat32, toInt32, type SafetensorsFile } from '../../src/io/safetensors.js'
+import { readSafetensors, toFloat32, toInt32, type SafetensorsFile } from '../helpers/safetensors.js'
 
 export interface OpCase {
   name: string

@@ -5,7 +5,7 @@
 // (Run by `node --test` as a file too: without the flag it does nothing.)
 
 import { GPT2_VOCAB, padVocab, type ModelConfig } from '../../src/config.js'
-import { writeSafetensors } from '../../src/io/safetensors.js'
+import { writeSafetensors } from '../helpers/safetensors.js'
 import { initParams, ParamLayout } from '../../src/model/params.js'
 
 /** GPT-2 architecture and vocabulary, 2 layers, 32 wide, a 64-token window (so few-shot prompts get cut). */

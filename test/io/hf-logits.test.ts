@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import type { ModelConfig } from '../../src/config.js'
 import { exportHf, loadHfDir, type HfDtype } from '../../src/io/hf.js'
-import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
+import { readSafetensors, toFloat32, toInt32 } from '../helpers/safetensors.js'
 import { GPT } from '../../src/model/gpt.js'
 import { assertClose, maxAbs } from '../model/close.js'
 

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { floatToBf16, parseSafetensors, readSafetensors, toFloat32, toInt32, writeSafetensors } from '../../src/io/safetensors.js'
+import { floatToBf16 } from '../../src/io/safetensors.js'
+import { parseSafetensors, readSafetensors, toFloat32, toInt32, writeSafetensors } from '../helpers/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
 
 const fixtures = new URL('../../../test/fixtures/safetensors/', import.meta.url)

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checkSafetensorsFile, parseSafetensors, readSafetensorsInto, toFloat32 } from '../../src/io/safetensors.js'
+import { checkSafetensorsFile, readSafetensorsInto } from '../../src/io/safetensors.js'
+import { parseSafetensors, toFloat32 } from '../helpers/safetensors.js'
 import { InputError } from '../../src/util/errors.js'
 
 /** A file with the given header and the f32 values as its data. */

@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { validateConfig, type ModelConfig } from '../../src/config.js'
-import { readSafetensors, toFloat32, toInt32 } from '../../src/io/safetensors.js'
+import { readSafetensors, toFloat32, toInt32 } from '../helpers/safetensors.js'
 import type { GPT } from '../../src/model/gpt.js'
 import { AdamW } from '../../src/train/optimizer.js'
 import { learningRate } from '../../src/train/schedule.js'

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { configFromJson } from '../../src/config.js'
-import { readSafetensors, writeSafetensors, type WriteTensor } from '../../src/io/safetensors.js'
+import type { WriteTensor } from '../../src/io/safetensors.js'
+import { readSafetensors, writeSafetensors } from '../helpers/safetensors.js'
 import { ParamLayout } from '../../src/model/params.js'
 import {
   checkpointName, listCheckpoints, moveAsideDamaged, pruneCheckpoints, readCheckpoint, saveBest, writeCheckpoint, type Checkpoint,
