@@ -114,8 +114,8 @@ function lookupName(files: Map<string, WeightEntry>, name: string): string | und
  * Missing, unexpected or mismatched tensors -> one InputError naming each (up to 5) with both shapes; a NaN or
  * infinite weight -> one naming the tensor and index.
  */
-export function loadHfDir(dir: string, opts: { chunkBytes?: number } = {}): { config: ModelConfig; params: Float32Array } {
-  const { config, layout, files, found } = checkHfDir(dir)
+export function loadHfDir(dir: string, opts: { chunkBytes?: number; config?: ModelConfig } = {}): { config: ModelConfig; params: Float32Array } {
+  const { config, layout, files, found } = checkHfDir(dir, opts)
   const params = new Float32Array(layout.total), problems: string[] = []
   for (const path of new Set(found.map(f => files.get(f.name)!.path))) {
     const here = found.filter(f => files.get(f.name)!.path === path)
@@ -132,10 +132,12 @@ export function loadHfDir(dir: string, opts: { chunkBytes?: number } = {}): { co
 }
 
 /** What a Hugging Face directory holds, checked from config.json and the weights' headers alone (their data not read):
- *  the same InputErrors as loadHfDir for a missing, unexpected or mis-shaped tensor. */
-export function checkHfDir(dir: string): { config: ModelConfig; layout: ParamLayout; files: Map<string, WeightEntry>; found: Found[] } {
+ *  the same InputErrors as loadHfDir for a missing, unexpected or mis-shaped tensor. `opts.config`: config.json as
+ *  the caller has read it already (readHfConfig). */
+export function checkHfDir(dir: string, opts: { config?: ModelConfig } = {}):
+  { config: ModelConfig; layout: ParamLayout; files: Map<string, WeightEntry>; found: Found[] } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`hf: ${dir} is not a directory`)
-  const { config } = readHfConfig(dir)
+  const config = opts.config ?? readHfConfig(dir).config
   const layout = new ParamLayout(config)
   const files = openWeights(dir)
   // every name and shape is checked before the buffer is allocated: config.json's sizes are only trusted once the

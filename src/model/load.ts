@@ -89,12 +89,13 @@ function checkpointModel(path: string, opts: ResolveOptions): ResolvedModel {
 
 function hfDirModel(dir: string, opts: ResolveOptions): ResolvedModel {
   const source = `Hugging Face directory ${dir}`
-  const load = (): { config: ModelConfig; params?: Float32Array } => opts.weights === 'header' ? { config: checkHfDir(dir).config } : loadHfDir(dir)
-  if (!statOrNull(dir)?.isDirectory()) return { ...load(), source, path: dir, tokenizer: null }   // which refuses it
-  const { config } = readHfConfig(dir)
+  const load = (read: { config?: ModelConfig }): { config: ModelConfig; params?: Float32Array } =>
+    opts.weights === 'header' ? { config: checkHfDir(dir, read).config } : loadHfDir(dir, read)
+  if (!statOrNull(dir)?.isDirectory()) return { ...load({}), source, path: dir, tokenizer: null }   // which refuses it
+  const { config } = readHfConfig(dir)   // read once: the tokenizer check and the loader see the same file
   const tokenizer = readHfTokenizer(dir, config.vocabSize)
   opts.check?.({ config, source, tokenizer })
-  return { ...load(), source, path: dir, tokenizer, hfDir: true }
+  return { ...load({ config }), source, path: dir, tokenizer, hfDir: true }
 }
 
 /** Uploads the resolved weights into `model` and drops the resolved array: the model holds its own copy, and a command
