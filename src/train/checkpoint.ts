@@ -106,7 +106,9 @@ function asideName(path: string, kind: 'tmp' | 'old' | 'del'): string {
   return name
 }
 
-const warned = new Set<string>()   // a leftover that stays is met again at every checkpoint: one warning per process
+/** The paths warned about: a leftover that stays is met again at every checkpoint, one warning per process (a
+ *  background save's thread gets the set with its job and hands it back: checkpoint-writer.ts). */
+export const warned = new Set<string>()
 
 /** Deletes `path` (what `what` names); a failure goes to `warn`, once per path, naming what is left, or is thrown
  *  when no `warn` is given. */

@@ -3,7 +3,6 @@
 // schedules. Everything a step depends on (weights, moments, loader and RNG state) is checkpointed, so a resumed run
 // logs exactly what an uninterrupted one would. Reporting goes through callbacks (no printing).
 
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RestorableSource } from '../data/loader.js'
 import { evaluateLossYielding } from '../eval/loss.js'
@@ -12,12 +11,10 @@ import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
 import type { Collective } from '../backend/backend.js'
 import { EOT_TOKEN, GPT2_VOCAB } from '../config.js'
 import type { GPT } from '../model/gpt.js'
-import { makeDirs, OutOfSpaceError } from '../util/atomic.js'
+import { makeDirs } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
-import {
-  checkpointName, COMMITTED_BEST, listCheckpoints, pruneCheckpoints, removeRunEntry, saveBest, writeCheckpoint, type Checkpoint,
-  type TrainProgress,
-} from './checkpoint.js'
+import { listCheckpoints, type Checkpoint, type TrainProgress } from './checkpoint.js'
+import { CheckpointSaver, saveDir, type SaveJob } from './checkpoint-writer.js'
 import { gradAccumSteps, type TrainConfig } from './config.js'
 import { checkFiniteParams, DivergenceError, StepGuard, type GuardState, type StepVerdict } from './divergence.js'
 import { RunLog, type LogRecord, type StepRecord } from './log.js'
@@ -34,6 +31,8 @@ export interface Reporter {
   val?(r: { step: number; val_loss: number; best: boolean }): void
   hellaswag?(r: HellaswagRecord): void
   sample?(r: { step: number; tokens: Int32Array }): void
+  /** A step checkpoint is complete: fsynced and renamed into place, old ones pruned, best/ updated. Saves run in the
+   *  background, so this comes after later steps' reports (at the first step boundary after it completed). */
   checkpoint?(r: { step: number; path: string }): void
   /** A spike (z-score above threshold) or a skipped update. */
   anomaly?(r: { step: number; loss: number; grad_norm: number; verdict: StepVerdict }): void
@@ -224,10 +223,12 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     tokensPerS: 0, trainSeconds: 0, lastHellaswag: null,
   }
   const evals = new Evaluations(o, log, res)
+  const saver = new CheckpointSaver(o.note ?? (() => {}))   // used by the leader alone
+  if (leader) saver.ensureWorker()   // started while the run starts: even the first save, a stop's too, starts at once
   let tokens = o.startTokens ?? o.startStep * tokensPerStep   // trained through the last whole step
   try {
     const guard = new StepGuard(c, o.guard)
-    if (o.startStep === 0) res.interrupted = await evaluateStart(o, evals, log, res, { leader, guard, tokens })
+    if (o.startStep === 0) res.interrupted = await evaluateStart(o, evals, log, res, { saver, leader, guard, tokens })
     let sessionMs = 0, sessionSteps = 0
     let lastVal: { valLoss: number; best: boolean } | null = null   // the validation of the last whole step, if it had one
     for (let s = o.startStep; s < c.steps && !res.interrupted; s++) {
@@ -235,11 +236,12 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       const done = await optimizerStep(o, s, accum, guard)
       if (done === null) {
         o.train.restore(stepStart)
-        saveUnfinished(o, s, lastVal, res.bestValLoss, { guard: guard.state(), tokens }, log)
+        saveUnfinished(o, saver, s, lastVal, res.bestValLoss, { guard: guard.state(), tokens }, log)
         res.interrupted = true
         break
       }
       const ms = performance.now() - t0, step = s + 1
+      saver.poll()   // the save started after the last step: reported (or its error thrown) before this step's line
       sessionMs += ms
       sessionSteps++
       tokens += tokensPerStep
@@ -254,7 +256,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       const stopping = (coll !== null ? done.stop || evals.stopAgreed : o.stop?.requested === true) && step < c.steps
       const regular = stopping || step === c.steps || (c.checkpointEvery > 0 && step % c.checkpointEvery === 0)
       if (regular || lastVal?.best === true) log.sync()   // the log reaches the disk before the checkpoint that vouches for it
-      if (leader) saveCheckpoints(o, step, lastVal, res.bestValLoss, { regular, guard: guard.state(), tokens })
+      if (leader) saveCheckpoints(o, saver, step, lastVal, res.bestValLoss, { regular, guard: guard.state(), tokens })
       if (stopping) { res.interrupted = true; break }
     }
     res.trainSeconds = sessionMs / 1000
@@ -262,10 +264,11 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     return res
   } catch (e) {
     if (!(e instanceof DivergenceError)) throw e
+    saver.wait()   // a save in flight completes (or its error, the earlier failure, is the one thrown)
     const last = listCheckpoints(o.runDir).at(-1)
     throw new DivergenceError(`${e.message}; ${last !== undefined ? `the last checkpoint, ${last.path}, is kept` : 'no checkpoint was written yet'}`)
   } finally {
-    log.close()
+    try { saver.close() } finally { log.close() }   // a save's error, the earlier failure, replaces one thrown since
   }
 }
 
@@ -281,11 +284,12 @@ function openLog(o: TrainerOptions, leader: boolean): LogSink {
  *  with weights) that validate best are saved to best/ now: better than any later ones, they must stay there.
  *  Answers whether the ranks agreed on a stop during them (one process stops before its first micro-batch). */
 async function evaluateStart(o: TrainerOptions, evals: Evaluations, log: LogSink, res: TrainResult,
-                             at: { leader: boolean; guard: StepGuard; tokens: number }): Promise<boolean> {
+                             at: { saver: CheckpointSaver; leader: boolean; guard: StepGuard; tokens: number }): Promise<boolean> {
   const first = await evals.validate(0)
+  const saver = at.saver
   if (at.leader && first?.best === true) {
     log.sync()
-    saveCheckpoints(o, 0, first, res.bestValLoss, { regular: false, guard: at.guard.state(), tokens: at.tokens })
+    saveCheckpoints(o, saver, 0, first, res.bestValLoss, { regular: false, guard: at.guard.state(), tokens: at.tokens })
   }
   await evals.hellaswag(0)
   return evals.stopAgreed
@@ -302,44 +306,32 @@ function recordStep(o: TrainerOptions, log: LogSink, res: TrainResult, rec: Step
 }
 
 /** A step checkpoint when `regular`; RUN_DIR/best when this step's validation loss is the lowest so far (a hard
- *  link of the step checkpoint when there is one, else the weights alone: best is for evaluation, not resuming). */
-function saveCheckpoints(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null,
+ *  link of the step checkpoint when there is one, else the weights alone: best is for evaluation, not resuming).
+ *  The state is snapshotted here and saved in the background (CheckpointSaver): complete, and reported, later. */
+function saveCheckpoints(o: TrainerOptions, saver: CheckpointSaver, step: number, val: { valLoss: number; best: boolean } | null,
                          bestValLoss: number | null, opts: { regular: boolean; guard: GuardState; tokens: number }): void {
   const isBest = val?.best === true
   if (!opts.regular && !isBest) return
+  saver.wait()   // one snapshot at a time: the previous save's is dropped before this one is taken
   const progress: TrainProgress = {
     step, loader: o.train.state(), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss, guard: opts.guard, tokens: opts.tokens,
   }
   const params = o.model.getParams()
   checkFiniteParams(params, step)
   const ck: Checkpoint = { modelConfig: o.model.config, trainConfig: o.config, params, optimizer: o.optimizer.getState(), progress }
-  const warn = o.note ?? (() => {})
-  try {
-    if (opts.regular) {
-      const dir = join(o.runDir, 'checkpoints', checkpointName(step))
-      writeCheckpoint(dir, ck, warn)
-      pruneCheckpoints(o.runDir, o.config.keepCheckpoints, warn)
-      if (isBest) saveBest(o.runDir, dir, { warn })
-      removeRunEntry(o.runDir, COMMITTED_BEST, warn)   // best/ is now the best as of the newest checkpoint
-      o.reporter?.checkpoint?.({ step, path: dir })
-    } else {
-      // a resume from the newest checkpoint trains this step again: it needs that checkpoint's best back
-      const best = join(o.runDir, 'best')
-      if (!existsSync(join(o.runDir, COMMITTED_BEST)) && existsSync(best)) saveBest(o.runDir, best, { to: COMMITTED_BEST, warn })
-      writeCheckpoint(join(o.runDir, 'best'), { ...ck, optimizer: null }, warn)   // for evaluation: weights only
-    }
-  } catch (e) {
-    throw e instanceof OutOfSpaceError ? new OutOfSpaceError(`train: checkpoint of step ${step} not written: ${e.message}`) : e
-  }
+  const job: SaveJob = { runDir: o.runDir, ck, regular: opts.regular, isBest, keep: o.config.keepCheckpoints }
+  const dir = saveDir(job)
+  saver.start(job, () => { if (opts.regular) o.reporter?.checkpoint?.({ step, path: dir }) })
 }
 
 /** After a dropped step: the checkpoint of the last whole step `step`, unless it has one (a resumed-from or
  *  regular checkpoint) or is 0 (a run with no checkpoint starts over, identically). */
-function saveUnfinished(o: TrainerOptions, step: number, val: { valLoss: number; best: boolean } | null, bestValLoss: number | null,
+function saveUnfinished(o: TrainerOptions, saver: CheckpointSaver, step: number, val: { valLoss: number; best: boolean } | null, bestValLoss: number | null,
                         at: { guard: GuardState; tokens: number }, log: Pick<RunLog, 'sync'>): void {
+  saver.wait()   // a save in flight may be this step's
   if (step === 0 || listCheckpoints(o.runDir).some(ck => ck.step === step)) return
   log.sync()
-  saveCheckpoints(o, step, val, bestValLoss, { regular: true, ...at })   // as a regular checkpoint of that step would be
+  saveCheckpoints(o, saver, step, val, bestValLoss, { regular: true, ...at })   // as a regular checkpoint of that step would be
 }
 
 /** A short sample from the end-of-text token (the same RNG stream is checkpointed, so resumes repeat it). */

@@ -217,11 +217,14 @@ test('a rank that fails stops the run at once: its error is shown, exit code 1, 
 test('a rank killed by a signal: the launcher names it (rank 0 too, which writes no error) and exits as the shell would', () => {
   for (const [rank, signal, code] of [[0, 'SIGKILL', 137], [1, 'SIGHUP', 129]] as const) {
     const out = join(root, `killed${rank}`)
+    // at step 5: step 4's checkpoint may still be saving in the background (then it never appears), step 2's is complete
     const r = llmts([...common, '--steps', '6', '--val-every', '0', '--checkpoint-every', '2', '--nproc', '2', '--out', out],
-      { LLMTS_TEST_CRASH: `${rank}:3:${signal}` })
+      { LLMTS_TEST_CRASH: `${rank}:5:${signal}` })
     assert.equal(r.code, code, r.stderr)
     assert.match(r.stderr, new RegExp(`^llmts train: rank ${rank} was killed \\(${signal}\\); stopping the other ranks$`, 'm'))
-    assert.deepEqual(listCheckpoints(out).map(ck => ck.step), [2], 'the checkpoint before it, whole')
+    const steps = listCheckpoints(out).map(ck => ck.step)
+    assert.ok(['2', '2,4'].includes(steps.join(',')), `the checkpoints before it: ${steps}`)
+    for (const ck of listCheckpoints(out)) readCheckpoint(ck.path, { withOptimizer: true })   // whole
   }
 })
 

@@ -1,0 +1,29 @@
+// The worker thread of CheckpointSaver (checkpoint-writer.ts): raises a flag once ready, then runs each save it is
+// sent, posts its warnings and then 'done' (the error, if any, and the snapshot's buffers handed back), and raises
+// the flag the main thread waits on.
+
+import { workerData, type MessagePort } from 'node:worker_threads'
+import type { SaverJobMessage, SaverMessage, SentError } from './checkpoint-writer.js'
+
+const { port, flag } = workerData as { port: MessagePort; flag: Int32Array }
+
+function finish(error: SentError | null, buffers: ArrayBuffer[], warned: string[]): void {
+  port.postMessage({ kind: 'done', error, buffers, warned } satisfies SaverMessage, buffers)
+  Atomics.store(flag, 0, 1)
+  Atomics.notify(flag, 0)
+}
+
+// imported here rather than statically: a module that fails to load is reported as the save's error, not a hang
+const modules = Promise.all([import('./checkpoint-writer.js'), import('./checkpoint.js')])
+const ready = (): void => { Atomics.store(flag, 1, 1); Atomics.notify(flag, 1) }
+modules.then(ready, ready)
+
+port.on('message', ({ job, warned }: SaverJobMessage) => {
+  const buffers = [job.ck.params, job.ck.optimizer?.m, job.ck.optimizer?.v].filter(a => a !== undefined).map(a => a.buffer as ArrayBuffer)
+  modules.then(([w, ck]) => {
+    for (const p of warned) ck.warned.add(p)
+    let error: SentError | null = null
+    try { w.performSave(job, line => port.postMessage({ kind: 'warn', line } satisfies SaverMessage)) } catch (e) { error = w.sendError(e) }
+    finish(error, buffers, [...ck.warned])
+  }, (e: unknown) => finish({ kind: 'Error', message: `checkpoint worker: ${(e as Error).message}` }, buffers, warned))
+})

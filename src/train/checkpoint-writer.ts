@@ -1,0 +1,163 @@
+// Checkpoint saves in the background: the trainer snapshots weights and moments (the download it makes anyway) and a
+// worker thread does the rest (hashing, writes, fsyncs, renames, pruning, best/, .best-committed) in today's order,
+// while the next steps train. One save in flight at a time; the main thread waits for it synchronously (Atomics.wait,
+// receiveMessageOnPort) before the next save, before anything that reads checkpoints and at the run's end, and polls
+// it at every step boundary: a failure there is thrown on the main thread as the same error a synchronous save throws.
+
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
+import { OutOfSpaceError } from '../util/atomic.js'
+import { InputError } from '../util/errors.js'
+import { DamagedCheckpointError } from './checkpoint-state.js'
+import {
+  checkpointName, COMMITTED_BEST, pruneCheckpoints, removeRunEntry, saveBest, warned, writeCheckpoint, type Checkpoint, type Warn,
+} from './checkpoint.js'
+
+/** One save: a step checkpoint when `regular` (then best/ from it when `isBest`), else best/ alone (weights only). */
+export interface SaveJob { runDir: string; ck: Checkpoint; regular: boolean; isBest: boolean; keep: number }
+
+/** Where a regular save's checkpoint goes. */
+export function saveDir(job: Pick<SaveJob, 'runDir' | 'ck'>): string {
+  return join(job.runDir, 'checkpoints', checkpointName(job.ck.progress.step))
+}
+
+/** The save itself, on whichever thread runs it: write -> prune -> best/ -> remove .best-committed, each durable
+ *  before the next (every kill point between them is recovered by --resume). */
+export function performSave(job: SaveJob, warn: Warn): void {
+  const { runDir, ck } = job
+  try {
+    if (job.regular) {
+      const dir = saveDir(job)
+      writeCheckpoint(dir, ck, warn)
+      pruneCheckpoints(runDir, job.keep, warn)
+      if (job.isBest) saveBest(runDir, dir, { warn })
+      removeRunEntry(runDir, COMMITTED_BEST, warn)   // best/ is now the best as of the newest checkpoint
+    } else {
+      // a resume from the newest checkpoint trains this step again: it needs that checkpoint's best back
+      const best = join(runDir, 'best')
+      if (!existsSync(join(runDir, COMMITTED_BEST)) && existsSync(best)) saveBest(runDir, best, { to: COMMITTED_BEST, warn })
+      writeCheckpoint(best, { ...ck, optimizer: null }, warn)   // for evaluation: weights only
+    }
+  } catch (e) {
+    const step = ck.progress.step
+    throw e instanceof OutOfSpaceError ? new OutOfSpaceError(`train: checkpoint of step ${step} not written: ${e.message}`) : e
+  }
+}
+
+/** What crosses the thread boundary of an error: its class by name and the fields the CLI reads (code, syscall, path). */
+export interface SentError { kind: string; message: string; stack?: string; code?: string; syscall?: string; path?: string; errno?: number }
+
+export function sendError(e: unknown): SentError {
+  const err = e instanceof Error ? e : new Error(String(e))
+  const sys = err as NodeJS.ErrnoException
+  const kind = err instanceof OutOfSpaceError ? 'OutOfSpaceError' : err instanceof DamagedCheckpointError ? 'DamagedCheckpointError'
+    : err instanceof InputError ? 'InputError' : err instanceof RangeError ? 'RangeError' : err instanceof TypeError ? 'TypeError' : 'Error'
+  const out: SentError = { kind, message: err.message }
+  if (err.stack !== undefined) out.stack = err.stack
+  if (sys.code !== undefined) out.code = sys.code
+  if (sys.syscall !== undefined) out.syscall = sys.syscall
+  if (sys.path !== undefined) out.path = sys.path
+  if (sys.errno !== undefined) out.errno = sys.errno
+  return out
+}
+
+/** The error `sendError` described, as the same class with the same message and fields. */
+export function receiveError(s: SentError): Error {
+  const make: Record<string, (m: string) => Error> = {
+    OutOfSpaceError: m => new OutOfSpaceError(m), DamagedCheckpointError: m => new DamagedCheckpointError(m),
+    InputError: m => new InputError(m), RangeError: m => new RangeError(m), TypeError: m => new TypeError(m),
+  }
+  const e = (make[s.kind] ?? (m => new Error(m)))(s.message)
+  if (s.stack !== undefined) e.stack = s.stack
+  const { code, syscall, path, errno } = s
+  return Object.assign(e, code !== undefined ? { code } : {}, syscall !== undefined ? { syscall } : {},
+    path !== undefined ? { path } : {}, errno !== undefined ? { errno } : {})
+}
+
+/** Main -> worker: the job, and the paths warned about so far (each warned about once per process, whichever thread). */
+export interface SaverJobMessage { job: SaveJob; warned: string[] }
+
+/** Worker -> main: warnings as they happen, then one 'done' (with the snapshot's buffers and the warned paths handed back). */
+export type SaverMessage = { kind: 'warn'; line: string } | { kind: 'done'; error: SentError | null; buffers: ArrayBuffer[]; warned: string[] }
+
+interface InFlight { job: SaveJob; onDone: () => void }
+
+/** The main thread's side: start() hands a save to the worker (started at the first save), poll() and wait() collect
+ *  its outcome. A failed save's error is thrown by the poll() or wait() that sees it, once. */
+export class CheckpointSaver {
+  private worker: Worker | null = null
+  private port: MessagePort | null = null
+  // [0]: 1 once the worker posted 'done'; [1]: 1 once it has loaded its modules (or failed to)
+  private readonly flag = new Int32Array(new SharedArrayBuffer(8))
+  private inFlight: InFlight | null = null
+
+  constructor(private readonly warn: Warn) {}
+
+  /** Starts `job` after waiting for the save before it; `onDone` runs on this thread once it is complete on disk.
+   *  The job's arrays are transferred (unusable here afterwards): pass a snapshot, not the model's own memory. */
+  start(job: SaveJob, onDone: () => void): void {
+    this.wait()
+    const port = this.ensureWorker()
+    const arrays = [job.ck.params, job.ck.optimizer?.m, job.ck.optimizer?.v].filter(a => a !== undefined)
+    const whole = (a: Float32Array): boolean => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength
+    if (!arrays.every(whole) || new Set(arrays.map(a => a.buffer)).size !== arrays.length) {
+      throw new Error('checkpoint saver: a snapshot array must own its whole buffer (it is transferred)')
+    }
+    Atomics.store(this.flag, 0, 0)
+    this.inFlight = { job, onDone }
+    port.postMessage({ job, warned: [...warned] } satisfies SaverJobMessage, arrays.map(a => a.buffer as ArrayBuffer))
+  }
+
+  /** Collects a finished save without waiting (a step boundary): its warnings, its completion, or its error thrown. */
+  poll(): void {
+    if (this.inFlight !== null && Atomics.load(this.flag, 0) === 1) this.collect()
+  }
+
+  /** Blocks until the save in flight (if any) is complete; throws its error. */
+  wait(): void {
+    if (this.inFlight === null) return
+    while (Atomics.load(this.flag, 0) === 0) Atomics.wait(this.flag, 0, 0, 1000)
+    this.collect()
+  }
+
+  /** wait(), then the worker is stopped (the end of a run, whatever ended it). */
+  close(): void {
+    try { this.wait() } finally {
+      void this.worker?.terminate()
+      this.port?.close()
+      this.worker = null
+      this.port = null
+    }
+  }
+
+  /** Starts the worker now (else at the first save) and waits until it is ready (~0.1 s), so that a save, the first
+   *  one too (a stop's), starts on the disk at once. */
+  ensureWorker(): MessagePort {
+    if (this.port !== null) return this.port
+    const { port1, port2 } = new MessageChannel()
+    this.worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
+      workerData: { port: port2, flag: this.flag }, transferList: [port2],
+    })
+    this.worker.unref()   // it never keeps the process alive: close() or the process's end stops it
+    this.port = port1
+    while (Atomics.load(this.flag, 1) === 0) Atomics.wait(this.flag, 1, 0, 1000)
+    return port1
+  }
+
+  private collect(): void {
+    const { onDone } = this.inFlight!
+    this.inFlight = null
+    let error: SentError | null = null
+    for (let m; (m = receiveMessageOnPort(this.port!)) !== undefined;) {
+      const msg = m.message as SaverMessage
+      if (msg.kind === 'warn') this.warn(msg.line)
+      else {   // the buffers come back only to be dropped here: the snapshot is garbage from now on
+        error = msg.error
+        for (const p of msg.warned) warned.add(p)
+      }
+    }
+    if (error !== null) throw receiveError(error)
+    onDone()
+  }
+}

@@ -1,0 +1,141 @@
+// Checkpoints saved in the background (CheckpointSaver): the files are byte-identical to a synchronous
+// writeCheckpoint's; a failed save's error reaches the main thread as the synchronous save's (class, message, code),
+// from poll() without blocking and from wait(), once; a run reports a checkpoint only once it is complete on disk,
+// and a save that fails stops the run with that error (by the next save at latest).
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { configFromJson } from '../../src/config.js'
+import { ParamLayout } from '../../src/model/params.js'
+import { checkpointName, listCheckpoints, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js'
+import { CheckpointSaver, performSave, type SaveJob } from '../../src/train/checkpoint-writer.js'
+import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { trainRun } from '../../src/train/run.js'
+import { Rng } from '../../src/util/rng.js'
+import { makeToyRun } from './helpers.js'
+
+const root = mkdtempSync(join(tmpdir(), 'llmts-ckwriter-'))
+process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+
+const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4,
+  kvHeads: 2, mlpHidden: 64 }, 'test')
+const total = new ParamLayout(config).total
+
+/** The same checkpoint each call (fresh arrays: a background save takes its arrays away). */
+function checkpoint(step: number): Checkpoint {
+  const rng = new Rng(step)
+  const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng.normal())
+  return {
+    modelConfig: config, trainConfig: { ...trainDefaults, data: 'd', seqLen: 32 }, params: arr(),
+    optimizer: { m: arr(), v: arr().map(Math.abs), step },
+    progress: { step, loader: { shard: 1, pos: 4096 }, rng: new Rng(step + 1).state(), valLoss: 3.5, bestValLoss: 3.25 },
+  }
+}
+
+const job = (runDir: string, step: number, over: Partial<SaveJob> = {}): SaveJob =>
+  ({ runDir, ck: checkpoint(step), regular: true, isBest: false, keep: 0, ...over })
+
+test('a background save writes the bytes a synchronous writeCheckpoint writes; done only once complete', () => {
+  const sync = join(root, 'sync'), bg = join(root, 'bg')
+  writeCheckpoint(sync, checkpoint(3))
+  const saver = new CheckpointSaver(line => assert.fail(`unexpected warning ${line}`))
+  const j = job(bg, 3, { isBest: true })
+  const dir = join(bg, 'checkpoints', checkpointName(3))
+  let done = false
+  saver.start(j, () => { done = true; assert.ok(existsSync(join(dir, 'state.json')) && existsSync(join(bg, 'best', 'state.json'))) })
+  assert.equal(j.ck.params.length, 0, 'the snapshot went to the worker (its buffer transferred)')
+  saver.close()
+  assert.ok(done, 'onDone ran by the end of close()')
+  for (const d of [dir, join(bg, 'best')]) {
+    assert.deepEqual(readdirSync(d).sort(), ['model.safetensors', 'optimizer.safetensors', 'state.json'])
+    for (const f of readdirSync(d)) assert.ok(readFileSync(join(d, f)).equals(readFileSync(join(sync, f))), `${d}/${f} differs`)
+  }
+  assert.deepEqual(readdirSync(join(bg, 'checkpoints')), [checkpointName(3)], 'no temp directory left')
+})
+
+/** A run directory whose checkpoints/ is a file: every save fails (makeDirs), synchronously or not. */
+function blockedRun(name: string): string {
+  const dir = join(root, name)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'checkpoints'), 'not a folder')
+  return dir
+}
+
+function syncError(runDir: string): Error {
+  try { performSave(job(runDir, 2), () => {}) } catch (e) { return e as Error }
+  assert.fail('the synchronous save did not fail')
+}
+
+test('a failed save: the synchronous error (class, message, code) from poll(), without blocking, and only once', () => {
+  const runDir = blockedRun('blocked-poll')
+  const want = syncError(runDir)
+  const saver = new CheckpointSaver(() => {})
+  let done = false
+  saver.start(job(runDir, 2), () => { done = true })
+  let got: unknown = null
+  const sleep = new Int32Array(new SharedArrayBuffer(4))
+  for (let i = 0; i < 1000 && got === null; i++) {   // up to 10 s for the worker to start and fail
+    try { saver.poll() } catch (e) { got = e }
+    if (got === null) Atomics.wait(sleep, 0, 0, 10)
+  }
+  assert.ok(got instanceof Error, 'poll() threw the error')
+  assert.equal(got.constructor, want.constructor)
+  assert.equal(got.message, want.message)
+  assert.equal((got as NodeJS.ErrnoException).code, (want as NodeJS.ErrnoException).code)
+  assert.ok(!done, 'a failed save is not reported as done')
+  saver.close()   // does not throw it again
+})
+
+test('a failed save: wait() throws the synchronous error; the next save goes on', () => {
+  const runDir = blockedRun('blocked-wait')
+  const want = syncError(runDir)
+  const saver = new CheckpointSaver(() => {})
+  saver.start(job(runDir, 2), () => {})
+  assert.throws(() => saver.wait(), (e: Error) => e.constructor === want.constructor && e.message === want.message)
+  rmSync(join(runDir, 'checkpoints'))
+  let done = false
+  saver.start(job(runDir, 4), () => { done = true })
+  saver.close()
+  assert.ok(done)
+  assert.deepEqual(listCheckpoints(runDir).map(c => c.step), [4])
+})
+
+const toy = makeToyRun(join(root, 'toy'))
+const T = 16
+const run: TrainConfig = {
+  ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 4, seqLen: T, totalBatchSize: 4 * T, steps: 6, warmupSteps: 1,
+  lr: 3e-3, valEvery: 0, checkpointEvery: 2, keepCheckpoints: 0, sampleEvery: 0, device: 'cpu', threads: 1,
+}
+
+test('a run reports each checkpoint once it is complete on disk, after its step', async () => {
+  const out = join(root, 'run-ok'), events: string[] = []
+  await trainRun({ ...run, out }, { resume: false, overwrite: false, reporter: {
+    step: r => events.push(`step ${r.step}`),
+    checkpoint: r => {
+      events.push(`checkpoint ${r.step}`)
+      assert.equal(readCheckpoint(r.path, { withOptimizer: true }).progress.step, r.step, 'complete and verified when reported')
+    },
+  } })
+  for (const s of [2, 4, 6]) assert.ok(events.indexOf(`checkpoint ${s}`) > events.indexOf(`step ${s}`), events.join(', '))
+  assert.equal(events.at(-1), 'checkpoint 6', 'the last one is complete before the run returns')
+})
+
+test('a save that fails in the background stops the run with its error, by the next save at latest', async () => {
+  const out = join(root, 'run-fail'), events: string[] = []
+  const failure = trainRun({ ...run, out }, { resume: false, overwrite: false, reporter: {
+    step: r => events.push(`step ${r.step}`),
+    checkpoint: r => {
+      events.push(`checkpoint ${r.step}`)
+      if (r.step === 2) {   // complete: moved aside, and step 4's save will fail
+        renameSync(join(out, 'checkpoints'), join(out, 'kept'))
+        writeFileSync(join(out, 'checkpoints'), 'not a folder')
+      }
+    },
+  } })
+  await assert.rejects(failure, (e: Error) => e.message === `EEXIST: file already exists, mkdir '${join(out, 'checkpoints')}'`)
+  assert.ok(events.includes('checkpoint 2') && !events.includes('checkpoint 4') && !events.includes('checkpoint 6'), events.join(', '))
+  readCheckpoint(join(out, 'kept', checkpointName(2)), { withOptimizer: true })
+})
