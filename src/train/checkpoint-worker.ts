@@ -2,10 +2,18 @@
 // sent, posts its warnings and then 'done' (the error, if any, and the snapshot's buffers handed back), and raises
 // the flag the main thread waits on.
 
+import { getPriority, setPriority } from 'node:os'
 import { workerData, type MessagePort } from 'node:worker_threads'
 import type { SaverJobMessage, SaverMessage, SentError } from './checkpoint-writer.js'
 
 const { port, flag } = workerData as { port: MessagePort; flag: Int32Array }
+// below the training threads (on Linux, pid 0 is this thread alone): on a CPU backend whose threads take every core, a
+// save competing at equal priority slowed the steps more than it saved
+try { setPriority(0, Math.min(19, getPriorityOr0() + 10)) } catch { /* not allowed: equal priority */ }
+
+function getPriorityOr0(): number {
+  try { return getPriority(0) } catch { return 0 }
+}
 
 function finish(error: SentError | null, buffers: ArrayBuffer[], warned: string[]): void {
   port.postMessage({ kind: 'done', error, buffers, warned } satisfies SaverMessage, buffers)
