@@ -5,6 +5,7 @@
 import { getPriority, setPriority } from 'node:os'
 import { workerData, type MessagePort } from 'node:worker_threads'
 import type { SaverJobMessage, SaverMessage, SentError } from './checkpoint-writer.js'
+import { saverThreadFault } from './test-hooks.js'
 
 const { port, flag } = workerData as { port: MessagePort; flag: Int32Array }
 // below the training threads (on Linux, pid 0 is this thread alone): on a CPU backend whose threads take every core, a
@@ -26,9 +27,24 @@ const modules = Promise.all([import('./checkpoint-writer.js'), import('./checkpo
 const ready = (): void => { Atomics.store(flag, 1, 1); Atomics.notify(flag, 1) }
 modules.then(ready, ready)
 
+// A throw outside a save's try (a bug; the answer not posted) would end this thread with the main thread blocked on
+// the flag for good: it gets an answer still, and the flag raised, whatever else fails
+function died(e: unknown): void {
+  try {
+    port.postMessage({ kind: 'done', error: { kind: 'Error', message: `checkpoint worker failed: ${e instanceof Error ? e.message : String(e)}` },
+      buffers: [], warned: [] } satisfies SaverMessage)
+  } finally {
+    Atomics.store(flag, 0, 1)
+    Atomics.notify(flag, 0)
+  }
+}
+process.on('uncaughtException', died)
+process.on('unhandledRejection', died)
+
 port.on('message', ({ job, warned }: SaverJobMessage) => {
   const buffers = [job.ck.params, job.ck.optimizer?.m, job.ck.optimizer?.v].filter(a => a !== undefined).map(a => a.buffer as ArrayBuffer)
   modules.then(([w, ck]) => {
+    saverThreadFault()
     for (const p of warned) ck.warned.add(p)
     let error: SentError | null = null
     try { w.performSave(job, line => port.postMessage({ kind: 'warn', line } satisfies SaverMessage)) } catch (e) { error = w.sendError(e) }

@@ -146,18 +146,27 @@ export class CheckpointSaver {
   }
 
   private collect(): void {
-    const { onDone } = this.inFlight!
+    const { job, onDone } = this.inFlight!
     this.inFlight = null
-    let error: SentError | null = null
+    let error: SentError | null = null, answered = false
     for (let m; (m = receiveMessageOnPort(this.port!)) !== undefined;) {
       const msg = m.message as SaverMessage
       if (msg.kind === 'warn') this.warn(msg.line)
       else {   // the buffers come back only to be dropped here: the snapshot is garbage from now on
+        answered = true
         error = msg.error
         for (const p of msg.warned) warned.add(p)
       }
     }
-    if (error !== null) throw receiveError(error)
+    if (!answered) error = { kind: 'Error', message: 'checkpoint worker raised its flag without an answer' }
+    if (error !== null) {
+      const e = receiveError(error)
+      // not a save's own error (those name their path): say which save it was
+      if (error.kind === 'Error' && error.message.startsWith('checkpoint worker')) {
+        e.message = `train: checkpoint of step ${job.ck.progress.step} not written: ${e.message}`
+      }
+      throw e
+    }
     onDone()
   }
 }

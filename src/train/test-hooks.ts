@@ -4,6 +4,7 @@
 //   LLMTS_TEST_NAN_GRAD_STEPS=4,9     poison the gradient with a NaN at these steps (counted from 1)
 //   LLMTS_TEST_CRASH=RANK:STEP        the data-parallel rank RANK throws at the start of step STEP (from 1);
 //   LLMTS_TEST_CRASH=RANK:STEP:SIGNAL or kills itself with SIGNAL there (the OOM killer's SIGKILL leaves no error)
+//   LLMTS_TEST_SAVER_FAULT=1          the background save's thread throws outside a save (a bug there)
 
 /** Sleeps (blocking) at a stage of a checkpoint write when LLMTS_TEST_SLOW_CHECKPOINT_MS is set. */
 export function slowCheckpointStage(): void {
@@ -24,4 +25,9 @@ export function crashAt(rank: number, step: number): void {
   const signal = v.split(':')[2]
   if (signal !== undefined) process.kill(process.pid, signal as NodeJS.Signals)
   else throw new Error(`test hook: rank ${rank} crashes at step ${step} (LLMTS_TEST_CRASH)`)
+}
+
+/** Throws on the background save's thread, outside a save's error handling, when LLMTS_TEST_SAVER_FAULT is set. */
+export function saverThreadFault(): void {
+  if (process.env['LLMTS_TEST_SAVER_FAULT'] === '1') throw new Error('test hook: the save thread fails (LLMTS_TEST_SAVER_FAULT)')
 }

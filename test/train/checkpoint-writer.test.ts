@@ -139,3 +139,20 @@ test('a save that fails in the background stops the run with its error, by the n
   assert.ok(events.includes('checkpoint 2') && !events.includes('checkpoint 4') && !events.includes('checkpoint 6'), events.join(', '))
   readCheckpoint(join(out, 'kept', checkpointName(2)), { withOptimizer: true })
 })
+
+test('a throw on the save thread outside a save (a bug there) wakes the waiting main thread with an error, not a hang', () => {
+  process.env['LLMTS_TEST_SAVER_FAULT'] = '1'   // read by the worker, which copies the environment when it starts
+  const saver = new CheckpointSaver(line => assert.fail(`unexpected warning ${line}`))
+  try {
+    saver.ensureWorker()
+  } finally {
+    delete process.env['LLMTS_TEST_SAVER_FAULT']
+  }
+  const out = join(root, 'thread-fault')
+  let done = false
+  saver.start(job(out, 2), () => { done = true })
+  assert.throws(() => saver.wait(), (e: Error) => e.message ===
+    'train: checkpoint of step 2 not written: checkpoint worker failed: test hook: the save thread fails (LLMTS_TEST_SAVER_FAULT)')
+  assert.ok(!done && !existsSync(join(out, 'checkpoints')), 'nothing reported or written')
+  saver.close()
+})
