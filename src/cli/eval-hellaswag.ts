@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-prompt.js'
-import { longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
+import { DEFAULT_BATCH_EXAMPLES, longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
 import { GPT } from '../model/gpt.js'
 import { checkModelFits, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
@@ -32,6 +32,8 @@ const flags = {
     help: 'harness: lm-evaluation-harness (acc_norm per character); llmc: llm.c (acc_norm = lowest mean token loss)' },
   'fewshot-seed': { type: 'int', help: 'seed of the few-shot draw, as lm-evaluation-harness\'s fewshot seed', default: DEFAULT_FEWSHOT_SEED, min: 0 },
   seed: { type: 'int', help: 'weight initialization seed for a preset or config without weights', default: 1337, min: 0, max: MAX_SEED },
+  'batch-examples': { type: 'int', default: DEFAULT_BATCH_EXAMPLES, min: 1, help: 'examples scored in one pass of the model ' +
+    '(fewer where long prompts fill the pass); the scores do not depend on it' },
   ...backendFlags,
   json: jsonFlag,
 } as const
@@ -111,7 +113,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
   const maxSeqLen = Math.min(config.contextLength, longestInput(prepared))
   const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
   status(describeBackend(backend))
-  // scoring runs through a key/value cache of its own: the forward's (training) buffers are never used
+  // scoring runs through key/value rows of its own: the forward's (training) buffers are never used
   const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1, mode: 'inference' })
   if (!moveWeightsInto(model, resolved)) {
     model.initWeights(f.seed)
@@ -121,7 +123,8 @@ async function runHellaswag(argv: string[]): Promise<number> {
   const progress = progressReporter(tag)
   let result: HellaswagResult
   try {
-    result = scorePrepared(model, prepared, { scoring: f.scoring, shots: f.shots, window: maxSeqLen, onProgress: progress.update })
+    result = scorePrepared(model, prepared, { scoring: f.scoring, shots: f.shots, window: maxSeqLen, batchExamples: f['batch-examples'],
+      onProgress: progress.update })
   } finally {
     progress.stop()
   }
@@ -140,7 +143,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
 export const command: Command = {
   name: 'eval hellaswag',
   summary: summaries.evalHellaswag,
-  usage: `--model ${MODEL_FORMS} [--init-from DIR] [--data FILE.jsonl] [--limit N] [--shots N] [--scoring harness|llmc] [--json]`,
+  usage: `--model ${MODEL_FORMS} [--init-from DIR] [--data FILE.jsonl] [--limit N] [--shots N] [--scoring harness|llmc] [--batch-examples N] [--json]`,
   flags,
   run: runHellaswag,
 }

@@ -1,12 +1,14 @@
 // HellaSwag scoring: the four endings of an example are packed as (B=4, T) rows with targets -1 outside the
 // ending, and the per-position losses give each ending's log-likelihood. The rows' shared prefix (the context)
 // runs once through the key/value cache and only the four remainders run as a batch: ~ctx + 4·ending rows of work
-// instead of a forward's 4·(ctx + ending), with the classifier on the remainders only. acc picks the highest summed
+// instead of a forward's 4·(ctx + ending), with the classifier on the remainders only; several examples go through
+// one pass (decodePacked), since at 0-shot sizes an example's rows are too few to pay for reading every weight
+// matrix (batchExamples; 1 example a pass is 1.2x a forward, 8 are ~2x that). acc picks the highest summed
 // log-likelihood; acc_norm divides by the ending's length (harness: characters; llmc: tokens, i.e. the lowest
 // mean loss). Rows longer than the context window lose tokens from the left, as in the harness.
 
 import { EOT_TOKEN } from '../config.js'
-import type { GPT, KVCache } from '../model/gpt.js'
+import type { GPT, KVCache, PackedGroup } from '../model/gpt.js'
 import { InputError } from '../util/errors.js'
 import type { HellaswagExample } from './hellaswag-data.js'
 import { buildRows, DEFAULT_FEWSHOT_SEED, drawHarnessShots, type HellaswagScoring, type ScoreRow } from './hellaswag-prompt.js'
@@ -27,9 +29,15 @@ interface ScoreOptions {
   window?: number
   /** After each example: examples done, total, and how many of them acc and acc_norm got right. */
   onProgress?: (done: number, total: number, correct: { acc: number; accNorm: number }) => void
-  /** 'shared-prefix' (the default): the context once, through a key/value cache of its own. 'forward': each example
-   *  as one (4, T) training forward, in the model's own buffers (the trainer: no second set of buffers). */
-  method?: 'shared-prefix' | 'forward'
+  /** 'packed' (the default): batchExamples examples a pass, each context once, through key/value rows of their own.
+   *  'shared-prefix': the same one example at a time, in two passes (context, then endings): the unbatched path.
+   *  'forward': each example as one (4, T) training forward, in the model's own buffers (the trainer: no second set
+   *  of buffers). All three give the same scores. */
+  method?: 'packed' | 'shared-prefix' | 'forward'
+  /** 'packed': examples a pass (default DEFAULT_BATCH_EXAMPLES), fewer where their rows exceed the pass's budget. */
+  batchExamples?: number
+  /** 'packed': the pass's budget of key/value rows (default PACKED_ROWS), 4·T an example. */
+  passRows?: number
   /** Keep per-example scores in the result (tests, debugging). */
   keepExamples?: boolean
   /** An example with a non-finite log-likelihood (diverged or broken weights): 'throw' (the default), or count it
@@ -89,9 +97,17 @@ export function longestInput(prepared: PreparedExample[]): number {
   return max
 }
 
+/** Examples scored in one pass by default (method 'packed'): ~15% faster a pass each doubling from 1 to 8 at gpt2-124m
+ *  0-shot sizes on the CPU (bench/RESULTS.md), little beyond. */
+export const DEFAULT_BATCH_EXAMPLES = 8
+/** A packed pass's budget of key/value rows, 4·T an example (every ending's whole row); its rows (the context once,
+ *  the endings four times) are fewer. gpt2-124m's pool at 2048: 226 MiB of keys and values, 107 MiB of scratch.
+ *  An example longer than the budget still runs, alone, as the unbatched path's cache of 4·T rows would. */
+export const PACKED_ROWS = 2048
+
 /** Runs the model over prepared examples (opts.method says how). */
 export function scorePrepared(model: GPT, prepared: PreparedExample[], opts: ScoreOptions): HellaswagResult {
-  const cached = (opts.method ?? 'shared-prefix') === 'shared-prefix'
+  const method = opts.method ?? 'packed', cached = method !== 'forward'
   // the cache has buffers of its own; a forward uses the model's, sized for (maxBatch, maxSeqLen)
   const maxLen = cached ? model.config.contextLength : Math.min(model.config.contextLength, model.opts.maxSeqLen)
   const window = opts.window ?? Math.min(model.config.contextLength, model.opts.maxSeqLen)
@@ -99,34 +115,55 @@ export function scorePrepared(model: GPT, prepared: PreparedExample[], opts: Sco
   if (!cached && model.opts.maxBatch < 4) throw new Error(
     `hellaswag: the model was built for batches of ${model.opts.maxBatch}; scoring needs 4 (one row per ending)`)
   if (prepared.length === 0) throw new InputError('hellaswag: no examples to score')
-  const cache = cached ? model.createCache(4, Math.min(window, longestInput(prepared))) : null
+  const batch = method === 'packed' ? opts.batchExamples ?? DEFAULT_BATCH_EXAMPLES : 1
+  if (!(Number.isSafeInteger(batch) && batch >= 1)) throw new InputError(`hellaswag: batch of ${batch} examples, expected a positive integer`)
+  if (method === 'forward') return scoreAll(prepared, opts, one(rows => forwardLosses(model, rows, window)))
+  const longest = 4 * Math.min(window, longestInput(prepared))   // rows of the longest example
+  if (method === 'shared-prefix') {
+    const cache = model.createCache(4, longest / 4)
+    try { return scoreAll(prepared, opts, one(rows => cachedLosses(model, cache, rows, window))) } finally { model.releaseCache(cache) }
+  }
+  const total = prepared.reduce((n, p) => n + 4 * Math.min(window, longestInput([p])), 0)
+  const rows = Math.max(longest, Math.min(total, opts.passRows ?? PACKED_ROWS)), pool = model.createPool(rows, rows)
   try {
-    return scoreAll(prepared, opts, rows => cache === null ? forwardLosses(model, rows, window) : cachedLosses(model, cache, rows, window))
+    return scoreAll(prepared, opts, group => packedLosses(model, pool, group, window), { batch, rows, window })
   } finally {
-    if (cache !== null) model.releaseCache(cache)
+    model.releaseCache(pool)
   }
 }
 
-type RowLosses = (rows: ScoreRow[]) => { losses: Float32Array; packed: ReturnType<typeof packRows> }
+/** A one-example-at-a-time path as a GroupLosses. */
+const one = (f: (rows: ScoreRow[]) => RowLosses): GroupLosses => group => group.map(f)
 
-function scoreAll(prepared: PreparedExample[], opts: ScoreOptions, rowLosses: RowLosses): HellaswagResult {
+interface RowLosses { losses: Float32Array; packed: ReturnType<typeof packRows> }
+/** Per example of a group (each its rows), the losses of its packed rows. */
+type GroupLosses = (group: ScoreRow[][]) => RowLosses[]
+/** How examples are grouped for one pass: at most `batch`, within `rows` key/value rows (rows cut to `window`). */
+interface Grouping { batch: number; rows: number; window: number }
+
+function scoreAll(prepared: PreparedExample[], opts: ScoreOptions, groupLosses: GroupLosses, grouping?: Grouping): HellaswagResult {
   const scored: ExampleScore[] = []
   let acc = 0, accNorm = 0
-  for (let i = 0; i < prepared.length; i++) {
-    const { rows, label } = prepared[i]!
-    const s = scoreRows(rows, label, rowLosses(rows))
-    // every comparison with NaN is false: an argmax over NaN scores would pick an ending, and count it, at random
-    if (!s.scores.every(Number.isFinite)) {
-      if (opts.nonFinite !== 'wrong') {
-        throw new InputError(`hellaswag: example ${i}: the model's log-likelihoods of its endings are ${s.scores.join(', ')} ` +
-          `(its weights are diverged or broken; expected finite numbers)`)
+  for (let i0 = 0; i0 < prepared.length;) {
+    const n = grouping === undefined ? 1 : groupSize(prepared, i0, grouping)
+    const losses = groupLosses(prepared.slice(i0, i0 + n).map(p => p.rows))
+    for (let i = i0; i < i0 + n; i++) {
+      const { rows, label } = prepared[i]!
+      const s = scoreRows(rows, label, losses[i - i0]!)
+      // every comparison with NaN is false: an argmax over NaN scores would pick an ending, and count it, at random
+      if (!s.scores.every(Number.isFinite)) {
+        if (opts.nonFinite !== 'wrong') {
+          throw new InputError(`hellaswag: example ${i}: the model's log-likelihoods of its endings are ${s.scores.join(', ')} ` +
+            `(its weights are diverged or broken; expected finite numbers)`)
+        }
+        s.pred = s.predNorm = -1
       }
-      s.pred = s.predNorm = -1
+      acc += s.pred === label ? 1 : 0
+      accNorm += s.predNorm === label ? 1 : 0
+      if (opts.keepExamples) scored.push(s)
+      opts.onProgress?.(i + 1, prepared.length, { acc, accNorm })
     }
-    acc += s.pred === label ? 1 : 0
-    accNorm += s.predNorm === label ? 1 : 0
-    if (opts.keepExamples) scored.push(s)
-    opts.onProgress?.(i + 1, prepared.length, { acc, accNorm })
+    i0 += n
   }
   const n = prepared.length
   return {
@@ -135,6 +172,18 @@ function scoreAll(prepared: PreparedExample[], opts: ScoreOptions, rowLosses: Ro
     accNorm: accNorm / n, accNormStderr: meanStderr(accNorm / n, n),
     ...(opts.keepExamples ? { examples: scored } : {}),
   }
+}
+
+/** How many examples from i0 one packed pass takes: up to g.batch while their 4·T key/value rows fit (at least one). */
+function groupSize(prepared: PreparedExample[], i0: number, g: Grouping): number {
+  let n = 0, rows = 0
+  while (i0 + n < prepared.length && n < g.batch) {
+    const more = 4 * Math.min(g.window, longestInput([prepared[i0 + n]!]))
+    if (n > 0 && rows + more > g.rows) break
+    rows += more
+    n++
+  }
+  return n
 }
 
 /** The harness's mean_stderr of 0/1 outcomes: sample stddev (n-1) / sqrt(n) = sqrt(p(1-p)/(n-1)). */
@@ -171,30 +220,49 @@ function argmax(v: number[]): number {
 }
 
 /** The rows' per-position losses (B, T) from one forward (0 where targets are -1). */
-function forwardLosses(model: GPT, rows: ScoreRow[], window: number): ReturnType<RowLosses> {
+function forwardLosses(model: GPT, rows: ScoreRow[], window: number): RowLosses {
   const packed = packRows(rows, window)
   model.forward(packed.inputs, packed.targets, rows.length, packed.T)
   return { losses: model.lastLosses(), packed }
 }
 
-/** forwardLosses' losses through the cache: the packed rows' longest common prefix without scored targets once
- *  (sequence 0, shared), then the rest of every row as one (B, T - P) batch; 0 where targets are -1. */
-function cachedLosses(model: GPT, cache: KVCache, rows: ScoreRow[], window: number): ReturnType<RowLosses> {
-  const packed = packRows(rows, window), { inputs, targets, T } = packed, B = rows.length
-  let P = 0   // at least one position is left for the batch (the last one is scored in every row)
-  while (P < T - 1 && rows.every((_, b) => inputs[b * T + P] === inputs[P] && targets[b * T + P]! < 0)) P++
-  cache.length = 0
-  if (P > 0) model.decodeShared(cache, inputs.subarray(0, P), P)
+/** The packed rows' longest common prefix without scored targets (at least one position is left: the last one
+ *  is scored in every row), and the rest of every row, (B, T - P). */
+function splitPrefix(packed: ReturnType<typeof packRows>, B: number): PackedGroup {
+  const { inputs, targets, T } = packed
+  let P = 0
+  while (P < T - 1 && Array.from({ length: B }).every((_, b) => inputs[b * T + P] === inputs[P] && targets[b * T + P]! < 0)) P++
   const rest = (x: Int32Array): Int32Array => Int32Array.from({ length: B * (T - P) }, (_, i) =>
     x[Math.floor(i / (T - P)) * T + P + i % (T - P)]!)
-  const tail = model.decodeLosses(cache, rest(inputs), rest(targets), B, T - P)
-  const losses = new Float32Array(B * T)
-  for (let b = 0; b < B; b++) losses.set(tail.subarray(b * (T - P), (b + 1) * (T - P)), b * T + P)
-  return { losses, packed }
+  return { prefix: inputs.subarray(0, P), tokens: rest(inputs), targets: rest(targets), B, T: T - P }
+}
+
+/** The losses of the rows' rest (B, T - P) placed back in (B, T), 0 over the prefix. */
+function withPrefix(tail: Float32Array, g: PackedGroup, T: number): Float32Array {
+  const losses = new Float32Array(g.B * T), P = T - g.T
+  for (let b = 0; b < g.B; b++) losses.set(tail.subarray(b * g.T, (b + 1) * g.T), b * T + P)
+  return losses
+}
+
+/** forwardLosses' losses through the cache: the shared prefix once (sequence 0, shared), then the rest of every
+ *  row as one (B, T - P) batch; 0 where targets are -1. The unbatched path: two passes an example. */
+function cachedLosses(model: GPT, cache: KVCache, rows: ScoreRow[], window: number): RowLosses {
+  const packed = packRows(rows, window), g = splitPrefix(packed, rows.length)
+  cache.length = 0
+  if (g.prefix.length > 0) model.decodeShared(cache, g.prefix, g.prefix.length)
+  return { losses: withPrefix(model.decodeLosses(cache, g.tokens, g.targets, g.B, g.T), g, packed.T), packed }
+}
+
+/** cachedLosses for a group of examples in one pass (decodePacked): every context and ending of the group goes
+ *  through each matmul together, so the weights are read once a group instead of twice an example. */
+function packedLosses(model: GPT, pool: KVCache, group: ScoreRow[][], window: number): RowLosses[] {
+  const packed = group.map(rows => packRows(rows, window)), groups = packed.map((p, i) => splitPrefix(p, group[i]!.length))
+  const tails = model.decodePacked(pool, groups)
+  return packed.map((p, i) => ({ losses: withPrefix(tails[i]!, groups[i]!, p.T), packed: p }))
 }
 
 /** Per ending the summed log-likelihood of its scored tokens, from the losses of its packed rows. */
-function scoreRows(rows: ScoreRow[], label: number, { losses, packed }: ReturnType<RowLosses>): ExampleScore {
+function scoreRows(rows: ScoreRow[], label: number, { losses, packed }: RowLosses): ExampleScore {
   const { targets, T, scored } = packed
   const scores = rows.map((_, b) => {
     let sum = 0

@@ -7,11 +7,11 @@ import type { Backend, IntTensor, Tensor } from '../backend/backend.js'
 import { headSize, type ModelConfig } from '../config.js'
 import { InputError } from '../util/errors.js'
 import { Activations, rowWidths, stripPadding, type ActViews, type BlockBuffers } from './activations.js'
-import { CacheDecoder, type KVCache } from './decode.js'
+import { CacheDecoder, type KVCache, type PackedGroup } from './decode.js'
 import { initParams, ParamLayout } from './params.js'
 import { paramViews, type BlockParams, type ModelParams } from './views.js'
 
-export type { KVCache } from './decode.js'
+export type { KVCache, PackedGroup } from './decode.js'
 
 /** Activation buffers sized for B <= maxBatch, T <= maxSeqLen. recompute: keep each layer's norm outputs and MLP
  *  activation only while that layer runs and recompute them in backward (cheap pointwise work; on variant-124m
@@ -36,9 +36,11 @@ interface LastForward {
 /** A norm's output, statistics and weights: where a block's last residual add also normalizes (null: it only adds). */
 export interface NormAt { out: Tensor; mean: Tensor | null; rstd: Tensor; w: Tensor; b: Tensor | null }
 
-/** Where a block's attention reads: its own (B,T) rows (kv null, training), or a cache of Tmax positions per
- *  sequence that the rows join at posStart (decode). */
-export interface BlockAt { posStart: number; kv: Tensor | null; Tmax: number }
+/** Where the attention of a block's rows [r0, r0 + B·T) reads: their own (B,T) rows (kv null: training, r0 = 0), or
+ *  a cache (B,Tmax,QKV) that the B sequences join at posStart (decode). share (B = 1): the new keys and values are
+ *  copied to the cache's sequences 1..share-1 too, a prefix those sequences continue (HellaSwag's context). A block
+ *  runs its matmuls over all segments' rows at once and attention segment by segment. */
+export interface Segment { r0: number; B: number; T: number; posStart: number; kv: Tensor | null; Tmax: number; share?: number }
 
 /** Rows [r0, r0 + n) of a forward's N rows, the i-th classifier chunk. */
 interface Chunk { i: number; r0: number; n: number }
@@ -131,7 +133,7 @@ export class GPT {
     let residual = a.encoded   // (N,C)
     for (let l = 0; l < c.layers; l++) {
       const next = l + 1 < c.layers ? norm1(l + 1) : lnf
-      this.blockForward(this.p.blocks[l]!, a.blocks[l]!, residual, B, T, { posStart: 0, kv: null, Tmax: T }, next)
+      this.blockForward(this.p.blocks[l]!, a.blocks[l]!, residual, N, [{ r0: 0, B, T, posStart: 0, kv: null, Tmax: T }], next)
       residual = a.blocks[l]!.res3
     }
     const fused = targets !== null && backwardScale !== undefined
@@ -228,25 +230,19 @@ export class GPT {
     return this.decoder.decodeLosses(cache, tokens, targets, B, Tq)
   }
   decodeShared(cache: KVCache, tokens: Int32Array, Tq: number): void { this.decoder.decodeShared(cache, tokens, Tq) }
+  createPool(kvRows: number, rows: number): KVCache { return this.decoder.createPool(kvRows, rows) }
+  decodePacked(pool: KVCache, groups: PackedGroup[]): Float32Array[] { return this.decoder.decodePacked(pool, groups) }
 
   // ---- one transformer block -------------------------------------------------------------------------
 
   /** x = residual + attn(norm1(residual)); out = x + mlp(norm2(x)), then next = norm(out) when given (fused with
-   *  the add). On entry x.ln1 already holds norm1(residual) (the previous block's `next`). With `kv`, the rope'd
-   *  q|k|v rows are appended to the cache at posStart and attention reads the cache (no lse kept). */
-  private blockForward(p: BlockParams, x: BlockBuffers, residual: Tensor, B: number, T: number,
-                       at: BlockAt, next: NormAt | null): void {
-    const c = this.config, be = this.backend, N = B * T, C = c.channels
-    const NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH, FC, H } = rowWidths(c)
+   *  the add), over N rows. On entry x.ln1 already holds norm1(residual) (the previous block's `next`). Attention runs
+   *  per segment (see Segment); with a cache, the rope'd q|k|v rows are appended to it and it is read (no lse kept). */
+  private blockForward(p: BlockParams, x: BlockBuffers, residual: Tensor, N: number, segments: Segment[],
+                       next: NormAt | null): void {
+    const c = this.config, be = this.backend, C = c.channels, { QKV, AH, FC, H } = rowWidths(c)
     be.matmulForward(x.qkv, x.ln1, p.qkvw, p.qkvb, N, C, QKV)
-    if (c.positions === 'rope') be.ropeForward(x.qkv, x.qkv, B, T, NH, KVH, HS, c.ropeTheta, at.posStart)
-    if (at.kv === null) be.attentionForward(x.atty, x.lse!, x.qkv, B, T, NH, KVH, HS)
-    else {
-      for (let b = 0; b < B; b++) {
-        be.copy(be.view(at.kv, (b * at.Tmax + at.posStart) * QKV, T * QKV), be.view(x.qkv, b * T * QKV, T * QKV))
-      }
-      be.attentionInference(x.atty, at.kv, B, T, at.posStart, at.Tmax, NH, KVH, HS)
-    }
+    for (const s of segments) this.attendSegment(x, s, N)
     be.matmulForward(x.scratch, x.atty, p.projw, p.projb, N, AH, C)
     this.residualNormForward(x.res2, residual, x.scratch, { out: x.ln2, mean: x.ln2Mean, rstd: x.ln2Rstd, w: p.ln2w, b: p.ln2b }, N)
     be.matmulForward(x.fch, x.ln2, p.fcw, p.fcb, N, C, FC)
@@ -255,6 +251,25 @@ export class GPT {
     be.matmulForward(x.scratch, x.fchAct, p.mlpProjw, p.mlpProjb, N, H, C)
     if (next === null) be.residualForward(x.res3, x.res2, x.scratch, N * C)
     else this.residualNormForward(x.res3, x.res2, x.scratch, next, N)
+  }
+
+  /** RoPE and attention of one segment's rows of x.qkv into its rows of x.atty. */
+  private attendSegment(x: BlockBuffers, s: Segment, N: number): void {
+    const c = this.config, be = this.backend, NH = c.heads, KVH = c.kvHeads, HS = headSize(c), { QKV, AH } = rowWidths(c)
+    const n = s.B * s.T, whole = s.r0 === 0 && n === N   // views only where a segment is part of the rows
+    const qkv = whole ? x.qkv : be.view(x.qkv, s.r0 * QKV, n * QKV), atty = whole ? x.atty : be.view(x.atty, s.r0 * AH, n * AH)
+    if (c.positions === 'rope') be.ropeForward(qkv, qkv, s.B, s.T, NH, KVH, HS, c.ropeTheta, s.posStart)
+    if (s.kv === null) {
+      if (!whole) throw new Error('gpt: attention without a cache covers the whole batch')
+      be.attentionForward(atty, x.lse!, qkv, s.B, s.T, NH, KVH, HS)
+      return
+    }
+    if (s.share !== undefined && s.B !== 1) throw new Error(`gpt: a shared prefix is one sequence, got B=${s.B}`)
+    const rows = s.T * QKV
+    for (let b = 0; b < (s.share ?? s.B); b++) {   // shared: sequence 0's rows go to every sequence
+      be.copy(be.view(s.kv, (b * s.Tmax + s.posStart) * QKV, rows), be.view(qkv, (s.share === undefined ? b : 0) * rows, rows))
+    }
+    be.attentionInference(atty, s.kv, s.B, s.T, s.posStart, s.Tmax, NH, KVH, HS)
   }
 
   /** On entry d.dres holds dLoss/d(block output); on exit dLoss/d(block input). Backward ops accumulate, so each

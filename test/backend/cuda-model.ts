@@ -14,6 +14,7 @@ import { AdamW } from '../../src/train/optimizer.js'
 import { Rng } from '../../src/util/rng.js'
 import { assertClose, closeReport, maxAbs } from '../model/close.js'
 import { goldenNames, loadGolden, trainGolden, type Golden } from '../model/golden.js'
+import { forwardRest, packedGroups, poolSize, sharedRest } from '../model/packed.js'
 
 interface Mode { name: string; opts: CudaBackendOptions; k: number }
 // k scales every tolerance: f32 storage differs from the float64 reference by float32 rounding in a different
@@ -136,6 +137,30 @@ export function registerModelChecks(): void {
         assert.ok(ignored > 0 && ignored < got.length)
         t.diagnostic(`${what}: max|diff| ${closeReport(got, rest(full), { atol: 0, rtol: 0 }).maxAbs.toExponential(2)}`)
         assertClose(`${what}: losses after the shared prefix`, got, rest(full), { atol: 1e-5 * k, rtol: 1e-5 * k })
+      }
+    }
+  })
+
+  test('HellaSwag\'s packed path on CUDA: groups of different prefix and row lengths in one forward (decodePacked) give ' +
+    'each group\'s own forward\'s losses, and its unbatched decode\'s', (t) => {
+    // k as the test above; the unbatched decode (decodeShared, decodeLosses) runs the same ops on fewer rows: equal in
+    // f32 where cuBLAS sums a row in the same order whatever the row count (the emulator), else float32 rounding
+    for (const { opts, k } of [{ opts: { storage: 'f32', tf32: false } as const, k: 1 }, { opts: {}, k: 1000 }]) {
+      for (const name of ['variant', 'gpt2']) {
+        const g = loadGolden(name), groups = packedGroups(g.config.vocabSize), what = `${name} (${k === 1 ? 'f32' : 'bf16'})`
+        const model = new GPT(new CudaBackend(opts), g.config, { maxBatch: 4, maxSeqLen: g.config.contextLength })
+        model.setParams(g.params)
+        const { kvRows, rows } = poolSize(groups), pool = model.createPool(kvRows, rows)
+        const got = model.decodePacked(pool, groups)
+        model.releaseCache(pool)
+        groups.forEach((grp, i) => {
+          const want = forwardRest(model, grp), shared = sharedRest(model, grp)
+          t.diagnostic(`${what} group ${i}: max|diff| ${closeReport(got[i]!, want, { atol: 0, rtol: 0 }).maxAbs.toExponential(2)} ` +
+            `(forward), ${closeReport(got[i]!, shared, { atol: 0, rtol: 0 }).maxAbs.toExponential(2)} (unbatched)`)
+          assertClose(`${what} group ${i}: against its forward`, got[i]!, want, { atol: 1e-5 * k, rtol: 1e-5 * k })
+          assertClose(`${what} group ${i}: against decodeShared + decodeLosses`, got[i]!, shared, { atol: 1e-6 * k, rtol: 1e-6 * k })
+          grp.targets.forEach((x, j) => { if (x < 0) assert.equal(got[i]![j], 0, `${what} group ${i}: ignored ${j}`) })
+        })
       }
     }
   })

@@ -12,7 +12,7 @@ import { GPT } from '../../src/model/gpt.js'
 import { encode } from '../../src/tokenizer.js'
 import { readHellaswagFile } from '../../src/eval/hellaswag-data.js'
 import { buildRows, drawHarnessShots, harnessContext, type HellaswagScoring } from '../../src/eval/hellaswag-prompt.js'
-import { packRows, prepareHellaswag, scoreHellaswag, scorePrepared } from '../../src/eval/hellaswag.js'
+import { longestInput, packRows, prepareHellaswag, scoreHellaswag, scorePrepared } from '../../src/eval/hellaswag.js'
 import { InputError } from '../../src/util/errors.js'
 import { HELLASWAG_TEST_CONFIG, HELLASWAG_WEIGHT_SEED, hellaswagTestParams } from './hellaswag-model.js'
 
@@ -134,7 +134,8 @@ test('the shared-prefix path (context once through the cache, then the 4 remaind
   for (const c of expected.cases) {
     const prepared = await prepareHellaswag(val, { scoring: c.scoring, shots: c.shots, train, seed: c.seed })
     prefixes.length = 0
-    const r = scorePrepared(model, prepared, { scoring: c.scoring, shots: c.shots, window: c.window, keepExamples: true })
+    const r = scorePrepared(model, prepared, { scoring: c.scoring, shots: c.shots, window: c.window, keepExamples: true,
+      method: 'shared-prefix' })
     prepared.forEach(({ rows }, i) => {
       // the old path, written out: one forward of the packed rows, losses summed over each ending's targets
       const { inputs, targets, T } = packRows(rows, c.window)
@@ -149,4 +150,53 @@ test('the shared-prefix path (context once through the cache, then the 4 remaind
     // the context really is shared: untruncated rows share all of it but the last token (which predicts the ending)
     if (c.shots === 0) assert.deepEqual(prefixes, prepared.map(p => p.rows[0]!.ctx.length - 1), `${c.name} prefix lengths`)
   }
+})
+
+test('packed (several examples a pass, decodePacked) gives the unbatched path\'s scores, acc and acc_norm, in groups of ' +
+  'batchExamples within the pass\'s row budget', async () => {
+  const groups: string[][] = []   // per pass, per example: its prefix + the rest's length
+  const model = (kernels: 'js' | 'auto'): GPT => {
+    const m = new GPT(new CpuBackend({ kernels }), HELLASWAG_TEST_CONFIG, { maxBatch: 1, maxSeqLen: 1, mode: 'inference' })
+    m.setParams(hellaswagTestParams())
+    const decodePacked = m.decodePacked.bind(m)
+    m.decodePacked = (pool, gs) => { groups.push(gs.map(g => `${g.prefix.length}+${g.T}`)); return decodePacked(pool, gs) }
+    return m
+  }
+  const blas = model('auto')
+  for (const c of expected.cases) {
+    const prepared = await prepareHellaswag(val, { scoring: c.scoring, shots: c.shots, train, seed: c.seed })
+    const opts = { scoring: c.scoring, shots: c.shots, window: c.window, keepExamples: true }
+    const unbatched = scorePrepared(blas, prepared, { ...opts, method: 'shared-prefix' })
+    // batchExamples, passRows -> the group sizes they must give the 6 examples. 4·T of the examples: harness 0-shot
+    // 112 172 104 156 116 200, llmc 96 208 92 172 104 232 (both [3, 2, 1] in 400 rows), 2-shot cut to 4·64 each
+    assert.deepEqual(prepared.map(p => 4 * Math.min(c.window, longestInput([p]))), { 'harness-0shot': [112, 172, 104, 156, 116, 200],
+      'llmc-0shot': [96, 208, 92, 172, 104, 232] }[c.name] ?? Array(6).fill(256), c.name)
+    const plans: [number, number | undefined, number[]][] = [[1, undefined, [1, 1, 1, 1, 1, 1]], [4, undefined, [4, 2]],
+      [100, undefined, [6]], [100, 400, c.shots === 0 ? [3, 2, 1] : [1, 1, 1, 1, 1, 1]], [100, 1, [1, 1, 1, 1, 1, 1]]]
+    let mixed = false
+    for (const [batchExamples, passRows, sizes] of plans) {
+      const what = `${c.name}, ${batchExamples} a pass, ${passRows ?? 'default'} rows`
+      groups.length = 0
+      let progress = 0
+      const r = scorePrepared(blas, prepared, { ...opts, batchExamples, ...(passRows !== undefined ? { passRows } : {}),
+        onProgress: (done) => { assert.equal(done, ++progress, `${what}: progress`) } })
+      assert.equal(progress, 6)
+      assert.deepEqual(groups.map(g => g.length), sizes, `${what}: group sizes`)
+      mixed ||= groups.some(g => new Set(g).size > 1)
+      // BLAS may round a row's matmul outputs differently in a bigger matmul: measured <= 1e-6 (a loss 1 ulp apart)
+      r.examples!.forEach((e, i) => e.scores.forEach((x, b) => assert.ok(Math.abs(x - unbatched.examples![i]!.scores[b]!) <= 1e-5,
+        `${what}: example ${i} ending ${b}: ${x} vs ${unbatched.examples![i]!.scores[b]} unbatched`)))
+      assert.deepEqual(r.examples!.map(e => [e.pred, e.predNorm]), unbatched.examples!.map(e => [e.pred, e.predNorm]), what)
+      assert.deepEqual([r.acc, r.accNorm, r.accStderr, r.accNormStderr], [unbatched.acc, unbatched.accNorm, unbatched.accStderr,
+        unbatched.accNormStderr], what)
+    }
+    // 2-shot rows are all cut to the 64-token window, from the left: no common prefix, the same length
+    if (c.shots === 0) assert.ok(mixed, `${c.name}: examples of different lengths shared a pass`)
+  }
+  // float64 sums per matmul output (js kernels) whatever the row count: the same float32 losses, the same scores
+  const js = model('js'), c = expected.cases[0]!
+  const prepared = await prepareHellaswag(val, { scoring: c.scoring, shots: c.shots })
+  const opts = { scoring: c.scoring, shots: c.shots, window: c.window, keepExamples: true }
+  assert.deepEqual(scorePrepared(js, prepared, { ...opts, batchExamples: 4 }), scorePrepared(js, prepared, { ...opts, method: 'shared-prefix' }))
+  await assert.rejects(scoreHellaswag(js, val, { scoring: 'llmc', shots: 0, batchExamples: 0 }), /batch of 0 examples, expected a positive integer/)
 })

@@ -12,6 +12,7 @@ import { ParamLayout } from '../../src/model/params.js'
 import { InputError } from '../../src/util/errors.js'
 import { assertClose, maxAbs } from './close.js'
 import { loadGolden } from './golden.js'
+import { forwardRest, packedGroups, poolSize, sharedRest } from './packed.js'
 
 describe('KV-cache decode', () => {
   for (const name of ['gpt2', 'variant', 'variant-mqa-bias-untied']) {
@@ -38,6 +39,31 @@ describe('KV-cache decode', () => {
       assert.throws(() => model.decode(cache, new Int32Array(B), B, 1), InputError)   // the cache is full
       model.releaseCache(cache)
       assert.throws(() => model.decode(model.createCache(B + 1, T), new Int32Array(B), B, 1), /differs from the cache/)
+    })
+  }
+})
+
+describe('packed decode (several groups of sequences in one forward, each with its own shared prefix)', () => {
+  for (const name of ['gpt2', 'variant', 'variant-mqa-bias-untied']) {
+    test(`${name}: every group's losses equal its own forward's and, bit for bit, its unbatched decode's`, () => {
+      const g = loadGolden(name), groups = packedGroups(g.config.vocabSize)
+      // js kernels: float64 sums per output whatever the row count; BLAS may round a row differently in a bigger
+      // matmul (measured: a loss 1 unit in the last place apart)
+      const model = new GPT(new CpuBackend({ kernels: 'js' }), g.config, { maxBatch: 4, maxSeqLen: g.config.contextLength })
+      model.setParams(g.params)
+      const { kvRows, rows } = poolSize(groups), pool = model.createPool(kvRows, rows)
+      const got = model.decodePacked(pool, groups)
+      groups.forEach((grp, i) => {
+        const want = forwardRest(model, grp)
+        // same float32 ops, attention summed in another order (as the KV-cache decode test's)
+        assertClose(`group ${i} against its forward`, got[i]!, want, { atol: 1e-5 * maxAbs(want), rtol: 1e-5 })
+        assert.deepEqual(got[i], sharedRest(model, grp), `group ${i} against decodeShared + decodeLosses`)
+        grp.targets.forEach((t, j) => { if (t < 0) assert.equal(got[i]![j], 0, `group ${i}: ignored ${j}`) })
+      })
+      assert.throws(() => model.decodePacked(pool, [...groups, groups[0]!]), /needs 512 key\/value rows, the pool has 384/)
+      assert.throws(() => model.decode(pool, new Int32Array(1), 1, 1), /got a pool/)
+      model.releaseCache(pool)
+      assert.throws(() => model.decodePacked(pool, groups), /needs a live pool/)
     })
   }
 })
