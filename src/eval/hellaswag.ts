@@ -2,8 +2,8 @@
 // ending, and the per-position losses give each ending's log-likelihood. The rows' shared prefix (the context)
 // runs once through the key/value cache and only the four remainders run as a batch: ~ctx + 4·ending rows of work
 // instead of a forward's 4·(ctx + ending), with the classifier on the remainders only; several examples go through
-// one pass (decodePacked), since at 0-shot sizes an example's rows are too few to pay for reading every weight
-// matrix (batchExamples; 1 example a pass is 1.2x a forward, 8 are ~2x that). acc picks the highest summed
+// one pass (decodePacked), since at 0-shot sizes an example's ~135 rows are few for a matmul that reads every
+// weight (batchExamples; one pass instead of two an example, too). acc picks the highest summed
 // log-likelihood; acc_norm divides by the ending's length (harness: characters; llmc: tokens, i.e. the lowest
 // mean loss). Rows longer than the context window lose tokens from the left, as in the harness.
 
@@ -97,8 +97,8 @@ export function longestInput(prepared: PreparedExample[]): number {
   return max
 }
 
-/** Examples scored in one pass by default (method 'packed'): ~15% faster a pass each doubling from 1 to 8 at gpt2-124m
- *  0-shot sizes on the CPU (bench/RESULTS.md), little beyond. */
+/** Examples scored in one pass by default (method 'packed'). gpt2-124m at 0-shot sizes, one CPU thread: 1.17x the
+ *  unbatched path at 1 a pass, 1.3x at 4 to 8 (compute-bound there; bench/RESULTS.md); a GPU gains more per pass. */
 export const DEFAULT_BATCH_EXAMPLES = 8
 /** A packed pass's budget of key/value rows, 4·T an example (every ending's whole row); its rows (the context once,
  *  the endings four times) are fewer. gpt2-124m's pool at 2048: 226 MiB of keys and values, 107 MiB of scratch.
