@@ -101,8 +101,10 @@ export const command: Command = {
       note(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)
     }
     const loader = new DataLoader({ files, B, T, vocabSize: config.vocabSize })
-    const valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps, { tokensPerBatch: B * T }) })
-    loader.close()
+    let valLoss: number
+    try {   // closed on an error too (a bad id in a later batch): the command may run in a process that goes on
+      valLoss = evaluateLoss(model, loader, { B, T, steps, onBatch: progressReporter(steps, { tokensPerBatch: B * T }) })
+    } finally { loader.close() }
     const result = { valLoss, steps, batchSize: B, seqLen: T, tokens: steps * B * T, model: resolved.path }
     if (f.json) printJson(result)
     else process.stdout.write(`val_loss ${valLoss.toFixed(6)} over ${steps} ${plural(steps, 'batch', 'batches')} of ${B}×${T} tokens (${resolved.source})\n`)

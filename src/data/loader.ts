@@ -91,9 +91,14 @@ export class DataLoader {
       return batchesIn(tokens, this.worldSize * B * T)
     })
     this.rng = new Rng(this.seed)
-    this.reset()
-    // the first batch's ids are checked now, so shards of another tokenizer are refused before a run touches --out
-    this.readWindow(this.perm === null ? 0 : this.perm[0]!)
+    try {
+      this.reset()
+      // the first batch's ids are checked now, so shards of another tokenizer are refused before a run touches --out
+      this.readWindow(this.perm === null ? 0 : this.perm[0]!)
+    } catch (e) {
+      this.close()   // no caller can close a loader that was never returned: its open shard would stay open
+      throw e
+    }
   }
 
   /** Batches this rank reads in one pass over the files, before the data wraps around (its windows). */

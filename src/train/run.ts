@@ -131,29 +131,28 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   }
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
-  if (resumeFrom !== null && rank === 0) {
-    noteShardContents(train.shardChanges(resumeFrom.progress.loader as LoaderState), resumeFrom.path, opts.note ?? (() => {}))
-  }
-  if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
-  const valSteps = noteDataSizes(c, { train, val }, { rank, world }, opts.note)
-  if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
-  await prepareRunDirOnce(runDir, rank, point, opts)
-  const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
-  const pretrained = resumeFrom === null && start.params !== undefined
-  const { model, optimizer, rng } = buildModel(backend, c, start, resumeFrom)
-  releaseStartArrays(start, resumeFrom, point)
+  try {   // the loaders hold a shard open each: closed on every way out, a refusal before the first step too
+    if (resumeFrom !== null && rank === 0) {
+      noteShardContents(train.shardChanges(resumeFrom.progress.loader as LoaderState), resumeFrom.path, opts.note ?? (() => {}))
+    }
+    if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
+    const valSteps = noteDataSizes(c, { train, val }, { rank, world }, opts.note)
+    if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
+    await prepareRunDirOnce(runDir, rank, point, opts)
+    const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
+    const pretrained = resumeFrom === null && start.params !== undefined
+    const { model, optimizer, rng } = buildModel(backend, c, start, resumeFrom)
+    releaseStartArrays(start, resumeFrom, point)
 
-  const info: RunInfo = {
-    runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
-    parameters: new ParamLayout(start.config).countReal(), gradAccum: gradAccumSteps(c), device: backend.name,
-    backend: describeBackend(backend), ranks: collective?.describe() ?? null,
-    startStep: resumeFrom?.progress.step ?? 0,
-  }
-  if (rank === 0) writeRunConfig(info, shards)
-  opts.onStart?.(info)
-  let result: TrainResult
-  try {
-    result = await runTraining({
+    const info: RunInfo = {
+      runDir, config: { ...c, out: runDir }, modelConfig: start.config, modelSource: start.source,
+      parameters: new ParamLayout(start.config).countReal(), gradAccum: gradAccumSteps(c), device: backend.name,
+      backend: describeBackend(backend), ranks: collective?.describe() ?? null,
+      startStep: resumeFrom?.progress.step ?? 0,
+    }
+    if (rank === 0) writeRunConfig(info, shards)
+    opts.onStart?.(info)
+    const result = await runTraining({
       model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
       bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained,
       // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
@@ -163,12 +162,12 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
       ...(resumeFrom?.progress.guard !== undefined ? { guard: resumeFrom.progress.guard } : {}),
       ...(point?.kind === 'checkpoint' && point.log !== undefined ? { resumedLog: point.log } : {}),
     })
+    collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
+    return { info, result }
   } finally {
-    train.close()   // the open shards
+    train.close()
     val?.close()
   }
-  collective?.close()   // not after a failure: a peer may be gone, and this rank's exit frees everything anyway
-  return { info, result }
 }
 
 /** What the shards' sizes mean for the run, said before it starts: a step longer than a pass over the train shards
@@ -225,16 +224,26 @@ function buildLoaders(c: TrainConfig, model: ModelConfig, shards: Shards, r: { r
   { train: DataLoader; val: DataLoader | null } {
   const loaderOpts = { B: c.batchSize, T: c.seqLen, vocabSize: model.vocabSize, rank: r.rank, worldSize: r.world }
   const train = new DataLoader({ files: shards.train, ...loaderOpts, shuffle: c.shuffle === 'on', seed: c.seed })
-  // every rank reads the whole validation stream, as one process does, and evaluates its share of the batches
-  const val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts, rank: 0, worldSize: 1 })
-  if (resumeFrom !== null) {
-    try { restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path) } catch (e) {
-      const changed = loaderChanges(resumeFrom.trainConfig, c)
-      if (!(e instanceof InputError) || changed === '') throw e
-      throw new InputError(`${e.message}; this --resume changes ${changed}, which the saved data position depends on (keep the run's value)`)
-    }
+  let val: DataLoader | null = null
+  try {   // a refusal here closes what is open (the caller gets no loader to close)
+    // every rank reads the whole validation stream, as one process does, and evaluates its share of the batches
+    val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts, rank: 0, worldSize: 1 })
+    if (resumeFrom !== null) restoreTrainLoader(train, c, resumeFrom)
+  } catch (e) {
+    train.close()
+    val?.close()
+    throw e
   }
   return { train, val }
+}
+
+/** The train loader at the checkpoint's position; a refusal names the settings this --resume changes it depends on. */
+function restoreTrainLoader(train: DataLoader, c: TrainConfig, resumeFrom: Resumed): void {
+  try { restoreLoader(train, resumeFrom.progress.loader, resumeFrom.path) } catch (e) {
+    const changed = loaderChanges(resumeFrom.trainConfig, c)
+    if (!(e instanceof InputError) || changed === '') throw e
+    throw new InputError(`${e.message}; this --resume changes ${changed}, which the saved data position depends on (keep the run's value)`)
+  }
 }
 
 /** The model (its weights from the start point, else initialized from --seed), AdamW and the sampling RNG, with the

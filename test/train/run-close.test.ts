@@ -1,0 +1,58 @@
+// The shards the loaders hold open are closed on every way out of trainRun and eval loss, refusals before the first
+// step included (counted in /proc/self/fd): an --out that holds a run, a validation shard refused after the train
+// loader opened its shard, a --resume whose saved position does not fit, a bad id in a later batch of eval loss.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { command as evalLoss } from '../../src/cli/eval-loss.js'
+import { writeShard } from '../../src/data/shards.js'
+import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { trainRun } from '../../src/train/run.js'
+import { InputError } from '../../src/util/errors.js'
+import { tempRoot } from '../faults/helpers.js'
+import { needsProcFd, openUnder } from '../helpers/fds.js'
+import { makeToyRun } from './helpers.js'
+
+const root = tempRoot('run-close')
+const toy = makeToyRun(root)
+const base: TrainConfig = {
+  ...trainDefaults, model: toy.modelJson, data: toy.data, batchSize: 2, seqLen: 8, totalBatchSize: 16, steps: 2, lr: 3e-3,
+  warmupSteps: 1, valEvery: 0, checkpointEvery: 2, sampleEvery: 0, device: 'cpu', seed: 9,
+}
+const refusal = (re: RegExp) => (e: unknown): boolean => e instanceof InputError && re.test(e.message)
+
+test('trainRun refused before its first step leaves no shard open', needsProcFd, async () => {
+  const run = join(root, 'run'), left: Record<string, number> = {}
+  const opened = async (what: string, refused: Promise<unknown>, re: RegExp): Promise<void> => {
+    const before = openUnder(root).length
+    await assert.rejects(refused, refusal(re))
+    left[what] = openUnder(root).length - before
+  }
+  await trainRun({ ...base, out: run }, { resume: false, overwrite: false })
+  assert.deepEqual(openUnder(root), [], 'a finished run')
+  await opened('--out holds a run', trainRun({ ...base, out: run }, { resume: false, overwrite: false }), /already holds a run/)
+  await opened('a saved position refused', trainRun({ ...base, out: run, shuffle: 'on' }, { resume: true, overwrite: false }),
+    /this --resume changes --shuffle off → on/)
+  const badVal = join(root, 'bad-val')
+  mkdirSync(badVal)
+  writeShard(join(badVal, 'toy_val_000000.bin'), Array.from({ length: 100 }, (_, i) => (i === 3 ? 200 : i % 96)))
+  await opened('the val loader refused after the train loader', trainRun({ ...base, out: join(root, 'run2'), valData: badVal },
+    { resume: false, overwrite: false }), /has token id 200 at position 3, outside the vocabulary of 96/)
+  assert.deepEqual(left, { '--out holds a run': 0, 'a saved position refused': 0, 'the val loader refused after the train loader': 0 })
+})
+
+test('eval loss failing at a bad id in a later batch leaves no shard open', needsProcFd, async () => {
+  const dir = join(root, 'eval')
+  mkdirSync(dir)
+  const shard = join(dir, 'toy_val_000000.bin')
+  writeShard(shard, Array.from({ length: 100 }, (_, i) => (i === 40 ? 200 : i % 96)))   // batch 3 of 2·8 tokens
+  const stderr = process.stderr.write
+  process.stderr.write = () => true   // its progress lines
+  try {
+    await assert.rejects(evalLoss.run(['--model', toy.modelJson, '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '4']),
+      refusal(/has token id 200 at position 40, outside the vocabulary of 96/))
+  } finally { process.stderr.write = stderr }
+  assert.deepEqual(openUnder(dir), [])
+})
