@@ -175,10 +175,12 @@ export class DataLoader {
    *  words; none for a state without fingerprints (checkpoints older than them). */
   shardChanges(s: LoaderState): string[] {
     if (s.shards === undefined) return []
-    const now = new Map(this.files.map((f, i) => [basename(f), i]))
+    // the k-th file of a name is paired with the k-th recorded under it: a glob over folders may name 'a/x.bin' and 'b/x.bin'
+    const now = new Map<string, number[]>()
+    this.files.forEach((f, i) => now.set(basename(f), [...now.get(basename(f)) ?? [], i]))
     const out: string[] = []
     for (const was of s.shards) {
-      const i = now.get(was.name)
+      const i = now.get(was.name)?.shift()
       const change = i === undefined ? null : shardChange(was, this.fingerprints()[i]!)
       if (change !== null) out.push(change)
     }

@@ -1,6 +1,6 @@
 // The DataLoader's open shard, counted in /proc/self/fd: one at most while batches are read over 100 shuffled shards,
 // none after close() or a refused construction (no caller could close that one), and a closed loader reopens for
-// next(), state() and restore() with the same batches.
+// next(), state() and restore() with the same batches. Also shardChanges with one name in two folders.
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DataLoader, type LoaderState } from '../../src/data/loader.js'
-import { writeShard } from '../../src/data/shards.js'
+import { listShards, writeShard } from '../../src/data/shards.js'
 import { needsProcFd, openUnder } from '../helpers/fds.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'llmts-loader-close-'))
@@ -51,4 +51,20 @@ test('100 shuffled shards over 3 epochs: one shard open at a time, none after cl
   l.close()
   ref.close()
   assert.deepEqual(openUnder(sub), [])
+})
+
+test('shardChanges pairs shards of one name in two folders (a glob over folders) in order: unchanged data, no change', () => {
+  for (const [k, d] of ['a', 'b'].entries()) {
+    mkdirSync(join(dir, d))
+    writeShard(join(dir, d, 'x_train_000000.bin'), ids(500, 100 * k))
+  }
+  const files = listShards(join(dir, '*', 'x_train_000000.bin'))
+  assert.deepEqual(files, ['a', 'b'].map(d => join(dir, d, 'x_train_000000.bin')))
+  const l = new DataLoader({ files, B: 2, T: 8 })
+  const s = JSON.parse(JSON.stringify(l.state())) as LoaderState
+  l.close()
+  const changes = (): string[] => { const m = new DataLoader({ files, B: 2, T: 8 }); const c = m.shardChanges(s); m.close(); return c }
+  assert.deepEqual(changes(), [])
+  writeShard(files[1]!, ids(501, 100))
+  assert.deepEqual(changes(), ['x_train_000000.bin has 2,026 bytes, 2,024 then'])
 })
