@@ -1,10 +1,11 @@
-// The shards the loaders hold open are closed on every way out of trainRun and eval loss, refusals before the first
-// step included (counted in /proc/self/fd): an --out that holds a run, a validation shard refused after the train
-// loader opened its shard, a --resume whose saved position does not fit, a bad id in a later batch of eval loss.
+// trainRun and eval loss refused before their first step: the shards the loaders opened are closed (counted in
+// /proc/self/fd: an --out that holds a run, a validation shard refused after the train loader opened its shard, a
+// --resume whose saved position does not fit, a bad id in a later batch of eval loss), and a bad id in a later
+// validation batch is refused before --overwrite deletes the run there, as the whole val shard's check was.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { command as evalLoss } from '../../src/cli/eval-loss.js'
 import { writeShard } from '../../src/data/shards.js'
@@ -55,4 +56,16 @@ test('eval loss failing at a bad id in a later batch leaves no shard open', need
       refusal(/has token id 200 at position 40, outside the vocabulary of 96/))
   } finally { process.stderr.write = stderr }
   assert.deepEqual(openUnder(dir), [])
+})
+
+test('a bad id in a later validation batch is refused before --overwrite deletes the run in --out', async () => {
+  const run = join(root, 'kept'), val = join(root, 'late-bad-val')
+  await trainRun({ ...base, out: run }, { resume: false, overwrite: false })
+  mkdirSync(val)
+  writeShard(join(val, 'toy_val_000000.bin'), Array.from({ length: 100 }, (_, i) => (i === 70 ? 200 : i % 96)))   // batch 5 of 2·8
+  await assert.rejects(trainRun({ ...base, out: run, valData: val, valEvery: 1, valSteps: 6 }, { resume: false, overwrite: true }),
+    refusal(/toy_val_000000\.bin has token id 200 at position 70, outside the vocabulary of 96/))
+  assert.ok(existsSync(join(run, 'checkpoints', 'step_000002', 'state.json')), 'the run --overwrite would have replaced')
+  const r = await trainRun({ ...base, out: join(root, 'valid'), valData: val, valEvery: 1, valSteps: 4 }, { resume: false, overwrite: false })
+  assert.equal(r.result.step, 2, 'the batches before the bad id validate')
 })
