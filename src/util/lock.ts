@@ -16,6 +16,7 @@ interface Holder { pid: number; host: string; command: string }
 /** A held lock: release() removes the file (and the folders taking it made, while they are empty). */
 export interface Lock { path: string; release(): void }
 
+const UNWRITTEN_MS = 2000   // an unreadable lock file younger than this may be one being written: waited for
 const held = new Set<Lock>()
 process.on('exit', () => { for (const l of held) l.release() })
 // No signal handler removes it: one would delay Ctrl-C until synchronous work (an export, a tokenizer on the main
@@ -36,7 +37,8 @@ export function lockOutput(dir: string, o: LockOptions): Lock {
   const made = newFolders(dir)
   makeDirs(dir)
   const me: Holder = { pid: process.pid, host: hostname(), command }
-  for (let attempt = 0; ; attempt++) {
+  const waitUntil = Date.now() + UNWRITTEN_MS   // bounds the wait below when the file's clock runs ahead of ours
+  for (let takeovers = 0; ;) {
     if (tryCreate(path, me)) {
       const lock: Lock = {
         path,
@@ -50,14 +52,17 @@ export function lockOutput(dir: string, o: LockOptions): Lock {
       return lock
     }
     const other = readHolder(path)
-    if (other === undefined && attempt < 3 && ageMs(path) < 2000) { sleepMs(100); continue }   // its content not yet written
-    if (other !== undefined && (other.host !== me.host || isAlive(other.pid)) || attempt >= 3) {
+    // its content not yet written, or never: a holder killed between creating and writing it (a kill at startup)
+    // leaves it empty; a live one writes it within microseconds, so one still unreadable at 2 s old is stale
+    if (other === undefined && ageMs(path) < UNWRITTEN_MS && Date.now() < waitUntil) { sleepMs(100); continue }
+    if (other !== undefined && (other.host !== me.host || isAlive(other.pid)) || takeovers >= 3) {
       removeEmptyFolders(made)
       throw new InputError(`${command}: ${dir} is in use by ${describe(other)} (lock file ${path}; ` +
         'wait for it to finish, or remove the lock file if no such process runs)')
     }
     o.note(`note: took over the lock file ${path} of ${describe(other)}, which is no longer running`)
     rmSync(path, { force: true })
+    takeovers++
   }
 }
 

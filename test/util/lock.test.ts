@@ -49,3 +49,15 @@ test("another host's lock is refused even when its pid is not running here", () 
   assert.throws(() => lockOutput(root, { command: 'llmts train', flag: '--out', note: () => {}, name: 'far.lock' }),
     /in use by llmts train \(pid \d+ on elsewhere\)/)
 })
+
+test('an empty lock file (its holder killed between creating and writing it) is taken over once 2 s old, with a note', () => {
+  const path = join(root, 'empty.lock'), notes: string[] = []
+  writeFileSync(path, '')   // just made: it may be one being written, so it is waited for first
+  const t0 = Date.now()
+  const lock = lockOutput(root, { command: 'llmts train', flag: '--out', note: l => notes.push(l), name: 'empty.lock' })
+  const waited = Date.now() - t0
+  assert.ok(waited >= 1900 && waited < 5000, `waited ${waited} ms, expected about 2,000`)
+  assert.deepEqual(notes, [`note: took over the lock file ${path} of another process (an unreadable lock file), which is no longer running`])
+  assert.equal(JSON.parse(readFileSync(path, 'utf8')).pid, process.pid)
+  lock.release()
+})
