@@ -52,14 +52,17 @@ export function rowWidths(c: ModelConfig): { C: number; QKV: number; AH: number;
     FC: c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden, H: c.mlpHidden }
 }
 
-/** A logits buffer of at most this many floats (512 MiB in bf16) unless GptOptions.classifierRows says otherwise.
- *  Each further chunk costs one more read-modify-write of the classifier's f32 dweight (~0.05 ms on an H100). */
-const LOGITS_BUDGET = 2 ** 28
+/** A logits buffer of at most this many floats unless GptOptions.classifierRows says otherwise. Training: 2^28 (512
+ *  MiB in bf16); each further chunk costs one more read-modify-write of the classifier's f32 dweight (~0.05 ms on an
+ *  H100). Inference: 2^25 (128 MiB in f32, 64 MiB in bf16): there is no dweight, and a chunk of ~600 rows at GPT-2's
+ *  vocabulary is still a large matmul (eval loss at gpt2-124m, B=4, T=1024: 7 chunks, same loss and speed as 1 of
+ *  0.77 GiB on the CPU; bench/RESULTS.md). */
+export const LOGITS_BUDGET = { train: 2 ** 28, inference: 2 ** 25 } as const
 
 /** Rows of each classifier chunk for batches of up to maxN rows: maxN split into the fewest equal chunks whose
- *  (rows, Vp) logits fit the budget (or `limit` rows). Any N <= maxN then needs chunks of at most this many rows. */
-export function classifierRows(maxN: number, Vp: number, limit?: number): number {
-  const most = Math.max(1, Math.floor(limit ?? LOGITS_BUDGET / Vp))
+ *  (rows, Vp) logits fit the mode's budget (or `limit` rows). Any N <= maxN then needs chunks of at most this many rows. */
+export function classifierRows(maxN: number, Vp: number, limit?: number, mode: 'train' | 'inference' = 'train'): number {
+  const most = Math.max(1, Math.floor(limit ?? LOGITS_BUDGET[mode] / Vp))
   return Math.ceil(maxN / Math.ceil(maxN / most))
 }
 
@@ -99,7 +102,7 @@ export class Activations {
       'ln2Rstd', 'fch', 'fchAct', 'res3'])
     if (opts.recompute === true) for (const k of ['ln1', 'ln2', 'fchAct'] as const) this.perLayer.delete(k)
     if (opts.mode === 'inference') this.perLayer.clear()
-    this.logitRows = classifierRows(maxN, c.paddedVocabSize, opts.classifierRows)
+    this.logitRows = classifierRows(maxN, c.paddedVocabSize, opts.classifierRows, opts.mode)
     for (const [kind, w] of Object.entries(this.perRow) as [Kind, number][]) {
       const rows = kind === 'logits' ? this.logitRows : maxN
       if (w > 0) this.bufs.set(kind, backend.alloc(rows * w * (this.perLayer.has(kind) ? c.layers : 1), precision(kind)))

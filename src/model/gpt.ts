@@ -24,7 +24,7 @@ interface GptOptions {
   maxSeqLen: number
   recompute?: boolean
   mode?: 'train' | 'inference'   // default 'train'
-  classifierRows?: number   // rows per classifier chunk (default: a logits buffer of at most 2^28 floats, 512 MiB in bf16)
+  classifierRows?: number   // rows per classifier chunk (default: a logits buffer within LOGITS_BUDGET: 2^28 floats, 2^25 in inference)
 }
 
 /** State of the last forward, needed by backward and the accessors. */

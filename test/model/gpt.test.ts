@@ -186,6 +186,31 @@ describe('classifier in row chunks (the (N,Vp) logits never whole)', () => {
     assert.equal(classifierRows(5000, 50304), 5000)        // one
     assert.equal(classifierRows(100, 50304, 7), 7)         // 15 chunks of 7 (the last of 2)
     for (let N = 1; N <= 100; N++) assert.ok(N / Math.ceil(N / 7) <= 7)
+    // inference: 2^25 floats, 667 rows at Vp = 50304; eval loss's B=4, T=1024 in 7 chunks of 586 (118 MiB in f32)
+    assert.equal(classifierRows(4 * 1024, 50304, undefined, 'inference'), 586)
+    assert.equal(classifierRows(667, 50304, undefined, 'inference'), 667)   // one
+    assert.equal(classifierRows(668, 50304, undefined, 'inference'), 334)   // two
+  })
+
+  test('inference: a logits buffer of 2^25 floats at most, and the losses of one whole chunk bit for bit', () => {
+    // GPT-2's padded vocabulary on a one-layer model 64 wide: N = 1024 rows need two chunks of 512 in inference
+    const c: ModelConfig = { ...presetConfig('tiny-gpt2'), layers: 1, channels: 64, heads: 4, kvHeads: 4 }, Vp = c.paddedVocabSize
+    const built = (classifierRows?: number): { model: GPT; sizes: number[] } => {
+      const be = new CpuBackend(), alloc = be.alloc.bind(be), sizes: number[] = []
+      be.alloc = (n: number) => { sizes.push(n); return alloc(n) }
+      const model = new GPT(be, c, { maxBatch: 1, maxSeqLen: 1024, mode: 'inference', ...(classifierRows ? { classifierRows } : {}) })
+      model.initWeights(5)
+      return { model, sizes }
+    }
+    const chunked = built(), whole = built(1024)
+    assert.equal(Vp, 50304)
+    assert.ok(chunked.sizes.includes(512 * Vp) && !chunked.sizes.includes(1024 * Vp), `allocations ${chunked.sizes.join(', ')}`)
+    assert.ok(whole.sizes.includes(1024 * Vp))
+    const tokens = Int32Array.from({ length: 1025 }, (_, i) => (i * 7919) % c.vocabSize)
+    const inputs = tokens.subarray(0, 1024), targets = tokens.slice(1)
+    targets[600] = -1   // an ignored position in the second chunk
+    assert.equal(chunked.model.forward(inputs, targets, 1, 1024), whole.model.forward(inputs, targets, 1, 1024))
+    assert.deepEqual(chunked.model.lastLosses(), whole.model.lastLosses())
   })
 
   for (const name of ['gpt2', 'variant']) {
