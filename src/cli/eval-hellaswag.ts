@@ -6,8 +6,7 @@ import cliProgress from 'cli-progress'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
 import { DEFAULT_FEWSHOT_SEED, hellaswagScorings } from '../eval/hellaswag-prompt.js'
 import { DEFAULT_BATCH_EXAMPLES, longestInput, prepareHellaswag, scorePrepared, type HellaswagResult } from '../eval/hellaswag.js'
-import { GPT } from '../model/gpt.js'
-import { checkModelFits, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
+import { checkModelFits, decodingModel, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { InputError } from '../util/errors.js'
 import { formatDuration, PlainLines, plural, RateMeter } from '../util/progress.js'
@@ -114,7 +113,7 @@ async function runHellaswag(argv: string[]): Promise<number> {
   const backend = await createBackend(f.device, { threads: f.threads, precision: f.precision })
   status(describeBackend(backend))
   // scoring runs through key/value rows of its own: the forward's (training) buffers are never used
-  const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1, mode: 'inference' })
+  const model = decodingModel(backend, config)
   if (!moveWeightsInto(model, resolved)) {
     model.initWeights(f.seed)
     status(`${resolved.source} has no weights; initialized randomly with seed ${f.seed}`)

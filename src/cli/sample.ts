@@ -3,8 +3,7 @@
 // costs one position's forward pass. The prompt is preceded by <|endoftext|>, as documents were in training, and
 // generation stops at the next one (the document's end) unless --ignore-eot.
 
-import { GPT } from '../model/gpt.js'
-import { checkModelFits, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
+import { checkModelFits, decodingModel, moveWeightsInto, requireGpt2Tokenizer, resolveModel } from '../model/load.js'
 import { decode, encode, EOT } from '../tokenizer.js'
 import { createBackend, describeBackend } from '../train/device.js'
 import { generate, sampleDefaults } from '../train/sample.js'
@@ -52,7 +51,7 @@ export const command: Command = {
     if (maxTokens < p.flags['max-tokens']) note(`generating ${maxTokens} ${plural(maxTokens, 'token')} (the context length is ${config.contextLength})`)
     const backend = await createBackend(p.flags.device, { threads: p.flags.threads, precision: p.flags.precision })
     note(describeBackend(backend))
-    const model = new GPT(backend, config, { maxBatch: 1, maxSeqLen: prompt.length + maxTokens, mode: 'inference' })
+    const model = decodingModel(backend, config)
     if (!moveWeightsInto(model, resolved)) {
       note(`${resolved.source} has no weights; using random weights from --seed ${p.flags.seed}`)
       model.initWeights(p.flags.seed)

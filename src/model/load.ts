@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { totalmem } from 'node:os'
 import { join } from 'node:path'
+import type { Backend } from '../backend/backend.js'
 import { configFromJson, GPT2_VOCAB, presetConfig, presets, type ModelConfig } from '../config.js'
 import { configFromHfJson } from '../io/hf-config.js'
 import { readHfTokenizer, type HfTokenizer } from '../io/hf-tokenizer-check.js'
@@ -14,6 +15,7 @@ import { checkHfDir, DOWNLOAD_STAGING, loadHfDir, readHfConfig } from '../io/hf.
 // command resolves --model here
 import { describeCheckpoint } from '../train/checkpoint.js'
 import { isCheckpointDir, isRunDir, loadCheckpointModel, resolveCheckpointDir } from '../train/checkpoint-dirs.js'
+import { GPT } from './gpt.js'
 import { ParamLayout } from './params.js'
 import { InputError, shown } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
@@ -210,4 +212,11 @@ export function checkModelFits(cmd: string, config: ModelConfig, bytesPerParam: 
   }
   if (total > MAX_PARAMS) throw new InputError(`${cmd}: ${count}, more than the ${MAX_PARAMS.toLocaleString('en-US')} llm.ts holds ` +
     `(a smaller --model?)`)
+}
+
+/** A GPT that only decodes (`sample`, `eval hellaswag`): a key/value cache or pool has buffers of its own, so the
+ *  forward's are sized for one row. Sized for the prompt, they were one layer's activations and a logits chunk that
+ *  nothing read: device memory on CUDA (gpt2-350m, 1,024 rows: 0.09 GiB). */
+export function decodingModel(backend: Backend, config: ModelConfig): GPT {
+  return new GPT(backend, config, { maxBatch: 1, maxSeqLen: 1, mode: 'inference' })
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { presetConfig } from '../../src/config.js'
 import { rowWidths } from '../../src/model/activations.js'
+import { ParamLayout } from '../../src/model/params.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from './cuda-emu/build.js'
 import { firstDifference, readReadings } from './cuda-emu/record.js'
 import { tapCount, tapFailures } from '../helpers/tap.js'
@@ -143,3 +144,42 @@ test('GPU memory plan on the emulator: variant-124m at B=16, T=1024 peaks below 
     // B=256 needs far more than an H100's 80 GiB: the backend's out-of-memory error, reported as such
     assert.match(huge!.error ?? 'no error', /out of memory/)
   })
+
+/** Device bytes the code plans for gpt2-350m's inference commands as bench/cuda-inference runs them (T = 1024):
+ *  f32 weights; eval loss's inference-mode GPT (one layer's activations, bf16 where the backend computes in bf16,
+ *  the logits chunk, tokens, targets per chunk) and the weights' bf16 mirror its bf16 matmuls read; sample's and
+ *  hellaswag's one-row GPT (decodingModel) and a cache or pool: f32 key/value rows per layer, f32 scratch rows, 256
+ *  rows of f32 logits, targets per 256 rows, tokens per run of rows. */
+function plannedInference(): Record<'loss' | 'hellaswag' | 'sample', number> {
+  const c = presetConfig('gpt2-350m'), { C, QKV, AH, FC, H } = rowWidths(c), Vp = c.paddedVocabSize, T = 1024
+  const params = 4 * new ParamLayout(c).total
+  const model = (N: number): number => {   // an inference-mode GPT of N rows (layernorm: mean and rstd per norm)
+    const rows = N === 1 ? 1 : 586   // the logits chunk: 2^25 floats are 667 rows; 4096 rows go in 7 chunks of 586
+    return N * (2 * (4 * C + QKV + AH + FC + H) + 4 * (3 * C + 7 + c.heads)) + rows * Vp * 2 + 4 * N + 4 * Math.ceil(N / rows) * rows
+  }
+  const cache = (kvRows: number, rows: number, runs: number): number => c.layers * kvRows * QKV * 4 +
+    rows * 4 * (5 * C + 3 + QKV + AH + FC + H) + 256 * Vp * 4 + 4 * Math.ceil(rows / 256) * 256 + runs * 4 * rows
+  return { loss: params * 1.5 + model(4 * T), sample: params + model(1) + cache(T, T, 1),
+    hellaswag: params + model(1) + cache(4 * T, 4 * T, 2) }   // one example of four T-token rows: context, then endings
+}
+
+// bench/cuda-inference in plan mode: what eval loss, eval hellaswag and sample allocate is what the code above plans
+// (plus cuBLASLt's 32 MiB workspace and a few small scratch buffers), and less than a training step's peak at B=1.
+test('GPU memory plan on the emulator: eval loss (B=4), eval hellaswag and sample at gpt2-350m, T=1024, as planned and ' +
+  'below training at B=1', { timeout: 600_000 }, async (t) => {
+  const reason = emulatorSkipReason()
+  if (reason !== null) { t.skip(reason); return }
+  const env = emulatorEnv(buildEmulator(), { plan: true }), planned = plannedInference()
+  const inference = fileURLToPath(new URL('../../bench/cuda-inference.js', import.meta.url))
+  const bench = fileURLToPath(new URL('../../bench/cuda-memory.js', import.meta.url))
+  const { stdout } = await run(process.execPath, [bench, '--runs', 'gpt2-350m:1', '--json'], { cwd: process.cwd(), maxBuffer: 16 << 20 })
+  const train = (JSON.parse(stdout) as { peak_bytes: number }[])[0]!.peak_bytes
+  for (const command of ['loss', 'hellaswag', 'sample'] as const) {
+    const out = await run(process.execPath, [inference, '--model', 'gpt2-350m', '--batch', '4', '--command', command], { env })
+    const peak = (JSON.parse(out.stdout) as { peak_bytes: number }).peak_bytes, extra = peak - planned[command] - 2 ** 25
+    t.diagnostic(`${command}: peak ${(peak / 2 ** 30).toFixed(3)} GiB (training at B=1: ${(train / 2 ** 30).toFixed(3)}), ` +
+      `${extra} B beyond the plan and the workspace`)
+    assert.ok(extra >= 0 && extra < 65536, `${command}: peak ${peak} B, planned ${planned[command]} B + 32 MiB`)
+    assert.ok(peak < train, `${command}: peak ${peak} B, training's at B=1 ${train} B`)
+  }
+})
