@@ -132,12 +132,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
   try {   // the loaders hold a shard open each: closed on every way out, a refusal before the first step too
-    if (resumeFrom !== null && rank === 0) {
-      noteShardContents(train.shardChanges(resumeFrom.progress.loader as LoaderState), resumeFrom.path, opts.note ?? (() => {}))
-    }
-    if (shards.val === null && c.valEvery > 0) opts.note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
-    const valSteps = noteDataSizes(c, { train, val }, { rank, world }, opts.note)
-    if (val !== null && c.valEvery > 0) readValidation(val, valSteps)
+    const valSteps = checkData(c, { train, val }, { shards, resumeFrom, rank, world }, opts.note)
     if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
     await prepareRunDirOnce(runDir, rank, point, opts)
     const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
@@ -169,6 +164,21 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     train.close()
     val?.close()
   }
+}
+
+/** The loaders' data before RUN_DIR is prepared: train shards changed since the checkpoint resumed from (rank 0
+ *  says so), no validation shards, their sizes (noteDataSizes), the validation batches read once. Answers the
+ *  batches per validation. */
+function checkData(c: TrainConfig, loaders: { train: DataLoader; val: DataLoader | null },
+                   at: { shards: Shards; resumeFrom: Resumed | null; rank: number; world: number }, note?: (line: string) => void): number {
+  const { train, val } = loaders
+  if (at.resumeFrom !== null && at.rank === 0) {
+    noteShardContents(train.shardChanges(at.resumeFrom.progress.loader as LoaderState), at.resumeFrom.path, note ?? (() => {}))
+  }
+  if (at.shards.val === null && c.valEvery > 0) note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
+  const valSteps = noteDataSizes(c, loaders, at, note)
+  if (val !== null && c.valEvery > 0) readValidation(val, valSteps)
+  return valSteps
 }
 
 /** What the shards' sizes mean for the run, said before it starts: a step longer than a pass over the train shards
