@@ -13,6 +13,7 @@ import { ParamLayout } from '../../src/model/params.js'
 import { checkpointName, listCheckpoints, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js'
 import { CheckpointSaver, performSave, type SaveJob } from '../../src/train/checkpoint-writer.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
+import { AdamW } from '../../src/train/optimizer.js'
 import { trainRun } from '../../src/train/run.js'
 import { Rng } from '../../src/util/rng.js'
 import { makeToyRun } from './helpers.js'
@@ -155,4 +156,18 @@ test('a throw on the save thread outside a save (a bug there) wakes the waiting 
     'train: checkpoint of step 2 not written: checkpoint worker failed: test hook: the save thread fails (LLMTS_TEST_SAVER_FAULT)')
   assert.ok(!done && !existsSync(join(out, 'checkpoints')), 'nothing reported or written')
   saver.close()
+})
+
+test('a best/-only save (a validation step that is no checkpoint step) takes no copy of the moments; step checkpoints do', async () => {
+  const out = join(root, 'best-only'), steps: number[] = []
+  const getState = AdamW.prototype.getState
+  AdamW.prototype.getState = function (this: AdamW) { steps.push(this.step); return getState.call(this) }
+  try {
+    // validation at every step: the toy run's loss falls, so most steps are a new best; checkpoints at 3 and 6
+    await trainRun({ ...run, out, valEvery: 1, valSteps: 1, checkpointEvery: 3 }, { resume: false, overwrite: false })
+  } finally {
+    AdamW.prototype.getState = getState
+  }
+  assert.deepEqual(steps, [3, 6], 'the moments were downloaded for the step checkpoints only')
+  assert.equal(readCheckpoint(join(out, 'best'), { withOptimizer: false }).optimizer, null)
 })
