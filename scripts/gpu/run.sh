@@ -108,6 +108,7 @@ log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
 # env: device, libraries, kernel compile time. tests: the CUDA conformance, mixed-precision, golden and trajectory
 # tests. train: the CLI, cuda vs cpu, resume. bench: llm.ts vs PyTorch, appended to bench/RESULTS.md. profile: GPU
 # time per op. ncu, only when named in STAGES: Nsight Compute details of the main kernels inside a training step.
+# infer, only when named: the inference commands' GPU memory.
 # LIMIT_<stage>=S overrides a limit; together the limits exceed 10 minutes, so a session capped at 10 minutes a
 # command runs the stages in two or three calls.
 stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
@@ -116,6 +117,9 @@ stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
 stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq,variant-124m:16:wide:atomic-dq,gpt2-124m:16,variant-350m:16,variant-124m:16:rows=8192,variant-124m:16:recompute}" --python "$PY" --append
 stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq}" --python none --profile --steps 5
 stage ncu 540 bash scripts/gpu/ncu.sh
+# infer, only when named: GPU memory of eval loss, eval hellaswag (packed pool) and sample at gpt2-350m, T=1024, as
+# each command builds its model (the CPU emulator's plan of the same is in bench/RESULTS.md, 2026-11-26)
+stage infer 240 bash -c 'for c in loss hellaswag sample; do node dist/bench/cuda-inference.js --model gpt2-350m --command $c || exit 1; done'
 # hf: random-init tiny models (seed 1234) exported in f32 and bf16 to $HF_DIR (not $OUT: ~200 MB), our logits
 # dumped by scripts/gpu/hf-logits.mjs, then reference/hf_load_check.py: static checks, transformers on CPU (exact
 # float32), transformers on CUDA (model class, tokenizer ids, logits vs ours, generate). One JSON line per directory
