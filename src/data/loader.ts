@@ -26,7 +26,8 @@ export function batchesIn(tokens: number, windowTokens: number): number {
 
 /** A BatchSource whose position can be saved and restored (what the trainer needs; the DataLoader is one). */
 export interface RestorableSource extends BatchSource {
-  state(): unknown
+  /** prints: for a checkpoint (which data the position is in), not the per-step save of a position to rewind to */
+  state(opts?: { prints?: boolean }): unknown
   restore(state: unknown): void
 }
 
@@ -66,7 +67,7 @@ export class DataLoader {
   private sample = 0                          // next window (index into perm) in the current shard
   private perm: Int32Array | null = null      // (windows) shuffled window order
   private reader: ShardReader | null = null    // the current shard, open
-  private prints: ShardPrint[] | null = null   // (files.length) computed at the first state() or shardChanges()
+  private prints: ShardPrint[] | null = null   // (files.length) computed at the first state({ prints }) or shardChanges()
 
   constructor(opts: LoaderOptions) {
     const { B, T } = opts
@@ -187,14 +188,16 @@ export class DataLoader {
     return out
   }
 
-  /** JSON-serializable position; restore(state) on a loader with the same files and B, T, W continues exactly. */
-  state(): LoaderState {
+  /** JSON-serializable position; restore(state) on a loader with the same files and B, T, W continues exactly.
+   *  prints: with every shard's fingerprint (a checkpoint's state; read once, 3 × 64 KiB a shard), so a resume can tell
+   *  changed data; the trainer's per-step states (every rank, the val loader) go without. */
+  state(opts: { prints?: boolean } = {}): LoaderState {
     const s: LoaderState = { shard: this.shardIdx, pos: this.sample * this.windowTokens }
     if (this.shuffle) {
       s.rng = [...this.rngAtLoad]
       s.order = [...this.order]
     }
-    s.shards = this.fingerprints()   // shared, not copied: state() is taken every step
+    if (opts.prints === true) s.shards = this.fingerprints()   // shared, not copied: serialized by the checkpoint
     return s
   }
 

@@ -314,7 +314,7 @@ function saveCheckpoints(o: TrainerOptions, saver: CheckpointSaver, step: number
   if (!opts.regular && !isBest) return
   saver.wait()   // one snapshot at a time: the previous save's is dropped before this one is taken
   const progress: TrainProgress = {
-    step, loader: o.train.state(), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss, guard: opts.guard, tokens: opts.tokens,
+    step, loader: o.train.state({ prints: true }), rng: o.rng.state(), valLoss: val?.valLoss ?? null, bestValLoss, guard: opts.guard, tokens: opts.tokens,
   }
   const params = o.model.getParams()
   checkFiniteParams(params, step)

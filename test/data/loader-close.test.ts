@@ -61,7 +61,7 @@ test('shardChanges pairs shards of one name in two folders (a glob over folders)
   const files = listShards(join(dir, '*', 'x_train_000000.bin'))
   assert.deepEqual(files, ['a', 'b'].map(d => join(dir, d, 'x_train_000000.bin')))
   const l = new DataLoader({ files, B: 2, T: 8 })
-  const s = JSON.parse(JSON.stringify(l.state())) as LoaderState
+  const s = JSON.parse(JSON.stringify(l.state({ prints: true }))) as LoaderState
   l.close()
   const changes = (): string[] => { const m = new DataLoader({ files, B: 2, T: 8 }); const c = m.shardChanges(s); m.close(); return c }
   assert.deepEqual(changes(), [])

@@ -68,7 +68,7 @@ for (const { B, T, W, shuffle } of configs) {
       const l = new DataLoader(opts), epoch = l.batchesPerPass, want = expected({ B, T, W, r, shuffle, seed }, 3 * epoch + 5)
       const states: LoaderState[] = []
       for (let i = 0; i < want.length; i++) {
-        states.push(JSON.parse(JSON.stringify(l.state())) as LoaderState)
+        states.push(JSON.parse(JSON.stringify(l.state({ prints: true }))) as LoaderState)
         const b = l.next()
         assert.ok(shifted(b), 'targets are the inputs shifted by one')
         assert.deepEqual([...b.inputs, b.targets[b.targets.length - 1]!], want[i], `rank ${r} batch ${i}`)
@@ -111,13 +111,14 @@ test('ids are checked in the windows read: a bad one no batch reads is no error;
   assert.throws(() => new DataLoader({ files: [path], B: 2, T: 4 }), /has token id 50300 at position 3, outside the vocabulary/)
 })
 
-test('state() fingerprints every shard; shardChanges names one rewritten under its name (size, or sampled bytes)', () => {
+test('state({ prints }) fingerprints every shard (a plain state(), the per-step one, does not); shardChanges names one rewritten under its name (size, or sampled bytes)', () => {
   const big = join(dir, 'fp_train_000001.bin'), small = join(dir, 'fp_train_000002.bin')
   const bigTokens = Uint16Array.from({ length: 200_000 }, (_, i) => i % 50000)   // 400 KB: three 64 KiB samples
   writeShard(big, bigTokens)
   writeShard(small, range(0, 500))
   const l = new DataLoader({ files: [big, small], B: 2, T: 8 })
-  const s = JSON.parse(JSON.stringify(l.state())) as LoaderState
+  assert.equal(l.state().shards, undefined, 'no fingerprint read for a position the trainer only rewinds to')
+  const s = JSON.parse(JSON.stringify(l.state({ prints: true }))) as LoaderState
   assert.deepEqual(s.shards!.map(p => [p.name, p.bytes, /^[0-9a-f]{16}$/.test(p.sample)]),
     [['fp_train_000001.bin', 1024 + 400_000, true], ['fp_train_000002.bin', 1024 + 1000, true]])
   l.close()
