@@ -230,8 +230,12 @@ function forwardLosses(model: GPT, rows: ScoreRow[], window: number): RowLosses 
  *  is scored in every row), and the rest of every row, (B, T - P). */
 function splitPrefix(packed: ReturnType<typeof packRows>, B: number): PackedGroup {
   const { inputs, targets, T } = packed
+  const shared = (P: number): boolean => {
+    for (let b = 0; b < B; b++) if (inputs[b * T + P] !== inputs[P] || targets[b * T + P]! >= 0) return false
+    return true
+  }
   let P = 0
-  while (P < T - 1 && Array.from({ length: B }).every((_, b) => inputs[b * T + P] === inputs[P] && targets[b * T + P]! < 0)) P++
+  while (P < T - 1 && shared(P)) P++
   const rest = (x: Int32Array): Int32Array => Int32Array.from({ length: B * (T - P) }, (_, i) =>
     x[Math.floor(i / (T - P)) * T + P + i % (T - P)]!)
   return { prefix: inputs.subarray(0, P), tokens: rest(inputs), targets: rest(targets), B, T: T - P }
