@@ -28,7 +28,8 @@ npx tsc -p tsconfig.json --outDir "$APP/dist" || echo "pack: tsc reported errors
 test -f "$APP/dist/src/cli/main.js" -a -f "$APP/dist/src/backend/cuda/index.js"
 # the sources dist/ was built from (run.sh refuses it beside a checkout whose .ts files differ: stale host code with
 # current kernels could pass arguments the kernels no longer take)
-find src test bench -name '*.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16 > "$APP/dist/sources.sha256"
+# (one `sha256  path` line per file, C-locale order: run.sh names the files that differ)
+find src test bench -name '*.ts' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum > "$APP/dist/sources.txt"
 
 if [ -f "$WORK/node.xz" ]; then
   echo "pack: reusing Node.js $(cat "$WORK/node-version.txt")" >&2

@@ -11,7 +11,7 @@ if [ -f "$HERE/../../package.json" ] && [ ! -f "$HERE/node.xz" ]; then ROOT=$(cd
 elif [ -f "$BUNDLE/../package.json" ]; then ROOT=$(cd "$BUNDLE/.." && pwd)
 else ROOT=$(cd "$BUNDLE/.." && pwd)/llmts; fi
 OUT=${OUT:-$ROOT/gpu-out}
-STAGES=${STAGES:-env tests train bench profile hf}
+STAGES=${STAGES:-env tests train e2e bench profile hf}
 mkdir -p "$OUT"
 log() { echo "[run.sh $(date +%H:%M:%S)] $*" | tee -a "$OUT/summary.txt" >&2; }
 
@@ -44,10 +44,11 @@ unpack() {
     untar_xz "$BUNDLE/llmts.tar.xz" "$ROOT" dist
   fi
   log "dist/ built $(date -r "$ROOT/dist/src/backend/cuda/index.js" '+%F %T' 2>/dev/null)"
-  if [ -f "$ROOT/dist/sources.sha256" ] && [ -f "$ROOT/src/cli/main.ts" ]; then
-    local now; now=$(cd "$ROOT" && find src test bench -name '*.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-    if [ "$now" != "$(cat "$ROOT/dist/sources.sha256")" ] && [ "${ALLOW_STALE_DIST:-0}" != 1 ]; then
-      log "STALE dist/: built from other .ts sources than this checkout's; run bash scripts/gpu/pack.sh (or npx tsc and carry dist) first, or set ALLOW_STALE_DIST=1"
+  if [ -f "$ROOT/dist/sources.txt" ] && [ -f "$ROOT/src/cli/main.ts" ]; then
+    local now; now=$(cd "$ROOT" && find src test bench -name '*.ts' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    if [ "$now" != "$(cat "$ROOT/dist/sources.txt")" ] && [ "${ALLOW_STALE_DIST:-0}" != 1 ]; then
+      log "STALE dist/: built from other .ts sources than this checkout's; run bash scripts/gpu/pack.sh (or npx tsc and carry dist) first, or set ALLOW_STALE_DIST=1. Differences (< dist, > checkout):"
+      diff <(cat "$ROOT/dist/sources.txt") <(echo "$now") | grep '^[<>]' | head -n 10 | tee -a "$OUT/summary.txt" >&2
       exit 90
     fi
   fi
@@ -106,14 +107,17 @@ PY=$(find_python)
 log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
 
 # env: device, libraries, kernel compile time. tests: the CUDA conformance, mixed-precision, golden and trajectory
-# tests. train: the CLI, cuda vs cpu, resume. bench: llm.ts vs PyTorch, appended to bench/RESULTS.md. profile: GPU
-# time per op. ncu, only when named in STAGES: Nsight Compute details of the main kernels inside a training step.
+# tests. train: the CLI, cuda vs cpu, resume. e2e: the CLI at 124M, resume. bench: llm.ts vs PyTorch, appended to
+# bench/RESULTS.md. profile: GPU time per op. ncu, only when named in STAGES: Nsight Compute details of the main
+# kernels inside a training step.
 # infer, only when named: the inference commands' GPU memory.
 # LIMIT_<stage>=S overrides a limit; together the limits exceed 10 minutes, so a session capped at 10 minutes a
 # command runs the stages in two or three calls.
 stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
 stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test.js dist/test/backend/cuda.test.js
 stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
+# e2e: full-size llm.ts training through the CLI (variant-124m and gpt2-124m, B=16, T=1024, 20 steps, checkpoints, resume)
+stage e2e 300 bash scripts/gpu/e2e.sh
 stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq,variant-124m:16:wide:atomic-dq,gpt2-124m:16,variant-350m:16,variant-124m:16:rows=8192,variant-124m:16:recompute}" --python "$PY" --append
 stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq}" --python none --profile --steps 5
 stage ncu 540 bash scripts/gpu/ncu.sh
