@@ -128,6 +128,32 @@ export function registerMixedPrecisionOps(): void {
       p.near('dbias (N=130)', db2)
     })
 
+    test('matmul backward bias gradient: 16-byte loads (8 columns a lane) give the one-column path\'s bits', () => {
+      // OC = 264: two column blocks of the 8-wide path, the second partial; a dout one element off a 16-byte boundary
+      // takes the one-column path. Each column's sum runs in the same order on both, so the bits must agree.
+      const p = P(), N = 130, C = 32, OC = 264
+      const inp = p.act(randn(N * C)), w = p.full(randn(OC * C, 0.1)), values = randn(N * OC)
+      for (const kind of ['act', 'full'] as const) {
+        const make = (d: Float32Array): Both => kind === 'act' ? p.act(d) : p.full(d)
+        const aligned = make(values), padded = make(new Float32Array([0, ...values]))
+        const shifted: Both = { g: p.gpu.view(padded.g, 1, N * OC), c: p.cpu.view(padded.c, 1, N * OC) }
+        const db = [p.zeros(OC, 'full'), p.zeros(OC, 'full')] as const, blocks: number[] = []
+        const ctx = p.gpu.ctx, launch = ctx.launch
+        ctx.launch = (name, grid, ...rest) => { if (name === 'bias_grad_partial') blocks.push(grid[0]); launch.call(ctx, name, grid, ...rest) }
+        try {
+          for (const [i, dout] of [aligned, shifted].entries()) {
+            for (const side of ['g', 'c'] as const) {
+              const be = side === 'g' ? p.gpu : p.cpu
+              be.matmulBackward(null, p.zeros(OC * C, 'full')[side], db[i]![side], dout[side], inp[side], w[side], N, C, OC)
+            }
+          }
+        } finally { ctx.launch = launch }
+        assert.deepEqual(blocks, [2, 9], 'column blocks: 256 columns a block when aligned, 32 when not')
+        p.near(`dbias, 8 columns a lane (dout ${kind})`, db[0])
+        assert.deepEqual(p.gpu.download(db[0].g), p.gpu.download(db[1].g), `dbias, dout ${kind}: the two paths differ`)
+      }
+    })
+
     for (const C of [96, 33]) {
       test(`rmsnorm and layernorm: f32 residual in, bf16 out and dout, f32 dinp and dweight (C=${C})`, () => {
         const p = P(), N = 40

@@ -196,7 +196,9 @@ export function matmulBackward(k: Kit, dinp_: Tensor | null, dweight_: Tensor, d
   if (db !== null) {
     const G = Math.max(1, Math.min(Math.ceil(N / 64), 256)), rows = Math.ceil(N / G)
     const partial = k.ctx.scratch('bias-partial', G * OC * 4)
-    k.launch('bias_grad_partial', [Math.ceil(OC / 32), G, 1], [32, 8, 1], 0, [partial, dout.ptr, N, OC, rows, k.mask(dout)])
+    const vec = OC % 8 === 0 ? k.aligned(dout) : 0   // 16-byte loads: 8 columns a lane, 256 a block
+    k.launch('bias_grad_partial', [Math.ceil(OC / (vec ? 256 : 32)), G, 1], [32, 8, 1], 0,
+      [partial, dout.ptr, N, OC, rows, k.mask(dout), vec])
     addPartials(k, db, partial, G, OC, 0, OC)
   }
   k.wrote(dinp, dw, db)
