@@ -1,7 +1,8 @@
 // GPU training throughput, llm.ts against PyTorch on the same GPU: full training steps (forward + backward +
 // global-norm clip + AdamW) at T=1024, llm.ts on the CUDA backend and the same model in PyTorch. Each measurement
 // runs in its own process (a clean GPU). Prints tokens/s, ms/step, MFU and peak memory; --append records the table.
-// Run: npx tsc && node dist/bench/cuda.js [--runs variant-124m:16,gpt2-124m:16] [--profile] [--append]
+// --repeat N alternates the two N times per entry and reports medians (bench/cuda-compare.ts, bench/cuda-table.ts).
+// Run: npx tsc && node dist/bench/cuda.js [--runs variant-124m:16,gpt2-124m:16] [--repeat 3] [--profile] [--append]
 
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -13,7 +14,9 @@ import { GPT } from '../src/model/gpt.js'
 import { ParamLayout } from '../src/model/params.js'
 import { AdamW } from '../src/train/optimizer.js'
 import { InputError } from '../src/util/errors.js'
+import { measureEntries, type Measurers, type Result } from './cuda-compare.js'
 import { parseRuns, variantHelp, type Variant } from './cuda-runs.js'
+import { entryProgress, formatTable, reportJson, roundProgress } from './cuda-table.js'
 import { appendResults, benchCommand } from './results.js'
 
 const flags = {
@@ -23,17 +26,14 @@ const flags = {
   steps: { type: 'int', min: 1, default: 10, help: 'timed training steps' },
   warmup: { type: 'int', min: 1, default: 3, help: 'untimed steps first (kernel compilation, cuBLASLt plans)' },
   python: { type: 'string', default: 'python3', help: 'Python with CUDA torch for the reference ("none" skips it)' },
+  repeat: { type: 'int', min: 1, default: 1,
+    help: 'rounds per entry, llm.ts and PyTorch alternating; rows show medians and every run, the ratio is of medians' },
   profile: { type: 'bool', help: 'also print GPU time per op (CUDA events) for each llm.ts run (its tokens/s then include the events)' },
   'peak-tflops': { type: 'number', min: 0, default: 0, help: 'bf16 peak for MFU (0: measure with a 8192³ GEMM)' },
   append: { type: 'bool', help: 'append the results to bench/RESULTS.md' },
+  json: { type: 'bool', help: 'print one JSON object (every run, the summaries) on stdout instead of the table' },
   one: { type: 'string', help: 'internal: run one measurement (JSON) and print its result' },
 } as const
-
-interface Result {
-  impl: 'llm.ts' | 'pytorch'; model: string; B: number; T: number; params: number
-  ms_per_step: number; tokens_per_s: number; peak_bytes: number; loss_first: number; loss_last: number
-  device?: string; torch?: string; profile?: { op: string; calls: number; ms: number }[]; error?: string
-}
 
 /** One llm.ts measurement in this process. */
 function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
@@ -101,11 +101,14 @@ function runTorch(python: string, model: string, B: number, T: number, steps: nu
   return JSON.parse(out.trim().split('\n').pop()!) as Result
 }
 
-function fmtRow(r: Result, flopsPerToken: number, peak: number): string {
-  if (r.error !== undefined) return `| ${r.model} | ${r.B} | ${r.impl} | failed: ${r.error.slice(0, 80)} | | | |`
-  const mfu = r.tokens_per_s * flopsPerToken / (peak * 1e12) * 100
-  return `| ${r.model} | ${r.B} | ${r.impl} | ${r.tokens_per_s.toFixed(0)} | ${r.ms_per_step.toFixed(1)} | ${mfu.toFixed(1)}% | ` +
-    `${(r.peak_bytes / 2 ** 30).toFixed(2)} |`
+function measurers(f: { seq: number; steps: number; warmup: number; profile: boolean; python: string; repeat: number }): Measurers {
+  return {
+    ours: ({ model, B, variant }) => runChild(['--seq', String(f.seq), '--steps', String(f.steps), '--warmup', String(f.warmup),
+      '--one', JSON.stringify({ model, B, profile: f.profile, variant })]),
+    torch: f.python === 'none' ? null : (model, B) => runTorch(f.python, model, B, f.seq, f.steps, f.warmup),
+    // each run at once (a stage cut short by its time limit still leaves every finished run in its log)
+    round: f.repeat === 1 ? undefined : (entry, r, ours, torch) => console.error(roundProgress(entry.run, r, f.repeat, ours, torch)),
+  }
 }
 
 function main(): void {
@@ -118,50 +121,23 @@ function main(): void {
     console.log(JSON.stringify(r))
     return
   }
+  if (f.profile && f.repeat > 1) {
+    throw new InputError(`bench/cuda: --profile takes --repeat 1, got --repeat ${f.repeat} (CUDA events slow the runs they time)`)
+  }
   const runs = parseRuns('bench/cuda', f.runs)
   const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }
   const peak = f['peak-tflops'] > 0 ? f['peak-tflops'] : peakRun.peak
   const spec = specPeak(peakRun.device)
   console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
-  const lines = ['| model | B | impl | tokens/s | ms/step | MFU | peak GiB |', '|---|---:|---|---:|---:|---:|---:|']
-  const ratios: string[] = [], profiles: string[] = [], torchRuns = new Map<string, Result>()
-  for (const { run, model, B, variant, label } of runs) {
-    const config = presetConfig(model), T = f.seq
-    const flopsPerToken = 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
-    const attempt = (fn: () => Result, impl: Result['impl']): Result => {
-      try { return fn() } catch (e) {
-        return { impl, model, B, T, params: 0, ms_per_step: NaN, tokens_per_s: NaN, peak_bytes: NaN, loss_first: NaN, loss_last: NaN,
-          error: (e as Error).message.split('\n')[0]! }
-      }
-    }
-    const ours = attempt(() => runChild(['--seq', String(T), '--steps', String(f.steps), '--warmup', String(f.warmup),
-      '--one', JSON.stringify({ model, B, profile: f.profile === true, variant })]), 'llm.ts')
-    ours.model += label
-    // PyTorch once per model:B (a variant row compares with it)
-    const key = `${model}:${B}`, known = torchRuns.get(key)
-    const torch = known ?? (f.python === 'none' ? null : attempt(() => runTorch(f.python, model, B, T, f.steps, f.warmup), 'pytorch'))
-    lines.push(fmtRow(ours, flopsPerToken, peak))
-    if (torch !== null && known === undefined) { lines.push(fmtRow(torch, flopsPerToken, peak)); torchRuns.set(key, torch) }
-    if (torch !== null && ours.error === undefined && torch.error === undefined) {
-      ratios.push(`${ours.model} B=${B}: llm.ts/PyTorch = ${(ours.tokens_per_s / torch.tokens_per_s).toFixed(2)}× tokens/s, ` +
-        `${(ours.peak_bytes / torch.peak_bytes).toFixed(2)}× peak memory (losses ${ours.loss_last.toFixed(3)} vs ${torch.loss_last.toFixed(3)})`)
-    }
-    if (ours.profile !== undefined) {
-      profiles.push(`GPU time per training step by op, ${ours.model} B=${B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
-        '| op | calls/step | ms/step |\n|---|---:|---:|\n' +
-        ours.profile.map(p => `| ${p.op} | ${p.calls.toFixed(0)} | ${p.ms.toFixed(2)} |`).join('\n'))
-    }
-    // the row at once (a stage cut short by its time limit still leaves every finished row in its log)
-    console.error(`bench: ${run}: llm.ts ${ours.tokens_per_s.toFixed(0)} tokens/s` +
-      `${torch === null ? '' : `, PyTorch ${torch.tokens_per_s.toFixed(0)}`}` +
-      `${ours.error === undefined ? '' : ` (error: ${ours.error})`}\n  ${lines.slice(-(torch !== null && known === undefined ? 2 : 1)).join('\n  ')}`)
-  }
+  const ctx = { T: f.seq, peakTflops: peak, repeat: f.repeat }
+  const entries = measureEntries(runs, f.repeat, f.seq, { ...measurers(f), done: e => console.error(entryProgress(e, ctx)) })
   const header = `Device: ${peakRun.device}. MFU over ${peak.toFixed(0)} TFLOP/s bf16 ` +
     `(${f['peak-tflops'] > 0 ? 'given' : 'measured 8192³ cuBLASLt GEMM'}` +
     `${spec === null ? '' : `; spec dense peak ${spec}`}); FLOPs/token = 6·N + 12·L·C·T, T=${f.seq}; ` +
-    `${f.steps} timed steps after ${f.warmup} warm-up steps.`
-  const report = [header, '', lines.join('\n'), '', ...ratios.map(r => `- ${r}`), '', ...profiles].join('\n')
-  console.log(report)
+    `${f.steps} timed steps after ${f.warmup} warm-up steps${f.repeat === 1 ? '' : `, ${f.repeat} rounds (llm.ts and PyTorch alternating)`}.`
+  const report = [header, '', formatTable(entries, ctx)].join('\n')
+  console.log(f.json ? JSON.stringify(reportJson(entries, { device: peakRun.device, peak_tflops: peak, measured_peak_tflops: peakRun.peak,
+    spec_peak_tflops: spec, T: f.seq, steps: f.steps, warmup: f.warmup, repeat: f.repeat })) : report)
   if (f.append) appendResults('cuda', `Command: \`${benchCommand('cuda')}\`\n\n${report}`)
 }
 

@@ -65,7 +65,8 @@ cp scripts/gpu/run.sh "$OUT/run.sh"
 cat > "$OUT/README.txt" <<'EOF'
 llm.ts for an offline GPU machine (made by scripts/gpu/pack.sh).
   bash run.sh                      unpack (once) and run every stage; logs in $OUT (default ./gpu-out)
-  STAGES="env tests" bash run.sh   only some stages: env tests train bench profile hf
+  STAGES="env tests" bash run.sh   only some stages: env tests train e2e bench profile hf; when named: ncu infer compare
+  STAGES=compare bash run.sh       llm.ts vs PyTorch by medians of 3 alternating rounds (COMPARE_RUNS=model:B,... REPEAT=N)
 Next to a checkout (gpu-bundle/ inside it) the checkout's sources are used and only node, node_modules and dist
 are unpacked; alone, llmts.tar.xz is unpacked beside this folder first.
 EOF

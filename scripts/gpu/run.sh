@@ -3,6 +3,7 @@
 # below, each under its own time limit, writing every log to $OUT (default ./gpu-out). Stages keep going after a
 # failure; the exit code is the number of failed stages. Pick stages with STAGES="env tests".
 # Usage: bash scripts/gpu/run.sh   or, from a bundle: bash gpu-bundle/run.sh   (BENCH_RUNS=model:B,... PYTHON=...)
+#        STAGES=compare bash scripts/gpu/run.sh   (COMPARE_RUNS=model:B,... REPEAT=3)
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -110,7 +111,8 @@ log "root $ROOT, node $(node --version), python ${PY}, stages: $STAGES"
 # tests. train: the CLI, cuda vs cpu, resume. e2e: the CLI at 124M, resume. bench: llm.ts vs PyTorch, appended to
 # bench/RESULTS.md. profile: GPU time per op. ncu, only when named in STAGES: Nsight Compute details of the main
 # kernels inside a training step.
-# infer, only when named: the inference commands' GPU memory.
+# infer, only when named: the inference commands' GPU memory. compare, only when named: llm.ts vs PyTorch by medians
+# of alternating runs (bench/cuda --repeat).
 # LIMIT_<stage>=S overrides a limit; together the limits exceed 10 minutes, so a session capped at 10 minutes a
 # command runs the stages in two or three calls.
 stage env 300 bash -c 'nvidia-smi; echo; node dist/bench/cuda-info.js'
@@ -119,6 +121,13 @@ stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
 # e2e: full-size llm.ts training through the CLI (variant-124m and gpt2-124m, B=16, T=1024, 20 steps, checkpoints, resume)
 stage e2e 300 bash scripts/gpu/e2e.sh
 stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq,variant-124m:16:wide:atomic-dq,gpt2-124m:16,variant-350m:16,variant-124m:16:rows=8192,variant-124m:16:recompute}" --python "$PY" --append
+# compare, only when named: each entry's llm.ts and PyTorch runs alternate REPEAT times; medians, ranges, ratio of
+# medians, appended to bench/RESULTS.md. Time (the 2026-11-26 H100 session): llm.ts ~15-20 s a run with its process
+# start (350M a few s more), PyTorch ~40-60 s with torch.compile, so ~55-80 s a round; 3 rounds of 4 entries
+# (660-960 s) do not fit one 10-minute command, 3 rounds of 2 (330-480 s, plus ~10 s for the GEMM peak) fit 540 s.
+# The default is one 124M and one 350M entry; the other two in a second call:
+# STAGES=compare COMPARE_RUNS=gpt2-124m:16,variant-350m:32. A stage cut short still logs every finished round.
+stage compare 540 node dist/bench/cuda.js --runs "${COMPARE_RUNS:-variant-124m:16,variant-350m:16}" --repeat "${REPEAT:-3}" --steps 20 --python "$PY" --append
 stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:wide,variant-124m:16:atomic-dq}" --python none --profile --steps 5
 stage ncu 540 bash scripts/gpu/ncu.sh
 # infer, only when named: GPU memory of eval loss, eval hellaswag (packed pool) and sample at gpt2-350m, T=1024, as

@@ -1,0 +1,53 @@
+// bench/cuda --repeat end to end without a GPU: the llm.ts runs on the CUDA emulator in plan mode (the real host code,
+// kernels skipped: the numbers are not speeds), PyTorch a fake python that logs its calls and fails its second.
+// Skipped where the emulator cannot be built (test/backend/cuda-emu/build.ts).
+
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../backend/cuda-emu/build.js'
+
+const fakePython = `#!/bin/bash
+echo "$*" >> "$FAKE_LOG"
+[ "$(wc -l < "$FAKE_LOG")" = 2 ] && { echo 'fake torch: crash' >&2; exit 1; }
+echo '{"impl":"pytorch","model":"tiny-gpt2","B":2,"T":32,"params":1,"ms_per_step":64,"tokens_per_s":1000,"peak_bytes":1073741824,"loss_first":11,"loss_last":10.5}'
+`
+
+test('bench/cuda --repeat 2 --json on the emulator: every run in the JSON, PyTorch once per round shared by a variant, ' +
+  'its failed round excluded', { timeout: 300_000 }, (t) => {
+  const reason = emulatorSkipReason()
+  if (reason !== null) { t.skip(reason); return }
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-bench-cuda-'))
+  try {
+    const python = join(dir, 'python'), log = join(dir, 'calls.txt')
+    writeFileSync(python, fakePython, { mode: 0o755 })
+    const bench = fileURLToPath(new URL('../../bench/cuda.js', import.meta.url))
+    const r = spawnSync(process.execPath, [bench, '--runs', 'tiny-gpt2:2,tiny-gpt2:2:recompute', '--seq', '32', '--steps', '2',
+      '--warmup', '1', '--python', python, '--repeat', '2', '--json'],
+    { encoding: 'utf8', env: { ...emulatorEnv(buildEmulator(), { plan: true }), FAKE_LOG: log }, maxBuffer: 16 << 20 })
+    assert.equal(r.status, 0, r.stderr)
+    const calls = readFileSync(log, 'utf8').trim().split('\n')
+    assert.equal(calls.length, 2)   // once per round: the recompute entry compares with the same two runs
+    assert.match(calls[0]!, /bench\/torch_reference\.py --model tiny-gpt2 --batch 2 --seq 32 --steps 2 --warmup 1$/)
+    type Entry = { run: string; ours_runs: { tokens_per_s: number; error?: string }[]; pytorch_runs: { tokens_per_s: number | null; error?: string }[];
+      ours: { ok: number; median: number }; pytorch: { ok: number; failures: { round: number }[] }; ratio: number; pytorch_shared: boolean }
+    const { repeat, entries } = JSON.parse(r.stdout) as { repeat: number; entries: Entry[] }
+    assert.equal(repeat, 2)
+    assert.deepEqual(entries.map(e => [e.run, e.ours_runs.length, e.ours.ok, e.pytorch_shared]),
+      [['tiny-gpt2:2', 2, 2, false], ['tiny-gpt2:2:recompute', 2, 2, true]])
+    for (const e of entries) {
+      assert.ok(e.ours_runs.every(o => o.error === undefined && o.tokens_per_s > 0))
+      assert.deepEqual(e.pytorch_runs.map(p => p.error ?? p.tokens_per_s), [1000, `Command failed: ${python} ${calls[1]!}`])
+      assert.deepEqual(e.pytorch.failures.map(f => f.round), [2])
+      assert.equal(e.ratio, e.ours.median / 1000)
+    }
+    assert.match(r.stderr, /^bench: tiny-gpt2:2 round 1\/2: llm\.ts \d+ tokens\/s, PyTorch 1000$/m)
+    assert.match(r.stderr, /^bench: tiny-gpt2:2 round 2\/2: llm\.ts \d+ tokens\/s, PyTorch NaN \(pytorch error: Command failed: /m)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
