@@ -3,7 +3,7 @@
 // A directory of shards is read through its val split when it has one. Result on stdout, progress on stderr.
 
 import { statSync } from 'node:fs'
-import { batchesIn, DataLoader } from '../data/loader.js'
+import { batchesIn, DataLoader, shardsWithBatch } from '../data/loader.js'
 import { isSplit, listShards, readShardHeader } from '../data/shards.js'
 import { evaluateLoss } from '../eval/loss.js'
 import { GPT } from '../model/gpt.js'
@@ -81,10 +81,11 @@ export const command: Command = {
     const B = f['batch-size'], T = f['seq-len'] ?? Math.min(config.contextLength, 1024)
     let steps = f.steps
     if (T > config.contextLength) throw new InputError(`${CMD}: --seq-len ${T} exceeds the model's context length ${config.contextLength}`)
-    const files = evalShards(f.data)
+    const { files, skipped } = shardsWithBatch(evalShards(f.data), { B, T }, f.data)
+    if (skipped !== null) note(skipped)
     // the loader reads batchesIn(tokens, B·T) batches per shard, then wraps around: never count a batch twice
     const batches = files.reduce((n, path) => n + batchesIn(readShardHeader(path).tokens, B * T), 0)
-    if (batches < steps && !p.given.has('steps') && batches > 0) {   // the default 10 on a small split: all there is
+    if (batches < steps && !p.given.has('steps')) {   // the default 10 on a small split: all there is
       note(`note: ${f.data} holds ${batches} ${plural(batches, 'batch', 'batches')} of B ${B} × T ${T} tokens; ` +
         `evaluating ${batches === 1 ? 'it' : 'all of them'} (--steps defaults to 10)`)
       steps = batches

@@ -9,6 +9,7 @@
 import { basename } from 'node:path'
 import { Rng, type RngState } from '../util/rng.js'
 import { check, InputError } from '../util/errors.js'
+import { plural } from '../util/progress.js'
 import { readShardHeader } from './shards.js'
 import { ShardReader, shardChange, shardPrint, type ShardPrint } from './shard-reader.js'
 
@@ -22,6 +23,26 @@ export interface BatchSource {
 /** Windows of `windowTokens` (W·B·T) a shard of `tokens` tokens holds: each needs one more token, the last target. */
 export function batchesIn(tokens: number, windowTokens: number): number {
   return Math.max(0, Math.floor((tokens - 1) / windowTokens))
+}
+
+/** A validation split's shards that hold one batch of B·T+1 tokens (one process's: W = 1), and a note naming those
+ *  that do not (null when none): a split's last shard may be short, and the others still give batches (eval loss,
+ *  train's val loader). None that holds one is an InputError naming `where` and the size needed. */
+export function shardsWithBatch(files: string[], bt: { B: number; T: number }, where: string): { files: string[]; skipped: string | null } {
+  const need = bt.B * bt.T + 1
+  const sized = files.map(path => ({ path, tokens: readShardHeader(path).tokens }))
+  const small = sized.filter(s => s.tokens < need)
+  if (small.length === files.length) {
+    throw new InputError(`loader: no shard of ${where} holds one batch of B·T+1 = ${need} tokens (B ${bt.B} × T ${bt.T}); ` +
+      `the largest holds ${Math.max(...sized.map(s => s.tokens))} (lower --batch-size/--seq-len or prepare more tokens)`)
+  }
+  if (small.length === 0) return { files, skipped: null }
+  const named = small.slice(0, 3).map(s => `${s.path} (${s.tokens} tokens)`).join(', ')
+  return {
+    files: sized.filter(s => s.tokens >= need).map(s => s.path),
+    skipped: `note: skipping ${small.length} ${plural(small.length, 'shard')} of ${where} smaller than one batch of ` +
+      `B·T+1 = ${need} tokens: ${named}${small.length > 3 ? `, and ${small.length - 3} more` : ''}`,
+  }
 }
 
 /** A BatchSource whose position can be saved and restored (what the trainer needs; the DataLoader is one). */

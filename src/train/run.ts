@@ -10,7 +10,7 @@ import type { Backend } from '../backend/backend.js'
 import { CpuBackend } from '../backend/cpu/index.js'
 import { threadsFromEnv } from '../backend/cpu/kernels.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
-import { DataLoader, type LoaderState } from '../data/loader.js'
+import { DataLoader, shardsWithBatch, type LoaderState } from '../data/loader.js'
 import { isSplit, listShards, valShardsBeside } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
@@ -124,7 +124,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   const hellaswag = await loadHellaswagSchedule(c, start, opts.note)
   const differs = tokenizerNote('train', start)
   if (differs !== null && rank === 0) opts.note?.(`${differs}; samples are decoded as GPT-2 ids, as the shards are`)
-  const shards = resumedShards(c, runDir, was)
+  const shards = withValBatch(c, resumedShards(c, runDir, was), opts.note)
   if (resumeFrom !== null && was !== null && rank === 0) {
     if (was.data === c.data) noteShardChange(runDir, shards.train, opts.note ?? (() => {}))
     noteValidationChange(runDir, was, c, shards.val, resumeFrom.progress, opts.note ?? (() => {}))
@@ -306,6 +306,15 @@ function resumedShards(c: TrainConfig, runDir: string, saved: TrainConfig | null
     throw new InputError(`${e.message} (--data ${c.data}${c.valData !== '' ? `, --val-data ${c.valData}` : ''} as ${runDir} saved it, ` +
       'from the current directory; give --data/--val-data to point at the shards)')
   }
+}
+
+/** `shards` without the validation shards too small for one batch, with a note naming them (as eval loss does). */
+function withValBatch(c: TrainConfig, shards: Shards, note?: (line: string) => void): Shards {
+  if (shards.val === null) return shards
+  const where = c.valData !== '' ? `--val-data ${c.valData}` : `the validation shards beside ${c.data}`
+  const { files, skipped } = shardsWithBatch(shards.val, { B: c.batchSize, T: c.seqLen }, where)
+  if (skipped !== null) note?.(`train: ${skipped}`)
+  return { train: shards.train, val: files }
 }
 
 /** The settings the data loader's position depends on that `now` changes from `saved`, as "--flag a → b, ...". */

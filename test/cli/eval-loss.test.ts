@@ -206,7 +206,8 @@ test('bad inputs exit 2 with one line naming the problem', () => {
     [['--model', 'tiny-gpt2', '--init-from', fixture('hf-gpt2'), '--data', shard], /differ: vocabSize 50257 vs 96/],
     [['--init-from', fixture('hf-gpt2'), '--data', shard, '--batch-size', '2', '--seq-len', '8', '--steps', '3'],
       /holds 2 batches .* fewer than --steps 3/],
-    [['--init-from', fixture('hf-gpt2'), '--data', empty], /holds 0 batches .* fewer than --steps 10/],
+    [['--init-from', fixture('hf-gpt2'), '--data', empty],
+      /loader: no shard of .*empty\.bin holds one batch of B·T\+1 = 129 tokens \(B 4 × T 32\); the largest holds 0 /],
     // 48 = 3·B·T tokens hold only 2 batches with targets (the loader needs B·T + 1 per batch)
     [['--init-from', fixture('hf-gpt2'), '--data', exact, '--batch-size', '2', '--seq-len', '8', '--steps', '3'],
       /holds 2 batches .* fewer than --steps 3/],
@@ -255,4 +256,20 @@ test('a glob matching train and validation shards evaluates the validation ones,
   const dir = llmts('eval', 'loss', ...args, '--data', d, '--json')
   assert.equal(JSON.parse(dir.stdout).val_loss, val)
   assert.doesNotMatch(dir.stderr, /matches train and validation/, 'a directory is documented to mean its val split')
+})
+
+test('a shard too small for one batch is skipped with a note naming it; none big enough is refused, naming the size', () => {
+  const d = join(root, 'short-last')
+  mkdirSync(d)
+  writeShard(join(d, 'd_val_000000.bin'), randomTokens(40, 50257, 12))   // 2 batches of 1×16
+  writeShard(join(d, 'd_val_000001.bin'), randomTokens(10, 50257, 13))   // a split's short last shard: 10 < 17
+  const model = ['--model', 'tiny-variant', '--seq-len', '16', '--steps', '2', '--seed', '5'], args = [...model, '--batch-size', '1']
+  const alone = evalJson(...args, '--data', join(d, 'd_val_000000.bin')).val_loss
+  const r = llmts('eval', 'loss', ...args, '--data', d, '--json')
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).val_loss, alone, 'the batches of the shard that holds them')
+  assert.match(r.stderr, /^llmts eval loss: note: skipping 1 shard of .*short-last smaller than one batch of B·T\+1 = 17 tokens: .*d_val_000001\.bin \(10 tokens\)$/m)
+  const none = llmts('eval', 'loss', ...model, '--batch-size', '3', '--data', d)   // 49 tokens a batch: neither shard holds one
+  assert.equal(none.code, 2, none.stderr)
+  assert.match(none.stderr, /^llmts eval loss: loader: no shard of .*short-last holds one batch of B·T\+1 = 49 tokens \(B 3 × T 16\); the largest holds 40 \(lower --batch-size\/--seq-len or prepare more tokens\)\n$/)
 })

@@ -293,7 +293,7 @@ test('--nproc: bad settings are one-line errors with exit code 2', () => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     // every rank refuses it, after the ranks' first barriers: rank 0's error alone is shown
     [[...common, '--steps', '2', '--nproc', '2', '--val-data', tinyVal, '--out', join(root, 'badval')], {},
-      /tiny_val_000000\.bin has 60 tokens.*W·B·T\+1 with W=1 B=4 T=16/],
+      /no shard of --val-data .*tiny_val_000000\.bin holds one batch of B·T\+1 = 65 tokens \(B 4 × T 16\); the largest holds 60 /],
     [['--nproc', '0'], {}, /--nproc expects a positive integer, got 0/],
     [['--nproc', '1025'], {}, /^llmts train: --nproc expects a value <= 1024, got 1025$/m],   // 1025 processes would be forked
     [[...common, '--steps', '2', '--nproc', '3', '--out', join(root, 'bad3')], {},

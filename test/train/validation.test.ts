@@ -10,7 +10,7 @@ import { basename, join } from 'node:path'
 import { test } from 'node:test'
 import { CpuBackend } from '../../src/backend/cpu/index.js'
 import { DataLoader } from '../../src/data/loader.js'
-import { readShard } from '../../src/data/shards.js'
+import { readShard, writeShard } from '../../src/data/shards.js'
 import { GPT } from '../../src/model/gpt.js'
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
@@ -83,4 +83,20 @@ test('validation at step 0, every --val-every and the last step; its loss is the
   }
   assert.notEqual(trainSum / base.valSteps, got)
   assert.ok(readShard(join(toy.data, 'toy_val_000000.bin')).length >= base.valSteps * base.batchSize * base.seqLen + 1)
+})
+
+test('a validation shard too small for one batch is skipped with a note, as eval loss does; none big enough is refused', async () => {
+  const valDir = join(root, 'short-val')
+  mkdirSync(valDir)
+  copyFileSync(join(toy.data, 'toy_val_000000.bin'), join(valDir, 'toy_val_000000.bin'))
+  writeShard(join(valDir, 'toy_val_000001.bin'), [1, 2, 3, 4, 5])   // 5 tokens < B·T+1 = 65
+  const c = { ...base, steps: 1, warmupSteps: 1, valEvery: 1, valSteps: 40, valData: valDir }   // 40 > 31 batches: a skipped shard would be read
+  const notes: string[] = []
+  await trainRun({ ...c, out: join(root, 'short-val-run') }, { resume: false, overwrite: false, note: l => notes.push(l) })
+  await trainRun({ ...c, valData: join(valDir, 'toy_val_000000.bin'), out: join(root, 'one-val-run') }, { resume: false, overwrite: false })
+  const vals = (dir: string): unknown[] => readLog(join(root, dir, 'log.jsonl')).filter(r => 'val_loss' in r).map(r => r['val_loss'])
+  assert.deepEqual(vals('short-val-run'), vals('one-val-run'))
+  assert.ok(notes.some(l => /^train: note: skipping 1 shard of --val-data .*short-val smaller than one batch of B·T\+1 = 65 tokens: .*toy_val_000001\.bin \(5 tokens\)$/.test(l)), notes.join('\n'))
+  await assert.rejects(trainRun({ ...c, batchSize: 1, valData: join(valDir, 'toy_val_000001.bin'), out: join(root, 'no-val-run') }, { resume: false, overwrite: false }),
+    (e: Error) => e instanceof InputError && /no shard of --val-data .*toy_val_000001\.bin holds one batch of B·T\+1 = 17 tokens \(B 1 × T 16\); the largest holds 5/.test(e.message))
 })
