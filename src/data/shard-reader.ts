@@ -2,7 +2,7 @@
 // an open file and a buffer of one window, never the shard (191 MiB for a FineWeb shard). Also a shard's
 // fingerprint (size and a hash of sampled bytes), which a checkpoint records so a resume can tell changed data.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, readSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { basename } from 'node:path'
 import { InputError } from '../util/errors.js'
@@ -16,7 +16,7 @@ export class ShardReader {
   private buf = new Uint16Array(0)                  // (n) the last window read
 
   constructor(readonly path: string, private readonly vocab = VOCAB_SIZE) {
-    const fd = openShard(path)
+    const fd = openListed(path)
     try {
       this.tokens = checkHeader(path, fd).tokens
     } catch (e) {
@@ -50,6 +50,15 @@ export class ShardReader {
   }
 }
 
+/** openShard for a shard the loader has listed and measured: one gone now was deleted or moved since, which the
+ *  error says (a fingerprint at a checkpoint, or the next shard's open, may come hours into a run). */
+function openListed(path: string): number {
+  try { return openShard(path) } catch (e) {
+    if (e instanceof InputError && !existsSync(path)) throw new InputError(`${e.message} (deleted or moved during the run?)`)
+    throw e
+  }
+}
+
 /** What a checkpoint records of each train shard: enough to tell another file under the same name, cheaply. */
 export interface ShardPrint {
   name: string      // the file's base name (the folder may move between a checkpoint and its resume)
@@ -62,7 +71,7 @@ const SAMPLE_BYTES = 64 * 1024
 /** The fingerprint of shard `path`: 3 reads of 64 KiB (a whole FineWeb shard would take ~0.1 s and 191 MiB);
  *  a re-prepared or other dataset differs in every part, a truncated or extended one in size. */
 export function shardPrint(path: string): ShardPrint {
-  const fd = openSync(path, 'r')
+  const fd = openListed(path)
   try {
     const bytes = fstatSync(fd).size, hash = createHash('sha256'), S = SAMPLE_BYTES
     const parts = bytes <= 3 * S ? [[0, bytes]] : [[0, S], [Math.floor(bytes / 2) - S / 2, S], [bytes - S, S]]

@@ -140,3 +140,20 @@ test('state({ prints }) fingerprints every shard (a plain state(), the per-step 
   const m = new DataLoader({ files: [big, small], B: 2, T: 8 })
   assert.throws(() => m.restore({ ...s, shards: [{ name: 'x' }] as never }), /shards must be a list of \{"name", "bytes", "sample"\}/)
 })
+
+test('a shard deleted after the loader listed it: its fingerprint, as its open, is an InputError naming it as gone during the run', () => {
+  const kept = join(dir, 'gone_train_000001.bin'), gone = join(dir, 'gone_train_000002.bin')
+  writeShard(kept, range(0, 40))
+  writeShard(gone, range(0, 40))
+  const l = new DataLoader({ files: [kept, gone], B: 2, T: 8 })   // 2 windows in the first shard
+  rmSync(gone)
+  const missing = (e: unknown): boolean => e instanceof InputError &&
+    /^shards: no such file: .*gone_train_000002\.bin \(deleted or moved during the run\?\)$/.test(e.message)
+  assert.throws(() => l.state({ prints: true }), missing, 'the first checkpoint\'s fingerprints')
+  l.next(); l.next()
+  assert.throws(() => l.next(), missing, 'the next shard\'s open')
+  l.close()
+  // missing when the loader is made: a plain 'no such file' (it was never listed and measured)
+  assert.throws(() => new DataLoader({ files: [kept, gone], B: 2, T: 8 }), (e: unknown) =>
+    e instanceof InputError && /^shards: no such file: .*gone_train_000002\.bin$/.test(e.message))
+})

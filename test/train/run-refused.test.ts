@@ -1,11 +1,12 @@
 // trainRun and eval loss refused before their first step: the shards the loaders opened are closed (counted in
 // /proc/self/fd: an --out that holds a run, a validation shard refused after the train loader opened its shard, a
 // --resume whose saved position does not fit, a bad id in a later batch of eval loss), and a bad id in a later
-// validation batch is refused before --overwrite deletes the run there, as the whole val shard's check was.
+// validation batch is refused before --overwrite deletes the run there, as the whole val shard's check was. A train
+// shard deleted during a run is refused by name at the first checkpoint's fingerprints (an InputError: exit 2).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { command as evalLoss } from '../../src/cli/eval-loss.js'
 import { writeShard } from '../../src/data/shards.js'
@@ -68,4 +69,12 @@ test('a bad id in a later validation batch is refused before --overwrite deletes
   assert.ok(existsSync(join(run, 'checkpoints', 'step_000002', 'state.json')), 'the run --overwrite would have replaced')
   const r = await trainRun({ ...base, out: join(root, 'valid'), valData: val, valEvery: 1, valSteps: 4 }, { resume: false, overwrite: false })
   assert.equal(r.result.step, 2, 'the batches before the bad id validate')
+})
+
+test('a train shard deleted during the run: the first checkpoint refuses it by name, as gone during the run', async () => {
+  const data = join(root, 'deleted-data'), gone = join(data, 'toy_train_000001.bin')
+  cpSync(toy.data, data, { recursive: true })
+  const reporter = { step: (r: { step: number }): void => { if (r.step === 1) rmSync(gone) } }   // steps 1-2 read shard 0 only
+  await assert.rejects(trainRun({ ...base, data, out: join(root, 'deleted') }, { resume: false, overwrite: false, reporter }),
+    refusal(/^shards: no such file: .*toy_train_000001\.bin \(deleted or moved during the run\?\)$/))
 })
