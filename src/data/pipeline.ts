@@ -5,7 +5,7 @@
 // handed on), which bounds memory; the bytes written never depend on the worker count.
 
 import { TokenizerPool } from './pool.js'
-import type { TokenizeResult, TokenizeTask } from './tokenize-task.js'
+import type { InvalidRows, TokenizeResult, TokenizeTask } from './tokenize-task.js'
 import type { SourceItem } from './sources/source.js'
 
 const pipelineDefaults = {
@@ -22,6 +22,7 @@ interface TokenBatch<P> {
   documents: number           // documents begun in the batch
   bytes: number               // bytesRead() when the batch was submitted
   at: P | undefined           // tag of the batch's first item
+  invalidUtf8?: InvalidRows   // a Parquet task's rows whose text was not UTF-8
 }
 
 interface PipelineOptions {
@@ -79,7 +80,7 @@ export async function tokenizeInOrder<P>(items: AsyncIterable<PipelineItem<P>>, 
   const pool = new TokenizerPool(opts.workers, { allowSpecial: opts.allowSpecial, perWorker: pipelineDefaults.perWorker })
   const order = new InOrder<{ bytes: number; at: P | undefined }>(Math.max(1, opts.workers * pipelineDefaults.alivePerWorker), (r, meta) => {
     if (opts.signal?.aborted) throw opts.signal.reason
-    onBatch({ tokens: r.tokens, documents: r.documents, ...meta })
+    onBatch({ ...r, ...meta })
   })
   const submit = (task: TokenizeTask, at: P | undefined): Promise<void> => order.add(pool.run(task), { bytes: opts.bytesRead?.() ?? 0, at })
   let texts: string[] = []

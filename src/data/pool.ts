@@ -44,7 +44,7 @@ export class TokenizerPool {
       if (job === undefined) return
       slot.jobs.delete(reply.id)
       if ('error' in reply) job.reject(reply.inputError ? new InputError(reply.error) : new Error(`prepare: tokenizer worker failed: ${reply.error}`))
-      else job.resolve({ tokens: reply.tokens, documents: reply.documents })
+      else job.resolve({ tokens: reply.tokens, documents: reply.documents, ...(reply.invalidUtf8 !== undefined ? { invalidUtf8: reply.invalidUtf8 } : {}) })
       this.dispatch()
     })
     const fail = (e: Error): void => {

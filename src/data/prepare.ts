@@ -148,13 +148,18 @@ async function prepareInto(outDir: string, opts: PrepareOptions, s: { valTokens:
   const sink = new ShardSink(outDir, opts.name, valTokens, shardSize)
   let documents = 0
   let tokens = 0
-  const source = opts.source
+  const source = opts.source, invalid = new Map<string, { rows: number; first: number }>()   // by file, in order
   await tokenizeInOrder(source.items(), { workers, allowSpecial: opts.allowSpecial ?? false, bytesRead: () => source.bytesRead() }, b => {
     sink.add(b.tokens)
+    if (b.invalidUtf8 !== undefined) {
+      const { path, rows, first } = b.invalidUtf8, was = invalid.get(path)
+      invalid.set(path, { rows: (was?.rows ?? 0) + rows, first: was?.first ?? first })
+    }
     documents += b.documents
     tokens += b.tokens.length
     opts.onProgress?.({ documents, tokens, bytes: b.bytes, totalBytes: source.totalBytes, seconds: (performance.now() - start) / 1000 })
   })
+  for (const [path, r] of invalid) source.invalidUtf8?.(path, r.rows, r.first)
   if (documents === 0) {   // the inputs by path (the label names files by base name, for NAME.json)
     const ins = opts.source.inputs, listed = ins.slice(0, 3).join(', ') + (ins.length > 3 ? `, ... (${ins.length} inputs)` : '')
     throw new InputError(`prepare: ${listed} hold${ins.length === 1 ? 's' : ''} no documents (only blank lines, or no rows?)`)

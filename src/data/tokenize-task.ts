@@ -14,7 +14,11 @@ export type TokenizeTask =
 export interface TokenizeResult {
   tokens: Uint16Array        // (n) ids
   documents: number          // documents begun (each has EOT in front)
+  invalidUtf8?: InvalidRows  // a Parquet task's values whose bytes were not UTF-8 (read as U+FFFD), when it has any
 }
+
+/** Rows of one Parquet file whose text was not UTF-8: how many, and the first. */
+export interface InvalidRows { path: string; rows: number; first: number }
 
 /** A growing Uint16Array of ids. */
 class TokenBuffer {
@@ -63,7 +67,9 @@ async function tokenizeParquet(task: ParquetTask, opts: { allowSpecial: boolean 
   const buf = new TokenBuffer(task.parts.reduce((n, p) => n + p.rows[1] - p.rows[0], 0) * 512)
   let documents = 0
   let skip = task.firstPiece // pieces of the first document already in earlier shards
-  for await (const { text } of readTaskFile(task)) {
+  let invalid: InvalidRows | undefined
+  for await (const { row, text, invalidUtf8 } of readTaskFile(task)) {
+    if (invalidUtf8) { invalid ??= { path: task.path, rows: 0, first: row }; invalid.rows++ }
     for (const piece of documentPieces(text)) {
       if (skip > 0) { skip--; continue }
       buf.addPiece(piece.text, { newDoc: piece.newDoc, allowSpecial: opts.allowSpecial })
@@ -71,5 +77,5 @@ async function tokenizeParquet(task: ParquetTask, opts: { allowSpecial: boolean 
     }
     skip = 0
   }
-  return { tokens: buf.finish(), documents }
+  return { tokens: buf.finish(), documents, ...(invalid !== undefined ? { invalidUtf8: invalid } : {}) }
 }

@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { InputError } from '../util/errors.js'
-import { runTokenizeTask, type TokenizeTask } from './tokenize-task.js'
+import { runTokenizeTask, type InvalidRows, type TokenizeTask } from './tokenize-task.js'
 
 export interface TokenizeRequest {
   id: number
@@ -13,7 +13,7 @@ export interface TokenizeRequest {
 }
 
 export type TokenizeReply =
-  | { id: number; tokens: Uint16Array; documents: number }
+  | { id: number; tokens: Uint16Array; documents: number; invalidUtf8?: InvalidRows }
   | { id: number; error: string; inputError: boolean }
 
 // Only when started by TokenizerPool (tokenize-task.ts runs on the main thread for --workers 0).
@@ -21,7 +21,7 @@ if (parentPort !== null && (workerData as { llmtsTokenizeWorker?: boolean } | un
   const port = parentPort
   port.on('message', (req: TokenizeRequest) => {
     runTokenizeTask(req.task, { allowSpecial: req.allowSpecial }).then(
-      r => port.postMessage({ id: req.id, tokens: r.tokens, documents: r.documents } satisfies TokenizeReply, [r.tokens.buffer as ArrayBuffer]),
+      r => port.postMessage({ id: req.id, ...r } satisfies TokenizeReply, [r.tokens.buffer as ArrayBuffer]),
       (e: unknown) => {
         const inputError = e instanceof InputError
         const error = inputError ? e.message : (e as Error).stack ?? String(e)

@@ -246,6 +246,29 @@ test('bytes that are not UTF-8 are read as U+FFFD, with a note per file naming t
   rmSync(d, { recursive: true, force: true })
 })
 
+test('Parquet values that are not UTF-8 are read as U+FFFD, with one note per file naming the count and the first row', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'llmts-latin1-pq-'))
+  const bytes = (s: string): Uint8Array => Buffer.from(s, 'latin1')   // Latin-1: é, ï, © are one byte each, not UTF-8
+  const rows = [Buffer.from('plain UTF-8: café'), bytes('caf\xe9'), Buffer.from('a real \ufffd, spelled'), bytes('na\xefve \xa9'),
+    bytes('caf\xe9'), Buffer.from('ok')].map(b => new Uint8Array(b))   // row 4 repeats row 1: one dictionary entry, two rows
+  for (const [name, encoding] of [['plain', 'PLAIN'], ['dict', undefined]] as const) {
+    writeFileSync(join(d, `${name}.parquet`), new Uint8Array(parquetWriteBuffer({
+      columnData: [{ name: 'text', data: rows, type: 'BYTE_ARRAY', ...(encoding !== undefined ? { encoding } : {}) }] })))
+  }
+  writeFileSync(join(d, 'clean.parquet'), new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: ['all good'], type: 'STRING' }] })))
+  const docs = rows.map(b => new TextDecoder().decode(b))   // the WHATWG decoding: U+FFFD for each bad byte
+  // files in name order: clean, dict, plain
+  for (const workers of [0, 2]) {
+    const notes: string[] = []
+    const source = await openInputs([d], { note: line => notes.push(line) })
+    const r = await prepare({ source, outDir: join(d, `out${workers}`), name: 'p', valTokens: 0, workers })
+    assert.deepEqual(notes, ['dict', 'plain'].map(n => `prepare: ${join(d, `${n}.parquet`)}: 3 values of column "text" with invalid ` +
+      'UTF-8 read as U+FFFD, the first in row 1 (is the column in another encoding?)'), `--workers ${workers}`)
+    assert.deepEqual(Array.from(readShard(r.train[0]!)), ['all good', ...docs, ...docs].flatMap(t => [EOT, ...encode(t)]))
+  }
+  rmSync(d, { recursive: true, force: true })
+})
+
 test('bad inputs are one-line InputErrors and leave no shards', async () => {
   const d = join(dir, 'bad')
   mkdirSync(join(d, 'nothing'), { recursive: true })

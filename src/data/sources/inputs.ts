@@ -25,7 +25,7 @@ function kindOf(path: string): InputKind {
 interface InputOptions {
   textColumn?: string   // JSONL field / Parquet column holding the text (default "text")
   sliceBytes?: number   // Parquet column bytes per task (default parquetDefaults.sliceBytes; tests make it small)
-  note?: (line: string) => void   // told which empty files were skipped, and of bytes that were not UTF-8
+  note?: (line: string) => void   // told which empty files were skipped, and of bytes that were not UTF-8 (Parquet's: by prepare, once tokenized)
 }
 
 /** A Source over files, directories and globs; throws InputError for anything wrong before reading text. */
@@ -68,6 +68,10 @@ export async function openInputs(specs: readonly string[], opts: InputOptions = 
         done += sizes[i]!
         bytes = done
       }
+    },
+    invalidUtf8(path, rows, first) {   // Parquet: the bytes are the worker's; the text path's note, by row
+      opts.note?.(`prepare: ${path}: ${rows.toLocaleString('en-US')} ${rows > 1 ? 'values' : 'value'} of column "${column}" with invalid ` +
+        `UTF-8 read as U+FFFD, the first in row ${first} (is the column in another encoding?)`)
     },
   }
 }

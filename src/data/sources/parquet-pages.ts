@@ -4,6 +4,7 @@
 // column's largest chunk, so a corrupt file is an error, never a hang. Uses hyparquet's readColumn directly
 // (typed, but not in its index): that is what lets a task decode a slice of a row group without the footer.
 
+import { isUtf8 } from 'node:buffer'
 import { compressors } from 'hyparquet-compressors'
 import { readColumn, parquetHeader } from 'hyparquet/src/column.js'
 import { DEFAULT_PARSERS } from 'hyparquet/src/convert.js'
@@ -137,7 +138,25 @@ async function readRanges(file: AsyncBuffer, ranges: [number, number][]): Promis
   return out
 }
 
-/** The values of the part's rows, in order (strings when the file is sound; callers check). */
+/** A value whose bytes are not UTF-8: its text as hyparquet decodes it (U+FFFD for the bad bytes), marked so that the
+ *  row can be counted; a flag on a string would not survive, and hyparquet hides the bytes once decoded. */
+export class InvalidUtf8 {
+  constructor(readonly text: string) {}
+}
+
+const utf8 = new TextDecoder()   // hyparquet's own: a BOM dropped, bad bytes U+FFFD
+// hyparquet's parsers with the string one checked (it also decodes a dictionary's values, which rows then share)
+const parsers = {
+  ...DEFAULT_PARSERS,
+  stringFromBytes(bytes: Uint8Array | undefined): string | InvalidUtf8 | undefined {
+    if (bytes === undefined) return undefined
+    const text = utf8.decode(bytes)
+    return !text.includes('\ufffd') || isUtf8(bytes) ? text : new InvalidUtf8(text)   // a U+FFFD the bytes spell is text
+  },
+}
+
+/** The values of the part's rows, in order (strings when the file is sound, InvalidUtf8 for bytes that are not
+ *  UTF-8; callers check). */
 export async function readPart(file: AsyncBuffer, spec: ColumnSpec, part: ParquetPart): Promise<unknown[]> {
   const bytes = await readRanges(file, part.ranges)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -145,7 +164,7 @@ export async function readPart(file: AsyncBuffer, spec: ColumnSpec, part: Parque
   const [a, b] = part.rows
   const decoder = {
     pathInSchema: spec.pathInSchema, schemaPath: spec.schemaPath, type: spec.type, element: spec.schemaPath.at(-1)!.element,
-    codec: part.codec, parsers: DEFAULT_PARSERS, compressors: guardedCompressors(spec.limit), utf8: true,
+    codec: part.codec, parsers, compressors: guardedCompressors(spec.limit), utf8: true,
   }
   const select = { groupStart: part.firstRow, selectStart: a - part.firstRow, selectEnd: b - part.firstRow, groupRows: b - part.firstRow }
   const { data, skipped } = readColumn({ view, offset: 0 }, select, decoder)

@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { parquetMetadataAsync, parquetSchema, type AsyncBuffer, type ColumnMetaData, type FileMetaData, type SchemaTree } from 'hyparquet'
 import { InputError } from '../../util/errors.js'
-import { readPageHeaders, readPart, type ColumnSpec, type ParquetPart } from './parquet-pages.js'
+import { InvalidUtf8, readPageHeaders, readPart, type ColumnSpec, type ParquetPart } from './parquet-pages.js'
 
 interface ParquetFile {
   path: string
@@ -189,8 +189,11 @@ async function splitGroup(pq: ParquetFile, spec: ColumnSpec, md: ColumnMetaData,
   return out
 }
 
+/** A document of a Parquet file: its row, its text, and whether its bytes were not UTF-8 (read as U+FFFD). */
+interface ParquetDocument { row: number; text: string; invalidUtf8: boolean }
+
 /** The documents of a task's parts, part by part; InputError (naming the file and rows) on anything unreadable. */
-export async function* readTask(file: AsyncBuffer, task: ParquetTask): AsyncGenerator<{ row: number; text: string }> {
+export async function* readTask(file: AsyncBuffer, task: ParquetTask): AsyncGenerator<ParquetDocument> {
   for (const part of task.parts) {
     let values: unknown[]
     try {
@@ -199,18 +202,18 @@ export async function* readTask(file: AsyncBuffer, task: ParquetTask): AsyncGene
       throw new InputError(`prepare: ${task.path}: cannot read rows ${part.rows[0]}..${part.rows[1] - 1} (${(e as Error).message})`)
     }
     for (let i = 0; i < values.length; i++) {
-      const text = values[i]
+      const v = values[i], text = v instanceof InvalidUtf8 ? v.text : v
       if (typeof text !== 'string') {
         const got = text === null || text === undefined ? 'no value' : `a ${typeof text}`
         throw new InputError(`prepare: ${task.path}: row ${part.rows[0] + i} has ${got} in column "${task.column}", expected a string`)
       }
-      yield { row: part.rows[0] + i, text }
+      yield { row: part.rows[0] + i, text, invalidUtf8: v instanceof InvalidUtf8 }
     }
   }
 }
 
 /** Opens the task's file, reads its documents, closes it. For worker threads, which get no ParquetFile. */
-export async function* readTaskFile(task: ParquetTask): AsyncGenerator<{ row: number; text: string }> {
+export async function* readTaskFile(task: ParquetTask): AsyncGenerator<ParquetDocument> {
   const fh = await open(task.path, 'r')
   try {
     yield* readTask(fileBuffer(fh, (await fh.stat()).size), task)

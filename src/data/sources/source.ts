@@ -24,6 +24,8 @@ export interface Source {
   totalBytes?: number    // input size when known (progress ETA)
   bytesRead(): number    // input bytes consumed so far
   items(): AsyncIterable<SourceItem>
+  /** Told, once tokenized, of each Parquet file's rows whose text was not UTF-8 (worker threads decode them). */
+  invalidUtf8?(path: string, rows: number, first: number): void
 }
 
 /** A Source of text alone (built-in corpora, in-memory documents). */
