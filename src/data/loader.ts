@@ -249,6 +249,49 @@ export class DataLoader {
   }
 }
 
+/** A loader whose first `count` batches from its current position were read ahead (train reads the validation's
+ *  before RUN_DIR is prepared, which checks their ids): served from memory until they have been, once, so the first
+ *  validation does not read them again; then the loader, which stands after them. A restore elsewhere drops them. */
+export class ReadAhead implements RestorableSource {
+  private readonly start: string            // JSON of the state the batches were read from
+  private batches: Batch[] | null           // (count) until served once
+  private served = 0
+
+  constructor(private readonly loader: RestorableSource, count: number) {
+    this.start = JSON.stringify(loader.state())
+    const read = Array.from({ length: count }, () => loader.next())
+    this.batches = read.length > 0 ? read : null
+  }
+
+  next(): Batch {
+    if (this.batches === null) return this.loader.next()
+    const b = this.batches[this.served++]!
+    if (this.served === this.batches.length) this.batches = null   // the loader stands after them: it goes on
+    return b
+  }
+
+  state(opts?: { prints?: boolean }): unknown {
+    if (this.batches !== null && this.served === 0 && opts?.prints !== true) return JSON.parse(this.start) as unknown
+    this.settle()
+    return this.loader.state(opts)
+  }
+
+  // the batches dropped, the loader where serving them left off (a state taken partway: the trainer takes none)
+  private settle(): void {
+    if (this.batches === null) return
+    const n = this.served
+    this.batches = null
+    this.loader.restore(JSON.parse(this.start))
+    for (let i = 0; i < n; i++) this.loader.next()
+  }
+
+  restore(s: unknown): void {
+    if (this.batches !== null && JSON.stringify(s) === this.start) { this.served = 0; return }
+    this.batches = null
+    this.loader.restore(s)
+  }
+}
+
 function isShardPrint(p: unknown): p is ShardPrint {
   const o = p as Partial<ShardPrint> | null
   return typeof o === 'object' && o !== null && typeof o.name === 'string' && Number.isSafeInteger(o.bytes) && typeof o.sample === 'string'

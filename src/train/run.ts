@@ -10,7 +10,7 @@ import type { Backend } from '../backend/backend.js'
 import { CpuBackend } from '../backend/cpu/index.js'
 import { threadsFromEnv } from '../backend/cpu/kernels.js'
 import { GPT2_VOCAB, type ModelConfig } from '../config.js'
-import { DataLoader, shardsWithBatch, type LoaderState } from '../data/loader.js'
+import { DataLoader, ReadAhead, shardsWithBatch, type LoaderState, type RestorableSource } from '../data/loader.js'
 import { isSplit, listShards, valShardsBeside } from '../data/shards.js'
 import { statOrUndefined } from '../data/files.js'
 import { loadHellaswag } from '../eval/hellaswag-data.js'
@@ -132,7 +132,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
   // the loaders check the shards against B, T and the vocabulary: before RUN_DIR is prepared (--overwrite deletes)
   const { train, val } = buildLoaders(c, start.config, shards, { rank, world }, resumeFrom)
   try {   // the loaders hold a shard open each: closed on every way out, a refusal before the first step too
-    const valSteps = checkData(c, { train, val }, { shards, resumeFrom, rank, world }, opts.note)
+    const { valSteps, valSource } = checkData(c, { train, val }, { shards, resumeFrom, rank, world }, opts.note)
     if (point?.kind === 'restart') opts.note?.(`train: --resume: ${runDir} stopped before its first checkpoint; starting it over from step 0`)
     await prepareRunDirOnce(runDir, rank, point, opts)
     const collective = opts.host !== undefined ? await openCollective(backend, opts.host, collectiveKind ?? 'device') : null
@@ -149,7 +149,7 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
     if (rank === 0) writeRunConfig(info, shards)
     opts.onStart?.(info)
     const result = await runTraining({
-      model, optimizer, config: info.config, runDir, train, val, valSteps, rng, startStep: info.startStep,
+      model, optimizer, config: info.config, runDir, train, val: valSource, valSteps, rng, startStep: info.startStep,
       bestValLoss: resumeFrom?.progress.bestValLoss ?? null, pretrained,
       // tokens so far: the checkpoint's count (older ones have none: its steps at its own total batch)
       startTokens: resumeFrom === null ? 0
@@ -168,17 +168,19 @@ export async function trainRun(c: TrainConfig, opts: RunOptions): Promise<{ info
 
 /** The loaders' data before RUN_DIR is prepared: train shards changed since the checkpoint resumed from (rank 0
  *  says so), no validation shards, their sizes (noteDataSizes), the validation batches read once. Answers the
- *  batches per validation. */
+ *  batches per validation and the validation's source: the loader, serving the batches read here first. */
 function checkData(c: TrainConfig, loaders: { train: DataLoader; val: DataLoader | null },
-                   at: { shards: Shards; resumeFrom: Resumed | null; rank: number; world: number }, note?: (line: string) => void): number {
+                   at: { shards: Shards; resumeFrom: Resumed | null; rank: number; world: number }, note?: (line: string) => void):
+  { valSteps: number; valSource: RestorableSource | null } {
   const { train, val } = loaders
   if (at.resumeFrom !== null && at.rank === 0) {
     noteShardContents(train.shardChanges(at.resumeFrom.progress.loader as LoaderState), at.resumeFrom.path, note ?? (() => {}))
   }
   if (at.shards.val === null && c.valEvery > 0) note?.(`train: no validation shards beside ${c.data} (pass --val-data); validation is off`)
   const valSteps = noteDataSizes(c, loaders, at, note)
-  if (val !== null && c.valEvery > 0) readValidation(val, valSteps)
-  return valSteps
+  // the batches every validation reads, read now: the loader checks ids as it reads, so a bad one is refused before
+  // RUN_DIR is prepared (--overwrite deletes); the first validation uses them (B·T+1 tokens each: 0.3 MB for 20 of 8×1024)
+  return { valSteps, valSource: val !== null && c.valEvery > 0 ? new ReadAhead(val, valSteps) : val }
 }
 
 /** What the shards' sizes mean for the run, said before it starts: a step longer than a pass over the train shards
@@ -198,14 +200,6 @@ function noteDataSizes(c: TrainConfig, loaders: { train: DataLoader; val: DataLo
       `; each validation reads ${valSteps > 1 ? 'those' : 'that one'} instead of --val-steps ${c.valSteps}`)
   }
   return valSteps
-}
-
-/** Reads the `batches` every validation reads and rewinds: the loader checks ids as it reads (the first batch when
- *  made), so an id outside the vocabulary in a later one is refused now, before RUN_DIR is prepared (--overwrite
- *  deletes), not at the first validation. B·T+1 tokens a batch: 0.3 MB for 20 of 8×1024. */
-function readValidation(val: DataLoader, batches: number): void {
-  for (let i = 0; i < batches; i++) val.next()
-  val.reset()
 }
 
 /** RUN_DIR is prepared (which may delete a run being started over) by rank 0 alone, and with ranks only once each has

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Rng } from '../../src/util/rng.js'
-import { DataLoader, type LoaderState } from '../../src/data/loader.js'
+import { DataLoader, ReadAhead, type BatchSource, type LoaderState } from '../../src/data/loader.js'
 import { writeShard } from '../../src/data/shards.js'
 import { InputError } from '../../src/util/errors.js'
 
@@ -24,7 +24,7 @@ const files = [[0, 18], [1000, 1014], [2000, 2025]].map(([a, b], i) => {
   return p
 })
 
-const batches = (l: DataLoader, n: number): { inputs: number[]; targets: number[] }[] =>
+const batches = (l: BatchSource, n: number): { inputs: number[]; targets: number[] }[] =>
   Array.from({ length: n }, () => { const b = l.next(); return { inputs: [...b.inputs], targets: [...b.targets] } })
 
 test('exact batch sequence across shard boundaries and back to the first shard (B=2, T=3)', () => {
@@ -125,4 +125,19 @@ test('loader errors are InputErrors naming the problem', () => {
   assert.throws(() => l.restore({ shard: 0, pos: 0, order: [0, 1, 2], rng: [1, 2, 3, 4] }), /does not shuffle/)
   const s = new DataLoader({ files, B: 2, T: 3, shuffle: true })
   assert.throws(() => s.restore({ shard: 0, pos: 0, order: [0, 0, 1], rng: [1, 2, 3, 4] }), /order must be a permutation/)
+})
+
+test('ReadAhead serves the batches it read, then the loader after them; its states and restores are the plain loader\'s', () => {
+  const plain = new DataLoader({ files, B: 2, T: 3 }), loader = new DataLoader({ files, B: 2, T: 3 })
+  const ahead = new ReadAhead(loader, 3)
+  assert.deepEqual(loader.state(), { shard: 1, pos: 6 }, 'the loader stands after the 3 batches read')
+  assert.deepEqual(ahead.state(), plain.state(), 'the source: at the start')
+  const want = batches(plain, 5)
+  assert.deepEqual(batches(ahead, 5), want, 'the read batches, then the loader')
+  ahead.restore({ shard: 0, pos: 0 })
+  assert.deepEqual(batches(ahead, 5), want, 'once served, they are read again from the shards')
+  const partway = new ReadAhead(new DataLoader({ files, B: 2, T: 3 }), 3)
+  batches(partway, 2)
+  assert.deepEqual(partway.state(), { shard: 0, pos: 12 }, 'a state taken partway: the position after 2 batches')
+  assert.deepEqual(batches(partway, 3), want.slice(2))
 })

@@ -4,7 +4,7 @@
 // by its own loader.
 
 import assert from 'node:assert/strict'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { test } from 'node:test'
@@ -99,4 +99,22 @@ test('a validation shard too small for one batch is skipped with a note, as eval
   assert.ok(notes.some(l => /^train: note: skipping 1 shard of --val-data .*short-val smaller than one batch of B·T\+1 = 65 tokens: .*toy_val_000001\.bin \(5 tokens\)$/.test(l)), notes.join('\n'))
   await assert.rejects(trainRun({ ...c, batchSize: 1, valData: join(valDir, 'toy_val_000001.bin'), out: join(root, 'no-val-run') }, { resume: false, overwrite: false }),
     (e: Error) => e instanceof InputError && /no shard of --val-data .*toy_val_000001\.bin holds one batch of B·T\+1 = 17 tokens \(B 1 × T 16\); the largest holds 5/.test(e.message))
+})
+
+test('step 0 validates on the batches train read before RUN_DIR was prepared (not read again); later ones read the shard', async () => {
+  const dir = join(root, 'read-ahead'), shard = join(dir, 'toy_val_000000.bin')
+  mkdirSync(dir)
+  const c = { ...base, steps: 2, warmupSteps: 1, valEvery: 1, valSteps: 3, valData: dir }
+  const vals = (out: string): unknown[] => readLog(join(out, 'log.jsonl')).filter(r => 'val_loss' in r).map(r => r['val_loss'])
+  copyFileSync(join(toy.data, 'toy_val_000000.bin'), shard)
+  await trainRun({ ...c, out: join(root, 'ahead-kept') }, { resume: false, overwrite: false })
+  // the shard rewritten in place (the loader holds it open: a rename would go unseen) with other tokens after the
+  // pre-check, before step 0: step 0's batches are the checked ones
+  copyFileSync(join(toy.data, 'toy_val_000000.bin'), shard)
+  writeShard(join(root, 'other.bin'), readShard(join(toy.data, 'toy_train_000000.bin')).subarray(0, 2000))
+  const rewrite = (): void => writeFileSync(shard, readFileSync(join(root, 'other.bin')))
+  await trainRun({ ...c, out: join(root, 'ahead-replaced') }, { resume: false, overwrite: false, onStart: rewrite })
+  const [kept, replaced] = [vals(join(root, 'ahead-kept')), vals(join(root, 'ahead-replaced'))]
+  assert.equal(replaced[0], kept[0], 'step 0: the batches read before the run started')
+  assert.notEqual(replaced[1], kept[1], 'step 1: the shard as it is now')
 })
