@@ -1,6 +1,6 @@
-// The worker thread of CheckpointSaver (checkpoint-writer.ts): raises a flag once ready, then runs each save it is
-// sent, posts its warnings and then 'done' (the error, if any, and the snapshot's buffers handed back), and raises
-// the flag the main thread waits on.
+// The worker thread of CheckpointSaver (checkpoint-writer.ts), started by its watchdog (checkpoint-watchdog.ts): raises
+// a flag once ready, then runs each save it is sent, posts its warnings and then 'done' (the error, if any, and the
+// snapshot's buffers handed back), and raises the flag the main thread waits on.
 
 import { getPriority, setPriority } from 'node:os'
 import { workerData, type MessagePort } from 'node:worker_threads'
@@ -27,8 +27,8 @@ const modules = Promise.all([import('./checkpoint-writer.js'), import('./checkpo
 const ready = (): void => { Atomics.store(flag, 1, 1); Atomics.notify(flag, 1) }
 modules.then(ready, ready)
 
-// A throw outside a save's try (a bug; the answer not posted) would end this thread with the main thread blocked on
-// the flag for good: it gets an answer still, and the flag raised, whatever else fails
+// A throw outside a save's try (a bug; the answer not posted) would end this thread unanswered: it gets an answer still,
+// with the error's message, and the flag raised (an end that runs no handler here is the watchdog's to report)
 function died(e: unknown): void {
   try {
     port.postMessage({ kind: 'done', error: { kind: 'Error', message: `checkpoint worker failed: ${e instanceof Error ? e.message : String(e)}` },

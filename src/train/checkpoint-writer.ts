@@ -3,6 +3,7 @@
 // while the next steps train. One save in flight at a time; the main thread waits for it synchronously (Atomics.wait,
 // receiveMessageOnPort) before the next save, before anything that reads checkpoints and at the run's end, and polls
 // it at every step boundary: a failure there is thrown on the main thread as the same error a synchronous save throws.
+// A watchdog thread (checkpoint-watchdog.ts) owns the save thread and wakes that wait if the thread dies unanswered.
 
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { OutOfSpaceError } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { DamagedCheckpointError } from './checkpoint-state.js'
+import type { SaverDeath } from './checkpoint-watchdog.js'
 import {
   checkpointName, COMMITTED_BEST, pruneCheckpoints, removeRunEntry, saveBest, warned, writeCheckpoint, type Checkpoint, type Warn,
 } from './checkpoint.js'
@@ -86,10 +88,13 @@ interface InFlight { job: SaveJob; onDone: () => void }
 /** The main thread's side: start() hands a save to the worker (started at the first save), poll() and wait() collect
  *  its outcome. A failed save's error is thrown by the poll() or wait() that sees it, once. */
 export class CheckpointSaver {
-  private worker: Worker | null = null
-  private port: MessagePort | null = null
-  // [0]: 1 once the worker posted 'done'; [1]: 1 once it has loaded its modules (or failed to)
-  private readonly flag = new Int32Array(new SharedArrayBuffer(8))
+  private worker: Worker | null = null   // the watchdog, which owns the save thread
+  private port: MessagePort | null = null   // to and from the save thread
+  private watch: MessagePort | null = null   // from the watchdog: the save thread's death (SaverDeath)
+  // [0]: 1 once the save thread posted 'done'; [1]: 1 once it has loaded its modules (or failed to); [2]: 1 once it
+  // has ended, unasked (the watchdog raises it); [3]: 1 once close() stops it. A fresh one per thread.
+  private flag = new Int32Array(new SharedArrayBuffer(16))
+  private death: string | null = null
   private inFlight: InFlight | null = null
 
   constructor(private readonly warn: Warn) {}
@@ -99,6 +104,7 @@ export class CheckpointSaver {
   start(job: SaveJob, onDone: () => void): void {
     this.wait()
     const port = this.ensureWorker()
+    if (this.ended()) throw new Error(`train: checkpoint of step ${job.ck.progress.step} not written: ${this.died()}`)
     const arrays = [job.ck.params, job.ck.optimizer?.m, job.ck.optimizer?.v].filter(a => a !== undefined)
     const whole = (a: Float32Array): boolean => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength
     if (!arrays.every(whole) || new Set(arrays.map(a => a.buffer)).size !== arrays.length) {
@@ -111,38 +117,59 @@ export class CheckpointSaver {
 
   /** Collects a finished save without waiting (a step boundary): its warnings, its completion, or its error thrown. */
   poll(): void {
-    if (this.inFlight !== null && Atomics.load(this.flag, 0) === 1) this.collect()
+    if (this.inFlight !== null && (Atomics.load(this.flag, 0) === 1 || this.ended())) this.collect()
   }
 
   /** Blocks until the save in flight (if any) is complete; throws its error. */
   wait(): void {
     if (this.inFlight === null) return
-    while (Atomics.load(this.flag, 0) === 0) Atomics.wait(this.flag, 0, 0, 1000)
+    while (Atomics.load(this.flag, 0) === 0 && !this.ended()) Atomics.wait(this.flag, 0, 0, 1000)
     this.collect()
   }
 
   /** wait(), then the worker is stopped (the end of a run, whatever ended it). */
   close(): void {
     try { this.wait() } finally {
-      void this.worker?.terminate()
+      Atomics.store(this.flag, 3, 1)   // before the watchdog sees the save thread end with it
+      void this.worker?.terminate()   // and the save thread with it
       this.port?.close()
+      this.watch?.close()
       this.worker = null
       this.port = null
+      this.watch = null
     }
   }
 
   /** Starts the worker now (else at the first save) and waits until it is ready (~0.1 s), so that a save, the first
-   *  one too (a stop's), starts on the disk at once. */
+   *  one too (a stop's), starts on the disk at once. Throws if it dies before. */
   ensureWorker(): MessagePort {
     if (this.port !== null) return this.port
-    const { port1, port2 } = new MessageChannel()
-    this.worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
-      workerData: { port: port2, flag: this.flag }, transferList: [port2],
+    const save = new MessageChannel(), watch = new MessageChannel()
+    this.flag = new Int32Array(new SharedArrayBuffer(16))
+    this.death = null
+    // the save thread's port is passed on by the watchdog: a snapshot goes from here to the save thread untouched
+    this.worker = new Worker(new URL('./checkpoint-watchdog.js', import.meta.url), {
+      workerData: { port: save.port2, watch: watch.port2, flag: this.flag }, transferList: [save.port2, watch.port2],
     })
     this.worker.unref()   // it never keeps the process alive: close() or the process's end stops it
-    this.port = port1
-    while (Atomics.load(this.flag, 1) === 0) Atomics.wait(this.flag, 1, 0, 1000)
-    return port1
+    this.port = save.port1
+    this.watch = watch.port1
+    while (Atomics.load(this.flag, 1) === 0 && !this.ended()) Atomics.wait(this.flag, 1, 0, 1000)
+    if (this.ended()) throw new Error(`train: ${this.died()} as it started`)
+    return save.port1
+  }
+
+  private ended(): boolean {
+    return Atomics.load(this.flag, 2) === 1
+  }
+
+  /** Why the save thread is gone, once it ended(): the watchdog's account, read once and kept. */
+  private died(): string {
+    const m = this.watch !== null ? receiveMessageOnPort(this.watch)?.message as SaverDeath | undefined : undefined
+    if (m !== undefined) {
+      this.death = `the checkpoint thread died (exit code ${m.code}${m.error !== null ? `: ${m.error}` : ''})`
+    }
+    return this.death ?? 'the checkpoint thread died'
   }
 
   private collect(): void {
@@ -158,6 +185,7 @@ export class CheckpointSaver {
         for (const p of msg.warned) warned.add(p)
       }
     }
+    if (!answered && this.ended()) throw new Error(`train: checkpoint of step ${job.ck.progress.step} not written: ${this.died()}`)
     if (!answered) error = { kind: 'Error', message: 'checkpoint worker raised its flag without an answer' }
     if (error !== null) {
       const e = receiveError(error)

@@ -5,6 +5,7 @@
 //   LLMTS_TEST_CRASH=RANK:STEP        the data-parallel rank RANK throws at the start of step STEP (from 1);
 //   LLMTS_TEST_CRASH=RANK:STEP:SIGNAL or kills itself with SIGNAL there (the OOM killer's SIGKILL leaves no error)
 //   LLMTS_TEST_SAVER_FAULT=1          the background save's thread throws outside a save (a bug there)
+//   LLMTS_TEST_SAVER_FAULT=exit       or ends with process.exit(7) as a save starts (no JS handler of its own runs)
 
 /** Sleeps (blocking) at a stage of a checkpoint write when LLMTS_TEST_SLOW_CHECKPOINT_MS is set. */
 export function slowCheckpointStage(): void {
@@ -27,7 +28,10 @@ export function crashAt(rank: number, step: number): void {
   else throw new Error(`test hook: rank ${rank} crashes at step ${step} (LLMTS_TEST_CRASH)`)
 }
 
-/** Throws on the background save's thread, outside a save's error handling, when LLMTS_TEST_SAVER_FAULT is set. */
+/** Throws on the background save's thread, outside a save's error handling, when LLMTS_TEST_SAVER_FAULT is 1;
+ *  ends that thread alone (a worker's process.exit) when it is 'exit'. */
 export function saverThreadFault(): void {
-  if (process.env['LLMTS_TEST_SAVER_FAULT'] === '1') throw new Error('test hook: the save thread fails (LLMTS_TEST_SAVER_FAULT)')
+  const v = process.env['LLMTS_TEST_SAVER_FAULT']
+  if (v === '1') throw new Error('test hook: the save thread fails (LLMTS_TEST_SAVER_FAULT)')
+  if (v === 'exit') process.exit(7)
 }

@@ -224,9 +224,9 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   }
   const evals = new Evaluations(o, log, res)
   const saver = new CheckpointSaver(o.note ?? (() => {}))   // used by the leader alone
-  if (leader) saver.ensureWorker()   // started while the run starts: even the first save, a stop's too, starts at once
   let tokens = o.startTokens ?? o.startStep * tokensPerStep   // trained through the last whole step
   try {
+    if (leader) saver.ensureWorker()   // started while the run starts: even the first save, a stop's too, starts at once
     const guard = new StepGuard(c, o.guard)
     if (o.startStep === 0) res.interrupted = await evaluateStart(o, evals, log, res, { saver, leader, guard, tokens })
     let sessionMs = 0, sessionSteps = 0

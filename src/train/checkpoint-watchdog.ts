@@ -1,0 +1,23 @@
+// The watchdog of CheckpointSaver (checkpoint-writer.ts): this thread starts the save thread and watches it from its
+// own event loop, which stays free while the main thread blocks in Atomics.wait (where the save thread's 'exit' event,
+// delivered on the main thread's loop, is never seen). A save thread that ends without running a JS handler of its own
+// (process.exit, out of memory, a module that fails to load) is flagged here, with its exit code, and the main thread
+// woken. Tiny on purpose: it imports nothing that can fail, and the main <-> save thread port only passes through.
+
+import { Worker, workerData, type MessagePort } from 'node:worker_threads'
+
+/** What the watchdog posts on `watch` when the save thread ended unasked: its exit code and error event, if any. */
+export interface SaverDeath { code: number; error: string | null }
+
+// flag: the layout of CheckpointSaver's (checkpoint-writer.ts): [0] a save's answer, [1] ready, [2] ended, [3] stopping
+const { port, watch, flag } = workerData as { port: MessagePort; watch: MessagePort; flag: Int32Array }
+const saver = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { port, flag }, transferList: [port] })
+let error: string | null = null
+saver.on('error', (e: Error) => { error = e.message })   // emitted before 'exit': a module load, ERR_WORKER_OUT_OF_MEMORY
+saver.on('exit', code => {
+  if (Atomics.load(flag, 3) === 1) return   // close() stopped it: the run's normal end, no death
+  watch.postMessage({ code, error } satisfies SaverDeath)   // before the flag, as the save thread's answers
+  Atomics.store(flag, 2, 1)
+  Atomics.notify(flag, 0)   // a wait for a save
+  Atomics.notify(flag, 1)   // a wait for the thread to be ready
+})
