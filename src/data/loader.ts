@@ -141,20 +141,25 @@ export class DataLoader {
   }
 
   private loadShard(shardIdx: number): void {
+    const file = this.order[shardIdx]!
+    this.openShard(file)
     this.shardIdx = shardIdx
     this.sample = 0
-    const file = this.order[shardIdx]!
-    if (this.reader?.path !== this.files[file]) {
-      this.reader?.close()
-      this.reader = null   // not left closed if the next one fails to open
-      this.reader = new ShardReader(this.files[file]!, this.vocabSize)
-    }
     this.rngAtLoad = this.rng.state()
     this.perm = null
     if (this.shuffle) {
       const idx = Array.from({ length: this.windows[file]! }, (_, i) => i)
       this.perm = Int32Array.from(this.rng.shuffle(idx))
     }
+  }
+
+  // makes files[file] the open shard; the new one is opened before the old is closed, so a shard that fails to open
+  // leaves the loader as it was (restore refuses such a state whole)
+  private openShard(file: number): void {
+    if (this.reader?.path === this.files[file]) return
+    const reader = new ShardReader(this.files[file]!, this.vocabSize)
+    this.reader?.close()
+    this.reader = reader
   }
 
   private advance(): void {
@@ -222,28 +227,33 @@ export class DataLoader {
     return s
   }
 
+  /** Atomic: the whole state is checked (and its shard opened) before anything changes, so a refused one leaves
+   *  the loader where it was (a caller may go on with it). */
   restore(s: LoaderState): void {
     const bad = (why: string): never => {
       throw new InputError(`loader: cannot restore state ${JSON.stringify(s).slice(0, 200)}: ${why} (checkpoint from other data or other B/T/W?)`)
     }
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) bad('it must be an object {"shard", "pos", ...}')
     if (!Number.isSafeInteger(s.shard) || s.shard < 0 || s.shard >= this.files.length) bad(`shard must be in [0, ${this.files.length})`)
+    let order = this.order
     if (this.shuffle) {
-      const order = s.order
-      if (!Array.isArray(order) || order.length !== this.files.length || [...order].sort((a, b) => a - b).some((v, i) => v !== i)) {
+      if (!Array.isArray(s.order) || s.order.length !== this.files.length || [...s.order].sort((a, b) => a - b).some((v, i) => v !== i)) {
         bad(`order must be a permutation of 0..${this.files.length - 1}`)
       }
       if (!Array.isArray(s.rng) || s.rng.length !== 4 ||
           s.rng.some(v => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) bad('rng must be 4 uint32 words')
-      this.order = [...order!]
-      this.rng = new Rng(s.rng as RngState)
+      order = [...s.order!]
     } else if (s.order !== undefined || s.rng !== undefined) bad('it is a shuffled state but this loader does not shuffle')
     if (s.shards !== undefined && (!Array.isArray(s.shards) || !s.shards.every(isShardPrint))) {
       bad('shards must be a list of {"name", "bytes", "sample"}')
     }
-    const windows = this.windows[this.order[s.shard]!]!
+    const windows = this.windows[order[s.shard]!]!
     if (!Number.isSafeInteger(s.pos) || s.pos < 0 || s.pos % this.windowTokens !== 0 || s.pos / this.windowTokens > windows) {
       bad(`pos must be a multiple of W·B·T = ${this.windowTokens} and at most ${windows * this.windowTokens}`)
     }
+    this.openShard(order[s.shard]!)   // the last step that can fail (a shard deleted since): before any field changes
+    this.order = order
+    if (this.shuffle) this.rng = new Rng(s.rng as RngState)
     this.loadShard(s.shard)
     this.sample = s.pos / this.windowTokens
   }
@@ -287,8 +297,8 @@ export class ReadAhead implements RestorableSource {
 
   restore(s: unknown): void {
     if (this.batches !== null && JSON.stringify(s) === this.start) { this.served = 0; return }
+    this.loader.restore(s)   // first: a refused state keeps the batches, as the loader keeps its position
     this.batches = null
-    this.loader.restore(s)
   }
 }
 

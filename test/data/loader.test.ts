@@ -4,7 +4,7 @@
 
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Rng } from '../../src/util/rng.js'
@@ -122,6 +122,7 @@ test('loader errors are InputErrors naming the problem', () => {
   const l = new DataLoader({ files, B: 2, T: 3 })
   assert.throws(() => l.restore({ shard: 0, pos: 5 }), /pos must be a multiple of W·B·T = 6/)
   assert.throws(() => l.restore({ shard: 7, pos: 0 }), /shard must be in \[0, 3\)/)
+  assert.throws(() => l.restore(null as never), (e: unknown) => e instanceof InputError && /it must be an object/.test(e.message))
   assert.throws(() => l.restore({ shard: 0, pos: 0, order: [0, 1, 2], rng: [1, 2, 3, 4] }), /does not shuffle/)
   const s = new DataLoader({ files, B: 2, T: 3, shuffle: true })
   assert.throws(() => s.restore({ shard: 0, pos: 0, order: [0, 0, 1], rng: [1, 2, 3, 4] }), /order must be a permutation/)
@@ -140,4 +141,34 @@ test('ReadAhead serves the batches it read, then the loader after them; its stat
   batches(partway, 2)
   assert.deepEqual(partway.state(), { shard: 0, pos: 12 }, 'a state taken partway: the position after 2 batches')
   assert.deepEqual(batches(partway, 3), want.slice(2))
+})
+
+// restore is atomic: each state is refused at restore's last check (pos, after shard, order, rng, shards passed;
+// or the open of a shard deleted since), and the loader then reads what it would after the state A it stood at
+test('a refused restore leaves the loader (and a ReadAhead) at the state it had', () => {
+  const A = (() => { const l = new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 3 }); batches(l, 5); return l.state() })()
+  const want = (() => { const l = new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 3 }); l.restore(A); return batches(l, 30) })()
+  const other = { shard: 1, order: [...A.order!].reverse(), rng: [1, 2, 3, 4] as [number, number, number, number] }
+  const l = new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 3 })
+  l.restore(A)
+  assert.throws(() => l.restore({ ...other, pos: 7 }), /pos must be a multiple of W·B·T = 6/)
+  assert.deepEqual(batches(l, 30), want, 'after a refused pos (30 batches: over 3 epochs, so order and rng count)')
+
+  const ahead = new ReadAhead(new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 3 }), 3)
+  ahead.restore(ahead.state())   // A: the start, the read batches kept
+  assert.throws(() => ahead.restore({ ...other, pos: 7 }), /pos must be a multiple/)
+  assert.deepEqual(batches(ahead, 30), batches(new DataLoader({ files, B: 2, T: 3, shuffle: true, seed: 3 }), 30),
+    'a ReadAhead keeps its read batches')
+})
+
+test('a restore to a shard deleted since is refused and leaves the loader at the state it had', () => {
+  const own = mkdtempSync(join(dir, 'deleted-'))
+  const copies = files.map((f, i) => { const p = join(own, `t_train_00000${i + 1}.bin`); copyFileSync(f, p); return p })
+  const l = new DataLoader({ files: copies, B: 2, T: 3 })
+  const want = (() => { const p = new DataLoader({ files: copies, B: 2, T: 3 }); batches(p, 1); return batches(p, 3) })()
+  batches(l, 1)
+  rmSync(copies[2]!)
+  assert.throws(() => l.restore({ shard: 2, pos: 6 }), (e: unknown) => e instanceof InputError &&
+    e.message.includes(`no such file: ${copies[2]}`))
+  assert.deepEqual(batches(l, 3), want, 'shard 0\'s second window, then shard 1\'s two')
 })
