@@ -9,7 +9,7 @@ import { Worker, workerData, type MessagePort } from 'node:worker_threads'
 /** What the watchdog posts on `watch` when the save thread ended unasked: its exit code and error event, if any. */
 export interface SaverDeath { code: number; error: string | null }
 
-// flag: the layout of CheckpointSaver's (checkpoint-writer.ts): [0] a save's answer, [1] ready, [2] ended, [3] stopping
+// flag: the layout of CheckpointSaver's (checkpoint-writer.ts): [0] answers posted, [1] ready, [2] ended, [3] stopping
 const { port, watch, flag } = workerData as { port: MessagePort; watch: MessagePort; flag: Int32Array }
 const saver = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { port, flag }, transferList: [port] })
 let error: string | null = null

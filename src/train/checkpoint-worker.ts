@@ -1,11 +1,11 @@
 // The worker thread of CheckpointSaver (checkpoint-writer.ts), started by its watchdog (checkpoint-watchdog.ts): raises
-// a flag once ready, then runs each save it is sent, posts its warnings and then 'done' (the error, if any, and the
-// snapshot's buffers handed back), and raises the flag the main thread waits on.
+// a flag once ready, then runs each save it is sent, posts its warnings and then 'done' with the save's number (the
+// error, if any, and the snapshot's buffers handed back), and counts it on the flag the main thread waits on.
 
 import { getPriority, setPriority } from 'node:os'
 import { workerData, type MessagePort } from 'node:worker_threads'
 import type { SaverJobMessage, SaverMessage, SentError } from './checkpoint-writer.js'
-import { saverThreadFault } from './test-hooks.js'
+import { saverStaleAnswer, saverThreadFault } from './test-hooks.js'
 
 const { port, flag } = workerData as { port: MessagePort; flag: Int32Array }
 // below the training threads (on Linux, pid 0 is this thread alone): on a CPU backend whose threads take every core, a
@@ -16,9 +16,15 @@ function getPriorityOr0(): number {
   try { return getPriority(0) } catch { return 0 }
 }
 
-function finish(error: SentError | null, buffers: ArrayBuffer[], warned: string[]): void {
-  port.postMessage({ kind: 'done', error, buffers, warned } satisfies SaverMessage, buffers)
-  Atomics.store(flag, 0, 1)
+let current = 0   // the number of the last save sent: a throw outside a save's handling answers for it
+
+function finish(seq: number, error: SentError | null, buffers: ArrayBuffer[], warned: string[]): void {
+  port.postMessage({ kind: 'done', seq, error, buffers, warned } satisfies SaverMessage, buffers)
+  answered()
+}
+
+function answered(): void {
+  Atomics.add(flag, 0, 1)
   Atomics.notify(flag, 0)
 }
 
@@ -31,23 +37,24 @@ modules.then(ready, ready)
 // with the error's message, and the flag raised (an end that runs no handler here is the watchdog's to report)
 function died(e: unknown): void {
   try {
-    port.postMessage({ kind: 'done', error: { kind: 'Error', message: `checkpoint worker failed: ${e instanceof Error ? e.message : String(e)}` },
-      buffers: [], warned: [] } satisfies SaverMessage)
+    port.postMessage({ kind: 'done', seq: current, buffers: [], warned: [],
+      error: { kind: 'Error', message: `checkpoint worker failed: ${e instanceof Error ? e.message : String(e)}` } } satisfies SaverMessage)
   } finally {
-    Atomics.store(flag, 0, 1)
-    Atomics.notify(flag, 0)
+    answered()
   }
 }
 process.on('uncaughtException', died)
 process.on('unhandledRejection', died)
 
-port.on('message', ({ job, warned }: SaverJobMessage) => {
+port.on('message', ({ seq, job, warned }: SaverJobMessage) => {
+  current = seq
   const buffers = [job.ck.params, job.ck.optimizer?.m, job.ck.optimizer?.v].filter(a => a !== undefined).map(a => a.buffer as ArrayBuffer)
   modules.then(([w, ck]) => {
+    saverStaleAnswer(error => finish(seq - 1, error, [], []))
     saverThreadFault()
     for (const p of warned) ck.warned.add(p)
     let error: SentError | null = null
     try { w.performSave(job, line => port.postMessage({ kind: 'warn', line } satisfies SaverMessage)) } catch (e) { error = w.sendError(e) }
-    finish(error, buffers, [...ck.warned])
-  }, (e: unknown) => finish({ kind: 'Error', message: `checkpoint worker: ${(e as Error).message}` }, buffers, warned))
+    finish(seq, error, buffers, [...ck.warned])
+  }, (e: unknown) => finish(seq, { kind: 'Error', message: `checkpoint worker: ${(e as Error).message}` }, buffers, warned))
 })

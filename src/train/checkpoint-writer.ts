@@ -77,13 +77,17 @@ export function receiveError(s: SentError): Error {
     path !== undefined ? { path } : {}, errno !== undefined ? { errno } : {})
 }
 
-/** Main -> worker: the job, and the paths warned about so far (each warned about once per process, whichever thread). */
-export interface SaverJobMessage { job: SaveJob; warned: string[] }
+/** Main -> worker: the save's number (1, 2, ... per saver), the job, and the paths warned about so far (each warned
+ *  about once per process, whichever thread). */
+export interface SaverJobMessage { seq: number; job: SaveJob; warned: string[] }
 
-/** Worker -> main: warnings as they happen, then one 'done' (with the snapshot's buffers and the warned paths handed back). */
-export type SaverMessage = { kind: 'warn'; line: string } | { kind: 'done'; error: SentError | null; buffers: ArrayBuffer[]; warned: string[] }
+/** Worker -> main: warnings as they happen, then one 'done' echoing the save's number (with the snapshot's buffers
+ *  and the warned paths handed back); a throw outside a save's handling answers with the number of the last save sent. */
+export type SaverMessage = { kind: 'warn'; line: string } |
+  { kind: 'done'; seq: number; error: SentError | null; buffers: ArrayBuffer[]; warned: string[] }
 
-interface InFlight { job: SaveJob; onDone: () => void }
+// answer: the save's own 'done' (its error or null), undefined until read
+interface InFlight { seq: number; job: SaveJob; onDone: () => void; answer?: SentError | null }
 
 /** The main thread's side: start() hands a save to the worker (started at the first save), poll() and wait() collect
  *  its outcome. A failed save's error is thrown by the poll() or wait() that sees it, once. */
@@ -91,11 +95,14 @@ export class CheckpointSaver {
   private worker: Worker | null = null   // the watchdog, which owns the save thread
   private port: MessagePort | null = null   // to and from the save thread
   private watch: MessagePort | null = null   // from the watchdog: the save thread's death (SaverDeath)
-  // [0]: 1 once the save thread posted 'done'; [1]: 1 once it has loaded its modules (or failed to); [2]: 1 once it
-  // has ended, unasked (the watchdog raises it); [3]: 1 once close() stops it. A fresh one per thread.
+  // [0]: how many 'done' answers the save thread has posted (each counted after its post); [1]: 1 once it has loaded
+  // its modules (or failed to); [2]: 1 once it has ended, unasked (the watchdog raises it); [3]: 1 once close() stops
+  // it. A fresh one per thread.
   private flag = new Int32Array(new SharedArrayBuffer(16))
   private death: string | null = null
   private inFlight: InFlight | null = null
+  private seq = 0       // the last save's number
+  private answers = 0   // 'done' answers read from the port, of this thread
 
   constructor(private readonly warn: Warn) {}
 
@@ -110,20 +117,19 @@ export class CheckpointSaver {
     if (!arrays.every(whole) || new Set(arrays.map(a => a.buffer)).size !== arrays.length) {
       throw new Error('checkpoint saver: a snapshot array must own its whole buffer (it is transferred)')
     }
-    Atomics.store(this.flag, 0, 0)
-    this.inFlight = { job, onDone }
-    port.postMessage({ job, warned: [...warned] } satisfies SaverJobMessage, arrays.map(a => a.buffer as ArrayBuffer))
+    this.inFlight = { seq: ++this.seq, job, onDone }
+    port.postMessage({ seq: this.seq, job, warned: [...warned] } satisfies SaverJobMessage, arrays.map(a => a.buffer as ArrayBuffer))
   }
 
   /** Collects a finished save without waiting (a step boundary): its warnings, its completion, or its error thrown. */
   poll(): void {
-    if (this.inFlight !== null && (Atomics.load(this.flag, 0) === 1 || this.ended())) this.collect()
+    if (this.inFlight !== null && this.answered()) this.collect()
   }
 
   /** Blocks until the save in flight (if any) is complete; throws its error. */
   wait(): void {
     if (this.inFlight === null) return
-    while (Atomics.load(this.flag, 0) === 0 && !this.ended()) Atomics.wait(this.flag, 0, 0, 1000)
+    while (!this.answered()) Atomics.wait(this.flag, 0, this.answers, 1000)
     this.collect()
   }
 
@@ -146,6 +152,7 @@ export class CheckpointSaver {
     if (this.port !== null) return this.port
     const save = new MessageChannel(), watch = new MessageChannel()
     this.flag = new Int32Array(new SharedArrayBuffer(16))
+    this.answers = 0
     this.death = null
     // the save thread's port is passed on by the watchdog: a snapshot goes from here to the save thread untouched
     this.worker = new Worker(new URL('./checkpoint-watchdog.js', import.meta.url), {
@@ -172,25 +179,37 @@ export class CheckpointSaver {
     return this.death ?? 'the checkpoint thread died'
   }
 
-  private collect(): void {
-    const { job, onDone } = this.inFlight!
-    this.inFlight = null
-    let error: SentError | null = null, answered = false
+  /** Reads what the save thread posted; true once the save in flight has its own answer or the thread has ended. An
+   *  answer with another save's number (an earlier one's, or a throw's between saves) is no answer to this one: a
+   *  note, and the wait goes on for its own, which comes or the thread's death does. Failing the save on it would
+   *  stop a run whose checkpoint may be fine; taking it would report a save not yet on disk, or a failure it had not. */
+  private answered(): boolean {
+    const f = this.inFlight!, ended = this.ended(), posted = Atomics.load(this.flag, 0)   // before the port: all on it
+    if (posted === this.answers && !ended) return false
     for (let m; (m = receiveMessageOnPort(this.port!)) !== undefined;) {
       const msg = m.message as SaverMessage
-      if (msg.kind === 'warn') this.warn(msg.line)
-      else {   // the buffers come back only to be dropped here: the snapshot is garbage from now on
-        answered = true
-        error = msg.error
-        for (const p of msg.warned) warned.add(p)
-      }
+      if (msg.kind === 'warn') { this.warn(msg.line); continue }
+      this.answers++   // its buffers come back only to be dropped here: the snapshot is garbage from now on
+      for (const p of msg.warned) warned.add(p)
+      if (msg.seq === f.seq) f.answer = msg.error
+      else this.warn(`train: note: ignored an answer of the checkpoint thread to save #${msg.seq} while save #${f.seq} ` +
+        `(step ${f.job.ck.progress.step}) was pending${msg.error !== null ? ` (error: ${msg.error.message})` : ''}`)
     }
-    if (!answered && this.ended()) throw new Error(`train: checkpoint of step ${job.ck.progress.step} not written: ${this.died()}`)
-    if (!answered) error = { kind: 'Error', message: 'checkpoint worker raised its flag without an answer' }
-    if (error !== null) {
-      const e = receiveError(error)
+    if (this.answers < posted && f.answer === undefined) {
+      f.answer = { kind: 'Error', message: 'checkpoint worker raised its flag without an answer' }
+    }
+    this.answers = Math.max(this.answers, posted)
+    return f.answer !== undefined || ended
+  }
+
+  private collect(): void {
+    const { job, onDone, answer } = this.inFlight!
+    this.inFlight = null
+    if (answer === undefined) throw new Error(`train: checkpoint of step ${job.ck.progress.step} not written: ${this.died()}`)
+    if (answer !== null) {
+      const e = receiveError(answer)
       // not a save's own error (those name their path): say which save it was
-      if (error.kind === 'Error' && error.message.startsWith('checkpoint worker')) {
+      if (answer.kind === 'Error' && answer.message.startsWith('checkpoint worker')) {
         e.message = `train: checkpoint of step ${job.ck.progress.step} not written: ${e.message}`
       }
       throw e

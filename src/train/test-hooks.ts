@@ -6,6 +6,7 @@
 //   LLMTS_TEST_CRASH=RANK:STEP:SIGNAL or kills itself with SIGNAL there (the OOM killer's SIGKILL leaves no error)
 //   LLMTS_TEST_SAVER_FAULT=1          the background save's thread throws outside a save (a bug there)
 //   LLMTS_TEST_SAVER_FAULT=exit       or ends with process.exit(7) as a save starts (no JS handler of its own runs)
+//   LLMTS_TEST_SAVER_FAULT=stale      or answers each save first with a stale error answer (the save before's number)
 
 /** Sleeps (blocking) at a stage of a checkpoint write when LLMTS_TEST_SLOW_CHECKPOINT_MS is set. */
 export function slowCheckpointStage(): void {
@@ -34,4 +35,12 @@ export function saverThreadFault(): void {
   const v = process.env['LLMTS_TEST_SAVER_FAULT']
   if (v === '1') throw new Error('test hook: the save thread fails (LLMTS_TEST_SAVER_FAULT)')
   if (v === 'exit') process.exit(7)
+}
+
+/** When LLMTS_TEST_SAVER_FAULT is 'stale': `post` sends a stale answer (an error, numbered as the save before) ahead
+ *  of the save's own, then the save thread pauses 300 ms, so that the waiting main thread reads the stale one alone. */
+export function saverStaleAnswer(post: (error: { kind: 'Error'; message: string }) => void): void {
+  if (process.env['LLMTS_TEST_SAVER_FAULT'] !== 'stale') return
+  post({ kind: 'Error', message: 'test hook: a stale answer (LLMTS_TEST_SAVER_FAULT=stale)' })
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
 }

@@ -158,6 +158,29 @@ test('a throw on the save thread outside a save (a bug there) wakes the waiting 
   saver.close()
 })
 
+test('an answer numbered for another save is no answer to the pending one: a note, and its own is awaited', () => {
+  process.env['LLMTS_TEST_SAVER_FAULT'] = 'stale'   // each save answered first with an error numbered as the save before
+  const notes: string[] = []
+  const saver = new CheckpointSaver(line => notes.push(line))
+  try {
+    saver.ensureWorker()
+  } finally {
+    delete process.env['LLMTS_TEST_SAVER_FAULT']
+  }
+  const out = join(root, 'stale-answer'), done: number[] = []
+  for (const step of [2, 4]) {
+    saver.start(job(out, step), () => done.push(step))
+    saver.wait()   // the stale answer comes 300 ms before the save's own: taken for it, this throws the stale error
+    assert.deepEqual(done.at(-1), step, `save of step ${step} reported done`)
+    assert.ok(existsSync(join(out, 'checkpoints', checkpointName(step), 'state.json')), `step ${step} on disk when reported`)
+  }
+  saver.close()
+  const stale = (was: number, is: number, step: number): string => `train: note: ignored an answer of the checkpoint thread ` +
+    `to save #${was} while save #${is} (step ${step}) was pending (error: test hook: a stale answer (LLMTS_TEST_SAVER_FAULT=stale))`
+  assert.deepEqual(notes, [stale(0, 1, 2), stale(1, 2, 4)])
+  assert.deepEqual(listCheckpoints(out).map(c => c.step), [2, 4])
+})
+
 test('a best/-only save (a validation step that is no checkpoint step) takes no copy of the moments; step checkpoints do', async () => {
   const out = join(root, 'best-only'), steps: number[] = []
   const getState = AdamW.prototype.getState
