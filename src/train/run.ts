@@ -240,7 +240,8 @@ function buildLoaders(c: TrainConfig, model: ModelConfig, shards: Shards, r: { r
   let val: DataLoader | null = null
   try {   // a refusal here closes what is open (the caller gets no loader to close)
     // every rank reads the whole validation stream, as one process does, and evaluates its share of the batches
-    val = shards.val === null ? null : new DataLoader({ files: shards.val, ...loaderOpts, rank: 0, worldSize: 1 })
+    // none with --val-every 0: validation never reads the shards (which withValBatch then left unchecked)
+    val = shards.val === null || c.valEvery <= 0 ? null : new DataLoader({ files: shards.val, ...loaderOpts, rank: 0, worldSize: 1 })
     if (resumeFrom !== null) restoreTrainLoader(train, c, resumeFrom)
   } catch (e) {
     train.close()
@@ -302,9 +303,10 @@ function resumedShards(c: TrainConfig, runDir: string, saved: TrainConfig | null
   }
 }
 
-/** `shards` without the validation shards too small for one batch, with a note naming them (as eval loss does). */
+/** `shards` without the validation shards too small for one batch, with a note naming them (as eval loss does).
+ *  With --val-every 0 they are never read: neither checked nor noted. */
 function withValBatch(c: TrainConfig, shards: Shards, note?: (line: string) => void): Shards {
-  if (shards.val === null) return shards
+  if (shards.val === null || c.valEvery <= 0) return shards
   const where = c.valData !== '' ? `--val-data ${c.valData}` : `the validation shards beside ${c.data}`
   const { files, skipped } = shardsWithBatch(shards.val, { B: c.batchSize, T: c.seqLen }, where)
   if (skipped !== null) note?.(`train: ${skipped}`)

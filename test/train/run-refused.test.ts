@@ -40,7 +40,7 @@ test('trainRun refused before its first step leaves no shard open', needsProcFd,
   const badVal = join(root, 'bad-val')
   mkdirSync(badVal)
   writeShard(join(badVal, 'toy_val_000000.bin'), Array.from({ length: 100 }, (_, i) => (i === 3 ? 200 : i % 96)))
-  await opened('the val loader refused after the train loader', trainRun({ ...base, out: join(root, 'run2'), valData: badVal },
+  await opened('the val loader refused after the train loader', trainRun({ ...base, out: join(root, 'run2'), valData: badVal, valEvery: 1 },
     { resume: false, overwrite: false }), /has token id 200 at position 3, outside the vocabulary of 96/)
   assert.deepEqual(left, { '--out holds a run': 0, 'a saved position refused': 0, 'the val loader refused after the train loader': 0 })
 })

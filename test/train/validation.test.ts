@@ -118,3 +118,15 @@ test('step 0 validates on the batches train read before RUN_DIR was prepared (no
   assert.equal(replaced[0], kept[0], 'step 0: the batches read before the run started')
   assert.notEqual(replaced[1], kept[1], 'step 1: the shard as it is now')
 })
+
+test('--val-every 0: validation shards too small for one batch are neither refused nor noted (validation is off)', async () => {
+  const valDir = join(root, 'off-short-val')
+  mkdirSync(valDir)
+  writeShard(join(valDir, 'toy_val_000000.bin'), [1, 2, 3, 4, 5])   // 5 tokens < B·T+1 = 65: no batch at all
+  const c = { ...base, steps: 2, warmupSteps: 1, valEvery: 0, valData: valDir, out: join(root, 'off-short-val-run') }
+  const notes: string[] = []
+  const { result } = await trainRun(c, { resume: false, overwrite: false, note: l => notes.push(l) })
+  assert.equal(result.step, 2)
+  assert.deepEqual(readLog(join(c.out, 'log.jsonl')).filter(r => 'val_loss' in r), [], 'no validation ran')
+  assert.deepEqual(notes.filter(l => /validation|val shard|skipping/.test(l)), [], 'no note about shards validation never reads')
+})
