@@ -1,22 +1,28 @@
 // An output's lock file, so that two commands never write one output at once (two trains in one --out, a --resume
 // beside a live run, two exports into one folder): the second is refused naming the first's pid. The file holds
-// {pid, host, command}; it is removed at exit; one left by a process that is gone (SIGKILL, a crash) is taken over
-// with a note. Node has no flock: the file's exclusive creation is the lock, and liveness is a signal 0 to its pid.
-// Left open: two commands taking over one stale lock in the same instant may both hold it; a dead holder's pid reused
-// by an unrelated process keeps the lock held (the error says to remove the file then).
+// {pid, host, command, nonce}; it is removed at exit; one left by a process that is gone (SIGKILL, a crash) is taken
+// over with a note. Node has no flock: the file's exclusive creation is the lock, and liveness is a signal 0 to its
+// pid. Many takers of one stale file may race: each claims it first (takeOver), so that no two ever hold the lock.
+// Left open: a dead holder's pid reused by an unrelated process keeps the lock held (the error says to remove the
+// file then).
 
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { checkOutputDir, makeDirs, newFolders, removeEmptyFolders } from './atomic.js'
 import { InputError } from './errors.js'
 
 interface Holder { pid: number; host: string; command: string }
+/** A lock file as read: its bytes, its holder (undefined: unreadable, e.g. empty), and its inode and mtime. */
+interface Seen { text: string; holder: Holder | undefined; ino: number; mtimeMs: number }
 
 /** A held lock: release() removes the file (and the folders taking it made, while they are empty). */
 export interface Lock { path: string; release(): void }
 
 const UNWRITTEN_MS = 2000   // an unreadable lock file younger than this may be one being written: waited for
+const CLAIM_LEVELS = 3      // takers that may die mid-takeover of one file before the next one is refused
+const BUSY_MS = 5000        // how long a claim's live owner is waited for (it needs microseconds)
 const held = new Set<Lock>()
 process.on('exit', () => { for (const l of held) l.release() })
 // No signal handler removes it: one would delay Ctrl-C until synchronous work (an export, a tokenizer on the main
@@ -36,49 +42,106 @@ export function lockOutput(dir: string, o: LockOptions): Lock {
   const path = join(dir, o.name ?? '.lock'), command = o.command
   const made = newFolders(dir)
   makeDirs(dir)
-  const me: Holder = { pid: process.pid, host: hostname(), command }
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), command, nonce: randomBytes(6).toString('hex') }) + '\n'
   const waitUntil = Date.now() + UNWRITTEN_MS   // bounds the wait below when the file's clock runs ahead of ours
+  const busyUntil = Date.now() + BUSY_MS
   for (let takeovers = 0; ;) {
-    if (tryCreate(path, me)) {
-      const lock: Lock = {
-        path,
-        release() {
-          if (!held.delete(lock)) return
-          if (readHolder(path)?.pid === me.pid) rmSync(path, { force: true })
-          removeEmptyFolders(made)
-        },
-      }
-      held.add(lock)
-      return lock
-    }
-    const other = readHolder(path)
+    if (tryCreate(path, me)) return hold(path, me, made)
+    const seen = readLock(path)
+    if (seen === undefined) { takeovers++; continue }   // released since: make it again (bounded, as a takeover)
+    const other = seen.holder
     // its content not yet written, or never: a holder killed between creating and writing it (a kill at startup)
     // leaves it empty; a live one writes it within microseconds, so one still unreadable at 2 s old is stale
     if (other === undefined && ageMs(path) < UNWRITTEN_MS && Date.now() < waitUntil) { sleepMs(100); continue }
-    if (other !== undefined && (other.host !== me.host || isAlive(other.pid)) || takeovers >= 3) {
+    if (other !== undefined && (other.host !== hostname() || isAlive(other.pid)) || takeovers >= 3) {
       removeEmptyFolders(made)
       throw new InputError(`${command}: ${dir} is in use by ${describe(other)} (lock file ${path}; ` +
         'wait for it to finish, or remove the lock file if no such process runs)')
     }
-    o.note(`note: took over the lock file ${path} of ${describe(other)}, which is no longer running`)
-    rmSync(path, { force: true })
+    const took = takeOver(path, seen, me, command)
+    if (took === 'busy' && Date.now() < busyUntil) { sleepMs(10); continue }
+    if (took === 'busy') {
+      removeEmptyFolders(made)
+      throw new InputError(`${command}: ${dir}: another process is taking over the lock file ${path} of ` +
+        `${describe(other)}, for more than ${BUSY_MS / 1000} s (remove ${path}.takeover-* if no such process runs)`)
+    }
+    if (took === 'removed') o.note(`note: took over the lock file ${path} of ${describe(other)}, which is no longer running`)
     takeovers++
   }
 }
 
-function tryCreate(path: string, me: Holder): boolean {
+function hold(path: string, me: string, made: string[]): Lock {
+  const lock: Lock = {
+    path,
+    release() {
+      if (!held.delete(lock)) return
+      // only a claim's owner removes another's file, and only once its holder is gone: this one is still ours
+      if (readLock(path)?.text === me) rmSync(path, { force: true })
+      removeEmptyFolders(made)
+    },
+  }
+  held.add(lock)
+  return lock
+}
+
+/** Removes the stale lock file `seen` from `path` unless another has replaced it: 'removed', 'changed' (not that
+ *  file any more: start over), or 'busy' (a live process is taking it over: wait). */
+// Removing a stale file and making one's own is not enough: a taker that read the stale file, then was overtaken,
+// removed the winner's fresh file, and both held the lock. So a stale file is removed only by the owner of a claim
+// on it, a file made by exclusive creation, LOCK.takeover-KEY-N, KEY naming that lock file by content, inode and mtime
+// (no other lock file has all three: the nonce sees to it), and only after reading the lock again and finding that
+// same file. Nothing can replace it in between, as only its claim's owner removes it (its holder is gone, and a
+// file is never written over). Claim N+1 is made only once claim N's owner is gone, and claims are removed only once
+// their file is gone (it never comes back), so while a stale file is there at most one live process owns a claim on
+// it. A taker that claims late finds another file (the winner's) and leaves it.
+function takeOver(path: string, seen: Seen, me: string, command: string): 'removed' | 'changed' | 'busy' {
+  const key = createHash('sha256').update(`${seen.ino}:${seen.mtimeMs}:${seen.text}`).digest('hex').slice(0, 16)
+  const claim = (n: number): string => `${path}.takeover-${key}-${n}`
+  for (let n = 1; n <= CLAIM_LEVELS; n++) {
+    if (!tryCreate(claim(n), me)) {
+      const owner = readLock(claim(n))
+      if (owner === undefined) return 'busy'   // removed since: its file is gone, which the next round finds
+      // an unreadable claim is one being written, or one whose owner was killed before writing it
+      const alive = owner.holder === undefined ? ageMs(claim(n)) < UNWRITTEN_MS : isAlive(owner.holder.pid)
+      if (alive) return 'busy'
+      continue   // its owner died mid-takeover: the next claim decides among the rest
+    }
+    const now = readLock(path)
+    const same = now !== undefined && now.text === seen.text && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs
+    if (same) rmSync(path, { force: true })
+    for (let k = n; k >= 1; k--) rmSync(claim(k), { force: true })   // their file is gone for good
+    return same ? 'removed' : 'changed'
+  }
+  throw new InputError(`${command}: ${CLAIM_LEVELS} processes died while taking over the lock file ${path} ` +
+    `(remove it and ${path}.takeover-${key}-* if no such process runs)`)
+}
+
+function tryCreate(path: string, content: string): boolean {
   let fd: number
   try { fd = openSync(path, 'wx') } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
     throw e
   }
-  try { writeSync(fd, JSON.stringify(me) + '\n') } finally { closeSync(fd) }
+  try { writeSync(fd, content) } finally { closeSync(fd) }
   return true
 }
 
-function readHolder(path: string): Holder | undefined {
+/** The lock file at `path` as it is now, or undefined when there is none. */
+function readLock(path: string): Seen | undefined {
+  let fd: number
+  try { fd = openSync(path, 'r') } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
   try {
-    const h = JSON.parse(readFileSync(path, 'utf8')) as Holder
+    const { ino, mtimeMs } = fstatSync(fd), text = readFileSync(fd, 'utf8')
+    return { text, holder: parseHolder(text), ino, mtimeMs }
+  } finally { closeSync(fd) }
+}
+
+function parseHolder(text: string): Holder | undefined {
+  try {
+    const h = JSON.parse(text) as Holder
     return Number.isSafeInteger(h.pid) && h.pid > 0 ? h : undefined
   } catch { return undefined }
 }
