@@ -1,10 +1,10 @@
 // An output's lock file, so that two commands never write one output at once (two trains in one --out, a --resume
 // beside a live run, two exports into one folder): the second is refused naming the first's pid. The file holds
-// {pid, host, command, nonce}; it is removed at exit; one left by a process that is gone (SIGKILL, a crash) is taken
-// over with a note. Node has no flock: the file's exclusive creation is the lock, and liveness is a signal 0 to its
-// pid. Many takers of one stale file may race: each claims it first (takeOver), so that no two ever hold the lock.
-// Left open: a dead holder's pid reused by an unrelated process keeps the lock held (the error says to remove the
-// file then).
+// {pid, host, command, start, boot, nonce}; it is removed at exit; one left by a process that is gone (SIGKILL, a
+// crash) is taken over with a note. Node has no flock: the file's exclusive creation is the lock, and liveness is
+// proc.ts's: the pid runs and, on Linux, is the process that started when the file says (so a dead holder's pid given
+// to another process does not keep the lock held). Many takers of one stale file may race: each claims it first
+// (takeOver), so that no two ever hold the lock.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
@@ -12,8 +12,9 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { checkOutputDir, makeDirs, newFolders, removeEmptyFolders } from './atomic.js'
 import { InputError } from './errors.js'
+import { isRunning, procStart, type ProcStart } from './proc.js'
 
-interface Holder { pid: number; host: string; command: string }
+interface Holder extends Partial<ProcStart> { pid: number; host: string; command: string }
 /** A lock file as read: its bytes, its holder (undefined: unreadable, e.g. empty), and its inode and mtime. */
 interface Seen { text: string; holder: Holder | undefined; ino: number; mtimeMs: number }
 
@@ -42,7 +43,8 @@ export function lockOutput(dir: string, o: LockOptions): Lock {
   const path = join(dir, o.name ?? '.lock'), command = o.command
   const made = newFolders(dir)
   makeDirs(dir)
-  const me = JSON.stringify({ pid: process.pid, host: hostname(), command, nonce: randomBytes(6).toString('hex') }) + '\n'
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), command, ...procStart(process.pid),
+    nonce: randomBytes(6).toString('hex') }) + '\n'
   const waitUntil = Date.now() + UNWRITTEN_MS   // bounds the wait below when the file's clock runs ahead of ours
   const busyUntil = Date.now() + BUSY_MS
   for (let takeovers = 0; ;) {
@@ -53,7 +55,7 @@ export function lockOutput(dir: string, o: LockOptions): Lock {
     // its content not yet written, or never: a holder killed between creating and writing it (a kill at startup)
     // leaves it empty; a live one writes it within microseconds, so one still unreadable at 2 s old is stale
     if (other === undefined && ageMs(path) < UNWRITTEN_MS && Date.now() < waitUntil) { sleepMs(100); continue }
-    if (other !== undefined && (other.host !== hostname() || isAlive(other.pid)) || takeovers >= 3) {
+    if (other !== undefined && (other.host !== hostname() || isRunning(other.pid, other)) || takeovers >= 3) {
       removeEmptyFolders(made)
       throw new InputError(`${command}: ${dir} is in use by ${describe(other)} (lock file ${path}; ` +
         'wait for it to finish, or remove the lock file if no such process runs)')
@@ -102,7 +104,7 @@ function takeOver(path: string, seen: Seen, me: string, command: string): 'remov
       const owner = readLock(claim(n))
       if (owner === undefined) return 'busy'   // removed since: its file is gone, which the next round finds
       // an unreadable claim is one being written, or one whose owner was killed before writing it
-      const alive = owner.holder === undefined ? ageMs(claim(n)) < UNWRITTEN_MS : isAlive(owner.holder.pid)
+      const alive = owner.holder === undefined ? ageMs(claim(n)) < UNWRITTEN_MS : isRunning(owner.holder.pid, owner.holder)
       if (alive) return 'busy'
       continue   // its owner died mid-takeover: the next claim decides among the rest
     }
@@ -142,7 +144,9 @@ function readLock(path: string): Seen | undefined {
 function parseHolder(text: string): Holder | undefined {
   try {
     const h = JSON.parse(text) as Holder
-    return Number.isSafeInteger(h.pid) && h.pid > 0 ? h : undefined
+    if (!Number.isSafeInteger(h.pid) || h.pid <= 0) return undefined
+    // a start that is not one (a file edited by hand) is left out: the pid alone decides, as for an old file
+    return Number.isSafeInteger(h.start) && typeof h.boot === 'string' ? h : { ...h, start: undefined, boot: undefined }
   } catch { return undefined }
 }
 
@@ -152,10 +156,6 @@ function ageMs(path: string): number {
 
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
-}
-
-function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
 function describe(h: Holder | undefined): string {

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
@@ -23,7 +23,7 @@ test('a lock held by a live process is refused, naming it; the lock file is left
   const dir = join(root, 'live')
   lockOutput(dir, { command: 'llmts train', flag: '--out', note: () => {} })   // made by this (live) process
   const before = readFileSync(join(dir, '.lock'), 'utf8')
-  const { nonce, ...named } = JSON.parse(before)
+  const { nonce, start, boot, ...named } = JSON.parse(before)   // start, boot: checked below (Linux)
   assert.deepEqual(named, { pid: process.pid, host: hostname(), command: 'llmts train' })
   assert.match(nonce, /^[0-9a-f]{12}$/)   // tells this lock file from any other this process writes
   assert.throws(() => lockOutput(dir, { command: 'llmts export', flag: '--out', note: () => {} }),
@@ -95,3 +95,39 @@ test('a takeover claim whose owner runs is waited for, then refused naming the c
   assert.ok(Date.now() - t0 >= 4900)
   assert.equal(readdirSync(dir).length, 2)   // both left as they were
 })
+
+const linux = existsSync('/proc/self/stat') && existsSync('/proc/sys/kernel/random/boot_id')
+const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+/** Field 22 of /proc/PID/stat, the start time in clock ticks since boot, as awk splits it (no spaces in these names). */
+const startOf = (pid: number): number => Number(spawnSync('awk', ['{ print $22 }', `/proc/${pid}/stat`], { encoding: 'utf8' }).stdout)
+
+test('the lock file names its holder by start time and boot id too (Linux)', { skip: !linux }, () => {
+  const lock = lockOutput(root, { command: 'llmts train', flag: '--out', note: () => {}, name: 'own.lock' })
+  const h = JSON.parse(readFileSync(lock.path, 'utf8'))
+  assert.deepEqual([h.pid, h.start, h.boot], [process.pid, startOf(process.pid), bootId()])
+  lock.release()
+})
+
+test("a live pid that is not the lock's holder (another start time or boot) is taken over; the holder is refused (Linux)",
+  { skip: !linux }, async () => {
+    const sleeper = spawn('sleep', ['30'])   // a running process given the dead holder's pid, as it were
+    try {
+      await new Promise(resolve => sleeper.on('spawn', resolve))
+      const pid = sleeper.pid!, start = startOf(pid), path = join(root, 'reused.lock')
+      assert.ok(start > 0)
+      const write = (at: object): void => writeFileSync(path, JSON.stringify({ pid, host: hostname(), command: 'llmts train', ...at }))
+      for (const at of [{ start: start + 1, boot: bootId() }, { start, boot: 'another-boot' }]) {
+        write(at)
+        const notes: string[] = []
+        const lock = lockOutput(root, { command: 'llmts export', flag: '--out', note: l => notes.push(l), name: 'reused.lock' })
+        assert.deepEqual(notes, [`note: took over the lock file ${path} of llmts train (pid ${pid}), which is no longer running`])
+        lock.release()
+      }
+      write({ start, boot: bootId() })
+      assert.throws(() => lockOutput(root, { command: 'llmts export', flag: '--out', note: () => {}, name: 'reused.lock' }),
+        new RegExp(`in use by llmts train \\(pid ${pid}\\)`))
+      write({})   // written by an earlier version: the pid alone decides
+      assert.throws(() => lockOutput(root, { command: 'llmts export', flag: '--out', note: () => {}, name: 'reused.lock' }),
+        new RegExp(`in use by llmts train \\(pid ${pid}\\)`))
+    } finally { sleeper.kill() }
+  })
