@@ -13,7 +13,8 @@ function mainHelp(): string {
   const w = Math.max(...Object.keys(commands).map(k => k.length)) + 2
   const lines = Object.keys(commands).map(k => `  ${k.padEnd(w)}${summaries[k as keyof typeof summaries]}`)
   return `usage: llmts <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\n` +
-    `Run 'llmts <command> --help' for the flags of a command; llmts --version prints the version.\n`
+    `Run 'llmts <command> --help' (or 'llmts help <command>') for the flags of a command; ` +
+    `llmts --version prints the version.\n`
 }
 
 /** Runs the command; an error becomes one line on stderr and the exit code. */
@@ -27,6 +28,8 @@ let running: readonly string[] = []   // main's command as typed, for the stdout
 
 async function dispatch(argv: string[], typed: string[]): Promise<number> {
   const [name, ...rest] = argv
+  // `llmts help train` as git's and npm's: the command's own help (it printed the list, the command ignored)
+  if (name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-')) return dispatch([...rest, '--help'], typed)
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(mainHelp())
     return name === undefined ? 2 : 0

@@ -75,6 +75,20 @@ test('--help prints usage and flags on stdout, exit code 0', () => {
   }
 })
 
+test('llmts help COMMAND prints that command\'s help, as llmts COMMAND --help does', () => {
+  // it printed the command list, the command ignored
+  for (const args of [['train'], ['eval', 'loss'], ['prepare', 'fineweb']]) {
+    const r = llmts(['help', ...args])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, new RegExp(`^usage: llmts ${args.join(' ')} `))
+    assert.equal(r.stdout, llmts([...args, '--help']).stdout)
+  }
+  const typo = llmts(['help', 'trian'])
+  assert.equal(typo.code, 2)
+  assert.match(typo.stderr, /^llmts: unknown command "trian" \(expected one of prepare, /)
+  assert.match(llmts(['help']).stdout, /^usage: llmts <command> .*\n[^]*'llmts help <command>'/)
+})
+
 test('--version prints the version of package.json', () => {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
   const r = llmts(['--version'])
