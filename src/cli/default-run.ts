@@ -82,7 +82,7 @@ export async function runDefault(opts: DefaultRunFlags): Promise<number> {
   const unsupported = opts.given.filter(f => !['steps', 'out', 'device', 'threads', 'precision'].includes(f))
   if (unsupported.length > 0) {
     throw new InputError(`llmts train --default-run: --${unsupported[0]} is not a setting of the default run ` +
-      `(it takes --steps, --out, --device, --threads, --precision; ` +
+      `(it takes --steps, --out, --device, --threads, --precision, --json; ` +
       'its settings are in src/train/default-run.ts)')
   }
   if ((opts.device ?? 'cpu') === 'cpu') refuseCpuPrecision(opts.precision ?? 'auto')   // before the corpus and the notes

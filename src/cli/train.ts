@@ -240,7 +240,7 @@ async function train(argv: string[], p: Parsed, { rank, quiet, host, note, lockR
 
 /** --default-run: `npm start`'s comparison (tiny-gpt2 vs tiny-variant), its own code path. It gets the values of
  *  the flags given (not their defaults) and their names: it refuses any but --steps, --out, --device, --threads,
- *  --precision. */
+ *  --precision, --json. */
 async function startDefaultRun(p: ReturnType<typeof parseArgs<FlagTable>>): Promise<number> {
   const { runDefault } = await import('./default-run.js')
   const given = (f: string): boolean => p.given.has(f)

@@ -39,7 +39,7 @@ test('a flag error and a config-layer error of one command share the prefix `llm
     'llmts train: --data is required (train shards from llmts prepare: a directory, a shard file or a glob)')
   // was "llmts train --default-run: ..."
   expectLine(['train', '--default-run', '--lr', '1'], 'llmts train: --lr is not a setting of the default run ' +
-    '(it takes --steps, --out, --device, --threads, --precision; its settings are in src/train/default-run.ts)')
+    '(it takes --steps, --out, --device, --threads, --precision, --json; its settings are in src/train/default-run.ts)')
 })
 
 test('an error from deep code keeps its module tag after the command: `llmts eval loss: shards: `', () => {
