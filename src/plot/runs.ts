@@ -42,7 +42,9 @@ function readRunLog(runDir: string): LogRecord[] {
   try { log = readLogWithTorn(path) } catch (e) {
     if (e instanceof InputError) throw new InputError(`plot: ${e.message}`)
     const code = (e as NodeJS.ErrnoException).code
-    const hint = code === 'ENOENT' ? (isDir(runDir) ? ' (not a training run directory?)' : ' (no such run directory)') : ''
+    // ENOTDIR: a file given as a run (`llmts plot runs/*` over a folder that holds files too)
+    const hint = code === 'ENOENT' ? (isDir(runDir) ? ' (not a training run directory?)' : ' (no such run directory)')
+      : code === 'ENOTDIR' ? ' (a file, not a run directory)' : ''
     throw new InputError(`plot: cannot read ${path}: ${code ?? String(e)}${hint}`)
   }
   if (log.records.length > 0 || log.torn === undefined) return log.records

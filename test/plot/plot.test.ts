@@ -245,6 +245,9 @@ test('bad inputs are InputErrors: missing log, no points, unknown extension, no 
   const isInput = (re: RegExp) => (e: Error) => e instanceof InputError && re.test(e.message) && !e.message.includes('\n')
   await assert.rejects(renderPlot([join(root, 'nope')], join(root, 'a.svg'), { metric: 'loss', x: 'step' }),
     isInput(/log\.jsonl: ENOENT \(no such run directory\)/))
+  writeFileSync(join(root, 'notes.csv'), 'x\n')   // a file among the runs of a glob: the error said ENOTDIR alone
+  await assert.rejects(renderPlot([join(root, 'notes.csv')], join(root, 'a.svg'), { metric: 'loss', x: 'step' }),
+    isInput(/notes\.csv\/log\.jsonl: ENOTDIR \(a file, not a run directory\)$/))
   const noVal = makeRun('no-val', { steps: 5, offset: 0, val: false })
   await assert.rejects(renderPlot([gpt2, noVal], join(root, 'b.svg'), { metric: 'val_loss', x: 'step' }),
     isInput(/no-val .* has no "val_loss" values/))
