@@ -66,13 +66,19 @@ test('an empty lock file (its holder killed between creating and writing it) is 
   lock.release()
 })
 
-test('a takeover claim left by a taker that died mid-takeover does not block the next: taken over, claims removed', () => {
-  const dir = join(root, 'claimed'), path = join(dir, '.lock')
+/** A folder whose .lock names a dead process, and a first takeover claim of that very file holding `claim`. */
+function staleWithClaim(name: string, claim: string): { dir: string; path: string } {
+  const dir = join(root, name), path = join(dir, '.lock')
   mkdirSync(dir)
   writeFileSync(path, holder(deadPid()))
   const { ino, mtimeMs } = statSync(path)
   const key = createHash('sha256').update(`${ino}:${mtimeMs}:${readFileSync(path, 'utf8')}`).digest('hex').slice(0, 16)
-  writeFileSync(`${path}.takeover-${key}-1`, holder(deadPid(), hostname()))   // its owner killed before removing it
+  writeFileSync(`${path}.takeover-${key}-1`, claim)
+  return { dir, path }
+}
+
+test('a takeover claim left by a taker that died mid-takeover does not block the next: taken over, claims removed', () => {
+  const { dir } = staleWithClaim('claimed', holder(deadPid(), hostname()))   // its owner killed before removing it
   const notes: string[] = []
   const lock = lockOutput(dir, { command: 'llmts train', flag: '--out', note: l => notes.push(l) })
   assert.equal(notes.length, 1)
@@ -81,12 +87,7 @@ test('a takeover claim left by a taker that died mid-takeover does not block the
 })
 
 test('a takeover claim whose owner runs is waited for, then refused naming the claim files', () => {
-  const dir = join(root, 'claimed-live'), path = join(dir, '.lock')
-  mkdirSync(dir)
-  writeFileSync(path, holder(deadPid()))
-  const { ino, mtimeMs } = statSync(path)
-  const key = createHash('sha256').update(`${ino}:${mtimeMs}:${readFileSync(path, 'utf8')}`).digest('hex').slice(0, 16)
-  writeFileSync(`${path}.takeover-${key}-1`, holder(process.pid))   // a live owner (never finishing here)
+  const { dir, path } = staleWithClaim('claimed-live', holder(process.pid))   // a live owner (never finishing here)
   const t0 = Date.now()
   assert.throws(() => lockOutput(dir, { command: 'llmts train', flag: '--out', note: () => {} }),
     (e: Error) => e instanceof InputError && e.message === `llmts train: ${dir}: another process is taking over the lock ` +
