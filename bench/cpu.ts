@@ -15,7 +15,7 @@ import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
 import { AdamW } from '../src/train/optimizer.js'
 import { InputError } from '../src/util/errors.js'
-import { appendResults, benchCommand } from './results.js'
+import { appendResults, benchCommand, lastJson } from './results.js'
 
 const flags = {
   models: { type: 'string', default: 'tiny-variant,tiny-gpt2', help: 'comma-separated presets' },
@@ -66,7 +66,7 @@ function measureTorch(python: string, model: string, B: number, T: number, threa
     const out = execFileSync(python, [resolve(process.cwd(), 'bench/torch_cpu_reference.py'), '--model', model,
       '--batch', String(B), '--seq', String(T), '--threads', String(threads), '--steps', String(steps)],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { tokens_per_s: number; tokens_per_cpu_s: number; torch: string }
+    const r = lastJson<{ tokens_per_s: number; tokens_per_cpu_s: number; torch: string }>(out)
     return { tps: r.tokens_per_s, cpuTps: r.tokens_per_cpu_s, version: r.torch }
   } catch (e) {
     console.error(`bench: PyTorch reference failed (${(e as Error).message.split('\n')[0]}); reporting llm.ts only`)

@@ -11,7 +11,7 @@ import { ParamLayout } from '../src/model/params.js'
 import { InputError } from '../src/util/errors.js'
 import { buildEmulator, emulatorEnv, emulatorSkipReason } from '../test/backend/cuda-emu/build.js'
 import { parseRuns, variantHelp } from './cuda-runs.js'
-import { appendResults, benchCommand } from './results.js'
+import { appendResults, benchCommand, lastJson } from './results.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:16:recompute,gpt2-124m:16,variant-350m:16,variant-124m:32,gpt2-124m:32',
@@ -47,7 +47,7 @@ function main(): number {
     try {
       const out = execFileSync(process.execPath, [bench, '--seq', String(f.seq), '--steps', '5', '--warmup', '1',
         '--one', JSON.stringify({ model, B, variant })], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 })
-      const r = JSON.parse(out.trim().split('\n').pop()!) as { peak_bytes: number; ms_per_step: number }
+      const r = lastJson<{ peak_bytes: number; ms_per_step: number }>(out)
       plan.peak_bytes = r.peak_bytes
       plan.host_ms_per_step = r.ms_per_step
     } catch (e) {

@@ -17,7 +17,7 @@ import { InputError } from '../src/util/errors.js'
 import { measureEntries, type Measurers, type Result } from './cuda-compare.js'
 import { parseRuns, variantHelp, type Variant } from './cuda-runs.js'
 import { entryProgress, formatTable, reportJson, roundProgress } from './cuda-table.js'
-import { appendResults, benchCommand } from './results.js'
+import { appendResults, benchCommand, lastJson } from './results.js'
 
 const flags = {
   runs: { type: 'string', default: 'variant-124m:16,variant-124m:32,gpt2-124m:16,gpt2-124m:32,variant-350m:16',
@@ -91,14 +91,14 @@ function specPeak(device: string): number | null {
 function runChild(args: string[]): Result {
   const self = fileURLToPath(import.meta.url)
   const out = execFileSync(process.execPath, [self, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 })
-  return JSON.parse(out.trim().split('\n').pop()!) as Result
+  return lastJson<Result>(out)
 }
 
 // bench/torch_reference.py: bf16 autocast, TF32, torch.compile, SDPA, fused AdamW
 function runTorch(python: string, model: string, B: number, T: number, steps: number, warmup: number): Result {
   const out = execFileSync(python, [resolve(process.cwd(), 'bench/torch_reference.py'), '--model', model, '--batch', String(B),
     '--seq', String(T), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-  return JSON.parse(out.trim().split('\n').pop()!) as Result
+  return lastJson<Result>(out)
 }
 
 function measurers(f: { seq: number; steps: number; warmup: number; profile: boolean; python: string; repeat: number }): Measurers {

@@ -18,3 +18,8 @@ export function appendResults(bench: string, body: string): void {
   writeFileAtomic(file, existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n', entry)
   console.error(`bench/${bench}: appended to bench/RESULTS.md`)
 }
+
+/** The JSON object a measuring child printed as its last stdout line (the lines before it are its own chatter). */
+export function lastJson<T>(stdout: string): T {
+  return JSON.parse(stdout.trim().split('\n').pop()!) as T
+}
