@@ -8,40 +8,22 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { configFromJson } from '../../src/config.js'
-import { ParamLayout } from '../../src/model/params.js'
-import { checkpointName, listCheckpoints, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js'
+import { checkpointName, listCheckpoints, readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { CheckpointSaver, performSave, type SaveJob } from '../../src/train/checkpoint-writer.js'
 import { trainDefaults, type TrainConfig } from '../../src/train/config.js'
 import { AdamW } from '../../src/train/optimizer.js'
 import { trainRun } from '../../src/train/run.js'
-import { Rng } from '../../src/util/rng.js'
-import { makeToyRun } from './helpers.js'
+import { makeToyRun, randomCheckpoint } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-ckwriter-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
-const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4,
-  kvHeads: 2, mlpHidden: 64 }, 'test')
-const total = new ParamLayout(config).total
-
-/** The same checkpoint each call (fresh arrays: a background save takes its arrays away). */
-function checkpoint(step: number): Checkpoint {
-  const rng = new Rng(step)
-  const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng.normal())
-  return {
-    modelConfig: config, trainConfig: { ...trainDefaults, data: 'd', seqLen: 32 }, params: arr(),
-    optimizer: { m: arr(), v: arr().map(Math.abs), step },
-    progress: { step, loader: { shard: 1, pos: 4096 }, rng: new Rng(step + 1).state(), valLoss: 3.5, bestValLoss: 3.25 },
-  }
-}
-
 const job = (runDir: string, step: number, over: Partial<SaveJob> = {}): SaveJob =>
-  ({ runDir, ck: checkpoint(step), regular: true, isBest: false, keep: 0, ...over })
+  ({ runDir, ck: randomCheckpoint(step), regular: true, isBest: false, keep: 0, ...over })
 
 test('a background save writes the bytes a synchronous writeCheckpoint writes; done only once complete', () => {
   const sync = join(root, 'sync'), bg = join(root, 'bg')
-  writeCheckpoint(sync, checkpoint(3))
+  writeCheckpoint(sync, randomCheckpoint(3))
   const saver = new CheckpointSaver(line => assert.fail(`unexpected warning ${line}`))
   const j = job(bg, 3, { isBest: true })
   const dir = join(bg, 'checkpoints', checkpointName(3))

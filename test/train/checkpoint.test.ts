@@ -13,30 +13,17 @@ import type { WriteTensor } from '../../src/io/safetensors.js'
 import { readSafetensors, writeSafetensors } from '../helpers/safetensors.js'
 import { ParamLayout } from '../../src/model/params.js'
 import {
-  checkpointName, listCheckpoints, moveAsideDamaged, pruneCheckpoints, readCheckpoint, saveBest, writeCheckpoint, type Checkpoint,
+  checkpointName, listCheckpoints, moveAsideDamaged, pruneCheckpoints, readCheckpoint, saveBest, writeCheckpoint,
 } from '../../src/train/checkpoint.js'
 import { loadCheckpointModel, resolveCheckpointDir } from '../../src/train/checkpoint-dirs.js'
 import { DamagedCheckpointError, readStateFile } from '../../src/train/checkpoint-state.js'
-import { trainDefaults } from '../../src/train/config.js'
 import { InputError } from '../../src/util/errors.js'
-import { Rng } from '../../src/util/rng.js'
+import { checkpointConfig, randomCheckpoint } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'llmts-ckpt-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
-const config = configFromJson({ preset: 'tiny-variant', vocabSize: 96, contextLength: 32, layers: 1, channels: 32, heads: 4,
-  kvHeads: 2, mlpHidden: 64 }, 'test')
-const total = new ParamLayout(config).total
-
-function randomCheckpoint(step: number, seed = step): Checkpoint {
-  const rng = new Rng(seed)
-  const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng.normal())
-  return {
-    modelConfig: config, trainConfig: { ...trainDefaults, data: 'd', seqLen: 32 }, params: arr(),
-    optimizer: { m: arr(), v: arr().map(Math.abs), step },
-    progress: { step, loader: { shard: 1, pos: 4096 }, rng: new Rng(seed + 1).state(), valLoss: 3.5, bestValLoss: 3.25 },
-  }
-}
+const config = checkpointConfig, total = new ParamLayout(config).total
 
 test('round trip is bit-exact for weights, moments and progress', () => {
   const dir = join(root, 'rt', 'checkpoints', checkpointName(7))

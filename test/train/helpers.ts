@@ -1,9 +1,14 @@
-// Shared fixtures of the training tests: a tiny model config (vocabulary 96) written as a config JSON, and
-// token shards of a noisy bigram chain (train split over two shards, so runs cross a shard boundary; one val).
+// Shared fixtures of the training tests: a tiny model config (vocabulary 96) written as a config JSON, token shards
+// of a noisy bigram chain (train split over two shards, so runs cross a shard boundary; one val), and random
+// checkpoints of a one-layer model.
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { configFromJson } from '../../src/config.js'
 import { writeShard } from '../../src/data/shards.js'
+import { ParamLayout } from '../../src/model/params.js'
+import type { Checkpoint } from '../../src/train/checkpoint.js'
+import { trainDefaults } from '../../src/train/config.js'
 import { Rng } from '../../src/util/rng.js'
 
 export const tinyModelJson = {
@@ -36,4 +41,19 @@ export function longValData(dir: string, name: string, batches: number, BT: numb
   mkdirSync(out, { recursive: true })
   writeShard(join(out, 'toy_val_000000.bin'), Uint16Array.from({ length: batches * BT + 1 }, (_, i) => (i * 37) % 96))
   return out
+}
+
+/** The model of randomCheckpoint: one layer of the tiny variant. */
+export const checkpointConfig = configFromJson({ ...tinyModelJson, layers: 1 }, 'test')
+
+/** A checkpoint of checkpointConfig with random weights and moments drawn from `seed`: fresh arrays each call (a
+ *  background save takes its arrays away). */
+export function randomCheckpoint(step: number, seed = step): Checkpoint {
+  const rng = new Rng(seed), total = new ParamLayout(checkpointConfig).total
+  const arr = (): Float32Array => Float32Array.from({ length: total }, () => rng.normal())
+  return {
+    modelConfig: checkpointConfig, trainConfig: { ...trainDefaults, data: 'd', seqLen: 32 }, params: arr(),
+    optimizer: { m: arr(), v: arr().map(Math.abs), step },
+    progress: { step, loader: { shard: 1, pos: 4096 }, rng: new Rng(seed + 1).state(), valLoss: 3.5, bestValLoss: 3.25 },
+  }
 }
