@@ -6,21 +6,20 @@ import { presetConfig } from '../src/config.js'
 import { InputError } from '../src/util/errors.js'
 
 /** Variants of an llm.ts run (the options of a --runs entry). */
-export interface Variant { recompute: boolean; attention: AttentionMode; attentionRows: 64 | 128; classifierRows?: number }
+export interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number }
 export const variantHelp = ':recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), ' +
-  ':wide (the 128-row attention forward and dQ kernels), :rows=N (classifier chunk rows)'
-const variantNames = ['recompute', 'atomic-dq', 'wide', 'rows=N'] as const
+  ':4-blocks (the attention backward at 128 registers, four blocks an SM), :rows=N (classifier chunk rows)'
+const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'rows=N'] as const
 
 export interface Run { run: string; model: string; B: number; variant: Variant; label: string }
 
 /** The variant of a --runs entry's options, or null when one is not recognized. */
 function parseVariant(opts: string[]): Variant | null {
-  const v: Variant = { recompute: false, attention: 'auto', attentionRows: 64 }
+  const v: Variant = { recompute: false, attention: 'auto' }
   for (const o of opts) {
     const rows = /^rows=(\d+)$/.exec(o)
     if (o === 'recompute') v.recompute = true
-    else if (o === 'atomic-dq') v.attention = 'atomic-dq'
-    else if (o === 'wide') v.attentionRows = 128
+    else if (o === 'atomic-dq' || o === '4-blocks') v.attention = o
     else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
     else return null
   }

@@ -37,8 +37,8 @@ const flags = {
 
 /** One llm.ts measurement in this process. */
 function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
-                     { recompute, attention, attentionRows, classifierRows }: Variant): Result {
-  const be = new CudaBackend({ profile, attention, attentionRows })
+                     { recompute, attention, classifierRows }: Variant): Result {
+  const be = new CudaBackend({ profile, attention })
   const config = presetConfig(model)
   const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute, classifierRows })
   gpt.initWeights(1337)

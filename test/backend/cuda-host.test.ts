@@ -142,7 +142,7 @@ test('parameter lists given by a #define are expanded (the attention wrappers)',
   assert.equal(s!.name, 'k_d2')
   assert.deepEqual(s!.params, ['p', 'p', 'i'])
   assert.deepEqual(s!.names, ['out', 'x', 'n'])
-  // from an included header's text (attention_mma_wide.cu takes its lists from attention_mma.cuh); unknown: refused
+  // from an included header's text (attention_mma.cu takes its lists from attention_mma.cuh); unknown: refused
   const [h] = parseKernels('extern "C" __global__ void k(Q) {}', 'k.cu', ['// lists\n#define Q int n, double* y'])
   assert.deepEqual([h!.params, h!.names], [['i', 'p'], ['n', 'y']])
   assert.throws(() => parseKernels('extern "C" __global__ void k(Q) {}'), /unsupported kernel parameter type in "Q"/)
@@ -322,10 +322,10 @@ test('the kernel registry: the shared-memory opt-in counts static shared memory;
     /cuda: kernel convert .*cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS/)
 })
 
-test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_ATTENTION_ROWS are checked before any GPU work: one InputError each', () => {
+test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_SYNC are checked before any GPU work: one InputError each', () => {
   for (const [name, value, message] of [
-    ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, reference/],
-    ['LLMTS_CUDA_ATTENTION_ROWS', '96', /LLMTS_CUDA_ATTENTION_ROWS=96 is not one of 64, 128/]] as const) {
+    ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, 4-blocks, reference/],
+    ['LLMTS_CUDA_SYNC', 'yes', /LLMTS_CUDA_SYNC=yes is not one of 0, 1/]] as const) {
     withEnv({ [name]: value }, () =>
       assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError && message.test((e as Error).message)))
   }

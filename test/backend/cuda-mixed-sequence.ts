@@ -104,9 +104,8 @@ export function registerMixedSequenceOps(): void {
       }
     })
 
-    // The wide kernels (128 rows; HS=64): at T=130 the second block has two real rows and in the first block warps 0-1
-    // skip key tile 1 (the dQ kernel: halves of it); at T=200 the second block's warps reach the diagonal in key tiles
-    // 2 and 3, and a warp's rows end mid-tile (T=200 = 3·64 + 8).
+    // T=130: the third block has two real rows; T=200: a warp's rows end mid-tile (3·64 + 8). '4-blocks' (HS=64) runs
+    // the backward kernels built for 128 registers, which take a tile's keys (dQ) and queries (dK/dV) in halves of 32.
     for (const [B, T, NH, KVH, HS] of [[2, 130, 6, 2, 64], [1, 70, 4, 1, 128], [1, 64, 2, 2, 64], [1, 200, 2, 1, 64]] as const) {
       test(`tensor-core attention equals the reference kernels (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
         const ref = new CudaBackend({ attention: 'reference' }), n = B * T * (NH + 2 * KVH) * HS
@@ -121,27 +120,29 @@ export function registerMixedSequenceOps(): void {
           be.upload(dqkv, new Float32Array(n).fill(dqkvStart === 'prior' ? 0.25 : 1000))
           if (dqkvStart === 'zeroed') be.zero(dqkv)
           const fwd = launchedKernels(be, () => be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS))
-          if (be !== ref) assert.deepEqual(fwd,
-            [HS === 64 && be.opts.attentionRows === 128 ? 'attention_mma_forward_wide_d64' : `attention_mma_forward_d${HS}`])
+          if (be !== ref) assert.deepEqual(fwd, [`attention_mma_forward_d${HS}`])
           const bwd = launchedKernels(be, () => be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope))
-          if (be !== ref && be.opts.attention === 'auto') {
-            assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma_backward_dq')),
-              [HS === 64 && be.opts.attentionRows === 128 ? 'attention_mma_backward_dq_wide_d64' : `attention_mma_backward_dq_d${HS}`])
+          if (be !== ref && be.opts.attention !== 'atomic-dq') {
+            const b4 = be.opts.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
+            assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma')),
+              [`attention_mma_backward_dq_${b4}d${HS}`, `attention_mma_backward_dkv_${b4}d${HS}`])
           }
           return [be.download(out), be.download(lse), be.download(dqkv)]
         }
         // with rope: dq and dk rotated back as the tensor-core kernels store them, against the reference kernels into a
         // scratch followed by the rope kernel (each checked against the CPU elsewhere)
         for (const rope of [undefined, { theta: 10000, posStart: 0 }, { theta: 500, posStart: 7 }]) {
-          for (const [mode, rows] of [['auto', 64], ['atomic-dq', 64], ['auto', 128]] as const) {
-            for (const start of ['prior', 'zeroed'] as const) {
-              const [a, b] = [run(new CudaBackend({ attention: mode, attentionRows: rows }), start, rope), run(ref, start, rope)]
-              const what = `tensor cores, ${mode}, ${rows} rows, ${start} dqkv, ` +
-                `${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
+          for (const start of ['prior', 'zeroed'] as const) {
+            const auto = run(new CudaBackend({ attention: 'auto' }), start, rope), reference = run(ref, start, rope)
+            for (const mode of ['auto', 'atomic-dq', '4-blocks'] as const) {
+              const a = mode === 'auto' ? auto : run(new CudaBackend({ attention: mode }), start, rope)
+              const what = `tensor cores, ${mode}, ${start} dqkv, ${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
               for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
                 // both round outputs to bf16 (2^-9) after f32 sums in different orders
-                assertClose(`${name} (${what}, vs reference)`, a[i]!, b[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(b[i]!) })
+                assertClose(`${name} (${what}, vs reference)`, a[i]!, reference[i]!, { rtol: 2e-2, atol: 2e-2 * maxAbs(reference[i]!) })
               }
+              // the same products summed in the same order: the same bits
+              if (mode === '4-blocks') assert.deepEqual(a, auto, `${what}: differs from auto`)
             }
           }
         }

@@ -53,10 +53,10 @@ test('summarize: a failed run is listed by its round and left out of the median,
 
 test('measureEntries: llm.ts and PyTorch alternate per entry; PyTorch once per model:B and round, shared by its variants', () => {
   const v = (tps: number) => run('llm.ts', 'variant-124m', 16, tps, 7)
-  const { entries, calls } = fake('variant-124m:16,variant-124m:16:wide,gpt2-124m:16', 2, [v(1), v(2), v(3), v(4), v(5), v(6)],
+  const { entries, calls } = fake('variant-124m:16,variant-124m:16:4-blocks,gpt2-124m:16', 2, [v(1), v(2), v(3), v(4), v(5), v(6)],
     [v(10), v(20), v(30), v(40)])
   assert.deepEqual(calls, ['ours variant-124m:16', 'torch variant-124m:16', 'ours variant-124m:16', 'torch variant-124m:16',
-    'ours variant-124m:16:wide', 'ours variant-124m:16:wide',
+    'ours variant-124m:16:4-blocks', 'ours variant-124m:16:4-blocks',
     'ours gpt2-124m:16', 'torch gpt2-124m:16', 'ours gpt2-124m:16', 'torch gpt2-124m:16'])
   assert.deepEqual(entries.map(e => e.ours.map(r => r.tokens_per_s)), [[1, 2], [3, 4], [5, 6]])
   assert.deepEqual(entries.map(e => e.torch!.map(r => r.tokens_per_s)), [[10, 20], [10, 20], [30, 40]])
@@ -105,30 +105,30 @@ test('--repeat 1: the table and lines are those of the single-run bench (bench/R
 // bench/RESULTS.md, 2026-11-26 08:04 UTC: a variant entry compares with the PyTorch run of its model:B, whose row
 // is shown once; a failed run is a row of its own.
 test('--repeat 1: a variant shares the PyTorch row; a failed run is a "failed" row (bench/RESULTS.md, 2026-11-26 08:04)', () => {
-  const { entries } = fake('variant-124m:16,variant-124m:16:wide,gpt2-124m:16', 1,
+  const { entries } = fake('variant-124m:16,variant-124m:16:4-blocks,gpt2-124m:16', 1,
     [run('llm.ts', 'variant-124m', 16, 460137, 7.61, 10.967), run('llm.ts', 'variant-124m', 16, 469821, 7.61, 10.967),
       new Error('llm.ts child exited 1\nstack')], [run('pytorch', 'variant-124m', 16, 449614, 8.46, 10.966), run('pytorch', 'gpt2-124m', 16, 431983, 8.45)])
   assert.equal(formatTable(entries, { T, peakTflops: 896, repeat: 1 }), `| model | B | impl | tokens/s | ms/step | MFU | peak GiB |
 |---|---:|---|---:|---:|---:|---:|
 | variant-124m | 16 | llm.ts | 460137 | 35.6 | 41.7% | 7.61 |
 | variant-124m | 16 | pytorch | 449614 | 36.4 | 40.8% | 8.46 |
-| variant-124m (wide) | 16 | llm.ts | 469821 | 34.9 | 42.6% | 7.61 |
+| variant-124m (4-blocks) | 16 | llm.ts | 469821 | 34.9 | 42.6% | 7.61 |
 | gpt2-124m | 16 | llm.ts | failed: llm.ts child exited 1 | | | |
 | gpt2-124m | 16 | pytorch | 431983 | 37.9 | 41.5% | 8.45 |
 
 - variant-124m B=16: llm.ts/PyTorch = 1.02× tokens/s, 0.90× peak memory (losses 10.967 vs 10.966)
-- variant-124m (wide) B=16: llm.ts/PyTorch = 1.04× tokens/s, 0.90× peak memory (losses 10.967 vs 10.966)
+- variant-124m (4-blocks) B=16: llm.ts/PyTorch = 1.04× tokens/s, 0.90× peak memory (losses 10.967 vs 10.966)
 `)
 })
 
 // Hand-computed: ours 476603, 470387, 477916 → median 476603 (ms/step 16384/476603 s = 34.4 ms), PyTorch 449614,
-// 429962, 440000 → 440000; 476603 / 440000 = 1.083; peaks 7.61 and 8.46 → 0.90. The wide entry's llm.ts run 2
+// 429962, 440000 → 440000; 476603 / 440000 = 1.083; peaks 7.61 and 8.46 → 0.90. The 4-blocks entry's llm.ts run 2
 // failed: median of 1 and 2 → (470000 + 480000) / 2 = 475000, 475000 / 440000 = 1.080. gpt2's PyTorch runs all failed.
 test('--repeat 3: medians, every run\'s tokens/s, ratio of medians with both ranges, failed runs listed', () => {
   const v = (tps: number, gib = 7.61) => run('llm.ts', 'variant-124m', 16, tps, gib, 10.967)
   const g = (tps: number) => run('llm.ts', 'gpt2-124m', 16, tps, 8.05)
   const p = (tps: number, gib: number) => run('pytorch', 'variant-124m', 16, tps, gib, 10.966)
-  const { entries } = fake('variant-124m:16,variant-124m:16:wide,gpt2-124m:16', 3,
+  const { entries } = fake('variant-124m:16,variant-124m:16:4-blocks,gpt2-124m:16', 3,
     [v(476603), v(470387), v(477916, 7.62), v(470000), new Error('boom'), v(480000), g(1), g(2), g(3)],
     [p(449614, 8.46), p(429962, 8.40), p(440000, 8.46), new Error('no torch'), new Error('no torch'), new Error('no torch')])
   assert.equal(formatTable(entries, { T, peakTflops: 896, repeat: 3 }), `\
@@ -136,13 +136,13 @@ test('--repeat 3: medians, every run\'s tokens/s, ratio of medians with both ran
 |---|---:|---|---:|---|---:|---:|---:|
 | variant-124m | 16 | llm.ts | 476603 | 476603 470387 477916 | 34.4 | 43.2% | 7.62 |
 | variant-124m | 16 | pytorch | 440000 | 449614 429962 440000 | 37.2 | 39.9% | 8.46 |
-| variant-124m (wide) | 16 | llm.ts | 475000 | 470000 failed 480000 | 34.5 | 43.1% | 7.61 |
+| variant-124m (4-blocks) | 16 | llm.ts | 475000 | 470000 failed 480000 | 34.5 | 43.1% | 7.61 |
 | gpt2-124m | 16 | llm.ts | 2 | 1 2 3 | 8192000.0 | 0.0% | 8.05 |
 | gpt2-124m | 16 | pytorch | failed: no torch | failed failed failed | | | |
 
 - variant-124m B=16: llm.ts/PyTorch = 1.08× tokens/s (median of 3; ours 470387–477916, PyTorch 429962–449614), 0.90× peak memory (losses 10.967 vs 10.966)
-- variant-124m (wide) B=16: llm.ts/PyTorch = 1.08× tokens/s (median of 2 llm.ts and 3 PyTorch runs; ours 470000–480000, PyTorch 429962–449614), 0.90× peak memory (losses 10.967 vs 10.966)
-- variant-124m (wide) B=16: llm.ts run 2 of 3 failed: boom
+- variant-124m (4-blocks) B=16: llm.ts/PyTorch = 1.08× tokens/s (median of 2 llm.ts and 3 PyTorch runs; ours 470000–480000, PyTorch 429962–449614), 0.90× peak memory (losses 10.967 vs 10.966)
+- variant-124m (4-blocks) B=16: llm.ts run 2 of 3 failed: boom
 - gpt2-124m B=16: PyTorch run 1 of 3 failed: no torch
 - gpt2-124m B=16: PyTorch run 2 of 3 failed: no torch
 - gpt2-124m B=16: PyTorch run 3 of 3 failed: no torch

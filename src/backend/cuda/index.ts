@@ -17,16 +17,14 @@ export interface CudaBackendOptions extends ContextOptions {
   storage?: 'mixed' | 'f32'
   profile?: boolean          // time every op with CUDA events (profiler.report())
   /** 'auto' (default): tensor-core flash attention for bf16, head size 64/128; 'atomic-dq': the same, with dQ
-   *  computed in the dK/dV kernel and summed by f32 atomics (fewer tile products, not deterministic); 'reference':
-   *  the simple kernels. LLMTS_CUDA_ATTENTION sets it from the environment. */
+   *  computed in the dK/dV kernel and summed by f32 atomics (fewer tile products, not deterministic); '4-blocks': the
+   *  same kernels as 'auto', the backward ones capped at 128 registers so four blocks fit an SM (head size 64; same
+   *  results); 'reference': the simple kernels. LLMTS_CUDA_ATTENTION sets it from the environment. */
   attention?: AttentionMode
-  /** Query rows per block of the tensor-core attention forward and dQ backward: 64 (default), or 128 (the wide
-   *  kernels, two row tiles a warp; head size 64 only, else 64). LLMTS_CUDA_ATTENTION_ROWS sets it from the environment. */
-  attentionRows?: 64 | 128
 }
 
-export type AttentionMode = 'auto' | 'atomic-dq' | 'reference'
-const attentionModes: readonly AttentionMode[] = ['auto', 'atomic-dq', 'reference']
+export type AttentionMode = 'auto' | 'atomic-dq' | '4-blocks' | 'reference'
+const attentionModes: readonly AttentionMode[] = ['auto', 'atomic-dq', '4-blocks', 'reference']
 
 /** Environment knob `name`, checked against `allowed` (an InputError names them); unset or empty is the first. */
 function envChoice<T extends string>(name: string, allowed: readonly T[]): T {
@@ -46,11 +44,10 @@ export class CudaBackend implements Backend {
   constructor(readonly opts: CudaBackendOptions = {}) {
     // a bad knob fails before any GPU work
     const attention = opts.attention ?? envChoice('LLMTS_CUDA_ATTENTION', attentionModes)
-    const rows = opts.attentionRows ?? (envChoice('LLMTS_CUDA_ATTENTION_ROWS', ['64', '128']) === '128' ? 128 : 64)
     const syncLaunches = opts.syncLaunches ?? envChoice('LLMTS_CUDA_SYNC', ['0', '1']) === '1'
     this.ctx = openContext({ ...opts, syncLaunches })
     this.k = new Kit(this.ctx)
-    this.seq = new SequenceOps(this.k, attention, rows)
+    this.seq = new SequenceOps(this.k, attention)
     this.profiler = (opts.profile ?? process.env['LLMTS_CUDA_PROFILE'] === '1') ? new Profiler(this.ctx, this) : null
   }
 

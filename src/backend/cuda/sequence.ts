@@ -15,18 +15,14 @@ export class SequenceOps {
   private readonly spanTables = new Map<string, { ptr: number; count: number; keep: unknown }>()
 
   /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
-   *  backward); 'reference': attention.cu always. rows: query rows per block of the forward and the dQ backward (128:
-   *  the wide kernels, head size 64). */
-  constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto', private readonly rows: 64 | 128 = 64) {}
+   *  backward; '4-blocks': with the backward kernels at 128 registers, head size 64); 'reference': attention.cu always. */
+  constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto') {}
 
   /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
   private fast(HS: number, lse: DeviceTensor | null, ...bf16: DeviceTensor[]): boolean {
     return this.attention !== 'reference' && (HS === 64 || HS === 128) && (lse === null || lse.dtype === 'f32') &&
       bf16.every(t => t.dtype === 'bf16' && t.ptr % 16 === 0)
   }
-
-  /** The wide kernels (attention_mma_wide.cu) run the forward and the dQ backward: asked for, and head size 64. */
-  private wide(HS: number): boolean { return this.rows === 128 && HS === 64 }
 
   private static faShared(HS: number, tiles: number, extraBytes = 0): number { return tiles * 64 * (HS + 8) * 2 + extraBytes }
 
@@ -109,11 +105,7 @@ export class SequenceOps {
     const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
     if (this.fast(HS, lse, qkv, out)) {
       const args = [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)]
-      if (this.wide(HS)) {   // a 128-row Q tile, two K and two V tiles
-        k.launch('attention_mma_forward_wide_d64', [NH, B, Math.ceil(T / 128)], [128, 1, 1], SequenceOps.faShared(HS, 6), args)
-      } else {
-        k.launch(`attention_mma_forward_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
-      }
+      k.launch(`attention_mma_forward_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
       k.wrote(out, lse)
       return
     }
@@ -150,10 +142,9 @@ export class SequenceOps {
         k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 16), [BLOCK, 1, 1], 0,
           [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
       } else {
-        if (this.wide(HS)) {   // 128-row Q and dO tiles, two K and two V tiles
-          k.launch('attention_mma_backward_dq_wide_d64', [NH, B, Math.ceil(T / 128)], [128, 1, 1], SequenceOps.faShared(HS, 8), fa)
-        } else k.launch(`attention_mma_backward_dq_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
-        k.launch(`attention_mma_backward_dkv_d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
+        const b4 = this.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
+        k.launch(`attention_mma_backward_dq_${b4}d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+        k.launch(`attention_mma_backward_dkv_${b4}d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
       }
       k.wrote(dqkv)
       return

@@ -49,7 +49,9 @@ __device__ __forceinline__ void fa_forward(llm_bf16* out, float* lse, const llm_
 // grid (NH, B, ceil(T/64)), block 128, dynamic shared 6·64·(D+8)·2 bytes (Q, dO, two K and two V tiles).
 // Given the RoPE tables cosT/sinT, the dq (and fa_backward_dkv's dk) stores apply the transposed rotation: dqkv gets
 // the gradient before RoPE, with no separate ropeBackward pass.
-template <int D>
+// KW: keys of a tile taken at a time. dQ sums over the keys in the same order either way, so the results are the
+// same; 32 at head size 64 holds a thread's state in 132 registers, 128 with a little spilled (4 blocks an SM).
+template <int D, int KW>
 __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse,
                                                const float* Dd, int T, int NH, int KVH, float scale, int accumulate,
                                                const float* cosT, const float* sinT) {
@@ -82,20 +84,25 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
       fa_afrags<D>(qf, Qs, warp * 16);
       fa_afrags<D>(of, Os, warp * 16);
     }
-    float s[8][4], dp[8][4];
-    fa_mul_bt<D>(s, qf, Ks + cur);    // scores
-    fa_mul_bt<D>(dp, of, Vs + cur);   // dP = dO·Vᵀ
     const bool mask = kt == qb;
-    for (int j = 0; j < 8; j++) {
-      for (int e = 0; e < 2; e++) {
-        int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
-        float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
-        float p1 = mask && key > rowB ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
-        s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
-        s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
+#pragma unroll
+    for (int part = 0; part < FA_ROWS / KW; part++) {   // keys c0..c0+KW-1 of the tile
+      const int c0 = part * KW;
+      const llm_bf16* Kp = Ks + cur + c0 * (D + FA_PAD);
+      float s[KW / 8][4], dp[KW / 8][4];
+      fa_mul_bt<D, KW / 8>(s, qf, Kp);                             // scores
+      fa_mul_bt<D, KW / 8>(dp, of, Vs + cur + c0 * (D + FA_PAD));  // dP = dO·Vᵀ
+      for (int j = 0; j < KW / 8; j++) {
+        for (int e = 0; e < 2; e++) {
+          int key = kt * FA_ROWS + c0 + 8 * j + 2 * tq + e;
+          float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
+          float p1 = mask && key > rowB ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
+          s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
+          s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
+        }
       }
+      fa_mul_acc<D, KW / 8>(dq, s, Kp);   // dQ += dS·K
     }
-    fa_mul_acc<D>(dq, s, Ks + cur);   // dQ += dS·K
     __syncthreads();
   }
   const int rows[2] = { rowA, rowB };
@@ -221,12 +228,17 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
 
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d64(FA_FWD_PARAMS) { fa_forward<64>(FA_FWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_forward_d128(FA_FWD_PARAMS) { fa_forward<128>(FA_FWD_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d64(FA_BWD_PARAMS) { fa_backward_dq<64>(FA_BWD_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d128(FA_BWD_PARAMS) { fa_backward_dq<128>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d64(FA_BWD_PARAMS) { fa_backward_dq<64, 64>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dq_d128(FA_BWD_PARAMS) { fa_backward_dq<128, 64>(FA_BWD_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d64(FA_BWD_PARAMS) {
   fa_backward_dkv<64, false, 32>(FA_BWD_ARGS, nullptr); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkv_d128(FA_BWD_PARAMS) {
   fa_backward_dkv<128, false, 64>(FA_BWD_ARGS, nullptr); }
+// The "4-blocks" backward (head size 64): the same kernels capped at 128 registers a thread (a few bytes spill), so
+// four blocks fit an SM instead of three: more warps to hide the latency of their dependent mma/exp chains.
+extern "C" __global__ void __launch_bounds__(128, 4) attention_mma_backward_dq_b4_d64(FA_BWD_PARAMS) { fa_backward_dq<64, 32>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128, 4) attention_mma_backward_dkv_b4_d64(FA_BWD_PARAMS) {
+  fa_backward_dkv<64, false, 32>(FA_BWD_ARGS, nullptr); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d64(FA_BWDQ_PARAMS) {
   fa_backward_dkv<64, true, 32>(FA_BWD_ARGS, dqacc); }
 extern "C" __global__ void __launch_bounds__(128) attention_mma_backward_dkvq_d128(FA_BWDQ_PARAMS) {

@@ -1,7 +1,7 @@
-// Tile primitives of the tensor-core flash attention (attention_mma.cu, attention_mma_wide.cu): 64-row bf16 tiles
-// in shared memory loaded with cp.async, mma.sync m16n8k16 products of fragments against them (one or several row
-// tiles a warp), the online-softmax helpers, and the bf16 stores of a warp's output and gradient rows (with RoPE's
-// transposed rotation when given the tables). Fragment layouts: common.cuh.
+// Tile primitives of the tensor-core flash attention (attention_mma.cu): 64-row bf16 tiles in shared memory loaded
+// with cp.async, mma.sync m16n8k16 products of a warp's 16-row fragments against them, the online-softmax helpers,
+// and the bf16 stores of a warp's output and gradient rows (with RoPE's transposed rotation when given the tables).
+// Fragment layouts: common.cuh.
 #pragma once
 
 #include "common.cuh"
@@ -31,63 +31,41 @@ __device__ __forceinline__ void fa_afrags(unsigned (*f)[4], const llm_bf16* sh, 
   for (int kk = 0; kk < D / 16; kk++) llm_ldmatrix_x4(f[kk], sh + (row0 + (lane & 15)) * (D + FA_PAD) + kk * 16 + (lane >> 4) * 8);
 }
 
-/** acc[m][j] (M row tiles of 16 x 8N, N n8 tiles each) = A[m] (16 x D, fragments) · sh[0..8N)ᵀ: sh rows are the 8N
- *  columns of the result. Each B fragment read from shared memory feeds all M tiles. */
-template <int D, int M, int N = 8>
-__device__ __forceinline__ void fa_mul_bt_m(float (*acc)[N][4], const unsigned (*a)[D / 16][4], const llm_bf16* sh) {
+/** acc[j] (16 x 8N, N n8 tiles) = A (16 x D, fragments) · sh[0..8N)ᵀ: sh rows are the 8N columns of the result. */
+template <int D, int N = 8>
+__device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
   int lane = threadIdx.x & 31, m = lane >> 3;
-  for (int i = 0; i < M; i++) for (int j = 0; j < N; j++) for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+  for (int j = 0; j < N; j++) for (int e = 0; e < 4; e++) acc[j][e] = 0.f;
   for (int kk = 0; kk < D / 16; kk++) {
     for (int jj = 0; jj < N / 2; jj++) {
       unsigned b[4];
       llm_ldmatrix_x4(b, sh + (16 * jj + (m >> 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * kk + (m & 1) * 8);
-      for (int i = 0; i < M; i++) {
-        llm_mma_bf16(acc[i][2 * jj], a[i][kk], b);
-        llm_mma_bf16(acc[i][2 * jj + 1], a[i][kk], b + 2);
-      }
+      llm_mma_bf16(acc[2 * jj], a[kk], b);
+      llm_mma_bf16(acc[2 * jj + 1], a[kk], b + 2);
     }
   }
 }
 
-/** fa_mul_bt_m for one row tile: acc[j] (16 x 8N) = A (16 x D) · sh[0..8N)ᵀ. */
-template <int D, int N = 8>
-__device__ __forceinline__ void fa_mul_bt(float (*acc)[4], const unsigned (*a)[4], const llm_bf16* sh) {
-  fa_mul_bt_m<D, 1, N>(reinterpret_cast<float (*)[N][4]>(acc), reinterpret_cast<const unsigned (*)[D / 16][4]>(a), sh);
-}
-
-/** out[m][t] (M row tiles of 16 x D, D/8 n8 tiles) += A[m] (16 x 16, fragments) · sh rows 16kk..16kk+15 (16 x D). */
-template <int D, int M>
-__device__ __forceinline__ void fa_mma_rows_m(float (*out)[D / 8][4], const unsigned (*a)[4], const llm_bf16* sh, int kk) {
+/** out[t] (16 x D, D/8 n8 tiles) += A (16 x 16, fragments) · sh rows 16kk..16kk+15 (16 x D). */
+template <int D>
+__device__ __forceinline__ void fa_mma_rows(float (*out)[4], const unsigned* a, const llm_bf16* sh, int kk) {
   int lane = threadIdx.x & 31, m = lane >> 3;
   for (int nn = 0; nn < D / 16; nn++) {
     unsigned b[4];
     llm_ldmatrix_x4_trans(b, sh + (16 * kk + (m & 1) * 8 + (lane & 7)) * (D + FA_PAD) + 16 * nn + (m >> 1) * 8);
-    for (int i = 0; i < M; i++) {
-      llm_mma_bf16(out[i][2 * nn], a[i], b);
-      llm_mma_bf16(out[i][2 * nn + 1], a[i], b + 2);
-    }
+    llm_mma_bf16(out[2 * nn], a, b);
+    llm_mma_bf16(out[2 * nn + 1], a, b + 2);
   }
 }
 
-/** out[m][t] (M row tiles of 16 x D) += P[m] (16 x 8N, as the C fragments p[m][N]) · sh (8N x D). */
-template <int D, int M, int N = 8>
-__device__ __forceinline__ void fa_mul_acc_m(float (*out)[D / 8][4], const float (*p)[N][4], const llm_bf16* sh) {
-  for (int kk = 0; kk < N / 2; kk++) {
-    unsigned a[M][4];
-    for (int i = 0; i < M; i++) {
-      a[i][0] = llm_pack2(p[i][2 * kk][0], p[i][2 * kk][1]);
-      a[i][1] = llm_pack2(p[i][2 * kk][2], p[i][2 * kk][3]);
-      a[i][2] = llm_pack2(p[i][2 * kk + 1][0], p[i][2 * kk + 1][1]);
-      a[i][3] = llm_pack2(p[i][2 * kk + 1][2], p[i][2 * kk + 1][3]);
-    }
-    fa_mma_rows_m<D, M>(out, a, sh, kk);
-  }
-}
-
-/** fa_mul_acc_m for one row tile: out[t] (16 x D) += P (16 x 8N, p[N]) · sh (8N x D). */
+/** out[t] (16 x D) += P (16 x 8N, as the C fragments p[N]) · sh (8N x D). */
 template <int D, int N = 8>
 __device__ __forceinline__ void fa_mul_acc(float (*out)[4], const float (*p)[4], const llm_bf16* sh) {
-  fa_mul_acc_m<D, 1, N>(reinterpret_cast<float (*)[D / 8][4]>(out), reinterpret_cast<const float (*)[N][4]>(p), sh);
+  for (int kk = 0; kk < N / 2; kk++) {
+    unsigned a[4] = { llm_pack2(p[2 * kk][0], p[2 * kk][1]), llm_pack2(p[2 * kk][2], p[2 * kk][3]),
+                      llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]), llm_pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]) };
+    fa_mma_rows<D>(out, a, sh, kk);
+  }
 }
 
 /** out[t] (16 x D) = rows m0..m0+15 of A · sh (64 x D), where A (64 x 64) is stored TRANSPOSED in st[64][64+PAD]
@@ -99,7 +77,7 @@ __device__ __forceinline__ void fa_mul_trans(float (*out)[4], const llm_bf16* st
   for (int kk = 0; kk < 4; kk++) {
     unsigned a[4];   // matrices: (rows m0+0..7 | m0+8..15) x (columns 16kk+0..7 | 16kk+8..15), column-major order
     llm_ldmatrix_x4_trans(a, st + (16 * kk + (m >> 1) * 8 + (lane & 7)) * (FA_ROWS + FA_PAD) + m0 + (m & 1) * 8);
-    fa_mma_rows_m<D, 1>(reinterpret_cast<float (*)[D / 8][4]>(out), &a, sh, kk);
+    fa_mma_rows<D>(out, a, sh, kk);
   }
 }
 
@@ -232,7 +210,7 @@ __device__ __forceinline__ void fa_load_stats(float* Ls, float* Ds, const float*
   }
 }
 
-// The kernels' parameter lists (attention_mma.cu, attention_mma_wide.cu; kernels.ts reads them from here too).
+// The kernels' parameter lists (attention_mma.cu; kernels.ts reads them from here too).
 #define FA_FWD_PARAMS llm_bf16* out, float* lse, const llm_bf16* qkv, int T, int NH, int KVH, float scale
 #define FA_FWD_ARGS out, lse, qkv, T, NH, KVH, scale
 #define FA_BWD_PARAMS llm_bf16* dqkv, const llm_bf16* dout, const llm_bf16* qkv, const float* lse, const float* Dd, int T, int NH, int KVH, float scale, int accumulate, const float* cosT, const float* sinT
