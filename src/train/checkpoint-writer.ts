@@ -3,7 +3,8 @@
 // while the next steps train. One save in flight at a time; the main thread waits for it synchronously (Atomics.wait,
 // receiveMessageOnPort) before the next save, before anything that reads checkpoints and at the run's end, and polls
 // it at every step boundary: a failure there is thrown on the main thread as the same error a synchronous save throws.
-// A watchdog thread (checkpoint-watchdog.ts) owns the save thread and wakes that wait if the thread dies unanswered.
+// A watchdog thread (checkpoint-watchdog.ts) owns the save thread and wakes that wait if the thread dies unanswered;
+// its own death (nobody left to wake the wait) is seen by its heartbeat stopping.
 
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -86,6 +87,14 @@ export interface SaverJobMessage { seq: number; job: SaveJob; warned: string[] }
 export type SaverMessage = { kind: 'warn'; line: string } |
   { kind: 'done'; seq: number; error: SentError | null; buffers: ArrayBuffer[]; warned: string[] }
 
+// The watchdog beats flag [4] every HEARTBEAT_MS from its own event loop, which no save blocks (saves run on the save
+// thread), so a save of minutes on a slow disk never silences it. A main thread blocked in a wait takes WATCHDOG_SILENCE_MS
+// without a beat for the watchdog's death (terminated, out of memory, a module that failed to load: then nobody is left
+// to wake it): seconds, where a starved but live thread beats many times. The silence is counted in the wait's own slices,
+// each at most HEARTBEAT_MS, so a process paused as a whole (SIGSTOP, a suspended machine) does not trip it on resuming.
+export const HEARTBEAT_MS = 250
+export const WATCHDOG_SILENCE_MS = 5000
+
 // answer: the save's own 'done' (its error or null), undefined until read
 interface InFlight { seq: number; job: SaveJob; onDone: () => void; answer?: SentError | null }
 
@@ -96,9 +105,9 @@ export class CheckpointSaver {
   private port: MessagePort | null = null   // to and from the save thread
   private watch: MessagePort | null = null   // from the watchdog: the save thread's death (SaverDeath)
   // [0]: how many 'done' answers the save thread has posted (each counted after its post); [1]: 1 once it has loaded
-  // its modules (or failed to); [2]: 1 once it has ended, unasked (the watchdog raises it); [3]: 1 once close() stops
-  // it. A fresh one per thread.
-  private flag = new Int32Array(new SharedArrayBuffer(16))
+  // its modules (or failed to); [2]: 1 once it has ended, unasked (the watchdog raises it; this thread does once the
+  // watchdog is seen gone); [3]: 1 once close() stops it; [4]: the watchdog's heartbeat count. A fresh one per thread.
+  private flag = new Int32Array(new SharedArrayBuffer(20))
   private death: string | null = null
   private inFlight: InFlight | null = null
   private seq = 0       // the last save's number
@@ -129,7 +138,7 @@ export class CheckpointSaver {
   /** Blocks until the save in flight (if any) is complete; throws its error. */
   wait(): void {
     if (this.inFlight === null) return
-    while (!this.answered()) Atomics.wait(this.flag, 0, this.answers, 1000)
+    this.block(0, () => this.answers, () => this.answered())
     this.collect()
   }
 
@@ -151,19 +160,47 @@ export class CheckpointSaver {
   ensureWorker(): MessagePort {
     if (this.port !== null) return this.port
     const save = new MessageChannel(), watch = new MessageChannel()
-    this.flag = new Int32Array(new SharedArrayBuffer(16))
+    const flag = this.flag = new Int32Array(new SharedArrayBuffer(20))
     this.answers = 0
     this.death = null
     // the save thread's port is passed on by the watchdog: a snapshot goes from here to the save thread untouched
     this.worker = new Worker(new URL('./checkpoint-watchdog.js', import.meta.url), {
-      workerData: { port: save.port2, watch: watch.port2, flag: this.flag }, transferList: [save.port2, watch.port2],
+      workerData: { port: save.port2, watch: watch.port2, flag, beatMs: HEARTBEAT_MS }, transferList: [save.port2, watch.port2],
     })
     this.worker.unref()   // it never keeps the process alive: close() or the process's end stops it
+    // its end, seen while this loop is free (between steps): the run stops at the next poll, not a silence later
+    let error: string | null = null
+    this.worker.on('error', (e: Error) => { error = e.message })   // an uncaught throw there, before 'exit'
+    this.worker.on('exit', code => {
+      if (this.flag !== flag || Atomics.load(flag, 3) === 1) return   // a thread since, or close() stopped it
+      this.watchdogGone(`exit code ${code}${error !== null ? `: ${error}` : ''}`)
+    })
     this.port = save.port1
     this.watch = watch.port1
-    while (Atomics.load(this.flag, 1) === 0 && !this.ended()) Atomics.wait(this.flag, 1, 0, 1000)
+    this.block(1, () => 0, () => Atomics.load(this.flag, 1) === 1 || this.ended())
     if (this.ended()) throw new Error(`train: ${this.died()} as it started`)
     return save.port1
+  }
+
+  /** Waits on flag [slot] (while it holds value()) until done(), in slices that check the watchdog's heartbeat: a
+   *  silence of WATCHDOG_SILENCE_MS marks the watchdog gone (then ended(), and done() sees it). */
+  private block(slot: 0 | 1, value: () => number, done: () => boolean): void {
+    let beat = Atomics.load(this.flag, 4), silent = 0
+    while (!done()) {
+      const t0 = performance.now()
+      Atomics.wait(this.flag, slot, value(), HEARTBEAT_MS)
+      const now = Atomics.load(this.flag, 4)
+      if (now !== beat) { beat = now; silent = 0; continue }
+      silent += Math.min(performance.now() - t0, HEARTBEAT_MS)
+      if (silent >= WATCHDOG_SILENCE_MS) this.watchdogGone(`no heartbeat for ${WATCHDOG_SILENCE_MS / 1000} s`)
+    }
+  }
+
+  /** The watchdog is gone, and the save thread with it (its child): ended(), and why, unless a death came first. */
+  private watchdogGone(why: string): void {
+    if (this.ended()) return
+    this.death = `the checkpoint watchdog thread stopped (${why})`
+    Atomics.store(this.flag, 2, 1)
   }
 
   private ended(): boolean {
@@ -173,7 +210,7 @@ export class CheckpointSaver {
   /** Why the save thread is gone, once it ended(): the watchdog's account, read once and kept. */
   private died(): string {
     const m = this.watch !== null ? receiveMessageOnPort(this.watch)?.message as SaverDeath | undefined : undefined
-    if (m !== undefined) {
+    if (m !== undefined && this.death === null) {
       this.death = `the checkpoint thread died (exit code ${m.code}${m.error !== null ? `: ${m.error}` : ''})`
     }
     return this.death ?? 'the checkpoint thread died'

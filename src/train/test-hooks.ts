@@ -7,6 +7,9 @@
 //   LLMTS_TEST_SAVER_FAULT=1          the background save's thread throws outside a save (a bug there)
 //   LLMTS_TEST_SAVER_FAULT=exit       or ends with process.exit(7) as a save starts (no JS handler of its own runs)
 //   LLMTS_TEST_SAVER_FAULT=stale      or answers each save first with a stale error answer (the save before's number)
+//   LLMTS_TEST_WATCHDOG_FAULT=start   the save thread's watchdog ends with process.exit(9) before its first heartbeat;
+//   LLMTS_TEST_WATCHDOG_FAULT=ready   or once the save thread is ready (ending the save thread with it);
+//   LLMTS_TEST_WATCHDOG_FAULT=throw   or throws then. Read in checkpoint-watchdog.ts itself, which imports nothing.
 
 /** Sleeps (blocking) at a stage of a checkpoint write when LLMTS_TEST_SLOW_CHECKPOINT_MS is set. */
 export function slowCheckpointStage(): void {
