@@ -8,8 +8,9 @@ import { InputError } from '../src/util/errors.js'
 /** Variants of an llm.ts run (the options of a --runs entry). */
 export interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number }
 export const variantHelp = ':recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), ' +
-  ':4-blocks (the attention backward at 128 registers, four blocks an SM), :rows=N (classifier chunk rows)'
-const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'rows=N'] as const
+  ':4-blocks (the attention backward at 128 registers, four blocks an SM), :wgmma (the attention forward on Hopper\'s ' +
+  'warpgroup MMA), :rows=N (classifier chunk rows)'
+const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'wgmma', 'rows=N'] as const
 
 export interface Run { run: string; model: string; B: number; variant: Variant; label: string }
 
@@ -19,7 +20,7 @@ function parseVariant(opts: string[]): Variant | null {
   for (const o of opts) {
     const rows = /^rows=(\d+)$/.exec(o)
     if (o === 'recompute') v.recompute = true
-    else if (o === 'atomic-dq' || o === '4-blocks') v.attention = o
+    else if (o === 'atomic-dq' || o === '4-blocks' || o === 'wgmma') v.attention = o
     else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
     else return null
   }

@@ -120,7 +120,7 @@ stage tests 540 node --test --test-reporter=tap dist/test/backend/cuda-host.test
 stage train 540 node dist/bench/cuda-train.js --out /tmp/llmts-cuda-train
 # e2e: full-size llm.ts training through the CLI (variant-124m and gpt2-124m, B=16, T=1024, 20 steps, checkpoints, resume)
 stage e2e 300 bash scripts/gpu/e2e.sh
-stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:4-blocks,variant-124m:16:atomic-dq,gpt2-124m:16,variant-350m:16,variant-124m:16:rows=8192,variant-124m:16:recompute}" --python "$PY" --append
+stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,variant-124m:16:4-blocks,variant-124m:16:wgmma,variant-124m:16:atomic-dq,gpt2-124m:16,variant-350m:16,variant-124m:16:rows=8192,variant-124m:16:recompute}" --python "$PY" --append
 # compare, only when named: each entry's llm.ts and PyTorch runs alternate REPEAT times; medians, ranges, ratio of
 # medians, appended to bench/RESULTS.md. Time (the 2026-11-26 H100 session): llm.ts ~15-20 s a run with its process
 # start (350M a few s more), PyTorch ~40-60 s with torch.compile, so ~55-80 s a round; 3 rounds of 4 entries
@@ -128,7 +128,7 @@ stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,va
 # The default is one 124M and one 350M entry; the other two in a second call:
 # STAGES=compare COMPARE_RUNS=gpt2-124m:16,variant-350m:32. A stage cut short still logs every finished round.
 stage compare 540 node dist/bench/cuda.js --runs "${COMPARE_RUNS:-variant-124m:16,variant-350m:16}" --repeat "${REPEAT:-3}" --steps 20 --python "$PY" --append
-stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:4-blocks,variant-124m:16:atomic-dq}" --python none --profile --steps 5
+stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:4-blocks,variant-124m:16:wgmma}" --python none --profile --steps 5
 stage ncu 540 bash scripts/gpu/ncu.sh
 # infer, only when named: GPU memory of eval loss, eval hellaswag (packed pool) and sample at gpt2-350m, T=1024, as
 # each command builds its model (the CPU emulator's plan of the same is in bench/RESULTS.md, 2026-11-26)

@@ -120,9 +120,9 @@ export function registerMixedSequenceOps(): void {
           be.upload(dqkv, new Float32Array(n).fill(dqkvStart === 'prior' ? 0.25 : 1000))
           if (dqkvStart === 'zeroed') be.zero(dqkv)
           const fwd = launchedKernels(be, () => be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS))
-          if (be !== ref) assert.deepEqual(fwd, [`attention_mma_forward_d${HS}`])
+          if (be !== ref) assert.deepEqual(fwd, [be.opts.attention === 'wgmma' && HS === 64 ? 'attention_wgmma_forward_d64' : `attention_mma_forward_d${HS}`])
           const bwd = launchedKernels(be, () => be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope))
-          if (be !== ref && be.opts.attention !== 'atomic-dq') {
+          if (be !== ref && be.opts.attention !== 'atomic-dq') {   // 'wgmma': the default backward
             const b4 = be.opts.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
             assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma')),
               [`attention_mma_backward_dq_${b4}d${HS}`, `attention_mma_backward_dkv_${b4}d${HS}`])
@@ -134,7 +134,7 @@ export function registerMixedSequenceOps(): void {
         for (const rope of [undefined, { theta: 10000, posStart: 0 }, { theta: 500, posStart: 7 }]) {
           for (const start of ['prior', 'zeroed'] as const) {
             const auto = run(new CudaBackend({ attention: 'auto' }), start, rope), reference = run(ref, start, rope)
-            for (const mode of ['auto', 'atomic-dq', '4-blocks'] as const) {
+            for (const mode of ['auto', 'atomic-dq', '4-blocks', 'wgmma'] as const) {
               const a = mode === 'auto' ? auto : run(new CudaBackend({ attention: mode }), start, rope)
               const what = `tensor cores, ${mode}, ${start} dqkv, ${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
               for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {

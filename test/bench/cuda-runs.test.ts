@@ -17,7 +17,7 @@ test('--runs options pick their variant; an unknown option is one InputError nam
   assert.deepEqual([both!.model, both!.B, both!.variant], ['gpt2-124m', 32, { recompute: true, attention: 'atomic-dq', classifierRows: 512 }])
   assert.throws(() => parseRuns('t', 'variant-124m:16:wide'), (e: unknown) => e instanceof InputError &&
     e.message === 't: --runs entry "variant-124m:16:wide" must be model:B, optionally followed by any of :recompute, ' +
-      ':atomic-dq, :4-blocks, :rows=N')
+      ':atomic-dq, :4-blocks, :wgmma, :rows=N')
 })
 
 test('the default --runs lists of scripts/gpu/run.sh and ncu.sh parse', () => {

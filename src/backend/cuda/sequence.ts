@@ -15,7 +15,8 @@ export class SequenceOps {
   private readonly spanTables = new Map<string, { ptr: number; count: number; keep: unknown }>()
 
   /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
-   *  backward; '4-blocks': with the backward kernels at 128 registers, head size 64); 'reference': attention.cu always. */
+   *  backward; '4-blocks': with the backward kernels at 128 registers, head size 64; 'wgmma': with the forward of
+   *  attention_wgmma.cu, head size 64 on sm_90a); 'reference': attention.cu always. */
   constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto') {}
 
   /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
@@ -105,7 +106,11 @@ export class SequenceOps {
     const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
     if (this.fast(HS, lse, qkv, out)) {
       const args = [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)]
-      k.launch(`attention_mma_forward_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
+      if (this.attention === 'wgmma' && HS === 64 && k.ctx.compileTarget.arch === 'sm_90a') {   // padded Q, swizzled K/V
+        k.launch('attention_wgmma_forward_d64', [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 1, 4 * 8192 + 1024), args)
+      } else {
+        k.launch(`attention_mma_forward_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
+      }
       k.wrote(out, lse)
       return
     }

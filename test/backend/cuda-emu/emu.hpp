@@ -63,6 +63,13 @@ double emu_shfl_xor(double v, int laneMask, unsigned mask);
 /** Warp-collective ldmatrix.x4 (.trans) and mma.sync.m16n8k16 bf16 with the PTX ISA fragment layouts. */
 void emu_ldmatrix_x4(unsigned* r, const void* rowAddress, bool trans);
 void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b);
+/** A pointer's shared-memory address (dynamic shared memory only; its window starts at kEmuSharedBase, 16 bytes past a
+ *  1024-byte boundary, so a kernel must align what needs alignment itself). */
+constexpr unsigned kEmuSharedBase = 1024 + 16;
+unsigned emu_smem_addr(const void* p);
+/** Warpgroup-collective wgmma.mma_async.m64nNk16.f32.bf16.bf16 with A from registers and B through a shared-memory
+ *  descriptor (128-byte swizzle; transB: B is N-major), done at once (fence, commit and wait are no-ops here). */
+void emu_wgmma_m64nNk16(float* d, int n, const unsigned* a, unsigned long long desc, int accumulate, int transB);
 
 template <typename T> inline T __shfl_xor_sync(unsigned mask, T v, int laneMask) { return (T)emu_shfl_xor((double)v, laneMask, mask); }
 

@@ -55,7 +55,7 @@ namespace {
 // results shows up as a difference between schedules. Float atomicAdd is made order-independent for that
 // (emu_atomic_add); the compare-and-swap loop of a bf16 atomic add is not, so adding into one bf16 element from
 // several threads would show up as a difference too.
-enum class State { Ready, AtSync, AtWarp, Done };
+enum class State { Ready, AtSync, AtWarp, AtGroup, Done };
 
 struct Copy { void* dst; unsigned char bytes[16]; unsigned size; unsigned group; };
 
@@ -72,7 +72,7 @@ constexpr size_t kStack = 256 * 1024;
 void* scheduler = nullptr;
 std::vector<Fiber>& fibers = *new std::vector<Fiber>();
 std::vector<double>& slots = *new std::vector<double>();
-struct Lane { const void* p; unsigned a[4], b[2]; const char* op; int arg; unsigned mask; };
+struct Lane { const void* p; unsigned a[4], b[2]; const char* op; int arg; unsigned mask; unsigned long long desc; };
 std::vector<Lane>& lanes = *new std::vector<Lane>();   // per thread: what a warp-collective op contributed
 // the launch's dynamic shared memory: `requested` bytes rounded up to 16 (the start stays 16-byte aligned) right before
 // an inaccessible page, so a kernel that reaches past it faults (fake.cpp names the kernel), as it would on a GPU; a
@@ -192,6 +192,23 @@ int nextWarp(unsigned n) {
   return -1;
 }
 
+/** Releases a warpgroup op (wgmma) that every thread of the block waits at: the emulator takes a block of one
+ *  warpgroup only, all 128 threads live and at the same op, argument and descriptor (a GPU requires that); else false. */
+bool groupMet(unsigned n) {
+  for (unsigned i = 0; i < n; i++) if (fibers[i].state != State::AtGroup) return false;
+  const Lane& first = lanes[0];
+  for (unsigned i = 0; i < n; i++) {
+    const Lane& x = lanes[i];
+    if (n == 128 && x.op == first.op && x.arg == first.arg && x.desc == first.desc) continue;
+    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u): thread %u is at %s(%d, desc 0x%llx) when thread 0 is at %s(%d, desc "
+                 "0x%llx) in a block of %u threads; a warpgroup op needs one warpgroup (128 threads) at the same op\n", kernelName,
+                 blockIdx.x, blockIdx.y, blockIdx.z, i, x.op, x.arg, x.desc, first.op, first.arg, first.desc, n);
+    std::abort();
+  }
+  for (unsigned i = 0; i < n; i++) fibers[i].state = State::Ready;
+  return true;
+}
+
 void runBlock(unsigned n) {
   sharedSums.clear();
   std::memset(shared.data, schedule().garbage, shared.size);
@@ -235,10 +252,12 @@ void runBlock(unsigned n) {
       for (unsigned i = 0; i < n; i++) if (fibers[i].state == State::AtSync) fibers[i].state = State::Ready;
       continue;
     }
+    if (groupMet(n)) continue;
     std::string states;
-    for (unsigned i = 0; i < n; i++) states += "RSWD"[(int)fibers[i].state];
+    for (unsigned i = 0; i < n; i++) states += "RSWGD"[(int)fibers[i].state];
     std::fprintf(stderr, "emu: kernel %s deadlocks in block (%u,%u,%u): live threads wait on different barriers "
-                 "(R ready, S __syncthreads, W warp op, D done): %s\n", kernelName, blockIdx.x, blockIdx.y, blockIdx.z, states.c_str());
+                 "(R ready, S __syncthreads, W warp op, G warpgroup op, D done): %s\n", kernelName, blockIdx.x, blockIdx.y,
+                 blockIdx.z, states.c_str());
     std::abort();
   }
 }
@@ -376,6 +395,58 @@ void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b) {
     d[3] += A[g + 8][k] * B[k][2 * t + 1];
   }
   park(State::AtWarp);
+}
+
+unsigned emu_smem_addr(const void* p) {
+  const unsigned char* q = (const unsigned char*)p;
+  if (q < shared.data || q > shared.data + shared.size) threadFault("shared address of %p: only dynamic shared memory has one here", p);
+  return kEmuSharedBase + (unsigned)(q - shared.data);
+}
+
+/** The bf16 bits of B[k][n] (k < 16) that a wgmma descriptor names: the canonical 128-byte-swizzled layouts of the
+ *  PTX ISA, K-major (rows of 128 bytes along n, 8-row groups SBO apart, k along a row) or N-major (rows along k, 8-row
+ *  groups SBO apart, 64-column groups LBO apart); the swizzle XORs address bits 4-6 with bits 7-9. */
+static unsigned wgmmaB(unsigned long long desc, bool transB, unsigned k, unsigned n) {
+  unsigned start = (unsigned)(desc & 0x3fff) << 4, lbo = (unsigned)(desc >> 16 & 0x3fff) << 4, sbo = (unsigned)(desc >> 32 & 0x3fff) << 4;
+  if ((desc >> 62) != 1 || (desc >> 49 & 7) != 0) {
+    threadFault("wgmma descriptor 0x%llx: only the 128-byte swizzle with base offset 0 is emulated", desc);
+  }
+  unsigned a = transB ? start + n / 64 * lbo + n % 64 * 2 + k / 8 * sbo + k % 8 * 128 : start + n / 8 * sbo + n % 8 * 128 + k * 2;
+  a ^= (a >> 7 & 7) << 4;
+  if (a < kEmuSharedBase || a + 2 > kEmuSharedBase + shared.requested) {
+    threadFault("wgmma descriptor 0x%llx reads shared address %u, outside the %zu bytes the launch asked for", desc, a, shared.requested);
+  }
+  return *(const uint16_t*)(shared.data + (a - kEmuSharedBase));
+}
+
+void emu_wgmma_m64nNk16(float* d, int n, const unsigned* a, unsigned long long desc, int accumulate, int transB) {
+  unsigned wg = current / 128 * 128, w = current % 128 / 32, lane = current % 32;
+  Lane& me = lanes[current];
+  for (int i = 0; i < 4; i++) me.a[i] = a[i];
+  me.desc = desc;
+  me.op = "wgmma.m64nNk16";
+  me.arg = n * 4 + (transB != 0) * 2 + (accumulate != 0);
+  park(State::AtGroup);
+  // this thread's rows g and g + 8 of its warp's 16: A from the four lanes of each row (the mma.m16n8k16 A layout)
+  unsigned g = lane / 4, t = lane % 4;
+  float A[2][16], B[16];
+  for (unsigned h = 0; h < 2; h++) {
+    for (unsigned c = 0; c < 16; c++) {
+      const Lane& x = lanes[wg + w * 32 + g * 4 + c % 8 / 2];
+      A[h][c] = bf(x.a[h + 2 * (c / 8)] >> (16 * (c % 2)));
+    }
+  }
+  for (int j = 0; j < n / 8; j++) {
+    for (unsigned e = 0; e < 4; e++) {
+      unsigned col = 8 * j + 2 * t + e % 2;
+      for (unsigned k = 0; k < 16; k++) B[k] = bf(wgmmaB(desc, transB != 0, k, col));
+      float sum = 0.f;
+      for (unsigned k = 0; k < 16; k++) sum += A[e / 2][k] * B[k];
+      d[4 * j + e] = accumulate ? d[4 * j + e] + sum : sum;
+    }
+  }
+  me.op = "wgmma.m64nNk16 (done)";
+  park(State::AtGroup);   // every thread has read the others' A before any goes on to overwrite its own
 }
 
 void emu_launch(const char* name, dim3 grid, dim3 shape, unsigned sharedBytes, const std::function<void()>& fn) {
