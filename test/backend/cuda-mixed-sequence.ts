@@ -122,10 +122,11 @@ export function registerMixedSequenceOps(): void {
           const fwd = launchedKernels(be, () => be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS))
           if (be !== ref) assert.deepEqual(fwd, [be.opts.attention === 'wgmma' && HS === 64 ? 'attention_wgmma_forward_d64' : `attention_mma_forward_d${HS}`])
           const bwd = launchedKernels(be, () => be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope))
-          if (be !== ref && be.opts.attention !== 'atomic-dq') {   // 'wgmma': the default backward
+          if (be !== ref && be.opts.attention !== 'atomic-dq') {
             const b4 = be.opts.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
-            assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma')),
-              [`attention_mma_backward_dq_${b4}d${HS}`, `attention_mma_backward_dkv_${b4}d${HS}`])
+            const kind = be.opts.attention === 'wgmma' && HS === 64 ? 'wgmma' : 'mma'
+            assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma') || name.startsWith('attention_wgmma')),
+              [`attention_${kind}_backward_dq_${b4}d${HS}`, `attention_${kind}_backward_dkv_${b4}d${HS}`])
           }
           return [be.download(out), be.download(lse), be.download(dqkv)]
         }

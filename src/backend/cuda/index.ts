@@ -19,8 +19,8 @@ export interface CudaBackendOptions extends ContextOptions {
   /** 'auto' (default): tensor-core flash attention for bf16, head size 64/128; 'atomic-dq': the same, with dQ
    *  computed in the dK/dV kernel and summed by f32 atomics (fewer tile products, not deterministic); '4-blocks': the
    *  same kernels as 'auto', the backward ones capped at 128 registers so four blocks fit an SM (head size 64; same
-   *  results); 'wgmma': the default's, with the forward on Hopper's warpgroup MMA where the kernels are built for
-   *  sm_90a (head size 64; elsewhere as 'auto'); 'reference': the simple kernels. LLMTS_CUDA_ATTENTION sets it from
+   *  results); 'wgmma': the same kernels on Hopper's warpgroup MMA where they are built for sm_90a (head
+   *  size 64; elsewhere as 'auto'); 'reference': the simple kernels. LLMTS_CUDA_ATTENTION sets it from
    *  the environment. */
   attention?: AttentionMode
 }

@@ -15,8 +15,8 @@ export class SequenceOps {
   private readonly spanTables = new Map<string, { ptr: number; count: number; keep: unknown }>()
 
   /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
-   *  backward; '4-blocks': with the backward kernels at 128 registers, head size 64; 'wgmma': with the forward of
-   *  attention_wgmma.cu, head size 64 on sm_90a); 'reference': attention.cu always. */
+   *  backward; '4-blocks': with the backward kernels at 128 registers, head size 64; 'wgmma': attention_wgmma.cu's,
+   *  head size 64 on sm_90a); 'reference': attention.cu always. */
   constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto') {}
 
   /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
@@ -24,6 +24,9 @@ export class SequenceOps {
     return this.attention !== 'reference' && (HS === 64 || HS === 128) && (lse === null || lse.dtype === 'f32') &&
       bf16.every(t => t.dtype === 'bf16' && t.ptr % 16 === 0)
   }
+
+  /** The wgmma kernels (attention_wgmma.cu) run: asked for, head size 64, and the kernels built for sm_90a. */
+  private wgmma(HS: number): boolean { return this.attention === 'wgmma' && HS === 64 && this.k.ctx.compileTarget.arch === 'sm_90a' }
 
   private static faShared(HS: number, tiles: number, extraBytes = 0): number { return tiles * 64 * (HS + 8) * 2 + extraBytes }
 
@@ -106,7 +109,7 @@ export class SequenceOps {
     const qkv = k.dev(op, 'qkv', qkv_, B * T * this.qkvWidth(op, NH, KVH, HS))
     if (this.fast(HS, lse, qkv, out)) {
       const args = [out.ptr, lse.ptr, qkv.ptr, T, NH, KVH, 1 / Math.sqrt(HS)]
-      if (this.attention === 'wgmma' && HS === 64 && k.ctx.compileTarget.arch === 'sm_90a') {   // padded Q, swizzled K/V
+      if (this.wgmma(HS)) {   // padded Q, swizzled K/V
         k.launch('attention_wgmma_forward_d64', [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 1, 4 * 8192 + 1024), args)
       } else {
         k.launch(`attention_mma_forward_d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 5), args)
@@ -148,8 +151,14 @@ export class SequenceOps {
           [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
       } else {
         const b4 = this.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
-        k.launch(`attention_mma_backward_dq_${b4}d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
-        k.launch(`attention_mma_backward_dkv_${b4}d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
+        if (this.wgmma(HS)) {   // two padded tiles, two pairs of swizzled ones (and the lse and D rows)
+          k.launch('attention_wgmma_backward_dq_d64', [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 2, 4 * 8192 + 1024), fa)
+          k.launch('attention_wgmma_backward_dkv_d64', [KVH, B, Math.ceil(T / 64)], [128, 1, 1],
+            SequenceOps.faShared(HS, 2, 4 * 8192 + 4 * 64 * 4 + 1024), fa)
+        } else {
+          k.launch(`attention_mma_backward_dq_${b4}d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
+          k.launch(`attention_mma_backward_dkv_${b4}d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
+        }
       }
       k.wrote(dqkv)
       return

@@ -94,3 +94,187 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64(FA
   fa_store_out<64>(out, lse, o, m0, m1, l0, l1, rowA, b, h, T, NH);
 #endif
 }
+
+#if LLM_WGMMA
+/** Issues four wgmma (one per 16 of the shared dimension of 64) as one group: d (+)= A (64 x 64: a[kk] the A
+ *  fragments of columns 16kk..16kk+15) times the tile at shared address `addr`: its rowsᵀ (TRANS_B 0: K-major, 32
+ *  bytes a step) or the tile itself (TRANS_B 1: N-major, 16 rows a step). d is this thread's 64 x 64 fragments, not
+ *  to be touched until fa_wg_wait. */
+template <int TRANS_B>
+__device__ __forceinline__ void fa_wg_issue(float (*d)[4], const unsigned (*a)[4], unsigned addr, bool accumulate) {
+  if (accumulate) llm_wgmma_hold(d);
+  llm_wgmma_fence();
+  for (int kk = 0; kk < 4; kk++) {
+    llm_wgmma_m64n64k16<TRANS_B>(d, a[kk], llm_wgmma_desc(addr + (TRANS_B ? 2048 : 32) * kk), accumulate || kk > 0);
+  }
+  llm_wgmma_commit();
+}
+
+/** Waits for every group issued, then ties d (and d2) to this point. */
+__device__ __forceinline__ void fa_wg_wait(float (*d)[4], float (*d2)[4] = nullptr) {
+  llm_wgmma_wait<0>();
+  llm_wgmma_hold(d);
+  if (d2 != nullptr) llm_wgmma_hold(d2);
+}
+
+template <int TRANS_B>
+__device__ __forceinline__ void fa_wg_mul(float (*d)[4], const unsigned (*a)[4], unsigned addr, bool accumulate) {
+  fa_wg_issue<TRANS_B>(d, a, addr, accumulate);
+  fa_wg_wait(d);
+}
+
+/** p (16 x 64 C fragments of one warp, 8 n8 tiles) as A fragments: a[kk] covers columns 16kk..16kk+15. */
+__device__ __forceinline__ void fa_pack_a(unsigned (*a)[4], const float (*p)[4]) {
+  for (int kk = 0; kk < 4; kk++) {
+    a[kk][0] = llm_pack2(p[2 * kk][0], p[2 * kk][1]);
+    a[kk][1] = llm_pack2(p[2 * kk][2], p[2 * kk][3]);
+    a[kk][2] = llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+    a[kk][3] = llm_pack2(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+  }
+}
+#endif
+
+// attention_mma_backward_dq_d64 on wgmma: dqkv's q slots (+)= dQ (arguments as there). grid (NH, B, ceil(T/64)),
+// block 128, dynamic shared 2·64·72·2 + 4·8192 + 1024 bytes (padded Q and dO tiles, two K and two V swizzled tiles,
+// the alignment slack). Per key tile: S = Q·Kᵀ and dP = dO·Vᵀ (K-major K and V), dQ += dS·K (N-major K).
+extern "C" __global__ void __launch_bounds__(128) attention_wgmma_backward_dq_d64(FA_BWD_PARAMS) {
+#if LLM_WGMMA
+  extern __shared__ uint4 fa_smem[];
+  const int TILE = FA_ROWS * (64 + FA_PAD);
+  llm_bf16* Qs = (llm_bf16*)fa_smem;
+  llm_bf16* Os = Qs + TILE;
+  const unsigned at = llm_smem_addr(Os + TILE);
+  llm_bf16* KV = Os + TILE + ((1024u - (at & 1023u)) & 1023u) / 2;   // K0 V0 K1 V1
+  const int qb = gridDim.z - 1 - blockIdx.z;   // most key tiles first
+  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * 64;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
+  const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const float sl2 = scale * FA_LOG2E;
+  fa_load<64>(Qs, seq + h * 64, QKV, q0, T);
+  fa_load<64>(Os, dout + (long long)b * T * NH * 64 + h * 64, (long long)NH * 64, q0, T);
+  fa_load_sw(KV, seq + (NH + g) * 64, QKV, 0, T);
+  fa_load_sw(KV + FA_SW, seq + (NH + KVH + g) * 64, QKV, 0, T);
+  llm_cp_async_commit();
+  const long long st = ((long long)b * NH + h) * T;
+  const float L0 = rowA < T ? lse[st + rowA] * FA_LOG2E : 0.f, L1 = rowB < T ? lse[st + rowB] * FA_LOG2E : 0.f;
+  const float D0 = rowA < T ? Dd[st + rowA] : 0.f, D1 = rowB < T ? Dd[st + rowB] : 0.f;
+  unsigned qf[4][4], of[4][4];
+  float dq[8][4];
+  for (int t = 0; t < 8; t++) for (int e = 0; e < 4; e++) dq[t][e] = 0.f;
+  for (int kt = 0; kt <= qb; kt++) {
+    const unsigned kAddr = llm_smem_addr(fa_next_kv_sw(KV, seq, kt, qb, NH, KVH, g, T)), vAddr = kAddr + FA_SW * 2;
+    if (kt == 0) {
+      fa_afrags<64>(qf, Qs, warp * 16);
+      fa_afrags<64>(of, Os, warp * 16);
+    }
+    float s[8][4], dp[8][4];
+    fa_wg_issue<0>(s, qf, kAddr, false);    // scores
+    fa_wg_issue<0>(dp, of, vAddr, false);   // dP = dO·Vᵀ, on the tensor cores together
+    fa_wg_wait(s, dp);
+    const bool mask = kt == qb;
+    for (int j = 0; j < 8; j++) {
+      for (int e = 0; e < 2; e++) {
+        int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
+        float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
+        float p1 = mask && key > rowB ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
+        s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
+        s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
+      }
+    }
+    unsigned a[4][4];
+    fa_pack_a(a, s);
+    fa_wg_mul<1>(dq, a, kAddr, true);   // dQ += dS·K
+    __syncthreads();
+  }
+  const int rows[2] = { rowA, rowB };
+#pragma unroll   // constant r: the accumulators stay in registers
+  for (int r = 0; r < 2; r++) {
+    if (rows[r] < T) fa_store_row<64>(dqkv + ((long long)b * T + rows[r]) * QKV + h * 64, dq, r, scale, cosT, sinT, rows[r], accumulate);
+  }
+#endif
+}
+
+// attention_mma_backward_dkv_d64 on wgmma: dqkv's k and v slots of K/V head blockIdx.x (+)= dK, dV (arguments as
+// there). grid (KVH, B, ceil(T/64)), block 128, dynamic shared 2·64·72·2 + 4·8192 + 4·64·4 + 1024 bytes (padded K and
+// V tiles, two Q and two dO swizzled tiles, two lse and two D rows, the alignment slack). A block owns 64 keys, 16 a
+// warp; per query tile: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (K-major Q and dO), dV += Pᵀ·dO and dK += dSᵀ·Q (N-major dO, Q).
+extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dkv_d64(FA_BWD_PARAMS) {
+#if LLM_WGMMA
+  extern __shared__ uint4 fa_smem[];
+  const int TILE = FA_ROWS * (64 + FA_PAD);
+  llm_bf16* Ks = (llm_bf16*)fa_smem;
+  llm_bf16* Vs = Ks + TILE;
+  float* Ls = (float*)(Vs + TILE);   // Ls + i·2·64, Dsh + i·2·64: buffer i
+  float* Dsh = Ls + FA_ROWS;
+  const unsigned at = llm_smem_addr(Ls + 4 * FA_ROWS);
+  llm_bf16* QO = (llm_bf16*)(Ls + 4 * FA_ROWS) + ((1024u - (at & 1023u)) & 1023u) / 2;   // Q0 dO0 Q1 dO1
+  const int b = blockIdx.y, g = blockIdx.x, group = NH / KVH, QKV = (NH + 2 * KVH) * 64;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int kb = blockIdx.z, k0 = kb * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
+  const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const llm_bf16* dseq = dout + (long long)b * T * NH * 64;
+  const float sl2 = scale * FA_LOG2E;
+  const int nq = (T + FA_ROWS - 1) / FA_ROWS, per = nq - kb, iters = group * per;
+  // iteration i: query head g·group + i / per, query tile kb + i % per
+  fa_load<64>(Ks, seq + (NH + g) * 64, QKV, k0, T);
+  fa_load<64>(Vs, seq + (NH + KVH + g) * 64, QKV, k0, T);
+  fa_load_sw(QO, seq + g * group * 64, QKV, k0, T);
+  fa_load_sw(QO + FA_SW, dseq + g * group * 64, (long long)NH * 64, k0, T);
+  fa_load_stats(Ls, Dsh, lse, Dd, ((long long)b * NH + g * group) * T, k0, T);
+  llm_cp_async_commit();
+  float dk[8][4], dv[8][4];
+  for (int t = 0; t < 8; t++) for (int e = 0; e < 4; e++) { dk[t][e] = 0.f; dv[t][e] = 0.f; }
+  for (int i = 0; i < iters; i++) {
+    const int qt = kb + i % per, buf = i & 1;
+    if (i + 1 < iters) {
+      const int h = g * group + (i + 1) / per, q1 = (kb + (i + 1) % per) * FA_ROWS, nb = buf ^ 1;
+      fa_load_sw(QO + nb * 2 * FA_SW, seq + h * 64, QKV, q1, T);
+      fa_load_sw(QO + nb * 2 * FA_SW + FA_SW, dseq + h * 64, (long long)NH * 64, q1, T);
+      fa_load_stats(Ls + nb * 2 * FA_ROWS, Dsh + nb * 2 * FA_ROWS, lse, Dd, ((long long)b * NH + h) * T, q1, T);
+      llm_cp_async_commit();
+      llm_cp_async_wait<1>();
+    } else {
+      llm_cp_async_wait<0>();
+    }
+    llm_fence_proxy_async();
+    __syncthreads();
+    const unsigned qAddr = llm_smem_addr(QO + buf * 2 * FA_SW), oAddr = qAddr + FA_SW * 2;
+    const float* L = Ls + buf * 2 * FA_ROWS;
+    const float* Dv = Dsh + buf * 2 * FA_ROWS;
+    const bool mask = qt == kb || qt == nq - 1;   // the diagonal tile, and query rows past T in the last one
+    unsigned kf[4][4], vf[4][4];
+    float s[8][4], dp[8][4];
+    fa_afrags<64>(kf, Ks, warp * 16);
+    fa_afrags<64>(vf, Vs, warp * 16);
+    fa_wg_issue<0>(s, kf, qAddr, false);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
+    fa_wg_issue<0>(dp, vf, oAddr, false);   // dPᵀ = V·dOᵀ, on the tensor cores together
+    fa_wg_wait(s, dp);
+    for (int j = 0; j < 8; j++) {
+      for (int e = 0; e < 2; e++) {
+        int c = 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
+        float lc = L[c] * FA_LOG2E;
+        float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
+        float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
+        s[j][e] = p0;
+        s[j][2 + e] = p1;
+        dp[j][e] = p0 * (dp[j][e] - Dv[c]);
+        dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
+      }
+    }
+    fa_pack_a(kf, s);
+    fa_wg_mul<1>(dv, kf, oAddr, true);   // dV += Pᵀ·dO
+    fa_pack_a(kf, dp);
+    fa_wg_mul<1>(dk, kf, qAddr, true);   // dK += dSᵀ·Q
+    __syncthreads();   // the tiles are read: the next iteration may load over them
+  }
+  const int keys[2] = { keyA, keyB };
+#pragma unroll   // constant r: the accumulators stay in registers
+  for (int r = 0; r < 2; r++) {
+    if (keys[r] >= T) continue;
+    llm_bf16* kdst = dqkv + ((long long)b * T + keys[r]) * QKV + (NH + g) * 64;
+    fa_store_row<64>(kdst, dk, r, scale, cosT, sinT, keys[r], accumulate);
+    fa_store_row<64>(kdst + KVH * 64, dv, r, 1.f, nullptr, nullptr, 0, accumulate);
+  }
+#endif
+}
