@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { RopeArgs } from '../../src/backend/backend.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
+import { bf16ToF32, f32ToBf16 } from '../../src/backend/cuda/memory.js'
 import { assertClose } from './compare.js'
 import { launchedKernels, maxAbs, Pair, randn, type Both } from './cuda-mixed.js'
 
@@ -101,6 +102,32 @@ export function registerMixedSequenceOps(): void {
         const tensorCores = (names: string[]): boolean => names.some(name => name.startsWith('attention_mma'))
         assert.equal(tensorCores(fwd), odd === 'dout' || odd === 'dqkv', `forward kernels with ${odd} misaligned: ${fwd.join(', ')}`)
         assert.equal(tensorCores(bwd), odd === 'out', `backward kernels with ${odd} misaligned: ${bwd.join(', ')}`)
+      }
+    })
+
+    // The layouts the wgmma kernels rely on, one product apart (attention_wgmma_check): on a GPU, a failure here says
+    // which of them the tensor cores read otherwise (A or D fragments: both fail; a descriptor: only its major-ness).
+    test('wgmma: one 64x64x64 bf16 product, B K-major and N-major, equals the float64 product', (t) => {
+      const be = new CudaBackend({ attention: 'wgmma' })
+      if (be.ctx.compileTarget.arch !== 'sm_90a') { t.skip(`the kernels are built for ${be.ctx.compileTarget.arch}, not sm_90a`); return }
+      const ctx = be.ctx, n = 64 * 64, a = f32ToBf16(randn(n)), b = f32ToBf16(randn(n))
+      const A = ctx.alloc(n, 'bf16'), Bt = ctx.alloc(n, 'bf16'), D = ctx.alloc(n, 'f32')
+      ctx.htod(A.ptr, a)
+      ctx.htod(Bt.ptr, b)
+      const [af, bf] = [bf16ToF32(a), bf16ToF32(b)]
+      for (const transB of [0, 1]) {
+        ctx.launch('attention_wgmma_check', [1, 1, 1], [128, 1, 1], 64 * 72 * 2 + 8192 + 1024, [D.ptr, A.ptr, Bt.ptr, transB])
+        const d = new Float32Array(n), want = new Float32Array(n)
+        ctx.dtoh(d, D.ptr)
+        for (let i = 0; i < 64; i++) {
+          for (let j = 0; j < 64; j++) {
+            let sum = 0
+            for (let k = 0; k < 64; k++) sum += af[i * 64 + k]! * (transB ? bf[k * 64 + j]! : bf[j * 64 + k]!)
+            want[i * 64 + j] = sum
+          }
+        }
+        // f32 sums of exact bf16 products (magnitudes ~8, ulps ~1e-6); a wrong layout is off by O(1)
+        assertClose(`wgmma product, B ${transB ? 'N-major' : 'K-major'}`, d, want, { rtol: 1e-5, atol: 1e-3 })
       }
     })
 

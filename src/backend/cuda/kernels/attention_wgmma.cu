@@ -278,3 +278,30 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
   }
 #endif
 }
+
+// A check of the layouts the kernels above rely on, one product at a time (tests only): d (64 x 64 f32, row-major) =
+// a (64 x 64 bf16, row-major) · B, where B is the 64 x 64 bf16 row-major tile b taken as bᵀ (transB 0: K-major) or
+// as itself (transB 1: N-major). One block of 128 threads; dynamic shared 64·72·2 + 8192 + 1024 bytes.
+extern "C" __global__ void __launch_bounds__(128) attention_wgmma_check(float* d, const llm_bf16* a, const llm_bf16* b, int transB) {
+#if LLM_WGMMA
+  extern __shared__ uint4 fa_smem[];
+  llm_bf16* As = (llm_bf16*)fa_smem;
+  const unsigned at = llm_smem_addr(As + FA_ROWS * (64 + FA_PAD));
+  llm_bf16* Bs = As + FA_ROWS * (64 + FA_PAD) + ((1024u - (at & 1023u)) & 1023u) / 2;
+  fa_load<64>(As, a, 64, 0, FA_ROWS);
+  fa_load_sw(Bs, b, 64, 0, FA_ROWS);
+  llm_cp_async_commit();
+  llm_cp_async_wait<0>();
+  llm_fence_proxy_async();
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  unsigned af[4][4];
+  float acc[8][4];
+  fa_afrags<64>(af, As, warp * 16);
+  if (transB) fa_wg_mul<1>(acc, af, llm_smem_addr(Bs), false);
+  else fa_wg_mul<0>(acc, af, llm_smem_addr(Bs), false);
+  for (int j = 0; j < 8; j++) {
+    for (int e = 0; e < 4; e++) d[(warp * 16 + (lane >> 2) + 8 * (e >> 1)) * 64 + 8 * j + 2 * (lane & 3) + (e & 1)] = acc[j][e];
+  }
+#endif
+}
