@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { test } from 'node:test'
-import { cacheKey, createCompiler, defaultCacheDir, readHeaders, targetFor } from '../../src/backend/cuda/compile.js'
+import { cacheKey, createCompiler, defaultCacheDir, nvrtcOptions, readHeaders, targetFor } from '../../src/backend/cuda/compile.js'
 import type { Nvrtc } from '../../src/backend/cuda/ffi.js'
 import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type KernelSig, type LaunchDriver } from '../../src/backend/cuda/kernels.js'
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
@@ -181,6 +181,9 @@ test('NVRTC target: sm_90a on Hopper, sm_80 on A100, PTX when NVRTC is older tha
   assert.deepEqual(targetFor([8, 0], [13, 0], []), { arch: 'sm_80', kind: 'cubin' })
   assert.deepEqual(targetFor([12, 0], [12, 4], [80, 86, 89, 90]), { arch: 'compute_90', kind: 'ptx' })
   assert.throws(() => targetFor([7, 5], [13, 0], [75, 80]), (e: Error) => e instanceof InputError && /8\.0 or newer/.test(e.message))
+  // the wgmma kernels are built where NVRTC compiles for sm_90a (wgmma.cuh), whatever macros NVRTC itself defines
+  assert.deepEqual(nvrtcOptions({ arch: 'sm_90a', kind: 'cubin' }), ['--gpu-architecture=sm_90a', '--std=c++17', '-DLLMTS_NVRTC=1', '-DLLMTS_SM90A=1'])
+  assert.deepEqual(nvrtcOptions({ arch: 'compute_90', kind: 'ptx' }), ['--gpu-architecture=compute_90', '--std=c++17', '-DLLMTS_NVRTC=1'])
 })
 
 test('kernel cache: the key changes with source, headers, options and NVRTC version; folder from LLMTS_CACHE', () => {

@@ -28,8 +28,10 @@ export function targetFor(cc: [number, number], version: [number, number], suppo
   return { arch: `compute_${Math.max(...older)}`, kind: 'ptx' }
 }
 
+/** NVRTC's options for a target; sm_90a also gets LLMTS_SM90A, so the wgmma kernels (wgmma.cuh) do not depend on
+ *  NVRTC defining nvcc's __CUDA_ARCH_FEAT_SM90_ALL. */
 export function nvrtcOptions(t: CompileTarget): string[] {
-  return [`--gpu-architecture=${t.arch}`, '--std=c++17', '-DLLMTS_NVRTC=1']
+  return [`--gpu-architecture=${t.arch}`, '--std=c++17', '-DLLMTS_NVRTC=1', ...(t.arch === 'sm_90a' ? ['-DLLMTS_SM90A=1'] : [])]
 }
 
 /** The disk-cache key: everything that changes the compiled image. */

@@ -3,12 +3,13 @@
 // straight from shared memory through a descriptor) into 64 x N f32 accumulators (each warp's 16 rows in mma's C
 // fragment layout, n8 tile j in d[j]). B is a 128-byte-swizzled tile: rows of 64 bf16 (128 bytes), the 16-byte chunk
 // c of row r stored at chunk c ^ (r % 8), the tile 1024-byte aligned (the swizzle acts on address bits, not on the
-// offset in the tile). LLM_WGMMA is 1 where wgmma exists: sm_90a, and the CPU emulator.
+// offset in the tile). LLM_WGMMA is 1 where wgmma exists: sm_90a (nvcc defines __CUDA_ARCH_FEAT_SM90_ALL there,
+// the backend's NVRTC options LLMTS_SM90A), and the CPU emulator.
 #pragma once
 
 #include "common.cuh"
 
-#if defined(LLMTS_EMU) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(LLMTS_EMU) || defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(LLMTS_SM90A)
 #define LLM_WGMMA 1
 #else
 #define LLM_WGMMA 0
