@@ -116,6 +116,7 @@ export function registerMixedSequenceOps(): void {
       ctx.htod(Bt.ptr, b)
       const [af, bf] = [bf16ToF32(a), bf16ToF32(b)]
       for (const transB of [0, 1]) {
+        ctx.htod(D.ptr, new Float32Array(n).fill(NaN))   // a kernel built without wgmma writes nothing
         ctx.launch('attention_wgmma_check', [1, 1, 1], [128, 1, 1], 64 * 72 * 2 + 8192 + 1024, [D.ptr, A.ptr, Bt.ptr, transB])
         const d = new Float32Array(n), want = new Float32Array(n)
         ctx.dtoh(d, D.ptr)
@@ -126,6 +127,8 @@ export function registerMixedSequenceOps(): void {
             want[i * 64 + j] = sum
           }
         }
+        assert.ok(!d.every(Number.isNaN), 'attention_wgmma_check wrote nothing: its body was compiled out ' +
+          '(__CUDA_ARCH_FEAT_SM90_ALL undefined for this sm_90a build?), not a layout error')
         // f32 sums of exact bf16 products (magnitudes ~8, ulps ~1e-6); a wrong layout is off by O(1)
         assertClose(`wgmma product, B ${transB ? 'N-major' : 'K-major'}`, d, want, { rtol: 1e-5, atol: 1e-3 })
       }
