@@ -7,7 +7,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -104,14 +104,19 @@ test('a save longer than the watchdog\'s silence limit, on a live watchdog, is n
   assert.deepEqual(listCheckpoints(runDir).map(c => c.step), [2, 4])
 })
 
-test('llmts train whose save thread dies: one error line naming the death and the step, exit 1, no hang', { timeout: 60_000 }, () => {
-  const toy = makeToyRun(join(root, 'toy'))
-  const out = join(root, 'train')
-  // SIGKILL: a blocked trainer never handles SIGTERM (its handler runs on the blocked event loop)
+/** `llmts train` on a toy run in `name` (4 steps, checkpoints at 2 and 4) with the test hooks in `env`, killed after 30 s
+ *  (SIGKILL: a blocked trainer never handles SIGTERM, whose handler runs on the blocked event loop). */
+function trainWithFault(name: string, env: Record<string, string>): { r: SpawnSyncReturns<string>; out: string } {
+  const toy = makeToyRun(join(root, `toy-${name}`)), out = join(root, `train-${name}`)
   const r = spawnSync(process.execPath, [main, 'train', '--model', toy.modelJson, '--data', toy.data, '--batch-size', '4',
     '--seq-len', '16', '--total-batch-size', '64', '--steps', '4', '--warmup-steps', '1', '--val-every', '0',
     '--checkpoint-every', '2', '--device', 'cpu', '--threads', '1', '--out', out],
-  { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', LLMTS_TEST_SAVER_FAULT: 'exit' }, timeout: 30_000, killSignal: 'SIGKILL' })
+  { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', ...env }, timeout: 30_000, killSignal: 'SIGKILL' })
+  return { r, out }
+}
+
+test('llmts train whose save thread dies: one error line naming the death and the step, exit 1, no hang', { timeout: 60_000 }, () => {
+  const { r, out } = trainWithFault('saver', { LLMTS_TEST_SAVER_FAULT: 'exit' })
   assert.equal(r.signal, null, `killed (a hang?): ${r.stderr}`)
   assert.equal(r.status, 1, r.stderr)
   const last = r.stderr.trim().split('\n').at(-1)!
@@ -120,12 +125,7 @@ test('llmts train whose save thread dies: one error line naming the death and th
 })
 
 test('llmts train whose checkpoint watchdog dies as it starts: one error line naming it, exit 1, no hang', { timeout: 60_000 }, () => {
-  const toy = makeToyRun(join(root, 'toy-watchdog'))
-  const out = join(root, 'train-watchdog')
-  const r = spawnSync(process.execPath, [main, 'train', '--model', toy.modelJson, '--data', toy.data, '--batch-size', '4',
-    '--seq-len', '16', '--total-batch-size', '64', '--steps', '4', '--warmup-steps', '1', '--val-every', '0',
-    '--checkpoint-every', '2', '--device', 'cpu', '--threads', '1', '--out', out],
-  { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '', LLMTS_TEST_WATCHDOG_FAULT: 'start' }, timeout: 30_000, killSignal: 'SIGKILL' })
+  const { r, out } = trainWithFault('watchdog', { LLMTS_TEST_WATCHDOG_FAULT: 'start' })
   assert.equal(r.signal, null, `killed (a hang?): ${r.stderr}`)
   assert.equal(r.status, 1, r.stderr)
   assert.equal(r.stderr.trim().split('\n').at(-1), `llmts train: internal error: ${stopped(silence)} as it started`)

@@ -157,11 +157,8 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
       fa_load<D>(Qs + nb * 2 * TILE, seq + h * D, QKV, q1, T);
       fa_load<D>(Os + nb * 2 * TILE, dseq + h * D, (long long)NH * D, q1, T);
       fa_load_stats(Ls + nb * 2 * FA_ROWS, Dsh + nb * 2 * FA_ROWS, lse, Dd, ((long long)b * NH + h) * T, q1, T);
-      llm_cp_async_commit();
-      llm_cp_async_wait<1>();
-    } else {
-      llm_cp_async_wait<0>();
     }
+    fa_wait_current(i + 1 < iters);
     __syncthreads();
     const llm_bf16* Q = Qs + buf * 2 * TILE;
     const llm_bf16* O = Os + buf * 2 * TILE;
@@ -179,18 +176,7 @@ __device__ __forceinline__ void fa_backward_dkv(llm_bf16* dqkv, const llm_bf16* 
       fa_mul_bt<D, QW / 8>(s, kf, Qp);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
       fa_afrags<D>(kf, Vs, warp * 16);
       fa_mul_bt<D, QW / 8>(dp, kf, Op);   // dPᵀ = V·dOᵀ
-      for (int j = 0; j < QW / 8; j++) {
-        for (int e = 0; e < 2; e++) {
-          int c = c0 + 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
-          float lc = L[c] * FA_LOG2E;
-          float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
-          float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
-          s[j][e] = p0;
-          s[j][2 + e] = p1;
-          dp[j][e] = p0 * (dp[j][e] - Dv[c]);
-          dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
-        }
-      }
+      fa_probs_t<QW / 8>(s, dp, c0, qt, keyA, mask, T, L, Dv, sl2);
       if (DQ) {   // dSᵀ to shared memory (bf16, as the products below round it)
         llm_bf16* row = dSt + (warp * 16 + (lane >> 2)) * (FA_ROWS + FA_PAD) + c0 + 2 * tq;
         for (int j = 0; j < QW / 8; j++) {

@@ -163,6 +163,17 @@ __device__ __forceinline__ void fa_store_row(llm_bf16* dst, const float (*c)[4],
   }
 }
 
+/** After the copies of the next tile were started (`ahead`): commits them and waits for all but them; else waits for
+ *  all (the block still needs __syncthreads). */
+__device__ __forceinline__ void fa_wait_current(bool ahead) {
+  if (ahead) {
+    llm_cp_async_commit();
+    llm_cp_async_wait<1>();
+  } else {
+    llm_cp_async_wait<0>();
+  }
+}
+
 /** Step kt of a query block's walk over key tiles 0..last, K/V tiles double-buffered at Ks/Vs + i·2·TILE: starts
  *  loading tile kt+1 into the other buffer (free: the previous step ended with a barrier), waits for tile kt and
  *  syncs the block. Returns tile kt's buffer offset. */
@@ -173,11 +184,8 @@ __device__ __forceinline__ int fa_next_kv(llm_bf16* Ks, llm_bf16* Vs, const llm_
   if (kt < last) {
     fa_load<D>(Ks + (2 * TILE - cur), seq + (NH + g) * D, QKV, (kt + 1) * FA_ROWS, T);
     fa_load<D>(Vs + (2 * TILE - cur), seq + (NH + KVH + g) * D, QKV, (kt + 1) * FA_ROWS, T);
-    llm_cp_async_commit();
-    llm_cp_async_wait<1>();
-  } else {
-    llm_cp_async_wait<0>();
   }
+  fa_wait_current(kt < last);
   __syncthreads();
   return cur;
 }
@@ -196,6 +204,28 @@ __device__ __forceinline__ void fa_scale_mask(float (*s)[4], float sl2, bool mas
       s[j][2 + e] = mask && key > rowA + 8 ? -LLM_INF : s[j][2 + e] * sl2;
       mx0 = fmaxf(mx0, s[j][e]);
       mx1 = fmaxf(mx1, s[j][2 + e]);
+    }
+  }
+}
+
+/** The dK/dV kernels' probabilities and their gradients, transposed: s (Sᵀ: rows keyA and keyA + 8 of this thread
+ *  against queries c0..c0+8N-1 of query tile qt, C fragments, unscaled) becomes P = exp2(s·sl2 - lse) and dp (dPᵀ)
+ *  becomes dS = P·(dP - D), from the tile's lse and D rows L and Dv; with `mask` (the diagonal tile, or the last one),
+ *  keys after a query and queries past T give 0. */
+template <int N>
+__device__ __forceinline__ void fa_probs_t(float (*s)[4], float (*dp)[4], int c0, int qt, int keyA, bool mask, int T, const float* L,
+                                           const float* Dv, float sl2) {
+  const int tq = threadIdx.x & 3, keyB = keyA + 8;
+  for (int j = 0; j < N; j++) {
+    for (int e = 0; e < 2; e++) {
+      int c = c0 + 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
+      float lc = L[c] * FA_LOG2E;
+      float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
+      float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
+      s[j][e] = p0;
+      s[j][2 + e] = p1;
+      dp[j][e] = p0 * (dp[j][e] - Dv[c]);
+      dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
     }
   }
 }

@@ -31,11 +31,8 @@ __device__ __forceinline__ llm_bf16* fa_next_kv_sw(llm_bf16* KV, const llm_bf16*
   if (kt < last) {
     fa_load_sw(KV + next, seq + (NH + g) * 64, QKV, (kt + 1) * FA_ROWS, T);
     fa_load_sw(KV + next + FA_SW, seq + (NH + KVH + g) * 64, QKV, (kt + 1) * FA_ROWS, T);
-    llm_cp_async_commit();
-    llm_cp_async_wait<1>();
-  } else {
-    llm_cp_async_wait<0>();
   }
+  fa_wait_current(kt < last);
   llm_fence_proxy_async();
   __syncthreads();
   return KV + cur;
@@ -96,36 +93,40 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64(FA
 }
 
 #if LLM_WGMMA
-/** Issues four wgmma (one per 16 of the shared dimension of 64) as one group: d (+)= A (64 x 64: a[kk] the A
- *  fragments of columns 16kk..16kk+15) times the tile at shared address `addr`: its rowsᵀ (TRANS_B 0: K-major, 32
- *  bytes a step) or the tile itself (TRANS_B 1: N-major, 16 rows a step). d is this thread's 64 x 64 fragments, not
- *  to be touched until fa_wg_wait. */
-template <int TRANS_B>
+/** Issues KS wgmma (one per 16 of the shared dimension) as one group: d (64 x N, N 64 or 32; this thread's n8
+ *  tiles) (+)= A (64 x 16·KS: a[kk] the A fragments of columns 16kk..16kk+15) times the tile at shared address
+ *  `addr`: its rowsᵀ (TRANS_B 0: K-major, 32 bytes a step) or the tile itself (TRANS_B 1: N-major, 16 rows a step).
+ *  d is not to be touched until fa_wg_wait. */
+template <int TRANS_B, int N = 64, int KS = 4>
 __device__ __forceinline__ void fa_wg_issue(float (*d)[4], const unsigned (*a)[4], unsigned addr, bool accumulate) {
-  if (accumulate) llm_wgmma_hold(d);
+  if (accumulate) llm_wgmma_hold<N / 8>(d);
   llm_wgmma_fence();
-  for (int kk = 0; kk < 4; kk++) {
-    llm_wgmma_m64n64k16<TRANS_B>(d, a[kk], llm_wgmma_desc(addr + (TRANS_B ? 2048 : 32) * kk), accumulate || kk > 0);
+  for (int kk = 0; kk < KS; kk++) {
+    const unsigned long long desc = llm_wgmma_desc(addr + (TRANS_B ? 2048 : 32) * kk);
+    if constexpr (N == 64) llm_wgmma_m64n64k16<TRANS_B>(d, a[kk], desc, accumulate || kk > 0);
+    else llm_wgmma_m64n32k16<TRANS_B>(d, a[kk], desc, accumulate || kk > 0);
   }
   llm_wgmma_commit();
 }
 
-/** Waits for every group issued, then ties d (and d2) to this point. */
+/** Waits for every group issued, then ties d (and d2), NT n8 tiles each, to this point. */
+template <int NT = 8>
 __device__ __forceinline__ void fa_wg_wait(float (*d)[4], float (*d2)[4] = nullptr) {
   llm_wgmma_wait<0>();
-  llm_wgmma_hold(d);
-  if (d2 != nullptr) llm_wgmma_hold(d2);
+  llm_wgmma_hold<NT>(d);
+  if (d2 != nullptr) llm_wgmma_hold<NT>(d2);
 }
 
-template <int TRANS_B>
+template <int TRANS_B, int N = 64, int KS = 4>
 __device__ __forceinline__ void fa_wg_mul(float (*d)[4], const unsigned (*a)[4], unsigned addr, bool accumulate) {
-  fa_wg_issue<TRANS_B>(d, a, addr, accumulate);
-  fa_wg_wait(d);
+  fa_wg_issue<TRANS_B, N, KS>(d, a, addr, accumulate);
+  fa_wg_wait<N / 8>(d);
 }
 
-/** p (16 x 64 C fragments of one warp, 8 n8 tiles) as A fragments: a[kk] covers columns 16kk..16kk+15. */
+/** p (16 x 16·KK C fragments of one warp, 2·KK n8 tiles) as A fragments: a[kk] covers columns 16kk..16kk+15. */
+template <int KK = 4>
 __device__ __forceinline__ void fa_pack_a(unsigned (*a)[4], const float (*p)[4]) {
-  for (int kk = 0; kk < 4; kk++) {
+  for (int kk = 0; kk < KK; kk++) {
     a[kk][0] = llm_pack2(p[2 * kk][0], p[2 * kk][1]);
     a[kk][1] = llm_pack2(p[2 * kk][2], p[2 * kk][3]);
     a[kk][2] = llm_pack2(p[2 * kk + 1][0], p[2 * kk + 1][1]);
@@ -201,6 +202,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_backward_dq_d6
 // warp; per query tile: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (K-major Q and dO), dV += Pᵀ·dO and dK += dSᵀ·Q (N-major dO, Q).
 extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dkv_d64(FA_BWD_PARAMS) {
 #if LLM_WGMMA
+  constexpr int QW = 32;   // queries of a tile taken at a time: 168 registers hold the state without serializing wgmma
   extern __shared__ uint4 fa_smem[];
   const int TILE = FA_ROWS * (64 + FA_PAD);
   llm_bf16* Ks = (llm_bf16*)fa_smem;
@@ -210,7 +212,7 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
   const unsigned at = llm_smem_addr(Ls + 4 * FA_ROWS);
   llm_bf16* QO = (llm_bf16*)(Ls + 4 * FA_ROWS) + ((1024u - (at & 1023u)) & 1023u) / 2;   // Q0 dO0 Q1 dO1
   const int b = blockIdx.y, g = blockIdx.x, group = NH / KVH, QKV = (NH + 2 * KVH) * 64;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int kb = blockIdx.z, k0 = kb * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const llm_bf16* dseq = dout + (long long)b * T * NH * 64;
@@ -232,11 +234,8 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
       fa_load_sw(QO + nb * 2 * FA_SW, seq + h * 64, QKV, q1, T);
       fa_load_sw(QO + nb * 2 * FA_SW + FA_SW, dseq + h * 64, (long long)NH * 64, q1, T);
       fa_load_stats(Ls + nb * 2 * FA_ROWS, Dsh + nb * 2 * FA_ROWS, lse, Dd, ((long long)b * NH + h) * T, q1, T);
-      llm_cp_async_commit();
-      llm_cp_async_wait<1>();
-    } else {
-      llm_cp_async_wait<0>();
     }
+    fa_wait_current(i + 1 < iters);
     llm_fence_proxy_async();
     __syncthreads();
     const unsigned qAddr = llm_smem_addr(QO + buf * 2 * FA_SW), oAddr = qAddr + FA_SW * 2;
@@ -244,28 +243,22 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
     const float* Dv = Dsh + buf * 2 * FA_ROWS;
     const bool mask = qt == kb || qt == nq - 1;   // the diagonal tile, and query rows past T in the last one
     unsigned kf[4][4], vf[4][4];
-    float s[8][4], dp[8][4];
     fa_afrags<64>(kf, Ks, warp * 16);
     fa_afrags<64>(vf, Vs, warp * 16);
-    fa_wg_issue<0>(s, kf, qAddr, false);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
-    fa_wg_issue<0>(dp, vf, oAddr, false);   // dPᵀ = V·dOᵀ, on the tensor cores together
-    fa_wg_wait(s, dp);
-    for (int j = 0; j < 8; j++) {
-      for (int e = 0; e < 2; e++) {
-        int c = 8 * j + 2 * tq + e, q = qt * FA_ROWS + c;
-        float lc = L[c] * FA_LOG2E;
-        float p0 = mask && (keyA > q || q >= T) ? 0.f : exp2f(s[j][e] * sl2 - lc);
-        float p1 = mask && (keyB > q || q >= T) ? 0.f : exp2f(s[j][2 + e] * sl2 - lc);
-        s[j][e] = p0;
-        s[j][2 + e] = p1;
-        dp[j][e] = p0 * (dp[j][e] - Dv[c]);
-        dp[j][2 + e] = p1 * (dp[j][2 + e] - Dv[c]);
-      }
+#pragma unroll
+    for (int part = 0; part < FA_ROWS / QW; part++) {   // queries c0..c0+QW-1 of the tile: rows c0.. of Q and dO
+      const int c0 = part * QW;
+      float s[QW / 8][4], dp[QW / 8][4];
+      fa_wg_issue<0, QW>(s, kf, qAddr + 128 * c0, false);    // Sᵀ = K·Qᵀ: rows are keys, columns queries
+      fa_wg_issue<0, QW>(dp, vf, oAddr + 128 * c0, false);   // dPᵀ = V·dOᵀ, on the tensor cores together
+      fa_wg_wait<QW / 8>(s, dp);
+      fa_probs_t<QW / 8>(s, dp, c0, qt, keyA, mask, T, L, Dv, sl2);
+      unsigned a[QW / 16][4];
+      fa_pack_a<QW / 16>(a, s);
+      fa_wg_mul<1, 64, QW / 16>(dv, a, oAddr + 128 * c0, true);   // dV += Pᵀ·dO
+      fa_pack_a<QW / 16>(a, dp);
+      fa_wg_mul<1, 64, QW / 16>(dk, a, qAddr + 128 * c0, true);   // dK += dSᵀ·Q
     }
-    fa_pack_a(kf, s);
-    fa_wg_mul<1>(dv, kf, oAddr, true);   // dV += Pᵀ·dO
-    fa_pack_a(kf, dp);
-    fa_wg_mul<1>(dk, kf, qAddr, true);   // dK += dSᵀ·Q
     __syncthreads();   // the tiles are read: the next iteration may load over them
   }
   const int keys[2] = { keyA, keyB };

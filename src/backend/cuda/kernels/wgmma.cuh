@@ -29,9 +29,11 @@ __device__ __forceinline__ void llm_wgmma_commit() { asm volatile("wgmma.commit_
 template <int N> __device__ __forceinline__ void llm_wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }
 /** Makes this thread's earlier shared-memory writes (stores, cp.async) visible to the tensor cores' async proxy. */
 __device__ __forceinline__ void llm_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
-/** Ties the accumulators to this point: the compiler may not move their reads above the wait, nor writes below a fence. */
+/** Ties NT n8 tiles of accumulators to this point: the compiler may not move their reads above the wait, nor their
+ *  writes below a fence. */
+template <int NT = 8>
 __device__ __forceinline__ void llm_wgmma_hold(float (*d)[4]) {
-  for (int j = 0; j < 8; j++) for (int e = 0; e < 4; e++) asm volatile("" : "+f"(d[j][e]) :: "memory");
+  for (int j = 0; j < NT; j++) for (int e = 0; e < 4; e++) asm volatile("" : "+f"(d[j][e]) :: "memory");
 }
 /** d (64 x 64, d[j] the n8 tile j of this thread's rows) (+)= A (64 x 16) · B (descriptor; TRANS_B: N-major). */
 template <int TRANS_B>
@@ -45,15 +47,29 @@ __device__ __forceinline__ void llm_wgmma_m64n64k16(float (*d)[4], const unsigne
                  "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate), "n"(TRANS_B));
 }
+/** llm_wgmma_m64n64k16 for 32 columns: d[0..3]. */
+template <int TRANS_B>
+__device__ __forceinline__ void llm_wgmma_m64n32k16(float (*d)[4], const unsigned* a, unsigned long long desc, int accumulate) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
+               "{%16,%17,%18,%19}, %20, p, 1, 1, %22;\n}"
+               : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+                 "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate), "n"(TRANS_B));
+}
 #elif LLM_WGMMA
 __device__ __forceinline__ unsigned llm_smem_addr(const void* p) { return emu_smem_addr(p); }
 __device__ __forceinline__ void llm_wgmma_fence() {}
 __device__ __forceinline__ void llm_wgmma_commit() {}
 template <int N> __device__ __forceinline__ void llm_wgmma_wait() {}
 __device__ __forceinline__ void llm_fence_proxy_async() {}
-__device__ __forceinline__ void llm_wgmma_hold(float (*)[4]) {}
+template <int NT = 8> __device__ __forceinline__ void llm_wgmma_hold(float (*)[4]) {}
 template <int TRANS_B>
 __device__ __forceinline__ void llm_wgmma_m64n64k16(float (*d)[4], const unsigned* a, unsigned long long desc, int accumulate) {
   emu_wgmma_m64nNk16(&d[0][0], 64, a, desc, accumulate, TRANS_B);
+}
+template <int TRANS_B>
+__device__ __forceinline__ void llm_wgmma_m64n32k16(float (*d)[4], const unsigned* a, unsigned long long desc, int accumulate) {
+  emu_wgmma_m64nNk16(&d[0][0], 32, a, desc, accumulate, TRANS_B);
 }
 #endif
