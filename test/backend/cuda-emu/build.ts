@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const sources = ['emu.hpp', 'schedule.hpp', 'gen.mjs', 'runtime.cpp', 'fake.cpp', 'fake-lt.cpp', 'fake-nccl.cpp']
+const sources = ['emu.hpp', 'schedule.hpp', 'gen.mjs', 'runtime.cpp', 'collective.inc', 'fake.cpp', 'fake-lt.cpp', 'fake-nccl.cpp']
 // this file runs as <repository>/dist/test/backend/cuda-emu/build.js
 const repository = fileURLToPath(new URL('../../../../', import.meta.url))
 
