@@ -75,7 +75,7 @@ async function selftest(dir: string, kernels: string, schedule: string, args: st
 }
 
 // Deliberately broken kernels (cuda-emu/selftest.cu) show that each emulator check catches what it is for.
-test('the emulator catches what its checks are for: a race, a missing cp.async wait, an exited lane at a warp op, a shared-memory ' +
+test('the emulator catches what its checks are for: a race, a missing cp.async or wgmma wait, an exited lane at a warp op, a shared-memory ' +
   'overrun, a misaligned vector access, a store past an allocation',
   { timeout: 600_000 }, async (t) => {
     const reason = emulatorSkipReason()
@@ -83,11 +83,13 @@ test('the emulator catches what its checks are for: a race, a missing cp.async w
     const dir = buildEmulator(), kernels = mkdtempSync(join(tmpdir(), 'llmts-emu-selftest-'))
     try {
       copyFileSync(fileURLToPath(new URL('../../../test/backend/cuda-emu/selftest.cu', import.meta.url)), join(kernels, 'selftest.cu'))
-      copyFileSync(fileURLToPath(new URL('../../../src/backend/cuda/kernels/common.cuh', import.meta.url)), join(kernels, 'common.cuh'))
+      for (const h of ['common.cuh', 'wgmma.cuh']) {
+        copyFileSync(fileURLToPath(new URL(`../../../src/backend/cuda/kernels/${h}`, import.meta.url)), join(kernels, h))
+      }
       const neighbours = Array.from({ length: 64 }, (_, i) => (i + 1) % 64 + 1), copied = Array.from({ length: 64 }, (_, i) => i + 0.5)
       // each buggy kernel reads differently in the two orders; its fixed twin reads the right values in both
       for (const [kernel, bug, fix, shared, want] of [['selftest_neighbour', '0', '1', '0', neighbours],
-        ['selftest_cp_async', '0', '1', '256', copied]] as const) {
+        ['selftest_cp_async', '0', '1', '256', copied], ['selftest_wgmma', '0', '1', '9216', new Array(64).fill(16)]] as const) {
         const [fb, rb, ff, rf] = await Promise.all([['forward', bug], ['reverse', bug], ['forward', fix], ['reverse', fix]]
           .map(([schedule, arg]) => selftest(dir, kernels, schedule!, [kernel, arg!, shared])))
         assert.notDeepEqual(fb!.out, rb!.out, `${kernel} with its bug: the same results in both orders`)

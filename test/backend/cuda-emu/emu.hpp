@@ -68,8 +68,12 @@ void emu_mma_bf16(float* d, const unsigned* a, const unsigned* b);
 constexpr unsigned kEmuSharedBase = 1024 + 16;
 unsigned emu_smem_addr(const void* p);
 /** Warpgroup-collective wgmma.mma_async.m64nNk16.f32.bf16.bf16 with A from registers and B through a shared-memory
- *  descriptor (128-byte swizzle; transB: B is N-major), done at once (fence, commit and wait are no-ops here). */
+ *  descriptor (128-byte swizzle; transB: B is N-major). The product is taken at issue; the forward schedule writes d
+ *  at once, the others only at the wgmma.wait_group that covers its group (so a read of d before the wait shows),
+ *  and a thread that ends with a group not waited for faults. wgmma.fence is not checked. */
 void emu_wgmma_m64nNk16(float* d, int n, const unsigned* a, unsigned long long desc, int accumulate, int transB);
+void emu_wgmma_commit();
+void emu_wgmma_wait(unsigned pending);
 
 template <typename T> inline T __shfl_xor_sync(unsigned mask, T v, int laneMask) { return (T)emu_shfl_xor((double)v, laneMask, mask); }
 

@@ -58,6 +58,7 @@ namespace {
 enum class State { Ready, AtSync, AtWarp, AtGroup, Done };
 
 struct Copy { void* dst; unsigned char bytes[16]; unsigned size; unsigned group; };
+struct Product { float* d; float values[128]; int n; unsigned group; };   // a wgmma's results, not yet in d
 
 struct Fiber {
   void* sp = nullptr;
@@ -66,6 +67,8 @@ struct Fiber {
   dim3 idx;
   std::vector<Copy> copies;   // cp.async copies not landed yet (deferring schedules only)
   unsigned committed = 0;     // cp.async groups committed so far
+  std::vector<Product> products;   // wgmma results not written yet (deferring schedules only)
+  unsigned wgCommitted = 0;        // wgmma groups committed so far
 };
 
 constexpr size_t kStack = 256 * 1024;
@@ -136,6 +139,11 @@ void park(State s) {
 
 void entry() {
   (*body)();
+  if (!fibers[current].products.empty()) {
+    std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u), thread %u: ended with wgmma results not waited for (wgmma.wait_group)\n",
+                 kernelName, blockIdx.x, blockIdx.y, blockIdx.z, current);
+    std::abort();
+  }
   for (const Copy& c : fibers[current].copies) std::memcpy(c.dst, c.bytes, c.size);   // cp.async copies still in flight
   fibers[current].copies.clear();
   park(State::Done);   // never resumed
@@ -226,6 +234,8 @@ void runBlock(unsigned n) {
     f.idx = {i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
     f.copies.clear();
     f.committed = 0;
+    f.products.clear();
+    f.wgCommitted = 0;
   }
   static std::vector<unsigned> laneOrder;
   for (;;) {

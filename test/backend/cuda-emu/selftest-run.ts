@@ -13,5 +13,5 @@ be.upload(input, Float32Array.from({ length: inputLength }, (_, i) => i + 0.5))
 const ptr = (t: typeof out): number => asDevice(t, 'selftest', 'tensor').ptr
 const withInput = ['selftest_cp_async', 'selftest_load8', 'selftest_cp_async_from', 'selftest_past_end'].includes(name!)
 const args = withInput ? [ptr(out), ptr(input), Number(arg)] : [ptr(out), Number(arg)]
-be.ctx.launch(name!, [1, 1, 1], [64, 1, 1], Number(shared ?? 0), args)
+be.ctx.launch(name!, [1, 1, 1], [name === 'selftest_wgmma' ? 128 : 64, 1, 1], Number(shared ?? 0), args)   // wgmma: a warpgroup
 console.log(JSON.stringify(Array.from(be.download(out))))

@@ -1,7 +1,7 @@
 // Test tooling: kernels with deliberate bugs (and their fixed twins) for cuda-emu.test.ts, which runs each on the
 // emulator to show that its checks catch them: results that differ between schedules, and aborts.
 
-#include "common.cuh"
+#include "wgmma.cuh"
 
 // out (64): each thread reads what its neighbour stored in shared memory; without the barrier that is a race
 extern "C" __global__ void selftest_neighbour(float* out, int sync) {
@@ -54,4 +54,23 @@ extern "C" __global__ void selftest_cp_async_from(float* out, const float* in, i
 extern "C" __global__ void selftest_past_end(float* out, float* in, int at) {
   if (threadIdx.x == 0) in[at] = 1.f;
   out[threadIdx.x] = 0.f;
+}
+
+// out (64): one wgmma (one warpgroup: launched with 128 threads) of A = ones (64 x 16) by B = ones (a swizzled
+// 64-row tile): 16 everywhere, read after wgmma.wait_group, or (wait 0) read before it and only then waited for
+extern "C" __global__ void selftest_wgmma(float* out, int wait) {
+  extern __shared__ uint4 tile[];
+  const unsigned at = llm_smem_addr(tile);
+  unsigned* b = (unsigned*)((char*)tile + ((1024u - (at & 1023u)) & 1023u));
+  for (int i = threadIdx.x; i < 2048; i += blockDim.x) b[i] = 0x3f803f80u;   // bf16 1.0 pairs
+  __syncthreads();
+  const unsigned a[4] = { 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u };
+  float d[8][4] = {};
+  llm_wgmma_fence();
+  llm_wgmma_m64n64k16<0>(d, a, llm_wgmma_desc(llm_smem_addr(b)), 0);
+  llm_wgmma_commit();
+  if (wait) llm_wgmma_wait<0>();
+  float seen = d[0][0];
+  llm_wgmma_wait<0>();
+  if (threadIdx.x < 64) out[threadIdx.x] = seen;
 }

@@ -60,8 +60,8 @@ __device__ __forceinline__ void llm_wgmma_m64n32k16(float (*d)[4], const unsigne
 #elif LLM_WGMMA
 __device__ __forceinline__ unsigned llm_smem_addr(const void* p) { return emu_smem_addr(p); }
 __device__ __forceinline__ void llm_wgmma_fence() {}
-__device__ __forceinline__ void llm_wgmma_commit() {}
-template <int N> __device__ __forceinline__ void llm_wgmma_wait() {}
+__device__ __forceinline__ void llm_wgmma_commit() { emu_wgmma_commit(); }
+template <int N> __device__ __forceinline__ void llm_wgmma_wait() { emu_wgmma_wait(N); }
 __device__ __forceinline__ void llm_fence_proxy_async() {}
 template <int NT = 8> __device__ __forceinline__ void llm_wgmma_hold(float (*)[4]) {}
 template <int TRANS_B>
