@@ -8,7 +8,7 @@ import { InputError } from '../src/util/errors.js'
 /** Variants of an llm.ts run (the options of a --runs entry). */
 export interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number }
 export const variantHelp = ':recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), ' +
-  ':4-blocks (the attention backward at 128 registers, four blocks an SM), :wgmma (the attention forward on Hopper\'s ' +
+  ':4-blocks (the attention backward at 128 registers, four blocks an SM), :wgmma (the attention on Hopper\'s ' +
   'warpgroup MMA), :rows=N (classifier chunk rows)'
 const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'wgmma', 'rows=N'] as const
 
