@@ -1,9 +1,9 @@
-// The attention forward on Hopper's warpgroup MMA (LLMTS_CUDA_ATTENTION=wgmma, head size 64, sm_90a): the 64-row
-// forward of attention_mma.cu with its two tile products done by wgmma. A block is one warpgroup: its 64 query rows
-// are the A operand (16 rows a warp, in registers, as before), and K and V are read by the tensor cores straight from
-// shared memory (wgmma.cuh), where mma.sync had every warp load each K and V fragment into registers with ldmatrix.
-// Scores, online softmax, masking and the stores are attention_mma's. Elsewhere (sm_80, PTX targets) the kernel is
-// empty and the host never launches it.
+// The attention on Hopper's warpgroup MMA (LLMTS_CUDA_ATTENTION=wgmma, head size 64, sm_90a): the 64-row forward,
+// dQ and dK/dV kernels of attention_mma.cu with their tile products done by wgmma. A block is one warpgroup: its 64
+// rows are the A operand (16 rows a warp, in registers, as before), and the other tile is read by the tensor cores
+// straight from shared memory (wgmma.cuh), where mma.sync had every warp load each of its fragments with ldmatrix.
+// Scores, online softmax, masking and the stores are attention_mma's. Elsewhere (sm_80, PTX targets) the kernels are
+// empty and the host never launches them.
 
 #include "attention_mma.cuh"
 #include "wgmma.cuh"
@@ -37,62 +37,7 @@ __device__ __forceinline__ llm_bf16* fa_next_kv_sw(llm_bf16* KV, const llm_bf16*
   __syncthreads();
   return KV + cur;
 }
-#endif
 
-// out: (B,T,NH·64) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (NH, B, ceil(T/64)), block 128 (one
-// warpgroup), dynamic shared 64·72·2 + 4·8192 + 1024 bytes: the padded Q tile, two K and two V swizzled tiles, and
-// the slack that aligns them to 1024 bytes.
-extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64(FA_FWD_PARAMS) {
-#if LLM_WGMMA
-  extern __shared__ uint4 fa_smem[];
-  llm_bf16* Qs = (llm_bf16*)fa_smem;
-  const unsigned at = llm_smem_addr(Qs + FA_ROWS * (64 + FA_PAD));
-  llm_bf16* KV = Qs + FA_ROWS * (64 + FA_PAD) + ((1024u - (at & 1023u)) & 1023u) / 2;   // K0 V0 K1 V1
-  const int qb = gridDim.z - 1 - blockIdx.z;   // the last query block has the most key tiles: start it first
-  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * 64;
-  const int warp = threadIdx.x >> 5, q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + ((threadIdx.x & 31) >> 2);
-  const llm_bf16* seq = qkv + (long long)b * T * QKV;
-  const float sl2 = scale * FA_LOG2E;
-  fa_load<64>(Qs, seq + h * 64, QKV, q0, T);
-  fa_load_sw(KV, seq + (NH + g) * 64, QKV, 0, T);
-  fa_load_sw(KV + FA_SW, seq + (NH + KVH + g) * 64, QKV, 0, T);
-  llm_cp_async_commit();
-  unsigned qf[4][4];
-  float o[8][4], m0 = -LLM_INF, m1 = -LLM_INF, l0 = 0.f, l1 = 0.f;
-  for (int t = 0; t < 8; t++) for (int e = 0; e < 4; e++) o[t][e] = 0.f;
-  for (int kt = 0; kt <= qb; kt++) {
-    const llm_bf16* Kt = fa_next_kv_sw(KV, seq, kt, qb, NH, KVH, g, T);
-    const unsigned kAddr = llm_smem_addr(Kt), vAddr = kAddr + FA_SW * 2;
-    if (kt == 0) fa_afrags<64>(qf, Qs, warp * 16);
-    float s[8][4], mx0, mx1;
-    llm_wgmma_fence();
-    for (int kk = 0; kk < 4; kk++) llm_wgmma_m64n64k16<0>(s, qf[kk], llm_wgmma_desc(kAddr + 32 * kk), kk > 0);   // S = Q·Kᵀ
-    llm_wgmma_commit();
-    llm_wgmma_wait<0>();
-    llm_wgmma_hold(s);
-    // every row sees key kt·64 <= its position in every tile it visits, so the maxima are finite
-    fa_scale_mask(s, sl2, kt == qb, kt * FA_ROWS, rowA, mx0, mx1);
-    fa_online<64>(s, o, m0, m1, l0, l1, mx0, mx1);
-    unsigned p[4][4];   // P as A fragments: keys 16kk..16kk+15
-    for (int kk = 0; kk < 4; kk++) {
-      p[kk][0] = llm_pack2(s[2 * kk][0], s[2 * kk][1]);
-      p[kk][1] = llm_pack2(s[2 * kk][2], s[2 * kk][3]);
-      p[kk][2] = llm_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      p[kk][3] = llm_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-    }
-    llm_wgmma_hold(o);
-    llm_wgmma_fence();
-    for (int kk = 0; kk < 4; kk++) llm_wgmma_m64n64k16<1>(o, p[kk], llm_wgmma_desc(vAddr + 2048 * kk), 1);   // O += P·V
-    llm_wgmma_commit();
-    llm_wgmma_wait<0>();
-    llm_wgmma_hold(o);
-    __syncthreads();   // the tiles are read: the next step may load over them
-  }
-  fa_store_out<64>(out, lse, o, m0, m1, l0, l1, rowA, b, h, T, NH);
-#endif
-}
-
-#if LLM_WGMMA
 /** Issues KS wgmma (one per 16 of the shared dimension) as one group: d (64 x N, N 64 or 32; this thread's n8
  *  tiles) (+)= A (64 x 16·KS: a[kk] the A fragments of columns 16kk..16kk+15) times the tile at shared address
  *  `addr`: its rowsᵀ (TRANS_B 0: K-major, 32 bytes a step) or the tile itself (TRANS_B 1: N-major, 16 rows a step).
@@ -134,6 +79,46 @@ __device__ __forceinline__ void fa_pack_a(unsigned (*a)[4], const float (*p)[4])
   }
 }
 #endif
+
+// out: (B,T,NH·64) bf16   lse: (B,NH,T) f32   qkv: (B,T,QKV) bf16. grid (NH, B, ceil(T/64)), block 128 (one
+// warpgroup), dynamic shared 64·72·2 + 4·8192 + 1024 bytes: the padded Q tile, two K and two V swizzled tiles, and
+// the slack that aligns them to 1024 bytes.
+extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64(FA_FWD_PARAMS) {
+#if LLM_WGMMA
+  extern __shared__ uint4 fa_smem[];
+  llm_bf16* Qs = (llm_bf16*)fa_smem;
+  const unsigned at = llm_smem_addr(Qs + FA_ROWS * (64 + FA_PAD));
+  llm_bf16* KV = Qs + FA_ROWS * (64 + FA_PAD) + ((1024u - (at & 1023u)) & 1023u) / 2;   // K0 V0 K1 V1
+  const int qb = gridDim.z - 1 - blockIdx.z;   // the last query block has the most key tiles: start it first
+  const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * 64;
+  const int warp = threadIdx.x >> 5, q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + ((threadIdx.x & 31) >> 2);
+  const llm_bf16* seq = qkv + (long long)b * T * QKV;
+  const float sl2 = scale * FA_LOG2E;
+  fa_load<64>(Qs, seq + h * 64, QKV, q0, T);
+  fa_load_sw(KV, seq + (NH + g) * 64, QKV, 0, T);
+  fa_load_sw(KV + FA_SW, seq + (NH + KVH + g) * 64, QKV, 0, T);
+  llm_cp_async_commit();
+  unsigned qf[4][4];
+  float o[8][4], m0 = -LLM_INF, m1 = -LLM_INF, l0 = 0.f, l1 = 0.f;
+  for (int t = 0; t < 8; t++) for (int e = 0; e < 4; e++) o[t][e] = 0.f;
+  for (int kt = 0; kt <= qb; kt++) {
+    const llm_bf16* Kt = fa_next_kv_sw(KV, seq, kt, qb, NH, KVH, g, T);
+    const unsigned kAddr = llm_smem_addr(Kt), vAddr = kAddr + FA_SW * 2;
+    if (kt == 0) fa_afrags<64>(qf, Qs, warp * 16);
+    float s[8][4], mx0, mx1;
+    fa_wg_mul<0>(s, qf, kAddr, false);   // S = Q·Kᵀ
+    // every row sees key kt·64 <= its position in every tile it visits, so the maxima are finite
+    fa_scale_mask(s, sl2, kt == qb, kt * FA_ROWS, rowA, mx0, mx1);
+    fa_online<64>(s, o, m0, m1, l0, l1, mx0, mx1);
+    unsigned p[4][4];
+    fa_pack_a(p, s);
+    fa_wg_mul<1>(o, p, vAddr, true);   // O += P·V
+    __syncthreads();   // the tiles are read: the next step may load over them
+  }
+  fa_store_out<64>(out, lse, o, m0, m1, l0, l1, rowA, b, h, T, NH);
+#endif
+}
+
 
 // attention_mma_backward_dq_d64 on wgmma: dqkv's q slots (+)= dQ (arguments as there). grid (NH, B, ceil(T/64)),
 // block 128, dynamic shared 2·64·72·2 + 4·8192 + 1024 bytes (padded Q and dO tiles, two K and two V swizzled tiles,
