@@ -57,6 +57,7 @@ unpack() {
 
 # Python with CUDA torch: $PYTHON, else the first python that imports torch with a GPU
 find_python() {
+  [ "${PYTHON:-}" = none ] && { echo none; return; }   # llm.ts alone: bench and profile without the PyTorch runs
   for p in ${PYTHON:-} python3 python /opt/*/bin/python3 "$HOME"/*/bin/python3 /usr/bin/python3; do
     [ -n "$p" ] && command -v "$p" > /dev/null 2>&1 && "$p" -c 'import torch,sys; sys.exit(not torch.cuda.is_available())' 2> /dev/null && { echo "$p"; return; }
   done

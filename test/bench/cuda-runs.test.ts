@@ -3,7 +3,10 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseRuns } from '../../bench/cuda-runs.js'
 import { InputError } from '../../src/util/errors.js'
@@ -28,5 +31,19 @@ test('the default --runs lists of scripts/gpu/run.sh and ncu.sh parse', () => {
   assert.ok(ncu.length >= 3, `ncu.sh runs: ${ncu.join(' ')}`)
   for (const [name, runs] of [...lists, ['ncu.sh', ncu.join(',')]]) {
     assert.doesNotThrow(() => parseRuns(name!, runs!), `${name}: ${runs}`)
+  }
+})
+
+test('run.sh: PYTHON=none leaves PyTorch out even beside a python3 with CUDA torch', () => {
+  const body = /^find_python\(\) \{\n[\s\S]*?\n\}$/m.exec(script('run.sh'))![0]
+  const bin = mkdtempSync(join(tmpdir(), 'llmts-python-'))
+  try {
+    writeFileSync(join(bin, 'python3'), '#!/bin/sh\nexit 0\n', { mode: 0o755 })   // answers "torch with CUDA: yes"
+    const find = (python: string): string => spawnSync('bash', ['-c', `${body}\nfind_python`],
+      { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, PYTHON: python } }).stdout
+    assert.equal(find(''), 'python3\n')
+    assert.equal(find('none'), 'none\n')
+  } finally {
+    rmSync(bin, { recursive: true, force: true })
   }
 })
