@@ -238,11 +238,12 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
       fa_wg_issue<0, QW>(dp, vf, oAddr + 128 * c0, false);   // dPᵀ = V·dOᵀ, on the tensor cores together
       fa_wg_wait<QW / 8>(s, dp);
       fa_probs_t<QW / 8>(s, dp, c0, qt, keyA, mask, T, L, Dv, sl2);
-      unsigned a[QW / 16][4];
-      fa_pack_a<QW / 16>(a, s);
-      fa_wg_mul<1, 64, QW / 16>(dv, a, oAddr + 128 * c0, true);   // dV += Pᵀ·dO
-      fa_pack_a<QW / 16>(a, dp);
-      fa_wg_mul<1, 64, QW / 16>(dk, a, qAddr + 128 * c0, true);   // dK += dSᵀ·Q
+      unsigned pa[QW / 16][4], da[QW / 16][4];
+      fa_pack_a<QW / 16>(pa, s);
+      fa_pack_a<QW / 16>(da, dp);
+      fa_wg_issue<1, 64, QW / 16>(dv, pa, oAddr + 128 * c0, true);   // dV += Pᵀ·dO
+      fa_wg_issue<1, 64, QW / 16>(dk, da, qAddr + 128 * c0, true);   // dK += dSᵀ·Q, on the tensor cores together
+      fa_wg_wait(dv, dk);
     }
     __syncthreads();   // the tiles are read: the next iteration may load over them
   }
