@@ -53,6 +53,22 @@ test('nvcc compiles every kernel for sm_80 and sm_90a with warnings as errors', 
   }
 })
 
+// The wgmma kernels are built only where wgmma exists (wgmma.cuh's LLM_WGMMA): a guard that went wrong would compile
+// them empty on the H100, or try wgmma on an A100. As NVRTC at run time: no sm_90a feature macro, LLMTS_SM90A instead.
+test('the wgmma kernels hold wgmma in sm_90a PTX (nvcc, and with only the backend\'s LLMTS_SM90A) and none for sm_80 or compute_90',
+  { timeout: 120_000 }, async (t) => {
+    if (nvcc === null) { t.skip('nvcc not found on PATH'); return }
+    const ptx = async (args: string[]): Promise<number> => {
+      const { stdout } = await run('nvcc', ['-ptx', '-std=c++17', ...args, '-I', kernelDir, '-o', '-', join(kernelDir, 'attention_wgmma.cu')],
+        { maxBuffer: 64 << 20 })
+      return stdout.split('wgmma.mma_async').length - 1
+    }
+    const [sm90a, backend, sm80, compute90] = await Promise.all([['-arch=sm_90a'], ['-arch=compute_90', '-DLLMTS_SM90A=1'],
+      ['-arch=sm_80'], ['-arch=compute_90']].map(ptx))
+    assert.ok(sm90a > 0 && backend === sm90a, `wgmma.mma_async count: sm_90a ${sm90a}, with LLMTS_SM90A ${backend}`)
+    assert.deepEqual([sm80, compute90], [0, 0])
+  })
+
 test('NVRTC (no CUDA headers, as at run time) compiles every kernel', { timeout: 300_000 }, async (t) => {
   let nvrtc
   try {
