@@ -150,12 +150,12 @@ export class SequenceOps {
         k.launch('attention_dq_finish', gridFor(B * T * NH * HS / 16), [BLOCK, 1, 1], 0,
           [dqkv.ptr, acc, tab.cos, tab.sin, B * T, T, NH, KVH, HS, fresh ? 0 : 1])
       } else {
-        const b4 = this.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
         if (this.wgmma(HS)) {   // two padded tiles, two pairs of swizzled ones (and the lse and D rows)
           k.launch('attention_wgmma_backward_dq_d64', [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 2, 4 * 8192 + 1024), fa)
           k.launch('attention_wgmma_backward_dkv_d64', [KVH, B, Math.ceil(T / 64)], [128, 1, 1],
             SequenceOps.faShared(HS, 2, 4 * 8192 + 4 * 64 * 4 + 1024), fa)
         } else {
+          const b4 = this.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
           k.launch(`attention_mma_backward_dq_${b4}d${HS}`, [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6), fa)
           k.launch(`attention_mma_backward_dkv_${b4}d${HS}`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 6, 4 * 64 * 4), fa)
         }

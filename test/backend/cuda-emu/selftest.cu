@@ -60,8 +60,7 @@ extern "C" __global__ void selftest_past_end(float* out, float* in, int at) {
 // 64-row tile): 16 everywhere, read after wgmma.wait_group, or (wait 0) read before it and only then waited for
 extern "C" __global__ void selftest_wgmma(float* out, int wait) {
   extern __shared__ uint4 tile[];
-  const unsigned at = llm_smem_addr(tile);
-  unsigned* b = (unsigned*)((char*)tile + ((1024u - (at & 1023u)) & 1023u));
+  unsigned* b = (unsigned*)llm_align1024((llm_bf16*)tile);
   for (int i = threadIdx.x; i < 2048; i += blockDim.x) b[i] = 0x3f803f80u;   // bf16 1.0 pairs
   __syncthreads();
   const unsigned a[4] = { 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u };

@@ -63,7 +63,7 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
   llm_bf16* Vs = Ks + TILE;
   const int qb = gridDim.z - 1 - blockIdx.z;   // most key tiles first
   const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * D;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const float sl2 = scale * FA_LOG2E;
@@ -92,15 +92,7 @@ __device__ __forceinline__ void fa_backward_dq(llm_bf16* dqkv, const llm_bf16* d
       float s[KW / 8][4], dp[KW / 8][4];
       fa_mul_bt<D, KW / 8>(s, qf, Kp);                             // scores
       fa_mul_bt<D, KW / 8>(dp, of, Vs + cur + c0 * (D + FA_PAD));  // dP = dO·Vᵀ
-      for (int j = 0; j < KW / 8; j++) {
-        for (int e = 0; e < 2; e++) {
-          int key = kt * FA_ROWS + c0 + 8 * j + 2 * tq + e;
-          float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
-          float p1 = mask && key > rowB ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
-          s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
-          s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
-        }
-      }
+      fa_dscores<KW / 8>(s, dp, kt * FA_ROWS + c0, rowA, mask, L0, L1, D0, D1, sl2);   // dS
       fa_mul_acc<D, KW / 8>(dq, s, Kp);   // dQ += dS·K
     }
     __syncthreads();

@@ -208,6 +208,24 @@ __device__ __forceinline__ void fa_scale_mask(float (*s)[4], float sl2, bool mas
   }
 }
 
+/** The dQ kernels' probability gradients: s (S: rows rowA and rowA + 8 of this thread against keys key0..key0+8N-1,
+ *  C fragments, unscaled) becomes dS = P·(dP - D) with P = exp2(s·sl2 - L), from dp (dP) and the rows' log2-unit lse
+ *  L0/L1 and D values D0/D1 (the scale is applied at the end); with `mask` (the diagonal tile), keys after a row give 0. */
+template <int N>
+__device__ __forceinline__ void fa_dscores(float (*s)[4], const float (*dp)[4], int key0, int rowA, bool mask, float L0, float L1,
+                                           float D0, float D1, float sl2) {
+  const int tq = threadIdx.x & 3;
+  for (int j = 0; j < N; j++) {
+    for (int e = 0; e < 2; e++) {
+      int key = key0 + 8 * j + 2 * tq + e;
+      float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
+      float p1 = mask && key > rowA + 8 ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
+      s[j][e] = p0 * (dp[j][e] - D0);
+      s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
+    }
+  }
+}
+
 /** The dK/dV kernels' probabilities and their gradients, transposed: s (Sᵀ: rows keyA and keyA + 8 of this thread
  *  against queries c0..c0+8N-1 of query tile qt, C fragments, unscaled) becomes P = exp2(s·sl2 - lse) and dp (dPᵀ)
  *  becomes dS = P·(dP - D), from the tile's lse and D rows L and Dv; with `mask` (the diagonal tile, or the last one),

@@ -87,8 +87,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64(FA
 #if LLM_WGMMA
   extern __shared__ uint4 fa_smem[];
   llm_bf16* Qs = (llm_bf16*)fa_smem;
-  const unsigned at = llm_smem_addr(Qs + FA_ROWS * (64 + FA_PAD));
-  llm_bf16* KV = Qs + FA_ROWS * (64 + FA_PAD) + ((1024u - (at & 1023u)) & 1023u) / 2;   // K0 V0 K1 V1
+  llm_bf16* KV = llm_align1024(Qs + FA_ROWS * (64 + FA_PAD));   // K0 V0 K1 V1
   const int qb = gridDim.z - 1 - blockIdx.z;   // the last query block has the most key tiles: start it first
   const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * 64;
   const int warp = threadIdx.x >> 5, q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + ((threadIdx.x & 31) >> 2);
@@ -129,11 +128,10 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_backward_dq_d6
   const int TILE = FA_ROWS * (64 + FA_PAD);
   llm_bf16* Qs = (llm_bf16*)fa_smem;
   llm_bf16* Os = Qs + TILE;
-  const unsigned at = llm_smem_addr(Os + TILE);
-  llm_bf16* KV = Os + TILE + ((1024u - (at & 1023u)) & 1023u) / 2;   // K0 V0 K1 V1
+  llm_bf16* KV = llm_align1024(Os + TILE);   // K0 V0 K1 V1
   const int qb = gridDim.z - 1 - blockIdx.z;   // most key tiles first
   const int b = blockIdx.y, h = blockIdx.x, g = h / (NH / KVH), QKV = (NH + 2 * KVH) * 64;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tq = lane & 3;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int q0 = qb * FA_ROWS, rowA = q0 + warp * 16 + (lane >> 2), rowB = rowA + 8;
   const llm_bf16* seq = qkv + (long long)b * T * QKV;
   const float sl2 = scale * FA_LOG2E;
@@ -158,16 +156,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_backward_dq_d6
     fa_wg_issue<0>(s, qf, kAddr, false);    // scores
     fa_wg_issue<0>(dp, of, vAddr, false);   // dP = dO·Vᵀ, on the tensor cores together
     fa_wg_wait(s, dp);
-    const bool mask = kt == qb;
-    for (int j = 0; j < 8; j++) {
-      for (int e = 0; e < 2; e++) {
-        int key = kt * FA_ROWS + 8 * j + 2 * tq + e;
-        float p0 = mask && key > rowA ? 0.f : exp2f(s[j][e] * sl2 - L0);
-        float p1 = mask && key > rowB ? 0.f : exp2f(s[j][2 + e] * sl2 - L1);
-        s[j][e] = p0 * (dp[j][e] - D0);          // dS (scale applied at the end)
-        s[j][2 + e] = p1 * (dp[j][2 + e] - D1);
-      }
-    }
+    fa_dscores<8>(s, dp, kt * FA_ROWS, rowA, kt == qb, L0, L1, D0, D1, sl2);   // dS
     unsigned a[4][4];
     fa_pack_a(a, s);
     fa_wg_mul<1>(dq, a, kAddr, true);   // dQ += dS·K
@@ -194,8 +183,7 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
   llm_bf16* Vs = Ks + TILE;
   float* Ls = (float*)(Vs + TILE);   // Ls + i·2·64, Dsh + i·2·64: buffer i
   float* Dsh = Ls + FA_ROWS;
-  const unsigned at = llm_smem_addr(Ls + 4 * FA_ROWS);
-  llm_bf16* QO = (llm_bf16*)(Ls + 4 * FA_ROWS) + ((1024u - (at & 1023u)) & 1023u) / 2;   // Q0 dO0 Q1 dO1
+  llm_bf16* QO = llm_align1024((llm_bf16*)(Ls + 4 * FA_ROWS));   // Q0 dO0 Q1 dO1
   const int b = blockIdx.y, g = blockIdx.x, group = NH / KVH, QKV = (NH + 2 * KVH) * 64;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int kb = blockIdx.z, k0 = kb * FA_ROWS, keyA = k0 + warp * 16 + (lane >> 2), keyB = keyA + 8;
@@ -265,8 +253,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_check(float* d
 #if LLM_WGMMA
   extern __shared__ uint4 fa_smem[];
   llm_bf16* As = (llm_bf16*)fa_smem;
-  const unsigned at = llm_smem_addr(As + FA_ROWS * (64 + FA_PAD));
-  llm_bf16* Bs = As + FA_ROWS * (64 + FA_PAD) + ((1024u - (at & 1023u)) & 1023u) / 2;
+  llm_bf16* Bs = llm_align1024(As + FA_ROWS * (64 + FA_PAD));
   fa_load<64>(As, a, 64, 0, FA_ROWS);
   fa_load_sw(Bs, b, 64, 0, FA_ROWS);
   llm_cp_async_commit();

@@ -73,3 +73,9 @@ __device__ __forceinline__ void llm_wgmma_m64n32k16(float (*d)[4], const unsigne
   emu_wgmma_m64nNk16(&d[0][0], 32, a, desc, accumulate, TRANS_B);
 }
 #endif
+
+/** `p` advanced to the next 1024-byte boundary of the shared address space, where a swizzled tile must start (the
+ *  launch allows 1024 bytes of slack for it). */
+__device__ __forceinline__ llm_bf16* llm_align1024(llm_bf16* p) {
+  return p + ((1024u - (llm_smem_addr(p) & 1023u)) & 1023u) / 2;
+}
