@@ -3,13 +3,16 @@
 // per model:B and round; a later entry of that model:B (a variant of the llm.ts run) compares with the same runs.
 // The measuring functions are passed in: the order and the failure handling are tested without a GPU.
 
+import type { KernelProfile, OpTime } from './cuda-profile.js'
 import type { Run } from './cuda-runs.js'
 
 /** One measurement: an llm.ts child's or bench/torch_reference.py's JSON line, or a failed run (error set). */
 export interface Result {
   impl: 'llm.ts' | 'pytorch'; model: string; B: number; T: number; params: number
   ms_per_step: number; tokens_per_s: number; peak_bytes: number; loss_first: number; loss_last: number
-  device?: string; torch?: string; profile?: { op: string; calls: number; ms: number }[]; error?: string
+  device?: string; torch?: string; error?: string
+  profile?: OpTime[]                 // llm.ts --profile: GPU time per op and step
+  kernel_profile?: KernelProfile     // PyTorch --profile: GPU time per kernel category and step
 }
 
 /** An entry's runs in round order; torch null without PyTorch (--python none). torchFirst: this entry made the

@@ -6,6 +6,7 @@
 import { presetConfig } from '../src/config.js'
 import { ParamLayout } from '../src/model/params.js'
 import type { EntryRuns, Result } from './cuda-compare.js'
+import { compareTable, kernelTable } from './cuda-profile.js'
 import { summarize, type Summary } from './stats.js'
 
 /** What the rows need beside the runs: T, the bf16 peak the MFU is over, and --repeat. */
@@ -69,12 +70,19 @@ export function entryNotes(e: EntryRuns, repeat: number): string[] {
     `${(o.peakBytes / t.peakBytes).toFixed(2)}× peak memory (losses ${loss(e.ours)} vs ${loss(e.torch!)})`, ...notes]
 }
 
-/** The GPU time per op of the entry's llm.ts run (--profile, which takes --repeat 1), or null. */
+/** The GPU time per op of the entry's llm.ts run (--profile, which takes --repeat 1), or null; with a PyTorch profile
+ *  of the same model:B, both by category side by side, and (under the entry that made the PyTorch run) its kernels. */
 export function entryProfile(e: EntryRuns): string | null {
   const p = e.ours[0]!.profile
   if (p === undefined) return null
-  return `GPU time per training step by op, ${name(e)} B=${e.entry.B} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
+  const what = `${name(e)} B=${e.entry.B}`
+  const ours = `GPU time per training step by op, ${what} (CUDA events; sums can exceed ms/step because events serialize):\n\n` +
     '| op | calls/step | ms/step |\n|---|---:|---:|\n' + p.map(o => `| ${o.op} | ${o.calls.toFixed(0)} | ${o.ms.toFixed(2)} |`).join('\n')
+  const torch = e.torch?.[0]?.kernel_profile
+  if (torch === undefined) return ours
+  const side = `GPU time per training step by category, ${what}: llm.ts (CUDA events per op) and PyTorch ` +
+    `(torch.profiler, ${torch.steps} steps after the timed ones, kernels sorted by name):\n\n${compareTable(p, torch)}`
+  return [ours, side, ...(e.torchFirst ? [`PyTorch's longest kernels, ${e.entry.model} B=${e.entry.B}:\n\n${kernelTable(torch)}`] : [])].join('\n\n')
 }
 
 /** The table, the lines under it and the profiles (what is printed and appended after the header). */

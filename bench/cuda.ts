@@ -28,7 +28,8 @@ const flags = {
   python: { type: 'string', default: 'python3', help: 'Python with CUDA torch for the reference ("none" skips it)' },
   repeat: { type: 'int', min: 1, default: 1,
     help: 'rounds per entry, llm.ts and PyTorch alternating; rows show medians and every run, the ratio is of medians' },
-  profile: { type: 'bool', help: 'also print GPU time per op (CUDA events) for each llm.ts run (its tokens/s then include the events)' },
+  profile: { type: 'bool', help: 'also print GPU time per op (CUDA events) for each llm.ts run (its tokens/s then include ' +
+    'the events), and with PyTorch its GPU time per kernel category (torch.profiler, over as many more steps) beside ours' },
   'peak-tflops': { type: 'number', min: 0, default: 0, help: 'bf16 peak for MFU (0: measure with a 8192³ GEMM)' },
   append: { type: 'bool', help: 'append the results to bench/RESULTS.md' },
   json: { type: 'bool', help: 'print one JSON object (every run, the summaries) on stdout instead of the table' },
@@ -95,9 +96,11 @@ function runChild(args: string[]): Result {
 }
 
 // bench/torch_reference.py: bf16 autocast, TF32, torch.compile, SDPA, fused AdamW
-function runTorch(python: string, model: string, B: number, T: number, steps: number, warmup: number): Result {
+// (--profile: as many more steps under torch.profiler as timed ones; the timed ones are not profiled)
+function runTorch(python: string, model: string, B: number, T: number, steps: number, warmup: number, profile: boolean): Result {
   const out = execFileSync(python, [resolve(process.cwd(), 'bench/torch_reference.py'), '--model', model, '--batch', String(B),
-    '--seq', String(T), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    '--seq', String(T), '--steps', String(steps), '--warmup', String(warmup), ...(profile ? ['--profile', String(steps)] : [])],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 })
   return lastJson<Result>(out)
 }
 
@@ -105,7 +108,7 @@ function measurers(f: { seq: number; steps: number; warmup: number; profile: boo
   return {
     ours: ({ model, B, variant }) => runChild(['--seq', String(f.seq), '--steps', String(f.steps), '--warmup', String(f.warmup),
       '--one', JSON.stringify({ model, B, profile: f.profile, variant })]),
-    torch: f.python === 'none' ? null : (model, B) => runTorch(f.python, model, B, f.seq, f.steps, f.warmup),
+    torch: f.python === 'none' ? null : (model, B) => runTorch(f.python, model, B, f.seq, f.steps, f.warmup, f.profile),
     // each run at once (a stage cut short by its time limit still leaves every finished run in its log)
     round: f.repeat === 1 ? undefined : (entry, r, ours, torch) => console.error(roundProgress(entry.run, r, f.repeat, ours, torch)),
   }

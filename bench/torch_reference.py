@@ -6,11 +6,16 @@ loss over the real one, AdamW lr 6e-4, betas (0.9, 0.95), eps 1e-8, weight decay
 gradient clipping at 1.0, loss.item() every step as a training loop logs it). Prints one JSON line.
 
 Run: python3 bench/torch_reference.py --model variant-124m --batch 16 --seq 1024 --steps 10
+--profile N: N more steps after the timed ones under torch.profiler; the JSON line then also holds GPU time per step
+by category (the categories of bench/cuda-profile.ts, so llm.ts's per-op profile lines up with it) and the top kernels.
 """
 import argparse
 import json
+import os
 import math
+import re
 import time
+from collections import defaultdict
 
 import torch
 import torch.nn as nn
@@ -98,6 +103,47 @@ class GPT(nn.Module):
         return F.cross_entropy(logits[..., :V].float().reshape(-1, V), targets.reshape(-1))
 
 
+# Kernel (or, on the CPU, aten op) names to categories: bench/profile-categories.json, shared with bench/cuda-profile.ts
+# (which gives llm.ts's ops the same categories); the first pattern that matches the lowercased name wins.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'profile-categories.json')) as f:
+    CATEGORIES = json.load(f)['categories']
+
+
+def category(name):
+    low = name.lower()
+    return next((c for c, pattern in CATEGORIES if re.search(pattern, low)), 'other')
+
+
+def profile_steps(step, first, n, cuda):
+    """GPU time per step (CPU time of the aten ops on the CPU) of n steps: by category, and the 20 longest kernels."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts) as prof:
+        for i in range(n):
+            step(first + i)
+        if cuda:
+            torch.cuda.synchronize()
+    kernels = defaultdict(lambda: [0, 0.0])   # name -> [calls, microseconds]
+    for e in prof.events():
+        if cuda and e.device_type == DeviceType.CUDA:
+            us = e.time_range.elapsed_us()
+        elif not cuda and e.device_type == DeviceType.CPU and e.name.startswith('aten::'):
+            us = e.self_cpu_time_total   # self time: the ops' times then partition the total
+        else:
+            continue
+        kernels[e.name][0] += 1
+        kernels[e.name][1] += us
+    cats = defaultdict(lambda: [0, 0.0])
+    for name, (calls, us) in kernels.items():
+        cats[category(name)][0] += calls
+        cats[category(name)][1] += us
+    per_step = lambda d: sorted(({'op': k, 'calls': c / n, 'ms': us / 1e3 / n} for k, (c, us) in d.items()),
+                                key=lambda o: -o['ms'])
+    return {'steps': n, 'unit': 'GPU time' if cuda else 'CPU self time of aten ops', 'categories': per_step(cats),
+            'kernels': [dict(k, op=k['op'][:160], category=category(k['op'])) for k in per_step(kernels)[:20]]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', default='variant-124m', choices=sorted(PRESETS))
@@ -106,6 +152,7 @@ def main():
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--no-compile', action='store_true')
+    ap.add_argument('--profile', type=int, default=0, metavar='N', help='N more steps under torch.profiler (not timed)')
     ap.add_argument('--device', default='cuda', choices=['cuda', 'cpu'], help='cpu: a smoke test of this script only')
     a = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -123,7 +170,7 @@ def main():
                             lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=cuda)
     step_fn = model if a.no_compile else torch.compile(model)
     g = torch.Generator(device='cpu').manual_seed(2)
-    data = torch.randint(0, V, (a.warmup + a.steps, a.batch, a.seq + 1), generator=g).to(dev)
+    data = torch.randint(0, V, (a.warmup + a.steps + a.profile, a.batch, a.seq + 1), generator=g).to(dev)
 
     def step(i):
         x, y = data[i, :, :-1], data[i, :, 1:]
@@ -148,11 +195,14 @@ def main():
     if cuda:
         torch.cuda.synchronize()
     dt = (time.time() - t0) / a.steps
+    peak = torch.cuda.max_memory_allocated() if cuda else 0
+    prof = profile_steps(step, a.warmup + a.steps, a.profile, cuda) if a.profile > 0 else None
     print(json.dumps({
         'impl': 'pytorch', 'model': a.model, 'B': a.batch, 'T': a.seq, 'params': params,
         'ms_per_step': dt * 1e3, 'tokens_per_s': a.batch * a.seq / dt, 'warmup_s': warm_s,
-        'peak_bytes': torch.cuda.max_memory_allocated() if cuda else 0, 'loss_first': losses[0], 'loss_last': losses[-1],
+        'peak_bytes': peak, 'loss_first': losses[0], 'loss_last': losses[-1],
         'torch': torch.__version__, 'device': torch.cuda.get_device_name() if cuda else 'cpu', 'compiled': not a.no_compile,
+        **({'kernel_profile': prof} if prof is not None else {}),
     }))
 
 

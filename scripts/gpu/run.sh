@@ -129,7 +129,9 @@ stage bench 580 node dist/bench/cuda.js --runs "${BENCH_RUNS:-variant-124m:16,va
 # The default is one 124M and one 350M entry; the other two in a second call:
 # STAGES=compare COMPARE_RUNS=gpt2-124m:16,variant-350m:32. A stage cut short still logs every finished round.
 stage compare 540 node dist/bench/cuda.js --runs "${COMPARE_RUNS:-variant-124m:16,variant-350m:16}" --repeat "${REPEAT:-3}" --steps 20 --python "$PY" --append
-stage profile 300 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:4-blocks,variant-124m:16:wgmma}" --python none --profile --steps 5
+# profile: llm.ts's GPU time per op, and (unless PYTHON=none) PyTorch's per kernel category beside it (torch.profiler,
+# ~60 s more per model:B for its compile); the entries of one model:B share its PyTorch run
+stage profile 420 node dist/bench/cuda.js --runs "${PROFILE_RUNS:-variant-124m:16,variant-124m:16:4-blocks,variant-124m:16:wgmma}" --python "$PY" --profile --steps 5
 stage ncu 540 bash scripts/gpu/ncu.sh
 # infer, only when named: GPU memory of eval loss, eval hellaswag (packed pool) and sample at gpt2-350m, T=1024, as
 # each command builds its model (the CPU emulator's plan of the same is in bench/RESULTS.md, 2026-11-26)

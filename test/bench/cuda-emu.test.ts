@@ -51,3 +51,30 @@ test('bench/cuda --repeat 2 --json on the emulator: every run in the JSON, PyTor
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('bench/cuda --profile on the emulator: PyTorch is asked for as many profiled steps as timed ones, and its ' +
+  'categories print beside llm.ts\'s ops', { timeout: 300_000 }, (t) => {
+  const reason = emulatorSkipReason()
+  if (reason !== null) { t.skip(reason); return }
+  const dir = mkdtempSync(join(tmpdir(), 'llmts-bench-cuda-'))
+  try {
+    const python = join(dir, 'python'), log = join(dir, 'calls.txt')
+    const profile = { steps: 2, unit: 'GPU time', categories: [{ op: 'matmul', calls: 30, ms: 1.5 }, { op: 'attention backward', calls: 4, ms: 0.75 }],
+      kernels: [{ op: 'nvjet_tst_256x128_64x4_2x1_v_bz_coopA_TNN', calls: 30, ms: 1.5, category: 'matmul' }] }
+    writeFileSync(python, `#!/bin/bash\necho "$*" >> "$FAKE_LOG"\necho '${JSON.stringify({ impl: 'pytorch', model: 'tiny-variant', B: 2,
+      T: 32, params: 1, ms_per_step: 64, tokens_per_s: 1000, peak_bytes: 2 ** 30, loss_first: 11, loss_last: 10.5, kernel_profile: profile })}'\n`, { mode: 0o755 })
+    const bench = fileURLToPath(new URL('../../bench/cuda.js', import.meta.url))
+    const r = spawnSync(process.execPath, [bench, '--runs', 'tiny-variant:2', '--seq', '32', '--steps', '2', '--warmup', '1',
+      '--python', python, '--profile'], { encoding: 'utf8', env: { ...emulatorEnv(buildEmulator(), { plan: true }), FAKE_LOG: log }, maxBuffer: 16 << 20 })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(readFileSync(log, 'utf8'), /--model tiny-variant --batch 2 --seq 32 --steps 2 --warmup 1 --profile 2\n$/)
+    assert.match(r.stdout, /^GPU time per training step by op, tiny-variant B=2 /m)
+    assert.match(r.stdout, /^\| matmulForward \| \d+ \| [\d.]+ \|$/m)
+    assert.match(r.stdout, /^GPU time per training step by category, tiny-variant B=2: llm\.ts \(CUDA events per op\) and PyTorch \(torch\.profiler, 2 steps/m)
+    assert.match(r.stdout, /^\| matmul \| [\d.]+ \| 1\.50 \| [-+][\d.]+ \|$/m)
+    assert.match(r.stdout, /^\| attention backward \| [\d.]+ \| 0\.75 \| [-+][\d.]+ \|$/m)
+    assert.match(r.stdout, /^\| nvjet_tst_256x128_64x4_2x1_v_bz_coopA_TNN \| matmul \| 30 \| 1\.50 \|$/m)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

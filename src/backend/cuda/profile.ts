@@ -4,7 +4,7 @@
 
 import type { CudaContext } from './context.js'
 
-const profiledOps = ['encoderForward', 'encoderBackward', 'layernormForward', 'layernormBackward', 'rmsnormForward',
+export const profiledOps = ['encoderForward', 'encoderBackward', 'layernormForward', 'layernormBackward', 'rmsnormForward',
   'rmsnormBackward', 'residualRmsnormForward', 'residualLayernormForward', 'matmulForward', 'matmulBackward',
   'ropeForward', 'ropeBackward', 'attentionForward', 'attentionBackward', 'attentionInference', 'geluForward',
   'geluBackward', 'swigluForward', 'swigluBackward', 'residualForward', 'crossEntropyForward', 'crossEntropyBackward',
