@@ -1,16 +1,19 @@
 // The --runs list of the GPU benchmarks (bench/cuda, bench/cuda-memory): model:B pairs, each optionally followed by
-// options that pick a variant of the llm.ts run (activation recomputation, attention kernels, classifier chunk).
+// options that pick a variant of the llm.ts run (activation recomputation, attention kernels, classifier chunk,
+// cuBLASLt algorithm autotune).
 
+import { MAX_GEMM_TUNE } from '../src/backend/cuda/gemm-tune.js'
 import type { AttentionMode } from '../src/backend/cuda/index.js'
 import { presetConfig } from '../src/config.js'
 import { InputError } from '../src/util/errors.js'
 
 /** Variants of an llm.ts run (the options of a --runs entry). */
-export interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number }
+export interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number; gemmTune?: number }
 export const variantHelp = ':recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), ' +
   ':4-blocks (the attention backward at 128 registers, four blocks an SM), :wgmma (the attention on Hopper\'s ' +
-  'warpgroup MMA), :rows=N (classifier chunk rows)'
-const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'wgmma', 'rows=N'] as const
+  `warpgroup MMA), :rows=N (classifier chunk rows), :gemm-tune=N (time the top N cuBLASLt algorithms per GEMM shape, ` +
+  `keep the fastest; 1..${MAX_GEMM_TUNE})`
+const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'wgmma', 'rows=N', 'gemm-tune=N'] as const
 
 export interface Run { run: string; model: string; B: number; variant: Variant; label: string }
 
@@ -18,10 +21,11 @@ export interface Run { run: string; model: string; B: number; variant: Variant; 
 function parseVariant(opts: string[]): Variant | null {
   const v: Variant = { recompute: false, attention: 'auto' }
   for (const o of opts) {
-    const rows = /^rows=(\d+)$/.exec(o)
+    const rows = /^rows=(\d+)$/.exec(o), tune = /^gemm-tune=(\d+)$/.exec(o)
     if (o === 'recompute') v.recompute = true
     else if (o === 'atomic-dq' || o === '4-blocks' || o === 'wgmma') v.attention = o
     else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
+    else if (tune !== null && Number(tune[1]) >= 1 && Number(tune[1]) <= MAX_GEMM_TUNE) v.gemmTune = Number(tune[1])
     else return null
   }
   return v

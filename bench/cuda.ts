@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CudaBackend } from '../src/backend/cuda/index.js'
+import { formatTuning } from '../src/backend/cuda/gemm-tune.js'
 import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
@@ -38,8 +39,8 @@ const flags = {
 
 /** One llm.ts measurement in this process. */
 function measureOurs(model: string, B: number, T: number, steps: number, warmup: number, profile: boolean,
-                     { recompute, attention, classifierRows }: Variant): Result {
-  const be = new CudaBackend({ profile, attention })
+                     { recompute, attention, classifierRows, gemmTune }: Variant): Result {
+  const be = new CudaBackend({ profile, attention, gemmTune })
   const config = presetConfig(model)
   const gpt = new GPT(be, config, { maxBatch: B, maxSeqLen: T, recompute, classifierRows })
   gpt.initWeights(1337)
@@ -65,6 +66,7 @@ function measureOurs(model: string, B: number, T: number, steps: number, warmup:
   for (let s = 0; s < steps; s++) step(warmup + s)
   be.synchronize()
   const dt = (performance.now() - t0) / 1000 / steps
+  for (const t of be.gemmTuning()) console.error(formatTuning(t))   // to the log (stderr): what :gemm-tune=N picked
   return { impl: 'llm.ts', model, B, T, params: new ParamLayout(config).countReal(), ms_per_step: dt * 1000,
     tokens_per_s: N / dt, peak_bytes: be.ctx.peakBytes, loss_first: losses[warmup]!, loss_last: losses.at(-1)!,
     device: be.describe(), profile: be.profiler?.report().map(o => ({ ...o, ms: o.ms / steps, calls: o.calls / steps })) }

@@ -11,6 +11,7 @@ import { cacheKey, createCompiler, defaultCacheDir, nvrtcOptions, readHeaders, t
 import type { Nvrtc } from '../../src/backend/cuda/ffi.js'
 import { KernelRegistry, layoutParams, packArgs, paramKind, parseKernels, type KernelSig, type LaunchDriver } from '../../src/backend/cuda/kernels.js'
 import { candidatePaths, expandGlob, loadLibrary, searchDirs, type SearchEnv } from '../../src/backend/cuda/libs.js'
+import { fastest, formatTuning } from '../../src/backend/cuda/gemm-tune.js'
 import { describeGemm, planKey, type Gemm } from '../../src/backend/cuda/matmul.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { alignmentOf, Allocation, bf16ToF32, f32ToBf16, fromBf16Bits, takePending, toBf16Bits } from '../../src/backend/cuda/memory.js'
@@ -332,6 +333,24 @@ test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_SYNC are checked before any GPU work: 
     withEnv({ [name]: value }, () =>
       assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError && message.test((e as Error).message)))
   }
+})
+
+test('LLMTS_CUDA_GEMM_TUNE and gemmTune: an integer 1..32, else one InputError naming the variable, the value and the range', () => {
+  for (const value of ['0', '-1', 'x', '33', '1.5']) {
+    withEnv({ LLMTS_CUDA_GEMM_TUNE: value }, () => assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError &&
+      e.message === `cuda: LLMTS_CUDA_GEMM_TUNE=${value} is not an integer 1..32 (cuBLASLt algorithms to time per GEMM shape)`))
+  }
+  assert.throws(() => new CudaBackend({ gemmTune: 0 }), /^InputError: cuda: gemmTune=0 is not an integer 1\.\.32/)
+})
+
+test('gemm-tune: the fastest median is kept, the earlier on a tie; one log line per shape', () => {
+  assert.equal(fastest([0.5, 0.3, 0.4]), 1)
+  assert.equal(fastest([0.3, 0.3, 0.4]), 0)
+  assert.equal(fastest([0.4, 0.2, 0.2]), 1)
+  assert.equal(formatTuning({ gemm: 'm=768 n=16384 k=3072', ms: [0.5, 0.4], chosen: 1 }),
+    'gemm-tune: m=768 n=16384 k=3072: candidate 1 of 2, 0.4000 ms (0.5000 ms for candidate 0, 20.0% less)')
+  assert.equal(formatTuning({ gemm: 'm=8 n=8 k=8', ms: [0.25, 0.5], chosen: 0 }),
+    'gemm-tune: m=8 n=8 k=8: candidate 0 of 2, 0.2500 ms (the heuristic\'s first)')
 })
 
 test('kernel headers: the ones a source includes, through other headers, each once, sorted by name', () => {

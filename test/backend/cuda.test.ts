@@ -1,7 +1,7 @@
 // The CUDA backend on a GPU: the shared op conformance suite twice (float32 storage with full-fp32 matmuls at
 // near-float32 tolerances; the default TF32 matmuls at bf16-appropriate ones), the mixed-precision paths the
 // model really takes (bf16 activations against the CPU backend), and the model itself (PyTorch goldens and a
-// training trajectory against the CPU backend), the per-op profiler, and NCCL's binding on one rank. Without a
+// training trajectory against the CPU backend), the per-op profiler, the cuBLASLt autotune, and NCCL's binding on one rank. Without a
 // usable GPU every test is skipped with the reason.
 
 import assert from 'node:assert/strict'
@@ -14,6 +14,7 @@ import { runConformance } from './conformance.js'
 import { registerMixedMemory } from './cuda-mixed-memory.js'
 import { registerMixedPrecisionOps } from './cuda-mixed.js'
 import { registerMixedSequenceOps } from './cuda-mixed-sequence.js'
+import { registerGemmTune } from './cuda-gemm-tune.js'
 import { registerModelChecks } from './cuda-model.js'
 import { registerProfiler } from './cuda-profile.js'
 
@@ -65,6 +66,7 @@ if (!p.ok) {
   registerMixedSequenceOps()
   registerModelChecks()
   registerProfiler()
+  registerGemmTune()
   test('NCCL on this GPU: a one-rank communicator (the real library\'s binding; ranks on several GPUs need several GPUs)', async (t) => {
     const backend = new CudaBackend()
     const one: Collective = {   // the host side of a world of one: nothing to send anywhere

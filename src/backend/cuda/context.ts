@@ -6,6 +6,7 @@
 import { createCompiler, defaultCacheDir, kernelDir, targetFor, type CompileTarget } from './compile.js'
 import { allocNative, loadCublasLt, loadDriver, loadNvrtc, type Driver, type NativeBlock } from './ffi.js'
 import { KernelRegistry, type LaunchDriver } from './kernels.js'
+import type { GemmTuning } from './gemm-tune.js'
 import { LtMatmul, WORKSPACE_BYTES } from './matmul.js'
 import { InputError } from '../../util/errors.js'
 import { Allocation, dtypeBytes, type DType } from './memory.js'
@@ -18,6 +19,9 @@ export interface ContextOptions {
   device?: number            // ordinal, default 0 (CUDA_VISIBLE_DEVICES applies)
   tf32?: boolean             // TF32 for fp32 matmuls (default true)
   syncLaunches?: boolean     // wait for every kernel, so a fault names its kernel (slow; for debugging)
+  /** cuBLASLt algorithms to time per GEMM shape, keeping the fastest (1, the default: the heuristic's first;
+   *  gemm-tune.ts). LLMTS_CUDA_GEMM_TUNE sets it from the environment. */
+  gemmTune?: number
 }
 
 interface DeviceInfo {
@@ -162,10 +166,15 @@ export class CudaContext {
     if (this.matmul === null) {
       const lt = loadCublasLt(this.cudaMajor)
       this.libraries['cublasLt'] = `${lt.path} (cuBLASLt ${lt.version})`
-      this.matmul = new LtMatmul(lt, this.scratch('cublasLt-workspace', WORKSPACE_BYTES), this.opts.tf32 ?? true)
+      const candidates = this.opts.gemmTune ?? 1
+      this.matmul = new LtMatmul(lt, this.scratch('cublasLt-workspace', WORKSPACE_BYTES), this.opts.tf32 ?? true,
+        candidates > 1 ? { candidates, device: this } : null)
     }
     return this.matmul
   }
+
+  /** The GEMM shapes tuned so far (gemmTune > 1; empty before the first matmul). */
+  gemmTuning(): GemmTuning[] { return [...(this.matmul?.tunings ?? [])] }
 
   private launchDriver(): LaunchDriver {
     const d = this.driver

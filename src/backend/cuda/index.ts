@@ -10,6 +10,7 @@ import * as L from './layers.js'
 import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, splitPending, type Allocation } from './memory.js'
 import { SequenceOps } from './sequence.js'
 import { Profiler } from './profile.js'
+import { MAX_GEMM_TUNE, type GemmTuning } from './gemm-tune.js'
 import { InputError } from '../../util/errors.js'
 
 export interface CudaBackendOptions extends ContextOptions {
@@ -36,6 +37,14 @@ function envChoice<T extends string>(name: string, allowed: readonly T[]): T {
   throw new InputError(`cuda: ${name}=${v} is not one of ${allowed.join(', ')}`)
 }
 
+/** The gemmTune option, else LLMTS_CUDA_GEMM_TUNE (unset or empty: 1); an InputError unless an integer 1..32. */
+function gemmTuneOf(opts: CudaBackendOptions): number {
+  const name = opts.gemmTune !== undefined ? 'gemmTune' : 'LLMTS_CUDA_GEMM_TUNE'
+  const v = opts.gemmTune !== undefined ? String(opts.gemmTune) : process.env[name] || '1'
+  if (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= MAX_GEMM_TUNE) return Number(v)
+  throw new InputError(`cuda: ${name}=${v} is not an integer 1..${MAX_GEMM_TUNE} (cuBLASLt algorithms to time per GEMM shape)`)
+}
+
 export class CudaBackend implements Backend {
   readonly name = 'cuda'
   readonly ctx: CudaContext
@@ -47,7 +56,8 @@ export class CudaBackend implements Backend {
     // a bad knob fails before any GPU work
     const attention = opts.attention ?? envChoice('LLMTS_CUDA_ATTENTION', attentionModes)
     const syncLaunches = opts.syncLaunches ?? envChoice('LLMTS_CUDA_SYNC', ['0', '1']) === '1'
-    this.ctx = openContext({ ...opts, syncLaunches })
+    const gemmTune = gemmTuneOf(opts)
+    this.ctx = openContext({ ...opts, syncLaunches, gemmTune })
     this.k = new Kit(this.ctx)
     this.seq = new SequenceOps(this.k, attention)
     this.profiler = (opts.profile ?? process.env['LLMTS_CUDA_PROFILE'] === '1') ? new Profiler(this.ctx, this) : null
@@ -65,6 +75,9 @@ export class CudaBackend implements Backend {
   warmup(): void { this.ctx.kernels.compileAll() }
 
   synchronize(): void { this.ctx.synchronize() }
+
+  /** What gemmTune > 1 timed: per GEMM shape, each candidate's median ms and the one kept (empty otherwise). */
+  gemmTuning(): GemmTuning[] { return this.ctx.gemmTuning() }
 
   /** NCCL on this GPU for data-parallel ranks (loaded only then: one GPU never needs the library). */
   async openCollective(host: Collective): Promise<Collective> {

@@ -1,10 +1,12 @@
 // cuBLASLt matmuls for the row-major Linear layout, as column-major GEMMs (a row-major (R,C) matrix is a
 // column-major (C,R) one). bf16 operands (fp32 accumulation, bf16 or fp32 output) or fp32 operands (TF32 unless
 // turned off); the bias rides the BIAS epilogue. Descriptors, layouts and the heuristic's algorithm are built
-// once per shape, dtype, epilogue and pointer alignment, then reused; one 32 MiB workspace serves them all.
+// once per shape, dtype, epilogue and pointer alignment, then reused; one 32 MiB workspace serves them all. With
+// gemmTune > 1 the heuristic's top candidates are timed on a shape's first call and the fastest kept (gemm-tune.ts).
 
 import type { CublasLt } from './ffi.js'
-import { alignmentOf } from './memory.js'
+import { fastest, timeCandidates, type GemmTuning, type TuneDevice } from './gemm-tune.js'
+import { alignmentOf, dtypeBytes } from './memory.js'
 
 interface Operand { ptr: number; dtype: 'f32' | 'bf16' }
 
@@ -30,6 +32,9 @@ const dataType = (o: Operand): number => o.dtype === 'bf16' ? CUDA_R_16BF : CUDA
 
 interface Plan { desc: bigint; aL: bigint; bL: bigint; dL: bigint; algo: Uint8Array }
 
+/** gemmTune > 1: how many of the heuristic's candidates to time, and the GPU to time them on. */
+export interface TuneOptions { candidates: number; device: TuneDevice }
+
 /** Everything that makes two GEMMs need different descriptors or algorithms. */
 export function planKey(g: Gemm, tf32: boolean): string {
   return [g.transA ? 'T' : 'N', g.transB ? 'T' : 'N', g.m, g.n, g.k, g.lda, g.ldb, g.ldd, g.a.dtype, g.b.dtype, g.d.dtype,
@@ -48,8 +53,10 @@ export class LtMatmul {
   private readonly one = new Float32Array([1])
   private readonly zero = new Float32Array([0])
   private readonly ptrBuf = new BigUint64Array(1)
+  readonly tunings: GemmTuning[] = []   // one per tuned shape, in the order first met
 
-  constructor(private readonly lt: CublasLt, private readonly workspace: number, private readonly tf32: boolean) {
+  constructor(private readonly lt: CublasLt, private readonly workspace: number, private readonly tf32: boolean,
+              private readonly tune: TuneOptions | null = null) {
     const h: (bigint | null)[] = [null]
     lt.call('cublasLtCreate', h)
     this.handle = h[0]!
@@ -65,8 +72,12 @@ export class LtMatmul {
       this.plans.set(key, plan)
     }
     if (g.bias !== null) this.setPointer(plan.desc, g.bias.ptr)
+    this.matmul(g, plan, plan.algo)
+  }
+
+  private matmul(g: Gemm, plan: Plan, algo: Uint8Array): void {
     this.lt.call('cublasLtMatmul', this.handle, plan.desc, this.one, g.a.ptr, plan.aL, g.b.ptr, plan.bL,
-      g.accumulate ? this.one : this.zero, g.d.ptr, plan.dL, g.d.ptr, plan.dL, plan.algo, this.workspace, WORKSPACE_BYTES, null)
+      g.accumulate ? this.one : this.zero, g.d.ptr, plan.dL, g.d.ptr, plan.dL, algo, this.workspace, WORKSPACE_BYTES, null)
   }
 
   private setPointer(desc: bigint, ptr: number): void {
@@ -97,14 +108,30 @@ export class LtMatmul {
       lt.call('cublasLtMatmulPreferenceSetAttribute', pref, PREF_MAX_WORKSPACE, new BigUint64Array([BigInt(WORKSPACE_BYTES)]), 8)
       const aligns: [number, number][] = [[PREF_ALIGN_A, g.a.ptr], [PREF_ALIGN_B, g.b.ptr], [PREF_ALIGN_C, g.d.ptr], [PREF_ALIGN_D, g.d.ptr]]
       for (const [attr, ptr] of aligns) lt.call('cublasLtMatmulPreferenceSetAttribute', pref, attr, new Uint32Array([alignmentOf(ptr)]), 4)
-      const results = new Uint8Array(HEURISTIC_RESULT_BYTES), returned = [0]
+      const requested = this.tune?.candidates ?? 1
+      const results = new Uint8Array(HEURISTIC_RESULT_BYTES * requested), returned = [0]
       try {
-        lt.call('cublasLtMatmulAlgoGetHeuristic', this.handle, desc, aL, bL, dL, dL, pref, 1, results, returned)
+        lt.call('cublasLtMatmulAlgoGetHeuristic', this.handle, desc, aL, bL, dL, dL, pref, requested, results, returned)
       } catch (e) { throw new Error(`${(e as Error).message} for ${describeGemm(g)}`) }
       if (returned[0]! < 1) throw new Error(`cuda: cuBLASLt has no algorithm for ${describeGemm(g)}`)
-      return { desc, aL, bL, dL, algo: results.slice(0, 64) }
+      // each result's state (offset 72) must be CUBLAS_STATUS_SUCCESS for its algorithm to be usable
+      const states = new DataView(results.buffer), at = (i: number): number => i * HEURISTIC_RESULT_BYTES
+      const algos = Array.from({ length: Math.min(returned[0]!, requested) }, (_, i) => i)
+        .filter(i => i === 0 || states.getInt32(at(i) + 72, true) === 0).map(i => results.slice(at(i), at(i) + 64))
+      const plan = { desc, aL, bL, dL, algo: algos[0]! }
+      if (algos.length > 1) plan.algo = algos[this.choose(g, plan, algos)]!
+      return plan
     } finally {
       lt.call('cublasLtMatmulPreferenceDestroy', pref)
     }
+  }
+
+  /** The index of the fastest of `algos` on g's operands (recorded in `tunings`); D is as it was after. */
+  private choose(g: Gemm, plan: Plan, algos: Uint8Array[]): number {
+    const saved = g.accumulate ? { ptr: g.d.ptr, bytes: ((g.n - 1) * g.ldd + g.m) * dtypeBytes[g.d.dtype] } : null
+    const ms = timeCandidates(this.tune!.device, algos.length, i => this.matmul(g, plan, algos[i]!), saved)
+    const chosen = fastest(ms)
+    this.tunings.push({ gemm: describeGemm(g), ms, chosen })
+    return chosen
   }
 }

@@ -1,14 +1,18 @@
 // Test tooling, not shipped: the cuBLASLt part of the CPU stand-in (see fake.cpp). The heuristic refuses what real
 // cuBLASLt would (mixed A/B types, f32 operands into a bf16 D, shapes that do not chain) and returns an algo holding
-// the promised alignments and workspace; the matmul checks those promises, the algo's integrity, and every extent
-// against device memory, then computes in float64 (TF32-rounded inputs when asked), adds beta·C and the bias, and
-// stores D as f32 or bf16 (round to nearest even).
+// the promised alignments and workspace, up to 3 of them (the candidates gemmTune times; they compute alike); the
+// matmul checks those promises, the algo's integrity, and every extent against device memory, then computes in
+// float64 (TF32-rounded inputs when asked), adds beta·C and the bias, and stores D as f32 or bf16 (round to nearest
+// even). LLMTS_EMU_LT_DELAY_MS=a,b,c makes each call of candidate i sleep the i-th number of ms (timing tests).
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 bool emu_in_device_memory(uint64_t p, size_t n);
@@ -72,10 +76,11 @@ int check(const Desc* d, const Layout* a, const Layout* b, const Layout* c, cons
 }
 
 /** What this cuBLASLt keeps in the 64-byte cublasLtMatmulAlgo_t: the promised alignments, the workspace the algorithm
- *  may use, whose descriptors it was chosen for, and a checksum (an algo copied short or altered fails it). */
+ *  may use, whose descriptors it was chosen for, its index among the heuristic's candidates, and a checksum (an algo
+ *  copied short or altered fails it). */
 struct Algo {
   unsigned align[4];
-  uint64_t workspace, operands, unused[3], check;
+  uint64_t workspace, operands, index, unused[2], check;
   uint64_t sum() const {
     uint64_t h = 0x9e3779b97f4a7c15ull, words[7];
     std::memcpy(words, this, sizeof words);
@@ -91,6 +96,19 @@ uint64_t fingerprint(const Desc* d, const Layout* a, const Layout* b, const Layo
     h = (h ^ (uint64_t)p) * 0x100000001b3ull;
   }
   return h;
+}
+
+constexpr int kCandidates = 3;
+
+/** LLMTS_EMU_LT_DELAY_MS's entry for candidate `index` (read at each call: a test sets it around its own matmuls). */
+void delay(uint64_t index) {
+  const char* v = std::getenv("LLMTS_EMU_LT_DELAY_MS");
+  for (uint64_t i = 0; v != nullptr; i++) {
+    char* end;
+    long ms = std::strtol(v, &end, 10);
+    if (i == index) { if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms)); return; }
+    v = *end == ',' ? end + 1 : nullptr;
+  }
 }
 
 bool inMemory(const Layout* l, uint64_t p) {
@@ -142,15 +160,20 @@ int cublasLtMatmulAlgoGetHeuristic(void*, Desc* d, Layout* a, Layout* b, Layout*
   uint64_t m, n, k;
   if (int s = check(d, a, b, c, dl, m, n, k)) return s;
   if (requested < 1) return bad("no algorithm requested");
-  std::memset(results, 0, 96);
-  Algo algo{};
-  std::memcpy(algo.align, p->align, sizeof p->align);
-  algo.workspace = p->workspace;   // the worst case: an algorithm may use all the workspace it was allowed
-  algo.operands = fingerprint(d, a, b, c, dl);
-  algo.check = algo.sum();
-  std::memcpy(results, &algo, sizeof algo);
-  std::memcpy(results + 64, &algo.workspace, 8);   // the result's workspaceSize
-  *returned = 1;
+  int count = requested < kCandidates ? requested : kCandidates;
+  for (int i = 0; i < count; i++) {
+    unsigned char* r = results + 96 * i;
+    std::memset(r, 0, 96);
+    Algo algo{};
+    std::memcpy(algo.align, p->align, sizeof p->align);
+    algo.workspace = p->workspace;   // the worst case: an algorithm may use all the workspace it was allowed
+    algo.operands = fingerprint(d, a, b, c, dl);
+    algo.index = i;
+    algo.check = algo.sum();
+    std::memcpy(r, &algo, sizeof algo);
+    std::memcpy(r + 64, &algo.workspace, 8);   // the result's workspaceSize
+  }
+  *returned = count;
   return 0;
 }
 
@@ -174,6 +197,7 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, uint64_t A, Layout* a, ui
   // a real GPU faults on a bias epilogue with a bias less than 16-byte aligned (seen on A100 by other projects)
   if (d->epilogue == 4 && alignmentOf(d->bias) < 16) return bad("bias pointer less than 16-byte aligned");
   if (emu_plan_only()) return 0;
+  delay(algo.index);
   bool round = d->compute == 77;
   // op(A) as (m, k) and op(B)ᵀ as (n, k), both row-major float64 (TF32-rounded when asked): dot products of rows
   std::vector<double> opA(m * k), opBt(n * k);
