@@ -53,6 +53,15 @@ export function registerGemmTune(): void {
     })
   })
 
+  test('gemmTune: a candidate the heuristic returns with a failed state is not timed (nor called)', () => {
+    const x = inputs(), want = runMatmuls(new CudaBackend(), x)
+    withEnv({ LLMTS_EMU_LT_UNUSABLE: '1' }, () => {
+      const be = new CudaBackend({ gemmTune: 3 })
+      assert.deepEqual(runMatmuls(be, x), want)
+      assert.deepEqual(be.gemmTuning().map(s => s.ms.length), [2, 2, 2])
+    })
+  })
+
   test('gemmTune 2 on the environment (LLMTS_CUDA_GEMM_TUNE) times two candidates', () => {
     withEnv({ LLMTS_CUDA_GEMM_TUNE: '2' }, () => {
       const be = new CudaBackend()

@@ -3,7 +3,8 @@
 // the promised alignments and workspace, up to 3 of them (the candidates gemmTune times; they compute alike); the
 // matmul checks those promises, the algo's integrity, and every extent against device memory, then computes in
 // float64 (TF32-rounded inputs when asked), adds beta·C and the bias, and stores D as f32 or bf16 (round to nearest
-// even). LLMTS_EMU_LT_DELAY_MS=a,b,c makes each call of candidate i sleep the i-th number of ms (timing tests).
+// even). LLMTS_EMU_LT_DELAY_MS=a,b,c makes each call of candidate i sleep the i-th number of ms (timing tests), and
+// LLMTS_EMU_LT_UNUSABLE=i returns candidate i with a failed state.
 
 #include <chrono>
 #include <cmath>
@@ -111,6 +112,13 @@ void delay(uint64_t index) {
   }
 }
 
+/** Whether LLMTS_EMU_LT_UNUSABLE names candidate `index`: the heuristic then returns it with a failed state (15,
+ *  CUBLAS_STATUS_NOT_SUPPORTED), as real cuBLASLt may, and the matmul refuses it. */
+bool unusable(uint64_t index) {
+  const char* v = std::getenv("LLMTS_EMU_LT_UNUSABLE");
+  return v != nullptr && *v != 0 && std::strtoull(v, nullptr, 10) == index;
+}
+
 bool inMemory(const Layout* l, uint64_t p) {
   return emu_in_device_memory(p, ((l->cols - 1) * (uint64_t)l->ld + l->rows) * elemBytes(l->type));
 }
@@ -172,6 +180,8 @@ int cublasLtMatmulAlgoGetHeuristic(void*, Desc* d, Layout* a, Layout* b, Layout*
     algo.check = algo.sum();
     std::memcpy(r, &algo, sizeof algo);
     std::memcpy(r + 64, &algo.workspace, 8);   // the result's workspaceSize
+    int32_t state = unusable(i) ? 15 : 0;
+    std::memcpy(r + 72, &state, 4);            // the result's state
   }
   *returned = count;
   return 0;
@@ -196,6 +206,7 @@ int cublasLtMatmul(void*, Desc* d, const float* alpha, uint64_t A, Layout* a, ui
   if (d->epilogue == 4 && !emu_in_device_memory(d->bias, m * elemBytes(dl->type))) return bad("bias outside device memory");
   // a real GPU faults on a bias epilogue with a bias less than 16-byte aligned (seen on A100 by other projects)
   if (d->epilogue == 4 && alignmentOf(d->bias) < 16) return bad("bias pointer less than 16-byte aligned");
+  if (unusable(algo.index)) return bad("an algorithm the heuristic returned with a failed state");
   if (emu_plan_only()) return 0;
   delay(algo.index);
   bool round = d->compute == 77;
