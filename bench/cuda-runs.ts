@@ -11,9 +11,10 @@ import { InputError } from '../src/util/errors.js'
 export interface Variant { recompute: boolean; attention: AttentionMode; classifierRows?: number; gemmTune?: number }
 export const variantHelp = ':recompute (activation recomputation), :atomic-dq (the one-kernel attention backward), ' +
   ':4-blocks (the attention backward at 128 registers, four blocks an SM), :wgmma (the attention on Hopper\'s ' +
-  `warpgroup MMA), :rows=N (classifier chunk rows), :gemm-tune=N (time the top N cuBLASLt algorithms per GEMM shape, ` +
+  'warpgroup MMA), :wgmma-whole (:wgmma with the dK/dV kernel on whole query tiles, two blocks an SM), ' +
+  `:rows=N (classifier chunk rows), :gemm-tune=N (time the top N cuBLASLt algorithms per GEMM shape, ` +
   `keep the fastest; 1..${MAX_GEMM_TUNE})`
-const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'wgmma', 'rows=N', 'gemm-tune=N'] as const
+const variantNames = ['recompute', 'atomic-dq', '4-blocks', 'wgmma', 'wgmma-whole', 'rows=N', 'gemm-tune=N'] as const
 
 export interface Run { run: string; model: string; B: number; variant: Variant; label: string }
 
@@ -23,7 +24,7 @@ function parseVariant(opts: string[]): Variant | null {
   for (const o of opts) {
     const rows = /^rows=(\d+)$/.exec(o), tune = /^gemm-tune=(\d+)$/.exec(o)
     if (o === 'recompute') v.recompute = true
-    else if (o === 'atomic-dq' || o === '4-blocks' || o === 'wgmma') v.attention = o
+    else if (o === 'atomic-dq' || o === '4-blocks' || o === 'wgmma' || o === 'wgmma-whole') v.attention = o
     else if (rows !== null && Number(rows[1]) >= 1) v.classifierRows = Number(rows[1])
     else if (tune !== null && Number(tune[1]) >= 1 && Number(tune[1]) <= MAX_GEMM_TUNE) v.gemmTune = Number(tune[1])
     else return null

@@ -11,7 +11,7 @@ echo "ncu: $NCU ($("$NCU" --version | tail -1))"
 # NCU_KERNELS="bench-run=kernel[,kernel...] ...": the default covers the attention kernels, the classifier, the fused
 # norm, RoPE and AdamW
 DEFAULT="variant-124m:16=attention_mma_forward_d64,attention_mma_backward_dq_d64,attention_mma_backward_dkv_d64,crossentropy_forward_staged,residual_rmsnorm_forward_c3,rope_rotate,adamw_update,rmsnorm_backward_c3"
-DEFAULT="$DEFAULT variant-124m:16:4-blocks=attention_mma_backward_dq_b4_d64,attention_mma_backward_dkv_b4_d64 variant-124m:16:wgmma=attention_wgmma_forward_d64 variant-124m:16:atomic-dq=attention_mma_backward_dkvq_d64,attention_dq_finish"
+DEFAULT="$DEFAULT variant-124m:16:4-blocks=attention_mma_backward_dq_b4_d64,attention_mma_backward_dkv_b4_d64 variant-124m:16:wgmma=attention_wgmma_forward_d64,attention_wgmma_backward_dq_d64,attention_wgmma_backward_dkv_d64 variant-124m:16:atomic-dq=attention_mma_backward_dkvq_d64,attention_dq_finish"
 SECTIONS="--section SpeedOfLight --section LaunchStats --section Occupancy --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats"
 rc=0
 for spec in ${NCU_KERNELS:-$DEFAULT}; do

@@ -328,7 +328,7 @@ test('the kernel registry: the shared-memory opt-in counts static shared memory;
 
 test('LLMTS_CUDA_ATTENTION and LLMTS_CUDA_SYNC are checked before any GPU work: one InputError each', () => {
   for (const [name, value, message] of [
-    ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, 4-blocks, wgmma, reference/],
+    ['LLMTS_CUDA_ATTENTION', 'fast', /LLMTS_CUDA_ATTENTION=fast is not one of auto, atomic-dq, 4-blocks, wgmma, wgmma-whole, reference/],
     ['LLMTS_CUDA_SYNC', 'yes', /LLMTS_CUDA_SYNC=yes is not one of 0, 1/]] as const) {
     withEnv({ [name]: value }, () =>
       assert.throws(() => new CudaBackend(), (e: unknown) => e instanceof InputError && message.test((e as Error).message)))

@@ -135,7 +135,8 @@ export function registerMixedSequenceOps(): void {
     })
 
     // T=130: the third block has two real rows; T=200: a warp's rows end mid-tile (3·64 + 8). '4-blocks' (HS=64) runs
-    // the backward kernels built for 128 registers, which take a tile's keys (dQ) and queries (dK/dV) in halves of 32.
+    // the backward kernels built for 128 registers, which take a tile's keys (dQ) and queries (dK/dV) in halves of 32;
+    // 'wgmma-whole' the wgmma dK/dV kernel on whole query tiles where 'wgmma' takes them in halves.
     for (const [B, T, NH, KVH, HS] of [[2, 130, 6, 2, 64], [1, 70, 4, 1, 128], [1, 64, 2, 2, 64], [1, 200, 2, 1, 64]] as const) {
       test(`tensor-core attention equals the reference kernels (B=${B} T=${T} NH=${NH} KVH=${KVH} HS=${HS})`, () => {
         const ref = new CudaBackend({ attention: 'reference' }), n = B * T * (NH + 2 * KVH) * HS
@@ -151,14 +152,15 @@ export function registerMixedSequenceOps(): void {
           if (dqkvStart === 'zeroed') be.zero(dqkv)
           const fwd = launchedKernels(be, () => be.attentionForward(out, lse, qkv, B, T, NH, KVH, HS))
           // 'wgmma' runs its kernels where they are built for sm_90a (the emulator, a Hopper GPU), elsewhere auto's
-          const wg = be.opts.attention === 'wgmma' && HS === 64 && be.ctx.compileTarget.arch === 'sm_90a'
+          const wg = (be.opts.attention === 'wgmma' || be.opts.attention === 'wgmma-whole') && HS === 64 &&
+            be.ctx.compileTarget.arch === 'sm_90a'
           if (be !== ref) assert.deepEqual(fwd, [wg ? 'attention_wgmma_forward_d64' : `attention_mma_forward_d${HS}`])
           const bwd = launchedKernels(be, () => be.attentionBackward(dqkv, dout, qkv, out, lse, B, T, NH, KVH, HS, rope))
           if (be !== ref && be.opts.attention !== 'atomic-dq') {
             const b4 = be.opts.attention === '4-blocks' && HS === 64 ? 'b4_' : ''
-            const kind = wg ? 'wgmma' : 'mma'
+            const kind = wg ? 'wgmma' : 'mma', whole = wg && be.opts.attention === 'wgmma-whole' ? 'w64_' : ''
             assert.deepEqual(bwd.filter(name => name.startsWith('attention_mma') || name.startsWith('attention_wgmma')),
-              [`attention_${kind}_backward_dq_${b4}d${HS}`, `attention_${kind}_backward_dkv_${b4}d${HS}`])
+              [`attention_${kind}_backward_dq_${b4}d${HS}`, `attention_${kind}_backward_dkv_${b4}${whole}d${HS}`])
           }
           return [be.download(out), be.download(lse), be.download(dqkv)]
         }
@@ -167,8 +169,9 @@ export function registerMixedSequenceOps(): void {
         for (const rope of [undefined, { theta: 10000, posStart: 0 }, { theta: 500, posStart: 7 }]) {
           for (const start of ['prior', 'zeroed'] as const) {
             const auto = run(new CudaBackend({ attention: 'auto' }), start, rope), reference = run(ref, start, rope)
-            for (const mode of ['auto', 'atomic-dq', '4-blocks', 'wgmma'] as const) {
-              const a = mode === 'auto' ? auto : run(new CudaBackend({ attention: mode }), start, rope)
+            const wgmma = run(new CudaBackend({ attention: 'wgmma' }), start, rope)
+            for (const mode of ['auto', 'atomic-dq', '4-blocks', 'wgmma', 'wgmma-whole'] as const) {
+              const a = mode === 'auto' ? auto : mode === 'wgmma' ? wgmma : run(new CudaBackend({ attention: mode }), start, rope)
               const what = `tensor cores, ${mode}, ${start} dqkv, ${rope === undefined ? 'no rope' : `rope ${rope.theta}@${rope.posStart}`}`
               for (const [i, name] of ['out', 'lse', 'dqkv'].entries()) {
                 // both round outputs to bf16 (2^-9) after f32 sums in different orders
@@ -176,6 +179,7 @@ export function registerMixedSequenceOps(): void {
               }
               // the same products summed in the same order: the same bits
               if (mode === '4-blocks') assert.deepEqual(a, auto, `${what}: differs from auto`)
+              if (mode === 'wgmma-whole') assert.deepEqual(a, wgmma, `${what}: differs from wgmma`)
             }
           }
         }

@@ -18,12 +18,14 @@ test('--runs options pick their variant; an unknown option is one InputError nam
   assert.deepEqual(plain!.variant, { recompute: false, attention: 'auto' })
   assert.deepEqual([b4!.variant, b4!.label], [{ recompute: false, attention: '4-blocks' }, ' (4-blocks)'])
   assert.deepEqual([both!.model, both!.B, both!.variant], ['gpt2-124m', 32, { recompute: true, attention: 'atomic-dq', classifierRows: 512 }])
+  const [whole] = parseRuns('t', 'variant-350m:32:wgmma-whole')
+  assert.deepEqual([whole!.variant, whole!.label], [{ recompute: false, attention: 'wgmma-whole' }, ' (wgmma-whole)'])
   const [tuned] = parseRuns('t', 'variant-350m:16:gemm-tune=4')
   assert.deepEqual([tuned!.variant, tuned!.label], [{ recompute: false, attention: 'auto', gemmTune: 4 }, ' (gemm-tune=4)'])
   for (const bad of ['wide', 'gemm-tune=0', 'gemm-tune=33', 'gemm-tune=x']) {
     assert.throws(() => parseRuns('t', `variant-124m:16:${bad}`), (e: unknown) => e instanceof InputError &&
       e.message === `t: --runs entry "variant-124m:16:${bad}" must be model:B, optionally followed by any of :recompute, ` +
-        ':atomic-dq, :4-blocks, :wgmma, :rows=N, :gemm-tune=N')
+        ':atomic-dq, :4-blocks, :wgmma, :wgmma-whole, :rows=N, :gemm-tune=N')
   }
 })
 

@@ -21,13 +21,13 @@ export interface CudaBackendOptions extends ContextOptions {
    *  computed in the dK/dV kernel and summed by f32 atomics (fewer tile products, not deterministic); '4-blocks': the
    *  same kernels as 'auto', the backward ones capped at 128 registers so four blocks fit an SM (head size 64; same
    *  results); 'wgmma': the same kernels on Hopper's warpgroup MMA where they are built for sm_90a (head
-   *  size 64; elsewhere as 'auto'); 'reference': the simple kernels. LLMTS_CUDA_ATTENTION sets it from
-   *  the environment. */
+   *  size 64; elsewhere as 'auto'); 'wgmma-whole': 'wgmma' with the dK/dV kernel on whole query tiles (two blocks
+   *  an SM instead of three); 'reference': the simple kernels. LLMTS_CUDA_ATTENTION sets it from the environment. */
   attention?: AttentionMode
 }
 
-export type AttentionMode = 'auto' | 'atomic-dq' | '4-blocks' | 'wgmma' | 'reference'
-const attentionModes: readonly AttentionMode[] = ['auto', 'atomic-dq', '4-blocks', 'wgmma', 'reference']
+export type AttentionMode = 'auto' | 'atomic-dq' | '4-blocks' | 'wgmma' | 'wgmma-whole' | 'reference'
+const attentionModes: readonly AttentionMode[] = ['auto', 'atomic-dq', '4-blocks', 'wgmma', 'wgmma-whole', 'reference']
 
 /** Environment knob `name`, checked against `allowed` (an InputError names them); unset or empty is the first. */
 function envChoice<T extends string>(name: string, allowed: readonly T[]): T {

@@ -16,7 +16,8 @@ export class SequenceOps {
 
   /** attention 'auto': tensor-core kernels (attention_mma.cu) where they apply ('atomic-dq': with the one-kernel
    *  backward; '4-blocks': with the backward kernels at 128 registers, head size 64; 'wgmma': attention_wgmma.cu's,
-   *  head size 64 on sm_90a); 'reference': attention.cu always. */
+   *  head size 64 on sm_90a; 'wgmma-whole': the same with its dK/dV kernel on whole query tiles); 'reference':
+   *  attention.cu always. */
   constructor(private readonly k: Kit, private readonly attention: AttentionMode = 'auto') {}
 
   /** The tensor-core path: bf16 q|k|v (and outputs), f32 statistics, head size 64 or 128, 16-byte-aligned rows. */
@@ -26,7 +27,9 @@ export class SequenceOps {
   }
 
   /** The wgmma kernels (attention_wgmma.cu) run: asked for, head size 64, and the kernels built for sm_90a. */
-  private wgmma(HS: number): boolean { return this.attention === 'wgmma' && HS === 64 && this.k.ctx.compileTarget.arch === 'sm_90a' }
+  private wgmma(HS: number): boolean {
+    return (this.attention === 'wgmma' || this.attention === 'wgmma-whole') && HS === 64 && this.k.ctx.compileTarget.arch === 'sm_90a'
+  }
 
   private static faShared(HS: number, tiles: number, extraBytes = 0): number { return tiles * 64 * (HS + 8) * 2 + extraBytes }
 
@@ -152,7 +155,7 @@ export class SequenceOps {
       } else {
         if (this.wgmma(HS)) {   // two padded tiles, two pairs of swizzled ones (and the lse and D rows)
           k.launch('attention_wgmma_backward_dq_d64', [NH, B, Math.ceil(T / 64)], [128, 1, 1], SequenceOps.faShared(HS, 2, 4 * 8192 + 1024), fa)
-          k.launch('attention_wgmma_backward_dkv_d64', [KVH, B, Math.ceil(T / 64)], [128, 1, 1],
+          k.launch(`attention_wgmma_backward_dkv_${this.attention === 'wgmma-whole' ? 'w64_' : ''}d64`, [KVH, B, Math.ceil(T / 64)], [128, 1, 1],
             SequenceOps.faShared(HS, 2, 4 * 8192 + 4 * 64 * 4 + 1024), fa)
         } else {
           const b4 = this.attention === '4-blocks' && HS === 64 ? 'b4_' : ''

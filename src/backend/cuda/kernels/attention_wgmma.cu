@@ -174,12 +174,14 @@ extern "C" __global__ void __launch_bounds__(128) attention_wgmma_backward_dq_d6
 // there). grid (KVH, B, ceil(T/64)), block 128, dynamic shared 2·64·72·2 + 4·8192 + 4·64·4 + 1024 bytes (padded K and
 // V tiles, two Q and two dO swizzled tiles, two lse and two D rows, the alignment slack). A block owns 64 keys, 16 a
 // warp; per query tile: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (K-major Q and dO), dV += Pᵀ·dO and dK += dSᵀ·Q (N-major dO, Q).
-extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dkv_d64(FA_BWD_PARAMS) {
+// QW: queries of a tile taken at a time. 32 (three blocks an SM): 168 registers hold the state without serializing
+// wgmma; 64 (LLMTS_CUDA_ATTENTION=wgmma-whole, two blocks an SM): whole tiles, fewer and wider products.
+template <int QW>
+__device__ __forceinline__ void fa_wg_backward_dkv(FA_BWD_PARAMS) {
 #if LLM_WGMMA
-  constexpr int QW = 32;   // queries of a tile taken at a time: 168 registers hold the state without serializing wgmma
-  extern __shared__ uint4 fa_smem[];
+  extern __shared__ uint4 fa_wg_smem[];   // the kernels' dynamic shared memory (a name of its own: C++ linkage here)
   const int TILE = FA_ROWS * (64 + FA_PAD);
-  llm_bf16* Ks = (llm_bf16*)fa_smem;
+  llm_bf16* Ks = (llm_bf16*)fa_wg_smem;
   llm_bf16* Vs = Ks + TILE;
   float* Ls = (float*)(Vs + TILE);   // Ls + i·2·64, Dsh + i·2·64: buffer i
   float* Dsh = Ls + FA_ROWS;
@@ -245,6 +247,9 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dk
   }
 #endif
 }
+
+extern "C" __global__ void __launch_bounds__(128, 3) attention_wgmma_backward_dkv_d64(FA_BWD_PARAMS) { fa_wg_backward_dkv<32>(FA_BWD_ARGS); }
+extern "C" __global__ void __launch_bounds__(128, 2) attention_wgmma_backward_dkv_w64_d64(FA_BWD_PARAMS) { fa_wg_backward_dkv<64>(FA_BWD_ARGS); }
 
 // A check of the layouts the kernels above rely on, one product at a time (tests only): d (64 x 64 f32, row-major) =
 // a (64 x 64 bf16, row-major) · B, where B is the 64 x 64 bf16 row-major tile b taken as bᵀ (transB 0: K-major) or
