@@ -4,7 +4,7 @@
 // its N runs' tokens/s, and the ratio is one of medians.
 
 import { presetConfig } from '../src/config.js'
-import { ParamLayout } from '../src/model/params.js'
+import { trainingFlopsPerToken } from '../src/model/flops.js'
 import type { EntryRuns, Result } from './cuda-compare.js'
 import { compareTable, kernelTable } from './cuda-profile.js'
 import { summarize, type Summary } from './stats.js'
@@ -12,10 +12,9 @@ import { summarize, type Summary } from './stats.js'
 /** What the rows need beside the runs: T, the bf16 peak the MFU is over, and --repeat. */
 export interface TableContext { T: number; peakTflops: number; repeat: number }
 
-/** Training FLOPs per token: 6·N + 12·L·C·T (the MFU numerator). */
+/** Training FLOPs per token: 6·N + 12·L·C·T (the MFU numerator, as `llmts train` counts it). */
 export function flopsPerToken(model: string, T: number): number {
-  const config = presetConfig(model)
-  return 6 * new ParamLayout(config).countReal() + 12 * config.layers * config.channels * T
+  return trainingFlopsPerToken(presetConfig(model), T)
 }
 
 export function tableHead(repeat: number): string[] {

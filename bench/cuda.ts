@@ -9,6 +9,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CudaBackend } from '../src/backend/cuda/index.js'
 import { formatTuning } from '../src/backend/cuda/gemm-tune.js'
+import { specPeakTflops } from '../src/backend/cuda/peak.js'
 import { formatHelp, parseArgs } from '../src/cli/args.js'
 import { presetConfig } from '../src/config.js'
 import { GPT } from '../src/model/gpt.js'
@@ -84,13 +85,6 @@ function measurePeak(): number {
   return 2 * n ** 3 * reps / ((performance.now() - t0) / 1000) / 1e12
 }
 
-/** Spec dense bf16 peak by device name (for reference next to the measured one). MFU: FLOPs/token = 6·N + 12·L·C·T
- *  over the measured (or given) bf16 peak. */
-function specPeak(device: string): number | null {
-  const table: [RegExp, number][] = [[/H100.*PCIe/i, 756], [/H100|H200|GH200/i, 989], [/A100/i, 312], [/L40S/i, 362], [/B200/i, 2250]]
-  return table.find(([re]) => re.test(device))?.[1] ?? null
-}
-
 function runChild(args: string[]): Result {
   const self = fileURLToPath(import.meta.url)
   const out = execFileSync(process.execPath, [self, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 })
@@ -132,7 +126,7 @@ function main(): void {
   const runs = parseRuns('bench/cuda', f.runs)
   const peakRun = runChild(['--one', JSON.stringify({ peak: !(f['peak-tflops'] > 0) })]) as unknown as { peak: number; device: string }
   const peak = f['peak-tflops'] > 0 ? f['peak-tflops'] : peakRun.peak
-  const spec = specPeak(peakRun.device)
+  const spec = specPeakTflops(peakRun.device, 'bf16')   // for reference beside the measured peak the MFU is over
   console.error(`bench: ${peakRun.device}; measured bf16 GEMM ${peakRun.peak.toFixed(0)} TFLOP/s${spec === null ? '' : `, spec ${spec}`}`)
   const ctx = { T: f.seq, peakTflops: peak, repeat: f.repeat }
   const entries = measureEntries(runs, f.repeat, f.seq, { ...measurers(f), done: e => console.error(entryProgress(e, ctx)) })

@@ -79,6 +79,8 @@ export interface Backend {
   readonly name: string
   /** One line for humans at start: the device or kernels and threads in use. */
   describe?(): string
+  /** The device's spec dense peak FLOP/s at the precision its matmuls run in, for MFU; null (or absent) when unknown. */
+  peakFlops?(): number | null
 
   // ---- memory -------------------------------------------------------------------------------------
   alloc(n: number, opts?: AllocOptions): Tensor   // zero-filled

@@ -125,9 +125,12 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
   return { config, point, changes }
 }
 
+const formatMfu = (mfu: number): string => `${(100 * mfu).toFixed(1)}%`
+
 export function formatStep(r: StepReport): string {
   return `step ${r.step}/${r.steps} | loss ${r.loss.toFixed(4)} | lr ${r.lr.toExponential(2)} | norm ${r.grad_norm.toFixed(3)} | ` +
-    `${Math.round(r.tokens_per_s).toLocaleString('en-US')} tok/s | ${r.ms.toFixed(0)} ms | ETA ${formatDuration(r.etaS)}`
+    `${Math.round(r.tokens_per_s).toLocaleString('en-US')} tok/s | ${r.mfu === undefined ? '' : `${formatMfu(r.mfu)} MFU | `}` +
+    `${r.ms.toFixed(0)} ms | ETA ${formatDuration(r.etaS)}`
 }
 
 /** A live line on a TTY (redrawn in place), else one plain line every ~10 s and at the first and last steps. */
@@ -296,7 +299,7 @@ function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }):
       runDir: info.runDir, model: info.runDir, steps: result.step, interrupted: result.interrupted, loss: finite(result.lastLoss),
       valLoss: finite(result.lastValLoss), skippedUpdates: result.skippedUpdates, bestValLoss: result.bestValLoss,
       ...(result.lastHellaswag !== null ? { hellaswagStep, ...hellaswag } : {}),
-      tokensPerSecond: result.tokensPerS, trainSeconds: result.trainSeconds,
+      tokensPerSecond: result.tokensPerS, ...(result.mfu !== undefined ? { mfu: result.mfu } : {}), trainSeconds: result.trainSeconds,
     })
   } else if (info.startStep >= info.config.steps) {
     process.stdout.write(`${info.runDir} had already finished at step ${info.startStep} (of --steps ${info.config.steps}); ` +
@@ -306,7 +309,8 @@ function printSummary(info: RunInfo, result: TrainResult, o: { json: boolean }):
     process.stdout.write(`${result.interrupted ? 'stopped' : 'finished'} at step ${result.step}: loss ${result.lastLoss?.toFixed(4) ?? '-'}` +
       `, val loss ${result.lastValLoss?.toFixed(4) ?? '-'} (best ${result.bestValLoss?.toFixed(4) ?? '-'})` +
       `${skipped > 0 ? `, ${skipped} of ${ran} updates skipped` : ''}` +
-      `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s; run in ${info.runDir}\n`)
+      `, ${Math.round(result.tokensPerS).toLocaleString('en-US')} tokens/s${result.mfu === undefined ? '' : ` (${formatMfu(result.mfu)} MFU)`}` +
+      `; run in ${info.runDir}\n`)
   }
   if (result.interrupted) process.stderr.write(`llmts train: stopped at step ${result.step}; ` +
     `continue with: llmts train --out ${info.runDir} --resume\n`)

@@ -1,5 +1,5 @@
-// RUN_DIR/log.jsonl: one JSON object per line — {"step","loss","lr","grad_norm","tokens_per_s","ms"} per
-// optimizer step (step counted from 1), {"step","val_loss"} per validation and {"step","hellaswag_acc_norm",
+// RUN_DIR/log.jsonl: one JSON object per line — {"step","loss","lr","grad_norm","tokens","tokens_per_s","ms"} (and
+// "mfu" where the device's peak is known) per optimizer step (step counted from 1), {"step","val_loss"} per validation and {"step","hellaswag_acc_norm",
 // "hellaswag_acc","hellaswag_count","hellaswag_scoring","hellaswag_shots"} per HellaSwag evaluation. On resume from a checkpoint
 // at step k the lines after k are dropped (rewritten atomically), so the log never holds a step twice.
 
@@ -8,7 +8,10 @@ import { spaceError, writeFileAtomic } from '../util/atomic.js'
 import { InputError, shown } from '../util/errors.js'
 
 // tokens: trained through this step, over the whole run (a resume that changes the batch size keeps counting right)
-export interface StepRecord { step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_s: number; ms: number }
+// mfu: model FLOPs utilization (0..1) over the devices' spec peak, where the backend knows it (src/model/flops.ts)
+export interface StepRecord {
+  step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_s: number; ms: number; mfu?: number
+}
 export type LogRecord = { step: number } & Record<string, number | string>
 
 /** A numeric field of a log line, or undefined when the line has none (or a string there). */
@@ -44,7 +47,7 @@ export function survivingLines(log: readonly LogRecord[]): LogRecord[] {
 }
 
 /** Fields that depend on the machine's speed; everything else in the log is deterministic. */
-export const timingFields: readonly string[] = ['tokens_per_s', 'ms']
+export const timingFields: readonly string[] = ['tokens_per_s', 'ms', 'mfu']
 
 /** Parses a log.jsonl; a torn last line (a crash mid-write) is ignored, any other bad line (not JSON, not an object,
  *  no non-negative integer "step") is an InputError naming the file and line. */

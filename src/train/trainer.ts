@@ -10,6 +10,7 @@ import { scorePrepared, type PreparedExample } from '../eval/hellaswag.js'
 import type { HellaswagScoring } from '../eval/hellaswag-prompt.js'
 import type { Collective } from '../backend/backend.js'
 import { EOT_TOKEN, GPT2_VOCAB } from '../config.js'
+import { modelFlopsUtilization, trainingFlopsPerToken } from '../model/flops.js'
 import type { GPT } from '../model/gpt.js'
 import { makeDirs } from '../util/atomic.js'
 import type { Rng } from '../util/rng.js'
@@ -81,6 +82,7 @@ export interface TrainResult {
   skippedUpdates: number       // steps of this session whose update was skipped (--on-nan skip, --skip-spikes)
   bestValLoss: number | null
   tokensPerS: number           // mean over this session's steps (validation and checkpoints excluded)
+  mfu?: number                 // at that rate, where the backend knows its device's peak (StepRecord's mfu)
   trainSeconds: number         // time in training steps this session
   lastHellaswag: HellaswagRecord | null   // this session's last HellaSwag score, as logged
 }
@@ -216,6 +218,9 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const coll = o.collective ?? null, world = coll?.world ?? 1, leader = (coll?.rank ?? 0) === 0
   const accum = gradAccumSteps(c, world)
   const tokensPerStep = c.batchSize * c.seqLen * accum * world
+  const peak = o.model.backend.peakFlops?.() ?? null, flopsPerToken = trainingFlopsPerToken(o.model.config, c.seqLen)
+  const mfu = (tokensPerS: number): { mfu?: number } =>
+    peak === null ? {} : { mfu: modelFlopsUtilization(tokensPerS, flopsPerToken, peak, world) }
   if (leader) makeDirs(o.runDir)
   const log = openLog(o, leader)
   const res: TrainResult = {
@@ -245,7 +250,8 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       sessionMs += ms
       sessionSteps++
       tokens += tokensPerStep
-      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens, tokens_per_s: tokensPerStep / (ms / 1000), ms }
+      const tokensPerS = tokensPerStep / (ms / 1000)
+      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens, tokens_per_s: tokensPerS, ms, ...mfu(tokensPerS) }
       recordStep(o, log, res, rec, done.verdict, (c.steps - step) * sessionMs / sessionSteps / 1000)
       lastVal = await evals.validate(step)
       await evals.hellaswag(step)
@@ -261,6 +267,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
     }
     res.trainSeconds = sessionMs / 1000
     res.tokensPerS = sessionSteps > 0 ? tokensPerStep * sessionSteps / (sessionMs / 1000) : 0
+    if (sessionSteps > 0) Object.assign(res, mfu(res.tokensPerS))
     return res
   } catch (e) {
     if (!(e instanceof DivergenceError)) throw e

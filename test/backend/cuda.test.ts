@@ -8,7 +8,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Collective } from '../../src/backend/backend.js'
 import { CudaBackend, type CudaBackendOptions } from '../../src/backend/cuda/index.js'
+import { specPeakTflops, type MatmulPrecision } from '../../src/backend/cuda/peak.js'
 import { InputError } from '../../src/util/errors.js'
+import { withEnv } from '../helpers/env.js'
 import { recordReadings } from './cuda-emu/record.js'
 import { runConformance } from './conformance.js'
 import { registerMixedMemory } from './cuda-mixed-memory.js'
@@ -60,6 +62,19 @@ if (!p.ok) {
     // FAST_TF32 lets cuBLASLt use TF32 but does not oblige it: strict on the emulator, which always rounds
     if (byDefault.ctx.info.name.includes('emulator')) assert.deepEqual(got, new Float32Array(C * C).fill(C))
     else t.diagnostic(`default f32 matmul on this GPU: ${got[0]} (TF32: ${C}, fp32: ${C * x})`)
+  })
+  test('peakFlops: the spec peak of the device at the matmuls\' precision (bf16 mixed, TF32 or fp32 with f32 storage)', (t) => {
+    const peaks = (): (number | null)[] => [new CudaBackend().peakFlops(), new CudaBackend({ storage: 'f32' }).peakFlops(),
+      new CudaBackend({ storage: 'f32', tf32: false }).peakFlops()]
+    const name = new CudaBackend().ctx.info.name
+    if (name.includes('emulator')) {   // no peak of its own; as an H100 SXM, the datasheet's dense figures
+      assert.deepEqual(peaks(), [null, null, null])
+      withEnv({ LLMTS_EMU_DEVICE_NAME: 'NVIDIA H100 80GB HBM3' }, () => assert.deepEqual(peaks(), [989.5e12, 494.5e12, 67e12]))
+    } else {
+      const spec = (p: MatmulPrecision): number | null => { const v = specPeakTflops(name, p); return v === null ? null : v * 1e12 }
+      assert.deepEqual(peaks(), [spec('bf16'), spec('tf32'), spec('fp32')])
+      t.diagnostic(`${name}: peak ${peaks().map(v => v === null ? 'unknown' : `${v / 1e12} TFLOP/s`).join(', ')} (bf16, TF32, fp32)`)
+    }
   })
   registerMixedPrecisionOps()
   registerMixedMemory()

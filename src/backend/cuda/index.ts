@@ -10,6 +10,7 @@ import * as L from './layers.js'
 import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, splitPending, type Allocation } from './memory.js'
 import { SequenceOps } from './sequence.js'
 import { Profiler } from './profile.js'
+import { specPeakTflops } from './peak.js'
 import { MAX_GEMM_TUNE, type GemmTuning } from './gemm-tune.js'
 import { InputError } from '../../util/errors.js'
 
@@ -69,6 +70,13 @@ export class CudaBackend implements Backend {
     const precision = this.opts.storage !== 'f32' ? 'bf16 mixed precision' : this.opts.tf32 === false ? 'fp32' : 'fp32 tensors, TF32 matmuls'
     return `${i.name} (sm_${i.cc[0]}${i.cc[1]}, ${i.sms} SMs, ${(i.totalBytes / 2 ** 30).toFixed(1)} GiB), ` +
       `driver ${i.driverVersion}, ${precision}`
+  }
+
+  /** The GPU's spec dense peak at the matmuls' precision (peak.ts), null for a GPU not in its table. */
+  peakFlops(): number | null {
+    const precision = this.opts.storage !== 'f32' ? 'bf16' : this.opts.tf32 === false ? 'fp32' : 'tf32'
+    const tflops = specPeakTflops(this.ctx.info.name, precision)
+    return tflops === null ? null : tflops * 1e12
   }
 
   /** Compiles (or loads from the cache) every kernel now. */

@@ -115,7 +115,12 @@ int cuDriverGetVersion(int* v) { *v = 13000; return 0; }
 static int emu_device_count() { const char* n = std::getenv("LLMTS_EMU_DEVICES"); return n != nullptr && std::atoi(n) > 0 ? std::atoi(n) : 1; }
 int cuDeviceGetCount(int* c) { *c = emu_device_count(); return 0; }
 int cuDeviceGet(int* d, int ordinal) { if (ordinal < 0 || ordinal >= emu_device_count()) return 101; *d = ordinal; return 0; }
-int cuDeviceGetName(char* name, int len, int) { std::snprintf(name, len, "llm.ts CPU emulator"); return 0; }
+// LLMTS_EMU_DEVICE_NAME=NAME answers a GPU's name (a test of what the backend derives from it, e.g. its peak)
+int cuDeviceGetName(char* name, int len, int) {
+  const char* as = std::getenv("LLMTS_EMU_DEVICE_NAME");
+  std::snprintf(name, len, "%s", as != nullptr && *as != 0 ? as : "llm.ts CPU emulator");
+  return 0;
+}
 // LLMTS_EMU_SMS=N shows N multiprocessors (default 4, an H100's 132 in plan mode): kernels sized by the SM count
 // then launch as many blocks as on a GPU that large
 static int emu_sms() { const char* n = std::getenv("LLMTS_EMU_SMS"); return n != nullptr && std::atoi(n) > 0 ? std::atoi(n) : 4; }
