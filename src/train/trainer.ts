@@ -210,6 +210,18 @@ class Evaluations {
   }
 }
 
+/** The MFU of a rate in tokens/s ({ mfu }, src/model/flops.ts) where the backend knows its device's peak, else {}. */
+function mfuMeter(o: TrainerOptions, world: number): (tokensPerS: number) => { mfu?: number } {
+  const peak = o.model.backend.peakFlops?.() ?? null, perToken = trainingFlopsPerToken(o.model.config, o.config.seqLen)
+  return tokensPerS => peak === null ? {} : { mfu: modelFlopsUtilization(tokensPerS, perToken, peak, world) }
+}
+
+/** tokens trained in ms milliseconds as log.jsonl's rate fields: tokens_per_s (0 for no time) and, where known, mfu. */
+function rate(tokens: number, ms: number, mfu: (tokensPerS: number) => { mfu?: number }): { tokens_per_s: number; mfu?: number } {
+  const tokensPerS = ms > 0 ? tokens / (ms / 1000) : 0
+  return { tokens_per_s: tokensPerS, ...mfu(tokensPerS) }
+}
+
 /** Runs steps startStep+1 .. config.steps; yields to the event loop after each micro-batch, so a stop requested by
  *  a signal ends the run within one micro-batch: after a step's last one with that step's checkpoint, after
  *  another by dropping the unfinished step (its batches are read again on resume) with the last whole step's. */
@@ -217,10 +229,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
   const c = o.config
   const coll = o.collective ?? null, world = coll?.world ?? 1, leader = (coll?.rank ?? 0) === 0
   const accum = gradAccumSteps(c, world)
-  const tokensPerStep = c.batchSize * c.seqLen * accum * world
-  const peak = o.model.backend.peakFlops?.() ?? null, flopsPerToken = trainingFlopsPerToken(o.model.config, c.seqLen)
-  const mfu = (tokensPerS: number): { mfu?: number } =>
-    peak === null ? {} : { mfu: modelFlopsUtilization(tokensPerS, flopsPerToken, peak, world) }
+  const tokensPerStep = c.batchSize * c.seqLen * accum * world, mfu = mfuMeter(o, world)
   if (leader) makeDirs(o.runDir)
   const log = openLog(o, leader)
   const res: TrainResult = {
@@ -250,8 +259,7 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       sessionMs += ms
       sessionSteps++
       tokens += tokensPerStep
-      const tokensPerS = tokensPerStep / (ms / 1000)
-      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens, tokens_per_s: tokensPerS, ms, ...mfu(tokensPerS) }
+      const rec: StepRecord = { step, loss: done.loss, lr: done.lr, grad_norm: done.gradNorm, tokens, ...rate(tokensPerStep, ms, mfu), ms }
       recordStep(o, log, res, rec, done.verdict, (c.steps - step) * sessionMs / sessionSteps / 1000)
       lastVal = await evals.validate(step)
       await evals.hellaswag(step)
@@ -265,9 +273,8 @@ export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
       if (leader) saveCheckpoints(o, saver, step, lastVal, res.bestValLoss, { regular, guard: guard.state(), tokens })
       if (stopping) { res.interrupted = true; break }
     }
-    res.trainSeconds = sessionMs / 1000
-    res.tokensPerS = sessionSteps > 0 ? tokensPerStep * sessionSteps / (sessionMs / 1000) : 0
-    if (sessionSteps > 0) Object.assign(res, mfu(res.tokensPerS))
+    const session = rate(tokensPerStep * sessionSteps, sessionMs, mfu)
+    Object.assign(res, { trainSeconds: sessionMs / 1000, tokensPerS: session.tokens_per_s, mfu: sessionSteps > 0 ? session.mfu : undefined })
     return res
   } catch (e) {
     if (!(e instanceof DivergenceError)) throw e
