@@ -1,7 +1,8 @@
 // RUN_DIR/log.jsonl: one JSON object per line — {"step","loss","lr","grad_norm","tokens","tokens_per_s","ms"} (and
-// "mfu" where the device's peak is known) per optimizer step (step counted from 1), {"step","val_loss"} per validation and {"step","hellaswag_acc_norm",
-// "hellaswag_acc","hellaswag_count","hellaswag_scoring","hellaswag_shots"} per HellaSwag evaluation. On resume from a checkpoint
-// at step k the lines after k are dropped (rewritten atomically), so the log never holds a step twice.
+// "mfu" where the device's peak is known) per optimizer step (step counted from 1), {"step","val_loss"} per
+// validation and {"step","hellaswag_acc_norm","hellaswag_acc","hellaswag_count","hellaswag_scoring","hellaswag_shots"}
+// per HellaSwag evaluation. On resume from a checkpoint at step k the lines after k are dropped (rewritten
+// atomically), so the log never holds a step twice.
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { spaceError, writeFileAtomic } from '../util/atomic.js'
