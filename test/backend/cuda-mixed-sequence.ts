@@ -9,6 +9,7 @@ import type { RopeArgs } from '../../src/backend/backend.js'
 import { CudaBackend } from '../../src/backend/cuda/index.js'
 import { bf16ToF32, f32ToBf16 } from '../../src/backend/cuda/memory.js'
 import { assertClose } from './compare.js'
+import { product, wgmmaDiagnosis } from './wgmma-diagnosis.js'
 import { launchedKernels, maxAbs, Pair, randn, type Both } from './cuda-mixed.js'
 
 export function registerMixedSequenceOps(): void {
@@ -118,19 +119,17 @@ export function registerMixedSequenceOps(): void {
       for (const transB of [0, 1]) {
         ctx.htod(D.ptr, new Float32Array(n).fill(NaN))   // a kernel built without wgmma writes nothing
         ctx.launch('attention_wgmma_check', [1, 1, 1], [128, 1, 1], 64 * 72 * 2 + 8192 + 1024, [D.ptr, A.ptr, Bt.ptr, transB])
-        const d = new Float32Array(n), want = new Float32Array(n)
+        const d = new Float32Array(n), want = product(af, bf, transB)
         ctx.dtoh(d, D.ptr)
-        for (let i = 0; i < 64; i++) {
-          for (let j = 0; j < 64; j++) {
-            let sum = 0
-            for (let k = 0; k < 64; k++) sum += af[i * 64 + k]! * (transB ? bf[k * 64 + j]! : bf[j * 64 + k]!)
-            want[i * 64 + j] = sum
-          }
-        }
         assert.ok(!d.every(Number.isNaN), 'attention_wgmma_check wrote nothing: its body was compiled out ' +
           '(__CUDA_ARCH_FEAT_SM90_ALL undefined for this sm_90a build?), not a layout error')
-        // f32 sums of exact bf16 products (magnitudes ~8, ulps ~1e-6); a wrong layout is off by O(1)
-        assertClose(`wgmma product, B ${transB ? 'N-major' : 'K-major'}`, d, want, { rtol: 1e-5, atol: 1e-3 })
+        // f32 sums of exact bf16 products (magnitudes ~8, ulps ~1e-6); a wrong layout is off by O(1), and the message
+        // then says which broken assumption reproduces what the GPU wrote
+        try {
+          assertClose(`wgmma product, B ${transB ? 'N-major' : 'K-major'}`, d, want, { rtol: 1e-5, atol: 1e-3 })
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\n${wgmmaDiagnosis(d, af, bf, transB)}`)
+        }
       }
     })
 
