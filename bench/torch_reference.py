@@ -7,7 +7,7 @@ gradient clipping at 1.0, loss.item() every step as a training loop logs it). Pr
 
 Run: python3 bench/torch_reference.py --model variant-124m --batch 16 --seq 1024 --steps 10
 --profile N: N more steps after the timed ones under torch.profiler; the JSON line then also holds GPU time per step
-by category (the categories of bench/cuda-profile.ts, so llm.ts's per-op profile lines up with it) and the top kernels.
+by category (bench/profile-categories.json, which bench/cuda-profile.ts lines llm.ts's ops up with) and the top kernels.
 """
 import argparse
 import json
@@ -136,8 +136,9 @@ def profile_steps(step, first, n, cuda):
         kernels[e.name][1] += us
     cats = defaultdict(lambda: [0, 0.0])
     for name, (calls, us) in kernels.items():
-        cats[category(name)][0] += calls
-        cats[category(name)][1] += us
+        c = cats[category(name)]
+        c[0] += calls
+        c[1] += us
     per_step = lambda d: sorted(({'op': k, 'calls': c / n, 'ms': us / 1e3 / n} for k, (c, us) in d.items()),
                                 key=lambda o: -o['ms'])
     return {'steps': n, 'unit': 'GPU time' if cuda else 'CPU self time of aten ops', 'categories': per_step(cats),

@@ -10,7 +10,7 @@ import * as L from './layers.js'
 import { asDevice, asIntTensor, asTensor, bf16ToF32, DeviceTensor, dtypeBytes, f32ToBf16, splitPending, type Allocation } from './memory.js'
 import { SequenceOps } from './sequence.js'
 import { Profiler } from './profile.js'
-import { specPeakTflops } from './peak.js'
+import { specPeakTflops, type MatmulPrecision } from './peak.js'
 import { MAX_GEMM_TUNE, type GemmTuning } from './gemm-tune.js'
 import { InputError } from '../../util/errors.js'
 
@@ -67,15 +67,19 @@ export class CudaBackend implements Backend {
   /** One line: device, compute capability, memory, library paths (after first use). */
   describe(): string {
     const i = this.ctx.info
-    const precision = this.opts.storage !== 'f32' ? 'bf16 mixed precision' : this.opts.tf32 === false ? 'fp32' : 'fp32 tensors, TF32 matmuls'
+    const precision = { bf16: 'bf16 mixed precision', fp32: 'fp32', tf32: 'fp32 tensors, TF32 matmuls' }[this.matmulPrecision()]
     return `${i.name} (sm_${i.cc[0]}${i.cc[1]}, ${i.sms} SMs, ${(i.totalBytes / 2 ** 30).toFixed(1)} GiB), ` +
       `driver ${i.driverVersion}, ${precision}`
   }
 
+  /** The precision the matmuls run in: bf16 with mixed storage, else TF32 unless turned off. */
+  private matmulPrecision(): MatmulPrecision {
+    return this.opts.storage !== 'f32' ? 'bf16' : this.opts.tf32 === false ? 'fp32' : 'tf32'
+  }
+
   /** The GPU's spec dense peak at the matmuls' precision (peak.ts), null for a GPU not in its table. */
   peakFlops(): number | null {
-    const precision = this.opts.storage !== 'f32' ? 'bf16' : this.opts.tf32 === false ? 'fp32' : 'tf32'
-    const tflops = specPeakTflops(this.ctx.info.name, precision)
+    const tflops = specPeakTflops(this.ctx.info.name, this.matmulPrecision())
     return tflops === null ? null : tflops * 1e12
   }
 
