@@ -9,7 +9,7 @@ export const summaries = {
   prepare: 'tokenize text, JSONL, Parquet or a built-in corpus into llm.c token shards',
   tokenize: 'print the GPT-2 token ids of a file (or decode ids back to text)',
   model: 'list the model presets, or describe one model, with parameter counts',
-  train: 'train a model (AdamW, warmup + cosine, checkpoints, exact resume; --default-run is npm start)',
+  train: 'train a model (AdamW, warmup + cosine/linear/constant/WSD, checkpoints, exact resume; --default-run is npm start)',
   sample: 'generate text from a trained model (temperature, top-k, top-p; key/value cache)',
   eval: 'evaluate a model: validation loss (eval loss) or HellaSwag accuracy (eval hellaswag)',
   evalLoss: 'mean cross-entropy over the first N batches of token shards',

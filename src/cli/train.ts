@@ -9,7 +9,7 @@ import { GPT2_VOCAB } from '../config.js'
 import { decode } from '../tokenizer.js'
 import { gradAccumSteps, trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
 import { DivergenceError } from '../train/divergence.js'
-import { learningRate } from '../train/schedule.js'
+import { cooldownStart, learningRate, scheduleName } from '../train/schedule.js'
 import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
 import { HostCollective, rankFromEnv } from '../train/collective.js'
 import { launchRanks, stoppedExitCode } from '../train/launch.js'
@@ -57,7 +57,7 @@ function resumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint): 
   const from = point.kind === 'checkpoint' ? point.checkpoint.progress.step : 0
   // extending or moving a run is expected; another model is refused later
   const quiet = new Set<keyof TrainConfig>(['out', 'steps', 'threads', 'device', 'precision', 'model', 'initFrom'])
-  if (point.kind === 'checkpoint' && was.steps !== now.steps && from < now.steps) notes.push(stepsChange(was, now, from))
+  if (point.kind === 'checkpoint' && was.steps !== now.steps && from < now.steps) notes.push(...stepsChange(was, now, from))
   for (const [key, f] of Object.entries(trainFields) as [keyof TrainConfig, (typeof trainFields)[keyof TrainConfig]][]) {
     if (quiet.has(key) || was[key] === now[key]) continue
     const shown = (v: unknown): string => v === '' ? 'none given' : String(v)   // --val-data '': the *_val_* shards beside --data
@@ -66,12 +66,29 @@ function resumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint): 
   return notes
 }
 
-/** --steps is also the cosine's length: a longer run raises the learning rate of the next step (a finished run's is
- *  the minimum), which llm.c does without a word and nanoGPT (lr_decay_iters apart from max_iters) does not do. */
-function stepsChange(was: TrainConfig, now: TrainConfig, from: number): string {
+/** --steps is also the schedule's length: a longer run raises the learning rate of the next step (a finished run's is
+ *  the minimum), which llm.c does without a word and nanoGPT (lr_decay_iters apart from max_iters) does not do. A
+ *  constant rate, or a wsd run still before both cooldowns, moves nothing: no note. */
+function stepsChange(was: TrainConfig, now: TrainConfig, from: number): string[] {
   const lr = (c: TrainConfig): string => learningRate(c, from).toExponential(2)
-  return `train: note: --resume with --steps ${now.steps} (the run had ${was.steps}), from step ${from}: the cosine now decays ` +
-    `over ${now.steps} steps, so step ${from + 1}'s learning rate is ${lr(now)} (${lr({ ...now, steps: was.steps })} with --steps ${was.steps})`
+  const before = lr({ ...now, steps: was.steps })
+  if (lr(now) === before) return []
+  const what = now.lrSchedule === 'wsd' ? `wsd's cooldown now takes the last ${now.steps - cooldownStart(now)} of ${now.steps} steps`
+    : `${scheduleName(now.lrSchedule)} now decays over ${now.steps} steps`
+  return [`train: note: --resume with --steps ${now.steps} (the run had ${was.steps}), from step ${from}: ${what}, ` +
+    `so step ${from + 1}'s learning rate is ${lr(now)} (${before} with --steps ${was.steps})`]
+}
+
+/** A setting only another schedule reads, given (a flag or --config) with this one: a typo or a misunderstanding,
+ *  never what the user means, so refused rather than ignored. */
+function refuseUnusedScheduleSetting(config: TrainConfig, given: Partial<TrainConfig>): void {
+  const unused = (key: 'cooldownFrac' | 'minLrFrac', applies: string): void => {
+    if (given[key] === undefined) return
+    throw new InputError(`train: --${trainFields[key].flag} ${given[key]} applies to ${applies} only, and this run's ` +
+      `--lr-schedule is ${config.lrSchedule} (drop it, or give --lr-schedule)`)
+  }
+  if (config.lrSchedule !== 'wsd') unused('cooldownFrac', '--lr-schedule wsd')
+  if (config.lrSchedule === 'constant') unused('minLrFrac', 'the decaying schedules (cosine, linear, wsd)')
 }
 
 /** A resumed run has drawn its initial weights from its seed, and its data order and sampling streams continue from
@@ -118,6 +135,7 @@ function resolveConfig(p: ReturnType<typeof parseArgs<FlagTable>>, note: (line: 
     base = resumedSettings(point)
   }
   const config = { ...base, ...fileCfg, ...given }
+  refuseUnusedScheduleSetting(config, { ...fileCfg, ...given })
   if (point?.kind === 'checkpoint') refuseSeedChange(base.seed, config.seed)
   const changes = point !== null ? resumeChanges(base, config, point) : []
   // --init-from alone trains the architecture it holds: the gpt2-124m default applies only without it

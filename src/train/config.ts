@@ -5,6 +5,7 @@
 import type { ModelConfig } from '../config.js'
 import { InputError, shown } from '../util/errors.js'
 import { MAX_SEED } from '../util/rng.js'
+import { lrSchedules, type LrScheduleKind } from './schedule.js'
 
 export type Device = 'cpu' | 'cuda' | 'auto'
 /** auto: bf16 on a GPU, fp32 on the CPU (which always computes in fp32); tf32: fp32 tensors with TF32 matmuls. */
@@ -24,6 +25,8 @@ export interface TrainConfig {
   lr: number
   warmupSteps: number
   minLrFrac: number
+  lrSchedule: LrScheduleKind
+  cooldownFrac: number       // wsd: the fraction of the steps its final decay takes
   weightDecay: number
   beta1: number
   beta2: number
@@ -62,7 +65,9 @@ export const trainDefaults: TrainConfig = {
   steps: 19_073,             // optimizer steps: 19,073 × 524,288 ≈ 10B tokens, one epoch of FineWeb-10B
   lr: 1.2e-3,                // peak learning rate, reached after warmupSteps (3× GPT-3's 6e-4, as llm.c)
   warmupSteps: 715,          // linear warmup (GPT-3: 375M tokens / 524,288)
-  minLrFrac: 0.1,            // cosine decays towards 10% of the peak (reached one step past the last)
+  minLrFrac: 0.1,            // the decay's floor: 10% of the peak (reached one step past the last)
+  lrSchedule: 'cosine',      // after the warmup: cosine decay (the report's, llm.c's default), linear, constant or wsd
+  cooldownFrac: 0.2,         // wsd: the peak until the last 20% of the steps, then 1 − √t down to the floor (llm.c's)
   weightDecay: 0.1,          // decoupled, on matrices and embeddings only
   beta1: 0.9,
   beta2: 0.95,
@@ -110,7 +115,10 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   lr: { flag: 'lr', kind: 'number', min: 0, help: 'peak learning rate' },
   warmupSteps: { flag: 'warmup-steps', kind: 'int', min: 0, help: 'linear warmup steps' },
   minLrFrac: { flag: 'min-lr-frac', kind: 'number', min: 0, max: 1,
-    help: 'the cosine\'s floor as a fraction of the peak (the last step is one step short of it)' },
+    help: 'the decay\'s floor as a fraction of the peak (the last step is one step short of it)' },
+  lrSchedule: { flag: 'lr-schedule', kind: 'enum', values: lrSchedules,
+    help: 'after the warmup: cosine or linear decay to the floor, constant, or wsd (the peak, then a 1 − √t cooldown)' },
+  cooldownFrac: { flag: 'cooldown-frac', kind: 'number', min: 0, max: 1, help: 'wsd: the fraction of the steps its cooldown takes' },
   weightDecay: { flag: 'weight-decay', kind: 'number', min: 0, help: 'AdamW decoupled weight decay (matrices and embeddings)' },
   beta1: { flag: 'beta1', kind: 'number', min: 0, max: 0.999999, help: 'AdamW beta1' },
   beta2: { flag: 'beta2', kind: 'number', min: 0, max: 0.999999999, help: 'AdamW beta2' },

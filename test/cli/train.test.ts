@@ -30,6 +30,7 @@ test('bad settings: exit 2 with one line naming the problem', () => {
   writeFileSync(join(root, 'bad.json'), JSON.stringify({ 'batch-size': 4, 'learning-rate': 1 }))
   writeFileSync(join(root, 'run-config.json'), JSON.stringify({ model: { layers: 2 }, train: { batchSize: 4 } }))
   writeFileSync(join(root, 'seed.json'), JSON.stringify({ seed: 2 ** 32 }))
+  writeFileSync(join(root, 'floor.json'), JSON.stringify({ min_lr_frac: 0 }))
   writeFileSync(join(root, 'twice.json'), '{\n  "lr": 0.1,\n  "steps": 5,\n  "lr": 0.2\n}\n')
   const cases: [string[], RegExp][] = [
     [[...small, '--total-batch-size', '100'], /--total-batch-size 100 is not a multiple of --batch-size × --seq-len × --nproc = 4·16·1 = 64/],
@@ -64,6 +65,13 @@ test('bad settings: exit 2 with one line naming the problem', () => {
     [['--seed', '4294967296'], /--seed expects a value <= 4294967295, got 4294967296/],
     [[...small, '--config', join(root, 'seed.json')], /seed.json: "seed" must be an integer <= 4294967295, got 4294967296/],
     [['--default-run', '--lr', '1e-3'], /--lr is not a setting of the default run/],
+    [['--lr-schedule', 'step'], /--lr-schedule expects one of cosine, linear, constant, wsd, got "step"/],
+    [["--cooldown-frac", "1.5"], /--cooldown-frac expects a value <= 1, got 1\.5/],
+    [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--cooldown-frac', '0.1', '--out', join(root, 'cooldown')],
+      /^llmts train: --cooldown-frac 0\.1 applies to --lr-schedule wsd only, and this run's --lr-schedule is cosine \(drop it, or give --lr-schedule\)$/m],
+    [[...small, '--total-batch-size', '64', '--steps', '5', '--warmup-steps', '1', '--lr-schedule', 'constant', '--config',
+      join(root, 'floor.json'), '--out', join(root, 'floor')],
+      /^llmts train: --min-lr-frac 0 applies to the decaying schedules \(cosine, linear, wsd\) only, and this run's --lr-schedule is constant/m],
     [['--default-run', '--precision', 'tf32', '--out', join(root, 'default-tf32')],   // refused before the corpus is prepared
       /^llmts train: device: --precision tf32 needs an NVIDIA GPU \(the CPU backend computes in fp32; give --precision fp32 or auto\)$/m],
   ]
@@ -133,6 +141,36 @@ test('a short run: --config FILE with flags overriding it; log, config.json and 
   const again = llmts('train', ...small, '--config', cfg, '--steps', '4', '--out', out)
   assert.equal(again.code, 2)
   assert.match(again.stderr, /already holds a run/)
+})
+
+test('--lr-schedule wsd: the rates log.jsonl records, config.json, and the note of a --resume that moves the cooldown', () => {
+  const out = join(root, 'wsd')
+  const run = [...small, '--total-batch-size', '64', '--warmup-steps', '2', '--lr', '0.01', '--min-lr-frac', '0', '--val-every', '0',
+    '--checkpoint-every', '5', '--lr-schedule', 'wsd', '--cooldown-frac', '0.4', '--out', out]
+  const r = llmts('train', ...run, '--steps', '10')
+  assert.equal(r.code, 0, r.stderr)
+  // steps 1..10 are s = 0..9: warmup 0.005, 0.01; the peak until the last 4 (s = 6..9), at t = 0, 1/4, 2/4, 3/4
+  const want = [0.005, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.005, 0.01 * (1 - Math.sqrt(0.5)), 0.01 * (1 - Math.sqrt(0.75))]
+  const lrs = readLog(join(out, 'log.jsonl')).filter(l => 'loss' in l).map(l => l['lr'] as number)
+  assert.equal(lrs.length, 10)
+  lrs.forEach((lr, i) => assert.ok(Math.abs(lr - want[i]!) <= 1e-15, `step ${i + 1}: ${lr}, want ${want[i]}`))
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
+  assert.deepEqual([config.train.lrSchedule, config.train.cooldownFrac], ['wsd', 0.4])
+  // resumed from step 5 (still stable) to 20 steps: the cooldown moves to the last 8 (s = 12..19), and step 6 is at the
+  // peak either way, so no --steps note
+  rmSync(join(out, 'checkpoints', 'step_000010'), { recursive: true })
+  const longer = llmts('train', '--out', out, '--resume', '--steps', '20')
+  assert.equal(longer.code, 0, longer.stderr)
+  assert.doesNotMatch(longer.stderr, /--resume with --steps/, 'a stable step keeps its rate: nothing to note')
+  const resumed = readLog(join(out, 'log.jsonl')).filter(l => 'loss' in l).map(l => l['lr'] as number)
+  assert.deepEqual(resumed.slice(5, 13), Array(8).fill(0.01), 'steps 6..13 (s = 5..12) at the peak: the cooldown starts at t = 0')
+  assert.ok(Math.abs(resumed[14]! - 0.01 * (1 - Math.sqrt(2 / 8))) <= 1e-15, `step 15 (s = 14): ${resumed[14]}`)
+  // a finished run extended: step 21 (s = 20) of 30 is at t = 2/12 of the new 12-step cooldown (s = 18..29), where the
+  // 20-step schedule had reached its floor
+  const more = llmts('train', '--out', out, '--resume', '--steps', '30')
+  assert.equal(more.code, 0, more.stderr)
+  assert.match(more.stderr, /note: --resume with --steps 30 \(the run had 20\), from step 20: wsd's cooldown now takes the last 12 of 30 steps, /)
+  assert.match(more.stderr, new RegExp(`so step 21's learning rate is ${(0.01 * (1 - Math.sqrt(2 / 12))).toExponential(2)} \\(0\\.00e\\+0 with --steps 20\\)`))
 })
 
 test('--init-from alone (a run directory or a Hugging Face export) trains the architecture it holds, not the default', () => {
