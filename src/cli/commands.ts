@@ -16,7 +16,7 @@ export const summaries = {
   evalHellaswag: 'HellaSwag accuracy (lm-evaluation-harness or llm.c scoring)',
   export: 'export a model as a Hugging Face directory (LlamaForCausalLM or GPT2LMHeadModel + GPT-2 tokenizer)',
   download: 'download a Hugging Face model (Llama or GPT-2 layout, safetensors) for --model / --init-from',
-  plot: 'plot the loss (or HellaSwag) curves of several runs on one chart (SVG or PNG)',
+  plot: 'plot the loss, HellaSwag, learning-rate, gradient-norm or tokens/s curves of several runs on one chart (SVG or PNG)',
 } as const
 
 export const commands: Record<string, () => Promise<{ command: Command }>> = {

@@ -1,5 +1,5 @@
-// `llmts plot RUN_DIR... --out FILE.svg|FILE.png`: the runs' curves (training loss, validation loss or
-// HellaSwag acc_norm, against step or tokens) on one chart, labelled by run directory.
+// `llmts plot RUN_DIR... --out FILE.svg|FILE.png`: the runs' curves (training loss, validation loss, HellaSwag
+// acc_norm, learning rate, gradient norm or tokens/s, against step or tokens) on one chart, labelled by run directory.
 
 import { dirname } from 'node:path'
 import { PLOT_COLOURS, renderPlot } from '../plot/plot.js'
@@ -14,7 +14,7 @@ import { printJson, stderrNotes } from './output.js'
 
 const flags = {
   out: { type: 'string', help: 'output file: .svg or .png', metavar: 'FILE' },
-  metric: { type: 'enum', values: plotMetrics, default: 'loss', help: 'what to plot: training loss, validation loss or HellaSwag acc_norm' },
+  metric: { type: 'enum', values: plotMetrics, default: 'loss', help: 'what to plot: training loss, validation loss, HellaSwag acc_norm, learning rate, gradient norm (before clipping) or tokens/s' },
   x: { type: 'enum', values: plotXs, default: 'step', help: 'x axis: optimizer step, or tokens trained (the log\'s count; older logs: step × config.json\'s totalBatchSize)' },
   title: { type: 'string', help: 'chart title (default: the y axis\'s title by x, e.g. "validation loss by tokens")', metavar: 'TEXT' },
   'y-scale': { type: 'enum', values: ['linear', 'log'], default: 'linear', help: 'y axis: linear, or log (more room for the end of a falling loss; values must be above 0)' },
@@ -26,7 +26,7 @@ const flags = {
 export const command: Command = {
   name: 'plot',
   summary: summaries.plot,
-  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag] [--x step|tokens] [--y-scale linear|log] [--y-max Y] [--smooth W]',
+  usage: 'RUN_DIR... --out FILE.svg|FILE.png [--metric loss|val_loss|hellaswag|lr|grad_norm|tokens_per_s] [--x step|tokens] [--y-scale linear|log] [--y-max Y] [--smooth W]',
   flags,
   async run(argv) {
     const p = parseArgs('llmts plot', flags, argv)

@@ -25,6 +25,11 @@ const WIDTH = 720, HEIGHT = 420   // the plot area in SVG pixels (the PNG is dra
 export const PLOT_COLOURS = 20   // distinct line colours: Vega's tableau10, or tableau20 beyond 10 runs
 // a legend of more entries or a longer label than these would cover a third of the plot: it goes outside, on the right
 const LEGEND_INSIDE = { entries: 6, chars: 32 }
+/** The y axis's title per metric (HellaSwag's adds its scoring and shots: metricTitle). */
+const METRIC_TITLES: Record<PlotMetric, string> = {
+  loss: 'training loss', val_loss: 'validation loss', hellaswag: 'HellaSwag acc_norm',
+  lr: 'learning rate', grad_norm: 'gradient norm (before clipping)', tokens_per_s: 'tokens/s',
+}
 
 /** Renders the chart of `runDirs` to `out` (.svg or .png), atomically. */
 export async function renderPlot(runDirs: string[], out: string, opts: PlotOptions): Promise<PlotSummary> {
@@ -49,20 +54,28 @@ function checkYAxis(series: RunSeries[], opts: PlotOptions): void {
   const lowest = series.map(s => ({ s, p: s.points.reduce((a, b) => (b.y < a.y ? b : a)) })).reduce((a, b) => (b.p.y < a.p.y ? b : a))
   const at = `run ${lowest.s.label}'s ${opts.x} ${lowest.p.x}`
   if (opts.yScale === 'log' && lowest.p.y <= 0) {
-    throw new InputError(`plot: --y-scale log needs values above 0, but ${at} has ${metricKey[opts.metric]} ${formatValue(lowest.p.y)} (use --y-scale linear)`)
+    throw new InputError(`plot: --y-scale log needs values above 0, but ${at} has ${metricKey[opts.metric]} ${formatValue(lowest.p.y, -Infinity, opts.metric)} (use --y-scale linear)`)
   }
   if (opts.yMax !== undefined && opts.yMax <= lowest.p.y) {
-    throw new InputError(`plot: --y-max ${opts.yMax} is at or below every value (the lowest, ${formatValue(lowest.p.y, opts.yMax)}, is ${at}); ` +
+    const yMax = opts.metric === 'lr' ? opts.yMax.toExponential() : String(opts.yMax)   // 1e-5, not 0.00001
+    throw new InputError(`plot: --y-max ${yMax} is at or below every value (the lowest, ${formatValue(lowest.p.y, opts.yMax, opts.metric)}, is ${at}); ` +
       'expected a larger one')
   }
 }
 
 /** A logged value for a message: 4 decimals as the step lines' loss, trailing zeros dropped (3.3, not
  *  3.3000000000000003); 3 significant digits below 1e-4, which 4 decimals would show as 0; more decimals while the
- *  rounded value would read below `atLeast` (a lowest value shown under the --y-max it refutes). */
-export function formatValue(y: number, atLeast = -Infinity): string {
+ *  rounded value would read below `atLeast` (a lowest value shown under the --y-max it refutes). A learning rate
+ *  (1e-5 to 1e-3, where 4 decimals keep one digit or none) has 3 significant digits and an exponent, 1.20e-3; tokens/s
+ *  has no decimals. */
+export function formatValue(y: number, atLeast = -Infinity, metric: PlotMetric = 'loss'): string {
+  if (metric === 'lr' && y !== 0) {
+    let digits = 2
+    while (digits < 16 && Number(y.toExponential(digits)) < atLeast) digits++
+    return y.toExponential(digits)
+  }
   if (y !== 0 && Math.abs(y) < 1e-4) return String(Number(y.toPrecision(3)))
-  let digits = 4
+  let digits = metric === 'tokens_per_s' ? 0 : 4   // a throughput in whole tokens/s
   while (digits < 17 && Number(y.toFixed(digits)) < atLeast) digits++
   return String(Number(y.toFixed(digits)))
 }
@@ -77,10 +90,9 @@ export function outputFormat(out: string): 'svg' | 'png' {
 
 /** The y-axis title; HellaSwag names its scoring and shots when every run logged the same ones. */
 function metricTitle(metric: PlotMetric, series: RunSeries[]): string {
-  if (metric === 'loss') return 'training loss'
-  if (metric === 'val_loss') return 'validation loss'
+  if (metric !== 'hellaswag') return METRIC_TITLES[metric]
   const tags = sharedHellaswagTags(series)
-  return `HellaSwag acc_norm${tags !== undefined && tags !== '' ? ` (${tags})` : ''}`
+  return `${METRIC_TITLES.hellaswag}${tags !== undefined && tags !== '' ? ` (${tags})` : ''}`
 }
 
 /** The HellaSwag tags all runs share, or undefined when they differ (each legend entry then names its own). */
@@ -128,7 +140,7 @@ function buildSpec(series: RunSeries[], opts: PlotOptions): Record<string, unkno
           labelExpr: "datum.value === 0 ? '0' : datum.label", labelFontSize: 12, titleFontSize: 14,
         },
       },
-      y: { field: 'y', type: 'quantitative', title: yTitle, scale: yScale(opts), axis: { labelFontSize: 12, titleFontSize: 14 } },
+      y: { field: 'y', type: 'quantitative', title: yTitle, scale: yScale(opts), axis: { ...yFormat(opts.metric), labelFontSize: 12, titleFontSize: 14 } },
       color: {
         field: 'run', type: 'nominal', title: 'run', sort: labels,
         ...(labels.length > 10 ? { scale: { scheme: 'tableau20' } } : {}),   // the default's 10 colours would repeat
@@ -146,12 +158,19 @@ function yScale(opts: PlotOptions): Record<string, unknown> {
   return opts.yScale === 'log' ? { type: 'log', nice: false, ...top } : { zero: false, ...top }
 }
 
-/** Inside the corner the curves leave empty (top right for falling losses, bottom right for rising accuracy) when the
- *  legend is small; outside on the right when it would hide the curves (many runs, long names: a name is never cut,
- *  since runs' names often differ only at the end). */
+/** The y axis's labels: a learning rate's with an exponent, as in the messages (6e-4, 1.2e-3, where d3's default
+ *  reads 0.0006, 0.0012, and 1e-5 as 0.00001); the default, from the tick step, for the others. */
+function yFormat(metric: PlotMetric): Record<string, unknown> {
+  return metric === 'lr' ? { format: '~e', labelExpr: "datum.value === 0 ? '0' : datum.label" } : {}
+}
+
+/** Inside the corner the curves leave empty when the legend is small: top right for values that fall (losses, the
+ *  gradient norm, a learning rate decayed after its warmup), bottom right for rising accuracy and for throughput (flat
+ *  near its top, dipping at slow steps); outside on the right when it would hide the curves (many runs, long names: a
+ *  name is never cut, since runs' names often differ only at the end). */
 function legendOrient(labels: string[], metric: PlotMetric): string {
   const small = labels.length <= LEGEND_INSIDE.entries && Math.max(...labels.map(l => l.length)) <= LEGEND_INSIDE.chars
-  return !small ? 'right' : metric === 'hellaswag' ? 'bottom-right' : 'top-right'
+  return !small ? 'right' : metric === 'hellaswag' || metric === 'tokens_per_s' ? 'bottom-right' : 'top-right'
 }
 
 /** Compiles Vega-Lite and renders SVG headlessly (libraries loaded on first use). */

@@ -1,18 +1,19 @@
-// Reads training runs for plotting: RUN_DIR/log.jsonl (step, loss, val_loss and hellaswag lines) and, for a
-// tokens x-axis, RUN_DIR/config.json's totalBatchSize (tokens per optimizer step). A torn last line (a run
-// still writing) is skipped, unless it is the only one; any other unparseable line is an InputError naming the
-// file and line. A value logged as null (JSON's NaN/Inf: a diverged step or validation) is left out and counted;
-// any other value that is not a number is an InputError naming the file and step.
+// Reads training runs for plotting: RUN_DIR/log.jsonl (step lines' loss, lr, grad_norm and tokens_per_s; val_loss
+// and hellaswag lines) and, for a tokens x-axis, RUN_DIR/config.json's totalBatchSize (tokens per optimizer step).
+// A torn last line (a run still writing) is skipped, unless it is the only one; any other unparseable line is an
+// InputError naming the file and line. A value logged as null (JSON's NaN/Inf: a diverged step or validation, a
+// non-finite gradient norm) is left out and counted; any other value that is not a number is an InputError naming
+// the file and step.
 
 import { readFileSync, statSync } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
 import { readLogWithTorn, survivingLines, type LogRecord } from '../train/log.js'
 import { InputError, shown } from '../util/errors.js'
 
-export type PlotMetric = 'loss' | 'val_loss' | 'hellaswag'
+export type PlotMetric = 'loss' | 'val_loss' | 'hellaswag' | 'lr' | 'grad_norm' | 'tokens_per_s'
 export type PlotX = 'step' | 'tokens'
 
-export const plotMetrics: readonly PlotMetric[] = ['loss', 'val_loss', 'hellaswag']
+export const plotMetrics: readonly PlotMetric[] = ['loss', 'val_loss', 'hellaswag', 'lr', 'grad_norm', 'tokens_per_s']
 export const plotXs: readonly PlotX[] = ['step', 'tokens']
 
 /** The log.jsonl key each metric reads. */
@@ -20,6 +21,9 @@ export const metricKey: Record<PlotMetric, string> = {
   loss: 'loss',
   val_loss: 'val_loss',
   hellaswag: 'hellaswag_acc_norm',
+  lr: 'lr',                       // the step lines' keys from here on; grad_norm is before clipping
+  grad_norm: 'grad_norm',
+  tokens_per_s: 'tokens_per_s',
 }
 
 export interface RunSeries {
