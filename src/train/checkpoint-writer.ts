@@ -14,11 +14,12 @@ import { InputError } from '../util/errors.js'
 import { DamagedCheckpointError } from './checkpoint-state.js'
 import type { SaverDeath } from './checkpoint-watchdog.js'
 import {
-  checkpointName, COMMITTED_BEST, pruneCheckpoints, removeRunEntry, saveBest, warned, writeCheckpoint, type Checkpoint, type Warn,
+  checkpointName, COMMITTED_BEST, pruneCheckpoints, removeRunEntry, saveBest, warned, writeCheckpoint, type Checkpoint, type KeepPolicy,
+  type Warn,
 } from './checkpoint.js'
 
 /** One save: a step checkpoint when `regular` (then best/ from it when `isBest`), else best/ alone (weights only). */
-export interface SaveJob { runDir: string; ck: Checkpoint; regular: boolean; isBest: boolean; keep: number }
+export interface SaveJob { runDir: string; ck: Checkpoint; regular: boolean; isBest: boolean; keep: KeepPolicy }
 
 /** Where a regular save's checkpoint goes. */
 export function saveDir(job: Pick<SaveJob, 'runDir' | 'ck'>): string {

@@ -322,16 +322,21 @@ function hasStateFile(dir: string): boolean {
   }
 }
 
-/** Deletes all but the newest `keep` step checkpoints (keep 0 keeps all) after removing leftovers. A deletion
- *  renames the directory to a temp name first, so a crash midway never leaves a partial step_* behind. It runs
- *  after the new checkpoint is durable: one that cannot be deleted is a warning (`warn`), not a failed run. */
-export function pruneCheckpoints(runDir: string, keep: number, warn: Warn): void {
+/** What pruning keeps: the newest `last` step checkpoints (0 keeps all; --keep-checkpoints), not counting those whose
+ *  step is a multiple of `every` (--keep-every; 0: none), which are never deleted (llm.c's major checkpoints). */
+export interface KeepPolicy { last: number; every: number }
+
+/** Deletes all but the checkpoints `keep` keeps after removing leftovers. A deletion renames the directory to a temp
+ *  name first, so a crash midway never leaves a partial step_* behind. It runs after the new checkpoint is durable:
+ *  one that cannot be deleted is a warning (`warn`), not a failed run. */
+export function pruneCheckpoints(runDir: string, keep: KeepPolicy, warn: Warn): void {
   removeLeftovers(runDir, warn)
-  if (keep <= 0) return
-  const all = listCheckpoints(runDir)
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+  if (keep.last <= 0) return
+  const minor = listCheckpoints(runDir).filter(c => keep.every <= 0 || c.step % keep.every !== 0)
+  const why = `--keep-checkpoints ${keep.last}${keep.every > 0 ? `, not a multiple of --keep-every ${keep.every}` : ''}`
+  for (const c of minor.slice(0, Math.max(0, minor.length - keep.last))) {
     const doomed = asideName(c.path, 'del')
-    const what = `the old checkpoint ${c.path} (--keep-checkpoints ${keep})`
+    const what = `the old checkpoint ${c.path} (${why})`
     try { renameSync(c.path, doomed) } catch (e) {   // kept as it is, a checkpoint still
       warnOnce(warn, c.path, `could not delete ${what}: ${failure(e, c.path)}; it is kept, the run goes on`)
       continue

@@ -42,6 +42,7 @@ export interface TrainConfig {
   valSteps: number
   checkpointEvery: number
   keepCheckpoints: number
+  keepEvery: number          // step checkpoints at multiples of N are never pruned (llm.c's major checkpoints); 0 = none
   sampleEvery: number
   sampleTokens: number
   onNan: 'stop' | 'skip'     // a non-finite loss or gradient norm: stop (exit 3), or skip that step's update
@@ -83,6 +84,7 @@ export const trainDefaults: TrainConfig = {
   valSteps: 20,              // micro-batches per validation (always from the start of the val data)
   checkpointEvery: 1000,     // checkpoint every N steps (and at the end); 0 = only at the end
   keepCheckpoints: 3,        // keep the last K step checkpoints (RUN_DIR/best is kept apart); 0 keeps all
+  keepEvery: 0,              // off: every step checkpoint counts towards keepCheckpoints
   sampleEvery: 1000,         // print a sample every N steps; 0 disables
   sampleTokens: 64,          // length of those samples (at most the context length minus one)
   onNan: 'stop',             // the weights are never updated with a NaN; stopping keeps the last good checkpoint
@@ -137,6 +139,9 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   valSteps: { flag: 'val-steps', kind: 'int', min: 1, help: 'micro-batches per validation (the same ones whatever --nproc: split over the ranks)' },
   checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
   keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last N checkpoints (0 keeps all)' },
+  keepEvery: { flag: 'keep-every', kind: 'int', min: 0,
+    help: 'never delete the checkpoints of steps that are multiples of N (a multiple of --checkpoint-every); ' +
+      '--keep-checkpoints counts the others (0: none kept apart)' },
   sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },
   sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
   onNan: { flag: 'on-nan', kind: 'enum', values: ['stop', 'skip'], help: 'a NaN/infinite loss or grad norm: stop (exit 3) or skip the update' },
@@ -227,8 +232,20 @@ export function validateTrainConfig(c: TrainConfig, model: ModelConfig, world = 
   if (c.hellaswagEvery > 0 && c.batchSize < 4) {
     throw new InputError(`train: --hellaswag-every needs --batch-size >= 4 (an example's four endings are one batch), got ${c.batchSize}`)
   }
+  checkKeepEvery(c)
   if (c.warmupSteps > c.steps) {
     throw new InputError(`train: --warmup-steps ${c.warmupSteps} exceeds --steps ${c.steps} ` +
       `(the peak learning rate would never be reached; e.g. --warmup-steps ${Math.ceil(c.steps / 10)})`)
   }
+}
+
+/** --keep-every keeps the checkpoints of its multiples: one that is not a multiple of --checkpoint-every keeps only the
+ *  steps that are multiples of both, rarer than it says (llm.c's major checkpoints are always checkpoint steps). */
+function checkKeepEvery(c: TrainConfig): void {
+  const k = c.keepEvery, n = c.checkpointEvery
+  if (k <= 0 || n <= 0 || k % n === 0) return
+  const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b)
+  const suggest = Math.max(1, Math.round(k / n)) * n
+  throw new InputError(`train: --keep-every ${k} is not a multiple of --checkpoint-every ${n} (checkpoints are written every ${n} ` +
+    `steps, so only every ${k / gcd(k, n) * n}th step's would be kept; e.g. --keep-every ${suggest})`)
 }

@@ -335,7 +335,8 @@ function saveCheckpoints(o: TrainerOptions, saver: CheckpointSaver, step: number
   // best/ alone holds weights only: the moments (twice the weights) are neither copied nor kept alive for it
   const optimizer = opts.regular ? o.optimizer.getState() : null
   const ck: Checkpoint = { modelConfig: o.model.config, trainConfig: o.config, params, optimizer, progress }
-  const job: SaveJob = { runDir: o.runDir, ck, regular: opts.regular, isBest, keep: o.config.keepCheckpoints }
+  const job: SaveJob = { runDir: o.runDir, ck, regular: opts.regular, isBest,
+    keep: { last: o.config.keepCheckpoints, every: o.config.keepEvery } }
   const dir = saveDir(job)
   saver.start(job, () => { if (opts.regular) o.reporter?.checkpoint?.({ step, path: dir }) })
 }

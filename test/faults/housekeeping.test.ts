@@ -1,7 +1,7 @@
-// Housekeeping in a run directory that fails: deleting an old checkpoint (--keep-checkpoints) or a leftover comes after
-// what the run needs is durable, so a folder that cannot be deleted (read-only, another user's files) is a one-line
-// warning naming what is left, and the run goes on, then and at every later resume. The same holds for a replaced best/
-// and for .best-committed/ (the best as of the newest checkpoint, kept while best/ is ahead of it).
+// Housekeeping in a run directory that fails: deleting an old checkpoint (--keep-checkpoints, --keep-every) or a
+// leftover comes after what the run needs is durable, so a folder that cannot be deleted (read-only, another user's
+// files) is a one-line warning naming what is left, and the run goes on, then and at every later resume. The same holds
+// for a replaced best/ and for .best-committed/ (the best as of the newest checkpoint, kept while best/ is ahead of it).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -56,6 +56,30 @@ test('an old checkpoint that cannot be deleted is a warning: the run goes on, be
     assert.equal(again.stderr.split('\n').filter(l => l.includes(left)).length, 1, 'once, not at every checkpoint')
     assert.deepEqual(readdirSync(join(run, 'checkpoints')).filter(n => n.startsWith('step_')), ['step_000006'])
   } finally {   // the temp root's removal at exit must get into it
+    const left = readdirSync(join(run, 'checkpoints')).find(n => n.startsWith('.step_000002'))
+    if (left !== undefined) chmodSync(join(run, 'checkpoints', left), 0o755)
+  }
+})
+
+test('with --keep-every, the warning of an old checkpoint that cannot be deleted names both flags', async t => {
+  const user = asNobody(root)
+  if (typeof user === 'string') { t.skip(user); return }
+  const run = join(root, 'keep-every')
+  await trainRun({ ...base, out: run, keepEvery: 4 }, { resume: false, overwrite: false })
+  user.give(run)
+  chmodSync(ck(run, 2), 0o555)
+  try {
+    // step 4's checkpoint is a major one: step 2's (the only minor one) goes only at step 6's prune
+    const r = spawnSync(process.execPath, [main, 'train', '--out', run, '--resume', '--steps', '6'],
+      { encoding: 'utf8', env: { ...process.env, LLMTS_DEBUG: '' }, ...user.spawn })
+    assert.equal(r.status, 0, r.stderr)
+    const left = join(run, 'checkpoints', readdirSync(join(run, 'checkpoints')).find(n => n.startsWith('.step_000002.del-'))!)
+    const warning = `llmts train: warning: could not delete the old checkpoint ${ck(run, 2)} (--keep-checkpoints 1, not a ` +
+      `multiple of --keep-every 4): permission denied (EACCES) at ${left}/`
+    assert.equal(r.stderr.split('\n').filter(l => l.startsWith(warning) && l.endsWith(`; ${left} is left (delete it by hand), ` +
+      'the run goes on')).length, 1, r.stderr)
+    assert.deepEqual(readdirSync(join(run, 'checkpoints')).filter(n => n.startsWith('step_')), ['step_000004', 'step_000006'])
+  } finally {
     const left = readdirSync(join(run, 'checkpoints')).find(n => n.startsWith('.step_000002'))
     if (left !== undefined) chmodSync(join(run, 'checkpoints', left), 0o755)
   }

@@ -19,7 +19,7 @@ const root = mkdtempSync(join(tmpdir(), 'llmts-ckwriter-'))
 process.on('exit', () => rmSync(root, { recursive: true, force: true }))
 
 const job = (runDir: string, step: number, over: Partial<SaveJob> = {}): SaveJob =>
-  ({ runDir, ck: randomCheckpoint(step), regular: true, isBest: false, keep: 0, ...over })
+  ({ runDir, ck: randomCheckpoint(step), regular: true, isBest: false, keep: { last: 0, every: 0 }, ...over })
 
 test('a background save writes the bytes a synchronous writeCheckpoint writes; done only once complete', () => {
   const sync = join(root, 'sync'), bg = join(root, 'bg')

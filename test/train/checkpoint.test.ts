@@ -1,5 +1,5 @@
 // Checkpoints: exact round trip of weights, AdamW moments and progress; the checksum catches a corrupted file;
-// a failed write leaves no step_* directory; keep-last-K pruning; RUN_DIR/best; run-directory resolution;
+// a failed write leaves no step_* directory; keep-last-K pruning and --keep-every; RUN_DIR/best; run-directory resolution;
 // damage that passes the checksums (rewritten files) caught by the content checks; 7-digit step names.
 
 import { test } from 'node:test'
@@ -17,6 +17,7 @@ import {
 } from '../../src/train/checkpoint.js'
 import { loadCheckpointModel, resolveCheckpointDir } from '../../src/train/checkpoint-dirs.js'
 import { DamagedCheckpointError, readStateFile } from '../../src/train/checkpoint-state.js'
+import { findResumePoint } from '../../src/train/resume.js'
 import { InputError } from '../../src/util/errors.js'
 import { checkpointConfig, randomCheckpoint } from './helpers.js'
 
@@ -98,11 +99,52 @@ test('replacing a checkpoint, leftovers of a crash, keep-last-K', () => {
   mkdirSync(join(run, 'checkpoints', '.step_000006.tmp-12345'))          // a crash during a write
   mkdirSync(join(run, 'checkpoints', 'step_000007'))                      // not a checkpoint (no state.json)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [1, 2, 3, 4, 5])
-  pruneCheckpoints(run, 2, assert.fail)
+  pruneCheckpoints(run, { last: 2, every: 0 }, assert.fail)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [4, 5])
   assert.ok(!existsSync(join(run, 'checkpoints', '.step_000006.tmp-12345')), 'the stale temp directory is removed')
-  pruneCheckpoints(run, 0, assert.fail)
+  pruneCheckpoints(run, { last: 0, every: 0 }, assert.fail)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [4, 5], 'keep 0 keeps all')
+})
+
+test('--keep-every: checkpoints at its multiples are never pruned, --keep-checkpoints counts the others', () => {
+  const run = join(root, 'keep-every'), keep = { last: 2, every: 6 }
+  const steps = (): number[] => listCheckpoints(run).map(c => c.step)
+  // --checkpoint-every 2 --steps 15: what remains after each save and its prune (the newest 2 not multiples of 6)
+  const expected: [number, number[]][] = [
+    [2, [2]], [4, [2, 4]], [6, [2, 4, 6]], [8, [4, 6, 8]], [10, [6, 8, 10]], [12, [6, 8, 10, 12]], [14, [6, 10, 12, 14]],
+    [15, [6, 12, 14, 15]],   // the end of the run: a minor one
+  ]
+  for (const [step, left] of expected) {
+    writeCheckpoint(join(run, 'checkpoints', checkpointName(step)), randomCheckpoint(step))
+    if (step === 8) saveBest(run, join(run, 'checkpoints', checkpointName(step)))   // hard links of a minor one
+    pruneCheckpoints(run, keep, assert.fail)
+    assert.deepEqual(steps(), left, `after step ${step}`)
+  }
+  assert.deepEqual(loadCheckpointModel(run).params, randomCheckpoint(8).params, 'best/ outlives the pruned step 8')
+  // --keep-checkpoints 1 with a major one newest (18): the newest minor one (16) stays too
+  for (const step of [16, 18]) writeCheckpoint(join(run, 'checkpoints', checkpointName(step)), randomCheckpoint(step))
+  pruneCheckpoints(run, { last: 1, every: 6 }, assert.fail)
+  assert.deepEqual(steps(), [6, 12, 16, 18])
+  pruneCheckpoints(run, { last: 0, every: 6 }, assert.fail)
+  assert.deepEqual(steps(), [6, 12, 16, 18], '--keep-checkpoints 0 keeps all')
+  pruneCheckpoints(run, { last: 1, every: 0 }, assert.fail)
+  assert.deepEqual(steps(), [18], 'without --keep-every, the newest 1 of all')
+})
+
+test('a state.json or config.json of a version before --keep-every reads as --keep-every 0', () => {
+  const run = join(root, 'before-keep-every'), dir = join(run, 'checkpoints', checkpointName(4))
+  writeCheckpoint(dir, randomCheckpoint(4))
+  const path = join(dir, 'state.json'), state = JSON.parse(readFileSync(path, 'utf8')) as { trainConfig: Record<string, unknown> }
+  assert.equal(state.trainConfig['keepEvery'], 0, 'precondition: today\'s state.json has the key')
+  delete state.trainConfig['keepEvery']
+  writeFileSync(path, JSON.stringify(state))
+  assert.deepEqual(readCheckpoint(dir, { withOptimizer: false }).trainConfig, randomCheckpoint(4).trainConfig)
+  // a run killed before its first checkpoint: --resume starts over with config.json's settings
+  rmSync(join(run, 'checkpoints'), { recursive: true })
+  writeFileSync(join(run, 'config.json'), JSON.stringify({ train: { ...state.trainConfig, keepCheckpoints: 2 } }))
+  const point = findResumePoint(run)
+  assert.ok(point.kind === 'restart')
+  assert.deepEqual([point.config.keepEvery, point.config.keepCheckpoints], [0, 2])
 })
 
 test('best is a complete copy; a run directory resolves to best, else to its newest checkpoint', () => {
@@ -113,7 +155,7 @@ test('best is a complete copy; a run directory resolves to best, else to its new
   saveBest(run, join(run, 'checkpoints', 'step_000003'))
   saveBest(run, join(run, 'checkpoints', 'step_000003'))   // replacing works too
   assert.equal(resolveCheckpointDir(run), join(run, 'best'))
-  pruneCheckpoints(run, 1, assert.fail)                      // step 3 goes; best must survive it
+  pruneCheckpoints(run, { last: 1, every: 0 }, assert.fail)                      // step 3 goes; best must survive it
   const m = loadCheckpointModel(run)
   assert.deepEqual(m.params, randomCheckpoint(3).params)
   assert.equal(m.source, join(run, 'best'))
@@ -219,6 +261,6 @@ test('checkpoints order by step past 999,999 (7-digit names)', () => {
   assert.equal(checkpointName(1_000_000), 'step_1000000')
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [20, 999_999, 1_000_000])
   assert.equal(resolveCheckpointDir(run), join(run, 'checkpoints', 'step_1000000'))
-  pruneCheckpoints(run, 1, assert.fail)
+  pruneCheckpoints(run, { last: 1, every: 0 }, assert.fail)
   assert.deepEqual(listCheckpoints(run).map(c => c.step), [1_000_000])
 })

@@ -29,6 +29,10 @@ test('--config JSON accepts flag names and TrainConfig names, rejects unknown ke
   assert.throws(() => trainConfigFromJson({ lr: '1e-3' }, 'c.json'), /"lr" must be a number/)
   assert.throws(() => trainConfigFromJson({ device: 'tpu' }, 'c.json'), /must be one of cpu, cuda, auto/)
   assert.throws(() => trainConfigFromJson([1], 'c.json'), /must be a JSON object/)
+  assert.deepEqual(trainConfigFromJson({ 'keep-every': 5000, keep_checkpoints: 2 }, 'c.json'), { keepEvery: 5000, keepCheckpoints: 2 })
+  assert.deepEqual(trainConfigFromJson({ keepEvery: 0 }, 'c.json'), { keepEvery: 0 })
+  assert.throws(() => trainConfigFromJson({ 'keep-every': -1 }, 'c.json'), /"keep-every" must be a non-negative integer, got -1$/)
+  assert.equal(trainDefaults.keepEvery, 0, 'off by default: every step checkpoint counts towards --keep-checkpoints')
 })
 
 test('validation: batch divisibility, context length, warmup, data', () => {
@@ -50,4 +54,25 @@ test('validation: batch divisibility, context length, warmup, data', () => {
   bad({ data: '' }, /--data is required/)
   bad({ beta2: 1 }, /--beta2 must be a number in/)
   bad({ eps: 0 }, /--eps must be positive/)
+})
+
+test('--keep-every must be a multiple of --checkpoint-every (when both are on)', () => {
+  const model = presetConfig('tiny-gpt2')
+  const ok = { ...trainDefaults, data: 'x', batchSize: 4, seqLen: 64, totalBatchSize: 512, steps: 10, warmupSteps: 2 }
+  const refused = (keepEvery: number, checkpointEvery: number): string => {
+    try { validateTrainConfig({ ...ok, keepEvery, checkpointEvery }, model) } catch (e) {
+      assert.ok(e instanceof InputError && !e.message.includes('\n'), String(e))
+      return e.message
+    }
+    return 'accepted'
+  }
+  // lcm(2500, 1000) = 5000: only every 5000th step is both; the nearest multiple of 1000 is 3000 (2.5 rounds up)
+  assert.equal(refused(2500, 1000), 'train: --keep-every 2500 is not a multiple of --checkpoint-every 1000 (checkpoints are ' +
+    'written every 1000 steps, so only every 5000th step\'s would be kept; e.g. --keep-every 3000)')
+  assert.equal(refused(500, 1000), 'train: --keep-every 500 is not a multiple of --checkpoint-every 1000 (checkpoints are ' +
+    'written every 1000 steps, so only every 1000th step\'s would be kept; e.g. --keep-every 1000)')
+  assert.match(refused(7, 5), /every 35th step's would be kept; e\.g\. --keep-every 5\)$/)
+  for (const [keepEvery, checkpointEvery] of [[5000, 1000], [1000, 1000], [0, 1000], [0, 0], [5000, 0]]) {
+    assert.equal(refused(keepEvery!, checkpointEvery!), 'accepted', `--keep-every ${keepEvery} --checkpoint-every ${checkpointEvery}`)
+  }
 })

@@ -28,7 +28,7 @@ for (const step of [2, 4]) {
   const save: ChildSave = { step, done: false, error: null, ms: 0 }
   const t0 = performance.now()
   try {
-    saver.start({ runDir, ck, regular: true, isBest: false, keep: 0 }, () => { save.done = true })
+    saver.start({ runDir, ck, regular: true, isBest: false, keep: { last: 0, every: 0 } }, () => { save.done = true })
     if (idle) await sleep(2000)
     saver.wait()
   } catch (e) { save.error = (e as Error).message }
