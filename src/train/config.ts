@@ -140,8 +140,7 @@ export const trainFields: Record<keyof TrainConfig, TrainField> = {
   checkpointEvery: { flag: 'checkpoint-every', kind: 'int', min: 0, help: 'checkpoint every N steps (0 = only at the end)' },
   keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', min: 0, help: 'keep the last N checkpoints (0 keeps all)' },
   keepEvery: { flag: 'keep-every', kind: 'int', min: 0,
-    help: 'never delete the checkpoints of steps that are multiples of N (a multiple of --checkpoint-every); ' +
-      '--keep-checkpoints counts the others (0: none kept apart)' },
+    help: 'never delete the step checkpoints at multiples of N (a multiple of --checkpoint-every); --keep-checkpoints counts the others (0: off)' },
   sampleEvery: { flag: 'sample-every', kind: 'int', min: 0, help: 'print a sample every N steps (0 disables)' },
   sampleTokens: { flag: 'sample-tokens', kind: 'int', min: 1, help: 'tokens per periodic sample' },
   onNan: { flag: 'on-nan', kind: 'enum', values: ['stop', 'skip'], help: 'a NaN/infinite loss or grad norm: stop (exit 3) or skip the update' },
