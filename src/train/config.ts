@@ -246,5 +246,5 @@ function checkKeepEvery(c: TrainConfig): void {
   const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b)
   const suggest = Math.max(1, Math.round(k / n)) * n
   throw new InputError(`train: --keep-every ${k} is not a multiple of --checkpoint-every ${n} (checkpoints are written every ${n} ` +
-    `steps, so only every ${k / gcd(k, n) * n}th step's would be kept; e.g. --keep-every ${suggest})`)
+    `steps, so only those at multiples of ${k / gcd(k, n) * n} would be kept; e.g. --keep-every ${suggest})`)
 }

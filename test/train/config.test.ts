@@ -66,12 +66,12 @@ test('--keep-every must be a multiple of --checkpoint-every (when both are on)',
     }
     return 'accepted'
   }
-  // lcm(2500, 1000) = 5000: only every 5000th step is both; the nearest multiple of 1000 is 3000 (2.5 rounds up)
+  // lcm(2500, 1000) = 5000: only multiples of 5000 are both; the nearest multiple of 1000 is 3000 (2.5 rounds up)
   assert.equal(refused(2500, 1000), 'train: --keep-every 2500 is not a multiple of --checkpoint-every 1000 (checkpoints are ' +
-    'written every 1000 steps, so only every 5000th step\'s would be kept; e.g. --keep-every 3000)')
+    'written every 1000 steps, so only those at multiples of 5000 would be kept; e.g. --keep-every 3000)')
   assert.equal(refused(500, 1000), 'train: --keep-every 500 is not a multiple of --checkpoint-every 1000 (checkpoints are ' +
-    'written every 1000 steps, so only every 1000th step\'s would be kept; e.g. --keep-every 1000)')
-  assert.match(refused(7, 5), /every 35th step's would be kept; e\.g\. --keep-every 5\)$/)
+    'written every 1000 steps, so only those at multiples of 1000 would be kept; e.g. --keep-every 1000)')
+  assert.match(refused(7, 5), /only those at multiples of 35 would be kept; e\.g\. --keep-every 5\)$/)
   for (const [keepEvery, checkpointEvery] of [[5000, 1000], [1000, 1000], [0, 1000], [0, 0], [5000, 0]]) {
     assert.equal(refused(keepEvery!, checkpointEvery!), 'accepted', `--keep-every ${keepEvery} --checkpoint-every ${checkpointEvery}`)
   }

@@ -72,7 +72,7 @@ test('--keep-every not a multiple of --checkpoint-every is refused: from --confi
   assert.equal(fresh.code, 2, fresh.stderr)
   assert.ok(isOneLine(fresh.stderr), fresh.stderr)
   assert.equal(fresh.stderr.trim(), 'llmts train: --keep-every 3 is not a multiple of --checkpoint-every 2 (checkpoints are written ' +
-    'every 2 steps, so only every 6th step\'s would be kept; e.g. --keep-every 4)')
+    'every 2 steps, so only those at multiples of 6 would be kept; e.g. --keep-every 4)')
   // the run's --keep-every 4 against a new --checkpoint-every 3
   const resumed = llmts(['train', '--out', full, '--resume', '--steps', '13', '--checkpoint-every', '3'])
   assert.equal(resumed.code, 2, resumed.stderr)
