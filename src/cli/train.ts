@@ -71,8 +71,9 @@ function resumeChanges(was: TrainConfig, now: TrainConfig, point: ResumePoint): 
  *  constant rate, or a wsd run still before both cooldowns, moves nothing: no note. */
 function stepsChange(was: TrainConfig, now: TrainConfig, from: number): string[] {
   const lr = (c: TrainConfig): string => learningRate(c, from).toExponential(2)
-  const before = lr({ ...now, steps: was.steps })
-  if (lr(now) === before) return []
+  const then = { ...now, steps: was.steps }
+  if (learningRate(now, from) === learningRate(then, from)) return []
+  const before = lr(then)
   const what = now.lrSchedule === 'wsd' ? `wsd's cooldown now takes the last ${now.steps - cooldownStart(now)} of ${now.steps} steps`
     : `${scheduleName(now.lrSchedule)} now decays over ${now.steps} steps`
   return [`train: note: --resume with --steps ${now.steps} (the run had ${was.steps}), from step ${from}: ${what}, ` +
