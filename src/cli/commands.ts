@@ -17,6 +17,7 @@ export const summaries = {
   export: 'export a model as a Hugging Face directory (LlamaForCausalLM or GPT2LMHeadModel + GPT-2 tokenizer)',
   download: 'download a Hugging Face model (Llama or GPT-2 layout, safetensors) for --model / --init-from',
   plot: 'plot the loss, HellaSwag, learning-rate, gradient-norm or tokens/s curves of several runs on one chart (SVG or PNG)',
+  compare: 'several runs side by side: steps, tokens, final and best losses, HellaSwag, spikes, tokens/s (table, JSON or CSV)',
 } as const
 
 export const commands: Record<string, () => Promise<{ command: Command }>> = {
@@ -29,4 +30,5 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   export: () => import('./export.js'),
   download: () => import('./download.js'),
   plot: () => import('./plot.js'),
+  compare: () => import('./compare.js'),
 }

@@ -5,23 +5,20 @@
 import { join } from 'node:path'
 import { GPT2_VOCAB } from '../config.js'
 import { renderPlot } from '../plot/plot.js'
+import { readRunSummary } from '../plot/summary.js'
 import type { Precision } from '../train/config.js'
 import { defaultRun, runDefaultRun, type ModelOutcome } from '../train/default-run.js'
 import { refuseCpuPrecision } from '../train/device.js'
 import { checkOutputDir, makeDirs, writeFileAtomic } from '../util/atomic.js'
 import { InputError } from '../util/errors.js'
 import { lockOutput } from '../util/lock.js'
+import { comparisonTable, type TableRow, type TableRun } from './compare.js'
 import { consoleReporter } from './train.js'
 import { commandLine, jsonText, liveProgress, printJson, stderrNotes } from './output.js'
 
 const SAME = 0.01   // val-loss differences below this are called a tie
-const SPIKE = 2     // a step whose training loss exceeds the previous step's by this much (nats) is a spike
 
-export function countSpikes(curve: { loss: number }[]): number {
-  let n = 0
-  for (let i = 1; i < curve.length; i++) if (curve[i]!.loss > curve[i - 1]!.loss + SPIKE) n++
-  return n
-}
+export { countSpikes } from '../plot/summary.js'
 
 export function verdict(gpt2: ModelOutcome, variant: ModelOutcome, tokens: number): string {
   const a = gpt2.finalValLoss, b = variant.finalValLoss
@@ -38,22 +35,8 @@ export function verdict(gpt2: ModelOutcome, variant: ModelOutcome, tokens: numbe
   return `no clear difference at this scale: validation loss ${b.toFixed(3)} (variant) vs ${a.toFixed(3)} (GPT-2) ${scale}.`
 }
 
-function table(outcomes: ModelOutcome[]): string {
-  const fmt = (n: number, digits: number): string => Number.isFinite(n) ? n.toFixed(digits) : '-'
-  const rows: [string, (o: ModelOutcome) => string][] = [
-    ['parameters', o => o.info.parameters.toLocaleString('en-US')],
-    ['final train loss (last 5 steps)', o => fmt(o.finalTrainLoss, 4)],
-    ['final val loss', o => fmt(o.finalValLoss, 4)],
-    ['best val loss', o => fmt(o.result.bestValLoss ?? NaN, 4)],
-    [`loss spikes (+${SPIKE} nats in a step)`, o => String(countSpikes(o.curve))],
-    ['tokens/s (training steps)', o => Math.round(o.result.tokensPerS).toLocaleString('en-US')],
-    ['time (train + val + checkpoints)', o => `${o.wallSeconds.toFixed(1)} s`],
-  ]
-  const w0 = Math.max(...rows.map(r => r[0].length)) + 2
-  const w = Math.max(...outcomes.map(o => o.info.config.model.length), 12) + 2
-  const head = ''.padEnd(w0) + outcomes.map(o => o.info.config.model.padStart(w)).join('')
-  return [head, ...rows.map(([label, f]) => label.padEnd(w0) + outcomes.map(o => f(o).padStart(w)).join(''))].join('\n')
-}
+/** The table's rows: compare's table, with the wall time the default run measured around each run. */
+const tableRows: TableRow[] = ['parameters', 'finalTrainLoss', 'finalValLoss', 'bestValLoss', 'lossSpikes', 'tokensPerSecond', 'wallSeconds']
 
 /** comparison.csv: step, then each model's training loss and validation loss (blank where none). */
 function comparisonCsv(outcomes: ModelOutcome[]): string {
@@ -116,6 +99,8 @@ async function compareModels(opts: DefaultRunFlags, outDir: string): Promise<num
   }
   const [gpt2, variant] = r.outcomes as [ModelOutcome, ModelOutcome]
   const tokens = r.steps * gpt2.info.config.totalBatchSize
+  // each run's numbers as `llmts compare` reads them from its files, with the wall time measured here
+  const runs: TableRun[] = r.outcomes.map(o => ({ ...readRunSummary(o.info.runDir, o.info.config.model, 'train').summary, wallSeconds: o.wallSeconds }))
   makeDirs(outDir)
   writeFileAtomic(join(outDir, 'comparison.csv'), comparisonCsv(r.outcomes))
   const charts: string[] = []
@@ -128,9 +113,9 @@ async function compareModels(opts: DefaultRunFlags, outDir: string): Promise<num
   const v = verdict(gpt2, variant, tokens)
   const summary = {
     corpus: defaultRun.corpus, steps: r.steps, tokensPerModel: tokens, calibration: r.calibration, settings: { ...defaultRun, outDir },
-    runs: r.outcomes.map(o => ({
-      model: o.info.config.model, runDir: o.info.runDir, parameters: o.info.parameters, finalTrainLoss: o.finalTrainLoss,
-      finalValLoss: o.finalValLoss, bestValLoss: o.result.bestValLoss, lossSpikes: countSpikes(o.curve), tokensPerSecond: o.result.tokensPerS,
+    runs: r.outcomes.map((o, i) => ({
+      model: o.info.config.model, runDir: o.info.runDir, parameters: o.info.parameters, finalTrainLoss: runs[i]!.finalTrainLoss,
+      finalValLoss: o.finalValLoss, bestValLoss: runs[i]!.bestValLoss, lossSpikes: runs[i]!.lossSpikes, tokensPerSecond: runs[i]!.tokensPerSecond,
       seconds: o.wallSeconds,
     })),
     verdict: v, files: [join(outDir, 'comparison.csv'), join(outDir, 'comparison.json'), ...charts],
@@ -139,7 +124,7 @@ async function compareModels(opts: DefaultRunFlags, outDir: string): Promise<num
   writeFileAtomic(join(outDir, 'comparison.json'), jsonText(summary, 2))
   if (opts.json) { printJson(summary); return 0 }
   process.stdout.write(`${process.stdout.isTTY ? '\n' : ''}${defaultRun.models.join(' vs ')}: ${r.steps} steps x ${gpt2.info.config.totalBatchSize} tokens = ` +
-    `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.backend}\n\n${table(r.outcomes)}\n\nverdict: ${v}\n\n` +
+    `${tokens.toLocaleString('en-US')} tokens of ${defaultRun.corpus} each, ${gpt2.info.backend}\n\n${comparisonTable(runs, tableRows)}\n\nverdict: ${v}\n\n` +
     `wrote ${r.outcomes.map(o => o.info.runDir + '/').join(', ')}, ${summary.files.join(', ')} ` +
     `(${summary.totalSeconds.toFixed(0)} s)\n`)
   return 0

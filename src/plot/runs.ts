@@ -3,7 +3,7 @@
 // A torn last line (a run still writing) is skipped, unless it is the only one; any other unparseable line is an
 // InputError naming the file and line. A value logged as null (JSON's NaN/Inf: a diverged step or validation, a
 // non-finite gradient norm) is left out and counted; any other value that is not a number is an InputError naming
-// the file and step.
+// the file and step. The log reader and the run labels serve `llmts compare` too (src/plot/summary.ts).
 
 import { readFileSync, statSync } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
@@ -37,25 +37,25 @@ export interface RunSeries {
   hellaswag?: string
 }
 
-/** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors name the file and the 1-based line. A torn last line
- *  is a live run's step being written, and is skipped; when it is the only line, nothing could be plotted, and the
- *  error says why rather than "no loss values". */
-function readRunLog(runDir: string): LogRecord[] {
+/** RUN_DIR/log.jsonl's lines (train/log.ts's reader); errors start with `cmd` (plot, compare) and name the file and
+ *  the 1-based line. A torn last line is a live run's step being written, and is skipped; when it is the only line,
+ *  nothing could be read, and the error says why rather than "no loss values". */
+export function readRunLog(runDir: string, cmd = 'plot'): LogRecord[] {
   const path = join(runDir, 'log.jsonl')
   let log: ReturnType<typeof readLogWithTorn>
   try { log = readLogWithTorn(path) } catch (e) {
-    if (e instanceof InputError) throw new InputError(`plot: ${e.message}`)
+    if (e instanceof InputError) throw new InputError(`${cmd}: ${e.message}`)
     const code = (e as NodeJS.ErrnoException).code
     // ENOTDIR: a file given as a run (`llmts plot runs/*` over a folder that holds files too)
     const hint = code === 'ENOENT' ? (isDir(runDir) ? ' (not a training run directory?)' : ' (no such run directory)')
       : code === 'ENOTDIR' ? ' (a file, not a run directory)' : ''
-    throw new InputError(`plot: cannot read ${path}: ${code ?? String(e)}${hint}`)
+    throw new InputError(`${cmd}: cannot read ${path}: ${code ?? String(e)}${hint}`)
   }
   if (log.records.length > 0 || log.torn === undefined) return log.records
   const what = `its only line, ${shown(log.torn)}, has no newline and`
   throw new InputError(log.torn.startsWith('{')
-    ? `plot: ${path}: ${what} is not complete JSON (a run still writing its first step? try again once it has logged one)`
-    : `plot: ${path}: ${what} is not JSON (expected one JSON object per line: not a training run's log?)`)
+    ? `${cmd}: ${path}: ${what} is not complete JSON (a run still writing its first step? try again once it has logged one)`
+    : `${cmd}: ${path}: ${what} is not JSON (expected one JSON object per line: not a training run's log?)`)
 }
 
 function isDir(p: string): boolean {
@@ -87,13 +87,14 @@ function findKey(obj: unknown, key: string): unknown {
   return undefined
 }
 
-/** Legend labels: directory names, widened (parent/name, grandparent/parent/name, ...) until each run's is its own.
- *  The same directory given twice is an InputError: its two series would be drawn as one line. */
-function labelRuns(runDirs: string[]): string[] {
+/** Legend labels (and compare's column heads): directory names, widened (parent/name, grandparent/parent/name, ...)
+ *  until each run's is its own. The same directory given twice is an InputError starting with `cmd`: its two series
+ *  would be drawn as one line. */
+export function labelRuns(runDirs: string[], cmd = 'plot'): string[] {
   const abs = runDirs.map(d => resolve(d))
   abs.forEach((d, i) => {
     const j = abs.indexOf(d)
-    if (j !== i) throw new InputError(`plot: run directory ${runDirs[i]} is given twice (also as ${runDirs[j]}); give each run once`)
+    if (j !== i) throw new InputError(`${cmd}: run directory ${runDirs[i]} is given twice (also as ${runDirs[j]}); give each run once`)
   })
   const parts = abs.map(d => d.split(sep).filter(p => p !== ''))
   const tail = (p: string[], n: number): string => p.slice(-n).join('/')

@@ -103,7 +103,6 @@ export interface ModelOutcome {
   info: RunInfo
   result: TrainResult
   wallSeconds: number            // training, validation and checkpoints
-  finalTrainLoss: number         // mean of the last 5 steps' losses (one step's loss is noisy)
   finalValLoss: number
   curve: { step: number; loss: number }[]
   valCurve: { step: number; val_loss: number }[]
@@ -114,7 +113,7 @@ interface DefaultRunHooks {
   reporter(model: string): Reporter
 }
 
-/** Prepares the corpus, calibrates, trains both models; the comparison files are written by the caller. */
+/** Prepares the corpus, calibrates, trains both models; the comparison (table, files) is the caller's. */
 export async function runDefaultRun(opts: { steps?: number; outDir: string; on: DefaultRunBackend } & DefaultRunHooks):
   Promise<{ steps: number; calibration: Calibration[] | null; data: string; outcomes: ModelOutcome[] }> {
   const t0 = performance.now()
@@ -139,10 +138,8 @@ export async function runDefaultRun(opts: { steps?: number; outDir: string; on: 
     const log = readLog(join(info.runDir, 'log.jsonl'))
     const curve = series(log, 'loss').map(p => ({ step: p.step, loss: p.value }))
     const valCurve = series(log, 'val_loss').map(p => ({ step: p.step, val_loss: p.value }))
-    const tail = curve.slice(-5)
     outcomes.push({
-      info, result, wallSeconds: (performance.now() - start) / 1000, curve, valCurve,
-      finalTrainLoss: tail.reduce((s, r) => s + r.loss, 0) / tail.length, finalValLoss: result.lastValLoss ?? NaN,
+      info, result, wallSeconds: (performance.now() - start) / 1000, curve, valCurve, finalValLoss: result.lastValLoss ?? NaN,
     })
   }
   return { steps, calibration, data, outcomes }

@@ -79,7 +79,7 @@ test('prepare fineweb is named as typed, once: `llmts prepare fineweb: `', () =>
 
 test('before a command is known the prefix is `llmts: `; an unknown evaluation is `llmts eval: `', () => {
   expectLine(['bogus'],
-    'llmts: unknown command "bogus" (expected one of prepare, tokenize, model, train, sample, eval, export, download, plot)')
+    'llmts: unknown command "bogus" (expected one of prepare, tokenize, model, train, sample, eval, export, download, plot, compare)')
   expectLine(['eval', 'bogus'], 'llmts eval: unknown evaluation "bogus" (expected one of loss, hellaswag)')
 })
 
