@@ -171,6 +171,7 @@ function checkSettingsFit(c: TrainConfig, model: ModelConfig, path: string): voi
 export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): Checkpoint {
   const { state, modelConfig } = readCheckedState(dir)
   const layout = new ParamLayout(modelConfig)
+  checkParamsFit(dir, layout.total)
   const params = new Float32Array(layout.total)
   readVerified(dir, MODEL_FILE, state, tensors => placeParams(tensors, layout, params, join(dir, MODEL_FILE)))
   let optimizer: OptimizerState | null = null
@@ -195,6 +196,18 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
   return {
     modelConfig, trainConfig: state.trainConfig, params, optimizer,
     progress: { step, loader, rng, valLoss, bestValLoss, ...(guard !== undefined ? { guard } : {}), ...(tokens !== undefined ? { tokens } : {}) },
+  }
+}
+
+/** A modelConfig whose parameters cannot be in model.safetensors (a damaged state.json: 2^31 hidden units) is refused
+ *  before arrays of its size are allocated: 4 bytes a parameter, as F32, at most the file's size. */
+function checkParamsFit(dir: string, total: number): void {
+  const path = join(dir, MODEL_FILE)
+  let size: number
+  try { size = statSync(path).size } catch (e) { throw unreadableError(path, e) }
+  if (4 * total > size) {
+    throw new DamagedCheckpointError(`checkpoint: ${join(dir, STATE_FILE)}: its modelConfig has ${total.toLocaleString('en-US')} ` +
+      `parameters, more than ${path} can hold (${size.toLocaleString('en-US')} bytes; 4 a parameter) (damaged checkpoint state)`)
   }
 }
 

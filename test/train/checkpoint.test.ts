@@ -4,7 +4,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -80,6 +80,22 @@ test('a state.json whose model config is smaller than the weights is refused, no
   writeFileSync(join(one, 'state.json'), JSON.stringify(tied))
   assert.throws(() => readCheckpoint(one, { withOptimizer: false }),
     (e: Error) => e instanceof InputError && /has 1 tensor\(s\) the config in state\.json does not describe \(lmHead\)/.test(e.message))
+})
+
+test('a state.json whose model config is larger than model.safetensors could hold is refused before allocating it', () => {
+  const dir = join(root, 'cfg-huge')
+  writeCheckpoint(dir, { ...randomCheckpoint(1), optimizer: null })
+  const statePath = join(dir, 'state.json'), state = JSON.parse(readFileSync(statePath, 'utf8')) as { modelConfig: { mlpHidden: number } }
+  // 2^31 hidden units: billions of parameters, an array past what a Float32Array can be (found by the checkpoint fuzz)
+  for (const mlpHidden of [2 ** 31, state.modelConfig.mlpHidden + 8]) {
+    writeFileSync(statePath, JSON.stringify({ ...state, modelConfig: { ...state.modelConfig, mlpHidden } }))
+    const total = new ParamLayout(configFromJson({ ...config, mlpHidden }, 'test')).total
+    const size = statSync(join(dir, 'model.safetensors')).size
+    assert.ok(4 * total > size, 'precondition: more parameters than the file holds')
+    assert.throws(() => readCheckpoint(dir, { withOptimizer: false }), (e: Error) => e instanceof DamagedCheckpointError &&
+      e.message.includes(`its modelConfig has ${total.toLocaleString('en-US')} parameters, more than ${join(dir, 'model.safetensors')} ` +
+        `can hold (${size.toLocaleString('en-US')} bytes; 4 a parameter)`), `mlpHidden ${mlpHidden}`)
+  }
 })
 
 test('a write that fails midway leaves no step directory and no temp directory', () => {
