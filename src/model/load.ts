@@ -20,7 +20,7 @@ import { ParamLayout } from './params.js'
 import { InputError, shown } from '../util/errors.js'
 import { refuseDuplicateKey } from '../util/json.js'
 
-interface ResolvedModel {
+export interface ResolvedModel {
   config: ModelConfig
   params?: Float32Array   // (layout.total) flat; absent for presets and config files (initialize from a seed)
   source: string          // what was loaded, for logs: "preset tiny-gpt2", "checkpoint DIR", "Hugging Face directory DIR", ...
@@ -193,7 +193,7 @@ function statOrNull(path: string): Stats | null {
 }
 
 /** "key a vs b" for every field where two configs differ. */
-function diffConfigs(a: ModelConfig, b: ModelConfig): string[] {
+export function diffConfigs(a: ModelConfig, b: ModelConfig): string[] {
   const keys = Object.keys(a) as (keyof ModelConfig)[]
   return keys.filter(k => a[k] !== b[k]).map(k => `${k} ${a[k]} vs ${b[k]}`)
 }
