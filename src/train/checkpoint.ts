@@ -199,8 +199,8 @@ export function readCheckpoint(dir: string, opts: { withOptimizer: boolean }): C
   }
 }
 
-/** A modelConfig whose parameters cannot be in model.safetensors (a damaged state.json: 2^31 hidden units) is refused
- *  before arrays of its size are allocated: 4 bytes a parameter, as F32, at most the file's size. */
+/** A modelConfig with more F32 parameters than model.safetensors holds bytes / 4 (a damaged state.json: 2^31 hidden
+ *  units) is refused before arrays of its size are allocated. */
 function checkParamsFit(dir: string, total: number): void {
   const path = join(dir, MODEL_FILE)
   let size: number
