@@ -1,7 +1,8 @@
 // --all-checkpoints of `llmts eval loss` and `llmts eval hellaswag`: every step checkpoint of a run, in step order,
 // through one backend and one model whose weights are replaced checkpoint by checkpoint (the command reads and
-// tokenizes its data once). A checkpoint that cannot be read (damaged) is a warning and skipped: the others' results
-// stand, and the command ends with an error naming the skipped ones (exit 2).
+// tokenizes its data once). A checkpoint that cannot be read (damaged) or evaluated (diverged weights: a non-finite
+// loss) is a warning and skipped: the others' results stand, and the command ends with an error naming the skipped
+// ones (exit 2).
 
 import { existsSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
@@ -94,8 +95,8 @@ export interface SweepOutput<R> {
 }
 
 /** Loads each checkpoint of `plan` into `model` in turn and evaluates it: a result line (JSON Lines with --json, each
- *  with its "step") as each completes, then in text the best (the earliest of equals). Damaged checkpoints are
- *  warnings, skipped; an InputError at the end names them. Returns the exit code. */
+ *  with its "step") as each completes, then in text the best (the earliest of equals). Damaged checkpoints and failed
+ *  evaluations are warnings, skipped; an InputError at the end names them. Returns the exit code. */
 export function runSweep<R>(cmd: string, plan: SweepPlan, model: { setParams(flat: Float32Array): void }, o: SweepOutput<R>): number {
   const n = plan.entries.length, skipped: number[] = []
   let best: { step: number; score: number; shown: string; path: string } | null = null
@@ -109,21 +110,35 @@ export function runSweep<R>(cmd: string, plan: SweepPlan, model: { setParams(fla
     }
     refuseOtherArchitecture(cmd, plan.first, m.model)   // checked from the headers; the files may have changed since
     moveWeightsInto(model, m.model)
-    const r = o.evaluate(which), score = o.best.of(r)
-    if (o.json) printJson({ step: e.step, ...o.record(r, m.model) })
-    else process.stdout.write(`step ${e.step}: ${o.line(r, m.model)}\n`)
+    const r = evaluateOne(o, which)
+    if ('failure' in r) {   // diverged weights (a non-finite loss): the others' results still stand
+      o.note(`warning: ${which} skipped: ${r.failure}`)
+      skipped.push(e.step)
+      continue
+    }
+    const score = o.best.of(r.result)
+    if (o.json) printJson({ step: e.step, ...o.record(r.result, m.model) })
+    else process.stdout.write(`step ${e.step}: ${o.line(r.result, m.model)}\n`)
     if (best === null || (o.best.want === 'lowest' ? score < best.score : score > best.score)) {
-      best = { step: e.step, score, shown: o.best.shown(r), path: m.model.path }
+      best = { step: e.step, score, shown: o.best.shown(r.result), path: m.model.path }
     }
   }
   if (!o.json && best !== null) process.stdout.write(`best: step ${best.step}, ${best.shown} (${best.path})\n`)
   if (skipped.length > 0) {
     const which = `step ${skipped.join(', ')}; see the warnings above`
-    throw new InputError(skipped.length === n ? `${cmd}: none of the ${n} ${plural(n, 'checkpoint')} could be read (${which})`
-      : `${cmd}: ${skipped.length} of ${n} checkpoints could not be read and ${skipped.length === 1 ? 'was' : 'were'} skipped ` +
+    throw new InputError(skipped.length === n ? `${cmd}: none of the ${n} ${plural(n, 'checkpoint')} could be evaluated (${which})`
+      : `${cmd}: ${skipped.length} of ${n} checkpoints could not be evaluated and ${skipped.length === 1 ? 'was' : 'were'} skipped ` +
         `(${which}); the others' results are printed`)
   }
   return 0
+}
+
+/** The result of the model as loaded, or the InputError's message of an evaluation that failed (a non-finite loss). */
+function evaluateOne<R>(o: SweepOutput<R>, which: string): { result: R } | { failure: string } {
+  try { return { result: o.evaluate(which) } } catch (err) {
+    if (err instanceof InputError) return { failure: err.message }
+    throw err
+  }
 }
 
 /** The checkpoint with its weights, or why it cannot be read (an InputError's message: damage, an unreadable file). */

@@ -11,7 +11,7 @@ import { cpSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkpointName, listCheckpoints, writeCheckpoint } from '../../src/train/checkpoint.js'
+import { checkpointName, listCheckpoints, readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js'
 import { makeToyRun, randomCheckpoint } from '../train/helpers.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -135,7 +135,7 @@ test('a damaged checkpoint is a warning and skipped: the others\' results stand,
     const reason = broken.stderr.trimEnd().replace(`llmts eval ${e.what}: `, '')
     assert.ok(text.stderr.includes(`llmts eval ${e.what}: warning: checkpoint 2/3 (step 4) skipped: ${reason}\n`), text.stderr)
     assert.match(text.stderr, /fails its checksum/)
-    assert.ok(text.stderr.endsWith(`llmts eval ${e.what}: 1 of 3 checkpoints could not be read and was skipped (step 4; ` +
+    assert.ok(text.stderr.endsWith(`llmts eval ${e.what}: 1 of 3 checkpoints could not be evaluated and was skipped (step 4; ` +
       'see the warnings above); the others\' results are printed\n'), text.stderr)
     const json = llmts('eval', e.what, '--model', damaged, '--all-checkpoints', ...e.args, '--json')
     assert.equal(json.code, 2)
@@ -155,12 +155,32 @@ test('a damaged checkpoint is a warning and skipped: the others\' results stand,
   const none = llmts('eval', 'loss', '--model', stateless, '--all-checkpoints', ...lossArgs)
   assert.equal(none.code, 2)
   assert.equal(none.stdout, '')
-  assert.match(none.stderr, /\nllmts eval loss: none of the 3 checkpoints could be read \(step 2, 4, 6; see the warnings above\)\n$/)
+  assert.match(none.stderr, /\nllmts eval loss: none of the 3 checkpoints could be evaluated \(step 2, 4, 6; see the warnings above\)\n$/)
   // none readable from their state.json: refused before the data is read, in one line
   for (const s of [2, 4]) rmSync(join(stepDir(stateless, s), 'state.json'))
   const refused = llmts('eval', 'loss', '--model', stateless, '--all-checkpoints', ...lossArgs)
   assert.equal(refused.code, 2)
   assert.match(refused.stderr, /^llmts eval loss: none of the 3 step checkpoints of .*stateless can be read \(the first: checkpoint: .*step_000002 has no state\.json .*\)\n$/)
+})
+
+test('a checkpoint whose loss is not finite (diverged weights) is a warning and skipped too, naming it', () => {
+  const diverged = join(root, 'diverged')
+  cpSync(run, diverged, { recursive: true })
+  const ck = readCheckpoint(stepDir(diverged, 4), { withOptimizer: true })
+  ck.params.fill(NaN)   // intact files whose weights are NaN: they load, and the loss of the first batch is NaN
+  rmSync(stepDir(diverged, 4), { recursive: true })
+  writeCheckpoint(stepDir(diverged, 4), ck)
+  const alone = singles('loss', lossArgs, diverged, [2, 6])
+  const broken = llmts('eval', 'loss', '--model', stepDir(diverged, 4), ...lossArgs)
+  assert.equal(broken.code, 2, broken.stderr)
+  const reason = 'the model\'s loss on batch 0 is NaN (its weights are diverged or broken; expected a finite loss)'
+  assert.ok(broken.stderr.endsWith(`llmts eval loss: ${reason}\n`), broken.stderr)
+  const r = llmts('eval', 'loss', '--model', diverged, '--all-checkpoints', ...lossArgs)
+  assert.equal(r.code, 2, r.stderr)
+  assert.deepEqual(r.stdout.split('\n').slice(0, 2), [`step 2: ${alone[0]!.text.trimEnd()}`, `step 6: ${alone[1]!.text.trimEnd()}`])
+  assert.ok(r.stderr.includes(`llmts eval loss: warning: checkpoint 2/3 (step 4) skipped: eval: ${reason}\n`), r.stderr)
+  assert.ok(r.stderr.endsWith('llmts eval loss: 1 of 3 checkpoints could not be evaluated and was skipped (step 4; ' +
+    'see the warnings above); the others\' results are printed\n'), r.stderr)
 })
 
 test('checkpoints of another architecture are refused before any is evaluated, naming both', () => {
