@@ -18,8 +18,6 @@ import { commandLine, jsonText, liveProgress, printJson, stderrNotes } from './o
 
 const SAME = 0.01   // val-loss differences below this are called a tie
 
-export { countSpikes } from '../plot/summary.js'
-
 export function verdict(gpt2: ModelOutcome, variant: ModelOutcome, tokens: number): string {
   const a = gpt2.finalValLoss, b = variant.finalValLoss
   const scale = `after ${tokens.toLocaleString('en-US')} training tokens each`

@@ -9,7 +9,7 @@ import { GPT2_VOCAB } from '../config.js'
 import { decode } from '../tokenizer.js'
 import { gradAccumSteps, trainConfigFromJson, trainDefaults, trainFields, type TrainConfig } from '../train/config.js'
 import { DivergenceError } from '../train/divergence.js'
-import { cooldownStart, learningRate, scheduleName } from '../train/schedule.js'
+import { cooldownStart, learningRate } from '../train/schedule.js'
 import { findResumePoint, resumedSettings, type ResumePoint } from '../train/resume.js'
 import { HostCollective, rankFromEnv } from '../train/collective.js'
 import { launchRanks, stoppedExitCode } from '../train/launch.js'
@@ -75,7 +75,7 @@ function stepsChange(was: TrainConfig, now: TrainConfig, from: number): string[]
   if (learningRate(now, from) === learningRate(then, from)) return []
   const before = lr(then)
   const what = now.lrSchedule === 'wsd' ? `wsd's cooldown now takes the last ${now.steps - cooldownStart(now)} of ${now.steps} steps`
-    : `${scheduleName(now.lrSchedule)} now decays over ${now.steps} steps`
+    : `the ${now.lrSchedule === 'linear' ? 'linear decay now spans' : 'cosine now decays over'} ${now.steps} steps`
   return [`train: note: --resume with --steps ${now.steps} (the run had ${was.steps}), from step ${from}: ${what}, ` +
     `so step ${from + 1}'s learning rate is ${lr(now)} (${before} with --steps ${was.steps})`]
 }

@@ -41,8 +41,3 @@ export function learningRate(sched: LrSchedule, step: number): number {
   const coeff = kind === 'cosine' ? 0.5 * (1 + Math.cos(Math.PI * t)) : kind === 'linear' ? 1 - t : 1 - Math.sqrt(t)
   return minLr + coeff * (lr - minLr)
 }
-
-/** How the schedule reads in one phrase, for notes: "the cosine", "the linear decay", "wsd's cooldown". */
-export function scheduleName(kind: LrScheduleKind = 'cosine'): string {
-  return { cosine: 'the cosine', linear: 'the linear decay', constant: 'the constant rate', wsd: 'wsd\'s cooldown' }[kind]
-}

@@ -4,7 +4,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { presetConfig } from '../../src/config.js'
-import { countSpikes, verdict } from '../../src/cli/default-run.js'
+import { verdict } from '../../src/cli/default-run.js'
+import { countSpikes } from '../../src/plot/summary.js'
 import { gradAccumSteps, validateTrainConfig } from '../../src/train/config.js'
 import { defaultRun, defaultRunConfig, stepsForBudget, warmupFor, type ModelOutcome } from '../../src/train/default-run.js'
 
