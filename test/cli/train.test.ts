@@ -173,6 +173,17 @@ test('--lr-schedule wsd: the rates log.jsonl records, config.json, and the note 
   assert.match(more.stderr, new RegExp(`so step 21's learning rate is ${(0.01 * (1 - Math.sqrt(2 / 12))).toExponential(2)} \\(0\\.00e\\+0 with --steps 20\\)`))
 })
 
+test('--lr-schedule linear: a --resume that extends it names the linear decay and the rate it moves', () => {
+  const out = join(root, 'linear')
+  const run = llmts('train', ...small, '--total-batch-size', '64', '--steps', '4', '--warmup-steps', '1', '--lr', '0.01',
+    '--val-every', '0', '--lr-schedule', 'linear', '--out', out)
+  assert.equal(run.code, 0, run.stderr)
+  // step 5 (s = 4) of 6 after a warmup of 1: t = 3/5, 0.001 + (1 − 0.6)·0.009 = 4.6e-3; the 4-step run had reached 1e-3
+  const more = llmts('train', '--out', out, '--resume', '--steps', '6')
+  assert.equal(more.code, 0, more.stderr)
+  assert.match(more.stderr, /note: --resume with --steps 6 \(the run had 4\), from step 4: the linear decay now spans 6 steps, so step 5's learning rate is 4\.60e-3 \(1\.00e-3 with --steps 4\)\n/)
+})
+
 test('--init-from alone (a run directory or a Hugging Face export) trains the architecture it holds, not the default', () => {
   // the run of the test above (the toy model), and tiny-variant exported from its seeded initialization
   const from = join(root, 'run'), hf = join(root, 'tiny-variant-hf')
